@@ -1,0 +1,28 @@
+// One agency's activation record, stored by the activation manager as a SecureString
+// parameter (KMS-encrypted) in the central account and read by the tag manager. The code
+// never leaves this record except in the `activation` answer to that same agency.
+import * as z from 'zod/mini';
+
+const iso = z.iso.datetime();
+
+export const activationRecordSchema = z.object({
+  agencyAccountId: z.string().check(z.regex(/^\d{12}$/)),
+  current: z.object({
+    activationId: z.string().check(z.minLength(1)),
+    activationCode: z.string().check(z.minLength(1)),
+    /** Region the activation was created in (the hub Region). */
+    region: z.string().check(z.minLength(1)),
+    expiresAt: iso,
+    createdAt: iso,
+    registrationLimit: z.number(),
+  }),
+  /** Older activations still valid; each is deleted once it expires. */
+  previous: z.array(z.object({ activationId: z.string(), expiresAt: iso })),
+  /** Every activation ever issued to this agency (newest first, capped), for node ownership checks. */
+  knownActivationIds: z.array(z.string()),
+  /** Last rotation failure, visible to `status`; cleared by the next success. */
+  lastRotationError: z.optional(z.string()),
+});
+export type ActivationRecord = z.infer<typeof activationRecordSchema>;
+
+export const MAX_KNOWN_ACTIVATION_IDS = 100;

@@ -1,0 +1,111 @@
+// The invocation contract between an agency's collector and the central tag manager.
+// Both sides validate with these schemas. The agency is never part of the payload: the
+// tag manager takes it from the alias it was invoked through.
+// zod/mini keeps the collector's bundle small enough for a 51,200-byte TemplateBody.
+import * as z from 'zod/mini';
+
+export const ACCOUNT_ID_PATTERN = /^\d{12}$/;
+export const EC2_INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+export const MANAGED_INSTANCE_ID_PATTERN = /^mi-[0-9a-f]{17}$/;
+
+/** Most instances one request may carry; keeps a request well under Lambda's 6 MB payload limit. */
+export const MAX_INSTANCES_PER_REQUEST = 100;
+
+export const ec2InstanceIdSchema = z
+  .string({ error: 'must be a string' })
+  .check(z.regex(EC2_INSTANCE_ID_PATTERN, 'must be an EC2 instance ID like i-0123456789abcdef0'));
+export const managedInstanceIdSchema = z
+  .string({ error: 'must be a string' })
+  .check(z.regex(MANAGED_INSTANCE_ID_PATTERN, 'must be a managed node ID: mi- followed by 17 hex digits'));
+
+/** EC2 tags as the collector read them: raw, before any SSM rule is applied (the tag manager filters). */
+export const rawTagsSchema = z.record(z.string({ error: 'tag keys must be strings' }), z.string({ error: 'tag values must be strings' }), {
+  error: 'must be an object of tag key to tag value',
+});
+
+export const syncInstanceSchema = z.strictObject(
+  { ec2InstanceId: ec2InstanceIdSchema, managedInstanceId: managedInstanceIdSchema, tags: rawTagsSchema },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field(s): ${iss.keys.join(', ')}` : 'must be an object') },
+);
+export const deregisterInstanceSchema = z.strictObject(
+  { ec2InstanceId: ec2InstanceIdSchema, managedInstanceId: managedInstanceIdSchema },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field(s): ${iss.keys.join(', ')}` : 'must be an object') },
+);
+
+const instancesArray = z
+  .array(z.unknown(), { error: 'must be an array' })
+  .check(
+    z.minLength(1, 'must hold at least one instance'),
+    z.maxLength(MAX_INSTANCES_PER_REQUEST, `must hold at most ${MAX_INSTANCES_PER_REQUEST} instances`),
+  );
+const unknownFields = {
+  error: (iss: { code?: string; keys?: string[] }) =>
+    iss.code === 'unrecognized_keys' ? `unknown field(s): ${(iss.keys ?? []).join(', ')}` : 'must be an object',
+};
+
+/**
+ * The request envelope. Entries are validated one by one afterwards, so a batch with a few bad
+ * entries still processes the good ones.
+ */
+export const requestEnvelopeSchema = z.discriminatedUnion(
+  'op',
+  [
+    z.strictObject({ op: z.literal('sync'), instances: instancesArray }, unknownFields),
+    z.strictObject({ op: z.literal('deregister'), instances: instancesArray }, unknownFields),
+    z.strictObject({ op: z.literal('activation') }, unknownFields),
+  ],
+  { error: 'op must be one of sync, deregister, activation' },
+);
+
+export type SyncInstance = z.infer<typeof syncInstanceSchema>;
+export type DeregisterInstance = z.infer<typeof deregisterInstanceSchema>;
+export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
+
+export const RESULT_STATUSES = ['applied', 'unchanged', 'rejected', 'failed'] as const;
+export const resultStatusSchema = z.enum(RESULT_STATUSES);
+export type ResultStatus = z.infer<typeof resultStatusSchema>;
+
+export const instanceResultSchema = z.object({
+  managedInstanceId: z.string(),
+  ec2InstanceId: z.optional(z.string()),
+  status: resultStatusSchema,
+  reason: z.optional(z.string()),
+  /** Tags that could not be copied to SSM, with the rule each broke. */
+  skippedTags: z.optional(z.array(z.object({ key: z.string(), reason: z.string() }))),
+});
+export type InstanceResult = z.infer<typeof instanceResultSchema>;
+
+export const batchResponseSchema = z.object({ results: z.array(instanceResultSchema) });
+export type BatchResponse = z.infer<typeof batchResponseSchema>;
+
+export const activationResponseSchema = z.object({
+  activationId: z.string().check(z.minLength(1)),
+  activationCode: z.string().check(z.minLength(1)),
+  region: z.string().check(z.minLength(1)),
+  expiresAt: z.iso.datetime(),
+});
+export type ActivationResponse = z.infer<typeof activationResponseSchema>;
+
+export const ERROR_CODES = ['InvalidRequest', 'Unauthorized', 'NotFound', 'Internal'] as const;
+/** A refused request. `field` names the part of the payload that broke a rule, when there is one. */
+export const errorResponseSchema = z.object({
+  error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), field: z.optional(z.string()) }),
+});
+export type ErrorResponse = z.infer<typeof errorResponseSchema>;
+
+/** Renders a zod issue path as `instances[3].managedInstanceId`. */
+export function formatIssuePath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || '(request)';
+}
+
+/** The first issue of a failed parse as `field: message`, for one clear error. */
+export function firstIssue(error: z.core.$ZodError, basePath: ReadonlyArray<PropertyKey> = []): { field: string; message: string } {
+  const issue = error.issues[0];
+  const field = formatIssuePath([...basePath, ...(issue?.path ?? [])]);
+  return { field, message: `${field}: ${issue?.message ?? 'is invalid'}` };
+}

@@ -1,0 +1,45 @@
+// Entry point of the operator CLI. Subcommands are imported lazily so `build` does not pay
+// for loading the AWS SDK clients that only the AWS-facing commands need.
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }> = {
+  build: { summary: 'emit templates, documents and manifest into generated/', load: () => import('./build/index.ts') },
+  lint: { summary: 'validate generated templates, guard rules, shell and PowerShell sources', load: () => import('./lint/index.ts') },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'usage: ssm-hub <command> [options]',
+    '',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `ssm-hub <command> --help` for the options of one command.',
+  ].join('\n');
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`ssm-hub: unknown command "${name}"\n\n${usage()}\n`);
+    return 2;
+  }
+  const mod = await command.load();
+  return mod.main(rest);
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    // Expected failures are typed errors with a message meant for people; anything else is a bug.
+    const e = err as { name?: string; message?: string };
+    process.stderr.write(`ssm-hub: ${e?.message ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
