@@ -22,8 +22,8 @@ const scheduleExpression = z
 
 const parameterPath = z
   .string()
-  .regex(/^(\/[a-zA-Z0-9_.-]+)+$/, { message: 'must be a Parameter Store path such as /ssm-hub/activation' })
-  .refine((p) => !/^\/(aws|ssm)/i.test(p), { message: 'must not start with /aws or /ssm (reserved by AWS)' });
+  .regex(/^(\/[a-zA-Z0-9_.-]+)+$/, { message: 'must be a Parameter Store path such as /central-hub/activation' })
+  .refine((p) => !/^\/(aws|ssm)/i.test(p), { message: 'must not start with /aws or /ssm: Parameter Store reserves those prefixes' });
 
 export const buildConfigSchema = z.strictObject({
   namePrefix: z

@@ -1,0 +1,188 @@
+// `npm run build`: validates the build configuration, bundles the Lambda handlers, builds the
+// three templates and the SSM documents, checks them, and only then writes generated/.
+// Everything is rendered in memory first, so a failure leaves generated/ as it was.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, writeFileSync, existsSync, renameSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadBuildConfig, type BuildConfig } from '../../templates-src/config.ts';
+import { buildCentralManager } from '../../templates-src/builders/central-manager.ts';
+import { buildAgencyPermissions } from '../../templates-src/builders/agency-permissions.ts';
+import { buildAgencyCollector } from '../../templates-src/builders/agency-collector.ts';
+import type { BuildContext } from '../../templates-src/builders/context.ts';
+import { toJson, toYaml, type ArtifactKind } from '../../templates-src/kit/serialize.ts';
+import { registrationDocument, deregistrationDocument } from '../../documents/index.ts';
+import { MANAGED_INSTANCE_ID_TAG } from '../../lambda/shared/names.ts';
+import { bundleAllLambdas, PROJECT_ROOT, type LambdaName } from './bundle.ts';
+
+export const TEMPLATE_NAMES = ['central-manager', 'agency-permissions', 'agency-collector'] as const;
+export type TemplateName = (typeof TEMPLATE_NAMES)[number];
+export const DOCUMENT_NAMES = ['register-instance', 'deregister-instance'] as const;
+
+export interface Artifact {
+  path: string;
+  kind: ArtifactKind;
+  content: string;
+}
+
+export interface ManifestEntry {
+  path: string;
+  kind: ArtifactKind;
+  bytes: number;
+  sha256: string;
+}
+export interface Manifest {
+  artifacts: ManifestEntry[];
+  lambdaBundles: Array<{ name: LambdaName; bytes: number; sha256: string }>;
+}
+
+export interface BuildOutput {
+  artifacts: Artifact[];
+  manifest: Manifest;
+  warnings: string[];
+  templates: Record<TemplateName, unknown>;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Renders everything in memory. Pure apart from reading sources. */
+export async function renderAll(config: BuildConfig, today = new Date()): Promise<BuildOutput> {
+  const bundles = await bundleAllLambdas();
+  const ctx: BuildContext = { config, bundles, today };
+  const warnings: string[] = [];
+  const artifacts: Artifact[] = [];
+  const templates = {} as Record<TemplateName, unknown>;
+
+  const builders: Record<TemplateName, (c: BuildContext) => { render: () => { template: unknown; warnings: string[] } }> = {
+    'central-manager': buildCentralManager,
+    'agency-permissions': buildAgencyPermissions,
+    'agency-collector': buildAgencyCollector,
+  };
+  for (const name of TEMPLATE_NAMES) {
+    const { template, warnings: w } = builders[name](ctx).render();
+    templates[name] = template;
+    warnings.push(...w);
+    artifacts.push({ path: `templates/${name}.json`, kind: 'template', content: toJson(template, 'template') });
+    artifacts.push({ path: `templates/${name}.yaml`, kind: 'template', content: toYaml(template, 'template') });
+  }
+
+  // Stand-alone documents, for teams that create them with `aws ssm create-document`.
+  const docOptions = {
+    hubRegion: 'us-east-1', // TODO(integration): no default once documents/index.ts allows it
+    activationParameterPath: config.agencyActivationParameterPath,
+    reservedTagPrefix: config.reservedTagPrefix,
+    managedInstanceIdTagKey: MANAGED_INSTANCE_ID_TAG,
+  };
+  const documents: Record<(typeof DOCUMENT_NAMES)[number], unknown> = {
+    'register-instance': registrationDocument(docOptions),
+    'deregister-instance': deregistrationDocument(docOptions),
+  };
+  for (const name of DOCUMENT_NAMES) {
+    artifacts.push({ path: `documents/${name}.json`, kind: 'document', content: toJson(documents[name], 'document') });
+    artifacts.push({ path: `documents/${name}.yaml`, kind: 'document', content: toYaml(documents[name], 'document') });
+  }
+
+  artifacts.sort((a, b) => (a.path < b.path ? -1 : 1));
+  const manifest: Manifest = {
+    artifacts: artifacts.map((a) => ({ path: a.path, kind: a.kind, bytes: Buffer.byteLength(a.content), sha256: sha256(a.content) })),
+    lambdaBundles: (Object.keys(bundles) as LambdaName[]).sort().map((n) => ({ name: n, bytes: Buffer.byteLength(bundles[n]), sha256: sha256(bundles[n]) })),
+  };
+  return { artifacts, manifest, warnings, templates };
+}
+
+/** Writes the rendered output: a staging folder first, then one rename per managed folder. */
+export function writeGenerated(outDir: string, output: BuildOutput): void {
+  const staging = `${outDir}.staging`;
+  rmSync(staging, { recursive: true, force: true });
+  for (const a of output.artifacts) {
+    const file = join(staging, a.path);
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, a.content);
+  }
+  writeFileSync(join(staging, 'manifest.json'), `${JSON.stringify(output.manifest, null, 2)}\n`);
+  mkdirSync(outDir, { recursive: true });
+  // Only the folders and files the build owns are replaced; launch-links.md (publish) stays.
+  for (const entry of ['templates', 'documents']) {
+    rmSync(join(outDir, entry), { recursive: true, force: true });
+    renameSync(join(staging, entry), join(outDir, entry));
+  }
+  renameSync(join(staging, 'manifest.json'), join(outDir, 'manifest.json'));
+  rmSync(staging, { recursive: true, force: true });
+}
+
+const HELP = `usage: ssm-hub build [--config FILE] [--out DIR] [--check]
+
+Bundles the Lambda handlers and writes generated/: the three CloudFormation templates and the
+SSM documents as YAML and JSON, and manifest.json with every artifact's size and sha256.
+
+  --config FILE  build configuration (default: build.config.json)
+  --out DIR      output folder (default: generated)
+  --check        build in memory and fail if generated/ differs, without writing
+  --quiet        print warnings and errors only
+  -h, --help     show this help`;
+
+export async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', default: join(PROJECT_ROOT, 'build.config.json') },
+        out: { type: 'string', default: join(PROJECT_ROOT, 'generated') },
+        check: { type: 'boolean', default: false },
+        quiet: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`build: ${(err as Error).message}\n\n${HELP}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const started = performance.now();
+  const config = loadBuildConfig(args.config!);
+  const output = await renderAll(config);
+  for (const w of output.warnings) process.stderr.write(`warning: ${w}\n`);
+
+  if (args.check) {
+    const { readFileSync } = await import('node:fs');
+    const stale = output.artifacts.filter((a) => {
+      const file = join(args.out!, a.path);
+      return !existsSync(file) || readFileSync(file, 'utf8') !== a.content;
+    });
+    if (stale.length) {
+      process.stderr.write(`build --check: generated/ is stale: ${stale.map((s) => s.path).join(', ')}\n`);
+      return 1;
+    }
+    process.stdout.write('build --check: generated/ is up to date\n');
+    return 0;
+  }
+
+  writeGenerated(args.out!, output);
+  if (!args.quiet) {
+    const rows = output.manifest.artifacts.filter((a) => a.path.endsWith('.json'));
+    const width = Math.max(...rows.map((r) => r.path.length));
+    for (const r of rows) process.stdout.write(`  ${r.path.padEnd(width)}  ${String(r.bytes).padStart(8)} bytes\n`);
+    for (const b of output.manifest.lambdaBundles) process.stdout.write(`  lambda ${b.name.padEnd(width - 7)}  ${String(b.bytes).padStart(8)} bytes\n`);
+    const ms = Math.round(performance.now() - started);
+    process.stdout.write(`wrote ${output.artifacts.length + 1} files to ${relative(process.cwd(), args.out!) || '.'} in ${ms} ms\n`);
+  }
+  return 0;
+}
+
+/** Lists what is in a folder, for tests and the --check path. */
+export function listFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...listFiles(p).map((f) => join(e.name, f)));
+    else out.push(e.name);
+  }
+  return out.sort();
+}

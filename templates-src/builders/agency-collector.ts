@@ -1,0 +1,269 @@
+// agency-collector: deployed in every agency account by a StackSet. It holds the collector
+// that copies EC2 tags to the hub, the registration documents, the instance role, and the
+// optional zero-touch association. One template serves every agency: the hub alias ARN is
+// derived from the central account, the central Region and the agency's own account ID.
+import { derivedNames } from '../config.ts';
+import { Equals, GetAtt, Not, Ref, Sub, type Value } from '../kit/intrinsics.ts';
+import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
+import { addNodeFunction } from '../kit/lambda.ts';
+import { Template } from '../kit/template.ts';
+import { COLLECTOR_ENV, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES } from '../../lambda/shared/names.ts';
+import { deregistrationDocument, registrationDocument } from '../../documents/index.ts';
+import { ACCOUNT_ID_ALLOWED_PATTERN, REGION_ALLOWED_PATTERN, type BuildContext } from './context.ts';
+
+export function buildAgencyCollector(ctx: BuildContext): Template {
+  const { config } = ctx;
+  const names = derivedNames(config);
+  const t = new Template(
+    'agency-collector',
+    'SSM central hub (agency account): tag collector, instance registration documents, instance role and zero-touch registration.',
+  );
+
+  t.parameter('CentralAccountId', {
+    Type: 'String',
+    Description: 'The central IT account that runs the hub',
+    AllowedPattern: ACCOUNT_ID_ALLOWED_PATTERN,
+    ConstraintDescription: 'must be a 12-digit AWS account ID',
+  });
+  t.parameter('CentralRegion', {
+    Type: 'String',
+    Description: 'The hub Region: where the central-manager stack and the activations live',
+    AllowedPattern: REGION_ALLOWED_PATTERN,
+    ConstraintDescription: 'must be a Region name such as us-east-1',
+  });
+  t.parameter('ReconcileSchedule', {
+    Type: 'String',
+    Default: config.reconcileSchedule,
+    Description: 'How often the collector does a full reconcile and refreshes the activation (EventBridge schedule expression)',
+    AllowedPattern: '^(rate\\(\\d+ (minute|minutes|hour|hours|day|days)\\)|cron\\(.+\\))$',
+    ConstraintDescription: 'must be rate(…) or cron(…)',
+  });
+  const zeroTouch = t.parameter('EnableZeroTouchRegistration', {
+    Type: 'String',
+    Default: config.zeroTouch.enabledByDefault ? 'true' : 'false',
+    AllowedValues: ['true', 'false'],
+    Description: 'Register instances that carry the opt-in tag automatically (State Manager association)',
+  });
+  t.parameter('OptInTagKey', {
+    Type: 'String',
+    Default: config.zeroTouch.optInTagKey,
+    Description: 'EC2 tag key that opts an instance in to zero-touch registration',
+    AllowedPattern: '^[A-Za-z0-9 _.:/=+@-]{1,128}$',
+    ConstraintDescription: 'must be 1–128 letters, digits, spaces or _ . : / = + - @',
+  });
+  t.parameter('OptInTagValue', {
+    Type: 'String',
+    Default: config.zeroTouch.optInTagValue,
+    Description: 'Value of the opt-in tag',
+    AllowedPattern: '^[A-Za-z0-9 _.:/=+@-]{0,256}$',
+    ConstraintDescription: 'must be up to 256 letters, digits, spaces or _ . : / = + - @',
+  });
+  const alarmEmail = t.parameter('AlarmEmail', {
+    Type: 'String',
+    Default: '',
+    Description: 'Optional e-mail address subscribed to this agency\'s collector alarms',
+    AllowedPattern: '^$|^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$',
+    ConstraintDescription: 'must be empty or an e-mail address',
+  });
+  const zeroTouchOn = t.condition('ZeroTouchEnabled', Equals(zeroTouch, 'true'));
+  const hasAlarmEmail = t.condition('HasAlarmEmail', Not(Equals(alarmEmail, '')));
+
+  const hubAliasArn = Sub(
+    `arn:\${AWS::Partition}:lambda:\${CentralRegion}:\${CentralAccountId}:function:${names.tagManagerFunctionName}:agency-\${AWS::AccountId}`,
+  );
+  const paramPath = config.agencyActivationParameterPath;
+  const activationParamArn = (suffix: string) =>
+    Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${paramPath}/${suffix}`);
+
+  t.resource('DeadLetterQueue', 'AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 }, { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
+  t.resource('DeadLetterQueuePolicy', 'AWS::SQS::QueuePolicy', {
+    Queues: [Ref('DeadLetterQueue')],
+    PolicyDocument: policyDocument({
+      Sid: 'DenyInsecureTransport',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 'sqs:*',
+      Resource: GetAtt('DeadLetterQueue', 'Arn'),
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    }),
+  });
+
+  t.resource('CollectorRole', 'AWS::IAM::Role', {
+    Description: 'Collector: reads EC2 tags, invokes this agency\'s hub alias, stores the activation',
+    AssumeRolePolicyDocument: assumeRoleFor('lambda.amazonaws.com'),
+    Policies: [
+      {
+        PolicyName: 'collector',
+        PolicyDocument: policyDocument(
+          allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], Sub(`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${names.collectorFunctionName}:*`)),
+          // DescribeInstances has no resource-level permissions.
+          allow('ReadInstances', 'ec2:DescribeInstances', '*'),
+          allow('InvokeOwnHubAlias', 'lambda:InvokeFunction', hubAliasArn),
+          allow('KeepActivation', ['ssm:GetParameters', 'ssm:PutParameter'], [activationParamArn('id'), activationParamArn('code')]),
+          allow('DeadLetters', 'sqs:SendMessage', GetAtt('DeadLetterQueue', 'Arn')),
+        ),
+      },
+    ],
+  });
+  addNodeFunction(t, {
+    id: 'CollectorFunction',
+    functionName: names.collectorFunctionName,
+    description: 'Copies EC2 tags of hub-registered instances to the central hub and keeps the activation current',
+    code: ctx.bundles.collector,
+    runtime: config.runtime,
+    architecture: config.architecture,
+    roleId: 'CollectorRole',
+    memoryMb: 256,
+    timeoutSeconds: 600,
+    logRetentionDays: config.logRetentionDays,
+    today: ctx.today,
+    // One reconcile at a time is enough and keeps the hub's load per agency bounded.
+    reservedConcurrency: 2,
+    environment: {
+      [COLLECTOR_ENV.hubFunctionArn]: hubAliasArn,
+      [COLLECTOR_ENV.activationParameterPath]: paramPath,
+      [COLLECTOR_ENV.reservedTagPrefix]: config.reservedTagPrefix,
+      [COLLECTOR_ENV.metricNamespace]: names.metricNamespace,
+    },
+  });
+  t.resource('CollectorAsyncConfig', 'AWS::Lambda::EventInvokeConfig', {
+    FunctionName: Ref('CollectorFunction'),
+    Qualifier: '$LATEST',
+    MaximumRetryAttempts: 2,
+    DestinationConfig: { OnFailure: { Destination: GetAtt('DeadLetterQueue', 'Arn') } },
+  });
+
+  const trigger = (id: string, description: string, source: Record<string, Value>) => {
+    t.resource(id, 'AWS::Events::Rule', {
+      Description: description,
+      State: 'ENABLED',
+      Targets: [{ Id: 'Collector', Arn: GetAtt('CollectorFunction', 'Arn') }],
+      ...source,
+    });
+    t.resource(`${id}Permission`, 'AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: Ref('CollectorFunction'),
+      Principal: 'events.amazonaws.com',
+      SourceArn: GetAtt(id, 'Arn'),
+      SourceAccount: Ref('AWS::AccountId'),
+    });
+  };
+  trigger('TagChangeRule', 'EC2 tag changes reach the hub within seconds', {
+    EventPattern: { source: ['aws.tag'], 'detail-type': ['Tag Change on Resource'], detail: { service: ['ec2'], 'resource-type': ['instance'] } },
+  });
+  trigger('TerminationRule', 'Terminated instances are deregistered from the hub', {
+    EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Instance State-change Notification'], detail: { state: ['terminated'] } },
+  });
+  trigger('ReconcileRule', 'Full reconcile, because events are best effort; also refreshes the activation', {
+    ScheduleExpression: Ref('ReconcileSchedule'),
+  });
+
+  // Alarms: the collector failing (including every refusal by the hub), hub refusals of single
+  // nodes, and dead-lettered events. CloudWatch cannot publish to a topic encrypted with the
+  // AWS managed SNS key, and alarm names are not secret, so this topic uses no custom key.
+  t.resource('AlarmTopic', 'AWS::SNS::Topic', { DisplayName: 'SSM central hub: agency collector alarms' });
+  t.resource('AlarmEmailSubscription', 'AWS::SNS::Subscription', { TopicArn: Ref('AlarmTopic'), Protocol: 'email', Endpoint: alarmEmail }, { Condition: hasAlarmEmail });
+  const alarm = (id: string, description: string, metric: Record<string, Value>) =>
+    t.resource(id, 'AWS::CloudWatch::Alarm', {
+      AlarmDescription: description,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      Period: 300,
+      Statistic: 'Sum',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [Ref('AlarmTopic')],
+      ...metric,
+    });
+  alarm('CollectorErrorsAlarm', 'The collector failed or the hub refused it', {
+    Namespace: 'AWS/Lambda',
+    MetricName: 'Errors',
+    Dimensions: [{ Name: 'FunctionName', Value: Ref('CollectorFunction') }],
+  });
+  alarm('HubRefusalsAlarm', 'The hub refused this agency or some of its nodes', { Namespace: names.metricNamespace, MetricName: 'HubRefusals' });
+  alarm('DeadLetterQueueDepthAlarm', 'Events for the collector failed and were dead-lettered', {
+    Namespace: 'AWS/SQS',
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    Dimensions: [{ Name: 'QueueName', Value: GetAtt('DeadLetterQueue', 'QueueName') }],
+    Statistic: 'Maximum',
+  });
+
+  const docOptions = {
+    hubRegion: Ref('CentralRegion'),
+    activationParameterPath: paramPath,
+    reservedTagPrefix: config.reservedTagPrefix,
+    managedInstanceIdTagKey: MANAGED_INSTANCE_ID_TAG,
+  };
+  t.resource('RegisterDocument', 'AWS::SSM::Document', {
+    DocumentType: 'Command',
+    DocumentFormat: 'JSON',
+    Content: registrationDocument(docOptions) as unknown as Value,
+  });
+  t.resource('DeregisterDocument', 'AWS::SSM::Document', {
+    DocumentType: 'Command',
+    DocumentFormat: 'JSON',
+    Content: deregistrationDocument(docOptions) as unknown as Value,
+  });
+
+  // Agency instances: the SSM core policy, read of the two activation parameters only, and
+  // tagging of the instance itself with the managedinstanceid key and the error key only.
+  const instanceArn = Sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*');
+  const ownInstanceOnly = { StringEquals: { 'aws:ARN': '${ec2:SourceInstanceARN}' } };
+  const tagKeys = [MANAGED_INSTANCE_ID_TAG, `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`];
+  t.resource('InstanceRole', 'AWS::IAM::Role', {
+    Description: 'Agency instances that register with the central hub',
+    AssumeRolePolicyDocument: assumeRoleFor('ec2.amazonaws.com'),
+    ManagedPolicyArns: [Sub('arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore')],
+    Policies: [
+      {
+        PolicyName: 'hub-registration',
+        PolicyDocument: policyDocument(
+          allow('ReadActivation', 'ssm:GetParameter', [activationParamArn('id'), activationParamArn('code')]),
+          // AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on every parameter; this
+          // instance role may read the two activation parameters and nothing else.
+          deny('DenyOtherParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'], [
+            activationParamArn('id'),
+            activationParamArn('code'),
+          ]),
+          allow('TagSelfWithRegistration', ['ec2:CreateTags', 'ec2:DeleteTags'], instanceArn, {
+            ...ownInstanceOnly,
+            'ForAllValues:StringEquals': { 'aws:TagKeys': tagKeys },
+            Null: { 'aws:TagKeys': 'false' },
+          }),
+          // DescribeTags has no resource-level permissions; it only reads.
+          allow('ReadOwnTags', 'ec2:DescribeTags', '*'),
+        ),
+      },
+    ],
+  });
+  t.resource('InstanceProfile', 'AWS::IAM::InstanceProfile', {
+    InstanceProfileName: Sub(`${config.namePrefix}-agency-instance-\${AWS::Region}`),
+    Roles: [Ref('InstanceRole')],
+  });
+
+  t.resource(
+    'ZeroTouchAssociation',
+    'AWS::SSM::Association',
+    {
+      AssociationName: `${config.namePrefix}-zero-touch-registration`,
+      Name: Ref('RegisterDocument'),
+      Targets: [{ Key: Sub('tag:${OptInTagKey}'), Values: [Ref('OptInTagValue')] }],
+      Parameters: { HubRegion: [Ref('CentralRegion')], ActivationParameterPath: [paramPath] },
+      // Retries daily, so an instance that launched before the activation arrived registers later.
+      ScheduleExpression: 'rate(1 day)',
+      ComplianceSeverity: 'HIGH',
+    },
+    { Condition: zeroTouchOn },
+  );
+
+  t.output('RegisterDocumentName', { Description: 'Run this document to register instances with the hub', Value: Ref('RegisterDocument') });
+  t.output('DeregisterDocumentName', { Description: 'Run this document to return instances to this account', Value: Ref('DeregisterDocument') });
+  t.output('InstanceProfileName', { Description: 'Attach this instance profile to agency instances', Value: Ref('InstanceProfile') });
+  t.output('HubAliasArn', { Description: 'The hub alias this agency invokes', Value: hubAliasArn });
+  t.output('ZeroTouchAssociationId', {
+    Description: 'The zero-touch association (when enabled)',
+    Value: GetAtt('ZeroTouchAssociation', 'AssociationId'),
+    Condition: zeroTouchOn,
+  });
+  return t;
+}

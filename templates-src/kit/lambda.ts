@@ -1,0 +1,73 @@
+// A Node.js Lambda function with its own log group, JSON logging and inline code. The runtime
+// and code size are checked here so a bad value fails the build, not the deployment.
+import { GetAtt, Ref, Sub, type Value } from './intrinsics.ts';
+import { NODE_RUNTIME_DEPRECATION } from '../config.ts';
+import type { Template } from './template.ts';
+
+/** Code.ZipFile holds at most 4 MB once zipped; the source itself is the safe bound to check. */
+export const ZIPFILE_MAX_BYTES = 4 * 1024 * 1024;
+
+export interface NodeFunctionOptions {
+  id: string;
+  functionName: Value;
+  description: string;
+  code: string;
+  runtime: string;
+  architecture: 'arm64' | 'x86_64';
+  roleId: string;
+  memoryMb: number;
+  timeoutSeconds: number;
+  environment: Record<string, Value>;
+  logRetentionDays: number;
+  /** Buildtime date that decides whether the runtime is deprecated. */
+  today: Date;
+  reservedConcurrency?: number;
+  /** Customer managed key for the log group, when the stack has one. */
+  logKmsKeyArn?: Value;
+  dependsOn?: string[];
+}
+
+export function addNodeFunction(t: Template, o: NodeFunctionOptions): { functionId: string; logGroupId: string } {
+  const deprecatedOn = NODE_RUNTIME_DEPRECATION[o.runtime];
+  if (!deprecatedOn) throw new Error(`${o.id}: runtime ${o.runtime} is not a supported Node.js runtime`);
+  if (o.today.toISOString().slice(0, 10) >= deprecatedOn) {
+    throw new Error(`${o.id}: runtime ${o.runtime} was deprecated on ${deprecatedOn}`);
+  }
+  const bytes = Buffer.byteLength(o.code);
+  if (bytes === 0) throw new Error(`${o.id}: bundled code is empty`);
+  if (bytes > ZIPFILE_MAX_BYTES) throw new Error(`${o.id}: bundled code is ${bytes} bytes, over the 4 MB Code.ZipFile limit`);
+  if (o.timeoutSeconds < 1 || o.timeoutSeconds > 900) throw new Error(`${o.id}: timeout must be 1–900 seconds`);
+  if (o.memoryMb < 128 || o.memoryMb > 10240) throw new Error(`${o.id}: memory must be 128–10240 MB`);
+
+  const logGroupId = `${o.id}LogGroup`;
+  t.resource(
+    logGroupId,
+    'AWS::Logs::LogGroup',
+    {
+      LogGroupName: Sub('/aws/lambda/${Name}', { Name: o.functionName }),
+      RetentionInDays: o.logRetentionDays,
+      ...(o.logKmsKeyArn !== undefined ? { KmsKeyId: o.logKmsKeyArn } : {}),
+    },
+    { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' },
+  );
+  t.resource(
+    o.id,
+    'AWS::Lambda::Function',
+    {
+      FunctionName: o.functionName,
+      Description: o.description,
+      Runtime: o.runtime,
+      Architectures: [o.architecture],
+      Handler: 'index.handler',
+      Role: GetAtt(o.roleId, 'Arn'),
+      MemorySize: o.memoryMb,
+      Timeout: o.timeoutSeconds,
+      Code: { ZipFile: o.code },
+      Environment: { Variables: o.environment },
+      LoggingConfig: { LogFormat: 'JSON', LogGroup: Ref(logGroupId) },
+      ...(o.reservedConcurrency !== undefined ? { ReservedConcurrentExecutions: o.reservedConcurrency } : {}),
+    },
+    o.dependsOn?.length ? { DependsOn: o.dependsOn } : {},
+  );
+  return { functionId: o.id, logGroupId };
+}
