@@ -1,0 +1,157 @@
+// Pure rules that turn an EC2 instance's raw tags into the SSM tags of its managed node.
+// No AWS here: the tag manager calls these, and tests check every rule in isolation.
+import { createHash } from 'node:crypto';
+import { PROVENANCE_TAG_SUFFIXES } from './names.ts';
+
+/** SSM accepts at most this many tags on one managed node. */
+export const SSM_MAX_TAGS_PER_NODE = 50;
+export const SSM_MAX_KEY_LENGTH = 128;
+export const SSM_MAX_VALUE_LENGTH = 256;
+/** SSM's character rule for tag keys and values (Unicode letters, separators, digits and _.:/=+-@). */
+export const SSM_TAG_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+export const DEFAULT_RESERVED_TAG_PREFIX = 'central-it:';
+/** Tags the hybrid activation stamps on every node it registers (activation-agency). */
+export const ACTIVATION_STAMPED_TAG_COUNT = 1;
+/** Provenance tags the tag manager writes on every synced node (agency account, EC2 instance ID). */
+export const PROVENANCE_TAG_COUNT = 2;
+
+export const SKIP_REASONS = {
+  awsPrefix: 'aws: keys are reserved by AWS',
+  keyLength: `key must be 1-${SSM_MAX_KEY_LENGTH} characters`,
+  valueLength: `value must be at most ${SSM_MAX_VALUE_LENGTH} characters`,
+  keyChars: 'key has characters SSM does not allow (letters, digits, spaces and _.:/=+-@ only)',
+  valueChars: 'value has characters SSM does not allow (letters, digits, spaces and _.:/=+-@ only)',
+  reserved: (prefix: string) => `keys under the reserved prefix ${prefix} are managed centrally`,
+  overLimit: `over the ${SSM_MAX_TAGS_PER_NODE}-tag limit`,
+} as const;
+
+export interface SkippedTag {
+  key: string;
+  reason: string;
+}
+
+export type Tags = Record<string, string>;
+
+/** True for keys under the reserved prefix. Compared case-insensitively so look-alike keys cannot slip in. */
+export function isReservedKey(key: string, prefix: string): boolean {
+  return key.toLowerCase().startsWith(prefix.toLowerCase());
+}
+
+/**
+ * Why SSM would refuse this tag (or why sync must not copy it), or undefined when it may be copied.
+ * Lengths count UTF-16 code units, the stricter reading of "characters".
+ */
+export function tagRuleViolation(key: string, value: string, prefix: string): string | undefined {
+  if (key.toLowerCase().startsWith('aws:')) return SKIP_REASONS.awsPrefix;
+  if (key.length < 1 || key.length > SSM_MAX_KEY_LENGTH) return SKIP_REASONS.keyLength;
+  if (!SSM_TAG_PATTERN.test(key)) return SKIP_REASONS.keyChars;
+  if (value.length > SSM_MAX_VALUE_LENGTH) return SKIP_REASONS.valueLength;
+  if (!SSM_TAG_PATTERN.test(value)) return SKIP_REASONS.valueChars;
+  if (isReservedKey(key, prefix)) return SKIP_REASONS.reserved(prefix);
+  return undefined;
+}
+
+/** Code-unit order, the same in every runtime and locale. */
+const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+export interface ProvenanceKeys {
+  agencyAccount: string;
+  ec2InstanceId: string;
+  activationAgency: string;
+}
+
+export const provenanceKeys = (prefix: string): ProvenanceKeys => ({
+  agencyAccount: `${prefix}${PROVENANCE_TAG_SUFFIXES.agencyAccount}`,
+  ec2InstanceId: `${prefix}${PROVENANCE_TAG_SUFFIXES.ec2InstanceId}`,
+  activationAgency: `${prefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`,
+});
+
+export interface PlanInput {
+  rawTags: Tags;
+  prefix: string;
+  agencyAccountId: string;
+  ec2InstanceId: string;
+  /**
+   * Reserved tags on the node that sync neither writes nor removes (the activation's stamp and
+   * anything central IT set). Defaults to the activation's stamped tags.
+   */
+  otherReservedTagCount?: number;
+}
+
+export interface TagPlan {
+  /** Every tag the node should carry that sync owns: the chosen user tags plus the provenance tags. */
+  desired: Tags;
+  /** Non-reserved keys in `desired` (what sync may later remove). */
+  userKeys: string[];
+  skipped: SkippedTag[];
+  fingerprint: string;
+}
+
+/** sha256 of the sorted key=value pairs; JSON keeps it unambiguous whatever the characters. */
+export function tagFingerprint(tags: Tags): string {
+  const pairs = Object.keys(tags)
+    .sort(byCodeUnit)
+    .map((k) => [k, tags[k]]);
+  return createHash('sha256').update(JSON.stringify(pairs)).digest('hex');
+}
+
+/** The SSM tags a node should carry for these EC2 tags, and the tags that cannot be copied. */
+export function planTags(input: PlanInput): TagPlan {
+  const { rawTags, prefix, agencyAccountId, ec2InstanceId } = input;
+  const otherReserved = Math.max(0, input.otherReservedTagCount ?? ACTIVATION_STAMPED_TAG_COUNT);
+  const skipped: SkippedTag[] = [];
+  const copyable: string[] = [];
+  for (const key of Object.keys(rawTags).sort(byCodeUnit)) {
+    const reason = tagRuleViolation(key, rawTags[key]!, prefix);
+    if (reason) skipped.push({ key, reason });
+    else copyable.push(key);
+  }
+  const slots = Math.max(0, SSM_MAX_TAGS_PER_NODE - otherReserved - PROVENANCE_TAG_COUNT);
+  const userKeys = copyable.slice(0, slots);
+  for (const key of copyable.slice(slots)) skipped.push({ key, reason: SKIP_REASONS.overLimit });
+
+  const desired: Tags = {};
+  for (const key of userKeys) desired[key] = rawTags[key]!;
+  const p = provenanceKeys(prefix);
+  desired[p.agencyAccount] = agencyAccountId;
+  desired[p.ec2InstanceId] = ec2InstanceId;
+  return { desired, userKeys, skipped, fingerprint: tagFingerprint(desired) };
+}
+
+export interface TagDiff {
+  toAdd: Tags;
+  toRemove: string[];
+}
+
+/**
+ * Diff against what sync applied last time, when only the keys are known (from the sync table):
+ * every desired tag is (re)sent in one call, and keys sync applied before that are now gone are removed.
+ */
+export function diffAgainstApplied(plan: TagPlan, appliedUserKeys: readonly string[], prefix: string): TagDiff {
+  const toRemove = appliedUserKeys
+    .filter((k) => !(k in plan.desired) && !isReservedKey(k, prefix))
+    .sort(byCodeUnit);
+  return { toAdd: { ...plan.desired }, toRemove };
+}
+
+/**
+ * Diff against the node's current SSM tags (drift pass): only differing values are sent, and every
+ * non-reserved key not wanted is removed, because non-reserved keys mirror EC2 exactly.
+ */
+export function diffAgainstCurrent(plan: TagPlan, current: Tags, prefix: string): TagDiff {
+  const toAdd: Tags = {};
+  for (const [k, v] of Object.entries(plan.desired)) if (current[k] !== v) toAdd[k] = v;
+  const toRemove = Object.keys(current)
+    .filter((k) => !(k in plan.desired) && !isReservedKey(k, prefix))
+    .sort(byCodeUnit);
+  return { toAdd, toRemove };
+}
+
+/** Reserved keys on a node that sync does not own (stamp, central IT's own), for the 50-tag budget. */
+export function countOtherReservedTags(current: Tags, prefix: string): number {
+  const p = provenanceKeys(prefix);
+  return Object.keys(current).filter((k) => isReservedKey(k, prefix) && k !== p.agencyAccount && k !== p.ec2InstanceId)
+    .length;
+}
+
+export const isEmptyDiff = (d: TagDiff): boolean => Object.keys(d.toAdd).length === 0 && d.toRemove.length === 0;

@@ -1,0 +1,61 @@
+// SDK clients, created on first use so a test can set the environment (endpoints, retry
+// settings) before the first call. Endpoints come from the SDK's own AWS_ENDPOINT_URL_<SERVICE>.
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
+import { LOCAL_ENV } from './config.ts';
+
+const DEFAULT_MAX_ATTEMPTS = 8;
+const MAX_DELAY_MS = 20_000;
+
+function maxAttempts(env: NodeJS.ProcessEnv): number {
+  const n = Number(env[LOCAL_ENV.ssmMaxAttempts]);
+  return Number.isInteger(n) && n >= 1 && n <= 20 ? n : DEFAULT_MAX_ATTEMPTS;
+}
+
+/**
+ * Full-jitter exponential backoff on throttling, transient and server errors, without the adaptive
+ * rate limiter. Used only when RETRY_BASE_DELAY_MS is set (tests use a few ms).
+ */
+export function backoffRetryStrategy(attempts: number, baseDelayMs: number): RetryStrategyV2 {
+  const token = (count: number, delay: number): RetryToken => ({
+    getRetryCount: () => count,
+    getRetryDelay: () => delay,
+  });
+  return {
+    acquireInitialRetryToken: async () => token(0, 0),
+    refreshRetryTokenForRetry: async (previous, info: RetryErrorInfo) => {
+      const count = previous.getRetryCount() + 1;
+      if (count >= attempts || info.errorType === 'CLIENT_ERROR') throw new Error('No retry token available');
+      const base = info.errorType === 'THROTTLING' ? baseDelayMs * 5 : baseDelayMs;
+      return token(count, Math.floor(Math.random() * Math.min(MAX_DELAY_MS, base * 2 ** count)));
+    },
+    recordSuccess: () => undefined,
+  };
+}
+
+function retryConfig(env: NodeJS.ProcessEnv) {
+  const attempts = maxAttempts(env);
+  const base = Number(env[LOCAL_ENV.retryBaseDelayMs]);
+  if (env[LOCAL_ENV.retryBaseDelayMs] && Number.isFinite(base) && base >= 0) {
+    return { maxAttempts: attempts, retryStrategy: backoffRetryStrategy(attempts, base) };
+  }
+  // Adaptive: standard retries plus a client-side rate limiter that slows down on throttling.
+  return { maxAttempts: attempts, retryMode: 'adaptive' as const };
+}
+
+let ssm: SSMClient | undefined;
+let ddb: DynamoDBDocumentClient | undefined;
+
+export function ssmClient(): SSMClient {
+  ssm ??= new SSMClient(retryConfig(process.env));
+  return ssm;
+}
+
+export function tableClient(): DynamoDBDocumentClient {
+  ddb ??= DynamoDBDocumentClient.from(new DynamoDBClient(retryConfig(process.env)), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  return ddb;
+}

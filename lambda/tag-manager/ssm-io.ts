@@ -1,0 +1,141 @@
+// SSM calls, and nothing else: batching, pagination and "not found" mapping live here so the
+// sync logic stays readable. The SDK client retries throttling on its own.
+import {
+  AddTagsToResourceCommand,
+  DeregisterManagedInstanceCommand,
+  DescribeInstanceInformationCommand,
+  GetParameterCommand,
+  ListTagsForResourceCommand,
+  RemoveTagsFromResourceCommand,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { activationRecordSchema, type ActivationRecord } from '../shared/activation-record.ts';
+import type { Tags } from '../shared/tag-rules.ts';
+import { mapPool } from './pool.ts';
+
+/** DescribeInstanceInformation takes at most 50 results per page; we send at most 50 IDs per call. */
+export const DESCRIBE_BATCH = 50;
+
+export const errorName = (err: unknown): string =>
+  (err as { name?: string })?.name ?? (err instanceof Error ? err.constructor.name : 'Error');
+
+/** A short, single-line reason for a result. SDK messages carry no secrets; still capped. */
+export function errorReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return `${errorName(err)}: ${message}`.replace(/\s+/g, ' ').slice(0, 300);
+}
+
+/** What SSM knows about a node; absent from the map when SSM does not know the node. */
+export interface NodeInfo {
+  activationId?: string;
+}
+
+async function describePage(ssm: SSMClient, ids: string[]): Promise<Map<string, NodeInfo>> {
+  const found = new Map<string, NodeInfo>();
+  let nextToken: string | undefined;
+  do {
+    const out = await ssm.send(
+      new DescribeInstanceInformationCommand({
+        Filters: [{ Key: 'InstanceIds', Values: ids }],
+        MaxResults: DESCRIBE_BATCH,
+        NextToken: nextToken,
+      }),
+    );
+    for (const info of out.InstanceInformationList ?? []) {
+      if (info.InstanceId) found.set(info.InstanceId, { activationId: info.ActivationId });
+    }
+    nextToken = out.NextToken;
+  } while (nextToken);
+  return found;
+}
+
+/** Looks nodes up in batches of 50 IDs (paginated). A node SSM does not know is left out. */
+export async function describeNodes(ssm: SSMClient, ids: readonly string[], concurrency: number): Promise<Map<string, NodeInfo>> {
+  const batches: string[][] = [];
+  for (let i = 0; i < ids.length; i += DESCRIBE_BATCH) batches.push(ids.slice(i, i + DESCRIBE_BATCH));
+  const maps = await mapPool(batches, concurrency, async (batch) => {
+    try {
+      return await describePage(ssm, batch);
+    } catch (err) {
+      // Should one unknown ID fail the whole batch, look the nodes up one by one instead.
+      if (errorName(err) !== 'InvalidInstanceId' || batch.length === 1) throw err;
+      const singles = await mapPool(batch, concurrency, async (id) => {
+        try {
+          return await describePage(ssm, [id]);
+        } catch (e) {
+          if (errorName(e) === 'InvalidInstanceId') return new Map<string, NodeInfo>();
+          throw e;
+        }
+      });
+      return new Map(singles.flatMap((m) => [...m]));
+    }
+  });
+  return new Map(maps.flatMap((m) => [...m]));
+}
+
+/** The node's SSM tags, or undefined when SSM does not know the node. */
+export async function listTags(ssm: SSMClient, managedInstanceId: string): Promise<Tags | undefined> {
+  try {
+    const out = await ssm.send(new ListTagsForResourceCommand({ ResourceType: 'ManagedInstance', ResourceId: managedInstanceId }));
+    const tags: Tags = {};
+    for (const t of out.TagList ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
+    return tags;
+  } catch (err) {
+    if (errorName(err) === 'InvalidResourceId') return undefined;
+    throw err;
+  }
+}
+
+export async function addTags(ssm: SSMClient, managedInstanceId: string, tags: Tags): Promise<void> {
+  await ssm.send(
+    new AddTagsToResourceCommand({
+      ResourceType: 'ManagedInstance',
+      ResourceId: managedInstanceId,
+      Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+    }),
+  );
+}
+
+export async function removeTags(ssm: SSMClient, managedInstanceId: string, keys: string[]): Promise<void> {
+  await ssm.send(new RemoveTagsFromResourceCommand({ ResourceType: 'ManagedInstance', ResourceId: managedInstanceId, TagKeys: keys }));
+}
+
+/** Deregisters a node; a node SSM no longer knows counts as already gone. */
+export async function deregisterNode(ssm: SSMClient, managedInstanceId: string): Promise<'deregistered' | 'already-gone'> {
+  try {
+    await ssm.send(new DeregisterManagedInstanceCommand({ InstanceId: managedInstanceId }));
+    return 'deregistered';
+  } catch (err) {
+    if (errorName(err) === 'InvalidInstanceId') return 'already-gone';
+    throw err;
+  }
+}
+
+export class ActivationRecordError extends Error {
+  override readonly name = 'ActivationRecordError';
+}
+
+/**
+ * The agency's activation record, or undefined when there is none. Parse failures name no value:
+ * the record holds an activation code.
+ */
+export async function readActivationRecord(ssm: SSMClient, parameterName: string): Promise<ActivationRecord | undefined> {
+  let value: string | undefined;
+  try {
+    const out = await ssm.send(new GetParameterCommand({ Name: parameterName, WithDecryption: true }));
+    value = out.Parameter?.Value;
+  } catch (err) {
+    if (errorName(err) === 'ParameterNotFound') return undefined;
+    throw err;
+  }
+  if (value === undefined) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value);
+  } catch {
+    throw new ActivationRecordError('the stored activation record is not JSON');
+  }
+  const parsed = activationRecordSchema.safeParse(raw);
+  if (!parsed.success) throw new ActivationRecordError('the stored activation record does not match its schema');
+  return parsed.data;
+}

@@ -1,0 +1,128 @@
+// The sync operation: prove ownership, plan tags with the pure rules, and touch SSM only for
+// nodes whose tags changed (or whose drift check is due). Each node fails on its own.
+import type { InstanceResult, SyncInstance } from '../shared/contract.ts';
+import {
+  ACTIVATION_STAMPED_TAG_COUNT,
+  countOtherReservedTags,
+  diffAgainstApplied,
+  diffAgainstCurrent,
+  isEmptyDiff,
+  planTags,
+  type TagDiff,
+  type TagPlan,
+  type Tags,
+} from '../shared/tag-rules.ts';
+import type { OpContext } from './context.ts';
+import { NOT_OWNED_REASON, proveOwnership, type Ownership } from './ownership.ts';
+import { mapPool } from './pool.ts';
+import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
+import { putRow, recordError, type SyncRow } from './table-io.ts';
+
+/** Pure: a drift check is due when none was made, or the last one is older than the period. */
+export function driftCheckDue(row: SyncRow | undefined, now: Date, driftCheckHours: number): boolean {
+  const last = row?.lastDriftCheckAt ? Date.parse(row.lastDriftCheckAt) : NaN;
+  if (Number.isNaN(last)) return true;
+  return now.getTime() - last >= driftCheckHours * 3_600_000;
+}
+
+/** Pure: nothing to do for this node (and so no SSM call). */
+export function isUnchanged(row: SyncRow | undefined, agency: string, ec2InstanceId: string, plan: TagPlan, driftDue: boolean): boolean {
+  return (
+    row !== undefined &&
+    row.agencyAccountId === agency &&
+    row.ec2InstanceId === ec2InstanceId &&
+    row.fingerprint === plan.fingerprint &&
+    !driftDue
+  );
+}
+
+class NodeGoneError extends Error {
+  override readonly name = 'NodeGoneError';
+}
+
+async function applyDiff(ctx: OpContext, id: string, diff: TagDiff): Promise<void> {
+  // Remove first, so the node never holds old and new tags at once (the 50-tag limit).
+  if (diff.toRemove.length > 0) await removeTags(ctx.ssm, id, diff.toRemove);
+  if (Object.keys(diff.toAdd).length > 0) await addTags(ctx.ssm, id, diff.toAdd);
+}
+
+async function readCurrent(ctx: OpContext, id: string): Promise<Tags> {
+  const tags = await listTags(ctx.ssm, id);
+  if (tags === undefined) throw new NodeGoneError('managed node no longer exists in SSM');
+  return tags;
+}
+
+async function syncOwnedNode(ctx: OpContext, entry: SyncInstance, ownership: Extract<Ownership, { kind: 'owned' }>): Promise<InstanceResult> {
+  const { config, agencyAccountId: agency, now } = ctx;
+  const id = entry.managedInstanceId;
+  const row = ownership.row;
+  const planFor = (otherReservedTagCount: number) =>
+    planTags({ rawTags: entry.tags, prefix: config.reservedTagPrefix, agencyAccountId: agency, ec2InstanceId: entry.ec2InstanceId, otherReservedTagCount });
+
+  let current = ownership.currentTags;
+  let otherReserved = current ? countOtherReservedTags(current, config.reservedTagPrefix) : (row?.otherReservedTagCount ?? ACTIVATION_STAMPED_TAG_COUNT);
+  let plan = planFor(otherReserved);
+  const driftDue = driftCheckDue(row, now, config.driftCheckHours);
+  const base = { managedInstanceId: id, ec2InstanceId: entry.ec2InstanceId };
+  const skippedOf = (p: TagPlan) => (p.skipped.length ? { skippedTags: p.skipped } : {});
+
+  if (!current && isUnchanged(row, agency, entry.ec2InstanceId, plan, driftDue)) return { ...base, ...skippedOf(plan), status: 'unchanged' };
+
+  try {
+    let checked = current !== undefined;
+    if (!current && driftDue && row) {
+      current = await readCurrent(ctx, id);
+      checked = true;
+    }
+    if (current) {
+      otherReserved = countOtherReservedTags(current, config.reservedTagPrefix);
+      plan = planFor(otherReserved);
+    }
+    let diff = current ? diffAgainstCurrent(plan, current, config.reservedTagPrefix) : diffAgainstApplied(plan, row?.appliedTagKeys ?? [], config.reservedTagPrefix);
+    try {
+      await applyDiff(ctx, id, diff);
+    } catch (err) {
+      // Central IT's own reserved tags may leave less room than assumed: recount from SSM and retry once.
+      if (errorName(err) !== 'TooManyTagsError' || current) throw err;
+      current = await readCurrent(ctx, id);
+      checked = true;
+      otherReserved = countOtherReservedTags(current, config.reservedTagPrefix);
+      plan = planFor(otherReserved);
+      diff = diffAgainstCurrent(plan, current, config.reservedTagPrefix);
+      await applyDiff(ctx, id, diff);
+    }
+    const nowIso = now.toISOString();
+    const newRow: SyncRow = {
+      managedInstanceId: id,
+      agencyAccountId: agency,
+      ec2InstanceId: entry.ec2InstanceId,
+      fingerprint: plan.fingerprint,
+      appliedTagKeys: plan.userKeys,
+      lastSyncAt: nowIso,
+      // A first sync writes every desired tag, which is as good as a check; later ones keep the date.
+      lastDriftCheckAt: checked || !row?.lastDriftCheckAt ? nowIso : row.lastDriftCheckAt,
+      otherReservedTagCount: otherReserved,
+    };
+    await putRow(ctx.ddb, config.syncTableName, newRow);
+    return { ...base, ...skippedOf(plan), status: isEmptyDiff(diff) ? 'unchanged' : 'applied' };
+  } catch (err) {
+    const reason = err instanceof NodeGoneError ? err.message : errorReason(err);
+    try {
+      await recordError(ctx.ddb, config.syncTableName, { managedInstanceId: id, agencyAccountId: agency, ec2InstanceId: entry.ec2InstanceId }, reason, now.toISOString());
+    } catch {
+      // The result still carries the reason; the table write is best effort.
+    }
+    return { ...base, ...skippedOf(plan), status: 'failed', reason };
+  }
+}
+
+export async function syncInstances(ctx: OpContext, entries: readonly SyncInstance[]): Promise<InstanceResult[]> {
+  const ownership = await proveOwnership(ctx, entries);
+  return mapPool(entries, ctx.config.ssmConcurrency, async (entry): Promise<InstanceResult> => {
+    const o = ownership.get(entry.managedInstanceId);
+    const base = { managedInstanceId: entry.managedInstanceId, ec2InstanceId: entry.ec2InstanceId };
+    if (!o || o.kind === 'refused') return { ...base, status: 'rejected', reason: NOT_OWNED_REASON };
+    if (o.kind === 'error') return { ...base, status: 'failed', reason: o.reason };
+    return syncOwnedNode(ctx, entry, o);
+  });
+}

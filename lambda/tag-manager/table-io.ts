@@ -1,0 +1,116 @@
+// The sync-state table: one row per managed node. Writes are conditional on the row being
+// absent or already owned by the same agency, so a race can never move a node between agencies.
+import { BatchGetCommand, DeleteCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SYNC_TABLE } from '../shared/names.ts';
+
+const A = SYNC_TABLE.attributes;
+/** BatchGetItem reads at most 100 keys per call. */
+export const BATCH_GET_LIMIT = 100;
+const UNPROCESSED_RETRIES = 8;
+
+export interface SyncRow {
+  managedInstanceId: string;
+  agencyAccountId: string;
+  ec2InstanceId?: string;
+  fingerprint?: string;
+  appliedTagKeys?: string[];
+  lastSyncAt?: string;
+  lastError?: string;
+  lastDriftCheckAt?: string;
+  /** Reserved tags on the node that sync does not own, last counted from SSM; sizes the 50-tag budget. */
+  otherReservedTagCount?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function toRow(item: Record<string, unknown>): SyncRow | undefined {
+  const id = item[A.managedInstanceId];
+  const agency = item[A.agencyAccountId];
+  if (typeof id !== 'string' || typeof agency !== 'string') return undefined;
+  const str = (k: string) => (typeof item[k] === 'string' ? (item[k] as string) : undefined);
+  const keys = item[A.appliedTagKeys];
+  return {
+    managedInstanceId: id,
+    agencyAccountId: agency,
+    ec2InstanceId: str(A.ec2InstanceId),
+    fingerprint: str(A.fingerprint),
+    appliedTagKeys: Array.isArray(keys) ? keys.filter((k): k is string => typeof k === 'string') : [],
+    lastSyncAt: str(A.lastSyncAt),
+    lastError: str(A.lastError),
+    lastDriftCheckAt: str(A.lastDriftCheckAt),
+    otherReservedTagCount: typeof item.otherReservedTagCount === 'number' ? item.otherReservedTagCount : undefined,
+  };
+}
+
+/** Reads rows in batches of 100, retrying unprocessed keys with a short backoff. */
+export async function readRows(ddb: DynamoDBDocumentClient, table: string, ids: readonly string[]): Promise<Map<string, SyncRow>> {
+  const rows = new Map<string, SyncRow>();
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += BATCH_GET_LIMIT) {
+    let keys: Record<string, unknown>[] = unique.slice(i, i + BATCH_GET_LIMIT).map((id) => ({ [A.managedInstanceId]: id }));
+    for (let attempt = 0; keys.length > 0; attempt++) {
+      if (attempt > UNPROCESSED_RETRIES) throw new Error('sync table kept returning unprocessed keys');
+      if (attempt > 0) await sleep(Math.min(1000, 20 * 2 ** attempt) * Math.random());
+      const out = await ddb.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true } } }));
+      for (const item of out.Responses?.[table] ?? []) {
+        const row = toRow(item);
+        if (row) rows.set(row.managedInstanceId, row);
+      }
+      keys = (out.UnprocessedKeys?.[table]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+    }
+  }
+  return rows;
+}
+
+const OWNED_BY_CALLER = `attribute_not_exists(#id) OR #agency = :agency`;
+
+/** Records a successful sync. */
+export async function putRow(ddb: DynamoDBDocumentClient, table: string, row: SyncRow): Promise<void> {
+  await ddb.send(
+    new PutCommand({
+      TableName: table,
+      Item: { ...row },
+      ConditionExpression: OWNED_BY_CALLER,
+      ExpressionAttributeNames: { '#id': A.managedInstanceId, '#agency': A.agencyAccountId },
+      ExpressionAttributeValues: { ':agency': row.agencyAccountId },
+    }),
+  );
+}
+
+/** Records a failed sync; the row (and so the proven ownership) is created when missing. */
+export async function recordError(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  key: { managedInstanceId: string; agencyAccountId: string; ec2InstanceId: string },
+  error: string,
+  at: string,
+): Promise<void> {
+  await ddb.send(
+    new UpdateCommand({
+      TableName: table,
+      Key: { [A.managedInstanceId]: key.managedInstanceId },
+      UpdateExpression: 'SET #agency = :agency, #ec2 = :ec2, #err = :err, #errAt = :at',
+      ConditionExpression: OWNED_BY_CALLER,
+      ExpressionAttributeNames: {
+        '#id': A.managedInstanceId,
+        '#agency': A.agencyAccountId,
+        '#ec2': A.ec2InstanceId,
+        '#err': A.lastError,
+        '#errAt': 'lastErrorAt',
+      },
+      ExpressionAttributeValues: { ':agency': key.agencyAccountId, ':ec2': key.ec2InstanceId, ':err': error, ':at': at },
+    }),
+  );
+}
+
+export async function deleteRow(ddb: DynamoDBDocumentClient, table: string, managedInstanceId: string, agencyAccountId: string): Promise<void> {
+  await ddb.send(
+    new DeleteCommand({
+      TableName: table,
+      Key: { [A.managedInstanceId]: managedInstanceId },
+      ConditionExpression: OWNED_BY_CALLER,
+      ExpressionAttributeNames: { '#id': A.managedInstanceId, '#agency': A.agencyAccountId },
+      ExpressionAttributeValues: { ':agency': agencyAccountId },
+    }),
+  );
+}

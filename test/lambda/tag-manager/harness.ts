@@ -1,0 +1,100 @@
+// Test harness: the real bundled tag manager, talking through the real SDK clients to the SSM
+// fake and to dynalite. Log lines (EMF metrics included) are captured through the bundle's own sink.
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { loadBundledHandler, lambdaContext } from '../../helpers/bundled.ts';
+import { startDynalite, type DynaliteHandle } from '../../helpers/dynalite.ts';
+import { startSsmFake, type SsmFake, type SsmFakeOptions } from '../../fakes/ssm-fake.ts';
+import { agencyAliasName, centralActivationParameterName } from '../../../lambda/shared/names.ts';
+
+export const HUB_ACCOUNT = '999999999999';
+export const FUNCTION_ARN = `arn:aws:lambda:us-east-1:${HUB_ACCOUNT}:function:ssm-hub-tag-manager`;
+export const PARAM_PREFIX = '/ssm-hub/agencies';
+export const PREFIX = 'central-it:';
+export const AGENCY_A = '111111111111';
+export const AGENCY_B = '222222222222';
+
+export const aliasArn = (agency: string) => `${FUNCTION_ARN}:${agencyAliasName(agency)}`;
+export const miId = (n: number) => `mi-${n.toString(16).padStart(17, '0')}`;
+export const ec2Id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
+
+export interface Harness {
+  ssm: SsmFake;
+  db: DynaliteHandle;
+  logs: string[];
+  invoke(arn: string, event: unknown): Promise<any>;
+  /** Invokes with a hand-made context (e.g. one without an ARN). */
+  invokeWithContext(event: unknown, context: unknown): Promise<any>;
+  invokeAs(agency: string, event: unknown): Promise<any>;
+  rows(): Promise<Record<string, any>[]>;
+  plantActivation(agency: string, opts: { activationId: string; code: string; knownActivationIds?: string[]; expiresAt?: string }): void;
+  /** Registers a node in the fake as the agency's activation would: ActivationId plus the stamped tag. */
+  registerNode(n: number, agency: string, activationId: string, opts?: { stamp?: boolean; tags?: Record<string, string> }): string;
+  metrics(name: string): number;
+  close(): Promise<void>;
+}
+
+export async function startHarness(opts: { ssm?: SsmFakeOptions; env?: Record<string, string> } = {}): Promise<Harness> {
+  const ssm = await startSsmFake(opts.ssm);
+  const db = await startDynalite();
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_SSM: ssm.endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
+    SYNC_TABLE_NAME: db.tableName,
+    ACTIVATION_PARAMETER_PREFIX: PARAM_PREFIX,
+    RESERVED_TAG_PREFIX: PREFIX,
+    METRIC_NAMESPACE: 'SsmHub/test',
+    SSM_CONCURRENCY: '5',
+    RETRY_BASE_DELAY_MS: '2',
+    ...opts.env,
+  });
+  const mod = await loadBundledHandler('tag-manager');
+  const logs: string[] = [];
+  (mod.setLogSink as (s: (line: string) => void) => void)((line) => logs.push(line));
+  const invoke = (arn: string, event: unknown) => mod.handler(event, lambdaContext(arn));
+  return {
+    ssm,
+    db,
+    logs,
+    invoke,
+    invokeWithContext: (event, context) => mod.handler(event, context),
+    invokeAs: (agency, event) => invoke(aliasArn(agency), event),
+    async rows() {
+      const out = await DynamoDBDocumentClient.from(db.client).send(new ScanCommand({ TableName: db.tableName, ConsistentRead: true }));
+      return (out.Items ?? []) as Record<string, any>[];
+    },
+    plantActivation(agency, { activationId, code, knownActivationIds, expiresAt }) {
+      const record = {
+        agencyAccountId: agency,
+        current: {
+          activationId,
+          activationCode: code,
+          region: 'us-east-1',
+          expiresAt: expiresAt ?? '2030-01-31T00:00:00.000Z',
+          createdAt: '2030-01-01T00:00:00.000Z',
+          registrationLimit: 1000,
+        },
+        previous: [],
+        knownActivationIds: knownActivationIds ?? [activationId],
+      };
+      ssm.state.parameters.set(centralActivationParameterName(PARAM_PREFIX, agency), { type: 'SecureString', value: JSON.stringify(record), version: 1 });
+    },
+    registerNode(n, agency, activationId, o = {}) {
+      const id = miId(n);
+      const stamp: Record<string, string> = o.stamp === false ? {} : { [`${PREFIX}activation-agency`]: agency };
+      ssm.state.addNode(id, { activationId, tags: { ...stamp, ...o.tags } });
+      return id;
+    },
+    metrics(name) {
+      let total = 0;
+      for (const line of logs) {
+        const rec = JSON.parse(line) as Record<string, unknown>;
+        if (rec._aws && typeof rec[name] === 'number') total += rec[name] as number;
+      }
+      return total;
+    },
+    async close() {
+      await ssm.close();
+      await db.close();
+    },
+  };
+}

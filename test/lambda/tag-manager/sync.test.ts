@@ -1,0 +1,203 @@
+// Sync behaviour through the real bundled handler: O(changes) cost, removal mirroring, the
+// reserved prefix, the 50-tag limit, drift repair and per-node failure isolation.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { AGENCY_A, PREFIX, ec2Id, startHarness, type Harness } from './harness.ts';
+
+let h: Harness;
+let n = 1000;
+let failAddFor: string | undefined;
+const STAMP = `${PREFIX}activation-agency`;
+
+beforeAll(async () => {
+  h = await startHarness({
+    ssm: {
+      fault: (op, body) =>
+        op === 'AddTagsToResource' && body.ResourceId === failAddFor ? { __type: 'InternalServerError', message: 'boom', status: 500 } : undefined,
+    },
+  });
+  h.plantActivation(AGENCY_A, { activationId: 'act-aaaa', code: 'irrelevant-code' });
+});
+afterAll(async () => h?.close());
+beforeEach(() => {
+  h.ssm.resetCounters();
+  failAddFor = undefined;
+});
+
+const sync = (nodes: Array<{ id: string; ec2: string; tags: Record<string, string> }>) =>
+  h.invokeAs(AGENCY_A, { op: 'sync', instances: nodes.map((x) => ({ ec2InstanceId: x.ec2, managedInstanceId: x.id, tags: x.tags })) });
+const provenance = (ec2: string) => ({ [STAMP]: AGENCY_A, [`${PREFIX}agency-account`]: AGENCY_A, [`${PREFIX}ec2-instance-id`]: ec2 });
+
+describe('cost', () => {
+  it('a resync with no change makes zero SSM calls, for 100 nodes proven either way', async () => {
+    const nodes = Array.from({ length: 100 }, (_, i) => {
+      const k = ++n;
+      // Half proven by activation ID, half only by the stamped tag.
+      const id = h.registerNode(k, AGENCY_A, i % 2 === 0 ? 'act-aaaa' : 'act-old');
+      return { id, ec2: ec2Id(k), tags: { Name: `node-${k}`, Env: 'prod' } };
+    });
+    const first = await sync(nodes);
+    expect(first.results.every((r: { status: string }) => r.status === 'applied')).toBe(true);
+    expect(h.ssm.calls.AddTagsToResource).toBe(100);
+    // Describe is batched: 100 IDs in 2 calls of 50.
+    expect(h.ssm.calls.DescribeInstanceInformation).toBe(2);
+
+    h.ssm.resetCounters();
+    const again = await sync([...nodes].reverse());
+    expect(again.results.every((r: { status: string }) => r.status === 'unchanged')).toBe(true);
+    expect(h.ssm.writeCalls()).toBe(0);
+    expect(h.ssm.totalCalls()).toBe(0);
+    expect(h.metrics('Unchanged')).toBeGreaterThanOrEqual(100);
+  });
+
+  it('a changed node costs one add call and no read', async () => {
+    const k = ++n;
+    const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
+    await sync([{ id, ec2: ec2Id(k), tags: { Name: 'a' } }]);
+    h.ssm.resetCounters();
+    const res = await sync([{ id, ec2: ec2Id(k), tags: { Name: 'b' } }]);
+    expect(res.results[0].status).toBe('applied');
+    expect(h.ssm.calls).toMatchObject({ AddTagsToResource: 1, RemoveTagsFromResource: 0, ListTagsForResource: 0, DescribeInstanceInformation: 0 });
+    expect(h.ssm.state.tagsOf(id)?.Name).toBe('b');
+  });
+});
+
+describe('mirroring', () => {
+  it('removes in SSM a tag removed in EC2, and keeps the reserved tags', async () => {
+    const k = ++n;
+    const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
+    await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web', Env: 'prod', Team: 'ops' } }]);
+    const res = await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }]);
+    expect(res.results[0].status).toBe('applied');
+    expect(h.ssm.state.tagsOf(id)).toEqual({ Name: 'web', ...provenance(ec2Id(k)) });
+    const row = (await h.rows()).find((r) => r.managedInstanceId === id);
+    expect(row?.appliedTagKeys).toEqual(['Name']);
+  });
+
+  it('updates the EC2 provenance tag when the node now stands for another instance', async () => {
+    const k = ++n;
+    const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
+    await sync([{ id, ec2: ec2Id(k), tags: { Name: 'x' } }]);
+    const res = await sync([{ id, ec2: ec2Id(k + 9000), tags: { Name: 'x' } }]);
+    expect(res.results[0].status).toBe('applied');
+    expect(h.ssm.state.tagsOf(id)?.[`${PREFIX}ec2-instance-id`]).toBe(ec2Id(k + 9000));
+  });
+
+  it('never writes or removes keys under the reserved prefix, and reports the EC2 tags it skipped', async () => {
+    const k = ++n;
+    const id = h.registerNode(k, AGENCY_A, 'act-aaaa', { tags: { [`${PREFIX}patch-group`]: 'ring-1' } });
+    const res = await sync([
+      {
+        id,
+        ec2: ec2Id(k),
+        tags: {
+          Name: 'web',
+          [`${PREFIX}patch-group`]: 'ring-0',
+          [`${PREFIX}agency-account`]: '222222222222',
+          'aws:cloudformation:stack-name': 'stack',
+          'bad;value': 'x',
+          Long: 'v'.repeat(257),
+        },
+      },
+    ]);
+    expect(res.results[0].status).toBe('applied');
+    expect(res.results[0].skippedTags.map((s: { key: string }) => s.key).sort()).toEqual(
+      ['Long', 'aws:cloudformation:stack-name', 'bad;value', `${PREFIX}agency-account`, `${PREFIX}patch-group`].sort(),
+    );
+    expect(h.ssm.state.tagsOf(id)).toEqual({ Name: 'web', [`${PREFIX}patch-group`]: 'ring-1', ...provenance(ec2Id(k)) });
+    // Removing every EC2 tag leaves the reserved ones alone.
+    await sync([{ id, ec2: ec2Id(k), tags: {} }]);
+    expect(h.ssm.state.tagsOf(id)).toEqual({ [`${PREFIX}patch-group`]: 'ring-1', ...provenance(ec2Id(k)) });
+  });
+});
+
+describe('the 50-tag limit', () => {
+  const sixty = () => Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`tag-${String(i).padStart(2, '0')}`, `v${i}`]));
+
+  it('keeps the first 47 user tags by key order and reports the rest, the same way every time', async () => {
+    const k = ++n;
+    const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
+    const res = await sync([{ id, ec2: ec2Id(k), tags: sixty() }]);
+    expect(res.results[0].status).toBe('applied');
+    const tags = h.ssm.state.tagsOf(id)!;
+    expect(Object.keys(tags)).toHaveLength(50);
+    expect(tags['tag-46']).toBe('v46');
+    expect(tags['tag-47']).toBeUndefined();
+    const over = res.results[0].skippedTags.filter((s: { reason: string }) => /50-tag limit/.test(s.reason));
+    expect(over.map((s: { key: string }) => s.key)).toEqual(Array.from({ length: 13 }, (_, i) => `tag-${47 + i}`));
+    h.ssm.resetCounters();
+    const reversed = Object.fromEntries(Object.entries(sixty()).reverse());
+    const again = await sync([{ id, ec2: ec2Id(k), tags: reversed }]);
+    expect(again.results[0].status).toBe('unchanged');
+    expect(h.ssm.totalCalls()).toBe(0);
+  });
+
+  it('recounts from SSM when central IT holds more reserved tags, instead of failing', async () => {
+    const k = ++n;
+    const extra = { [`${PREFIX}a`]: '1', [`${PREFIX}b`]: '2', [`${PREFIX}c`]: '3' };
+    const id = h.registerNode(k, AGENCY_A, 'act-aaaa', { tags: extra });
+    const res = await sync([{ id, ec2: ec2Id(k), tags: sixty() }]);
+    expect(res.results[0].status).toBe('applied');
+    expect(h.ssm.calls.ListTagsForResource).toBe(1);
+    const tags = h.ssm.state.tagsOf(id)!;
+    expect(Object.keys(tags)).toHaveLength(50);
+    expect(tags).toMatchObject(extra);
+    expect(Object.keys(tags).filter((t) => t.startsWith('tag-'))).toHaveLength(44);
+    // The recount is remembered: the next identical sync costs nothing.
+    h.ssm.resetCounters();
+    expect((await sync([{ id, ec2: ec2Id(k), tags: sixty() }])).results[0].status).toBe('unchanged');
+    expect(h.ssm.totalCalls()).toBe(0);
+  });
+});
+
+describe('drift pass', () => {
+  it('re-reads SSM when the drift check is due and repairs tags changed behind its back', async () => {
+    const k = ++n;
+    const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
+    await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }]);
+    const node = h.ssm.state.nodes.get(id)!;
+    node.tags.set('Name', 'tampered');
+    node.tags.set('Stray', 'x');
+    // Not due yet: nothing is read, so nothing is noticed.
+    h.ssm.resetCounters();
+    expect((await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }])).results[0].status).toBe('unchanged');
+    expect(h.ssm.totalCalls()).toBe(0);
+    await DynamoDBDocumentClient.from(h.db.client).send(
+      new UpdateCommand({
+        TableName: h.db.tableName,
+        Key: { managedInstanceId: id },
+        UpdateExpression: 'SET lastDriftCheckAt = :old',
+        ExpressionAttributeValues: { ':old': '2020-01-01T00:00:00.000Z' },
+      }),
+    );
+    const res = await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }]);
+    expect(res.results[0].status).toBe('applied');
+    expect(h.ssm.calls.ListTagsForResource).toBe(1);
+    expect(h.ssm.state.tagsOf(id)).toEqual({ Name: 'web', ...provenance(ec2Id(k)) });
+    const row = (await h.rows()).find((r) => r.managedInstanceId === id);
+    expect(Date.parse(row!.lastDriftCheckAt)).toBeGreaterThan(Date.parse('2025-01-01'));
+  });
+});
+
+describe('failure isolation', () => {
+  it('reports a node SSM keeps failing as failed with the reason, records it, and applies the others', async () => {
+    const keys = [++n, ++n, ++n];
+    const nodes = keys.map((k) => ({ id: h.registerNode(k, AGENCY_A, 'act-aaaa'), ec2: ec2Id(k), tags: { Name: `n${k}` } }));
+    failAddFor = nodes[1]!.id;
+    const res = await sync(nodes);
+    expect(res.results.map((r: { status: string }) => r.status)).toEqual(['applied', 'failed', 'applied']);
+    expect(res.results[1].reason).toMatch(/InternalServerError/);
+    const row = (await h.rows()).find((r) => r.managedInstanceId === nodes[1]!.id);
+    expect(row).toMatchObject({ agencyAccountId: AGENCY_A, lastError: expect.stringMatching(/InternalServerError/) });
+    expect(row?.fingerprint).toBeUndefined();
+    // The next sync retries it (ownership now comes from the table) and clears the error.
+    failAddFor = undefined;
+    h.ssm.resetCounters();
+    const retry = await sync(nodes);
+    expect(retry.results.map((r: { status: string }) => r.status)).toEqual(['unchanged', 'applied', 'unchanged']);
+    expect(h.ssm.calls.DescribeInstanceInformation).toBe(0);
+    const fixed = (await h.rows()).find((r) => r.managedInstanceId === nodes[1]!.id);
+    expect(fixed?.lastError).toBeUndefined();
+    expect(h.ssm.state.tagsOf(nodes[1]!.id)?.Name).toBe(`n${keys[1]}`);
+  });
+});

@@ -1,0 +1,182 @@
+// The pure tag rules: what may be copied from EC2 to SSM, the 50-tag budget, provenance tags,
+// fingerprints and diffs.
+import { describe, expect, it } from 'vitest';
+import {
+  countOtherReservedTags,
+  diffAgainstApplied,
+  diffAgainstCurrent,
+  isEmptyDiff,
+  isReservedKey,
+  planTags,
+  SKIP_REASONS,
+  tagFingerprint,
+  tagRuleViolation,
+} from '../../lambda/shared/tag-rules.ts';
+
+const P = 'central-it:';
+const plan = (rawTags: Record<string, string>, otherReservedTagCount?: number) =>
+  planTags({ rawTags, prefix: P, agencyAccountId: '111111111111', ec2InstanceId: 'i-0123456789abcdef0', otherReservedTagCount });
+
+describe('tag rule violations', () => {
+  it.each([
+    ['aws:cloudformation:stack-name', 'x', SKIP_REASONS.awsPrefix],
+    ['AWS:autoscaling:groupName', 'x', SKIP_REASONS.awsPrefix],
+    ['Aws:Foo', 'x', SKIP_REASONS.awsPrefix],
+    ['', 'x', SKIP_REASONS.keyLength],
+    ['k'.repeat(129), 'x', SKIP_REASONS.keyLength],
+    ['k', 'v'.repeat(257), SKIP_REASONS.valueLength],
+    ['bad*key', 'x', SKIP_REASONS.keyChars],
+    ['emoji🚀', 'x', SKIP_REASONS.keyChars],
+    ['tab\tkey', 'x', SKIP_REASONS.keyChars],
+    ['k', 'semi;colon', SKIP_REASONS.valueChars],
+    ['k', 'rocket 🚀', SKIP_REASONS.valueChars],
+    ['k', 'new\nline', SKIP_REASONS.valueChars],
+    ['central-it:agency-account', '222222222222', SKIP_REASONS.reserved(P)],
+    ['Central-IT:anything', 'x', SKIP_REASONS.reserved(P)],
+  ])('refuses key %j with value %j', (key, value, reason) => {
+    expect(tagRuleViolation(key, value, P)).toBe(reason);
+  });
+
+  it.each([
+    ['k'.repeat(128), 'v'.repeat(256)],
+    ['Name', ''],
+    ['Ünïcödé-Schlüssel', 'Größe'],
+    ['名前', '値'],
+    ['Département', 'Île-de-France'],
+    ['with space', 'a b'],
+    ['all_._:/=+-@chars', '_.:/=+-@'],
+    ['managedinstanceid', 'mi-0123456789abcdef0'],
+    ['awsish', 'aws:is fine in a value'],
+    ['Ноутбук', '١٢٣'],
+  ])('accepts key %j with value %j', (key, value) => {
+    expect(tagRuleViolation(key, value, P)).toBeUndefined();
+  });
+
+  it('matches the reserved prefix case-insensitively and only at the start', () => {
+    expect(isReservedKey('central-it:x', P)).toBe(true);
+    expect(isReservedKey('CENTRAL-IT:x', P)).toBe(true);
+    expect(isReservedKey('x-central-it:', P)).toBe(false);
+  });
+});
+
+describe('planning the SSM tags of a node', () => {
+  it('keeps legal tags, reports every dropped one with its reason, and adds the two provenance tags', () => {
+    const p = plan({ Name: 'web', 'aws:cloudformation:stack-name': 's', 'bad*': 'x', Env: 'prod', 'central-it:agency-account': '222222222222' });
+    expect(p.desired).toEqual({
+      Env: 'prod',
+      Name: 'web',
+      'central-it:agency-account': '111111111111',
+      'central-it:ec2-instance-id': 'i-0123456789abcdef0',
+    });
+    expect(p.userKeys).toEqual(['Env', 'Name']);
+    expect(p.skipped).toEqual([
+      { key: 'aws:cloudformation:stack-name', reason: SKIP_REASONS.awsPrefix },
+      { key: 'bad*', reason: SKIP_REASONS.keyChars },
+      { key: 'central-it:agency-account', reason: SKIP_REASONS.reserved(P) },
+    ]);
+  });
+
+  it('an EC2 tag cannot override the provenance tags', () => {
+    const p = plan({ 'central-it:ec2-instance-id': 'i-ffffffffffffffff0' });
+    expect(p.desired['central-it:ec2-instance-id']).toBe('i-0123456789abcdef0');
+  });
+
+  it('keeps 47 user tags (50 minus the stamped tag and 2 provenance tags), chosen by code-unit order', () => {
+    const raw: Record<string, string> = {};
+    for (let i = 0; i < 60; i++) raw[`k${String(i).padStart(2, '0')}`] = `v${i}`;
+    raw['Z-upper'] = 'sorts before lower case';
+    const p = plan(raw);
+    expect(Object.keys(p.desired)).toHaveLength(50 - 1);
+    expect(p.userKeys).toHaveLength(47);
+    expect(p.userKeys[0]).toBe('Z-upper');
+    expect(p.userKeys.at(-1)).toBe('k45');
+    const over = p.skipped.filter((s) => s.reason === SKIP_REASONS.overLimit).map((s) => s.key);
+    expect(over).toEqual(Array.from({ length: 14 }, (_, i) => `k${46 + i}`));
+  });
+
+  it('shrinks the budget when central IT holds more reserved tags on the node', () => {
+    const raw: Record<string, string> = {};
+    for (let i = 0; i < 50; i++) raw[`t${String(i).padStart(2, '0')}`] = 'v';
+    expect(plan(raw, 4).userKeys).toHaveLength(44);
+    expect(plan(raw, 0).userKeys).toHaveLength(48);
+    expect(plan(raw, 60).userKeys).toHaveLength(0);
+  });
+
+  it('illegal tags do not use up the budget', () => {
+    const raw: Record<string, string> = { 'aws:a': '1', 'aws:b': '2' };
+    for (let i = 0; i < 47; i++) raw[`t${String(i).padStart(2, '0')}`] = 'v';
+    expect(plan(raw).userKeys).toHaveLength(47);
+    expect(plan(raw).skipped.every((s) => s.reason === SKIP_REASONS.awsPrefix)).toBe(true);
+  });
+
+  it('is deterministic whatever the order the EC2 tags arrive in', () => {
+    const entries = Array.from({ length: 70 }, (_, i) => [`key-${(i * 37) % 70}`, `v${i}`] as const);
+    const a = plan(Object.fromEntries(entries));
+    const b = plan(Object.fromEntries([...entries].reverse()));
+    expect(a.desired).toEqual(b.desired);
+    expect(a.userKeys).toEqual(b.userKeys);
+    expect(a.skipped).toEqual(b.skipped);
+    expect(a.fingerprint).toBe(b.fingerprint);
+  });
+});
+
+describe('fingerprints', () => {
+  it('is sha256 hex, independent of key order, and changes with any key or value', () => {
+    const f = tagFingerprint({ a: '1', b: '2' });
+    expect(f).toMatch(/^[0-9a-f]{64}$/);
+    expect(tagFingerprint({ b: '2', a: '1' })).toBe(f);
+    expect(tagFingerprint({ a: '1', b: '3' })).not.toBe(f);
+    expect(tagFingerprint({ a: '1', c: '2' })).not.toBe(f);
+    expect(tagFingerprint({ a: '1' })).not.toBe(f);
+  });
+
+  it('cannot be confused by separators inside keys or values', () => {
+    expect(tagFingerprint({ 'a=b': 'c' })).not.toBe(tagFingerprint({ a: 'b=c' }));
+  });
+
+  it('changes when the EC2 instance behind the node changes', () => {
+    const a = planTags({ rawTags: { x: '1' }, prefix: P, agencyAccountId: '111111111111', ec2InstanceId: 'i-0123456789abcdef0' });
+    const b = planTags({ rawTags: { x: '1' }, prefix: P, agencyAccountId: '111111111111', ec2InstanceId: 'i-0123456789abcdef1' });
+    expect(a.fingerprint).not.toBe(b.fingerprint);
+  });
+});
+
+describe('diffs', () => {
+  it('against the keys applied last time: sends every desired tag and removes keys gone from EC2, never reserved ones', () => {
+    const p = plan({ Name: 'web', Env: 'prod' });
+    const d = diffAgainstApplied(p, ['Name', 'Owner', 'central-it:custom', 'Team'], P);
+    expect(d.toAdd).toEqual(p.desired);
+    expect(d.toRemove).toEqual(['Owner', 'Team']);
+  });
+
+  it('against current SSM tags: sends only differences and removes unwanted non-reserved keys', () => {
+    const p = plan({ Name: 'web', Env: 'prod' });
+    const current = {
+      Name: 'web',
+      Env: 'dev',
+      Stray: 'x',
+      'central-it:activation-agency': '111111111111',
+      'central-it:patch-group': 'ring-1',
+      'central-it:agency-account': '111111111111',
+    };
+    const d = diffAgainstCurrent(p, current, P);
+    expect(d.toAdd).toEqual({ Env: 'prod', 'central-it:ec2-instance-id': 'i-0123456789abcdef0' });
+    expect(d.toRemove).toEqual(['Stray']);
+    expect(isEmptyDiff(d)).toBe(false);
+  });
+
+  it('is empty when SSM already holds exactly the desired tags', () => {
+    const p = plan({ Name: 'web' });
+    const d = diffAgainstCurrent(p, { ...p.desired, 'central-it:activation-agency': '111111111111' }, P);
+    expect(isEmptyDiff(d)).toBe(true);
+  });
+
+  it('counts reserved tags sync does not own, excluding its own provenance tags', () => {
+    expect(
+      countOtherReservedTags(
+        { 'central-it:activation-agency': 'a', 'central-it:agency-account': 'a', 'central-it:ec2-instance-id': 'i', 'central-it:x': '1', Name: 'n' },
+        P,
+      ),
+    ).toBe(2);
+  });
+});
