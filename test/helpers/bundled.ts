@@ -24,6 +24,8 @@ export async function loadBundledHandler(name: LambdaName): Promise<BundledHandl
   const dir = join(PROJECT_ROOT, '.tmp', 'bundles', `${name}-${process.pid}-${counter++}`);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'index.js');
+  // The project is ESM ("type": "module"); the bundle is CommonJS like Code.ZipFile's index.js.
+  writeFileSync(join(dir, 'package.json'), '{"type":"commonjs"}\n');
   writeFileSync(file, code);
   const require = createRequire(file);
   return require(file) as BundledHandler;

@@ -1,0 +1,86 @@
+// Classifies the events the collector receives. Pure: no AWS calls, no environment.
+import { EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN } from './answers.ts';
+import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
+
+export type Tags = Record<string, string>;
+
+export type CollectorEvent =
+  /** A tag change on an instance that carries a valid managed node ID: sync it with these tags. */
+  | { kind: 'tagChange'; ec2InstanceId: string; managedInstanceId: string; tags: Tags }
+  /** A tag change on an instance that is not (or not validly) registered: nothing to send. */
+  | { kind: 'tagChangeUnmanaged'; ec2InstanceId: string; tags: Tags; reason: string }
+  /** An instance was terminated: look up its managed node ID, then deregister it. */
+  | { kind: 'terminated'; ec2InstanceId: string }
+  /** The schedule fired: full reconcile plus activation refresh. */
+  | { kind: 'reconcile' }
+  | { kind: 'ignored'; reason: string };
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The managed node ID carried by an instance's tags, or why there is none usable. */
+export function managedIdFromTags(tags: Tags): { id: string } | { missing: true } | { invalid: string } {
+  if (!Object.hasOwn(tags, MANAGED_INSTANCE_ID_TAG)) return { missing: true };
+  const value = tags[MANAGED_INSTANCE_ID_TAG]!.trim();
+  return MANAGED_INSTANCE_ID_PATTERN.test(value) ? { id: value } : { invalid: value };
+}
+
+/** EC2's tag list ({Key, Value}[]) as a plain object; entries without a key are dropped. */
+export function tagListToRecord(list: ReadonlyArray<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Tags {
+  const tags: Tags = {};
+  for (const t of list ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
+  return tags;
+}
+
+/** The instance ID at the end of an EC2 instance ARN (arn:aws:ec2:region:account:instance/i-…). */
+export function instanceIdFromArn(arn: unknown): string | undefined {
+  if (typeof arn !== 'string') return undefined;
+  const m = /^arn:aws[a-z-]*:ec2:[a-z0-9-]*:\d{12}:instance\/(i-[0-9a-f]+)$/.exec(arn);
+  return m && EC2_INSTANCE_ID_PATTERN.test(m[1]!) ? m[1] : undefined;
+}
+
+function stringRecord(value: unknown): Tags | undefined {
+  if (!isObj(value)) return undefined;
+  const out: Tags = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') return undefined;
+    out[k] = v;
+  }
+  return out;
+}
+
+export function classifyEvent(event: unknown): CollectorEvent {
+  if (!isObj(event)) return { kind: 'ignored', reason: 'event is not an object' };
+  const source = event['source'];
+  const detailType = event['detail-type'];
+  const detail = event['detail'];
+
+  if (source === 'aws.events' && detailType === 'Scheduled Event') return { kind: 'reconcile' };
+
+  if (source === 'aws.tag' && detailType === 'Tag Change on Resource') {
+    if (!isObj(detail) || detail['service'] !== 'ec2' || detail['resource-type'] !== 'instance') {
+      return { kind: 'ignored', reason: 'tag change is not on an EC2 instance' };
+    }
+    const resources = event['resources'];
+    const ec2InstanceId = instanceIdFromArn(Array.isArray(resources) ? resources[0] : undefined);
+    if (!ec2InstanceId) return { kind: 'ignored', reason: 'resources[0] is not an EC2 instance ARN' };
+    const tags = stringRecord(detail['tags']);
+    if (!tags) return { kind: 'ignored', reason: 'detail.tags is not an object of strings' };
+    const managed = managedIdFromTags(tags);
+    if ('id' in managed) return { kind: 'tagChange', ec2InstanceId, managedInstanceId: managed.id, tags };
+    const reason = 'missing' in managed ? `no ${MANAGED_INSTANCE_ID_TAG} tag` : `${MANAGED_INSTANCE_ID_TAG} tag is not a managed node ID`;
+    return { kind: 'tagChangeUnmanaged', ec2InstanceId, tags, reason };
+  }
+
+  if (source === 'aws.ec2' && detailType === 'EC2 Instance State-change Notification') {
+    if (!isObj(detail)) return { kind: 'ignored', reason: 'state change without detail' };
+    const id = detail['instance-id'];
+    if (typeof id !== 'string' || !EC2_INSTANCE_ID_PATTERN.test(id)) {
+      return { kind: 'ignored', reason: 'detail.instance-id is not an EC2 instance ID' };
+    }
+    if (detail['state'] !== 'terminated') return { kind: 'ignored', reason: `state ${String(detail['state'])} needs no action` };
+    return { kind: 'terminated', ec2InstanceId: id };
+  }
+
+  return { kind: 'ignored', reason: `unsupported event (source ${String(source)}, detail-type ${String(detailType)})` };
+}

@@ -1,0 +1,51 @@
+// Calls the central tag manager through this agency's own alias. The hub lives in the
+// central Region, which may differ from ours, so the client is pinned to the ARN's Region.
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+
+/** arn:<partition>:lambda:<region>:<account>:function:<name>:agency-<12 digits> */
+export const HUB_ALIAS_ARN_PATTERN = /^arn:aws[a-z-]*:lambda:([a-z0-9-]+):(\d{12}):function:[A-Za-z0-9_-]{1,64}:agency-\d{12}$/;
+
+let client: LambdaClient | undefined;
+let clientRegion: string | undefined;
+
+function lambda(region: string): LambdaClient {
+  if (!client || clientRegion !== region) {
+    client = new LambdaClient({ region, retryMode: 'adaptive', maxAttempts: 5 });
+    clientRegion = region;
+  }
+  return client;
+}
+
+export type HubAnswer =
+  | { kind: 'payload'; body: unknown }
+  /** The hub crashed or timed out (X-Amz-Function-Error); only its type and a short message are kept. */
+  | { kind: 'functionError'; errorType: string; message: string };
+
+/** Invokes the hub synchronously and returns its parsed JSON answer. SDK errors propagate. */
+export async function invokeHub(hubArn: string, request: unknown): Promise<HubAnswer> {
+  const region = HUB_ALIAS_ARN_PATTERN.exec(hubArn)?.[1];
+  if (!region) throw new Error('HUB_FUNCTION_ARN is not a qualified agency alias ARN');
+  const out = await lambda(region).send(
+    new InvokeCommand({
+      FunctionName: hubArn,
+      InvocationType: 'RequestResponse',
+      Payload: new TextEncoder().encode(JSON.stringify(request)),
+    }),
+  );
+  const text = out.Payload ? new TextDecoder().decode(out.Payload) : '';
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  if (out.FunctionError) {
+    const b = (body ?? {}) as { errorType?: unknown; errorMessage?: unknown };
+    return {
+      kind: 'functionError',
+      errorType: typeof b.errorType === 'string' ? b.errorType : out.FunctionError,
+      message: typeof b.errorMessage === 'string' ? b.errorMessage.slice(0, 300) : '',
+    };
+  }
+  return { kind: 'payload', body };
+}

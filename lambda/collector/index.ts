@@ -1,0 +1,269 @@
+// The agency-side collector: copies the EC2 tags of registered instances to the central tag
+// manager (through this agency's own alias), deregisters terminated instances, and keeps the
+// agency's current activation in SecureString parameters. Any refusal by the hub is counted
+// (metric HubRefusals) and, for whole requests, makes the invocation fail so the Errors alarm fires.
+import type { DeregisterInstance, SyncInstance } from '../shared/contract.ts';
+import { emitMetrics, log } from '../shared/log.ts';
+import { activationParameterNames, COLLECTOR_ENV, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES } from '../shared/names.ts';
+import { readParameters, writeSecureParameter } from './activation-io.ts';
+import { checkActivationAnswer, checkBatchAnswer, checkErrorAnswer } from './answers.ts';
+import { batchInstances } from './batching.ts';
+import { describeInstance, managedInstancePages } from './ec2-io.ts';
+import { classifyEvent, managedIdFromTags, type Tags } from './events.ts';
+import { HUB_ALIAS_ARN_PATTERN, invokeHub, type HubAnswer } from './hub-io.ts';
+
+export { setLogSink } from '../shared/log.ts';
+
+export class CollectorConfigError extends Error {
+  override readonly name = 'CollectorConfigError';
+}
+
+/** Raised at the end of a run in which the hub refused whole requests or a step failed. */
+export class CollectorRunError extends Error {
+  override readonly name = 'CollectorRunError';
+}
+
+interface Env {
+  hubArn: string;
+  parameterPath: string;
+  reservedPrefix: string;
+  namespace: string;
+}
+
+function readEnv(): Env {
+  const get = (name: string, rule: RegExp, what: string): string => {
+    const v = process.env[name] ?? '';
+    if (!rule.test(v)) throw new CollectorConfigError(`environment variable ${name} ${v ? 'is invalid' : 'is not set'}: must be ${what}`);
+    return v;
+  };
+  return {
+    hubArn: get(COLLECTOR_ENV.hubFunctionArn, HUB_ALIAS_ARN_PATTERN, 'the ARN of the hub alias agency-<account ID>'),
+    parameterPath: get(COLLECTOR_ENV.activationParameterPath, /^(\/[a-zA-Z0-9_.-]+)+$/, 'a Parameter Store path such as /ssm-hub/activation'),
+    reservedPrefix: get(COLLECTOR_ENV.reservedTagPrefix, /^.{2,64}$/, 'a tag key prefix of 2-64 characters'),
+    namespace: get(COLLECTOR_ENV.metricNamespace, /^[^:].{0,254}$/, 'a CloudWatch metric namespace'),
+  };
+}
+
+const debugEnabled = (): boolean => ['DEBUG', 'TRACE'].includes(process.env['AWS_LAMBDA_LOG_LEVEL'] ?? '');
+const debug = (message: string, fields?: Record<string, unknown>): void => {
+  if (debugEnabled()) log('DEBUG', message, fields);
+};
+
+/** Counters and whole-request failures of one invocation. */
+class Run {
+  readonly counts = {
+    sent: 0,
+    applied: 0,
+    unchanged: 0,
+    rejected: 0,
+    failed: 0,
+    missingResults: 0,
+    invalidManagedInstanceIds: 0,
+    oversize: 0,
+    hubRefusals: 0,
+  };
+  readonly failures: string[] = [];
+  constructor(readonly env: Env) {}
+
+  /** A whole request refused or failed: counted, logged, and fatal at the end of the run. */
+  refuse(message: string, fields: Record<string, unknown>): void {
+    this.counts.hubRefusals++;
+    this.failures.push(message);
+    log('ERROR', message, fields);
+  }
+}
+
+/** Sorts out the hub's answer: an error object, a FunctionError, or something off-contract are refusals. */
+function payloadOrRefuse(run: Run, answer: HubAnswer, what: string, fields: Record<string, unknown>): unknown {
+  if (answer.kind === 'functionError') {
+    run.refuse(`hub failed on ${what}`, { ...fields, errorType: answer.errorType, error: answer.message });
+    return undefined;
+  }
+  const refused = checkErrorAnswer(answer.body);
+  if (refused.ok) {
+    const { code, message, field } = refused.data.error;
+    run.refuse(`hub refused ${what}: ${code}`, { ...fields, code, error: message.slice(0, 300), field });
+    return undefined;
+  }
+  return answer.body;
+}
+
+async function send(run: Run, op: 'sync', instances: SyncInstance[]): Promise<void>;
+async function send(run: Run, op: 'deregister', instances: DeregisterInstance[]): Promise<void>;
+async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance | DeregisterInstance>): Promise<void> {
+  const { batches, oversize } = batchInstances<SyncInstance | DeregisterInstance>(op, all);
+  for (const o of oversize) {
+    run.counts.oversize++;
+    log('WARN', 'instance tags too large for one hub request; not sent', { ec2InstanceId: o.ec2InstanceId, managedInstanceId: o.managedInstanceId });
+  }
+  // One request at a time: the hub's SSM write rate is shared by every agency.
+  for (const [i, batch] of batches.entries()) {
+    const fields = { op, batch: i + 1, batches: batches.length, instances: batch.length };
+    run.counts.sent += batch.length;
+    let answer: HubAnswer;
+    try {
+      answer = await invokeHub(run.env.hubArn, { op, instances: batch });
+    } catch (err) {
+      const e = err as Error;
+      run.refuse(`hub invocation failed: ${e.name}`, { ...fields, error: String(e.message).slice(0, 300) });
+      continue;
+    }
+    const body = payloadOrRefuse(run, answer, `${op} request`, fields);
+    if (body === undefined) continue;
+    const parsed = checkBatchAnswer(body);
+    if (!parsed.ok) {
+      run.refuse('hub answer does not match the contract', { ...fields, field: parsed.field });
+      continue;
+    }
+    const answered = new Set<string>();
+    for (const r of parsed.data.results) {
+      answered.add(r.managedInstanceId);
+      const line = { op, managedInstanceId: r.managedInstanceId, ec2InstanceId: r.ec2InstanceId, status: r.status, reason: r.reason };
+      switch (r.status) {
+        case 'applied':
+        case 'unchanged':
+          run.counts[r.status]++;
+          break;
+        case 'rejected':
+          run.counts.rejected++;
+          run.counts.hubRefusals++;
+          log('WARN', 'hub rejected instance', line);
+          break;
+        case 'failed':
+          run.counts.failed++;
+          log('WARN', 'hub failed to apply instance', line);
+          break;
+      }
+      if (r.skippedTags?.length) debug('tags not copied to SSM', { managedInstanceId: r.managedInstanceId, skippedTags: r.skippedTags });
+    }
+    const missing = batch.filter((b) => !answered.has(b.managedInstanceId)).map((b) => b.managedInstanceId);
+    if (missing.length > 0) {
+      run.counts.missingResults += missing.length;
+      log('WARN', 'hub returned no result for some instances', { op, count: missing.length, managedInstanceIds: missing.slice(0, 20) });
+    }
+  }
+}
+
+/** An instance whose managedinstanceid tag holds something else than a node ID: reported, never sent. */
+function invalidId(run: Run, ec2InstanceId: string, value: string): void {
+  run.counts.invalidManagedInstanceIds++;
+  log('WARN', `${MANAGED_INSTANCE_ID_TAG} tag is not a managed node ID; instance skipped`, { ec2InstanceId, value: value.slice(0, 64) });
+}
+
+async function reconcile(run: Run): Promise<number> {
+  const instances: SyncInstance[] = [];
+  let seen = 0;
+  for await (const page of managedInstancePages()) {
+    for (const i of page) {
+      seen++;
+      const id = managedIdFromTags(i.tags);
+      if ('id' in id) instances.push({ ec2InstanceId: i.ec2InstanceId, managedInstanceId: id.id, tags: i.tags });
+      else if ('invalid' in id) invalidId(run, i.ec2InstanceId, id.invalid);
+    }
+  }
+  await send(run, 'sync', instances);
+  return seen;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Fetches the agency's current activation and rewrites only the parameters whose value changed. */
+async function refreshActivation(run: Run): Promise<void> {
+  let answer: HubAnswer;
+  try {
+    answer = await invokeHub(run.env.hubArn, { op: 'activation' });
+  } catch (err) {
+    run.refuse(`hub invocation failed: ${(err as Error).name}`, { op: 'activation', error: String((err as Error).message).slice(0, 300) });
+    return;
+  }
+  const body = payloadOrRefuse(run, answer, 'activation request', { op: 'activation' });
+  if (body === undefined) return;
+  const parsed = checkActivationAnswer(body);
+  if (!parsed.ok) {
+    // Only the field path: the body holds the code.
+    run.refuse('hub activation answer does not match the contract', { op: 'activation', field: parsed.field });
+    return;
+  }
+  const a = parsed.data;
+  const names = activationParameterNames(run.env.parameterPath);
+  // Code before ID: an instance reading in between sees the new code with the old ID at worst,
+  // and the old activation stays valid until it expires.
+  const wanted: Array<[string, string]> = [
+    [names.code, a.activationCode],
+    [names.id, a.activationId],
+  ];
+  const current = await readParameters([names.id, names.code]);
+  const changed = wanted.filter(([name, value]) => current[name] !== value);
+  for (const [name, value] of changed) await writeSecureParameter(name, value);
+  const fields = { activationId: a.activationId, region: a.region, expiresAt: a.expiresAt, parametersWritten: changed.map(([n]) => n) };
+  log('INFO', changed.length > 0 ? 'activation refreshed' : 'activation unchanged', fields);
+  if (Date.parse(a.expiresAt) - Date.now() < DAY_MS) log('WARN', 'activation expires within a day; is rotation in the hub working?', fields);
+}
+
+function registrationFailure(run: Run, ec2InstanceId: string, tags: Tags): void {
+  const error = tags[`${run.env.reservedPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`];
+  if (error !== undefined) log('WARN', 'registration failed on instance', { ec2InstanceId, error: error.slice(0, 256) });
+}
+
+export async function handler(event: unknown): Promise<Record<string, unknown>> {
+  const run = new Run(readEnv());
+  const ev = classifyEvent(event);
+  const summary: Record<string, unknown> = { event: ev.kind };
+  switch (ev.kind) {
+    case 'tagChange':
+      await send(run, 'sync', [{ ec2InstanceId: ev.ec2InstanceId, managedInstanceId: ev.managedInstanceId, tags: ev.tags }]);
+      break;
+    case 'tagChangeUnmanaged': {
+      const id = managedIdFromTags(ev.tags);
+      if ('invalid' in id) invalidId(run, ev.ec2InstanceId, id.invalid);
+      else debug('tag change on an unregistered instance ignored', { ec2InstanceId: ev.ec2InstanceId, reason: ev.reason });
+      registrationFailure(run, ev.ec2InstanceId, ev.tags);
+      break;
+    }
+    case 'terminated': {
+      const instance = await describeInstance(ev.ec2InstanceId);
+      const id = instance ? managedIdFromTags(instance.tags) : undefined;
+      if (id && 'id' in id) await send(run, 'deregister', [{ ec2InstanceId: ev.ec2InstanceId, managedInstanceId: id.id }]);
+      else if (id && 'invalid' in id) invalidId(run, ev.ec2InstanceId, id.invalid);
+      else debug('terminated instance had no managed node; nothing to deregister', { ec2InstanceId: ev.ec2InstanceId, described: !!instance });
+      break;
+    }
+    case 'reconcile':
+      // Each half runs even if the other failed; either failure fails the run at the end.
+      for (const [what, step] of [
+        ['reconcile', async () => (summary['instancesSeen'] = await reconcile(run))],
+        ['activation refresh', () => refreshActivation(run)],
+      ] as const) {
+        try {
+          await step();
+        } catch (err) {
+          const e = err as Error;
+          run.failures.push(`${what} failed: ${e.name}`);
+          log('ERROR', `${what} failed`, { error: e.name, message: String(e.message).slice(0, 300) });
+        }
+      }
+      break;
+    case 'ignored':
+      debug('event ignored', { reason: ev.reason });
+      break;
+  }
+  const c = run.counts;
+  if (ev.kind !== 'ignored' && ev.kind !== 'tagChangeUnmanaged') {
+    emitMetrics(run.env.namespace, {}, {
+      InstancesSent: { value: c.sent },
+      Applied: { value: c.applied },
+      Unchanged: { value: c.unchanged },
+      Rejected: { value: c.rejected },
+      Failed: { value: c.failed },
+      InvalidManagedInstanceIds: { value: c.invalidManagedInstanceIds },
+      HubRefusals: { value: c.hubRefusals },
+    });
+    log('INFO', 'collector run finished', { ...summary, ...c });
+  } else if (c.invalidManagedInstanceIds > 0) {
+    emitMetrics(run.env.namespace, {}, { InvalidManagedInstanceIds: { value: c.invalidManagedInstanceIds } });
+  }
+  if (run.failures.length > 0) {
+    throw new CollectorRunError(`collector run failed (${run.failures.length} problem(s)): ${[...new Set(run.failures)].slice(0, 3).join('; ')}`);
+  }
+  return { ...summary, ...c };
+}

@@ -1,0 +1,382 @@
+// Drives the real bundled collector through the real SDK clients against loopback fakes of
+// EC2 (DescribeInstances), Lambda (Invoke of the hub alias) and SSM Parameter Store.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../../scripts/build/bundle.ts';
+import { loadBundledHandler, type BundledHandler } from '../../helpers/bundled.ts';
+import { Ec2Fake, type FakeInstance } from '../../fakes/ec2-fake.ts';
+import { LambdaFake, MAX_SYNC_PAYLOAD_BYTES, type InvokeHandler } from '../../fakes/lambda-fake.ts';
+import { SsmParametersFake } from '../../fakes/ssm-parameters-fake.ts';
+import { MAX_INSTANCES_PER_REQUEST } from '../../../lambda/shared/contract.ts';
+
+const AGENCY = '111122223333';
+const HUB_ARN = `arn:aws:lambda:eu-west-1:999988887777:function:ssm-hub-tag-manager:agency-${AGENCY}`;
+const PATH = '/ssm-hub/activation';
+const ENV = {
+  HUB_FUNCTION_ARN: HUB_ARN,
+  ACTIVATION_PARAMETER_PATH: PATH,
+  RESERVED_TAG_PREFIX: 'central-it:',
+  METRIC_NAMESPACE: 'SsmHub/ssm-hub',
+};
+const CODE = 'PLANTED-ACTIVATION-CODE-a1b2c3d4e5f6';
+const CODE2 = 'PLANTED-ROTATED-CODE-f6e5d4c3b2a1';
+
+const ec2Id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
+const miId = (n: number) => `mi-${(n + 0xabc).toString(16).padStart(17, '0')}`;
+const managed = (n: number, extra: Partial<FakeInstance> = {}): FakeInstance => ({
+  instanceId: ec2Id(n),
+  tags: { Name: `web-${n}`, OS: 'Linux', managedinstanceid: miId(n), 'aws:autoscaling:groupName': 'asg-1', Team: 'R&D <ops> "é"', Empty: '' },
+  ...extra,
+});
+
+const ec2 = new Ec2Fake();
+const hub = new LambdaFake();
+const ssm = new SsmParametersFake();
+let collector: BundledHandler;
+let lines: string[] = [];
+let activation = { activationId: 'act-1111', activationCode: CODE, region: 'eu-west-1', expiresAt: '2099-01-01T00:00:00.000Z' };
+
+/** Behaves like the tag manager: every instance applied, activation answered to this agency. */
+const hubThatApplies: InvokeHandler = async (payload) => {
+  const p = payload as { op: string; instances?: Array<{ ec2InstanceId: string; managedInstanceId: string }> };
+  if (p.op === 'activation') return activation;
+  return { results: (p.instances ?? []).map((i) => ({ managedInstanceId: i.managedInstanceId, ec2InstanceId: i.ec2InstanceId, status: 'applied' })) };
+};
+
+const CONTEXT = { invokedFunctionArn: 'arn:aws:lambda:us-east-1:111122223333:function:ssm-hub-collector' };
+const run = (event: unknown) => collector.handler(event, CONTEXT);
+/** A fresh module: its own SDK clients, so an adaptive rate limiter slowed by throttling stays local to one test. */
+async function freshRun(event: unknown) {
+  const fresh = await loadBundledHandler('collector');
+  (fresh['setLogSink'] as (s: (l: string) => void) => void)((l) => lines.push(l));
+  return fresh.handler(event, CONTEXT);
+}
+const scheduled = { version: '0', source: 'aws.events', 'detail-type': 'Scheduled Event', resources: [], detail: {} };
+const tagChange = (id: string, tags: Record<string, string>) => ({
+  version: '0',
+  source: 'aws.tag',
+  'detail-type': 'Tag Change on Resource',
+  account: AGENCY,
+  region: 'us-east-1',
+  resources: [`arn:aws:ec2:us-east-1:${AGENCY}:instance/${id}`],
+  detail: { 'changed-tag-keys': ['OS'], service: 'ec2', 'resource-type': 'instance', version: 3, tags },
+});
+const stateChange = (id: string, state: string) => ({
+  version: '0',
+  source: 'aws.ec2',
+  'detail-type': 'EC2 Instance State-change Notification',
+  account: AGENCY,
+  resources: [`arn:aws:ec2:us-east-1:${AGENCY}:instance/${id}`],
+  detail: { 'instance-id': id, state },
+});
+
+const parsed = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+const metrics = () => parsed().filter((l) => l['_aws']);
+const metric = (name: string) => metrics().reduce((sum, m) => sum + (typeof m[name] === 'number' ? (m[name] as number) : 0), 0);
+const logsAt = (level: string) => parsed().filter((l) => l['level'] === level);
+
+beforeAll(async () => {
+  process.env['AWS_ENDPOINT_URL_EC2'] = await ec2.start();
+  process.env['AWS_ENDPOINT_URL_LAMBDA'] = await hub.start();
+  process.env['AWS_ENDPOINT_URL_SSM'] = await ssm.start();
+  Object.assign(process.env, ENV);
+  // The helper writes index.js inside this "type": "module" project; mark the bundle folder
+  // CommonJS so require() loads it as Lambda would (see the report: helper fix proposed).
+  const bundles = join(PROJECT_ROOT, '.tmp', 'bundles');
+  mkdirSync(bundles, { recursive: true });
+  if (!existsSync(join(bundles, 'package.json'))) writeFileSync(join(bundles, 'package.json'), '{"type":"commonjs"}\n');
+  collector = await loadBundledHandler('collector');
+  (collector['setLogSink'] as (s: (l: string) => void) => void)((l) => lines.push(l));
+});
+
+afterAll(async () => {
+  await Promise.all([ec2.stop(), hub.stop(), ssm.stop()]);
+});
+
+beforeEach(() => {
+  ec2.reset();
+  hub.reset(hubThatApplies);
+  ssm.reset();
+  lines = [];
+  activation = { activationId: 'act-1111', activationCode: CODE, region: 'eu-west-1', expiresAt: '2099-01-01T00:00:00.000Z' };
+});
+
+describe('scheduled reconcile', () => {
+  it('sends all 2,500 registered instances read over three pages in exactly 25 requests within the limits', async () => {
+    ec2.instances = [
+      ...Array.from({ length: 2500 }, (_, n) => managed(n, { reservationId: `r-${Math.floor(n / 7)}` })),
+      { instanceId: ec2Id(9001), tags: { Name: 'not registered' } },
+      managed(9002, { state: 'terminated' }),
+    ];
+    const summary = (await run(scheduled)) as Record<string, unknown>;
+
+    expect(ec2.describeCount).toBe(3);
+    for (const call of ec2.calls) {
+      expect(call.maxResults).toBe(1000);
+      expect(call.filters).toContainEqual({ name: 'tag-key', values: ['managedinstanceid'] });
+      expect(call.filters.find((f) => f.name === 'instance-state-name')?.values).not.toContain('terminated');
+    }
+    const syncs = hub.payloadsOf('sync');
+    expect(syncs).toHaveLength(25);
+    const sent = syncs.flatMap((p) => p['instances'] as Array<{ ec2InstanceId: string; managedInstanceId: string; tags: Record<string, string> }>);
+    expect(new Set(sent.map((i) => i.ec2InstanceId)).size).toBe(2500);
+    expect(sent).toHaveLength(2500);
+    expect(sent.find((i) => i.ec2InstanceId === ec2Id(1234))).toEqual({
+      ec2InstanceId: ec2Id(1234),
+      managedInstanceId: miId(1234),
+      tags: managed(1234).tags,
+    });
+    for (const c of hub.calls) {
+      expect(c.bytes).toBeLessThanOrEqual(5_000_000);
+      expect(c.functionName).toBe(HUB_ARN);
+      expect(c.signingRegion).toBe('eu-west-1');
+      expect(c.invocationType).toBe('RequestResponse');
+    }
+    for (const p of syncs) expect((p['instances'] as unknown[]).length).toBeLessThanOrEqual(MAX_INSTANCES_PER_REQUEST);
+    expect(hub.payloadsOf('activation')).toHaveLength(1);
+    expect(summary).toMatchObject({ event: 'reconcile', instancesSeen: 2500, sent: 2500, applied: 2500, hubRefusals: 0 });
+    expect(metric('Applied')).toBe(2500);
+    expect(metric('HubRefusals')).toBe(0);
+    // No per-instance INFO lines for a healthy run: the log volume stays flat.
+    expect(lines.length).toBeLessThan(10);
+  });
+
+  it('splits instances with large tags by bytes so no request reaches the 6 MB limit', async () => {
+    const bigTags = (n: number) => {
+      const tags: Record<string, string> = { managedinstanceid: miId(n) };
+      for (let t = 0; t < 49; t++) tags[`k${t}-${'漢'.repeat(120)}`] = '語'.repeat(256);
+      return tags;
+    };
+    ec2.instances = Array.from({ length: 200 }, (_, n) => ({ instanceId: ec2Id(n), tags: bigTags(n) }));
+    // The premise: 100 of these (the count limit alone) would exceed the 5,000,000-byte budget.
+    const hundred = ec2.instances.slice(0, 100).map((i) => ({ ec2InstanceId: i.instanceId, managedInstanceId: miId(0), tags: i.tags }));
+    expect(Buffer.byteLength(JSON.stringify({ op: 'sync', instances: hundred }))).toBeGreaterThan(5_000_000);
+
+    await run(scheduled);
+
+    const syncCalls = hub.calls.filter((c) => (c.payload as { op?: string }).op === 'sync');
+    expect(syncCalls.every((c) => c.status === 200 && c.bytes <= 5_000_000 && c.bytes < MAX_SYNC_PAYLOAD_BYTES)).toBe(true);
+    const sizes = syncCalls.map((c) => (c.payload as { instances: unknown[] }).instances.length);
+    expect(sizes.length).toBe(3);
+    expect(Math.max(...sizes)).toBeLessThan(MAX_INSTANCES_PER_REQUEST);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(200);
+  });
+
+  it('still completes when the first two DescribeInstances calls are throttled', async () => {
+    ec2.instances = Array.from({ length: 30 }, (_, n) => managed(n));
+    ec2.throttleNext = 2;
+    await freshRun(scheduled);
+    expect(ec2.calls.map((c) => c.outcome)).toEqual(['throttled', 'throttled', 'ok']);
+    expect(hub.payloadsOf('sync').flatMap((p) => p['instances'] as unknown[])).toHaveLength(30);
+  });
+
+  it('still refreshes the activation when DescribeInstances is denied, then fails the run', async () => {
+    ec2.instances = [managed(1)];
+    ec2.failWith = { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.' };
+    await expect(run(scheduled)).rejects.toThrow(/reconcile failed: UnauthorizedOperation/);
+    expect(ec2.calls).toHaveLength(1); // not retryable
+    expect(hub.payloadsOf('sync')).toHaveLength(0);
+    expect(ssm.puts).toHaveLength(2);
+  });
+
+  it('retries a throttled hub invocation', async () => {
+    ec2.instances = [managed(1)];
+    hub.throttleNext = 1;
+    await freshRun(scheduled);
+    expect(hub.calls[0]!.status).toBe(429);
+    expect(hub.payloadsOf('sync')).toHaveLength(1);
+  });
+
+  it('skips and reports instances whose managedinstanceid tag is not a managed node ID', async () => {
+    ec2.instances = [managed(1), { instanceId: ec2Id(2), tags: { managedinstanceid: 'pending' } }, managed(3)];
+    const summary = (await run(scheduled)) as Record<string, unknown>;
+    const sent = hub.payloadsOf('sync').flatMap((p) => p['instances'] as Array<{ ec2InstanceId: string }>);
+    expect(sent.map((i) => i.ec2InstanceId)).toEqual([ec2Id(1), ec2Id(3)]);
+    expect(summary['invalidManagedInstanceIds']).toBe(1);
+    expect(metric('InvalidManagedInstanceIds')).toBe(1);
+    expect(logsAt('WARN').some((l) => l['ec2InstanceId'] === ec2Id(2))).toBe(true);
+  });
+});
+
+describe('events', () => {
+  it('sends one sync for a tag change on a registered instance without calling DescribeInstances', async () => {
+    const tags = { Name: 'db-1', OS: 'Windows', managedinstanceid: miId(7), 'aws:cloudformation:stack-name': 'x' };
+    await run(tagChange(ec2Id(7), tags));
+    expect(ec2.calls).toHaveLength(0);
+    expect(hub.calls).toHaveLength(1);
+    expect(hub.calls[0]!.payload).toEqual({ op: 'sync', instances: [{ ec2InstanceId: ec2Id(7), managedInstanceId: miId(7), tags }] });
+    expect(hub.calls[0]!.signingRegion).toBe('eu-west-1');
+    expect(hub.calls[0]!.qualifier).toBe(`agency-${AGENCY}`);
+  });
+
+  it('ignores a tag change on an instance that is not registered', async () => {
+    await run(tagChange(ec2Id(8), { Name: 'x' }));
+    expect(hub.calls).toHaveLength(0);
+    expect(ec2.calls).toHaveLength(0);
+  });
+
+  it('reports a registration failure tag seen on an unregistered instance', async () => {
+    await run(tagChange(ec2Id(8), { Name: 'x', 'central-it:registration-error': 'register failed: code expired' }));
+    expect(hub.calls).toHaveLength(0);
+    const warn = logsAt('WARN').find((l) => l['message'] === 'registration failed on instance');
+    expect(warn).toMatchObject({ ec2InstanceId: ec2Id(8), error: 'register failed: code expired' });
+  });
+
+  it('deregisters a terminated instance with the managed node ID read from its tags', async () => {
+    ec2.instances = [managed(5, { state: 'terminated' }), managed(6)];
+    await run(stateChange(ec2Id(5), 'terminated'));
+    expect(ec2.calls).toHaveLength(1);
+    expect(ec2.calls[0]).toMatchObject({ instanceIds: [ec2Id(5)], outcome: 'ok' });
+    expect(ec2.calls[0]!.maxResults).toBeUndefined();
+    expect(hub.calls.map((c) => c.payload)).toEqual([{ op: 'deregister', instances: [{ ec2InstanceId: ec2Id(5), managedInstanceId: miId(5) }] }]);
+  });
+
+  it('does nothing for a terminated instance EC2 no longer knows', async () => {
+    await expect(run(stateChange(ec2Id(77), 'terminated'))).resolves.toBeDefined();
+    expect(ec2.calls[0]!.outcome).toBe('error');
+    expect(hub.calls).toHaveLength(0);
+  });
+
+  it('ignores state changes other than terminated', async () => {
+    ec2.instances = [managed(5, { state: 'stopped' })];
+    await run(stateChange(ec2Id(5), 'stopped'));
+    expect(ec2.calls).toHaveLength(0);
+    expect(hub.calls).toHaveLength(0);
+  });
+});
+
+describe('hub refusals', () => {
+  it('counts an Unauthorized answer and fails the run after trying every batch', async () => {
+    ec2.instances = Array.from({ length: 250 }, (_, n) => managed(n));
+    hub.onInvoke = async (p) =>
+      (p as { op: string }).op === 'activation' ? activation : { error: { code: 'Unauthorized', message: 'invoked without an agency alias' } };
+    await expect(run(scheduled)).rejects.toThrow(/collector run failed \(3 problem\(s\)\): hub refused sync request: Unauthorized/);
+    expect(hub.payloadsOf('sync')).toHaveLength(3);
+    expect(metric('HubRefusals')).toBe(3);
+    expect(logsAt('ERROR').filter((l) => l['code'] === 'Unauthorized')).toHaveLength(3);
+    // The activation was still refreshed in the same run.
+    expect(ssm.puts).toHaveLength(2);
+  });
+
+  it('counts a crashed hub (FunctionError) and still sends the other batches', async () => {
+    ec2.instances = Array.from({ length: 250 }, (_, n) => managed(n));
+    let n = 0;
+    hub.onInvoke = async (p, meta) => {
+      if ((p as { op: string }).op === 'sync' && ++n === 2) throw new TypeError('boom');
+      return hubThatApplies(p, meta);
+    };
+    await expect(run(scheduled)).rejects.toThrow(/hub failed on sync request/);
+    expect(hub.payloadsOf('sync')).toHaveLength(3);
+    expect(metric('HubRefusals')).toBe(1);
+    expect(metric('Applied')).toBe(150);
+    expect(logsAt('ERROR')[0]).toMatchObject({ errorType: 'TypeError', error: 'boom', batch: 2 });
+  });
+
+  it('reports each rejected instance, counts it, and does not fail the run for it', async () => {
+    ec2.instances = Array.from({ length: 10 }, (_, n) => managed(n));
+    hub.onInvoke = async (p, meta) => {
+      const answer = (await hubThatApplies(p, meta)) as { results?: Array<Record<string, unknown>> };
+      answer.results?.forEach((r, i) => {
+        if (i === 3 || i === 8) Object.assign(r, { status: 'rejected', reason: 'node belongs to another agency' });
+        if (i === 5) Object.assign(r, { status: 'unchanged' });
+      });
+      return answer;
+    };
+    const summary = (await run(scheduled)) as Record<string, unknown>;
+    expect(summary).toMatchObject({ applied: 7, unchanged: 1, rejected: 2, hubRefusals: 2 });
+    const warns = logsAt('WARN').filter((l) => l['message'] === 'hub rejected instance');
+    expect(warns.map((w) => w['managedInstanceId'])).toEqual([miId(3), miId(8)]);
+    expect(warns[0]!['reason']).toBe('node belongs to another agency');
+    expect(metric('HubRefusals')).toBe(2);
+    expect(metric('Rejected')).toBe(2);
+  });
+
+  it('fails on an answer that breaks the contract and names the field', async () => {
+    ec2.instances = [managed(1)];
+    hub.onInvoke = async (p) => ((p as { op: string }).op === 'activation' ? activation : { results: [{ managedInstanceId: miId(1), status: 'done' }] });
+    await expect(run(scheduled)).rejects.toThrow(/does not match the contract/);
+    expect(logsAt('ERROR')[0]).toMatchObject({ field: 'results[0].status' });
+  });
+
+  it('reports results the hub left out', async () => {
+    ec2.instances = [managed(1), managed(2)];
+    hub.onInvoke = async (p) => ((p as { op: string }).op === 'activation' ? activation : { results: [{ managedInstanceId: miId(1), status: 'applied' }] });
+    const summary = (await run(scheduled)) as Record<string, unknown>;
+    expect(summary['missingResults']).toBe(1);
+    expect(logsAt('WARN').find((l) => l['message'] === 'hub returned no result for some instances')).toMatchObject({ managedInstanceIds: [miId(2)] });
+  });
+});
+
+describe('activation refresh', () => {
+  const names = { id: `${PATH}/id`, code: `${PATH}/code` };
+
+  it('writes the activation as SecureString parameters once, then only when it changed', async () => {
+    await run(scheduled);
+    expect(ssm.puts.map((p) => ({ ...p, value: p.name === names.code ? '(code)' : p.value }))).toEqual([
+      { name: names.code, type: 'SecureString', keyId: undefined, overwrite: true, value: '(code)' },
+      { name: names.id, type: 'SecureString', keyId: undefined, overwrite: true, value: 'act-1111' },
+    ]);
+    expect(ssm.parameters.get(names.code)).toMatchObject({ value: CODE, type: 'SecureString', keyId: 'alias/aws/ssm' });
+    expect(ssm.gets.every((g) => g.withDecryption)).toBe(true);
+
+    ssm.puts = [];
+    await run(scheduled);
+    expect(ssm.puts).toHaveLength(0);
+    expect(logsAt('INFO').some((l) => l['message'] === 'activation unchanged' && l['activationId'] === 'act-1111')).toBe(true);
+
+    activation = { ...activation, activationCode: CODE2 };
+    await run(scheduled);
+    expect(ssm.puts.map((p) => p.name)).toEqual([names.code]);
+    expect(ssm.parameters.get(names.code)!.value).toBe(CODE2);
+
+    ssm.puts = [];
+    activation = { ...activation, activationId: 'act-2222', activationCode: CODE };
+    await run(scheduled);
+    expect(ssm.puts.map((p) => p.name).sort()).toEqual([names.code, names.id].sort());
+    expect(ssm.parameters.get(names.id)!.value).toBe('act-2222');
+  });
+
+  it('never writes a log line or error containing the activation code', async () => {
+    ec2.instances = [managed(1)];
+    await run(scheduled);
+    activation = { ...activation, activationCode: CODE2 };
+    await run(scheduled);
+    // An answer that breaks the contract while carrying the code: the error names the field only.
+    const broken = { ...activation, activationCode: CODE, expiresAt: 'next month' };
+    hub.onInvoke = async (p, meta) => ((p as { op: string }).op === 'activation' ? broken : hubThatApplies(p, meta));
+    const err = await run(scheduled).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(/activation answer does not match the contract/);
+    expect(logsAt('ERROR').some((l) => l['field'] === 'expiresAt')).toBe(true);
+    const all = lines.join('\n') + String(err?.message) + String(err?.stack);
+    expect(lines.length).toBeGreaterThan(5);
+    expect(all).not.toContain(CODE);
+    expect(all).not.toContain(CODE2);
+  });
+
+  it('fails loudly when the hub refuses the activation request', async () => {
+    hub.onInvoke = async (p, meta) =>
+      (p as { op: string }).op === 'activation' ? { error: { code: 'NotFound', message: 'no activation for this agency' } } : hubThatApplies(p, meta);
+    await expect(run(scheduled)).rejects.toThrow(/hub refused activation request: NotFound/);
+    expect(ssm.puts).toHaveLength(0);
+    expect(metric('HubRefusals')).toBe(1);
+  });
+});
+
+describe('configuration', () => {
+  it('refuses to run without a valid hub alias ARN and names the variable', async () => {
+    const saved = process.env['HUB_FUNCTION_ARN'];
+    try {
+      process.env['HUB_FUNCTION_ARN'] = 'arn:aws:lambda:eu-west-1:999988887777:function:ssm-hub-tag-manager';
+      await expect(run(scheduled)).rejects.toThrow(/HUB_FUNCTION_ARN is invalid: must be the ARN of the hub alias agency-<account ID>/);
+      delete process.env['HUB_FUNCTION_ARN'];
+      await expect(run(scheduled)).rejects.toThrow(/HUB_FUNCTION_ARN is not set/);
+    } finally {
+      process.env['HUB_FUNCTION_ARN'] = saved;
+    }
+    expect(hub.calls).toHaveLength(0);
+  });
+});
