@@ -25,4 +25,6 @@ export const activationRecordSchema = z.object({
 });
 export type ActivationRecord = z.infer<typeof activationRecordSchema>;
 
-export const MAX_KNOWN_ACTIVATION_IDS = 100;
+// 50 UUIDs (~1.9 KB) keep the record well inside a 4 KB Standard-tier parameter; older nodes are
+// still proven by the tag their activation stamped.
+export const MAX_KNOWN_ACTIVATION_IDS = 50;

@@ -1,0 +1,273 @@
+// The Custom::AgencyActivation resource of the agency-permissions stack. Every path — success,
+// bad input, AWS failure, a bug, or the function running out of time — ends with exactly one
+// response PUT to ResponseURL, so a stack never hangs for an hour waiting for us.
+import type { ActivationRecord } from '../shared/activation-record.ts';
+import { sendCfnResponse, type CfnEventBase, type CfnResult } from '../shared/cfn-response.ts';
+import { log } from '../shared/log.ts';
+import { readConfig, type ManagerConfig } from './config.ts';
+import { PropertyError, SecretRegistry, step } from './errors.ts';
+import {
+  activationIdsToDelete,
+  activationRequest,
+  newRecord,
+  rotatedRecord,
+  type ActivationSettings,
+} from './rules.ts';
+import { createActivation, deleteActivation, type CallOptions } from './ssm-io.ts';
+import { deleteRecord, readRecord, recordParameterName, salvageActivationIds, writeRecord } from './store.ts';
+
+export const PHYSICAL_ID_PREFIX = 'agency-activation-';
+const PHYSICAL_ID_PATTERN = /^agency-activation-(\d{12})$/;
+
+export const physicalIdOf = (agencyAccountId: string): string => `${PHYSICAL_ID_PREFIX}${agencyAccountId}`;
+
+/** The agency a physical ID stands for, or undefined when it is not one this function issued. */
+export function agencyOfPhysicalId(physicalId: string | undefined): string | undefined {
+  return physicalId ? PHYSICAL_ID_PATTERN.exec(physicalId)?.[1] : undefined;
+}
+
+export interface AgencyActivationProperties extends ActivationSettings {
+  agencyAccountId: string;
+}
+
+/** Properties CloudFormation itself adds to every custom resource. */
+const FRAMEWORK_PROPERTIES = new Set(['ServiceToken', 'ServiceTimeout']);
+const KNOWN_PROPERTIES = new Set(['AgencyAccountId', 'RegistrationLimit', 'ExpiryDays', ...FRAMEWORK_PROPERTIES]);
+
+/** CloudFormation passes every scalar as a string; accept "25" and 25 alike. */
+function intProperty(props: Record<string, unknown>, field: string, min: number, max: number): number {
+  const raw = props[field];
+  if (raw === undefined || raw === null || raw === '') throw new PropertyError(field, `is required (an integer from ${min} to ${max})`);
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new PropertyError(field, `must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+/** Validates ResourceProperties; the error names the field and the rule it broke. */
+export function parseProperties(props: unknown): AgencyActivationProperties {
+  if (typeof props !== 'object' || props === null || Array.isArray(props)) {
+    throw new PropertyError('ResourceProperties', 'must be an object');
+  }
+  const p = props as Record<string, unknown>;
+  const unknown = Object.keys(p).filter((k) => !KNOWN_PROPERTIES.has(k));
+  if (unknown.length > 0) throw new PropertyError(unknown.sort().join(', '), 'is not a property of Custom::AgencyActivation');
+  const acct = p.AgencyAccountId;
+  if (typeof acct !== 'string' || !/^\d{12}$/.test(acct)) {
+    throw new PropertyError('AgencyAccountId', 'must be an AWS account ID of exactly 12 digits');
+  }
+  return {
+    agencyAccountId: acct,
+    registrationLimit: intProperty(p, 'RegistrationLimit', 1, 1000),
+    expiryDays: intProperty(p, 'ExpiryDays', 1, 30),
+  };
+}
+
+/** Old properties of an Update, read leniently: they were valid once, but the rules may have changed. */
+function oldProperties(props: unknown): Partial<AgencyActivationProperties> {
+  const p = (typeof props === 'object' && props !== null ? props : {}) as Record<string, unknown>;
+  const num = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
+  return {
+    agencyAccountId: typeof p.AgencyAccountId === 'string' ? p.AgencyAccountId : undefined,
+    registrationLimit: num(p.RegistrationLimit),
+    expiryDays: num(p.ExpiryDays),
+  };
+}
+
+interface Ctx {
+  cfg: ManagerConfig;
+  secrets: SecretRegistry;
+  call: CallOptions;
+  now: Date;
+}
+
+/**
+ * Issues a new activation for the agency and stores it. An existing record (left by an earlier
+ * stack or a Create that timed out after writing) is adopted: its activation moves to `previous`
+ * rather than being orphaned. If storing fails, the new activation is deleted again.
+ */
+async function issueActivation(ctx: Ctx, props: AgencyActivationProperties, existing: ActivationRecord | undefined): Promise<ActivationRecord> {
+  const { cfg, now } = ctx;
+  const request = activationRequest(props.agencyAccountId, props, cfg, now);
+  const created = await step('CreateActivation', () => createActivation(request, ctx.call));
+  ctx.secrets.add(created.activationCode);
+  const record = existing
+    ? rotatedRecord(existing, created, props, request.expirationDate, cfg.region, now)
+    : newRecord(props.agencyAccountId, created, props, request.expirationDate, cfg.region, now);
+  try {
+    await step('PutParameter', () => writeRecord(cfg.parameterPrefix, cfg.kmsKeyId, record, ctx.call));
+  } catch (err) {
+    // Nothing records this activation, so nothing would ever delete it: remove it now.
+    await deleteActivation(created.activationId).catch((cleanupErr: unknown) =>
+      log('ERROR', 'could not delete an activation whose record was not stored', {
+        agencyAccountId: props.agencyAccountId,
+        activationId: created.activationId,
+        error: ctx.secrets.describe(cleanupErr),
+      }),
+    );
+    throw err;
+  }
+  log('INFO', existing ? 'activation issued; the earlier one stays valid until it expires' : 'activation issued', {
+    agencyAccountId: props.agencyAccountId,
+    activationId: created.activationId,
+    expiresAt: record.current.expiresAt,
+    registrationLimit: props.registrationLimit,
+    parameterName: recordParameterName(cfg.parameterPrefix, props.agencyAccountId),
+  });
+  return record;
+}
+
+async function currentRecord(ctx: Ctx, agencyAccountId: string): Promise<ActivationRecord | undefined> {
+  const stored = await step('GetParameter', () => readRecord(ctx.cfg.parameterPrefix, agencyAccountId, ctx.call));
+  if (stored.kind === 'damaged') {
+    // Adopting a damaged record could orphan its activations; an operator must look at it.
+    throw new Error(`${stored.error.message}; fix or delete parameter ${recordParameterName(ctx.cfg.parameterPrefix, agencyAccountId)}`);
+  }
+  if (stored.kind === 'ok') ctx.secrets.add(stored.record.current.activationCode);
+  return stored.kind === 'ok' ? stored.record : undefined;
+}
+
+async function onCreate(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {
+  const props = parseProperties(event.ResourceProperties);
+  const existing = await currentRecord(ctx, props.agencyAccountId);
+  if (existing) log('WARN', 'adopting an existing activation record', { agencyAccountId: props.agencyAccountId });
+  await issueActivation(ctx, props, existing);
+  return success(physicalIdOf(props.agencyAccountId));
+}
+
+async function onUpdate(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {
+  const props = parseProperties(event.ResourceProperties);
+  const old = oldProperties(event.OldResourceProperties);
+  const physicalId = physicalIdOf(props.agencyAccountId);
+  if (old.agencyAccountId !== props.agencyAccountId || event.PhysicalResourceId !== physicalId) {
+    // A new physical ID makes CloudFormation Delete the old agency's activation afterwards.
+    return onCreate(ctx, event);
+  }
+  if (old.registrationLimit === props.registrationLimit && old.expiryDays === props.expiryDays) {
+    log('INFO', 'no activation setting changed', { agencyAccountId: props.agencyAccountId });
+    return success(physicalId);
+  }
+  const existing = await currentRecord(ctx, props.agencyAccountId);
+  await issueActivation(ctx, props, existing);
+  return success(physicalId);
+}
+
+async function onDelete(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {
+  const physicalId = event.PhysicalResourceId ?? '';
+  const agencyAccountId = agencyOfPhysicalId(physicalId);
+  if (!agencyAccountId) {
+    // E.g. the placeholder of a Create that failed: there is nothing of ours to remove.
+    log('INFO', 'delete of a resource this function never created; nothing to do', { physicalResourceId: physicalId });
+    return success(physicalId);
+  }
+  const { cfg } = ctx;
+  const stored = await step('GetParameter', () => readRecord(cfg.parameterPrefix, agencyAccountId, ctx.call));
+  let ids: string[] = [];
+  if (stored.kind === 'ok') {
+    ctx.secrets.add(stored.record.current.activationCode);
+    ids = activationIdsToDelete(stored.record);
+  } else if (stored.kind === 'damaged') {
+    log('WARN', 'activation record is damaged; deleting the activations it still names', { agencyAccountId, error: stored.error.message });
+    ids = salvageActivationIds(stored.raw);
+  }
+  for (const id of ids) {
+    const outcome = await step('DeleteActivation', () => deleteActivation(id, ctx.call));
+    log('INFO', outcome === 'deleted' ? 'activation deleted' : 'activation already gone', { agencyAccountId, activationId: id });
+  }
+  await step('DeleteParameter', () => deleteRecord(cfg.parameterPrefix, agencyAccountId, ctx.call));
+  log('INFO', 'activation record deleted; registered managed nodes stay registered', { agencyAccountId });
+  return success(physicalId);
+}
+
+function success(physicalResourceId: string): CfnResult {
+  // NoEcho keeps anything we might ever return out of DescribeStackResources; Data stays empty.
+  return { status: 'SUCCESS', physicalResourceId, noEcho: true };
+}
+
+/** The physical ID to answer with when a request fails. */
+export function failurePhysicalId(event: CfnEventBase): string {
+  // A failed Create must not claim an agency's ID: the rollback Delete then touches nothing.
+  if (event.RequestType === 'Create' || !event.PhysicalResourceId) return `failed-create-${event.RequestId}`.slice(0, 1024);
+  return event.PhysicalResourceId;
+}
+
+export interface LambdaContextLike {
+  getRemainingTimeInMillis?: () => number;
+  awsRequestId?: string;
+}
+
+/** How long the work may run before we give up and answer FAILED, leaving time for the PUT. */
+export function timeBudgetMs(context: LambdaContextLike): number {
+  const remaining = context.getRemainingTimeInMillis?.() ?? 300_000;
+  return remaining > 10_000 ? remaining - 5_000 : Math.max(0, Math.floor(remaining / 2));
+}
+
+async function run(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {
+  switch (event.RequestType) {
+    case 'Create':
+      return onCreate(ctx, event);
+    case 'Update':
+      return onUpdate(ctx, event);
+    case 'Delete':
+      return onDelete(ctx, event);
+    default:
+      throw new PropertyError('RequestType', 'must be Create, Update or Delete');
+  }
+}
+
+/** Handles one custom-resource request and always answers CloudFormation. */
+export async function handleCustomResource(event: CfnEventBase, context: LambdaContextLike): Promise<void> {
+  const secrets = new SecretRegistry();
+  const abort = new AbortController();
+  const logFields = {
+    requestType: event.RequestType,
+    logicalResourceId: event.LogicalResourceId,
+    requestId: event.RequestId,
+    physicalResourceId: event.PhysicalResourceId,
+  };
+  log('INFO', 'custom resource request', logFields);
+
+  const work = (async (): Promise<CfnResult> => {
+    try {
+      const cfg = readConfig();
+      return await run({ cfg, secrets, call: { abortSignal: abort.signal }, now: new Date() }, event);
+    } catch (err) {
+      const reason = secrets.describe(err);
+      log('ERROR', 'custom resource request failed', { ...logFields, error: reason });
+      return { status: 'FAILED', physicalResourceId: failurePhysicalId(event), reason };
+    }
+  })();
+
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<CfnResult>((resolve) => {
+    timer = setTimeout(() => {
+      const reason = `timed out: ${event.RequestType} did not finish before the function's time limit; see the function's log (request ${context.awsRequestId ?? 'unknown'})`;
+      log('ERROR', 'custom resource request timed out', logFields);
+      resolve({ status: 'FAILED', physicalResourceId: failurePhysicalId(event), reason });
+    }, timeBudgetMs(context));
+  });
+
+  const result = await Promise.race([work, deadline]);
+  clearTimeout(timer);
+  abort.abort(); // cancels any SDK call still in flight after a timeout
+
+  await respond(event, { ...result, reason: result.reason === undefined ? undefined : secrets.redact(result.reason) });
+}
+
+/** PUTs the response, retrying briefly: a lost response leaves the stack waiting for an hour. */
+async function respond(event: CfnEventBase, result: CfnResult): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sendCfnResponse(event, result);
+      log('INFO', 'custom resource response sent', { status: result.status, physicalResourceId: result.physicalResourceId });
+      return;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : 'unknown error';
+      if (attempt >= 3) {
+        // Not rethrown: a Lambda retry would redo the work, not resend this response.
+        log('ERROR', 'could not send the custom resource response', { status: result.status, error: message });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
+}

@@ -1,0 +1,179 @@
+// The scheduled rotation. For each agency record: replace the current activation when it nears
+// expiry or its registration limit, and delete previous activations that have expired. One
+// agency's failure never stops the others; the run then fails as a whole so the alarm fires.
+import type { ActivationRecord } from '../shared/activation-record.ts';
+import { emitMetrics, log } from '../shared/log.ts';
+import { readConfig, type ManagerConfig } from './config.ts';
+import { SecretRegistry, step } from './errors.ts';
+import {
+  activationRequest,
+  expiredPrevious,
+  rotatedRecord,
+  rotationReason,
+  settingsOf,
+  withoutPrevious,
+  type ActivationStatus,
+  type RotationReason,
+} from './rules.ts';
+import { createActivation, deleteActivation, describeActivation } from './ssm-io.ts';
+import { listRecords, parseRecord, writeRecord, type ListedRecord } from './store.ts';
+
+export interface RotationSummary {
+  agencies: number;
+  rotated: string[];
+  expiredActivationsDeleted: number;
+  failed: { agencyAccountId: string; error: string }[];
+}
+
+export class RotationError extends Error {
+  override readonly name = 'RotationError';
+}
+
+interface AgencyOutcome {
+  rotated?: RotationReason;
+  expiredDeleted: number;
+  error?: string;
+}
+
+async function activationStatus(activationId: string): Promise<ActivationStatus | undefined> {
+  const a = await describeActivation(activationId);
+  if (!a) return undefined;
+  return {
+    registrationsCount: a.RegistrationsCount ?? 0,
+    registrationLimit: a.RegistrationLimit ?? 0,
+    expirationDate: a.ExpirationDate,
+    expired: a.Expired === true,
+  };
+}
+
+async function rotateAgency(cfg: ManagerConfig, listed: ListedRecord, secrets: SecretRegistry, now: Date): Promise<AgencyOutcome> {
+  const agencyAccountId = listed.agencyAccountId;
+  const original = parseRecord(listed.raw, agencyAccountId);
+  secrets.add(original.current.activationCode);
+  let record: ActivationRecord = original;
+  let changed = false;
+  const outcome: AgencyOutcome = { expiredDeleted: 0 };
+
+  // 1. Replace the current activation when needed. A failure leaves it in place: it still works.
+  try {
+    const status = await step('DescribeActivations', () => activationStatus(record.current.activationId));
+    const reason = rotationReason(record, status, cfg, now);
+    if (reason) {
+      const settings = settingsOf(record);
+      const request = activationRequest(agencyAccountId, settings, cfg, now);
+      const created = await step('CreateActivation', () => createActivation(request));
+      secrets.add(created.activationCode);
+      record = rotatedRecord(record, created, settings, request.expirationDate, cfg.region, now);
+      changed = true;
+      outcome.rotated = reason;
+      log('INFO', 'activation rotated; the previous one stays valid until it expires', {
+        agencyAccountId,
+        reason,
+        activationId: created.activationId,
+        previousActivationId: original.current.activationId,
+        expiresAt: record.current.expiresAt,
+        registrationsCount: status?.registrationsCount,
+      });
+    }
+  } catch (err) {
+    const error = secrets.describe(err);
+    outcome.error = error;
+    record = { ...record, lastRotationError: `${now.toISOString()} ${error}` };
+    changed = true;
+    log('ERROR', 'activation rotation failed; the current activation stays in use', { agencyAccountId, error });
+  }
+
+  // 2. Delete previous activations that have expired (including one just replaced, if expired).
+  const expired = expiredPrevious(record, now);
+  const removed = new Set<string>();
+  for (const id of expired) {
+    try {
+      const result = await step('DeleteActivation', () => deleteActivation(id));
+      removed.add(id);
+      if (result === 'deleted') outcome.expiredDeleted++;
+      log('INFO', result === 'deleted' ? 'expired activation deleted' : 'expired activation already gone', { agencyAccountId, activationId: id });
+    } catch (err) {
+      // Kept in `previous`; the next run tries again.
+      const error = secrets.describe(err);
+      outcome.error ??= error;
+      log('ERROR', 'could not delete an expired activation', { agencyAccountId, activationId: id, error });
+    }
+  }
+  if (removed.size > 0) {
+    record = withoutPrevious(record, removed);
+    changed = true;
+  }
+
+  // 3. Write only when something changed: an idle run makes no write at all.
+  if (changed) {
+    try {
+      await step('PutParameter', () => writeRecord(cfg.parameterPrefix, cfg.kmsKeyId, record));
+    } catch (err) {
+      const error = secrets.describe(err);
+      outcome.error = outcome.error ? `${outcome.error}; ${error}` : error;
+      log('ERROR', 'could not store the activation record', { agencyAccountId, error });
+      if (outcome.rotated) {
+        // The new activation is recorded nowhere; remove it so it is not orphaned.
+        await deleteActivation(record.current.activationId).catch(() => undefined);
+        outcome.rotated = undefined;
+      }
+    }
+  }
+  return outcome;
+}
+
+/** Stop starting new agencies with less than this left, so the run ends cleanly, not by timeout. */
+export const ROTATION_TIME_RESERVE_MS = 20_000;
+
+/** One scheduled rotation run over every agency record under the prefix. */
+export async function runRotation(remainingMs: () => number = () => Number.POSITIVE_INFINITY, now: Date = new Date()): Promise<RotationSummary> {
+  const cfg = readConfig();
+  const secrets = new SecretRegistry();
+  const listed = await step('GetParametersByPath', () => listRecords(cfg.parameterPrefix));
+  const summary: RotationSummary = { agencies: listed.length, rotated: [], expiredActivationsDeleted: 0, failed: [] };
+
+  // Sequential: the activation APIs have low rate limits, and a run has hours before the next.
+  let skipped = 0;
+  for (const [index, item] of listed.entries()) {
+    if (remainingMs() < ROTATION_TIME_RESERVE_MS) {
+      // Those left are checked by the next run; the thrown error makes this one visible.
+      skipped = listed.length - index;
+      break;
+    }
+    let outcome: AgencyOutcome;
+    try {
+      outcome = await rotateAgency(cfg, item, secrets, now);
+    } catch (err) {
+      const error = secrets.describe(err);
+      log('ERROR', 'activation record could not be processed', { agencyAccountId: item.agencyAccountId, error });
+      outcome = { expiredDeleted: 0, error };
+    }
+    if (outcome.rotated) summary.rotated.push(item.agencyAccountId);
+    summary.expiredActivationsDeleted += outcome.expiredDeleted;
+    if (outcome.error) summary.failed.push({ agencyAccountId: item.agencyAccountId, error: outcome.error });
+  }
+
+  emitMetrics(cfg.metricNamespace, {}, {
+    Rotations: { value: summary.rotated.length },
+    RotationFailures: { value: summary.failed.length },
+    ExpiredActivationsDeleted: { value: summary.expiredActivationsDeleted },
+  });
+  log(skipped > 0 ? 'ERROR' : 'INFO', 'rotation run finished', {
+    agencies: summary.agencies,
+    skippedForTime: skipped,
+    rotated: summary.rotated,
+    expiredActivationsDeleted: summary.expiredActivationsDeleted,
+    failedAgencies: summary.failed.map((f) => f.agencyAccountId),
+  });
+
+  if (summary.failed.length > 0 || skipped > 0) {
+    const parts: string[] = [];
+    if (summary.failed.length > 0) {
+      const detail = summary.failed.map((f) => `${f.agencyAccountId} (${f.error})`).join('; ');
+      parts.push(`activation rotation failed for ${summary.failed.length} agencies: ${detail}`);
+    }
+    if (skipped > 0) parts.push(`${skipped} agencies were not checked before the function's time ran out`);
+    throw new RotationError(secrets.redact(parts.join('; ')).slice(0, 4000));
+  }
+  return summary;
+}

@@ -1,0 +1,142 @@
+// Every SSM call the activation manager makes. The client is created on first use, so the
+// environment (Region, AWS_ENDPOINT_URL_SSM in tests) is read after the handler is loaded.
+import {
+  CreateActivationCommand,
+  DeleteActivationCommand,
+  DeleteParameterCommand,
+  DescribeActivationsCommand,
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  PutParameterCommand,
+  SSMClient,
+  type Activation,
+} from '@aws-sdk/client-ssm';
+
+let client: SSMClient | undefined;
+
+function ssm(): SSMClient {
+  // Adaptive retries back off on ThrottlingException; SSM's activation APIs have low TPS.
+  client ??= new SSMClient({ retryMode: 'adaptive', maxAttempts: 6 });
+  return client;
+}
+
+/** Lets the timeout guard cancel calls still in flight once it has answered CloudFormation. */
+export interface CallOptions {
+  abortSignal?: AbortSignal;
+}
+
+/** The AWS error name of a failed call ('ThrottlingException', 'InvalidActivation', ...). */
+export function awsErrorName(err: unknown): string {
+  return err instanceof Error ? err.name : 'UnknownError';
+}
+
+export interface NewActivation {
+  activationId: string;
+  activationCode: string;
+}
+
+export interface CreateActivationInput {
+  iamRole: string;
+  registrationLimit: number;
+  expirationDate: Date;
+  description: string;
+  defaultInstanceName: string;
+  tags: { Key: string; Value: string }[];
+}
+
+export async function createActivation(input: CreateActivationInput, opts: CallOptions = {}): Promise<NewActivation> {
+  const out = await ssm().send(
+    new CreateActivationCommand({
+      IamRole: input.iamRole,
+      RegistrationLimit: input.registrationLimit,
+      ExpirationDate: input.expirationDate,
+      Description: input.description,
+      DefaultInstanceName: input.defaultInstanceName,
+      Tags: input.tags,
+    }),
+    opts,
+  );
+  if (!out.ActivationId || !out.ActivationCode) throw new Error('CreateActivation returned no ActivationId or ActivationCode');
+  return { activationId: out.ActivationId, activationCode: out.ActivationCode };
+}
+
+/** The activation as SSM reports it, or undefined when SSM no longer knows it. */
+export async function describeActivation(activationId: string, opts: CallOptions = {}): Promise<Activation | undefined> {
+  let nextToken: string | undefined;
+  do {
+    const out = await ssm().send(
+      new DescribeActivationsCommand({
+        Filters: [{ FilterKey: 'ActivationIds', FilterValues: [activationId] }],
+        NextToken: nextToken,
+      }),
+      opts,
+    );
+    const found = out.ActivationList?.find((a) => a.ActivationId === activationId);
+    if (found) return found;
+    nextToken = out.NextToken;
+  } while (nextToken);
+  return undefined;
+}
+
+/** Deletes an activation; one SSM no longer knows counts as already gone. Nodes stay registered. */
+export async function deleteActivation(activationId: string, opts: CallOptions = {}): Promise<'deleted' | 'gone'> {
+  try {
+    await ssm().send(new DeleteActivationCommand({ ActivationId: activationId }), opts);
+    return 'deleted';
+  } catch (err) {
+    if (awsErrorName(err) === 'InvalidActivation' || awsErrorName(err) === 'InvalidActivationId') return 'gone';
+    throw err;
+  }
+}
+
+export async function getSecureParameter(name: string, opts: CallOptions = {}): Promise<string | undefined> {
+  try {
+    const out = await ssm().send(new GetParameterCommand({ Name: name, WithDecryption: true }), opts);
+    return out.Parameter?.Value;
+  } catch (err) {
+    if (awsErrorName(err) === 'ParameterNotFound') return undefined;
+    throw err;
+  }
+}
+
+export async function putSecureParameter(name: string, value: string, kmsKeyId: string, opts: CallOptions = {}): Promise<void> {
+  await ssm().send(
+    new PutParameterCommand({
+      Name: name,
+      Value: value,
+      Type: 'SecureString',
+      KeyId: kmsKeyId,
+      Overwrite: true,
+      Tier: 'Standard',
+      Description: 'Hybrid activation of one agency (managed by the activation manager; do not edit)',
+    }),
+    opts,
+  );
+}
+
+export async function deleteParameter(name: string, opts: CallOptions = {}): Promise<'deleted' | 'gone'> {
+  try {
+    await ssm().send(new DeleteParameterCommand({ Name: name }), opts);
+    return 'deleted';
+  } catch (err) {
+    if (awsErrorName(err) === 'ParameterNotFound') return 'gone';
+    throw err;
+  }
+}
+
+/** Every parameter under the path, decrypted, across all pages. */
+export async function listSecureParameters(path: string, opts: CallOptions = {}): Promise<{ name: string; value: string }[]> {
+  const found: { name: string; value: string }[] = [];
+  let nextToken: string | undefined;
+  do {
+    const out = await ssm().send(
+      new GetParametersByPathCommand({ Path: path, Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: nextToken }),
+      opts,
+    );
+    for (const p of out.Parameters ?? []) {
+      if (p.Name && p.Value !== undefined) found.push({ name: p.Name, value: p.Value });
+    }
+    nextToken = out.NextToken;
+  } while (nextToken);
+  return found;
+}

@@ -1,0 +1,122 @@
+// One agency's activation record in Parameter Store: a SecureString (customer-managed KMS key)
+// named <prefix>/<agency account>. Parsing and serialising are pure; I/O goes through ssm-io.
+import { activationRecordSchema, MAX_KNOWN_ACTIVATION_IDS, type ActivationRecord } from '../shared/activation-record.ts';
+import { centralActivationParameterName } from '../shared/names.ts';
+import { deleteParameter, getSecureParameter, listSecureParameters, putSecureParameter, type CallOptions } from './ssm-io.ts';
+
+/** Standard-tier parameters hold at most 4 KB; the record must fit or PutParameter fails. */
+export const STANDARD_PARAMETER_MAX_BYTES = 4096;
+
+export class RecordError extends Error {
+  override readonly name = 'RecordError';
+}
+
+/**
+ * Parses a stored record. The error names the broken field only: the stored value holds an
+ * activation code, so neither it nor zod's view of it may reach a message.
+ */
+export function parseRecord(raw: string, expectedAgency: string): ActivationRecord {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new RecordError(`activation record of agency ${expectedAgency} is not valid JSON`);
+  }
+  const parsed = activationRecordSchema.safeParse(json);
+  if (!parsed.success) {
+    const field = (parsed.error.issues[0]?.path ?? []).map(String).join('.') || '(record)';
+    throw new RecordError(`activation record of agency ${expectedAgency} is invalid at ${field}`);
+  }
+  if (parsed.data.agencyAccountId !== expectedAgency) {
+    throw new RecordError(`activation record stored for agency ${expectedAgency} names another agency`);
+  }
+  return parsed.data;
+}
+
+/** Activation IDs a damaged record still names, so a stack delete can clean them up. */
+export function salvageActivationIds(raw: string): string[] {
+  try {
+    const json = JSON.parse(raw) as { current?: { activationId?: unknown }; previous?: unknown };
+    const ids: unknown[] = [json.current?.activationId];
+    if (Array.isArray(json.previous)) for (const p of json.previous) ids.push((p as { activationId?: unknown })?.activationId);
+    return ids.filter((id): id is string => typeof id === 'string' && id.length > 0);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Serialises a record for a Standard-tier parameter. knownActivationIds is capped, and when the
+ * record would still exceed 4 KB the oldest known IDs that are neither current nor previous are
+ * dropped (nodes registered with them are still recognised by the agency tag the activation stamped).
+ */
+export function serializeRecord(record: ActivationRecord): string {
+  const live = new Set([record.current.activationId, ...record.previous.map((p) => p.activationId)]);
+  const known = dedupe(record.knownActivationIds).slice(0, MAX_KNOWN_ACTIVATION_IDS);
+  const out: ActivationRecord = { ...record, knownActivationIds: known };
+  let text = JSON.stringify(out);
+  while (Buffer.byteLength(text) > STANDARD_PARAMETER_MAX_BYTES) {
+    const dropAt = lastIndexWhere(out.knownActivationIds, (id) => !live.has(id));
+    if (dropAt < 0) throw new RecordError(`activation record of agency ${record.agencyAccountId} does not fit in a Standard parameter`);
+    out.knownActivationIds = out.knownActivationIds.filter((_, i) => i !== dropAt);
+    text = JSON.stringify(out);
+  }
+  return text;
+}
+
+function dedupe(ids: string[]): string[] {
+  return [...new Set(ids)];
+}
+
+function lastIndexWhere<T>(items: T[], pred: (item: T) => boolean): number {
+  for (let i = items.length - 1; i >= 0; i--) if (pred(items[i]!)) return i;
+  return -1;
+}
+
+export function recordParameterName(prefix: string, agencyAccountId: string): string {
+  return centralActivationParameterName(prefix, agencyAccountId);
+}
+
+/** The agency a parameter under the prefix belongs to, or undefined for a name that is not ours. */
+export function agencyOfParameter(prefix: string, name: string): string | undefined {
+  const match = name.startsWith(`${prefix}/`) ? /^(\d{12})$/.exec(name.slice(prefix.length + 1)) : null;
+  return match?.[1];
+}
+
+export type StoredRecord = { kind: 'missing' } | { kind: 'ok'; record: ActivationRecord } | { kind: 'damaged'; raw: string; error: RecordError };
+
+export async function readRecord(prefix: string, agencyAccountId: string, opts: CallOptions = {}): Promise<StoredRecord> {
+  const raw = await getSecureParameter(recordParameterName(prefix, agencyAccountId), opts);
+  if (raw === undefined) return { kind: 'missing' };
+  try {
+    return { kind: 'ok', record: parseRecord(raw, agencyAccountId) };
+  } catch (err) {
+    if (err instanceof RecordError) return { kind: 'damaged', raw, error: err };
+    throw err;
+  }
+}
+
+export async function writeRecord(prefix: string, kmsKeyId: string, record: ActivationRecord, opts: CallOptions = {}): Promise<void> {
+  await putSecureParameter(recordParameterName(prefix, record.agencyAccountId), serializeRecord(record), kmsKeyId, opts);
+}
+
+export async function deleteRecord(prefix: string, agencyAccountId: string, opts: CallOptions = {}): Promise<'deleted' | 'gone'> {
+  return deleteParameter(recordParameterName(prefix, agencyAccountId), opts);
+}
+
+export interface ListedRecord {
+  agencyAccountId: string;
+  parameterName: string;
+  raw: string;
+}
+
+/** Every agency record under the prefix (names that are not <prefix>/<12 digits> are ignored). */
+export async function listRecords(prefix: string, opts: CallOptions = {}): Promise<ListedRecord[]> {
+  const params = await listSecureParameters(prefix, opts);
+  const out: ListedRecord[] = [];
+  for (const p of params) {
+    const agencyAccountId = agencyOfParameter(prefix, p.name);
+    if (agencyAccountId) out.push({ agencyAccountId, parameterName: p.name, raw: p.value });
+  }
+  return out.sort((a, b) => a.agencyAccountId.localeCompare(b.agencyAccountId));
+}
