@@ -1,6 +1,6 @@
 // Pure rules of the activation lifecycle: what a new activation looks like, when to rotate, and
 // how a record changes on rotation and cleanup. No I/O here, so each rule is tested directly.
-import { MAX_KNOWN_ACTIVATION_IDS, type ActivationRecord } from '../shared/activation-record.ts';
+import type { ActivationRecord } from '../shared/activation-record.ts';
 import { PROVENANCE_TAG_SUFFIXES } from '../shared/names.ts';
 import type { CreateActivationInput, NewActivation } from './ssm-io.ts';
 
@@ -127,7 +127,8 @@ export function rotatedRecord(
   return {
     ...fresh,
     previous,
-    knownActivationIds: known.slice(0, MAX_KNOWN_ACTIVATION_IDS),
+    // The cap is applied when the record is stored (serializeRecord), which keeps live IDs.
+    knownActivationIds: known,
   };
 }
 

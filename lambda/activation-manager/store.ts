@@ -52,7 +52,10 @@ export function salvageActivationIds(raw: string): string[] {
  */
 export function serializeRecord(record: ActivationRecord): string {
   const live = new Set([record.current.activationId, ...record.previous.map((p) => p.activationId)]);
-  const known = dedupe(record.knownActivationIds).slice(0, MAX_KNOWN_ACTIVATION_IDS);
+  // The cap never drops a live activation (current or previous): its nodes are still registering.
+  const all = dedupe(record.knownActivationIds);
+  let budget = MAX_KNOWN_ACTIVATION_IDS - all.filter((id) => live.has(id)).length;
+  const known = all.filter((id) => live.has(id) || budget-- > 0);
   const out: ActivationRecord = { ...record, knownActivationIds: known };
   let text = JSON.stringify(out);
   while (Buffer.byteLength(text) > STANDARD_PARAMETER_MAX_BYTES) {

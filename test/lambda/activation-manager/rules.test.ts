@@ -94,11 +94,13 @@ describe('record transitions', () => {
     expect(after.knownActivationIds).toEqual(['new', 'cur', 'old']);
     expect(after.lastRotationError).toBeUndefined();
   });
-  it('caps knownActivationIds', () => {
+  it('caps knownActivationIds when stored, keeping the live ones', () => {
     const many = Array.from({ length: MAX_KNOWN_ACTIVATION_IDS + 5 }, (_, i) => `id-${i}`);
     const after = rotatedRecord(record({ knownActivationIds: many }), { activationId: 'new', activationCode: 'C' }, settingsOf(record()), NOW, 'us-east-1', NOW);
-    expect(after.knownActivationIds).toHaveLength(MAX_KNOWN_ACTIVATION_IDS);
-    expect(after.knownActivationIds[0]).toBe('new');
+    const stored = parseRecord(serializeRecord(after), after.agencyAccountId).knownActivationIds;
+    expect(stored).toHaveLength(MAX_KNOWN_ACTIVATION_IDS);
+    expect(stored[0]).toBe('new');
+    expect(stored).toContain('cur'); // the previous activation is live: never capped away
   });
   it('finds expired previous activations, drops them from previous only, and deletes current plus previous on stack delete', () => {
     const r = record({

@@ -1,0 +1,212 @@
+// Stack lifecycle through change sets: create or update, detect "no changes", execute, wait,
+// and on failure collect the events that say why. Waiting uses the context's sleep and clock,
+// so tests run it instantly.
+import {
+  CreateChangeSetCommand,
+  DeleteChangeSetCommand,
+  DeleteStackCommand,
+  DescribeChangeSetCommand,
+  DescribeStackEventsCommand,
+  DescribeStacksCommand,
+  ExecuteChangeSetCommand,
+  type Capability,
+  type CloudFormationClient,
+  type Parameter,
+  type Stack,
+} from '@aws-sdk/client-cloudformation';
+import type { Context } from './cli-kit.ts';
+import { describeError } from './errors.ts';
+
+export interface FailedEvent {
+  timestamp: string;
+  logicalResourceId: string;
+  resourceStatus: string;
+  resourceStatusReason: string;
+}
+
+export interface StackOutcome {
+  stackName: string;
+  result: 'created' | 'updated' | 'up-to-date' | 'deleted' | 'absent' | 'failed';
+  status?: string;
+  detail: string;
+  events: FailedEvent[];
+}
+
+export interface DeployInput {
+  stackName: string;
+  template: { TemplateBody: string } | { TemplateURL: string };
+  /** Parameters we set; on update every other parameter the stack already has keeps its value. */
+  parameters: Record<string, string>;
+  /** Parameter names the template declares, when known (TemplateBody); used to drop retired ones. */
+  templateParameters?: string[];
+  capabilities: Capability[];
+  description: string;
+  timeoutMs: number;
+}
+
+const isNotFound = (err: unknown) => {
+  const e = err as { name?: string; message?: string };
+  return e.name === 'ValidationError' && /does not exist/.test(e.message ?? '');
+};
+
+/** "No changes" shows up as a FAILED change set with one of these reasons. */
+const NO_CHANGES = /didn't contain changes|No updates are to be performed|submitted information didn't contain changes/i;
+
+export async function describeStack(cfn: CloudFormationClient, stackName: string): Promise<Stack | undefined> {
+  try {
+    const out = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+    return out.Stacks?.[0];
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Failed events since `since`, oldest first: what the operator needs to see. */
+export async function failedEvents(cfn: CloudFormationClient, stackId: string, since: Date): Promise<FailedEvent[]> {
+  const found: FailedEvent[] = [];
+  let NextToken: string | undefined;
+  for (let page = 0; page < 20; page++) {
+    const out = await cfn.send(new DescribeStackEventsCommand({ StackName: stackId, NextToken }));
+    let older = false;
+    for (const e of out.StackEvents ?? []) {
+      if (e.Timestamp && e.Timestamp.getTime() < since.getTime()) {
+        older = true;
+        continue;
+      }
+      if (e.ResourceStatus?.endsWith('_FAILED')) {
+        found.push({
+          timestamp: e.Timestamp?.toISOString() ?? '',
+          logicalResourceId: e.LogicalResourceId ?? '',
+          resourceStatus: e.ResourceStatus,
+          resourceStatusReason: e.ResourceStatusReason ?? '',
+        });
+      }
+    }
+    NextToken = out.NextToken;
+    if (older || !NextToken) break;
+  }
+  return found.reverse();
+}
+
+async function waitForStack(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  stackId: string,
+  timeoutMs: number,
+  onStatus: (s: string) => void,
+): Promise<string> {
+  const deadline = ctx.now().getTime() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const stack = await describeStack(cfn, stackId);
+    const status = stack?.StackStatus ?? 'DELETE_COMPLETE';
+    if (status !== last) onStatus(status);
+    last = status;
+    if (!status.endsWith('_IN_PROGRESS')) return status;
+    if (ctx.now().getTime() > deadline) return `TIMED_OUT (last status ${status})`;
+    await ctx.sleep(ctx.pollMs);
+  }
+}
+
+export async function deleteStack(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  stackName: string,
+  timeoutMs: number,
+  log: (line: string) => void,
+): Promise<StackOutcome> {
+  const none: FailedEvent[] = [];
+  try {
+    const stack = await describeStack(cfn, stackName);
+    if (!stack?.StackId) return { stackName, result: 'absent', detail: 'no such stack', events: none };
+    const started = ctx.now();
+    log('deleting stack');
+    await cfn.send(new DeleteStackCommand({ StackName: stack.StackId }));
+    const status = await waitForStack(ctx, cfn, stack.StackId, timeoutMs, (s) => log(s));
+    if (status === 'DELETE_COMPLETE') return { stackName, result: 'deleted', status, detail: 'deleted', events: none };
+    return { stackName, result: 'failed', status, detail: status, events: await failedEvents(cfn, stack.StackId, started) };
+  } catch (err) {
+    return { stackName, result: 'failed', detail: describeError(err), events: none };
+  }
+}
+
+export async function deployStack(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  input: DeployInput,
+  log: (line: string) => void,
+): Promise<StackOutcome> {
+  const { stackName } = input;
+  const none: FailedEvent[] = [];
+  try {
+    let stack = await describeStack(cfn, stackName);
+    const status = stack?.StackStatus;
+    if (status === 'ROLLBACK_COMPLETE' || status === 'ROLLBACK_FAILED') {
+      // A stack whose creation failed holds no resources and cannot be updated: replace it.
+      log(`${status}: deleting the failed stack before creating it again`);
+      const del = await deleteStack(ctx, cfn, stack!.StackId!, input.timeoutMs, log);
+      if (del.result === 'failed') return { ...del, stackName, detail: `could not delete the failed stack: ${del.detail}` };
+      stack = undefined;
+    } else if (status && status.endsWith('_IN_PROGRESS') && status !== 'REVIEW_IN_PROGRESS') {
+      return { stackName, result: 'failed', status, detail: `stack is busy (${status}); retry when it settles`, events: none };
+    }
+    const type = stack && stack.StackStatus !== 'REVIEW_IN_PROGRESS' ? 'UPDATE' : 'CREATE';
+
+    const parameters: Parameter[] = Object.entries(input.parameters).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
+    if (type === 'UPDATE') {
+      for (const p of stack!.Parameters ?? []) {
+        const key = p.ParameterKey!;
+        if (key in input.parameters) continue;
+        if (input.templateParameters && !input.templateParameters.includes(key)) continue;
+        parameters.push({ ParameterKey: key, UsePreviousValue: true });
+      }
+    }
+
+    const changeSetName = `ssm-hub-${type.toLowerCase()}-${ctx.now().getTime()}`;
+    log(`creating ${type} change set`);
+    const created = await cfn.send(
+      new CreateChangeSetCommand({
+        StackName: stackName,
+        ChangeSetName: changeSetName,
+        ChangeSetType: type,
+        ...input.template,
+        Parameters: parameters,
+        Capabilities: input.capabilities.length ? input.capabilities : undefined,
+        Description: input.description,
+      }),
+    );
+    const changeSetId = created.Id ?? changeSetName;
+
+    const deadline = ctx.now().getTime() + input.timeoutMs;
+    for (;;) {
+      const cs = await cfn.send(new DescribeChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName }));
+      if (cs.Status === 'CREATE_COMPLETE') break;
+      if (cs.Status === 'FAILED') {
+        if (NO_CHANGES.test(cs.StatusReason ?? '')) {
+          try {
+            await cfn.send(new DeleteChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName }));
+          } catch {
+            // Only housekeeping: an empty change set left behind does no harm.
+          }
+          return { stackName, result: 'up-to-date', status: stack?.StackStatus, detail: 'no changes', events: none };
+        }
+        return { stackName, result: 'failed', detail: `change set failed: ${cs.StatusReason ?? 'no reason given'}`, events: none };
+      }
+      if (ctx.now().getTime() > deadline) return { stackName, result: 'failed', detail: 'timed out waiting for the change set', events: none };
+      await ctx.sleep(ctx.pollMs);
+    }
+
+    const started = ctx.now();
+    log('executing change set');
+    await cfn.send(new ExecuteChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName }));
+    const stackId = created.StackId ?? stackName;
+    const final = await waitForStack(ctx, cfn, stackId, input.timeoutMs, (s) => log(s));
+    if (final === 'CREATE_COMPLETE' || final === 'UPDATE_COMPLETE') {
+      return { stackName, result: type === 'CREATE' ? 'created' : 'updated', status: final, detail: final, events: none };
+    }
+    return { stackName, result: 'failed', status: final, detail: final, events: await failedEvents(cfn, stackId, started) };
+  } catch (err) {
+    return { stackName, result: 'failed', detail: describeError(err), events: none };
+  }
+}

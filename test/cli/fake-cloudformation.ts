@@ -1,0 +1,124 @@
+// A small stateful stand-in for CloudFormation's stack and change-set API, installed on the real
+// SDK client through aws-sdk-client-mock. It enforces the rules the CLI relies on: unknown stacks
+// raise ValidationError "does not exist", UPDATE change sets need an existing stack, an update
+// with nothing to change yields a FAILED change set, and execution passes through IN_PROGRESS.
+import {
+  CreateChangeSetCommand,
+  DeleteChangeSetCommand,
+  DeleteStackCommand,
+  DescribeChangeSetCommand,
+  DescribeStackEventsCommand,
+  DescribeStacksCommand,
+  ExecuteChangeSetCommand,
+  type Parameter,
+  type StackEvent,
+} from '@aws-sdk/client-cloudformation';
+import type { mockAll } from './helpers.ts';
+import { awsError } from './helpers.ts';
+
+export type Outcome = 'succeed' | 'fail';
+
+interface FakeStack {
+  id: string;
+  name: string;
+  status: string;
+  parameters: Parameter[];
+  template?: string;
+  /** Status to reach after one more DescribeStacks while IN_PROGRESS. */
+  pending?: string;
+  events: StackEvent[];
+}
+
+export function fakeCloudFormation(
+  cfn: ReturnType<typeof mockAll>['cfn'],
+  opts: { now: () => Date; outcome?: (stackName: string) => Outcome; failureEvents?: (stackName: string) => StackEvent[] },
+) {
+  const stacks = new Map<string, FakeStack>();
+  const changeSets = new Map<string, { stack: FakeStack; type: string; status: string; reason?: string; template?: string; parameters: Parameter[] }>();
+  let seq = 0;
+  const find = (nameOrId: string) => stacks.get(nameOrId) ?? [...stacks.values()].find((s) => s.id === nameOrId);
+  const notFound = (name: string) => awsError('ValidationError', `Stack with id ${name} does not exist`);
+
+  const add = (name: string, status: string, parameters: Parameter[] = [], template?: string) => {
+    const s: FakeStack = { id: `arn:aws:cloudformation:us-east-1:999999999999:stack/${name}/${++seq}`, name, status, parameters, template, events: [] };
+    stacks.set(name, s);
+    return s;
+  };
+
+  cfn.on(DescribeStacksCommand).callsFake(async (input) => {
+    const s = find(input.StackName!);
+    if (!s || (s.status === 'DELETE_COMPLETE' && input.StackName === s.name)) throw notFound(input.StackName!);
+    const out = { Stacks: [{ StackId: s.id, StackName: s.name, StackStatus: s.status, Parameters: s.parameters, CreationTime: new Date() }] };
+    if (s.pending) {
+      s.status = s.pending;
+      s.pending = undefined;
+    }
+    return out;
+  });
+  cfn.on(CreateChangeSetCommand).callsFake(async (input) => {
+    let s = stacks.get(input.StackName!);
+    if (input.ChangeSetType === 'UPDATE' && (!s || s.status === 'REVIEW_IN_PROGRESS')) throw notFound(input.StackName!);
+    if (input.ChangeSetType === 'CREATE') {
+      if (s && s.status !== 'REVIEW_IN_PROGRESS' && s.status !== 'DELETE_COMPLETE') throw awsError('AlreadyExistsException', `Stack [${input.StackName}] already exists`);
+      s = add(input.StackName!, 'REVIEW_IN_PROGRESS');
+    }
+    const parameters = (input.Parameters ?? []).map((p: Parameter) =>
+      p.UsePreviousValue ? { ParameterKey: p.ParameterKey, ParameterValue: s!.parameters.find((q: Parameter) => q.ParameterKey === p.ParameterKey)?.ParameterValue } : p,
+    );
+    const same = input.ChangeSetType === 'UPDATE' && s!.template === input.TemplateBody && JSON.stringify(parameters) === JSON.stringify(s!.parameters);
+    const id = `arn:aws:cloudformation:us-east-1:999999999999:changeSet/${input.ChangeSetName}/${++seq}`;
+    changeSets.set(id, {
+      stack: s!,
+      type: input.ChangeSetType!,
+      status: same ? 'FAILED' : 'CREATE_COMPLETE',
+      reason: same ? "The submitted information didn't contain changes. Submit different information to create a change set." : undefined,
+      template: input.TemplateBody,
+      parameters,
+    });
+    return { Id: id, StackId: s!.id };
+  });
+  cfn.on(DescribeChangeSetCommand).callsFake(async (input) => {
+    const cs = changeSets.get(input.ChangeSetName!);
+    if (!cs) throw awsError('ChangeSetNotFoundException', 'ChangeSet does not exist');
+    return { Status: cs.status, StatusReason: cs.reason, ExecutionStatus: cs.status === 'FAILED' ? 'UNAVAILABLE' : 'AVAILABLE' };
+  });
+  cfn.on(DeleteChangeSetCommand).callsFake(async (input) => {
+    changeSets.delete(input.ChangeSetName!);
+    return {};
+  });
+  cfn.on(ExecuteChangeSetCommand).callsFake(async (input) => {
+    const cs = changeSets.get(input.ChangeSetName!);
+    if (!cs || cs.status !== 'CREATE_COMPLETE') throw awsError('InvalidChangeSetStatusException', 'ChangeSet is not executable');
+    const s = cs.stack;
+    const fail = (opts.outcome?.(s.name) ?? 'succeed') === 'fail';
+    const verb = cs.type === 'CREATE' ? 'CREATE' : 'UPDATE';
+    s.status = `${verb}_IN_PROGRESS`;
+    s.pending = fail ? (verb === 'CREATE' ? 'ROLLBACK_COMPLETE' : 'UPDATE_ROLLBACK_COMPLETE') : `${verb}_COMPLETE`;
+    s.parameters = cs.parameters;
+    s.template = cs.template;
+    const t = opts.now();
+    // Newest first, as DescribeStackEvents returns them; one old event that must be ignored.
+    s.events = [
+      ...(fail ? (opts.failureEvents?.(s.name) ?? []) : []),
+      { StackId: s.id, StackName: s.name, EventId: 'old', LogicalResourceId: 'OldThing', ResourceStatus: 'CREATE_FAILED', ResourceStatusReason: 'from an earlier attempt', Timestamp: new Date(t.getTime() - 3_600_000) },
+    ];
+    changeSets.delete(input.ChangeSetName!);
+    return {};
+  });
+  cfn.on(DescribeStackEventsCommand).callsFake(async (input) => {
+    const s = find(input.StackName!);
+    if (!s) throw notFound(input.StackName!);
+    return { StackEvents: s.events };
+  });
+  cfn.on(DeleteStackCommand).callsFake(async (input) => {
+    const s = find(input.StackName!);
+    if (s) {
+      const fail = (opts.outcome?.(s.name) ?? 'succeed') === 'fail';
+      s.status = 'DELETE_IN_PROGRESS';
+      s.pending = fail ? 'DELETE_FAILED' : 'DELETE_COMPLETE';
+      if (fail) s.events = opts.failureEvents?.(s.name) ?? [];
+    }
+    return {};
+  });
+  return { stacks, add };
+}

@@ -1,0 +1,208 @@
+// status against a real DynamoDB API (dynalite) for the sync-state table, and mocked
+// CloudFormation and SSM clients.
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  CloudFormationClient,
+  DescribeStacksCommand,
+  ListStackInstancesCommand,
+  ListStacksCommand,
+} from '@aws-sdk/client-cloudformation';
+import { DescribeActivationsCommand, DescribeInstanceInformationCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { main as status } from '../../scripts/ops/status.ts';
+import { SYNC_TABLE } from '../../lambda/shared/names.ts';
+import { testContext } from './helpers.ts';
+
+const require = createRequire(import.meta.url);
+const dynalite = require('dynalite') as (o: object) => Server;
+
+const NOW = new Date('2026-06-01T12:00:00Z');
+const DAY = 86_400_000;
+const A = '111111111111';
+const B = '222222222222';
+const TABLE = 'ssm-hub-sync-state';
+
+let server: Server;
+let endpoint: string;
+
+beforeAll(async () => {
+  server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const ddb = new DynamoDBClient({ endpoint, region: 'us-east-1' });
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: TABLE,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: SYNC_TABLE.partitionKey, AttributeType: 'S' },
+        { AttributeName: SYNC_TABLE.agencyIndexPartitionKey, AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: SYNC_TABLE.partitionKey, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: SYNC_TABLE.agencyIndexName,
+          KeySchema: [{ AttributeName: SYNC_TABLE.agencyIndexPartitionKey, KeyType: 'HASH' }],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+  const doc = DynamoDBDocumentClient.from(ddb);
+  // Agency A: 30 nodes, two with errors; agency B: none synced.
+  const items = Array.from({ length: 30 }, (_, i) => ({
+    managedInstanceId: `mi-${String(i).padStart(17, '0')}`,
+    agencyAccountId: A,
+    ec2InstanceId: `i-${String(i).padStart(17, '0')}`,
+    lastSyncAt: new Date(NOW.getTime() - (i + 1) * 60_000).toISOString(),
+    ...(i === 4 ? { lastError: 'TooManyTagsError: 51 tags' } : {}),
+    ...(i === 9 ? { lastError: 'InvalidResourceId: node was deregistered' } : {}),
+  }));
+  for (let i = 0; i < items.length; i += 25) {
+    await doc.send(new BatchWriteCommand({ RequestItems: { [TABLE]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }));
+  }
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+const cfn = mockClient(CloudFormationClient);
+const ssm = mockClient(SSMClient);
+beforeEach(() => {
+  cfn.reset();
+  ssm.reset();
+  cfn.on(DescribeStacksCommand, { StackName: 'ssm-hub-central-manager' }).resolves({
+    Stacks: [
+      {
+        StackName: 'ssm-hub-central-manager',
+        StackStatus: 'UPDATE_COMPLETE',
+        CreationTime: NOW,
+        Outputs: [
+          { OutputKey: 'SyncTableName', OutputValue: TABLE },
+          { OutputKey: 'ManagedNodeRoleName', OutputValue: 'ssm-hub-managed-node' },
+          { OutputKey: 'TagManagerFunctionName', OutputValue: 'ssm-hub-tag-manager' },
+        ],
+      },
+    ],
+  });
+  cfn.on(ListStacksCommand).callsFake(async (input) =>
+    input.NextToken
+      ? { StackSummaries: [{ StackName: `ssm-hub-agency-${B}`, StackStatus: 'CREATE_COMPLETE', CreationTime: NOW }] }
+      : {
+          StackSummaries: [
+            { StackName: `ssm-hub-agency-${A}`, StackStatus: 'UPDATE_COMPLETE', CreationTime: NOW },
+            { StackName: 'ssm-hub-agency-999', StackStatus: 'CREATE_COMPLETE', CreationTime: NOW },
+            { StackName: 'unrelated', StackStatus: 'CREATE_COMPLETE', CreationTime: NOW },
+          ],
+          NextToken: 'p2',
+        },
+  );
+  cfn.on(ListStackInstancesCommand).resolves({
+    Summaries: [
+      { StackSetId: 's', Account: A, Region: 'us-east-1', Status: 'CURRENT', StackInstanceStatus: { DetailedStatus: 'SUCCEEDED' } },
+      { StackSetId: 's', Account: B, Region: 'us-east-1', Status: 'OUTDATED', StatusReason: 'Role already exists', StackInstanceStatus: { DetailedStatus: 'FAILED' } },
+    ],
+  });
+  ssm.on(DescribeActivationsCommand).callsFake(async (input) => {
+    const tag = (acct: string) => [{ Key: 'central-it:activation-agency', Value: acct }];
+    return input.NextToken
+      ? {
+          ActivationList: [
+            // B's current activation: 20 days left, lightly used.
+            { ActivationId: 'b-1', ExpirationDate: new Date(NOW.getTime() + 20 * DAY), Expired: false, RegistrationsCount: 10, RegistrationLimit: 1000, Tags: tag(B) },
+          ],
+        }
+      : {
+          ActivationList: [
+            { ActivationId: 'a-old', ExpirationDate: new Date(NOW.getTime() - DAY), Expired: true, RegistrationsCount: 1000, RegistrationLimit: 1000, Tags: tag(A) },
+            { ActivationId: 'a-cur', ExpirationDate: new Date(NOW.getTime() + 3 * DAY), Expired: false, RegistrationsCount: 312, RegistrationLimit: 1000, Tags: tag(A) },
+          ],
+          NextToken: 'n2',
+        };
+  });
+  const nodes: Record<string, number> = { 'us-east-1': 850, 'us-west-2': 120 };
+  ssm.on(DescribeInstanceInformationCommand).callsFake(async (input, getClient) => {
+    const region = await (getClient() as SSMClient).config.region();
+    const total = nodes[region]!;
+    const start = Number(input.NextToken ?? 0);
+    const size = Math.min(input.MaxResults ?? 50, total - start);
+    return {
+      InstanceInformationList: Array.from({ length: size }, (_, i) => ({ InstanceId: `mi-${String(start + i).padStart(17, '0')}`, ResourceType: 'ManagedInstance' })),
+      NextToken: start + size < total ? String(start + size) : undefined,
+    };
+  });
+});
+afterEach(() => undefined);
+afterAll(() => {
+  cfn.restore();
+  ssm.restore();
+});
+
+describe('status', () => {
+  it('warns about an activation 3 days from expiry and a Region at 850 of 1,000 nodes, and reports sync state per agency', async () => {
+    const ctx = testContext(NOW);
+    ctx.awsConfig = { dynamodb: { endpoint } };
+    const code = await status(['--regions', 'us-east-1,us-west-2', '--json'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const report = JSON.parse(ctx.stdoutText());
+
+    expect(report.agencies.map((a: { account: string }) => a.account)).toEqual([A, B]);
+    const a = report.agencies[0];
+    expect(a.permissionsStack).toBe('UPDATE_COMPLETE');
+    expect(a.activation).toMatchObject({ activationId: 'a-cur', daysLeft: 3, registrations: 312, limit: 1000 });
+    expect(a.syncedNodes).toBe(30);
+    expect(a.lastSyncAt).toBe(new Date(NOW.getTime() - 60_000).toISOString());
+    expect(a.errorNodes).toBe(2);
+    // The latest error is the one on the most recently synced node (i = 4 synced after i = 9).
+    expect(a.latestError).toMatchObject({ managedInstanceId: 'mi-00000000000000004', error: 'TooManyTagsError: 51 tags' });
+    const b = report.agencies[1];
+    expect(b.activation).toMatchObject({ activationId: 'b-1', daysLeft: 20 });
+    expect(b.syncedNodes).toBe(0);
+    expect(b.stackInstances).toEqual([{ region: 'us-east-1', status: 'FAILED', detail: 'Role already exists' }]);
+
+    expect(report.regions).toEqual([
+      { region: 'us-east-1', managedNodes: 850, limit: 1000, percent: 85 },
+      { region: 'us-west-2', managedNodes: 120, limit: 1000, percent: 12 },
+    ]);
+    const warnings: string[] = report.warnings;
+    expect(warnings.filter((w) => w.includes('expires in'))).toEqual([
+      `agency ${A}: activation a-cur expires in 3 days (${new Date(NOW.getTime() + 3 * DAY).toISOString()}); rotation should have replaced it`,
+    ]);
+    expect(warnings.filter((w) => w.includes('standard-tier'))).toEqual(['us-east-1: 850 managed nodes is 85% of the 1000-node standard-tier limit']);
+    expect(warnings).toContain(`agency ${B}: stack instance in us-east-1 is FAILED: Role already exists`);
+
+    // Activations were listed by the hub's node role, every page was read, and nothing was decrypted.
+    const listed = ssm.commandCalls(DescribeActivationsCommand).map((c) => c.args[0].input);
+    expect(listed).toHaveLength(2);
+    expect(listed[0]!.Filters).toEqual([{ FilterKey: 'IamRole', FilterValues: ['ssm-hub-managed-node'] }]);
+    const nodeQueries = ssm.commandCalls(DescribeInstanceInformationCommand).map((c) => c.args[0].input);
+    expect(nodeQueries.length).toBe(17 + 3);
+    expect(nodeQueries.every((q) => JSON.stringify(q.Filters) === JSON.stringify([{ Key: 'ResourceType', Values: ['ManagedInstance'] }]))).toBe(true);
+  });
+
+  it('prints the same findings for people, with WARNING lines', async () => {
+    const ctx = testContext(NOW);
+    ctx.awsConfig = { dynamodb: { endpoint } };
+    const code = await status(['--agencies', A], ctx);
+    expect(code, ctx.stdoutText()).toBe(0);
+    const out = ctx.stdoutText();
+    expect(out).toMatch(new RegExp(`${A}\\s+UPDATE_COMPLETE\\s+2026-06-04 12:00 \\(3d\\)\\s+312/1000\\s+us-east-1:SUCCEEDED\\s+30\\s+2026-06-01T11:59:00.000Z\\s+2`));
+    expect(out).toMatch(/us-east-1\s+850\s+1000\s+85%/);
+    expect(out).toContain(`WARNING: agency ${A}: activation a-cur expires in 3 days`);
+    expect(out).toContain('WARNING: us-east-1: 850 managed nodes is 85% of the 1000-node standard-tier limit');
+    expect(out).toContain(`last error for ${A} (mi-00000000000000004`);
+    expect(out).not.toContain(B);
+  });
+
+  it('exits 1 and says what it could not read when an AWS call is denied', async () => {
+    ssm.on(DescribeActivationsCommand).rejects(Object.assign(new Error('User is not authorized to perform: ssm:DescribeActivations'), { name: 'AccessDeniedException' }));
+    const ctx = testContext(NOW);
+    ctx.awsConfig = { dynamodb: { endpoint } };
+    const code = await status(['--agencies', A], ctx);
+    expect(code).toBe(1);
+    expect(ctx.stdoutText()).toContain('ERROR: could not read activations: AccessDeniedException: User is not authorized to perform: ssm:DescribeActivations');
+  });
+});
