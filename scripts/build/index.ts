@@ -68,7 +68,7 @@ export async function renderAll(config: BuildConfig, today = new Date()): Promis
 
   // Stand-alone documents, for teams that create them with `aws ssm create-document`.
   const docOptions = {
-    hubRegion: 'us-east-1', // TODO(integration): no default once documents/index.ts allows it
+    hubRegion: undefined, // no default: the HubRegion parameter is required when run by hand
     activationParameterPath: config.agencyActivationParameterPath,
     reservedTagPrefix: config.reservedTagPrefix,
     managedInstanceIdTagKey: MANAGED_INSTANCE_ID_TAG,

@@ -8,7 +8,7 @@ import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
 import { addNodeFunction } from '../kit/lambda.ts';
 import { Template } from '../kit/template.ts';
 import { COLLECTOR_ENV, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES } from '../../lambda/shared/names.ts';
-import { deregistrationDocument, registrationDocument } from '../../documents/index.ts';
+import { registrationDocument } from '../../documents/index.ts';
 import { ACCOUNT_ID_ALLOWED_PATTERN, REGION_ALLOWED_PATTERN, type BuildContext } from './context.ts';
 
 export function buildAgencyCollector(ctx: BuildContext): Template {
@@ -16,7 +16,7 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   const names = derivedNames(config);
   const t = new Template(
     'agency-collector',
-    'SSM central hub (agency account): tag collector, instance registration documents, instance role and zero-touch registration.',
+    'SSM central hub, agency account: tag collector, registration document, instance role, zero-touch registration.',
   );
 
   t.parameter('CentralAccountId', {
@@ -27,14 +27,14 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   });
   t.parameter('CentralRegion', {
     Type: 'String',
-    Description: 'The hub Region: where the central-manager stack and the activations live',
+    Description: 'Region of the central-manager stack',
     AllowedPattern: REGION_ALLOWED_PATTERN,
     ConstraintDescription: 'must be a Region name such as us-east-1',
   });
   t.parameter('ReconcileSchedule', {
     Type: 'String',
     Default: config.reconcileSchedule,
-    Description: 'How often the collector does a full reconcile and refreshes the activation (EventBridge schedule expression)',
+    Description: 'Full reconcile and activation refresh schedule',
     AllowedPattern: '^(rate\\(\\d+ (minute|minutes|hour|hours|day|days)\\)|cron\\(.+\\))$',
     ConstraintDescription: 'must be rate(…) or cron(…)',
   });
@@ -42,12 +42,12 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
     Type: 'String',
     Default: config.zeroTouch.enabledByDefault ? 'true' : 'false',
     AllowedValues: ['true', 'false'],
-    Description: 'Register instances that carry the opt-in tag automatically (State Manager association)',
+    Description: 'Register instances with the opt-in tag automatically',
   });
   t.parameter('OptInTagKey', {
     Type: 'String',
     Default: config.zeroTouch.optInTagKey,
-    Description: 'EC2 tag key that opts an instance in to zero-touch registration',
+    Description: 'Opt-in tag key for zero-touch registration',
     AllowedPattern: '^[A-Za-z0-9 _.:/=+@-]{1,128}$',
     ConstraintDescription: 'must be 1–128 letters, digits, spaces or _ . : / = + - @',
   });
@@ -61,7 +61,7 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   const alarmEmail = t.parameter('AlarmEmail', {
     Type: 'String',
     Default: '',
-    Description: 'Optional e-mail address subscribed to this agency\'s collector alarms',
+    Description: 'Optional e-mail address for collector alarms',
     AllowedPattern: '^$|^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$',
     ConstraintDescription: 'must be empty or an e-mail address',
   });
@@ -89,7 +89,7 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   });
 
   t.resource('CollectorRole', 'AWS::IAM::Role', {
-    Description: 'Collector: reads EC2 tags, invokes this agency\'s hub alias, stores the activation',
+    Description: 'Agency collector',
     AssumeRolePolicyDocument: assumeRoleFor('lambda.amazonaws.com'),
     Policies: [
       {
@@ -108,7 +108,7 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   addNodeFunction(t, {
     id: 'CollectorFunction',
     functionName: names.collectorFunctionName,
-    description: 'Copies EC2 tags of hub-registered instances to the central hub and keeps the activation current',
+    description: 'Copies EC2 tags of hub-registered instances to the hub',
     code: ctx.bundles.collector,
     runtime: config.runtime,
     architecture: config.architecture,
@@ -196,14 +196,10 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   };
   t.resource('RegisterDocument', 'AWS::SSM::Document', {
     DocumentType: 'Command',
-    DocumentFormat: 'JSON',
     Content: registrationDocument(docOptions) as unknown as Value,
   });
-  t.resource('DeregisterDocument', 'AWS::SSM::Document', {
-    DocumentType: 'Command',
-    DocumentFormat: 'JSON',
-    Content: deregistrationDocument(docOptions) as unknown as Value,
-  });
+  // The deregistration document lives in central-manager: once registered, an instance's agent
+  // answers only the hub's Run Command, so only the hub can send it the way back.
 
   // Agency instances: the SSM core policy, read of the two activation parameters only, and
   // tagging of the instance itself with the managedinstanceid key and the error key only.
@@ -211,14 +207,15 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   const ownInstanceOnly = { StringEquals: { 'aws:ARN': '${ec2:SourceInstanceARN}' } };
   const tagKeys = [MANAGED_INSTANCE_ID_TAG, `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`];
   t.resource('InstanceRole', 'AWS::IAM::Role', {
-    Description: 'Agency instances that register with the central hub',
+    Description: 'Agency instances registered with the hub',
     AssumeRolePolicyDocument: assumeRoleFor('ec2.amazonaws.com'),
     ManagedPolicyArns: [Sub('arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore')],
     Policies: [
       {
         PolicyName: 'hub-registration',
         PolicyDocument: policyDocument(
-          allow('ReadActivation', 'ssm:GetParameter', [activationParamArn('id'), activationParamArn('code')]),
+          // Get-SSMParameterValue (Windows) calls GetParameters; the AWS CLI (Linux) calls GetParameter.
+          allow('ReadActivation', ['ssm:GetParameter', 'ssm:GetParameters'], [activationParamArn('id'), activationParamArn('code')]),
           // AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on every parameter; this
           // instance role may read the two activation parameters and nothing else.
           deny('DenyOtherParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'], [
@@ -257,13 +254,7 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   );
 
   t.output('RegisterDocumentName', { Description: 'Run this document to register instances with the hub', Value: Ref('RegisterDocument') });
-  t.output('DeregisterDocumentName', { Description: 'Run this document to return instances to this account', Value: Ref('DeregisterDocument') });
   t.output('InstanceProfileName', { Description: 'Attach this instance profile to agency instances', Value: Ref('InstanceProfile') });
   t.output('HubAliasArn', { Description: 'The hub alias this agency invokes', Value: hubAliasArn });
-  t.output('ZeroTouchAssociationId', {
-    Description: 'The zero-touch association (when enabled)',
-    Value: GetAtt('ZeroTouchAssociation', 'AssociationId'),
-    Condition: zeroTouchOn,
-  });
   return t;
 }

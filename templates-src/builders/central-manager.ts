@@ -6,7 +6,8 @@ import { Equals, GetAtt, Not, Ref, Sub, type Value } from '../kit/intrinsics.ts'
 import { allow, assumeRoleFor, policyDocument } from '../kit/iam.ts';
 import { addNodeFunction } from '../kit/lambda.ts';
 import { Template } from '../kit/template.ts';
-import { ACTIVATION_MANAGER_ENV, PROVENANCE_TAG_SUFFIXES, SYNC_TABLE, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
+import { ACTIVATION_MANAGER_ENV, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES, SYNC_TABLE, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
+import { deregistrationDocument } from '../../documents/index.ts';
 import type { BuildContext } from './context.ts';
 
 export function buildCentralManager(ctx: BuildContext): Template {
@@ -302,11 +303,35 @@ export function buildCentralManager(ctx: BuildContext): Template {
     Dimensions: [{ Name: 'QueueName', Value: GetAtt('DeadLetterQueue', 'QueueName') }],
     Statistic: 'Maximum',
   });
-  // Application metrics are emitted without dimensions (EMF), so the alarm matches them as they are.
-  const appMetric = (metricName: string) => ({ Namespace: names.metricNamespace, MetricName: metricName });
-  alarm('RejectedNodesAlarm', 'An agency tried to tag or deregister a managed node it does not own', appMetric('RejectedNodes'));
-  alarm('UnauthorizedCallsAlarm', 'The tag manager was invoked without a valid agency alias', appMetric('UnauthorizedCalls'));
-  alarm('RotationFailuresAlarm', 'An activation rotation failed; the current activation is still in use', appMetric('RotationFailures'));
+  // Application metrics (EMF): the tag manager emits them with the dimension Service=TagManager,
+  // the activation manager with none; an alarm matches a metric only with the same dimensions.
+  const tagManagerMetric = (metricName: string) => ({
+    Namespace: names.metricNamespace,
+    MetricName: metricName,
+    Dimensions: [{ Name: 'Service', Value: 'TagManager' }],
+  });
+  alarm('RejectedNodesAlarm', 'An agency tried to tag or deregister a managed node it does not own', tagManagerMetric('RejectedNodes'));
+  alarm('UnauthorizedCallsAlarm', 'The tag manager was invoked without a valid agency alias', tagManagerMetric('UnauthorizedCalls'));
+  // The tag manager answers every failure instead of throwing, so Lambda's Errors metric stays flat.
+  alarm('TagManagerInternalErrorsAlarm', 'The tag manager failed a whole request', tagManagerMetric('InternalErrors'));
+  alarm('TagManagerFailedNodesAlarm', 'The tag manager could not apply tags to some nodes', tagManagerMetric('Failed'));
+  alarm('RotationFailuresAlarm', 'An activation rotation failed; the current activation is still in use', {
+    Namespace: names.metricNamespace,
+    MetricName: 'RotationFailures',
+  });
+
+  // The way back: central IT runs this on hub-managed nodes to return them to their own
+  // account's Systems Manager (the agent listens only to the hub once registered).
+  t.resource('DeregisterDocument', 'AWS::SSM::Document', {
+    DocumentType: 'Command',
+    DocumentFormat: 'JSON',
+    Content: deregistrationDocument({
+      hubRegion: Ref('AWS::Region'),
+      activationParameterPath: config.agencyActivationParameterPath,
+      reservedTagPrefix: config.reservedTagPrefix,
+      managedInstanceIdTagKey: MANAGED_INSTANCE_ID_TAG,
+    }) as unknown as Value,
+  });
 
   const exportName = (suffix: string) => Sub(`\${AWS::StackName}-${suffix}`);
   t.output('TagManagerFunctionName', { Description: 'Name of the tag manager function', Value: Ref('TagManagerFunction'), Export: exportName('TagManagerFunctionName') });
@@ -318,6 +343,10 @@ export function buildCentralManager(ctx: BuildContext): Template {
   });
   t.output('SyncTableName', { Description: 'Sync-state table (inventory read by `status`)', Value: Ref('SyncStateTable'), Export: exportName('SyncTableName') });
   t.output('ManagedNodeRoleName', { Description: 'IAM role assumed by hybrid-registered nodes', Value: Ref('ManagedNodeRole'), Export: exportName('ManagedNodeRoleName') });
+  t.output('DeregisterDocumentName', {
+    Description: 'Run on hub-managed nodes to return them to their own account, then deregister the node',
+    Value: Ref('DeregisterDocument'),
+  });
   t.output('AlarmTopicArn', { Description: 'SNS topic that receives every hub alarm', Value: Ref('AlarmTopic') });
   t.output('DeadLetterQueueUrl', { Description: 'Dead-letter queue of failed asynchronous invocations', Value: Ref('DeadLetterQueue') });
   return t;

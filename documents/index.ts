@@ -1,0 +1,220 @@
+// The agency-side SSM Command documents (schema 2.2). The scripts are real files next to this
+// module, so shellcheck, the PowerShell parser and the sandbox tests see exactly what ships;
+// they are read here at build time and embedded as runCommand lines.
+//
+// Each step's runCommand is one multi-line string (the agent writes it to the script file as is;
+// one element instead of one per line keeps the agency template under 51,200 bytes): a few
+// lines that hand the document parameters and the build's
+// constants to the script as environment variables, then the script's own lines. Parameter
+// values are substituted by the agent as raw text, so each parameter's allowedPattern admits no
+// quote, no $ and no backtick: a value can never break out of the quoted assignment.
+// No secret ever passes as a document parameter: the scripts read the activation on the instance.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+/** Names of the document parameters, shared with the template builder (association parameters). */
+export const DOCUMENT_PARAMETERS = {
+  hubRegion: 'HubRegion',
+  activationParameterPath: 'ActivationParameterPath',
+} as const;
+
+/** A Region name such as eu-west-1, us-gov-west-1 or ap-southeast-5. */
+export const REGION_PATTERN = '^[a-z]{2}(-[a-z]+)+-\\d+$';
+/** A Parameter Store path such as /ssm-hub/activation (no trailing slash). */
+export const PARAMETER_PATH_PATTERN = '^(/[a-zA-Z0-9_.-]+)+$';
+
+/** Environment variables the scripts read; the runCommand preamble sets them. */
+export const SCRIPT_ENV = {
+  hubRegion: 'SSM_HUB_REGION',
+  activationParameterPath: 'SSM_HUB_ACTIVATION_PARAMETER_PATH',
+  reservedTagPrefix: 'SSM_HUB_RESERVED_TAG_PREFIX',
+  managedInstanceIdTagKey: 'SSM_HUB_MANAGED_INSTANCE_ID_TAG',
+} as const;
+
+export interface DocumentOptions {
+  /**
+   * Default of HubRegion: a Region name, a CloudFormation intrinsic such as { Ref: 'CentralRegion' },
+   * or undefined for no default (the caller of the document must then pass HubRegion).
+   */
+  hubRegion: unknown;
+  /** Default of ActivationParameterPath: a path, a CloudFormation intrinsic, or undefined for none. */
+  activationParameterPath: unknown;
+  /** Build-time constant, e.g. "central-it:". */
+  reservedTagPrefix: string;
+  /** Build-time constant, e.g. "managedinstanceid". */
+  managedInstanceIdTagKey: string;
+}
+
+export class DocumentBuildError extends Error {
+  override readonly name = 'DocumentBuildError';
+}
+
+/** The plain shape of what we emit; checkSsmDocument validates it against the full format. */
+export interface CommandDocument {
+  schemaVersion: '2.2';
+  description: string;
+  parameters: Record<string, { type: 'String'; description: string; allowedPattern: string; default?: unknown }>;
+  mainSteps: Array<{
+    action: 'aws:runShellScript' | 'aws:runPowerShellScript';
+    name: string;
+    precondition: { StringEquals: ['platformType', 'Linux' | 'Windows'] };
+    inputs: { runCommand: string[]; timeoutSeconds: string };
+  }>;
+}
+
+type ScriptFile = 'register-linux.sh' | 'register-windows.ps1' | 'deregister-linux.sh' | 'deregister-windows.ps1';
+
+export function scriptPath(file: ScriptFile): string {
+  return join(HERE, file);
+}
+
+/**
+ * The script's lines as the agent will run them: no shebang (the step supplies its own), and,
+ * to keep the agency template inside CloudFormation's 51,200-byte TemplateBody, no comment-only
+ * lines, no blank lines and no indentation. Neither script uses heredocs, here-strings or block
+ * comments, where that would change meaning (a test checks), and the compacted scripts are the
+ * ones the tests run and parse.
+ */
+export function scriptLines(file: ScriptFile): string[] {
+  return compactScript(readFileSync(scriptPath(file), 'utf8'));
+}
+
+export function compactScript(text: string): string[] {
+  if (/<<-?\s*['"]?\w+|@["']\s*$|<#/m.test(text)) {
+    throw new DocumentBuildError('script uses a heredoc, here-string or block comment; compactScript cannot strip it safely');
+  }
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  if (lines[0]?.startsWith('#!')) lines.shift();
+  return lines.map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+// Build constants are embedded between single quotes in bash and PowerShell. These characters
+// are the SSM tag-key set minus "=" and "," (the AWS CLI --tags shorthand splits on them); none
+// of them ends a single-quoted string in either shell.
+const CONSTANT_PATTERN = /^[\p{L}\p{N} _.:/+\-@]+$/u;
+
+function checkConstant(field: keyof DocumentOptions, value: string): string {
+  if (typeof value !== 'string' || !CONSTANT_PATTERN.test(value) || /[\u2028\u2029]/.test(value)) {
+    throw new DocumentBuildError(
+      `${field} must be letters, digits, spaces or _ . : / + - @ (got ${JSON.stringify(value)})`,
+    );
+  }
+  return value;
+}
+
+/** The parameter's default, or none (undefined): then whoever runs the document must pass it. */
+function withDefault(field: keyof DocumentOptions, value: unknown, pattern: string): { default?: unknown } {
+  if (value === undefined) return {};
+  if (typeof value === 'string' && !new RegExp(pattern).test(value)) {
+    throw new DocumentBuildError(`${field} default ${JSON.stringify(value)} does not match ${pattern}`);
+  }
+  if (value === null || (typeof value !== 'string' && typeof value !== 'object')) {
+    throw new DocumentBuildError(`${field} must be a string, a CloudFormation intrinsic or undefined`);
+  }
+  return { default: value };
+}
+
+function parameters(opts: DocumentOptions, withActivation: boolean): CommandDocument['parameters'] {
+  const hub = {
+    [DOCUMENT_PARAMETERS.hubRegion]: {
+      type: 'String',
+      description: 'Region of the central hub, e.g. eu-west-1.',
+      allowedPattern: REGION_PATTERN,
+      ...withDefault('hubRegion', opts.hubRegion, REGION_PATTERN),
+    },
+  } satisfies CommandDocument['parameters'];
+  if (!withActivation) return hub;
+  return {
+    ...hub,
+    [DOCUMENT_PARAMETERS.activationParameterPath]: {
+      type: 'String',
+      description:
+        'Path of the SecureString parameters <path>/id and <path>/code (this account and Region) holding the activation.',
+      allowedPattern: PARAMETER_PATH_PATTERN,
+      ...withDefault('activationParameterPath', opts.activationParameterPath, PARAMETER_PATH_PATTERN),
+    },
+  };
+}
+
+function linuxPreamble(opts: DocumentOptions, withActivation: boolean): string[] {
+  return [
+    // The agent runs the step file with `sh -c <file>`, so this line picks bash on every distro
+    // (Ubuntu's sh is dash, which lacks pipefail and arrays).
+    '#!/bin/bash',
+    `export ${SCRIPT_ENV.hubRegion}='{{ ${DOCUMENT_PARAMETERS.hubRegion} }}'`,
+    ...(withActivation
+      ? [`export ${SCRIPT_ENV.activationParameterPath}='{{ ${DOCUMENT_PARAMETERS.activationParameterPath} }}'`]
+      : []),
+    `export ${SCRIPT_ENV.reservedTagPrefix}='${checkConstant('reservedTagPrefix', opts.reservedTagPrefix)}'`,
+    `export ${SCRIPT_ENV.managedInstanceIdTagKey}='${checkConstant('managedInstanceIdTagKey', opts.managedInstanceIdTagKey)}'`,
+  ];
+}
+
+function windowsPreamble(opts: DocumentOptions, withActivation: boolean): string[] {
+  return [
+    `$env:${SCRIPT_ENV.hubRegion} = '{{ ${DOCUMENT_PARAMETERS.hubRegion} }}'`,
+    ...(withActivation
+      ? [`$env:${SCRIPT_ENV.activationParameterPath} = '{{ ${DOCUMENT_PARAMETERS.activationParameterPath} }}'`]
+      : []),
+    `$env:${SCRIPT_ENV.reservedTagPrefix} = '${checkConstant('reservedTagPrefix', opts.reservedTagPrefix)}'`,
+    `$env:${SCRIPT_ENV.managedInstanceIdTagKey} = '${checkConstant('managedInstanceIdTagKey', opts.managedInstanceIdTagKey)}'`,
+  ];
+}
+
+function commandDocument(
+  description: string,
+  opts: DocumentOptions,
+  linux: { name: string; file: ScriptFile },
+  windows: { name: string; file: ScriptFile },
+  withActivation: boolean,
+): CommandDocument {
+  return {
+    schemaVersion: '2.2',
+    description,
+    parameters: parameters(opts, withActivation),
+    mainSteps: [
+      {
+        action: 'aws:runShellScript',
+        name: linux.name,
+        precondition: { StringEquals: ['platformType', 'Linux'] },
+        inputs: { runCommand: [[...linuxPreamble(opts, withActivation), ...scriptLines(linux.file)].join('\n')], timeoutSeconds: '300' },
+      },
+      {
+        action: 'aws:runPowerShellScript',
+        name: windows.name,
+        precondition: { StringEquals: ['platformType', 'Windows'] },
+        inputs: { runCommand: [[...windowsPreamble(opts, withActivation), ...scriptLines(windows.file)].join('\n')], timeoutSeconds: '300' },
+      },
+    ],
+  };
+}
+
+/** Registers the instance's SSM Agent with the hub's hybrid activation (through a detached worker). */
+export function registrationDocument(opts: DocumentOptions): CommandDocument {
+  return commandDocument(
+    'Registers this instance with the central SSM hub through a detached worker and tags it with its managed node ID. Idempotent. Log: /var/log/ssm-hub-register.log or %ProgramData%\\Amazon\\SSM\\ssm-hub-register.log.',
+    opts,
+    { name: 'RegisterLinux', file: 'register-linux.sh' },
+    { name: 'RegisterWindows', file: 'register-windows.ps1' },
+    true,
+  );
+}
+
+/**
+ * Returns the instance to its own account's Systems Manager: clears the hybrid registration.
+ * Its only parameter is HubRegion: it leaves alone a registration to any other Region.
+ */
+export function deregistrationDocument(opts: DocumentOptions): CommandDocument {
+  return commandDocument(
+    'Returns this EC2 instance to its own account\'s Systems Manager: a detached worker clears the hybrid registration, restarts the SSM Agent and removes the managed node ID tag. Progress: /var/log/ssm-hub-deregister.log or %ProgramData%\\Amazon\\SSM\\ssm-hub-deregister.log.',
+    opts,
+    { name: 'DeregisterLinux', file: 'deregister-linux.sh' },
+    { name: 'DeregisterWindows', file: 'deregister-windows.ps1' },
+    // Only the hub Region: the way back needs no activation, and opts.activationParameterPath
+    // is accepted but unused so both builders take the same options.
+    false,
+  );
+}

@@ -1,0 +1,315 @@
+# Registers this EC2 instance's SSM Agent with the central hub's hybrid activation (Windows).
+#
+# Runs in two modes:
+#   (default)  the check, run by Run Command: read IMDSv2 and the activation parameters, exit 0
+#              with "already registered" when nothing is to do, else schedule a one-shot
+#              scheduled task (SYSTEM) and exit 0 at once: the agent running this command restarts
+#              and changes identity, so the result could never be reported otherwise.
+#   -Worker    the scheduled task: stop the agent, register, start it, read the mi- ID from the
+#              registration file, tag the instance. On failure it clears the on-prem registration
+#              and restarts the agent, so the instance falls back to its own account's SSM.
+#
+# Inputs (environment; the SSM document sets the first four from its parameters):
+#   SSM_HUB_REGION, SSM_HUB_ACTIVATION_PARAMETER_PATH, SSM_HUB_RESERVED_TAG_PREFIX,
+#   SSM_HUB_MANAGED_INSTANCE_ID_TAG (default managedinstanceid)
+# Overridable: SSM_HUB_IMDS_ENDPOINT, SSM_HUB_AGENT_STATE_DIR, SSM_HUB_STATE_DIR, SSM_HUB_LOG_FILE,
+#   SSM_HUB_WORKER_DELAY.
+#
+# The activation code is a secret: it is never printed, logged or written to a file. It is held
+# in a variable and handed to amazon-ssm-agent.exe, which has no other way to receive it.
+# There is no param() block: the document puts its $env: lines before this script.
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+Set-StrictMode -Version 2.0
+
+$Mode = 'check'
+if ($args -contains '-Worker') { $Mode = 'worker' }
+
+function Get-Setting([string] $Name, [string] $Default) {
+  $value = [Environment]::GetEnvironmentVariable($Name)
+  if ([string]::IsNullOrEmpty($value)) { return $Default }
+  return $value
+}
+
+$HubRegion = Get-Setting 'SSM_HUB_REGION' ''
+$ParamPath = Get-Setting 'SSM_HUB_ACTIVATION_PARAMETER_PATH' ''
+$TagPrefix = Get-Setting 'SSM_HUB_RESERVED_TAG_PREFIX' ''
+$MiTag = Get-Setting 'SSM_HUB_MANAGED_INSTANCE_ID_TAG' 'managedinstanceid'
+$Imds = Get-Setting 'SSM_HUB_IMDS_ENDPOINT' 'http://169.254.169.254'
+$AgentStateDir = Get-Setting 'SSM_HUB_AGENT_STATE_DIR' (Join-Path $env:ProgramData 'Amazon\SSM\InstanceData')
+$StateDir = Get-Setting 'SSM_HUB_STATE_DIR' (Join-Path $env:ProgramData 'Amazon\SSM\ssm-hub')
+$LogFile = Get-Setting 'SSM_HUB_LOG_FILE' (Join-Path $env:ProgramData 'Amazon\SSM\ssm-hub-register.log')
+$WorkerDelay = Get-Setting 'SSM_HUB_WORKER_DELAY' '10'
+$RegistrationFile = Join-Path $AgentStateDir 'registration'
+$AgentExe = Join-Path $env:ProgramFiles 'Amazon\SSM\amazon-ssm-agent.exe'
+$AgentService = 'AmazonSSMAgent'
+$ErrorTag = "${TagPrefix}registration-error"
+$TaskName = 'ssm-hub-register'
+$RegionPattern = '^[a-z]{2}(-[a-z]+)+-\d+$'
+
+$script:InstanceId = ''
+$script:InstanceRegion = ''
+$script:ActivationId = ''
+$script:ActivationCode = ''
+$script:AgentTouched = $false
+$script:Credential = $null
+
+function Write-Log([string] $Message) {
+  $line = '{0} [{1}] {2}' -f (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ'), $Mode, $Message
+  # Straight to stdout (which Run Command captures), never into a function's return value.
+  [Console]::Out.WriteLine($line)
+  if ($Mode -eq 'worker') {
+    try { Add-Content -Path $LogFile -Value $line -Encoding UTF8 } catch { Write-Verbose 'log file not writable' }
+  }
+}
+
+# The check fails before anything changed: clear message, non-zero exit. The worker also records
+# the failure (and undoes a half-done registration) through Invoke-Failure.
+function Stop-WithError([int] $Status, [string] $Message) {
+  if ($Mode -eq 'worker') { Invoke-Failure $Message }
+  Write-Log "ERROR: $Message"
+  Write-Log 'nothing was changed on this instance'
+  exit $Status
+}
+
+function Test-Inputs {
+  if ($HubRegion -notmatch $RegionPattern) {
+    Stop-WithError 2 "SSM_HUB_REGION (document parameter HubRegion) must be a Region name such as eu-west-1, got '$HubRegion'"
+  }
+  if ($ParamPath -notmatch '^(/[A-Za-z0-9_.-]+)+$') {
+    Stop-WithError 2 'SSM_HUB_ACTIVATION_PARAMETER_PATH (document parameter ActivationParameterPath) must be a Parameter Store path'
+  }
+  if ([string]::IsNullOrEmpty($TagPrefix)) { Stop-WithError 2 'SSM_HUB_RESERVED_TAG_PREFIX is not set' }
+  if ($WorkerDelay -notmatch '^\d+$') { Stop-WithError 2 'SSM_HUB_WORKER_DELAY must be a whole number of seconds' }
+}
+
+# AWS Tools for PowerShell: the modular AWS.Tools.* modules, or the AWSPowerShell bundle that
+# Windows Server AMIs ship with.
+function Import-AwsTools {
+  $modular = @(Get-Module -ListAvailable -Name 'AWS.Tools.SimpleSystemsManagement', 'AWS.Tools.EC2')
+  if ($modular.Count -ge 2) {
+    Import-Module -Name 'AWS.Tools.SimpleSystemsManagement', 'AWS.Tools.EC2'
+  } elseif (Get-Module -ListAvailable -Name 'AWSPowerShell') {
+    Import-Module -Name 'AWSPowerShell'
+  } else {
+    Stop-WithError 3 'AWS Tools for PowerShell is not installed (modules AWS.Tools.SimpleSystemsManagement and AWS.Tools.EC2, or AWSPowerShell); install it to read the activation parameters'
+  }
+  # The hybrid agent may share the central account's credentials in a profile; every call here
+  # must act as the instance's own role, so the instance-profile credentials are passed explicitly.
+  $script:Credential = New-Object -TypeName Amazon.Runtime.InstanceProfileAWSCredentials
+}
+
+function Read-Imds {
+  try {
+    $token = Invoke-RestMethod -UseBasicParsing -Method Put -Uri "$Imds/latest/api/token" -TimeoutSec 5 `
+      -Headers @{ 'X-aws-ec2-metadata-token-ttl-seconds' = '300' }
+  } catch {
+    Stop-WithError 4 "cannot reach the instance metadata service (IMDSv2) at $Imds"
+  }
+  $headers = @{ 'X-aws-ec2-metadata-token' = $token }
+  try {
+    $script:InstanceId = Invoke-RestMethod -UseBasicParsing -Uri "$Imds/latest/meta-data/instance-id" -Headers $headers -TimeoutSec 5
+    $script:InstanceRegion = Invoke-RestMethod -UseBasicParsing -Uri "$Imds/latest/meta-data/placement/region" -Headers $headers -TimeoutSec 5
+  } catch {
+    Stop-WithError 4 'cannot read the instance ID and Region from the instance metadata service'
+  }
+  if ($script:InstanceId -notmatch '^i-[0-9a-f]{8,17}$') { Stop-WithError 4 'the instance metadata returned an unexpected instance ID' }
+  if ($script:InstanceRegion -notmatch $RegionPattern) { Stop-WithError 4 'the instance metadata returned an unexpected Region' }
+}
+
+function Read-Activation {
+  $idName = "$ParamPath/id"
+  $codeName = "$ParamPath/code"
+  try {
+    $result = Get-SSMParameterValue -Name $idName, $codeName -WithDecryption $true `
+      -Region $script:InstanceRegion -Credential $script:Credential
+  } catch {
+    Stop-WithError 5 "cannot read activation parameters ${idName} and ${codeName}: $($_.Exception.Message)"
+  }
+  foreach ($missing in @($result.InvalidParameters)) {
+    if ($missing) { Stop-WithError 5 "cannot read activation parameter ${missing}: ParameterNotFound" }
+  }
+  foreach ($p in @($result.Parameters)) {
+    if ($p.Name -eq $idName) { $script:ActivationId = [string] $p.Value }
+    if ($p.Name -eq $codeName) { $script:ActivationCode = [string] $p.Value }
+  }
+  if ([string]::IsNullOrWhiteSpace($script:ActivationId)) { Stop-WithError 5 "activation parameter $idName is empty" }
+  if ([string]::IsNullOrWhiteSpace($script:ActivationCode)) { Stop-WithError 5 "activation parameter $codeName is empty" }
+  if ($script:ActivationId -notmatch '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') {
+    Stop-WithError 5 "activation parameter $idName does not hold an activation ID"
+  }
+  if ($script:ActivationCode -notmatch '^\S{1,250}$') { Stop-WithError 5 "activation parameter $codeName does not hold an activation code" }
+}
+
+function Test-Agent {
+  if (-not (Test-Path -LiteralPath $AgentExe)) { Stop-WithError 3 "the SSM Agent is not installed at $AgentExe" }
+  if (-not (Get-Service -Name $AgentService -ErrorAction SilentlyContinue)) { Stop-WithError 3 "the $AgentService service does not exist" }
+}
+
+# The agent writes JSON {"ManagedInstanceID": "mi-…", "Region": "…"}; never parse its console output.
+function Read-Registration {
+  if (-not (Test-Path -LiteralPath $RegistrationFile)) { return $null }
+  $text = Get-Content -LiteralPath $RegistrationFile -Raw
+  if ([string]::IsNullOrWhiteSpace($text)) { return $null }
+  try { $json = $text | ConvertFrom-Json } catch { return $null }
+  # Normalised, so a file without one of the fields reads as empty rather than failing.
+  $fields = @{ ManagedInstanceID = ''; Region = '' }
+  foreach ($name in @('ManagedInstanceID', 'Region')) {
+    $prop = $json.PSObject.Properties[$name]
+    if ($prop) { $fields[$name] = [string] $prop.Value }
+  }
+  return [pscustomobject] $fields
+}
+
+function Get-ManagedInstanceIdTag {
+  $tag = Get-EC2Tag -Region $script:InstanceRegion -Credential $script:Credential -Filter @(
+    @{ Name = 'resource-id'; Values = $script:InstanceId },
+    @{ Name = 'key'; Values = $MiTag }
+  )
+  if ($tag) { return [string] @($tag)[0].Value }
+  return ''
+}
+
+function ConvertTo-TagSafe([string] $Text) {
+  $safe = ($Text -replace '[^A-Za-z0-9 _.:/+@-]', ' ') -replace ' +', ' '
+  if ($safe.Length -gt 256) { $safe = $safe.Substring(0, 256) }
+  return $safe
+}
+
+function Invoke-Check {
+  Test-Inputs
+  Import-AwsTools
+  Read-Imds
+  Write-Log "instance $($script:InstanceId) in $($script:InstanceRegion); hub Region $HubRegion"
+  $reg = Read-Registration
+  if ($reg -and $reg.ManagedInstanceID -match '^mi-[0-9a-f]{17}$' -and $reg.Region -eq $HubRegion) {
+    try { $tagValue = Get-ManagedInstanceIdTag } catch { Stop-WithError 5 "cannot read the tags of $($script:InstanceId) (ec2:DescribeTags)" }
+    if ($tagValue -eq $reg.ManagedInstanceID) {
+      Write-Log "already registered as $($reg.ManagedInstanceID) in $HubRegion; nothing to do"
+      exit 0
+    }
+  }
+  Read-Activation
+  $script:ActivationCode = ''
+  Test-Agent
+  Start-Worker
+}
+
+# Quotes a value for a single-quoted PowerShell string.
+function ConvertTo-Literal([string] $Value) { return "'" + ($Value -replace "'", "''") + "'" }
+
+function Start-Worker {
+  New-Item -ItemType Directory -Path $StateDir -Force | Out-Null
+  $worker = Join-Path $StateDir 'register-worker.ps1'
+  # The scheduled task starts with SYSTEM's environment, so the settings travel in the file.
+  $settings = foreach ($name in 'SSM_HUB_REGION', 'SSM_HUB_ACTIVATION_PARAMETER_PATH', 'SSM_HUB_RESERVED_TAG_PREFIX',
+    'SSM_HUB_MANAGED_INSTANCE_ID_TAG', 'SSM_HUB_IMDS_ENDPOINT', 'SSM_HUB_AGENT_STATE_DIR', 'SSM_HUB_STATE_DIR',
+    'SSM_HUB_LOG_FILE', 'SSM_HUB_WORKER_DELAY') {
+    $value = [Environment]::GetEnvironmentVariable($name)
+    if ($null -ne $value) { '$env:{0} = {1}' -f $name, (ConvertTo-Literal $value) }
+  }
+  $body = Get-Content -LiteralPath $PSCommandPath -Raw
+  Set-Content -LiteralPath $worker -Value (($settings -join "`r`n") + "`r`n" + $body) -Encoding UTF8
+
+  $powershell = Join-Path $PSHOME 'powershell.exe'
+  $action = New-ScheduledTaskAction -Execute $powershell `
+    -Argument "-NoProfile -NonInteractive -ExecutionPolicy Bypass -File `"$worker`" -Worker"
+  $principal = New-ScheduledTaskPrincipal -UserId 'SYSTEM' -LogonType ServiceAccount -RunLevel Highest
+  $taskSettings = New-ScheduledTaskSettingsSet -ExecutionTimeLimit (New-TimeSpan -Minutes 15) `
+    -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries -MultipleInstances IgnoreNew
+  # No trigger: a one-shot task, started right away and replaced (-Force) by the next run.
+  Register-ScheduledTask -TaskName $TaskName -Action $action -Principal $principal -Settings $taskSettings -Force | Out-Null
+  Start-ScheduledTask -TaskName $TaskName
+  Write-Log "registration with $HubRegion scheduled as task $TaskName; progress is logged to $LogFile"
+  exit 0
+}
+
+# ---- worker ---------------------------------------------------------------------------------
+
+function Invoke-Failure([string] $Reason) {
+  $ErrorActionPreference = 'Continue'
+  Write-Log "ERROR: $Reason"
+  if ($script:AgentTouched) {
+    Write-Log "clearing the on-prem registration so the instance falls back to its own account's SSM"
+    try { Stop-Service -Name $AgentService -Force } catch { Write-Log 'could not stop the agent' }
+    $null = & $AgentExe -register -clear 2>&1
+    if ($LASTEXITCODE -ne 0) { Write-Log 'amazon-ssm-agent -register -clear failed' }
+    try {
+      Restart-Service -Name $AgentService -Force
+      Write-Log "agent restarted under the instance's own identity"
+    } catch { Write-Log 'could not restart the agent' }
+    try { Remove-EC2Tag -Region $script:InstanceRegion -Credential $script:Credential -Resource $script:InstanceId -Tag @{ Key = $MiTag } -Force }
+    catch { Write-Log "could not remove tag $MiTag" }
+  }
+  if ($script:InstanceId -and $script:Credential) {
+    try {
+      $stamp = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+      New-EC2Tag -Region $script:InstanceRegion -Credential $script:Credential -Resource $script:InstanceId `
+        -Tag @{ Key = $ErrorTag; Value = (ConvertTo-TagSafe "$stamp $Reason") }
+      Write-Log "recorded the failure in tag $ErrorTag"
+    } catch { Write-Log "could not write tag $ErrorTag" }
+  }
+  Write-Log 'registration failed'
+  exit 1
+}
+
+function Invoke-Worker {
+  New-Item -ItemType Directory -Path (Split-Path -Parent $LogFile) -Force | Out-Null
+  Test-Inputs
+  Write-Log 'worker started'
+  $lock = Join-Path $StateDir 'worker.lock'
+  try { New-Item -ItemType Directory -Path $lock | Out-Null } catch {
+    Write-Log 'another registration worker is running; leaving it to finish'
+    exit 0
+  }
+  try {
+    Import-AwsTools
+    Read-Imds
+    Read-Activation
+    Test-Agent
+    Write-Log "instance $($script:InstanceId) in $($script:InstanceRegion); activation $($script:ActivationId)"
+    Start-Sleep -Seconds ([int] $WorkerDelay)
+
+    $script:AgentTouched = $true
+    Write-Log 'stopping the agent'
+    try { Stop-Service -Name $AgentService -Force } catch { Invoke-Failure 'could not stop the SSM Agent' }
+    Write-Log "registering with activation $($script:ActivationId) in $HubRegion"
+    # Windows PowerShell turns a native command's stderr into errors under 'Stop': relax it here.
+    $out = & {
+      $ErrorActionPreference = 'Continue'
+      & $AgentExe -register -y -code $script:ActivationCode -id $script:ActivationId -region $HubRegion 2>&1 | Out-String
+    }
+    $registerExit = $LASTEXITCODE
+    $out = $out.Replace($script:ActivationCode, '[redacted]')
+    $script:ActivationCode = ''
+    if ($registerExit -ne 0) {
+      $tail = (($out -split "`r?`n") | Where-Object { $_ } | Select-Object -Last 3) -join ' '
+      Invoke-Failure "amazon-ssm-agent -register failed: $tail"
+    }
+    Write-Log 'starting the agent'
+    try { Start-Service -Name $AgentService } catch { Invoke-Failure 'could not start the SSM Agent after registering' }
+
+    $reg = Read-Registration
+    if (-not $reg -or $reg.ManagedInstanceID -notmatch '^mi-[0-9a-f]{17}$') {
+      Invoke-Failure "the registration file $RegistrationFile holds no managed instance ID"
+    }
+    if ($reg.Region -ne $HubRegion) { Invoke-Failure "the registration file names Region '$($reg.Region)', not $HubRegion" }
+    $mi = [string] $reg.ManagedInstanceID
+    Write-Log "registered as $mi"
+
+    try {
+      New-EC2Tag -Region $script:InstanceRegion -Credential $script:Credential -Resource $script:InstanceId -Tag @{ Key = $MiTag; Value = $mi }
+    } catch { Invoke-Failure "could not tag $($script:InstanceId) with $MiTag=$mi (ec2:CreateTags)" }
+    Write-Log "tagged $($script:InstanceId) with $MiTag=$mi"
+    try {
+      Remove-EC2Tag -Region $script:InstanceRegion -Credential $script:Credential -Resource $script:InstanceId -Tag @{ Key = $ErrorTag } -Force
+    } catch { Write-Log "could not remove tag $ErrorTag (ec2:DeleteTags)" }
+    Write-Log 'registration complete'
+  } catch {
+    Invoke-Failure "unexpected error: $($_.Exception.Message)"
+  } finally {
+    Remove-Item -LiteralPath $lock -Force -ErrorAction SilentlyContinue
+  }
+}
+
+if ($Mode -eq 'worker') { Invoke-Worker } else { Invoke-Check }

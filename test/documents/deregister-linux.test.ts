@@ -1,0 +1,98 @@
+// Executes documents/deregister-linux.sh in the same sandbox as the registration tests: the way
+// back from the hub to the instance's own account.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
+
+const SCRIPT = join(import.meta.dirname, '../../documents/deregister-linux.sh');
+const INSTANCE_ID = 'i-0123456789abcdef0';
+const INSTANCE_REGION = 'ap-southeast-2';
+const HUB_REGION = 'eu-west-1';
+const MI = 'mi-0a1b2c3d4e5f67890';
+
+let imds: ImdsFake;
+const sandboxes: Sandbox[] = [];
+beforeAll(async () => {
+  imds = await startImds(INSTANCE_ID, INSTANCE_REGION);
+});
+afterAll(async () => {
+  await imds.close();
+});
+afterEach(() => {
+  for (const s of sandboxes.splice(0)) s.cleanup();
+});
+
+function sandbox(overrides: Partial<ConstructorParameters<typeof Sandbox>[0]> = {}): Sandbox {
+  const s = new Sandbox({ imdsEndpoint: imds.endpoint, instanceId: INSTANCE_ID, instanceRegion: INSTANCE_REGION, hubRegion: HUB_REGION, ...overrides });
+  sandboxes.push(s);
+  return s;
+}
+
+describe('deregister-linux.sh', () => {
+  it('clears the registration in a detached worker, restarts the agent and removes the tags', async () => {
+    const s = sandbox();
+    s.writeRegistration(MI, HUB_REGION);
+    s.setTag('managedinstanceid', MI);
+    s.setTag('central-it:registration-error', 'old');
+    s.setTag('Name', 'web-1');
+    const r = await s.run(SCRIPT);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`deregistration of ${MI} scheduled as systemd unit ssm-hub-deregister-\\d+`));
+    expect(s.read('worker.rc').trim()).toBe('0');
+    expect(s.read('agent-argv.log').trim()).toBe('-register -clear');
+    expect(s.registration()).toBeUndefined();
+    const systemctl = s.read('calls.log').split('\n').filter((l) => l.startsWith('systemctl'));
+    expect(systemctl).toEqual(['systemctl stop amazon-ssm-agent.service', 'systemctl start amazon-ssm-agent.service']);
+    expect(s.agentState()).toBe('running');
+    expect(s.tags()).toEqual({ Name: 'web-1' });
+    expect(s.logText()).toContain("deregistration complete; the instance is managed by its own account's Systems Manager again");
+  });
+
+  it('leaves alone a registration to another Region', async () => {
+    const s = sandbox();
+    s.writeRegistration(MI, 'us-east-1');
+    s.setTag('managedinstanceid', MI);
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`registered as ${MI} with Region 'us-east-1', not the hub Region ${HUB_REGION}; left alone`);
+    expect(s.read('agent-argv.log')).toBe('');
+    expect(s.tags()).toEqual({ managedinstanceid: MI });
+  });
+
+  it('only removes a stale tag when the agent is not registered', async () => {
+    const s = sandbox();
+    s.setTag('managedinstanceid', MI);
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('not registered with any hub; nothing to do');
+    expect(s.read('agent-argv.log')).toBe('');
+    expect(s.read('calls.log')).not.toMatch(/systemctl|systemd-run/);
+    expect(s.tags()).toEqual({});
+  });
+
+  it('restarts the agent and records an error tag when clearing fails to start the agent', async () => {
+    const s = sandbox();
+    s.writeRegistration(MI, HUB_REGION);
+    s.flag('systemctl-start-fails');
+    await s.run(SCRIPT);
+    expect(s.read('worker.rc').trim()).toBe('1');
+    expect(s.tags()['central-it:registration-error']).toMatch(/deregistration: could not start the SSM Agent$/);
+    expect(s.logText()).toContain('deregistration failed');
+  });
+
+  it('fails clearly, changing nothing, without the AWS CLI or the metadata service', async () => {
+    const noAws = sandbox({ without: ['aws'] });
+    noAws.writeRegistration(MI, HUB_REGION);
+    const r1 = await noAws.run(SCRIPT);
+    expect(r1.code).not.toBe(0);
+    expect(r1.stdout).toContain('the AWS CLI (aws) is not installed');
+    expect(noAws.registration()).toContain(MI);
+
+    const noImds = sandbox({ imdsEndpoint: await deadEndpoint() });
+    noImds.writeRegistration(MI, HUB_REGION);
+    const r2 = await noImds.run(SCRIPT);
+    expect(r2.code).not.toBe(0);
+    expect(r2.stdout).toContain('cannot reach the instance metadata service (IMDSv2)');
+    expect(noImds.read('agent-argv.log')).toBe('');
+  });
+});

@@ -1,0 +1,160 @@
+// The Windows scripts cannot run here, so they are parsed (tree-sitter-powershell) and their
+// structure is asserted from the syntax tree: which cmdlets they call, with which arguments.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  parsePowerShell,
+  powerShellCommands,
+  type PowerShellCommand,
+  type PowerShellSyntaxError,
+} from '../../scripts/lint/powershell.ts';
+
+const DOCS = join(import.meta.dirname, '../../documents');
+const FILES = ['register-windows.ps1', 'deregister-windows.ps1'] as const;
+const source = (f: string) => readFileSync(join(DOCS, f), 'utf8');
+
+type Parsed = { errors: PowerShellSyntaxError[]; commands: PowerShellCommand[] };
+const parsed = new Map<string, Parsed>();
+
+// Planted syntax errors, each in a copy of the real script.
+function plant(f: string): Array<{ name: string; source: string; expectLine: number }> {
+  const text = source(f);
+  const lines = text.split('\n');
+  const closing = lines.findIndex((l) => l === '}'); // end of the first function
+  const stringLine = lines.findIndex((l) => l.includes("Write-Log 'worker started'"));
+  const ifLine = lines.findIndex((l) => /^\s*if \(\$Mode -eq 'worker'\) \{ Invoke-Worker \}/.test(l));
+  return [
+    { name: `${f}:missing-brace`, source: lines.filter((_, i) => i !== closing).join('\n'), expectLine: 0 },
+    {
+      name: `${f}:unterminated-string`,
+      source: lines.map((l, i) => (i === stringLine ? l.replace("'worker started'", "'worker started") : l)).join('\n'),
+      expectLine: 0,
+    },
+    {
+      name: `${f}:unclosed-paren`,
+      source: lines.map((l, i) => (i === ifLine ? l.replace("-eq 'worker')", "-eq 'worker'") : l)).join('\n'),
+      expectLine: ifLine + 1,
+    },
+  ];
+}
+
+beforeAll(async () => {
+  const planted = FILES.flatMap(plant);
+  // In-process: parsePowerShell keeps V8's wasm compiler on its fast tier, so this stays quick.
+  for (const { name, source: text } of [...FILES.map((f) => ({ name: f, source: source(f) })), ...planted]) {
+    parsed.set(name, { errors: (await parsePowerShell(text, name)).errors, commands: await powerShellCommands(text) });
+  }
+});
+
+function commands(f: string): PowerShellCommand[] {
+  return parsed.get(f)!.commands;
+}
+function named(f: string, name: string): PowerShellCommand[] {
+  return commands(f).filter((c) => c.name.toLowerCase() === name.toLowerCase());
+}
+
+describe('PowerShell scripts', () => {
+  it.each(FILES)('%s parses without syntax errors', (f) => {
+    expect(parsed.get(f)!.errors).toEqual([]);
+    expect(commands(f).length).toBeGreaterThan(20); // the parse really saw the script
+  });
+
+  it.each(FILES)('a syntax error planted in a copy of %s is caught, with its line', (f) => {
+    for (const p of plant(f)) {
+      const errors = parsed.get(p.name)!.errors;
+      expect(errors.length, p.name).toBeGreaterThan(0);
+      expect(errors[0]!.text).toContain(p.name);
+      if (p.expectLine) expect(errors.map((e) => e.line)).toContain(p.expectLine);
+      if (p.name.endsWith('missing-brace')) expect(errors.map((e) => e.text)).toContain(`${p.name}: missing }`);
+    }
+  });
+
+  it('register-windows.ps1 reads IMDSv2 with a token', () => {
+    const f = 'register-windows.ps1';
+    const rest = named(f, 'Invoke-RestMethod');
+    const put = rest.find((c) => c.elements.includes('Put'))!;
+    expect(put.elements).toEqual(expect.arrayContaining(['-Method', 'Put', '"$Imds/latest/api/token"']));
+    expect(put.elements.join(' ')).toContain("'X-aws-ec2-metadata-token-ttl-seconds' = '300'");
+    const gets = rest.filter((c) => c !== put);
+    expect(gets.map((c) => c.elements.find((e) => e.includes('/latest/meta-data/')))).toEqual([
+      '"$Imds/latest/meta-data/instance-id"',
+      '"$Imds/latest/meta-data/placement/region"',
+    ]);
+    for (const g of gets) expect(g.elements).toEqual(expect.arrayContaining(['-Headers', '$headers']));
+  });
+
+  it('register-windows.ps1 reads the activation as SecureStrings with the instance role, in the instance Region', () => {
+    const [get] = named('register-windows.ps1', 'Get-SSMParameterValue');
+    expect(get!.elements).toEqual(
+      expect.arrayContaining(['-WithDecryption', '$true', '-Region', '$script:InstanceRegion', '-Credential', '$script:Credential']),
+    );
+    expect(source('register-windows.ps1')).toContain('New-Object -TypeName Amazon.Runtime.InstanceProfileAWSCredentials');
+  });
+
+  it('register-windows.ps1 names AWS Tools for PowerShell when it is missing', () => {
+    const text = source('register-windows.ps1');
+    expect(text).toMatch(/Stop-WithError 3 'AWS Tools for PowerShell is not installed/);
+    expect(named('register-windows.ps1', 'Get-Module').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('register-windows.ps1 registers with -register -y -code -id -region and clears on failure', () => {
+    const agent = commands('register-windows.ps1').filter((c) => c.invoked && c.name === '$AgentExe');
+    expect(agent.map((c) => c.elements.filter((e) => !e.startsWith('2>')))).toEqual([
+      ['-register', '-clear'],
+      ['-register', '-y', '-code', '$script:ActivationCode', '-id', '$script:ActivationId', '-region', '$HubRegion'],
+    ]);
+    expect(source('register-windows.ps1')).toContain("$AgentExe = Join-Path $env:ProgramFiles 'Amazon\\SSM\\amazon-ssm-agent.exe'");
+  });
+
+  it('register-windows.ps1 stops, starts and restarts the AmazonSSMAgent service', () => {
+    const f = 'register-windows.ps1';
+    for (const cmd of ['Stop-Service', 'Start-Service', 'Restart-Service']) {
+      expect(named(f, cmd).length, cmd).toBeGreaterThan(0);
+      for (const c of named(f, cmd)) expect(c.elements.slice(0, 2)).toEqual(['-Name', '$AgentService']);
+    }
+    expect(source(f)).toContain("$AgentService = 'AmazonSSMAgent'");
+  });
+
+  it('register-windows.ps1 reads the mi- ID from the registration file and tags the instance with it', () => {
+    const f = 'register-windows.ps1';
+    expect(source(f)).toContain("Join-Path $env:ProgramData 'Amazon\\SSM\\InstanceData'");
+    const tags = named(f, 'New-EC2Tag').map((c) => c.elements.join(' '));
+    expect(tags.some((t) => t.includes('-Resource $script:InstanceId -Tag @{ Key = $MiTag; Value = $mi }'))).toBe(true);
+    expect(tags.some((t) => t.includes('Key = $ErrorTag'))).toBe(true);
+    expect(named(f, 'Get-Content').some((c) => c.elements.includes('$RegistrationFile'))).toBe(true);
+  });
+
+  it.each([
+    ['register-windows.ps1', "'ssm-hub-register'"],
+    ['deregister-windows.ps1', "'ssm-hub-deregister'"],
+  ])('%s detaches its worker as a one-shot SYSTEM scheduled task', (f, taskName) => {
+    expect(source(f)).toContain(`$TaskName = ${taskName}`);
+    const [principal] = named(f, 'New-ScheduledTaskPrincipal');
+    expect(principal!.elements).toEqual(["-UserId", "'SYSTEM'", '-LogonType', 'ServiceAccount', '-RunLevel', 'Highest']);
+    const [register] = named(f, 'Register-ScheduledTask');
+    expect(register!.elements).toEqual(expect.arrayContaining(['-TaskName', '$TaskName', '-Principal', '$principal', '-Force']));
+    expect(register!.elements).not.toContain('-Trigger');
+    expect(named(f, 'Start-ScheduledTask')[0]!.elements).toEqual(['-TaskName', '$TaskName']);
+    const [action] = named(f, 'New-ScheduledTaskAction');
+    expect(action!.elements.join(' ')).toContain('-File `"$worker`" -Worker');
+  });
+
+  it('deregister-windows.ps1 clears the registration, restarts the agent and removes the tag', () => {
+    const f = 'deregister-windows.ps1';
+    const agent = commands(f).filter((c) => c.invoked && c.name === '$AgentExe');
+    expect(agent.map((c) => c.elements.filter((e) => !e.startsWith('2>')))).toEqual([['-register', '-clear']]);
+    expect(named(f, 'Stop-Service').length).toBeGreaterThan(0);
+    expect(named(f, 'Start-Service').length).toBeGreaterThan(0);
+    expect(named(f, 'Remove-EC2Tag')[0]!.elements.join(' ')).toContain('-Tag @{ Key = $Key }');
+    expect(source(f)).toMatch(/Remove-InstanceTag \$MiTag/);
+  });
+
+  it.each(FILES)('%s never writes the activation code to output, a log or a file', (f) => {
+    const writers = /Write-(Log|Output|Host|Verbose|Information)|WriteLine|Add-Content|Set-Content|Out-File/;
+    for (const line of source(f).split('\n')) {
+      if (line.includes('ActivationCode')) expect(line, line).not.toMatch(writers);
+    }
+    expect(source(f)).not.toMatch(/Start-Transcript|Set-PSDebug/);
+  });
+});

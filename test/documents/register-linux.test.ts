@@ -1,0 +1,260 @@
+// Executes documents/register-linux.sh in a sandbox: real bash and curl, a fake IMDSv2 on
+// loopback, stubs for the AWS CLI, the agent, systemctl and systemd-run (which runs the worker
+// synchronously with only the environment it was given, like a transient unit).
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
+
+const SCRIPT = join(import.meta.dirname, '../../documents/register-linux.sh');
+const INSTANCE_ID = 'i-0123456789abcdef0';
+const INSTANCE_REGION = 'ap-southeast-2';
+const HUB_REGION = 'eu-west-1';
+const ACTIVATION_ID = '3f2b8c1e-5d4a-4e6f-9a7b-0c1d2e3f4a5b';
+const ACTIVATION_CODE = 'Zq8SECRETcodeXy4Wv7T';
+const MI = 'mi-0a1b2c3d4e5f67890';
+
+let imds: ImdsFake;
+const sandboxes: Sandbox[] = [];
+
+beforeAll(async () => {
+  imds = await startImds(INSTANCE_ID, INSTANCE_REGION);
+});
+afterAll(async () => {
+  await imds.close();
+});
+afterEach(() => {
+  for (const s of sandboxes.splice(0)) s.cleanup();
+});
+
+function sandbox(overrides: Partial<ConstructorParameters<typeof Sandbox>[0]> = {}): Sandbox {
+  const s = new Sandbox({
+    imdsEndpoint: imds.endpoint,
+    instanceId: INSTANCE_ID,
+    instanceRegion: INSTANCE_REGION,
+    hubRegion: HUB_REGION,
+    ...overrides,
+  });
+  s.setParameter('/ssm-hub/activation/id', ACTIVATION_ID);
+  s.setParameter('/ssm-hub/activation/code', ACTIVATION_CODE);
+  sandboxes.push(s);
+  return s;
+}
+
+/** What an operator sees: the command output plus the worker's log file. */
+function everythingPrinted(s: Sandbox, r: { stdout: string; stderr: string }): string {
+  return [r.stdout, r.stderr, s.logText(), s.read('worker.out'), s.read('calls.log')].join('\n');
+}
+
+describe('register-linux.sh', () => {
+  it('registers through a detached worker with the exact agent arguments and tags the mi- ID from the registration file', async () => {
+    const s = sandbox();
+    const r = await s.run(SCRIPT);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/scheduled as systemd unit ssm-hub-register-\d+/);
+
+    // The worker ran as a transient unit that outlives the agent restart.
+    expect(s.read('calls.log')).toMatch(/^systemd-run --unit ssm-hub-register-\d+ --collect --quiet .*--worker$/m);
+    expect(s.read('worker.rc').trim()).toBe('0');
+
+    expect(s.read('agent-argv.log').trim().split('\n')).toEqual([
+      `-register -y -code ${ACTIVATION_CODE} -id ${ACTIVATION_ID} -region ${HUB_REGION}`,
+    ]);
+    const systemctl = s.read('calls.log').split('\n').filter((l) => l.startsWith('systemctl'));
+    expect(systemctl).toEqual(['systemctl stop amazon-ssm-agent.service', 'systemctl start amazon-ssm-agent.service']);
+    expect(s.agentState()).toBe('running');
+
+    expect(s.tags()).toEqual({ managedinstanceid: s.mi });
+    expect(s.logText()).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\[worker\\] registered as ${s.mi}$`, 'm'));
+    expect(s.logText()).toContain('registration complete');
+  });
+
+  it('reads the activation as SecureStrings in the instance Region, acting as the instance role', async () => {
+    const s = sandbox();
+    await s.run(SCRIPT);
+    const reads = s.read('calls.log').split('\n').filter((l) => l.startsWith('aws ssm get-parameter'));
+    expect(reads).toContain(
+      `aws ssm get-parameter --name /ssm-hub/activation/code --with-decryption --region ${INSTANCE_REGION} --query Parameter.Value --output text #creds=/dev/null`,
+    );
+    expect(reads.every((l) => l.endsWith('#creds=/dev/null'))).toBe(true);
+    // The IMDSv2 token was used, never an IMDSv1 GET without one.
+    expect(imds.requests).toContain('PUT /latest/api/token');
+  });
+
+  it('uses the snap agent and its service on Ubuntu', async () => {
+    const s = sandbox({ snap: true });
+    const r = await s.run(SCRIPT);
+    expect(r.code, r.stdout).toBe(0);
+    expect(s.read('worker.rc').trim()).toBe('0');
+    expect(s.read('calls.log')).toContain('systemctl stop snap.amazon-ssm-agent.amazon-ssm-agent.service');
+    expect(s.read('agent-argv.log')).toContain(`-register -y -code ${ACTIVATION_CODE}`);
+    expect(s.tags()).toEqual({ managedinstanceid: s.mi });
+  });
+
+  it("retries systemd-run without --collect on Amazon Linux 2's older systemd", async () => {
+    const s = sandbox();
+    s.flag('systemd-219');
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(0);
+    const runs = s.read('calls.log').split('\n').filter((l) => l.startsWith('systemd-run'));
+    expect(runs).toHaveLength(2);
+    expect(runs[1]).not.toContain('--collect');
+    expect(s.read('worker.rc').trim()).toBe('0');
+    expect(s.tags()).toEqual({ managedinstanceid: s.mi });
+  });
+
+  it('falls back to setsid when systemd-run is absent and still completes the registration', async () => {
+    const s = sandbox({ without: ['systemd-run'] });
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/scheduled as background process \d+/);
+    // The detached worker finishes on its own; wait for its last log line.
+    const deadline = Date.now() + 15_000;
+    while (!/registration (complete|failed)/.test(s.logText()) && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(s.logText()).toContain('registration complete');
+    expect(s.tags()).toEqual({ managedinstanceid: s.mi });
+  });
+
+  it('does nothing and says "already registered" when registered with the hub Region and tagged with that mi- ID', async () => {
+    const s = sandbox();
+    s.writeRegistration(MI, HUB_REGION);
+    s.setTag('managedinstanceid', MI);
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`already registered as ${MI} in ${HUB_REGION}`);
+    expect(s.read('agent-argv.log')).toBe('');
+    expect(s.read('calls.log')).not.toMatch(/systemd-run|systemctl|create-tags|get-parameter/);
+  });
+
+  it('registers again when the registration names another Region', async () => {
+    const s = sandbox();
+    s.writeRegistration('mi-00000000000000001', 'us-east-1');
+    s.setTag('managedinstanceid', 'mi-00000000000000001');
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(0);
+    expect(s.read('agent-argv.log')).toContain(`-region ${HUB_REGION}`);
+    expect(s.tags()).toEqual({ managedinstanceid: s.mi });
+  });
+
+  it('registers again when the tag does not match the registration file (e.g. an instance launched from a copied image)', async () => {
+    const s = sandbox();
+    s.writeRegistration('mi-00000000000000001', HUB_REGION);
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(0);
+    expect(s.read('agent-argv.log')).toContain('-register -y');
+    expect(s.tags()).toEqual({ managedinstanceid: s.mi });
+  });
+
+  it('fails with a clear error naming the AWS CLI when it is missing, and changes nothing', async () => {
+    const s = sandbox({ without: ['aws'] });
+    s.writeRegistration('mi-00000000000000001', 'us-east-1');
+    const r = await s.run(SCRIPT);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toContain('the AWS CLI (aws) is not installed');
+    expect(r.stdout).toContain('nothing was changed');
+    expect(s.read('agent-argv.log')).toBe('');
+    expect(s.read('calls.log')).toBe('');
+    expect(s.registration()).toContain('mi-00000000000000001');
+  });
+
+  it.each([
+    ['missing', (s: Sandbox) => rmSync(join(s.stub, 'params', '%ssm-hub%activation%code')),
+      /cannot read activation parameter \/ssm-hub\/activation\/code: An error occurred \(ParameterNotFound\)/],
+    ['empty', (s: Sandbox) => s.setParameter('/ssm-hub/activation/code', ''),
+      /activation parameter \/ssm-hub\/activation\/code is empty/],
+  ])('fails clearly and changes nothing when the activation code parameter is %s', async (_label, arrange, message) => {
+    const s = sandbox();
+    arrange(s);
+    const r = await s.run(SCRIPT);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toMatch(message);
+    expect(r.stdout).toContain('nothing was changed');
+    expect(s.read('agent-argv.log')).toBe('');
+    expect(s.read('calls.log')).not.toMatch(/systemd-run|systemctl|create-tags/);
+  });
+
+  it('fails clearly when the activation ID parameter is missing', async () => {
+    const s = sandbox();
+    rmSync(join(s.stub, 'params', '%ssm-hub%activation%id'));
+    const r = await s.run(SCRIPT);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toContain('cannot read activation parameter /ssm-hub/activation/id');
+    expect(s.read('agent-argv.log')).toBe('');
+  });
+
+  it('clears the registration, restarts the agent and records an error tag when registering fails', async () => {
+    const s = sandbox();
+    s.setTag('managedinstanceid', 'mi-00000000000000001');
+    s.flag('register-fails');
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(0); // the check itself succeeded: the worker failed later
+    expect(s.read('worker.rc').trim()).toBe('1');
+
+    const argv = s.read('agent-argv.log').trim().split('\n');
+    expect(argv[0]).toMatch(/^-register -y -code /);
+    expect(argv.at(-1)).toBe('-register -clear');
+    expect(s.registration()).toBeUndefined();
+    const systemctl = s.read('calls.log').split('\n').filter((l) => l.startsWith('systemctl'));
+    expect(systemctl.at(-1)).toBe('systemctl start amazon-ssm-agent.service');
+    expect(s.agentState()).toBe('running');
+
+    const tags = s.tags();
+    expect(Object.keys(tags)).toEqual(['central-it:registration-error']);
+    const reason = tags['central-it:registration-error']!;
+    expect(reason).toContain('amazon-ssm-agent -register failed');
+    expect(reason.length).toBeLessThanOrEqual(256);
+    expect(reason).toMatch(/^[A-Za-z0-9 _.:/+@-]*$/);
+    expect(s.logText()).toContain('registration failed');
+  });
+
+  it('undoes the registration when the instance cannot be tagged', async () => {
+    const s = sandbox();
+    s.flag('fail-create-tags');
+    await s.run(SCRIPT);
+    expect(s.read('worker.rc').trim()).toBe('1');
+    expect(s.read('agent-argv.log').trim().split('\n').at(-1)).toBe('-register -clear');
+    expect(s.registration()).toBeUndefined();
+    expect(s.agentState()).toBe('running');
+    expect(s.logText()).toContain('could not tag i-0123456789abcdef0 with managedinstanceid');
+  });
+
+  it('removes a previous error tag after a successful registration', async () => {
+    const s = sandbox();
+    s.setTag('central-it:registration-error', 'old failure');
+    await s.run(SCRIPT);
+    expect(s.tags()).toEqual({ managedinstanceid: s.mi });
+  });
+
+  it('fails clearly and changes nothing when the instance metadata service is unreachable', async () => {
+    const s = sandbox({ imdsEndpoint: await deadEndpoint() });
+    const r = await s.run(SCRIPT);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toContain('cannot reach the instance metadata service (IMDSv2)');
+    expect(r.stdout).toContain('nothing was changed');
+    expect(s.read('calls.log')).toBe('');
+    expect(s.read('agent-argv.log')).toBe('');
+  });
+
+  it('refuses a hub Region that is not a Region name', async () => {
+    const s = sandbox({ hubRegion: "eu-west-1'; reboot; '" });
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('(document parameter HubRegion) must be a Region name');
+    expect(s.read('calls.log')).toBe('');
+  });
+
+  it('never prints or logs the activation code, in success or in failure', async () => {
+    for (const flag of [undefined, 'register-fails']) {
+      const s = sandbox();
+      if (flag) s.flag(flag);
+      const r = await s.run(SCRIPT);
+      const printed = everythingPrinted(s, r);
+      expect(printed).toContain(ACTIVATION_ID); // the log is not simply empty
+      expect(printed).not.toContain(ACTIVATION_CODE);
+      // The only place the code went is the agent's own argv.
+      expect(s.read('agent-argv.log')).toContain(ACTIVATION_CODE);
+    }
+  });
+});

@@ -1,0 +1,201 @@
+// A sandbox in which the Linux scripts really run: a private PATH holding only the system tools
+// they need plus stubs of aws, amazon-ssm-agent, systemctl and systemd-run, a fake IMDSv2 on a
+// loopback port (the real curl talks to it), and temp directories for every state path.
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+
+export const STUBS = join(import.meta.dirname, 'stubs');
+
+/** System tools the scripts may use; anything else is absent from their PATH. */
+const SYSTEM_TOOLS = [
+  'bash', 'sh', 'env', 'date', 'sed', 'head', 'tail', 'tr', 'cut', 'mktemp', 'rm', 'rmdir', 'mkdir', 'chmod',
+  'cp', 'dirname', 'sleep', 'setsid', 'nohup', 'curl', 'cat',
+];
+
+export interface ImdsFake {
+  endpoint: string;
+  requests: string[];
+  close(): Promise<void>;
+}
+
+/** IMDSv2: a PUT for a token (TTL header required), then GETs that must carry the token, else 401. */
+export async function startImds(instanceId: string, region: string): Promise<ImdsFake> {
+  const requests: string[] = [];
+  const tokens = new Set<string>();
+  let n = 0;
+  const server: Server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    if (req.method === 'PUT' && req.url === '/latest/api/token') {
+      const ttl = Number(req.headers['x-aws-ec2-metadata-token-ttl-seconds']);
+      if (!(ttl >= 1 && ttl <= 21600)) return void res.writeHead(400).end();
+      const token = `token-${++n}`;
+      tokens.add(token);
+      return void res.writeHead(200, { 'content-type': 'text/plain' }).end(token);
+    }
+    if (req.method !== 'GET') return void res.writeHead(405).end();
+    if (!tokens.has(String(req.headers['x-aws-ec2-metadata-token'] ?? ''))) return void res.writeHead(401).end();
+    const values: Record<string, string> = {
+      '/latest/meta-data/instance-id': instanceId,
+      '/latest/meta-data/placement/region': region,
+    };
+    const value = values[req.url ?? ''];
+    if (value === undefined) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(value);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** An endpoint nothing listens on: a port the OS gave us and that we released at once. */
+export async function deadEndpoint(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+export interface SandboxOptions {
+  imdsEndpoint: string;
+  instanceId: string;
+  instanceRegion: string;
+  hubRegion: string;
+  /** Stubs to leave off PATH, e.g. ['aws'] for "AWS CLI missing". */
+  without?: string[];
+  /** Install the agent as the Ubuntu snap instead of on PATH. */
+  snap?: boolean;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class Sandbox {
+  readonly root: string;
+  readonly bin: string;
+  readonly stub: string;
+  readonly agentStateDir: string;
+  readonly stateDir: string;
+  readonly logFile: string;
+  readonly env: Record<string, string>;
+  /** The managed node ID the agent stub registers as: random, so a script cannot hard-code it. */
+  readonly mi = `mi-${randomBytes(9).toString('hex').slice(0, 17)}`;
+
+  constructor(readonly opts: SandboxOptions) {
+    this.root = mkdtempSync(join(tmpdir(), 'ssm-hub-doc-'));
+    this.bin = join(this.root, 'bin');
+    this.stub = join(this.root, 'stub-state');
+    this.agentStateDir = join(this.root, 'var/lib/amazon/ssm');
+    this.stateDir = join(this.root, 'var/lib/ssm-hub');
+    this.logFile = join(this.root, 'var/log/ssm-hub.log');
+    for (const d of [this.bin, this.stub, this.agentStateDir, join(this.stub, 'params'), join(this.stub, 'tags')]) {
+      mkdirSync(d, { recursive: true });
+    }
+    for (const tool of SYSTEM_TOOLS) {
+      const path = execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+      symlinkSync(path, join(this.bin, tool));
+    }
+    const without = new Set(opts.without ?? []);
+    for (const stub of ['aws', 'systemctl', 'systemd-run']) {
+      if (!without.has(stub)) symlinkSync(join(STUBS, stub), join(this.bin, stub));
+    }
+    if (opts.snap) {
+      const snapDir = join(this.root, 'snap/amazon-ssm-agent/current');
+      mkdirSync(snapDir, { recursive: true });
+      symlinkSync(join(STUBS, 'amazon-ssm-agent'), join(snapDir, 'amazon-ssm-agent'));
+    } else if (!without.has('amazon-ssm-agent')) {
+      symlinkSync(join(STUBS, 'amazon-ssm-agent'), join(this.bin, 'amazon-ssm-agent'));
+    }
+    this.env = {
+      PATH: this.bin,
+      HOME: this.root,
+      STUB_STATE: this.stub,
+      STUB_INSTANCE_ID: opts.instanceId,
+      STUB_INSTANCE_REGION: opts.instanceRegion,
+      STUB_MI: this.mi,
+      SSM_HUB_REGION: opts.hubRegion,
+      SSM_HUB_ACTIVATION_PARAMETER_PATH: '/ssm-hub/activation',
+      SSM_HUB_RESERVED_TAG_PREFIX: 'central-it:',
+      SSM_HUB_MANAGED_INSTANCE_ID_TAG: 'managedinstanceid',
+      SSM_HUB_IMDS_ENDPOINT: opts.imdsEndpoint,
+      SSM_HUB_AGENT_STATE_DIR: this.agentStateDir,
+      SSM_HUB_STATE_DIR: this.stateDir,
+      SSM_HUB_LOG_FILE: this.logFile,
+      SSM_HUB_SNAP_ROOT: join(this.root, 'snap'),
+      SSM_HUB_WORKER_DELAY: '0',
+    };
+  }
+
+  setParameter(name: string, value: string): void {
+    writeFileSync(join(this.stub, 'params', name.replaceAll('/', '%')), value);
+  }
+
+  setTag(key: string, value: string): void {
+    writeFileSync(join(this.stub, 'tags', key), value);
+  }
+
+  tags(): Record<string, string> {
+    const dir = join(this.stub, 'tags');
+    const out: Record<string, string> = {};
+    for (const key of execFileSync('ls', ['-A', dir], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+      out[key] = readFileSync(join(dir, key), 'utf8');
+    }
+    return out;
+  }
+
+  /** A stub behaviour switch, e.g. 'register-fails'. */
+  flag(name: string): void {
+    writeFileSync(join(this.stub, name), '');
+  }
+
+  writeRegistration(managedInstanceId: string, region: string): void {
+    writeFileSync(join(this.agentStateDir, 'registration'), JSON.stringify({ ManagedInstanceID: managedInstanceId, Region: region }));
+  }
+
+  registration(): string | undefined {
+    const file = join(this.agentStateDir, 'registration');
+    return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  }
+
+  read(name: 'calls.log' | 'agent-argv.log' | 'worker.out' | 'worker.rc'): string {
+    const file = join(this.stub, name);
+    return existsSync(file) ? readFileSync(file, 'utf8') : '';
+  }
+
+  agentState(service = 'amazon-ssm-agent.service'): string {
+    const file = join(this.stub, `agent-state-${service}`);
+    return existsSync(file) ? readFileSync(file, 'utf8').trim() : 'untouched';
+  }
+
+  logText(): string {
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
+  }
+
+  /** Runs a script as Run Command would: `sh -c <file>`, so its first line picks the interpreter. */
+  run(script: string, args: string[] = [], extraEnv: Record<string, string> = {}): Promise<RunResult> {
+    const command = [script, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+    return new Promise((resolve) => {
+      execFile('/bin/sh', ['-c', command], { env: { ...this.env, ...extraEnv }, timeout: 30_000 }, (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  cleanup(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,94 @@
+// What the three builders must always produce, checked on the real build output.
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadBuildConfig } from '../../templates-src/config.ts';
+import { renderAll, type BuildOutput } from '../../scripts/build/index.ts';
+import { PROJECT_ROOT } from '../../scripts/build/bundle.ts';
+import { LIMITS } from '../../templates-src/kit/template.ts';
+
+let out: BuildOutput;
+const template = (name: string) => out.templates[name as 'central-manager'] as { Parameters?: Record<string, any>; Resources: Record<string, any>; Outputs?: Record<string, any> };
+const bytes = (path: string) => out.manifest.artifacts.find((a) => a.path === path)!.bytes;
+
+beforeAll(async () => {
+  out = await renderAll(loadBuildConfig(join(PROJECT_ROOT, 'build.config.json')));
+});
+
+describe('template sizes', () => {
+  it('keeps agency-collector within the 51,200-byte TemplateBody, so a StackSet needs no S3', () => {
+    expect(bytes('templates/agency-collector.json')).toBeLessThanOrEqual(LIMITS.templateBodyBytes);
+  });
+  it('keeps agency-permissions within the TemplateBody limit, so onboarding needs no S3', () => {
+    expect(bytes('templates/agency-permissions.json')).toBeLessThanOrEqual(LIMITS.templateBodyBytes);
+  });
+  it('keeps every SSM document under 64 KB', () => {
+    for (const a of out.manifest.artifacts.filter((x) => x.kind === 'document')) expect(a.bytes).toBeLessThan(64 * 1024);
+  });
+});
+
+describe('central-manager', () => {
+  it('names the tag manager as the collector derives it, and gives agencies no permission on the function itself', () => {
+    const r = template('central-manager').Resources;
+    expect(r.TagManagerFunction.Properties.FunctionName).toBe('ssm-hub-tag-manager');
+    const permissions = Object.values(r).filter((x: any) => x.Type === 'AWS::Lambda::Permission') as any[];
+    expect(permissions.map((p) => p.Properties.Principal)).toEqual(['events.amazonaws.com']);
+  });
+  it('keeps the sync-state table pay-per-request, with point-in-time recovery and KMS encryption', () => {
+    const table = template('central-manager').Resources.SyncStateTable;
+    expect(table.Properties).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
+    });
+    expect(table.DeletionPolicy).toBe('Retain');
+  });
+  it('holds the deregistration document, because only the hub can reach a registered instance', () => {
+    const r = template('central-manager').Resources;
+    expect(r.DeregisterDocument.Properties.Content.mainSteps.map((s: any) => s.name)).toEqual(['DeregisterLinux', 'DeregisterWindows']);
+    expect(template('agency-collector').Resources.DeregisterDocument).toBeUndefined();
+  });
+  it('sends every alarm to the alarm topic', () => {
+    const alarms = Object.values(template('central-manager').Resources).filter((x: any) => x.Type === 'AWS::CloudWatch::Alarm') as any[];
+    expect(alarms.length).toBeGreaterThanOrEqual(8);
+    for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
+  });
+});
+
+describe('agency-permissions', () => {
+  it('puts the invoke permission on the agency alias, for the agency account only', () => {
+    const r = template('agency-permissions').Resources;
+    expect(r.AgencyAlias.Properties.Name).toEqual({ 'Fn::Sub': 'agency-${AgencyAccountId}' });
+    expect(r.AgencyInvokePermission.Properties).toEqual({
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { Ref: 'AgencyAlias' },
+      Principal: { Ref: 'AgencyAccountId' },
+    });
+  });
+  it('accepts only a 12-digit agency account', () => {
+    const p = template('agency-permissions').Parameters!.AgencyAccountId;
+    const re = new RegExp(p.AllowedPattern);
+    expect(re.test('111122223333')).toBe(true);
+    for (const bad of ['11112222333', '1111222233334', '*', 'o-abc123']) expect(re.test(bad)).toBe(false);
+  });
+});
+
+describe('agency-collector', () => {
+  it('invokes only its own agency alias, derived from its own account ID', () => {
+    const r = template('agency-collector').Resources;
+    const env = r.CollectorFunction.Properties.Environment.Variables;
+    expect(env.HUB_FUNCTION_ARN).toEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:lambda:${CentralRegion}:${CentralAccountId}:function:ssm-hub-tag-manager:agency-${AWS::AccountId}',
+    });
+    const invoke = r.CollectorRole.Properties.Policies[0].PolicyDocument.Statement.find((s: any) => s.Action === 'lambda:InvokeFunction');
+    expect(invoke.Resource).toEqual(env.HUB_FUNCTION_ARN);
+  });
+  it('has no secret-looking parameter or output', () => {
+    const t = template('agency-collector');
+    for (const name of [...Object.keys(t.Parameters ?? {}), ...Object.keys(t.Outputs ?? {})]) expect(name).not.toMatch(/code|secret|password/i);
+  });
+  it('makes the zero-touch association conditional on its parameter', () => {
+    const r = template('agency-collector').Resources;
+    expect(r.ZeroTouchAssociation.Condition).toBe('ZeroTouchEnabled');
+    expect(r.ZeroTouchAssociation.Properties.Targets).toEqual([{ Key: { 'Fn::Sub': 'tag:${OptInTagKey}' }, Values: [{ Ref: 'OptInTagValue' }] }]);
+  });
+});
