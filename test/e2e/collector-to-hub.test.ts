@@ -1,0 +1,119 @@
+// End to end: the real collector bundle (agency account) invokes its alias through a Lambda
+// fake, which runs the real tag manager bundle (central account) with the invoked alias ARN as
+// context.invokedFunctionArn, exactly as Lambda would. Both talk to SSM fakes and the tag
+// manager to dynalite. This proves the contract, identity and ownership across the two sides.
+import { request, createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadBundledHandler, lambdaContext, type BundledHandler } from '../helpers/bundled.ts';
+import { Ec2Fake, type FakeInstance } from '../fakes/ec2-fake.ts';
+import { LambdaFake } from '../fakes/lambda-fake.ts';
+import { SsmParametersFake } from '../fakes/ssm-parameters-fake.ts';
+import { AGENCY_A, AGENCY_B, FUNCTION_ARN, PREFIX, ec2Id, startHarness, type Harness } from '../lambda/tag-manager/harness.ts';
+
+const PATH = '/central-hub/activation';
+const CODE_A = 'PLANTED-E2E-CODE-AAAA-1234';
+const CODE_B = 'PLANTED-E2E-CODE-BBBB-5678';
+
+/** Routes SSM calls by operation: Parameter Store of the agency account vs. the hub's SSM. */
+function startSsmRouter(agencyEndpoint: string, hubEndpoint: string): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const agencySide = /\.(GetParameters|PutParameter)$/.test(target);
+    const upstream = new URL(agencySide ? agencyEndpoint : hubEndpoint);
+    const fwd = request(
+      { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 500, up.headers);
+        up.pipe(res);
+      },
+    );
+    req.pipe(fwd);
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server })),
+  );
+}
+
+let hub: Harness;
+let collector: BundledHandler;
+const ec2 = new Ec2Fake();
+const lambda = new LambdaFake();
+const agencyParams = new SsmParametersFake();
+let router: { url: string; server: Server };
+let collectorLogs: string[] = [];
+const scheduled = { version: '0', source: 'aws.events', 'detail-type': 'Scheduled Event', resources: [], detail: {} };
+
+const tagsOf = (mi: string) => Object.fromEntries(hub.ssm.state.nodes.get(mi)!.tags as unknown as Map<string, string>);
+const instance = (n: number, mi: string, tags: Record<string, string> = {}): FakeInstance => ({
+  instanceId: ec2Id(n),
+  tags: { Name: `web-${n}`, OS: 'Linux', managedinstanceid: mi, ...tags },
+});
+
+beforeAll(async () => {
+  hub = await startHarness();
+  router = await startSsmRouter(await agencyParams.start(), hub.ssm.endpoint);
+  process.env.AWS_ENDPOINT_URL_SSM = router.url;
+  process.env.AWS_ENDPOINT_URL_EC2 = await ec2.start();
+  process.env.AWS_ENDPOINT_URL_LAMBDA = await lambda.start();
+  Object.assign(process.env, {
+    HUB_FUNCTION_ARN: `${FUNCTION_ARN}:agency-${AGENCY_A}`,
+    ACTIVATION_PARAMETER_PATH: PATH,
+  });
+  collector = await loadBundledHandler('collector');
+  (collector.setLogSink as (s: (l: string) => void) => void)((l) => collectorLogs.push(l));
+  hub.plantActivation(AGENCY_A, { activationId: 'act-a', code: CODE_A });
+  hub.plantActivation(AGENCY_B, { activationId: 'act-b', code: CODE_B });
+});
+
+afterAll(async () => {
+  await Promise.all([hub.close(), ec2.stop(), lambda.stop(), agencyParams.stop(), new Promise((r) => router.server.close(r))]);
+});
+
+beforeEach(() => {
+  collectorLogs = [];
+  // Lambda runs the real tag manager with the ARN the collector invoked, alias included.
+  lambda.reset((payload, meta) => {
+    const arn = meta.qualifier && !meta.functionName.endsWith(`:${meta.qualifier}`) ? `${meta.functionName}:${meta.qualifier}` : meta.functionName;
+    return hub.invoke(arn, payload);
+  });
+});
+
+describe('collector → alias → tag manager', () => {
+  it('copies the agency\'s EC2 tags to the nodes it registered, then costs no SSM call while nothing changes', async () => {
+    const mi1 = hub.registerNode(1, AGENCY_A, 'act-a');
+    const mi2 = hub.registerNode(2, AGENCY_A, 'act-a');
+    ec2.instances = [instance(1, mi1, { Team: 'payroll' }), instance(2, mi2, { 'aws:cloudformation:stack-name': 'app' })];
+
+    await collector.handler(scheduled, lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`));
+    const tags1 = tagsOf(mi1);
+    expect(tags1).toMatchObject({ Name: 'web-1', OS: 'Linux', Team: 'payroll', [`${PREFIX}agency-account`]: AGENCY_A, [`${PREFIX}ec2-instance-id`]: ec2Id(1) });
+    expect(Object.keys(tagsOf(mi2))).not.toContain('aws:cloudformation:stack-name');
+
+    hub.ssm.resetCounters();
+    await collector.handler(scheduled, lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`));
+    expect(hub.ssm.writeCalls()).toBe(0);
+  });
+
+  it('refuses an agency instance that claims another agency\'s node, and leaves that node untouched', async () => {
+    const victim = hub.registerNode(30, AGENCY_B, 'act-b', { tags: { Owner: 'agency-b' } });
+    const before = tagsOf(victim);
+    expect(before).toMatchObject({ Owner: 'agency-b' });
+    ec2.instances = [instance(31, victim, { Owner: 'attacker' })];
+
+    await collector.handler(scheduled, lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`));
+    expect(tagsOf(victim)).toEqual(before);
+    const refused = collectorLogs.map((l) => JSON.parse(l)).filter((l) => l._aws && typeof l.HubRefusals === 'number');
+    expect(refused.reduce((n, l) => n + l.HubRefusals, 0)).toBeGreaterThanOrEqual(1);
+    expect(hub.metrics('RejectedNodes')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('hands the agency its own activation and stores it as SecureString, never another agency\'s', async () => {
+    ec2.instances = [];
+    await collector.handler(scheduled, lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`));
+    const code = agencyParams.puts.find((p) => p.name === `${PATH}/code`)!;
+    expect(code).toMatchObject({ type: 'SecureString', value: CODE_A });
+    expect(JSON.stringify(agencyParams.puts)).not.toContain(CODE_B);
+    for (const line of [...collectorLogs, ...hub.logs]) expect(line).not.toContain(CODE_A);
+  });
+});
