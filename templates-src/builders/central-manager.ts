@@ -16,6 +16,8 @@ export function buildCentralManager(ctx: BuildContext): Template {
   const t = new Template(
     'central-manager',
     'SSM central hub (central account): tag manager, per-agency activation manager, sync-state table and alarms. Deploy once per hub Region.',
+    // Two Lambda bundles make it larger than a TemplateBody; publish puts it in S3 (1 MB limit).
+    false,
   );
 
   const alarmEmail = t.parameter('AlarmEmail', {

@@ -84,6 +84,8 @@ export class Template {
   constructor(
     readonly name: string,
     private readonly description: string,
+    /** false for a template that is always deployed from S3 (TemplateURL): no TemplateBody warning. */
+    private readonly mustFitTemplateBody = true,
   ) {
     if (Buffer.byteLength(description) > LIMITS.descriptionBytes) {
       throw new TemplateError(`${name}: Description is longer than ${LIMITS.descriptionBytes} bytes`);
@@ -213,7 +215,7 @@ export class Template {
     if (bytes > LIMITS.templateUrlBytes) {
       throw new TemplateError(`${this.name}: template is ${bytes} bytes, over the ${LIMITS.templateUrlBytes}-byte limit for a TemplateURL`);
     }
-    if (bytes > LIMITS.templateBodyBytes) {
+    if (bytes > LIMITS.templateBodyBytes && this.mustFitTemplateBody) {
       warnings.push(
         `${this.name}: template is ${bytes} bytes (compact JSON), over the ${LIMITS.templateBodyBytes}-byte TemplateBody limit; deploy it from S3 (TemplateURL)`,
       );

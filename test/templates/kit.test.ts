@@ -135,6 +135,9 @@ describe('template checks', () => {
     const { warnings } = medium.render();
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/over the 51200-byte TemplateBody limit; deploy it from S3/);
+    const fromS3 = new Template('from-s3', 'd', false);
+    queue(fromS3, 'Queue', { QueueName: 'x'.repeat(60_000) });
+    expect(fromS3.render().warnings).toEqual([]);
     const small = new Template('small', 'd');
     queue(small);
     expect(small.render().warnings).toEqual([]);
