@@ -1,7 +1,10 @@
 // The build configuration: names, schedules and defaults baked into the generated templates.
 // It is validated before anything is written, and a bad value names its field.
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+// zod/mini (with the English messages) loads ~50 ms faster than zod: the build starts with it.
+import * as z from 'zod/mini';
+
+z.config(z.locales.en());
 
 /** Lambda Node.js runtimes and the day each is deprecated (AWS Lambda runtime deprecation policy). */
 export const NODE_RUNTIME_DEPRECATION: Readonly<Record<string, string>> = {
@@ -14,57 +17,68 @@ export const NODE_RUNTIME_DEPRECATION: Readonly<Record<string, string>> = {
 /** Matches SSM's tag key rule; the prefix must itself be a legal key start and not aws:. */
 const SSM_TAG_KEY_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$/u;
 
+/** The retention periods CloudWatch Logs accepts (RetentionInDays). */
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
 const scheduleExpression = z
   .string()
-  .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, {
-    message: 'must be an EventBridge schedule expression such as rate(1 hour) or cron(0 * * * ? *)',
-  });
+  .check(
+    z.regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, {
+      message: 'must be an EventBridge schedule expression such as rate(1 hour) or cron(0 * * * ? *)',
+    }),
+  );
 
 const parameterPath = z
   .string()
-  .regex(/^(\/[a-zA-Z0-9_.-]+)+$/, { message: 'must be a Parameter Store path such as /central-hub/activation' })
-  .refine((p) => !/^\/(aws|ssm)/i.test(p), { message: 'must not start with /aws or /ssm: Parameter Store reserves those prefixes' });
+  .check(
+    z.regex(/^(\/[a-zA-Z0-9_.-]+)+$/, { message: 'must be a Parameter Store path such as /central-hub/activation' }),
+    z.refine((p) => !/^\/(aws|ssm)/i.test(p), { message: 'must not start with /aws or /ssm: Parameter Store reserves those prefixes' }),
+  );
+const int = (min: number, max: number) => z.int().check(z.gte(min), z.lte(max));
 
-export const buildConfigSchema = z.strictObject({
-  namePrefix: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]{1,23}$/, { message: 'must be 2–24 lowercase letters, digits or hyphens, starting with a letter' }),
-  runtime: z.string().refine((r) => r in NODE_RUNTIME_DEPRECATION, {
-    message: `must be one of ${Object.keys(NODE_RUNTIME_DEPRECATION).join(', ')}`,
-  }),
-  architecture: z.enum(['arm64', 'x86_64']),
-  reservedTagPrefix: z
-    .string()
-    .min(2)
-    .max(64)
-    .regex(SSM_TAG_KEY_CHARS, { message: 'must use only the characters SSM allows in tag keys' })
-    .refine((p) => !p.toLowerCase().startsWith('aws:'), { message: 'must not start with aws: (reserved by AWS)' }),
-  reconcileSchedule: scheduleExpression,
-  rotationSchedule: scheduleExpression,
-  activation: z.strictObject({
-    registrationLimit: z.number().int().min(1).max(1000),
-    expiryDays: z.number().int().min(2).max(30),
-    rotateDaysBeforeExpiry: z.number().int().min(1).max(29),
-    rotateAtUsagePercent: z.number().int().min(1).max(100),
-  }),
-  agencyActivationParameterPath: parameterPath,
-  centralActivationParameterPrefix: parameterPath,
-  zeroTouch: z.strictObject({
-    enabledByDefault: z.boolean(),
-    optInTagKey: z.string().min(1).max(128).regex(SSM_TAG_KEY_CHARS, { message: 'must be a valid tag key' }),
-    optInTagValue: z.string().max(256),
-  }),
-  standardTierNodeLimit: z.number().int().positive(),
-  logRetentionDays: z.union([
-    z.literal(1), z.literal(3), z.literal(5), z.literal(7), z.literal(14), z.literal(30), z.literal(60),
-    z.literal(90), z.literal(120), z.literal(150), z.literal(180), z.literal(365), z.literal(400),
-    z.literal(545), z.literal(731), z.literal(1096), z.literal(1827), z.literal(2192), z.literal(2557),
-    z.literal(2922), z.literal(3288), z.literal(3653),
-  ]),
-}).refine((c) => c.activation.rotateDaysBeforeExpiry < c.activation.expiryDays, {
-  message: 'must be smaller than activation.expiryDays',
-  path: ['activation', 'rotateDaysBeforeExpiry'],
-});
+export const buildConfigSchema = z
+  .strictObject({
+    namePrefix: z
+      .string()
+      .check(z.regex(/^[a-z][a-z0-9-]{1,23}$/, { message: 'must be 2–24 lowercase letters, digits or hyphens, starting with a letter' })),
+    runtime: z.string().check(
+      z.refine((r) => r in NODE_RUNTIME_DEPRECATION, { message: `must be one of ${Object.keys(NODE_RUNTIME_DEPRECATION).join(', ')}` }),
+    ),
+    architecture: z.enum(['arm64', 'x86_64']),
+    reservedTagPrefix: z
+      .string()
+      .check(
+        z.minLength(2),
+        z.maxLength(64),
+        z.regex(SSM_TAG_KEY_CHARS, { message: 'must use only the characters SSM allows in tag keys' }),
+        z.refine((p) => !p.toLowerCase().startsWith('aws:'), { message: 'must not start with aws: (reserved by AWS)' }),
+      ),
+    reconcileSchedule: scheduleExpression,
+    rotationSchedule: scheduleExpression,
+    activation: z.strictObject({
+      registrationLimit: int(1, 1000),
+      expiryDays: int(2, 30),
+      rotateDaysBeforeExpiry: int(1, 29),
+      rotateAtUsagePercent: int(1, 100),
+    }),
+    agencyActivationParameterPath: parameterPath,
+    centralActivationParameterPrefix: parameterPath,
+    zeroTouch: z.strictObject({
+      enabledByDefault: z.boolean(),
+      optInTagKey: z.string().check(z.minLength(1), z.maxLength(128), z.regex(SSM_TAG_KEY_CHARS, { message: 'must be a valid tag key' })),
+      optInTagValue: z.string().check(z.maxLength(256)),
+    }),
+    standardTierNodeLimit: z.int().check(z.positive()),
+    logRetentionDays: z.number().check(
+      z.refine((d) => LOG_RETENTION_DAYS.includes(d), { message: `must be one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}` }),
+    ),
+  })
+  .check(
+    z.refine((c) => c.activation.rotateDaysBeforeExpiry < c.activation.expiryDays, {
+      message: 'must be smaller than activation.expiryDays',
+      path: ['activation', 'rotateDaysBeforeExpiry'],
+    }),
+  );
 
 export type BuildConfig = z.infer<typeof buildConfigSchema>;
 

@@ -1,9 +1,9 @@
 // Bundles each Lambda handler into one CommonJS file for Code.ZipFile: minified, with the
 // runtime's AWS SDK v3 left external. No timestamps or absolute paths reach the output, so
 // the same sources give the same bytes.
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -18,30 +18,43 @@ export type LambdaName = keyof typeof LAMBDA_ENTRIES;
 /** esbuild target matching the oldest runtime the build allows. */
 const NODE_TARGET = 'node22';
 
+const BUILD_OPTIONS = {
+  absWorkingDir: PROJECT_ROOT,
+  bundle: true,
+  platform: 'node',
+  target: NODE_TARGET,
+  format: 'cjs',
+  minify: true,
+  legalComments: 'none',
+  charset: 'utf8',
+  sourcemap: false,
+  write: false,
+  treeShaking: true,
+  external: ['@aws-sdk/*', '@smithy/*'],
+  logLevel: 'silent',
+} as const satisfies BuildOptions;
+
 export async function bundleLambda(name: LambdaName): Promise<string> {
-  const result = await build({
-    absWorkingDir: PROJECT_ROOT,
-    entryPoints: [LAMBDA_ENTRIES[name]],
-    bundle: true,
-    platform: 'node',
-    target: NODE_TARGET,
-    format: 'cjs',
-    minify: true,
-    legalComments: 'none',
-    charset: 'utf8',
-    sourcemap: false,
-    write: false,
-    treeShaking: true,
-    external: ['@aws-sdk/*', '@smithy/*'],
-    logLevel: 'silent',
-  });
+  const result = await build({ ...BUILD_OPTIONS, entryPoints: [LAMBDA_ENTRIES[name]] });
   const file = result.outputFiles[0];
   if (!file) throw new Error(`esbuild produced no output for ${name}`);
   return file.text;
 }
 
+/** All bundles in one esbuild call: the shared dependencies (zod) are parsed once. */
 export async function bundleAllLambdas(): Promise<Record<LambdaName, string>> {
   const names = Object.keys(LAMBDA_ENTRIES) as LambdaName[];
-  const codes = await Promise.all(names.map((n) => bundleLambda(n)));
-  return Object.fromEntries(names.map((n, i) => [n, codes[i]!])) as Record<LambdaName, string>;
+  const result = await build({
+    ...BUILD_OPTIONS,
+    entryPoints: Object.fromEntries(names.map((n) => [n, LAMBDA_ENTRIES[n]])),
+    outdir: 'bundles',
+  });
+  const byName = new Map(result.outputFiles.map((f) => [basename(f.path, '.js'), f.text]));
+  return Object.fromEntries(
+    names.map((n) => {
+      const code = byName.get(n);
+      if (!code) throw new Error(`esbuild produced no output for ${n}`);
+      return [n, code];
+    }),
+  ) as Record<LambdaName, string>;
 }
