@@ -3,6 +3,10 @@
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }> = {
   build: { summary: 'emit templates, documents and manifest into generated/', load: () => import('./build/index.ts') },
   lint: { summary: 'validate generated templates, guard rules, shell and PowerShell sources', load: () => import('./lint/index.ts') },
+  bench: {
+    summary: 'measure build speed, bundle sizes, cold start and sync cost; write BENCHMARKS.md',
+    load: () => import('./bench/index.ts'),
+  },
   publish: { summary: 'upload templates to S3 and print console quick-create links (--dry-run needs no AWS)', load: () => import('./ops/publish.ts') },
   onboard: { summary: 'create or update the agency-permissions stack of each agency', load: () => import('./ops/onboard.ts') },
   offboard: { summary: 'delete the agency-permissions stacks of some agencies', load: () => import('./ops/offboard.ts') },

@@ -10,4 +10,10 @@ export interface OpContext {
   ddb: DynamoDBDocumentClient;
   now: Date;
   requestId: string;
+  /** Milliseconds left before Lambda stops this invocation. */
+  remainingMs: () => number;
 }
+
+/** Nodes are not started with less time than this left: they are answered as deferred instead. */
+export const NODE_START_RESERVE_MS = 20_000;
+export const DEFERRED_REASON = 'deferred: the invocation ran out of time; the next reconcile retries it';

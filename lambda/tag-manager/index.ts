@@ -21,6 +21,7 @@ export type TagManagerResponse = BatchResponse | ActivationResponse | ErrorRespo
 interface LambdaContextLike {
   invokedFunctionArn?: string;
   awsRequestId?: string;
+  getRemainingTimeInMillis?: () => number;
 }
 
 const DIMENSIONS = { Service: 'TagManager' };
@@ -69,7 +70,8 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
     return validation.error;
   }
   const request = validation.request;
-  const ctx: OpContext = { config, agencyAccountId, ssm: ssmClient(), ddb: tableClient(), now: new Date(), requestId };
+  const remainingMs = () => (typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY);
+  const ctx: OpContext = { config, agencyAccountId, ssm: ssmClient(), ddb: tableClient(), now: new Date(), requestId, remainingMs };
 
   try {
     if (request.op === 'activation') return await currentActivation(ctx);

@@ -12,17 +12,32 @@ import {
   type TagPlan,
   type Tags,
 } from '../shared/tag-rules.ts';
-import type { OpContext } from './context.ts';
+import { DEFERRED_REASON, NODE_START_RESERVE_MS, type OpContext } from './context.ts';
 import { NOT_OWNED_REASON, proveOwnership, type Ownership } from './ownership.ts';
 import { mapPool } from './pool.ts';
 import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
 import { putRow, recordError, type SyncRow } from './table-io.ts';
 
-/** Pure: a drift check is due when none was made, or the last one is older than the period. */
-export function driftCheckDue(row: SyncRow | undefined, now: Date, driftCheckHours: number): boolean {
+/** A stable fraction in [0, 1) for a node (FNV-1a of its ID). */
+export function nodePhase(managedInstanceId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < managedInstanceId.length; i++) {
+    h ^= managedInstanceId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h / 2 ** 32;
+}
+
+/**
+ * Pure: a drift check is due when none was made, or the last one is older than this node's
+ * period. Each node's period is between half and all of `driftCheckHours`, fixed by its ID, so
+ * nodes first synced together do not all come due in the same hour.
+ */
+export function driftCheckDue(row: SyncRow | undefined, now: Date, driftCheckHours: number, managedInstanceId = ''): boolean {
   const last = row?.lastDriftCheckAt ? Date.parse(row.lastDriftCheckAt) : NaN;
   if (Number.isNaN(last)) return true;
-  return now.getTime() - last >= driftCheckHours * 3_600_000;
+  const period = driftCheckHours * 3_600_000 * (0.5 + nodePhase(managedInstanceId) / 2);
+  return now.getTime() - last >= period;
 }
 
 /** Pure: nothing to do for this node (and so no SSM call). */
@@ -62,7 +77,7 @@ async function syncOwnedNode(ctx: OpContext, entry: SyncInstance, ownership: Ext
   let current = ownership.currentTags;
   let otherReserved = current ? countOtherReservedTags(current, config.reservedTagPrefix) : (row?.otherReservedTagCount ?? ACTIVATION_STAMPED_TAG_COUNT);
   let plan = planFor(otherReserved);
-  const driftDue = driftCheckDue(row, now, config.driftCheckHours);
+  const driftDue = driftCheckDue(row, now, config.driftCheckHours, id);
   const base = { managedInstanceId: id, ec2InstanceId: entry.ec2InstanceId };
   const skippedOf = (p: TagPlan) => (p.skipped.length ? { skippedTags: p.skipped } : {});
 
@@ -123,6 +138,9 @@ export async function syncInstances(ctx: OpContext, entries: readonly SyncInstan
     const base = { managedInstanceId: entry.managedInstanceId, ec2InstanceId: entry.ec2InstanceId };
     if (!o || o.kind === 'refused') return { ...base, status: 'rejected', reason: NOT_OWNED_REASON };
     if (o.kind === 'error') return { ...base, status: 'failed', reason: o.reason };
+    // Under SSM's rate limits a large first sync may not fit one invocation: stop starting
+    // nodes in time, so the answer (and the rows already written) are never lost to a timeout.
+    if (ctx.remainingMs() < NODE_START_RESERVE_MS) return { ...base, status: 'failed', reason: DEFERRED_REASON };
     return syncOwnedNode(ctx, entry, o);
   });
 }

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { agencyFromArn } from '../../../lambda/tag-manager/identity.ts';
 import { mapPool } from '../../../lambda/tag-manager/pool.ts';
-import { driftCheckDue } from '../../../lambda/tag-manager/sync.ts';
+import { driftCheckDue, nodePhase } from '../../../lambda/tag-manager/sync.ts';
 import { readConfig } from '../../../lambda/tag-manager/config.ts';
 
 const FN = 'arn:aws:lambda:eu-west-1:999999999999:function:ssm-hub-tag-manager';
@@ -37,11 +37,37 @@ describe('bounded concurrency', () => {
 
 describe('drift scheduling', () => {
   const now = new Date('2030-01-10T00:00:00Z');
-  it('is due when never checked or older than the period, not before', () => {
-    expect(driftCheckDue(undefined, now, 168)).toBe(true);
-    expect(driftCheckDue({ managedInstanceId: 'm', agencyAccountId: 'a' }, now, 168)).toBe(true);
-    expect(driftCheckDue({ managedInstanceId: 'm', agencyAccountId: 'a', lastDriftCheckAt: '2030-01-03T00:00:00Z' }, now, 168)).toBe(true);
-    expect(driftCheckDue({ managedInstanceId: 'm', agencyAccountId: 'a', lastDriftCheckAt: '2030-01-03T00:00:01Z' }, now, 168)).toBe(false);
+  const HOUR = 3_600_000;
+  const row = (id: string, lastDriftCheckAt?: string) => ({ managedInstanceId: id, agencyAccountId: 'a', ...(lastDriftCheckAt ? { lastDriftCheckAt } : {}) });
+  it('is due when never checked', () => {
+    expect(driftCheckDue(undefined, now, 168, 'mi-00000000000000001')).toBe(true);
+    expect(driftCheckDue(row('mi-00000000000000001'), now, 168, 'mi-00000000000000001')).toBe(true);
+  });
+  it('is due exactly when the node\'s own period has passed, not a second before', () => {
+    const id = 'mi-0123456789abcdef0';
+    const period = 168 * HOUR * (0.5 + nodePhase(id) / 2);
+    const at = (ms: number) => new Date(now.getTime() - ms).toISOString();
+    expect(driftCheckDue(row(id, at(period)), now, 168, id)).toBe(true);
+    expect(driftCheckDue(row(id, at(period - 1000)), now, 168, id)).toBe(false);
+  });
+  it('is never due before half the period nor later than the whole period', () => {
+    for (let n = 0; n < 200; n++) {
+      const id = `mi-${n.toString(16).padStart(17, '0')}`;
+      const at = (hours: number) => new Date(now.getTime() - hours * HOUR).toISOString();
+      expect(driftCheckDue(row(id, at(83.9)), now, 168, id)).toBe(false);
+      expect(driftCheckDue(row(id, at(168)), now, 168, id)).toBe(true);
+    }
+  });
+  it('spreads the drift checks of nodes first synced together across the second half of the period', () => {
+    const perHour = new Map<number, number>();
+    for (let n = 0; n < 10_000; n++) {
+      const id = `mi-${(0xabc000 + n).toString(16).padStart(17, '0')}`;
+      const dueHour = Math.floor(168 * (0.5 + nodePhase(id) / 2));
+      perHour.set(dueHour, (perHour.get(dueHour) ?? 0) + 1);
+    }
+    // 84 hours share 10,000 nodes: about 119 an hour; no hour may take a large share.
+    expect(perHour.size).toBeGreaterThanOrEqual(84);
+    expect(Math.max(...perHour.values())).toBeLessThan(250);
   });
 });
 

@@ -1,0 +1,173 @@
+// `npm run bench`: build speed and sizes, a cold-start proxy, and the sync cost of the real tag
+// manager at 1,000 / 10,000 / 100,000 nodes, with PASS/MISS against the goals of issue 6.
+// Prints a summary and writes BENCHMARKS.md.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PROJECT_ROOT } from '../build/bundle.ts';
+import { analyseFleet, ssmCalls, ssmReads, ssmWrites, type ScenarioResult } from './analysis.ts';
+import { runBuildBench, type BuildBench } from './build-bench.ts';
+import { runColdStartBench, type ColdStartBench } from './cold-start.ts';
+import { buildTimeGoal, changedNodeGoal, lambdaRunGoal, steadyReadsGoal, steadyWritesGoal, templateSizeGoal, type GoalResult } from './goals.ts';
+import { machineInfo } from './machine.ts';
+import { renderConsole, renderMarkdown, type BenchResults } from './report.ts';
+import { runSyncBench, SCENARIO_LABELS } from './sync-bench.ts';
+import { LAMBDA_MAX_SECONDS } from './assumptions.ts';
+import { COLLECTOR_ENV, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
+
+const HELP = `usage: ssm-hub bench [--quick] [--runs N] [--only build,cold,sync] [--out FILE]
+
+Measures build speed and sizes, a cold-start proxy for each Lambda bundle, and the AWS calls and
+simulated wall time of syncing 1,000 / 10,000 / 100,000 nodes with the real tag manager against
+local fakes. Prints a summary and writes BENCHMARKS.md.
+
+  --quick        3 timing runs; measure sync at 1,000 nodes only and derive the larger fleets
+  --runs N       timing runs per build/cold-start measurement (default 5, at least 3)
+  --only LIST    run only some parts: build, cold, sync (comma-separated)
+  --out FILE     where to write the report (default: BENCHMARKS.md)
+  -h, --help     show this help`;
+
+const FLEETS = [
+  { nodes: 1_000, agencies: 10 },
+  { nodes: 10_000, agencies: 100 },
+  { nodes: 100_000, agencies: 1_000 },
+];
+
+export async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean', default: false },
+        runs: { type: 'string' },
+        only: { type: 'string', default: 'build,cold,sync' },
+        out: { type: 'string', default: join(PROJECT_ROOT, 'BENCHMARKS.md') },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${HELP}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const runs = args.runs === undefined ? (args.quick ? 3 : 5) : Number(args.runs);
+  if (!Number.isInteger(runs) || runs < 3 || runs > 50) {
+    process.stderr.write('bench: --runs must be a whole number from 3 to 50\n');
+    return 2;
+  }
+  const parts = new Set(args.only!.split(',').map((s) => s.trim()));
+  const unknown = [...parts].filter((p) => !['build', 'cold', 'sync'].includes(p));
+  if (unknown.length || parts.size === 0) {
+    process.stderr.write(`bench: --only takes build, cold and/or sync (got ${unknown.join(', ') || 'nothing'})\n`);
+    return 2;
+  }
+
+  const started = performance.now();
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+  if (!existsSync(join(PROJECT_ROOT, 'generated', 'manifest.json'))) {
+    progress('generated/ is missing: running npm run build first');
+    const out = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '-s', 'build', '--', '--quiet'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+    if (out.status !== 0) {
+      process.stderr.write('bench: npm run build failed\n');
+      return 1;
+    }
+  }
+
+  let build: BuildBench | undefined;
+  let coldStart: ColdStartBench | undefined;
+  if (parts.has('build')) {
+    progress('build speed and sizes');
+    build = await runBuildBench(runs, progress);
+  }
+  if (parts.has('cold')) {
+    progress('cold start proxy');
+    coldStart = await runColdStartBench(Math.max(runs, 5));
+  }
+
+  const sync: ScenarioResult[] = [];
+  const measuredSizes: number[] = [];
+  const derivedSizes: Array<{ nodes: number; from: number }> = [];
+  if (parts.has('sync')) {
+    const measured = args.quick ? FLEETS.slice(0, 1) : FLEETS.slice(0, 2);
+    let largest: { runs: Awaited<ReturnType<typeof runSyncBench>>; nodes: number } | undefined;
+    for (const spec of measured) {
+      progress(`sync cost, N = ${spec.nodes} (measured)`);
+      const r = await runSyncBench(spec, { progress });
+      sync.push(...(await analyseFleet(r, spec, 'measured')));
+      measuredSizes.push(spec.nodes);
+      largest = { runs: r, nodes: spec.nodes };
+    }
+    for (const spec of FLEETS.slice(measured.length)) {
+      progress(`sync cost, N = ${spec.nodes} (derived from N = ${largest!.nodes})`);
+      sync.push(...(await analyseFleet(largest!.runs, spec, 'derived')));
+      derivedSizes.push({ nodes: spec.nodes, from: largest!.nodes });
+    }
+  }
+
+  const results: BenchResults = {
+    date: new Date().toISOString().slice(0, 10),
+    machine: machineInfo(),
+    benchSeconds: (performance.now() - started) / 1000,
+    build,
+    coldStart,
+    sync,
+    goals: evaluateGoals(build, sync),
+    measuredSizes,
+    derivedSizes,
+    limits: {
+      tagManagerTimeoutS: functionTimeout(join(PROJECT_ROOT, 'generated/templates/central-manager.json'), TAG_MANAGER_ENV.ssmConcurrency),
+      collectorTimeoutS: functionTimeout(join(PROJECT_ROOT, 'generated/templates/agency-collector.json'), COLLECTOR_ENV.hubFunctionArn),
+    },
+  };
+  writeFileSync(args.out!, renderMarkdown(results));
+  process.stdout.write(renderConsole(results));
+  process.stdout.write(`\nwrote ${args.out!.replace(`${PROJECT_ROOT}/`, '')} in ${Math.round(results.benchSeconds)} s\n`);
+  return 0;
+}
+
+/** The Timeout of the template's Lambda function that has `envVar` in its environment. */
+export function functionTimeout(templateFile: string, envVar: string): number | undefined {
+  try {
+    const t = JSON.parse(readFileSync(templateFile, 'utf8')) as { Resources?: Record<string, { Type?: string; Properties?: Record<string, any> }> };
+    for (const r of Object.values(t.Resources ?? {})) {
+      if (r.Type === 'AWS::Lambda::Function' && r.Properties?.Environment?.Variables?.[envVar] !== undefined) {
+        return typeof r.Properties.Timeout === 'number' ? r.Properties.Timeout : 3;
+      }
+    }
+  } catch {
+    // No template to read: the report leaves the limits out.
+  }
+  return undefined;
+}
+
+export function evaluateGoals(build: BuildBench | undefined, sync: readonly ScenarioResult[]): GoalResult[] {
+  const goals: GoalResult[] = [];
+  if (build) {
+    goals.push(buildTimeGoal(build.commands[0]!.medianWallMs));
+    const collector = build.sizes.find((s) => s.kind === 'template' && s.name === 'agency-collector');
+    if (collector) goals.push(templateSizeGoal('agency-collector', collector.bytes));
+  }
+  const find = (n: number, id: ScenarioResult['id']) => sync.find((s) => s.nodes === n && s.id === id);
+  for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
+    const b = find(n, 'b');
+    if (b) goals.push(steadyWritesGoal(n, ssmWrites(b.calls)), steadyReadsGoal(n, ssmReads(b.calls)));
+  }
+  for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
+    const c = find(n, 'c');
+    if (c) goals.push(changedNodeGoal(n, ssmCalls(c.calls), c.changedNodes));
+  }
+  for (const id of ['a', 'b', 'c', 'd'] as const) {
+    const s = find(10_000, id);
+    if (s) goals.push(lambdaRunGoal(10_000, SCENARIO_LABELS[id], s.sim.wallMs, LAMBDA_MAX_SECONDS));
+  }
+  return goals;
+}

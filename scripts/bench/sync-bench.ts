@@ -1,0 +1,225 @@
+// Runs the real bundled tag manager against the SSM fake and dynalite (through a counting proxy)
+// and records, request by request, every AWS call it made. Requests run one at a time so each
+// one's calls can be attributed exactly; the simulated clock later replays them in parallel.
+import { SSMClient, AddTagsToResourceCommand } from '@aws-sdk/client-ssm';
+import { loadBundledHandler, lambdaContext } from '../../test/helpers/bundled.ts';
+import { startDynalite } from '../../test/helpers/dynalite.ts';
+import { startSsmFake, type SsmFake } from '../../test/fakes/ssm-fake.ts';
+import { agencyAliasName, centralActivationParameterName, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
+import { provenanceKeys, tagRuleViolation } from '../../lambda/shared/tag-rules.ts';
+import { mapPool } from '../../lambda/tag-manager/pool.ts';
+import { startCountingProxy, type CountingProxy } from './counting-proxy.ts';
+import { POOL_SIZE } from './assumptions.ts';
+import { buildFleet, changedIndexes, requestsByAgency, type CallCounts, type FleetSpec, type AgencyRequests } from './workload.ts';
+
+export const SCENARIOS = ['a', 'b', 'drift', 'c', 'd'] as const;
+export type ScenarioId = (typeof SCENARIOS)[number];
+
+export const SCENARIO_LABELS: Record<ScenarioId | 'blog', string> = {
+  a: '(a) first full sync',
+  b: '(b) steady state, no change',
+  drift: '(b*) steady state, weekly drift pass due',
+  c: '(c) 1% of instances changed one tag',
+  d: '(d) as (c), 20% of SSM calls throttled',
+  blog: "blog's approach, any run",
+};
+
+export const THROTTLE_RATIO_D = 0.2;
+export const CHANGED_SHARE = 0.01;
+
+export interface MeasuredRequest {
+  agency: string;
+  nodes: number;
+  /** Calls that succeeded, per API (what the simulated clock replays). */
+  counts: CallCounts;
+  /** Every request the fakes received, throttled ones included. */
+  attempts: CallCounts;
+  throttled: CallCounts;
+  statuses: Record<string, number>;
+}
+
+export interface ScenarioRun {
+  id: ScenarioId | 'blog';
+  requests: MeasuredRequest[];
+  /** Real time the run took against the local fakes (not a prediction of AWS). */
+  localMs: number;
+  changedNodes: number;
+}
+
+const HUB_FN = 'arn:aws:lambda:us-east-1:999999999999:function:ssm-hub-tag-manager';
+const PARAM_PREFIX = '/ssm-hub/agencies';
+const PREFIX = 'central-it:';
+
+const diff = (after: Record<string, number>, before: Record<string, number>): CallCounts => {
+  const out: CallCounts = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0);
+    if (d > 0) out[k] = d;
+  }
+  return out;
+};
+const minus = (a: CallCounts, b: CallCounts): CallCounts => {
+  const out: CallCounts = {};
+  for (const [k, v] of Object.entries(a)) if (v - (b[k] ?? 0) > 0) out[k] = v - (b[k] ?? 0);
+  return out;
+};
+
+function plantActivation(ssm: SsmFake, agency: string, activationId: string): void {
+  const record = {
+    agencyAccountId: agency,
+    current: {
+      activationId,
+      activationCode: 'bench-activation-code-not-secret',
+      region: 'us-east-1',
+      expiresAt: '2030-01-31T00:00:00.000Z',
+      createdAt: '2030-01-01T00:00:00.000Z',
+      registrationLimit: 1000,
+    },
+    previous: [],
+    knownActivationIds: [activationId],
+  };
+  ssm.state.parameters.set(centralActivationParameterName(PARAM_PREFIX, agency), { type: 'SecureString', value: JSON.stringify(record), version: 1 });
+}
+
+/** Counts calls around one unit of work. */
+async function measure(ssm: SsmFake, proxy: CountingProxy, work: () => Promise<Record<string, number>>, agency: string, nodes: number): Promise<MeasuredRequest> {
+  const c0 = { ...ssm.calls };
+  const t0 = { ...ssm.throttled };
+  const d0 = { ...proxy.calls };
+  const statuses = await work();
+  const attempts = { ...diff(ssm.calls, c0), ...diff(proxy.calls, d0) };
+  const throttled = diff(ssm.throttled, t0);
+  return { agency, nodes, attempts, throttled, counts: minus(attempts, throttled), statuses };
+}
+
+export interface SyncBenchOptions {
+  progress?: (line: string) => void;
+  /** Skip the blog comparison (tests). */
+  blog?: boolean;
+}
+
+/** Runs scenarios a, b, drift, c, d (and the blog's approach) on a fresh fleet. */
+export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {}): Promise<ScenarioRun[]> {
+  const progress = opts.progress ?? (() => undefined);
+  const ssm = await startSsmFake({ seed: 6 });
+  const db = await startDynalite();
+  const proxy = await startCountingProxy(db.endpoint);
+  const saved = { ...process.env };
+  try {
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'AKIDBENCHBENCHBENCH',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'bench-secret-not-real',
+      AWS_REGION: 'us-east-1',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      AWS_ENDPOINT_URL_SSM: ssm.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint,
+      [TAG_MANAGER_ENV.syncTableName]: db.tableName,
+      [TAG_MANAGER_ENV.activationParameterPrefix]: PARAM_PREFIX,
+      [TAG_MANAGER_ENV.reservedTagPrefix]: PREFIX,
+      [TAG_MANAGER_ENV.metricNamespace]: 'SsmHub/bench',
+      [TAG_MANAGER_ENV.ssmConcurrency]: String(POOL_SIZE),
+      // Real retries run, with millisecond backoff so the run stays short; the simulated clock
+      // applies the SDK's real backoff instead.
+      RETRY_BASE_DELAY_MS: '2',
+    });
+    delete process.env.DRIFT_CHECK_HOURS;
+    const mod = await loadBundledHandler('tag-manager');
+    (mod.setLogSink as (s: (line: string) => void) => void)(() => undefined);
+
+    const fleet = buildFleet(spec);
+    const stamp = provenanceKeys(PREFIX).activationAgency;
+    for (const f of fleet) ssm.state.addNode(f.managedInstanceId, { activationId: f.activationId, tags: { [stamp]: f.agency } });
+    for (const agency of new Set(fleet.map((f) => f.agency))) plantActivation(ssm, agency, `act-${agency}`);
+
+    const invokeAll = async (id: ScenarioId, changedNodes: number): Promise<ScenarioRun> => {
+      const started = performance.now();
+      const requests: MeasuredRequest[] = [];
+      for (const { agency, requests: reqs } of requestsByAgency(fleet)) {
+        for (const req of reqs) {
+          requests.push(
+            await measure(
+              ssm,
+              proxy,
+              async () => {
+                const answer = (await mod.handler(req, lambdaContext(`${HUB_FN}:${agencyAliasName(agency)}`))) as { results?: Array<{ status: string }>; error?: { message: string } };
+                if (!answer.results) throw new Error(`tag manager refused a benchmark request: ${answer.error?.message ?? 'no results'}`);
+                const statuses: Record<string, number> = {};
+                for (const r of answer.results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+                return statuses;
+              },
+              agency,
+              req.instances.length,
+            ),
+          );
+        }
+      }
+      const run = { id, requests, localMs: performance.now() - started, changedNodes };
+      progress(`  sync N=${spec.nodes}: ${SCENARIO_LABELS[id]} in ${Math.round(run.localMs)} ms (local fakes)`);
+      return run;
+    };
+    const changeTags = (indexes: number[], value: string) => {
+      for (const i of indexes) fleet[i]!.tags = { ...fleet[i]!.tags, Owner: value };
+      return indexes.length;
+    };
+
+    const runs: ScenarioRun[] = [];
+    runs.push(await invokeAll('a', fleet.length));
+    runs.push(await invokeAll('b', 0));
+    process.env.DRIFT_CHECK_HOURS = '0';
+    runs.push(await invokeAll('drift', 0));
+    delete process.env.DRIFT_CHECK_HOURS;
+    runs.push(await invokeAll('c', changeTags(changedIndexes(fleet.length, CHANGED_SHARE, 37), 'changed-in-c')));
+    ssm.setThrottleRatio(THROTTLE_RATIO_D);
+    runs.push(await invokeAll('d', changeTags(changedIndexes(fleet.length, CHANGED_SHARE, 73), 'changed-in-d')));
+    ssm.setThrottleRatio(0);
+    if (opts.blog !== false) runs.push(await runBlogApproach(ssm, proxy, requestsByAgency(fleet), progress, spec.nodes));
+    return runs;
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    await proxy.close();
+    await db.close();
+    await ssm.close();
+  }
+}
+
+/**
+ * The original blog's approach, run through the same fakes and counters: no state, so every run
+ * re-applies every tag of every instance, one AddTagsToResource per instance (same concurrency).
+ */
+async function runBlogApproach(ssm: SsmFake, proxy: CountingProxy, agencies: AgencyRequests[], progress: (l: string) => void, total: number): Promise<ScenarioRun> {
+  const client = new SSMClient({ endpoint: ssm.endpoint, region: 'us-east-1', maxAttempts: 8 });
+  const started = performance.now();
+  const requests: MeasuredRequest[] = [];
+  try {
+    for (const { agency, requests: reqs } of agencies) {
+      for (const req of reqs) {
+        requests.push(
+          await measure(
+            ssm,
+            proxy,
+            async () => {
+              await mapPool(req.instances, POOL_SIZE, async (inst) => {
+                // The blog copied what SSM accepts; aws: keys and invalid tags would fail the call.
+                const tags = Object.entries(inst.tags)
+                  .filter(([k, v]) => tagRuleViolation(k, v, PREFIX) === undefined)
+                  .slice(0, 50)
+                  .map(([Key, Value]) => ({ Key, Value }));
+                await client.send(new AddTagsToResourceCommand({ ResourceType: 'ManagedInstance', ResourceId: inst.managedInstanceId, Tags: tags }));
+              });
+              return { applied: req.instances.length };
+            },
+            agency,
+            req.instances.length,
+          ),
+        );
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+  const run: ScenarioRun = { id: 'blog', requests, localMs: performance.now() - started, changedNodes: total };
+  progress(`  sync N=${total}: ${SCENARIO_LABELS.blog} in ${Math.round(run.localMs)} ms (local fakes)`);
+  return run;
+}
