@@ -63,6 +63,7 @@ export const buildConfigSchema = z
     }),
     agencyActivationParameterPath: parameterPath,
     centralActivationParameterPrefix: parameterPath,
+    nodeReadableParameterPath: parameterPath,
     zeroTouch: z.strictObject({
       enabledByDefault: z.boolean(),
       optInTagKey: z.string().check(z.minLength(1), z.maxLength(128), z.regex(SSM_TAG_KEY_CHARS, { message: 'must be a valid tag key' })),

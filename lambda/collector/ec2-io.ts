@@ -19,19 +19,17 @@ const toInstance = (i: Instance): Ec2Instance => ({
   tags: tagListToRecord(i.Tags),
 });
 
-/** Every state but terminated: a terminated instance is deregistered, never synced. */
-const LIVE_STATES = ['pending', 'running', 'shutting-down', 'stopping', 'stopped'];
-
-/** Pages through every live instance that carries the managed node ID tag, one page at a time. */
+/**
+ * Pages through every instance that carries the managed node ID tag, one page at a time,
+ * terminated ones included: EC2 lists them for a while, so a missed termination event is
+ * caught by the next reconcile.
+ */
 export async function* managedInstancePages(): AsyncGenerator<Ec2Instance[]> {
   let NextToken: string | undefined;
   do {
     const page = await ec2().send(
       new DescribeInstancesCommand({
-        Filters: [
-          { Name: 'tag-key', Values: [MANAGED_INSTANCE_ID_TAG] },
-          { Name: 'instance-state-name', Values: LIVE_STATES },
-        ],
+        Filters: [{ Name: 'tag-key', Values: [MANAGED_INSTANCE_ID_TAG] }],
         MaxResults: 1000,
         NextToken,
       }),

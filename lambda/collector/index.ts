@@ -4,7 +4,7 @@
 // (metric HubRefusals) and, for whole requests, makes the invocation fail so the Errors alarm fires.
 import type { DeregisterInstance, SyncInstance } from '../shared/contract.ts';
 import { emitMetrics, log } from '../shared/log.ts';
-import { activationParameterNames, COLLECTOR_ENV, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES } from '../shared/names.ts';
+import { activationParameterNames, COLLECTOR_ENV, HUB_CALL_RESERVE_MS, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES } from '../shared/names.ts';
 import { readParameters, writeSecureParameter } from './activation-io.ts';
 import { checkActivationAnswer, checkBatchAnswer, checkErrorAnswer } from './answers.ts';
 import { batchInstances } from './batching.ts';
@@ -61,9 +61,15 @@ class Run {
     invalidManagedInstanceIds: 0,
     oversize: 0,
     hubRefusals: 0,
+    deferred: 0,
+    duplicateClaims: 0,
   };
   readonly failures: string[] = [];
-  constructor(readonly env: Env) {}
+  constructor(
+    readonly env: Env,
+    /** Milliseconds left in this invocation (Infinity when the context does not say). */
+    readonly remainingMs: () => number = () => Number.POSITIVE_INFINITY,
+  ) {}
 
   /** A whole request refused or failed: counted, logged, and fatal at the end of the run. */
   refuse(message: string, fields: Record<string, unknown>): void {
@@ -99,6 +105,14 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
   // One request at a time: the hub's SSM write rate is shared by every agency.
   for (const [i, batch] of batches.entries()) {
     const fields = { op, batch: i + 1, batches: batches.length, instances: batch.length };
+    // A hub call may take up to the tag manager's timeout; never start one that cannot finish.
+    // What is left waits for the next reconcile instead of dying with the invocation.
+    if (run.remainingMs() < HUB_CALL_RESERVE_MS) {
+      const left = batches.slice(i).reduce((n, b) => n + b.length, 0);
+      run.counts.deferred += left;
+      log('WARN', 'out of time: remaining instances deferred to the next reconcile', { ...fields, deferred: left });
+      break;
+    }
     run.counts.sent += batch.length;
     let answer: HubAnswer;
     try {
@@ -151,17 +165,34 @@ function invalidId(run: Run, ec2InstanceId: string, value: string): void {
 }
 
 async function reconcile(run: Run): Promise<number> {
-  const instances: SyncInstance[] = [];
+  const live: SyncInstance[] = [];
+  const gone: DeregisterInstance[] = [];
+  const claims = new Map<string, number>();
   let seen = 0;
   for await (const page of managedInstancePages()) {
     for (const i of page) {
       seen++;
       const id = managedIdFromTags(i.tags);
-      if ('id' in id) instances.push({ ec2InstanceId: i.ec2InstanceId, managedInstanceId: id.id, tags: i.tags });
-      else if ('invalid' in id) invalidId(run, i.ec2InstanceId, id.invalid);
+      if ('invalid' in id) invalidId(run, i.ec2InstanceId, id.invalid);
+      if (!('id' in id)) continue;
+      const node = { ec2InstanceId: i.ec2InstanceId, managedInstanceId: id.id };
+      if (i.state === 'terminated' || i.state === 'shutting-down') gone.push(node);
+      else {
+        live.push({ ...node, tags: i.tags });
+        claims.set(id.id, (claims.get(id.id) ?? 0) + 1);
+      }
     }
   }
-  await send(run, 'sync', instances);
+  // Two live instances naming one node: one of them was mislabelled. Send neither; the hub keeps
+  // the node bound to the instance it first saw.
+  const claimed = live.filter((i) => {
+    if (claims.get(i.managedInstanceId) === 1) return true;
+    run.counts.duplicateClaims++;
+    log('WARN', 'managed node claimed by several instances; not sent', i);
+    return false;
+  });
+  await send(run, 'sync', claimed);
+  if (gone.length) await send(run, 'deregister', gone);
   return seen;
 }
 
@@ -205,8 +236,10 @@ function registrationFailure(run: Run, ec2InstanceId: string, tags: Tags): void 
   if (error !== undefined) log('WARN', 'registration failed on instance', { ec2InstanceId, error: error.slice(0, 256) });
 }
 
-export async function handler(event: unknown): Promise<Record<string, unknown>> {
-  const run = new Run(readEnv());
+export async function handler(event: unknown, context?: { getRemainingTimeInMillis?: () => number }): Promise<Record<string, unknown>> {
+  const run = new Run(readEnv(), () =>
+    typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY,
+  );
   const ev = classifyEvent(event);
   const summary: Record<string, unknown> = { event: ev.kind };
   switch (ev.kind) {
@@ -257,6 +290,8 @@ export async function handler(event: unknown): Promise<Record<string, unknown>> 
       Failed: { value: c.failed },
       InvalidManagedInstanceIds: { value: c.invalidManagedInstanceIds },
       HubRefusals: { value: c.hubRefusals },
+      Deferred: { value: c.deferred },
+      DuplicateClaims: { value: c.duplicateClaims },
     });
     log('INFO', 'collector run finished', { ...summary, ...c });
   } else if (c.invalidManagedInstanceIds > 0) {

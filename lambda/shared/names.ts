@@ -16,10 +16,13 @@ export const PROVENANCE_TAG_SUFFIXES = {
   agencyAccount: 'agency-account',
   /** Written by the tag manager on every synced node: the EC2 instance behind it. */
   ec2InstanceId: 'ec2-instance-id',
-  /** Stamped by the hybrid activation at registration time; nothing can change it later. */
+  /** Stamped by the hybrid activation at registration time. Agencies cannot change it (the tag
+   *  manager never writes reserved keys); central principals with SSM tagging rights could. */
   activationAgency: 'activation-agency',
   /** Written on the EC2 instance by the registration worker when registration failed. */
   registrationError: 'registration-error',
+  /** Written on the EC2 instance by the way back; registration then leaves the instance alone. */
+  registrationOptOut: 'registration-opt-out',
 } as const;
 
 /** Environment variables of each Lambda function, set by the template builders. */
@@ -78,3 +81,9 @@ export const SYNC_TABLE = {
     lastDriftCheckAt: 'lastDriftCheckAt',
   },
 } as const;
+
+/** Function timeouts, shared by the templates and the code that budgets its time against them. */
+export const TAG_MANAGER_TIMEOUT_SECONDS = 300;
+export const COLLECTOR_TIMEOUT_SECONDS = 900;
+/** The collector starts a hub request only with this much time left: one full tag-manager call and a margin. */
+export const HUB_CALL_RESERVE_MS = (TAG_MANAGER_TIMEOUT_SECONDS + 20) * 1000;

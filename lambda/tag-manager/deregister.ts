@@ -8,10 +8,13 @@ import { deregisterNode, errorReason } from './ssm-io.ts';
 import { deleteRow } from './table-io.ts';
 
 export async function deregisterInstances(ctx: OpContext, entries: readonly DeregisterInstance[]): Promise<InstanceResult[]> {
-  const ownership = await proveOwnership(ctx, entries);
+  // A node SSM no longer knows and no row records is already deregistered: the reconcile sends
+  // terminated instances for as long as EC2 still lists them, so this must stay quiet and idempotent.
+  const ownership = await proveOwnership(ctx, entries, { unknownNodeIsGone: true });
   return mapPool(entries, ctx.config.ssmConcurrency, async (entry): Promise<InstanceResult> => {
     const base = { managedInstanceId: entry.managedInstanceId, ec2InstanceId: entry.ec2InstanceId };
     const o = ownership.get(entry.managedInstanceId);
+    if (o?.kind === 'refused' && o.cause === 'unknown-node') return { ...base, status: 'unchanged', reason: 'already deregistered' };
     if (!o || o.kind === 'refused') return { ...base, status: 'rejected', reason: NOT_OWNED_REASON };
     if (o.kind === 'error') return { ...base, status: 'failed', reason: o.reason };
     // A mistaken collector must not deregister a node that now stands for another instance.

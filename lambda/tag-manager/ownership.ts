@@ -46,7 +46,11 @@ export interface OwnershipInput {
 }
 
 /** Proves ownership of every node; SSM is asked only about nodes the table does not know. */
-export async function proveOwnership(ctx: OpContext, nodes: readonly OwnershipInput[]): Promise<Map<string, Ownership>> {
+export async function proveOwnership(
+  ctx: OpContext,
+  nodes: readonly OwnershipInput[],
+  options: { unknownNodeIsGone?: boolean } = {},
+): Promise<Map<string, Ownership>> {
   const { config, agencyAccountId: agency } = ctx;
   const result = new Map<string, Ownership>();
   const rows = await readRows(ctx.ddb, config.syncTableName, nodes.map((n) => n.managedInstanceId));
@@ -60,15 +64,15 @@ export async function proveOwnership(ctx: OpContext, nodes: readonly OwnershipIn
   }
 
   if (unknown.length > 0) await proveWithSsm(ctx, unknown, result);
-  logRefusals(ctx, nodes, result);
+  logRefusals(ctx, nodes, result, options.unknownNodeIsGone === true);
   return result;
 }
 
-function logRefusals(ctx: OpContext, nodes: readonly OwnershipInput[], result: Map<string, Ownership>): void {
+function logRefusals(ctx: OpContext, nodes: readonly OwnershipInput[], result: Map<string, Ownership>, unknownNodeIsGone: boolean): void {
   const agency = ctx.agencyAccountId;
   for (const node of nodes) {
     const o = result.get(node.managedInstanceId);
-    if (o?.kind === 'refused') {
+    if (o?.kind === 'refused' && !(unknownNodeIsGone && o.cause === 'unknown-node')) {
       securityEvent('refused a managed node not proven to belong to the calling agency', {
         agencyAccountId: agency,
         managedInstanceId: node.managedInstanceId,

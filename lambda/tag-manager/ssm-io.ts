@@ -1,5 +1,6 @@
 // SSM calls, and nothing else: batching, pagination and "not found" mapping live here so the
 // sync logic stays readable. The SDK client retries throttling on its own.
+import { log } from '../shared/log.ts';
 import {
   AddTagsToResourceCommand,
   DeregisterManagedInstanceCommand,
@@ -20,9 +21,16 @@ export const errorName = (err: unknown): string =>
   (err as { name?: string })?.name ?? (err instanceof Error ? err.constructor.name : 'Error');
 
 /** A short, single-line reason for a result. SDK messages carry no secrets; still capped. */
+/**
+ * The reason an agency sees for a failed AWS call: the error's name only. AWS messages can name
+ * the hub's role, account and session, which are not the agency's business; the full message is
+ * logged here, on the hub's side.
+ */
 export function errorReason(err: unknown): string {
+  const name = errorName(err);
   const message = err instanceof Error ? err.message : String(err);
-  return `${errorName(err)}: ${message}`.replace(/\s+/g, ' ').slice(0, 300);
+  log('WARN', 'AWS call failed', { error: name, detail: message.replace(/\s+/g, ' ').slice(0, 500) });
+  return `${name} (details in the hub's logs)`;
 }
 
 /** What SSM knows about a node; absent from the map when SSM does not know the node. */

@@ -15,6 +15,7 @@ import {
 import { DEFERRED_REASON, NODE_START_RESERVE_MS, type OpContext } from './context.ts';
 import { NOT_OWNED_REASON, proveOwnership, type Ownership } from './ownership.ts';
 import { mapPool } from './pool.ts';
+import { securityEvent } from '../shared/log.ts';
 import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
 import { putRow, recordError, type SyncRow } from './table-io.ts';
 
@@ -51,6 +52,8 @@ export function isUnchanged(row: SyncRow | undefined, agency: string, ec2Instanc
   );
 }
 
+export const BOUND_ELSEWHERE_REASON = 'managed node is bound to another EC2 instance';
+
 class NodeGoneError extends Error {
   override readonly name = 'NodeGoneError';
 }
@@ -71,6 +74,19 @@ async function syncOwnedNode(ctx: OpContext, entry: SyncInstance, ownership: Ext
   const { config, agencyAccountId: agency, now } = ctx;
   const id = entry.managedInstanceId;
   const row = ownership.row;
+  // A managed node stands for one EC2 instance for life (a re-registration makes a new mi- ID).
+  // An instance that claims a node already bound to another instance is refused: otherwise one
+  // instance could relabel, and later deregister, another node of the same agency.
+  if (row?.ec2InstanceId && row.ec2InstanceId !== entry.ec2InstanceId) {
+    securityEvent('refused a sync for a managed node bound to another EC2 instance', {
+      agencyAccountId: agency,
+      managedInstanceId: id,
+      claimedBy: entry.ec2InstanceId,
+      boundTo: row.ec2InstanceId,
+      requestId: ctx.requestId,
+    });
+    return { managedInstanceId: id, ec2InstanceId: entry.ec2InstanceId, status: 'rejected', reason: BOUND_ELSEWHERE_REASON };
+  }
   const planFor = (otherReservedTagCount: number) =>
     planTags({ rawTags: entry.tags, prefix: config.reservedTagPrefix, agencyAccountId: agency, ec2InstanceId: entry.ec2InstanceId, otherReservedTagCount });
 

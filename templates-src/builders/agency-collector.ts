@@ -7,7 +7,7 @@ import { Equals, GetAtt, Not, Ref, Sub, type Value } from '../kit/intrinsics.ts'
 import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
 import { addNodeFunction } from '../kit/lambda.ts';
 import { Template } from '../kit/template.ts';
-import { COLLECTOR_ENV, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES } from '../../lambda/shared/names.ts';
+import { COLLECTOR_ENV, COLLECTOR_TIMEOUT_SECONDS, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES } from '../../lambda/shared/names.ts';
 import { registrationDocument } from '../../documents/index.ts';
 import { ACCOUNT_ID_ALLOWED_PATTERN, REGION_ALLOWED_PATTERN, type BuildContext } from './context.ts';
 
@@ -114,11 +114,9 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
     architecture: config.architecture,
     roleId: 'CollectorRole',
     memoryMb: 256,
-    timeoutSeconds: 600,
+    timeoutSeconds: COLLECTOR_TIMEOUT_SECONDS,
     logRetentionDays: config.logRetentionDays,
     today: ctx.today,
-    // One reconcile at a time is enough and keeps the hub's load per agency bounded.
-    reservedConcurrency: 2,
     environment: {
       [COLLECTOR_ENV.hubFunctionArn]: hubAliasArn,
       [COLLECTOR_ENV.activationParameterPath]: paramPath,
@@ -204,8 +202,16 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   // Agency instances: the SSM core policy, read of the two activation parameters only, and
   // tagging of the instance itself with the managedinstanceid key and the error key only.
   const instanceArn = Sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*');
-  const ownInstanceOnly = { StringEquals: { 'aws:ARN': '${ec2:SourceInstanceARN}' } };
-  const tagKeys = [MANAGED_INSTANCE_ID_TAG, `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`];
+  // The caller's instance (ec2:SourceInstanceARN) must be the instance being tagged
+  // (${ec2:InstanceID}, a policy variable resolved per target). `${!…}` keeps it literal in Sub.
+  const ownInstanceOnly = {
+    ArnEquals: { 'ec2:SourceInstanceARN': Sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/${!ec2:InstanceID}') },
+  };
+  const tagKeys = [
+    MANAGED_INSTANCE_ID_TAG,
+    `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`,
+    `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationOptOut}`,
+  ];
   t.resource('InstanceRole', 'AWS::IAM::Role', {
     Description: 'Agency instances registered with the hub',
     AssumeRolePolicyDocument: assumeRoleFor('ec2.amazonaws.com'),
@@ -246,8 +252,9 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
       Name: Ref('RegisterDocument'),
       Targets: [{ Key: Sub('tag:${OptInTagKey}'), Values: [Ref('OptInTagValue')] }],
       Parameters: { HubRegion: [Ref('CentralRegion')], ActivationParameterPath: [paramPath] },
-      // Retries daily, so an instance that launched before the activation arrived registers later.
-      ScheduleExpression: 'rate(1 day)',
+      // Retries hourly, like the collector that writes the activation: an instance that launched
+      // before the activation arrived registers within the hour (registered ones exit at once).
+      ScheduleExpression: 'rate(1 hour)',
       ComplianceSeverity: 'HIGH',
     },
     { Condition: zeroTouchOn },

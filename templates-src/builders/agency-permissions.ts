@@ -39,9 +39,10 @@ export function buildAgencyPermissions(ctx: BuildContext): Template {
   const expiry = t.parameter('ActivationExpiryDays', {
     Type: 'Number',
     Default: config.activation.expiryDays,
-    MinValue: 2,
+    // Shorter lifetimes would make every rotation run rotate again.
+    MinValue: config.activation.rotateDaysBeforeExpiry + 1,
     MaxValue: 30,
-    Description: 'Lifetime of each activation in days (2–30); rotation starts before it ends',
+    Description: `Lifetime of each activation in days (${config.activation.rotateDaysBeforeExpiry + 1}–30); rotation starts ${config.activation.rotateDaysBeforeExpiry} days before it ends`,
   });
 
   t.resource('AgencyAlias', 'AWS::Lambda::Alias', {

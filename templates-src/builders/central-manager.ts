@@ -3,10 +3,10 @@
 // each agency's hybrid activation, the sync-state table, and the alarms.
 import { derivedNames } from '../config.ts';
 import { Equals, GetAtt, Not, Ref, Sub, type Value } from '../kit/intrinsics.ts';
-import { allow, assumeRoleFor, policyDocument } from '../kit/iam.ts';
+import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
 import { addNodeFunction } from '../kit/lambda.ts';
 import { Template } from '../kit/template.ts';
-import { ACTIVATION_MANAGER_ENV, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES, SYNC_TABLE, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
+import { ACTIVATION_MANAGER_ENV, MANAGED_INSTANCE_ID_TAG, TAG_MANAGER_TIMEOUT_SECONDS, PROVENANCE_TAG_SUFFIXES, SYNC_TABLE, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
 import { deregistrationDocument } from '../../documents/index.ts';
 import type { BuildContext } from './context.ts';
 
@@ -131,6 +131,20 @@ export function buildCentralManager(ctx: BuildContext): Template {
       ArnLike: { 'aws:SourceArn': Sub('arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:*') },
     }),
     ManagedPolicyArns: [Sub('arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore')],
+    // Anyone with root on an agency instance can use these credentials. The managed policy lets
+    // them read every parameter of the central account; they may read only AWS's public
+    // parameters and the path central IT shares with nodes on purpose (e.g. agent configs).
+    Policies: [
+      {
+        PolicyName: 'node-parameter-boundary',
+        PolicyDocument: policyDocument(
+          deny('ReadOnlySharedParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'], [
+            Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
+            Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.nodeReadableParameterPath}/*`),
+          ]),
+        ),
+      },
+    ],
   });
 
   const managedNodeArn = Sub('arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:managed-instance/*');
@@ -178,7 +192,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
     architecture: config.architecture,
     roleId: 'TagManagerRole',
     memoryMb: 512,
-    timeoutSeconds: 300,
+    timeoutSeconds: TAG_MANAGER_TIMEOUT_SECONDS,
     logRetentionDays: config.logRetentionDays,
     logKmsKeyArn: GetAtt('DataKey', 'Arn'),
     today: ctx.today,
@@ -222,6 +236,13 @@ export function buildCentralManager(ctx: BuildContext): Template {
             [activationParams, Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.centralActivationParameterPrefix}`)],
           ),
           allow('EncryptActivationRecords', ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], GetAtt('DataKey', 'Arn'), viaSsm),
+          // Its tagging right exists for new activations only: it must never relabel a node's owner.
+          {
+            Sid: 'NeverTagManagedNodes',
+            Effect: 'Deny',
+            Action: ['ssm:AddTagsToResource', 'ssm:RemoveTagsFromResource'],
+            Resource: managedNodeArn,
+          },
         ),
       },
     ],

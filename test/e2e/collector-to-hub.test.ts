@@ -116,4 +116,21 @@ describe('collector → alias → tag manager', () => {
     expect(JSON.stringify(agencyParams.puts)).not.toContain(CODE_B);
     for (const line of [...collectorLogs, ...hub.logs]) expect(line).not.toContain(CODE_A);
   });
+
+  it('deregisters a terminated instance whose termination event was missed, then stays quiet while EC2 still lists it', async () => {
+    const mi = hub.registerNode(40, AGENCY_A, 'act-a');
+    ec2.instances = [instance(40, mi)];
+    const ctx = lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`);
+    await collector.handler(scheduled, ctx);
+    ec2.instances = [{ ...instance(40, mi), state: 'terminated' }];
+    await collector.handler(scheduled, ctx);
+    expect(hub.ssm.state.nodes.has(mi)).toBe(false);
+    expect((await hub.rows()).some((r) => r.managedInstanceId === mi)).toBe(false);
+
+    const rejectedBefore = hub.metrics('RejectedNodes');
+    collectorLogs = [];
+    const summary = (await collector.handler(scheduled, ctx)) as Record<string, number>;
+    expect(summary).toMatchObject({ unchanged: 1, rejected: 0, hubRefusals: 0 });
+    expect(hub.metrics('RejectedNodes')).toBe(rejectedBefore);
+  });
 });

@@ -37,7 +37,8 @@ export function lambdaContext(invokedFunctionArn: string, overrides: Record<stri
     invokedFunctionArn,
     functionName: invokedFunctionArn.split(':')[6] ?? 'fn',
     awsRequestId: 'req-0000-test',
-    getRemainingTimeInMillis: () => 300_000,
+    // A fresh invocation of the longest-running function (the collector: 900 s).
+    getRemainingTimeInMillis: () => 900_000,
     ...overrides,
   };
 }

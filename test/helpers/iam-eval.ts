@@ -61,11 +61,14 @@ function substituteVariables(text: string, ctx: Record<string, string | string[]
 function compare(op: string, actual: string, expected: string): boolean {
   switch (op) {
     case 'StringEquals':
-    case 'ArnEquals':
       return actual === expected;
     case 'StringNotEquals':
-    case 'ArnNotEquals':
       return actual !== expected;
+    // IAM's Arn operators match each ARN component with * and ? wildcards, Equals and Like alike.
+    case 'ArnEquals':
+      return globToRegExp(expected).test(actual);
+    case 'ArnNotEquals':
+      return !globToRegExp(expected).test(actual);
     case 'StringEqualsIgnoreCase':
       return actual.toLowerCase() === expected.toLowerCase();
     case 'StringLike':
@@ -86,7 +89,8 @@ function conditionsHold(condition: Record<string, Record<string, unknown>> | und
   for (const [rawOp, entries] of Object.entries(condition)) {
     for (const [key, expectedRaw] of Object.entries(entries)) {
       const expected = asList(expectedRaw).map((e) => substituteVariables(e, ctx));
-      const actualValue = key === 'aws:ARN' ? req.resource : ctx[key];
+      // aws:ARN is not a key IAM supplies (Access Analyzer calls it unsupported): never present.
+      const actualValue = key === 'aws:ARN' ? undefined : ctx[key];
       if (rawOp === 'Null') {
         const isNull = actualValue === undefined || (Array.isArray(actualValue) && actualValue.length === 0);
         if (String(isNull) !== expected[0]) return false;

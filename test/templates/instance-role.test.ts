@@ -27,11 +27,12 @@ beforeAll(async () => {
   statements = [...AMAZON_SSM_MANAGED_INSTANCE_CORE, ...inline];
 });
 
+// IAM resolves ${ec2:InstanceID} per target instance and ec2:SourceInstanceARN from the caller.
 const tag = (action: string, resource: string, keys: string[] | undefined) =>
   evaluate(statements, {
     action,
     resource,
-    context: { 'ec2:SourceInstanceARN': self, ...(keys ? { 'aws:TagKeys': keys } : {}) },
+    context: { 'ec2:SourceInstanceARN': self, 'ec2:InstanceID': resource.split('/').pop()!, ...(keys ? { 'aws:TagKeys': keys } : {}) },
   });
 
 describe('agency instance role', () => {
@@ -39,8 +40,12 @@ describe('agency instance role', () => {
     expect(tag('ec2:CreateTags', self, ['managedinstanceid'])).toBe('Allow');
     expect(tag('ec2:DeleteTags', self, ['managedinstanceid'])).toBe('Allow');
   });
-  it('lets an instance record its registration error under the reserved prefix', () => {
+  it('lets an instance record its registration error and its opt-out under the reserved prefix', () => {
     expect(tag('ec2:CreateTags', self, [errorKey])).toBe('Allow');
+    expect(tag('ec2:CreateTags', self, [errorKey.replace('registration-error', 'registration-opt-out')])).toBe('Allow');
+  });
+  it('does not rely on the aws:ARN key, which IAM never supplies', () => {
+    expect(JSON.stringify(statements)).not.toContain('aws:ARN');
   });
   it('cannot tag another instance, even with the allowed key', () => {
     expect(tag('ec2:CreateTags', other, ['managedinstanceid'])).toBe('ImplicitDeny');

@@ -115,8 +115,12 @@ describe('scheduled reconcile', () => {
     for (const call of ec2.calls) {
       expect(call.maxResults).toBe(1000);
       expect(call.filters).toContainEqual({ name: 'tag-key', values: ['managedinstanceid'] });
-      expect(call.filters.find((f) => f.name === 'instance-state-name')?.values).not.toContain('terminated');
+      // Terminated instances are listed too: the reconcile deregisters them (missed events).
+      expect(call.filters.find((f) => f.name === 'instance-state-name')).toBeUndefined();
     }
+    expect(hub.payloadsOf('deregister').flatMap((p) => p['instances'] as unknown[])).toEqual([
+      { ec2InstanceId: ec2Id(9002), managedInstanceId: miId(9002) },
+    ]);
     const syncs = hub.payloadsOf('sync');
     expect(syncs).toHaveLength(25);
     const sent = syncs.flatMap((p) => p['instances'] as Array<{ ec2InstanceId: string; managedInstanceId: string; tags: Record<string, string> }>);
@@ -135,8 +139,9 @@ describe('scheduled reconcile', () => {
     }
     for (const p of syncs) expect((p['instances'] as unknown[]).length).toBeLessThanOrEqual(MAX_INSTANCES_PER_REQUEST);
     expect(hub.payloadsOf('activation')).toHaveLength(1);
-    expect(summary).toMatchObject({ event: 'reconcile', instancesSeen: 2500, sent: 2500, applied: 2500, hubRefusals: 0 });
-    expect(metric('Applied')).toBe(2500);
+    // 2,500 live instances synced plus the terminated one deregistered.
+    expect(summary).toMatchObject({ event: 'reconcile', instancesSeen: 2501, sent: 2501, applied: 2501, hubRefusals: 0 });
+    expect(metric('Applied')).toBe(2501);
     expect(metric('HubRefusals')).toBe(0);
     // No per-instance INFO lines for a healthy run: the log volume stays flat.
     expect(lines.length).toBeLessThan(10);
@@ -378,5 +383,31 @@ describe('configuration', () => {
       process.env['HUB_FUNCTION_ARN'] = saved;
     }
     expect(hub.calls).toHaveLength(0);
+  });
+});
+
+describe('time budget', () => {
+  it('starts a hub request only with a full tag-manager call of time left, and defers the rest without failing', async () => {
+    ec2.instances = Array.from({ length: 450 }, (_, n) => managed(n));
+    // 3 hub calls fit, then the invocation is short of time (HUB_CALL_RESERVE_MS is 320 s).
+    let left = 5;
+    const context = { ...CONTEXT, getRemainingTimeInMillis: () => (left-- > 2 ? 600_000 : 300_000) };
+    const summary = (await collector.handler(scheduled, context)) as Record<string, number>;
+    expect(hub.payloadsOf('sync')).toHaveLength(3);
+    expect(summary.sent).toBe(300);
+    expect(summary.deferred).toBe(150);
+    expect(logsAt('WARN').some((l) => l['message'] === 'out of time: remaining instances deferred to the next reconcile' && l['deferred'] === 150)).toBe(true);
+    expect(metric('Deferred')).toBe(150);
+  });
+});
+
+describe('reconcile safety', () => {
+  it('sends neither of two live instances that claim the same managed node, and syncs the rest', async () => {
+    ec2.instances = [managed(1), { ...managed(2), tags: { ...managed(2).tags, managedinstanceid: miId(1) } }, managed(3)];
+    const summary = (await run(scheduled)) as Record<string, number>;
+    const sent = hub.payloadsOf('sync').flatMap((p) => p['instances'] as Array<{ ec2InstanceId: string }>);
+    expect(sent.map((i) => i.ec2InstanceId)).toEqual([ec2Id(3)]);
+    expect(summary.duplicateClaims).toBe(2);
+    expect(metric('DuplicateClaims')).toBe(2);
   });
 });

@@ -162,7 +162,7 @@ describe('what an agency may do with its own nodes', () => {
     expect(h.ssm.writeCalls()).toBe(0);
   });
 
-  it('deregisters its own node and removes its row; a second deregister is refused as unknown', async () => {
+  it('deregisters its own node and removes its row; a second deregister is a quiet no-op', async () => {
     const id = h.registerNode(++n, AGENCY_A, 'act-aaaa');
     await h.invokeAs(AGENCY_A, syncEvent(id, ec2Id(n), { Name: 'x' }));
     expect((await h.rows()).some((r) => r.managedInstanceId === id)).toBe(true);
@@ -170,8 +170,17 @@ describe('what an agency may do with its own nodes', () => {
     expect(res.results[0]).toMatchObject({ status: 'applied', reason: 'deregistered' });
     expect(h.ssm.state.nodes.has(id)).toBe(false);
     expect((await h.rows()).some((r) => r.managedInstanceId === id)).toBe(false);
+    const logsBefore = h.logs.length;
     const again = await h.invokeAs(AGENCY_A, { op: 'deregister', instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }] });
-    expect(again.results[0].status).toBe('rejected');
+    expect(again.results[0]).toMatchObject({ status: 'unchanged', reason: 'already deregistered' });
+    expect(h.logs.slice(logsBefore).some((l) => l.includes('"event":"security"'))).toBe(false);
+  });
+
+  it('still refuses to deregister another agency\'s live node', async () => {
+    const theirs = h.registerNode(++n, AGENCY_B, 'act-bbbb');
+    const res = await h.invokeAs(AGENCY_A, { op: 'deregister', instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: theirs }] });
+    expect(res.results[0].status).toBe('rejected');
+    expect(h.ssm.state.nodes.has(theirs)).toBe(true);
   });
 
   it('treats a node already gone from SSM but still in its table as deregistered', async () => {

@@ -74,13 +74,19 @@ describe('mirroring', () => {
     expect(row?.appliedTagKeys).toEqual(['Name']);
   });
 
-  it('updates the EC2 provenance tag when the node now stands for another instance', async () => {
+  it('refuses another instance of the same agency claiming a node bound to a first one, and changes nothing', async () => {
     const k = ++n;
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
-    await sync([{ id, ec2: ec2Id(k), tags: { Name: 'x' } }]);
-    const res = await sync([{ id, ec2: ec2Id(k + 9000), tags: { Name: 'x' } }]);
-    expect(res.results[0].status).toBe('applied');
-    expect(h.ssm.state.tagsOf(id)?.[`${PREFIX}ec2-instance-id`]).toBe(ec2Id(k + 9000));
+    await sync([{ id, ec2: ec2Id(k), tags: { Name: 'owner' } }]);
+    const before = { ...h.ssm.state.tagsOf(id) };
+    const rowBefore = (await h.rows()).find((r) => r.managedInstanceId === id);
+    h.ssm.resetCounters();
+    const res = await sync([{ id, ec2: ec2Id(k + 9000), tags: { Name: 'impostor', Role: 'db' } }]);
+    expect(res.results[0]).toMatchObject({ status: 'rejected', reason: 'managed node is bound to another EC2 instance' });
+    expect(h.ssm.writeCalls()).toBe(0);
+    expect(h.ssm.state.tagsOf(id)).toEqual(before);
+    expect((await h.rows()).find((r) => r.managedInstanceId === id)).toEqual(rowBefore);
+    expect(h.logs.some((l) => l.includes('"event":"security"') && l.includes('bound to another EC2 instance'))).toBe(true);
   });
 
   it('never writes or removes keys under the reserved prefix, and reports the EC2 tags it skipped', async () => {
@@ -187,6 +193,9 @@ describe('failure isolation', () => {
     const res = await sync(nodes);
     expect(res.results.map((r: { status: string }) => r.status)).toEqual(['applied', 'failed', 'applied']);
     expect(res.results[1].reason).toMatch(/InternalServerError/);
+    // The agency sees the error's name only; AWS's message (which can name hub roles) stays in the hub's logs.
+    expect(res.results[1].reason).not.toContain('boom');
+    expect(h.logs.some((l) => l.includes('"detail":"boom"'))).toBe(true);
     const row = (await h.rows()).find((r) => r.managedInstanceId === nodes[1]!.id);
     expect(row).toMatchObject({ agencyAccountId: AGENCY_A, lastError: expect.stringMatching(/InternalServerError/) });
     expect(row?.fingerprint).toBeUndefined();
