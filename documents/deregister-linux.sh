@@ -5,11 +5,15 @@
 #              schedule a detached worker and exit 0 at once (the agent restarts and changes
 #              identity, so the result could never be reported otherwise).
 #   --worker   stop the agent, clear the on-prem registration, start the agent (it comes back
-#              under the instance profile), remove the managedinstanceid and error tags.
+#              under the instance profile), set the opt-out tag <prefix>registration-opt-out=true
+#              (so the daily registration association does not undo the way back), remove the
+#              managedinstanceid and error tags.
+#   An instance that is not registered at all is opted out too, and loses a stale mi- tag.
 #
 # Inputs (environment; the SSM document exports them):
 #   SSM_HUB_REGION                   hub Region; a registration to any other Region is left alone
-#   SSM_HUB_RESERVED_TAG_PREFIX      prefix of the error tag <prefix>registration-error
+#   SSM_HUB_RESERVED_TAG_PREFIX      prefix of the tags <prefix>registration-error and
+#                                    <prefix>registration-opt-out
 #   SSM_HUB_MANAGED_INSTANCE_ID_TAG  EC2 tag key that records the mi- ID (default managedinstanceid)
 # Overridable: SSM_HUB_IMDS_ENDPOINT, SSM_HUB_AGENT_STATE_DIR, SSM_HUB_STATE_DIR,
 #   SSM_HUB_LOG_FILE (/var/log/ssm-hub-deregister.log), SSM_HUB_SNAP_ROOT, SSM_HUB_WORKER_DELAY.
@@ -30,6 +34,7 @@ SNAP_ROOT="${SSM_HUB_SNAP_ROOT:-/snap}"
 WORKER_DELAY="${SSM_HUB_WORKER_DELAY:-10}"
 REGISTRATION_FILE="$AGENT_STATE_DIR/registration"
 ERROR_TAG="${TAG_PREFIX}registration-error"
+OPT_OUT_TAG="${TAG_PREFIX}registration-opt-out"
 
 # Act as the instance's own role, never as the hybrid credentials the agent may have shared.
 export AWS_SHARED_CREDENTIALS_FILE=/dev/null
@@ -119,6 +124,10 @@ registration_field() {
   sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p" "$REGISTRATION_FILE" | head -n 1
 }
 
+opt_out() {
+  aws ec2 create-tags --region "$INSTANCE_REGION" --resources "$INSTANCE_ID" --tags "Key=$OPT_OUT_TAG,Value=true" >/dev/null 2>&1
+}
+
 remove_tag() {
   aws ec2 delete-tags --region "$INSTANCE_REGION" --resources "$INSTANCE_ID" --tags "Key=$1" >/dev/null 2>&1
 }
@@ -135,9 +144,11 @@ check() {
   mi="$(registration_field ManagedInstanceID)"
   region="$(registration_field Region)"
   if [ -z "$mi" ]; then
-    # Nothing to undo in the agent; a stale tag would still mislead the collector.
+    # Nothing to undo in the agent, but the way back must hold: opt out of the daily
+    # registration. A stale tag would still mislead the collector.
+    opt_out || die 5 "cannot tag $INSTANCE_ID with $OPT_OUT_TAG=true (ec2:CreateTags)"
     remove_tag "$MI_TAG" || die 5 "cannot remove tag $MI_TAG from $INSTANCE_ID (ec2:DeleteTags)"
-    log "not registered with any hub; nothing to do"
+    log "not registered with any hub; opted out of hub registration (tag $OPT_OUT_TAG=true)"
     exit 0
   fi
   if [ "$region" != "$HUB_REGION" ]; then
@@ -214,6 +225,10 @@ worker() {
   rm -f "$REGISTRATION_FILE"
   log "starting the agent under the instance's own identity"
   agent_ctl start >/dev/null 2>&1 || fail "could not start the SSM Agent"
+  # Without it the daily registration association would register the instance again.
+  opt_out || fail "could not tag $INSTANCE_ID with $OPT_OUT_TAG=true (ec2:CreateTags)"
+  log "opted out of hub registration: tag $OPT_OUT_TAG=true (remove it to register again)"
+  rm -f "$STATE_DIR/registered-instance"
   remove_tag "$MI_TAG" || fail "could not remove tag $MI_TAG (ec2:DeleteTags)"
   remove_tag "$ERROR_TAG" || log "could not remove tag $ERROR_TAG"
   trap - ERR

@@ -4,7 +4,10 @@
 #              schedule a one-shot scheduled task (SYSTEM) and exit 0 at once (the agent restarts
 #              and changes identity, so the result could never be reported otherwise).
 #   -Worker    stop the agent, clear the on-prem registration, start the agent (it comes back
-#              under the instance profile), remove the managedinstanceid and error tags.
+#              under the instance profile), set the opt-out tag <prefix>registration-opt-out=true
+#              (so the daily registration association does not undo the way back), remove the
+#              managedinstanceid and error tags.
+#   An instance that is not registered at all is opted out too, and loses a stale mi- tag.
 #
 # Inputs (environment; the SSM document sets them):
 #   SSM_HUB_REGION (a registration to any other Region is left alone), SSM_HUB_RESERVED_TAG_PREFIX,
@@ -36,6 +39,7 @@ $RegistrationFile = Join-Path $AgentStateDir 'registration'
 $AgentExe = Join-Path $env:ProgramFiles 'Amazon\SSM\amazon-ssm-agent.exe'
 $AgentService = 'AmazonSSMAgent'
 $ErrorTag = "${TagPrefix}registration-error"
+$OptOutTag = "${TagPrefix}registration-opt-out"
 $TaskName = 'ssm-hub-deregister'
 $RegionPattern = '^[a-z]{2}(-[a-z]+)+-\d+$'
 
@@ -120,6 +124,10 @@ function Read-Registration {
   return [pscustomobject] $fields
 }
 
+function Set-OptOut {
+  New-EC2Tag -Region $script:InstanceRegion -Credential $script:Credential -Resource $script:InstanceId -Tag @{ Key = $OptOutTag; Value = 'true' }
+}
+
 function Remove-InstanceTag([string] $Key) {
   Remove-EC2Tag -Region $script:InstanceRegion -Credential $script:Credential -Resource $script:InstanceId -Tag @{ Key = $Key } -Force
 }
@@ -138,9 +146,11 @@ function Invoke-Check {
   Read-Imds
   $reg = Read-Registration
   if (-not $reg.ManagedInstanceID) {
-    # Nothing to undo in the agent; a stale tag would still mislead the collector.
+    # Nothing to undo in the agent, but the way back must hold: opt out of the daily
+    # registration. A stale tag would still mislead the collector.
+    try { Set-OptOut } catch { Stop-WithError 5 "cannot tag $($script:InstanceId) with $OptOutTag=true (ec2:CreateTags)" }
     try { Remove-InstanceTag $MiTag } catch { Stop-WithError 5 "cannot remove tag $MiTag from $($script:InstanceId) (ec2:DeleteTags)" }
-    Write-Log 'not registered with any hub; nothing to do'
+    Write-Log "not registered with any hub; opted out of hub registration (tag $OptOutTag=true)"
     exit 0
   }
   if ($reg.Region -ne $HubRegion) {
@@ -216,6 +226,10 @@ function Invoke-Worker {
     Remove-Item -LiteralPath $RegistrationFile -Force -ErrorAction SilentlyContinue
     Write-Log "starting the agent under the instance's own identity"
     try { Start-Service -Name $AgentService } catch { Invoke-Failure 'could not start the SSM Agent' }
+    # Without it the daily registration association would register the instance again.
+    try { Set-OptOut } catch { Invoke-Failure "could not tag $($script:InstanceId) with $OptOutTag=true (ec2:CreateTags)" }
+    Write-Log "opted out of hub registration: tag $OptOutTag=true (remove it to register again)"
+    Remove-Item -LiteralPath (Join-Path $StateDir 'registered-instance') -Force -ErrorAction SilentlyContinue
     try { Remove-InstanceTag $MiTag } catch { Invoke-Failure "could not remove tag $MiTag (ec2:DeleteTags)" }
     try { Remove-InstanceTag $ErrorTag } catch { Write-Log "could not remove tag $ErrorTag" }
     Write-Log "deregistration complete; the instance is managed by its own account's Systems Manager again"

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
 
 const SCRIPT = join(import.meta.dirname, '../../documents/deregister-linux.sh');
+const REGISTER = join(import.meta.dirname, '../../documents/register-linux.sh');
+const OPT_OUT = 'central-it:registration-opt-out';
 const INSTANCE_ID = 'i-0123456789abcdef0';
 const INSTANCE_REGION = 'ap-southeast-2';
 const HUB_REGION = 'eu-west-1';
@@ -44,7 +46,8 @@ describe('deregister-linux.sh', () => {
     const systemctl = s.read('calls.log').split('\n').filter((l) => l.startsWith('systemctl'));
     expect(systemctl).toEqual(['systemctl stop amazon-ssm-agent.service', 'systemctl start amazon-ssm-agent.service']);
     expect(s.agentState()).toBe('running');
-    expect(s.tags()).toEqual({ Name: 'web-1' });
+    expect(s.tags()).toEqual({ Name: 'web-1', [OPT_OUT]: 'true' });
+    expect(s.logText()).toContain(`opted out of hub registration: tag ${OPT_OUT}=true`);
     expect(s.logText()).toContain("deregistration complete; the instance is managed by its own account's Systems Manager again");
   });
 
@@ -59,15 +62,48 @@ describe('deregister-linux.sh', () => {
     expect(s.tags()).toEqual({ managedinstanceid: MI });
   });
 
-  it('only removes a stale tag when the agent is not registered', async () => {
+  it('only removes a stale tag and opts out when the agent is not registered', async () => {
     const s = sandbox();
     s.setTag('managedinstanceid', MI);
     const r = await s.run(SCRIPT);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('not registered with any hub; nothing to do');
+    expect(r.stdout).toContain(`not registered with any hub; opted out of hub registration (tag ${OPT_OUT}=true)`);
     expect(s.read('agent-argv.log')).toBe('');
     expect(s.read('calls.log')).not.toMatch(/systemctl|systemd-run/);
-    expect(s.tags()).toEqual({});
+    expect(s.tags()).toEqual({ [OPT_OUT]: 'true' });
+  });
+
+  it('keeps the way back: the next registration run after a deregistration opts out and registers nothing', async () => {
+    const s = sandbox();
+    s.setParameter('/ssm-hub/activation/id', '3f2b8c1e-5d4a-4e6f-9a7b-0c1d2e3f4a5b');
+    s.setParameter('/ssm-hub/activation/code', 'Zq8SECRETcodeXy4Wv7T');
+    expect((await s.run(REGISTER)).code).toBe(0);
+    expect(s.read('worker.rc').trim()).toBe('0');
+    expect(s.tags()).toEqual({ managedinstanceid: s.mi });
+
+    expect((await s.run(SCRIPT)).code).toBe(0);
+    expect(s.read('worker.rc').trim()).toBe('0');
+    expect(s.registration()).toBeUndefined();
+    expect(s.registeredInstance()).toBeUndefined();
+
+    const again = await s.run(REGISTER);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('opted out of hub registration');
+    expect(s.registration()).toBeUndefined();
+    expect(s.read('agent-argv.log').trim().split('\n')).toEqual([expect.stringMatching(/^-register -y /), '-register -clear']);
+    expect(s.tags()).toEqual({ [OPT_OUT]: 'true' });
+  });
+
+  it('fails and records an error when it cannot write the opt-out tag, leaving the agent running', async () => {
+    const s = sandbox();
+    s.writeRegistration(MI, HUB_REGION);
+    s.setTag('managedinstanceid', MI);
+    s.flag('fail-create-tags');
+    await s.run(SCRIPT);
+    expect(s.read('worker.rc').trim()).toBe('1');
+    expect(s.logText()).toContain(`could not tag ${INSTANCE_ID} with ${OPT_OUT}=true (ec2:CreateTags)`);
+    expect(s.agentState()).toBe('running');
+    expect(s.registration()).toBeUndefined();
   });
 
   it('restarts the agent and records an error tag when clearing fails to start the agent', async () => {

@@ -47,6 +47,22 @@ beforeAll(async () => {
   }
 });
 
+/** The commands named `name` inside `function fn { … }` (top-level functions end with a bare `}`), in order. */
+function inFunction(f: string, fn: string, name?: string): PowerShellCommand[] {
+  const lines = source(f).split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`function ${fn} `) || l.startsWith(`function ${fn}(`)) + 1;
+  expect(start, fn).toBeGreaterThan(0);
+  const end = lines.findIndex((l, i) => i >= start && l === '}') + 1;
+  return commands(f).filter((c) => c.line >= start && c.line <= end && (!name || c.name.toLowerCase() === name.toLowerCase()));
+}
+
+/** Line of the first command named `name` inside function `fn`. */
+function lineOf(f: string, fn: string, name: string, element?: string): number {
+  const c = inFunction(f, fn, name).find((x) => !element || x.elements.includes(element));
+  expect(c, `${fn}: ${name} ${element ?? ''}`).toBeDefined();
+  return c!.line;
+}
+
 function commands(f: string): PowerShellCommand[] {
   return parsed.get(f)!.commands;
 }
@@ -119,10 +135,78 @@ describe('PowerShell scripts', () => {
   it('register-windows.ps1 reads the mi- ID from the registration file and tags the instance with it', () => {
     const f = 'register-windows.ps1';
     expect(source(f)).toContain("Join-Path $env:ProgramData 'Amazon\\SSM\\InstanceData'");
-    const tags = named(f, 'New-EC2Tag').map((c) => c.elements.join(' '));
-    expect(tags.some((t) => t.includes('-Resource $script:InstanceId -Tag @{ Key = $MiTag; Value = $mi }'))).toBe(true);
-    expect(tags.some((t) => t.includes('Key = $ErrorTag'))).toBe(true);
+    // Set-Tag puts the tag on this instance (splatted: Region, Credential, Resource).
+    expect(source(f)).toContain('$on = @{ Region = $script:InstanceRegion; Credential = $script:Credential; Resource = $script:InstanceId }');
+    expect(named(f, 'New-EC2Tag').map((c) => c.elements.join(' '))).toEqual(['@on -Tag @{ Key = $Key; Value = $Value }']);
+    const setTags = named(f, 'Set-Tag').map((c) => c.elements.slice(0, 2).join(' '));
+    expect(inFunction(f, 'Invoke-Worker', 'Set-Tag').map((c) => c.elements.join(' '))).toContain('$MiTag $mi');
+    expect(setTags.some((t) => t.startsWith('$ErrorTag $text'))).toBe(true);
     expect(named(f, 'Get-Content').some((c) => c.elements.includes('$RegistrationFile'))).toBe(true);
+  });
+
+  it('register-windows.ps1 checks the opt-out tag right after IMDS, before reading the activation', () => {
+    const f = 'register-windows.ps1';
+    expect(source(f)).toContain('$OptOutTag = "${TagPrefix}registration-opt-out"');
+    const optOut = lineOf(f, 'Invoke-Check', 'Get-Tag', '$OptOutTag');
+    expect(optOut).toBeGreaterThan(lineOf(f, 'Invoke-Check', 'Read-Imds'));
+    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Check', 'Read-Registration'));
+    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Check', 'Read-Activation'));
+    const lines = source(f).split('\n');
+    expect(lines[optOut - 1]).toMatch(/^\s*if \(\$null -ne \(Get-Tag \$OptOutTag\)\) \{$/);
+    expect(lines[optOut]).toContain('opted out of hub registration');
+    expect(lines[optOut + 1]).toMatch(/^\s*exit 0$/);
+    // Get-EC2Tag reads this instance's tag with the instance role.
+    expect(named(f, 'Get-EC2Tag')[0]!.elements.join(' ')).toMatch(
+      /-Region \$script:InstanceRegion -Credential \$script:Credential -Filter .*'resource-id'; Values = \$script:InstanceId .*'key'; Values = \$Key/s,
+    );
+  });
+
+  it('register-windows.ps1 restores a lost tag from the registration file instead of registering again', () => {
+    const f = 'register-windows.ps1';
+    const restore = lineOf(f, 'Invoke-Check', 'Set-Tag', '$MiTag');
+    expect(inFunction(f, 'Invoke-Check', 'Set-Tag')[0]!.elements).toEqual(['$MiTag', '$mi']);
+    expect(restore).toBeLessThan(lineOf(f, 'Invoke-Check', 'Read-Activation'));
+    expect(source(f)).toMatch(/\$note = 'tag restored'\n\s*\}\n\s*Write-Log "already registered as \$mi in \$HubRegion; \$note"\n\s*exit 0/);
+    // Only when the registration is this instance's own: a copied image registers anew.
+    expect(source(f)).toContain("$Mark = Join-Path $StateDir 'registered-instance'");
+    expect(source(f)).toContain('(-not (Test-Path -LiteralPath $Mark) -or (Get-Content -LiteralPath $Mark -Raw).Trim() -eq $id)');
+    expect(inFunction(f, 'Invoke-Worker', 'Set-Content')[0]!.elements).toEqual(['-LiteralPath', '$Mark', '-Value', '$id']);
+  });
+
+  it('register-windows.ps1 sets Profile.ShareCreds false in the agent config after stopping the agent and before -register', () => {
+    const f = 'register-windows.ps1';
+    expect(source(f)).toContain("$Conf = Join-Path $env:ProgramFiles 'Amazon\\SSM\\amazon-ssm-agent.json'");
+    const disable = lineOf(f, 'Invoke-Worker', 'Disable-ShareCreds');
+    expect(disable).toBeGreaterThan(lineOf(f, 'Invoke-Worker', 'Stop-Service'));
+    expect(disable).toBeLessThan(lineOf(f, 'Invoke-Worker', '$AgentExe', '-y'));
+    const body = (name: string) => inFunction(f, 'Disable-ShareCreds', name);
+    expect(body('Copy-Item')[0]!.elements).toEqual(['-LiteralPath', '$Conf', '-Destination', '$script:ConfBak', '-Force']);
+    expect(body('Get-Content').map((c) => c.elements[1])).toEqual(['$Conf', '"$Conf.template"']);
+    expect(body('ConvertFrom-Json')).toHaveLength(2);
+    expect(body('Add-Member').map((c) => c.elements.join(' '))).toEqual([
+      '-NotePropertyName Profile -NotePropertyValue ([pscustomobject] @{})',
+      '-NotePropertyName ShareCreds -NotePropertyValue $false -Force',
+    ]);
+    // No BOM (Set-Content -Encoding UTF8 would write one): the agent's JSON parser refuses it.
+    expect(source(f)).toContain('[IO.File]::WriteAllText($Conf, ($json | ConvertTo-Json -Depth 20))');
+    // Invoke-Failure puts the original back, or removes the config it created.
+    const failure = inFunction(f, 'Invoke-Failure');
+    expect(failure.find((c) => c.name === 'Copy-Item')!.elements).toEqual(['-LiteralPath', '$script:ConfBak', '-Destination', '$Conf', '-Force']);
+    expect(failure.find((c) => c.name === 'Remove-Item')!.elements).toEqual(['-LiteralPath', '$Conf', '-Force']);
+    expect(source(f)).toMatch(/if \(\$script:ConfBak -eq '-'\) \{ Remove-Item/);
+  });
+
+  it('deregister-windows.ps1 tags the instance as opted out after clearing, and when it was not registered', () => {
+    const f = 'deregister-windows.ps1';
+    expect(source(f)).toContain('$OptOutTag = "${TagPrefix}registration-opt-out"');
+    expect(named(f, 'New-EC2Tag').map((c) => c.elements.join(' '))).toContain(
+      "-Region $script:InstanceRegion -Credential $script:Credential -Resource $script:InstanceId -Tag @{ Key = $OptOutTag; Value = 'true' }",
+    );
+    const optOut = lineOf(f, 'Invoke-Worker', 'Set-OptOut');
+    expect(optOut).toBeGreaterThan(lineOf(f, 'Invoke-Worker', '$AgentExe'));
+    expect(optOut).toBeGreaterThan(lineOf(f, 'Invoke-Worker', 'Start-Service'));
+    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Remove-InstanceTag', '$MiTag'));
+    expect(lineOf(f, 'Invoke-Check', 'Set-OptOut')).toBeLessThan(lineOf(f, 'Invoke-Check', 'Test-Agent'));
   });
 
   it.each([

@@ -138,13 +138,161 @@ describe('register-linux.sh', () => {
     expect(s.tags()).toEqual({ managedinstanceid: s.mi });
   });
 
-  it('registers again when the tag does not match the registration file (e.g. an instance launched from a copied image)', async () => {
+  it('registers again when the registration file was registered by another instance (launched from a copied image)', async () => {
     const s = sandbox();
     s.writeRegistration('mi-00000000000000001', HUB_REGION);
+    s.markRegisteredInstance('i-0aaaaaaaaaaaaaaa1');
     const r = await s.run(SCRIPT);
     expect(r.code).toBe(0);
     expect(s.read('agent-argv.log')).toContain('-register -y');
     expect(s.tags()).toEqual({ managedinstanceid: s.mi });
+    expect(s.registeredInstance()).toBe(INSTANCE_ID);
+  });
+
+  it.each([
+    ['missing', undefined, undefined],
+    ['names another node', 'mi-00000000000000002', undefined],
+    ['missing (registered by this instance)', undefined, INSTANCE_ID],
+  ])('only restores the tag, without registering a second node, when the tag is %s', async (_label, tag, marker) => {
+    const s = sandbox();
+    s.writeRegistration(MI, HUB_REGION);
+    if (tag) s.setTag('managedinstanceid', tag);
+    if (marker) s.markRegisteredInstance(marker);
+    const r = await s.run(SCRIPT);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`already registered as ${MI} in ${HUB_REGION}; tag restored`);
+    expect(s.tags()).toEqual({ managedinstanceid: MI });
+    expect(s.read('agent-argv.log')).toBe('');
+    expect(s.read('calls.log')).not.toMatch(/systemd-run|systemctl|get-parameter/);
+    expect(s.registration()).toContain(MI);
+  });
+
+  it('fails clearly, registering nothing, when a lost tag cannot be restored', async () => {
+    const s = sandbox();
+    s.writeRegistration(MI, HUB_REGION);
+    s.flag('fail-create-tags');
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(5);
+    expect(r.stdout).toContain(`cannot tag ${INSTANCE_ID} with managedinstanceid=${MI} (ec2:CreateTags); nothing was changed`);
+    expect(s.read('agent-argv.log')).toBe('');
+  });
+
+  it('records which instance it registered, so a copy of the image is told apart', async () => {
+    const s = sandbox();
+    await s.run(SCRIPT);
+    expect(s.read('worker.rc').trim()).toBe('0');
+    expect(s.registeredInstance()).toBe(INSTANCE_ID);
+  });
+
+  it('exits 0 with "opted out" and changes nothing when the instance carries the opt-out tag', async () => {
+    for (const registered of [false, true]) {
+      const s = sandbox();
+      s.setTag('central-it:registration-opt-out', 'true');
+      if (registered) s.writeRegistration(MI, HUB_REGION); // even a lost tag is left alone
+      const r = await s.run(SCRIPT);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain('opted out of hub registration: tag central-it:registration-opt-out is set');
+      expect(s.read('agent-argv.log')).toBe('');
+      expect(s.read('calls.log')).not.toMatch(/get-parameter|systemd-run|systemctl|create-tags|delete-tags/);
+      expect(s.tags()).toEqual({ 'central-it:registration-opt-out': 'true' });
+    }
+  });
+
+  it('fails clearly and changes nothing when it cannot read the tags to check the opt-out', async () => {
+    const s = sandbox();
+    s.flag('fail-describe-tags');
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(5);
+    expect(r.stdout).toContain(`cannot read the tags of ${INSTANCE_ID} (ec2:DescribeTags); nothing was changed`);
+    expect(s.read('calls.log')).not.toMatch(/get-parameter|systemd-run|create-tags/);
+  });
+
+  describe('turns off the agent credential sharing before registering (Profile.ShareCreds)', () => {
+    // The package's template, as amazon-ssm-agent ships it (including its stray trailing comma).
+    const TEMPLATE = [
+      '{',
+      '    "Profile":{',
+      '        "ProfilePath" : "",',
+      '        "ProfileName" : "",',
+      '        "ShareCreds" : true,',
+      '        "ShareProfile" : ""',
+      '    },',
+      '    "Mgs": {',
+      '        "Region": "",',
+      '        "SessionWorkersLimit" : 1000,',
+      '    },',
+      '    "Agent": {',
+      '        "Region": "",',
+      '        "OrchestrationRootDir": ""',
+      '    }',
+      '}',
+      '',
+    ].join('\n');
+
+    it('edits only the ShareCreds value of an existing config, as the agent saw it at -register', async () => {
+      const s = sandbox();
+      s.writeAgentConfig(TEMPLATE);
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim()).toBe('0');
+      const expected = TEMPLATE.replace('"ShareCreds" : true,', '"ShareCreds" : false,');
+      expect(s.agentConfig()).toBe(expected);
+      expect(s.read('config-at-register')).toBe(expected);
+      expect(s.logText()).toContain(`set Profile.ShareCreds to false in ${s.agentConfigDir}/amazon-ssm-agent.json`);
+    });
+
+    it('creates the config from the template in the same directory when there is none', async () => {
+      const s = sandbox({ snap: true });
+      s.writeAgentConfig(TEMPLATE, true);
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim()).toBe('0');
+      expect(s.agentConfig()).toBe(TEMPLATE.replace('"ShareCreds" : true,', '"ShareCreds" : false,'));
+      expect(s.agentConfig(true)).toBe(TEMPLATE);
+    });
+
+    it('writes a minimal config when there is neither a config nor a template', async () => {
+      const s = sandbox();
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim()).toBe('0');
+      expect(JSON.parse(s.agentConfig()!)).toEqual({ Profile: { ShareCreds: false } });
+    });
+
+    it.each([
+      ['a Profile without ShareCreds', '{\n  "Profile": {\n    "ShareProfile": "ops"\n  },\n  "Agent": {"Region": "eu-west-1"}\n}\n',
+        { Profile: { ShareCreds: false, ShareProfile: 'ops' }, Agent: { Region: 'eu-west-1' } }],
+      ['an empty Profile', '{"Profile": {}, "Mds": {"CommandWorkersLimit": 5}}',
+        { Profile: { ShareCreds: false }, Mds: { CommandWorkersLimit: 5 } }],
+      ['no Profile', '{\n  "Agent": {\n    "Region": "eu-west-1"\n  }\n}\n', { Profile: { ShareCreds: false }, Agent: { Region: 'eu-west-1' } }],
+      ['an empty object', '{}', { Profile: { ShareCreds: false } }],
+      ['ShareCreds already false', '{"Profile":{"ShareCreds":false}}', { Profile: { ShareCreds: false } }],
+    ])('keeps valid JSON and the other settings for a config with %s', async (_label, config, expected) => {
+      const s = sandbox();
+      s.writeAgentConfig(config);
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim(), s.read('worker.out')).toBe('0');
+      expect(JSON.parse(s.agentConfig()!)).toEqual(expected);
+    });
+
+    it('puts the original config back when registering fails', async () => {
+      const s = sandbox();
+      s.writeAgentConfig(TEMPLATE);
+      s.flag('register-fails');
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim()).toBe('1');
+      expect(s.read('config-at-register')).toBe(''); // the stub failed before it looked
+      expect(s.agentConfig()).toBe(TEMPLATE);
+      expect(s.logText()).toContain(`restored ${s.agentConfigDir}/amazon-ssm-agent.json`);
+    });
+
+    it('removes the config it created when registering fails', async () => {
+      const s = sandbox();
+      s.writeAgentConfig(TEMPLATE, true);
+      s.flag('fail-create-tags');
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim()).toBe('1');
+      expect(s.read('config-at-register')).toContain('"ShareCreds" : false');
+      expect(s.agentConfig()).toBeUndefined();
+      expect(s.agentConfig(true)).toBe(TEMPLATE);
+    });
   });
 
   it('fails with a clear error naming the AWS CLI when it is missing, and changes nothing', async () => {

@@ -15,7 +15,7 @@ export const STUBS = join(import.meta.dirname, 'stubs');
 /** System tools the scripts may use; anything else is absent from their PATH. */
 const SYSTEM_TOOLS = [
   'bash', 'sh', 'env', 'date', 'sed', 'head', 'tail', 'tr', 'cut', 'mktemp', 'rm', 'rmdir', 'mkdir', 'chmod',
-  'cp', 'dirname', 'sleep', 'setsid', 'nohup', 'curl', 'cat',
+  'cp', 'dirname', 'sleep', 'setsid', 'nohup', 'curl', 'cat', 'grep',
 ];
 
 export interface ImdsFake {
@@ -88,6 +88,8 @@ export class Sandbox {
   readonly bin: string;
   readonly stub: string;
   readonly agentStateDir: string;
+  /** The agent's config directory (/etc/amazon/ssm on a real host); empty at first. */
+  readonly agentConfigDir: string;
   readonly stateDir: string;
   readonly logFile: string;
   readonly env: Record<string, string>;
@@ -99,9 +101,10 @@ export class Sandbox {
     this.bin = join(this.root, 'bin');
     this.stub = join(this.root, 'stub-state');
     this.agentStateDir = join(this.root, 'var/lib/amazon/ssm');
+    this.agentConfigDir = join(this.root, 'etc/amazon/ssm');
     this.stateDir = join(this.root, 'var/lib/ssm-hub');
     this.logFile = join(this.root, 'var/log/ssm-hub.log');
-    for (const d of [this.bin, this.stub, this.agentStateDir, join(this.stub, 'params'), join(this.stub, 'tags')]) {
+    for (const d of [this.bin, this.stub, this.agentStateDir, this.agentConfigDir, join(this.stub, 'params'), join(this.stub, 'tags')]) {
       mkdirSync(d, { recursive: true });
     }
     for (const tool of SYSTEM_TOOLS) {
@@ -132,6 +135,7 @@ export class Sandbox {
       SSM_HUB_MANAGED_INSTANCE_ID_TAG: 'managedinstanceid',
       SSM_HUB_IMDS_ENDPOINT: opts.imdsEndpoint,
       SSM_HUB_AGENT_STATE_DIR: this.agentStateDir,
+      SSM_HUB_AGENT_CONFIG_DIR: this.agentConfigDir,
       SSM_HUB_STATE_DIR: this.stateDir,
       SSM_HUB_LOG_FILE: this.logFile,
       SSM_HUB_SNAP_ROOT: join(this.root, 'snap'),
@@ -165,12 +169,33 @@ export class Sandbox {
     writeFileSync(join(this.agentStateDir, 'registration'), JSON.stringify({ ManagedInstanceID: managedInstanceId, Region: region }));
   }
 
+  /** Writes amazon-ssm-agent.json (or, with template, amazon-ssm-agent.json.template). */
+  writeAgentConfig(text: string, template = false): void {
+    writeFileSync(join(this.agentConfigDir, `amazon-ssm-agent.json${template ? '.template' : ''}`), text);
+  }
+
+  agentConfig(template = false): string | undefined {
+    const file = join(this.agentConfigDir, `amazon-ssm-agent.json${template ? '.template' : ''}`);
+    return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  }
+
+  /** The instance ID the registration worker recorded as registered, if any. */
+  registeredInstance(): string | undefined {
+    const file = join(this.stateDir, 'registered-instance');
+    return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+  }
+
+  markRegisteredInstance(instanceId: string): void {
+    mkdirSync(this.stateDir, { recursive: true });
+    writeFileSync(join(this.stateDir, 'registered-instance'), `${instanceId}\n`);
+  }
+
   registration(): string | undefined {
     const file = join(this.agentStateDir, 'registration');
     return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
   }
 
-  read(name: 'calls.log' | 'agent-argv.log' | 'worker.out' | 'worker.rc'): string {
+  read(name: 'calls.log' | 'agent-argv.log' | 'worker.out' | 'worker.rc' | 'config-at-register'): string {
     const file = join(this.stub, name);
     return existsSync(file) ? readFileSync(file, 'utf8') : '';
   }
