@@ -148,10 +148,12 @@ export async function runBuildBench(runs: number, progress: (l: string) => void)
   const commands: CommandTiming[] = [];
   progress(`  build: npm run build x${runs}`);
   commands.push(await timeMany('`npm run build`', [npm, 'run', '-s', 'build', '--', '--out', scratch, '--quiet'], runs));
-  progress(`  build: node --import tsx scripts/cli.ts build x${runs}`);
-  commands.push(await timeMany('same build without npm', [process.execPath, '--import', 'tsx', 'scripts/cli.ts', 'build', '--out', scratch, '--quiet'], runs));
+  progress(`  build: node scripts/build/run.mjs x${runs}`);
+  commands.push(await timeMany('same build without npm', [process.execPath, 'scripts/build/run.mjs', '--out', scratch, '--quiet'], runs));
   progress('  build: start-up baselines');
   commands.push(await timeMany('node + tsx start-up only', [process.execPath, '--import', 'tsx', '-e', '0'], runs));
+  progress(`  build: node --import tsx scripts/cli.ts build x${runs}`);
+  commands.push(await timeMany('same build through tsx (`ssm-hub build`)', [process.execPath, '--import', 'tsx', 'scripts/cli.ts', 'build', '--out', scratch, '--quiet'], runs));
   commands.push(await timeMany('bare node start-up', [process.execPath, '-e', '0'], runs));
   for (const c of commands) c.command = c.command.replace(process.execPath, 'node').replace(scratch, '<scratch dir>');
   const phaseRuns = Array.from({ length: Math.min(runs, 3) }, () => buildPhases(join(scratch, '..', 'probe-out')));
