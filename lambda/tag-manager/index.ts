@@ -6,7 +6,7 @@ import { emitMetrics, log, securityEvent } from '../shared/log.ts';
 import { currentActivation } from './activation.ts';
 import { ssmClient, tableClient } from './clients.ts';
 import { ConfigurationError, readConfig, type TagManagerConfig } from './config.ts';
-import type { OpContext } from './context.ts';
+import { DEFERRED_REASON, type OpContext } from './context.ts';
 import { deregisterInstances } from './deregister.ts';
 import { agencyFromArn } from './identity.ts';
 import { errorReason } from './ssm-io.ts';
@@ -80,11 +80,15 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
         ? await runEntries(request.entries, (values) => syncInstances(ctx, values))
         : await runEntries(request.entries, (values) => deregisterInstances(ctx, values));
     const n = countStatuses(results);
+    // Deferred nodes are not failures: the next reconcile sends them again. Counting them apart
+    // keeps the Failed alarm quiet during a large first sync.
+    const deferred = results.filter((r) => r.status === 'failed' && r.reason === DEFERRED_REASON).length;
     emitMetrics(config.metricNamespace, DIMENSIONS, {
       Applied: { value: n.applied },
       Unchanged: { value: n.unchanged },
       RejectedNodes: { value: n.rejected },
-      Failed: { value: n.failed },
+      Failed: { value: n.failed - deferred },
+      Deferred: { value: deferred },
     });
     log(n.failed > 0 || n.rejected > 0 ? 'WARN' : 'INFO', `${request.op} finished`, { agencyAccountId, op: request.op, ...n, requestId });
     for (const r of results) {

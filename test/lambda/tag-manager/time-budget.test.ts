@@ -26,6 +26,9 @@ describe('time budget', () => {
       nodes.map(() => ['failed', 'deferred: the invocation ran out of time; the next reconcile retries it']),
     );
     expect(h.ssm.writeCalls()).toBe(0);
+    // Counted as deferred, not as failures, so the Failed alarm stays quiet.
+    expect(h.metrics('Deferred')).toBe(3);
+    expect(h.metrics('Failed')).toBe(0);
     expect((await h.rows()).filter((r) => nodes.some(([, id]) => id === r.managedInstanceId))).toEqual([]);
 
     const next = await h.invokeWithContext(request(nodes), lambdaContext(aliasArn(AGENCY_A), { getRemainingTimeInMillis: () => 250_000 }));
