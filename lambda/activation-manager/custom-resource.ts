@@ -85,16 +85,21 @@ interface Ctx {
  * stack or a Create that timed out after writing) is adopted: its activation moves to `previous`
  * rather than being orphaned. If storing fails, the new activation is deleted again.
  */
-async function issueActivation(ctx: Ctx, props: AgencyActivationProperties, existing: ActivationRecord | undefined): Promise<ActivationRecord> {
+async function issueActivation(
+  ctx: Ctx,
+  props: AgencyActivationProperties,
+  existing: { record: ActivationRecord; version: number } | undefined,
+): Promise<ActivationRecord> {
   const { cfg, now } = ctx;
   const request = activationRequest(props.agencyAccountId, props, cfg, now);
   const created = await step('CreateActivation', () => createActivation(request, ctx.call));
   ctx.secrets.add(created.activationCode);
   const record = existing
-    ? rotatedRecord(existing, created, props, request.expirationDate, cfg.region, now)
+    ? rotatedRecord(existing.record, created, props, request.expirationDate, cfg.region, now)
     : newRecord(props.agencyAccountId, created, props, request.expirationDate, cfg.region, now);
   try {
-    await step('PutParameter', () => writeRecord(cfg.parameterPrefix, cfg.kmsKeyId, record, ctx.call));
+    // A rotation may run at the same moment: the write folds in whatever it stored meanwhile.
+    await step('PutParameter', () => writeRecord(cfg.parameterPrefix, cfg.kmsKeyId, record, ctx.call, { baseVersion: existing?.version }));
   } catch (err) {
     // Nothing records this activation, so nothing would ever delete it: remove it now.
     await deleteActivation(created.activationId).catch((cleanupErr: unknown) =>
@@ -116,14 +121,14 @@ async function issueActivation(ctx: Ctx, props: AgencyActivationProperties, exis
   return record;
 }
 
-async function currentRecord(ctx: Ctx, agencyAccountId: string): Promise<ActivationRecord | undefined> {
+async function currentRecord(ctx: Ctx, agencyAccountId: string): Promise<{ record: ActivationRecord; version: number } | undefined> {
   const stored = await step('GetParameter', () => readRecord(ctx.cfg.parameterPrefix, agencyAccountId, ctx.call));
   if (stored.kind === 'damaged') {
     // Adopting a damaged record could orphan its activations; an operator must look at it.
     throw new Error(`${stored.error.message}; fix or delete parameter ${recordParameterName(ctx.cfg.parameterPrefix, agencyAccountId)}`);
   }
   if (stored.kind === 'ok') ctx.secrets.add(stored.record.current.activationCode);
-  return stored.kind === 'ok' ? stored.record : undefined;
+  return stored.kind === 'ok' ? { record: stored.record, version: stored.version } : undefined;
 }
 
 async function onCreate(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {

@@ -4,7 +4,7 @@
 import type { ActivationRecord } from '../shared/activation-record.ts';
 import { emitMetrics, log } from '../shared/log.ts';
 import { readConfig, type ManagerConfig } from './config.ts';
-import { SecretRegistry, step } from './errors.ts';
+import { SecretRegistry, step, StepError } from './errors.ts';
 import {
   activationRequest,
   expiredPrevious,
@@ -16,7 +16,7 @@ import {
   type RotationReason,
 } from './rules.ts';
 import { createActivation, deleteActivation, describeActivation } from './ssm-io.ts';
-import { listRecords, parseRecord, writeRecord, type ListedRecord } from './store.ts';
+import { listRecords, parseRecord, RecordGoneError, writeRecord, type ListedRecord } from './store.ts';
 
 export interface RotationSummary {
   agencies: number;
@@ -107,8 +107,17 @@ async function rotateAgency(cfg: ManagerConfig, listed: ListedRecord, secrets: S
   // 3. Write only when something changed: an idle run makes no write at all.
   if (changed) {
     try {
-      await step('PutParameter', () => writeRecord(cfg.parameterPrefix, cfg.kmsKeyId, record));
+      // A stack update may write the record meanwhile: the write folds it in. A stack delete
+      // meanwhile must not be undone, so the record has to still exist.
+      await step('PutParameter', () =>
+        writeRecord(cfg.parameterPrefix, cfg.kmsKeyId, record, {}, { baseVersion: listed.version, mustExist: true }),
+      );
     } catch (err) {
+      if (err instanceof StepError && err.failure instanceof RecordGoneError) {
+        log('INFO', 'agency removed while its activation was rotating; nothing kept', { agencyAccountId });
+        if (outcome.rotated) await deleteActivation(record.current.activationId).catch(() => undefined);
+        return { expiredDeleted: outcome.expiredDeleted };
+      }
       const error = secrets.describe(err);
       outcome.error = outcome.error ? `${outcome.error}; ${error}` : error;
       log('ERROR', 'could not store the activation record', { agencyAccountId, error });

@@ -146,3 +146,20 @@ export function withoutPrevious(record: ActivationRecord, ids: ReadonlySet<strin
 export function activationIdsToDelete(record: ActivationRecord): string[] {
   return [...new Set([record.current.activationId, ...record.previous.map((p) => p.activationId)])];
 }
+
+/**
+ * Folds a record another writer stored into ours, so that no activation either of us created is
+ * forgotten: ours stays current, theirs joins `previous` (kept until it expires), and the known
+ * activation IDs are the union. Our own choices (error, limit) win.
+ */
+export function mergeRecords(ours: ActivationRecord, theirs: ActivationRecord): ActivationRecord {
+  if (theirs.agencyAccountId !== ours.agencyAccountId) return ours;
+  const previous = [...ours.previous];
+  const seen = new Set([ours.current.activationId, ...previous.map((p) => p.activationId)]);
+  for (const p of [{ activationId: theirs.current.activationId, expiresAt: theirs.current.expiresAt }, ...theirs.previous]) {
+    if (seen.has(p.activationId)) continue;
+    seen.add(p.activationId);
+    previous.push({ activationId: p.activationId, expiresAt: p.expiresAt });
+  }
+  return { ...ours, previous, knownActivationIds: [...new Set([...ours.knownActivationIds, ...theirs.knownActivationIds])] };
+}

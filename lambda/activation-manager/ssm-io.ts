@@ -6,6 +6,7 @@ import {
   DeleteParameterCommand,
   DescribeActivationsCommand,
   GetParameterCommand,
+  GetParameterHistoryCommand,
   GetParametersByPathCommand,
   PutParameterCommand,
   SSMClient,
@@ -90,17 +91,37 @@ export async function deleteActivation(activationId: string, opts: CallOptions =
 }
 
 export async function getSecureParameter(name: string, opts: CallOptions = {}): Promise<string | undefined> {
+  return (await getSecureParameterVersion(name, opts))?.value;
+}
+
+/** The value and version of a SecureString parameter, or undefined when it does not exist. */
+export async function getSecureParameterVersion(name: string, opts: CallOptions = {}): Promise<{ value: string; version: number } | undefined> {
   try {
     const out = await ssm().send(new GetParameterCommand({ Name: name, WithDecryption: true }), opts);
-    return out.Parameter?.Value;
+    return out.Parameter?.Value === undefined ? undefined : { value: out.Parameter.Value, version: out.Parameter.Version ?? 0 };
   } catch (err) {
     if (awsErrorName(err) === 'ParameterNotFound') return undefined;
     throw err;
   }
 }
 
-export async function putSecureParameter(name: string, value: string, kmsKeyId: string, opts: CallOptions = {}): Promise<void> {
-  await ssm().send(
+/** Values of the versions strictly between `after` and `before` (others' writes), oldest first. */
+export async function parameterVersionsBetween(name: string, after: number, before: number, opts: CallOptions = {}): Promise<string[]> {
+  const out: string[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await ssm().send(new GetParameterHistoryCommand({ Name: name, WithDecryption: true, MaxResults: 50, NextToken }), opts);
+    for (const p of page.Parameters ?? []) {
+      if ((p.Version ?? 0) > after && (p.Version ?? 0) < before && p.Value !== undefined) out.push(p.Value);
+    }
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return out;
+}
+
+/** Writes (overwrites) a SecureString parameter and returns the version SSM gave it. */
+export async function putSecureParameter(name: string, value: string, kmsKeyId: string, opts: CallOptions = {}): Promise<number> {
+  const out = await ssm().send(
     new PutParameterCommand({
       Name: name,
       Value: value,
@@ -112,6 +133,7 @@ export async function putSecureParameter(name: string, value: string, kmsKeyId: 
     }),
     opts,
   );
+  return out.Version ?? 0;
 }
 
 export async function deleteParameter(name: string, opts: CallOptions = {}): Promise<'deleted' | 'gone'> {
@@ -125,8 +147,8 @@ export async function deleteParameter(name: string, opts: CallOptions = {}): Pro
 }
 
 /** Every parameter under the path, decrypted, across all pages. */
-export async function listSecureParameters(path: string, opts: CallOptions = {}): Promise<{ name: string; value: string }[]> {
-  const found: { name: string; value: string }[] = [];
+export async function listSecureParameters(path: string, opts: CallOptions = {}): Promise<{ name: string; value: string; version: number }[]> {
+  const found: { name: string; value: string; version: number }[] = [];
   let nextToken: string | undefined;
   do {
     const out = await ssm().send(
@@ -134,7 +156,7 @@ export async function listSecureParameters(path: string, opts: CallOptions = {})
       opts,
     );
     for (const p of out.Parameters ?? []) {
-      if (p.Name && p.Value !== undefined) found.push({ name: p.Name, value: p.Value });
+      if (p.Name && p.Value !== undefined) found.push({ name: p.Name, value: p.Value, version: p.Version ?? 0 });
     }
     nextToken = out.NextToken;
   } while (nextToken);

@@ -2,7 +2,8 @@
 // named <prefix>/<agency account>. Parsing and serialising are pure; I/O goes through ssm-io.
 import { activationRecordSchema, MAX_KNOWN_ACTIVATION_IDS, type ActivationRecord } from '../shared/activation-record.ts';
 import { centralActivationParameterName } from '../shared/names.ts';
-import { deleteParameter, getSecureParameter, listSecureParameters, putSecureParameter, type CallOptions } from './ssm-io.ts';
+import { deleteParameter, getSecureParameterVersion, listSecureParameters, parameterVersionsBetween, putSecureParameter, type CallOptions } from './ssm-io.ts';
+import { mergeRecords } from './rules.ts';
 
 /** Standard-tier parameters hold at most 4 KB; the record must fit or PutParameter fails. */
 export const STANDARD_PARAMETER_MAX_BYTES = 4096;
@@ -86,21 +87,71 @@ export function agencyOfParameter(prefix: string, name: string): string | undefi
   return match?.[1];
 }
 
-export type StoredRecord = { kind: 'missing' } | { kind: 'ok'; record: ActivationRecord } | { kind: 'damaged'; raw: string; error: RecordError };
+export type StoredRecord =
+  | { kind: 'missing' }
+  | { kind: 'ok'; record: ActivationRecord; version: number }
+  | { kind: 'damaged'; raw: string; error: RecordError; version: number };
 
 export async function readRecord(prefix: string, agencyAccountId: string, opts: CallOptions = {}): Promise<StoredRecord> {
-  const raw = await getSecureParameter(recordParameterName(prefix, agencyAccountId), opts);
-  if (raw === undefined) return { kind: 'missing' };
+  const stored = await getSecureParameterVersion(recordParameterName(prefix, agencyAccountId), opts);
+  if (stored === undefined) return { kind: 'missing' };
   try {
-    return { kind: 'ok', record: parseRecord(raw, agencyAccountId) };
+    return { kind: 'ok', record: parseRecord(stored.value, agencyAccountId), version: stored.version };
   } catch (err) {
-    if (err instanceof RecordError) return { kind: 'damaged', raw, error: err };
+    if (err instanceof RecordError) return { kind: 'damaged', raw: stored.value, error: err, version: stored.version };
     throw err;
   }
 }
 
-export async function writeRecord(prefix: string, kmsKeyId: string, record: ActivationRecord, opts: CallOptions = {}): Promise<void> {
-  await putSecureParameter(recordParameterName(prefix, record.agencyAccountId), serializeRecord(record), kmsKeyId, opts);
+/** The record was deleted (its stack was deleted) while this writer was working on it. */
+export class RecordGoneError extends Error {
+  override readonly name = 'RecordGoneError';
+}
+
+export interface WriteOptions {
+  /** Version the record was read at; undefined for a record this writer creates. */
+  baseVersion?: number;
+  /** Refuse to write when the record no longer exists (a rotation must not resurrect a deleted agency). */
+  mustExist?: boolean;
+}
+
+/**
+ * Stores a record without losing a concurrent writer's activations. Parameter Store has no
+ * conditional write, so: before writing, fold in every version stored since ours was read; after
+ * writing, check the version SSM assigned, and if another write slipped in between, fold that in
+ * and write again.
+ */
+export async function writeRecord(
+  prefix: string,
+  kmsKeyId: string,
+  record: ActivationRecord,
+  opts: CallOptions = {},
+  write: WriteOptions = {},
+): Promise<void> {
+  const name = recordParameterName(prefix, record.agencyAccountId);
+  const foldIn = (values: string[]) => {
+    for (const raw of values) {
+      try {
+        record = mergeRecords(record, parseRecord(raw, record.agencyAccountId));
+      } catch {
+        // A damaged version holds nothing we can recover; ours replaces it.
+      }
+    }
+  };
+  let base = write.baseVersion;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const latest = await getSecureParameterVersion(name, opts);
+    if (!latest && write.mustExist) throw new RecordGoneError(`the activation record of agency ${record.agencyAccountId} was deleted meanwhile`);
+    if (latest && latest.version !== base) {
+      foldIn(base === undefined ? [latest.value] : [...(await parameterVersionsBetween(name, base, latest.version, opts)), latest.value]);
+    }
+    const written = await putSecureParameter(name, serializeRecord(record), kmsKeyId, opts);
+    if (written === (latest?.version ?? 0) + 1) return;
+    // Someone wrote between our read and our write: fold their versions in and write again.
+    foldIn(await parameterVersionsBetween(name, latest?.version ?? 0, written, opts));
+    base = written;
+  }
+  throw new Error(`the activation record of agency ${record.agencyAccountId} kept changing under concurrent writers`);
 }
 
 export async function deleteRecord(prefix: string, agencyAccountId: string, opts: CallOptions = {}): Promise<'deleted' | 'gone'> {
@@ -111,6 +162,7 @@ export interface ListedRecord {
   agencyAccountId: string;
   parameterName: string;
   raw: string;
+  version: number;
 }
 
 /** Every agency record under the prefix (names that are not <prefix>/<12 digits> are ignored). */
@@ -119,7 +171,7 @@ export async function listRecords(prefix: string, opts: CallOptions = {}): Promi
   const out: ListedRecord[] = [];
   for (const p of params) {
     const agencyAccountId = agencyOfParameter(prefix, p.name);
-    if (agencyAccountId) out.push({ agencyAccountId, parameterName: p.name, raw: p.value });
+    if (agencyAccountId) out.push({ agencyAccountId, parameterName: p.name, raw: p.value, version: p.version });
   }
   return out.sort((a, b) => a.agencyAccountId.localeCompare(b.agencyAccountId));
 }

@@ -232,7 +232,8 @@ export function buildCentralManager(ctx: BuildContext): Template {
           }),
           allow(
             'StoreActivationRecords',
-            ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameter'],
+            // GetParameterHistory: a write folds in versions a concurrent writer stored meanwhile.
+            ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:GetParameterHistory', 'ssm:GetParametersByPath', 'ssm:DeleteParameter'],
             [activationParams, Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.centralActivationParameterPrefix}`)],
           ),
           allow('EncryptActivationRecords', ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], GetAtt('DataKey', 'Arn'), viaSsm),

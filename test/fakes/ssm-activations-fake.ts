@@ -77,6 +77,13 @@ export interface SsmActivationsFake {
   seedActivation(a: Partial<FakeActivation> & { ExpirationDate: Date }): FakeActivation;
   /** Calls of the given operations, in order. */
   callsOf(...ops: string[]): FakeCall[];
+  /**
+   * Runs `hook` once, just before the next request of `op` is served: a concurrent writer (e.g. a
+   * stack update racing the scheduled rotation) can change state in between.
+   */
+  beforeNext(op: string, hook: () => void): void;
+  /** Writes a parameter as another caller would (new version, kept in the history). */
+  putDirect(name: string, value: string): number;
   close(): Promise<void>;
 }
 
@@ -165,6 +172,15 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
   const delays: Record<string, number> = { ...(opts.delayMs as Record<string, number> | undefined) };
   const activations = new Map<string, FakeActivation>();
   const parameters = new Map<string, FakeParameter>();
+  // Every version ever written, as GetParameterHistory returns them (it keeps the last 100).
+  const history = new Map<string, FakeParameter[]>();
+  const beforeHooks = new Map<string, Array<() => void>>();
+  const storeParameter = (p: FakeParameter) => {
+    parameters.set(p.Name, p);
+    const versions = history.get(p.Name) ?? [];
+    versions.push(p);
+    history.set(p.Name, versions.slice(-100));
+  };
   const calls: FakeCall[] = [];
   let pendingFailures = new Map<string, { type: string; status: number; message: string }[]>();
 
@@ -269,7 +285,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
         LastModifiedDate: now(),
         Description: str(input, 'Description'),
       };
-      parameters.set(name, p);
+      storeParameter(p);
       return { Version: p.Version, Tier: p.Tier };
     },
 
@@ -278,6 +294,21 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       const p = parameters.get(name);
       if (!p) throw new ApiError('ParameterNotFound', '');
       return { Parameter: renderParameter(p, input.WithDecryption === true) };
+    },
+
+    GetParameterHistory(input) {
+      const name = str(input, 'Name', true)!;
+      // Parameters a test placed directly in the map have a history of one version.
+      const versions = history.get(name) ?? (parameters.has(name) ? [parameters.get(name)!] : undefined);
+      if (!versions || !parameters.has(name)) throw new ApiError('ParameterNotFound', '');
+      const max = int(input, 'MaxResults') ?? 50;
+      if (max < 1 || max > 50) throw new ApiError('ValidationException', 'MaxResults must be 1-50');
+      const start = decodeToken(str(input, 'NextToken'), `history|${name}`);
+      const page = versions.slice(start, start + max);
+      return {
+        Parameters: page.map((p) => ({ ...renderParameter(p, input.WithDecryption === true), KeyId: p.KeyId, Tier: p.Tier })),
+        NextToken: start + max < versions.length ? encodeToken(start + max, `history|${name}`) : undefined,
+      };
     },
 
     GetParametersByPath(input) {
@@ -302,6 +333,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
     DeleteParameter(input) {
       const name = str(input, 'Name', true)!;
       if (!parameters.delete(name)) throw new ApiError('ParameterNotFound', '');
+      history.delete(name);
       return {};
     },
   };
@@ -348,6 +380,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       input = text ? (JSON.parse(text) as Record<string, unknown>) : {};
       const impl = ops[op];
       if (!impl) throw new ApiError('UnknownOperationException', `operation ${target} is not supported by the fake`);
+      beforeHooks.get(op)?.shift()?.();
       const delay = delays[op] ?? 0;
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       if (throttleRatio > 0 && random() < throttleRatio) throw new ApiError('ThrottlingException', 'Rate exceeded');
@@ -413,6 +446,23 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
     },
     callsOf(...names) {
       return calls.filter((c) => names.includes(c.op));
+    },
+    beforeNext(op, hook) {
+      beforeHooks.set(op, [...(beforeHooks.get(op) ?? []), hook]);
+    },
+    putDirect(name, value) {
+      const existing = parameters.get(name);
+      const p: FakeParameter = {
+        Name: name,
+        Value: value,
+        Type: 'SecureString',
+        KeyId: existing?.KeyId ?? 'alias/aws/ssm',
+        Tier: 'Standard',
+        Version: (existing?.Version ?? 0) + 1,
+        LastModifiedDate: now(),
+      };
+      storeParameter(p);
+      return p.Version;
     },
     close() {
       pendingFailures = new Map();

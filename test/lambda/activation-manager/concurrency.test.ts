@@ -1,0 +1,94 @@
+// Parameter Store has no conditional write, so two writers of one agency's record (a stack update
+// and the scheduled rotation, say) could each store a new activation and one would be forgotten.
+// These tests make another writer store a version at the worst moments and check that every
+// activation either writer created stays recorded, and that a deleted agency stays deleted.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ActivationRecord } from '../../../lambda/shared/activation-record.ts';
+import { mergeRecords } from '../../../lambda/activation-manager/rules.ts';
+import { DAY, PREFIX, scheduledEvent, seedAgency, startHarness, storedRecord, type Harness } from './harness.ts';
+
+const A = '222222222222';
+const NAME = `${PREFIX}/${A}`;
+let h: Harness;
+beforeEach(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+/** A record as another writer (a stack update) would store it: a fresh activation of its own. */
+function concurrentWrite(base: ActivationRecord): string {
+  const other = h.fake.seedActivation({ ExpirationDate: new Date(Date.now() + 30 * DAY), DefaultInstanceName: `agency-${A}` });
+  const record: ActivationRecord = {
+    ...base,
+    current: { ...base.current, activationId: other.ActivationId, activationCode: other.ActivationCode, expiresAt: other.ExpirationDate.toISOString() },
+    previous: [{ activationId: base.current.activationId, expiresAt: base.current.expiresAt }, ...base.previous],
+    knownActivationIds: [other.ActivationId, ...base.knownActivationIds],
+  };
+  h.fake.putDirect(NAME, JSON.stringify(record));
+  return other.ActivationId;
+}
+
+describe('concurrent writers of one agency record', () => {
+  it('keeps the other writer\'s activation when it stored between the rotation\'s read and its write', async () => {
+    const seeded = seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
+    let otherId = '';
+    h.fake.beforeNext('PutParameter', () => {
+      otherId = concurrentWrite(seeded.record);
+    });
+    await h.invoke(scheduledEvent());
+    const record = storedRecord(h.fake, A)!;
+    const all = [record.current.activationId, ...record.previous.map((p) => p.activationId)];
+    expect(all).toContain(otherId);
+    expect(all).toContain(seeded.current.ActivationId);
+    expect(record.knownActivationIds).toEqual(expect.arrayContaining([otherId, seeded.current.ActivationId, record.current.activationId]));
+    // Three activations, each recorded once.
+    expect(new Set(all).size).toBe(3);
+    expect(h.fake.callsOf('GetParameterHistory').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('keeps the other writer\'s activation when it stored after the rotation listed the records', async () => {
+    const seeded = seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
+    let otherId = '';
+    h.fake.beforeNext('CreateActivation', () => {
+      otherId = concurrentWrite(seeded.record);
+    });
+    await h.invoke(scheduledEvent());
+    const record = storedRecord(h.fake, A)!;
+    expect([record.current.activationId, ...record.previous.map((p) => p.activationId)]).toContain(otherId);
+  });
+
+  it('does not bring back an agency whose stack was deleted while its activation rotated, nor leave the new activation behind', async () => {
+    seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
+    h.fake.beforeNext('CreateActivation', () => {
+      h.fake.state.parameters.delete(NAME);
+    });
+    const before = new Set(h.fake.state.activations.keys());
+    await h.invoke(scheduledEvent());
+    expect(storedRecord(h.fake, A)).toBeUndefined();
+    const created = [...h.fake.state.activations.keys()].filter((id) => !before.has(id));
+    expect(created).toEqual([]);
+    expect(h.logs.some((l) => l.includes('agency removed while its activation was rotating'))).toBe(true);
+  });
+});
+
+describe('mergeRecords', () => {
+  const rec = (current: string, previous: string[], known: string[]): ActivationRecord => ({
+    agencyAccountId: A,
+    current: { activationId: current, activationCode: 'C', region: 'us-east-1', expiresAt: '2030-01-31T00:00:00.000Z', createdAt: '2030-01-01T00:00:00.000Z', registrationLimit: 100 },
+    previous: previous.map((id) => ({ activationId: id, expiresAt: '2030-01-20T00:00:00.000Z' })),
+    knownActivationIds: known,
+  });
+  it('keeps ours as current and adds theirs (current and previous) to previous, once each', () => {
+    const merged = mergeRecords(rec('ours', ['old'], ['ours', 'old']), rec('theirs', ['old', 'older'], ['theirs', 'old', 'older']));
+    expect(merged.current.activationId).toBe('ours');
+    expect(merged.previous.map((p) => p.activationId)).toEqual(['old', 'theirs', 'older']);
+    expect(merged.knownActivationIds).toEqual(['ours', 'old', 'theirs', 'older']);
+  });
+  it('changes nothing when theirs holds nothing new, and ignores another agency\'s record', () => {
+    const ours = rec('ours', ['old'], ['ours', 'old']);
+    expect(mergeRecords(ours, rec('old', [], ['old']))).toEqual(ours);
+    expect(mergeRecords(ours, { ...rec('x', [], ['x']), agencyAccountId: '999999999999' })).toEqual(ours);
+  });
+});
