@@ -260,10 +260,22 @@ export async function waitForOperation(
   }
 }
 
-const sameParams = (a: Parameter[] = [], b: Parameter[]) => {
-  const norm = (ps: Parameter[]) => JSON.stringify(ps.map((p) => [p.ParameterKey, p.ParameterValue]).sort());
-  return norm(a) === norm(b);
-};
+/** True when every parameter this run sets already has that value in the StackSet. */
+const givenParamsUnchanged = (existing: Parameter[] = [], given: Parameter[]) =>
+  given.every((g) => existing.some((e) => e.ParameterKey === g.ParameterKey && e.ParameterValue === g.ParameterValue));
+
+/**
+ * The update's parameters: what this run sets, and every other parameter the StackSet already
+ * has kept at its current value (otherwise an update would reset, e.g., AlarmEmail or the opt-in
+ * tag to the template default in every account and Region).
+ */
+export function updateParameters(existing: Parameter[] = [], given: Parameter[]): Parameter[] {
+  const givenKeys = new Set(given.map((g) => g.ParameterKey));
+  const kept = existing
+    .filter((e) => e.ParameterKey && !givenKeys.has(e.ParameterKey))
+    .map((e) => ({ ParameterKey: e.ParameterKey, UsePreviousValue: true }));
+  return [...given, ...kept];
+}
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
   return runCommand(spec, argv, ctx, async (flags) => {
@@ -352,14 +364,14 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
         }),
       );
       stackSetAction = 'created';
-    } else if ('TemplateURL' in template || existing.TemplateBody !== template.TemplateBody || !sameParams(existing.Parameters, parameters)) {
+    } else if ('TemplateURL' in template || existing.TemplateBody !== template.TemplateBody || !givenParamsUnchanged(existing.Parameters, parameters)) {
       progress(ctx, `updating StackSet ${stackSetName} and its existing instances`);
       const operationId = randomUUID();
       await cfn.send(
         new UpdateStackSetCommand({
           StackSetName: stackSetName,
           ...template,
-          Parameters: parameters,
+          Parameters: updateParameters(existing.Parameters, parameters),
           Capabilities: ['CAPABILITY_NAMED_IAM'],
           PermissionModel: permissionModel,
           AutoDeployment: autoDeployment,

@@ -224,9 +224,11 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
           allow('ReadActivation', ['ssm:GetParameter', 'ssm:GetParameters'], [activationParamArn('id'), activationParamArn('code')]),
           // AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on every parameter; this
           // instance role may read the two activation parameters and nothing else.
+          // AWS's public parameters (/aws/service/…, e.g. AMI IDs for agent tooling) stay readable.
           deny('DenyOtherParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'], [
             activationParamArn('id'),
             activationParamArn('code'),
+            Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
           ]),
           allow('TagSelfWithRegistration', ['ec2:CreateTags', 'ec2:DeleteTags'], instanceArn, {
             ...ownInstanceOnly,

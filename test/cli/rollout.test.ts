@@ -163,6 +163,7 @@ describe('rollout', () => {
     const params = [
       { ParameterKey: 'CentralAccountId', ParameterValue: '999999999999' },
       { ParameterKey: 'CentralRegion', ParameterValue: 'us-east-1' },
+      { ParameterKey: 'AlarmEmail', ParameterValue: 'ops@example.org' },
     ];
     mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
     mocks.cfn.on(UpdateStackSetCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
@@ -187,6 +188,9 @@ describe('rollout', () => {
     expect(code, ctx.stderrText()).toBe(0);
     const update = mocks.cfn.commandCalls(UpdateStackSetCommand)[0]!.args[0].input;
     expect(update).toMatchObject({ CallAs: 'DELEGATED_ADMIN', TemplateBody: body, OperationPreferences: { MaxConcurrentPercentage: 25 } });
+    // A value set by an earlier rollout and not given now keeps its value in every account.
+    expect(update.Parameters).toContainEqual({ ParameterKey: 'AlarmEmail', UsePreviousValue: true });
+    expect(update.Parameters).toContainEqual({ ParameterKey: 'CentralRegion', ParameterValue: 'us-east-1' });
     const polls = mocks.cfn.commandCalls(DescribeStackSetOperationCommand);
     expect(polls.length).toBeGreaterThan(0);
     expect(polls.every((c) => c.args[0].input.CallAs === 'DELEGATED_ADMIN')).toBe(true);

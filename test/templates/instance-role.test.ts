@@ -72,6 +72,10 @@ describe('agency instance role', () => {
       expect(evaluate(statements, { action: 'ssm:GetParametersByPath', resource })).toBe('ExplicitDeny');
     }
   });
+  it('can still read AWS\'s public parameters', () => {
+    const publicParam = 'arn:aws:ssm:eu-west-2::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
+    expect(evaluate(statements, { action: 'ssm:GetParameter', resource: publicParam })).toBe('Allow');
+  });
   it('cannot write the activation parameters', () => {
     expect(evaluate(statements, { action: 'ssm:PutParameter', resource: param(`${path}/code`) })).toBe('ImplicitDeny');
   });
