@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REGION_NAME_PATTERN } from '../lambda/shared/names.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -22,7 +23,7 @@ export const DOCUMENT_PARAMETERS = {
 } as const;
 
 /** A Region name such as eu-west-1, us-gov-west-1 or ap-southeast-5. */
-export const REGION_PATTERN = '^[a-z]{2}(-[a-z]+)+-\\d+$';
+export const REGION_PATTERN = REGION_NAME_PATTERN;
 /** A Parameter Store path such as /ssm-hub/activation (no trailing slash). */
 export const PARAMETER_PATH_PATTERN = '^(/[a-zA-Z0-9_.-]+)+$';
 

@@ -87,3 +87,9 @@ export const TAG_MANAGER_TIMEOUT_SECONDS = 300;
 export const COLLECTOR_TIMEOUT_SECONDS = 900;
 /** The collector starts a hub request only with this much time left: one full tag-manager call and a margin. */
 export const HUB_CALL_RESERVE_MS = (TAG_MANAGER_TIMEOUT_SECONDS + 20) * 1000;
+
+/**
+ * An AWS Region name (us-east-1, us-gov-west-1, ap-southeast-5, us-isob-east-1), as the
+ * templates, the documents and the CLI all check it: one rule in one place.
+ */
+export const REGION_NAME_PATTERN = '^[a-z]{2}(-[a-z]+)+-\\d+$';

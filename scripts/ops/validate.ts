@@ -1,12 +1,13 @@
 // Pure input rules. Every value from the command line passes through one of these before any
 // AWS call, and a failure names the flag and the rule it broke.
+import { REGION_NAME_PATTERN } from '../../lambda/shared/names.ts';
 import { UsageError } from './errors.ts';
 
 export const ACCOUNT_ID = /^\d{12}$/;
 export const OU_ID = /^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/;
 export const ROOT_ID = /^r-[0-9a-z]{4,32}$/;
 export const ORG_ID = /^o-[a-z0-9]{10,32}$/;
-export const REGION = /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/;
+export const REGION = new RegExp(REGION_NAME_PATTERN);
 /** CloudFormation stack and StackSet names. */
 export const STACK_NAME = /^[a-zA-Z][-a-zA-Z0-9]{0,127}$/;
 /** IAM role names (used for --execution-role-name). */

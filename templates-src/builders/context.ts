@@ -1,5 +1,6 @@
 // What every template builder receives: the validated configuration, the bundled Lambda code. Builders are pure: the same context gives the same template.
 import type { BuildConfig } from '../config.ts';
+import { REGION_NAME_PATTERN } from '../../lambda/shared/names.ts';
 
 export interface BuildContext {
   config: BuildConfig;
@@ -9,4 +10,4 @@ export interface BuildContext {
 }
 
 export const ACCOUNT_ID_ALLOWED_PATTERN = '^\\d{12}$';
-export const REGION_ALLOWED_PATTERN = '^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\\d$';
+export const REGION_ALLOWED_PATTERN = REGION_NAME_PATTERN;
