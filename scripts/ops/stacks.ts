@@ -1,6 +1,7 @@
 // Stack lifecycle through change sets: create or update, detect "no changes", execute, wait,
 // and on failure collect the events that say why. Waiting uses the context's sleep and clock,
 // so tests run it instantly.
+import { randomUUID } from 'node:crypto';
 import {
   CreateChangeSetCommand,
   DeleteChangeSetCommand,
@@ -62,17 +63,22 @@ export async function describeStack(cfn: CloudFormationClient, stackName: string
   }
 }
 
-/** Failed events since `since`, oldest first: what the operator needs to see. */
-export async function failedEvents(cfn: CloudFormationClient, stackId: string, since: Date): Promise<FailedEvent[]> {
+/**
+ * The failed events of one operation, oldest first: what the operator needs to see. CloudFormation
+ * stamps the operation's ClientRequestToken on each of its events, so this does not depend on the
+ * local clock agreeing with AWS's.
+ */
+export async function failedEvents(cfn: CloudFormationClient, stackId: string, token: string): Promise<FailedEvent[]> {
   const found: FailedEvent[] = [];
   let NextToken: string | undefined;
   for (let page = 0; page < 20; page++) {
     const out = await cfn.send(new DescribeStackEventsCommand({ StackName: stackId, NextToken }));
     let older = false;
     for (const e of out.StackEvents ?? []) {
-      if (e.Timestamp && e.Timestamp.getTime() < since.getTime()) {
+      // Newest first: the first event of another operation means ours are all read.
+      if (e.ClientRequestToken !== token) {
         older = true;
-        continue;
+        break;
       }
       if (e.ResourceStatus?.endsWith('_FAILED')) {
         found.push({
@@ -88,6 +94,9 @@ export async function failedEvents(cfn: CloudFormationClient, stackId: string, s
   }
   return found.reverse();
 }
+
+/** A token for one stack operation; CloudFormation accepts up to 128 characters. */
+export const operationToken = (): string => `ssm-hub-${randomUUID()}`;
 
 async function waitForStack(
   ctx: Context,
@@ -120,12 +129,12 @@ export async function deleteStack(
   try {
     const stack = await describeStack(cfn, stackName);
     if (!stack?.StackId) return { stackName, result: 'absent', detail: 'no such stack', events: none };
-    const started = ctx.now();
+    const token = operationToken();
     log('deleting stack');
-    await cfn.send(new DeleteStackCommand({ StackName: stack.StackId }));
+    await cfn.send(new DeleteStackCommand({ StackName: stack.StackId, ClientRequestToken: token }));
     const status = await waitForStack(ctx, cfn, stack.StackId, timeoutMs, (s) => log(s));
     if (status === 'DELETE_COMPLETE') return { stackName, result: 'deleted', status, detail: 'deleted', events: none };
-    return { stackName, result: 'failed', status, detail: status, events: await failedEvents(cfn, stack.StackId, started) };
+    return { stackName, result: 'failed', status, detail: status, events: await failedEvents(cfn, stack.StackId, token) };
   } catch (err) {
     return { stackName, result: 'failed', detail: describeError(err), events: none };
   }
@@ -197,15 +206,15 @@ export async function deployStack(
       await ctx.sleep(ctx.pollMs);
     }
 
-    const started = ctx.now();
+    const token = operationToken();
     log('executing change set');
-    await cfn.send(new ExecuteChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName }));
+    await cfn.send(new ExecuteChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName, ClientRequestToken: token }));
     const stackId = created.StackId ?? stackName;
     const final = await waitForStack(ctx, cfn, stackId, input.timeoutMs, (s) => log(s));
     if (final === 'CREATE_COMPLETE' || final === 'UPDATE_COMPLETE') {
       return { stackName, result: type === 'CREATE' ? 'created' : 'updated', status: final, detail: final, events: none };
     }
-    return { stackName, result: 'failed', status: final, detail: final, events: await failedEvents(cfn, stackId, started) };
+    return { stackName, result: 'failed', status: final, detail: final, events: await failedEvents(cfn, stackId, token) };
   } catch (err) {
     return { stackName, result: 'failed', detail: describeError(err), events: none };
   }

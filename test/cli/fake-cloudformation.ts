@@ -97,10 +97,13 @@ export function fakeCloudFormation(
     s.parameters = cs.parameters;
     s.template = cs.template;
     const t = opts.now();
-    // Newest first, as DescribeStackEvents returns them; one old event that must be ignored.
+    // Newest first, as DescribeStackEvents returns them. This operation's events carry its token;
+    // the clocks disagree on purpose (AWS's events look older than the caller's start, the earlier
+    // attempt's look newer), so only the token can tell them apart.
+    const token = input.ClientRequestToken;
     s.events = [
-      ...(fail ? (opts.failureEvents?.(s.name) ?? []) : []),
-      { StackId: s.id, StackName: s.name, EventId: 'old', LogicalResourceId: 'OldThing', ResourceStatus: 'CREATE_FAILED', ResourceStatusReason: 'from an earlier attempt', Timestamp: new Date(t.getTime() - 3_600_000) },
+      ...(fail ? (opts.failureEvents?.(s.name) ?? []).map((e) => ({ ...e, ClientRequestToken: token, Timestamp: new Date(t.getTime() - 600_000) })) : []),
+      { StackId: s.id, StackName: s.name, EventId: 'old', LogicalResourceId: 'OldThing', ResourceStatus: 'CREATE_FAILED', ResourceStatusReason: 'from an earlier attempt', Timestamp: new Date(t.getTime() + 3_600_000), ClientRequestToken: 'earlier-operation' },
     ];
     changeSets.delete(input.ChangeSetName!);
     return {};
@@ -116,7 +119,7 @@ export function fakeCloudFormation(
       const fail = (opts.outcome?.(s.name) ?? 'succeed') === 'fail';
       s.status = 'DELETE_IN_PROGRESS';
       s.pending = fail ? 'DELETE_FAILED' : 'DELETE_COMPLETE';
-      if (fail) s.events = opts.failureEvents?.(s.name) ?? [];
+      if (fail) s.events = (opts.failureEvents?.(s.name) ?? []).map((e) => ({ ...e, ClientRequestToken: input.ClientRequestToken }));
     }
     return {};
   });
