@@ -16,7 +16,8 @@
 #                                    <prefix>registration-opt-out
 #   SSM_HUB_MANAGED_INSTANCE_ID_TAG  EC2 tag key that records the mi- ID (default managedinstanceid)
 # Overridable: SSM_HUB_IMDS_ENDPOINT, SSM_HUB_AGENT_STATE_DIR, SSM_HUB_STATE_DIR,
-#   SSM_HUB_LOG_FILE (/var/log/ssm-hub-deregister.log), SSM_HUB_SNAP_ROOT, SSM_HUB_WORKER_DELAY.
+#   SSM_HUB_LOG_FILE (/var/log/ssm-hub-deregister.log), SSM_HUB_SNAP_ROOT, SSM_HUB_WORKER_DELAY,
+#   SSM_HUB_BOOT_ID_FILE (/proc/sys/kernel/random/boot_id).
 set -euo pipefail
 umask 077
 
@@ -169,7 +170,8 @@ schedule_worker() {
   unit="ssm-hub-deregister-$(date +%s)"
   local -a env_args=()
   for name in SSM_HUB_REGION SSM_HUB_RESERVED_TAG_PREFIX SSM_HUB_MANAGED_INSTANCE_ID_TAG SSM_HUB_IMDS_ENDPOINT \
-    SSM_HUB_AGENT_STATE_DIR SSM_HUB_STATE_DIR SSM_HUB_LOG_FILE SSM_HUB_SNAP_ROOT SSM_HUB_WORKER_DELAY PATH; do
+    SSM_HUB_AGENT_STATE_DIR SSM_HUB_STATE_DIR SSM_HUB_LOG_FILE SSM_HUB_SNAP_ROOT SSM_HUB_WORKER_DELAY \
+    SSM_HUB_BOOT_ID_FILE PATH; do
     if [ -n "${!name+x}" ]; then env_args+=("--setenv=$name=${!name}"); fi
   done
   # A transient systemd unit outlives the agent's restart; --collect (systemd 236+) is retried
@@ -202,17 +204,32 @@ fail() {
   exit 1
 }
 
+# Takes the worker lock, recording its owner: PID and boot ID. A lock whose owner is dead or from
+# another boot was left by a killed worker (reboot, OOM kill) and would block every later run.
+take_lock() {
+  local lock="$STATE_DIR/worker.lock" boot pid="" owner_boot=""
+  boot="$(cat "${SSM_HUB_BOOT_ID_FILE:-/proc/sys/kernel/random/boot_id}" 2>/dev/null)" || boot=""
+  if ! mkdir "$lock" 2>/dev/null; then
+    read -r pid owner_boot 2>/dev/null <"$lock/owner" || true
+    if [[ "$owner_boot" = "$boot" && "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then return 1; fi
+    log "removing a stale worker lock"
+    rm -rf "$lock"
+    mkdir "$lock" || return 1
+  fi
+  printf '%s %s\n' "$$" "$boot" >"$lock/owner"
+}
+
 worker() {
   mkdir -p "$(dirname "$LOG_FILE")"
   set -o errtrace
   trap 'fail "unexpected error at line $LINENO"' ERR
   validate_inputs
   log "worker started"
-  if ! mkdir "$STATE_DIR/worker.lock" 2>/dev/null; then
+  if ! take_lock; then
     log "another worker is running; leaving it to finish"
     exit 0
   fi
-  trap 'rmdir "$STATE_DIR/worker.lock" 2>/dev/null || true' EXIT
+  trap 'rm -rf "$STATE_DIR/worker.lock"' EXIT
   require_tools
   read_imds
   find_agent

@@ -199,12 +199,26 @@ function Invoke-Failure([string] $Reason) {
   exit 1
 }
 
+# Takes the worker lock, recording its owner: PID and boot time. A lock whose owner is gone or from
+# another boot was left by a killed worker (reboot, the task's time limit): it is taken over.
+# The boot time (100 ns units) is compared within 2 minutes: it shifts a little when the clock is set.
+function Enter-Lock($L) {
+  $t = (Get-CimInstance Win32_OperatingSystem).LastBootUpTime.ToFileTime()
+  $p, $b = (Get-Content "$L\owner" -ErrorAction Ignore) -as [long[]]
+  if ([Math]::Abs($b - $t) -lt 12e8 -and (Get-Process -Id $p -ErrorAction Ignore)) { return $false }
+  if (Test-Path $L) { Write-Log 'removing a stale worker lock'; Remove-Item -LiteralPath $L -Recurse -Force }
+  # Fails when another worker took the lock in between.
+  try { $null = New-Item -ItemType Directory $L } catch { return $false }
+  Set-Content "$L\owner" $PID, $t
+  $true
+}
+
 function Invoke-Worker {
   New-Item -ItemType Directory -Path (Split-Path -Parent $LogFile) -Force | Out-Null
   Test-Inputs
   Write-Log 'worker started'
-  $lock = Join-Path $StateDir 'worker.lock'
-  try { New-Item -ItemType Directory -Path $lock | Out-Null } catch {
+  $lock = "$StateDir\worker.lock"
+  if (!(Enter-Lock $lock)) {
     Write-Log 'another worker is running; leaving it to finish'
     exit 0
   }
@@ -236,7 +250,7 @@ function Invoke-Worker {
   } catch {
     Invoke-Failure "unexpected error: $($_.Exception.Message)"
   } finally {
-    Remove-Item -LiteralPath $lock -Force -ErrorAction SilentlyContinue
+    Remove-Item -LiteralPath $lock -Recurse -Force -ErrorAction SilentlyContinue
   }
 }
 

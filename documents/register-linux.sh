@@ -22,7 +22,8 @@
 #   SSM_HUB_IMDS_ENDPOINT (http://169.254.169.254), SSM_HUB_AGENT_STATE_DIR (/var/lib/amazon/ssm),
 #   SSM_HUB_AGENT_CONFIG_DIR (/etc/amazon/ssm), SSM_HUB_STATE_DIR (/var/lib/ssm-hub),
 #   SSM_HUB_LOG_FILE (/var/log/ssm-hub-register.log), SSM_HUB_SNAP_ROOT (/snap),
-#   SSM_HUB_WORKER_DELAY (seconds before the worker stops the agent, 10).
+#   SSM_HUB_WORKER_DELAY (seconds before the worker stops the agent, 10),
+#   SSM_HUB_BOOT_ID_FILE (/proc/sys/kernel/random/boot_id).
 #
 # The activation code is a secret: it is never printed, logged or written to a file. It is read
 # into a variable and handed to amazon-ssm-agent, which has no other way to receive it.
@@ -52,6 +53,7 @@ OPT_TAG=${PFX}registration-opt-out
 # The instance ID the worker last registered: a copied image carries the registration file but
 # not a matching marker, and must register as a node of its own.
 MARK=$STATE/registered-instance
+L=$STATE/worker.lock
 RE='^[a-z]{2}(-[a-z]+)+-[0-9]+$'
 
 # The hybrid agent may write the central account's credentials into root's shared credentials
@@ -252,6 +254,19 @@ fail() {
   exit 1
 }
 
+# Takes the worker lock L, recording its owner (PID and boot ID). A lock whose owner is dead or from
+# another boot was left by a killed worker (reboot, OOM kill) and would block every later run.
+lock() {
+  b=$(cat "${SSM_HUB_BOOT_ID_FILE:-/proc/sys/kernel/random/boot_id}") || b=
+  mkdir "$L" 2>/dev/null || {
+    read -r p q <"$L/owner" && [[ $q = "$b" ]] && kill -0 "$p" && return 1
+    log "removing a stale worker lock"
+    rm -rf "$L"
+    mkdir "$L" || return 1
+  }
+  echo "$$ $b" >"$L/owner"
+}
+
 worker() {
   mkdir -p "${LOG%/*}"
   # Any command that fails unexpectedly, in any function, ends in fail().
@@ -259,11 +274,11 @@ worker() {
   trap 'fail "unexpected error at line $LINENO"' ERR
   validate
   log "worker started"
-  if ! mkdir "$STATE/worker.lock" 2>/dev/null; then
-    log "another registration worker is running; leaving it to finish"
+  if ! lock; then
+    log "another worker is running; leaving it to finish"
     exit 0
   fi
-  trap 'rmdir "$STATE/worker.lock" 2>/dev/null || true' EXIT
+  trap 'rm -rf "$L"' EXIT
   read_imds
   read_activation
   find_agent

@@ -2,6 +2,8 @@
 // back from the hub to the instance's own account.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
 
 const SCRIPT = join(import.meta.dirname, '../../documents/deregister-linux.sh');
@@ -130,5 +132,51 @@ describe('deregister-linux.sh', () => {
     expect(r2.code).not.toBe(0);
     expect(r2.stdout).toContain('cannot reach the instance metadata service (IMDSv2)');
     expect(noImds.read('agent-argv.log')).toBe('');
+  });
+
+  describe('worker lock', () => {
+    it('holds the lock, owned by its own PID and this boot, while it clears the registration, and removes it at the end', async () => {
+      const s = sandbox();
+      s.writeRegistration(MI, HUB_REGION);
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim()).toBe('0');
+      const [, pid, boot, callers] = /^owner=(\d+) (\S+) callers=(\S+)$/.exec(s.read('lock-at-agent').trim()) ?? [];
+      expect(boot).toBe(s.bootId);
+      // The worker runs the agent directly: the owner is the agent's parent.
+      expect(callers!.split(',')[0]).toBe(pid);
+      expect(s.lockOwner()).toBeUndefined();
+    });
+
+    it.each([
+      ['from an earlier boot', () => ({ pid: process.pid, bootId: randomUUID() })],
+      ['whose worker process is dead', (s: Sandbox) => ({ pid: spawnSync('true').pid, bootId: s.bootId })],
+      ['without an owner (previous version)', () => undefined],
+    ])('takes over a stale lock %s and deregisters', async (_, owner) => {
+      const s = sandbox();
+      s.writeRegistration(MI, HUB_REGION);
+      s.setTag('managedinstanceid', MI);
+      s.writeLock(owner(s));
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim()).toBe('0');
+      expect(s.logText()).toContain('removing a stale worker lock');
+      expect(s.read('agent-argv.log').trim()).toBe('-register -clear');
+      expect(s.tags()).toEqual({ [OPT_OUT]: 'true' });
+      expect(s.lockOwner()).toBeUndefined();
+    });
+
+    it('leaves a live worker alone: exits 0 saying another worker is running, and changes nothing', async () => {
+      const s = sandbox();
+      s.writeRegistration(MI, HUB_REGION);
+      s.setTag('managedinstanceid', MI);
+      s.writeLock({ pid: process.pid, bootId: s.bootId });
+      const r = await s.run(SCRIPT);
+      expect(r.code).toBe(0);
+      expect(s.read('worker.rc').trim()).toBe('0');
+      expect(s.logText()).toContain('another worker is running; leaving it to finish');
+      expect(s.read('agent-argv.log')).toBe('');
+      expect(s.registration()).toContain(MI);
+      expect(s.tags()).toEqual({ managedinstanceid: MI });
+      expect(s.lockOwner()).toBe(`${process.pid} ${s.bootId}`);
+    });
   });
 });

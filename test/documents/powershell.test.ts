@@ -234,6 +234,56 @@ describe('PowerShell scripts', () => {
     expect(source(f)).toMatch(/Remove-InstanceTag \$MiTag/);
   });
 
+  it.each(FILES)('%s records the worker lock owner (PID and boot time) and takes over a lock whose owner is gone or from another boot', (f) => {
+    const lines = source(f).split('\n');
+    const lock = (name: string) => {
+      const [c] = inFunction(f, 'Enter-Lock', name);
+      expect(c, name).toBeDefined();
+      return c!;
+    };
+    const at = (c: PowerShellCommand) => lines[c.line - 1]!.trim();
+    // The owner: this process and this boot (100 ns units since 1601, UTC).
+    expect(at(lock('Get-CimInstance'))).toBe('$t = (Get-CimInstance Win32_OperatingSystem).LastBootUpTime.ToFileTime()');
+    expect(lock('Set-Content').elements).toEqual(['"$L\\owner"', '$PID, $t']);
+    // A recorded owner that is still running, in this boot (within 2 minutes), keeps the lock: give up.
+    expect(lock('Get-Content').elements).toEqual(['"$L\\owner"', '-ErrorAction', 'Ignore']);
+    expect(at(lock('Get-Content'))).toBe('$p, $b = (Get-Content "$L\\owner" -ErrorAction Ignore) -as [long[]]');
+    expect(lock('Get-Process').elements).toEqual(['-Id', '$p', '-ErrorAction', 'Ignore']);
+    expect(at(lock('Get-Process'))).toBe(
+      'if ([Math]::Abs($b - $t) -lt 12e8 -and (Get-Process -Id $p -ErrorAction Ignore)) { return $false }',
+    );
+    // Anything else left there is stale: logged, removed with its owner file, then taken afresh.
+    expect(at(lock('Remove-Item'))).toBe(
+      "if (Test-Path $L) { Write-Log 'removing a stale worker lock'; Remove-Item -LiteralPath $L -Recurse -Force }",
+    );
+    expect(lock('Remove-Item').line).toBeGreaterThan(lock('Get-Process').line);
+    // Creating the directory is the atomic step: another worker that won the race keeps it.
+    expect(at(lock('New-Item'))).toBe('try { $null = New-Item -ItemType Directory $L } catch { return $false }');
+    expect(lock('New-Item').line).toBeGreaterThan(lock('Remove-Item').line);
+    expect(lock('Set-Content').line).toBeGreaterThan(lock('New-Item').line);
+    // Only $true or $false leaves the function: no cmdlet output on its pipeline.
+    const body = lines.slice(lock('Get-CimInstance').line - 1, lock('Set-Content').line + 1);
+    expect(body.at(-1)!.trim()).toBe('$true');
+    for (const l of body) if (/New-Item/.test(l)) expect(l).toContain('$null = New-Item');
+  });
+
+  it.each(FILES)('%s takes the lock before any work, leaves a live worker alone, and removes the lock at the end', (f) => {
+    const lines = source(f).split('\n');
+    expect(source(f)).toContain('$lock = "$StateDir\\worker.lock"');
+    const enter = lineOf(f, 'Invoke-Worker', 'Enter-Lock');
+    expect(enter).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Import-AwsTools'));
+    expect(lines.slice(enter - 1, enter + 3).map((l) => l.trim())).toEqual([
+      'if (!(Enter-Lock $lock)) {',
+      "Write-Log 'another worker is running; leaving it to finish'",
+      'exit 0',
+      '}',
+    ]);
+    // In finally, so a worker that fails still frees the lock; -Recurse: it holds the owner file.
+    const remove = inFunction(f, 'Invoke-Worker', 'Remove-Item').filter((c) => c.elements.includes('$lock'));
+    expect(remove.map((c) => c.elements)).toEqual([['-LiteralPath', '$lock', '-Recurse', '-Force', '-ErrorAction', 'SilentlyContinue']]);
+    expect(lines[remove[0]!.line - 2]!.trim()).toBe('} finally {');
+  });
+
   it.each(FILES)('%s never writes the activation code to output, a log or a file', (f) => {
     const writers = /Write-(Log|Output|Host|Verbose|Information)|WriteLine|Add-Content|Set-Content|Out-File/;
     for (const line of source(f).split('\n')) {

@@ -3,6 +3,8 @@
 // synchronously with only the environment it was given, like a transient unit).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
 
@@ -404,5 +406,62 @@ describe('register-linux.sh', () => {
       // The only place the code went is the agent's own argv.
       expect(s.read('agent-argv.log')).toContain(ACTIVATION_CODE);
     }
+  });
+
+  describe('worker lock', () => {
+    /** A PID that belonged to a process which has exited: a worker killed mid-run. */
+    const deadPid = () => spawnSync('true').pid;
+
+    it('holds the lock, owned by its own PID and this boot, while it drives the agent, and removes it at the end', async () => {
+      const s = sandbox();
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim()).toBe('0');
+      const [seen] = s.read('lock-at-agent').trim().split('\n');
+      const [, pid, boot, callers] = /^owner=(\d+) (\S+) callers=(\S+)$/.exec(seen!) ?? [];
+      expect(boot).toBe(s.bootId);
+      // The agent runs in a subshell of the worker (o=$(...)): the owner is its parent, the worker itself.
+      expect(callers!.split(',')[1]).toBe(pid);
+      expect(s.lockOwner()).toBeUndefined();
+      expect(s.logText()).not.toContain('stale');
+    });
+
+    it('removes the lock after a failed run too', async () => {
+      const s = sandbox();
+      s.flag('register-fails');
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim()).toBe('1');
+      expect(s.read('lock-at-agent')).toContain(` ${s.bootId}`);
+      expect(s.lockOwner()).toBeUndefined();
+    });
+
+    it.each([
+      ['from an earlier boot (the owner PID is alive, but is some other process now)', () => ({ pid: process.pid, bootId: randomUUID() })],
+      ['whose worker process is dead (killed by the OOM killer or systemctl stop)', (s: Sandbox) => ({ pid: deadPid(), bootId: s.bootId })],
+      ['without an owner, as the previous version of this script left it', () => undefined],
+    ])('takes over a stale lock %s and registers', async (_, owner) => {
+      const s = sandbox();
+      s.writeLock(owner(s));
+      const r = await s.run(SCRIPT);
+      expect(r.code).toBe(0);
+      expect(s.read('worker.rc').trim()).toBe('0');
+      expect(s.logText()).toMatch(/\[worker\] removing a stale worker lock\n(.*\n)*.*registration complete/);
+      expect(s.tags()).toEqual({ managedinstanceid: s.mi });
+      expect(s.lockOwner()).toBeUndefined();
+    });
+
+    it('leaves a live worker alone: exits 0 saying another worker is running, and changes nothing', async () => {
+      const s = sandbox();
+      const live = { pid: process.pid, bootId: s.bootId };
+      s.writeLock(live);
+      const r = await s.run(SCRIPT);
+      expect(r.code).toBe(0);
+      expect(s.read('worker.rc').trim()).toBe('0');
+      expect(s.logText()).toContain('another worker is running; leaving it to finish');
+      expect(s.logText()).not.toContain('stale');
+      expect(s.read('agent-argv.log')).toBe('');
+      expect(s.read('calls.log')).not.toMatch(/systemctl|create-tags|delete-tags/);
+      expect(s.tags()).toEqual({});
+      expect(s.lockOwner()).toBe(`${live.pid} ${live.bootId}`);
+    });
   });
 });

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -95,6 +95,10 @@ export class Sandbox {
   readonly env: Record<string, string>;
   /** The managed node ID the agent stub registers as: random, so a script cannot hard-code it. */
   readonly mi = `mi-${randomBytes(9).toString('hex').slice(0, 17)}`;
+  /** This sandbox's boot ID (the scripts read it from SSM_HUB_BOOT_ID_FILE): random, like the kernel's. */
+  readonly bootId = randomUUID();
+  /** The worker lock directory the scripts take under the state directory. */
+  readonly lockDir: string;
 
   constructor(readonly opts: SandboxOptions) {
     this.root = mkdtempSync(join(tmpdir(), 'ssm-hub-doc-'));
@@ -104,6 +108,8 @@ export class Sandbox {
     this.agentConfigDir = join(this.root, 'etc/amazon/ssm');
     this.stateDir = join(this.root, 'var/lib/ssm-hub');
     this.logFile = join(this.root, 'var/log/ssm-hub.log');
+    this.lockDir = join(this.stateDir, 'worker.lock');
+    writeFileSync(join(this.root, 'boot_id'), `${this.bootId}\n`);
     for (const d of [this.bin, this.stub, this.agentStateDir, this.agentConfigDir, join(this.stub, 'params'), join(this.stub, 'tags')]) {
       mkdirSync(d, { recursive: true });
     }
@@ -140,6 +146,7 @@ export class Sandbox {
       SSM_HUB_LOG_FILE: this.logFile,
       SSM_HUB_SNAP_ROOT: join(this.root, 'snap'),
       SSM_HUB_WORKER_DELAY: '0',
+      SSM_HUB_BOOT_ID_FILE: join(this.root, 'boot_id'),
     };
   }
 
@@ -190,12 +197,28 @@ export class Sandbox {
     writeFileSync(join(this.stateDir, 'registered-instance'), `${instanceId}\n`);
   }
 
+  /**
+   * Leaves a worker lock as a worker would: the directory, with the owner line "<pid> <boot ID>"
+   * when `owner` is given, without one (as an earlier version of the scripts left it) when not.
+   */
+  writeLock(owner?: { pid: number; bootId: string }): void {
+    mkdirSync(this.lockDir, { recursive: true });
+    if (owner) writeFileSync(join(this.lockDir, 'owner'), `${owner.pid} ${owner.bootId}\n`);
+  }
+
+  /** The owner line of the worker lock; undefined when there is no lock at all. */
+  lockOwner(): string | undefined {
+    if (!existsSync(this.lockDir)) return undefined;
+    const file = join(this.lockDir, 'owner');
+    return existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  }
+
   registration(): string | undefined {
     const file = join(this.agentStateDir, 'registration');
     return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
   }
 
-  read(name: 'calls.log' | 'agent-argv.log' | 'worker.out' | 'worker.rc' | 'config-at-register'): string {
+  read(name: 'calls.log' | 'agent-argv.log' | 'worker.out' | 'worker.rc' | 'config-at-register' | 'lock-at-agent'): string {
     const file = join(this.stub, name);
     return existsSync(file) ? readFileSync(file, 'utf8') : '';
   }
