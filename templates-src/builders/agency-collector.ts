@@ -5,7 +5,7 @@
 import { derivedNames } from '../config.ts';
 import { Equals, GetAtt, Not, Ref, Sub, type Value } from '../kit/intrinsics.ts';
 import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
-import { addNodeFunction } from '../kit/lambda.ts';
+import { addNodeFunction, logGroupIdOf } from '../kit/lambda.ts';
 import { Template } from '../kit/template.ts';
 import { COLLECTOR_ENV, COLLECTOR_TIMEOUT_SECONDS, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES } from '../../lambda/shared/names.ts';
 import { registrationDocument } from '../../documents/index.ts';
@@ -95,7 +95,7 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
       {
         PolicyName: 'collector',
         PolicyDocument: policyDocument(
-          allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], Sub(`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${names.collectorFunctionName}:*`)),
+          allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], GetAtt(logGroupIdOf('CollectorFunction'), 'Arn')),
           // DescribeInstances has no resource-level permissions.
           allow('ReadInstances', 'ec2:DescribeInstances', '*'),
           allow('InvokeOwnHubAlias', 'lambda:InvokeFunction', hubAliasArn),

@@ -4,7 +4,7 @@
 import { derivedNames } from '../config.ts';
 import { Equals, GetAtt, Not, Ref, Sub, type Value } from '../kit/intrinsics.ts';
 import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
-import { addNodeFunction } from '../kit/lambda.ts';
+import { addNodeFunction, logGroupIdOf } from '../kit/lambda.ts';
 import { Template } from '../kit/template.ts';
 import { ACTIVATION_MANAGER_ENV, MANAGED_INSTANCE_ID_TAG, TAG_MANAGER_TIMEOUT_SECONDS, PROVENANCE_TAG_SUFFIXES, SYNC_TABLE, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
 import { deregistrationDocument } from '../../documents/index.ts';
@@ -60,7 +60,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
           Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
           Resource: '*',
           Condition: {
-            ArnLike: { 'kms:EncryptionContext:aws:logs:arn': Sub('arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/*') },
+            ArnLike: { 'kms:EncryptionContext:aws:logs:arn': Sub('arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*') },
           },
         },
         {
@@ -150,7 +150,6 @@ export function buildCentralManager(ctx: BuildContext): Template {
   const managedNodeArn = Sub('arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:managed-instance/*');
   const activationParams = Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.centralActivationParameterPrefix}/*`);
   const tableArn = GetAtt('SyncStateTable', 'Arn');
-  const logArn = (fn: string) => Sub(`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${fn}:*`);
   const viaSsm = { StringEquals: { 'kms:ViaService': Sub('ssm.${AWS::Region}.amazonaws.com') } };
 
   t.resource('TagManagerRole', 'AWS::IAM::Role', {
@@ -160,7 +159,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
       {
         PolicyName: 'tag-manager',
         PolicyDocument: policyDocument(
-          allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], logArn(names.tagManagerFunctionName)),
+          allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], GetAtt(logGroupIdOf('TagManagerFunction'), 'Arn')),
           allow('TagManagedNodes', ['ssm:AddTagsToResource', 'ssm:RemoveTagsFromResource', 'ssm:ListTagsForResource', 'ssm:DeregisterManagedInstance'], managedNodeArn),
           // DescribeInstanceInformation has no resource-level permissions.
           allow('ProveNodeOwnership', 'ssm:DescribeInstanceInformation', '*'),
@@ -218,7 +217,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
       {
         PolicyName: 'activation-manager',
         PolicyDocument: policyDocument(
-          allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], logArn(names.activationManagerFunctionName)),
+          allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], GetAtt(logGroupIdOf('ActivationManagerFunction'), 'Arn')),
           // Activations have no resource-level permissions.
           allow('ManageActivations', ['ssm:CreateActivation', 'ssm:DeleteActivation', 'ssm:DescribeActivations'], '*'),
           // CreateActivation with Tags also authorizes ssm:AddTagsToResource, and SSM has no

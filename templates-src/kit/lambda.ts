@@ -1,6 +1,6 @@
 // A Node.js Lambda function with its own log group, JSON logging and inline code. The runtime
 // and code size are checked here so a bad value fails the build, not the deployment.
-import { GetAtt, Ref, Sub, type Value } from './intrinsics.ts';
+import { GetAtt, Ref, type Value } from './intrinsics.ts';
 import { NODE_RUNTIME_DEPRECATION } from '../config.ts';
 import type { Template } from './template.ts';
 
@@ -27,6 +27,9 @@ export interface NodeFunctionOptions {
   dependsOn?: string[];
 }
 
+/** The log group addNodeFunction creates for a function: grant its role logs:PutLogEvents on GetAtt(…, 'Arn'). */
+export const logGroupIdOf = (functionId: string): string => `${functionId}LogGroup`;
+
 export function addNodeFunction(t: Template, o: NodeFunctionOptions): { functionId: string; logGroupId: string } {
   const deprecatedOn = NODE_RUNTIME_DEPRECATION[o.runtime];
   if (!deprecatedOn) throw new Error(`${o.id}: runtime ${o.runtime} is not a supported Node.js runtime`);
@@ -39,12 +42,13 @@ export function addNodeFunction(t: Template, o: NodeFunctionOptions): { function
   if (o.timeoutSeconds < 1 || o.timeoutSeconds > 900) throw new Error(`${o.id}: timeout must be 1–900 seconds`);
   if (o.memoryMb < 128 || o.memoryMb > 10240) throw new Error(`${o.id}: memory must be 128–10240 MB`);
 
-  const logGroupId = `${o.id}LogGroup`;
+  const logGroupId = logGroupIdOf(o.id);
   t.resource(
     logGroupId,
     'AWS::Logs::LogGroup',
     {
-      LogGroupName: Sub('/aws/lambda/${Name}', { Name: o.functionName }),
+      // No LogGroupName: a retained log group with a fixed name would make the stack fail to
+      // create again (a StackSet instance removed and re-added, a redeployed hub).
       RetentionInDays: o.logRetentionDays,
       ...(o.logKmsKeyArn !== undefined ? { KmsKeyId: o.logKmsKeyArn } : {}),
     },

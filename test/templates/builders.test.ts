@@ -92,3 +92,24 @@ describe('agency-collector', () => {
     expect(r.ZeroTouchAssociation.Properties.Targets).toEqual([{ Key: { 'Fn::Sub': 'tag:${OptInTagKey}' }, Values: [{ Ref: 'OptInTagValue' }] }]);
   });
 });
+
+describe('every template', () => {
+  it.each(['central-manager', 'agency-collector'])('%s names no log group, so a re-created stack never collides with a retained one', (name) => {
+    const r = template(name).Resources;
+    const groups = Object.entries(r).filter(([, x]: [string, any]) => x.Type === 'AWS::Logs::LogGroup');
+    expect(groups.length).toBeGreaterThan(0);
+    for (const [, g] of groups as Array<[string, any]>) {
+      expect(g.Properties.LogGroupName).toBeUndefined();
+      expect(g.DeletionPolicy).toBe('Retain');
+    }
+  });
+  it.each(['central-manager', 'agency-collector'])('%s lets each function write only to its own log group', (name) => {
+    const r = template(name).Resources;
+    for (const [id, fn] of Object.entries(r).filter(([, x]: [string, any]) => x.Type === 'AWS::Lambda::Function') as Array<[string, any]>) {
+      expect(fn.Properties.LoggingConfig).toEqual({ LogFormat: 'JSON', LogGroup: { Ref: `${id}LogGroup` } });
+      const role = r[fn.Properties.Role['Fn::GetAtt'][0]];
+      const logs = role.Properties.Policies[0].PolicyDocument.Statement.find((st: any) => st.Sid === 'WriteOwnLogs');
+      expect(logs.Resource).toEqual({ 'Fn::GetAtt': [`${id}LogGroup`, 'Arn'] });
+    }
+  });
+});
