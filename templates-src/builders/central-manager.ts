@@ -236,6 +236,12 @@ export function buildCentralManager(ctx: BuildContext): Template {
             [activationParams, Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.centralActivationParameterPrefix}`)],
           ),
           allow('EncryptActivationRecords', ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], GetAtt('DataKey', 'Arn'), viaSsm),
+          // Its failed asynchronous runs (rotation) go to the dead-letter queue; Lambda checks this
+          // permission when the on-failure destination is configured.
+          allow('DeadLetters', 'sqs:SendMessage', GetAtt('DeadLetterQueue', 'Arn')),
+          allow('DeadLettersKey', ['kms:GenerateDataKey', 'kms:Decrypt'], GetAtt('DataKey', 'Arn'), {
+            StringEquals: { 'kms:ViaService': Sub('sqs.${AWS::Region}.amazonaws.com') },
+          }),
           // Its tagging right exists for new activations only: it must never relabel a node's owner.
           {
             Sid: 'NeverTagManagedNodes',

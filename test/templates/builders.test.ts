@@ -113,3 +113,23 @@ describe('every template', () => {
     }
   });
 });
+
+describe('asynchronous failure destinations', () => {
+  it.each(['central-manager', 'agency-collector'])('%s: every function may send to its on-failure queue (Lambda checks it at deploy time)', (name) => {
+    const r = template(name).Resources;
+    const configs = Object.values(r).filter((x: any) => x.Type === 'AWS::Lambda::EventInvokeConfig') as any[];
+    expect(configs.length).toBeGreaterThan(0);
+    for (const c of configs) {
+      const fnId = c.Properties.FunctionName.Ref;
+      const queueArn = c.Properties.DestinationConfig.OnFailure.Destination;
+      const role = r[r[fnId].Properties.Role['Fn::GetAtt'][0]];
+      const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+      expect(statements.some((st: any) => st.Effect === 'Allow' && st.Action === 'sqs:SendMessage' && JSON.stringify(st.Resource) === JSON.stringify(queueArn))).toBe(true);
+      // An SQS queue encrypted with the stack's key needs the key too.
+      const queue = r[queueArn['Fn::GetAtt'][0]];
+      if (queue.Properties.KmsMasterKeyId) {
+        expect(statements.some((st: any) => [].concat(st.Action).includes('kms:GenerateDataKey' as never) && JSON.stringify(st.Condition ?? {}).includes('sqs.'))).toBe(true);
+      }
+    }
+  });
+});
