@@ -82,9 +82,19 @@ describe('agency-collector', () => {
     const invoke = r.CollectorRole.Properties.Policies[0].PolicyDocument.Statement.find((s: any) => s.Action === 'lambda:InvokeFunction');
     expect(invoke.Resource).toEqual(env.HUB_FUNCTION_ARN);
   });
-  it('has no secret-looking parameter or output', () => {
-    const t = template('agency-collector');
-    for (const name of [...Object.keys(t.Parameters ?? {}), ...Object.keys(t.Outputs ?? {})]) expect(name).not.toMatch(/code|secret|password/i);
+  it('no template or document declares a parameter or output that could carry an activation code', () => {
+    const names: string[] = [];
+    for (const n of ['central-manager', 'agency-permissions', 'agency-collector']) {
+      const t = template(n);
+      names.push(...Object.keys(t.Parameters ?? {}), ...Object.keys(t.Outputs ?? {}));
+      for (const r of Object.values(t.Resources) as any[]) {
+        if (r.Type === 'AWS::SSM::Document') names.push(...Object.keys(r.Properties.Content.parameters));
+        // ServiceToken is CloudFormation's name for the provider function's ARN, not a secret.
+        if (r.Type === 'Custom::AgencyActivation') names.push(...Object.keys(r.Properties).filter((k) => k !== 'ServiceToken'));
+      }
+    }
+    expect(names.length).toBeGreaterThan(15);
+    for (const name of names) expect(name).not.toMatch(/code|secret|password|token/i);
   });
   it('makes the zero-touch association conditional on its parameter', () => {
     const r = template('agency-collector').Resources;
