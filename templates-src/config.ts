@@ -70,6 +70,8 @@ export const buildConfigSchema = z
       optInTagValue: z.string().check(z.maxLength(256)),
     }),
     standardTierNodeLimit: z.int().check(z.positive()),
+    /** Hub requests one agency may make per minute; beyond it the hub answers Throttled. */
+    agencyRequestsPerMinute: int(10, 100_000),
     logRetentionDays: z.number().check(
       z.refine((d) => LOG_RETENTION_DAYS.includes(d), { message: `must be one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}` }),
     ),

@@ -9,7 +9,7 @@ export const EC2_INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 export const MANAGED_INSTANCE_ID_PATTERN = /^mi-[0-9a-f]{17}$/;
 export const MAX_INSTANCES_PER_REQUEST = 100;
 export const RESULT_STATUSES = ['applied', 'unchanged', 'rejected', 'failed'] as const;
-export const ERROR_CODES = ['InvalidRequest', 'Unauthorized', 'NotFound', 'Internal'] as const;
+export const ERROR_CODES = ['InvalidRequest', 'Unauthorized', 'NotFound', 'Throttled', 'Internal'] as const;
 
 /** A valid answer, or the path of the first field that broke the contract (never its value). */
 export type Checked<T> = { ok: true; data: T } | { ok: false; field: string };

@@ -86,7 +86,7 @@ export const activationResponseSchema = z.object({
 });
 export type ActivationResponse = z.infer<typeof activationResponseSchema>;
 
-export const ERROR_CODES = ['InvalidRequest', 'Unauthorized', 'NotFound', 'Internal'] as const;
+export const ERROR_CODES = ['InvalidRequest', 'Unauthorized', 'NotFound', 'Throttled', 'Internal'] as const;
 /** A refused request. `field` names the part of the payload that broke a rule, when there is one. */
 export const errorResponseSchema = z.object({
   error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), field: z.optional(z.string()) }),

@@ -32,6 +32,7 @@ export const TAG_MANAGER_ENV = {
   activationParameterPrefix: 'ACTIVATION_PARAMETER_PREFIX',
   metricNamespace: 'METRIC_NAMESPACE',
   ssmConcurrency: 'SSM_CONCURRENCY',
+  agencyRequestsPerMinute: 'AGENCY_REQUESTS_PER_MINUTE',
 } as const;
 
 export const ACTIVATION_MANAGER_ENV = {
@@ -80,6 +81,11 @@ export const SYNC_TABLE = {
     /** When the drift pass last re-read this node's SSM tags. */
     lastDriftCheckAt: 'lastDriftCheckAt',
   },
+  /**
+   * One row per agency, key `rate#<account>`, counts its requests in the current minute. It has no
+   * agencyAccountId attribute, so it never appears in the byAgency index or among node rows.
+   */
+  rateKeyPrefix: 'rate#',
 } as const;
 
 /** Function timeouts, shared by the templates and the code that budgets its time against them. */

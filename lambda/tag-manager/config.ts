@@ -21,6 +21,8 @@ export interface TagManagerConfig {
   metricNamespace: string;
   ssmConcurrency: number;
   driftCheckHours: number;
+  /** Requests one agency may make per minute; more are answered Throttled (0 = no limit). */
+  agencyRequestsPerMinute: number;
 }
 
 export class ConfigurationError extends Error {
@@ -47,5 +49,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): TagManagerConf
     metricNamespace: env[TAG_MANAGER_ENV.metricNamespace] || 'SsmHub',
     ssmConcurrency: Math.floor(positiveNumber(env, TAG_MANAGER_ENV.ssmConcurrency, 5, 1, 50)),
     driftCheckHours: positiveNumber(env, LOCAL_ENV.driftCheckHours, 168, 0, 24 * 365),
+    agencyRequestsPerMinute: Math.floor(positiveNumber(env, TAG_MANAGER_ENV.agencyRequestsPerMinute, 600, 0, 1_000_000)),
   };
 }

@@ -12,6 +12,7 @@ import { agencyFromArn } from './identity.ts';
 import { errorReason } from './ssm-io.ts';
 import { syncInstances } from './sync.ts';
 import { validateRequest, type Entry } from './validate.ts';
+import { admitRequest } from './table-io.ts';
 
 // Tests capture log lines from the bundle through this.
 export { setLogSink } from '../shared/log.ts';
@@ -74,6 +75,14 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
   const ctx: OpContext = { config, agencyAccountId, ssm: ssmClient(), ddb: tableClient(), now: new Date(), requestId, remainingMs };
 
   try {
+    // One agency must not use up the hub's Lambda concurrency and SSM rate for everyone else.
+    if (!(await admitRequest(ctx.ddb, config.syncTableName, agencyAccountId, config.agencyRequestsPerMinute, ctx.now))) {
+      log('WARN', 'agency over its request limit', { agencyAccountId, limitPerMinute: config.agencyRequestsPerMinute, requestId });
+      emitMetrics(config.metricNamespace, DIMENSIONS, { ThrottledRequests: { value: 1 } });
+      return {
+        error: { code: 'Throttled', message: `more than ${config.agencyRequestsPerMinute} requests this minute from this agency; retry later` },
+      };
+    }
     if (request.op === 'activation') return await currentActivation(ctx);
     const results =
       request.op === 'sync'

@@ -114,3 +114,41 @@ export async function deleteRow(ddb: DynamoDBDocumentClient, table: string, mana
     }),
   );
 }
+
+const conditionFailed = (err: unknown) => (err as { name?: string }).name === 'ConditionalCheckFailedException';
+
+/**
+ * Counts one request of an agency in the current minute and says whether it is within `limit`.
+ * A fixed one-minute window in one row per agency: a conditional increment while the window is
+ * current and under the limit, else a conditional reset when the row's window is older. When a
+ * concurrent request wins the reset, the increment is tried again.
+ */
+export async function admitRequest(ddb: DynamoDBDocumentClient, table: string, agencyAccountId: string, limit: number, now: Date): Promise<boolean> {
+  if (limit <= 0) return true;
+  const key = { [A.managedInstanceId]: `${SYNC_TABLE.rateKeyPrefix}${agencyAccountId}` };
+  const window = Math.floor(now.getTime() / 60_000);
+  const names = { '#w': 'rateWindow', '#n': 'rateCount' };
+  const attempt = async (input: { UpdateExpression: string; ConditionExpression: string; values: Record<string, number> }) => {
+    try {
+      await ddb.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: key,
+          UpdateExpression: input.UpdateExpression,
+          ConditionExpression: input.ConditionExpression,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: input.values,
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (conditionFailed(err)) return false;
+      throw err;
+    }
+  };
+  const increment = () =>
+    attempt({ UpdateExpression: 'SET #n = #n + :one', ConditionExpression: '#w = :w AND #n < :limit', values: { ':one': 1, ':w': window, ':limit': limit } });
+  const reset = () =>
+    attempt({ UpdateExpression: 'SET #w = :w, #n = :one', ConditionExpression: 'attribute_not_exists(#w) OR #w < :w', values: { ':one': 1, ':w': window } });
+  return (await increment()) || (await reset()) || (await increment());
+}

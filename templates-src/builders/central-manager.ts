@@ -201,6 +201,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
       [TAG_MANAGER_ENV.activationParameterPrefix]: config.centralActivationParameterPrefix,
       [TAG_MANAGER_ENV.metricNamespace]: names.metricNamespace,
       [TAG_MANAGER_ENV.ssmConcurrency]: '5',
+      [TAG_MANAGER_ENV.agencyRequestsPerMinute]: String(config.agencyRequestsPerMinute),
     },
   });
   t.resource('TagManagerAsyncConfig', 'AWS::Lambda::EventInvokeConfig', {
@@ -344,6 +345,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
   // The tag manager answers every failure instead of throwing, so Lambda's Errors metric stays flat.
   alarm('TagManagerInternalErrorsAlarm', 'The tag manager failed a whole request', tagManagerMetric('InternalErrors'));
   alarm('TagManagerFailedNodesAlarm', 'The tag manager could not apply tags to some nodes', tagManagerMetric('Failed'));
+  alarm('AgencyThrottledAlarm', 'An agency went over its hub request limit per minute', tagManagerMetric('ThrottledRequests'));
   alarm('RotationFailuresAlarm', 'An activation rotation failed; the current activation is still in use', {
     Namespace: names.metricNamespace,
     MetricName: 'RotationFailures',

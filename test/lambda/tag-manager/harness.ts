@@ -26,6 +26,8 @@ export interface Harness {
   invokeWithContext(event: unknown, context: unknown): Promise<any>;
   invokeAs(agency: string, event: unknown): Promise<any>;
   rows(): Promise<Record<string, any>[]>;
+  /** Every item in the table, the per-agency request counters included. */
+  allItems(): Promise<Record<string, any>[]>;
   plantActivation(agency: string, opts: { activationId: string; code: string; knownActivationIds?: string[]; expiresAt?: string }): void;
   /** Registers a node in the fake as the agency's activation would: ActivationId plus the stamped tag. */
   registerNode(n: number, agency: string, activationId: string, opts?: { stamp?: boolean; tags?: Record<string, string> }): string;
@@ -59,6 +61,11 @@ export async function startHarness(opts: { ssm?: SsmFakeOptions; env?: Record<st
     invokeWithContext: (event, context) => mod.handler(event, context),
     invokeAs: (agency, event) => invoke(aliasArn(agency), event),
     async rows() {
+      const out = await DynamoDBDocumentClient.from(db.client).send(new ScanCommand({ TableName: db.tableName, ConsistentRead: true }));
+      // Node rows only: the per-agency request counters (rate#<account>) are not nodes.
+      return ((out.Items ?? []) as Record<string, any>[]).filter((r) => !String(r.managedInstanceId).startsWith('rate#'));
+    },
+    async allItems() {
       const out = await DynamoDBDocumentClient.from(db.client).send(new ScanCommand({ TableName: db.tableName, ConsistentRead: true }));
       return (out.Items ?? []) as Record<string, any>[];
     },

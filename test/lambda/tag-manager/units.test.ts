@@ -81,6 +81,7 @@ describe('configuration', () => {
       metricNamespace: 'SsmHub',
       ssmConcurrency: 5,
       driftCheckHours: 168,
+      agencyRequestsPerMinute: 600,
     });
   });
   it('names the missing or bad variable', () => {
