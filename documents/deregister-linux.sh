@@ -4,10 +4,11 @@
 #   (default)  the check, run by Run Command: when the agent is registered with the hub Region,
 #              schedule a detached worker and exit 0 at once (the agent restarts and changes
 #              identity, so the result could never be reported otherwise).
-#   --worker   stop the agent, clear the on-prem registration, start the agent (it comes back
-#              under the instance profile), set the opt-out tag <prefix>registration-opt-out=true
-#              (so the daily registration association does not undo the way back), remove the
-#              managedinstanceid and error tags.
+#   --worker   first set the opt-out tag <prefix>registration-opt-out=true (so the hourly
+#              registration association does not undo the way back; when it cannot be set the
+#              worker stops there, leaving the registration and the agent as they were), then stop
+#              the agent, clear the on-prem registration, start the agent (it comes back under the
+#              instance profile), remove the managedinstanceid and error tags.
 #   An instance that is not registered at all is opted out too, and loses a stale mi- tag.
 #
 # Inputs (environment; the SSM document exports them):
@@ -46,6 +47,7 @@ INSTANCE_ID=""
 INSTANCE_REGION=""
 AGENT_BIN=""
 AGENT_SERVICE=""
+AGENT_STOPPED=""
 
 log() {
   local line
@@ -145,7 +147,7 @@ check() {
   mi="$(registration_field ManagedInstanceID)"
   region="$(registration_field Region)"
   if [ -z "$mi" ]; then
-    # Nothing to undo in the agent, but the way back must hold: opt out of the daily
+    # Nothing to undo in the agent, but the way back must hold: opt out of the hourly
     # registration. A stale tag would still mislead the collector.
     opt_out || die 5 "cannot tag $INSTANCE_ID with $OPT_OUT_TAG=true (ec2:CreateTags)"
     remove_tag "$MI_TAG" || die 5 "cannot remove tag $MI_TAG from $INSTANCE_ID (ec2:DeleteTags)"
@@ -192,7 +194,8 @@ fail() {
   trap - ERR
   set +e
   log "ERROR: $reason"
-  if [ -n "$AGENT_BIN" ]; then
+  # Only an agent this worker stopped is started again: before that, nothing was changed.
+  if [ -n "$AGENT_STOPPED" ]; then
     agent_ctl start >/dev/null 2>&1 || log "could not start the agent"
   fi
   if [ -n "$INSTANCE_ID" ] && [ -n "$INSTANCE_REGION" ]; then
@@ -235,16 +238,18 @@ worker() {
   find_agent
   log "instance $INSTANCE_ID in $INSTANCE_REGION; agent $AGENT_BIN ($AGENT_SERVICE); was $(registration_field ManagedInstanceID)"
   sleep "$WORKER_DELAY"
+  # First, before anything changes: once the registration is cleared, a missing opt-out tag would let
+  # the hourly registration association register the instance again. Fails with nothing changed.
+  opt_out || fail "could not tag $INSTANCE_ID with $OPT_OUT_TAG=true (ec2:CreateTags); the registration and the agent were left unchanged"
+  log "opted out of hub registration: tag $OPT_OUT_TAG=true (remove it to register again)"
   log "stopping the agent"
+  AGENT_STOPPED=1
   agent_ctl stop >/dev/null 2>&1 || fail "could not stop the SSM Agent"
   log "clearing the on-prem registration"
   "$AGENT_BIN" -register -clear >/dev/null 2>&1 || fail "amazon-ssm-agent -register -clear failed"
   rm -f "$REGISTRATION_FILE"
   log "starting the agent under the instance's own identity"
   agent_ctl start >/dev/null 2>&1 || fail "could not start the SSM Agent"
-  # Without it the daily registration association would register the instance again.
-  opt_out || fail "could not tag $INSTANCE_ID with $OPT_OUT_TAG=true (ec2:CreateTags)"
-  log "opted out of hub registration: tag $OPT_OUT_TAG=true (remove it to register again)"
   rm -f "$STATE_DIR/registered-instance"
   remove_tag "$MI_TAG" || fail "could not remove tag $MI_TAG (ec2:DeleteTags)"
   remove_tag "$ERROR_TAG" || log "could not remove tag $ERROR_TAG"

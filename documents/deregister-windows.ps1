@@ -3,10 +3,11 @@
 #   (default)  the check, run by Run Command: when the agent is registered with the hub Region,
 #              schedule a one-shot scheduled task (SYSTEM) and exit 0 at once (the agent restarts
 #              and changes identity, so the result could never be reported otherwise).
-#   -Worker    stop the agent, clear the on-prem registration, start the agent (it comes back
-#              under the instance profile), set the opt-out tag <prefix>registration-opt-out=true
-#              (so the daily registration association does not undo the way back), remove the
-#              managedinstanceid and error tags.
+#   -Worker    first set the opt-out tag <prefix>registration-opt-out=true (so the hourly
+#              registration association does not undo the way back; when it cannot be set the
+#              worker stops there, leaving the registration and the agent as they were), then stop
+#              the agent, clear the on-prem registration, start the agent (it comes back under the
+#              instance profile), remove the managedinstanceid and error tags.
 #   An instance that is not registered at all is opted out too, and loses a stale mi- tag.
 #
 # Inputs (environment; the SSM document sets them):
@@ -46,6 +47,7 @@ $RegionPattern = '^[a-z]{2}(-[a-z]+)+-\d+$'
 $script:InstanceId = ''
 $script:InstanceRegion = ''
 $script:Credential = $null
+$script:AgentStopped = $false
 
 function Write-Log([string] $Message) {
   $line = '{0} [{1}] {2}' -f (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ'), $Mode, $Message
@@ -146,7 +148,7 @@ function Invoke-Check {
   Read-Imds
   $reg = Read-Registration
   if (-not $reg.ManagedInstanceID) {
-    # Nothing to undo in the agent, but the way back must hold: opt out of the daily
+    # Nothing to undo in the agent, but the way back must hold: opt out of the hourly
     # registration. A stale tag would still mislead the collector.
     try { Set-OptOut } catch { Stop-WithError 5 "cannot tag $($script:InstanceId) with $OptOutTag=true (ec2:CreateTags)" }
     try { Remove-InstanceTag $MiTag } catch { Stop-WithError 5 "cannot remove tag $MiTag from $($script:InstanceId) (ec2:DeleteTags)" }
@@ -187,7 +189,10 @@ function Start-Worker([string] $ManagedInstanceId) {
 function Invoke-Failure([string] $Reason) {
   $ErrorActionPreference = 'Continue'
   Write-Log "ERROR: $Reason"
-  try { Start-Service -Name $AgentService } catch { Write-Log 'could not start the agent' }
+  # Only an agent this worker stopped is started again: before that, nothing was changed.
+  if ($script:AgentStopped) {
+    try { Start-Service -Name $AgentService } catch { Write-Log 'could not start the agent' }
+  }
   if ($script:InstanceId -and $script:Credential) {
     try {
       $stamp = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
@@ -228,7 +233,14 @@ function Invoke-Worker {
     Test-Agent
     Write-Log "instance $($script:InstanceId) in $($script:InstanceRegion); was $((Read-Registration).ManagedInstanceID)"
     Start-Sleep -Seconds ([int] $WorkerDelay)
+    # First, before anything changes: once the registration is cleared, a missing opt-out tag would let
+    # the hourly registration association register the instance again. Fails with nothing changed.
+    try { Set-OptOut } catch {
+      Invoke-Failure "could not tag $($script:InstanceId) with $OptOutTag=true (ec2:CreateTags); the registration and the agent were left unchanged"
+    }
+    Write-Log "opted out of hub registration: tag $OptOutTag=true (remove it to register again)"
     Write-Log 'stopping the agent'
+    $script:AgentStopped = $true
     try { Stop-Service -Name $AgentService -Force } catch { Invoke-Failure 'could not stop the SSM Agent' }
     Write-Log 'clearing the on-prem registration'
     # Windows PowerShell turns a native command's stderr into errors under 'Stop': relax it here.
@@ -240,9 +252,6 @@ function Invoke-Worker {
     Remove-Item -LiteralPath $RegistrationFile -Force -ErrorAction SilentlyContinue
     Write-Log "starting the agent under the instance's own identity"
     try { Start-Service -Name $AgentService } catch { Invoke-Failure 'could not start the SSM Agent' }
-    # Without it the daily registration association would register the instance again.
-    try { Set-OptOut } catch { Invoke-Failure "could not tag $($script:InstanceId) with $OptOutTag=true (ec2:CreateTags)" }
-    Write-Log "opted out of hub registration: tag $OptOutTag=true (remove it to register again)"
     Remove-Item -LiteralPath (Join-Path $StateDir 'registered-instance') -Force -ErrorAction SilentlyContinue
     try { Remove-InstanceTag $MiTag } catch { Invoke-Failure "could not remove tag $MiTag (ec2:DeleteTags)" }
     try { Remove-InstanceTag $ErrorTag } catch { Write-Log "could not remove tag $ErrorTag" }

@@ -9,11 +9,12 @@ import { PropertyError, SecretRegistry, step } from './errors.ts';
 import {
   activationIdsToDelete,
   activationRequest,
+  defaultInstanceNameOf,
   newRecord,
   rotatedRecord,
   type ActivationSettings,
 } from './rules.ts';
-import { createActivation, deleteActivation, type CallOptions } from './ssm-io.ts';
+import { activationIdsNamed, createActivation, deleteActivation, type CallOptions } from './ssm-io.ts';
 import { deleteRecord, readRecord, recordParameterName, salvageActivationIds, writeRecord } from './store.ts';
 
 export const PHYSICAL_ID_PREFIX = 'agency-activation-';
@@ -179,6 +180,14 @@ async function onDelete(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {
     log('INFO', outcome === 'deleted' ? 'activation deleted' : 'activation already gone', { agencyAccountId, activationId: id });
   }
   await step('DeleteParameter', () => deleteRecord(cfg.parameterPrefix, agencyAccountId, ctx.call));
+  // A rotation may have stored a new activation between our read and the delete: find every
+  // activation still carrying this agency's name and delete it too, so none outlives the stack.
+  const deleted = new Set(ids);
+  const strays = (await step('DescribeActivations', () => activationIdsNamed(defaultInstanceNameOf(agencyAccountId), ctx.call))).filter((id) => !deleted.has(id));
+  for (const id of strays) {
+    const outcome = await step('DeleteActivation', () => deleteActivation(id, ctx.call));
+    log('INFO', outcome === 'deleted' ? 'stray activation deleted' : 'stray activation already gone', { agencyAccountId, activationId: id });
+  }
   log('INFO', 'activation record deleted; registered managed nodes stay registered', { agencyAccountId });
   return success(physicalId);
 }

@@ -4,6 +4,9 @@ import type { ActivationRecord } from '../shared/activation-record.ts';
 import { PROVENANCE_TAG_SUFFIXES } from '../shared/names.ts';
 import type { CreateActivationInput, NewActivation } from './ssm-io.ts';
 
+/** The default instance name of an agency's activations; it also finds them again on stack delete. */
+export const defaultInstanceNameOf = (agencyAccountId: string): string => `agency-${agencyAccountId}`;
+
 export const DAY_MS = 86_400_000;
 /** CreateActivation refuses an ExpirationDate more than 30 days ahead. */
 export const MAX_EXPIRY_DAYS = 30;
@@ -33,7 +36,7 @@ export function activationRequest(
     registrationLimit: settings.registrationLimit,
     expirationDate: expirationDate(now, settings.expiryDays),
     description: `Hybrid activation of agency ${agencyAccountId} (ssm-hub activation manager)`,
-    defaultInstanceName: `agency-${agencyAccountId}`,
+    defaultInstanceName: defaultInstanceNameOf(agencyAccountId),
     // Stamped on every node registered with it and unchangeable: the node's proof of ownership.
     tags: [{ Key: `${env.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`, Value: agencyAccountId }],
   };
@@ -149,17 +152,23 @@ export function activationIdsToDelete(record: ActivationRecord): string[] {
 
 /**
  * Folds a record another writer stored into ours, so that no activation either of us created is
- * forgotten: ours stays current, theirs joins `previous` (kept until it expires), and the known
- * activation IDs are the union. Our own choices (error, limit) win.
+ * forgotten. The newest activation (by creation time) is current, whoever created it: a rotation
+ * that read the record before a stack update must not put the old activation back. Every other
+ * activation either record knows stays in `previous` (kept until it expires), and the known IDs
+ * are the union. Our own bookkeeping (the last rotation error) wins.
  */
 export function mergeRecords(ours: ActivationRecord, theirs: ActivationRecord): ActivationRecord {
   if (theirs.agencyAccountId !== ours.agencyAccountId) return ours;
-  const previous = [...ours.previous];
-  const seen = new Set([ours.current.activationId, ...previous.map((p) => p.activationId)]);
-  for (const p of [{ activationId: theirs.current.activationId, expiresAt: theirs.current.expiresAt }, ...theirs.previous]) {
+  const theirsIsNewer = Date.parse(theirs.current.createdAt) > Date.parse(ours.current.createdAt);
+  const current = theirsIsNewer ? theirs.current : ours.current;
+  const older = theirsIsNewer ? ours.current : theirs.current;
+  const previous: ActivationRecord['previous'] = [];
+  const seen = new Set([current.activationId]);
+  for (const p of [...ours.previous, { activationId: older.activationId, expiresAt: older.expiresAt }, ...theirs.previous]) {
     if (seen.has(p.activationId)) continue;
     seen.add(p.activationId);
     previous.push({ activationId: p.activationId, expiresAt: p.expiresAt });
   }
-  return { ...ours, previous, knownActivationIds: [...new Set([...ours.knownActivationIds, ...theirs.knownActivationIds])] };
+  const known = [...new Set([current.activationId, ...ours.knownActivationIds, ...theirs.knownActivationIds])];
+  return { ...ours, current, previous, knownActivationIds: known };
 }

@@ -62,6 +62,24 @@ export async function createActivation(input: CreateActivationInput, opts: CallO
 }
 
 /** The activation as SSM reports it, or undefined when SSM no longer knows it. */
+/** IDs of every activation created with this default instance name (ours: agency-<account>). */
+export async function activationIdsNamed(defaultInstanceName: string, opts: CallOptions = {}): Promise<string[]> {
+  const ids: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const out = await ssm().send(
+      new DescribeActivationsCommand({
+        Filters: [{ FilterKey: 'DefaultInstanceName', FilterValues: [defaultInstanceName] }],
+        NextToken: nextToken,
+      }),
+      opts,
+    );
+    for (const a of out.ActivationList ?? []) if (a.ActivationId && a.DefaultInstanceName === defaultInstanceName) ids.push(a.ActivationId);
+    nextToken = out.NextToken;
+  } while (nextToken);
+  return ids;
+}
+
 export async function describeActivation(activationId: string, opts: CallOptions = {}): Promise<Activation | undefined> {
   let nextToken: string | undefined;
   do {

@@ -2,6 +2,7 @@
 // named <prefix>/<agency account>. Parsing and serialising are pure; I/O goes through ssm-io.
 import { activationRecordSchema, MAX_KNOWN_ACTIVATION_IDS, type ActivationRecord } from '../shared/activation-record.ts';
 import { centralActivationParameterName } from '../shared/names.ts';
+import { log } from '../shared/log.ts';
 import { deleteParameter, getSecureParameterVersion, listSecureParameters, parameterVersionsBetween, putSecureParameter, type CallOptions } from './ssm-io.ts';
 import { mergeRecords } from './rules.ts';
 
@@ -138,19 +139,40 @@ export async function writeRecord(
       }
     }
   };
+  const gone = () => new RecordGoneError(`the activation record of agency ${record.agencyAccountId} was deleted meanwhile`);
   let base = write.baseVersion;
+  let stored = false;
   for (let attempt = 0; attempt < 4; attempt++) {
-    const latest = await getSecureParameterVersion(name, opts);
-    if (!latest && write.mustExist) throw new RecordGoneError(`the activation record of agency ${record.agencyAccountId} was deleted meanwhile`);
-    if (latest && latest.version !== base) {
-      foldIn(base === undefined ? [latest.value] : [...(await parameterVersionsBetween(name, base, latest.version, opts)), latest.value]);
+    try {
+      const latest = await getSecureParameterVersion(name, opts);
+      if (!latest && write.mustExist) throw gone();
+      if (latest && latest.version !== base) {
+        foldIn(base === undefined ? [latest.value] : [...(await parameterVersionsBetween(name, base, latest.version, opts)), latest.value]);
+      }
+      const written = await putSecureParameter(name, serializeRecord(record), kmsKeyId, opts);
+      stored = true;
+      const expected = (latest?.version ?? 0) + 1;
+      if (written === expected) return;
+      if (written < expected && write.mustExist) {
+        // The version went down: the record was deleted after our read and our put re-created it.
+        await deleteParameter(name, opts);
+        throw gone();
+      }
+      // Someone wrote between our read and our write: fold their versions in and write again.
+      foldIn(await parameterVersionsBetween(name, latest?.version ?? 0, written, opts));
+      base = written;
+    } catch (err) {
+      // Once our record is stored, a failure while reconciling with a concurrent writer must not
+      // make the caller delete the activation that is now current: report it and keep the record.
+      if (!stored || err instanceof RecordGoneError) throw err;
+      log('WARN', 'activation record stored; could not confirm that no concurrent write was lost', {
+        agencyAccountId: record.agencyAccountId,
+        error: (err as Error).name,
+      });
+      return;
     }
-    const written = await putSecureParameter(name, serializeRecord(record), kmsKeyId, opts);
-    if (written === (latest?.version ?? 0) + 1) return;
-    // Someone wrote between our read and our write: fold their versions in and write again.
-    foldIn(await parameterVersionsBetween(name, latest?.version ?? 0, written, opts));
-    base = written;
   }
+  if (stored) return;
   throw new Error(`the activation record of agency ${record.agencyAccountId} kept changing under concurrent writers`);
 }
 

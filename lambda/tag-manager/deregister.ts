@@ -23,7 +23,7 @@ export async function deregisterInstances(ctx: OpContext, entries: readonly Dere
     }
     try {
       const outcome = await deregisterNode(ctx.ssm, entry.managedInstanceId);
-      await deleteRow(ctx.ddb, ctx.config.syncTableName, entry.managedInstanceId, ctx.agencyAccountId);
+      await deleteRow(ctx.ddb, ctx.config.syncTableName, entry.managedInstanceId, ctx.agencyAccountId, entry.ec2InstanceId);
       return { ...base, status: 'applied', reason: outcome === 'deregistered' ? 'deregistered' : 'already deregistered' };
     } catch (err) {
       return { ...base, status: 'failed', reason: errorReason(err) };

@@ -17,7 +17,7 @@ import { NOT_OWNED_REASON, proveOwnership, type Ownership } from './ownership.ts
 import { mapPool } from './pool.ts';
 import { securityEvent } from '../shared/log.ts';
 import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
-import { putRow, recordError, type SyncRow } from './table-io.ts';
+import { claimBinding, putRow, recordError, type SyncRow } from './table-io.ts';
 
 /** A stable fraction in [0, 1) for a node (FNV-1a of its ID). */
 export function nodePhase(managedInstanceId: string): number {
@@ -77,16 +77,17 @@ async function syncOwnedNode(ctx: OpContext, entry: SyncInstance, ownership: Ext
   // A managed node stands for one EC2 instance for life (a re-registration makes a new mi- ID).
   // An instance that claims a node already bound to another instance is refused: otherwise one
   // instance could relabel, and later deregister, another node of the same agency.
-  if (row?.ec2InstanceId && row.ec2InstanceId !== entry.ec2InstanceId) {
+  const refuseBoundElsewhere = (boundTo: string | undefined): InstanceResult => {
     securityEvent('refused a sync for a managed node bound to another EC2 instance', {
       agencyAccountId: agency,
       managedInstanceId: id,
       claimedBy: entry.ec2InstanceId,
-      boundTo: row.ec2InstanceId,
+      boundTo,
       requestId: ctx.requestId,
     });
     return { managedInstanceId: id, ec2InstanceId: entry.ec2InstanceId, status: 'rejected', reason: BOUND_ELSEWHERE_REASON };
-  }
+  };
+  if (row?.ec2InstanceId && row.ec2InstanceId !== entry.ec2InstanceId) return refuseBoundElsewhere(row.ec2InstanceId);
   const planFor = (otherReservedTagCount: number) =>
     planTags({ rawTags: entry.tags, prefix: config.reservedTagPrefix, agencyAccountId: agency, ec2InstanceId: entry.ec2InstanceId, otherReservedTagCount });
 
@@ -100,6 +101,12 @@ async function syncOwnedNode(ctx: OpContext, entry: SyncInstance, ownership: Ext
   if (!current && isUnchanged(row, agency, entry.ec2InstanceId, plan, driftDue)) return { ...base, ...skippedOf(plan), status: 'unchanged' };
 
   try {
+    // First sync: bind the node to this instance before touching SSM, with a conditional write,
+    // so that of two instances racing to claim one node exactly one wins and the other changes nothing.
+    if (!row?.ec2InstanceId) {
+      const won = await claimBinding(ctx.ddb, config.syncTableName, { managedInstanceId: id, agencyAccountId: agency, ec2InstanceId: entry.ec2InstanceId });
+      if (!won) return refuseBoundElsewhere(undefined);
+    }
     let checked = current !== undefined;
     if (!current && driftDue && row) {
       current = await readCurrent(ctx, id);

@@ -63,6 +63,11 @@ export async function readRows(ddb: DynamoDBDocumentClient, table: string, ids: 
 }
 
 const OWNED_BY_CALLER = `attribute_not_exists(#id) OR #agency = :agency`;
+/**
+ * Owned by the caller AND bound to this EC2 instance (or not bound yet). Checked by DynamoDB at
+ * write time, so two instances racing to claim one node cannot both win.
+ */
+const OWNED_AND_BOUND = `attribute_not_exists(#id) OR (#agency = :agency AND (attribute_not_exists(#ec2) OR #ec2 = :ec2))`;
 
 /** Records a successful sync. */
 export async function putRow(ddb: DynamoDBDocumentClient, table: string, row: SyncRow): Promise<void> {
@@ -70,11 +75,38 @@ export async function putRow(ddb: DynamoDBDocumentClient, table: string, row: Sy
     new PutCommand({
       TableName: table,
       Item: { ...row },
-      ConditionExpression: OWNED_BY_CALLER,
-      ExpressionAttributeNames: { '#id': A.managedInstanceId, '#agency': A.agencyAccountId },
-      ExpressionAttributeValues: { ':agency': row.agencyAccountId },
+      ConditionExpression: OWNED_AND_BOUND,
+      ExpressionAttributeNames: { '#id': A.managedInstanceId, '#agency': A.agencyAccountId, '#ec2': A.ec2InstanceId },
+      ExpressionAttributeValues: { ':agency': row.agencyAccountId, ':ec2': row.ec2InstanceId ?? '' },
     }),
   );
+}
+
+/**
+ * Binds a node to the EC2 instance of its first sync, before any SSM write. Returns false when
+ * another instance (or agency) holds the node: the caller must then change nothing.
+ */
+export async function claimBinding(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  key: { managedInstanceId: string; agencyAccountId: string; ec2InstanceId: string },
+): Promise<boolean> {
+  try {
+    await ddb.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { [A.managedInstanceId]: key.managedInstanceId },
+        UpdateExpression: 'SET #agency = :agency, #ec2 = :ec2',
+        ConditionExpression: OWNED_AND_BOUND,
+        ExpressionAttributeNames: { '#id': A.managedInstanceId, '#agency': A.agencyAccountId, '#ec2': A.ec2InstanceId },
+        ExpressionAttributeValues: { ':agency': key.agencyAccountId, ':ec2': key.ec2InstanceId },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+    throw err;
+  }
 }
 
 /** Records a failed sync; the row (and so the proven ownership) is created when missing. */
@@ -90,7 +122,7 @@ export async function recordError(
       TableName: table,
       Key: { [A.managedInstanceId]: key.managedInstanceId },
       UpdateExpression: 'SET #agency = :agency, #ec2 = :ec2, #err = :err, #errAt = :at',
-      ConditionExpression: OWNED_BY_CALLER,
+      ConditionExpression: OWNED_AND_BOUND,
       ExpressionAttributeNames: {
         '#id': A.managedInstanceId,
         '#agency': A.agencyAccountId,
@@ -103,14 +135,20 @@ export async function recordError(
   );
 }
 
-export async function deleteRow(ddb: DynamoDBDocumentClient, table: string, managedInstanceId: string, agencyAccountId: string): Promise<void> {
+export async function deleteRow(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  managedInstanceId: string,
+  agencyAccountId: string,
+  ec2InstanceId: string,
+): Promise<void> {
   await ddb.send(
     new DeleteCommand({
       TableName: table,
       Key: { [A.managedInstanceId]: managedInstanceId },
-      ConditionExpression: OWNED_BY_CALLER,
-      ExpressionAttributeNames: { '#id': A.managedInstanceId, '#agency': A.agencyAccountId },
-      ExpressionAttributeValues: { ':agency': agencyAccountId },
+      ConditionExpression: OWNED_AND_BOUND,
+      ExpressionAttributeNames: { '#id': A.managedInstanceId, '#agency': A.agencyAccountId, '#ec2': A.ec2InstanceId },
+      ExpressionAttributeValues: { ':agency': agencyAccountId, ':ec2': ec2InstanceId },
     }),
   );
 }

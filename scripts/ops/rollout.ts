@@ -269,10 +269,11 @@ const givenParamsUnchanged = (existing: Parameter[] = [], given: Parameter[]) =>
  * has kept at its current value (otherwise an update would reset, e.g., AlarmEmail or the opt-in
  * tag to the template default in every account and Region).
  */
-export function updateParameters(existing: Parameter[] = [], given: Parameter[]): Parameter[] {
+export function updateParameters(existing: Parameter[] = [], given: Parameter[], declaredKeys?: ReadonlySet<string>): Parameter[] {
   const givenKeys = new Set(given.map((g) => g.ParameterKey));
+  // A parameter the new template no longer declares must not be sent (the update would fail).
   const kept = existing
-    .filter((e) => e.ParameterKey && !givenKeys.has(e.ParameterKey))
+    .filter((e) => e.ParameterKey && !givenKeys.has(e.ParameterKey) && (!declaredKeys || declaredKeys.has(e.ParameterKey)))
     .map((e) => ({ ParameterKey: e.ParameterKey, UsePreviousValue: true }));
   return [...given, ...kept];
 }
@@ -321,11 +322,17 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     }
 
     const stackSetName = names.stackSetName;
-    const parameters: Parameter[] = Object.entries({
-      CentralAccountId: centralAccount,
-      CentralRegion: plan.centralRegion ?? region,
+    const toParameters = (values: Record<string, string>): Parameter[] =>
+      Object.entries(values).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
+    // A new StackSet gets defaults (the caller's account, this Region); an existing one changes
+    // only what this run names, so a re-run without --central-region never repoints collectors.
+    const parameters = toParameters({ CentralAccountId: centralAccount, CentralRegion: plan.centralRegion ?? region, ...plan.extraParams });
+    const givenParameters = toParameters({
+      ...(plan.centralAccount ? { CentralAccountId: plan.centralAccount } : {}),
+      ...(plan.centralRegion ? { CentralRegion: plan.centralRegion } : {}),
       ...plan.extraParams,
-    }).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
+    });
+    const declaredKeys = templateUrl ? undefined : new Set(Object.keys(readTemplate(gen, 'agency-collector').json.Parameters ?? {}));
     const permissionModel = plan.selfManaged ? 'SELF_MANAGED' : 'SERVICE_MANAGED';
     const selfManagedRoles = plan.selfManaged
       ? {
@@ -364,14 +371,14 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
         }),
       );
       stackSetAction = 'created';
-    } else if ('TemplateURL' in template || existing.TemplateBody !== template.TemplateBody || !givenParamsUnchanged(existing.Parameters, parameters)) {
+    } else if ('TemplateURL' in template || existing.TemplateBody !== template.TemplateBody || !givenParamsUnchanged(existing.Parameters, givenParameters)) {
       progress(ctx, `updating StackSet ${stackSetName} and its existing instances`);
       const operationId = randomUUID();
       await cfn.send(
         new UpdateStackSetCommand({
           StackSetName: stackSetName,
           ...template,
-          Parameters: updateParameters(existing.Parameters, parameters),
+          Parameters: updateParameters(existing.Parameters, givenParameters, declaredKeys),
           Capabilities: ['CAPABILITY_NAMED_IAM'],
           PermissionModel: permissionModel,
           AutoDeployment: autoDeployment,

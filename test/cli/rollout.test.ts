@@ -163,7 +163,8 @@ describe('rollout', () => {
     const params = [
       { ParameterKey: 'CentralAccountId', ParameterValue: '999999999999' },
       { ParameterKey: 'CentralRegion', ParameterValue: 'us-east-1' },
-      { ParameterKey: 'AlarmEmail', ParameterValue: 'ops@example.org' },
+      { ParameterKey: 'OptInTagKey', ParameterValue: 'register-me' },
+      { ParameterKey: 'RemovedSinceParam', ParameterValue: 'x' },
     ];
     mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
     mocks.cfn.on(UpdateStackSetCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
@@ -188,9 +189,13 @@ describe('rollout', () => {
     expect(code, ctx.stderrText()).toBe(0);
     const update = mocks.cfn.commandCalls(UpdateStackSetCommand)[0]!.args[0].input;
     expect(update).toMatchObject({ CallAs: 'DELEGATED_ADMIN', TemplateBody: body, OperationPreferences: { MaxConcurrentPercentage: 25 } });
-    // A value set by an earlier rollout and not given now keeps its value in every account.
-    expect(update.Parameters).toContainEqual({ ParameterKey: 'AlarmEmail', UsePreviousValue: true });
-    expect(update.Parameters).toContainEqual({ ParameterKey: 'CentralRegion', ParameterValue: 'us-east-1' });
+    // Values set by an earlier rollout and not named now keep their values in every account, the
+    // hub's Region and account included; a parameter the template no longer declares is not sent.
+    expect(update.Parameters).toEqual([
+      { ParameterKey: 'CentralAccountId', UsePreviousValue: true },
+      { ParameterKey: 'CentralRegion', UsePreviousValue: true },
+      { ParameterKey: 'OptInTagKey', UsePreviousValue: true },
+    ]);
     const polls = mocks.cfn.commandCalls(DescribeStackSetOperationCommand);
     expect(polls.length).toBeGreaterThan(0);
     expect(polls.every((c) => c.args[0].input.CallAs === 'DELEGATED_ADMIN')).toBe(true);

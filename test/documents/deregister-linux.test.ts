@@ -32,6 +32,20 @@ function sandbox(overrides: Partial<ConstructorParameters<typeof Sandbox>[0]> = 
   return s;
 }
 
+/** The worker's actions on the agent and the tags, in the order the stubs recorded them. */
+function actions(s: Sandbox): string[] {
+  return s
+    .read('calls.log')
+    .split('\n')
+    .map((line) => {
+      if (/^systemctl (stop|start) /.test(line)) return line.split(' ').slice(0, 2).join(' ');
+      if (line === 'amazon-ssm-agent -register -clear') return 'agent -register -clear';
+      const tag = /^aws ec2 (create-tags|delete-tags) .*--tags Key=([^ ,\\]+)/.exec(line);
+      return tag ? `${tag[1]} ${tag[2]}` : '';
+    })
+    .filter(Boolean);
+}
+
 describe('deregister-linux.sh', () => {
   it('clears the registration in a detached worker, restarts the agent and removes the tags', async () => {
     const s = sandbox();
@@ -51,6 +65,47 @@ describe('deregister-linux.sh', () => {
     expect(s.tags()).toEqual({ Name: 'web-1', [OPT_OUT]: 'true' });
     expect(s.logText()).toContain(`opted out of hub registration: tag ${OPT_OUT}=true`);
     expect(s.logText()).toContain("deregistration complete; the instance is managed by its own account's Systems Manager again");
+  });
+
+  it('writes the opt-out tag first, before it stops the agent or clears the registration', async () => {
+    const s = sandbox();
+    s.writeRegistration(MI, HUB_REGION);
+    s.setTag('managedinstanceid', MI);
+    await s.run(SCRIPT);
+    expect(s.read('worker.rc').trim()).toBe('0');
+    expect(actions(s)).toEqual([
+      `create-tags ${OPT_OUT}`,
+      'systemctl stop',
+      'agent -register -clear',
+      'systemctl start',
+      'delete-tags managedinstanceid',
+      'delete-tags central-it:registration-error',
+    ]);
+  });
+
+  it('stops with an error, leaving the registration and the agent untouched, when the opt-out tag cannot be written', async () => {
+    const s = sandbox();
+    s.writeRegistration(MI, HUB_REGION);
+    s.setTag('managedinstanceid', MI);
+    s.flag(`fail-create-tag-${OPT_OUT}`);
+    const r = await s.run(SCRIPT);
+    expect(r.code).toBe(0); // the check only scheduled the worker
+    expect(s.read('worker.rc').trim()).toBe('1');
+    expect(s.logText()).toContain(
+      `ERROR: could not tag ${INSTANCE_ID} with ${OPT_OUT}=true (ec2:CreateTags); the registration and the agent were left unchanged`,
+    );
+    expect(s.logText()).toContain('deregistration failed');
+    expect(s.logText()).not.toContain('stopping the agent');
+    // Nothing else happened: the agent was neither stopped nor started, the registration is intact.
+    expect(s.read('calls.log')).not.toMatch(/^systemctl /m);
+    expect(s.agentState()).toBe('untouched');
+    expect(s.read('agent-argv.log')).toBe('');
+    expect(s.registration()).toContain(MI);
+    // Only the error tag was added, so the failure is visible from the account.
+    expect(actions(s)).toEqual([`create-tags ${OPT_OUT}`, 'create-tags central-it:registration-error']);
+    const { 'central-it:registration-error': error, ...rest } = s.tags();
+    expect(rest).toEqual({ managedinstanceid: MI });
+    expect(error).toMatch(/deregistration: could not tag i-0123456789abcdef0 with central-it:registration-opt-out true ec2:CreateTags the registration and the agent were left unchanged$/);
   });
 
   it('leaves alone a registration to another Region', async () => {
@@ -96,7 +151,7 @@ describe('deregister-linux.sh', () => {
     expect(s.tags()).toEqual({ [OPT_OUT]: 'true' });
   });
 
-  it('fails and records an error when it cannot write the opt-out tag, leaving the agent running', async () => {
+  it('changes nothing when CreateTags is denied altogether, not even an error tag', async () => {
     const s = sandbox();
     s.writeRegistration(MI, HUB_REGION);
     s.setTag('managedinstanceid', MI);
@@ -104,8 +159,10 @@ describe('deregister-linux.sh', () => {
     await s.run(SCRIPT);
     expect(s.read('worker.rc').trim()).toBe('1');
     expect(s.logText()).toContain(`could not tag ${INSTANCE_ID} with ${OPT_OUT}=true (ec2:CreateTags)`);
-    expect(s.agentState()).toBe('running');
-    expect(s.registration()).toBeUndefined();
+    expect(s.logText()).toContain('could not write tag central-it:registration-error');
+    expect(s.agentState()).toBe('untouched');
+    expect(s.registration()).toContain(MI);
+    expect(s.tags()).toEqual({ managedinstanceid: MI });
   });
 
   it('restarts the agent and records an error tag when clearing fails to start the agent', async () => {
@@ -115,6 +172,11 @@ describe('deregister-linux.sh', () => {
     await s.run(SCRIPT);
     expect(s.read('worker.rc').trim()).toBe('1');
     expect(s.tags()['central-it:registration-error']).toMatch(/deregistration: could not start the SSM Agent$/);
+    // The opt-out written first stays: the registration is already cleared.
+    expect(s.tags()[OPT_OUT]).toBe('true');
+    expect(s.registration()).toBeUndefined();
+    // fail() tried once more to start the agent it had stopped.
+    expect(actions(s).filter((a) => a.startsWith('systemctl'))).toEqual(['systemctl stop', 'systemctl start', 'systemctl start']);
     expect(s.logText()).toContain('deregistration failed');
   });
 

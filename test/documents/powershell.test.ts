@@ -196,17 +196,40 @@ describe('PowerShell scripts', () => {
     expect(source(f)).toMatch(/if \(\$script:ConfBak -eq '-'\) \{ Remove-Item/);
   });
 
-  it('deregister-windows.ps1 tags the instance as opted out after clearing, and when it was not registered', () => {
+  it('deregister-windows.ps1 tags the instance as opted out first, before stopping the agent and clearing, and when it was not registered', () => {
     const f = 'deregister-windows.ps1';
     expect(source(f)).toContain('$OptOutTag = "${TagPrefix}registration-opt-out"');
     expect(named(f, 'New-EC2Tag').map((c) => c.elements.join(' '))).toContain(
       "-Region $script:InstanceRegion -Credential $script:Credential -Resource $script:InstanceId -Tag @{ Key = $OptOutTag; Value = 'true' }",
     );
+    // Once, and before anything changes: the agent is stopped and the registration cleared only after it.
+    expect(inFunction(f, 'Invoke-Worker', 'Set-OptOut')).toHaveLength(1);
     const optOut = lineOf(f, 'Invoke-Worker', 'Set-OptOut');
-    expect(optOut).toBeGreaterThan(lineOf(f, 'Invoke-Worker', '$AgentExe'));
-    expect(optOut).toBeGreaterThan(lineOf(f, 'Invoke-Worker', 'Start-Service'));
+    expect(optOut).toBeGreaterThan(lineOf(f, 'Invoke-Worker', 'Read-Imds'));
+    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Stop-Service'));
+    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Worker', '$AgentExe', '-clear'));
+    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Start-Service'));
     expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Remove-InstanceTag', '$MiTag'));
     expect(lineOf(f, 'Invoke-Check', 'Set-OptOut')).toBeLessThan(lineOf(f, 'Invoke-Check', 'Test-Agent'));
+  });
+
+  it('deregister-windows.ps1 stops with nothing changed when the opt-out tag cannot be written', () => {
+    const f = 'deregister-windows.ps1';
+    const lines = source(f).split('\n');
+    const optOut = lineOf(f, 'Invoke-Worker', 'Set-OptOut');
+    // Its failure goes straight to Invoke-Failure (which exits), before the agent is marked stopped.
+    expect(lines[optOut - 1]!.trim()).toBe('try { Set-OptOut } catch {');
+    const failure = inFunction(f, 'Invoke-Worker', 'Invoke-Failure').find((c) => c.line > optOut)!;
+    expect(failure.line).toBe(optOut + 1);
+    expect(failure.elements.join(' ')).toContain('(ec2:CreateTags); the registration and the agent were left unchanged');
+    const stopped = lines.findIndex((l) => l.trim() === '$script:AgentStopped = $true') + 1;
+    expect(stopped).toBeGreaterThan(optOut);
+    expect(stopped).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Stop-Service'));
+    // Invoke-Failure starts only an agent this worker stopped, and it exits non-zero.
+    const start = lineOf(f, 'Invoke-Failure', 'Start-Service');
+    expect(lines[start - 2]!.trim()).toBe('if ($script:AgentStopped) {');
+    expect(source(f)).toContain('$script:AgentStopped = $false');
+    expect(source(f)).toMatch(/Write-Log 'deregistration failed'\n\s*exit 1\n\}/);
   });
 
   it.each([

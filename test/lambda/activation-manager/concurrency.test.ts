@@ -22,7 +22,13 @@ function concurrentWrite(base: ActivationRecord): string {
   const other = h.fake.seedActivation({ ExpirationDate: new Date(Date.now() + 30 * DAY), DefaultInstanceName: `agency-${A}` });
   const record: ActivationRecord = {
     ...base,
-    current: { ...base.current, activationId: other.ActivationId, activationCode: other.ActivationCode, expiresAt: other.ExpirationDate.toISOString() },
+    current: {
+      ...base.current,
+      activationId: other.ActivationId,
+      activationCode: other.ActivationCode,
+      expiresAt: other.ExpirationDate.toISOString(),
+      createdAt: new Date().toISOString(),
+    },
     previous: [{ activationId: base.current.activationId, expiresAt: base.current.expiresAt }, ...base.previous],
     knownActivationIds: [other.ActivationId, ...base.knownActivationIds],
   };
@@ -59,6 +65,19 @@ describe('concurrent writers of one agency record', () => {
     expect([record.current.activationId, ...record.previous.map((p) => p.activationId)]).toContain(otherId);
   });
 
+  it('keeps a stack update\'s new activation current when a rotation that read before it only cleans up', async () => {
+    // Nothing to rotate (20 days left), but an expired previous activation to delete: a write.
+    const seeded = seedAgency(h.fake, A, { expiresInMs: 20 * DAY, createdAgoMs: 10 * DAY, previous: [{ expiresInMs: -DAY }] });
+    let updateId = '';
+    h.fake.beforeNext('DeleteActivation', () => {
+      updateId = concurrentWrite(seeded.record);
+    });
+    await h.invoke(scheduledEvent());
+    const record = storedRecord(h.fake, A)!;
+    expect(record.current.activationId).toBe(updateId);
+    expect(record.previous.map((p) => p.activationId)).toContain(seeded.current.ActivationId);
+  });
+
   it('does not bring back an agency whose stack was deleted while its activation rotated, nor leave the new activation behind', async () => {
     seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
     h.fake.beforeNext('CreateActivation', () => {
@@ -70,6 +89,19 @@ describe('concurrent writers of one agency record', () => {
     const created = [...h.fake.state.activations.keys()].filter((id) => !before.has(id));
     expect(created).toEqual([]);
     expect(h.logs.some((l) => l.includes('agency removed while its activation was rotating'))).toBe(true);
+  });
+});
+
+describe('a stack delete racing the rotation\'s write', () => {
+  it('does not let the rotation\'s write re-create the deleted record, and removes the new activation', async () => {
+    seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
+    h.fake.beforeNext('PutParameter', () => {
+      h.fake.state.parameters.delete(NAME);
+    });
+    const before = new Set(h.fake.state.activations.keys());
+    await h.invoke(scheduledEvent());
+    expect(storedRecord(h.fake, A)).toBeUndefined();
+    expect([...h.fake.state.activations.keys()].filter((id) => !before.has(id))).toEqual([]);
   });
 });
 
@@ -85,6 +117,14 @@ describe('mergeRecords', () => {
     expect(merged.current.activationId).toBe('ours');
     expect(merged.previous.map((p) => p.activationId)).toEqual(['old', 'theirs', 'older']);
     expect(merged.knownActivationIds).toEqual(['ours', 'old', 'theirs', 'older']);
+  });
+  it('makes theirs current when it is the newer activation, keeping ours in previous', () => {
+    const ours = rec('ours', ['old'], ['ours', 'old']);
+    const theirs = { ...rec('newer', ['ours'], ['newer', 'ours', 'old']), current: { ...rec('newer', [], []).current, createdAt: '2030-01-02T00:00:00.000Z', registrationLimit: 500 } };
+    const merged = mergeRecords(ours, theirs);
+    expect(merged.current).toEqual(theirs.current);
+    expect(merged.previous.map((p) => p.activationId)).toEqual(['old', 'ours']);
+    expect(merged.knownActivationIds).toEqual(['newer', 'ours', 'old']);
   });
   it('changes nothing when theirs holds nothing new, and ignores another agency\'s record', () => {
     const ours = rec('ours', ['old'], ['ours', 'old']);

@@ -291,8 +291,19 @@ describe('Delete', () => {
     expect(storedRecord(h.fake, A)).toBeUndefined();
     // Another agency is untouched, and no managed node is deregistered.
     expect(storedRecord(h.fake, B)).toEqual(other.record);
-    expect(h.fake.calls.map((c) => c.op).every((op) => ['GetParameter', 'DeleteActivation', 'DeleteParameter'].includes(op))).toBe(true);
+    expect(h.fake.calls.map((c) => c.op).every((op) => ['GetParameter', 'DeleteActivation', 'DeleteParameter', 'DescribeActivations'].includes(op))).toBe(true);
     expectNoCodeLeaked();
+  });
+
+  it('also deletes an activation of the agency that the record does not name (stored by a racing rotation)', async () => {
+    seedAgency(h.fake, A, { expiresInMs: 20 * DAY });
+    const stray = h.fake.seedActivation({ ExpirationDate: new Date(Date.now() + 30 * DAY), DefaultInstanceName: `agency-${A}` });
+    const otherAgency = h.fake.seedActivation({ ExpirationDate: new Date(Date.now() + 30 * DAY), DefaultInstanceName: `agency-${B}` });
+    const event = cfnEvent(h.cfn.url, 'Delete', props(A), { PhysicalResourceId: `agency-activation-${A}` });
+    await h.invoke(event);
+    expect(onlyResponse(event).Status).toBe('SUCCESS');
+    expect(h.fake.state.activations.has(stray.ActivationId)).toBe(false);
+    expect(h.fake.state.activations.has(otherAgency.ActivationId)).toBe(true);
   });
 
   it('succeeds when the record is already gone', async () => {

@@ -89,6 +89,23 @@ describe('mirroring', () => {
     expect(h.logs.some((l) => l.includes('"event":"security"') && l.includes('bound to another EC2 instance'))).toBe(true);
   });
 
+  it('lets exactly one of two instances racing to claim a never-synced node win, and the loser changes nothing', async () => {
+    const k = ++n;
+    const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
+    const [a, b] = await Promise.all([
+      sync([{ id, ec2: ec2Id(k), tags: { Name: 'first', Role: 'web' } }]),
+      sync([{ id, ec2: ec2Id(k + 8000), tags: { Name: 'second', Owner: 'x' } }]),
+    ]);
+    const statuses = [a.results[0].status, b.results[0].status].sort();
+    expect(statuses).toEqual(['applied', 'rejected']);
+    const winner = a.results[0].status === 'applied' ? { ec2: ec2Id(k), name: 'first' } : { ec2: ec2Id(k + 8000), name: 'second' };
+    const tags = h.ssm.state.tagsOf(id)!;
+    expect(tags.Name).toBe(winner.name);
+    expect(tags[`${PREFIX}ec2-instance-id`]).toBe(winner.ec2);
+    expect(winner.name === 'first' ? tags.Owner : tags.Role).toBeUndefined();
+    expect((await h.rows()).find((r) => r.managedInstanceId === id)?.ec2InstanceId).toBe(winner.ec2);
+  });
+
   it('never writes or removes keys under the reserved prefix, and reports the EC2 tags it skipped', async () => {
     const k = ++n;
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa', { tags: { [`${PREFIX}patch-group`]: 'ring-1' } });
