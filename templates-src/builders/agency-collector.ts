@@ -6,6 +6,7 @@ import { derivedNames } from '../config.ts';
 import { Equals, GetAtt, Not, Ref, Sub, type Value } from '../kit/intrinsics.ts';
 import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
 import { addNodeFunction, logGroupIdOf } from '../kit/lambda.ts';
+import { addDeadLetterQueue, alarmsTo, queueDepthMetric } from '../kit/monitoring.ts';
 import { Template } from '../kit/template.ts';
 import { COLLECTOR_ENV, COLLECTOR_TIMEOUT_SECONDS, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES } from '../../lambda/shared/names.ts';
 import { registrationDocument } from '../../documents/index.ts';
@@ -75,18 +76,7 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   const activationParamArn = (suffix: string) =>
     Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${paramPath}/${suffix}`);
 
-  t.resource('DeadLetterQueue', 'AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 }, { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
-  t.resource('DeadLetterQueuePolicy', 'AWS::SQS::QueuePolicy', {
-    Queues: [Ref('DeadLetterQueue')],
-    PolicyDocument: policyDocument({
-      Sid: 'DenyInsecureTransport',
-      Effect: 'Deny',
-      Principal: '*',
-      Action: 'sqs:*',
-      Resource: GetAtt('DeadLetterQueue', 'Arn'),
-      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-    }),
-  });
+  addDeadLetterQueue(t, 'DeadLetterQueue', { SqsManagedSseEnabled: true });
 
   t.resource('CollectorRole', 'AWS::IAM::Role', {
     Description: 'Agency collector',
@@ -161,30 +151,14 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   // AWS managed SNS key, and alarm names are not secret, so this topic uses no custom key.
   t.resource('AlarmTopic', 'AWS::SNS::Topic', { DisplayName: 'SSM central hub: agency collector alarms' });
   t.resource('AlarmEmailSubscription', 'AWS::SNS::Subscription', { TopicArn: Ref('AlarmTopic'), Protocol: 'email', Endpoint: alarmEmail }, { Condition: hasAlarmEmail });
-  const alarm = (id: string, description: string, metric: Record<string, Value>) =>
-    t.resource(id, 'AWS::CloudWatch::Alarm', {
-      AlarmDescription: description,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      EvaluationPeriods: 1,
-      Threshold: 1,
-      Period: 300,
-      Statistic: 'Sum',
-      TreatMissingData: 'notBreaching',
-      AlarmActions: [Ref('AlarmTopic')],
-      ...metric,
-    });
+  const alarm = alarmsTo(t, 'AlarmTopic');
   alarm('CollectorErrorsAlarm', 'The collector failed or the hub refused it', {
     Namespace: 'AWS/Lambda',
     MetricName: 'Errors',
     Dimensions: [{ Name: 'FunctionName', Value: Ref('CollectorFunction') }],
   });
   alarm('HubRefusalsAlarm', 'The hub refused this agency or some of its nodes', { Namespace: names.metricNamespace, MetricName: 'HubRefusals' });
-  alarm('DeadLetterQueueDepthAlarm', 'Events for the collector failed and were dead-lettered', {
-    Namespace: 'AWS/SQS',
-    MetricName: 'ApproximateNumberOfMessagesVisible',
-    Dimensions: [{ Name: 'QueueName', Value: GetAtt('DeadLetterQueue', 'QueueName') }],
-    Statistic: 'Maximum',
-  });
+  alarm('DeadLetterQueueDepthAlarm', 'Events for the collector failed and were dead-lettered', queueDepthMetric('DeadLetterQueue'));
 
   const docOptions = {
     hubRegion: Ref('CentralRegion'),

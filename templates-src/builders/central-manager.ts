@@ -5,6 +5,7 @@ import { derivedNames } from '../config.ts';
 import { Equals, GetAtt, Not, Ref, Sub, type Value } from '../kit/intrinsics.ts';
 import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
 import { addNodeFunction, logGroupIdOf } from '../kit/lambda.ts';
+import { addDeadLetterQueue, alarmsTo, queueDepthMetric } from '../kit/monitoring.ts';
 import { Template } from '../kit/template.ts';
 import { ACTIVATION_MANAGER_ENV, MANAGED_INSTANCE_ID_TAG, TAG_MANAGER_TIMEOUT_SECONDS, PROVENANCE_TAG_SUFFIXES, SYNC_TABLE, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
 import { deregistrationDocument } from '../../documents/index.ts';
@@ -105,23 +106,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
     { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' },
   );
 
-  t.resource(
-    'DeadLetterQueue',
-    'AWS::SQS::Queue',
-    { KmsMasterKeyId: Ref('DataKey'), MessageRetentionPeriod: 1_209_600 },
-    { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' },
-  );
-  t.resource('DeadLetterQueuePolicy', 'AWS::SQS::QueuePolicy', {
-    Queues: [Ref('DeadLetterQueue')],
-    PolicyDocument: policyDocument({
-      Sid: 'DenyInsecureTransport',
-      Effect: 'Deny',
-      Principal: '*',
-      Action: 'sqs:*',
-      Resource: GetAtt('DeadLetterQueue', 'Arn'),
-      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-    }),
-  });
+  addDeadLetterQueue(t, 'DeadLetterQueue', { KmsMasterKeyId: Ref('DataKey') });
 
   // The role every hybrid-registered node assumes. The trust is pinned to this account's SSM.
   t.resource('ManagedNodeRole', 'AWS::IAM::Role', {
@@ -306,19 +291,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
     { TopicArn: Ref('AlarmTopic'), Protocol: 'email', Endpoint: alarmEmail },
     { Condition: hasAlarmEmail },
   );
-  const alarmActions: Value = [Ref('AlarmTopic')];
-  const alarm = (id: string, description: string, metric: Record<string, Value>) =>
-    t.resource(id, 'AWS::CloudWatch::Alarm', {
-      AlarmDescription: description,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      EvaluationPeriods: 1,
-      Threshold: 1,
-      Period: 300,
-      Statistic: 'Sum',
-      TreatMissingData: 'notBreaching',
-      AlarmActions: alarmActions,
-      ...metric,
-    });
+  const alarm = alarmsTo(t, 'AlarmTopic');
   const lambdaMetric = (metricName: string, fn: string) => ({
     Namespace: 'AWS/Lambda',
     MetricName: metricName,
@@ -327,12 +300,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
   alarm('TagManagerErrorsAlarm', 'The tag manager failed', lambdaMetric('Errors', 'TagManagerFunction'));
   alarm('TagManagerThrottlesAlarm', 'The tag manager was throttled', lambdaMetric('Throttles', 'TagManagerFunction'));
   alarm('ActivationManagerErrorsAlarm', 'Activation creation, rotation or deletion failed', lambdaMetric('Errors', 'ActivationManagerFunction'));
-  alarm('DeadLetterQueueDepthAlarm', 'Asynchronous invocations failed and were dead-lettered', {
-    Namespace: 'AWS/SQS',
-    MetricName: 'ApproximateNumberOfMessagesVisible',
-    Dimensions: [{ Name: 'QueueName', Value: GetAtt('DeadLetterQueue', 'QueueName') }],
-    Statistic: 'Maximum',
-  });
+  alarm('DeadLetterQueueDepthAlarm', 'Asynchronous invocations failed and were dead-lettered', queueDepthMetric('DeadLetterQueue'));
   // Application metrics (EMF): the tag manager emits them with the dimension Service=TagManager,
   // the activation manager with none; an alarm matches a metric only with the same dimensions.
   const tagManagerMetric = (metricName: string) => ({

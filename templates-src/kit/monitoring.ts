@@ -1,0 +1,53 @@
+// Shortcuts both stacks use the same way: the dead-letter queue of failed asynchronous
+// invocations (TLS only), and alarms of one shape (any occurrence in five minutes notifies).
+import { GetAtt, Ref, type Value } from './intrinsics.ts';
+import { policyDocument } from './iam.ts';
+import type { Template } from './template.ts';
+
+/** Fourteen days, SQS's longest retention: dead letters wait for a person. */
+const DLQ_RETENTION_SECONDS = 1_209_600;
+
+/** Adds `id` (an SQS queue) and its policy refusing plain-HTTP access. Encryption is the caller's choice. */
+export function addDeadLetterQueue(t: Template, id: string, encryption: { KmsMasterKeyId: Value } | { SqsManagedSseEnabled: true }): string {
+  t.resource(id, 'AWS::SQS::Queue', { ...encryption, MessageRetentionPeriod: DLQ_RETENTION_SECONDS }, { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
+  t.resource(`${id}Policy`, 'AWS::SQS::QueuePolicy', {
+    Queues: [Ref(id)],
+    PolicyDocument: policyDocument({
+      Sid: 'DenyInsecureTransport',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 'sqs:*',
+      Resource: GetAtt(id, 'Arn'),
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    }),
+  });
+  return id;
+}
+
+export type AddAlarm = (id: string, description: string, metric: Record<string, Value>) => string;
+
+/** Returns a function that adds alarms firing on any occurrence within five minutes, sent to `topicId`. */
+export function alarmsTo(t: Template, topicId: string): AddAlarm {
+  return (id, description, metric) =>
+    t.resource(id, 'AWS::CloudWatch::Alarm', {
+      AlarmDescription: description,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      Period: 300,
+      Statistic: 'Sum',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [Ref(topicId)],
+      ...metric,
+    });
+}
+
+/** The depth of a dead-letter queue: any message at all is worth a look. */
+export function queueDepthMetric(queueId: string): Record<string, Value> {
+  return {
+    Namespace: 'AWS/SQS',
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    Dimensions: [{ Name: 'QueueName', Value: GetAtt(queueId, 'QueueName') }],
+    Statistic: 'Maximum',
+  };
+}
