@@ -108,10 +108,6 @@ export async function deleteActivation(activationId: string, opts: CallOptions =
   }
 }
 
-export async function getSecureParameter(name: string, opts: CallOptions = {}): Promise<string | undefined> {
-  return (await getSecureParameterVersion(name, opts))?.value;
-}
-
 /** The value and version of a SecureString parameter, or undefined when it does not exist. */
 export async function getSecureParameterVersion(name: string, opts: CallOptions = {}): Promise<{ value: string; version: number } | undefined> {
   try {

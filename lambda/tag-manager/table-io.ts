@@ -62,10 +62,10 @@ export async function readRows(ddb: DynamoDBDocumentClient, table: string, ids: 
   return rows;
 }
 
-const OWNED_BY_CALLER = `attribute_not_exists(#id) OR #agency = :agency`;
 /**
  * Owned by the caller AND bound to this EC2 instance (or not bound yet). Checked by DynamoDB at
- * write time, so two instances racing to claim one node cannot both win.
+ * write time, so no race can move a node between agencies, and two instances racing to claim one
+ * node cannot both win.
  */
 const OWNED_AND_BOUND = `attribute_not_exists(#id) OR (#agency = :agency AND (attribute_not_exists(#ec2) OR #ec2 = :ec2))`;
 

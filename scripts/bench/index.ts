@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../command-line.ts';
 import { PROJECT_ROOT } from '../build/bundle.ts';
 import { analyseFleet, ssmCalls, ssmReads, ssmWrites, type ScenarioResult } from './analysis.ts';
 import { runBuildBench, type BuildBench } from './build-bench.ts';
@@ -35,28 +35,14 @@ const FLEETS = [
 ];
 
 export async function main(argv: string[]): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: 'boolean', default: false },
-        runs: { type: 'string' },
-        only: { type: 'string', default: 'build,cold,sync' },
-        out: { type: 'string', default: join(PROJECT_ROOT, 'BENCHMARKS.md') },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n\n${HELP}\n`);
-    return 2;
-  }
-  if (args.help) {
-    process.stdout.write(`${HELP}\n`);
-    return 0;
-  }
+  const args = parseCommandLine('bench', argv, {
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      only: { type: 'string', default: 'build,cold,sync' },
+      out: { type: 'string', default: join(PROJECT_ROOT, 'BENCHMARKS.md') },
+      help: { type: 'boolean', short: 'h', default: false },
+    }, HELP);
+  if (typeof args === 'number') return args;
   const runs = args.runs === undefined ? (args.quick ? 3 : 5) : Number(args.runs);
   if (!Number.isInteger(runs) || runs < 3 || runs > 50) {
     process.stderr.write('bench: --runs must be a whole number from 3 to 50\n');

@@ -2,9 +2,9 @@
 // three templates and the SSM documents, checks them, and only then writes generated/.
 // Everything is rendered in memory first, so a failure leaves generated/ as it was.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, writeFileSync, existsSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../command-line.ts';
 import { loadBuildConfig, type BuildConfig } from '../../templates-src/config.ts';
 import { buildCentralManager } from '../../templates-src/builders/central-manager.ts';
 import { buildAgencyPermissions } from '../../templates-src/builders/agency-permissions.ts';
@@ -122,35 +122,20 @@ SSM documents as YAML and JSON, and manifest.json with every artifact's size and
   -h, --help     show this help`;
 
 export async function main(argv: string[]): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', default: join(PROJECT_ROOT, 'build.config.json') },
-        out: { type: 'string', default: join(PROJECT_ROOT, 'generated') },
-        check: { type: 'boolean', default: false },
-        quiet: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    process.stderr.write(`build: ${(err as Error).message}\n\n${HELP}\n`);
-    return 2;
-  }
-  if (args.help) {
-    process.stdout.write(`${HELP}\n`);
-    return 0;
-  }
+  const args = parseCommandLine('build', argv, {
+      config: { type: 'string', default: join(PROJECT_ROOT, 'build.config.json') },
+      out: { type: 'string', default: join(PROJECT_ROOT, 'generated') },
+      check: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    }, HELP);
+  if (typeof args === 'number') return args;
   const started = performance.now();
   const config = loadBuildConfig(args.config!);
   const output = await renderAll(config);
   for (const w of output.warnings) process.stderr.write(`warning: ${w}\n`);
 
   if (args.check) {
-    const { readFileSync } = await import('node:fs');
     const stale = output.artifacts.filter((a) => {
       const file = join(args.out!, a.path);
       return !existsSync(file) || readFileSync(file, 'utf8') !== a.content;
@@ -173,16 +158,4 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`wrote ${output.artifacts.length + 1} files to ${relative(process.cwd(), args.out!) || '.'} in ${ms} ms\n`);
   }
   return 0;
-}
-
-/** Lists what is in a folder, for tests and the --check path. */
-export function listFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...listFiles(p).map((f) => join(e.name, f)));
-    else out.push(e.name);
-  }
-  return out.sort();
 }

@@ -4,7 +4,7 @@
 // any error or warning fails the run. A suppression or exemption needs a written reason.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../command-line.ts';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PROJECT_ROOT } from '../build/bundle.ts';
@@ -95,26 +95,13 @@ and the real cfn-lint when it is on PATH. Exits 1 on any error or warning.
   -h, --help       show this help`;
 
 export async function main(argv: string[]): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        templates: { type: 'string', default: join(PROJECT_ROOT, 'generated', 'templates') },
-        json: { type: 'boolean', default: false },
-        verbose: { type: 'boolean', short: 'v', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    process.stderr.write(`lint: ${(err as Error).message}\n\n${HELP}\n`);
-    return 2;
-  }
-  if (args.help) {
-    process.stdout.write(`${HELP}\n`);
-    return 0;
-  }
+  const args = parseCommandLine('lint', argv, {
+      templates: { type: 'string', default: join(PROJECT_ROOT, 'generated', 'templates') },
+      json: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', short: 'v', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    }, HELP);
+  if (typeof args === 'number') return args;
   const templates = filesWithExtension(args.templates!, '.json');
   if (templates.length === 0) {
     process.stderr.write(`lint: no templates in ${args.templates}; run npm run build first\n`);

@@ -21,6 +21,7 @@ import { GENERATED_DIR_OPTION, generatedDir, loadConfig } from './common.ts';
 import { describeError, EXIT, OperationError, UsageError } from './errors.ts';
 import { checkParameter, parseAssignments, readTemplate, templateBodyOrUrl } from './generated.ts';
 import { onboardAccounts, parseOnboardSettings, reportOutcomes, resolveAccounts } from './onboard.ts';
+import { updateParameters } from './stacks.ts';
 import * as v from './validate.ts';
 
 export const spec: CommandSpec = {
@@ -263,20 +264,6 @@ export async function waitForOperation(
 /** True when every parameter this run sets already has that value in the StackSet. */
 const givenParamsUnchanged = (existing: Parameter[] = [], given: Parameter[]) =>
   given.every((g) => existing.some((e) => e.ParameterKey === g.ParameterKey && e.ParameterValue === g.ParameterValue));
-
-/**
- * The update's parameters: what this run sets, and every other parameter the StackSet already
- * has kept at its current value (otherwise an update would reset, e.g., AlarmEmail or the opt-in
- * tag to the template default in every account and Region).
- */
-export function updateParameters(existing: Parameter[] = [], given: Parameter[], declaredKeys?: ReadonlySet<string>): Parameter[] {
-  const givenKeys = new Set(given.map((g) => g.ParameterKey));
-  // A parameter the new template no longer declares must not be sent (the update would fail).
-  const kept = existing
-    .filter((e) => e.ParameterKey && !givenKeys.has(e.ParameterKey) && (!declaredKeys || declaredKeys.has(e.ParameterKey)))
-    .map((e) => ({ ParameterKey: e.ParameterKey, UsePreviousValue: true }));
-  return [...given, ...kept];
-}
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
   return runCommand(spec, argv, ctx, async (flags) => {

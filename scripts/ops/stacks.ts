@@ -140,6 +140,20 @@ export async function deleteStack(
   }
 }
 
+/**
+ * An update's parameters: what this run sets, and every other parameter the stack or StackSet
+ * already has kept at its current value (otherwise an update would reset, e.g., AlarmEmail or the
+ * opt-in tag to the template default). Used by onboard (stacks) and rollout (the StackSet).
+ */
+export function updateParameters(existing: Parameter[] = [], given: Parameter[], declaredKeys?: { has(key: string): boolean }): Parameter[] {
+  const givenKeys = new Set(given.map((g) => g.ParameterKey));
+  // A parameter the new template no longer declares must not be sent (the update would fail).
+  const kept = existing
+    .filter((e) => e.ParameterKey && !givenKeys.has(e.ParameterKey) && (!declaredKeys || declaredKeys.has(e.ParameterKey)))
+    .map((e) => ({ ParameterKey: e.ParameterKey, UsePreviousValue: true }));
+  return [...given, ...kept];
+}
+
 export async function deployStack(
   ctx: Context,
   cfn: CloudFormationClient,
@@ -162,15 +176,8 @@ export async function deployStack(
     }
     const type = stack && stack.StackStatus !== 'REVIEW_IN_PROGRESS' ? 'UPDATE' : 'CREATE';
 
-    const parameters: Parameter[] = Object.entries(input.parameters).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
-    if (type === 'UPDATE') {
-      for (const p of stack!.Parameters ?? []) {
-        const key = p.ParameterKey!;
-        if (key in input.parameters) continue;
-        if (input.templateParameters && !input.templateParameters.includes(key)) continue;
-        parameters.push({ ParameterKey: key, UsePreviousValue: true });
-      }
-    }
+    const given: Parameter[] = Object.entries(input.parameters).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
+    const parameters = type === 'UPDATE' ? updateParameters(stack!.Parameters, given, input.templateParameters && new Set(input.templateParameters)) : given;
 
     const changeSetName = `ssm-hub-${type.toLowerCase()}-${ctx.now().getTime()}`;
     log(`creating ${type} change set`);

@@ -156,7 +156,7 @@ export class Template {
     if (this.conditions.size > LIMITS.conditions) errors.push(`${this.conditions.size} conditions is more than the ${LIMITS.conditions} allowed`);
 
     const refTargets = new Set<string>([...this.parameters.keys(), ...this.resources.keys(), ...PSEUDO_PARAMETERS]);
-    const checkRefs = (where: string, value: unknown, subLocals: Set<string> = new Set()) =>
+    const checkRefs = (where: string, value: unknown) =>
       walkIntrinsics(value, (kind, target) => {
         if (kind === 'Condition') {
           if (!this.conditions.has(target)) errors.push(`${where}: Condition ${target} is not defined`);
@@ -167,7 +167,6 @@ export class Template {
           if (!this.resources.has(res!)) errors.push(`${where}: ${kind} ${target} refers to resource ${res} which does not exist`);
           return;
         }
-        if (kind === 'Sub' && subLocals.has(target)) return;
         if (!refTargets.has(target)) errors.push(`${where}: ${kind} ${target} refers to something that does not exist`);
       });
 

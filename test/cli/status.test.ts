@@ -1,8 +1,5 @@
 // status against a real DynamoDB API (dynalite) for the sync-state table, and mocked
 // CloudFormation and SSM clients.
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
@@ -12,14 +9,10 @@ import {
   ListStacksCommand,
 } from '@aws-sdk/client-cloudformation';
 import { DescribeActivationsCommand, DescribeInstanceInformationCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { main as status } from '../../scripts/ops/status.ts';
-import { SYNC_TABLE } from '../../lambda/shared/names.ts';
 import { testContext } from './helpers.ts';
-
-const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (o: object) => Server;
+import { startDynalite, type DynaliteHandle } from '../helpers/dynalite.ts';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const DAY = 86_400_000;
@@ -27,32 +20,13 @@ const A = '111111111111';
 const B = '222222222222';
 const TABLE = 'ssm-hub-sync-state';
 
-let server: Server;
+let db: DynaliteHandle;
 let endpoint: string;
 
 beforeAll(async () => {
-  server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const ddb = new DynamoDBClient({ endpoint, region: 'us-east-1' });
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: SYNC_TABLE.partitionKey, AttributeType: 'S' },
-        { AttributeName: SYNC_TABLE.agencyIndexPartitionKey, AttributeType: 'S' },
-      ],
-      KeySchema: [{ AttributeName: SYNC_TABLE.partitionKey, KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: SYNC_TABLE.agencyIndexName,
-          KeySchema: [{ AttributeName: SYNC_TABLE.agencyIndexPartitionKey, KeyType: 'HASH' }],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-    }),
-  );
+  db = await startDynalite(TABLE);
+  endpoint = db.endpoint;
+  const ddb = db.client;
   const doc = DynamoDBDocumentClient.from(ddb);
   // Agency A: 30 nodes, two with errors; agency B: none synced.
   const items = Array.from({ length: 30 }, (_, i) => ({
@@ -67,7 +41,7 @@ beforeAll(async () => {
     await doc.send(new BatchWriteCommand({ RequestItems: { [TABLE]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }));
   }
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => db.close());
 
 const cfn = mockClient(CloudFormationClient);
 const ssm = mockClient(SSMClient);

@@ -132,8 +132,8 @@ describe('deregister-linux.sh', () => {
 
   it('keeps the way back: the next registration run after a deregistration opts out and registers nothing', async () => {
     const s = sandbox();
-    s.setParameter('/ssm-hub/activation/id', '3f2b8c1e-5d4a-4e6f-9a7b-0c1d2e3f4a5b');
-    s.setParameter('/ssm-hub/activation/code', 'Zq8SECRETcodeXy4Wv7T');
+    s.setParameter('/central-hub/activation/id', '3f2b8c1e-5d4a-4e6f-9a7b-0c1d2e3f4a5b');
+    s.setParameter('/central-hub/activation/code', 'Zq8SECRETcodeXy4Wv7T');
     expect((await s.run(REGISTER)).code).toBe(0);
     expect(s.read('worker.rc').trim()).toBe('0');
     expect(s.tags()).toEqual({ managedinstanceid: s.mi });

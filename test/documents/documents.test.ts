@@ -18,7 +18,7 @@ import { Sandbox, startImds, type ImdsFake } from './sandbox.ts';
 
 const OPTS: DocumentOptions = {
   hubRegion: 'eu-west-1',
-  activationParameterPath: '/ssm-hub/activation',
+  activationParameterPath: '/central-hub/activation',
   reservedTagPrefix: 'central-it:',
   managedInstanceIdTagKey: MANAGED_INSTANCE_ID_TAG,
 };
@@ -105,7 +105,7 @@ describe('document parameters', () => {
     const region = new RegExp(doc.parameters.HubRegion!.allowedPattern);
     for (const r of ['eu-west-1', 'us-gov-west-1', 'ap-southeast-5', 'cn-north-1', 'eu-central-2']) expect(region.test(r), r).toBe(true);
     const path = new RegExp(doc.parameters.ActivationParameterPath!.allowedPattern);
-    for (const p of ['/ssm-hub/activation', '/a', '/Org_1/ssm.hub/activation-v2']) expect(path.test(p), p).toBe(true);
+    for (const p of ['/central-hub/activation', '/a', '/Org_1/ssm.hub/activation-v2']) expect(path.test(p), p).toBe(true);
   });
 
   it('refuse any value that could break out of the quoted assignment in bash or PowerShell', () => {
@@ -126,7 +126,7 @@ describe('document parameters', () => {
   it('have no default when none is given, so the caller must pass them', () => {
     const d = registrationDocument({ ...OPTS, hubRegion: undefined });
     expect(d.parameters.HubRegion).not.toHaveProperty('default');
-    expect(d.parameters.ActivationParameterPath!.default).toBe('/ssm-hub/activation');
+    expect(d.parameters.ActivationParameterPath!.default).toBe('/central-hub/activation');
     expect(checkSsmDocument(d)).toEqual([]);
   });
 

@@ -37,8 +37,8 @@ function sandbox(overrides: Partial<ConstructorParameters<typeof Sandbox>[0]> = 
     hubRegion: HUB_REGION,
     ...overrides,
   });
-  s.setParameter('/ssm-hub/activation/id', ACTIVATION_ID);
-  s.setParameter('/ssm-hub/activation/code', ACTIVATION_CODE);
+  s.setParameter('/central-hub/activation/id', ACTIVATION_ID);
+  s.setParameter('/central-hub/activation/code', ACTIVATION_CODE);
   sandboxes.push(s);
   return s;
 }
@@ -76,7 +76,7 @@ describe('register-linux.sh', () => {
     await s.run(SCRIPT);
     const reads = s.read('calls.log').split('\n').filter((l) => l.startsWith('aws ssm get-parameter'));
     expect(reads).toContain(
-      `aws ssm get-parameter --name /ssm-hub/activation/code --with-decryption --region ${INSTANCE_REGION} --query Parameter.Value --output text #creds=/dev/null`,
+      `aws ssm get-parameter --name /central-hub/activation/code --with-decryption --region ${INSTANCE_REGION} --query Parameter.Value --output text #creds=/dev/null`,
     );
     expect(reads.every((l) => l.endsWith('#creds=/dev/null'))).toBe(true);
     // The IMDSv2 token was used, never an IMDSv1 GET without one.
@@ -310,10 +310,10 @@ describe('register-linux.sh', () => {
   });
 
   it.each([
-    ['missing', (s: Sandbox) => rmSync(join(s.stub, 'params', '%ssm-hub%activation%code')),
-      /cannot read activation parameter \/ssm-hub\/activation\/code: An error occurred \(ParameterNotFound\)/],
-    ['empty', (s: Sandbox) => s.setParameter('/ssm-hub/activation/code', ''),
-      /activation parameter \/ssm-hub\/activation\/code is empty/],
+    ['missing', (s: Sandbox) => rmSync(join(s.stub, 'params', '%central-hub%activation%code')),
+      /cannot read activation parameter \/central-hub\/activation\/code: An error occurred \(ParameterNotFound\)/],
+    ['empty', (s: Sandbox) => s.setParameter('/central-hub/activation/code', ''),
+      /activation parameter \/central-hub\/activation\/code is empty/],
   ])('fails clearly and changes nothing when the activation code parameter is %s', async (_label, arrange, message) => {
     const s = sandbox();
     arrange(s);
@@ -327,10 +327,10 @@ describe('register-linux.sh', () => {
 
   it('fails clearly when the activation ID parameter is missing', async () => {
     const s = sandbox();
-    rmSync(join(s.stub, 'params', '%ssm-hub%activation%id'));
+    rmSync(join(s.stub, 'params', '%central-hub%activation%id'));
     const r = await s.run(SCRIPT);
     expect(r.code).not.toBe(0);
-    expect(r.stdout).toContain('cannot read activation parameter /ssm-hub/activation/id');
+    expect(r.stdout).toContain('cannot read activation parameter /central-hub/activation/id');
     expect(s.read('agent-argv.log')).toBe('');
   });
 

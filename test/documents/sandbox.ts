@@ -136,7 +136,7 @@ export class Sandbox {
       STUB_INSTANCE_REGION: opts.instanceRegion,
       STUB_MI: this.mi,
       SSM_HUB_REGION: opts.hubRegion,
-      SSM_HUB_ACTIVATION_PARAMETER_PATH: '/ssm-hub/activation',
+      SSM_HUB_ACTIVATION_PARAMETER_PATH: '/central-hub/activation',
       SSM_HUB_RESERVED_TAG_PREFIX: 'central-it:',
       SSM_HUB_MANAGED_INSTANCE_ID_TAG: 'managedinstanceid',
       SSM_HUB_IMDS_ENDPOINT: opts.imdsEndpoint,

@@ -1,7 +1,7 @@
 // The tests load each Lambda through bundleLambda(); the build inlines bundleAllLambdas(). Both
 // must give the same bytes, or the tests would not be testing what ships.
 import { describe, expect, it } from 'vitest';
-import { bundleAllLambdas, bundleLambda, LAMBDA_ENTRIES, type LambdaName } from '../../scripts/build/bundle.ts';
+import { bundleAllLambdas, bundleLambda, LAMBDA_ENTRIES, PROJECT_ROOT, type LambdaName } from '../../scripts/build/bundle.ts';
 
 describe('Lambda bundles', () => {
   it('are byte-identical whether built alone (tests) or together (the build), and repeatable', async () => {
@@ -16,7 +16,7 @@ describe('Lambda bundles', () => {
     const all = await bundleAllLambdas();
     for (const code of Object.values(all)) {
       expect(code).toMatch(/require\("@aws-sdk\/client-ssm"\)/);
-      expect(code).not.toContain('/work/');
+      expect(code).not.toContain(PROJECT_ROOT);
       expect(code).not.toContain('node_modules');
     }
   });

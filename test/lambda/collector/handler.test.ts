@@ -1,9 +1,6 @@
 // Drives the real bundled collector through the real SDK clients against loopback fakes of
 // EC2 (DescribeInstances), Lambda (Invoke of the hub alias) and SSM Parameter Store.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../../scripts/build/bundle.ts';
 import { loadBundledHandler, type BundledHandler } from '../../helpers/bundled.ts';
 import { Ec2Fake, type FakeInstance } from '../../fakes/ec2-fake.ts';
 import { LambdaFake, MAX_SYNC_PAYLOAD_BYTES, type InvokeHandler } from '../../fakes/lambda-fake.ts';
@@ -12,7 +9,7 @@ import { MAX_INSTANCES_PER_REQUEST } from '../../../lambda/shared/contract.ts';
 
 const AGENCY = '111122223333';
 const HUB_ARN = `arn:aws:lambda:eu-west-1:999988887777:function:ssm-hub-tag-manager:agency-${AGENCY}`;
-const PATH = '/ssm-hub/activation';
+const PATH = '/central-hub/activation';
 const ENV = {
   HUB_FUNCTION_ARN: HUB_ARN,
   ACTIVATION_PARAMETER_PATH: PATH,
@@ -81,11 +78,6 @@ beforeAll(async () => {
   process.env['AWS_ENDPOINT_URL_LAMBDA'] = await hub.start();
   process.env['AWS_ENDPOINT_URL_SSM'] = await ssm.start();
   Object.assign(process.env, ENV);
-  // The helper writes index.js inside this "type": "module" project; mark the bundle folder
-  // CommonJS so require() loads it as Lambda would (see the report: helper fix proposed).
-  const bundles = join(PROJECT_ROOT, '.tmp', 'bundles');
-  mkdirSync(bundles, { recursive: true });
-  if (!existsSync(join(bundles, 'package.json'))) writeFileSync(join(bundles, 'package.json'), '{"type":"commonjs"}\n');
   collector = await loadBundledHandler('collector');
   (collector['setLogSink'] as (s: (l: string) => void) => void)((l) => lines.push(l));
 });

@@ -8,7 +8,7 @@ import { agencyAliasName, centralActivationParameterName } from '../../../lambda
 
 export const HUB_ACCOUNT = '999999999999';
 export const FUNCTION_ARN = `arn:aws:lambda:us-east-1:${HUB_ACCOUNT}:function:ssm-hub-tag-manager`;
-export const PARAM_PREFIX = '/ssm-hub/agencies';
+export const PARAM_PREFIX = '/central-hub/agencies';
 export const PREFIX = 'central-it:';
 export const AGENCY_A = '111111111111';
 export const AGENCY_B = '222222222222';

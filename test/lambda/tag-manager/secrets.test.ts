@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AGENCY_A, AGENCY_B, FUNCTION_ARN, ec2Id, miId, startHarness, type Harness } from './harness.ts';
 
 const PLANTED = 'PLANTED-CODE-3f9c2a7e1d5b4c6a8e0f';
-const PARAM_A = `/ssm-hub/agencies/${AGENCY_A}`;
+const PARAM_A = `/central-hub/agencies/${AGENCY_A}`;
 let h: Harness;
 const answers: unknown[] = [];
 

@@ -139,7 +139,7 @@ describe("agency A cannot touch agency B's nodes", () => {
 
   it('refuses to hand out a record stored under the agency name but issued to another agency', async () => {
     h.plantActivation('444444444444', { activationId: 'act-x', code: CODE_B });
-    const param = h.ssm.state.parameters.get('/ssm-hub/agencies/444444444444')!;
+    const param = h.ssm.state.parameters.get('/central-hub/agencies/444444444444')!;
     param.value = param.value.replace('"agencyAccountId":"444444444444"', `"agencyAccountId":"${AGENCY_B}"`);
     const res = await h.invokeAs('444444444444', { op: 'activation' });
     expect(res.error.code).toBe('Internal');
