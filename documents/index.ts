@@ -85,7 +85,9 @@ export function scriptLines(file: ScriptFile): string[] {
 
 export function compactScript(text: string): string[] {
   if (/<<-?\s*['"]?\w+|@["']\s*$|<#/m.test(text)) {
-    throw new DocumentBuildError('script uses a heredoc, here-string or block comment; compactScript cannot strip it safely');
+    throw new DocumentBuildError(
+      'script uses a heredoc, here-string or block comment; compactScript cannot strip it safely',
+    );
   }
   const lines = text.replace(/\r\n/g, '\n').split('\n');
   if (lines[0]?.startsWith('#!')) lines.shift();
@@ -181,13 +183,19 @@ function commandDocument(
         action: 'aws:runShellScript',
         name: linux.name,
         precondition: { StringEquals: ['platformType', 'Linux'] },
-        inputs: { runCommand: [[...linuxPreamble(opts, withActivation), ...scriptLines(linux.file)].join('\n')], timeoutSeconds: '300' },
+        inputs: {
+          runCommand: [[...linuxPreamble(opts, withActivation), ...scriptLines(linux.file)].join('\n')],
+          timeoutSeconds: '300',
+        },
       },
       {
         action: 'aws:runPowerShellScript',
         name: windows.name,
         precondition: { StringEquals: ['platformType', 'Windows'] },
-        inputs: { runCommand: [[...windowsPreamble(opts, withActivation), ...scriptLines(windows.file)].join('\n')], timeoutSeconds: '300' },
+        inputs: {
+          runCommand: [[...windowsPreamble(opts, withActivation), ...scriptLines(windows.file)].join('\n')],
+          timeoutSeconds: '300',
+        },
       },
     ],
   };
@@ -210,7 +218,7 @@ export function registrationDocument(opts: DocumentOptions): CommandDocument {
  */
 export function deregistrationDocument(opts: DocumentOptions): CommandDocument {
   return commandDocument(
-    'Returns this EC2 instance to its own account\'s Systems Manager: a detached worker clears the hybrid registration, restarts the SSM Agent and removes the managed node ID tag. Progress: /var/log/ssm-hub-deregister.log or %ProgramData%\\Amazon\\SSM\\ssm-hub-deregister.log.',
+    "Returns this EC2 instance to its own account's Systems Manager: a detached worker clears the hybrid registration, restarts the SSM Agent and removes the managed node ID tag. Progress: /var/log/ssm-hub-deregister.log or %ProgramData%\\Amazon\\SSM\\ssm-hub-deregister.log.",
     opts,
     { name: 'DeregisterLinux', file: 'deregister-linux.sh' },
     { name: 'DeregisterWindows', file: 'deregister-windows.ps1' },

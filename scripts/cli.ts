@@ -1,17 +1,38 @@
 // Entry point of the operator CLI. Subcommands are imported lazily so `build` does not pay
 // for loading the AWS SDK clients that only the AWS-facing commands need.
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }> = {
+const COMMANDS: Record<
+  string,
+  { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }
+> = {
   build: { summary: 'emit templates, documents and manifest into generated/', load: () => import('./build/index.ts') },
-  lint: { summary: 'validate generated templates, guard rules, shell and PowerShell sources', load: () => import('./lint/index.ts') },
+  lint: {
+    summary: 'validate generated templates, guard rules, shell and PowerShell sources',
+    load: () => import('./lint/index.ts'),
+  },
   bench: {
     summary: 'measure build speed, bundle sizes, cold start and sync cost; write BENCHMARKS.md',
     load: () => import('./bench/index.ts'),
   },
-  publish: { summary: 'upload templates to S3 and print console quick-create links (--dry-run needs no AWS)', load: () => import('./ops/publish.ts') },
-  onboard: { summary: 'create or update the agency-permissions stack of each agency', load: () => import('./ops/onboard.ts') },
-  offboard: { summary: 'delete the agency-permissions stacks of some agencies', load: () => import('./ops/offboard.ts') },
-  rollout: { summary: 'deploy the agency-collector StackSet to agency accounts and Regions', load: () => import('./ops/rollout.ts') },
-  status: { summary: 'per-agency health: stacks, activations, StackSet instances, sync state, node limits', load: () => import('./ops/status.ts') },
+  publish: {
+    summary: 'upload templates to S3 and print console quick-create links (--dry-run needs no AWS)',
+    load: () => import('./ops/publish.ts'),
+  },
+  onboard: {
+    summary: 'create or update the agency-permissions stack of each agency',
+    load: () => import('./ops/onboard.ts'),
+  },
+  offboard: {
+    summary: 'delete the agency-permissions stacks of some agencies',
+    load: () => import('./ops/offboard.ts'),
+  },
+  rollout: {
+    summary: 'deploy the agency-collector StackSet to agency accounts and Regions',
+    load: () => import('./ops/rollout.ts'),
+  },
+  status: {
+    summary: 'per-agency health: stacks, activations, StackSet instances, sync state, node limits',
+    load: () => import('./ops/status.ts'),
+  },
 };
 
 function usage(): string {

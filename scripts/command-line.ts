@@ -3,10 +3,17 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-type Values<O extends Options> = ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: false }>>['values'];
+type Values<O extends Options> = ReturnType<
+  typeof parseArgs<{ options: O; strict: true; allowPositionals: false }>
+>['values'];
 
 /** The parsed flags, or the exit code when the command should stop here. */
-export function parseCommandLine<O extends Options>(command: string, argv: string[], options: O, help: string): Values<O> | number {
+export function parseCommandLine<O extends Options>(
+  command: string,
+  argv: string[],
+  options: O,
+  help: string,
+): Values<O> | number {
   let values: Values<O>;
   try {
     values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;

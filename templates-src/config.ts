@@ -18,41 +18,43 @@ export const NODE_RUNTIME_DEPRECATION: Readonly<Record<string, string>> = {
 const SSM_TAG_KEY_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$/u;
 
 /** The retention periods CloudWatch Logs accepts (RetentionInDays). */
-const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
 
-const scheduleExpression = z
-  .string()
-  .check(
-    z.regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, {
-      message: 'must be an EventBridge schedule expression such as rate(1 hour) or cron(0 * * * ? *)',
-    }),
-  );
+const scheduleExpression = z.string().check(
+  z.regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, {
+    message: 'must be an EventBridge schedule expression such as rate(1 hour) or cron(0 * * * ? *)',
+  }),
+);
 
-const parameterPath = z
-  .string()
-  .check(
-    z.regex(/^(\/[a-zA-Z0-9_.-]+)+$/, { message: 'must be a Parameter Store path such as /central-hub/activation' }),
-    z.refine((p) => !/^\/(aws|ssm)/i.test(p), { message: 'must not start with /aws or /ssm: Parameter Store reserves those prefixes' }),
-  );
+const parameterPath = z.string().check(
+  z.regex(/^(\/[a-zA-Z0-9_.-]+)+$/, { message: 'must be a Parameter Store path such as /central-hub/activation' }),
+  z.refine((p) => !/^\/(aws|ssm)/i.test(p), {
+    message: 'must not start with /aws or /ssm: Parameter Store reserves those prefixes',
+  }),
+);
 const int = (min: number, max: number) => z.int().check(z.gte(min), z.lte(max));
 
 export const buildConfigSchema = z
   .strictObject({
-    namePrefix: z
-      .string()
-      .check(z.regex(/^[a-z][a-z0-9-]{1,23}$/, { message: 'must be 2–24 lowercase letters, digits or hyphens, starting with a letter' })),
+    namePrefix: z.string().check(
+      z.regex(/^[a-z][a-z0-9-]{1,23}$/, {
+        message: 'must be 2–24 lowercase letters, digits or hyphens, starting with a letter',
+      }),
+    ),
     runtime: z.string().check(
-      z.refine((r) => r in NODE_RUNTIME_DEPRECATION, { message: `must be one of ${Object.keys(NODE_RUNTIME_DEPRECATION).join(', ')}` }),
+      z.refine((r) => r in NODE_RUNTIME_DEPRECATION, {
+        message: `must be one of ${Object.keys(NODE_RUNTIME_DEPRECATION).join(', ')}`,
+      }),
     ),
     architecture: z.enum(['arm64', 'x86_64']),
-    reservedTagPrefix: z
-      .string()
-      .check(
-        z.minLength(2),
-        z.maxLength(64),
-        z.regex(SSM_TAG_KEY_CHARS, { message: 'must use only the characters SSM allows in tag keys' }),
-        z.refine((p) => !p.toLowerCase().startsWith('aws:'), { message: 'must not start with aws: (reserved by AWS)' }),
-      ),
+    reservedTagPrefix: z.string().check(
+      z.minLength(2),
+      z.maxLength(64),
+      z.regex(SSM_TAG_KEY_CHARS, { message: 'must use only the characters SSM allows in tag keys' }),
+      z.refine((p) => !p.toLowerCase().startsWith('aws:'), { message: 'must not start with aws: (reserved by AWS)' }),
+    ),
     reconcileSchedule: scheduleExpression,
     rotationSchedule: scheduleExpression,
     activation: z.strictObject({
@@ -66,14 +68,18 @@ export const buildConfigSchema = z
     nodeReadableParameterPath: parameterPath,
     zeroTouch: z.strictObject({
       enabledByDefault: z.boolean(),
-      optInTagKey: z.string().check(z.minLength(1), z.maxLength(128), z.regex(SSM_TAG_KEY_CHARS, { message: 'must be a valid tag key' })),
+      optInTagKey: z
+        .string()
+        .check(z.minLength(1), z.maxLength(128), z.regex(SSM_TAG_KEY_CHARS, { message: 'must be a valid tag key' })),
       optInTagValue: z.string().check(z.maxLength(256)),
     }),
     standardTierNodeLimit: z.int().check(z.positive()),
     /** Hub requests one agency may make per minute; beyond it the hub answers Throttled. */
     agencyRequestsPerMinute: int(10, 100_000),
     logRetentionDays: z.number().check(
-      z.refine((d) => LOG_RETENTION_DAYS.includes(d), { message: `must be one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}` }),
+      z.refine((d) => LOG_RETENTION_DAYS.includes(d), {
+        message: `must be one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}`,
+      }),
     ),
   })
   .check(

@@ -36,13 +36,17 @@ function intSetting(name: string, fallback: number, min: number, max: number): n
 export function readConfig(): ManagerConfig {
   const parameterPrefix = required(ENV.activationParameterPrefix).replace(/\/+$/, '');
   if (!/^(\/[a-zA-Z0-9_.-]+)+$/.test(parameterPrefix)) {
-    throw new ConfigurationError(`environment variable ${ENV.activationParameterPrefix} must be a parameter path such as /ssm-hub/agencies`);
+    throw new ConfigurationError(
+      `environment variable ${ENV.activationParameterPrefix} must be a parameter path such as /ssm-hub/agencies`,
+    );
   }
   const managedNodeRoleName = required(ENV.managedNodeRoleName);
   // CreateActivation takes a role name; an ARN here is a template bug worth a clear message.
   // A role with a path is passed as path/name (e.g. service-role/MyRole), so '/' is allowed.
   if (managedNodeRoleName.startsWith('arn:')) {
-    throw new ConfigurationError(`environment variable ${ENV.managedNodeRoleName} must be an IAM role name, not an ARN`);
+    throw new ConfigurationError(
+      `environment variable ${ENV.managedNodeRoleName} must be an IAM role name, not an ARN`,
+    );
   }
   return {
     parameterPrefix,

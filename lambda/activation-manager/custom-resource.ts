@@ -38,9 +38,11 @@ const KNOWN_PROPERTIES = new Set(['AgencyAccountId', 'RegistrationLimit', 'Expir
 /** CloudFormation passes every scalar as a string; accept "25" and 25 alike. */
 function intProperty(props: Record<string, unknown>, field: string, min: number, max: number): number {
   const raw = props[field];
-  if (raw === undefined || raw === null || raw === '') throw new PropertyError(field, `is required (an integer from ${min} to ${max})`);
+  if (raw === undefined || raw === null || raw === '')
+    throw new PropertyError(field, `is required (an integer from ${min} to ${max})`);
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) throw new PropertyError(field, `must be an integer from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new PropertyError(field, `must be an integer from ${min} to ${max}`);
   return n;
 }
 
@@ -51,7 +53,8 @@ export function parseProperties(props: unknown): AgencyActivationProperties {
   }
   const p = props as Record<string, unknown>;
   const unknown = Object.keys(p).filter((k) => !KNOWN_PROPERTIES.has(k));
-  if (unknown.length > 0) throw new PropertyError(unknown.sort().join(', '), 'is not a property of Custom::AgencyActivation');
+  if (unknown.length > 0)
+    throw new PropertyError(unknown.sort().join(', '), 'is not a property of Custom::AgencyActivation');
   const acct = p.AgencyAccountId;
   if (typeof acct !== 'string' || !/^\d{12}$/.test(acct)) {
     throw new PropertyError('AgencyAccountId', 'must be an AWS account ID of exactly 12 digits');
@@ -66,7 +69,8 @@ export function parseProperties(props: unknown): AgencyActivationProperties {
 /** Old properties of an Update, read leniently: they were valid once, but the rules may have changed. */
 function oldProperties(props: unknown): Partial<AgencyActivationProperties> {
   const p = (typeof props === 'object' && props !== null ? props : {}) as Record<string, unknown>;
-  const num = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
+  const num = (v: unknown) =>
+    typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
   return {
     agencyAccountId: typeof p.AgencyAccountId === 'string' ? p.AgencyAccountId : undefined,
     registrationLimit: num(p.RegistrationLimit),
@@ -100,7 +104,9 @@ async function issueActivation(
     : newRecord(props.agencyAccountId, created, props, request.expirationDate, cfg.region, now);
   try {
     // A rotation may run at the same moment: the write folds in whatever it stored meanwhile.
-    await step('PutParameter', () => writeRecord(cfg.parameterPrefix, cfg.kmsKeyId, record, ctx.call, { baseVersion: existing?.version }));
+    await step('PutParameter', () =>
+      writeRecord(cfg.parameterPrefix, cfg.kmsKeyId, record, ctx.call, { baseVersion: existing?.version }),
+    );
   } catch (err) {
     // Nothing records this activation, so nothing would ever delete it: remove it now.
     await deleteActivation(created.activationId).catch((cleanupErr: unknown) =>
@@ -122,11 +128,16 @@ async function issueActivation(
   return record;
 }
 
-async function currentRecord(ctx: Ctx, agencyAccountId: string): Promise<{ record: ActivationRecord; version: number } | undefined> {
+async function currentRecord(
+  ctx: Ctx,
+  agencyAccountId: string,
+): Promise<{ record: ActivationRecord; version: number } | undefined> {
   const stored = await step('GetParameter', () => readRecord(ctx.cfg.parameterPrefix, agencyAccountId, ctx.call));
   if (stored.kind === 'damaged') {
     // Adopting a damaged record could orphan its activations; an operator must look at it.
-    throw new Error(`${stored.error.message}; fix or delete parameter ${recordParameterName(ctx.cfg.parameterPrefix, agencyAccountId)}`);
+    throw new Error(
+      `${stored.error.message}; fix or delete parameter ${recordParameterName(ctx.cfg.parameterPrefix, agencyAccountId)}`,
+    );
   }
   if (stored.kind === 'ok') ctx.secrets.add(stored.record.current.activationCode);
   return stored.kind === 'ok' ? { record: stored.record, version: stored.version } : undefined;
@@ -172,21 +183,32 @@ async function onDelete(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {
     ctx.secrets.add(stored.record.current.activationCode);
     ids = activationIdsToDelete(stored.record);
   } else if (stored.kind === 'damaged') {
-    log('WARN', 'activation record is damaged; deleting the activations it still names', { agencyAccountId, error: stored.error.message });
+    log('WARN', 'activation record is damaged; deleting the activations it still names', {
+      agencyAccountId,
+      error: stored.error.message,
+    });
     ids = salvageActivationIds(stored.raw);
   }
   for (const id of ids) {
     const outcome = await step('DeleteActivation', () => deleteActivation(id, ctx.call));
-    log('INFO', outcome === 'deleted' ? 'activation deleted' : 'activation already gone', { agencyAccountId, activationId: id });
+    log('INFO', outcome === 'deleted' ? 'activation deleted' : 'activation already gone', {
+      agencyAccountId,
+      activationId: id,
+    });
   }
   await step('DeleteParameter', () => deleteRecord(cfg.parameterPrefix, agencyAccountId, ctx.call));
   // A rotation may have stored a new activation between our read and the delete: find every
   // activation still carrying this agency's name and delete it too, so none outlives the stack.
   const deleted = new Set(ids);
-  const strays = (await step('DescribeActivations', () => activationIdsNamed(defaultInstanceNameOf(agencyAccountId), ctx.call))).filter((id) => !deleted.has(id));
+  const strays = (
+    await step('DescribeActivations', () => activationIdsNamed(defaultInstanceNameOf(agencyAccountId), ctx.call))
+  ).filter((id) => !deleted.has(id));
   for (const id of strays) {
     const outcome = await step('DeleteActivation', () => deleteActivation(id, ctx.call));
-    log('INFO', outcome === 'deleted' ? 'stray activation deleted' : 'stray activation already gone', { agencyAccountId, activationId: id });
+    log('INFO', outcome === 'deleted' ? 'stray activation deleted' : 'stray activation already gone', {
+      agencyAccountId,
+      activationId: id,
+    });
   }
   log('INFO', 'activation record deleted; registered managed nodes stay registered', { agencyAccountId });
   return success(physicalId);
@@ -200,7 +222,8 @@ function success(physicalResourceId: string): CfnResult {
 /** The physical ID to answer with when a request fails. */
 export function failurePhysicalId(event: CfnEventBase): string {
   // A failed Create must not claim an agency's ID: the rollback Delete then touches nothing.
-  if (event.RequestType === 'Create' || !event.PhysicalResourceId) return `failed-create-${event.RequestId}`.slice(0, 1024);
+  if (event.RequestType === 'Create' || !event.PhysicalResourceId)
+    return `failed-create-${event.RequestId}`.slice(0, 1024);
   return event.PhysicalResourceId;
 }
 
@@ -272,7 +295,10 @@ async function respond(event: CfnEventBase, result: CfnResult): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await sendCfnResponse(event, result);
-      log('INFO', 'custom resource response sent', { status: result.status, physicalResourceId: result.physicalResourceId });
+      log('INFO', 'custom resource response sent', {
+        status: result.status,
+        physicalResourceId: result.physicalResourceId,
+      });
       return;
     } catch (err) {
       const message = err instanceof Error ? err.message : 'unknown error';

@@ -21,7 +21,8 @@ export class UnsupportedEventError extends Error {
 
 export async function handler(event: unknown, context: LambdaContextLike = {}): Promise<RotationSummary | void> {
   if (isCustomResourceEvent(event)) return handleCustomResource(event, context);
-  if (isScheduledEvent(event)) return runRotation(() => context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY);
+  if (isScheduledEvent(event))
+    return runRotation(() => context.getRemainingTimeInMillis?.() ?? Number.POSITIVE_INFINITY);
   throw new UnsupportedEventError(
     'unsupported event: expected a CloudFormation custom-resource request (RequestType, ResponseURL) or a scheduled rotation event (source aws.events, detail-type Scheduled Event)',
   );

@@ -46,7 +46,12 @@ async function activationStatus(activationId: string): Promise<ActivationStatus 
   };
 }
 
-async function rotateAgency(cfg: ManagerConfig, listed: ListedRecord, secrets: SecretRegistry, now: Date): Promise<AgencyOutcome> {
+async function rotateAgency(
+  cfg: ManagerConfig,
+  listed: ListedRecord,
+  secrets: SecretRegistry,
+  now: Date,
+): Promise<AgencyOutcome> {
   const agencyAccountId = listed.agencyAccountId;
   const original = parseRecord(listed.raw, agencyAccountId);
   secrets.add(original.current.activationCode);
@@ -91,7 +96,10 @@ async function rotateAgency(cfg: ManagerConfig, listed: ListedRecord, secrets: S
       const result = await step('DeleteActivation', () => deleteActivation(id));
       removed.add(id);
       if (result === 'deleted') outcome.expiredDeleted++;
-      log('INFO', result === 'deleted' ? 'expired activation deleted' : 'expired activation already gone', { agencyAccountId, activationId: id });
+      log('INFO', result === 'deleted' ? 'expired activation deleted' : 'expired activation already gone', {
+        agencyAccountId,
+        activationId: id,
+      });
     } catch (err) {
       // Kept in `previous`; the next run tries again.
       const error = secrets.describe(err);
@@ -135,7 +143,10 @@ async function rotateAgency(cfg: ManagerConfig, listed: ListedRecord, secrets: S
 export const ROTATION_TIME_RESERVE_MS = 20_000;
 
 /** One scheduled rotation run over every agency record under the prefix. */
-export async function runRotation(remainingMs: () => number = () => Number.POSITIVE_INFINITY, now: Date = new Date()): Promise<RotationSummary> {
+export async function runRotation(
+  remainingMs: () => number = () => Number.POSITIVE_INFINITY,
+  now: Date = new Date(),
+): Promise<RotationSummary> {
   const cfg = readConfig();
   const secrets = new SecretRegistry();
   const listed = await step('GetParametersByPath', () => listRecords(cfg.parameterPrefix));
@@ -162,11 +173,15 @@ export async function runRotation(remainingMs: () => number = () => Number.POSIT
     if (outcome.error) summary.failed.push({ agencyAccountId: item.agencyAccountId, error: outcome.error });
   }
 
-  emitMetrics(cfg.metricNamespace, {}, {
-    Rotations: { value: summary.rotated.length },
-    RotationFailures: { value: summary.failed.length },
-    ExpiredActivationsDeleted: { value: summary.expiredActivationsDeleted },
-  });
+  emitMetrics(
+    cfg.metricNamespace,
+    {},
+    {
+      Rotations: { value: summary.rotated.length },
+      RotationFailures: { value: summary.failed.length },
+      ExpiredActivationsDeleted: { value: summary.expiredActivationsDeleted },
+    },
+  );
   log(skipped > 0 ? 'ERROR' : 'INFO', 'rotation run finished', {
     agencies: summary.agencies,
     skippedForTime: skipped,

@@ -164,7 +164,11 @@ export function mergeRecords(ours: ActivationRecord, theirs: ActivationRecord): 
   const older = theirsIsNewer ? ours.current : theirs.current;
   const previous: ActivationRecord['previous'] = [];
   const seen = new Set([current.activationId]);
-  for (const p of [...ours.previous, { activationId: older.activationId, expiresAt: older.expiresAt }, ...theirs.previous]) {
+  for (const p of [
+    ...ours.previous,
+    { activationId: older.activationId, expiresAt: older.expiresAt },
+    ...theirs.previous,
+  ]) {
     if (seen.has(p.activationId)) continue;
     seen.add(p.activationId);
     previous.push({ activationId: p.activationId, expiresAt: p.expiresAt });

@@ -57,7 +57,8 @@ export async function createActivation(input: CreateActivationInput, opts: CallO
     }),
     opts,
   );
-  if (!out.ActivationId || !out.ActivationCode) throw new Error('CreateActivation returned no ActivationId or ActivationCode');
+  if (!out.ActivationId || !out.ActivationCode)
+    throw new Error('CreateActivation returned no ActivationId or ActivationCode');
   return { activationId: out.ActivationId, activationCode: out.ActivationCode };
 }
 
@@ -74,13 +75,17 @@ export async function activationIdsNamed(defaultInstanceName: string, opts: Call
       }),
       opts,
     );
-    for (const a of out.ActivationList ?? []) if (a.ActivationId && a.DefaultInstanceName === defaultInstanceName) ids.push(a.ActivationId);
+    for (const a of out.ActivationList ?? [])
+      if (a.ActivationId && a.DefaultInstanceName === defaultInstanceName) ids.push(a.ActivationId);
     nextToken = out.NextToken;
   } while (nextToken);
   return ids;
 }
 
-export async function describeActivation(activationId: string, opts: CallOptions = {}): Promise<Activation | undefined> {
+export async function describeActivation(
+  activationId: string,
+  opts: CallOptions = {},
+): Promise<Activation | undefined> {
   let nextToken: string | undefined;
   do {
     const out = await ssm().send(
@@ -109,10 +114,15 @@ export async function deleteActivation(activationId: string, opts: CallOptions =
 }
 
 /** The value and version of a SecureString parameter, or undefined when it does not exist. */
-export async function getSecureParameterVersion(name: string, opts: CallOptions = {}): Promise<{ value: string; version: number } | undefined> {
+export async function getSecureParameterVersion(
+  name: string,
+  opts: CallOptions = {},
+): Promise<{ value: string; version: number } | undefined> {
   try {
     const out = await ssm().send(new GetParameterCommand({ Name: name, WithDecryption: true }), opts);
-    return out.Parameter?.Value === undefined ? undefined : { value: out.Parameter.Value, version: out.Parameter.Version ?? 0 };
+    return out.Parameter?.Value === undefined
+      ? undefined
+      : { value: out.Parameter.Value, version: out.Parameter.Version ?? 0 };
   } catch (err) {
     if (awsErrorName(err) === 'ParameterNotFound') return undefined;
     throw err;
@@ -120,11 +130,19 @@ export async function getSecureParameterVersion(name: string, opts: CallOptions 
 }
 
 /** Values of the versions strictly between `after` and `before` (others' writes), oldest first. */
-export async function parameterVersionsBetween(name: string, after: number, before: number, opts: CallOptions = {}): Promise<string[]> {
+export async function parameterVersionsBetween(
+  name: string,
+  after: number,
+  before: number,
+  opts: CallOptions = {},
+): Promise<string[]> {
   const out: string[] = [];
   let NextToken: string | undefined;
   do {
-    const page = await ssm().send(new GetParameterHistoryCommand({ Name: name, WithDecryption: true, MaxResults: 50, NextToken }), opts);
+    const page = await ssm().send(
+      new GetParameterHistoryCommand({ Name: name, WithDecryption: true, MaxResults: 50, NextToken }),
+      opts,
+    );
     for (const p of page.Parameters ?? []) {
       if ((p.Version ?? 0) > after && (p.Version ?? 0) < before && p.Value !== undefined) out.push(p.Value);
     }
@@ -134,7 +152,12 @@ export async function parameterVersionsBetween(name: string, after: number, befo
 }
 
 /** Writes (overwrites) a SecureString parameter and returns the version SSM gave it. */
-export async function putSecureParameter(name: string, value: string, kmsKeyId: string, opts: CallOptions = {}): Promise<number> {
+export async function putSecureParameter(
+  name: string,
+  value: string,
+  kmsKeyId: string,
+  opts: CallOptions = {},
+): Promise<number> {
   const out = await ssm().send(
     new PutParameterCommand({
       Name: name,
@@ -161,12 +184,21 @@ export async function deleteParameter(name: string, opts: CallOptions = {}): Pro
 }
 
 /** Every parameter under the path, decrypted, across all pages. */
-export async function listSecureParameters(path: string, opts: CallOptions = {}): Promise<{ name: string; value: string; version: number }[]> {
+export async function listSecureParameters(
+  path: string,
+  opts: CallOptions = {},
+): Promise<{ name: string; value: string; version: number }[]> {
   const found: { name: string; value: string; version: number }[] = [];
   let nextToken: string | undefined;
   do {
     const out = await ssm().send(
-      new GetParametersByPathCommand({ Path: path, Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: nextToken }),
+      new GetParametersByPathCommand({
+        Path: path,
+        Recursive: true,
+        WithDecryption: true,
+        MaxResults: 10,
+        NextToken: nextToken,
+      }),
       opts,
     );
     for (const p of out.Parameters ?? []) {

@@ -1,9 +1,20 @@
 // One agency's activation record in Parameter Store: a SecureString (customer-managed KMS key)
 // named <prefix>/<agency account>. Parsing and serialising are pure; I/O goes through ssm-io.
-import { activationRecordSchema, MAX_KNOWN_ACTIVATION_IDS, type ActivationRecord } from '../shared/activation-record.ts';
+import {
+  activationRecordSchema,
+  MAX_KNOWN_ACTIVATION_IDS,
+  type ActivationRecord,
+} from '../shared/activation-record.ts';
 import { centralActivationParameterName } from '../shared/names.ts';
 import { log } from '../shared/log.ts';
-import { deleteParameter, getSecureParameterVersion, listSecureParameters, parameterVersionsBetween, putSecureParameter, type CallOptions } from './ssm-io.ts';
+import {
+  deleteParameter,
+  getSecureParameterVersion,
+  listSecureParameters,
+  parameterVersionsBetween,
+  putSecureParameter,
+  type CallOptions,
+} from './ssm-io.ts';
 import { mergeRecords } from './rules.ts';
 
 /** Standard-tier parameters hold at most 4 KB; the record must fit or PutParameter fails. */
@@ -40,7 +51,8 @@ export function salvageActivationIds(raw: string): string[] {
   try {
     const json = JSON.parse(raw) as { current?: { activationId?: unknown }; previous?: unknown };
     const ids: unknown[] = [json.current?.activationId];
-    if (Array.isArray(json.previous)) for (const p of json.previous) ids.push((p as { activationId?: unknown })?.activationId);
+    if (Array.isArray(json.previous))
+      for (const p of json.previous) ids.push((p as { activationId?: unknown })?.activationId);
     return ids.filter((id): id is string => typeof id === 'string' && id.length > 0);
   } catch {
     return [];
@@ -62,7 +74,10 @@ export function serializeRecord(record: ActivationRecord): string {
   let text = JSON.stringify(out);
   while (Buffer.byteLength(text) > STANDARD_PARAMETER_MAX_BYTES) {
     const dropAt = lastIndexWhere(out.knownActivationIds, (id) => !live.has(id));
-    if (dropAt < 0) throw new RecordError(`activation record of agency ${record.agencyAccountId} does not fit in a Standard parameter`);
+    if (dropAt < 0)
+      throw new RecordError(
+        `activation record of agency ${record.agencyAccountId} does not fit in a Standard parameter`,
+      );
     out.knownActivationIds = out.knownActivationIds.filter((_, i) => i !== dropAt);
     text = JSON.stringify(out);
   }
@@ -93,7 +108,11 @@ export type StoredRecord =
   | { kind: 'ok'; record: ActivationRecord; version: number }
   | { kind: 'damaged'; raw: string; error: RecordError; version: number };
 
-export async function readRecord(prefix: string, agencyAccountId: string, opts: CallOptions = {}): Promise<StoredRecord> {
+export async function readRecord(
+  prefix: string,
+  agencyAccountId: string,
+  opts: CallOptions = {},
+): Promise<StoredRecord> {
   const stored = await getSecureParameterVersion(recordParameterName(prefix, agencyAccountId), opts);
   if (stored === undefined) return { kind: 'missing' };
   try {
@@ -139,7 +158,8 @@ export async function writeRecord(
       }
     }
   };
-  const gone = () => new RecordGoneError(`the activation record of agency ${record.agencyAccountId} was deleted meanwhile`);
+  const gone = () =>
+    new RecordGoneError(`the activation record of agency ${record.agencyAccountId} was deleted meanwhile`);
   let base = write.baseVersion;
   let stored = false;
   for (let attempt = 0; attempt < 4; attempt++) {
@@ -147,7 +167,11 @@ export async function writeRecord(
       const latest = await getSecureParameterVersion(name, opts);
       if (!latest && write.mustExist) throw gone();
       if (latest && latest.version !== base) {
-        foldIn(base === undefined ? [latest.value] : [...(await parameterVersionsBetween(name, base, latest.version, opts)), latest.value]);
+        foldIn(
+          base === undefined
+            ? [latest.value]
+            : [...(await parameterVersionsBetween(name, base, latest.version, opts)), latest.value],
+        );
       }
       const written = await putSecureParameter(name, serializeRecord(record), kmsKeyId, opts);
       stored = true;
@@ -176,7 +200,11 @@ export async function writeRecord(
   throw new Error(`the activation record of agency ${record.agencyAccountId} kept changing under concurrent writers`);
 }
 
-export async function deleteRecord(prefix: string, agencyAccountId: string, opts: CallOptions = {}): Promise<'deleted' | 'gone'> {
+export async function deleteRecord(
+  prefix: string,
+  agencyAccountId: string,
+  opts: CallOptions = {},
+): Promise<'deleted' | 'gone'> {
   return deleteParameter(recordParameterName(prefix, agencyAccountId), opts);
 }
 

@@ -47,7 +47,10 @@ function checkResult(r: unknown, at: string): Checked<InstanceResult> {
   if (!optStr(r['ec2InstanceId'])) return fail(`${at}.ec2InstanceId`);
   if (!(RESULT_STATUSES as readonly unknown[]).includes(r['status'])) return fail(`${at}.status`);
   if (!optStr(r['reason'])) return fail(`${at}.reason`);
-  const out: InstanceResult = { managedInstanceId: r['managedInstanceId'], status: r['status'] as InstanceResult['status'] };
+  const out: InstanceResult = {
+    managedInstanceId: r['managedInstanceId'],
+    status: r['status'] as InstanceResult['status'],
+  };
   if (r['ec2InstanceId'] !== undefined) out.ec2InstanceId = r['ec2InstanceId'] as string;
   if (r['reason'] !== undefined) out.reason = r['reason'] as string;
   const skipped = r['skippedTags'];

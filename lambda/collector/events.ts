@@ -26,7 +26,9 @@ export function managedIdFromTags(tags: Tags): { id: string } | { missing: true 
 }
 
 /** EC2's tag list ({Key, Value}[]) as a plain object; entries without a key are dropped. */
-export function tagListToRecord(list: ReadonlyArray<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Tags {
+export function tagListToRecord(
+  list: ReadonlyArray<{ Key?: string | undefined; Value?: string | undefined }> | undefined,
+): Tags {
   const tags: Tags = {};
   for (const t of list ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
   return tags;
@@ -68,7 +70,10 @@ export function classifyEvent(event: unknown): CollectorEvent {
     if (!tags) return { kind: 'ignored', reason: 'detail.tags is not an object of strings' };
     const managed = managedIdFromTags(tags);
     if ('id' in managed) return { kind: 'tagChange', ec2InstanceId, managedInstanceId: managed.id, tags };
-    const reason = 'missing' in managed ? `no ${MANAGED_INSTANCE_ID_TAG} tag` : `${MANAGED_INSTANCE_ID_TAG} tag is not a managed node ID`;
+    const reason =
+      'missing' in managed
+        ? `no ${MANAGED_INSTANCE_ID_TAG} tag`
+        : `${MANAGED_INSTANCE_ID_TAG} tag is not a managed node ID`;
     return { kind: 'tagChangeUnmanaged', ec2InstanceId, tags, reason };
   }
 
@@ -78,7 +83,8 @@ export function classifyEvent(event: unknown): CollectorEvent {
     if (typeof id !== 'string' || !EC2_INSTANCE_ID_PATTERN.test(id)) {
       return { kind: 'ignored', reason: 'detail.instance-id is not an EC2 instance ID' };
     }
-    if (detail['state'] !== 'terminated') return { kind: 'ignored', reason: `state ${String(detail['state'])} needs no action` };
+    if (detail['state'] !== 'terminated')
+      return { kind: 'ignored', reason: `state ${String(detail['state'])} needs no action` };
     return { kind: 'terminated', ec2InstanceId: id };
   }
 

@@ -3,7 +3,8 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 
 /** arn:<partition>:lambda:<region>:<account>:function:<name>:agency-<12 digits> */
-export const HUB_ALIAS_ARN_PATTERN = /^arn:aws[a-z-]*:lambda:([a-z0-9-]+):(\d{12}):function:[A-Za-z0-9_-]{1,64}:agency-\d{12}$/;
+export const HUB_ALIAS_ARN_PATTERN =
+  /^arn:aws[a-z-]*:lambda:([a-z0-9-]+):(\d{12}):function:[A-Za-z0-9_-]{1,64}:agency-\d{12}$/;
 
 let client: LambdaClient | undefined;
 let clientRegion: string | undefined;

@@ -4,7 +4,13 @@
 // (metric HubRefusals) and, for whole requests, makes the invocation fail so the Errors alarm fires.
 import type { DeregisterInstance, SyncInstance } from '../shared/contract.ts';
 import { emitMetrics, log } from '../shared/log.ts';
-import { activationParameterNames, COLLECTOR_ENV, HUB_CALL_RESERVE_MS, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES } from '../shared/names.ts';
+import {
+  activationParameterNames,
+  COLLECTOR_ENV,
+  HUB_CALL_RESERVE_MS,
+  MANAGED_INSTANCE_ID_TAG,
+  PROVENANCE_TAG_SUFFIXES,
+} from '../shared/names.ts';
 import { readParameters, writeSecureParameter } from './activation-io.ts';
 import { checkActivationAnswer, checkBatchAnswer, checkErrorAnswer } from './answers.ts';
 import { batchInstances } from './batching.ts';
@@ -33,12 +39,19 @@ interface Env {
 function readEnv(): Env {
   const get = (name: string, rule: RegExp, what: string): string => {
     const v = process.env[name] ?? '';
-    if (!rule.test(v)) throw new CollectorConfigError(`environment variable ${name} ${v ? 'is invalid' : 'is not set'}: must be ${what}`);
+    if (!rule.test(v))
+      throw new CollectorConfigError(
+        `environment variable ${name} ${v ? 'is invalid' : 'is not set'}: must be ${what}`,
+      );
     return v;
   };
   return {
     hubArn: get(COLLECTOR_ENV.hubFunctionArn, HUB_ALIAS_ARN_PATTERN, 'the ARN of the hub alias agency-<account ID>'),
-    parameterPath: get(COLLECTOR_ENV.activationParameterPath, /^(\/[a-zA-Z0-9_.-]+)+$/, 'a Parameter Store path such as /ssm-hub/activation'),
+    parameterPath: get(
+      COLLECTOR_ENV.activationParameterPath,
+      /^(\/[a-zA-Z0-9_.-]+)+$/,
+      'a Parameter Store path such as /ssm-hub/activation',
+    ),
     reservedPrefix: get(COLLECTOR_ENV.reservedTagPrefix, /^.{2,64}$/, 'a tag key prefix of 2-64 characters'),
     namespace: get(COLLECTOR_ENV.metricNamespace, /^[^:].{0,254}$/, 'a CloudWatch metric namespace'),
   };
@@ -100,7 +113,10 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
   const { batches, oversize } = batchInstances<SyncInstance | DeregisterInstance>(op, all);
   for (const o of oversize) {
     run.counts.oversize++;
-    log('WARN', 'instance tags too large for one hub request; not sent', { ec2InstanceId: o.ec2InstanceId, managedInstanceId: o.managedInstanceId });
+    log('WARN', 'instance tags too large for one hub request; not sent', {
+      ec2InstanceId: o.ec2InstanceId,
+      managedInstanceId: o.managedInstanceId,
+    });
   }
   // One request at a time: the hub's SSM write rate is shared by every agency.
   for (const [i, batch] of batches.entries()) {
@@ -132,7 +148,13 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
     const answered = new Set<string>();
     for (const r of parsed.data.results) {
       answered.add(r.managedInstanceId);
-      const line = { op, managedInstanceId: r.managedInstanceId, ec2InstanceId: r.ec2InstanceId, status: r.status, reason: r.reason };
+      const line = {
+        op,
+        managedInstanceId: r.managedInstanceId,
+        ec2InstanceId: r.ec2InstanceId,
+        status: r.status,
+        reason: r.reason,
+      };
       switch (r.status) {
         case 'applied':
         case 'unchanged':
@@ -148,12 +170,17 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
           log('WARN', 'hub failed to apply instance', line);
           break;
       }
-      if (r.skippedTags?.length) debug('tags not copied to SSM', { managedInstanceId: r.managedInstanceId, skippedTags: r.skippedTags });
+      if (r.skippedTags?.length)
+        debug('tags not copied to SSM', { managedInstanceId: r.managedInstanceId, skippedTags: r.skippedTags });
     }
     const missing = batch.filter((b) => !answered.has(b.managedInstanceId)).map((b) => b.managedInstanceId);
     if (missing.length > 0) {
       run.counts.missingResults += missing.length;
-      log('WARN', 'hub returned no result for some instances', { op, count: missing.length, managedInstanceIds: missing.slice(0, 20) });
+      log('WARN', 'hub returned no result for some instances', {
+        op,
+        count: missing.length,
+        managedInstanceIds: missing.slice(0, 20),
+      });
     }
   }
 }
@@ -161,7 +188,10 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
 /** An instance whose managedinstanceid tag holds something else than a node ID: reported, never sent. */
 function invalidId(run: Run, ec2InstanceId: string, value: string): void {
   run.counts.invalidManagedInstanceIds++;
-  log('WARN', `${MANAGED_INSTANCE_ID_TAG} tag is not a managed node ID; instance skipped`, { ec2InstanceId, value: value.slice(0, 64) });
+  log('WARN', `${MANAGED_INSTANCE_ID_TAG} tag is not a managed node ID; instance skipped`, {
+    ec2InstanceId,
+    value: value.slice(0, 64),
+  });
 }
 
 async function reconcile(run: Run): Promise<number> {
@@ -204,7 +234,10 @@ async function refreshActivation(run: Run): Promise<void> {
   try {
     answer = await invokeHub(run.env.hubArn, { op: 'activation' });
   } catch (err) {
-    run.refuse(`hub invocation failed: ${(err as Error).name}`, { op: 'activation', error: String((err as Error).message).slice(0, 300) });
+    run.refuse(`hub invocation failed: ${(err as Error).name}`, {
+      op: 'activation',
+      error: String((err as Error).message).slice(0, 300),
+    });
     return;
   }
   const body = payloadOrRefuse(run, answer, 'activation request', { op: 'activation' });
@@ -226,39 +259,59 @@ async function refreshActivation(run: Run): Promise<void> {
   const current = await readParameters([names.id, names.code]);
   const changed = wanted.filter(([name, value]) => current[name] !== value);
   for (const [name, value] of changed) await writeSecureParameter(name, value);
-  const fields = { activationId: a.activationId, region: a.region, expiresAt: a.expiresAt, parametersWritten: changed.map(([n]) => n) };
+  const fields = {
+    activationId: a.activationId,
+    region: a.region,
+    expiresAt: a.expiresAt,
+    parametersWritten: changed.map(([n]) => n),
+  };
   log('INFO', changed.length > 0 ? 'activation refreshed' : 'activation unchanged', fields);
-  if (Date.parse(a.expiresAt) - Date.now() < DAY_MS) log('WARN', 'activation expires within a day; is rotation in the hub working?', fields);
+  if (Date.parse(a.expiresAt) - Date.now() < DAY_MS)
+    log('WARN', 'activation expires within a day; is rotation in the hub working?', fields);
 }
 
 function registrationFailure(run: Run, ec2InstanceId: string, tags: Tags): void {
   const error = tags[`${run.env.reservedPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`];
-  if (error !== undefined) log('WARN', 'registration failed on instance', { ec2InstanceId, error: error.slice(0, 256) });
+  if (error !== undefined)
+    log('WARN', 'registration failed on instance', { ec2InstanceId, error: error.slice(0, 256) });
 }
 
-export async function handler(event: unknown, context?: { getRemainingTimeInMillis?: () => number }): Promise<Record<string, unknown>> {
+export async function handler(
+  event: unknown,
+  context?: { getRemainingTimeInMillis?: () => number },
+): Promise<Record<string, unknown>> {
   const run = new Run(readEnv(), () =>
-    typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY,
+    typeof context?.getRemainingTimeInMillis === 'function'
+      ? context.getRemainingTimeInMillis()
+      : Number.POSITIVE_INFINITY,
   );
   const ev = classifyEvent(event);
   const summary: Record<string, unknown> = { event: ev.kind };
   switch (ev.kind) {
     case 'tagChange':
-      await send(run, 'sync', [{ ec2InstanceId: ev.ec2InstanceId, managedInstanceId: ev.managedInstanceId, tags: ev.tags }]);
+      await send(run, 'sync', [
+        { ec2InstanceId: ev.ec2InstanceId, managedInstanceId: ev.managedInstanceId, tags: ev.tags },
+      ]);
       break;
     case 'tagChangeUnmanaged': {
       const id = managedIdFromTags(ev.tags);
       if ('invalid' in id) invalidId(run, ev.ec2InstanceId, id.invalid);
-      else debug('tag change on an unregistered instance ignored', { ec2InstanceId: ev.ec2InstanceId, reason: ev.reason });
+      else
+        debug('tag change on an unregistered instance ignored', { ec2InstanceId: ev.ec2InstanceId, reason: ev.reason });
       registrationFailure(run, ev.ec2InstanceId, ev.tags);
       break;
     }
     case 'terminated': {
       const instance = await describeInstance(ev.ec2InstanceId);
       const id = instance ? managedIdFromTags(instance.tags) : undefined;
-      if (id && 'id' in id) await send(run, 'deregister', [{ ec2InstanceId: ev.ec2InstanceId, managedInstanceId: id.id }]);
+      if (id && 'id' in id)
+        await send(run, 'deregister', [{ ec2InstanceId: ev.ec2InstanceId, managedInstanceId: id.id }]);
       else if (id && 'invalid' in id) invalidId(run, ev.ec2InstanceId, id.invalid);
-      else debug('terminated instance had no managed node; nothing to deregister', { ec2InstanceId: ev.ec2InstanceId, described: !!instance });
+      else
+        debug('terminated instance had no managed node; nothing to deregister', {
+          ec2InstanceId: ev.ec2InstanceId,
+          described: !!instance,
+        });
       break;
     }
     case 'reconcile':
@@ -282,23 +335,29 @@ export async function handler(event: unknown, context?: { getRemainingTimeInMill
   }
   const c = run.counts;
   if (ev.kind !== 'ignored' && ev.kind !== 'tagChangeUnmanaged') {
-    emitMetrics(run.env.namespace, {}, {
-      InstancesSent: { value: c.sent },
-      Applied: { value: c.applied },
-      Unchanged: { value: c.unchanged },
-      Rejected: { value: c.rejected },
-      Failed: { value: c.failed },
-      InvalidManagedInstanceIds: { value: c.invalidManagedInstanceIds },
-      HubRefusals: { value: c.hubRefusals },
-      Deferred: { value: c.deferred },
-      DuplicateClaims: { value: c.duplicateClaims },
-    });
+    emitMetrics(
+      run.env.namespace,
+      {},
+      {
+        InstancesSent: { value: c.sent },
+        Applied: { value: c.applied },
+        Unchanged: { value: c.unchanged },
+        Rejected: { value: c.rejected },
+        Failed: { value: c.failed },
+        InvalidManagedInstanceIds: { value: c.invalidManagedInstanceIds },
+        HubRefusals: { value: c.hubRefusals },
+        Deferred: { value: c.deferred },
+        DuplicateClaims: { value: c.duplicateClaims },
+      },
+    );
     log('INFO', 'collector run finished', { ...summary, ...c });
   } else if (c.invalidManagedInstanceIds > 0) {
     emitMetrics(run.env.namespace, {}, { InvalidManagedInstanceIds: { value: c.invalidManagedInstanceIds } });
   }
   if (run.failures.length > 0) {
-    throw new CollectorRunError(`collector run failed (${run.failures.length} problem(s)): ${[...new Set(run.failures)].slice(0, 3).join('; ')}`);
+    throw new CollectorRunError(
+      `collector run failed (${run.failures.length} problem(s)): ${[...new Set(run.failures)].slice(0, 3).join('; ')}`,
+    );
   }
   return { ...summary, ...c };
 }

@@ -110,7 +110,9 @@ export function sendCfnResponse(event: CfnEventBase, result: CfnResult, timeoutM
       },
     );
     req.on('timeout', () => req.destroy(new CfnResponseError('ResponseURL timed out')));
-    req.on('error', (err) => reject(err instanceof CfnResponseError ? err : new CfnResponseError(`ResponseURL PUT failed: ${err.message}`)));
+    req.on('error', (err) =>
+      reject(err instanceof CfnResponseError ? err : new CfnResponseError(`ResponseURL PUT failed: ${err.message}`)),
+    );
     req.end(body);
   });
 }

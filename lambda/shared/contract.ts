@@ -19,17 +19,27 @@ export const managedInstanceIdSchema = z
   .check(z.regex(MANAGED_INSTANCE_ID_PATTERN, 'must be a managed node ID: mi- followed by 17 hex digits'));
 
 /** EC2 tags as the collector read them: raw, before any SSM rule is applied (the tag manager filters). */
-export const rawTagsSchema = z.record(z.string({ error: 'tag keys must be strings' }), z.string({ error: 'tag values must be strings' }), {
-  error: 'must be an object of tag key to tag value',
-});
+export const rawTagsSchema = z.record(
+  z.string({ error: 'tag keys must be strings' }),
+  z.string({ error: 'tag values must be strings' }),
+  {
+    error: 'must be an object of tag key to tag value',
+  },
+);
 
 export const syncInstanceSchema = z.strictObject(
   { ec2InstanceId: ec2InstanceIdSchema, managedInstanceId: managedInstanceIdSchema, tags: rawTagsSchema },
-  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field(s): ${iss.keys.join(', ')}` : 'must be an object') },
+  {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys' ? `unknown field(s): ${iss.keys.join(', ')}` : 'must be an object',
+  },
 );
 export const deregisterInstanceSchema = z.strictObject(
   { ec2InstanceId: ec2InstanceIdSchema, managedInstanceId: managedInstanceIdSchema },
-  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field(s): ${iss.keys.join(', ')}` : 'must be an object') },
+  {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys' ? `unknown field(s): ${iss.keys.join(', ')}` : 'must be an object',
+  },
 );
 
 const instancesArray = z
@@ -104,7 +114,10 @@ export function formatIssuePath(path: ReadonlyArray<PropertyKey>): string {
 }
 
 /** The first issue of a failed parse as `field: message`, for one clear error. */
-export function firstIssue(error: z.core.$ZodError, basePath: ReadonlyArray<PropertyKey> = []): { field: string; message: string } {
+export function firstIssue(
+  error: z.core.$ZodError,
+  basePath: ReadonlyArray<PropertyKey> = [],
+): { field: string; message: string } {
   const issue = error.issues[0];
   const field = formatIssuePath([...basePath, ...(issue?.path ?? [])]);
   return { field, message: `${field}: ${issue?.message ?? 'is invalid'}` };

@@ -128,9 +128,7 @@ export interface TagDiff {
  * every desired tag is (re)sent in one call, and keys sync applied before that are now gone are removed.
  */
 export function diffAgainstApplied(plan: TagPlan, appliedUserKeys: readonly string[], prefix: string): TagDiff {
-  const toRemove = appliedUserKeys
-    .filter((k) => !(k in plan.desired) && !isReservedKey(k, prefix))
-    .sort(byCodeUnit);
+  const toRemove = appliedUserKeys.filter((k) => !(k in plan.desired) && !isReservedKey(k, prefix)).sort(byCodeUnit);
   return { toAdd: { ...plan.desired }, toRemove };
 }
 

@@ -10,13 +10,25 @@ export async function currentActivation(ctx: OpContext): Promise<ActivationRespo
   const name = centralActivationParameterName(ctx.config.activationParameterPrefix, ctx.agencyAccountId);
   const record = await readActivationRecord(ctx.ssm, name);
   if (!record) {
-    log('WARN', 'no activation record for the calling agency', { agencyAccountId: ctx.agencyAccountId, requestId: ctx.requestId });
+    log('WARN', 'no activation record for the calling agency', {
+      agencyAccountId: ctx.agencyAccountId,
+      requestId: ctx.requestId,
+    });
     return { error: { code: 'NotFound', message: 'no activation has been issued to your agency yet' } };
   }
   if (record.agencyAccountId !== ctx.agencyAccountId) {
     // A record stored under the wrong name: never hand one agency's activation to another.
-    securityEvent('activation record names another agency', { agencyAccountId: ctx.agencyAccountId, parameterName: name, requestId: ctx.requestId });
-    return { error: { code: 'Internal', message: 'the activation record for your agency is inconsistent; central IT has been alerted' } };
+    securityEvent('activation record names another agency', {
+      agencyAccountId: ctx.agencyAccountId,
+      parameterName: name,
+      requestId: ctx.requestId,
+    });
+    return {
+      error: {
+        code: 'Internal',
+        message: 'the activation record for your agency is inconsistent; central IT has been alerted',
+      },
+    };
   }
   const { activationId, activationCode, region, expiresAt } = record.current;
   log('INFO', 'handed out the current activation', {

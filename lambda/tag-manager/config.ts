@@ -33,7 +33,8 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, 
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max) throw new ConfigurationError(`${name} must be a number from ${min} to ${max}`);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new ConfigurationError(`${name} must be a number from ${min} to ${max}`);
   return n;
 }
 
@@ -41,7 +42,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): TagManagerConf
   const syncTableName = env[TAG_MANAGER_ENV.syncTableName];
   const activationParameterPrefix = env[TAG_MANAGER_ENV.activationParameterPrefix];
   if (!syncTableName) throw new ConfigurationError(`${TAG_MANAGER_ENV.syncTableName} is not set`);
-  if (!activationParameterPrefix) throw new ConfigurationError(`${TAG_MANAGER_ENV.activationParameterPrefix} is not set`);
+  if (!activationParameterPrefix)
+    throw new ConfigurationError(`${TAG_MANAGER_ENV.activationParameterPrefix} is not set`);
   return {
     syncTableName,
     activationParameterPrefix,
@@ -49,6 +51,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): TagManagerConf
     metricNamespace: env[TAG_MANAGER_ENV.metricNamespace] || 'SsmHub',
     ssmConcurrency: Math.floor(positiveNumber(env, TAG_MANAGER_ENV.ssmConcurrency, 5, 1, 50)),
     driftCheckHours: positiveNumber(env, LOCAL_ENV.driftCheckHours, 168, 0, 24 * 365),
-    agencyRequestsPerMinute: Math.floor(positiveNumber(env, TAG_MANAGER_ENV.agencyRequestsPerMinute, 600, 0, 1_000_000)),
+    agencyRequestsPerMinute: Math.floor(
+      positiveNumber(env, TAG_MANAGER_ENV.agencyRequestsPerMinute, 600, 0, 1_000_000),
+    ),
   };
 }

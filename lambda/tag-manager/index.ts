@@ -35,7 +35,10 @@ function countStatuses(results: readonly InstanceResult[]) {
 }
 
 /** Runs the entries that passed validation and slots their results back in request order. */
-async function runEntries<T>(entries: Entry<T>[], run: (values: T[]) => Promise<InstanceResult[]>): Promise<InstanceResult[]> {
+async function runEntries<T>(
+  entries: Entry<T>[],
+  run: (values: T[]) => Promise<InstanceResult[]>,
+): Promise<InstanceResult[]> {
   const valid = entries.filter((e): e is Extract<Entry<T>, { ok: true }> => e.ok);
   const done = valid.length > 0 ? await run(valid.map((e) => e.value)) : [];
   const byIndex = new Map(valid.map((e, i) => [e.index, done[i]!]));
@@ -48,7 +51,10 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
   try {
     config = readConfig();
   } catch (err) {
-    log('ERROR', 'tag manager configuration is invalid', { error: err instanceof ConfigurationError ? err.message : errorReason(err), requestId });
+    log('ERROR', 'tag manager configuration is invalid', {
+      error: err instanceof ConfigurationError ? err.message : errorReason(err),
+      requestId,
+    });
     return { error: { code: 'Internal', message: `the tag manager is misconfigured (request ${requestId})` } };
   }
 
@@ -60,7 +66,12 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
       requestId,
     });
     emitMetrics(config.metricNamespace || FALLBACK_NAMESPACE, DIMENSIONS, { UnauthorizedCalls: { value: 1 } });
-    return { error: { code: 'Unauthorized', message: `${identity.reason}; each agency may invoke only its alias agency-<account ID>` } };
+    return {
+      error: {
+        code: 'Unauthorized',
+        message: `${identity.reason}; each agency may invoke only its alias agency-<account ID>`,
+      },
+    };
   }
   const agencyAccountId = identity.agencyAccountId;
 
@@ -71,16 +82,36 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
     return validation.error;
   }
   const request = validation.request;
-  const remainingMs = () => (typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY);
-  const ctx: OpContext = { config, agencyAccountId, ssm: ssmClient(), ddb: tableClient(), now: new Date(), requestId, remainingMs };
+  const remainingMs = () =>
+    typeof context?.getRemainingTimeInMillis === 'function'
+      ? context.getRemainingTimeInMillis()
+      : Number.POSITIVE_INFINITY;
+  const ctx: OpContext = {
+    config,
+    agencyAccountId,
+    ssm: ssmClient(),
+    ddb: tableClient(),
+    now: new Date(),
+    requestId,
+    remainingMs,
+  };
 
   try {
     // One agency must not use up the hub's Lambda concurrency and SSM rate for everyone else.
-    if (!(await admitRequest(ctx.ddb, config.syncTableName, agencyAccountId, config.agencyRequestsPerMinute, ctx.now))) {
-      log('WARN', 'agency over its request limit', { agencyAccountId, limitPerMinute: config.agencyRequestsPerMinute, requestId });
+    if (
+      !(await admitRequest(ctx.ddb, config.syncTableName, agencyAccountId, config.agencyRequestsPerMinute, ctx.now))
+    ) {
+      log('WARN', 'agency over its request limit', {
+        agencyAccountId,
+        limitPerMinute: config.agencyRequestsPerMinute,
+        requestId,
+      });
       emitMetrics(config.metricNamespace, DIMENSIONS, { ThrottledRequests: { value: 1 } });
       return {
-        error: { code: 'Throttled', message: `more than ${config.agencyRequestsPerMinute} requests this minute from this agency; retry later` },
+        error: {
+          code: 'Throttled',
+          message: `more than ${config.agencyRequestsPerMinute} requests this minute from this agency; retry later`,
+        },
       };
     }
     if (request.op === 'activation') return await currentActivation(ctx);
@@ -99,15 +130,28 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
       Failed: { value: n.failed - deferred },
       Deferred: { value: deferred },
     });
-    log(n.failed > 0 || n.rejected > 0 ? 'WARN' : 'INFO', `${request.op} finished`, { agencyAccountId, op: request.op, ...n, requestId });
+    log(n.failed > 0 || n.rejected > 0 ? 'WARN' : 'INFO', `${request.op} finished`, {
+      agencyAccountId,
+      op: request.op,
+      ...n,
+      requestId,
+    });
     for (const r of results) {
-      if (r.status === 'failed') log('WARN', 'node not synced', { agencyAccountId, managedInstanceId: r.managedInstanceId, reason: r.reason, requestId });
+      if (r.status === 'failed')
+        log('WARN', 'node not synced', {
+          agencyAccountId,
+          managedInstanceId: r.managedInstanceId,
+          reason: r.reason,
+          requestId,
+        });
     }
     return { results };
   } catch (err) {
     // Whole-request failures (e.g. the sync table unreachable). No stack trace goes back to the agency.
     log('ERROR', `${request.op} failed`, { agencyAccountId, error: errorReason(err), requestId });
     emitMetrics(config.metricNamespace, DIMENSIONS, { InternalErrors: { value: 1 } });
-    return { error: { code: 'Internal', message: `the request could not be completed; retry later (request ${requestId})` } };
+    return {
+      error: { code: 'Internal', message: `the request could not be completed; retry later (request ${requestId})` },
+    };
   }
 }

@@ -53,7 +53,11 @@ export async function proveOwnership(
 ): Promise<Map<string, Ownership>> {
   const { config, agencyAccountId: agency } = ctx;
   const result = new Map<string, Ownership>();
-  const rows = await readRows(ctx.ddb, config.syncTableName, nodes.map((n) => n.managedInstanceId));
+  const rows = await readRows(
+    ctx.ddb,
+    config.syncTableName,
+    nodes.map((n) => n.managedInstanceId),
+  );
 
   const unknown: string[] = [];
   for (const { managedInstanceId: id } of nodes) {
@@ -68,7 +72,12 @@ export async function proveOwnership(
   return result;
 }
 
-function logRefusals(ctx: OpContext, nodes: readonly OwnershipInput[], result: Map<string, Ownership>, unknownNodeIsGone: boolean): void {
+function logRefusals(
+  ctx: OpContext,
+  nodes: readonly OwnershipInput[],
+  result: Map<string, Ownership>,
+  unknownNodeIsGone: boolean,
+): void {
   const agency = ctx.agencyAccountId;
   for (const node of nodes) {
     const o = result.get(node.managedInstanceId);
@@ -90,7 +99,10 @@ async function proveWithSsm(ctx: OpContext, unknown: string[], result: Map<strin
   let record: ActivationRecord | undefined;
   let infos: Map<string, NodeInfo>;
   try {
-    record = await readActivationRecord(ctx.ssm, centralActivationParameterName(config.activationParameterPrefix, agency));
+    record = await readActivationRecord(
+      ctx.ssm,
+      centralActivationParameterName(config.activationParameterPrefix, agency),
+    );
     infos = await describeNodes(ctx.ssm, unknown, config.ssmConcurrency);
   } catch (err) {
     const reason = `could not check ownership: ${errorReason(err)}`;
@@ -112,7 +124,8 @@ async function proveWithSsm(ctx: OpContext, unknown: string[], result: Map<strin
       return;
     }
     if (tags === undefined) result.set(id, { kind: 'refused', cause: 'unknown-node' });
-    else if (ownedByStampedTag(tags, config.reservedTagPrefix, agency)) result.set(id, { kind: 'owned', proof: 'activation-tag', currentTags: tags });
+    else if (ownedByStampedTag(tags, config.reservedTagPrefix, agency))
+      result.set(id, { kind: 'owned', proof: 'activation-tag', currentTags: tags });
     else result.set(id, { kind: 'refused', cause: 'no-proof' });
   });
 }

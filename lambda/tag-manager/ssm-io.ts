@@ -58,7 +58,11 @@ async function describePage(ssm: SSMClient, ids: string[]): Promise<Map<string, 
 }
 
 /** Looks nodes up in batches of 50 IDs (paginated). A node SSM does not know is left out. */
-export async function describeNodes(ssm: SSMClient, ids: readonly string[], concurrency: number): Promise<Map<string, NodeInfo>> {
+export async function describeNodes(
+  ssm: SSMClient,
+  ids: readonly string[],
+  concurrency: number,
+): Promise<Map<string, NodeInfo>> {
   const batches: string[][] = [];
   for (let i = 0; i < ids.length; i += DESCRIBE_BATCH) batches.push(ids.slice(i, i + DESCRIBE_BATCH));
   const maps = await mapPool(batches, concurrency, async (batch) => {
@@ -84,7 +88,9 @@ export async function describeNodes(ssm: SSMClient, ids: readonly string[], conc
 /** The node's SSM tags, or undefined when SSM does not know the node. */
 export async function listTags(ssm: SSMClient, managedInstanceId: string): Promise<Tags | undefined> {
   try {
-    const out = await ssm.send(new ListTagsForResourceCommand({ ResourceType: 'ManagedInstance', ResourceId: managedInstanceId }));
+    const out = await ssm.send(
+      new ListTagsForResourceCommand({ ResourceType: 'ManagedInstance', ResourceId: managedInstanceId }),
+    );
     const tags: Tags = {};
     for (const t of out.TagList ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
     return tags;
@@ -105,11 +111,20 @@ export async function addTags(ssm: SSMClient, managedInstanceId: string, tags: T
 }
 
 export async function removeTags(ssm: SSMClient, managedInstanceId: string, keys: string[]): Promise<void> {
-  await ssm.send(new RemoveTagsFromResourceCommand({ ResourceType: 'ManagedInstance', ResourceId: managedInstanceId, TagKeys: keys }));
+  await ssm.send(
+    new RemoveTagsFromResourceCommand({
+      ResourceType: 'ManagedInstance',
+      ResourceId: managedInstanceId,
+      TagKeys: keys,
+    }),
+  );
 }
 
 /** Deregisters a node; a node SSM no longer knows counts as already gone. */
-export async function deregisterNode(ssm: SSMClient, managedInstanceId: string): Promise<'deregistered' | 'already-gone'> {
+export async function deregisterNode(
+  ssm: SSMClient,
+  managedInstanceId: string,
+): Promise<'deregistered' | 'already-gone'> {
   try {
     await ssm.send(new DeregisterManagedInstanceCommand({ InstanceId: managedInstanceId }));
     return 'deregistered';
@@ -127,7 +142,10 @@ export class ActivationRecordError extends Error {
  * The agency's activation record, or undefined when there is none. Parse failures name no value:
  * the record holds an activation code.
  */
-export async function readActivationRecord(ssm: SSMClient, parameterName: string): Promise<ActivationRecord | undefined> {
+export async function readActivationRecord(
+  ssm: SSMClient,
+  parameterName: string,
+): Promise<ActivationRecord | undefined> {
   let value: string | undefined;
   try {
     const out = await ssm.send(new GetParameterCommand({ Name: parameterName, WithDecryption: true }));

@@ -34,7 +34,12 @@ export function nodePhase(managedInstanceId: string): number {
  * period. Each node's period is between half and all of `driftCheckHours`, fixed by its ID, so
  * nodes first synced together do not all come due in the same hour.
  */
-export function driftCheckDue(row: SyncRow | undefined, now: Date, driftCheckHours: number, managedInstanceId = ''): boolean {
+export function driftCheckDue(
+  row: SyncRow | undefined,
+  now: Date,
+  driftCheckHours: number,
+  managedInstanceId = '',
+): boolean {
   const last = row?.lastDriftCheckAt ? Date.parse(row.lastDriftCheckAt) : NaN;
   if (Number.isNaN(last)) return true;
   const period = driftCheckHours * 3_600_000 * (0.5 + nodePhase(managedInstanceId) / 2);
@@ -42,7 +47,13 @@ export function driftCheckDue(row: SyncRow | undefined, now: Date, driftCheckHou
 }
 
 /** Pure: nothing to do for this node (and so no SSM call). */
-export function isUnchanged(row: SyncRow | undefined, agency: string, ec2InstanceId: string, plan: TagPlan, driftDue: boolean): boolean {
+export function isUnchanged(
+  row: SyncRow | undefined,
+  agency: string,
+  ec2InstanceId: string,
+  plan: TagPlan,
+  driftDue: boolean,
+): boolean {
   return (
     row !== undefined &&
     row.agencyAccountId === agency &&
@@ -70,7 +81,11 @@ async function readCurrent(ctx: OpContext, id: string): Promise<Tags> {
   return tags;
 }
 
-async function syncOwnedNode(ctx: OpContext, entry: SyncInstance, ownership: Extract<Ownership, { kind: 'owned' }>): Promise<InstanceResult> {
+async function syncOwnedNode(
+  ctx: OpContext,
+  entry: SyncInstance,
+  ownership: Extract<Ownership, { kind: 'owned' }>,
+): Promise<InstanceResult> {
   const { config, agencyAccountId: agency, now } = ctx;
   const id = entry.managedInstanceId;
   const row = ownership.row;
@@ -85,26 +100,44 @@ async function syncOwnedNode(ctx: OpContext, entry: SyncInstance, ownership: Ext
       boundTo,
       requestId: ctx.requestId,
     });
-    return { managedInstanceId: id, ec2InstanceId: entry.ec2InstanceId, status: 'rejected', reason: BOUND_ELSEWHERE_REASON };
+    return {
+      managedInstanceId: id,
+      ec2InstanceId: entry.ec2InstanceId,
+      status: 'rejected',
+      reason: BOUND_ELSEWHERE_REASON,
+    };
   };
   if (row?.ec2InstanceId && row.ec2InstanceId !== entry.ec2InstanceId) return refuseBoundElsewhere(row.ec2InstanceId);
   const planFor = (otherReservedTagCount: number) =>
-    planTags({ rawTags: entry.tags, prefix: config.reservedTagPrefix, agencyAccountId: agency, ec2InstanceId: entry.ec2InstanceId, otherReservedTagCount });
+    planTags({
+      rawTags: entry.tags,
+      prefix: config.reservedTagPrefix,
+      agencyAccountId: agency,
+      ec2InstanceId: entry.ec2InstanceId,
+      otherReservedTagCount,
+    });
 
   let current = ownership.currentTags;
-  let otherReserved = current ? countOtherReservedTags(current, config.reservedTagPrefix) : (row?.otherReservedTagCount ?? ACTIVATION_STAMPED_TAG_COUNT);
+  let otherReserved = current
+    ? countOtherReservedTags(current, config.reservedTagPrefix)
+    : (row?.otherReservedTagCount ?? ACTIVATION_STAMPED_TAG_COUNT);
   let plan = planFor(otherReserved);
   const driftDue = driftCheckDue(row, now, config.driftCheckHours, id);
   const base = { managedInstanceId: id, ec2InstanceId: entry.ec2InstanceId };
   const skippedOf = (p: TagPlan) => (p.skipped.length ? { skippedTags: p.skipped } : {});
 
-  if (!current && isUnchanged(row, agency, entry.ec2InstanceId, plan, driftDue)) return { ...base, ...skippedOf(plan), status: 'unchanged' };
+  if (!current && isUnchanged(row, agency, entry.ec2InstanceId, plan, driftDue))
+    return { ...base, ...skippedOf(plan), status: 'unchanged' };
 
   try {
     // First sync: bind the node to this instance before touching SSM, with a conditional write,
     // so that of two instances racing to claim one node exactly one wins and the other changes nothing.
     if (!row?.ec2InstanceId) {
-      const won = await claimBinding(ctx.ddb, config.syncTableName, { managedInstanceId: id, agencyAccountId: agency, ec2InstanceId: entry.ec2InstanceId });
+      const won = await claimBinding(ctx.ddb, config.syncTableName, {
+        managedInstanceId: id,
+        agencyAccountId: agency,
+        ec2InstanceId: entry.ec2InstanceId,
+      });
       if (!won) return refuseBoundElsewhere(undefined);
     }
     let checked = current !== undefined;
@@ -116,7 +149,9 @@ async function syncOwnedNode(ctx: OpContext, entry: SyncInstance, ownership: Ext
       otherReserved = countOtherReservedTags(current, config.reservedTagPrefix);
       plan = planFor(otherReserved);
     }
-    let diff = current ? diffAgainstCurrent(plan, current, config.reservedTagPrefix) : diffAgainstApplied(plan, row?.appliedTagKeys ?? [], config.reservedTagPrefix);
+    let diff = current
+      ? diffAgainstCurrent(plan, current, config.reservedTagPrefix)
+      : diffAgainstApplied(plan, row?.appliedTagKeys ?? [], config.reservedTagPrefix);
     try {
       await applyDiff(ctx, id, diff);
     } catch (err) {
@@ -146,7 +181,13 @@ async function syncOwnedNode(ctx: OpContext, entry: SyncInstance, ownership: Ext
   } catch (err) {
     const reason = err instanceof NodeGoneError ? err.message : errorReason(err);
     try {
-      await recordError(ctx.ddb, config.syncTableName, { managedInstanceId: id, agencyAccountId: agency, ec2InstanceId: entry.ec2InstanceId }, reason, now.toISOString());
+      await recordError(
+        ctx.ddb,
+        config.syncTableName,
+        { managedInstanceId: id, agencyAccountId: agency, ec2InstanceId: entry.ec2InstanceId },
+        reason,
+        now.toISOString(),
+      );
     } catch {
       // The result still carries the reason; the table write is best effort.
     }

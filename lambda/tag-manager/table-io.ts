@@ -1,6 +1,12 @@
 // The sync-state table: one row per managed node. Writes are conditional on the row being
 // absent or already owned by the same agency, so a race can never move a node between agencies.
-import { BatchGetCommand, DeleteCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  PutCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { SYNC_TABLE } from '../shared/names.ts';
 
 const A = SYNC_TABLE.attributes;
@@ -43,15 +49,23 @@ function toRow(item: Record<string, unknown>): SyncRow | undefined {
 }
 
 /** Reads rows in batches of 100, retrying unprocessed keys with a short backoff. */
-export async function readRows(ddb: DynamoDBDocumentClient, table: string, ids: readonly string[]): Promise<Map<string, SyncRow>> {
+export async function readRows(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  ids: readonly string[],
+): Promise<Map<string, SyncRow>> {
   const rows = new Map<string, SyncRow>();
   const unique = [...new Set(ids)];
   for (let i = 0; i < unique.length; i += BATCH_GET_LIMIT) {
-    let keys: Record<string, unknown>[] = unique.slice(i, i + BATCH_GET_LIMIT).map((id) => ({ [A.managedInstanceId]: id }));
+    let keys: Record<string, unknown>[] = unique
+      .slice(i, i + BATCH_GET_LIMIT)
+      .map((id) => ({ [A.managedInstanceId]: id }));
     for (let attempt = 0; keys.length > 0; attempt++) {
       if (attempt > UNPROCESSED_RETRIES) throw new Error('sync table kept returning unprocessed keys');
       if (attempt > 0) await sleep(Math.min(1000, 20 * 2 ** attempt) * Math.random());
-      const out = await ddb.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true } } }));
+      const out = await ddb.send(
+        new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true } } }),
+      );
       for (const item of out.Responses?.[table] ?? []) {
         const row = toRow(item);
         if (row) rows.set(row.managedInstanceId, row);
@@ -130,7 +144,12 @@ export async function recordError(
         '#err': A.lastError,
         '#errAt': 'lastErrorAt',
       },
-      ExpressionAttributeValues: { ':agency': key.agencyAccountId, ':ec2': key.ec2InstanceId, ':err': error, ':at': at },
+      ExpressionAttributeValues: {
+        ':agency': key.agencyAccountId,
+        ':ec2': key.ec2InstanceId,
+        ':err': error,
+        ':at': at,
+      },
     }),
   );
 }
@@ -161,12 +180,22 @@ const conditionFailed = (err: unknown) => (err as { name?: string }).name === 'C
  * current and under the limit, else a conditional reset when the row's window is older. When a
  * concurrent request wins the reset, the increment is tried again.
  */
-export async function admitRequest(ddb: DynamoDBDocumentClient, table: string, agencyAccountId: string, limit: number, now: Date): Promise<boolean> {
+export async function admitRequest(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  agencyAccountId: string,
+  limit: number,
+  now: Date,
+): Promise<boolean> {
   if (limit <= 0) return true;
   const key = { [A.managedInstanceId]: `${SYNC_TABLE.rateKeyPrefix}${agencyAccountId}` };
   const window = Math.floor(now.getTime() / 60_000);
   const names = { '#w': 'rateWindow', '#n': 'rateCount' };
-  const attempt = async (input: { UpdateExpression: string; ConditionExpression: string; values: Record<string, number> }) => {
+  const attempt = async (input: {
+    UpdateExpression: string;
+    ConditionExpression: string;
+    values: Record<string, number>;
+  }) => {
     try {
       await ddb.send(
         new UpdateCommand({
@@ -185,8 +214,16 @@ export async function admitRequest(ddb: DynamoDBDocumentClient, table: string, a
     }
   };
   const increment = () =>
-    attempt({ UpdateExpression: 'SET #n = #n + :one', ConditionExpression: '#w = :w AND #n < :limit', values: { ':one': 1, ':w': window, ':limit': limit } });
+    attempt({
+      UpdateExpression: 'SET #n = #n + :one',
+      ConditionExpression: '#w = :w AND #n < :limit',
+      values: { ':one': 1, ':w': window, ':limit': limit },
+    });
   const reset = () =>
-    attempt({ UpdateExpression: 'SET #w = :w, #n = :one', ConditionExpression: 'attribute_not_exists(#w) OR #w < :w', values: { ':one': 1, ':w': window } });
+    attempt({
+      UpdateExpression: 'SET #w = :w, #n = :one',
+      ConditionExpression: 'attribute_not_exists(#w) OR #w < :w',
+      values: { ':one': 1, ':w': window },
+    });
   return (await increment()) || (await reset()) || (await increment());
 }

@@ -26,11 +26,17 @@ export type Validation = { ok: true; request: ValidRequest } | { ok: false; erro
  * The first issue as field + message. An unknown field is named itself (not its parent object),
  * since that is the field to fix; the agency in particular can never be sent in the payload.
  */
-export function describeIssue(error: unknown, basePath: ReadonlyArray<PropertyKey> = []): { field: string; message: string } {
+export function describeIssue(
+  error: unknown,
+  basePath: ReadonlyArray<PropertyKey> = [],
+): { field: string; message: string } {
   const issue = (error as { issues?: Array<{ code?: string; keys?: string[]; path?: PropertyKey[] }> }).issues?.[0];
   if (issue?.code === 'unrecognized_keys' && issue.keys?.length) {
     const field = formatIssuePath([...basePath, ...(issue.path ?? []), issue.keys[0]!]);
-    return { field, message: `${field}: is not a known field (the agency is taken from the alias invoked, never from the payload)` };
+    return {
+      field,
+      message: `${field}: is not a known field (the agency is taken from the alias invoked, never from the payload)`,
+    };
   }
   return firstIssue(error as Parameters<typeof firstIssue>[0], basePath);
 }
@@ -40,13 +46,20 @@ function labelOf(raw: unknown, index: number): string {
   return typeof id === 'string' && id.length > 0 ? id.slice(0, 64) : `instances[${index}]`;
 }
 
-function entries<T>(raw: unknown[], schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: unknown } }): Entry<T>[] {
+function entries<T>(
+  raw: unknown[],
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: unknown } },
+): Entry<T>[] {
   const seen = new Map<string, number>();
   return raw.map((item, index): Entry<T> => {
     const parsed = schema.safeParse(item);
     if (!parsed.success) {
       const { message } = describeIssue(parsed.error, ['instances', index]);
-      return { index, ok: false, result: { managedInstanceId: labelOf(item, index), status: 'failed', reason: `invalid: ${message}` } };
+      return {
+        index,
+        ok: false,
+        result: { managedInstanceId: labelOf(item, index), status: 'failed', reason: `invalid: ${message}` },
+      };
     }
     const id = (parsed.data as { managedInstanceId: string }).managedInstanceId;
     const first = seen.get(id);
@@ -74,6 +87,7 @@ export function validateRequest(event: unknown): Validation {
   }
   const req = parsed.data;
   if (req.op === 'activation') return { ok: true, request: { op: 'activation' } };
-  if (req.op === 'sync') return { ok: true, request: { op: 'sync', entries: entries(req.instances, syncInstanceSchema) } };
+  if (req.op === 'sync')
+    return { ok: true, request: { op: 'sync', entries: entries(req.instances, syncInstanceSchema) } };
   return { ok: true, request: { op: 'deregister', entries: entries(req.instances, deregisterInstanceSchema) } };
 }

@@ -6,7 +6,12 @@ import { THROTTLE_RATIO_D, type MeasuredRequest, type ScenarioId, type ScenarioR
 import { addCounts, describePages, toSimAgency, type CallCounts } from './workload.ts';
 import { sum } from './stats.ts';
 
-export const SSM_WRITE_APIS = ['AddTagsToResource', 'RemoveTagsFromResource', 'DeregisterManagedInstance', 'PutParameter'] as const;
+export const SSM_WRITE_APIS = [
+  'AddTagsToResource',
+  'RemoveTagsFromResource',
+  'DeregisterManagedInstance',
+  'PutParameter',
+] as const;
 export const SSM_READ_APIS = ['ListTagsForResource', 'DescribeInstanceInformation', 'GetParameter'] as const;
 export const SSM_APIS = [...SSM_WRITE_APIS, ...SSM_READ_APIS] as const;
 export const DDB_APIS = ['BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] as const;
@@ -54,7 +59,10 @@ function byAgency(requests: readonly MeasuredRequest[]): AgencyWork[] {
 export function deriveAgencies(measured: readonly MeasuredRequest[], agencies: number): AgencyWork[] {
   const base = byAgency(measured);
   if (base.length === 0) throw new Error('deriveAgencies: nothing measured');
-  return Array.from({ length: agencies }, (_, k) => ({ agency: `derived-${k}`, requests: base[k % base.length]!.requests }));
+  return Array.from({ length: agencies }, (_, k) => ({
+    agency: `derived-${k}`,
+    requests: base[k % base.length]!.requests,
+  }));
 }
 
 export async function analyse(
@@ -80,7 +88,10 @@ export async function analyse(
     }
     invokes += w.requests.length;
     ec2Pages += describePages(instances);
-    return toSimAgency(instances, w.requests.map((r) => ({ counts: r.counts, nodes: r.nodes })));
+    return toSimAgency(
+      instances,
+      w.requests.map((r) => ({ counts: r.counts, nodes: r.nodes })),
+    );
   });
   const id = opts.id ?? run.id;
   const ratio = opts.throttleRatio ?? (run.id === 'd' ? THROTTLE_RATIO_D : 0);
@@ -104,11 +115,16 @@ export async function analyse(
 }
 
 /** Every row for one fleet size: the measured scenarios, plus the blog's approach with and without throttling. */
-export async function analyseFleet(runs: readonly ScenarioRun[], spec: { nodes: number; agencies: number }, source: 'measured' | 'derived'): Promise<ScenarioResult[]> {
+export async function analyseFleet(
+  runs: readonly ScenarioRun[],
+  spec: { nodes: number; agencies: number },
+  source: 'measured' | 'derived',
+): Promise<ScenarioResult[]> {
   const out: ScenarioResult[] = [];
   for (const run of runs) {
     out.push(await analyse(run, spec, source));
-    if (run.id === 'blog') out.push(await analyse(run, spec, source, { throttleRatio: THROTTLE_RATIO_D, id: 'blog-d' }));
+    if (run.id === 'blog')
+      out.push(await analyse(run, spec, source, { throttleRatio: THROTTLE_RATIO_D, id: 'blog-d' }));
   }
   return out;
 }

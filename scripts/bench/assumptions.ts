@@ -13,18 +13,24 @@ const SSM_TPS = 5;
 const SSM_LATENCY_MS = 60;
 
 export const API_ASSUMPTIONS: readonly ApiAssumption[] = [
-  ...(['AddTagsToResource', 'RemoveTagsFromResource', 'ListTagsForResource', 'DescribeInstanceInformation', 'DeregisterManagedInstance'] as const).map(
-    (api): ApiAssumption => ({
-      api,
-      rate: SSM_TPS,
-      burst: SSM_TPS,
-      latencyMs: SSM_LATENCY_MS,
-      throttleable: true,
-      scope: 'account',
-      source:
-        'ASSUMED: AWS publishes no per-API rate for this call in the pages we could check offline; 5 TPS sustained per account is the rate cloud-custodian omnissm limits itself to',
-    }),
-  ),
+  ...(
+    [
+      'AddTagsToResource',
+      'RemoveTagsFromResource',
+      'ListTagsForResource',
+      'DescribeInstanceInformation',
+      'DeregisterManagedInstance',
+    ] as const
+  ).map((api): ApiAssumption => ({
+    api,
+    rate: SSM_TPS,
+    burst: SSM_TPS,
+    latencyMs: SSM_LATENCY_MS,
+    throttleable: true,
+    scope: 'account',
+    source:
+      'ASSUMED: AWS publishes no per-API rate for this call in the pages we could check offline; 5 TPS sustained per account is the rate cloud-custodian omnissm limits itself to',
+  })),
   {
     api: 'GetParameter',
     rate: 40,
@@ -34,17 +40,16 @@ export const API_ASSUMPTIONS: readonly ApiAssumption[] = [
     scope: 'account',
     source: 'ASSUMED from memory of the Parameter Store quotas (40 TPS default throughput, not confirmed offline)',
   },
-  ...(['BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] as const).map(
-    (api): ApiAssumption => ({
-      api,
-      rate: Infinity,
-      burst: Infinity,
-      latencyMs: api === 'BatchGetItem' ? 15 : 8,
-      throttleable: false,
-      scope: 'account',
-      source: 'ASSUMED: on-demand table, far below its per-table throughput at this scale; typical in-Region latency (100 consistent reads per BatchGetItem)',
-    }),
-  ),
+  ...(['BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] as const).map((api): ApiAssumption => ({
+    api,
+    rate: Infinity,
+    burst: Infinity,
+    latencyMs: api === 'BatchGetItem' ? 15 : 8,
+    throttleable: false,
+    scope: 'account',
+    source:
+      'ASSUMED: on-demand table, far below its per-table throughput at this scale; typical in-Region latency (100 consistent reads per BatchGetItem)',
+  })),
   {
     api: 'DescribeInstances',
     rate: 20,
@@ -52,7 +57,8 @@ export const API_ASSUMPTIONS: readonly ApiAssumption[] = [
     latencyMs: 300,
     throttleable: false,
     scope: 'agency',
-    source: "ASSUMED: the agency's own EC2 bucket (non-mutating actions refill at about 20/s per EC2 throttling docs); 1,000 instances per page",
+    source:
+      "ASSUMED: the agency's own EC2 bucket (non-mutating actions refill at about 20/s per EC2 throttling docs); 1,000 instances per page",
   },
 ];
 

@@ -117,7 +117,11 @@ async function timeMany(label: string, argv: string[], runs: number): Promise<Co
 
 /** Phases inside one build, measured in a fresh process by probe-build.ts. */
 function buildPhases(outDir: string): BuildPhases {
-  const out = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'scripts/bench/probe-build.ts'), outDir], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  const out = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(PROJECT_ROOT, 'scripts/bench/probe-build.ts'), outDir],
+    { cwd: PROJECT_ROOT, encoding: 'utf8' },
+  );
   if (out.status !== 0) throw new Error(`build probe failed: ${out.stderr.slice(-500)}`);
   return JSON.parse(out.stdout.trim().split('\n').pop()!) as BuildPhases;
 }
@@ -147,13 +151,27 @@ export async function runBuildBench(runs: number, progress: (l: string) => void)
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const commands: CommandTiming[] = [];
   progress(`  build: npm run build x${runs}`);
-  commands.push(await timeMany('`npm run build`', [npm, 'run', '-s', 'build', '--', '--out', scratch, '--quiet'], runs));
+  commands.push(
+    await timeMany('`npm run build`', [npm, 'run', '-s', 'build', '--', '--out', scratch, '--quiet'], runs),
+  );
   progress(`  build: node scripts/build/run.mjs x${runs}`);
-  commands.push(await timeMany('same build without npm', [process.execPath, 'scripts/build/run.mjs', '--out', scratch, '--quiet'], runs));
+  commands.push(
+    await timeMany(
+      'same build without npm',
+      [process.execPath, 'scripts/build/run.mjs', '--out', scratch, '--quiet'],
+      runs,
+    ),
+  );
   progress('  build: start-up baselines');
   commands.push(await timeMany('node + tsx start-up only', [process.execPath, '--import', 'tsx', '-e', '0'], runs));
   progress(`  build: node --import tsx scripts/cli.ts build x${runs}`);
-  commands.push(await timeMany('same build through tsx (`ssm-hub build`)', [process.execPath, '--import', 'tsx', 'scripts/cli.ts', 'build', '--out', scratch, '--quiet'], runs));
+  commands.push(
+    await timeMany(
+      'same build through tsx (`ssm-hub build`)',
+      [process.execPath, '--import', 'tsx', 'scripts/cli.ts', 'build', '--out', scratch, '--quiet'],
+      runs,
+    ),
+  );
   commands.push(await timeMany('bare node start-up', [process.execPath, '-e', '0'], runs));
   for (const c of commands) c.command = c.command.replace(process.execPath, 'node').replace(scratch, '<scratch dir>');
   const phaseRuns = Array.from({ length: Math.min(runs, 3) }, () => buildPhases(join(scratch, '..', 'probe-out')));

@@ -59,7 +59,12 @@ function timeSpawn(args: string[], env: NodeJS.ProcessEnv): { ms: number; stdout
 
 export async function runColdStartBench(runs: number): Promise<ColdStartBench> {
   const bundles = await bundleAllLambdas();
-  const env = { ...process.env, AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AWS_EC2_METADATA_DISABLED: 'true' };
+  const env = {
+    ...process.env,
+    AWS_REGION: 'us-east-1',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
   timeSpawn(['-e', '0'], env);
   const bare = median(Array.from({ length: runs }, () => timeSpawn(['-e', '0'], env).ms));
   const rows: ColdStartRow[] = [];

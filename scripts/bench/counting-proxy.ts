@@ -14,7 +14,10 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   const upstream = new URL(target);
   const calls: Record<string, number> = {};
   const server = createServer((req, res) => {
-    const op = String(req.headers['x-amz-target'] ?? '').split('.').pop() || 'unknown';
+    const op =
+      String(req.headers['x-amz-target'] ?? '')
+        .split('.')
+        .pop() || 'unknown';
     calls[op] = (calls[op] ?? 0) + 1;
     const out = request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },

@@ -11,31 +11,58 @@ export interface GoalResult {
 }
 
 /** "PASS, 38% headroom" / "MISS by 1,234 (2.5× the limit)" for a value that must stay at or under a limit. */
-export function atMost(value: number, limit: number, fmt: (n: number) => string = int): { pass: boolean; margin: string } {
+export function atMost(
+  value: number,
+  limit: number,
+  fmt: (n: number) => string = int,
+): { pass: boolean; margin: string } {
   if (value <= limit) {
     const pct = limit === 0 ? 100 : ((limit - value) / limit) * 100;
     const headroom = pct > 0 && pct < 1 ? pct.toFixed(1) : String(Math.round(pct));
-    return { pass: true, margin: limit === 0 ? 'exactly at the limit of zero' : `${fmt(limit - value)} under (${headroom}% headroom)` };
+    return {
+      pass: true,
+      margin: limit === 0 ? 'exactly at the limit of zero' : `${fmt(limit - value)} under (${headroom}% headroom)`,
+    };
   }
   const times = limit === 0 ? '' : ` (${(value / limit).toFixed(1)}× the limit)`;
   return { pass: false, margin: `over by ${fmt(value - limit)}${times}` };
 }
 
 export function buildTimeGoal(medianWallMs: number, limitMs = 500): GoalResult {
-  return { goal: 'all of generated/ built (`npm run build`, median wall time)', target: `< ${duration(limitMs)}`, measured: duration(medianWallMs), ...atMost(medianWallMs, limitMs, duration) };
+  return {
+    goal: 'all of generated/ built (`npm run build`, median wall time)',
+    target: `< ${duration(limitMs)}`,
+    measured: duration(medianWallMs),
+    ...atMost(medianWallMs, limitMs, duration),
+  };
 }
 
 export function templateSizeGoal(name: string, bytes: number, limit = 51_200): GoalResult {
-  return { goal: `${name} template fits a TemplateBody / StackSet without S3 (compact JSON)`, target: `≤ ${int(limit)} bytes`, measured: `${int(bytes)} bytes`, ...atMost(bytes, limit) };
+  return {
+    goal: `${name} template fits a TemplateBody / StackSet without S3 (compact JSON)`,
+    target: `≤ ${int(limit)} bytes`,
+    measured: `${int(bytes)} bytes`,
+    ...atMost(bytes, limit),
+  };
 }
 
 export function steadyWritesGoal(nodes: number, ssmWrites: number): GoalResult {
-  return { goal: `steady state makes zero SSM write calls (N = ${int(nodes)})`, target: '0', measured: int(ssmWrites), ...atMost(ssmWrites, 0) };
+  return {
+    goal: `steady state makes zero SSM write calls (N = ${int(nodes)})`,
+    target: '0',
+    measured: int(ssmWrites),
+    ...atMost(ssmWrites, 0),
+  };
 }
 
 export function steadyReadsGoal(nodes: number, ssmReads: number): GoalResult {
   const limit = Math.ceil(nodes / 100);
-  return { goal: `steady state makes O(N/100) SSM reads (N = ${int(nodes)})`, target: `≤ ${int(limit)}`, measured: int(ssmReads), ...atMost(ssmReads, limit) };
+  return {
+    goal: `steady state makes O(N/100) SSM reads (N = ${int(nodes)})`,
+    target: `≤ ${int(limit)}`,
+    measured: int(ssmReads),
+    ...atMost(ssmReads, limit),
+  };
 }
 
 export function changedNodeGoal(nodes: number, ssmCalls: number, changedNodes: number, perNode = 3): GoalResult {

@@ -9,7 +9,15 @@ import { PROJECT_ROOT } from '../build/bundle.ts';
 import { analyseFleet, ssmCalls, ssmReads, ssmWrites, type ScenarioResult } from './analysis.ts';
 import { runBuildBench, type BuildBench } from './build-bench.ts';
 import { runColdStartBench, type ColdStartBench } from './cold-start.ts';
-import { buildTimeGoal, changedNodeGoal, lambdaRunGoal, steadyReadsGoal, steadyWritesGoal, templateSizeGoal, type GoalResult } from './goals.ts';
+import {
+  buildTimeGoal,
+  changedNodeGoal,
+  lambdaRunGoal,
+  steadyReadsGoal,
+  steadyWritesGoal,
+  templateSizeGoal,
+  type GoalResult,
+} from './goals.ts';
 import { machineInfo } from './machine.ts';
 import { renderConsole, renderMarkdown, type BenchResults } from './report.ts';
 import { runSyncBench, SCENARIO_LABELS } from './sync-bench.ts';
@@ -35,13 +43,18 @@ const FLEETS = [
 ];
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseCommandLine('bench', argv, {
+  const args = parseCommandLine(
+    'bench',
+    argv,
+    {
       quick: { type: 'boolean', default: false },
       runs: { type: 'string' },
       only: { type: 'string', default: 'build,cold,sync' },
       out: { type: 'string', default: join(PROJECT_ROOT, 'BENCHMARKS.md') },
       help: { type: 'boolean', short: 'h', default: false },
-    }, HELP);
+    },
+    HELP,
+  );
   if (typeof args === 'number') return args;
   const runs = args.runs === undefined ? (args.quick ? 3 : 5) : Number(args.runs);
   if (!Number.isInteger(runs) || runs < 3 || runs > 50) {
@@ -61,7 +74,10 @@ export async function main(argv: string[]): Promise<number> {
 
   if (!existsSync(join(PROJECT_ROOT, 'generated', 'manifest.json'))) {
     progress('generated/ is missing: running npm run build first');
-    const out = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '-s', 'build', '--', '--quiet'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+    const out = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '-s', 'build', '--', '--quiet'], {
+      cwd: PROJECT_ROOT,
+      stdio: 'inherit',
+    });
     if (out.status !== 0) {
       process.stderr.write('bench: npm run build failed\n');
       return 1;
@@ -110,20 +126,30 @@ export async function main(argv: string[]): Promise<number> {
     measuredSizes,
     derivedSizes,
     limits: {
-      tagManagerTimeoutS: functionTimeout(join(PROJECT_ROOT, 'generated/templates/central-manager.json'), TAG_MANAGER_ENV.ssmConcurrency),
-      collectorTimeoutS: functionTimeout(join(PROJECT_ROOT, 'generated/templates/agency-collector.json'), COLLECTOR_ENV.hubFunctionArn),
+      tagManagerTimeoutS: functionTimeout(
+        join(PROJECT_ROOT, 'generated/templates/central-manager.json'),
+        TAG_MANAGER_ENV.ssmConcurrency,
+      ),
+      collectorTimeoutS: functionTimeout(
+        join(PROJECT_ROOT, 'generated/templates/agency-collector.json'),
+        COLLECTOR_ENV.hubFunctionArn,
+      ),
     },
   };
   writeFileSync(args.out!, renderMarkdown(results));
   process.stdout.write(renderConsole(results));
-  process.stdout.write(`\nwrote ${args.out!.replace(`${PROJECT_ROOT}/`, '')} in ${Math.round(results.benchSeconds)} s\n`);
+  process.stdout.write(
+    `\nwrote ${args.out!.replace(`${PROJECT_ROOT}/`, '')} in ${Math.round(results.benchSeconds)} s\n`,
+  );
   return 0;
 }
 
 /** The Timeout of the template's Lambda function that has `envVar` in its environment. */
 export function functionTimeout(templateFile: string, envVar: string): number | undefined {
   try {
-    const t = JSON.parse(readFileSync(templateFile, 'utf8')) as { Resources?: Record<string, { Type?: string; Properties?: Record<string, any> }> };
+    const t = JSON.parse(readFileSync(templateFile, 'utf8')) as {
+      Resources?: Record<string, { Type?: string; Properties?: Record<string, any> }>;
+    };
     for (const r of Object.values(t.Resources ?? {})) {
       if (r.Type === 'AWS::Lambda::Function' && r.Properties?.Environment?.Variables?.[envVar] !== undefined) {
         return typeof r.Properties.Timeout === 'number' ? r.Properties.Timeout : 3;

@@ -18,5 +18,11 @@ export function machineInfo(): MachineInfo {
   } catch {
     // Not Linux: os.cpus() is good enough.
   }
-  return { cpu, cores: cpus().length, memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10, node: process.version, platform: `${process.platform} ${process.arch}` };
+  return {
+    cpu,
+    cores: cpus().length,
+    memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
 }

@@ -13,4 +13,6 @@ const t3 = performance.now();
 // Bundling again, now that esbuild's service is running: how much of renderAll is esbuild.
 await bundleAllLambdas();
 const t4 = performance.now();
-process.stdout.write(`${JSON.stringify({ importMs: t1 - t0, renderMs: t2 - t1, writeMs: t3 - t2, bundleWarmMs: t4 - t3 })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ importMs: t1 - t0, renderMs: t2 - t1, writeMs: t3 - t2, bundleWarmMs: t4 - t3 })}\n`,
+);

@@ -29,16 +29,23 @@ const table = (head: string[], rows: string[][], align?: Array<'l' | 'r'>): stri
   return [head, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 };
 
-const label = (r: ScenarioResult): string => (r.id === 'blog-d' ? "blog's approach, 20% of SSM calls throttled" : SCENARIO_LABELS[r.id]);
+const label = (r: ScenarioResult): string =>
+  r.id === 'blog-d' ? "blog's approach, 20% of SSM calls throttled" : SCENARIO_LABELS[r.id];
 
 function goalsSection(goals: GoalResult[]): string {
   const missed = goals.filter((g) => !g.pass);
   return [
     '## Goals',
     '',
-    table(['goal', 'target', 'measured', 'verdict', 'margin'], goals.map((g) => [g.goal, g.target, g.measured, g.pass ? 'PASS' : '**MISS**', g.margin]), ['l', 'r', 'r', 'l', 'l']),
+    table(
+      ['goal', 'target', 'measured', 'verdict', 'margin'],
+      goals.map((g) => [g.goal, g.target, g.measured, g.pass ? 'PASS' : '**MISS**', g.margin]),
+      ['l', 'r', 'r', 'l', 'l'],
+    ),
     '',
-    missed.length === 0 ? 'Every goal is met.' : `${missed.length} of ${goals.length} goals are missed; the goals stay as the issue set them and the margin says by how much.`,
+    missed.length === 0
+      ? 'Every goal is met.'
+      : `${missed.length} of ${goals.length} goals are missed; the goals stay as the issue set them and the margin says by how much.`,
   ].join('\n');
 }
 
@@ -58,11 +65,19 @@ function buildSection(b: BuildBench): string {
     table(
       ['phase', 'time'],
       [
-        ['npm start-up (npm run build minus the direct build)', duration(b.commands[0]!.medianWallMs - b.commands[1]!.medianWallMs)],
+        [
+          'npm start-up (npm run build minus the direct build)',
+          duration(b.commands[0]!.medianWallMs - b.commands[1]!.medianWallMs),
+        ],
         ['node start-up (`node -e 0`)', duration(b.commands[4]!.medianWallMs)],
         [
-          'the launcher: esbuild bundles the build\'s own TypeScript and loads it with its packages (the rest of the direct build)',
-          duration(Math.max(0, b.commands[1]!.medianWallMs - b.commands[4]!.medianWallMs - b.phases.renderMs - b.phases.writeMs)),
+          "the launcher: esbuild bundles the build's own TypeScript and loads it with its packages (the rest of the direct build)",
+          duration(
+            Math.max(
+              0,
+              b.commands[1]!.medianWallMs - b.commands[4]!.medianWallMs - b.phases.renderMs - b.phases.writeMs,
+            ),
+          ),
         ],
         ['renderAll: bundling 3 Lambdas + templates + documents', duration(b.phases.renderMs)],
         ['… of which esbuild bundling, measured again warm', duration(b.phases.bundleWarmMs)],
@@ -96,7 +111,15 @@ function coldSection(c: ColdStartBench): string {
     '',
     table(
       ['bundle', 'bytes', 'SDK clients', 'require(bundle)', 'construct clients', 'process wall', 'over bare node'],
-      c.rows.map((r) => [r.name, int(r.bytes), r.clients.join(', '), duration(r.loadMs), duration(r.clientsMs), duration(r.processMs), duration(r.overBareMs)]),
+      c.rows.map((r) => [
+        r.name,
+        int(r.bytes),
+        r.clients.join(', '),
+        duration(r.loadMs),
+        duration(r.clientsMs),
+        duration(r.processMs),
+        duration(r.overBareMs),
+      ]),
       ['l', 'r', 'l', 'r', 'r', 'r', 'r'],
     ),
   ].join('\n');
@@ -128,16 +151,19 @@ function syncSection(results: BenchResults): string {
   const out = [
     '## Sync cost',
     '',
-    'The real bundled tag manager, called with sync requests of 100 instances built by the collector\'s own batching, against the SSM fake and dynalite (through a counting proxy). Every AWS call is counted by API. Calls are successful calls; throttled attempts are counted separately. Each instance carries 10 EC2 tags, 2 of them `aws:` tags that SSM refuses.',
+    "The real bundled tag manager, called with sync requests of 100 instances built by the collector's own batching, against the SSM fake and dynalite (through a counting proxy). Every AWS call is counted by API. Calls are successful calls; throttled attempts are counted separately. Each instance carries 10 EC2 tags, 2 of them `aws:` tags that SSM refuses.",
     '',
     `Measured for real: N = ${results.measuredSizes.map(int).join(', ')}. ` +
       (results.derivedSizes.length
         ? results.derivedSizes
-            .map((d) => `N = ${int(d.nodes)} is **derived, not measured**: each of its agencies replays the per-request call counts measured at N = ${int(d.from)} (every agency holds 100 nodes, one request, in both), and the simulated clock runs the whole derived fleet.`)
+            .map(
+              (d) =>
+                `N = ${int(d.nodes)} is **derived, not measured**: each of its agencies replays the per-request call counts measured at N = ${int(d.from)} (every agency holds 100 nodes, one request, in both), and the simulated clock runs the whole derived fleet.`,
+            )
             .join(' ')
         : ''),
     '',
-    'Columns: SSM calls by API, then SSM writes and reads in total, DynamoDB BatchGetItem and item writes (PutItem/UpdateItem/DeleteItem), collector → tag manager Lambda invokes, the collectors\' EC2 DescribeInstances pages (computed: 1,000 instances per page), throttled SSM attempts in the simulation, the simulated wall time until the last collector finished, and the longest single tag-manager invocation.',
+    "Columns: SSM calls by API, then SSM writes and reads in total, DynamoDB BatchGetItem and item writes (PutItem/UpdateItem/DeleteItem), collector → tag manager Lambda invokes, the collectors' EC2 DescribeInstances pages (computed: 1,000 instances per page), throttled SSM attempts in the simulation, the simulated wall time until the last collector finished, and the longest single tag-manager invocation.",
   ];
   for (const n of sizes) {
     const rows = results.sync.filter((r) => r.nodes === n);
@@ -146,7 +172,24 @@ function syncSection(results: BenchResults): string {
       `### N = ${int(n)} nodes, ${int(rows[0]!.agencies)} agencies`,
       '',
       table(
-        ['scenario', 'source', 'AddTags', 'RemoveTags', 'ListTags', 'DescribeInstInfo', 'GetParameter', 'SSM writes', 'SSM reads', 'BatchGetItem', 'item writes', 'invokes', 'EC2 pages', 'throttled', 'simulated wall', 'longest invocation'],
+        [
+          'scenario',
+          'source',
+          'AddTags',
+          'RemoveTags',
+          'ListTags',
+          'DescribeInstInfo',
+          'GetParameter',
+          'SSM writes',
+          'SSM reads',
+          'BatchGetItem',
+          'item writes',
+          'invokes',
+          'EC2 pages',
+          'throttled',
+          'simulated wall',
+          'longest invocation',
+        ],
         syncRows(rows),
         ['l', 'l'],
       ),
@@ -154,23 +197,44 @@ function syncSection(results: BenchResults): string {
   }
   const lim = results.limits ?? {};
   if (lim.tagManagerTimeoutS || lim.collectorTimeoutS) {
-    const over = (ms: number, s?: number) => (s === undefined ? 'n/a' : ms <= s * 1000 ? 'within' : `**over by ${duration(ms - s * 1000)}**`);
+    const over = (ms: number, s?: number) =>
+      s === undefined ? 'n/a' : ms <= s * 1000 ? 'within' : `**over by ${duration(ms - s * 1000)}**`;
     out.push(
       '',
-      '### Against the functions\' own timeouts',
+      "### Against the functions' own timeouts",
       '',
       `Each invocation must also finish within the timeout the templates set: tag manager ${lim.tagManagerTimeoutS ?? 'n/a'} s, collector ${lim.collectorTimeoutS ?? 'n/a'} s. All collectors start together here, so they share the SSM rate. An invocation that would outlast its timeout is not lost: the tag manager stops starting nodes 20 s before its deadline and answers the rest as deferred, the collector starts a hub request only with a whole tag-manager call of time left, and the next scheduled reconcile carries on (unchanged nodes cost nothing). A row over its timeout therefore means that work takes several reconcile runs, not that it fails.`,
       '',
       table(
-        ['N', 'scenario', 'longest tag-manager invocation', 'vs its timeout', 'longest collector run', 'vs its timeout'],
+        [
+          'N',
+          'scenario',
+          'longest tag-manager invocation',
+          'vs its timeout',
+          'longest collector run',
+          'vs its timeout',
+        ],
         results.sync
           .filter((r) => r.id !== 'blog' && r.id !== 'blog-d')
-          .map((r) => [int(r.nodes), label(r), duration(r.sim.maxRequestMs), over(r.sim.maxRequestMs, lim.tagManagerTimeoutS), duration(r.sim.maxAgencyMs), over(r.sim.maxAgencyMs, lim.collectorTimeoutS)]),
+          .map((r) => [
+            int(r.nodes),
+            label(r),
+            duration(r.sim.maxRequestMs),
+            over(r.sim.maxRequestMs, lim.tagManagerTimeoutS),
+            duration(r.sim.maxAgencyMs),
+            over(r.sim.maxAgencyMs, lim.collectorTimeoutS),
+          ]),
         ['r', 'l'],
       ),
     );
   }
-  out.push('', "### Against the blog's approach", '', "The blog's approach keeps no state: every run re-applies every tag of every instance, one AddTagsToResource per instance. It ran through the same fakes and counters, with the same batching and concurrency. Ratios are blog ÷ this project; higher means this project is cheaper.", '');
+  out.push(
+    '',
+    "### Against the blog's approach",
+    '',
+    "The blog's approach keeps no state: every run re-applies every tag of every instance, one AddTagsToResource per instance. It ran through the same fakes and counters, with the same batching and concurrency. Ratios are blog ÷ this project; higher means this project is cheaper.",
+    '',
+  );
   const cmp: string[][] = [];
   for (const n of sizes) {
     const rows = results.sync.filter((r) => r.nodes === n);
@@ -195,7 +259,23 @@ function syncSection(results: BenchResults): string {
       ]);
     }
   }
-  out.push(table(['N', 'scenario', 'blog SSM calls', 'our SSM calls', 'SSM calls ratio', 'all AWS calls ratio', 'blog simulated', 'our simulated', 'time ratio'], cmp, ['r', 'l']));
+  out.push(
+    table(
+      [
+        'N',
+        'scenario',
+        'blog SSM calls',
+        'our SSM calls',
+        'SSM calls ratio',
+        'all AWS calls ratio',
+        'blog simulated',
+        'our simulated',
+        'time ratio',
+      ],
+      cmp,
+      ['r', 'l'],
+    ),
+  );
   return out.join('\n');
 }
 
@@ -218,9 +298,13 @@ function notesSection(r: BenchResults): string {
     );
   }
   if (sizes.some((n) => n > 1000)) {
-    notes.push('More than 1,000 hybrid nodes in one account and Region need the advanced-instances tier; the standard tier stops at 1,000.');
+    notes.push(
+      'More than 1,000 hybrid nodes in one account and Region need the advanced-instances tier; the standard tier stops at 1,000.',
+    );
   }
-  notes.push('Steady state reads DynamoDB, not SSM: one BatchGetItem per request of 100 nodes, which is where the O(N/100) reads are.');
+  notes.push(
+    'Steady state reads DynamoDB, not SSM: one BatchGetItem per request of 100 nodes, which is where the O(N/100) reads are.',
+  );
   return ['## Notes', '', ...notes.map((n) => `- ${n}`)].join('\n');
 }
 
@@ -234,7 +318,14 @@ function modelSection(): string {
     '',
     table(
       ['API', 'rate (per s)', 'burst', 'latency', 'scope', 'source'],
-      API_ASSUMPTIONS.map((a) => [a.api, a.rate === Infinity ? 'unlimited' : String(a.rate), a.burst === Infinity ? '—' : String(a.burst), duration(a.latencyMs), a.scope, a.source]),
+      API_ASSUMPTIONS.map((a) => [
+        a.api,
+        a.rate === Infinity ? 'unlimited' : String(a.rate),
+        a.burst === Infinity ? '—' : String(a.burst),
+        duration(a.latencyMs),
+        a.scope,
+        a.source,
+      ]),
       ['l', 'r', 'r', 'r', 'l', 'l'],
     ),
   ].join('\n');
@@ -265,16 +356,42 @@ export function renderConsole(r: BenchResults): string {
   const lines: string[] = [];
   const pad = (rows: string[][], leftCols = 1) => {
     const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-    return rows.map((row) => row.map((c, i) => (i < leftCols ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd());
+    return rows.map((row) =>
+      row
+        .map((c, i) => (i < leftCols ? c.padEnd(w[i]!) : c.padStart(w[i]!)))
+        .join('  ')
+        .trimEnd(),
+    );
   };
-  lines.push('', 'Goals', ...pad([['verdict', 'goal', 'measured', 'target'], ...r.goals.map((g) => [g.pass ? 'PASS' : 'MISS', g.goal, g.measured, g.target])], 2));
+  lines.push(
+    '',
+    'Goals',
+    ...pad(
+      [
+        ['verdict', 'goal', 'measured', 'target'],
+        ...r.goals.map((g) => [g.pass ? 'PASS' : 'MISS', g.goal, g.measured, g.target]),
+      ],
+      2,
+    ),
+  );
   if (r.sync.length) {
     lines.push('', 'Sync cost (simulated wall time from the throughput model)');
     lines.push(
-      ...pad([
-        ['N / scenario', 'source', 'SSM writes', 'SSM reads', 'DynamoDB', 'invokes', 'simulated wall'],
-        ...r.sync.map((s) => [`${int(s.nodes)} ${label(s)}`, s.source, int(ssmWrites(s.calls)), int(ssmReads(s.calls)), int(ddbCalls(s.calls)), int(s.invokes), duration(s.sim.wallMs)]),
-      ], 2),
+      ...pad(
+        [
+          ['N / scenario', 'source', 'SSM writes', 'SSM reads', 'DynamoDB', 'invokes', 'simulated wall'],
+          ...r.sync.map((s) => [
+            `${int(s.nodes)} ${label(s)}`,
+            s.source,
+            int(ssmWrites(s.calls)),
+            int(ssmReads(s.calls)),
+            int(ddbCalls(s.calls)),
+            int(s.invokes),
+            duration(s.sim.wallMs),
+          ]),
+        ],
+        2,
+      ),
     );
   }
   return `${lines.join('\n')}\n`;

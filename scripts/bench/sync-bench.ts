@@ -10,7 +10,14 @@ import { provenanceKeys, tagRuleViolation } from '../../lambda/shared/tag-rules.
 import { mapPool } from '../../lambda/tag-manager/pool.ts';
 import { startCountingProxy, type CountingProxy } from './counting-proxy.ts';
 import { POOL_SIZE } from './assumptions.ts';
-import { buildFleet, changedIndexes, requestsByAgency, type CallCounts, type FleetSpec, type AgencyRequests } from './workload.ts';
+import {
+  buildFleet,
+  changedIndexes,
+  requestsByAgency,
+  type CallCounts,
+  type FleetSpec,
+  type AgencyRequests,
+} from './workload.ts';
 
 export const SCENARIOS = ['a', 'b', 'drift', 'c', 'd'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
@@ -78,11 +85,21 @@ function plantActivation(ssm: SsmFake, agency: string, activationId: string): vo
     previous: [],
     knownActivationIds: [activationId],
   };
-  ssm.state.parameters.set(centralActivationParameterName(PARAM_PREFIX, agency), { type: 'SecureString', value: JSON.stringify(record), version: 1 });
+  ssm.state.parameters.set(centralActivationParameterName(PARAM_PREFIX, agency), {
+    type: 'SecureString',
+    value: JSON.stringify(record),
+    version: 1,
+  });
 }
 
 /** Counts calls around one unit of work. */
-async function measure(ssm: SsmFake, proxy: CountingProxy, work: () => Promise<Record<string, number>>, agency: string, nodes: number): Promise<MeasuredRequest> {
+async function measure(
+  ssm: SsmFake,
+  proxy: CountingProxy,
+  work: () => Promise<Record<string, number>>,
+  agency: string,
+  nodes: number,
+): Promise<MeasuredRequest> {
   const c0 = { ...ssm.calls };
   const t0 = { ...ssm.throttled };
   const d0 = { ...proxy.calls };
@@ -129,7 +146,8 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
 
     const fleet = buildFleet(spec);
     const stamp = provenanceKeys(PREFIX).activationAgency;
-    for (const f of fleet) ssm.state.addNode(f.managedInstanceId, { activationId: f.activationId, tags: { [stamp]: f.agency } });
+    for (const f of fleet)
+      ssm.state.addNode(f.managedInstanceId, { activationId: f.activationId, tags: { [stamp]: f.agency } });
     for (const agency of new Set(fleet.map((f) => f.agency))) plantActivation(ssm, agency, `act-${agency}`);
 
     const invokeAll = async (id: ScenarioId, changedNodes: number): Promise<ScenarioRun> => {
@@ -142,8 +160,12 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
               ssm,
               proxy,
               async () => {
-                const answer = (await mod.handler(req, lambdaContext(`${HUB_FN}:${agencyAliasName(agency)}`))) as { results?: Array<{ status: string }>; error?: { message: string } };
-                if (!answer.results) throw new Error(`tag manager refused a benchmark request: ${answer.error?.message ?? 'no results'}`);
+                const answer = (await mod.handler(req, lambdaContext(`${HUB_FN}:${agencyAliasName(agency)}`))) as {
+                  results?: Array<{ status: string }>;
+                  error?: { message: string };
+                };
+                if (!answer.results)
+                  throw new Error(`tag manager refused a benchmark request: ${answer.error?.message ?? 'no results'}`);
                 const statuses: Record<string, number> = {};
                 for (const r of answer.results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
                 return statuses;
@@ -173,7 +195,8 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
     ssm.setThrottleRatio(THROTTLE_RATIO_D);
     runs.push(await invokeAll('d', changeTags(changedIndexes(fleet.length, CHANGED_SHARE, 73), 'changed-in-d')));
     ssm.setThrottleRatio(0);
-    if (opts.blog !== false) runs.push(await runBlogApproach(ssm, proxy, requestsByAgency(fleet), progress, spec.nodes));
+    if (opts.blog !== false)
+      runs.push(await runBlogApproach(ssm, proxy, requestsByAgency(fleet), progress, spec.nodes));
     return runs;
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
@@ -188,7 +211,13 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
  * The original blog's approach, run through the same fakes and counters: no state, so every run
  * re-applies every tag of every instance, one AddTagsToResource per instance (same concurrency).
  */
-async function runBlogApproach(ssm: SsmFake, proxy: CountingProxy, agencies: AgencyRequests[], progress: (l: string) => void, total: number): Promise<ScenarioRun> {
+async function runBlogApproach(
+  ssm: SsmFake,
+  proxy: CountingProxy,
+  agencies: AgencyRequests[],
+  progress: (l: string) => void,
+  total: number,
+): Promise<ScenarioRun> {
   const client = new SSMClient({ endpoint: ssm.endpoint, region: 'us-east-1', maxAttempts: 8 });
   const started = performance.now();
   const requests: MeasuredRequest[] = [];
@@ -206,7 +235,13 @@ async function runBlogApproach(ssm: SsmFake, proxy: CountingProxy, agencies: Age
                   .filter(([k, v]) => tagRuleViolation(k, v, PREFIX) === undefined)
                   .slice(0, 50)
                   .map(([Key, Value]) => ({ Key, Value }));
-                await client.send(new AddTagsToResourceCommand({ ResourceType: 'ManagedInstance', ResourceId: inst.managedInstanceId, Tags: tags }));
+                await client.send(
+                  new AddTagsToResourceCommand({
+                    ResourceType: 'ManagedInstance',
+                    ResourceId: inst.managedInstanceId,
+                    Tags: tags,
+                  }),
+                );
               });
               return { applied: req.instances.length };
             },

@@ -43,7 +43,13 @@ export function buildFleet(spec: FleetSpec): FleetInstance[] {
     const agency = agencyId(a);
     for (let k = 0; k < per; k++) {
       const i = a * per + k;
-      out.push({ agency, activationId: activationOf(agency), ec2InstanceId: `i-${hex17(i + 1)}`, managedInstanceId: `mi-${hex17(i + 1)}`, tags: instanceTags(i) });
+      out.push({
+        agency,
+        activationId: activationOf(agency),
+        ec2InstanceId: `i-${hex17(i + 1)}`,
+        managedInstanceId: `mi-${hex17(i + 1)}`,
+        tags: instanceTags(i),
+      });
     }
   }
   return out;
@@ -84,7 +90,15 @@ export const describePages = (instances: number): number => Math.max(1, Math.cei
 /** APIs the tag manager calls once per request before the per-node work. */
 export const HEAD_APIS = ['BatchGetItem', 'GetParameter', 'DescribeInstanceInformation'] as const;
 /** Per-node APIs, in the order the handler makes them for one node. */
-export const NODE_APIS = ['ListTagsForResource', 'RemoveTagsFromResource', 'AddTagsToResource', 'DeregisterManagedInstance', 'PutItem', 'UpdateItem', 'DeleteItem'] as const;
+export const NODE_APIS = [
+  'ListTagsForResource',
+  'RemoveTagsFromResource',
+  'AddTagsToResource',
+  'DeregisterManagedInstance',
+  'PutItem',
+  'UpdateItem',
+  'DeleteItem',
+] as const;
 
 /** Successful calls (throttled attempts excluded) of one measured request, per API. */
 export type CallCounts = Record<string, number>;

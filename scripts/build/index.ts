@@ -53,7 +53,10 @@ export async function renderAll(config: BuildConfig, today = new Date()): Promis
   const artifacts: Artifact[] = [];
   const templates = {} as Record<TemplateName, unknown>;
 
-  const builders: Record<TemplateName, (c: BuildContext) => { render: () => { template: unknown; warnings: string[] } }> = {
+  const builders: Record<
+    TemplateName,
+    (c: BuildContext) => { render: () => { template: unknown; warnings: string[] } }
+  > = {
     'central-manager': buildCentralManager,
     'agency-permissions': buildAgencyPermissions,
     'agency-collector': buildAgencyCollector,
@@ -84,8 +87,15 @@ export async function renderAll(config: BuildConfig, today = new Date()): Promis
 
   artifacts.sort((a, b) => (a.path < b.path ? -1 : 1));
   const manifest: Manifest = {
-    artifacts: artifacts.map((a) => ({ path: a.path, kind: a.kind, bytes: Buffer.byteLength(a.content), sha256: sha256(a.content) })),
-    lambdaBundles: (Object.keys(bundles) as LambdaName[]).sort().map((n) => ({ name: n, bytes: Buffer.byteLength(bundles[n]), sha256: sha256(bundles[n]) })),
+    artifacts: artifacts.map((a) => ({
+      path: a.path,
+      kind: a.kind,
+      bytes: Buffer.byteLength(a.content),
+      sha256: sha256(a.content),
+    })),
+    lambdaBundles: (Object.keys(bundles) as LambdaName[])
+      .sort()
+      .map((n) => ({ name: n, bytes: Buffer.byteLength(bundles[n]), sha256: sha256(bundles[n]) })),
   };
   return { artifacts, manifest, warnings, templates };
 }
@@ -122,13 +132,18 @@ SSM documents as YAML and JSON, and manifest.json with every artifact's size and
   -h, --help     show this help`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseCommandLine('build', argv, {
+  const args = parseCommandLine(
+    'build',
+    argv,
+    {
       config: { type: 'string', default: join(PROJECT_ROOT, 'build.config.json') },
       out: { type: 'string', default: join(PROJECT_ROOT, 'generated') },
       check: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
-    }, HELP);
+    },
+    HELP,
+  );
   if (typeof args === 'number') return args;
   const started = performance.now();
   const config = loadBuildConfig(args.config!);
@@ -153,9 +168,12 @@ export async function main(argv: string[]): Promise<number> {
     const rows = output.manifest.artifacts.filter((a) => a.path.endsWith('.json'));
     const width = Math.max(...rows.map((r) => r.path.length));
     for (const r of rows) process.stdout.write(`  ${r.path.padEnd(width)}  ${String(r.bytes).padStart(8)} bytes\n`);
-    for (const b of output.manifest.lambdaBundles) process.stdout.write(`  lambda ${b.name.padEnd(width - 7)}  ${String(b.bytes).padStart(8)} bytes\n`);
+    for (const b of output.manifest.lambdaBundles)
+      process.stdout.write(`  lambda ${b.name.padEnd(width - 7)}  ${String(b.bytes).padStart(8)} bytes\n`);
     const ms = Math.round(performance.now() - started);
-    process.stdout.write(`wrote ${output.artifacts.length + 1} files to ${relative(process.cwd(), args.out!) || '.'} in ${ms} ms\n`);
+    process.stdout.write(
+      `wrote ${output.artifacts.length + 1} files to ${relative(process.cwd(), args.out!) || '.'} in ${ms} ms\n`,
+    );
   }
   return 0;
 }

@@ -40,12 +40,22 @@ const SEVERITY: Record<Diagnostic['severity'], Finding['severity'] | undefined> 
   DEBUG: undefined,
 };
 
-export function isSuppressed(s: Suppression[], rule: string, template: string, resource: string | undefined): Suppression | undefined {
-  return s.find((x) => x.rule === rule && (!x.template || x.template === template) && (!x.resource || x.resource === resource));
+export function isSuppressed(
+  s: Suppression[],
+  rule: string,
+  template: string,
+  resource: string | undefined,
+): Suppression | undefined {
+  return s.find(
+    (x) => x.rule === rule && (!x.template || x.template === template) && (!x.resource || x.resource === resource),
+  );
 }
 
 /** Validates each template; suppressed findings are dropped (each suppression carries a reason). */
-export function validateTemplates(files: string[], suppressions: Suppression[]): { findings: Finding[]; version: string } {
+export function validateTemplates(
+  files: string[],
+  suppressions: Suppression[],
+): { findings: Finding[]; version: string } {
   const mod = loadValidator();
   const engine = new mod.CompositeEngine();
   const findings: Finding[] = [];
@@ -67,7 +77,14 @@ export function validateTemplates(files: string[], suppressions: Suppression[]):
         });
       }
       if (report.status === 'ERROR' && !report.diagnostics.length) {
-        findings.push({ tool: 'cfn-validate', file, location: '-', rule: 'E0000', severity: 'error', message: 'validation could not run' });
+        findings.push({
+          tool: 'cfn-validate',
+          file,
+          location: '-',
+          rule: 'E0000',
+          severity: 'error',
+          message: 'validation could not run',
+        });
       }
     }
   } finally {

@@ -21,6 +21,10 @@ export function formatTable(findings: Finding[]): string {
   if (findings.length === 0) return '';
   const cols: Array<keyof Finding> = ['severity', 'tool', 'file', 'location', 'rule', 'message'];
   const widths = cols.map((c) => Math.min(60, Math.max(c.length, ...findings.map((f) => String(f[c]).length))));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
-  return [line(cols.map((c) => c.toUpperCase())), ...findings.map((f) => line(cols.map((c) => String(f[c]).replace(/\s+/g, ' '))))].join('\n');
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
+  return [
+    line(cols.map((c) => c.toUpperCase())),
+    ...findings.map((f) => line(cols.map((c) => String(f[c]).replace(/\s+/g, ' ')))),
+  ].join('\n');
 }

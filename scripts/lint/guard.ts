@@ -13,7 +13,10 @@ export function guardPaths(): { binary: string; controlTowerRules: string } {
   const root = dirname(require.resolve('@cdklabs/cdk-validator-cfnguard/package.json'));
   const cpu = arch() === 'arm64' ? 'aarch64' : 'x86_64';
   const os = process.platform === 'darwin' ? 'macos' : 'ubuntu';
-  return { binary: join(root, 'bin', os, cpu, 'cfn-guard'), controlTowerRules: join(root, 'rules', 'control-tower', 'cfn-guard') };
+  return {
+    binary: join(root, 'bin', os, cpu, 'cfn-guard'),
+    controlTowerRules: join(root, 'rules', 'control-tower', 'cfn-guard'),
+  };
 }
 
 interface GuardFileResult {
@@ -46,7 +49,16 @@ function describeChecks(checks: unknown): { resources: string[]; message?: strin
 export function runGuard(templates: string[], projectRules: string, exemptions: Suppression[]): Finding[] {
   const { binary, controlTowerRules } = guardPaths();
   if (!existsSync(binary)) {
-    return [{ tool: 'cfn-guard', file: binary, location: '-', rule: 'missing', severity: 'error', message: 'cfn-guard binary not found; run npm ci' }];
+    return [
+      {
+        tool: 'cfn-guard',
+        file: binary,
+        location: '-',
+        rule: 'missing',
+        severity: 'error',
+        message: 'cfn-guard binary not found; run npm ci',
+      },
+    ];
   }
   const findings: Finding[] = [];
   for (const ruleSet of [controlTowerRules, projectRules]) {
@@ -54,7 +66,14 @@ export function runGuard(templates: string[], projectRules: string, exemptions: 
     for (const t of templates) args.push('--data', t);
     const run = spawnSync(binary, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     if (run.status !== 0 && run.status !== 19) {
-      findings.push({ tool: 'cfn-guard', file: ruleSet, location: '-', rule: 'run', severity: 'error', message: (run.stderr || run.stdout || 'cfn-guard failed').trim().slice(0, 500) });
+      findings.push({
+        tool: 'cfn-guard',
+        file: ruleSet,
+        location: '-',
+        rule: 'run',
+        severity: 'error',
+        message: (run.stderr || run.stdout || 'cfn-guard failed').trim().slice(0, 500),
+      });
       continue;
     }
     const results = JSON.parse(run.stdout || '[]') as GuardFileResult[];
@@ -64,10 +83,20 @@ export function runGuard(templates: string[], projectRules: string, exemptions: 
         const { resources, message } = describeChecks(nc.Rule.checks);
         for (const resource of resources.length ? resources : [undefined]) {
           const exempt = exemptions.find(
-            (e) => e.rule === nc.Rule.name && (!e.template || e.template === template) && (!e.resource || e.resource === resource),
+            (e) =>
+              e.rule === nc.Rule.name &&
+              (!e.template || e.template === template) &&
+              (!e.resource || e.resource === resource),
           );
           if (exempt) continue;
-          findings.push({ tool: 'cfn-guard', file: file.name, location: resource ?? '-', rule: nc.Rule.name, severity: 'error', message: message ?? nc.Rule.name });
+          findings.push({
+            tool: 'cfn-guard',
+            file: file.name,
+            location: resource ?? '-',
+            rule: nc.Rule.name,
+            severity: 'error',
+            message: message ?? nc.Rule.name,
+          });
         }
       }
     }

@@ -63,7 +63,9 @@ export async function runLint(o: LintOptions): Promise<LintResult> {
   const v = validateTemplates(o.templates, o.cfnSuppressions ?? []);
   findings.push(...v.findings);
   ran.push(`cfn-validate ${v.version} (${o.templates.length} templates)`);
-  findings.push(...runGuard(o.templates, o.projectRules ?? join(PROJECT_ROOT, 'lint', 'guard'), o.guardExemptions ?? []));
+  findings.push(
+    ...runGuard(o.templates, o.projectRules ?? join(PROJECT_ROOT, 'lint', 'guard'), o.guardExemptions ?? []),
+  );
   ran.push('cfn-guard (Control Tower rules + lint/guard)');
   findings.push(...runShellcheck(o.shellFiles));
   ran.push(`shellcheck (${o.shellFiles.length} files)`);
@@ -72,7 +74,14 @@ export async function runLint(o: LintOptions): Promise<LintResult> {
     for (const file of o.powershellFiles) {
       const { errors } = await parsePowerShell(readFileSync(file, 'utf8'), file);
       for (const e of errors) {
-        findings.push({ tool: 'powershell-parse', file, location: `${e.line}:${e.column}`, rule: 'syntax', severity: 'error', message: e.text });
+        findings.push({
+          tool: 'powershell-parse',
+          file,
+          location: `${e.line}:${e.column}`,
+          rule: 'syntax',
+          severity: 'error',
+          message: e.text,
+        });
       }
     }
   }
@@ -95,12 +104,17 @@ and the real cfn-lint when it is on PATH. Exits 1 on any error or warning.
   -h, --help       show this help`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseCommandLine('lint', argv, {
+  const args = parseCommandLine(
+    'lint',
+    argv,
+    {
       templates: { type: 'string', default: join(PROJECT_ROOT, 'generated', 'templates') },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', short: 'v', default: false },
       help: { type: 'boolean', short: 'h', default: false },
-    }, HELP);
+    },
+    HELP,
+  );
   if (typeof args === 'number') return args;
   const templates = filesWithExtension(args.templates!, '.json');
   if (templates.length === 0) {
@@ -109,7 +123,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const result = await runLint({
     templates,
-    shellFiles: [...filesWithExtension(join(PROJECT_ROOT, 'documents'), '.sh'), ...filesWithExtension(join(PROJECT_ROOT, 'scripts'), '.sh'), join(PROJECT_ROOT, '.ci', 'run')].filter(existsSync),
+    shellFiles: [
+      ...filesWithExtension(join(PROJECT_ROOT, 'documents'), '.sh'),
+      ...filesWithExtension(join(PROJECT_ROOT, 'scripts'), '.sh'),
+      join(PROJECT_ROOT, '.ci', 'run'),
+    ].filter(existsSync),
     powershellFiles: filesWithExtension(join(PROJECT_ROOT, 'documents'), '.ps1'),
     cfnSuppressions: loadSuppressions(join(PROJECT_ROOT, 'lint', 'cfn-validate-suppressions.yaml')),
     guardExemptions: loadSuppressions(join(PROJECT_ROOT, 'lint', 'control-tower-exemptions.yaml')),

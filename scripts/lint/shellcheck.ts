@@ -15,7 +15,16 @@ export function runShellcheck(files: string[]): Finding[] {
   if (files.length === 0) return [];
   const run = spawnSync('shellcheck', ['--format=json', '--severity=style', ...files], { encoding: 'utf8' });
   if (run.error) {
-    return [{ tool: 'shellcheck', file: '-', location: '-', rule: 'missing', severity: 'error', message: 'shellcheck is not installed (apt-get install -y shellcheck)' }];
+    return [
+      {
+        tool: 'shellcheck',
+        file: '-',
+        location: '-',
+        rule: 'missing',
+        severity: 'error',
+        message: 'shellcheck is not installed (apt-get install -y shellcheck)',
+      },
+    ];
   }
   const comments = JSON.parse(run.stdout || '[]') as ShellcheckComment[];
   return comments.map((c) => ({

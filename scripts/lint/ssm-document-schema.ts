@@ -10,17 +10,20 @@ export const SSM_DOCUMENT_MAX_BYTES = 64 * 1024;
 const STEP_NAME = /^[a-zA-Z0-9_-]+$/;
 const PARAMETER_NAME = /^[a-zA-Z0-9_]+$/;
 
-const regexString = z.string().min(1).refine(
-  (p) => {
-    try {
-      new RegExp(p);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'must be a valid regular expression' },
-);
+const regexString = z
+  .string()
+  .min(1)
+  .refine(
+    (p) => {
+      try {
+        new RegExp(p);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be a valid regular expression' },
+  );
 
 export const ssmParameterSchema = z.strictObject({
   type: z.enum(['String', 'StringList', 'Boolean', 'Integer', 'MapList', 'StringMap']),
@@ -37,7 +40,9 @@ export const ssmParameterSchema = z.strictObject({
 
 const timeoutSeconds = z.union([
   z.number().int().positive(),
-  z.string().regex(/^(\d+|\{\{\s*[a-zA-Z0-9_]+\s*\}\})$/, { message: 'must be a number of seconds or a {{ parameter }}' }),
+  z
+    .string()
+    .regex(/^(\d+|\{\{\s*[a-zA-Z0-9_]+\s*\}\})$/, { message: 'must be a number of seconds or a {{ parameter }}' }),
 ]);
 
 const runScriptInputs = z.strictObject({
@@ -67,7 +72,10 @@ export const ssmCommandDocumentSchema = z.strictObject({
   schemaVersion: z.literal('2.2', { message: 'must be "2.2"' }),
   description: z.string().optional(),
   parameters: z
-    .record(z.string().regex(PARAMETER_NAME, { message: 'parameter names must match ^[a-zA-Z0-9_]+$' }), ssmParameterSchema)
+    .record(
+      z.string().regex(PARAMETER_NAME, { message: 'parameter names must match ^[a-zA-Z0-9_]+$' }),
+      ssmParameterSchema,
+    )
     .optional(),
   mainSteps: z.array(ssmStepSchema).min(1, { message: 'must hold at least one step' }),
 });
@@ -102,13 +110,17 @@ function defaultProblem(name: string, p: z.infer<typeof ssmParameterSchema>, opt
       if (p.allowedValues && !p.allowedValues.includes(d)) return `${where}: must be one of allowedValues`;
       return undefined;
     case 'StringList':
-      return Array.isArray(d) && d.every((v) => typeof v === 'string') ? undefined : `${where}: must be a list of strings`;
+      return Array.isArray(d) && d.every((v) => typeof v === 'string')
+        ? undefined
+        : `${where}: must be a list of strings`;
     case 'Boolean':
       return typeof d === 'boolean' ? undefined : `${where}: must be true or false`;
     case 'Integer':
       return Number.isInteger(d) ? undefined : `${where}: must be an integer`;
     case 'MapList':
-      return Array.isArray(d) && d.every((v) => typeof v === 'object' && v !== null) ? undefined : `${where}: must be a list of maps`;
+      return Array.isArray(d) && d.every((v) => typeof v === 'object' && v !== null)
+        ? undefined
+        : `${where}: must be a list of maps`;
     case 'StringMap':
       return typeof d === 'object' && d !== null && !Array.isArray(d) ? undefined : `${where}: must be a map`;
   }
@@ -120,7 +132,10 @@ const REFERENCE = /\{\{\s*([^{}]*?)\s*\}\}/g;
 function references(doc: SsmCommandDocument): Array<{ name: string; where: string }> {
   const found: Array<{ name: string; where: string }> = [];
   doc.mainSteps.forEach((step, i) => {
-    const strings: Array<[string, string]> = step.inputs.runCommand.map((line, j) => [`mainSteps.${i}.inputs.runCommand.${j}`, line]);
+    const strings: Array<[string, string]> = step.inputs.runCommand.map((line, j) => [
+      `mainSteps.${i}.inputs.runCommand.${j}`,
+      line,
+    ]);
     for (const key of ['timeoutSeconds', 'workingDirectory'] as const) {
       const v = step.inputs[key];
       if (typeof v === 'string') strings.push([`mainSteps.${i}.inputs.${key}`, v]);
@@ -158,7 +173,8 @@ export function checkSsmDocument(doc: unknown, opts: CheckOptions = {}): string[
 
   const seen = new Set<string>();
   d.mainSteps.forEach((step, i) => {
-    if (seen.has(step.name)) problems.push(`mainSteps.${i}.name: "${step.name}" is used by another step; names must be unique`);
+    if (seen.has(step.name))
+      problems.push(`mainSteps.${i}.name: "${step.name}" is used by another step; names must be unique`);
     seen.add(step.name);
     const platform = step.precondition?.StringEquals[1];
     if (step.action === 'aws:runPowerShellScript' && platform && platform !== 'Windows') {

@@ -27,7 +27,11 @@ export function makeClients(ctx: Context, profile: string | undefined): Clients 
   const cache = new Map<string, unknown>();
   // Adaptive retries smooth out throttling while we poll long-running operations.
   const base = (region: string) => ({ region, credentials, retryMode: 'adaptive', maxAttempts: 6 });
-  function get<T>(service: keyof NonNullable<Context['awsConfig']>, region: string, make: (cfg: Record<string, unknown>) => T): T {
+  function get<T>(
+    service: keyof NonNullable<Context['awsConfig']>,
+    region: string,
+    make: (cfg: Record<string, unknown>) => T,
+  ): T {
     const key = `${service}:${region}`;
     if (!cache.has(key)) cache.set(key, make({ ...base(region), ...(ctx.awsConfig?.[service] ?? {}) }));
     return cache.get(key) as T;
@@ -49,7 +53,11 @@ export function makeClients(ctx: Context, profile: string | undefined): Clients 
  * The home Region: --region, else AWS_REGION / AWS_DEFAULT_REGION, else the profile's Region as
  * the SDK resolves it. Resolving reads local config only; it makes no AWS call.
  */
-export async function resolveRegion(ctx: Context, flag: string | undefined, profile: string | undefined): Promise<string> {
+export async function resolveRegion(
+  ctx: Context,
+  flag: string | undefined,
+  profile: string | undefined,
+): Promise<string> {
   const fromEnv = ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION;
   let value = flag ?? fromEnv;
   if (!value) {
@@ -61,7 +69,9 @@ export async function resolveRegion(ctx: Context, flag: string | undefined, prof
   }
   if (!value) throw new UsageError('--region is required (or set AWS_REGION, or a region in the profile)');
   if (!REGION.test(value)) {
-    throw new UsageError(`${flag ? '--region' : 'AWS_REGION'}: "${value}" is not an AWS Region name (such as us-east-1)`);
+    throw new UsageError(
+      `${flag ? '--region' : 'AWS_REGION'}: "${value}" is not an AWS Region name (such as us-east-1)`,
+    );
   }
   return value;
 }

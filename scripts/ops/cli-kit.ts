@@ -26,8 +26,18 @@ export interface CommandSpec {
 }
 
 export const COMMON_OPTIONS: OptionSpec[] = [
-  { name: 'profile', type: 'string', arg: 'NAME', help: 'AWS shared-config profile (default: the standard credential chain)' },
-  { name: 'region', type: 'string', arg: 'REGION', help: 'home Region of the central account (default: AWS_REGION or the profile\'s Region)' },
+  {
+    name: 'profile',
+    type: 'string',
+    arg: 'NAME',
+    help: 'AWS shared-config profile (default: the standard credential chain)',
+  },
+  {
+    name: 'region',
+    type: 'string',
+    arg: 'REGION',
+    help: "home Region of the central account (default: AWS_REGION or the profile's Region)",
+  },
   { name: 'config', type: 'string', arg: 'FILE', help: 'build configuration (default: build.config.json)' },
   { name: 'json', type: 'boolean', help: 'print one JSON document on stdout instead of human output' },
   { name: 'help', type: 'boolean', help: 'show this help' },
@@ -53,7 +63,9 @@ export function helpText(spec: CommandSpec): string {
 export type Flags = Record<string, string | boolean | string[] | undefined>;
 
 export function parseFlags(spec: CommandSpec, argv: string[]): Flags {
-  const options = Object.fromEntries([...spec.options, ...COMMON_OPTIONS].map((o) => [o.name, { type: o.type, multiple: o.multiple ?? false }]));
+  const options = Object.fromEntries(
+    [...spec.options, ...COMMON_OPTIONS].map((o) => [o.name, { type: o.type, multiple: o.multiple ?? false }]),
+  );
   try {
     const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
     return values as Flags;
@@ -67,7 +79,9 @@ export function parseFlags(spec: CommandSpec, argv: string[]): Flags {
       case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
         throw new UsageError(`${opt ?? 'an option'} needs a value ${hint}`);
       case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-        throw new UsageError(`unexpected argument ${/'([^']+)'/.exec(e.message)?.[1] ?? ''}: every input is a --flag ${hint}`);
+        throw new UsageError(
+          `unexpected argument ${/'([^']+)'/.exec(e.message)?.[1] ?? ''}: every input is a --flag ${hint}`,
+        );
       default:
         throw new UsageError(`${e.message} ${hint}`);
     }
@@ -100,7 +114,9 @@ export interface Context {
   /** Milliseconds between polls of a long-running AWS operation. */
   pollMs: number;
   /** Extra SDK client configuration per service (tests point clients at loopback fakes). */
-  awsConfig?: Partial<Record<'cloudformation' | 's3' | 'sts' | 'organizations' | 'ssm' | 'dynamodb', Record<string, unknown>>>;
+  awsConfig?: Partial<
+    Record<'cloudformation' | 's3' | 'sts' | 'organizations' | 'ssm' | 'dynamodb', Record<string, unknown>>
+  >;
 }
 
 export function defaultContext(): Context {
@@ -154,12 +170,20 @@ export async function runCommand(
 /** Fixed-width text table for human output. */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (c ?? '').padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (c ?? '').padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
 /** Runs tasks with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {

@@ -16,7 +16,10 @@ export function projectPath(ctx: Context, p: string): string {
   return isAbsolute(p) ? p : resolve(ctx.root, p);
 }
 
-export function loadConfig(ctx: Context, flags: Flags): { config: BuildConfig; names: ReturnType<typeof derivedNames> } {
+export function loadConfig(
+  ctx: Context,
+  flags: Flags,
+): { config: BuildConfig; names: ReturnType<typeof derivedNames> } {
   const path = projectPath(ctx, str(flags, 'config') ?? 'build.config.json');
   try {
     const config = loadBuildConfig(path, ctx.now());

@@ -33,7 +33,8 @@ export const MAX_TEMPLATE_BODY_BYTES = 51_200;
 
 export function readManifest(generatedDir: string): Artifact[] {
   const path = join(generatedDir, 'manifest.json');
-  if (!existsSync(path)) throw new UsageError(`${path} not found: run \`npm run build\` first (or pass --generated-dir)`);
+  if (!existsSync(path))
+    throw new UsageError(`${path} not found: run \`npm run build\` first (or pass --generated-dir)`);
   let raw: { artifacts?: unknown };
   try {
     raw = JSON.parse(readFileSync(path, 'utf8')) as { artifacts?: unknown };
@@ -45,8 +46,10 @@ export function readManifest(generatedDir: string): Artifact[] {
     if (typeof a.path !== 'string' || !/^[\w./-]+$/.test(a.path) || a.path.split('/').includes('..')) {
       throw new UsageError(`${path}: artifacts[${i}].path must be a relative path inside generated/`);
     }
-    if (a.kind !== 'template' && a.kind !== 'document') throw new UsageError(`${path}: artifacts[${i}].kind must be template or document`);
-    if (typeof a.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(a.sha256)) throw new UsageError(`${path}: artifacts[${i}].sha256 must be 64 hex digits`);
+    if (a.kind !== 'template' && a.kind !== 'document')
+      throw new UsageError(`${path}: artifacts[${i}].kind must be template or document`);
+    if (typeof a.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(a.sha256))
+      throw new UsageError(`${path}: artifacts[${i}].sha256 must be 64 hex digits`);
     return { path: a.path, kind: a.kind, bytes: Number(a.bytes), sha256: a.sha256 };
   });
 }
@@ -57,10 +60,13 @@ export const sha256Hex = (data: Buffer | string): string => createHash('sha256')
 export function loadArtifacts(generatedDir: string): Array<Artifact & { body: Buffer }> {
   return readManifest(generatedDir).map((a) => {
     const file = join(generatedDir, a.path);
-    if (!existsSync(file)) throw new UsageError(`${file} is listed in manifest.json but missing: run \`npm run build\``);
+    if (!existsSync(file))
+      throw new UsageError(`${file} is listed in manifest.json but missing: run \`npm run build\``);
     const body = readFileSync(file);
     if (sha256Hex(body) !== a.sha256) {
-      throw new UsageError(`${file} does not match its sha256 in manifest.json (stale or edited): run \`npm run build\``);
+      throw new UsageError(
+        `${file} does not match its sha256 in manifest.json (stale or edited): run \`npm run build\``,
+      );
     }
     return { ...a, body };
   });
@@ -72,7 +78,8 @@ export function templatePath(generatedDir: string, name: TemplateName): string {
 
 export function readTemplate(generatedDir: string, name: TemplateName): { body: string; json: TemplateJson } {
   const path = templatePath(generatedDir, name);
-  if (!existsSync(path)) throw new UsageError(`${path} not found: run \`npm run build\` first (or pass --generated-dir)`);
+  if (!existsSync(path))
+    throw new UsageError(`${path} not found: run \`npm run build\` first (or pass --generated-dir)`);
   const body = readFileSync(path, 'utf8');
   try {
     return { body, json: JSON.parse(body) as TemplateJson };
@@ -99,14 +106,22 @@ export const isNoEcho = (p: TemplateParameter | undefined): boolean => p?.NoEcho
  * Checks a parameter value against the template's own declaration (existence, AllowedPattern,
  * AllowedValues) so CloudFormation's rejection is caught before any AWS call.
  */
-export function checkParameter(flag: string, templateName: string, template: TemplateJson, name: string, value: string): void {
+export function checkParameter(
+  flag: string,
+  templateName: string,
+  template: TemplateJson,
+  name: string,
+  value: string,
+): void {
   const p = template.Parameters?.[name];
   if (!p) {
     const known = Object.keys(template.Parameters ?? {}).join(', ') || 'none';
     throw new UsageError(`${flag}: ${templateName} has no parameter ${name} (it declares: ${known})`);
   }
   if (p.AllowedPattern && !new RegExp(p.AllowedPattern, 'u').test(value)) {
-    throw new UsageError(`${flag}: ${templateName} parameter ${name} must match ${p.AllowedPattern}${p.Description ? ` (${p.Description})` : ''}`);
+    throw new UsageError(
+      `${flag}: ${templateName} parameter ${name} must match ${p.AllowedPattern}${p.Description ? ` (${p.Description})` : ''}`,
+    );
   }
   if (p.AllowedValues && !p.AllowedValues.map(String).includes(value)) {
     throw new UsageError(`${flag}: ${templateName} parameter ${name} must be one of ${p.AllowedValues.join(', ')}`);

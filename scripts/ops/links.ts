@@ -71,7 +71,7 @@ export function launchLinksMarkdown(links: LaunchLink[], note: string[]): string
   const out = [
     '# Launch links',
     '',
-    'Written by `ssm-hub publish`. Each link opens the CloudFormation console\'s quick-create page with the',
+    "Written by `ssm-hub publish`. Each link opens the CloudFormation console's quick-create page with the",
     'template URL, stack name and known parameters filled in. Deploy the central stack first.',
     ...(note.length ? ['', ...note] : []),
   ];

@@ -10,13 +10,19 @@ import * as v from './validate.ts';
 
 export const spec: CommandSpec = {
   name: 'offboard',
-  summary: 'Delete the agency-permissions stacks of some agencies (the agency can no longer sync or fetch activations).',
+  summary:
+    'Delete the agency-permissions stacks of some agencies (the agency can no longer sync or fetch activations).',
   usage: ['--agencies 111111111111,… --yes [options]', '--ou ou-xxxx-xxxxxxxx --yes [options]'],
   options: [
     ...TARGET_OPTIONS,
     { name: 'yes', type: 'boolean', help: 'confirm the deletion (required)' },
     { name: 'concurrency', type: 'string', arg: 'N', help: 'stacks deleted at once, 1–20 (default 4)' },
-    { name: 'timeout-minutes', type: 'string', arg: 'N', help: 'give up waiting on one stack after N minutes, 1–720 (default 60)' },
+    {
+      name: 'timeout-minutes',
+      type: 'string',
+      arg: 'N',
+      help: 'give up waiting on one stack after N minutes, 1–720 (default 60)',
+    },
   ],
 };
 
@@ -36,7 +42,9 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const cfn = clients.cloudformation(region);
     const outcomes = await mapLimit(accounts, concurrency, async (account) => {
       const stackName = names.agencyPermissionsStackName(account);
-      const o = await deleteStack(ctx, cfn, stackName, timeoutMs, (line) => progress(ctx, `[${account}] ${stackName}: ${line}`));
+      const o = await deleteStack(ctx, cfn, stackName, timeoutMs, (line) =>
+        progress(ctx, `[${account}] ${stackName}: ${line}`),
+      );
       return { account, ...o };
     });
     return reportOutcomes(ctx, outcomes, flags['json'] === true, { region });

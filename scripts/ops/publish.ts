@@ -5,10 +5,27 @@ import { basename, dirname, join, relative } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, type ServerSideEncryption } from '@aws-sdk/client-s3';
 import { ValidateTemplateCommand } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, partitionOf, resolveRegion } from './aws.ts';
-import { defaultContext, list, progress, runCommand, str, type CommandSpec, type Context, type Flags } from './cli-kit.ts';
+import {
+  defaultContext,
+  list,
+  progress,
+  runCommand,
+  str,
+  type CommandSpec,
+  type Context,
+  type Flags,
+} from './cli-kit.ts';
 import { GENERATED_DIR_OPTION, generatedDir, loadConfig, projectPath } from './common.ts';
 import { describeError, EXIT, OperationError, UsageError } from './errors.ts';
-import { checkParameter, isNoEcho, loadArtifacts, readTemplate, TEMPLATE_NAMES, type Artifact, type TemplateName } from './generated.ts';
+import {
+  checkParameter,
+  isNoEcho,
+  loadArtifacts,
+  readTemplate,
+  TEMPLATE_NAMES,
+  type Artifact,
+  type TemplateName,
+} from './generated.ts';
 import { launchLinksMarkdown, quickCreateLink, s3ObjectUrl, type LaunchLink } from './links.ts';
 import * as v from './validate.ts';
 
@@ -21,23 +38,96 @@ export const spec: CommandSpec = {
     '--print-bucket-policy --bucket BUCKET --org-id o-…',
   ],
   options: [
-    { name: 'bucket', type: 'string', arg: 'BUCKET', help: 'target bucket; may contain {region} for one bucket per Region' },
-    { name: 'prefix', type: 'string', arg: 'P', help: 'key prefix (default: the build namePrefix, e.g. ssm-hub); keys are P/<sha256>/<file>' },
+    {
+      name: 'bucket',
+      type: 'string',
+      arg: 'BUCKET',
+      help: 'target bucket; may contain {region} for one bucket per Region',
+    },
+    {
+      name: 'prefix',
+      type: 'string',
+      arg: 'P',
+      help: 'key prefix (default: the build namePrefix, e.g. ssm-hub); keys are P/<sha256>/<file>',
+    },
     { name: 'regions', type: 'string', arg: 'r1,r2', help: 'Regions to publish for and link to (default: --region)' },
-    { name: 'bucket-region', type: 'string', arg: 'REGION', help: 'Region of --bucket when it has no {region} (default: --region)' },
-    { name: 'bucket-owner', type: 'string', arg: 'ACCOUNT', help: 'expected bucket owner (default: the caller\'s account)' },
-    { name: 'sse', type: 'string', arg: 'AES256|aws:kms', help: 'server-side encryption of uploaded objects (default: AES256)' },
-    { name: 'kms-key-id', type: 'string', arg: 'KEY', help: 'KMS key for --sse aws:kms (readers then need kms:Decrypt)' },
-    { name: 'validate', type: 'boolean', help: 'run CloudFormation ValidateTemplate on each uploaded template before printing links' },
-    { name: 'dry-run', type: 'boolean', help: 'write what would be uploaded to --out and the links; no AWS credentials needed' },
+    {
+      name: 'bucket-region',
+      type: 'string',
+      arg: 'REGION',
+      help: 'Region of --bucket when it has no {region} (default: --region)',
+    },
+    {
+      name: 'bucket-owner',
+      type: 'string',
+      arg: 'ACCOUNT',
+      help: "expected bucket owner (default: the caller's account)",
+    },
+    {
+      name: 'sse',
+      type: 'string',
+      arg: 'AES256|aws:kms',
+      help: 'server-side encryption of uploaded objects (default: AES256)',
+    },
+    {
+      name: 'kms-key-id',
+      type: 'string',
+      arg: 'KEY',
+      help: 'KMS key for --sse aws:kms (readers then need kms:Decrypt)',
+    },
+    {
+      name: 'validate',
+      type: 'boolean',
+      help: 'run CloudFormation ValidateTemplate on each uploaded template before printing links',
+    },
+    {
+      name: 'dry-run',
+      type: 'boolean',
+      help: 'write what would be uploaded to --out and the links; no AWS credentials needed',
+    },
     { name: 'out', type: 'string', arg: 'DIR', help: 'dry-run output folder (default: .tmp/publish-dry-run)' },
-    { name: 'links-file', type: 'string', arg: 'FILE', help: 'where to write the Markdown link table (default: generated/launch-links.md)' },
-    { name: 'agencies', type: 'string', arg: 'ACCOUNT,…', help: 'also print one agency-permissions link per agency account' },
-    { name: 'central-account', type: 'string', arg: 'ACCOUNT', help: 'CentralAccountId for agency-collector links (default: the caller\'s account)' },
-    { name: 'central-region', type: 'string', arg: 'REGION', help: 'CentralRegion for agency-collector links (default: --region)' },
-    { name: 'param', type: 'string', arg: 'TEMPLATE:NAME=VALUE', multiple: true, help: 'prefill a parameter in a template\'s links, e.g. central-manager:AlarmEmail=ops@example.org (repeatable)' },
-    { name: 'print-bucket-policy', type: 'boolean', help: 'print the bucket policy for organization-wide read and exit' },
-    { name: 'org-id', type: 'string', arg: 'o-…', help: 'organization ID for --print-bucket-policy (aws:PrincipalOrgID)' },
+    {
+      name: 'links-file',
+      type: 'string',
+      arg: 'FILE',
+      help: 'where to write the Markdown link table (default: generated/launch-links.md)',
+    },
+    {
+      name: 'agencies',
+      type: 'string',
+      arg: 'ACCOUNT,…',
+      help: 'also print one agency-permissions link per agency account',
+    },
+    {
+      name: 'central-account',
+      type: 'string',
+      arg: 'ACCOUNT',
+      help: "CentralAccountId for agency-collector links (default: the caller's account)",
+    },
+    {
+      name: 'central-region',
+      type: 'string',
+      arg: 'REGION',
+      help: 'CentralRegion for agency-collector links (default: --region)',
+    },
+    {
+      name: 'param',
+      type: 'string',
+      arg: 'TEMPLATE:NAME=VALUE',
+      multiple: true,
+      help: "prefill a parameter in a template's links, e.g. central-manager:AlarmEmail=ops@example.org (repeatable)",
+    },
+    {
+      name: 'print-bucket-policy',
+      type: 'boolean',
+      help: 'print the bucket policy for organization-wide read and exit',
+    },
+    {
+      name: 'org-id',
+      type: 'string',
+      arg: 'o-…',
+      help: 'organization ID for --print-bucket-policy (aws:PrincipalOrgID)',
+    },
     GENERATED_DIR_OPTION,
   ],
   notes: [
@@ -85,7 +175,8 @@ function parseOptions(ctx: Context, flags: Flags, namePrefix: string): PublishOp
   v.exclusive(flags, 'dry-run', 'validate');
   v.exclusive(flags, 'dry-run', 'print-bucket-policy');
   v.exclusive(flags, 'regions', 'bucket-region');
-  if (flags['org-id'] !== undefined && !printPolicy) throw new UsageError('--org-id is only used with --print-bucket-policy');
+  if (flags['org-id'] !== undefined && !printPolicy)
+    throw new UsageError('--org-id is only used with --print-bucket-policy');
   if (flags['out'] !== undefined && !dryRun) throw new UsageError('--out is only used with --dry-run');
   const bucket = str(flags, 'bucket');
   if (!bucket && !dryRun) throw new UsageError('--bucket is required (or use --dry-run)');
@@ -112,7 +203,9 @@ function parseOptions(ctx: Context, flags: Flags, namePrefix: string): PublishOp
   const params = list(flags, 'param').map((raw) => {
     const m = /^([a-z-]+):([^=]+)=(.*)$/s.exec(raw);
     if (!m || !(TEMPLATE_NAMES as readonly string[]).includes(m[1]!)) {
-      throw new UsageError(`--param: "${raw}" must look like TEMPLATE:NAME=VALUE with TEMPLATE one of ${TEMPLATE_NAMES.join(', ')}`);
+      throw new UsageError(
+        `--param: "${raw}" must look like TEMPLATE:NAME=VALUE with TEMPLATE one of ${TEMPLATE_NAMES.join(', ')}`,
+      );
     }
     return { template: m[1] as TemplateName, name: m[2]!, value: m[3]! };
   });
@@ -188,7 +281,11 @@ export function bucketPolicy(bucket: string, region: string, prefix: string, org
 }
 
 interface LinkInputs {
-  names: { centralStackName: string; agencyPermissionsStackName: (a: string) => string; agencyCollectorStackName: string };
+  names: {
+    centralStackName: string;
+    agencyPermissionsStackName: (a: string) => string;
+    agencyCollectorStackName: string;
+  };
   agencies: string[];
   centralAccount: string | undefined;
   centralRegion: string | undefined;
@@ -203,25 +300,51 @@ export function buildLinks(
   inputs: LinkInputs,
 ): { links: LaunchLink[]; warnings: string[] } {
   const templates = Object.fromEntries(
-    (['central-manager', 'agency-permissions', 'agency-collector'] as TemplateName[]).map((n) => [n, readTemplate(gen, n).json]),
+    (['central-manager', 'agency-permissions', 'agency-collector'] as TemplateName[]).map((n) => [
+      n,
+      readTemplate(gen, n).json,
+    ]),
   ) as Record<TemplateName, ReturnType<typeof readTemplate>['json']>;
   const links: LaunchLink[] = [];
   const warnings = new Set<string>();
   for (const t of targets) {
     for (const region of t.linkRegions) {
-      const add = (template: TemplateName, stackName: string | undefined, deployIn: string, params: Record<string, string | undefined>) => {
+      const add = (
+        template: TemplateName,
+        stackName: string | undefined,
+        deployIn: string,
+        params: Record<string, string | undefined>,
+      ) => {
         const templateUrl = s3ObjectUrl(t.bucket, t.region, keyOf(`templates/${template}.json`));
-        const { url, skippedNoEcho } = quickCreateLink({ region, templateUrl, stackName, params, template: templates[template] });
-        for (const p of skippedNoEcho) warnings.add(`${template}: parameter ${p} is NoEcho, so it is not prefilled; enter it in the console`);
+        const { url, skippedNoEcho } = quickCreateLink({
+          region,
+          templateUrl,
+          stackName,
+          params,
+          template: templates[template],
+        });
+        for (const p of skippedNoEcho)
+          warnings.add(`${template}: parameter ${p} is NoEcho, so it is not prefilled; enter it in the console`);
         links.push({ region, template, stackName: stackName ?? '(choose)', deployIn, url });
       };
-      const extra = (t: TemplateName) => Object.fromEntries(inputs.params.filter((p) => p.template === t).map((p) => [p.name, p.value]));
+      const extra = (t: TemplateName) =>
+        Object.fromEntries(inputs.params.filter((p) => p.template === t).map((p) => [p.name, p.value]));
       add('central-manager', inputs.names.centralStackName, 'central account', extra('central-manager'));
       if (inputs.agencies.length === 0) {
-        add('agency-permissions', undefined, 'central account, one stack per agency (name it ' + inputs.names.agencyPermissionsStackName('<account>') + ')', extra('agency-permissions'));
+        add(
+          'agency-permissions',
+          undefined,
+          'central account, one stack per agency (name it ' +
+            inputs.names.agencyPermissionsStackName('<account>') +
+            ')',
+          extra('agency-permissions'),
+        );
       }
       for (const a of inputs.agencies) {
-        add('agency-permissions', inputs.names.agencyPermissionsStackName(a), `central account, for agency ${a}`, { ...extra('agency-permissions'), AgencyAccountId: a });
+        add('agency-permissions', inputs.names.agencyPermissionsStackName(a), `central account, for agency ${a}`, {
+          ...extra('agency-permissions'),
+          AgencyAccountId: a,
+        });
       }
       add('agency-collector', inputs.names.agencyCollectorStackName, 'each agency account (or `ssm-hub rollout`)', {
         ...extra('agency-collector'),
@@ -244,20 +367,28 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       const t = readTemplate(gen, p.template).json;
       checkParameter('--param', p.template, t, p.name, p.value);
       // A secret must never travel in a URL (browser history, logs, chat): refuse rather than skip.
-      if (isNoEcho(t.Parameters?.[p.name])) throw new UsageError(`--param: ${p.template} parameter ${p.name} is NoEcho and is never put in a link; enter it in the console`);
+      if (isNoEcho(t.Parameters?.[p.name]))
+        throw new UsageError(
+          `--param: ${p.template} parameter ${p.name} is NoEcho and is never put in a link; enter it in the console`,
+        );
     }
 
     // Dry-run must work on a fresh clone: no Region lookup through the SDK, no STS.
-    const homeRegion = o.homeRegion ?? (o.dryRun ? ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || 'us-east-1' : undefined);
+    const homeRegion =
+      o.homeRegion ?? (o.dryRun ? ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || 'us-east-1' : undefined);
     const region = homeRegion ?? (await resolveRegion(ctx, undefined, o.profile));
     const regions = o.regions.length ? o.regions : [v.region('region', region)];
     v.bucketTemplate('bucket', o.bucketTemplate, regions);
     const targets = planTargets(o.bucketTemplate, regions, o.bucketRegion ?? region);
 
     if (o.printPolicy) {
-      const policies = targets.map((t) => ({ bucket: t.bucket, policy: bucketPolicy(t.bucket, t.region, o.prefix, o.orgId!) }));
+      const policies = targets.map((t) => ({
+        bucket: t.bucket,
+        policy: bucketPolicy(t.bucket, t.region, o.prefix, o.orgId!),
+      }));
       if (o.json) ctx.stdout(`${JSON.stringify(policies, null, 2)}\n`);
-      else for (const p of policies) ctx.stdout(`# bucket policy for ${p.bucket}\n${JSON.stringify(p.policy, null, 2)}\n`);
+      else
+        for (const p of policies) ctx.stdout(`# bucket policy for ${p.bucket}\n${JSON.stringify(p.policy, null, 2)}\n`);
       return EXIT.ok;
     }
 
@@ -268,7 +399,12 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       return objectKey(o.prefix, a);
     };
 
-    const report = targets.map((t) => ({ bucket: t.bucket, region: t.region, uploaded: [] as string[], skipped: [] as string[] }));
+    const report = targets.map((t) => ({
+      bucket: t.bucket,
+      region: t.region,
+      uploaded: [] as string[],
+      skipped: [] as string[],
+    }));
     let centralAccount = o.centralAccount;
     const notes: string[] = [];
 
@@ -284,8 +420,13 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       }
       mkdirSync(o.outDir, { recursive: true });
       writeFileSync(join(o.outDir, 'upload-plan.json'), `${JSON.stringify(report, null, 2)}\n`);
-      progress(ctx, `dry run: wrote ${artifacts.length} objects per bucket under ${relative(ctx.root, o.outDir) || o.outDir}`);
-      notes.push('Dry run: nothing was uploaded. These links work only once the objects are in the bucket named in them.');
+      progress(
+        ctx,
+        `dry run: wrote ${artifacts.length} objects per bucket under ${relative(ctx.root, o.outDir) || o.outDir}`,
+      );
+      notes.push(
+        'Dry run: nothing was uploaded. These links work only once the objects are in the bucket named in them.',
+      );
     } else {
       const clients = makeClients(ctx, o.profile);
       const caller = o.bucketOwner && o.centralAccount ? undefined : await callerAccount(clients, region);
@@ -298,7 +439,9 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
           const where = `s3://${t.bucket}/${key}`;
           let exists = false;
           try {
-            const head = await s3.send(new HeadObjectCommand({ Bucket: t.bucket, Key: key, ExpectedBucketOwner: owner }));
+            const head = await s3.send(
+              new HeadObjectCommand({ Bucket: t.bucket, Key: key, ExpectedBucketOwner: owner }),
+            );
             // The key is the content hash, so an object of the same size there is this file.
             exists = head.ContentLength === undefined || head.ContentLength === a.body.length;
           } catch (err) {
@@ -346,7 +489,8 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       }
     }
 
-    if (!centralAccount) notes.push('CentralAccountId is not prefilled in agency-collector links: pass --central-account.');
+    if (!centralAccount)
+      notes.push('CentralAccountId is not prefilled in agency-collector links: pass --central-account.');
     const { links, warnings } = buildLinks(gen, targets, keyOf, {
       names,
       agencies: o.agencies,
@@ -364,19 +508,29 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
 
     // Plain template URLs, for `onboard`/`rollout --template-url` and `aws cloudformation` commands.
     const templateUrls = targets.flatMap((t) =>
-      TEMPLATE_NAMES.map((name) => ({ bucket: t.bucket, region: t.region, template: name, url: s3ObjectUrl(t.bucket, t.region, keyOf(`templates/${name}.json`)) })),
+      TEMPLATE_NAMES.map((name) => ({
+        bucket: t.bucket,
+        region: t.region,
+        template: name,
+        url: s3ObjectUrl(t.bucket, t.region, keyOf(`templates/${name}.json`)),
+      })),
     );
     if (o.json) {
-      ctx.stdout(`${JSON.stringify({ dryRun: o.dryRun, buckets: report, templateUrls, links, linksFile, warnings, notes }, null, 2)}\n`);
+      ctx.stdout(
+        `${JSON.stringify({ dryRun: o.dryRun, buckets: report, templateUrls, links, linksFile, warnings, notes }, null, 2)}\n`,
+      );
     } else {
       for (const r of report) {
-        ctx.stdout(`${o.dryRun ? 'would upload' : 'uploaded'} ${r.uploaded.length}, unchanged ${r.skipped.length}: s3://${r.bucket} (${r.region})\n`);
+        ctx.stdout(
+          `${o.dryRun ? 'would upload' : 'uploaded'} ${r.uploaded.length}, unchanged ${r.skipped.length}: s3://${r.bucket} (${r.region})\n`,
+        );
       }
       ctx.stdout('\nTemplate URLs (for --template-url):\n');
       for (const t of templateUrls) ctx.stdout(`  ${t.template} (${t.region}): ${t.url}\n`);
       for (const region of [...new Set(links.map((l) => l.region))]) {
         ctx.stdout(`\nQuick-create links for ${region}:\n`);
-        for (const l of links.filter((x) => x.region === region)) ctx.stdout(`  ${l.template} → ${l.stackName} (${l.deployIn})\n    ${l.url}\n`);
+        for (const l of links.filter((x) => x.region === region))
+          ctx.stdout(`  ${l.template} → ${l.stackName} (${l.deployIn})\n    ${l.url}\n`);
       }
       for (const w of warnings) ctx.stdout(`WARNING: ${w}\n`);
       for (const n of notes) ctx.stdout(`note: ${n}\n`);

@@ -16,7 +16,17 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { randomUUID } from 'node:crypto';
 import { callerAccount, makeClients, partitionOf, resolveRegion } from './aws.ts';
-import { defaultContext, list, progress, runCommand, str, table, type CommandSpec, type Context, type Flags } from './cli-kit.ts';
+import {
+  defaultContext,
+  list,
+  progress,
+  runCommand,
+  str,
+  table,
+  type CommandSpec,
+  type Context,
+  type Flags,
+} from './cli-kit.ts';
 import { GENERATED_DIR_OPTION, generatedDir, loadConfig } from './common.ts';
 import { describeError, EXIT, OperationError, UsageError } from './errors.ts';
 import { checkParameter, parseAssignments, readTemplate, templateBodyOrUrl } from './generated.ts';
@@ -26,7 +36,8 @@ import * as v from './validate.ts';
 
 export const spec: CommandSpec = {
   name: 'rollout',
-  summary: 'Create or update the agency-collector StackSet and deploy it to agency accounts and Regions (onboarding them first).',
+  summary:
+    'Create or update the agency-collector StackSet and deploy it to agency accounts and Regions (onboarding them first).',
   usage: [
     '--ou ou-xxxx-xxxxxxxx[,…] --regions us-east-1,us-west-2 [options]      (service-managed, auto-deployment)',
     '--ou ou-… --accounts 111111111111,… --regions …                   (service-managed, only those accounts)',
@@ -34,31 +45,91 @@ export const spec: CommandSpec = {
   ],
   options: [
     { name: 'ou', type: 'string', arg: 'ou-…,…', help: 'target organizational units (or root r-…); service-managed' },
-    { name: 'accounts', type: 'string', arg: 'ACCOUNT,…', help: 'target accounts (self-managed; with --ou, only these accounts of the OUs)' },
+    {
+      name: 'accounts',
+      type: 'string',
+      arg: 'ACCOUNT,…',
+      help: 'target accounts (self-managed; with --ou, only these accounts of the OUs)',
+    },
     { name: 'regions', type: 'string', arg: 'r1,r2', help: 'Regions to deploy stack instances in (required)' },
-    { name: 'self-managed', type: 'boolean', help: 'self-managed permissions instead of service-managed (Organizations)' },
-    { name: 'administration-role-arn', type: 'string', arg: 'ARN', help: 'self-managed: admin role (default: AWSCloudFormationStackSetAdministrationRole)' },
-    { name: 'execution-role-name', type: 'string', arg: 'NAME', help: 'self-managed: execution role (default: AWSCloudFormationStackSetExecutionRole)' },
-    { name: 'call-as', type: 'string', arg: 'SELF|DELEGATED_ADMIN', help: 'DELEGATED_ADMIN when run from a delegated administrator account' },
-    { name: 'template-url', type: 'string', arg: 'URL', help: 'published agency-collector template (default: generated/templates/agency-collector.json)' },
-    { name: 'central-account', type: 'string', arg: 'ACCOUNT', help: 'CentralAccountId parameter (default: the caller\'s account)' },
+    {
+      name: 'self-managed',
+      type: 'boolean',
+      help: 'self-managed permissions instead of service-managed (Organizations)',
+    },
+    {
+      name: 'administration-role-arn',
+      type: 'string',
+      arg: 'ARN',
+      help: 'self-managed: admin role (default: AWSCloudFormationStackSetAdministrationRole)',
+    },
+    {
+      name: 'execution-role-name',
+      type: 'string',
+      arg: 'NAME',
+      help: 'self-managed: execution role (default: AWSCloudFormationStackSetExecutionRole)',
+    },
+    {
+      name: 'call-as',
+      type: 'string',
+      arg: 'SELF|DELEGATED_ADMIN',
+      help: 'DELEGATED_ADMIN when run from a delegated administrator account',
+    },
+    {
+      name: 'template-url',
+      type: 'string',
+      arg: 'URL',
+      help: 'published agency-collector template (default: generated/templates/agency-collector.json)',
+    },
+    {
+      name: 'central-account',
+      type: 'string',
+      arg: 'ACCOUNT',
+      help: "CentralAccountId parameter (default: the caller's account)",
+    },
     { name: 'central-region', type: 'string', arg: 'REGION', help: 'CentralRegion parameter (default: --region)' },
-    { name: 'reconcile-schedule', type: 'string', arg: 'EXPR', help: 'ReconcileSchedule parameter, e.g. "rate(1 hour)"' },
+    {
+      name: 'reconcile-schedule',
+      type: 'string',
+      arg: 'EXPR',
+      help: 'ReconcileSchedule parameter, e.g. "rate(1 hour)"',
+    },
     { name: 'zero-touch', type: 'string', arg: 'true|false', help: 'EnableZeroTouchRegistration parameter' },
     { name: 'opt-in-tag-key', type: 'string', arg: 'KEY', help: 'OptInTagKey parameter' },
     { name: 'opt-in-tag-value', type: 'string', arg: 'VALUE', help: 'OptInTagValue parameter' },
-    { name: 'param', type: 'string', arg: 'NAME=VALUE', multiple: true, help: 'any other agency-collector parameter, e.g. AlarmEmail=ops@example.org (repeatable)' },
-    { name: 'failure-tolerance-count', type: 'string', arg: 'N', help: 'accounts per Region that may fail before the Region stops (0–1000)' },
+    {
+      name: 'param',
+      type: 'string',
+      arg: 'NAME=VALUE',
+      multiple: true,
+      help: 'any other agency-collector parameter, e.g. AlarmEmail=ops@example.org (repeatable)',
+    },
+    {
+      name: 'failure-tolerance-count',
+      type: 'string',
+      arg: 'N',
+      help: 'accounts per Region that may fail before the Region stops (0–1000)',
+    },
     { name: 'failure-tolerance-percentage', type: 'string', arg: 'N', help: 'same, as a percentage (0–100)' },
     { name: 'max-concurrent-count', type: 'string', arg: 'N', help: 'accounts deployed at once per Region (1–1000)' },
     { name: 'max-concurrent-percentage', type: 'string', arg: 'N', help: 'same, as a percentage (1–100)' },
-    { name: 'concurrency-mode', type: 'string', arg: 'MODE', help: 'STRICT_FAILURE_TOLERANCE (default) or SOFT_FAILURE_TOLERANCE' },
+    {
+      name: 'concurrency-mode',
+      type: 'string',
+      arg: 'MODE',
+      help: 'STRICT_FAILURE_TOLERANCE (default) or SOFT_FAILURE_TOLERANCE',
+    },
     { name: 'region-concurrency', type: 'string', arg: 'TYPE', help: 'SEQUENTIAL (default) or PARALLEL' },
     { name: 'region-order', type: 'string', arg: 'r1,r2', help: 'order of Regions (each must be in --regions)' },
     { name: 'skip-onboard', type: 'boolean', help: 'do not create/update the agency-permissions stacks first' },
     { name: 'central-stack', type: 'string', arg: 'NAME', help: 'onboarding: CentralManagerStackName parameter' },
     { name: 'concurrency', type: 'string', arg: 'N', help: 'onboarding: stacks deployed at once, 1–20 (default 4)' },
-    { name: 'timeout-minutes', type: 'string', arg: 'N', help: 'give up waiting on one stack or operation after N minutes, 1–720 (default 60)' },
+    {
+      name: 'timeout-minutes',
+      type: 'string',
+      arg: 'N',
+      help: 'give up waiting on one stack or operation after N minutes, 1–720 (default 60)',
+    },
     GENERATED_DIR_OPTION,
   ],
   notes: [
@@ -93,7 +164,8 @@ export function operationPreferences(flags: Flags, regions: string[]): StackSetO
   if (order) {
     prefs.RegionOrder = v.regions('region-order', order);
     for (const r of prefs.RegionOrder) {
-      if (!regions.includes(r)) throw new UsageError(`--region-order: ${r} is not one of --regions (${regions.join(', ')})`);
+      if (!regions.includes(r))
+        throw new UsageError(`--region-order: ${r} is not one of --regions (${regions.join(', ')})`);
     }
   }
   return Object.fromEntries(Object.entries(prefs).filter(([, x]) => x !== undefined)) as StackSetOperationPreferences;
@@ -122,27 +194,38 @@ export function parsePlan(flags: Flags): RolloutPlan {
   const ous = ouFlag ? v.ouIds('ou', ouFlag) : undefined;
   const accounts = accountsFlag ? v.accountIds('accounts', accountsFlag) : undefined;
   if (selfManaged) {
-    if (ous) throw new UsageError('--ou cannot be used with --self-managed (self-managed StackSets target accounts: use --accounts)');
+    if (ous)
+      throw new UsageError(
+        '--ou cannot be used with --self-managed (self-managed StackSets target accounts: use --accounts)',
+      );
     if (!accounts) throw new UsageError('--self-managed needs --accounts');
   } else {
     if (!ous) {
       throw new UsageError(
-        accounts ? '--accounts alone needs --self-managed; service-managed StackSets target OUs (add --ou to limit the OUs to those accounts)' : 'one of --ou or --accounts is required',
+        accounts
+          ? '--accounts alone needs --self-managed; service-managed StackSets target OUs (add --ou to limit the OUs to those accounts)'
+          : 'one of --ou or --accounts is required',
       );
     }
-    if (flags['administration-role-arn'] !== undefined) throw new UsageError('--administration-role-arn is only used with --self-managed');
-    if (flags['execution-role-name'] !== undefined) throw new UsageError('--execution-role-name is only used with --self-managed');
+    if (flags['administration-role-arn'] !== undefined)
+      throw new UsageError('--administration-role-arn is only used with --self-managed');
+    if (flags['execution-role-name'] !== undefined)
+      throw new UsageError('--execution-role-name is only used with --self-managed');
   }
   const regionsFlag = str(flags, 'regions');
   if (!regionsFlag) throw new UsageError('--regions is required (comma-separated Region names)');
   const regions = v.regions('regions', regionsFlag);
   const callAs = v.oneOf('call-as', str(flags, 'call-as') ?? 'SELF', ['SELF', 'DELEGATED_ADMIN'] as const);
-  if (callAs === 'DELEGATED_ADMIN' && selfManaged) throw new UsageError('--call-as DELEGATED_ADMIN works only with service-managed StackSets (drop --self-managed)');
+  if (callAs === 'DELEGATED_ADMIN' && selfManaged)
+    throw new UsageError('--call-as DELEGATED_ADMIN works only with service-managed StackSets (drop --self-managed)');
   const adminRoleArn = str(flags, 'administration-role-arn');
-  if (adminRoleArn && !v.IAM_ROLE_ARN.test(adminRoleArn)) throw new UsageError(`--administration-role-arn: "${adminRoleArn}" is not an IAM role ARN`);
+  if (adminRoleArn && !v.IAM_ROLE_ARN.test(adminRoleArn))
+    throw new UsageError(`--administration-role-arn: "${adminRoleArn}" is not an IAM role ARN`);
   const executionRoleName = str(flags, 'execution-role-name');
   if (executionRoleName && !v.ROLE_NAME.test(executionRoleName)) {
-    throw new UsageError(`--execution-role-name: "${executionRoleName}" is not an IAM role name (1–64 of letters, digits and +=,.@_-)`);
+    throw new UsageError(
+      `--execution-role-name: "${executionRoleName}" is not an IAM role name (1–64 of letters, digits and +=,.@_-)`,
+    );
   }
   const centralAccount = str(flags, 'central-account');
   if (centralAccount) v.accountId('central-account', centralAccount);
@@ -151,29 +234,38 @@ export function parsePlan(flags: Flags): RolloutPlan {
   const extraParams: Record<string, string> = {};
   const rs = str(flags, 'reconcile-schedule');
   if (rs !== undefined) {
-    if (!SCHEDULE.test(rs)) throw new UsageError(`--reconcile-schedule: "${rs}" is not a schedule expression such as rate(1 hour) or cron(0 * * * ? *)`);
+    if (!SCHEDULE.test(rs))
+      throw new UsageError(
+        `--reconcile-schedule: "${rs}" is not a schedule expression such as rate(1 hour) or cron(0 * * * ? *)`,
+      );
     extraParams.ReconcileSchedule = rs;
   }
   const zt = str(flags, 'zero-touch');
   if (zt !== undefined) extraParams.EnableZeroTouchRegistration = v.oneOf('zero-touch', zt, ['true', 'false'] as const);
   const tk = str(flags, 'opt-in-tag-key');
   if (tk !== undefined) {
-    if (!TAG_KEY.test(tk) || tk.toLowerCase().startsWith('aws:')) throw new UsageError(`--opt-in-tag-key: "${tk}" is not a valid tag key (1–128 characters SSM allows, not aws:)`);
+    if (!TAG_KEY.test(tk) || tk.toLowerCase().startsWith('aws:'))
+      throw new UsageError(`--opt-in-tag-key: "${tk}" is not a valid tag key (1–128 characters SSM allows, not aws:)`);
     extraParams.OptInTagKey = tk;
   }
   const tv = flags['opt-in-tag-value'];
   if (typeof tv === 'string') {
-    if (!TAG_VALUE.test(tv)) throw new UsageError(`--opt-in-tag-value: "${tv}" is not a valid tag value (0–256 characters SSM allows)`);
+    if (!TAG_VALUE.test(tv))
+      throw new UsageError(`--opt-in-tag-value: "${tv}" is not a valid tag value (0–256 characters SSM allows)`);
     extraParams.OptInTagValue = tv;
   }
   for (const { name, value } of parseAssignments('--param', list(flags, 'param'))) {
-    if (name === 'CentralAccountId' || name === 'CentralRegion') throw new UsageError(`--param: set ${name} with --${name === 'CentralAccountId' ? 'central-account' : 'central-region'}`);
+    if (name === 'CentralAccountId' || name === 'CentralRegion')
+      throw new UsageError(
+        `--param: set ${name} with --${name === 'CentralAccountId' ? 'central-account' : 'central-region'}`,
+      );
     if (name in extraParams) throw new UsageError(`--param: ${name} is already set by its own flag`);
     extraParams[name] = value;
   }
   const skipOnboard = flags['skip-onboard'] === true;
   for (const f of ['central-stack', 'concurrency']) {
-    if (skipOnboard && flags[f] !== undefined) throw new UsageError(`--${f} configures onboarding and cannot be used with --skip-onboard`);
+    if (skipOnboard && flags[f] !== undefined)
+      throw new UsageError(`--${f} configures onboarding and cannot be used with --skip-onboard`);
   }
   const tmo = str(flags, 'timeout-minutes');
   return {
@@ -207,11 +299,23 @@ interface OperationReport {
   results: InstanceResult[];
 }
 
-async function operationResults(cfn: CloudFormationClient, stackSetName: string, operationId: string, callAs: CallAs): Promise<InstanceResult[]> {
+async function operationResults(
+  cfn: CloudFormationClient,
+  stackSetName: string,
+  operationId: string,
+  callAs: CallAs,
+): Promise<InstanceResult[]> {
   const out: StackSetOperationResultSummary[] = [];
   let NextToken: string | undefined;
   do {
-    const page = await cfn.send(new ListStackSetOperationResultsCommand({ StackSetName: stackSetName, OperationId: operationId, CallAs: callAs, NextToken }));
+    const page = await cfn.send(
+      new ListStackSetOperationResultsCommand({
+        StackSetName: stackSetName,
+        OperationId: operationId,
+        CallAs: callAs,
+        NextToken,
+      }),
+    );
     out.push(...(page.Summaries ?? []));
     NextToken = page.NextToken;
   } while (NextToken);
@@ -239,14 +343,19 @@ export async function waitForOperation(
   const deadline = ctx.now().getTime() + timeoutMs;
   let lastOpStatus = '';
   for (;;) {
-    const op = await cfn.send(new DescribeStackSetOperationCommand({ StackSetName: stackSetName, OperationId: operationId, CallAs: callAs }));
+    const op = await cfn.send(
+      new DescribeStackSetOperationCommand({ StackSetName: stackSetName, OperationId: operationId, CallAs: callAs }),
+    );
     const status = op.StackSetOperation?.Status ?? 'UNKNOWN';
     const results = await operationResults(cfn, stackSetName, operationId, callAs);
     for (const r of results) {
       const key = `${r.account}/${r.region}`;
       if (seen.get(key) !== r.status) {
         seen.set(key, r.status);
-        progress(ctx, `  ${r.account}  ${r.region.padEnd(14)}  ${r.status}${r.reason && r.status !== 'SUCCEEDED' ? `: ${r.reason}` : ''}`);
+        progress(
+          ctx,
+          `  ${r.account}  ${r.region.padEnd(14)}  ${r.status}${r.reason && r.status !== 'SUCCEEDED' ? `: ${r.reason}` : ''}`,
+        );
       }
     }
     const count = (s: string) => results.filter((r) => r.status === s).length;
@@ -255,7 +364,12 @@ export async function waitForOperation(
     lastOpStatus = line;
     if (TERMINAL.has(status)) return { action, operationId, status, results };
     if (ctx.now().getTime() > deadline) {
-      return { action, operationId, status: `TIMED_OUT (last status ${status}; the operation keeps running in AWS)`, results };
+      return {
+        action,
+        operationId,
+        status: `TIMED_OUT (last status ${status}; the operation keeps running in AWS)`,
+        results,
+      };
     }
     await ctx.sleep(ctx.pollMs);
   }
@@ -276,9 +390,11 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     if (!templateUrl) {
       const json = readTemplate(gen, 'agency-collector').json;
       for (const p of ['CentralAccountId', 'CentralRegion']) {
-        if (!json.Parameters?.[p]) throw new UsageError(`agency-collector template declares no ${p} parameter: rebuild with \`npm run build\``);
+        if (!json.Parameters?.[p])
+          throw new UsageError(`agency-collector template declares no ${p} parameter: rebuild with \`npm run build\``);
       }
-      for (const [name, value] of Object.entries(plan.extraParams)) checkParameter('--param', 'agency-collector', json, name, value);
+      for (const [name, value] of Object.entries(plan.extraParams))
+        checkParameter('--param', 'agency-collector', json, name, value);
     }
     const onboardSettings = plan.skipOnboard ? undefined : parseOnboardSettings(flags, gen, names.centralStackName);
     const profile = str(flags, 'profile');
@@ -297,13 +413,26 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
 
     let onboarded: unknown;
     if (onboardSettings) {
-      const accounts = await resolveAccounts(clients, region, plan.accounts ? { agencies: plan.accounts } : { ous: plan.ous });
+      const accounts = await resolveAccounts(
+        clients,
+        region,
+        plan.accounts ? { agencies: plan.accounts } : { ous: plan.ous },
+      );
       progress(ctx, `onboarding ${accounts.length} agenc${accounts.length === 1 ? 'y' : 'ies'} before the rollout`);
-      const outcomes = await onboardAccounts(ctx, clients, region, accounts, onboardSettings, names.agencyPermissionsStackName);
+      const outcomes = await onboardAccounts(
+        ctx,
+        clients,
+        region,
+        accounts,
+        onboardSettings,
+        names.agencyPermissionsStackName,
+      );
       const failed = outcomes.filter((o) => o.result === 'failed');
       if (failed.length) {
         reportOutcomes(ctx, outcomes, flags['json'] === true, { phase: 'onboard' });
-        throw new OperationError(`onboarding failed for ${failed.map((f) => f.account).join(', ')}; the rollout was not started`);
+        throw new OperationError(
+          `onboarding failed for ${failed.map((f) => f.account).join(', ')}; the rollout was not started`,
+        );
       }
       onboarded = outcomes.map((o) => ({ account: o.account, result: o.result }));
     }
@@ -313,17 +442,25 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       Object.entries(values).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
     // A new StackSet gets defaults (the caller's account, this Region); an existing one changes
     // only what this run names, so a re-run without --central-region never repoints collectors.
-    const parameters = toParameters({ CentralAccountId: centralAccount, CentralRegion: plan.centralRegion ?? region, ...plan.extraParams });
+    const parameters = toParameters({
+      CentralAccountId: centralAccount,
+      CentralRegion: plan.centralRegion ?? region,
+      ...plan.extraParams,
+    });
     const givenParameters = toParameters({
       ...(plan.centralAccount ? { CentralAccountId: plan.centralAccount } : {}),
       ...(plan.centralRegion ? { CentralRegion: plan.centralRegion } : {}),
       ...plan.extraParams,
     });
-    const declaredKeys = templateUrl ? undefined : new Set(Object.keys(readTemplate(gen, 'agency-collector').json.Parameters ?? {}));
+    const declaredKeys = templateUrl
+      ? undefined
+      : new Set(Object.keys(readTemplate(gen, 'agency-collector').json.Parameters ?? {}));
     const permissionModel = plan.selfManaged ? 'SELF_MANAGED' : 'SERVICE_MANAGED';
     const selfManagedRoles = plan.selfManaged
       ? {
-          AdministrationRoleARN: plan.adminRoleArn ?? `arn:${partitionOf(region)}:iam::${caller}:role/AWSCloudFormationStackSetAdministrationRole`,
+          AdministrationRoleARN:
+            plan.adminRoleArn ??
+            `arn:${partitionOf(region)}:iam::${caller}:role/AWSCloudFormationStackSetAdministrationRole`,
           ExecutionRoleName: plan.executionRoleName ?? 'AWSCloudFormationStackSetExecutionRole',
         }
       : {};
@@ -331,12 +468,15 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
 
     let existing;
     try {
-      existing = (await cfn.send(new DescribeStackSetCommand({ StackSetName: stackSetName, CallAs: plan.callAs }))).StackSet;
+      existing = (await cfn.send(new DescribeStackSetCommand({ StackSetName: stackSetName, CallAs: plan.callAs })))
+        .StackSet;
     } catch (err) {
       if ((err as { name?: string }).name !== 'StackSetNotFoundException') throw err;
     }
     if (existing?.PermissionModel && existing.PermissionModel !== permissionModel) {
-      throw new OperationError(`StackSet ${stackSetName} is ${existing.PermissionModel}; it cannot be switched to ${permissionModel}`);
+      throw new OperationError(
+        `StackSet ${stackSetName} is ${existing.PermissionModel}; it cannot be switched to ${permissionModel}`,
+      );
     }
 
     const operations: OperationReport[] = [];
@@ -358,7 +498,11 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
         }),
       );
       stackSetAction = 'created';
-    } else if ('TemplateURL' in template || existing.TemplateBody !== template.TemplateBody || !givenParamsUnchanged(existing.Parameters, givenParameters)) {
+    } else if (
+      'TemplateURL' in template ||
+      existing.TemplateBody !== template.TemplateBody ||
+      !givenParamsUnchanged(existing.Parameters, givenParameters)
+    ) {
       progress(ctx, `updating StackSet ${stackSetName} and its existing instances`);
       const operationId = randomUUID();
       await cfn.send(
@@ -375,7 +519,9 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
           CallAs: plan.callAs,
         }),
       );
-      operations.push(await waitForOperation(ctx, cfn, stackSetName, operationId, 'update', plan.callAs, plan.timeoutMs));
+      operations.push(
+        await waitForOperation(ctx, cfn, stackSetName, operationId, 'update', plan.callAs, plan.timeoutMs),
+      );
       stackSetAction = 'updated';
     } else {
       progress(ctx, `StackSet ${stackSetName} template and parameters unchanged`);
@@ -405,19 +551,31 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     } catch (err) {
       throw new OperationError(`CreateStackInstances failed: ${describeError(err)}`);
     }
-    operations.push(await waitForOperation(ctx, cfn, stackSetName, operationId, 'create-instances', plan.callAs, plan.timeoutMs));
+    operations.push(
+      await waitForOperation(ctx, cfn, stackSetName, operationId, 'create-instances', plan.callAs, plan.timeoutMs),
+    );
 
     // The latest result per account/Region wins (an update may fail where a later create succeeds).
     const latest = new Map<string, InstanceResult>();
     for (const op of operations) for (const r of op.results) latest.set(`${r.account}/${r.region}`, r);
-    const failed = [...latest.values()].filter((r) => r.status === 'FAILED').sort((a, b) => (a.account + a.region).localeCompare(b.account + b.region));
+    const failed = [...latest.values()]
+      .filter((r) => r.status === 'FAILED')
+      .sort((a, b) => (a.account + a.region).localeCompare(b.account + b.region));
     const cancelled = [...latest.values()].filter((r) => r.status === 'CANCELLED');
     const badOps = operations.filter((o) => o.status !== 'SUCCEEDED');
 
     if (flags['json'] === true) {
       ctx.stdout(
         `${JSON.stringify(
-          { stackSetName, stackSet: stackSetAction, onboarded, operationPreferences: plan.prefs, operations, failed, cancelled: cancelled.length },
+          {
+            stackSetName,
+            stackSet: stackSetAction,
+            onboarded,
+            operationPreferences: plan.prefs,
+            operations,
+            failed,
+            cancelled: cancelled.length,
+          },
           null,
           2,
         )}\n`,
@@ -426,13 +584,23 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       ctx.stdout(`StackSet ${stackSetName}: ${stackSetAction}\n`);
       for (const op of operations) {
         const ok = op.results.filter((r) => r.status === 'SUCCEEDED').length;
-        ctx.stdout(`operation ${op.action} ${op.operationId}: ${op.status}, ${ok}/${op.results.length} stack instances succeeded\n`);
+        ctx.stdout(
+          `operation ${op.action} ${op.operationId}: ${op.status}, ${ok}/${op.results.length} stack instances succeeded\n`,
+        );
       }
       if (failed.length) {
         ctx.stdout(`\n${failed.length} stack instance${failed.length === 1 ? '' : 's'} failed:\n`);
-        ctx.stdout(`${table(['account', 'region', 'status', 'reason'], failed.map((f) => [f.account, f.region, f.status, f.reason]))}\n`);
+        ctx.stdout(
+          `${table(
+            ['account', 'region', 'status', 'reason'],
+            failed.map((f) => [f.account, f.region, f.status, f.reason]),
+          )}\n`,
+        );
       }
-      if (cancelled.length) ctx.stdout(`${cancelled.length} stack instance(s) were cancelled (failure tolerance reached): re-run rollout after fixing the failures\n`);
+      if (cancelled.length)
+        ctx.stdout(
+          `${cancelled.length} stack instance(s) were cancelled (failure tolerance reached): re-run rollout after fixing the failures\n`,
+        );
     }
     return failed.length || badOps.length ? EXIT.failed : EXIT.ok;
   });

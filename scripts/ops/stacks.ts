@@ -51,7 +51,8 @@ const isNotFound = (err: unknown) => {
 };
 
 /** "No changes" shows up as a FAILED change set with one of these reasons. */
-const NO_CHANGES = /didn't contain changes|No updates are to be performed|submitted information didn't contain changes/i;
+const NO_CHANGES =
+  /didn't contain changes|No updates are to be performed|submitted information didn't contain changes/i;
 
 export async function describeStack(cfn: CloudFormationClient, stackName: string): Promise<Stack | undefined> {
   try {
@@ -134,7 +135,13 @@ export async function deleteStack(
     await cfn.send(new DeleteStackCommand({ StackName: stack.StackId, ClientRequestToken: token }));
     const status = await waitForStack(ctx, cfn, stack.StackId, timeoutMs, (s) => log(s));
     if (status === 'DELETE_COMPLETE') return { stackName, result: 'deleted', status, detail: 'deleted', events: none };
-    return { stackName, result: 'failed', status, detail: status, events: await failedEvents(cfn, stack.StackId, token) };
+    return {
+      stackName,
+      result: 'failed',
+      status,
+      detail: status,
+      events: await failedEvents(cfn, stack.StackId, token),
+    };
   } catch (err) {
     return { stackName, result: 'failed', detail: describeError(err), events: none };
   }
@@ -145,11 +152,17 @@ export async function deleteStack(
  * already has kept at its current value (otherwise an update would reset, e.g., AlarmEmail or the
  * opt-in tag to the template default). Used by onboard (stacks) and rollout (the StackSet).
  */
-export function updateParameters(existing: Parameter[] = [], given: Parameter[], declaredKeys?: { has(key: string): boolean }): Parameter[] {
+export function updateParameters(
+  existing: Parameter[] = [],
+  given: Parameter[],
+  declaredKeys?: { has(key: string): boolean },
+): Parameter[] {
   const givenKeys = new Set(given.map((g) => g.ParameterKey));
   // A parameter the new template no longer declares must not be sent (the update would fail).
   const kept = existing
-    .filter((e) => e.ParameterKey && !givenKeys.has(e.ParameterKey) && (!declaredKeys || declaredKeys.has(e.ParameterKey)))
+    .filter(
+      (e) => e.ParameterKey && !givenKeys.has(e.ParameterKey) && (!declaredKeys || declaredKeys.has(e.ParameterKey)),
+    )
     .map((e) => ({ ParameterKey: e.ParameterKey, UsePreviousValue: true }));
   return [...given, ...kept];
 }
@@ -169,15 +182,28 @@ export async function deployStack(
       // A stack whose creation failed holds no resources and cannot be updated: replace it.
       log(`${status}: deleting the failed stack before creating it again`);
       const del = await deleteStack(ctx, cfn, stack!.StackId!, input.timeoutMs, log);
-      if (del.result === 'failed') return { ...del, stackName, detail: `could not delete the failed stack: ${del.detail}` };
+      if (del.result === 'failed')
+        return { ...del, stackName, detail: `could not delete the failed stack: ${del.detail}` };
       stack = undefined;
     } else if (status && status.endsWith('_IN_PROGRESS') && status !== 'REVIEW_IN_PROGRESS') {
-      return { stackName, result: 'failed', status, detail: `stack is busy (${status}); retry when it settles`, events: none };
+      return {
+        stackName,
+        result: 'failed',
+        status,
+        detail: `stack is busy (${status}); retry when it settles`,
+        events: none,
+      };
     }
     const type = stack && stack.StackStatus !== 'REVIEW_IN_PROGRESS' ? 'UPDATE' : 'CREATE';
 
-    const given: Parameter[] = Object.entries(input.parameters).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
-    const parameters = type === 'UPDATE' ? updateParameters(stack!.Parameters, given, input.templateParameters && new Set(input.templateParameters)) : given;
+    const given: Parameter[] = Object.entries(input.parameters).map(([ParameterKey, ParameterValue]) => ({
+      ParameterKey,
+      ParameterValue,
+    }));
+    const parameters =
+      type === 'UPDATE'
+        ? updateParameters(stack!.Parameters, given, input.templateParameters && new Set(input.templateParameters))
+        : given;
 
     const changeSetName = `ssm-hub-${type.toLowerCase()}-${ctx.now().getTime()}`;
     log(`creating ${type} change set`);
@@ -207,21 +233,41 @@ export async function deployStack(
           }
           return { stackName, result: 'up-to-date', status: stack?.StackStatus, detail: 'no changes', events: none };
         }
-        return { stackName, result: 'failed', detail: `change set failed: ${cs.StatusReason ?? 'no reason given'}`, events: none };
+        return {
+          stackName,
+          result: 'failed',
+          detail: `change set failed: ${cs.StatusReason ?? 'no reason given'}`,
+          events: none,
+        };
       }
-      if (ctx.now().getTime() > deadline) return { stackName, result: 'failed', detail: 'timed out waiting for the change set', events: none };
+      if (ctx.now().getTime() > deadline)
+        return { stackName, result: 'failed', detail: 'timed out waiting for the change set', events: none };
       await ctx.sleep(ctx.pollMs);
     }
 
     const token = operationToken();
     log('executing change set');
-    await cfn.send(new ExecuteChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName, ClientRequestToken: token }));
+    await cfn.send(
+      new ExecuteChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName, ClientRequestToken: token }),
+    );
     const stackId = created.StackId ?? stackName;
     const final = await waitForStack(ctx, cfn, stackId, input.timeoutMs, (s) => log(s));
     if (final === 'CREATE_COMPLETE' || final === 'UPDATE_COMPLETE') {
-      return { stackName, result: type === 'CREATE' ? 'created' : 'updated', status: final, detail: final, events: none };
+      return {
+        stackName,
+        result: type === 'CREATE' ? 'created' : 'updated',
+        status: final,
+        detail: final,
+        events: none,
+      };
     }
-    return { stackName, result: 'failed', status: final, detail: final, events: await failedEvents(cfn, stackId, token) };
+    return {
+      stackName,
+      result: 'failed',
+      status: final,
+      detail: final,
+      events: await failedEvents(cfn, stackId, token),
+    };
   } catch (err) {
     return { stackName, result: 'failed', detail: describeError(err), events: none };
   }

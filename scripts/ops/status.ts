@@ -13,22 +13,49 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { SYNC_TABLE } from '../../lambda/shared/names.ts';
 import { PROVENANCE_TAG_SUFFIXES } from '../../lambda/shared/names.ts';
 import { makeClients, resolveRegion, type Clients } from './aws.ts';
-import { defaultContext, mapLimit, progress, runCommand, str, table, type CommandSpec, type Context } from './cli-kit.ts';
+import {
+  defaultContext,
+  mapLimit,
+  progress,
+  runCommand,
+  str,
+  table,
+  type CommandSpec,
+  type Context,
+} from './cli-kit.ts';
 import { loadConfig } from './common.ts';
 import { describeError, EXIT } from './errors.ts';
 import * as v from './validate.ts';
 
 export const spec: CommandSpec = {
   name: 'status',
-  summary: 'Per agency: permissions stack, activation expiry and usage, StackSet instances, synced nodes, last sync and last error; managed nodes per Region against the standard-tier limit.',
+  summary:
+    'Per agency: permissions stack, activation expiry and usage, StackSet instances, synced nodes, last sync and last error; managed nodes per Region against the standard-tier limit.',
   usage: ['[--agencies 111111111111,…] [--regions r1,r2] [options]'],
   options: [
-    { name: 'agencies', type: 'string', arg: 'ACCOUNT,…', help: 'agencies to report (default: every <namePrefix>-agency-<account> stack)' },
-    { name: 'regions', type: 'string', arg: 'r1,r2', help: 'Regions whose managed nodes are counted (default: --region)' },
-    { name: 'central-stack', type: 'string', arg: 'NAME', help: 'central stack name (default: <namePrefix>-central-manager)' },
+    {
+      name: 'agencies',
+      type: 'string',
+      arg: 'ACCOUNT,…',
+      help: 'agencies to report (default: every <namePrefix>-agency-<account> stack)',
+    },
+    {
+      name: 'regions',
+      type: 'string',
+      arg: 'r1,r2',
+      help: 'Regions whose managed nodes are counted (default: --region)',
+    },
+    {
+      name: 'central-stack',
+      type: 'string',
+      arg: 'NAME',
+      help: 'central stack name (default: <namePrefix>-central-manager)',
+    },
     { name: 'call-as', type: 'string', arg: 'SELF|DELEGATED_ADMIN', help: 'how to read the StackSet (default SELF)' },
   ],
-  notes: ['Warnings: activation expiring within 7 days, registrations near the limit, a Region at 80% of the standard-tier node limit.'],
+  notes: [
+    'Warnings: activation expiring within 7 days, registrations near the limit, a Region at 80% of the standard-tier node limit.',
+  ],
 };
 
 const EXPIRY_WARN_DAYS = 7;
@@ -55,10 +82,17 @@ export interface AgencyView {
 }
 
 /** Picks the agency's current activation: the unexpired one that lasts longest. */
-export function currentActivation(all: Activation[], tagKey: string, account: string, now: Date): ActivationView | undefined {
+export function currentActivation(
+  all: Activation[],
+  tagKey: string,
+  account: string,
+  now: Date,
+): ActivationView | undefined {
   const mine = all.filter((a) => a.Tags?.some((t) => t.Key === tagKey && t.Value === account));
   const live = mine.filter((a) => !a.Expired && (a.ExpirationDate?.getTime() ?? 0) > now.getTime());
-  const pick = (live.length ? live : mine).sort((a, b) => (b.ExpirationDate?.getTime() ?? 0) - (a.ExpirationDate?.getTime() ?? 0))[0];
+  const pick = (live.length ? live : mine).sort(
+    (a, b) => (b.ExpirationDate?.getTime() ?? 0) - (a.ExpirationDate?.getTime() ?? 0),
+  )[0];
   if (!pick) return undefined;
   const exp = pick.ExpirationDate ?? now;
   return {
@@ -91,7 +125,11 @@ export async function countManagedNodes(clients: Clients, region: string): Promi
   let NextToken: string | undefined;
   do {
     const page = await clients.ssm(region).send(
-      new DescribeInstanceInformationCommand({ Filters: [{ Key: 'ResourceType', Values: ['ManagedInstance'] }], MaxResults: 50, NextToken }),
+      new DescribeInstanceInformationCommand({
+        Filters: [{ Key: 'ResourceType', Values: ['ManagedInstance'] }],
+        MaxResults: 50,
+        NextToken,
+      }),
     );
     count += page.InstanceInformationList?.length ?? 0;
     NextToken = page.NextToken;
@@ -112,7 +150,12 @@ async function syncSummary(clients: Clients, region: string, tableName: string, 
         TableName: tableName,
         IndexName: SYNC_TABLE.agencyIndexName,
         KeyConditionExpression: '#agency = :agency',
-        ExpressionAttributeNames: { '#agency': SYNC_TABLE.agencyIndexPartitionKey, '#id': A.managedInstanceId, '#sync': A.lastSyncAt, '#err': A.lastError },
+        ExpressionAttributeNames: {
+          '#agency': SYNC_TABLE.agencyIndexPartitionKey,
+          '#id': A.managedInstanceId,
+          '#sync': A.lastSyncAt,
+          '#err': A.lastError,
+        },
         ExpressionAttributeValues: { ':agency': account },
         ProjectionExpression: '#id, #sync, #err',
         ExclusiveStartKey,
@@ -125,7 +168,8 @@ async function syncSummary(clients: Clients, region: string, tableName: string, 
       const err = item[A.lastError];
       if (typeof err === 'string' && err !== '') {
         errorNodes++;
-        if (!latestError || (at ?? '') > (latestError.at ?? '')) latestError = { managedInstanceId: String(item[A.managedInstanceId]), at, error: err };
+        if (!latestError || (at ?? '') > (latestError.at ?? ''))
+          latestError = { managedInstanceId: String(item[A.managedInstanceId]), at, error: err };
       }
     }
     ExclusiveStartKey = page.LastEvaluatedKey;
@@ -180,7 +224,8 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
         const page = await cfn.send(new ListStacksCommand({ NextToken }));
         for (const s of page.StackSummaries ?? []) {
           const m = stackPattern.exec(s.StackName ?? '');
-          if (m && s.StackStatus !== 'DELETE_COMPLETE' && !stackStatus.has(m[1]!)) stackStatus.set(m[1]!, s.StackStatus ?? 'UNKNOWN');
+          if (m && s.StackStatus !== 'DELETE_COMPLETE' && !stackStatus.has(m[1]!))
+            stackStatus.set(m[1]!, s.StackStatus ?? 'UNKNOWN');
         }
         NextToken = page.NextToken;
       } while (NextToken);
@@ -188,7 +233,8 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const agencies = given ?? [...stackStatus.keys()].sort();
 
     progress(ctx, 'reading activations');
-    const activations = (await attempt('activations', () => listActivations(clients, region, outputs.ManagedNodeRoleName))) ?? [];
+    const activations =
+      (await attempt('activations', () => listActivations(clients, region, outputs.ManagedNodeRoleName))) ?? [];
     const tagKey = `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`;
 
     progress(ctx, `reading StackSet ${names.stackSetName}`);
@@ -197,7 +243,9 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       let NextToken: string | undefined;
       try {
         do {
-          const page = await cfn.send(new ListStackInstancesCommand({ StackSetName: names.stackSetName, CallAs: callAs, NextToken }));
+          const page = await cfn.send(
+            new ListStackInstancesCommand({ StackSetName: names.stackSetName, CallAs: callAs, NextToken }),
+          );
           all.push(...(page.Summaries ?? []));
           NextToken = page.NextToken;
         } while (NextToken);
@@ -222,32 +270,57 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
         activation: currentActivation(activations, tagKey, account, now),
         stackInstances: (instances ?? [])
           .filter((i) => i.Account === account)
-          .map((i) => ({ region: i.Region ?? '', status: i.StackInstanceStatus?.DetailedStatus ?? i.Status ?? 'UNKNOWN', detail: i.StatusReason }))
+          .map((i) => ({
+            region: i.Region ?? '',
+            status: i.StackInstanceStatus?.DetailedStatus ?? i.Status ?? 'UNKNOWN',
+            detail: i.StatusReason,
+          }))
           .sort((a, b) => a.region.localeCompare(b.region)),
       };
       if (tableName) {
         const s = await attempt(`sync state of ${account}`, () => syncSummary(clients, region, tableName, account));
-        if (s) Object.assign(view, { syncedNodes: s.nodes, lastSyncAt: s.lastSyncAt, errorNodes: s.errorNodes, latestError: s.latestError });
+        if (s)
+          Object.assign(view, {
+            syncedNodes: s.nodes,
+            lastSyncAt: s.lastSyncAt,
+            errorNodes: s.errorNodes,
+            latestError: s.latestError,
+          });
       }
       return view;
     });
 
     for (const a of views) {
-      if (a.permissionsStack === 'NOT_FOUND') warnings.push(`agency ${a.account}: no permissions stack (run \`ssm-hub onboard --agencies ${a.account}\`)`);
+      if (a.permissionsStack === 'NOT_FOUND')
+        warnings.push(`agency ${a.account}: no permissions stack (run \`ssm-hub onboard --agencies ${a.account}\`)`);
       if (!a.activation) {
         if (activations.length || !errors.length) warnings.push(`agency ${a.account}: no activation found`);
       } else if (a.activation.daysLeft <= 0) {
         warnings.push(`agency ${a.account}: activation ${a.activation.activationId} has expired`);
       } else if (a.activation.daysLeft < EXPIRY_WARN_DAYS) {
-        warnings.push(`agency ${a.account}: activation ${a.activation.activationId} expires in ${a.activation.daysLeft} days (${a.activation.expiresAt}); rotation should have replaced it`);
+        warnings.push(
+          `agency ${a.account}: activation ${a.activation.activationId} expires in ${a.activation.daysLeft} days (${a.activation.expiresAt}); rotation should have replaced it`,
+        );
       }
-      if (a.activation && a.activation.limit > 0 && (a.activation.registrations / a.activation.limit) * 100 >= config.activation.rotateAtUsagePercent) {
-        warnings.push(`agency ${a.account}: activation used ${a.activation.registrations}/${a.activation.limit} registrations`);
+      if (
+        a.activation &&
+        a.activation.limit > 0 &&
+        (a.activation.registrations / a.activation.limit) * 100 >= config.activation.rotateAtUsagePercent
+      ) {
+        warnings.push(
+          `agency ${a.account}: activation used ${a.activation.registrations}/${a.activation.limit} registrations`,
+        );
       }
       for (const i of a.stackInstances) {
-        if (i.status !== 'SUCCEEDED' && i.status !== 'CURRENT') warnings.push(`agency ${a.account}: stack instance in ${i.region} is ${i.status}${i.detail ? `: ${i.detail}` : ''}`);
+        if (i.status !== 'SUCCEEDED' && i.status !== 'CURRENT')
+          warnings.push(
+            `agency ${a.account}: stack instance in ${i.region} is ${i.status}${i.detail ? `: ${i.detail}` : ''}`,
+          );
       }
-      if (a.errorNodes) warnings.push(`agency ${a.account}: ${a.errorNodes} node(s) with a sync error; latest: ${a.latestError?.error}`);
+      if (a.errorNodes)
+        warnings.push(
+          `agency ${a.account}: ${a.errorNodes} node(s) with a sync error; latest: ${a.latestError?.error}`,
+        );
     }
 
     progress(ctx, 'counting managed nodes');
@@ -258,14 +331,25 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       if (n === undefined) continue;
       const percent = Math.round((n / limit) * 1000) / 10;
       regionViews.push({ region: r, managedNodes: n, limit, percent });
-      if (n >= limit) warnings.push(`${r}: ${n} managed nodes reached the ${limit}-node standard-tier limit; new registrations fail until the advanced tier is enabled`);
-      else if (n >= limit * NODE_WARN_RATIO) warnings.push(`${r}: ${n} managed nodes is ${percent}% of the ${limit}-node standard-tier limit`);
+      if (n >= limit)
+        warnings.push(
+          `${r}: ${n} managed nodes reached the ${limit}-node standard-tier limit; new registrations fail until the advanced tier is enabled`,
+        );
+      else if (n >= limit * NODE_WARN_RATIO)
+        warnings.push(`${r}: ${n} managed nodes is ${percent}% of the ${limit}-node standard-tier limit`);
     }
 
     if (flags['json'] === true) {
       ctx.stdout(
         `${JSON.stringify(
-          { region, centralStack: { name: centralStack, status: central?.StackStatus ?? 'NOT_FOUND', outputs }, agencies: views, regions: regionViews, warnings, errors },
+          {
+            region,
+            centralStack: { name: centralStack, status: central?.StackStatus ?? 'NOT_FOUND', outputs },
+            agencies: views,
+            regions: regionViews,
+            warnings,
+            errors,
+          },
           null,
           2,
         )}\n`,
@@ -274,7 +358,16 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       ctx.stdout(`central stack ${centralStack} (${region}): ${central?.StackStatus ?? 'NOT FOUND'}\n\n`);
       ctx.stdout(
         `${table(
-          ['agency', 'permissions stack', 'activation expires', 'registrations', 'stack instances', 'nodes', 'last sync', 'errors'],
+          [
+            'agency',
+            'permissions stack',
+            'activation expires',
+            'registrations',
+            'stack instances',
+            'nodes',
+            'last sync',
+            'errors',
+          ],
           views.map((a) => [
             a.account,
             a.permissionsStack,
@@ -287,8 +380,17 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
           ]),
         )}\n\n`,
       );
-      ctx.stdout(`${table(['region', 'managed nodes', 'standard-tier limit', 'used'], regionViews.map((r) => [r.region, String(r.managedNodes), String(r.limit), `${r.percent}%`]))}\n`);
-      for (const a of views) if (a.latestError) ctx.stdout(`\nlast error for ${a.account} (${a.latestError.managedInstanceId}, ${a.latestError.at ?? 'time unknown'}): ${a.latestError.error}\n`);
+      ctx.stdout(
+        `${table(
+          ['region', 'managed nodes', 'standard-tier limit', 'used'],
+          regionViews.map((r) => [r.region, String(r.managedNodes), String(r.limit), `${r.percent}%`]),
+        )}\n`,
+      );
+      for (const a of views)
+        if (a.latestError)
+          ctx.stdout(
+            `\nlast error for ${a.account} (${a.latestError.managedInstanceId}, ${a.latestError.at ?? 'time unknown'}): ${a.latestError.error}\n`,
+          );
       if (warnings.length) ctx.stdout(`\n${warnings.map((w) => `WARNING: ${w}`).join('\n')}\n`);
       if (errors.length) ctx.stdout(`\n${errors.map((e) => `ERROR: ${e}`).join('\n')}\n`);
     }

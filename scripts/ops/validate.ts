@@ -17,7 +17,8 @@ export const IAM_ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512
 /** Splits a comma-separated flag value, trimming blanks; empty items are an error. */
 export function splitList(flag: string, value: string): string[] {
   const items = value.split(',').map((s) => s.trim());
-  if (items.some((s) => s === '')) throw new UsageError(`--${flag}: empty item in "${value}" (use a comma-separated list without blanks)`);
+  if (items.some((s) => s === ''))
+    throw new UsageError(`--${flag}: empty item in "${value}" (use a comma-separated list without blanks)`);
   return [...new Set(items)];
 }
 
@@ -30,7 +31,8 @@ export function accountIds(flag: string, value: string): string[] {
 }
 
 export function accountId(flag: string, value: string): string {
-  if (!ACCOUNT_ID.test(value)) throw new UsageError(`--${flag}: "${value}" is not an AWS account ID (exactly 12 digits)`);
+  if (!ACCOUNT_ID.test(value))
+    throw new UsageError(`--${flag}: "${value}" is not an AWS account ID (exactly 12 digits)`);
   return value;
 }
 
@@ -48,7 +50,8 @@ export function ouIds(flag: string, value: string): string[] {
 }
 
 export function region(flag: string, value: string): string {
-  if (!REGION.test(value)) throw new UsageError(`--${flag}: "${value}" is not an AWS Region name (such as us-east-1 or us-gov-west-1)`);
+  if (!REGION.test(value))
+    throw new UsageError(`--${flag}: "${value}" is not an AWS Region name (such as us-east-1 or us-gov-west-1)`);
   return value;
 }
 
@@ -57,13 +60,18 @@ export function regions(flag: string, value: string): string[] {
 }
 
 export function orgId(flag: string, value: string): string {
-  if (!ORG_ID.test(value)) throw new UsageError(`--${flag}: "${value}" is not an organization ID (o- followed by 10–32 lowercase letters or digits)`);
+  if (!ORG_ID.test(value))
+    throw new UsageError(
+      `--${flag}: "${value}" is not an organization ID (o- followed by 10–32 lowercase letters or digits)`,
+    );
   return value;
 }
 
 export function stackName(flag: string, value: string): string {
   if (!STACK_NAME.test(value)) {
-    throw new UsageError(`--${flag}: "${value}" is not a valid stack name (letters, digits and hyphens, starting with a letter, at most 128)`);
+    throw new UsageError(
+      `--${flag}: "${value}" is not a valid stack name (letters, digits and hyphens, starting with a letter, at most 128)`,
+    );
   }
   return value;
 }
@@ -76,7 +84,8 @@ export function bucketNameProblem(name: string): string | undefined {
   if (name.includes('..')) return 'must not contain two adjacent dots';
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return 'must not be formatted as an IP address';
   for (const p of ['xn--', 'sthree-', 'amzn-s3-demo-']) if (name.startsWith(p)) return `must not start with "${p}"`;
-  for (const s of ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3']) if (name.endsWith(s)) return `must not end with "${s}"`;
+  for (const s of ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3'])
+    if (name.endsWith(s)) return `must not end with "${s}"`;
   return undefined;
 }
 
@@ -96,9 +105,12 @@ export function keyPrefix(flag: string, value: string): string {
   if (value === '') return value;
   if (value.length > 256) throw new UsageError(`--${flag}: must be at most 256 characters`);
   if (!/^[A-Za-z0-9!_.*'()/-]+$/.test(value)) {
-    throw new UsageError(`--${flag}: "${value}" may contain only letters, digits and !_.*'()-/ (S3 safe key characters)`);
+    throw new UsageError(
+      `--${flag}: "${value}" may contain only letters, digits and !_.*'()-/ (S3 safe key characters)`,
+    );
   }
-  if (value.startsWith('/') || value.endsWith('/')) throw new UsageError(`--${flag}: "${value}" must not start or end with "/"`);
+  if (value.startsWith('/') || value.endsWith('/'))
+    throw new UsageError(`--${flag}: "${value}" must not start or end with "/"`);
   if (value.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
     throw new UsageError(`--${flag}: "${value}" must not contain empty, "." or ".." segments`);
   }
@@ -106,7 +118,8 @@ export function keyPrefix(flag: string, value: string): string {
 }
 
 export function integer(flag: string, value: string, min: number, max: number): number {
-  if (!/^-?\d+$/.test(value)) throw new UsageError(`--${flag}: "${value}" is not a whole number (expected ${min}–${max})`);
+  if (!/^-?\d+$/.test(value))
+    throw new UsageError(`--${flag}: "${value}" is not a whole number (expected ${min}–${max})`);
   const n = Number(value);
   if (n < min || n > max) throw new UsageError(`--${flag}: ${n} is out of range (expected ${min}–${max})`);
   return n;
@@ -134,5 +147,6 @@ export function s3TemplateUrl(flag: string, value: string): string {
 }
 
 export function exclusive(flags: Record<string, unknown>, a: string, b: string): void {
-  if (flags[a] !== undefined && flags[b] !== undefined) throw new UsageError(`--${a} and --${b} cannot be used together`);
+  if (flags[a] !== undefined && flags[b] !== undefined)
+    throw new UsageError(`--${a} and --${b} cannot be used together`);
 }

@@ -8,7 +8,12 @@ import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
 import { addNodeFunction, logGroupIdOf } from '../kit/lambda.ts';
 import { addDeadLetterQueue, alarmsTo, queueDepthMetric } from '../kit/monitoring.ts';
 import { Template } from '../kit/template.ts';
-import { COLLECTOR_ENV, COLLECTOR_TIMEOUT_SECONDS, MANAGED_INSTANCE_ID_TAG, PROVENANCE_TAG_SUFFIXES } from '../../lambda/shared/names.ts';
+import {
+  COLLECTOR_ENV,
+  COLLECTOR_TIMEOUT_SECONDS,
+  MANAGED_INSTANCE_ID_TAG,
+  PROVENANCE_TAG_SUFFIXES,
+} from '../../lambda/shared/names.ts';
 import { registrationDocument } from '../../documents/index.ts';
 import { ACCOUNT_ID_ALLOWED_PATTERN, REGION_ALLOWED_PATTERN, type BuildContext } from './context.ts';
 
@@ -85,11 +90,19 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
       {
         PolicyName: 'collector',
         PolicyDocument: policyDocument(
-          allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], GetAtt(logGroupIdOf('CollectorFunction'), 'Arn')),
+          allow(
+            'WriteOwnLogs',
+            ['logs:CreateLogStream', 'logs:PutLogEvents'],
+            GetAtt(logGroupIdOf('CollectorFunction'), 'Arn'),
+          ),
           // DescribeInstances has no resource-level permissions.
           allow('ReadInstances', 'ec2:DescribeInstances', '*'),
           allow('InvokeOwnHubAlias', 'lambda:InvokeFunction', hubAliasArn),
-          allow('KeepActivation', ['ssm:GetParameters', 'ssm:PutParameter'], [activationParamArn('id'), activationParamArn('code')]),
+          allow(
+            'KeepActivation',
+            ['ssm:GetParameters', 'ssm:PutParameter'],
+            [activationParamArn('id'), activationParamArn('code')],
+          ),
           allow('DeadLetters', 'sqs:SendMessage', GetAtt('DeadLetterQueue', 'Arn')),
         ),
       },
@@ -137,10 +150,18 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
     });
   };
   trigger('TagChangeRule', 'EC2 tag changes reach the hub within seconds', {
-    EventPattern: { source: ['aws.tag'], 'detail-type': ['Tag Change on Resource'], detail: { service: ['ec2'], 'resource-type': ['instance'] } },
+    EventPattern: {
+      source: ['aws.tag'],
+      'detail-type': ['Tag Change on Resource'],
+      detail: { service: ['ec2'], 'resource-type': ['instance'] },
+    },
   });
   trigger('TerminationRule', 'Terminated instances are deregistered from the hub', {
-    EventPattern: { source: ['aws.ec2'], 'detail-type': ['EC2 Instance State-change Notification'], detail: { state: ['terminated'] } },
+    EventPattern: {
+      source: ['aws.ec2'],
+      'detail-type': ['EC2 Instance State-change Notification'],
+      detail: { state: ['terminated'] },
+    },
   });
   trigger('ReconcileRule', 'Full reconcile, because events are best effort; also refreshes the activation', {
     ScheduleExpression: Ref('ReconcileSchedule'),
@@ -150,15 +171,27 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   // nodes, and dead-lettered events. CloudWatch cannot publish to a topic encrypted with the
   // AWS managed SNS key, and alarm names are not secret, so this topic uses no custom key.
   t.resource('AlarmTopic', 'AWS::SNS::Topic', { DisplayName: 'SSM central hub: agency collector alarms' });
-  t.resource('AlarmEmailSubscription', 'AWS::SNS::Subscription', { TopicArn: Ref('AlarmTopic'), Protocol: 'email', Endpoint: alarmEmail }, { Condition: hasAlarmEmail });
+  t.resource(
+    'AlarmEmailSubscription',
+    'AWS::SNS::Subscription',
+    { TopicArn: Ref('AlarmTopic'), Protocol: 'email', Endpoint: alarmEmail },
+    { Condition: hasAlarmEmail },
+  );
   const alarm = alarmsTo(t, 'AlarmTopic');
   alarm('CollectorErrorsAlarm', 'The collector failed or the hub refused it', {
     Namespace: 'AWS/Lambda',
     MetricName: 'Errors',
     Dimensions: [{ Name: 'FunctionName', Value: Ref('CollectorFunction') }],
   });
-  alarm('HubRefusalsAlarm', 'The hub refused this agency or some of its nodes', { Namespace: names.metricNamespace, MetricName: 'HubRefusals' });
-  alarm('DeadLetterQueueDepthAlarm', 'Events for the collector failed and were dead-lettered', queueDepthMetric('DeadLetterQueue'));
+  alarm('HubRefusalsAlarm', 'The hub refused this agency or some of its nodes', {
+    Namespace: names.metricNamespace,
+    MetricName: 'HubRefusals',
+  });
+  alarm(
+    'DeadLetterQueueDepthAlarm',
+    'Events for the collector failed and were dead-lettered',
+    queueDepthMetric('DeadLetterQueue'),
+  );
 
   const docOptions = {
     hubRegion: Ref('CentralRegion'),
@@ -179,7 +212,11 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   // The caller's instance (ec2:SourceInstanceARN) must be the instance being tagged
   // (${ec2:InstanceID}, a policy variable resolved per target). `${!…}` keeps it literal in Sub.
   const ownInstanceOnly = {
-    ArnEquals: { 'ec2:SourceInstanceARN': Sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/${!ec2:InstanceID}') },
+    ArnEquals: {
+      'ec2:SourceInstanceARN': Sub(
+        'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/${!ec2:InstanceID}',
+      ),
+    },
   };
   const tagKeys = [
     MANAGED_INSTANCE_ID_TAG,
@@ -195,15 +232,23 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
         PolicyName: 'hub-registration',
         PolicyDocument: policyDocument(
           // Get-SSMParameterValue (Windows) calls GetParameters; the AWS CLI (Linux) calls GetParameter.
-          allow('ReadActivation', ['ssm:GetParameter', 'ssm:GetParameters'], [activationParamArn('id'), activationParamArn('code')]),
+          allow(
+            'ReadActivation',
+            ['ssm:GetParameter', 'ssm:GetParameters'],
+            [activationParamArn('id'), activationParamArn('code')],
+          ),
           // AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on every parameter; this
           // instance role may read the two activation parameters and nothing else.
           // AWS's public parameters (/aws/service/…, e.g. AMI IDs for agent tooling) stay readable.
-          deny('DenyOtherParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'], [
-            activationParamArn('id'),
-            activationParamArn('code'),
-            Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
-          ]),
+          deny(
+            'DenyOtherParameters',
+            ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'],
+            [
+              activationParamArn('id'),
+              activationParamArn('code'),
+              Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
+            ],
+          ),
           allow('TagSelfWithRegistration', ['ec2:CreateTags', 'ec2:DeleteTags'], instanceArn, {
             ...ownInstanceOnly,
             'ForAllValues:StringEquals': { 'aws:TagKeys': tagKeys },
@@ -236,8 +281,14 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
     { Condition: zeroTouchOn },
   );
 
-  t.output('RegisterDocumentName', { Description: 'Run this document to register instances with the hub', Value: Ref('RegisterDocument') });
-  t.output('InstanceProfileName', { Description: 'Attach this instance profile to agency instances', Value: Ref('InstanceProfile') });
+  t.output('RegisterDocumentName', {
+    Description: 'Run this document to register instances with the hub',
+    Value: Ref('RegisterDocument'),
+  });
+  t.output('InstanceProfileName', {
+    Description: 'Attach this instance profile to agency instances',
+    Value: Ref('InstanceProfile'),
+  });
   t.output('HubAliasArn', { Description: 'The hub alias this agency invokes', Value: hubAliasArn });
   return t;
 }

@@ -13,7 +13,7 @@ export function buildAgencyPermissions(ctx: BuildContext): Template {
   const names = derivedNames(config);
   const t = new Template(
     'agency-permissions',
-    'SSM central hub (central account): one agency\'s invoke permission on its own tag-manager alias, and its hybrid activation.',
+    "SSM central hub (central account): one agency's invoke permission on its own tag-manager alias, and its hybrid activation.",
   );
 
   const agency = t.parameter('AgencyAccountId', {
@@ -34,7 +34,8 @@ export function buildAgencyPermissions(ctx: BuildContext): Template {
     Default: config.activation.registrationLimit,
     MinValue: 1,
     MaxValue: 1000,
-    Description: 'How many instances one activation may register (1–1000); rotation starts at the configured usage share',
+    Description:
+      'How many instances one activation may register (1–1000); rotation starts at the configured usage share',
   });
   const expiry = t.parameter('ActivationExpiryDays', {
     Type: 'Number',
@@ -46,7 +47,9 @@ export function buildAgencyPermissions(ctx: BuildContext): Template {
   });
 
   t.resource('AgencyAlias', 'AWS::Lambda::Alias', {
-    Description: Sub('Invoked only by agency account ${AgencyAccountId}; the tag manager reads the agency from this alias'),
+    Description: Sub(
+      'Invoked only by agency account ${AgencyAccountId}; the tag manager reads the agency from this alias',
+    ),
     FunctionName: ImportValue(Sub('${CentralManagerStackName}-TagManagerFunctionName')),
     FunctionVersion: '$LATEST',
     Name: Sub('agency-${AgencyAccountId}'),
@@ -64,6 +67,6 @@ export function buildAgencyPermissions(ctx: BuildContext): Template {
     ExpiryDays: expiry,
   });
 
-  t.output('AgencyAliasArn', { Description: 'The alias this agency\'s collector invokes', Value: Ref('AgencyAlias') });
+  t.output('AgencyAliasArn', { Description: "The alias this agency's collector invokes", Value: Ref('AgencyAlias') });
   return t;
 }

@@ -7,7 +7,14 @@ import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
 import { addNodeFunction, logGroupIdOf } from '../kit/lambda.ts';
 import { addDeadLetterQueue, alarmsTo, queueDepthMetric } from '../kit/monitoring.ts';
 import { Template } from '../kit/template.ts';
-import { ACTIVATION_MANAGER_ENV, MANAGED_INSTANCE_ID_TAG, TAG_MANAGER_TIMEOUT_SECONDS, PROVENANCE_TAG_SUFFIXES, SYNC_TABLE, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
+import {
+  ACTIVATION_MANAGER_ENV,
+  MANAGED_INSTANCE_ID_TAG,
+  TAG_MANAGER_TIMEOUT_SECONDS,
+  PROVENANCE_TAG_SUFFIXES,
+  SYNC_TABLE,
+  TAG_MANAGER_ENV,
+} from '../../lambda/shared/names.ts';
 import { deregistrationDocument } from '../../documents/index.ts';
 import type { BuildContext } from './context.ts';
 
@@ -61,7 +68,11 @@ export function buildCentralManager(ctx: BuildContext): Template {
           Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
           Resource: '*',
           Condition: {
-            ArnLike: { 'kms:EncryptionContext:aws:logs:arn': Sub('arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*') },
+            ArnLike: {
+              'kms:EncryptionContext:aws:logs:arn': Sub(
+                'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*',
+              ),
+            },
           },
         },
         {
@@ -76,7 +87,10 @@ export function buildCentralManager(ctx: BuildContext): Template {
     },
     { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' },
   );
-  t.resource('DataKeyAlias', 'AWS::KMS::Alias', { AliasName: `alias/${config.namePrefix}-central`, TargetKeyId: Ref('DataKey') });
+  t.resource('DataKeyAlias', 'AWS::KMS::Alias', {
+    AliasName: `alias/${config.namePrefix}-central`,
+    TargetKeyId: Ref('DataKey'),
+  });
 
   const a = SYNC_TABLE.attributes;
   t.resource(
@@ -123,17 +137,25 @@ export function buildCentralManager(ctx: BuildContext): Template {
       {
         PolicyName: 'node-parameter-boundary',
         PolicyDocument: policyDocument(
-          deny('ReadOnlySharedParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'], [
-            Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
-            Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.nodeReadableParameterPath}/*`),
-          ]),
+          deny(
+            'ReadOnlySharedParameters',
+            ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'],
+            [
+              Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
+              Sub(
+                `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.nodeReadableParameterPath}/*`,
+              ),
+            ],
+          ),
         ),
       },
     ],
   });
 
   const managedNodeArn = Sub('arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:managed-instance/*');
-  const activationParams = Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.centralActivationParameterPrefix}/*`);
+  const activationParams = Sub(
+    `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.centralActivationParameterPrefix}/*`,
+  );
   const tableArn = GetAtt('SyncStateTable', 'Arn');
   const viaSsm = { StringEquals: { 'kms:ViaService': Sub('ssm.${AWS::Region}.amazonaws.com') } };
 
@@ -144,8 +166,21 @@ export function buildCentralManager(ctx: BuildContext): Template {
       {
         PolicyName: 'tag-manager',
         PolicyDocument: policyDocument(
-          allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], GetAtt(logGroupIdOf('TagManagerFunction'), 'Arn')),
-          allow('TagManagedNodes', ['ssm:AddTagsToResource', 'ssm:RemoveTagsFromResource', 'ssm:ListTagsForResource', 'ssm:DeregisterManagedInstance'], managedNodeArn),
+          allow(
+            'WriteOwnLogs',
+            ['logs:CreateLogStream', 'logs:PutLogEvents'],
+            GetAtt(logGroupIdOf('TagManagerFunction'), 'Arn'),
+          ),
+          allow(
+            'TagManagedNodes',
+            [
+              'ssm:AddTagsToResource',
+              'ssm:RemoveTagsFromResource',
+              'ssm:ListTagsForResource',
+              'ssm:DeregisterManagedInstance',
+            ],
+            managedNodeArn,
+          ),
           // DescribeInstanceInformation has no resource-level permissions.
           allow('ProveNodeOwnership', 'ssm:DescribeInstanceInformation', '*'),
           allow('ReadActivationRecords', 'ssm:GetParameter', activationParams),
@@ -155,7 +190,14 @@ export function buildCentralManager(ctx: BuildContext): Template {
           }),
           allow(
             'SyncState',
-            ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+            [
+              'dynamodb:BatchGetItem',
+              'dynamodb:GetItem',
+              'dynamodb:PutItem',
+              'dynamodb:UpdateItem',
+              'dynamodb:DeleteItem',
+              'dynamodb:Query',
+            ],
             [tableArn, Sub('${Table}/index/*', { Table: tableArn })],
           ),
           allow('DeadLetters', 'sqs:SendMessage', GetAtt('DeadLetterQueue', 'Arn')),
@@ -203,13 +245,19 @@ export function buildCentralManager(ctx: BuildContext): Template {
       {
         PolicyName: 'activation-manager',
         PolicyDocument: policyDocument(
-          allow('WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], GetAtt(logGroupIdOf('ActivationManagerFunction'), 'Arn')),
+          allow(
+            'WriteOwnLogs',
+            ['logs:CreateLogStream', 'logs:PutLogEvents'],
+            GetAtt(logGroupIdOf('ActivationManagerFunction'), 'Arn'),
+          ),
           // Activations have no resource-level permissions.
           allow('ManageActivations', ['ssm:CreateActivation', 'ssm:DeleteActivation', 'ssm:DescribeActivations'], '*'),
           // CreateActivation with Tags also authorizes ssm:AddTagsToResource, and SSM has no
           // activation resource type; the condition limits it to the one key the activation stamps.
           allow('TagNewActivations', 'ssm:AddTagsToResource', '*', {
-            'ForAllValues:StringEquals': { 'aws:TagKeys': [`${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`] },
+            'ForAllValues:StringEquals': {
+              'aws:TagKeys': [`${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`],
+            },
             Null: { 'aws:TagKeys': 'false' },
           }),
           allow('PassManagedNodeRole', 'iam:PassRole', GetAtt('ManagedNodeRole', 'Arn'), {
@@ -218,10 +266,26 @@ export function buildCentralManager(ctx: BuildContext): Template {
           allow(
             'StoreActivationRecords',
             // GetParameterHistory: a write folds in versions a concurrent writer stored meanwhile.
-            ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:GetParameterHistory', 'ssm:GetParametersByPath', 'ssm:DeleteParameter'],
-            [activationParams, Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.centralActivationParameterPrefix}`)],
+            [
+              'ssm:PutParameter',
+              'ssm:GetParameter',
+              'ssm:GetParameterHistory',
+              'ssm:GetParametersByPath',
+              'ssm:DeleteParameter',
+            ],
+            [
+              activationParams,
+              Sub(
+                `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.centralActivationParameterPrefix}`,
+              ),
+            ],
           ),
-          allow('EncryptActivationRecords', ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], GetAtt('DataKey', 'Arn'), viaSsm),
+          allow(
+            'EncryptActivationRecords',
+            ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+            GetAtt('DataKey', 'Arn'),
+            viaSsm,
+          ),
           // Its failed asynchronous runs (rotation) go to the dead-letter queue; Lambda checks this
           // permission when the on-failure destination is configured.
           allow('DeadLetters', 'sqs:SendMessage', GetAtt('DeadLetterQueue', 'Arn')),
@@ -284,7 +348,10 @@ export function buildCentralManager(ctx: BuildContext): Template {
   });
 
   // Alarms: errors and throttles of both functions, dead letters, refused callers and nodes.
-  t.resource('AlarmTopic', 'AWS::SNS::Topic', { DisplayName: 'SSM central hub alarms', KmsMasterKeyId: Ref('DataKey') });
+  t.resource('AlarmTopic', 'AWS::SNS::Topic', {
+    DisplayName: 'SSM central hub alarms',
+    KmsMasterKeyId: Ref('DataKey'),
+  });
   t.resource(
     'AlarmEmailSubscription',
     'AWS::SNS::Subscription',
@@ -299,8 +366,16 @@ export function buildCentralManager(ctx: BuildContext): Template {
   });
   alarm('TagManagerErrorsAlarm', 'The tag manager failed', lambdaMetric('Errors', 'TagManagerFunction'));
   alarm('TagManagerThrottlesAlarm', 'The tag manager was throttled', lambdaMetric('Throttles', 'TagManagerFunction'));
-  alarm('ActivationManagerErrorsAlarm', 'Activation creation, rotation or deletion failed', lambdaMetric('Errors', 'ActivationManagerFunction'));
-  alarm('DeadLetterQueueDepthAlarm', 'Asynchronous invocations failed and were dead-lettered', queueDepthMetric('DeadLetterQueue'));
+  alarm(
+    'ActivationManagerErrorsAlarm',
+    'Activation creation, rotation or deletion failed',
+    lambdaMetric('Errors', 'ActivationManagerFunction'),
+  );
+  alarm(
+    'DeadLetterQueueDepthAlarm',
+    'Asynchronous invocations failed and were dead-lettered',
+    queueDepthMetric('DeadLetterQueue'),
+  );
   // Application metrics (EMF): the tag manager emits them with the dimension Service=TagManager,
   // the activation manager with none; an alarm matches a metric only with the same dimensions.
   const tagManagerMetric = (metricName: string) => ({
@@ -308,12 +383,24 @@ export function buildCentralManager(ctx: BuildContext): Template {
     MetricName: metricName,
     Dimensions: [{ Name: 'Service', Value: 'TagManager' }],
   });
-  alarm('RejectedNodesAlarm', 'An agency tried to tag or deregister a managed node it does not own', tagManagerMetric('RejectedNodes'));
-  alarm('UnauthorizedCallsAlarm', 'The tag manager was invoked without a valid agency alias', tagManagerMetric('UnauthorizedCalls'));
+  alarm(
+    'RejectedNodesAlarm',
+    'An agency tried to tag or deregister a managed node it does not own',
+    tagManagerMetric('RejectedNodes'),
+  );
+  alarm(
+    'UnauthorizedCallsAlarm',
+    'The tag manager was invoked without a valid agency alias',
+    tagManagerMetric('UnauthorizedCalls'),
+  );
   // The tag manager answers every failure instead of throwing, so Lambda's Errors metric stays flat.
   alarm('TagManagerInternalErrorsAlarm', 'The tag manager failed a whole request', tagManagerMetric('InternalErrors'));
   alarm('TagManagerFailedNodesAlarm', 'The tag manager could not apply tags to some nodes', tagManagerMetric('Failed'));
-  alarm('AgencyThrottledAlarm', 'An agency went over its hub request limit per minute', tagManagerMetric('ThrottledRequests'));
+  alarm(
+    'AgencyThrottledAlarm',
+    'An agency went over its hub request limit per minute',
+    tagManagerMetric('ThrottledRequests'),
+  );
   alarm('RotationFailuresAlarm', 'An activation rotation failed; the current activation is still in use', {
     Namespace: names.metricNamespace,
     MetricName: 'RotationFailures',
@@ -333,20 +420,39 @@ export function buildCentralManager(ctx: BuildContext): Template {
   });
 
   const exportName = (suffix: string) => Sub(`\${AWS::StackName}-${suffix}`);
-  t.output('TagManagerFunctionName', { Description: 'Name of the tag manager function', Value: Ref('TagManagerFunction'), Export: exportName('TagManagerFunctionName') });
-  t.output('TagManagerFunctionArn', { Description: 'ARN of the tag manager function', Value: GetAtt('TagManagerFunction', 'Arn'), Export: exportName('TagManagerFunctionArn') });
+  t.output('TagManagerFunctionName', {
+    Description: 'Name of the tag manager function',
+    Value: Ref('TagManagerFunction'),
+    Export: exportName('TagManagerFunctionName'),
+  });
+  t.output('TagManagerFunctionArn', {
+    Description: 'ARN of the tag manager function',
+    Value: GetAtt('TagManagerFunction', 'Arn'),
+    Export: exportName('TagManagerFunctionArn'),
+  });
   t.output('ActivationManagerFunctionArn', {
     Description: 'Service token of the Custom::AgencyActivation resource',
     Value: GetAtt('ActivationManagerFunction', 'Arn'),
     Export: exportName('ActivationManagerFunctionArn'),
   });
-  t.output('SyncTableName', { Description: 'Sync-state table (inventory read by `status`)', Value: Ref('SyncStateTable'), Export: exportName('SyncTableName') });
-  t.output('ManagedNodeRoleName', { Description: 'IAM role assumed by hybrid-registered nodes', Value: Ref('ManagedNodeRole'), Export: exportName('ManagedNodeRoleName') });
+  t.output('SyncTableName', {
+    Description: 'Sync-state table (inventory read by `status`)',
+    Value: Ref('SyncStateTable'),
+    Export: exportName('SyncTableName'),
+  });
+  t.output('ManagedNodeRoleName', {
+    Description: 'IAM role assumed by hybrid-registered nodes',
+    Value: Ref('ManagedNodeRole'),
+    Export: exportName('ManagedNodeRoleName'),
+  });
   t.output('DeregisterDocumentName', {
     Description: 'Run on hub-managed nodes to return them to their own account, then deregister the node',
     Value: Ref('DeregisterDocument'),
   });
   t.output('AlarmTopicArn', { Description: 'SNS topic that receives every hub alarm', Value: Ref('AlarmTopic') });
-  t.output('DeadLetterQueueUrl', { Description: 'Dead-letter queue of failed asynchronous invocations', Value: Ref('DeadLetterQueue') });
+  t.output('DeadLetterQueueUrl', {
+    Description: 'Dead-letter queue of failed asynchronous invocations',
+    Value: Ref('DeadLetterQueue'),
+  });
   return t;
 }

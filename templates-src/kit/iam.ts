@@ -18,7 +18,8 @@ export function policyDocument(...statements: Statement[]): Record<string, Value
     const actions = Array.isArray(s.Action) ? s.Action : [s.Action];
     if (actions.length === 0) throw new Error(`policyDocument: statement ${s.Sid ?? ''} has no actions`);
     for (const a of actions) {
-      if (!/^[a-z0-9-]+:[A-Za-z0-9*]+$/.test(a)) throw new Error(`policyDocument: "${a}" is not an action like service:Action`);
+      if (!/^[a-z0-9-]+:[A-Za-z0-9*]+$/.test(a))
+        throw new Error(`policyDocument: "${a}" is not an action like service:Action`);
     }
   }
   return { Version: '2012-10-17', Statement: statements as unknown as Value[] };
@@ -28,8 +29,19 @@ export function deny(sid: string, action: string | string[], notResource: Value)
   return { Sid: sid, Effect: 'Deny', Action: action, NotResource: notResource };
 }
 
-export function allow(sid: string, action: string | string[], resource: Value, condition?: Statement['Condition']): Statement {
-  return { Sid: sid, Effect: 'Allow', Action: action, Resource: resource, ...(condition ? { Condition: condition } : {}) };
+export function allow(
+  sid: string,
+  action: string | string[],
+  resource: Value,
+  condition?: Statement['Condition'],
+): Statement {
+  return {
+    Sid: sid,
+    Effect: 'Allow',
+    Action: action,
+    Resource: resource,
+    ...(condition ? { Condition: condition } : {}),
+  };
 }
 
 /** Trust policy letting one AWS service assume a role, optionally pinned to this account. */

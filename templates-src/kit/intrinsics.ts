@@ -49,7 +49,8 @@ export const PSEUDO_PARAMETERS = [
 ] as const;
 
 export function Ref(logicalId: string): Intrinsic {
-  if (typeof logicalId === 'string' && (PSEUDO_PARAMETERS as readonly string[]).includes(logicalId)) return { Ref: logicalId };
+  if (typeof logicalId === 'string' && (PSEUDO_PARAMETERS as readonly string[]).includes(logicalId))
+    return { Ref: logicalId };
   requireLogicalId('Ref', logicalId);
   return { Ref: logicalId };
 }
@@ -57,7 +58,9 @@ export function Ref(logicalId: string): Intrinsic {
 export function GetAtt(logicalId: string, attribute: string): Intrinsic {
   requireLogicalId('GetAtt', logicalId);
   if (typeof attribute !== 'string' || !/^[A-Za-z0-9.]+$/.test(attribute)) {
-    throw new IntrinsicError(`GetAtt(${logicalId}): attribute must be a non-empty name such as Arn, got ${JSON.stringify(attribute)}`);
+    throw new IntrinsicError(
+      `GetAtt(${logicalId}): attribute must be a non-empty name such as Arn, got ${JSON.stringify(attribute)}`,
+    );
   }
   return { 'Fn::GetAtt': [logicalId, attribute] };
 }
@@ -83,7 +86,8 @@ export function Sub(template: string, variables?: Record<string, Value>): Intrin
     }
   }
   if (variables === undefined) {
-    if (subVariables(template).length === 0) throw new IntrinsicError(`Sub: ${JSON.stringify(template)} has no variables; use a plain string`);
+    if (subVariables(template).length === 0)
+      throw new IntrinsicError(`Sub: ${JSON.stringify(template)} has no variables; use a plain string`);
     return { 'Fn::Sub': template };
   }
   const used = new Set(subVariables(template));
@@ -108,7 +112,8 @@ export function If(conditionName: string, whenTrue: Value, whenFalse: Value): In
 
 export function Select(index: number | Intrinsic, list: Value[] | Intrinsic): Intrinsic {
   if (typeof index === 'number') {
-    if (!Number.isInteger(index) || index < 0) throw new IntrinsicError(`Select: index must be a non-negative integer, got ${index}`);
+    if (!Number.isInteger(index) || index < 0)
+      throw new IntrinsicError(`Select: index must be a non-negative integer, got ${index}`);
     if (Array.isArray(list) && index >= list.length) {
       throw new IntrinsicError(`Select: index ${index} is out of range for a list of ${list.length}`);
     }
@@ -117,7 +122,8 @@ export function Select(index: number | Intrinsic, list: Value[] | Intrinsic): In
 }
 
 export function Split(delimiter: string, source: Value): Intrinsic {
-  if (typeof delimiter !== 'string' || delimiter.length === 0) throw new IntrinsicError('Split: delimiter must be a non-empty string');
+  if (typeof delimiter !== 'string' || delimiter.length === 0)
+    throw new IntrinsicError('Split: delimiter must be a non-empty string');
   return { 'Fn::Split': [delimiter, source] };
 }
 
@@ -135,11 +141,13 @@ export function Not(condition: Condition): Condition {
   return { 'Fn::Not': [condition] };
 }
 export function And(...conditions: Condition[]): Condition {
-  if (conditions.length < 2 || conditions.length > 10) throw new IntrinsicError(`And: needs 2 to 10 conditions, got ${conditions.length}`);
+  if (conditions.length < 2 || conditions.length > 10)
+    throw new IntrinsicError(`And: needs 2 to 10 conditions, got ${conditions.length}`);
   return { 'Fn::And': conditions };
 }
 export function Or(...conditions: Condition[]): Condition {
-  if (conditions.length < 2 || conditions.length > 10) throw new IntrinsicError(`Or: needs 2 to 10 conditions, got ${conditions.length}`);
+  if (conditions.length < 2 || conditions.length > 10)
+    throw new IntrinsicError(`Or: needs 2 to 10 conditions, got ${conditions.length}`);
   return { 'Fn::Or': conditions };
 }
 /** Refers to a named condition inside another condition. */

@@ -38,7 +38,8 @@ export function addNodeFunction(t: Template, o: NodeFunctionOptions): { function
   }
   const bytes = Buffer.byteLength(o.code);
   if (bytes === 0) throw new Error(`${o.id}: bundled code is empty`);
-  if (bytes > ZIPFILE_MAX_BYTES) throw new Error(`${o.id}: bundled code is ${bytes} bytes, over the 4 MB Code.ZipFile limit`);
+  if (bytes > ZIPFILE_MAX_BYTES)
+    throw new Error(`${o.id}: bundled code is ${bytes} bytes, over the 4 MB Code.ZipFile limit`);
   if (o.timeoutSeconds < 1 || o.timeoutSeconds > 900) throw new Error(`${o.id}: timeout must be 1–900 seconds`);
   if (o.memoryMb < 128 || o.memoryMb > 10240) throw new Error(`${o.id}: memory must be 128–10240 MB`);
 

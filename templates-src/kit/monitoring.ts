@@ -8,8 +8,17 @@ import type { Template } from './template.ts';
 const DLQ_RETENTION_SECONDS = 1_209_600;
 
 /** Adds `id` (an SQS queue) and its policy refusing plain-HTTP access. Encryption is the caller's choice. */
-export function addDeadLetterQueue(t: Template, id: string, encryption: { KmsMasterKeyId: Value } | { SqsManagedSseEnabled: true }): string {
-  t.resource(id, 'AWS::SQS::Queue', { ...encryption, MessageRetentionPeriod: DLQ_RETENTION_SECONDS }, { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
+export function addDeadLetterQueue(
+  t: Template,
+  id: string,
+  encryption: { KmsMasterKeyId: Value } | { SqsManagedSseEnabled: true },
+): string {
+  t.resource(
+    id,
+    'AWS::SQS::Queue',
+    { ...encryption, MessageRetentionPeriod: DLQ_RETENTION_SECONDS },
+    { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' },
+  );
   t.resource(`${id}Policy`, 'AWS::SQS::QueuePolicy', {
     Queues: [Ref(id)],
     PolicyDocument: policyDocument({

@@ -2,7 +2,15 @@
 // mapping sorted by key, no timestamps. The same input always gives the same bytes.
 import { stringify } from 'yaml';
 
-const TOP_LEVEL_ORDER = ['AWSTemplateFormatVersion', 'Description', 'Metadata', 'Parameters', 'Conditions', 'Resources', 'Outputs'];
+const TOP_LEVEL_ORDER = [
+  'AWSTemplateFormatVersion',
+  'Description',
+  'Metadata',
+  'Parameters',
+  'Conditions',
+  'Resources',
+  'Outputs',
+];
 /** SSM documents read best with these keys first. */
 const DOCUMENT_ORDER = ['schemaVersion', 'description', 'parameters', 'mainSteps'];
 

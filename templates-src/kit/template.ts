@@ -94,10 +94,14 @@ export class Template {
 
   private claim(section: string, id: string): void {
     if (!LOGICAL_ID.test(id)) {
-      throw new TemplateError(`${this.name}: ${section} logical ID ${JSON.stringify(id)} must be alphanumeric (A-Z, a-z, 0-9)`);
+      throw new TemplateError(
+        `${this.name}: ${section} logical ID ${JSON.stringify(id)} must be alphanumeric (A-Z, a-z, 0-9)`,
+      );
     }
     if (id.length > LIMITS.logicalIdLength) {
-      throw new TemplateError(`${this.name}: ${section} logical ID ${id} is longer than ${LIMITS.logicalIdLength} characters`);
+      throw new TemplateError(
+        `${this.name}: ${section} logical ID ${id} is longer than ${LIMITS.logicalIdLength} characters`,
+      );
     }
     const previous = this.ids.get(id);
     if (previous) throw new TemplateError(`${this.name}: duplicate logical ID ${id} (already used by a ${previous})`);
@@ -108,13 +112,24 @@ export class Template {
   parameter(id: string, spec: ParameterSpec): Intrinsic {
     this.claim('parameter', id);
     if (spec.Default !== undefined && spec.AllowedValues && !spec.AllowedValues.includes(spec.Default)) {
-      throw new TemplateError(`${this.name}: parameter ${id} default ${JSON.stringify(spec.Default)} is not in AllowedValues`);
+      throw new TemplateError(
+        `${this.name}: parameter ${id} default ${JSON.stringify(spec.Default)} is not in AllowedValues`,
+      );
     }
-    if (spec.Default !== undefined && spec.AllowedPattern && typeof spec.Default === 'string' && !new RegExp(`^(?:${spec.AllowedPattern})$`, 'u').test(spec.Default)) {
-      throw new TemplateError(`${this.name}: parameter ${id} default ${JSON.stringify(spec.Default)} does not match its AllowedPattern ${spec.AllowedPattern}`);
+    if (
+      spec.Default !== undefined &&
+      spec.AllowedPattern &&
+      typeof spec.Default === 'string' &&
+      !new RegExp(`^(?:${spec.AllowedPattern})$`, 'u').test(spec.Default)
+    ) {
+      throw new TemplateError(
+        `${this.name}: parameter ${id} default ${JSON.stringify(spec.Default)} does not match its AllowedPattern ${spec.AllowedPattern}`,
+      );
     }
     if (spec.AllowedPattern && !spec.ConstraintDescription) {
-      throw new TemplateError(`${this.name}: parameter ${id} has an AllowedPattern but no ConstraintDescription to explain it`);
+      throw new TemplateError(
+        `${this.name}: parameter ${id} has an AllowedPattern but no ConstraintDescription to explain it`,
+      );
     }
     this.parameters.set(id, spec);
     return Ref(id);
@@ -150,10 +165,14 @@ export class Template {
   render(): RenderResult {
     const errors: string[] = [];
     if (this.resources.size === 0) errors.push('a template needs at least one resource');
-    if (this.resources.size > LIMITS.resources) errors.push(`${this.resources.size} resources is more than the ${LIMITS.resources} allowed`);
-    if (this.parameters.size > LIMITS.parameters) errors.push(`${this.parameters.size} parameters is more than the ${LIMITS.parameters} allowed`);
-    if (this.outputs.size > LIMITS.outputs) errors.push(`${this.outputs.size} outputs is more than the ${LIMITS.outputs} allowed`);
-    if (this.conditions.size > LIMITS.conditions) errors.push(`${this.conditions.size} conditions is more than the ${LIMITS.conditions} allowed`);
+    if (this.resources.size > LIMITS.resources)
+      errors.push(`${this.resources.size} resources is more than the ${LIMITS.resources} allowed`);
+    if (this.parameters.size > LIMITS.parameters)
+      errors.push(`${this.parameters.size} parameters is more than the ${LIMITS.parameters} allowed`);
+    if (this.outputs.size > LIMITS.outputs)
+      errors.push(`${this.outputs.size} outputs is more than the ${LIMITS.outputs} allowed`);
+    if (this.conditions.size > LIMITS.conditions)
+      errors.push(`${this.conditions.size} conditions is more than the ${LIMITS.conditions} allowed`);
 
     const refTargets = new Set<string>([...this.parameters.keys(), ...this.resources.keys(), ...PSEUDO_PARAMETERS]);
     const checkRefs = (where: string, value: unknown) =>
@@ -164,7 +183,8 @@ export class Template {
         }
         if (kind === 'GetAtt' || (kind === 'Sub' && target.includes('.'))) {
           const [res] = target.split('.');
-          if (!this.resources.has(res!)) errors.push(`${where}: ${kind} ${target} refers to resource ${res} which does not exist`);
+          if (!this.resources.has(res!))
+            errors.push(`${where}: ${kind} ${target} refers to resource ${res} which does not exist`);
           return;
         }
         if (!refTargets.has(target)) errors.push(`${where}: ${kind} ${target} refers to something that does not exist`);
@@ -173,7 +193,8 @@ export class Template {
     for (const [id, expr] of this.conditions) checkRefs(`condition ${id}`, expr);
     for (const [id, r] of this.resources) {
       checkRefs(`resource ${id}`, r.Properties);
-      if (r.Condition && !this.conditions.has(r.Condition)) errors.push(`resource ${id}: Condition ${r.Condition} is not defined`);
+      if (r.Condition && !this.conditions.has(r.Condition))
+        errors.push(`resource ${id}: Condition ${r.Condition} is not defined`);
       for (const dep of r.DependsOn ?? []) {
         if (!this.resources.has(dep)) errors.push(`resource ${id}: DependsOn ${dep} which does not exist`);
       }
@@ -181,7 +202,8 @@ export class Template {
     for (const [id, o] of this.outputs) {
       checkRefs(`output ${id}`, o.Value);
       if (o.Export) checkRefs(`output ${id} export`, o.Export);
-      if (o.Condition && !this.conditions.has(o.Condition)) errors.push(`output ${id}: Condition ${o.Condition} is not defined`);
+      if (o.Condition && !this.conditions.has(o.Condition))
+        errors.push(`output ${id}: Condition ${o.Condition} is not defined`);
     }
     if (errors.length > 0) throw new TemplateError(`${this.name}: ${errors.join('; ')}`);
 
@@ -212,7 +234,9 @@ export class Template {
     const warnings: string[] = [];
     const bytes = Buffer.byteLength(JSON.stringify(template));
     if (bytes > LIMITS.templateUrlBytes) {
-      throw new TemplateError(`${this.name}: template is ${bytes} bytes, over the ${LIMITS.templateUrlBytes}-byte limit for a TemplateURL`);
+      throw new TemplateError(
+        `${this.name}: template is ${bytes} bytes, over the ${LIMITS.templateUrlBytes}-byte limit for a TemplateURL`,
+      );
     }
     if (bytes > LIMITS.templateBodyBytes && this.mustFitTemplateBody) {
       warnings.push(

@@ -1,6 +1,14 @@
 // PASS/MISS verdicts and margins for the goals.
 import { describe, expect, it } from 'vitest';
-import { atMost, buildTimeGoal, changedNodeGoal, lambdaRunGoal, steadyReadsGoal, steadyWritesGoal, templateSizeGoal } from '../../scripts/bench/goals.ts';
+import {
+  atMost,
+  buildTimeGoal,
+  changedNodeGoal,
+  lambdaRunGoal,
+  steadyReadsGoal,
+  steadyWritesGoal,
+  templateSizeGoal,
+} from '../../scripts/bench/goals.ts';
 
 describe('goals', () => {
   it('passes a value under its limit and reports the headroom', () => {
@@ -41,6 +49,9 @@ describe('goals', () => {
 
   it('compares a simulated sync with one 900-second Lambda run', () => {
     expect(lambdaRunGoal(10_000, '(a)', 900_000).pass).toBe(true);
-    expect(lambdaRunGoal(10_000, '(a)', 2_000_000)).toMatchObject({ pass: false, margin: 'over by 18.3 min (2.2× the limit)' });
+    expect(lambdaRunGoal(10_000, '(a)', 2_000_000)).toMatchObject({
+      pass: false,
+      margin: 'over by 18.3 min (2.2× the limit)',
+    });
   });
 });

@@ -2,9 +2,20 @@
 import { describe, expect, it } from 'vitest';
 import { simulate, VirtualBucket, type ApiModel, type SimAgency, type SimOptions } from '../../scripts/bench/model.ts';
 
-const api = (over: Partial<ApiModel> = {}): ApiModel => ({ rate: 5, burst: 1, latencyMs: 0, throttleable: true, scope: 'account', ...over });
+const api = (over: Partial<ApiModel> = {}): ApiModel => ({
+  rate: 5,
+  burst: 1,
+  latencyMs: 0,
+  throttleable: true,
+  scope: 'account',
+  ...over,
+});
 const options = (over: Partial<SimOptions> = {}): SimOptions => ({
-  apis: { Tag: api(), Read: api({ rate: Infinity, burst: Infinity, latencyMs: 10, throttleable: false }), Page: api({ rate: 1, burst: 1, scope: 'agency' }) },
+  apis: {
+    Tag: api(),
+    Read: api({ rate: Infinity, burst: Infinity, latencyMs: 10, throttleable: false }),
+    Page: api({ rate: 1, burst: 1, scope: 'agency' }),
+  },
   poolSize: 5,
   invokeOverheadMs: 0,
   throttleRatio: 0,
@@ -14,7 +25,10 @@ const options = (over: Partial<SimOptions> = {}): SimOptions => ({
   backoffCapMs: 20_000,
   ...over,
 });
-const agency = (nodes: string[][], head: string[] = [], collectorCalls: string[] = []): SimAgency => ({ collectorCalls, requests: [{ head, nodes }] });
+const agency = (nodes: string[][], head: string[] = [], collectorCalls: string[] = []): SimAgency => ({
+  collectorCalls,
+  requests: [{ head, nodes }],
+});
 
 describe('VirtualBucket', () => {
   it('spaces calls at the sustained rate once the burst is spent', () => {
@@ -45,18 +59,32 @@ describe('simulate', () => {
 
   it('shares an account-wide limit between agencies running at the same time', async () => {
     const one = await simulate([agency(Array.from({ length: 10 }, () => ['Tag']))], options());
-    const two = await simulate([0, 1].map(() => agency(Array.from({ length: 10 }, () => ['Tag']))), options());
+    const two = await simulate(
+      [0, 1].map(() => agency(Array.from({ length: 10 }, () => ['Tag']))),
+      options(),
+    );
     expect(two.wallMs).toBeGreaterThan(one.wallMs * 1.9);
   });
 
   it('gives each agency its own bucket for agency-scoped APIs', async () => {
-    const three = await simulate([0, 1, 2].map(() => agency([], [], ['Page', 'Page'])), options());
+    const three = await simulate(
+      [0, 1, 2].map(() => agency([], [], ['Page', 'Page'])),
+      options(),
+    );
     // Two pages at 1 per second in each agency, all agencies in parallel: 1 s, not 5 s.
     expect(three.wallMs).toBe(1000);
   });
 
   it('is bounded by latency and the pool when nothing is rate-limited', async () => {
-    const r = await simulate([agency(Array.from({ length: 20 }, () => ['Read']), ['Read'])], options());
+    const r = await simulate(
+      [
+        agency(
+          Array.from({ length: 20 }, () => ['Read']),
+          ['Read'],
+        ),
+      ],
+      options(),
+    );
     // One head call (10 ms), then 20 calls of 10 ms run 5 at a time: 4 rounds.
     expect(r.wallMs).toBe(10 + 4 * 10);
     expect(r.maxRequestMs).toBe(50);
@@ -64,8 +92,14 @@ describe('simulate', () => {
 
   it('retries throttled attempts with backoff, so throttling costs calls and time', async () => {
     const nodes = Array.from({ length: 200 }, () => ['Tag']);
-    const calm = await simulate([agency(nodes)], options({ apis: { Tag: api({ rate: Infinity, burst: Infinity, latencyMs: 50 }) } }));
-    const rough = await simulate([agency(nodes)], options({ apis: { Tag: api({ rate: Infinity, burst: Infinity, latencyMs: 50 }) }, throttleRatio: 0.2 }));
+    const calm = await simulate(
+      [agency(nodes)],
+      options({ apis: { Tag: api({ rate: Infinity, burst: Infinity, latencyMs: 50 }) } }),
+    );
+    const rough = await simulate(
+      [agency(nodes)],
+      options({ apis: { Tag: api({ rate: Infinity, burst: Infinity, latencyMs: 50 }) }, throttleRatio: 0.2 }),
+    );
     expect(calm.throttled.Tag ?? 0).toBe(0);
     expect(rough.throttled.Tag).toBeGreaterThan(20);
     expect(rough.throttled.Tag).toBeLessThan(80);

@@ -4,9 +4,27 @@ import { renderConsole, renderMarkdown, type BenchResults } from '../../scripts/
 import { buildTimeGoal, steadyWritesGoal } from '../../scripts/bench/goals.ts';
 import type { ScenarioResult } from '../../scripts/bench/analysis.ts';
 
-const sim = { wallMs: 200_000, maxRequestMs: 408_000, maxAgencyMs: 200_000, attempts: {}, throttled: {}, failedCalls: 0 };
+const sim = {
+  wallMs: 200_000,
+  maxRequestMs: 408_000,
+  maxAgencyMs: 200_000,
+  attempts: {},
+  throttled: {},
+  failedCalls: 0,
+};
 const row = (id: ScenarioResult['id'], calls: Record<string, number>): ScenarioResult => ({
-  nodes: 1000, agencies: 10, id, source: 'measured', calls, attempts: calls, throttled: {}, statuses: {}, invokes: 10, ec2Pages: 10, changedNodes: 10, sim,
+  nodes: 1000,
+  agencies: 10,
+  id,
+  source: 'measured',
+  calls,
+  attempts: calls,
+  throttled: {},
+  statuses: {},
+  invokes: 10,
+  ec2Pages: 10,
+  changedNodes: 10,
+  sim,
 });
 
 function results(): BenchResults {
@@ -14,7 +32,12 @@ function results(): BenchResults {
     date: '2030-01-02',
     machine: { cpu: 'Test CPU', cores: 2, memoryGiB: 4, node: 'v20.0.0', platform: 'linux x64' },
     benchSeconds: 120,
-    sync: [row('a', { AddTagsToResource: 1000, PutItem: 1000, BatchGetItem: 10 }), row('b', { BatchGetItem: 10 }), row('blog', { AddTagsToResource: 1000 }), row('blog-d', { AddTagsToResource: 1000 })],
+    sync: [
+      row('a', { AddTagsToResource: 1000, PutItem: 1000, BatchGetItem: 10 }),
+      row('b', { BatchGetItem: 10 }),
+      row('blog', { AddTagsToResource: 1000 }),
+      row('blog-d', { AddTagsToResource: 1000 }),
+    ],
     goals: [buildTimeGoal(1500), steadyWritesGoal(1000, 0)],
     measuredSizes: [1000],
     derivedSizes: [{ nodes: 100_000, from: 1000 }],

@@ -1,6 +1,13 @@
 // The benchmark fleet, the collector-style batching, and turning measured counts into simulated work.
 import { describe, expect, it } from 'vitest';
-import { buildFleet, changedIndexes, describePages, requestsByAgency, toSimAgency, toSimRequest } from '../../scripts/bench/workload.ts';
+import {
+  buildFleet,
+  changedIndexes,
+  describePages,
+  requestsByAgency,
+  toSimAgency,
+  toSimRequest,
+} from '../../scripts/bench/workload.ts';
 import { deriveAgencies } from '../../scripts/bench/analysis.ts';
 import type { MeasuredRequest } from '../../scripts/bench/sync-bench.ts';
 
@@ -8,7 +15,9 @@ describe('fleet', () => {
   it('spreads nodes evenly over agencies with unique, valid IDs', () => {
     const fleet = buildFleet({ nodes: 300, agencies: 3 });
     expect(new Set(fleet.map((f) => f.managedInstanceId)).size).toBe(300);
-    expect(fleet.every((f) => /^mi-[0-9a-f]{17}$/.test(f.managedInstanceId) && /^i-[0-9a-f]{17}$/.test(f.ec2InstanceId))).toBe(true);
+    expect(
+      fleet.every((f) => /^mi-[0-9a-f]{17}$/.test(f.managedInstanceId) && /^i-[0-9a-f]{17}$/.test(f.ec2InstanceId)),
+    ).toBe(true);
     expect(new Set(fleet.map((f) => f.agency)).size).toBe(3);
   });
 
@@ -37,9 +46,22 @@ describe('fleet', () => {
 
 describe('measured counts to simulated work', () => {
   it('puts per-request calls first and spreads per-node calls over the nodes', () => {
-    const req = toSimRequest({ BatchGetItem: 1, GetParameter: 1, DescribeInstanceInformation: 2, AddTagsToResource: 3, PutItem: 3 }, 4);
-    expect(req.head).toEqual(['BatchGetItem', 'GetParameter', 'DescribeInstanceInformation', 'DescribeInstanceInformation']);
-    expect(req.nodes).toEqual([['AddTagsToResource', 'PutItem'], ['AddTagsToResource', 'PutItem'], ['AddTagsToResource', 'PutItem'], []]);
+    const req = toSimRequest(
+      { BatchGetItem: 1, GetParameter: 1, DescribeInstanceInformation: 2, AddTagsToResource: 3, PutItem: 3 },
+      4,
+    );
+    expect(req.head).toEqual([
+      'BatchGetItem',
+      'GetParameter',
+      'DescribeInstanceInformation',
+      'DescribeInstanceInformation',
+    ]);
+    expect(req.nodes).toEqual([
+      ['AddTagsToResource', 'PutItem'],
+      ['AddTagsToResource', 'PutItem'],
+      ['AddTagsToResource', 'PutItem'],
+      [],
+    ]);
   });
 
   it('refuses a call it does not know where to place', () => {
@@ -53,7 +75,14 @@ describe('measured counts to simulated work', () => {
   });
 
   it('derives a larger fleet by replaying measured agencies in turn', () => {
-    const m = (agency: string, add: number): MeasuredRequest => ({ agency, nodes: 100, counts: { AddTagsToResource: add }, attempts: {}, throttled: {}, statuses: {} });
+    const m = (agency: string, add: number): MeasuredRequest => ({
+      agency,
+      nodes: 100,
+      counts: { AddTagsToResource: add },
+      attempts: {},
+      throttled: {},
+      statuses: {},
+    });
     const derived = deriveAgencies([m('a', 1), m('b', 2)], 5);
     expect(derived.map((d) => d.requests[0]!.counts.AddTagsToResource)).toEqual([1, 2, 1, 2, 1]);
   });

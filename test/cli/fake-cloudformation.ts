@@ -31,16 +31,30 @@ interface FakeStack {
 
 export function fakeCloudFormation(
   cfn: ReturnType<typeof mockAll>['cfn'],
-  opts: { now: () => Date; outcome?: (stackName: string) => Outcome; failureEvents?: (stackName: string) => StackEvent[] },
+  opts: {
+    now: () => Date;
+    outcome?: (stackName: string) => Outcome;
+    failureEvents?: (stackName: string) => StackEvent[];
+  },
 ) {
   const stacks = new Map<string, FakeStack>();
-  const changeSets = new Map<string, { stack: FakeStack; type: string; status: string; reason?: string; template?: string; parameters: Parameter[] }>();
+  const changeSets = new Map<
+    string,
+    { stack: FakeStack; type: string; status: string; reason?: string; template?: string; parameters: Parameter[] }
+  >();
   let seq = 0;
   const find = (nameOrId: string) => stacks.get(nameOrId) ?? [...stacks.values()].find((s) => s.id === nameOrId);
   const notFound = (name: string) => awsError('ValidationError', `Stack with id ${name} does not exist`);
 
   const add = (name: string, status: string, parameters: Parameter[] = [], template?: string) => {
-    const s: FakeStack = { id: `arn:aws:cloudformation:us-east-1:999999999999:stack/${name}/${++seq}`, name, status, parameters, template, events: [] };
+    const s: FakeStack = {
+      id: `arn:aws:cloudformation:us-east-1:999999999999:stack/${name}/${++seq}`,
+      name,
+      status,
+      parameters,
+      template,
+      events: [],
+    };
     stacks.set(name, s);
     return s;
   };
@@ -48,7 +62,11 @@ export function fakeCloudFormation(
   cfn.on(DescribeStacksCommand).callsFake(async (input) => {
     const s = find(input.StackName!);
     if (!s || (s.status === 'DELETE_COMPLETE' && input.StackName === s.name)) throw notFound(input.StackName!);
-    const out = { Stacks: [{ StackId: s.id, StackName: s.name, StackStatus: s.status, Parameters: s.parameters, CreationTime: new Date() }] };
+    const out = {
+      Stacks: [
+        { StackId: s.id, StackName: s.name, StackStatus: s.status, Parameters: s.parameters, CreationTime: new Date() },
+      ],
+    };
     if (s.pending) {
       s.status = s.pending;
       s.pending = undefined;
@@ -59,19 +77,30 @@ export function fakeCloudFormation(
     let s = stacks.get(input.StackName!);
     if (input.ChangeSetType === 'UPDATE' && (!s || s.status === 'REVIEW_IN_PROGRESS')) throw notFound(input.StackName!);
     if (input.ChangeSetType === 'CREATE') {
-      if (s && s.status !== 'REVIEW_IN_PROGRESS' && s.status !== 'DELETE_COMPLETE') throw awsError('AlreadyExistsException', `Stack [${input.StackName}] already exists`);
+      if (s && s.status !== 'REVIEW_IN_PROGRESS' && s.status !== 'DELETE_COMPLETE')
+        throw awsError('AlreadyExistsException', `Stack [${input.StackName}] already exists`);
       s = add(input.StackName!, 'REVIEW_IN_PROGRESS');
     }
     const parameters = (input.Parameters ?? []).map((p: Parameter) =>
-      p.UsePreviousValue ? { ParameterKey: p.ParameterKey, ParameterValue: s!.parameters.find((q: Parameter) => q.ParameterKey === p.ParameterKey)?.ParameterValue } : p,
+      p.UsePreviousValue
+        ? {
+            ParameterKey: p.ParameterKey,
+            ParameterValue: s!.parameters.find((q: Parameter) => q.ParameterKey === p.ParameterKey)?.ParameterValue,
+          }
+        : p,
     );
-    const same = input.ChangeSetType === 'UPDATE' && s!.template === input.TemplateBody && JSON.stringify(parameters) === JSON.stringify(s!.parameters);
+    const same =
+      input.ChangeSetType === 'UPDATE' &&
+      s!.template === input.TemplateBody &&
+      JSON.stringify(parameters) === JSON.stringify(s!.parameters);
     const id = `arn:aws:cloudformation:us-east-1:999999999999:changeSet/${input.ChangeSetName}/${++seq}`;
     changeSets.set(id, {
       stack: s!,
       type: input.ChangeSetType!,
       status: same ? 'FAILED' : 'CREATE_COMPLETE',
-      reason: same ? "The submitted information didn't contain changes. Submit different information to create a change set." : undefined,
+      reason: same
+        ? "The submitted information didn't contain changes. Submit different information to create a change set."
+        : undefined,
       template: input.TemplateBody,
       parameters,
     });
@@ -80,7 +109,11 @@ export function fakeCloudFormation(
   cfn.on(DescribeChangeSetCommand).callsFake(async (input) => {
     const cs = changeSets.get(input.ChangeSetName!);
     if (!cs) throw awsError('ChangeSetNotFoundException', 'ChangeSet does not exist');
-    return { Status: cs.status, StatusReason: cs.reason, ExecutionStatus: cs.status === 'FAILED' ? 'UNAVAILABLE' : 'AVAILABLE' };
+    return {
+      Status: cs.status,
+      StatusReason: cs.reason,
+      ExecutionStatus: cs.status === 'FAILED' ? 'UNAVAILABLE' : 'AVAILABLE',
+    };
   });
   cfn.on(DeleteChangeSetCommand).callsFake(async (input) => {
     changeSets.delete(input.ChangeSetName!);
@@ -88,7 +121,8 @@ export function fakeCloudFormation(
   });
   cfn.on(ExecuteChangeSetCommand).callsFake(async (input) => {
     const cs = changeSets.get(input.ChangeSetName!);
-    if (!cs || cs.status !== 'CREATE_COMPLETE') throw awsError('InvalidChangeSetStatusException', 'ChangeSet is not executable');
+    if (!cs || cs.status !== 'CREATE_COMPLETE')
+      throw awsError('InvalidChangeSetStatusException', 'ChangeSet is not executable');
     const s = cs.stack;
     const fail = (opts.outcome?.(s.name) ?? 'succeed') === 'fail';
     const verb = cs.type === 'CREATE' ? 'CREATE' : 'UPDATE';
@@ -102,8 +136,23 @@ export function fakeCloudFormation(
     // attempt's look newer), so only the token can tell them apart.
     const token = input.ClientRequestToken;
     s.events = [
-      ...(fail ? (opts.failureEvents?.(s.name) ?? []).map((e) => ({ ...e, ClientRequestToken: token, Timestamp: new Date(t.getTime() - 600_000) })) : []),
-      { StackId: s.id, StackName: s.name, EventId: 'old', LogicalResourceId: 'OldThing', ResourceStatus: 'CREATE_FAILED', ResourceStatusReason: 'from an earlier attempt', Timestamp: new Date(t.getTime() + 3_600_000), ClientRequestToken: 'earlier-operation' },
+      ...(fail
+        ? (opts.failureEvents?.(s.name) ?? []).map((e) => ({
+            ...e,
+            ClientRequestToken: token,
+            Timestamp: new Date(t.getTime() - 600_000),
+          }))
+        : []),
+      {
+        StackId: s.id,
+        StackName: s.name,
+        EventId: 'old',
+        LogicalResourceId: 'OldThing',
+        ResourceStatus: 'CREATE_FAILED',
+        ResourceStatusReason: 'from an earlier attempt',
+        Timestamp: new Date(t.getTime() + 3_600_000),
+        ClientRequestToken: 'earlier-operation',
+      },
     ];
     changeSets.delete(input.ChangeSetName!);
     return {};
@@ -119,7 +168,11 @@ export function fakeCloudFormation(
       const fail = (opts.outcome?.(s.name) ?? 'succeed') === 'fail';
       s.status = 'DELETE_IN_PROGRESS';
       s.pending = fail ? 'DELETE_FAILED' : 'DELETE_COMPLETE';
-      if (fail) s.events = (opts.failureEvents?.(s.name) ?? []).map((e) => ({ ...e, ClientRequestToken: input.ClientRequestToken }));
+      if (fail)
+        s.events = (opts.failureEvents?.(s.name) ?? []).map((e) => ({
+          ...e,
+          ClientRequestToken: input.ClientRequestToken,
+        }));
     }
     return {};
   });

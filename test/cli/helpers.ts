@@ -64,7 +64,10 @@ export function makeGenerated(overrides: Partial<Record<keyof typeof TEMPLATES, 
     write(`documents/${d}.json`, 'document', JSON.stringify({ schemaVersion: '2.2', description: d }));
     write(`documents/${d}.yaml`, 'document', `schemaVersion: '2.2'\ndescription: ${d}\n`);
   }
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ artifacts, lambdaBundles: [{ name: 'tag-manager', bytes: 1, sha256: sha256('x') }] }));
+  writeFileSync(
+    join(dir, 'manifest.json'),
+    JSON.stringify({ artifacts, lambdaBundles: [{ name: 'tag-manager', bytes: 1, sha256: sha256('x') }] }),
+  );
   return dir;
 }
 

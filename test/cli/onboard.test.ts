@@ -31,8 +31,24 @@ describe('onboard', () => {
       now: ctx.now,
       outcome: (name) => (name === `ssm-hub-agency-${B}` ? 'fail' : 'succeed'),
       failureEvents: (name) => [
-        { StackId: 'x', StackName: name, EventId: '2', LogicalResourceId: name, ResourceStatus: 'ROLLBACK_IN_PROGRESS', ResourceStatusReason: 'The following resource(s) failed to create: [AgencyAlias].', Timestamp: new Date(ctx.now().getTime() + 2_000) },
-        { StackId: 'x', StackName: name, EventId: '1', LogicalResourceId: 'AgencyAlias', ResourceStatus: 'CREATE_FAILED', ResourceStatusReason: 'Resource handler returned message: "Function not found: ssm-hub-tag-manager"', Timestamp: new Date(ctx.now().getTime() + 1_000) },
+        {
+          StackId: 'x',
+          StackName: name,
+          EventId: '2',
+          LogicalResourceId: name,
+          ResourceStatus: 'ROLLBACK_IN_PROGRESS',
+          ResourceStatusReason: 'The following resource(s) failed to create: [AgencyAlias].',
+          Timestamp: new Date(ctx.now().getTime() + 2_000),
+        },
+        {
+          StackId: 'x',
+          StackName: name,
+          EventId: '1',
+          LogicalResourceId: 'AgencyAlias',
+          ResourceStatus: 'CREATE_FAILED',
+          ResourceStatusReason: 'Resource handler returned message: "Function not found: ssm-hub-tag-manager"',
+          Timestamp: new Date(ctx.now().getTime() + 1_000),
+        },
       ],
     });
     const code = await onboard(['--agencies', `${A},${B},${C}`, '--generated-dir', gen, '--concurrency', '2'], ctx);
@@ -43,7 +59,9 @@ describe('onboard', () => {
     expect(out).toMatch(new RegExp(`${C}\\s+ssm-hub-agency-${C}\\s+created\\s+CREATE_COMPLETE`));
     expect(out).toMatch(new RegExp(`${B}\\s+ssm-hub-agency-${B}\\s+failed\\s+ROLLBACK_COMPLETE`));
     expect(out).toContain(`failed events of ssm-hub-agency-${B} (${B})`);
-    expect(out).toMatch(/AgencyAlias\s+CREATE_FAILED\s+Resource handler returned message: "Function not found: ssm-hub-tag-manager"/);
+    expect(out).toMatch(
+      /AgencyAlias\s+CREATE_FAILED\s+Resource handler returned message: "Function not found: ssm-hub-tag-manager"/,
+    );
     expect(out).not.toContain('from an earlier attempt'); // events before this run are not shown
     expect(out).toContain('2 succeeded, 1 failed');
 
@@ -90,7 +108,10 @@ describe('onboard', () => {
     // Only the changed stack is executed; the empty change set is cleaned up.
     expect(mocks.cfn.commandCalls(ExecuteChangeSetCommand)).toHaveLength(1);
     expect(mocks.cfn.commandCalls(DeleteChangeSetCommand)).toHaveLength(1);
-    expect(fake.stacks.get(`ssm-hub-agency-${B}`)!.parameters).toContainEqual({ ParameterKey: 'ActivationExpiryDays', ParameterValue: '14' });
+    expect(fake.stacks.get(`ssm-hub-agency-${B}`)!.parameters).toContainEqual({
+      ParameterKey: 'ActivationExpiryDays',
+      ParameterValue: '14',
+    });
   });
 
   it('replaces a stack left in ROLLBACK_COMPLETE by an earlier failed creation', async () => {
@@ -113,14 +134,24 @@ describe('onboard', () => {
       if (input.ParentId === 'ou-abcd-11111111') {
         return input.NextToken === 'p2'
           ? { Accounts: [{ Id: B, State: 'ACTIVE' }] }
-          : { Accounts: [{ Id: A, State: 'ACTIVE' }, { Id: '444444444444', State: 'SUSPENDED' }], NextToken: 'p2' };
+          : {
+              Accounts: [
+                { Id: A, State: 'ACTIVE' },
+                { Id: '444444444444', State: 'SUSPENDED' },
+              ],
+              NextToken: 'p2',
+            };
       }
       if (input.ParentId === 'ou-abcd-22222222') return { Accounts: [{ Id: C, Status: 'ACTIVE' }] };
       return { Accounts: [] };
     });
-    mocks.org.on(ListOrganizationalUnitsForParentCommand).callsFake(async (input) =>
-      input.ParentId === 'ou-abcd-11111111' ? { OrganizationalUnits: [{ Id: 'ou-abcd-22222222' }] } : { OrganizationalUnits: [] },
-    );
+    mocks.org
+      .on(ListOrganizationalUnitsForParentCommand)
+      .callsFake(async (input) =>
+        input.ParentId === 'ou-abcd-11111111'
+          ? { OrganizationalUnits: [{ Id: 'ou-abcd-22222222' }] }
+          : { OrganizationalUnits: [] },
+      );
     const code = await onboard(['--ou', 'ou-abcd-11111111', '--generated-dir', gen, '--json'], ctx);
     expect(code, ctx.stderrText()).toBe(0);
     const accounts = JSON.parse(ctx.stdoutText()).results.map((r: { account: string }) => r.account);
@@ -129,13 +160,21 @@ describe('onboard', () => {
 });
 
 describe('offboard', () => {
-  it('deletes the agencies\' stacks, reports an absent one, and shows why a deletion failed', async () => {
+  it("deletes the agencies' stacks, reports an absent one, and shows why a deletion failed", async () => {
     const ctx = testContext();
     const fake = fakeCloudFormation(mocks.cfn, {
       now: ctx.now,
       outcome: (name) => (name === `ssm-hub-agency-${C}` ? 'fail' : 'succeed'),
       failureEvents: () => [
-        { StackId: 'x', StackName: 'x', EventId: '9', LogicalResourceId: 'ActivationRecord', ResourceStatus: 'DELETE_FAILED', ResourceStatusReason: 'AccessDenied on ssm:DeleteActivation', Timestamp: new Date(ctx.now().getTime() + 1_000) },
+        {
+          StackId: 'x',
+          StackName: 'x',
+          EventId: '9',
+          LogicalResourceId: 'ActivationRecord',
+          ResourceStatus: 'DELETE_FAILED',
+          ResourceStatusReason: 'AccessDenied on ssm:DeleteActivation',
+          Timestamp: new Date(ctx.now().getTime() + 1_000),
+        },
       ],
     });
     fake.add(`ssm-hub-agency-${A}`, 'CREATE_COMPLETE');

@@ -13,7 +13,8 @@ describe('publish --dry-run', () => {
   let mocks: ReturnType<typeof mockAll>;
   beforeEach(() => {
     mocks = mockAll();
-    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_REGION']) vi.stubEnv(k, undefined);
+    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_REGION'])
+      vi.stubEnv(k, undefined);
   });
   afterEach(() => {
     mocks.restore();
@@ -25,10 +26,26 @@ describe('publish --dry-run', () => {
     const out = mkdtempSync(join(tmpdir(), 'dry-'));
     const ctx = testContext();
     ctx.env = {};
-    const code = await main(['--dry-run', '--generated-dir', gen, '--out', out, '--bucket', 'hub-{region}', '--regions', 'us-east-1,ap-southeast-2'], ctx);
+    const code = await main(
+      [
+        '--dry-run',
+        '--generated-dir',
+        gen,
+        '--out',
+        out,
+        '--bucket',
+        'hub-{region}',
+        '--regions',
+        'us-east-1,ap-southeast-2',
+      ],
+      ctx,
+    );
     expect(code, ctx.stderrText()).toBe(0);
     expect(mocks.totalCalls()).toBe(0);
-    const manifest = JSON.parse(readFileSync(join(gen, 'manifest.json'), 'utf8')).artifacts as Array<{ path: string; sha256: string }>;
+    const manifest = JSON.parse(readFileSync(join(gen, 'manifest.json'), 'utf8')).artifacts as Array<{
+      path: string;
+      sha256: string;
+    }>;
     for (const bucket of ['hub-us-east-1', 'hub-ap-southeast-2']) {
       for (const a of manifest) {
         const file = join(out, bucket, 'ssm-hub', a.sha256, a.path.split('/')[1]!);
@@ -55,15 +72,21 @@ describe('publish --dry-run', () => {
       // Any AWS call would go here and fail, so success proves none was made.
       AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
     };
-    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'scripts/bin/ssm-hub.mjs'), 'publish', '--dry-run', '--generated-dir', gen, '--out', out], {
-      env,
-      cwd: home,
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [join(PROJECT_ROOT, 'scripts/bin/ssm-hub.mjs'), 'publish', '--dry-run', '--generated-dir', gen, '--out', out],
+      {
+        env,
+        cwd: home,
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('would upload 10, unchanged 0: s3://replace-with-your-bucket-us-east-1 (us-east-1)');
-    expect(r.stdout).toContain('https://us-east-1.console.aws.amazon.com/cloudformation/home?region=us-east-1#/stacks/create/review?templateURL=');
+    expect(r.stdout).toContain(
+      'https://us-east-1.console.aws.amazon.com/cloudformation/home?region=us-east-1#/stacks/create/review?templateURL=',
+    );
     expect(readdirSync(join(out, 'replace-with-your-bucket-us-east-1', 'ssm-hub'))).toHaveLength(10);
   });
 });

@@ -12,7 +12,9 @@ import { awsError, makeGenerated, mockAll, sha256, testContext } from './helpers
 let mocks: ReturnType<typeof mockAll>;
 beforeEach(() => {
   mocks = mockAll();
-  mocks.sts.on(GetCallerIdentityCommand).resolves({ Account: '999999999999', Arn: 'arn:aws:iam::999999999999:user/op' });
+  mocks.sts
+    .on(GetCallerIdentityCommand)
+    .resolves({ Account: '999999999999', Arn: 'arn:aws:iam::999999999999:user/op' });
 });
 afterEach(() => mocks.restore());
 
@@ -23,7 +25,11 @@ function parseLink(link: string) {
   return { host: url.host, region: url.searchParams.get('region'), route, params: new URLSearchParams(query) };
 }
 
-const links = (out: string) => out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('https://'));
+const links = (out: string) =>
+  out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('https://'));
 
 describe('publish', () => {
   it('skips objects already in the bucket and uploads the rest with the expected owner and encryption', async () => {
@@ -36,17 +42,35 @@ describe('publish', () => {
     });
     mocks.s3.on(PutObjectCommand).resolves({});
     const ctx = testContext();
-    const code = await main(['--bucket', 'hub-templates', '--prefix', 'tmpl', '--generated-dir', gen, '--links-file', join(gen, 'launch-links.md')], ctx);
+    const code = await main(
+      [
+        '--bucket',
+        'hub-templates',
+        '--prefix',
+        'tmpl',
+        '--generated-dir',
+        gen,
+        '--links-file',
+        join(gen, 'launch-links.md'),
+      ],
+      ctx,
+    );
     expect(code, ctx.stderrText()).toBe(0);
 
-    const manifest = JSON.parse(readFileSync(join(gen, 'manifest.json'), 'utf8')).artifacts as Array<{ path: string; sha256: string }>;
+    const manifest = JSON.parse(readFileSync(join(gen, 'manifest.json'), 'utf8')).artifacts as Array<{
+      path: string;
+      sha256: string;
+    }>;
     expect(manifest).toHaveLength(10);
     const heads = mocks.s3.commandCalls(HeadObjectCommand).map((c) => c.args[0].input);
     expect(heads).toHaveLength(10);
     expect(heads.every((h) => h.ExpectedBucketOwner === '999999999999' && h.Bucket === 'hub-templates')).toBe(true);
     const puts = mocks.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
     expect(puts.map((p) => p.Key).sort()).toEqual(
-      manifest.filter((a) => a.path !== 'templates/central-manager.json').map((a) => `tmpl/${a.sha256}/${a.path.split('/')[1]}`).sort(),
+      manifest
+        .filter((a) => a.path !== 'templates/central-manager.json')
+        .map((a) => `tmpl/${a.sha256}/${a.path.split('/')[1]}`)
+        .sort(),
     );
     for (const p of puts) {
       expect(p.ExpectedBucketOwner).toBe('999999999999');
@@ -65,8 +89,16 @@ describe('publish', () => {
     const ctx = testContext();
     const code = await main(
       [
-        '--bucket', 'hub-{region}', '--regions', 'us-east-1,eu-west-2', '--generated-dir', gen,
-        '--agencies', '111111111111', '--param', 'central-manager:AlarmTopicArn=arn:aws:sns:us-east-1:999999999999:ops-alerts',
+        '--bucket',
+        'hub-{region}',
+        '--regions',
+        'us-east-1,eu-west-2',
+        '--generated-dir',
+        gen,
+        '--agencies',
+        '111111111111',
+        '--param',
+        'central-manager:AlarmTopicArn=arn:aws:sns:us-east-1:999999999999:ops-alerts',
       ],
       ctx,
     );
@@ -75,18 +107,26 @@ describe('publish', () => {
     expect(all).toHaveLength(6); // 3 stacks × 2 Regions
     const sha = (name: string) => sha256(readFileSync(join(gen, 'templates', `${name}.json`)));
 
-    const central = parseLink(all.find((l) => l.includes('stackName=ssm-hub-central-manager') && l.startsWith('https://eu-west-2'))!);
+    const central = parseLink(
+      all.find((l) => l.includes('stackName=ssm-hub-central-manager') && l.startsWith('https://eu-west-2'))!,
+    );
     expect(central.host).toBe('eu-west-2.console.aws.amazon.com');
     expect(central.region).toBe('eu-west-2');
     expect(central.route).toBe('/stacks/create/review');
-    expect(central.params.get('templateURL')).toBe(`https://hub-eu-west-2.s3.eu-west-2.amazonaws.com/ssm-hub/${sha('central-manager')}/central-manager.json`);
+    expect(central.params.get('templateURL')).toBe(
+      `https://hub-eu-west-2.s3.eu-west-2.amazonaws.com/ssm-hub/${sha('central-manager')}/central-manager.json`,
+    );
     expect(central.params.get('param_AlarmTopicArn')).toBe('arn:aws:sns:us-east-1:999999999999:ops-alerts');
 
-    const perms = parseLink(all.find((l) => l.includes('stackName=ssm-hub-agency-111111111111') && l.startsWith('https://us-east-1'))!);
+    const perms = parseLink(
+      all.find((l) => l.includes('stackName=ssm-hub-agency-111111111111') && l.startsWith('https://us-east-1'))!,
+    );
     expect(perms.params.get('param_AgencyAccountId')).toBe('111111111111');
     expect(perms.params.get('templateURL')).toContain(`/ssm-hub/${sha('agency-permissions')}/agency-permissions.json`);
 
-    const collector = parseLink(all.find((l) => l.includes('stackName=ssm-hub-agency-collector') && l.startsWith('https://us-east-1'))!);
+    const collector = parseLink(
+      all.find((l) => l.includes('stackName=ssm-hub-agency-collector') && l.startsWith('https://us-east-1'))!,
+    );
     expect(collector.params.get('param_CentralAccountId')).toBe('999999999999');
     expect(collector.params.get('param_CentralRegion')).toBe('us-east-1');
 
@@ -118,7 +158,9 @@ describe('publish', () => {
     expect(url).not.toContain('ApiToken');
     expect(url).toContain('param_Name=a%26b%3Dc');
     expect(skippedNoEcho).toEqual(['ApiToken']);
-    expect(() => quickCreateLink({ region: 'us-east-1', templateUrl: 'https://x', params: { Nope: '1' }, template })).toThrow(/no parameter Nope/);
+    expect(() =>
+      quickCreateLink({ region: 'us-east-1', templateUrl: 'https://x', params: { Nope: '1' }, template }),
+    ).toThrow(/no parameter Nope/);
   });
 
   it('uses the GovCloud console and path-style URLs for dotted bucket names', () => {
@@ -128,7 +170,11 @@ describe('publish', () => {
       params: {},
       template: {},
     });
-    expect(url.startsWith('https://console.amazonaws-us-gov.com/cloudformation/home?region=us-gov-west-1#/stacks/create/review?')).toBe(true);
+    expect(
+      url.startsWith(
+        'https://console.amazonaws-us-gov.com/cloudformation/home?region=us-gov-west-1#/stacks/create/review?',
+      ),
+    ).toBe(true);
   });
 
   it('refuses to put a NoEcho parameter in a link even when asked to with --param (exit 2, nothing written)', async () => {
@@ -137,9 +183,14 @@ describe('publish', () => {
     });
     const ctx = testContext();
     const out = mkdtempSync(join(tmpdir(), 'dry-'));
-    const code = await main(['--dry-run', '--out', out, '--generated-dir', gen, '--param', 'central-manager:AlarmTopicArn=secret-value'], ctx);
+    const code = await main(
+      ['--dry-run', '--out', out, '--generated-dir', gen, '--param', 'central-manager:AlarmTopicArn=secret-value'],
+      ctx,
+    );
     expect(code).toBe(2);
-    expect(ctx.stderrText()).toContain('--param: central-manager parameter AlarmTopicArn is NoEcho and is never put in a link');
+    expect(ctx.stderrText()).toContain(
+      '--param: central-manager parameter AlarmTopicArn is NoEcho and is never put in a link',
+    );
     expect(ctx.stderrText()).not.toContain('secret-value');
     expect(existsSync(join(out, 'launch-links.md'))).toBe(false);
   });
@@ -147,11 +198,25 @@ describe('publish', () => {
   it('prints the plain template URLs that onboard and rollout accept as --template-url', async () => {
     const gen = makeGenerated();
     const ctx = testContext();
-    const code = await main(['--dry-run', '--bucket', 'hub-templates', '--out', mkdtempSync(join(tmpdir(), 'dry-')), '--generated-dir', gen, '--json'], ctx);
+    const code = await main(
+      [
+        '--dry-run',
+        '--bucket',
+        'hub-templates',
+        '--out',
+        mkdtempSync(join(tmpdir(), 'dry-')),
+        '--generated-dir',
+        gen,
+        '--json',
+      ],
+      ctx,
+    );
     expect(code).toBe(0);
     const { templateUrls } = JSON.parse(ctx.stdoutText());
     const collector = templateUrls.find((t: { template: string }) => t.template === 'agency-collector');
-    expect(collector.url).toBe(`https://hub-templates.s3.us-east-1.amazonaws.com/ssm-hub/${sha256(readFileSync(join(gen, 'templates/agency-collector.json')))}/agency-collector.json`);
+    expect(collector.url).toBe(
+      `https://hub-templates.s3.us-east-1.amazonaws.com/ssm-hub/${sha256(readFileSync(join(gen, 'templates/agency-collector.json')))}/agency-collector.json`,
+    );
   });
 
   it('runs ValidateTemplate on every uploaded template and prints no links when one is invalid', async () => {
@@ -159,16 +224,22 @@ describe('publish', () => {
     mocks.s3.on(HeadObjectCommand).rejects(awsError('NotFound', 'Not Found', 404));
     mocks.s3.on(PutObjectCommand).resolves({});
     mocks.cfn.on(ValidateTemplateCommand).callsFake(async (input) => {
-      if (String(input.TemplateURL).endsWith('agency-collector.yaml')) throw awsError('ValidationError', 'Template format error: unsupported structure.');
+      if (String(input.TemplateURL).endsWith('agency-collector.yaml'))
+        throw awsError('ValidationError', 'Template format error: unsupported structure.');
       return {};
     });
     const ctx = testContext();
-    const code = await main(['--bucket', 'hub-templates', '--generated-dir', gen, '--validate', '--links-file', join(gen, 'l.md')], ctx);
+    const code = await main(
+      ['--bucket', 'hub-templates', '--generated-dir', gen, '--validate', '--links-file', join(gen, 'l.md')],
+      ctx,
+    );
     expect(code).toBe(1);
     const urls = mocks.cfn.commandCalls(ValidateTemplateCommand).map((c) => c.args[0].input.TemplateURL);
     expect(urls.length).toBeGreaterThanOrEqual(5);
     expect(urls.every((u) => u!.startsWith('https://hub-templates.s3.us-east-1.amazonaws.com/ssm-hub/'))).toBe(true);
-    expect(ctx.stderrText()).toMatch(/ValidateTemplate failed for .*agency-collector\.yaml: ValidationError: Template format error/);
+    expect(ctx.stderrText()).toMatch(
+      /ValidateTemplate failed for .*agency-collector\.yaml: ValidationError: Template format error/,
+    );
     expect(links(ctx.stdoutText())).toHaveLength(0);
     expect(existsSync(join(gen, 'l.md'))).toBe(false);
   });
@@ -186,7 +257,19 @@ describe('publish', () => {
   it('prints an organization-read bucket policy that also denies plain HTTP, with no AWS call', async () => {
     const gen = makeGenerated();
     const ctx = testContext();
-    const code = await main(['--print-bucket-policy', '--bucket', 'hub-templates', '--org-id', 'o-abcdef1234', '--generated-dir', gen, '--json'], ctx);
+    const code = await main(
+      [
+        '--print-bucket-policy',
+        '--bucket',
+        'hub-templates',
+        '--org-id',
+        'o-abcdef1234',
+        '--generated-dir',
+        gen,
+        '--json',
+      ],
+      ctx,
+    );
     expect(code).toBe(0);
     const [{ bucket, policy }] = JSON.parse(ctx.stdoutText());
     expect(bucket).toBe('hub-templates');

@@ -38,7 +38,11 @@ beforeAll(async () => {
     ...(i === 9 ? { lastError: 'InvalidResourceId: node was deregistered' } : {}),
   }));
   for (let i = 0; i < items.length; i += 25) {
-    await doc.send(new BatchWriteCommand({ RequestItems: { [TABLE]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }));
+    await doc.send(
+      new BatchWriteCommand({
+        RequestItems: { [TABLE]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
+      }),
+    );
   }
 });
 afterAll(() => db.close());
@@ -76,8 +80,21 @@ beforeEach(() => {
   );
   cfn.on(ListStackInstancesCommand).resolves({
     Summaries: [
-      { StackSetId: 's', Account: A, Region: 'us-east-1', Status: 'CURRENT', StackInstanceStatus: { DetailedStatus: 'SUCCEEDED' } },
-      { StackSetId: 's', Account: B, Region: 'us-east-1', Status: 'OUTDATED', StatusReason: 'Role already exists', StackInstanceStatus: { DetailedStatus: 'FAILED' } },
+      {
+        StackSetId: 's',
+        Account: A,
+        Region: 'us-east-1',
+        Status: 'CURRENT',
+        StackInstanceStatus: { DetailedStatus: 'SUCCEEDED' },
+      },
+      {
+        StackSetId: 's',
+        Account: B,
+        Region: 'us-east-1',
+        Status: 'OUTDATED',
+        StatusReason: 'Role already exists',
+        StackInstanceStatus: { DetailedStatus: 'FAILED' },
+      },
     ],
   });
   ssm.on(DescribeActivationsCommand).callsFake(async (input) => {
@@ -86,13 +103,34 @@ beforeEach(() => {
       ? {
           ActivationList: [
             // B's current activation: 20 days left, lightly used.
-            { ActivationId: 'b-1', ExpirationDate: new Date(NOW.getTime() + 20 * DAY), Expired: false, RegistrationsCount: 10, RegistrationLimit: 1000, Tags: tag(B) },
+            {
+              ActivationId: 'b-1',
+              ExpirationDate: new Date(NOW.getTime() + 20 * DAY),
+              Expired: false,
+              RegistrationsCount: 10,
+              RegistrationLimit: 1000,
+              Tags: tag(B),
+            },
           ],
         }
       : {
           ActivationList: [
-            { ActivationId: 'a-old', ExpirationDate: new Date(NOW.getTime() - DAY), Expired: true, RegistrationsCount: 1000, RegistrationLimit: 1000, Tags: tag(A) },
-            { ActivationId: 'a-cur', ExpirationDate: new Date(NOW.getTime() + 3 * DAY), Expired: false, RegistrationsCount: 312, RegistrationLimit: 1000, Tags: tag(A) },
+            {
+              ActivationId: 'a-old',
+              ExpirationDate: new Date(NOW.getTime() - DAY),
+              Expired: true,
+              RegistrationsCount: 1000,
+              RegistrationLimit: 1000,
+              Tags: tag(A),
+            },
+            {
+              ActivationId: 'a-cur',
+              ExpirationDate: new Date(NOW.getTime() + 3 * DAY),
+              Expired: false,
+              RegistrationsCount: 312,
+              RegistrationLimit: 1000,
+              Tags: tag(A),
+            },
           ],
           NextToken: 'n2',
         };
@@ -104,7 +142,10 @@ beforeEach(() => {
     const start = Number(input.NextToken ?? 0);
     const size = Math.min(input.MaxResults ?? 50, total - start);
     return {
-      InstanceInformationList: Array.from({ length: size }, (_, i) => ({ InstanceId: `mi-${String(start + i).padStart(17, '0')}`, ResourceType: 'ManagedInstance' })),
+      InstanceInformationList: Array.from({ length: size }, (_, i) => ({
+        InstanceId: `mi-${String(start + i).padStart(17, '0')}`,
+        ResourceType: 'ManagedInstance',
+      })),
       NextToken: start + size < total ? String(start + size) : undefined,
     };
   });
@@ -131,7 +172,10 @@ describe('status', () => {
     expect(a.lastSyncAt).toBe(new Date(NOW.getTime() - 60_000).toISOString());
     expect(a.errorNodes).toBe(2);
     // The latest error is the one on the most recently synced node (i = 4 synced after i = 9).
-    expect(a.latestError).toMatchObject({ managedInstanceId: 'mi-00000000000000004', error: 'TooManyTagsError: 51 tags' });
+    expect(a.latestError).toMatchObject({
+      managedInstanceId: 'mi-00000000000000004',
+      error: 'TooManyTagsError: 51 tags',
+    });
     const b = report.agencies[1];
     expect(b.activation).toMatchObject({ activationId: 'b-1', daysLeft: 20 });
     expect(b.syncedNodes).toBe(0);
@@ -145,7 +189,9 @@ describe('status', () => {
     expect(warnings.filter((w) => w.includes('expires in'))).toEqual([
       `agency ${A}: activation a-cur expires in 3 days (${new Date(NOW.getTime() + 3 * DAY).toISOString()}); rotation should have replaced it`,
     ]);
-    expect(warnings.filter((w) => w.includes('standard-tier'))).toEqual(['us-east-1: 850 managed nodes is 85% of the 1000-node standard-tier limit']);
+    expect(warnings.filter((w) => w.includes('standard-tier'))).toEqual([
+      'us-east-1: 850 managed nodes is 85% of the 1000-node standard-tier limit',
+    ]);
     expect(warnings).toContain(`agency ${B}: stack instance in us-east-1 is FAILED: Role already exists`);
 
     // Activations were listed by the hub's node role, every page was read, and nothing was decrypted.
@@ -154,7 +200,11 @@ describe('status', () => {
     expect(listed[0]!.Filters).toEqual([{ FilterKey: 'IamRole', FilterValues: ['ssm-hub-managed-node'] }]);
     const nodeQueries = ssm.commandCalls(DescribeInstanceInformationCommand).map((c) => c.args[0].input);
     expect(nodeQueries.length).toBe(17 + 3);
-    expect(nodeQueries.every((q) => JSON.stringify(q.Filters) === JSON.stringify([{ Key: 'ResourceType', Values: ['ManagedInstance'] }]))).toBe(true);
+    expect(
+      nodeQueries.every(
+        (q) => JSON.stringify(q.Filters) === JSON.stringify([{ Key: 'ResourceType', Values: ['ManagedInstance'] }]),
+      ),
+    ).toBe(true);
   });
 
   it('prints the same findings for people, with WARNING lines', async () => {
@@ -163,7 +213,11 @@ describe('status', () => {
     const code = await status(['--agencies', A], ctx);
     expect(code, ctx.stdoutText()).toBe(0);
     const out = ctx.stdoutText();
-    expect(out).toMatch(new RegExp(`${A}\\s+UPDATE_COMPLETE\\s+2026-06-04 12:00 \\(3d\\)\\s+312/1000\\s+us-east-1:SUCCEEDED\\s+30\\s+2026-06-01T11:59:00.000Z\\s+2`));
+    expect(out).toMatch(
+      new RegExp(
+        `${A}\\s+UPDATE_COMPLETE\\s+2026-06-04 12:00 \\(3d\\)\\s+312/1000\\s+us-east-1:SUCCEEDED\\s+30\\s+2026-06-01T11:59:00.000Z\\s+2`,
+      ),
+    );
     expect(out).toMatch(/us-east-1\s+850\s+1000\s+85%/);
     expect(out).toContain(`WARNING: agency ${A}: activation a-cur expires in 3 days`);
     expect(out).toContain('WARNING: us-east-1: 850 managed nodes is 85% of the 1000-node standard-tier limit');
@@ -172,11 +226,17 @@ describe('status', () => {
   });
 
   it('exits 1 and says what it could not read when an AWS call is denied', async () => {
-    ssm.on(DescribeActivationsCommand).rejects(Object.assign(new Error('User is not authorized to perform: ssm:DescribeActivations'), { name: 'AccessDeniedException' }));
+    ssm.on(DescribeActivationsCommand).rejects(
+      Object.assign(new Error('User is not authorized to perform: ssm:DescribeActivations'), {
+        name: 'AccessDeniedException',
+      }),
+    );
     const ctx = testContext(NOW);
     ctx.awsConfig = { dynamodb: { endpoint } };
     const code = await status(['--agencies', A], ctx);
     expect(code).toBe(1);
-    expect(ctx.stdoutText()).toContain('ERROR: could not read activations: AccessDeniedException: User is not authorized to perform: ssm:DescribeActivations');
+    expect(ctx.stdoutText()).toContain(
+      'ERROR: could not read activations: AccessDeniedException: User is not authorized to perform: ssm:DescribeActivations',
+    );
   });
 });

@@ -27,7 +27,13 @@ afterEach(() => {
 });
 
 function sandbox(overrides: Partial<ConstructorParameters<typeof Sandbox>[0]> = {}): Sandbox {
-  const s = new Sandbox({ imdsEndpoint: imds.endpoint, instanceId: INSTANCE_ID, instanceRegion: INSTANCE_REGION, hubRegion: HUB_REGION, ...overrides });
+  const s = new Sandbox({
+    imdsEndpoint: imds.endpoint,
+    instanceId: INSTANCE_ID,
+    instanceRegion: INSTANCE_REGION,
+    hubRegion: HUB_REGION,
+    ...overrides,
+  });
   sandboxes.push(s);
   return s;
 }
@@ -59,12 +65,17 @@ describe('deregister-linux.sh', () => {
     expect(s.read('worker.rc').trim()).toBe('0');
     expect(s.read('agent-argv.log').trim()).toBe('-register -clear');
     expect(s.registration()).toBeUndefined();
-    const systemctl = s.read('calls.log').split('\n').filter((l) => l.startsWith('systemctl'));
+    const systemctl = s
+      .read('calls.log')
+      .split('\n')
+      .filter((l) => l.startsWith('systemctl'));
     expect(systemctl).toEqual(['systemctl stop amazon-ssm-agent.service', 'systemctl start amazon-ssm-agent.service']);
     expect(s.agentState()).toBe('running');
     expect(s.tags()).toEqual({ Name: 'web-1', [OPT_OUT]: 'true' });
     expect(s.logText()).toContain(`opted out of hub registration: tag ${OPT_OUT}=true`);
-    expect(s.logText()).toContain("deregistration complete; the instance is managed by its own account's Systems Manager again");
+    expect(s.logText()).toContain(
+      "deregistration complete; the instance is managed by its own account's Systems Manager again",
+    );
   });
 
   it('writes the opt-out tag first, before it stops the agent or clears the registration', async () => {
@@ -105,7 +116,9 @@ describe('deregister-linux.sh', () => {
     expect(actions(s)).toEqual([`create-tags ${OPT_OUT}`, 'create-tags central-it:registration-error']);
     const { 'central-it:registration-error': error, ...rest } = s.tags();
     expect(rest).toEqual({ managedinstanceid: MI });
-    expect(error).toMatch(/deregistration: could not tag i-0123456789abcdef0 with central-it:registration-opt-out true ec2:CreateTags the registration and the agent were left unchanged$/);
+    expect(error).toMatch(
+      /deregistration: could not tag i-0123456789abcdef0 with central-it:registration-opt-out true ec2:CreateTags the registration and the agent were left unchanged$/,
+    );
   });
 
   it('leaves alone a registration to another Region', async () => {
@@ -114,7 +127,9 @@ describe('deregister-linux.sh', () => {
     s.setTag('managedinstanceid', MI);
     const r = await s.run(SCRIPT);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`registered as ${MI} with Region 'us-east-1', not the hub Region ${HUB_REGION}; left alone`);
+    expect(r.stdout).toContain(
+      `registered as ${MI} with Region 'us-east-1', not the hub Region ${HUB_REGION}; left alone`,
+    );
     expect(s.read('agent-argv.log')).toBe('');
     expect(s.tags()).toEqual({ managedinstanceid: MI });
   });
@@ -147,7 +162,10 @@ describe('deregister-linux.sh', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('opted out of hub registration');
     expect(s.registration()).toBeUndefined();
-    expect(s.read('agent-argv.log').trim().split('\n')).toEqual([expect.stringMatching(/^-register -y /), '-register -clear']);
+    expect(s.read('agent-argv.log').trim().split('\n')).toEqual([
+      expect.stringMatching(/^-register -y /),
+      '-register -clear',
+    ]);
     expect(s.tags()).toEqual({ [OPT_OUT]: 'true' });
   });
 
@@ -176,7 +194,11 @@ describe('deregister-linux.sh', () => {
     expect(s.tags()[OPT_OUT]).toBe('true');
     expect(s.registration()).toBeUndefined();
     // fail() tried once more to start the agent it had stopped.
-    expect(actions(s).filter((a) => a.startsWith('systemctl'))).toEqual(['systemctl stop', 'systemctl start', 'systemctl start']);
+    expect(actions(s).filter((a) => a.startsWith('systemctl'))).toEqual([
+      'systemctl stop',
+      'systemctl start',
+      'systemctl start',
+    ]);
     expect(s.logText()).toContain('deregistration failed');
   });
 

@@ -66,7 +66,11 @@ describe.each([
   });
 
   it('compacts away comments, blank lines and indentation but keeps every statement', () => {
-    expect(compactScript('#!/bin/bash\n# note\n\n  if true; then\n    echo "a # b"\n  fi\n')).toEqual(['if true; then', 'echo "a # b"', 'fi']);
+    expect(compactScript('#!/bin/bash\n# note\n\n  if true; then\n    echo "a # b"\n  fi\n')).toEqual([
+      'if true; then',
+      'echo "a # b"',
+      'fi',
+    ]);
   });
 
   it('refuses to compact a script with a heredoc, here-string or block comment', () => {
@@ -82,9 +86,15 @@ describe.each([
   });
 
   it('passes the hub Region as a document parameter and the build constants as quoted literals', () => {
-    expect(linuxStep(doc).inputs.runCommand.join('\n').split('\n')).toContain("export SSM_HUB_REGION='{{ HubRegion }}'");
-    expect(linuxStep(doc).inputs.runCommand.join('\n').split('\n')).toContain("export SSM_HUB_RESERVED_TAG_PREFIX='central-it:'");
-    expect(windowsStep(doc).inputs.runCommand.join('\n').split('\n')).toContain("$env:SSM_HUB_MANAGED_INSTANCE_ID_TAG = 'managedinstanceid'");
+    expect(linuxStep(doc).inputs.runCommand.join('\n').split('\n')).toContain(
+      "export SSM_HUB_REGION='{{ HubRegion }}'",
+    );
+    expect(linuxStep(doc).inputs.runCommand.join('\n').split('\n')).toContain(
+      "export SSM_HUB_RESERVED_TAG_PREFIX='central-it:'",
+    );
+    expect(windowsStep(doc).inputs.runCommand.join('\n').split('\n')).toContain(
+      "$env:SSM_HUB_MANAGED_INSTANCE_ID_TAG = 'managedinstanceid'",
+    );
   });
 
   it('declares no parameter that could carry a secret', () => {
@@ -103,13 +113,26 @@ describe('document parameters', () => {
 
   it('accept real Region names and parameter paths', () => {
     const region = new RegExp(doc.parameters.HubRegion!.allowedPattern);
-    for (const r of ['eu-west-1', 'us-gov-west-1', 'ap-southeast-5', 'cn-north-1', 'eu-central-2']) expect(region.test(r), r).toBe(true);
+    for (const r of ['eu-west-1', 'us-gov-west-1', 'ap-southeast-5', 'cn-north-1', 'eu-central-2'])
+      expect(region.test(r), r).toBe(true);
     const path = new RegExp(doc.parameters.ActivationParameterPath!.allowedPattern);
-    for (const p of ['/central-hub/activation', '/a', '/Org_1/ssm.hub/activation-v2']) expect(path.test(p), p).toBe(true);
+    for (const p of ['/central-hub/activation', '/a', '/Org_1/ssm.hub/activation-v2'])
+      expect(path.test(p), p).toBe(true);
   });
 
   it('refuse any value that could break out of the quoted assignment in bash or PowerShell', () => {
-    const injections = ["eu-west-1'; reboot #", 'eu-west-1$(id)', 'eu-west-1`id`', 'eu-west-1"', 'eu-west-1\nreboot', "/a'b", '/a/$(id)', '/a;b', '/a b', '/a/'];
+    const injections = [
+      "eu-west-1'; reboot #",
+      'eu-west-1$(id)',
+      'eu-west-1`id`',
+      'eu-west-1"',
+      'eu-west-1\nreboot',
+      "/a'b",
+      '/a/$(id)',
+      '/a;b',
+      '/a b',
+      '/a/',
+    ];
     for (const p of Object.values(doc.parameters)) {
       const re = new RegExp(p.allowedPattern);
       for (const v of injections) expect(re.test(v), `${p.allowedPattern} vs ${JSON.stringify(v)}`).toBe(false);
@@ -117,7 +140,11 @@ describe('document parameters', () => {
   });
 
   it('take CloudFormation intrinsics as defaults, checked once the template resolves them', () => {
-    const d = registrationDocument({ ...OPTS, hubRegion: { Ref: 'CentralRegion' }, activationParameterPath: { Ref: 'ActivationParameterPath' } });
+    const d = registrationDocument({
+      ...OPTS,
+      hubRegion: { Ref: 'CentralRegion' },
+      activationParameterPath: { Ref: 'ActivationParameterPath' },
+    });
     expect(d.parameters.HubRegion!.default).toEqual({ Ref: 'CentralRegion' });
     expect(checkSsmDocument(d, { allowIntrinsicDefaults: true })).toEqual([]);
     expect(checkSsmDocument(d)).toContain('parameters.HubRegion.default: must be a string for a String parameter');
@@ -132,15 +159,21 @@ describe('document parameters', () => {
 
   it('refuse a plain default that its own pattern would refuse', () => {
     expect(() => registrationDocument({ ...OPTS, hubRegion: 'Europe' })).toThrow(DocumentBuildError);
-    expect(() => registrationDocument({ ...OPTS, hubRegion: 'Europe' })).toThrow(/hubRegion default "Europe" does not match/);
-    expect(() => registrationDocument({ ...OPTS, hubRegion: 42 })).toThrow(/hubRegion must be a string, a CloudFormation intrinsic or undefined/);
+    expect(() => registrationDocument({ ...OPTS, hubRegion: 'Europe' })).toThrow(
+      /hubRegion default "Europe" does not match/,
+    );
+    expect(() => registrationDocument({ ...OPTS, hubRegion: 42 })).toThrow(
+      /hubRegion must be a string, a CloudFormation intrinsic or undefined/,
+    );
   });
 
   it('refuse build constants that could end a quoted string or split the CLI tag shorthand', () => {
     for (const bad of ["central'it:", 'central-it$(x)', 'a=b', 'a,b', '']) {
       expect(() => registrationDocument({ ...OPTS, reservedTagPrefix: bad }), bad).toThrow(/reservedTagPrefix must be/);
     }
-    expect(() => registrationDocument({ ...OPTS, managedInstanceIdTagKey: 'x"y' })).toThrow(/managedInstanceIdTagKey must be/);
+    expect(() => registrationDocument({ ...OPTS, managedInstanceIdTagKey: 'x"y' })).toThrow(
+      /managedInstanceIdTagKey must be/,
+    );
   });
 });
 
@@ -159,14 +192,18 @@ describe('checkSsmDocument catches a broken document', () => {
     expect(checkSsmDocument(d)).toEqual(['mainSteps.0.name: must match ^[a-zA-Z0-9_-]+$']);
     const e = good();
     e.mainSteps[1].name = e.mainSteps[0].name;
-    expect(checkSsmDocument(e)).toEqual(['mainSteps.1.name: "RegisterLinux" is used by another step; names must be unique']);
+    expect(checkSsmDocument(e)).toEqual([
+      'mainSteps.1.name: "RegisterLinux" is used by another step; names must be unique',
+    ]);
   });
 
   it('a {{ reference }} to an undeclared parameter, but not {{ssm:…}}', () => {
     const d = good();
     d.mainSteps[0].inputs.runCommand.push('echo {{ ActivationCode }}', 'echo {{ssm:/some/string}}');
     const n = d.mainSteps[0].inputs.runCommand.length;
-    expect(checkSsmDocument(d)).toEqual([`mainSteps.0.inputs.runCommand.${n - 2}: {{ ActivationCode }} does not name a declared parameter`]);
+    expect(checkSsmDocument(d)).toEqual([
+      `mainSteps.0.inputs.runCommand.${n - 2}: {{ ActivationCode }} does not name a declared parameter`,
+    ]);
   });
 
   it('an unknown action, a misspelt key, a bad parameter type and a wrong platform', () => {
@@ -180,7 +217,9 @@ describe('checkSsmDocument catches a broken document', () => {
     expect(problems.some((p) => p.startsWith('parameters.HubRegion.type:'))).toBe(true);
     const w = good();
     w.mainSteps[1].precondition.StringEquals[1] = 'Linux';
-    expect(checkSsmDocument(w)).toEqual(['mainSteps.1.precondition: aws:runPowerShellScript runs on Windows, not Linux']);
+    expect(checkSsmDocument(w)).toEqual([
+      'mainSteps.1.precondition: aws:runPowerShellScript runs on Windows, not Linux',
+    ]);
   });
 
   it('a document over 64 KB', () => {
@@ -210,18 +249,31 @@ describe('the rendered Linux step, run the way the agent runs it', () => {
   });
 
   it('registers the instance with the Region given as the document parameter', async () => {
-    s = new Sandbox({ imdsEndpoint: imds.endpoint, instanceId: 'i-0fedcba9876543210', instanceRegion: 'us-west-2', hubRegion: 'unused' });
+    s = new Sandbox({
+      imdsEndpoint: imds.endpoint,
+      instanceId: 'i-0fedcba9876543210',
+      instanceRegion: 'us-west-2',
+      hubRegion: 'unused',
+    });
     s.setParameter('/agency/activation/id', '11111111-2222-4333-8444-555555555555');
     s.setParameter('/agency/activation/code', 'CodeFromParameterStore1');
     // Only the sandbox overrides stay in the environment; the hub settings come from the document.
-    for (const k of ['SSM_HUB_REGION', 'SSM_HUB_ACTIVATION_PARAMETER_PATH', 'SSM_HUB_RESERVED_TAG_PREFIX', 'SSM_HUB_MANAGED_INSTANCE_ID_TAG']) {
+    for (const k of [
+      'SSM_HUB_REGION',
+      'SSM_HUB_ACTIVATION_PARAMETER_PATH',
+      'SSM_HUB_RESERVED_TAG_PREFIX',
+      'SSM_HUB_MANAGED_INSTANCE_ID_TAG',
+    ]) {
       delete s.env[k];
     }
     const file = join(s.root, '_script.sh');
-    writeFileSync(file, substitute(linuxStep(registrationDocument(OPTS)).inputs.runCommand, {
-      HubRegion: 'ca-central-1',
-      ActivationParameterPath: '/agency/activation',
-    }));
+    writeFileSync(
+      file,
+      substitute(linuxStep(registrationDocument(OPTS)).inputs.runCommand, {
+        HubRegion: 'ca-central-1',
+        ActivationParameterPath: '/agency/activation',
+      }),
+    );
     chmodSync(file, 0o700);
     const r = await s.run(file);
     expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -53,7 +53,9 @@ function inFunction(f: string, fn: string, name?: string): PowerShellCommand[] {
   const start = lines.findIndex((l) => l.startsWith(`function ${fn} `) || l.startsWith(`function ${fn}(`)) + 1;
   expect(start, fn).toBeGreaterThan(0);
   const end = lines.findIndex((l, i) => i >= start && l === '}') + 1;
-  return commands(f).filter((c) => c.line >= start && c.line <= end && (!name || c.name.toLowerCase() === name.toLowerCase()));
+  return commands(f).filter(
+    (c) => c.line >= start && c.line <= end && (!name || c.name.toLowerCase() === name.toLowerCase()),
+  );
 }
 
 /** Line of the first command named `name` inside function `fn`. */
@@ -103,9 +105,18 @@ describe('PowerShell scripts', () => {
   it('register-windows.ps1 reads the activation as SecureStrings with the instance role, in the instance Region', () => {
     const [get] = named('register-windows.ps1', 'Get-SSMParameterValue');
     expect(get!.elements).toEqual(
-      expect.arrayContaining(['-WithDecryption', '$true', '-Region', '$script:InstanceRegion', '-Credential', '$script:Credential']),
+      expect.arrayContaining([
+        '-WithDecryption',
+        '$true',
+        '-Region',
+        '$script:InstanceRegion',
+        '-Credential',
+        '$script:Credential',
+      ]),
     );
-    expect(source('register-windows.ps1')).toContain('New-Object -TypeName Amazon.Runtime.InstanceProfileAWSCredentials');
+    expect(source('register-windows.ps1')).toContain(
+      'New-Object -TypeName Amazon.Runtime.InstanceProfileAWSCredentials',
+    );
   });
 
   it('register-windows.ps1 names AWS Tools for PowerShell when it is missing', () => {
@@ -120,7 +131,9 @@ describe('PowerShell scripts', () => {
       ['-register', '-clear'],
       ['-register', '-y', '-code', '$script:ActivationCode', '-id', '$script:ActivationId', '-region', '$HubRegion'],
     ]);
-    expect(source('register-windows.ps1')).toContain("$AgentExe = Join-Path $env:ProgramFiles 'Amazon\\SSM\\amazon-ssm-agent.exe'");
+    expect(source('register-windows.ps1')).toContain(
+      "$AgentExe = Join-Path $env:ProgramFiles 'Amazon\\SSM\\amazon-ssm-agent.exe'",
+    );
   });
 
   it('register-windows.ps1 stops, starts and restarts the AmazonSSMAgent service', () => {
@@ -136,8 +149,12 @@ describe('PowerShell scripts', () => {
     const f = 'register-windows.ps1';
     expect(source(f)).toContain("Join-Path $env:ProgramData 'Amazon\\SSM\\InstanceData'");
     // Set-Tag puts the tag on this instance (splatted: Region, Credential, Resource).
-    expect(source(f)).toContain('$on = @{ Region = $script:InstanceRegion; Credential = $script:Credential; Resource = $script:InstanceId }');
-    expect(named(f, 'New-EC2Tag').map((c) => c.elements.join(' '))).toEqual(['@on -Tag @{ Key = $Key; Value = $Value }']);
+    expect(source(f)).toContain(
+      '$on = @{ Region = $script:InstanceRegion; Credential = $script:Credential; Resource = $script:InstanceId }',
+    );
+    expect(named(f, 'New-EC2Tag').map((c) => c.elements.join(' '))).toEqual([
+      '@on -Tag @{ Key = $Key; Value = $Value }',
+    ]);
     const setTags = named(f, 'Set-Tag').map((c) => c.elements.slice(0, 2).join(' '));
     expect(inFunction(f, 'Invoke-Worker', 'Set-Tag').map((c) => c.elements.join(' '))).toContain('$MiTag $mi');
     expect(setTags.some((t) => t.startsWith('$ErrorTag $text'))).toBe(true);
@@ -166,11 +183,20 @@ describe('PowerShell scripts', () => {
     const restore = lineOf(f, 'Invoke-Check', 'Set-Tag', '$MiTag');
     expect(inFunction(f, 'Invoke-Check', 'Set-Tag')[0]!.elements).toEqual(['$MiTag', '$mi']);
     expect(restore).toBeLessThan(lineOf(f, 'Invoke-Check', 'Read-Activation'));
-    expect(source(f)).toMatch(/\$note = 'tag restored'\n\s*\}\n\s*Write-Log "already registered as \$mi in \$HubRegion; \$note"\n\s*exit 0/);
+    expect(source(f)).toMatch(
+      /\$note = 'tag restored'\n\s*\}\n\s*Write-Log "already registered as \$mi in \$HubRegion; \$note"\n\s*exit 0/,
+    );
     // Only when the registration is this instance's own: a copied image registers anew.
     expect(source(f)).toContain("$Mark = Join-Path $StateDir 'registered-instance'");
-    expect(source(f)).toContain('(-not (Test-Path -LiteralPath $Mark) -or (Get-Content -LiteralPath $Mark -Raw).Trim() -eq $id)');
-    expect(inFunction(f, 'Invoke-Worker', 'Set-Content')[0]!.elements).toEqual(['-LiteralPath', '$Mark', '-Value', '$id']);
+    expect(source(f)).toContain(
+      '(-not (Test-Path -LiteralPath $Mark) -or (Get-Content -LiteralPath $Mark -Raw).Trim() -eq $id)',
+    );
+    expect(inFunction(f, 'Invoke-Worker', 'Set-Content')[0]!.elements).toEqual([
+      '-LiteralPath',
+      '$Mark',
+      '-Value',
+      '$id',
+    ]);
   });
 
   it('register-windows.ps1 sets Profile.ShareCreds false in the agent config after stopping the agent and before -register', () => {
@@ -180,7 +206,13 @@ describe('PowerShell scripts', () => {
     expect(disable).toBeGreaterThan(lineOf(f, 'Invoke-Worker', 'Stop-Service'));
     expect(disable).toBeLessThan(lineOf(f, 'Invoke-Worker', '$AgentExe', '-y'));
     const body = (name: string) => inFunction(f, 'Disable-ShareCreds', name);
-    expect(body('Copy-Item')[0]!.elements).toEqual(['-LiteralPath', '$Conf', '-Destination', '$script:ConfBak', '-Force']);
+    expect(body('Copy-Item')[0]!.elements).toEqual([
+      '-LiteralPath',
+      '$Conf',
+      '-Destination',
+      '$script:ConfBak',
+      '-Force',
+    ]);
     expect(body('Get-Content').map((c) => c.elements[1])).toEqual(['$Conf', '"$Conf.template"']);
     expect(body('ConvertFrom-Json')).toHaveLength(2);
     expect(body('Add-Member').map((c) => c.elements.join(' '))).toEqual([
@@ -191,7 +223,13 @@ describe('PowerShell scripts', () => {
     expect(source(f)).toContain('[IO.File]::WriteAllText($Conf, ($json | ConvertTo-Json -Depth 20))');
     // Invoke-Failure puts the original back, or removes the config it created.
     const failure = inFunction(f, 'Invoke-Failure');
-    expect(failure.find((c) => c.name === 'Copy-Item')!.elements).toEqual(['-LiteralPath', '$script:ConfBak', '-Destination', '$Conf', '-Force']);
+    expect(failure.find((c) => c.name === 'Copy-Item')!.elements).toEqual([
+      '-LiteralPath',
+      '$script:ConfBak',
+      '-Destination',
+      '$Conf',
+      '-Force',
+    ]);
     expect(failure.find((c) => c.name === 'Remove-Item')!.elements).toEqual(['-LiteralPath', '$Conf', '-Force']);
     expect(source(f)).toMatch(/if \(\$script:ConfBak -eq '-'\) \{ Remove-Item/);
   });
@@ -221,7 +259,9 @@ describe('PowerShell scripts', () => {
     expect(lines[optOut - 1]!.trim()).toBe('try { Set-OptOut } catch {');
     const failure = inFunction(f, 'Invoke-Worker', 'Invoke-Failure').find((c) => c.line > optOut)!;
     expect(failure.line).toBe(optOut + 1);
-    expect(failure.elements.join(' ')).toContain('(ec2:CreateTags); the registration and the agent were left unchanged');
+    expect(failure.elements.join(' ')).toContain(
+      '(ec2:CreateTags); the registration and the agent were left unchanged',
+    );
     const stopped = lines.findIndex((l) => l.trim() === '$script:AgentStopped = $true') + 1;
     expect(stopped).toBeGreaterThan(optOut);
     expect(stopped).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Stop-Service'));
@@ -238,9 +278,18 @@ describe('PowerShell scripts', () => {
   ])('%s detaches its worker as a one-shot SYSTEM scheduled task', (f, taskName) => {
     expect(source(f)).toContain(`$TaskName = ${taskName}`);
     const [principal] = named(f, 'New-ScheduledTaskPrincipal');
-    expect(principal!.elements).toEqual(["-UserId", "'SYSTEM'", '-LogonType', 'ServiceAccount', '-RunLevel', 'Highest']);
+    expect(principal!.elements).toEqual([
+      '-UserId',
+      "'SYSTEM'",
+      '-LogonType',
+      'ServiceAccount',
+      '-RunLevel',
+      'Highest',
+    ]);
     const [register] = named(f, 'Register-ScheduledTask');
-    expect(register!.elements).toEqual(expect.arrayContaining(['-TaskName', '$TaskName', '-Principal', '$principal', '-Force']));
+    expect(register!.elements).toEqual(
+      expect.arrayContaining(['-TaskName', '$TaskName', '-Principal', '$principal', '-Force']),
+    );
     expect(register!.elements).not.toContain('-Trigger');
     expect(named(f, 'Start-ScheduledTask')[0]!.elements).toEqual(['-TaskName', '$TaskName']);
     const [action] = named(f, 'New-ScheduledTaskAction');
@@ -257,55 +306,65 @@ describe('PowerShell scripts', () => {
     expect(source(f)).toMatch(/Remove-InstanceTag \$MiTag/);
   });
 
-  it.each(FILES)('%s records the worker lock owner (PID and boot time) and takes over a lock whose owner is gone or from another boot', (f) => {
-    const lines = source(f).split('\n');
-    const lock = (name: string) => {
-      const [c] = inFunction(f, 'Enter-Lock', name);
-      expect(c, name).toBeDefined();
-      return c!;
-    };
-    const at = (c: PowerShellCommand) => lines[c.line - 1]!.trim();
-    // The owner: this process and this boot (100 ns units since 1601, UTC).
-    expect(at(lock('Get-CimInstance'))).toBe('$t = (Get-CimInstance Win32_OperatingSystem).LastBootUpTime.ToFileTime()');
-    expect(lock('Set-Content').elements).toEqual(['"$L\\owner"', '$PID, $t']);
-    // A recorded owner that is still running, in this boot (within 2 minutes), keeps the lock: give up.
-    expect(lock('Get-Content').elements).toEqual(['"$L\\owner"', '-ErrorAction', 'Ignore']);
-    expect(at(lock('Get-Content'))).toBe('$p, $b = (Get-Content "$L\\owner" -ErrorAction Ignore) -as [long[]]');
-    expect(lock('Get-Process').elements).toEqual(['-Id', '$p', '-ErrorAction', 'Ignore']);
-    expect(at(lock('Get-Process'))).toBe(
-      'if ([Math]::Abs($b - $t) -lt 12e8 -and (Get-Process -Id $p -ErrorAction Ignore)) { return $false }',
-    );
-    // Anything else left there is stale: logged, removed with its owner file, then taken afresh.
-    expect(at(lock('Remove-Item'))).toBe(
-      "if (Test-Path $L) { Write-Log 'removing a stale worker lock'; Remove-Item -LiteralPath $L -Recurse -Force }",
-    );
-    expect(lock('Remove-Item').line).toBeGreaterThan(lock('Get-Process').line);
-    // Creating the directory is the atomic step: another worker that won the race keeps it.
-    expect(at(lock('New-Item'))).toBe('try { $null = New-Item -ItemType Directory $L } catch { return $false }');
-    expect(lock('New-Item').line).toBeGreaterThan(lock('Remove-Item').line);
-    expect(lock('Set-Content').line).toBeGreaterThan(lock('New-Item').line);
-    // Only $true or $false leaves the function: no cmdlet output on its pipeline.
-    const body = lines.slice(lock('Get-CimInstance').line - 1, lock('Set-Content').line + 1);
-    expect(body.at(-1)!.trim()).toBe('$true');
-    for (const l of body) if (/New-Item/.test(l)) expect(l).toContain('$null = New-Item');
-  });
+  it.each(FILES)(
+    '%s records the worker lock owner (PID and boot time) and takes over a lock whose owner is gone or from another boot',
+    (f) => {
+      const lines = source(f).split('\n');
+      const lock = (name: string) => {
+        const [c] = inFunction(f, 'Enter-Lock', name);
+        expect(c, name).toBeDefined();
+        return c!;
+      };
+      const at = (c: PowerShellCommand) => lines[c.line - 1]!.trim();
+      // The owner: this process and this boot (100 ns units since 1601, UTC).
+      expect(at(lock('Get-CimInstance'))).toBe(
+        '$t = (Get-CimInstance Win32_OperatingSystem).LastBootUpTime.ToFileTime()',
+      );
+      expect(lock('Set-Content').elements).toEqual(['"$L\\owner"', '$PID, $t']);
+      // A recorded owner that is still running, in this boot (within 2 minutes), keeps the lock: give up.
+      expect(lock('Get-Content').elements).toEqual(['"$L\\owner"', '-ErrorAction', 'Ignore']);
+      expect(at(lock('Get-Content'))).toBe('$p, $b = (Get-Content "$L\\owner" -ErrorAction Ignore) -as [long[]]');
+      expect(lock('Get-Process').elements).toEqual(['-Id', '$p', '-ErrorAction', 'Ignore']);
+      expect(at(lock('Get-Process'))).toBe(
+        'if ([Math]::Abs($b - $t) -lt 12e8 -and (Get-Process -Id $p -ErrorAction Ignore)) { return $false }',
+      );
+      // Anything else left there is stale: logged, removed with its owner file, then taken afresh.
+      expect(at(lock('Remove-Item'))).toBe(
+        "if (Test-Path $L) { Write-Log 'removing a stale worker lock'; Remove-Item -LiteralPath $L -Recurse -Force }",
+      );
+      expect(lock('Remove-Item').line).toBeGreaterThan(lock('Get-Process').line);
+      // Creating the directory is the atomic step: another worker that won the race keeps it.
+      expect(at(lock('New-Item'))).toBe('try { $null = New-Item -ItemType Directory $L } catch { return $false }');
+      expect(lock('New-Item').line).toBeGreaterThan(lock('Remove-Item').line);
+      expect(lock('Set-Content').line).toBeGreaterThan(lock('New-Item').line);
+      // Only $true or $false leaves the function: no cmdlet output on its pipeline.
+      const body = lines.slice(lock('Get-CimInstance').line - 1, lock('Set-Content').line + 1);
+      expect(body.at(-1)!.trim()).toBe('$true');
+      for (const l of body) if (/New-Item/.test(l)) expect(l).toContain('$null = New-Item');
+    },
+  );
 
-  it.each(FILES)('%s takes the lock before any work, leaves a live worker alone, and removes the lock at the end', (f) => {
-    const lines = source(f).split('\n');
-    expect(source(f)).toContain('$lock = "$StateDir\\worker.lock"');
-    const enter = lineOf(f, 'Invoke-Worker', 'Enter-Lock');
-    expect(enter).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Import-AwsTools'));
-    expect(lines.slice(enter - 1, enter + 3).map((l) => l.trim())).toEqual([
-      'if (!(Enter-Lock $lock)) {',
-      "Write-Log 'another worker is running; leaving it to finish'",
-      'exit 0',
-      '}',
-    ]);
-    // In finally, so a worker that fails still frees the lock; -Recurse: it holds the owner file.
-    const remove = inFunction(f, 'Invoke-Worker', 'Remove-Item').filter((c) => c.elements.includes('$lock'));
-    expect(remove.map((c) => c.elements)).toEqual([['-LiteralPath', '$lock', '-Recurse', '-Force', '-ErrorAction', 'SilentlyContinue']]);
-    expect(lines[remove[0]!.line - 2]!.trim()).toBe('} finally {');
-  });
+  it.each(FILES)(
+    '%s takes the lock before any work, leaves a live worker alone, and removes the lock at the end',
+    (f) => {
+      const lines = source(f).split('\n');
+      expect(source(f)).toContain('$lock = "$StateDir\\worker.lock"');
+      const enter = lineOf(f, 'Invoke-Worker', 'Enter-Lock');
+      expect(enter).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Import-AwsTools'));
+      expect(lines.slice(enter - 1, enter + 3).map((l) => l.trim())).toEqual([
+        'if (!(Enter-Lock $lock)) {',
+        "Write-Log 'another worker is running; leaving it to finish'",
+        'exit 0',
+        '}',
+      ]);
+      // In finally, so a worker that fails still frees the lock; -Recurse: it holds the owner file.
+      const remove = inFunction(f, 'Invoke-Worker', 'Remove-Item').filter((c) => c.elements.includes('$lock'));
+      expect(remove.map((c) => c.elements)).toEqual([
+        ['-LiteralPath', '$lock', '-Recurse', '-Force', '-ErrorAction', 'SilentlyContinue'],
+      ]);
+      expect(lines[remove[0]!.line - 2]!.trim()).toBe('} finally {');
+    },
+  );
 
   it.each(FILES)('%s never writes the activation code to output, a log or a file', (f) => {
     const writers = /Write-(Log|Output|Host|Verbose|Information)|WriteLine|Add-Content|Set-Content|Out-File/;

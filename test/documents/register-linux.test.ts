@@ -62,19 +62,27 @@ describe('register-linux.sh', () => {
     expect(s.read('agent-argv.log').trim().split('\n')).toEqual([
       `-register -y -code ${ACTIVATION_CODE} -id ${ACTIVATION_ID} -region ${HUB_REGION}`,
     ]);
-    const systemctl = s.read('calls.log').split('\n').filter((l) => l.startsWith('systemctl'));
+    const systemctl = s
+      .read('calls.log')
+      .split('\n')
+      .filter((l) => l.startsWith('systemctl'));
     expect(systemctl).toEqual(['systemctl stop amazon-ssm-agent.service', 'systemctl start amazon-ssm-agent.service']);
     expect(s.agentState()).toBe('running');
 
     expect(s.tags()).toEqual({ managedinstanceid: s.mi });
-    expect(s.logText()).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\[worker\\] registered as ${s.mi}$`, 'm'));
+    expect(s.logText()).toMatch(
+      new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\[worker\\] registered as ${s.mi}$`, 'm'),
+    );
     expect(s.logText()).toContain('registration complete');
   });
 
   it('reads the activation as SecureStrings in the instance Region, acting as the instance role', async () => {
     const s = sandbox();
     await s.run(SCRIPT);
-    const reads = s.read('calls.log').split('\n').filter((l) => l.startsWith('aws ssm get-parameter'));
+    const reads = s
+      .read('calls.log')
+      .split('\n')
+      .filter((l) => l.startsWith('aws ssm get-parameter'));
     expect(reads).toContain(
       `aws ssm get-parameter --name /central-hub/activation/code --with-decryption --region ${INSTANCE_REGION} --query Parameter.Value --output text #creds=/dev/null`,
     );
@@ -98,7 +106,10 @@ describe('register-linux.sh', () => {
     s.flag('systemd-219');
     const r = await s.run(SCRIPT);
     expect(r.code).toBe(0);
-    const runs = s.read('calls.log').split('\n').filter((l) => l.startsWith('systemd-run'));
+    const runs = s
+      .read('calls.log')
+      .split('\n')
+      .filter((l) => l.startsWith('systemd-run'));
     expect(runs).toHaveLength(2);
     expect(runs[1]).not.toContain('--collect');
     expect(s.read('worker.rc').trim()).toBe('0');
@@ -175,7 +186,9 @@ describe('register-linux.sh', () => {
     s.flag('fail-create-tags');
     const r = await s.run(SCRIPT);
     expect(r.code).toBe(5);
-    expect(r.stdout).toContain(`cannot tag ${INSTANCE_ID} with managedinstanceid=${MI} (ec2:CreateTags); nothing was changed`);
+    expect(r.stdout).toContain(
+      `cannot tag ${INSTANCE_ID} with managedinstanceid=${MI} (ec2:CreateTags); nothing was changed`,
+    );
     expect(s.read('agent-argv.log')).toBe('');
   });
 
@@ -259,11 +272,21 @@ describe('register-linux.sh', () => {
     });
 
     it.each([
-      ['a Profile without ShareCreds', '{\n  "Profile": {\n    "ShareProfile": "ops"\n  },\n  "Agent": {"Region": "eu-west-1"}\n}\n',
-        { Profile: { ShareCreds: false, ShareProfile: 'ops' }, Agent: { Region: 'eu-west-1' } }],
-      ['an empty Profile', '{"Profile": {}, "Mds": {"CommandWorkersLimit": 5}}',
-        { Profile: { ShareCreds: false }, Mds: { CommandWorkersLimit: 5 } }],
-      ['no Profile', '{\n  "Agent": {\n    "Region": "eu-west-1"\n  }\n}\n', { Profile: { ShareCreds: false }, Agent: { Region: 'eu-west-1' } }],
+      [
+        'a Profile without ShareCreds',
+        '{\n  "Profile": {\n    "ShareProfile": "ops"\n  },\n  "Agent": {"Region": "eu-west-1"}\n}\n',
+        { Profile: { ShareCreds: false, ShareProfile: 'ops' }, Agent: { Region: 'eu-west-1' } },
+      ],
+      [
+        'an empty Profile',
+        '{"Profile": {}, "Mds": {"CommandWorkersLimit": 5}}',
+        { Profile: { ShareCreds: false }, Mds: { CommandWorkersLimit: 5 } },
+      ],
+      [
+        'no Profile',
+        '{\n  "Agent": {\n    "Region": "eu-west-1"\n  }\n}\n',
+        { Profile: { ShareCreds: false }, Agent: { Region: 'eu-west-1' } },
+      ],
       ['an empty object', '{}', { Profile: { ShareCreds: false } }],
       ['ShareCreds already false', '{"Profile":{"ShareCreds":false}}', { Profile: { ShareCreds: false } }],
     ])('keeps valid JSON and the other settings for a config with %s', async (_label, config, expected) => {
@@ -310,10 +333,16 @@ describe('register-linux.sh', () => {
   });
 
   it.each([
-    ['missing', (s: Sandbox) => rmSync(join(s.stub, 'params', '%central-hub%activation%code')),
-      /cannot read activation parameter \/central-hub\/activation\/code: An error occurred \(ParameterNotFound\)/],
-    ['empty', (s: Sandbox) => s.setParameter('/central-hub/activation/code', ''),
-      /activation parameter \/central-hub\/activation\/code is empty/],
+    [
+      'missing',
+      (s: Sandbox) => rmSync(join(s.stub, 'params', '%central-hub%activation%code')),
+      /cannot read activation parameter \/central-hub\/activation\/code: An error occurred \(ParameterNotFound\)/,
+    ],
+    [
+      'empty',
+      (s: Sandbox) => s.setParameter('/central-hub/activation/code', ''),
+      /activation parameter \/central-hub\/activation\/code is empty/,
+    ],
   ])('fails clearly and changes nothing when the activation code parameter is %s', async (_label, arrange, message) => {
     const s = sandbox();
     arrange(s);
@@ -346,7 +375,10 @@ describe('register-linux.sh', () => {
     expect(argv[0]).toMatch(/^-register -y -code /);
     expect(argv.at(-1)).toBe('-register -clear');
     expect(s.registration()).toBeUndefined();
-    const systemctl = s.read('calls.log').split('\n').filter((l) => l.startsWith('systemctl'));
+    const systemctl = s
+      .read('calls.log')
+      .split('\n')
+      .filter((l) => l.startsWith('systemctl'));
     expect(systemctl.at(-1)).toBe('systemctl start amazon-ssm-agent.service');
     expect(s.agentState()).toBe('running');
 
@@ -435,8 +467,14 @@ describe('register-linux.sh', () => {
     });
 
     it.each([
-      ['from an earlier boot (the owner PID is alive, but is some other process now)', () => ({ pid: process.pid, bootId: randomUUID() })],
-      ['whose worker process is dead (killed by the OOM killer or systemctl stop)', (s: Sandbox) => ({ pid: deadPid(), bootId: s.bootId })],
+      [
+        'from an earlier boot (the owner PID is alive, but is some other process now)',
+        () => ({ pid: process.pid, bootId: randomUUID() }),
+      ],
+      [
+        'whose worker process is dead (killed by the OOM killer or systemctl stop)',
+        (s: Sandbox) => ({ pid: deadPid(), bootId: s.bootId }),
+      ],
       ['without an owner, as the previous version of this script left it', () => undefined],
     ])('takes over a stale lock %s and registers', async (_, owner) => {
       const s = sandbox();

@@ -14,8 +14,28 @@ export const STUBS = join(import.meta.dirname, 'stubs');
 
 /** System tools the scripts may use; anything else is absent from their PATH. */
 const SYSTEM_TOOLS = [
-  'bash', 'sh', 'env', 'date', 'sed', 'head', 'tail', 'tr', 'cut', 'mktemp', 'rm', 'rmdir', 'mkdir', 'chmod',
-  'cp', 'dirname', 'sleep', 'setsid', 'nohup', 'curl', 'cat', 'grep',
+  'bash',
+  'sh',
+  'env',
+  'date',
+  'sed',
+  'head',
+  'tail',
+  'tr',
+  'cut',
+  'mktemp',
+  'rm',
+  'rmdir',
+  'mkdir',
+  'chmod',
+  'cp',
+  'dirname',
+  'sleep',
+  'setsid',
+  'nohup',
+  'curl',
+  'cat',
+  'grep',
 ];
 
 export interface ImdsFake {
@@ -110,7 +130,14 @@ export class Sandbox {
     this.logFile = join(this.root, 'var/log/ssm-hub.log');
     this.lockDir = join(this.stateDir, 'worker.lock');
     writeFileSync(join(this.root, 'boot_id'), `${this.bootId}\n`);
-    for (const d of [this.bin, this.stub, this.agentStateDir, this.agentConfigDir, join(this.stub, 'params'), join(this.stub, 'tags')]) {
+    for (const d of [
+      this.bin,
+      this.stub,
+      this.agentStateDir,
+      this.agentConfigDir,
+      join(this.stub, 'params'),
+      join(this.stub, 'tags'),
+    ]) {
       mkdirSync(d, { recursive: true });
     }
     for (const tool of SYSTEM_TOOLS) {
@@ -173,7 +200,10 @@ export class Sandbox {
   }
 
   writeRegistration(managedInstanceId: string, region: string): void {
-    writeFileSync(join(this.agentStateDir, 'registration'), JSON.stringify({ ManagedInstanceID: managedInstanceId, Region: region }));
+    writeFileSync(
+      join(this.agentStateDir, 'registration'),
+      JSON.stringify({ ManagedInstanceID: managedInstanceId, Region: region }),
+    );
   }
 
   /** Writes amazon-ssm-agent.json (or, with template, amazon-ssm-agent.json.template). */
@@ -218,7 +248,9 @@ export class Sandbox {
     return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
   }
 
-  read(name: 'calls.log' | 'agent-argv.log' | 'worker.out' | 'worker.rc' | 'config-at-register' | 'lock-at-agent'): string {
+  read(
+    name: 'calls.log' | 'agent-argv.log' | 'worker.out' | 'worker.rc' | 'config-at-register' | 'lock-at-agent',
+  ): string {
     const file = join(this.stub, name);
     return existsSync(file) ? readFileSync(file, 'utf8') : '';
   }
@@ -236,10 +268,15 @@ export class Sandbox {
   run(script: string, args: string[] = [], extraEnv: Record<string, string> = {}): Promise<RunResult> {
     const command = [script, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
     return new Promise((resolve) => {
-      execFile('/bin/sh', ['-c', command], { env: { ...this.env, ...extraEnv }, timeout: 30_000 }, (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      });
+      execFile(
+        '/bin/sh',
+        ['-c', command],
+        { env: { ...this.env, ...extraEnv }, timeout: 30_000 },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
     });
   }
 

@@ -12,7 +12,9 @@ const available = spawnSync('shellcheck', ['--version']).status === 0;
 const inCi = !/^(|0|false)$/i.test(process.env['CI'] ?? '');
 
 if (!available && !inCi) {
-  console.warn('\n*** shellcheck is not installed: the shell lint tests are SKIPPED. Install it (apt-get install shellcheck). ***\n');
+  console.warn(
+    '\n*** shellcheck is not installed: the shell lint tests are SKIPPED. Install it (apt-get install shellcheck). ***\n',
+  );
 }
 
 describe.runIf(!available && inCi)('shellcheck in CI', () => {
@@ -27,7 +29,9 @@ describe.skipIf(!available)('shellcheck', () => {
   });
 
   it.each(SCRIPTS)('%s is clean', (f) => {
-    const r = spawnSync('shellcheck', ['--shell=bash', '--severity=style', '--format=gcc', join(DOCS, f)], { encoding: 'utf8' });
+    const r = spawnSync('shellcheck', ['--shell=bash', '--severity=style', '--format=gcc', join(DOCS, f)], {
+      encoding: 'utf8',
+    });
     expect(r.stdout).toBe('');
     expect(r.status).toBe(0);
   });

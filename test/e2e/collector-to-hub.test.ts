@@ -9,7 +9,15 @@ import { loadBundledHandler, lambdaContext, type BundledHandler } from '../helpe
 import { Ec2Fake, type FakeInstance } from '../fakes/ec2-fake.ts';
 import { LambdaFake } from '../fakes/lambda-fake.ts';
 import { SsmParametersFake } from '../fakes/ssm-parameters-fake.ts';
-import { AGENCY_A, AGENCY_B, FUNCTION_ARN, PREFIX, ec2Id, startHarness, type Harness } from '../lambda/tag-manager/harness.ts';
+import {
+  AGENCY_A,
+  AGENCY_B,
+  FUNCTION_ARN,
+  PREFIX,
+  ec2Id,
+  startHarness,
+  type Harness,
+} from '../lambda/tag-manager/harness.ts';
 
 const PATH = '/central-hub/activation';
 const CODE_A = 'PLANTED-E2E-CODE-AAAA-1234';
@@ -31,7 +39,9 @@ function startSsmRouter(agencyEndpoint: string, hubEndpoint: string): Promise<{ 
     req.pipe(fwd);
   });
   return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server })),
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }),
+    ),
   );
 }
 
@@ -67,50 +77,80 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([hub.close(), ec2.stop(), lambda.stop(), agencyParams.stop(), new Promise((r) => router.server.close(r))]);
+  await Promise.all([
+    hub.close(),
+    ec2.stop(),
+    lambda.stop(),
+    agencyParams.stop(),
+    new Promise((r) => router.server.close(r)),
+  ]);
 });
 
 beforeEach(() => {
   collectorLogs = [];
   // Lambda runs the real tag manager with the ARN the collector invoked, alias included.
   lambda.reset((payload, meta) => {
-    const arn = meta.qualifier && !meta.functionName.endsWith(`:${meta.qualifier}`) ? `${meta.functionName}:${meta.qualifier}` : meta.functionName;
+    const arn =
+      meta.qualifier && !meta.functionName.endsWith(`:${meta.qualifier}`)
+        ? `${meta.functionName}:${meta.qualifier}`
+        : meta.functionName;
     return hub.invoke(arn, payload);
   });
 });
 
 describe('collector → alias → tag manager', () => {
-  it('copies the agency\'s EC2 tags to the nodes it registered, then costs no SSM call while nothing changes', async () => {
+  it("copies the agency's EC2 tags to the nodes it registered, then costs no SSM call while nothing changes", async () => {
     const mi1 = hub.registerNode(1, AGENCY_A, 'act-a');
     const mi2 = hub.registerNode(2, AGENCY_A, 'act-a');
-    ec2.instances = [instance(1, mi1, { Team: 'payroll' }), instance(2, mi2, { 'aws:cloudformation:stack-name': 'app' })];
+    ec2.instances = [
+      instance(1, mi1, { Team: 'payroll' }),
+      instance(2, mi2, { 'aws:cloudformation:stack-name': 'app' }),
+    ];
 
-    await collector.handler(scheduled, lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`));
+    await collector.handler(
+      scheduled,
+      lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`),
+    );
     const tags1 = tagsOf(mi1);
-    expect(tags1).toMatchObject({ Name: 'web-1', OS: 'Linux', Team: 'payroll', [`${PREFIX}agency-account`]: AGENCY_A, [`${PREFIX}ec2-instance-id`]: ec2Id(1) });
+    expect(tags1).toMatchObject({
+      Name: 'web-1',
+      OS: 'Linux',
+      Team: 'payroll',
+      [`${PREFIX}agency-account`]: AGENCY_A,
+      [`${PREFIX}ec2-instance-id`]: ec2Id(1),
+    });
     expect(Object.keys(tagsOf(mi2))).not.toContain('aws:cloudformation:stack-name');
 
     hub.ssm.resetCounters();
-    await collector.handler(scheduled, lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`));
+    await collector.handler(
+      scheduled,
+      lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`),
+    );
     expect(hub.ssm.writeCalls()).toBe(0);
   });
 
-  it('refuses an agency instance that claims another agency\'s node, and leaves that node untouched', async () => {
+  it("refuses an agency instance that claims another agency's node, and leaves that node untouched", async () => {
     const victim = hub.registerNode(30, AGENCY_B, 'act-b', { tags: { Owner: 'agency-b' } });
     const before = tagsOf(victim);
     expect(before).toMatchObject({ Owner: 'agency-b' });
     ec2.instances = [instance(31, victim, { Owner: 'attacker' })];
 
-    await collector.handler(scheduled, lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`));
+    await collector.handler(
+      scheduled,
+      lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`),
+    );
     expect(tagsOf(victim)).toEqual(before);
     const refused = collectorLogs.map((l) => JSON.parse(l)).filter((l) => l._aws && typeof l.HubRefusals === 'number');
     expect(refused.reduce((n, l) => n + l.HubRefusals, 0)).toBeGreaterThanOrEqual(1);
     expect(hub.metrics('RejectedNodes')).toBeGreaterThanOrEqual(1);
   });
 
-  it('hands the agency its own activation and stores it as SecureString, never another agency\'s', async () => {
+  it("hands the agency its own activation and stores it as SecureString, never another agency's", async () => {
     ec2.instances = [];
-    await collector.handler(scheduled, lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`));
+    await collector.handler(
+      scheduled,
+      lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`),
+    );
     const code = agencyParams.puts.find((p) => p.name === `${PATH}/code`)!;
     expect(code).toMatchObject({ type: 'SecureString', value: CODE_A });
     expect(JSON.stringify(agencyParams.puts)).not.toContain(CODE_B);

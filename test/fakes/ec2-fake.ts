@@ -22,14 +22,25 @@ export interface DescribeCall {
   outcome: 'ok' | 'throttled' | 'error';
 }
 
-const STATE_CODES: Record<string, number> = { pending: 0, running: 16, 'shutting-down': 32, terminated: 48, stopping: 64, stopped: 80 };
+const STATE_CODES: Record<string, number> = {
+  pending: 0,
+  running: 16,
+  'shutting-down': 32,
+  terminated: 48,
+  stopping: 64,
+  stopped: 80,
+};
 const FILTERS = new Set(['tag-key', 'instance-state-name', 'instance-id']);
 
 const xml = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 
 class Ec2Error extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -87,7 +98,8 @@ export class Ec2Fake {
         throw new Ec2Error(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
       }
       const action = form.get('Action');
-      if (action !== 'DescribeInstances') throw new Ec2Error(400, 'InvalidAction', `The action ${action} is not valid for this web service.`);
+      if (action !== 'DescribeInstances')
+        throw new Ec2Error(400, 'InvalidAction', `The action ${action} is not valid for this web service.`);
       send(200, this.describe(form, requestId));
     } catch (err) {
       const e = err instanceof Ec2Error ? err : new Ec2Error(500, 'InternalError', String(err));
@@ -123,14 +135,23 @@ export class Ec2Fake {
     if (max !== null) {
       const v = Number(max);
       if (!Number.isInteger(v) || v < 5 || v > 1000) {
-        throw new Ec2Error(400, 'InvalidParameterValue', `Value ( ${max} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.`);
+        throw new Ec2Error(
+          400,
+          'InvalidParameterValue',
+          `Value ( ${max} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.`,
+        );
       }
       if (instanceIds.length > 0) {
-        throw new Ec2Error(400, 'InvalidParameterCombination', 'The parameter instancesSet cannot be used with the parameter maxResults');
+        throw new Ec2Error(
+          400,
+          'InvalidParameterCombination',
+          'The parameter instancesSet cannot be used with the parameter maxResults',
+        );
       }
     }
     for (const f of filters) {
-      if (!FILTERS.has(f.name) && !f.name.startsWith('tag:')) throw new Ec2Error(400, 'InvalidParameterValue', `The filter '${f.name}' is invalid`);
+      if (!FILTERS.has(f.name) && !f.name.startsWith('tag:'))
+        throw new Ec2Error(400, 'InvalidParameterValue', `The filter '${f.name}' is invalid`);
     }
     for (const id of instanceIds) {
       if (!/^i-[0-9a-f]{8,17}$/.test(id)) throw new Ec2Error(400, 'InvalidInstanceID.Malformed', `Invalid id: "${id}"`);
@@ -155,7 +176,8 @@ export class Ec2Fake {
     let start = 0;
     if (token !== undefined) {
       const at = this.tokens.get(token);
-      if (at === undefined) throw new Ec2Error(400, 'InvalidParameterValue', 'The value supplied for NextToken is invalid');
+      if (at === undefined)
+        throw new Ec2Error(400, 'InvalidParameterValue', 'The value supplied for NextToken is invalid');
       start = at;
     }
     const size = max === null ? matches.length : Number(max);
@@ -183,7 +205,10 @@ export class Ec2Fake {
       return `<item><instanceId>${i.instanceId}</instanceId><imageId>ami-0123456789abcdef0</imageId><instanceState><code>${STATE_CODES[state]}</code><name>${state}</name></instanceState><instanceType>t3.micro</instanceType>${tags ? `<tagSet>${tags}</tagSet>` : ''}</item>`;
     };
     const body = reservations
-      .map((r) => `<item><reservationId>${r.id}</reservationId><ownerId>111122223333</ownerId><groupSet/><instancesSet>${r.items.map(instanceXml).join('')}</instancesSet></item>`)
+      .map(
+        (r) =>
+          `<item><reservationId>${r.id}</reservationId><ownerId>111122223333</ownerId><groupSet/><instancesSet>${r.items.map(instanceXml).join('')}</instancesSet></item>`,
+      )
       .join('');
     return `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${requestId}</requestId><reservationSet>${body}</reservationSet>${next ? `<nextToken>${next}</nextToken>` : ''}</DescribeInstancesResponse>`;
   }

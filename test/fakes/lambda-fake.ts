@@ -71,7 +71,11 @@ export class LambdaFake {
     const url = new URL(req.url ?? '/', 'http://fake');
     const m = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
     const error = (status: number, type: string, message: string) => {
-      res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': type, 'x-amzn-requestid': 'fake' });
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        'x-amzn-errortype': type,
+        'x-amzn-requestid': 'fake',
+      });
       res.end(JSON.stringify({ Type: 'User', message }));
       return status;
     };
@@ -101,7 +105,11 @@ export class LambdaFake {
       return;
     }
     if (raw.length > MAX_SYNC_PAYLOAD_BYTES) {
-      call.status = error(413, 'RequestTooLargeException', `Request must be smaller than ${MAX_SYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation`);
+      call.status = error(
+        413,
+        'RequestTooLargeException',
+        `Request must be smaller than ${MAX_SYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation`,
+      );
       return;
     }
     if (this.throttleNext > 0) {

@@ -121,7 +121,11 @@ const PARAMETER_NAME = /^[a-zA-Z0-9_.\-/]+$/;
 function str(input: Record<string, unknown>, field: string, required = false): string | undefined {
   const v = input[field];
   if (v === undefined || v === null) {
-    if (required) throw new ApiError('ValidationException', `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+    if (required)
+      throw new ApiError(
+        'ValidationException',
+        `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`,
+      );
     return undefined;
   }
   if (typeof v !== 'string') throw new ApiError('SerializationException', `${field} must be a string`);
@@ -131,7 +135,8 @@ function str(input: Record<string, unknown>, field: string, required = false): s
 function int(input: Record<string, unknown>, field: string): number | undefined {
   const v = input[field];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new ApiError('SerializationException', `${field} must be an integer`);
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw new ApiError('SerializationException', `${field} must be an integer`);
   return v;
 }
 
@@ -146,21 +151,23 @@ function decodeToken(token: string | undefined, scope: string): number {
   } catch {
     /* fall through */
   }
-  throw new ApiError('InvalidNextToken', 'The specified token isn\'t valid.');
+  throw new ApiError('InvalidNextToken', "The specified token isn't valid.");
 }
 
 function validateTags(tags: unknown): { Key: string; Value: string }[] {
   if (tags === undefined) return [];
   if (!Array.isArray(tags)) throw new ApiError('SerializationException', 'Tags must be a list');
-  if (tags.length > 1000) throw new ApiError('ValidationException', 'Member must have length less than or equal to 1000');
+  if (tags.length > 1000)
+    throw new ApiError('ValidationException', 'Member must have length less than or equal to 1000');
   return tags.map((t: { Key?: unknown; Value?: unknown }) => {
     if (typeof t.Key !== 'string' || t.Key.length < 1 || t.Key.length > 128 || !TAG_PATTERN.test(t.Key)) {
-      throw new ApiError('ValidationException', 'Value at \'tags.member.key\' failed to satisfy constraint');
+      throw new ApiError('ValidationException', "Value at 'tags.member.key' failed to satisfy constraint");
     }
     if (typeof t.Value !== 'string' || t.Value.length > 256 || !TAG_PATTERN.test(t.Value)) {
-      throw new ApiError('ValidationException', 'Value at \'tags.member.value\' failed to satisfy constraint');
+      throw new ApiError('ValidationException', "Value at 'tags.member.value' failed to satisfy constraint");
     }
-    if (t.Key.toLowerCase().startsWith('aws:')) throw new ApiError('InvalidParameters', 'Tag keys starting with aws: are reserved');
+    if (t.Key.toLowerCase().startsWith('aws:'))
+      throw new ApiError('InvalidParameters', 'Tag keys starting with aws: are reserved');
     return { Key: t.Key, Value: t.Value };
   });
 }
@@ -188,22 +195,29 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
     CreateActivation(input) {
       const iamRole = str(input, 'IamRole', true)!;
       if (iamRole.length > 64 || iamRole.startsWith('arn:') || !/^[\w+=,.@/-]+$/.test(iamRole)) {
-        throw new ApiError('ValidationException', 'IamRole must be the name of an IAM role (at most 64 characters), not an ARN');
+        throw new ApiError(
+          'ValidationException',
+          'IamRole must be the name of an IAM role (at most 64 characters), not an ARN',
+        );
       }
       const limit = int(input, 'RegistrationLimit') ?? 1;
-      if (limit < 1 || limit > 1000) throw new ApiError('ValidationException', 'RegistrationLimit must be between 1 and 1000');
+      if (limit < 1 || limit > 1000)
+        throw new ApiError('ValidationException', 'RegistrationLimit must be between 1 and 1000');
       const description = str(input, 'Description');
-      if (description !== undefined && description.length > 256) throw new ApiError('ValidationException', 'Description is too long');
+      if (description !== undefined && description.length > 256)
+        throw new ApiError('ValidationException', 'Description is too long');
       const defaultName = str(input, 'DefaultInstanceName');
       if (defaultName !== undefined && (defaultName.length > 256 || !TAG_PATTERN.test(defaultName))) {
         throw new ApiError('ValidationException', 'DefaultInstanceName failed to satisfy constraint');
       }
       const t = now().getTime();
       const rawExpiry = input.ExpirationDate;
-      if (rawExpiry !== undefined && typeof rawExpiry !== 'number') throw new ApiError('SerializationException', 'ExpirationDate must be a timestamp');
+      if (rawExpiry !== undefined && typeof rawExpiry !== 'number')
+        throw new ApiError('SerializationException', 'ExpirationDate must be a timestamp');
       const expiry = rawExpiry === undefined ? new Date(t + DAY_MS) : new Date(rawExpiry * 1000);
       if (expiry.getTime() <= t) throw new ApiError('InvalidParameters', 'ExpirationDate must be in the future');
-      if (expiry.getTime() > t + 30 * DAY_MS) throw new ApiError('InvalidParameters', 'ExpirationDate can be at most 30 days in the future');
+      if (expiry.getTime() > t + 30 * DAY_MS)
+        throw new ApiError('InvalidParameters', 'ExpirationDate can be at most 30 days in the future');
       const a: FakeActivation = {
         ActivationId: randomUUID(),
         ActivationCode: activationCode(),
@@ -224,10 +238,19 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       const max = int(input, 'MaxResults') ?? 50;
       if (max < 1 || max > 50) throw new ApiError('ValidationException', 'MaxResults must be between 1 and 50');
       const filters = (input.Filters ?? []) as { FilterKey?: string; FilterValues?: string[] }[];
-      let list = [...activations.values()].sort((a, b) => a.CreatedDate.getTime() - b.CreatedDate.getTime() || a.ActivationId.localeCompare(b.ActivationId));
+      let list = [...activations.values()].sort(
+        (a, b) => a.CreatedDate.getTime() - b.CreatedDate.getTime() || a.ActivationId.localeCompare(b.ActivationId),
+      );
       for (const f of filters) {
         const values = f.FilterValues ?? [];
-        const field = f.FilterKey === 'ActivationIds' ? 'ActivationId' : f.FilterKey === 'DefaultInstanceName' ? 'DefaultInstanceName' : f.FilterKey === 'IamRole' ? 'IamRole' : undefined;
+        const field =
+          f.FilterKey === 'ActivationIds'
+            ? 'ActivationId'
+            : f.FilterKey === 'DefaultInstanceName'
+              ? 'DefaultInstanceName'
+              : f.FilterKey === 'IamRole'
+                ? 'IamRole'
+                : undefined;
         if (!field) throw new ApiError('InvalidFilter', `Filter key ${String(f.FilterKey)} is not valid`);
         list = list.filter((a) => values.includes(String(a[field as keyof FakeActivation] ?? '')));
       }
@@ -254,7 +277,11 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
 
     DeleteActivation(input) {
       const id = str(input, 'ActivationId', true)!;
-      if (!activations.delete(id)) throw new ApiError('InvalidActivation', 'The activation is not valid. The activation might have been deleted, or the ActivationId and the ActivationCode do not match.');
+      if (!activations.delete(id))
+        throw new ApiError(
+          'InvalidActivation',
+          'The activation is not valid. The activation might have been deleted, or the ActivationId and the ActivationCode do not match.',
+        );
       return {};
     },
 
@@ -263,18 +290,28 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       validateParameterName(name);
       const value = str(input, 'Value', true)!;
       const type = (str(input, 'Type') ?? 'String') as FakeParameter['Type'];
-      if (!['String', 'StringList', 'SecureString'].includes(type)) throw new ApiError('ValidationException', 'Type is not valid');
+      if (!['String', 'StringList', 'SecureString'].includes(type))
+        throw new ApiError('ValidationException', 'Type is not valid');
       const tier = (str(input, 'Tier') ?? 'Standard') as FakeParameter['Tier'];
       const maxBytes = tier === 'Standard' ? 4096 : 8192;
       if (Buffer.byteLength(value) > maxBytes) {
-        throw new ApiError('ValidationException', `Value at 'value' failed to satisfy constraint: Member must have length less than or equal to ${maxBytes}`);
+        throw new ApiError(
+          'ValidationException',
+          `Value at 'value' failed to satisfy constraint: Member must have length less than or equal to ${maxBytes}`,
+        );
       }
       const keyId = str(input, 'KeyId');
-      if (keyId !== undefined && type !== 'SecureString') throw new ApiError('ValidationException', 'KeyId is only for SecureString parameters');
+      if (keyId !== undefined && type !== 'SecureString')
+        throw new ApiError('ValidationException', 'KeyId is only for SecureString parameters');
       const overwrite = input.Overwrite === true;
-      if (overwrite && input.Tags !== undefined) throw new ApiError('ValidationException', 'Invalid request: tags and overwrite can\'t be used together.');
+      if (overwrite && input.Tags !== undefined)
+        throw new ApiError('ValidationException', "Invalid request: tags and overwrite can't be used together.");
       const existing = parameters.get(name);
-      if (existing && !overwrite) throw new ApiError('ParameterAlreadyExists', 'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.');
+      if (existing && !overwrite)
+        throw new ApiError(
+          'ParameterAlreadyExists',
+          'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.',
+        );
       const p: FakeParameter = {
         Name: name,
         Value: value,
@@ -306,7 +343,11 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       const start = decodeToken(str(input, 'NextToken'), `history|${name}`);
       const page = versions.slice(start, start + max);
       return {
-        Parameters: page.map((p) => ({ ...renderParameter(p, input.WithDecryption === true), KeyId: p.KeyId, Tier: p.Tier })),
+        Parameters: page.map((p) => ({
+          ...renderParameter(p, input.WithDecryption === true),
+          KeyId: p.KeyId,
+          Tier: p.Tier,
+        })),
         NextToken: start + max < versions.length ? encodeToken(start + max, `history|${name}`) : undefined,
       };
     },
@@ -315,7 +356,11 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       const path = str(input, 'Path', true)!;
       if (!path.startsWith('/')) throw new ApiError('ValidationException', 'Path must start with /');
       const max = int(input, 'MaxResults') ?? 10;
-      if (max < 1 || max > 10) throw new ApiError('ValidationException', 'Value at \'maxResults\' failed to satisfy constraint: Member must have value less than or equal to 10');
+      if (max < 1 || max > 10)
+        throw new ApiError(
+          'ValidationException',
+          "Value at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10",
+        );
       const base = path.endsWith('/') ? path : `${path}/`;
       const recursive = input.Recursive === true;
       const matching = [...parameters.values()]
@@ -339,15 +384,24 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
   };
 
   function validateParameterName(name: string): void {
-    if (name.length > 1011 || !PARAMETER_NAME.test(name)) throw new ApiError('ValidationException', 'Parameter name is not valid');
-    if (/^\/?(aws|ssm)/i.test(name)) throw new ApiError('ValidationException', 'Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive).');
-    if (name.includes('/') && !name.startsWith('/')) throw new ApiError('ValidationException', 'Parameter name must be a fully qualified name.');
+    if (name.length > 1011 || !PARAMETER_NAME.test(name))
+      throw new ApiError('ValidationException', 'Parameter name is not valid');
+    if (/^\/?(aws|ssm)/i.test(name))
+      throw new ApiError(
+        'ValidationException',
+        'Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive).',
+      );
+    if (name.includes('/') && !name.startsWith('/'))
+      throw new ApiError('ValidationException', 'Parameter name must be a fully qualified name.');
     if (name.split('/').length - 1 > 15) throw new ApiError('HierarchyLevelLimitExceededException', 'too many levels');
   }
 
   function renderParameter(p: FakeParameter, decrypt: boolean) {
     // Without decryption a SecureString comes back as ciphertext, never the plain value.
-    const value = p.Type === 'SecureString' && !decrypt ? `AQICAH${createHash('sha256').update(p.Value).digest('base64')}` : p.Value;
+    const value =
+      p.Type === 'SecureString' && !decrypt
+        ? `AQICAH${createHash('sha256').update(p.Value).digest('base64')}`
+        : p.Value;
     return {
       Name: p.Name,
       Type: p.Type,
@@ -368,14 +422,22 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
     const send = (status: number, body: unknown, errorType?: string) => {
       calls.push({ op, input, status, errorType });
       const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID(), 'content-length': Buffer.byteLength(text) });
+      res.writeHead(status, {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amzn-requestid': randomUUID(),
+        'content-length': Buffer.byteLength(text),
+      });
       res.end(text);
     };
     try {
-      if (req.method !== 'POST' || !String(req.headers['content-type'] ?? '').startsWith('application/x-amz-json-1.1')) {
+      if (
+        req.method !== 'POST' ||
+        !String(req.headers['content-type'] ?? '').startsWith('application/x-amz-json-1.1')
+      ) {
         throw new ApiError('SerializationException', 'expected POST with application/x-amz-json-1.1');
       }
-      if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256')) throw new ApiError('MissingAuthenticationTokenException', 'request is not signed', 403);
+      if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256'))
+        throw new ApiError('MissingAuthenticationTokenException', 'request is not signed', 403);
       const text = Buffer.concat(chunks).toString('utf8');
       input = text ? (JSON.parse(text) as Record<string, unknown>) : {};
       const impl = ops[op];

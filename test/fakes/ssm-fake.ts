@@ -17,7 +17,12 @@ export const SSM_OPERATIONS = [
   'PutParameter',
 ] as const;
 export type SsmOperation = (typeof SSM_OPERATIONS)[number];
-export const SSM_WRITE_OPERATIONS: readonly SsmOperation[] = ['AddTagsToResource', 'RemoveTagsFromResource', 'DeregisterManagedInstance', 'PutParameter'];
+export const SSM_WRITE_OPERATIONS: readonly SsmOperation[] = [
+  'AddTagsToResource',
+  'RemoveTagsFromResource',
+  'DeregisterManagedInstance',
+  'PutParameter',
+];
 
 const MANAGED_NODE_ID = /^mi-[0-9a-f]{17}$/;
 const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
@@ -99,7 +104,8 @@ const validation = (message: string) => new ApiError('ValidationException', `1 v
 function str(body: Record<string, unknown>, field: string, required = true): string | undefined {
   const v = body[field];
   if (v === undefined && !required) return undefined;
-  if (typeof v !== 'string') throw validation(`Value at '${field}' failed to satisfy constraint: Member must not be null`);
+  if (typeof v !== 'string')
+    throw validation(`Value at '${field}' failed to satisfy constraint: Member must not be null`);
   return v;
 }
 
@@ -108,7 +114,9 @@ function checkTagKey(key: unknown, where: string): string {
     throw validation(`Value at '${where}' failed to satisfy constraint: Member must have length between 1 and 128`);
   }
   if (!TAG_CHARS.test(key)) {
-    throw validation(`Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(?!^(?i)aws:)(?=^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$).*$`);
+    throw validation(
+      `Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(?!^(?i)aws:)(?=^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$).*$`,
+    );
   }
   if (key.toLowerCase().startsWith('aws:')) {
     throw validation(`Value at '${where}' failed to satisfy constraint: keys starting with aws: are reserved`);
@@ -118,10 +126,14 @@ function checkTagKey(key: unknown, where: string): string {
 
 function checkTagValue(value: unknown, where: string): string {
   if (typeof value !== 'string' || value.length > 256) {
-    throw validation(`Value at '${where}' failed to satisfy constraint: Member must have length less than or equal to 256`);
+    throw validation(
+      `Value at '${where}' failed to satisfy constraint: Member must have length less than or equal to 256`,
+    );
   }
   if (!TAG_CHARS.test(value)) {
-    throw validation(`Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$`);
+    throw validation(
+      `Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$`,
+    );
   }
   return value;
 }
@@ -150,13 +162,32 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
 
   function managedNode(body: Record<string, unknown>): FakeNode {
     const type = str(body, 'ResourceType');
-    if (!['Document', 'ManagedInstance', 'MaintenanceWindow', 'Parameter', 'PatchBaseline', 'OpsItem', 'OpsMetadata', 'Automation', 'Association'].includes(type!)) {
-      throw validation(`Value '${type}' at 'resourceType' failed to satisfy constraint: Member must satisfy enum value set`);
+    if (
+      ![
+        'Document',
+        'ManagedInstance',
+        'MaintenanceWindow',
+        'Parameter',
+        'PatchBaseline',
+        'OpsItem',
+        'OpsMetadata',
+        'Automation',
+        'Association',
+      ].includes(type!)
+    ) {
+      throw validation(
+        `Value '${type}' at 'resourceType' failed to satisfy constraint: Member must satisfy enum value set`,
+      );
     }
-    if (type !== 'ManagedInstance') throw new ApiError('InvalidResourceType', 'The resource type is not valid for this fake');
+    if (type !== 'ManagedInstance')
+      throw new ApiError('InvalidResourceType', 'The resource type is not valid for this fake');
     const id = str(body, 'ResourceId')!;
     const node = MANAGED_NODE_ID.test(id) ? nodes.get(id) : undefined;
-    if (!node) throw new ApiError('InvalidResourceId', 'The resource ID is not valid. Verify that you entered the correct ID and try again.');
+    if (!node)
+      throw new ApiError(
+        'InvalidResourceId',
+        'The resource ID is not valid. Verify that you entered the correct ID and try again.',
+      );
     return node;
   }
 
@@ -164,19 +195,28 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
     AddTagsToResource(body) {
       const node = managedNode(body);
       const tags = body.Tags;
-      if (!Array.isArray(tags) || tags.length < 1 || tags.length > 1000) throw validation("Value at 'tags' failed to satisfy constraint: Member must have length between 1 and 1000");
+      if (!Array.isArray(tags) || tags.length < 1 || tags.length > 1000)
+        throw validation("Value at 'tags' failed to satisfy constraint: Member must have length between 1 and 1000");
       const next = new Map(node.tags);
       tags.forEach((t: { Key?: unknown; Value?: unknown }, i) => {
-        next.set(checkTagKey(t?.Key, `tags.${i + 1}.member.key`), checkTagValue(t?.Value, `tags.${i + 1}.member.value`));
+        next.set(
+          checkTagKey(t?.Key, `tags.${i + 1}.member.key`),
+          checkTagValue(t?.Value, `tags.${i + 1}.member.value`),
+        );
       });
-      if (next.size > MAX_TAGS_PER_RESOURCE) throw new ApiError('TooManyTagsError', 'The Targets parameter includes too many tags. Remove one or more tags and try the command again.');
+      if (next.size > MAX_TAGS_PER_RESOURCE)
+        throw new ApiError(
+          'TooManyTagsError',
+          'The Targets parameter includes too many tags. Remove one or more tags and try the command again.',
+        );
       node.tags = next;
       return {};
     },
     RemoveTagsFromResource(body) {
       const node = managedNode(body);
       const keys = body.TagKeys;
-      if (!Array.isArray(keys)) throw validation("Value at 'tagKeys' failed to satisfy constraint: Member must not be null");
+      if (!Array.isArray(keys))
+        throw validation("Value at 'tagKeys' failed to satisfy constraint: Member must not be null");
       keys.forEach((k, i) => checkTagKey(k, `tagKeys.${i + 1}.member`));
       for (const k of keys as string[]) node.tags.delete(k);
       return {};
@@ -191,23 +231,34 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
       }
       const max = body.MaxResults === undefined ? 50 : body.MaxResults;
       if (typeof max !== 'number' || !Number.isInteger(max) || max < 5 || max > 50) {
-        throw validation(`Value '${String(max)}' at 'maxResults' failed to satisfy constraint: Member must have value between 5 and 50`);
+        throw validation(
+          `Value '${String(max)}' at 'maxResults' failed to satisfy constraint: Member must have value between 5 and 50`,
+        );
       }
       let matches = [...nodes.keys()].sort();
       for (const f of (body.Filters as Array<{ Key?: unknown; Values?: unknown }> | undefined) ?? []) {
         const values = f.Values;
         if (!Array.isArray(values) || values.length < 1 || values.length > 100) {
-          throw validation("Value at 'filters.member.values' failed to satisfy constraint: Member must have length between 1 and 100");
+          throw validation(
+            "Value at 'filters.member.values' failed to satisfy constraint: Member must have length between 1 and 100",
+          );
         }
         if (f.Key === 'InstanceIds') matches = matches.filter((id) => values.includes(id));
-        else if (f.Key === 'ActivationIds') matches = matches.filter((id) => values.includes(nodes.get(id)!.activationId));
+        else if (f.Key === 'ActivationIds')
+          matches = matches.filter((id) => values.includes(nodes.get(id)!.activationId));
         else throw new ApiError('InvalidFilterKey', `The filter key ${String(f.Key)} is not supported by this fake`);
       }
-      const query = createHash('sha256').update(JSON.stringify(body.Filters ?? null)).digest('hex').slice(0, 16);
+      const query = createHash('sha256')
+        .update(JSON.stringify(body.Filters ?? null))
+        .digest('hex')
+        .slice(0, 16);
       let offset = 0;
       if (body.NextToken !== undefined) {
         try {
-          const token = JSON.parse(Buffer.from(String(body.NextToken), 'base64').toString('utf8')) as { o: number; q: string };
+          const token = JSON.parse(Buffer.from(String(body.NextToken), 'base64').toString('utf8')) as {
+            o: number;
+            q: string;
+          };
           if (token.q !== query || !Number.isInteger(token.o) || token.o < 0) throw new Error('mismatch');
           offset = token.o;
         } catch {
@@ -231,7 +282,8 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
     },
     DeregisterManagedInstance(body) {
       const id = str(body, 'InstanceId')!;
-      if (!MANAGED_NODE_ID.test(id) || !nodes.has(id)) throw new ApiError('InvalidInstanceId', 'The following instance ID is not valid.');
+      if (!MANAGED_NODE_ID.test(id) || !nodes.has(id))
+        throw new ApiError('InvalidInstanceId', 'The following instance ID is not valid.');
       nodes.delete(id);
       return {};
     },
@@ -240,7 +292,8 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
       const p = parameters.get(name);
       if (!p) throw new ApiError('ParameterNotFound', '');
       const decrypt = body.WithDecryption === true;
-      const value = p.type === 'SecureString' && !decrypt ? Buffer.from(`kms-ciphertext:${p.version}`).toString('base64') : p.value;
+      const value =
+        p.type === 'SecureString' && !decrypt ? Buffer.from(`kms-ciphertext:${p.version}`).toString('base64') : p.value;
       return {
         Parameter: {
           Name: name,
@@ -258,7 +311,11 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
       const value = str(body, 'Value')!;
       const type = (str(body, 'Type', false) ?? 'String') as FakeParameter['type'];
       const existing = parameters.get(name);
-      if (existing && body.Overwrite !== true) throw new ApiError('ParameterAlreadyExists', 'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.');
+      if (existing && body.Overwrite !== true)
+        throw new ApiError(
+          'ParameterAlreadyExists',
+          'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.',
+        );
       const version = (existing?.version ?? 0) + 1;
       parameters.set(name, { type, value, version });
       return { Version: version, Tier: 'Standard' };
@@ -267,7 +324,11 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
 
   const send = (res: ServerResponse, status: number, payload: unknown) => {
     const text = JSON.stringify(payload);
-    res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'fake-request', 'content-length': Buffer.byteLength(text) });
+    res.writeHead(status, {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amzn-requestid': 'fake-request',
+      'content-length': Buffer.byteLength(text),
+    });
     res.end(text);
   };
 
@@ -277,7 +338,10 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
     const target = String(req.headers['x-amz-target'] ?? '');
     const op = target.startsWith('AmazonSSM.') ? target.slice('AmazonSSM.'.length) : '';
     if (req.method !== 'POST' || !String(req.headers['content-type'] ?? '').startsWith('application/x-amz-json-1.1')) {
-      return send(res, 400, { __type: 'SerializationException', message: 'expected a POST with application/x-amz-json-1.1' });
+      return send(res, 400, {
+        __type: 'SerializationException',
+        message: 'expected a POST with application/x-amz-json-1.1',
+      });
     }
     if (!/\/ssm\/aws4_request/.test(String(req.headers.authorization ?? ''))) {
       return send(res, 400, { __type: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' });

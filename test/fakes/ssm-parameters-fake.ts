@@ -23,7 +23,10 @@ export interface PutCall {
 }
 
 class SsmError extends Error {
-  constructor(readonly type: string, message: string) {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -59,7 +62,13 @@ export class SsmParametersFake {
 
   /** Seeds a parameter without counting a write. */
   seed(name: string, value: string, type: StoredParameter['type'] = 'SecureString'): void {
-    this.parameters.set(name, { name, type, value, version: 1, ...(type === 'SecureString' ? { keyId: 'alias/aws/ssm' } : {}) });
+    this.parameters.set(name, {
+      name,
+      type,
+      value,
+      version: 1,
+      ...(type === 'SecureString' ? { keyId: 'alias/aws/ssm' } : {}),
+    });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -93,7 +102,10 @@ export class SsmParametersFake {
   private getParameters(input: Record<string, unknown>) {
     const names = input['Names'];
     if (!Array.isArray(names) || names.length < 1 || names.length > 10) {
-      throw new SsmError('ValidationException', "1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length between 1 and 10");
+      throw new SsmError(
+        'ValidationException',
+        "1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length between 1 and 10",
+      );
     }
     const withDecryption = input['WithDecryption'] === true;
     this.gets.push({ names: names as string[], withDecryption });
@@ -102,7 +114,10 @@ export class SsmParametersFake {
       Parameters: found.map((p) => ({
         Name: p.name,
         Type: p.type,
-        Value: p.type === 'SecureString' && !withDecryption ? `AQICAHciphertext${Buffer.from(p.value).toString('base64')}` : p.value,
+        Value:
+          p.type === 'SecureString' && !withDecryption
+            ? `AQICAHciphertext${Buffer.from(p.value).toString('base64')}`
+            : p.value,
         Version: p.version,
         LastModifiedDate: 1_700_000_000,
         ARN: `arn:aws:ssm:us-east-1:111122223333:parameter${p.name.startsWith('/') ? '' : '/'}${p.name}`,
@@ -119,10 +134,16 @@ export class SsmParametersFake {
     const keyId = input['KeyId'] as string | undefined;
     const overwrite = input['Overwrite'] === true;
     if (typeof name !== 'string' || !/^[a-zA-Z0-9_.\-/]{1,1011}$/.test(name)) {
-      throw new SsmError('ValidationException', 'Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive) and must use only a-zA-Z0-9_.-/');
+      throw new SsmError(
+        'ValidationException',
+        'Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive) and must use only a-zA-Z0-9_.-/',
+      );
     }
     if (typeof value !== 'string' || value.length > 4096) {
-      throw new SsmError('ValidationException', "Value at 'value' failed to satisfy constraint: Member must have length less than or equal to 4096");
+      throw new SsmError(
+        'ValidationException',
+        "Value at 'value' failed to satisfy constraint: Member must have length less than or equal to 4096",
+      );
     }
     if (type !== undefined && !['String', 'StringList', 'SecureString'].includes(type)) {
       throw new SsmError('ValidationException', `Value '${type}' at 'type' failed to satisfy constraint`);
@@ -131,14 +152,18 @@ export class SsmParametersFake {
       throw new SsmError('ValidationException', 'KeyId is required for SecureString type parameter only.');
     }
     if (overwrite && input['Tags'] !== undefined) {
-      throw new SsmError('ValidationException', 'Invalid request: tags and overwrite can\'t be used together.');
+      throw new SsmError('ValidationException', "Invalid request: tags and overwrite can't be used together.");
     }
     this.puts.push({ name, type, keyId, overwrite, value });
     const existing = this.parameters.get(name);
     if (existing && !overwrite) {
-      throw new SsmError('ParameterAlreadyExists', 'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.');
+      throw new SsmError(
+        'ParameterAlreadyExists',
+        'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.',
+      );
     }
-    if (!existing && type === undefined) throw new SsmError('ValidationException', 'A parameter type is required when you create a parameter.');
+    if (!existing && type === undefined)
+      throw new SsmError('ValidationException', 'A parameter type is required when you create a parameter.');
     const t = (type ?? existing!.type) as StoredParameter['type'];
     const stored: StoredParameter = { name, type: t, value, version: (existing?.version ?? 0) + 1 };
     if (t === 'SecureString') stored.keyId = keyId ?? 'alias/aws/ssm';

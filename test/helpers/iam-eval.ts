@@ -47,7 +47,10 @@ export function resolve(value: unknown, p: Pseudo): unknown {
 const asList = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
 
 function globToRegExp(pattern: string, caseInsensitive = false): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, caseInsensitive ? 'i' : '');
 }
 
@@ -84,7 +87,11 @@ function compare(op: string, actual: string, expected: string): boolean {
   }
 }
 
-function conditionsHold(condition: Record<string, Record<string, unknown>> | undefined, req: Request, ctx: Record<string, string | string[]>): boolean {
+function conditionsHold(
+  condition: Record<string, Record<string, unknown>> | undefined,
+  req: Request,
+  ctx: Record<string, string | string[]>,
+): boolean {
   if (!condition) return true;
   for (const [rawOp, entries] of Object.entries(condition)) {
     for (const [key, expectedRaw] of Object.entries(entries)) {
@@ -161,12 +168,24 @@ export const AMAZON_SSM_MANAGED_INSTANCE_CORE: Statement[] = [
   },
   {
     Effect: 'Allow',
-    Action: ['ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel', 'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'],
+    Action: [
+      'ssmmessages:CreateControlChannel',
+      'ssmmessages:CreateDataChannel',
+      'ssmmessages:OpenControlChannel',
+      'ssmmessages:OpenDataChannel',
+    ],
     Resource: '*',
   },
   {
     Effect: 'Allow',
-    Action: ['ec2messages:AcknowledgeMessage', 'ec2messages:DeleteMessage', 'ec2messages:FailMessage', 'ec2messages:GetEndpoint', 'ec2messages:GetMessages', 'ec2messages:SendReply'],
+    Action: [
+      'ec2messages:AcknowledgeMessage',
+      'ec2messages:DeleteMessage',
+      'ec2messages:FailMessage',
+      'ec2messages:GetEndpoint',
+      'ec2messages:GetMessages',
+      'ec2messages:SendReply',
+    ],
     Resource: '*',
   },
 ];

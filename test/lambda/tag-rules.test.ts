@@ -15,7 +15,13 @@ import {
 
 const P = 'central-it:';
 const plan = (rawTags: Record<string, string>, otherReservedTagCount?: number) =>
-  planTags({ rawTags, prefix: P, agencyAccountId: '111111111111', ec2InstanceId: 'i-0123456789abcdef0', otherReservedTagCount });
+  planTags({
+    rawTags,
+    prefix: P,
+    agencyAccountId: '111111111111',
+    ec2InstanceId: 'i-0123456789abcdef0',
+    otherReservedTagCount,
+  });
 
 describe('tag rule violations', () => {
   it.each([
@@ -61,7 +67,13 @@ describe('tag rule violations', () => {
 
 describe('planning the SSM tags of a node', () => {
   it('keeps legal tags, reports every dropped one with its reason, and adds the two provenance tags', () => {
-    const p = plan({ Name: 'web', 'aws:cloudformation:stack-name': 's', 'bad*': 'x', Env: 'prod', 'central-it:agency-account': '222222222222' });
+    const p = plan({
+      Name: 'web',
+      'aws:cloudformation:stack-name': 's',
+      'bad*': 'x',
+      Env: 'prod',
+      'central-it:agency-account': '222222222222',
+    });
     expect(p.desired).toEqual({
       Env: 'prod',
       Name: 'web',
@@ -135,8 +147,18 @@ describe('fingerprints', () => {
   });
 
   it('changes when the EC2 instance behind the node changes', () => {
-    const a = planTags({ rawTags: { x: '1' }, prefix: P, agencyAccountId: '111111111111', ec2InstanceId: 'i-0123456789abcdef0' });
-    const b = planTags({ rawTags: { x: '1' }, prefix: P, agencyAccountId: '111111111111', ec2InstanceId: 'i-0123456789abcdef1' });
+    const a = planTags({
+      rawTags: { x: '1' },
+      prefix: P,
+      agencyAccountId: '111111111111',
+      ec2InstanceId: 'i-0123456789abcdef0',
+    });
+    const b = planTags({
+      rawTags: { x: '1' },
+      prefix: P,
+      agencyAccountId: '111111111111',
+      ec2InstanceId: 'i-0123456789abcdef1',
+    });
     expect(a.fingerprint).not.toBe(b.fingerprint);
   });
 });
@@ -174,7 +196,13 @@ describe('diffs', () => {
   it('counts reserved tags sync does not own, excluding its own provenance tags', () => {
     expect(
       countOtherReservedTags(
-        { 'central-it:activation-agency': 'a', 'central-it:agency-account': 'a', 'central-it:ec2-instance-id': 'i', 'central-it:x': '1', Name: 'n' },
+        {
+          'central-it:activation-agency': 'a',
+          'central-it:agency-account': 'a',
+          'central-it:ec2-instance-id': 'i',
+          'central-it:x': '1',
+          Name: 'n',
+        },
         P,
       ),
     ).toBe(2);

@@ -52,7 +52,9 @@ describe('lint over the generated templates', () => {
 
   it('fails on Resource "*" for ssm:AddTagsToResource (project guard rule)', () => {
     const t = structuredClone(templates['central-manager']!);
-    const statements = t.Resources.TagManagerRole!.Properties.Policies[0].PolicyDocument.Statement as Array<Record<string, unknown>>;
+    const statements = t.Resources.TagManagerRole!.Properties.Policies[0].PolicyDocument.Statement as Array<
+      Record<string, unknown>
+    >;
     const tagging = statements.find((s) => s.Sid === 'TagManagedNodes')!;
     tagging.Resource = '*';
     const findings = runGuard([write('central-manager', t)], projectRules, guardExemptions);

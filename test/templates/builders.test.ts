@@ -7,7 +7,12 @@ import { PROJECT_ROOT } from '../../scripts/build/bundle.ts';
 import { LIMITS } from '../../templates-src/kit/template.ts';
 
 let out: BuildOutput;
-const template = (name: string) => out.templates[name as 'central-manager'] as { Parameters?: Record<string, any>; Resources: Record<string, any>; Outputs?: Record<string, any> };
+const template = (name: string) =>
+  out.templates[name as 'central-manager'] as {
+    Parameters?: Record<string, any>;
+    Resources: Record<string, any>;
+    Outputs?: Record<string, any>;
+  };
 const bytes = (path: string) => out.manifest.artifacts.find((a) => a.path === path)!.bytes;
 
 beforeAll(async () => {
@@ -22,7 +27,8 @@ describe('template sizes', () => {
     expect(bytes('templates/agency-permissions.json')).toBeLessThanOrEqual(LIMITS.templateBodyBytes);
   });
   it('keeps every SSM document under 64 KB', () => {
-    for (const a of out.manifest.artifacts.filter((x) => x.kind === 'document')) expect(a.bytes).toBeLessThan(64 * 1024);
+    for (const a of out.manifest.artifacts.filter((x) => x.kind === 'document'))
+      expect(a.bytes).toBeLessThan(64 * 1024);
   });
 });
 
@@ -44,11 +50,16 @@ describe('central-manager', () => {
   });
   it('holds the deregistration document, because only the hub can reach a registered instance', () => {
     const r = template('central-manager').Resources;
-    expect(r.DeregisterDocument.Properties.Content.mainSteps.map((s: any) => s.name)).toEqual(['DeregisterLinux', 'DeregisterWindows']);
+    expect(r.DeregisterDocument.Properties.Content.mainSteps.map((s: any) => s.name)).toEqual([
+      'DeregisterLinux',
+      'DeregisterWindows',
+    ]);
     expect(template('agency-collector').Resources.DeregisterDocument).toBeUndefined();
   });
   it('sends every alarm to the alarm topic', () => {
-    const alarms = Object.values(template('central-manager').Resources).filter((x: any) => x.Type === 'AWS::CloudWatch::Alarm') as any[];
+    const alarms = Object.values(template('central-manager').Resources).filter(
+      (x: any) => x.Type === 'AWS::CloudWatch::Alarm',
+    ) as any[];
     expect(alarms.length).toBeGreaterThanOrEqual(8);
     for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
   });
@@ -77,9 +88,12 @@ describe('agency-collector', () => {
     const r = template('agency-collector').Resources;
     const env = r.CollectorFunction.Properties.Environment.Variables;
     expect(env.HUB_FUNCTION_ARN).toEqual({
-      'Fn::Sub': 'arn:${AWS::Partition}:lambda:${CentralRegion}:${CentralAccountId}:function:ssm-hub-tag-manager:agency-${AWS::AccountId}',
+      'Fn::Sub':
+        'arn:${AWS::Partition}:lambda:${CentralRegion}:${CentralAccountId}:function:ssm-hub-tag-manager:agency-${AWS::AccountId}',
     });
-    const invoke = r.CollectorRole.Properties.Policies[0].PolicyDocument.Statement.find((s: any) => s.Action === 'lambda:InvokeFunction');
+    const invoke = r.CollectorRole.Properties.Policies[0].PolicyDocument.Statement.find(
+      (s: any) => s.Action === 'lambda:InvokeFunction',
+    );
     expect(invoke.Resource).toEqual(env.HUB_FUNCTION_ARN);
   });
   it('no template or document declares a parameter or output that could carry an activation code', () => {
@@ -90,7 +104,8 @@ describe('agency-collector', () => {
       for (const r of Object.values(t.Resources) as any[]) {
         if (r.Type === 'AWS::SSM::Document') names.push(...Object.keys(r.Properties.Content.parameters));
         // ServiceToken is CloudFormation's name for the provider function's ARN, not a secret.
-        if (r.Type === 'Custom::AgencyActivation') names.push(...Object.keys(r.Properties).filter((k) => k !== 'ServiceToken'));
+        if (r.Type === 'Custom::AgencyActivation')
+          names.push(...Object.keys(r.Properties).filter((k) => k !== 'ServiceToken'));
       }
     }
     expect(names.length).toBeGreaterThan(15);
@@ -99,23 +114,30 @@ describe('agency-collector', () => {
   it('makes the zero-touch association conditional on its parameter', () => {
     const r = template('agency-collector').Resources;
     expect(r.ZeroTouchAssociation.Condition).toBe('ZeroTouchEnabled');
-    expect(r.ZeroTouchAssociation.Properties.Targets).toEqual([{ Key: { 'Fn::Sub': 'tag:${OptInTagKey}' }, Values: [{ Ref: 'OptInTagValue' }] }]);
+    expect(r.ZeroTouchAssociation.Properties.Targets).toEqual([
+      { Key: { 'Fn::Sub': 'tag:${OptInTagKey}' }, Values: [{ Ref: 'OptInTagValue' }] },
+    ]);
   });
 });
 
 describe('every template', () => {
-  it.each(['central-manager', 'agency-collector'])('%s names no log group, so a re-created stack never collides with a retained one', (name) => {
-    const r = template(name).Resources;
-    const groups = Object.entries(r).filter(([, x]: [string, any]) => x.Type === 'AWS::Logs::LogGroup');
-    expect(groups.length).toBeGreaterThan(0);
-    for (const [, g] of groups as Array<[string, any]>) {
-      expect(g.Properties.LogGroupName).toBeUndefined();
-      expect(g.DeletionPolicy).toBe('Retain');
-    }
-  });
+  it.each(['central-manager', 'agency-collector'])(
+    '%s names no log group, so a re-created stack never collides with a retained one',
+    (name) => {
+      const r = template(name).Resources;
+      const groups = Object.entries(r).filter(([, x]: [string, any]) => x.Type === 'AWS::Logs::LogGroup');
+      expect(groups.length).toBeGreaterThan(0);
+      for (const [, g] of groups as Array<[string, any]>) {
+        expect(g.Properties.LogGroupName).toBeUndefined();
+        expect(g.DeletionPolicy).toBe('Retain');
+      }
+    },
+  );
   it.each(['central-manager', 'agency-collector'])('%s lets each function write only to its own log group', (name) => {
     const r = template(name).Resources;
-    for (const [id, fn] of Object.entries(r).filter(([, x]: [string, any]) => x.Type === 'AWS::Lambda::Function') as Array<[string, any]>) {
+    for (const [id, fn] of Object.entries(r).filter(
+      ([, x]: [string, any]) => x.Type === 'AWS::Lambda::Function',
+    ) as Array<[string, any]>) {
       expect(fn.Properties.LoggingConfig).toEqual({ LogFormat: 'JSON', LogGroup: { Ref: `${id}LogGroup` } });
       const role = r[fn.Properties.Role['Fn::GetAtt'][0]];
       const logs = role.Properties.Policies[0].PolicyDocument.Statement.find((st: any) => st.Sid === 'WriteOwnLogs');
@@ -125,21 +147,37 @@ describe('every template', () => {
 });
 
 describe('asynchronous failure destinations', () => {
-  it.each(['central-manager', 'agency-collector'])('%s: every function may send to its on-failure queue (Lambda checks it at deploy time)', (name) => {
-    const r = template(name).Resources;
-    const configs = Object.values(r).filter((x: any) => x.Type === 'AWS::Lambda::EventInvokeConfig') as any[];
-    expect(configs.length).toBeGreaterThan(0);
-    for (const c of configs) {
-      const fnId = c.Properties.FunctionName.Ref;
-      const queueArn = c.Properties.DestinationConfig.OnFailure.Destination;
-      const role = r[r[fnId].Properties.Role['Fn::GetAtt'][0]];
-      const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
-      expect(statements.some((st: any) => st.Effect === 'Allow' && st.Action === 'sqs:SendMessage' && JSON.stringify(st.Resource) === JSON.stringify(queueArn))).toBe(true);
-      // An SQS queue encrypted with the stack's key needs the key too.
-      const queue = r[queueArn['Fn::GetAtt'][0]];
-      if (queue.Properties.KmsMasterKeyId) {
-        expect(statements.some((st: any) => [].concat(st.Action).includes('kms:GenerateDataKey' as never) && JSON.stringify(st.Condition ?? {}).includes('sqs.'))).toBe(true);
+  it.each(['central-manager', 'agency-collector'])(
+    '%s: every function may send to its on-failure queue (Lambda checks it at deploy time)',
+    (name) => {
+      const r = template(name).Resources;
+      const configs = Object.values(r).filter((x: any) => x.Type === 'AWS::Lambda::EventInvokeConfig') as any[];
+      expect(configs.length).toBeGreaterThan(0);
+      for (const c of configs) {
+        const fnId = c.Properties.FunctionName.Ref;
+        const queueArn = c.Properties.DestinationConfig.OnFailure.Destination;
+        const role = r[r[fnId].Properties.Role['Fn::GetAtt'][0]];
+        const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+        expect(
+          statements.some(
+            (st: any) =>
+              st.Effect === 'Allow' &&
+              st.Action === 'sqs:SendMessage' &&
+              JSON.stringify(st.Resource) === JSON.stringify(queueArn),
+          ),
+        ).toBe(true);
+        // An SQS queue encrypted with the stack's key needs the key too.
+        const queue = r[queueArn['Fn::GetAtt'][0]];
+        if (queue.Properties.KmsMasterKeyId) {
+          expect(
+            statements.some(
+              (st: any) =>
+                [].concat(st.Action).includes('kms:GenerateDataKey' as never) &&
+                JSON.stringify(st.Condition ?? {}).includes('sqs.'),
+            ),
+          ).toBe(true);
+        }
       }
-    }
-  });
+    },
+  );
 });

@@ -1,7 +1,13 @@
 // The tests load each Lambda through bundleLambda(); the build inlines bundleAllLambdas(). Both
 // must give the same bytes, or the tests would not be testing what ships.
 import { describe, expect, it } from 'vitest';
-import { bundleAllLambdas, bundleLambda, LAMBDA_ENTRIES, PROJECT_ROOT, type LambdaName } from '../../scripts/build/bundle.ts';
+import {
+  bundleAllLambdas,
+  bundleLambda,
+  LAMBDA_ENTRIES,
+  PROJECT_ROOT,
+  type LambdaName,
+} from '../../scripts/build/bundle.ts';
 
 describe('Lambda bundles', () => {
   it('are byte-identical whether built alone (tests) or together (the build), and repeatable', async () => {

@@ -27,13 +27,23 @@ describe('build configuration', () => {
     [['reconcileSchedule'], 'every hour', 'reconcileSchedule: must be an EventBridge schedule expression'],
     [['activation', 'registrationLimit'], 1001, 'activation.registrationLimit'],
     [['activation', 'expiryDays'], 31, 'activation.expiryDays'],
-    [['activation'], { ...good.activation, expiryDays: 7, rotateDaysBeforeExpiry: 7 }, 'activation.rotateDaysBeforeExpiry: must be smaller than activation.expiryDays'],
-    [['agencyActivationParameterPath'], '/ssm/activation', 'agencyActivationParameterPath: must not start with /aws or /ssm'],
+    [
+      ['activation'],
+      { ...good.activation, expiryDays: 7, rotateDaysBeforeExpiry: 7 },
+      'activation.rotateDaysBeforeExpiry: must be smaller than activation.expiryDays',
+    ],
+    [
+      ['agencyActivationParameterPath'],
+      '/ssm/activation',
+      'agencyActivationParameterPath: must not start with /aws or /ssm',
+    ],
     [['agencyActivationParameterPath'], 'no-slash', 'agencyActivationParameterPath: must be a Parameter Store path'],
     [['logRetentionDays'], 42, 'logRetentionDays'],
     [['unknownSetting'], true, 'Unrecognized key'],
   ])('names the field when %j is %j', (path, value, message) => {
-    expect(() => parseBuildConfig(withChange(path as string[], value), 'build.config.json', today)).toThrow(message as string);
+    expect(() => parseBuildConfig(withChange(path as string[], value), 'build.config.json', today)).toThrow(
+      message as string,
+    );
   });
   it('reports a file that is not JSON with its path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));

@@ -14,11 +14,14 @@ const manifest = JSON.parse(readFileSync(join(generated, 'manifest.json'), 'utf8
 };
 
 describe('generated/', () => {
-  it.each(manifest.artifacts.filter((a) => a.path.endsWith('.yaml')).map((a) => a.path))('%s says exactly what its JSON twin says', (yamlPath) => {
-    const yaml = parse(readFileSync(join(generated, yamlPath), 'utf8'), { version: '1.1' });
-    const json = JSON.parse(readFileSync(join(generated, yamlPath.replace(/\.yaml$/, '.json')), 'utf8'));
-    expect(yaml).toEqual(json);
-  });
+  it.each(manifest.artifacts.filter((a) => a.path.endsWith('.yaml')).map((a) => a.path))(
+    '%s says exactly what its JSON twin says',
+    (yamlPath) => {
+      const yaml = parse(readFileSync(join(generated, yamlPath), 'utf8'), { version: '1.1' });
+      const json = JSON.parse(readFileSync(join(generated, yamlPath.replace(/\.yaml$/, '.json')), 'utf8'));
+      expect(yaml).toEqual(json);
+    },
+  );
   it('has a manifest whose sizes and hashes match the files', () => {
     expect(manifest.artifacts.length).toBe(10);
     for (const a of manifest.artifacts) {

@@ -22,7 +22,9 @@ beforeAll(async () => {
   errorKey = `${config.reservedTagPrefix}registration-error`;
   const out = await renderAll(config);
   const role = (out.templates['agency-collector'] as any).Resources.InstanceRole.Properties;
-  expect(role.ManagedPolicyArns).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore' }]);
+  expect(role.ManagedPolicyArns).toEqual([
+    { 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore' },
+  ]);
   const inline = role.Policies.flatMap((p: any) => (resolve(p.PolicyDocument, pseudo) as any).Statement);
   statements = [...AMAZON_SSM_MANAGED_INSTANCE_CORE, ...inline];
 });
@@ -32,7 +34,11 @@ const tag = (action: string, resource: string, keys: string[] | undefined) =>
   evaluate(statements, {
     action,
     resource,
-    context: { 'ec2:SourceInstanceARN': self, 'ec2:InstanceID': resource.split('/').pop()!, ...(keys ? { 'aws:TagKeys': keys } : {}) },
+    context: {
+      'ec2:SourceInstanceARN': self,
+      'ec2:InstanceID': resource.split('/').pop()!,
+      ...(keys ? { 'aws:TagKeys': keys } : {}),
+    },
   });
 
 describe('agency instance role', () => {
@@ -65,15 +71,21 @@ describe('agency instance role', () => {
     }
   });
   it('cannot read any other parameter, although AmazonSSMManagedInstanceCore would allow it', () => {
-    expect(evaluate(AMAZON_SSM_MANAGED_INSTANCE_CORE, { action: 'ssm:GetParameter', resource: param('/payroll/db-password') })).toBe('Allow');
+    expect(
+      evaluate(AMAZON_SSM_MANAGED_INSTANCE_CORE, {
+        action: 'ssm:GetParameter',
+        resource: param('/payroll/db-password'),
+      }),
+    ).toBe('Allow');
     for (const resource of [param('/payroll/db-password'), param(`${path}/other`), param(`${path}`)]) {
       expect(evaluate(statements, { action: 'ssm:GetParameter', resource })).toBe('ExplicitDeny');
       expect(evaluate(statements, { action: 'ssm:GetParameters', resource })).toBe('ExplicitDeny');
       expect(evaluate(statements, { action: 'ssm:GetParametersByPath', resource })).toBe('ExplicitDeny');
     }
   });
-  it('can still read AWS\'s public parameters', () => {
-    const publicParam = 'arn:aws:ssm:eu-west-2::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
+  it("can still read AWS's public parameters", () => {
+    const publicParam =
+      'arn:aws:ssm:eu-west-2::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
     expect(evaluate(statements, { action: 'ssm:GetParameter', resource: publicParam })).toBe('Allow');
   });
   it('cannot write the activation parameters', () => {

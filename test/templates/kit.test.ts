@@ -1,11 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { And, GetAtt, If, ImportValue, Join, Or, Ref, Select, Split, Sub, Equals } from '../../templates-src/kit/intrinsics.ts';
+import {
+  And,
+  GetAtt,
+  If,
+  ImportValue,
+  Join,
+  Or,
+  Ref,
+  Select,
+  Split,
+  Sub,
+  Equals,
+} from '../../templates-src/kit/intrinsics.ts';
 import { LIMITS, Template } from '../../templates-src/kit/template.ts';
 import { addNodeFunction } from '../../templates-src/kit/lambda.ts';
 import { policyDocument } from '../../templates-src/kit/iam.ts';
 import { sortKeysDeep, toJson, toYaml } from '../../templates-src/kit/serialize.ts';
 
-const queue = (t: Template, id = 'Queue', props: Record<string, unknown> = {}) => t.resource(id, 'AWS::SQS::Queue', props as never);
+const queue = (t: Template, id = 'Queue', props: Record<string, unknown> = {}) =>
+  t.resource(id, 'AWS::SQS::Queue', props as never);
 
 describe('intrinsic helpers', () => {
   it('refuses a Ref to a logical ID with punctuation', () => {
@@ -49,7 +62,9 @@ describe('intrinsic helpers', () => {
 describe('template checks', () => {
   it('refuses a non-alphanumeric logical ID', () => {
     const t = new Template('t', 'd');
-    expect(() => queue(t, 'my_queue')).toThrow('t: resource logical ID "my_queue" must be alphanumeric (A-Z, a-z, 0-9)');
+    expect(() => queue(t, 'my_queue')).toThrow(
+      't: resource logical ID "my_queue" must be alphanumeric (A-Z, a-z, 0-9)',
+    );
   });
   it('refuses a logical ID longer than 255 characters', () => {
     const t = new Template('t', 'd');
@@ -85,7 +100,9 @@ describe('template checks', () => {
   it('refuses a Sub attribute of a resource that does not exist', () => {
     const t = new Template('t', 'd');
     queue(t, 'Queue', { QueueName: Sub('${Other.QueueName}') });
-    expect(() => t.render()).toThrow('resource Queue: Sub Other.QueueName refers to resource Other which does not exist');
+    expect(() => t.render()).toThrow(
+      'resource Queue: Sub Other.QueueName refers to resource Other which does not exist',
+    );
   });
   it('refuses an Fn::If or resource Condition naming an undefined condition', () => {
     const t = new Template('t', 'd');
@@ -144,11 +161,17 @@ describe('template checks', () => {
   });
   it('refuses a parameter default outside its AllowedValues or AllowedPattern', () => {
     const t = new Template('t', 'd');
-    expect(() => t.parameter('A', { Type: 'String', Description: 'x', Default: 'maybe', AllowedValues: ['true', 'false'] })).toThrow(
-      'parameter A default "maybe" is not in AllowedValues',
-    );
     expect(() =>
-      t.parameter('B', { Type: 'String', Description: 'x', Default: 'abc', AllowedPattern: '^\\d+$', ConstraintDescription: 'digits' }),
+      t.parameter('A', { Type: 'String', Description: 'x', Default: 'maybe', AllowedValues: ['true', 'false'] }),
+    ).toThrow('parameter A default "maybe" is not in AllowedValues');
+    expect(() =>
+      t.parameter('B', {
+        Type: 'String',
+        Description: 'x',
+        Default: 'abc',
+        AllowedPattern: '^\\d+$',
+        ConstraintDescription: 'digits',
+      }),
     ).toThrow('parameter B default "abc" does not match its AllowedPattern');
   });
   it('refuses an AllowedPattern with no ConstraintDescription', () => {
@@ -179,13 +202,19 @@ describe('Lambda shortcut', () => {
   };
   it('refuses a deprecated runtime', () => {
     const t = new Template('t', 'd');
-    expect(() => addNodeFunction(t, { ...base, runtime: 'nodejs20.x' })).toThrow('Fn: runtime nodejs20.x was deprecated on 2026-04-30');
+    expect(() => addNodeFunction(t, { ...base, runtime: 'nodejs20.x' })).toThrow(
+      'Fn: runtime nodejs20.x was deprecated on 2026-04-30',
+    );
   });
   it('refuses a runtime that is not a Node.js runtime', () => {
-    expect(() => addNodeFunction(new Template('t', 'd'), { ...base, runtime: 'python3.13' })).toThrow('Fn: runtime python3.13 is not a supported Node.js runtime');
+    expect(() => addNodeFunction(new Template('t', 'd'), { ...base, runtime: 'python3.13' })).toThrow(
+      'Fn: runtime python3.13 is not a supported Node.js runtime',
+    );
   });
   it('refuses code over the 4 MB Code.ZipFile limit and empty code', () => {
-    expect(() => addNodeFunction(new Template('t', 'd'), { ...base, code: 'x'.repeat(4 * 1024 * 1024 + 1) })).toThrow('over the 4 MB Code.ZipFile limit');
+    expect(() => addNodeFunction(new Template('t', 'd'), { ...base, code: 'x'.repeat(4 * 1024 * 1024 + 1) })).toThrow(
+      'over the 4 MB Code.ZipFile limit',
+    );
     expect(() => addNodeFunction(new Template('t', 'd'), { ...base, code: '' })).toThrow('Fn: bundled code is empty');
   });
   it('emits inline code, index.handler, JSON logging and a log group', () => {
@@ -193,24 +222,29 @@ describe('Lambda shortcut', () => {
     t.resource('Role', 'AWS::IAM::Role', {});
     addNodeFunction(t, base);
     const fn = t.render().template.Resources.Fn!;
-    expect(fn.Properties).toMatchObject({ Handler: 'index.handler', Code: { ZipFile: base.code }, LoggingConfig: { LogFormat: 'JSON' } });
+    expect(fn.Properties).toMatchObject({
+      Handler: 'index.handler',
+      Code: { ZipFile: base.code },
+      LoggingConfig: { LogFormat: 'JSON' },
+    });
     expect(t.render().template.Resources.FnLogGroup!.Type).toBe('AWS::Logs::LogGroup');
   });
 });
 
 describe('IAM policy shortcut', () => {
   it('refuses an action that is not service:Action', () => {
-    expect(() => policyDocument({ Effect: 'Allow', Action: 'AddTags', Resource: '*' })).toThrow('"AddTags" is not an action like service:Action');
+    expect(() => policyDocument({ Effect: 'Allow', Action: 'AddTags', Resource: '*' })).toThrow(
+      '"AddTags" is not an action like service:Action',
+    );
   });
 });
 
 describe('serialization', () => {
   it('sorts keys at every level but keeps the CloudFormation section order', () => {
-    const sorted = sortKeysDeep({ Resources: { B: { z: 1, a: 2 }, A: {} }, Description: 'd', AWSTemplateFormatVersion: 'v' }, [
-      'AWSTemplateFormatVersion',
-      'Description',
-      'Resources',
-    ]) as Record<string, Record<string, unknown>>;
+    const sorted = sortKeysDeep(
+      { Resources: { B: { z: 1, a: 2 }, A: {} }, Description: 'd', AWSTemplateFormatVersion: 'v' },
+      ['AWSTemplateFormatVersion', 'Description', 'Resources'],
+    ) as Record<string, Record<string, unknown>>;
     expect(Object.keys(sorted)).toEqual(['AWSTemplateFormatVersion', 'Description', 'Resources']);
     expect(Object.keys(sorted.Resources!)).toEqual(['A', 'B']);
     expect(Object.keys(sorted.Resources!.B as object)).toEqual(['a', 'z']);
@@ -219,6 +253,8 @@ describe('serialization', () => {
     expect(toJson({ b: 1, a: [{ y: 1, x: 2 }] }, 'template')).toBe(toJson({ a: [{ x: 2, y: 1 }], b: 1 }, 'template'));
   });
   it('keeps YAML 1.1 booleans-as-words quoted', () => {
-    expect(toYaml({ Resources: { Q: { Properties: { Flag: 'yes', Other: 'on' } } } }, 'template')).toMatch(/Flag: "yes"\n\s+Other: "on"/);
+    expect(toYaml({ Resources: { Q: { Properties: { Flag: 'yes', Other: 'on' } } } }, 'template')).toMatch(
+      /Flag: "yes"\n\s+Other: "on"/,
+    );
   });
 });

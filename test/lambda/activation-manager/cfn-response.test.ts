@@ -2,7 +2,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildResponseBody, MAX_RESPONSE_BYTES, sendCfnResponse, type CfnEventBase } from '../../../lambda/shared/cfn-response.ts';
+import {
+  buildResponseBody,
+  MAX_RESPONSE_BYTES,
+  sendCfnResponse,
+  type CfnEventBase,
+} from '../../../lambda/shared/cfn-response.ts';
 
 const event = (url = 'http://127.0.0.1:1/'): CfnEventBase => ({
   RequestType: 'Create',
@@ -38,8 +43,17 @@ async function server(status: number) {
 describe('buildResponseBody', () => {
   it('echoes the request identifiers and adds NoEcho only when asked', () => {
     const body = JSON.parse(buildResponseBody(event(), { status: 'SUCCESS', physicalResourceId: 'p', noEcho: true }));
-    expect(body).toEqual({ Status: 'SUCCESS', PhysicalResourceId: 'p', StackId: event().StackId, RequestId: 'r-1', LogicalResourceId: 'AgencyActivation', NoEcho: true });
-    expect(JSON.parse(buildResponseBody(event(), { status: 'SUCCESS', physicalResourceId: 'p' })).NoEcho).toBeUndefined();
+    expect(body).toEqual({
+      Status: 'SUCCESS',
+      PhysicalResourceId: 'p',
+      StackId: event().StackId,
+      RequestId: 'r-1',
+      LogicalResourceId: 'AgencyActivation',
+      NoEcho: true,
+    });
+    expect(
+      JSON.parse(buildResponseBody(event(), { status: 'SUCCESS', physicalResourceId: 'p' })).NoEcho,
+    ).toBeUndefined();
   });
   it('truncates a long Reason so the body stays within 4,096 bytes, multi-byte text included', () => {
     for (const reason of ['x'.repeat(10_000), 'é'.repeat(5_000), '"\\'.repeat(3_000)]) {
@@ -51,7 +65,9 @@ describe('buildResponseBody', () => {
     }
   });
   it('leaves a short Reason alone', () => {
-    expect(JSON.parse(buildResponseBody(event(), { status: 'FAILED', physicalResourceId: 'p', reason: 'bad' })).Reason).toBe('bad');
+    expect(
+      JSON.parse(buildResponseBody(event(), { status: 'FAILED', physicalResourceId: 'p', reason: 'bad' })).Reason,
+    ).toBe('bad');
   });
 });
 
@@ -67,11 +83,15 @@ describe('sendCfnResponse', () => {
   });
   it('rejects when the URL answers with an error status, without echoing the pre-signed URL', async () => {
     const s = await server(403);
-    const err = await sendCfnResponse(event(s.url), { status: 'SUCCESS', physicalResourceId: 'p' }).catch((e: Error) => e);
+    const err = await sendCfnResponse(event(s.url), { status: 'SUCCESS', physicalResourceId: 'p' }).catch(
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toBe('ResponseURL answered HTTP 403');
   });
   it('rejects a URL that is neither http nor https', async () => {
-    await expect(sendCfnResponse(event('file:///etc/passwd'), { status: 'SUCCESS', physicalResourceId: 'p' })).rejects.toThrow(/not http/);
+    await expect(
+      sendCfnResponse(event('file:///etc/passwd'), { status: 'SUCCESS', physicalResourceId: 'p' }),
+    ).rejects.toThrow(/not http/);
   });
 });

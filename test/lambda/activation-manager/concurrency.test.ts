@@ -19,7 +19,10 @@ afterEach(async () => {
 
 /** A record as another writer (a stack update) would store it: a fresh activation of its own. */
 function concurrentWrite(base: ActivationRecord): string {
-  const other = h.fake.seedActivation({ ExpirationDate: new Date(Date.now() + 30 * DAY), DefaultInstanceName: `agency-${A}` });
+  const other = h.fake.seedActivation({
+    ExpirationDate: new Date(Date.now() + 30 * DAY),
+    DefaultInstanceName: `agency-${A}`,
+  });
   const record: ActivationRecord = {
     ...base,
     current: {
@@ -37,7 +40,7 @@ function concurrentWrite(base: ActivationRecord): string {
 }
 
 describe('concurrent writers of one agency record', () => {
-  it('keeps the other writer\'s activation when it stored between the rotation\'s read and its write', async () => {
+  it("keeps the other writer's activation when it stored between the rotation's read and its write", async () => {
     const seeded = seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
     let otherId = '';
     h.fake.beforeNext('PutParameter', () => {
@@ -48,13 +51,15 @@ describe('concurrent writers of one agency record', () => {
     const all = [record.current.activationId, ...record.previous.map((p) => p.activationId)];
     expect(all).toContain(otherId);
     expect(all).toContain(seeded.current.ActivationId);
-    expect(record.knownActivationIds).toEqual(expect.arrayContaining([otherId, seeded.current.ActivationId, record.current.activationId]));
+    expect(record.knownActivationIds).toEqual(
+      expect.arrayContaining([otherId, seeded.current.ActivationId, record.current.activationId]),
+    );
     // Three activations, each recorded once.
     expect(new Set(all).size).toBe(3);
     expect(h.fake.callsOf('GetParameterHistory').length).toBeGreaterThanOrEqual(1);
   });
 
-  it('keeps the other writer\'s activation when it stored after the rotation listed the records', async () => {
+  it("keeps the other writer's activation when it stored after the rotation listed the records", async () => {
     const seeded = seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
     let otherId = '';
     h.fake.beforeNext('CreateActivation', () => {
@@ -65,9 +70,13 @@ describe('concurrent writers of one agency record', () => {
     expect([record.current.activationId, ...record.previous.map((p) => p.activationId)]).toContain(otherId);
   });
 
-  it('keeps a stack update\'s new activation current when a rotation that read before it only cleans up', async () => {
+  it("keeps a stack update's new activation current when a rotation that read before it only cleans up", async () => {
     // Nothing to rotate (20 days left), but an expired previous activation to delete: a write.
-    const seeded = seedAgency(h.fake, A, { expiresInMs: 20 * DAY, createdAgoMs: 10 * DAY, previous: [{ expiresInMs: -DAY }] });
+    const seeded = seedAgency(h.fake, A, {
+      expiresInMs: 20 * DAY,
+      createdAgoMs: 10 * DAY,
+      previous: [{ expiresInMs: -DAY }],
+    });
     let updateId = '';
     h.fake.beforeNext('DeleteActivation', () => {
       updateId = concurrentWrite(seeded.record);
@@ -92,8 +101,8 @@ describe('concurrent writers of one agency record', () => {
   });
 });
 
-describe('a stack delete racing the rotation\'s write', () => {
-  it('does not let the rotation\'s write re-create the deleted record, and removes the new activation', async () => {
+describe("a stack delete racing the rotation's write", () => {
+  it("does not let the rotation's write re-create the deleted record, and removes the new activation", async () => {
     seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
     h.fake.beforeNext('PutParameter', () => {
       h.fake.state.parameters.delete(NAME);
@@ -108,25 +117,38 @@ describe('a stack delete racing the rotation\'s write', () => {
 describe('mergeRecords', () => {
   const rec = (current: string, previous: string[], known: string[]): ActivationRecord => ({
     agencyAccountId: A,
-    current: { activationId: current, activationCode: 'C', region: 'us-east-1', expiresAt: '2030-01-31T00:00:00.000Z', createdAt: '2030-01-01T00:00:00.000Z', registrationLimit: 100 },
+    current: {
+      activationId: current,
+      activationCode: 'C',
+      region: 'us-east-1',
+      expiresAt: '2030-01-31T00:00:00.000Z',
+      createdAt: '2030-01-01T00:00:00.000Z',
+      registrationLimit: 100,
+    },
     previous: previous.map((id) => ({ activationId: id, expiresAt: '2030-01-20T00:00:00.000Z' })),
     knownActivationIds: known,
   });
   it('keeps ours as current and adds theirs (current and previous) to previous, once each', () => {
-    const merged = mergeRecords(rec('ours', ['old'], ['ours', 'old']), rec('theirs', ['old', 'older'], ['theirs', 'old', 'older']));
+    const merged = mergeRecords(
+      rec('ours', ['old'], ['ours', 'old']),
+      rec('theirs', ['old', 'older'], ['theirs', 'old', 'older']),
+    );
     expect(merged.current.activationId).toBe('ours');
     expect(merged.previous.map((p) => p.activationId)).toEqual(['old', 'theirs', 'older']);
     expect(merged.knownActivationIds).toEqual(['ours', 'old', 'theirs', 'older']);
   });
   it('makes theirs current when it is the newer activation, keeping ours in previous', () => {
     const ours = rec('ours', ['old'], ['ours', 'old']);
-    const theirs = { ...rec('newer', ['ours'], ['newer', 'ours', 'old']), current: { ...rec('newer', [], []).current, createdAt: '2030-01-02T00:00:00.000Z', registrationLimit: 500 } };
+    const theirs = {
+      ...rec('newer', ['ours'], ['newer', 'ours', 'old']),
+      current: { ...rec('newer', [], []).current, createdAt: '2030-01-02T00:00:00.000Z', registrationLimit: 500 },
+    };
     const merged = mergeRecords(ours, theirs);
     expect(merged.current).toEqual(theirs.current);
     expect(merged.previous.map((p) => p.activationId)).toEqual(['old', 'ours']);
     expect(merged.knownActivationIds).toEqual(['newer', 'ours', 'old']);
   });
-  it('changes nothing when theirs holds nothing new, and ignores another agency\'s record', () => {
+  it("changes nothing when theirs holds nothing new, and ignores another agency's record", () => {
     const ours = rec('ours', ['old'], ['ours', 'old']);
     expect(mergeRecords(ours, rec('old', [], ['old']))).toEqual(ours);
     expect(mergeRecords(ours, { ...rec('x', [], ['x']), agencyAccountId: '999999999999' })).toEqual(ours);

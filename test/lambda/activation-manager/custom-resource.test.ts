@@ -1,7 +1,20 @@
 // Drives the real bundled activation manager through the real SSM client against the SSM fake,
 // as CloudFormation would for the agency-permissions stack's Custom::AgencyActivation.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cfnEvent, DAY, KMS_KEY, PREFIX, props, ROLE_NAME, seedAgency, startHarness, storedRecord, TAG_PREFIX, WRITE_OPS, type Harness } from './harness.ts';
+import {
+  cfnEvent,
+  DAY,
+  KMS_KEY,
+  PREFIX,
+  props,
+  ROLE_NAME,
+  seedAgency,
+  startHarness,
+  storedRecord,
+  TAG_PREFIX,
+  WRITE_OPS,
+  type Harness,
+} from './harness.ts';
 
 const A = '222222222222';
 const B = '333333333333';
@@ -106,19 +119,27 @@ describe('Create', () => {
     ['a non-numeric expiry', props(A, 5, 'month'), /ExpiryDays/],
     ['an unknown property', { ...props(A), RegistrationLimt: 5 }, /RegistrationLimt is not a property/],
   ];
-  it.each(badProperties)('refuses %s with FAILED naming the field, and calls SSM not at all', async (_name, properties, reason) => {
-    const event = cfnEvent(h.cfn.url, 'Create', properties);
-    await h.invoke(event);
-    const body = onlyResponse(event);
-    expect(body.Status).toBe('FAILED');
-    expect(body.Reason).toMatch(reason);
-    expect(body.Reason).not.toMatch(/\n\s+at /); // no stack trace
-    expect(body.PhysicalResourceId).not.toMatch(AGENCY_PHYSICAL_ID);
-    expect(h.fake.calls).toHaveLength(0);
-  });
+  it.each(badProperties)(
+    'refuses %s with FAILED naming the field, and calls SSM not at all',
+    async (_name, properties, reason) => {
+      const event = cfnEvent(h.cfn.url, 'Create', properties);
+      await h.invoke(event);
+      const body = onlyResponse(event);
+      expect(body.Status).toBe('FAILED');
+      expect(body.Reason).toMatch(reason);
+      expect(body.Reason).not.toMatch(/\n\s+at /); // no stack trace
+      expect(body.PhysicalResourceId).not.toMatch(AGENCY_PHYSICAL_ID);
+      expect(h.fake.calls).toHaveLength(0);
+    },
+  );
 
   it('answers FAILED naming the AWS error when CreateActivation is refused, and stores nothing', async () => {
-    h.fake.failNextCreateActivation({ count: 1, type: 'AccessDeniedException', status: 400, message: 'not authorized to perform ssm:CreateActivation' });
+    h.fake.failNextCreateActivation({
+      count: 1,
+      type: 'AccessDeniedException',
+      status: 400,
+      message: 'not authorized to perform ssm:CreateActivation',
+    });
     const event = cfnEvent(h.cfn.url, 'Create', props(A));
     await h.invoke(event);
     const body = onlyResponse(event);
@@ -191,10 +212,18 @@ describe('Update', () => {
 
   it('makes no AWS call at all when no setting changed (only the ServiceToken, say)', async () => {
     const before = await created();
-    const event = cfnEvent(h.cfn.url, 'Update', { ...props(A, '100', '30') }, {
-      PhysicalResourceId: `agency-activation-${A}`,
-      OldResourceProperties: { ...props(A, 100, 30), ServiceToken: 'arn:aws:lambda:us-east-1:111111111111:function:old' },
-    });
+    const event = cfnEvent(
+      h.cfn.url,
+      'Update',
+      { ...props(A, '100', '30') },
+      {
+        PhysicalResourceId: `agency-activation-${A}`,
+        OldResourceProperties: {
+          ...props(A, 100, 30),
+          ServiceToken: 'arn:aws:lambda:us-east-1:111111111111:function:old',
+        },
+      },
+    );
     await h.invoke(event);
     const body = onlyResponse(event);
     expect(body.Status).toBe('SUCCESS');
@@ -219,7 +248,9 @@ describe('Update', () => {
     expect(after.current.activationId).not.toBe(before.current.activationId);
     expect(after.current.registrationLimit).toBe(500);
     expect(h.fake.state.activations.get(after.current.activationId)!.RegistrationLimit).toBe(500);
-    expect(after.previous).toEqual([{ activationId: before.current.activationId, expiresAt: before.current.expiresAt }]);
+    expect(after.previous).toEqual([
+      { activationId: before.current.activationId, expiresAt: before.current.expiresAt },
+    ]);
     expect(after.knownActivationIds).toEqual([after.current.activationId, before.current.activationId]);
     expect(h.fake.state.activations.has(before.current.activationId)).toBe(true);
     expect(h.fake.callsOf('DeleteActivation', 'DeleteParameter')).toHaveLength(0);
@@ -239,15 +270,20 @@ describe('Update', () => {
     expect(Date.parse(after.current.expiresAt)).toBeLessThanOrEqual(Date.now() + 7 * DAY);
   });
 
-  it('creates the new agency\'s activation under a new physical ID when the account changes; the Delete that follows removes only the old one', async () => {
+  it("creates the new agency's activation under a new physical ID when the account changes; the Delete that follows removes only the old one", async () => {
     const old = await created(A);
-    const update = cfnEvent(h.cfn.url, 'Update', props(B), { PhysicalResourceId: `agency-activation-${A}`, OldResourceProperties: props(A) });
+    const update = cfnEvent(h.cfn.url, 'Update', props(B), {
+      PhysicalResourceId: `agency-activation-${A}`,
+      OldResourceProperties: props(A),
+    });
     await h.invoke(update);
     const body = onlyResponse(update);
     expect(body.Status).toBe('SUCCESS');
     expect(body.PhysicalResourceId).toBe(`agency-activation-${B}`);
     const fresh = storedRecord(h.fake, B)!;
-    expect(h.fake.state.activations.get(fresh.current.activationId)!.Tags).toEqual([{ Key: `${TAG_PREFIX}activation-agency`, Value: B }]);
+    expect(h.fake.state.activations.get(fresh.current.activationId)!.Tags).toEqual([
+      { Key: `${TAG_PREFIX}activation-agency`, Value: B },
+    ]);
     // Until CloudFormation's cleanup Delete, the old agency keeps its activation.
     expect(storedRecord(h.fake, A)).toEqual(old);
 
@@ -262,7 +298,10 @@ describe('Update', () => {
 
   it('answers FAILED with the unchanged physical ID when the new properties are invalid', async () => {
     await created();
-    const event = cfnEvent(h.cfn.url, 'Update', props(A, 5000), { PhysicalResourceId: `agency-activation-${A}`, OldResourceProperties: props(A) });
+    const event = cfnEvent(h.cfn.url, 'Update', props(A, 5000), {
+      PhysicalResourceId: `agency-activation-${A}`,
+      OldResourceProperties: props(A),
+    });
     await h.invoke(event);
     const body = onlyResponse(event);
     expect(body.Status).toBe('FAILED');
@@ -274,7 +313,10 @@ describe('Update', () => {
 
 describe('Delete', () => {
   it('deletes the current and previous activations and the stored record; a previous one already gone is fine', async () => {
-    const seeded = seedAgency(h.fake, A, { expiresInMs: 20 * DAY, previous: [{ expiresInMs: 5 * DAY }, { expiresInMs: 2 * DAY }] });
+    const seeded = seedAgency(h.fake, A, {
+      expiresInMs: 20 * DAY,
+      previous: [{ expiresInMs: 5 * DAY }, { expiresInMs: 2 * DAY }],
+    });
     h.fake.state.activations.delete(seeded.previous[1]!.ActivationId); // removed out of band
     const other = seedAgency(h.fake, B, { expiresInMs: 20 * DAY });
 
@@ -283,22 +325,35 @@ describe('Delete', () => {
     const body = onlyResponse(event);
     expect(body.Status).toBe('SUCCESS');
     expect(body.PhysicalResourceId).toBe(`agency-activation-${A}`);
-    expect(h.fake.callsOf('DeleteActivation').map((c) => c.input.ActivationId).sort()).toEqual(
-      [seeded.current.ActivationId, ...seeded.previous.map((p) => p.ActivationId)].sort(),
-    );
+    expect(
+      h.fake
+        .callsOf('DeleteActivation')
+        .map((c) => c.input.ActivationId)
+        .sort(),
+    ).toEqual([seeded.current.ActivationId, ...seeded.previous.map((p) => p.ActivationId)].sort());
     expect(h.fake.state.activations.has(seeded.current.ActivationId)).toBe(false);
     expect(h.fake.state.activations.has(seeded.previous[0]!.ActivationId)).toBe(false);
     expect(storedRecord(h.fake, A)).toBeUndefined();
     // Another agency is untouched, and no managed node is deregistered.
     expect(storedRecord(h.fake, B)).toEqual(other.record);
-    expect(h.fake.calls.map((c) => c.op).every((op) => ['GetParameter', 'DeleteActivation', 'DeleteParameter', 'DescribeActivations'].includes(op))).toBe(true);
+    expect(
+      h.fake.calls
+        .map((c) => c.op)
+        .every((op) => ['GetParameter', 'DeleteActivation', 'DeleteParameter', 'DescribeActivations'].includes(op)),
+    ).toBe(true);
     expectNoCodeLeaked();
   });
 
   it('also deletes an activation of the agency that the record does not name (stored by a racing rotation)', async () => {
     seedAgency(h.fake, A, { expiresInMs: 20 * DAY });
-    const stray = h.fake.seedActivation({ ExpirationDate: new Date(Date.now() + 30 * DAY), DefaultInstanceName: `agency-${A}` });
-    const otherAgency = h.fake.seedActivation({ ExpirationDate: new Date(Date.now() + 30 * DAY), DefaultInstanceName: `agency-${B}` });
+    const stray = h.fake.seedActivation({
+      ExpirationDate: new Date(Date.now() + 30 * DAY),
+      DefaultInstanceName: `agency-${A}`,
+    });
+    const otherAgency = h.fake.seedActivation({
+      ExpirationDate: new Date(Date.now() + 30 * DAY),
+      DefaultInstanceName: `agency-${B}`,
+    });
     const event = cfnEvent(h.cfn.url, 'Delete', props(A), { PhysicalResourceId: `agency-activation-${A}` });
     await h.invoke(event);
     expect(onlyResponse(event).Status).toBe('SUCCESS');
@@ -332,7 +387,11 @@ describe('Delete', () => {
 
   it('answers FAILED (and still answers) when SSM refuses the deletion', async () => {
     seedAgency(h.fake, A, { expiresInMs: 20 * DAY });
-    h.fake.failNext('DeleteActivation', { count: 1, type: 'AccessDeniedException', message: 'not authorized to perform ssm:DeleteActivation' });
+    h.fake.failNext('DeleteActivation', {
+      count: 1,
+      type: 'AccessDeniedException',
+      message: 'not authorized to perform ssm:DeleteActivation',
+    });
     const event = cfnEvent(h.cfn.url, 'Delete', props(A), { PhysicalResourceId: `agency-activation-${A}` });
     await h.invoke(event);
     const body = onlyResponse(event);
@@ -349,14 +408,25 @@ describe('secrets', () => {
     const PLANTED = 'PLANTEDc0deXYZ987654';
     seedAgency(h.fake, A, { expiresInMs: 20 * DAY, code: PLANTED });
     // An error message that (unlike real AWS ones) carries the code: the redaction must catch it.
-    h.fake.failNextCreateActivation({ count: 1, type: 'ValidationException', status: 400, message: `bad request near ${PLANTED}` });
-    const update = cfnEvent(h.cfn.url, 'Update', props(A, 200), { PhysicalResourceId: `agency-activation-${A}`, OldResourceProperties: props(A, 100) });
+    h.fake.failNextCreateActivation({
+      count: 1,
+      type: 'ValidationException',
+      status: 400,
+      message: `bad request near ${PLANTED}`,
+    });
+    const update = cfnEvent(h.cfn.url, 'Update', props(A, 200), {
+      PhysicalResourceId: `agency-activation-${A}`,
+      OldResourceProperties: props(A, 100),
+    });
     await h.invoke(update);
     const failed = onlyResponse(update);
     expect(failed.Status).toBe('FAILED');
     expect(failed.Reason).toContain('[redacted]');
 
-    const retry = cfnEvent(h.cfn.url, 'Update', props(A, 200), { PhysicalResourceId: `agency-activation-${A}`, OldResourceProperties: props(A, 100) });
+    const retry = cfnEvent(h.cfn.url, 'Update', props(A, 200), {
+      PhysicalResourceId: `agency-activation-${A}`,
+      OldResourceProperties: props(A, 100),
+    });
     await h.invoke(retry);
     expect(onlyResponse(retry).Status).toBe('SUCCESS');
     const del = cfnEvent(h.cfn.url, 'Delete', props(A, 200), { PhysicalResourceId: `agency-activation-${A}` });

@@ -3,7 +3,11 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadBundledHandler, lambdaContext } from '../../helpers/bundled.ts';
-import { startSsmActivationsFake, type SsmActivationsFake, type FakeActivation } from '../../fakes/ssm-activations-fake.ts';
+import {
+  startSsmActivationsFake,
+  type SsmActivationsFake,
+  type FakeActivation,
+} from '../../fakes/ssm-activations-fake.ts';
 import { ACTIVATION_MANAGER_ENV as ENV } from '../../../lambda/shared/names.ts';
 import { activationRecordSchema, type ActivationRecord } from '../../../lambda/shared/activation-record.ts';
 
@@ -46,7 +50,12 @@ export async function startResponseServer(): Promise<ResponseServer> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8');
-      responses.push({ headers: req.headers, method: req.method ?? '', raw, body: JSON.parse(raw) as RecordedResponse['body'] });
+      responses.push({
+        headers: req.headers,
+        method: req.method ?? '',
+        raw,
+        body: JSON.parse(raw) as RecordedResponse['body'],
+      });
       res.writeHead(200);
       res.end();
     });
@@ -118,7 +127,8 @@ export function cfnEvent(
     RequestType: requestType,
     ServiceToken: FUNCTION_ARN,
     ResponseURL: responseUrl,
-    StackId: 'arn:aws:cloudformation:us-east-1:111111111111:stack/ssm-hub-agency-222222222222/1a2b3c4d-0000-1111-2222-333344445555',
+    StackId:
+      'arn:aws:cloudformation:us-east-1:111111111111:stack/ssm-hub-agency-222222222222/1a2b3c4d-0000-1111-2222-333344445555',
     RequestId: `req-${requestCounter}-5d6e7f`,
     LogicalResourceId: 'AgencyActivation',
     ResourceType: 'Custom::AgencyActivation',
@@ -212,7 +222,9 @@ export const scheduledEvent = () => ({
 export function metricsIn(logs: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const line of logs) {
-    const rec = JSON.parse(line) as Record<string, unknown> & { _aws?: { CloudWatchMetrics: { Namespace: string; Metrics: { Name: string }[] }[] } };
+    const rec = JSON.parse(line) as Record<string, unknown> & {
+      _aws?: { CloudWatchMetrics: { Namespace: string; Metrics: { Name: string }[] }[] };
+    };
     for (const m of rec._aws?.CloudWatchMetrics ?? []) {
       if (m.Namespace !== NAMESPACE) continue;
       for (const { Name } of m.Metrics) out[Name] = (out[Name] ?? 0) + Number(rec[Name]);

@@ -1,6 +1,16 @@
 // The scheduled rotation, run through the real bundled handler against the SSM fake.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DAY, metricsIn, scheduledEvent, seedAgency, startHarness, storedRecord, TAG_PREFIX, WRITE_OPS, type Harness } from './harness.ts';
+import {
+  DAY,
+  metricsIn,
+  scheduledEvent,
+  seedAgency,
+  startHarness,
+  storedRecord,
+  TAG_PREFIX,
+  WRITE_OPS,
+  type Harness,
+} from './harness.ts';
 
 const A = '222222222222';
 const B = '333333333333';
@@ -23,7 +33,9 @@ describe('scheduled rotation', () => {
 
     const record = storedRecord(h.fake, A)!;
     expect(record.current.activationId).not.toBe(seeded.current.ActivationId);
-    expect(record.previous).toEqual([{ activationId: seeded.current.ActivationId, expiresAt: seeded.record.current.expiresAt }]);
+    expect(record.previous).toEqual([
+      { activationId: seeded.current.ActivationId, expiresAt: seeded.record.current.expiresAt },
+    ]);
     expect(record.knownActivationIds).toEqual([record.current.activationId, seeded.current.ActivationId]);
     expect(record.lastRotationError).toBeUndefined();
 
@@ -46,7 +58,9 @@ describe('scheduled rotation', () => {
     expect(summary.rotated).toEqual([A]);
     expect(storedRecord(h.fake, A)!.current.activationId).not.toBe(atLimit.current.ActivationId);
     expect(storedRecord(h.fake, B)).toEqual(below.record);
-    const rotatedLog = parsedLogs().find((l) => l.message === 'activation rotated; the previous one stays valid until it expires');
+    const rotatedLog = parsedLogs().find(
+      (l) => l.message === 'activation rotated; the previous one stays valid until it expires',
+    );
     expect(rotatedLog).toMatchObject({ agencyAccountId: A, reason: 'usage', registrationsCount: 90 });
   });
 
@@ -83,7 +97,11 @@ describe('scheduled rotation', () => {
     const failing = seedAgency(h.fake, A, { expiresInMs: 2 * DAY });
     const healthy = seedAgency(h.fake, B, { expiresInMs: 2 * DAY });
     // A sorts first, so the first CreateActivation is A's.
-    h.fake.failNextCreateActivation({ count: 1, type: 'AccessDeniedException', message: 'not authorized to perform iam:PassRole' });
+    h.fake.failNextCreateActivation({
+      count: 1,
+      type: 'AccessDeniedException',
+      message: 'not authorized to perform iam:PassRole',
+    });
 
     const error = await h.invoke(scheduledEvent()).then(
       () => undefined,
@@ -98,7 +116,9 @@ describe('scheduled rotation', () => {
     const a = storedRecord(h.fake, A)!;
     expect(a.current).toEqual(failing.record.current);
     expect(a.previous).toEqual([]);
-    expect(a.lastRotationError).toContain('CreateActivation failed: AccessDeniedException: not authorized to perform iam:PassRole');
+    expect(a.lastRotationError).toContain(
+      'CreateActivation failed: AccessDeniedException: not authorized to perform iam:PassRole',
+    );
     expect(h.fake.state.activations.has(failing.current.ActivationId)).toBe(true);
 
     const b = storedRecord(h.fake, B)!;
@@ -116,7 +136,10 @@ describe('scheduled rotation', () => {
   });
 
   it('deletes previous activations once they have expired, and remembers their IDs for ownership checks', async () => {
-    const seeded = seedAgency(h.fake, A, { expiresInMs: 25 * DAY, previous: [{ expiresInMs: -1 * DAY }, { expiresInMs: 3 * DAY }] });
+    const seeded = seedAgency(h.fake, A, {
+      expiresInMs: 25 * DAY,
+      previous: [{ expiresInMs: -1 * DAY }, { expiresInMs: 3 * DAY }],
+    });
     const [expired, live] = seeded.previous;
     const summary = (await h.invoke(scheduledEvent())) as { expiredActivationsDeleted: number };
     expect(summary.expiredActivationsDeleted).toBe(1);

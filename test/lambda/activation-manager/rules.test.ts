@@ -13,8 +13,18 @@ import {
   settingsOf,
   withoutPrevious,
 } from '../../../lambda/activation-manager/rules.ts';
-import { agencyOfPhysicalId, failurePhysicalId, parseProperties, timeBudgetMs } from '../../../lambda/activation-manager/custom-resource.ts';
-import { agencyOfParameter, parseRecord, serializeRecord, STANDARD_PARAMETER_MAX_BYTES } from '../../../lambda/activation-manager/store.ts';
+import {
+  agencyOfPhysicalId,
+  failurePhysicalId,
+  parseProperties,
+  timeBudgetMs,
+} from '../../../lambda/activation-manager/custom-resource.ts';
+import {
+  agencyOfParameter,
+  parseRecord,
+  serializeRecord,
+  STANDARD_PARAMETER_MAX_BYTES,
+} from '../../../lambda/activation-manager/store.ts';
 import { SecretRegistry, StepError } from '../../../lambda/activation-manager/errors.ts';
 
 const NOW = new Date('2026-06-01T00:00:00.000Z');
@@ -72,7 +82,12 @@ describe('activation settings', () => {
     expect(expirationDate(NOW, 7).getTime()).toBe(NOW.getTime() + 7 * DAY_MS);
   });
   it('passes the role name, stamps the agency tag under the reserved prefix and names the node after the agency', () => {
-    const req = activationRequest('222222222222', { registrationLimit: 5, expiryDays: 3 }, { managedNodeRoleName: 'node-role', reservedTagPrefix: 'it:' }, NOW);
+    const req = activationRequest(
+      '222222222222',
+      { registrationLimit: 5, expiryDays: 3 },
+      { managedNodeRoleName: 'node-role', reservedTagPrefix: 'it:' },
+      NOW,
+    );
     expect(req).toMatchObject({
       iamRole: 'node-role',
       registrationLimit: 5,
@@ -87,16 +102,39 @@ describe('activation settings', () => {
 
 describe('record transitions', () => {
   it('moves the current activation to previous and puts the new ID first', () => {
-    const before = record({ previous: [{ activationId: 'old', expiresAt: NOW.toISOString() }], knownActivationIds: ['cur', 'old'], lastRotationError: 'x' });
-    const after = rotatedRecord(before, { activationId: 'new', activationCode: 'NEWCODE' }, { registrationLimit: 50, expiryDays: 30 }, new Date(NOW.getTime() + DAY_MS), 'eu-west-1', NOW);
-    expect(after.current).toMatchObject({ activationId: 'new', activationCode: 'NEWCODE', region: 'eu-west-1', registrationLimit: 50 });
+    const before = record({
+      previous: [{ activationId: 'old', expiresAt: NOW.toISOString() }],
+      knownActivationIds: ['cur', 'old'],
+      lastRotationError: 'x',
+    });
+    const after = rotatedRecord(
+      before,
+      { activationId: 'new', activationCode: 'NEWCODE' },
+      { registrationLimit: 50, expiryDays: 30 },
+      new Date(NOW.getTime() + DAY_MS),
+      'eu-west-1',
+      NOW,
+    );
+    expect(after.current).toMatchObject({
+      activationId: 'new',
+      activationCode: 'NEWCODE',
+      region: 'eu-west-1',
+      registrationLimit: 50,
+    });
     expect(after.previous.map((p) => p.activationId)).toEqual(['cur', 'old']);
     expect(after.knownActivationIds).toEqual(['new', 'cur', 'old']);
     expect(after.lastRotationError).toBeUndefined();
   });
   it('caps knownActivationIds when stored, keeping the live ones', () => {
     const many = Array.from({ length: MAX_KNOWN_ACTIVATION_IDS + 5 }, (_, i) => `id-${i}`);
-    const after = rotatedRecord(record({ knownActivationIds: many }), { activationId: 'new', activationCode: 'C' }, settingsOf(record()), NOW, 'us-east-1', NOW);
+    const after = rotatedRecord(
+      record({ knownActivationIds: many }),
+      { activationId: 'new', activationCode: 'C' },
+      settingsOf(record()),
+      NOW,
+      'us-east-1',
+      NOW,
+    );
     const stored = parseRecord(serializeRecord(after), after.agencyAccountId).knownActivationIds;
     expect(stored).toHaveLength(MAX_KNOWN_ACTIVATION_IDS);
     expect(stored[0]).toBe('new');
@@ -120,8 +158,14 @@ describe('record transitions', () => {
 
 describe('stored record', () => {
   it('fits a Standard parameter by dropping the oldest known IDs that are no longer live', () => {
-    const known = ['cur', ...Array.from({ length: 99 }, (_, i) => `${String(i).padStart(3, '0')}00000-0000-0000-0000-000000000000`)];
-    const r = record({ knownActivationIds: known, previous: [{ activationId: known[99]!, expiresAt: NOW.toISOString() }] });
+    const known = [
+      'cur',
+      ...Array.from({ length: 99 }, (_, i) => `${String(i).padStart(3, '0')}00000-0000-0000-0000-000000000000`),
+    ];
+    const r = record({
+      knownActivationIds: known,
+      previous: [{ activationId: known[99]!, expiresAt: NOW.toISOString() }],
+    });
     expect(Buffer.byteLength(JSON.stringify(r))).toBeGreaterThan(STANDARD_PARAMETER_MAX_BYTES);
     const text = serializeRecord(r);
     expect(Buffer.byteLength(text)).toBeLessThanOrEqual(STANDARD_PARAMETER_MAX_BYTES);
@@ -152,22 +196,41 @@ describe('custom resource helpers', () => {
     expect(agencyOfPhysicalId(undefined)).toBeUndefined();
   });
   it('answers a failed Create with a placeholder and a failed Update or Delete with the existing ID', () => {
-    const base = { ResponseURL: 'http://x', StackId: 's', RequestId: 'r1', LogicalResourceId: 'L', ResourceType: 'Custom::AgencyActivation', ResourceProperties: {} };
+    const base = {
+      ResponseURL: 'http://x',
+      StackId: 's',
+      RequestId: 'r1',
+      LogicalResourceId: 'L',
+      ResourceType: 'Custom::AgencyActivation',
+      ResourceProperties: {},
+    };
     expect(failurePhysicalId({ ...base, RequestType: 'Create' })).toBe('failed-create-r1');
-    expect(failurePhysicalId({ ...base, RequestType: 'Update', PhysicalResourceId: 'agency-activation-222222222222' })).toBe('agency-activation-222222222222');
+    expect(
+      failurePhysicalId({ ...base, RequestType: 'Update', PhysicalResourceId: 'agency-activation-222222222222' }),
+    ).toBe('agency-activation-222222222222');
   });
   it('keeps five seconds for the response when there is time, half the rest when there is not', () => {
     expect(timeBudgetMs({ getRemainingTimeInMillis: () => 60_000 })).toBe(55_000);
     expect(timeBudgetMs({ getRemainingTimeInMillis: () => 4_000 })).toBe(2_000);
   });
   it('parses properties as CloudFormation sends them', () => {
-    expect(parseProperties({ ServiceToken: 'arn', ServiceTimeout: '300', AgencyAccountId: '222222222222', RegistrationLimit: '1', ExpiryDays: '30' })).toEqual({
+    expect(
+      parseProperties({
+        ServiceToken: 'arn',
+        ServiceTimeout: '300',
+        AgencyAccountId: '222222222222',
+        RegistrationLimit: '1',
+        ExpiryDays: '30',
+      }),
+    ).toEqual({
       agencyAccountId: '222222222222',
       registrationLimit: 1,
       expiryDays: 30,
     });
     expect(() => parseProperties(null)).toThrow(/ResourceProperties must be an object/);
-    expect(() => parseProperties({ AgencyAccountId: '222222222222', RegistrationLimit: ' 5', ExpiryDays: 1 })).toThrow(/RegistrationLimit/);
+    expect(() => parseProperties({ AgencyAccountId: '222222222222', RegistrationLimit: ' 5', ExpiryDays: 1 })).toThrow(
+      /RegistrationLimit/,
+    );
   });
 });
 
@@ -175,7 +238,11 @@ describe('error text', () => {
   it('names the failed operation and the AWS error, and masks any code it has seen', () => {
     const secrets = new SecretRegistry();
     secrets.add('SECRETCODE1234567890');
-    const awsError = Object.assign(new Error('Rate exceeded near SECRETCODE1234567890'), { name: 'ThrottlingException' });
-    expect(secrets.describe(new StepError('CreateActivation', awsError))).toBe('CreateActivation failed: ThrottlingException: Rate exceeded near [redacted]');
+    const awsError = Object.assign(new Error('Rate exceeded near SECRETCODE1234567890'), {
+      name: 'ThrottlingException',
+    });
+    expect(secrets.describe(new StepError('CreateActivation', awsError))).toBe(
+      'CreateActivation failed: ThrottlingException: Rate exceeded near [redacted]',
+    );
   });
 });

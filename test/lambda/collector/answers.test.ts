@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import * as answers from '../../../lambda/collector/answers.ts';
 import * as contract from '../../../lambda/shared/contract.ts';
 
-const agree = (mine: (b: unknown) => answers.Checked<unknown>, schema: { safeParse: (b: unknown) => { success: boolean; data?: unknown } }, inputs: unknown[]) => {
+const agree = (
+  mine: (b: unknown) => answers.Checked<unknown>,
+  schema: { safeParse: (b: unknown) => { success: boolean; data?: unknown } },
+  inputs: unknown[],
+) => {
   for (const input of inputs) {
     const a = mine(input);
     const z = schema.safeParse(input);
@@ -81,9 +85,18 @@ describe('contract mirror', () => {
 
   it('names the field that broke the contract without echoing its value', () => {
     const secret = 'PLANTED-CODE-xyz';
-    const res = answers.checkActivationAnswer({ activationId: 'a', activationCode: secret, region: 'r', expiresAt: 'soon' });
+    const res = answers.checkActivationAnswer({
+      activationId: 'a',
+      activationCode: secret,
+      region: 'r',
+      expiresAt: 'soon',
+    });
     expect(res).toEqual({ ok: false, field: 'expiresAt' });
-    expect(answers.checkBatchAnswer({ results: [{ managedInstanceId: 'mi', status: 'applied', skippedTags: [{ key: 1 }] }] })).toEqual({
+    expect(
+      answers.checkBatchAnswer({
+        results: [{ managedInstanceId: 'mi', status: 'applied', skippedTags: [{ key: 1 }] }],
+      }),
+    ).toEqual({
       ok: false,
       field: 'results[0].skippedTags[0].key',
     });

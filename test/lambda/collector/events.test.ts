@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { classifyEvent, instanceIdFromArn, managedIdFromTags, tagListToRecord } from '../../../lambda/collector/events.ts';
+import {
+  classifyEvent,
+  instanceIdFromArn,
+  managedIdFromTags,
+  tagListToRecord,
+} from '../../../lambda/collector/events.ts';
 
 const ID = 'i-0123456789abcdef0';
 const MI = 'mi-0123456789abcdef0';
@@ -7,7 +12,13 @@ const tagEvent = (over: Record<string, unknown> = {}, detail: Record<string, unk
   source: 'aws.tag',
   'detail-type': 'Tag Change on Resource',
   resources: [`arn:aws:ec2:eu-west-1:111122223333:instance/${ID}`],
-  detail: { service: 'ec2', 'resource-type': 'instance', 'changed-tag-keys': ['OS'], tags: { OS: 'Linux', managedinstanceid: MI }, ...detail },
+  detail: {
+    service: 'ec2',
+    'resource-type': 'instance',
+    'changed-tag-keys': ['OS'],
+    tags: { OS: 'Linux', managedinstanceid: MI },
+    ...detail,
+  },
   ...over,
 });
 const stateEvent = (state: unknown, id: unknown = ID) => ({
@@ -34,7 +45,10 @@ describe('classifyEvent', () => {
   it('marks a managedinstanceid tag that is not an mi- ID as unmanaged', () => {
     for (const bad of ['', 'i-0123456789abcdef0', 'mi-123', 'mi-0123456789ABCDEF0', 'mi-0123456789abcdef0x']) {
       const ev = classifyEvent(tagEvent({}, { tags: { managedinstanceid: bad } }));
-      expect(ev, bad).toMatchObject({ kind: 'tagChangeUnmanaged', reason: 'managedinstanceid tag is not a managed node ID' });
+      expect(ev, bad).toMatchObject({
+        kind: 'tagChangeUnmanaged',
+        reason: 'managedinstanceid tag is not a managed node ID',
+      });
     }
   });
 
@@ -49,18 +63,26 @@ describe('classifyEvent', () => {
       reason: 'resources[0] is not an EC2 instance ARN',
     });
     expect(classifyEvent(tagEvent({ resources: [] })).kind).toBe('ignored');
-    expect(classifyEvent(tagEvent({}, { tags: { a: 1 } }))).toMatchObject({ reason: 'detail.tags is not an object of strings' });
+    expect(classifyEvent(tagEvent({}, { tags: { a: 1 } }))).toMatchObject({
+      reason: 'detail.tags is not an object of strings',
+    });
     expect(classifyEvent(tagEvent({}, { tags: null })).kind).toBe('ignored');
   });
 
   it('turns a terminated state change into a deregistration lookup and ignores other states', () => {
     expect(classifyEvent(stateEvent('terminated'))).toEqual({ kind: 'terminated', ec2InstanceId: ID });
-    for (const s of ['running', 'stopped', 'shutting-down', 'stopping', 'pending']) expect(classifyEvent(stateEvent(s)).kind, s).toBe('ignored');
-    expect(classifyEvent(stateEvent('terminated', 'not-an-id'))).toMatchObject({ kind: 'ignored', reason: 'detail.instance-id is not an EC2 instance ID' });
+    for (const s of ['running', 'stopped', 'shutting-down', 'stopping', 'pending'])
+      expect(classifyEvent(stateEvent(s)).kind, s).toBe('ignored');
+    expect(classifyEvent(stateEvent('terminated', 'not-an-id'))).toMatchObject({
+      kind: 'ignored',
+      reason: 'detail.instance-id is not an EC2 instance ID',
+    });
   });
 
   it('recognises the schedule and ignores anything else', () => {
-    expect(classifyEvent({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} })).toEqual({ kind: 'reconcile' });
+    expect(classifyEvent({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} })).toEqual({
+      kind: 'reconcile',
+    });
     expect(classifyEvent({ source: 'aws.events', 'detail-type': 'Something else' }).kind).toBe('ignored');
     expect(classifyEvent(null).kind).toBe('ignored');
     expect(classifyEvent('reconcile').kind).toBe('ignored');

@@ -23,7 +23,14 @@ const ec2Id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
 const miId = (n: number) => `mi-${(n + 0xabc).toString(16).padStart(17, '0')}`;
 const managed = (n: number, extra: Partial<FakeInstance> = {}): FakeInstance => ({
   instanceId: ec2Id(n),
-  tags: { Name: `web-${n}`, OS: 'Linux', managedinstanceid: miId(n), 'aws:autoscaling:groupName': 'asg-1', Team: 'R&D <ops> "é"', Empty: '' },
+  tags: {
+    Name: `web-${n}`,
+    OS: 'Linux',
+    managedinstanceid: miId(n),
+    'aws:autoscaling:groupName': 'asg-1',
+    Team: 'R&D <ops> "é"',
+    Empty: '',
+  },
   ...extra,
 });
 
@@ -32,13 +39,24 @@ const hub = new LambdaFake();
 const ssm = new SsmParametersFake();
 let collector: BundledHandler;
 let lines: string[] = [];
-let activation = { activationId: 'act-1111', activationCode: CODE, region: 'eu-west-1', expiresAt: '2099-01-01T00:00:00.000Z' };
+let activation = {
+  activationId: 'act-1111',
+  activationCode: CODE,
+  region: 'eu-west-1',
+  expiresAt: '2099-01-01T00:00:00.000Z',
+};
 
 /** Behaves like the tag manager: every instance applied, activation answered to this agency. */
 const hubThatApplies: InvokeHandler = async (payload) => {
   const p = payload as { op: string; instances?: Array<{ ec2InstanceId: string; managedInstanceId: string }> };
   if (p.op === 'activation') return activation;
-  return { results: (p.instances ?? []).map((i) => ({ managedInstanceId: i.managedInstanceId, ec2InstanceId: i.ec2InstanceId, status: 'applied' })) };
+  return {
+    results: (p.instances ?? []).map((i) => ({
+      managedInstanceId: i.managedInstanceId,
+      ec2InstanceId: i.ec2InstanceId,
+      status: 'applied',
+    })),
+  };
 };
 
 const CONTEXT = { invokedFunctionArn: 'arn:aws:lambda:us-east-1:111122223333:function:ssm-hub-collector' };
@@ -70,7 +88,8 @@ const stateChange = (id: string, state: string) => ({
 
 const parsed = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 const metrics = () => parsed().filter((l) => l['_aws']);
-const metric = (name: string) => metrics().reduce((sum, m) => sum + (typeof m[name] === 'number' ? (m[name] as number) : 0), 0);
+const metric = (name: string) =>
+  metrics().reduce((sum, m) => sum + (typeof m[name] === 'number' ? (m[name] as number) : 0), 0);
 const logsAt = (level: string) => parsed().filter((l) => l['level'] === level);
 
 beforeAll(async () => {
@@ -91,7 +110,12 @@ beforeEach(() => {
   hub.reset(hubThatApplies);
   ssm.reset();
   lines = [];
-  activation = { activationId: 'act-1111', activationCode: CODE, region: 'eu-west-1', expiresAt: '2099-01-01T00:00:00.000Z' };
+  activation = {
+    activationId: 'act-1111',
+    activationCode: CODE,
+    region: 'eu-west-1',
+    expiresAt: '2099-01-01T00:00:00.000Z',
+  };
 });
 
 describe('scheduled reconcile', () => {
@@ -115,7 +139,10 @@ describe('scheduled reconcile', () => {
     ]);
     const syncs = hub.payloadsOf('sync');
     expect(syncs).toHaveLength(25);
-    const sent = syncs.flatMap((p) => p['instances'] as Array<{ ec2InstanceId: string; managedInstanceId: string; tags: Record<string, string> }>);
+    const sent = syncs.flatMap(
+      (p) =>
+        p['instances'] as Array<{ ec2InstanceId: string; managedInstanceId: string; tags: Record<string, string> }>,
+    );
     expect(new Set(sent.map((i) => i.ec2InstanceId)).size).toBe(2500);
     expect(sent).toHaveLength(2500);
     expect(sent.find((i) => i.ec2InstanceId === ec2Id(1234))).toEqual({
@@ -132,7 +159,13 @@ describe('scheduled reconcile', () => {
     for (const p of syncs) expect((p['instances'] as unknown[]).length).toBeLessThanOrEqual(MAX_INSTANCES_PER_REQUEST);
     expect(hub.payloadsOf('activation')).toHaveLength(1);
     // 2,500 live instances synced plus the terminated one deregistered.
-    expect(summary).toMatchObject({ event: 'reconcile', instancesSeen: 2501, sent: 2501, applied: 2501, hubRefusals: 0 });
+    expect(summary).toMatchObject({
+      event: 'reconcile',
+      instancesSeen: 2501,
+      sent: 2501,
+      applied: 2501,
+      hubRefusals: 0,
+    });
     expect(metric('Applied')).toBe(2501);
     expect(metric('HubRefusals')).toBe(0);
     // No per-instance INFO lines for a healthy run: the log volume stays flat.
@@ -147,13 +180,17 @@ describe('scheduled reconcile', () => {
     };
     ec2.instances = Array.from({ length: 200 }, (_, n) => ({ instanceId: ec2Id(n), tags: bigTags(n) }));
     // The premise: 100 of these (the count limit alone) would exceed the 5,000,000-byte budget.
-    const hundred = ec2.instances.slice(0, 100).map((i) => ({ ec2InstanceId: i.instanceId, managedInstanceId: miId(0), tags: i.tags }));
+    const hundred = ec2.instances
+      .slice(0, 100)
+      .map((i) => ({ ec2InstanceId: i.instanceId, managedInstanceId: miId(0), tags: i.tags }));
     expect(Buffer.byteLength(JSON.stringify({ op: 'sync', instances: hundred }))).toBeGreaterThan(5_000_000);
 
     await run(scheduled);
 
     const syncCalls = hub.calls.filter((c) => (c.payload as { op?: string }).op === 'sync');
-    expect(syncCalls.every((c) => c.status === 200 && c.bytes <= 5_000_000 && c.bytes < MAX_SYNC_PAYLOAD_BYTES)).toBe(true);
+    expect(syncCalls.every((c) => c.status === 200 && c.bytes <= 5_000_000 && c.bytes < MAX_SYNC_PAYLOAD_BYTES)).toBe(
+      true,
+    );
     const sizes = syncCalls.map((c) => (c.payload as { instances: unknown[] }).instances.length);
     expect(sizes.length).toBe(3);
     expect(Math.max(...sizes)).toBeLessThan(MAX_INSTANCES_PER_REQUEST);
@@ -170,7 +207,11 @@ describe('scheduled reconcile', () => {
 
   it('still refreshes the activation when DescribeInstances is denied, then fails the run', async () => {
     ec2.instances = [managed(1)];
-    ec2.failWith = { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.' };
+    ec2.failWith = {
+      status: 403,
+      code: 'UnauthorizedOperation',
+      message: 'You are not authorized to perform this operation.',
+    };
     await expect(run(scheduled)).rejects.toThrow(/reconcile failed: UnauthorizedOperation/);
     expect(ec2.calls).toHaveLength(1); // not retryable
     expect(hub.payloadsOf('sync')).toHaveLength(0);
@@ -202,7 +243,10 @@ describe('events', () => {
     await run(tagChange(ec2Id(7), tags));
     expect(ec2.calls).toHaveLength(0);
     expect(hub.calls).toHaveLength(1);
-    expect(hub.calls[0]!.payload).toEqual({ op: 'sync', instances: [{ ec2InstanceId: ec2Id(7), managedInstanceId: miId(7), tags }] });
+    expect(hub.calls[0]!.payload).toEqual({
+      op: 'sync',
+      instances: [{ ec2InstanceId: ec2Id(7), managedInstanceId: miId(7), tags }],
+    });
     expect(hub.calls[0]!.signingRegion).toBe('eu-west-1');
     expect(hub.calls[0]!.qualifier).toBe(`agency-${AGENCY}`);
   });
@@ -226,7 +270,9 @@ describe('events', () => {
     expect(ec2.calls).toHaveLength(1);
     expect(ec2.calls[0]).toMatchObject({ instanceIds: [ec2Id(5)], outcome: 'ok' });
     expect(ec2.calls[0]!.maxResults).toBeUndefined();
-    expect(hub.calls.map((c) => c.payload)).toEqual([{ op: 'deregister', instances: [{ ec2InstanceId: ec2Id(5), managedInstanceId: miId(5) }] }]);
+    expect(hub.calls.map((c) => c.payload)).toEqual([
+      { op: 'deregister', instances: [{ ec2InstanceId: ec2Id(5), managedInstanceId: miId(5) }] },
+    ]);
   });
 
   it('does nothing for a terminated instance EC2 no longer knows', async () => {
@@ -247,8 +293,12 @@ describe('hub refusals', () => {
   it('counts an Unauthorized answer and fails the run after trying every batch', async () => {
     ec2.instances = Array.from({ length: 250 }, (_, n) => managed(n));
     hub.onInvoke = async (p) =>
-      (p as { op: string }).op === 'activation' ? activation : { error: { code: 'Unauthorized', message: 'invoked without an agency alias' } };
-    await expect(run(scheduled)).rejects.toThrow(/collector run failed \(3 problem\(s\)\): hub refused sync request: Unauthorized/);
+      (p as { op: string }).op === 'activation'
+        ? activation
+        : { error: { code: 'Unauthorized', message: 'invoked without an agency alias' } };
+    await expect(run(scheduled)).rejects.toThrow(
+      /collector run failed \(3 problem\(s\)\): hub refused sync request: Unauthorized/,
+    );
     expect(hub.payloadsOf('sync')).toHaveLength(3);
     expect(metric('HubRefusals')).toBe(3);
     expect(logsAt('ERROR').filter((l) => l['code'] === 'Unauthorized')).toHaveLength(3);
@@ -291,17 +341,25 @@ describe('hub refusals', () => {
 
   it('fails on an answer that breaks the contract and names the field', async () => {
     ec2.instances = [managed(1)];
-    hub.onInvoke = async (p) => ((p as { op: string }).op === 'activation' ? activation : { results: [{ managedInstanceId: miId(1), status: 'done' }] });
+    hub.onInvoke = async (p) =>
+      (p as { op: string }).op === 'activation'
+        ? activation
+        : { results: [{ managedInstanceId: miId(1), status: 'done' }] };
     await expect(run(scheduled)).rejects.toThrow(/does not match the contract/);
     expect(logsAt('ERROR')[0]).toMatchObject({ field: 'results[0].status' });
   });
 
   it('reports results the hub left out', async () => {
     ec2.instances = [managed(1), managed(2)];
-    hub.onInvoke = async (p) => ((p as { op: string }).op === 'activation' ? activation : { results: [{ managedInstanceId: miId(1), status: 'applied' }] });
+    hub.onInvoke = async (p) =>
+      (p as { op: string }).op === 'activation'
+        ? activation
+        : { results: [{ managedInstanceId: miId(1), status: 'applied' }] };
     const summary = (await run(scheduled)) as Record<string, unknown>;
     expect(summary['missingResults']).toBe(1);
-    expect(logsAt('WARN').find((l) => l['message'] === 'hub returned no result for some instances')).toMatchObject({ managedInstanceIds: [miId(2)] });
+    expect(logsAt('WARN').find((l) => l['message'] === 'hub returned no result for some instances')).toMatchObject({
+      managedInstanceIds: [miId(2)],
+    });
   });
 });
 
@@ -320,7 +378,9 @@ describe('activation refresh', () => {
     ssm.puts = [];
     await run(scheduled);
     expect(ssm.puts).toHaveLength(0);
-    expect(logsAt('INFO').some((l) => l['message'] === 'activation unchanged' && l['activationId'] === 'act-1111')).toBe(true);
+    expect(
+      logsAt('INFO').some((l) => l['message'] === 'activation unchanged' && l['activationId'] === 'act-1111'),
+    ).toBe(true);
 
     activation = { ...activation, activationCode: CODE2 };
     await run(scheduled);
@@ -356,7 +416,9 @@ describe('activation refresh', () => {
 
   it('fails loudly when the hub refuses the activation request', async () => {
     hub.onInvoke = async (p, meta) =>
-      (p as { op: string }).op === 'activation' ? { error: { code: 'NotFound', message: 'no activation for this agency' } } : hubThatApplies(p, meta);
+      (p as { op: string }).op === 'activation'
+        ? { error: { code: 'NotFound', message: 'no activation for this agency' } }
+        : hubThatApplies(p, meta);
     await expect(run(scheduled)).rejects.toThrow(/hub refused activation request: NotFound/);
     expect(ssm.puts).toHaveLength(0);
     expect(metric('HubRefusals')).toBe(1);
@@ -368,7 +430,9 @@ describe('configuration', () => {
     const saved = process.env['HUB_FUNCTION_ARN'];
     try {
       process.env['HUB_FUNCTION_ARN'] = 'arn:aws:lambda:eu-west-1:999988887777:function:ssm-hub-tag-manager';
-      await expect(run(scheduled)).rejects.toThrow(/HUB_FUNCTION_ARN is invalid: must be the ARN of the hub alias agency-<account ID>/);
+      await expect(run(scheduled)).rejects.toThrow(
+        /HUB_FUNCTION_ARN is invalid: must be the ARN of the hub alias agency-<account ID>/,
+      );
       delete process.env['HUB_FUNCTION_ARN'];
       await expect(run(scheduled)).rejects.toThrow(/HUB_FUNCTION_ARN is not set/);
     } finally {
@@ -388,14 +452,23 @@ describe('time budget', () => {
     expect(hub.payloadsOf('sync')).toHaveLength(3);
     expect(summary.sent).toBe(300);
     expect(summary.deferred).toBe(150);
-    expect(logsAt('WARN').some((l) => l['message'] === 'out of time: remaining instances deferred to the next reconcile' && l['deferred'] === 150)).toBe(true);
+    expect(
+      logsAt('WARN').some(
+        (l) =>
+          l['message'] === 'out of time: remaining instances deferred to the next reconcile' && l['deferred'] === 150,
+      ),
+    ).toBe(true);
     expect(metric('Deferred')).toBe(150);
   });
 });
 
 describe('reconcile safety', () => {
   it('sends neither of two live instances that claim the same managed node, and syncs the rest', async () => {
-    ec2.instances = [managed(1), { ...managed(2), tags: { ...managed(2).tags, managedinstanceid: miId(1) } }, managed(3)];
+    ec2.instances = [
+      managed(1),
+      { ...managed(2), tags: { ...managed(2).tags, managedinstanceid: miId(1) } },
+      managed(3),
+    ];
     const summary = (await run(scheduled)) as Record<string, number>;
     const sent = hub.payloadsOf('sync').flatMap((p) => p['instances'] as Array<{ ec2InstanceId: string }>);
     expect(sent.map((i) => i.ec2InstanceId)).toEqual([ec2Id(3)]);

@@ -14,7 +14,10 @@ afterAll(async () => {
 });
 
 it('applies every node through the default adaptive retries while SSM throttles 30% of calls (5 nodes)', async () => {
-  const nodes = Array.from({ length: 5 }, (_, i) => ({ id: h.registerNode(700 + i, AGENCY_A, 'act-aaaa'), ec2: ec2Id(700 + i) }));
+  const nodes = Array.from({ length: 5 }, (_, i) => ({
+    id: h.registerNode(700 + i, AGENCY_A, 'act-aaaa'),
+    ec2: ec2Id(700 + i),
+  }));
   const res = await h.invokeAs(AGENCY_A, {
     op: 'sync',
     instances: nodes.map((x) => ({ ec2InstanceId: x.ec2, managedInstanceId: x.id, tags: { Name: x.id } })),

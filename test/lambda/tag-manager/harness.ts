@@ -28,14 +28,24 @@ export interface Harness {
   rows(): Promise<Record<string, any>[]>;
   /** Every item in the table, the per-agency request counters included. */
   allItems(): Promise<Record<string, any>[]>;
-  plantActivation(agency: string, opts: { activationId: string; code: string; knownActivationIds?: string[]; expiresAt?: string }): void;
+  plantActivation(
+    agency: string,
+    opts: { activationId: string; code: string; knownActivationIds?: string[]; expiresAt?: string },
+  ): void;
   /** Registers a node in the fake as the agency's activation would: ActivationId plus the stamped tag. */
-  registerNode(n: number, agency: string, activationId: string, opts?: { stamp?: boolean; tags?: Record<string, string> }): string;
+  registerNode(
+    n: number,
+    agency: string,
+    activationId: string,
+    opts?: { stamp?: boolean; tags?: Record<string, string> },
+  ): string;
   metrics(name: string): number;
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { ssm?: SsmFakeOptions; env?: Record<string, string> } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { ssm?: SsmFakeOptions; env?: Record<string, string> } = {},
+): Promise<Harness> {
   const ssm = await startSsmFake(opts.ssm);
   const db = await startDynalite();
   Object.assign(process.env, {
@@ -61,12 +71,18 @@ export async function startHarness(opts: { ssm?: SsmFakeOptions; env?: Record<st
     invokeWithContext: (event, context) => mod.handler(event, context),
     invokeAs: (agency, event) => invoke(aliasArn(agency), event),
     async rows() {
-      const out = await DynamoDBDocumentClient.from(db.client).send(new ScanCommand({ TableName: db.tableName, ConsistentRead: true }));
+      const out = await DynamoDBDocumentClient.from(db.client).send(
+        new ScanCommand({ TableName: db.tableName, ConsistentRead: true }),
+      );
       // Node rows only: the per-agency request counters (rate#<account>) are not nodes.
-      return ((out.Items ?? []) as Record<string, any>[]).filter((r) => !String(r.managedInstanceId).startsWith('rate#'));
+      return ((out.Items ?? []) as Record<string, any>[]).filter(
+        (r) => !String(r.managedInstanceId).startsWith('rate#'),
+      );
     },
     async allItems() {
-      const out = await DynamoDBDocumentClient.from(db.client).send(new ScanCommand({ TableName: db.tableName, ConsistentRead: true }));
+      const out = await DynamoDBDocumentClient.from(db.client).send(
+        new ScanCommand({ TableName: db.tableName, ConsistentRead: true }),
+      );
       return (out.Items ?? []) as Record<string, any>[];
     },
     plantActivation(agency, { activationId, code, knownActivationIds, expiresAt }) {
@@ -83,7 +99,11 @@ export async function startHarness(opts: { ssm?: SsmFakeOptions; env?: Record<st
         previous: [],
         knownActivationIds: knownActivationIds ?? [activationId],
       };
-      ssm.state.parameters.set(centralActivationParameterName(PARAM_PREFIX, agency), { type: 'SecureString', value: JSON.stringify(record), version: 1 });
+      ssm.state.parameters.set(centralActivationParameterName(PARAM_PREFIX, agency), {
+        type: 'SecureString',
+        value: JSON.stringify(record),
+        version: 1,
+      });
     },
     registerNode(n, agency, activationId, o = {}) {
       const id = miId(n);

@@ -28,7 +28,11 @@ const ENVELOPE_CASES: Array<[string, unknown, string]> = [
   ['an empty instances list', { op: 'sync', instances: [] }, 'instances'],
   ['101 instances', { op: 'sync', instances: Array.from({ length: 101 }, () => good()) }, 'instances'],
   ['deregister without instances', { op: 'deregister' }, 'instances'],
-  ['an agency account ID in the envelope', { op: 'sync', agencyAccountId: AGENCY_B, instances: [good()] }, 'agencyAccountId'],
+  [
+    'an agency account ID in the envelope',
+    { op: 'sync', agencyAccountId: AGENCY_B, instances: [good()] },
+    'agencyAccountId',
+  ],
   ['an alias in the envelope', { op: 'sync', alias: `agency-${AGENCY_B}`, instances: [good()] }, 'alias'],
   ['extra fields on activation', { op: 'activation', instances: [good()] }, 'instances'],
 ];
@@ -37,31 +41,66 @@ const ENVELOPE_CASES: Array<[string, unknown, string]> = [
 const ENTRY_CASES: Array<[string, unknown, string]> = [
   ['an entry that is not an object', 'mi-00000000000000001', 'instances[0]'],
   ['a missing managedInstanceId', { ec2InstanceId: ec2Id(1), tags: {} }, 'instances[0].managedInstanceId'],
-  ['an EC2 ID as managedInstanceId', { ec2InstanceId: ec2Id(1), managedInstanceId: ec2Id(1), tags: {} }, 'instances[0].managedInstanceId'],
-  ['a managed node ID in upper case', { ec2InstanceId: ec2Id(1), managedInstanceId: goodNode.toUpperCase(), tags: {} }, 'instances[0].managedInstanceId'],
-  ['a managed node ID one digit short', { ec2InstanceId: ec2Id(1), managedInstanceId: goodNode.slice(0, -1), tags: {} }, 'instances[0].managedInstanceId'],
+  [
+    'an EC2 ID as managedInstanceId',
+    { ec2InstanceId: ec2Id(1), managedInstanceId: ec2Id(1), tags: {} },
+    'instances[0].managedInstanceId',
+  ],
+  [
+    'a managed node ID in upper case',
+    { ec2InstanceId: ec2Id(1), managedInstanceId: goodNode.toUpperCase(), tags: {} },
+    'instances[0].managedInstanceId',
+  ],
+  [
+    'a managed node ID one digit short',
+    { ec2InstanceId: ec2Id(1), managedInstanceId: goodNode.slice(0, -1), tags: {} },
+    'instances[0].managedInstanceId',
+  ],
   ['a missing ec2InstanceId', { managedInstanceId: goodNode, tags: {} }, 'instances[0].ec2InstanceId'],
-  ['a malformed ec2InstanceId', { ec2InstanceId: 'i-xyz', managedInstanceId: goodNode, tags: {} }, 'instances[0].ec2InstanceId'],
+  [
+    'a malformed ec2InstanceId',
+    { ec2InstanceId: 'i-xyz', managedInstanceId: goodNode, tags: {} },
+    'instances[0].ec2InstanceId',
+  ],
   ['missing tags', { ec2InstanceId: ec2Id(1), managedInstanceId: goodNode }, 'instances[0].tags'],
-  ['tags as a list', { ec2InstanceId: ec2Id(1), managedInstanceId: goodNode, tags: [{ Key: 'Name', Value: 'x' }] }, 'instances[0].tags'],
-  ['a numeric tag value', { ec2InstanceId: ec2Id(1), managedInstanceId: goodNode, tags: { Count: 3 } }, 'instances[0].tags.Count'],
-  ['a null tag value', { ec2InstanceId: ec2Id(1), managedInstanceId: goodNode, tags: { Name: null } }, 'instances[0].tags.Name'],
-  ['an agency account ID inside an entry', { ...{ ec2InstanceId: ec2Id(1), managedInstanceId: goodNode, tags: {} }, agencyAccountId: AGENCY_B }, 'instances[0].agencyAccountId'],
+  [
+    'tags as a list',
+    { ec2InstanceId: ec2Id(1), managedInstanceId: goodNode, tags: [{ Key: 'Name', Value: 'x' }] },
+    'instances[0].tags',
+  ],
+  [
+    'a numeric tag value',
+    { ec2InstanceId: ec2Id(1), managedInstanceId: goodNode, tags: { Count: 3 } },
+    'instances[0].tags.Count',
+  ],
+  [
+    'a null tag value',
+    { ec2InstanceId: ec2Id(1), managedInstanceId: goodNode, tags: { Name: null } },
+    'instances[0].tags.Name',
+  ],
+  [
+    'an agency account ID inside an entry',
+    { ...{ ec2InstanceId: ec2Id(1), managedInstanceId: goodNode, tags: {} }, agencyAccountId: AGENCY_B },
+    'instances[0].agencyAccountId',
+  ],
 ];
 
 describe('malformed envelopes', () => {
-  it.each(ENVELOPE_CASES)('refuses %s with one error naming the field, writing nothing', async (_label, request, field) => {
-    const before = h.ssm.totalCalls();
-    const res = await h.invokeAs(AGENCY_A, request);
-    expect(Object.keys(res)).toEqual(['error']);
-    expect(res.error.code).toBe('InvalidRequest');
-    expect(res.error.field).toBe(field);
-    expect(res.error.message.startsWith(`${field}: `)).toBe(true);
-    expect(res.error.message).not.toMatch(/\n\s+at /);
-    expect(h.ssm.totalCalls()).toBe(before);
-    expect(h.ssm.writeCalls()).toBe(0);
-    expect(await h.rows()).toHaveLength(0);
-  });
+  it.each(ENVELOPE_CASES)(
+    'refuses %s with one error naming the field, writing nothing',
+    async (_label, request, field) => {
+      const before = h.ssm.totalCalls();
+      const res = await h.invokeAs(AGENCY_A, request);
+      expect(Object.keys(res)).toEqual(['error']);
+      expect(res.error.code).toBe('InvalidRequest');
+      expect(res.error.field).toBe(field);
+      expect(res.error.message.startsWith(`${field}: `)).toBe(true);
+      expect(res.error.message).not.toMatch(/\n\s+at /);
+      expect(h.ssm.totalCalls()).toBe(before);
+      expect(h.ssm.writeCalls()).toBe(0);
+      expect(await h.rows()).toHaveLength(0);
+    },
+  );
 });
 
 describe('malformed entries', () => {

@@ -17,7 +17,16 @@ afterAll(async () => {
 });
 
 const syncOne = (agency: string, k: number) =>
-  h.invokeAs(agency, { op: 'sync', instances: [{ ec2InstanceId: ec2Id(k), managedInstanceId: h.registerNode(k, agency, agency === AGENCY_A ? 'act-rate-a' : 'act-rate-b'), tags: { Name: `n${k}` } }] });
+  h.invokeAs(agency, {
+    op: 'sync',
+    instances: [
+      {
+        ec2InstanceId: ec2Id(k),
+        managedInstanceId: h.registerNode(k, agency, agency === AGENCY_A ? 'act-rate-a' : 'act-rate-b'),
+        tags: { Name: `n${k}` },
+      },
+    ],
+  });
 
 describe('per-agency request limit', () => {
   it('answers Throttled beyond the limit in one minute, doing no work, while other agencies carry on', async () => {
@@ -26,7 +35,9 @@ describe('per-agency request limit', () => {
 
     h.ssm.resetCounters();
     const over = await syncOne(AGENCY_A, 7004);
-    expect(over).toEqual({ error: { code: 'Throttled', message: 'more than 3 requests this minute from this agency; retry later' } });
+    expect(over).toEqual({
+      error: { code: 'Throttled', message: 'more than 3 requests this minute from this agency; retry later' },
+    });
     expect(h.ssm.totalCalls()).toBe(0);
     expect(h.metrics('ThrottledRequests')).toBeGreaterThanOrEqual(1);
 
@@ -50,9 +61,11 @@ describe('per-agency request limit', () => {
 
   it('keeps the counters out of the node rows', async () => {
     expect((await h.rows()).some((r) => String(r.managedInstanceId).startsWith('rate#'))).toBe(false);
-    expect((await h.allItems()).filter((r) => String(r.managedInstanceId).startsWith('rate#')).map((r) => r.managedInstanceId).sort()).toEqual([
-      `rate#${AGENCY_A}`,
-      `rate#${AGENCY_B}`,
-    ]);
+    expect(
+      (await h.allItems())
+        .filter((r) => String(r.managedInstanceId).startsWith('rate#'))
+        .map((r) => r.managedInstanceId)
+        .sort(),
+    ).toEqual([`rate#${AGENCY_A}`, `rate#${AGENCY_B}`]);
   });
 });

@@ -47,7 +47,10 @@ it('keeps the planted activation code out of every log line and error message', 
   param.value = good.replace('"region":"us-east-1"', '"region":""');
   const broken = await call(arnOf(AGENCY_A), { op: 'activation' });
   expect(broken.error.code).toBe('Internal');
-  await call(arnOf(AGENCY_A), { op: 'sync', instances: [{ ec2InstanceId: ec2Id(4), managedInstanceId: miId(4), tags: {} }] });
+  await call(arnOf(AGENCY_A), {
+    op: 'sync',
+    instances: [{ ec2InstanceId: ec2Id(4), managedInstanceId: miId(4), tags: {} }],
+  });
   param.value = `{"activationCode":"${PLANTED}", oops`;
   expect((await call(arnOf(AGENCY_A), { op: 'activation' })).error.code).toBe('Internal');
   param.value = good;

@@ -2,7 +2,17 @@
 // invoked, and a node is touched only when it is proven to belong to that agency.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PutCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { AGENCY_A, AGENCY_B, FUNCTION_ARN, PREFIX, aliasArn, ec2Id, miId, startHarness, type Harness } from './harness.ts';
+import {
+  AGENCY_A,
+  AGENCY_B,
+  FUNCTION_ARN,
+  PREFIX,
+  aliasArn,
+  ec2Id,
+  miId,
+  startHarness,
+  type Harness,
+} from './harness.ts';
 import { agencyAliasName } from '../../../lambda/shared/names.ts';
 
 let h: Harness;
@@ -72,7 +82,9 @@ describe("agency A cannot touch agency B's nodes", () => {
   it("refuses to tag B's node proven by B's activation ID, with no SSM write and a security event", async () => {
     const id = h.registerNode(++n, AGENCY_B, 'act-bbbb', { tags: { Name: 'b-server' } });
     const res = await h.invokeAs(AGENCY_A, syncEvent(id, ec2Id(n)));
-    expect(res.results).toEqual([{ managedInstanceId: id, ec2InstanceId: ec2Id(n), status: 'rejected', reason: expect.any(String) }]);
+    expect(res.results).toEqual([
+      { managedInstanceId: id, ec2InstanceId: ec2Id(n), status: 'rejected', reason: expect.any(String) },
+    ]);
     expect(h.ssm.writeCalls()).toBe(0);
     expect(h.ssm.state.tagsOf(id)).toEqual({ [`${PREFIX}activation-agency`]: AGENCY_B, Name: 'b-server' });
     expect(securityLines().map((l) => l.managedInstanceId)).toEqual([id]);
@@ -97,7 +109,10 @@ describe("agency A cannot touch agency B's nodes", () => {
 
   it("refuses B's node registered with an unknown activation but stamped for B, even when the payload names B", async () => {
     const id = h.registerNode(++n, AGENCY_B, 'act-unknown');
-    const res = await h.invokeAs(AGENCY_A, syncEvent(id, ec2Id(n), { [`${PREFIX}activation-agency`]: AGENCY_A, Owner: AGENCY_B }));
+    const res = await h.invokeAs(
+      AGENCY_A,
+      syncEvent(id, ec2Id(n), { [`${PREFIX}activation-agency`]: AGENCY_A, Owner: AGENCY_B }),
+    );
     expect(res.results[0].status).toBe('rejected');
     expect(h.ssm.writeCalls()).toBe(0);
     expect(h.ssm.state.tagsOf(id)).toEqual({ [`${PREFIX}activation-agency`]: AGENCY_B });
@@ -106,7 +121,10 @@ describe("agency A cannot touch agency B's nodes", () => {
   it("refuses a node whose sync-table row belongs to B even when A's activation ID and stamp would match", async () => {
     const id = h.registerNode(++n, AGENCY_A, 'act-aaaa');
     await DynamoDBDocumentClient.from(h.db.client).send(
-      new PutCommand({ TableName: h.db.tableName, Item: { managedInstanceId: id, agencyAccountId: AGENCY_B, ec2InstanceId: ec2Id(n) } }),
+      new PutCommand({
+        TableName: h.db.tableName,
+        Item: { managedInstanceId: id, agencyAccountId: AGENCY_B, ec2InstanceId: ec2Id(n) },
+      }),
     );
     const res = await h.invokeAs(AGENCY_A, syncEvent(id, ec2Id(n)));
     expect(res.results[0].status).toBe('rejected');
@@ -117,7 +135,10 @@ describe("agency A cannot touch agency B's nodes", () => {
 
   it("refuses to deregister B's node and leaves it registered", async () => {
     const id = h.registerNode(++n, AGENCY_B, 'act-bbbb');
-    const res = await h.invokeAs(AGENCY_A, { op: 'deregister', instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }] });
+    const res = await h.invokeAs(AGENCY_A, {
+      op: 'deregister',
+      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }],
+    });
     expect(res.results[0].status).toBe('rejected');
     expect(h.ssm.state.nodes.has(id)).toBe(true);
     expect(h.ssm.calls.DeregisterManagedInstance).toBe(0);
@@ -125,7 +146,12 @@ describe("agency A cannot touch agency B's nodes", () => {
 
   it("hands A its own activation and never B's", async () => {
     const a = await h.invokeAs(AGENCY_A, { op: 'activation' });
-    expect(a).toEqual({ activationId: 'act-aaaa', activationCode: CODE_A, region: 'us-east-1', expiresAt: '2030-01-31T00:00:00.000Z' });
+    expect(a).toEqual({
+      activationId: 'act-aaaa',
+      activationCode: CODE_A,
+      region: 'us-east-1',
+      expiresAt: '2030-01-31T00:00:00.000Z',
+    });
     const b = await h.invokeAs(AGENCY_B, { op: 'activation' });
     expect(b.activationCode).toBe(CODE_B);
     expect(h.logs.join('\n')).not.toContain(CODE_A);
@@ -166,19 +192,28 @@ describe('what an agency may do with its own nodes', () => {
     const id = h.registerNode(++n, AGENCY_A, 'act-aaaa');
     await h.invokeAs(AGENCY_A, syncEvent(id, ec2Id(n), { Name: 'x' }));
     expect((await h.rows()).some((r) => r.managedInstanceId === id)).toBe(true);
-    const res = await h.invokeAs(AGENCY_A, { op: 'deregister', instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }] });
+    const res = await h.invokeAs(AGENCY_A, {
+      op: 'deregister',
+      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }],
+    });
     expect(res.results[0]).toMatchObject({ status: 'applied', reason: 'deregistered' });
     expect(h.ssm.state.nodes.has(id)).toBe(false);
     expect((await h.rows()).some((r) => r.managedInstanceId === id)).toBe(false);
     const logsBefore = h.logs.length;
-    const again = await h.invokeAs(AGENCY_A, { op: 'deregister', instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }] });
+    const again = await h.invokeAs(AGENCY_A, {
+      op: 'deregister',
+      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }],
+    });
     expect(again.results[0]).toMatchObject({ status: 'unchanged', reason: 'already deregistered' });
     expect(h.logs.slice(logsBefore).some((l) => l.includes('"event":"security"'))).toBe(false);
   });
 
-  it('still refuses to deregister another agency\'s live node', async () => {
+  it("still refuses to deregister another agency's live node", async () => {
     const theirs = h.registerNode(++n, AGENCY_B, 'act-bbbb');
-    const res = await h.invokeAs(AGENCY_A, { op: 'deregister', instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: theirs }] });
+    const res = await h.invokeAs(AGENCY_A, {
+      op: 'deregister',
+      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: theirs }],
+    });
     expect(res.results[0].status).toBe('rejected');
     expect(h.ssm.state.nodes.has(theirs)).toBe(true);
   });
@@ -187,7 +222,10 @@ describe('what an agency may do with its own nodes', () => {
     const id = h.registerNode(++n, AGENCY_A, 'act-aaaa');
     await h.invokeAs(AGENCY_A, syncEvent(id, ec2Id(n), { Name: 'x' }));
     h.ssm.state.nodes.delete(id);
-    const res = await h.invokeAs(AGENCY_A, { op: 'deregister', instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }] });
+    const res = await h.invokeAs(AGENCY_A, {
+      op: 'deregister',
+      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }],
+    });
     expect(res.results[0]).toMatchObject({ status: 'applied', reason: 'already deregistered' });
     expect((await h.rows()).some((r) => r.managedInstanceId === id)).toBe(false);
   });
@@ -195,7 +233,10 @@ describe('what an agency may do with its own nodes', () => {
   it('refuses to deregister a node that stands for another EC2 instance than the one named', async () => {
     const id = h.registerNode(++n, AGENCY_A, 'act-aaaa');
     await h.invokeAs(AGENCY_A, syncEvent(id, ec2Id(n), { Name: 'x' }));
-    const res = await h.invokeAs(AGENCY_A, { op: 'deregister', instances: [{ ec2InstanceId: ec2Id(n + 5000), managedInstanceId: id }] });
+    const res = await h.invokeAs(AGENCY_A, {
+      op: 'deregister',
+      instances: [{ ec2InstanceId: ec2Id(n + 5000), managedInstanceId: id }],
+    });
     expect(res.results[0].status).toBe('failed');
     expect(h.ssm.state.nodes.has(id)).toBe(true);
   });

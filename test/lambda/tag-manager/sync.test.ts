@@ -13,7 +13,9 @@ beforeAll(async () => {
   h = await startHarness({
     ssm: {
       fault: (op, body) =>
-        op === 'AddTagsToResource' && body.ResourceId === failAddFor ? { __type: 'InternalServerError', message: 'boom', status: 500 } : undefined,
+        op === 'AddTagsToResource' && body.ResourceId === failAddFor
+          ? { __type: 'InternalServerError', message: 'boom', status: 500 }
+          : undefined,
     },
   });
   h.plantActivation(AGENCY_A, { activationId: 'act-aaaa', code: 'irrelevant-code' });
@@ -25,8 +27,15 @@ beforeEach(() => {
 });
 
 const sync = (nodes: Array<{ id: string; ec2: string; tags: Record<string, string> }>) =>
-  h.invokeAs(AGENCY_A, { op: 'sync', instances: nodes.map((x) => ({ ec2InstanceId: x.ec2, managedInstanceId: x.id, tags: x.tags })) });
-const provenance = (ec2: string) => ({ [STAMP]: AGENCY_A, [`${PREFIX}agency-account`]: AGENCY_A, [`${PREFIX}ec2-instance-id`]: ec2 });
+  h.invokeAs(AGENCY_A, {
+    op: 'sync',
+    instances: nodes.map((x) => ({ ec2InstanceId: x.ec2, managedInstanceId: x.id, tags: x.tags })),
+  });
+const provenance = (ec2: string) => ({
+  [STAMP]: AGENCY_A,
+  [`${PREFIX}agency-account`]: AGENCY_A,
+  [`${PREFIX}ec2-instance-id`]: ec2,
+});
 
 describe('cost', () => {
   it('a resync with no change makes zero SSM calls, for 100 nodes proven either way', async () => {
@@ -57,7 +66,12 @@ describe('cost', () => {
     h.ssm.resetCounters();
     const res = await sync([{ id, ec2: ec2Id(k), tags: { Name: 'b' } }]);
     expect(res.results[0].status).toBe('applied');
-    expect(h.ssm.calls).toMatchObject({ AddTagsToResource: 1, RemoveTagsFromResource: 0, ListTagsForResource: 0, DescribeInstanceInformation: 0 });
+    expect(h.ssm.calls).toMatchObject({
+      AddTagsToResource: 1,
+      RemoveTagsFromResource: 0,
+      ListTagsForResource: 0,
+      DescribeInstanceInformation: 0,
+    });
     expect(h.ssm.state.tagsOf(id)?.Name).toBe('b');
   });
 });
@@ -82,11 +96,16 @@ describe('mirroring', () => {
     const rowBefore = (await h.rows()).find((r) => r.managedInstanceId === id);
     h.ssm.resetCounters();
     const res = await sync([{ id, ec2: ec2Id(k + 9000), tags: { Name: 'impostor', Role: 'db' } }]);
-    expect(res.results[0]).toMatchObject({ status: 'rejected', reason: 'managed node is bound to another EC2 instance' });
+    expect(res.results[0]).toMatchObject({
+      status: 'rejected',
+      reason: 'managed node is bound to another EC2 instance',
+    });
     expect(h.ssm.writeCalls()).toBe(0);
     expect(h.ssm.state.tagsOf(id)).toEqual(before);
     expect((await h.rows()).find((r) => r.managedInstanceId === id)).toEqual(rowBefore);
-    expect(h.logs.some((l) => l.includes('"event":"security"') && l.includes('bound to another EC2 instance'))).toBe(true);
+    expect(h.logs.some((l) => l.includes('"event":"security"') && l.includes('bound to another EC2 instance'))).toBe(
+      true,
+    );
   });
 
   it('lets exactly one of two instances racing to claim a never-synced node win, and the loser changes nothing', async () => {
@@ -98,7 +117,8 @@ describe('mirroring', () => {
     ]);
     const statuses = [a.results[0].status, b.results[0].status].sort();
     expect(statuses).toEqual(['applied', 'rejected']);
-    const winner = a.results[0].status === 'applied' ? { ec2: ec2Id(k), name: 'first' } : { ec2: ec2Id(k + 8000), name: 'second' };
+    const winner =
+      a.results[0].status === 'applied' ? { ec2: ec2Id(k), name: 'first' } : { ec2: ec2Id(k + 8000), name: 'second' };
     const tags = h.ssm.state.tagsOf(id)!;
     expect(tags.Name).toBe(winner.name);
     expect(tags[`${PREFIX}ec2-instance-id`]).toBe(winner.ec2);
@@ -127,7 +147,11 @@ describe('mirroring', () => {
     expect(res.results[0].skippedTags.map((s: { key: string }) => s.key).sort()).toEqual(
       ['Long', 'aws:cloudformation:stack-name', 'bad;value', `${PREFIX}agency-account`, `${PREFIX}patch-group`].sort(),
     );
-    expect(h.ssm.state.tagsOf(id)).toEqual({ Name: 'web', [`${PREFIX}patch-group`]: 'ring-1', ...provenance(ec2Id(k)) });
+    expect(h.ssm.state.tagsOf(id)).toEqual({
+      Name: 'web',
+      [`${PREFIX}patch-group`]: 'ring-1',
+      ...provenance(ec2Id(k)),
+    });
     // Removing every EC2 tag leaves the reserved ones alone.
     await sync([{ id, ec2: ec2Id(k), tags: {} }]);
     expect(h.ssm.state.tagsOf(id)).toEqual({ [`${PREFIX}patch-group`]: 'ring-1', ...provenance(ec2Id(k)) });
@@ -135,7 +159,8 @@ describe('mirroring', () => {
 });
 
 describe('the 50-tag limit', () => {
-  const sixty = () => Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`tag-${String(i).padStart(2, '0')}`, `v${i}`]));
+  const sixty = () =>
+    Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`tag-${String(i).padStart(2, '0')}`, `v${i}`]));
 
   it('keeps the first 47 user tags by key order and reports the rest, the same way every time', async () => {
     const k = ++n;
@@ -205,7 +230,11 @@ describe('drift pass', () => {
 describe('failure isolation', () => {
   it('reports a node SSM keeps failing as failed with the reason, records it, and applies the others', async () => {
     const keys = [++n, ++n, ++n];
-    const nodes = keys.map((k) => ({ id: h.registerNode(k, AGENCY_A, 'act-aaaa'), ec2: ec2Id(k), tags: { Name: `n${k}` } }));
+    const nodes = keys.map((k) => ({
+      id: h.registerNode(k, AGENCY_A, 'act-aaaa'),
+      ec2: ec2Id(k),
+      tags: { Name: `n${k}` },
+    }));
     failAddFor = nodes[1]!.id;
     const res = await sync(nodes);
     expect(res.results.map((r: { status: string }) => r.status)).toEqual(['applied', 'failed', 'applied']);

@@ -17,12 +17,20 @@ it('converges on a 500-node sync with 30% of SSM calls throttled, nothing lost',
   const nodes = Array.from({ length: NODES }, (_, i) => {
     const k = 5000 + i;
     // Every tenth node is known only by its stamped tag, so ListTagsForResource is exercised too.
-    const id = h.registerNode(k, AGENCY_A, i % 10 === 0 ? 'act-retired' : 'act-aaaa', { tags: i % 7 === 0 ? { Stale: 'x' } : {} });
-    return { id, ec2: ec2Id(k), tags: { Name: `node-${i}`, Env: i % 2 ? 'prod' : 'test', 'aws:autoscaling:groupName': 'asg' } };
+    const id = h.registerNode(k, AGENCY_A, i % 10 === 0 ? 'act-retired' : 'act-aaaa', {
+      tags: i % 7 === 0 ? { Stale: 'x' } : {},
+    });
+    return {
+      id,
+      ec2: ec2Id(k),
+      tags: { Name: `node-${i}`, Env: i % 2 ? 'prod' : 'test', 'aws:autoscaling:groupName': 'asg' },
+    };
   });
   const requests = Array.from({ length: NODES / PER_REQUEST }, (_, r) => ({
     op: 'sync',
-    instances: nodes.slice(r * PER_REQUEST, (r + 1) * PER_REQUEST).map((x) => ({ ec2InstanceId: x.ec2, managedInstanceId: x.id, tags: x.tags })),
+    instances: nodes
+      .slice(r * PER_REQUEST, (r + 1) * PER_REQUEST)
+      .map((x) => ({ ec2InstanceId: x.ec2, managedInstanceId: x.id, tags: x.tags })),
   }));
 
   // What the scheduled reconcile does: resend whatever did not land. Every node must be accounted
@@ -42,7 +50,11 @@ it('converges on a 500-node sync with 30% of SSM calls throttled, nothing lost',
         if (r.status === 'failed') expect(r.reason).toBeTruthy();
         if (rounds === 1) firstRoundStatuses.push(r.status);
       }
-      const failedIds = new Set(ans.results.filter((r: { status: string }) => r.status === 'failed').map((r: { managedInstanceId: string }) => r.managedInstanceId));
+      const failedIds = new Set(
+        ans.results
+          .filter((r: { status: string }) => r.status === 'failed')
+          .map((r: { managedInstanceId: string }) => r.managedInstanceId),
+      );
       const again = pending[i]!.instances.filter((x) => failedIds.has(x.managedInstanceId));
       if (again.length) retry.push({ op: 'sync', instances: again });
     });
@@ -70,7 +82,9 @@ it('converges on a 500-node sync with 30% of SSM calls throttled, nothing lost',
   }
   const rows = await h.rows();
   expect(rows).toHaveLength(NODES);
-  expect(rows.every((r) => r.agencyAccountId === AGENCY_A && typeof r.fingerprint === 'string' && r.lastError === undefined)).toBe(true);
+  expect(
+    rows.every((r) => r.agencyAccountId === AGENCY_A && typeof r.fingerprint === 'string' && r.lastError === undefined),
+  ).toBe(true);
 
   // And a full resync afterwards is free, throttling or not.
   h.ssm.resetCounters();

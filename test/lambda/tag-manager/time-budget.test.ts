@@ -19,9 +19,15 @@ const request = (ids: Array<[number, string]>) => ({
 
 describe('time budget', () => {
   it('defers every node it cannot start in time, writes nothing for them, and applies them on the next call', async () => {
-    const nodes: Array<[number, string]> = [5001, 5002, 5003].map((k) => [k, h.registerNode(k, AGENCY_A, 'act-budget')]);
+    const nodes: Array<[number, string]> = [5001, 5002, 5003].map((k) => [
+      k,
+      h.registerNode(k, AGENCY_A, 'act-budget'),
+    ]);
     h.ssm.resetCounters();
-    const late = await h.invokeWithContext(request(nodes), lambdaContext(aliasArn(AGENCY_A), { getRemainingTimeInMillis: () => 19_000 }));
+    const late = await h.invokeWithContext(
+      request(nodes),
+      lambdaContext(aliasArn(AGENCY_A), { getRemainingTimeInMillis: () => 19_000 }),
+    );
     expect(late.results.map((r: { status: string; reason: string }) => [r.status, r.reason])).toEqual(
       nodes.map(() => ['failed', 'deferred: the invocation ran out of time; the next reconcile retries it']),
     );
@@ -31,7 +37,10 @@ describe('time budget', () => {
     expect(h.metrics('Failed')).toBe(0);
     expect((await h.rows()).filter((r) => nodes.some(([, id]) => id === r.managedInstanceId))).toEqual([]);
 
-    const next = await h.invokeWithContext(request(nodes), lambdaContext(aliasArn(AGENCY_A), { getRemainingTimeInMillis: () => 250_000 }));
+    const next = await h.invokeWithContext(
+      request(nodes),
+      lambdaContext(aliasArn(AGENCY_A), { getRemainingTimeInMillis: () => 250_000 }),
+    );
     expect(next.results.map((r: { status: string }) => r.status)).toEqual(['applied', 'applied', 'applied']);
   });
 });

@@ -10,13 +10,25 @@ const FN = 'arn:aws:lambda:eu-west-1:999999999999:function:ssm-hub-tag-manager';
 
 describe('agency identity from the invoked ARN', () => {
   it('takes the agency from an agency alias', () => {
-    expect(agencyFromArn(`${FN}:agency-123456789012`)).toEqual({ ok: true, agencyAccountId: '123456789012', alias: 'agency-123456789012' });
-    expect(agencyFromArn(`arn:aws-us-gov:lambda:us-gov-west-1:999999999999:function:f:agency-123456789012`).ok).toBe(true);
+    expect(agencyFromArn(`${FN}:agency-123456789012`)).toEqual({
+      ok: true,
+      agencyAccountId: '123456789012',
+      alias: 'agency-123456789012',
+    });
+    expect(agencyFromArn(`arn:aws-us-gov:lambda:us-gov-west-1:999999999999:function:f:agency-123456789012`).ok).toBe(
+      true,
+    );
   });
-  it.each([FN, `${FN}:1`, `${FN}:$LATEST`, `${FN}:agency-12345678901`, `${FN}:Agency-123456789012`, `${FN}:agency-123456789012:extra`, 'not-an-arn', ''])(
-    'refuses %j',
-    (arn) => expect(agencyFromArn(arn).ok).toBe(false),
-  );
+  it.each([
+    FN,
+    `${FN}:1`,
+    `${FN}:$LATEST`,
+    `${FN}:agency-12345678901`,
+    `${FN}:Agency-123456789012`,
+    `${FN}:agency-123456789012:extra`,
+    'not-an-arn',
+    '',
+  ])('refuses %j', (arn) => expect(agencyFromArn(arn).ok).toBe(false));
 });
 
 describe('bounded concurrency', () => {
@@ -38,12 +50,16 @@ describe('bounded concurrency', () => {
 describe('drift scheduling', () => {
   const now = new Date('2030-01-10T00:00:00Z');
   const HOUR = 3_600_000;
-  const row = (id: string, lastDriftCheckAt?: string) => ({ managedInstanceId: id, agencyAccountId: 'a', ...(lastDriftCheckAt ? { lastDriftCheckAt } : {}) });
+  const row = (id: string, lastDriftCheckAt?: string) => ({
+    managedInstanceId: id,
+    agencyAccountId: 'a',
+    ...(lastDriftCheckAt ? { lastDriftCheckAt } : {}),
+  });
   it('is due when never checked', () => {
     expect(driftCheckDue(undefined, now, 168, 'mi-00000000000000001')).toBe(true);
     expect(driftCheckDue(row('mi-00000000000000001'), now, 168, 'mi-00000000000000001')).toBe(true);
   });
-  it('is due exactly when the node\'s own period has passed, not a second before', () => {
+  it("is due exactly when the node's own period has passed, not a second before", () => {
     const id = 'mi-0123456789abcdef0';
     const period = 168 * HOUR * (0.5 + nodePhase(id) / 2);
     const at = (ms: number) => new Date(now.getTime() - ms).toISOString();
