@@ -10,6 +10,7 @@ import {
   addFunction,
   addTrigger,
   type FunctionShortcutOptions,
+  type TriggerOptions,
 } from '../../templates-src/kit/shortcuts.ts';
 import { Template } from '../../templates-src/kit/template.ts';
 
