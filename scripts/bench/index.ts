@@ -4,7 +4,17 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCommandLine } from '../command-line.ts';
+import {
+  defaultContext,
+  defineCommand,
+  flag,
+  integer,
+  list,
+  OperationError,
+  runCommand,
+  textWithDefault,
+} from '../kit/index.ts';
+import { oneOf } from '../kit/validate.ts';
 import { PROJECT_ROOT } from '../build/bundle.ts';
 import { analyseFleet, ssmCalls, ssmReads, ssmWrites, type ScenarioResult } from './analysis.ts';
 import { runBuildBench, type BuildBench } from './build-bench.ts';
@@ -24,17 +34,34 @@ import { runSyncBench, SCENARIO_LABELS } from './sync-bench.ts';
 import { LAMBDA_MAX_SECONDS } from './assumptions.ts';
 import { COLLECTOR_ENV, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
 
-const HELP = `usage: ssm-hub bench [--quick] [--runs N] [--only build,cold,sync] [--out FILE]
+export const spec = defineCommand({
+  name: 'bench',
+  summary:
+    'Measures build speed and sizes, a cold-start proxy for each Lambda bundle, and the AWS calls and simulated wall time of syncing 1,000 / 10,000 / 100,000 nodes with the real tag manager against local fakes. Prints a summary and writes BENCHMARKS.md.',
+  usage: ['[--quick] [--runs N] [--only build,cold,sync] [--out FILE]'],
+  options: [
+    flag('quick', '3 timing runs; measure sync at 1,000 nodes only and derive the larger fleets'),
+    integer('runs', {
+      help: 'timing runs per build/cold-start measurement',
+      min: 3,
+      max: 50,
+      defaultText: '5, or 3 with --quick',
+    }),
+    list('only', {
+      arg: 'LIST',
+      help: 'run only some parts: build, cold, sync',
+      check: (f, value) => value.split(',').map((p) => oneOf(f, p.trim(), PARTS)),
+    }),
+    textWithDefault('out', {
+      arg: 'FILE',
+      help: 'where to write the report',
+      default: join(PROJECT_ROOT, 'BENCHMARKS.md'),
+      defaultText: 'BENCHMARKS.md',
+    }),
+  ],
+});
 
-Measures build speed and sizes, a cold-start proxy for each Lambda bundle, and the AWS calls and
-simulated wall time of syncing 1,000 / 10,000 / 100,000 nodes with the real tag manager against
-local fakes. Prints a summary and writes BENCHMARKS.md.
-
-  --quick        3 timing runs; measure sync at 1,000 nodes only and derive the larger fleets
-  --runs N       timing runs per build/cold-start measurement (default 5, at least 3)
-  --only LIST    run only some parts: build, cold, sync (comma-separated)
-  --out FILE     where to write the report (default: BENCHMARKS.md)
-  -h, --help     show this help`;
+const PARTS = ['build', 'cold', 'sync'] as const;
 
 const FLEETS = [
   { nodes: 1_000, agencies: 10 },
@@ -42,106 +69,85 @@ const FLEETS = [
   { nodes: 100_000, agencies: 1_000 },
 ];
 
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
 export async function main(argv: string[]): Promise<number> {
-  const args = parseCommandLine(
-    'bench',
-    argv,
-    {
-      quick: { type: 'boolean', default: false },
-      runs: { type: 'string' },
-      only: { type: 'string', default: 'build,cold,sync' },
-      out: { type: 'string', default: join(PROJECT_ROOT, 'BENCHMARKS.md') },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    HELP,
-  );
-  if (typeof args === 'number') return args;
-  const runs = args.runs === undefined ? (args.quick ? 3 : 5) : Number(args.runs);
-  if (!Number.isInteger(runs) || runs < 3 || runs > 50) {
-    process.stderr.write('bench: --runs must be a whole number from 3 to 50\n');
-    return 2;
-  }
-  const parts = new Set(args.only!.split(',').map((s) => s.trim()));
-  const unknown = [...parts].filter((p) => !['build', 'cold', 'sync'].includes(p));
-  if (unknown.length || parts.size === 0) {
-    process.stderr.write(`bench: --only takes build, cold and/or sync (got ${unknown.join(', ') || 'nothing'})\n`);
-    return 2;
-  }
-
-  const started = performance.now();
-  const progress = (line: string) => process.stderr.write(`${line}\n`);
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-
-  if (!existsSync(join(PROJECT_ROOT, 'generated', 'manifest.json'))) {
-    progress('generated/ is missing: running npm run build first');
-    const out = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '-s', 'build', '--', '--quiet'], {
-      cwd: PROJECT_ROOT,
-      stdio: 'inherit',
-    });
-    if (out.status !== 0) {
-      process.stderr.write('bench: npm run build failed\n');
-      return 1;
+  return runCommand(spec, argv, defaultContext(), async (args) => {
+    const runs = args.runs ?? (args.quick ? 3 : 5);
+    const parts = new Set<string>(args.only ?? PARTS);
+    const started = performance.now();
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+    ensureBuilt();
+    let build: BuildBench | undefined;
+    let coldStart: ColdStartBench | undefined;
+    if (parts.has('build')) {
+      progress('build speed and sizes');
+      build = await runBuildBench(runs, progress);
     }
-  }
+    if (parts.has('cold')) {
+      progress('cold start proxy');
+      coldStart = await runColdStartBench(Math.max(runs, 5));
+    }
+    const fleets = parts.has('sync') ? await syncFleets(args.quick) : { sync: [], measuredSizes: [], derivedSizes: [] };
+    const results: BenchResults = {
+      date: new Date().toISOString().slice(0, 10),
+      machine: machineInfo(),
+      benchSeconds: (performance.now() - started) / 1000,
+      build,
+      coldStart,
+      ...fleets,
+      goals: evaluateGoals(build, fleets.sync),
+      limits: {
+        tagManagerTimeoutS: functionTimeout(
+          join(PROJECT_ROOT, 'generated/templates/central-manager.json'),
+          TAG_MANAGER_ENV.ssmConcurrency,
+        ),
+        collectorTimeoutS: functionTimeout(
+          join(PROJECT_ROOT, 'generated/templates/agency-collector.json'),
+          COLLECTOR_ENV.hubFunctionArn,
+        ),
+      },
+    };
+    writeFileSync(args.out, renderMarkdown(results));
+    process.stdout.write(renderConsole(results));
+    process.stdout.write(
+      `\nwrote ${args.out.replace(`${PROJECT_ROOT}/`, '')} in ${Math.round(results.benchSeconds)} s\n`,
+    );
+    return 0;
+  });
+}
 
-  let build: BuildBench | undefined;
-  let coldStart: ColdStartBench | undefined;
-  if (parts.has('build')) {
-    progress('build speed and sizes');
-    build = await runBuildBench(runs, progress);
-  }
-  if (parts.has('cold')) {
-    progress('cold start proxy');
-    coldStart = await runColdStartBench(Math.max(runs, 5));
-  }
+/** The bench reads generated/: build it first on a fresh clone. */
+function ensureBuilt(): void {
+  if (existsSync(join(PROJECT_ROOT, 'generated', 'manifest.json'))) return;
+  progress('generated/ is missing: running npm run build first');
+  const out = spawnSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '-s', 'build', '--', '--quiet'], {
+    cwd: PROJECT_ROOT,
+    stdio: 'inherit',
+  });
+  if (out.status !== 0) throw new OperationError('npm run build failed');
+}
 
+/** Measures the smaller fleets and derives the larger ones from the largest measured. */
+async function syncFleets(quick: boolean) {
   const sync: ScenarioResult[] = [];
   const measuredSizes: number[] = [];
   const derivedSizes: Array<{ nodes: number; from: number }> = [];
-  if (parts.has('sync')) {
-    const measured = args.quick ? FLEETS.slice(0, 1) : FLEETS.slice(0, 2);
-    let largest: { runs: Awaited<ReturnType<typeof runSyncBench>>; nodes: number } | undefined;
-    for (const spec of measured) {
-      progress(`sync cost, N = ${spec.nodes} (measured)`);
-      const r = await runSyncBench(spec, { progress });
-      sync.push(...(await analyseFleet(r, spec, 'measured')));
-      measuredSizes.push(spec.nodes);
-      largest = { runs: r, nodes: spec.nodes };
-    }
-    for (const spec of FLEETS.slice(measured.length)) {
-      progress(`sync cost, N = ${spec.nodes} (derived from N = ${largest!.nodes})`);
-      sync.push(...(await analyseFleet(largest!.runs, spec, 'derived')));
-      derivedSizes.push({ nodes: spec.nodes, from: largest!.nodes });
-    }
+  const measured = quick ? FLEETS.slice(0, 1) : FLEETS.slice(0, 2);
+  let largest: { runs: Awaited<ReturnType<typeof runSyncBench>>; nodes: number } | undefined;
+  for (const fleet of measured) {
+    progress(`sync cost, N = ${fleet.nodes} (measured)`);
+    const r = await runSyncBench(fleet, { progress });
+    sync.push(...(await analyseFleet(r, fleet, 'measured')));
+    measuredSizes.push(fleet.nodes);
+    largest = { runs: r, nodes: fleet.nodes };
   }
-
-  const results: BenchResults = {
-    date: new Date().toISOString().slice(0, 10),
-    machine: machineInfo(),
-    benchSeconds: (performance.now() - started) / 1000,
-    build,
-    coldStart,
-    sync,
-    goals: evaluateGoals(build, sync),
-    measuredSizes,
-    derivedSizes,
-    limits: {
-      tagManagerTimeoutS: functionTimeout(
-        join(PROJECT_ROOT, 'generated/templates/central-manager.json'),
-        TAG_MANAGER_ENV.ssmConcurrency,
-      ),
-      collectorTimeoutS: functionTimeout(
-        join(PROJECT_ROOT, 'generated/templates/agency-collector.json'),
-        COLLECTOR_ENV.hubFunctionArn,
-      ),
-    },
-  };
-  writeFileSync(args.out!, renderMarkdown(results));
-  process.stdout.write(renderConsole(results));
-  process.stdout.write(
-    `\nwrote ${args.out!.replace(`${PROJECT_ROOT}/`, '')} in ${Math.round(results.benchSeconds)} s\n`,
-  );
-  return 0;
+  for (const fleet of FLEETS.slice(measured.length)) {
+    progress(`sync cost, N = ${fleet.nodes} (derived from N = ${largest!.nodes})`);
+    sync.push(...(await analyseFleet(largest!.runs, fleet, 'derived')));
+    derivedSizes.push({ nodes: fleet.nodes, from: largest!.nodes });
+  }
+  return { sync, measuredSizes, derivedSizes };
 }
 
 /** The Timeout of the template's Lambda function that has `envVar` in its environment. */

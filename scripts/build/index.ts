@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseCommandLine } from '../command-line.ts';
+import { defaultContext, defineCommand, flag, runCommand, textWithDefault, type Values } from '../kit/index.ts';
 import { loadBuildConfig, type BuildConfig } from '../../templates-src/config.ts';
 import { buildCentralManager } from '../../templates-src/builders/central-manager.ts';
 import { buildAgencyPermissions } from '../../templates-src/builders/agency-permissions.ts';
@@ -120,39 +120,42 @@ export function writeGenerated(outDir: string, output: BuildOutput): void {
   rmSync(staging, { recursive: true, force: true });
 }
 
-const HELP = `usage: ssm-hub build [--config FILE] [--out DIR] [--check]
-
-Bundles the Lambda handlers and writes generated/: the three CloudFormation templates and the
-SSM documents as YAML and JSON, and manifest.json with every artifact's size and sha256.
-
-  --config FILE  build configuration (default: build.config.json)
-  --out DIR      output folder (default: generated)
-  --check        build in memory and fail if generated/ differs, without writing
-  --quiet        print warnings and errors only
-  -h, --help     show this help`;
+export const spec = defineCommand({
+  name: 'build',
+  summary:
+    "Bundles the Lambda handlers and writes generated/: the three CloudFormation templates and the SSM documents as YAML and JSON, and manifest.json with every artifact's size and sha256.",
+  usage: ['[--config FILE] [--out DIR] [--check] [--quiet]'],
+  options: [
+    textWithDefault('config', {
+      arg: 'FILE',
+      help: 'build configuration',
+      default: join(PROJECT_ROOT, 'build.config.json'),
+      defaultText: 'build.config.json',
+    }),
+    textWithDefault('out', {
+      arg: 'DIR',
+      help: 'output folder',
+      default: join(PROJECT_ROOT, 'generated'),
+      defaultText: 'generated',
+    }),
+    flag('check', 'build in memory and fail if generated/ differs, without writing'),
+    flag('quiet', 'print warnings and errors only'),
+  ],
+});
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseCommandLine(
-    'build',
-    argv,
-    {
-      config: { type: 'string', default: join(PROJECT_ROOT, 'build.config.json') },
-      out: { type: 'string', default: join(PROJECT_ROOT, 'generated') },
-      check: { type: 'boolean', default: false },
-      quiet: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    HELP,
-  );
-  if (typeof args === 'number') return args;
+  return runCommand(spec, argv, defaultContext(), (args) => build(args));
+}
+
+async function build(args: Values<typeof spec.options>): Promise<number> {
   const started = performance.now();
-  const config = loadBuildConfig(args.config!);
+  const config = loadBuildConfig(args.config);
   const output = await renderAll(config);
   for (const w of output.warnings) process.stderr.write(`warning: ${w}\n`);
 
   if (args.check) {
     const stale = output.artifacts.filter((a) => {
-      const file = join(args.out!, a.path);
+      const file = join(args.out, a.path);
       return !existsSync(file) || readFileSync(file, 'utf8') !== a.content;
     });
     if (stale.length) {
@@ -163,7 +166,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  writeGenerated(args.out!, output);
+  writeGenerated(args.out, output);
   if (!args.quiet) {
     const rows = output.manifest.artifacts.filter((a) => a.path.endsWith('.json'));
     const width = Math.max(...rows.map((r) => r.path.length));
@@ -172,7 +175,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`  lambda ${b.name.padEnd(width - 7)}  ${String(b.bytes).padStart(8)} bytes\n`);
     const ms = Math.round(performance.now() - started);
     process.stdout.write(
-      `wrote ${output.artifacts.length + 1} files to ${relative(process.cwd(), args.out!) || '.'} in ${ms} ms\n`,
+      `wrote ${output.artifacts.length + 1} files to ${relative(process.cwd(), args.out) || '.'} in ${ms} ms\n`,
     );
   }
   return 0;

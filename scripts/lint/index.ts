@@ -4,7 +4,7 @@
 // any error or warning fails the run. A suppression or exemption needs a written reason.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseCommandLine } from '../command-line.ts';
+import { defaultContext, defineCommand, flag, runCommand, textWithDefault, type Values } from '../kit/index.ts';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PROJECT_ROOT } from '../build/bundle.ts';
@@ -92,31 +92,29 @@ export async function runLint(o: LintOptions): Promise<LintResult> {
   return { findings, ran };
 }
 
-const HELP = `usage: ssm-hub lint [--templates DIR] [--json]
-
-Validates the generated templates with AWS's offline cfn-lint engine and cfn-guard (AWS Control
-Tower rules and lint/guard/*.guard), shellcheck on every .sh, a PowerShell parse of every .ps1,
-and the real cfn-lint when it is on PATH. Exits 1 on any error or warning.
-
-  --templates DIR  folder of templates to check (default: generated/templates, *.json)
-  --json           print findings as JSON
-  -v, --verbose    also list informational findings
-  -h, --help       show this help`;
+export const spec = defineCommand({
+  name: 'lint',
+  summary:
+    "Validates the generated templates with AWS's offline cfn-lint engine and cfn-guard (AWS Control Tower rules and lint/guard/*.guard), shellcheck on every .sh, a PowerShell parse of every .ps1, and the real cfn-lint when it is on PATH. Exits 1 on any error or warning.",
+  usage: ['[--templates DIR] [--json] [--verbose]'],
+  options: [
+    textWithDefault('templates', {
+      arg: 'DIR',
+      help: 'folder of templates to check (*.json)',
+      default: join(PROJECT_ROOT, 'generated', 'templates'),
+      defaultText: 'generated/templates',
+    }),
+    flag('json', 'print findings as JSON'),
+    flag('verbose', 'also list informational findings', 'v'),
+  ],
+});
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseCommandLine(
-    'lint',
-    argv,
-    {
-      templates: { type: 'string', default: join(PROJECT_ROOT, 'generated', 'templates') },
-      json: { type: 'boolean', default: false },
-      verbose: { type: 'boolean', short: 'v', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    HELP,
-  );
-  if (typeof args === 'number') return args;
-  const templates = filesWithExtension(args.templates!, '.json');
+  return runCommand(spec, argv, defaultContext(), (args) => lint(args));
+}
+
+async function lint(args: Values<typeof spec.options>): Promise<number> {
+  const templates = filesWithExtension(args.templates, '.json');
   if (templates.length === 0) {
     process.stderr.write(`lint: no templates in ${args.templates}; run npm run build first\n`);
     return 2;

@@ -9,9 +9,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { fromIni } from '@aws-sdk/credential-providers';
-import type { Context } from './cli-kit.ts';
-import { UsageError } from './errors.ts';
-import { REGION } from './validate.ts';
+import type { Context } from '../kit/index.ts';
+import { UsageError } from '../kit/index.ts';
+import { REGION } from '../kit/validate.ts';
 
 export interface Clients {
   cloudformation(region: string): CloudFormationClient;

@@ -1,16 +1,46 @@
-// Pieces several subcommands share: the build configuration, the generated/ location and the
-// names derived from them.
+// Pieces several AWS-facing subcommands share: their common options, the build configuration,
+// the generated/ location and the names derived from them.
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, derivedNames, loadBuildConfig, type BuildConfig } from '../../templates-src/config.ts';
-import { str, type Context, type Flags, type OptionSpec } from './cli-kit.ts';
-import { UsageError } from './errors.ts';
+import { choice, flag, integer, text, UsageError, type Context } from '../kit/index.ts';
+import * as v from '../kit/validate.ts';
 
-export const GENERATED_DIR_OPTION: OptionSpec = {
-  name: 'generated-dir',
-  type: 'string',
+/** Options every AWS-facing command accepts (listed last in its help). */
+export const AWS_OPTIONS = [
+  text('profile', { arg: 'NAME', help: 'AWS shared-config profile (default: the standard credential chain)' }),
+  text('region', {
+    arg: 'REGION',
+    help: 'home Region of the central account',
+    check: v.region,
+    defaultText: "AWS_REGION or the profile's Region",
+  }),
+  text('config', { arg: 'FILE', help: 'build configuration', defaultText: 'build.config.json' }),
+  flag('json', 'print one JSON document on stdout instead of human output'),
+] as const;
+
+export const GENERATED_DIR_OPTION = text('generated-dir', {
   arg: 'DIR',
-  help: 'build output to read (default: generated/)',
-};
+  help: 'build output to read',
+  defaultText: 'generated/',
+});
+
+export const concurrencyOption = (help: string) => integer('concurrency', { help, min: 1, max: 20, default: 4 });
+
+export const timeoutOption = (what: string) =>
+  integer('timeout-minutes', { help: `give up waiting on one ${what} after N minutes`, min: 1, max: 720, default: 60 });
+
+export const centralStackOption = (help: string) =>
+  text('central-stack', {
+    arg: 'NAME',
+    help,
+    check: v.stackName,
+    defaultText: '<namePrefix>-central-manager',
+  });
+
+export const callAsOption = (help: string) =>
+  choice('call-as', { help, values: ['SELF', 'DELEGATED_ADMIN'], default: 'SELF' });
+
+export const templateUrlOption = (help: string) => text('template-url', { arg: 'URL', help, check: v.s3TemplateUrl });
 
 export function projectPath(ctx: Context, p: string): string {
   return isAbsolute(p) ? p : resolve(ctx.root, p);
@@ -18,18 +48,18 @@ export function projectPath(ctx: Context, p: string): string {
 
 export function loadConfig(
   ctx: Context,
-  flags: Flags,
+  configFlag: string | undefined,
 ): { config: BuildConfig; names: ReturnType<typeof derivedNames> } {
-  const path = projectPath(ctx, str(flags, 'config') ?? 'build.config.json');
+  const path = projectPath(ctx, configFlag ?? 'build.config.json');
   try {
     const config = loadBuildConfig(path, ctx.now());
     return { config, names: derivedNames(config) };
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(`--config: ${err.message}`);
+    if (err instanceof ConfigError) throw new UsageError(`--config: ${err.message}`, { cause: err });
     throw err;
   }
 }
 
-export function generatedDir(ctx: Context, flags: Flags): string {
-  return projectPath(ctx, str(flags, 'generated-dir') ?? 'generated');
+export function generatedDir(ctx: Context, flagValue: string | undefined): string {
+  return projectPath(ctx, flagValue ?? 'generated');
 }

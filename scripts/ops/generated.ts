@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from './errors.ts';
+import { UsageError } from '../kit/index.ts';
 
 export type TemplateName = 'central-manager' | 'agency-permissions' | 'agency-collector';
 export const TEMPLATE_NAMES: readonly TemplateName[] = ['central-manager', 'agency-permissions', 'agency-collector'];

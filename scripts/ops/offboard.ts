@@ -1,52 +1,50 @@
 // `ssm-hub offboard`: deletes agency-permissions stacks. The agency loses its alias permission and
 // its activation; nodes it already registered stay until deregistered.
 import { makeClients, resolveRegion } from './aws.ts';
-import { defaultContext, mapLimit, progress, runCommand, str, type CommandSpec, type Context } from './cli-kit.ts';
-import { loadConfig } from './common.ts';
-import { UsageError } from './errors.ts';
-import { parseTargets, reportOutcomes, resolveAccounts, TARGET_OPTIONS } from './onboard.ts';
+import {
+  defaultContext,
+  defineCommand,
+  flag,
+  mapLimit,
+  progress,
+  runCommand,
+  UsageError,
+  type Context,
+} from '../kit/index.ts';
+import { AWS_OPTIONS, concurrencyOption, loadConfig, timeoutOption } from './common.ts';
+import { parseTargets, reportOutcomes, resolveAccounts, TARGET_OPTIONS } from './agencies.ts';
 import { deleteStack } from './stacks.ts';
-import * as v from './validate.ts';
 
-export const spec: CommandSpec = {
+export const spec = defineCommand({
   name: 'offboard',
   summary:
     'Delete the agency-permissions stacks of some agencies (the agency can no longer sync or fetch activations).',
   usage: ['--agencies 111111111111,… --yes [options]', '--ou ou-xxxx-xxxxxxxx --yes [options]'],
   options: [
     ...TARGET_OPTIONS,
-    { name: 'yes', type: 'boolean', help: 'confirm the deletion (required)' },
-    { name: 'concurrency', type: 'string', arg: 'N', help: 'stacks deleted at once, 1–20 (default 4)' },
-    {
-      name: 'timeout-minutes',
-      type: 'string',
-      arg: 'N',
-      help: 'give up waiting on one stack after N minutes, 1–720 (default 60)',
-    },
+    flag('yes', 'confirm the deletion (required)'),
+    concurrencyOption('stacks deleted at once'),
+    timeoutOption('stack'),
+    ...AWS_OPTIONS,
   ],
-};
+});
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
-  return runCommand(spec, argv, ctx, async (flags) => {
-    const { names } = loadConfig(ctx, flags);
-    const targets = parseTargets(flags);
-    const conc = str(flags, 'concurrency');
-    const concurrency = conc === undefined ? 4 : v.integer('concurrency', conc, 1, 20);
-    const tmo = str(flags, 'timeout-minutes');
-    const timeoutMs = (tmo === undefined ? 60 : v.integer('timeout-minutes', tmo, 1, 720)) * 60_000;
-    if (flags['yes'] !== true) throw new UsageError('offboard deletes stacks: pass --yes to confirm');
-    const profile = str(flags, 'profile');
-    const region = await resolveRegion(ctx, str(flags, 'region'), profile);
-    const clients = makeClients(ctx, profile);
+  return runCommand(spec, argv, ctx, async (o, given) => {
+    const { names } = loadConfig(ctx, o.config);
+    const targets = parseTargets(o, given);
+    if (!o.yes) throw new UsageError('offboard deletes stacks: pass --yes to confirm');
+    const region = await resolveRegion(ctx, o.region, o.profile);
+    const clients = makeClients(ctx, o.profile);
     const accounts = await resolveAccounts(clients, region, targets);
     const cfn = clients.cloudformation(region);
-    const outcomes = await mapLimit(accounts, concurrency, async (account) => {
+    const outcomes = await mapLimit(accounts, o.concurrency, async (account) => {
       const stackName = names.agencyPermissionsStackName(account);
-      const o = await deleteStack(ctx, cfn, stackName, timeoutMs, (line) =>
+      const outcome = await deleteStack(ctx, cfn, stackName, o['timeout-minutes'] * 60_000, (line) =>
         progress(ctx, `[${account}] ${stackName}: ${line}`),
       );
-      return { account, ...o };
+      return { account, ...outcome };
     });
-    return reportOutcomes(ctx, outcomes, flags['json'] === true, { region });
+    return reportOutcomes(ctx, outcomes, o.json, { region });
   });
 }

@@ -1,7 +1,7 @@
 // Organizations look-ups: every ACTIVE account under some OUs (or the root), child OUs included.
 import {
-  ListAccountsForParentCommand,
-  ListOrganizationalUnitsForParentCommand,
+  paginateListAccountsForParent,
+  paginateListOrganizationalUnitsForParent,
   type OrganizationsClient,
 } from '@aws-sdk/client-organizations';
 
@@ -13,20 +13,15 @@ export async function activeAccountsUnder(org: OrganizationsClient, parentIds: s
     const parent = queue.shift()!;
     if (seen.has(parent)) continue;
     seen.add(parent);
-    let token: string | undefined;
-    do {
-      const out = await org.send(new ListAccountsForParentCommand({ ParentId: parent, NextToken: token }));
-      for (const a of out.Accounts ?? []) {
+    for await (const page of paginateListAccountsForParent({ client: org }, { ParentId: parent })) {
+      for (const a of page.Accounts ?? []) {
         // State replaces the deprecated Status; accept either while both exist.
         if (a.Id && (a.State ?? a.Status) === 'ACTIVE') accounts.add(a.Id);
       }
-      token = out.NextToken;
-    } while (token);
-    do {
-      const out = await org.send(new ListOrganizationalUnitsForParentCommand({ ParentId: parent, NextToken: token }));
-      for (const ou of out.OrganizationalUnits ?? []) if (ou.Id) queue.push(ou.Id);
-      token = out.NextToken;
-    } while (token);
+    }
+    for await (const page of paginateListOrganizationalUnitsForParent({ client: org }, { ParentId: parent })) {
+      for (const ou of page.OrganizationalUnits ?? []) if (ou.Id) queue.push(ou.Id);
+    }
   }
   return [...accounts].sort();
 }

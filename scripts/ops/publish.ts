@@ -1,22 +1,30 @@
 // `ssm-hub publish`: uploads the generated templates and documents to S3 under content-hash
 // keys, then writes and prints console quick-create links. `--dry-run` needs no AWS account.
+// Three steps: plan (options, artifacts, targets; no AWS call), upload (or the dry-run copy), report.
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
-import { HeadObjectCommand, PutObjectCommand, type ServerSideEncryption } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, type S3Client, type ServerSideEncryption } from '@aws-sdk/client-s3';
 import { ValidateTemplateCommand } from '@aws-sdk/client-cloudformation';
-import { callerAccount, makeClients, partitionOf, resolveRegion } from './aws.ts';
+import { callerAccount, makeClients, partitionOf, resolveRegion, type Clients } from './aws.ts';
 import {
+  choice,
   defaultContext,
+  defineCommand,
+  errorText,
+  EXIT,
+  flag,
   list,
+  OperationError,
   progress,
+  repeatable,
   runCommand,
-  str,
-  type CommandSpec,
+  text,
+  UsageError,
   type Context,
-  type Flags,
-} from './cli-kit.ts';
-import { GENERATED_DIR_OPTION, generatedDir, loadConfig, projectPath } from './common.ts';
-import { describeError, EXIT, OperationError, UsageError } from './errors.ts';
+  type Values,
+} from '../kit/index.ts';
+import * as v from '../kit/validate.ts';
+import { AWS_OPTIONS, GENERATED_DIR_OPTION, generatedDir, loadConfig, projectPath } from './common.ts';
 import {
   checkParameter,
   isNoEcho,
@@ -27,9 +35,8 @@ import {
   type TemplateName,
 } from './generated.ts';
 import { launchLinksMarkdown, quickCreateLink, s3ObjectUrl, type LaunchLink } from './links.ts';
-import * as v from './validate.ts';
 
-export const spec: CommandSpec = {
+export const spec = defineCommand({
   name: 'publish',
   summary: 'Upload generated templates and documents to S3 (content-hash keys) and print console quick-create links.',
   usage: [
@@ -38,103 +45,72 @@ export const spec: CommandSpec = {
     '--print-bucket-policy --bucket BUCKET --org-id o-…',
   ],
   options: [
-    {
-      name: 'bucket',
-      type: 'string',
-      arg: 'BUCKET',
-      help: 'target bucket; may contain {region} for one bucket per Region',
-    },
-    {
-      name: 'prefix',
-      type: 'string',
+    text('bucket', { arg: 'BUCKET', help: 'target bucket; may contain {region} for one bucket per Region' }),
+    text('prefix', {
       arg: 'P',
-      help: 'key prefix (default: the build namePrefix, e.g. ssm-hub); keys are P/<sha256>/<file>',
-    },
-    { name: 'regions', type: 'string', arg: 'r1,r2', help: 'Regions to publish for and link to (default: --region)' },
-    {
-      name: 'bucket-region',
-      type: 'string',
+      help: 'key prefix; keys are P/<sha256>/<file>',
+      check: v.keyPrefix,
+      allowEmpty: true,
+      defaultText: 'the build namePrefix, e.g. ssm-hub',
+    }),
+    list('regions', { arg: 'r1,r2', help: 'Regions to publish for and link to (default: --region)', check: v.regions }),
+    text('bucket-region', {
       arg: 'REGION',
-      help: 'Region of --bucket when it has no {region} (default: --region)',
-    },
-    {
-      name: 'bucket-owner',
-      type: 'string',
+      help: 'Region of --bucket when it has no {region}',
+      check: v.region,
+      defaultText: '--region',
+    }),
+    text('bucket-owner', {
       arg: 'ACCOUNT',
-      help: "expected bucket owner (default: the caller's account)",
-    },
-    {
-      name: 'sse',
-      type: 'string',
-      arg: 'AES256|aws:kms',
-      help: 'server-side encryption of uploaded objects (default: AES256)',
-    },
-    {
-      name: 'kms-key-id',
-      type: 'string',
-      arg: 'KEY',
-      help: 'KMS key for --sse aws:kms (readers then need kms:Decrypt)',
-    },
-    {
-      name: 'validate',
-      type: 'boolean',
-      help: 'run CloudFormation ValidateTemplate on each uploaded template before printing links',
-    },
-    {
-      name: 'dry-run',
-      type: 'boolean',
-      help: 'write what would be uploaded to --out and the links; no AWS credentials needed',
-    },
-    { name: 'out', type: 'string', arg: 'DIR', help: 'dry-run output folder (default: .tmp/publish-dry-run)' },
-    {
-      name: 'links-file',
-      type: 'string',
+      help: 'expected bucket owner',
+      check: v.accountId,
+      defaultText: "the caller's account",
+    }),
+    choice('sse', {
+      help: 'server-side encryption of uploaded objects',
+      values: ['AES256', 'aws:kms'],
+      default: 'AES256',
+    }),
+    text('kms-key-id', { arg: 'KEY', help: 'KMS key for --sse aws:kms (readers then need kms:Decrypt)' }),
+    flag('validate', 'run CloudFormation ValidateTemplate on each uploaded template before printing links'),
+    flag('dry-run', 'write what would be uploaded to --out and the links; no AWS credentials needed'),
+    text('out', { arg: 'DIR', help: 'dry-run output folder', defaultText: '.tmp/publish-dry-run' }),
+    text('links-file', {
       arg: 'FILE',
-      help: 'where to write the Markdown link table (default: generated/launch-links.md)',
-    },
-    {
-      name: 'agencies',
-      type: 'string',
+      help: 'where to write the Markdown link table',
+      defaultText: 'generated/launch-links.md',
+    }),
+    list('agencies', {
       arg: 'ACCOUNT,…',
       help: 'also print one agency-permissions link per agency account',
-    },
-    {
-      name: 'central-account',
-      type: 'string',
+      check: v.accountIds,
+    }),
+    text('central-account', {
       arg: 'ACCOUNT',
-      help: "CentralAccountId for agency-collector links (default: the caller's account)",
-    },
-    {
-      name: 'central-region',
-      type: 'string',
+      help: 'CentralAccountId for agency-collector links',
+      check: v.accountId,
+      defaultText: "the caller's account",
+    }),
+    text('central-region', {
       arg: 'REGION',
-      help: 'CentralRegion for agency-collector links (default: --region)',
-    },
-    {
-      name: 'param',
-      type: 'string',
+      help: 'CentralRegion for agency-collector links',
+      check: v.region,
+      defaultText: '--region',
+    }),
+    repeatable('param', {
       arg: 'TEMPLATE:NAME=VALUE',
-      multiple: true,
-      help: "prefill a parameter in a template's links, e.g. central-manager:AlarmEmail=ops@example.org (repeatable)",
-    },
-    {
-      name: 'print-bucket-policy',
-      type: 'boolean',
-      help: 'print the bucket policy for organization-wide read and exit',
-    },
-    {
-      name: 'org-id',
-      type: 'string',
-      arg: 'o-…',
-      help: 'organization ID for --print-bucket-policy (aws:PrincipalOrgID)',
-    },
+      help: "prefill a parameter in a template's links, e.g. central-manager:AlarmEmail=ops@example.org",
+    }),
+    flag('print-bucket-policy', 'print the bucket policy for organization-wide read and exit'),
+    text('org-id', { arg: 'o-…', help: 'organization ID for --print-bucket-policy (aws:PrincipalOrgID)' }),
     GENERATED_DIR_OPTION,
+    ...AWS_OPTIONS,
   ],
   notes: [
     'Objects are written with ExpectedBucketOwner and server-side encryption; an object whose key (its content hash)',
     'already exists is skipped. Links never prefill a NoEcho parameter.',
   ],
-};
+});
 
 /** Placeholder used by --dry-run without --bucket: clearly not a real bucket. */
 export const DRY_RUN_BUCKET = 'replace-with-your-bucket-{region}';
@@ -146,97 +122,51 @@ interface Target {
   linkRegions: string[];
 }
 
-interface PublishOptions {
-  dryRun: boolean;
-  bucketTemplate: string;
-  prefix: string;
-  regions: string[];
-  homeRegion: string | undefined;
-  bucketRegion: string | undefined;
-  bucketOwner: string | undefined;
-  sse: ServerSideEncryption;
-  kmsKeyId: string | undefined;
-  validate: boolean;
-  outDir: string;
-  linksFile: string | undefined;
-  agencies: string[];
-  centralAccount: string | undefined;
-  centralRegion: string | undefined;
-  params: Array<{ template: TemplateName; name: string; value: string }>;
-  printPolicy: boolean;
-  orgId: string | undefined;
-  profile: string | undefined;
-  json: boolean;
-}
+type Param = { template: TemplateName; name: string; value: string };
 
-function parseOptions(ctx: Context, flags: Flags, namePrefix: string): PublishOptions {
-  const dryRun = flags['dry-run'] === true;
-  const printPolicy = flags['print-bucket-policy'] === true;
-  v.exclusive(flags, 'dry-run', 'validate');
-  v.exclusive(flags, 'dry-run', 'print-bucket-policy');
-  v.exclusive(flags, 'regions', 'bucket-region');
-  if (flags['org-id'] !== undefined && !printPolicy)
-    throw new UsageError('--org-id is only used with --print-bucket-policy');
-  if (flags['out'] !== undefined && !dryRun) throw new UsageError('--out is only used with --dry-run');
-  const bucket = str(flags, 'bucket');
-  if (!bucket && !dryRun) throw new UsageError('--bucket is required (or use --dry-run)');
-  const region = str(flags, 'region');
-  if (region) v.region('region', region);
-  const regionsFlag = str(flags, 'regions');
-  const regions = regionsFlag ? v.regions('regions', regionsFlag) : region ? [region] : [];
-  const bucketRegion = str(flags, 'bucket-region');
-  if (bucketRegion) v.region('bucket-region', bucketRegion);
-  const bucketTemplate = bucket ?? DRY_RUN_BUCKET;
-  v.bucketTemplate('bucket', bucketTemplate, regions.length ? regions : ['us-east-1']);
-  const prefixFlag = flags['prefix'];
-  const prefix = typeof prefixFlag === 'string' ? v.keyPrefix('prefix', prefixFlag) : namePrefix;
-  const sse = v.oneOf('sse', str(flags, 'sse') ?? 'AES256', ['AES256', 'aws:kms'] as const) as ServerSideEncryption;
-  const kmsKeyId = str(flags, 'kms-key-id');
-  if (kmsKeyId && sse !== 'aws:kms') throw new UsageError('--kms-key-id needs --sse aws:kms');
-  const bucketOwner = str(flags, 'bucket-owner');
-  if (bucketOwner) v.accountId('bucket-owner', bucketOwner);
-  const centralAccount = str(flags, 'central-account');
-  if (centralAccount) v.accountId('central-account', centralAccount);
-  const centralRegion = str(flags, 'central-region');
-  if (centralRegion) v.region('central-region', centralRegion);
-  const agenciesFlag = str(flags, 'agencies');
-  const params = list(flags, 'param').map((raw) => {
-    const m = /^([a-z-]+):([^=]+)=(.*)$/s.exec(raw);
+function parseParams(raw: string[]): Param[] {
+  return raw.map((item) => {
+    const m = /^([a-z-]+):([^=]+)=(.*)$/s.exec(item);
     if (!m || !(TEMPLATE_NAMES as readonly string[]).includes(m[1]!)) {
       throw new UsageError(
-        `--param: "${raw}" must look like TEMPLATE:NAME=VALUE with TEMPLATE one of ${TEMPLATE_NAMES.join(', ')}`,
+        `--param: "${item}" must look like TEMPLATE:NAME=VALUE with TEMPLATE one of ${TEMPLATE_NAMES.join(', ')}`,
       );
     }
     return { template: m[1] as TemplateName, name: m[2]!, value: m[3]! };
   });
-  const orgId = str(flags, 'org-id');
-  if (printPolicy) {
-    if (!bucket) throw new UsageError('--print-bucket-policy needs --bucket');
-    if (!orgId) throw new UsageError('--print-bucket-policy needs --org-id o-…');
-    v.orgId('org-id', orgId);
+}
+
+/** The flag combinations publish refuses, before anything is read. */
+function checkCombinations(o: Values<typeof spec.options>, given: ReadonlySet<string>): void {
+  v.exclusive(given, 'dry-run', 'validate');
+  v.exclusive(given, 'dry-run', 'print-bucket-policy');
+  v.exclusive(given, 'regions', 'bucket-region');
+  if (given.has('org-id') && !o['print-bucket-policy'])
+    throw new UsageError('--org-id is only used with --print-bucket-policy');
+  if (given.has('out') && !o['dry-run']) throw new UsageError('--out is only used with --dry-run');
+  if (!o.bucket && !o['dry-run']) throw new UsageError('--bucket is required (or use --dry-run)');
+  if (o['kms-key-id'] && o.sse !== 'aws:kms') throw new UsageError('--kms-key-id needs --sse aws:kms');
+  if (o['print-bucket-policy']) {
+    if (!o.bucket) throw new UsageError('--print-bucket-policy needs --bucket');
+    if (!o['org-id']) throw new UsageError('--print-bucket-policy needs --org-id o-…');
+    v.orgId('org-id', o['org-id']);
   }
-  return {
-    dryRun,
-    bucketTemplate,
-    prefix,
-    regions,
-    homeRegion: region,
-    bucketRegion,
-    bucketOwner,
-    sse,
-    kmsKeyId,
-    validate: flags['validate'] === true,
-    outDir: projectPath(ctx, str(flags, 'out') ?? '.tmp/publish-dry-run'),
-    linksFile: str(flags, 'links-file'),
-    agencies: agenciesFlag ? v.accountIds('agencies', agenciesFlag) : [],
-    centralAccount,
-    centralRegion,
-    params,
-    printPolicy,
-    orgId,
-    profile: str(flags, 'profile'),
-    json: flags['json'] === true,
-  };
+}
+
+/** Every artifact checked against the manifest, every --param against its template. */
+function readArtifacts(gen: string, params: Param[]) {
+  const artifacts = loadArtifacts(gen);
+  for (const name of TEMPLATE_NAMES) readTemplate(gen, name);
+  for (const p of params) {
+    const t = readTemplate(gen, p.template).json;
+    checkParameter('--param', p.template, t, p.name, p.value);
+    // A secret must never travel in a URL (browser history, logs, chat): refuse rather than skip.
+    if (isNoEcho(t.Parameters?.[p.name]))
+      throw new UsageError(
+        `--param: ${p.template} parameter ${p.name} is NoEcho and is never put in a link; enter it in the console`,
+      );
+  }
+  return artifacts;
 }
 
 /** One bucket per Region when the name has {region}; otherwise one bucket that every Region links to. */
@@ -356,186 +286,242 @@ export function buildLinks(
   return { links, warnings: [...warnings] };
 }
 
-export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
-  return runCommand(spec, argv, ctx, async (flags) => {
-    const { config, names } = loadConfig(ctx, flags);
-    const o = parseOptions(ctx, flags, config.namePrefix);
-    const gen = generatedDir(ctx, flags);
-    const artifacts = loadArtifacts(gen);
-    for (const name of TEMPLATE_NAMES) readTemplate(gen, name);
-    for (const p of o.params) {
-      const t = readTemplate(gen, p.template).json;
-      checkParameter('--param', p.template, t, p.name, p.value);
-      // A secret must never travel in a URL (browser history, logs, chat): refuse rather than skip.
-      if (isNoEcho(t.Parameters?.[p.name]))
-        throw new UsageError(
-          `--param: ${p.template} parameter ${p.name} is NoEcho and is never put in a link; enter it in the console`,
-        );
+interface PublishPlan {
+  o: Values<typeof spec.options>;
+  gen: string;
+  artifacts: Array<Artifact & { body: Buffer }>;
+  params: Param[];
+  prefix: string;
+  region: string;
+  targets: Target[];
+  outDir: string;
+}
+
+async function planPublish(
+  ctx: Context,
+  o: Values<typeof spec.options>,
+  given: ReadonlySet<string>,
+  namePrefix: string,
+) {
+  checkCombinations(o, given);
+  const bucketTemplate = o.bucket ?? DRY_RUN_BUCKET;
+  const listed = o.regions ?? (o.region ? [o.region] : []);
+  v.bucketTemplate('bucket', bucketTemplate, listed.length ? listed : ['us-east-1']);
+  const params = parseParams(o.param);
+  const gen = generatedDir(ctx, o['generated-dir']);
+  const artifacts = readArtifacts(gen, params);
+  // Dry-run must work on a fresh clone: no Region lookup through the SDK, no STS.
+  const home = o.region ?? (o['dry-run'] ? ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || 'us-east-1' : undefined);
+  const region = home ?? (await resolveRegion(ctx, undefined, o.profile));
+  const regions = listed.length ? listed : [v.region('region', region)];
+  v.bucketTemplate('bucket', bucketTemplate, regions);
+  const targets = planTargets(bucketTemplate, regions, o['bucket-region'] ?? region);
+  const outDir = projectPath(ctx, o.out ?? '.tmp/publish-dry-run');
+  const plan: PublishPlan = { o, gen, artifacts, params, prefix: o.prefix ?? namePrefix, region, targets, outDir };
+  return plan;
+}
+
+function printPolicies(ctx: Context, plan: PublishPlan): number {
+  const policies = plan.targets.map((t) => ({
+    bucket: t.bucket,
+    policy: bucketPolicy(t.bucket, t.region, plan.prefix, plan.o['org-id']!),
+  }));
+  // Bare JSON either way, so `> policy.json` gives a file `aws s3api put-bucket-policy` reads.
+  if (plan.o.json) ctx.stdout(`${JSON.stringify(policies, null, 2)}\n`);
+  else for (const p of policies) ctx.stdout(`# bucket policy for ${p.bucket}\n${JSON.stringify(p.policy, null, 2)}\n`);
+  return EXIT.ok;
+}
+
+interface BucketReport {
+  bucket: string;
+  region: string;
+  uploaded: string[];
+  skipped: string[];
+}
+
+const emptyReport = (plan: PublishPlan): BucketReport[] =>
+  plan.targets.map((t) => ({ bucket: t.bucket, region: t.region, uploaded: [], skipped: [] }));
+
+function dryRunCopy(ctx: Context, plan: PublishPlan): BucketReport[] {
+  const report = emptyReport(plan);
+  for (const [i, t] of plan.targets.entries()) {
+    for (const a of plan.artifacts) {
+      const key = objectKey(plan.prefix, a);
+      const dest = join(plan.outDir, t.bucket, ...key.split('/'));
+      mkdirSync(dirname(dest), { recursive: true });
+      copyFileSync(join(plan.gen, a.path), dest);
+      report[i]!.uploaded.push(key);
     }
+  }
+  mkdirSync(plan.outDir, { recursive: true });
+  writeFileSync(join(plan.outDir, 'upload-plan.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const where = relative(ctx.root, plan.outDir) || plan.outDir;
+  progress(ctx, `dry run: wrote ${plan.artifacts.length} objects per bucket under ${where}`);
+  return report;
+}
 
-    // Dry-run must work on a fresh clone: no Region lookup through the SDK, no STS.
-    const homeRegion =
-      o.homeRegion ?? (o.dryRun ? ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || 'us-east-1' : undefined);
-    const region = homeRegion ?? (await resolveRegion(ctx, undefined, o.profile));
-    const regions = o.regions.length ? o.regions : [v.region('region', region)];
-    v.bucketTemplate('bucket', o.bucketTemplate, regions);
-    const targets = planTargets(o.bucketTemplate, regions, o.bucketRegion ?? region);
+/** True when the object is already there (its key is its content hash, so the same size means the same file). */
+async function objectExists(s3: S3Client, bucket: string, key: string, owner: string, bytes: number) {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ExpectedBucketOwner: owner }));
+    return head.ContentLength === undefined || head.ContentLength === bytes;
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return false;
+    throw new OperationError(`cannot read s3://${bucket}/${key} (bucket owner expected: ${owner}): ${errorText(err)}`, {
+      cause: err,
+    });
+  }
+}
 
-    if (o.printPolicy) {
-      const policies = targets.map((t) => ({
-        bucket: t.bucket,
-        policy: bucketPolicy(t.bucket, t.region, o.prefix, o.orgId!),
-      }));
-      if (o.json) ctx.stdout(`${JSON.stringify(policies, null, 2)}\n`);
-      else
-        for (const p of policies) ctx.stdout(`# bucket policy for ${p.bucket}\n${JSON.stringify(p.policy, null, 2)}\n`);
-      return EXIT.ok;
+async function uploadAll(ctx: Context, clients: Clients, plan: PublishPlan, owner: string): Promise<BucketReport[]> {
+  const report = emptyReport(plan);
+  const { o } = plan;
+  for (const [i, t] of plan.targets.entries()) {
+    const s3 = clients.s3(t.region);
+    for (const a of plan.artifacts) {
+      const key = objectKey(plan.prefix, a);
+      const where = `s3://${t.bucket}/${key}`;
+      if (await objectExists(s3, t.bucket, key, owner, a.body.length)) {
+        report[i]!.skipped.push(key);
+        progress(ctx, `unchanged ${where}`);
+        continue;
+      }
+      progress(ctx, `uploading ${where}`);
+      const put = new PutObjectCommand({
+        Bucket: t.bucket,
+        Key: key,
+        Body: a.body,
+        ContentType: contentType(a.path),
+        ExpectedBucketOwner: owner,
+        ServerSideEncryption: o.sse as ServerSideEncryption,
+        ...(o['kms-key-id'] ? { SSEKMSKeyId: o['kms-key-id'] } : {}),
+      });
+      try {
+        await s3.send(put);
+      } catch (err) {
+        throw new OperationError(`upload of ${where} failed: ${errorText(err)}`, { cause: err });
+      }
+      report[i]!.uploaded.push(key);
     }
+  }
+  return report;
+}
 
-    const byPath = new Map(artifacts.map((a) => [a.path, a]));
-    const keyOf = (path: string) => {
-      const a = byPath.get(path);
-      if (!a) throw new UsageError(`${join(gen, 'manifest.json')} does not list ${path}: run \`npm run build\``);
-      return objectKey(o.prefix, a);
-    };
+async function validateAll(ctx: Context, clients: Clients, plan: PublishPlan): Promise<void> {
+  for (const t of plan.targets) {
+    for (const a of plan.artifacts.filter((x) => x.kind === 'template')) {
+      const url = s3ObjectUrl(t.bucket, t.region, objectKey(plan.prefix, a));
+      progress(ctx, `validating ${url}`);
+      try {
+        await clients.cloudformation(t.region).send(new ValidateTemplateCommand({ TemplateURL: url }));
+      } catch (err) {
+        throw new OperationError(`ValidateTemplate failed for ${url}: ${errorText(err)}`, { cause: err });
+      }
+    }
+  }
+}
 
-    const report = targets.map((t) => ({
+/** Uploads (or, with --dry-run, copies) every artifact; returns what went where and the central account. */
+async function executePublish(ctx: Context, plan: PublishPlan) {
+  const { o } = plan;
+  if (o['dry-run']) return { report: dryRunCopy(ctx, plan), centralAccount: o['central-account'] };
+  const clients = makeClients(ctx, o.profile);
+  const caller = o['bucket-owner'] && o['central-account'] ? undefined : await callerAccount(clients, plan.region);
+  const report = await uploadAll(ctx, clients, plan, o['bucket-owner'] ?? caller!);
+  if (o.validate) await validateAll(ctx, clients, plan);
+  return { report, centralAccount: o['central-account'] ?? caller };
+}
+
+function keyLookup(plan: PublishPlan) {
+  const byPath = new Map(plan.artifacts.map((a) => [a.path, a]));
+  return (path: string) => {
+    const a = byPath.get(path);
+    if (!a) throw new UsageError(`${join(plan.gen, 'manifest.json')} does not list ${path}: run \`npm run build\``);
+    return objectKey(plan.prefix, a);
+  };
+}
+
+interface PublishResult {
+  report: BucketReport[];
+  templateUrls: Array<{ bucket: string; region: string; template: TemplateName; url: string }>;
+  links: LaunchLink[];
+  linksFile: string;
+  warnings: string[];
+  notes: string[];
+}
+
+function writeLinks(
+  ctx: Context,
+  plan: PublishPlan,
+  names: LinkInputs['names'],
+  done: Awaited<ReturnType<typeof executePublish>>,
+): PublishResult {
+  const { o } = plan;
+  const notes: string[] = [];
+  if (o['dry-run'])
+    notes.push(
+      'Dry run: nothing was uploaded. These links work only once the objects are in the bucket named in them.',
+    );
+  if (!done.centralAccount)
+    notes.push('CentralAccountId is not prefilled in agency-collector links: pass --central-account.');
+  const keyOf = keyLookup(plan);
+  const { links, warnings } = buildLinks(plan.gen, plan.targets, keyOf, {
+    names,
+    agencies: o.agencies ?? [],
+    centralAccount: done.centralAccount,
+    centralRegion: o['central-region'] ?? o.region ?? plan.region,
+    params: plan.params,
+  });
+  const linksFile = o['dry-run']
+    ? join(plan.outDir, 'launch-links.md')
+    : o['links-file']
+      ? projectPath(ctx, o['links-file'])
+      : join(plan.gen, 'launch-links.md');
+  mkdirSync(dirname(linksFile), { recursive: true });
+  writeFileSync(linksFile, launchLinksMarkdown(links, notes));
+  // Plain template URLs, for `onboard`/`rollout --template-url` and `aws cloudformation` commands.
+  const templateUrls = plan.targets.flatMap((t) =>
+    TEMPLATE_NAMES.map((name) => ({
       bucket: t.bucket,
       region: t.region,
-      uploaded: [] as string[],
-      skipped: [] as string[],
-    }));
-    let centralAccount = o.centralAccount;
-    const notes: string[] = [];
+      template: name,
+      url: s3ObjectUrl(t.bucket, t.region, keyOf(`templates/${name}.json`)),
+    })),
+  );
+  return { report: done.report, templateUrls, links, linksFile, warnings, notes };
+}
 
-    if (o.dryRun) {
-      for (const [i, t] of targets.entries()) {
-        for (const a of artifacts) {
-          const key = objectKey(o.prefix, a);
-          const dest = join(o.outDir, t.bucket, ...key.split('/'));
-          mkdirSync(dirname(dest), { recursive: true });
-          copyFileSync(join(gen, a.path), dest);
-          report[i]!.uploaded.push(key);
-        }
-      }
-      mkdirSync(o.outDir, { recursive: true });
-      writeFileSync(join(o.outDir, 'upload-plan.json'), `${JSON.stringify(report, null, 2)}\n`);
-      progress(
-        ctx,
-        `dry run: wrote ${artifacts.length} objects per bucket under ${relative(ctx.root, o.outDir) || o.outDir}`,
-      );
-      notes.push(
-        'Dry run: nothing was uploaded. These links work only once the objects are in the bucket named in them.',
-      );
-    } else {
-      const clients = makeClients(ctx, o.profile);
-      const caller = o.bucketOwner && o.centralAccount ? undefined : await callerAccount(clients, region);
-      const owner = o.bucketOwner ?? caller!;
-      centralAccount ??= caller;
-      for (const [i, t] of targets.entries()) {
-        const s3 = clients.s3(t.region);
-        for (const a of artifacts) {
-          const key = objectKey(o.prefix, a);
-          const where = `s3://${t.bucket}/${key}`;
-          let exists = false;
-          try {
-            const head = await s3.send(
-              new HeadObjectCommand({ Bucket: t.bucket, Key: key, ExpectedBucketOwner: owner }),
-            );
-            // The key is the content hash, so an object of the same size there is this file.
-            exists = head.ContentLength === undefined || head.ContentLength === a.body.length;
-          } catch (err) {
-            const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-            if (e.name !== 'NotFound' && e.name !== 'NoSuchKey' && e.$metadata?.httpStatusCode !== 404) {
-              throw new OperationError(`cannot read ${where} (bucket owner expected: ${owner}): ${describeError(err)}`);
-            }
-          }
-          if (exists) {
-            report[i]!.skipped.push(key);
-            progress(ctx, `unchanged ${where}`);
-            continue;
-          }
-          progress(ctx, `uploading ${where}`);
-          try {
-            await s3.send(
-              new PutObjectCommand({
-                Bucket: t.bucket,
-                Key: key,
-                Body: a.body,
-                ContentType: contentType(a.path),
-                ExpectedBucketOwner: owner,
-                ServerSideEncryption: o.sse,
-                ...(o.kmsKeyId ? { SSEKMSKeyId: o.kmsKeyId } : {}),
-              }),
-            );
-          } catch (err) {
-            throw new OperationError(`upload of ${where} failed: ${describeError(err)}`);
-          }
-          report[i]!.uploaded.push(key);
-        }
-      }
-      if (o.validate) {
-        for (const t of targets) {
-          for (const a of artifacts.filter((x) => x.kind === 'template')) {
-            const url = s3ObjectUrl(t.bucket, t.region, objectKey(o.prefix, a));
-            progress(ctx, `validating ${url}`);
-            try {
-              await clients.cloudformation(t.region).send(new ValidateTemplateCommand({ TemplateURL: url }));
-            } catch (err) {
-              throw new OperationError(`ValidateTemplate failed for ${url}: ${describeError(err)}`);
-            }
-          }
-        }
-      }
-    }
-
-    if (!centralAccount)
-      notes.push('CentralAccountId is not prefilled in agency-collector links: pass --central-account.');
-    const { links, warnings } = buildLinks(gen, targets, keyOf, {
-      names,
-      agencies: o.agencies,
-      centralAccount,
-      centralRegion: o.centralRegion ?? o.homeRegion ?? region,
-      params: o.params,
-    });
-    const linksFile = o.dryRun
-      ? join(o.outDir, 'launch-links.md')
-      : o.linksFile
-        ? projectPath(ctx, o.linksFile)
-        : join(gen, 'launch-links.md');
-    mkdirSync(dirname(linksFile), { recursive: true });
-    writeFileSync(linksFile, launchLinksMarkdown(links, notes));
-
-    // Plain template URLs, for `onboard`/`rollout --template-url` and `aws cloudformation` commands.
-    const templateUrls = targets.flatMap((t) =>
-      TEMPLATE_NAMES.map((name) => ({
-        bucket: t.bucket,
-        region: t.region,
-        template: name,
-        url: s3ObjectUrl(t.bucket, t.region, keyOf(`templates/${name}.json`)),
-      })),
-    );
-    if (o.json) {
-      ctx.stdout(
-        `${JSON.stringify({ dryRun: o.dryRun, buckets: report, templateUrls, links, linksFile, warnings, notes }, null, 2)}\n`,
-      );
-    } else {
-      for (const r of report) {
-        ctx.stdout(
-          `${o.dryRun ? 'would upload' : 'uploaded'} ${r.uploaded.length}, unchanged ${r.skipped.length}: s3://${r.bucket} (${r.region})\n`,
-        );
-      }
-      ctx.stdout('\nTemplate URLs (for --template-url):\n');
-      for (const t of templateUrls) ctx.stdout(`  ${t.template} (${t.region}): ${t.url}\n`);
-      for (const region of [...new Set(links.map((l) => l.region))]) {
-        ctx.stdout(`\nQuick-create links for ${region}:\n`);
-        for (const l of links.filter((x) => x.region === region))
-          ctx.stdout(`  ${l.template} → ${l.stackName} (${l.deployIn})\n    ${l.url}\n`);
-      }
-      for (const w of warnings) ctx.stdout(`WARNING: ${w}\n`);
-      for (const n of notes) ctx.stdout(`note: ${n}\n`);
-      ctx.stdout(`\nwrote ${relative(ctx.root, linksFile) || linksFile}\n`);
-    }
+function reportPublish(ctx: Context, plan: PublishPlan, r: PublishResult): number {
+  const dryRun = plan.o['dry-run'];
+  if (plan.o.json) {
+    const { report: buckets, templateUrls, links, linksFile, warnings, notes } = r;
+    ctx.stdout(`${JSON.stringify({ dryRun, buckets, templateUrls, links, linksFile, warnings, notes }, null, 2)}\n`);
     return EXIT.ok;
+  }
+  for (const b of r.report) {
+    const verb = dryRun ? 'would upload' : 'uploaded';
+    ctx.stdout(`${verb} ${b.uploaded.length}, unchanged ${b.skipped.length}: s3://${b.bucket} (${b.region})\n`);
+  }
+  ctx.stdout('\nTemplate URLs (for --template-url):\n');
+  for (const t of r.templateUrls) ctx.stdout(`  ${t.template} (${t.region}): ${t.url}\n`);
+  for (const region of [...new Set(r.links.map((l) => l.region))]) {
+    ctx.stdout(`\nQuick-create links for ${region}:\n`);
+    for (const l of r.links.filter((x) => x.region === region))
+      ctx.stdout(`  ${l.template} → ${l.stackName} (${l.deployIn})\n    ${l.url}\n`);
+  }
+  for (const w of r.warnings) ctx.stdout(`WARNING: ${w}\n`);
+  for (const n of r.notes) ctx.stdout(`note: ${n}\n`);
+  ctx.stdout(`\nwrote ${relative(ctx.root, r.linksFile) || r.linksFile}\n`);
+  return EXIT.ok;
+}
+
+export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
+  return runCommand(spec, argv, ctx, async (o, given) => {
+    const { config, names } = loadConfig(ctx, o.config);
+    const plan = await planPublish(ctx, o, given, config.namePrefix);
+    if (o['print-bucket-policy']) return printPolicies(ctx, plan);
+    const done = await executePublish(ctx, plan);
+    return reportPublish(ctx, plan, writeLinks(ctx, plan, names, done));
   });
 }

@@ -7,16 +7,15 @@ import {
   DeleteChangeSetCommand,
   DeleteStackCommand,
   DescribeChangeSetCommand,
-  DescribeStackEventsCommand,
   DescribeStacksCommand,
   ExecuteChangeSetCommand,
+  paginateDescribeStackEvents,
   type Capability,
   type CloudFormationClient,
   type Parameter,
   type Stack,
 } from '@aws-sdk/client-cloudformation';
-import type { Context } from './cli-kit.ts';
-import { describeError } from './errors.ts';
+import { errorText, type Context } from '../kit/index.ts';
 
 export interface FailedEvent {
   timestamp: string;
@@ -45,6 +44,9 @@ export interface DeployInput {
   timeoutMs: number;
 }
 
+/** Enough for any one operation of our stacks; a bound so a busy stack's history is not read whole. */
+const MAX_EVENT_PAGES = 20;
+
 const isNotFound = (err: unknown) => {
   const e = err as { name?: string; message?: string };
   return e.name === 'ValidationError' && /does not exist/.test(e.message ?? '');
@@ -53,6 +55,15 @@ const isNotFound = (err: unknown) => {
 /** "No changes" shows up as a FAILED change set with one of these reasons. */
 const NO_CHANGES =
   /didn't contain changes|No updates are to be performed|submitted information didn't contain changes/i;
+
+const none: FailedEvent[] = [];
+const failure = (stackName: string, detail: string, status?: string): StackOutcome => ({
+  stackName,
+  result: 'failed',
+  status,
+  detail,
+  events: none,
+});
 
 export async function describeStack(cfn: CloudFormationClient, stackName: string): Promise<Stack | undefined> {
   try {
@@ -71,16 +82,12 @@ export async function describeStack(cfn: CloudFormationClient, stackName: string
  */
 export async function failedEvents(cfn: CloudFormationClient, stackId: string, token: string): Promise<FailedEvent[]> {
   const found: FailedEvent[] = [];
-  let NextToken: string | undefined;
-  for (let page = 0; page < 20; page++) {
-    const out = await cfn.send(new DescribeStackEventsCommand({ StackName: stackId, NextToken }));
-    let older = false;
-    for (const e of out.StackEvents ?? []) {
-      // Newest first: the first event of another operation means ours are all read.
-      if (e.ClientRequestToken !== token) {
-        older = true;
-        break;
-      }
+  let pages = 0;
+  for await (const page of paginateDescribeStackEvents({ client: cfn }, { StackName: stackId })) {
+    // Newest first: the first event of another operation means ours are all read.
+    const ours = (page.StackEvents ?? []).findIndex((e) => e.ClientRequestToken !== token);
+    const events = ours === -1 ? (page.StackEvents ?? []) : page.StackEvents!.slice(0, ours);
+    for (const e of events) {
       if (e.ResourceStatus?.endsWith('_FAILED')) {
         found.push({
           timestamp: e.Timestamp?.toISOString() ?? '',
@@ -90,8 +97,7 @@ export async function failedEvents(cfn: CloudFormationClient, stackId: string, t
         });
       }
     }
-    NextToken = out.NextToken;
-    if (older || !NextToken) break;
+    if (ours !== -1 || ++pages >= MAX_EVENT_PAGES) break;
   }
   return found.reverse();
 }
@@ -126,7 +132,6 @@ export async function deleteStack(
   timeoutMs: number,
   log: (line: string) => void,
 ): Promise<StackOutcome> {
-  const none: FailedEvent[] = [];
   try {
     const stack = await describeStack(cfn, stackName);
     if (!stack?.StackId) return { stackName, result: 'absent', detail: 'no such stack', events: none };
@@ -143,7 +148,7 @@ export async function deleteStack(
       events: await failedEvents(cfn, stack.StackId, token),
     };
   } catch (err) {
-    return { stackName, result: 'failed', detail: describeError(err), events: none };
+    return { stackName, result: 'failed', detail: errorText(err), events: none };
   }
 }
 
@@ -167,108 +172,132 @@ export function updateParameters(
   return [...given, ...kept];
 }
 
+/**
+ * The stack to change, or why it cannot be: a stack whose creation failed holds no resources and
+ * cannot be updated, so it is deleted first; a stack with an operation in progress is left alone.
+ */
+async function stackToChange(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  input: DeployInput,
+  log: (line: string) => void,
+): Promise<{ stack?: Stack } | { outcome: StackOutcome }> {
+  const stack = await describeStack(cfn, input.stackName);
+  const status = stack?.StackStatus;
+  if (status === 'ROLLBACK_COMPLETE' || status === 'ROLLBACK_FAILED') {
+    log(`${status}: deleting the failed stack before creating it again`);
+    const del = await deleteStack(ctx, cfn, stack!.StackId!, input.timeoutMs, log);
+    if (del.result === 'failed')
+      return {
+        outcome: { ...del, stackName: input.stackName, detail: `could not delete the failed stack: ${del.detail}` },
+      };
+    return { stack: undefined };
+  }
+  if (status && status.endsWith('_IN_PROGRESS') && status !== 'REVIEW_IN_PROGRESS')
+    return { outcome: failure(input.stackName, `stack is busy (${status}); retry when it settles`, status) };
+  return { stack };
+}
+
+export interface ChangeSetRef {
+  changeSetId: string;
+  stackId: string;
+  type: 'CREATE' | 'UPDATE';
+}
+
+/** Creates the change set and waits until it is ready; an outcome instead when it has nothing to do or failed. */
+export async function createChangeSet(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  input: DeployInput,
+  stack: Stack | undefined,
+  log: (line: string) => void,
+): Promise<ChangeSetRef | { outcome: StackOutcome }> {
+  const { stackName } = input;
+  const type = stack && stack.StackStatus !== 'REVIEW_IN_PROGRESS' ? 'UPDATE' : 'CREATE';
+  const given: Parameter[] = Object.entries(input.parameters).map(([ParameterKey, ParameterValue]) => ({
+    ParameterKey,
+    ParameterValue,
+  }));
+  const parameters =
+    type === 'UPDATE'
+      ? updateParameters(stack!.Parameters, given, input.templateParameters && new Set(input.templateParameters))
+      : given;
+  const changeSetName = `ssm-hub-${type.toLowerCase()}-${ctx.now().getTime()}`;
+  log(`creating ${type} change set`);
+  const created = await cfn.send(
+    new CreateChangeSetCommand({
+      StackName: stackName,
+      ChangeSetName: changeSetName,
+      ChangeSetType: type,
+      ...input.template,
+      Parameters: parameters,
+      Capabilities: input.capabilities.length ? input.capabilities : undefined,
+      Description: input.description,
+    }),
+  );
+  const changeSetId = created.Id ?? changeSetName;
+  const deadline = ctx.now().getTime() + input.timeoutMs;
+  for (;;) {
+    const cs = await cfn.send(new DescribeChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName }));
+    if (cs.Status === 'CREATE_COMPLETE') return { changeSetId, stackId: created.StackId ?? stackName, type };
+    if (cs.Status === 'FAILED') {
+      if (!NO_CHANGES.test(cs.StatusReason ?? ''))
+        return { outcome: failure(stackName, `change set failed: ${cs.StatusReason ?? 'no reason given'}`) };
+      await deleteChangeSetQuietly(cfn, changeSetId, stackName);
+      return {
+        outcome: { stackName, result: 'up-to-date', status: stack?.StackStatus, detail: 'no changes', events: none },
+      };
+    }
+    if (ctx.now().getTime() > deadline) return { outcome: failure(stackName, 'timed out waiting for the change set') };
+    await ctx.sleep(ctx.pollMs);
+  }
+}
+
+async function deleteChangeSetQuietly(cfn: CloudFormationClient, changeSetId: string, stackName: string) {
+  try {
+    await cfn.send(new DeleteChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName }));
+  } catch {
+    // Only housekeeping: an empty change set left behind does no harm.
+  }
+}
+
+/** Executes a ready change set and waits for the stack to settle. */
+async function executeChangeSet(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  input: DeployInput,
+  ref: ChangeSetRef,
+  log: (line: string) => void,
+): Promise<StackOutcome> {
+  const { stackName } = input;
+  const token = operationToken();
+  log('executing change set');
+  await cfn.send(
+    new ExecuteChangeSetCommand({ ChangeSetName: ref.changeSetId, StackName: stackName, ClientRequestToken: token }),
+  );
+  const final = await waitForStack(ctx, cfn, ref.stackId, input.timeoutMs, (s) => log(s));
+  if (final === 'CREATE_COMPLETE' || final === 'UPDATE_COMPLETE') {
+    const result = ref.type === 'CREATE' ? 'created' : 'updated';
+    return { stackName, result, status: final, detail: final, events: none };
+  }
+  const events = await failedEvents(cfn, ref.stackId, token);
+  return { stackName, result: 'failed', status: final, detail: final, events };
+}
+
+/** Create or update through a change set; "no changes" is an outcome, not a failure. */
 export async function deployStack(
   ctx: Context,
   cfn: CloudFormationClient,
   input: DeployInput,
   log: (line: string) => void,
 ): Promise<StackOutcome> {
-  const { stackName } = input;
-  const none: FailedEvent[] = [];
   try {
-    let stack = await describeStack(cfn, stackName);
-    const status = stack?.StackStatus;
-    if (status === 'ROLLBACK_COMPLETE' || status === 'ROLLBACK_FAILED') {
-      // A stack whose creation failed holds no resources and cannot be updated: replace it.
-      log(`${status}: deleting the failed stack before creating it again`);
-      const del = await deleteStack(ctx, cfn, stack!.StackId!, input.timeoutMs, log);
-      if (del.result === 'failed')
-        return { ...del, stackName, detail: `could not delete the failed stack: ${del.detail}` };
-      stack = undefined;
-    } else if (status && status.endsWith('_IN_PROGRESS') && status !== 'REVIEW_IN_PROGRESS') {
-      return {
-        stackName,
-        result: 'failed',
-        status,
-        detail: `stack is busy (${status}); retry when it settles`,
-        events: none,
-      };
-    }
-    const type = stack && stack.StackStatus !== 'REVIEW_IN_PROGRESS' ? 'UPDATE' : 'CREATE';
-
-    const given: Parameter[] = Object.entries(input.parameters).map(([ParameterKey, ParameterValue]) => ({
-      ParameterKey,
-      ParameterValue,
-    }));
-    const parameters =
-      type === 'UPDATE'
-        ? updateParameters(stack!.Parameters, given, input.templateParameters && new Set(input.templateParameters))
-        : given;
-
-    const changeSetName = `ssm-hub-${type.toLowerCase()}-${ctx.now().getTime()}`;
-    log(`creating ${type} change set`);
-    const created = await cfn.send(
-      new CreateChangeSetCommand({
-        StackName: stackName,
-        ChangeSetName: changeSetName,
-        ChangeSetType: type,
-        ...input.template,
-        Parameters: parameters,
-        Capabilities: input.capabilities.length ? input.capabilities : undefined,
-        Description: input.description,
-      }),
-    );
-    const changeSetId = created.Id ?? changeSetName;
-
-    const deadline = ctx.now().getTime() + input.timeoutMs;
-    for (;;) {
-      const cs = await cfn.send(new DescribeChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName }));
-      if (cs.Status === 'CREATE_COMPLETE') break;
-      if (cs.Status === 'FAILED') {
-        if (NO_CHANGES.test(cs.StatusReason ?? '')) {
-          try {
-            await cfn.send(new DeleteChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName }));
-          } catch {
-            // Only housekeeping: an empty change set left behind does no harm.
-          }
-          return { stackName, result: 'up-to-date', status: stack?.StackStatus, detail: 'no changes', events: none };
-        }
-        return {
-          stackName,
-          result: 'failed',
-          detail: `change set failed: ${cs.StatusReason ?? 'no reason given'}`,
-          events: none,
-        };
-      }
-      if (ctx.now().getTime() > deadline)
-        return { stackName, result: 'failed', detail: 'timed out waiting for the change set', events: none };
-      await ctx.sleep(ctx.pollMs);
-    }
-
-    const token = operationToken();
-    log('executing change set');
-    await cfn.send(
-      new ExecuteChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName, ClientRequestToken: token }),
-    );
-    const stackId = created.StackId ?? stackName;
-    const final = await waitForStack(ctx, cfn, stackId, input.timeoutMs, (s) => log(s));
-    if (final === 'CREATE_COMPLETE' || final === 'UPDATE_COMPLETE') {
-      return {
-        stackName,
-        result: type === 'CREATE' ? 'created' : 'updated',
-        status: final,
-        detail: final,
-        events: none,
-      };
-    }
-    return {
-      stackName,
-      result: 'failed',
-      status: final,
-      detail: final,
-      events: await failedEvents(cfn, stackId, token),
-    };
+    const target = await stackToChange(ctx, cfn, input, log);
+    if ('outcome' in target) return target.outcome;
+    const ref = await createChangeSet(ctx, cfn, input, target.stack, log);
+    if ('outcome' in ref) return ref.outcome;
+    return await executeChangeSet(ctx, cfn, input, ref, log);
   } catch (err) {
-    return { stackName, result: 'failed', detail: describeError(err), events: none };
+    return failure(input.stackName, errorText(err));
   }
 }

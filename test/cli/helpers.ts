@@ -12,8 +12,8 @@ import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
-import type { Context } from '../../scripts/ops/cli-kit.ts';
-import { PROJECT_ROOT } from '../../scripts/ops/cli-kit.ts';
+import type { Context } from '../../scripts/kit/index.ts';
+import { PROJECT_ROOT } from '../../scripts/kit/index.ts';
 
 export const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../scripts/ops/publish.ts';
-import { PROJECT_ROOT } from '../../scripts/ops/cli-kit.ts';
+import { PROJECT_ROOT } from '../../scripts/kit/index.ts';
 import { makeGenerated, mockAll, sha256, testContext } from './helpers.ts';
 
 describe('publish --dry-run', () => {

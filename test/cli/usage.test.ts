@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT, type CommandSpec, type Context } from '../../scripts/ops/cli-kit.ts';
+import { PROJECT_ROOT, type CommandSpec, type Context } from '../../scripts/kit/index.ts';
 import * as publish from '../../scripts/ops/publish.ts';
 import * as onboard from '../../scripts/ops/onboard.ts';
 import * as offboard from '../../scripts/ops/offboard.ts';

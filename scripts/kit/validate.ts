@@ -146,7 +146,7 @@ export function s3TemplateUrl(flag: string, value: string): string {
   return value;
 }
 
-export function exclusive(flags: Record<string, unknown>, a: string, b: string): void {
-  if (flags[a] !== undefined && flags[b] !== undefined)
-    throw new UsageError(`--${a} and --${b} cannot be used together`);
+/** Refuses two flags given together. */
+export function exclusive(given: ReadonlySet<string>, a: string, b: string): void {
+  if (given.has(a) && given.has(b)) throw new UsageError(`--${a} and --${b} cannot be used together`);
 }

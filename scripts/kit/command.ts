@@ -1,0 +1,119 @@
+// A subcommand: its spec (which produces --help), the injectable context (output, sleep, clock,
+// AWS client settings) and the one place that maps errors to exit codes and text.
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CliError, errorText, EXIT } from './errors.ts';
+import { HELP_OPTION, optionLines, parseOptions, type Option, type Values } from './options.ts';
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface CommandSpec<O extends readonly Option<string, unknown>[] = readonly Option<string, unknown>[]> {
+  name: string;
+  summary: string;
+  usage: string[];
+  options: O;
+  notes?: string[];
+}
+
+/** Keeps the option names' literal types, so the parsed values are typed per command. */
+export const defineCommand = <const O extends readonly Option<string, unknown>[]>(spec: CommandSpec<O>) => spec;
+
+export function helpText(spec: CommandSpec): string {
+  return [
+    ...spec.usage.map((u, i) => `${i === 0 ? 'usage:' : '      '} ssm-hub ${spec.name} ${u}`),
+    '',
+    spec.summary,
+    '',
+    'options:',
+    ...optionLines([...spec.options, HELP_OPTION]),
+    ...(spec.notes?.length ? ['', ...spec.notes] : []),
+    '',
+    'exit codes: 0 success, 1 AWS or operation failure, 2 bad usage or input (nothing was changed)',
+  ].join('\n');
+}
+
+/** Where a command writes, waits and looks; tests pass their own. */
+export interface Context {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  sleep(ms: number): Promise<void>;
+  now(): Date;
+  env: NodeJS.ProcessEnv;
+  /** Project root: default location of generated/ and build.config.json. */
+  root: string;
+  /** Milliseconds between polls of a long-running AWS operation. */
+  pollMs: number;
+  /** Extra SDK client configuration per service (tests point clients at loopback fakes). */
+  awsConfig?: Partial<
+    Record<'cloudformation' | 's3' | 'sts' | 'organizations' | 'ssm' | 'dynamodb', Record<string, unknown>>
+  >;
+}
+
+export function defaultContext(): Context {
+  return {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    now: () => new Date(),
+    env: process.env,
+    root: PROJECT_ROOT,
+    pollMs: 5_000,
+  };
+}
+
+/** Progress goes to stderr so stdout stays clean for --json and pipes. */
+export function progress(ctx: Context, line: string): void {
+  ctx.stderr(`${line}\n`);
+}
+
+/**
+ * Runs one subcommand: --help, parsing, then the body. A CliError ends with its own exit code and
+ * message; anything else (an SDK error) becomes one readable line and exit code 1. No stack traces.
+ */
+export async function runCommand<const O extends readonly Option<string, unknown>[]>(
+  spec: CommandSpec<O>,
+  argv: string[],
+  ctx: Context,
+  body: (values: Values<O>, given: ReadonlySet<string>) => Promise<number>,
+): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    ctx.stdout(`${helpText(spec)}\n`);
+    return EXIT.ok;
+  }
+  try {
+    const { values, given } = parseOptions(spec.name, spec.options, argv);
+    return await body(values, given);
+  } catch (err) {
+    ctx.stderr(`ssm-hub ${spec.name}: ${errorText(err)}\n`);
+    return err instanceof CliError ? err.exitCode : EXIT.failed;
+  }
+}
+
+/** Fixed-width text table for human output. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (c ?? '').padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** Runs tasks with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!, i);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}

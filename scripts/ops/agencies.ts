@@ -1,0 +1,148 @@
+// What onboard, offboard and rollout share about agencies: the target flags, the accounts they
+// resolve to, the onboarding settings, deploying one permissions stack per agency, and the report.
+import type { Capability } from '@aws-sdk/client-cloudformation';
+import type { Clients } from './aws.ts';
+import { EXIT, list, mapLimit, OperationError, progress, table, UsageError, type Context } from '../kit/index.ts';
+import * as v from '../kit/validate.ts';
+import { readTemplate, templateBodyOrUrl } from './generated.ts';
+import { activeAccountsUnder } from './orgs.ts';
+import { deployStack, type StackOutcome } from './stacks.ts';
+
+export const TARGET_OPTIONS = [
+  list('agencies', { arg: 'ACCOUNT,…', help: 'agency account IDs (12 digits each)', check: v.accountIds }),
+  list('ou', {
+    arg: 'ou-…,…',
+    help: 'every ACTIVE account under these OUs (child OUs included) or root r-…',
+    check: v.ouIds,
+  }),
+] as const;
+
+export interface Targets {
+  agencies?: string[];
+  ous?: string[];
+}
+
+/** Checks the target flags: exactly one of --agencies / --ou. */
+export function parseTargets(values: Targets & { ou?: string[] }, given: ReadonlySet<string>): Targets {
+  v.exclusive(given, 'agencies', 'ou');
+  if (!values.agencies && !values.ou) throw new UsageError('one of --agencies or --ou is required');
+  return { agencies: values.agencies, ous: values.ou };
+}
+
+export async function resolveAccounts(clients: Clients, region: string, t: Targets): Promise<string[]> {
+  if (t.agencies) return t.agencies;
+  const accounts = await activeAccountsUnder(clients.organizations(region), t.ous!);
+  if (!accounts.length) throw new OperationError(`no ACTIVE accounts under ${t.ous!.join(', ')}`);
+  return accounts;
+}
+
+export interface OnboardSettings {
+  templateUrl?: string;
+  centralStack: string;
+  registrationLimit?: number;
+  activationExpiryDays?: number;
+  concurrency: number;
+  timeoutMs: number;
+  generatedDir: string;
+}
+
+export interface AgencyOutcome extends StackOutcome {
+  account: string;
+}
+
+/** Reads the template up front so a missing or oversized file is a usage error, before AWS. */
+export function prepareTemplate(s: OnboardSettings) {
+  const template = templateBodyOrUrl(s.generatedDir, 'agency-permissions', s.templateUrl);
+  const declared = s.templateUrl
+    ? undefined
+    : Object.keys(readTemplate(s.generatedDir, 'agency-permissions').json.Parameters ?? {});
+  if (declared) {
+    const need: Array<[string, string | undefined]> = [['AgencyAccountId', undefined]];
+    if (s.registrationLimit !== undefined) need.push(['RegistrationLimit', '--registration-limit']);
+    if (s.activationExpiryDays !== undefined) need.push(['ActivationExpiryDays', '--activation-expiry-days']);
+    for (const [p, flag] of need) {
+      if (!declared.includes(p)) {
+        throw new UsageError(
+          `agency-permissions template declares no ${p} parameter${flag ? ` (${flag})` : ''}: rebuild with \`npm run build\``,
+        );
+      }
+    }
+  }
+  return { template, declared };
+}
+
+/** The parameters of one agency's permissions stack. */
+export function permissionsParameters(
+  account: string,
+  s: OnboardSettings,
+  declared: string[] | undefined,
+): Record<string, string> {
+  const parameters: Record<string, string> = { AgencyAccountId: account, CentralManagerStackName: s.centralStack };
+  if (declared && !declared.includes('CentralManagerStackName')) delete parameters.CentralManagerStackName;
+  if (s.registrationLimit !== undefined) parameters.RegistrationLimit = String(s.registrationLimit);
+  if (s.activationExpiryDays !== undefined) parameters.ActivationExpiryDays = String(s.activationExpiryDays);
+  return parameters;
+}
+
+export async function onboardAccounts(
+  ctx: Context,
+  clients: Clients,
+  region: string,
+  accounts: string[],
+  s: OnboardSettings,
+  stackNameOf: (a: string) => string,
+): Promise<AgencyOutcome[]> {
+  const { template, declared } = prepareTemplate(s);
+  const cfn = clients.cloudformation(region);
+  const capabilities: Capability[] = []; // agency-permissions creates no named IAM resources
+  return mapLimit(accounts, s.concurrency, async (account) => {
+    const stackName = stackNameOf(account);
+    const outcome = await deployStack(
+      ctx,
+      cfn,
+      {
+        stackName,
+        template,
+        parameters: permissionsParameters(account, s, declared),
+        templateParameters: declared,
+        capabilities,
+        description: `ssm-hub onboard ${account}`,
+        timeoutMs: s.timeoutMs,
+      },
+      (line) => progress(ctx, `[${account}] ${stackName}: ${line}`),
+    );
+    return { account, ...outcome };
+  });
+}
+
+/** Human summary plus the failed events of every failed stack; returns the exit code. */
+export function reportOutcomes(
+  ctx: Context,
+  outcomes: AgencyOutcome[],
+  json: boolean,
+  extra: Record<string, unknown> = {},
+): number {
+  const failed = outcomes.filter((o) => o.result === 'failed');
+  if (json) {
+    ctx.stdout(`${JSON.stringify({ ...extra, results: outcomes, failed: failed.length }, null, 2)}\n`);
+    return failed.length ? EXIT.failed : EXIT.ok;
+  }
+  ctx.stdout(
+    `${table(
+      ['account', 'stack', 'result', 'detail'],
+      outcomes.map((o) => [o.account, o.stackName, o.result, o.detail]),
+    )}\n`,
+  );
+  for (const f of failed) {
+    if (!f.events.length) continue;
+    ctx.stdout(`\nfailed events of ${f.stackName} (${f.account}):\n`);
+    ctx.stdout(
+      `${table(
+        ['time', 'logical resource', 'status', 'reason'],
+        f.events.map((e) => [e.timestamp, e.logicalResourceId, e.resourceStatus, e.resourceStatusReason]),
+      )}\n`,
+    );
+  }
+  ctx.stdout(`\n${outcomes.length - failed.length} succeeded, ${failed.length} failed\n`);
+  return failed.length ? EXIT.failed : EXIT.ok;
+}
