@@ -2,11 +2,14 @@
 // that copies EC2 tags to the hub, the registration documents, the instance role, and the
 // optional zero-touch association. One template serves every agency: the hub alias ARN is
 // derived from the central account, the central Region and the agency's own account ID.
-import { derivedNames } from '../config.ts';
-import { Equals, GetAtt, Not, Ref, Sub, type Value } from '../kit/intrinsics.ts';
-import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
-import { addNodeFunction, logGroupIdOf } from '../kit/lambda.ts';
-import { addDeadLetterQueue, alarmsTo, queueDepthMetric } from '../kit/monitoring.ts';
+// The sections follow the agency half of the README's architecture diagram: collector,
+// its EventBridge triggers, the activation parameters it keeps, the register document and
+// zero-touch association, the instance role; then alarms and outputs.
+import { derivedNames, type BuildConfig } from '../config.ts';
+import { Equals, Ref, Sub, type Value } from '../kit/intrinsics.ts';
+import { allow, assumeRoleFor, deny, policyDocument, sendDeadLetters, writeOwnLogs } from '../kit/iam.ts';
+import { addDeadLetterQueue, queueDepthMetric, type AddAlarm } from '../kit/monitoring.ts';
+import { addAlarmTopic, addFunction, addTrigger } from '../kit/shortcuts.ts';
 import { Template } from '../kit/template.ts';
 import {
   COLLECTOR_ENV,
@@ -18,13 +21,27 @@ import { registrationDocument } from '../../documents/index.ts';
 import { ACCOUNT_ID_ALLOWED_PATTERN, REGION_ALLOWED_PATTERN, type BuildContext } from './context.ts';
 
 export function buildAgencyCollector(ctx: BuildContext): Template {
-  const { config } = ctx;
-  const names = derivedNames(config);
   const t = new Template(
     'agency-collector',
     'SSM central hub, agency account: tag collector, registration document, instance role, zero-touch registration.',
   );
+  parameters(t, ctx.config);
+  // CloudWatch cannot publish to a topic encrypted with the AWS managed SNS key, and alarm
+  // names are not secret, so this topic uses no custom key.
+  const alarm = addAlarmTopic(t, {
+    displayName: 'SSM central hub: agency collector alarms',
+    emailDescription: 'Optional e-mail address for collector alarms',
+  });
+  collector(t, ctx, alarm);
+  collectorTriggers(t);
+  registration(t, ctx.config);
+  instanceRole(t, ctx.config);
+  collectorAlarms(t, ctx.config, alarm);
+  outputs(t, ctx.config);
+  return t;
+}
 
+function parameters(t: Template, config: BuildConfig): void {
   t.parameter('CentralAccountId', {
     Type: 'String',
     Description: 'The central IT account that runs the hub',
@@ -50,6 +67,7 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
     AllowedValues: ['true', 'false'],
     Description: 'Register instances with the opt-in tag automatically',
   });
+  t.condition('ZeroTouchEnabled', Equals(zeroTouch, 'true'));
   t.parameter('OptInTagKey', {
     Type: 'String',
     Default: config.zeroTouch.optInTagKey,
@@ -64,58 +82,49 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
     AllowedPattern: '^[A-Za-z0-9 _.:/=+@-]{0,256}$',
     ConstraintDescription: 'must be up to 256 letters, digits, spaces or _ . : / = + - @',
   });
-  const alarmEmail = t.parameter('AlarmEmail', {
-    Type: 'String',
-    Default: '',
-    Description: 'Optional e-mail address for collector alarms',
-    AllowedPattern: '^$|^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$',
-    ConstraintDescription: 'must be empty or an e-mail address',
-  });
-  const zeroTouchOn = t.condition('ZeroTouchEnabled', Equals(zeroTouch, 'true'));
-  const hasAlarmEmail = t.condition('HasAlarmEmail', Not(Equals(alarmEmail, '')));
+}
 
-  const hubAliasArn = Sub(
-    `arn:\${AWS::Partition}:lambda:\${CentralRegion}:\${CentralAccountId}:function:${names.tagManagerFunctionName}:agency-\${AWS::AccountId}`,
-  );
+/** The ARNs and paths every section names the same way. */
+function agencyNames(config: BuildConfig) {
   const paramPath = config.agencyActivationParameterPath;
-  const activationParamArn = (suffix: string) =>
-    Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${paramPath}/${suffix}`);
+  return {
+    paramPath,
+    hubAliasArn: Sub(
+      `arn:\${AWS::Partition}:lambda:\${CentralRegion}:\${CentralAccountId}:function:${derivedNames(config).tagManagerFunctionName}:agency-\${AWS::AccountId}`,
+    ),
+    activationParamArn: (suffix: string) =>
+      Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${paramPath}/${suffix}`),
+  };
+}
 
+/** Collector: reads instances, invokes its own hub alias, keeps the activation parameters. */
+function collector(t: Template, ctx: BuildContext, alarm: AddAlarm): void {
+  const { config } = ctx;
+  const { paramPath, hubAliasArn, activationParamArn } = agencyNames(config);
   addDeadLetterQueue(t, 'DeadLetterQueue', { SqsManagedSseEnabled: true });
-
-  t.resource('CollectorRole', 'AWS::IAM::Role', {
-    Description: 'Agency collector',
-    AssumeRolePolicyDocument: assumeRoleFor('lambda.amazonaws.com'),
-    Policies: [
-      {
-        PolicyName: 'collector',
-        PolicyDocument: policyDocument(
-          allow(
-            'WriteOwnLogs',
-            ['logs:CreateLogStream', 'logs:PutLogEvents'],
-            GetAtt(logGroupIdOf('CollectorFunction'), 'Arn'),
-          ),
-          // DescribeInstances has no resource-level permissions.
-          allow('ReadInstances', 'ec2:DescribeInstances', '*'),
-          allow('InvokeOwnHubAlias', 'lambda:InvokeFunction', hubAliasArn),
-          allow(
-            'KeepActivation',
-            ['ssm:GetParameters', 'ssm:PutParameter'],
-            [activationParamArn('id'), activationParamArn('code')],
-          ),
-          allow('DeadLetters', 'sqs:SendMessage', GetAtt('DeadLetterQueue', 'Arn')),
+  addFunction(t, {
+    name: 'Collector',
+    role: {
+      description: 'Agency collector',
+      policyName: 'collector',
+      statements: [
+        writeOwnLogs('CollectorFunction'),
+        // DescribeInstances has no resource-level permissions.
+        allow('ReadInstances', 'ec2:DescribeInstances', '*'),
+        allow('InvokeOwnHubAlias', 'lambda:InvokeFunction', hubAliasArn),
+        allow(
+          'KeepActivation',
+          ['ssm:GetParameters', 'ssm:PutParameter'],
+          [activationParamArn('id'), activationParamArn('code')],
         ),
-      },
-    ],
-  });
-  addNodeFunction(t, {
-    id: 'CollectorFunction',
-    functionName: names.collectorFunctionName,
+        sendDeadLetters('DeadLetterQueue'),
+      ],
+    },
+    functionName: derivedNames(config).collectorFunctionName,
     description: 'Copies EC2 tags of hub-registered instances to the hub',
     code: ctx.bundles.collector,
     runtime: config.runtime,
     architecture: config.architecture,
-    roleId: 'CollectorRole',
     memoryMb: 256,
     timeoutSeconds: COLLECTOR_TIMEOUT_SECONDS,
     logRetentionDays: config.logRetentionDays,
@@ -124,90 +133,81 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
       [COLLECTOR_ENV.hubFunctionArn]: hubAliasArn,
       [COLLECTOR_ENV.activationParameterPath]: paramPath,
       [COLLECTOR_ENV.reservedTagPrefix]: config.reservedTagPrefix,
-      [COLLECTOR_ENV.metricNamespace]: names.metricNamespace,
+      [COLLECTOR_ENV.metricNamespace]: derivedNames(config).metricNamespace,
     },
+    deadLetterQueueId: 'DeadLetterQueue',
+    alarms: { add: alarm, errors: 'The collector failed or the hub refused it' },
   });
-  t.resource('CollectorAsyncConfig', 'AWS::Lambda::EventInvokeConfig', {
-    FunctionName: Ref('CollectorFunction'),
-    Qualifier: '$LATEST',
-    MaximumRetryAttempts: 2,
-    DestinationConfig: { OnFailure: { Destination: GetAtt('DeadLetterQueue', 'Arn') } },
-  });
+}
 
-  const trigger = (id: string, description: string, source: Record<string, Value>) => {
-    t.resource(id, 'AWS::Events::Rule', {
-      Description: description,
-      State: 'ENABLED',
-      Targets: [{ Id: 'Collector', Arn: GetAtt('CollectorFunction', 'Arn') }],
-      ...source,
-    });
-    t.resource(`${id}Permission`, 'AWS::Lambda::Permission', {
-      Action: 'lambda:InvokeFunction',
-      FunctionName: Ref('CollectorFunction'),
-      Principal: 'events.amazonaws.com',
-      SourceArn: GetAtt(id, 'Arn'),
-      SourceAccount: Ref('AWS::AccountId'),
-    });
-  };
-  trigger('TagChangeRule', 'EC2 tag changes reach the hub within seconds', {
-    EventPattern: {
+/** Tag changes and terminations within seconds; the schedule catches what events miss. */
+function collectorTriggers(t: Template): void {
+  const trigger = { functionId: 'CollectorFunction', targetId: 'Collector' };
+  addTrigger(t, {
+    ...trigger,
+    id: 'TagChangeRule',
+    description: 'EC2 tag changes reach the hub within seconds',
+    eventPattern: {
       source: ['aws.tag'],
       'detail-type': ['Tag Change on Resource'],
       detail: { service: ['ec2'], 'resource-type': ['instance'] },
     },
   });
-  trigger('TerminationRule', 'Terminated instances are deregistered from the hub', {
-    EventPattern: {
+  addTrigger(t, {
+    ...trigger,
+    id: 'TerminationRule',
+    description: 'Terminated instances are deregistered from the hub',
+    eventPattern: {
       source: ['aws.ec2'],
       'detail-type': ['EC2 Instance State-change Notification'],
       detail: { state: ['terminated'] },
     },
   });
-  trigger('ReconcileRule', 'Full reconcile, because events are best effort; also refreshes the activation', {
-    ScheduleExpression: Ref('ReconcileSchedule'),
+  addTrigger(t, {
+    ...trigger,
+    id: 'ReconcileRule',
+    description: 'Full reconcile, because events are best effort; also refreshes the activation',
+    schedule: Ref('ReconcileSchedule'),
   });
+}
 
-  // Alarms: the collector failing (including every refusal by the hub), hub refusals of single
-  // nodes, and dead-lettered events. CloudWatch cannot publish to a topic encrypted with the
-  // AWS managed SNS key, and alarm names are not secret, so this topic uses no custom key.
-  t.resource('AlarmTopic', 'AWS::SNS::Topic', { DisplayName: 'SSM central hub: agency collector alarms' });
-  t.resource(
-    'AlarmEmailSubscription',
-    'AWS::SNS::Subscription',
-    { TopicArn: Ref('AlarmTopic'), Protocol: 'email', Endpoint: alarmEmail },
-    { Condition: hasAlarmEmail },
-  );
-  const alarm = alarmsTo(t, 'AlarmTopic');
-  alarm('CollectorErrorsAlarm', 'The collector failed or the hub refused it', {
-    Namespace: 'AWS/Lambda',
-    MetricName: 'Errors',
-    Dimensions: [{ Name: 'FunctionName', Value: Ref('CollectorFunction') }],
-  });
-  alarm('HubRefusalsAlarm', 'The hub refused this agency or some of its nodes', {
-    Namespace: names.metricNamespace,
-    MetricName: 'HubRefusals',
-  });
-  alarm(
-    'DeadLetterQueueDepthAlarm',
-    'Events for the collector failed and were dead-lettered',
-    queueDepthMetric('DeadLetterQueue'),
-  );
-
-  const docOptions = {
-    hubRegion: Ref('CentralRegion'),
-    activationParameterPath: paramPath,
-    reservedTagPrefix: config.reservedTagPrefix,
-    managedInstanceIdTagKey: MANAGED_INSTANCE_ID_TAG,
-  };
+/** The register document, and the zero-touch association that runs it on opted-in instances. */
+function registration(t: Template, config: BuildConfig): void {
+  const { paramPath } = agencyNames(config);
   t.resource('RegisterDocument', 'AWS::SSM::Document', {
     DocumentType: 'Command',
-    Content: registrationDocument(docOptions) as unknown as Value,
+    Content: registrationDocument({
+      hubRegion: Ref('CentralRegion'),
+      activationParameterPath: paramPath,
+      reservedTagPrefix: config.reservedTagPrefix,
+      managedInstanceIdTagKey: MANAGED_INSTANCE_ID_TAG,
+    }) as unknown as Value,
   });
   // The deregistration document lives in central-manager: once registered, an instance's agent
   // answers only the hub's Run Command, so only the hub can send it the way back.
+  t.resource(
+    'ZeroTouchAssociation',
+    'AWS::SSM::Association',
+    {
+      AssociationName: `${config.namePrefix}-zero-touch-registration`,
+      Name: Ref('RegisterDocument'),
+      Targets: [{ Key: Sub('tag:${OptInTagKey}'), Values: [Ref('OptInTagValue')] }],
+      Parameters: { HubRegion: [Ref('CentralRegion')], ActivationParameterPath: [paramPath] },
+      // Retries hourly, like the collector that writes the activation: an instance that launched
+      // before the activation arrived registers within the hour (registered ones exit at once).
+      ScheduleExpression: 'rate(1 hour)',
+      ComplianceSeverity: 'HIGH',
+    },
+    { Condition: 'ZeroTouchEnabled' },
+  );
+}
 
-  // Agency instances: the SSM core policy, read of the two activation parameters only, and
-  // tagging of the instance itself with the managedinstanceid key and the error key only.
+/**
+ * Agency instances: the SSM core policy, read of the two activation parameters only, and
+ * tagging of the instance itself with the managedinstanceid key and the registration keys only.
+ */
+function instanceRole(t: Template, config: BuildConfig): void {
+  const { activationParamArn } = agencyNames(config);
   const instanceArn = Sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*');
   // The caller's instance (ec2:SourceInstanceARN) must be the instance being tagged
   // (${ec2:InstanceID}, a policy variable resolved per target). `${!…}` keeps it literal in Sub.
@@ -223,6 +223,7 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
     `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`,
     `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationOptOut}`,
   ];
+  const readable = ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'];
   t.resource('InstanceRole', 'AWS::IAM::Role', {
     Description: 'Agency instances registered with the hub',
     AssumeRolePolicyDocument: assumeRoleFor('ec2.amazonaws.com'),
@@ -240,15 +241,11 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
           // AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on every parameter; this
           // instance role may read the two activation parameters and nothing else.
           // AWS's public parameters (/aws/service/…, e.g. AMI IDs for agent tooling) stay readable.
-          deny(
-            'DenyOtherParameters',
-            ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'],
-            [
-              activationParamArn('id'),
-              activationParamArn('code'),
-              Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
-            ],
-          ),
+          deny('DenyOtherParameters', readable, [
+            activationParamArn('id'),
+            activationParamArn('code'),
+            Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
+          ]),
           allow('TagSelfWithRegistration', ['ec2:CreateTags', 'ec2:DeleteTags'], instanceArn, {
             ...ownInstanceOnly,
             'ForAllValues:StringEquals': { 'aws:TagKeys': tagKeys },
@@ -264,23 +261,22 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
     InstanceProfileName: Sub(`${config.namePrefix}-agency-instance-\${AWS::Region}`),
     Roles: [Ref('InstanceRole')],
   });
+}
 
-  t.resource(
-    'ZeroTouchAssociation',
-    'AWS::SSM::Association',
-    {
-      AssociationName: `${config.namePrefix}-zero-touch-registration`,
-      Name: Ref('RegisterDocument'),
-      Targets: [{ Key: Sub('tag:${OptInTagKey}'), Values: [Ref('OptInTagValue')] }],
-      Parameters: { HubRegion: [Ref('CentralRegion')], ActivationParameterPath: [paramPath] },
-      // Retries hourly, like the collector that writes the activation: an instance that launched
-      // before the activation arrived registers within the hour (registered ones exit at once).
-      ScheduleExpression: 'rate(1 hour)',
-      ComplianceSeverity: 'HIGH',
-    },
-    { Condition: zeroTouchOn },
+/** Hub refusals of single nodes and dead-lettered events (the collector's own errors come with it). */
+function collectorAlarms(t: Template, config: BuildConfig, alarm: AddAlarm): void {
+  alarm('HubRefusalsAlarm', 'The hub refused this agency or some of its nodes', {
+    Namespace: derivedNames(config).metricNamespace,
+    MetricName: 'HubRefusals',
+  });
+  alarm(
+    'DeadLetterQueueDepthAlarm',
+    'Events for the collector failed and were dead-lettered',
+    queueDepthMetric('DeadLetterQueue'),
   );
+}
 
+function outputs(t: Template, config: BuildConfig): void {
   t.output('RegisterDocumentName', {
     Description: 'Run this document to register instances with the hub',
     Value: Ref('RegisterDocument'),
@@ -289,6 +285,5 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
     Description: 'Attach this instance profile to agency instances',
     Value: Ref('InstanceProfile'),
   });
-  t.output('HubAliasArn', { Description: 'The hub alias this agency invokes', Value: hubAliasArn });
-  return t;
+  t.output('HubAliasArn', { Description: 'The hub alias this agency invokes', Value: agencyNames(config).hubAliasArn });
 }

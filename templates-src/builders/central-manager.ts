@@ -1,11 +1,22 @@
 // central-manager: deployed once, in the central IT account. It holds the tag manager that
 // agencies invoke through their own aliases, the activation manager that issues and rotates
-// each agency's hybrid activation, the sync-state table, and the alarms.
-import { derivedNames } from '../config.ts';
-import { Equals, GetAtt, Not, Ref, Sub, type Value } from '../kit/intrinsics.ts';
-import { allow, assumeRoleFor, deny, policyDocument } from '../kit/iam.ts';
-import { addNodeFunction, logGroupIdOf } from '../kit/lambda.ts';
-import { addDeadLetterQueue, alarmsTo, queueDepthMetric } from '../kit/monitoring.ts';
+// each agency's hybrid activation, the sync-state table, and the alarms. The sections follow
+// the architecture diagram in the README: tag manager, activation manager, sync-state table,
+// the key that encrypts the records, the nodes' role; then the shared plumbing.
+import { derivedNames, type BuildConfig } from '../config.ts';
+import { GetAtt, Ref, Sub, type Value } from '../kit/intrinsics.ts';
+import {
+  allow,
+  assumeRoleFor,
+  deadLetterKey,
+  deny,
+  policyDocument,
+  sendDeadLetters,
+  viaService,
+  writeOwnLogs,
+} from '../kit/iam.ts';
+import { addDeadLetterQueue, queueDepthMetric, type AddAlarm } from '../kit/monitoring.ts';
+import { addAlarmTopic, addFunction, addTrigger } from '../kit/shortcuts.ts';
 import { Template } from '../kit/template.ts';
 import {
   ACTIVATION_MANAGER_ENV,
@@ -19,25 +30,238 @@ import { deregistrationDocument } from '../../documents/index.ts';
 import type { BuildContext } from './context.ts';
 
 export function buildCentralManager(ctx: BuildContext): Template {
-  const { config } = ctx;
-  const names = derivedNames(config);
   const t = new Template(
     'central-manager',
     'SSM central hub (central account): tag manager, per-agency activation manager, sync-state table and alarms. Deploy once per hub Region.',
     // Two Lambda bundles make it larger than a TemplateBody; publish puts it in S3 (1 MB limit).
     false,
   );
-
-  const alarmEmail = t.parameter('AlarmEmail', {
-    Type: 'String',
-    Default: '',
-    Description: 'Optional e-mail address subscribed to the alarm topic. Leave empty to subscribe later.',
-    AllowedPattern: '^$|^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$',
-    ConstraintDescription: 'must be empty or an e-mail address',
+  const alarm = addAlarmTopic(t, {
+    displayName: 'SSM central hub alarms',
+    emailDescription: 'Optional e-mail address subscribed to the alarm topic. Leave empty to subscribe later.',
+    kmsMasterKeyId: Ref('DataKey'),
   });
-  const hasAlarmEmail = t.condition('HasAlarmEmail', Not(Equals(alarmEmail, '')));
+  tagManager(t, ctx, alarm);
+  activationManager(t, ctx, alarm);
+  syncStateTable(t);
+  dataKey(t, ctx.config);
+  managedNodeRole(t, ctx.config);
+  addDeadLetterQueue(t, 'DeadLetterQueue', { KmsMasterKeyId: Ref('DataKey') });
+  hubAlarms(t, ctx.config, alarm);
+  wayBack(t, ctx.config);
+  outputs(t);
+  return t;
+}
 
-  // One customer managed key encrypts the activation codes, the sync-state table and the DLQ.
+/** ARNs every section names the same way. */
+function arns(config: BuildConfig) {
+  const inAccount = (rest: string) => Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:${rest}`);
+  return {
+    managedNodes: inAccount('managed-instance/*'),
+    activationRecords: inAccount(`parameter${config.centralActivationParameterPrefix}/*`),
+    activationRecordsPath: inAccount(`parameter${config.centralActivationParameterPrefix}`),
+  };
+}
+
+/** Tag manager: agencies invoke it through their own aliases; it proves ownership and tags nodes. */
+function tagManager(t: Template, ctx: BuildContext, alarm: AddAlarm): void {
+  const { config } = ctx;
+  const names = derivedNames(config);
+  addFunction(t, {
+    name: 'TagManager',
+    role: {
+      description: 'Tag manager: copies agency EC2 tags to the SSM managed nodes they own',
+      policyName: 'tag-manager',
+      statements: tagManagerStatements(config),
+    },
+    functionName: names.tagManagerFunctionName,
+    description: 'Applies agency EC2 tags to owned SSM managed nodes; invoked only through agency-<account> aliases',
+    code: ctx.bundles['tag-manager'],
+    runtime: config.runtime,
+    architecture: config.architecture,
+    memoryMb: 512,
+    timeoutSeconds: TAG_MANAGER_TIMEOUT_SECONDS,
+    logRetentionDays: config.logRetentionDays,
+    logKmsKeyArn: GetAtt('DataKey', 'Arn'),
+    today: ctx.today,
+    environment: {
+      [TAG_MANAGER_ENV.syncTableName]: Ref('SyncStateTable'),
+      [TAG_MANAGER_ENV.reservedTagPrefix]: config.reservedTagPrefix,
+      [TAG_MANAGER_ENV.activationParameterPrefix]: config.centralActivationParameterPrefix,
+      [TAG_MANAGER_ENV.metricNamespace]: names.metricNamespace,
+      [TAG_MANAGER_ENV.ssmConcurrency]: '5',
+      [TAG_MANAGER_ENV.agencyRequestsPerMinute]: String(config.agencyRequestsPerMinute),
+    },
+    deadLetterQueueId: 'DeadLetterQueue',
+    alarms: { add: alarm, errors: 'The tag manager failed', throttles: 'The tag manager was throttled' },
+  });
+}
+
+function tagManagerStatements(config: BuildConfig) {
+  const tableArn = GetAtt('SyncStateTable', 'Arn');
+  return [
+    writeOwnLogs('TagManagerFunction'),
+    allow(
+      'TagManagedNodes',
+      [
+        'ssm:AddTagsToResource',
+        'ssm:RemoveTagsFromResource',
+        'ssm:ListTagsForResource',
+        'ssm:DeregisterManagedInstance',
+      ],
+      arns(config).managedNodes,
+    ),
+    // DescribeInstanceInformation has no resource-level permissions.
+    allow('ProveNodeOwnership', 'ssm:DescribeInstanceInformation', '*'),
+    allow('ReadActivationRecords', 'ssm:GetParameter', arns(config).activationRecords),
+    allow('DecryptActivationRecordsAndTable', 'kms:Decrypt', GetAtt('DataKey', 'Arn')),
+    allow(
+      'EncryptTableItems',
+      ['kms:GenerateDataKey', 'kms:Encrypt'],
+      GetAtt('DataKey', 'Arn'),
+      viaService('dynamodb'),
+    ),
+    allow(
+      'SyncState',
+      [
+        'dynamodb:BatchGetItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:Query',
+      ],
+      [tableArn, Sub('${Table}/index/*', { Table: tableArn })],
+    ),
+    sendDeadLetters('DeadLetterQueue'),
+    deadLetterKey('DataKey'),
+  ];
+}
+
+/** Activation manager: the agency-permissions custom resource and the rotation schedule call it. */
+function activationManager(t: Template, ctx: BuildContext, alarm: AddAlarm): void {
+  const { config } = ctx;
+  const names = derivedNames(config);
+  addFunction(t, {
+    name: 'ActivationManager',
+    role: {
+      description: 'Activation manager: creates, stores, rotates and deletes per-agency hybrid activations',
+      policyName: 'activation-manager',
+      statements: activationManagerStatements(config),
+    },
+    functionName: names.activationManagerFunctionName,
+    description: 'Creates, stores encrypted, rotates and deletes per-agency hybrid activations',
+    code: ctx.bundles['activation-manager'],
+    runtime: config.runtime,
+    architecture: config.architecture,
+    memoryMb: 256,
+    timeoutSeconds: 300,
+    logRetentionDays: config.logRetentionDays,
+    logKmsKeyArn: GetAtt('DataKey', 'Arn'),
+    today: ctx.today,
+    environment: {
+      [ACTIVATION_MANAGER_ENV.activationParameterPrefix]: config.centralActivationParameterPrefix,
+      [ACTIVATION_MANAGER_ENV.activationKmsKeyId]: Ref('DataKey'),
+      [ACTIVATION_MANAGER_ENV.managedNodeRoleName]: Ref('ManagedNodeRole'),
+      [ACTIVATION_MANAGER_ENV.reservedTagPrefix]: config.reservedTagPrefix,
+      [ACTIVATION_MANAGER_ENV.rotateDaysBeforeExpiry]: String(config.activation.rotateDaysBeforeExpiry),
+      [ACTIVATION_MANAGER_ENV.rotateAtUsagePercent]: String(config.activation.rotateAtUsagePercent),
+      [ACTIVATION_MANAGER_ENV.metricNamespace]: names.metricNamespace,
+    },
+    deadLetterQueueId: 'DeadLetterQueue',
+    alarms: { add: alarm, errors: 'Activation creation, rotation or deletion failed' },
+  });
+  addTrigger(t, {
+    id: 'ActivationRotationSchedule',
+    permissionId: 'ActivationRotationPermission',
+    functionId: 'ActivationManagerFunction',
+    targetId: 'ActivationManager',
+    description: 'Rotates agency activations before they expire or run out of registrations',
+    schedule: config.rotationSchedule,
+  });
+}
+
+function activationManagerStatements(config: BuildConfig) {
+  const { managedNodes, activationRecords, activationRecordsPath } = arns(config);
+  return [
+    writeOwnLogs('ActivationManagerFunction'),
+    // Activations have no resource-level permissions.
+    allow('ManageActivations', ['ssm:CreateActivation', 'ssm:DeleteActivation', 'ssm:DescribeActivations'], '*'),
+    // CreateActivation with Tags also authorizes ssm:AddTagsToResource, and SSM has no
+    // activation resource type; the condition limits it to the one key the activation stamps.
+    allow('TagNewActivations', 'ssm:AddTagsToResource', '*', {
+      'ForAllValues:StringEquals': {
+        'aws:TagKeys': [`${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`],
+      },
+      Null: { 'aws:TagKeys': 'false' },
+    }),
+    allow('PassManagedNodeRole', 'iam:PassRole', GetAtt('ManagedNodeRole', 'Arn'), {
+      StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' },
+    }),
+    allow(
+      'StoreActivationRecords',
+      // GetParameterHistory: a write folds in versions a concurrent writer stored meanwhile.
+      [
+        'ssm:PutParameter',
+        'ssm:GetParameter',
+        'ssm:GetParameterHistory',
+        'ssm:GetParametersByPath',
+        'ssm:DeleteParameter',
+      ],
+      [activationRecords, activationRecordsPath],
+    ),
+    allow(
+      'EncryptActivationRecords',
+      ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+      GetAtt('DataKey', 'Arn'),
+      viaService('ssm'),
+    ),
+    // Its failed asynchronous runs (rotation) go to the dead-letter queue.
+    sendDeadLetters('DeadLetterQueue'),
+    deadLetterKey('DataKey'),
+    // Its tagging right exists for new activations only: it must never relabel a node's owner.
+    {
+      Sid: 'NeverTagManagedNodes',
+      Effect: 'Deny' as const,
+      Action: ['ssm:AddTagsToResource', 'ssm:RemoveTagsFromResource'],
+      Resource: managedNodes,
+    },
+  ];
+}
+
+/** Sync-state table: what the hub last applied to each node, and the agency index `status` reads. */
+function syncStateTable(t: Template): void {
+  const a = SYNC_TABLE.attributes;
+  t.resource(
+    'SyncStateTable',
+    'AWS::DynamoDB::Table',
+    {
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: a.managedInstanceId, AttributeType: 'S' },
+        { AttributeName: a.agencyAccountId, AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: SYNC_TABLE.partitionKey, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: SYNC_TABLE.agencyIndexName,
+          KeySchema: [
+            { AttributeName: SYNC_TABLE.agencyIndexPartitionKey, KeyType: 'HASH' },
+            { AttributeName: a.managedInstanceId, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [a.ec2InstanceId, a.lastSyncAt, a.lastError] },
+        },
+      ],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Ref('DataKey') },
+      DeletionProtectionEnabled: true,
+    },
+    { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' },
+  );
+}
+
+/** One customer managed key encrypts the activation codes, the sync-state table, the logs and the DLQ. */
+function dataKey(t: Template, config: BuildConfig): void {
   t.resource(
     'DataKey',
     'AWS::KMS::Key',
@@ -91,38 +315,10 @@ export function buildCentralManager(ctx: BuildContext): Template {
     AliasName: `alias/${config.namePrefix}-central`,
     TargetKeyId: Ref('DataKey'),
   });
+}
 
-  const a = SYNC_TABLE.attributes;
-  t.resource(
-    'SyncStateTable',
-    'AWS::DynamoDB::Table',
-    {
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: a.managedInstanceId, AttributeType: 'S' },
-        { AttributeName: a.agencyAccountId, AttributeType: 'S' },
-      ],
-      KeySchema: [{ AttributeName: SYNC_TABLE.partitionKey, KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: SYNC_TABLE.agencyIndexName,
-          KeySchema: [
-            { AttributeName: SYNC_TABLE.agencyIndexPartitionKey, KeyType: 'HASH' },
-            { AttributeName: a.managedInstanceId, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [a.ec2InstanceId, a.lastSyncAt, a.lastError] },
-        },
-      ],
-      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Ref('DataKey') },
-      DeletionProtectionEnabled: true,
-    },
-    { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' },
-  );
-
-  addDeadLetterQueue(t, 'DeadLetterQueue', { KmsMasterKeyId: Ref('DataKey') });
-
-  // The role every hybrid-registered node assumes. The trust is pinned to this account's SSM.
+/** The role every hybrid-registered node assumes. The trust is pinned to this account's SSM. */
+function managedNodeRole(t: Template, config: BuildConfig): void {
   t.resource('ManagedNodeRole', 'AWS::IAM::Role', {
     Description: 'Assumed by agency instances registered to this hub through a hybrid activation',
     AssumeRolePolicyDocument: assumeRoleFor('ssm.amazonaws.com', {
@@ -151,226 +347,11 @@ export function buildCentralManager(ctx: BuildContext): Template {
       },
     ],
   });
+}
 
-  const managedNodeArn = Sub('arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:managed-instance/*');
-  const activationParams = Sub(
-    `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.centralActivationParameterPrefix}/*`,
-  );
-  const tableArn = GetAtt('SyncStateTable', 'Arn');
-  const viaSsm = { StringEquals: { 'kms:ViaService': Sub('ssm.${AWS::Region}.amazonaws.com') } };
-
-  t.resource('TagManagerRole', 'AWS::IAM::Role', {
-    Description: 'Tag manager: copies agency EC2 tags to the SSM managed nodes they own',
-    AssumeRolePolicyDocument: assumeRoleFor('lambda.amazonaws.com'),
-    Policies: [
-      {
-        PolicyName: 'tag-manager',
-        PolicyDocument: policyDocument(
-          allow(
-            'WriteOwnLogs',
-            ['logs:CreateLogStream', 'logs:PutLogEvents'],
-            GetAtt(logGroupIdOf('TagManagerFunction'), 'Arn'),
-          ),
-          allow(
-            'TagManagedNodes',
-            [
-              'ssm:AddTagsToResource',
-              'ssm:RemoveTagsFromResource',
-              'ssm:ListTagsForResource',
-              'ssm:DeregisterManagedInstance',
-            ],
-            managedNodeArn,
-          ),
-          // DescribeInstanceInformation has no resource-level permissions.
-          allow('ProveNodeOwnership', 'ssm:DescribeInstanceInformation', '*'),
-          allow('ReadActivationRecords', 'ssm:GetParameter', activationParams),
-          allow('DecryptActivationRecordsAndTable', 'kms:Decrypt', GetAtt('DataKey', 'Arn')),
-          allow('EncryptTableItems', ['kms:GenerateDataKey', 'kms:Encrypt'], GetAtt('DataKey', 'Arn'), {
-            StringEquals: { 'kms:ViaService': Sub('dynamodb.${AWS::Region}.amazonaws.com') },
-          }),
-          allow(
-            'SyncState',
-            [
-              'dynamodb:BatchGetItem',
-              'dynamodb:GetItem',
-              'dynamodb:PutItem',
-              'dynamodb:UpdateItem',
-              'dynamodb:DeleteItem',
-              'dynamodb:Query',
-            ],
-            [tableArn, Sub('${Table}/index/*', { Table: tableArn })],
-          ),
-          allow('DeadLetters', 'sqs:SendMessage', GetAtt('DeadLetterQueue', 'Arn')),
-          allow('DeadLettersKey', ['kms:GenerateDataKey', 'kms:Decrypt'], GetAtt('DataKey', 'Arn'), {
-            StringEquals: { 'kms:ViaService': Sub('sqs.${AWS::Region}.amazonaws.com') },
-          }),
-        ),
-      },
-    ],
-  });
-
-  addNodeFunction(t, {
-    id: 'TagManagerFunction',
-    functionName: names.tagManagerFunctionName,
-    description: 'Applies agency EC2 tags to owned SSM managed nodes; invoked only through agency-<account> aliases',
-    code: ctx.bundles['tag-manager'],
-    runtime: config.runtime,
-    architecture: config.architecture,
-    roleId: 'TagManagerRole',
-    memoryMb: 512,
-    timeoutSeconds: TAG_MANAGER_TIMEOUT_SECONDS,
-    logRetentionDays: config.logRetentionDays,
-    logKmsKeyArn: GetAtt('DataKey', 'Arn'),
-    today: ctx.today,
-    environment: {
-      [TAG_MANAGER_ENV.syncTableName]: Ref('SyncStateTable'),
-      [TAG_MANAGER_ENV.reservedTagPrefix]: config.reservedTagPrefix,
-      [TAG_MANAGER_ENV.activationParameterPrefix]: config.centralActivationParameterPrefix,
-      [TAG_MANAGER_ENV.metricNamespace]: names.metricNamespace,
-      [TAG_MANAGER_ENV.ssmConcurrency]: '5',
-      [TAG_MANAGER_ENV.agencyRequestsPerMinute]: String(config.agencyRequestsPerMinute),
-    },
-  });
-  t.resource('TagManagerAsyncConfig', 'AWS::Lambda::EventInvokeConfig', {
-    FunctionName: Ref('TagManagerFunction'),
-    Qualifier: '$LATEST',
-    MaximumRetryAttempts: 2,
-    DestinationConfig: { OnFailure: { Destination: GetAtt('DeadLetterQueue', 'Arn') } },
-  });
-
-  t.resource('ActivationManagerRole', 'AWS::IAM::Role', {
-    Description: 'Activation manager: creates, stores, rotates and deletes per-agency hybrid activations',
-    AssumeRolePolicyDocument: assumeRoleFor('lambda.amazonaws.com'),
-    Policies: [
-      {
-        PolicyName: 'activation-manager',
-        PolicyDocument: policyDocument(
-          allow(
-            'WriteOwnLogs',
-            ['logs:CreateLogStream', 'logs:PutLogEvents'],
-            GetAtt(logGroupIdOf('ActivationManagerFunction'), 'Arn'),
-          ),
-          // Activations have no resource-level permissions.
-          allow('ManageActivations', ['ssm:CreateActivation', 'ssm:DeleteActivation', 'ssm:DescribeActivations'], '*'),
-          // CreateActivation with Tags also authorizes ssm:AddTagsToResource, and SSM has no
-          // activation resource type; the condition limits it to the one key the activation stamps.
-          allow('TagNewActivations', 'ssm:AddTagsToResource', '*', {
-            'ForAllValues:StringEquals': {
-              'aws:TagKeys': [`${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`],
-            },
-            Null: { 'aws:TagKeys': 'false' },
-          }),
-          allow('PassManagedNodeRole', 'iam:PassRole', GetAtt('ManagedNodeRole', 'Arn'), {
-            StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' },
-          }),
-          allow(
-            'StoreActivationRecords',
-            // GetParameterHistory: a write folds in versions a concurrent writer stored meanwhile.
-            [
-              'ssm:PutParameter',
-              'ssm:GetParameter',
-              'ssm:GetParameterHistory',
-              'ssm:GetParametersByPath',
-              'ssm:DeleteParameter',
-            ],
-            [
-              activationParams,
-              Sub(
-                `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.centralActivationParameterPrefix}`,
-              ),
-            ],
-          ),
-          allow(
-            'EncryptActivationRecords',
-            ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
-            GetAtt('DataKey', 'Arn'),
-            viaSsm,
-          ),
-          // Its failed asynchronous runs (rotation) go to the dead-letter queue; Lambda checks this
-          // permission when the on-failure destination is configured.
-          allow('DeadLetters', 'sqs:SendMessage', GetAtt('DeadLetterQueue', 'Arn')),
-          allow('DeadLettersKey', ['kms:GenerateDataKey', 'kms:Decrypt'], GetAtt('DataKey', 'Arn'), {
-            StringEquals: { 'kms:ViaService': Sub('sqs.${AWS::Region}.amazonaws.com') },
-          }),
-          // Its tagging right exists for new activations only: it must never relabel a node's owner.
-          {
-            Sid: 'NeverTagManagedNodes',
-            Effect: 'Deny',
-            Action: ['ssm:AddTagsToResource', 'ssm:RemoveTagsFromResource'],
-            Resource: managedNodeArn,
-          },
-        ),
-      },
-    ],
-  });
-
-  addNodeFunction(t, {
-    id: 'ActivationManagerFunction',
-    functionName: names.activationManagerFunctionName,
-    description: 'Creates, stores encrypted, rotates and deletes per-agency hybrid activations',
-    code: ctx.bundles['activation-manager'],
-    runtime: config.runtime,
-    architecture: config.architecture,
-    roleId: 'ActivationManagerRole',
-    memoryMb: 256,
-    timeoutSeconds: 300,
-    logRetentionDays: config.logRetentionDays,
-    logKmsKeyArn: GetAtt('DataKey', 'Arn'),
-    today: ctx.today,
-    environment: {
-      [ACTIVATION_MANAGER_ENV.activationParameterPrefix]: config.centralActivationParameterPrefix,
-      [ACTIVATION_MANAGER_ENV.activationKmsKeyId]: Ref('DataKey'),
-      [ACTIVATION_MANAGER_ENV.managedNodeRoleName]: Ref('ManagedNodeRole'),
-      [ACTIVATION_MANAGER_ENV.reservedTagPrefix]: config.reservedTagPrefix,
-      [ACTIVATION_MANAGER_ENV.rotateDaysBeforeExpiry]: String(config.activation.rotateDaysBeforeExpiry),
-      [ACTIVATION_MANAGER_ENV.rotateAtUsagePercent]: String(config.activation.rotateAtUsagePercent),
-      [ACTIVATION_MANAGER_ENV.metricNamespace]: names.metricNamespace,
-    },
-  });
-  t.resource('ActivationManagerAsyncConfig', 'AWS::Lambda::EventInvokeConfig', {
-    FunctionName: Ref('ActivationManagerFunction'),
-    Qualifier: '$LATEST',
-    MaximumRetryAttempts: 2,
-    DestinationConfig: { OnFailure: { Destination: GetAtt('DeadLetterQueue', 'Arn') } },
-  });
-  t.resource('ActivationRotationSchedule', 'AWS::Events::Rule', {
-    Description: 'Rotates agency activations before they expire or run out of registrations',
-    ScheduleExpression: config.rotationSchedule,
-    State: 'ENABLED',
-    Targets: [{ Id: 'ActivationManager', Arn: GetAtt('ActivationManagerFunction', 'Arn') }],
-  });
-  t.resource('ActivationRotationPermission', 'AWS::Lambda::Permission', {
-    Action: 'lambda:InvokeFunction',
-    FunctionName: Ref('ActivationManagerFunction'),
-    Principal: 'events.amazonaws.com',
-    SourceArn: GetAtt('ActivationRotationSchedule', 'Arn'),
-    SourceAccount: Ref('AWS::AccountId'),
-  });
-
-  // Alarms: errors and throttles of both functions, dead letters, refused callers and nodes.
-  t.resource('AlarmTopic', 'AWS::SNS::Topic', {
-    DisplayName: 'SSM central hub alarms',
-    KmsMasterKeyId: Ref('DataKey'),
-  });
-  t.resource(
-    'AlarmEmailSubscription',
-    'AWS::SNS::Subscription',
-    { TopicArn: Ref('AlarmTopic'), Protocol: 'email', Endpoint: alarmEmail },
-    { Condition: hasAlarmEmail },
-  );
-  const alarm = alarmsTo(t, 'AlarmTopic');
-  const lambdaMetric = (metricName: string, fn: string) => ({
-    Namespace: 'AWS/Lambda',
-    MetricName: metricName,
-    Dimensions: [{ Name: 'FunctionName', Value: Ref(fn) }],
-  });
-  alarm('TagManagerErrorsAlarm', 'The tag manager failed', lambdaMetric('Errors', 'TagManagerFunction'));
-  alarm('TagManagerThrottlesAlarm', 'The tag manager was throttled', lambdaMetric('Throttles', 'TagManagerFunction'));
-  alarm(
-    'ActivationManagerErrorsAlarm',
-    'Activation creation, rotation or deletion failed',
-    lambdaMetric('Errors', 'ActivationManagerFunction'),
-  );
+/** Alarms beyond the functions' own: dead letters, refused callers and nodes, rotation failures. */
+function hubAlarms(t: Template, config: BuildConfig, alarm: AddAlarm): void {
+  const { metricNamespace } = derivedNames(config);
   alarm(
     'DeadLetterQueueDepthAlarm',
     'Asynchronous invocations failed and were dead-lettered',
@@ -379,7 +360,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
   // Application metrics (EMF): the tag manager emits them with the dimension Service=TagManager,
   // the activation manager with none; an alarm matches a metric only with the same dimensions.
   const tagManagerMetric = (metricName: string) => ({
-    Namespace: names.metricNamespace,
+    Namespace: metricNamespace,
     MetricName: metricName,
     Dimensions: [{ Name: 'Service', Value: 'TagManager' }],
   });
@@ -402,12 +383,16 @@ export function buildCentralManager(ctx: BuildContext): Template {
     tagManagerMetric('ThrottledRequests'),
   );
   alarm('RotationFailuresAlarm', 'An activation rotation failed; the current activation is still in use', {
-    Namespace: names.metricNamespace,
+    Namespace: metricNamespace,
     MetricName: 'RotationFailures',
   });
+}
 
-  // The way back: central IT runs this on hub-managed nodes to return them to their own
-  // account's Systems Manager (the agent listens only to the hub once registered).
+/**
+ * The way back: central IT runs this on hub-managed nodes to return them to their own
+ * account's Systems Manager (the agent listens only to the hub once registered).
+ */
+function wayBack(t: Template, config: BuildConfig): void {
   t.resource('DeregisterDocument', 'AWS::SSM::Document', {
     DocumentType: 'Command',
     DocumentFormat: 'JSON',
@@ -418,33 +403,20 @@ export function buildCentralManager(ctx: BuildContext): Template {
       managedInstanceIdTagKey: MANAGED_INSTANCE_ID_TAG,
     }) as unknown as Value,
   });
+}
 
-  const exportName = (suffix: string) => Sub(`\${AWS::StackName}-${suffix}`);
-  t.output('TagManagerFunctionName', {
-    Description: 'Name of the tag manager function',
-    Value: Ref('TagManagerFunction'),
-    Export: exportName('TagManagerFunctionName'),
-  });
-  t.output('TagManagerFunctionArn', {
-    Description: 'ARN of the tag manager function',
-    Value: GetAtt('TagManagerFunction', 'Arn'),
-    Export: exportName('TagManagerFunctionArn'),
-  });
-  t.output('ActivationManagerFunctionArn', {
-    Description: 'Service token of the Custom::AgencyActivation resource',
-    Value: GetAtt('ActivationManagerFunction', 'Arn'),
-    Export: exportName('ActivationManagerFunctionArn'),
-  });
-  t.output('SyncTableName', {
-    Description: 'Sync-state table (inventory read by `status`)',
-    Value: Ref('SyncStateTable'),
-    Export: exportName('SyncTableName'),
-  });
-  t.output('ManagedNodeRoleName', {
-    Description: 'IAM role assumed by hybrid-registered nodes',
-    Value: Ref('ManagedNodeRole'),
-    Export: exportName('ManagedNodeRoleName'),
-  });
+function outputs(t: Template): void {
+  const exported = (id: string, description: string, value: Value) =>
+    t.output(id, { Description: description, Value: value, Export: Sub(`\${AWS::StackName}-${id}`) });
+  exported('TagManagerFunctionName', 'Name of the tag manager function', Ref('TagManagerFunction'));
+  exported('TagManagerFunctionArn', 'ARN of the tag manager function', GetAtt('TagManagerFunction', 'Arn'));
+  exported(
+    'ActivationManagerFunctionArn',
+    'Service token of the Custom::AgencyActivation resource',
+    GetAtt('ActivationManagerFunction', 'Arn'),
+  );
+  exported('SyncTableName', 'Sync-state table (inventory read by `status`)', Ref('SyncStateTable'));
+  exported('ManagedNodeRoleName', 'IAM role assumed by hybrid-registered nodes', Ref('ManagedNodeRole'));
   t.output('DeregisterDocumentName', {
     Description: 'Run on hub-managed nodes to return them to their own account, then deregister the node',
     Value: Ref('DeregisterDocument'),
@@ -454,5 +426,4 @@ export function buildCentralManager(ctx: BuildContext): Template {
     Description: 'Dead-letter queue of failed asynchronous invocations',
     Value: Ref('DeadLetterQueue'),
   });
-  return t;
 }

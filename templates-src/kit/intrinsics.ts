@@ -1,6 +1,7 @@
 // CloudFormation intrinsic functions as tiny typed constructors. Each one checks its own
 // arguments and throws on a shape CloudFormation would reject, so mistakes surface at build
 // time instead of during a deployment.
+import { KitError } from './errors.ts';
 
 /** Any value that can appear in a template: literals, arrays, objects and intrinsics. */
 export type Value = string | number | boolean | null | Intrinsic | Value[] | { [key: string]: Value };
@@ -24,15 +25,16 @@ export type Intrinsic =
 /** A condition expression: Fn::Equals/Not/And/Or or a reference to a named condition. */
 export type Condition = Intrinsic;
 
-export class IntrinsicError extends Error {
-  override readonly name = 'IntrinsicError';
+/** Intrinsic errors name the function (`Sub`, `GetAtt(Queue)`) as the logical ID and the argument as the property. */
+function fail(fn: string, argument: string, message: string): never {
+  throw new KitError(fn, argument, message);
 }
 
 const LOGICAL_ID = /^[A-Za-z0-9]+$/;
 
 function requireLogicalId(fn: string, id: unknown): asserts id is string {
   if (typeof id !== 'string' || !LOGICAL_ID.test(id)) {
-    throw new IntrinsicError(`${fn}: logical ID must be alphanumeric, got ${JSON.stringify(id)}`);
+    fail(fn, 'logicalId', `${fn}: logical ID must be alphanumeric, got ${JSON.stringify(id)}`);
   }
 }
 
@@ -58,7 +60,9 @@ export function Ref(logicalId: string): Intrinsic {
 export function GetAtt(logicalId: string, attribute: string): Intrinsic {
   requireLogicalId('GetAtt', logicalId);
   if (typeof attribute !== 'string' || !/^[A-Za-z0-9.]+$/.test(attribute)) {
-    throw new IntrinsicError(
+    fail(
+      `GetAtt(${logicalId})`,
+      'attribute',
       `GetAtt(${logicalId}): attribute must be a non-empty name such as Arn, got ${JSON.stringify(attribute)}`,
     );
   }
@@ -78,29 +82,29 @@ export function subVariables(template: string): string[] {
 
 export function Sub(template: string, variables?: Record<string, Value>): Intrinsic {
   if (typeof template !== 'string' || template.length === 0) {
-    throw new IntrinsicError('Sub: template must be a non-empty string');
+    fail('Sub', 'template', 'Sub: template must be a non-empty string');
   }
   for (const v of subVariables(template)) {
     if (!/^[A-Za-z0-9:]+(\.[A-Za-z0-9.]+)?$/.test(v)) {
-      throw new IntrinsicError(`Sub: "\${${v}}" is not a valid variable in ${JSON.stringify(template)}`);
+      fail('Sub', 'template', `Sub: "\${${v}}" is not a valid variable in ${JSON.stringify(template)}`);
     }
   }
   if (variables === undefined) {
     if (subVariables(template).length === 0)
-      throw new IntrinsicError(`Sub: ${JSON.stringify(template)} has no variables; use a plain string`);
+      fail('Sub', 'template', `Sub: ${JSON.stringify(template)} has no variables; use a plain string`);
     return { 'Fn::Sub': template };
   }
   const used = new Set(subVariables(template));
   for (const name of Object.keys(variables)) {
-    if (!used.has(name)) throw new IntrinsicError(`Sub: variable "${name}" is not used in ${JSON.stringify(template)}`);
+    if (!used.has(name)) fail('Sub', 'variables', `Sub: variable "${name}" is not used in ${JSON.stringify(template)}`);
   }
   return { 'Fn::Sub': [template, variables] };
 }
 
 export function Join(delimiter: string, values: Value[] | Intrinsic): Intrinsic {
-  if (typeof delimiter !== 'string') throw new IntrinsicError('Join: delimiter must be a string');
+  if (typeof delimiter !== 'string') fail('Join', 'delimiter', 'Join: delimiter must be a string');
   if (!Array.isArray(values) && (typeof values !== 'object' || values === null)) {
-    throw new IntrinsicError('Join: values must be a list or an intrinsic that returns a list');
+    fail('Join', 'values', 'Join: values must be a list or an intrinsic that returns a list');
   }
   return { 'Fn::Join': [delimiter, values] };
 }
@@ -113,9 +117,9 @@ export function If(conditionName: string, whenTrue: Value, whenFalse: Value): In
 export function Select(index: number | Intrinsic, list: Value[] | Intrinsic): Intrinsic {
   if (typeof index === 'number') {
     if (!Number.isInteger(index) || index < 0)
-      throw new IntrinsicError(`Select: index must be a non-negative integer, got ${index}`);
+      fail('Select', 'index', `Select: index must be a non-negative integer, got ${index}`);
     if (Array.isArray(list) && index >= list.length) {
-      throw new IntrinsicError(`Select: index ${index} is out of range for a list of ${list.length}`);
+      fail('Select', 'index', `Select: index ${index} is out of range for a list of ${list.length}`);
     }
   }
   return { 'Fn::Select': [index, list] };
@@ -123,13 +127,13 @@ export function Select(index: number | Intrinsic, list: Value[] | Intrinsic): In
 
 export function Split(delimiter: string, source: Value): Intrinsic {
   if (typeof delimiter !== 'string' || delimiter.length === 0)
-    throw new IntrinsicError('Split: delimiter must be a non-empty string');
+    fail('Split', 'delimiter', 'Split: delimiter must be a non-empty string');
   return { 'Fn::Split': [delimiter, source] };
 }
 
 export function ImportValue(exportName: Value): Intrinsic {
   if (exportName === '' || exportName === null || exportName === undefined) {
-    throw new IntrinsicError('ImportValue: export name must not be empty');
+    fail('ImportValue', 'exportName', 'ImportValue: export name must not be empty');
   }
   return { 'Fn::ImportValue': exportName };
 }
@@ -142,12 +146,12 @@ export function Not(condition: Condition): Condition {
 }
 export function And(...conditions: Condition[]): Condition {
   if (conditions.length < 2 || conditions.length > 10)
-    throw new IntrinsicError(`And: needs 2 to 10 conditions, got ${conditions.length}`);
+    fail('And', 'conditions', `And: needs 2 to 10 conditions, got ${conditions.length}`);
   return { 'Fn::And': conditions };
 }
 export function Or(...conditions: Condition[]): Condition {
   if (conditions.length < 2 || conditions.length > 10)
-    throw new IntrinsicError(`Or: needs 2 to 10 conditions, got ${conditions.length}`);
+    fail('Or', 'conditions', `Or: needs 2 to 10 conditions, got ${conditions.length}`);
   return { 'Fn::Or': conditions };
 }
 /** Refers to a named condition inside another condition. */

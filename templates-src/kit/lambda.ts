@@ -2,6 +2,7 @@
 // and code size are checked here so a bad value fails the build, not the deployment.
 import { GetAtt, Ref, type Value } from './intrinsics.ts';
 import { NODE_RUNTIME_DEPRECATION } from '../config.ts';
+import { KitError } from './errors.ts';
 import type { Template } from './template.ts';
 
 /** Code.ZipFile holds at most 4 MB once zipped; the source itself is the safe bound to check. */
@@ -31,18 +32,7 @@ export interface NodeFunctionOptions {
 export const logGroupIdOf = (functionId: string): string => `${functionId}LogGroup`;
 
 export function addNodeFunction(t: Template, o: NodeFunctionOptions): { functionId: string; logGroupId: string } {
-  const deprecatedOn = NODE_RUNTIME_DEPRECATION[o.runtime];
-  if (!deprecatedOn) throw new Error(`${o.id}: runtime ${o.runtime} is not a supported Node.js runtime`);
-  if (o.today.toISOString().slice(0, 10) >= deprecatedOn) {
-    throw new Error(`${o.id}: runtime ${o.runtime} was deprecated on ${deprecatedOn}`);
-  }
-  const bytes = Buffer.byteLength(o.code);
-  if (bytes === 0) throw new Error(`${o.id}: bundled code is empty`);
-  if (bytes > ZIPFILE_MAX_BYTES)
-    throw new Error(`${o.id}: bundled code is ${bytes} bytes, over the 4 MB Code.ZipFile limit`);
-  if (o.timeoutSeconds < 1 || o.timeoutSeconds > 900) throw new Error(`${o.id}: timeout must be 1–900 seconds`);
-  if (o.memoryMb < 128 || o.memoryMb > 10240) throw new Error(`${o.id}: memory must be 128–10240 MB`);
-
+  checkFunctionOptions(o);
   const logGroupId = logGroupIdOf(o.id);
   t.resource(
     logGroupId,
@@ -75,4 +65,21 @@ export function addNodeFunction(t: Template, o: NodeFunctionOptions): { function
     o.dependsOn?.length ? { DependsOn: o.dependsOn } : {},
   );
   return { functionId: o.id, logGroupId };
+}
+
+function checkFunctionOptions(o: NodeFunctionOptions): void {
+  const fail = (property: string, message: string): never => {
+    throw new KitError(o.id, property, `${o.id}: ${message}`);
+  };
+  const deprecatedOn = NODE_RUNTIME_DEPRECATION[o.runtime];
+  if (!deprecatedOn) fail('Runtime', `runtime ${o.runtime} is not a supported Node.js runtime`);
+  if (o.today.toISOString().slice(0, 10) >= deprecatedOn!) {
+    fail('Runtime', `runtime ${o.runtime} was deprecated on ${deprecatedOn}`);
+  }
+  const bytes = Buffer.byteLength(o.code);
+  if (bytes === 0) fail('Code.ZipFile', 'bundled code is empty');
+  if (bytes > ZIPFILE_MAX_BYTES)
+    fail('Code.ZipFile', `bundled code is ${bytes} bytes, over the 4 MB Code.ZipFile limit`);
+  if (o.timeoutSeconds < 1 || o.timeoutSeconds > 900) fail('Timeout', 'timeout must be 1–900 seconds');
+  if (o.memoryMb < 128 || o.memoryMb > 10240) fail('MemorySize', 'memory must be 128–10240 MB');
 }

@@ -1,6 +1,7 @@
 // A small typed template builder. It records parameters, conditions, resources and outputs,
 // and `render()` checks the whole template before anything is written: logical IDs, every
 // Ref / GetAtt / Sub / Condition / DependsOn target, the CloudFormation quotas and the size.
+import { KitError } from './errors.ts';
 import { PSEUDO_PARAMETERS, Ref, subVariables, type Condition, type Intrinsic, type Value } from './intrinsics.ts';
 
 /** CloudFormation quotas (CloudFormation User Guide, "Quotas"). */
@@ -17,8 +18,9 @@ export const LIMITS = {
   descriptionBytes: 1024,
 } as const;
 
-export class TemplateError extends Error {
-  override readonly name = 'TemplateError';
+/** Template errors name the template (or the logical ID) and the section or property at fault. */
+function fail(where: string, property: string, message: string): never {
+  throw new KitError(where, property, message);
 }
 
 export interface ParameterSpec {
@@ -88,23 +90,27 @@ export class Template {
     private readonly mustFitTemplateBody = true,
   ) {
     if (Buffer.byteLength(description) > LIMITS.descriptionBytes) {
-      throw new TemplateError(`${name}: Description is longer than ${LIMITS.descriptionBytes} bytes`);
+      fail(name, 'Description', `${name}: Description is longer than ${LIMITS.descriptionBytes} bytes`);
     }
   }
 
   private claim(section: string, id: string): void {
     if (!LOGICAL_ID.test(id)) {
-      throw new TemplateError(
+      fail(
+        id,
+        'logicalId',
         `${this.name}: ${section} logical ID ${JSON.stringify(id)} must be alphanumeric (A-Z, a-z, 0-9)`,
       );
     }
     if (id.length > LIMITS.logicalIdLength) {
-      throw new TemplateError(
+      fail(
+        id.slice(0, 64),
+        'logicalId',
         `${this.name}: ${section} logical ID ${id} is longer than ${LIMITS.logicalIdLength} characters`,
       );
     }
     const previous = this.ids.get(id);
-    if (previous) throw new TemplateError(`${this.name}: duplicate logical ID ${id} (already used by a ${previous})`);
+    if (previous) fail(id, 'logicalId', `${this.name}: duplicate logical ID ${id} (already used by a ${previous})`);
     this.ids.set(id, section);
   }
 
@@ -112,7 +118,9 @@ export class Template {
   parameter(id: string, spec: ParameterSpec): Intrinsic {
     this.claim('parameter', id);
     if (spec.Default !== undefined && spec.AllowedValues && !spec.AllowedValues.includes(spec.Default)) {
-      throw new TemplateError(
+      fail(
+        id,
+        'Default',
         `${this.name}: parameter ${id} default ${JSON.stringify(spec.Default)} is not in AllowedValues`,
       );
     }
@@ -122,12 +130,16 @@ export class Template {
       typeof spec.Default === 'string' &&
       !new RegExp(`^(?:${spec.AllowedPattern})$`, 'u').test(spec.Default)
     ) {
-      throw new TemplateError(
+      fail(
+        id,
+        'Default',
         `${this.name}: parameter ${id} default ${JSON.stringify(spec.Default)} does not match its AllowedPattern ${spec.AllowedPattern}`,
       );
     }
     if (spec.AllowedPattern && !spec.ConstraintDescription) {
-      throw new TemplateError(
+      fail(
+        id,
+        'ConstraintDescription',
         `${this.name}: parameter ${id} has an AllowedPattern but no ConstraintDescription to explain it`,
       );
     }
@@ -146,7 +158,7 @@ export class Template {
   resource(id: string, type: string, properties?: Record<string, Value>, options: ResourceOptions = {}): string {
     this.claim('resource', id);
     if (!/^[A-Za-z0-9]+::[A-Za-z0-9]+::[A-Za-z0-9]+$|^Custom::[A-Za-z0-9_@-]{1,60}$/.test(type)) {
-      throw new TemplateError(`${this.name}: resource ${id} has an invalid type ${JSON.stringify(type)}`);
+      fail(id, 'Type', `${this.name}: resource ${id} has an invalid type ${JSON.stringify(type)}`);
     }
     this.resources.set(id, { Type: type, ...(properties ? { Properties: properties } : {}), ...options });
     return id;
@@ -163,6 +175,13 @@ export class Template {
 
   /** Checks the template and returns it with any warnings (for example over the TemplateBody size). */
   render(): RenderResult {
+    const errors = [...this.quotaErrors(), ...this.referenceErrors()];
+    if (errors.length > 0) fail(this.name, 'Resources', `${this.name}: ${errors.join('; ')}`);
+    const template = this.assemble();
+    return { template, warnings: this.sizeWarnings(template) };
+  }
+
+  private quotaErrors(): string[] {
     const errors: string[] = [];
     if (this.resources.size === 0) errors.push('a template needs at least one resource');
     if (this.resources.size > LIMITS.resources)
@@ -173,7 +192,12 @@ export class Template {
       errors.push(`${this.outputs.size} outputs is more than the ${LIMITS.outputs} allowed`);
     if (this.conditions.size > LIMITS.conditions)
       errors.push(`${this.conditions.size} conditions is more than the ${LIMITS.conditions} allowed`);
+    return errors;
+  }
 
+  /** Every Ref, GetAtt, Sub variable, Condition and DependsOn must name something declared. */
+  private referenceErrors(): string[] {
+    const errors: string[] = [];
     const refTargets = new Set<string>([...this.parameters.keys(), ...this.resources.keys(), ...PSEUDO_PARAMETERS]);
     const checkRefs = (where: string, value: unknown) =>
       walkIntrinsics(value, (kind, target) => {
@@ -205,9 +229,11 @@ export class Template {
       if (o.Condition && !this.conditions.has(o.Condition))
         errors.push(`output ${id}: Condition ${o.Condition} is not defined`);
     }
-    if (errors.length > 0) throw new TemplateError(`${this.name}: ${errors.join('; ')}`);
+    return errors;
+  }
 
-    const template: RenderedTemplate = {
+  private assemble(): RenderedTemplate {
+    return {
       AWSTemplateFormatVersion: '2010-09-09',
       Description: this.description,
       ...(Object.keys(this.metadata).length ? { Metadata: this.metadata } : {}),
@@ -230,11 +256,15 @@ export class Template {
           }
         : {}),
     };
+  }
 
+  private sizeWarnings(template: RenderedTemplate): string[] {
     const warnings: string[] = [];
     const bytes = Buffer.byteLength(JSON.stringify(template));
     if (bytes > LIMITS.templateUrlBytes) {
-      throw new TemplateError(
+      fail(
+        this.name,
+        'TemplateURL',
         `${this.name}: template is ${bytes} bytes, over the ${LIMITS.templateUrlBytes}-byte limit for a TemplateURL`,
       );
     }
@@ -243,7 +273,7 @@ export class Template {
         `${this.name}: template is ${bytes} bytes (compact JSON), over the ${LIMITS.templateBodyBytes}-byte TemplateBody limit; deploy it from S3 (TemplateURL)`,
       );
     }
-    return { template, warnings };
+    return warnings;
   }
 }
 
