@@ -221,16 +221,16 @@ type Defaulted<E extends EnvironmentSpec> = { [K in keyof E]: E[K] extends { def
  * `values` or its default. A literal value is checked against the setting's rule; a CloudFormation
  * intrinsic ({ Ref: … }) is written as is. Throws on a missing or bad value, naming the variable.
  */
-export function environmentVariables<E extends EnvironmentSpec>(
+export function environmentVariables<E extends EnvironmentSpec, V = object>(
   spec: E,
-  values: { [K in Exclude<TemplateKeys<E>, Defaulted<E>>]: unknown } & {
-    [K in Extract<TemplateKeys<E>, Defaulted<E>>]?: unknown;
+  values: { [K in Exclude<TemplateKeys<E>, Defaulted<E>>]: string | number | V } & {
+    [K in Extract<TemplateKeys<E>, Defaulted<E>>]?: string | number | V;
   },
-): Record<string, unknown> {
-  const given = values as Record<string, unknown>;
+): Record<string, string | V> {
+  const given = values as Record<string, string | number | V | undefined>;
   const unknown = Object.keys(given).filter((k) => !spec[k] || !isTemplateSetting(spec[k]));
   if (unknown.length) throw new EnvironmentError(`not template settings of this function: ${unknown.join(', ')}`);
-  const out: Record<string, unknown> = {};
+  const out: Record<string, string | V> = {};
   for (const [key, setting] of Object.entries(spec)) {
     if (!isTemplateSetting(setting)) continue;
     const value = given[key] ?? setting.default;
