@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REGION_NAME_PATTERN } from '../lambda/shared/names.ts';
+import { PARAMETER_PATH_ALLOWED_PATTERN, REGION_NAME_PATTERN } from '../contract/patterns.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -25,7 +25,7 @@ export const DOCUMENT_PARAMETERS = {
 /** A Region name such as eu-west-1, us-gov-west-1 or ap-southeast-5. */
 export const REGION_PATTERN = REGION_NAME_PATTERN;
 /** A Parameter Store path such as /ssm-hub/activation (no trailing slash). */
-export const PARAMETER_PATH_PATTERN = '^(/[a-zA-Z0-9_.-]+)+$';
+export const PARAMETER_PATH_PATTERN = PARAMETER_PATH_ALLOWED_PATTERN;
 
 /** Environment variables the scripts read; the runCommand preamble sets them. */
 export const SCRIPT_ENV = {

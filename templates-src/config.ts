@@ -3,38 +3,51 @@
 import { readFileSync } from 'node:fs';
 // zod/mini (with the English messages) loads ~50 ms faster than zod: the build starts with it.
 import * as z from 'zod/mini';
+import {
+  ACTIVATION_MANAGER_ENVIRONMENT,
+  RESERVED_TAG_PREFIX_LENGTH,
+  TAG_MANAGER_ENVIRONMENT,
+  type NumberSetting,
+} from '../contract/environment.ts';
+import { ContractError } from '../contract/errors.ts';
+import {
+  ACTIVATION_MAX_EXPIRY_DAYS,
+  ACTIVATION_MAX_REGISTRATION_LIMIT,
+  LOG_RETENTION_DAYS,
+  NODE_RUNTIME_DEPRECATION,
+  SSM_MAX_KEY_LENGTH,
+  SSM_MAX_VALUE_LENGTH,
+  supportedRuntimes,
+} from '../contract/limits.ts';
+import {
+  PARAMETER_PATH_PATTERN,
+  PARAMETER_PATH_RESERVED_PREFIX,
+  SCHEDULE_EXPRESSION_PATTERN,
+  SSM_TAG_CHARACTERS,
+} from '../contract/patterns.ts';
 
 z.config(z.locales.en());
 
-/** Lambda Node.js runtimes and the day each is deprecated (AWS Lambda runtime deprecation policy). */
-export const NODE_RUNTIME_DEPRECATION: Readonly<Record<string, string>> = {
-  'nodejs18.x': '2025-09-01',
-  'nodejs20.x': '2026-04-30',
-  'nodejs22.x': '2027-04-30',
-  'nodejs24.x': '2028-04-30',
-};
+export { NODE_RUNTIME_DEPRECATION };
 
-/** Matches SSM's tag key rule; the prefix must itself be a legal key start and not aws:. */
-const SSM_TAG_KEY_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$/u;
-
-/** The retention periods CloudWatch Logs accepts (RetentionInDays). */
-const LOG_RETENTION_DAYS = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-];
+/** SSM's tag-key characters, at least one; aws: keys are refused by a check of their own. */
+const SSM_TAG_KEY_CHARACTERS = new RegExp(`^[${SSM_TAG_CHARACTERS}]+$`, 'u');
 
 const scheduleExpression = z.string().check(
-  z.regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/, {
+  z.regex(SCHEDULE_EXPRESSION_PATTERN, {
     message: 'must be an EventBridge schedule expression such as rate(1 hour) or cron(0 * * * ? *)',
   }),
 );
 
 const parameterPath = z.string().check(
-  z.regex(/^(\/[a-zA-Z0-9_.-]+)+$/, { message: 'must be a Parameter Store path such as /central-hub/activation' }),
-  z.refine((p) => !/^\/(aws|ssm)/i.test(p), {
+  z.regex(PARAMETER_PATH_PATTERN, { message: 'must be a Parameter Store path such as /central-hub/activation' }),
+  z.refine((p) => !PARAMETER_PATH_RESERVED_PREFIX.test(p), {
     message: 'must not start with /aws or /ssm: Parameter Store reserves those prefixes',
   }),
 );
 const int = (min: number, max: number) => z.int().check(z.gte(min), z.lte(max));
+/** A setting the build writes into a function's environment: the handler's own range (contract/environment.ts). */
+const envInt = (s: NumberSetting) => int(s.min, s.max);
 
 export const buildConfigSchema = z
   .strictObject({
@@ -50,18 +63,18 @@ export const buildConfigSchema = z
     ),
     architecture: z.enum(['arm64', 'x86_64']),
     reservedTagPrefix: z.string().check(
-      z.minLength(2),
-      z.maxLength(64),
-      z.regex(SSM_TAG_KEY_CHARS, { message: 'must use only the characters SSM allows in tag keys' }),
+      z.minLength(RESERVED_TAG_PREFIX_LENGTH.min),
+      z.maxLength(RESERVED_TAG_PREFIX_LENGTH.max),
+      z.regex(SSM_TAG_KEY_CHARACTERS, { message: 'must use only the characters SSM allows in tag keys' }),
       z.refine((p) => !p.toLowerCase().startsWith('aws:'), { message: 'must not start with aws: (reserved by AWS)' }),
     ),
     reconcileSchedule: scheduleExpression,
     rotationSchedule: scheduleExpression,
     activation: z.strictObject({
-      registrationLimit: int(1, 1000),
-      expiryDays: int(2, 30),
-      rotateDaysBeforeExpiry: int(1, 29),
-      rotateAtUsagePercent: int(1, 100),
+      registrationLimit: int(1, ACTIVATION_MAX_REGISTRATION_LIMIT),
+      expiryDays: int(2, ACTIVATION_MAX_EXPIRY_DAYS),
+      rotateDaysBeforeExpiry: envInt(ACTIVATION_MANAGER_ENVIRONMENT.rotateDaysBeforeExpiry),
+      rotateAtUsagePercent: envInt(ACTIVATION_MANAGER_ENVIRONMENT.rotateAtUsagePercent),
     }),
     agencyActivationParameterPath: parameterPath,
     centralActivationParameterPrefix: parameterPath,
@@ -70,12 +83,16 @@ export const buildConfigSchema = z
       enabledByDefault: z.boolean(),
       optInTagKey: z
         .string()
-        .check(z.minLength(1), z.maxLength(128), z.regex(SSM_TAG_KEY_CHARS, { message: 'must be a valid tag key' })),
-      optInTagValue: z.string().check(z.maxLength(256)),
+        .check(
+          z.minLength(1),
+          z.maxLength(SSM_MAX_KEY_LENGTH),
+          z.regex(SSM_TAG_KEY_CHARACTERS, { message: 'must be a valid tag key' }),
+        ),
+      optInTagValue: z.string().check(z.maxLength(SSM_MAX_VALUE_LENGTH)),
     }),
     standardTierNodeLimit: z.int().check(z.positive()),
     /** Hub requests one agency may make per minute; beyond it the hub answers Throttled. */
-    agencyRequestsPerMinute: int(10, 100_000),
+    agencyRequestsPerMinute: envInt(TAG_MANAGER_ENVIRONMENT.agencyRequestsPerMinute),
     logRetentionDays: z.number().check(
       z.refine((d) => LOG_RETENTION_DAYS.includes(d), {
         message: `must be one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}`,
@@ -91,7 +108,7 @@ export const buildConfigSchema = z
 
 export type BuildConfig = z.infer<typeof buildConfigSchema>;
 
-export class ConfigError extends Error {
+export class ConfigError extends ContractError {
   override readonly name = 'ConfigError';
 }
 
@@ -108,12 +125,7 @@ export function parseBuildConfig(raw: unknown, source = 'build.config.json', tod
   const deprecatedOn = NODE_RUNTIME_DEPRECATION[parsed.data.runtime]!;
   if (today.toISOString().slice(0, 10) >= deprecatedOn) {
     throw new ConfigError(
-      `${source} is invalid:\n  runtime: ${parsed.data.runtime} was deprecated on ${deprecatedOn}; use one of ${Object.entries(
-        NODE_RUNTIME_DEPRECATION,
-      )
-        .filter(([, d]) => today.toISOString().slice(0, 10) < d)
-        .map(([r]) => r)
-        .join(', ')}`,
+      `${source} is invalid:\n  runtime: ${parsed.data.runtime} was deprecated on ${deprecatedOn}; use one of ${supportedRuntimes(today).join(', ')}`,
     );
   }
   return parsed.data;
@@ -124,13 +136,13 @@ export function loadBuildConfig(path: string, today = new Date()): BuildConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read build configuration ${path}: ${(err as Error).message}`);
+    throw new ConfigError(`cannot read build configuration ${path}: ${(err as Error).message}`, { cause: err });
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`${path} is not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError(`${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   return parseBuildConfig(raw, path, today);
 }

@@ -4,6 +4,8 @@
 import type { ActivationRecord } from '../shared/activation-record.ts';
 import { sendCfnResponse, type CfnEventBase, type CfnResult } from '../shared/cfn-response.ts';
 import { log } from '../shared/log.ts';
+import { ACTIVATION_MAX_EXPIRY_DAYS, ACTIVATION_MAX_REGISTRATION_LIMIT } from '../../contract/limits.ts';
+import { ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN, patternOf } from '../../contract/patterns.ts';
 import { readConfig, type ManagerConfig } from './config.ts';
 import { PropertyError, SecretRegistry, step } from './errors.ts';
 import {
@@ -18,7 +20,7 @@ import { activationIdsNamed, createActivation, deleteActivation, type CallOption
 import { deleteRecord, readRecord, recordParameterName, salvageActivationIds, writeRecord } from './store.ts';
 
 export const PHYSICAL_ID_PREFIX = 'agency-activation-';
-const PHYSICAL_ID_PATTERN = /^agency-activation-(\d{12})$/;
+const PHYSICAL_ID_PATTERN = /* @__PURE__ */ patternOf(['^', PHYSICAL_ID_PREFIX, '(', ACCOUNT_ID_BODY, ')$']);
 
 export const physicalIdOf = (agencyAccountId: string): string => `${PHYSICAL_ID_PREFIX}${agencyAccountId}`;
 
@@ -56,13 +58,13 @@ export function parseProperties(props: unknown): AgencyActivationProperties {
   if (unknown.length > 0)
     throw new PropertyError(unknown.sort().join(', '), 'is not a property of Custom::AgencyActivation');
   const acct = p.AgencyAccountId;
-  if (typeof acct !== 'string' || !/^\d{12}$/.test(acct)) {
+  if (typeof acct !== 'string' || !ACCOUNT_ID_PATTERN.test(acct)) {
     throw new PropertyError('AgencyAccountId', 'must be an AWS account ID of exactly 12 digits');
   }
   return {
     agencyAccountId: acct,
-    registrationLimit: intProperty(p, 'RegistrationLimit', 1, 1000),
-    expiryDays: intProperty(p, 'ExpiryDays', 1, 30),
+    registrationLimit: intProperty(p, 'RegistrationLimit', 1, ACTIVATION_MAX_REGISTRATION_LIMIT),
+    expiryDays: intProperty(p, 'ExpiryDays', 1, ACTIVATION_MAX_EXPIRY_DAYS),
   };
 }
 

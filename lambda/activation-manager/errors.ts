@@ -1,20 +1,21 @@
 // Error messages that may reach CloudFormation, logs or the Lambda error. They are built only
 // from our own text and the AWS error name and message (which never carry an activation code),
 // and every activation code this invocation has seen is masked again as a last line of defence.
+import { HandlerError } from '../shared/errors.ts';
 
 /** A failed AWS call, named by the operation so the reason says what was being done. */
-export class StepError extends Error {
+export class StepError extends HandlerError {
   override readonly name = 'StepError';
   constructor(
     readonly step: string,
     readonly failure: unknown,
   ) {
-    super(`${step} failed: ${awsErrorText(failure)}`);
+    super(`${step} failed: ${awsErrorText(failure)}`, { cause: failure });
   }
 }
 
 /** Bad input from the template: names the field and the rule. */
-export class PropertyError extends Error {
+export class PropertyError extends HandlerError {
   override readonly name = 'PropertyError';
   constructor(
     readonly field: string,

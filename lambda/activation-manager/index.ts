@@ -4,6 +4,7 @@
 import type { CfnEventBase } from '../shared/cfn-response.ts';
 import { handleCustomResource, type LambdaContextLike } from './custom-resource.ts';
 import { runRotation, type RotationSummary } from './rotation.ts';
+import { HandlerError } from '../shared/errors.ts';
 
 function isCustomResourceEvent(event: unknown): event is CfnEventBase {
   const e = event as Partial<CfnEventBase> | null;
@@ -15,7 +16,7 @@ function isScheduledEvent(event: unknown): boolean {
   return typeof e === 'object' && e !== null && e.source === 'aws.events' && e['detail-type'] === 'Scheduled Event';
 }
 
-export class UnsupportedEventError extends Error {
+export class UnsupportedEventError extends HandlerError {
   override readonly name = 'UnsupportedEventError';
 }
 

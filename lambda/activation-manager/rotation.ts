@@ -17,6 +17,7 @@ import {
 } from './rules.ts';
 import { createActivation, deleteActivation, describeActivation } from './ssm-io.ts';
 import { listRecords, parseRecord, RecordGoneError, writeRecord, type ListedRecord } from './store.ts';
+import { HandlerError } from '../shared/errors.ts';
 
 export interface RotationSummary {
   agencies: number;
@@ -25,7 +26,7 @@ export interface RotationSummary {
   failed: { agencyAccountId: string; error: string }[];
 }
 
-export class RotationError extends Error {
+export class RotationError extends HandlerError {
   override readonly name = 'RotationError';
 }
 

@@ -16,11 +16,14 @@ import {
   type CallOptions,
 } from './ssm-io.ts';
 import { mergeRecords } from './rules.ts';
+import { HandlerError } from '../shared/errors.ts';
+import { STANDARD_PARAMETER_MAX_BYTES } from '../../contract/limits.ts';
+import { ACCOUNT_ID_PATTERN } from '../../contract/patterns.ts';
 
 /** Standard-tier parameters hold at most 4 KB; the record must fit or PutParameter fails. */
-export const STANDARD_PARAMETER_MAX_BYTES = 4096;
+export { STANDARD_PARAMETER_MAX_BYTES };
 
-export class RecordError extends Error {
+export class RecordError extends HandlerError {
   override readonly name = 'RecordError';
 }
 
@@ -99,8 +102,8 @@ export function recordParameterName(prefix: string, agencyAccountId: string): st
 
 /** The agency a parameter under the prefix belongs to, or undefined for a name that is not ours. */
 export function agencyOfParameter(prefix: string, name: string): string | undefined {
-  const match = name.startsWith(`${prefix}/`) ? /^(\d{12})$/.exec(name.slice(prefix.length + 1)) : null;
-  return match?.[1];
+  const match = name.startsWith(`${prefix}/`) ? ACCOUNT_ID_PATTERN.exec(name.slice(prefix.length + 1)) : null;
+  return match?.[0];
 }
 
 export type StoredRecord =
@@ -124,7 +127,7 @@ export async function readRecord(
 }
 
 /** The record was deleted (its stack was deleted) while this writer was working on it. */
-export class RecordGoneError extends Error {
+export class RecordGoneError extends HandlerError {
   override readonly name = 'RecordGoneError';
 }
 

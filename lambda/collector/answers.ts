@@ -1,15 +1,13 @@
 // Validates the hub's answers against the invocation contract. Pure.
 // These hand-written checks mirror the zod schemas of lambda/shared/contract.ts, which the
 // tests parse side by side with them: importing zod would add ~27 KB to a bundle that must fit,
-// with the documents, in a 51,200-byte TemplateBody. Only types come from the contract.
+// with the documents, in a 51,200-byte TemplateBody. Only types come from the zod schemas; the
+// constants come from the project contract, which has no zod.
 import type { ActivationResponse, ErrorResponse, InstanceResult } from '../shared/contract.ts';
+import { ERROR_CODES, RESULT_STATUSES } from '../../contract/names.ts';
 
-/** Copies of the contract's constants (a test asserts they are identical). */
-export const EC2_INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
-export const MANAGED_INSTANCE_ID_PATTERN = /^mi-[0-9a-f]{17}$/;
-export const MAX_INSTANCES_PER_REQUEST = 100;
-export const RESULT_STATUSES = ['applied', 'unchanged', 'rejected', 'failed'] as const;
-export const ERROR_CODES = ['InvalidRequest', 'Unauthorized', 'NotFound', 'Throttled', 'Internal'] as const;
+export { ERROR_CODES, MAX_INSTANCES_PER_REQUEST, RESULT_STATUSES } from '../../contract/names.ts';
+export { EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN } from '../../contract/patterns.ts';
 
 /** A valid answer, or the path of the first field that broke the contract (never its value). */
 export type Checked<T> = { ok: true; data: T } | { ok: false; field: string };

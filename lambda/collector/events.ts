@@ -1,5 +1,11 @@
 // Classifies the events the collector receives. Pure: no AWS calls, no environment.
-import { EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN } from './answers.ts';
+import {
+  ACCOUNT_ID_BODY,
+  EC2_INSTANCE_ID_PATTERN,
+  MANAGED_INSTANCE_ID_PATTERN,
+  PARTITION_BODY,
+  patternOf,
+} from '../../contract/patterns.ts';
 import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
 
 export type Tags = Record<string, string>;
@@ -34,10 +40,18 @@ export function tagListToRecord(
   return tags;
 }
 
+const INSTANCE_ARN_PATTERN = /* @__PURE__ */ patternOf([
+  '^arn:',
+  PARTITION_BODY,
+  ':ec2:[a-z0-9-]*:',
+  ACCOUNT_ID_BODY,
+  ':instance/(i-[0-9a-f]+)$',
+]);
+
 /** The instance ID at the end of an EC2 instance ARN (arn:aws:ec2:region:account:instance/i-…). */
 export function instanceIdFromArn(arn: unknown): string | undefined {
   if (typeof arn !== 'string') return undefined;
-  const m = /^arn:aws[a-z-]*:ec2:[a-z0-9-]*:\d{12}:instance\/(i-[0-9a-f]+)$/.exec(arn);
+  const m = INSTANCE_ARN_PATTERN.exec(arn);
   return m && EC2_INSTANCE_ID_PATTERN.test(m[1]!) ? m[1] : undefined;
 }
 

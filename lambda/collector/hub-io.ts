@@ -2,9 +2,10 @@
 // central Region, which may differ from ours, so the client is pinned to the ARN's Region.
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 
-/** arn:<partition>:lambda:<region>:<account>:function:<name>:agency-<12 digits> */
-export const HUB_ALIAS_ARN_PATTERN =
-  /^arn:aws[a-z-]*:lambda:([a-z0-9-]+):(\d{12}):function:[A-Za-z0-9_-]{1,64}:agency-\d{12}$/;
+import { COLLECTOR_ENVIRONMENT, HUB_ALIAS_ARN_PATTERN } from '../../contract/environment.ts';
+import { ConfigurationError } from '../shared/errors.ts';
+
+export { HUB_ALIAS_ARN_PATTERN };
 
 let client: LambdaClient | undefined;
 let clientRegion: string | undefined;
@@ -25,7 +26,8 @@ export type HubAnswer =
 /** Invokes the hub synchronously and returns its parsed JSON answer. SDK errors propagate. */
 export async function invokeHub(hubArn: string, request: unknown): Promise<HubAnswer> {
   const region = HUB_ALIAS_ARN_PATTERN.exec(hubArn)?.[1];
-  if (!region) throw new Error('HUB_FUNCTION_ARN is not a qualified agency alias ARN');
+  if (!region)
+    throw new ConfigurationError(`${COLLECTOR_ENVIRONMENT.hubFunctionArn.name} is not a qualified agency alias ARN`);
   const out = await lambda(region).send(
     new InvokeCommand({
       FunctionName: hubArn,

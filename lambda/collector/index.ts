@@ -4,9 +4,10 @@
 // (metric HubRefusals) and, for whole requests, makes the invocation fail so the Errors alarm fires.
 import type { DeregisterInstance, SyncInstance } from '../shared/contract.ts';
 import { emitMetrics, log } from '../shared/log.ts';
+import { COLLECTOR_ENVIRONMENT, type EnvironmentOf } from '../../contract/environment.ts';
+import { readEnvironment } from '../shared/environment.ts';
 import {
   activationParameterNames,
-  COLLECTOR_ENV,
   HUB_CALL_RESERVE_MS,
   MANAGED_INSTANCE_ID_TAG,
   PROVENANCE_TAG_SUFFIXES,
@@ -16,46 +17,18 @@ import { checkActivationAnswer, checkBatchAnswer, checkErrorAnswer } from './ans
 import { batchInstances } from './batching.ts';
 import { describeInstance, managedInstancePages } from './ec2-io.ts';
 import { classifyEvent, managedIdFromTags, type Tags } from './events.ts';
-import { HUB_ALIAS_ARN_PATTERN, invokeHub, type HubAnswer } from './hub-io.ts';
+import { invokeHub, type HubAnswer } from './hub-io.ts';
+import { HandlerError } from '../shared/errors.ts';
 
 export { setLogSink } from '../shared/log.ts';
 
-export class CollectorConfigError extends Error {
-  override readonly name = 'CollectorConfigError';
-}
-
 /** Raised at the end of a run in which the hub refused whole requests or a step failed. */
-export class CollectorRunError extends Error {
+export class CollectorRunError extends HandlerError {
   override readonly name = 'CollectorRunError';
 }
 
-interface Env {
-  hubArn: string;
-  parameterPath: string;
-  reservedPrefix: string;
-  namespace: string;
-}
-
-function readEnv(): Env {
-  const get = (name: string, rule: RegExp, what: string): string => {
-    const v = process.env[name] ?? '';
-    if (!rule.test(v))
-      throw new CollectorConfigError(
-        `environment variable ${name} ${v ? 'is invalid' : 'is not set'}: must be ${what}`,
-      );
-    return v;
-  };
-  return {
-    hubArn: get(COLLECTOR_ENV.hubFunctionArn, HUB_ALIAS_ARN_PATTERN, 'the ARN of the hub alias agency-<account ID>'),
-    parameterPath: get(
-      COLLECTOR_ENV.activationParameterPath,
-      /^(\/[a-zA-Z0-9_.-]+)+$/,
-      'a Parameter Store path such as /ssm-hub/activation',
-    ),
-    reservedPrefix: get(COLLECTOR_ENV.reservedTagPrefix, /^.{2,64}$/, 'a tag key prefix of 2-64 characters'),
-    namespace: get(COLLECTOR_ENV.metricNamespace, /^[^:].{0,254}$/, 'a CloudWatch metric namespace'),
-  };
-}
+/** The collector's settings (contract/environment.ts: COLLECTOR_ENVIRONMENT). */
+type Env = EnvironmentOf<typeof COLLECTOR_ENVIRONMENT>;
 
 const debugEnabled = (): boolean => ['DEBUG', 'TRACE'].includes(process.env['AWS_LAMBDA_LOG_LEVEL'] ?? '');
 const debug = (message: string, fields?: Record<string, unknown>): void => {
@@ -132,7 +105,7 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
     run.counts.sent += batch.length;
     let answer: HubAnswer;
     try {
-      answer = await invokeHub(run.env.hubArn, { op, instances: batch });
+      answer = await invokeHub(run.env.hubFunctionArn, { op, instances: batch });
     } catch (err) {
       const e = err as Error;
       run.refuse(`hub invocation failed: ${e.name}`, { ...fields, error: String(e.message).slice(0, 300) });
@@ -232,7 +205,7 @@ const DAY_MS = 86_400_000;
 async function refreshActivation(run: Run): Promise<void> {
   let answer: HubAnswer;
   try {
-    answer = await invokeHub(run.env.hubArn, { op: 'activation' });
+    answer = await invokeHub(run.env.hubFunctionArn, { op: 'activation' });
   } catch (err) {
     run.refuse(`hub invocation failed: ${(err as Error).name}`, {
       op: 'activation',
@@ -249,7 +222,7 @@ async function refreshActivation(run: Run): Promise<void> {
     return;
   }
   const a = parsed.data;
-  const names = activationParameterNames(run.env.parameterPath);
+  const names = activationParameterNames(run.env.activationParameterPath);
   // Code before ID: an instance reading in between sees the new code with the old ID at worst,
   // and the old activation stays valid until it expires.
   const wanted: Array<[string, string]> = [
@@ -271,7 +244,7 @@ async function refreshActivation(run: Run): Promise<void> {
 }
 
 function registrationFailure(run: Run, ec2InstanceId: string, tags: Tags): void {
-  const error = tags[`${run.env.reservedPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`];
+  const error = tags[`${run.env.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`];
   if (error !== undefined)
     log('WARN', 'registration failed on instance', { ec2InstanceId, error: error.slice(0, 256) });
 }
@@ -280,7 +253,7 @@ export async function handler(
   event: unknown,
   context?: { getRemainingTimeInMillis?: () => number },
 ): Promise<Record<string, unknown>> {
-  const run = new Run(readEnv(), () =>
+  const run = new Run(readEnvironment(COLLECTOR_ENVIRONMENT), () =>
     typeof context?.getRemainingTimeInMillis === 'function'
       ? context.getRemainingTimeInMillis()
       : Number.POSITIVE_INFINITY,
@@ -336,7 +309,7 @@ export async function handler(
   const c = run.counts;
   if (ev.kind !== 'ignored' && ev.kind !== 'tagChangeUnmanaged') {
     emitMetrics(
-      run.env.namespace,
+      run.env.metricNamespace,
       {},
       {
         InstancesSent: { value: c.sent },
@@ -352,7 +325,7 @@ export async function handler(
     );
     log('INFO', 'collector run finished', { ...summary, ...c });
   } else if (c.invalidManagedInstanceIds > 0) {
-    emitMetrics(run.env.namespace, {}, { InvalidManagedInstanceIds: { value: c.invalidManagedInstanceIds } });
+    emitMetrics(run.env.metricNamespace, {}, { InvalidManagedInstanceIds: { value: c.invalidManagedInstanceIds } });
   }
   if (run.failures.length > 0) {
     throw new CollectorRunError(

@@ -2,11 +2,12 @@
 // parameter (KMS-encrypted) in the central account and read by the tag manager. The code
 // never leaves this record except in the `activation` answer to that same agency.
 import * as z from 'zod/mini';
+import { ACCOUNT_ID_PATTERN } from '../../contract/patterns.ts';
 
 const iso = z.iso.datetime();
 
 export const activationRecordSchema = z.object({
-  agencyAccountId: z.string().check(z.regex(/^\d{12}$/)),
+  agencyAccountId: z.string().check(z.regex(ACCOUNT_ID_PATTERN)),
   current: z.object({
     activationId: z.string().check(z.minLength(1)),
     activationCode: z.string().check(z.minLength(1)),

@@ -4,9 +4,11 @@
 // sent as '' or S3 refuses the signature. http:// is accepted so tests can use a loopback server.
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { HandlerError } from './errors.ts';
+import { CUSTOM_RESOURCE_RESPONSE_MAX_BYTES } from '../../contract/limits.ts';
 
 /** CloudFormation refuses a response body larger than this. */
-export const MAX_RESPONSE_BYTES = 4096;
+export const MAX_RESPONSE_BYTES = CUSTOM_RESOURCE_RESPONSE_MAX_BYTES;
 
 export type CfnRequestType = 'Create' | 'Update' | 'Delete';
 
@@ -75,7 +77,7 @@ export function buildResponseBody(event: CfnEventBase, result: CfnResult): strin
   return fits(lo) ?? JSON.stringify({ ...response, Reason: marker.trim() });
 }
 
-export class CfnResponseError extends Error {
+export class CfnResponseError extends HandlerError {
   override readonly name = 'CfnResponseError';
 }
 
@@ -106,12 +108,18 @@ export function sendCfnResponse(event: CfnEventBase, result: CfnResult, timeoutM
           if (code >= 200 && code < 300) resolve();
           else reject(new CfnResponseError(`ResponseURL answered HTTP ${code}`));
         });
-        res.on('error', (err) => reject(new CfnResponseError(`ResponseURL read failed: ${err.message}`)));
+        res.on('error', (err) =>
+          reject(new CfnResponseError(`ResponseURL read failed: ${err.message}`, { cause: err })),
+        );
       },
     );
     req.on('timeout', () => req.destroy(new CfnResponseError('ResponseURL timed out')));
     req.on('error', (err) =>
-      reject(err instanceof CfnResponseError ? err : new CfnResponseError(`ResponseURL PUT failed: ${err.message}`)),
+      reject(
+        err instanceof CfnResponseError
+          ? err
+          : new CfnResponseError(`ResponseURL PUT failed: ${err.message}`, { cause: err }),
+      ),
     );
     req.end(body);
   });

@@ -4,12 +4,11 @@
 // zod/mini keeps the collector's bundle small enough for a 51,200-byte TemplateBody.
 import * as z from 'zod/mini';
 
-export const ACCOUNT_ID_PATTERN = /^\d{12}$/;
-export const EC2_INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
-export const MANAGED_INSTANCE_ID_PATTERN = /^mi-[0-9a-f]{17}$/;
+import { ERROR_CODES, MAX_INSTANCES_PER_REQUEST, RESULT_STATUSES } from '../../contract/names.ts';
+import { EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN } from '../../contract/patterns.ts';
 
-/** Most instances one request may carry; keeps a request well under Lambda's 6 MB payload limit. */
-export const MAX_INSTANCES_PER_REQUEST = 100;
+export { ERROR_CODES, MAX_INSTANCES_PER_REQUEST, RESULT_STATUSES };
+export { ACCOUNT_ID_PATTERN, EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN } from '../../contract/patterns.ts';
 
 export const ec2InstanceIdSchema = z
   .string({ error: 'must be a string' })
@@ -71,7 +70,6 @@ export type SyncInstance = z.infer<typeof syncInstanceSchema>;
 export type DeregisterInstance = z.infer<typeof deregisterInstanceSchema>;
 export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
 
-export const RESULT_STATUSES = ['applied', 'unchanged', 'rejected', 'failed'] as const;
 export const resultStatusSchema = z.enum(RESULT_STATUSES);
 export type ResultStatus = z.infer<typeof resultStatusSchema>;
 
@@ -96,7 +94,6 @@ export const activationResponseSchema = z.object({
 });
 export type ActivationResponse = z.infer<typeof activationResponseSchema>;
 
-export const ERROR_CODES = ['InvalidRequest', 'Unauthorized', 'NotFound', 'Throttled', 'Internal'] as const;
 /** A refused request. `field` names the part of the payload that broke a rule, when there is one. */
 export const errorResponseSchema = z.object({
   error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), field: z.optional(z.string()) }),

@@ -3,13 +3,13 @@
 import { createHash } from 'node:crypto';
 import { PROVENANCE_TAG_SUFFIXES } from './names.ts';
 
-/** SSM accepts at most this many tags on one managed node. */
-export const SSM_MAX_TAGS_PER_NODE = 50;
-export const SSM_MAX_KEY_LENGTH = 128;
-export const SSM_MAX_VALUE_LENGTH = 256;
-/** SSM's character rule for tag keys and values (Unicode letters, separators, digits and _.:/=+-@). */
-export const SSM_TAG_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
-export const DEFAULT_RESERVED_TAG_PREFIX = 'central-it:';
+import { SSM_MAX_KEY_LENGTH, SSM_MAX_TAGS_PER_NODE, SSM_MAX_VALUE_LENGTH } from '../../contract/limits.ts';
+
+export { SSM_MAX_KEY_LENGTH, SSM_MAX_TAGS_PER_NODE, SSM_MAX_VALUE_LENGTH };
+import { SSM_TAG_PATTERN } from '../../contract/patterns.ts';
+
+export { SSM_TAG_PATTERN };
+export { DEFAULT_RESERVED_TAG_PREFIX } from '../../contract/names.ts';
 /** Tags the hybrid activation stamps on every node it registers (activation-agency). */
 export const ACTIVATION_STAMPED_TAG_COUNT = 1;
 /** Provenance tags the tag manager writes on every synced node (agency account, EC2 instance ID). */

@@ -1,18 +1,13 @@
 // SDK clients, created on first use so a test can set the environment (endpoints, retry
-// settings) before the first call. Endpoints come from the SDK's own AWS_ENDPOINT_URL_<SERVICE>.
+// settings) before the first call. Endpoints come from the SDK's own AWS_ENDPOINT_URL_<SERVICE>;
+// the retry settings come from the function's configuration (contract/environment.ts).
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
-import { LOCAL_ENV } from './config.ts';
+import type { TagManagerConfig } from './config.ts';
 
-const DEFAULT_MAX_ATTEMPTS = 8;
 const MAX_DELAY_MS = 20_000;
-
-function maxAttempts(env: NodeJS.ProcessEnv): number {
-  const n = Number(env[LOCAL_ENV.ssmMaxAttempts]);
-  return Number.isInteger(n) && n >= 1 && n <= 20 ? n : DEFAULT_MAX_ATTEMPTS;
-}
 
 /**
  * Full-jitter exponential backoff on throttling, transient and server errors, without the adaptive
@@ -35,10 +30,10 @@ export function backoffRetryStrategy(attempts: number, baseDelayMs: number): Ret
   };
 }
 
-function retryConfig(env: NodeJS.ProcessEnv) {
-  const attempts = maxAttempts(env);
-  const base = Number(env[LOCAL_ENV.retryBaseDelayMs]);
-  if (env[LOCAL_ENV.retryBaseDelayMs] && Number.isFinite(base) && base >= 0) {
+type RetrySettings = Pick<TagManagerConfig, 'ssmMaxAttempts' | 'retryBaseDelayMs'>;
+
+function retryConfig({ ssmMaxAttempts: attempts, retryBaseDelayMs: base }: RetrySettings) {
+  if (base !== undefined) {
     return { maxAttempts: attempts, retryStrategy: backoffRetryStrategy(attempts, base) };
   }
   // Adaptive: standard retries plus a client-side rate limiter that slows down on throttling.
@@ -48,13 +43,13 @@ function retryConfig(env: NodeJS.ProcessEnv) {
 let ssm: SSMClient | undefined;
 let ddb: DynamoDBDocumentClient | undefined;
 
-export function ssmClient(): SSMClient {
-  ssm ??= new SSMClient(retryConfig(process.env));
+export function ssmClient(settings: RetrySettings): SSMClient {
+  ssm ??= new SSMClient(retryConfig(settings));
   return ssm;
 }
 
-export function tableClient(): DynamoDBDocumentClient {
-  ddb ??= DynamoDBDocumentClient.from(new DynamoDBClient(retryConfig(process.env)), {
+export function tableClient(settings: RetrySettings): DynamoDBDocumentClient {
+  ddb ??= DynamoDBDocumentClient.from(new DynamoDBClient(retryConfig(settings)), {
     marshallOptions: { removeUndefinedValues: true },
   });
   return ddb;

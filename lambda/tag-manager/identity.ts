@@ -1,11 +1,17 @@
 // The calling agency, proven by AWS: each agency may invoke only its own alias
 // (agency-<account>) of this function, so the alias in invokedFunctionArn names the caller.
-import { AGENCY_ALIAS_PATTERN } from '../shared/names.ts';
+import { ACCOUNT_ID_BODY, AGENCY_ALIAS_PATTERN, PARTITION_BODY, patternOf } from '../../contract/patterns.ts';
 
 export type Identity = { ok: true; agencyAccountId: string; alias: string } | { ok: false; reason: string };
 
 // arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]
-const FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(?::([^:]+))?$/;
+const FUNCTION_ARN = /* @__PURE__ */ patternOf([
+  '^arn:',
+  PARTITION_BODY,
+  ':lambda:[a-z0-9-]+:',
+  ACCOUNT_ID_BODY,
+  ':function:[A-Za-z0-9_-]+(?::([^:]+))?$',
+]);
 
 export function agencyFromArn(invokedFunctionArn: unknown): Identity {
   if (typeof invokedFunctionArn !== 'string') return { ok: false, reason: 'no invoked function ARN in the context' };

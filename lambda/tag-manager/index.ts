@@ -89,8 +89,8 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
   const ctx: OpContext = {
     config,
     agencyAccountId,
-    ssm: ssmClient(),
-    ddb: tableClient(),
+    ssm: ssmClient(config),
+    ddb: tableClient(config),
     now: new Date(),
     requestId,
     remainingMs,

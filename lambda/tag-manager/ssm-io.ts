@@ -13,6 +13,7 @@ import {
 import { activationRecordSchema, type ActivationRecord } from '../shared/activation-record.ts';
 import type { Tags } from '../shared/tag-rules.ts';
 import { mapPool } from './pool.ts';
+import { HandlerError } from '../shared/errors.ts';
 
 /** DescribeInstanceInformation takes at most 50 results per page; we send at most 50 IDs per call. */
 export const DESCRIBE_BATCH = 50;
@@ -134,7 +135,7 @@ export async function deregisterNode(
   }
 }
 
-export class ActivationRecordError extends Error {
+export class ActivationRecordError extends HandlerError {
   override readonly name = 'ActivationRecordError';
 }
 

@@ -18,6 +18,7 @@ import { mapPool } from './pool.ts';
 import { securityEvent } from '../shared/log.ts';
 import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
 import { claimBinding, putRow, recordError, type SyncRow } from './table-io.ts';
+import { HandlerError } from '../shared/errors.ts';
 
 /** A stable fraction in [0, 1) for a node (FNV-1a of its ID). */
 export function nodePhase(managedInstanceId: string): number {
@@ -65,7 +66,7 @@ export function isUnchanged(
 
 export const BOUND_ELSEWHERE_REASON = 'managed node is bound to another EC2 instance';
 
-class NodeGoneError extends Error {
+class NodeGoneError extends HandlerError {
   override readonly name = 'NodeGoneError';
 }
 

@@ -2,10 +2,10 @@
 // runtime's AWS SDK v3 left external. No timestamps or absolute paths reach the output, so
 // the same sources give the same bytes.
 import { build, type BuildOptions } from 'esbuild';
-import { fileURLToPath } from 'node:url';
-import { basename, dirname, join } from 'node:path';
+import { basename } from 'node:path';
+import { PROJECT_ROOT } from '../../contract/project.ts';
 
-export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { PROJECT_ROOT };
 
 /** Every Lambda the templates embed, by bundle name. */
 export const LAMBDA_ENTRIES = {

@@ -1,7 +1,6 @@
 // `npm run build`: validates the build configuration, bundles the Lambda handlers, builds the
 // three templates and the SSM documents, checks them, and only then writes generated/.
 // Everything is rendered in memory first, so a failure leaves generated/ as it was.
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { defaultContext, defineCommand, flag, runCommand, textWithDefault, type Values } from '../kit/index.ts';
@@ -14,9 +13,10 @@ import { toJson, toYaml, type ArtifactKind } from '../../templates-src/kit/seria
 import { registrationDocument, deregistrationDocument } from '../../documents/index.ts';
 import { MANAGED_INSTANCE_ID_TAG } from '../../lambda/shared/names.ts';
 import { bundleAllLambdas, PROJECT_ROOT, type LambdaName } from './bundle.ts';
+import { TEMPLATE_NAMES, type TemplateName } from '../../contract/names.ts';
+import { sha256Hex as sha256 } from '../../contract/project.ts';
 
-export const TEMPLATE_NAMES = ['central-manager', 'agency-permissions', 'agency-collector'] as const;
-export type TemplateName = (typeof TEMPLATE_NAMES)[number];
+export { TEMPLATE_NAMES, type TemplateName } from '../../contract/names.ts';
 export const DOCUMENT_NAMES = ['register-instance', 'deregister-instance'] as const;
 
 export interface Artifact {
@@ -42,8 +42,6 @@ export interface BuildOutput {
   warnings: string[];
   templates: Record<TemplateName, unknown>;
 }
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** Renders everything in memory. Pure apart from reading sources. */
 export async function renderAll(config: BuildConfig, today = new Date()): Promise<BuildOutput> {

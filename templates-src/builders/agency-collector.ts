@@ -11,8 +11,8 @@ import { allow, assumeRoleFor, deny, policyDocument, sendDeadLetters, writeOwnLo
 import { addDeadLetterQueue, queueDepthMetric, type AddAlarm } from '../kit/monitoring.ts';
 import { addAlarmTopic, addFunction, addTrigger } from '../kit/shortcuts.ts';
 import { Template } from '../kit/template.ts';
+import { COLLECTOR_ENVIRONMENT, environmentVariables } from '../../contract/environment.ts';
 import {
-  COLLECTOR_ENV,
   COLLECTOR_TIMEOUT_SECONDS,
   MANAGED_INSTANCE_ID_TAG,
   PROVENANCE_TAG_SUFFIXES,
@@ -129,12 +129,12 @@ function collector(t: Template, ctx: BuildContext, alarm: AddAlarm): void {
     timeoutSeconds: COLLECTOR_TIMEOUT_SECONDS,
     logRetentionDays: config.logRetentionDays,
     today: ctx.today,
-    environment: {
-      [COLLECTOR_ENV.hubFunctionArn]: hubAliasArn,
-      [COLLECTOR_ENV.activationParameterPath]: paramPath,
-      [COLLECTOR_ENV.reservedTagPrefix]: config.reservedTagPrefix,
-      [COLLECTOR_ENV.metricNamespace]: derivedNames(config).metricNamespace,
-    },
+    environment: environmentVariables<typeof COLLECTOR_ENVIRONMENT, Value>(COLLECTOR_ENVIRONMENT, {
+      hubFunctionArn: hubAliasArn,
+      activationParameterPath: paramPath,
+      reservedTagPrefix: config.reservedTagPrefix,
+      metricNamespace: derivedNames(config).metricNamespace,
+    }),
     deadLetterQueueId: 'DeadLetterQueue',
     alarms: { add: alarm, errors: 'The collector failed or the hub refused it' },
   });

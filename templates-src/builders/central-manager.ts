@@ -19,12 +19,15 @@ import { addDeadLetterQueue, queueDepthMetric, type AddAlarm } from '../kit/moni
 import { addAlarmTopic, addFunction, addTrigger } from '../kit/shortcuts.ts';
 import { Template } from '../kit/template.ts';
 import {
-  ACTIVATION_MANAGER_ENV,
+  ACTIVATION_MANAGER_ENVIRONMENT,
+  environmentVariables,
+  TAG_MANAGER_ENVIRONMENT,
+} from '../../contract/environment.ts';
+import {
   MANAGED_INSTANCE_ID_TAG,
   TAG_MANAGER_TIMEOUT_SECONDS,
   PROVENANCE_TAG_SUFFIXES,
   SYNC_TABLE,
-  TAG_MANAGER_ENV,
 } from '../../lambda/shared/names.ts';
 import { deregistrationDocument } from '../../documents/index.ts';
 import type { BuildContext } from './context.ts';
@@ -84,14 +87,14 @@ function tagManager(t: Template, ctx: BuildContext, alarm: AddAlarm): void {
     logRetentionDays: config.logRetentionDays,
     logKmsKeyArn: GetAtt('DataKey', 'Arn'),
     today: ctx.today,
-    environment: {
-      [TAG_MANAGER_ENV.syncTableName]: Ref('SyncStateTable'),
-      [TAG_MANAGER_ENV.reservedTagPrefix]: config.reservedTagPrefix,
-      [TAG_MANAGER_ENV.activationParameterPrefix]: config.centralActivationParameterPrefix,
-      [TAG_MANAGER_ENV.metricNamespace]: names.metricNamespace,
-      [TAG_MANAGER_ENV.ssmConcurrency]: '5',
-      [TAG_MANAGER_ENV.agencyRequestsPerMinute]: String(config.agencyRequestsPerMinute),
-    },
+    // Written from the handler's own contract; SSM_CONCURRENCY takes the contract's default.
+    environment: environmentVariables<typeof TAG_MANAGER_ENVIRONMENT, Value>(TAG_MANAGER_ENVIRONMENT, {
+      syncTableName: Ref('SyncStateTable'),
+      reservedTagPrefix: config.reservedTagPrefix,
+      activationParameterPrefix: config.centralActivationParameterPrefix,
+      metricNamespace: names.metricNamespace,
+      agencyRequestsPerMinute: config.agencyRequestsPerMinute,
+    }),
     deadLetterQueueId: 'DeadLetterQueue',
     alarms: { add: alarm, errors: 'The tag manager failed', throttles: 'The tag manager was throttled' },
   });
@@ -159,15 +162,15 @@ function activationManager(t: Template, ctx: BuildContext, alarm: AddAlarm): voi
     logRetentionDays: config.logRetentionDays,
     logKmsKeyArn: GetAtt('DataKey', 'Arn'),
     today: ctx.today,
-    environment: {
-      [ACTIVATION_MANAGER_ENV.activationParameterPrefix]: config.centralActivationParameterPrefix,
-      [ACTIVATION_MANAGER_ENV.activationKmsKeyId]: Ref('DataKey'),
-      [ACTIVATION_MANAGER_ENV.managedNodeRoleName]: Ref('ManagedNodeRole'),
-      [ACTIVATION_MANAGER_ENV.reservedTagPrefix]: config.reservedTagPrefix,
-      [ACTIVATION_MANAGER_ENV.rotateDaysBeforeExpiry]: String(config.activation.rotateDaysBeforeExpiry),
-      [ACTIVATION_MANAGER_ENV.rotateAtUsagePercent]: String(config.activation.rotateAtUsagePercent),
-      [ACTIVATION_MANAGER_ENV.metricNamespace]: names.metricNamespace,
-    },
+    environment: environmentVariables<typeof ACTIVATION_MANAGER_ENVIRONMENT, Value>(ACTIVATION_MANAGER_ENVIRONMENT, {
+      activationParameterPrefix: config.centralActivationParameterPrefix,
+      activationKmsKeyId: Ref('DataKey'),
+      managedNodeRoleName: Ref('ManagedNodeRole'),
+      reservedTagPrefix: config.reservedTagPrefix,
+      rotateDaysBeforeExpiry: config.activation.rotateDaysBeforeExpiry,
+      rotateAtUsagePercent: config.activation.rotateAtUsagePercent,
+      metricNamespace: names.metricNamespace,
+    }),
     deadLetterQueueId: 'DeadLetterQueue',
     alarms: { add: alarm, errors: 'Activation creation, rotation or deletion failed' },
   });

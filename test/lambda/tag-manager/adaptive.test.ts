@@ -1,15 +1,18 @@
 // The production retry path: without the test-only RETRY_BASE_DELAY_MS override the clients use
 // the SDK's adaptive retry mode, which must absorb SSM throttling on its own.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { TAG_MANAGER_ENVIRONMENT } from '../../../contract/environment.ts';
 import { AGENCY_A, ec2Id, startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ ssm: { throttleRatio: 0.3, seed: 11 }, env: { RETRY_BASE_DELAY_MS: '' } });
+  h = await startHarness({
+    ssm: { throttleRatio: 0.3, seed: 11 },
+    env: { [TAG_MANAGER_ENVIRONMENT.retryBaseDelayMs.name]: '' },
+  });
   h.plantActivation(AGENCY_A, { activationId: 'act-aaaa', code: 'irrelevant-code' });
 });
 afterAll(async () => {
-  process.env.RETRY_BASE_DELAY_MS = '2';
   await h?.close();
 });
 

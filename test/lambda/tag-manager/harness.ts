@@ -1,6 +1,8 @@
 // Test harness: the real bundled tag manager, talking through the real SDK clients to the SSM
 // fake and to dynalite. Log lines (EMF metrics included) are captured through the bundle's own sink.
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { vi } from 'vitest';
+import { TAG_MANAGER_ENVIRONMENT as T } from '../../../contract/environment.ts';
 import { loadBundledHandler, lambdaContext } from '../../helpers/bundled.ts';
 import { startDynalite, type DynaliteHandle } from '../../helpers/dynalite.ts';
 import { startSsmFake, type SsmFake, type SsmFakeOptions } from '../../fakes/ssm-fake.ts';
@@ -48,17 +50,19 @@ export async function startHarness(
 ): Promise<Harness> {
   const ssm = await startSsmFake(opts.ssm);
   const db = await startDynalite();
-  Object.assign(process.env, {
+  // Stubbed, not assigned: close() restores the environment (vi.unstubAllEnvs).
+  const env: Record<string, string> = {
     AWS_ENDPOINT_URL_SSM: ssm.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
-    SYNC_TABLE_NAME: db.tableName,
-    ACTIVATION_PARAMETER_PREFIX: PARAM_PREFIX,
-    RESERVED_TAG_PREFIX: PREFIX,
-    METRIC_NAMESPACE: 'SsmHub/test',
-    SSM_CONCURRENCY: '5',
-    RETRY_BASE_DELAY_MS: '2',
+    [T.syncTableName.name]: db.tableName,
+    [T.activationParameterPrefix.name]: PARAM_PREFIX,
+    [T.reservedTagPrefix.name]: PREFIX,
+    [T.metricNamespace.name]: 'SsmHub/test',
+    [T.ssmConcurrency.name]: '5',
+    [T.retryBaseDelayMs.name]: '2',
     ...opts.env,
-  });
+  };
+  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   const mod = await loadBundledHandler('tag-manager');
   const logs: string[] = [];
   (mod.setLogSink as (s: (line: string) => void) => void)((line) => logs.push(line));
@@ -120,6 +124,7 @@ export async function startHarness(
       return total;
     },
     async close() {
+      vi.unstubAllEnvs();
       await ssm.close();
       await db.close();
     },

@@ -3,16 +3,19 @@
 // does no work. The count lives in one row per agency of the sync-state table.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TAG_MANAGER_ENVIRONMENT as T } from '../../../contract/environment.ts';
 import { AGENCY_A, AGENCY_B, ec2Id, startHarness, type Harness } from './harness.ts';
+
+// The smallest limit the contract allows (the build configuration refuses less, and so does the handler).
+const LIMIT = T.agencyRequestsPerMinute.min;
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ env: { AGENCY_REQUESTS_PER_MINUTE: '3' } });
+  h = await startHarness({ env: { [T.agencyRequestsPerMinute.name]: String(LIMIT) } });
   h.plantActivation(AGENCY_A, { activationId: 'act-rate-a', code: 'irrelevant-a' });
   h.plantActivation(AGENCY_B, { activationId: 'act-rate-b', code: 'irrelevant-b' });
 });
 afterAll(async () => {
-  delete process.env.AGENCY_REQUESTS_PER_MINUTE;
   await h?.close();
 });
 
@@ -30,13 +33,13 @@ const syncOne = (agency: string, k: number) =>
 
 describe('per-agency request limit', () => {
   it('answers Throttled beyond the limit in one minute, doing no work, while other agencies carry on', async () => {
-    const first = await Promise.all([7001, 7002, 7003].map((k) => syncOne(AGENCY_A, k)));
+    const first = await Promise.all(Array.from({ length: LIMIT }, (_, i) => syncOne(AGENCY_A, 7101 + i)));
     expect(first.every((a) => Array.isArray(a.results))).toBe(true);
 
     h.ssm.resetCounters();
     const over = await syncOne(AGENCY_A, 7004);
     expect(over).toEqual({
-      error: { code: 'Throttled', message: 'more than 3 requests this minute from this agency; retry later' },
+      error: { code: 'Throttled', message: `more than ${LIMIT} requests this minute from this agency; retry later` },
     });
     expect(h.ssm.totalCalls()).toBe(0);
     expect(h.metrics('ThrottledRequests')).toBeGreaterThanOrEqual(1);

@@ -98,6 +98,8 @@ describe('configuration', () => {
       ssmConcurrency: 5,
       driftCheckHours: 168,
       agencyRequestsPerMinute: 600,
+      ssmMaxAttempts: 8,
+      retryBaseDelayMs: undefined,
     });
   });
   it('names the missing or bad variable', () => {

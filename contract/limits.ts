@@ -1,0 +1,55 @@
+// AWS limits the project depends on, each a named constant with the document that sets it.
+
+/** CloudFormation quotas (CloudFormation User Guide, "Quotas"). */
+export const CLOUDFORMATION_LIMITS = {
+  resources: 500,
+  parameters: 200,
+  outputs: 200,
+  conditions: 200,
+  logicalIdLength: 255,
+  /** TemplateURL: an S3 object up to 1 MB. */
+  templateUrlBytes: 1_048_576,
+  /** TemplateBody in CreateStack / CreateStackSet. */
+  templateBodyBytes: 51_200,
+  descriptionBytes: 1024,
+} as const;
+/** A template over this many bytes must be deployed from S3 (TemplateURL). */
+export const TEMPLATE_BODY_MAX_BYTES = CLOUDFORMATION_LIMITS.templateBodyBytes;
+
+/** SSM tags on a managed node (AddTagsToResource): count, key and value lengths. */
+export const SSM_MAX_TAGS_PER_NODE = 50;
+export const SSM_MAX_KEY_LENGTH = 128;
+export const SSM_MAX_VALUE_LENGTH = 256;
+
+/** CreateActivation: RegistrationLimit 1–1000; ExpirationDate at most 30 days ahead. */
+export const ACTIVATION_MAX_REGISTRATION_LIMIT = 1000;
+export const ACTIVATION_MAX_EXPIRY_DAYS = 30;
+
+/** A Standard-tier Parameter Store value holds at most 4 KB. */
+export const STANDARD_PARAMETER_MAX_BYTES = 4096;
+/** A custom-resource response body CloudFormation accepts (4,096 bytes). */
+export const CUSTOM_RESOURCE_RESPONSE_MAX_BYTES = 4096;
+
+/** Lambda function memory, MB (MemorySize). */
+export const LAMBDA_MEMORY_MB = { min: 128, max: 10_240 } as const;
+
+/** The retention periods CloudWatch Logs accepts (RetentionInDays). */
+export const LOG_RETENTION_DAYS: readonly number[] = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+/** Lambda Node.js runtimes and the day each is deprecated (AWS Lambda runtime deprecation policy). */
+export const NODE_RUNTIME_DEPRECATION: Readonly<Record<string, string>> = {
+  'nodejs18.x': '2025-09-01',
+  'nodejs20.x': '2026-04-30',
+  'nodejs22.x': '2027-04-30',
+  'nodejs24.x': '2028-04-30',
+};
+
+/** The runtimes not yet deprecated on `today` (UTC day). The build and the guard rule both use it. */
+export function supportedRuntimes(today: Date): string[] {
+  const day = today.toISOString().slice(0, 10);
+  return Object.entries(NODE_RUNTIME_DEPRECATION)
+    .filter(([, deprecatedOn]) => day < deprecatedOn)
+    .map(([runtime]) => runtime);
+}

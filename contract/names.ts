@@ -1,0 +1,79 @@
+// Names shared by the template builders, the documents, the Lambda handlers and the CLI. A name
+// that one side writes and the other reads lives here, so the two cannot drift apart.
+import { AGENCY_ALIAS_PREFIX } from './patterns.ts';
+
+/** The three templates the build writes, in deployment order. */
+export const TEMPLATE_NAMES = ['central-manager', 'agency-permissions', 'agency-collector'] as const;
+export type TemplateName = (typeof TEMPLATE_NAMES)[number];
+
+/** The reserved tag prefix when the configuration names none. */
+export const DEFAULT_RESERVED_TAG_PREFIX = 'central-it:';
+
+export const agencyAliasName = (agencyAccountId: string): string => `${AGENCY_ALIAS_PREFIX}${agencyAccountId}`;
+
+/** EC2 tag on an agency instance that records its managed node ID (mi-…). Kept from the original blog. */
+export const MANAGED_INSTANCE_ID_TAG = 'managedinstanceid';
+
+/** Suffixes appended to the reserved tag prefix (e.g. "central-it:" + "agency-account"). */
+export const PROVENANCE_TAG_SUFFIXES = {
+  /** Written by the tag manager on every synced node: the agency that owns it. */
+  agencyAccount: 'agency-account',
+  /** Written by the tag manager on every synced node: the EC2 instance behind it. */
+  ec2InstanceId: 'ec2-instance-id',
+  /** Stamped by the hybrid activation at registration time. Agencies cannot change it (the tag
+   *  manager never writes reserved keys); central principals with SSM tagging rights could. */
+  activationAgency: 'activation-agency',
+  /** Written on the EC2 instance by the registration worker when registration failed. */
+  registrationError: 'registration-error',
+  /** Written on the EC2 instance by the way back; registration then leaves the instance alone. */
+  registrationOptOut: 'registration-opt-out',
+} as const;
+
+/** Agency-side SecureString parameters that hold the current activation: <path>/id and <path>/code. */
+export const activationParameterNames = (path: string): { id: string; code: string } => ({
+  id: `${path}/id`,
+  code: `${path}/code`,
+});
+
+/** Central-side SecureString parameter holding one agency's activation record. */
+export const centralActivationParameterName = (prefix: string, agencyAccountId: string): string =>
+  `${prefix}/${agencyAccountId}`;
+
+/** The sync-state table (central account): one item per managed node. */
+export const SYNC_TABLE = {
+  partitionKey: 'managedInstanceId',
+  /** Global secondary index: every node of one agency, for status and ownership reports. */
+  agencyIndexName: 'byAgency',
+  agencyIndexPartitionKey: 'agencyAccountId',
+  attributes: {
+    managedInstanceId: 'managedInstanceId',
+    agencyAccountId: 'agencyAccountId',
+    ec2InstanceId: 'ec2InstanceId',
+    /** sha256 of the sorted key=value pairs last applied to SSM. */
+    fingerprint: 'fingerprint',
+    /** The non-reserved keys last applied, so removals in EC2 can be mirrored without reading SSM. */
+    appliedTagKeys: 'appliedTagKeys',
+    lastSyncAt: 'lastSyncAt',
+    lastError: 'lastError',
+    /** When the drift pass last re-read this node's SSM tags. */
+    lastDriftCheckAt: 'lastDriftCheckAt',
+  },
+  /**
+   * One row per agency, key `rate#<account>`, counts its requests in the current minute. It has no
+   * agencyAccountId attribute, so it never appears in the byAgency index or among node rows.
+   */
+  rateKeyPrefix: 'rate#',
+} as const;
+
+/** Function timeouts, shared by the templates and the code that budgets its time against them. */
+export const TAG_MANAGER_TIMEOUT_SECONDS = 300;
+export const COLLECTOR_TIMEOUT_SECONDS = 900;
+/** The collector starts a hub request only with this much time left: one full tag-manager call and a margin. */
+export const HUB_CALL_RESERVE_MS = (TAG_MANAGER_TIMEOUT_SECONDS + 20) * 1000;
+
+/** Most instances one hub request may carry; keeps a request well under Lambda's 6 MB payload limit. */
+export const MAX_INSTANCES_PER_REQUEST = 100;
+/** What the hub answers for each instance of a batch. */
+export const RESULT_STATUSES = ['applied', 'unchanged', 'rejected', 'failed'] as const;
+/** The codes of a whole-request refusal ({ error: { code } }). */
+export const ERROR_CODES = ['InvalidRequest', 'Unauthorized', 'NotFound', 'Throttled', 'Internal'] as const;
