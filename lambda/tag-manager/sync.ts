@@ -13,7 +13,7 @@ import {
   type Tags,
 } from '../shared/tag-rules.ts';
 import { DEFERRED_REASON, NODE_START_RESERVE_MS, type OpContext } from './context.ts';
-import { NOT_OWNED_REASON, proveOwnership, type Ownership } from './ownership.ts';
+import { BOUND_ELSEWHERE_REASON, NOT_OWNED_REASON, proveOwnership, type Ownership } from './ownership.ts';
 import { mapPool } from './pool.ts';
 import { securityEvent } from '../shared/log.ts';
 import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
@@ -62,8 +62,6 @@ export function isUnchanged(
     !driftDue
   );
 }
-
-export const BOUND_ELSEWHERE_REASON = 'managed node is bound to another EC2 instance';
 
 class NodeGoneError extends Error {
   override readonly name = 'NodeGoneError';

@@ -2,6 +2,7 @@
 // client talks to it (AWS_ENDPOINT_URL_SSM), so serialisation, error parsing and retries run
 // for real. It enforces the documented rules: ManagedInstance only, mi- IDs, the 50-tag limit,
 // key/value length and character rules, no aws: keys, MaxResults 5-50 with NextToken paging,
+// InvalidInstanceId for an InstanceIds filter naming an unknown node,
 // and throttles a seeded, reproducible share of calls with HTTP 400 ThrottlingException.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -243,8 +244,14 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
             "Value at 'filters.member.values' failed to satisfy constraint: Member must have length between 1 and 100",
           );
         }
-        if (f.Key === 'InstanceIds') matches = matches.filter((id) => values.includes(id));
-        else if (f.Key === 'ActivationIds')
+        if (f.Key === 'InstanceIds') {
+          // API reference, DescribeInstanceInformation, Errors: InvalidInstanceId when a node is
+          // not accessible, not registered, or not in a valid state. The whole call fails: no
+          // partial list is returned for the IDs that are known.
+          if (values.some((id) => typeof id !== 'string' || !nodes.has(id)))
+            throw new ApiError('InvalidInstanceId', 'The following instance ID is not valid.');
+          matches = matches.filter((id) => values.includes(id));
+        } else if (f.Key === 'ActivationIds')
           matches = matches.filter((id) => values.includes(nodes.get(id)!.activationId));
         else throw new ApiError('InvalidFilterKey', `The filter key ${String(f.Key)} is not supported by this fake`);
       }

@@ -198,6 +198,26 @@ describe('the 50-tag limit', () => {
   });
 });
 
+describe('first sync', () => {
+  it('removes a non-reserved tag that was on the node before its first sync, and keeps reserved ones', async () => {
+    const k = ++n;
+    const id = h.registerNode(k, AGENCY_A, 'act-aaaa', {
+      tags: { Stray: 'set-by-hand', [`${PREFIX}patch-group`]: 'ring-1' },
+    });
+    const res = await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }]);
+    expect(res.results[0].status).toBe('applied');
+    expect(h.ssm.state.tagsOf(id)).toEqual({
+      Name: 'web',
+      [`${PREFIX}patch-group`]: 'ring-1',
+      ...provenance(ec2Id(k)),
+    });
+    // The read counts as the drift check: the next identical sync costs nothing.
+    h.ssm.resetCounters();
+    expect((await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }])).results[0].status).toBe('unchanged');
+    expect(h.ssm.totalCalls()).toBe(0);
+  });
+});
+
 describe('drift pass', () => {
   it('re-reads SSM when the drift check is due and repairs tags changed behind its back', async () => {
     const k = ++n;
