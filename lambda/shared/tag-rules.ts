@@ -183,3 +183,27 @@ export function countOtherReservedTags(current: Tags, prefix: string): number {
 }
 
 export const isEmptyDiff = (d: TagDiff): boolean => Object.keys(d.toAdd).length === 0 && d.toRemove.length === 0;
+
+/** The part of a node's tags that sync owns: every non-reserved key, and its two provenance tags. */
+export function syncOwnedTags(current: Tags, prefix: string): Tags {
+  const p = provenanceKeys(prefix);
+  return tagsFrom(
+    Object.entries(current).filter(
+      ([k]) => !isReservedKey(k, prefix) || k === p.agencyAccount || k === p.ec2InstanceId,
+    ),
+  );
+}
+
+/**
+ * Pure: whether a node's tags, as a bulk read answered them, match what the sync table says was
+ * last applied (the fingerprint of the plan; none recorded means nothing applied yet). A bulk
+ * answer that disagrees may be stale, so it is re-read node by node before anything is written.
+ */
+export function agreesWithLastApplied(
+  current: Tags,
+  lastAppliedFingerprint: string | undefined,
+  prefix: string,
+): boolean {
+  const expected = lastAppliedFingerprint ?? tagFingerprint(emptyTags());
+  return tagFingerprint(syncOwnedTags(current, prefix)) === expected;
+}

@@ -2,6 +2,7 @@
 // settings) before the first call. Endpoints come from the SDK's own AWS_ENDPOINT_URL_<SERVICE>.
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
 import { LOCAL_ENV } from './config.ts';
@@ -47,6 +48,13 @@ function retryConfig(env: NodeJS.ProcessEnv) {
 
 let ssm: SSMClient | undefined;
 let ddb: DynamoDBDocumentClient | undefined;
+let tagging: ResourceGroupsTaggingAPIClient | undefined;
+
+/** The Resource Groups Tagging API (bulk tag reads of the drift pass); same retries as SSM. */
+export function taggingClient(): ResourceGroupsTaggingAPIClient {
+  tagging ??= new ResourceGroupsTaggingAPIClient(retryConfig(process.env));
+  return tagging;
+}
 
 export function ssmClient(): SSMClient {
   ssm ??= new SSMClient(retryConfig(process.env));

@@ -7,9 +7,9 @@ import { hasTag, provenanceKeys, type Tags } from '../shared/tag-rules.ts';
 import { securityEvent } from '../shared/log.ts';
 import type { ActivationRecord } from '../shared/activation-record.ts';
 import type { OpContext } from './context.ts';
-import { describeNodes, errorReason, listTags, readActivationRecord, type NodeInfo } from './ssm-io.ts';
+import { describeNodes, errorReason, readActivationRecord, type NodeInfo } from './ssm-io.ts';
+import { readCurrentTags } from './current-tags.ts';
 import { readRows, type SyncRow } from './table-io.ts';
-import { mapPool } from './pool.ts';
 
 export const NOT_OWNED_REASON = 'managed node is not registered to your agency';
 /** A node stands for one EC2 instance for life: a request naming it from another instance is refused. */
@@ -150,14 +150,18 @@ async function proveWithSsm(ctx: OpContext, unknown: string[], result: Map<strin
       requestId: ctx.requestId,
     });
   }
-  await mapPool(unknown, config.ssmConcurrency, async (id) => {
-    let tags: Tags | undefined;
-    try {
-      tags = await listTags(ctx.ssm, id);
-    } catch (err) {
-      result.set(id, { kind: 'error', reason: `could not check ownership: ${errorReason(err)}` });
-      return;
-    }
-    result.set(id, ownershipFromSsm(infos.get(id), tags, record, config.reservedTagPrefix, agency));
-  });
+  // Nothing was applied to these nodes yet (the table does not know them).
+  const current = await readCurrentTags(
+    ctx,
+    unknown.map((id) => ({ managedInstanceId: id, lastAppliedFingerprint: undefined })),
+  );
+  for (const id of unknown) {
+    const c = current.get(id)!;
+    result.set(
+      id,
+      c.ok
+        ? ownershipFromSsm(infos.get(id), c.tags, record, config.reservedTagPrefix, agency)
+        : { kind: 'error', reason: `could not check ownership: ${c.reason}` },
+    );
+  }
 }

@@ -32,6 +32,8 @@ const MAX_TAGS_PER_RESOURCE = 50;
 export interface FakeNode {
   activationId?: string;
   tags: Map<string, string>;
+  /** The node has carried a tag at some point (the Tagging API's GetResources lists such nodes). */
+  everTagged?: boolean;
 }
 
 export interface FakeParameter {
@@ -79,7 +81,7 @@ export interface SsmFake {
 }
 
 /** mulberry32: tiny, seeded, good enough to pick throttled calls reproducibly. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -153,7 +155,8 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
     parameters,
     addNode(id, init = {}) {
       if (!MANAGED_NODE_ID.test(id)) throw new Error(`fake: ${id} is not a managed node ID`);
-      nodes.set(id, { activationId: init.activationId, tags: new Map(Object.entries(init.tags ?? {})) });
+      const tags = new Map(Object.entries(init.tags ?? {}));
+      nodes.set(id, { activationId: init.activationId, tags, everTagged: tags.size > 0 });
     },
     tagsOf(id) {
       const n = nodes.get(id);
@@ -211,6 +214,7 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
           'The Targets parameter includes too many tags. Remove one or more tags and try the command again.',
         );
       node.tags = next;
+      node.everTagged = true;
       return {};
     },
     RemoveTagsFromResource(body) {

@@ -1,9 +1,10 @@
 // Test harness: the real bundled tag manager, talking through the real SDK clients to the SSM
-// fake and to dynalite. Log lines (EMF metrics included) are captured through the bundle's own sink.
+// fake, the Tagging API fake (over the same nodes) and to dynalite. Log lines (EMF metrics included) are captured through the bundle's own sink.
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { loadBundledHandler, lambdaContext } from '../../helpers/bundled.ts';
 import { startDynalite, type DynaliteHandle } from '../../helpers/dynalite.ts';
 import { startSsmFake, type SsmFake, type SsmFakeOptions } from '../../fakes/ssm-fake.ts';
+import { startTaggingFake, type TaggingFake } from '../../fakes/tagging-fake.ts';
 import { agencyAliasName, centralActivationParameterName } from '../../../lambda/shared/names.ts';
 
 export const HUB_ACCOUNT = '999999999999';
@@ -19,6 +20,7 @@ export const ec2Id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
 
 export interface Harness {
   ssm: SsmFake;
+  tagging: TaggingFake;
   db: DynaliteHandle;
   logs: string[];
   invoke(arn: string, event: unknown): Promise<any>;
@@ -47,9 +49,11 @@ export async function startHarness(
   opts: { ssm?: SsmFakeOptions; env?: Record<string, string> } = {},
 ): Promise<Harness> {
   const ssm = await startSsmFake(opts.ssm);
+  const tagging = await startTaggingFake({ ssm: ssm.state, region: 'us-east-1', account: HUB_ACCOUNT });
   const db = await startDynalite();
   Object.assign(process.env, {
     AWS_ENDPOINT_URL_SSM: ssm.endpoint,
+    AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API: tagging.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
     SYNC_TABLE_NAME: db.tableName,
     ACTIVATION_PARAMETER_PREFIX: PARAM_PREFIX,
@@ -65,6 +69,7 @@ export async function startHarness(
   const invoke = (arn: string, event: unknown) => mod.handler(event, lambdaContext(arn));
   return {
     ssm,
+    tagging,
     db,
     logs,
     invoke,
@@ -120,6 +125,7 @@ export async function startHarness(
       return total;
     },
     async close() {
+      await tagging.close();
       await ssm.close();
       await db.close();
     },

@@ -16,6 +16,7 @@ describe('agency identity from the invoked ARN', () => {
       ok: true,
       agencyAccountId: '123456789012',
       alias: 'agency-123456789012',
+      hub: { partition: 'aws', region: 'eu-west-1', account: '999999999999' },
     });
     expect(agencyFromArn(`arn:aws-us-gov:lambda:us-gov-west-1:999999999999:function:f:agency-123456789012`).ok).toBe(
       true,
