@@ -4,12 +4,14 @@ import { describe, expect, it } from 'vitest';
 import {
   countOtherReservedTags,
   diffAgainstApplied,
+  agreesWithLastApplied,
   diffAgainstCurrent,
   echoName,
   isEmptyDiff,
   isReservedKey,
   planTags,
   SKIP_REASONS,
+  syncOwnedTags,
   tagFingerprint,
   tagRuleViolation,
 } from '../../lambda/shared/tag-rules.ts';
@@ -257,5 +259,33 @@ describe('echoed names are capped', () => {
   ])('echoes %s as at most 128 characters and an ellipsis', (_label, key, echoed) => {
     expect(echoName(key)).toBe(echoed);
     expect(plan({ [key]: 'bad;value' }).skipped[0]!.key).toBe(echoed);
+  });
+});
+
+describe('whether a bulk answer agrees with what was last applied', () => {
+  const p = plan({ Name: 'web', Env: 'prod' });
+  const stamp = { 'central-it:activation-agency': '111111111111' };
+  it.each([
+    ['exactly what was applied, plus the stamp', { ...p.desired, ...stamp }, p.fingerprint, true],
+    [
+      'what was applied plus central IT reserved tags',
+      { ...p.desired, 'central-it:patch': 'ring-1' },
+      p.fingerprint,
+      true,
+    ],
+    ['a value changed in SSM', { ...p.desired, Env: 'dev' }, p.fingerprint, false],
+    ['a tag added in SSM', { ...p.desired, Stray: 'x' }, p.fingerprint, false],
+    ['a tag removed in SSM', { Name: 'web', 'central-it:agency-account': '111111111111' }, p.fingerprint, false],
+    ['a provenance tag changed in SSM', { ...p.desired, 'central-it:ec2-instance-id': 'i-1' }, p.fingerprint, false],
+    ['nothing applied yet and only the stamp on the node', stamp, undefined, true],
+    ['nothing applied yet and a user tag on the node', { ...stamp, Stray: 'x' }, undefined, false],
+  ])('%s: %s', (_label, current, fingerprint, agrees) => {
+    expect(agreesWithLastApplied(current, fingerprint, P)).toBe(agrees);
+  });
+
+  it('keeps the non-reserved keys and the two provenance tags, nothing else reserved', () => {
+    expect(
+      Object.keys(syncOwnedTags({ ...p.desired, ...stamp, 'central-it:patch': 'x', constructor: 'c' }, P)).sort(),
+    ).toEqual(['Env', 'Name', 'central-it:agency-account', 'central-it:ec2-instance-id', 'constructor']);
   });
 });

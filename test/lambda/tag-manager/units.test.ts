@@ -6,6 +6,7 @@ import { mapPool } from '../../../lambda/tag-manager/pool.ts';
 import { driftCheckDue, nodePhase } from '../../../lambda/tag-manager/sync.ts';
 import { readConfig } from '../../../lambda/tag-manager/config.ts';
 import { ownershipFromSsm } from '../../../lambda/tag-manager/ownership.ts';
+import { managedNodeArn } from '../../../lambda/tag-manager/tagging-io.ts';
 import type { ActivationRecord } from '../../../lambda/shared/activation-record.ts';
 
 const FN = 'arn:aws:lambda:eu-west-1:999999999999:function:ssm-hub-tag-manager';
@@ -180,5 +181,20 @@ describe('ownership from what SSM says (nodes the sync table does not know)', ()
     expect(o.kind === 'owned' ? `owned:${o.proof}` : o.kind === 'refused' ? `refused:${o.cause}` : o.kind).toBe(
       expected,
     );
+  });
+});
+
+describe('managed node ARNs for the Tagging API', () => {
+  it.each([
+    [
+      { partition: 'aws', region: 'us-east-1', account: '999999999999' },
+      'arn:aws:ssm:us-east-1:999999999999:managed-instance/mi-0123456789abcdef0',
+    ],
+    [
+      { partition: 'aws-us-gov', region: 'us-gov-west-1', account: '111122223333' },
+      'arn:aws-us-gov:ssm:us-gov-west-1:111122223333:managed-instance/mi-0123456789abcdef0',
+    ],
+  ])('builds the ARN in the hub partition, Region and account (%o)', (hub, arn) => {
+    expect(managedNodeArn(hub, 'mi-0123456789abcdef0')).toBe(arn);
   });
 });
