@@ -10,6 +10,13 @@ import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
 
 export type Tags = Record<string, string>;
 
+/**
+ * Tags are data: a tag set has no prototype, so `__proto__` or `constructor` is stored as a tag
+ * (on a plain {} assigning `__proto__` would change the prototype and drop the tag). The hub's
+ * tag-rules.ts has the same helper; the collector keeps its own to stay out of that module.
+ */
+const emptyTags = (): Tags => Object.create(null) as Tags;
+
 export type CollectorEvent =
   /** A tag change on an instance that carries a valid managed node ID: sync it with these tags. */
   | { kind: 'tagChange'; ec2InstanceId: string; managedInstanceId: string; tags: Tags }
@@ -31,11 +38,11 @@ export function managedIdFromTags(tags: Tags): { id: string } | { missing: true 
   return MANAGED_INSTANCE_ID_PATTERN.test(value) ? { id: value } : { invalid: value };
 }
 
-/** EC2's tag list ({Key, Value}[]) as a plain object; entries without a key are dropped. */
+/** EC2's tag list ({Key, Value}[]) as a prototype-free record; entries without a key are dropped. */
 export function tagListToRecord(
   list: ReadonlyArray<{ Key?: string | undefined; Value?: string | undefined }> | undefined,
 ): Tags {
-  const tags: Tags = {};
+  const tags = emptyTags();
   for (const t of list ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
   return tags;
 }
@@ -57,7 +64,7 @@ export function instanceIdFromArn(arn: unknown): string | undefined {
 
 function stringRecord(value: unknown): Tags | undefined {
   if (!isObj(value)) return undefined;
-  const out: Tags = {};
+  const out = emptyTags();
   for (const [k, v] of Object.entries(value)) {
     if (typeof v !== 'string') return undefined;
     out[k] = v;

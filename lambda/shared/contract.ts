@@ -3,6 +3,7 @@
 // tag manager takes it from the alias it was invoked through.
 // zod/mini keeps the collector's bundle small enough for a 51,200-byte TemplateBody.
 import * as z from 'zod/mini';
+import { echoName } from './tag-rules.ts';
 
 import { ERROR_CODES, MAX_INSTANCES_PER_REQUEST, RESULT_STATUSES } from '../../contract/names.ts';
 import { EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN } from '../../contract/patterns.ts';
@@ -17,28 +18,46 @@ export const managedInstanceIdSchema = z
   .string({ error: 'must be a string' })
   .check(z.regex(MANAGED_INSTANCE_ID_PATTERN, 'must be a managed node ID: mi- followed by 17 hex digits'));
 
-/** EC2 tags as the collector read them: raw, before any SSM rule is applied (the tag manager filters). */
-export const rawTagsSchema = z.record(
-  z.string({ error: 'tag keys must be strings' }),
-  z.string({ error: 'tag values must be strings' }),
-  {
-    error: 'must be an object of tag key to tag value',
-  },
+/** The most unknown field names one error lists (each one cut by echoName). */
+export const MAX_ECHOED_NAMES = 5;
+
+/** Unknown field names for an error message: each capped, at most MAX_ECHOED_NAMES of them. */
+export function echoNames(names: readonly string[]): string {
+  const shown = names.slice(0, MAX_ECHOED_NAMES).map(echoName).join(', ');
+  return names.length > MAX_ECHOED_NAMES ? `${shown} and ${names.length - MAX_ECHOED_NAMES} more` : shown;
+}
+
+const isRecordLike = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * EC2 tags as the collector read them: raw, before any SSM rule is applied (the tag manager filters).
+ * Tags are data: the result has no prototype and keeps every own key, `__proto__` and `constructor`
+ * included (z.record would silently drop a `__proto__` key).
+ */
+export const rawTagsSchema = z.pipe(
+  z.custom<Record<string, unknown>>(isRecordLike, { error: 'must be an object of tag key to tag value' }),
+  z.transform((input, ctx) => {
+    const tags = Object.create(null) as Record<string, string>;
+    for (const key of Object.keys(input)) {
+      const value = input[key];
+      if (typeof value === 'string') tags[key] = value;
+      else ctx.issues.push({ code: 'custom', message: 'tag values must be strings', input: value, path: [key] });
+    }
+    return tags;
+  }),
 );
+
+const unknownFieldsError = (iss: { code?: string; keys?: string[] }) =>
+  iss.code === 'unrecognized_keys' ? `unknown field(s): ${echoNames(iss.keys ?? [])}` : 'must be an object';
 
 export const syncInstanceSchema = z.strictObject(
   { ec2InstanceId: ec2InstanceIdSchema, managedInstanceId: managedInstanceIdSchema, tags: rawTagsSchema },
-  {
-    error: (iss) =>
-      iss.code === 'unrecognized_keys' ? `unknown field(s): ${iss.keys.join(', ')}` : 'must be an object',
-  },
+  { error: unknownFieldsError },
 );
 export const deregisterInstanceSchema = z.strictObject(
   { ec2InstanceId: ec2InstanceIdSchema, managedInstanceId: managedInstanceIdSchema },
-  {
-    error: (iss) =>
-      iss.code === 'unrecognized_keys' ? `unknown field(s): ${iss.keys.join(', ')}` : 'must be an object',
-  },
+  { error: unknownFieldsError },
 );
 
 const instancesArray = z
@@ -47,10 +66,7 @@ const instancesArray = z
     z.minLength(1, 'must hold at least one instance'),
     z.maxLength(MAX_INSTANCES_PER_REQUEST, `must hold at most ${MAX_INSTANCES_PER_REQUEST} instances`),
   );
-const unknownFields = {
-  error: (iss: { code?: string; keys?: string[] }) =>
-    iss.code === 'unrecognized_keys' ? `unknown field(s): ${(iss.keys ?? []).join(', ')}` : 'must be an object',
-};
+const unknownFields = { error: unknownFieldsError };
 
 /**
  * The request envelope. Entries are validated one by one afterwards, so a batch with a few bad
@@ -105,7 +121,7 @@ export function formatIssuePath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
-    else out += out ? `.${String(part)}` : String(part);
+    else out += out ? `.${echoName(String(part))}` : echoName(String(part));
   }
   return out || '(request)';
 }

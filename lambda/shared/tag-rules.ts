@@ -30,7 +30,35 @@ export interface SkippedTag {
   reason: string;
 }
 
+/**
+ * A tag set. Tags are data: every tag set is built with no prototype (`emptyTags`), so keys such as
+ * `constructor`, `toString` or `__proto__` are keys like any other, and membership is always
+ * `hasTag` (an own key), never `in`.
+ */
 export type Tags = Record<string, string>;
+
+/** A tag set with no prototype: assigning `__proto__` stores a tag instead of changing the prototype. */
+export function emptyTags(): Tags {
+  return Object.create(null) as Tags;
+}
+
+/** True when the tag set holds this key itself (never through a prototype). */
+export const hasTag = (tags: Tags, key: string): boolean => Object.hasOwn(tags, key);
+
+/** A prototype-free copy of key/value pairs. */
+export function tagsFrom(entries: Iterable<readonly [string, string]>): Tags {
+  const out = emptyTags();
+  for (const [k, v] of entries) out[k] = v;
+  return out;
+}
+
+/** The longest tag key or field name the hub echoes back; longer ones are cut and marked. */
+export const MAX_ECHOED_NAME_LENGTH = SSM_MAX_KEY_LENGTH;
+
+/** A key or field name as it may be echoed in an answer: at most 128 characters, then an ellipsis. */
+export function echoName(name: string): string {
+  return name.length <= MAX_ECHOED_NAME_LENGTH ? name : `${name.slice(0, MAX_ECHOED_NAME_LENGTH)}…`;
+}
 
 /** True for keys under the reserved prefix. Compared case-insensitively so look-alike keys cannot slip in. */
 export function isReservedKey(key: string, prefix: string): boolean {
@@ -103,14 +131,14 @@ export function planTags(input: PlanInput): TagPlan {
   const copyable: string[] = [];
   for (const key of Object.keys(rawTags).sort(byCodeUnit)) {
     const reason = tagRuleViolation(key, rawTags[key]!, prefix);
-    if (reason) skipped.push({ key, reason });
+    if (reason) skipped.push({ key: echoName(key), reason });
     else copyable.push(key);
   }
   const slots = Math.max(0, SSM_MAX_TAGS_PER_NODE - otherReserved - PROVENANCE_TAG_COUNT);
   const userKeys = copyable.slice(0, slots);
   for (const key of copyable.slice(slots)) skipped.push({ key, reason: SKIP_REASONS.overLimit });
 
-  const desired: Tags = {};
+  const desired = emptyTags();
   for (const key of userKeys) desired[key] = rawTags[key]!;
   const p = provenanceKeys(prefix);
   desired[p.agencyAccount] = agencyAccountId;
@@ -128,8 +156,10 @@ export interface TagDiff {
  * every desired tag is (re)sent in one call, and keys sync applied before that are now gone are removed.
  */
 export function diffAgainstApplied(plan: TagPlan, appliedUserKeys: readonly string[], prefix: string): TagDiff {
-  const toRemove = appliedUserKeys.filter((k) => !(k in plan.desired) && !isReservedKey(k, prefix)).sort(byCodeUnit);
-  return { toAdd: { ...plan.desired }, toRemove };
+  const toRemove = appliedUserKeys
+    .filter((k) => !hasTag(plan.desired, k) && !isReservedKey(k, prefix))
+    .sort(byCodeUnit);
+  return { toAdd: tagsFrom(Object.entries(plan.desired)), toRemove };
 }
 
 /**
@@ -137,10 +167,10 @@ export function diffAgainstApplied(plan: TagPlan, appliedUserKeys: readonly stri
  * non-reserved key not wanted is removed, because non-reserved keys mirror EC2 exactly.
  */
 export function diffAgainstCurrent(plan: TagPlan, current: Tags, prefix: string): TagDiff {
-  const toAdd: Tags = {};
-  for (const [k, v] of Object.entries(plan.desired)) if (current[k] !== v) toAdd[k] = v;
+  const toAdd = emptyTags();
+  for (const [k, v] of Object.entries(plan.desired)) if (!hasTag(current, k) || current[k] !== v) toAdd[k] = v;
   const toRemove = Object.keys(current)
-    .filter((k) => !(k in plan.desired) && !isReservedKey(k, prefix))
+    .filter((k) => !hasTag(plan.desired, k) && !isReservedKey(k, prefix))
     .sort(byCodeUnit);
   return { toAdd, toRemove };
 }
@@ -153,3 +183,27 @@ export function countOtherReservedTags(current: Tags, prefix: string): number {
 }
 
 export const isEmptyDiff = (d: TagDiff): boolean => Object.keys(d.toAdd).length === 0 && d.toRemove.length === 0;
+
+/** The part of a node's tags that sync owns: every non-reserved key, and its two provenance tags. */
+export function syncOwnedTags(current: Tags, prefix: string): Tags {
+  const p = provenanceKeys(prefix);
+  return tagsFrom(
+    Object.entries(current).filter(
+      ([k]) => !isReservedKey(k, prefix) || k === p.agencyAccount || k === p.ec2InstanceId,
+    ),
+  );
+}
+
+/**
+ * Pure: whether a node's tags, as a bulk read answered them, match what the sync table says was
+ * last applied (the fingerprint of the plan; none recorded means nothing applied yet). A bulk
+ * answer that disagrees may be stale, so it is re-read node by node before anything is written.
+ */
+export function agreesWithLastApplied(
+  current: Tags,
+  lastAppliedFingerprint: string | undefined,
+  prefix: string,
+): boolean {
+  const expected = lastAppliedFingerprint ?? tagFingerprint(emptyTags());
+  return tagFingerprint(syncOwnedTags(current, prefix)) === expected;
+}

@@ -3,6 +3,7 @@
 // the retry settings come from the function's configuration (contract/environment.ts).
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
 import type { TagManagerConfig } from './config.ts';
@@ -42,6 +43,13 @@ function retryConfig({ ssmMaxAttempts: attempts, retryBaseDelayMs: base }: Retry
 
 let ssm: SSMClient | undefined;
 let ddb: DynamoDBDocumentClient | undefined;
+let tagging: ResourceGroupsTaggingAPIClient | undefined;
+
+/** The Resource Groups Tagging API (bulk tag reads of the drift pass); same retries as SSM. */
+export function taggingClient(settings: RetrySettings): ResourceGroupsTaggingAPIClient {
+  tagging ??= new ResourceGroupsTaggingAPIClient(retryConfig(settings));
+  return tagging;
+}
 
 export function ssmClient(settings: RetrySettings): SSMClient {
   ssm ??= new SSMClient(retryConfig(settings));

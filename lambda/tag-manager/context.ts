@@ -1,12 +1,17 @@
 // What every operation needs for one invocation.
 import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { TagManagerConfig } from './config.ts';
+import type { HubLocation } from './identity.ts';
 
 export interface OpContext {
   config: TagManagerConfig;
   agencyAccountId: string;
   ssm: SSMClient;
+  tagging: ResourceGroupsTaggingAPIClient;
+  /** The hub's partition, Region and account (from its own ARN): the managed nodes' ARNs. */
+  hub: HubLocation;
   ddb: DynamoDBDocumentClient;
   now: Date;
   requestId: string;

@@ -2,7 +2,8 @@
 // (already gone counts as done) and delete its row.
 import type { DeregisterInstance, InstanceResult } from '../shared/contract.ts';
 import type { OpContext } from './context.ts';
-import { NOT_OWNED_REASON, proveOwnership } from './ownership.ts';
+import { BOUND_ELSEWHERE_REASON, NOT_OWNED_REASON, proveOwnership } from './ownership.ts';
+import { securityEvent } from '../shared/log.ts';
 import { mapPool } from './pool.ts';
 import { deregisterNode, errorReason } from './ssm-io.ts';
 import { deleteRow } from './table-io.ts';
@@ -21,13 +22,17 @@ export async function deregisterInstances(
       return { ...base, status: 'unchanged', reason: 'already deregistered' };
     if (!o || o.kind === 'refused') return { ...base, status: 'rejected', reason: NOT_OWNED_REASON };
     if (o.kind === 'error') return { ...base, status: 'failed', reason: o.reason };
-    // A mistaken collector must not deregister a node that now stands for another instance.
+    // A node stands for one instance for life: an instance that names another node of its agency
+    // (a relabelled managedinstanceid tag) must not deregister it. Refused like the same sync.
     if (o.row?.ec2InstanceId && o.row.ec2InstanceId !== entry.ec2InstanceId) {
-      return {
-        ...base,
-        status: 'failed',
-        reason: 'ec2InstanceId does not match the instance recorded for this managed node',
-      };
+      securityEvent('refused a deregister for a managed node bound to another EC2 instance', {
+        agencyAccountId: ctx.agencyAccountId,
+        managedInstanceId: entry.managedInstanceId,
+        claimedBy: entry.ec2InstanceId,
+        boundTo: o.row.ec2InstanceId,
+        requestId: ctx.requestId,
+      });
+      return { ...base, status: 'rejected', reason: BOUND_ELSEWHERE_REASON };
     }
     try {
       const outcome = await deregisterNode(ctx.ssm, entry.managedInstanceId);

@@ -4,7 +4,7 @@
 import type { BatchResponse, ErrorResponse, ActivationResponse, InstanceResult } from '../shared/contract.ts';
 import { emitMetrics, log, securityEvent } from '../shared/log.ts';
 import { currentActivation } from './activation.ts';
-import { ssmClient, tableClient } from './clients.ts';
+import { ssmClient, tableClient, taggingClient } from './clients.ts';
 import { ConfigurationError, readConfig, type TagManagerConfig } from './config.ts';
 import { DEFERRED_REASON, type OpContext } from './context.ts';
 import { deregisterInstances } from './deregister.ts';
@@ -90,6 +90,8 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
     config,
     agencyAccountId,
     ssm: ssmClient(config),
+    tagging: taggingClient(config),
+    hub: identity.hub,
     ddb: tableClient(config),
     now: new Date(),
     requestId,

@@ -3,18 +3,20 @@
 // stamped at registration. Anything unproven is refused with one neutral reason, so a caller
 // cannot tell "another agency's node" from "no such node".
 import { centralActivationParameterName } from '../shared/names.ts';
-import { provenanceKeys, type Tags } from '../shared/tag-rules.ts';
+import { hasTag, provenanceKeys, type Tags } from '../shared/tag-rules.ts';
 import { securityEvent } from '../shared/log.ts';
 import type { ActivationRecord } from '../shared/activation-record.ts';
 import type { OpContext } from './context.ts';
-import { describeNodes, errorReason, listTags, readActivationRecord, type NodeInfo } from './ssm-io.ts';
+import { describeNodes, errorReason, readActivationRecord, type NodeInfo } from './ssm-io.ts';
+import { readCurrentTags } from './current-tags.ts';
 import { readRows, type SyncRow } from './table-io.ts';
-import { mapPool } from './pool.ts';
 
 export const NOT_OWNED_REASON = 'managed node is not registered to your agency';
+/** A node stands for one EC2 instance for life: a request naming it from another instance is refused. */
+export const BOUND_ELSEWHERE_REASON = 'managed node is bound to another EC2 instance';
 
 export type Proof = 'sync-table' | 'activation-id' | 'activation-tag';
-export type RefusalCause = 'row-of-other-agency' | 'unknown-node' | 'no-proof';
+export type RefusalCause = 'row-of-other-agency' | 'unknown-node' | 'stamp-of-other-agency' | 'no-proof';
 
 export type Ownership =
   | { kind: 'owned'; proof: Proof; row?: SyncRow; currentTags?: Tags }
@@ -28,16 +30,45 @@ export function ownershipFromRow(row: SyncRow | undefined, agency: string): 'own
   return row.agencyAccountId === agency ? 'owned' : 'other-agency';
 }
 
-/** Pure: the node was registered with one of the agency's activations. */
-export function ownedByActivationId(info: NodeInfo | undefined, record: ActivationRecord | undefined): boolean {
+/**
+ * Pure: the node was registered with one of the agency's activations. The record must itself be
+ * issued to the agency: a record stored under the wrong name (an operator or restore mistake)
+ * proves nothing, exactly as the activation answer refuses to hand it out.
+ */
+export function ownedByActivationId(
+  info: NodeInfo | undefined,
+  record: ActivationRecord | undefined,
+  agency: string,
+): boolean {
   const id = info?.activationId;
-  if (!id || !record) return false;
+  if (!id || !record || record.agencyAccountId !== agency) return false;
   return record.knownActivationIds.includes(id) || record.current.activationId === id;
 }
 
-/** Pure: the activation stamped the agency's account on the node. */
-export function ownedByStampedTag(tags: Tags | undefined, prefix: string, agency: string): boolean {
-  return tags !== undefined && tags[provenanceKeys(prefix).activationAgency] === agency;
+/** Pure: the agency the activation stamped on the node, or undefined when there is no stamp. */
+export function stampedAgency(tags: Tags | undefined, prefix: string): string | undefined {
+  const key = provenanceKeys(prefix).activationAgency;
+  return tags !== undefined && hasTag(tags, key) ? tags[key] : undefined;
+}
+
+/**
+ * Pure: the verdict for a node the sync table does not know, from what SSM says. The stamp is
+ * checked on every path: a node stamped for another agency is refused even when its activation
+ * ID is in the caller's record (defence in depth against a misfiled record).
+ */
+export function ownershipFromSsm(
+  info: NodeInfo | undefined,
+  tags: Tags | undefined,
+  record: ActivationRecord | undefined,
+  prefix: string,
+  agency: string,
+): Ownership {
+  if (tags === undefined) return { kind: 'refused', cause: 'unknown-node' };
+  const stamp = stampedAgency(tags, prefix);
+  if (stamp !== undefined && stamp !== agency) return { kind: 'refused', cause: 'stamp-of-other-agency' };
+  if (ownedByActivationId(info, record, agency)) return { kind: 'owned', proof: 'activation-id', currentTags: tags };
+  if (stamp === agency) return { kind: 'owned', proof: 'activation-tag', currentTags: tags };
+  return { kind: 'refused', cause: 'no-proof' };
 }
 
 export interface OwnershipInput {
@@ -93,39 +124,44 @@ function logRefusals(
   }
 }
 
-/** Activation-ID proof (batched describe), then the stamped-tag proof for what is left. */
+/**
+ * For nodes the table does not know: the activation record (checked to be the caller's), a batched
+ * describe for activation IDs, and the node's current tags, which carry the activation's stamp and
+ * are what a first sync diffs against (so a tag already on the node before its first sync that
+ * EC2 does not have is removed by that sync).
+ */
 async function proveWithSsm(ctx: OpContext, unknown: string[], result: Map<string, Ownership>): Promise<void> {
   const { config, agencyAccountId: agency } = ctx;
   let record: ActivationRecord | undefined;
   let infos: Map<string, NodeInfo>;
+  const parameterName = centralActivationParameterName(config.activationParameterPrefix, agency);
   try {
-    record = await readActivationRecord(
-      ctx.ssm,
-      centralActivationParameterName(config.activationParameterPrefix, agency),
-    );
+    record = await readActivationRecord(ctx.ssm, parameterName);
     infos = await describeNodes(ctx.ssm, unknown, config.ssmConcurrency);
   } catch (err) {
     const reason = `could not check ownership: ${errorReason(err)}`;
     for (const id of unknown) result.set(id, { kind: 'error', reason });
     return;
   }
-  const needTags = unknown.filter((id) => {
-    if (!ownedByActivationId(infos.get(id), record)) return true;
-    result.set(id, { kind: 'owned', proof: 'activation-id' });
-    return false;
-  });
-  // The stamped tag is the fallback proof (e.g. an activation ID dropped from the record).
-  await mapPool(needTags, config.ssmConcurrency, async (id) => {
-    let tags: Tags | undefined;
-    try {
-      tags = await listTags(ctx.ssm, id);
-    } catch (err) {
-      result.set(id, { kind: 'error', reason: `could not check ownership: ${errorReason(err)}` });
-      return;
-    }
-    if (tags === undefined) result.set(id, { kind: 'refused', cause: 'unknown-node' });
-    else if (ownedByStampedTag(tags, config.reservedTagPrefix, agency))
-      result.set(id, { kind: 'owned', proof: 'activation-tag', currentTags: tags });
-    else result.set(id, { kind: 'refused', cause: 'no-proof' });
-  });
+  if (record && record.agencyAccountId !== agency) {
+    securityEvent('activation record names another agency; its activation IDs prove nothing', {
+      agencyAccountId: agency,
+      parameterName,
+      requestId: ctx.requestId,
+    });
+  }
+  // Nothing was applied to these nodes yet (the table does not know them).
+  const current = await readCurrentTags(
+    ctx,
+    unknown.map((id) => ({ managedInstanceId: id, lastAppliedFingerprint: undefined })),
+  );
+  for (const id of unknown) {
+    const c = current.get(id)!;
+    result.set(
+      id,
+      c.ok
+        ? ownershipFromSsm(infos.get(id), c.tags, record, config.reservedTagPrefix, agency)
+        : { kind: 'error', reason: `could not check ownership: ${c.reason}` },
+    );
+  }
 }

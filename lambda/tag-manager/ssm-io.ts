@@ -11,7 +11,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { activationRecordSchema, type ActivationRecord } from '../shared/activation-record.ts';
-import type { Tags } from '../shared/tag-rules.ts';
+import { emptyTags, type Tags } from '../shared/tag-rules.ts';
 import { mapPool } from './pool.ts';
 import { HandlerError } from '../shared/errors.ts';
 
@@ -58,6 +58,25 @@ async function describePage(ssm: SSMClient, ids: string[]): Promise<Map<string, 
   return found;
 }
 
+/**
+ * Looks up one batch. DescribeInstanceInformation answers InvalidInstanceId for the whole call
+ * when any ID in an InstanceIds filter is unknown (API reference, DescribeInstanceInformation,
+ * Errors), so on that answer the batch is split in halves until the unknown IDs stand alone; a
+ * lone unknown ID is a node SSM does not know. Bounded: at most 2n - 1 calls for n IDs.
+ */
+async function describeBisecting(ssm: SSMClient, ids: string[]): Promise<Map<string, NodeInfo>> {
+  try {
+    return await describePage(ssm, ids);
+  } catch (err) {
+    if (errorName(err) !== 'InvalidInstanceId') throw err;
+    if (ids.length === 1) return new Map();
+    const half = Math.ceil(ids.length / 2);
+    const first = await describeBisecting(ssm, ids.slice(0, half));
+    const second = await describeBisecting(ssm, ids.slice(half));
+    return new Map([...first, ...second]);
+  }
+}
+
 /** Looks nodes up in batches of 50 IDs (paginated). A node SSM does not know is left out. */
 export async function describeNodes(
   ssm: SSMClient,
@@ -66,23 +85,7 @@ export async function describeNodes(
 ): Promise<Map<string, NodeInfo>> {
   const batches: string[][] = [];
   for (let i = 0; i < ids.length; i += DESCRIBE_BATCH) batches.push(ids.slice(i, i + DESCRIBE_BATCH));
-  const maps = await mapPool(batches, concurrency, async (batch) => {
-    try {
-      return await describePage(ssm, batch);
-    } catch (err) {
-      // Should one unknown ID fail the whole batch, look the nodes up one by one instead.
-      if (errorName(err) !== 'InvalidInstanceId' || batch.length === 1) throw err;
-      const singles = await mapPool(batch, concurrency, async (id) => {
-        try {
-          return await describePage(ssm, [id]);
-        } catch (e) {
-          if (errorName(e) === 'InvalidInstanceId') return new Map<string, NodeInfo>();
-          throw e;
-        }
-      });
-      return new Map(singles.flatMap((m) => [...m]));
-    }
-  });
+  const maps = await mapPool(batches, concurrency, (batch) => describeBisecting(ssm, batch));
   return new Map(maps.flatMap((m) => [...m]));
 }
 
@@ -92,7 +95,7 @@ export async function listTags(ssm: SSMClient, managedInstanceId: string): Promi
     const out = await ssm.send(
       new ListTagsForResourceCommand({ ResourceType: 'ManagedInstance', ResourceId: managedInstanceId }),
     );
-    const tags: Tags = {};
+    const tags = emptyTags();
     for (const t of out.TagList ?? []) if (t.Key !== undefined) tags[t.Key] = t.Value ?? '';
     return tags;
   } catch (err) {

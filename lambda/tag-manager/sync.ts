@@ -13,12 +13,13 @@ import {
   type Tags,
 } from '../shared/tag-rules.ts';
 import { DEFERRED_REASON, NODE_START_RESERVE_MS, type OpContext } from './context.ts';
-import { NOT_OWNED_REASON, proveOwnership, type Ownership } from './ownership.ts';
+import { BOUND_ELSEWHERE_REASON, NOT_OWNED_REASON, proveOwnership, type Ownership } from './ownership.ts';
 import { mapPool } from './pool.ts';
 import { securityEvent } from '../shared/log.ts';
 import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
 import { claimBinding, putRow, recordError, type SyncRow } from './table-io.ts';
 import { HandlerError } from '../shared/errors.ts';
+import { readCurrentTags } from './current-tags.ts';
 
 /** A stable fraction in [0, 1) for a node (FNV-1a of its ID). */
 export function nodePhase(managedInstanceId: string): number {
@@ -63,8 +64,6 @@ export function isUnchanged(
     !driftDue
   );
 }
-
-export const BOUND_ELSEWHERE_REASON = 'managed node is bound to another EC2 instance';
 
 class NodeGoneError extends HandlerError {
   override readonly name = 'NodeGoneError';
@@ -196,8 +195,35 @@ async function syncOwnedNode(
   }
 }
 
+/**
+ * The drift pass, in bulk: every node proven by its row whose drift check is due (and that this
+ * instance may sync) has its current tags read before the per-node work, 100 per Tagging API call.
+ * The result rides on the node's ownership as `currentTags`, so the per-node sync diffs against it.
+ * A node whose read failed keeps no `currentTags` and is read again on its own path.
+ */
+async function readDueDriftChecks(
+  ctx: OpContext,
+  entries: readonly SyncInstance[],
+  ownership: Map<string, Ownership>,
+): Promise<void> {
+  const { now, config } = ctx;
+  const due = entries.flatMap((e) => {
+    const o = ownership.get(e.managedInstanceId);
+    if (o?.kind !== 'owned' || !o.row || o.currentTags) return [];
+    if (o.row.ec2InstanceId && o.row.ec2InstanceId !== e.ec2InstanceId) return [];
+    if (!driftCheckDue(o.row, now, config.driftCheckHours, e.managedInstanceId)) return [];
+    return [{ managedInstanceId: e.managedInstanceId, lastAppliedFingerprint: o.row.fingerprint }];
+  });
+  const current = await readCurrentTags(ctx, due);
+  for (const [id, c] of current) {
+    const o = ownership.get(id);
+    if (c.ok && c.tags !== undefined && o?.kind === 'owned') ownership.set(id, { ...o, currentTags: c.tags });
+  }
+}
+
 export async function syncInstances(ctx: OpContext, entries: readonly SyncInstance[]): Promise<InstanceResult[]> {
   const ownership = await proveOwnership(ctx, entries);
+  await readDueDriftChecks(ctx, entries, ownership);
   return mapPool(entries, ctx.config.ssmConcurrency, async (entry): Promise<InstanceResult> => {
     const o = ownership.get(entry.managedInstanceId);
     const base = { managedInstanceId: entry.managedInstanceId, ec2InstanceId: entry.ec2InstanceId };

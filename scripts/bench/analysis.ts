@@ -15,6 +15,8 @@ export const SSM_WRITE_APIS = [
 export const SSM_READ_APIS = ['ListTagsForResource', 'DescribeInstanceInformation', 'GetParameter'] as const;
 export const SSM_APIS = [...SSM_WRITE_APIS, ...SSM_READ_APIS] as const;
 export const DDB_APIS = ['BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] as const;
+/** Reads of nodes' current tags: in bulk (Tagging API) and one node at a time (SSM). */
+export const TAG_READ_APIS = ['GetResources', 'ListTagsForResource'] as const;
 
 export interface ScenarioResult {
   nodes: number;
@@ -32,6 +34,8 @@ export interface ScenarioResult {
   /** The collectors' DescribeInstances pages (computed: 1,000 instances per page). */
   ec2Pages: number;
   changedNodes: number;
+  /** (b*) only: planted drifts and how many were repaired (measured runs; scaled when derived). */
+  drift?: { planted: number; repaired: number };
   sim: SimResult;
   localMs?: number;
 }
@@ -40,6 +44,7 @@ export const ssmWrites = (c: CallCounts) => sum(c, SSM_WRITE_APIS);
 export const ssmReads = (c: CallCounts) => sum(c, SSM_READ_APIS);
 export const ssmCalls = (c: CallCounts) => sum(c, SSM_APIS);
 export const ddbCalls = (c: CallCounts) => sum(c, DDB_APIS);
+export const tagReads = (c: CallCounts) => sum(c, TAG_READ_APIS);
 
 interface AgencyWork {
   agency: string;
@@ -109,6 +114,9 @@ export async function analyse(
     invokes,
     ec2Pages,
     changedNodes: Math.round(run.changedNodes * scale),
+    ...(run.drift
+      ? { drift: { planted: Math.round(run.drift.planted * scale), repaired: Math.round(run.drift.repaired * scale) } }
+      : {}),
     sim,
     localMs: source === 'measured' ? run.localMs : undefined,
   };

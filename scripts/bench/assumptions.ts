@@ -32,6 +32,16 @@ export const API_ASSUMPTIONS: readonly ApiAssumption[] = [
       'ASSUMED: AWS publishes no per-API rate for this call in the pages we could check offline; 5 TPS sustained per account is the rate cloud-custodian omnissm limits itself to',
   })),
   {
+    api: 'GetResources',
+    rate: SSM_TPS,
+    burst: SSM_TPS,
+    latencyMs: 150,
+    throttleable: false,
+    scope: 'account',
+    source:
+      'ASSUMED: no per-API rate for the Tagging API found offline; taken as low as the SSM calls. Up to 100 ARNs per call (API reference)',
+  },
+  {
     api: 'GetParameter',
     rate: 40,
     burst: 40,

@@ -83,3 +83,35 @@ export function lambdaRunGoal(nodes: number, scenario: string, simWallMs: number
     ...atMost(simWallMs, limitSeconds * 1000, duration),
   };
 }
+
+/** (b*) every drift check due: tag reads at most N/50, and every drift planted in SSM repaired. */
+export function driftPassGoals(
+  nodes: number,
+  tagReadCalls: number,
+  drift: { planted: number; repaired: number },
+): GoalResult[] {
+  const limit = Math.floor(nodes / 50);
+  return [
+    {
+      goal: `(b*) drift pass with every check due reads tags at most N/50 times (N = ${int(nodes)}; GetResources + ListTagsForResource)`,
+      target: `≤ ${int(limit)}`,
+      measured: int(tagReadCalls),
+      ...atMost(tagReadCalls, limit),
+    },
+    {
+      goal: `(b*) every drift planted directly in SSM is repaired (N = ${int(nodes)})`,
+      target: `${int(drift.planted)} of ${int(drift.planted)}`,
+      measured: `${int(drift.repaired)} of ${int(drift.planted)}`,
+      ...atMost(drift.planted - drift.repaired, 0),
+    },
+  ];
+}
+
+export function afterDriftGoal(nodes: number, ssmCallCount: number): GoalResult {
+  return {
+    goal: `(b**) steady state after the drift pass makes zero SSM calls (N = ${int(nodes)})`,
+    target: '0',
+    measured: int(ssmCallCount),
+    ...atMost(ssmCallCount, 0),
+  };
+}

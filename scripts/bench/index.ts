@@ -16,11 +16,13 @@ import {
 } from '../kit/index.ts';
 import { oneOf } from '../kit/validate.ts';
 import { PROJECT_ROOT } from '../build/bundle.ts';
-import { analyseFleet, ssmCalls, ssmReads, ssmWrites, type ScenarioResult } from './analysis.ts';
+import { analyseFleet, ssmCalls, ssmReads, ssmWrites, tagReads, type ScenarioResult } from './analysis.ts';
 import { runBuildBench, type BuildBench } from './build-bench.ts';
 import { runColdStartBench, type ColdStartBench } from './cold-start.ts';
 import {
+  afterDriftGoal,
   buildTimeGoal,
+  driftPassGoals,
   changedNodeGoal,
   lambdaRunGoal,
   steadyReadsGoal,
@@ -178,6 +180,13 @@ export function evaluateGoals(build: BuildBench | undefined, sync: readonly Scen
   for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
     const b = find(n, 'b');
     if (b) goals.push(steadyWritesGoal(n, ssmWrites(b.calls)), steadyReadsGoal(n, ssmReads(b.calls)));
+  }
+  for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
+    const drift = find(n, 'drift');
+    if (drift?.drift && drift.source === 'measured')
+      goals.push(...driftPassGoals(n, tagReads(drift.calls), drift.drift));
+    const after = find(n, 'after-drift');
+    if (after) goals.push(afterDriftGoal(n, ssmCalls(after.calls)));
   }
   for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
     const c = find(n, 'c');

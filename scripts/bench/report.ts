@@ -6,7 +6,7 @@ import type { GoalResult } from './goals.ts';
 import type { MachineInfo } from './machine.ts';
 import { API_ASSUMPTIONS, INVOKE_OVERHEAD_MS, LAMBDA_MAX_SECONDS, POOL_SIZE } from './assumptions.ts';
 import { ddbCalls, ssmCalls, ssmReads, ssmWrites, type ScenarioResult } from './analysis.ts';
-import { SCENARIO_LABELS } from './sync-bench.ts';
+import { DRIFT_SHARE, SCENARIO_LABELS } from './sync-bench.ts';
 import { duration, int, mib, ratio, sum } from './stats.ts';
 
 export interface BenchResults {
@@ -132,6 +132,7 @@ function syncRows(rows: ScenarioResult[]): string[][] {
     int(r.calls.AddTagsToResource ?? 0),
     int(r.calls.RemoveTagsFromResource ?? 0),
     int(r.calls.ListTagsForResource ?? 0),
+    int(r.calls.GetResources ?? 0),
     int(r.calls.DescribeInstanceInformation ?? 0),
     int(r.calls.GetParameter ?? 0),
     int(ssmWrites(r.calls)),
@@ -151,7 +152,7 @@ function syncSection(results: BenchResults): string {
   const out = [
     '## Sync cost',
     '',
-    "The real bundled tag manager, called with sync requests of 100 instances built by the collector's own batching, against the SSM fake and dynalite (through a counting proxy). Every AWS call is counted by API. Calls are successful calls; throttled attempts are counted separately. Each instance carries 10 EC2 tags, 2 of them `aws:` tags that SSM refuses.",
+    "The real bundled tag manager, called with sync requests of 100 instances built by the collector's own batching, against the SSM and Tagging API fakes and dynalite (through a counting proxy). Every AWS call is counted by API. Calls are successful calls; throttled attempts are counted separately. Each instance carries 10 EC2 tags, 2 of them `aws:` tags that SSM refuses.",
     '',
     `Measured for real: N = ${results.measuredSizes.map(int).join(', ')}. ` +
       (results.derivedSizes.length
@@ -163,7 +164,7 @@ function syncSection(results: BenchResults): string {
             .join(' ')
         : ''),
     '',
-    "Columns: SSM calls by API, then SSM writes and reads in total, DynamoDB BatchGetItem and item writes (PutItem/UpdateItem/DeleteItem), collector → tag manager Lambda invokes, the collectors' EC2 DescribeInstances pages (computed: 1,000 instances per page), throttled SSM attempts in the simulation, the simulated wall time until the last collector finished, and the longest single tag-manager invocation.",
+    "Columns: SSM calls by API (and the Tagging API's GetResources, the drift pass's bulk read), then SSM writes and reads in total, DynamoDB BatchGetItem and item writes (PutItem/UpdateItem/DeleteItem), collector → tag manager Lambda invokes, the collectors' EC2 DescribeInstances pages (computed: 1,000 instances per page), throttled SSM attempts in the simulation, the simulated wall time until the last collector finished, and the longest single tag-manager invocation.",
   ];
   for (const n of sizes) {
     const rows = results.sync.filter((r) => r.nodes === n);
@@ -178,6 +179,7 @@ function syncSection(results: BenchResults): string {
           'AddTags',
           'RemoveTags',
           'ListTags',
+          'GetResources',
           'DescribeInstInfo',
           'GetParameter',
           'SSM writes',
@@ -294,7 +296,7 @@ function notesSection(r: BenchResults): string {
   const drift = sizes.map((n) => find(n, 'drift')).filter((x): x is ScenarioResult => x !== undefined);
   if (drift.length) {
     notes.push(
-      `The drift pass (DRIFT_CHECK_HOURS, 168 h by default) re-reads every node's SSM tags once per period. Each node's period is between half and all of that, fixed by a hash of its ID, so nodes first synced together come due spread over 84 hours: with hourly reconciles about N ÷ 84 ListTagsForResource per run. The (b*) rows force every node due in one run, the worst case: ${drift.map((x) => `${int(ssmReads(x.calls))} ListTagsForResource (${duration(x.sim.wallMs)}) at N = ${int(x.nodes)}`).join(', ')}.`,
+      `The drift pass (DRIFT_CHECK_HOURS, 168 h by default) re-reads every node's SSM tags once per period. Each node's period is between half and all of that, fixed by a hash of its ID, so nodes first synced together come due spread over 84 hours. It reads in bulk: one Tagging API GetResources per request of up to 100 nodes, and ListTagsForResource only for nodes whose bulk answer differs from what the table says was last applied (or that the bulk read did not return). The (b*) rows force every node due in one run, the worst case, with a tag changed directly in SSM on ${Math.round(DRIFT_SHARE * 100)}% of the nodes: ${drift.map((x) => `${int(x.calls.GetResources ?? 0)} GetResources + ${int(x.calls.ListTagsForResource ?? 0)} ListTagsForResource${x.drift ? `, ${int(x.drift.repaired)} of ${int(x.drift.planted)} drifts repaired` : ''} (${duration(x.sim.wallMs)}) at N = ${int(x.nodes)}`).join('; ')}. The (b**) rows are the run after it.`,
     );
   }
   if (sizes.some((n) => n > 1000)) {

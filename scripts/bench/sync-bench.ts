@@ -1,10 +1,11 @@
-// Runs the real bundled tag manager against the SSM fake and dynalite (through a counting proxy)
+// Runs the real bundled tag manager against the SSM and Tagging API fakes and dynalite (through a counting proxy)
 // and records, request by request, every AWS call it made. Requests run one at a time so each
 // one's calls can be attributed exactly; the simulated clock later replays them in parallel.
 import { SSMClient, AddTagsToResourceCommand } from '@aws-sdk/client-ssm';
 import { loadBundledHandler, lambdaContext } from '../../test/helpers/bundled.ts';
 import { startDynalite } from '../../test/helpers/dynalite.ts';
 import { startSsmFake, type SsmFake } from '../../test/fakes/ssm-fake.ts';
+import { startTaggingFake, type TaggingFake } from '../../test/fakes/tagging-fake.ts';
 import { agencyAliasName, centralActivationParameterName, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
 import { provenanceKeys, tagRuleViolation } from '../../lambda/shared/tag-rules.ts';
 import { mapPool } from '../../lambda/tag-manager/pool.ts';
@@ -19,13 +20,14 @@ import {
   type AgencyRequests,
 } from './workload.ts';
 
-export const SCENARIOS = ['a', 'b', 'drift', 'c', 'd'] as const;
+export const SCENARIOS = ['a', 'b', 'drift', 'after-drift', 'c', 'd'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 export const SCENARIO_LABELS: Record<ScenarioId | 'blog', string> = {
   a: '(a) first full sync',
   b: '(b) steady state, no change',
-  drift: '(b*) steady state, weekly drift pass due',
+  drift: '(b*) every drift check due, 1% of nodes changed directly in SSM',
+  'after-drift': '(b**) steady state after the drift pass',
   c: '(c) 1% of instances changed one tag',
   d: '(d) as (c), 20% of SSM calls throttled',
   blog: "blog's approach, any run",
@@ -33,6 +35,8 @@ export const SCENARIO_LABELS: Record<ScenarioId | 'blog', string> = {
 
 export const THROTTLE_RATIO_D = 0.2;
 export const CHANGED_SHARE = 0.01;
+/** Share of nodes whose tag is changed directly in SSM before the drift pass (b*). */
+export const DRIFT_SHARE = 0.01;
 
 export interface MeasuredRequest {
   agency: string;
@@ -51,6 +55,8 @@ export interface ScenarioRun {
   /** Real time the run took against the local fakes (not a prediction of AWS). */
   localMs: number;
   changedNodes: number;
+  /** (b*) only: nodes changed directly in SSM before the run, and how many of them it repaired. */
+  drift?: { planted: number; repaired: number };
 }
 
 const HUB_FN = 'arn:aws:lambda:us-east-1:999999999999:function:ssm-hub-tag-manager';
@@ -95,6 +101,7 @@ function plantActivation(ssm: SsmFake, agency: string, activationId: string): vo
 /** Counts calls around one unit of work. */
 async function measure(
   ssm: SsmFake,
+  tagging: TaggingFake,
   proxy: CountingProxy,
   work: () => Promise<Record<string, number>>,
   agency: string,
@@ -103,8 +110,9 @@ async function measure(
   const c0 = { ...ssm.calls };
   const t0 = { ...ssm.throttled };
   const d0 = { ...proxy.calls };
+  const g0 = { ...tagging.calls };
   const statuses = await work();
-  const attempts = { ...diff(ssm.calls, c0), ...diff(proxy.calls, d0) };
+  const attempts = { ...diff(ssm.calls, c0), ...diff(proxy.calls, d0), ...diff(tagging.calls, g0) };
   const throttled = diff(ssm.throttled, t0);
   return { agency, nodes, attempts, throttled, counts: minus(attempts, throttled), statuses };
 }
@@ -119,6 +127,7 @@ export interface SyncBenchOptions {
 export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {}): Promise<ScenarioRun[]> {
   const progress = opts.progress ?? (() => undefined);
   const ssm = await startSsmFake({ seed: 6 });
+  const tagging = await startTaggingFake({ ssm: ssm.state, region: 'us-east-1', account: '999999999999' });
   const db = await startDynalite();
   const proxy = await startCountingProxy(db.endpoint);
   const saved = { ...process.env };
@@ -130,6 +139,7 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
       AWS_EC2_METADATA_DISABLED: 'true',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       AWS_ENDPOINT_URL_SSM: ssm.endpoint,
+      AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API: tagging.endpoint,
       AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint,
       [TAG_MANAGER_ENV.syncTableName]: db.tableName,
       [TAG_MANAGER_ENV.activationParameterPrefix]: PARAM_PREFIX,
@@ -158,6 +168,7 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
           requests.push(
             await measure(
               ssm,
+              tagging,
               proxy,
               async () => {
                 const answer = (await mod.handler(req, lambdaContext(`${HUB_FN}:${agencyAliasName(agency)}`))) as {
@@ -185,24 +196,39 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
       return indexes.length;
     };
 
+    // A tag changed directly in SSM (behind the hub's back) on DRIFT_SHARE of the nodes.
+    const DRIFTED_KEY = 'PatchGroup';
+    const plantDrift = (indexes: number[]) => {
+      for (const i of indexes) ssm.state.nodes.get(fleet[i]!.managedInstanceId)!.tags.set(DRIFTED_KEY, 'set-in-ssm');
+      return indexes;
+    };
+    const repaired = (indexes: number[]) =>
+      indexes.filter(
+        (i) => ssm.state.nodes.get(fleet[i]!.managedInstanceId)!.tags.get(DRIFTED_KEY) === fleet[i]!.tags[DRIFTED_KEY],
+      ).length;
+
     const runs: ScenarioRun[] = [];
     runs.push(await invokeAll('a', fleet.length));
     runs.push(await invokeAll('b', 0));
+    const drifted = plantDrift(changedIndexes(fleet.length, DRIFT_SHARE, 11));
     process.env.DRIFT_CHECK_HOURS = '0';
-    runs.push(await invokeAll('drift', 0));
+    const driftRun = await invokeAll('drift', 0);
     delete process.env.DRIFT_CHECK_HOURS;
+    runs.push({ ...driftRun, drift: { planted: drifted.length, repaired: repaired(drifted) } });
+    runs.push(await invokeAll('after-drift', 0));
     runs.push(await invokeAll('c', changeTags(changedIndexes(fleet.length, CHANGED_SHARE, 37), 'changed-in-c')));
     ssm.setThrottleRatio(THROTTLE_RATIO_D);
     runs.push(await invokeAll('d', changeTags(changedIndexes(fleet.length, CHANGED_SHARE, 73), 'changed-in-d')));
     ssm.setThrottleRatio(0);
     if (opts.blog !== false)
-      runs.push(await runBlogApproach(ssm, proxy, requestsByAgency(fleet), progress, spec.nodes));
+      runs.push(await runBlogApproach(ssm, tagging, proxy, requestsByAgency(fleet), progress, spec.nodes));
     return runs;
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
     await proxy.close();
     await db.close();
+    await tagging.close();
     await ssm.close();
   }
 }
@@ -213,6 +239,7 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
  */
 async function runBlogApproach(
   ssm: SsmFake,
+  tagging: TaggingFake,
   proxy: CountingProxy,
   agencies: AgencyRequests[],
   progress: (l: string) => void,
@@ -227,6 +254,7 @@ async function runBlogApproach(
         requests.push(
           await measure(
             ssm,
+            tagging,
             proxy,
             async () => {
               await mapPool(req.instances, POOL_SIZE, async (inst) => {

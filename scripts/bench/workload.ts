@@ -88,7 +88,7 @@ export const EC2_PAGE_SIZE = 1000;
 export const describePages = (instances: number): number => Math.max(1, Math.ceil(instances / EC2_PAGE_SIZE));
 
 /** APIs the tag manager calls once per request before the per-node work. */
-export const HEAD_APIS = ['BatchGetItem', 'GetParameter', 'DescribeInstanceInformation'] as const;
+export const HEAD_APIS = ['BatchGetItem', 'GetParameter', 'DescribeInstanceInformation', 'GetResources'] as const;
 /** Per-node APIs, in the order the handler makes them for one node. */
 export const NODE_APIS = [
   'ListTagsForResource',

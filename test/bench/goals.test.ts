@@ -1,8 +1,10 @@
 // PASS/MISS verdicts and margins for the goals.
 import { describe, expect, it } from 'vitest';
 import {
+  afterDriftGoal,
   atMost,
   buildTimeGoal,
+  driftPassGoals,
   changedNodeGoal,
   lambdaRunGoal,
   steadyReadsGoal,
@@ -53,5 +55,18 @@ describe('goals', () => {
       pass: false,
       margin: 'over by 18.3 min (2.2× the limit)',
     });
+  });
+
+  it.each([
+    ['200 tag reads, every drift repaired', 200, { planted: 100, repaired: 100 }, [true, true]],
+    ['201 tag reads', 201, { planted: 100, repaired: 100 }, [false, true]],
+    ['one drift left unrepaired', 150, { planted: 100, repaired: 99 }, [true, false]],
+  ])('judges the drift pass at 10,000 nodes: %s', (_label, reads, drift, verdicts) => {
+    expect(driftPassGoals(10_000, reads, drift).map((g) => g.pass)).toEqual(verdicts);
+  });
+
+  it('allows no SSM call in the steady state after the drift pass', () => {
+    expect(afterDriftGoal(10_000, 0).pass).toBe(true);
+    expect(afterDriftGoal(10_000, 1).pass).toBe(false);
   });
 });

@@ -25,6 +25,9 @@ describe('sync benchmark harness (200 nodes, 2 agencies)', () => {
     expect(total(run('a'), 'AddTagsToResource')).toBe(200);
     expect(total(run('a'), 'PutItem')).toBe(200);
     expect(total(run('a'), 'BatchGetItem')).toBe(2);
+    // The first sync reads the new nodes' tags in bulk: one GetResources per request of 100.
+    expect(total(run('a'), 'GetResources')).toBe(2);
+    expect(total(run('a'), 'ListTagsForResource')).toBe(0);
   });
 
   it('makes no SSM call at all in steady state, only one table read per request', () => {
@@ -34,9 +37,19 @@ describe('sync benchmark harness (200 nodes, 2 agencies)', () => {
     expect(b.calls.BatchGetItem).toBe(2);
   });
 
-  it('re-reads every node once when the drift pass is due', () => {
-    expect(total(run('drift'), 'ListTagsForResource')).toBe(200);
-    expect(ssmWrites(results.find((r) => r.id === 'drift')!.calls)).toBe(0);
+  it('reads tags in bulk when every drift check is due, re-reads only the drifted nodes and repairs them', () => {
+    expect(total(run('drift'), 'GetResources')).toBe(2);
+    // 1% of 200 nodes had a tag changed directly in SSM: those two are re-read and repaired.
+    expect(run('drift').drift).toEqual({ planted: 2, repaired: 2 });
+    expect(total(run('drift'), 'ListTagsForResource')).toBe(2);
+    expect(ssmWrites(results.find((r) => r.id === 'drift')!.calls)).toBe(2);
+    expect(statuses(run('drift'))).toEqual({ applied: 2, unchanged: 198 });
+  });
+
+  it('makes no SSM call and no tag read in the steady state after the drift pass', () => {
+    const after = results.find((r) => r.id === 'after-drift')!;
+    expect(ssmCalls(after.calls)).toBe(0);
+    expect(after.calls.GetResources ?? 0).toBe(0);
   });
 
   it('touches only the changed nodes when 1% changed', () => {

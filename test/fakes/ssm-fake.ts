@@ -2,6 +2,7 @@
 // client talks to it (AWS_ENDPOINT_URL_SSM), so serialisation, error parsing and retries run
 // for real. It enforces the documented rules: ManagedInstance only, mi- IDs, the 50-tag limit,
 // key/value length and character rules, no aws: keys, MaxResults 5-50 with NextToken paging,
+// InvalidInstanceId for an InstanceIds filter naming an unknown node,
 // and throttles a seeded, reproducible share of calls with HTTP 400 ThrottlingException.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +32,8 @@ const MAX_TAGS_PER_RESOURCE = 50;
 export interface FakeNode {
   activationId?: string;
   tags: Map<string, string>;
+  /** The node has carried a tag at some point (the Tagging API's GetResources lists such nodes). */
+  everTagged?: boolean;
 }
 
 export interface FakeParameter {
@@ -78,7 +81,7 @@ export interface SsmFake {
 }
 
 /** mulberry32: tiny, seeded, good enough to pick throttled calls reproducibly. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -152,7 +155,8 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
     parameters,
     addNode(id, init = {}) {
       if (!MANAGED_NODE_ID.test(id)) throw new Error(`fake: ${id} is not a managed node ID`);
-      nodes.set(id, { activationId: init.activationId, tags: new Map(Object.entries(init.tags ?? {})) });
+      const tags = new Map(Object.entries(init.tags ?? {}));
+      nodes.set(id, { activationId: init.activationId, tags, everTagged: tags.size > 0 });
     },
     tagsOf(id) {
       const n = nodes.get(id);
@@ -210,6 +214,7 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
           'The Targets parameter includes too many tags. Remove one or more tags and try the command again.',
         );
       node.tags = next;
+      node.everTagged = true;
       return {};
     },
     RemoveTagsFromResource(body) {
@@ -243,8 +248,14 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
             "Value at 'filters.member.values' failed to satisfy constraint: Member must have length between 1 and 100",
           );
         }
-        if (f.Key === 'InstanceIds') matches = matches.filter((id) => values.includes(id));
-        else if (f.Key === 'ActivationIds')
+        if (f.Key === 'InstanceIds') {
+          // API reference, DescribeInstanceInformation, Errors: InvalidInstanceId when a node is
+          // not accessible, not registered, or not in a valid state. The whole call fails: no
+          // partial list is returned for the IDs that are known.
+          if (values.some((id) => typeof id !== 'string' || !nodes.has(id)))
+            throw new ApiError('InvalidInstanceId', 'The following instance ID is not valid.');
+          matches = matches.filter((id) => values.includes(id));
+        } else if (f.Key === 'ActivationIds')
           matches = matches.filter((id) => values.includes(nodes.get(id)!.activationId));
         else throw new ApiError('InvalidFilterKey', `The filter key ${String(f.Key)} is not supported by this fake`);
       }

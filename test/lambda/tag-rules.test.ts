@@ -4,11 +4,14 @@ import { describe, expect, it } from 'vitest';
 import {
   countOtherReservedTags,
   diffAgainstApplied,
+  agreesWithLastApplied,
   diffAgainstCurrent,
+  echoName,
   isEmptyDiff,
   isReservedKey,
   planTags,
   SKIP_REASONS,
+  syncOwnedTags,
   tagFingerprint,
   tagRuleViolation,
 } from '../../lambda/shared/tag-rules.ts';
@@ -206,5 +209,83 @@ describe('diffs', () => {
         P,
       ),
     ).toBe(2);
+  });
+});
+
+describe('tags are data: keys named like Object.prototype members', () => {
+  // Built from JSON text, as the tag manager receives them: "__proto__" is an own key there.
+  const fromJson = (pairs: Record<string, string>) => JSON.parse(JSON.stringify(pairs)) as Record<string, string>;
+  const withKey = (key: string, value: string) =>
+    JSON.parse(`{"Name":"web",${JSON.stringify(key)}:${JSON.stringify(value)}}`) as Record<string, string>;
+  const KEYS = ['constructor', 'toString', 'hasOwnProperty', 'valueOf', '__proto__', '__defineGetter__'];
+
+  it.each(KEYS)('plans a %s tag like any other tag', (key) => {
+    const p = plan(withKey(key, 'data'));
+    expect(p.userKeys).toEqual([key, 'Name'].sort());
+    expect(Object.keys(p.desired)).toContain(key);
+    expect(p.desired[key]).toBe('data');
+    expect(p.skipped).toEqual([]);
+  });
+
+  it.each(KEYS)('removes a %s tag applied last time and now gone from EC2', (key) => {
+    const d = diffAgainstApplied(plan(fromJson({ Name: 'web' })), ['Name', key], P);
+    expect(d.toRemove).toEqual([key]);
+  });
+
+  it.each(KEYS)('removes a %s tag found in SSM that EC2 does not have', (key) => {
+    const current = withKey(key, 'stale');
+    const d = diffAgainstCurrent(plan(fromJson({ Name: 'web' })), current, P);
+    expect(d.toRemove).toEqual([key]);
+    expect(Object.keys(d.toAdd).sort()).toEqual(['central-it:agency-account', 'central-it:ec2-instance-id']);
+  });
+
+  it.each(KEYS)('adds a %s tag missing from SSM, and sends it on as an own key', (key) => {
+    const d = diffAgainstCurrent(plan(withKey(key, 'data')), fromJson({ Name: 'web' }), P);
+    expect(Object.entries(d.toAdd)).toContainEqual([key, 'data']);
+    expect(Object.entries(diffAgainstApplied(plan(withKey(key, 'data')), [], P).toAdd)).toContainEqual([key, 'data']);
+  });
+
+  it('fingerprints a __proto__ tag (it changes the fingerprint)', () => {
+    expect(plan(withKey('__proto__', 'x')).fingerprint).not.toBe(plan(fromJson({ Name: 'web' })).fingerprint);
+  });
+});
+
+describe('echoed names are capped', () => {
+  it.each([
+    ['a short key', 'Name', 'Name'],
+    ['a key of exactly 128 characters', 'k'.repeat(128), 'k'.repeat(128)],
+    ['a key of 129 characters', 'k'.repeat(129), `${'k'.repeat(128)}…`],
+    ['a 200 KB key', 'k'.repeat(200_000), `${'k'.repeat(128)}…`],
+  ])('echoes %s as at most 128 characters and an ellipsis', (_label, key, echoed) => {
+    expect(echoName(key)).toBe(echoed);
+    expect(plan({ [key]: 'bad;value' }).skipped[0]!.key).toBe(echoed);
+  });
+});
+
+describe('whether a bulk answer agrees with what was last applied', () => {
+  const p = plan({ Name: 'web', Env: 'prod' });
+  const stamp = { 'central-it:activation-agency': '111111111111' };
+  it.each([
+    ['exactly what was applied, plus the stamp', { ...p.desired, ...stamp }, p.fingerprint, true],
+    [
+      'what was applied plus central IT reserved tags',
+      { ...p.desired, 'central-it:patch': 'ring-1' },
+      p.fingerprint,
+      true,
+    ],
+    ['a value changed in SSM', { ...p.desired, Env: 'dev' }, p.fingerprint, false],
+    ['a tag added in SSM', { ...p.desired, Stray: 'x' }, p.fingerprint, false],
+    ['a tag removed in SSM', { Name: 'web', 'central-it:agency-account': '111111111111' }, p.fingerprint, false],
+    ['a provenance tag changed in SSM', { ...p.desired, 'central-it:ec2-instance-id': 'i-1' }, p.fingerprint, false],
+    ['nothing applied yet and only the stamp on the node', stamp, undefined, true],
+    ['nothing applied yet and a user tag on the node', { ...stamp, Stray: 'x' }, undefined, false],
+  ])('%s: %s', (_label, current, fingerprint, agrees) => {
+    expect(agreesWithLastApplied(current, fingerprint, P)).toBe(agrees);
+  });
+
+  it('keeps the non-reserved keys and the two provenance tags, nothing else reserved', () => {
+    expect(
+      Object.keys(syncOwnedTags({ ...p.desired, ...stamp, 'central-it:patch': 'x', constructor: 'c' }, P)).sort(),
+    ).toEqual(['Env', 'Name', 'central-it:agency-account', 'central-it:ec2-instance-id', 'constructor']);
   });
 });

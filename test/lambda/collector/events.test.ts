@@ -110,3 +110,34 @@ describe('helpers', () => {
     expect(instanceIdFromArn(42)).toBeUndefined();
   });
 });
+
+describe('tags are data on the collector side', () => {
+  const KEYS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'];
+
+  it.each(KEYS)('keeps a %s tag from an EC2 tag list as an own key', (key) => {
+    const tags = tagListToRecord([
+      { Key: key, Value: 'data' },
+      { Key: 'Name', Value: 'web' },
+    ]);
+    expect(Object.keys(tags).sort()).toEqual([key, 'Name'].sort());
+    expect(Object.hasOwn(tags, key) && tags[key]).toBe('data');
+    // It reaches the hub: the request body is JSON.
+    expect(JSON.parse(JSON.stringify({ tags })).tags[key]).toBe('data');
+  });
+
+  it.each(KEYS)('keeps a %s tag from a tag-change event as an own key', (key) => {
+    // Lambda parses the event from JSON text, so "__proto__" arrives as an own key.
+    const event = JSON.parse(
+      JSON.stringify(tagEvent()).replace('"OS":"Linux"', `${JSON.stringify(key)}:"data","OS":"Linux"`),
+    );
+    const c = classifyEvent(event);
+    expect(c.kind).toBe('tagChange');
+    const tags = (c as { tags: Record<string, string> }).tags;
+    expect(Object.hasOwn(tags, key) && tags[key]).toBe('data');
+    expect(Object.keys(tags)).toContain(key);
+  });
+
+  it('does not take a managed node ID from an inherited property', () => {
+    expect(managedIdFromTags(tagListToRecord([{ Key: 'Name', Value: 'x' }]))).toEqual({ missing: true });
+  });
+});

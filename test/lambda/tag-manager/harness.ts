@@ -1,11 +1,12 @@
 // Test harness: the real bundled tag manager, talking through the real SDK clients to the SSM
-// fake and to dynalite. Log lines (EMF metrics included) are captured through the bundle's own sink.
+// fake, the Tagging API fake (over the same nodes) and to dynalite. Log lines (EMF metrics included) are captured through the bundle's own sink.
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { vi } from 'vitest';
 import { TAG_MANAGER_ENVIRONMENT as T } from '../../../contract/environment.ts';
 import { loadBundledHandler, lambdaContext } from '../../helpers/bundled.ts';
 import { startDynalite, type DynaliteHandle } from '../../helpers/dynalite.ts';
 import { startSsmFake, type SsmFake, type SsmFakeOptions } from '../../fakes/ssm-fake.ts';
+import { startTaggingFake, type TaggingFake } from '../../fakes/tagging-fake.ts';
 import { agencyAliasName, centralActivationParameterName } from '../../../lambda/shared/names.ts';
 
 export const HUB_ACCOUNT = '999999999999';
@@ -21,6 +22,7 @@ export const ec2Id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
 
 export interface Harness {
   ssm: SsmFake;
+  tagging: TaggingFake;
   db: DynaliteHandle;
   logs: string[];
   invoke(arn: string, event: unknown): Promise<any>;
@@ -49,10 +51,12 @@ export async function startHarness(
   opts: { ssm?: SsmFakeOptions; env?: Record<string, string> } = {},
 ): Promise<Harness> {
   const ssm = await startSsmFake(opts.ssm);
+  const tagging = await startTaggingFake({ ssm: ssm.state, region: 'us-east-1', account: HUB_ACCOUNT });
   const db = await startDynalite();
   // Stubbed, not assigned: close() restores the environment (vi.unstubAllEnvs).
   const env: Record<string, string> = {
     AWS_ENDPOINT_URL_SSM: ssm.endpoint,
+    AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API: tagging.endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
     [T.syncTableName.name]: db.tableName,
     [T.activationParameterPrefix.name]: PARAM_PREFIX,
@@ -69,6 +73,7 @@ export async function startHarness(
   const invoke = (arn: string, event: unknown) => mod.handler(event, lambdaContext(arn));
   return {
     ssm,
+    tagging,
     db,
     logs,
     invoke,
@@ -125,6 +130,7 @@ export async function startHarness(
     },
     async close() {
       vi.unstubAllEnvs();
+      await tagging.close();
       await ssm.close();
       await db.close();
     },

@@ -124,4 +124,44 @@ describe('malformed entries', () => {
     expect(h.ssm.calls.AddTagsToResource).toBe(1);
     expect((await h.rows()).map((r) => r.managedInstanceId)).toEqual([goodNode]);
   });
+
+  it('caps a 200 KB tag key in the skipped-tags answer', async () => {
+    const huge = 'k'.repeat(200_000);
+    const res = await h.invokeAs(AGENCY_A, {
+      op: 'sync',
+      instances: [{ ...good(), tags: { Name: 'x', [huge]: 'v' } }],
+    });
+    expect(res.results[0].status).not.toBe('failed');
+    expect(res.results[0].skippedTags).toEqual([{ key: `${'k'.repeat(128)}…`, reason: expect.any(String) }]);
+    expect(JSON.stringify(res).length).toBeLessThan(2_000);
+  });
+});
+
+describe('echoed field names are capped', () => {
+  const huge = 'f'.repeat(200_000);
+  it('caps a 200 KB unknown field name of an entry', async () => {
+    const res = await h.invokeAs(AGENCY_A, { op: 'sync', instances: [{ ...good(), [huge]: 1 }] });
+    expect(res.results[0].status).toBe('failed');
+    expect(res.results[0].reason).toContain(`instances[0].${'f'.repeat(128)}…`);
+    expect(JSON.stringify(res).length).toBeLessThan(2_000);
+  });
+
+  it('caps a 200 KB unknown field name of the envelope', async () => {
+    const res = await h.invokeAs(AGENCY_A, { op: 'sync', instances: [good()], [huge]: 1 });
+    expect(res.error).toMatchObject({ code: 'InvalidRequest', field: `${'f'.repeat(128)}…` });
+    expect(JSON.stringify(res).length).toBeLessThan(2_000);
+  });
+
+  it('caps a 200 KB tag key named in an invalid tag value', async () => {
+    const res = await h.invokeAs(AGENCY_A, { op: 'sync', instances: [{ ...good(), tags: { [huge]: 7 } }] });
+    expect(res.results[0].reason).toMatch(/^invalid: instances\[0\]\.tags\.f{128}…: tag values must be strings/);
+    expect(JSON.stringify(res).length).toBeLessThan(2_000);
+  });
+
+  it('lists at most five of ten thousand unknown fields', async () => {
+    const many = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`extra${i}-${'x'.repeat(100)}`, 1]));
+    const res = await h.invokeAs(AGENCY_A, { op: 'sync', instances: [{ ...good(), ...many }] });
+    expect(res.results[0].status).toBe('failed');
+    expect(JSON.stringify(res).length).toBeLessThan(2_000);
+  });
 });

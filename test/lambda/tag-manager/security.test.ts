@@ -230,14 +230,129 @@ describe('what an agency may do with its own nodes', () => {
     expect((await h.rows()).some((r) => r.managedInstanceId === id)).toBe(false);
   });
 
-  it('refuses to deregister a node that stands for another EC2 instance than the one named', async () => {
+  it('rejects a deregister naming a node bound to another EC2 instance, with a security event, as the same sync is', async () => {
     const id = h.registerNode(++n, AGENCY_A, 'act-aaaa');
     await h.invokeAs(AGENCY_A, syncEvent(id, ec2Id(n), { Name: 'x' }));
+    h.logs.length = 0;
     const res = await h.invokeAs(AGENCY_A, {
       op: 'deregister',
       instances: [{ ec2InstanceId: ec2Id(n + 5000), managedInstanceId: id }],
     });
-    expect(res.results[0].status).toBe('failed');
+    expect(res.results[0]).toMatchObject({
+      status: 'rejected',
+      reason: 'managed node is bound to another EC2 instance',
+    });
     expect(h.ssm.state.nodes.has(id)).toBe(true);
+    expect(h.ssm.calls.DeregisterManagedInstance).toBe(0);
+    expect(securityLines()).toEqual([
+      expect.objectContaining({ managedInstanceId: id, claimedBy: ec2Id(n + 5000), boundTo: ec2Id(n) }),
+    ]);
+    expect(h.metrics('RejectedNodes')).toBe(1);
+    expect((await h.rows()).some((r) => r.managedInstanceId === id)).toBe(true);
+  });
+});
+
+describe("a misfiled activation record (one agency's record stored under another's name)", () => {
+  const AGENCY_D = '555555555555';
+  /** Stores B's record under D's parameter name, as an operator or restore mistake would. */
+  const misfileBsRecordUnderD = (edit: (record: string) => string = (r) => r) => {
+    const b = h.ssm.state.parameters.get(`/central-hub/agencies/${AGENCY_B}`)!;
+    h.ssm.state.parameters.set(`/central-hub/agencies/${AGENCY_D}`, { ...b, value: edit(b.value) });
+  };
+  afterAll(() => h.ssm.state.parameters.delete(`/central-hub/agencies/${AGENCY_D}`));
+
+  it("does not let D take over B's never-synced node through B's record filed under D", async () => {
+    misfileBsRecordUnderD();
+    const id = h.registerNode(++n, AGENCY_B, 'act-bbbb', { tags: { Name: 'b-server' } });
+    const res = await h.invokeAs(AGENCY_D, syncEvent(id, ec2Id(n), { Name: 'd-now' }));
+    expect(res.results[0]).toMatchObject({
+      status: 'rejected',
+      reason: 'managed node is not registered to your agency',
+    });
+    expect(h.ssm.writeCalls()).toBe(0);
+    expect(h.ssm.state.tagsOf(id)).toEqual({ [`${PREFIX}activation-agency`]: AGENCY_B, Name: 'b-server' });
+    expect(await h.rows()).not.toContainEqual(expect.objectContaining({ managedInstanceId: id }));
+    expect(securityLines().map((l) => l.message)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/activation record names another agency/),
+        expect.stringMatching(/refused a managed node/),
+      ]),
+    );
+    // B still owns its node, and D cannot deregister it.
+    expect((await h.invokeAs(AGENCY_B, syncEvent(id, ec2Id(n), { Name: 'b-server' }))).results[0].status).toBe(
+      'applied',
+    );
+    const dereg = await h.invokeAs(AGENCY_D, {
+      op: 'deregister',
+      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }],
+    });
+    expect(dereg.results[0].status).toBe('rejected');
+    expect(h.ssm.state.nodes.has(id)).toBe(true);
+  });
+
+  it("refuses B's node even when the misfiled record was edited to name D: the stamp names B", async () => {
+    misfileBsRecordUnderD((r) => r.replace(`"agencyAccountId":"${AGENCY_B}"`, `"agencyAccountId":"${AGENCY_D}"`));
+    const id = h.registerNode(++n, AGENCY_B, 'act-bbbb');
+    const res = await h.invokeAs(AGENCY_D, syncEvent(id, ec2Id(n)));
+    expect(res.results[0].status).toBe('rejected');
+    expect(h.ssm.writeCalls()).toBe(0);
+    expect(securityLines()).toEqual([
+      expect.objectContaining({ managedInstanceId: id, cause: 'stamp-of-other-agency' }),
+    ]);
+  });
+});
+
+describe('nodes SSM does not know (DescribeInstanceInformation answers InvalidInstanceId)', () => {
+  it("rejects a sync of an unknown node alone in its request, as it rejects another agency's node", async () => {
+    const missing = miId(++n);
+    const res = await h.invokeAs(AGENCY_A, syncEvent(missing, ec2Id(n)));
+    expect(res.results[0]).toMatchObject({
+      status: 'rejected',
+      reason: 'managed node is not registered to your agency',
+    });
+    expect(h.ssm.writeCalls()).toBe(0);
+  });
+
+  it('answers "already deregistered" to a repeated deregister of a node neither SSM nor the table knows', async () => {
+    const gone = miId(++n);
+    for (let i = 0; i < 2; i++) {
+      const res = await h.invokeAs(AGENCY_A, {
+        op: 'deregister',
+        instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: gone }],
+      });
+      expect(res.results[0]).toMatchObject({ status: 'unchanged', reason: 'already deregistered' });
+    }
+    expect(securityLines()).toHaveLength(0);
+  });
+
+  it('applies 50 new nodes of the agency sent with one unknown node as the 51st', async () => {
+    const own = Array.from({ length: 50 }, () => {
+      const k = ++n;
+      return {
+        ec2InstanceId: ec2Id(k),
+        managedInstanceId: h.registerNode(k, AGENCY_A, 'act-aaaa'),
+        tags: { Name: `n${k}` },
+      };
+    });
+    const unknown = { ec2InstanceId: ec2Id(++n), managedInstanceId: miId(n), tags: { Name: 'ghost' } };
+    const res = await h.invokeAs(AGENCY_A, { op: 'sync', instances: [...own, unknown] });
+    const statuses = res.results.map((r: { status: string }) => r.status);
+    expect(statuses.slice(0, 50)).toEqual(Array(50).fill('applied'));
+    expect(statuses[50]).toBe('rejected');
+    expect(h.ssm.calls.AddTagsToResource).toBe(50);
+  });
+
+  it('finds the known nodes of a batch of 50 with one unknown among them in a bounded number of describes', async () => {
+    const nodes = Array.from({ length: 50 }, (_, i) => {
+      const k = ++n;
+      const id = i === 17 ? miId(k) : h.registerNode(k, AGENCY_A, 'act-aaaa');
+      return { ec2InstanceId: ec2Id(k), managedInstanceId: id, tags: { Name: `n${k}` } };
+    });
+    const res = await h.invokeAs(AGENCY_A, { op: 'sync', instances: nodes });
+    const statuses = res.results.map((r: { status: string }) => r.status);
+    expect(statuses.filter((s: string) => s === 'applied')).toHaveLength(49);
+    expect(statuses[17]).toBe('rejected');
+    // Halving until the unknown ID stands alone: 1 + 2 per level, 6 levels for 50 IDs.
+    expect(h.ssm.calls.DescribeInstanceInformation).toBeLessThanOrEqual(13);
   });
 });

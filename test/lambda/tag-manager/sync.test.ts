@@ -23,6 +23,7 @@ beforeAll(async () => {
 afterAll(async () => h?.close());
 beforeEach(() => {
   h.ssm.resetCounters();
+  h.tagging.resetCounters();
   failAddFor = undefined;
 });
 
@@ -186,7 +187,8 @@ describe('the 50-tag limit', () => {
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa', { tags: extra });
     const res = await sync([{ id, ec2: ec2Id(k), tags: sixty() }]);
     expect(res.results[0].status).toBe('applied');
-    expect(h.ssm.calls.ListTagsForResource).toBe(1);
+    // One read of the node's tags (the first sync's, in bulk) counts central IT's tags.
+    expect(h.ssm.calls.ListTagsForResource! + h.tagging.calls.GetResources!).toBe(1);
     const tags = h.ssm.state.tagsOf(id)!;
     expect(Object.keys(tags)).toHaveLength(50);
     expect(tags).toMatchObject(extra);
@@ -194,6 +196,26 @@ describe('the 50-tag limit', () => {
     // The recount is remembered: the next identical sync costs nothing.
     h.ssm.resetCounters();
     expect((await sync([{ id, ec2: ec2Id(k), tags: sixty() }])).results[0].status).toBe('unchanged');
+    expect(h.ssm.totalCalls()).toBe(0);
+  });
+});
+
+describe('first sync', () => {
+  it('removes a non-reserved tag that was on the node before its first sync, and keeps reserved ones', async () => {
+    const k = ++n;
+    const id = h.registerNode(k, AGENCY_A, 'act-aaaa', {
+      tags: { Stray: 'set-by-hand', [`${PREFIX}patch-group`]: 'ring-1' },
+    });
+    const res = await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }]);
+    expect(res.results[0].status).toBe('applied');
+    expect(h.ssm.state.tagsOf(id)).toEqual({
+      Name: 'web',
+      [`${PREFIX}patch-group`]: 'ring-1',
+      ...provenance(ec2Id(k)),
+    });
+    // The read counts as the drift check: the next identical sync costs nothing.
+    h.ssm.resetCounters();
+    expect((await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }])).results[0].status).toBe('unchanged');
     expect(h.ssm.totalCalls()).toBe(0);
   });
 });

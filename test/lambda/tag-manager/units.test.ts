@@ -5,6 +5,9 @@ import { agencyFromArn } from '../../../lambda/tag-manager/identity.ts';
 import { mapPool } from '../../../lambda/tag-manager/pool.ts';
 import { driftCheckDue, nodePhase } from '../../../lambda/tag-manager/sync.ts';
 import { readConfig } from '../../../lambda/tag-manager/config.ts';
+import { ownershipFromSsm } from '../../../lambda/tag-manager/ownership.ts';
+import { managedNodeArn } from '../../../lambda/tag-manager/tagging-io.ts';
+import type { ActivationRecord } from '../../../lambda/shared/activation-record.ts';
 
 const FN = 'arn:aws:lambda:eu-west-1:999999999999:function:ssm-hub-tag-manager';
 
@@ -14,6 +17,7 @@ describe('agency identity from the invoked ARN', () => {
       ok: true,
       agencyAccountId: '123456789012',
       alias: 'agency-123456789012',
+      hub: { partition: 'aws', region: 'eu-west-1', account: '999999999999' },
     });
     expect(agencyFromArn(`arn:aws-us-gov:lambda:us-gov-west-1:999999999999:function:f:agency-123456789012`).ok).toBe(
       true,
@@ -106,5 +110,93 @@ describe('configuration', () => {
     expect(() => readConfig({ ACTIVATION_PARAMETER_PREFIX: '/p' })).toThrow(/SYNC_TABLE_NAME/);
     expect(() => readConfig({ ...base, SSM_CONCURRENCY: '0' })).toThrow(/SSM_CONCURRENCY/);
     expect(() => readConfig({ ...base, DRIFT_CHECK_HOURS: 'soon' })).toThrow(/DRIFT_CHECK_HOURS/);
+  });
+});
+
+describe('ownership from what SSM says (nodes the sync table does not know)', () => {
+  const A = '111111111111';
+  const B = '222222222222';
+  const P = 'central-it:';
+  const stamp = (agency: string) => ({ [`${P}activation-agency`]: agency, Name: 'n' });
+  const record = (agency: string, ids: string[]): ActivationRecord =>
+    ({
+      agencyAccountId: agency,
+      current: {
+        activationId: ids[0]!,
+        activationCode: 'c',
+        region: 'us-east-1',
+        expiresAt: '',
+        createdAt: '',
+        registrationLimit: 1,
+      },
+      previous: [],
+      knownActivationIds: ids,
+    }) as unknown as ActivationRecord;
+  it.each([
+    ['a node SSM does not know', { activationId: 'act-a' }, undefined, record(A, ['act-a']), 'refused:unknown-node'],
+    [
+      "A's activation ID and A's stamp",
+      { activationId: 'act-a' },
+      stamp(A),
+      record(A, ['act-a']),
+      'owned:activation-id',
+    ],
+    [
+      "A's activation ID and no stamp",
+      { activationId: 'act-a' },
+      { Name: 'n' },
+      record(A, ['act-a']),
+      'owned:activation-id',
+    ],
+    [
+      "A's stamp only (activation ID retired)",
+      { activationId: 'act-old' },
+      stamp(A),
+      record(A, ['act-a']),
+      'owned:activation-tag',
+    ],
+    [
+      "B's record filed under A, B's node",
+      { activationId: 'act-b' },
+      stamp(B),
+      record(B, ['act-b']),
+      'refused:stamp-of-other-agency',
+    ],
+    [
+      "B's record filed under A, unstamped node",
+      { activationId: 'act-b' },
+      { Name: 'n' },
+      record(B, ['act-b']),
+      'refused:no-proof',
+    ],
+    [
+      "a record naming A holding B's activation, B's stamp",
+      { activationId: 'act-b' },
+      stamp(B),
+      record(A, ['act-b']),
+      'refused:stamp-of-other-agency',
+    ],
+    ['no record, no stamp', { activationId: 'act-a' }, { Name: 'n' }, undefined, 'refused:no-proof'],
+    ['no record, own stamp', { activationId: 'act-a' }, stamp(A), undefined, 'owned:activation-tag'],
+  ])('%s', (_label, info, tags, rec, expected) => {
+    const o = ownershipFromSsm(info, tags, rec, P, A);
+    expect(o.kind === 'owned' ? `owned:${o.proof}` : o.kind === 'refused' ? `refused:${o.cause}` : o.kind).toBe(
+      expected,
+    );
+  });
+});
+
+describe('managed node ARNs for the Tagging API', () => {
+  it.each([
+    [
+      { partition: 'aws', region: 'us-east-1', account: '999999999999' },
+      'arn:aws:ssm:us-east-1:999999999999:managed-instance/mi-0123456789abcdef0',
+    ],
+    [
+      { partition: 'aws-us-gov', region: 'us-gov-west-1', account: '111122223333' },
+      'arn:aws-us-gov:ssm:us-gov-west-1:111122223333:managed-instance/mi-0123456789abcdef0',
+    ],
+  ])('builds the ARN in the hub partition, Region and account (%o)', (hub, arn) => {
+    expect(managedNodeArn(hub, 'mi-0123456789abcdef0')).toBe(arn);
   });
 });

@@ -1,0 +1,126 @@
+// The drift pass and first syncs read tags in bulk (Tagging API GetResources, 100 ARNs a call)
+// through the real bundled handler; ListTagsForResource only for nodes the bulk read did not
+// return or whose bulk answer disagrees with what the table says was last applied.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AGENCY_A, PREFIX, ec2Id, startHarness, type Harness } from './harness.ts';
+
+let h: Harness;
+let n = 7000;
+
+beforeAll(async () => {
+  h = await startHarness();
+  h.plantActivation(AGENCY_A, { activationId: 'act-aaaa', code: 'irrelevant-code' });
+});
+afterAll(async () => h?.close());
+beforeEach(() => {
+  h.ssm.resetCounters();
+  h.tagging.resetCounters();
+  h.tagging.stale.clear();
+  h.tagging.setThrottleRatio(0);
+});
+afterEach(() => {
+  delete process.env.DRIFT_CHECK_HOURS;
+});
+
+interface Node {
+  id: string;
+  ec2: string;
+  tags: Record<string, string>;
+}
+const fleet = (count: number): Node[] =>
+  Array.from({ length: count }, () => {
+    const k = ++n;
+    return { id: h.registerNode(k, AGENCY_A, 'act-aaaa'), ec2: ec2Id(k), tags: { Name: `n${k}`, Env: 'prod' } };
+  });
+const sync = (nodes: Node[]) =>
+  h.invokeAs(AGENCY_A, {
+    op: 'sync',
+    instances: nodes.map((x) => ({ ec2InstanceId: x.ec2, managedInstanceId: x.id, tags: x.tags })),
+  });
+const statuses = (res: { results: Array<{ status: string }> }) => res.results.map((r) => r.status);
+const expectInSync = (x: Node) =>
+  expect(h.ssm.state.tagsOf(x.id)).toEqual({
+    ...x.tags,
+    [`${PREFIX}activation-agency`]: AGENCY_A,
+    [`${PREFIX}agency-account`]: AGENCY_A,
+    [`${PREFIX}ec2-instance-id`]: x.ec2,
+  });
+/** Synced, then every drift check made due. */
+async function syncedFleet(count: number): Promise<Node[]> {
+  const nodes = fleet(count);
+  await sync(nodes);
+  h.ssm.resetCounters();
+  h.tagging.resetCounters();
+  process.env.DRIFT_CHECK_HOURS = '0';
+  return nodes;
+}
+
+describe('first sync', () => {
+  it('reads the tags of 100 new nodes in one GetResources call and none one by one', async () => {
+    const nodes = fleet(100);
+    const res = await sync(nodes);
+    expect(statuses(res)).toEqual(Array(100).fill('applied'));
+    expect(h.tagging.calls.GetResources).toBe(1);
+    expect(h.ssm.calls.ListTagsForResource).toBe(0);
+    expect(h.ssm.calls.AddTagsToResource).toBe(100);
+  });
+});
+
+describe('drift pass', () => {
+  it('checks 100 unchanged nodes with one GetResources call and no SSM call, then costs nothing', async () => {
+    const nodes = await syncedFleet(100);
+    const res = await sync(nodes);
+    expect(statuses(res)).toEqual(Array(100).fill('unchanged'));
+    expect(h.tagging.calls.GetResources).toBe(1);
+    expect(h.ssm.totalCalls()).toBe(0);
+    delete process.env.DRIFT_CHECK_HOURS;
+    h.tagging.resetCounters();
+    expect(statuses(await sync(nodes))).toEqual(Array(100).fill('unchanged'));
+    expect(h.ssm.totalCalls() + h.tagging.calls.GetResources!).toBe(0);
+  });
+
+  it('re-reads only the drifted nodes with ListTagsForResource before repairing them', async () => {
+    const nodes = await syncedFleet(100);
+    const drifted = [3, 41, 97];
+    for (const i of drifted) h.ssm.state.nodes.get(nodes[i]!.id)!.tags.set('Env', 'changed-in-ssm');
+    h.ssm.state.nodes.get(nodes[50]!.id)!.tags.set('Stray', 'added-in-ssm');
+    const res = await sync(nodes);
+    expect(res.results.filter((r: { status: string }) => r.status === 'applied')).toHaveLength(4);
+    expect(h.tagging.calls.GetResources).toBe(1);
+    expect(h.ssm.calls.ListTagsForResource).toBe(4);
+    expect(h.ssm.calls.AddTagsToResource).toBe(3);
+    expect(h.ssm.calls.RemoveTagsFromResource).toBe(1);
+    for (const x of nodes) expectInSync(x);
+  });
+
+  it('writes nothing when a stale bulk answer shows drift that SSM no longer has', async () => {
+    const nodes = await syncedFleet(10);
+    h.tagging.stale.set(nodes[2]!.id, { Name: 'an-old-name', Env: 'prod' });
+    const res = await sync(nodes);
+    expect(statuses(res)).toEqual(Array(10).fill('unchanged'));
+    expect(h.ssm.calls.ListTagsForResource).toBe(1);
+    expect(h.ssm.writeCalls()).toBe(0);
+  });
+
+  it('reads a node the bulk read did not return with ListTagsForResource and repairs it', async () => {
+    const nodes = await syncedFleet(10);
+    h.tagging.stale.set(nodes[4]!.id, null);
+    h.ssm.state.nodes.get(nodes[4]!.id)!.tags.delete('Env');
+    const res = await sync(nodes);
+    expect(res.results[4].status).toBe('applied');
+    expect(h.ssm.calls.ListTagsForResource).toBe(1);
+    for (const x of nodes) expectInSync(x);
+  });
+
+  it('falls back to reading node by node when the Tagging API keeps throttling, and still repairs', async () => {
+    const nodes = await syncedFleet(10);
+    h.tagging.setThrottleRatio(1);
+    h.ssm.state.nodes.get(nodes[1]!.id)!.tags.set('Name', 'tampered');
+    const res = await sync(nodes);
+    expect(res.results[1].status).toBe('applied');
+    expect(res.results.filter((r: { status: string }) => r.status === 'failed')).toHaveLength(0);
+    expect(h.ssm.calls.ListTagsForResource).toBe(10);
+    for (const x of nodes) expectInSync(x);
+    expect(h.logs.some((l) => l.includes('bulk tag read failed'))).toBe(true);
+  });
+});
