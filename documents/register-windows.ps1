@@ -70,7 +70,7 @@ function Test-OptedOut {
 # This instance's own hub node ('' for none, or for the registration of the image it was copied from).
 function Get-OwnHubNode {
   $mi = Get-HubNode
-  if ($mi -and (-not (Test-Path -LiteralPath $Mark) -or (Get-Content -LiteralPath $Mark -Raw).Trim() -eq $script:InstanceId)) { return $mi }
+  if ($mi -and (-not (Test-Path -LiteralPath $Mark) -or "$(Get-Content -LiteralPath $Mark -Raw)".Trim() -eq $script:InstanceId)) { return $mi }
   return ''
 }
 

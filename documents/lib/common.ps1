@@ -107,7 +107,7 @@ function Use-Proxy {
   }
   $proxy = @($env:https_proxy, $env:http_proxy) -match '.' | Select-Object -First 1
   if (-not $proxy) { return }
-  $uri = [uri] ($proxy -replace '^(?!\w+://)', 'http://')
+  try { $uri = [uri] ($proxy -replace '^(?!\w+://)', 'http://') } catch { Stop-WithError 2 'the agent proxy setting (https_proxy or http_proxy) is not a URL' }
   # no_proxy hosts as .NET bypass patterns, matched against scheme://host[:port].
   $bypass = @("$env:no_proxy" -split ',' | ForEach-Object { $_.Trim().TrimStart('*.') } | Where-Object { $_ } |
       ForEach-Object { '[/.]' + [regex]::Escape($_) + '(:\d+)?$' })

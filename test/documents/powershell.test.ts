@@ -157,7 +157,7 @@ describe('PowerShell scripts', () => {
     // Only when the registration is this instance's own: a copied image registers anew.
     expect(s(f).text).toContain('$Mark = "$StateDir\\registered-instance"');
     expect(s(f).fn('Get-OwnHubNode').text).toContain(
-      '(-not (Test-Path -LiteralPath $Mark) -or (Get-Content -LiteralPath $Mark -Raw).Trim() -eq $script:InstanceId)',
+      '(-not (Test-Path -LiteralPath $Mark) -or "$(Get-Content -LiteralPath $Mark -Raw)".Trim() -eq $script:InstanceId)',
     );
     expect(inFn(f, 'Invoke-Registration', 'Set-Content')[0]!.elements).toEqual([
       '-LiteralPath',
