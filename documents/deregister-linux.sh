@@ -38,10 +38,7 @@ REGISTRATION_FILE="$AGENT_STATE_DIR/registration"
 ERROR_TAG="${TAG_PREFIX}registration-error"
 OPT_OUT_TAG="${TAG_PREFIX}registration-opt-out"
 
-# Act as the instance's own role, never as the hybrid credentials the agent may have shared.
-export AWS_SHARED_CREDENTIALS_FILE=/dev/null
-unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
-export AWS_PAGER=""
+# @include lib/common.sh
 
 INSTANCE_ID=""
 INSTANCE_REGION=""

@@ -68,8 +68,74 @@ export interface CommandDocument {
 
 type ScriptFile = 'register-linux.sh' | 'register-windows.ps1' | 'deregister-linux.sh' | 'deregister-windows.ps1';
 
+/** The folder of the scripts and their libraries. */
+export const DOCUMENTS_DIR = HERE;
+
 export function scriptPath(file: ScriptFile): string {
   return join(HERE, file);
+}
+
+/** The shared libraries a script may include, one per shell: `# @include lib/common.sh` or `.ps1`. */
+export const LIBRARIES = { sh: 'lib/common.sh', ps1: 'lib/common.ps1' } as const;
+
+/** Where each line of a joined script comes from (1-based line in `file`, relative to documents/). */
+export interface JoinedScript {
+  text: string;
+  origin: Array<{ file: string; line: number }>;
+}
+
+const INCLUDE_LINE = /^# @include (\S+)$/;
+// A library's own header is for the tools that read the library alone (shellcheck needs to be
+// told the shell); inside the joined script the script's own shebang says it.
+const LIBRARY_HEADER = /^(#!|# shellcheck shell=)/;
+
+/**
+ * The script as it ships: each line exactly `# @include lib/common.sh` (in a .sh) or
+ * `# @include lib/common.ps1` (in a .ps1) is replaced by that library's text. A library
+ * includes nothing itself, and any other `# @include` line is an error.
+ */
+export function joinScript(file: string, root = HERE): string {
+  return joinScriptWithOrigin(file, root).text;
+}
+
+export function joinScriptWithOrigin(file: string, root = HERE): JoinedScript {
+  const ext = file.endsWith('.sh') ? 'sh' : file.endsWith('.ps1') ? 'ps1' : undefined;
+  if (!ext) throw new DocumentBuildError(`${file}: only .sh and .ps1 scripts are joined`);
+  const lines = splitLines(readFileSync(join(root, file), 'utf8'));
+  const out: string[] = [];
+  const origin: JoinedScript['origin'] = [];
+  lines.forEach((line, i) => {
+    const include = INCLUDE_LINE.exec(line.trimEnd());
+    if (!include) {
+      if (/^\s*# @include\b/.test(line)) {
+        throw new DocumentBuildError(`${file}:${i + 1}: an include line is exactly "# @include ${LIBRARIES[ext]}"`);
+      }
+      out.push(line);
+      origin.push({ file, line: i + 1 });
+      return;
+    }
+    if (include[1] !== LIBRARIES[ext]) {
+      throw new DocumentBuildError(`${file}:${i + 1}: a .${ext} script can include only ${LIBRARIES[ext]}`);
+    }
+    const lib = splitLines(readFileSync(join(root, LIBRARIES[ext]), 'utf8'));
+    let j = 0;
+    while (j < lib.length && LIBRARY_HEADER.test(lib[j]!)) j++;
+    for (; j < lib.length; j++) {
+      if (/^\s*# @include\b/.test(lib[j]!)) {
+        throw new DocumentBuildError(`${LIBRARIES[ext]}:${j + 1}: a library includes nothing`);
+      }
+      out.push(lib[j]!);
+      origin.push({ file: LIBRARIES[ext], line: j + 1 });
+    }
+  });
+  return { text: `${out.join('\n')}\n`, origin };
+}
+
+/** Lines of a text file, CRLF or LF, without the empty string after the final newline. */
+function splitLines(text: string): string[] {
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
 }
 
 /**
@@ -80,7 +146,7 @@ export function scriptPath(file: ScriptFile): string {
  * ones the tests run and parse.
  */
 export function scriptLines(file: ScriptFile): string[] {
-  return compactScript(readFileSync(scriptPath(file), 'utf8'));
+  return compactScript(joinScript(file));
 }
 
 export function compactScript(text: string): string[] {

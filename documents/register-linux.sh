@@ -56,11 +56,7 @@ MARK=$STATE/registered-instance
 L=$STATE/worker.lock
 RE='^[a-z]{2}(-[a-z]+)+-[0-9]+$'
 
-# The hybrid agent may write the central account's credentials into root's shared credentials
-# file. Every AWS CLI call here must act as the instance's own role, so the file is ignored and
-# the CLI falls through to the instance profile.
-export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER=
-unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+# @include lib/common.sh
 
 # IID/IREG: this instance's ID and Region; AID/CODE: the activation; BIN/SVC: the agent;
 # BAK: the agent config backup ("" = not touched, "-" = the config did not exist before).

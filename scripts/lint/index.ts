@@ -12,6 +12,7 @@ import { validateTemplates } from './cfn-validate.ts';
 import { formatTable, type Finding, type Suppression } from './findings.ts';
 import { runGuard } from './guard.ts';
 import { runShellcheck } from './shellcheck.ts';
+import { documentScripts, parsePowerShellJoined, shellcheckJoined } from './joined.ts';
 import { runCfnLintIfPresent } from './cfn-lint-cli.ts';
 
 const suppressionFile = z.object({
@@ -45,8 +46,13 @@ function filesWithExtension(dir: string, ext: string): string[] {
 
 export interface LintOptions {
   templates: string[];
+  /** Shell files checked as they are (not the document scripts). */
   shellFiles: string[];
+  /** Document scripts (names in documents/), checked joined with their library. */
+  documentShellScripts?: string[];
   powershellFiles: string[];
+  /** Document scripts (names in documents/), parsed joined with their library. */
+  documentPowershellScripts?: string[];
   projectRules?: string;
   cfnSuppressions?: Suppression[];
   guardExemptions?: Suppression[];
@@ -67,8 +73,10 @@ export async function runLint(o: LintOptions): Promise<LintResult> {
     ...runGuard(o.templates, o.projectRules ?? join(PROJECT_ROOT, 'lint', 'guard'), o.guardExemptions ?? []),
   );
   ran.push('cfn-guard (Control Tower rules + lint/guard)');
-  findings.push(...runShellcheck(o.shellFiles));
-  ran.push(`shellcheck (${o.shellFiles.length} files)`);
+  const docSh = o.documentShellScripts ?? [];
+  findings.push(...runShellcheck(o.shellFiles), ...shellcheckJoined(docSh));
+  ran.push(`shellcheck (${o.shellFiles.length} files, ${docSh.length} document scripts joined with documents/lib)`);
+  const docPs = o.documentPowershellScripts ?? [];
   if (o.powershellFiles.length) {
     const { parsePowerShell } = await import('./powershell.ts');
     for (const file of o.powershellFiles) {
@@ -85,7 +93,8 @@ export async function runLint(o: LintOptions): Promise<LintResult> {
       }
     }
   }
-  ran.push(`powershell parse (${o.powershellFiles.length} files)`);
+  findings.push(...(await parsePowerShellJoined(docPs)));
+  ran.push(`powershell parse (${o.powershellFiles.length} files, ${docPs.length} document scripts joined)`);
   const cfnLint = runCfnLintIfPresent(o.templates);
   ran.push(cfnLint.ran ? 'cfn-lint (on PATH)' : 'cfn-lint: not on PATH, skipped');
   findings.push(...cfnLint.findings);
@@ -121,12 +130,13 @@ async function lint(args: Values<typeof spec.options>): Promise<number> {
   }
   const result = await runLint({
     templates,
-    shellFiles: [
-      ...filesWithExtension(join(PROJECT_ROOT, 'documents'), '.sh'),
-      ...filesWithExtension(join(PROJECT_ROOT, 'scripts'), '.sh'),
-      join(PROJECT_ROOT, '.ci', 'run'),
-    ].filter(existsSync),
-    powershellFiles: filesWithExtension(join(PROJECT_ROOT, 'documents'), '.ps1'),
+    shellFiles: [...filesWithExtension(join(PROJECT_ROOT, 'scripts'), '.sh'), join(PROJECT_ROOT, '.ci', 'run')].filter(
+      existsSync,
+    ),
+    // documents/lib/ is checked inside every document script that includes it.
+    documentShellScripts: documentScripts('.sh'),
+    powershellFiles: [],
+    documentPowershellScripts: documentScripts('.ps1'),
     cfnSuppressions: loadSuppressions(join(PROJECT_ROOT, 'lint', 'cfn-validate-suppressions.yaml')),
     guardExemptions: loadSuppressions(join(PROJECT_ROOT, 'lint', 'control-tower-exemptions.yaml')),
   });

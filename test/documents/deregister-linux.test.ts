@@ -1,13 +1,12 @@
 // Executes documents/deregister-linux.sh in the same sandbox as the registration tests: the way
 // back from the hub to the instance's own account.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
+import { builtScript, deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
 
-const SCRIPT = join(import.meta.dirname, '../../documents/deregister-linux.sh');
-const REGISTER = join(import.meta.dirname, '../../documents/register-linux.sh');
+const SCRIPT = builtScript('deregister-linux.sh');
+const REGISTER = builtScript('register-linux.sh');
 const OPT_OUT = 'central-it:registration-opt-out';
 const INSTANCE_ID = 'i-0123456789abcdef0';
 const INSTANCE_REGION = 'ap-southeast-2';

@@ -7,7 +7,7 @@ import {
   DocumentBuildError,
   deregistrationDocument,
   registrationDocument,
-  scriptPath,
+  joinScript,
   compactScript,
   type CommandDocument,
   type DocumentOptions,
@@ -53,13 +53,13 @@ describe.each([
   });
 
   it('embeds the compacted script files after a short preamble', () => {
-    const shLines = compactScript(readFileSync(scriptPath(sh), 'utf8'));
+    const shLines = compactScript(joinScript(sh));
     const linux = linuxStep(doc).inputs.runCommand.join('\n').split('\n');
     expect(linux[0]).toBe('#!/bin/bash');
     expect(linux.slice(-shLines.length)).toEqual(shLines);
     expect(linux.length - shLines.length).toBeLessThanOrEqual(5);
 
-    const psLines = compactScript(readFileSync(scriptPath(ps1), 'utf8'));
+    const psLines = compactScript(joinScript(ps1));
     const windows = windowsStep(doc).inputs.runCommand.join('\n').split('\n');
     expect(windows.slice(-psLines.length)).toEqual(psLines);
     expect(windows.slice(0, windows.length - psLines.length).every((l) => l.startsWith('$env:SSM_HUB_'))).toBe(true);

@@ -1,29 +1,22 @@
-// The Windows scripts cannot run here, so they are parsed (tree-sitter-powershell) and their
-// structure is asserted from the syntax tree: which cmdlets they call, with which arguments.
+// The Windows scripts cannot run here, so they are parsed (tree-sitter-powershell) as they ship,
+// joined with documents/lib/common.ps1, and their structure is asserted from the syntax tree:
+// which cmdlets they call, with which arguments, in which function.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import {
-  parsePowerShell,
-  powerShellCommands,
-  type PowerShellCommand,
-  type PowerShellSyntaxError,
-} from '../../scripts/lint/powershell.ts';
+import { joinScript } from '../../documents/index.ts';
+import { parsePowerShell, type PowerShellSyntaxError } from '../../scripts/lint/powershell.ts';
+import { ancestor, before, exits, guardingIf, loadScript, tryPart, type Script } from './windows-ast.ts';
 
-const DOCS = join(import.meta.dirname, '../../documents');
 const FILES = ['register-windows.ps1', 'deregister-windows.ps1'] as const;
-const source = (f: string) => readFileSync(join(DOCS, f), 'utf8');
+const scripts = new Map<string, Script>();
+const errors = new Map<string, PowerShellSyntaxError[]>();
+const s = (f: string) => scripts.get(f)!;
 
-type Parsed = { errors: PowerShellSyntaxError[]; commands: PowerShellCommand[] };
-const parsed = new Map<string, Parsed>();
-
-// Planted syntax errors, each in a copy of the real script.
+// Planted syntax errors, each in a copy of the joined script.
 function plant(f: string): Array<{ name: string; source: string; expectLine: number }> {
-  const text = source(f);
-  const lines = text.split('\n');
+  const lines = joinScript(f).split('\n');
   const closing = lines.findIndex((l) => l === '}'); // end of the first function
   const stringLine = lines.findIndex((l) => l.includes("Write-Log 'worker started'"));
-  const ifLine = lines.findIndex((l) => /^\s*if \(\$Mode -eq 'worker'\) \{ Invoke-Worker \}/.test(l));
+  const ifLine = lines.findIndex((l) => /^if \(\$Mode -eq 'worker'\) \{ Invoke-Worker/.test(l));
   return [
     { name: `${f}:missing-brace`, source: lines.filter((_, i) => i !== closing).join('\n'), expectLine: 0 },
     {
@@ -40,70 +33,48 @@ function plant(f: string): Array<{ name: string; source: string; expectLine: num
 }
 
 beforeAll(async () => {
-  const planted = FILES.flatMap(plant);
-  // In-process: parsePowerShell keeps V8's wasm compiler on its fast tier, so this stays quick.
-  for (const { name, source: text } of [...FILES.map((f) => ({ name: f, source: source(f) })), ...planted]) {
-    parsed.set(name, { errors: (await parsePowerShell(text, name)).errors, commands: await powerShellCommands(text) });
+  for (const f of FILES) {
+    scripts.set(f, await loadScript(f));
+    errors.set(f, (await parsePowerShell(joinScript(f), f)).errors);
+    for (const p of plant(f)) errors.set(p.name, (await parsePowerShell(p.source, p.name)).errors);
   }
 });
 
-/** The commands named `name` inside `function fn { … }` (top-level functions end with a bare `}`), in order. */
-function inFunction(f: string, fn: string, name?: string): PowerShellCommand[] {
-  const lines = source(f).split('\n');
-  const start = lines.findIndex((l) => l.startsWith(`function ${fn} `) || l.startsWith(`function ${fn}(`)) + 1;
-  expect(start, fn).toBeGreaterThan(0);
-  const end = lines.findIndex((l, i) => i >= start && l === '}') + 1;
-  return commands(f).filter(
-    (c) => c.line >= start && c.line <= end && (!name || c.name.toLowerCase() === name.toLowerCase()),
-  );
-}
-
-/** Line of the first command named `name` inside function `fn`. */
-function lineOf(f: string, fn: string, name: string, element?: string): number {
-  const c = inFunction(f, fn, name).find((x) => !element || x.elements.includes(element));
+const inFn = (f: string, fn: string, name?: string) => s(f).calls(s(f).fn(fn), name);
+const first = (f: string, fn: string, name: string, element?: string) => {
+  const c = inFn(f, fn, name).find((x) => !element || x.elements.includes(element));
   expect(c, `${fn}: ${name} ${element ?? ''}`).toBeDefined();
-  return c!.line;
-}
-
-function commands(f: string): PowerShellCommand[] {
-  return parsed.get(f)!.commands;
-}
-function named(f: string, name: string): PowerShellCommand[] {
-  return commands(f).filter((c) => c.name.toLowerCase() === name.toLowerCase());
-}
+  return c!.node;
+};
 
 describe('PowerShell scripts', () => {
-  it.each(FILES)('%s parses without syntax errors', (f) => {
-    expect(parsed.get(f)!.errors).toEqual([]);
-    expect(commands(f).length).toBeGreaterThan(20); // the parse really saw the script
+  it.each(FILES)('%s parses without syntax errors once joined with its library', (f) => {
+    expect(errors.get(f)).toEqual([]);
+    expect(s(f).calls(s(f).root).length).toBeGreaterThan(20); // the parse really saw the script
+    expect(s(f).text).toContain('function Set-AgentState('); // and the library in it
   });
 
   it.each(FILES)('a syntax error planted in a copy of %s is caught, with its line', (f) => {
     for (const p of plant(f)) {
-      const errors = parsed.get(p.name)!.errors;
-      expect(errors.length, p.name).toBeGreaterThan(0);
-      expect(errors[0]!.text).toContain(p.name);
-      if (p.expectLine) expect(errors.map((e) => e.line)).toContain(p.expectLine);
-      if (p.name.endsWith('missing-brace')) expect(errors.map((e) => e.text)).toContain(`${p.name}: missing }`);
+      const found = errors.get(p.name)!;
+      expect(found.length, p.name).toBeGreaterThan(0);
+      expect(found[0]!.text).toContain(p.name);
+      if (p.expectLine) expect(found.map((e) => e.line)).toContain(p.expectLine);
+      if (p.name.endsWith('missing-brace')) expect(found.map((e) => e.text)).toContain(`${p.name}: missing }`);
     }
   });
 
-  it('register-windows.ps1 reads IMDSv2 with a token', () => {
-    const f = 'register-windows.ps1';
-    const rest = named(f, 'Invoke-RestMethod');
-    const put = rest.find((c) => c.elements.includes('Put'))!;
-    expect(put.elements).toEqual(expect.arrayContaining(['-Method', 'Put', '"$Imds/latest/api/token"']));
-    expect(put.elements.join(' ')).toContain("'X-aws-ec2-metadata-token-ttl-seconds' = '300'");
-    const gets = rest.filter((c) => c !== put);
-    expect(gets.map((c) => c.elements.find((e) => e.includes('/latest/meta-data/')))).toEqual([
-      '"$Imds/latest/meta-data/instance-id"',
-      '"$Imds/latest/meta-data/placement/region"',
+  it.each(FILES)('%s reads IMDSv2 with a token', (f) => {
+    const imds = inFn(f, 'Read-Imds', 'Invoke-Imds').map((c) => c.elements);
+    expect(imds[0]).toEqual(["'PUT'", "'/latest/api/token'", "@{ 'X-aws-ec2-metadata-token-ttl-seconds' = '300' }"]);
+    expect(imds.slice(1)).toEqual([
+      ["'GET'", "'/latest/meta-data/instance-id'", '$headers'],
+      ["'GET'", "'/latest/meta-data/placement/region'", '$headers'],
     ]);
-    for (const g of gets) expect(g.elements).toEqual(expect.arrayContaining(['-Headers', '$headers']));
   });
 
   it('register-windows.ps1 reads the activation as SecureStrings with the instance role, in the instance Region', () => {
-    const [get] = named('register-windows.ps1', 'Get-SSMParameterValue');
+    const [get] = s('register-windows.ps1').calls(s('register-windows.ps1').root, 'Get-SSMParameterValue');
     expect(get!.elements).toEqual(
       expect.arrayContaining([
         '-WithDecryption',
@@ -114,84 +85,81 @@ describe('PowerShell scripts', () => {
         '$script:Credential',
       ]),
     );
-    expect(source('register-windows.ps1')).toContain(
-      'New-Object -TypeName Amazon.Runtime.InstanceProfileAWSCredentials',
-    );
+    expect(inFn('register-windows.ps1', 'Import-AwsTools', 'New-Object')[0]!.elements).toEqual([
+      '-TypeName',
+      'Amazon.Runtime.InstanceProfileAWSCredentials',
+    ]);
   });
 
-  it('register-windows.ps1 names AWS Tools for PowerShell when it is missing', () => {
-    const text = source('register-windows.ps1');
-    expect(text).toMatch(/Stop-WithError 3 'AWS Tools for PowerShell is not installed/);
-    expect(named('register-windows.ps1', 'Get-Module').length).toBeGreaterThanOrEqual(2);
+  it.each(FILES)('%s names AWS Tools for PowerShell when it is missing', (f) => {
+    const stop = inFn(f, 'Import-AwsTools', 'Stop-WithError');
+    expect(stop.map((c) => c.elements[0])).toEqual(['3']);
+    expect(stop[0]!.elements[1]).toMatch(/^"AWS Tools for PowerShell is not installed/);
+    expect(inFn(f, 'Import-AwsTools', 'Get-Module')).toHaveLength(2);
   });
 
   it('register-windows.ps1 registers with -register -y -code -id -region and clears on failure', () => {
-    const agent = commands('register-windows.ps1').filter((c) => c.invoked && c.name === '$AgentExe');
-    expect(agent.map((c) => c.elements.filter((e) => !e.startsWith('2>')))).toEqual([
+    const f = 'register-windows.ps1';
+    const agent = s(f)
+      .calls(s(f).root, '$AgentExe')
+      .map((c) => c.elements.filter((e) => !e.startsWith('2>')));
+    expect(agent).toEqual([
       ['-register', '-clear'],
       ['-register', '-y', '-code', '$script:ActivationCode', '-id', '$script:ActivationId', '-region', '$HubRegion'],
     ]);
-    expect(source('register-windows.ps1')).toContain(
-      "$AgentExe = Join-Path $env:ProgramFiles 'Amazon\\SSM\\amazon-ssm-agent.exe'",
-    );
+    expect(s(f).text).toContain('$AgentExe = "$env:ProgramFiles\\Amazon\\SSM\\amazon-ssm-agent.exe"');
+    expect(inFn(f, 'Invoke-Failure', 'Clear-Registration')).toHaveLength(1);
   });
 
-  it('register-windows.ps1 stops, starts and restarts the AmazonSSMAgent service', () => {
-    const f = 'register-windows.ps1';
-    for (const cmd of ['Stop-Service', 'Start-Service', 'Restart-Service']) {
-      expect(named(f, cmd).length, cmd).toBeGreaterThan(0);
-      for (const c of named(f, cmd)) expect(c.elements.slice(0, 2)).toEqual(['-Name', '$AgentService']);
-    }
-    expect(source(f)).toContain("$AgentService = 'AmazonSSMAgent'");
-  });
-
-  it('register-windows.ps1 reads the mi- ID from the registration file and tags the instance with it', () => {
-    const f = 'register-windows.ps1';
-    expect(source(f)).toContain("Join-Path $env:ProgramData 'Amazon\\SSM\\InstanceData'");
-    // Set-Tag puts the tag on this instance (splatted: Region, Credential, Resource).
-    expect(source(f)).toContain(
+  it.each(FILES)('%s tags only its own instance, with the instance role', (f) => {
+    const setTag = s(f).fn('Set-Tag').text;
+    expect(setTag).toContain(
       '$on = @{ Region = $script:InstanceRegion; Credential = $script:Credential; Resource = $script:InstanceId }',
     );
-    expect(named(f, 'New-EC2Tag').map((c) => c.elements.join(' '))).toEqual([
+    expect(inFn(f, 'Set-Tag', 'New-EC2Tag').map((c) => c.elements.join(' '))).toEqual([
       '@on -Tag @{ Key = $Key; Value = $Value }',
     ]);
-    const setTags = named(f, 'Set-Tag').map((c) => c.elements.slice(0, 2).join(' '));
-    expect(inFunction(f, 'Invoke-Worker', 'Set-Tag').map((c) => c.elements.join(' '))).toContain('$MiTag $mi');
-    expect(setTags.some((t) => t.startsWith('$ErrorTag $text'))).toBe(true);
-    expect(named(f, 'Get-Content').some((c) => c.elements.includes('$RegistrationFile'))).toBe(true);
+    expect(inFn(f, 'Set-Tag', 'Remove-EC2Tag').map((c) => c.elements.join(' '))).toEqual([
+      '@on -Tag @{ Key = $Key } -Force',
+    ]);
+    // Nothing else writes tags.
+    expect(s(f).calls(s(f).root, 'New-EC2Tag')).toHaveLength(1);
+    expect(s(f).calls(s(f).root, 'Remove-EC2Tag')).toHaveLength(1);
   });
 
   it('register-windows.ps1 checks the opt-out tag right after IMDS, before reading the activation', () => {
     const f = 'register-windows.ps1';
-    expect(source(f)).toContain('$OptOutTag = "${TagPrefix}registration-opt-out"');
-    const optOut = lineOf(f, 'Invoke-Check', 'Get-Tag', '$OptOutTag');
-    expect(optOut).toBeGreaterThan(lineOf(f, 'Invoke-Check', 'Read-Imds'));
-    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Check', 'Read-Registration'));
-    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Check', 'Read-Activation'));
-    const lines = source(f).split('\n');
-    expect(lines[optOut - 1]).toMatch(/^\s*if \(\$null -ne \(Get-Tag \$OptOutTag\)\) \{$/);
-    expect(lines[optOut]).toContain('opted out of hub registration');
-    expect(lines[optOut + 1]).toMatch(/^\s*exit 0$/);
+    expect(s(f).text).toContain('$OptOutTag = "${TagPrefix}registration-opt-out"');
+    for (const fn of ['Invoke-Check', 'Invoke-Registration']) {
+      const optOut = first(f, fn, 'Test-OptedOut');
+      expect(before(first(f, fn, 'Read-Imds'), optOut), fn).toBe(true);
+      expect(before(optOut, first(f, fn, 'Get-OwnHubNode')), fn).toBe(true);
+      expect(before(optOut, first(f, fn, 'Read-Activation')), fn).toBe(true);
+    }
+    expect(inFn(f, 'Test-OptedOut', 'Get-Tag')[0]!.elements).toEqual(['$OptOutTag']);
+    expect(guardingIf(exits(s(f).fn('Test-OptedOut'), 0)[0]!)!.text).toMatch(
+      /^if \(\(Get-Tag \$OptOutTag\) -eq 'true'\)/,
+    );
     // Get-EC2Tag reads this instance's tag with the instance role.
-    expect(named(f, 'Get-EC2Tag')[0]!.elements.join(' ')).toMatch(
+    expect(inFn(f, 'Get-Tag', 'Get-EC2Tag')[0]!.elements.join(' ')).toMatch(
       /-Region \$script:InstanceRegion -Credential \$script:Credential -Filter .*'resource-id'; Values = \$script:InstanceId .*'key'; Values = \$Key/s,
     );
   });
 
-  it('register-windows.ps1 restores a lost tag from the registration file instead of registering again', () => {
+  it('register-windows.ps1 restores a lost tag of its own hub node instead of registering again', () => {
     const f = 'register-windows.ps1';
-    const restore = lineOf(f, 'Invoke-Check', 'Set-Tag', '$MiTag');
-    expect(inFunction(f, 'Invoke-Check', 'Set-Tag')[0]!.elements).toEqual(['$MiTag', '$mi']);
-    expect(restore).toBeLessThan(lineOf(f, 'Invoke-Check', 'Read-Activation'));
-    expect(source(f)).toMatch(
+    const restore = first(f, 'Invoke-Check', 'Set-Tag', '$MiTag');
+    expect(inFn(f, 'Invoke-Check', 'Set-Tag')[0]!.elements).toEqual(['$MiTag', '$mi']);
+    expect(before(restore, first(f, 'Invoke-Check', 'Read-Activation'))).toBe(true);
+    expect(s(f).fn('Invoke-Check').text).toMatch(
       /\$note = 'tag restored'\n\s*\}\n\s*Write-Log "already registered as \$mi in \$HubRegion; \$note"\n\s*exit 0/,
     );
     // Only when the registration is this instance's own: a copied image registers anew.
-    expect(source(f)).toContain("$Mark = Join-Path $StateDir 'registered-instance'");
-    expect(source(f)).toContain(
-      '(-not (Test-Path -LiteralPath $Mark) -or (Get-Content -LiteralPath $Mark -Raw).Trim() -eq $id)',
+    expect(s(f).text).toContain('$Mark = "$StateDir\\registered-instance"');
+    expect(s(f).fn('Get-OwnHubNode').text).toContain(
+      '(-not (Test-Path -LiteralPath $Mark) -or "$(Get-Content -LiteralPath $Mark -Raw)".Trim() -eq $script:InstanceId)',
     );
-    expect(inFunction(f, 'Invoke-Worker', 'Set-Content')[0]!.elements).toEqual([
+    expect(inFn(f, 'Invoke-Registration', 'Set-Content')[0]!.elements).toEqual([
       '-LiteralPath',
       '$Mark',
       '-Value',
@@ -201,84 +169,86 @@ describe('PowerShell scripts', () => {
 
   it('register-windows.ps1 sets Profile.ShareCreds false in the agent config after stopping the agent and before -register', () => {
     const f = 'register-windows.ps1';
-    expect(source(f)).toContain("$Conf = Join-Path $env:ProgramFiles 'Amazon\\SSM\\amazon-ssm-agent.json'");
-    const disable = lineOf(f, 'Invoke-Worker', 'Disable-ShareCreds');
-    expect(disable).toBeGreaterThan(lineOf(f, 'Invoke-Worker', 'Stop-Service'));
-    expect(disable).toBeLessThan(lineOf(f, 'Invoke-Worker', '$AgentExe', '-y'));
-    const body = (name: string) => inFunction(f, 'Disable-ShareCreds', name);
-    expect(body('Copy-Item')[0]!.elements).toEqual([
+    expect(s(f).text).toContain('$Conf = "$env:ProgramFiles\\Amazon\\SSM\\amazon-ssm-agent.json"');
+    const write = first(f, 'Invoke-Registration', 'Write-AgentConfig');
+    expect(before(first(f, 'Invoke-Registration', 'Set-AgentState', "'Stopped'"), write)).toBe(true);
+    expect(before(write, first(f, 'Invoke-Registration', '$AgentExe', '-y'))).toBe(true);
+    expect(inFn(f, 'Write-AgentConfig', 'Copy-Item')[0]!.elements).toEqual([
       '-LiteralPath',
       '$Conf',
       '-Destination',
       '$script:ConfBak',
       '-Force',
     ]);
-    expect(body('Get-Content').map((c) => c.elements[1])).toEqual(['$Conf', '"$Conf.template"']);
-    expect(body('ConvertFrom-Json')).toHaveLength(2);
-    expect(body('Add-Member').map((c) => c.elements.join(' '))).toEqual([
-      '-NotePropertyName Profile -NotePropertyValue ([pscustomobject] @{})',
-      '-NotePropertyName ShareCreds -NotePropertyValue $false -Force',
+    expect(inFn(f, 'New-AgentConfig', 'Get-Content').map((c) => c.elements[1])).toEqual(['$Conf', '"$Conf.template"']);
+    expect(inFn(f, 'New-AgentConfig', 'Add-Member').map((c) => c.elements.join(' '))).toEqual([
+      '-NotePropertyName Profile -NotePropertyValue ([pscustomobject] @{}) -Force',
+      '-NotePropertyName ShareCreds -NotePropertyValue $false',
     ]);
     // No BOM (Set-Content -Encoding UTF8 would write one): the agent's JSON parser refuses it.
-    expect(source(f)).toContain('[IO.File]::WriteAllText($Conf, ($json | ConvertTo-Json -Depth 20))');
+    expect(s(f).fn('Write-AgentConfig').text).toContain('[IO.File]::WriteAllText("$Conf.new", $Text)');
     // Invoke-Failure puts the original back, or removes the config it created.
-    const failure = inFunction(f, 'Invoke-Failure');
-    expect(failure.find((c) => c.name === 'Copy-Item')!.elements).toEqual([
+    const failure = s(f).fn('Invoke-Failure');
+    expect(s(f).calls(failure, 'Copy-Item')[0]!.elements).toEqual([
       '-LiteralPath',
       '$script:ConfBak',
       '-Destination',
       '$Conf',
       '-Force',
     ]);
-    expect(failure.find((c) => c.name === 'Remove-Item')!.elements).toEqual(['-LiteralPath', '$Conf', '-Force']);
-    expect(source(f)).toMatch(/if \(\$script:ConfBak -eq '-'\) \{ Remove-Item/);
+    expect(s(f).calls(failure, 'Remove-Item')[0]!.elements).toEqual(['-LiteralPath', '$Conf', '-Force']);
+    expect(failure.text).toMatch(/if \(\$script:ConfBak -eq '-'\) \{ Remove-Item/);
   });
 
   it('deregister-windows.ps1 tags the instance as opted out first, before stopping the agent and clearing, and when it was not registered', () => {
     const f = 'deregister-windows.ps1';
-    expect(source(f)).toContain('$OptOutTag = "${TagPrefix}registration-opt-out"');
-    expect(named(f, 'New-EC2Tag').map((c) => c.elements.join(' '))).toContain(
-      "-Region $script:InstanceRegion -Credential $script:Credential -Resource $script:InstanceId -Tag @{ Key = $OptOutTag; Value = 'true' }",
-    );
-    // Once, and before anything changes: the agent is stopped and the registration cleared only after it.
-    expect(inFunction(f, 'Invoke-Worker', 'Set-OptOut')).toHaveLength(1);
-    const optOut = lineOf(f, 'Invoke-Worker', 'Set-OptOut');
-    expect(optOut).toBeGreaterThan(lineOf(f, 'Invoke-Worker', 'Read-Imds'));
-    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Stop-Service'));
-    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Worker', '$AgentExe', '-clear'));
-    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Start-Service'));
-    expect(optOut).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Remove-InstanceTag', '$MiTag'));
-    expect(lineOf(f, 'Invoke-Check', 'Set-OptOut')).toBeLessThan(lineOf(f, 'Invoke-Check', 'Test-Agent'));
+    const optOuts = inFn(f, 'Invoke-Deregistration', 'Set-Tag').filter((c) => c.elements[0] === '$OptOutTag');
+    expect(optOuts.map((c) => c.elements)).toEqual([['$OptOutTag', "'true'"]]);
+    const optOut = optOuts[0]!.node;
+    expect(before(first(f, 'Invoke-Deregistration', 'Read-Imds'), optOut)).toBe(true);
+    for (const [name, element] of [
+      ['Set-AgentState', "'Stopped'"],
+      ['Clear-Registration', undefined],
+      ['Set-AgentState', "'Running'"],
+      ['Set-Tag', '$MiTag'],
+    ] as const) {
+      expect(before(optOut, first(f, 'Invoke-Deregistration', name, element)), name).toBe(true);
+    }
+    expect(before(first(f, 'Invoke-Check', 'Complete-OptOut'), first(f, 'Invoke-Check', 'Test-Agent'))).toBe(true);
+    expect(inFn(f, 'Complete-OptOut', 'Set-Tag').map((c) => c.elements)).toEqual([
+      ['$OptOutTag', "'true'"],
+      ['$MiTag', "''"],
+    ]);
   });
 
   it('deregister-windows.ps1 stops with nothing changed when the opt-out tag cannot be written', () => {
     const f = 'deregister-windows.ps1';
-    const lines = source(f).split('\n');
-    const optOut = lineOf(f, 'Invoke-Worker', 'Set-OptOut');
-    // Its failure goes straight to Invoke-Failure (which exits), before the agent is marked stopped.
-    expect(lines[optOut - 1]!.trim()).toBe('try { Set-OptOut } catch {');
-    const failure = inFunction(f, 'Invoke-Worker', 'Invoke-Failure').find((c) => c.line > optOut)!;
-    expect(failure.line).toBe(optOut + 1);
-    expect(failure.elements.join(' ')).toContain(
+    const optOut = inFn(f, 'Invoke-Deregistration', 'Set-Tag').find((c) => c.elements[0] === '$OptOutTag')!.node;
+    // Its failure goes straight to Invoke-Failure (which exits), before the agent is stopped.
+    expect(tryPart(optOut)).toBe('try');
+    const failure = s(f).calls(ancestor(optOut, 'try_statement')!, 'Invoke-Failure');
+    expect(failure).toHaveLength(1);
+    expect(tryPart(failure[0]!.node)).toBe('catch');
+    expect(failure[0]!.elements.join(' ')).toContain(
       '(ec2:CreateTags); the registration and the agent were left unchanged',
     );
-    const stopped = lines.findIndex((l) => l.trim() === '$script:AgentStopped = $true') + 1;
-    expect(stopped).toBeGreaterThan(optOut);
-    expect(stopped).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Stop-Service'));
+    expect(before(failure[0]!.node, first(f, 'Invoke-Deregistration', 'Set-AgentState', "'Stopped'"))).toBe(true);
     // Invoke-Failure starts only an agent this worker stopped, and it exits non-zero.
-    const start = lineOf(f, 'Invoke-Failure', 'Start-Service');
-    expect(lines[start - 2]!.trim()).toBe('if ($script:AgentStopped) {');
-    expect(source(f)).toContain('$script:AgentStopped = $false');
-    expect(source(f)).toMatch(/Write-Log 'deregistration failed'\n\s*exit 1\n\}/);
+    const start = first(f, 'Invoke-Failure', 'Set-AgentState', "'Running'");
+    expect(s(f).fn('Invoke-Failure').text).toContain(
+      "if ($script:AgentStopped) {\n    try { Set-AgentState 'Running' }",
+    );
+    expect(before(start, exits(s(f).fn('Invoke-Failure'), 1)[0]!)).toBe(true);
+    expect(s(f).text).toContain('$script:AgentStopped = $false');
   });
 
   it.each([
-    ['register-windows.ps1', "'ssm-hub-register'"],
-    ['deregister-windows.ps1', "'ssm-hub-deregister'"],
-  ])('%s detaches its worker as a one-shot SYSTEM scheduled task', (f, taskName) => {
-    expect(source(f)).toContain(`$TaskName = ${taskName}`);
-    const [principal] = named(f, 'New-ScheduledTaskPrincipal');
-    expect(principal!.elements).toEqual([
+    ['register-windows.ps1', 'ssm-hub-register'],
+    ['deregister-windows.ps1', 'ssm-hub-deregister'],
+  ])('%s detaches its worker as a one-shot SYSTEM scheduled task', (f, prefix) => {
+    expect(s(f).text).toContain('$TaskPrefix = "ssm-hub-$Job"');
+    expect(s(f).text).toContain(`$Job = '${prefix.replace('ssm-hub-', '')}'`);
+    expect(inFn(f, 'New-TaskPrincipal', 'New-ScheduledTaskPrincipal')[0]!.elements).toEqual([
       '-UserId',
       "'SYSTEM'",
       '-LogonType',
@@ -286,91 +256,36 @@ describe('PowerShell scripts', () => {
       '-RunLevel',
       'Highest',
     ]);
-    const [register] = named(f, 'Register-ScheduledTask');
+    const [register] = inFn(f, 'Start-Worker', 'Register-ScheduledTask');
     expect(register!.elements).toEqual(
-      expect.arrayContaining(['-TaskName', '$TaskName', '-Principal', '$principal', '-Force']),
+      expect.arrayContaining(['-TaskName', '$task', '-Principal', '(New-TaskPrincipal)', '-Force']),
     );
     expect(register!.elements).not.toContain('-Trigger');
-    expect(named(f, 'Start-ScheduledTask')[0]!.elements).toEqual(['-TaskName', '$TaskName']);
-    const [action] = named(f, 'New-ScheduledTaskAction');
-    expect(action!.elements.join(' ')).toContain('-File `"$worker`" -Worker');
+    expect(inFn(f, 'Start-Worker', 'Start-ScheduledTask')[0]!.elements).toEqual(['-TaskName', '$task']);
+    expect(inFn(f, 'Start-Worker', 'New-ScheduledTaskAction')[0]!.elements.join(' ')).toContain(
+      '-File `"$worker`" -Worker',
+    );
+    expect(inFn(f, 'Invoke-Check', 'Start-Worker')).toHaveLength(1);
   });
 
   it('deregister-windows.ps1 clears the registration, restarts the agent and removes the tag', () => {
     const f = 'deregister-windows.ps1';
-    const agent = commands(f).filter((c) => c.invoked && c.name === '$AgentExe');
-    expect(agent.map((c) => c.elements.filter((e) => !e.startsWith('2>')))).toEqual([['-register', '-clear']]);
-    expect(named(f, 'Stop-Service').length).toBeGreaterThan(0);
-    expect(named(f, 'Start-Service').length).toBeGreaterThan(0);
-    expect(named(f, 'Remove-EC2Tag')[0]!.elements.join(' ')).toContain('-Tag @{ Key = $Key }');
-    expect(source(f)).toMatch(/Remove-InstanceTag \$MiTag/);
+    expect(
+      s(f)
+        .calls(s(f).root, '$AgentExe')
+        .map((c) => c.elements.filter((e) => !e.startsWith('2>'))),
+    ).toEqual([['-register', '-clear']]);
+    const clear = first(f, 'Invoke-Deregistration', 'Clear-Registration');
+    expect(before(first(f, 'Invoke-Deregistration', 'Set-AgentState', "'Stopped'"), clear)).toBe(true);
+    expect(before(clear, first(f, 'Invoke-Deregistration', 'Set-AgentState', "'Running'"))).toBe(true);
+    expect(inFn(f, 'Invoke-Deregistration', 'Set-Tag').map((c) => c.elements)).toContainEqual(['$MiTag', "''"]);
   });
-
-  it.each(FILES)(
-    '%s records the worker lock owner (PID and boot time) and takes over a lock whose owner is gone or from another boot',
-    (f) => {
-      const lines = source(f).split('\n');
-      const lock = (name: string) => {
-        const [c] = inFunction(f, 'Enter-Lock', name);
-        expect(c, name).toBeDefined();
-        return c!;
-      };
-      const at = (c: PowerShellCommand) => lines[c.line - 1]!.trim();
-      // The owner: this process and this boot (100 ns units since 1601, UTC).
-      expect(at(lock('Get-CimInstance'))).toBe(
-        '$t = (Get-CimInstance Win32_OperatingSystem).LastBootUpTime.ToFileTime()',
-      );
-      expect(lock('Set-Content').elements).toEqual(['"$L\\owner"', '$PID, $t']);
-      // A recorded owner that is still running, in this boot (within 2 minutes), keeps the lock: give up.
-      expect(lock('Get-Content').elements).toEqual(['"$L\\owner"', '-ErrorAction', 'Ignore']);
-      expect(at(lock('Get-Content'))).toBe('$p, $b = (Get-Content "$L\\owner" -ErrorAction Ignore) -as [long[]]');
-      expect(lock('Get-Process').elements).toEqual(['-Id', '$p', '-ErrorAction', 'Ignore']);
-      expect(at(lock('Get-Process'))).toBe(
-        'if ([Math]::Abs($b - $t) -lt 12e8 -and (Get-Process -Id $p -ErrorAction Ignore)) { return $false }',
-      );
-      // Anything else left there is stale: logged, removed with its owner file, then taken afresh.
-      expect(at(lock('Remove-Item'))).toBe(
-        "if (Test-Path $L) { Write-Log 'removing a stale worker lock'; Remove-Item -LiteralPath $L -Recurse -Force }",
-      );
-      expect(lock('Remove-Item').line).toBeGreaterThan(lock('Get-Process').line);
-      // Creating the directory is the atomic step: another worker that won the race keeps it.
-      expect(at(lock('New-Item'))).toBe('try { $null = New-Item -ItemType Directory $L } catch { return $false }');
-      expect(lock('New-Item').line).toBeGreaterThan(lock('Remove-Item').line);
-      expect(lock('Set-Content').line).toBeGreaterThan(lock('New-Item').line);
-      // Only $true or $false leaves the function: no cmdlet output on its pipeline.
-      const body = lines.slice(lock('Get-CimInstance').line - 1, lock('Set-Content').line + 1);
-      expect(body.at(-1)!.trim()).toBe('$true');
-      for (const l of body) if (/New-Item/.test(l)) expect(l).toContain('$null = New-Item');
-    },
-  );
-
-  it.each(FILES)(
-    '%s takes the lock before any work, leaves a live worker alone, and removes the lock at the end',
-    (f) => {
-      const lines = source(f).split('\n');
-      expect(source(f)).toContain('$lock = "$StateDir\\worker.lock"');
-      const enter = lineOf(f, 'Invoke-Worker', 'Enter-Lock');
-      expect(enter).toBeLessThan(lineOf(f, 'Invoke-Worker', 'Import-AwsTools'));
-      expect(lines.slice(enter - 1, enter + 3).map((l) => l.trim())).toEqual([
-        'if (!(Enter-Lock $lock)) {',
-        "Write-Log 'another worker is running; leaving it to finish'",
-        'exit 0',
-        '}',
-      ]);
-      // In finally, so a worker that fails still frees the lock; -Recurse: it holds the owner file.
-      const remove = inFunction(f, 'Invoke-Worker', 'Remove-Item').filter((c) => c.elements.includes('$lock'));
-      expect(remove.map((c) => c.elements)).toEqual([
-        ['-LiteralPath', '$lock', '-Recurse', '-Force', '-ErrorAction', 'SilentlyContinue'],
-      ]);
-      expect(lines[remove[0]!.line - 2]!.trim()).toBe('} finally {');
-    },
-  );
 
   it.each(FILES)('%s never writes the activation code to output, a log or a file', (f) => {
     const writers = /Write-(Log|Output|Host|Verbose|Information)|WriteLine|Add-Content|Set-Content|Out-File/;
-    for (const line of source(f).split('\n')) {
+    for (const line of s(f).text.split('\n')) {
       if (line.includes('ActivationCode')) expect(line, line).not.toMatch(writers);
     }
-    expect(source(f)).not.toMatch(/Start-Transcript|Set-PSDebug/);
+    expect(s(f).text).not.toMatch(/Start-Transcript|Set-PSDebug/);
   });
 });

@@ -6,9 +6,9 @@ import { rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
+import { builtScript, deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
 
-const SCRIPT = join(import.meta.dirname, '../../documents/register-linux.sh');
+const SCRIPT = builtScript('register-linux.sh');
 const INSTANCE_ID = 'i-0123456789abcdef0';
 const INSTANCE_REGION = 'ap-southeast-2';
 const HUB_REGION = 'eu-west-1';

@@ -7,10 +7,32 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { compactScript, DOCUMENTS_DIR, joinScript } from '../../documents/index.ts';
 import { execFileSync } from 'node:child_process';
 
 export const STUBS = join(import.meta.dirname, 'stubs');
+
+const built = new Map<string, string>();
+let builtDir: string | undefined;
+
+/**
+ * The script as the document ships it (libraries joined, comments, blank lines and indentation
+ * stripped, the step's own shebang first), written to a file the sandbox runs. The tests drive
+ * this text, never the source. SSM_HUB_TEST_SCRIPTS=<folder> takes the scripts from another
+ * folder, e.g. a `git archive main documents` copy, to show a test fails on an older script.
+ */
+export function builtScript(file: 'register-linux.sh' | 'deregister-linux.sh'): string {
+  const cached = built.get(file);
+  if (cached) return cached;
+  builtDir ??= mkdtempSync(join(tmpdir(), 'ssm-hub-built-'));
+  const path = join(builtDir, file);
+  const from = process.env['SSM_HUB_TEST_SCRIPTS'];
+  const text = compactScript(joinScript(file, from ? resolve(from) : DOCUMENTS_DIR)).join('\n');
+  writeFileSync(path, `#!/bin/bash\n${text}\n`, { mode: 0o755 });
+  built.set(file, path);
+  return path;
+}
 
 /** System tools the scripts may use; anything else is absent from their PATH. */
 const SYSTEM_TOOLS = [

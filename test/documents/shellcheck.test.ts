@@ -1,12 +1,16 @@
-// shellcheck on every shell script that ships in a document. CI installs shellcheck, so there a
-// missing shellcheck is a failure; a machine outside CI without it skips loudly.
+// shellcheck on every shell script that ships in a document, as it ships: joined with
+// documents/lib/common.sh, and once more compacted (the text embedded in the document). CI
+// installs shellcheck, so there a missing shellcheck is a failure; a machine outside CI without
+// it skips loudly.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { compactScript, DOCUMENTS_DIR, joinScript, LIBRARIES } from '../../documents/index.ts';
+import { documentScripts, shellcheckJoined } from '../../scripts/lint/joined.ts';
 
-const DOCS = join(import.meta.dirname, '../../documents');
-const SCRIPTS = readdirSync(DOCS).filter((f) => f.endsWith('.sh'));
+const SCRIPTS = documentScripts('.sh');
 const available = spawnSync('shellcheck', ['--version']).status === 0;
 // CI=true (GitHub Actions, most runners); an empty CI, "0" or "false" is not CI.
 const inCi = !/^(|0|false)$/i.test(process.env['CI'] ?? '');
@@ -17,6 +21,9 @@ if (!available && !inCi) {
   );
 }
 
+const shellcheck = (text: string) =>
+  spawnSync('shellcheck', ['--shell=bash', '--severity=style', '--format=gcc', '-'], { input: text, encoding: 'utf8' });
+
 describe.runIf(!available && inCi)('shellcheck in CI', () => {
   it('is installed (CI installs it; without it the shell scripts would go unchecked)', () => {
     expect.fail('shellcheck is not on PATH, but CI is set: install shellcheck (apt-get install shellcheck)');
@@ -25,13 +32,26 @@ describe.runIf(!available && inCi)('shellcheck in CI', () => {
 
 describe.skipIf(!available)('shellcheck', () => {
   it('finds the Linux document scripts to check', () => {
-    expect(SCRIPTS.sort()).toEqual(['deregister-linux.sh', 'register-linux.sh']);
+    expect(SCRIPTS).toEqual(['deregister-linux.sh', 'register-linux.sh']);
   });
 
-  it.each(SCRIPTS)('%s is clean', (f) => {
-    const r = spawnSync('shellcheck', ['--shell=bash', '--severity=style', '--format=gcc', join(DOCS, f)], {
-      encoding: 'utf8',
-    });
+  it('checks every line of the shared library, inside each script that includes it', () => {
+    const lib = readFileSync(join(DOCUMENTS_DIR, LIBRARIES.sh), 'utf8');
+    for (const f of SCRIPTS) {
+      expect(readFileSync(join(DOCUMENTS_DIR, f), 'utf8').split('\n')).toContain(`# @include ${LIBRARIES.sh}`);
+      const body = lib.split('\n').filter((l) => !l.startsWith('# shellcheck shell='));
+      expect(joinScript(f)).toContain(body.join('\n'));
+    }
+  });
+
+  it.each(SCRIPTS)('%s, joined with its library, is clean', (f) => {
+    const r = shellcheck(joinScript(f));
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it.each(SCRIPTS)('%s, as embedded in the document (compacted), is clean', (f) => {
+    const r = shellcheck(`#!/bin/bash\n${compactScript(joinScript(f)).join('\n')}\n`);
     expect(r.stdout).toBe('');
     expect(r.status).toBe(0);
   });
@@ -43,5 +63,16 @@ describe.skipIf(!available)('shellcheck', () => {
     });
     expect(r.status).not.toBe(0);
     expect(r.stdout).toMatch(/SC2086/);
+  });
+
+  it('reports a problem planted in the library at its line in the library, once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ssm-hub-lib-'));
+    mkdirSync(join(dir, 'lib'));
+    writeFileSync(join(dir, 'lib/common.sh'), '# shellcheck shell=bash\nwipe() {\n  rm -rf $STATE_DIR/*\n}\n');
+    for (const f of ['a.sh', 'b.sh']) {
+      writeFileSync(join(dir, f), '#!/usr/bin/env bash\nset -euo pipefail\n# @include lib/common.sh\nwipe\n');
+    }
+    const findings = shellcheckJoined(['a.sh', 'b.sh'], dir).filter((x) => x.rule === 'SC2086');
+    expect(findings.map((x) => [x.file, x.location])).toEqual([[join(dir, 'lib/common.sh'), '3:10']]);
   });
 });
