@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     environment: 'node',
-    globalSetup: ['test/helpers/global-setup.ts'],
+    globalSetup: ['testing/helpers/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     env: {

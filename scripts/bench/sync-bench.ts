@@ -2,10 +2,10 @@
 // and records, request by request, every AWS call it made. Requests run one at a time so each
 // one's calls can be attributed exactly; the simulated clock later replays them in parallel.
 import { SSMClient, AddTagsToResourceCommand } from '@aws-sdk/client-ssm';
-import { loadBundledHandler, lambdaContext } from '../../test/helpers/bundled.ts';
-import { startDynalite } from '../../test/helpers/dynalite.ts';
-import { startSsmFake, type SsmFake } from '../../test/fakes/ssm-fake.ts';
-import { startTaggingFake, type TaggingFake } from '../../test/fakes/tagging-fake.ts';
+import { loadBundledHandler, lambdaContext } from '../../testing/helpers/bundled.ts';
+import { startDynalite } from '../../testing/helpers/dynalite.ts';
+import { startSsmFake, type SsmFake } from '../../testing/fakes/ssm-fake.ts';
+import { startTaggingFake, type TaggingFake } from '../../testing/fakes/tagging-fake.ts';
 import { agencyAliasName, centralActivationParameterName, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
 import { provenanceKeys, tagRuleViolation } from '../../lambda/shared/tag-rules.ts';
 import { mapPool } from '../../lambda/tag-manager/pool.ts';

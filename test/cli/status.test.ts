@@ -12,7 +12,7 @@ import { DescribeActivationsCommand, DescribeInstanceInformationCommand, SSMClie
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { main as status } from '../../scripts/ops/status.ts';
 import { testContext } from './helpers.ts';
-import { startDynalite, type DynaliteHandle } from '../helpers/dynalite.ts';
+import { startDynalite, type DynaliteHandle } from '../../testing/helpers/dynalite.ts';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const DAY = 86_400_000;

@@ -18,7 +18,7 @@ import { parseBuildConfig } from '../../templates-src/config.ts';
 import { readConfig as readTagManagerConfig } from '../../lambda/tag-manager/config.ts';
 import { readConfig as readActivationManagerConfig } from '../../lambda/activation-manager/config.ts';
 import { bundleAllLambdas, type LambdaName } from '../../scripts/build/bundle.ts';
-import { loadCode } from '../helpers/bundled.ts';
+import { loadCode } from '../../testing/helpers/bundled.ts';
 
 const SPECS: Record<LambdaName, EnvironmentSpec> = {
   'tag-manager': TAG_MANAGER_ENVIRONMENT,

@@ -5,10 +5,10 @@
 import { request, createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadBundledHandler, lambdaContext, type BundledHandler } from '../helpers/bundled.ts';
-import { Ec2Fake, type FakeInstance } from '../fakes/ec2-fake.ts';
-import { LambdaFake } from '../fakes/lambda-fake.ts';
-import { SsmParametersFake } from '../fakes/ssm-parameters-fake.ts';
+import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
+import { Ec2Fake, type FakeInstance } from '../../testing/fakes/ec2-fake.ts';
+import { LambdaFake } from '../../testing/fakes/lambda-fake.ts';
+import { SsmParametersFake } from '../../testing/fakes/ssm-parameters-fake.ts';
 import {
   AGENCY_A,
   AGENCY_B,

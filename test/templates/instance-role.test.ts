@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadBuildConfig } from '../../templates-src/config.ts';
 import { renderAll } from '../../scripts/build/index.ts';
 import { PROJECT_ROOT } from '../../scripts/build/bundle.ts';
-import { AMAZON_SSM_MANAGED_INSTANCE_CORE, evaluate, resolve } from '../helpers/iam-eval.ts';
+import { AMAZON_SSM_MANAGED_INSTANCE_CORE, evaluate, resolve } from '../../testing/helpers/iam-eval.ts';
 
 const pseudo = { partition: 'aws', region: 'eu-west-2', accountId: '111122223333' };
 const self = 'arn:aws:ec2:eu-west-2:111122223333:instance/i-0aaaaaaaaaaaaaaaa';

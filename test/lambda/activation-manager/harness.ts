@@ -2,12 +2,12 @@
 // for CloudFormation's pre-signed ResponseURL, the real bundled handler and captured log lines.
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadBundledHandler, lambdaContext } from '../../helpers/bundled.ts';
+import { loadBundledHandler, lambdaContext } from '../../../testing/helpers/bundled.ts';
 import {
   startSsmActivationsFake,
   type SsmActivationsFake,
   type FakeActivation,
-} from '../../fakes/ssm-activations-fake.ts';
+} from '../../../testing/fakes/ssm-activations-fake.ts';
 import { ACTIVATION_MANAGER_ENV as ENV } from '../../../lambda/shared/names.ts';
 import { activationRecordSchema, type ActivationRecord } from '../../../lambda/shared/activation-record.ts';
 

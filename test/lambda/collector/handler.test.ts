@@ -1,10 +1,10 @@
 // Drives the real bundled collector through the real SDK clients against loopback fakes of
 // EC2 (DescribeInstances), Lambda (Invoke of the hub alias) and SSM Parameter Store.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadBundledHandler, type BundledHandler } from '../../helpers/bundled.ts';
-import { Ec2Fake, type FakeInstance } from '../../fakes/ec2-fake.ts';
-import { LambdaFake, MAX_SYNC_PAYLOAD_BYTES, type InvokeHandler } from '../../fakes/lambda-fake.ts';
-import { SsmParametersFake } from '../../fakes/ssm-parameters-fake.ts';
+import { loadBundledHandler, type BundledHandler } from '../../../testing/helpers/bundled.ts';
+import { Ec2Fake, type FakeInstance } from '../../../testing/fakes/ec2-fake.ts';
+import { LambdaFake, MAX_SYNC_PAYLOAD_BYTES, type InvokeHandler } from '../../../testing/fakes/lambda-fake.ts';
+import { SsmParametersFake } from '../../../testing/fakes/ssm-parameters-fake.ts';
 import { MAX_INSTANCES_PER_REQUEST } from '../../../lambda/shared/contract.ts';
 
 const AGENCY = '111122223333';

@@ -3,10 +3,10 @@
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { vi } from 'vitest';
 import { TAG_MANAGER_ENVIRONMENT as T } from '../../../contract/environment.ts';
-import { loadBundledHandler, lambdaContext } from '../../helpers/bundled.ts';
-import { startDynalite, type DynaliteHandle } from '../../helpers/dynalite.ts';
-import { startSsmFake, type SsmFake, type SsmFakeOptions } from '../../fakes/ssm-fake.ts';
-import { startTaggingFake, type TaggingFake } from '../../fakes/tagging-fake.ts';
+import { loadBundledHandler, lambdaContext } from '../../../testing/helpers/bundled.ts';
+import { startDynalite, type DynaliteHandle } from '../../../testing/helpers/dynalite.ts';
+import { startSsmFake, type SsmFake, type SsmFakeOptions } from '../../../testing/fakes/ssm-fake.ts';
+import { startTaggingFake, type TaggingFake } from '../../../testing/fakes/tagging-fake.ts';
 import { agencyAliasName, centralActivationParameterName } from '../../../lambda/shared/names.ts';
 
 export const HUB_ACCOUNT = '999999999999';

@@ -2,7 +2,7 @@
 // starting nodes before Lambda's deadline and answers the rest as deferred, so nothing is lost
 // to a timeout and the next reconcile picks them up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lambdaContext } from '../../helpers/bundled.ts';
+import { lambdaContext } from '../../../testing/helpers/bundled.ts';
 import { AGENCY_A, aliasArn, ec2Id, startHarness, type Harness } from './harness.ts';
 
 let h: Harness;

@@ -1,7 +1,7 @@
 // Loads the real bundled Lambda code (the bytes that go into Code.ZipFile) so tests exercise
 // exactly what ships. Each call gets a fresh module instance, so clients pick up the
 // environment (endpoints, table names) set by the test before loading. The files go to one
-// folder per test run (test/helpers/global-setup.ts removes it at the end); outside vitest (the
+// folder per test run (testing/helpers/global-setup.ts removes it at the end); outside vitest (the
 // bench) to one folder per process, removed when the process exits.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -6,8 +6,8 @@ import {
   ResourceGroupsTaggingAPIClient,
   paginateGetResources,
 } from '@aws-sdk/client-resource-groups-tagging-api';
-import { startSsmFake, type SsmFake } from './ssm-fake.ts';
-import { startTaggingFake, type TaggingFake } from './tagging-fake.ts';
+import { startSsmFake, type SsmFake } from '../../testing/fakes/ssm-fake.ts';
+import { startTaggingFake, type TaggingFake } from '../../testing/fakes/tagging-fake.ts';
 
 let ssm: SsmFake;
 let tagging: TaggingFake;

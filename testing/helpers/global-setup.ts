@@ -1,5 +1,5 @@
 // Vitest global setup: one scratch folder per test run for the bundled handlers that tests load
-// (test/helpers/bundled.ts), removed when the run ends, so runs leave nothing in .tmp/bundles.
+// (testing/helpers/bundled.ts), removed when the run ends, so runs leave nothing in .tmp/bundles.
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../contract/project.ts';
