@@ -32,8 +32,44 @@ export const PARAMETER_PATH_PATTERN = /* @__PURE__ */ new RegExp(PARAMETER_PATH_
 /** Parameter Store refuses names whose first segment starts with aws or ssm (any case). */
 export const PARAMETER_PATH_RESERVED_PREFIX = /^\/(aws|ssm)/i;
 
-/** An EventBridge schedule expression: rate(N unit) or cron(…). */
-export const SCHEDULE_EXPRESSION_PATTERN = /^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/;
+// EventBridge schedule expressions (EventBridge User Guide, "Schedule expressions for rules"):
+// rate(1 minute|hour|day) is singular and rate(N minutes|hours|days) plural for N > 1 (no zero,
+// no leading zero); cron has six space-separated fields (minutes, hours, day of month, month,
+// day of week, year) and exactly one of day of month and day of week is ?. Month and day names
+// are taken in capitals only.
+/** One item of a cron field: *, a value or a range, with an optional /step; `extra` adds field-specific forms. */
+const cronItem = (v: string, extra = '') => `(?:${extra}(?:\\*|(?:${v})(?:-(?:${v}))?)(?:/[0-9]+)?)`;
+/** A comma list of items, each followed by a comma and another item, or by the end of the field. */
+const cronField = (item: string) => `(?:${item}(?:,(?![ )])|(?=[ )])))+`;
+
+/** Builds the schedule rule; a pure call, so a bundle that never uses it drops it. */
+function schedulePattern(): string {
+  const v = {
+    minute: '[0-5]?[0-9]',
+    hour: '[01]?[0-9]|2[0-3]',
+    dayOfMonth: '0?[1-9]|[12][0-9]|3[01]',
+    month: '0?[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC',
+    dayOfWeek: '[1-7]|SUN|MON|TUE|WED|THU|FRI|SAT',
+    year: '19[7-9][0-9]|2[01][0-9]{2}',
+  };
+  // Exactly one of day of month (3rd field) and day of week (5th field) is ?.
+  const oneQuestionMark = '(?=[^ ]+ [^ ]+ (?:\\? [^ ]+ [^? ][^ ]*|[^? ][^ ]* [^ ]+ \\?) [^ ]+\\))';
+  const fields = [
+    cronField(cronItem(v.minute)),
+    cronField(cronItem(v.hour)),
+    `(?:\\?|${cronField(cronItem(v.dayOfMonth, `LW|L|(?:${v.dayOfMonth})W|`))})`,
+    cronField(cronItem(v.month)),
+    `(?:\\?|${cronField(cronItem(v.dayOfWeek, `L|(?:${v.dayOfWeek})(?:L|#[1-5])|`))})`,
+    cronField(cronItem(v.year)),
+  ].join(' ');
+  return [
+    '^(?:rate\\((?:1 (?:minute|hour|day)|(?:[2-9]|[1-9][0-9]+) (?:minutes|hours|days))\\)',
+    `|cron\\(${oneQuestionMark}${fields}\\))$`,
+  ].join('');
+}
+/** An EventBridge schedule expression exactly as EventBridge accepts it; an AllowedPattern as is. */
+export const SCHEDULE_EXPRESSION_ALLOWED_PATTERN = /* @__PURE__ */ schedulePattern();
+export const SCHEDULE_EXPRESSION_PATTERN = /* @__PURE__ */ new RegExp(SCHEDULE_EXPRESSION_ALLOWED_PATTERN);
 
 /** SSM's tag character set (Unicode letters, separators, digits and _ . : / = + - @), inside a class. */
 export const SSM_TAG_CHARACTERS = '\\p{L}\\p{Z}\\p{N}_.:/=+\\-@';
@@ -42,3 +78,6 @@ export const SSM_TAG_PATTERN = /* @__PURE__ */ patternOf(['^[', SSM_TAG_CHARACTE
 
 export const EC2_INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 export const MANAGED_INSTANCE_ID_PATTERN = /^mi-[0-9a-f]{17}$/;
+/** The schedule rule in words, for errors and ConstraintDescription. */
+export const SCHEDULE_EXPRESSION_RULE =
+  'must be an EventBridge schedule expression: rate(1 minute|hour|day), rate(N minutes|hours|days) with N > 1, or cron with six fields and one ?';

@@ -23,6 +23,7 @@ import {
   PARAMETER_PATH_PATTERN,
   PARAMETER_PATH_RESERVED_PREFIX,
   SCHEDULE_EXPRESSION_PATTERN,
+  SCHEDULE_EXPRESSION_RULE,
   SSM_TAG_CHARACTERS,
 } from '../contract/patterns.ts';
 
@@ -35,7 +36,7 @@ const SSM_TAG_KEY_CHARACTERS = new RegExp(`^[${SSM_TAG_CHARACTERS}]+$`, 'u');
 
 const scheduleExpression = z.string().check(
   z.regex(SCHEDULE_EXPRESSION_PATTERN, {
-    message: 'must be an EventBridge schedule expression such as rate(1 hour) or cron(0 * * * ? *)',
+    message: SCHEDULE_EXPRESSION_RULE,
   }),
 );
 

@@ -6,9 +6,18 @@
 // its EventBridge triggers, the activation parameters it keeps, the register document and
 // zero-touch association, the instance role; then alarms and outputs.
 import { derivedNames, type BuildConfig } from '../config.ts';
-import { Equals, Ref, Sub, type Value } from '../kit/intrinsics.ts';
-import { allow, assumeRoleFor, deny, policyDocument, sendDeadLetters, writeOwnLogs } from '../kit/iam.ts';
-import { addDeadLetterQueue, queueDepthMetric, type AddAlarm } from '../kit/monitoring.ts';
+import { Equals, GetAtt, Ref, Sub, type Value } from '../kit/intrinsics.ts';
+import {
+  allow,
+  assumeRoleFor,
+  deny,
+  ownInstanceTagging,
+  policyDocument,
+  sendDeadLetters,
+  writeOwnLogs,
+} from '../kit/iam.ts';
+import { addDeadLetterQueue, addLogKey, queueDepthMetric, type AddAlarm } from '../kit/monitoring.ts';
+import { logGroupIdOf } from '../kit/lambda.ts';
 import { addAlarmTopic, addFunction, addTrigger } from '../kit/shortcuts.ts';
 import { Template } from '../kit/template.ts';
 import { COLLECTOR_ENVIRONMENT, environmentVariables } from '../../contract/environment.ts';
@@ -18,6 +27,7 @@ import {
   PROVENANCE_TAG_SUFFIXES,
 } from '../../lambda/shared/names.ts';
 import { registrationDocument } from '../../documents/index.ts';
+import { SCHEDULE_EXPRESSION_ALLOWED_PATTERN, SCHEDULE_EXPRESSION_RULE } from '../../contract/patterns.ts';
 import { ACCOUNT_ID_ALLOWED_PATTERN, REGION_ALLOWED_PATTERN, type BuildContext } from './context.ts';
 
 export function buildAgencyCollector(ctx: BuildContext): Template {
@@ -58,8 +68,8 @@ function parameters(t: Template, config: BuildConfig): void {
     Type: 'String',
     Default: config.reconcileSchedule,
     Description: 'Full reconcile and activation refresh schedule',
-    AllowedPattern: '^(rate\\(\\d+ (minute|minutes|hour|hours|day|days)\\)|cron\\(.+\\))$',
-    ConstraintDescription: 'must be rate(…) or cron(…)',
+    AllowedPattern: SCHEDULE_EXPRESSION_ALLOWED_PATTERN,
+    ConstraintDescription: SCHEDULE_EXPRESSION_RULE,
   });
   const zeroTouch = t.parameter('EnableZeroTouchRegistration', {
     Type: 'String',
@@ -102,6 +112,7 @@ function collector(t: Template, ctx: BuildContext, alarm: AddAlarm): void {
   const { config } = ctx;
   const { paramPath, hubAliasArn, activationParamArn } = agencyNames(config);
   addDeadLetterQueue(t, 'DeadLetterQueue', { SqsManagedSseEnabled: true });
+  addLogKey(t, 'LogKey', [logGroupIdOf('CollectorFunction')]);
   addFunction(t, {
     name: 'Collector',
     role: {
@@ -128,6 +139,7 @@ function collector(t: Template, ctx: BuildContext, alarm: AddAlarm): void {
     memoryMb: 256,
     timeoutSeconds: COLLECTOR_TIMEOUT_SECONDS,
     logRetentionDays: config.logRetentionDays,
+    logKmsKeyArn: GetAtt('LogKey', 'Arn'),
     today: ctx.today,
     environment: environmentVariables<typeof COLLECTOR_ENVIRONMENT, Value>(COLLECTOR_ENVIRONMENT, {
       hubFunctionArn: hubAliasArn,
@@ -208,21 +220,8 @@ function registration(t: Template, config: BuildConfig): void {
  */
 function instanceRole(t: Template, config: BuildConfig): void {
   const { activationParamArn } = agencyNames(config);
-  const instanceArn = Sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*');
-  // The caller's instance (ec2:SourceInstanceARN) must be the instance being tagged
-  // (${ec2:InstanceID}, a policy variable resolved per target). `${!…}` keeps it literal in Sub.
-  const ownInstanceOnly = {
-    ArnEquals: {
-      'ec2:SourceInstanceARN': Sub(
-        'arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/${!ec2:InstanceID}',
-      ),
-    },
-  };
-  const tagKeys = [
-    MANAGED_INSTANCE_ID_TAG,
-    `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`,
-    `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationOptOut}`,
-  ];
+  const errorKey = `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`;
+  const optOutKey = `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationOptOut}`;
   const readable = ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'];
   t.resource('InstanceRole', 'AWS::IAM::Role', {
     Description: 'Agency instances registered with the hub',
@@ -246,11 +245,9 @@ function instanceRole(t: Template, config: BuildConfig): void {
             activationParamArn('code'),
             Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
           ]),
-          allow('TagSelfWithRegistration', ['ec2:CreateTags', 'ec2:DeleteTags'], instanceArn, {
-            ...ownInstanceOnly,
-            'ForAllValues:StringEquals': { 'aws:TagKeys': tagKeys },
-            Null: { 'aws:TagKeys': 'false' },
-          }),
+          // The scripts delete only managedinstanceid and the error key; the opt-out key is
+          // never deleted by an instance (a person removes it), so no instance can un-opt another.
+          ...ownInstanceTagging([MANAGED_INSTANCE_ID_TAG, errorKey, optOutKey], [MANAGED_INSTANCE_ID_TAG, errorKey]),
           // DescribeTags has no resource-level permissions; it only reads.
           allow('ReadOwnTags', 'ec2:DescribeTags', '*'),
         ),

@@ -9,15 +9,18 @@ import {
   allow,
   assumeRoleFor,
   deadLetterKey,
-  deny,
+  hybridNodeStatements,
+  onlyTagKeys,
   policyDocument,
   sendDeadLetters,
+  SSM_TAGGABLE_RESOURCES,
   viaService,
   writeOwnLogs,
 } from '../kit/iam.ts';
 import { addDeadLetterQueue, queueDepthMetric, type AddAlarm } from '../kit/monitoring.ts';
 import { addAlarmTopic, addFunction, addTrigger } from '../kit/shortcuts.ts';
 import { Template } from '../kit/template.ts';
+import { logGroupIdOf } from '../kit/lambda.ts';
 import {
   ACTIVATION_MANAGER_ENVIRONMENT,
   environmentVariables,
@@ -102,28 +105,34 @@ function tagManager(t: Template, ctx: BuildContext, alarm: AddAlarm): void {
 
 function tagManagerStatements(config: BuildConfig) {
   const tableArn = GetAtt('SyncStateTable', 'Arn');
+  const ownershipKey = `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`;
+  const tagging = ['ssm:AddTagsToResource', 'ssm:RemoveTagsFromResource'];
   return [
     writeOwnLogs('TagManagerFunction'),
+    // Only nodes an activation stamped with an owning agency: never a node registered otherwise.
+    allow('TagOwnedNodes', tagging, arns(config).managedNodes, {
+      Null: { [`aws:ResourceTag/${ownershipKey}`]: 'false' },
+    }),
+    // The ownership proof rests on this key: the tag manager may never write or remove it.
+    {
+      Sid: 'NeverWriteOwnershipKey',
+      Effect: 'Deny' as const,
+      Action: tagging,
+      Resource: '*',
+      Condition: { 'ForAnyValue:StringEquals': { 'aws:TagKeys': [ownershipKey] } },
+    },
     allow(
-      'TagManagedNodes',
-      [
-        'ssm:AddTagsToResource',
-        'ssm:RemoveTagsFromResource',
-        'ssm:ListTagsForResource',
-        'ssm:DeregisterManagedInstance',
-      ],
+      'ReadAndDeregisterNodes',
+      ['ssm:ListTagsForResource', 'ssm:DeregisterManagedInstance'],
       arns(config).managedNodes,
     ),
     // DescribeInstanceInformation has no resource-level permissions.
     allow('ProveNodeOwnership', 'ssm:DescribeInstanceInformation', '*'),
     allow('ReadActivationRecords', 'ssm:GetParameter', arns(config).activationRecords),
-    allow('DecryptActivationRecordsAndTable', 'kms:Decrypt', GetAtt('DataKey', 'Arn')),
-    allow(
-      'EncryptTableItems',
-      ['kms:GenerateDataKey', 'kms:Encrypt'],
-      GetAtt('DataKey', 'Arn'),
-      viaService('dynamodb'),
-    ),
+    // Only through SSM (SecureString records) and DynamoDB (the table's key): never a direct Decrypt.
+    allow('DecryptRecordsAndTable', 'kms:Decrypt', GetAtt('DataKey', 'Arn'), viaService('ssm', 'dynamodb')),
+    // DynamoDB calls GenerateDataKey and Decrypt for the table key, never Encrypt.
+    allow('TableKey', 'kms:GenerateDataKey', GetAtt('DataKey', 'Arn'), viaService('dynamodb')),
     allow(
       'SyncState',
       [
@@ -185,19 +194,17 @@ function activationManager(t: Template, ctx: BuildContext, alarm: AddAlarm): voi
 }
 
 function activationManagerStatements(config: BuildConfig) {
-  const { managedNodes, activationRecords, activationRecordsPath } = arns(config);
+  const { activationRecords, activationRecordsPath } = arns(config);
+  const stampKey = `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`;
   return [
     writeOwnLogs('ActivationManagerFunction'),
-    // Activations have no resource-level permissions.
-    allow('ManageActivations', ['ssm:CreateActivation', 'ssm:DeleteActivation', 'ssm:DescribeActivations'], '*'),
+    // Activations have no resource-level permissions. Every activation carries the owner stamp.
+    allow('CreateStampedActivations', 'ssm:CreateActivation', '*', onlyTagKeys([stampKey])),
+    allow('ManageActivations', ['ssm:DeleteActivation', 'ssm:DescribeActivations'], '*'),
     // CreateActivation with Tags also authorizes ssm:AddTagsToResource, and SSM has no
-    // activation resource type; the condition limits it to the one key the activation stamps.
-    allow('TagNewActivations', 'ssm:AddTagsToResource', '*', {
-      'ForAllValues:StringEquals': {
-        'aws:TagKeys': [`${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`],
-      },
-      Null: { 'aws:TagKeys': 'false' },
-    }),
+    // activation resource type; the condition limits it to the one key the activation stamps,
+    // and NeverTagResources refuses it on every resource type that can be tagged.
+    allow('TagNewActivations', 'ssm:AddTagsToResource', '*', onlyTagKeys([stampKey])),
     allow('PassManagedNodeRole', 'iam:PassRole', GetAtt('ManagedNodeRole', 'Arn'), {
       StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' },
     }),
@@ -222,12 +229,12 @@ function activationManagerStatements(config: BuildConfig) {
     // Its failed asynchronous runs (rotation) go to the dead-letter queue.
     sendDeadLetters('DeadLetterQueue'),
     deadLetterKey('DataKey'),
-    // Its tagging right exists for new activations only: it must never relabel a node's owner.
+    // Its tagging right exists for new activations only: no node, parameter, document or other resource.
     {
-      Sid: 'NeverTagManagedNodes',
+      Sid: 'NeverTagResources',
       Effect: 'Deny' as const,
       Action: ['ssm:AddTagsToResource', 'ssm:RemoveTagsFromResource'],
-      Resource: managedNodes,
+      Resource: SSM_TAGGABLE_RESOURCES.map((arn) => Sub(arn)),
     },
   ];
 }
@@ -289,15 +296,19 @@ function dataKey(t: Template, config: BuildConfig): void {
           Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
         },
         {
+          // Only the log groups this stack creates (CloudFormation names them stack-logicalId-suffix).
+          // Logs never needs kms:Describe* here: DescribeKey carries no encryption context.
           Sid: 'LogsEncryptThisStacksLogGroups',
           Effect: 'Allow',
           Principal: { Service: Sub('logs.${AWS::Region}.amazonaws.com') },
-          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'],
           Resource: '*',
           Condition: {
             ArnLike: {
-              'kms:EncryptionContext:aws:logs:arn': Sub(
-                'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*',
+              'kms:EncryptionContext:aws:logs:arn': ['TagManagerFunction', 'ActivationManagerFunction'].map((id) =>
+                Sub(
+                  `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:\${AWS::StackName}-${logGroupIdOf(id)}-*`,
+                ),
               ),
             },
           },
@@ -328,24 +339,19 @@ function managedNodeRole(t: Template, config: BuildConfig): void {
       StringEquals: { 'aws:SourceAccount': Ref('AWS::AccountId') },
       ArnLike: { 'aws:SourceArn': Sub('arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:*') },
     }),
-    ManagedPolicyArns: [Sub('arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore')],
-    // Anyone with root on an agency instance can use these credentials. The managed policy lets
-    // them read every parameter of the central account; they may read only AWS's public
-    // parameters and the path central IT shares with nodes on purpose (e.g. agent configs).
+    // Anyone with root on an agency instance can use these credentials: a written policy instead
+    // of AmazonSSMManagedInstanceCore. Parameters: AWS's public ones and the path central IT
+    // shares with nodes on purpose (e.g. agent configs); nothing else, and no key of this stack.
     Policies: [
       {
-        PolicyName: 'node-parameter-boundary',
+        PolicyName: 'hybrid-node',
         PolicyDocument: policyDocument(
-          deny(
-            'ReadOnlySharedParameters',
-            ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'],
-            [
-              Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
-              Sub(
-                `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.nodeReadableParameterPath}/*`,
-              ),
-            ],
-          ),
+          ...hybridNodeStatements([
+            Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
+            Sub(
+              `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.nodeReadableParameterPath}/*`,
+            ),
+          ]),
         ),
       },
     ],

