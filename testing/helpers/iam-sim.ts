@@ -297,8 +297,8 @@ export class ResolvedStack {
   }
 
   /** Every policy document in the stack, named by where it lives, for the statement lint. */
-  allPolicies(): { where: string; kind: 'identity' | 'key' | 'resource'; document: PolicyDocument }[] {
-    const out: { where: string; kind: 'identity' | 'key' | 'resource'; document: PolicyDocument }[] = [];
+  allPolicies(): { where: string; kind: 'identity' | 'key' | 'resource' | 'trust'; document: PolicyDocument }[] {
+    const out: { where: string; kind: 'identity' | 'key' | 'resource' | 'trust'; document: PolicyDocument }[] = [];
     for (const [id, r] of Object.entries(this.resources)) {
       const p = r.Properties;
       if (r.Type === 'AWS::IAM::Role') {

