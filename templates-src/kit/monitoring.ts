@@ -84,6 +84,14 @@ export function addLogKey(t: Template, id: string, logGroupIds: string[]): strin
           Action: 'kms:*',
           Resource: '*',
         },
+        // CT.KMS.PR.3: grants only for AWS services.
+        {
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 'kms:CreateGrant',
+          Resource: '*',
+          Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+        },
         {
           Effect: 'Allow',
           Principal: { Service: Sub('logs.${AWS::Region}.amazonaws.com') },

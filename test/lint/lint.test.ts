@@ -38,6 +38,29 @@ describe('lint over the generated templates', () => {
     expect(runGuard(files, projectRules, guardExemptions)).toEqual([]);
   });
 
+  it('exempts only CT.LAMBDA.PR.3 (functions in a VPC), with its reason', () => {
+    expect(guardExemptions.map((e) => e.rule)).toEqual(['lambda_inside_vpc_check']);
+  });
+
+  it.each(['central-manager', 'agency-collector'])(
+    'passes CT.SQS.PR.1 on the %s dead-letter queue through its RedriveAllowPolicy, and fails without it',
+    (name) => {
+      const t = structuredClone(templates[name]!);
+      expect(runGuard([write(name, t)], projectRules, guardExemptions)).toEqual([]);
+      delete t.Resources.DeadLetterQueue!.Properties.RedriveAllowPolicy;
+      const rules = runGuard([write(name, t)], projectRules, guardExemptions).map((f) => f.rule);
+      expect(rules).toContain('sqs_dlq_check');
+    },
+  );
+
+  it("passes CT.CLOUDWATCH.PR.3 on the collector's log group through the stack's log key, and fails without it", () => {
+    const t = structuredClone(templates['agency-collector']!);
+    expect(t.Resources.CollectorFunctionLogGroup!.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': ['LogKey', 'Arn'] });
+    delete t.Resources.CollectorFunctionLogGroup!.Properties.KmsKeyId;
+    const rules = runGuard([write('agency-collector', t)], projectRules, guardExemptions).map((f) => f.rule);
+    expect(rules).toContain('cloudwatch_log_group_encrypted_check');
+  });
+
   it('fails on a typo in a property name (cfn-lint schema check)', () => {
     const t = structuredClone(templates['central-manager']!);
     const fn = t.Resources.TagManagerFunction!.Properties;
@@ -55,7 +78,7 @@ describe('lint over the generated templates', () => {
     const statements = t.Resources.TagManagerRole!.Properties.Policies[0].PolicyDocument.Statement as Array<
       Record<string, unknown>
     >;
-    const tagging = statements.find((s) => s.Sid === 'TagManagedNodes')!;
+    const tagging = statements.find((s) => s.Sid === 'TagOwnedNodes')!;
     tagging.Resource = '*';
     const findings = runGuard([write('central-manager', t)], projectRules, guardExemptions);
     expect(findings).toEqual([
