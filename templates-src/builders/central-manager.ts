@@ -128,6 +128,8 @@ function tagManagerStatements(config: BuildConfig) {
     ),
     // DescribeInstanceInformation has no resource-level permissions.
     allow('ProveNodeOwnership', 'ssm:DescribeInstanceInformation', '*'),
+    // The drift pass's bulk read (Tagging API GetResources) names no resource; it only reads.
+    allow('BulkReadTags', 'tag:GetResources', '*'),
     allow('ReadActivationRecords', 'ssm:GetParameter', arns(config).activationRecords),
     // Only through SSM (SecureString records) and DynamoDB (the table's key): never a direct Decrypt.
     allow('DecryptRecordsAndTable', 'kms:Decrypt', GetAtt('DataKey', 'Arn'), viaService('ssm', 'dynamodb')),

@@ -400,6 +400,12 @@ describe('tag manager role', () => {
       expected: 'ExplicitlyDenied',
     })),
     {
+      case: 'reads tags in bulk for the drift pass (tag:GetResources names no resource)',
+      action: 'tag:GetResources',
+      resource: '*',
+      expected: 'Allowed',
+    },
+    {
       case: 'cannot tag a parameter',
       action: 'ssm:AddTagsToResource',
       resource: ssmArn(`parameter${config.centralActivationParameterPrefix}/${AGENCY_A}`),
