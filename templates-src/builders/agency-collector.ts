@@ -248,8 +248,8 @@ function instanceRole(t: Template, config: BuildConfig): void {
           // The scripts delete only managedinstanceid and the error key; the opt-out key is
           // never deleted by an instance (a person removes it), so no instance can un-opt another.
           ...ownInstanceTagging([MANAGED_INSTANCE_ID_TAG, errorKey, optOutKey], [MANAGED_INSTANCE_ID_TAG, errorKey]),
-          // DescribeTags has no resource-level permissions; it only reads.
-          allow('ReadOwnTags', 'ec2:DescribeTags', '*'),
+          // DescribeTags has no resource-level permissions; it only reads, in this Region only.
+          allow('ReadOwnTags', 'ec2:DescribeTags', '*', { StringEquals: { 'ec2:Region': Ref('AWS::Region') } }),
         ),
       },
     ],

@@ -150,6 +150,20 @@ describe('agency instance role (inline policy plus AmazonSSMManagedInstanceCore 
       expected: 'Allowed',
     },
     {
+      case: 'reads instance tags in its own Region (DescribeTags has no resource-level permissions)',
+      action: 'ec2:DescribeTags',
+      resource: '*',
+      context: { 'ec2:Region': REGION },
+      expected: 'Allowed',
+    },
+    {
+      case: 'cannot read instance tags in another Region',
+      action: 'ec2:DescribeTags',
+      resource: '*',
+      context: { 'ec2:Region': OTHER_REGION },
+      expected: 'ImplicitlyDenied',
+    },
+    {
       case: 'cannot write the activation code',
       action: 'ssm:PutParameter',
       resource: param(`${config.agencyActivationParameterPath}/code`),
