@@ -279,6 +279,12 @@ describe('hub node role (hybrid nodes of every agency share it)', () => {
       expected: 'Allowed',
     },
     {
+      case: 'cannot read an AWS-owned parameter outside /aws/service/ (Secrets Manager references)',
+      action: 'ssm:GetParameter',
+      resource: `arn:aws:ssm:${HUB.region}::parameter/aws/reference/secretsmanager/db`,
+      expected: 'ImplicitlyDenied',
+    },
+    {
       case: 'reads the shared parameter path',
       action: 'ssm:GetParameter',
       resource: ssmArn(`parameter${config.nodeReadableParameterPath}/agent-config`),
