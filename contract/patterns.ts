@@ -36,7 +36,8 @@ export const PARAMETER_PATH_RESERVED_PREFIX = /^\/(aws|ssm)/i;
 // rate(1 minute|hour|day) is singular and rate(N minutes|hours|days) plural for N > 1 (no zero,
 // no leading zero); cron has six space-separated fields (minutes, hours, day of month, month,
 // day of week, year) and exactly one of day of month and day of week is ?. Month and day names
-// are taken in capitals only.
+// are taken in capitals only. Groups stay non-capturing: with capturing groups V8 answered some
+// cron expressions differently once it had compiled the regex (a test repeats each check).
 /** One item of a cron field: *, a value or a range, with an optional /step; `extra` adds field-specific forms. */
 const cronItem = (v: string, extra = '') => `(?:${extra}(?:\\*|(?:${v})(?:-(?:${v}))?)(?:/[0-9]+)?)`;
 /** A comma list of items, each followed by a comma and another item, or by the end of the field. */

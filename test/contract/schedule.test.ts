@@ -53,6 +53,17 @@ describe('EventBridge schedule expressions', () => {
     expect(SCHEDULE_EXPRESSION_PATTERN.test(expression)).toBe(false);
   });
 
+  it('gives the same answer on every use of one RegExp (V8 compiles a regex after its first runs)', () => {
+    const re = new RegExp(SCHEDULE_EXPRESSION_ALLOWED_PATTERN);
+    for (const [expression, expected] of [
+      ['cron(0 1 L * ? *)', true],
+      ['cron(0,30 1,2 L * ? *)', true],
+      ['cron(0 12 * * * *)', false],
+    ] as const) {
+      expect(Array.from({ length: 20 }, () => re.test(expression))).toEqual(Array(20).fill(expected));
+    }
+  });
+
   it('is the AllowedPattern of the agency template, so CloudFormation refuses what EventBridge would', () => {
     const parameters = loadGenerated('agency-collector').Parameters as Record<string, { AllowedPattern?: string }>;
     expect(parameters.ReconcileSchedule!.AllowedPattern).toBe(SCHEDULE_EXPRESSION_ALLOWED_PATTERN);
