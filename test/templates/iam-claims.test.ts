@@ -15,6 +15,7 @@ import {
   session,
   simulate,
   type Decision,
+  type PolicyDocument,
 } from '../../testing/helpers/iam-sim.ts';
 
 const REGION = 'eu-west-2';
@@ -565,5 +566,23 @@ describe('hub key policy', () => {
       });
       expect(answer.decision).toBe(expected);
     }
+  });
+});
+
+describe('dead-letter queue policy', () => {
+  it.each([
+    ['true', 'Allowed'],
+    ['false', 'ExplicitlyDenied'],
+  ] as const)('lets the tag manager send a dead letter with aws:SecureTransport %s: %s', async (secure, expected) => {
+    const queue = hub.resources.DeadLetterQueuePolicy!.Properties.PolicyDocument as PolicyDocument;
+    const answer = await simulate({
+      principal: session(HUB.accountId, hub.generatedName('TagManagerRole')),
+      action: 'sqs:SendMessage',
+      resource: hub.getAtt('DeadLetterQueue', 'Arn'),
+      context: { 'aws:SecureTransport': secure },
+      identity: hub.rolePolicies('TagManagerRole'),
+      resourcePolicy: queue,
+    });
+    expect(answer.decision).toBe(expected);
   });
 });
