@@ -55,3 +55,29 @@ describe('an endpoint that accepts and never answers', () => {
     expect(silent.connections()).toBeGreaterThan(0);
   }, 60_000);
 });
+
+describe('no credentials at all', () => {
+  it('makes status --json report the credential error, never NOT_FOUND', async () => {
+    // Empty the credential chain (AWS SDK "Credential provider chain"): no keys, no profile files,
+    // no instance metadata. The endpoint is the silent one, so nothing could leave the machine.
+    vi.stubEnv('AWS_ENDPOINT_URL', silent.url);
+    vi.stubEnv('AWS_ACCESS_KEY_ID', '');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', '');
+    vi.stubEnv('AWS_SESSION_TOKEN', '');
+    vi.stubEnv('AWS_PROFILE', '');
+    vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent/credentials');
+    vi.stubEnv('AWS_CONFIG_FILE', '/nonexistent/config');
+    vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
+    vi.stubEnv('AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', '');
+    vi.stubEnv('AWS_CONTAINER_CREDENTIALS_FULL_URI', '');
+    vi.stubEnv('AWS_WEB_IDENTITY_TOKEN_FILE', '');
+    vi.stubEnv('AWS_REGION', 'us-east-1');
+    const ctx = testContext();
+    const code = await status(['--json'], ctx);
+    expect(code).toBe(1);
+    const report = JSON.parse(ctx.stdoutText());
+    expect(report.centralStack.status).toBe('UNREADABLE');
+    expect(report.centralStack.error.kind).toBe('credentials');
+    expect(JSON.stringify(report)).not.toContain('NOT_FOUND');
+  }, 30_000);
+});
