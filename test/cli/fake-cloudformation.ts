@@ -10,6 +10,9 @@ import {
   DescribeStackEventsCommand,
   DescribeStacksCommand,
   ExecuteChangeSetCommand,
+  GetTemplateCommand,
+  ListStackInstancesCommand,
+  ListStackResourcesCommand,
   type Parameter,
   type StackEvent,
 } from '@aws-sdk/client-cloudformation';
@@ -157,6 +160,31 @@ export function fakeCloudFormation(
     changeSets.delete(input.ChangeSetName!);
     return {};
   });
+  // GetTemplate returns the body the stack was last deployed with (API reference, GetTemplate).
+  cfn.on(GetTemplateCommand).callsFake(async (input) => {
+    const s = find(input.StackName!);
+    if (!s) throw notFound(input.StackName!);
+    return { TemplateBody: s.template, StagesAvailable: ['Original', 'Processed'] };
+  });
+  // ListStackResources: one summary per resource of the deployed template.
+  cfn.on(ListStackResourcesCommand).callsFake(async (input) => {
+    const s = find(input.StackName!);
+    if (!s) throw notFound(input.StackName!);
+    const resources = (JSON.parse(s.template ?? '{}') as { Resources?: Record<string, { Type: string }> }).Resources;
+    return {
+      StackResourceSummaries: Object.entries(resources ?? {}).map(([id, r]) => ({
+        LogicalResourceId: id,
+        ResourceType: r.Type,
+        ResourceStatus: 'CREATE_COMPLETE',
+        LastUpdatedTimestamp: new Date(0),
+      })),
+    };
+  });
+  // No StackSet unless a test sets one up: ListStackInstances answers StackSetNotFoundException
+  // (CloudFormation API reference, ListStackInstances errors).
+  cfn
+    .on(ListStackInstancesCommand)
+    .rejects(awsError('StackSetNotFoundException', 'StackSet ssm-hub-agency-collector not found'));
   cfn.on(DescribeStackEventsCommand).callsFake(async (input) => {
     const s = find(input.StackName!);
     if (!s) throw notFound(input.StackName!);
