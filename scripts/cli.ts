@@ -25,6 +25,7 @@ const COMMANDS: Record<
     summary: 'delete the agency-permissions stacks of some agencies',
     load: () => import('./ops/offboard.ts'),
   },
+  deploy: { summary: 'create or update central-manager through a change set', load: () => import('./ops/deploy.ts') },
   rollout: {
     summary: 'deploy the agency-collector StackSet to agency accounts and Regions',
     load: () => import('./ops/rollout.ts'),

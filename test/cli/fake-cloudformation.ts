@@ -32,6 +32,36 @@ interface FakeStack {
   events: StackEvent[];
 }
 
+type Resources = Record<string, { Type: string }>;
+const resourcesOf = (body?: string): Resources =>
+  ((body ? JSON.parse(body) : {}) as { Resources?: Resources }).Resources ?? {};
+
+/**
+ * DescribeChangeSet's Changes: one ResourceChange per added, removed or modified resource, with
+ * Replacement on modifications (API reference, ResourceChange). This fake never replaces.
+ */
+function resourceChanges(current: string | undefined, next: string | undefined) {
+  const before = resourcesOf(current);
+  const after = resourcesOf(next);
+  const change = (Action: 'Add' | 'Remove' | 'Modify', id: string, r: { Type: string }) => ({
+    Type: 'Resource' as const,
+    ResourceChange: {
+      Action,
+      LogicalResourceId: id,
+      ResourceType: r.Type,
+      ...(Action === 'Modify' ? { Replacement: 'False' as const } : {}),
+    },
+  });
+  return [
+    ...Object.entries(after)
+      .filter(([id, r]) => !(id in before) || JSON.stringify(before[id]) !== JSON.stringify(r))
+      .map(([id, r]) => change(id in before ? 'Modify' : 'Add', id, r)),
+    ...Object.entries(before)
+      .filter(([id]) => !(id in after))
+      .map(([id, r]) => change('Remove', id, r)),
+  ];
+}
+
 export function fakeCloudFormation(
   cfn: ReturnType<typeof mockAll>['cfn'],
   opts: {
@@ -116,6 +146,7 @@ export function fakeCloudFormation(
       Status: cs.status,
       StatusReason: cs.reason,
       ExecutionStatus: cs.status === 'FAILED' ? 'UNAVAILABLE' : 'AVAILABLE',
+      Changes: cs.status === 'FAILED' ? [] : resourceChanges(cs.stack.template, cs.template),
     };
   });
   cfn.on(DeleteChangeSetCommand).callsFake(async (input) => {
@@ -139,6 +170,19 @@ export function fakeCloudFormation(
     // attempt's look newer), so only the token can tell them apart.
     const token = input.ClientRequestToken;
     s.events = [
+      ...(fail
+        ? []
+        : [
+            {
+              StackId: s.id,
+              StackName: s.name,
+              EventId: `done-${++seq}`,
+              LogicalResourceId: s.name,
+              ResourceStatus: `${verb}_COMPLETE` as const,
+              ClientRequestToken: token,
+              Timestamp: t,
+            },
+          ]),
       ...(fail
         ? (opts.failureEvents?.(s.name) ?? []).map((e) => ({
             ...e,

@@ -6,6 +6,7 @@ import { main as onboard } from '../../scripts/ops/onboard.ts';
 import { main as offboard } from '../../scripts/ops/offboard.ts';
 import { main as rollout } from '../../scripts/ops/rollout.ts';
 import { main as publish } from '../../scripts/ops/publish.ts';
+import { main as deploy } from '../../scripts/ops/deploy.ts';
 import { startSilentEndpoint, type SilentEndpoint } from '../../testing/helpers/silent-endpoint.ts';
 import { makeGenerated, testContext } from './helpers.ts';
 
@@ -35,6 +36,7 @@ describe('an endpoint that accepts and never answers', () => {
       ['onboard', onboard, ['--agencies', A, '--generated-dir', gen]],
       ['offboard', offboard, ['--agencies', A, '--yes']],
       ['rollout', rollout, ['--ou', 'ou-ab12-cdef3456', '--regions', 'us-east-1', '--generated-dir', gen]],
+      ['deploy', deploy, ['--yes', '--generated-dir', gen]],
       ['publish', publish, ['--bucket', 'acme-templates-{region}', '--regions', 'us-east-1', '--generated-dir', gen]],
     ];
     const results = await Promise.all(
