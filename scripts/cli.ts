@@ -30,6 +30,7 @@ const COMMANDS: Record<
     summary: 'deploy the agency-collector StackSet to agency accounts and Regions',
     load: () => import('./ops/rollout.ts'),
   },
+  uninstall: { summary: 'remove the hub in order, after a preview', load: () => import('./ops/uninstall.ts') },
   status: {
     summary: 'per-agency health: stacks, activations, StackSet instances, sync state, node limits',
     load: () => import('./ops/status.ts'),

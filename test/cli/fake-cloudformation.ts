@@ -30,6 +30,7 @@ interface FakeStack {
   /** Status to reach after one more DescribeStacks while IN_PROGRESS. */
   pending?: string;
   events: StackEvent[];
+  outputs?: Array<{ OutputKey: string; OutputValue: string }>;
 }
 
 type Resources = Record<string, { Type: string }>;
@@ -97,7 +98,14 @@ export function fakeCloudFormation(
     if (!s || (s.status === 'DELETE_COMPLETE' && input.StackName === s.name)) throw notFound(input.StackName!);
     const out = {
       Stacks: [
-        { StackId: s.id, StackName: s.name, StackStatus: s.status, Parameters: s.parameters, CreationTime: new Date() },
+        {
+          StackId: s.id,
+          StackName: s.name,
+          StackStatus: s.status,
+          Parameters: s.parameters,
+          Outputs: s.outputs,
+          CreationTime: new Date(),
+        },
       ],
     };
     if (s.pending) {

@@ -120,8 +120,13 @@ export function mockAll() {
     .resolves({ Account: CALLER_ACCOUNT, Arn: `arn:aws:iam::${CALLER_ACCOUNT}:user/op` });
   return {
     ...m,
-    /** Names of every command sent to any client, in order per client. */
-    commandNames: () => Object.values(m).flatMap((x) => x.calls().map((c) => (c.args[0] as object).constructor.name)),
+    /** Names of every command sent to any client, in the order they were sent. */
+    commandNames: () =>
+      Object.values(m)
+        .flatMap((x) => x.calls() as unknown as Array<{ callId: number; args: unknown[] }>)
+        // sinon numbers every call across all stubs (callId), so this is the order they were sent in.
+        .sort((a, b) => a.callId - b.callId)
+        .map((c) => (c.args[0] as object).constructor.name),
     totalCalls: () => Object.values(m).reduce((n, x) => n + x.calls().length, 0),
     restore: () => Object.values(m).forEach((x) => x.restore()),
   };

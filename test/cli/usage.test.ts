@@ -11,6 +11,7 @@ import * as offboard from '../../scripts/ops/offboard.ts';
 import * as rollout from '../../scripts/ops/rollout.ts';
 import * as status from '../../scripts/ops/status.ts';
 import * as deploy from '../../scripts/ops/deploy.ts';
+import * as uninstall from '../../scripts/ops/uninstall.ts';
 import { makeGenerated, mockAll, testContext } from './helpers.ts';
 
 const COMMANDS: Record<string, { spec: CommandSpec; main: (argv: string[], ctx: Context) => Promise<number> }> = {
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, { spec: CommandSpec; main: (argv: string[], ctx: 
   rollout,
   status,
   deploy,
+  uninstall,
 };
 
 let mocks: ReturnType<typeof mockAll>;
@@ -179,6 +181,8 @@ const BAD: Array<[string, string[], RegExp]> = [
   ['deploy', ['--yes', '--param', 'x'], /--param: "x" must look like NAME=VALUE/],
   ['deploy', ['--yes', '--stack-name', '1bad'], /--stack-name: "1bad" is not a valid stack name/],
   ['deploy', [], /deploy changes the central stack: no terminal to confirm on, so pass --yes/],
+  ['uninstall', ['--nodes', 'all'], /--nodes: "all" is not allowed/],
+  ['uninstall', ['--nodes', 'keep'], /uninstall removes the hub: no terminal to confirm on, so pass --yes/],
 ];
 
 describe('bad input', () => {
