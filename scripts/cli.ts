@@ -31,6 +31,10 @@ const COMMANDS: Record<
     load: () => import('./ops/rollout.ts'),
   },
   uninstall: { summary: 'remove the hub in order, after a preview', load: () => import('./ops/uninstall.ts') },
+  nodes: {
+    summary: "the hub's nodes from the sync-state table, with state and reason",
+    load: () => import('./ops/nodes.ts'),
+  },
   status: {
     summary: 'per-agency health: stacks, activations, StackSet instances, sync state, node limits',
     load: () => import('./ops/status.ts'),

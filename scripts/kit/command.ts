@@ -106,11 +106,20 @@ export async function runCommand<const O extends readonly Option<string, unknown
   }
   try {
     const { values, given } = parseOptions(spec.name, spec.options, argv);
+    outputFormat(values as Record<string, unknown>);
     return await body(values, given);
   } catch (err) {
     ctx.stderr(`ssm-hub ${spec.name}: ${errorText(err)}\n`);
     return err instanceof CliError ? err.exitCode : EXIT.failed;
   }
+}
+
+/** --output json|table, alongside --json: one format, so `--json --output table` is refused. */
+function outputFormat(values: Record<string, unknown>): void {
+  if (!('output' in values) || values.output === undefined) return;
+  if (values.output === 'table' && values.json === true)
+    throw new UsageError('--json and --output table cannot be used together');
+  if (values.output === 'json') values.json = true;
 }
 
 /** Fixed-width text table for human output. */

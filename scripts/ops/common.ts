@@ -16,6 +16,7 @@ export const AWS_OPTIONS = [
   }),
   text('config', { arg: 'FILE', help: 'build configuration', defaultText: 'build.config.json' }),
   flag('json', 'print one JSON document on stdout instead of human output'),
+  choice('output', { help: 'output format (--output json is --json)', values: ['json', 'table'], defaultText: 'table' }),
 ] as const;
 
 export const GENERATED_DIR_OPTION = text('generated-dir', {

@@ -12,6 +12,7 @@ import * as rollout from '../../scripts/ops/rollout.ts';
 import * as status from '../../scripts/ops/status.ts';
 import * as deploy from '../../scripts/ops/deploy.ts';
 import * as uninstall from '../../scripts/ops/uninstall.ts';
+import * as nodes from '../../scripts/ops/nodes.ts';
 import { makeGenerated, mockAll, testContext } from './helpers.ts';
 
 const COMMANDS: Record<string, { spec: CommandSpec; main: (argv: string[], ctx: Context) => Promise<number> }> = {
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, { spec: CommandSpec; main: (argv: string[], ctx: 
   status,
   deploy,
   uninstall,
+  nodes,
 };
 
 let mocks: ReturnType<typeof mockAll>;
@@ -181,6 +183,8 @@ const BAD: Array<[string, string[], RegExp]> = [
   ['deploy', ['--yes', '--param', 'x'], /--param: "x" must look like NAME=VALUE/],
   ['deploy', ['--yes', '--stack-name', '1bad'], /--stack-name: "1bad" is not a valid stack name/],
   ['deploy', [], /deploy changes the central stack: no terminal to confirm on, so pass --yes/],
+  ['nodes', ['--status', 'ok'], /--status: "ok" is not allowed/],
+  ['nodes', ['--json', '--output', 'table'], /--json and --output table cannot be used together/],
   ['uninstall', ['--nodes', 'all'], /--nodes: "all" is not allowed/],
   ['uninstall', ['--nodes', 'keep'], /uninstall removes the hub: no terminal to confirm on, so pass --yes/],
 ];
