@@ -35,6 +35,7 @@ const COMMANDS: Record<
     summary: "the hub's nodes from the sync-state table, with state and reason",
     load: () => import('./ops/nodes.ts'),
   },
+  doctor: { summary: 'check every prerequisite, with the fix for each', load: () => import('./ops/doctor.ts') },
   status: {
     summary: 'per-agency health: stacks, activations, StackSet instances, sync state, node limits',
     load: () => import('./ops/status.ts'),

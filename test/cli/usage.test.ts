@@ -13,6 +13,7 @@ import * as status from '../../scripts/ops/status.ts';
 import * as deploy from '../../scripts/ops/deploy.ts';
 import * as uninstall from '../../scripts/ops/uninstall.ts';
 import * as nodes from '../../scripts/ops/nodes.ts';
+import * as doctor from '../../scripts/ops/doctor.ts';
 import { makeGenerated, mockAll, testContext } from './helpers.ts';
 
 const COMMANDS: Record<string, { spec: CommandSpec; main: (argv: string[], ctx: Context) => Promise<number> }> = {
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, { spec: CommandSpec; main: (argv: string[], ctx: 
   deploy,
   uninstall,
   nodes,
+  doctor,
 };
 
 let mocks: ReturnType<typeof mockAll>;
@@ -183,6 +185,7 @@ const BAD: Array<[string, string[], RegExp]> = [
   ['deploy', ['--yes', '--param', 'x'], /--param: "x" must look like NAME=VALUE/],
   ['deploy', ['--yes', '--stack-name', '1bad'], /--stack-name: "1bad" is not a valid stack name/],
   ['deploy', [], /deploy changes the central stack: no terminal to confirm on, so pass --yes/],
+  ['doctor', ['--regions', 'mars-1'], /--regions: "mars-1" is not an AWS Region name/],
   ['nodes', ['--status', 'ok'], /--status: "ok" is not allowed/],
   ['nodes', ['--json', '--output', 'table'], /--json and --output table cannot be used together/],
   ['uninstall', ['--nodes', 'all'], /--nodes: "all" is not allowed/],
