@@ -45,7 +45,7 @@ const COMMANDS: Record<
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return [
-    'usage: ssm-hub <command> [options]',
+    'usage: ssm-hub <command> [options]    (ssm-hub --version)',
     '',
     'commands:',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
@@ -54,8 +54,20 @@ function usage(): string {
   ].join('\n');
 }
 
+/** The package version, read from package.json next to scripts/ (or next to generated/cli/ in the bundle). */
+async function version(): Promise<string> {
+  const { readFileSync } = await import('node:fs');
+  const { PROJECT_ROOT } = await import('./kit/command.ts');
+  const pkg = JSON.parse(readFileSync(`${PROJECT_ROOT}/package.json`, 'utf8')) as { name: string; version: string };
+  return `${pkg.name} ${pkg.version}`;
+}
+
 async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${await version()}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${usage()}\n`);
     return name ? 0 : 2;
