@@ -1448,7 +1448,7 @@ function buildLinks(gen, targets, keyOf, inputs) {
         add(
           "agency-permissions",
           void 0,
-          "central account, one stack per agency (name it " + inputs.names.agencyPermissionsStackName("<account>") + ")",
+          "central account, one stack per agency (name it " + inputs.names.agencyPermissionsStackName("<account>") + "; `status` finds it under any name)",
           extra("agency-permissions")
         );
       }
@@ -3447,6 +3447,59 @@ var init_nodes = __esm({
   }
 });
 
+// templates-src/kit/errors.ts
+var init_errors3 = __esm({
+  "templates-src/kit/errors.ts"() {
+    "use strict";
+  }
+});
+
+// templates-src/kit/intrinsics.ts
+var init_intrinsics = __esm({
+  "templates-src/kit/intrinsics.ts"() {
+    "use strict";
+    init_errors3();
+  }
+});
+
+// templates-src/kit/template.ts
+var init_template = __esm({
+  "templates-src/kit/template.ts"() {
+    "use strict";
+    init_errors3();
+    init_intrinsics();
+  }
+});
+
+// templates-src/kit/interface.ts
+var init_interface = __esm({
+  "templates-src/kit/interface.ts"() {
+    "use strict";
+  }
+});
+
+// templates-src/builders/context.ts
+var init_context = __esm({
+  "templates-src/builders/context.ts"() {
+    "use strict";
+    init_names2();
+  }
+});
+
+// templates-src/builders/agency-permissions.ts
+var AGENCY_PERMISSIONS_DESCRIPTION;
+var init_agency_permissions = __esm({
+  "templates-src/builders/agency-permissions.ts"() {
+    "use strict";
+    init_config();
+    init_intrinsics();
+    init_template();
+    init_interface();
+    init_context();
+    AGENCY_PERMISSIONS_DESCRIPTION = "SSM central hub (central account): one agency's invoke permission on its own tag-manager alias, and its hybrid activation.";
+  }
+});
+
 // scripts/ops/status.ts
 var status_exports = {};
 __export(status_exports, {
@@ -3567,11 +3620,20 @@ async function readCentralStack(cfn, name) {
 }
 async function agencyStacks(cfn, pattern) {
   const found = /* @__PURE__ */ new Map();
+  const otherNames = [];
   for await (const page of paginateListStacks2({ client: cfn }, {})) {
     for (const s of page.StackSummaries ?? []) {
+      if (s.StackStatus === "DELETE_COMPLETE") continue;
       const m = pattern.exec(s.StackName ?? "");
-      if (m && s.StackStatus !== "DELETE_COMPLETE" && !found.has(m[1])) found.set(m[1], s.StackStatus ?? "UNKNOWN");
+      if (m && !found.has(m[1])) found.set(m[1], s.StackStatus ?? "UNKNOWN");
+      else if (!m && s.TemplateDescription === AGENCY_PERMISSIONS_DESCRIPTION)
+        otherNames.push({ name: s.StackName ?? "", status: s.StackStatus ?? "UNKNOWN" });
     }
+  }
+  for (const o of otherNames) {
+    const stack = await readCentralStack(cfn, o.name);
+    const account = stack?.Parameters?.find((p) => p.ParameterKey === "AgencyAccountId")?.ParameterValue;
+    if (account && /^\d{12}$/.test(account) && !found.has(account)) found.set(account, o.status);
   }
   return found;
 }
@@ -3835,6 +3897,7 @@ var init_status = __esm({
   "scripts/ops/status.ts"() {
     "use strict";
     init_names2();
+    init_agency_permissions();
     init_aws();
     init_aws_errors();
     init_kit();

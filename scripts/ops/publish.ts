@@ -266,7 +266,7 @@ export function buildLinks(
           undefined,
           'central account, one stack per agency (name it ' +
             inputs.names.agencyPermissionsStackName('<account>') +
-            ')',
+            '; `status` finds it under any name)',
           extra('agency-permissions'),
         );
       }

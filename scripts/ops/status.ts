@@ -20,6 +20,7 @@ import {
 import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { PROVENANCE_TAG_SUFFIXES, SYNC_TABLE } from '../../lambda/shared/names.ts';
 import type { BuildConfig } from '../../templates-src/config.ts';
+import { AGENCY_PERMISSIONS_DESCRIPTION } from '../../templates-src/builders/agency-permissions.ts';
 import { makeClients, resolveRegion, type Clients } from './aws.ts';
 import { awsFailureText, failureKind, type FailureKind } from './aws-errors.ts';
 import {
@@ -255,13 +256,27 @@ async function readCentralStack(cfn: CloudFormationClient, name: string): Promis
   }
 }
 
+/**
+ * Permissions stacks by name (<prefix>-agency-<account>) or, for a stack named otherwise (the
+ * console's generic link lets people choose), by the template's Description, with the account
+ * read from its AgencyAccountId parameter.
+ */
 async function agencyStacks(cfn: CloudFormationClient, pattern: RegExp): Promise<Map<string, string>> {
   const found = new Map<string, string>();
+  const otherNames: Array<{ name: string; status: string }> = [];
   for await (const page of paginateListStacks({ client: cfn }, {})) {
     for (const s of page.StackSummaries ?? []) {
+      if (s.StackStatus === 'DELETE_COMPLETE') continue;
       const m = pattern.exec(s.StackName ?? '');
-      if (m && s.StackStatus !== 'DELETE_COMPLETE' && !found.has(m[1]!)) found.set(m[1]!, s.StackStatus ?? 'UNKNOWN');
+      if (m && !found.has(m[1]!)) found.set(m[1]!, s.StackStatus ?? 'UNKNOWN');
+      else if (!m && s.TemplateDescription === AGENCY_PERMISSIONS_DESCRIPTION)
+        otherNames.push({ name: s.StackName ?? '', status: s.StackStatus ?? 'UNKNOWN' });
     }
+  }
+  for (const o of otherNames) {
+    const stack = await readCentralStack(cfn, o.name);
+    const account = stack?.Parameters?.find((p) => p.ParameterKey === 'AgencyAccountId')?.ParameterValue;
+    if (account && /^\d{12}$/.test(account) && !found.has(account)) found.set(account, o.status);
   }
   return found;
 }

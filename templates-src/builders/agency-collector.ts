@@ -18,6 +18,7 @@ import {
   PROVENANCE_TAG_SUFFIXES,
 } from '../../lambda/shared/names.ts';
 import { registrationDocument } from '../../documents/index.ts';
+import { parameterInterface } from '../kit/interface.ts';
 import { ACCOUNT_ID_ALLOWED_PATTERN, REGION_ALLOWED_PATTERN, type BuildContext } from './context.ts';
 
 export function buildAgencyCollector(ctx: BuildContext): Template {
@@ -38,6 +39,32 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   instanceRole(t, ctx.config);
   collectorAlarms(t, ctx.config, alarm);
   outputs(t, ctx.config);
+  // Terse: this template has a byte budget (TemplateBody).
+  parameterInterface(t, [
+    {
+      label: 'Hub',
+      parameters: [
+        ['CentralAccountId', 'Account'],
+        ['CentralRegion', 'Region'],
+      ],
+    },
+    {
+      label: 'Registration',
+      parameters: [
+        ['EnableZeroTouchRegistration', 'Zero-touch'],
+        ['OptInTagKey', 'Tag key'],
+        ['OptInTagValue', 'Tag value'],
+      ],
+    },
+    {
+      label: 'Ops',
+      parameters: [
+        ['ReconcileSchedule', 'Schedule'],
+        ['AlarmEmail', 'E-mail'],
+      ],
+    },
+  ]);
+
   return t;
 }
 
@@ -65,7 +92,7 @@ function parameters(t: Template, config: BuildConfig): void {
     Type: 'String',
     Default: config.zeroTouch.enabledByDefault ? 'true' : 'false',
     AllowedValues: ['true', 'false'],
-    Description: 'Register instances with the opt-in tag automatically',
+    Description: "true: tagged instances move to the central account's SSM",
   });
   t.condition('ZeroTouchEnabled', Equals(zeroTouch, 'true'));
   t.parameter('OptInTagKey', {

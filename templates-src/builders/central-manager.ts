@@ -31,6 +31,7 @@ import {
 } from '../../lambda/shared/names.ts';
 import { deregistrationDocument } from '../../documents/index.ts';
 import type { BuildContext } from './context.ts';
+import { parameterInterface } from '../kit/interface.ts';
 
 export function buildCentralManager(ctx: BuildContext): Template {
   const t = new Template(
@@ -53,6 +54,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
   hubAlarms(t, ctx.config, alarm);
   wayBack(t, ctx.config);
   outputs(t);
+  parameterInterface(t, [{ label: 'Notifications', parameters: [['AlarmEmail', 'Alarm e-mail address']] }]);
   return t;
 }
 

@@ -12,6 +12,7 @@ import { DescribeActivationsCommand, ListNodesSummaryCommand, SSMClient } from '
 import { main as status } from '../../scripts/ops/status.ts';
 import { AwsUnreachableError, awsFailureText, failureKind } from '../../scripts/ops/aws-errors.ts';
 import { awsError, testContext } from './helpers.ts';
+import { AGENCY_PERMISSIONS_DESCRIPTION } from '../../templates-src/builders/agency-permissions.ts';
 
 const cfn = mockClient(CloudFormationClient);
 const ssm = mockClient(SSMClient);
@@ -137,5 +138,43 @@ describe('status when the central stack cannot be read', () => {
     const report = JSON.parse(ctx.stdoutText());
     expect(report.agencies[0].permissionsStack).toBe('UNKNOWN');
     expect(report.warnings.join('\n')).not.toContain('no permissions stack');
+  });
+});
+
+describe('status finds permissions stacks', () => {
+  it('by the template description and AgencyAccountId parameter when the stack has another name', async () => {
+    cfn.on(DescribeStacksCommand).rejects(awsError('ValidationError', 'Stack with id x does not exist'));
+    cfn.on(DescribeStacksCommand, { StackName: 'agency-from-console' }).resolves({
+      Stacks: [
+        {
+          StackName: 'agency-from-console',
+          StackStatus: 'CREATE_COMPLETE',
+          CreationTime: new Date(0),
+          Parameters: [{ ParameterKey: 'AgencyAccountId', ParameterValue: '333333333333' }],
+        },
+      ],
+    });
+    cfn.on(ListStacksCommand).resolves({
+      StackSummaries: [
+        {
+          StackName: 'agency-from-console',
+          StackStatus: 'CREATE_COMPLETE',
+          TemplateDescription: AGENCY_PERMISSIONS_DESCRIPTION,
+          CreationTime: new Date(0),
+        },
+        {
+          StackName: 'unrelated',
+          StackStatus: 'CREATE_COMPLETE',
+          TemplateDescription: 'other',
+          CreationTime: new Date(0),
+        },
+      ],
+    });
+    const ctx = testContext();
+    await status(['--json'], ctx);
+    const report = JSON.parse(ctx.stdoutText());
+    expect(
+      report.agencies.map((a: { account: string; permissionsStack: string }) => [a.account, a.permissionsStack]),
+    ).toEqual([['333333333333', 'CREATE_COMPLETE']]);
   });
 });
