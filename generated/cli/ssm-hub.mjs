@@ -1128,7 +1128,10 @@ function loadConfig(ctx, configFlag) {
     const config2 = loadBuildConfig(path, ctx.now());
     return { config: config2, names: derivedNames(config2) };
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(`--config: ${err.message}`, { cause: err });
+    if (err instanceof ConfigError)
+      throw new UsageError(`--config: ${err.message.replace(/:?\n\s*/g, (m) => m.startsWith(":") ? ": " : "; ")}`, {
+        cause: err
+      });
     throw err;
   }
 }
@@ -1152,7 +1155,11 @@ var init_common = __esm({
       }),
       text("config", { arg: "FILE", help: "build configuration", defaultText: "build.config.json" }),
       flag("json", "print one JSON document on stdout instead of human output"),
-      choice("output", { help: "output format (--output json is --json)", values: ["json", "table"], defaultText: "table" })
+      choice("output", {
+        help: "output format (--output json is --json)",
+        values: ["json", "table"],
+        defaultText: "table"
+      })
     ];
     GENERATED_DIR_OPTION = text("generated-dir", {
       arg: "DIR",
@@ -1491,9 +1498,12 @@ function printPolicies(ctx, plan) {
   }));
   if (plan.o.json) ctx.stdout(`${JSON.stringify(policies, null, 2)}
 `);
-  else for (const p of policies) ctx.stdout(`# bucket policy for ${p.bucket}
-${JSON.stringify(p.policy, null, 2)}
+  else
+    for (const p of policies) {
+      progress(ctx, `bucket policy for ${p.bucket}:`);
+      ctx.stdout(`${JSON.stringify(p.policy, null, 2)}
 `);
+    }
   return EXIT.ok;
 }
 function dryRunCopy(ctx, plan) {

@@ -326,9 +326,14 @@ function printPolicies(ctx: Context, plan: PublishPlan): number {
     bucket: t.bucket,
     policy: bucketPolicy(t.bucket, t.region, plan.prefix, plan.o['org-id']!),
   }));
-  // Bare JSON either way, so `> policy.json` gives a file `aws s3api put-bucket-policy` reads.
+  // Bare JSON on stdout, the bucket's name on stderr: with one Region, `> policy.json` gives the
+  // file `aws s3api put-bucket-policy --policy file://policy.json` reads. --json gives every bucket.
   if (plan.o.json) ctx.stdout(`${JSON.stringify(policies, null, 2)}\n`);
-  else for (const p of policies) ctx.stdout(`# bucket policy for ${p.bucket}\n${JSON.stringify(p.policy, null, 2)}\n`);
+  else
+    for (const p of policies) {
+      progress(ctx, `bucket policy for ${p.bucket}:`);
+      ctx.stdout(`${JSON.stringify(p.policy, null, 2)}\n`);
+    }
   return EXIT.ok;
 }
 
