@@ -2385,7 +2385,7 @@ __export(deploy_exports, {
 import {
   DeleteChangeSetCommand as DeleteChangeSetCommand2,
   DeleteStackCommand as DeleteStackCommand2,
-  DescribeChangeSetCommand as DescribeChangeSetCommand2,
+  paginateDescribeChangeSet,
   DescribeStackEventsCommand,
   ExecuteChangeSetCommand as ExecuteChangeSetCommand2
 } from "@aws-sdk/client-cloudformation";
@@ -2400,14 +2400,8 @@ function localTwin(gen, url) {
 }
 async function changeSetChanges(cfn, changeSetId, stackName2) {
   const changes = [];
-  let NextToken;
-  do {
-    const page = await cfn.send(
-      new DescribeChangeSetCommand2({ ChangeSetName: changeSetId, StackName: stackName2, NextToken })
-    );
-    changes.push(...page.Changes ?? []);
-    NextToken = page.NextToken;
-  } while (NextToken);
+  const input = { ChangeSetName: changeSetId, StackName: stackName2 };
+  for await (const page of paginateDescribeChangeSet({ client: cfn }, input)) changes.push(...page.Changes ?? []);
   return changes.map((c) => ({
     resource: c.ResourceChange?.LogicalResourceId ?? "",
     type: c.ResourceChange?.ResourceType ?? "",
@@ -3531,9 +3525,9 @@ import {
   paginateListStacks as paginateListStacks2
 } from "@aws-sdk/client-cloudformation";
 import {
-  ListNodesSummaryCommand,
   paginateDescribeActivations,
-  paginateDescribeInstanceInformation as paginateDescribeInstanceInformation2
+  paginateDescribeInstanceInformation as paginateDescribeInstanceInformation2,
+  paginateListNodesSummary
 } from "@aws-sdk/client-ssm";
 import { paginateQuery as paginateQuery2 } from "@aws-sdk/lib-dynamodb";
 function currentActivation(all, tagKey, account, now) {
@@ -3563,21 +3557,18 @@ async function countManagedNodes(clients, region2, onFallback = () => void 0) {
   const ssm = clients.ssm(region2);
   try {
     let count2 = 0;
-    let NextToken;
-    do {
-      const page = await ssm.send(
-        new ListNodesSummaryCommand({
-          Aggregators: [{ AggregatorType: "Count", TypeName: "Instance", AttributeName: "ResourceType" }],
-          Filters: [{ Key: "ResourceType", Values: [MANAGED_INSTANCE], Type: "Equal" }],
-          NextToken
-        })
-      );
+    const input2 = {
+      Aggregators: [
+        { AggregatorType: "Count", TypeName: "Instance", AttributeName: "ResourceType" }
+      ],
+      Filters: [{ Key: "ResourceType", Values: [MANAGED_INSTANCE], Type: "Equal" }]
+    };
+    for await (const page of paginateListNodesSummary({ client: ssm }, input2)) {
       for (const entry of page.Summary ?? []) {
         if (entry.ResourceType !== void 0 && entry.ResourceType !== MANAGED_INSTANCE) continue;
         count2 += Number(entry.Count ?? 0) || 0;
       }
-      NextToken = page.NextToken || void 0;
-    } while (NextToken);
+    }
     return count2;
   } catch (err) {
     if (failureKind(err) === "unreachable" || failureKind(err) === "credentials") throw err;

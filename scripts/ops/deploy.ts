@@ -5,7 +5,7 @@
 import {
   DeleteChangeSetCommand,
   DeleteStackCommand,
-  DescribeChangeSetCommand,
+  paginateDescribeChangeSet,
   DescribeStackEventsCommand,
   ExecuteChangeSetCommand,
   type Change,
@@ -79,14 +79,8 @@ function localTwin(gen: string, url: string | undefined): string | undefined {
 /** Every change of a change set, all pages read (DescribeChangeSet pages with NextToken). */
 async function changeSetChanges(cfn: CloudFormationClient, changeSetId: string, stackName: string) {
   const changes: Change[] = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await cfn.send(
-      new DescribeChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName, NextToken }),
-    );
-    changes.push(...(page.Changes ?? []));
-    NextToken = page.NextToken;
-  } while (NextToken);
+  const input = { ChangeSetName: changeSetId, StackName: stackName };
+  for await (const page of paginateDescribeChangeSet({ client: cfn }, input)) changes.push(...(page.Changes ?? []));
   return changes.map((c) => ({
     resource: c.ResourceChange?.LogicalResourceId ?? '',
     type: c.ResourceChange?.ResourceType ?? '',

@@ -12,9 +12,9 @@ import {
   type StackInstanceSummary,
 } from '@aws-sdk/client-cloudformation';
 import {
-  ListNodesSummaryCommand,
   paginateDescribeActivations,
   paginateDescribeInstanceInformation,
+  paginateListNodesSummary,
   type Activation,
 } from '@aws-sdk/client-ssm';
 import { paginateQuery } from '@aws-sdk/lib-dynamodb';
@@ -150,21 +150,18 @@ export async function countManagedNodes(
   const ssm = clients.ssm(region);
   try {
     let count = 0;
-    let NextToken: string | undefined;
-    do {
-      const page = await ssm.send(
-        new ListNodesSummaryCommand({
-          Aggregators: [{ AggregatorType: 'Count', TypeName: 'Instance', AttributeName: 'ResourceType' }],
-          Filters: [{ Key: 'ResourceType', Values: [MANAGED_INSTANCE], Type: 'Equal' }],
-          NextToken,
-        }),
-      );
+    const input = {
+      Aggregators: [
+        { AggregatorType: 'Count' as const, TypeName: 'Instance' as const, AttributeName: 'ResourceType' as const },
+      ],
+      Filters: [{ Key: 'ResourceType' as const, Values: [MANAGED_INSTANCE], Type: 'Equal' as const }],
+    };
+    for await (const page of paginateListNodesSummary({ client: ssm }, input)) {
       for (const entry of page.Summary ?? []) {
         if (entry.ResourceType !== undefined && entry.ResourceType !== MANAGED_INSTANCE) continue;
         count += Number(entry.Count ?? 0) || 0;
       }
-      NextToken = page.NextToken || undefined;
-    } while (NextToken);
+    }
     return count;
   } catch (err) {
     if (failureKind(err) === 'unreachable' || failureKind(err) === 'credentials') throw err;
