@@ -931,6 +931,314 @@ var init_aws = __esm({
   }
 });
 
+// scripts/ops/stacks.ts
+import { randomUUID } from "node:crypto";
+import {
+  CreateChangeSetCommand,
+  DeleteChangeSetCommand,
+  DeleteStackCommand,
+  DescribeChangeSetCommand,
+  DescribeStacksCommand,
+  ExecuteChangeSetCommand,
+  paginateDescribeStackEvents
+} from "@aws-sdk/client-cloudformation";
+async function describeStack(cfn, stackName2) {
+  try {
+    const out = await cfn.send(new DescribeStacksCommand({ StackName: stackName2 }));
+    return out.Stacks?.[0];
+  } catch (err) {
+    if (isNotFound(err)) return void 0;
+    throw err;
+  }
+}
+async function failedEvents(cfn, stackId, token) {
+  const found = [];
+  let pages = 0;
+  for await (const page of paginateDescribeStackEvents({ client: cfn }, { StackName: stackId })) {
+    const ours = (page.StackEvents ?? []).findIndex((e) => e.ClientRequestToken !== token);
+    const events = ours === -1 ? page.StackEvents ?? [] : page.StackEvents.slice(0, ours);
+    for (const e of events) {
+      if (e.ResourceStatus?.endsWith("_FAILED")) {
+        found.push({
+          timestamp: e.Timestamp?.toISOString() ?? "",
+          logicalResourceId: e.LogicalResourceId ?? "",
+          resourceStatus: e.ResourceStatus,
+          resourceStatusReason: e.ResourceStatusReason ?? ""
+        });
+      }
+    }
+    if (ours !== -1 || ++pages >= MAX_EVENT_PAGES) break;
+  }
+  return found.reverse();
+}
+async function waitForStack(ctx, cfn, stackId, timeoutMs, onStatus) {
+  const deadline = ctx.now().getTime() + timeoutMs;
+  let last = "";
+  for (; ; ) {
+    const stack = await describeStack(cfn, stackId);
+    const status = stack?.StackStatus ?? "DELETE_COMPLETE";
+    if (status !== last) onStatus(status);
+    last = status;
+    if (!status.endsWith("_IN_PROGRESS")) return status;
+    if (ctx.now().getTime() > deadline) return `TIMED_OUT (last status ${status})`;
+    await ctx.sleep(ctx.pollMs);
+  }
+}
+async function deleteStack(ctx, cfn, stackName2, timeoutMs, log) {
+  try {
+    const stack = await describeStack(cfn, stackName2);
+    if (!stack?.StackId) return { stackName: stackName2, result: "absent", detail: "no such stack", events: none };
+    const token = operationToken();
+    log("deleting stack");
+    await cfn.send(new DeleteStackCommand({ StackName: stack.StackId, ClientRequestToken: token }));
+    const status = await waitForStack(ctx, cfn, stack.StackId, timeoutMs, (s) => log(s));
+    if (status === "DELETE_COMPLETE") return { stackName: stackName2, result: "deleted", status, detail: "deleted", events: none };
+    return {
+      stackName: stackName2,
+      result: "failed",
+      status,
+      detail: status,
+      events: await failedEvents(cfn, stack.StackId, token)
+    };
+  } catch (err) {
+    return { stackName: stackName2, result: "failed", detail: errorText(err), events: none };
+  }
+}
+function updateParameters(existing = [], given, declaredKeys) {
+  const givenKeys = new Set(given.map((g) => g.ParameterKey));
+  const kept = existing.filter(
+    (e) => e.ParameterKey && !givenKeys.has(e.ParameterKey) && (!declaredKeys || declaredKeys.has(e.ParameterKey))
+  ).map((e) => ({ ParameterKey: e.ParameterKey, UsePreviousValue: true }));
+  return [...given, ...kept];
+}
+async function stackToChange(ctx, cfn, input, log) {
+  const stack = await describeStack(cfn, input.stackName);
+  const status = stack?.StackStatus;
+  if (status === "ROLLBACK_COMPLETE" || status === "ROLLBACK_FAILED") {
+    log(`${status}: deleting the failed stack before creating it again`);
+    const del = await deleteStack(ctx, cfn, stack.StackId, input.timeoutMs, log);
+    if (del.result === "failed")
+      return {
+        outcome: { ...del, stackName: input.stackName, detail: `could not delete the failed stack: ${del.detail}` }
+      };
+    return { stack: void 0 };
+  }
+  if (status && status.endsWith("_IN_PROGRESS") && status !== "REVIEW_IN_PROGRESS")
+    return { outcome: failure(input.stackName, `stack is busy (${status}); retry when it settles`, status) };
+  return { stack };
+}
+async function createChangeSet(ctx, cfn, input, stack, log) {
+  const { stackName: stackName2 } = input;
+  const type = stack && stack.StackStatus !== "REVIEW_IN_PROGRESS" ? "UPDATE" : "CREATE";
+  const given = Object.entries(input.parameters).map(([ParameterKey, ParameterValue]) => ({
+    ParameterKey,
+    ParameterValue
+  }));
+  const parameters = type === "UPDATE" ? updateParameters(stack.Parameters, given, input.templateParameters && new Set(input.templateParameters)) : given;
+  const changeSetName = `ssm-hub-${type.toLowerCase()}-${ctx.now().getTime()}`;
+  log(`creating ${type} change set`);
+  const created = await cfn.send(
+    new CreateChangeSetCommand({
+      StackName: stackName2,
+      ChangeSetName: changeSetName,
+      ChangeSetType: type,
+      ...input.template,
+      Parameters: parameters,
+      Capabilities: input.capabilities.length ? input.capabilities : void 0,
+      Description: input.description
+    })
+  );
+  const changeSetId = created.Id ?? changeSetName;
+  const deadline = ctx.now().getTime() + input.timeoutMs;
+  for (; ; ) {
+    const cs = await cfn.send(new DescribeChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName2 }));
+    if (cs.Status === "CREATE_COMPLETE") return { changeSetId, stackId: created.StackId ?? stackName2, type };
+    if (cs.Status === "FAILED") {
+      if (!NO_CHANGES.test(cs.StatusReason ?? ""))
+        return { outcome: failure(stackName2, `change set failed: ${cs.StatusReason ?? "no reason given"}`) };
+      await deleteChangeSetQuietly(cfn, changeSetId, stackName2);
+      return {
+        outcome: { stackName: stackName2, result: "up-to-date", status: stack?.StackStatus, detail: "no changes", events: none }
+      };
+    }
+    if (ctx.now().getTime() > deadline) return { outcome: failure(stackName2, "timed out waiting for the change set") };
+    await ctx.sleep(ctx.pollMs);
+  }
+}
+async function deleteChangeSetQuietly(cfn, changeSetId, stackName2) {
+  try {
+    await cfn.send(new DeleteChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName2 }));
+  } catch {
+  }
+}
+async function executeChangeSet(ctx, cfn, input, ref, log) {
+  const { stackName: stackName2 } = input;
+  const token = operationToken();
+  log("executing change set");
+  await cfn.send(
+    new ExecuteChangeSetCommand({ ChangeSetName: ref.changeSetId, StackName: stackName2, ClientRequestToken: token })
+  );
+  const final = await waitForStack(ctx, cfn, ref.stackId, input.timeoutMs, (s) => log(s));
+  if (final === "CREATE_COMPLETE" || final === "UPDATE_COMPLETE") {
+    const result = ref.type === "CREATE" ? "created" : "updated";
+    return { stackName: stackName2, result, status: final, detail: final, events: none };
+  }
+  const events = await failedEvents(cfn, ref.stackId, token);
+  return { stackName: stackName2, result: "failed", status: final, detail: final, events };
+}
+async function deployStack(ctx, cfn, input, log) {
+  try {
+    const target = await stackToChange(ctx, cfn, input, log);
+    if ("outcome" in target) return target.outcome;
+    const ref = await createChangeSet(ctx, cfn, input, target.stack, log);
+    if ("outcome" in ref) return ref.outcome;
+    return await executeChangeSet(ctx, cfn, input, ref, log);
+  } catch (err) {
+    return failure(input.stackName, errorText(err));
+  }
+}
+var MAX_EVENT_PAGES, isNotFound, NO_CHANGES, none, failure, operationToken;
+var init_stacks = __esm({
+  "scripts/ops/stacks.ts"() {
+    "use strict";
+    init_kit();
+    MAX_EVENT_PAGES = 20;
+    isNotFound = (err) => {
+      const e = err;
+      return e.name === "ValidationError" && /does not exist/.test(e.message ?? "");
+    };
+    NO_CHANGES = /didn't contain changes|No updates are to be performed|submitted information didn't contain changes/i;
+    none = [];
+    failure = (stackName2, detail, status) => ({
+      stackName: stackName2,
+      result: "failed",
+      status,
+      detail,
+      events: none
+    });
+    operationToken = () => `ssm-hub-${randomUUID()}`;
+  }
+});
+
+// scripts/ops/preview.ts
+import {
+  GetTemplateCommand,
+  paginateListStackInstances,
+  paginateListStackResources
+} from "@aws-sdk/client-cloudformation";
+function templateDiff(current, next) {
+  const before = resourcesOf(current);
+  const after = resourcesOf(next);
+  const changes = [];
+  for (const [id, r] of Object.entries(after)) {
+    if (!(id in before)) changes.push({ logicalId: id, type: r.Type ?? "?", action: "Add", replacement: "n/a" });
+    else if (JSON.stringify(before[id]) !== JSON.stringify(r))
+      changes.push({
+        logicalId: id,
+        type: r.Type ?? "?",
+        action: "Modify",
+        replacement: "unknown (see the change set)"
+      });
+  }
+  for (const [id, r] of Object.entries(before))
+    if (!(id in after)) changes.push({ logicalId: id, type: r.Type ?? "?", action: "Remove", replacement: "n/a" });
+  return changes.sort((a, b) => a.logicalId.localeCompare(b.logicalId));
+}
+function parameterDiff(existing, planned) {
+  const now = new Map((existing ?? []).map((p) => [p.ParameterKey ?? "", p.ParameterValue]));
+  return Object.entries(planned).filter(([k, v]) => now.get(k) !== v).map(([key, to]) => ({ key, from: now.get(key), to }));
+}
+async function previewStack(cfn, stackName2, template, parameters) {
+  const stack = await describeStack(cfn, stackName2);
+  const next = "TemplateBody" in template ? parseTemplate(template.TemplateBody) : void 0;
+  const urlNote = "TemplateURL" in template ? `template from ${template.TemplateURL}: resources not compared` : void 0;
+  const status = stack?.StackStatus;
+  if (!stack || status === "REVIEW_IN_PROGRESS" || status === "ROLLBACK_COMPLETE" || status === "ROLLBACK_FAILED") {
+    const action = stack && status !== "REVIEW_IN_PROGRESS" ? "recreate" : "create";
+    const params2 = Object.entries(parameters).map(([key, to]) => ({ key, to }));
+    return { stackName: stackName2, action, status, parameters: params2, resources: templateDiff(void 0, next), note: urlNote };
+  }
+  if (status?.endsWith("_IN_PROGRESS"))
+    return { stackName: stackName2, action: "busy", status, parameters: [], resources: [], note: "an operation is in progress" };
+  const current = await cfn.send(new GetTemplateCommand({ StackName: stackName2, TemplateStage: "Original" }));
+  const params = parameterDiff(stack.Parameters, parameters);
+  const resources = next ? templateDiff(parseTemplate(current.TemplateBody), next) : [];
+  const textChanged = "TemplateBody" in template && current.TemplateBody !== template.TemplateBody;
+  const changed = params.length > 0 || resources.length > 0 || textChanged || "TemplateURL" in template;
+  return { stackName: stackName2, action: changed ? "update" : "no change", status, parameters: params, resources, note: urlNote };
+}
+function printStackPreviews(ctx, previews) {
+  for (const p of previews) {
+    ctx.stdout(`${p.action.toUpperCase()} stack ${p.stackName}${p.status ? ` (now ${p.status})` : ""}
+`);
+    if (p.note) ctx.stdout(`  ${p.note}
+`);
+    for (const c of p.parameters) ctx.stdout(`  parameter ${c.key}: ${c.from ?? "(unset)"} -> ${c.to}
+`);
+    if (p.resources.length) {
+      const rows = p.resources.map((r) => [r.logicalId, r.type, r.action, r.replacement]);
+      const text2 = table(["resource", "type", "action", "replacement"], rows);
+      ctx.stdout(`${text2.replace(/^/gm, "  ")}
+`);
+    }
+  }
+}
+function announceTarget(ctx, account, region2, what) {
+  progress(ctx, `aws://${account}/${region2}: ${what}`);
+}
+async function previewDelete(cfn, stackName2) {
+  const stack = await describeStack(cfn, stackName2);
+  if (!stack) return { stackName: stackName2, action: "absent", parameters: [], resources: [], note: "no such stack" };
+  const resources = [];
+  for await (const page of paginateListStackResources({ client: cfn }, { StackName: stackName2 }))
+    for (const r of page.StackResourceSummaries ?? [])
+      resources.push({
+        logicalId: r.LogicalResourceId ?? "",
+        type: r.ResourceType ?? "?",
+        action: "Remove",
+        replacement: "n/a"
+      });
+  return { stackName: stackName2, action: "delete", status: stack.StackStatus, parameters: [], resources };
+}
+async function listInstances(cfn, stackSetName, callAs) {
+  const all = [];
+  try {
+    for await (const page of paginateListStackInstances(
+      { client: cfn },
+      { StackSetName: stackSetName, CallAs: callAs }
+    ))
+      all.push(...page.Summaries ?? []);
+  } catch (err) {
+    if (err.name !== "StackSetNotFoundException") throw err;
+  }
+  return all;
+}
+function collectorsStillDeployed(instances, accounts) {
+  const found = /* @__PURE__ */ new Map();
+  for (const i of instances) {
+    if (!i.Account || !accounts.includes(i.Account)) continue;
+    found.set(i.Account, [...found.get(i.Account) ?? [], i.Region ?? "?"].sort());
+  }
+  return found;
+}
+var resourcesOf, parseTemplate;
+var init_preview = __esm({
+  "scripts/ops/preview.ts"() {
+    "use strict";
+    init_kit();
+    init_stacks();
+    resourcesOf = (t) => t?.Resources ?? {};
+    parseTemplate = (body) => {
+      if (!body) return void 0;
+      try {
+        return JSON.parse(body);
+      } catch {
+        return void 0;
+      }
+    };
+  }
+});
+
 // contract/limits.ts
 function supportedRuntimes(today) {
   const day = today.toISOString().slice(0, 10);
@@ -1587,6 +1895,8 @@ async function executePublish(ctx, plan) {
   if (o["dry-run"]) return { report: dryRunCopy(ctx, plan), centralAccount: o["central-account"] };
   const clients = makeClients(ctx, o.profile);
   const caller = o["bucket-owner"] && o["central-account"] ? void 0 : await callerAccount(clients, plan.region);
+  const buckets = plan.targets.map((t) => t.bucket).join(", ");
+  announceTarget(ctx, caller ?? o["bucket-owner"], plan.region, `uploading templates and documents to ${buckets}`);
   const report2 = await uploadAll(ctx, clients, plan, o["bucket-owner"] ?? caller);
   if (o.validate) await validateAll(ctx, clients, plan);
   return { report: report2, centralAccount: o["central-account"] ?? caller };
@@ -1677,6 +1987,7 @@ var init_publish = __esm({
   "scripts/ops/publish.ts"() {
     "use strict";
     init_aws();
+    init_preview();
     init_kit();
     init_validate();
     init_common();
@@ -1760,314 +2071,6 @@ var init_publish = __esm({
     DRY_RUN_BUCKET = "replace-with-your-bucket-{region}";
     contentType = (path) => path.endsWith(".json") ? "application/json" : "application/yaml";
     emptyReport = (plan) => plan.targets.map((t) => ({ bucket: t.bucket, region: t.region, uploaded: [], skipped: [] }));
-  }
-});
-
-// scripts/ops/stacks.ts
-import { randomUUID } from "node:crypto";
-import {
-  CreateChangeSetCommand,
-  DeleteChangeSetCommand,
-  DeleteStackCommand,
-  DescribeChangeSetCommand,
-  DescribeStacksCommand,
-  ExecuteChangeSetCommand,
-  paginateDescribeStackEvents
-} from "@aws-sdk/client-cloudformation";
-async function describeStack(cfn, stackName2) {
-  try {
-    const out = await cfn.send(new DescribeStacksCommand({ StackName: stackName2 }));
-    return out.Stacks?.[0];
-  } catch (err) {
-    if (isNotFound(err)) return void 0;
-    throw err;
-  }
-}
-async function failedEvents(cfn, stackId, token) {
-  const found = [];
-  let pages = 0;
-  for await (const page of paginateDescribeStackEvents({ client: cfn }, { StackName: stackId })) {
-    const ours = (page.StackEvents ?? []).findIndex((e) => e.ClientRequestToken !== token);
-    const events = ours === -1 ? page.StackEvents ?? [] : page.StackEvents.slice(0, ours);
-    for (const e of events) {
-      if (e.ResourceStatus?.endsWith("_FAILED")) {
-        found.push({
-          timestamp: e.Timestamp?.toISOString() ?? "",
-          logicalResourceId: e.LogicalResourceId ?? "",
-          resourceStatus: e.ResourceStatus,
-          resourceStatusReason: e.ResourceStatusReason ?? ""
-        });
-      }
-    }
-    if (ours !== -1 || ++pages >= MAX_EVENT_PAGES) break;
-  }
-  return found.reverse();
-}
-async function waitForStack(ctx, cfn, stackId, timeoutMs, onStatus) {
-  const deadline = ctx.now().getTime() + timeoutMs;
-  let last = "";
-  for (; ; ) {
-    const stack = await describeStack(cfn, stackId);
-    const status = stack?.StackStatus ?? "DELETE_COMPLETE";
-    if (status !== last) onStatus(status);
-    last = status;
-    if (!status.endsWith("_IN_PROGRESS")) return status;
-    if (ctx.now().getTime() > deadline) return `TIMED_OUT (last status ${status})`;
-    await ctx.sleep(ctx.pollMs);
-  }
-}
-async function deleteStack(ctx, cfn, stackName2, timeoutMs, log) {
-  try {
-    const stack = await describeStack(cfn, stackName2);
-    if (!stack?.StackId) return { stackName: stackName2, result: "absent", detail: "no such stack", events: none };
-    const token = operationToken();
-    log("deleting stack");
-    await cfn.send(new DeleteStackCommand({ StackName: stack.StackId, ClientRequestToken: token }));
-    const status = await waitForStack(ctx, cfn, stack.StackId, timeoutMs, (s) => log(s));
-    if (status === "DELETE_COMPLETE") return { stackName: stackName2, result: "deleted", status, detail: "deleted", events: none };
-    return {
-      stackName: stackName2,
-      result: "failed",
-      status,
-      detail: status,
-      events: await failedEvents(cfn, stack.StackId, token)
-    };
-  } catch (err) {
-    return { stackName: stackName2, result: "failed", detail: errorText(err), events: none };
-  }
-}
-function updateParameters(existing = [], given, declaredKeys) {
-  const givenKeys = new Set(given.map((g) => g.ParameterKey));
-  const kept = existing.filter(
-    (e) => e.ParameterKey && !givenKeys.has(e.ParameterKey) && (!declaredKeys || declaredKeys.has(e.ParameterKey))
-  ).map((e) => ({ ParameterKey: e.ParameterKey, UsePreviousValue: true }));
-  return [...given, ...kept];
-}
-async function stackToChange(ctx, cfn, input, log) {
-  const stack = await describeStack(cfn, input.stackName);
-  const status = stack?.StackStatus;
-  if (status === "ROLLBACK_COMPLETE" || status === "ROLLBACK_FAILED") {
-    log(`${status}: deleting the failed stack before creating it again`);
-    const del = await deleteStack(ctx, cfn, stack.StackId, input.timeoutMs, log);
-    if (del.result === "failed")
-      return {
-        outcome: { ...del, stackName: input.stackName, detail: `could not delete the failed stack: ${del.detail}` }
-      };
-    return { stack: void 0 };
-  }
-  if (status && status.endsWith("_IN_PROGRESS") && status !== "REVIEW_IN_PROGRESS")
-    return { outcome: failure(input.stackName, `stack is busy (${status}); retry when it settles`, status) };
-  return { stack };
-}
-async function createChangeSet(ctx, cfn, input, stack, log) {
-  const { stackName: stackName2 } = input;
-  const type = stack && stack.StackStatus !== "REVIEW_IN_PROGRESS" ? "UPDATE" : "CREATE";
-  const given = Object.entries(input.parameters).map(([ParameterKey, ParameterValue]) => ({
-    ParameterKey,
-    ParameterValue
-  }));
-  const parameters = type === "UPDATE" ? updateParameters(stack.Parameters, given, input.templateParameters && new Set(input.templateParameters)) : given;
-  const changeSetName = `ssm-hub-${type.toLowerCase()}-${ctx.now().getTime()}`;
-  log(`creating ${type} change set`);
-  const created = await cfn.send(
-    new CreateChangeSetCommand({
-      StackName: stackName2,
-      ChangeSetName: changeSetName,
-      ChangeSetType: type,
-      ...input.template,
-      Parameters: parameters,
-      Capabilities: input.capabilities.length ? input.capabilities : void 0,
-      Description: input.description
-    })
-  );
-  const changeSetId = created.Id ?? changeSetName;
-  const deadline = ctx.now().getTime() + input.timeoutMs;
-  for (; ; ) {
-    const cs = await cfn.send(new DescribeChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName2 }));
-    if (cs.Status === "CREATE_COMPLETE") return { changeSetId, stackId: created.StackId ?? stackName2, type };
-    if (cs.Status === "FAILED") {
-      if (!NO_CHANGES.test(cs.StatusReason ?? ""))
-        return { outcome: failure(stackName2, `change set failed: ${cs.StatusReason ?? "no reason given"}`) };
-      await deleteChangeSetQuietly(cfn, changeSetId, stackName2);
-      return {
-        outcome: { stackName: stackName2, result: "up-to-date", status: stack?.StackStatus, detail: "no changes", events: none }
-      };
-    }
-    if (ctx.now().getTime() > deadline) return { outcome: failure(stackName2, "timed out waiting for the change set") };
-    await ctx.sleep(ctx.pollMs);
-  }
-}
-async function deleteChangeSetQuietly(cfn, changeSetId, stackName2) {
-  try {
-    await cfn.send(new DeleteChangeSetCommand({ ChangeSetName: changeSetId, StackName: stackName2 }));
-  } catch {
-  }
-}
-async function executeChangeSet(ctx, cfn, input, ref, log) {
-  const { stackName: stackName2 } = input;
-  const token = operationToken();
-  log("executing change set");
-  await cfn.send(
-    new ExecuteChangeSetCommand({ ChangeSetName: ref.changeSetId, StackName: stackName2, ClientRequestToken: token })
-  );
-  const final = await waitForStack(ctx, cfn, ref.stackId, input.timeoutMs, (s) => log(s));
-  if (final === "CREATE_COMPLETE" || final === "UPDATE_COMPLETE") {
-    const result = ref.type === "CREATE" ? "created" : "updated";
-    return { stackName: stackName2, result, status: final, detail: final, events: none };
-  }
-  const events = await failedEvents(cfn, ref.stackId, token);
-  return { stackName: stackName2, result: "failed", status: final, detail: final, events };
-}
-async function deployStack(ctx, cfn, input, log) {
-  try {
-    const target = await stackToChange(ctx, cfn, input, log);
-    if ("outcome" in target) return target.outcome;
-    const ref = await createChangeSet(ctx, cfn, input, target.stack, log);
-    if ("outcome" in ref) return ref.outcome;
-    return await executeChangeSet(ctx, cfn, input, ref, log);
-  } catch (err) {
-    return failure(input.stackName, errorText(err));
-  }
-}
-var MAX_EVENT_PAGES, isNotFound, NO_CHANGES, none, failure, operationToken;
-var init_stacks = __esm({
-  "scripts/ops/stacks.ts"() {
-    "use strict";
-    init_kit();
-    MAX_EVENT_PAGES = 20;
-    isNotFound = (err) => {
-      const e = err;
-      return e.name === "ValidationError" && /does not exist/.test(e.message ?? "");
-    };
-    NO_CHANGES = /didn't contain changes|No updates are to be performed|submitted information didn't contain changes/i;
-    none = [];
-    failure = (stackName2, detail, status) => ({
-      stackName: stackName2,
-      result: "failed",
-      status,
-      detail,
-      events: none
-    });
-    operationToken = () => `ssm-hub-${randomUUID()}`;
-  }
-});
-
-// scripts/ops/preview.ts
-import {
-  GetTemplateCommand,
-  paginateListStackInstances,
-  paginateListStackResources
-} from "@aws-sdk/client-cloudformation";
-function templateDiff(current, next) {
-  const before = resourcesOf(current);
-  const after = resourcesOf(next);
-  const changes = [];
-  for (const [id, r] of Object.entries(after)) {
-    if (!(id in before)) changes.push({ logicalId: id, type: r.Type ?? "?", action: "Add", replacement: "n/a" });
-    else if (JSON.stringify(before[id]) !== JSON.stringify(r))
-      changes.push({
-        logicalId: id,
-        type: r.Type ?? "?",
-        action: "Modify",
-        replacement: "unknown (see the change set)"
-      });
-  }
-  for (const [id, r] of Object.entries(before))
-    if (!(id in after)) changes.push({ logicalId: id, type: r.Type ?? "?", action: "Remove", replacement: "n/a" });
-  return changes.sort((a, b) => a.logicalId.localeCompare(b.logicalId));
-}
-function parameterDiff(existing, planned) {
-  const now = new Map((existing ?? []).map((p) => [p.ParameterKey ?? "", p.ParameterValue]));
-  return Object.entries(planned).filter(([k, v]) => now.get(k) !== v).map(([key, to]) => ({ key, from: now.get(key), to }));
-}
-async function previewStack(cfn, stackName2, template, parameters) {
-  const stack = await describeStack(cfn, stackName2);
-  const next = "TemplateBody" in template ? parseTemplate(template.TemplateBody) : void 0;
-  const urlNote = "TemplateURL" in template ? `template from ${template.TemplateURL}: resources not compared` : void 0;
-  const status = stack?.StackStatus;
-  if (!stack || status === "REVIEW_IN_PROGRESS" || status === "ROLLBACK_COMPLETE" || status === "ROLLBACK_FAILED") {
-    const action = stack && status !== "REVIEW_IN_PROGRESS" ? "recreate" : "create";
-    const params2 = Object.entries(parameters).map(([key, to]) => ({ key, to }));
-    return { stackName: stackName2, action, status, parameters: params2, resources: templateDiff(void 0, next), note: urlNote };
-  }
-  if (status?.endsWith("_IN_PROGRESS"))
-    return { stackName: stackName2, action: "busy", status, parameters: [], resources: [], note: "an operation is in progress" };
-  const current = await cfn.send(new GetTemplateCommand({ StackName: stackName2, TemplateStage: "Original" }));
-  const params = parameterDiff(stack.Parameters, parameters);
-  const resources = next ? templateDiff(parseTemplate(current.TemplateBody), next) : [];
-  const textChanged = "TemplateBody" in template && current.TemplateBody !== template.TemplateBody;
-  const changed = params.length > 0 || resources.length > 0 || textChanged || "TemplateURL" in template;
-  return { stackName: stackName2, action: changed ? "update" : "no change", status, parameters: params, resources, note: urlNote };
-}
-function printStackPreviews(ctx, previews) {
-  for (const p of previews) {
-    ctx.stdout(`${p.action.toUpperCase()} stack ${p.stackName}${p.status ? ` (now ${p.status})` : ""}
-`);
-    if (p.note) ctx.stdout(`  ${p.note}
-`);
-    for (const c of p.parameters) ctx.stdout(`  parameter ${c.key}: ${c.from ?? "(unset)"} -> ${c.to}
-`);
-    if (p.resources.length) {
-      const rows = p.resources.map((r) => [r.logicalId, r.type, r.action, r.replacement]);
-      const text2 = table(["resource", "type", "action", "replacement"], rows);
-      ctx.stdout(`${text2.replace(/^/gm, "  ")}
-`);
-    }
-  }
-}
-function announceTarget(ctx, account, region2, what) {
-  progress(ctx, `aws://${account}/${region2}: ${what}`);
-}
-async function previewDelete(cfn, stackName2) {
-  const stack = await describeStack(cfn, stackName2);
-  if (!stack) return { stackName: stackName2, action: "absent", parameters: [], resources: [], note: "no such stack" };
-  const resources = [];
-  for await (const page of paginateListStackResources({ client: cfn }, { StackName: stackName2 }))
-    for (const r of page.StackResourceSummaries ?? [])
-      resources.push({
-        logicalId: r.LogicalResourceId ?? "",
-        type: r.ResourceType ?? "?",
-        action: "Remove",
-        replacement: "n/a"
-      });
-  return { stackName: stackName2, action: "delete", status: stack.StackStatus, parameters: [], resources };
-}
-async function listInstances(cfn, stackSetName, callAs) {
-  const all = [];
-  try {
-    for await (const page of paginateListStackInstances(
-      { client: cfn },
-      { StackSetName: stackSetName, CallAs: callAs }
-    ))
-      all.push(...page.Summaries ?? []);
-  } catch (err) {
-    if (err.name !== "StackSetNotFoundException") throw err;
-  }
-  return all;
-}
-function collectorsStillDeployed(instances, accounts) {
-  const found = /* @__PURE__ */ new Map();
-  for (const i of instances) {
-    if (!i.Account || !accounts.includes(i.Account)) continue;
-    found.set(i.Account, [...found.get(i.Account) ?? [], i.Region ?? "?"].sort());
-  }
-  return found;
-}
-var resourcesOf, parseTemplate;
-var init_preview = __esm({
-  "scripts/ops/preview.ts"() {
-    "use strict";
-    init_kit();
-    init_stacks();
-    resourcesOf = (t) => t?.Resources ?? {};
-    parseTemplate = (body) => {
-      if (!body) return void 0;
-      try {
-        return JSON.parse(body);
-      } catch {
-        return void 0;
-      }
-    };
   }
 });
 

@@ -6,6 +6,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, type S3Client, type ServerSideEncryption } from '@aws-sdk/client-s3';
 import { ValidateTemplateCommand } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, partitionOf, resolveRegion, type Clients } from './aws.ts';
+import { announceTarget } from './preview.ts';
 import {
   choice,
   defaultContext,
@@ -433,6 +434,8 @@ async function executePublish(ctx: Context, plan: PublishPlan) {
   if (o['dry-run']) return { report: dryRunCopy(ctx, plan), centralAccount: o['central-account'] };
   const clients = makeClients(ctx, o.profile);
   const caller = o['bucket-owner'] && o['central-account'] ? undefined : await callerAccount(clients, plan.region);
+  const buckets = plan.targets.map((t) => t.bucket).join(', ');
+  announceTarget(ctx, caller ?? o['bucket-owner']!, plan.region, `uploading templates and documents to ${buckets}`);
   const report = await uploadAll(ctx, clients, plan, o['bucket-owner'] ?? caller!);
   if (o.validate) await validateAll(ctx, clients, plan);
   return { report, centralAccount: o['central-account'] ?? caller };
