@@ -25,10 +25,17 @@ const COMMANDS: Record<
     summary: 'delete the agency-permissions stacks of some agencies',
     load: () => import('./ops/offboard.ts'),
   },
+  deploy: { summary: 'create or update central-manager through a change set', load: () => import('./ops/deploy.ts') },
   rollout: {
     summary: 'deploy the agency-collector StackSet to agency accounts and Regions',
     load: () => import('./ops/rollout.ts'),
   },
+  uninstall: { summary: 'remove the hub in order, after a preview', load: () => import('./ops/uninstall.ts') },
+  nodes: {
+    summary: "the hub's nodes from the sync-state table, with state and reason",
+    load: () => import('./ops/nodes.ts'),
+  },
+  doctor: { summary: 'check every prerequisite, with the fix for each', load: () => import('./ops/doctor.ts') },
   status: {
     summary: 'per-agency health: stacks, activations, StackSet instances, sync state, node limits',
     load: () => import('./ops/status.ts'),
@@ -38,7 +45,7 @@ const COMMANDS: Record<
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return [
-    'usage: ssm-hub <command> [options]',
+    'usage: ssm-hub <command> [options]    (ssm-hub --version)',
     '',
     'commands:',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
@@ -47,8 +54,20 @@ function usage(): string {
   ].join('\n');
 }
 
+/** The package version, read from package.json next to scripts/ (or next to generated/cli/ in the bundle). */
+async function version(): Promise<string> {
+  const { readFileSync } = await import('node:fs');
+  const { PROJECT_ROOT } = await import('./kit/command.ts');
+  const pkg = JSON.parse(readFileSync(`${PROJECT_ROOT}/package.json`, 'utf8')) as { name: string; version: string };
+  return `${pkg.name} ${pkg.version}`;
+}
+
 async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${await version()}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${usage()}\n`);
     return name ? 0 : 2;

@@ -3,8 +3,16 @@
 // Everything is rendered in memory first, so a failure leaves generated/ as it was.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { defaultContext, defineCommand, flag, runCommand, textWithDefault, type Values } from '../kit/index.ts';
-import { loadBuildConfig, type BuildConfig } from '../../templates-src/config.ts';
+import {
+  defaultContext,
+  defineCommand,
+  flag,
+  runCommand,
+  textWithDefault,
+  UsageError,
+  type Values,
+} from '../kit/index.ts';
+import { ConfigError, loadBuildConfig, type BuildConfig } from '../../templates-src/config.ts';
 import { buildCentralManager } from '../../templates-src/builders/central-manager.ts';
 import { buildAgencyPermissions } from '../../templates-src/builders/agency-permissions.ts';
 import { buildAgencyCollector } from '../../templates-src/builders/agency-collector.ts';
@@ -145,9 +153,22 @@ export async function main(argv: string[]): Promise<number> {
   return runCommand(spec, argv, defaultContext(), (args) => build(args));
 }
 
+/** A bad build.config.json is bad input (exit 2), naming the field, like every other command. */
+function configOrUsageError(path: string): BuildConfig {
+  try {
+    return loadBuildConfig(path);
+  } catch (err) {
+    if (err instanceof ConfigError)
+      throw new UsageError(`--config: ${err.message.replace(/:?\n\s*/g, (m) => (m.startsWith(':') ? ': ' : '; '))}`, {
+        cause: err,
+      });
+    throw err;
+  }
+}
+
 async function build(args: Values<typeof spec.options>): Promise<number> {
   const started = performance.now();
-  const config = loadBuildConfig(args.config);
+  const config = configOrUsageError(args.config);
   const output = await renderAll(config);
   for (const w of output.warnings) process.stderr.write(`warning: ${w}\n`);
 

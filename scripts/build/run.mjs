@@ -6,8 +6,11 @@ import { build } from 'esbuild';
 import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CLI_BUNDLE, writeCliBundle } from './cli-bundle.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// The operator CLI's bundle is made alongside (esbuild works in its own process meanwhile).
+const cliBundle = writeCliBundle(root, { check: process.argv.includes('--check') });
 
 const keepImportMetaUrl = {
   name: 'keep-import-meta-url',
@@ -45,6 +48,10 @@ try {
 }
 try {
   process.exitCode = await mod.main(process.argv.slice(2));
+  if ((await cliBundle).stale) {
+    process.stderr.write(`build --check: ${CLI_BUNDLE} is stale\n`);
+    process.exitCode = 1;
+  }
 } catch (err) {
   // Expected failures (a bad build.config.json, a template check) are typed errors for people.
   process.stderr.write(`build: ${err?.message ?? String(err)}\n`);

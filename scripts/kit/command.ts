@@ -2,7 +2,7 @@
 // AWS client settings) and the one place that maps errors to exit codes and text.
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CliError, errorText, EXIT } from './errors.ts';
+import { CliError, errorText, EXIT, UsageError } from './errors.ts';
 import { HELP_OPTION, optionLines, parseOptions, type Option, type Values } from './options.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,6 +43,10 @@ export interface Context {
   root: string;
   /** Milliseconds between polls of a long-running AWS operation. */
   pollMs: number;
+  /** True when a person can answer a question (stdin and stderr are terminals). */
+  interactive?: boolean;
+  /** Asks a yes/no question on the terminal; only called when `interactive`. */
+  confirm?: (question: string) => Promise<boolean>;
   /** Extra SDK client configuration per service (tests point clients at loopback fakes). */
   awsConfig?: Partial<
     Record<'cloudformation' | 's3' | 'sts' | 'organizations' | 'ssm' | 'dynamodb', Record<string, unknown>>
@@ -58,7 +62,27 @@ export function defaultContext(): Context {
     env: process.env,
     root: PROJECT_ROOT,
     pollMs: 5_000,
+    interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY),
+    confirm: askOnTerminal,
   };
+}
+
+async function askOnTerminal(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * A change that needs a person's yes: --yes gives it up front; without a terminal there is no one
+ * to ask, so --yes is required (checked before any AWS call).
+ */
+export function requireConfirmable(ctx: Context, yes: boolean, what: string): void {
+  if (!yes && !ctx.interactive) throw new UsageError(`${what}: no terminal to confirm on, so pass --yes`);
 }
 
 /** Progress goes to stderr so stdout stays clean for --json and pipes. */
@@ -82,11 +106,20 @@ export async function runCommand<const O extends readonly Option<string, unknown
   }
   try {
     const { values, given } = parseOptions(spec.name, spec.options, argv);
+    outputFormat(values as Record<string, unknown>);
     return await body(values, given);
   } catch (err) {
     ctx.stderr(`ssm-hub ${spec.name}: ${errorText(err)}\n`);
     return err instanceof CliError ? err.exitCode : EXIT.failed;
   }
+}
+
+/** --output json|table, alongside --json: one format, so `--json --output table` is refused. */
+function outputFormat(values: Record<string, unknown>): void {
+  if (!('output' in values) || values.output === undefined) return;
+  if (values.output === 'table' && values.json === true)
+    throw new UsageError('--json and --output table cannot be used together');
+  if (values.output === 'json') values.json = true;
 }
 
 /** Fixed-width text table for human output. */

@@ -7,6 +7,7 @@ import * as v from '../kit/validate.ts';
 import { readTemplate, templateBodyOrUrl } from './generated.ts';
 import { activeAccountsUnder } from './orgs.ts';
 import { deployStack, type StackOutcome } from './stacks.ts';
+import { previewStack, type StackPreview } from './preview.ts';
 
 export const TARGET_OPTIONS = [
   list('agencies', { arg: 'ACCOUNT,…', help: 'agency account IDs (12 digits each)', check: v.accountIds }),
@@ -113,6 +114,22 @@ export async function onboardAccounts(
     );
     return { account, ...outcome };
   });
+}
+
+/** What onboarding would change per agency, from read-only calls (--dry-run). */
+export async function previewOnboard(
+  clients: Clients,
+  region: string,
+  accounts: string[],
+  s: OnboardSettings,
+  stackNameOf: (a: string) => string,
+): Promise<Array<StackPreview & { account: string }>> {
+  const { template, declared } = prepareTemplate(s);
+  const cfn = clients.cloudformation(region);
+  return mapLimit(accounts, s.concurrency, async (account) => ({
+    account,
+    ...(await previewStack(cfn, stackNameOf(account), template, permissionsParameters(account, s, declared))),
+  }));
 }
 
 /** Human summary plus the failed events of every failed stack; returns the exit code. */

@@ -1,6 +1,11 @@
 // AWS client factory: one client per service and Region, standard credential chain, or the
-// named profile through fromIni when --profile is given. Only the AWS-facing subcommands import
+// named profile through fromIni when --profile is given (with an MFA code prompt on the
+// terminal for role profiles that need one). Every client has connection and socket timeouts
+// and a bounded number of attempts; a call that gets no answer ends in an AwsUnreachableError
+// that names the service, the operation and the endpoint, and later calls to the same endpoint
+// in the same run fail at once instead of waiting again. Only the AWS-facing subcommands import
 // this module, so `build` and `lint` never load the SDK.
+import { createInterface } from 'node:readline/promises';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -12,6 +17,28 @@ import { fromIni } from '@aws-sdk/credential-providers';
 import type { Context } from '../kit/index.ts';
 import { UsageError } from '../kit/index.ts';
 import { REGION } from '../kit/validate.ts';
+import { AwsUnreachableError, isNetworkFailure, isTimeout } from './aws-errors.ts';
+
+/** Timeouts and attempts of every CLI client: a black-holed endpoint fails within about 13 s. */
+export const HTTP_LIMITS = {
+  /** TCP connect. */
+  connectionTimeoutMs: 3_000,
+  /** No byte in either direction for this long (also covers a TLS handshake that never answers). */
+  socketTimeoutMs: 4_000,
+  /** Attempts per call, first one included: throttling and timeouts are retried up to this bound. */
+  maxAttempts: 3,
+} as const;
+
+export type ServiceKey = keyof NonNullable<Context['awsConfig']>;
+
+export const SERVICE_NAMES: Record<ServiceKey, string> = {
+  cloudformation: 'CloudFormation',
+  s3: 'S3',
+  sts: 'STS',
+  organizations: 'Organizations',
+  ssm: 'SSM',
+  dynamodb: 'DynamoDB',
+};
 
 export interface Clients {
   cloudformation(region: string): CloudFormationClient;
@@ -22,29 +49,120 @@ export interface Clients {
   dynamodb(region: string): DynamoDBDocumentClient;
 }
 
+interface MiddlewareClient {
+  middlewareStack: { add: (...args: never[]) => void };
+}
+
+type Handler = (args: { request?: unknown; input?: unknown }) => Promise<unknown>;
+type HandlerContext = { commandName?: string; ssmHubEndpoint?: string };
+
+const endpointOf = (request: unknown): string | undefined => {
+  const r = request as { protocol?: string; hostname?: string; port?: number } | undefined;
+  return r?.hostname ? `${r.protocol ?? 'https:'}//${r.hostname}${r.port ? `:${r.port}` : ''}` : undefined;
+};
+
+/** The SDK records how many attempts a call made ($metadata.attempts, @smithy/middleware-retry). */
+const attempts = (err: unknown): string => {
+  const n = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts;
+  return n ? `${n} attempt${n === 1 ? '' : 's'}` : `up to ${HTTP_LIMITS.maxAttempts} attempts`;
+};
+
+/**
+ * Two middlewares: one records the endpoint each request goes to and refuses an endpoint that
+ * already failed to answer in this run; the outer one turns a timeout or network failure into an
+ * AwsUnreachableError naming service, operation and endpoint.
+ */
+function nameNetworkFailures(client: MiddlewareClient, service: string, dead: Map<string, string>): void {
+  const add = client.middlewareStack.add as unknown as (mw: unknown, opts: object) => void;
+  add(
+    (next: Handler, context: HandlerContext) => async (args: { request?: unknown }) => {
+      const endpoint = endpointOf(args.request);
+      context.ssmHubEndpoint = endpoint;
+      const earlier = endpoint && dead.get(endpoint);
+      if (earlier) throw Object.assign(new Error(`not tried: ${earlier}`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+      return next(args);
+    },
+    { step: 'build', name: 'ssmHubEndpoint', override: true },
+  );
+  add(
+    (next: Handler, context: HandlerContext) => async (args: unknown) => {
+      try {
+        return await next(args as { request?: unknown });
+      } catch (err) {
+        if (!isNetworkFailure(err) || err instanceof AwsUnreachableError) throw err;
+        const endpoint = context.ssmHubEndpoint ?? 'its endpoint';
+        const operation = (context.commandName ?? 'call').replace(/Command$/, '');
+        const message = (err as Error).message ?? '';
+        const reason = message.startsWith('not tried:')
+          ? message
+          : isTimeout(err)
+            ? `timeout: no answer within ${HTTP_LIMITS.socketTimeoutMs / 1000} s (${attempts(err)})`
+            : `network failure: ${(err as { code?: string }).code ?? message}`;
+        if (!message.startsWith('not tried:') && context.ssmHubEndpoint)
+          dead.set(context.ssmHubEndpoint, `${endpoint} did not answer ${service} ${operation} earlier in this run`);
+        throw new AwsUnreachableError(service, operation, endpoint, reason, { cause: err });
+      }
+    },
+    { step: 'initialize', name: 'ssmHubNetworkFailures', priority: 'high', override: true },
+  );
+}
+
+/**
+ * Role profiles with mfa_serial need a code: read it from the terminal, as the AWS CLI does.
+ * Without a terminal there is no one to ask, so the command stops with the reason.
+ */
+export function mfaCodeFromTerminal(): (serial: string) => Promise<string> {
+  return async (serial) => {
+    if (!process.stdin.isTTY)
+      throw new UsageError(
+        `the profile needs an MFA code for ${serial}: run from a terminal, or use a session profile`,
+      );
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    try {
+      const code = (await rl.question(`MFA code for ${serial}: `)).trim();
+      if (!/^\d{6}$/.test(code)) throw new UsageError('MFA code: expected 6 digits');
+      return code;
+    } finally {
+      rl.close();
+    }
+  };
+}
+
 export function makeClients(ctx: Context, profile: string | undefined): Clients {
-  const credentials = profile ? fromIni({ profile }) : undefined;
+  const credentials = profile ? fromIni({ profile, mfaCodeProvider: mfaCodeFromTerminal() }) : undefined;
   const cache = new Map<string, unknown>();
+  const dead = new Map<string, string>();
   // Adaptive retries smooth out throttling while we poll long-running operations.
-  const base = (region: string) => ({ region, credentials, retryMode: 'adaptive', maxAttempts: 6 });
-  function get<T>(
-    service: keyof NonNullable<Context['awsConfig']>,
-    region: string,
-    make: (cfg: Record<string, unknown>) => T,
-  ): T {
+  const base = (region: string) => ({
+    region,
+    credentials,
+    retryMode: 'adaptive',
+    maxAttempts: HTTP_LIMITS.maxAttempts,
+    requestHandler: {
+      connectionTimeout: HTTP_LIMITS.connectionTimeoutMs,
+      socketTimeout: HTTP_LIMITS.socketTimeoutMs,
+    },
+  });
+  function get<T>(service: ServiceKey, region: string, make: (cfg: Record<string, unknown>) => T): T {
     const key = `${service}:${region}`;
     if (!cache.has(key)) cache.set(key, make({ ...base(region), ...(ctx.awsConfig?.[service] ?? {}) }));
     return cache.get(key) as T;
   }
+  const named = <C extends MiddlewareClient>(service: ServiceKey, client: C): C => {
+    nameNetworkFailures(client, SERVICE_NAMES[service], dead);
+    return client;
+  };
   return {
-    cloudformation: (r) => get('cloudformation', r, (c) => new CloudFormationClient(c)),
-    s3: (r) => get('s3', r, (c) => new S3Client(c)),
-    sts: (r) => get('sts', r, (c) => new STSClient(c)),
-    organizations: (r) => get('organizations', r, (c) => new OrganizationsClient(c)),
-    ssm: (r) => get('ssm', r, (c) => new SSMClient(c)),
+    cloudformation: (r) => get('cloudformation', r, (c) => named('cloudformation', new CloudFormationClient(c))),
+    s3: (r) => get('s3', r, (c) => named('s3', new S3Client(c))),
+    sts: (r) => get('sts', r, (c) => named('sts', new STSClient(c))),
+    organizations: (r) => get('organizations', r, (c) => named('organizations', new OrganizationsClient(c))),
+    ssm: (r) => get('ssm', r, (c) => named('ssm', new SSMClient(c))),
     dynamodb: (r) =>
       get('dynamodb', r, (c) =>
-        DynamoDBDocumentClient.from(new DynamoDBClient(c), { marshallOptions: { removeUndefinedValues: true } }),
+        DynamoDBDocumentClient.from(named('dynamodb', new DynamoDBClient(c)), {
+          marshallOptions: { removeUndefinedValues: true },
+        }),
       ),
   };
 }

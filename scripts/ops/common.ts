@@ -16,6 +16,11 @@ export const AWS_OPTIONS = [
   }),
   text('config', { arg: 'FILE', help: 'build configuration', defaultText: 'build.config.json' }),
   flag('json', 'print one JSON document on stdout instead of human output'),
+  choice('output', {
+    help: 'output format (--output json is --json)',
+    values: ['json', 'table'],
+    defaultText: 'table',
+  }),
 ] as const;
 
 export const GENERATED_DIR_OPTION = text('generated-dir', {
@@ -55,7 +60,10 @@ export function loadConfig(
     const config = loadBuildConfig(path, ctx.now());
     return { config, names: derivedNames(config) };
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(`--config: ${err.message}`, { cause: err });
+    if (err instanceof ConfigError)
+      throw new UsageError(`--config: ${err.message.replace(/:?\n\s*/g, (m) => (m.startsWith(':') ? ': ' : '; '))}`, {
+        cause: err,
+      });
     throw err;
   }
 }

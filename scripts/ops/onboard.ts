@@ -1,6 +1,7 @@
 // `ssm-hub onboard`: one agency-permissions stack per agency, in the central account.
-import { makeClients, resolveRegion } from './aws.ts';
-import { defaultContext, defineCommand, integer, progress, runCommand, type Context } from '../kit/index.ts';
+import { callerAccount, makeClients, resolveRegion } from './aws.ts';
+import { defaultContext, defineCommand, flag, integer, runCommand, type Context } from '../kit/index.ts';
+import { announceTarget, printStackPreviews } from './preview.ts';
 import {
   AWS_OPTIONS,
   centralStackOption,
@@ -14,6 +15,7 @@ import {
 import {
   onboardAccounts,
   parseTargets,
+  previewOnboard,
   prepareTemplate,
   reportOutcomes,
   resolveAccounts,
@@ -41,6 +43,7 @@ export const spec = defineCommand({
       min: 8,
       max: 30,
     }),
+    flag('dry-run', 'show each stack to create or update, its parameter and resource changes; change nothing'),
     concurrencyOption('stacks deployed at once'),
     timeoutOption('stack'),
     GENERATED_DIR_OPTION,
@@ -65,7 +68,17 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const region = await resolveRegion(ctx, o.region, o.profile);
     const clients = makeClients(ctx, o.profile);
     const accounts = await resolveAccounts(clients, region, targets);
-    progress(ctx, `onboarding ${accounts.length} agenc${accounts.length === 1 ? 'y' : 'ies'} in ${region}`);
+    const caller = await callerAccount(clients, region);
+    const agencies = `${accounts.length} agenc${accounts.length === 1 ? 'y' : 'ies'}`;
+    if (o['dry-run']) {
+      announceTarget(ctx, caller, region, `dry run: what onboarding ${agencies} would change (nothing is changed)`);
+      const previews = await previewOnboard(clients, region, accounts, settings, names.agencyPermissionsStackName);
+      if (o.json)
+        ctx.stdout(`${JSON.stringify({ dryRun: true, account: caller, region, stacks: previews }, null, 2)}\n`);
+      else printStackPreviews(ctx, previews);
+      return 0;
+    }
+    announceTarget(ctx, caller, region, `onboarding ${agencies}: one agency-permissions stack each`);
     const outcomes = await onboardAccounts(ctx, clients, region, accounts, settings, names.agencyPermissionsStackName);
     return reportOutcomes(ctx, outcomes, o.json, { region });
   });

@@ -6,6 +6,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, type S3Client, type ServerSideEncryption } from '@aws-sdk/client-s3';
 import { ValidateTemplateCommand } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, partitionOf, resolveRegion, type Clients } from './aws.ts';
+import { announceTarget } from './preview.ts';
 import {
   choice,
   defaultContext,
@@ -266,7 +267,7 @@ export function buildLinks(
           undefined,
           'central account, one stack per agency (name it ' +
             inputs.names.agencyPermissionsStackName('<account>') +
-            ')',
+            '; `status` finds it under any name)',
           extra('agency-permissions'),
         );
       }
@@ -326,9 +327,14 @@ function printPolicies(ctx: Context, plan: PublishPlan): number {
     bucket: t.bucket,
     policy: bucketPolicy(t.bucket, t.region, plan.prefix, plan.o['org-id']!),
   }));
-  // Bare JSON either way, so `> policy.json` gives a file `aws s3api put-bucket-policy` reads.
+  // Bare JSON on stdout, the bucket's name on stderr: with one Region, `> policy.json` gives the
+  // file `aws s3api put-bucket-policy --policy file://policy.json` reads. --json gives every bucket.
   if (plan.o.json) ctx.stdout(`${JSON.stringify(policies, null, 2)}\n`);
-  else for (const p of policies) ctx.stdout(`# bucket policy for ${p.bucket}\n${JSON.stringify(p.policy, null, 2)}\n`);
+  else
+    for (const p of policies) {
+      progress(ctx, `bucket policy for ${p.bucket}:`);
+      ctx.stdout(`${JSON.stringify(p.policy, null, 2)}\n`);
+    }
   return EXIT.ok;
 }
 
@@ -428,6 +434,8 @@ async function executePublish(ctx: Context, plan: PublishPlan) {
   if (o['dry-run']) return { report: dryRunCopy(ctx, plan), centralAccount: o['central-account'] };
   const clients = makeClients(ctx, o.profile);
   const caller = o['bucket-owner'] && o['central-account'] ? undefined : await callerAccount(clients, plan.region);
+  const buckets = plan.targets.map((t) => t.bucket).join(', ');
+  announceTarget(ctx, caller ?? o['bucket-owner']!, plan.region, `uploading templates and documents to ${buckets}`);
   const report = await uploadAll(ctx, clients, plan, o['bucket-owner'] ?? caller!);
   if (o.validate) await validateAll(ctx, clients, plan);
   return { report, centralAccount: o['central-account'] ?? caller };

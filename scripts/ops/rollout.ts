@@ -35,7 +35,8 @@ import {
   timeoutOption,
 } from './common.ts';
 import { checkParameter, parseAssignments, readTemplate, templateBodyOrUrl } from './generated.ts';
-import { onboardAccounts, reportOutcomes, resolveAccounts, type OnboardSettings } from './agencies.ts';
+import { onboardAccounts, previewOnboard, reportOutcomes, resolveAccounts, type OnboardSettings } from './agencies.ts';
+import { announceTarget, listInstances, parameterDiff, printStackPreviews, templateDiff } from './preview.ts';
 import {
   createInstances,
   createStackSet,
@@ -155,6 +156,10 @@ export const spec = defineCommand({
     }),
     list('region-order', { arg: 'r1,r2', help: 'order of Regions (each must be in --regions)', check: v.regions }),
     flag('skip-onboard', 'do not create/update the agency-permissions stacks first'),
+    flag(
+      'dry-run',
+      'show the onboarding changes, the StackSet change, its stack instances and operation preferences; change nothing',
+    ),
     centralStackOption('onboarding: CentralManagerStackName parameter'),
     concurrencyOption('onboarding: stacks deployed at once'),
     timeoutOption('stack or operation'),
@@ -251,6 +256,7 @@ export interface RolloutPlan {
   adminRoleArn?: string;
   executionRoleName?: string;
   timeoutMs: number;
+  dryRun: boolean;
 }
 
 /** Every input checked, the template read: nothing here calls AWS. */
@@ -292,6 +298,7 @@ export function planRollout(ctx: Context, o: Options, given: ReadonlySet<string>
     adminRoleArn: o['administration-role-arn'],
     executionRoleName: o['execution-role-name'],
     timeoutMs,
+    dryRun: o['dry-run'],
   };
 }
 
@@ -344,6 +351,14 @@ export interface RolloutResult {
   onboarded?: Array<{ account: string; result: string }>;
   operationPreferences: StackSetOperationPreferences;
   operations: OperationReport[];
+  /** --dry-run only: what onboarding and the StackSet would change. */
+  onboardPreview?: Awaited<ReturnType<typeof previewOnboard>>;
+  preview?: {
+    stackSet: { name: string; action: string; permissionModel: string };
+    parameters: ReturnType<typeof parameterDiff>;
+    resources: ReturnType<typeof templateDiff>;
+    instances: { create: string; existing: number; updatedByTheStackSetChange: number };
+  };
 }
 
 /** Onboards the target agencies first; a failure stops the rollout before the StackSet changes. */
@@ -373,6 +388,66 @@ async function onboardFirst(
   return outcomes.map((o) => ({ account: o.account, result: o.result }));
 }
 
+/** "OUs ou-… (the whole organization for a root) × Regions", for the target line and the preview. */
+export function targetText(t: InstanceTargets): string {
+  const where = t.ous
+    ? `OUs ${t.ous.join(', ')}${t.ous.some((x) => x.startsWith('r-')) ? ' (a root: the whole organization)' : ''}${t.accounts ? `, only accounts ${t.accounts.join(', ')}` : ''}`
+    : `accounts ${t.accounts!.join(', ')}`;
+  return `${where} in ${t.regions.join(', ')}`;
+}
+
+/** The dry run: every change the rollout would make, from read-only calls. */
+async function previewRollout(
+  ctx: Context,
+  clients: Clients,
+  region: string,
+  plan: RolloutPlan,
+  names: { stackSetName: string; agencyPermissionsStackName: (a: string) => string },
+  caller: string,
+): Promise<RolloutResult> {
+  announceTarget(ctx, caller, region, `dry run: rollout to ${targetText(plan.targets)} (nothing is changed)`);
+  const cfn = clients.cloudformation(region);
+  const t = plan.targets;
+  const onboarding = plan.onboard
+    ? await previewOnboard(
+        clients,
+        region,
+        await resolveAccounts(clients, region, t.accounts ? { agencies: t.accounts } : { ous: t.ous }),
+        plan.onboard,
+        names.agencyPermissionsStackName,
+      )
+    : [];
+  const req = stackSetRequest(plan, names.stackSetName, caller, region);
+  const existing = await describeStackSet(cfn, req.stackSetName, req.callAs);
+  const action = stackSetAction(existing, req);
+  const next = 'TemplateBody' in req.template ? JSON.parse(req.template.TemplateBody) : undefined;
+  const current = existing?.TemplateBody ? JSON.parse(existing.TemplateBody) : undefined;
+  const instances = existing ? await listInstances(cfn, req.stackSetName, req.callAs) : [];
+  const preview = {
+    stackSet: { name: req.stackSetName, action, permissionModel: req.permissionModel },
+    parameters: existing
+      ? parameterDiff(
+          existing.Parameters,
+          Object.fromEntries(req.givenParameters.map((p) => [p.ParameterKey!, p.ParameterValue!])),
+        )
+      : req.createParameters.map((p) => ({ key: p.ParameterKey!, to: p.ParameterValue! })),
+    resources: next ? templateDiff(current, next) : [],
+    instances: {
+      create: targetText(t),
+      existing: instances.length,
+      updatedByTheStackSetChange: action === 'update' ? instances.length : 0,
+    },
+  };
+  return {
+    stackSetName: req.stackSetName,
+    stackSet: 'unchanged',
+    operationPreferences: plan.prefs,
+    operations: [],
+    onboardPreview: onboarding,
+    preview,
+  };
+}
+
 async function executeRollout(
   ctx: Context,
   clients: Clients,
@@ -389,6 +464,8 @@ async function executeRollout(
       `onboarding creates stacks in the caller's account ${caller}, but --central-account is ${centralAccount}: run \`onboard\` with the central account's credentials, then rollout with --skip-onboard`,
     );
   }
+  if (plan.dryRun) return previewRollout(ctx, clients, region, plan, names, caller);
+  announceTarget(ctx, caller, region, `rollout of StackSet ${names.stackSetName} to ${targetText(plan.targets)}`);
   const onboarded = plan.onboard
     ? await onboardFirst(ctx, clients, region, plan, names.agencyPermissionsStackName, json)
     : undefined;
@@ -411,7 +488,37 @@ export function latestResults(operations: OperationReport[]): InstanceResult[] {
   return [...latest.values()];
 }
 
+function printRolloutPreview(ctx: Context, r: RolloutResult): number {
+  const p = r.preview!;
+  if (r.onboardPreview?.length) {
+    ctx.stdout('onboarding (agency-permissions stacks):\n');
+    printStackPreviews(ctx, r.onboardPreview);
+  }
+  ctx.stdout(`\n${p.stackSet.action.toUpperCase()} StackSet ${p.stackSet.name} (${p.stackSet.permissionModel})\n`);
+  for (const c of p.parameters) ctx.stdout(`  parameter ${c.key}: ${c.from ?? '(unset)'} -> ${c.to}\n`);
+  if (p.resources.length)
+    ctx.stdout(
+      `${table(
+        ['resource', 'type', 'action'],
+        p.resources.map((x) => [x.logicalId, x.type, x.action]),
+      ).replace(/^/gm, '  ')}\n`,
+    );
+  if (p.instances.updatedByTheStackSetChange)
+    ctx.stdout(`  the update reaches the ${p.instances.updatedByTheStackSetChange} existing stack instances\n`);
+  ctx.stdout(`CREATE stack instances: ${p.instances.create}\n`);
+  const prefs = Object.entries(r.operationPreferences).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`);
+  ctx.stdout(
+    `operation preferences: ${prefs.join(' ') || 'CloudFormation defaults (one account at a time, no failure tolerated)'}\n`,
+  );
+  return EXIT.ok;
+}
+
 export function reportRollout(ctx: Context, r: RolloutResult, json: boolean): number {
+  if (r.preview && json) {
+    ctx.stdout(`${JSON.stringify({ dryRun: true, ...r }, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (r.preview) return printRolloutPreview(ctx, r);
   const latest = latestResults(r.operations);
   const failed = latest
     .filter((x) => x.status === 'FAILED')

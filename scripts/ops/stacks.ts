@@ -105,7 +105,7 @@ export async function failedEvents(cfn: CloudFormationClient, stackId: string, t
 /** A token for one stack operation; CloudFormation accepts up to 128 characters. */
 export const operationToken = (): string => `ssm-hub-${randomUUID()}`;
 
-async function waitForStack(
+export async function waitForStack(
   ctx: Context,
   cfn: CloudFormationClient,
   stackId: string,
@@ -176,7 +176,7 @@ export function updateParameters(
  * The stack to change, or why it cannot be: a stack whose creation failed holds no resources and
  * cannot be updated, so it is deleted first; a stack with an operation in progress is left alone.
  */
-async function stackToChange(
+export async function stackToChange(
   ctx: Context,
   cfn: CloudFormationClient,
   input: DeployInput,

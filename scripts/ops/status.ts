@@ -11,15 +11,21 @@ import {
   type Stack,
   type StackInstanceSummary,
 } from '@aws-sdk/client-cloudformation';
-import { paginateDescribeActivations, paginateDescribeInstanceInformation, type Activation } from '@aws-sdk/client-ssm';
+import {
+  paginateDescribeActivations,
+  paginateDescribeInstanceInformation,
+  paginateListNodesSummary,
+  type Activation,
+} from '@aws-sdk/client-ssm';
 import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { PROVENANCE_TAG_SUFFIXES, SYNC_TABLE } from '../../lambda/shared/names.ts';
 import type { BuildConfig } from '../../templates-src/config.ts';
+import { AGENCY_PERMISSIONS_DESCRIPTION } from '../../templates-src/builders/agency-permissions.ts';
 import { makeClients, resolveRegion, type Clients } from './aws.ts';
+import { awsFailureText, failureKind, type FailureKind } from './aws-errors.ts';
 import {
   defaultContext,
   defineCommand,
-  errorText,
   EXIT,
   list,
   mapLimit,
@@ -81,9 +87,19 @@ export interface AgencyView {
 
 export interface RegionView {
   region: string;
+  /** Hybrid managed nodes SSM counts in the Region (what the standard-tier limit applies to). */
   managedNodes: number;
   limit: number;
   percent: number;
+  /** Nodes the sync-state table tracks (the hub's Region only, when every agency was read). */
+  syncedNodes?: number;
+}
+
+/** A read that failed, and what kind of failure it was (never mistaken for absence). */
+export interface ReadFailure {
+  what: string;
+  kind: FailureKind;
+  message: string;
 }
 
 /** Picks the agency's current activation: the unexpired one that lasts longest. */
@@ -117,10 +133,43 @@ async function listActivations(clients: Clients, region: string, roleName: strin
   return out;
 }
 
-export async function countManagedNodes(clients: Clients, region: string): Promise<number> {
+const MANAGED_INSTANCE = 'ManagedInstance';
+
+/**
+ * Hybrid managed nodes in a Region, counted by SSM in one ListNodesSummary call (Count aggregator
+ * on ResourceType, filtered to ManagedInstance: SSM API reference, ListNodesSummary and
+ * NodeAggregator) rather than by listing every node. Each summary entry is a map of the aggregated
+ * attribute and "Count"; entries for other resource types are skipped. Where ListNodesSummary is
+ * not available, nodes are counted from DescribeInstanceInformation pages of 50.
+ */
+export async function countManagedNodes(
+  clients: Clients,
+  region: string,
+  onFallback: (why: string) => void = () => undefined,
+): Promise<number> {
+  const ssm = clients.ssm(region);
+  try {
+    let count = 0;
+    const input = {
+      Aggregators: [
+        { AggregatorType: 'Count' as const, TypeName: 'Instance' as const, AttributeName: 'ResourceType' as const },
+      ],
+      Filters: [{ Key: 'ResourceType' as const, Values: [MANAGED_INSTANCE], Type: 'Equal' as const }],
+    };
+    for await (const page of paginateListNodesSummary({ client: ssm }, input)) {
+      for (const entry of page.Summary ?? []) {
+        if (entry.ResourceType !== undefined && entry.ResourceType !== MANAGED_INSTANCE) continue;
+        count += Number(entry.Count ?? 0) || 0;
+      }
+    }
+    return count;
+  } catch (err) {
+    if (failureKind(err) === 'unreachable' || failureKind(err) === 'credentials') throw err;
+    onFallback(`ListNodesSummary in ${region} failed (${awsFailureText(err)}); counted node by node instead`);
+  }
   let count = 0;
-  const input = { Filters: [{ Key: 'ResourceType', Values: ['ManagedInstance'] }] };
-  for await (const page of paginateDescribeInstanceInformation({ client: clients.ssm(region), pageSize: 50 }, input))
+  const input = { Filters: [{ Key: 'ResourceType', Values: [MANAGED_INSTANCE] }] };
+  for await (const page of paginateDescribeInstanceInformation({ client: ssm, pageSize: 50 }, input))
     count += page.InstanceInformationList?.length ?? 0;
   return count;
 }
@@ -172,7 +221,14 @@ export interface StatusData {
   agencies: string[];
   /** Findings made while reading (a missing StackSet, a missing output). */
   warnings: string[];
+  /** One line per failed read, with its kind ("could not read X (access-denied): …"). */
   errors: string[];
+  /** The failed reads, each with its kind: not found, access denied, unreachable, credentials… */
+  failures: ReadFailure[];
+  /** Whether the central stack was read and found, read and absent, or not readable. */
+  centralState: 'found' | 'not-found' | 'unreadable';
+  /** Whether the agencies' permissions stacks could be listed. */
+  agencyStacksRead: boolean;
 }
 
 interface StatusPlan {
@@ -185,22 +241,39 @@ interface StatusPlan {
   standardTierNodeLimit: number;
 }
 
+/** The central stack; undefined only when CloudFormation says it does not exist. */
 async function readCentralStack(cfn: CloudFormationClient, name: string): Promise<Stack | undefined> {
   try {
     return (await cfn.send(new DescribeStacksCommand({ StackName: name }))).Stacks?.[0];
   } catch (err) {
-    if (/does not exist/.test((err as Error).message)) return undefined;
+    // DescribeStacks answers an unknown stack with ValidationError "Stack with id X does not exist".
+    const e = err as { name?: string; message?: string };
+    if (e.name === 'ValidationError' && /does not exist/.test(e.message ?? '')) return undefined;
     throw err;
   }
 }
 
+/**
+ * Permissions stacks by name (<prefix>-agency-<account>) or, for a stack named otherwise (the
+ * console's generic link lets people choose), by the template's Description, with the account
+ * read from its AgencyAccountId parameter.
+ */
 async function agencyStacks(cfn: CloudFormationClient, pattern: RegExp): Promise<Map<string, string>> {
   const found = new Map<string, string>();
+  const otherNames: Array<{ name: string; status: string }> = [];
   for await (const page of paginateListStacks({ client: cfn }, {})) {
     for (const s of page.StackSummaries ?? []) {
+      if (s.StackStatus === 'DELETE_COMPLETE') continue;
       const m = pattern.exec(s.StackName ?? '');
-      if (m && s.StackStatus !== 'DELETE_COMPLETE' && !found.has(m[1]!)) found.set(m[1]!, s.StackStatus ?? 'UNKNOWN');
+      if (m && !found.has(m[1]!)) found.set(m[1]!, s.StackStatus ?? 'UNKNOWN');
+      else if (!m && s.TemplateDescription === AGENCY_PERMISSIONS_DESCRIPTION)
+        otherNames.push({ name: s.StackName ?? '', status: s.StackStatus ?? 'UNKNOWN' });
     }
+  }
+  for (const o of otherNames) {
+    const stack = await readCentralStack(cfn, o.name);
+    const account = stack?.Parameters?.find((p) => p.ParameterKey === 'AgencyAccountId')?.ParameterValue;
+    if (account && /^\d{12}$/.test(account) && !found.has(account)) found.set(account, o.status);
   }
   return found;
 }
@@ -227,10 +300,11 @@ async function countRegions(
   regions: string[],
   limit: number,
   attempt: Attempt,
+  warnings: string[],
 ): Promise<RegionView[]> {
   const views: RegionView[] = [];
   for (const r of regions) {
-    const n = await attempt(`managed nodes in ${r}`, () => countManagedNodes(clients, r));
+    const n = await attempt(`managed nodes in ${r}`, () => countManagedNodes(clients, r, (w) => warnings.push(w)));
     if (n === undefined) continue;
     views.push({ region: r, managedNodes: n, limit, percent: Math.round((n / limit) * 1000) / 10 });
   }
@@ -239,7 +313,28 @@ async function countRegions(
 
 type Attempt = <T>(what: string, fn: () => Promise<T>) => Promise<T | undefined>;
 
-/** Every read status makes; a failed read is recorded and the rest carry on. */
+/** Records each failed read with its kind, so a denied or unreachable read is never shown as absence. */
+function failureRecorder(errors: string[], failures: ReadFailure[]): Attempt {
+  return async (what, fn) => {
+    try {
+      return await fn();
+    } catch (err) {
+      const failure = { what, kind: failureKind(err), message: awsFailureText(err) };
+      failures.push(failure);
+      errors.push(`could not read ${what} (${failure.kind}): ${failure.message}`);
+      return undefined;
+    }
+  };
+}
+
+/** Nodes the sync-state table tracks against the nodes SSM counts, in the hub's Region. */
+function withTableCounts(regions: RegionView[], hubRegion: string, sync: Map<string, SyncSummary>, all: boolean) {
+  if (!all || !sync.size) return regions;
+  const tracked = [...sync.values()].reduce((n, s) => n + (s.syncedNodes ?? 0), 0);
+  return regions.map((r) => (r.region === hubRegion ? { ...r, syncedNodes: tracked } : r));
+}
+
+/** Every read status makes; a failed read is recorded with its kind and the rest carry on. */
 export async function readStatus(
   ctx: Context,
   clients: Clients,
@@ -249,20 +344,18 @@ export async function readStatus(
   const cfn = clients.cloudformation(region);
   const warnings: string[] = [];
   const errors: string[] = [];
-  const attempt: Attempt = async (what, fn) => {
-    try {
-      return await fn();
-    } catch (err) {
-      errors.push(`could not read ${what}: ${errorText(err)}`);
-      return undefined;
-    }
-  };
+  const failures: ReadFailure[] = [];
+  const attempt = failureRecorder(errors, failures);
   progress(ctx, `reading central stack ${plan.centralStack}`);
-  const central = await attempt(`stack ${plan.centralStack}`, () => readCentralStack(cfn, plan.centralStack));
-  if (central === undefined && !errors.length)
-    warnings.push(`central stack ${plan.centralStack} not found in ${region}`);
+  const centralRead = await attempt(`stack ${plan.centralStack}`, async () => ({
+    stack: await readCentralStack(cfn, plan.centralStack),
+  }));
+  const central = centralRead?.stack;
+  const centralState = !centralRead ? 'unreadable' : central ? 'found' : 'not-found';
+  if (centralState === 'not-found') warnings.push(`central stack ${plan.centralStack} not found in ${region}`);
   const outputs = Object.fromEntries((central?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue]));
-  const stackStatus = (await attempt('agency stacks', () => agencyStacks(cfn, plan.agencyStackPattern))) ?? new Map();
+  const listed = await attempt('agency stacks', () => agencyStacks(cfn, plan.agencyStackPattern));
+  const stackStatus = listed ?? new Map<string, string>();
   const agencies = plan.agencies ?? [...stackStatus.keys()].sort();
   progress(ctx, 'reading activations');
   const activations =
@@ -281,28 +374,26 @@ export async function readStatus(
     if (s) sync.set(account, s);
   });
   progress(ctx, 'counting managed nodes');
-  const regions = await countRegions(clients, plan.nodeRegions ?? [region], plan.standardTierNodeLimit, attempt);
-  const centralStack = plan.centralStack;
-  return {
-    region,
-    centralStack,
-    central,
-    outputs,
-    stackStatus,
-    activations,
-    instances,
-    sync,
-    regions,
-    agencies,
+  const counted = await countRegions(
+    clients,
+    plan.nodeRegions ?? [region],
+    plan.standardTierNodeLimit,
+    attempt,
     warnings,
-    errors,
+  );
+  const everyAgency = !plan.agencies && listed !== undefined && sync.size === agencies.length;
+  const regions = withTableCounts(counted, region, sync, everyAgency);
+  return {
+    ...{ region, centralStack: plan.centralStack, central, outputs, stackStatus, activations, instances },
+    ...{ sync, regions, agencies, warnings, errors, failures, centralState },
+    agencyStacksRead: listed !== undefined,
   };
 }
 
 export function agencyViews(data: StatusData, tagKey: string, now: Date): AgencyView[] {
   return data.agencies.map((account) => ({
     account,
-    permissionsStack: data.stackStatus.get(account) ?? 'NOT_FOUND',
+    permissionsStack: data.stackStatus.get(account) ?? (data.agencyStacksRead === false ? 'UNKNOWN' : 'NOT_FOUND'),
     activation: currentActivation(data.activations, tagKey, account, now),
     stackInstances: data.instances
       .filter((i) => i.Account === account)
@@ -343,13 +434,29 @@ export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, acti
 }
 
 export function regionWarnings(r: RegionView): string[] {
+  const w = tableWarnings(r);
   if (r.managedNodes >= r.limit)
     return [
+      ...w,
       `${r.region}: ${r.managedNodes} managed nodes reached the ${r.limit}-node standard-tier limit; new registrations fail until the advanced tier is enabled`,
     ];
   if (r.managedNodes >= r.limit * NODE_WARN_RATIO)
-    return [`${r.region}: ${r.managedNodes} managed nodes is ${r.percent}% of the ${r.limit}-node standard-tier limit`];
-  return [];
+    return [
+      ...w,
+      `${r.region}: ${r.managedNodes} managed nodes is ${r.percent}% of the ${r.limit}-node standard-tier limit`,
+    ];
+  return w;
+}
+
+/** SSM and the sync-state table disagree: nodes not synced by the hub, or rows whose node is gone. */
+function tableWarnings(r: RegionView): string[] {
+  if (r.syncedNodes === undefined || r.syncedNodes === r.managedNodes) return [];
+  const diff = r.managedNodes - r.syncedNodes;
+  return [
+    diff > 0
+      ? `${r.region}: SSM counts ${r.managedNodes} hybrid nodes, the sync-state table ${r.syncedNodes}: ${diff} node(s) not synced by the hub (registered but not yet synced, orphaned, or not from an agency)`
+      : `${r.region}: the sync-state table tracks ${r.syncedNodes} nodes, SSM counts ${r.managedNodes}: ${-diff} row(s) for nodes SSM no longer has`,
+  ];
 }
 
 export interface StatusReport {
@@ -361,7 +468,7 @@ export interface StatusReport {
 export function statusFindings(data: StatusData, config: BuildConfig, now: Date): StatusReport {
   const tagKey = `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`;
   const views = agencyViews(data, tagKey, now);
-  const activationsReadable = data.activations.length > 0 || !data.errors.length;
+  const activationsReadable = !data.failures.some((f) => f.what === 'activations');
   const warnings = [
     ...data.warnings,
     ...views.flatMap((a) => agencyWarnings(a, config.activation.rotateAtUsagePercent, activationsReadable)),
@@ -370,8 +477,22 @@ export function statusFindings(data: StatusData, config: BuildConfig, now: Date)
   return { data, views, warnings };
 }
 
+const centralFailure = (data: StatusData) => data.failures.find((f) => f.what === `stack ${data.centralStack}`);
+
+/** NOT_FOUND only when CloudFormation said so; a read that failed is UNREADABLE, with its kind. */
+export function centralStatus(data: StatusData): string {
+  if (data.centralState === 'unreadable') return 'UNREADABLE';
+  return data.central?.StackStatus ?? 'NOT_FOUND';
+}
+
+function centralText(data: StatusData): string {
+  const f = centralFailure(data);
+  if (f) return `could not be read (${f.kind}): ${f.message}`;
+  return data.central?.StackStatus ?? 'NOT FOUND';
+}
+
 function printStatus(ctx: Context, { data, views, warnings }: StatusReport): void {
-  ctx.stdout(`central stack ${data.centralStack} (${data.region}): ${data.central?.StackStatus ?? 'NOT FOUND'}\n\n`);
+  ctx.stdout(`central stack ${data.centralStack} (${data.region}): ${centralText(data)}\n\n`);
   const headers = [
     'agency',
     'permissions stack',
@@ -393,8 +514,15 @@ function printStatus(ctx: Context, { data, views, warnings }: StatusReport): voi
     a.errorNodes === undefined ? '-' : String(a.errorNodes),
   ]);
   ctx.stdout(`${table(headers, rows)}\n\n`);
-  const regionRows = data.regions.map((r) => [r.region, String(r.managedNodes), String(r.limit), `${r.percent}%`]);
-  ctx.stdout(`${table(['region', 'managed nodes', 'standard-tier limit', 'used'], regionRows)}\n`);
+  const regionRows = data.regions.map((r) => [
+    r.region,
+    String(r.managedNodes),
+    r.syncedNodes === undefined ? '-' : String(r.syncedNodes),
+    String(r.limit),
+    `${r.percent}%`,
+  ]);
+  const regionHeaders = ['region', 'managed nodes (SSM)', 'synced (table)', 'standard-tier limit', 'used'];
+  ctx.stdout(`${table(regionHeaders, regionRows)}\n`);
   for (const a of views) {
     const e = a.latestError;
     if (e)
@@ -411,13 +539,15 @@ export function reportStatus(ctx: Context, report: StatusReport, json: boolean):
       region: data.region,
       centralStack: {
         name: data.centralStack,
-        status: data.central?.StackStatus ?? 'NOT_FOUND',
+        status: centralStatus(data),
+        ...(centralFailure(data) ? { error: centralFailure(data) } : {}),
         outputs: data.outputs,
       },
       agencies: report.views,
       regions: data.regions,
       warnings: report.warnings,
       errors: data.errors,
+      failures: data.failures,
     };
     ctx.stdout(`${JSON.stringify(doc, null, 2)}\n`);
   } else {

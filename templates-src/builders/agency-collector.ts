@@ -28,6 +28,7 @@ import {
 } from '../../lambda/shared/names.ts';
 import { registrationDocument } from '../../documents/index.ts';
 import { SCHEDULE_EXPRESSION_ALLOWED_PATTERN, SCHEDULE_EXPRESSION_RULE } from '../../contract/patterns.ts';
+import { parameterInterface } from '../kit/interface.ts';
 import { ACCOUNT_ID_ALLOWED_PATTERN, REGION_ALLOWED_PATTERN, type BuildContext } from './context.ts';
 
 export function buildAgencyCollector(ctx: BuildContext): Template {
@@ -48,6 +49,32 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   instanceRole(t, ctx.config);
   collectorAlarms(t, ctx.config, alarm);
   outputs(t, ctx.config);
+  // Terse: this template has a byte budget (TemplateBody).
+  parameterInterface(t, [
+    {
+      label: 'Hub',
+      parameters: [
+        ['CentralAccountId', 'Account'],
+        ['CentralRegion', 'Region'],
+      ],
+    },
+    {
+      label: 'Registration',
+      parameters: [
+        ['EnableZeroTouchRegistration', 'Zero-touch'],
+        ['OptInTagKey', 'Tag key'],
+        ['OptInTagValue', 'Tag value'],
+      ],
+    },
+    {
+      label: 'Ops',
+      parameters: [
+        ['ReconcileSchedule', 'Schedule'],
+        ['AlarmEmail', 'E-mail'],
+      ],
+    },
+  ]);
+
   return t;
 }
 
@@ -75,7 +102,7 @@ function parameters(t: Template, config: BuildConfig): void {
     Type: 'String',
     Default: config.zeroTouch.enabledByDefault ? 'true' : 'false',
     AllowedValues: ['true', 'false'],
-    Description: 'Register instances with the opt-in tag automatically',
+    Description: "true: tagged instances move to the central account's SSM",
   });
   t.condition('ZeroTouchEnabled', Equals(zeroTouch, 'true'));
   t.parameter('OptInTagKey', {

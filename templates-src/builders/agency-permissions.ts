@@ -5,16 +5,18 @@
 import { derivedNames } from '../config.ts';
 import { ImportValue, Ref, Sub } from '../kit/intrinsics.ts';
 import { Template } from '../kit/template.ts';
+import { parameterInterface } from '../kit/interface.ts';
 import type { BuildContext } from './context.ts';
 import { ACCOUNT_ID_ALLOWED_PATTERN } from './context.ts';
+
+/** The template's Description: `status` also finds permissions stacks by it, whatever their name. */
+export const AGENCY_PERMISSIONS_DESCRIPTION =
+  "SSM central hub (central account): one agency's invoke permission on its own tag-manager alias, and its hybrid activation.";
 
 export function buildAgencyPermissions(ctx: BuildContext): Template {
   const { config } = ctx;
   const names = derivedNames(config);
-  const t = new Template(
-    'agency-permissions',
-    "SSM central hub (central account): one agency's invoke permission on its own tag-manager alias, and its hybrid activation.",
-  );
+  const t = new Template('agency-permissions', AGENCY_PERMISSIONS_DESCRIPTION);
 
   const agency = t.parameter('AgencyAccountId', {
     Type: 'String',
@@ -34,8 +36,7 @@ export function buildAgencyPermissions(ctx: BuildContext): Template {
     Default: config.activation.registrationLimit,
     MinValue: 1,
     MaxValue: 1000,
-    Description:
-      'How many instances one activation may register (1–1000); rotation starts at the configured usage share',
+    Description: `How many instances one activation may register (1–1000). A new activation is issued when ${config.activation.rotateAtUsagePercent}% of them are used`,
   });
   const expiry = t.parameter('ActivationExpiryDays', {
     Type: 'Number',
@@ -68,5 +69,16 @@ export function buildAgencyPermissions(ctx: BuildContext): Template {
   });
 
   t.output('AgencyAliasArn', { Description: "The alias this agency's collector invokes", Value: Ref('AgencyAlias') });
+  parameterInterface(t, [
+    { label: 'Agency', parameters: [['AgencyAccountId', 'Agency account ID']] },
+    {
+      label: 'Activation',
+      parameters: [
+        ['RegistrationLimit', 'Registrations per activation'],
+        ['ActivationExpiryDays', 'Activation lifetime (days)'],
+      ],
+    },
+    { label: 'Hub', parameters: [['CentralManagerStackName', 'Central stack name']] },
+  ]);
   return t;
 }

@@ -34,6 +34,7 @@ import {
 } from '../../lambda/shared/names.ts';
 import { deregistrationDocument } from '../../documents/index.ts';
 import type { BuildContext } from './context.ts';
+import { parameterInterface } from '../kit/interface.ts';
 
 export function buildCentralManager(ctx: BuildContext): Template {
   const t = new Template(
@@ -56,6 +57,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
   hubAlarms(t, ctx.config, alarm);
   wayBack(t, ctx.config);
   outputs(t);
+  parameterInterface(t, [{ label: 'Notifications', parameters: [['AlarmEmail', 'Alarm e-mail address']] }]);
   return t;
 }
 

@@ -10,6 +10,9 @@ import {
   DescribeStackEventsCommand,
   DescribeStacksCommand,
   ExecuteChangeSetCommand,
+  GetTemplateCommand,
+  ListStackInstancesCommand,
+  ListStackResourcesCommand,
   type Parameter,
   type StackEvent,
 } from '@aws-sdk/client-cloudformation';
@@ -27,6 +30,37 @@ interface FakeStack {
   /** Status to reach after one more DescribeStacks while IN_PROGRESS. */
   pending?: string;
   events: StackEvent[];
+  outputs?: Array<{ OutputKey: string; OutputValue: string }>;
+}
+
+type Resources = Record<string, { Type: string }>;
+const resourcesOf = (body?: string): Resources =>
+  ((body ? JSON.parse(body) : {}) as { Resources?: Resources }).Resources ?? {};
+
+/**
+ * DescribeChangeSet's Changes: one ResourceChange per added, removed or modified resource, with
+ * Replacement on modifications (API reference, ResourceChange). This fake never replaces.
+ */
+function resourceChanges(current: string | undefined, next: string | undefined) {
+  const before = resourcesOf(current);
+  const after = resourcesOf(next);
+  const change = (Action: 'Add' | 'Remove' | 'Modify', id: string, r: { Type: string }) => ({
+    Type: 'Resource' as const,
+    ResourceChange: {
+      Action,
+      LogicalResourceId: id,
+      ResourceType: r.Type,
+      ...(Action === 'Modify' ? { Replacement: 'False' as const } : {}),
+    },
+  });
+  return [
+    ...Object.entries(after)
+      .filter(([id, r]) => !(id in before) || JSON.stringify(before[id]) !== JSON.stringify(r))
+      .map(([id, r]) => change(id in before ? 'Modify' : 'Add', id, r)),
+    ...Object.entries(before)
+      .filter(([id]) => !(id in after))
+      .map(([id, r]) => change('Remove', id, r)),
+  ];
 }
 
 export function fakeCloudFormation(
@@ -64,7 +98,14 @@ export function fakeCloudFormation(
     if (!s || (s.status === 'DELETE_COMPLETE' && input.StackName === s.name)) throw notFound(input.StackName!);
     const out = {
       Stacks: [
-        { StackId: s.id, StackName: s.name, StackStatus: s.status, Parameters: s.parameters, CreationTime: new Date() },
+        {
+          StackId: s.id,
+          StackName: s.name,
+          StackStatus: s.status,
+          Parameters: s.parameters,
+          Outputs: s.outputs,
+          CreationTime: new Date(),
+        },
       ],
     };
     if (s.pending) {
@@ -113,6 +154,7 @@ export function fakeCloudFormation(
       Status: cs.status,
       StatusReason: cs.reason,
       ExecutionStatus: cs.status === 'FAILED' ? 'UNAVAILABLE' : 'AVAILABLE',
+      Changes: cs.status === 'FAILED' ? [] : resourceChanges(cs.stack.template, cs.template),
     };
   });
   cfn.on(DeleteChangeSetCommand).callsFake(async (input) => {
@@ -137,6 +179,19 @@ export function fakeCloudFormation(
     const token = input.ClientRequestToken;
     s.events = [
       ...(fail
+        ? []
+        : [
+            {
+              StackId: s.id,
+              StackName: s.name,
+              EventId: `done-${++seq}`,
+              LogicalResourceId: s.name,
+              ResourceStatus: `${verb}_COMPLETE` as const,
+              ClientRequestToken: token,
+              Timestamp: t,
+            },
+          ]),
+      ...(fail
         ? (opts.failureEvents?.(s.name) ?? []).map((e) => ({
             ...e,
             ClientRequestToken: token,
@@ -157,6 +212,31 @@ export function fakeCloudFormation(
     changeSets.delete(input.ChangeSetName!);
     return {};
   });
+  // GetTemplate returns the body the stack was last deployed with (API reference, GetTemplate).
+  cfn.on(GetTemplateCommand).callsFake(async (input) => {
+    const s = find(input.StackName!);
+    if (!s) throw notFound(input.StackName!);
+    return { TemplateBody: s.template, StagesAvailable: ['Original', 'Processed'] };
+  });
+  // ListStackResources: one summary per resource of the deployed template.
+  cfn.on(ListStackResourcesCommand).callsFake(async (input) => {
+    const s = find(input.StackName!);
+    if (!s) throw notFound(input.StackName!);
+    const resources = (JSON.parse(s.template ?? '{}') as { Resources?: Record<string, { Type: string }> }).Resources;
+    return {
+      StackResourceSummaries: Object.entries(resources ?? {}).map(([id, r]) => ({
+        LogicalResourceId: id,
+        ResourceType: r.Type,
+        ResourceStatus: 'CREATE_COMPLETE',
+        LastUpdatedTimestamp: new Date(0),
+      })),
+    };
+  });
+  // No StackSet unless a test sets one up: ListStackInstances answers StackSetNotFoundException
+  // (CloudFormation API reference, ListStackInstances errors).
+  cfn
+    .on(ListStackInstancesCommand)
+    .rejects(awsError('StackSetNotFoundException', 'StackSet ssm-hub-agency-collector not found'));
   cfn.on(DescribeStackEventsCommand).callsFake(async (input) => {
     const s = find(input.StackName!);
     if (!s) throw notFound(input.StackName!);

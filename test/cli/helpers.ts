@@ -11,7 +11,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { STSClient } from '@aws-sdk/client-sts';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Context } from '../../scripts/kit/index.ts';
 import { PROJECT_ROOT } from '../../scripts/kit/index.ts';
 
@@ -101,6 +101,8 @@ export function testContext(start = new Date('2026-06-01T12:00:00Z')): TestConte
   return ctx;
 }
 
+export const CALLER_ACCOUNT = '999999999999';
+
 /** Mocks every SDK client the CLI uses, so a test can assert that none was called. */
 export function mockAll() {
   const m = {
@@ -112,8 +114,19 @@ export function mockAll() {
     ddb: mockClient(DynamoDBClient),
     doc: mockClient(DynamoDBDocumentClient),
   };
+  // Every mutating command names its account first (aws://ACCOUNT/REGION); tests may override it.
+  m.sts
+    .on(GetCallerIdentityCommand)
+    .resolves({ Account: CALLER_ACCOUNT, Arn: `arn:aws:iam::${CALLER_ACCOUNT}:user/op` });
   return {
     ...m,
+    /** Names of every command sent to any client, in the order they were sent. */
+    commandNames: () =>
+      Object.values(m)
+        .flatMap((x) => x.calls() as unknown as Array<{ callId: number; args: unknown[] }>)
+        // sinon numbers every call across all stubs (callId), so this is the order they were sent in.
+        .sort((a, b) => a.callId - b.callId)
+        .map((c) => (c.args[0] as object).constructor.name),
     totalCalls: () => Object.values(m).reduce((n, x) => n + x.calls().length, 0),
     restore: () => Object.values(m).forEach((x) => x.restore()),
   };

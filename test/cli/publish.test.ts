@@ -79,6 +79,12 @@ describe('publish', () => {
       expect(p.Key!.split('/')[1]).toBe(sha256(p.Body as Buffer));
     }
     expect(ctx.stderrText()).toContain(`unchanged s3://hub-templates/${existingKey}`);
+    // The account and Region are named before the first upload.
+    const announced = ctx
+      .stderrText()
+      .indexOf('aws://999999999999/us-east-1: uploading templates and documents to hub-templates');
+    expect(announced).toBeGreaterThanOrEqual(0);
+    expect(announced).toBeLessThan(ctx.stderrText().indexOf('uploading s3://'));
     expect(ctx.stdoutText()).toContain('uploaded 9, unchanged 1: s3://hub-templates (us-east-1)');
   });
 

@@ -8,7 +8,12 @@ import {
   ListStackInstancesCommand,
   ListStacksCommand,
 } from '@aws-sdk/client-cloudformation';
-import { DescribeActivationsCommand, DescribeInstanceInformationCommand, SSMClient } from '@aws-sdk/client-ssm';
+import {
+  DescribeActivationsCommand,
+  DescribeInstanceInformationCommand,
+  ListNodesSummaryCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { main as status } from '../../scripts/ops/status.ts';
 import { testContext } from './helpers.ts';
@@ -136,6 +141,11 @@ beforeEach(() => {
         };
   });
   const nodes: Record<string, number> = { 'us-east-1': 850, 'us-west-2': 120 };
+  // ListNodesSummary answers one count per aggregated value (SSM API reference, ListNodesSummary).
+  ssm.on(ListNodesSummaryCommand).callsFake(async (_input, getClient) => {
+    const region = await (getClient() as SSMClient).config.region();
+    return { Summary: [{ ResourceType: 'ManagedInstance', Count: String(nodes[region]) }] };
+  });
   ssm.on(DescribeInstanceInformationCommand).callsFake(async (input, getClient) => {
     const region = await (getClient() as SSMClient).config.region();
     const total = nodes[region]!;
@@ -182,7 +192,7 @@ describe('status', () => {
     expect(b.stackInstances).toEqual([{ region: 'us-east-1', status: 'FAILED', detail: 'Role already exists' }]);
 
     expect(report.regions).toEqual([
-      { region: 'us-east-1', managedNodes: 850, limit: 1000, percent: 85 },
+      { region: 'us-east-1', managedNodes: 850, limit: 1000, percent: 85, syncedNodes: 30 },
       { region: 'us-west-2', managedNodes: 120, limit: 1000, percent: 12 },
     ]);
     const warnings: string[] = report.warnings;
@@ -198,13 +208,47 @@ describe('status', () => {
     const listed = ssm.commandCalls(DescribeActivationsCommand).map((c) => c.args[0].input);
     expect(listed).toHaveLength(2);
     expect(listed[0]!.Filters).toEqual([{ FilterKey: 'IamRole', FilterValues: ['ssm-hub-managed-node'] }]);
-    const nodeQueries = ssm.commandCalls(DescribeInstanceInformationCommand).map((c) => c.args[0].input);
-    expect(nodeQueries.length).toBe(17 + 3);
-    expect(
-      nodeQueries.every(
-        (q) => JSON.stringify(q.Filters) === JSON.stringify([{ Key: 'ResourceType', Values: ['ManagedInstance'] }]),
-      ),
-    ).toBe(true);
+    // Nodes were counted by SSM's summary, one call per Region, never node by node.
+    expect(ssm.commandCalls(DescribeInstanceInformationCommand)).toHaveLength(0);
+    expect(ssm.commandCalls(ListNodesSummaryCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        Aggregators: [{ AggregatorType: 'Count', TypeName: 'Instance', AttributeName: 'ResourceType' }],
+        Filters: [{ Key: 'ResourceType', Values: ['ManagedInstance'], Type: 'Equal' }],
+        NextToken: undefined,
+      },
+      expect.objectContaining({ Filters: [{ Key: 'ResourceType', Values: ['ManagedInstance'], Type: 'Equal' }] }),
+    ]);
+  });
+
+  it('reports where SSM counts more nodes than the sync-state table tracks (orphans)', async () => {
+    const ctx = testContext(NOW);
+    ctx.awsConfig = { dynamodb: { endpoint } };
+    const code = await status(['--json'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const report = JSON.parse(ctx.stdoutText());
+    // The table tracks A's 30 nodes and none of B's; SSM counts 850 in the hub's Region.
+    expect(report.regions).toEqual([
+      { region: 'us-east-1', managedNodes: 850, limit: 1000, percent: 85, syncedNodes: 30 },
+    ]);
+    expect(report.warnings).toContain(
+      'us-east-1: SSM counts 850 hybrid nodes, the sync-state table 30: 820 node(s) not synced by the hub (registered but not yet synced, orphaned, or not from an agency)',
+    );
+  });
+
+  it('counts page by page, with a warning, where ListNodesSummary is refused', async () => {
+    ssm
+      .on(ListNodesSummaryCommand)
+      .rejects(Object.assign(new Error('not supported here'), { name: 'UnsupportedOperationException' }));
+    const ctx = testContext(NOW);
+    ctx.awsConfig = { dynamodb: { endpoint } };
+    const code = await status(['--agencies', A, '--regions', 'us-west-2', '--json'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const report = JSON.parse(ctx.stdoutText());
+    expect(report.regions[0].managedNodes).toBe(120);
+    expect(ssm.commandCalls(DescribeInstanceInformationCommand)).toHaveLength(3);
+    expect(report.warnings).toContain(
+      'ListNodesSummary in us-west-2 failed (UnsupportedOperationException: not supported here); counted node by node instead',
+    );
   });
 
   it('prints the same findings for people, with WARNING lines', async () => {
@@ -218,7 +262,7 @@ describe('status', () => {
         `${A}\\s+UPDATE_COMPLETE\\s+2026-06-04 12:00 \\(3d\\)\\s+312/1000\\s+us-east-1:SUCCEEDED\\s+30\\s+2026-06-01T11:59:00.000Z\\s+2`,
       ),
     );
-    expect(out).toMatch(/us-east-1\s+850\s+1000\s+85%/);
+    expect(out).toMatch(/us-east-1\s+850\s+-\s+1000\s+85%/);
     expect(out).toContain(`WARNING: agency ${A}: activation a-cur expires in 3 days`);
     expect(out).toContain('WARNING: us-east-1: 850 managed nodes is 85% of the 1000-node standard-tier limit');
     expect(out).toContain(`last error for ${A} (mi-00000000000000004`);
@@ -236,7 +280,7 @@ describe('status', () => {
     const code = await status(['--agencies', A], ctx);
     expect(code).toBe(1);
     expect(ctx.stdoutText()).toContain(
-      'ERROR: could not read activations: AccessDeniedException: User is not authorized to perform: ssm:DescribeActivations',
+      'ERROR: could not read activations (access-denied): AccessDeniedException: User is not authorized to perform: ssm:DescribeActivations',
     );
   });
 });

@@ -10,6 +10,10 @@ import * as onboard from '../../scripts/ops/onboard.ts';
 import * as offboard from '../../scripts/ops/offboard.ts';
 import * as rollout from '../../scripts/ops/rollout.ts';
 import * as status from '../../scripts/ops/status.ts';
+import * as deploy from '../../scripts/ops/deploy.ts';
+import * as uninstall from '../../scripts/ops/uninstall.ts';
+import * as nodes from '../../scripts/ops/nodes.ts';
+import * as doctor from '../../scripts/ops/doctor.ts';
 import { makeGenerated, mockAll, testContext } from './helpers.ts';
 
 const COMMANDS: Record<string, { spec: CommandSpec; main: (argv: string[], ctx: Context) => Promise<number> }> = {
@@ -18,6 +22,10 @@ const COMMANDS: Record<string, { spec: CommandSpec; main: (argv: string[], ctx: 
   offboard,
   rollout,
   status,
+  deploy,
+  uninstall,
+  nodes,
+  doctor,
 };
 
 let mocks: ReturnType<typeof mockAll>;
@@ -174,6 +182,14 @@ const BAD: Array<[string, string[], RegExp]> = [
   ['status', ['--verbose'], /unknown option --verbose \(see ssm-hub status --help\)/],
   ['status', ['now'], /unexpected argument now/],
   ['status', ['--call-as', 'ADMIN'], /--call-as: "ADMIN" is not allowed/],
+  ['deploy', ['--yes', '--param', 'x'], /--param: "x" must look like NAME=VALUE/],
+  ['deploy', ['--yes', '--stack-name', '1bad'], /--stack-name: "1bad" is not a valid stack name/],
+  ['deploy', [], /deploy changes the central stack: no terminal to confirm on, so pass --yes/],
+  ['doctor', ['--regions', 'mars-1'], /--regions: "mars-1" is not an AWS Region name/],
+  ['nodes', ['--status', 'ok'], /--status: "ok" is not allowed/],
+  ['nodes', ['--json', '--output', 'table'], /--json and --output table cannot be used together/],
+  ['uninstall', ['--nodes', 'all'], /--nodes: "all" is not allowed/],
+  ['uninstall', ['--nodes', 'keep'], /uninstall removes the hub: no terminal to confirm on, so pass --yes/],
 ];
 
 describe('bad input', () => {

@@ -1,0 +1,207 @@
+// `ssm-hub deploy`: creates or updates the central-manager stack through a change set. It shows
+// the change set as a table (resource, action, replacement), asks for confirmation (--yes skips
+// it; without a terminal --yes is required), executes it and follows the stack's events live.
+// --dry-run compares from read-only calls and changes nothing.
+import {
+  DeleteChangeSetCommand,
+  DeleteStackCommand,
+  paginateDescribeChangeSet,
+  DescribeStackEventsCommand,
+  ExecuteChangeSetCommand,
+  type Change,
+  type CloudFormationClient,
+} from '@aws-sdk/client-cloudformation';
+import { callerAccount, makeClients, resolveRegion } from './aws.ts';
+import {
+  defaultContext,
+  defineCommand,
+  EXIT,
+  flag,
+  OperationError,
+  progress,
+  repeatable,
+  requireConfirmable,
+  runCommand,
+  table,
+  text,
+  type Context,
+} from '../kit/index.ts';
+import * as v from '../kit/validate.ts';
+import {
+  AWS_OPTIONS,
+  GENERATED_DIR_OPTION,
+  generatedDir,
+  loadConfig,
+  templateUrlOption,
+  timeoutOption,
+} from './common.ts';
+import { checkParameter, parseAssignments, readManifest, readTemplate, templateBodyOrUrl } from './generated.ts';
+import { announceTarget, previewStack, printStackPreviews } from './preview.ts';
+import { createChangeSet, describeStack, operationToken, stackToChange, type DeployInput } from './stacks.ts';
+
+export const spec = defineCommand({
+  name: 'deploy',
+  summary: 'Create or update the central-manager stack through a change set: show it, ask, execute, follow the events.',
+  usage: ['--template-url https://…/central-manager.json [--param AlarmEmail=ops@example.org] [--yes] [options]'],
+  options: [
+    templateUrlOption(
+      'published central-manager template (from `publish`); needed when the local build exceeds the TemplateBody limit',
+    ),
+    text('stack-name', {
+      arg: 'NAME',
+      help: 'central stack name',
+      check: v.stackName,
+      defaultText: '<namePrefix>-central-manager',
+    }),
+    repeatable('param', { arg: 'NAME=VALUE', help: 'a central-manager parameter, e.g. AlarmEmail=ops@example.org' }),
+    flag('yes', 'execute without asking (required without a terminal)'),
+    flag('dry-run', 'show the stack, parameter and resource changes from read-only calls; change nothing'),
+    timeoutOption('stack'),
+    GENERATED_DIR_OPTION,
+    ...AWS_OPTIONS,
+  ],
+  notes: [
+    'Without --template-url the local generated/templates/central-manager.json is sent as TemplateBody, which only works while it fits in 51,200 bytes.',
+  ],
+});
+
+/** The local template when it is the one at the URL (same sha256 in the key), for a resource-level dry run. */
+function localTwin(gen: string, url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const artifact = readManifest(gen).find((a) => a.path === 'templates/central-manager.json');
+    return artifact && url.includes(`/${artifact.sha256}/`) ? readTemplate(gen, 'central-manager').body : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every change of a change set, all pages read (DescribeChangeSet pages with NextToken). */
+async function changeSetChanges(cfn: CloudFormationClient, changeSetId: string, stackName: string) {
+  const changes: Change[] = [];
+  const input = { ChangeSetName: changeSetId, StackName: stackName };
+  for await (const page of paginateDescribeChangeSet({ client: cfn }, input)) changes.push(...(page.Changes ?? []));
+  return changes.map((c) => ({
+    resource: c.ResourceChange?.LogicalResourceId ?? '',
+    type: c.ResourceChange?.ResourceType ?? '',
+    action: c.ResourceChange?.Action ?? '',
+    replacement: c.ResourceChange?.Replacement ?? 'n/a',
+  }));
+}
+
+/** Prints each new event of this operation (they carry its ClientRequestToken) as it appears, until the stack settles. */
+async function followEvents(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  stackId: string,
+  token: string,
+  timeoutMs: number,
+) {
+  const seen = new Set<string>();
+  const deadline = ctx.now().getTime() + timeoutMs;
+  for (;;) {
+    const status = (await describeStack(cfn, stackId))?.StackStatus ?? 'DELETE_COMPLETE';
+    const out = await cfn.send(new DescribeStackEventsCommand({ StackName: stackId }));
+    const fresh = (out.StackEvents ?? []).filter((e) => e.ClientRequestToken === token && !seen.has(e.EventId ?? ''));
+    for (const e of fresh.reverse()) {
+      seen.add(e.EventId ?? '');
+      const reason = e.ResourceStatusReason ? `  ${e.ResourceStatusReason}` : '';
+      progress(ctx, `${e.Timestamp?.toISOString() ?? ''}  ${e.LogicalResourceId}  ${e.ResourceStatus}${reason}`);
+    }
+    if (!status.endsWith('_IN_PROGRESS')) return status;
+    if (ctx.now().getTime() > deadline) return `TIMED_OUT (last status ${status})`;
+    await ctx.sleep(ctx.pollMs);
+  }
+}
+
+export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
+  return runCommand(spec, argv, ctx, async (o) => {
+    const { names } = loadConfig(ctx, o.config);
+    if (!o['dry-run']) requireConfirmable(ctx, o.yes, 'deploy changes the central stack');
+    const gen = generatedDir(ctx, o['generated-dir']);
+    const url = o['template-url'];
+    const template = templateBodyOrUrl(gen, 'central-manager', url);
+    const parameters: Record<string, string> = {};
+    const local = url ? undefined : readTemplate(gen, 'central-manager').json;
+    for (const { name, value } of parseAssignments('--param', o.param)) {
+      if (local) checkParameter('--param', 'central-manager', local, name, value);
+      parameters[name] = value;
+    }
+    const stackName = o['stack-name'] ?? names.centralStackName;
+    const region = await resolveRegion(ctx, o.region, o.profile);
+    const clients = makeClients(ctx, o.profile);
+    const cfn = clients.cloudformation(region);
+    const caller = await callerAccount(clients, region);
+    if (o['dry-run']) {
+      announceTarget(ctx, caller, region, `dry run: deploy of ${stackName} (nothing is changed)`);
+      const twin = localTwin(gen, url);
+      const preview = await previewStack(cfn, stackName, twin ? { TemplateBody: twin } : template, parameters);
+      if (o.json) ctx.stdout(`${JSON.stringify({ dryRun: true, account: caller, region, stack: preview }, null, 2)}\n`);
+      else printStackPreviews(ctx, [preview]);
+      return EXIT.ok;
+    }
+    announceTarget(ctx, caller, region, `deploying ${stackName}`);
+    return deploy(
+      ctx,
+      cfn,
+      {
+        stackName,
+        template,
+        parameters,
+        templateParameters: local ? Object.keys(local.Parameters ?? {}) : undefined,
+        capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
+        description: 'ssm-hub deploy central-manager',
+        timeoutMs: o['timeout-minutes'] * 60_000,
+      },
+      o.yes,
+      o.json,
+    );
+  });
+}
+
+async function deploy(ctx: Context, cfn: CloudFormationClient, input: DeployInput, yes: boolean, json: boolean) {
+  const { stackName } = input;
+  const log = (line: string) => progress(ctx, `${stackName}: ${line}`);
+  const target = await stackToChange(ctx, cfn, input, log);
+  if ('outcome' in target) throw new OperationError(`${stackName}: ${target.outcome.detail}`);
+  const ref = await createChangeSet(ctx, cfn, input, target.stack, log);
+  if ('outcome' in ref) {
+    if (ref.outcome.result === 'failed') throw new OperationError(`${stackName}: ${ref.outcome.detail}`);
+    return report(ctx, json, { stackName, result: 'up-to-date', changes: [] });
+  }
+  const changes = await changeSetChanges(cfn, ref.changeSetId, stackName);
+  const rows = changes.map((c) => [c.resource, c.type, c.action, c.replacement]);
+  progress(
+    ctx,
+    `${ref.type} change set for ${stackName}:\n${table(['resource', 'type', 'action', 'replacement'], rows)}`,
+  );
+  if (!yes && !(await ctx.confirm!(`Execute this change set on ${stackName}?`))) {
+    await cfn.send(new DeleteChangeSetCommand({ ChangeSetName: ref.changeSetId, StackName: stackName }));
+    // A CREATE change set leaves an empty REVIEW_IN_PROGRESS stack; remove it with the change set.
+    if (ref.type === 'CREATE') await cfn.send(new DeleteStackCommand({ StackName: ref.stackId }));
+    return report(ctx, json, { stackName, result: 'declined', changes });
+  }
+  const token = operationToken();
+  await cfn.send(
+    new ExecuteChangeSetCommand({ ChangeSetName: ref.changeSetId, StackName: stackName, ClientRequestToken: token }),
+  );
+  const status = await followEvents(ctx, cfn, ref.stackId, token, input.timeoutMs);
+  const ok = status === 'CREATE_COMPLETE' || status === 'UPDATE_COMPLETE';
+  report(ctx, json, {
+    stackName,
+    result: ok ? (ref.type === 'CREATE' ? 'created' : 'updated') : 'failed',
+    status,
+    changes,
+  });
+  return ok ? EXIT.ok : EXIT.failed;
+}
+
+function report(
+  ctx: Context,
+  json: boolean,
+  r: { stackName: string; result: string; status?: string; changes: unknown[] },
+) {
+  if (json) ctx.stdout(`${JSON.stringify(r, null, 2)}\n`);
+  else ctx.stdout(`${r.stackName}: ${r.result}${r.status ? ` (${r.status})` : ''}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,183 @@
+// doctor: one PASS/WARN/FAIL line and a fix per prerequisite; exit 1 when any fails.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DescribeOrganizationsAccessCommand, GetTemplateCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeOrganizationCommand, ListDelegatedAdministratorsCommand } from '@aws-sdk/client-organizations';
+import { GetBucketPolicyCommand } from '@aws-sdk/client-s3';
+import { GetServiceSettingCommand, ListNodesSummaryCommand } from '@aws-sdk/client-ssm';
+import { main as doctor, nodeVersionCheck, policyReaches, tierCheck } from '../../scripts/ops/doctor.ts';
+import { bucketPolicy } from '../../scripts/ops/publish.ts';
+import { fakeCloudFormation } from './fake-cloudformation.ts';
+import { awsError, CALLER_ACCOUNT, makeGenerated, mockAll, TEMPLATES, testContext } from './helpers.ts';
+
+let mocks: ReturnType<typeof mockAll>;
+beforeEach(() => {
+  mocks = mockAll();
+});
+afterEach(() => mocks.restore());
+
+const ORG = 'o-abcdefghij';
+const BUCKET = 'acme-templates-us-east-1';
+
+/** A hub where every check passes; each test breaks one thing. */
+function healthy() {
+  const ctx = testContext();
+  const fake = fakeCloudFormation(mocks.cfn, { now: ctx.now });
+  fake.add('ssm-hub-central-manager', 'UPDATE_COMPLETE', [], JSON.stringify(TEMPLATES['central-manager']));
+  mocks.cfn.on(DescribeOrganizationsAccessCommand).resolves({ Status: 'ENABLED' });
+  mocks.org.on(DescribeOrganizationCommand).resolves({ Organization: { Id: ORG, MasterAccountId: CALLER_ACCOUNT } });
+  mocks.org.on(ListDelegatedAdministratorsCommand).resolves({ DelegatedAdministrators: [{ Id: CALLER_ACCOUNT }] });
+  mocks.s3
+    .on(GetBucketPolicyCommand)
+    .resolves({ Policy: JSON.stringify(bucketPolicy(BUCKET, 'us-east-1', 'ssm-hub', ORG)) });
+  mocks.ssm.on(GetServiceSettingCommand).resolves({ ServiceSetting: { SettingValue: 'standard' } });
+  mocks.ssm.on(ListNodesSummaryCommand).resolves({ Summary: [{ ResourceType: 'ManagedInstance', Count: '120' }] });
+  return { ctx, fake, gen: makeGenerated() };
+}
+
+async function run(ctx: ReturnType<typeof testContext>, gen: string, ...extra: string[]) {
+  const code = await doctor(['--generated-dir', gen, '--bucket', 'acme-templates-{region}', '--json', ...extra], ctx);
+  return {
+    code,
+    checks: JSON.parse(ctx.stdoutText()).checks as Array<{
+      check: string;
+      status: string;
+      detail: string;
+      fix?: string;
+    }>,
+  };
+}
+
+describe('doctor checks (pure)', () => {
+  it.each([
+    { version: '22.3.0', status: 'PASS' },
+    { version: '20.19.0', status: 'PASS' },
+    { version: '20.18.1', status: 'FAIL' },
+    { version: '18.20.0', status: 'FAIL' },
+  ])('Node $version is $status', ({ version, status }) => {
+    expect(nodeVersionCheck(version).status).toBe(status);
+  });
+
+  it.each([
+    { tier: 'advanced', nodes: 5000, status: 'PASS' },
+    { tier: 'standard', nodes: 120, status: 'PASS' },
+    { tier: 'standard', nodes: 800, status: 'WARN' },
+    { tier: 'standard', nodes: 1000, status: 'FAIL' },
+  ])('$tier tier with $nodes nodes is $status', ({ tier, nodes, status }) => {
+    expect(tierCheck('us-east-1', tier, nodes, 1000).status).toBe(status);
+  });
+
+  it('finds the organization read statement publish prints, and misses a policy without it', () => {
+    const expected = bucketPolicy(BUCKET, 'us-east-1', 'ssm-hub', ORG);
+    expect(policyReaches(JSON.stringify(expected), expected)).toBe(true);
+    const other = bucketPolicy(BUCKET, 'us-east-1', 'ssm-hub', 'o-zzzzzzzzzz');
+    expect(policyReaches(JSON.stringify(other), expected)).toBe(false);
+  });
+});
+
+describe('doctor', () => {
+  it('passes every check on a healthy hub and exits 0', async () => {
+    const { ctx, gen } = healthy();
+    const { code, checks } = await run(ctx, gen);
+    expect(checks.map((c) => [c.check, c.status])).toEqual([
+      ['Node.js version', 'PASS'],
+      ['credentials', 'PASS'],
+      ['StackSets trusted access', 'PASS'],
+      ['management account', 'PASS'],
+      ['central stack ssm-hub-central-manager', 'PASS'],
+      ['central stack version', 'PASS'],
+      [`bucket ${BUCKET} lets the organization read`, 'PASS'],
+      ['SSM tier in us-east-1', 'PASS'],
+    ]);
+    expect(code).toBe(0);
+  });
+
+  it.each([
+    {
+      case: 'trusted access off',
+      breakIt: () => mocks.cfn.on(DescribeOrganizationsAccessCommand).resolves({ Status: 'DISABLED' }),
+      check: 'StackSets trusted access',
+      fix: /activate-organizations-access/,
+    },
+    {
+      case: 'a caller that is not the management account',
+      breakIt: () =>
+        mocks.org
+          .on(DescribeOrganizationCommand)
+          .resolves({ Organization: { Id: ORG, MasterAccountId: '123456789012' } }),
+      check: 'management account',
+      fix: /--call-as DELEGATED_ADMIN/,
+    },
+    {
+      case: 'no bucket policy',
+      breakIt: () =>
+        mocks.s3
+          .on(GetBucketPolicyCommand)
+          .rejects(awsError('NoSuchBucketPolicy', 'The bucket policy does not exist', 404)),
+      check: `bucket ${BUCKET} lets the organization read`,
+      fix: /--print-bucket-policy/,
+    },
+    {
+      case: 'a full standard tier',
+      breakIt: () =>
+        mocks.ssm
+          .on(ListNodesSummaryCommand)
+          .resolves({ Summary: [{ ResourceType: 'ManagedInstance', Count: '1000' }] }),
+      check: 'SSM tier in us-east-1',
+      fix: /advanced tier/,
+    },
+    {
+      case: 'a central stack running another template',
+      breakIt: () => mocks.cfn.on(GetTemplateCommand).resolves({ TemplateBody: '{"Resources":{}}' }),
+      check: 'central stack version',
+      fix: /ssm-hub deploy/,
+    },
+    {
+      case: 'denied access to trusted-access status',
+      breakIt: () =>
+        mocks.cfn.on(DescribeOrganizationsAccessCommand).rejects(awsError('AccessDenied', 'not authorized', 403)),
+      check: 'StackSets trusted access',
+      fix: /activate-organizations-access/,
+    },
+  ])('fails on $case, with the fix, and exits 1', async ({ breakIt, check, fix }) => {
+    const { ctx, gen } = healthy();
+    breakIt();
+    const { code, checks } = await run(ctx, gen);
+    const hit = checks.find((c) => c.check === check)!;
+    expect(hit.status).toBe('FAIL');
+    expect(hit.fix).toMatch(fix);
+    expect(checks.filter((c) => c.status === 'FAIL')).toHaveLength(1);
+    expect(code).toBe(1);
+  });
+
+  it('fails when the central stack is missing', async () => {
+    const { ctx, fake, gen } = healthy();
+    fake.stacks.clear();
+    const { code, checks } = await run(ctx, gen);
+    expect(checks.find((c) => c.check === 'central stack ssm-hub-central-manager')).toMatchObject({
+      status: 'FAIL',
+      detail: 'not found',
+    });
+    expect(code).toBe(1);
+  });
+
+  it('checks the delegated administrator registration with --call-as DELEGATED_ADMIN', async () => {
+    const { ctx, gen } = healthy();
+    mocks.org.on(ListDelegatedAdministratorsCommand).resolves({ DelegatedAdministrators: [{ Id: '123456789012' }] });
+    const { code, checks } = await run(ctx, gen, '--call-as', 'DELEGATED_ADMIN');
+    expect(checks.find((c) => c.check === 'delegated administrator')).toMatchObject({ status: 'FAIL' });
+    expect(checks.find((c) => c.check === 'delegated administrator')!.fix).toContain(
+      'register-delegated-administrator',
+    );
+    expect(code).toBe(1);
+  });
+
+  it('prints one line per check and the fix under each failure', async () => {
+    const { ctx, gen } = healthy();
+    mocks.cfn.on(DescribeOrganizationsAccessCommand).resolves({ Status: 'DISABLED' });
+    expect(await doctor(['--generated-dir', gen], ctx)).toBe(1);
+    expect(ctx.stdoutText()).toMatch(
+      /^FAIL  StackSets trusted access: status DISABLED\n      fix: aws cloudformation activate-organizations-access/m,
+    );
+    expect(ctx.stdoutText()).toMatch(/^PASS  Node\.js version: /m);
+  });
+});

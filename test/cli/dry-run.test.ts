@@ -1,0 +1,195 @@
+// --dry-run: onboard, offboard and rollout print every change they would make, name the account
+// and Region, and send only read calls (the mocked SDK records no Create, Update, Delete,
+// Execute, Put or Deregister).
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DescribeStackSetCommand, ListStackInstancesCommand } from '@aws-sdk/client-cloudformation';
+import { main as onboard } from '../../scripts/ops/onboard.ts';
+import { main as offboard } from '../../scripts/ops/offboard.ts';
+import { main as rollout } from '../../scripts/ops/rollout.ts';
+import { templateDiff, parameterDiff } from '../../scripts/ops/preview.ts';
+import { fakeCloudFormation } from './fake-cloudformation.ts';
+import { awsError, CALLER_ACCOUNT, makeGenerated, mockAll, TEMPLATES, testContext } from './helpers.ts';
+
+let mocks: ReturnType<typeof mockAll>;
+beforeEach(() => {
+  mocks = mockAll();
+});
+afterEach(() => mocks.restore());
+
+const A = '111111111111';
+const B = '222222222222';
+const READ_ONLY = /^(Describe|List|Get)\w*Command$/;
+const oldPermissions = { ...TEMPLATES['agency-permissions'], Resources: { Old: { Type: 'AWS::SSM::Parameter' } } };
+
+function setUp() {
+  const gen = makeGenerated();
+  const ctx = testContext();
+  const fake = fakeCloudFormation(mocks.cfn, { now: ctx.now });
+  return { gen, ctx, fake };
+}
+
+describe('templateDiff and parameterDiff', () => {
+  it.each([
+    {
+      case: 'a new stack adds every resource',
+      before: undefined,
+      after: { Resources: { X: { Type: 'T' } } },
+      want: [['X', 'Add']],
+    },
+    {
+      case: 'a removed resource',
+      before: { Resources: { X: { Type: 'T' } } },
+      after: { Resources: {} },
+      want: [['X', 'Remove']],
+    },
+    {
+      case: 'a changed property',
+      before: { Resources: { X: { Type: 'T', Properties: { A: 1 } } } },
+      after: { Resources: { X: { Type: 'T', Properties: { A: 2 } } } },
+      want: [['X', 'Modify']],
+    },
+    {
+      case: 'identical resources',
+      before: { Resources: { X: { Type: 'T' } } },
+      after: { Resources: { X: { Type: 'T' } } },
+      want: [],
+    },
+  ])('$case', ({ before, after, want }) => {
+    expect(templateDiff(before, after).map((c) => [c.logicalId, c.action])).toEqual(want);
+  });
+
+  it('lists only the parameters whose value would change', () => {
+    expect(
+      parameterDiff(
+        [
+          { ParameterKey: 'A', ParameterValue: '1' },
+          { ParameterKey: 'B', ParameterValue: '2' },
+        ],
+        { A: '1', B: '3', C: 'x' },
+      ),
+    ).toEqual([
+      { key: 'B', from: '2', to: '3' },
+      { key: 'C', from: undefined, to: 'x' },
+    ]);
+  });
+});
+
+describe('onboard --dry-run', () => {
+  it('shows the stack it would create, the one it would update with its parameter and resource changes, and changes nothing', async () => {
+    const { gen, ctx, fake } = setUp();
+    fake.add(
+      `ssm-hub-agency-${A}`,
+      'CREATE_COMPLETE',
+      [
+        { ParameterKey: 'AgencyAccountId', ParameterValue: A },
+        { ParameterKey: 'RegistrationLimit', ParameterValue: '500' },
+      ],
+      JSON.stringify(oldPermissions),
+    );
+    const code = await onboard(
+      ['--agencies', `${A},${B}`, '--registration-limit', '900', '--generated-dir', gen, '--dry-run'],
+      ctx,
+    );
+    expect(code, ctx.stderrText()).toBe(0);
+    const out = ctx.stdoutText();
+    expect(ctx.stderrText()).toContain(`aws://${CALLER_ACCOUNT}/us-east-1: dry run`);
+    expect(out).toContain(`UPDATE stack ssm-hub-agency-${A} (now CREATE_COMPLETE)`);
+    expect(out).toContain('parameter RegistrationLimit: 500 -> 900');
+    expect(out).toMatch(/Alias\s+AWS::Lambda::Alias\s+Add/);
+    expect(out).toMatch(/Old\s+AWS::SSM::Parameter\s+Remove/);
+    expect(out).toContain(`CREATE stack ssm-hub-agency-${B}`);
+    expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);
+  });
+
+  it('prints the same preview as JSON', async () => {
+    const { gen, ctx } = setUp();
+    const code = await onboard(['--agencies', A, '--generated-dir', gen, '--dry-run', '--json'], ctx);
+    expect(code).toBe(0);
+    const doc = JSON.parse(ctx.stdoutText());
+    expect(doc).toMatchObject({ dryRun: true, account: CALLER_ACCOUNT, region: 'us-east-1' });
+    expect(doc.stacks[0]).toMatchObject({ account: A, action: 'create', stackName: `ssm-hub-agency-${A}` });
+    expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);
+  });
+});
+
+describe('offboard', () => {
+  it('--dry-run needs no --yes, lists every resource it would delete, warns about collectors still deployed, and changes nothing', async () => {
+    const { ctx, fake } = setUp();
+    fake.add(`ssm-hub-agency-${A}`, 'CREATE_COMPLETE', [], JSON.stringify(TEMPLATES['agency-permissions']));
+    mocks.cfn.on(ListStackInstancesCommand).resolves({
+      Summaries: [{ Account: A, Region: 'eu-west-1', Status: 'CURRENT', StackSetId: 's' }],
+    });
+    const code = await offboard(['--agencies', `${A},${B}`, '--dry-run'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const out = ctx.stdoutText();
+    expect(out).toContain(`DELETE stack ssm-hub-agency-${A} (now CREATE_COMPLETE)`);
+    expect(out).toMatch(/Alias\s+AWS::Lambda::Alias\s+Remove/);
+    expect(out).toContain(`ABSENT stack ssm-hub-agency-${B}`);
+    expect(ctx.stderrText()).toContain(
+      `WARNING: agency ${A} still has collector stack instances in eu-west-1: they will fail to sync until removed from StackSet ssm-hub-agency-collector`,
+    );
+    expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);
+  });
+
+  it('names the account and Region before it deletes', async () => {
+    const { ctx, fake } = setUp();
+    fake.add(`ssm-hub-agency-${A}`, 'CREATE_COMPLETE', [], JSON.stringify(TEMPLATES['agency-permissions']));
+    expect(await offboard(['--agencies', A, '--yes'], ctx)).toBe(0);
+    const err = ctx.stderrText();
+    expect(err.indexOf(`aws://${CALLER_ACCOUNT}/us-east-1: deleting`)).toBeGreaterThanOrEqual(0);
+    expect(err.indexOf(`aws://${CALLER_ACCOUNT}/us-east-1`)).toBeLessThan(err.indexOf('deleting stack'));
+  });
+});
+
+describe('rollout --dry-run', () => {
+  it('shows onboarding, the StackSet update with its resource changes, the instances and the operation preferences, and changes nothing', async () => {
+    const { gen, ctx } = setUp();
+    mocks.cfn.on(DescribeStackSetCommand).resolves({
+      StackSet: {
+        StackSetName: 'ssm-hub-agency-collector',
+        PermissionModel: 'SELF_MANAGED',
+        TemplateBody: JSON.stringify({ Resources: { Gone: { Type: 'AWS::SNS::Topic' } } }),
+        Parameters: [{ ParameterKey: 'CentralRegion', ParameterValue: 'us-east-1' }],
+      },
+    });
+    mocks.cfn.on(ListStackInstancesCommand).resolves({
+      Summaries: [{ Account: A, Region: 'us-east-1', Status: 'CURRENT', StackSetId: 's' }],
+    });
+    const code = await rollout(
+      [
+        ...['--self-managed', '--accounts', `${A},${B}`, '--regions', 'us-east-1,us-west-2'],
+        ...['--max-concurrent-percentage', '25', '--failure-tolerance-count', '1', '--zero-touch', 'false'],
+        ...['--generated-dir', gen, '--dry-run'],
+      ],
+      ctx,
+    );
+    expect(code, ctx.stderrText()).toBe(0);
+    const out = ctx.stdoutText();
+    expect(ctx.stderrText()).toContain(
+      `aws://${CALLER_ACCOUNT}/us-east-1: dry run: rollout to accounts ${A}, ${B} in us-east-1, us-west-2`,
+    );
+    expect(out).toContain(`CREATE stack ssm-hub-agency-${A}`);
+    expect(out).toContain('UPDATE StackSet ssm-hub-agency-collector (SELF_MANAGED)');
+    expect(out).toContain('parameter EnableZeroTouchRegistration: (unset) -> false');
+    expect(out).toMatch(/Fn\s+AWS::Lambda::Function\s+Add/);
+    expect(out).toMatch(/Gone\s+AWS::SNS::Topic\s+Remove/);
+    expect(out).toContain('the update reaches the 1 existing stack instances');
+    expect(out).toContain(`CREATE stack instances: accounts ${A}, ${B} in us-east-1, us-west-2`);
+    expect(out).toContain('operation preferences: FailureToleranceCount=1 MaxConcurrentPercentage=25');
+    expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);
+  });
+
+  it('says when an OU target is a root, i.e. the whole organization', async () => {
+    const { gen, ctx } = setUp();
+    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
+    const code = await rollout(
+      ['--ou', 'r-ab12', '--regions', 'us-east-1', '--skip-onboard', '--generated-dir', gen, '--dry-run', '--json'],
+      ctx,
+    );
+    expect(code, ctx.stderrText()).toBe(0);
+    const doc = JSON.parse(ctx.stdoutText());
+    expect(doc.preview.instances.create).toBe('OUs r-ab12 (a root: the whole organization) in us-east-1');
+    expect(doc.preview.stackSet.action).toBe('create');
+    expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);
+  });
+});
