@@ -30,6 +30,13 @@ import {
 } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, loadConfig } from './common.ts';
+import {
+  activationTier,
+  registrationErrorSummary,
+  standardTierApplies,
+  type ActivationTier,
+  type RegistrationErrorSummary,
+} from './lifecycle-status.ts';
 
 export const spec = defineCommand({
   name: 'status',
@@ -68,7 +75,7 @@ export interface ActivationView {
   limit: number;
 }
 
-export interface AgencyView {
+export interface AgencyView extends Partial<RegistrationErrorSummary> {
   account: string;
   permissionsStack: string;
   activation?: ActivationView;
@@ -84,6 +91,8 @@ export interface RegionView {
   managedNodes: number;
   limit: number;
   percent: number;
+  /** The activation tier in force (GetServiceSetting); the limit applies to the standard tier only. */
+  tier?: ActivationTier;
 }
 
 /** Picks the agency's current activation: the unexpired one that lasts longest. */
@@ -125,7 +134,8 @@ export async function countManagedNodes(clients: Clients, region: string): Promi
   return count;
 }
 
-type SyncSummary = Pick<AgencyView, 'syncedNodes' | 'lastSyncAt' | 'errorNodes' | 'latestError'>;
+type SyncSummary = Pick<AgencyView, 'syncedNodes' | 'lastSyncAt' | 'errorNodes' | 'latestError'> &
+  Partial<RegistrationErrorSummary>;
 
 async function syncSummary(clients: Clients, region: string, tableName: string, account: string): Promise<SyncSummary> {
   const A = SYNC_TABLE.attributes;
@@ -232,7 +242,8 @@ async function countRegions(
   for (const r of regions) {
     const n = await attempt(`managed nodes in ${r}`, () => countManagedNodes(clients, r));
     if (n === undefined) continue;
-    views.push({ region: r, managedNodes: n, limit, percent: Math.round((n / limit) * 1000) / 10 });
+    const tier = await attempt(`activation tier in ${r}`, () => activationTier(clients.ssm(r)));
+    views.push({ region: r, managedNodes: n, limit, percent: Math.round((n / limit) * 1000) / 10, tier });
   }
   return views;
 }
@@ -278,7 +289,10 @@ export async function readStatus(
   const sync = new Map<string, SyncSummary>();
   await mapLimit(tableName ? agencies : [], 4, async (account) => {
     const s = await attempt(`sync state of ${account}`, () => syncSummary(clients, region, tableName!, account));
-    if (s) sync.set(account, s);
+    const r = await attempt(`registration errors of ${account}`, () =>
+      registrationErrorSummary(clients.dynamodb(region), tableName!, account),
+    );
+    if (s) sync.set(account, { ...s, ...r });
   });
   progress(ctx, 'counting managed nodes');
   const regions = await countRegions(clients, plan.nodeRegions ?? [region], plan.standardTierNodeLimit, attempt);
@@ -339,10 +353,12 @@ export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, acti
   }
   if (a.errorNodes)
     w.push(`agency ${a.account}: ${a.errorNodes} node(s) with a sync error; latest: ${a.latestError?.error}`);
+  if (a.registrationErrors) w.push(`agency ${a.account}: ${a.registrationErrors} instance(s) failed to register`);
   return w;
 }
 
 export function regionWarnings(r: RegionView): string[] {
+  if (!standardTierApplies(r.tier)) return [];
   if (r.managedNodes >= r.limit)
     return [
       `${r.region}: ${r.managedNodes} managed nodes reached the ${r.limit}-node standard-tier limit; new registrations fail until the advanced tier is enabled`,
