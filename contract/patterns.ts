@@ -42,3 +42,11 @@ export const SSM_TAG_PATTERN = /* @__PURE__ */ patternOf(['^[', SSM_TAG_CHARACTE
 
 export const EC2_INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 export const MANAGED_INSTANCE_ID_PATTERN = /^mi-[0-9a-f]{17}$/;
+
+/** An Organizations OU ID (ou-…) or root ID (r-…), as ListChildren / ListAccountsForParent take them. */
+export const OU_ID_PATTERN = /^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$/;
+/** A comma-separated list of OU or root IDs; empty for none. */
+export const OU_ID_LIST_PATTERN =
+  /^$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})(,(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}))*$/;
+/** A comma-separated list of account IDs; empty for none. */
+export const ACCOUNT_ID_LIST_PATTERN = /^$|^\d{12}(,\d{12})*$/;

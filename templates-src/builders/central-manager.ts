@@ -31,6 +31,7 @@ import {
 } from '../../lambda/shared/names.ts';
 import { deregistrationDocument } from '../../documents/index.ts';
 import type { BuildContext } from './context.ts';
+import { activationCapacityEnvironment, activationCapacityStatements } from './central-manager-lifecycle.ts';
 
 export function buildCentralManager(ctx: BuildContext): Template {
   const t = new Template(
@@ -170,6 +171,7 @@ function activationManager(t: Template, ctx: BuildContext, alarm: AddAlarm): voi
       rotateDaysBeforeExpiry: config.activation.rotateDaysBeforeExpiry,
       rotateAtUsagePercent: config.activation.rotateAtUsagePercent,
       metricNamespace: names.metricNamespace,
+      ...activationCapacityEnvironment(config),
     }),
     deadLetterQueueId: 'DeadLetterQueue',
     alarms: { add: alarm, errors: 'Activation creation, rotation or deletion failed' },
@@ -219,6 +221,7 @@ function activationManagerStatements(config: BuildConfig) {
       GetAtt('DataKey', 'Arn'),
       viaService('ssm'),
     ),
+    ...activationCapacityStatements(),
     // Its failed asynchronous runs (rotation) go to the dead-letter queue.
     sendDeadLetters('DeadLetterQueue'),
     deadLetterKey('DataKey'),
