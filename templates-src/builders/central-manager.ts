@@ -31,7 +31,11 @@ import {
 } from '../../lambda/shared/names.ts';
 import { deregistrationDocument } from '../../documents/index.ts';
 import type { BuildContext } from './context.ts';
-import { activationCapacityEnvironment, activationCapacityStatements } from './central-manager-lifecycle.ts';
+import {
+  activationCapacityEnvironment,
+  activationCapacityStatements,
+  fleetLifecycle,
+} from './central-manager-lifecycle.ts';
 
 export function buildCentralManager(ctx: BuildContext): Template {
   const t = new Template(
@@ -52,6 +56,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
   managedNodeRole(t, ctx.config);
   addDeadLetterQueue(t, 'DeadLetterQueue', { KmsMasterKeyId: Ref('DataKey') });
   hubAlarms(t, ctx.config, alarm);
+  fleetLifecycle(t, ctx, alarm);
   wayBack(t, ctx.config);
   outputs(t);
   return t;
