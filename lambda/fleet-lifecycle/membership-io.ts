@@ -84,7 +84,6 @@ export async function createAgencyStack(cfg: LifecycleConfig, account: string): 
       RoleARN: cfg.stackRoleArn,
       // Kept for the next run to see, report and retry (a deleted failure would hide the reason).
       OnFailure: 'ROLLBACK',
-      Tags: [{ Key: 'ssm-hub:onboarded-by', Value: 'fleet-lifecycle' }],
     }),
   );
 }

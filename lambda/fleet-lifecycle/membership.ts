@@ -15,7 +15,7 @@ import {
   writeMarks,
 } from './membership-io.ts';
 import { membershipPlan, type MembershipPlan } from './membership-rules.ts';
-import { deregister, listAgencyActivations, nodesOf } from './nodes-io.ts';
+import { deregister, listAgencyActivations, nodesOf, rowIdsOf } from './nodes-io.ts';
 
 export class MembershipError extends HandlerError {
   override readonly name = 'MembershipError';
@@ -57,6 +57,11 @@ async function handleLeaverNodes(cfg: LifecycleConfig, account: string, s: Membe
     });
     return;
   }
+  // Rows of nodes already gone from SSM go too: the table keeps nothing of an offboarded agency.
+  const gone = (await rowIdsOf(cfg.syncTableName, account)).filter(
+    (id) => !nodes.some((n) => n.managedInstanceId === id),
+  );
+  for (const id of gone) await deregister(cfg.syncTableName, account, id);
   for (const n of nodes) {
     await deregister(cfg.syncTableName, account, n.managedInstanceId);
     s.nodesDeregistered++;

@@ -203,6 +203,16 @@ describe('agency membership follows the OUs', () => {
   it('offboards an account that left the OUs only after the grace period, deregistering its nodes', async () => {
     const activationId = JSON.parse(record(B)!.Value).current.activationId as string;
     const [node] = ssm.registerNodes(activationId, 1);
+    const doc = DynamoDBDocumentClient.from(db.client);
+    // Rows of B: its live node, and one whose node is already gone from SSM.
+    const goneNode = 'mi-0000000000000dead';
+    for (const id of [node!, goneNode])
+      await doc.send(
+        new PutCommand({
+          TableName: db.tableName,
+          Item: { managedInstanceId: id, agencyAccountId: B, ec2InstanceId: 'i-0123456789abcdef0' },
+        }),
+      );
     orgs.move(B, ELSEWHERE);
 
     // First pass: marked, nothing deleted.
@@ -212,7 +222,6 @@ describe('agency membership follows the OUs', () => {
     expect(stackOf(B)?.status).toBe('CREATE_COMPLETE');
 
     // The grace period (72 h) passes: the mark is older than that.
-    const doc = DynamoDBDocumentClient.from(db.client);
     const key = { managedInstanceId: 'lifecycle#membership' };
     const marks = (await doc.send(new GetCommand({ TableName: db.tableName, Key: key }))).Item!;
     expect(Object.keys(marks.missingSince)).toEqual([B]);
@@ -224,6 +233,10 @@ describe('agency membership follows the OUs', () => {
     expect(second.plan.leave).toEqual([B]);
     expect(second.nodesDeregistered).toBe(1);
     expect(ssm.nodes.nodes.has(node!)).toBe(false);
+    for (const id of [node!, goneNode])
+      expect(
+        (await doc.send(new GetCommand({ TableName: db.tableName, Key: { managedInstanceId: id } }))).Item,
+      ).toBeUndefined();
     expect(stackOf(B)).toBeUndefined();
     expect(record(B)).toBeUndefined();
     expect(ssm.state.activations.has(activationId)).toBe(false);
