@@ -264,6 +264,31 @@ describe('agency membership follows the OUs', () => {
   });
 });
 
+describe('a leaver whose nodes are kept', () => {
+  it('offboards the agency but keeps its nodes, and lists them in the log', async () => {
+    vi.stubEnv('LEAVER_NODES', 'keep');
+    vi.stubEnv('GRACE_HOURS', '0');
+    const activationId = JSON.parse(record(A)!.Value).current.activationId as string;
+    const [node] = ssm.registerNodes(activationId, 1);
+    orgs.move(A, ELSEWHERE);
+    await membershipPass(); // marked
+    await cfn.settled();
+    logs = [];
+    const summary = (await membershipPass()) as { plan: { leave: string[] }; nodesKept: number };
+    await cfn.settled();
+    expect(summary.plan.leave).toEqual([A]);
+    expect(summary.nodesKept).toBe(1);
+    expect(ssm.nodes.nodes.has(node!)).toBe(true);
+    expect(stackOf(A)).toBeUndefined();
+    const kept = logs
+      .map((l) => JSON.parse(l))
+      .find((l) => l.message === 'agency offboarded; its managed nodes are kept');
+    expect(kept).toMatchObject({ agencyAccountId: A, nodes: 1, managedInstanceIds: [node] });
+    vi.stubEnv('LEAVER_NODES', 'deregister');
+    vi.stubEnv('GRACE_HOURS', '72');
+  });
+});
+
 describe('the membership plan', () => {
   const now = new Date('2026-06-30T00:00:00Z');
   const ago = (h: number) => new Date(now.getTime() - h * 3_600_000);
