@@ -73,6 +73,15 @@ export async function onboardedAgencies(prefix: string): Promise<Map<string, str
 
 /** Creates the agency's permissions stack: its alias, invoke permission and activation. */
 export async function createAgencyStack(cfg: LifecycleConfig, account: string): Promise<void> {
+  try {
+    await sendCreate(cfg, account);
+  } catch (err) {
+    // Created meanwhile (by `onboard`, or a pass that listed the stacks earlier): nothing to do.
+    if ((err as { name?: string }).name !== 'AlreadyExistsException') throw err;
+  }
+}
+
+async function sendCreate(cfg: LifecycleConfig, account: string): Promise<void> {
   await cfn().send(
     new CreateStackCommand({
       StackName: `${cfg.agencyStackPrefix}${account}`,

@@ -189,6 +189,8 @@ export function fleetLifecycle(t: Template, ctx: BuildContext, alarm: AddAlarm):
     architecture: config.architecture,
     memoryMb: 256,
     timeoutSeconds: 900,
+    // One pass at a time: a schedule and an Organizations event never race on one agency's stack.
+    reservedConcurrency: 1,
     logRetentionDays: config.logRetentionDays,
     logKmsKeyArn: GetAtt('DataKey', 'Arn'),
     today: ctx.today,
