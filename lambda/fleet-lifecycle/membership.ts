@@ -73,11 +73,16 @@ async function handleLeaverNodes(cfg: LifecycleConfig, account: string, s: Membe
   }
 }
 
-async function act(label: string, account: string, s: MembershipSummary, fn: () => Promise<unknown>) {
-  if (s.dryRun) return log('INFO', `${label} (dry run: not done)`, { agencyAccountId: account });
+/** Runs one change (or only logs it in dry-run); true when it was made. */
+async function act(label: string, account: string, s: MembershipSummary, fn: () => Promise<unknown>): Promise<boolean> {
+  if (s.dryRun) {
+    log('INFO', `${label} (dry run: not done)`, { agencyAccountId: account });
+    return false;
+  }
   try {
     await fn();
     log('INFO', label, { agencyAccountId: account });
+    return true;
   } catch (err) {
     s.failures.push(`${label} ${account}: ${(err as Error).name}`);
     log('ERROR', `${label} failed`, {
@@ -85,6 +90,7 @@ async function act(label: string, account: string, s: MembershipSummary, fn: () 
       error: (err as Error).name,
       message: String((err as Error).message).slice(0, 300),
     });
+    return false;
   }
 }
 
@@ -105,7 +111,10 @@ export async function runMembership(
     nodesKept: 0,
     failures: [],
   };
-  for (const a of plan.join) await act('agency joined: onboarding', a, s, () => createAgencyStack(cfg, a));
+  let joined = 0;
+  let offboarded = 0;
+  for (const a of plan.join)
+    if (await act('agency joined: onboarding', a, s, () => createAgencyStack(cfg, a))) joined++;
   for (const a of plan.retry)
     await act('agency stack failed: deleting it to retry', a, s, () => deleteAgencyStack(cfg, a));
   for (const a of plan.mark)
@@ -113,24 +122,28 @@ export async function runMembership(
       agencyAccountId: a,
       graceHours: cfg.graceHours,
     });
-  for (const a of plan.leave)
-    await act('agency gone for the grace period: offboarding', a, s, async () => {
+  for (const a of plan.leave) {
+    const done = await act('agency gone for the grace period: offboarding', a, s, async () => {
       await handleLeaverNodes(cfg, a, s);
       await deleteAgencyStack(cfg, a);
     });
-  if (!s.dryRun) {
+    if (done) offboarded++;
+  }
+  // A leaver keeps its mark until its stack is gone (the plan then unmarks it): a failed or
+  // still-running delete is tried again without a new grace period.
+  if (!s.dryRun && (plan.mark.length || plan.unmark.length)) {
     const next = new Map(marks);
     for (const a of plan.mark) next.set(a, now);
-    for (const a of [...plan.unmark, ...plan.leave]) next.delete(a);
-    if (plan.mark.length || plan.unmark.length || plan.leave.length) await writeMarks(cfg.syncTableName, next);
+    for (const a of plan.unmark) next.delete(a);
+    await writeMarks(cfg.syncTableName, next);
   }
   emitMetrics(
     cfg.metricNamespace,
     { Service: 'FleetLifecycle' },
     {
-      AgenciesJoined: { value: s.dryRun ? 0 : plan.join.length },
+      AgenciesJoined: { value: joined },
       AgenciesMarkedGone: { value: plan.mark.length },
-      AgenciesOffboarded: { value: s.dryRun ? 0 : plan.leave.length },
+      AgenciesOffboarded: { value: offboarded },
       LeaverNodesDeregistered: { value: s.nodesDeregistered },
       LeaverNodesKept: { value: s.nodesKept },
       MembershipFailures: { value: s.failures.length },

@@ -324,6 +324,20 @@ describe('the membership plan', () => {
       out: { retry: [A] },
     },
     {
+      case: 'an offboarded leaver is unmarked once its stack is gone',
+      desired: [],
+      onboarded: {},
+      marks: { [A]: ago(100) },
+      out: { unmark: [A] },
+    },
+    {
+      case: 'a leaver whose stack delete failed is offboarded again',
+      desired: [],
+      onboarded: { [A]: 'DELETE_FAILED' },
+      marks: { [A]: ago(100) },
+      out: { leave: [A] },
+    },
+    {
       case: 'a stack in progress is left alone',
       desired: [],
       onboarded: { [A]: 'CREATE_IN_PROGRESS' },
