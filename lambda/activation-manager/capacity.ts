@@ -36,14 +36,22 @@ export const agencyActivationIds = (record: ActivationRecord): string[] => [
 export async function nextLimit(
   cfg: ManagerConfig,
   cap: RunCapacity,
-  record: ActivationRecord,
+  record: ActivationRecord | undefined,
   wanted: number,
 ): Promise<CappedLimit & { agencyNodes: number }> {
-  const agencyNodes = cap.quota === undefined ? 0 : await countManagedNodes(agencyActivationIds(record));
+  const ids = record ? agencyActivationIds(record) : [];
+  const agencyNodes = cap.quota === undefined ? 0 : await countManagedNodes(ids);
   const limit = cappedRegistrationLimit(
     wanted,
     { agencyNodes, regionNodes: cap.regionNodes + cap.committed, advanced: cap.advanced, quota: cap.quota },
     cfg.standardTierNodeLimit,
   );
   return { ...limit, agencyNodes };
+}
+
+/** Why no activation can be created now, in words an operator can act on. */
+export function capacityRefusal(reason: 'agency-quota' | 'standard-tier', quota: number | undefined): string {
+  return reason === 'agency-quota'
+    ? `the agency already holds its quota of ${quota} managed nodes; raise lifecycle.agencyNodeQuota or deregister nodes`
+    : "the Region's standard tier has no room for another node; enable the advanced tier or deregister nodes";
 }

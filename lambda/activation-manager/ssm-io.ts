@@ -140,6 +140,20 @@ export async function countManagedNodes(activationIds?: readonly string[]): Prom
   return count;
 }
 
+/** How many agency records are stored under the prefix (names only: nothing is decrypted). */
+export async function countParameters(path: string): Promise<{ count: number; names: string[] }> {
+  const names: string[] = [];
+  let NextToken: string | undefined;
+  do {
+    const out = await ssm().send(
+      new GetParametersByPathCommand({ Path: path, Recursive: true, MaxResults: 10, NextToken }),
+    );
+    for (const p of out.Parameters ?? []) if (p.Name) names.push(p.Name);
+    NextToken = out.NextToken;
+  } while (NextToken);
+  return { count: names.length, names };
+}
+
 /** The activation-tier service setting's value (GetServiceSetting). */
 export async function activationTierSetting(settingId: string): Promise<string | undefined> {
   const out = await ssm().send(new GetServiceSettingCommand({ SettingId: settingId }));

@@ -2,8 +2,10 @@
 // bundle against the SSM fake (activations, managed nodes and the activation-tier setting).
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  cfnEvent,
   DAY,
   metricsIn,
+  props,
   scheduledEvent,
   seedAgency,
   startHarness,
@@ -109,12 +111,16 @@ describe('the quota rules', () => {
 
 describe('rotation under the quota', () => {
   let h: Harness;
-  afterEach(async () => h.close());
+  afterEach(async () => {
+    // setManagerEnv writes process.env directly: take the quota back out for the files after this one.
+    delete process.env.AGENCY_NODE_QUOTA;
+    await h.close();
+  });
   const rotate = async () => (await h.invoke(scheduledEvent())) as { rotated: string[]; refusedForCapacity: unknown[] };
   const limitOf = (acct: string) => h.fake.state.activations.get(storedRecord(h.fake, acct)!.current.activationId)!;
 
   it('fills one agency up to its even share (300 of 900 among 3) and then refuses to rotate', async () => {
-    h = await startHarness();
+    h = await startHarness({ AGENCY_NODE_QUOTA: undefined });
     // A's activation is due (3 days left) and A already has 250 nodes; B and C are idle.
     const a = seedAgency(h.fake, A, { expiresInMs: 3 * DAY, createdAgoMs: 27 * DAY, limit: 1000 });
     seedAgency(h.fake, B, { expiresInMs: 20 * DAY, limit: 1000 });
@@ -161,5 +167,38 @@ describe('rotation under the quota', () => {
     // The wanted limit again: the quota (5,000) and the advanced tier leave room for it.
     expect(limitOf(A).RegistrationLimit).toBe(1000);
     expect(h.fake.callsOf('GetServiceSetting').length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("an agency's first activation (onboarding) under the quota", () => {
+  let h: Harness;
+  afterEach(async () => {
+    // setManagerEnv writes process.env directly: take the quota back out for the files after this one.
+    delete process.env.AGENCY_NODE_QUOTA;
+    await h.close();
+  });
+
+  it('is cut to the even share, and the record remembers the limit asked for', async () => {
+    h = await startHarness({ AGENCY_NODE_QUOTA: undefined });
+    const event = cfnEvent(h.cfn.url, 'Create', props(A, '1000', '30'));
+    await h.invoke(event);
+    expect(h.cfn.responses.map((r) => r.body.Status)).toEqual(['SUCCESS']);
+    expect([...h.fake.state.activations.values()].map((a) => a.RegistrationLimit)).toEqual([900]);
+    expect(storedRecord(h.fake, A)).toMatchObject({
+      requestedRegistrationLimit: 1000,
+      current: { registrationLimit: 900 },
+    });
+  });
+
+  it('fails, saying why, when the standard tier has no room left', async () => {
+    h = await startHarness({ AGENCY_NODE_QUOTA: '5000' });
+    const other = seedAgency(h.fake, B, { expiresInMs: 20 * DAY, limit: 1000 });
+    h.fake.registerNodes(other.current.ActivationId, 1000);
+    const event = cfnEvent(h.cfn.url, 'Create', props(A, '100', '30'));
+    await h.invoke(event);
+    const [answer] = h.cfn.responses.map((r) => r.body);
+    expect(answer?.Status).toBe('FAILED');
+    expect(answer?.Reason).toMatch(/standard tier has no room/);
+    expect(h.fake.callsOf('CreateActivation')).toHaveLength(0);
   });
 });
