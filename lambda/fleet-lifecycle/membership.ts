@@ -115,8 +115,12 @@ export async function runMembership(
   let offboarded = 0;
   for (const a of plan.join)
     if (await act('agency joined: onboarding', a, s, () => createAgencyStack(cfg, a))) joined++;
-  for (const a of plan.retry)
+  for (const a of plan.retry) {
+    // Onboarding failed (the stack's events say why): a failure of this pass, so the alarm fires.
+    s.failures.push(`stack of agency ${a} is ${onboarded.get(a)}`);
+    log('ERROR', 'agency stack failed', { agencyAccountId: a, stackStatus: onboarded.get(a) });
     await act('agency stack failed: deleting it to retry', a, s, () => deleteAgencyStack(cfg, a));
+  }
   for (const a of plan.mark)
     log('WARN', 'agency left the OUs: offboarding after the grace period', {
       agencyAccountId: a,

@@ -289,6 +289,31 @@ describe('a leaver whose nodes are kept', () => {
   });
 });
 
+describe('a failed onboarding', () => {
+  it('fails the next pass (the alarm), deletes the failed stack, and onboards once there is room', async () => {
+    const D = '555555555555';
+    orgs.accounts.set(OU, [...orgs.accounts.get(OU)!, { id: D }]);
+    // The Region is full: the activation custom resource refuses, and the stack rolls back.
+    const filler = ssm.seedActivation({ ExpirationDate: new Date(Date.now() + 86_400_000) });
+    const fill = ssm.registerNodes(filler.ActivationId, 1000);
+    await membershipPass().catch(() => undefined);
+    await cfn.settled();
+    expect(stackOf(D)?.status).toBe('ROLLBACK_COMPLETE');
+
+    logs = [];
+    await expect(membershipPass()).rejects.toThrow(new RegExp(`stack of agency ${D} is ROLLBACK_COMPLETE`));
+    await cfn.settled();
+    expect(stackOf(D)).toBeUndefined();
+    const failures = logs.map((l) => JSON.parse(l)).find((l) => l._aws && 'MembershipFailures' in l);
+    expect(failures.MembershipFailures).toBeGreaterThanOrEqual(1);
+
+    for (const id of fill) ssm.nodes.nodes.delete(id);
+    await membershipPass();
+    await cfn.settled();
+    expect(stackOf(D)?.status).toBe('CREATE_COMPLETE');
+  });
+});
+
 describe('the membership plan', () => {
   const now = new Date('2026-06-30T00:00:00Z');
   const ago = (h: number) => new Date(now.getTime() - h * 3_600_000);
