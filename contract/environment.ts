@@ -6,6 +6,8 @@ import { ContractError } from './errors.ts';
 import { DEFAULT_RESERVED_TAG_PREFIX } from './names.ts';
 import {
   ACCOUNT_ID_BODY,
+  ACCOUNT_ID_LIST_PATTERN,
+  OU_ID_LIST_PATTERN,
   AGENCY_ALIAS_PREFIX,
   PARAMETER_PATH_PATTERN,
   PARTITION_BODY,
@@ -166,6 +168,12 @@ export const ACTIVATION_MANAGER_ENVIRONMENT = {
     name: 'METRIC_NAMESPACE',
     default: 'SsmHub/ActivationManager',
   },
+  /** Nodes one agency may hold; 0 = an even share of the standard-tier limit, less the headroom. */
+  agencyNodeQuota: { type: 'integer', name: 'AGENCY_NODE_QUOTA', min: 0, max: 100_000, default: 0 },
+  /** Share of the standard-tier limit the even-share quota leaves free, in percent. */
+  quotaHeadroomPercent: { type: 'integer', name: 'QUOTA_HEADROOM_PERCENT', min: 0, max: 90, default: 10 },
+  /** The standard tier's hybrid nodes per account and Region. */
+  standardTierNodeLimit: { type: 'integer', name: 'STANDARD_TIER_NODE_LIMIT', min: 1, max: 100_000, default: 1000 },
   region: { name: 'AWS_REGION', source: 'runtime' },
 } as const satisfies EnvironmentSpec;
 
@@ -186,6 +194,54 @@ export const COLLECTOR_ENVIRONMENT = {
     name: 'METRIC_NAMESPACE',
     rule: { pattern: /^[^:].{0,254}$/, text: 'a CloudWatch metric namespace' },
   },
+} as const satisfies EnvironmentSpec;
+
+/** How a lifecycle task runs: on, reporting only (dry run), or off (its schedule disabled). */
+export const LIFECYCLE_MODES = ['enabled', 'dry-run', 'disabled'] as const;
+const LIFECYCLE_MODE_RULE = { pattern: /^(enabled|dry-run|disabled)$/, text: 'one of enabled, dry-run, disabled' };
+
+/** The fleet-lifecycle function: orphan sweep and agency membership by OU. */
+export const LIFECYCLE_ENVIRONMENT = {
+  syncTableName: { name: 'SYNC_TABLE_NAME' },
+  activationParameterPrefix: { name: 'ACTIVATION_PARAMETER_PREFIX', rule: PARAMETER_PATH_RULE },
+  metricNamespace: { name: 'METRIC_NAMESPACE', default: 'SsmHub' },
+  sweepMode: { name: 'SWEEP_MODE', rule: LIFECYCLE_MODE_RULE, default: 'enabled' },
+  /** A node no sync has claimed this many hours after it registered is an orphan. */
+  unclaimedHours: { type: 'integer', name: 'UNCLAIMED_HOURS', min: 1, max: 8_760, default: 24 },
+  /** A node ConnectionLost for this many days is an orphan. */
+  connectionLostDays: { type: 'integer', name: 'CONNECTION_LOST_DAYS', min: 1, max: 3_650, default: 30 },
+  membershipMode: { name: 'MEMBERSHIP_MODE', rule: LIFECYCLE_MODE_RULE, default: 'disabled' },
+  agencyOus: {
+    name: 'AGENCY_OUS',
+    rule: { pattern: OU_ID_LIST_PATTERN, text: 'a comma-separated list of OU IDs (ou-…) or root IDs (r-…)' },
+    optional: true,
+  },
+  agencyAccounts: {
+    name: 'AGENCY_ACCOUNTS',
+    rule: { pattern: ACCOUNT_ID_LIST_PATTERN, text: 'a comma-separated list of 12-digit account IDs' },
+    optional: true,
+  },
+  /** An account gone from the OUs is offboarded this many hours after it was first missed. */
+  graceHours: { type: 'integer', name: 'GRACE_HOURS', min: 0, max: 8_760, default: 72 },
+  leaverNodes: {
+    name: 'LEAVER_NODES',
+    rule: { pattern: /^(deregister|keep)$/, text: 'deregister or keep' },
+    default: 'deregister',
+  },
+  /** Agency permissions stacks are named <prefix><account ID>. */
+  agencyStackPrefix: {
+    name: 'AGENCY_STACK_PREFIX',
+    rule: { pattern: /^[A-Za-z][A-Za-z0-9-]{0,100}$/, text: 'a stack-name prefix' },
+  },
+  centralStackName: { name: 'CENTRAL_STACK_NAME' },
+  /** The agency-permissions template, embedded at build time (the same one `onboard` deploys). */
+  agencyTemplateBody: { name: 'AGENCY_TEMPLATE_BODY', rule: { pattern: /^\{/, text: 'a JSON template body' } },
+  /** The role CloudFormation uses for agency stacks the lifecycle creates and deletes. */
+  stackRoleArn: {
+    name: 'STACK_ROLE_ARN',
+    rule: { pattern: /^arn:aws[a-z-]*:iam::\d{12}:role\//, text: 'an IAM role ARN' },
+  },
+  region: { name: 'AWS_REGION', source: 'runtime' },
 } as const satisfies EnvironmentSpec;
 
 /** The variable names of one function's environment, by setting: { syncTableName: 'SYNC_TABLE_NAME', … }. */

@@ -53,3 +53,18 @@ export function supportedRuntimes(today: Date): string[] {
     .filter(([, deprecatedOn]) => day < deprecatedOn)
     .map(([runtime]) => runtime);
 }
+
+/** The standard tier allows this many hybrid nodes per account and Region (SSM "Instance tiers"). */
+export const STANDARD_TIER_NODE_LIMIT = 1000;
+/** The service setting that says which tier hybrid activations register into (GetServiceSetting). */
+export const ACTIVATION_TIER_SETTING_ID = '/ssm/managed-instance/activation-tier';
+
+/**
+ * True when the activation-tier setting's value means the advanced tier. The API reference lists
+ * `standard` / `advanced` for this setting (older copies of the reference say `true` / `false`):
+ * both spellings are accepted, any case. Anything else, or no value, is the standard tier.
+ */
+export function advancedTierOn(settingValue: string | undefined): boolean {
+  const v = (settingValue ?? '').trim().toLowerCase();
+  return v === 'advanced' || v === 'true';
+}

@@ -63,7 +63,18 @@ export const SYNC_TABLE = {
    * agencyAccountId attribute, so it never appears in the byAgency index or among node rows.
    */
   rateKeyPrefix: 'rate#',
+  /**
+   * One row per agency, key `regerr#<account>`, holds the registration errors its collector last
+   * reported (map `registrationErrors`: EC2 instance ID to error text). Keyed by the agency the
+   * alias names, so an agency can write only its own row; no agencyAccountId attribute, so it
+   * never appears in the byAgency index or among node rows.
+   */
+  registrationErrorKeyPrefix: 'regerr#',
 } as const;
+
+/** Registration errors one report may carry, and the characters kept of each error text. */
+export const MAX_REGISTRATION_ERRORS_PER_REPORT = 500;
+export const REGISTRATION_ERROR_MAX_CHARS = 256;
 
 /** Function timeouts, shared by the templates and the code that budgets its time against them. */
 export const TAG_MANAGER_TIMEOUT_SECONDS = 300;

@@ -82,3 +82,11 @@ export const MANAGED_INSTANCE_ID_PATTERN = /^mi-[0-9a-f]{17}$/;
 /** The schedule rule in words, for errors and ConstraintDescription. */
 export const SCHEDULE_EXPRESSION_RULE =
   'must be an EventBridge schedule expression: rate(1 minute|hour|day), rate(N minutes|hours|days) with N > 1, or cron with six fields and one ?';
+
+/** An Organizations OU ID (ou-…) or root ID (r-…), as ListChildren / ListAccountsForParent take them. */
+export const OU_ID_PATTERN = /^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$/;
+/** A comma-separated list of OU or root IDs; empty for none. */
+export const OU_ID_LIST_PATTERN =
+  /^$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})(,(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}))*$/;
+/** A comma-separated list of account IDs; empty for none. */
+export const ACCOUNT_ID_LIST_PATTERN = /^$|^\d{12}(,\d{12})*$/;

@@ -6,6 +6,8 @@ import * as z from 'zod/mini';
 import {
   ACTIVATION_MANAGER_ENVIRONMENT,
   RESERVED_TAG_PREFIX_LENGTH,
+  LIFECYCLE_ENVIRONMENT,
+  LIFECYCLE_MODES,
   TAG_MANAGER_ENVIRONMENT,
   type NumberSetting,
 } from '../contract/environment.ts';
@@ -20,6 +22,8 @@ import {
   supportedRuntimes,
 } from '../contract/limits.ts';
 import {
+  ACCOUNT_ID_PATTERN,
+  OU_ID_PATTERN,
   PARAMETER_PATH_PATTERN,
   PARAMETER_PATH_RESERVED_PREFIX,
   SCHEDULE_EXPRESSION_PATTERN,
@@ -49,6 +53,30 @@ const parameterPath = z.string().check(
 const int = (min: number, max: number) => z.int().check(z.gte(min), z.lte(max));
 /** A setting the build writes into a function's environment: the handler's own range (contract/environment.ts). */
 const envInt = (s: NumberSetting) => int(s.min, s.max);
+
+const lifecycleSchema = z.strictObject({
+  /** Nodes per agency; 0 = an even share of the standard-tier limit less quotaHeadroomPercent. */
+  agencyNodeQuota: envInt(ACTIVATION_MANAGER_ENVIRONMENT.agencyNodeQuota),
+  quotaHeadroomPercent: envInt(ACTIVATION_MANAGER_ENVIRONMENT.quotaHeadroomPercent),
+  orphanSweep: z.strictObject({
+    /** enabled deregisters; dry-run only reports; disabled turns the schedule off. */
+    mode: z.enum(LIFECYCLE_MODES),
+    schedule: scheduleExpression,
+    unclaimedHours: envInt(LIFECYCLE_ENVIRONMENT.unclaimedHours),
+    connectionLostDays: envInt(LIFECYCLE_ENVIRONMENT.connectionLostDays),
+  }),
+  membership: z.strictObject({
+    mode: z.enum(LIFECYCLE_MODES),
+    schedule: scheduleExpression,
+    organizationalUnits: z.array(
+      z.string().check(z.regex(OU_ID_PATTERN, { message: 'must be an OU ID (ou-…) or a root ID (r-…)' })),
+    ),
+    accounts: z.array(z.string().check(z.regex(ACCOUNT_ID_PATTERN, { message: 'must be a 12-digit account ID' }))),
+    graceHours: envInt(LIFECYCLE_ENVIRONMENT.graceHours),
+    /** What offboarding does with a leaver's nodes: deregister them, or keep them and report. */
+    leaverNodes: z.enum(['deregister', 'keep']),
+  }),
+});
 
 export const buildConfigSchema = z
   .strictObject({
@@ -94,6 +122,8 @@ export const buildConfigSchema = z
     standardTierNodeLimit: z.int().check(z.positive()),
     /** Hub requests one agency may make per minute; beyond it the hub answers Throttled. */
     agencyRequestsPerMinute: envInt(TAG_MANAGER_ENVIRONMENT.agencyRequestsPerMinute),
+    /** The automatic fleet lifecycle: node quota, orphan sweep, membership by OU (README, Operating). */
+    lifecycle: lifecycleSchema,
     logRetentionDays: z.number().check(
       z.refine((d) => LOG_RETENTION_DAYS.includes(d), {
         message: `must be one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}`,

@@ -156,10 +156,12 @@ function schedulePattern() {
     `|cron\\(${oneQuestionMark}${fields}\\))$`
   ].join("");
 }
-var REGION_NAME_PATTERN, PARAMETER_PATH_ALLOWED_PATTERN, PARAMETER_PATH_PATTERN, PARAMETER_PATH_RESERVED_PREFIX, cronItem, cronField, SCHEDULE_EXPRESSION_ALLOWED_PATTERN, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS, SCHEDULE_EXPRESSION_RULE;
+var ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN, REGION_NAME_PATTERN, PARAMETER_PATH_ALLOWED_PATTERN, PARAMETER_PATH_PATTERN, PARAMETER_PATH_RESERVED_PREFIX, cronItem, cronField, SCHEDULE_EXPRESSION_ALLOWED_PATTERN, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS, SCHEDULE_EXPRESSION_RULE, OU_ID_PATTERN, OU_ID_LIST_PATTERN, ACCOUNT_ID_LIST_PATTERN;
 var init_patterns = __esm({
   "contract/patterns.ts"() {
     "use strict";
+    ACCOUNT_ID_BODY = "\\d{12}";
+    ACCOUNT_ID_PATTERN = /* @__PURE__ */ patternOf(["^", ACCOUNT_ID_BODY, "$"]);
     REGION_NAME_PATTERN = "^[a-z]{2}(-[a-z]+)+-\\d+$";
     PARAMETER_PATH_ALLOWED_PATTERN = "^(/[a-zA-Z0-9_.-]+)+$";
     PARAMETER_PATH_PATTERN = /* @__PURE__ */ new RegExp(PARAMETER_PATH_ALLOWED_PATTERN);
@@ -170,6 +172,9 @@ var init_patterns = __esm({
     SCHEDULE_EXPRESSION_PATTERN = /* @__PURE__ */ new RegExp(SCHEDULE_EXPRESSION_ALLOWED_PATTERN);
     SSM_TAG_CHARACTERS = "\\p{L}\\p{Z}\\p{N}_.:/=+\\-@";
     SCHEDULE_EXPRESSION_RULE = "must be an EventBridge schedule expression: rate(1 minute|hour|day), rate(N minutes|hours|days) with N > 1, or cron with six fields and one ?";
+    OU_ID_PATTERN = /^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$/;
+    OU_ID_LIST_PATTERN = /^$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})(,(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}))*$/;
+    ACCOUNT_ID_LIST_PATTERN = /^$|^\d{12}(,\d{12})*$/;
   }
 });
 
@@ -215,7 +220,14 @@ var init_names = __esm({
        * One row per agency, key `rate#<account>`, counts its requests in the current minute. It has no
        * agencyAccountId attribute, so it never appears in the byAgency index or among node rows.
        */
-      rateKeyPrefix: "rate#"
+      rateKeyPrefix: "rate#",
+      /**
+       * One row per agency, key `regerr#<account>`, holds the registration errors its collector last
+       * reported (map `registrationErrors`: EC2 instance ID to error text). Keyed by the agency the
+       * alias names, so an agency can write only its own row; no agencyAccountId attribute, so it
+       * never appears in the byAgency index or among node rows.
+       */
+      registrationErrorKeyPrefix: "regerr#"
     };
     TAG_MANAGER_TIMEOUT_SECONDS = 300;
     HUB_CALL_RESERVE_MS = (TAG_MANAGER_TIMEOUT_SECONDS + 20) * 1e3;
@@ -223,7 +235,7 @@ var init_names = __esm({
 });
 
 // contract/environment.ts
-var RESERVED_TAG_PREFIX_LENGTH, RESERVED_TAG_PREFIX_RULE, PARAMETER_PATH_RULE, TAG_MANAGER_ENVIRONMENT, ACTIVATION_MANAGER_ENVIRONMENT;
+var RESERVED_TAG_PREFIX_LENGTH, RESERVED_TAG_PREFIX_RULE, PARAMETER_PATH_RULE, TAG_MANAGER_ENVIRONMENT, ACTIVATION_MANAGER_ENVIRONMENT, LIFECYCLE_MODES, LIFECYCLE_MODE_RULE, LIFECYCLE_ENVIRONMENT;
 var init_environment = __esm({
   "contract/environment.ts"() {
     "use strict";
@@ -330,6 +342,56 @@ var init_environment = __esm({
       metricNamespace: {
         name: "METRIC_NAMESPACE",
         default: "SsmHub/ActivationManager"
+      },
+      /** Nodes one agency may hold; 0 = an even share of the standard-tier limit, less the headroom. */
+      agencyNodeQuota: { type: "integer", name: "AGENCY_NODE_QUOTA", min: 0, max: 1e5, default: 0 },
+      /** Share of the standard-tier limit the even-share quota leaves free, in percent. */
+      quotaHeadroomPercent: { type: "integer", name: "QUOTA_HEADROOM_PERCENT", min: 0, max: 90, default: 10 },
+      /** The standard tier's hybrid nodes per account and Region. */
+      standardTierNodeLimit: { type: "integer", name: "STANDARD_TIER_NODE_LIMIT", min: 1, max: 1e5, default: 1e3 },
+      region: { name: "AWS_REGION", source: "runtime" }
+    };
+    LIFECYCLE_MODES = ["enabled", "dry-run", "disabled"];
+    LIFECYCLE_MODE_RULE = { pattern: /^(enabled|dry-run|disabled)$/, text: "one of enabled, dry-run, disabled" };
+    LIFECYCLE_ENVIRONMENT = {
+      syncTableName: { name: "SYNC_TABLE_NAME" },
+      activationParameterPrefix: { name: "ACTIVATION_PARAMETER_PREFIX", rule: PARAMETER_PATH_RULE },
+      metricNamespace: { name: "METRIC_NAMESPACE", default: "SsmHub" },
+      sweepMode: { name: "SWEEP_MODE", rule: LIFECYCLE_MODE_RULE, default: "enabled" },
+      /** A node no sync has claimed this many hours after it registered is an orphan. */
+      unclaimedHours: { type: "integer", name: "UNCLAIMED_HOURS", min: 1, max: 8760, default: 24 },
+      /** A node ConnectionLost for this many days is an orphan. */
+      connectionLostDays: { type: "integer", name: "CONNECTION_LOST_DAYS", min: 1, max: 3650, default: 30 },
+      membershipMode: { name: "MEMBERSHIP_MODE", rule: LIFECYCLE_MODE_RULE, default: "disabled" },
+      agencyOus: {
+        name: "AGENCY_OUS",
+        rule: { pattern: OU_ID_LIST_PATTERN, text: "a comma-separated list of OU IDs (ou-\u2026) or root IDs (r-\u2026)" },
+        optional: true
+      },
+      agencyAccounts: {
+        name: "AGENCY_ACCOUNTS",
+        rule: { pattern: ACCOUNT_ID_LIST_PATTERN, text: "a comma-separated list of 12-digit account IDs" },
+        optional: true
+      },
+      /** An account gone from the OUs is offboarded this many hours after it was first missed. */
+      graceHours: { type: "integer", name: "GRACE_HOURS", min: 0, max: 8760, default: 72 },
+      leaverNodes: {
+        name: "LEAVER_NODES",
+        rule: { pattern: /^(deregister|keep)$/, text: "deregister or keep" },
+        default: "deregister"
+      },
+      /** Agency permissions stacks are named <prefix><account ID>. */
+      agencyStackPrefix: {
+        name: "AGENCY_STACK_PREFIX",
+        rule: { pattern: /^[A-Za-z][A-Za-z0-9-]{0,100}$/, text: "a stack-name prefix" }
+      },
+      centralStackName: { name: "CENTRAL_STACK_NAME" },
+      /** The agency-permissions template, embedded at build time (the same one `onboard` deploys). */
+      agencyTemplateBody: { name: "AGENCY_TEMPLATE_BODY", rule: { pattern: /^\{/, text: "a JSON template body" } },
+      /** The role CloudFormation uses for agency stacks the lifecycle creates and deletes. */
+      stackRoleArn: {
+        name: "STACK_ROLE_ARN",
+        rule: { pattern: /^arn:aws[a-z-]*:iam::\d{12}:role\//, text: "an IAM role ARN" }
       },
       region: { name: "AWS_REGION", source: "runtime" }
     };
@@ -1271,7 +1333,11 @@ function supportedRuntimes(today) {
   const day = today.toISOString().slice(0, 10);
   return Object.entries(NODE_RUNTIME_DEPRECATION).filter(([, deprecatedOn]) => day < deprecatedOn).map(([runtime]) => runtime);
 }
-var CLOUDFORMATION_LIMITS, TEMPLATE_BODY_MAX_BYTES, SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH, ACTIVATION_MAX_REGISTRATION_LIMIT, ACTIVATION_MAX_EXPIRY_DAYS, LOG_RETENTION_DAYS, NODE_RUNTIME_DEPRECATION;
+function advancedTierOn(settingValue) {
+  const v = (settingValue ?? "").trim().toLowerCase();
+  return v === "advanced" || v === "true";
+}
+var CLOUDFORMATION_LIMITS, TEMPLATE_BODY_MAX_BYTES, SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH, ACTIVATION_MAX_REGISTRATION_LIMIT, ACTIVATION_MAX_EXPIRY_DAYS, LOG_RETENTION_DAYS, NODE_RUNTIME_DEPRECATION, ACTIVATION_TIER_SETTING_ID;
 var init_limits = __esm({
   "contract/limits.ts"() {
     "use strict";
@@ -1322,6 +1388,7 @@ var init_limits = __esm({
       "nodejs22.x": "2027-04-30",
       "nodejs24.x": "2028-04-30"
     };
+    ACTIVATION_TIER_SETTING_ID = "/ssm/managed-instance/activation-tier";
   }
 });
 
@@ -1371,7 +1438,7 @@ function derivedNames(c) {
     agencyCollectorStackName: `${c.namePrefix}-agency-collector`
   };
 }
-var SSM_TAG_KEY_CHARACTERS, scheduleExpression, parameterPath, int2, envInt, buildConfigSchema, ConfigError;
+var SSM_TAG_KEY_CHARACTERS, scheduleExpression, parameterPath, int2, envInt, lifecycleSchema, buildConfigSchema, ConfigError;
 var init_config = __esm({
   "templates-src/config.ts"() {
     "use strict";
@@ -1394,6 +1461,29 @@ var init_config = __esm({
     );
     int2 = (min, max) => z.int().check(z.gte(min), z.lte(max));
     envInt = (s) => int2(s.min, s.max);
+    lifecycleSchema = z.strictObject({
+      /** Nodes per agency; 0 = an even share of the standard-tier limit less quotaHeadroomPercent. */
+      agencyNodeQuota: envInt(ACTIVATION_MANAGER_ENVIRONMENT.agencyNodeQuota),
+      quotaHeadroomPercent: envInt(ACTIVATION_MANAGER_ENVIRONMENT.quotaHeadroomPercent),
+      orphanSweep: z.strictObject({
+        /** enabled deregisters; dry-run only reports; disabled turns the schedule off. */
+        mode: z.enum(LIFECYCLE_MODES),
+        schedule: scheduleExpression,
+        unclaimedHours: envInt(LIFECYCLE_ENVIRONMENT.unclaimedHours),
+        connectionLostDays: envInt(LIFECYCLE_ENVIRONMENT.connectionLostDays)
+      }),
+      membership: z.strictObject({
+        mode: z.enum(LIFECYCLE_MODES),
+        schedule: scheduleExpression,
+        organizationalUnits: z.array(
+          z.string().check(z.regex(OU_ID_PATTERN, { message: "must be an OU ID (ou-\u2026) or a root ID (r-\u2026)" }))
+        ),
+        accounts: z.array(z.string().check(z.regex(ACCOUNT_ID_PATTERN, { message: "must be a 12-digit account ID" }))),
+        graceHours: envInt(LIFECYCLE_ENVIRONMENT.graceHours),
+        /** What offboarding does with a leaver's nodes: deregister them, or keep them and report. */
+        leaverNodes: z.enum(["deregister", "keep"])
+      })
+    });
     buildConfigSchema = z.strictObject({
       namePrefix: z.string().check(
         z.regex(/^[a-z][a-z0-9-]{1,23}$/, {
@@ -1435,6 +1525,8 @@ var init_config = __esm({
       standardTierNodeLimit: z.int().check(z.positive()),
       /** Hub requests one agency may make per minute; beyond it the hub answers Throttled. */
       agencyRequestsPerMinute: envInt(TAG_MANAGER_ENVIRONMENT.agencyRequestsPerMinute),
+      /** The automatic fleet lifecycle: node quota, orphan sweep, membership by OU (README, Operating). */
+      lifecycle: lifecycleSchema,
       logRetentionDays: z.number().check(
         z.refine((d) => LOG_RETENTION_DAYS.includes(d), {
           message: `must be one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(", ")}`
@@ -3534,6 +3626,36 @@ var init_agency_permissions = __esm({
   }
 });
 
+// scripts/ops/lifecycle-status.ts
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { GetServiceSettingCommand } from "@aws-sdk/client-ssm";
+async function registrationErrorSummary(ddb, table2, account) {
+  const out = await ddb.send(
+    new GetCommand({
+      TableName: table2,
+      Key: { [SYNC_TABLE.partitionKey]: `${SYNC_TABLE.registrationErrorKeyPrefix}${account}` },
+      ConsistentRead: true
+    })
+  );
+  const item = out.Item ?? {};
+  const count = typeof item.registrationErrorCount === "number" ? item.registrationErrorCount : 0;
+  const at = typeof item.reportedAt === "string" ? item.reportedAt : void 0;
+  return { registrationErrors: count, ...at ? { registrationErrorsReportedAt: at } : {} };
+}
+async function activationTier(ssm) {
+  const out = await ssm.send(new GetServiceSettingCommand({ SettingId: ACTIVATION_TIER_SETTING_ID }));
+  return advancedTierOn(out?.ServiceSetting?.SettingValue) ? "advanced" : "standard";
+}
+var standardTierApplies;
+var init_lifecycle_status = __esm({
+  "scripts/ops/lifecycle-status.ts"() {
+    "use strict";
+    init_limits();
+    init_names();
+    standardTierApplies = (tier) => tier !== "advanced";
+  }
+});
+
 // scripts/ops/status.ts
 var status_exports = {};
 __export(status_exports, {
@@ -3684,7 +3806,8 @@ async function countRegions(clients, regions2, limit, attempt, warnings) {
   for (const r of regions2) {
     const n = await attempt(`managed nodes in ${r}`, () => countManagedNodes(clients, r, (w) => warnings.push(w)));
     if (n === void 0) continue;
-    views.push({ region: r, managedNodes: n, limit, percent: Math.round(n / limit * 1e3) / 10 });
+    const tier = await attempt(`activation tier in ${r}`, () => activationTier(clients.ssm(r)));
+    views.push({ region: r, managedNodes: n, limit, percent: Math.round(n / limit * 1e3) / 10, tier });
   }
   return views;
 }
@@ -3735,7 +3858,11 @@ async function readStatus(ctx, clients, region2, plan) {
   const sync = /* @__PURE__ */ new Map();
   await mapLimit(tableName ? agencies : [], 4, async (account) => {
     const s = await attempt(`sync state of ${account}`, () => syncSummary(clients, region2, tableName, account));
-    if (s) sync.set(account, s);
+    const r = await attempt(
+      `registration errors of ${account}`,
+      () => registrationErrorSummary(clients.dynamodb(region2), tableName, account)
+    );
+    if (s) sync.set(account, { ...s, ...r });
   });
   progress(ctx, "counting managed nodes");
   const counted = await countRegions(
@@ -3788,10 +3915,12 @@ function agencyWarnings(a, rotateAtUsagePercent, activationsReadable) {
   }
   if (a.errorNodes)
     w.push(`agency ${a.account}: ${a.errorNodes} node(s) with a sync error; latest: ${a.latestError?.error}`);
+  if (a.registrationErrors) w.push(`agency ${a.account}: ${a.registrationErrors} instance(s) failed to register`);
   return w;
 }
 function regionWarnings(r) {
   const w = tableWarnings(r);
+  if (!standardTierApplies(r.tier)) return w;
   if (r.managedNodes >= r.limit)
     return [
       ...w,
@@ -3934,6 +4063,7 @@ var init_status = __esm({
     init_kit();
     init_validate();
     init_common();
+    init_lifecycle_status();
     spec8 = defineCommand({
       name: "status",
       summary: "Per agency: permissions stack, activation expiry and usage, StackSet instances, synced nodes, last sync and last error; managed nodes per Region against the standard-tier limit.",
@@ -3983,7 +4113,7 @@ import {
 } from "@aws-sdk/client-cloudformation";
 import { DescribeOrganizationCommand, paginateListDelegatedAdministrators } from "@aws-sdk/client-organizations";
 import { GetBucketPolicyCommand } from "@aws-sdk/client-s3";
-import { GetServiceSettingCommand } from "@aws-sdk/client-ssm";
+import { GetServiceSettingCommand as GetServiceSettingCommand2 } from "@aws-sdk/client-ssm";
 function nodeVersionCheck(version2) {
   const [major = 0, minor = 0] = version2.replace(/^v/, "").split(".").map(Number);
   const ok = major > MIN_NODE[0] || major === MIN_NODE[0] && minor >= MIN_NODE[1];
@@ -4102,7 +4232,7 @@ async function ssmChecks(clients, regions2, limit) {
   const results = [];
   for (const r of regions2) {
     try {
-      const setting = await clients.ssm(r).send(new GetServiceSettingCommand({ SettingId: TIER_SETTING }));
+      const setting = await clients.ssm(r).send(new GetServiceSettingCommand2({ SettingId: TIER_SETTING }));
       results.push(
         tierCheck(r, setting.ServiceSetting?.SettingValue ?? "standard", await countManagedNodes(clients, r), limit)
       );

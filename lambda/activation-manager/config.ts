@@ -14,6 +14,9 @@ export interface ManagerConfig {
   rotateDaysBeforeExpiry: number;
   rotateAtUsagePercent: number;
   metricNamespace: string;
+  agencyNodeQuota: number;
+  quotaHeadroomPercent: number;
+  standardTierNodeLimit: number;
   region: string;
 }
 

@@ -16,7 +16,8 @@ import {
   rotatedRecord,
   type ActivationSettings,
 } from './rules.ts';
-import { activationIdsNamed, createActivation, deleteActivation, type CallOptions } from './ssm-io.ts';
+import { activationIdsNamed, countParameters, createActivation, deleteActivation, type CallOptions } from './ssm-io.ts';
+import { capacityRefusal, nextLimit, readCapacity } from './capacity.ts';
 import { deleteRecord, readRecord, recordParameterName, salvageActivationIds, writeRecord } from './store.ts';
 
 export const PHYSICAL_ID_PREFIX = 'agency-activation-';
@@ -98,12 +99,16 @@ async function issueActivation(
   existing: { record: ActivationRecord; version: number } | undefined,
 ): Promise<ActivationRecord> {
   const { cfg, now } = ctx;
-  const request = activationRequest(props.agencyAccountId, props, cfg, now);
+  const limit = await cappedLimit(ctx, props, existing?.record);
+  const settings = { ...props, registrationLimit: limit };
+  const request = activationRequest(props.agencyAccountId, settings, cfg, now);
   const created = await step('CreateActivation', () => createActivation(request, ctx.call));
   ctx.secrets.add(created.activationCode);
-  const record = existing
-    ? rotatedRecord(existing.record, created, props, request.expirationDate, cfg.region, now)
-    : newRecord(props.agencyAccountId, created, props, request.expirationDate, cfg.region, now);
+  const issued = existing
+    ? rotatedRecord(existing.record, created, settings, request.expirationDate, cfg.region, now)
+    : newRecord(props.agencyAccountId, created, settings, request.expirationDate, cfg.region, now);
+  const record =
+    limit < props.registrationLimit ? { ...issued, requestedRegistrationLimit: props.registrationLimit } : issued;
   try {
     // A rotation may run at the same moment: the write folds in whatever it stored meanwhile.
     await step('PutParameter', () =>
@@ -128,6 +133,33 @@ async function issueActivation(
     parameterName: recordParameterName(cfg.parameterPrefix, props.agencyAccountId),
   });
   return record;
+}
+
+/**
+ * The registration limit the agency's activation may have: the requested one, cut by the agency's
+ * quota and (on the standard tier) the Region's room. No room at all fails the request, naming why.
+ */
+async function cappedLimit(
+  ctx: Ctx,
+  props: AgencyActivationProperties,
+  record: ActivationRecord | undefined,
+): Promise<number> {
+  const { cfg } = ctx;
+  const stored = await step('GetParametersByPath', () => countParameters(cfg.parameterPrefix));
+  const own = recordParameterName(cfg.parameterPrefix, props.agencyAccountId);
+  const agencies = stored.count + (stored.names.includes(own) ? 0 : 1);
+  const cap = await step('GetServiceSetting', () => readCapacity(cfg, agencies));
+  const limit = await step('DescribeInstanceInformation', () => nextLimit(cfg, cap, record, props.registrationLimit));
+  if (!limit.ok) throw new Error(`no activation created: ${capacityRefusal(limit.reason, cap.quota)}`);
+  if (limit.capped)
+    log('WARN', 'activation limit cut to the room left', {
+      agencyAccountId: props.agencyAccountId,
+      requested: props.registrationLimit,
+      registrationLimit: limit.registrationLimit,
+      quota: cap.quota,
+      advancedTier: cap.advanced,
+    });
+  return limit.registrationLimit;
 }
 
 async function currentRecord(

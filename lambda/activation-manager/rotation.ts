@@ -18,12 +18,15 @@ import {
 import { createActivation, deleteActivation, describeActivation } from './ssm-io.ts';
 import { listRecords, parseRecord, RecordGoneError, writeRecord, type ListedRecord } from './store.ts';
 import { HandlerError } from '../shared/errors.ts';
+import { nextLimit, readCapacity, type RunCapacity } from './capacity.ts';
 
 export interface RotationSummary {
   agencies: number;
   rotated: string[];
   expiredActivationsDeleted: number;
   failed: { agencyAccountId: string; error: string }[];
+  /** Agencies whose due rotation was refused: their quota, or the standard tier, is full. */
+  refusedForCapacity: { agencyAccountId: string; reason: string }[];
 }
 
 export class RotationError extends HandlerError {
@@ -32,6 +35,7 @@ export class RotationError extends HandlerError {
 
 interface AgencyOutcome {
   rotated?: RotationReason;
+  refusedForCapacity?: string;
   expiredDeleted: number;
   error?: string;
 }
@@ -52,6 +56,7 @@ async function rotateAgency(
   listed: ListedRecord,
   secrets: SecretRegistry,
   now: Date,
+  capacity: () => Promise<RunCapacity>,
 ): Promise<AgencyOutcome> {
   const agencyAccountId = listed.agencyAccountId;
   const original = parseRecord(listed.raw, agencyAccountId);
@@ -64,12 +69,30 @@ async function rotateAgency(
   try {
     const status = await step('DescribeActivations', () => activationStatus(record.current.activationId));
     const reason = rotationReason(record, status, cfg, now);
-    if (reason) {
-      const settings = settingsOf(record);
+    const cap = reason ? await step('GetServiceSetting', capacity) : undefined;
+    const wanted = record.requestedRegistrationLimit ?? settingsOf(record).registrationLimit;
+    const limit = cap
+      ? await step('DescribeInstanceInformation', () => nextLimit(cfg, cap, record, wanted))
+      : undefined;
+    if (limit && !limit.ok) {
+      // Refused, not failed: the current activation stays, and the next run looks again.
+      outcome.refusedForCapacity = limit.reason;
+      log('WARN', 'rotation refused: no room for another registration', {
+        agencyAccountId,
+        reason: limit.reason,
+        dueBecause: reason,
+        agencyNodes: limit.agencyNodes,
+        quota: cap?.quota,
+        advancedTier: cap?.advanced,
+      });
+    } else if (reason && limit?.ok && cap) {
+      const settings = { ...settingsOf(record), registrationLimit: limit.registrationLimit };
       const request = activationRequest(agencyAccountId, settings, cfg, now);
       const created = await step('CreateActivation', () => createActivation(request));
       secrets.add(created.activationCode);
+      cap.committed += limit.registrationLimit;
       record = rotatedRecord(record, created, settings, request.expirationDate, cfg.region, now);
+      if (limit.capped) record = { ...record, requestedRegistrationLimit: wanted };
       changed = true;
       outcome.rotated = reason;
       log('INFO', 'activation rotated; the previous one stays valid until it expires', {
@@ -79,6 +102,8 @@ async function rotateAgency(
         previousActivationId: original.current.activationId,
         expiresAt: record.current.expiresAt,
         registrationsCount: status?.registrationsCount,
+        registrationLimit: limit.registrationLimit,
+        cappedFrom: limit.capped ? wanted : undefined,
       });
     }
   } catch (err) {
@@ -151,7 +176,16 @@ export async function runRotation(
   const cfg = readConfig();
   const secrets = new SecretRegistry();
   const listed = await step('GetParametersByPath', () => listRecords(cfg.parameterPrefix));
-  const summary: RotationSummary = { agencies: listed.length, rotated: [], expiredActivationsDeleted: 0, failed: [] };
+  const summary: RotationSummary = {
+    agencies: listed.length,
+    rotated: [],
+    expiredActivationsDeleted: 0,
+    failed: [],
+    refusedForCapacity: [],
+  };
+  // Read only when some agency is due, and then once for the whole run.
+  let capacityRead: Promise<RunCapacity> | undefined;
+  const capacity = () => (capacityRead ??= readCapacity(cfg, listed.length));
 
   // Sequential: the activation APIs have low rate limits, and a run has hours before the next.
   let skipped = 0;
@@ -163,13 +197,15 @@ export async function runRotation(
     }
     let outcome: AgencyOutcome;
     try {
-      outcome = await rotateAgency(cfg, item, secrets, now);
+      outcome = await rotateAgency(cfg, item, secrets, now, capacity);
     } catch (err) {
       const error = secrets.describe(err);
       log('ERROR', 'activation record could not be processed', { agencyAccountId: item.agencyAccountId, error });
       outcome = { expiredDeleted: 0, error };
     }
     if (outcome.rotated) summary.rotated.push(item.agencyAccountId);
+    if (outcome.refusedForCapacity)
+      summary.refusedForCapacity.push({ agencyAccountId: item.agencyAccountId, reason: outcome.refusedForCapacity });
     summary.expiredActivationsDeleted += outcome.expiredDeleted;
     if (outcome.error) summary.failed.push({ agencyAccountId: item.agencyAccountId, error: outcome.error });
   }
@@ -181,6 +217,7 @@ export async function runRotation(
       Rotations: { value: summary.rotated.length },
       RotationFailures: { value: summary.failed.length },
       ExpiredActivationsDeleted: { value: summary.expiredActivationsDeleted },
+      RotationsRefusedForCapacity: { value: summary.refusedForCapacity.length },
     },
   );
   log(skipped > 0 ? 'ERROR' : 'INFO', 'rotation run finished', {

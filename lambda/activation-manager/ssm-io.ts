@@ -8,6 +8,8 @@ import {
   GetParameterCommand,
   GetParameterHistoryCommand,
   GetParametersByPathCommand,
+  GetServiceSettingCommand,
+  paginateDescribeInstanceInformation,
   PutParameterCommand,
   SSMClient,
   type Activation,
@@ -111,6 +113,51 @@ export async function deleteActivation(activationId: string, opts: CallOptions =
     if (awsErrorName(err) === 'InvalidActivation' || awsErrorName(err) === 'InvalidActivationId') return 'gone';
     throw err;
   }
+}
+
+/** DescribeInstanceInformation accepts at most 100 values per filter (API reference). */
+const FILTER_VALUES_MAX = 100;
+
+/**
+ * Hybrid nodes registered in this Region: all of them, or those of the given activations
+ * (an empty list counts none). ResourceType ManagedInstance: EC2 instances registered through an
+ * activation are managed instances too, and count toward the tier's limit.
+ */
+export async function countManagedNodes(activationIds?: readonly string[]): Promise<number> {
+  if (activationIds && activationIds.length === 0) return 0;
+  const groups = activationIds
+    ? Array.from({ length: Math.ceil(activationIds.length / FILTER_VALUES_MAX) }, (_, i) =>
+        activationIds.slice(i * FILTER_VALUES_MAX, (i + 1) * FILTER_VALUES_MAX),
+      )
+    : [undefined];
+  let count = 0;
+  for (const ids of groups) {
+    const Filters = [{ Key: 'ResourceType', Values: ['ManagedInstance'] }];
+    if (ids) Filters.push({ Key: 'ActivationIds', Values: [...ids] });
+    for await (const page of paginateDescribeInstanceInformation({ client: ssm(), pageSize: 50 }, { Filters }))
+      count += page.InstanceInformationList?.length ?? 0;
+  }
+  return count;
+}
+
+/** How many agency records are stored under the prefix (names only: nothing is decrypted). */
+export async function countParameters(path: string): Promise<{ count: number; names: string[] }> {
+  const names: string[] = [];
+  let NextToken: string | undefined;
+  do {
+    const out = await ssm().send(
+      new GetParametersByPathCommand({ Path: path, Recursive: true, MaxResults: 10, NextToken }),
+    );
+    for (const p of out.Parameters ?? []) if (p.Name) names.push(p.Name);
+    NextToken = out.NextToken;
+  } while (NextToken);
+  return { count: names.length, names };
+}
+
+/** The activation-tier service setting's value (GetServiceSetting). */
+export async function activationTierSetting(settingId: string): Promise<string | undefined> {
+  const out = await ssm().send(new GetServiceSettingCommand({ SettingId: settingId }));
+  return out.ServiceSetting?.SettingValue;
 }
 
 /** The value and version of a SecureString parameter, or undefined when it does not exist. */

@@ -20,16 +20,17 @@ const toInstance = (i: Instance): Ec2Instance => ({
 });
 
 /**
- * Pages through every instance that carries the managed node ID tag, one page at a time,
+ * Pages through every instance that carries the managed node ID tag (or the registration error tag), one page at a time,
  * terminated ones included: EC2 lists them for a while, so a missed termination event is
  * caught by the next reconcile.
  */
-export async function* managedInstancePages(): AsyncGenerator<Ec2Instance[]> {
+export async function* managedInstancePages(errorTag: string): AsyncGenerator<Ec2Instance[]> {
   let NextToken: string | undefined;
   do {
     const page = await ec2().send(
       new DescribeInstancesCommand({
-        Filters: [{ Name: 'tag-key', Values: [MANAGED_INSTANCE_ID_TAG] }],
+        // Values are ORed: registered instances and those whose registration failed.
+        Filters: [{ Name: 'tag-key', Values: [MANAGED_INSTANCE_ID_TAG, errorTag] }],
         MaxResults: 1000,
         NextToken,
       }),

@@ -2,7 +2,7 @@
 // manager (through this agency's own alias), deregisters terminated instances, and keeps the
 // agency's current activation in SecureString parameters. Any refusal by the hub is counted
 // (metric HubRefusals) and, for whole requests, makes the invocation fail so the Errors alarm fires.
-import type { DeregisterInstance, SyncInstance } from '../shared/contract.ts';
+import type { DeregisterInstance, RegistrationError, SyncInstance } from '../shared/contract.ts';
 import { emitMetrics, log } from '../shared/log.ts';
 import { COLLECTOR_ENVIRONMENT, type EnvironmentOf } from '../../contract/environment.ts';
 import { readEnvironment } from '../shared/environment.ts';
@@ -10,6 +10,8 @@ import {
   activationParameterNames,
   HUB_CALL_RESERVE_MS,
   MANAGED_INSTANCE_ID_TAG,
+  MAX_REGISTRATION_ERRORS_PER_REPORT,
+  REGISTRATION_ERROR_MAX_CHARS,
   PROVENANCE_TAG_SUFFIXES,
 } from '../shared/names.ts';
 import { readParameters, writeSecureParameter } from './activation-io.ts';
@@ -49,6 +51,7 @@ class Run {
     hubRefusals: 0,
     deferred: 0,
     duplicateClaims: 0,
+    registrationErrors: 0,
   };
   readonly failures: string[] = [];
   constructor(
@@ -167,19 +170,36 @@ function invalidId(run: Run, ec2InstanceId: string, value: string): void {
   });
 }
 
+const errorTagOf = (run: Run) => `${run.env.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`;
+
+/** Sends every registration error seen (an empty list clears the hub's record of this agency). */
+async function report(run: Run, registrationErrors: RegistrationError[]): Promise<void> {
+  try {
+    const answer = await invokeHub(run.env.hubFunctionArn, { op: 'report', registrationErrors });
+    payloadOrRefuse(run, answer, 'report', { op: 'report' });
+  } catch (err) {
+    run.refuse(`hub invocation failed: ${(err as Error).name}`, { op: 'report' });
+  }
+}
+
 async function reconcile(run: Run): Promise<number> {
   const live: SyncInstance[] = [];
   const gone: DeregisterInstance[] = [];
+  const failed: RegistrationError[] = [];
   const claims = new Map<string, number>();
   let seen = 0;
-  for await (const page of managedInstancePages()) {
+  for await (const page of managedInstancePages(errorTagOf(run))) {
     for (const i of page) {
       seen++;
+      const error = i.tags[errorTagOf(run)];
+      const up = i.state !== 'terminated' && i.state !== 'shutting-down';
+      if (error !== undefined && up && failed.length < MAX_REGISTRATION_ERRORS_PER_REPORT)
+        failed.push({ ec2InstanceId: i.ec2InstanceId, error: error.slice(0, REGISTRATION_ERROR_MAX_CHARS) });
       const id = managedIdFromTags(i.tags);
       if ('invalid' in id) invalidId(run, i.ec2InstanceId, id.invalid);
       if (!('id' in id)) continue;
       const node = { ec2InstanceId: i.ec2InstanceId, managedInstanceId: id.id };
-      if (i.state === 'terminated' || i.state === 'shutting-down') gone.push(node);
+      if (!up) gone.push(node);
       else {
         live.push({ ...node, tags: i.tags });
         claims.set(id.id, (claims.get(id.id) ?? 0) + 1);
@@ -196,6 +216,8 @@ async function reconcile(run: Run): Promise<number> {
   });
   await send(run, 'sync', claimed);
   if (gone.length) await send(run, 'deregister', gone);
+  run.counts.registrationErrors = failed.length;
+  await report(run, failed);
   return seen;
 }
 
@@ -244,7 +266,7 @@ async function refreshActivation(run: Run): Promise<void> {
 }
 
 function registrationFailure(run: Run, ec2InstanceId: string, tags: Tags): void {
-  const error = tags[`${run.env.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`];
+  const error = tags[errorTagOf(run)];
   if (error !== undefined)
     log('WARN', 'registration failed on instance', { ec2InstanceId, error: error.slice(0, 256) });
 }

@@ -21,6 +21,8 @@ export const activationRecordSchema = z.object({
   previous: z.array(z.object({ activationId: z.string(), expiresAt: iso })),
   /** Every activation ever issued to this agency (newest first, capped), for node ownership checks. */
   knownActivationIds: z.array(z.string()),
+  /** The registration limit asked for, when the quota or the tier cut the current one below it. */
+  requestedRegistrationLimit: z.optional(z.number()),
   /** Last rotation failure, visible to `status`; cleared by the next success. */
   lastRotationError: z.optional(z.string()),
 });

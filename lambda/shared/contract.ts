@@ -5,7 +5,13 @@
 import * as z from 'zod/mini';
 import { echoName } from './tag-rules.ts';
 
-import { ERROR_CODES, MAX_INSTANCES_PER_REQUEST, RESULT_STATUSES } from '../../contract/names.ts';
+import {
+  ERROR_CODES,
+  MAX_INSTANCES_PER_REQUEST,
+  MAX_REGISTRATION_ERRORS_PER_REPORT,
+  REGISTRATION_ERROR_MAX_CHARS,
+  RESULT_STATUSES,
+} from '../../contract/names.ts';
 import { EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN } from '../../contract/patterns.ts';
 
 export { ERROR_CODES, MAX_INSTANCES_PER_REQUEST, RESULT_STATUSES };
@@ -68,6 +74,26 @@ const instancesArray = z
   );
 const unknownFields = { error: unknownFieldsError };
 
+/** One instance whose registration failed, with the error its registration-error tag holds. */
+export const registrationErrorSchema = z.strictObject(
+  {
+    ec2InstanceId: ec2InstanceIdSchema,
+    error: z
+      .string({ error: 'must be a string' })
+      .check(z.maxLength(REGISTRATION_ERROR_MAX_CHARS, `must be at most ${REGISTRATION_ERROR_MAX_CHARS} characters`)),
+  },
+  { error: unknownFieldsError },
+);
+/** Every registration error the collector sees now (an empty list clears the agency's record). */
+const registrationErrorsArray = z
+  .array(registrationErrorSchema, { error: 'must be an array' })
+  .check(
+    z.maxLength(
+      MAX_REGISTRATION_ERRORS_PER_REPORT,
+      `must hold at most ${MAX_REGISTRATION_ERRORS_PER_REPORT} registration errors`,
+    ),
+  );
+
 /**
  * The request envelope. Entries are validated one by one afterwards, so a batch with a few bad
  * entries still processes the good ones.
@@ -78,11 +104,17 @@ export const requestEnvelopeSchema = z.discriminatedUnion(
     z.strictObject({ op: z.literal('sync'), instances: instancesArray }, unknownFields),
     z.strictObject({ op: z.literal('deregister'), instances: instancesArray }, unknownFields),
     z.strictObject({ op: z.literal('activation') }, unknownFields),
+    z.strictObject({ op: z.literal('report'), registrationErrors: registrationErrorsArray }, unknownFields),
   ],
-  { error: 'op must be one of sync, deregister, activation' },
+  { error: 'op must be one of sync, deregister, activation, report' },
 );
 
 export type SyncInstance = z.infer<typeof syncInstanceSchema>;
+export type RegistrationError = z.infer<typeof registrationErrorSchema>;
+/** The hub's answer to a report: how many registration errors it recorded for the agency. */
+export interface ReportResponse {
+  recorded: number;
+}
 export type DeregisterInstance = z.infer<typeof deregisterInstanceSchema>;
 export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
 

@@ -1,7 +1,13 @@
 // Central tag manager. Each agency invokes it through its own alias (agency-<account>); the alias
 // is the caller's identity. It applies agencies' EC2 tags to their managed nodes, deregisters
 // terminated ones, and hands each agency its own current activation.
-import type { BatchResponse, ErrorResponse, ActivationResponse, InstanceResult } from '../shared/contract.ts';
+import type {
+  BatchResponse,
+  ErrorResponse,
+  ActivationResponse,
+  InstanceResult,
+  ReportResponse,
+} from '../shared/contract.ts';
 import { emitMetrics, log, securityEvent } from '../shared/log.ts';
 import { currentActivation } from './activation.ts';
 import { ssmClient, tableClient, taggingClient } from './clients.ts';
@@ -13,11 +19,12 @@ import { errorReason } from './ssm-io.ts';
 import { syncInstances } from './sync.ts';
 import { validateRequest, type Entry } from './validate.ts';
 import { admitRequest } from './table-io.ts';
+import { recordRegistrationErrors } from './report.ts';
 
 // Tests capture log lines from the bundle through this.
 export { setLogSink } from '../shared/log.ts';
 
-export type TagManagerResponse = BatchResponse | ActivationResponse | ErrorResponse;
+export type TagManagerResponse = BatchResponse | ActivationResponse | ReportResponse | ErrorResponse;
 
 interface LambdaContextLike {
   invokedFunctionArn?: string;
@@ -117,6 +124,11 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
       };
     }
     if (request.op === 'activation') return await currentActivation(ctx);
+    if (request.op === 'report') {
+      const answer = await recordRegistrationErrors(ctx, request.registrationErrors);
+      emitMetrics(config.metricNamespace, DIMENSIONS, { RegistrationErrors: { value: answer.recorded } });
+      return answer;
+    }
     const results =
       request.op === 'sync'
         ? await runEntries(request.entries, (values) => syncInstances(ctx, values))

@@ -9,6 +9,7 @@ import {
   type DeregisterInstance,
   type ErrorResponse,
   type InstanceResult,
+  type RegistrationError,
   type SyncInstance,
 } from '../shared/contract.ts';
 
@@ -16,6 +17,7 @@ export type Entry<T> = { index: number; ok: true; value: T } | { index: number; 
 
 export type ValidRequest =
   | { op: 'activation' }
+  | { op: 'report'; registrationErrors: RegistrationError[] }
   | { op: 'sync'; entries: Entry<SyncInstance>[] }
   | { op: 'deregister'; entries: Entry<DeregisterInstance>[] };
 
@@ -87,6 +89,7 @@ export function validateRequest(event: unknown): Validation {
   }
   const req = parsed.data;
   if (req.op === 'activation') return { ok: true, request: { op: 'activation' } };
+  if (req.op === 'report') return { ok: true, request: { op: 'report', registrationErrors: req.registrationErrors } };
   if (req.op === 'sync')
     return { ok: true, request: { op: 'sync', entries: entries(req.instances, syncInstanceSchema) } };
   return { ok: true, request: { op: 'deregister', entries: entries(req.instances, deregisterInstanceSchema) } };

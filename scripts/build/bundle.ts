@@ -12,6 +12,7 @@ export const LAMBDA_ENTRIES = {
   'tag-manager': 'lambda/tag-manager/index.ts',
   'activation-manager': 'lambda/activation-manager/index.ts',
   collector: 'lambda/collector/index.ts',
+  'fleet-lifecycle': 'lambda/fleet-lifecycle/index.ts',
 } as const;
 export type LambdaName = keyof typeof LAMBDA_ENTRIES;
 

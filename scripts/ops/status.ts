@@ -36,6 +36,13 @@ import {
 } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, loadConfig } from './common.ts';
+import {
+  activationTier,
+  registrationErrorSummary,
+  standardTierApplies,
+  type ActivationTier,
+  type RegistrationErrorSummary,
+} from './lifecycle-status.ts';
 
 export const spec = defineCommand({
   name: 'status',
@@ -74,7 +81,7 @@ export interface ActivationView {
   limit: number;
 }
 
-export interface AgencyView {
+export interface AgencyView extends Partial<RegistrationErrorSummary> {
   account: string;
   permissionsStack: string;
   activation?: ActivationView;
@@ -93,6 +100,8 @@ export interface RegionView {
   percent: number;
   /** Nodes the sync-state table tracks (the hub's Region only, when every agency was read). */
   syncedNodes?: number;
+  /** The activation tier in force (GetServiceSetting); the limit applies to the standard tier only. */
+  tier?: ActivationTier;
 }
 
 /** A read that failed, and what kind of failure it was (never mistaken for absence). */
@@ -174,7 +183,8 @@ export async function countManagedNodes(
   return count;
 }
 
-type SyncSummary = Pick<AgencyView, 'syncedNodes' | 'lastSyncAt' | 'errorNodes' | 'latestError'>;
+type SyncSummary = Pick<AgencyView, 'syncedNodes' | 'lastSyncAt' | 'errorNodes' | 'latestError'> &
+  Partial<RegistrationErrorSummary>;
 
 async function syncSummary(clients: Clients, region: string, tableName: string, account: string): Promise<SyncSummary> {
   const A = SYNC_TABLE.attributes;
@@ -306,7 +316,8 @@ async function countRegions(
   for (const r of regions) {
     const n = await attempt(`managed nodes in ${r}`, () => countManagedNodes(clients, r, (w) => warnings.push(w)));
     if (n === undefined) continue;
-    views.push({ region: r, managedNodes: n, limit, percent: Math.round((n / limit) * 1000) / 10 });
+    const tier = await attempt(`activation tier in ${r}`, () => activationTier(clients.ssm(r)));
+    views.push({ region: r, managedNodes: n, limit, percent: Math.round((n / limit) * 1000) / 10, tier });
   }
   return views;
 }
@@ -371,7 +382,10 @@ export async function readStatus(
   const sync = new Map<string, SyncSummary>();
   await mapLimit(tableName ? agencies : [], 4, async (account) => {
     const s = await attempt(`sync state of ${account}`, () => syncSummary(clients, region, tableName!, account));
-    if (s) sync.set(account, s);
+    const r = await attempt(`registration errors of ${account}`, () =>
+      registrationErrorSummary(clients.dynamodb(region), tableName!, account),
+    );
+    if (s) sync.set(account, { ...s, ...r });
   });
   progress(ctx, 'counting managed nodes');
   const counted = await countRegions(
@@ -430,11 +444,13 @@ export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, acti
   }
   if (a.errorNodes)
     w.push(`agency ${a.account}: ${a.errorNodes} node(s) with a sync error; latest: ${a.latestError?.error}`);
+  if (a.registrationErrors) w.push(`agency ${a.account}: ${a.registrationErrors} instance(s) failed to register`);
   return w;
 }
 
 export function regionWarnings(r: RegionView): string[] {
   const w = tableWarnings(r);
+  if (!standardTierApplies(r.tier)) return w;
   if (r.managedNodes >= r.limit)
     return [
       ...w,

@@ -35,6 +35,11 @@ import {
 import { deregistrationDocument } from '../../documents/index.ts';
 import type { BuildContext } from './context.ts';
 import { parameterInterface } from '../kit/interface.ts';
+import {
+  activationCapacityEnvironment,
+  activationCapacityStatements,
+  fleetLifecycle,
+} from './central-manager-lifecycle.ts';
 
 export function buildCentralManager(ctx: BuildContext): Template {
   const t = new Template(
@@ -55,6 +60,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
   managedNodeRole(t, ctx.config);
   addDeadLetterQueue(t, 'DeadLetterQueue', { KmsMasterKeyId: Ref('DataKey') });
   hubAlarms(t, ctx.config, alarm);
+  fleetLifecycle(t, ctx, alarm);
   wayBack(t, ctx.config);
   outputs(t);
   parameterInterface(t, [{ label: 'Notifications', parameters: [['AlarmEmail', 'Alarm e-mail address']] }]);
@@ -183,6 +189,7 @@ function activationManager(t: Template, ctx: BuildContext, alarm: AddAlarm): voi
       rotateDaysBeforeExpiry: config.activation.rotateDaysBeforeExpiry,
       rotateAtUsagePercent: config.activation.rotateAtUsagePercent,
       metricNamespace: names.metricNamespace,
+      ...activationCapacityEnvironment(config),
     }),
     deadLetterQueueId: 'DeadLetterQueue',
     alarms: { add: alarm, errors: 'Activation creation, rotation or deletion failed' },
@@ -230,6 +237,7 @@ function activationManagerStatements(config: BuildConfig) {
       GetAtt('DataKey', 'Arn'),
       viaService('ssm'),
     ),
+    ...activationCapacityStatements(),
     // Its failed asynchronous runs (rotation) go to the dead-letter queue.
     sendDeadLetters('DeadLetterQueue'),
     deadLetterKey('DataKey'),

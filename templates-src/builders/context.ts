@@ -4,7 +4,7 @@ import { REGION_NAME_PATTERN } from '../../lambda/shared/names.ts';
 
 export interface BuildContext {
   config: BuildConfig;
-  bundles: { 'tag-manager': string; 'activation-manager': string; collector: string };
+  bundles: { 'tag-manager': string; 'activation-manager': string; collector: string; 'fleet-lifecycle': string };
   /** Decides which runtimes count as deprecated. */
   today: Date;
 }

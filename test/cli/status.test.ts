@@ -192,8 +192,8 @@ describe('status', () => {
     expect(b.stackInstances).toEqual([{ region: 'us-east-1', status: 'FAILED', detail: 'Role already exists' }]);
 
     expect(report.regions).toEqual([
-      { region: 'us-east-1', managedNodes: 850, limit: 1000, percent: 85, syncedNodes: 30 },
-      { region: 'us-west-2', managedNodes: 120, limit: 1000, percent: 12 },
+      { region: 'us-east-1', managedNodes: 850, limit: 1000, percent: 85, syncedNodes: 30, tier: 'standard' },
+      { region: 'us-west-2', managedNodes: 120, limit: 1000, percent: 12, tier: 'standard' },
     ]);
     const warnings: string[] = report.warnings;
     expect(warnings.filter((w) => w.includes('expires in'))).toEqual([

@@ -9,6 +9,7 @@ import {
   ACTIVATION_MANAGER_ENVIRONMENT,
   COLLECTOR_ENVIRONMENT,
   environmentVariables,
+  LIFECYCLE_ENVIRONMENT,
   isTemplateSetting,
   TAG_MANAGER_ENVIRONMENT,
   type EnvironmentSpec,
@@ -24,6 +25,7 @@ const SPECS: Record<LambdaName, EnvironmentSpec> = {
   'tag-manager': TAG_MANAGER_ENVIRONMENT,
   'activation-manager': ACTIVATION_MANAGER_ENVIRONMENT,
   collector: COLLECTOR_ENVIRONMENT,
+  'fleet-lifecycle': LIFECYCLE_ENVIRONMENT,
 };
 
 interface FunctionResource {
@@ -57,6 +59,12 @@ const DEPLOY_TIME_SAMPLES: Record<string, string> = {
   ACTIVATION_KMS_KEY_ID: '11111111-2222-3333-4444-555555555555',
   MANAGED_NODE_ROLE_NAME: 'ssm-hub-managed-node',
   HUB_FUNCTION_ARN: 'arn:aws:lambda:us-east-1:999999999999:function:ssm-hub-tag-manager:agency-111111111111',
+  SWEEP_MODE: 'dry-run',
+  MEMBERSHIP_MODE: 'enabled',
+  AGENCY_OUS: 'ou-ab12-abcdefgh',
+  AGENCY_ACCOUNTS: '111111111111',
+  CENTRAL_STACK_NAME: 'ssm-hub-central-manager',
+  STACK_ROLE_ARN: 'arn:aws:iam::999999999999:role/ssm-hub-agency-stacks',
 };
 
 /** An invocation that makes the handler read its configuration and then stop without reaching AWS. */
@@ -70,6 +78,8 @@ const CONFIG_ONLY_INVOCATION: Record<LambdaName, { event: unknown; context: unkn
   },
   // An event the collector does not know: it reads its configuration and reports the kind.
   collector: { event: { source: 'test', 'detail-type': 'nothing' }, context: {} },
+  // A sweep reads the configuration, then lists the activation records (at a closed port).
+  'fleet-lifecycle': { event: { task: 'orphan-sweep' }, context: {} },
 };
 
 /**

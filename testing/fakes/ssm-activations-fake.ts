@@ -8,6 +8,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { NodeApiError, SsmNodesState, type FakeManagedNode } from './ssm-nodes.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -73,6 +74,10 @@ export interface SsmActivationsFake {
   setThrottleRatio(ratio: number): void;
   setDelay(op: string, ms: number): void;
   setRegistrations(activationId: string, registrationsCount: number): void;
+  /** Managed nodes and the activation-tier setting (ssm-nodes.ts). */
+  nodes: SsmNodesState;
+  /** Registers `count` nodes with the activation, as the agent would: RegistrationsCount grows. */
+  registerNodes(activationId: string, count: number, init?: Partial<Omit<FakeManagedNode, 'ActivationId'>>): string[];
   /** Puts an activation in place directly (e.g. one that has already expired). */
   seedActivation(a: Partial<FakeActivation> & { ExpirationDate: Date }): FakeActivation;
   /** Calls of the given operations, in order. */
@@ -191,7 +196,9 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
   const calls: FakeCall[] = [];
   let pendingFailures = new Map<string, { type: string; status: number; message: string }[]>();
 
+  const nodes = new SsmNodesState();
   const ops: Record<string, (input: Record<string, unknown>) => unknown> = {
+    ...nodes.operations(),
     CreateActivation(input) {
       const iamRole = str(input, 'IamRole', true)!;
       if (iamRole.length > 64 || iamRole.startsWith('arn:') || !/^[\w+=,.@/-]+$/.test(iamRole)) {
@@ -450,7 +457,8 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       if (failure) throw new ApiError(failure.type, failure.message, failure.status);
       send(200, impl(input));
     } catch (err) {
-      if (err instanceof ApiError) send(err.status, { __type: err.type, message: err.message }, err.type);
+      if (err instanceof ApiError || err instanceof NodeApiError)
+        send(err.status, { __type: err.type, message: err.message }, err.type);
       else send(500, { __type: 'InternalServerError', message: 'fake failure' }, 'InternalServerError');
     }
   }
@@ -486,6 +494,17 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
     },
     setDelay(op, ms) {
       delays[op] = ms;
+    },
+    nodes,
+    registerNodes(activationId, count, init = {}) {
+      const a = activations.get(activationId);
+      if (!a) throw new Error(`fake: no activation ${activationId}`);
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        ids.push(nodes.add(activationId, { ...init, now: now() }).InstanceId);
+        a.RegistrationsCount++;
+      }
+      return ids;
     },
     setRegistrations(activationId, registrationsCount) {
       const a = activations.get(activationId);

@@ -95,11 +95,11 @@ describe('Create', () => {
   });
 
   it('accepts numbers passed as strings, as CloudFormation sends them, and caps expiry at 30 days', async () => {
-    const event = cfnEvent(h.cfn.url, 'Create', props(A, '1000', '30'));
+    const event = cfnEvent(h.cfn.url, 'Create', props(A, '500', '30'));
     await h.invoke(event);
     expect(onlyResponse(event).Status).toBe('SUCCESS');
     const [activation] = h.fake.state.activations.values();
-    expect(activation!.RegistrationLimit).toBe(1000);
+    expect(activation!.RegistrationLimit).toBe(500);
     // The fake refuses anything beyond 30 days, so reaching it proves the cap held.
     expect(activation!.ExpirationDate.getTime()).toBeLessThanOrEqual(Date.now() + 30 * DAY);
     expect(activation!.ExpirationDate.getTime()).toBeGreaterThan(Date.now() + 29.9 * DAY);

@@ -48,7 +48,12 @@ describe('scheduled rotation', () => {
     // Never deleted early: a registration using it may be in progress.
     expect(h.fake.state.activations.has(seeded.current.ActivationId)).toBe(true);
     expect(h.fake.callsOf('DeleteActivation')).toHaveLength(0);
-    expect(metricsIn(h.logs)).toEqual({ Rotations: 1, RotationFailures: 0, ExpiredActivationsDeleted: 0 });
+    expect(metricsIn(h.logs)).toEqual({
+      Rotations: 1,
+      RotationFailures: 0,
+      ExpiredActivationsDeleted: 0,
+      RotationsRefusedForCapacity: 0,
+    });
   });
 
   it('rotates when registrations reach 90% of the limit, and not one registration earlier', async () => {
@@ -77,11 +82,22 @@ describe('scheduled rotation', () => {
     const a = seedAgency(h.fake, A, { expiresInMs: 20 * DAY, registrations: 10, previous: [{ expiresInMs: 5 * DAY }] });
     const b = seedAgency(h.fake, B, { expiresInMs: 8 * DAY });
     const summary = await h.invoke(scheduledEvent());
-    expect(summary).toEqual({ agencies: 2, rotated: [], expiredActivationsDeleted: 0, failed: [] });
+    expect(summary).toEqual({
+      agencies: 2,
+      rotated: [],
+      expiredActivationsDeleted: 0,
+      failed: [],
+      refusedForCapacity: [],
+    });
     expect(h.fake.callsOf(...WRITE_OPS)).toHaveLength(0);
     expect(storedRecord(h.fake, A)).toEqual(a.record);
     expect(storedRecord(h.fake, B)).toEqual(b.record);
-    expect(metricsIn(h.logs)).toEqual({ Rotations: 0, RotationFailures: 0, ExpiredActivationsDeleted: 0 });
+    expect(metricsIn(h.logs)).toEqual({
+      Rotations: 0,
+      RotationFailures: 0,
+      ExpiredActivationsDeleted: 0,
+      RotationsRefusedForCapacity: 0,
+    });
   });
 
   it('honours ROTATE_DAYS_BEFORE_EXPIRY and ROTATE_AT_USAGE_PERCENT from the environment', async () => {
@@ -126,7 +142,12 @@ describe('scheduled rotation', () => {
 
     const errorLine = parsedLogs().find((l) => l.level === 'ERROR' && l.agencyAccountId === A);
     expect(errorLine?.error).toContain('CreateActivation failed');
-    expect(metricsIn(h.logs)).toEqual({ Rotations: 1, RotationFailures: 1, ExpiredActivationsDeleted: 0 });
+    expect(metricsIn(h.logs)).toEqual({
+      Rotations: 1,
+      RotationFailures: 1,
+      ExpiredActivationsDeleted: 0,
+      RotationsRefusedForCapacity: 0,
+    });
 
     // The next run succeeds and clears the error.
     await h.invoke(scheduledEvent());
@@ -152,7 +173,12 @@ describe('scheduled rotation', () => {
     expect(record.previous.map((p) => p.activationId)).toEqual([live!.ActivationId]);
     expect(record.knownActivationIds).toContain(expired!.ActivationId);
     expect(h.fake.callsOf('CreateActivation')).toHaveLength(0);
-    expect(metricsIn(h.logs)).toEqual({ Rotations: 0, RotationFailures: 0, ExpiredActivationsDeleted: 1 });
+    expect(metricsIn(h.logs)).toEqual({
+      Rotations: 0,
+      RotationFailures: 0,
+      ExpiredActivationsDeleted: 1,
+      RotationsRefusedForCapacity: 0,
+    });
   });
 
   it('replaces an activation that SSM no longer knows', async () => {

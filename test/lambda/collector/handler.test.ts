@@ -130,7 +130,11 @@ describe('scheduled reconcile', () => {
     expect(ec2.describeCount).toBe(3);
     for (const call of ec2.calls) {
       expect(call.maxResults).toBe(1000);
-      expect(call.filters).toContainEqual({ name: 'tag-key', values: ['managedinstanceid'] });
+      // Registered instances, and those whose registration failed (reported to the hub).
+      expect(call.filters).toContainEqual({
+        name: 'tag-key',
+        values: ['managedinstanceid', 'central-it:registration-error'],
+      });
       // Terminated instances are listed too: the reconcile deregisters them (missed events).
       expect(call.filters.find((f) => f.name === 'instance-state-name')).toBeUndefined();
     }
@@ -296,12 +300,13 @@ describe('hub refusals', () => {
       (p as { op: string }).op === 'activation'
         ? activation
         : { error: { code: 'Unauthorized', message: 'invoked without an agency alias' } };
+    // Three sync batches and the registration-error report, each refused.
     await expect(run(scheduled)).rejects.toThrow(
-      /collector run failed \(3 problem\(s\)\): hub refused sync request: Unauthorized/,
+      /collector run failed \(4 problem\(s\)\): hub refused sync request: Unauthorized; hub refused report: Unauthorized/,
     );
     expect(hub.payloadsOf('sync')).toHaveLength(3);
-    expect(metric('HubRefusals')).toBe(3);
-    expect(logsAt('ERROR').filter((l) => l['code'] === 'Unauthorized')).toHaveLength(3);
+    expect(metric('HubRefusals')).toBe(4);
+    expect(logsAt('ERROR').filter((l) => l['code'] === 'Unauthorized')).toHaveLength(4);
     // The activation was still refreshed in the same run.
     expect(ssm.puts).toHaveLength(2);
   });

@@ -1,0 +1,124 @@
+// Organizations reads, agency permissions stacks (the same stack and template `ssm-hub onboard`
+// deploys), and the marks of agencies that left, kept in one sync-table row (lifecycle#membership).
+import {
+  CreateStackCommand,
+  DeleteStackCommand,
+  paginateListStacks,
+  type StackStatus,
+} from '@aws-sdk/client-cloudformation';
+import { paginateListAccountsForParent, paginateListChildren } from '@aws-sdk/client-organizations';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { SYNC_TABLE } from '../shared/names.ts';
+import { cfn, ddb, orgs } from './clients.ts';
+import type { LifecycleConfig } from './config.ts';
+
+/** Every ACTIVE account under the OUs or roots, child OUs included. */
+export async function accountsUnder(parents: readonly string[]): Promise<Set<string>> {
+  const accounts = new Set<string>();
+  const queue = [...parents];
+  const seen = new Set<string>();
+  while (queue.length) {
+    const parent = queue.shift()!;
+    if (seen.has(parent)) continue;
+    seen.add(parent);
+    for await (const page of paginateListAccountsForParent({ client: orgs() }, { ParentId: parent })) {
+      for (const a of page.Accounts ?? []) {
+        const state = (a as { State?: string }).State ?? a.Status;
+        if (a.Id && state === 'ACTIVE') accounts.add(a.Id);
+      }
+    }
+    const children = { ParentId: parent, ChildType: 'ORGANIZATIONAL_UNIT' as const };
+    for await (const page of paginateListChildren({ client: orgs() }, children))
+      for (const c of page.Children ?? []) if (c.Id) queue.push(c.Id);
+  }
+  return accounts;
+}
+
+const LIVE_STATUSES: StackStatus[] = [
+  'CREATE_IN_PROGRESS',
+  'CREATE_FAILED',
+  'CREATE_COMPLETE',
+  'ROLLBACK_IN_PROGRESS',
+  'ROLLBACK_FAILED',
+  'ROLLBACK_COMPLETE',
+  'DELETE_IN_PROGRESS',
+  'DELETE_FAILED',
+  'UPDATE_IN_PROGRESS',
+  'UPDATE_COMPLETE_CLEANUP_IN_PROGRESS',
+  'UPDATE_COMPLETE',
+  'UPDATE_FAILED',
+  'UPDATE_ROLLBACK_IN_PROGRESS',
+  'UPDATE_ROLLBACK_FAILED',
+  'UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS',
+  'UPDATE_ROLLBACK_COMPLETE',
+  'IMPORT_IN_PROGRESS',
+  'IMPORT_COMPLETE',
+  'IMPORT_ROLLBACK_IN_PROGRESS',
+  'IMPORT_ROLLBACK_FAILED',
+  'IMPORT_ROLLBACK_COMPLETE',
+];
+
+/** Agencies with a permissions stack (<prefix><account>), onboarded by this function or the CLI. */
+export async function onboardedAgencies(prefix: string): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  const name = new RegExp(`^${prefix.replace(/[-]/g, '\\-')}(\\d{12})$`);
+  for await (const page of paginateListStacks({ client: cfn() }, { StackStatusFilter: LIVE_STATUSES })) {
+    for (const s of page.StackSummaries ?? []) {
+      const m = name.exec(s.StackName ?? '');
+      if (m) found.set(m[1]!, s.StackStatus ?? 'UNKNOWN');
+    }
+  }
+  return found;
+}
+
+/** Creates the agency's permissions stack: its alias, invoke permission and activation. */
+export async function createAgencyStack(cfg: LifecycleConfig, account: string): Promise<void> {
+  try {
+    await sendCreate(cfg, account);
+  } catch (err) {
+    // Created meanwhile (by `onboard`, or a pass that listed the stacks earlier): nothing to do.
+    if ((err as { name?: string }).name !== 'AlreadyExistsException') throw err;
+  }
+}
+
+async function sendCreate(cfg: LifecycleConfig, account: string): Promise<void> {
+  await cfn().send(
+    new CreateStackCommand({
+      StackName: `${cfg.agencyStackPrefix}${account}`,
+      TemplateBody: cfg.agencyTemplateBody,
+      Parameters: [
+        { ParameterKey: 'AgencyAccountId', ParameterValue: account },
+        { ParameterKey: 'CentralManagerStackName', ParameterValue: cfg.centralStackName },
+      ],
+      RoleARN: cfg.stackRoleArn,
+      // Kept for the next run to see, report and retry (a deleted failure would hide the reason).
+      OnFailure: 'ROLLBACK',
+    }),
+  );
+}
+
+/** Deletes the agency's permissions stack: its activations and record go with it. */
+export async function deleteAgencyStack(cfg: LifecycleConfig, account: string): Promise<void> {
+  await cfn().send(
+    new DeleteStackCommand({ StackName: `${cfg.agencyStackPrefix}${account}`, RoleARN: cfg.stackRoleArn }),
+  );
+}
+
+/** One row, key lifecycle#membership, maps each agency gone from the OUs to when it was first missed. */
+const MARKS_KEY = 'lifecycle#membership';
+
+export async function readMarks(table: string): Promise<Map<string, Date>> {
+  const out = await ddb().send(
+    new GetCommand({ TableName: table, Key: { [SYNC_TABLE.partitionKey]: MARKS_KEY }, ConsistentRead: true }),
+  );
+  const raw = (out.Item?.missingSince ?? {}) as Record<string, unknown>;
+  const marks = new Map<string, Date>();
+  for (const [account, at] of Object.entries(raw))
+    if (typeof at === 'string' && !Number.isNaN(Date.parse(at))) marks.set(account, new Date(at));
+  return marks;
+}
+
+export async function writeMarks(table: string, marks: ReadonlyMap<string, Date>): Promise<void> {
+  const missingSince = Object.fromEntries([...marks].map(([a, d]) => [a, d.toISOString()]));
+  await ddb().send(new PutCommand({ TableName: table, Item: { [SYNC_TABLE.partitionKey]: MARKS_KEY, missingSince } }));
+}

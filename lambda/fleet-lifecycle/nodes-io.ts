@@ -1,0 +1,174 @@
+// The central account's view of each agency: its activation IDs (from its activation record), the
+// managed nodes registered with them, their sync-table rows, and when its collector last reported.
+import {
+  DeregisterManagedInstanceCommand,
+  GetParametersByPathCommand,
+  paginateDescribeInstanceInformation,
+} from '@aws-sdk/client-ssm';
+import { BatchGetCommand, DeleteCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { activationRecordSchema } from '../shared/activation-record.ts';
+import { SYNC_TABLE } from '../shared/names.ts';
+import { ACCOUNT_ID_PATTERN } from '../../contract/patterns.ts';
+import { ddb, ssm } from './clients.ts';
+
+const A = SYNC_TABLE.attributes;
+/** DescribeInstanceInformation: at most 100 values per filter (API reference). */
+const FILTER_VALUES_MAX = 100;
+
+export interface AgencyActivations {
+  agencyAccountId: string;
+  activationIds: string[];
+}
+
+/**
+ * Every agency record under the prefix, reduced to its activation IDs at once: the codes in the
+ * decrypted value are never kept, logged or returned. A record that does not parse is skipped
+ * and named (by parameter, never by value).
+ */
+export async function listAgencyActivations(prefix: string, onBadRecord: (name: string) => void) {
+  const out: AgencyActivations[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await ssm().send(
+      new GetParametersByPathCommand({
+        Path: prefix,
+        Recursive: true,
+        WithDecryption: true,
+        MaxResults: 10,
+        NextToken,
+      }),
+    );
+    for (const p of page.Parameters ?? []) {
+      const agency = p.Name?.slice(prefix.length + 1) ?? '';
+      let parsed: ReturnType<typeof activationRecordSchema.safeParse> | undefined;
+      try {
+        parsed = activationRecordSchema.safeParse(JSON.parse(p.Value ?? ''));
+      } catch {
+        parsed = undefined;
+      }
+      if (!parsed?.success || parsed.data.agencyAccountId !== agency || !ACCOUNT_ID_PATTERN.test(agency)) {
+        onBadRecord(p.Name ?? '');
+        continue;
+      }
+      const r = parsed.data;
+      const ids = [r.current.activationId, ...r.previous.map((x) => x.activationId), ...r.knownActivationIds];
+      out.push({ agencyAccountId: agency, activationIds: [...new Set(ids)] });
+    }
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return out;
+}
+
+export interface NodeInfo {
+  managedInstanceId: string;
+  activationId?: string;
+  pingStatus?: string;
+  lastPingAt?: Date;
+  registeredAt?: Date;
+}
+
+/** The managed nodes registered with these activations. */
+export async function nodesOf(activationIds: readonly string[]): Promise<NodeInfo[]> {
+  const nodes: NodeInfo[] = [];
+  for (let i = 0; i < activationIds.length; i += FILTER_VALUES_MAX) {
+    const Filters = [{ Key: 'ActivationIds', Values: activationIds.slice(i, i + FILTER_VALUES_MAX) }];
+    for await (const page of paginateDescribeInstanceInformation({ client: ssm(), pageSize: 50 }, { Filters })) {
+      for (const n of page.InstanceInformationList ?? []) {
+        if (!n.InstanceId) continue;
+        nodes.push({
+          managedInstanceId: n.InstanceId,
+          activationId: n.ActivationId,
+          pingStatus: n.PingStatus,
+          lastPingAt: n.LastPingDateTime,
+          registeredAt: n.RegistrationDate,
+        });
+      }
+    }
+  }
+  return nodes;
+}
+
+export interface NodeRow {
+  agencyAccountId?: string;
+  ec2InstanceId?: string;
+}
+
+/** Sync-table rows by node ID (100 keys a call; unprocessed keys are read again). */
+export async function rowsOf(table: string, ids: readonly string[]): Promise<Map<string, NodeRow>> {
+  const rows = new Map<string, NodeRow>();
+  for (let i = 0; i < ids.length; i += 100) {
+    let keys: Record<string, unknown>[] = ids.slice(i, i + 100).map((id) => ({ [A.managedInstanceId]: id }));
+    for (let attempt = 0; keys.length > 0 && attempt < 8; attempt++) {
+      const out = await ddb().send(
+        new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true } } }),
+      );
+      for (const item of out.Responses?.[table] ?? []) {
+        rows.set(String(item[A.managedInstanceId]), {
+          agencyAccountId: typeof item[A.agencyAccountId] === 'string' ? item[A.agencyAccountId] : undefined,
+          ec2InstanceId: typeof item[A.ec2InstanceId] === 'string' ? item[A.ec2InstanceId] : undefined,
+        });
+      }
+      keys = (out.UnprocessedKeys?.[table]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+    }
+  }
+  return rows;
+}
+
+/** When the agency's collector last reported (each reconcile sends a registration-error report). */
+export async function collectorReportedAt(table: string, agencyAccountId: string): Promise<Date | undefined> {
+  const out = await ddb().send(
+    new GetCommand({
+      TableName: table,
+      Key: { [A.managedInstanceId]: `${SYNC_TABLE.registrationErrorKeyPrefix}${agencyAccountId}` },
+      ConsistentRead: true,
+    }),
+  );
+  const at = out.Item?.reportedAt;
+  return typeof at === 'string' && !Number.isNaN(Date.parse(at)) ? new Date(at) : undefined;
+}
+
+/** Deregisters a node (one SSM no longer knows counts as gone) and removes its row, if the agency's. */
+export async function deregister(table: string, agencyAccountId: string, managedInstanceId: string) {
+  let outcome: 'deregistered' | 'already gone' = 'deregistered';
+  try {
+    await ssm().send(new DeregisterManagedInstanceCommand({ InstanceId: managedInstanceId }));
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'InvalidInstanceId') throw err;
+    outcome = 'already gone';
+  }
+  try {
+    await ddb().send(
+      new DeleteCommand({
+        TableName: table,
+        Key: { [A.managedInstanceId]: managedInstanceId },
+        ConditionExpression: 'attribute_not_exists(#id) OR #agency = :agency',
+        ExpressionAttributeNames: { '#id': A.managedInstanceId, '#agency': A.agencyAccountId },
+        ExpressionAttributeValues: { ':agency': agencyAccountId },
+      }),
+    );
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+  }
+  return outcome;
+}
+
+/** The node IDs the sync table records for an agency (byAgency index). */
+export async function rowIdsOf(table: string, agencyAccountId: string): Promise<string[]> {
+  const ids: string[] = [];
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const out = await ddb().send(
+      new QueryCommand({
+        TableName: table,
+        IndexName: SYNC_TABLE.agencyIndexName,
+        KeyConditionExpression: '#agency = :agency',
+        ExpressionAttributeNames: { '#agency': SYNC_TABLE.agencyIndexPartitionKey },
+        ExpressionAttributeValues: { ':agency': agencyAccountId },
+        ExclusiveStartKey,
+      }),
+    );
+    for (const item of out.Items ?? []) ids.push(String(item[A.managedInstanceId]));
+    ExclusiveStartKey = out.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return ids;
+}

@@ -1,0 +1,180 @@
+// The orphan sweep, through the real fleet-lifecycle bundle: SSM (activation records, managed
+// nodes) is the loopback fake, the sync table is dynalite. An orphan of each kind is swept, a
+// healthy node never, nothing is swept for an agency whose collector has not reported since, and
+// dry-run changes nothing.
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { loadBundledHandler, type BundledHandler } from '../../testing/helpers/bundled.ts';
+import { startDynalite, type DynaliteHandle } from '../../testing/helpers/dynalite.ts';
+import { startSsmActivationsFake, type SsmActivationsFake } from '../../testing/fakes/ssm-activations-fake.ts';
+import { DAY, PREFIX, seedAgency } from '../lambda/activation-manager/harness.ts';
+import { LIFECYCLE_ENVIRONMENT as L } from '../../contract/environment.ts';
+import { orphanReason } from '../../lambda/fleet-lifecycle/sweep-rules.ts';
+
+const A = '222222222222';
+const B = '333333333333';
+const HOUR = 3_600_000;
+const NOW = Date.now();
+
+let ssm: SsmActivationsFake;
+let db: DynaliteHandle;
+let fn: BundledHandler;
+let logs: string[] = [];
+const doc = () => DynamoDBDocumentClient.from(db.client);
+const put = (Item: Record<string, unknown>) => doc().send(new PutCommand({ TableName: db.tableName, Item }));
+const rowIds = async () =>
+  ((await doc().send(new ScanCommand({ TableName: db.tableName }))).Items ?? []).map((i) => i.managedInstanceId);
+const metric = (name: string) =>
+  logs.map((l) => JSON.parse(l)).reduce((n, r) => n + (r._aws && typeof r[name] === 'number' ? r[name] : 0), 0);
+
+const ids: Record<string, string> = {};
+
+beforeAll(async () => {
+  ssm = await startSsmActivationsFake();
+  db = await startDynalite();
+  for (const [k, v] of Object.entries({
+    AWS_ENDPOINT_URL_SSM: ssm.endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
+    [L.syncTableName.name]: db.tableName,
+    [L.activationParameterPrefix.name]: PREFIX,
+    [L.metricNamespace.name]: 'SsmHub/test',
+    [L.agencyStackPrefix.name]: 'ssm-hub-agency-',
+    [L.centralStackName.name]: 'ssm-hub-central-manager',
+    [L.agencyTemplateBody.name]: '{}',
+    [L.stackRoleArn.name]: 'arn:aws:iam::999999999999:role/agency-stacks',
+  }))
+    vi.stubEnv(k, v);
+  fn = await loadBundledHandler('fleet-lifecycle');
+  (fn.setLogSink as (s: (l: string) => void) => void)((l) => logs.push(l));
+});
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  await ssm.close();
+  await db.close();
+});
+
+beforeEach(async () => {
+  logs = [];
+  ssm.nodes.nodes.clear();
+  ssm.state.parameters.clear();
+  const a = seedAgency(ssm, A, { expiresInMs: 20 * DAY }).current.ActivationId;
+  const b = seedAgency(ssm, B, { expiresInMs: 20 * DAY }).current.ActivationId;
+  const node = (name: string, activation: string, init: Parameters<SsmActivationsFake['registerNodes']>[2]) =>
+    (ids[name] = ssm.registerNodes(activation, 1, init)[0]!);
+  // Agency A, whose collector reported a minute ago.
+  node('healthy', a, { RegistrationDate: new Date(NOW - 60 * DAY) });
+  node('unclaimed', a, { RegistrationDate: new Date(NOW - 48 * HOUR) });
+  node('young', a, { RegistrationDate: new Date(NOW - 2 * HOUR) });
+  node('lost', a, {
+    RegistrationDate: new Date(NOW - 90 * DAY),
+    PingStatus: 'ConnectionLost',
+    LastPingDateTime: new Date(NOW - 40 * DAY),
+  });
+  node('lostBriefly', a, {
+    RegistrationDate: new Date(NOW - 90 * DAY),
+    PingStatus: 'ConnectionLost',
+    LastPingDateTime: new Date(NOW - 10 * DAY),
+  });
+  // Agency B: an unclaimed node, but B's collector last reported before it became overdue.
+  node('unclaimedB', b, { RegistrationDate: new Date(NOW - 48 * HOUR) });
+  for (const n of ['healthy', 'lost', 'lostBriefly'])
+    await put({ managedInstanceId: ids[n], agencyAccountId: A, ec2InstanceId: `i-0000000000000000${n.length % 10}` });
+  await put({ managedInstanceId: `regerr#${A}`, reportedBy: A, reportedAt: new Date(NOW - 60_000).toISOString() });
+  await put({ managedInstanceId: `regerr#${B}`, reportedBy: B, reportedAt: new Date(NOW - 30 * HOUR).toISOString() });
+});
+
+describe('orphan sweep', () => {
+  it('deregisters one orphan of each kind with its reason, never a healthy node, and counts them', async () => {
+    vi.stubEnv(L.sweepMode.name, 'enabled');
+    const summary = (await fn.handler({ task: 'orphan-sweep' }, {})) as Record<string, any>;
+    const left = [...ssm.nodes.nodes.keys()];
+    expect(left).not.toContain(ids.unclaimed);
+    expect(left).not.toContain(ids.lost);
+    for (const keep of ['healthy', 'young', 'lostBriefly', 'unclaimedB']) expect(left).toContain(ids[keep]);
+    expect(summary).toMatchObject({ orphans: { unclaimed: 1, 'connection-lost': 1 }, deregistered: 2 });
+    expect(await rowIds()).not.toContain(ids.lost);
+    const lines = logs.map((l) => JSON.parse(l)).filter((l) => /^orphan (deregistered|already gone)$/.test(l.message));
+    expect(lines.map((l) => [l.managedInstanceId, l.reason]).sort()).toEqual(
+      [
+        [ids.unclaimed, 'unclaimed'],
+        [ids.lost, 'connection-lost'],
+      ].sort(),
+    );
+    expect(metric('OrphansDeregistered')).toBe(2);
+    expect(metric('OrphansUnclaimed')).toBe(1);
+    expect(metric('OrphansConnectionLost')).toBe(1);
+  });
+
+  it('changes nothing in dry-run, and still reports each orphan', async () => {
+    vi.stubEnv(L.sweepMode.name, 'dry-run');
+    const before = [...ssm.nodes.nodes.keys()].sort();
+    const rowsBefore = (await rowIds()).sort();
+    const deregistersBefore = ssm.callsOf('DeregisterManagedInstance').length;
+    const summary = (await fn.handler({ task: 'orphan-sweep' }, {})) as Record<string, any>;
+    expect([...ssm.nodes.nodes.keys()].sort()).toEqual(before);
+    expect((await rowIds()).sort()).toEqual(rowsBefore);
+    expect(ssm.callsOf('DeregisterManagedInstance')).toHaveLength(deregistersBefore);
+    expect(summary).toMatchObject({ dryRun: true, orphans: { unclaimed: 1, 'connection-lost': 1 }, deregistered: 0 });
+    expect(logs.filter((l) => l.includes('dry run: not deregistered'))).toHaveLength(2);
+  });
+
+  it('does nothing at all when disabled', async () => {
+    vi.stubEnv(L.sweepMode.name, 'disabled');
+    const before = ssm.calls.length;
+    expect(await fn.handler({ task: 'orphan-sweep' }, {})).toEqual({ task: 'orphan-sweep', disabled: true });
+    expect(ssm.calls.length).toBe(before);
+  });
+});
+
+describe('the orphan rule', () => {
+  const now = new Date('2026-06-30T00:00:00Z');
+  const h = (n: number) => new Date(now.getTime() - n * HOUR);
+  const w = { unclaimedHours: 24, connectionLostDays: 30 };
+  it.each([
+    {
+      case: 'unclaimed for 25 h, collector reported since',
+      node: { registeredAt: h(25) },
+      row: undefined,
+      reported: h(0),
+      out: 'unclaimed',
+    },
+    { case: 'unclaimed for 23 h', node: { registeredAt: h(23) }, row: undefined, reported: h(0), out: undefined },
+    {
+      case: 'unclaimed, but the collector last reported before it was due',
+      node: { registeredAt: h(25) },
+      row: undefined,
+      reported: h(2),
+      out: undefined,
+    },
+    {
+      case: 'unclaimed, collector never reported',
+      node: { registeredAt: h(100) },
+      row: undefined,
+      reported: undefined,
+      out: undefined,
+    },
+    {
+      case: 'claimed and online',
+      node: { registeredAt: h(100), pingStatus: 'Online' },
+      row: { ec2InstanceId: 'i-1' },
+      reported: h(0),
+      out: undefined,
+    },
+    {
+      case: 'ConnectionLost 31 days',
+      node: { registeredAt: h(2000), pingStatus: 'ConnectionLost', lastPingAt: h(31 * 24) },
+      row: { ec2InstanceId: 'i-1' },
+      reported: h(0),
+      out: 'connection-lost',
+    },
+    {
+      case: 'ConnectionLost 29 days',
+      node: { registeredAt: h(2000), pingStatus: 'ConnectionLost', lastPingAt: h(29 * 24) },
+      row: { ec2InstanceId: 'i-1' },
+      reported: h(0),
+      out: undefined,
+    },
+  ])('$case: $out', ({ node, row, reported, out }) => {
+    expect(orphanReason({ managedInstanceId: 'mi-1', ...node }, row, reported, now, w)).toBe(out);
+  });
+});
