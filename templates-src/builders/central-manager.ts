@@ -63,7 +63,18 @@ export function buildCentralManager(ctx: BuildContext): Template {
   fleetLifecycle(t, ctx, alarm);
   wayBack(t, ctx.config);
   outputs(t);
-  parameterInterface(t, [{ label: 'Notifications', parameters: [['AlarmEmail', 'Alarm e-mail address']] }]);
+  parameterInterface(t, [
+    { label: 'Notifications', parameters: [['AlarmEmail', 'Alarm e-mail address']] },
+    {
+      label: 'Fleet lifecycle (automatic membership and orphan sweep)',
+      parameters: [
+        ['MembershipMode', 'Agency membership from the organization'],
+        ['AgencyOrganizationalUnits', 'Agency OUs'],
+        ['AgencyAccounts', 'Agency accounts (explicit list)'],
+        ['OrphanSweepMode', 'Orphaned node sweep'],
+      ],
+    },
+  ]);
   return t;
 }
 

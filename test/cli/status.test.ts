@@ -228,7 +228,7 @@ describe('status', () => {
     const report = JSON.parse(ctx.stdoutText());
     // The table tracks A's 30 nodes and none of B's; SSM counts 850 in the hub's Region.
     expect(report.regions).toEqual([
-      { region: 'us-east-1', managedNodes: 850, limit: 1000, percent: 85, syncedNodes: 30 },
+      { region: 'us-east-1', managedNodes: 850, limit: 1000, percent: 85, syncedNodes: 30, tier: 'standard' },
     ]);
     expect(report.warnings).toContain(
       'us-east-1: SSM counts 850 hybrid nodes, the sync-state table 30: 820 node(s) not synced by the hub (registered but not yet synced, orphaned, or not from an agency)',
