@@ -42,3 +42,7 @@ export const SSM_TAG_PATTERN = /* @__PURE__ */ patternOf(['^[', SSM_TAG_CHARACTE
 
 export const EC2_INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 export const MANAGED_INSTANCE_ID_PATTERN = /^mi-[0-9a-f]{17}$/;
+
+/** Run Command, State Manager and maintenance window rate controls (SSM API reference, SendCommand). */
+export const MAX_CONCURRENCY_PATTERN = '^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$';
+export const MAX_ERRORS_PATTERN = '^([1-9][0-9]*|0|[1-9][0-9]%|[0-9]%|100%)$';

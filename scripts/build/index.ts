@@ -8,6 +8,7 @@ import { loadBuildConfig, type BuildConfig } from '../../templates-src/config.ts
 import { buildCentralManager } from '../../templates-src/builders/central-manager.ts';
 import { buildAgencyPermissions } from '../../templates-src/builders/agency-permissions.ts';
 import { buildAgencyCollector } from '../../templates-src/builders/agency-collector.ts';
+import { buildCentralOperations } from '../../templates-src/builders/central-operations.ts';
 import type { BuildContext } from '../../templates-src/builders/context.ts';
 import { toJson, toYaml, type ArtifactKind } from '../../templates-src/kit/serialize.ts';
 import { registrationDocument, deregistrationDocument } from '../../documents/index.ts';
@@ -58,6 +59,7 @@ export async function renderAll(config: BuildConfig, today = new Date()): Promis
     'central-manager': buildCentralManager,
     'agency-permissions': buildAgencyPermissions,
     'agency-collector': buildAgencyCollector,
+    'central-operations': buildCentralOperations,
   };
   for (const name of TEMPLATE_NAMES) {
     const { template, warnings: w } = builders[name](ctx).render();

@@ -61,9 +61,9 @@ describe('publish', () => {
       path: string;
       sha256: string;
     }>;
-    expect(manifest).toHaveLength(10);
+    expect(manifest).toHaveLength(12);
     const heads = mocks.s3.commandCalls(HeadObjectCommand).map((c) => c.args[0].input);
-    expect(heads).toHaveLength(10);
+    expect(heads).toHaveLength(12);
     expect(heads.every((h) => h.ExpectedBucketOwner === '999999999999' && h.Bucket === 'hub-templates')).toBe(true);
     const puts = mocks.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
     expect(puts.map((p) => p.Key).sort()).toEqual(
@@ -79,7 +79,7 @@ describe('publish', () => {
       expect(p.Key!.split('/')[1]).toBe(sha256(p.Body as Buffer));
     }
     expect(ctx.stderrText()).toContain(`unchanged s3://hub-templates/${existingKey}`);
-    expect(ctx.stdoutText()).toContain('uploaded 9, unchanged 1: s3://hub-templates (us-east-1)');
+    expect(ctx.stdoutText()).toContain('uploaded 11, unchanged 1: s3://hub-templates (us-east-1)');
   });
 
   it('prints quick-create links whose every value is URL-encoded and decodes back to the right template, stack and parameters', async () => {
@@ -104,7 +104,7 @@ describe('publish', () => {
     );
     expect(code, ctx.stderrText()).toBe(0);
     const all = links(ctx.stdoutText());
-    expect(all).toHaveLength(6); // 3 stacks × 2 Regions
+    expect(all).toHaveLength(8); // 4 stacks × 2 Regions
     const sha = (name: string) => sha256(readFileSync(join(gen, 'templates', `${name}.json`)));
 
     const central = parseLink(
@@ -142,7 +142,7 @@ describe('publish', () => {
     const md = readFileSync(join(gen, 'launch-links.md'), 'utf8');
     expect(md).toContain('## us-east-1');
     expect(md).toContain('## eu-west-2');
-    expect(md.match(/\[Launch stack\]\(https:\/\//g)).toHaveLength(6);
+    expect(md.match(/\[Launch stack\]\(https:\/\//g)).toHaveLength(8);
   });
 
   it('never puts a NoEcho parameter in a link, whatever the template calls it', () => {

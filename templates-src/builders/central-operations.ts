@@ -1,0 +1,204 @@
+// central-operations: the hub's baseline operations, deployed once in the central account next to
+// central-manager (optional). A template of its own, because central IT changes its schedules and
+// thresholds on a different rhythm from the hub's plumbing, and because it must stay deployable
+// and removable without touching the tag manager or the activations.
+//
+// Every target carries the ownership tag key (the tag each agency's activation stamps on its nodes
+// at registration; agencies cannot write reserved keys), so nothing outside the hub's agencies is
+// touched. Patch baselines are AWS's defaults per OS family, or whatever baseline central IT
+// registers for a patch group: the stack creates none. It creates no IAM role either: the
+// maintenance window task runs with Systems Manager's service-linked role.
+import { Equals, If, Join, Ref, Sub } from '../kit/intrinsics.ts';
+import { Template } from '../kit/template.ts';
+import { provenanceKeys } from '../../lambda/shared/tag-rules.ts';
+import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN, SCHEDULE_EXPRESSION_PATTERN } from '../../contract/patterns.ts';
+import type { BuildContext } from './context.ts';
+
+const TAG_KEY_PATTERN = '^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]{1,128}$';
+
+export function buildCentralOperations(ctx: BuildContext): Template {
+  const t = new Template(
+    'central-operations',
+    "SSM central hub (central account, optional): software inventory and a daily patch scan on every hub node, and a maintenance window that installs patches on nodes the agencies put in a patch group. Targets always include the agencies' ownership tag.",
+  );
+  const ownershipKey = provenanceKeys(ctx.config.reservedTagPrefix).activationAgency;
+  parameters(t);
+  inventory(t, ownershipKey);
+  patchScan(t, ownershipKey);
+  installWindow(t, ownershipKey);
+  outputs(t);
+  return t;
+}
+
+/** The ownership target: every node that carries the stamp key, whatever agency it names. */
+export const ownershipTarget = (ownershipKey: string) => ({ Key: 'tag-key', Values: [ownershipKey] });
+
+function parameters(t: Template): void {
+  const schedule = (Default: string, Description: string) => ({
+    Type: 'String' as const,
+    Default,
+    Description,
+    AllowedPattern: SCHEDULE_EXPRESSION_PATTERN.source,
+    ConstraintDescription: 'must be a rate() or cron() expression',
+  });
+  const rate = (Default: string, Description: string, errors = false) => ({
+    Type: 'String' as const,
+    Default,
+    Description,
+    AllowedPattern: errors ? MAX_ERRORS_PATTERN : MAX_CONCURRENCY_PATTERN,
+    ConstraintDescription: `must be a number of nodes (such as 10) or a percentage (such as 10%)${errors ? '; 0 stops at the first error' : ''}`,
+  });
+  t.parameter('InventorySchedule', schedule('rate(1 day)', 'How often every hub node reports its software inventory'));
+  t.parameter(
+    'PatchScanSchedule',
+    schedule('cron(0 2 ? * * *)', 'When every hub node scans for missing patches (UTC)'),
+  );
+  t.parameter('ScanMaxConcurrency', rate('10%', 'Nodes scanning at once (inventory and patch scan)'));
+  t.parameter('ScanMaxErrors', rate('10%', 'Failed nodes after which a scan run stops', true));
+  t.parameter('EnableInstallWindow', {
+    Type: 'String',
+    Default: 'true',
+    AllowedValues: ['true', 'false'],
+    Description: 'Create the maintenance window that installs patches',
+  });
+  t.parameter('PatchGroupTagKey', {
+    Type: 'String',
+    Default: 'PatchGroup',
+    Description: 'Tag key the agencies set on instances to put them in a patch group',
+    AllowedPattern: TAG_KEY_PATTERN,
+    ConstraintDescription: 'must be a tag key SSM accepts (1-128 characters)',
+  });
+  t.parameter('PatchGroupValues', {
+    Type: 'CommaDelimitedList',
+    Default: '',
+    Description: 'Patch groups the window installs on; empty: every node that has the tag key',
+  });
+  t.parameter('InstallSchedule', schedule('cron(0 3 ? * SUN *)', 'When the install window opens'));
+  t.parameter('InstallScheduleTimezone', {
+    Type: 'String',
+    Default: 'UTC',
+    Description: 'IANA time zone of InstallSchedule, such as Australia/Sydney',
+  });
+  t.parameter('InstallDurationHours', {
+    Type: 'Number',
+    Default: 4,
+    MinValue: 1,
+    MaxValue: 24,
+    Description: 'How long the install window stays open (1-24 hours)',
+  });
+  t.parameter('InstallCutoffHours', {
+    Type: 'Number',
+    Default: 1,
+    MinValue: 0,
+    MaxValue: 23,
+    Description: 'Hours before the window closes after which no new install starts (smaller than the duration)',
+  });
+  t.parameter('InstallMaxConcurrency', rate('10%', 'Nodes installing patches at once'));
+  t.parameter('InstallMaxErrors', rate('5%', 'Failed nodes after which the install task stops', true));
+  t.parameter('RebootOption', {
+    Type: 'String',
+    Default: 'RebootIfNeeded',
+    AllowedValues: ['RebootIfNeeded', 'NoReboot'],
+    Description: 'Whether nodes reboot after installing patches that need it',
+  });
+  t.condition('CreateInstallWindow', Equals(Ref('EnableInstallWindow'), 'true'));
+  t.condition('AnyPatchGroup', Equals(Join(',', Ref('PatchGroupValues')), ''));
+}
+
+/** Software inventory from every hub node (AWS-GatherSoftwareInventory). */
+function inventory(t: Template, ownershipKey: string): void {
+  t.resource('InventoryAssociation', 'AWS::SSM::Association', {
+    AssociationName: Sub('${AWS::StackName}-inventory'),
+    Name: 'AWS-GatherSoftwareInventory',
+    Targets: [ownershipTarget(ownershipKey)],
+    ScheduleExpression: Ref('InventorySchedule'),
+    MaxConcurrency: Ref('ScanMaxConcurrency'),
+    MaxErrors: Ref('ScanMaxErrors'),
+  });
+}
+
+/** A scan that installs nothing: it reports missing patches to Patch Manager compliance. */
+function patchScan(t: Template, ownershipKey: string): void {
+  t.resource('PatchScanAssociation', 'AWS::SSM::Association', {
+    AssociationName: Sub('${AWS::StackName}-patch-scan'),
+    Name: 'AWS-RunPatchBaseline',
+    Parameters: { Operation: ['Scan'] },
+    Targets: [ownershipTarget(ownershipKey)],
+    ScheduleExpression: Ref('PatchScanSchedule'),
+    MaxConcurrency: Ref('ScanMaxConcurrency'),
+    MaxErrors: Ref('ScanMaxErrors'),
+    ComplianceSeverity: 'HIGH',
+  });
+}
+
+/** Installs patches in a window, on owned nodes in a patch group. */
+function installWindow(t: Template, ownershipKey: string): void {
+  t.resource(
+    'InstallWindow',
+    'AWS::SSM::MaintenanceWindow',
+    {
+      Name: Sub('${AWS::StackName}-install'),
+      Description: 'Installs patches on hub nodes that agencies put in a patch group',
+      Schedule: Ref('InstallSchedule'),
+      ScheduleTimezone: Ref('InstallScheduleTimezone'),
+      Duration: Ref('InstallDurationHours'),
+      Cutoff: Ref('InstallCutoffHours'),
+      AllowUnassociatedTargets: false,
+    },
+    { Condition: 'CreateInstallWindow' },
+  );
+  // Both entries must match: a node in the patch group that does not carry the ownership key is
+  // not the hub's and is left alone.
+  const groupTarget = If(
+    'AnyPatchGroup',
+    { Key: 'tag-key', Values: [Ref('PatchGroupTagKey')] },
+    { Key: Sub('tag:${PatchGroupTagKey}'), Values: Ref('PatchGroupValues') },
+  );
+  t.resource(
+    'InstallTargets',
+    'AWS::SSM::MaintenanceWindowTarget',
+    {
+      WindowId: Ref('InstallWindow'),
+      ResourceType: 'INSTANCE',
+      Name: 'hub-nodes-in-patch-group',
+      Targets: [groupTarget, ownershipTarget(ownershipKey)],
+    },
+    { Condition: 'CreateInstallWindow' },
+  );
+  t.resource(
+    'InstallTask',
+    'AWS::SSM::MaintenanceWindowTask',
+    {
+      WindowId: Ref('InstallWindow'),
+      Name: 'install-patches',
+      TaskType: 'RUN_COMMAND',
+      TaskArn: 'AWS-RunPatchBaseline',
+      Priority: 1,
+      Targets: [{ Key: 'WindowTargetIds', Values: [Ref('InstallTargets')] }],
+      MaxConcurrency: Ref('InstallMaxConcurrency'),
+      MaxErrors: Ref('InstallMaxErrors'),
+      TaskInvocationParameters: {
+        MaintenanceWindowRunCommandParameters: {
+          Parameters: { Operation: ['Install'], RebootOption: [Ref('RebootOption')] },
+        },
+      },
+    },
+    { Condition: 'CreateInstallWindow' },
+  );
+}
+
+function outputs(t: Template): void {
+  t.output('InventoryAssociationId', {
+    Description: 'Software inventory association',
+    Value: Ref('InventoryAssociation'),
+  });
+  t.output('PatchScanAssociationId', {
+    Description: 'Daily patch scan association',
+    Value: Ref('PatchScanAssociation'),
+  });
+  t.output('InstallWindowId', {
+    Description: 'Maintenance window that installs patches',
+    Value: Ref('InstallWindow'),
+    Condition: 'CreateInstallWindow',
+  });
+}
