@@ -7,6 +7,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { fromIni } from '@aws-sdk/credential-providers';
 import type { Context } from '../kit/index.ts';
@@ -20,6 +21,7 @@ export interface Clients {
   organizations(region: string): OrganizationsClient;
   ssm(region: string): SSMClient;
   dynamodb(region: string): DynamoDBDocumentClient;
+  tagging(region: string): ResourceGroupsTaggingAPIClient;
 }
 
 export function makeClients(ctx: Context, profile: string | undefined): Clients {
@@ -42,6 +44,7 @@ export function makeClients(ctx: Context, profile: string | undefined): Clients 
     sts: (r) => get('sts', r, (c) => new STSClient(c)),
     organizations: (r) => get('organizations', r, (c) => new OrganizationsClient(c)),
     ssm: (r) => get('ssm', r, (c) => new SSMClient(c)),
+    tagging: (r) => get('tagging', r, (c) => new ResourceGroupsTaggingAPIClient(c)),
     dynamodb: (r) =>
       get('dynamodb', r, (c) =>
         DynamoDBDocumentClient.from(new DynamoDBClient(c), { marshallOptions: { removeUndefinedValues: true } }),
