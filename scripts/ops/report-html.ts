@@ -67,7 +67,7 @@ function activationCell(a: AgencyView): string {
 
 function nodesCell(rows: AgencyCompliance[], limit: number): string {
   if (!rows.length) return '<td>0</td>';
-  return `<td>${rows.map((r) => `${esc(r.region)}: ${r.nodes} <small>(${pct(r.nodes, limit)}% of ${limit})</small>`).join('<br>')}</td>`;
+  return `<td class="nodes">${rows.map((r) => `${esc(r.region)}: ${r.nodes} <small>(${pct(r.nodes, limit)}% of ${limit})</small>`).join('<br>')}</td>`;
 }
 
 function agencyRow(a: AgencyView, rows: AgencyCompliance[], limit: number): string {
@@ -109,15 +109,36 @@ function regionTable(m: ReportModel): string {
   return `<table id="regions"><thead><tr><th>Region</th><th>hybrid nodes</th><th>of them hub agencies'</th><th>standard-tier limit</th><th>used</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+/** One column per agency, worst patch compliance first: where to look, at a glance. */
+export function perAgencyChart(rows: readonly AgencyCompliance[]): string {
+  const by = new Map<string, { ok: number; nodes: number }>();
+  for (const r of rows) {
+    const x = by.get(r.agency) ?? { ok: 0, nodes: 0 };
+    by.set(r.agency, { ok: x.ok + r.patch.compliant, nodes: x.nodes + r.nodes });
+  }
+  const list = [...by].map(([agency, x]) => ({ agency, nodes: x.nodes, share: pct(x.ok, x.nodes) }));
+  list.sort((a, b) => a.share - b.share || (a.agency < b.agency ? -1 : 1));
+  const w = Math.max(2, Math.min(16, Math.floor(960 / Math.max(1, list.length))));
+  const h = 80;
+  const cols = list.map((a, i) => {
+    const bh = (a.share / 100) * h;
+    const cls = a.share >= 95 ? 'ok' : a.share >= 80 ? 'warn' : 'bad';
+    return `<rect class="${cls}" data-agency="${esc(a.agency)}" x="${i * w}" y="${(h - bh).toFixed(1)}" width="${Math.max(1, w - 1)}" height="${bh.toFixed(1)}"><title>${esc(a.agency)}: ${a.share}% of ${a.nodes} nodes compliant</title></rect>`;
+  });
+  const width = Math.max(1, list.length * w);
+  return `<svg class="chart per-agency" role="img" width="${width}" height="${h}" viewBox="0 0 ${width} ${h}"><rect class="none" x="0" y="0" width="${width}" height="${h}" opacity="0.3"/>${cols.join('')}</svg>`;
+}
+
 function problems(m: ReportModel): string {
   const items = [
     ...m.status.errors.map((e) => `<li class="bad">ERROR: ${esc(e)}</li>`),
     ...m.compliance.errors.map((e) => `<li class="bad">ERROR: ${esc(e)}</li>`),
     ...m.status.warnings.map((w) => `<li class="warn">${esc(w)}</li>`),
   ];
-  return items.length
-    ? `<ul id="problems">${items.join('')}</ul>`
-    : '<p id="problems">No sync failures, registration problems or read errors.</p>';
+  if (!items.length) return '<p id="problems">No sync failures, registration problems or read errors.</p>';
+  // A long list folds (no script needed); the count stays in view.
+  const open = items.length <= 10 ? ' open' : '';
+  return `<details id="problems"${open}><summary>${items.length} warnings and errors</summary><ul>${items.join('')}</ul></details>`;
 }
 
 function summary(m: ReportModel): string {
@@ -127,7 +148,7 @@ function summary(m: ReportModel): string {
   return `<div class="cards">${card('agencies', m.status.agencies.length)}${card('hub nodes', t.nodes)}${card('patch compliant', `${pct(t.patch.compliant, t.nodes)}%`)}${card('critical patches missing', t.criticalMissing, t.criticalMissing ? 'bad' : '')}${card('not reporting', t.notReporting, t.notReporting ? 'warn' : '')}${card('warnings', m.status.warnings.length, m.status.warnings.length ? 'warn' : '')}</div><div id="patch-total">${patchBar(t.patch)}</div>`;
 }
 
-const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1b1f23}h1{font-size:22px;margin:0}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f6f8fa;position:sticky;top:0}small{color:#57606a}.cards{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}.card{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px;min-width:120px}.card .value{font-size:22px;font-weight:600}td.bad,li.bad,.card.bad .value{color:#cf222e}td.warn,li.warn,.card.warn .value{color:#9a6700}rect.ok{fill:#2da44e}rect.bad{fill:#cf222e}rect.warn{fill:#d4a72c}rect.none{fill:#d0d7de}line.mark{stroke:#57606a;stroke-dasharray:2 2}.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}`;
+const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1b1f23}h1{font-size:22px;margin:0}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f6f8fa;position:sticky;top:0}small{color:#57606a}td.nodes{white-space:nowrap}.cards{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}.card{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px;min-width:120px}.card .value{font-size:22px;font-weight:600}td.bad,li.bad,.card.bad .value{color:#cf222e}td.warn,li.warn,.card.warn .value{color:#9a6700}rect.ok{fill:#2da44e}rect.bad{fill:#cf222e}rect.warn{fill:#d4a72c}rect.none{fill:#d0d7de}line.mark{stroke:#57606a;stroke-dasharray:2 2}.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}`;
 
 /** The whole page. Every value from AWS or the model is escaped; the model is embedded as data. */
 export function renderReport(m: ReportModel): string {
@@ -141,8 +162,9 @@ export function renderReport(m: ReportModel): string {
 <p>Made <time id="generated-at" datetime="${esc(m.generatedAt)}">${esc(m.generatedAt.replace('T', ' ').slice(0, 19))} UTC</time> · hub Region ${esc(m.status.region)} · central stack ${esc(m.status.centralStack.name)}: ${esc(m.status.centralStack.status)} · not reporting means ConnectionLost or no patch scan in ${m.compliance.staleAfterHours} h</p>
 ${summary(m)}
 <p class="legend">patch bars:<span style="background:#2da44e"></span>compliant<span style="background:#cf222e"></span>non-compliant<span style="background:#d0d7de"></span>no scan</p>
-<h2>Sync failures, registration problems and read errors</h2>${problems(m)}
 <h2>Nodes per Region against the standard-tier limit</h2>${regionTable(m)}
+<h2>Patch compliance per agency</h2><p><small>one column per agency, least compliant first; height is the share of its nodes compliant (hover for numbers)</small></p>${perAgencyChart(m.compliance.agencies)}
+<h2>Sync failures, registration problems and read errors</h2>${problems(m)}
 <h2>Agencies</h2>${agencyTable(m)}
 <script type="application/json" id="report-model">${data}</script>
 </body></html>

@@ -64,7 +64,7 @@ export function fixtureModel(agencies: number, nodes: number): ReportModel {
           latestError: {
             managedInstanceId: 'mi-00000000000000001',
             at: REPORT_NOW.toISOString(),
-            error: `TooManyTagsError: <b>51</b> tags & "quotes" on agency ${i}`,
+            error: `TooManyTagsError: 51 tags requested on mi-${String(i).padStart(17, '0')}, SSM allows 50`,
           },
         }
       : {}),
