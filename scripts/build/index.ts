@@ -123,7 +123,7 @@ export function writeGenerated(outDir: string, output: BuildOutput): void {
 export const spec = defineCommand({
   name: 'build',
   summary:
-    "Bundles the Lambda handlers and writes generated/: the three CloudFormation templates and the SSM documents as YAML and JSON, and manifest.json with every artifact's size and sha256.",
+    "Bundles the Lambda handlers and writes generated/: the CloudFormation templates (central-operations optional to deploy) and the SSM documents as YAML and JSON, and manifest.json with every artifact's size and sha256.",
   usage: ['[--config FILE] [--out DIR] [--check] [--quiet]'],
   options: [
     textWithDefault('config', {

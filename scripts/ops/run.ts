@@ -13,6 +13,7 @@ import {
   defaultContext,
   defineCommand,
   EXIT,
+  list,
   OperationError,
   progress,
   repeatable,
@@ -23,9 +24,9 @@ import {
   UsageError,
   type Context,
 } from '../kit/index.ts';
+import * as v from '../kit/validate.ts';
 import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN } from '../../contract/patterns.ts';
 import { AWS_OPTIONS, loadConfig, timeoutOption } from './common.ts';
-import { AGENCY_FILTER } from './compliance.ts';
 import { fleetKeys, readHubNodes, type HubNode } from './fleet.ts';
 import { parseTarget, runTargets } from './run-targets.ts';
 import { parseAssignments } from './generated.ts';
@@ -55,7 +56,11 @@ export const spec = defineCommand({
         return value;
       },
     }),
-    AGENCY_FILTER,
+    list('agency', {
+      arg: 'ACCOUNT,…',
+      help: "send to these agencies' nodes (the ownership tag's values)",
+      check: v.accountIds,
+    }),
     repeatable('target', {
       arg: 'KEY=V1,V2',
       help: 'also require tag:KEY=values, tag-key=KEY or InstanceIds=mi-… (hub nodes only); ANDed with ownership',
