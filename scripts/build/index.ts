@@ -1,5 +1,5 @@
 // `npm run build`: validates the build configuration, bundles the Lambda handlers, builds the
-// three templates and the SSM documents, checks them, and only then writes generated/.
+// templates and the SSM documents, checks them, and only then writes generated/.
 // Everything is rendered in memory first, so a failure leaves generated/ as it was.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';

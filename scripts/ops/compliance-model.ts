@@ -43,12 +43,22 @@ export interface AgencyCompliance {
   notReporting: number;
 }
 
+/** ListComplianceSummaries: the whole account in one Region, hub nodes or not, per compliance type. */
+export interface AccountSummary {
+  region: string;
+  complianceType: string;
+  compliant: number;
+  nonCompliant: number;
+}
+
 export interface ComplianceModel {
   generatedAt: string;
   staleAfterHours: number;
   regions: string[];
   agencies: AgencyCompliance[];
   totals: Omit<AgencyCompliance, 'agency' | 'region'>;
+  /** For scale: how much of the account's compliance the hub's agencies make up. */
+  account: AccountSummary[];
   errors: string[];
 }
 

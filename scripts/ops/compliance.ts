@@ -3,6 +3,7 @@
 // model (pure, compliance-model.ts), report (table or --json).
 import {
   paginateDescribeInstancePatchStates,
+  paginateListComplianceSummaries,
   paginateListResourceComplianceSummaries,
   type ResourceComplianceSummaryItem,
 } from '@aws-sdk/client-ssm';
@@ -25,6 +26,7 @@ import { fleetKeys, readHubNodes, type FleetKeys, type HubNode } from './fleet.t
 import {
   complianceRows,
   totals,
+  type AccountSummary,
   type ComplianceModel,
   type PatchState,
   type ResourceSummary,
@@ -101,10 +103,26 @@ async function patchStates(clients: Clients, region: string, nodes: HubNode[]): 
   return out;
 }
 
+/** ListComplianceSummaries: Patch and Association over the whole account in this Region. */
+async function accountSummaries(clients: Clients, region: string): Promise<AccountSummary[]> {
+  const out: AccountSummary[] = [];
+  for await (const page of paginateListComplianceSummaries({ client: clients.ssm(region), pageSize: 50 }, {}))
+    for (const i of page.ComplianceSummaryItems ?? [])
+      if (i.ComplianceType === 'Patch' || i.ComplianceType === 'Association')
+        out.push({
+          region,
+          complianceType: i.ComplianceType,
+          compliant: i.CompliantSummary?.CompliantCount ?? 0,
+          nonCompliant: i.NonCompliantSummary?.NonCompliantCount ?? 0,
+        });
+  return out;
+}
+
 /** Every read of every Region; a failed Region is recorded and the others carry on. */
 export async function readCompliance(ctx: Context, clients: Clients, plan: CompliancePlan): Promise<ComplianceModel> {
   const errors: string[] = [];
   const rows: ComplianceModel['agencies'] = [];
+  const account: AccountSummary[] = [];
   for (const region of plan.regions) {
     try {
       progress(ctx, `reading hub nodes in ${region}`);
@@ -113,6 +131,7 @@ export async function readCompliance(ctx: Context, clients: Clients, plan: Compl
       const summaries = await resourceSummaries(clients, region, new Set(nodes.map((n) => n.id)));
       const states = await patchStates(clients, region, nodes);
       rows.push(...complianceRows(nodes, summaries, states, ctx.now(), plan.staleAfterHours));
+      account.push(...(await accountSummaries(clients, region)));
     } catch (err) {
       errors.push(`could not read compliance in ${region}: ${errorText(err)}`);
     }
@@ -123,6 +142,7 @@ export async function readCompliance(ctx: Context, clients: Clients, plan: Compl
     regions: plan.regions,
     agencies: rows,
     totals: totals(rows),
+    account,
     errors,
   };
 }
@@ -168,6 +188,10 @@ export function reportCompliance(ctx: Context, model: ComplianceModel, json: boo
   else {
     ctx.stdout(`${model.agencies.length ? complianceTable(model) : 'no hub nodes found'}\n`);
     ctx.stdout(`\nnot reporting: ConnectionLost, or no patch scan in the last ${model.staleAfterHours} hours\n`);
+    for (const a of model.account)
+      ctx.stdout(
+        `whole account in ${a.region}, hub or not: ${a.complianceType} ${a.compliant} compliant, ${a.nonCompliant} non-compliant\n`,
+      );
     for (const e of model.errors) ctx.stdout(`ERROR: ${e}\n`);
   }
   return model.errors.length ? EXIT.failed : EXIT.ok;

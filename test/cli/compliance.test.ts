@@ -60,6 +60,11 @@ describe('compliance', () => {
       },
     ]);
     expect(m.totals).toMatchObject({ nodes: 5, criticalMissing: 2, notReporting: 2 });
+    // The whole account, for scale: the outside node's non-compliant patch scan is counted there only.
+    expect(m.account).toEqual([
+      { region: 'us-east-1', complianceType: 'Association', compliant: 1, nonCompliant: 1 },
+      { region: 'us-east-1', complianceType: 'Patch', compliant: 2, nonCompliant: 2 },
+    ]);
     // Paged: 4 indexed nodes in 2 GetResources pages, 5 nodes in 3 DescribeInstanceInformation pages,
     // 6 summaries (the outside node's included) in 2 pages of 3.
     expect(mocks.tagging.commandCalls(GetResourcesCommand)).toHaveLength(2);
@@ -111,6 +116,7 @@ describe('compliance', () => {
     expect(lines[0]).toMatch(/^agency\s+region\s+nodes\s+patch ok\s+patch not ok/);
     expect(lines.find((l) => l.startsWith(A))).toMatch(/us-east-1\s+3\s+1 \(33%\)\s+1\s+1\s+1\s+2\s+3\s+1\s+0\s+1$/);
     expect(lines.find((l) => l.startsWith('total'))).toMatch(/\s5\s/);
+    expect(out).toContain('whole account in us-east-1, hub or not: Patch 2 compliant, 2 non-compliant');
   });
 
   it('reports a Region it could not read and exits 1, with the other Regions still counted', async () => {

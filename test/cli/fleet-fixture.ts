@@ -7,6 +7,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import {
   DescribeInstanceInformationCommand,
   DescribeInstancePatchStatesCommand,
+  ListComplianceSummariesCommand,
   ListResourceComplianceSummariesCommand,
   ListTagsForResourceCommand,
   SSMClient,
@@ -165,6 +166,25 @@ export function mockFleet(fleet: FixtureNode[] = FLEET) {
     const items = fleet.filter((n) => n.region === r).flatMap(summaries);
     const p = page(items, input.NextToken, 3);
     return { ResourceComplianceSummaryItems: p.items, NextToken: p.next };
+  });
+  // ListComplianceSummaries counts every resource of the account, hub or not; one type a page.
+  ssm.on(ListComplianceSummariesCommand).callsFake(async (input, getClient) => {
+    const r = await region(getClient);
+    const items = fleet.filter((n) => n.region === r).flatMap(summaries);
+    const types = ['Association', 'Patch'];
+    const p = page(types, input.NextToken, 1);
+    return {
+      ComplianceSummaryItems: p.items.map((t) => ({
+        ComplianceType: t,
+        CompliantSummary: {
+          CompliantCount: items.filter((i) => i.ComplianceType === t && i.Status === 'COMPLIANT').length,
+        },
+        NonCompliantSummary: {
+          NonCompliantCount: items.filter((i) => i.ComplianceType === t && i.Status === 'NON_COMPLIANT').length,
+        },
+      })),
+      NextToken: p.next,
+    };
   });
   ssm.on(DescribeInstancePatchStatesCommand).callsFake(async (input) => {
     if ((input.InstanceIds ?? []).length > 50)

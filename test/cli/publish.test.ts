@@ -130,6 +130,13 @@ describe('publish', () => {
     expect(collector.params.get('param_CentralAccountId')).toBe('999999999999');
     expect(collector.params.get('param_CentralRegion')).toBe('us-east-1');
 
+    const operations = parseLink(
+      all.find((l) => l.includes('stackName=ssm-hub-central-operations') && l.startsWith('https://us-east-1'))!,
+    );
+    expect(operations.params.get('templateURL')).toContain(
+      `/ssm-hub/${sha('central-operations')}/central-operations.json`,
+    );
+
     // Raw form: nothing after the fragment's "?" is left unencoded.
     for (const l of all) {
       const query = l.split('#/stacks/create/review?')[1]!;

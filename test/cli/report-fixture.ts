@@ -91,6 +91,7 @@ export function fixtureModel(agencies: number, nodes: number): ReportModel {
       regions: REGIONS,
       agencies: rows,
       totals: totals(rows),
+      account: REGIONS.map((region) => ({ region, complianceType: 'Patch', compliant: 0, nonCompliant: 0 })),
       errors: [],
     },
   };
