@@ -5,10 +5,11 @@
 //
 // Every target carries the ownership tag key (the tag each agency's activation stamps on its nodes
 // at registration; agencies cannot write reserved keys), so nothing outside the hub's agencies is
-// touched. Patch baselines are AWS's defaults per OS family, or whatever baseline central IT
-// registers for a patch group: the stack creates none. It creates no IAM role either: the
-// maintenance window task runs with Systems Manager's service-linked role.
-import { Equals, If, Join, Ref, Sub } from '../kit/intrinsics.ts';
+// touched. Patch baselines are AWS's defaults per OS family, unless central IT gives one here (one
+// OS family, registered for the named patch groups only, never as an account default) or registers
+// its own for a patch group. The stack creates no IAM role: the maintenance window task runs with
+// Systems Manager's service-linked role.
+import { And, ConditionRef, Equals, If, Join, Not, Ref, Sub } from '../kit/intrinsics.ts';
 import { Template } from '../kit/template.ts';
 import { provenanceKeys } from '../../lambda/shared/tag-rules.ts';
 import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN, SCHEDULE_EXPRESSION_PATTERN } from '../../contract/patterns.ts';
@@ -23,9 +24,11 @@ export function buildCentralOperations(ctx: BuildContext): Template {
   );
   const ownershipKey = provenanceKeys(ctx.config.reservedTagPrefix).activationAgency;
   parameters(t);
+  baselineParameters(t);
   inventory(t, ownershipKey);
   patchScan(t, ownershipKey);
   installWindow(t, ownershipKey);
+  customBaseline(t);
   outputs(t);
   return t;
 }
@@ -184,6 +187,81 @@ function installWindow(t: Template, ownershipKey: string): void {
       },
     },
     { Condition: 'CreateInstallWindow' },
+  );
+}
+
+/** OS families whose baselines filter on CLASSIFICATION and a severity key (PatchFilter reference). */
+export const BASELINE_FILTERS: Record<'WINDOWS' | 'LINUX', Array<{ Key: string; Values: string[] }>> = {
+  WINDOWS: [
+    { Key: 'CLASSIFICATION', Values: ['CriticalUpdates', 'SecurityUpdates'] },
+    { Key: 'MSRC_SEVERITY', Values: ['Critical', 'Important'] },
+  ],
+  LINUX: [
+    { Key: 'CLASSIFICATION', Values: ['Security'] },
+    { Key: 'SEVERITY', Values: ['Critical', 'Important'] },
+  ],
+};
+const BASELINE_OS = [
+  'WINDOWS',
+  'AMAZON_LINUX_2',
+  'AMAZON_LINUX_2023',
+  'REDHAT_ENTERPRISE_LINUX',
+  'ROCKY_LINUX',
+  'ALMA_LINUX',
+  'ORACLE_LINUX',
+];
+
+function baselineParameters(t: Template): void {
+  t.parameter('EnableCustomBaseline', {
+    Type: 'String',
+    Default: 'false',
+    AllowedValues: ['true', 'false'],
+    Description:
+      "false: AWS's default baselines. true: a baseline of critical and important security patches for one OS family, registered for PatchGroupValues (needs them; SSM maps baselines by the PatchGroup tag key)",
+  });
+  t.parameter('CustomBaselineOperatingSystem', {
+    Type: 'String',
+    Default: 'WINDOWS',
+    AllowedValues: BASELINE_OS,
+    Description: 'OS family of the custom baseline',
+  });
+  t.parameter('CustomBaselineApproveAfterDays', {
+    Type: 'Number',
+    Default: 7,
+    MinValue: 0,
+    MaxValue: 360,
+    Description: 'Days after release before the custom baseline approves a patch',
+  });
+  t.condition(
+    'CreateCustomBaseline',
+    And(Equals(Ref('EnableCustomBaseline'), 'true'), Not(ConditionRef('AnyPatchGroup'))),
+  );
+  t.condition('WindowsBaseline', Equals(Ref('CustomBaselineOperatingSystem'), 'WINDOWS'));
+}
+
+/** Only when given, and only for the named patch groups: never an account-wide default. */
+function customBaseline(t: Template): void {
+  t.resource(
+    'CustomBaseline',
+    'AWS::SSM::PatchBaseline',
+    {
+      Name: Sub('${AWS::StackName}-${CustomBaselineOperatingSystem}'),
+      Description: 'Critical and important security patches, for the hub patch groups named in the stack',
+      OperatingSystem: Ref('CustomBaselineOperatingSystem'),
+      PatchGroups: Ref('PatchGroupValues'),
+      ApprovalRules: {
+        PatchRules: [
+          {
+            ApproveAfterDays: Ref('CustomBaselineApproveAfterDays'),
+            ComplianceLevel: 'CRITICAL',
+            PatchFilterGroup: {
+              PatchFilters: If('WindowsBaseline', BASELINE_FILTERS.WINDOWS, BASELINE_FILTERS.LINUX),
+            },
+          },
+        ],
+      },
+    },
+    { Condition: 'CreateCustomBaseline' },
   );
 }
 

@@ -59,10 +59,28 @@ describe('central-operations', () => {
     expect(t.Resources.PatchScanAssociation.Properties.MaxErrors).toEqual({ Ref: 'ScanMaxErrors' });
     expect(t.Parameters.PatchGroupTagKey.Default).toBe('PatchGroup');
   });
-  it('creates no IAM role and no patch baseline (AWS defaults, or what central IT registers for a group)', () => {
+  it('creates no IAM role: the window task runs with the service-linked role', () => {
     const types = Object.values(t.Resources).map((r: any) => r.Type);
     expect(types.filter((x) => x.startsWith('AWS::IAM::'))).toEqual([]);
-    expect(types).not.toContain('AWS::SSM::PatchBaseline');
+    expect(t.Resources.InstallTask.Properties.ServiceRoleArn).toBeUndefined();
+  });
+  it("leaves baselines to AWS's defaults unless one is asked for, and then only for named patch groups", () => {
+    const baselines = Object.entries(t.Resources).filter(([, r]: any) => r.Type === 'AWS::SSM::PatchBaseline');
+    expect(baselines.map(([id]) => id)).toEqual(['CustomBaseline']);
+    const b = t.Resources.CustomBaseline;
+    expect(b.Condition).toBe('CreateCustomBaseline');
+    expect(t.Parameters.EnableCustomBaseline.Default).toBe('false');
+    expect(t.Conditions.CreateCustomBaseline).toEqual({
+      'Fn::And': [
+        { 'Fn::Equals': [{ Ref: 'EnableCustomBaseline' }, 'true'] },
+        { 'Fn::Not': [{ Condition: 'AnyPatchGroup' }] },
+      ],
+    });
+    expect(b.Properties.PatchGroups).toEqual({ Ref: 'PatchGroupValues' });
+    expect(b.Properties.DefaultBaseline).toBeUndefined(); // never the account's default for an OS
+    const filters = b.Properties.ApprovalRules.PatchRules[0].PatchFilterGroup.PatchFilters['Fn::If'];
+    expect(filters[0]).toBe('WindowsBaseline');
+    expect(filters[2]).toContainEqual({ Key: 'CLASSIFICATION', Values: ['Security'] });
   });
   it('leaves out the install window when EnableInstallWindow is false', () => {
     for (const id of ['InstallWindow', 'InstallTargets', 'InstallTask'])
