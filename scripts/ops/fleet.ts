@@ -34,6 +34,9 @@ export const fleetKeys = (reservedTagPrefix: string): FleetKeys => {
 };
 
 const NODE_ARN = /:managed-instance\/(mi-[0-9a-f]{17})$/;
+/** Values one filter may carry: Tagging API TagFilter 20, DescribeInstanceInformation filter 100. */
+export const TAG_FILTER_MAX_VALUES = 20;
+export const INSTANCE_FILTER_MAX_VALUES = 100;
 
 /**
  * Tags of the hub's nodes in bulk: Tagging API GetResources, 100 a page, filtered on the ownership
@@ -49,7 +52,13 @@ async function bulkTags(
   const found = new Map<string, Record<string, string>>();
   const input = {
     ResourceTypeFilters: ['ssm:managed-instance'],
-    TagFilters: [{ Key: keys.ownership, ...(agencies ? { Values: [...agencies] } : {}) }],
+    // More agencies than one filter holds: read the key and keep the agencies' nodes afterwards.
+    TagFilters: [
+      {
+        Key: keys.ownership,
+        ...(agencies && agencies.length <= TAG_FILTER_MAX_VALUES ? { Values: [...agencies] } : {}),
+      },
+    ],
     ResourcesPerPage: 100,
   };
   for await (const page of paginateGetResources({ client: clients.tagging(region) }, input)) {
@@ -69,7 +78,7 @@ export function ownershipFilter(
   keys: FleetKeys,
   agencies: readonly string[] | undefined,
 ): InstanceInformationStringFilter {
-  return agencies
+  return agencies && agencies.length <= INSTANCE_FILTER_MAX_VALUES
     ? { Key: `tag:${keys.ownership}`, Values: [...agencies] }
     : { Key: 'tag-key', Values: [keys.ownership] };
 }

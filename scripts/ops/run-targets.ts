@@ -71,6 +71,10 @@ export function runTargets(
 ): Target[] {
   if (!agencies?.length && !targets.length)
     throw new UsageError('give --agency, --target or both: a run never goes to the whole account');
+  if ((agencies?.length ?? 0) > MAX_TARGET_VALUES)
+    throw new UsageError(
+      `--agency: at most ${MAX_TARGET_VALUES} agencies in one run (a target holds ${MAX_TARGET_VALUES} values)`,
+    );
   for (const a of agencies ?? [])
     if (!ACCOUNT_ID.test(a)) throw new UsageError(`--agency: "${a}" is not an AWS account ID (exactly 12 digits)`);
   if (targets.length > MAX_TARGETS - 1)

@@ -166,3 +166,14 @@ describe('compliance rules', () => {
     expect(complianceRows([node], [], [], NOW, 48)[0]!.agency).toBe('__proto__');
   });
 });
+
+describe('fleet filters', () => {
+  it('reads by the ownership key and keeps the agencies afterwards when more agencies are asked for than a filter holds', async () => {
+    const many = Array.from({ length: 21 }, (_, i) => String(300000000000 + i));
+    const ctx = testContext(NOW);
+    expect(await compliance(['--agency', [B, ...many].join(','), '--json'], ctx)).toBe(0);
+    expect(mocks.tagging.commandCalls(GetResourcesCommand)[0]!.args[0].input.TagFilters).toEqual([{ Key: OWN }]);
+    const m = JSON.parse(ctx.stdoutText());
+    expect(m.agencies.map((a: { agency: string }) => a.agency)).toEqual([B]);
+  });
+});

@@ -209,6 +209,11 @@ describe('run targets', () => {
       Values: [A, B],
     });
   });
+  it('refuses more agencies than one target holds (50)', () => {
+    const many = Array.from({ length: 51 }, (_, i) => String(300000000000 + i));
+    expect(() => runTargets(keys, many, [], hub)).toThrow(/at most 50 agencies/);
+    expect(runTargets(keys, many.slice(0, 50), [], hub)[0]!.Values).toHaveLength(50);
+  });
   it('refuses a fifth target (SendCommand takes five, one is ownership)', () => {
     const four = Array.from({ length: 5 }, (_, i) => ({ key: `tag:K${i}`, values: ['v'] }));
     expect(() => runTargets(keys, [A], four, hub)).toThrow(/at most 4 targets/);
