@@ -58,6 +58,13 @@ function parameters(t: Template): void {
   );
   t.parameter('ScanMaxConcurrency', rate('10%', 'Nodes scanning at once (inventory and patch scan)'));
   t.parameter('ScanMaxErrors', rate('10%', 'Failed nodes after which a scan run stops', true));
+  t.parameter('EnableInventory', {
+    Type: 'String',
+    Default: 'true',
+    AllowedValues: ['true', 'false'],
+    Description:
+      'Create the inventory association (false when another one, such as Quick Setup, already covers these nodes)',
+  });
   t.parameter('EnableInstallWindow', {
     Type: 'String',
     Default: 'true',
@@ -104,20 +111,27 @@ function parameters(t: Template): void {
     AllowedValues: ['RebootIfNeeded', 'NoReboot'],
     Description: 'Whether nodes reboot after installing patches that need it',
   });
+  t.condition('CreateInventory', Equals(Ref('EnableInventory'), 'true'));
   t.condition('CreateInstallWindow', Equals(Ref('EnableInstallWindow'), 'true'));
   t.condition('AnyPatchGroup', Equals(Join(',', Ref('PatchGroupValues')), ''));
 }
 
 /** Software inventory from every hub node (AWS-GatherSoftwareInventory). */
 function inventory(t: Template, ownershipKey: string): void {
-  t.resource('InventoryAssociation', 'AWS::SSM::Association', {
-    AssociationName: Sub('${AWS::StackName}-inventory'),
-    Name: 'AWS-GatherSoftwareInventory',
-    Targets: [ownershipTarget(ownershipKey)],
-    ScheduleExpression: Ref('InventorySchedule'),
-    MaxConcurrency: Ref('ScanMaxConcurrency'),
-    MaxErrors: Ref('ScanMaxErrors'),
-  });
+  // A node takes one inventory association: a second one that covers it fails.
+  t.resource(
+    'InventoryAssociation',
+    'AWS::SSM::Association',
+    {
+      AssociationName: Sub('${AWS::StackName}-inventory'),
+      Name: 'AWS-GatherSoftwareInventory',
+      Targets: [ownershipTarget(ownershipKey)],
+      ScheduleExpression: Ref('InventorySchedule'),
+      MaxConcurrency: Ref('ScanMaxConcurrency'),
+      MaxErrors: Ref('ScanMaxErrors'),
+    },
+    { Condition: 'CreateInventory' },
+  );
 }
 
 /** A scan that installs nothing: it reports missing patches to Patch Manager compliance. */
@@ -269,6 +283,7 @@ function outputs(t: Template): void {
   t.output('InventoryAssociationId', {
     Description: 'Software inventory association',
     Value: Ref('InventoryAssociation'),
+    Condition: 'CreateInventory',
   });
   t.output('PatchScanAssociationId', {
     Description: 'Daily patch scan association',

@@ -82,6 +82,11 @@ describe('central-operations', () => {
     expect(filters[0]).toBe('WindowsBaseline');
     expect(filters[2]).toContainEqual({ Key: 'CLASSIFICATION', Values: ['Security'] });
   });
+  it('leaves out the inventory association when EnableInventory is false (a node takes one inventory association)', () => {
+    expect(t.Resources.InventoryAssociation.Condition).toBe('CreateInventory');
+    expect(t.Outputs.InventoryAssociationId.Condition).toBe('CreateInventory');
+    expect(t.Resources.PatchScanAssociation.Condition).toBeUndefined();
+  });
   it('leaves out the install window when EnableInstallWindow is false', () => {
     for (const id of ['InstallWindow', 'InstallTargets', 'InstallTask'])
       expect(t.Resources[id].Condition).toBe('CreateInstallWindow');
