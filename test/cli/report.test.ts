@@ -72,6 +72,14 @@ describe('report', () => {
     expect(model.status.agencies.map((a: { account: string }) => a.account)).toEqual([A, B]);
   });
 
+  it('keeps to the agencies given with --agency, in both halves of the model', async () => {
+    const r = await exec(report, '--json', '--agency', B);
+    expect(r.code, r.ctx.stderrText()).toBe(0);
+    const model = JSON.parse(r.out);
+    expect(model.status.agencies.map((a: { account: string }) => a.account)).toEqual([B]);
+    expect(model.compliance.agencies.map((a: { agency: string }) => a.agency)).toEqual([B]);
+  });
+
   it('writes one page with a row per agency and the time it was made', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'report-'));
     const r = await exec(report, '--out', join(dir, 'hub.html'));
