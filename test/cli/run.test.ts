@@ -107,6 +107,22 @@ describe('run', () => {
     expect(r.out).toContain('1 succeeded, 1 failed');
   });
 
+  it('prints the same per-node results as one JSON document with --json', async () => {
+    commandRuns([invocation(1, 'Success', 0, 'ok'), invocation(2, 'Failed', 2, 'no')], 'Failed');
+    const r = await exec('--document', 'AWS-RunShellScript', '--agency', A, '--json');
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.out);
+    expect(doc).toMatchObject({ commandId: 'c-1', status: 'Failed', failed: 1, timedOut: false });
+    expect(doc.results[1]).toEqual({
+      node: mi(2),
+      ec2InstanceId: 'i-0000000000000000b',
+      agency: A,
+      status: 'Failed',
+      exitCode: 2,
+      output: 'no',
+    });
+  });
+
   it('sends a tag target ANDed with the ownership key when no agency is named', async () => {
     commandRuns([invocation(4, 'Success', 0, 'x')]);
     const r = await exec(
