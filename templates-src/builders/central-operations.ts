@@ -13,6 +13,7 @@ import { And, ConditionRef, Equals, If, Join, Not, Ref, Sub } from '../kit/intri
 import { Template } from '../kit/template.ts';
 import { provenanceKeys } from '../../lambda/shared/tag-rules.ts';
 import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN, SCHEDULE_EXPRESSION_PATTERN } from '../../contract/patterns.ts';
+import { allow, policyDocument } from '../kit/iam.ts';
 import type { BuildContext } from './context.ts';
 
 const TAG_KEY_PATTERN = '^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]{1,128}$';
@@ -29,6 +30,7 @@ export function buildCentralOperations(ctx: BuildContext): Template {
   patchScan(t, ownershipKey);
   installWindow(t, ownershipKey);
   customBaseline(t);
+  operatorPolicy(t, ownershipKey);
   outputs(t);
   return t;
 }
@@ -279,6 +281,33 @@ function customBaseline(t: Template): void {
   );
 }
 
+/**
+ * For central IT's operator roles: Run Command only on managed nodes that carry the ownership tag,
+ * enforced by IAM whatever tool sends the command (AWS's documented ssm:resourceTag pattern).
+ * Reads without resource-level permissions (ListCommands, compliance summaries, tag:GetResources)
+ * come from AmazonSSMReadOnlyAccess and a tag:GetResources grant, so this policy names every ARN.
+ */
+export function operatorStatements(ownershipKey: string) {
+  const nodes = Sub('arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:managed-instance/*');
+  return [
+    allow('RunOnHubNodesOnly', 'ssm:SendCommand', nodes, { Null: { [`ssm:resourceTag/${ownershipKey}`]: 'false' } }),
+    allow('RunDocuments', 'ssm:SendCommand', [
+      // AWS's own documents have no account in their ARN (arn:…:ssm:<region>::document/AWS-…);
+      // the AWS- prefix is reserved, so no account can own a document by that name.
+      Sub('arn:${AWS::Partition}:ssm:*:*:document/AWS-*'),
+      Sub('arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:document/*'),
+    ]),
+    allow('ReadHubNodes', ['ssm:ListTagsForResource', 'ssm:DescribeInstancePatchStates'], nodes),
+  ];
+}
+
+function operatorPolicy(t: Template, ownershipKey: string): void {
+  t.resource('HubOperatorPolicy', 'AWS::IAM::ManagedPolicy', {
+    Description: 'Attach to central IT operator roles: Run Command on hub nodes (the ownership tag) only',
+    PolicyDocument: policyDocument(...operatorStatements(ownershipKey)),
+  });
+}
+
 function outputs(t: Template): void {
   t.output('InventoryAssociationId', {
     Description: 'Software inventory association',
@@ -288,6 +317,10 @@ function outputs(t: Template): void {
   t.output('PatchScanAssociationId', {
     Description: 'Daily patch scan association',
     Value: Ref('PatchScanAssociation'),
+  });
+  t.output('HubOperatorPolicyArn', {
+    Description: 'Managed policy for operator roles: Run Command on hub nodes only',
+    Value: Ref('HubOperatorPolicy'),
   });
   t.output('InstallWindowId', {
     Description: 'Maintenance window that installs patches',
