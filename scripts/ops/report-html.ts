@@ -59,10 +59,10 @@ export function limitBar(used: number, limit: number, width = 240): string {
 }
 
 function activationCell(a: AgencyView): string {
-  if (!a.activation) return '<td class="warn">none</td><td>-</td>';
+  if (!a.activation) return '<td class="expiry warn">none</td><td>-</td>';
   const { daysLeft, expiresAt, registrations, limit } = a.activation;
   const cls = daysLeft <= 0 ? 'bad' : daysLeft < 7 ? 'warn' : '';
-  return `<td class="${cls}">${esc(expiresAt.slice(0, 10))} (${daysLeft}d)</td><td>${registrations}/${limit}</td>`;
+  return `<td class="expiry ${cls}">${esc(expiresAt.slice(0, 10))} (${daysLeft}d)</td><td>${registrations}/${limit}</td>`;
 }
 
 function nodesCell(rows: AgencyCompliance[], limit: number): string {
@@ -137,7 +137,7 @@ function problems(m: ReportModel): string {
   ];
   if (!items.length) return '<p id="problems">No sync failures, registration problems or read errors.</p>';
   // A long list folds (no script needed); the count stays in view.
-  const open = items.length <= 10 ? ' open' : '';
+  const open = items.length <= 20 ? ' open' : '';
   return `<details id="problems"${open}><summary>${items.length} warnings and errors</summary><ul>${items.join('')}</ul></details>`;
 }
 
@@ -148,7 +148,7 @@ function summary(m: ReportModel): string {
   return `<div class="cards">${card('agencies', m.status.agencies.length)}${card('hub nodes', t.nodes)}${card('patch compliant', `${pct(t.patch.compliant, t.nodes)}%`)}${card('critical patches missing', t.criticalMissing, t.criticalMissing ? 'bad' : '')}${card('not reporting', t.notReporting, t.notReporting ? 'warn' : '')}${card('warnings', m.status.warnings.length, m.status.warnings.length ? 'warn' : '')}</div><div id="patch-total">${patchBar(t.patch)}</div>`;
 }
 
-const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1b1f23}h1{font-size:22px;margin:0}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f6f8fa;position:sticky;top:0}small{color:#57606a}td.nodes{white-space:nowrap}.cards{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}.card{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px;min-width:120px}.card .value{font-size:22px;font-weight:600}td.bad,li.bad,.card.bad .value{color:#cf222e}td.warn,li.warn,.card.warn .value{color:#9a6700}rect.ok{fill:#2da44e}rect.bad{fill:#cf222e}rect.warn{fill:#d4a72c}rect.none{fill:#d0d7de}line.mark{stroke:#57606a;stroke-dasharray:2 2}.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}`;
+const STYLE = `body{font:13px/1.4 system-ui,sans-serif;margin:20px;color:#1b1f23}h1{font-size:22px;margin:0}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f6f8fa;position:sticky;top:0}small{color:#57606a}td.nodes,td.expiry{white-space:nowrap}.cards{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}.card{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px;min-width:120px}.card .value{font-size:22px;font-weight:600}td.bad,li.bad,.card.bad .value{color:#cf222e}td.warn,li.warn,.card.warn .value{color:#9a6700}rect.ok{fill:#2da44e}rect.bad{fill:#cf222e}rect.warn{fill:#d4a72c}rect.none{fill:#d0d7de}line.mark{stroke:#57606a;stroke-dasharray:2 2}.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}`;
 
 /** The whole page. Every value from AWS or the model is escaped; the model is embedded as data. */
 export function renderReport(m: ReportModel): string {

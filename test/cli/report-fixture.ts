@@ -3,6 +3,7 @@
 import type { ReportModel } from '../../scripts/ops/report-html.ts';
 import type { AgencyCompliance } from '../../scripts/ops/compliance-model.ts';
 import { totals } from '../../scripts/ops/compliance-model.ts';
+import { agencyWarnings, regionWarnings } from '../../scripts/ops/status.ts';
 
 const DAY = 86_400_000;
 export const REPORT_NOW = new Date('2026-06-01T12:00:00Z');
@@ -80,9 +81,8 @@ export function fixtureModel(agencies: number, nodes: number): ReportModel {
       centralStack: { name: 'ssm-hub-central-manager', status: 'UPDATE_COMPLETE', outputs: {} },
       agencies: views,
       regions: regionViews,
-      warnings: views
-        .filter((v) => v.errorNodes)
-        .map((v) => `agency ${v.account}: ${v.errorNodes} node(s) with a sync error; latest: ${v.latestError?.error}`),
+      // status's own warning rules, so the page shows what status would print for this hub
+      warnings: [...views.flatMap((v) => agencyWarnings(v, 90, true)), ...regionViews.flatMap(regionWarnings)],
       errors: [],
     },
     compliance: {
