@@ -8,17 +8,23 @@ import { loadBuildConfig } from '../../templates-src/config.ts';
 import { operatorStatements } from '../../templates-src/builders/central-operations.ts';
 import { policyDocument } from '../../templates-src/kit/iam.ts';
 import { PROJECT_ROOT } from '../../scripts/build/bundle.ts';
-import { resolve } from '../../testing/helpers/iam-eval.ts';
 
 const HUB = '999999999999';
 const OTHER = '888888888888';
 const OWN = 'central-it:activation-agency';
 const config = loadBuildConfig(join(PROJECT_ROOT, 'build.config.json'));
-const policy = resolve(policyDocument(...operatorStatements(`${config.reservedTagPrefix}activation-agency`)), {
-  partition: 'aws',
-  region: 'us-east-1',
-  accountId: HUB,
-}) as object;
+/** The statements use Fn::Sub with the two pseudo parameters only; resolve them as in the hub. */
+const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::AccountId': HUB };
+const resolveSubs = (v: unknown): unknown => {
+  if (Array.isArray(v)) return v.map(resolveSubs);
+  if (v === null || typeof v !== 'object') return v;
+  const o = v as Record<string, unknown>;
+  if (typeof o['Fn::Sub'] === 'string') return o['Fn::Sub'].replace(/\$\{([^}]+)\}/g, (_, n: string) => pseudo[n]!);
+  return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, resolveSubs(x)]));
+};
+const policy = resolveSubs(
+  policyDocument(...operatorStatements(`${config.reservedTagPrefix}activation-agency`)),
+) as object;
 const NODE = `arn:aws:ssm:us-east-1:${HUB}:managed-instance/mi-0123456789abcdef0`;
 const tagged = { [`ssm:resourceTag/${OWN}`]: '111111111111' };
 
