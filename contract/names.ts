@@ -2,8 +2,13 @@
 // that one side writes and the other reads lives here, so the two cannot drift apart.
 import { AGENCY_ALIAS_PREFIX } from './patterns.ts';
 
-/** The three templates the build writes, in deployment order. */
-export const TEMPLATE_NAMES = ['central-manager', 'agency-permissions', 'agency-collector'] as const;
+/** The templates the build writes, in deployment order; central-operations is optional. */
+export const TEMPLATE_NAMES = [
+  'central-manager',
+  'agency-permissions',
+  'agency-collector',
+  'central-operations',
+] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
 /** The reserved tag prefix when the configuration names none. */

@@ -90,3 +90,7 @@ export const OU_ID_LIST_PATTERN =
   /^$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})(,(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}))*$/;
 /** A comma-separated list of account IDs; empty for none. */
 export const ACCOUNT_ID_LIST_PATTERN = /^$|^\d{12}(,\d{12})*$/;
+
+/** Run Command, State Manager and maintenance window rate controls (SSM API reference, SendCommand). */
+export const MAX_CONCURRENCY_PATTERN = '^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$';
+export const MAX_ERRORS_PATTERN = '^([1-9][0-9]*|0|[1-9][0-9]%|[0-9]%|100%)$';

@@ -40,6 +40,9 @@ const COMMANDS: Record<
     summary: 'per-agency health: stacks, activations, StackSet instances, sync state, node limits',
     load: () => import('./ops/status.ts'),
   },
+  compliance: { summary: 'patch and association compliance per agency', load: () => import('./ops/compliance.ts') },
+  run: { summary: "send a document to agencies' nodes, follow it, one row a node", load: () => import('./ops/run.ts') },
+  report: { summary: 'write one self-contained HTML fleet report page', load: () => import('./ops/report.ts') },
 };
 
 function usage(): string {

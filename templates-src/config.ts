@@ -187,6 +187,7 @@ export function derivedNames(c: BuildConfig) {
     metricNamespace: `SsmHub/${c.namePrefix}`,
     stackSetName: `${c.namePrefix}-agency-collector`,
     centralStackName: `${c.namePrefix}-central-manager`,
+    centralOperationsStackName: `${c.namePrefix}-central-operations`,
     agencyPermissionsStackName: (agencyAccountId: string) => `${c.namePrefix}-agency-${agencyAccountId}`,
     agencyCollectorStackName: `${c.namePrefix}-agency-collector`,
   };

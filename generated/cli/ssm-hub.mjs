@@ -156,7 +156,7 @@ function schedulePattern() {
     `|cron\\(${oneQuestionMark}${fields}\\))$`
   ].join("");
 }
-var ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN, REGION_NAME_PATTERN, PARAMETER_PATH_ALLOWED_PATTERN, PARAMETER_PATH_PATTERN, PARAMETER_PATH_RESERVED_PREFIX, cronItem, cronField, SCHEDULE_EXPRESSION_ALLOWED_PATTERN, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS, SCHEDULE_EXPRESSION_RULE, OU_ID_PATTERN, OU_ID_LIST_PATTERN, ACCOUNT_ID_LIST_PATTERN;
+var ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN, REGION_NAME_PATTERN, PARAMETER_PATH_ALLOWED_PATTERN, PARAMETER_PATH_PATTERN, PARAMETER_PATH_RESERVED_PREFIX, cronItem, cronField, SCHEDULE_EXPRESSION_ALLOWED_PATTERN, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS, SCHEDULE_EXPRESSION_RULE, OU_ID_PATTERN, OU_ID_LIST_PATTERN, ACCOUNT_ID_LIST_PATTERN, MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN;
 var init_patterns = __esm({
   "contract/patterns.ts"() {
     "use strict";
@@ -175,6 +175,8 @@ var init_patterns = __esm({
     OU_ID_PATTERN = /^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$/;
     OU_ID_LIST_PATTERN = /^$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})(,(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}))*$/;
     ACCOUNT_ID_LIST_PATTERN = /^$|^\d{12}(,\d{12})*$/;
+    MAX_CONCURRENCY_PATTERN = "^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$";
+    MAX_ERRORS_PATTERN = "^([1-9][0-9]*|0|[1-9][0-9]%|[0-9]%|100%)$";
   }
 });
 
@@ -552,58 +554,67 @@ function single(name, raw, allowEmpty = false) {
 function flag(name, help, short) {
   return { name, help, short, repeat: "once", read: (raw) => raw.length > 0 };
 }
-function text(name, spec10) {
+function text(name, spec13) {
   return {
     name,
-    arg: spec10.arg,
-    help: withDefault(spec10.help, spec10.defaultText),
+    arg: spec13.arg,
+    help: withDefault(spec13.help, spec13.defaultText),
     repeat: "once",
     read: (raw) => {
-      const value = single(name, raw, spec10.allowEmpty);
+      const value = single(name, raw, spec13.allowEmpty);
       if (value === void 0) return void 0;
-      return spec10.check ? spec10.check(name, value) : value;
+      return spec13.check ? spec13.check(name, value) : value;
     }
   };
 }
-function integer2(name, spec10) {
+function textWithDefault(name, spec13) {
   return {
     name,
-    arg: spec10.arg ?? "N",
-    help: withDefault(`${spec10.help}, ${spec10.min}\u2013${spec10.max}`, spec10.defaultText ?? spec10.default),
+    arg: spec13.arg,
+    help: withDefault(spec13.help, spec13.defaultText ?? spec13.default),
+    repeat: "once",
+    read: (raw) => single(name, raw) ?? spec13.default
+  };
+}
+function integer2(name, spec13) {
+  return {
+    name,
+    arg: spec13.arg ?? "N",
+    help: withDefault(`${spec13.help}, ${spec13.min}\u2013${spec13.max}`, spec13.defaultText ?? spec13.default),
     repeat: "once",
     read: (raw) => {
       const value = single(name, raw);
-      return value === void 0 ? spec10.default : integer(name, value, spec10.min, spec10.max);
+      return value === void 0 ? spec13.default : integer(name, value, spec13.min, spec13.max);
     }
   };
 }
-function choice(name, spec10) {
+function choice(name, spec13) {
   return {
     name,
-    arg: spec10.arg ?? spec10.values.join("|"),
-    help: withDefault(`${spec10.help}: ${spec10.values.join(" or ")}`, spec10.defaultText ?? spec10.default),
+    arg: spec13.arg ?? spec13.values.join("|"),
+    help: withDefault(`${spec13.help}: ${spec13.values.join(" or ")}`, spec13.defaultText ?? spec13.default),
     repeat: "once",
     read: (raw) => {
       const value = single(name, raw);
-      return value === void 0 ? spec10.default : oneOf(name, value, spec10.values);
+      return value === void 0 ? spec13.default : oneOf(name, value, spec13.values);
     }
   };
 }
-function list(name, spec10) {
+function list(name, spec13) {
   return {
     name,
-    arg: spec10.arg,
-    help: `${spec10.help}; comma-separated, repeatable`,
+    arg: spec13.arg,
+    help: `${spec13.help}; comma-separated, repeatable`,
     repeat: "accumulate",
     read: (raw) => {
       if (!raw.length) return void 0;
       for (const value of raw) if (value.trim() === "") throw new UsageError(`--${name} needs a non-empty value`);
-      return [...new Set(spec10.check(name, raw.join(",")))];
+      return [...new Set(spec13.check(name, raw.join(",")))];
     }
   };
 }
-function repeatable(name, spec10) {
-  return { name, arg: spec10.arg, help: `${spec10.help} (repeatable)`, repeat: "accumulate", read: (raw) => [...raw] };
+function repeatable(name, spec13) {
+  return { name, arg: spec13.arg, help: `${spec13.help} (repeatable)`, repeat: "accumulate", read: (raw) => [...raw] };
 }
 function parseOptions(command, options, argv) {
   const config2 = Object.fromEntries(
@@ -680,15 +691,15 @@ __export(command_exports, {
 });
 import { dirname, resolve } from "node:path";
 import { fileURLToPath as fileURLToPath4 } from "node:url";
-function helpText(spec10) {
+function helpText(spec13) {
   return [
-    ...spec10.usage.map((u, i) => `${i === 0 ? "usage:" : "      "} ssm-hub ${spec10.name} ${u}`),
+    ...spec13.usage.map((u, i) => `${i === 0 ? "usage:" : "      "} ssm-hub ${spec13.name} ${u}`),
     "",
-    spec10.summary,
+    spec13.summary,
     "",
     "options:",
-    ...optionLines([...spec10.options, HELP_OPTION]),
-    ...spec10.notes?.length ? ["", ...spec10.notes] : [],
+    ...optionLines([...spec13.options, HELP_OPTION]),
+    ...spec13.notes?.length ? ["", ...spec13.notes] : [],
     "",
     "exit codes: 0 success, 1 AWS or operation failure, 2 bad usage or input (nothing was changed)"
   ].join("\n");
@@ -722,18 +733,18 @@ function progress(ctx, line) {
   ctx.stderr(`${line}
 `);
 }
-async function runCommand(spec10, argv, ctx, body) {
+async function runCommand(spec13, argv, ctx, body) {
   if (argv.includes("--help") || argv.includes("-h")) {
-    ctx.stdout(`${helpText(spec10)}
+    ctx.stdout(`${helpText(spec13)}
 `);
     return EXIT.ok;
   }
   try {
-    const { values, given } = parseOptions(spec10.name, spec10.options, argv);
+    const { values, given } = parseOptions(spec13.name, spec13.options, argv);
     outputFormat(values);
     return await body(values, given);
   } catch (err) {
-    ctx.stderr(`ssm-hub ${spec10.name}: ${errorText(err)}
+    ctx.stderr(`ssm-hub ${spec13.name}: ${errorText(err)}
 `);
     return err instanceof CliError ? err.exitCode : EXIT.failed;
   }
@@ -768,7 +779,7 @@ var init_command = __esm({
     init_errors();
     init_options();
     PROJECT_ROOT = resolve(dirname(fileURLToPath4(new URL("../../scripts/kit/command.ts", import.meta.url).href)), "..", "..");
-    defineCommand = (spec10) => spec10;
+    defineCommand = (spec13) => spec13;
   }
 });
 
@@ -870,6 +881,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { ResourceGroupsTaggingAPIClient } from "@aws-sdk/client-resource-groups-tagging-api";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { fromIni } from "@aws-sdk/credential-providers";
 function nameNetworkFailures(client, service, dead) {
@@ -947,6 +959,7 @@ function makeClients(ctx, profile) {
     sts: (r) => get("sts", r, (c) => named("sts", new STSClient(c))),
     organizations: (r) => get("organizations", r, (c) => named("organizations", new OrganizationsClient(c))),
     ssm: (r) => get("ssm", r, (c) => named("ssm", new SSMClient(c))),
+    tagging: (r) => get("tagging", r, (c) => named("tagging", new ResourceGroupsTaggingAPIClient(c))),
     dynamodb: (r) => get(
       "dynamodb",
       r,
@@ -1007,6 +1020,7 @@ var init_aws = __esm({
       sts: "STS",
       organizations: "Organizations",
       ssm: "SSM",
+      tagging: "Resource Groups Tagging API",
       dynamodb: "DynamoDB"
     };
     endpointOf = (request) => {
@@ -1337,7 +1351,7 @@ function advancedTierOn(settingValue) {
   const v = (settingValue ?? "").trim().toLowerCase();
   return v === "advanced" || v === "true";
 }
-var CLOUDFORMATION_LIMITS, TEMPLATE_BODY_MAX_BYTES, SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH, ACTIVATION_MAX_REGISTRATION_LIMIT, ACTIVATION_MAX_EXPIRY_DAYS, LOG_RETENTION_DAYS, NODE_RUNTIME_DEPRECATION, ACTIVATION_TIER_SETTING_ID;
+var CLOUDFORMATION_LIMITS, TEMPLATE_BODY_MAX_BYTES, SSM_MAX_TAGS_PER_NODE, SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH, ACTIVATION_MAX_REGISTRATION_LIMIT, ACTIVATION_MAX_EXPIRY_DAYS, LOG_RETENTION_DAYS, NODE_RUNTIME_DEPRECATION, ACTIVATION_TIER_SETTING_ID;
 var init_limits = __esm({
   "contract/limits.ts"() {
     "use strict";
@@ -1354,6 +1368,7 @@ var init_limits = __esm({
       descriptionBytes: 1024
     };
     TEMPLATE_BODY_MAX_BYTES = CLOUDFORMATION_LIMITS.templateBodyBytes;
+    SSM_MAX_TAGS_PER_NODE = 50;
     SSM_MAX_KEY_LENGTH = 128;
     SSM_MAX_VALUE_LENGTH = 256;
     ACTIVATION_MAX_REGISTRATION_LIMIT = 1e3;
@@ -1434,6 +1449,7 @@ function derivedNames(c) {
     metricNamespace: `SsmHub/${c.namePrefix}`,
     stackSetName: `${c.namePrefix}-agency-collector`,
     centralStackName: `${c.namePrefix}-central-manager`,
+    centralOperationsStackName: `${c.namePrefix}-central-operations`,
     agencyPermissionsStackName: (agencyAccountId) => `${c.namePrefix}-agency-${agencyAccountId}`,
     agencyCollectorStackName: `${c.namePrefix}-agency-collector`
   };
@@ -1697,7 +1713,12 @@ var init_generated = __esm({
   "scripts/ops/generated.ts"() {
     "use strict";
     init_kit();
-    TEMPLATE_NAMES = ["central-manager", "agency-permissions", "agency-collector"];
+    TEMPLATE_NAMES = [
+      "central-manager",
+      "agency-permissions",
+      "agency-collector",
+      "central-operations"
+    ];
     MAX_TEMPLATE_BODY_BYTES = 51200;
     sha256Hex = (data) => createHash("sha256").update(data).digest("hex");
     isNoEcho = (p) => p?.NoEcho === true || p?.NoEcho === "true";
@@ -1853,12 +1874,7 @@ function bucketPolicy(bucket, region2, prefix, orgId2) {
   };
 }
 function buildLinks(gen, targets, keyOf, inputs) {
-  const templates = Object.fromEntries(
-    ["central-manager", "agency-permissions", "agency-collector"].map((n) => [
-      n,
-      readTemplate(gen, n).json
-    ])
-  );
+  const templates = Object.fromEntries(TEMPLATE_NAMES.map((n) => [n, readTemplate(gen, n).json]));
   const links = [];
   const warnings = /* @__PURE__ */ new Set();
   for (const t of targets) {
@@ -1878,6 +1894,13 @@ function buildLinks(gen, targets, keyOf, inputs) {
       };
       const extra = (t2) => Object.fromEntries(inputs.params.filter((p) => p.template === t2).map((p) => [p.name, p.value]));
       add("central-manager", inputs.names.centralStackName, "central account", extra("central-manager"));
+      if (inputs.names.centralOperationsStackName)
+        add(
+          "central-operations",
+          inputs.names.centralOperationsStackName,
+          "central account, optional (inventory, patch scan, install window)",
+          extra("central-operations")
+        );
       if (inputs.agencies.length === 0) {
         add(
           "agency-permissions",
@@ -2814,8 +2837,8 @@ function printChanges(ctx, results, seen) {
   }
 }
 function operationLine(action, operationId, status, results) {
-  const count = (s) => results.filter((r) => r.status === s).length;
-  return `${action} ${operationId}: ${status} (${count("SUCCEEDED")} succeeded, ${count("FAILED")} failed, ${count("RUNNING") + count("PENDING")} in progress)`;
+  const count2 = (s) => results.filter((r) => r.status === s).length;
+  return `${action} ${operationId}: ${status} (${count2("SUCCEEDED")} succeeded, ${count2("FAILED")} failed, ${count2("RUNNING") + count2("PENDING")} in progress)`;
 }
 var givenParamsUnchanged, TERMINAL;
 var init_stackset = __esm({
@@ -3337,11 +3360,11 @@ function uninstallSteps(plan, deregister) {
   if (plan.centralStack) steps.push(`delete stack ${plan.centralStack.name} (${plan.centralStack.status})`);
   return steps;
 }
-async function chooseNodes(ctx, given, dryRun, count) {
+async function chooseNodes(ctx, given, dryRun, count2) {
   if (given) return given === "deregister";
-  if (dryRun || count === 0) return false;
+  if (dryRun || count2 === 0) return false;
   if (!ctx.interactive) throw new UsageError("--nodes deregister|keep is required without a terminal");
-  return ctx.confirm(`Deregister the hub's ${count} managed nodes?`);
+  return ctx.confirm(`Deregister the hub's ${count2} managed nodes?`);
 }
 async function removeStackSet(ctx, cfn, plan, callAs, timeoutMs) {
   const s = plan.stackSet;
@@ -3638,9 +3661,9 @@ async function registrationErrorSummary(ddb, table2, account) {
     })
   );
   const item = out.Item ?? {};
-  const count = typeof item.registrationErrorCount === "number" ? item.registrationErrorCount : 0;
+  const count2 = typeof item.registrationErrorCount === "number" ? item.registrationErrorCount : 0;
   const at = typeof item.reportedAt === "string" ? item.reportedAt : void 0;
-  return { registrationErrors: count, ...at ? { registrationErrorsReportedAt: at } : {} };
+  return { registrationErrors: count2, ...at ? { registrationErrorsReportedAt: at } : {} };
 }
 async function activationTier(ssm) {
   const out = await ssm.send(new GetServiceSettingCommand({ SettingId: ACTIVATION_TIER_SETTING_ID }));
@@ -3708,7 +3731,7 @@ async function listActivations(clients, region2, roleName) {
 async function countManagedNodes(clients, region2, onFallback = () => void 0) {
   const ssm = clients.ssm(region2);
   try {
-    let count2 = 0;
+    let count3 = 0;
     const input2 = {
       Aggregators: [
         { AggregatorType: "Count", TypeName: "Instance", AttributeName: "ResourceType" }
@@ -3718,19 +3741,19 @@ async function countManagedNodes(clients, region2, onFallback = () => void 0) {
     for await (const page of paginateListNodesSummary({ client: ssm }, input2)) {
       for (const entry of page.Summary ?? []) {
         if (entry.ResourceType !== void 0 && entry.ResourceType !== MANAGED_INSTANCE) continue;
-        count2 += Number(entry.Count ?? 0) || 0;
+        count3 += Number(entry.Count ?? 0) || 0;
       }
     }
-    return count2;
+    return count3;
   } catch (err) {
     if (failureKind(err) === "unreachable" || failureKind(err) === "credentials") throw err;
     onFallback(`ListNodesSummary in ${region2} failed (${awsFailureText(err)}); counted node by node instead`);
   }
-  let count = 0;
+  let count2 = 0;
   const input = { Filters: [{ Key: "ResourceType", Values: [MANAGED_INSTANCE] }] };
   for await (const page of paginateDescribeInstanceInformation2({ client: ssm, pageSize: 50 }, input))
-    count += page.InstanceInformationList?.length ?? 0;
-  return count;
+    count2 += page.InstanceInformationList?.length ?? 0;
+  return count2;
 }
 async function syncSummary(clients, region2, tableName, account) {
   const A = SYNC_TABLE.attributes;
@@ -4348,6 +4371,866 @@ var init_doctor = __esm({
   }
 });
 
+// lambda/shared/tag-rules.ts
+var SKIP_REASONS, provenanceKeys;
+var init_tag_rules = __esm({
+  "lambda/shared/tag-rules.ts"() {
+    "use strict";
+    init_names2();
+    init_limits();
+    init_patterns();
+    init_names();
+    SKIP_REASONS = {
+      awsPrefix: "aws: keys are reserved by AWS",
+      keyLength: `key must be 1-${SSM_MAX_KEY_LENGTH} characters`,
+      valueLength: `value must be at most ${SSM_MAX_VALUE_LENGTH} characters`,
+      keyChars: "key has characters SSM does not allow (letters, digits, spaces and _.:/=+-@ only)",
+      valueChars: "value has characters SSM does not allow (letters, digits, spaces and _.:/=+-@ only)",
+      reserved: (prefix) => `keys under the reserved prefix ${prefix} are managed centrally`,
+      overLimit: `over the ${SSM_MAX_TAGS_PER_NODE}-tag limit`
+    };
+    provenanceKeys = (prefix) => ({
+      agencyAccount: `${prefix}${PROVENANCE_TAG_SUFFIXES.agencyAccount}`,
+      ec2InstanceId: `${prefix}${PROVENANCE_TAG_SUFFIXES.ec2InstanceId}`,
+      activationAgency: `${prefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`
+    });
+  }
+});
+
+// scripts/ops/fleet.ts
+import {
+  paginateDescribeInstanceInformation as paginateDescribeInstanceInformation3,
+  ListTagsForResourceCommand
+} from "@aws-sdk/client-ssm";
+import { paginateGetResources } from "@aws-sdk/client-resource-groups-tagging-api";
+async function bulkTags(clients, region2, keys, agencies) {
+  const found = /* @__PURE__ */ new Map();
+  const input = {
+    ResourceTypeFilters: ["ssm:managed-instance"],
+    // More agencies than one filter holds: read the key and keep the agencies' nodes afterwards.
+    TagFilters: [
+      {
+        Key: keys.ownership,
+        ...agencies && agencies.length <= TAG_FILTER_MAX_VALUES ? { Values: [...agencies] } : {}
+      }
+    ],
+    ResourcesPerPage: 100
+  };
+  for await (const page of paginateGetResources({ client: clients.tagging(region2) }, input)) {
+    for (const m of page.ResourceTagMappingList ?? []) {
+      const id = NODE_ARN.exec(m.ResourceARN ?? "")?.[1];
+      if (!id) continue;
+      const tags = /* @__PURE__ */ Object.create(null);
+      for (const t of m.Tags ?? []) if (t.Key !== void 0) tags[t.Key] = t.Value ?? "";
+      found.set(id, tags);
+    }
+  }
+  return found;
+}
+function ownershipFilter(keys, agencies) {
+  return agencies && agencies.length <= INSTANCE_FILTER_MAX_VALUES ? { Key: `tag:${keys.ownership}`, Values: [...agencies] } : { Key: "tag-key", Values: [keys.ownership] };
+}
+async function readHubNodes(clients, region2, keys, agencies) {
+  const ssm = clients.ssm(region2);
+  const tags = await bulkTags(clients, region2, keys, agencies);
+  const nodes = [];
+  const input = { Filters: [ownershipFilter(keys, agencies)] };
+  for await (const page of paginateDescribeInstanceInformation3({ client: ssm, pageSize: 50 }, input)) {
+    for (const i of page.InstanceInformationList ?? []) {
+      if (!i.InstanceId) continue;
+      nodes.push({
+        id: i.InstanceId,
+        region: region2,
+        agency: "",
+        pingStatus: i.PingStatus ?? "Unknown",
+        lastPingAt: i.LastPingDateTime?.toISOString(),
+        platform: i.PlatformType,
+        name: i.ComputerName ?? i.Name
+      });
+    }
+  }
+  await mapLimit(
+    nodes.filter((n) => !tags.has(n.id)),
+    4,
+    async (n) => {
+      const out = await ssm.send(new ListTagsForResourceCommand({ ResourceType: "ManagedInstance", ResourceId: n.id }));
+      const t = /* @__PURE__ */ Object.create(null);
+      for (const x of out.TagList ?? []) if (x.Key !== void 0) t[x.Key] = x.Value ?? "";
+      tags.set(n.id, t);
+    }
+  );
+  for (const n of nodes) {
+    const t = tags.get(n.id);
+    n.agency = t[keys.ownership] ?? "";
+    if (t[keys.ec2InstanceId]) n.ec2InstanceId = t[keys.ec2InstanceId];
+  }
+  return nodes.filter((n) => n.agency !== "" && (!agencies || agencies.includes(n.agency))).sort((a, b) => a.agency < b.agency ? -1 : a.agency > b.agency ? 1 : a.id < b.id ? -1 : 1);
+}
+var fleetKeys, NODE_ARN, TAG_FILTER_MAX_VALUES, INSTANCE_FILTER_MAX_VALUES;
+var init_fleet = __esm({
+  "scripts/ops/fleet.ts"() {
+    "use strict";
+    init_tag_rules();
+    init_kit();
+    fleetKeys = (reservedTagPrefix) => {
+      const k = provenanceKeys(reservedTagPrefix);
+      return { ownership: k.activationAgency, ec2InstanceId: k.ec2InstanceId };
+    };
+    NODE_ARN = /:managed-instance\/(mi-[0-9a-f]{17})$/;
+    TAG_FILTER_MAX_VALUES = 20;
+    INSTANCE_FILTER_MAX_VALUES = 100;
+  }
+});
+
+// scripts/ops/compliance-model.ts
+function count(tally, s) {
+  if (!s) tally.unknown++;
+  else if (s.status === "COMPLIANT") tally.compliant++;
+  else tally.nonCompliant++;
+}
+function isStale(lastScan, now, staleAfterHours) {
+  if (!lastScan) return true;
+  const t = Date.parse(lastScan);
+  return Number.isNaN(t) || now.getTime() - t > staleAfterHours * 36e5;
+}
+function addNode(row, node, patch, association, state, stale) {
+  row.nodes++;
+  count(row.patch, patch);
+  count(row.association, association);
+  row.criticalMissing += state?.criticalNonCompliant ?? patch?.criticalNonCompliant ?? 0;
+  row.securityMissing += state?.securityNonCompliant ?? 0;
+  const lost = node.pingStatus === "ConnectionLost";
+  if (stale) row.staleScans++;
+  if (lost) row.connectionLost++;
+  if (stale || lost) row.notReporting++;
+}
+function complianceRows(nodes, summaries, states, now, staleAfterHours) {
+  const byType = (type) => new Map(summaries.filter((s) => s.complianceType === type).map((s) => [s.resourceId, s]));
+  const patch = byType("Patch");
+  const association = byType("Association");
+  const state = new Map(states.map((s) => [s.instanceId, s]));
+  const rows = /* @__PURE__ */ new Map();
+  for (const n of nodes) {
+    const key = `${n.agency}\0${n.region}`;
+    if (!rows.has(key)) rows.set(key, emptyRow(n.agency, n.region));
+    const lastScan = state.get(n.id)?.operationEndTime ?? patch.get(n.id)?.executionTime;
+    addNode(
+      rows.get(key),
+      n,
+      patch.get(n.id),
+      association.get(n.id),
+      state.get(n.id),
+      isStale(lastScan, now, staleAfterHours)
+    );
+  }
+  return [...rows.values()].sort(
+    (a, b) => a.agency !== b.agency ? a.agency < b.agency ? -1 : 1 : a.region < b.region ? -1 : a.region > b.region ? 1 : 0
+  );
+}
+function totals(rows) {
+  const t = emptyRow("", "");
+  for (const r of rows) {
+    t.nodes += r.nodes;
+    for (const k of ["compliant", "nonCompliant", "unknown"]) {
+      t.patch[k] += r.patch[k];
+      t.association[k] += r.association[k];
+    }
+    t.criticalMissing += r.criticalMissing;
+    t.securityMissing += r.securityMissing;
+    t.staleScans += r.staleScans;
+    t.connectionLost += r.connectionLost;
+    t.notReporting += r.notReporting;
+  }
+  const { agency: _a, region: _r, ...rest } = t;
+  return rest;
+}
+var emptyTally, emptyRow;
+var init_compliance_model = __esm({
+  "scripts/ops/compliance-model.ts"() {
+    "use strict";
+    emptyTally = () => ({ compliant: 0, nonCompliant: 0, unknown: 0 });
+    emptyRow = (agency, region2) => ({
+      agency,
+      region: region2,
+      nodes: 0,
+      patch: emptyTally(),
+      association: emptyTally(),
+      criticalMissing: 0,
+      securityMissing: 0,
+      staleScans: 0,
+      connectionLost: 0,
+      notReporting: 0
+    });
+  }
+});
+
+// scripts/ops/compliance.ts
+var compliance_exports = {};
+__export(compliance_exports, {
+  AGENCY_FILTER: () => AGENCY_FILTER,
+  REGIONS_OPTION: () => REGIONS_OPTION,
+  STALE_OPTION: () => STALE_OPTION,
+  complianceTable: () => complianceTable,
+  main: () => main13,
+  readCompliance: () => readCompliance,
+  reportCompliance: () => reportCompliance,
+  spec: () => spec10
+});
+import {
+  paginateDescribeInstancePatchStates,
+  paginateListComplianceSummaries,
+  paginateListResourceComplianceSummaries
+} from "@aws-sdk/client-ssm";
+async function resourceSummaries(clients, region2, ids) {
+  const out = [];
+  const keep = (i) => ids.has(i.ResourceId ?? "") && (i.ComplianceType === "Patch" || i.ComplianceType === "Association");
+  for await (const page of paginateListResourceComplianceSummaries({ client: clients.ssm(region2), pageSize: 50 }, {}))
+    for (const i of (page.ResourceComplianceSummaryItems ?? []).filter(keep))
+      out.push({
+        resourceId: i.ResourceId,
+        complianceType: i.ComplianceType,
+        status: i.Status ?? "UNKNOWN",
+        executionTime: i.ExecutionSummary?.ExecutionTime?.toISOString(),
+        criticalNonCompliant: i.NonCompliantSummary?.SeveritySummary?.CriticalCount ?? 0
+      });
+  return out;
+}
+async function patchStates(clients, region2, nodes) {
+  const out = [];
+  for (let i = 0; i < nodes.length; i += 50) {
+    const InstanceIds = nodes.slice(i, i + 50).map((n) => n.id);
+    for await (const page of paginateDescribeInstancePatchStates({ client: clients.ssm(region2) }, { InstanceIds }))
+      for (const s of page.InstancePatchStates ?? [])
+        out.push({
+          instanceId: s.InstanceId ?? "",
+          criticalNonCompliant: s.CriticalNonCompliantCount ?? 0,
+          securityNonCompliant: s.SecurityNonCompliantCount ?? 0,
+          missing: s.MissingCount ?? 0,
+          operationEndTime: s.OperationEndTime?.toISOString()
+        });
+  }
+  return out;
+}
+async function accountSummaries(clients, region2) {
+  const out = [];
+  for await (const page of paginateListComplianceSummaries({ client: clients.ssm(region2), pageSize: 50 }, {}))
+    for (const i of page.ComplianceSummaryItems ?? [])
+      if (i.ComplianceType === "Patch" || i.ComplianceType === "Association")
+        out.push({
+          region: region2,
+          complianceType: i.ComplianceType,
+          compliant: i.CompliantSummary?.CompliantCount ?? 0,
+          nonCompliant: i.NonCompliantSummary?.NonCompliantCount ?? 0
+        });
+  return out;
+}
+async function readCompliance(ctx, clients, plan) {
+  const errors = [];
+  const rows = [];
+  const account = [];
+  for (const region2 of plan.regions) {
+    try {
+      progress(ctx, `reading hub nodes in ${region2}`);
+      const nodes = await readHubNodes(clients, region2, plan.keys, plan.agencies);
+      progress(ctx, `reading compliance of ${nodes.length} nodes in ${region2}`);
+      const summaries = await resourceSummaries(clients, region2, new Set(nodes.map((n) => n.id)));
+      const states = await patchStates(clients, region2, nodes);
+      rows.push(...complianceRows(nodes, summaries, states, ctx.now(), plan.staleAfterHours));
+      account.push(...await accountSummaries(clients, region2));
+    } catch (err) {
+      errors.push(`could not read compliance in ${region2}: ${errorText(err)}`);
+    }
+  }
+  return {
+    generatedAt: ctx.now().toISOString(),
+    staleAfterHours: plan.staleAfterHours,
+    regions: plan.regions,
+    agencies: rows,
+    totals: totals(rows),
+    account,
+    errors
+  };
+}
+function complianceTable(model) {
+  const headers = [
+    "agency",
+    "region",
+    "nodes",
+    "patch ok",
+    "patch not ok",
+    "assoc ok",
+    "assoc not ok",
+    "critical",
+    "security",
+    "stale scans",
+    "conn. lost",
+    "not reporting"
+  ];
+  const row = (a, r, x) => [
+    a,
+    r,
+    String(x.nodes),
+    `${x.patch.compliant} (${pct(x.patch.compliant, x.nodes)})`,
+    String(x.patch.nonCompliant),
+    String(x.association.compliant),
+    String(x.association.nonCompliant),
+    String(x.criticalMissing),
+    String(x.securityMissing),
+    String(x.staleScans),
+    String(x.connectionLost),
+    String(x.notReporting)
+  ];
+  const rows = model.agencies.map((a) => row(a.agency, a.region, a));
+  if (model.agencies.length > 1) rows.push(row("total", "", model.totals));
+  return table(headers, rows);
+}
+function reportCompliance(ctx, model, json) {
+  if (json) ctx.stdout(`${JSON.stringify(model, null, 2)}
+`);
+  else {
+    ctx.stdout(`${model.agencies.length ? complianceTable(model) : "no hub nodes found"}
+`);
+    ctx.stdout(`
+not reporting: ConnectionLost, or no patch scan in the last ${model.staleAfterHours} hours
+`);
+    for (const a of model.account)
+      ctx.stdout(
+        `whole account in ${a.region}, hub or not: ${a.complianceType} ${a.compliant} compliant, ${a.nonCompliant} non-compliant
+`
+      );
+    for (const e of model.errors) ctx.stdout(`ERROR: ${e}
+`);
+  }
+  return model.errors.length ? EXIT.failed : EXIT.ok;
+}
+async function main13(argv, ctx = defaultContext()) {
+  return runCommand(spec10, argv, ctx, async (o) => {
+    const { config: config2 } = loadConfig(ctx, o.config);
+    const region2 = await resolveRegion(ctx, o.region, o.profile);
+    const plan = {
+      regions: o.regions ?? [region2],
+      agencies: o.agency,
+      keys: fleetKeys(config2.reservedTagPrefix),
+      staleAfterHours: o["stale-hours"]
+    };
+    const model = await readCompliance(ctx, makeClients(ctx, o.profile), plan);
+    return reportCompliance(ctx, model, o.json);
+  });
+}
+var AGENCY_FILTER, REGIONS_OPTION, STALE_OPTION, spec10, pct;
+var init_compliance = __esm({
+  "scripts/ops/compliance.ts"() {
+    "use strict";
+    init_aws();
+    init_kit();
+    init_validate();
+    init_common();
+    init_fleet();
+    init_compliance_model();
+    AGENCY_FILTER = list("agency", {
+      arg: "ACCOUNT,\u2026",
+      help: "only these agencies (default: every agency with nodes in the hub)",
+      check: accountIds
+    });
+    REGIONS_OPTION = list("regions", {
+      arg: "r1,r2",
+      help: "Regions to read (default: --region)",
+      check: regions
+    });
+    STALE_OPTION = integer2("stale-hours", {
+      help: "a patch scan older than this counts as not reporting",
+      min: 1,
+      max: 24 * 90,
+      default: 48
+    });
+    spec10 = defineCommand({
+      name: "compliance",
+      summary: "Per agency and Region: hub nodes, patch and association compliance, critical and security patches missing, and nodes not reporting (stale scans, ConnectionLost).",
+      usage: ["[--agency 111111111111,\u2026] [--regions r1,r2] [--stale-hours N] [options]"],
+      options: [AGENCY_FILTER, REGIONS_OPTION, STALE_OPTION, ...AWS_OPTIONS],
+      notes: [
+        "Only nodes carrying the ownership tag (stamped by each agency activation) are counted.",
+        "Exit code 1 when a read failed; compliance findings themselves do not change the exit code."
+      ]
+    });
+    pct = (part, whole) => whole ? `${Math.round(part / whole * 100)}%` : "-";
+  }
+});
+
+// scripts/ops/run-targets.ts
+function parseTarget(raw) {
+  const eq = raw.indexOf("=");
+  if (eq <= 0) throw new UsageError(`--target: "${raw}" must look like KEY=VALUE[,VALUE\u2026] (such as tag:Env=prod)`);
+  const values = raw.slice(eq + 1).split(",").map((s) => s.trim());
+  if (values.some((s) => s === "")) throw new UsageError(`--target: "${raw}" has an empty value`);
+  if (values.length > MAX_TARGET_VALUES)
+    throw new UsageError(`--target: "${raw.slice(0, eq)}" has ${values.length} values (at most ${MAX_TARGET_VALUES})`);
+  return { key: raw.slice(0, eq), values };
+}
+function targetProblem(t, keys, hubNodeIds) {
+  if (t.key === "tag-key" || t.key.startsWith("tag:")) {
+    const tagKey = t.key === "tag-key" ? void 0 : t.key.slice(4);
+    if (tagKey === "") return `"${t.key}" names no tag key`;
+    if (tagKey === keys.ownership || t.key === "tag-key" && t.values.includes(keys.ownership))
+      return `the ownership key ${keys.ownership} is set by --agency, not --target`;
+    return void 0;
+  }
+  if (t.key.toLowerCase() === "instanceids") {
+    for (const id of t.values) {
+      if (!NODE_ID.test(id)) return `"${id}" is not a managed node ID (mi- and 17 hex digits)`;
+      if (hubNodeIds && !hubNodeIds.has(id))
+        return `${id} is not a node of the hub's agencies (no ownership tag, or another agency's)`;
+    }
+    return void 0;
+  }
+  return `"${t.key}" targets could reach nodes outside the hub's agencies; use tag:KEY, tag-key or InstanceIds`;
+}
+function runTargets(keys, agencies, targets, hubNodeIds) {
+  if (!agencies?.length && !targets.length)
+    throw new UsageError("give --agency, --target or both: a run never goes to the whole account");
+  if ((agencies?.length ?? 0) > MAX_TARGET_VALUES)
+    throw new UsageError(
+      `--agency: at most ${MAX_TARGET_VALUES} agencies in one run (a target holds ${MAX_TARGET_VALUES} values)`
+    );
+  for (const a of agencies ?? [])
+    if (!ACCOUNT_ID.test(a)) throw new UsageError(`--agency: "${a}" is not an AWS account ID (exactly 12 digits)`);
+  if (targets.length > MAX_TARGETS - 1)
+    throw new UsageError(
+      `--target: at most ${MAX_TARGETS - 1} targets (SendCommand takes ${MAX_TARGETS}, one is ownership)`
+    );
+  for (const t of targets) {
+    const problem = targetProblem(t, keys, hubNodeIds);
+    if (problem) throw new UsageError(`--target ${t.key}: refused: ${problem}`);
+  }
+  const ownership = agencies?.length ? { Key: `tag:${keys.ownership}`, Values: [...agencies] } : { Key: "tag-key", Values: [keys.ownership] };
+  return [ownership, ...targets.map((t) => ({ Key: t.key, Values: [...t.values] }))];
+}
+var MAX_TARGETS, MAX_TARGET_VALUES, NODE_ID;
+var init_run_targets = __esm({
+  "scripts/ops/run-targets.ts"() {
+    "use strict";
+    init_kit();
+    init_validate();
+    MAX_TARGETS = 5;
+    MAX_TARGET_VALUES = 50;
+    NODE_ID = /^mi-[0-9a-f]{17}$/;
+  }
+});
+
+// scripts/ops/run.ts
+var run_exports = {};
+__export(run_exports, {
+  main: () => main14,
+  nodeResult: () => nodeResult,
+  outputPreview: () => outputPreview,
+  reportRun: () => reportRun,
+  spec: () => spec11
+});
+import {
+  ListCommandsCommand,
+  paginateListCommandInvocations,
+  SendCommandCommand
+} from "@aws-sdk/client-ssm";
+function outputPreview(output, lines = 2, width = 60) {
+  return output.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "").slice(0, lines).map((l) => l.length > width ? `${l.slice(0, width - 1)}\u2026` : l).join(" \u23CE ");
+}
+function nodeResult(i, byId) {
+  const plugins = i.CommandPlugins ?? [];
+  const failing = plugins.find((p) => (p.ResponseCode ?? 0) !== 0);
+  const node = byId.get(i.InstanceId ?? "");
+  return {
+    node: i.InstanceId ?? "",
+    ec2InstanceId: node?.ec2InstanceId ?? "",
+    agency: node?.agency ?? "",
+    status: i.Status ?? "Unknown",
+    exitCode: (failing ?? plugins[0])?.ResponseCode,
+    output: plugins.map((p) => p.Output ?? "").filter((o) => o.trim() !== "").join("\n")
+  };
+}
+async function invocations(clients, region2, commandId) {
+  const all = [];
+  const input = { CommandId: commandId, Details: true };
+  for await (const page of paginateListCommandInvocations({ client: clients.ssm(region2), pageSize: 50 }, input))
+    all.push(...page.CommandInvocations ?? []);
+  return all;
+}
+async function follow(ctx, clients, region2, commandId, timeoutMs) {
+  const deadline = ctx.now().getTime() + timeoutMs;
+  const seen = /* @__PURE__ */ new Map();
+  for (; ; ) {
+    const cmd = (await clients.ssm(region2).send(new ListCommandsCommand({ CommandId: commandId }))).Commands?.[0];
+    const list2 = await invocations(clients, region2, commandId);
+    for (const i of list2) {
+      const status2 = i.StatusDetails ?? i.Status ?? "Unknown";
+      if (seen.get(i.InstanceId ?? "") !== status2) progress(ctx, `[${i.InstanceId}] ${status2}`);
+      seen.set(i.InstanceId ?? "", status2);
+    }
+    const status = cmd?.Status ?? "Unknown";
+    if (TERMINAL2.has(status)) return { status, list: list2, timedOut: false };
+    if (ctx.now().getTime() >= deadline) return { status, list: list2, timedOut: true };
+    await ctx.sleep(ctx.pollMs);
+  }
+}
+function reportRun(ctx, r) {
+  const failed = r.results.filter((x) => x.status !== "Success");
+  const ok = !r.timedOut && r.results.length > 0 && failed.length === 0;
+  if (r.json) {
+    const { json: _j, ...doc } = r;
+    ctx.stdout(`${JSON.stringify({ ...doc, failed: failed.length }, null, 2)}
+`);
+    return ok ? EXIT.ok : EXIT.failed;
+  }
+  const rows = r.results.map((x) => [
+    x.node,
+    x.ec2InstanceId || "-",
+    x.agency || "-",
+    x.status,
+    x.exitCode === void 0 ? "-" : String(x.exitCode),
+    outputPreview(x.output)
+  ]);
+  ctx.stdout(`${table(["node", "EC2 instance", "agency", "status", "exit", "output"], rows)}
+
+`);
+  ctx.stdout(
+    `command ${r.commandId}: ${r.status}; ${r.results.length - failed.length} succeeded, ${failed.length} failed
+`
+  );
+  if (!r.results.length) ctx.stdout("no node matched the target\n");
+  if (r.timedOut)
+    ctx.stdout(`still running: follow it with aws ssm list-command-invocations --command-id ${r.commandId}
+`);
+  return ok ? EXIT.ok : EXIT.failed;
+}
+async function main14(argv, ctx = defaultContext()) {
+  return runCommand(spec11, argv, ctx, async (o) => {
+    if (!o.document) throw new UsageError("--document is required");
+    const maxConcurrency = rateCheck(MAX_CONCURRENCY_PATTERN, "10 or 10%")("max-concurrency", o["max-concurrency"]);
+    const maxErrors = rateCheck(MAX_ERRORS_PATTERN, "0, 1 or 5%")("max-errors", o["max-errors"]);
+    if (o.comment && o.comment.length > 100) throw new UsageError("--comment: at most 100 characters");
+    const parsed = o.target.map(parseTarget);
+    const parameters = {};
+    for (const p of parseAssignments("--parameter", o.parameter)) (parameters[p.name] ??= []).push(p.value);
+    const { config: config2 } = loadConfig(ctx, o.config);
+    const keys = fleetKeys(config2.reservedTagPrefix);
+    const region2 = await resolveRegion(ctx, o.region, o.profile);
+    const clients = makeClients(ctx, o.profile);
+    runTargets(keys, o.agency, parsed);
+    const nodes = await readHubNodes(clients, region2, keys, o.agency);
+    const byId = new Map(nodes.map((n) => [n.id, n]));
+    const Targets = runTargets(keys, o.agency, parsed, new Set(byId.keys()));
+    const sent = await clients.ssm(region2).send(
+      new SendCommandCommand({
+        DocumentName: o.document,
+        Targets,
+        Parameters: parameters,
+        MaxConcurrency: maxConcurrency,
+        MaxErrors: maxErrors,
+        Comment: o.comment ?? "ssm-hub run"
+      })
+    );
+    const commandId = sent.Command?.CommandId;
+    if (!commandId) throw new OperationError("SendCommand returned no CommandId");
+    progress(ctx, `command ${commandId} sent to ${JSON.stringify(Targets)}`);
+    const done = await follow(ctx, clients, region2, commandId, o["timeout-minutes"] * 6e4);
+    const results = done.list.map((i) => nodeResult(i, byId)).sort((a, b) => a.node < b.node ? -1 : 1);
+    return reportRun(ctx, { commandId, status: done.status, results, json: o.json, timedOut: done.timedOut });
+  });
+}
+var rateCheck, DOCUMENT_NAME, spec11, TERMINAL2;
+var init_run = __esm({
+  "scripts/ops/run.ts"() {
+    "use strict";
+    init_aws();
+    init_kit();
+    init_validate();
+    init_patterns();
+    init_common();
+    init_fleet();
+    init_run_targets();
+    init_generated();
+    rateCheck = (pattern, example) => (flag2, value) => {
+      if (!new RegExp(pattern).test(value))
+        throw new UsageError(`--${flag2}: "${value}" must be a number of nodes or a percentage (such as ${example})`);
+      return value;
+    };
+    DOCUMENT_NAME = /^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:document\/)?[a-zA-Z0-9_.-]{3,128}$/;
+    spec11 = defineCommand({
+      name: "run",
+      summary: "Send a Command document to an agency's nodes, or to a tag target inside the hub; follow it live and end with one row per node. Exit 1 if any node failed.",
+      usage: [
+        "--document NAME --agency 111111111111 [--parameter NAME=VALUE]\u2026 [options]",
+        "--document NAME --target tag:KEY=VALUE[,VALUE] [--agency \u2026] [options]"
+      ],
+      options: [
+        text("document", {
+          arg: "NAME",
+          help: "Command document name or ARN (such as AWS-RunShellScript)",
+          check: (flag2, value) => {
+            if (!DOCUMENT_NAME.test(value))
+              throw new UsageError(`--${flag2}: "${value}" is not a document name (3-128 letters, digits, _ . -) or ARN`);
+            return value;
+          }
+        }),
+        list("agency", {
+          arg: "ACCOUNT,\u2026",
+          help: "send to these agencies' nodes (the ownership tag's values)",
+          check: accountIds
+        }),
+        repeatable("target", {
+          arg: "KEY=V1,V2",
+          help: "also require tag:KEY=values, tag-key=KEY or InstanceIds=mi-\u2026 (hub nodes only); ANDed with ownership"
+        }),
+        repeatable("parameter", { arg: "NAME=VALUE", help: "a document parameter (never a secret: commands keep them)" }),
+        textWithDefault("max-concurrency", { arg: "N|N%", help: "nodes running at once", default: "50" }),
+        textWithDefault("max-errors", { arg: "N|N%", help: "failed nodes after which SSM stops sending", default: "0" }),
+        text("comment", { arg: "TEXT", help: "comment stored with the command (at most 100 characters)" }),
+        timeoutOption("command"),
+        ...AWS_OPTIONS
+      ],
+      notes: [
+        "The first target is always the ownership tag the agency activations stamp, so a run reaches only hub nodes."
+      ]
+    });
+    TERMINAL2 = /* @__PURE__ */ new Set(["Success", "Cancelled", "Failed", "TimedOut"]);
+  }
+});
+
+// scripts/ops/report-html.ts
+function stackedBar(parts, width = 160) {
+  const total = parts.reduce((n, p) => n + p.value, 0);
+  let x = 0;
+  const rects = parts.filter((p) => p.value > 0).map((p) => {
+    const w = total ? p.value / total * width : 0;
+    const r = `<rect class="${p.cls}" x="${x.toFixed(1)}" y="0" width="${w.toFixed(1)}" height="12"><title>${esc(p.label)}: ${p.value}</title></rect>`;
+    x += w;
+    return r;
+  });
+  const empty = total ? "" : `<rect class="none" x="0" y="0" width="${width}" height="12"><title>no data</title></rect>`;
+  return `<svg class="chart bar" role="img" width="${width}" height="12" viewBox="0 0 ${width} 12">${empty}${rects.join("")}</svg>`;
+}
+function limitBar(used, limit, width = 240) {
+  const w = Math.min(1, limit ? used / limit : 0) * width;
+  const cls = used >= limit ? "bad" : used >= limit * 0.8 ? "warn" : "ok";
+  return `<svg class="chart limit" role="img" width="${width}" height="14" viewBox="0 0 ${width} 14"><rect class="none" x="0" y="0" width="${width}" height="14"/><rect class="${cls}" x="0" y="0" width="${w.toFixed(1)}" height="14"><title>${used} of ${limit}</title></rect><line x1="${width * 0.8}" x2="${width * 0.8}" y1="0" y2="14" class="mark"/></svg>`;
+}
+function activationCell(a) {
+  if (!a.activation) return '<td class="expiry warn">none</td><td>-</td>';
+  const { daysLeft, expiresAt, registrations, limit } = a.activation;
+  const cls = daysLeft <= 0 ? "bad" : daysLeft < 7 ? "warn" : "";
+  return `<td class="expiry ${cls}">${esc(expiresAt.slice(0, 10))} (${daysLeft}d)</td><td>${registrations}/${limit}</td>`;
+}
+function nodesCell(rows, limit) {
+  if (!rows.length) return "<td>0</td>";
+  return `<td class="nodes">${rows.map((r) => `${esc(r.region)}: ${r.nodes} <small>(${pct2(r.nodes, limit)}% of ${limit})</small>`).join("<br>")}</td>`;
+}
+function agencyRow(a, rows, limit) {
+  const sum = (f) => rows.reduce((n, r) => n + f(r), 0);
+  const patch = {
+    compliant: sum((r) => r.patch.compliant),
+    nonCompliant: sum((r) => r.patch.nonCompliant),
+    unknown: sum((r) => r.patch.unknown)
+  };
+  const nodes = sum((r) => r.nodes);
+  const failing = a.stackInstances.filter((i) => i.status !== "SUCCEEDED" && i.status !== "CURRENT").length;
+  const err = a.latestError ? `<br><small title="${esc(a.latestError.error)}">${esc(a.latestError.error.slice(0, 80))}</small>` : "";
+  const notReporting = sum((r) => r.notReporting);
+  return `<tr class="agency-row" data-agency="${esc(a.account)}"><td>${esc(a.account)}</td>${activationCell(a)}<td>${esc(a.permissionsStack)}<br><small>${a.stackInstances.length - failing} ok, ${failing} not</small></td>${nodesCell(rows, limit)}<td>${a.syncedNodes ?? "-"}</td><td class="${a.errorNodes ? "bad" : ""}">${a.errorNodes ?? "-"}${err}</td><td>${patchBar(patch)}<br><small>${pct2(patch.compliant, nodes)}% compliant</small></td><td>${sum((r) => r.criticalMissing)} / ${sum((r) => r.securityMissing)}</td><td class="${notReporting ? "warn" : ""}">${notReporting}</td></tr>`;
+}
+function agencyTable(m) {
+  const limit = m.status.regions[0]?.limit ?? 1e3;
+  const byAgency = /* @__PURE__ */ new Map();
+  for (const r of m.compliance.agencies) byAgency.set(r.agency, [...byAgency.get(r.agency) ?? [], r]);
+  const accounts = new Set(m.status.agencies.map((a) => a.account));
+  const extra = [...byAgency.keys()].filter((a) => !accounts.has(a)).map((account) => ({ account, permissionsStack: "NOT_FOUND", stackInstances: [] }));
+  const rows = [...m.status.agencies, ...extra].map((a) => agencyRow(a, byAgency.get(a.account) ?? [], limit));
+  return `<table id="agencies"><thead><tr><th>agency</th><th>activation expires</th><th>registrations</th><th>stacks</th><th>nodes per Region</th><th>synced</th><th>sync errors</th><th>patch compliance</th><th>critical / security missing</th><th>not reporting</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+}
+function regionTable(m) {
+  const hub = /* @__PURE__ */ new Map();
+  for (const r of m.compliance.agencies) hub.set(r.region, (hub.get(r.region) ?? 0) + r.nodes);
+  const rows = m.status.regions.map(
+    (r) => `<tr class="region-row" data-region="${esc(r.region)}"><td>${esc(r.region)}</td><td>${r.managedNodes}</td><td>${hub.get(r.region) ?? 0}</td><td>${r.limit}</td><td>${limitBar(r.managedNodes, r.limit)} ${r.percent}%</td></tr>`
+  );
+  return `<table id="regions"><thead><tr><th>Region</th><th>hybrid nodes</th><th>of them hub agencies'</th><th>standard-tier limit</th><th>used</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+}
+function perAgencyChart(rows) {
+  const by = /* @__PURE__ */ new Map();
+  for (const r of rows) {
+    const x = by.get(r.agency) ?? { ok: 0, nodes: 0 };
+    by.set(r.agency, { ok: x.ok + r.patch.compliant, nodes: x.nodes + r.nodes });
+  }
+  const list2 = [...by].map(([agency, x]) => ({ agency, nodes: x.nodes, share: pct2(x.ok, x.nodes) }));
+  list2.sort((a, b) => a.share - b.share || (a.agency < b.agency ? -1 : 1));
+  const w = Math.max(2, Math.min(16, Math.floor(960 / Math.max(1, list2.length))));
+  const h = 80;
+  const cols = list2.map((a, i) => {
+    const bh = a.share / 100 * h;
+    const cls = a.share >= 95 ? "ok" : a.share >= 80 ? "warn" : "bad";
+    return `<rect class="${cls}" data-agency="${esc(a.agency)}" x="${i * w}" y="${(h - bh).toFixed(1)}" width="${Math.max(1, w - 1)}" height="${bh.toFixed(1)}"><title>${esc(a.agency)}: ${a.share}% of ${a.nodes} nodes compliant</title></rect>`;
+  });
+  const width = Math.max(1, list2.length * w);
+  return `<svg class="chart per-agency" role="img" width="${width}" height="${h}" viewBox="0 0 ${width} ${h}"><rect class="none" x="0" y="0" width="${width}" height="${h}" opacity="0.3"/>${cols.join("")}</svg>`;
+}
+function problems(m) {
+  const items = [
+    ...m.status.errors.map((e) => `<li class="bad">ERROR: ${esc(e)}</li>`),
+    ...m.compliance.errors.map((e) => `<li class="bad">ERROR: ${esc(e)}</li>`),
+    ...m.status.warnings.map((w) => `<li class="warn">${esc(w)}</li>`)
+  ];
+  if (!items.length) return '<p id="problems">No sync failures, registration problems or read errors.</p>';
+  const open = items.length <= 20 ? " open" : "";
+  return `<details id="problems"${open}><summary>${items.length} warnings and errors</summary><ul>${items.join("")}</ul></details>`;
+}
+function summary(m) {
+  const t = m.compliance.totals;
+  const card = (label, value, cls = "") => `<div class="card ${cls}"><div class="value">${esc(value)}</div><div>${esc(label)}</div></div>`;
+  return `<div class="cards">${card("agencies", m.status.agencies.length)}${card("hub nodes", t.nodes)}${card("patch compliant", `${pct2(t.patch.compliant, t.nodes)}%`)}${card("critical patches missing", t.criticalMissing, t.criticalMissing ? "bad" : "")}${card("not reporting", t.notReporting, t.notReporting ? "warn" : "")}${card("warnings", m.status.warnings.length, m.status.warnings.length ? "warn" : "")}</div><div id="patch-total">${patchBar(t.patch)}</div>`;
+}
+function renderReport(m) {
+  const data = JSON.stringify(m).replace(/</g, "\\u003c");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>SSM hub report ${esc(m.generatedAt)}</title><style>${STYLE}</style></head><body>
+<h1>SSM central hub: fleet report</h1>
+<p>Made <time id="generated-at" datetime="${esc(m.generatedAt)}">${esc(m.generatedAt.replace("T", " ").slice(0, 19))} UTC</time> \xB7 hub Region ${esc(m.status.region)} \xB7 central stack ${esc(m.status.centralStack.name)}: ${esc(m.status.centralStack.status)} \xB7 not reporting means ConnectionLost or no patch scan in ${m.compliance.staleAfterHours} h</p>
+${summary(m)}
+<p class="legend">patch bars:<span style="background:#2da44e"></span>compliant<span style="background:#cf222e"></span>non-compliant<span style="background:#d0d7de"></span>no scan</p>
+<h2>Nodes per Region against the standard-tier limit</h2>${regionTable(m)}
+<h2>Patch compliance per agency</h2><p><small>one column per agency, least compliant first; height is the share of its nodes compliant (hover for numbers)</small></p>${perAgencyChart(m.compliance.agencies)}
+<h2>Sync failures, registration problems and read errors</h2>${problems(m)}
+<h2>Agencies</h2>${agencyTable(m)}
+<script type="application/json" id="report-model">${data}</script>
+</body></html>
+`;
+}
+var ESCAPES, esc, pct2, patchBar, STYLE;
+var init_report_html = __esm({
+  "scripts/ops/report-html.ts"() {
+    "use strict";
+    ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+    esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]);
+    pct2 = (part, whole) => whole ? Math.round(part / whole * 1e3) / 10 : 0;
+    patchBar = (t) => stackedBar([
+      { value: t.compliant, cls: "ok", label: "compliant" },
+      { value: t.nonCompliant, cls: "bad", label: "non-compliant" },
+      { value: t.unknown, cls: "none", label: "no scan" }
+    ]);
+    STYLE = `body{font:13px/1.4 system-ui,sans-serif;margin:20px;color:#1b1f23}h1{font-size:22px;margin:0}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f6f8fa;position:sticky;top:0}small{color:#57606a}td.nodes,td.expiry{white-space:nowrap}.cards{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}.card{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px;min-width:120px}.card .value{font-size:22px;font-weight:600}td.bad,li.bad,.card.bad .value{color:#cf222e}td.warn,li.warn,.card.warn .value{color:#9a6700}rect.ok{fill:#2da44e}rect.bad{fill:#cf222e}rect.warn{fill:#d4a72c}rect.none{fill:#d0d7de}line.mark{stroke:#57606a;stroke-dasharray:2 2}.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}`;
+  }
+});
+
+// scripts/ops/report.ts
+var report_exports = {};
+__export(report_exports, {
+  main: () => main15,
+  spec: () => spec12,
+  statusDocument: () => statusDocument,
+  writePage: () => writePage
+});
+import { mkdirSync as mkdirSync2, readFileSync as readFileSync3, renameSync, writeFileSync as writeFileSync2 } from "node:fs";
+import { dirname as dirname3 } from "node:path";
+function statusDocument(report2) {
+  let out = "";
+  const capture = { ...defaultContext(), stdout: (t) => void (out += t), stderr: () => void 0 };
+  reportStatus(capture, report2, true);
+  return JSON.parse(out);
+}
+async function readModel(ctx, o) {
+  const { config: config2, names } = loadConfig(ctx, o.config);
+  const region2 = await resolveRegion(ctx, o.region, o.profile);
+  const clients = makeClients(ctx, o.profile);
+  const regions2 = o.regions ?? [region2];
+  const data = await readStatus(ctx, clients, region2, {
+    agencies: o.agency,
+    nodeRegions: regions2,
+    centralStack: o["central-stack"] ?? names.centralStackName,
+    callAs: o["call-as"],
+    stackSetName: names.stackSetName,
+    agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName("")}(\\d{12})$`),
+    standardTierNodeLimit: config2.standardTierNodeLimit
+  });
+  const status = statusDocument(statusFindings(data, config2, ctx.now()));
+  const compliance = await readCompliance(ctx, clients, {
+    regions: regions2,
+    agencies: o.agency,
+    keys: fleetKeys(config2.reservedTagPrefix),
+    staleAfterHours: o["stale-hours"]
+  });
+  return { generatedAt: ctx.now().toISOString(), status, compliance };
+}
+function loadModel(file) {
+  let m;
+  try {
+    m = JSON.parse(readFileSync3(file, "utf8"));
+  } catch (err) {
+    throw new UsageError(`--from: cannot read ${file} as JSON: ${err.message}`, { cause: err });
+  }
+  for (const [field, ok] of [
+    ["generatedAt", typeof m?.generatedAt === "string"],
+    ["status.agencies", Array.isArray(m?.status?.agencies)],
+    ["status.regions", Array.isArray(m?.status?.regions)],
+    ["compliance.agencies", Array.isArray(m?.compliance?.agencies)]
+  ])
+    if (!ok)
+      throw new UsageError(`--from: ${file} is not a report model: ${field} is missing (save one with report --json)`);
+  return m;
+}
+function writePage(file, html) {
+  mkdirSync2(dirname3(file), { recursive: true });
+  writeFileSync2(`${file}.tmp`, html);
+  renameSync(`${file}.tmp`, file);
+}
+async function main15(argv, ctx = defaultContext()) {
+  return runCommand(spec12, argv, ctx, async (o) => {
+    const model = o.from ? loadModel(projectPath(ctx, o.from)) : await readModel(ctx, o);
+    if (o.json) {
+      ctx.stdout(`${JSON.stringify(model, null, 2)}
+`);
+    } else {
+      const file = projectPath(ctx, o.out ?? "ssm-hub-report.html");
+      writePage(file, renderReport(model));
+      progress(ctx, `wrote ${file}`);
+      ctx.stdout(`${file}
+`);
+    }
+    const errors = model.status.errors.length + model.compliance.errors.length;
+    return errors ? EXIT.failed : EXIT.ok;
+  });
+}
+var spec12;
+var init_report = __esm({
+  "scripts/ops/report.ts"() {
+    "use strict";
+    init_aws();
+    init_kit();
+    init_common();
+    init_status();
+    init_compliance();
+    init_fleet();
+    init_report_html();
+    spec12 = defineCommand({
+      name: "report",
+      summary: "Write one self-contained HTML page: agencies and their activation expiry, nodes per agency and Region against the tier limit, sync failures and registration problems, patch compliance charts, and when it was made.",
+      usage: ["[--out FILE] [--agency \u2026] [--regions r1,r2] [options]", "--from MODEL.json [--out FILE]"],
+      options: [
+        text("out", { arg: "FILE", help: "where to write the page", defaultText: "ssm-hub-report.html" }),
+        text("from", { arg: "FILE", help: "draw the page from a model saved with `report --json` (no AWS call)" }),
+        AGENCY_FILTER,
+        REGIONS_OPTION,
+        STALE_OPTION,
+        centralStackOption("central stack name"),
+        callAsOption("how to read the StackSet"),
+        ...AWS_OPTIONS
+      ],
+      notes: [
+        "The page runs no script and loads nothing: it opens from a file. --json prints the model instead of writing the page."
+      ]
+    });
+  }
+});
+
 // scripts/cli.ts
 var COMMANDS = {
   build: { summary: "emit templates, documents and manifest into generated/", load: () => Promise.resolve().then(() => (init_build(), build_exports)) },
@@ -4385,7 +5268,10 @@ var COMMANDS = {
   status: {
     summary: "per-agency health: stacks, activations, StackSet instances, sync state, node limits",
     load: () => Promise.resolve().then(() => (init_status(), status_exports))
-  }
+  },
+  compliance: { summary: "patch and association compliance per agency", load: () => Promise.resolve().then(() => (init_compliance(), compliance_exports)) },
+  run: { summary: "send a document to agencies' nodes, follow it, one row a node", load: () => Promise.resolve().then(() => (init_run(), run_exports)) },
+  report: { summary: "write one self-contained HTML fleet report page", load: () => Promise.resolve().then(() => (init_report(), report_exports)) }
 };
 function usage() {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
@@ -4399,9 +5285,9 @@ function usage() {
   ].join("\n");
 }
 async function version() {
-  const { readFileSync: readFileSync3 } = await import("node:fs");
+  const { readFileSync: readFileSync4 } = await import("node:fs");
   const { PROJECT_ROOT: PROJECT_ROOT2 } = await Promise.resolve().then(() => (init_command(), command_exports));
-  const pkg = JSON.parse(readFileSync3(`${PROJECT_ROOT2}/package.json`, "utf8"));
+  const pkg = JSON.parse(readFileSync4(`${PROJECT_ROOT2}/package.json`, "utf8"));
   return `${pkg.name} ${pkg.version}`;
 }
 async function run(argv) {

@@ -1,5 +1,5 @@
 // `npm run build`: validates the build configuration, bundles the Lambda handlers, builds the
-// three templates and the SSM documents, checks them, and only then writes generated/.
+// templates and the SSM documents, checks them, and only then writes generated/.
 // Everything is rendered in memory first, so a failure leaves generated/ as it was.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -16,6 +16,7 @@ import { ConfigError, loadBuildConfig, type BuildConfig } from '../../templates-
 import { buildCentralManager } from '../../templates-src/builders/central-manager.ts';
 import { buildAgencyPermissions } from '../../templates-src/builders/agency-permissions.ts';
 import { buildAgencyCollector } from '../../templates-src/builders/agency-collector.ts';
+import { buildCentralOperations } from '../../templates-src/builders/central-operations.ts';
 import type { BuildContext } from '../../templates-src/builders/context.ts';
 import { toJson, toYaml, type ArtifactKind } from '../../templates-src/kit/serialize.ts';
 import { registrationDocument, deregistrationDocument } from '../../documents/index.ts';
@@ -66,6 +67,7 @@ export async function renderAll(config: BuildConfig, today = new Date()): Promis
     'central-manager': buildCentralManager,
     'agency-permissions': buildAgencyPermissions,
     'agency-collector': buildAgencyCollector,
+    'central-operations': buildCentralOperations,
   };
   for (const name of TEMPLATE_NAMES) {
     const { template, warnings: w } = builders[name](ctx).render();
@@ -129,7 +131,7 @@ export function writeGenerated(outDir: string, output: BuildOutput): void {
 export const spec = defineCommand({
   name: 'build',
   summary:
-    "Bundles the Lambda handlers and writes generated/: the three CloudFormation templates and the SSM documents as YAML and JSON, and manifest.json with every artifact's size and sha256.",
+    "Bundles the Lambda handlers and writes generated/: the CloudFormation templates (central-operations optional to deploy) and the SSM documents as YAML and JSON, and manifest.json with every artifact's size and sha256.",
   usage: ['[--config FILE] [--out DIR] [--check] [--quiet]'],
   options: [
     textWithDefault('config', {

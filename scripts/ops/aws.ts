@@ -12,6 +12,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { fromIni } from '@aws-sdk/credential-providers';
 import type { Context } from '../kit/index.ts';
@@ -37,6 +38,7 @@ export const SERVICE_NAMES: Record<ServiceKey, string> = {
   sts: 'STS',
   organizations: 'Organizations',
   ssm: 'SSM',
+  tagging: 'Resource Groups Tagging API',
   dynamodb: 'DynamoDB',
 };
 
@@ -47,6 +49,7 @@ export interface Clients {
   organizations(region: string): OrganizationsClient;
   ssm(region: string): SSMClient;
   dynamodb(region: string): DynamoDBDocumentClient;
+  tagging(region: string): ResourceGroupsTaggingAPIClient;
 }
 
 interface MiddlewareClient {
@@ -158,6 +161,7 @@ export function makeClients(ctx: Context, profile: string | undefined): Clients 
     sts: (r) => get('sts', r, (c) => named('sts', new STSClient(c))),
     organizations: (r) => get('organizations', r, (c) => named('organizations', new OrganizationsClient(c))),
     ssm: (r) => get('ssm', r, (c) => named('ssm', new SSMClient(c))),
+    tagging: (r) => get('tagging', r, (c) => named('tagging', new ResourceGroupsTaggingAPIClient(c))),
     dynamodb: (r) =>
       get('dynamodb', r, (c) =>
         DynamoDBDocumentClient.from(named('dynamodb', new DynamoDBClient(c)), {

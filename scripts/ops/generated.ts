@@ -5,8 +5,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../kit/index.ts';
 
-export type TemplateName = 'central-manager' | 'agency-permissions' | 'agency-collector';
-export const TEMPLATE_NAMES: readonly TemplateName[] = ['central-manager', 'agency-permissions', 'agency-collector'];
+export type TemplateName = 'central-manager' | 'agency-permissions' | 'agency-collector' | 'central-operations';
+export const TEMPLATE_NAMES: readonly TemplateName[] = [
+  'central-manager',
+  'agency-permissions',
+  'agency-collector',
+  'central-operations',
+];
 
 export interface Artifact {
   path: string;

@@ -214,6 +214,8 @@ export function bucketPolicy(bucket: string, region: string, prefix: string, org
 interface LinkInputs {
   names: {
     centralStackName: string;
+    /** Optional stack; no link when absent. */
+    centralOperationsStackName?: string;
     agencyPermissionsStackName: (a: string) => string;
     agencyCollectorStackName: string;
   };
@@ -230,12 +232,10 @@ export function buildLinks(
   keyOf: (templatePath: string) => string,
   inputs: LinkInputs,
 ): { links: LaunchLink[]; warnings: string[] } {
-  const templates = Object.fromEntries(
-    (['central-manager', 'agency-permissions', 'agency-collector'] as TemplateName[]).map((n) => [
-      n,
-      readTemplate(gen, n).json,
-    ]),
-  ) as Record<TemplateName, ReturnType<typeof readTemplate>['json']>;
+  const templates = Object.fromEntries(TEMPLATE_NAMES.map((n) => [n, readTemplate(gen, n).json])) as Record<
+    TemplateName,
+    ReturnType<typeof readTemplate>['json']
+  >;
   const links: LaunchLink[] = [];
   const warnings = new Set<string>();
   for (const t of targets) {
@@ -261,6 +261,13 @@ export function buildLinks(
       const extra = (t: TemplateName) =>
         Object.fromEntries(inputs.params.filter((p) => p.template === t).map((p) => [p.name, p.value]));
       add('central-manager', inputs.names.centralStackName, 'central account', extra('central-manager'));
+      if (inputs.names.centralOperationsStackName)
+        add(
+          'central-operations',
+          inputs.names.centralOperationsStackName,
+          'central account, optional (inventory, patch scan, install window)',
+          extra('central-operations'),
+        );
       if (inputs.agencies.length === 0) {
         add(
           'agency-permissions',

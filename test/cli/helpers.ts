@@ -45,6 +45,11 @@ export const TEMPLATES = {
     },
     Resources: { Fn: { Type: 'AWS::Lambda::Function' } },
   },
+  'central-operations': {
+    AWSTemplateFormatVersion: '2010-09-09',
+    Parameters: { PatchGroupTagKey: { Type: 'String', Default: 'PatchGroup' } },
+    Resources: { Scan: { Type: 'AWS::SSM::Association' } },
+  },
 } as const;
 
 /** Writes a complete generated/ folder (templates, documents, manifest) into a temp dir. */

@@ -61,9 +61,9 @@ describe('publish', () => {
       path: string;
       sha256: string;
     }>;
-    expect(manifest).toHaveLength(10);
+    expect(manifest).toHaveLength(12);
     const heads = mocks.s3.commandCalls(HeadObjectCommand).map((c) => c.args[0].input);
-    expect(heads).toHaveLength(10);
+    expect(heads).toHaveLength(12);
     expect(heads.every((h) => h.ExpectedBucketOwner === '999999999999' && h.Bucket === 'hub-templates')).toBe(true);
     const puts = mocks.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
     expect(puts.map((p) => p.Key).sort()).toEqual(
@@ -85,7 +85,7 @@ describe('publish', () => {
       .indexOf('aws://999999999999/us-east-1: uploading templates and documents to hub-templates');
     expect(announced).toBeGreaterThanOrEqual(0);
     expect(announced).toBeLessThan(ctx.stderrText().indexOf('uploading s3://'));
-    expect(ctx.stdoutText()).toContain('uploaded 9, unchanged 1: s3://hub-templates (us-east-1)');
+    expect(ctx.stdoutText()).toContain('uploaded 11, unchanged 1: s3://hub-templates (us-east-1)');
   });
 
   it('prints quick-create links whose every value is URL-encoded and decodes back to the right template, stack and parameters', async () => {
@@ -110,7 +110,7 @@ describe('publish', () => {
     );
     expect(code, ctx.stderrText()).toBe(0);
     const all = links(ctx.stdoutText());
-    expect(all).toHaveLength(6); // 3 stacks × 2 Regions
+    expect(all).toHaveLength(8); // 4 stacks × 2 Regions
     const sha = (name: string) => sha256(readFileSync(join(gen, 'templates', `${name}.json`)));
 
     const central = parseLink(
@@ -136,6 +136,13 @@ describe('publish', () => {
     expect(collector.params.get('param_CentralAccountId')).toBe('999999999999');
     expect(collector.params.get('param_CentralRegion')).toBe('us-east-1');
 
+    const operations = parseLink(
+      all.find((l) => l.includes('stackName=ssm-hub-central-operations') && l.startsWith('https://us-east-1'))!,
+    );
+    expect(operations.params.get('templateURL')).toContain(
+      `/ssm-hub/${sha('central-operations')}/central-operations.json`,
+    );
+
     // Raw form: nothing after the fragment's "?" is left unencoded.
     for (const l of all) {
       const query = l.split('#/stacks/create/review?')[1]!;
@@ -148,7 +155,7 @@ describe('publish', () => {
     const md = readFileSync(join(gen, 'launch-links.md'), 'utf8');
     expect(md).toContain('## us-east-1');
     expect(md).toContain('## eu-west-2');
-    expect(md.match(/\[Launch stack\]\(https:\/\//g)).toHaveLength(6);
+    expect(md.match(/\[Launch stack\]\(https:\/\//g)).toHaveLength(8);
   });
 
   it('never puts a NoEcho parameter in a link, whatever the template calls it', () => {

@@ -1,0 +1,330 @@
+// central-operations: the hub's baseline operations, deployed once in the central account next to
+// central-manager (optional). A template of its own, because central IT changes its schedules and
+// thresholds on a different rhythm from the hub's plumbing, and because it must stay deployable
+// and removable without touching the tag manager or the activations.
+//
+// Every target carries the ownership tag key (the tag each agency's activation stamps on its nodes
+// at registration; agencies cannot write reserved keys), so nothing outside the hub's agencies is
+// touched. Patch baselines are AWS's defaults per OS family, unless central IT gives one here (one
+// OS family, registered for the named patch groups only, never as an account default) or registers
+// its own for a patch group. The stack creates no IAM role: the maintenance window task runs with
+// Systems Manager's service-linked role.
+import { And, ConditionRef, Equals, If, Join, Not, Ref, Sub } from '../kit/intrinsics.ts';
+import { Template } from '../kit/template.ts';
+import { provenanceKeys } from '../../lambda/shared/tag-rules.ts';
+import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN, SCHEDULE_EXPRESSION_PATTERN } from '../../contract/patterns.ts';
+import { allow, policyDocument } from '../kit/iam.ts';
+import type { BuildContext } from './context.ts';
+
+const TAG_KEY_PATTERN = '^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]{1,128}$';
+
+export function buildCentralOperations(ctx: BuildContext): Template {
+  const t = new Template(
+    'central-operations',
+    "SSM central hub (central account, optional): software inventory and a daily patch scan on every hub node, and a maintenance window that installs patches on nodes the agencies put in a patch group. Targets always include the agencies' ownership tag.",
+  );
+  const ownershipKey = provenanceKeys(ctx.config.reservedTagPrefix).activationAgency;
+  parameters(t);
+  baselineParameters(t);
+  inventory(t, ownershipKey);
+  patchScan(t, ownershipKey);
+  installWindow(t, ownershipKey);
+  customBaseline(t);
+  operatorPolicy(t, ownershipKey);
+  outputs(t);
+  return t;
+}
+
+/** The ownership target: every node that carries the stamp key, whatever agency it names. */
+export const ownershipTarget = (ownershipKey: string) => ({ Key: 'tag-key', Values: [ownershipKey] });
+
+function parameters(t: Template): void {
+  const schedule = (Default: string, Description: string) => ({
+    Type: 'String' as const,
+    Default,
+    Description,
+    AllowedPattern: SCHEDULE_EXPRESSION_PATTERN.source,
+    ConstraintDescription: 'must be a rate() or cron() expression',
+  });
+  const rate = (Default: string, Description: string, errors = false) => ({
+    Type: 'String' as const,
+    Default,
+    Description,
+    AllowedPattern: errors ? MAX_ERRORS_PATTERN : MAX_CONCURRENCY_PATTERN,
+    ConstraintDescription: `must be a number of nodes (such as 10) or a percentage (such as 10%)${errors ? '; 0 stops at the first error' : ''}`,
+  });
+  t.parameter('InventorySchedule', schedule('rate(1 day)', 'How often every hub node reports its software inventory'));
+  t.parameter(
+    'PatchScanSchedule',
+    schedule('cron(0 2 ? * * *)', 'When every hub node scans for missing patches (UTC)'),
+  );
+  t.parameter('ScanMaxConcurrency', rate('10%', 'Nodes scanning at once (inventory and patch scan)'));
+  t.parameter('ScanMaxErrors', rate('10%', 'Failed nodes after which a scan run stops', true));
+  t.parameter('EnableInventory', {
+    Type: 'String',
+    Default: 'true',
+    AllowedValues: ['true', 'false'],
+    Description:
+      'Create the inventory association (false when another one, such as Quick Setup, already covers these nodes)',
+  });
+  t.parameter('EnableInstallWindow', {
+    Type: 'String',
+    Default: 'true',
+    AllowedValues: ['true', 'false'],
+    Description: 'Create the maintenance window that installs patches',
+  });
+  t.parameter('PatchGroupTagKey', {
+    Type: 'String',
+    Default: 'PatchGroup',
+    Description: 'Tag key the agencies set on instances to put them in a patch group',
+    AllowedPattern: TAG_KEY_PATTERN,
+    ConstraintDescription: 'must be a tag key SSM accepts (1-128 characters)',
+  });
+  t.parameter('PatchGroupValues', {
+    Type: 'CommaDelimitedList',
+    Default: '',
+    Description: 'Patch groups the window installs on; empty: every node that has the tag key',
+  });
+  t.parameter('InstallSchedule', schedule('cron(0 3 ? * SUN *)', 'When the install window opens'));
+  t.parameter('InstallScheduleTimezone', {
+    Type: 'String',
+    Default: 'UTC',
+    Description: 'IANA time zone of InstallSchedule, such as Australia/Sydney',
+  });
+  t.parameter('InstallDurationHours', {
+    Type: 'Number',
+    Default: 4,
+    MinValue: 1,
+    MaxValue: 24,
+    Description: 'How long the install window stays open (1-24 hours)',
+  });
+  t.parameter('InstallCutoffHours', {
+    Type: 'Number',
+    Default: 1,
+    MinValue: 0,
+    MaxValue: 23,
+    Description: 'Hours before the window closes after which no new install starts (smaller than the duration)',
+  });
+  t.parameter('InstallMaxConcurrency', rate('10%', 'Nodes installing patches at once'));
+  t.parameter('InstallMaxErrors', rate('5%', 'Failed nodes after which the install task stops', true));
+  t.parameter('RebootOption', {
+    Type: 'String',
+    Default: 'RebootIfNeeded',
+    AllowedValues: ['RebootIfNeeded', 'NoReboot'],
+    Description: 'Whether nodes reboot after installing patches that need it',
+  });
+  t.condition('CreateInventory', Equals(Ref('EnableInventory'), 'true'));
+  t.condition('CreateInstallWindow', Equals(Ref('EnableInstallWindow'), 'true'));
+  t.condition('AnyPatchGroup', Equals(Join(',', Ref('PatchGroupValues')), ''));
+}
+
+/** Software inventory from every hub node (AWS-GatherSoftwareInventory). */
+function inventory(t: Template, ownershipKey: string): void {
+  // A node takes one inventory association: a second one that covers it fails.
+  t.resource(
+    'InventoryAssociation',
+    'AWS::SSM::Association',
+    {
+      AssociationName: Sub('${AWS::StackName}-inventory'),
+      Name: 'AWS-GatherSoftwareInventory',
+      Targets: [ownershipTarget(ownershipKey)],
+      ScheduleExpression: Ref('InventorySchedule'),
+      MaxConcurrency: Ref('ScanMaxConcurrency'),
+      MaxErrors: Ref('ScanMaxErrors'),
+    },
+    { Condition: 'CreateInventory' },
+  );
+}
+
+/** A scan that installs nothing: it reports missing patches to Patch Manager compliance. */
+function patchScan(t: Template, ownershipKey: string): void {
+  t.resource('PatchScanAssociation', 'AWS::SSM::Association', {
+    AssociationName: Sub('${AWS::StackName}-patch-scan'),
+    Name: 'AWS-RunPatchBaseline',
+    Parameters: { Operation: ['Scan'] },
+    Targets: [ownershipTarget(ownershipKey)],
+    ScheduleExpression: Ref('PatchScanSchedule'),
+    MaxConcurrency: Ref('ScanMaxConcurrency'),
+    MaxErrors: Ref('ScanMaxErrors'),
+    ComplianceSeverity: 'HIGH',
+  });
+}
+
+/** Installs patches in a window, on owned nodes in a patch group. */
+function installWindow(t: Template, ownershipKey: string): void {
+  t.resource(
+    'InstallWindow',
+    'AWS::SSM::MaintenanceWindow',
+    {
+      Name: Sub('${AWS::StackName}-install'),
+      Description: 'Installs patches on hub nodes that agencies put in a patch group',
+      Schedule: Ref('InstallSchedule'),
+      ScheduleTimezone: Ref('InstallScheduleTimezone'),
+      Duration: Ref('InstallDurationHours'),
+      Cutoff: Ref('InstallCutoffHours'),
+      AllowUnassociatedTargets: false,
+    },
+    { Condition: 'CreateInstallWindow' },
+  );
+  // Both entries must match: a node in the patch group that does not carry the ownership key is
+  // not the hub's and is left alone.
+  const groupTarget = If(
+    'AnyPatchGroup',
+    { Key: 'tag-key', Values: [Ref('PatchGroupTagKey')] },
+    { Key: Sub('tag:${PatchGroupTagKey}'), Values: Ref('PatchGroupValues') },
+  );
+  t.resource(
+    'InstallTargets',
+    'AWS::SSM::MaintenanceWindowTarget',
+    {
+      WindowId: Ref('InstallWindow'),
+      ResourceType: 'INSTANCE',
+      Name: 'hub-nodes-in-patch-group',
+      Targets: [groupTarget, ownershipTarget(ownershipKey)],
+    },
+    { Condition: 'CreateInstallWindow' },
+  );
+  t.resource(
+    'InstallTask',
+    'AWS::SSM::MaintenanceWindowTask',
+    {
+      WindowId: Ref('InstallWindow'),
+      Name: 'install-patches',
+      TaskType: 'RUN_COMMAND',
+      TaskArn: 'AWS-RunPatchBaseline',
+      Priority: 1,
+      Targets: [{ Key: 'WindowTargetIds', Values: [Ref('InstallTargets')] }],
+      MaxConcurrency: Ref('InstallMaxConcurrency'),
+      MaxErrors: Ref('InstallMaxErrors'),
+      TaskInvocationParameters: {
+        MaintenanceWindowRunCommandParameters: {
+          Parameters: { Operation: ['Install'], RebootOption: [Ref('RebootOption')] },
+        },
+      },
+    },
+    { Condition: 'CreateInstallWindow' },
+  );
+}
+
+/** OS families whose baselines filter on CLASSIFICATION and a severity key (PatchFilter reference). */
+export const BASELINE_FILTERS: Record<'WINDOWS' | 'LINUX', Array<{ Key: string; Values: string[] }>> = {
+  WINDOWS: [
+    { Key: 'CLASSIFICATION', Values: ['CriticalUpdates', 'SecurityUpdates'] },
+    { Key: 'MSRC_SEVERITY', Values: ['Critical', 'Important'] },
+  ],
+  LINUX: [
+    { Key: 'CLASSIFICATION', Values: ['Security'] },
+    { Key: 'SEVERITY', Values: ['Critical', 'Important'] },
+  ],
+};
+const BASELINE_OS = [
+  'WINDOWS',
+  'AMAZON_LINUX_2',
+  'AMAZON_LINUX_2023',
+  'REDHAT_ENTERPRISE_LINUX',
+  'ROCKY_LINUX',
+  'ALMA_LINUX',
+  'ORACLE_LINUX',
+];
+
+function baselineParameters(t: Template): void {
+  t.parameter('EnableCustomBaseline', {
+    Type: 'String',
+    Default: 'false',
+    AllowedValues: ['true', 'false'],
+    Description:
+      "false: AWS's default baselines. true: a baseline of critical and important security patches for one OS family, registered for PatchGroupValues (needs them; SSM maps baselines by the PatchGroup tag key)",
+  });
+  t.parameter('CustomBaselineOperatingSystem', {
+    Type: 'String',
+    Default: 'WINDOWS',
+    AllowedValues: BASELINE_OS,
+    Description: 'OS family of the custom baseline',
+  });
+  t.parameter('CustomBaselineApproveAfterDays', {
+    Type: 'Number',
+    Default: 7,
+    MinValue: 0,
+    MaxValue: 360,
+    Description: 'Days after release before the custom baseline approves a patch',
+  });
+  t.condition(
+    'CreateCustomBaseline',
+    And(Equals(Ref('EnableCustomBaseline'), 'true'), Not(ConditionRef('AnyPatchGroup'))),
+  );
+  t.condition('WindowsBaseline', Equals(Ref('CustomBaselineOperatingSystem'), 'WINDOWS'));
+}
+
+/** Only when given, and only for the named patch groups: never an account-wide default. */
+function customBaseline(t: Template): void {
+  t.resource(
+    'CustomBaseline',
+    'AWS::SSM::PatchBaseline',
+    {
+      Name: Sub('${AWS::StackName}-${CustomBaselineOperatingSystem}'),
+      Description: 'Critical and important security patches, for the hub patch groups named in the stack',
+      OperatingSystem: Ref('CustomBaselineOperatingSystem'),
+      PatchGroups: Ref('PatchGroupValues'),
+      ApprovalRules: {
+        PatchRules: [
+          {
+            ApproveAfterDays: Ref('CustomBaselineApproveAfterDays'),
+            ComplianceLevel: 'CRITICAL',
+            PatchFilterGroup: {
+              PatchFilters: If('WindowsBaseline', BASELINE_FILTERS.WINDOWS, BASELINE_FILTERS.LINUX),
+            },
+          },
+        ],
+      },
+    },
+    { Condition: 'CreateCustomBaseline' },
+  );
+}
+
+/**
+ * For central IT's operator roles: Run Command only on managed nodes that carry the ownership tag,
+ * enforced by IAM whatever tool sends the command (AWS's documented ssm:resourceTag pattern).
+ * Reads without resource-level permissions (ListCommands, compliance summaries, tag:GetResources)
+ * come from AmazonSSMReadOnlyAccess and a tag:GetResources grant, so this policy names every ARN.
+ */
+export function operatorStatements(ownershipKey: string) {
+  const nodes = Sub('arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:managed-instance/*');
+  return [
+    allow('RunOnHubNodesOnly', 'ssm:SendCommand', nodes, { Null: { [`ssm:resourceTag/${ownershipKey}`]: 'false' } }),
+    allow('RunDocuments', 'ssm:SendCommand', [
+      // AWS's own documents have no account in their ARN (arn:…:ssm:<region>::document/AWS-…);
+      // the AWS- prefix is reserved, so no account can own a document by that name.
+      Sub('arn:${AWS::Partition}:ssm:*:*:document/AWS-*'),
+      Sub('arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:document/*'),
+    ]),
+    allow('ReadHubNodes', ['ssm:ListTagsForResource', 'ssm:DescribeInstancePatchStates'], nodes),
+  ];
+}
+
+function operatorPolicy(t: Template, ownershipKey: string): void {
+  t.resource('HubOperatorPolicy', 'AWS::IAM::ManagedPolicy', {
+    Description: 'Attach to central IT operator roles: Run Command on hub nodes (the ownership tag) only',
+    PolicyDocument: policyDocument(...operatorStatements(ownershipKey)),
+  });
+}
+
+function outputs(t: Template): void {
+  t.output('InventoryAssociationId', {
+    Description: 'Software inventory association',
+    Value: Ref('InventoryAssociation'),
+    Condition: 'CreateInventory',
+  });
+  t.output('PatchScanAssociationId', {
+    Description: 'Daily patch scan association',
+    Value: Ref('PatchScanAssociation'),
+  });
+  t.output('HubOperatorPolicyArn', {
+    Description: 'Managed policy for operator roles: Run Command on hub nodes only',
+    Value: Ref('HubOperatorPolicy'),
+  });
+  t.output('InstallWindowId', {
+    Description: 'Maintenance window that installs patches',
+    Value: Ref('InstallWindow'),
+    Condition: 'CreateInstallWindow',
+  });
+}
