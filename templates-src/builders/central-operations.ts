@@ -14,9 +14,12 @@ import { Template } from '../kit/template.ts';
 import { provenanceKeys } from '../../lambda/shared/tag-rules.ts';
 import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN, SCHEDULE_EXPRESSION_PATTERN } from '../../contract/patterns.ts';
 import { allow, policyDocument } from '../kit/iam.ts';
+import { SSM_TAG_CHARACTERS } from '../../contract/patterns.ts';
+import { SSM_MAX_KEY_LENGTH } from '../../contract/limits.ts';
+import { parameterInterface } from '../kit/interface.ts';
 import type { BuildContext } from './context.ts';
 
-const TAG_KEY_PATTERN = '^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]{1,128}$';
+const TAG_KEY_PATTERN = `^[${SSM_TAG_CHARACTERS}]{1,${SSM_MAX_KEY_LENGTH}}$`;
 
 export function buildCentralOperations(ctx: BuildContext): Template {
   const t = new Template(
@@ -32,7 +35,47 @@ export function buildCentralOperations(ctx: BuildContext): Template {
   customBaseline(t);
   operatorPolicy(t, ownershipKey);
   outputs(t);
+  consoleGroups(t);
   return t;
+}
+
+/** How the console groups and labels the parameters. */
+function consoleGroups(t: Template): void {
+  parameterInterface(t, [
+    {
+      label: 'Inventory and daily patch scan (every hub node)',
+      parameters: [
+        ['EnableInventory', 'Gather software inventory'],
+        ['InventorySchedule', 'Inventory schedule'],
+        ['PatchScanSchedule', 'Patch scan schedule'],
+        ['ScanMaxConcurrency', 'Scan concurrency'],
+        ['ScanMaxErrors', 'Scan error threshold'],
+      ],
+    },
+    {
+      label: 'Patch installation (nodes in a patch group)',
+      parameters: [
+        ['EnableInstallWindow', 'Install window'],
+        ['PatchGroupTagKey', 'Patch group tag key'],
+        ['PatchGroupValues', 'Patch groups'],
+        ['InstallSchedule', 'Install schedule'],
+        ['InstallScheduleTimezone', 'Install schedule time zone'],
+        ['InstallDurationHours', 'Window length (hours)'],
+        ['InstallCutoffHours', 'Cutoff (hours)'],
+        ['InstallMaxConcurrency', 'Install concurrency'],
+        ['InstallMaxErrors', 'Install error threshold'],
+        ['RebootOption', 'Reboot'],
+      ],
+    },
+    {
+      label: 'Optional custom patch baseline',
+      parameters: [
+        ['EnableCustomBaseline', 'Custom baseline'],
+        ['CustomBaselineOperatingSystem', 'Operating system'],
+        ['CustomBaselineApproveAfterDays', 'Approve after (days)'],
+      ],
+    },
+  ]);
 }
 
 /** The ownership target: every node that carries the stamp key, whatever agency it names. */

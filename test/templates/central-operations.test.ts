@@ -13,7 +13,7 @@ const config = loadBuildConfig(join(PROJECT_ROOT, 'build.config.json'));
 const render = (prefix = config.reservedTagPrefix) => {
   const ctx: BuildContext = {
     config: { ...config, reservedTagPrefix: prefix },
-    bundles: { 'tag-manager': '', 'activation-manager': '', collector: '' },
+    bundles: { 'tag-manager': '', 'activation-manager': '', collector: '', 'fleet-lifecycle': '' },
     today: new Date(),
   };
   return buildCentralOperations(ctx).render().template as any;
