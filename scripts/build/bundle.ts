@@ -31,6 +31,10 @@ const BUILD_OPTIONS = {
   write: false,
   treeShaking: true,
   external: ['@aws-sdk/*', '@smithy/*'],
+  // A handler may load an SDK client only when a run needs it (`await import(…)`). esbuild turns
+  // that into a deferred require(): the runtime's SDK is found through NODE_PATH, which Node's
+  // require honours and its ES module resolution does not.
+  supported: { 'dynamic-import': false },
   logLevel: 'silent',
 } as const satisfies BuildOptions;
 
