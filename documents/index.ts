@@ -205,7 +205,9 @@ export function libraryLinesToKeep(lib: readonly string[], script: readonly stri
       grew = true;
     }
   }
-  return lib.map((_, k) => !inFunction[k] || [...kept].some((f) => k >= f.first && k <= f.last));
+  const keep = inFunction.map((inside) => !inside);
+  for (const f of kept) for (let k = f.first; k <= f.last; k++) keep[k] = true;
+  return keep;
 }
 
 /** Lines of a text file, CRLF or LF, without the empty string after the final newline. */

@@ -2,10 +2,12 @@
 // sources with esbuild (npm packages stay external) and runs them. It halves the start-up that
 // a general TypeScript loader costs, and the build is what CI and every edit run most.
 // Each source keeps its own import.meta.url, so paths resolve exactly as when run through tsx.
-import { build } from 'esbuild';
+// The bundle is kept in the build cache (cache.mjs) while none of its sources changes, and
+// esbuild is loaded only when it must run.
 import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { cachedStep } from './cache.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -19,24 +21,36 @@ const keepImportMetaUrl = {
   },
 };
 
-const bundled = await build({
+const OPTIONS = {
   absWorkingDir: root,
   entryPoints: ['scripts/build/index.ts'],
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  packages: 'external',
+  // zod and yaml are bundled in too: one file parses faster than their dozens of modules. esbuild
+  // stays a package (it has a native binary), and so do the AWS SDK and aws-cdk-lib.
+  external: ['esbuild', '@aws-sdk/*', '@smithy/*', 'aws-cdk-lib', 'constructs'],
+  // yaml's Node entry is CommonJS and requires node built-ins.
+  banner: {
+    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+  },
   write: false,
-  plugins: [keepImportMetaUrl],
   logLevel: 'silent',
+};
+
+// The root is part of the salt: the bundle holds each source's absolute file URL.
+const { code } = await cachedStep(root, 'launcher', JSON.stringify({ ...OPTIONS, plugin: 1 }), async () => {
+  const { build } = await import('esbuild');
+  const bundled = await build({ ...OPTIONS, plugins: [keepImportMetaUrl], metafile: true });
+  return { outputs: { code: bundled.outputFiles[0].text }, inputs: Object.keys(bundled.metafile.inputs) };
 });
 
 // Inside the project, so the external packages resolve from its node_modules.
 const dir = join(root, '.tmp', 'build-runner');
 await mkdir(dir, { recursive: true });
 const file = join(dir, `build-${process.pid}.mjs`);
-await writeFile(file, bundled.outputFiles[0].text);
+await writeFile(file, code);
 let mod;
 try {
   mod = await import(pathToFileURL(file).href);
