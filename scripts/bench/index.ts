@@ -28,12 +28,17 @@ import {
   steadyReadsGoal,
   steadyWritesGoal,
   templateSizeGoal,
+  cdkRatioGoal,
+  coldStartGoal,
+  firstSyncRateGoal,
+  rateBound,
   type GoalResult,
 } from './goals.ts';
+import { AGENCY_TEMPLATE_MAX_BYTES } from '../../contract/limits.ts';
 import { machineInfo } from './machine.ts';
 import { renderConsole, renderMarkdown, type BenchResults } from './report.ts';
 import { runSyncBench, SCENARIO_LABELS } from './sync-bench.ts';
-import { LAMBDA_MAX_SECONDS } from './assumptions.ts';
+import { API_ASSUMPTIONS, LAMBDA_MAX_SECONDS } from './assumptions.ts';
 import { COLLECTOR_ENV, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
 
 export const spec = defineCommand({
@@ -98,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
       build,
       coldStart,
       ...fleets,
-      goals: evaluateGoals(build, fleets.sync),
+      goals: evaluateGoals(build, fleets.sync, coldStart),
       limits: {
         tagManagerTimeoutS: functionTimeout(
           join(PROJECT_ROOT, 'generated/templates/central-manager.json'),
@@ -169,12 +174,23 @@ export function functionTimeout(templateFile: string, envVar: string): number | 
   return undefined;
 }
 
-export function evaluateGoals(build: BuildBench | undefined, sync: readonly ScenarioResult[]): GoalResult[] {
+export function evaluateGoals(
+  build: BuildBench | undefined,
+  sync: readonly ScenarioResult[],
+  coldStart?: ColdStartBench,
+): GoalResult[] {
   const goals: GoalResult[] = [];
   if (build) {
     goals.push(buildTimeGoal(build.commands[0]!.medianWallMs));
+    goals.push(cdkRatioGoal(build.commands[0]!.medianWallMs, build.cdk.medianWallMs));
     const collector = build.sizes.find((s) => s.kind === 'template' && s.name === 'agency-collector');
-    if (collector) goals.push(templateSizeGoal('agency-collector', collector.bytes));
+    if (collector) {
+      goals.push(templateSizeGoal('agency-collector', collector.bytes));
+      goals.push(templateSizeGoal('agency-collector', collector.bytes, AGENCY_TEMPLATE_MAX_BYTES));
+    }
+  }
+  for (const row of coldStart?.rows.filter((r) => r.name === 'collector') ?? []) {
+    goals.push(coldStartGoal(`collector (${row.run})`, row.overBareMs));
   }
   const find = (n: number, id: ScenarioResult['id']) => sync.find((s) => s.nodes === n && s.id === id);
   for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
@@ -191,6 +207,11 @@ export function evaluateGoals(build: BuildBench | undefined, sync: readonly Scen
   for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
     const c = find(n, 'c');
     if (c) goals.push(changedNodeGoal(n, ssmCalls(c.calls), c.changedNodes));
+  }
+  for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
+    const a = find(n, 'a');
+    const bound = a && rateBound(a.calls, API_ASSUMPTIONS);
+    if (a && bound) goals.push(firstSyncRateGoal(n, bound, a.sim.wallMs));
   }
   for (const id of ['a', 'b', 'c', 'd'] as const) {
     const s = find(10_000, id);

@@ -5,6 +5,7 @@ import { loadBuildConfig } from '../../templates-src/config.ts';
 import { renderAll, type BuildOutput } from '../../scripts/build/index.ts';
 import { PROJECT_ROOT } from '../../scripts/build/bundle.ts';
 import { LIMITS } from '../../templates-src/kit/template.ts';
+import { AGENCY_TEMPLATE_MAX_BYTES } from '../../contract/limits.ts';
 
 let out: BuildOutput;
 const template = (name: string) =>
@@ -22,6 +23,10 @@ beforeAll(async () => {
 describe('template sizes', () => {
   it('keeps agency-collector within the 51,200-byte TemplateBody, so a StackSet needs no S3', () => {
     expect(bytes('templates/agency-collector.json')).toBeLessThanOrEqual(LIMITS.templateBodyBytes);
+  });
+  it('keeps agency-collector within its budget, 10% under the TemplateBody limit (46,080 bytes)', () => {
+    expect(AGENCY_TEMPLATE_MAX_BYTES).toBe(46_080);
+    expect(bytes('templates/agency-collector.json')).toBeLessThanOrEqual(AGENCY_TEMPLATE_MAX_BYTES);
   });
   it('keeps agency-permissions within the TemplateBody limit, so onboarding needs no S3', () => {
     expect(bytes('templates/agency-permissions.json')).toBeLessThanOrEqual(LIMITS.templateBodyBytes);
