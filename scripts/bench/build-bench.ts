@@ -227,7 +227,7 @@ export async function runBuildBench(runs: number, progress: (l: string) => void)
     c.command = c.command
       .replace(process.execPath, 'node')
       .replace(scratch, '<scratch dir>')
-      .replace(`${PROJECT_ROOT}/`, '');
+      .replaceAll(`${PROJECT_ROOT}/`, '');
   }
   const phaseRuns = Array.from({ length: Math.min(runs, 3) }, () => buildPhases(join(scratch, '..', 'probe-out')));
   const phases: BuildPhases = {

@@ -8,11 +8,14 @@ import { API_ASSUMPTIONS, INVOKE_OVERHEAD_MS, LAMBDA_MAX_SECONDS, POOL_SIZE } fr
 import { ddbCalls, ssmCalls, ssmReads, ssmWrites, type ScenarioResult } from './analysis.ts';
 import { DRIFT_SHARE, SCENARIO_LABELS } from './sync-bench.ts';
 import { duration, int, mib, ratio, sum } from './stats.ts';
+import { rowVerdict } from './verdicts.ts';
 
 export interface BenchResults {
   date: string;
   machine: MachineInfo;
   benchSeconds: number;
+  /** 1-minute load average when the bench ended. */
+  loadAverageAtEnd?: number;
   build?: BuildBench;
   coldStart?: ColdStartBench;
   sync: ScenarioResult[];
@@ -151,6 +154,7 @@ function syncRows(rows: ScenarioResult[]): string[][] {
   return rows.map((r) => [
     label(r),
     r.source,
+    rowVerdict(r),
     int(r.calls.AddTagsToResource ?? 0),
     int(r.calls.RemoveTagsFromResource ?? 0),
     int(r.calls.ListTagsForResource ?? 0),
@@ -186,7 +190,7 @@ function syncSection(results: BenchResults): string {
             .join(' ')
         : ''),
     '',
-    "Columns: SSM calls by API (and the Tagging API's GetResources, the drift pass's bulk read), then SSM writes and reads in total, DynamoDB BatchGetItem and item writes (PutItem/UpdateItem/DeleteItem), collector → tag manager Lambda invokes, the collectors' EC2 DescribeInstances pages (computed: 1,000 instances per page), throttled SSM attempts in the simulation, the simulated wall time until the last collector finished, and the longest single tag-manager invocation.",
+    "Columns: whether the row meets its goals (listed under Goals; — for the blog's approach, which has none), SSM calls by API (and the Tagging API's GetResources, the drift pass's bulk read), then SSM writes and reads in total, DynamoDB BatchGetItem and item writes (PutItem/UpdateItem/DeleteItem), collector → tag manager Lambda invokes, the collectors' EC2 DescribeInstances pages (computed: 1,000 instances per page), throttled SSM attempts in the simulation, the simulated wall time until the last collector finished, and the longest single tag-manager invocation.",
   ];
   for (const n of sizes) {
     const rows = results.sync.filter((r) => r.nodes === n);
@@ -198,6 +202,7 @@ function syncSection(results: BenchResults): string {
         [
           'scenario',
           'source',
+          'goal',
           'AddTags',
           'RemoveTags',
           'ListTags',
@@ -355,6 +360,16 @@ function modelSection(): string {
   ].join('\n');
 }
 
+/** States the machine's load, and that timings taken under load are slower than on an idle machine. */
+export function loadLine(start: number | undefined, end: number | undefined, cores: number): string[] {
+  if (start === undefined) return [];
+  const loads = end === undefined ? `${start}` : `${start} at the start, ${end} at the end`;
+  const busy = Math.max(start, end ?? 0) > cores;
+  return [
+    `- Load average (1 min): ${loads}, on ${cores} cores${busy ? '. **The timings were taken under load** (other work shared the machine): wall times, the cold-start proxy and the build rows are slower than on an idle machine; the call counts and simulated times are not affected' : ''}`,
+  ];
+}
+
 export function renderMarkdown(r: BenchResults): string {
   const m = r.machine;
   const parts = [
@@ -365,6 +380,7 @@ export function renderMarkdown(r: BenchResults): string {
     `- Date: ${r.date}`,
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB memory, ${m.platform}`,
     `- Node.js: ${m.node}`,
+    ...loadLine(m.loadAverage, r.loadAverageAtEnd, m.cores),
     `- \`npm run bench\` took ${duration(r.benchSeconds * 1000)} in total`,
     '',
     goalsSection(r.goals),
