@@ -4,7 +4,9 @@
 // Each source keeps its own import.meta.url, so paths resolve exactly as when run through tsx.
 // The bundle is kept in the build cache (cache.mjs) while none of its sources changes, and
 // esbuild is loaded only when it must run.
-import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cachedStep } from './cache.mjs';
@@ -35,27 +37,39 @@ const OPTIONS = {
   banner: {
     js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
   },
+  // Smaller to parse on every build; names stay, so a stack trace still reads.
+  minifyWhitespace: true,
+  minifySyntax: true,
   write: false,
   logLevel: 'silent',
 };
 
-// The root is part of the salt: the bundle holds each source's absolute file URL.
-const { code } = await cachedStep(root, 'launcher', JSON.stringify({ ...OPTIONS, plugin: 1 }), async () => {
+// The bundle is written once into the cache folder, named by its hash, and imported from there:
+// inside the project, so the external packages resolve from its node_modules. The root is part of
+// the salt: the bundle holds each source's absolute file URL.
+const cacheDir = join(root, '.tmp', 'build-cache');
+const bundleLauncher = async () => {
   const { build } = await import('esbuild');
   const bundled = await build({ ...OPTIONS, plugins: [keepImportMetaUrl], metafile: true });
-  return { outputs: { code: bundled.outputFiles[0].text }, inputs: Object.keys(bundled.metafile.inputs) };
-});
+  const code = bundled.outputFiles[0].text;
+  const file = join(cacheDir, `launcher-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`);
+  if (!existsSync(file)) {
+    await mkdir(cacheDir, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, code);
+    await rename(tmp, file);
+  }
+  return { outputs: { file }, inputs: Object.keys(bundled.metafile.inputs) };
+};
+let { file } = await cachedStep(root, 'launcher', JSON.stringify({ ...OPTIONS, plugin: 1 }), bundleLauncher);
+if (!existsSync(file)) ({ file } = (await bundleLauncher()).outputs);
 
-// Inside the project, so the external packages resolve from its node_modules.
-const dir = join(root, '.tmp', 'build-runner');
-await mkdir(dir, { recursive: true });
-const file = join(dir, `build-${process.pid}.mjs`);
-await writeFile(file, code);
 let mod;
 try {
   mod = await import(pathToFileURL(file).href);
-} finally {
-  await rm(file, { force: true });
+} catch (err) {
+  process.stderr.write(`build: cannot load the build sources: ${err?.message ?? String(err)}\n`);
+  process.exit(1);
 }
 try {
   process.exitCode = await mod.main(process.argv.slice(2));
