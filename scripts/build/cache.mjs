@@ -5,7 +5,8 @@
 // An entry records every file esbuild read (its metafile inputs) and the outputs. It is used only
 // when a fresh key over those same files matches: each file's content hash, the listing of each
 // folder holding one (a new file could change how an import resolves), package-lock.json (the
-// installed esbuild and packages, so their files are not read again) and the step's options. Any difference, a missing file or an
+// installed esbuild and packages, so their files are not read again), package.json and
+// tsconfig.json, and the step's options. Any difference, a missing file or an
 // unreadable entry means a miss, and the step runs as if there were no cache. So a hit returns
 // exactly the bytes esbuild gave for the same inputs: the output stays deterministic.
 // SSM_HUB_BUILD_CACHE=off turns it off (the bench times both ways).
@@ -25,7 +26,11 @@ export const cacheEnabled = (env = process.env) => env.SSM_HUB_BUILD_CACHE !== '
 export function inputsKey(root, inputs, salt) {
   const hash = createHash('sha256').update(`salt\0${salt}\0`);
   try {
-    hash.update(`lock\0${sha256(readFileSync(join(root, 'package-lock.json')))}\0`);
+    // esbuild also reads these, and they are not among its metafile inputs: package.json (module
+    // type, side effects), tsconfig.json (TypeScript settings) and package-lock.json (what is installed).
+    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json']) {
+      hash.update(`${f}\0${sha256(readFileSync(join(root, f)))}\0`);
+    }
     const folders = new Map();
     for (const input of [...inputs].sort()) {
       // An installed package changes only with package-lock.json, which is in the key already.

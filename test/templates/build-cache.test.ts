@@ -10,7 +10,8 @@ const roots: string[] = [];
 function project(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), 'ssm-hub-cache-'));
   roots.push(root);
-  for (const [name, text] of Object.entries({ 'package-lock.json': '{}', ...files })) {
+  const base = { 'package.json': '{}', 'package-lock.json': '{}', 'tsconfig.json': '{}' };
+  for (const [name, text] of Object.entries({ ...base, ...files })) {
     mkdirSync(join(root, name, '..'), { recursive: true });
     writeFileSync(join(root, name), text);
   }
@@ -33,6 +34,8 @@ describe('inputsKey', () => {
       same: false,
     },
     { case: 'package-lock.json changes', change: { 'package-lock.json': '{"v":2}' }, salt: 's', same: false },
+    { case: 'tsconfig.json changes', change: { 'tsconfig.json': '{"v":2}' }, salt: 's', same: false },
+    { case: 'package.json changes', change: { 'package.json': '{"type":"module"}' }, salt: 's', same: false },
     { case: 'the options (salt) change', change: {}, salt: 't', same: false },
     { case: 'a file elsewhere changes', change: { 'other/c.ts': 'c' }, salt: 's', same: true },
     { case: 'nothing changes', change: {}, salt: 's', same: true },
