@@ -22,6 +22,10 @@ export interface CommandTiming {
 }
 
 export interface BuildPhases {
+  /** In `node scripts/build/run.mjs` (cache hit): checking the cache and loading the bundled build. */
+  launcherMs: number;
+  /** In the same process: the build itself (renderAll, checks, writing generated/). */
+  buildMs: number;
   importMs: number;
   renderMs: number;
   bundleWarmMs: number;
@@ -152,6 +156,18 @@ async function timePaired(
   return [timing(a.label, a.argv, ta), timing(b.label, b.argv, tb)];
 }
 
+/** The launcher's own account of one build (SSM_HUB_BUILD_TIMING=1). */
+function launcherPhases(outDir: string): { launcherMs: number; buildMs: number } {
+  const out = spawnSync(process.execPath, ['scripts/build/run.mjs', '--out', outDir, '--quiet'], {
+    cwd: PROJECT_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, SSM_HUB_BUILD_TIMING: '1' },
+  });
+  const line = /^build-timing (.+)$/m.exec(out.stderr)?.[1];
+  if (out.status !== 0 || !line) throw new Error(`build timing failed: ${out.stderr.slice(-500)}`);
+  return JSON.parse(line) as { launcherMs: number; buildMs: number };
+}
+
 /** Phases inside one build, measured in a fresh process by probe-build.ts. */
 function buildPhases(outDir: string): BuildPhases {
   const out = spawnSync(
@@ -230,7 +246,10 @@ export async function runBuildBench(runs: number, progress: (l: string) => void)
       .replaceAll(`${PROJECT_ROOT}/`, '');
   }
   const phaseRuns = Array.from({ length: Math.min(runs, 3) }, () => buildPhases(join(scratch, '..', 'probe-out')));
+  const launcherRuns = Array.from({ length: runs }, () => launcherPhases(join(scratch, '..', 'probe-out')));
   const phases: BuildPhases = {
+    launcherMs: median(launcherRuns.map((p) => p.launcherMs)),
+    buildMs: median(launcherRuns.map((p) => p.buildMs)),
     importMs: median(phaseRuns.map((p) => p.importMs)),
     renderMs: median(phaseRuns.map((p) => p.renderMs)),
     bundleWarmMs: median(phaseRuns.map((p) => p.bundleWarmMs)),
