@@ -15,6 +15,11 @@ export const CLOUDFORMATION_LIMITS = {
 } as const;
 /** A template over this many bytes must be deployed from S3 (TemplateURL). */
 export const TEMPLATE_BODY_MAX_BYTES = CLOUDFORMATION_LIMITS.templateBodyBytes;
+/**
+ * The agency-collector template's budget (compact JSON): 10% under TemplateBody, so agency-side
+ * features have room before the no-bucket StackSet rollout breaks (issue 14).
+ */
+export const AGENCY_TEMPLATE_MAX_BYTES = Math.floor(TEMPLATE_BODY_MAX_BYTES * 0.9);
 
 /** SSM tags on a managed node (AddTagsToResource): count, key and value lengths. */
 export const SSM_MAX_TAGS_PER_NODE = 50;

@@ -91,8 +91,9 @@ const LIBRARY_HEADER = /^(#!|# shellcheck shell=)/;
 
 /**
  * The script as it ships: each line exactly `# @include lib/common.sh` (in a .sh) or
- * `# @include lib/common.ps1` (in a .ps1) is replaced by that library's text. A library
- * includes nothing itself, and any other `# @include` line is an error.
+ * `# @include lib/common.ps1` (in a .ps1) is replaced by that library's text, without the
+ * library functions the script never calls (libraryLinesToKeep). A library includes nothing
+ * itself, and any other `# @include` line is an error.
  */
 export function joinScript(file: string, root = HERE): string {
   return joinScriptWithOrigin(file, root).text;
@@ -118,17 +119,95 @@ export function joinScriptWithOrigin(file: string, root = HERE): JoinedScript {
       throw new DocumentBuildError(`${file}:${i + 1}: a .${ext} script can include only ${LIBRARIES[ext]}`);
     }
     const lib = splitLines(readFileSync(join(root, LIBRARIES[ext]), 'utf8'));
+    const script = lines.filter((_, k) => k !== i);
+    const keep = libraryLinesToKeep(lib, script, ext);
     let j = 0;
     while (j < lib.length && LIBRARY_HEADER.test(lib[j]!)) j++;
     for (; j < lib.length; j++) {
       if (/^\s*# @include\b/.test(lib[j]!)) {
         throw new DocumentBuildError(`${LIBRARIES[ext]}:${j + 1}: a library includes nothing`);
       }
+      if (!keep[j]) continue;
       out.push(lib[j]!);
       origin.push({ file: LIBRARIES[ext], line: j + 1 });
     }
   });
   return { text: `${out.join('\n')}\n`, origin };
+}
+
+/** One top-level function of a library: its name and its lines (leading comment lines included). */
+export interface LibraryFunction {
+  name: string;
+  /** 0-based, inclusive. */
+  first: number;
+  last: number;
+}
+
+// A function starts at column 0: `function Name` (PowerShell) or `name() {` (bash). A header that
+// ends with `}` is a one-line function; otherwise the function ends at the next line that is
+// exactly `}`, the layout both libraries use (prettier-like, one brace at column 0).
+const FUNCTION_HEADER = {
+  ps1: /^function ([A-Za-z][\w-]*)/,
+  sh: /^([A-Za-z_][A-Za-z0-9_]*)\(\)\s*\{/,
+} as const;
+
+/** The library's top-level functions, each with the comment lines just above it. Pure. */
+export function libraryFunctions(lib: readonly string[], ext: 'sh' | 'ps1'): LibraryFunction[] {
+  const found: LibraryFunction[] = [];
+  for (let i = 0; i < lib.length; i++) {
+    const name = FUNCTION_HEADER[ext].exec(lib[i]!)?.[1];
+    if (!name) continue;
+    if (found.some((f) => same(f.name, name, ext))) {
+      throw new DocumentBuildError(`${LIBRARIES[ext]}:${i + 1}: function ${name} is defined twice`);
+    }
+    let first = i;
+    while (first > 0 && /^#(?!!)/.test(lib[first - 1]!) && !LIBRARY_HEADER.test(lib[first - 1]!)) first--;
+    let last = i;
+    if (!lib[i]!.trimEnd().endsWith('}')) {
+      last = lib.findIndex((l, k) => k > i && l.trimEnd() === '}');
+      if (last < 0) throw new DocumentBuildError(`${LIBRARIES[ext]}:${i + 1}: function ${name} has no closing }`);
+    }
+    found.push({ name, first, last });
+    i = last;
+  }
+  return found;
+}
+
+const same = (a: string, b: string, ext: 'sh' | 'ps1') =>
+  ext === 'ps1' ? a.toLowerCase() === b.toLowerCase() : a === b;
+
+/** Whether `text` names the function as a word (PowerShell names are case-insensitive). */
+export function mentions(text: string, name: string, ext: 'sh' | 'ps1'): boolean {
+  const word = ext === 'ps1' ? '[\\w-]' : '\\w';
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(?<!${word})${escaped}(?!${word})`, ext === 'ps1' ? 'i' : '').test(text);
+}
+
+/**
+ * Which library lines the joined script keeps: every line outside a function, and each function
+ * that the script or the library's top-level code names, directly or through another kept
+ * function. A name anywhere counts (a string, a comment), so the rule only ever keeps too much.
+ * Pure: the table test in test/documents/include.test.ts.
+ */
+export function libraryLinesToKeep(lib: readonly string[], script: readonly string[], ext: 'sh' | 'ps1'): boolean[] {
+  const fns = libraryFunctions(lib, ext);
+  const inFunction = new Array<boolean>(lib.length).fill(false);
+  for (const f of fns) for (let k = f.first; k <= f.last; k++) inFunction[k] = true;
+  const body = (f: LibraryFunction) => lib.slice(f.first, f.last + 1).join('\n');
+  let reach = [...script, ...lib.filter((_, k) => !inFunction[k])].join('\n');
+  const kept = new Set<LibraryFunction>();
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const f of fns) {
+      if (kept.has(f) || !mentions(reach, f.name, ext)) continue;
+      kept.add(f);
+      reach += `\n${body(f)}`;
+      grew = true;
+    }
+  }
+  const keep = inFunction.map((inside) => !inside);
+  for (const f of kept) for (let k = f.first; k <= f.last; k++) keep[k] = true;
+  return keep;
 }
 
 /** Lines of a text file, CRLF or LF, without the empty string after the final newline. */

@@ -1,11 +1,17 @@
-// EC2 reads of the collector. The client is created on first use, so the environment
+// EC2 reads of the collector. The SDK client is loaded and created on first use: a tag-change
+// run never needs EC2 and does not pay for loading its client at cold start, and the environment
 // (endpoint overrides in tests) is read after the handler module has loaded.
-import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import type { EC2Client, Instance } from '@aws-sdk/client-ec2';
 import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
 import { tagListToRecord, type Tags } from './events.ts';
 
-let client: EC2Client | undefined;
-const ec2 = (): EC2Client => (client ??= new EC2Client({ retryMode: 'adaptive', maxAttempts: 6 }));
+type Ec2Sdk = typeof import('@aws-sdk/client-ec2');
+let loaded: Promise<{ sdk: Ec2Sdk; client: EC2Client }> | undefined;
+const ec2 = () =>
+  (loaded ??= import('@aws-sdk/client-ec2').then((sdk) => ({
+    sdk,
+    client: new sdk.EC2Client({ retryMode: 'adaptive', maxAttempts: 6 }),
+  })));
 
 export interface Ec2Instance {
   ec2InstanceId: string;
@@ -25,10 +31,11 @@ const toInstance = (i: Instance): Ec2Instance => ({
  * caught by the next reconcile.
  */
 export async function* managedInstancePages(errorTag: string): AsyncGenerator<Ec2Instance[]> {
+  const { sdk, client } = await ec2();
   let NextToken: string | undefined;
   do {
-    const page = await ec2().send(
-      new DescribeInstancesCommand({
+    const page = await client.send(
+      new sdk.DescribeInstancesCommand({
         // Values are ORed: registered instances and those whose registration failed.
         Filters: [{ Name: 'tag-key', Values: [MANAGED_INSTANCE_ID_TAG, errorTag] }],
         MaxResults: 1000,
@@ -42,8 +49,9 @@ export async function* managedInstancePages(errorTag: string): AsyncGenerator<Ec
 
 /** One instance by ID (terminated instances stay visible for a while), or undefined if EC2 no longer knows it. */
 export async function describeInstance(ec2InstanceId: string): Promise<Ec2Instance | undefined> {
+  const { sdk, client } = await ec2();
   try {
-    const out = await ec2().send(new DescribeInstancesCommand({ InstanceIds: [ec2InstanceId] }));
+    const out = await client.send(new sdk.DescribeInstancesCommand({ InstanceIds: [ec2InstanceId] }));
     const found = out.Reservations?.[0]?.Instances?.[0];
     return found ? toInstance(found) : undefined;
   } catch (err) {

@@ -1,21 +1,25 @@
 // Calls the central tag manager through this agency's own alias. The hub lives in the
 // central Region, which may differ from ours, so the client is pinned to the ARN's Region.
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+// The SDK is loaded on first use, like the collector's other clients.
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 
 import { COLLECTOR_ENVIRONMENT, HUB_ALIAS_ARN_PATTERN } from '../../contract/environment.ts';
 import { ConfigurationError } from '../shared/errors.ts';
 
 export { HUB_ALIAS_ARN_PATTERN };
 
+type LambdaSdk = typeof import('@aws-sdk/client-lambda');
+let sdk: Promise<LambdaSdk> | undefined;
 let client: LambdaClient | undefined;
 let clientRegion: string | undefined;
 
-function lambda(region: string): LambdaClient {
+async function lambda(region: string): Promise<{ sdk: LambdaSdk; client: LambdaClient }> {
+  const loaded = await (sdk ??= import('@aws-sdk/client-lambda'));
   if (!client || clientRegion !== region) {
-    client = new LambdaClient({ region, retryMode: 'adaptive', maxAttempts: 5 });
+    client = new loaded.LambdaClient({ region, retryMode: 'adaptive', maxAttempts: 5 });
     clientRegion = region;
   }
-  return client;
+  return { sdk: loaded, client };
 }
 
 export type HubAnswer =
@@ -28,8 +32,9 @@ export async function invokeHub(hubArn: string, request: unknown): Promise<HubAn
   const region = HUB_ALIAS_ARN_PATTERN.exec(hubArn)?.[1];
   if (!region)
     throw new ConfigurationError(`${COLLECTOR_ENVIRONMENT.hubFunctionArn.name} is not a qualified agency alias ARN`);
-  const out = await lambda(region).send(
-    new InvokeCommand({
+  const hub = await lambda(region);
+  const out = await hub.client.send(
+    new hub.sdk.InvokeCommand({
       FunctionName: hubArn,
       InvocationType: 'RequestResponse',
       Payload: new TextEncoder().encode(JSON.stringify(request)),

@@ -22,6 +22,10 @@ export interface CommandTiming {
 }
 
 export interface BuildPhases {
+  /** In `node scripts/build/run.mjs` (cache hit): checking the cache and loading the bundled build. */
+  launcherMs: number;
+  /** In the same process: the build itself (renderAll, checks, writing generated/). */
+  buildMs: number;
   importMs: number;
   renderMs: number;
   bundleWarmMs: number;
@@ -37,6 +41,12 @@ export interface SizeRow {
 
 export interface BuildBench {
   commands: CommandTiming[];
+  /** The same three stacks as an AWS CDK app (cdk-synth.mjs), timed run for run beside `npm run build`. */
+  cdk: CommandTiming;
+  /** `npm run build` with the build cache off (SSM_HUB_BUILD_CACHE=off): a clean checkout's first build. */
+  noCache: CommandTiming;
+  /** The installed aws-cdk-lib version. */
+  cdkVersion: string;
   phases: BuildPhases;
   sizes: SizeRow[];
   runs: number;
@@ -81,9 +91,13 @@ function sampleTreeRss(rootPid: number, peak: { kib: number }): () => void {
 }
 
 /** Runs a command once, timing it with GNU time when present, else hrtime plus /proc sampling. */
-export async function timeCommand(argv: string[], cwd = PROJECT_ROOT): Promise<TimedRun> {
+export async function timeCommand(
+  argv: string[],
+  cwd = PROJECT_ROOT,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<TimedRun> {
   if (existsSync(GNU_TIME)) {
-    const out = spawnSync(GNU_TIME, ['-f', '%e %M', '--', ...argv], { cwd, encoding: 'utf8', env: process.env });
+    const out = spawnSync(GNU_TIME, ['-f', '%e %M', '--', ...argv], { cwd, encoding: 'utf8', env });
     if (out.status !== 0) throw new Error(`${argv.join(' ')} failed: ${out.stderr.slice(-500)}`);
     const last = out.stderr.trim().split('\n').pop() ?? '';
     const m = /^([\d.]+) (\d+)$/.exec(last);
@@ -92,7 +106,7 @@ export async function timeCommand(argv: string[], cwd = PROJECT_ROOT): Promise<T
   }
   const peak = { kib: 0 };
   const started = process.hrtime.bigint();
-  const child = spawn(argv[0]!, argv.slice(1), { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
   const stop = process.platform === 'linux' && child.pid ? sampleTreeRss(child.pid, peak) : () => (peak.kib = NaN);
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += String(d)));
@@ -102,17 +116,56 @@ export async function timeCommand(argv: string[], cwd = PROJECT_ROOT): Promise<T
   return { wallMs: Number(process.hrtime.bigint() - started) / 1e6, peakRssKiB: peak.kib || NaN };
 }
 
-async function timeMany(label: string, argv: string[], runs: number): Promise<CommandTiming> {
-  await timeCommand(argv); // warm the file cache; not counted
+const timing = (label: string, argv: string[], timed: TimedRun[]): CommandTiming => ({
+  label,
+  command: argv.join(' '),
+  runs: timed,
+  medianWallMs: median(timed.map((r) => r.wallMs)),
+  medianPeakRssKiB: median(timed.map((r) => r.peakRssKiB)),
+});
+
+async function timeMany(
+  label: string,
+  argv: string[],
+  runs: number,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CommandTiming> {
+  await timeCommand(argv, PROJECT_ROOT, env); // warm the file cache; not counted
   const timed: TimedRun[] = [];
-  for (let i = 0; i < runs; i++) timed.push(await timeCommand(argv));
-  return {
-    label,
-    command: argv.join(' '),
-    runs: timed,
-    medianWallMs: median(timed.map((r) => r.wallMs)),
-    medianPeakRssKiB: median(timed.map((r) => r.peakRssKiB)),
-  };
+  for (let i = 0; i < runs; i++) timed.push(await timeCommand(argv, PROJECT_ROOT, env));
+  return timing(label, argv, timed);
+}
+
+/**
+ * Two commands timed in turn, run for run (a, b, a, b, …) after one warm-up each, so a change in
+ * the machine's load during the bench weighs on both alike.
+ */
+async function timePaired(
+  a: { label: string; argv: string[] },
+  b: { label: string; argv: string[] },
+  runs: number,
+): Promise<[CommandTiming, CommandTiming]> {
+  await timeCommand(a.argv);
+  await timeCommand(b.argv);
+  const ta: TimedRun[] = [];
+  const tb: TimedRun[] = [];
+  for (let i = 0; i < runs; i++) {
+    ta.push(await timeCommand(a.argv));
+    tb.push(await timeCommand(b.argv));
+  }
+  return [timing(a.label, a.argv, ta), timing(b.label, b.argv, tb)];
+}
+
+/** The launcher's own account of one build (SSM_HUB_BUILD_TIMING=1). */
+function launcherPhases(outDir: string): { launcherMs: number; buildMs: number } {
+  const out = spawnSync(process.execPath, ['scripts/build/run.mjs', '--out', outDir, '--quiet'], {
+    cwd: PROJECT_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, SSM_HUB_BUILD_TIMING: '1' },
+  });
+  const line = /^build-timing (.+)$/m.exec(out.stderr)?.[1];
+  if (out.status !== 0 || !line) throw new Error(`build timing failed: ${out.stderr.slice(-500)}`);
+  return JSON.parse(line) as { launcherMs: number; buildMs: number };
 }
 
 /** Phases inside one build, measured in a fresh process by probe-build.ts. */
@@ -150,10 +203,18 @@ export async function runBuildBench(runs: number, progress: (l: string) => void)
   mkdirSync(scratch, { recursive: true });
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const commands: CommandTiming[] = [];
-  progress(`  build: npm run build x${runs}`);
-  commands.push(
-    await timeMany('`npm run build`', [npm, 'run', '-s', 'build', '--', '--out', scratch, '--quiet'], runs),
+  const npmBuild = [npm, 'run', '-s', 'build', '--', '--out', scratch, '--quiet'];
+  progress(`  build: npm run build and the CDK synth of the same stacks, in turn x${runs}`);
+  const cdkOut = join(PROJECT_ROOT, '.tmp', 'bench', 'cdk.out');
+  const [built, cdk] = await timePaired(
+    { label: '`npm run build`', argv: npmBuild },
+    {
+      label: 'the same three stacks as an AWS CDK app (`app.synth()`)',
+      argv: [process.execPath, 'scripts/bench/cdk-synth.mjs', join(PROJECT_ROOT, 'generated'), cdkOut],
+    },
+    runs,
   );
+  commands.push(built);
   progress(`  build: node scripts/build/run.mjs x${runs}`);
   commands.push(
     await timeMany(
@@ -173,13 +234,28 @@ export async function runBuildBench(runs: number, progress: (l: string) => void)
     ),
   );
   commands.push(await timeMany('bare node start-up', [process.execPath, '-e', '0'], runs));
-  for (const c of commands) c.command = c.command.replace(process.execPath, 'node').replace(scratch, '<scratch dir>');
+  progress(`  build: npm run build without the build cache x${runs}`);
+  const noCache = await timeMany('`npm run build`, build cache off (`SSM_HUB_BUILD_CACHE=off`)', npmBuild, runs, {
+    ...process.env,
+    SSM_HUB_BUILD_CACHE: 'off',
+  });
+  for (const c of [...commands, cdk, noCache]) {
+    c.command = c.command
+      .replace(process.execPath, 'node')
+      .replace(scratch, '<scratch dir>')
+      .replaceAll(`${PROJECT_ROOT}/`, '');
+  }
   const phaseRuns = Array.from({ length: Math.min(runs, 3) }, () => buildPhases(join(scratch, '..', 'probe-out')));
+  const launcherRuns = Array.from({ length: runs }, () => launcherPhases(join(scratch, '..', 'probe-out')));
   const phases: BuildPhases = {
+    launcherMs: median(launcherRuns.map((p) => p.launcherMs)),
+    buildMs: median(launcherRuns.map((p) => p.buildMs)),
     importMs: median(phaseRuns.map((p) => p.importMs)),
     renderMs: median(phaseRuns.map((p) => p.renderMs)),
     bundleWarmMs: median(phaseRuns.map((p) => p.bundleWarmMs)),
     writeMs: median(phaseRuns.map((p) => p.writeMs)),
   };
-  return { commands, phases, sizes: readSizes(scratch), runs };
+  const cdkPackage = join(PROJECT_ROOT, 'node_modules', 'aws-cdk-lib', 'package.json');
+  const cdkVersion = (JSON.parse(readFileSync(cdkPackage, 'utf8')) as { version: string }).version;
+  return { commands, cdk, noCache, cdkVersion, phases, sizes: readSizes(scratch), runs };
 }

@@ -1,6 +1,8 @@
 // Cold-start proxy: how long a fresh node process takes to load each Lambda bundle (the exact
-// Code.ZipFile bytes) and construct the SDK clients it uses, compared with a bare `node -e 0`.
-// The SDK comes from node_modules here; in Lambda it comes from the runtime, so this is a proxy.
+// Code.ZipFile bytes) and construct the SDK clients a run of it uses, compared with a bare
+// `node -e 0`. A bundle may load a client only when a run needs it (the collector does), so each
+// kind of run is a row of its own. The SDK comes from node_modules here; in Lambda it comes from
+// the runtime, so this is a proxy.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +11,11 @@ import { median } from './stats.ts';
 
 export interface ColdStartRow {
   name: string;
+  /** The kind of run: which SDK clients it needs. */
+  run: string;
   bytes: number;
+  /** SDK clients the bundle loads as soon as it is required. */
+  atInit: string[];
   clients: string[];
   /** In-process: require(bundle). */
   loadMs: number;
@@ -27,6 +33,18 @@ export interface ColdStartBench {
   runs: number;
 }
 
+/**
+ * The kinds of run measured per bundle, and the SDK client packages each needs; a bundle not
+ * listed needs every client it requires. The collector's most frequent run is a tag-change event,
+ * which only invokes the hub; a reconcile also pages EC2 and refreshes the activation parameters.
+ */
+export const COLD_START_RUNS: Partial<Record<LambdaName, Array<{ run: string; clients: string[] }>>> = {
+  collector: [
+    { run: 'tag-change event', clients: ['@aws-sdk/client-lambda'] },
+    { run: 'reconcile', clients: ['@aws-sdk/client-ec2', '@aws-sdk/client-lambda', '@aws-sdk/client-ssm'] },
+  ],
+};
+
 /** The SDK client packages a bundle requires (left external by esbuild). Pure. */
 export function sdkClientPackages(code: string): string[] {
   const found = new Set<string>();
@@ -38,6 +56,7 @@ const PROBE = `
 const t0 = process.hrtime.bigint();
 require(process.env.BENCH_BUNDLE);
 const t1 = process.hrtime.bigint();
+const atInit = Object.keys(require.cache).map((f) => (f.match(/@aws-sdk.client-[a-z0-9-]+/) || [])[0]).filter(Boolean).map((p) => '@aws-sdk/' + p.slice(9));
 const names = [];
 for (const pkg of JSON.parse(process.env.BENCH_CLIENTS)) {
   const mod = require(require.resolve(pkg, { paths: [process.env.BENCH_DIR] }));
@@ -46,7 +65,7 @@ for (const pkg of JSON.parse(process.env.BENCH_CLIENTS)) {
   names.push(cls);
 }
 const t2 = process.hrtime.bigint();
-process.stdout.write(JSON.stringify({ loadMs: Number(t1 - t0) / 1e6, clientsMs: Number(t2 - t1) / 1e6, names }));
+process.stdout.write(JSON.stringify({ loadMs: Number(t1 - t0) / 1e6, clientsMs: Number(t2 - t1) / 1e6, names, atInit: [...new Set(atInit)].sort() }));
 `;
 
 function timeSpawn(args: string[], env: NodeJS.ProcessEnv): { ms: number; stdout: string } {
@@ -75,23 +94,29 @@ export async function runColdStartBench(runs: number): Promise<ColdStartBench> {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'index.js');
     writeFileSync(file, code);
-    const clients = sdkClientPackages(code);
-    const probeEnv = { ...env, BENCH_BUNDLE: file, BENCH_DIR: dir, BENCH_CLIENTS: JSON.stringify(clients) };
-    timeSpawn(['-e', PROBE], probeEnv); // warm the file cache
-    const samples = Array.from({ length: runs }, () => {
-      const { ms, stdout } = timeSpawn(['-e', PROBE], probeEnv);
-      return { ms, ...(JSON.parse(stdout) as { loadMs: number; clientsMs: number; names: string[] }) };
-    });
-    const processMs = median(samples.map((s) => s.ms));
-    rows.push({
-      name,
-      bytes: Buffer.byteLength(code),
-      clients: samples[0]!.names,
-      loadMs: median(samples.map((s) => s.loadMs)),
-      clientsMs: median(samples.map((s) => s.clientsMs)),
-      processMs,
-      overBareMs: processMs - bare,
-    });
+    for (const kind of COLD_START_RUNS[name] ?? [{ run: 'any', clients: sdkClientPackages(code) }]) {
+      const probeEnv = { ...env, BENCH_BUNDLE: file, BENCH_DIR: dir, BENCH_CLIENTS: JSON.stringify(kind.clients) };
+      timeSpawn(['-e', PROBE], probeEnv); // warm the file cache
+      const samples = Array.from({ length: runs }, () => {
+        const { ms, stdout } = timeSpawn(['-e', PROBE], probeEnv);
+        return {
+          ms,
+          ...(JSON.parse(stdout) as { loadMs: number; clientsMs: number; names: string[]; atInit: string[] }),
+        };
+      });
+      const processMs = median(samples.map((s) => s.ms));
+      rows.push({
+        name,
+        run: kind.run,
+        bytes: Buffer.byteLength(code),
+        atInit: samples[0]!.atInit,
+        clients: samples[0]!.names,
+        loadMs: median(samples.map((s) => s.loadMs)),
+        clientsMs: median(samples.map((s) => s.clientsMs)),
+        processMs,
+        overBareMs: processMs - bare,
+      });
+    }
   }
   return { bareNodeMs: bare, rows, runs };
 }

@@ -1,5 +1,6 @@
 // The issue's goals, evaluated as PASS or MISS with the margin. Pure: numbers in, verdicts out.
 // A missed goal is reported with how far off it is; the goal itself never moves.
+import { AGENCY_TEMPLATE_MAX_BYTES, TEMPLATE_BODY_MAX_BYTES } from '../../contract/limits.ts';
 import { duration, int } from './stats.ts';
 
 export interface GoalResult {
@@ -37,9 +38,12 @@ export function buildTimeGoal(medianWallMs: number, limitMs = 500): GoalResult {
   };
 }
 
-export function templateSizeGoal(name: string, bytes: number, limit = 51_200): GoalResult {
+export function templateSizeGoal(name: string, bytes: number, limit: number = TEMPLATE_BODY_MAX_BYTES): GoalResult {
   return {
-    goal: `${name} template fits a TemplateBody / StackSet without S3 (compact JSON)`,
+    goal:
+      limit === AGENCY_TEMPLATE_MAX_BYTES
+        ? `${name} template keeps 10% headroom under the TemplateBody limit (compact JSON)`
+        : `${name} template fits a TemplateBody / StackSet without S3 (compact JSON)`,
     target: `≤ ${int(limit)} bytes`,
     measured: `${int(bytes)} bytes`,
     ...atMost(bytes, limit),
@@ -113,5 +117,65 @@ export function afterDriftGoal(nodes: number, ssmCallCount: number): GoalResult 
     target: '0',
     measured: int(ssmCallCount),
     ...atMost(ssmCallCount, 0),
+  };
+}
+
+/** `npm run build` against the CDK synth of the same stacks, timed side by side: at least `times` faster. */
+export function cdkRatioGoal(buildMs: number, cdkMs: number, times = 12): GoalResult {
+  const r = cdkMs / buildMs;
+  return {
+    goal: '`npm run build` against an AWS CDK app synthesizing the same three stacks, same run (median wall times)',
+    target: `≥ ${times}× faster`,
+    measured: `${r.toFixed(1)}× (${duration(buildMs)} against ${duration(cdkMs)})`,
+    pass: r >= times,
+    margin: r >= times ? `${(r - times).toFixed(1)}× to spare` : `short by ${(times - r).toFixed(1)}×`,
+  };
+}
+
+/** A bundle's cold-start proxy over bare node, for one kind of run. */
+export function coldStartGoal(what: string, overBareMs: number, limitMs = 150): GoalResult {
+  return {
+    goal: `${what} cold-start proxy over bare node`,
+    target: `≤ ${duration(limitMs)}`,
+    measured: duration(overBareMs),
+    ...atMost(overBareMs, limitMs, duration),
+  };
+}
+
+/** The API whose calls take longest at its assumed rate, and how long: the time no schedule can beat. */
+export interface RateBound {
+  api: string;
+  calls: number;
+  rate: number;
+  ms: number;
+}
+
+/**
+ * The rate bound of a run: each rate-limited, account-wide API has its own bucket, so a run cannot
+ * end before its busiest API's calls ÷ that API's rate. Pure.
+ */
+export function rateBound(
+  calls: Readonly<Record<string, number>>,
+  apis: ReadonlyArray<{ api: string; rate: number; scope: 'account' | 'agency' }>,
+): RateBound | undefined {
+  let best: RateBound | undefined;
+  for (const a of apis) {
+    const n = calls[a.api] ?? 0;
+    if (a.scope !== 'account' || !Number.isFinite(a.rate) || a.rate <= 0 || n === 0) continue;
+    const ms = (n / a.rate) * 1000;
+    if (!best || ms > best.ms) best = { api: a.api, calls: n, rate: a.rate, ms };
+  }
+  return best;
+}
+
+/** (a) a first sync runs at the rate bound: its time within `slack` (10%) of calls ÷ rate. */
+export function firstSyncRateGoal(nodes: number, bound: RateBound, wallMs: number, slack = 0.1): GoalResult {
+  const limit = bound.ms * (1 + slack);
+  const achieved = bound.calls / (wallMs / 1000);
+  return {
+    goal: `(a) first full sync runs at the API's rate bound (N = ${int(nodes)}: ${int(bound.calls)} ${bound.api} at an assumed ${bound.rate}/s = ${duration(bound.ms)}); achieved ${achieved.toFixed(2)} calls/s of ${bound.rate}/s configured`,
+    target: `≤ ${duration(limit)} (bound + ${Math.round(slack * 100)}%)`,
+    measured: `${duration(wallMs)} (simulated)`,
+    ...atMost(wallMs, limit, duration),
   };
 }

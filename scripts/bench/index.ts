@@ -16,24 +16,15 @@ import {
 } from '../kit/index.ts';
 import { oneOf } from '../kit/validate.ts';
 import { PROJECT_ROOT } from '../build/bundle.ts';
-import { analyseFleet, ssmCalls, ssmReads, ssmWrites, tagReads, type ScenarioResult } from './analysis.ts';
+import { analyseFleet, type ScenarioResult } from './analysis.ts';
 import { runBuildBench, type BuildBench } from './build-bench.ts';
 import { runColdStartBench, type ColdStartBench } from './cold-start.ts';
-import {
-  afterDriftGoal,
-  buildTimeGoal,
-  driftPassGoals,
-  changedNodeGoal,
-  lambdaRunGoal,
-  steadyReadsGoal,
-  steadyWritesGoal,
-  templateSizeGoal,
-  type GoalResult,
-} from './goals.ts';
-import { machineInfo } from './machine.ts';
+import { buildTimeGoal, templateSizeGoal, cdkRatioGoal, coldStartGoal, type GoalResult } from './goals.ts';
+import { AGENCY_TEMPLATE_MAX_BYTES } from '../../contract/limits.ts';
+import { loadAverageNow, machineInfo } from './machine.ts';
 import { renderConsole, renderMarkdown, type BenchResults } from './report.ts';
-import { runSyncBench, SCENARIO_LABELS } from './sync-bench.ts';
-import { LAMBDA_MAX_SECONDS } from './assumptions.ts';
+import { runSyncBench } from './sync-bench.ts';
+import { scenarioGoals } from './verdicts.ts';
 import { COLLECTOR_ENV, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
 
 export const spec = defineCommand({
@@ -78,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
     const runs = args.runs ?? (args.quick ? 3 : 5);
     const parts = new Set<string>(args.only ?? PARTS);
     const started = performance.now();
+    const machine = machineInfo();
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
     ensureBuilt();
     let build: BuildBench | undefined;
@@ -93,12 +85,13 @@ export async function main(argv: string[]): Promise<number> {
     const fleets = parts.has('sync') ? await syncFleets(args.quick) : { sync: [], measuredSizes: [], derivedSizes: [] };
     const results: BenchResults = {
       date: new Date().toISOString().slice(0, 10),
-      machine: machineInfo(),
+      machine,
       benchSeconds: (performance.now() - started) / 1000,
+      loadAverageAtEnd: loadAverageNow(),
       build,
       coldStart,
       ...fleets,
-      goals: evaluateGoals(build, fleets.sync),
+      goals: evaluateGoals(build, fleets.sync, coldStart),
       limits: {
         tagManagerTimeoutS: functionTimeout(
           join(PROJECT_ROOT, 'generated/templates/central-manager.json'),
@@ -169,32 +162,26 @@ export function functionTimeout(templateFile: string, envVar: string): number | 
   return undefined;
 }
 
-export function evaluateGoals(build: BuildBench | undefined, sync: readonly ScenarioResult[]): GoalResult[] {
+export function evaluateGoals(
+  build: BuildBench | undefined,
+  sync: readonly ScenarioResult[],
+  coldStart?: ColdStartBench,
+): GoalResult[] {
   const goals: GoalResult[] = [];
   if (build) {
     goals.push(buildTimeGoal(build.commands[0]!.medianWallMs));
+    goals.push(cdkRatioGoal(build.commands[0]!.medianWallMs, build.cdk.medianWallMs));
     const collector = build.sizes.find((s) => s.kind === 'template' && s.name === 'agency-collector');
-    if (collector) goals.push(templateSizeGoal('agency-collector', collector.bytes));
+    if (collector) {
+      goals.push(templateSizeGoal('agency-collector', collector.bytes));
+      goals.push(templateSizeGoal('agency-collector', collector.bytes, AGENCY_TEMPLATE_MAX_BYTES));
+    }
   }
-  const find = (n: number, id: ScenarioResult['id']) => sync.find((s) => s.nodes === n && s.id === id);
-  for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
-    const b = find(n, 'b');
-    if (b) goals.push(steadyWritesGoal(n, ssmWrites(b.calls)), steadyReadsGoal(n, ssmReads(b.calls)));
+  for (const row of coldStart?.rows.filter((r) => r.name === 'collector') ?? []) {
+    goals.push(coldStartGoal(`collector (${row.run})`, row.overBareMs));
   }
-  for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
-    const drift = find(n, 'drift');
-    if (drift?.drift && drift.source === 'measured')
-      goals.push(...driftPassGoals(n, tagReads(drift.calls), drift.drift));
-    const after = find(n, 'after-drift');
-    if (after) goals.push(afterDriftGoal(n, ssmCalls(after.calls)));
-  }
-  for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
-    const c = find(n, 'c');
-    if (c) goals.push(changedNodeGoal(n, ssmCalls(c.calls), c.changedNodes));
-  }
-  for (const id of ['a', 'b', 'c', 'd'] as const) {
-    const s = find(10_000, id);
-    if (s) goals.push(lambdaRunGoal(10_000, SCENARIO_LABELS[id], s.sim.wallMs, LAMBDA_MAX_SECONDS));
-  }
+  // Each scenario's own goals, fleet by fleet (scripts/bench/verdicts.ts).
+  const sizes = [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b);
+  for (const n of sizes) for (const r of sync.filter((s) => s.nodes === n)) goals.push(...scenarioGoals(r));
   return goals;
 }

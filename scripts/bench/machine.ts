@@ -1,6 +1,6 @@
 // The machine the numbers came from.
 import { readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 
 export interface MachineInfo {
   cpu: string;
@@ -8,6 +8,8 @@ export interface MachineInfo {
   memoryGiB: number;
   node: string;
   platform: string;
+  /** 1-minute load average when the bench started (other work on a shared machine slows every timing). */
+  loadAverage?: number;
 }
 
 export function machineInfo(): MachineInfo {
@@ -24,5 +26,9 @@ export function machineInfo(): MachineInfo {
     memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
+    loadAverage: Math.round(loadavg()[0]! * 10) / 10,
   };
 }
+
+/** The 1-minute load average now (0 where the platform does not report one). */
+export const loadAverageNow = (): number => Math.round(loadavg()[0]! * 10) / 10;

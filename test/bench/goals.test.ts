@@ -10,7 +10,12 @@ import {
   steadyReadsGoal,
   steadyWritesGoal,
   templateSizeGoal,
+  cdkRatioGoal,
+  coldStartGoal,
+  rateBound,
+  firstSyncRateGoal,
 } from '../../scripts/bench/goals.ts';
+import { AGENCY_TEMPLATE_MAX_BYTES } from '../../contract/limits.ts';
 
 describe('goals', () => {
   it('passes a value under its limit and reports the headroom', () => {
@@ -30,6 +35,60 @@ describe('goals', () => {
   it('checks the agency-collector template against the 51,200-byte TemplateBody limit', () => {
     expect(templateSizeGoal('agency-collector', 51_200).pass).toBe(true);
     expect(templateSizeGoal('agency-collector', 51_201).pass).toBe(false);
+  });
+
+  it('checks the agency-collector template against its 46,080-byte budget', () => {
+    expect(templateSizeGoal('agency-collector', 46_080, AGENCY_TEMPLATE_MAX_BYTES).pass).toBe(true);
+    const g = templateSizeGoal('agency-collector', 46_081, AGENCY_TEMPLATE_MAX_BYTES);
+    expect(g).toMatchObject({ pass: false, target: '≤ 46,080 bytes' });
+    expect(g.goal).toContain('10% headroom');
+  });
+
+  it.each([
+    { case: '12× exactly passes', build: 500, cdk: 6000, pass: true, measured: '12.0× (500 ms against 6.0 s)' },
+    { case: '10.6× misses', build: 626, cdk: 6662, pass: false, measured: '10.6× (626 ms against 6.7 s)' },
+  ])('compares the build with the CDK synth: $case', ({ build, cdk, pass, measured }) => {
+    expect(cdkRatioGoal(build, cdk)).toMatchObject({ pass, measured });
+  });
+
+  it('holds a cold start to 150 ms over bare node', () => {
+    expect(coldStartGoal('collector', 150).pass).toBe(true);
+    expect(coldStartGoal('collector', 355)).toMatchObject({ pass: false, margin: 'over by 205 ms (2.4× the limit)' });
+  });
+
+  const APIS = [
+    { api: 'AddTagsToResource', rate: 5, scope: 'account' as const },
+    { api: 'DescribeInstanceInformation', rate: 5, scope: 'account' as const },
+    { api: 'GetParameter', rate: 40, scope: 'account' as const },
+    { api: 'BatchGetItem', rate: Infinity, scope: 'account' as const },
+    { api: 'DescribeInstances', rate: 20, scope: 'agency' as const },
+  ];
+  it.each<{ case: string; calls: Record<string, number>; expected: unknown }>([
+    {
+      case: 'the busiest rate-limited API binds',
+      calls: { AddTagsToResource: 10_000, DescribeInstanceInformation: 200, GetParameter: 100, BatchGetItem: 100 },
+      expected: { api: 'AddTagsToResource', calls: 10_000, rate: 5, ms: 2_000_000 },
+    },
+    {
+      case: 'a faster API with more calls does not bind',
+      calls: { AddTagsToResource: 10, GetParameter: 200 },
+      expected: { api: 'GetParameter', calls: 200, rate: 40, ms: 5_000 },
+    },
+    {
+      case: 'unlimited and per-agency APIs never bind',
+      calls: { BatchGetItem: 1_000_000, DescribeInstances: 1_000_000 },
+      expected: undefined,
+    },
+  ])('rateBound: $case', ({ calls, expected }) => {
+    expect(rateBound(calls, APIS)).toEqual(expected);
+  });
+
+  it('passes a first sync within 10% of its rate bound and reports the achieved rate', () => {
+    const bound = { api: 'AddTagsToResource', calls: 10_000, rate: 5, ms: 2_000_000 };
+    const ok = firstSyncRateGoal(10_000, bound, 2_010_000);
+    expect(ok.pass).toBe(true);
+    expect(ok.goal).toContain('achieved 4.98 calls/s of 5/s configured');
+    expect(firstSyncRateGoal(10_000, bound, 2_200_001).pass).toBe(false);
   });
 
   it('allows no SSM write at all in steady state', () => {

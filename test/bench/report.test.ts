@@ -1,6 +1,6 @@
 // BENCHMARKS.md rendering: misses are stated with their margin, and the text depends only on the results.
 import { describe, expect, it } from 'vitest';
-import { renderConsole, renderMarkdown, type BenchResults } from '../../scripts/bench/report.ts';
+import { loadLine, renderConsole, renderMarkdown, type BenchResults } from '../../scripts/bench/report.ts';
 import { buildTimeGoal, steadyWritesGoal } from '../../scripts/bench/goals.ts';
 import type { ScenarioResult } from '../../scripts/bench/analysis.ts';
 
@@ -71,5 +71,17 @@ describe('report', () => {
   it('renders the same text for the same results', () => {
     expect(renderMarkdown(results())).toBe(renderMarkdown(results()));
     expect(renderConsole(results())).toMatch(/MISS +all of generated\/ built/);
+  });
+});
+
+describe('load note', () => {
+  it.each([
+    { case: 'an idle machine', start: 0.5, end: 0.7, note: false },
+    { case: 'a machine busier than its cores at the start', start: 9, end: 1, note: true },
+    { case: 'a machine that got busy during the run', start: 1, end: 3, note: true },
+  ])('says the timings were taken under load only on $case', ({ start, end, note }) => {
+    const [line] = loadLine(start, end, 2);
+    expect(line).toContain(`Load average (1 min): ${start} at the start, ${end} at the end, on 2 cores`);
+    expect(line!.includes('taken under load')).toBe(note);
   });
 });

@@ -35,13 +35,19 @@ describe.skipIf(!available)('shellcheck', () => {
     expect(SCRIPTS).toEqual(['deregister-linux.sh', 'register-linux.sh']);
   });
 
-  it('checks every line of the shared library, inside each script that includes it', () => {
+  it('checks every line of the shared library inside a script that includes it', () => {
     const lib = readFileSync(join(DOCUMENTS_DIR, LIBRARIES.sh), 'utf8');
     for (const f of SCRIPTS) {
       expect(readFileSync(join(DOCUMENTS_DIR, f), 'utf8').split('\n')).toContain(`# @include ${LIBRARIES.sh}`);
-      const body = lib.split('\n').filter((l) => !l.startsWith('# shellcheck shell='));
-      expect(joinScript(f)).toContain(body.join('\n'));
     }
+    // A function no script calls is left out of every joined script (libraryLinesToKeep), and so
+    // would go unchecked: none may exist.
+    const joined = SCRIPTS.map((f) => joinScript(f).split('\n'));
+    const unchecked = lib
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('# shellcheck shell='))
+      .filter((l) => !joined.some((lines) => lines.includes(l)));
+    expect(unchecked).toEqual([]);
   });
 
   it.each(SCRIPTS)('%s, joined with its library, is clean', (f) => {
