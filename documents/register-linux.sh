@@ -93,16 +93,18 @@ own() {
 # struct, matching names case-insensitively, so a "Profile":{"ShareCreds":false} added as the last
 # member of the top-level object wins over any earlier spelling and keeps the other Profile
 # settings. The text before it is kept byte for byte; a valid object stays valid. python3, when
-# present, checks the JSON first. A config putting EC2 before OnPrem in Identity.ConsumptionOrder
-# (the agent takes the first available identity: appconfig_parser.go, constants.go) is refused.
+# present, checks the JSON first. A config whose Identity.ConsumptionOrder (its last spelling)
+# names known identities but not OnPrem before EC2 is refused: the agent takes the first
+# available one, unknown names dropped, none left = OnPrem, EC2, CustomIdentity
+# (appconfig_parser.go, constants.go, common/identity/identity_selector.go).
 new_conf() {
   local t b o k='"Profile":{"ShareCreds":false}}'
   t=$(cat "$CONF" 2>/dev/null || cat "$CONF.template" 2>/dev/null) || t='{}'
   if command -v python3 >/dev/null && ! printf %s "$t" | python3 -c 'import json,sys;json.load(sys.stdin)' 2>/dev/null; then
     die 6 "the agent config $CONF is not valid JSON"
   fi
-  o=$(printf %s "$t" | tr -d '\n' | grep -io '"consumptionorder"[^]]*' | tail -n1 | grep -o '"OnPrem"\|"EC2"' | head -n1) || o=
-  [[ $o != '"EC2"' ]] || die 6 "the agent config $CONF puts EC2 before OnPrem in Identity.ConsumptionOrder: the agent would not use the hub registration"
+  o=$(printf %s "$t" | tr -d '\n' | grep -io '"consumptionorder"[^]]*' | tail -n1 | grep -o '"\(OnPrem\|ECS\|EC2\|CustomIdentity\)"' | tr -d '\n"') || o=
+  [[ -z $o || ${o//ECS/} =~ ^(CustomIdentity)*OnPrem ]] || die 6 "the agent config $CONF has no OnPrem before EC2 in Identity.ConsumptionOrder: the agent would not use the hub registration"
   t=${t%"${t##*[![:space:]]}"}
   [[ $t = *\} ]] || die 6 "the agent config $CONF is not a JSON object"
   NC=$t

@@ -178,13 +178,14 @@ spawn() {
 
 # Started before the agent is stopped: if the worker dies without restoring it (SIGKILL, the OOM
 # killer; systemd then sends SIGTERM to the rest of the unit, which the guard ignores), the guard
-# starts the agent. It keeps the lock until then. The worker ends it on its way out.
+# starts the agent. It keeps the lock until then (its sleep does not: it outlives a SIGKILL).
+# The worker ends it on its way out.
 guard() {
   (
     trap - ERR
     trap '' TERM INT HUP
     set +e
-    while kill -0 $$; do sleep 1; done
+    while kill -0 $$; do sleep 1 9>&-; done
     ctl start
   ) </dev/null >/dev/null 2>&1 &
   G=$!

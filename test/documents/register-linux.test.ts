@@ -269,14 +269,20 @@ describe('register-linux.sh', () => {
     });
 
     it.each([
-      ['a Profile without ShareCreds', '{\n  "Profile": {\n    "ShareProfile": "ops"\n  },\n  "Agent": {"Region": "eu-west-1"}\n}\n'],
+      [
+        'a Profile without ShareCreds',
+        '{\n  "Profile": {\n    "ShareProfile": "ops"\n  },\n  "Agent": {"Region": "eu-west-1"}\n}\n',
+      ],
       ['an empty Profile', '{"Profile": {}, "Mds": {"CommandWorkersLimit": 5}}'],
       ['a multi-line empty Profile', '{\n  "Profile": {\n  }\n}\n'],
       ['no Profile', '{\n  "Agent": {\n    "Region": "eu-west-1"\n  }\n}\n'],
       ['an empty object', '{}'],
       ['a multi-line empty object', '{\n}\n'],
       ['ShareCreds already false', '{"Profile":{"ShareCreds":false}}'],
-      ['a later "sharecreds": true (Go matches names case-insensitively)', '{"Profile":{"ShareCreds":true},\n "profile": {"sharecreds": true}}'],
+      [
+        'a later "sharecreds": true (Go matches names case-insensitively)',
+        '{"Profile":{"ShareCreds":true},\n "profile": {"sharecreds": true}}',
+      ],
       ['the edit of an earlier run', '{"Agent":{},"Profile":{"ShareCreds":false}}\n'],
     ])('leaves a config the agent decodes, with ShareCreds false, for a config with %s', async (_label, config) => {
       const s = sandbox();
@@ -316,7 +322,7 @@ describe('register-linux.sh', () => {
     it('removes the config it created when the agent does not come up on the new node', async () => {
       const s = sandbox();
       s.writeAgentConfig(TEMPLATE, true);
-      s.flag('agent-crashes');
+      s.flag('agent-crashes-onprem');
       await s.run(SCRIPT);
       expect(s.read('worker.rc').trim()).toBe('1');
       expect(s.read('config-at-register')).toContain('"Profile":{"ShareCreds":false}}');

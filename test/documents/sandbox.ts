@@ -4,7 +4,16 @@
 import { execFile, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -224,6 +233,10 @@ export class Sandbox {
     return out;
   }
 
+  unflag(name: string): void {
+    rmSync(join(this.stub, name), { force: true });
+  }
+
   /** A stub behaviour switch, e.g. 'register-fails'. */
   flag(name: string): void {
     writeFileSync(join(this.stub, name), '');
@@ -280,9 +293,13 @@ export class Sandbox {
   /** The agent config as the agent decodes it (Go's rules: stubs/agent.mjs decodeConfig). */
   decodedConfig(): { ShareCreds?: unknown; ConsumptionOrder?: string[]; error?: string } {
     return JSON.parse(
-      execFileSync(process.execPath, [join(STUBS, 'agent.mjs'), 'decode', join(this.agentConfigDir, 'amazon-ssm-agent.json')], {
-        encoding: 'utf8',
-      }),
+      execFileSync(
+        process.execPath,
+        [join(STUBS, 'agent.mjs'), 'decode', join(this.agentConfigDir, 'amazon-ssm-agent.json')],
+        {
+          encoding: 'utf8',
+        },
+      ),
     ) as { ShareCreds?: unknown; ConsumptionOrder?: string[]; error?: string };
   }
 
@@ -386,6 +403,17 @@ export class Sandbox {
     const dir = join(this.stub, 'units');
     if (!existsSync(dir)) return [];
     return readdirSync(dir).filter((u) => !u.startsWith('.') && !existsSync(join(dir, u, 'rc')));
+  }
+
+  /** Every worker unit started so far, ended or not, with its exit status and output. */
+  unitResults(): { unit: string; rc?: string; out: string }[] {
+    const dir = join(this.stub, 'units');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir).map((u) => {
+      const file = (f: string) =>
+        existsSync(join(dir, u, f)) ? readFileSync(join(dir, u, f), 'utf8').trim() : undefined;
+      return { unit: u.replace(/^\.done-/, ''), rc: file('rc'), out: file('out') ?? '' };
+    });
   }
 
   /** The main PID of a running worker unit. */

@@ -108,7 +108,7 @@ function start(service, generation) {
     const config = decodeConfig(join(confDir, 'amazon-ssm-agent.json'));
     // core/app/bootstrap/bootstrap.go Init: a config that does not decode stops the start; systemd's
     // Restart= keeps retrying, never reaching an identity.
-    if (config.error || existsSync(join(state, 'agent-crashes'))) {
+    if (config.error) {
       writeFileSync(stateFile, 'failed\n');
       return;
     }
@@ -125,9 +125,16 @@ function start(service, generation) {
       OnPrem: Boolean(vault.instanceID && vault.region && vault.privateKey) && { id: vault.instanceID },
       EC2: { id: process.env.STUB_INSTANCE_ID },
     };
-    // common/identity/identity_selector.go: the first available identity in ConsumptionOrder.
+    // common/identity/identity_selector.go: the first available identity in ConsumptionOrder;
+    // none available: the agent cannot start.
     const type = config.ConsumptionOrder.find((t) => available[t]);
     if (!current()) return;
+    // Flag agent-crashes-onprem: the agent dies once it has taken the OnPrem identity (a crash
+    // loop under the new registration; the instance's own identity still works).
+    if (!type || (type === 'OnPrem' && existsSync(join(state, 'agent-crashes-onprem')))) {
+      writeFileSync(stateFile, 'failed\n');
+      return;
+    }
     mkdirSync(join(agentDir, 'runtimeconfig'), { recursive: true });
     // common/runtimeconfig/identity_runtimeconfig.go IdentityRuntimeConfig, saved at each start
     // (core/app/runtimeconfiginit).
