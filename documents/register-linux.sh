@@ -104,7 +104,7 @@ new_conf() {
     die 6 "the agent config $CONF is not valid JSON"
   fi
   o=$(printf %s "$t" | tr -d '\n' | grep -io '"consumptionorder"[^]]*' | tail -n1 | grep -o '"\(OnPrem\|ECS\|EC2\|CustomIdentity\)"' | tr -d '\n"') || o=
-  [[ -z $o || ${o//ECS/} =~ ^(CustomIdentity)*OnPrem ]] || die 6 "the agent config $CONF has no OnPrem before EC2 in Identity.ConsumptionOrder: the agent would not use the hub registration"
+  [[ -z $o || ${o//ECS/} =~ ^(CustomIdentity)*OnPrem ]] || die 6 "$CONF: Identity.ConsumptionOrder has no OnPrem before EC2"
   t=${t%"${t##*[![:space:]]}"}
   [[ $t = *\} ]] || die 6 "the agent config $CONF is not a JSON object"
   NC=$t
@@ -153,6 +153,8 @@ tagp() {
 check() {
   validate
   find_agent
+  # Agents before 3.1.501.0 write no identity_config.json: which identity they use is unknown.
+  [[ -e $IDC ]] || die 3 "the SSM Agent is older than 3.1.501.0 (no $IDC); update it"
   proxy
   read_imds
   log "instance $IID in $IREG; hub Region $HUB"
@@ -240,7 +242,7 @@ worker() {
   TOUCHED=0
   echo "$IID" >"$MARK"
   log "the agent runs as $mi"
-  tagp "Key=$MI_TAG,Value=$mi" || fail "registered as $mi but could not tag $IID with $MI_TAG=$mi (ec2:CreateTags); the registration is kept and the next run retries only the tag"
+  tagp "Key=$MI_TAG,Value=$mi" || fail "registered as $mi but could not tag $IID (ec2:CreateTags); registration kept, the next run retries only the tag"
   log "tagged $IID with $MI_TAG=$mi"
   tags delete "Key=$ERR_TAG" || log "could not remove tag $ERR_TAG (ec2:DeleteTags)"
   trap - ERR

@@ -198,9 +198,9 @@ wstart() {
   mkdir -p "${LOG%/*}" "$STATE"
   set -o errtrace
   trap 'fail "unexpected error at line $LINENO"' ERR
-  local s
-  # shellcheck disable=SC2064 # the signal's name, now
-  for s in TERM INT HUP; do trap "fail 'stopped by SIG$s'" "$s"; done
+  trap 'fail "stopped by SIGTERM"' TERM
+  trap 'fail "stopped by SIGINT"' INT
+  trap 'fail "stopped by SIGHUP"' HUP
   validate
   log "worker started"
   exec 9>>"$STATE/worker.lck"

@@ -214,6 +214,8 @@ export class Sandbox {
       SSM_HUB_IDENTITY_WAIT: '10',
       SSM_HUB_RETRY_PAUSE: '0',
     };
+    // The agent runs (it runs the document) on the instance's own identity.
+    this.writeIdentity('EC2', opts.instanceId);
   }
 
   setParameter(name: string, value: string): void {
