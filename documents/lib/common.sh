@@ -179,7 +179,8 @@ spawn() {
 # Started before the agent is stopped: if the worker dies without restoring it (SIGKILL, the OOM
 # killer; systemd then sends SIGTERM to the rest of the unit, which the guard ignores), the guard
 # starts the agent. It keeps the lock until then (its sleep does not: it outlives a SIGKILL).
-# The worker ends it on its way out.
+# The worker ends it on its way out, unless the agent is still not running: then the guard tries
+# once more.
 guard() {
   (
     trap - ERR
@@ -209,7 +210,7 @@ wstart() {
     exit 0
   fi
   echo "$$ $J $(date -u +%FT%TZ)" >"$STATE/worker.lck"
-  trap '[[ -z $G ]] || kill -9 "$G" 2>/dev/null; [[ $0 != "$STATE"/ssm-hub-* ]] || rm -f "$0"' EXIT
+  trap '[[ -z $G ]] || ! up || kill -9 "$G" 2>/dev/null; [[ $0 != "$STATE"/ssm-hub-* ]] || rm -f "$0"' EXIT
   find_agent
   proxy
   read_imds

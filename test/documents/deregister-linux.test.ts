@@ -187,14 +187,16 @@ describe('deregister-linux.sh', () => {
     s.writeRegistration(MI, HUB_REGION);
     s.flag('systemctl-start-fails');
     await s.run(SCRIPT);
+    await s.settle({ gone: true });
     expect(s.read('worker.rc').trim()).toBe('1');
     expect(s.tags()['central-it:registration-error']).toMatch(/deregister: could not start the SSM Agent$/);
     // The opt-out written first stays: the registration is already cleared.
     expect(s.tags()[OPT_OUT]).toBe('true');
     expect(s.registration()).toBeUndefined();
-    // fail() tried once more to start the agent it had stopped.
+    // fail() tried once more to start the agent it had stopped, and the guard once after it.
     expect(actions(s).filter((a) => a.startsWith('systemctl'))).toEqual([
       'systemctl stop',
+      'systemctl start',
       'systemctl start',
       'systemctl start',
     ]);

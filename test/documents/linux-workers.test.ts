@@ -330,6 +330,22 @@ describe('7. a killed worker never leaves the agent stopped', () => {
       expect(s.agentState()).toBe('running');
     });
   });
+
+  it.each([
+    ['register', REGISTER],
+    ['deregister', DEREGISTER],
+  ])('the %s guard starts the agent when the worker could not, after the worker has ended', async (_label, script) => {
+    const s = sandbox();
+    s.writeRegistration(OLD_MI, HUB_REGION, 'EC2');
+    // Both starts of the worker fail (after registering and in the fallback); the guard's works.
+    writeFileSync(join(s.stub, 'systemctl-start-fails'), '2');
+    await s.run(script);
+    await s.settle({ gone: true });
+    await s.settle();
+    expect(s.read('worker.rc').trim()).toBe('1');
+    expect(s.logText()).toContain(script === REGISTER ? 'could not restart the agent' : 'could not start the agent');
+    expect(s.agentState()).toBe('running');
+  });
 });
 
 describe('8. a registration that could not be tagged is kept; only the tag is retried', () => {
