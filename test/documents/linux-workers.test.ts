@@ -2,7 +2,7 @@
 // sandbox, whose stubs follow the real SSM Agent (stubs/amazon-ssm-agent, stubs/agent.mjs),
 // systemd (stubs/systemctl, stubs/systemd-run) and a proxy-only network (stubs/aws).
 // SSM_HUB_TEST_SCRIPTS=<folder with an older documents/> runs the same tests on older scripts.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { builtScript, deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
@@ -24,7 +24,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await imds.close();
 });
-afterEach(() => {
+// After all, not after each: some tests run concurrently.
+afterAll(() => {
   for (const s of sandboxes.splice(0)) s.cleanup();
 });
 
@@ -114,7 +115,7 @@ describe('2. success is verified: the agent must run on the new OnPrem identity'
     expect(r.code).toBe(0);
     expect(registers(s)).toBe(1);
     expectFellBack(s);
-    expect(s.tags()[ERROR_TAG]).toMatch(/register: the agent did not run as mi-[0-9a-f]{17} within 10 s/);
+    expect(s.tags()[ERROR_TAG]).toMatch(/register: the agent did not run as mi-[0-9a-f]{17} within 5 s/);
     expect(s.read('agent-argv.log').trim().split('\n').at(-1)).toBe('-register -clear');
   });
 
@@ -294,7 +295,8 @@ describe('6. the worker uses the agent proxy; IMDS never does', () => {
   });
 });
 
-describe('7. a killed worker never leaves the agent stopped', () => {
+// Concurrent: each test has its own sandbox, and most of their time is spent waiting.
+describe.concurrent('7. a killed worker never leaves the agent stopped', () => {
   const kill = async (s: Sandbox, step: string, signal: 'SIGTERM' | 'SIGKILL') => {
     await s.paused(step);
     const [unit] = s.activeUnits();
@@ -309,7 +311,7 @@ describe('7. a killed worker never leaves the agent stopped', () => {
   };
 
   describe.each(['SIGTERM', 'SIGKILL'] as const)('%s', (signal) => {
-    it.each(['stop', 'register', 'start', 'tag'])('register worker at step %s', async (step) => {
+    it.for(['stop', 'register', 'start', 'tag'])('register worker at step %s', async (step, { expect }) => {
       const s = sandbox();
       s.flag(`pause-${step}`);
       await s.run(REGISTER, [], {}, { detach: true });
@@ -321,7 +323,7 @@ describe('7. a killed worker never leaves the agent stopped', () => {
       if (signal === 'SIGTERM') expect(s.logText()).toContain('stopped by SIGTERM');
     });
 
-    it.each(['stop', 'clear', 'start'])('deregister worker at step %s', async (step) => {
+    it.for(['stop', 'clear', 'start'])('deregister worker at step %s', async (step, { expect }) => {
       const s = sandbox();
       s.writeRegistration(OLD_MI, HUB_REGION);
       s.flag(`pause-${step}`);
@@ -331,21 +333,24 @@ describe('7. a killed worker never leaves the agent stopped', () => {
     });
   });
 
-  it.each([
+  it.for([
     ['register', REGISTER],
     ['deregister', DEREGISTER],
-  ])('the %s guard starts the agent when the worker could not, after the worker has ended', async (_label, script) => {
-    const s = sandbox();
-    s.writeRegistration(OLD_MI, HUB_REGION, 'EC2');
-    // Both starts of the worker fail (after registering and in the fallback); the guard's works.
-    writeFileSync(join(s.stub, 'systemctl-start-fails'), '2');
-    await s.run(script);
-    await s.settle({ gone: true });
-    await s.settle();
-    expect(s.read('worker.rc').trim()).toBe('1');
-    expect(s.logText()).toContain(script === REGISTER ? 'could not restart the agent' : 'could not start the agent');
-    expect(s.agentState()).toBe('running');
-  });
+  ] as const)(
+    'the %s guard starts the agent when the worker could not, after the worker has ended',
+    async ([, script], { expect }) => {
+      const s = sandbox();
+      s.writeRegistration(OLD_MI, HUB_REGION, 'EC2');
+      // Both starts of the worker fail (after registering and in the fallback); the guard's works.
+      writeFileSync(join(s.stub, 'systemctl-start-fails'), '2');
+      await s.run(script);
+      await s.settle({ gone: true });
+      await s.settle();
+      expect(s.read('worker.rc').trim()).toBe('1');
+      expect(s.logText()).toContain(script === REGISTER ? 'could not restart the agent' : 'could not start the agent');
+      expect(s.agentState()).toBe('running');
+    },
+  );
 });
 
 describe('8. a registration that could not be tagged is kept; only the tag is retried', () => {

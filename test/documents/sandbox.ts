@@ -211,7 +211,7 @@ export class Sandbox {
       SSM_HUB_SNAP_ROOT: join(this.root, 'snap'),
       SSM_HUB_WORKER_DELAY: '0',
       SSM_HUB_BOOT_ID_FILE: join(this.root, 'boot_id'),
-      SSM_HUB_IDENTITY_WAIT: '10',
+      SSM_HUB_IDENTITY_WAIT: '5',
       SSM_HUB_RETRY_PAUSE: '0',
     };
     // The agent runs (it runs the document) on the instance's own identity.
