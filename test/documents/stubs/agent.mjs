@@ -22,7 +22,7 @@ function parse(text) {
       i++;
       const members = [];
       ws();
-      if (text[i] === '}') return i++, { members };
+      if (text[i] === '}') return (i++, { members });
       for (;;) {
         ws();
         if (text[i] !== '"') fail();
@@ -32,7 +32,7 @@ function parse(text) {
         members.push([key, value()]);
         ws();
         if (text[i] === ',') i++;
-        else if (text[i] === '}') return i++, { members };
+        else if (text[i] === '}') return (i++, { members });
         else fail();
       }
     }
@@ -40,12 +40,12 @@ function parse(text) {
       i++;
       const items = [];
       ws();
-      if (text[i] === ']') return i++, items;
+      if (text[i] === ']') return (i++, items);
       for (;;) {
         items.push(value());
         ws();
         if (text[i] === ',') i++;
-        else if (text[i] === ']') return i++, items;
+        else if (text[i] === ']') return (i++, items);
         else fail();
       }
     }
@@ -117,7 +117,8 @@ function start(service, generation) {
     let vault = {};
     try {
       const manifest = JSON.parse(readFileSync(join(agentDir, 'Vault/Manifest'), 'utf8'));
-      if (manifest.RegistrationKey) vault = JSON.parse(readFileSync(join(agentDir, 'Vault/Store/RegistrationKey'), 'utf8'));
+      if (manifest.RegistrationKey)
+        vault = JSON.parse(readFileSync(join(agentDir, 'Vault/Store/RegistrationKey'), 'utf8'));
     } catch {
       vault = {};
     }
@@ -140,7 +141,13 @@ function start(service, generation) {
     // (core/app/runtimeconfiginit).
     writeFileSync(
       join(agentDir, 'runtimeconfig/identity_config.json'),
-      JSON.stringify({ SchemaVersion: '1.1', InstanceId: available[type].id, IdentityType: type, ShareFile: '', ShareProfile: '' }),
+      JSON.stringify({
+        SchemaVersion: '1.1',
+        InstanceId: available[type].id,
+        IdentityType: type,
+        ShareFile: '',
+        ShareProfile: '',
+      }),
     );
     writeFileSync(join(state, 'identity.log'), `${type} ${available[type].id}\n`, { flag: 'a' });
   } finally {
