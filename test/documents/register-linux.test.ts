@@ -297,6 +297,14 @@ describe('register-linux.sh', () => {
       expect(s.identity()).toBe(`OnPrem ${s.mi}`);
     });
 
+    it('registers with python3 on PATH when the config is valid JSON', async () => {
+      const s = sandbox({ python: true });
+      s.writeAgentConfig(TEMPLATE);
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+      expect(s.agentConfig()).toBe(edited(TEMPLATE));
+    });
+
     it('refuses, before touching the agent, a config python3 cannot parse', async () => {
       const s = sandbox({ python: true });
       const broken = '{"Profile": {"ShareCreds": true,},}';

@@ -176,9 +176,14 @@ export class Sandbox {
     ]) {
       mkdirSync(d, { recursive: true });
     }
-    for (const tool of [...SYSTEM_TOOLS, ...(opts.python ? ['python3'] : [])]) {
+    for (const tool of SYSTEM_TOOLS) {
       const path = execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
       symlinkSync(path, join(this.bin, tool));
+    }
+    if (opts.python) {
+      // The interpreter itself: a version manager's shim would need tools the sandbox leaves out.
+      const path = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+      symlinkSync(path, join(this.bin, 'python3'));
     }
     const without = new Set(opts.without ?? []);
     for (const stub of ['aws', 'systemctl', 'systemd-run']) {
