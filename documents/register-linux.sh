@@ -93,26 +93,27 @@ own() {
 # struct, matching names case-insensitively, so a "Profile":{"ShareCreds":false} added as the last
 # member of the top-level object wins over any earlier spelling and keeps the other Profile
 # settings. The text before it is kept byte for byte; a valid object stays valid. python3, when
-# present, checks the JSON first. A config whose Identity.ConsumptionOrder (its last spelling)
+# present, checks the result before the agent is touched. A config whose Identity.ConsumptionOrder (its last spelling)
 # names known identities but not OnPrem before EC2 is refused: the agent takes the first
 # available one, unknown names dropped, none left = OnPrem, EC2, CustomIdentity
 # (appconfig_parser.go, constants.go, common/identity/identity_selector.go).
 new_conf() {
   local t b o k='"Profile":{"ShareCreds":false}}'
   t=$(cat "$CONF" 2>/dev/null || cat "$CONF.template" 2>/dev/null) || t='{}'
-  if command -v python3 >/dev/null && ! printf %s "$t" | python3 -c 'import json,sys;json.load(sys.stdin)' 2>/dev/null; then
-    die 6 "the agent config $CONF is not valid JSON"
-  fi
   o=$(printf %s "$t" | tr -d '\n' | grep -io '"consumptionorder"[^]]*' | tail -n1 | grep -o '"\(OnPrem\|ECS\|EC2\|CustomIdentity\)"' | tr -d '\n"') || o=
   [[ -z $o || ${o//ECS/} =~ ^(CustomIdentity)*OnPrem ]] || die 6 "$CONF: Identity.ConsumptionOrder has no OnPrem before EC2"
   t=${t%"${t##*[![:space:]]}"}
   [[ $t = *\} ]] || die 6 "the agent config $CONF is not a JSON object"
   NC=$t
-  [[ $t = *"$k" ]] && return
-  b=${t%\}}
-  t=${b%"${b##*[![:space:]]}"}
-  [[ $t = *\{ ]] || b+=,
-  NC=$b$k
+  if [[ $t != *"$k" ]]; then
+    b=${t%\}}
+    t=${b%"${b##*[![:space:]]}"}
+    [[ $t = *\{ ]] || b+=,
+    NC=$b$k
+  fi
+  if command -v python3 >/dev/null && ! printf %s "$NC" | python3 -c 'import json,sys;json.load(sys.stdin)' 2>/dev/null; then
+    die 6 "the agent config $CONF is not valid JSON"
+  fi
 }
 
 # Backs the config up ("-": there was none), writes NC beside it and renames it into place.
