@@ -1,8 +1,6 @@
 // Executes documents/deregister-linux.sh in the same sandbox as the registration tests: the way
 // back from the hub to the instance's own account.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { builtScript, deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
 
 const SCRIPT = builtScript('deregister-linux.sh');
@@ -60,7 +58,9 @@ describe('deregister-linux.sh', () => {
     s.setTag('Name', 'web-1');
     const r = await s.run(SCRIPT);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`deregistration of ${MI} scheduled as systemd unit ssm-hub-deregister-\\d+`));
+    expect(r.stdout).toMatch(
+      new RegExp(`deregistration of ${MI} scheduled as systemd unit ssm-hub-deregister-\\d+-\\d+-\\d+`),
+    );
     expect(s.read('worker.rc').trim()).toBe('0');
     expect(s.read('agent-argv.log').trim()).toBe('-register -clear');
     expect(s.registration()).toBeUndefined();
@@ -116,7 +116,7 @@ describe('deregister-linux.sh', () => {
     const { 'central-it:registration-error': error, ...rest } = s.tags();
     expect(rest).toEqual({ managedinstanceid: MI });
     expect(error).toMatch(
-      /deregistration: could not tag i-0123456789abcdef0 with central-it:registration-opt-out true ec2:CreateTags the registration and the agent were left unchanged$/,
+      /deregister: could not tag i-0123456789abcdef0 with central-it:registration-opt-out true ec2:CreateTags the registration and the agent were left unchanged$/,
     );
   });
 
@@ -187,14 +187,16 @@ describe('deregister-linux.sh', () => {
     s.writeRegistration(MI, HUB_REGION);
     s.flag('systemctl-start-fails');
     await s.run(SCRIPT);
+    await s.settle({ gone: true });
     expect(s.read('worker.rc').trim()).toBe('1');
-    expect(s.tags()['central-it:registration-error']).toMatch(/deregistration: could not start the SSM Agent$/);
+    expect(s.tags()['central-it:registration-error']).toMatch(/deregister: could not start the SSM Agent$/);
     // The opt-out written first stays: the registration is already cleared.
     expect(s.tags()[OPT_OUT]).toBe('true');
     expect(s.registration()).toBeUndefined();
-    // fail() tried once more to start the agent it had stopped.
+    // fail() tried once more to start the agent it had stopped, and the guard once after it.
     expect(actions(s).filter((a) => a.startsWith('systemctl'))).toEqual([
       'systemctl stop',
+      'systemctl start',
       'systemctl start',
       'systemctl start',
     ]);
@@ -218,48 +220,33 @@ describe('deregister-linux.sh', () => {
   });
 
   describe('worker lock', () => {
-    it('holds the lock, owned by its own PID and this boot, while it clears the registration, and removes it at the end', async () => {
+    it('holds the flock on worker.lck, shared with the register worker, with its own PID as owner', async () => {
       const s = sandbox();
       s.writeRegistration(MI, HUB_REGION);
       await s.run(SCRIPT);
       expect(s.read('worker.rc').trim()).toBe('0');
-      const [, pid, boot, callers] = /^owner=(\d+) (\S+) callers=(\S+)$/.exec(s.read('lock-at-agent').trim()) ?? [];
-      expect(boot).toBe(s.bootId);
+      const [, pid, callers] = /^owner=(\d+) deregister \S+ callers=(\S+)$/.exec(s.read('lock-at-agent').trim()) ?? [];
       // The worker runs the agent directly: the owner is the agent's parent.
       expect(callers!.split(',')[0]).toBe(pid);
-      expect(s.lockOwner()).toBeUndefined();
-    });
-
-    it.each([
-      ['from an earlier boot', () => ({ pid: process.pid, bootId: randomUUID() })],
-      ['whose worker process is dead', (s: Sandbox) => ({ pid: spawnSync('true').pid, bootId: s.bootId })],
-      ['without an owner (previous version)', () => undefined],
-    ])('takes over a stale lock %s and deregisters', async (_, owner) => {
-      const s = sandbox();
-      s.writeRegistration(MI, HUB_REGION);
-      s.setTag('managedinstanceid', MI);
-      s.writeLock(owner(s));
-      await s.run(SCRIPT);
-      expect(s.read('worker.rc').trim()).toBe('0');
-      expect(s.logText()).toContain('removing a stale worker lock');
-      expect(s.read('agent-argv.log').trim()).toBe('-register -clear');
-      expect(s.tags()).toEqual({ [OPT_OUT]: 'true' });
-      expect(s.lockOwner()).toBeUndefined();
     });
 
     it('leaves a live worker alone: exits 0 saying another worker is running, and changes nothing', async () => {
       const s = sandbox();
       s.writeRegistration(MI, HUB_REGION);
       s.setTag('managedinstanceid', MI);
-      s.writeLock({ pid: process.pid, bootId: s.bootId });
-      const r = await s.run(SCRIPT);
-      expect(r.code).toBe(0);
-      expect(s.read('worker.rc').trim()).toBe('0');
-      expect(s.logText()).toContain('another worker is running; leaving it to finish');
-      expect(s.read('agent-argv.log')).toBe('');
-      expect(s.registration()).toContain(MI);
-      expect(s.tags()).toEqual({ managedinstanceid: MI });
-      expect(s.lockOwner()).toBe(`${process.pid} ${s.bootId}`);
+      const release = s.holdLock();
+      try {
+        await new Promise((res) => setTimeout(res, 200));
+        const r = await s.run(SCRIPT);
+        expect(r.code).toBe(0);
+        expect(s.read('worker.rc').trim()).toBe('0');
+        expect(s.logText()).toContain('another worker is running; leaving it to finish');
+        expect(s.read('agent-argv.log')).toBe('');
+        expect(s.registration()).toContain(MI);
+        expect(s.tags()).toEqual({ managedinstanceid: MI });
+      } finally {
+        release();
+      }
     });
   });
 });

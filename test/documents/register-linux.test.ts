@@ -3,8 +3,6 @@
 // synchronously with only the environment it was given, like a transient unit).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { builtScript, deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
 
@@ -53,10 +51,10 @@ describe('register-linux.sh', () => {
     const s = sandbox();
     const r = await s.run(SCRIPT);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/scheduled as systemd unit ssm-hub-register-\d+/);
+    expect(r.stdout).toMatch(/scheduled as systemd unit ssm-hub-register-\d+-\d+-\d+/);
 
     // The worker ran as a transient unit that outlives the agent restart.
-    expect(s.read('calls.log')).toMatch(/^systemd-run --unit ssm-hub-register-\d+ --collect --quiet .*--worker$/m);
+    expect(s.read('calls.log')).toMatch(/^systemd-run --unit ssm-hub-register-\S+ --collect --quiet .*--worker$/m);
     expect(s.read('worker.rc').trim()).toBe('0');
 
     expect(s.read('agent-argv.log').trim().split('\n')).toEqual([
@@ -71,8 +69,9 @@ describe('register-linux.sh', () => {
 
     expect(s.tags()).toEqual({ managedinstanceid: s.mi });
     expect(s.logText()).toMatch(
-      new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\[worker\\] registered as ${s.mi}$`, 'm'),
+      new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\[worker\\] the agent runs as ${s.mi}$`, 'm'),
     );
+    expect(s.identity()).toBe(`OnPrem ${s.mi}`);
     expect(s.logText()).toContain('registration complete');
   });
 
@@ -206,7 +205,7 @@ describe('register-linux.sh', () => {
       if (registered) s.writeRegistration(MI, HUB_REGION); // even a lost tag is left alone
       const r = await s.run(SCRIPT);
       expect(r.code, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).toContain('opted out of hub registration: tag central-it:registration-opt-out is set');
+      expect(r.stdout).toContain('opted out of hub registration: tag central-it:registration-opt-out is true');
       expect(s.read('agent-argv.log')).toBe('');
       expect(s.read('calls.log')).not.toMatch(/get-parameter|systemd-run|systemctl|create-tags|delete-tags/);
       expect(s.tags()).toEqual({ 'central-it:registration-opt-out': 'true' });
@@ -223,35 +222,33 @@ describe('register-linux.sh', () => {
   });
 
   describe('turns off the agent credential sharing before registering (Profile.ShareCreds)', () => {
-    // The package's template, as amazon-ssm-agent ships it (including its stray trailing comma).
+    // The start of the package's amazon-ssm-agent.json.template (github aws/amazon-ssm-agent).
     const TEMPLATE = [
       '{',
       '    "Profile":{',
-      '        "ProfilePath" : "",',
-      '        "ProfileName" : "",',
       '        "ShareCreds" : true,',
-      '        "ShareProfile" : ""',
+      '        "ShareProfile" : "",',
+      '        "ForceUpdateCreds" : false,',
+      '        "KeyAutoRotateDays": 0',
       '    },',
-      '    "Mgs": {',
-      '        "Region": "",',
-      '        "SessionWorkersLimit" : 1000,',
-      '    },',
-      '    "Agent": {',
-      '        "Region": "",',
-      '        "OrchestrationRootDir": ""',
+      '    "Mds": {',
+      '        "CommandWorkersLimit" : 5,',
+      '        "StopTimeoutMillis" : 20000',
       '    }',
       '}',
       '',
     ].join('\n');
+    /** What the worker leaves: the text before the last "}" kept byte for byte, a last member added. */
+    const edited = (text: string) => `${text.trimEnd().slice(0, -1)},"Profile":{"ShareCreds":false}}\n`;
 
-    it('edits only the ShareCreds value of an existing config, as the agent saw it at -register', async () => {
+    it('keeps the config byte for byte and adds a last Profile member the agent decodes as ShareCreds false', async () => {
       const s = sandbox();
       s.writeAgentConfig(TEMPLATE);
       await s.run(SCRIPT);
-      expect(s.read('worker.rc').trim()).toBe('0');
-      const expected = TEMPLATE.replace('"ShareCreds" : true,', '"ShareCreds" : false,');
-      expect(s.agentConfig()).toBe(expected);
-      expect(s.read('config-at-register')).toBe(expected);
+      expect(s.read('worker.rc').trim(), s.read('worker.out')).toBe('0');
+      expect(s.agentConfig()).toBe(edited(TEMPLATE));
+      expect(s.read('config-at-register')).toBe(edited(TEMPLATE));
+      expect(s.decodedConfig()).toEqual({ ShareCreds: false, ConsumptionOrder: ['OnPrem', 'EC2', 'CustomIdentity'] });
       expect(s.logText()).toContain(`set Profile.ShareCreds to false in ${s.agentConfigDir}/amazon-ssm-agent.json`);
     });
 
@@ -260,7 +257,7 @@ describe('register-linux.sh', () => {
       s.writeAgentConfig(TEMPLATE, true);
       await s.run(SCRIPT);
       expect(s.read('worker.rc').trim()).toBe('0');
-      expect(s.agentConfig()).toBe(TEMPLATE.replace('"ShareCreds" : true,', '"ShareCreds" : false,'));
+      expect(s.agentConfig()).toBe(edited(TEMPLATE));
       expect(s.agentConfig(true)).toBe(TEMPLATE);
     });
 
@@ -275,26 +272,48 @@ describe('register-linux.sh', () => {
       [
         'a Profile without ShareCreds',
         '{\n  "Profile": {\n    "ShareProfile": "ops"\n  },\n  "Agent": {"Region": "eu-west-1"}\n}\n',
-        { Profile: { ShareCreds: false, ShareProfile: 'ops' }, Agent: { Region: 'eu-west-1' } },
       ],
+      ['an empty Profile', '{"Profile": {}, "Mds": {"CommandWorkersLimit": 5}}'],
+      ['a multi-line empty Profile', '{\n  "Profile": {\n  }\n}\n'],
+      ['no Profile', '{\n  "Agent": {\n    "Region": "eu-west-1"\n  }\n}\n'],
+      ['an empty object', '{}'],
+      ['a multi-line empty object', '{\n}\n'],
+      ['ShareCreds already false', '{"Profile":{"ShareCreds":false}}'],
       [
-        'an empty Profile',
-        '{"Profile": {}, "Mds": {"CommandWorkersLimit": 5}}',
-        { Profile: { ShareCreds: false }, Mds: { CommandWorkersLimit: 5 } },
+        'a later "sharecreds": true (Go matches names case-insensitively)',
+        '{"Profile":{"ShareCreds":true},\n "profile": {"sharecreds": true}}',
       ],
-      [
-        'no Profile',
-        '{\n  "Agent": {\n    "Region": "eu-west-1"\n  }\n}\n',
-        { Profile: { ShareCreds: false }, Agent: { Region: 'eu-west-1' } },
-      ],
-      ['an empty object', '{}', { Profile: { ShareCreds: false } }],
-      ['ShareCreds already false', '{"Profile":{"ShareCreds":false}}', { Profile: { ShareCreds: false } }],
-    ])('keeps valid JSON and the other settings for a config with %s', async (_label, config, expected) => {
+      ['the edit of an earlier run', '{"Agent":{},"Profile":{"ShareCreds":false}}\n'],
+    ])('leaves a config the agent decodes, with ShareCreds false, for a config with %s', async (_label, config) => {
       const s = sandbox();
       s.writeAgentConfig(config);
       await s.run(SCRIPT);
       expect(s.read('worker.rc').trim(), s.read('worker.out')).toBe('0');
-      expect(JSON.parse(s.agentConfig()!)).toEqual(expected);
+      expect(s.decodedConfig()).toMatchObject({ ShareCreds: false });
+      expect(s.decodedConfig().error).toBeUndefined();
+      // Valid JSON for any reader, and the original text is still there before the edit.
+      expect(() => JSON.parse(s.agentConfig()!) as unknown).not.toThrow();
+      expect(s.agentConfig()!.startsWith(config.trimEnd().slice(0, -1))).toBe(true);
+      expect(s.identity()).toBe(`OnPrem ${s.mi}`);
+    });
+
+    it('registers with python3 on PATH when the config is valid JSON', async () => {
+      const s = sandbox({ python: true });
+      s.writeAgentConfig(TEMPLATE);
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+      expect(s.agentConfig()).toBe(edited(TEMPLATE));
+    });
+
+    it('refuses, before touching the agent, a config python3 cannot parse', async () => {
+      const s = sandbox({ python: true });
+      const broken = '{"Profile": {"ShareCreds": true,},}';
+      s.writeAgentConfig(broken);
+      await s.run(SCRIPT);
+      expect(s.read('worker.rc').trim()).toBe('1');
+      expect(s.logText()).toContain(`the agent config ${s.agentConfigDir}/amazon-ssm-agent.json is not valid JSON`);
+      expect(s.read('calls.log')).not.toMatch(/^systemctl|^amazon-ssm-agent/m);
+      expect(s.agentConfig()).toBe(broken);
     });
 
     it('puts the original config back when registering fails', async () => {
@@ -308,13 +327,13 @@ describe('register-linux.sh', () => {
       expect(s.logText()).toContain(`restored ${s.agentConfigDir}/amazon-ssm-agent.json`);
     });
 
-    it('removes the config it created when registering fails', async () => {
+    it('removes the config it created when the agent does not come up on the new node', async () => {
       const s = sandbox();
       s.writeAgentConfig(TEMPLATE, true);
-      s.flag('fail-create-tags');
+      s.flag('agent-crashes-onprem');
       await s.run(SCRIPT);
       expect(s.read('worker.rc').trim()).toBe('1');
-      expect(s.read('config-at-register')).toContain('"ShareCreds" : false');
+      expect(s.read('config-at-register')).toContain('"Profile":{"ShareCreds":false}}');
       expect(s.agentConfig()).toBeUndefined();
       expect(s.agentConfig(true)).toBe(TEMPLATE);
     });
@@ -391,17 +410,6 @@ describe('register-linux.sh', () => {
     expect(s.logText()).toContain('registration failed');
   });
 
-  it('undoes the registration when the instance cannot be tagged', async () => {
-    const s = sandbox();
-    s.flag('fail-create-tags');
-    await s.run(SCRIPT);
-    expect(s.read('worker.rc').trim()).toBe('1');
-    expect(s.read('agent-argv.log').trim().split('\n').at(-1)).toBe('-register -clear');
-    expect(s.registration()).toBeUndefined();
-    expect(s.agentState()).toBe('running');
-    expect(s.logText()).toContain('could not tag i-0123456789abcdef0 with managedinstanceid');
-  });
-
   it('removes a previous error tag after a successful registration', async () => {
     const s = sandbox();
     s.setTag('central-it:registration-error', 'old failure');
@@ -441,65 +449,48 @@ describe('register-linux.sh', () => {
   });
 
   describe('worker lock', () => {
-    /** A PID that belonged to a process which has exited: a worker killed mid-run. */
-    const deadPid = () => spawnSync('true').pid;
-
-    it('holds the lock, owned by its own PID and this boot, while it drives the agent, and removes it at the end', async () => {
+    it('holds an flock on worker.lck, with its own PID as owner, while it drives the agent', async () => {
       const s = sandbox();
       await s.run(SCRIPT);
       expect(s.read('worker.rc').trim()).toBe('0');
       const [seen] = s.read('lock-at-agent').trim().split('\n');
-      const [, pid, boot, callers] = /^owner=(\d+) (\S+) callers=(\S+)$/.exec(seen!) ?? [];
-      expect(boot).toBe(s.bootId);
+      const [, pid, callers] = /^owner=(\d+) register \S+ callers=(\S+)$/.exec(seen!) ?? [];
       // The agent runs in a subshell of the worker (o=$(...)): the owner is its parent, the worker itself.
       expect(callers!.split(',')[1]).toBe(pid);
-      expect(s.lockOwner()).toBeUndefined();
-      expect(s.logText()).not.toContain('stale');
-    });
-
-    it('removes the lock after a failed run too', async () => {
-      const s = sandbox();
-      s.flag('register-fails');
+      // The kernel released the lock with the worker: the next run takes it at once.
       await s.run(SCRIPT);
-      expect(s.read('worker.rc').trim()).toBe('1');
-      expect(s.read('lock-at-agent')).toContain(` ${s.bootId}`);
-      expect(s.lockOwner()).toBeUndefined();
+      expect(s.logText()).not.toContain('another worker is running');
     });
 
-    it.each([
-      [
-        'from an earlier boot (the owner PID is alive, but is some other process now)',
-        () => ({ pid: process.pid, bootId: randomUUID() }),
-      ],
-      [
-        'whose worker process is dead (killed by the OOM killer or systemctl stop)',
-        (s: Sandbox) => ({ pid: deadPid(), bootId: s.bootId }),
-      ],
-      ['without an owner, as the previous version of this script left it', () => undefined],
-    ])('takes over a stale lock %s and registers', async (_, owner) => {
+    it('is never stale: a worker killed with SIGKILL leaves nothing that blocks the next run', async () => {
       const s = sandbox();
-      s.writeLock(owner(s));
-      const r = await s.run(SCRIPT);
-      expect(r.code).toBe(0);
+      s.flag('pause-stop');
+      await s.run(SCRIPT, [], {}, { detach: true });
+      await s.paused('stop');
+      const [unit] = s.activeUnits();
+      process.kill(s.unitPid(unit!), 'SIGKILL');
+      await s.settle({ gone: true });
+      await s.run(SCRIPT);
       expect(s.read('worker.rc').trim()).toBe('0');
-      expect(s.logText()).toMatch(/\[worker\] removing a stale worker lock\n(.*\n)*.*registration complete/);
-      expect(s.tags()).toEqual({ managedinstanceid: s.mi });
-      expect(s.lockOwner()).toBeUndefined();
+      expect(s.logText()).toContain('registration complete');
+      expect(s.identity()).toBe(`OnPrem ${s.mi}`);
     });
 
     it('leaves a live worker alone: exits 0 saying another worker is running, and changes nothing', async () => {
       const s = sandbox();
-      const live = { pid: process.pid, bootId: s.bootId };
-      s.writeLock(live);
-      const r = await s.run(SCRIPT);
-      expect(r.code).toBe(0);
-      expect(s.read('worker.rc').trim()).toBe('0');
-      expect(s.logText()).toContain('another worker is running; leaving it to finish');
-      expect(s.logText()).not.toContain('stale');
-      expect(s.read('agent-argv.log')).toBe('');
-      expect(s.read('calls.log')).not.toMatch(/systemctl|create-tags|delete-tags/);
-      expect(s.tags()).toEqual({});
-      expect(s.lockOwner()).toBe(`${live.pid} ${live.bootId}`);
+      const release = s.holdLock();
+      try {
+        await new Promise((res) => setTimeout(res, 200));
+        const r = await s.run(SCRIPT);
+        expect(r.code).toBe(0);
+        expect(s.read('worker.rc').trim()).toBe('0');
+        expect(s.logText()).toContain('another worker is running; leaving it to finish');
+        expect(s.read('agent-argv.log')).toBe('');
+        expect(s.read('calls.log')).not.toMatch(/systemctl|create-tags|delete-tags/);
+        expect(s.tags()).toEqual({});
+      } finally {
+        release();
+      }
     });
   });
 });

@@ -1,10 +1,19 @@
 // A sandbox in which the Linux scripts really run: a private PATH holding only the system tools
 // they need plus stubs of aws, amazon-ssm-agent, systemctl and systemd-run, a fake IMDSv2 on a
 // loopback port (the real curl talks to it), and temp directories for every state path.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -58,6 +67,9 @@ const SYSTEM_TOOLS = [
   'curl',
   'cat',
   'grep',
+  'mv',
+  'flock',
+  'readlink',
 ];
 
 export interface ImdsFake {
@@ -117,6 +129,8 @@ export interface SandboxOptions {
   without?: string[];
   /** Install the agent as the Ubuntu snap instead of on PATH. */
   snap?: boolean;
+  /** Put python3 on PATH (Amazon Linux and Ubuntu have it; a minimal image may not). */
+  python?: boolean;
 }
 
 export interface RunResult {
@@ -139,8 +153,8 @@ export class Sandbox {
   readonly mi = `mi-${randomBytes(9).toString('hex').slice(0, 17)}`;
   /** This sandbox's boot ID (the scripts read it from SSM_HUB_BOOT_ID_FILE): random, like the kernel's. */
   readonly bootId = randomUUID();
-  /** The worker lock directory the scripts take under the state directory. */
-  readonly lockDir: string;
+  /** The worker lock file (flock) the scripts share under the state directory. */
+  readonly lockFile: string;
 
   constructor(readonly opts: SandboxOptions) {
     this.root = mkdtempSync(join(tmpdir(), 'ssm-hub-doc-'));
@@ -150,7 +164,7 @@ export class Sandbox {
     this.agentConfigDir = join(this.root, 'etc/amazon/ssm');
     this.stateDir = join(this.root, 'var/lib/ssm-hub');
     this.logFile = join(this.root, 'var/log/ssm-hub.log');
-    this.lockDir = join(this.stateDir, 'worker.lock');
+    this.lockFile = join(this.stateDir, 'worker.lck');
     writeFileSync(join(this.root, 'boot_id'), `${this.bootId}\n`);
     for (const d of [
       this.bin,
@@ -165,6 +179,11 @@ export class Sandbox {
     for (const tool of SYSTEM_TOOLS) {
       const path = execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
       symlinkSync(path, join(this.bin, tool));
+    }
+    if (opts.python) {
+      // The interpreter itself: a version manager's shim would need tools the sandbox leaves out.
+      const path = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+      symlinkSync(path, join(this.bin, 'python3'));
     }
     const without = new Set(opts.without ?? []);
     for (const stub of ['aws', 'systemctl', 'systemd-run']) {
@@ -184,6 +203,7 @@ export class Sandbox {
       STUB_INSTANCE_ID: opts.instanceId,
       STUB_INSTANCE_REGION: opts.instanceRegion,
       STUB_MI: this.mi,
+      STUB_NODE: process.execPath,
       SSM_HUB_REGION: opts.hubRegion,
       SSM_HUB_ACTIVATION_PARAMETER_PATH: '/central-hub/activation',
       SSM_HUB_RESERVED_TAG_PREFIX: 'central-it:',
@@ -196,7 +216,11 @@ export class Sandbox {
       SSM_HUB_SNAP_ROOT: join(this.root, 'snap'),
       SSM_HUB_WORKER_DELAY: '0',
       SSM_HUB_BOOT_ID_FILE: join(this.root, 'boot_id'),
+      SSM_HUB_IDENTITY_WAIT: '5',
+      SSM_HUB_RETRY_PAUSE: '0',
     };
+    // The agent runs (it runs the document) on the instance's own identity.
+    this.writeIdentity('EC2', opts.instanceId);
   }
 
   setParameter(name: string, value: string): void {
@@ -216,16 +240,81 @@ export class Sandbox {
     return out;
   }
 
+  unflag(name: string): void {
+    rmSync(join(this.stub, name), { force: true });
+  }
+
   /** A stub behaviour switch, e.g. 'register-fails'. */
   flag(name: string): void {
     writeFileSync(join(this.stub, name), '');
   }
 
-  writeRegistration(managedInstanceId: string, region: string): void {
+  /**
+   * An agent registered as `managedInstanceId` in `region` and running on it, as the real agent
+   * leaves it (stubs/amazon-ssm-agent, stubs/agent.mjs): the registration file, the vault with its
+   * manifest, and identity_config.json naming the identity in use (`identity`, OnPrem by default).
+   */
+  writeRegistration(managedInstanceId: string, region: string, identity: 'OnPrem' | 'EC2' = 'OnPrem'): void {
     writeFileSync(
       join(this.agentStateDir, 'registration'),
       JSON.stringify({ ManagedInstanceID: managedInstanceId, Region: region }),
     );
+    this.writeVault(managedInstanceId, region);
+    this.writeIdentity(identity, identity === 'OnPrem' ? managedInstanceId : this.opts.instanceId);
+  }
+
+  /** The vault's RegistrationKey and manifest; empty fields as `-register -clear` leaves them. */
+  writeVault(managedInstanceId: string, region: string): void {
+    const vault = join(this.agentStateDir, 'Vault');
+    mkdirSync(join(vault, 'Store'), { recursive: true });
+    const key = managedInstanceId ? 'stub-private-key' : '';
+    writeFileSync(
+      join(vault, 'Store/RegistrationKey'),
+      JSON.stringify({ instanceID: managedInstanceId, region, privateKey: key, privateKeyType: key && 'Rsa' }),
+    );
+    writeFileSync(join(vault, 'Manifest'), JSON.stringify({ RegistrationKey: join(vault, 'Store/RegistrationKey') }));
+  }
+
+  writeIdentity(type: 'OnPrem' | 'EC2', id: string): void {
+    mkdirSync(join(this.agentStateDir, 'runtimeconfig'), { recursive: true });
+    writeFileSync(
+      join(this.agentStateDir, 'runtimeconfig/identity_config.json'),
+      JSON.stringify({ SchemaVersion: '1.1', InstanceId: id, IdentityType: type, ShareFile: '', ShareProfile: '' }),
+    );
+  }
+
+  /** The identity the agent last chose (identity_config.json), e.g. "OnPrem mi-…" or "EC2 i-…". */
+  identity(): string | undefined {
+    const file = join(this.agentStateDir, 'runtimeconfig/identity_config.json');
+    if (!existsSync(file)) return undefined;
+    const c = JSON.parse(readFileSync(file, 'utf8')) as { IdentityType: string; InstanceId: string };
+    return `${c.IdentityType} ${c.InstanceId}`;
+  }
+
+  /** The node ID in the vault ('' once cleared), or undefined without a vault. */
+  vaultNode(): string | undefined {
+    const file = join(this.agentStateDir, 'Vault/Store/RegistrationKey');
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { instanceID: string }).instanceID : undefined;
+  }
+
+  /** The agent config as the agent decodes it (Go's rules: stubs/agent.mjs decodeConfig). */
+  decodedConfig(): { ShareCreds?: unknown; ConsumptionOrder?: string[]; error?: string } {
+    return JSON.parse(
+      execFileSync(
+        process.execPath,
+        [join(STUBS, 'agent.mjs'), 'decode', join(this.agentConfigDir, 'amazon-ssm-agent.json')],
+        {
+          encoding: 'utf8',
+        },
+      ),
+    ) as { ShareCreds?: unknown; ConsumptionOrder?: string[]; error?: string };
+  }
+
+  /** A systemd drop-in for the agent's service (/etc/systemd/system/<service>.d/<name>.conf). */
+  writeDropIn(text: string, service = 'amazon-ssm-agent.service', name = 'proxy.conf'): void {
+    const dir = join(this.stub, 'systemd', `${service}.d`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, name), text);
   }
 
   /** Writes amazon-ssm-agent.json (or, with template, amazon-ssm-agent.json.template). */
@@ -249,20 +338,16 @@ export class Sandbox {
     writeFileSync(join(this.stateDir, 'registered-instance'), `${instanceId}\n`);
   }
 
-  /**
-   * Leaves a worker lock as a worker would: the directory, with the owner line "<pid> <boot ID>"
-   * when `owner` is given, without one (as an earlier version of the scripts left it) when not.
-   */
-  writeLock(owner?: { pid: number; bootId: string }): void {
-    mkdirSync(this.lockDir, { recursive: true });
-    if (owner) writeFileSync(join(this.lockDir, 'owner'), `${owner.pid} ${owner.bootId}\n`);
+  /** The owner line of the worker lock file; undefined when no worker ever took it. */
+  lockOwner(): string | undefined {
+    return existsSync(this.lockFile) ? readFileSync(this.lockFile, 'utf8').trim() : undefined;
   }
 
-  /** The owner line of the worker lock; undefined when there is no lock at all. */
-  lockOwner(): string | undefined {
-    if (!existsSync(this.lockDir)) return undefined;
-    const file = join(this.lockDir, 'owner');
-    return existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  /** Holds the worker lock from another process (a live worker) until the returned function is called. */
+  holdLock(): () => void {
+    mkdirSync(this.stateDir, { recursive: true });
+    const child = spawn('flock', ['-n', this.lockFile, 'sleep', '60'], { stdio: 'ignore' });
+    return () => child.kill('SIGKILL');
   }
 
   registration(): string | undefined {
@@ -271,7 +356,14 @@ export class Sandbox {
   }
 
   read(
-    name: 'calls.log' | 'agent-argv.log' | 'worker.out' | 'worker.rc' | 'config-at-register' | 'lock-at-agent',
+    name:
+      | 'calls.log'
+      | 'agent-argv.log'
+      | 'worker.out'
+      | 'worker.rc'
+      | 'config-at-register'
+      | 'lock-at-agent'
+      | 'identity.log',
   ): string {
     const file = join(this.stub, name);
     return existsSync(file) ? readFileSync(file, 'utf8') : '';
@@ -286,10 +378,19 @@ export class Sandbox {
     return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
   }
 
-  /** Runs a script as Run Command would: `sh -c <file>`, so its first line picks the interpreter. */
-  run(script: string, args: string[] = [], extraEnv: Record<string, string> = {}): Promise<RunResult> {
+  /**
+   * Runs a script as Run Command would: `sh -c <file>`, so its first line picks the interpreter.
+   * Then (unless `detach`) waits until every worker unit it started has ended and the agent has
+   * finished starting, so the test sees the outcome.
+   */
+  async run(
+    script: string,
+    args: string[] = [],
+    extraEnv: Record<string, string> = {},
+    { detach = false } = {},
+  ): Promise<RunResult> {
     const command = [script, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-    return new Promise((resolve) => {
+    const result = await new Promise<RunResult>((resolve) => {
       execFile(
         '/bin/sh',
         ['-c', command],
@@ -300,6 +401,57 @@ export class Sandbox {
         },
       );
     });
+    if (!detach) await this.settle();
+    return result;
+  }
+
+  /** Worker units (systemd-run stub) still running, by name. */
+  activeUnits(): string[] {
+    const dir = join(this.stub, 'units');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir).filter((u) => !u.startsWith('.') && !existsSync(join(dir, u, 'rc')));
+  }
+
+  /** Every worker unit started so far, ended or not, with its exit status and output. */
+  unitResults(): { unit: string; rc?: string; out: string }[] {
+    const dir = join(this.stub, 'units');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir).map((u) => {
+      const file = (f: string) =>
+        existsSync(join(dir, u, f)) ? readFileSync(join(dir, u, f), 'utf8').trim() : undefined;
+      return { unit: u.replace(/^\.done-/, ''), rc: file('rc'), out: file('out') ?? '' };
+    });
+  }
+
+  /** The main PID of a running worker unit. */
+  unitPid(unit: string): number {
+    return Number(readFileSync(join(this.stub, 'units', unit, 'pid'), 'utf8'));
+  }
+
+  /** Waits until no worker unit runs and no agent start is under way (`gone`: every unit process too). */
+  async settle({ gone = false, timeoutMs = 40_000 } = {}): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const busy = () => {
+      const dir = join(this.stub, 'units');
+      const units = existsSync(dir) ? readdirSync(dir).filter((u) => !u.startsWith('.')) : [];
+      return (
+        units.some((u) => !existsSync(join(dir, u, gone ? 'gone' : 'rc'))) ||
+        readdirSync(this.stub).some((f) => f.startsWith('agent-starting-'))
+      );
+    };
+    while (busy()) {
+      if (Date.now() > deadline) throw new Error('the sandbox did not settle: a worker or the agent start hangs');
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+
+  /** Waits for a stub to reach `pause_at <step>` (after `flag('pause-<step>')`). */
+  async paused(step: string, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!existsSync(join(this.stub, `paused-${step}`))) {
+      if (Date.now() > deadline) throw new Error(`no stub paused at ${step}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
   }
 
   cleanup(): void {
