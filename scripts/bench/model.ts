@@ -2,6 +2,10 @@
 // the fakes) in virtual time against per-API rate limits, per-call latencies, a bounded worker
 // pool per request and the SDK's backoff on throttling. Pure apart from its own PRNG: the same
 // input gives the same result, so tests can check it and BENCHMARKS.md stays reproducible.
+import { prng } from '../../testing/fakes/loopback.ts';
+
+/** The seeded PRNG the fakes throttle with, so the model and the fakes draw the same numbers. */
+export { prng };
 
 /** How one API behaves in the model. */
 export interface ApiModel {
@@ -57,18 +61,6 @@ export interface SimResult {
   throttled: Record<string, number>;
   /** Calls that ran out of attempts. */
   failedCalls: number;
-}
-
-/** mulberry32, the same tiny seeded PRNG the SSM fake uses. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

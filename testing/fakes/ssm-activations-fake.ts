@@ -6,8 +6,8 @@
 // ExpirationDate at most 30 days ahead, parameter size and name rules, MaxResults ranges,
 // opaque NextToken values, ParameterAlreadyExists without Overwrite.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FakeApiError as ApiError, listenLoopback, prng, readBody, sendAwsJson } from './loopback.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -87,27 +87,6 @@ export interface SsmActivationsFake {
   close(): Promise<void>;
 }
 
-class ApiError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 function activationCode(): string {
   const bytes = randomBytes(20);
@@ -174,7 +153,7 @@ function validateTags(tags: unknown): { Key: string; Value: string }[] {
 
 export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promise<SsmActivationsFake> {
   const now = opts.now ?? (() => new Date());
-  const random = mulberry32(opts.seed ?? 1);
+  const random = prng(opts.seed ?? 1);
   let throttleRatio = opts.throttleRatio ?? 0;
   const delays: Record<string, number> = { ...(opts.delayMs as Record<string, number> | undefined) };
   const activations = new Map<string, FakeActivation>();
@@ -414,20 +393,13 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    const raw = await readBody(req);
     const target = String(req.headers['x-amz-target'] ?? '');
     const op = target.startsWith('AmazonSSM.') ? target.slice('AmazonSSM.'.length) : '';
     let input: Record<string, unknown> = {};
     const send = (status: number, body: unknown, errorType?: string) => {
       calls.push({ op, input, status, errorType });
-      const text = JSON.stringify(body);
-      res.writeHead(status, {
-        'content-type': 'application/x-amz-json-1.1',
-        'x-amzn-requestid': randomUUID(),
-        'content-length': Buffer.byteLength(text),
-      });
-      res.end(text);
+      sendAwsJson(res, status, body, randomUUID());
     };
     try {
       if (
@@ -438,7 +410,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       }
       if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256'))
         throw new ApiError('MissingAuthenticationTokenException', 'request is not signed', 403);
-      const text = Buffer.concat(chunks).toString('utf8');
+      const text = raw.toString('utf8');
       input = text ? (JSON.parse(text) as Record<string, unknown>) : {};
       const impl = ops[op];
       if (!impl) throw new ApiError('UnknownOperationException', `operation ${target} is not supported by the fake`);
@@ -467,14 +439,10 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
     }
   }
 
-  const server = createServer((req, res) => {
-    void handle(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = await listenLoopback(handle);
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     state: { activations, parameters },
     calls,
     failNextCreateActivation(failure) {
@@ -528,8 +496,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
     },
     close() {
       pendingFailures = new Map();
-      server.closeAllConnections();
-      return new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      return server.close();
     },
   };
 }
