@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { activationRecordSchema, type ActivationRecord } from '../shared/activation-record.ts';
 import { emptyTags, type Tags } from '../shared/tag-rules.ts';
-import { mapPool } from './pool.ts';
+import { mapPool } from '../shared/pool.ts';
 import { HandlerError } from '../shared/errors.ts';
 
 /** DescribeInstanceInformation takes at most 50 results per page; we send at most 50 IDs per call. */

@@ -8,7 +8,7 @@ import { startSsmFake, type SsmFake } from '../../testing/fakes/ssm-fake.ts';
 import { startTaggingFake, type TaggingFake } from '../../testing/fakes/tagging-fake.ts';
 import { agencyAliasName, centralActivationParameterName, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
 import { provenanceKeys, tagRuleViolation } from '../../lambda/shared/tag-rules.ts';
-import { mapPool } from '../../lambda/tag-manager/pool.ts';
+import { mapPool } from '../../lambda/shared/pool.ts';
 import { startCountingProxy, type CountingProxy } from './counting-proxy.ts';
 import { POOL_SIZE } from './assumptions.ts';
 import {

@@ -1,6 +1,5 @@
 // `ssm-hub offboard`: deletes agency-permissions stacks. The agency loses its alias permission and
 // its activation; nodes it already registered stay until deregistered.
-import { makeClients, resolveRegion } from './aws.ts';
 import {
   defaultContext,
   defineCommand,
@@ -12,7 +11,7 @@ import {
   type Context,
 } from '../kit/index.ts';
 import { AWS_OPTIONS, concurrencyOption, loadConfig, timeoutOption } from './common.ts';
-import { parseTargets, reportOutcomes, resolveAccounts, TARGET_OPTIONS } from './agencies.ts';
+import { parseTargets, reachTargets, reportOutcomes, TARGET_OPTIONS } from './agencies.ts';
 import { deleteStack } from './stacks.ts';
 
 export const spec = defineCommand({
@@ -34,9 +33,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const { names } = loadConfig(ctx, o.config);
     const targets = parseTargets(o, given);
     if (!o.yes) throw new UsageError('offboard deletes stacks: pass --yes to confirm');
-    const region = await resolveRegion(ctx, o.region, o.profile);
-    const clients = makeClients(ctx, o.profile);
-    const accounts = await resolveAccounts(clients, region, targets);
+    const { region, clients, accounts } = await reachTargets(ctx, o, targets);
     const cfn = clients.cloudformation(region);
     const outcomes = await mapLimit(accounts, o.concurrency, async (account) => {
       const stackName = names.agencyPermissionsStackName(account);

@@ -1,22 +1,12 @@
 // `ssm-hub onboard`: one agency-permissions stack per agency, in the central account.
-import { makeClients, resolveRegion } from './aws.ts';
 import { defaultContext, defineCommand, integer, progress, runCommand, type Context } from '../kit/index.ts';
-import {
-  AWS_OPTIONS,
-  centralStackOption,
-  concurrencyOption,
-  GENERATED_DIR_OPTION,
-  generatedDir,
-  loadConfig,
-  templateUrlOption,
-  timeoutOption,
-} from './common.ts';
+import * as common from './common.ts';
 import {
   onboardAccounts,
   parseTargets,
   prepareTemplate,
+  reachTargets,
   reportOutcomes,
-  resolveAccounts,
   TARGET_OPTIONS,
 } from './agencies.ts';
 
@@ -27,8 +17,10 @@ export const spec = defineCommand({
   usage: ['--agencies 111111111111,222222222222 [options]', '--ou ou-xxxx-xxxxxxxx [options]'],
   options: [
     ...TARGET_OPTIONS,
-    templateUrlOption('use a published template (https S3 URL) instead of generated/templates/agency-permissions.json'),
-    centralStackOption('CentralManagerStackName parameter'),
+    common.templateUrlOption(
+      'use a published template (https S3 URL) instead of generated/templates/agency-permissions.json',
+    ),
+    common.centralStackOption('CentralManagerStackName parameter'),
     integer('registration-limit', {
       help: 'RegistrationLimit per activation',
       defaultText: 'the template default',
@@ -41,16 +33,16 @@ export const spec = defineCommand({
       min: 8,
       max: 30,
     }),
-    concurrencyOption('stacks deployed at once'),
-    timeoutOption('stack'),
-    GENERATED_DIR_OPTION,
-    ...AWS_OPTIONS,
+    common.concurrencyOption('stacks deployed at once'),
+    common.timeoutOption('stack'),
+    common.GENERATED_DIR_OPTION,
+    ...common.AWS_OPTIONS,
   ],
 });
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
   return runCommand(spec, argv, ctx, async (o, given) => {
-    const { names } = loadConfig(ctx, o.config);
+    const { names } = common.loadConfig(ctx, o.config);
     const targets = parseTargets(o, given);
     const settings = {
       templateUrl: o['template-url'],
@@ -59,12 +51,10 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       activationExpiryDays: o['activation-expiry-days'],
       concurrency: o.concurrency,
       timeoutMs: o['timeout-minutes'] * 60_000,
-      generatedDir: generatedDir(ctx, o['generated-dir']),
+      generatedDir: common.generatedDir(ctx, o['generated-dir']),
     };
     prepareTemplate(settings);
-    const region = await resolveRegion(ctx, o.region, o.profile);
-    const clients = makeClients(ctx, o.profile);
-    const accounts = await resolveAccounts(clients, region, targets);
+    const { region, clients, accounts } = await reachTargets(ctx, o, targets);
     progress(ctx, `onboarding ${accounts.length} agenc${accounts.length === 1 ? 'y' : 'ies'} in ${region}`);
     const outcomes = await onboardAccounts(ctx, clients, region, accounts, settings, names.agencyPermissionsStackName);
     return reportOutcomes(ctx, outcomes, o.json, { region });

@@ -2,7 +2,7 @@
 // drift scheduling and configuration.
 import { describe, expect, it } from 'vitest';
 import { agencyFromArn } from '../../../lambda/tag-manager/identity.ts';
-import { mapPool } from '../../../lambda/tag-manager/pool.ts';
+import { mapPool } from '../../../lambda/shared/pool.ts';
 import { driftCheckDue, nodePhase } from '../../../lambda/tag-manager/sync.ts';
 import { readConfig } from '../../../lambda/tag-manager/config.ts';
 import { ownershipFromSsm } from '../../../lambda/tag-manager/ownership.ts';
