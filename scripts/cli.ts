@@ -1,47 +1,36 @@
 // Entry point of the operator CLI. Subcommands are imported lazily so `build` does not pay
 // for loading the AWS SDK clients that only the AWS-facing commands need.
-const COMMANDS: Record<
-  string,
-  { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }
-> = {
-  build: { summary: 'emit templates, documents and manifest into generated/', load: () => import('./build/index.ts') },
-  lint: {
-    summary: 'validate generated templates, guard rules, shell and PowerShell sources',
-    load: () => import('./lint/index.ts'),
-  },
-  bench: {
-    summary: 'measure build speed, bundle sizes, cold start and sync cost; write BENCHMARKS.md',
-    load: () => import('./bench/index.ts'),
-  },
-  publish: {
-    summary: 'upload templates to S3 and print console quick-create links (--dry-run needs no AWS)',
-    load: () => import('./ops/publish.ts'),
-  },
-  onboard: {
-    summary: 'create or update the agency-permissions stack of each agency',
-    load: () => import('./ops/onboard.ts'),
-  },
-  offboard: {
-    summary: 'delete the agency-permissions stacks of some agencies',
-    load: () => import('./ops/offboard.ts'),
-  },
-  rollout: {
-    summary: 'deploy the agency-collector StackSet to agency accounts and Regions',
-    load: () => import('./ops/rollout.ts'),
-  },
-  status: {
-    summary: 'per-agency health: stacks, activations, StackSet instances, sync state, node limits',
-    load: () => import('./ops/status.ts'),
-  },
+/** Each command's one-line summary, for the usage text. */
+const SUMMARIES: Record<string, string> = {
+  build: 'emit templates, documents and manifest into generated/',
+  lint: 'validate generated templates, guard rules, shell and PowerShell sources',
+  bench: 'measure build speed, bundle sizes, cold start and sync cost; write BENCHMARKS.md',
+  publish: 'upload templates to S3 and print console quick-create links (--dry-run needs no AWS)',
+  onboard: 'create or update the agency-permissions stack of each agency',
+  offboard: 'delete the agency-permissions stacks of some agencies',
+  rollout: 'deploy the agency-collector StackSet to agency accounts and Regions',
+  status: 'per-agency health: stacks, activations, StackSet instances, sync state, node limits',
+};
+
+/** Each command's module (under scripts/), loaded only when the command runs. */
+const MODULES: Record<string, string> = {
+  build: 'build/index.ts',
+  lint: 'lint/index.ts',
+  bench: 'bench/index.ts',
+  publish: 'ops/publish.ts',
+  onboard: 'ops/onboard.ts',
+  offboard: 'ops/offboard.ts',
+  rollout: 'ops/rollout.ts',
+  status: 'ops/status.ts',
 };
 
 function usage(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const width = Math.max(...Object.keys(SUMMARIES).map((c) => c.length));
   return [
     'usage: ssm-hub <command> [options]',
     '',
     'commands:',
-    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    ...Object.entries(SUMMARIES).map(([name, summary]) => `  ${name.padEnd(width)}  ${summary}`),
     '',
     'Run `ssm-hub <command> --help` for the options of one command.',
   ].join('\n');
@@ -53,12 +42,12 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${usage()}\n`);
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const module = Object.hasOwn(MODULES, name) ? MODULES[name] : undefined;
+  if (!module) {
     process.stderr.write(`ssm-hub: unknown command "${name}"\n\n${usage()}\n`);
     return 2;
   }
-  const mod = await command.load();
+  const mod = (await import(`./${module}`)) as { main: (argv: string[]) => Promise<number> };
   return mod.main(rest);
 }
 

@@ -101,9 +101,8 @@ async function issueActivation(
   const request = activationRequest(props.agencyAccountId, props, cfg, now);
   const created = await step('CreateActivation', () => createActivation(request, ctx.call));
   ctx.secrets.add(created.activationCode);
-  const record = existing
-    ? rotatedRecord(existing.record, created, props, request.expirationDate, cfg.region, now)
-    : newRecord(props.agencyAccountId, created, props, request.expirationDate, cfg.region, now);
+  const fresh = newRecord(props.agencyAccountId, created, props, request.expirationDate, cfg.region, now);
+  const record = existing ? rotatedRecord(existing.record, fresh) : fresh;
   try {
     // A rotation may run at the same moment: the write folds in whatever it stored meanwhile.
     await step('PutParameter', () =>

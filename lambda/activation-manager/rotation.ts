@@ -8,6 +8,7 @@ import { SecretRegistry, step, StepError } from './errors.ts';
 import {
   activationRequest,
   expiredPrevious,
+  newRecord,
   rotatedRecord,
   rotationReason,
   settingsOf,
@@ -69,7 +70,10 @@ async function rotateAgency(
       const request = activationRequest(agencyAccountId, settings, cfg, now);
       const created = await step('CreateActivation', () => createActivation(request));
       secrets.add(created.activationCode);
-      record = rotatedRecord(record, created, settings, request.expirationDate, cfg.region, now);
+      record = rotatedRecord(
+        record,
+        newRecord(agencyAccountId, created, settings, request.expirationDate, cfg.region, now),
+      );
       changed = true;
       outcome.rotated = reason;
       log('INFO', 'activation rotated; the previous one stays valid until it expires', {

@@ -19,17 +19,8 @@ import { PROJECT_ROOT } from '../build/bundle.ts';
 import { analyseFleet, ssmCalls, ssmReads, ssmWrites, tagReads, type ScenarioResult } from './analysis.ts';
 import { runBuildBench, type BuildBench } from './build-bench.ts';
 import { runColdStartBench, type ColdStartBench } from './cold-start.ts';
-import {
-  afterDriftGoal,
-  buildTimeGoal,
-  driftPassGoals,
-  changedNodeGoal,
-  lambdaRunGoal,
-  steadyReadsGoal,
-  steadyWritesGoal,
-  templateSizeGoal,
-  type GoalResult,
-} from './goals.ts';
+import * as goal from './goals.ts';
+import type { GoalResult } from './goals.ts';
 import { machineInfo } from './machine.ts';
 import { renderConsole, renderMarkdown, type BenchResults } from './report.ts';
 import { runSyncBench, SCENARIO_LABELS } from './sync-bench.ts';
@@ -172,29 +163,29 @@ export function functionTimeout(templateFile: string, envVar: string): number | 
 export function evaluateGoals(build: BuildBench | undefined, sync: readonly ScenarioResult[]): GoalResult[] {
   const goals: GoalResult[] = [];
   if (build) {
-    goals.push(buildTimeGoal(build.commands[0]!.medianWallMs));
+    goals.push(goal.buildTimeGoal(build.commands[0]!.medianWallMs));
     const collector = build.sizes.find((s) => s.kind === 'template' && s.name === 'agency-collector');
-    if (collector) goals.push(templateSizeGoal('agency-collector', collector.bytes));
+    if (collector) goals.push(goal.templateSizeGoal('agency-collector', collector.bytes));
   }
   const find = (n: number, id: ScenarioResult['id']) => sync.find((s) => s.nodes === n && s.id === id);
   for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
     const b = find(n, 'b');
-    if (b) goals.push(steadyWritesGoal(n, ssmWrites(b.calls)), steadyReadsGoal(n, ssmReads(b.calls)));
+    if (b) goals.push(goal.steadyWritesGoal(n, ssmWrites(b.calls)), goal.steadyReadsGoal(n, ssmReads(b.calls)));
   }
   for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
     const drift = find(n, 'drift');
     if (drift?.drift && drift.source === 'measured')
-      goals.push(...driftPassGoals(n, tagReads(drift.calls), drift.drift));
+      goals.push(...goal.driftPassGoals(n, tagReads(drift.calls), drift.drift));
     const after = find(n, 'after-drift');
-    if (after) goals.push(afterDriftGoal(n, ssmCalls(after.calls)));
+    if (after) goals.push(goal.afterDriftGoal(n, ssmCalls(after.calls)));
   }
   for (const n of [...new Set(sync.map((s) => s.nodes))].sort((a, b) => a - b)) {
     const c = find(n, 'c');
-    if (c) goals.push(changedNodeGoal(n, ssmCalls(c.calls), c.changedNodes));
+    if (c) goals.push(goal.changedNodeGoal(n, ssmCalls(c.calls), c.changedNodes));
   }
   for (const id of ['a', 'b', 'c', 'd'] as const) {
     const s = find(10_000, id);
-    if (s) goals.push(lambdaRunGoal(10_000, SCENARIO_LABELS[id], s.sim.wallMs, LAMBDA_MAX_SECONDS));
+    if (s) goals.push(goal.lambdaRunGoal(10_000, SCENARIO_LABELS[id], s.sim.wallMs, LAMBDA_MAX_SECONDS));
   }
   return goals;
 }

@@ -1,41 +1,16 @@
 // Executes documents/deregister-linux.sh in the same sandbox as the registration tests: the way
 // back from the hub to the instance's own account.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { builtScript, deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
+import { builtScript, deadEndpoint, Sandbox, TEST_INSTANCE, useSandboxes } from './sandbox.ts';
 
 const SCRIPT = builtScript('deregister-linux.sh');
 const REGISTER = builtScript('register-linux.sh');
 const OPT_OUT = 'central-it:registration-opt-out';
-const INSTANCE_ID = 'i-0123456789abcdef0';
-const INSTANCE_REGION = 'ap-southeast-2';
-const HUB_REGION = 'eu-west-1';
-const MI = 'mi-0a1b2c3d4e5f67890';
+const { id: INSTANCE_ID, hubRegion: HUB_REGION, managedNodeId: MI } = TEST_INSTANCE;
 
-let imds: ImdsFake;
-const sandboxes: Sandbox[] = [];
-beforeAll(async () => {
-  imds = await startImds(INSTANCE_ID, INSTANCE_REGION);
-});
-afterAll(async () => {
-  await imds.close();
-});
-afterEach(() => {
-  for (const s of sandboxes.splice(0)) s.cleanup();
-});
-
-function sandbox(overrides: Partial<ConstructorParameters<typeof Sandbox>[0]> = {}): Sandbox {
-  const s = new Sandbox({
-    imdsEndpoint: imds.endpoint,
-    instanceId: INSTANCE_ID,
-    instanceRegion: INSTANCE_REGION,
-    hubRegion: HUB_REGION,
-    ...overrides,
-  });
-  sandboxes.push(s);
-  return s;
-}
+const { sandbox } = useSandboxes();
 
 /** The worker's actions on the agent and the tags, in the order the stubs recorded them. */
 function actions(s: Sandbox): string[] {
@@ -64,10 +39,7 @@ describe('deregister-linux.sh', () => {
     expect(s.read('worker.rc').trim()).toBe('0');
     expect(s.read('agent-argv.log').trim()).toBe('-register -clear');
     expect(s.registration()).toBeUndefined();
-    const systemctl = s
-      .read('calls.log')
-      .split('\n')
-      .filter((l) => l.startsWith('systemctl'));
+    const systemctl = s.callsStartingWith('systemctl');
     expect(systemctl).toEqual(['systemctl stop amazon-ssm-agent.service', 'systemctl start amazon-ssm-agent.service']);
     expect(s.agentState()).toBe('running');
     expect(s.tags()).toEqual({ Name: 'web-1', [OPT_OUT]: 'true' });

@@ -2,20 +2,14 @@
 // and the scheduled rotation, say) could each store a new activation and one would be forgotten.
 // These tests make another writer store a version at the worst moments and check that every
 // activation either writer created stays recorded, and that a deleted agency stays deleted.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ActivationRecord } from '../../../lambda/shared/activation-record.ts';
 import { mergeRecords } from '../../../lambda/activation-manager/rules.ts';
-import { DAY, PREFIX, scheduledEvent, seedAgency, startHarness, storedRecord, type Harness } from './harness.ts';
+import { DAY, harnessPerTest, PREFIX, scheduledEvent, seedAgency, storedRecord } from './harness.ts';
 
 const A = '222222222222';
 const NAME = `${PREFIX}/${A}`;
-let h: Harness;
-beforeEach(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await h.close();
-});
+const h = harnessPerTest();
 
 /** A record as another writer (a stack update) would store it: a fresh activation of its own. */
 function concurrentWrite(base: ActivationRecord): string {

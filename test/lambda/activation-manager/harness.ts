@@ -1,6 +1,8 @@
 // Shared set-up for the activation manager tests: the SSM fake, a loopback server standing in
 // for CloudFormation's pre-signed ResponseURL, the real bundled handler and captured log lines.
 import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { afterEach, beforeEach } from 'vitest';
+import type { CfnResponse } from '../../../lambda/shared/cfn-response.ts';
 import type { AddressInfo } from 'node:net';
 import { loadBundledHandler, lambdaContext } from '../../../testing/helpers/bundled.ts';
 import {
@@ -24,16 +26,7 @@ export interface RecordedResponse {
   headers: IncomingHttpHeaders;
   method: string;
   raw: string;
-  body: {
-    Status: string;
-    Reason?: string;
-    PhysicalResourceId: string;
-    StackId: string;
-    RequestId: string;
-    LogicalResourceId: string;
-    NoEcho?: boolean;
-    Data?: unknown;
-  };
+  body: CfnResponse;
 }
 
 export interface ResponseServer {
@@ -112,6 +105,18 @@ export async function startHarness(env: Record<string, string | undefined> = {})
       await cfn.close();
     },
   };
+}
+
+/** A fresh harness for each test of the file (vitest hooks); the returned object is that harness. */
+export function harnessPerTest(env: Record<string, string | undefined> = {}): Harness {
+  const h = {} as Harness;
+  beforeEach(async () => {
+    Object.assign(h, await startHarness(env));
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+  return h;
 }
 
 let requestCounter = 0;
