@@ -1,5 +1,6 @@
 // Every SSM call the activation manager makes. The client is created on first use, so the
 // environment (Region, AWS_ENDPOINT_URL_SSM in tests) is read after the handler is loaded.
+import { SSM_GET_PARAMETER_HISTORY_MAX_RESULTS } from '../../contract/page-sizes.ts';
 import {
   CreateActivationCommand,
   DeleteActivationCommand,
@@ -140,7 +141,12 @@ export async function parameterVersionsBetween(
   let NextToken: string | undefined;
   do {
     const page = await ssm().send(
-      new GetParameterHistoryCommand({ Name: name, WithDecryption: true, MaxResults: 50, NextToken }),
+      new GetParameterHistoryCommand({
+        Name: name,
+        WithDecryption: true,
+        MaxResults: SSM_GET_PARAMETER_HISTORY_MAX_RESULTS,
+        NextToken,
+      }),
       opts,
     );
     for (const p of page.Parameters ?? []) {

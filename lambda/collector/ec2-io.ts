@@ -2,6 +2,7 @@
 // (endpoint overrides in tests) is read after the handler module has loaded.
 import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
+import { EC2_DESCRIBE_INSTANCES_MAX_RESULTS } from '../../contract/page-sizes.ts';
 import { tagListToRecord, type Tags } from './events.ts';
 
 let client: EC2Client | undefined;
@@ -30,7 +31,7 @@ export async function* managedInstancePages(): AsyncGenerator<Ec2Instance[]> {
     const page = await ec2().send(
       new DescribeInstancesCommand({
         Filters: [{ Name: 'tag-key', Values: [MANAGED_INSTANCE_ID_TAG] }],
-        MaxResults: 1000,
+        MaxResults: EC2_DESCRIBE_INSTANCES_MAX_RESULTS,
         NextToken,
       }),
     );

@@ -1,6 +1,7 @@
 // The issue's goals, evaluated as PASS or MISS with the margin. Pure: numbers in, verdicts out.
 // A missed goal is reported with how far off it is; the goal itself never moves.
 import { duration, int } from './stats.ts';
+import { TEMPLATE_BODY_MAX_BYTES } from '../../contract/limits.ts';
 
 export interface GoalResult {
   goal: string;
@@ -37,7 +38,7 @@ export function buildTimeGoal(medianWallMs: number, limitMs = 500): GoalResult {
   };
 }
 
-export function templateSizeGoal(name: string, bytes: number, limit = 51_200): GoalResult {
+export function templateSizeGoal(name: string, bytes: number, limit = TEMPLATE_BODY_MAX_BYTES): GoalResult {
   return {
     goal: `${name} template fits a TemplateBody / StackSet without S3 (compact JSON)`,
     target: `≤ ${int(limit)} bytes`,

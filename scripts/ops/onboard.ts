@@ -1,6 +1,7 @@
 // `ssm-hub onboard`: one agency-permissions stack per agency, in the central account.
 import { defaultContext, defineCommand, integer, progress, runCommand, type Context } from '../kit/index.ts';
 import * as common from './common.ts';
+import { ACTIVATION_MAX_EXPIRY_DAYS, ACTIVATION_MAX_REGISTRATION_LIMIT } from '../../contract/limits.ts';
 import {
   onboardAccounts,
   parseTargets,
@@ -25,13 +26,13 @@ export const spec = defineCommand({
       help: 'RegistrationLimit per activation',
       defaultText: 'the template default',
       min: 1,
-      max: 1000,
+      max: ACTIVATION_MAX_REGISTRATION_LIMIT,
     }),
     integer('activation-expiry-days', {
       help: 'ActivationExpiryDays',
       defaultText: 'the template default',
       min: 8,
-      max: 30,
+      max: ACTIVATION_MAX_EXPIRY_DAYS,
     }),
     common.concurrencyOption('stacks deployed at once'),
     common.timeoutOption('stack'),

@@ -102,7 +102,7 @@ export async function failedEvents(cfn: CloudFormationClient, stackId: string, t
   return found.reverse();
 }
 
-/** A token for one stack operation; CloudFormation accepts up to 128 characters. */
+/** A token for one stack operation, within CLOUDFORMATION_LIMITS.clientRequestTokenLength characters. */
 export const operationToken = (): string => `ssm-hub-${randomUUID()}`;
 
 async function waitForStack(

@@ -15,6 +15,8 @@ import { paginateDescribeActivations, paginateDescribeInstanceInformation, type 
 import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { PROVENANCE_TAG_SUFFIXES, SYNC_TABLE } from '../../lambda/shared/names.ts';
 import type { BuildConfig } from '../../templates-src/config.ts';
+import { SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS } from '../../contract/page-sizes.ts';
+import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
 import { makeClients, resolveRegion, type Clients } from './aws.ts';
 import {
   defaultContext,
@@ -120,7 +122,10 @@ async function listActivations(clients: Clients, region: string, roleName: strin
 export async function countManagedNodes(clients: Clients, region: string): Promise<number> {
   let count = 0;
   const input = { Filters: [{ Key: 'ResourceType', Values: ['ManagedInstance'] }] };
-  for await (const page of paginateDescribeInstanceInformation({ client: clients.ssm(region), pageSize: 50 }, input))
+  for await (const page of paginateDescribeInstanceInformation(
+    { client: clients.ssm(region), pageSize: SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS },
+    input,
+  ))
     count += page.InstanceInformationList?.length ?? 0;
   return count;
 }
@@ -435,7 +440,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       centralStack: o['central-stack'] ?? names.centralStackName,
       callAs: o['call-as'],
       stackSetName: names.stackSetName,
-      agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(\\d{12})$`),
+      agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(${ACCOUNT_ID_BODY})$`),
       standardTierNodeLimit: config.standardTierNodeLimit,
     };
     const region = await resolveRegion(ctx, o.region, o.profile);

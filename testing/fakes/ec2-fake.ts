@@ -4,6 +4,7 @@
 // errors as <Response><Errors><Error>… (throttling as HTTP 503 RequestLimitExceeded).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoopbackFake, readBody } from './loopback.ts';
+import { EC2_DESCRIBE_INSTANCES_MAX_RESULTS } from '../../contract/page-sizes.ts';
 
 export interface FakeInstance {
   instanceId: string;
@@ -118,11 +119,11 @@ export class Ec2Fake extends LoopbackFake {
     if (this.failWith) throw new Ec2Error(this.failWith.status, this.failWith.code, this.failWith.message);
     if (max !== null) {
       const v = Number(max);
-      if (!Number.isInteger(v) || v < 5 || v > 1000) {
+      if (!Number.isInteger(v) || v < 5 || v > EC2_DESCRIBE_INSTANCES_MAX_RESULTS) {
         throw new Ec2Error(
           400,
           'InvalidParameterValue',
-          `Value ( ${max} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.`,
+          `Value ( ${max} ) for parameter maxResults is invalid. Expecting a value between 5 and ${EC2_DESCRIBE_INSTANCES_MAX_RESULTS}.`,
         );
       }
       if (instanceIds.length > 0) {

@@ -4,9 +4,14 @@
 // enforces the 6 MB synchronous request limit (413 RequestTooLargeException).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoopbackFake, readBody } from './loopback.ts';
+import { LAMBDA_SYNC_PAYLOAD_MAX_BYTES } from '../../contract/limits.ts';
+import { ACCOUNT_ID_BODY, patternOf } from '../../contract/patterns.ts';
+
+/** A qualified function ARN; group 1 is the alias or version. */
+const QUALIFIED_ARN = patternOf(['^arn:[^:]+:lambda:[^:]+:', ACCOUNT_ID_BODY, ':function:[^:]+:([^:]+)$']);
 
 /** Lambda's synchronous invocation payload limit: 6 MB. */
-export const MAX_SYNC_PAYLOAD_BYTES = 6_291_456;
+export const MAX_SYNC_PAYLOAD_BYTES = LAMBDA_SYNC_PAYLOAD_MAX_BYTES;
 
 export interface InvokeMeta {
   /** FunctionName from the path, URL-decoded (may be a qualified ARN). */
@@ -69,7 +74,7 @@ export class LambdaFake extends LoopbackFake {
       return;
     }
     const functionName = decodeURIComponent(m[1]!);
-    const arnQualifier = /^arn:[^:]+:lambda:[^:]+:\d{12}:function:[^:]+:([^:]+)$/.exec(functionName)?.[1];
+    const arnQualifier = QUALIFIED_ARN.exec(functionName)?.[1];
     const meta: InvokeMeta = {
       functionName,
       qualifier: url.searchParams.get('Qualifier') ?? arnQualifier,

@@ -7,6 +7,14 @@
 // opaque NextToken values, ParameterAlreadyExists without Overwrite.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  ACTIVATION_MAX_REGISTRATION_LIMIT,
+  PARAMETER_NAME_MAX_LENGTH,
+  SSM_MAX_KEY_LENGTH,
+  SSM_MAX_VALUE_LENGTH,
+  STANDARD_PARAMETER_MAX_BYTES,
+} from '../../contract/limits.ts';
+import { SSM_TAG_PATTERN } from '../../contract/patterns.ts';
 import { FakeApiError as ApiError, listenLoopback, prng, readBody, sendAwsJson } from './loopback.ts';
 
 const DAY_MS = 86_400_000;
@@ -94,7 +102,8 @@ function activationCode(): string {
 }
 
 const epoch = (d: Date): number => d.getTime() / 1000;
-const TAG_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+const TAG_PATTERN = SSM_TAG_PATTERN;
+/** Parameter Store's name characters (PutParameter, Name). */
 const PARAMETER_NAME = /^[a-zA-Z0-9_.\-/]+$/;
 
 function str(input: Record<string, unknown>, field: string, required = false): string | undefined {
@@ -139,10 +148,15 @@ function validateTags(tags: unknown): { Key: string; Value: string }[] {
   if (tags.length > 1000)
     throw new ApiError('ValidationException', 'Member must have length less than or equal to 1000');
   return tags.map((t: { Key?: unknown; Value?: unknown }) => {
-    if (typeof t.Key !== 'string' || t.Key.length < 1 || t.Key.length > 128 || !TAG_PATTERN.test(t.Key)) {
+    if (
+      typeof t.Key !== 'string' ||
+      t.Key.length < 1 ||
+      t.Key.length > SSM_MAX_KEY_LENGTH ||
+      !TAG_PATTERN.test(t.Key)
+    ) {
       throw new ApiError('ValidationException', "Value at 'tags.member.key' failed to satisfy constraint");
     }
-    if (typeof t.Value !== 'string' || t.Value.length > 256 || !TAG_PATTERN.test(t.Value)) {
+    if (typeof t.Value !== 'string' || t.Value.length > SSM_MAX_VALUE_LENGTH || !TAG_PATTERN.test(t.Value)) {
       throw new ApiError('ValidationException', "Value at 'tags.member.value' failed to satisfy constraint");
     }
     if (t.Key.toLowerCase().startsWith('aws:'))
@@ -180,8 +194,11 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
         );
       }
       const limit = int(input, 'RegistrationLimit') ?? 1;
-      if (limit < 1 || limit > 1000)
-        throw new ApiError('ValidationException', 'RegistrationLimit must be between 1 and 1000');
+      if (limit < 1 || limit > ACTIVATION_MAX_REGISTRATION_LIMIT)
+        throw new ApiError(
+          'ValidationException',
+          `RegistrationLimit must be between 1 and ${ACTIVATION_MAX_REGISTRATION_LIMIT}`,
+        );
       const description = str(input, 'Description');
       if (description !== undefined && description.length > 256)
         throw new ApiError('ValidationException', 'Description is too long');
@@ -272,7 +289,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       if (!['String', 'StringList', 'SecureString'].includes(type))
         throw new ApiError('ValidationException', 'Type is not valid');
       const tier = (str(input, 'Tier') ?? 'Standard') as FakeParameter['Tier'];
-      const maxBytes = tier === 'Standard' ? 4096 : 8192;
+      const maxBytes = tier === 'Standard' ? STANDARD_PARAMETER_MAX_BYTES : 8192;
       if (Buffer.byteLength(value) > maxBytes) {
         throw new ApiError(
           'ValidationException',
@@ -363,7 +380,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
   };
 
   function validateParameterName(name: string): void {
-    if (name.length > 1011 || !PARAMETER_NAME.test(name))
+    if (name.length > PARAMETER_NAME_MAX_LENGTH || !PARAMETER_NAME.test(name))
       throw new ApiError('ValidationException', 'Parameter name is not valid');
     if (/^\/?(aws|ssm)/i.test(name))
       throw new ApiError(

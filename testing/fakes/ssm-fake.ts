@@ -6,6 +6,8 @@
 // and throttles a seeded, reproducible share of calls with HTTP 400 ThrottlingException.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
+import { SSM_MAX_KEY_LENGTH, SSM_MAX_TAGS_PER_NODE, SSM_MAX_VALUE_LENGTH } from '../../contract/limits.ts';
+import { SSM_TAG_CHARACTERS, SSM_TAG_PATTERN } from '../../contract/patterns.ts';
 import {
   awsJsonRequestError,
   FakeApiError as ApiError,
@@ -37,8 +39,8 @@ export const SSM_WRITE_OPERATIONS: readonly SsmOperation[] = [
 ];
 
 const MANAGED_NODE_ID = /^mi-[0-9a-f]{17}$/;
-const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
-const MAX_TAGS_PER_RESOURCE = 50;
+const TAG_CHARS = SSM_TAG_PATTERN;
+const MAX_TAGS_PER_RESOURCE = SSM_MAX_TAGS_PER_NODE;
 
 export interface FakeNode {
   activationId?: string;
@@ -102,12 +104,14 @@ function str(body: Record<string, unknown>, field: string, required = true): str
 }
 
 function checkTagKey(key: unknown, where: string): string {
-  if (typeof key !== 'string' || key.length < 1 || key.length > 128) {
-    throw validation(`Value at '${where}' failed to satisfy constraint: Member must have length between 1 and 128`);
+  if (typeof key !== 'string' || key.length < 1 || key.length > SSM_MAX_KEY_LENGTH) {
+    throw validation(
+      `Value at '${where}' failed to satisfy constraint: Member must have length between 1 and ${SSM_MAX_KEY_LENGTH}`,
+    );
   }
   if (!TAG_CHARS.test(key)) {
     throw validation(
-      `Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(?!^(?i)aws:)(?=^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$).*$`,
+      `Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(?!^(?i)aws:)(?=^[${SSM_TAG_CHARACTERS}]*$).*$`,
     );
   }
   if (key.toLowerCase().startsWith('aws:')) {
@@ -117,14 +121,14 @@ function checkTagKey(key: unknown, where: string): string {
 }
 
 function checkTagValue(value: unknown, where: string): string {
-  if (typeof value !== 'string' || value.length > 256) {
+  if (typeof value !== 'string' || value.length > SSM_MAX_VALUE_LENGTH) {
     throw validation(
-      `Value at '${where}' failed to satisfy constraint: Member must have length less than or equal to 256`,
+      `Value at '${where}' failed to satisfy constraint: Member must have length less than or equal to ${SSM_MAX_VALUE_LENGTH}`,
     );
   }
   if (!TAG_CHARS.test(value)) {
     throw validation(
-      `Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$`,
+      `Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[${SSM_TAG_CHARACTERS}]*$`,
     );
   }
   return value;

@@ -4,6 +4,10 @@
 // SecureString, 4 KB standard-tier values) and returns ciphertext unless WithDecryption.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoopbackFake, readBody } from './loopback.ts';
+import { PARAMETER_NAME_MAX_LENGTH, STANDARD_PARAMETER_MAX_BYTES } from '../../contract/limits.ts';
+
+/** Parameter Store's name rule (PutParameter, Name). */
+const PARAMETER_NAME = /^[a-zA-Z0-9_.\-/]+$/;
 
 export interface StoredParameter {
   name: string;
@@ -117,16 +121,16 @@ export class SsmParametersFake extends LoopbackFake {
     const type = input['Type'] as string | undefined;
     const keyId = input['KeyId'] as string | undefined;
     const overwrite = input['Overwrite'] === true;
-    if (typeof name !== 'string' || !/^[a-zA-Z0-9_.\-/]{1,1011}$/.test(name)) {
+    if (typeof name !== 'string' || !PARAMETER_NAME.test(name) || name.length > PARAMETER_NAME_MAX_LENGTH) {
       throw new SsmError(
         'ValidationException',
         'Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive) and must use only a-zA-Z0-9_.-/',
       );
     }
-    if (typeof value !== 'string' || value.length > 4096) {
+    if (typeof value !== 'string' || value.length > STANDARD_PARAMETER_MAX_BYTES) {
       throw new SsmError(
         'ValidationException',
-        "Value at 'value' failed to satisfy constraint: Member must have length less than or equal to 4096",
+        `Value at 'value' failed to satisfy constraint: Member must have length less than or equal to ${STANDARD_PARAMETER_MAX_BYTES}`,
       );
     }
     if (type !== undefined && !['String', 'StringList', 'SecureString'].includes(type)) {
