@@ -6,7 +6,7 @@
 // its EventBridge triggers, the activation parameters it keeps, the register document and
 // zero-touch association, the instance role; then alarms and outputs.
 import { SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH } from '../../contract/limits.ts';
-import { SSM_TAG_ASCII_CHARACTERS } from '../../contract/patterns.ts';
+import { SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_ASCII_CHARACTERS } from '../../contract/patterns.ts';
 import { derivedNames, type BuildConfig } from '../config.ts';
 import { Equals, Ref, Sub, type Value } from '../kit/intrinsics.ts';
 import { allow, assumeRoleFor, deny, policyDocument, sendDeadLetters, writeOwnLogs } from '../kit/iam.ts';
@@ -60,7 +60,7 @@ function parameters(t: Template, config: BuildConfig): void {
     Type: 'String',
     Default: config.reconcileSchedule,
     Description: 'Full reconcile and activation refresh schedule',
-    AllowedPattern: '^(rate\\(\\d+ (minute|minutes|hour|hours|day|days)\\)|cron\\(.+\\))$',
+    AllowedPattern: SCHEDULE_EXPRESSION_PATTERN.source,
     ConstraintDescription: 'must be rate(…) or cron(…)',
   });
   const zeroTouch = t.parameter('EnableZeroTouchRegistration', {
