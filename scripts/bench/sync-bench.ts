@@ -166,7 +166,7 @@ function benchEnvironment(rig: Rig, tableName: string): Record<string, string> {
     [TAG_MANAGER_ENV.ssmConcurrency]: String(POOL_SIZE),
     // Real retries run, with millisecond backoff so the run stays short; the simulated clock
     // applies the SDK's real backoff instead.
-    RETRY_BASE_DELAY_MS: '2',
+    [TAG_MANAGER_ENV.retryBaseDelayMs]: '2',
   };
 }
 
@@ -187,7 +187,7 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
   const saved = { ...process.env };
   try {
     Object.assign(process.env, benchEnvironment(rig, db.tableName));
-    delete process.env.DRIFT_CHECK_HOURS;
+    delete process.env[TAG_MANAGER_ENV.driftCheckHours];
     const mod = await loadBundledHandler('tag-manager');
     (mod.setLogSink as (s: (line: string) => void) => void)(() => undefined);
 
@@ -229,9 +229,9 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
     runs.push(await invokeAll('a', fleet.length));
     runs.push(await invokeAll('b', 0));
     const drifted = plantDrift(changedIndexes(fleet.length, DRIFT_SHARE, 11));
-    process.env.DRIFT_CHECK_HOURS = '0';
+    process.env[TAG_MANAGER_ENV.driftCheckHours] = '0';
     const driftRun = await invokeAll('drift', 0);
-    delete process.env.DRIFT_CHECK_HOURS;
+    delete process.env[TAG_MANAGER_ENV.driftCheckHours];
     runs.push({ ...driftRun, drift: { planted: drifted.length, repaired: repaired(drifted) } });
     runs.push(await invokeAll('after-drift', 0));
     runs.push(await invokeAll('c', changeTags(changedIndexes(fleet.length, CHANGED_SHARE, 37), 'changed-in-c')));

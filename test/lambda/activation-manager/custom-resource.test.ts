@@ -15,6 +15,7 @@ import {
   TAG_PREFIX,
   WRITE_OPS,
 } from './harness.ts';
+import { ACTIVATION_MANAGER_ENV as ENV } from '../../../lambda/shared/names.ts';
 
 const A = '222222222222';
 const B = '333333333333';
@@ -146,7 +147,7 @@ describe('Create', () => {
   it('deletes the new activation again when its record cannot be stored, so nothing is orphaned', async () => {
     await h.close();
     // Parameter Store refuses names under /aws: the PutParameter fails after CreateActivation.
-    Object.assign(h, await startHarness({ ACTIVATION_PARAMETER_PREFIX: '/aws-reserved/agencies' }));
+    Object.assign(h, await startHarness({ [ENV.activationParameterPrefix]: '/aws-reserved/agencies' }));
     const event = cfnEvent(h.cfn.url, 'Create', props(A));
     await h.invoke(event);
     const body = onlyResponse(event);
@@ -160,7 +161,7 @@ describe('Create', () => {
 
   it('answers FAILED naming the missing setting when the function is misconfigured', async () => {
     await h.close();
-    Object.assign(h, await startHarness({ MANAGED_NODE_ROLE_NAME: undefined }));
+    Object.assign(h, await startHarness({ [ENV.managedNodeRoleName]: undefined }));
     const event = cfnEvent(h.cfn.url, 'Create', props(A));
     await h.invoke(event);
     const body = onlyResponse(event);

@@ -1,7 +1,7 @@
 // Shared set-up for the activation manager tests: the SSM fake, a loopback server standing in
 // for CloudFormation's pre-signed ResponseURL, the real bundled handler and captured log lines.
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { afterEach, beforeEach } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 import type { CfnResponse } from '../../../lambda/shared/cfn-response.ts';
 import type { AddressInfo } from 'node:net';
 import { loadBundledHandler, lambdaContext } from '../../../testing/helpers/bundled.ts';
@@ -73,19 +73,20 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** The manager's environment, by the contract's names; stubbed, so close() restores it (vi.unstubAllEnvs). */
 export function setManagerEnv(endpoint: string, extra: Record<string, string | undefined> = {}): void {
-  process.env.AWS_ENDPOINT_URL_SSM = endpoint;
-  process.env[ENV.activationParameterPrefix] = PREFIX;
-  process.env[ENV.activationKmsKeyId] = KMS_KEY;
-  process.env[ENV.managedNodeRoleName] = ROLE_NAME;
-  process.env[ENV.reservedTagPrefix] = TAG_PREFIX;
-  process.env[ENV.metricNamespace] = NAMESPACE;
-  delete process.env[ENV.rotateDaysBeforeExpiry];
-  delete process.env[ENV.rotateAtUsagePercent];
-  for (const [k, v] of Object.entries(extra)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
+  const env: Record<string, string | undefined> = {
+    AWS_ENDPOINT_URL_SSM: endpoint,
+    [ENV.activationParameterPrefix]: PREFIX,
+    [ENV.activationKmsKeyId]: KMS_KEY,
+    [ENV.managedNodeRoleName]: ROLE_NAME,
+    [ENV.reservedTagPrefix]: TAG_PREFIX,
+    [ENV.metricNamespace]: NAMESPACE,
+    [ENV.rotateDaysBeforeExpiry]: undefined,
+    [ENV.rotateAtUsagePercent]: undefined,
+    ...extra,
+  };
+  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
 }
 
 export async function startHarness(env: Record<string, string | undefined> = {}): Promise<Harness> {
@@ -103,6 +104,7 @@ export async function startHarness(env: Record<string, string | undefined> = {})
     close: async () => {
       await fake.close();
       await cfn.close();
+      vi.unstubAllEnvs();
     },
   };
 }

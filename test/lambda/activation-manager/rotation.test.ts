@@ -11,6 +11,7 @@ import {
   TAG_PREFIX,
   WRITE_OPS,
 } from './harness.ts';
+import { ACTIVATION_MANAGER_ENV as ENV } from '../../../lambda/shared/names.ts';
 
 const A = '222222222222';
 const B = '333333333333';
@@ -80,7 +81,7 @@ describe('scheduled rotation', () => {
 
   it('honours ROTATE_DAYS_BEFORE_EXPIRY and ROTATE_AT_USAGE_PERCENT from the environment', async () => {
     await h.close();
-    Object.assign(h, await startHarness({ ROTATE_DAYS_BEFORE_EXPIRY: '10', ROTATE_AT_USAGE_PERCENT: '50' }));
+    Object.assign(h, await startHarness({ [ENV.rotateDaysBeforeExpiry]: '10', [ENV.rotateAtUsagePercent]: '50' }));
     seedAgency(h.fake, A, { expiresInMs: 9 * DAY });
     seedAgency(h.fake, B, { expiresInMs: 20 * DAY, limit: 10, registrations: 5 });
     const summary = (await h.invoke(scheduledEvent())) as { rotated: string[] };
