@@ -1,18 +1,13 @@
 // The drift pass and first syncs read tags in bulk (Tagging API GetResources, 100 ARNs a call)
 // through the real bundled handler; ListTagsForResource only for nodes the bulk read did not
 // return or whose bulk answer disagrees with what the table says was last applied.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TAG_MANAGER_ENV } from '../../../lambda/shared/names.ts';
-import { AGENCY_A, PREFIX, ec2Id, startHarness, type Harness } from './harness.ts';
+import { AGENCY_A, PREFIX, ec2Id, harnessForFile } from './harness.ts';
 
-let h: Harness;
+const h = harnessForFile();
 let n = 7000;
 
-beforeAll(async () => {
-  h = await startHarness();
-  h.plantActivation(AGENCY_A, { activationId: 'act-aaaa', code: 'irrelevant-code' });
-});
-afterAll(async () => h?.close());
 beforeEach(() => {
   h.ssm.resetCounters();
   h.tagging.resetCounters();
