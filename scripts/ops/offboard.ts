@@ -18,7 +18,6 @@ export const spec = defineCommand({
   name: 'offboard',
   summary:
     'Delete the agency-permissions stacks of some agencies (the agency can no longer sync or fetch activations).',
-  usage: ['--agencies 111111111111,… --yes [options]', '--ou ou-xxxx-xxxxxxxx --yes [options]'],
   options: [
     ...TARGET_OPTIONS,
     flag('yes', 'confirm the deletion (required)'),
@@ -26,6 +25,7 @@ export const spec = defineCommand({
     timeoutOption('stack'),
     ...AWS_OPTIONS,
   ],
+  usage: ['--agencies 111111111111,… --yes [options]', '--ou ou-xxxx-xxxxxxxx --yes [options]'],
 });
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {

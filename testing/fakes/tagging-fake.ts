@@ -5,16 +5,8 @@
 // @aws-sdk/client-resource-groups-tagging-api's GetResourcesInput), "service model" the API's
 // JSON model (resourcegroupstaggingapi-2017-01-26).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  awsJsonRequestError,
-  FakeApiError as ApiError,
-  listenLoopback,
-  parseJsonBody,
-  prng,
-  readBody,
-  sendAwsJson,
-  sendAwsJsonError,
-} from './loopback.ts';
+import { awsJsonRequestError, FakeApiError as ApiError, listenLoopback, parseJsonBody } from './loopback.ts';
+import { prng, readBody, sendAwsJson, sendAwsJsonError } from './loopback.ts';
 import type { SsmFakeState } from './ssm-fake.ts';
 
 /** Service model: metadata.targetPrefix. */

@@ -1,16 +1,7 @@
 // The scheduled rotation, run through the real bundled handler against the SSM fake.
 import { describe, expect, it } from 'vitest';
-import {
-  DAY,
-  metricsIn,
-  scheduledEvent,
-  seedAgency,
-  harnessPerTest,
-  startHarness,
-  storedRecord,
-  TAG_PREFIX,
-  WRITE_OPS,
-} from './harness.ts';
+import { DAY, harnessPerTest, metricsIn, scheduledEvent, seedAgency, storedRecord } from './harness.ts';
+import { startHarness, TAG_PREFIX, WRITE_OPS } from './harness.ts';
 import { ACTIVATION_MANAGER_ENV as ENV } from '../../../lambda/shared/names.ts';
 
 const A = '222222222222';

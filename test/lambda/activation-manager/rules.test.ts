@@ -2,18 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ActivationRecord } from '../../../lambda/shared/activation-record.ts';
 import { MAX_KNOWN_ACTIVATION_IDS } from '../../../lambda/shared/activation-record.ts';
-import {
-  activationIdsToDelete,
-  activationRequest,
-  DAY_MS,
-  expirationDate,
-  expiredPrevious,
-  newRecord,
-  rotatedRecord,
-  rotationReason,
-  settingsOf,
-  withoutPrevious,
-} from '../../../lambda/activation-manager/rules.ts';
+import * as rules from '../../../lambda/activation-manager/rules.ts';
+
+const { activationIdsToDelete, activationRequest, DAY_MS, expirationDate, expiredPrevious } = rules;
+const { newRecord, rotatedRecord, rotationReason, settingsOf, withoutPrevious } = rules;
 import {
   agencyOfPhysicalId,
   failurePhysicalId,
