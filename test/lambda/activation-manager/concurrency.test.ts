@@ -33,15 +33,25 @@ function concurrentWrite(base: ActivationRecord): string {
   return other.ActivationId;
 }
 
+/** Runs the rotation with another writer storing a version just before `op`; its activation and the stored record. */
+async function rotateWithWriterBefore(op: string, seeded: ActivationRecord) {
+  let written = '';
+  h.fake.beforeNext(op, () => {
+    written = concurrentWrite(seeded);
+  });
+  await h.invoke(scheduledEvent());
+  return { written, record: storedRecord(h.fake, A)! };
+}
+
+/** A stack delete removing the agency's record. */
+const deleteTheRecord = () => {
+  h.fake.state.parameters.delete(NAME);
+};
+
 describe('concurrent writers of one agency record', () => {
   it("keeps the other writer's activation when it stored between the rotation's read and its write", async () => {
     const seeded = seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
-    let otherId = '';
-    h.fake.beforeNext('PutParameter', () => {
-      otherId = concurrentWrite(seeded.record);
-    });
-    await h.invoke(scheduledEvent());
-    const record = storedRecord(h.fake, A)!;
+    const { written: otherId, record } = await rotateWithWriterBefore('PutParameter', seeded.record);
     const all = [record.current.activationId, ...record.previous.map((p) => p.activationId)];
     expect(all).toContain(otherId);
     expect(all).toContain(seeded.current.ActivationId);
@@ -55,12 +65,7 @@ describe('concurrent writers of one agency record', () => {
 
   it("keeps the other writer's activation when it stored after the rotation listed the records", async () => {
     const seeded = seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
-    let otherId = '';
-    h.fake.beforeNext('CreateActivation', () => {
-      otherId = concurrentWrite(seeded.record);
-    });
-    await h.invoke(scheduledEvent());
-    const record = storedRecord(h.fake, A)!;
+    const { written: otherId, record } = await rotateWithWriterBefore('CreateActivation', seeded.record);
     expect([record.current.activationId, ...record.previous.map((p) => p.activationId)]).toContain(otherId);
   });
 
@@ -71,21 +76,14 @@ describe('concurrent writers of one agency record', () => {
       createdAgoMs: 10 * DAY,
       previous: [{ expiresInMs: -DAY }],
     });
-    let updateId = '';
-    h.fake.beforeNext('DeleteActivation', () => {
-      updateId = concurrentWrite(seeded.record);
-    });
-    await h.invoke(scheduledEvent());
-    const record = storedRecord(h.fake, A)!;
+    const { written: updateId, record } = await rotateWithWriterBefore('DeleteActivation', seeded.record);
     expect(record.current.activationId).toBe(updateId);
     expect(record.previous.map((p) => p.activationId)).toContain(seeded.current.ActivationId);
   });
 
   it('does not bring back an agency whose stack was deleted while its activation rotated, nor leave the new activation behind', async () => {
     seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
-    h.fake.beforeNext('CreateActivation', () => {
-      h.fake.state.parameters.delete(NAME);
-    });
+    h.fake.beforeNext('CreateActivation', deleteTheRecord);
     const before = new Set(h.fake.state.activations.keys());
     await h.invoke(scheduledEvent());
     expect(storedRecord(h.fake, A)).toBeUndefined();
@@ -98,9 +96,7 @@ describe('concurrent writers of one agency record', () => {
 describe("a stack delete racing the rotation's write", () => {
   it("does not let the rotation's write re-create the deleted record, and removes the new activation", async () => {
     seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
-    h.fake.beforeNext('PutParameter', () => {
-      h.fake.state.parameters.delete(NAME);
-    });
+    h.fake.beforeNext('PutParameter', deleteTheRecord);
     const before = new Set(h.fake.state.activations.keys());
     await h.invoke(scheduledEvent());
     expect(storedRecord(h.fake, A)).toBeUndefined();
