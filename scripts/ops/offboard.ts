@@ -37,7 +37,8 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const cfn = clients.cloudformation(region);
     const outcomes = await mapLimit(accounts, o.concurrency, async (account) => {
       const stackName = names.agencyPermissionsStackName(account);
-      const outcome = await deleteStack(ctx, cfn, stackName, o['timeout-minutes'] * 60_000, (line) =>
+      const timeoutMs = o['timeout-minutes'] * 60_000;
+      const outcome = await deleteStack(ctx, cfn, { stackName, timeoutMs }, (line) =>
         progress(ctx, `[${account}] ${stackName}: ${line}`),
       );
       return { account, ...outcome };
