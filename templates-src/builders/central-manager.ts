@@ -153,6 +153,7 @@ function activationManager(t: Template, ctx: BuildContext, alarm: AddAlarm): voi
   const { config } = ctx;
   const names = derivedNames(config);
   addFunction(t, {
+    ...centralFunctionDefaults(ctx),
     name: 'ActivationManager',
     role: {
       description: 'Activation manager: creates, stores, rotates and deletes per-agency hybrid activations',
@@ -164,7 +165,6 @@ function activationManager(t: Template, ctx: BuildContext, alarm: AddAlarm): voi
     code: ctx.bundles['activation-manager'],
     memoryMb: 256,
     timeoutSeconds: 300,
-    ...centralFunctionDefaults(ctx),
     environment: environmentVariables<typeof ACTIVATION_MANAGER_ENVIRONMENT, Value>(ACTIVATION_MANAGER_ENVIRONMENT, {
       activationParameterPrefix: config.centralActivationParameterPrefix,
       activationKmsKeyId: Ref('DataKey'),

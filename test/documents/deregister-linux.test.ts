@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { builtScript, deadEndpoint, Sandbox, TEST_INSTANCE, useSandboxes } from './sandbox.ts';
+import { builtScript, deadEndpoint, Sandbox, TEST_INSTANCE, useSandboxes, workerExitCode } from './sandbox.ts';
 
 const SCRIPT = builtScript('deregister-linux.sh');
 const REGISTER = builtScript('register-linux.sh');
@@ -72,7 +72,7 @@ describe('deregister-linux.sh', () => {
     s.flag(`fail-create-tag-${OPT_OUT}`);
     const r = await s.run(SCRIPT);
     expect(r.code).toBe(0); // the check only scheduled the worker
-    expect(s.read('worker.rc').trim()).toBe('1');
+    expect(workerExitCode(s)).toBe(1);
     expect(s.logText()).toContain(
       `ERROR: could not tag ${INSTANCE_ID} with ${OPT_OUT}=true (ec2:CreateTags); the registration and the agent were left unchanged`,
     );
@@ -146,7 +146,7 @@ describe('deregister-linux.sh', () => {
     s.setTag('managedinstanceid', MI);
     s.flag('fail-create-tags');
     await s.run(SCRIPT);
-    expect(s.read('worker.rc').trim()).toBe('1');
+    expect(workerExitCode(s)).toBe(1);
     expect(s.logText()).toContain(`could not tag ${INSTANCE_ID} with ${OPT_OUT}=true (ec2:CreateTags)`);
     expect(s.logText()).toContain('could not write tag central-it:registration-error');
     expect(s.agentState()).toBe('untouched');
@@ -159,7 +159,7 @@ describe('deregister-linux.sh', () => {
     s.writeRegistration(MI, HUB_REGION);
     s.flag('systemctl-start-fails');
     await s.run(SCRIPT);
-    expect(s.read('worker.rc').trim()).toBe('1');
+    expect(workerExitCode(s)).toBe(1);
     expect(s.tags()['central-it:registration-error']).toMatch(/deregistration: could not start the SSM Agent$/);
     // The opt-out written first stays: the registration is already cleared.
     expect(s.tags()[OPT_OUT]).toBe('true');

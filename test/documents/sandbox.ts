@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { compactScript, DOCUMENTS_DIR, joinScript } from '../../documents/index.ts';
 import { execFileSync } from 'node:child_process';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 
 export const STUBS = join(import.meta.dirname, 'stubs');
 
@@ -125,6 +125,17 @@ export interface RunResult {
   stdout: string;
   stderr: string;
 }
+
+/** A run that failed before it changed anything: no agent call and no call of any other stub. */
+export function expectNothingChanged(s: Sandbox, r: RunResult): void {
+  expect(r.code).not.toBe(0);
+  expect(r.stdout).toContain('nothing was changed');
+  expect(s.read('agent-argv.log')).toBe('');
+  expect(s.read('calls.log')).toBe('');
+}
+
+/** The exit code the detached worker recorded (worker.rc). */
+export const workerExitCode = (s: Sandbox): number => Number(s.read('worker.rc').trim());
 
 /** The instance the Linux document tests run on, and the hub Region it registers with. */
 export const TEST_INSTANCE = {

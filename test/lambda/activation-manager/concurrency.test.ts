@@ -43,10 +43,20 @@ async function rotateWithWriterBefore(op: string, seeded: ActivationRecord) {
   return { written, record: storedRecord(h.fake, A)! };
 }
 
-/** A stack delete removing the agency's record. */
-const deleteTheRecord = () => {
-  h.fake.state.parameters.delete(NAME);
-};
+/**
+ * Runs the rotation of a due agency with its stack deleted (the record removed) just before `op`:
+ * what is stored afterwards, and the activations the run created and left behind.
+ */
+async function rotateWithDeleteBefore(op: string) {
+  seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
+  h.fake.beforeNext(op, () => {
+    h.fake.state.parameters.delete(NAME);
+  });
+  const before = new Set(h.fake.state.activations.keys());
+  await h.invoke(scheduledEvent());
+  const leftBehind = [...h.fake.state.activations.keys()].filter((id) => !before.has(id));
+  return { stored: storedRecord(h.fake, A), leftBehind };
+}
 
 describe('concurrent writers of one agency record', () => {
   it("keeps the other writer's activation when it stored between the rotation's read and its write", async () => {
@@ -82,25 +92,14 @@ describe('concurrent writers of one agency record', () => {
   });
 
   it('does not bring back an agency whose stack was deleted while its activation rotated, nor leave the new activation behind', async () => {
-    seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
-    h.fake.beforeNext('CreateActivation', deleteTheRecord);
-    const before = new Set(h.fake.state.activations.keys());
-    await h.invoke(scheduledEvent());
-    expect(storedRecord(h.fake, A)).toBeUndefined();
-    const created = [...h.fake.state.activations.keys()].filter((id) => !before.has(id));
-    expect(created).toEqual([]);
+    expect(await rotateWithDeleteBefore('CreateActivation')).toEqual({ stored: undefined, leftBehind: [] });
     expect(h.logs.some((l) => l.includes('agency removed while its activation was rotating'))).toBe(true);
   });
 });
 
 describe("a stack delete racing the rotation's write", () => {
   it("does not let the rotation's write re-create the deleted record, and removes the new activation", async () => {
-    seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
-    h.fake.beforeNext('PutParameter', deleteTheRecord);
-    const before = new Set(h.fake.state.activations.keys());
-    await h.invoke(scheduledEvent());
-    expect(storedRecord(h.fake, A)).toBeUndefined();
-    expect([...h.fake.state.activations.keys()].filter((id) => !before.has(id))).toEqual([]);
+    expect(await rotateWithDeleteBefore('PutParameter')).toEqual({ stored: undefined, leftBehind: [] });
   });
 });
 
