@@ -1,5 +1,8 @@
 // AWS limits the project depends on, each a named constant with the document that sets it.
 
+/** A template over this many bytes must be deployed from S3 (TemplateURL): TemplateBody in CreateStack / CreateStackSet. */
+export const TEMPLATE_BODY_MAX_BYTES = 51_200;
+
 /** CloudFormation quotas (CloudFormation User Guide, "Quotas"). */
 export const CLOUDFORMATION_LIMITS = {
   resources: 500,
@@ -9,12 +12,13 @@ export const CLOUDFORMATION_LIMITS = {
   logicalIdLength: 255,
   /** TemplateURL: an S3 object up to 1 MB. */
   templateUrlBytes: 1_048_576,
-  /** TemplateBody in CreateStack / CreateStackSet. */
-  templateBodyBytes: 51_200,
+  templateBodyBytes: TEMPLATE_BODY_MAX_BYTES,
   descriptionBytes: 1024,
+  /** Stack and StackSet names: a letter, then letters, digits and hyphens, 128 characters in all. */
+  stackNameLength: 128,
+  /** ClientRequestToken of a stack operation. */
+  clientRequestTokenLength: 128,
 } as const;
-/** A template over this many bytes must be deployed from S3 (TemplateURL). */
-export const TEMPLATE_BODY_MAX_BYTES = CLOUDFORMATION_LIMITS.templateBodyBytes;
 /**
  * The agency-collector template's budget (compact JSON): 10% under TemplateBody, so agency-side
  * features have room before the no-bucket StackSet rollout breaks (issue 14).
@@ -30,10 +34,20 @@ export const SSM_MAX_VALUE_LENGTH = 256;
 export const ACTIVATION_MAX_REGISTRATION_LIMIT = 1000;
 export const ACTIVATION_MAX_EXPIRY_DAYS = 30;
 
+/** A Parameter Store name (path included) holds at most 1,011 characters. */
+export const PARAMETER_NAME_MAX_LENGTH = 1011;
 /** A Standard-tier Parameter Store value holds at most 4 KB. */
 export const STANDARD_PARAMETER_MAX_BYTES = 4096;
 /** A custom-resource response body CloudFormation accepts (4,096 bytes). */
 export const CUSTOM_RESOURCE_RESPONSE_MAX_BYTES = 4096;
+
+/** Lambda's synchronous invocation payload (request and response): 6 MB. */
+export const LAMBDA_SYNC_PAYLOAD_MAX_BYTES = 6_291_456;
+/** Code.ZipFile holds at most 4 MB once zipped; the source itself is the safe bound to check. */
+export const LAMBDA_ZIPFILE_MAX_BYTES = 4_194_304;
+
+/** AWS::SSM::Document Content is at most 64 KB. */
+export const SSM_DOCUMENT_MAX_BYTES = 65_536;
 
 /** Lambda function memory, MB (MemorySize). */
 export const LAMBDA_MEMORY_MB = { min: 128, max: 10_240 } as const;

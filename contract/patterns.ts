@@ -74,6 +74,8 @@ export const SCHEDULE_EXPRESSION_PATTERN = /* @__PURE__ */ new RegExp(SCHEDULE_E
 
 /** SSM's tag character set (Unicode letters, separators, digits and _ . : / = + - @), inside a class. */
 export const SSM_TAG_CHARACTERS = '\\p{L}\\p{Z}\\p{N}_.:/=+\\-@';
+/** The ASCII part of SSM's tag character set, for CloudFormation AllowedPatterns (no \\p classes there). */
+export const SSM_TAG_ASCII_CHARACTERS = 'A-Za-z0-9 _.:/=+@-';
 /** SSM's character rule for tag keys and values. */
 export const SSM_TAG_PATTERN = /* @__PURE__ */ patternOf(['^[', SSM_TAG_CHARACTERS, ']*$'], 'u');
 

@@ -312,36 +312,47 @@ function windowsPreamble(opts: DocumentOptions, withActivation: boolean): string
   ];
 }
 
+/** A step that runs `lines` as one script on one platform, within 300 seconds. */
+function step(
+  action: CommandDocument['mainSteps'][number]['action'],
+  platform: 'Linux' | 'Windows',
+  name: string,
+  lines: string[],
+): CommandDocument['mainSteps'][number] {
+  return {
+    action,
+    name,
+    precondition: { StringEquals: ['platformType', platform] },
+    inputs: { runCommand: [lines.join('\n')], timeoutSeconds: '300' },
+  };
+}
+
+/**
+ * One command document with a Linux and a Windows step: `verb` names the steps (RegisterLinux …)
+ * and the scripts (register-linux.sh …); `withActivation` adds the activation parameter.
+ */
 function commandDocument(
   description: string,
   opts: DocumentOptions,
-  linux: { name: string; file: ScriptFile },
-  windows: { name: string; file: ScriptFile },
+  verb: 'register' | 'deregister',
   withActivation: boolean,
 ): CommandDocument {
+  const Verb = verb === 'register' ? 'Register' : 'Deregister';
+  const linux: { name: string; file: ScriptFile } = { name: `${Verb}Linux`, file: `${verb}-linux.sh` };
+  const windows: { name: string; file: ScriptFile } = { name: `${Verb}Windows`, file: `${verb}-windows.ps1` };
   return {
     schemaVersion: '2.2',
     description,
     parameters: parameters(opts, withActivation),
     mainSteps: [
-      {
-        action: 'aws:runShellScript',
-        name: linux.name,
-        precondition: { StringEquals: ['platformType', 'Linux'] },
-        inputs: {
-          runCommand: [[...linuxPreamble(opts, withActivation), ...scriptLines(linux.file)].join('\n')],
-          timeoutSeconds: '300',
-        },
-      },
-      {
-        action: 'aws:runPowerShellScript',
-        name: windows.name,
-        precondition: { StringEquals: ['platformType', 'Windows'] },
-        inputs: {
-          runCommand: [[...windowsPreamble(opts, withActivation), ...scriptLines(windows.file)].join('\n')],
-          timeoutSeconds: '300',
-        },
-      },
+      step('aws:runShellScript', 'Linux', linux.name, [
+        ...linuxPreamble(opts, withActivation),
+        ...scriptLines(linux.file),
+      ]),
+      step('aws:runPowerShellScript', 'Windows', windows.name, [
+        ...windowsPreamble(opts, withActivation),
+        ...scriptLines(windows.file),
+      ]),
     ],
   };
 }
@@ -351,8 +362,7 @@ export function registrationDocument(opts: DocumentOptions): CommandDocument {
   return commandDocument(
     'Registers this instance with the central SSM hub through a detached worker and tags it with its managed node ID. Idempotent. Log: /var/log/ssm-hub-register.log or %ProgramData%\\Amazon\\SSM\\ssm-hub-register.log.',
     opts,
-    { name: 'RegisterLinux', file: 'register-linux.sh' },
-    { name: 'RegisterWindows', file: 'register-windows.ps1' },
+    'register',
     true,
   );
 }
@@ -365,8 +375,7 @@ export function deregistrationDocument(opts: DocumentOptions): CommandDocument {
   return commandDocument(
     "Returns this EC2 instance to its own account's Systems Manager: a detached worker clears the hybrid registration, restarts the SSM Agent and removes the managed node ID tag. Progress: /var/log/ssm-hub-deregister.log or %ProgramData%\\Amazon\\SSM\\ssm-hub-deregister.log.",
     opts,
-    { name: 'DeregisterLinux', file: 'deregister-linux.sh' },
-    { name: 'DeregisterWindows', file: 'deregister-windows.ps1' },
+    'deregister',
     // Only the hub Region: the way back needs no activation, and opts.activationParameterPath
     // is accepted but unused so both builders take the same options.
     false,

@@ -75,7 +75,8 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${usage()}\n`);
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
+  // Own keys only: `constructor` or `__proto__` is an unknown command, not Object's.
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
     process.stderr.write(`ssm-hub: unknown command "${name}"\n\n${usage()}\n`);
     return 2;

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
 import {
   ACTIVATION_MANAGER_ENVIRONMENT,
+  PARAMETER_PATH_RULE,
   RESERVED_TAG_PREFIX_LENGTH,
   LIFECYCLE_ENVIRONMENT,
   LIFECYCLE_MODES,
@@ -45,7 +46,7 @@ const scheduleExpression = z.string().check(
 );
 
 const parameterPath = z.string().check(
-  z.regex(PARAMETER_PATH_PATTERN, { message: 'must be a Parameter Store path such as /central-hub/activation' }),
+  z.regex(PARAMETER_PATH_PATTERN, { message: `must be ${PARAMETER_PATH_RULE.text}` }),
   z.refine((p) => !PARAMETER_PATH_RESERVED_PREFIX.test(p), {
     message: 'must not start with /aws or /ssm: Parameter Store reserves those prefixes',
   }),

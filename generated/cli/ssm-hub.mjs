@@ -156,13 +156,14 @@ function schedulePattern() {
     `|cron\\(${oneQuestionMark}${fields}\\))$`
   ].join("");
 }
-var ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN, REGION_NAME_PATTERN, PARAMETER_PATH_ALLOWED_PATTERN, PARAMETER_PATH_PATTERN, PARAMETER_PATH_RESERVED_PREFIX, cronItem, cronField, SCHEDULE_EXPRESSION_ALLOWED_PATTERN, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS, SCHEDULE_EXPRESSION_RULE, OU_ID_PATTERN, OU_ID_LIST_PATTERN, ACCOUNT_ID_LIST_PATTERN, MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN;
+var ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN, REGION_NAME_PATTERN, PARTITION_BODY, PARAMETER_PATH_ALLOWED_PATTERN, PARAMETER_PATH_PATTERN, PARAMETER_PATH_RESERVED_PREFIX, cronItem, cronField, SCHEDULE_EXPRESSION_ALLOWED_PATTERN, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS, SCHEDULE_EXPRESSION_RULE, OU_ID_PATTERN, OU_ID_LIST_PATTERN, ACCOUNT_ID_LIST_PATTERN, MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN;
 var init_patterns = __esm({
   "contract/patterns.ts"() {
     "use strict";
     ACCOUNT_ID_BODY = "\\d{12}";
     ACCOUNT_ID_PATTERN = /* @__PURE__ */ patternOf(["^", ACCOUNT_ID_BODY, "$"]);
     REGION_NAME_PATTERN = "^[a-z]{2}(-[a-z]+)+-\\d+$";
+    PARTITION_BODY = "aws[a-z-]*";
     PARAMETER_PATH_ALLOWED_PATTERN = "^(/[a-zA-Z0-9_.-]+)+$";
     PARAMETER_PATH_PATTERN = /* @__PURE__ */ new RegExp(PARAMETER_PATH_ALLOWED_PATTERN);
     PARAMETER_PATH_RESERVED_PREFIX = /^\/(aws|ssm)/i;
@@ -410,6 +411,75 @@ var init_names2 = __esm({
   }
 });
 
+// contract/limits.ts
+function supportedRuntimes(today) {
+  const day = today.toISOString().slice(0, 10);
+  return Object.entries(NODE_RUNTIME_DEPRECATION).filter(([, deprecatedOn]) => day < deprecatedOn).map(([runtime]) => runtime);
+}
+function advancedTierOn(settingValue) {
+  const v = (settingValue ?? "").trim().toLowerCase();
+  return v === "advanced" || v === "true";
+}
+var TEMPLATE_BODY_MAX_BYTES, CLOUDFORMATION_LIMITS, AGENCY_TEMPLATE_MAX_BYTES, SSM_MAX_TAGS_PER_NODE, SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH, ACTIVATION_MAX_REGISTRATION_LIMIT, ACTIVATION_MAX_EXPIRY_DAYS, LOG_RETENTION_DAYS, NODE_RUNTIME_DEPRECATION, ACTIVATION_TIER_SETTING_ID;
+var init_limits = __esm({
+  "contract/limits.ts"() {
+    "use strict";
+    TEMPLATE_BODY_MAX_BYTES = 51200;
+    CLOUDFORMATION_LIMITS = {
+      resources: 500,
+      parameters: 200,
+      outputs: 200,
+      conditions: 200,
+      logicalIdLength: 255,
+      /** TemplateURL: an S3 object up to 1 MB. */
+      templateUrlBytes: 1048576,
+      templateBodyBytes: TEMPLATE_BODY_MAX_BYTES,
+      descriptionBytes: 1024,
+      /** Stack and StackSet names: a letter, then letters, digits and hyphens, 128 characters in all. */
+      stackNameLength: 128,
+      /** ClientRequestToken of a stack operation. */
+      clientRequestTokenLength: 128
+    };
+    AGENCY_TEMPLATE_MAX_BYTES = Math.floor(TEMPLATE_BODY_MAX_BYTES * 0.9);
+    SSM_MAX_TAGS_PER_NODE = 50;
+    SSM_MAX_KEY_LENGTH = 128;
+    SSM_MAX_VALUE_LENGTH = 256;
+    ACTIVATION_MAX_REGISTRATION_LIMIT = 1e3;
+    ACTIVATION_MAX_EXPIRY_DAYS = 30;
+    LOG_RETENTION_DAYS = [
+      1,
+      3,
+      5,
+      7,
+      14,
+      30,
+      60,
+      90,
+      120,
+      150,
+      180,
+      365,
+      400,
+      545,
+      731,
+      1096,
+      1827,
+      2192,
+      2557,
+      2922,
+      3288,
+      3653
+    ];
+    NODE_RUNTIME_DEPRECATION = {
+      "nodejs18.x": "2025-09-01",
+      "nodejs20.x": "2026-04-30",
+      "nodejs22.x": "2027-04-30",
+      "nodejs24.x": "2028-04-30"
+    };
+    ACTIVATION_TIER_SETTING_ID = "/ssm/managed-instance/activation-tier";
+  }
+});
+
 // scripts/kit/validate.ts
 function splitList(flag2, value) {
   const items = value.split(",").map((s) => s.trim());
@@ -458,7 +528,7 @@ function orgId(flag2, value) {
 function stackName(flag2, value) {
   if (!STACK_NAME.test(value)) {
     throw new UsageError(
-      `--${flag2}: "${value}" is not a valid stack name (letters, digits and hyphens, starting with a letter, at most 128)`
+      `--${flag2}: "${value}" is not a valid stack name (letters, digits and hyphens, starting with a letter, at most ${CLOUDFORMATION_LIMITS.stackNameLength})`
     );
   }
   return value;
@@ -532,14 +602,22 @@ var init_validate = __esm({
     "use strict";
     init_names2();
     init_errors();
-    ACCOUNT_ID = /^\d{12}$/;
+    init_limits();
+    init_patterns();
+    ACCOUNT_ID = ACCOUNT_ID_PATTERN;
     OU_ID = /^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/;
     ROOT_ID = /^r-[0-9a-z]{4,32}$/;
     ORG_ID = /^o-[a-z0-9]{10,32}$/;
     REGION = new RegExp(REGION_NAME_PATTERN);
-    STACK_NAME = /^[a-zA-Z][-a-zA-Z0-9]{0,127}$/;
+    STACK_NAME = patternOf(["^[a-zA-Z][-a-zA-Z0-9]{0,", CLOUDFORMATION_LIMITS.stackNameLength - 1, "}$"]);
     ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
-    IAM_ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+    IAM_ROLE_ARN = patternOf([
+      "^arn:",
+      PARTITION_BODY,
+      ":iam::",
+      ACCOUNT_ID_BODY,
+      ":role\\/[\\w+=,.@/-]{1,512}$"
+    ]);
   }
 });
 
@@ -676,6 +754,26 @@ var init_options = __esm({
   }
 });
 
+// lambda/shared/pool.ts
+async function mapPool(items, limit, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i], i);
+    }
+  };
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, () => worker());
+  await Promise.all(workers);
+  return results;
+}
+var init_pool = __esm({
+  "lambda/shared/pool.ts"() {
+    "use strict";
+  }
+});
+
 // scripts/kit/command.ts
 var command_exports = {};
 __export(command_exports, {
@@ -683,7 +781,7 @@ __export(command_exports, {
   defaultContext: () => defaultContext,
   defineCommand: () => defineCommand,
   helpText: () => helpText,
-  mapLimit: () => mapLimit,
+  mapLimit: () => mapPool,
   progress: () => progress,
   requireConfirmable: () => requireConfirmable,
   runCommand: () => runCommand,
@@ -760,24 +858,13 @@ function table(headers, rows) {
   const line = (cells) => cells.map((c, i) => (c ?? "").padEnd(widths[i])).join("  ").trimEnd();
   return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
-async function mapLimit(items, limit, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i], i);
-    }
-  });
-  await Promise.all(workers);
-  return results;
-}
 var PROJECT_ROOT, defineCommand;
 var init_command = __esm({
   "scripts/kit/command.ts"() {
     "use strict";
     init_errors();
     init_options();
+    init_pool();
     PROJECT_ROOT = resolve(dirname(fileURLToPath4(new URL("../../scripts/kit/command.ts", import.meta.url).href)), "..", "..");
     defineCommand = (spec13) => spec13;
   }
@@ -1087,7 +1174,8 @@ async function waitForStack(ctx, cfn, stackId, timeoutMs, onStatus) {
     await ctx.sleep(ctx.pollMs);
   }
 }
-async function deleteStack(ctx, cfn, stackName2, timeoutMs, log) {
+async function deleteStack(ctx, cfn, target, log) {
+  const { stackName: stackName2, timeoutMs } = target;
   try {
     const stack = await describeStack(cfn, stackName2);
     if (!stack?.StackId) return { stackName: stackName2, result: "absent", detail: "no such stack", events: none };
@@ -1119,7 +1207,7 @@ async function stackToChange(ctx, cfn, input, log) {
   const status = stack?.StackStatus;
   if (status === "ROLLBACK_COMPLETE" || status === "ROLLBACK_FAILED") {
     log(`${status}: deleting the failed stack before creating it again`);
-    const del = await deleteStack(ctx, cfn, stack.StackId, input.timeoutMs, log);
+    const del = await deleteStack(ctx, cfn, { stackName: stack.StackId, timeoutMs: input.timeoutMs }, log);
     if (del.result === "failed")
       return {
         outcome: { ...del, stackName: input.stackName, detail: `could not delete the failed stack: ${del.detail}` }
@@ -1342,72 +1430,6 @@ var init_preview = __esm({
   }
 });
 
-// contract/limits.ts
-function supportedRuntimes(today) {
-  const day = today.toISOString().slice(0, 10);
-  return Object.entries(NODE_RUNTIME_DEPRECATION).filter(([, deprecatedOn]) => day < deprecatedOn).map(([runtime]) => runtime);
-}
-function advancedTierOn(settingValue) {
-  const v = (settingValue ?? "").trim().toLowerCase();
-  return v === "advanced" || v === "true";
-}
-var CLOUDFORMATION_LIMITS, TEMPLATE_BODY_MAX_BYTES, AGENCY_TEMPLATE_MAX_BYTES, SSM_MAX_TAGS_PER_NODE, SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH, ACTIVATION_MAX_REGISTRATION_LIMIT, ACTIVATION_MAX_EXPIRY_DAYS, LOG_RETENTION_DAYS, NODE_RUNTIME_DEPRECATION, ACTIVATION_TIER_SETTING_ID;
-var init_limits = __esm({
-  "contract/limits.ts"() {
-    "use strict";
-    CLOUDFORMATION_LIMITS = {
-      resources: 500,
-      parameters: 200,
-      outputs: 200,
-      conditions: 200,
-      logicalIdLength: 255,
-      /** TemplateURL: an S3 object up to 1 MB. */
-      templateUrlBytes: 1048576,
-      /** TemplateBody in CreateStack / CreateStackSet. */
-      templateBodyBytes: 51200,
-      descriptionBytes: 1024
-    };
-    TEMPLATE_BODY_MAX_BYTES = CLOUDFORMATION_LIMITS.templateBodyBytes;
-    AGENCY_TEMPLATE_MAX_BYTES = Math.floor(TEMPLATE_BODY_MAX_BYTES * 0.9);
-    SSM_MAX_TAGS_PER_NODE = 50;
-    SSM_MAX_KEY_LENGTH = 128;
-    SSM_MAX_VALUE_LENGTH = 256;
-    ACTIVATION_MAX_REGISTRATION_LIMIT = 1e3;
-    ACTIVATION_MAX_EXPIRY_DAYS = 30;
-    LOG_RETENTION_DAYS = [
-      1,
-      3,
-      5,
-      7,
-      14,
-      30,
-      60,
-      90,
-      120,
-      150,
-      180,
-      365,
-      400,
-      545,
-      731,
-      1096,
-      1827,
-      2192,
-      2557,
-      2922,
-      3288,
-      3653
-    ];
-    NODE_RUNTIME_DEPRECATION = {
-      "nodejs18.x": "2025-09-01",
-      "nodejs20.x": "2026-04-30",
-      "nodejs22.x": "2027-04-30",
-      "nodejs24.x": "2028-04-30"
-    };
-    ACTIVATION_TIER_SETTING_ID = "/ssm/managed-instance/activation-tier";
-  }
-});
-
 // templates-src/config.ts
 import { readFileSync } from "node:fs";
 import * as z from "zod/mini";
@@ -1471,7 +1493,7 @@ var init_config = __esm({
       })
     );
     parameterPath = z.string().check(
-      z.regex(PARAMETER_PATH_PATTERN, { message: "must be a Parameter Store path such as /central-hub/activation" }),
+      z.regex(PARAMETER_PATH_PATTERN, { message: `must be ${PARAMETER_PATH_RULE.text}` }),
       z.refine((p) => !PARAMETER_PATH_RESERVED_PREFIX.test(p), {
         message: "must not start with /aws or /ssm: Parameter Store reserves those prefixes"
       })
@@ -1714,13 +1736,14 @@ var init_generated = __esm({
   "scripts/ops/generated.ts"() {
     "use strict";
     init_kit();
+    init_limits();
     TEMPLATE_NAMES = [
       "central-manager",
       "agency-permissions",
       "agency-collector",
       "central-operations"
     ];
-    MAX_TEMPLATE_BODY_BYTES = 51200;
+    MAX_TEMPLATE_BODY_BYTES = TEMPLATE_BODY_MAX_BYTES;
     sha256Hex = (data) => createHash("sha256").update(data).digest("hex");
     isNoEcho = (p) => p?.NoEcho === true || p?.NoEcho === "true";
   }
@@ -2287,7 +2310,7 @@ async function onboardAccounts(ctx, clients, region2, accounts, s, stackNameOf) 
   const { template, declared } = prepareTemplate(s);
   const cfn = clients.cloudformation(region2);
   const capabilities = [];
-  return mapLimit(accounts, s.concurrency, async (account) => {
+  return mapPool(accounts, s.concurrency, async (account) => {
     const stackName2 = stackNameOf(account);
     const outcome = await deployStack(
       ctx,
@@ -2309,7 +2332,7 @@ async function onboardAccounts(ctx, clients, region2, accounts, s, stackNameOf) 
 async function previewOnboard(clients, region2, accounts, s, stackNameOf) {
   const { template, declared } = prepareTemplate(s);
   const cfn = clients.cloudformation(region2);
-  return mapLimit(accounts, s.concurrency, async (account) => ({
+  return mapPool(accounts, s.concurrency, async (account) => ({
     account,
     ...await previewStack(cfn, stackNameOf(account), template, permissionsParameters(account, s, declared))
   }));
@@ -2350,6 +2373,7 @@ var TARGET_OPTIONS;
 var init_agencies = __esm({
   "scripts/ops/agencies.ts"() {
     "use strict";
+    init_aws();
     init_kit();
     init_validate();
     init_generated();
@@ -2468,7 +2492,7 @@ async function main6(argv, ctx = defaultContext()) {
     for (const w of warnings) progress(ctx, `WARNING: ${w}`);
     if (o["dry-run"]) {
       announceTarget(ctx, caller, region2, `dry run: what offboarding would delete (nothing is changed)`);
-      const previews = await mapLimit(accounts, o.concurrency, async (account) => ({
+      const previews = await mapPool(accounts, o.concurrency, async (account) => ({
         account,
         ...await previewDelete(cfn, names.agencyPermissionsStackName(account))
       }));
@@ -2481,13 +2505,12 @@ async function main6(argv, ctx = defaultContext()) {
       return 0;
     }
     announceTarget(ctx, caller, region2, `deleting the permissions stacks of ${accounts.length} agencies`);
-    const outcomes = await mapLimit(accounts, o.concurrency, async (account) => {
+    const outcomes = await mapPool(accounts, o.concurrency, async (account) => {
       const stackName2 = names.agencyPermissionsStackName(account);
       const outcome = await deleteStack(
         ctx,
         cfn,
-        stackName2,
-        o["timeout-minutes"] * 6e4,
+        { stackName: stackName2, timeoutMs: o["timeout-minutes"] * 6e4 },
         (line) => progress(ctx, `[${account}] ${stackName2}: ${line}`)
       );
       return { account, ...outcome };
@@ -3167,15 +3190,17 @@ var init_rollout = __esm({
     "use strict";
     init_aws();
     init_kit();
+    init_limits();
+    init_patterns();
     init_validate();
     init_common();
     init_generated();
     init_agencies();
     init_preview();
     init_stackset();
-    SCHEDULE = /^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/;
-    TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
-    TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
+    SCHEDULE = SCHEDULE_EXPRESSION_PATTERN;
+    TAG_KEY = patternOf(["^[", SSM_TAG_CHARACTERS, "]{1,", SSM_MAX_KEY_LENGTH, "}$"], "u");
+    TAG_VALUE = patternOf(["^[", SSM_TAG_CHARACTERS, "]{0,", SSM_MAX_VALUE_LENGTH, "}$"], "u");
     scheduleRule = (f, rs) => {
       if (!SCHEDULE.test(rs))
         throw new UsageError(`--${f}: "${rs}" is not a schedule expression such as rate(1 hour) or cron(0 * * * ? *)`);
@@ -3183,12 +3208,14 @@ var init_rollout = __esm({
     };
     tagKeyRule = (f, tk) => {
       if (!TAG_KEY.test(tk) || tk.toLowerCase().startsWith("aws:"))
-        throw new UsageError(`--${f}: "${tk}" is not a valid tag key (1\u2013128 characters SSM allows, not aws:)`);
+        throw new UsageError(
+          `--${f}: "${tk}" is not a valid tag key (1\u2013${SSM_MAX_KEY_LENGTH} characters SSM allows, not aws:)`
+        );
       return tk;
     };
     tagValueRule = (f, tv) => {
       if (!TAG_VALUE.test(tv))
-        throw new UsageError(`--${f}: "${tv}" is not a valid tag value (0\u2013256 characters SSM allows)`);
+        throw new UsageError(`--${f}: "${tv}" is not a valid tag value (0\u2013${SSM_MAX_VALUE_LENGTH} characters SSM allows)`);
       return tv;
     };
     roleArnRule = (f, arn) => {
@@ -3397,7 +3424,7 @@ async function removeStackSet(ctx, cfn, plan, callAs, timeoutMs) {
 }
 async function deregisterNodes(ctx, ssm, nodes) {
   const failed = [];
-  await mapLimit(nodes, 4, async (id) => {
+  await mapPool(nodes, 4, async (id) => {
     try {
       await ssm.send(new DeregisterManagedInstanceCommand({ InstanceId: id }));
     } catch (err) {
@@ -3410,14 +3437,14 @@ async function deregisterNodes(ctx, ssm, nodes) {
 async function execute(ctx, cfn, ssm, plan, deregister, callAs, timeoutMs) {
   if (plan.stackSet) await removeStackSet(ctx, cfn, plan, callAs, timeoutMs);
   for (const name of plan.permissionStacks) {
-    const out = await deleteStack(ctx, cfn, name, timeoutMs, (l) => progress(ctx, `${name}: ${l}`));
+    const out = await deleteStack(ctx, cfn, { stackName: name, timeoutMs }, (l) => progress(ctx, `${name}: ${l}`));
     if (out.result === "failed")
       throw new OperationError(`deleting ${name} failed (${out.detail}): the central stack was kept`);
   }
   if (deregister && plan.nodes.length) await deregisterNodes(ctx, ssm, plan.nodes);
   if (plan.centralStack) {
     const name = plan.centralStack.name;
-    const out = await deleteStack(ctx, cfn, name, timeoutMs, (l) => progress(ctx, `${name}: ${l}`));
+    const out = await deleteStack(ctx, cfn, { stackName: name, timeoutMs }, (l) => progress(ctx, `${name}: ${l}`));
     if (out.result === "failed") throw new OperationError(`deleting ${name} failed: ${out.detail}`);
   }
 }
@@ -3616,6 +3643,7 @@ var init_intrinsics = __esm({
 var init_template = __esm({
   "templates-src/kit/template.ts"() {
     "use strict";
+    init_limits();
     init_errors3();
     init_intrinsics();
   }
@@ -3629,10 +3657,13 @@ var init_interface = __esm({
 });
 
 // templates-src/builders/context.ts
+var ACCOUNT_ID_ALLOWED_PATTERN;
 var init_context = __esm({
   "templates-src/builders/context.ts"() {
     "use strict";
     init_names2();
+    init_patterns();
+    ACCOUNT_ID_ALLOWED_PATTERN = ACCOUNT_ID_PATTERN.source;
   }
 });
 
@@ -3641,12 +3672,22 @@ var AGENCY_PERMISSIONS_DESCRIPTION;
 var init_agency_permissions = __esm({
   "templates-src/builders/agency-permissions.ts"() {
     "use strict";
+    init_limits();
     init_config();
     init_intrinsics();
     init_template();
     init_interface();
     init_context();
     AGENCY_PERMISSIONS_DESCRIPTION = "SSM central hub (central account): one agency's invoke permission on its own tag-manager alias, and its hybrid activation.";
+  }
+});
+
+// contract/page-sizes.ts
+var SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS;
+var init_page_sizes = __esm({
+  "contract/page-sizes.ts"() {
+    "use strict";
+    SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS = 50;
   }
 });
 
@@ -3752,7 +3793,10 @@ async function countManagedNodes(clients, region2, onFallback = () => void 0) {
   }
   let count2 = 0;
   const input = { Filters: [{ Key: "ResourceType", Values: [MANAGED_INSTANCE] }] };
-  for await (const page of paginateDescribeInstanceInformation2({ client: ssm, pageSize: 50 }, input))
+  for await (const page of paginateDescribeInstanceInformation2(
+    { client: ssm, pageSize: SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS },
+    input
+  ))
     count2 += page.InstanceInformationList?.length ?? 0;
   return count2;
 }
@@ -3880,7 +3924,7 @@ async function readStatus(ctx, clients, region2, plan) {
   if (!tableName && central) warnings.push(`central stack has no SyncTableName output: sync state not shown`);
   progress(ctx, `reading sync state of ${agencies.length} agencies`);
   const sync = /* @__PURE__ */ new Map();
-  await mapLimit(tableName ? agencies : [], 4, async (account) => {
+  await mapPool(tableName ? agencies : [], 4, async (account) => {
     const s = await attempt(`sync state of ${account}`, () => syncSummary(clients, region2, tableName, account));
     const r = await attempt(
       `registration errors of ${account}`,
@@ -4068,7 +4112,7 @@ async function main11(argv, ctx = defaultContext()) {
       centralStack: o["central-stack"] ?? names.centralStackName,
       callAs: o["call-as"],
       stackSetName: names.stackSetName,
-      agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName("")}(\\d{12})$`),
+      agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName("")}(${ACCOUNT_ID_BODY})$`),
       standardTierNodeLimit: config2.standardTierNodeLimit
     };
     const region2 = await resolveRegion(ctx, o.region, o.profile);
@@ -4082,6 +4126,8 @@ var init_status = __esm({
     "use strict";
     init_names2();
     init_agency_permissions();
+    init_page_sizes();
+    init_patterns();
     init_aws();
     init_aws_errors();
     init_kit();
@@ -4450,7 +4496,7 @@ async function readHubNodes(clients, region2, keys, agencies) {
       });
     }
   }
-  await mapLimit(
+  await mapPool(
     nodes.filter((n) => !tags.has(n.id)),
     4,
     async (n) => {
@@ -5303,7 +5349,7 @@ async function run(argv) {
 `);
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : void 0;
   if (!command) {
     process.stderr.write(`ssm-hub: unknown command "${name}"
 

@@ -104,9 +104,8 @@ async function issueActivation(
   const request = activationRequest(props.agencyAccountId, settings, cfg, now);
   const created = await step('CreateActivation', () => createActivation(request, ctx.call));
   ctx.secrets.add(created.activationCode);
-  const issued = existing
-    ? rotatedRecord(existing.record, created, settings, request.expirationDate, cfg.region, now)
-    : newRecord(props.agencyAccountId, created, settings, request.expirationDate, cfg.region, now);
+  const fresh = newRecord(props.agencyAccountId, created, settings, request.expirationDate, cfg.region, now);
+  const issued = existing ? rotatedRecord(existing.record, fresh) : fresh;
   const record =
     limit < props.registrationLimit ? { ...issued, requestedRegistrationLimit: props.registrationLimit } : issued;
   try {

@@ -8,6 +8,7 @@ import { SecretRegistry, step, StepError } from './errors.ts';
 import {
   activationRequest,
   expiredPrevious,
+  newRecord,
   rotatedRecord,
   rotationReason,
   settingsOf,
@@ -91,7 +92,10 @@ async function rotateAgency(
       const created = await step('CreateActivation', () => createActivation(request));
       secrets.add(created.activationCode);
       cap.committed += limit.registrationLimit;
-      record = rotatedRecord(record, created, settings, request.expirationDate, cfg.region, now);
+      record = rotatedRecord(
+        record,
+        newRecord(agencyAccountId, created, settings, request.expirationDate, cfg.region, now),
+      );
       if (limit.capped) record = { ...record, requestedRegistrationLimit: wanted };
       changed = true;
       outcome.rotated = reason;

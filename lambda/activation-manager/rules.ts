@@ -109,24 +109,17 @@ export function newRecord(
 }
 
 /**
- * The record after a rotation: the new activation becomes current, the old one moves to
- * `previous` (it stays valid until it expires, so a registration in progress still completes),
- * the new ID goes first in knownActivationIds, and any earlier rotation error is cleared.
+ * The record after a rotation: the new activation (`fresh`, as newRecord makes it) becomes current,
+ * the old one moves to `previous` (it stays valid until it expires, so a registration in progress
+ * still completes), the new ID goes first in knownActivationIds, and any earlier rotation error is
+ * cleared.
  */
-export function rotatedRecord(
-  record: ActivationRecord,
-  activation: NewActivation,
-  settings: ActivationSettings,
-  expiresAt: Date,
-  region: string,
-  now: Date,
-): ActivationRecord {
-  const fresh = newRecord(record.agencyAccountId, activation, settings, expiresAt, region, now);
+export function rotatedRecord(record: ActivationRecord, fresh: ActivationRecord): ActivationRecord {
   const previous = [
     { activationId: record.current.activationId, expiresAt: record.current.expiresAt },
     ...record.previous.filter((p) => p.activationId !== record.current.activationId),
   ];
-  const known = [...new Set([activation.activationId, record.current.activationId, ...record.knownActivationIds])];
+  const known = [...new Set([fresh.current.activationId, record.current.activationId, ...record.knownActivationIds])];
   return {
     ...fresh,
     previous,

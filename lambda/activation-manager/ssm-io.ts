@@ -1,15 +1,16 @@
 // Every SSM call the activation manager makes. The client is created on first use, so the
 // environment (Region, AWS_ENDPOINT_URL_SSM in tests) is read after the handler is loaded.
+import { SSM_GET_PARAMETER_HISTORY_MAX_RESULTS } from '../../contract/page-sizes.ts';
 import {
   CreateActivationCommand,
   DeleteActivationCommand,
   DeleteParameterCommand,
   DescribeActivationsCommand,
   GetParameterCommand,
-  GetParameterHistoryCommand,
   GetParametersByPathCommand,
   GetServiceSettingCommand,
   paginateDescribeInstanceInformation,
+  paginateGetParameterHistory,
   PutParameterCommand,
   SSMClient,
   type Activation,
@@ -64,43 +65,41 @@ export async function createActivation(input: CreateActivationInput, opts: CallO
   return { activationId: out.ActivationId, activationCode: out.ActivationCode };
 }
 
-/** The activation as SSM reports it, or undefined when SSM no longer knows it. */
-/** IDs of every activation created with this default instance name (ours: agency-<account>). */
-export async function activationIdsNamed(defaultInstanceName: string, opts: CallOptions = {}): Promise<string[]> {
-  const ids: string[] = [];
+/** Every activation DescribeActivations lists for one filter, page by page (stops when the caller does). */
+async function* activationsWhere(
+  filterKey: 'DefaultInstanceName' | 'ActivationIds',
+  value: string,
+  opts: CallOptions,
+): AsyncGenerator<Activation> {
   let nextToken: string | undefined;
   do {
     const out = await ssm().send(
       new DescribeActivationsCommand({
-        Filters: [{ FilterKey: 'DefaultInstanceName', FilterValues: [defaultInstanceName] }],
+        Filters: [{ FilterKey: filterKey, FilterValues: [value] }],
         NextToken: nextToken,
       }),
       opts,
     );
-    for (const a of out.ActivationList ?? [])
-      if (a.ActivationId && a.DefaultInstanceName === defaultInstanceName) ids.push(a.ActivationId);
+    yield* out.ActivationList ?? [];
     nextToken = out.NextToken;
   } while (nextToken);
+}
+
+/** IDs of every activation created with this default instance name (ours: agency-<account>). */
+export async function activationIdsNamed(defaultInstanceName: string, opts: CallOptions = {}): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const a of activationsWhere('DefaultInstanceName', defaultInstanceName, opts))
+    if (a.ActivationId && a.DefaultInstanceName === defaultInstanceName) ids.push(a.ActivationId);
   return ids;
 }
 
+/** The activation as SSM reports it, or undefined when SSM no longer knows it. */
 export async function describeActivation(
   activationId: string,
   opts: CallOptions = {},
 ): Promise<Activation | undefined> {
-  let nextToken: string | undefined;
-  do {
-    const out = await ssm().send(
-      new DescribeActivationsCommand({
-        Filters: [{ FilterKey: 'ActivationIds', FilterValues: [activationId] }],
-        NextToken: nextToken,
-      }),
-      opts,
-    );
-    const found = out.ActivationList?.find((a) => a.ActivationId === activationId);
-    if (found) return found;
-    nextToken = out.NextToken;
-  } while (nextToken);
+  for await (const a of activationsWhere('ActivationIds', activationId, opts))
+    if (a.ActivationId === activationId) return a;
   return undefined;
 }
 
@@ -179,22 +178,20 @@ export async function getSecureParameterVersion(
 /** Values of the versions strictly between `after` and `before` (others' writes), oldest first. */
 export async function parameterVersionsBetween(
   name: string,
-  after: number,
-  before: number,
+  [after, before]: [after: number, before: number],
   opts: CallOptions = {},
 ): Promise<string[]> {
   const out: string[] = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await ssm().send(
-      new GetParameterHistoryCommand({ Name: name, WithDecryption: true, MaxResults: 50, NextToken }),
-      opts,
-    );
+  const pages = paginateGetParameterHistory(
+    { client: ssm(), pageSize: SSM_GET_PARAMETER_HISTORY_MAX_RESULTS },
+    { Name: name, WithDecryption: true },
+    opts,
+  );
+  for await (const page of pages) {
     for (const p of page.Parameters ?? []) {
       if ((p.Version ?? 0) > after && (p.Version ?? 0) < before && p.Value !== undefined) out.push(p.Value);
     }
-    NextToken = page.NextToken;
-  } while (NextToken);
+  }
   return out;
 }
 

@@ -173,7 +173,7 @@ export async function writeRecord(
         foldIn(
           base === undefined
             ? [latest.value]
-            : [...(await parameterVersionsBetween(name, base, latest.version, opts)), latest.value],
+            : [...(await parameterVersionsBetween(name, [base, latest.version], opts)), latest.value],
         );
       }
       const written = await putSecureParameter(name, serializeRecord(record), kmsKeyId, opts);
@@ -186,7 +186,7 @@ export async function writeRecord(
         throw gone();
       }
       // Someone wrote between our read and our write: fold their versions in and write again.
-      foldIn(await parameterVersionsBetween(name, latest?.version ?? 0, written, opts));
+      foldIn(await parameterVersionsBetween(name, [latest?.version ?? 0, written], opts));
       base = written;
     } catch (err) {
       // Once our record is stored, a failure while reconciling with a concurrent writer must not

@@ -3,6 +3,7 @@
 // (endpoint overrides in tests) is read after the handler module has loaded.
 import type { EC2Client, Instance } from '@aws-sdk/client-ec2';
 import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
+import { EC2_DESCRIBE_INSTANCES_MAX_RESULTS } from '../../contract/page-sizes.ts';
 import { tagListToRecord, type Tags } from './events.ts';
 
 type Ec2Sdk = typeof import('@aws-sdk/client-ec2');
@@ -38,7 +39,7 @@ export async function* managedInstancePages(errorTag: string): AsyncGenerator<Ec
       new sdk.DescribeInstancesCommand({
         // Values are ORed: registered instances and those whose registration failed.
         Filters: [{ Name: 'tag-key', Values: [MANAGED_INSTANCE_ID_TAG, errorTag] }],
-        MaxResults: 1000,
+        MaxResults: EC2_DESCRIBE_INSTANCES_MAX_RESULTS,
         NextToken,
       }),
     );

@@ -5,7 +5,7 @@
 import { log } from '../shared/log.ts';
 import { agreesWithLastApplied, type Tags } from '../shared/tag-rules.ts';
 import type { OpContext } from './context.ts';
-import { mapPool } from './pool.ts';
+import { mapPool } from '../shared/pool.ts';
 import { errorName, errorReason, listTags } from './ssm-io.ts';
 import { bulkNodeTags } from './tagging-io.ts';
 

@@ -4,7 +4,7 @@ import type { DeregisterInstance, InstanceResult } from '../shared/contract.ts';
 import type { OpContext } from './context.ts';
 import { BOUND_ELSEWHERE_REASON, NOT_OWNED_REASON, proveOwnership } from './ownership.ts';
 import { securityEvent } from '../shared/log.ts';
-import { mapPool } from './pool.ts';
+import { mapPool } from '../shared/pool.ts';
 import { deregisterNode, errorReason } from './ssm-io.ts';
 import { deleteRow } from './table-io.ts';
 

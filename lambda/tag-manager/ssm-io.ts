@@ -12,11 +12,12 @@ import {
 } from '@aws-sdk/client-ssm';
 import { activationRecordSchema, type ActivationRecord } from '../shared/activation-record.ts';
 import { emptyTags, type Tags } from '../shared/tag-rules.ts';
-import { mapPool } from './pool.ts';
+import { mapPool } from '../shared/pool.ts';
 import { HandlerError } from '../shared/errors.ts';
+import { SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS } from '../../contract/page-sizes.ts';
 
 /** DescribeInstanceInformation takes at most 50 results per page; we send at most 50 IDs per call. */
-export const DESCRIBE_BATCH = 50;
+export const DESCRIBE_BATCH = SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS;
 
 export const errorName = (err: unknown): string =>
   (err as { name?: string })?.name ?? (err instanceof Error ? err.constructor.name : 'Error');

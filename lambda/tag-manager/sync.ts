@@ -14,7 +14,7 @@ import {
 } from '../shared/tag-rules.ts';
 import { DEFERRED_REASON, NODE_START_RESERVE_MS, type OpContext } from './context.ts';
 import { BOUND_ELSEWHERE_REASON, NOT_OWNED_REASON, proveOwnership, type Ownership } from './ownership.ts';
-import { mapPool } from './pool.ts';
+import { mapPool } from '../shared/pool.ts';
 import { securityEvent } from '../shared/log.ts';
 import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
 import { claimBinding, putRow, recordError, type SyncRow } from './table-io.ts';

@@ -83,15 +83,32 @@ export async function readRows(
  */
 const OWNED_AND_BOUND = `attribute_not_exists(#id) OR (#agency = :agency AND (attribute_not_exists(#ec2) OR #ec2 = :ec2))`;
 
+/** The OWNED_AND_BOUND condition of a write, with its names and values (more may be added). */
+function ownedAndBound(
+  agencyAccountId: string,
+  ec2InstanceId: string,
+  names: Record<string, string> = {},
+  values: Record<string, unknown> = {},
+) {
+  return {
+    ConditionExpression: OWNED_AND_BOUND,
+    ExpressionAttributeNames: {
+      '#id': A.managedInstanceId,
+      '#agency': A.agencyAccountId,
+      '#ec2': A.ec2InstanceId,
+      ...names,
+    },
+    ExpressionAttributeValues: { ':agency': agencyAccountId, ':ec2': ec2InstanceId, ...values },
+  };
+}
+
 /** Records a successful sync. */
 export async function putRow(ddb: DynamoDBDocumentClient, table: string, row: SyncRow): Promise<void> {
   await ddb.send(
     new PutCommand({
       TableName: table,
       Item: { ...row },
-      ConditionExpression: OWNED_AND_BOUND,
-      ExpressionAttributeNames: { '#id': A.managedInstanceId, '#agency': A.agencyAccountId, '#ec2': A.ec2InstanceId },
-      ExpressionAttributeValues: { ':agency': row.agencyAccountId, ':ec2': row.ec2InstanceId ?? '' },
+      ...ownedAndBound(row.agencyAccountId, row.ec2InstanceId ?? ''),
     }),
   );
 }
@@ -111,9 +128,7 @@ export async function claimBinding(
         TableName: table,
         Key: { [A.managedInstanceId]: key.managedInstanceId },
         UpdateExpression: 'SET #agency = :agency, #ec2 = :ec2',
-        ConditionExpression: OWNED_AND_BOUND,
-        ExpressionAttributeNames: { '#id': A.managedInstanceId, '#agency': A.agencyAccountId, '#ec2': A.ec2InstanceId },
-        ExpressionAttributeValues: { ':agency': key.agencyAccountId, ':ec2': key.ec2InstanceId },
+        ...ownedAndBound(key.agencyAccountId, key.ec2InstanceId),
       }),
     );
     return true;
@@ -136,20 +151,12 @@ export async function recordError(
       TableName: table,
       Key: { [A.managedInstanceId]: key.managedInstanceId },
       UpdateExpression: 'SET #agency = :agency, #ec2 = :ec2, #err = :err, #errAt = :at',
-      ConditionExpression: OWNED_AND_BOUND,
-      ExpressionAttributeNames: {
-        '#id': A.managedInstanceId,
-        '#agency': A.agencyAccountId,
-        '#ec2': A.ec2InstanceId,
-        '#err': A.lastError,
-        '#errAt': 'lastErrorAt',
-      },
-      ExpressionAttributeValues: {
-        ':agency': key.agencyAccountId,
-        ':ec2': key.ec2InstanceId,
-        ':err': error,
-        ':at': at,
-      },
+      ...ownedAndBound(
+        key.agencyAccountId,
+        key.ec2InstanceId,
+        { '#err': A.lastError, '#errAt': 'lastErrorAt' },
+        { ':err': error, ':at': at },
+      ),
     }),
   );
 }
@@ -165,9 +172,7 @@ export async function deleteRow(
     new DeleteCommand({
       TableName: table,
       Key: { [A.managedInstanceId]: managedInstanceId },
-      ConditionExpression: OWNED_AND_BOUND,
-      ExpressionAttributeNames: { '#id': A.managedInstanceId, '#agency': A.agencyAccountId, '#ec2': A.ec2InstanceId },
-      ExpressionAttributeValues: { ':agency': agencyAccountId, ':ec2': ec2InstanceId },
+      ...ownedAndBound(agencyAccountId, ec2InstanceId),
     }),
   );
 }

@@ -38,7 +38,7 @@ export function buildTimeGoal(medianWallMs: number, limitMs = 500): GoalResult {
   };
 }
 
-export function templateSizeGoal(name: string, bytes: number, limit: number = TEMPLATE_BODY_MAX_BYTES): GoalResult {
+export function templateSizeGoal(name: string, bytes: number, limit = TEMPLATE_BODY_MAX_BYTES): GoalResult {
   return {
     goal:
       limit === AGENCY_TEMPLATE_MAX_BYTES

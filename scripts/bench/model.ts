@@ -2,6 +2,11 @@
 // the fakes) in virtual time against per-API rate limits, per-call latencies, a bounded worker
 // pool per request and the SDK's backoff on throttling. Pure apart from its own PRNG: the same
 // input gives the same result, so tests can check it and BENCHMARKS.md stays reproducible.
+import { prng } from '../../testing/fakes/loopback.ts';
+import { mapPool } from '../../lambda/shared/pool.ts';
+
+/** The seeded PRNG the fakes throttle with, so the model and the fakes draw the same numbers. */
+export { prng };
 
 /** How one API behaves in the model. */
 export interface ApiModel {
@@ -57,18 +62,6 @@ export interface SimResult {
   throttled: Record<string, number>;
   /** Calls that ran out of attempts. */
   failedCalls: number;
-}
-
-/** mulberry32, the same tiny seeded PRNG the SSM fake uses. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
@@ -133,6 +126,34 @@ class Timeline {
   }
 }
 
+/**
+ * Runs `work` to completion in virtual time: wakes the earliest sleeper, then lets every
+ * continuation it triggers run (they only schedule later wake-ups) before taking the next one.
+ */
+async function runInVirtualTime(timeline: Timeline, work: Promise<unknown>): Promise<void> {
+  let done = false;
+  let failure: unknown;
+  const all = work.then(
+    () => {
+      done = true;
+    },
+    (err: unknown) => {
+      done = true;
+      failure = err;
+    },
+  );
+  await new Promise<void>((r) => setImmediate(r));
+  while (!done) {
+    const ev = timeline.pop();
+    if (!ev) break;
+    timeline.now = ev.t;
+    ev.wake();
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  await all;
+  if (failure) throw failure;
+}
+
 /** Runs the workload in virtual time. All agencies start at t = 0 (every collector fires at once). */
 export async function simulate(agencies: readonly SimAgency[], opts: SimOptions): Promise<SimResult> {
   const timeline = new Timeline();
@@ -175,14 +196,10 @@ export async function simulate(agencies: readonly SimAgency[], opts: SimOptions)
     const started = timeline.now;
     await sleepUntil(timeline.now + opts.invokeOverheadMs);
     for (const api of req.head) await call(api, agencyBuckets);
-    let next = 0;
-    const worker = async () => {
-      while (next < req.nodes.length) {
-        const seq = req.nodes[next++]!;
-        for (const api of seq) await call(api, agencyBuckets);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.poolSize, req.nodes.length)) }, worker));
+    // The handler's own bounded pool over the nodes of the request.
+    await mapPool(req.nodes, opts.poolSize, async (seq) => {
+      for (const api of seq) await call(api, agencyBuckets);
+    });
     maxRequestMs = Math.max(maxRequestMs, timeline.now - started);
   }
 
@@ -199,28 +216,6 @@ export async function simulate(agencies: readonly SimAgency[], opts: SimOptions)
     for (const r of a.requests) for (const api of [...r.head, ...r.nodes.flat()]) modelOf(api);
   }
 
-  let done = false;
-  let failure: unknown;
-  const all = Promise.all(agencies.map((a) => runAgency(a))).then(
-    () => {
-      done = true;
-    },
-    (err: unknown) => {
-      done = true;
-      failure = err;
-    },
-  );
-  // Drive the clock: wake the earliest sleeper, then let every continuation it triggers run
-  // (they only schedule later wake-ups) before taking the next one.
-  await new Promise<void>((r) => setImmediate(r));
-  while (!done) {
-    const ev = timeline.pop();
-    if (!ev) break;
-    timeline.now = ev.t;
-    ev.wake();
-    await new Promise<void>((r) => setImmediate(r));
-  }
-  await all;
-  if (failure) throw failure;
+  await runInVirtualTime(timeline, Promise.all(agencies.map((a) => runAgency(a))));
   return { wallMs: timeline.now, maxRequestMs, maxAgencyMs, attempts, throttled, failedCalls };
 }

@@ -222,6 +222,13 @@ function syncSection(results: BenchResults): string {
       ),
     );
   }
+  out.push(...timeoutsPart(results), ...blogPart(results, sizes));
+  return out.join('\n');
+}
+
+/** The longest invocations against the functions' own timeouts (nothing when the timeouts are unknown). */
+function timeoutsPart(results: BenchResults): string[] {
+  const out: string[] = [];
   const lim = results.limits ?? {};
   if (lim.tagManagerTimeoutS || lim.collectorTimeoutS) {
     const over = (ms: number, s?: number) =>
@@ -255,6 +262,12 @@ function syncSection(results: BenchResults): string {
       ),
     );
   }
+  return out;
+}
+
+/** This project against the blog's stateless approach, per fleet size. */
+function blogPart(results: BenchResults, sizes: number[]): string[] {
+  const out: string[] = [];
   out.push(
     '',
     "### Against the blog's approach",
@@ -303,7 +316,7 @@ function syncSection(results: BenchResults): string {
       ['r', 'l'],
     ),
   );
-  return out.join('\n');
+  return out;
 }
 
 /** Consequences read straight off the tables, so nobody has to dig for them. */

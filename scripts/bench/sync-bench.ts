@@ -8,7 +8,8 @@ import { startSsmFake, type SsmFake } from '../../testing/fakes/ssm-fake.ts';
 import { startTaggingFake, type TaggingFake } from '../../testing/fakes/tagging-fake.ts';
 import { agencyAliasName, centralActivationParameterName, TAG_MANAGER_ENV } from '../../lambda/shared/names.ts';
 import { provenanceKeys, tagRuleViolation } from '../../lambda/shared/tag-rules.ts';
-import { mapPool } from '../../lambda/tag-manager/pool.ts';
+import { mapPool } from '../../lambda/shared/pool.ts';
+import { SSM_MAX_TAGS_PER_NODE } from '../../contract/limits.ts';
 import { startCountingProxy, type CountingProxy } from './counting-proxy.ts';
 import { POOL_SIZE } from './assumptions.ts';
 import {
@@ -98,15 +99,21 @@ function plantActivation(ssm: SsmFake, agency: string, activationId: string): vo
   });
 }
 
+/** The fakes and the counting proxy one benchmark run talks to. */
+interface Rig {
+  ssm: SsmFake;
+  tagging: TaggingFake;
+  proxy: CountingProxy;
+}
+
 /** Counts calls around one unit of work. */
 async function measure(
-  ssm: SsmFake,
-  tagging: TaggingFake,
-  proxy: CountingProxy,
+  rig: Rig,
   work: () => Promise<Record<string, number>>,
   agency: string,
   nodes: number,
 ): Promise<MeasuredRequest> {
+  const { ssm, tagging, proxy } = rig;
   const c0 = { ...ssm.calls };
   const t0 = { ...ssm.throttled };
   const d0 = { ...proxy.calls };
@@ -115,6 +122,52 @@ async function measure(
   const attempts = { ...diff(ssm.calls, c0), ...diff(proxy.calls, d0), ...diff(tagging.calls, g0) };
   const throttled = diff(ssm.throttled, t0);
   return { agency, nodes, attempts, throttled, counts: minus(attempts, throttled), statuses };
+}
+
+type Send = (agency: string, req: AgencyRequests['requests'][number]) => Promise<Record<string, number>>;
+
+/** One scenario: every agency's requests in turn, each measured, then a progress line. */
+async function runScenario(
+  rig: Rig,
+  id: ScenarioId | 'blog',
+  agencies: readonly AgencyRequests[],
+  changedNodes: number,
+  progress: (line: string) => void,
+  total: number,
+  send: Send,
+): Promise<ScenarioRun> {
+  const started = performance.now();
+  const requests: MeasuredRequest[] = [];
+  for (const { agency, requests: reqs } of agencies) {
+    for (const req of reqs) {
+      requests.push(await measure(rig, () => send(agency, req), agency, req.instances.length));
+    }
+  }
+  const run = { id, requests, localMs: performance.now() - started, changedNodes };
+  progress(`  sync N=${total}: ${SCENARIO_LABELS[id]} in ${Math.round(run.localMs)} ms (local fakes)`);
+  return run;
+}
+
+/** The environment the bundled tag manager runs in during the benchmark. */
+function benchEnvironment(rig: Rig, tableName: string): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'AKIDBENCHBENCHBENCH',
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'bench-secret-not-real',
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    AWS_ENDPOINT_URL_SSM: rig.ssm.endpoint,
+    AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API: rig.tagging.endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: rig.proxy.endpoint,
+    [TAG_MANAGER_ENV.syncTableName]: tableName,
+    [TAG_MANAGER_ENV.activationParameterPrefix]: PARAM_PREFIX,
+    [TAG_MANAGER_ENV.reservedTagPrefix]: PREFIX,
+    [TAG_MANAGER_ENV.metricNamespace]: 'SsmHub/bench',
+    [TAG_MANAGER_ENV.ssmConcurrency]: String(POOL_SIZE),
+    // Real retries run, with millisecond backoff so the run stays short; the simulated clock
+    // applies the SDK's real backoff instead.
+    [TAG_MANAGER_ENV.retryBaseDelayMs]: '2',
+  };
 }
 
 export interface SyncBenchOptions {
@@ -130,27 +183,11 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
   const tagging = await startTaggingFake({ ssm: ssm.state, region: 'us-east-1', account: '999999999999' });
   const db = await startDynalite();
   const proxy = await startCountingProxy(db.endpoint);
+  const rig: Rig = { ssm, tagging, proxy };
   const saved = { ...process.env };
   try {
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'AKIDBENCHBENCHBENCH',
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'bench-secret-not-real',
-      AWS_REGION: 'us-east-1',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      AWS_ENDPOINT_URL_SSM: ssm.endpoint,
-      AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API: tagging.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint,
-      [TAG_MANAGER_ENV.syncTableName]: db.tableName,
-      [TAG_MANAGER_ENV.activationParameterPrefix]: PARAM_PREFIX,
-      [TAG_MANAGER_ENV.reservedTagPrefix]: PREFIX,
-      [TAG_MANAGER_ENV.metricNamespace]: 'SsmHub/bench',
-      [TAG_MANAGER_ENV.ssmConcurrency]: String(POOL_SIZE),
-      // Real retries run, with millisecond backoff so the run stays short; the simulated clock
-      // applies the SDK's real backoff instead.
-      RETRY_BASE_DELAY_MS: '2',
-    });
-    delete process.env.DRIFT_CHECK_HOURS;
+    Object.assign(process.env, benchEnvironment(rig, db.tableName));
+    delete process.env[TAG_MANAGER_ENV.driftCheckHours];
     const mod = await loadBundledHandler('tag-manager');
     (mod.setLogSink as (s: (line: string) => void) => void)(() => undefined);
 
@@ -160,37 +197,18 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
       ssm.state.addNode(f.managedInstanceId, { activationId: f.activationId, tags: { [stamp]: f.agency } });
     for (const agency of new Set(fleet.map((f) => f.agency))) plantActivation(ssm, agency, `act-${agency}`);
 
-    const invokeAll = async (id: ScenarioId, changedNodes: number): Promise<ScenarioRun> => {
-      const started = performance.now();
-      const requests: MeasuredRequest[] = [];
-      for (const { agency, requests: reqs } of requestsByAgency(fleet)) {
-        for (const req of reqs) {
-          requests.push(
-            await measure(
-              ssm,
-              tagging,
-              proxy,
-              async () => {
-                const answer = (await mod.handler(req, lambdaContext(`${HUB_FN}:${agencyAliasName(agency)}`))) as {
-                  results?: Array<{ status: string }>;
-                  error?: { message: string };
-                };
-                if (!answer.results)
-                  throw new Error(`tag manager refused a benchmark request: ${answer.error?.message ?? 'no results'}`);
-                const statuses: Record<string, number> = {};
-                for (const r of answer.results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
-                return statuses;
-              },
-              agency,
-              req.instances.length,
-            ),
-          );
-        }
-      }
-      const run = { id, requests, localMs: performance.now() - started, changedNodes };
-      progress(`  sync N=${spec.nodes}: ${SCENARIO_LABELS[id]} in ${Math.round(run.localMs)} ms (local fakes)`);
-      return run;
-    };
+    const invokeAll = (id: ScenarioId, changedNodes: number) =>
+      runScenario(rig, id, requestsByAgency(fleet), changedNodes, progress, spec.nodes, async (agency, req) => {
+        const answer = (await mod.handler(req, lambdaContext(`${HUB_FN}:${agencyAliasName(agency)}`))) as {
+          results?: Array<{ status: string }>;
+          error?: { message: string };
+        };
+        if (!answer.results)
+          throw new Error(`tag manager refused a benchmark request: ${answer.error?.message ?? 'no results'}`);
+        const statuses: Record<string, number> = {};
+        for (const r of answer.results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+        return statuses;
+      });
     const changeTags = (indexes: number[], value: string) => {
       for (const i of indexes) fleet[i]!.tags = { ...fleet[i]!.tags, Owner: value };
       return indexes.length;
@@ -211,17 +229,16 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
     runs.push(await invokeAll('a', fleet.length));
     runs.push(await invokeAll('b', 0));
     const drifted = plantDrift(changedIndexes(fleet.length, DRIFT_SHARE, 11));
-    process.env.DRIFT_CHECK_HOURS = '0';
+    process.env[TAG_MANAGER_ENV.driftCheckHours] = '0';
     const driftRun = await invokeAll('drift', 0);
-    delete process.env.DRIFT_CHECK_HOURS;
+    delete process.env[TAG_MANAGER_ENV.driftCheckHours];
     runs.push({ ...driftRun, drift: { planted: drifted.length, repaired: repaired(drifted) } });
     runs.push(await invokeAll('after-drift', 0));
     runs.push(await invokeAll('c', changeTags(changedIndexes(fleet.length, CHANGED_SHARE, 37), 'changed-in-c')));
     ssm.setThrottleRatio(THROTTLE_RATIO_D);
     runs.push(await invokeAll('d', changeTags(changedIndexes(fleet.length, CHANGED_SHARE, 73), 'changed-in-d')));
     ssm.setThrottleRatio(0);
-    if (opts.blog !== false)
-      runs.push(await runBlogApproach(ssm, tagging, proxy, requestsByAgency(fleet), progress, spec.nodes));
+    if (opts.blog !== false) runs.push(await runBlogApproach(rig, requestsByAgency(fleet), progress, spec.nodes));
     return runs;
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
@@ -238,51 +255,31 @@ export async function runSyncBench(spec: FleetSpec, opts: SyncBenchOptions = {})
  * re-applies every tag of every instance, one AddTagsToResource per instance (same concurrency).
  */
 async function runBlogApproach(
-  ssm: SsmFake,
-  tagging: TaggingFake,
-  proxy: CountingProxy,
+  rig: Rig,
   agencies: AgencyRequests[],
   progress: (l: string) => void,
   total: number,
 ): Promise<ScenarioRun> {
-  const client = new SSMClient({ endpoint: ssm.endpoint, region: 'us-east-1', maxAttempts: 8 });
-  const started = performance.now();
-  const requests: MeasuredRequest[] = [];
+  const client = new SSMClient({ endpoint: rig.ssm.endpoint, region: 'us-east-1', maxAttempts: 8 });
   try {
-    for (const { agency, requests: reqs } of agencies) {
-      for (const req of reqs) {
-        requests.push(
-          await measure(
-            ssm,
-            tagging,
-            proxy,
-            async () => {
-              await mapPool(req.instances, POOL_SIZE, async (inst) => {
-                // The blog copied what SSM accepts; aws: keys and invalid tags would fail the call.
-                const tags = Object.entries(inst.tags)
-                  .filter(([k, v]) => tagRuleViolation(k, v, PREFIX) === undefined)
-                  .slice(0, 50)
-                  .map(([Key, Value]) => ({ Key, Value }));
-                await client.send(
-                  new AddTagsToResourceCommand({
-                    ResourceType: 'ManagedInstance',
-                    ResourceId: inst.managedInstanceId,
-                    Tags: tags,
-                  }),
-                );
-              });
-              return { applied: req.instances.length };
-            },
-            agency,
-            req.instances.length,
-          ),
+    return await runScenario(rig, 'blog', agencies, total, progress, total, async (_agency, req) => {
+      await mapPool(req.instances, POOL_SIZE, async (inst) => {
+        // The blog copied what SSM accepts; aws: keys and invalid tags would fail the call.
+        const tags = Object.entries(inst.tags)
+          .filter(([k, v]) => tagRuleViolation(k, v, PREFIX) === undefined)
+          .slice(0, SSM_MAX_TAGS_PER_NODE)
+          .map(([Key, Value]) => ({ Key, Value }));
+        await client.send(
+          new AddTagsToResourceCommand({
+            ResourceType: 'ManagedInstance',
+            ResourceId: inst.managedInstanceId,
+            Tags: tags,
+          }),
         );
-      }
-    }
+      });
+      return { applied: req.instances.length };
+    });
   } finally {
     client.destroy();
   }
-  const run: ScenarioRun = { id: 'blog', requests, localMs: performance.now() - started, changedNodes: total };
-  progress(`  sync N=${total}: ${SCENARIO_LABELS.blog} in ${Math.round(run.localMs)} ms (local fakes)`);
-  return run;
 }

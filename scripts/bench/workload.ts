@@ -3,6 +3,7 @@
 // conversion of measured per-request call counts into the simulated clock's workload. Pure.
 import type { SyncInstance } from '../../lambda/shared/contract.ts';
 import { batchInstances } from '../../lambda/collector/batching.ts';
+import { EC2_DESCRIBE_INSTANCES_MAX_RESULTS } from '../../contract/page-sizes.ts';
 import type { SimAgency, SimRequest } from './model.ts';
 
 export interface FleetSpec {
@@ -84,7 +85,7 @@ export function requestsByAgency(fleet: readonly FleetInstance[]): AgencyRequest
 }
 
 /** DescribeInstances pages the collector reads: 1,000 instances per page, at least one. */
-export const EC2_PAGE_SIZE = 1000;
+export const EC2_PAGE_SIZE = EC2_DESCRIBE_INSTANCES_MAX_RESULTS;
 export const describePages = (instances: number): number => Math.max(1, Math.ceil(instances / EC2_PAGE_SIZE));
 
 /** APIs the tag manager calls once per request before the per-node work. */

@@ -2,17 +2,25 @@
 // AWS call, and a failure names the flag and the rule it broke.
 import { REGION_NAME_PATTERN } from '../../lambda/shared/names.ts';
 import { UsageError } from './errors.ts';
+import { CLOUDFORMATION_LIMITS } from '../../contract/limits.ts';
+import { ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN, PARTITION_BODY, patternOf } from '../../contract/patterns.ts';
 
-export const ACCOUNT_ID = /^\d{12}$/;
+export const ACCOUNT_ID = ACCOUNT_ID_PATTERN;
 export const OU_ID = /^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/;
 export const ROOT_ID = /^r-[0-9a-z]{4,32}$/;
 export const ORG_ID = /^o-[a-z0-9]{10,32}$/;
 export const REGION = new RegExp(REGION_NAME_PATTERN);
 /** CloudFormation stack and StackSet names. */
-export const STACK_NAME = /^[a-zA-Z][-a-zA-Z0-9]{0,127}$/;
+export const STACK_NAME = patternOf(['^[a-zA-Z][-a-zA-Z0-9]{0,', CLOUDFORMATION_LIMITS.stackNameLength - 1, '}$']);
 /** IAM role names (used for --execution-role-name). */
 export const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
-export const IAM_ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+export const IAM_ROLE_ARN = patternOf([
+  '^arn:',
+  PARTITION_BODY,
+  ':iam::',
+  ACCOUNT_ID_BODY,
+  ':role\\/[\\w+=,.@/-]{1,512}$',
+]);
 
 /** Splits a comma-separated flag value, trimming blanks; empty items are an error. */
 export function splitList(flag: string, value: string): string[] {
@@ -70,7 +78,7 @@ export function orgId(flag: string, value: string): string {
 export function stackName(flag: string, value: string): string {
   if (!STACK_NAME.test(value)) {
     throw new UsageError(
-      `--${flag}: "${value}" is not a valid stack name (letters, digits and hyphens, starting with a letter, at most 128)`,
+      `--${flag}: "${value}" is not a valid stack name (letters, digits and hyphens, starting with a letter, at most ${CLOUDFORMATION_LIMITS.stackNameLength})`,
     );
   }
   return value;

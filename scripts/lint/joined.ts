@@ -2,25 +2,17 @@
 // (documents/index.ts joinScript), findings mapped back to the line of the script or library
 // that holds them. shellcheck and the PowerShell parser thus see every line of documents/lib/
 // inside the scripts that use it, where its variables and callers are defined.
-import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DOCUMENTS_DIR, joinScriptWithOrigin } from '../../documents/index.ts';
 import type { Finding } from './findings.ts';
+import { SHELLCHECK_MISSING, shellcheckComments, shellcheckFinding } from './shellcheck.ts';
 
 /** The top-level document scripts with this extension (the libraries are checked inside them). */
 export function documentScripts(ext: '.sh' | '.ps1', dir = DOCUMENTS_DIR): string[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith(ext))
     .sort();
-}
-
-interface ShellcheckComment {
-  line: number;
-  column: number;
-  level: 'error' | 'warning' | 'info' | 'style';
-  code: number;
-  message: string;
 }
 
 function unique(findings: Finding[]): Finding[] {
@@ -36,32 +28,11 @@ export function shellcheckJoined(files: string[], dir = DOCUMENTS_DIR): Finding[
   const findings: Finding[] = [];
   for (const file of files) {
     const joined = joinScriptWithOrigin(file, dir);
-    const run = spawnSync('shellcheck', ['--format=json', '--severity=style', '--shell=bash', '-'], {
-      input: joined.text,
-      encoding: 'utf8',
-    });
-    if (run.error) {
-      return [
-        {
-          tool: 'shellcheck',
-          file: '-',
-          location: '-',
-          rule: 'missing',
-          severity: 'error',
-          message: 'shellcheck is not installed (apt-get install -y shellcheck)',
-        },
-      ];
-    }
-    for (const c of JSON.parse(run.stdout || '[]') as ShellcheckComment[]) {
+    const comments = shellcheckComments(['--shell=bash', '-'], joined.text);
+    if (!comments) return [SHELLCHECK_MISSING];
+    for (const c of comments) {
       const from = joined.origin[c.line - 1] ?? { file, line: c.line };
-      findings.push({
-        tool: 'shellcheck',
-        file: join(dir, from.file),
-        location: `${from.line}:${c.column}`,
-        rule: `SC${c.code}`,
-        severity: c.level === 'error' ? 'error' : 'warning',
-        message: c.message,
-      });
+      findings.push(shellcheckFinding(c, join(dir, from.file), from.line));
     }
   }
   return unique(findings);

@@ -3,9 +3,10 @@
 // express: unique step names, the 64 KB content limit, and {{ name }} references that must name
 // a declared parameter. Strict objects, so a misspelt key is an error here instead of at deploy.
 import { z } from 'zod';
+import { SSM_DOCUMENT_MAX_BYTES } from '../../contract/limits.ts';
 
 /** AWS::SSM::Document Content is at most 64 KB. */
-export const SSM_DOCUMENT_MAX_BYTES = 64 * 1024;
+export { SSM_DOCUMENT_MAX_BYTES };
 
 const STEP_NAME = /^[a-zA-Z0-9_-]+$/;
 const PARAMETER_NAME = /^[a-zA-Z0-9_]+$/;

@@ -1,7 +1,7 @@
 // What onboard, offboard and rollout share about agencies: the target flags, the accounts they
 // resolve to, the onboarding settings, deploying one permissions stack per agency, and the report.
 import type { Capability } from '@aws-sdk/client-cloudformation';
-import type { Clients } from './aws.ts';
+import { makeClients, resolveRegion, type Clients } from './aws.ts';
 import { EXIT, list, mapLimit, OperationError, progress, table, UsageError, type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { readTemplate, templateBodyOrUrl } from './generated.ts';
@@ -35,6 +35,17 @@ export async function resolveAccounts(clients: Clients, region: string, t: Targe
   const accounts = await activeAccountsUnder(clients.organizations(region), t.ous!);
   if (!accounts.length) throw new OperationError(`no ACTIVE accounts under ${t.ous!.join(', ')}`);
   return accounts;
+}
+
+/** The Region, the clients and the agency accounts a command's target flags name. */
+export async function reachTargets(
+  ctx: Context,
+  o: { region?: string; profile?: string },
+  targets: Targets,
+): Promise<{ region: string; clients: Clients; accounts: string[] }> {
+  const region = await resolveRegion(ctx, o.region, o.profile);
+  const clients = makeClients(ctx, o.profile);
+  return { region, clients, accounts: await resolveAccounts(clients, region, targets) };
 }
 
 export interface OnboardSettings {

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../kit/index.ts';
+import { TEMPLATE_BODY_MAX_BYTES } from '../../contract/limits.ts';
 
 export type TemplateName = 'central-manager' | 'agency-permissions' | 'agency-collector' | 'central-operations';
 export const TEMPLATE_NAMES: readonly TemplateName[] = [
@@ -34,7 +35,7 @@ export interface TemplateJson {
   [key: string]: unknown;
 }
 
-export const MAX_TEMPLATE_BODY_BYTES = 51_200;
+export const MAX_TEMPLATE_BODY_BYTES = TEMPLATE_BODY_MAX_BYTES;
 
 export function readManifest(generatedDir: string): Artifact[] {
   const path = join(generatedDir, 'manifest.json');

@@ -70,7 +70,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     announceTarget(ctx, caller, region, `deleting the permissions stacks of ${accounts.length} agencies`);
     const outcomes = await mapLimit(accounts, o.concurrency, async (account) => {
       const stackName = names.agencyPermissionsStackName(account);
-      const outcome = await deleteStack(ctx, cfn, stackName, o['timeout-minutes'] * 60_000, (line) =>
+      const outcome = await deleteStack(ctx, cfn, { stackName, timeoutMs: o['timeout-minutes'] * 60_000 }, (line) =>
         progress(ctx, `[${account}] ${stackName}: ${line}`),
       );
       return { account, ...outcome };

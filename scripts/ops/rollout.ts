@@ -22,6 +22,8 @@ import {
   type Context,
   type Values,
 } from '../kit/index.ts';
+import { SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH } from '../../contract/limits.ts';
+import { patternOf, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS } from '../../contract/patterns.ts';
 import * as v from '../kit/validate.ts';
 import {
   AWS_OPTIONS,
@@ -49,9 +51,9 @@ import {
   type StackSetRequest,
 } from './stackset.ts';
 
-const SCHEDULE = /^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$/;
-const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
-const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
+const SCHEDULE = SCHEDULE_EXPRESSION_PATTERN;
+const TAG_KEY = patternOf(['^[', SSM_TAG_CHARACTERS, ']{1,', SSM_MAX_KEY_LENGTH, '}$'], 'u');
+const TAG_VALUE = patternOf(['^[', SSM_TAG_CHARACTERS, ']{0,', SSM_MAX_VALUE_LENGTH, '}$'], 'u');
 
 const scheduleRule = (f: string, rs: string) => {
   if (!SCHEDULE.test(rs))
@@ -60,12 +62,14 @@ const scheduleRule = (f: string, rs: string) => {
 };
 const tagKeyRule = (f: string, tk: string) => {
   if (!TAG_KEY.test(tk) || tk.toLowerCase().startsWith('aws:'))
-    throw new UsageError(`--${f}: "${tk}" is not a valid tag key (1–128 characters SSM allows, not aws:)`);
+    throw new UsageError(
+      `--${f}: "${tk}" is not a valid tag key (1–${SSM_MAX_KEY_LENGTH} characters SSM allows, not aws:)`,
+    );
   return tk;
 };
 const tagValueRule = (f: string, tv: string) => {
   if (!TAG_VALUE.test(tv))
-    throw new UsageError(`--${f}: "${tv}" is not a valid tag value (0–256 characters SSM allows)`);
+    throw new UsageError(`--${f}: "${tv}" is not a valid tag value (0–${SSM_MAX_VALUE_LENGTH} characters SSM allows)`);
   return tv;
 };
 const roleArnRule = (f: string, arn: string) => {

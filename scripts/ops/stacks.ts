@@ -102,7 +102,7 @@ export async function failedEvents(cfn: CloudFormationClient, stackId: string, t
   return found.reverse();
 }
 
-/** A token for one stack operation; CloudFormation accepts up to 128 characters. */
+/** A token for one stack operation, within CLOUDFORMATION_LIMITS.clientRequestTokenLength characters. */
 export const operationToken = (): string => `ssm-hub-${randomUUID()}`;
 
 export async function waitForStack(
@@ -125,13 +125,14 @@ export async function waitForStack(
   }
 }
 
+/** Deletes a stack and waits for the end; an absent stack is an outcome, not a failure. */
 export async function deleteStack(
   ctx: Context,
   cfn: CloudFormationClient,
-  stackName: string,
-  timeoutMs: number,
+  target: { stackName: string; timeoutMs: number },
   log: (line: string) => void,
 ): Promise<StackOutcome> {
+  const { stackName, timeoutMs } = target;
   try {
     const stack = await describeStack(cfn, stackName);
     if (!stack?.StackId) return { stackName, result: 'absent', detail: 'no such stack', events: none };
@@ -186,7 +187,7 @@ export async function stackToChange(
   const status = stack?.StackStatus;
   if (status === 'ROLLBACK_COMPLETE' || status === 'ROLLBACK_FAILED') {
     log(`${status}: deleting the failed stack before creating it again`);
-    const del = await deleteStack(ctx, cfn, stack!.StackId!, input.timeoutMs, log);
+    const del = await deleteStack(ctx, cfn, { stackName: stack!.StackId!, timeoutMs: input.timeoutMs }, log);
     if (del.result === 'failed')
       return {
         outcome: { ...del, stackName: input.stackName, detail: `could not delete the failed stack: ${del.detail}` },

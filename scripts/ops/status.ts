@@ -21,6 +21,8 @@ import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { PROVENANCE_TAG_SUFFIXES, SYNC_TABLE } from '../../lambda/shared/names.ts';
 import type { BuildConfig } from '../../templates-src/config.ts';
 import { AGENCY_PERMISSIONS_DESCRIPTION } from '../../templates-src/builders/agency-permissions.ts';
+import { SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS } from '../../contract/page-sizes.ts';
+import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
 import { makeClients, resolveRegion, type Clients } from './aws.ts';
 import { awsFailureText, failureKind, type FailureKind } from './aws-errors.ts';
 import {
@@ -178,7 +180,10 @@ export async function countManagedNodes(
   }
   let count = 0;
   const input = { Filters: [{ Key: 'ResourceType', Values: [MANAGED_INSTANCE] }] };
-  for await (const page of paginateDescribeInstanceInformation({ client: ssm, pageSize: 50 }, input))
+  for await (const page of paginateDescribeInstanceInformation(
+    { client: ssm, pageSize: SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS },
+    input,
+  ))
     count += page.InstanceInformationList?.length ?? 0;
   return count;
 }
@@ -581,7 +586,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       centralStack: o['central-stack'] ?? names.centralStackName,
       callAs: o['call-as'],
       stackSetName: names.stackSetName,
-      agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(\\d{12})$`),
+      agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(${ACCOUNT_ID_BODY})$`),
       standardTierNodeLimit: config.standardTierNodeLimit,
     };
     const region = await resolveRegion(ctx, o.region, o.profile);

@@ -196,14 +196,14 @@ async function execute(
 ) {
   if (plan.stackSet) await removeStackSet(ctx, cfn, plan, callAs, timeoutMs);
   for (const name of plan.permissionStacks) {
-    const out = await deleteStack(ctx, cfn, name, timeoutMs, (l) => progress(ctx, `${name}: ${l}`));
+    const out = await deleteStack(ctx, cfn, { stackName: name, timeoutMs }, (l) => progress(ctx, `${name}: ${l}`));
     if (out.result === 'failed')
       throw new OperationError(`deleting ${name} failed (${out.detail}): the central stack was kept`);
   }
   if (deregister && plan.nodes.length) await deregisterNodes(ctx, ssm, plan.nodes);
   if (plan.centralStack) {
     const name = plan.centralStack.name;
-    const out = await deleteStack(ctx, cfn, name, timeoutMs, (l) => progress(ctx, `${name}: ${l}`));
+    const out = await deleteStack(ctx, cfn, { stackName: name, timeoutMs }, (l) => progress(ctx, `${name}: ${l}`));
     if (out.result === 'failed') throw new OperationError(`deleting ${name} failed: ${out.detail}`);
   }
 }

@@ -5,6 +5,8 @@
 // The sections follow the agency half of the README's architecture diagram: collector,
 // its EventBridge triggers, the activation parameters it keeps, the register document and
 // zero-touch association, the instance role; then alarms and outputs.
+import { SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH } from '../../contract/limits.ts';
+import { SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_ASCII_CHARACTERS } from '../../contract/patterns.ts';
 import { derivedNames, type BuildConfig } from '../config.ts';
 import { Equals, GetAtt, Ref, Sub, type Value } from '../kit/intrinsics.ts';
 import {
@@ -109,15 +111,15 @@ function parameters(t: Template, config: BuildConfig): void {
     Type: 'String',
     Default: config.zeroTouch.optInTagKey,
     Description: 'Opt-in tag key for zero-touch registration',
-    AllowedPattern: '^[A-Za-z0-9 _.:/=+@-]{1,128}$',
-    ConstraintDescription: 'must be 1–128 letters, digits, spaces or _ . : / = + - @',
+    AllowedPattern: `^[${SSM_TAG_ASCII_CHARACTERS}]{1,${SSM_MAX_KEY_LENGTH}}$`,
+    ConstraintDescription: `must be 1–${SSM_MAX_KEY_LENGTH} letters, digits, spaces or _ . : / = + - @`,
   });
   t.parameter('OptInTagValue', {
     Type: 'String',
     Default: config.zeroTouch.optInTagValue,
     Description: 'Value of the opt-in tag',
-    AllowedPattern: '^[A-Za-z0-9 _.:/=+@-]{0,256}$',
-    ConstraintDescription: 'must be up to 256 letters, digits, spaces or _ . : / = + - @',
+    AllowedPattern: `^[${SSM_TAG_ASCII_CHARACTERS}]{0,${SSM_MAX_VALUE_LENGTH}}$`,
+    ConstraintDescription: `must be up to ${SSM_MAX_VALUE_LENGTH} letters, digits, spaces or _ . : / = + - @`,
   });
 }
 

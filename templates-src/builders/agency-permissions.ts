@@ -2,6 +2,7 @@
 // own alias of the tag manager, lets only that account invoke the alias, and creates the
 // agency's hybrid activation. The tag manager learns the agency from the alias it was
 // invoked through, so an agency cannot speak for another.
+import { ACTIVATION_MAX_EXPIRY_DAYS, ACTIVATION_MAX_REGISTRATION_LIMIT } from '../../contract/limits.ts';
 import { derivedNames } from '../config.ts';
 import { ImportValue, Ref, Sub } from '../kit/intrinsics.ts';
 import { Template } from '../kit/template.ts';
@@ -35,16 +36,16 @@ export function buildAgencyPermissions(ctx: BuildContext): Template {
     Type: 'Number',
     Default: config.activation.registrationLimit,
     MinValue: 1,
-    MaxValue: 1000,
-    Description: `How many instances one activation may register (1–1000). A new activation is issued when ${config.activation.rotateAtUsagePercent}% of them are used`,
+    MaxValue: ACTIVATION_MAX_REGISTRATION_LIMIT,
+    Description: `How many instances one activation may register (1–${ACTIVATION_MAX_REGISTRATION_LIMIT}). A new activation is issued when ${config.activation.rotateAtUsagePercent}% of them are used`,
   });
   const expiry = t.parameter('ActivationExpiryDays', {
     Type: 'Number',
     Default: config.activation.expiryDays,
     // Shorter lifetimes would make every rotation run rotate again.
     MinValue: config.activation.rotateDaysBeforeExpiry + 1,
-    MaxValue: 30,
-    Description: `Lifetime of each activation in days (${config.activation.rotateDaysBeforeExpiry + 1}–30); rotation starts ${config.activation.rotateDaysBeforeExpiry} days before it ends`,
+    MaxValue: ACTIVATION_MAX_EXPIRY_DAYS,
+    Description: `Lifetime of each activation in days (${config.activation.rotateDaysBeforeExpiry + 1}–${ACTIVATION_MAX_EXPIRY_DAYS}); rotation starts ${config.activation.rotateDaysBeforeExpiry} days before it ends`,
   });
 
   t.resource('AgencyAlias', 'AWS::Lambda::Alias', {

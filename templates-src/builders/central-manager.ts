@@ -88,6 +88,17 @@ function arns(config: BuildConfig) {
   };
 }
 
+/** What every central function shares: the configured runtime and architecture, and logs encrypted with the data key. */
+function centralFunctionDefaults(ctx: BuildContext) {
+  return {
+    runtime: ctx.config.runtime,
+    architecture: ctx.config.architecture,
+    logRetentionDays: ctx.config.logRetentionDays,
+    logKmsKeyArn: GetAtt('DataKey', 'Arn'),
+    today: ctx.today,
+  };
+}
+
 /** Tag manager: agencies invoke it through their own aliases; it proves ownership and tags nodes. */
 function tagManager(t: Template, ctx: BuildContext, alarm: AddAlarm): void {
   const { config } = ctx;
@@ -102,13 +113,9 @@ function tagManager(t: Template, ctx: BuildContext, alarm: AddAlarm): void {
     functionName: names.tagManagerFunctionName,
     description: 'Applies agency EC2 tags to owned SSM managed nodes; invoked only through agency-<account> aliases',
     code: ctx.bundles['tag-manager'],
-    runtime: config.runtime,
-    architecture: config.architecture,
     memoryMb: 512,
     timeoutSeconds: TAG_MANAGER_TIMEOUT_SECONDS,
-    logRetentionDays: config.logRetentionDays,
-    logKmsKeyArn: GetAtt('DataKey', 'Arn'),
-    today: ctx.today,
+    ...centralFunctionDefaults(ctx),
     // Written from the handler's own contract; SSM_CONCURRENCY takes the contract's default.
     environment: environmentVariables<typeof TAG_MANAGER_ENVIRONMENT, Value>(TAG_MANAGER_ENVIRONMENT, {
       syncTableName: Ref('SyncStateTable'),
@@ -176,6 +183,7 @@ function activationManager(t: Template, ctx: BuildContext, alarm: AddAlarm): voi
   const { config } = ctx;
   const names = derivedNames(config);
   addFunction(t, {
+    ...centralFunctionDefaults(ctx),
     name: 'ActivationManager',
     role: {
       description: 'Activation manager: creates, stores, rotates and deletes per-agency hybrid activations',
@@ -185,13 +193,8 @@ function activationManager(t: Template, ctx: BuildContext, alarm: AddAlarm): voi
     functionName: names.activationManagerFunctionName,
     description: 'Creates, stores encrypted, rotates and deletes per-agency hybrid activations',
     code: ctx.bundles['activation-manager'],
-    runtime: config.runtime,
-    architecture: config.architecture,
     memoryMb: 256,
     timeoutSeconds: 300,
-    logRetentionDays: config.logRetentionDays,
-    logKmsKeyArn: GetAtt('DataKey', 'Arn'),
-    today: ctx.today,
     environment: environmentVariables<typeof ACTIVATION_MANAGER_ENVIRONMENT, Value>(ACTIVATION_MANAGER_ENVIRONMENT, {
       activationParameterPrefix: config.centralActivationParameterPrefix,
       activationKmsKeyId: Ref('DataKey'),

@@ -2,11 +2,12 @@
 // and code size are checked here so a bad value fails the build, not the deployment.
 import { GetAtt, Ref, type Value } from './intrinsics.ts';
 import { NODE_RUNTIME_DEPRECATION } from '../config.ts';
+import { LAMBDA_MEMORY_MB, LAMBDA_ZIPFILE_MAX_BYTES } from '../../contract/limits.ts';
 import { KitError } from './errors.ts';
 import type { Template } from './template.ts';
 
 /** Code.ZipFile holds at most 4 MB once zipped; the source itself is the safe bound to check. */
-export const ZIPFILE_MAX_BYTES = 4 * 1024 * 1024;
+export const ZIPFILE_MAX_BYTES = LAMBDA_ZIPFILE_MAX_BYTES;
 
 export interface NodeFunctionOptions {
   id: string;
@@ -81,5 +82,6 @@ function checkFunctionOptions(o: NodeFunctionOptions): void {
   if (bytes > ZIPFILE_MAX_BYTES)
     fail('Code.ZipFile', `bundled code is ${bytes} bytes, over the 4 MB Code.ZipFile limit`);
   if (o.timeoutSeconds < 1 || o.timeoutSeconds > 900) fail('Timeout', 'timeout must be 1–900 seconds');
-  if (o.memoryMb < 128 || o.memoryMb > 10240) fail('MemorySize', 'memory must be 128–10240 MB');
+  if (o.memoryMb < LAMBDA_MEMORY_MB.min || o.memoryMb > LAMBDA_MEMORY_MB.max)
+    fail('MemorySize', `memory must be ${LAMBDA_MEMORY_MB.min}–${LAMBDA_MEMORY_MB.max} MB`);
 }

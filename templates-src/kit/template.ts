@@ -1,22 +1,12 @@
 // A small typed template builder. It records parameters, conditions, resources and outputs,
 // and `render()` checks the whole template before anything is written: logical IDs, every
 // Ref / GetAtt / Sub / Condition / DependsOn target, the CloudFormation quotas and the size.
+import { CLOUDFORMATION_LIMITS } from '../../contract/limits.ts';
 import { KitError } from './errors.ts';
 import { PSEUDO_PARAMETERS, Ref, subVariables, type Condition, type Intrinsic, type Value } from './intrinsics.ts';
 
-/** CloudFormation quotas (CloudFormation User Guide, "Quotas"). */
-export const LIMITS = {
-  resources: 500,
-  parameters: 200,
-  outputs: 200,
-  conditions: 200,
-  logicalIdLength: 255,
-  /** TemplateURL: an S3 object up to 1 MB. */
-  templateUrlBytes: 1_048_576,
-  /** TemplateBody in CreateStack / CreateStackSet. */
-  templateBodyBytes: 51_200,
-  descriptionBytes: 1024,
-} as const;
+/** CloudFormation quotas, from the project contract. */
+export const LIMITS = CLOUDFORMATION_LIMITS;
 
 /** Template errors name the template (or the logical ID) and the section or property at fault. */
 function fail(where: string, property: string, message: string): never {

@@ -31,6 +31,8 @@ const links = (out: string) =>
     .map((l) => l.trim())
     .filter((l) => l.startsWith('https://'));
 
+const BUCKET = ['--bucket', 'hub-templates'];
+
 describe('publish', () => {
   it('skips objects already in the bucket and uploads the rest with the expected owner and encryption', async () => {
     const gen = makeGenerated();
@@ -43,16 +45,7 @@ describe('publish', () => {
     mocks.s3.on(PutObjectCommand).resolves({});
     const ctx = testContext();
     const code = await main(
-      [
-        '--bucket',
-        'hub-templates',
-        '--prefix',
-        'tmpl',
-        '--generated-dir',
-        gen,
-        '--links-file',
-        join(gen, 'launch-links.md'),
-      ],
+      [...BUCKET, '--prefix', 'tmpl', '--generated-dir', gen, '--links-file', join(gen, 'launch-links.md')],
       ctx,
     );
     expect(code, ctx.stderrText()).toBe(0);
@@ -212,16 +205,7 @@ describe('publish', () => {
     const gen = makeGenerated();
     const ctx = testContext();
     const code = await main(
-      [
-        '--dry-run',
-        '--bucket',
-        'hub-templates',
-        '--out',
-        mkdtempSync(join(tmpdir(), 'dry-')),
-        '--generated-dir',
-        gen,
-        '--json',
-      ],
+      ['--dry-run', ...BUCKET, '--out', mkdtempSync(join(tmpdir(), 'dry-')), '--generated-dir', gen, '--json'],
       ctx,
     );
     expect(code).toBe(0);
@@ -271,16 +255,7 @@ describe('publish', () => {
     const gen = makeGenerated();
     const ctx = testContext();
     const code = await main(
-      [
-        '--print-bucket-policy',
-        '--bucket',
-        'hub-templates',
-        '--org-id',
-        'o-abcdef1234',
-        '--generated-dir',
-        gen,
-        '--json',
-      ],
+      ['--print-bucket-policy', ...BUCKET, '--org-id', 'o-abcdef1234', '--generated-dir', gen, '--json'],
       ctx,
     );
     expect(code).toBe(0);

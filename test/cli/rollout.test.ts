@@ -59,6 +59,9 @@ function fakeOperation(failing: Record<string, string>) {
   });
 }
 
+/** One OU in one Region, collector only (no onboarding). */
+const OU_US_EAST_1 = ['--ou', 'ou-abcd-12345678', '--regions', 'us-east-1', '--skip-onboard'];
+
 describe('rollout', () => {
   it('lists exactly the two failed stack instances of ten with their reasons, passes the operation preferences through and exits 1', async () => {
     const gen = makeGenerated();
@@ -250,19 +253,7 @@ describe('rollout', () => {
     fakeOperation({});
     ctx = testContext();
     code = await rollout(
-      [
-        '--ou',
-        'ou-abcd-12345678',
-        '--regions',
-        'us-east-1',
-        '--skip-onboard',
-        '--call-as',
-        'DELEGATED_ADMIN',
-        '--generated-dir',
-        gen,
-        '--max-concurrent-percentage',
-        '25',
-      ],
+      [...OU_US_EAST_1, '--call-as', 'DELEGATED_ADMIN', '--generated-dir', gen, '--max-concurrent-percentage', '25'],
       ctx,
     );
     expect(code, ctx.stderrText()).toBe(0);
@@ -309,20 +300,7 @@ describe('rollout', () => {
     mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
     fakeOperation({});
     ctx = testContext();
-    code = await rollout(
-      [
-        '--ou',
-        'ou-abcd-12345678',
-        '--regions',
-        'us-east-1',
-        '--skip-onboard',
-        '--generated-dir',
-        gen,
-        '--template-url',
-        url,
-      ],
-      ctx,
-    );
+    code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--template-url', url], ctx);
     expect(code, ctx.stderrText()).toBe(0);
     const create = mocks.cfn.commandCalls(CreateStackSetCommand)[0]!.args[0].input;
     expect(create.TemplateURL).toBe(url);

@@ -189,13 +189,9 @@ describe('PowerShell scripts', () => {
     expect(s(f).fn('Write-AgentConfig').text).toContain('[IO.File]::WriteAllText("$Conf.new", $Text)');
     // Invoke-Failure puts the original back, or removes the config it created.
     const failure = s(f).fn('Invoke-Failure');
-    expect(s(f).calls(failure, 'Copy-Item')[0]!.elements).toEqual([
-      '-LiteralPath',
-      '$script:ConfBak',
-      '-Destination',
-      '$Conf',
-      '-Force',
-    ]);
+    expect(s(f).calls(failure, 'Copy-Item')[0]!.elements.join(' ')).toBe(
+      '-LiteralPath $script:ConfBak -Destination $Conf -Force',
+    );
     expect(s(f).calls(failure, 'Remove-Item')[0]!.elements).toEqual(['-LiteralPath', '$Conf', '-Force']);
     expect(failure.text).toMatch(/if \(\$script:ConfBak -eq '-'\) \{ Remove-Item/);
   });

@@ -1,45 +1,20 @@
 // Executes documents/register-linux.sh in a sandbox: real bash and curl, a fake IMDSv2 on
 // loopback, stubs for the AWS CLI, the agent, systemctl and systemd-run (which runs the worker
 // synchronously with only the environment it was given, like a transient unit).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { builtScript, deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
+import { builtScript, deadEndpoint, expectNothingChanged, Sandbox, TEST_INSTANCE, useSandboxes } from './sandbox.ts';
 
 const SCRIPT = builtScript('register-linux.sh');
-const INSTANCE_ID = 'i-0123456789abcdef0';
-const INSTANCE_REGION = 'ap-southeast-2';
-const HUB_REGION = 'eu-west-1';
+const { id: INSTANCE_ID, region: INSTANCE_REGION, hubRegion: HUB_REGION, managedNodeId: MI } = TEST_INSTANCE;
 const ACTIVATION_ID = '3f2b8c1e-5d4a-4e6f-9a7b-0c1d2e3f4a5b';
 const ACTIVATION_CODE = 'Zq8SECRETcodeXy4Wv7T';
-const MI = 'mi-0a1b2c3d4e5f67890';
 
-let imds: ImdsFake;
-const sandboxes: Sandbox[] = [];
-
-beforeAll(async () => {
-  imds = await startImds(INSTANCE_ID, INSTANCE_REGION);
-});
-afterAll(async () => {
-  await imds.close();
-});
-afterEach(() => {
-  for (const s of sandboxes.splice(0)) s.cleanup();
-});
-
-function sandbox(overrides: Partial<ConstructorParameters<typeof Sandbox>[0]> = {}): Sandbox {
-  const s = new Sandbox({
-    imdsEndpoint: imds.endpoint,
-    instanceId: INSTANCE_ID,
-    instanceRegion: INSTANCE_REGION,
-    hubRegion: HUB_REGION,
-    ...overrides,
-  });
+const { sandbox, imds } = useSandboxes((s) => {
   s.setParameter('/central-hub/activation/id', ACTIVATION_ID);
   s.setParameter('/central-hub/activation/code', ACTIVATION_CODE);
-  sandboxes.push(s);
-  return s;
-}
+});
 
 /** What an operator sees: the command output plus the worker's log file. */
 function everythingPrinted(s: Sandbox, r: { stdout: string; stderr: string }): string {
@@ -60,10 +35,7 @@ describe('register-linux.sh', () => {
     expect(s.read('agent-argv.log').trim().split('\n')).toEqual([
       `-register -y -code ${ACTIVATION_CODE} -id ${ACTIVATION_ID} -region ${HUB_REGION}`,
     ]);
-    const systemctl = s
-      .read('calls.log')
-      .split('\n')
-      .filter((l) => l.startsWith('systemctl'));
+    const systemctl = s.callsStartingWith('systemctl');
     expect(systemctl).toEqual(['systemctl stop amazon-ssm-agent.service', 'systemctl start amazon-ssm-agent.service']);
     expect(s.agentState()).toBe('running');
 
@@ -87,7 +59,7 @@ describe('register-linux.sh', () => {
     );
     expect(reads.every((l) => l.endsWith('#creds=/dev/null'))).toBe(true);
     // The IMDSv2 token was used, never an IMDSv1 GET without one.
-    expect(imds.requests).toContain('PUT /latest/api/token');
+    expect(imds().requests).toContain('PUT /latest/api/token');
   });
 
   it('uses the snap agent and its service on Ubuntu', async () => {
@@ -343,11 +315,8 @@ describe('register-linux.sh', () => {
     const s = sandbox({ without: ['aws'] });
     s.writeRegistration('mi-00000000000000001', 'us-east-1');
     const r = await s.run(SCRIPT);
-    expect(r.code).not.toBe(0);
+    expectNothingChanged(s, r);
     expect(r.stdout).toContain('the AWS CLI (aws) is not installed');
-    expect(r.stdout).toContain('nothing was changed');
-    expect(s.read('agent-argv.log')).toBe('');
-    expect(s.read('calls.log')).toBe('');
     expect(s.registration()).toContain('mi-00000000000000001');
   });
 
@@ -394,10 +363,7 @@ describe('register-linux.sh', () => {
     expect(argv[0]).toMatch(/^-register -y -code /);
     expect(argv.at(-1)).toBe('-register -clear');
     expect(s.registration()).toBeUndefined();
-    const systemctl = s
-      .read('calls.log')
-      .split('\n')
-      .filter((l) => l.startsWith('systemctl'));
+    const systemctl = s.callsStartingWith('systemctl');
     expect(systemctl.at(-1)).toBe('systemctl start amazon-ssm-agent.service');
     expect(s.agentState()).toBe('running');
 
@@ -420,11 +386,8 @@ describe('register-linux.sh', () => {
   it('fails clearly and changes nothing when the instance metadata service is unreachable', async () => {
     const s = sandbox({ imdsEndpoint: await deadEndpoint() });
     const r = await s.run(SCRIPT);
-    expect(r.code).not.toBe(0);
+    expectNothingChanged(s, r);
     expect(r.stdout).toContain('cannot reach the instance metadata service (IMDSv2)');
-    expect(r.stdout).toContain('nothing was changed');
-    expect(s.read('calls.log')).toBe('');
-    expect(s.read('agent-argv.log')).toBe('');
   });
 
   it('refuses a hub Region that is not a Region name', async () => {

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { compactScript, DOCUMENTS_DIR, joinScript } from '../../documents/index.ts';
 import { execFileSync } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 
 export const STUBS = join(import.meta.dirname, 'stubs');
 
@@ -137,6 +138,59 @@ export interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/** A run that failed before it changed anything: no agent call and no call of any other stub. */
+export function expectNothingChanged(s: Sandbox, r: RunResult): void {
+  expect(r.code).not.toBe(0);
+  expect(r.stdout).toContain('nothing was changed');
+  expect(s.read('agent-argv.log')).toBe('');
+  expect(s.read('calls.log')).toBe('');
+}
+
+/** The exit code the detached worker recorded (worker.rc). */
+export const workerExitCode = (s: Sandbox): number => Number(s.read('worker.rc').trim());
+
+/** The instance the Linux document tests run on, and the hub Region it registers with. */
+export const TEST_INSTANCE = {
+  id: 'i-0123456789abcdef0',
+  region: 'ap-southeast-2',
+  hubRegion: 'eu-west-1',
+  managedNodeId: 'mi-0a1b2c3d4e5f67890',
+} as const;
+
+/**
+ * A test file's sandboxes (registers vitest hooks): one IMDS fake for the file, a fresh sandbox of
+ * TEST_INSTANCE per call with `prepare` applied, each removed after its test.
+ */
+export function useSandboxes(prepare: (s: Sandbox) => void = () => undefined): {
+  sandbox: (overrides?: Partial<SandboxOptions>) => Sandbox;
+  imds: () => ImdsFake;
+} {
+  let imds: ImdsFake | undefined;
+  const open: Sandbox[] = [];
+  beforeAll(async () => {
+    imds = await startImds(TEST_INSTANCE.id, TEST_INSTANCE.region);
+  });
+  afterAll(async () => {
+    await imds?.close();
+  });
+  afterEach(() => {
+    for (const s of open.splice(0)) s.cleanup();
+  });
+  const sandbox = (overrides: Partial<SandboxOptions> = {}): Sandbox => {
+    const s = new Sandbox({
+      imdsEndpoint: imds!.endpoint,
+      instanceId: TEST_INSTANCE.id,
+      instanceRegion: TEST_INSTANCE.region,
+      hubRegion: TEST_INSTANCE.hubRegion,
+      ...overrides,
+    });
+    prepare(s);
+    open.push(s);
+    return s;
+  };
+  return { sandbox, imds: () => imds! };
 }
 
 export class Sandbox {
@@ -353,6 +407,13 @@ export class Sandbox {
   registration(): string | undefined {
     const file = join(this.agentStateDir, 'registration');
     return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  }
+
+  /** The calls the stubs recorded (calls.log) that start with `prefix`, in order. */
+  callsStartingWith(prefix: string): string[] {
+    return this.read('calls.log')
+      .split('\n')
+      .filter((l) => l.startsWith(prefix));
   }
 
   read(

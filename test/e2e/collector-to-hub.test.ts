@@ -4,7 +4,8 @@
 // manager to dynalite. This proves the contract, identity and ownership across the two sides.
 import { request, createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { COLLECTOR_ENV } from '../../lambda/shared/names.ts';
 import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
 import { Ec2Fake, type FakeInstance } from '../../testing/fakes/ec2-fake.ts';
 import { LambdaFake } from '../../testing/fakes/lambda-fake.ts';
@@ -63,13 +64,11 @@ const instance = (n: number, mi: string, tags: Record<string, string> = {}): Fak
 beforeAll(async () => {
   hub = await startHarness();
   router = await startSsmRouter(await agencyParams.start(), hub.ssm.endpoint);
-  process.env.AWS_ENDPOINT_URL_SSM = router.url;
-  process.env.AWS_ENDPOINT_URL_EC2 = await ec2.start();
-  process.env.AWS_ENDPOINT_URL_LAMBDA = await lambda.start();
-  Object.assign(process.env, {
-    HUB_FUNCTION_ARN: `${FUNCTION_ARN}:agency-${AGENCY_A}`,
-    ACTIVATION_PARAMETER_PATH: PATH,
-  });
+  vi.stubEnv('AWS_ENDPOINT_URL_SSM', router.url);
+  vi.stubEnv('AWS_ENDPOINT_URL_EC2', await ec2.start());
+  vi.stubEnv('AWS_ENDPOINT_URL_LAMBDA', await lambda.start());
+  vi.stubEnv(COLLECTOR_ENV.hubFunctionArn, `${FUNCTION_ARN}:agency-${AGENCY_A}`);
+  vi.stubEnv(COLLECTOR_ENV.activationParameterPath, PATH);
   collector = await loadBundledHandler('collector');
   (collector.setLogSink as (s: (l: string) => void) => void)((l) => collectorLogs.push(l));
   hub.plantActivation(AGENCY_A, { activationId: 'act-a', code: CODE_A });
@@ -77,6 +76,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  vi.unstubAllEnvs();
   await Promise.all([
     hub.close(),
     ec2.stop(),

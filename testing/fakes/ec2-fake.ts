@@ -2,8 +2,9 @@
 // to through AWS_ENDPOINT_URL_EC2. It speaks the real wire format: form-encoded POST with
 // Filter.N.Name / Filter.N.Value.M / InstanceId.N / MaxResults / NextToken, XML answers, and
 // errors as <Response><Errors><Error>… (throttling as HTTP 503 RequestLimitExceeded).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackFake, readBody } from './loopback.ts';
+import { EC2_DESCRIBE_INSTANCES_MAX_RESULTS } from '../../contract/page-sizes.ts';
 
 export interface FakeInstance {
   instanceId: string;
@@ -45,30 +46,15 @@ class Ec2Error extends Error {
   }
 }
 
-export class Ec2Fake {
+export class Ec2Fake extends LoopbackFake {
   instances: FakeInstance[] = [];
   calls: DescribeCall[] = [];
   /** The next N DescribeInstances calls are refused with RequestLimitExceeded. */
   throttleNext = 0;
   /** When set, every DescribeInstances call fails with this error (e.g. 403 UnauthorizedOperation). */
   failWith: { status: number; code: string; message: string } | undefined;
-  private server: Server | undefined;
   private tokens = new Map<string, number>();
   private tokenSeq = 0;
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return this.url;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
 
   reset(): void {
     this.instances = [];
@@ -83,10 +69,9 @@ export class Ec2Fake {
     return this.calls.filter((c) => c.outcome === 'ok').length;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const form = new URLSearchParams(body.toString('utf8'));
     const send = (status: number, body: string) => {
       res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8' });
       res.end(body);
@@ -134,11 +119,11 @@ export class Ec2Fake {
     if (this.failWith) throw new Ec2Error(this.failWith.status, this.failWith.code, this.failWith.message);
     if (max !== null) {
       const v = Number(max);
-      if (!Number.isInteger(v) || v < 5 || v > 1000) {
+      if (!Number.isInteger(v) || v < 5 || v > EC2_DESCRIBE_INSTANCES_MAX_RESULTS) {
         throw new Ec2Error(
           400,
           'InvalidParameterValue',
-          `Value ( ${max} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.`,
+          `Value ( ${max} ) for parameter maxResults is invalid. Expecting a value between 5 and ${EC2_DESCRIBE_INSTANCES_MAX_RESULTS}.`,
         );
       }
       if (instanceIds.length > 0) {

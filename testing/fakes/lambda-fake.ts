@@ -2,11 +2,16 @@
 // AWS_ENDPOINT_URL_LAMBDA. It hands each payload to a test-provided async function, returns its
 // JSON, turns a thrown error into X-Amz-Function-Error: Unhandled like the runtime does, and
 // enforces the 6 MB synchronous request limit (413 RequestTooLargeException).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackFake, readBody } from './loopback.ts';
+import { LAMBDA_SYNC_PAYLOAD_MAX_BYTES } from '../../contract/limits.ts';
+import { ACCOUNT_ID_BODY, patternOf } from '../../contract/patterns.ts';
+
+/** A qualified function ARN; group 1 is the alias or version. */
+const QUALIFIED_ARN = patternOf(['^arn:[^:]+:lambda:[^:]+:', ACCOUNT_ID_BODY, ':function:[^:]+:([^:]+)$']);
 
 /** Lambda's synchronous invocation payload limit: 6 MB. */
-export const MAX_SYNC_PAYLOAD_BYTES = 6_291_456;
+export const MAX_SYNC_PAYLOAD_BYTES = LAMBDA_SYNC_PAYLOAD_MAX_BYTES;
 
 export interface InvokeMeta {
   /** FunctionName from the path, URL-decoded (may be a qualified ARN). */
@@ -26,28 +31,15 @@ export interface InvokeCall extends InvokeMeta {
 
 export type InvokeHandler = (payload: unknown, meta: InvokeMeta) => Promise<unknown>;
 
-export class LambdaFake {
+export class LambdaFake extends LoopbackFake {
   calls: InvokeCall[] = [];
   /** The next N invocations get 429 TooManyRequestsException. */
   throttleNext = 0;
   /** When set, any other FunctionName gets 404 ResourceNotFoundException. */
   knownFunctions: string[] | undefined;
-  private server: Server | undefined;
 
-  constructor(public onInvoke: InvokeHandler = async () => null) {}
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return this.url;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  constructor(public onInvoke: InvokeHandler = async () => null) {
+    super();
   }
 
   reset(onInvoke: InvokeHandler = async () => null): void {
@@ -64,10 +56,8 @@ export class LambdaFake {
       .map((c) => c.payload as Record<string, unknown>);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const raw = Buffer.concat(chunks);
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await readBody(req);
     const url = new URL(req.url ?? '/', 'http://fake');
     const m = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
     const error = (status: number, type: string, message: string) => {
@@ -84,7 +74,7 @@ export class LambdaFake {
       return;
     }
     const functionName = decodeURIComponent(m[1]!);
-    const arnQualifier = /^arn:[^:]+:lambda:[^:]+:\d{12}:function:[^:]+:([^:]+)$/.exec(functionName)?.[1];
+    const arnQualifier = QUALIFIED_ARN.exec(functionName)?.[1];
     const meta: InvokeMeta = {
       functionName,
       qualifier: url.searchParams.get('Qualifier') ?? arnQualifier,

@@ -6,8 +6,16 @@
 // ExpirationDate at most 30 days ahead, parameter size and name rules, MaxResults ranges,
 // opaque NextToken values, ParameterAlreadyExists without Overwrite.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  ACTIVATION_MAX_REGISTRATION_LIMIT,
+  PARAMETER_NAME_MAX_LENGTH,
+  SSM_MAX_KEY_LENGTH,
+  SSM_MAX_VALUE_LENGTH,
+  STANDARD_PARAMETER_MAX_BYTES,
+} from '../../contract/limits.ts';
+import { SSM_TAG_PATTERN } from '../../contract/patterns.ts';
+import { FakeApiError as ApiError, listenLoopback, prng, readBody, sendAwsJson } from './loopback.ts';
 import { NodeApiError, SsmNodesState, type FakeManagedNode } from './ssm-nodes.ts';
 
 const DAY_MS = 86_400_000;
@@ -92,27 +100,6 @@ export interface SsmActivationsFake {
   close(): Promise<void>;
 }
 
-class ApiError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 function activationCode(): string {
   const bytes = randomBytes(20);
@@ -120,7 +107,8 @@ function activationCode(): string {
 }
 
 const epoch = (d: Date): number => d.getTime() / 1000;
-const TAG_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+const TAG_PATTERN = SSM_TAG_PATTERN;
+/** Parameter Store's name characters (PutParameter, Name). */
 const PARAMETER_NAME = /^[a-zA-Z0-9_.\-/]+$/;
 
 function str(input: Record<string, unknown>, field: string, required = false): string | undefined {
@@ -165,10 +153,15 @@ function validateTags(tags: unknown): { Key: string; Value: string }[] {
   if (tags.length > 1000)
     throw new ApiError('ValidationException', 'Member must have length less than or equal to 1000');
   return tags.map((t: { Key?: unknown; Value?: unknown }) => {
-    if (typeof t.Key !== 'string' || t.Key.length < 1 || t.Key.length > 128 || !TAG_PATTERN.test(t.Key)) {
+    if (
+      typeof t.Key !== 'string' ||
+      t.Key.length < 1 ||
+      t.Key.length > SSM_MAX_KEY_LENGTH ||
+      !TAG_PATTERN.test(t.Key)
+    ) {
       throw new ApiError('ValidationException', "Value at 'tags.member.key' failed to satisfy constraint");
     }
-    if (typeof t.Value !== 'string' || t.Value.length > 256 || !TAG_PATTERN.test(t.Value)) {
+    if (typeof t.Value !== 'string' || t.Value.length > SSM_MAX_VALUE_LENGTH || !TAG_PATTERN.test(t.Value)) {
       throw new ApiError('ValidationException', "Value at 'tags.member.value' failed to satisfy constraint");
     }
     if (t.Key.toLowerCase().startsWith('aws:'))
@@ -179,7 +172,7 @@ function validateTags(tags: unknown): { Key: string; Value: string }[] {
 
 export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promise<SsmActivationsFake> {
   const now = opts.now ?? (() => new Date());
-  const random = mulberry32(opts.seed ?? 1);
+  const random = prng(opts.seed ?? 1);
   let throttleRatio = opts.throttleRatio ?? 0;
   const delays: Record<string, number> = { ...(opts.delayMs as Record<string, number> | undefined) };
   const activations = new Map<string, FakeActivation>();
@@ -208,8 +201,11 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
         );
       }
       const limit = int(input, 'RegistrationLimit') ?? 1;
-      if (limit < 1 || limit > 1000)
-        throw new ApiError('ValidationException', 'RegistrationLimit must be between 1 and 1000');
+      if (limit < 1 || limit > ACTIVATION_MAX_REGISTRATION_LIMIT)
+        throw new ApiError(
+          'ValidationException',
+          `RegistrationLimit must be between 1 and ${ACTIVATION_MAX_REGISTRATION_LIMIT}`,
+        );
       const description = str(input, 'Description');
       if (description !== undefined && description.length > 256)
         throw new ApiError('ValidationException', 'Description is too long');
@@ -300,7 +296,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       if (!['String', 'StringList', 'SecureString'].includes(type))
         throw new ApiError('ValidationException', 'Type is not valid');
       const tier = (str(input, 'Tier') ?? 'Standard') as FakeParameter['Tier'];
-      const maxBytes = tier === 'Standard' ? 4096 : 8192;
+      const maxBytes = tier === 'Standard' ? STANDARD_PARAMETER_MAX_BYTES : 8192;
       if (Buffer.byteLength(value) > maxBytes) {
         throw new ApiError(
           'ValidationException',
@@ -391,7 +387,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
   };
 
   function validateParameterName(name: string): void {
-    if (name.length > 1011 || !PARAMETER_NAME.test(name))
+    if (name.length > PARAMETER_NAME_MAX_LENGTH || !PARAMETER_NAME.test(name))
       throw new ApiError('ValidationException', 'Parameter name is not valid');
     if (/^\/?(aws|ssm)/i.test(name))
       throw new ApiError(
@@ -421,20 +417,13 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    const raw = await readBody(req);
     const target = String(req.headers['x-amz-target'] ?? '');
     const op = target.startsWith('AmazonSSM.') ? target.slice('AmazonSSM.'.length) : '';
     let input: Record<string, unknown> = {};
     const send = (status: number, body: unknown, errorType?: string) => {
       calls.push({ op, input, status, errorType });
-      const text = JSON.stringify(body);
-      res.writeHead(status, {
-        'content-type': 'application/x-amz-json-1.1',
-        'x-amzn-requestid': randomUUID(),
-        'content-length': Buffer.byteLength(text),
-      });
-      res.end(text);
+      sendAwsJson(res, status, body, randomUUID());
     };
     try {
       if (
@@ -445,7 +434,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       }
       if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256'))
         throw new ApiError('MissingAuthenticationTokenException', 'request is not signed', 403);
-      const text = Buffer.concat(chunks).toString('utf8');
+      const text = raw.toString('utf8');
       input = text ? (JSON.parse(text) as Record<string, unknown>) : {};
       const impl = ops[op];
       if (!impl) throw new ApiError('UnknownOperationException', `operation ${target} is not supported by the fake`);
@@ -475,14 +464,10 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
     }
   }
 
-  const server = createServer((req, res) => {
-    void handle(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = await listenLoopback(handle);
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     state: { activations, parameters },
     calls,
     failNextCreateActivation(failure) {
@@ -547,8 +532,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
     },
     close() {
       pendingFailures = new Map();
-      server.closeAllConnections();
-      return new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      return server.close();
     },
   };
 }

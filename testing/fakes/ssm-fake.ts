@@ -4,9 +4,22 @@
 // key/value length and character rules, no aws: keys, MaxResults 5-50 with NextToken paging,
 // InvalidInstanceId for an InstanceIds filter naming an unknown node,
 // and throttles a seeded, reproducible share of calls with HTTP 400 ThrottlingException.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
+import { SSM_MAX_KEY_LENGTH, SSM_MAX_TAGS_PER_NODE, SSM_MAX_VALUE_LENGTH } from '../../contract/limits.ts';
+import { SSM_TAG_CHARACTERS, SSM_TAG_PATTERN } from '../../contract/patterns.ts';
+import {
+  awsJsonRequestError,
+  FakeApiError as ApiError,
+  listenLoopback,
+  parseJsonBody,
+  prng,
+  readBody,
+  sendAwsJson,
+  sendAwsJsonError,
+} from './loopback.ts';
+
+export { prng };
 
 export const SSM_OPERATIONS = [
   'AddTagsToResource',
@@ -26,8 +39,8 @@ export const SSM_WRITE_OPERATIONS: readonly SsmOperation[] = [
 ];
 
 const MANAGED_NODE_ID = /^mi-[0-9a-f]{17}$/;
-const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
-const MAX_TAGS_PER_RESOURCE = 50;
+const TAG_CHARS = SSM_TAG_PATTERN;
+const MAX_TAGS_PER_RESOURCE = SSM_MAX_TAGS_PER_NODE;
 
 export interface FakeNode {
   activationId?: string;
@@ -80,28 +93,6 @@ export interface SsmFake {
   close(): Promise<void>;
 }
 
-/** mulberry32: tiny, seeded, good enough to pick throttled calls reproducibly. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class ApiError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
 const validation = (message: string) => new ApiError('ValidationException', `1 validation error detected: ${message}`);
 
 function str(body: Record<string, unknown>, field: string, required = true): string | undefined {
@@ -113,12 +104,14 @@ function str(body: Record<string, unknown>, field: string, required = true): str
 }
 
 function checkTagKey(key: unknown, where: string): string {
-  if (typeof key !== 'string' || key.length < 1 || key.length > 128) {
-    throw validation(`Value at '${where}' failed to satisfy constraint: Member must have length between 1 and 128`);
+  if (typeof key !== 'string' || key.length < 1 || key.length > SSM_MAX_KEY_LENGTH) {
+    throw validation(
+      `Value at '${where}' failed to satisfy constraint: Member must have length between 1 and ${SSM_MAX_KEY_LENGTH}`,
+    );
   }
   if (!TAG_CHARS.test(key)) {
     throw validation(
-      `Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(?!^(?i)aws:)(?=^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$).*$`,
+      `Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^(?!^(?i)aws:)(?=^[${SSM_TAG_CHARACTERS}]*$).*$`,
     );
   }
   if (key.toLowerCase().startsWith('aws:')) {
@@ -128,14 +121,14 @@ function checkTagKey(key: unknown, where: string): string {
 }
 
 function checkTagValue(value: unknown, where: string): string {
-  if (typeof value !== 'string' || value.length > 256) {
+  if (typeof value !== 'string' || value.length > SSM_MAX_VALUE_LENGTH) {
     throw validation(
-      `Value at '${where}' failed to satisfy constraint: Member must have length less than or equal to 256`,
+      `Value at '${where}' failed to satisfy constraint: Member must have length less than or equal to ${SSM_MAX_VALUE_LENGTH}`,
     );
   }
   if (!TAG_CHARS.test(value)) {
     throw validation(
-      `Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$`,
+      `Value at '${where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[${SSM_TAG_CHARACTERS}]*$`,
     );
   }
   return value;
@@ -333,62 +326,29 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
     },
   };
 
-  const send = (res: ServerResponse, status: number, payload: unknown) => {
-    const text = JSON.stringify(payload);
-    res.writeHead(status, {
-      'content-type': 'application/x-amz-json-1.1',
-      'x-amzn-requestid': 'fake-request',
-      'content-length': Buffer.byteLength(text),
-    });
-    res.end(text);
-  };
-
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    const raw = await readBody(req);
     const target = String(req.headers['x-amz-target'] ?? '');
     const op = target.startsWith('AmazonSSM.') ? target.slice('AmazonSSM.'.length) : '';
-    if (req.method !== 'POST' || !String(req.headers['content-type'] ?? '').startsWith('application/x-amz-json-1.1')) {
-      return send(res, 400, {
-        __type: 'SerializationException',
-        message: 'expected a POST with application/x-amz-json-1.1',
-      });
-    }
-    if (!/\/ssm\/aws4_request/.test(String(req.headers.authorization ?? ''))) {
-      return send(res, 400, { __type: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' });
-    }
-    if (!(SSM_OPERATIONS as readonly string[]).includes(op)) {
-      return send(res, 400, { __type: 'UnknownOperationException', message: `unknown operation ${target}` });
-    }
+    const protocolError = awsJsonRequestError(req, 'ssm');
+    if (protocolError) throw protocolError;
+    if (!(SSM_OPERATIONS as readonly string[]).includes(op))
+      throw new ApiError('UnknownOperationException', `unknown operation ${target}`);
     calls[op] = (calls[op] ?? 0) + 1;
     if (throttleOps.has(op) && throttleRatio > 0 && random() < throttleRatio) {
       throttled[op] = (throttled[op] ?? 0) + 1;
-      return send(res, 400, { __type: 'ThrottlingException', message: 'Rate exceeded' });
+      throw new ApiError('ThrottlingException', 'Rate exceeded');
     }
-    let body: Record<string, unknown>;
-    try {
-      body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
-    } catch {
-      return send(res, 400, { __type: 'SerializationException', message: 'body is not JSON' });
-    }
+    const body = parseJsonBody(raw);
     const injected = opts.fault?.(op, body);
-    if (injected) return send(res, injected.status ?? 400, { __type: injected.__type, message: injected.message });
-    try {
-      send(res, 200, handlers[op as SsmOperation](body));
-    } catch (err) {
-      if (err instanceof ApiError) return send(res, err.status, { __type: err.type, message: err.message });
-      send(res, 500, { __type: 'InternalServerError', message: String(err) });
-    }
+    if (injected) throw new ApiError(injected.__type, injected.message, injected.status ?? 400);
+    sendAwsJson(res, 200, handlers[op as SsmOperation](body));
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err) => send(res, 500, { __type: 'InternalServerError', message: String(err) }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = await listenLoopback(handle, (res, err) => sendAwsJsonError(res, err));
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     state,
     calls,
     throttled,
@@ -401,10 +361,6 @@ export async function startSsmFake(opts: SsmFakeOptions = {}): Promise<SsmFake> 
     setThrottleRatio(r) {
       throttleRatio = r;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    close: server.close,
   };
 }

@@ -2,8 +2,12 @@
 // pointed at it by AWS_ENDPOINT_URL_SSM. AWS JSON 1.1 wire format; enforces the API's rules
 // (1–10 names, ParameterAlreadyExists without Overwrite, type required on create, KeyId only for
 // SecureString, 4 KB standard-tier values) and returns ciphertext unless WithDecryption.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackFake, readBody } from './loopback.ts';
+import { PARAMETER_NAME_MAX_LENGTH, STANDARD_PARAMETER_MAX_BYTES } from '../../contract/limits.ts';
+
+/** Parameter Store's name rule (PutParameter, Name). */
+const PARAMETER_NAME = /^[a-zA-Z0-9_.\-/]+$/;
 
 export interface StoredParameter {
   name: string;
@@ -31,27 +35,12 @@ class SsmError extends Error {
   }
 }
 
-export class SsmParametersFake {
+export class SsmParametersFake extends LoopbackFake {
   parameters = new Map<string, StoredParameter>();
   puts: PutCall[] = [];
   gets: Array<{ names: string[]; withDecryption: boolean }> = [];
   /** The next N calls of any action get ThrottlingException. */
   throttleNext = 0;
-  private server: Server | undefined;
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return this.url;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
 
   reset(): void {
     this.parameters.clear();
@@ -71,9 +60,8 @@ export class SsmParametersFake {
     });
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'fake' });
       res.end(JSON.stringify(body));
@@ -82,7 +70,7 @@ export class SsmParametersFake {
       const target = String(req.headers['x-amz-target'] ?? '');
       let input: Record<string, unknown>;
       try {
-        input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+        input = JSON.parse(body.toString('utf8') || '{}');
       } catch {
         throw new SsmError('SerializationException', 'request body is not JSON');
       }
@@ -133,16 +121,16 @@ export class SsmParametersFake {
     const type = input['Type'] as string | undefined;
     const keyId = input['KeyId'] as string | undefined;
     const overwrite = input['Overwrite'] === true;
-    if (typeof name !== 'string' || !/^[a-zA-Z0-9_.\-/]{1,1011}$/.test(name)) {
+    if (typeof name !== 'string' || !PARAMETER_NAME.test(name) || name.length > PARAMETER_NAME_MAX_LENGTH) {
       throw new SsmError(
         'ValidationException',
         'Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive) and must use only a-zA-Z0-9_.-/',
       );
     }
-    if (typeof value !== 'string' || value.length > 4096) {
+    if (typeof value !== 'string' || value.length > STANDARD_PARAMETER_MAX_BYTES) {
       throw new SsmError(
         'ValidationException',
-        "Value at 'value' failed to satisfy constraint: Member must have length less than or equal to 4096",
+        `Value at 'value' failed to satisfy constraint: Member must have length less than or equal to ${STANDARD_PARAMETER_MAX_BYTES}`,
       );
     }
     if (type !== undefined && !['String', 'StringList', 'SecureString'].includes(type)) {

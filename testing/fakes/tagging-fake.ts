@@ -4,9 +4,10 @@
 // "GetResources" is the API reference page (the request parameters' documentation, as carried in
 // @aws-sdk/client-resource-groups-tagging-api's GetResourcesInput), "service model" the API's
 // JSON model (resourcegroupstaggingapi-2017-01-26).
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { prng, type SsmFakeState } from './ssm-fake.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { awsJsonRequestError, FakeApiError as ApiError, listenLoopback, parseJsonBody } from './loopback.ts';
+import { prng, readBody, sendAwsJson, sendAwsJsonError } from './loopback.ts';
+import type { SsmFakeState } from './ssm-fake.ts';
 
 /** Service model: metadata.targetPrefix. */
 const TARGET_PREFIX = 'ResourceGroupsTaggingAPI_20170126.';
@@ -48,15 +49,6 @@ export interface TaggingFake {
   close(): Promise<void>;
 }
 
-class ApiError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
 const invalid = (message: string) => new ApiError('InvalidParameterException', message);
 
 interface Mapping {
@@ -167,56 +159,25 @@ export async function startTaggingFake(opts: TaggingFakeOptions): Promise<Taggin
     return { ResourceTagMappingList: page, PaginationToken: next };
   }
 
-  const send = (res: ServerResponse, status: number, payload: unknown) => {
-    const text = JSON.stringify(payload);
-    res.writeHead(status, {
-      'content-type': 'application/x-amz-json-1.1',
-      'x-amzn-requestid': 'fake-request',
-      'content-length': Buffer.byteLength(text),
-    });
-    res.end(text);
-  };
-
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    const raw = await readBody(req);
     const target = String(req.headers['x-amz-target'] ?? '');
-    // Service model: protocol json, jsonVersion 1.1, POST to /.
-    if (req.method !== 'POST' || !String(req.headers['content-type'] ?? '').startsWith('application/x-amz-json-1.1'))
-      return send(res, 400, {
-        __type: 'SerializationException',
-        message: 'expected a POST with application/x-amz-json-1.1',
-      });
-    // Service model: signing name "tagging".
-    if (!/\/tagging\/aws4_request/.test(String(req.headers.authorization ?? '')))
-      return send(res, 400, { __type: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' });
+    // Service model: protocol json, jsonVersion 1.1, POST to /; signing name "tagging".
+    const protocolError = awsJsonRequestError(req, 'tagging');
+    if (protocolError) throw protocolError;
     if (target !== `${TARGET_PREFIX}GetResources`)
-      return send(res, 400, { __type: 'UnknownOperationException', message: `unknown operation ${target}` });
+      throw new ApiError('UnknownOperationException', `unknown operation ${target}`);
     calls.GetResources = (calls.GetResources ?? 0) + 1;
-    if (throttleRatio > 0 && random() < throttleRatio)
-      return send(res, 400, { __type: 'ThrottledException', message: 'Rate exceeded' });
-    let body: Record<string, unknown>;
-    try {
-      body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
-    } catch {
-      return send(res, 400, { __type: 'SerializationException', message: 'body is not JSON' });
-    }
-    try {
-      send(res, 200, getResources(body));
-    } catch (err) {
-      if (err instanceof ApiError) return send(res, err.status, { __type: err.type, Message: err.message });
-      send(res, 500, { __type: 'InternalServiceException', Message: String(err) });
-    }
+    if (throttleRatio > 0 && random() < throttleRatio) throw new ApiError('ThrottledException', 'Rate exceeded');
+    sendAwsJson(res, 200, getResources(parseJsonBody(raw)));
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err) => send(res, 500, { __type: 'InternalServiceException', Message: String(err) }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = await listenLoopback(handle, (res, err) =>
+    sendAwsJsonError(res, err, 'InternalServiceException', 'Message'),
+  );
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     arnOf: (id) => `${arnPrefix}${id}`,
     stale,
     calls,
@@ -230,10 +191,6 @@ export async function startTaggingFake(opts: TaggingFakeOptions): Promise<Taggin
     setThrottleRatio(r) {
       throttleRatio = r;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    close: server.close,
   };
 }

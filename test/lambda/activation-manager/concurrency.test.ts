@@ -2,20 +2,14 @@
 // and the scheduled rotation, say) could each store a new activation and one would be forgotten.
 // These tests make another writer store a version at the worst moments and check that every
 // activation either writer created stays recorded, and that a deleted agency stays deleted.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ActivationRecord } from '../../../lambda/shared/activation-record.ts';
 import { mergeRecords } from '../../../lambda/activation-manager/rules.ts';
-import { DAY, PREFIX, scheduledEvent, seedAgency, startHarness, storedRecord, type Harness } from './harness.ts';
+import { DAY, harnessPerTest, PREFIX, scheduledEvent, seedAgency, storedRecord } from './harness.ts';
 
 const A = '222222222222';
 const NAME = `${PREFIX}/${A}`;
-let h: Harness;
-beforeEach(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await h.close();
-});
+const h = harnessPerTest();
 
 /** A record as another writer (a stack update) would store it: a fresh activation of its own. */
 function concurrentWrite(base: ActivationRecord): string {
@@ -39,15 +33,35 @@ function concurrentWrite(base: ActivationRecord): string {
   return other.ActivationId;
 }
 
+/** Runs the rotation with another writer storing a version just before `op`; its activation and the stored record. */
+async function rotateWithWriterBefore(op: string, seeded: ActivationRecord) {
+  let written = '';
+  h.fake.beforeNext(op, () => {
+    written = concurrentWrite(seeded);
+  });
+  await h.invoke(scheduledEvent());
+  return { written, record: storedRecord(h.fake, A)! };
+}
+
+/**
+ * Runs the rotation of a due agency with its stack deleted (the record removed) just before `op`:
+ * what is stored afterwards, and the activations the run created and left behind.
+ */
+async function rotateWithDeleteBefore(op: string) {
+  seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
+  h.fake.beforeNext(op, () => {
+    h.fake.state.parameters.delete(NAME);
+  });
+  const before = new Set(h.fake.state.activations.keys());
+  await h.invoke(scheduledEvent());
+  const leftBehind = [...h.fake.state.activations.keys()].filter((id) => !before.has(id));
+  return { stored: storedRecord(h.fake, A), leftBehind };
+}
+
 describe('concurrent writers of one agency record', () => {
   it("keeps the other writer's activation when it stored between the rotation's read and its write", async () => {
     const seeded = seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
-    let otherId = '';
-    h.fake.beforeNext('PutParameter', () => {
-      otherId = concurrentWrite(seeded.record);
-    });
-    await h.invoke(scheduledEvent());
-    const record = storedRecord(h.fake, A)!;
+    const { written: otherId, record } = await rotateWithWriterBefore('PutParameter', seeded.record);
     const all = [record.current.activationId, ...record.previous.map((p) => p.activationId)];
     expect(all).toContain(otherId);
     expect(all).toContain(seeded.current.ActivationId);
@@ -61,12 +75,7 @@ describe('concurrent writers of one agency record', () => {
 
   it("keeps the other writer's activation when it stored after the rotation listed the records", async () => {
     const seeded = seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
-    let otherId = '';
-    h.fake.beforeNext('CreateActivation', () => {
-      otherId = concurrentWrite(seeded.record);
-    });
-    await h.invoke(scheduledEvent());
-    const record = storedRecord(h.fake, A)!;
+    const { written: otherId, record } = await rotateWithWriterBefore('CreateActivation', seeded.record);
     expect([record.current.activationId, ...record.previous.map((p) => p.activationId)]).toContain(otherId);
   });
 
@@ -77,40 +86,20 @@ describe('concurrent writers of one agency record', () => {
       createdAgoMs: 10 * DAY,
       previous: [{ expiresInMs: -DAY }],
     });
-    let updateId = '';
-    h.fake.beforeNext('DeleteActivation', () => {
-      updateId = concurrentWrite(seeded.record);
-    });
-    await h.invoke(scheduledEvent());
-    const record = storedRecord(h.fake, A)!;
+    const { written: updateId, record } = await rotateWithWriterBefore('DeleteActivation', seeded.record);
     expect(record.current.activationId).toBe(updateId);
     expect(record.previous.map((p) => p.activationId)).toContain(seeded.current.ActivationId);
   });
 
   it('does not bring back an agency whose stack was deleted while its activation rotated, nor leave the new activation behind', async () => {
-    seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
-    h.fake.beforeNext('CreateActivation', () => {
-      h.fake.state.parameters.delete(NAME);
-    });
-    const before = new Set(h.fake.state.activations.keys());
-    await h.invoke(scheduledEvent());
-    expect(storedRecord(h.fake, A)).toBeUndefined();
-    const created = [...h.fake.state.activations.keys()].filter((id) => !before.has(id));
-    expect(created).toEqual([]);
+    expect(await rotateWithDeleteBefore('CreateActivation')).toEqual({ stored: undefined, leftBehind: [] });
     expect(h.logs.some((l) => l.includes('agency removed while its activation was rotating'))).toBe(true);
   });
 });
 
 describe("a stack delete racing the rotation's write", () => {
   it("does not let the rotation's write re-create the deleted record, and removes the new activation", async () => {
-    seedAgency(h.fake, A, { expiresInMs: 3 * DAY });
-    h.fake.beforeNext('PutParameter', () => {
-      h.fake.state.parameters.delete(NAME);
-    });
-    const before = new Set(h.fake.state.activations.keys());
-    await h.invoke(scheduledEvent());
-    expect(storedRecord(h.fake, A)).toBeUndefined();
-    expect([...h.fake.state.activations.keys()].filter((id) => !before.has(id))).toEqual([]);
+    expect(await rotateWithDeleteBefore('PutParameter')).toEqual({ stored: undefined, leftBehind: [] });
   });
 });
 

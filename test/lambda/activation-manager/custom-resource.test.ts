@@ -1,6 +1,6 @@
 // Drives the real bundled activation manager through the real SSM client against the SSM fake,
 // as CloudFormation would for the agency-permissions stack's Custom::AgencyActivation.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   cfnEvent,
   DAY,
@@ -9,24 +9,19 @@ import {
   props,
   ROLE_NAME,
   seedAgency,
+  harnessPerTest,
   startHarness,
   storedRecord,
   TAG_PREFIX,
   WRITE_OPS,
-  type Harness,
 } from './harness.ts';
+import { ACTIVATION_MANAGER_ENV as ENV } from '../../../lambda/shared/names.ts';
 
 const A = '222222222222';
 const B = '333333333333';
 const AGENCY_PHYSICAL_ID = /^agency-activation-\d{12}$/;
 
-let h: Harness;
-beforeEach(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await h.close();
-});
+const h = harnessPerTest();
 
 /** The one response CloudFormation received for this request, with the echoed fields checked. */
 function onlyResponse(event: ReturnType<typeof cfnEvent>) {
@@ -152,7 +147,7 @@ describe('Create', () => {
   it('deletes the new activation again when its record cannot be stored, so nothing is orphaned', async () => {
     await h.close();
     // Parameter Store refuses names under /aws: the PutParameter fails after CreateActivation.
-    h = await startHarness({ ACTIVATION_PARAMETER_PREFIX: '/aws-reserved/agencies' });
+    Object.assign(h, await startHarness({ [ENV.activationParameterPrefix]: '/aws-reserved/agencies' }));
     const event = cfnEvent(h.cfn.url, 'Create', props(A));
     await h.invoke(event);
     const body = onlyResponse(event);
@@ -166,7 +161,7 @@ describe('Create', () => {
 
   it('answers FAILED naming the missing setting when the function is misconfigured', async () => {
     await h.close();
-    h = await startHarness({ MANAGED_NODE_ROLE_NAME: undefined });
+    Object.assign(h, await startHarness({ [ENV.managedNodeRoleName]: undefined }));
     const event = cfnEvent(h.cfn.url, 'Create', props(A));
     await h.invoke(event);
     const body = onlyResponse(event);

@@ -1,6 +1,8 @@
 // Shared set-up for the activation manager tests: the SSM fake, a loopback server standing in
 // for CloudFormation's pre-signed ResponseURL, the real bundled handler and captured log lines.
 import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { afterEach, beforeEach, vi } from 'vitest';
+import type { CfnResponse } from '../../../lambda/shared/cfn-response.ts';
 import type { AddressInfo } from 'node:net';
 import { loadBundledHandler, lambdaContext } from '../../../testing/helpers/bundled.ts';
 import {
@@ -24,16 +26,7 @@ export interface RecordedResponse {
   headers: IncomingHttpHeaders;
   method: string;
   raw: string;
-  body: {
-    Status: string;
-    Reason?: string;
-    PhysicalResourceId: string;
-    StackId: string;
-    RequestId: string;
-    LogicalResourceId: string;
-    NoEcho?: boolean;
-    Data?: unknown;
-  };
+  body: CfnResponse;
 }
 
 export interface ResponseServer {
@@ -80,19 +73,20 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** The manager's environment, by the contract's names; stubbed, so close() restores it (vi.unstubAllEnvs). */
 export function setManagerEnv(endpoint: string, extra: Record<string, string | undefined> = {}): void {
-  process.env.AWS_ENDPOINT_URL_SSM = endpoint;
-  process.env[ENV.activationParameterPrefix] = PREFIX;
-  process.env[ENV.activationKmsKeyId] = KMS_KEY;
-  process.env[ENV.managedNodeRoleName] = ROLE_NAME;
-  process.env[ENV.reservedTagPrefix] = TAG_PREFIX;
-  process.env[ENV.metricNamespace] = NAMESPACE;
-  delete process.env[ENV.rotateDaysBeforeExpiry];
-  delete process.env[ENV.rotateAtUsagePercent];
-  for (const [k, v] of Object.entries(extra)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
+  const env: Record<string, string | undefined> = {
+    AWS_ENDPOINT_URL_SSM: endpoint,
+    [ENV.activationParameterPrefix]: PREFIX,
+    [ENV.activationKmsKeyId]: KMS_KEY,
+    [ENV.managedNodeRoleName]: ROLE_NAME,
+    [ENV.reservedTagPrefix]: TAG_PREFIX,
+    [ENV.metricNamespace]: NAMESPACE,
+    [ENV.rotateDaysBeforeExpiry]: undefined,
+    [ENV.rotateAtUsagePercent]: undefined,
+    ...extra,
+  };
+  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
 }
 
 export async function startHarness(env: Record<string, string | undefined> = {}): Promise<Harness> {
@@ -110,8 +104,21 @@ export async function startHarness(env: Record<string, string | undefined> = {})
     close: async () => {
       await fake.close();
       await cfn.close();
+      vi.unstubAllEnvs();
     },
   };
+}
+
+/** A fresh harness for each test of the file (vitest hooks); the returned object is that harness. */
+export function harnessPerTest(env: Record<string, string | undefined> = {}): Harness {
+  const h = {} as Harness;
+  beforeEach(async () => {
+    Object.assign(h, await startHarness(env));
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+  return h;
 }
 
 let requestCounter = 0;

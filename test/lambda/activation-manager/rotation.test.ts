@@ -1,27 +1,13 @@
 // The scheduled rotation, run through the real bundled handler against the SSM fake.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  DAY,
-  metricsIn,
-  scheduledEvent,
-  seedAgency,
-  startHarness,
-  storedRecord,
-  TAG_PREFIX,
-  WRITE_OPS,
-  type Harness,
-} from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { DAY, harnessPerTest, metricsIn, scheduledEvent, seedAgency, storedRecord } from './harness.ts';
+import { startHarness, TAG_PREFIX, WRITE_OPS } from './harness.ts';
+import { ACTIVATION_MANAGER_ENV as ENV } from '../../../lambda/shared/names.ts';
 
 const A = '222222222222';
 const B = '333333333333';
 
-let h: Harness;
-beforeEach(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await h.close();
-});
+const h = harnessPerTest();
 
 const parsedLogs = () => h.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
 
@@ -102,7 +88,7 @@ describe('scheduled rotation', () => {
 
   it('honours ROTATE_DAYS_BEFORE_EXPIRY and ROTATE_AT_USAGE_PERCENT from the environment', async () => {
     await h.close();
-    h = await startHarness({ ROTATE_DAYS_BEFORE_EXPIRY: '10', ROTATE_AT_USAGE_PERCENT: '50' });
+    Object.assign(h, await startHarness({ [ENV.rotateDaysBeforeExpiry]: '10', [ENV.rotateAtUsagePercent]: '50' }));
     seedAgency(h.fake, A, { expiresInMs: 9 * DAY });
     seedAgency(h.fake, B, { expiresInMs: 20 * DAY, limit: 10, registrations: 5 });
     const summary = (await h.invoke(scheduledEvent())) as { rotated: string[] };

@@ -2,17 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ActivationRecord } from '../../../lambda/shared/activation-record.ts';
 import { MAX_KNOWN_ACTIVATION_IDS } from '../../../lambda/shared/activation-record.ts';
-import {
-  activationIdsToDelete,
-  activationRequest,
-  DAY_MS,
-  expirationDate,
-  expiredPrevious,
-  rotatedRecord,
-  rotationReason,
-  settingsOf,
-  withoutPrevious,
-} from '../../../lambda/activation-manager/rules.ts';
+import * as rules from '../../../lambda/activation-manager/rules.ts';
+
+const { activationIdsToDelete, activationRequest, DAY_MS, expirationDate, expiredPrevious } = rules;
+const { newRecord, rotatedRecord, rotationReason, settingsOf, withoutPrevious } = rules;
 import {
   agencyOfPhysicalId,
   failurePhysicalId,
@@ -107,14 +100,15 @@ describe('record transitions', () => {
       knownActivationIds: ['cur', 'old'],
       lastRotationError: 'x',
     });
-    const after = rotatedRecord(
-      before,
+    const fresh = newRecord(
+      before.agencyAccountId,
       { activationId: 'new', activationCode: 'NEWCODE' },
       { registrationLimit: 50, expiryDays: 30 },
       new Date(NOW.getTime() + DAY_MS),
       'eu-west-1',
       NOW,
     );
+    const after = rotatedRecord(before, fresh);
     expect(after.current).toMatchObject({
       activationId: 'new',
       activationCode: 'NEWCODE',
@@ -127,14 +121,16 @@ describe('record transitions', () => {
   });
   it('caps knownActivationIds when stored, keeping the live ones', () => {
     const many = Array.from({ length: MAX_KNOWN_ACTIVATION_IDS + 5 }, (_, i) => `id-${i}`);
-    const after = rotatedRecord(
-      record({ knownActivationIds: many }),
+    const before = record({ knownActivationIds: many });
+    const fresh = newRecord(
+      before.agencyAccountId,
       { activationId: 'new', activationCode: 'C' },
-      settingsOf(record()),
+      settingsOf(before),
       NOW,
       'us-east-1',
       NOW,
     );
+    const after = rotatedRecord(before, fresh);
     const stored = parseRecord(serializeRecord(after), after.agencyAccountId).knownActivationIds;
     expect(stored).toHaveLength(MAX_KNOWN_ACTIVATION_IDS);
     expect(stored[0]).toBe('new');

@@ -1,6 +1,7 @@
 // Drives the real bundled collector through the real SDK clients against loopback fakes of
 // EC2 (DescribeInstances), Lambda (Invoke of the hub alias) and SSM Parameter Store.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { COLLECTOR_ENV } from '../../../lambda/shared/names.ts';
 import { loadBundledHandler, type BundledHandler } from '../../../testing/helpers/bundled.ts';
 import { Ec2Fake, type FakeInstance } from '../../../testing/fakes/ec2-fake.ts';
 import { LambdaFake, MAX_SYNC_PAYLOAD_BYTES, type InvokeHandler } from '../../../testing/fakes/lambda-fake.ts';
@@ -11,10 +12,10 @@ const AGENCY = '111122223333';
 const HUB_ARN = `arn:aws:lambda:eu-west-1:999988887777:function:ssm-hub-tag-manager:agency-${AGENCY}`;
 const PATH = '/central-hub/activation';
 const ENV = {
-  HUB_FUNCTION_ARN: HUB_ARN,
-  ACTIVATION_PARAMETER_PATH: PATH,
-  RESERVED_TAG_PREFIX: 'central-it:',
-  METRIC_NAMESPACE: 'SsmHub/ssm-hub',
+  [COLLECTOR_ENV.hubFunctionArn]: HUB_ARN,
+  [COLLECTOR_ENV.activationParameterPath]: PATH,
+  [COLLECTOR_ENV.reservedTagPrefix]: 'central-it:',
+  [COLLECTOR_ENV.metricNamespace]: 'SsmHub/ssm-hub',
 };
 const CODE = 'PLANTED-ACTIVATION-CODE-a1b2c3d4e5f6';
 const CODE2 = 'PLANTED-ROTATED-CODE-f6e5d4c3b2a1';
@@ -93,15 +94,16 @@ const metric = (name: string) =>
 const logsAt = (level: string) => parsed().filter((l) => l['level'] === level);
 
 beforeAll(async () => {
-  process.env['AWS_ENDPOINT_URL_EC2'] = await ec2.start();
-  process.env['AWS_ENDPOINT_URL_LAMBDA'] = await hub.start();
-  process.env['AWS_ENDPOINT_URL_SSM'] = await ssm.start();
-  Object.assign(process.env, ENV);
+  vi.stubEnv('AWS_ENDPOINT_URL_EC2', await ec2.start());
+  vi.stubEnv('AWS_ENDPOINT_URL_LAMBDA', await hub.start());
+  vi.stubEnv('AWS_ENDPOINT_URL_SSM', await ssm.start());
+  for (const [name, value] of Object.entries(ENV)) vi.stubEnv(name, value);
   collector = await loadBundledHandler('collector');
   (collector['setLogSink'] as (s: (l: string) => void) => void)((l) => lines.push(l));
 });
 
 afterAll(async () => {
+  vi.unstubAllEnvs();
   await Promise.all([ec2.stop(), hub.stop(), ssm.stop()]);
 });
 
@@ -432,16 +434,16 @@ describe('activation refresh', () => {
 
 describe('configuration', () => {
   it('refuses to run without a valid hub alias ARN and names the variable', async () => {
-    const saved = process.env['HUB_FUNCTION_ARN'];
+    const name = COLLECTOR_ENV.hubFunctionArn;
     try {
-      process.env['HUB_FUNCTION_ARN'] = 'arn:aws:lambda:eu-west-1:999988887777:function:ssm-hub-tag-manager';
+      vi.stubEnv(name, 'arn:aws:lambda:eu-west-1:999988887777:function:ssm-hub-tag-manager');
       await expect(run(scheduled)).rejects.toThrow(
         /HUB_FUNCTION_ARN is invalid: must be the ARN of the hub alias agency-<account ID>/,
       );
-      delete process.env['HUB_FUNCTION_ARN'];
+      vi.stubEnv(name, undefined);
       await expect(run(scheduled)).rejects.toThrow(/HUB_FUNCTION_ARN is not set/);
     } finally {
-      process.env['HUB_FUNCTION_ARN'] = saved;
+      vi.stubEnv(name, HUB_ARN);
     }
     expect(hub.calls).toHaveLength(0);
   });

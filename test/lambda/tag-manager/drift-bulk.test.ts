@@ -1,25 +1,23 @@
 // The drift pass and first syncs read tags in bulk (Tagging API GetResources, 100 ARNs a call)
 // through the real bundled handler; ListTagsForResource only for nodes the bulk read did not
 // return or whose bulk answer disagrees with what the table says was last applied.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AGENCY_A, PREFIX, ec2Id, startHarness, type Harness } from './harness.ts';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { TAG_MANAGER_ENV } from '../../../lambda/shared/names.ts';
+import { AGENCY_A, PREFIX, ec2Id, harnessForFile } from './harness.ts';
 
-let h: Harness;
+const h = harnessForFile();
 let n = 7000;
 
-beforeAll(async () => {
-  h = await startHarness();
-  h.plantActivation(AGENCY_A, { activationId: 'act-aaaa', code: 'irrelevant-code' });
-});
-afterAll(async () => h?.close());
 beforeEach(() => {
   h.ssm.resetCounters();
   h.tagging.resetCounters();
   h.tagging.stale.clear();
   h.tagging.setThrottleRatio(0);
 });
+/** Drift checks due for every node (0 hours), or back to the contract's default (undefined). */
+const driftCheckHours = (value: string | undefined) => vi.stubEnv(TAG_MANAGER_ENV.driftCheckHours, value);
 afterEach(() => {
-  delete process.env.DRIFT_CHECK_HOURS;
+  driftCheckHours(undefined);
 });
 
 interface Node {
@@ -51,7 +49,7 @@ async function syncedFleet(count: number): Promise<Node[]> {
   await sync(nodes);
   h.ssm.resetCounters();
   h.tagging.resetCounters();
-  process.env.DRIFT_CHECK_HOURS = '0';
+  driftCheckHours('0');
   return nodes;
 }
 
@@ -73,7 +71,7 @@ describe('drift pass', () => {
     expect(statuses(res)).toEqual(Array(100).fill('unchanged'));
     expect(h.tagging.calls.GetResources).toBe(1);
     expect(h.ssm.totalCalls()).toBe(0);
-    delete process.env.DRIFT_CHECK_HOURS;
+    driftCheckHours(undefined);
     h.tagging.resetCounters();
     expect(statuses(await sync(nodes))).toEqual(Array(100).fill('unchanged'));
     expect(h.ssm.totalCalls() + h.tagging.calls.GetResources!).toBe(0);

@@ -1,7 +1,7 @@
 // Test harness: the real bundled tag manager, talking through the real SDK clients to the SSM
 // fake, the Tagging API fake (over the same nodes) and to dynalite. Log lines (EMF metrics included) are captured through the bundle's own sink.
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { vi } from 'vitest';
+import { afterAll, beforeAll, vi } from 'vitest';
 import { TAG_MANAGER_ENVIRONMENT as T } from '../../../contract/environment.ts';
 import { loadBundledHandler, lambdaContext } from '../../../testing/helpers/bundled.ts';
 import { startDynalite, type DynaliteHandle } from '../../../testing/helpers/dynalite.ts';
@@ -135,4 +135,18 @@ export async function startHarness(
       await db.close();
     },
   };
+}
+
+/**
+ * One harness for the whole test file (vitest hooks), with agency A's activation planted; the
+ * returned object is that harness.
+ */
+export function harnessForFile(): Harness {
+  const h = {} as Harness;
+  beforeAll(async () => {
+    Object.assign(h, await startHarness());
+    h.plantActivation(AGENCY_A, { activationId: 'act-aaaa', code: 'irrelevant-code' });
+  });
+  afterAll(async () => h.close?.());
+  return h;
 }

@@ -37,6 +37,10 @@ const syncEvent = (id: string, ec2: string, tags: Record<string, string> = { Nam
 });
 const securityLines = () => h.logs.map((l) => JSON.parse(l)).filter((r) => r.event === 'security');
 
+/** A deregister request from `agency` for node `id`, as instance n. */
+const deregisterAs = (agency: string, id: string) =>
+  h.invokeAs(agency, { op: 'deregister', instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }] });
+
 describe('identity comes from the alias invoked', () => {
   it('refuses an unqualified invocation, logs a security event and counts it', async () => {
     const res = await h.invoke(FUNCTION_ARN, { op: 'activation' });
@@ -135,10 +139,7 @@ describe("agency A cannot touch agency B's nodes", () => {
 
   it("refuses to deregister B's node and leaves it registered", async () => {
     const id = h.registerNode(++n, AGENCY_B, 'act-bbbb');
-    const res = await h.invokeAs(AGENCY_A, {
-      op: 'deregister',
-      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }],
-    });
+    const res = await deregisterAs(AGENCY_A, id);
     expect(res.results[0].status).toBe('rejected');
     expect(h.ssm.state.nodes.has(id)).toBe(true);
     expect(h.ssm.calls.DeregisterManagedInstance).toBe(0);
@@ -192,28 +193,19 @@ describe('what an agency may do with its own nodes', () => {
     const id = h.registerNode(++n, AGENCY_A, 'act-aaaa');
     await h.invokeAs(AGENCY_A, syncEvent(id, ec2Id(n), { Name: 'x' }));
     expect((await h.rows()).some((r) => r.managedInstanceId === id)).toBe(true);
-    const res = await h.invokeAs(AGENCY_A, {
-      op: 'deregister',
-      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }],
-    });
+    const res = await deregisterAs(AGENCY_A, id);
     expect(res.results[0]).toMatchObject({ status: 'applied', reason: 'deregistered' });
     expect(h.ssm.state.nodes.has(id)).toBe(false);
     expect((await h.rows()).some((r) => r.managedInstanceId === id)).toBe(false);
     const logsBefore = h.logs.length;
-    const again = await h.invokeAs(AGENCY_A, {
-      op: 'deregister',
-      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }],
-    });
+    const again = await deregisterAs(AGENCY_A, id);
     expect(again.results[0]).toMatchObject({ status: 'unchanged', reason: 'already deregistered' });
     expect(h.logs.slice(logsBefore).some((l) => l.includes('"event":"security"'))).toBe(false);
   });
 
   it("still refuses to deregister another agency's live node", async () => {
     const theirs = h.registerNode(++n, AGENCY_B, 'act-bbbb');
-    const res = await h.invokeAs(AGENCY_A, {
-      op: 'deregister',
-      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: theirs }],
-    });
+    const res = await deregisterAs(AGENCY_A, theirs);
     expect(res.results[0].status).toBe('rejected');
     expect(h.ssm.state.nodes.has(theirs)).toBe(true);
   });
@@ -222,10 +214,7 @@ describe('what an agency may do with its own nodes', () => {
     const id = h.registerNode(++n, AGENCY_A, 'act-aaaa');
     await h.invokeAs(AGENCY_A, syncEvent(id, ec2Id(n), { Name: 'x' }));
     h.ssm.state.nodes.delete(id);
-    const res = await h.invokeAs(AGENCY_A, {
-      op: 'deregister',
-      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }],
-    });
+    const res = await deregisterAs(AGENCY_A, id);
     expect(res.results[0]).toMatchObject({ status: 'applied', reason: 'already deregistered' });
     expect((await h.rows()).some((r) => r.managedInstanceId === id)).toBe(false);
   });
@@ -282,10 +271,7 @@ describe("a misfiled activation record (one agency's record stored under another
     expect((await h.invokeAs(AGENCY_B, syncEvent(id, ec2Id(n), { Name: 'b-server' }))).results[0].status).toBe(
       'applied',
     );
-    const dereg = await h.invokeAs(AGENCY_D, {
-      op: 'deregister',
-      instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: id }],
-    });
+    const dereg = await deregisterAs(AGENCY_D, id);
     expect(dereg.results[0].status).toBe('rejected');
     expect(h.ssm.state.nodes.has(id)).toBe(true);
   });
@@ -316,10 +302,7 @@ describe('nodes SSM does not know (DescribeInstanceInformation answers InvalidIn
   it('answers "already deregistered" to a repeated deregister of a node neither SSM nor the table knows', async () => {
     const gone = miId(++n);
     for (let i = 0; i < 2; i++) {
-      const res = await h.invokeAs(AGENCY_A, {
-        op: 'deregister',
-        instances: [{ ec2InstanceId: ec2Id(n), managedInstanceId: gone }],
-      });
+      const res = await deregisterAs(AGENCY_A, gone);
       expect(res.results[0]).toMatchObject({ status: 'unchanged', reason: 'already deregistered' });
     }
     expect(securityLines()).toHaveLength(0);

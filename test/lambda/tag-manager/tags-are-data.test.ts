@@ -1,17 +1,12 @@
 // Tags are data, through the real bundled handler: keys named like Object.prototype members are
 // tags like any other, applied and removed exactly as EC2 has them. Requests are built with
 // JSON.parse, as Lambda builds the event from the wire, so a "__proto__" key is an own key.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AGENCY_A, ec2Id, startHarness, type Harness } from './harness.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { AGENCY_A, ec2Id, harnessForFile } from './harness.ts';
 
-let h: Harness;
+const h = harnessForFile();
 let n = 3000;
 
-beforeAll(async () => {
-  h = await startHarness();
-  h.plantActivation(AGENCY_A, { activationId: 'act-aaaa', code: 'irrelevant-code' });
-});
-afterAll(async () => h?.close());
 beforeEach(() => h.ssm.resetCounters());
 
 /** A sync request as Lambda parses it from JSON text. */

@@ -2,7 +2,7 @@
 // drift scheduling and configuration.
 import { describe, expect, it } from 'vitest';
 import { agencyFromArn } from '../../../lambda/tag-manager/identity.ts';
-import { mapPool } from '../../../lambda/tag-manager/pool.ts';
+import { mapPool } from '../../../lambda/shared/pool.ts';
 import { driftCheckDue, nodePhase } from '../../../lambda/tag-manager/sync.ts';
 import { readConfig } from '../../../lambda/tag-manager/config.ts';
 import { ownershipFromSsm } from '../../../lambda/tag-manager/ownership.ts';
@@ -132,54 +132,21 @@ describe('ownership from what SSM says (nodes the sync table does not know)', ()
       previous: [],
       knownActivationIds: ids,
     }) as unknown as ActivationRecord;
+  const [recA, recB, recAB] = [record(A, ['act-a']), record(B, ['act-b']), record(A, ['act-b'])];
+  const plain = { Name: 'n' };
+  // [case, the node's activation ID, its tags, the record filed under A, the verdict]
   it.each([
-    ['a node SSM does not know', { activationId: 'act-a' }, undefined, record(A, ['act-a']), 'refused:unknown-node'],
-    [
-      "A's activation ID and A's stamp",
-      { activationId: 'act-a' },
-      stamp(A),
-      record(A, ['act-a']),
-      'owned:activation-id',
-    ],
-    [
-      "A's activation ID and no stamp",
-      { activationId: 'act-a' },
-      { Name: 'n' },
-      record(A, ['act-a']),
-      'owned:activation-id',
-    ],
-    [
-      "A's stamp only (activation ID retired)",
-      { activationId: 'act-old' },
-      stamp(A),
-      record(A, ['act-a']),
-      'owned:activation-tag',
-    ],
-    [
-      "B's record filed under A, B's node",
-      { activationId: 'act-b' },
-      stamp(B),
-      record(B, ['act-b']),
-      'refused:stamp-of-other-agency',
-    ],
-    [
-      "B's record filed under A, unstamped node",
-      { activationId: 'act-b' },
-      { Name: 'n' },
-      record(B, ['act-b']),
-      'refused:no-proof',
-    ],
-    [
-      "a record naming A holding B's activation, B's stamp",
-      { activationId: 'act-b' },
-      stamp(B),
-      record(A, ['act-b']),
-      'refused:stamp-of-other-agency',
-    ],
-    ['no record, no stamp', { activationId: 'act-a' }, { Name: 'n' }, undefined, 'refused:no-proof'],
-    ['no record, own stamp', { activationId: 'act-a' }, stamp(A), undefined, 'owned:activation-tag'],
-  ])('%s', (_label, info, tags, rec, expected) => {
-    const o = ownershipFromSsm(info, tags, rec, P, A);
+    ['a node SSM does not know', 'act-a', undefined, recA, 'refused:unknown-node'],
+    ["A's activation ID and A's stamp", 'act-a', stamp(A), recA, 'owned:activation-id'],
+    ["A's activation ID and no stamp", 'act-a', plain, recA, 'owned:activation-id'],
+    ["A's stamp only (activation ID retired)", 'act-old', stamp(A), recA, 'owned:activation-tag'],
+    ["B's record filed under A, B's node", 'act-b', stamp(B), recB, 'refused:stamp-of-other-agency'],
+    ["B's record filed under A, unstamped node", 'act-b', plain, recB, 'refused:no-proof'],
+    ["A's record holding B's activation, B's stamp", 'act-b', stamp(B), recAB, 'refused:stamp-of-other-agency'],
+    ['no record, no stamp', 'act-a', plain, undefined, 'refused:no-proof'],
+    ['no record, own stamp', 'act-a', stamp(A), undefined, 'owned:activation-tag'],
+  ] as const)('%s', (_label, activationId, tags, rec, expected) => {
+    const o = ownershipFromSsm({ activationId }, tags, rec, P, A);
     expect(o.kind === 'owned' ? `owned:${o.proof}` : o.kind === 'refused' ? `refused:${o.cause}` : o.kind).toBe(
       expected,
     );

@@ -1,4 +1,5 @@
 // A tiny bounded-concurrency map: at most `limit` calls of `fn` run at once, results keep input order.
+// The handlers and the CLI share it (the CLI exports it as mapLimit).
 
 export async function mapPool<T, R>(
   items: readonly T[],
