@@ -91,7 +91,21 @@ export const OU_ID_PATTERN = /^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32
 export const OU_ID_LIST_PATTERN =
   /^$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})(,(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}))*$/;
 /** A comma-separated list of account IDs; empty for none. */
-export const ACCOUNT_ID_LIST_PATTERN = /^$|^\d{12}(,\d{12})*$/;
+export const ACCOUNT_ID_LIST_PATTERN = /* @__PURE__ */ patternOf([
+  '^$|^',
+  ACCOUNT_ID_BODY,
+  '(,',
+  ACCOUNT_ID_BODY,
+  ')*$',
+]);
+/** An SSM document name (CreateDocument, Name), or a shared document's ARN. */
+export const DOCUMENT_NAME_OR_ARN_PATTERN = /* @__PURE__ */ patternOf([
+  '^(arn:',
+  PARTITION_BODY,
+  ':ssm:[a-z0-9-]+:',
+  ACCOUNT_ID_BODY,
+  ':document/)?[a-zA-Z0-9_.-]{3,128}$',
+]);
 
 /** Run Command, State Manager and maintenance window rate controls (SSM API reference, SendCommand). */
 export const MAX_CONCURRENCY_PATTERN = '^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$';

@@ -156,7 +156,7 @@ function schedulePattern() {
     `|cron\\(${oneQuestionMark}${fields}\\))$`
   ].join("");
 }
-var ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN, REGION_NAME_PATTERN, PARTITION_BODY, PARAMETER_PATH_ALLOWED_PATTERN, PARAMETER_PATH_PATTERN, PARAMETER_PATH_RESERVED_PREFIX, cronItem, cronField, SCHEDULE_EXPRESSION_ALLOWED_PATTERN, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS, SCHEDULE_EXPRESSION_RULE, OU_ID_PATTERN, OU_ID_LIST_PATTERN, ACCOUNT_ID_LIST_PATTERN, MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN;
+var ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN, REGION_NAME_PATTERN, PARTITION_BODY, PARAMETER_PATH_ALLOWED_PATTERN, PARAMETER_PATH_PATTERN, PARAMETER_PATH_RESERVED_PREFIX, cronItem, cronField, SCHEDULE_EXPRESSION_ALLOWED_PATTERN, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS, SCHEDULE_EXPRESSION_RULE, OU_ID_PATTERN, OU_ID_LIST_PATTERN, ACCOUNT_ID_LIST_PATTERN, DOCUMENT_NAME_OR_ARN_PATTERN, MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN;
 var init_patterns = __esm({
   "contract/patterns.ts"() {
     "use strict";
@@ -175,7 +175,20 @@ var init_patterns = __esm({
     SCHEDULE_EXPRESSION_RULE = "must be an EventBridge schedule expression: rate(1 minute|hour|day), rate(N minutes|hours|days) with N > 1, or cron with six fields and one ?";
     OU_ID_PATTERN = /^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$/;
     OU_ID_LIST_PATTERN = /^$|^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})(,(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}))*$/;
-    ACCOUNT_ID_LIST_PATTERN = /^$|^\d{12}(,\d{12})*$/;
+    ACCOUNT_ID_LIST_PATTERN = /* @__PURE__ */ patternOf([
+      "^$|^",
+      ACCOUNT_ID_BODY,
+      "(,",
+      ACCOUNT_ID_BODY,
+      ")*$"
+    ]);
+    DOCUMENT_NAME_OR_ARN_PATTERN = /* @__PURE__ */ patternOf([
+      "^(arn:",
+      PARTITION_BODY,
+      ":ssm:[a-z0-9-]+:",
+      ACCOUNT_ID_BODY,
+      ":document/)?[a-zA-Z0-9_.-]{3,128}$"
+    ]);
     MAX_CONCURRENCY_PATTERN = "^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$";
     MAX_ERRORS_PATTERN = "^([1-9][0-9]*|0|[1-9][0-9]%|[0-9]%|100%)$";
   }
@@ -3358,7 +3371,7 @@ async function hubNodes(ssm, roleName) {
 }
 async function planUninstall(cfn, ssm, names, callAs) {
   const set = await describeStackSet(cfn, names.stackSetName, callAs);
-  const pattern = new RegExp(`^${names.agencyPermissionsStackName("")}\\d{12}$`);
+  const pattern = new RegExp(`^${names.agencyPermissionsStackName("")}${ACCOUNT_ID_BODY}$`);
   const central = await describeStack(cfn, names.centralStackName);
   const role = central?.Outputs?.find((o) => o.OutputKey === "ManagedNodeRoleName")?.OutputValue;
   return {
@@ -3485,6 +3498,7 @@ var init_uninstall = __esm({
     init_preview();
     init_stackset();
     init_stacks();
+    init_patterns();
     spec6 = defineCommand({
       name: "uninstall",
       summary: "Remove the hub in order, after a preview: StackSet instances and StackSet, every permissions stack, (optionally) the hub's nodes, the central stack.",
@@ -3854,7 +3868,7 @@ async function agencyStacks(cfn, pattern) {
   for (const o of otherNames) {
     const stack = await readCentralStack(cfn, o.name);
     const account = stack?.Parameters?.find((p) => p.ParameterKey === "AgencyAccountId")?.ParameterValue;
-    if (account && /^\d{12}$/.test(account) && !found.has(account)) found.set(account, o.status);
+    if (account && ACCOUNT_ID_PATTERN.test(account) && !found.has(account)) found.set(account, o.status);
   }
   return found;
 }
@@ -4995,12 +5009,13 @@ var init_run = __esm({
     init_fleet();
     init_run_targets();
     init_generated();
+    init_patterns();
     rateCheck = (pattern, example) => (flag2, value) => {
       if (!new RegExp(pattern).test(value))
         throw new UsageError(`--${flag2}: "${value}" must be a number of nodes or a percentage (such as ${example})`);
       return value;
     };
-    DOCUMENT_NAME = /^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:document\/)?[a-zA-Z0-9_.-]{3,128}$/;
+    DOCUMENT_NAME = DOCUMENT_NAME_OR_ARN_PATTERN;
     spec11 = defineCommand({
       name: "run",
       summary: "Send a Command document to an agency's nodes, or to a tag target inside the hub; follow it live and end with one row per node. Exit 1 if any node failed.",
@@ -5195,7 +5210,7 @@ async function readModel(ctx, o) {
     centralStack: o["central-stack"] ?? names.centralStackName,
     callAs: o["call-as"],
     stackSetName: names.stackSetName,
-    agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName("")}(\\d{12})$`),
+    agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName("")}(${ACCOUNT_ID_BODY})$`),
     standardTierNodeLimit: config2.standardTierNodeLimit
   });
   const status = statusDocument(statusFindings(data, config2, ctx.now()));
@@ -5257,6 +5272,7 @@ var init_report = __esm({
     init_compliance();
     init_fleet();
     init_report_html();
+    init_patterns();
     spec12 = defineCommand({
       name: "report",
       summary: "Write one self-contained HTML page: agencies and their activation expiry, nodes per agency and Region against the tier limit, sync failures and registration problems, patch compliance charts, and when it was made.",

@@ -11,6 +11,7 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { SYNC_TABLE } from '../shared/names.ts';
 import { cfn, ddb, orgs } from './clients.ts';
 import type { LifecycleConfig } from './config.ts';
+import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
 
 /** Every ACTIVE account under the OUs or roots, child OUs included. */
 export async function accountsUnder(parents: readonly string[]): Promise<Set<string>> {
@@ -61,7 +62,7 @@ const LIVE_STATUSES: StackStatus[] = [
 /** Agencies with a permissions stack (<prefix><account>), onboarded by this function or the CLI. */
 export async function onboardedAgencies(prefix: string): Promise<Map<string, string>> {
   const found = new Map<string, string>();
-  const name = new RegExp(`^${prefix.replace(/[-]/g, '\\-')}(\\d{12})$`);
+  const name = new RegExp(`^${prefix.replace(/[-]/g, '\\-')}(${ACCOUNT_ID_BODY})$`);
   for await (const page of paginateListStacks({ client: cfn() }, { StackStatusFilter: LIVE_STATUSES })) {
     for (const s of page.StackSummaries ?? []) {
       const m = name.exec(s.StackName ?? '');

@@ -20,6 +20,7 @@ import { readStatus, reportStatus, statusFindings, type StatusReport } from './s
 import { AGENCY_FILTER, readCompliance, REGIONS_OPTION, STALE_OPTION } from './compliance.ts';
 import { fleetKeys } from './fleet.ts';
 import { renderReport, type ReportModel, type StatusDocument } from './report-html.ts';
+import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
 
 export const spec = defineCommand({
   name: 'report',
@@ -61,7 +62,7 @@ async function readModel(ctx: Context, o: Values<typeof spec.options>): Promise<
     centralStack: o['central-stack'] ?? names.centralStackName,
     callAs: o['call-as'],
     stackSetName: names.stackSetName,
-    agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(\\d{12})$`),
+    agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(${ACCOUNT_ID_BODY})$`),
     standardTierNodeLimit: config.standardTierNodeLimit,
   });
   const status = statusDocument(statusFindings(data, config, ctx.now()));

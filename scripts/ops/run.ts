@@ -30,13 +30,14 @@ import { AWS_OPTIONS, loadConfig, timeoutOption } from './common.ts';
 import { fleetKeys, readHubNodes, type HubNode } from './fleet.ts';
 import { parseTarget, runTargets } from './run-targets.ts';
 import { parseAssignments } from './generated.ts';
+import { DOCUMENT_NAME_OR_ARN_PATTERN } from '../../contract/patterns.ts';
 
 const rateCheck = (pattern: string, example: string) => (flag: string, value: string) => {
   if (!new RegExp(pattern).test(value))
     throw new UsageError(`--${flag}: "${value}" must be a number of nodes or a percentage (such as ${example})`);
   return value;
 };
-const DOCUMENT_NAME = /^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:document\/)?[a-zA-Z0-9_.-]{3,128}$/;
+const DOCUMENT_NAME = DOCUMENT_NAME_OR_ARN_PATTERN;
 
 export const spec = defineCommand({
   name: 'run',

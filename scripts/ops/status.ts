@@ -22,7 +22,7 @@ import { PROVENANCE_TAG_SUFFIXES, SYNC_TABLE } from '../../lambda/shared/names.t
 import type { BuildConfig } from '../../templates-src/config.ts';
 import { AGENCY_PERMISSIONS_DESCRIPTION } from '../../templates-src/builders/agency-permissions.ts';
 import { SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS } from '../../contract/page-sizes.ts';
-import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
+import { ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN } from '../../contract/patterns.ts';
 import { makeClients, resolveRegion, type Clients } from './aws.ts';
 import { awsFailureText, failureKind, type FailureKind } from './aws-errors.ts';
 import {
@@ -288,7 +288,7 @@ async function agencyStacks(cfn: CloudFormationClient, pattern: RegExp): Promise
   for (const o of otherNames) {
     const stack = await readCentralStack(cfn, o.name);
     const account = stack?.Parameters?.find((p) => p.ParameterKey === 'AgencyAccountId')?.ParameterValue;
-    if (account && /^\d{12}$/.test(account) && !found.has(account)) found.set(account, o.status);
+    if (account && ACCOUNT_ID_PATTERN.test(account) && !found.has(account)) found.set(account, o.status);
   }
   return found;
 }

@@ -35,6 +35,7 @@ import { AWS_OPTIONS, callAsOption, loadConfig, timeoutOption } from './common.t
 import { announceTarget, listInstances } from './preview.ts';
 import { describeStackSet, waitForOperation } from './stackset.ts';
 import { deleteStack, describeStack } from './stacks.ts';
+import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
 
 export const spec = defineCommand({
   name: 'uninstall',
@@ -88,7 +89,7 @@ export async function planUninstall(
   callAs: CallAs,
 ): Promise<UninstallPlan> {
   const set = await describeStackSet(cfn, names.stackSetName, callAs);
-  const pattern = new RegExp(`^${names.agencyPermissionsStackName('')}\\d{12}$`);
+  const pattern = new RegExp(`^${names.agencyPermissionsStackName('')}${ACCOUNT_ID_BODY}$`);
   const central = await describeStack(cfn, names.centralStackName);
   const role = central?.Outputs?.find((o) => o.OutputKey === 'ManagedNodeRoleName')?.OutputValue;
   return {

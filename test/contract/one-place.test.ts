@@ -18,7 +18,7 @@ const RULE_LITERALS: Array<{ rule: string; text: RegExp }> = [
   { rule: 'SSM tag character set', text: /p\{L\}\\{1,2}p\{Z\}\\{1,2}p\{N\}/ },
   { rule: 'SSM tag character set (ASCII part)', text: /A-Za-z0-9 _\.:\/=\+@-/ },
   { rule: 'Parameter Store path characters', text: /a-zA-Z0-9_\./ },
-  { rule: 'schedule expression', text: /rate\\{1,2}\(\\{1,2}d\+/ },
+  { rule: 'schedule expression', text: /rate\\{1,2}\(/ },
 ];
 
 /** AWS size limits, as numeric literals in TypeScript (51_200 and 51200 alike). */
