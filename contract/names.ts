@@ -75,7 +75,18 @@ export const SYNC_TABLE = {
    * never appears in the byAgency index or among node rows.
    */
   registrationErrorKeyPrefix: 'regerr#',
+  /**
+   * One row per agency, key `rejected#<account>`, holds the latest nodes the tag manager refused to
+   * that agency (list `rejections`, newest first, one entry per node, at most MAX_REJECTIONS_KEPT).
+   * Keyed by the caller the alias names, never by the refused node, so a refused request cannot
+   * write into another agency's node row; no agencyAccountId attribute, so it never appears in the
+   * byAgency index or among node rows.
+   */
+  rejectionKeyPrefix: 'rejected#',
 } as const;
+
+/** Rejections kept in an agency's `rejected#` row (the newest, one per node). */
+export const MAX_REJECTIONS_KEPT = 50;
 
 /** Registration errors one report may carry, and the characters kept of each error text. */
 export const MAX_REGISTRATION_ERRORS_PER_REPORT = 500;

@@ -243,7 +243,15 @@ var init_names = __esm({
        * alias names, so an agency can write only its own row; no agencyAccountId attribute, so it
        * never appears in the byAgency index or among node rows.
        */
-      registrationErrorKeyPrefix: "regerr#"
+      registrationErrorKeyPrefix: "regerr#",
+      /**
+       * One row per agency, key `rejected#<account>`, holds the latest nodes the tag manager refused to
+       * that agency (list `rejections`, newest first, one entry per node, at most MAX_REJECTIONS_KEPT).
+       * Keyed by the caller the alias names, never by the refused node, so a refused request cannot
+       * write into another agency's node row; no agencyAccountId attribute, so it never appears in the
+       * byAgency index or among node rows.
+       */
+      rejectionKeyPrefix: "rejected#"
     };
     TAG_MANAGER_TIMEOUT_SECONDS = 300;
     HUB_CALL_RESERVE_MS = (TAG_MANAGER_TIMEOUT_SECONDS + 20) * 1e3;
@@ -3523,13 +3531,14 @@ var init_uninstall = __esm({
 var nodes_exports = {};
 __export(nodes_exports, {
   NODE_STATES: () => NODE_STATES,
-  STATE_ATTRIBUTES: () => STATE_ATTRIBUTES,
   main: () => main10,
   nodeView: () => nodeView,
-  spec: () => spec7
+  perAgencyViews: () => perAgencyViews,
+  spec: () => spec7,
+  viewsOf: () => viewsOf
 });
 import { DescribeStacksCommand as DescribeStacksCommand2 } from "@aws-sdk/client-cloudformation";
-import { paginateQuery, paginateScan } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, paginateQuery, paginateScan } from "@aws-sdk/lib-dynamodb";
 function nodeView(item, now, staleHours) {
   const A = SYNC_TABLE.attributes;
   const base = {
@@ -3538,10 +3547,6 @@ function nodeView(item, now, staleHours) {
     ec2InstanceId: str(item, A.ec2InstanceId),
     lastSyncAt: str(item, A.lastSyncAt)
   };
-  const registration = str(item, STATE_ATTRIBUTES.registrationError);
-  if (registration) return { ...base, state: "registration-error", reason: registration };
-  const rejected = str(item, STATE_ATTRIBUTES.rejected);
-  if (rejected) return { ...base, state: "rejected", reason: rejected };
   const error = str(item, A.lastError);
   if (error) return { ...base, state: "failed", reason: error };
   const at = base.lastSyncAt ? Date.parse(base.lastSyncAt) : NaN;
@@ -3550,28 +3555,89 @@ function nodeView(item, now, staleHours) {
   if (hours > staleHours) return { ...base, state: "stale", reason: `last synced ${Math.floor(hours)} h ago` };
   return { ...base, state: "applied", reason: "" };
 }
-async function readRows(ddb, tableName, agencies) {
-  const items = [];
-  if (agencies) {
-    for (const account of agencies) {
-      const input2 = {
-        TableName: tableName,
-        IndexName: SYNC_TABLE.agencyIndexName,
-        KeyConditionExpression: "#a = :a",
-        ExpressionAttributeNames: { "#a": SYNC_TABLE.agencyIndexPartitionKey },
-        ExpressionAttributeValues: { ":a": account }
-      };
-      for await (const page of paginateQuery({ client: ddb }, input2)) items.push(...page.Items ?? []);
-    }
-    return items;
+function perAgencyViews(item) {
+  const key = str(item, SYNC_TABLE.partitionKey) ?? "";
+  if (key.startsWith(SYNC_TABLE.registrationErrorKeyPrefix)) {
+    const errors = item.registrationErrors;
+    if (typeof errors !== "object" || errors === null) return [];
+    const agency = agencyOfKey(key, SYNC_TABLE.registrationErrorKeyPrefix);
+    const reportedAt = str(item, "reportedAt");
+    return Object.entries(errors).flatMap(
+      ([ec2InstanceId, reason]) => typeof reason === "string" ? [
+        {
+          agency,
+          ec2InstanceId,
+          state: "registration-error",
+          reason,
+          ...reportedAt ? { reportedAt } : {}
+        }
+      ] : []
+    );
   }
+  if (key.startsWith(SYNC_TABLE.rejectionKeyPrefix) && Array.isArray(item.rejections)) {
+    const agency = agencyOfKey(key, SYNC_TABLE.rejectionKeyPrefix);
+    return item.rejections.flatMap((r) => {
+      const e = typeof r === "object" && r !== null ? r : {};
+      const id = str(e, "managedInstanceId");
+      const reason = str(e, "reason");
+      if (!id || !reason) return [];
+      const ec2 = str(e, "ec2InstanceId");
+      const at = str(e, "at");
+      return [
+        {
+          managedInstanceId: id,
+          agency,
+          ...ec2 ? { ec2InstanceId: ec2 } : {},
+          state: "rejected",
+          reason,
+          ...at ? { rejectedAt: at } : {}
+        }
+      ];
+    });
+  }
+  return [];
+}
+async function readAgency(ddb, tableName, account) {
+  const items = [];
   const input = {
     TableName: tableName,
-    FilterExpression: "attribute_exists(#a)",
-    ExpressionAttributeNames: { "#a": SYNC_TABLE.attributes.agencyAccountId }
+    IndexName: SYNC_TABLE.agencyIndexName,
+    KeyConditionExpression: "#a = :a",
+    ExpressionAttributeNames: { "#a": SYNC_TABLE.agencyIndexPartitionKey },
+    ExpressionAttributeValues: { ":a": account }
+  };
+  for await (const page of paginateQuery({ client: ddb }, input)) items.push(...page.Items ?? []);
+  for (const prefix of PER_AGENCY_PREFIXES) {
+    const key = { [SYNC_TABLE.partitionKey]: `${prefix}${account}` };
+    const out = await ddb.send(new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
+    if (out.Item) items.push(out.Item);
+  }
+  return items;
+}
+async function readRows(ddb, tableName, agencies) {
+  if (agencies) {
+    const items2 = [];
+    for (const account of agencies) items2.push(...await readAgency(ddb, tableName, account));
+    return items2;
+  }
+  const items = [];
+  const input = {
+    TableName: tableName,
+    FilterExpression: "attribute_exists(#a) OR begins_with(#k, :regerr) OR begins_with(#k, :rejected)",
+    ExpressionAttributeNames: { "#a": SYNC_TABLE.attributes.agencyAccountId, "#k": SYNC_TABLE.partitionKey },
+    ExpressionAttributeValues: {
+      ":regerr": SYNC_TABLE.registrationErrorKeyPrefix,
+      ":rejected": SYNC_TABLE.rejectionKeyPrefix
+    }
   };
   for await (const page of paginateScan({ client: ddb }, input)) items.push(...page.Items ?? []);
   return items;
+}
+function viewsOf(items, now, staleHours) {
+  const A = SYNC_TABLE.attributes.agencyAccountId;
+  return items.flatMap((i) => typeof i[A] === "string" ? [nodeView(i, now, staleHours)] : perAgencyViews(i)).sort(
+    (a, b) => a.agency.localeCompare(b.agency) || (a.managedInstanceId ?? "").localeCompare(b.managedInstanceId ?? "") || (a.ec2InstanceId ?? "").localeCompare(b.ec2InstanceId ?? "")
+  );
 }
 async function main10(argv, ctx = defaultContext()) {
   return runCommand(spec7, argv, ctx, async (o) => {
@@ -3584,30 +3650,30 @@ async function main10(argv, ctx = defaultContext()) {
     if (!tableName) throw new OperationError(`central stack ${stackName2} has no SyncTableName output`);
     const items = await readRows(clients.dynamodb(region2), tableName, o.agencies);
     const wanted = o.status ? new Set(o.status) : void 0;
-    const views = items.map((i) => nodeView(i, ctx.now(), o["stale-hours"])).filter((n) => !wanted || wanted.has(n.state)).sort((a, b) => (a.agency + a.managedInstanceId).localeCompare(b.agency + b.managedInstanceId));
+    const views = viewsOf(items, ctx.now(), o["stale-hours"]).filter((n) => !wanted || wanted.has(n.state));
     if (o.json) {
       ctx.stdout(`${JSON.stringify({ region: region2, table: tableName, nodes: views }, null, 2)}
 `);
       return EXIT.ok;
     }
     const rows = views.map((n) => [
-      n.managedInstanceId,
+      n.managedInstanceId ?? "-",
       n.agency,
       n.ec2InstanceId ?? "-",
       n.state,
-      n.lastSyncAt ?? "-",
+      n.lastSyncAt ?? n.reportedAt ?? n.rejectedAt ?? "-",
       n.reason
     ]);
     ctx.stdout(
-      `${table(["node", "agency", "ec2 instance", "state", "last sync", "reason"], rows)}
+      `${table(["node", "agency", "ec2 instance", "state", "time", "reason"], rows)}
 
-${views.length} node(s)
+${views.length} line(s)
 `
     );
     return EXIT.ok;
   });
 }
-var NODE_STATES, STATE_ATTRIBUTES, spec7, str;
+var NODE_STATES, spec7, str, agencyOfKey, PER_AGENCY_PREFIXES;
 var init_nodes = __esm({
   "scripts/ops/nodes.ts"() {
     "use strict";
@@ -3617,7 +3683,6 @@ var init_nodes = __esm({
     init_validate();
     init_common();
     NODE_STATES = ["applied", "failed", "rejected", "stale", "registration-error"];
-    STATE_ATTRIBUTES = { rejected: "lastRejection", registrationError: "registrationError" };
     spec7 = defineCommand({
       name: "nodes",
       summary: "The hub's managed nodes from the sync-state table: state and reason per node, filtered by agency and state.",
@@ -3635,6 +3700,8 @@ var init_nodes = __esm({
       ]
     });
     str = (item, k) => typeof item[k] === "string" ? item[k] : void 0;
+    agencyOfKey = (key, prefix) => key.slice(prefix.length);
+    PER_AGENCY_PREFIXES = [SYNC_TABLE.registrationErrorKeyPrefix, SYNC_TABLE.rejectionKeyPrefix];
   }
 });
 
@@ -3706,11 +3773,11 @@ var init_page_sizes = __esm({
 });
 
 // scripts/ops/lifecycle-status.ts
-import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand as GetCommand2 } from "@aws-sdk/lib-dynamodb";
 import { GetServiceSettingCommand } from "@aws-sdk/client-ssm";
 async function registrationErrorSummary(ddb, table2, account) {
   const out = await ddb.send(
-    new GetCommand({
+    new GetCommand2({
       TableName: table2,
       Key: { [SYNC_TABLE.partitionKey]: `${SYNC_TABLE.registrationErrorKeyPrefix}${account}` },
       ConsistentRead: true

@@ -20,6 +20,7 @@ import { syncInstances } from './sync.ts';
 import { validateRequest, type Entry } from './validate.ts';
 import { admitRequest } from './table-io.ts';
 import { recordRegistrationErrors } from './report.ts';
+import { recordRejections } from './rejections.ts';
 
 // Tests capture log lines from the bundle through this.
 export { setLogSink } from '../shared/log.ts';
@@ -133,6 +134,8 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
       request.op === 'sync'
         ? await runEntries(request.entries, (values) => syncInstances(ctx, values))
         : await runEntries(request.entries, (values) => deregisterInstances(ctx, values));
+    // Only when something was refused: the happy path makes no extra table call.
+    await recordRejections(ctx, results);
     const n = countStatuses(results);
     // Deferred nodes are not failures: the next reconcile sends them again. Counting them apart
     // keeps the Failed alarm quiet during a large first sync.

@@ -177,7 +177,7 @@ export async function deleteRow(
   );
 }
 
-const conditionFailed = (err: unknown) => (err as { name?: string }).name === 'ConditionalCheckFailedException';
+export const conditionFailed = (err: unknown) => (err as { name?: string }).name === 'ConditionalCheckFailedException';
 
 /**
  * Counts one request of an agency in the current minute and says whether it is within `limit`.

@@ -3,7 +3,9 @@
 // - --dry-run sends only reads; aws://ACCOUNT/REGION first: test/cli/dry-run.test.ts,
 //   test/cli/deploy.test.ts, test/cli/uninstall.test.ts
 // - deploy's table, confirmation and events: test/cli/deploy.test.ts
-// - doctor's checks: test/cli/doctor.test.ts; nodes' states and filters: test/cli/nodes.test.ts
+// - doctor's checks: test/cli/doctor.test.ts; nodes' states and filters: test/cli/nodes.test.ts;
+//   rejections recorded in the caller's row: test/lambda/tag-manager/rejections.test.ts;
+//   per-agency rows not counted as nodes: test/cli/status.test.ts
 // - status: ListNodesSummary, the table comparison and failure kinds: test/cli/status*.test.ts
 // - --help from the option specs, exit code 2 before any AWS call: test/cli/usage.test.ts
 // - the clean-clone install: the CI step in .ci/run

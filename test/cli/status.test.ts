@@ -14,7 +14,9 @@ import {
   ListNodesSummaryCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
-import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { registrationErrorRecord } from '../../lambda/tag-manager/report.ts';
+import { rejectionRecord } from '../../lambda/tag-manager/rejections.ts';
 import { main as status } from '../../scripts/ops/status.ts';
 import { testContext } from './helpers.ts';
 import { startDynalite, type DynaliteHandle } from '../../testing/helpers/dynalite.ts';
@@ -233,6 +235,44 @@ describe('status', () => {
     expect(report.warnings).toContain(
       'us-east-1: SSM counts 850 hybrid nodes, the sync-state table 30: 820 node(s) not synced by the hub (registered but not yet synced, orphaned, or not from an agency)',
     );
+  });
+
+  it("counts neither an agency's registration-error row nor its rejection row as a node", async () => {
+    // The rows as the tag manager writes them (its own record functions): keyed regerr#/rejected#<account>.
+    const doc = DynamoDBDocumentClient.from(db.client);
+    const at = NOW.toISOString();
+    const refused = { managedInstanceId: 'mi-0000000000000000a', reason: 'refused', at };
+    const perAgency = [
+      registrationErrorRecord(A, [{ ec2InstanceId: 'i-1', error: 'agent missing' }], at),
+      registrationErrorRecord(
+        B,
+        [
+          { ec2InstanceId: 'i-2', error: 'agent missing' },
+          { ec2InstanceId: 'i-3', error: 'activation expired' },
+        ],
+        at,
+      ),
+      rejectionRecord(A, [refused], 1),
+      rejectionRecord(B, [refused, { ...refused, managedInstanceId: 'mi-0000000000000000b' }], 1),
+    ];
+    for (const Item of perAgency) await doc.send(new PutCommand({ TableName: TABLE, Item }));
+    try {
+      const ctx = testContext(NOW);
+      ctx.awsConfig = { dynamodb: { endpoint } };
+      expect(await status(['--json'], ctx), ctx.stderrText()).toBe(0);
+      const report = JSON.parse(ctx.stdoutText());
+      const byAccount = Object.fromEntries(report.agencies.map((a: { account: string }) => [a.account, a]));
+      // The rows are read (B's registration errors are counted) but never counted as nodes.
+      expect(byAccount[B]).toMatchObject({ syncedNodes: 0, registrationErrors: 2 });
+      expect(byAccount[A]).toMatchObject({ syncedNodes: 30, errorNodes: 2, registrationErrors: 1 });
+      expect(report.regions[0]).toMatchObject({ managedNodes: 850, syncedNodes: 30 });
+      expect(report.warnings).toContain(
+        'us-east-1: SSM counts 850 hybrid nodes, the sync-state table 30: 820 node(s) not synced by the hub (registered but not yet synced, orphaned, or not from an agency)',
+      );
+    } finally {
+      for (const Item of perAgency)
+        await doc.send(new DeleteCommand({ TableName: TABLE, Key: { managedInstanceId: Item.managedInstanceId } }));
+    }
   });
 
   it('counts page by page, with a warning, where ListNodesSummary is refused', async () => {

@@ -13,11 +13,19 @@ export interface DynaliteHandle {
   endpoint: string;
   tableName: string;
   client: DynamoDBClient;
+  /** Requests received per DynamoDB operation (from the X-Amz-Target header), table creation included. */
+  calls: Record<string, number>;
   close(): Promise<void>;
 }
 
 export async function startDynalite(tableName = 'ssm-hub-sync-state'): Promise<DynaliteHandle> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const calls: Record<string, number> = {};
+  // A second listener beside dynalite's own: it only counts (target "DynamoDB_20120810.<Operation>").
+  server.on('request', (req: { headers: Record<string, unknown> }) => {
+    const op = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'unknown';
+    calls[op] = (calls[op] ?? 0) + 1;
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = new DynamoDBClient({
@@ -50,6 +58,7 @@ export async function startDynalite(tableName = 'ssm-hub-sync-state'): Promise<D
     endpoint,
     tableName,
     client,
+    calls,
     close: async () => {
       client.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -7,7 +7,7 @@ import { loadBundledHandler, lambdaContext } from '../../../testing/helpers/bund
 import { startDynalite, type DynaliteHandle } from '../../../testing/helpers/dynalite.ts';
 import { startSsmFake, type SsmFake, type SsmFakeOptions } from '../../../testing/fakes/ssm-fake.ts';
 import { startTaggingFake, type TaggingFake } from '../../../testing/fakes/tagging-fake.ts';
-import { agencyAliasName, centralActivationParameterName } from '../../../lambda/shared/names.ts';
+import { agencyAliasName, centralActivationParameterName, SYNC_TABLE } from '../../../lambda/shared/names.ts';
 
 export const HUB_ACCOUNT = '999999999999';
 export const FUNCTION_ARN = `arn:aws:lambda:us-east-1:${HUB_ACCOUNT}:function:ssm-hub-tag-manager`;
@@ -83,9 +83,14 @@ export async function startHarness(
       const out = await DynamoDBDocumentClient.from(db.client).send(
         new ScanCommand({ TableName: db.tableName, ConsistentRead: true }),
       );
-      // Node rows only: the per-agency request counters (rate#<account>) are not nodes.
+      // Node rows only: the per-agency rows (request counters, registration errors, rejections) are not nodes.
+      const perAgency = [
+        SYNC_TABLE.rateKeyPrefix,
+        SYNC_TABLE.registrationErrorKeyPrefix,
+        SYNC_TABLE.rejectionKeyPrefix,
+      ];
       return ((out.Items ?? []) as Record<string, any>[]).filter(
-        (r) => !String(r.managedInstanceId).startsWith('rate#'),
+        (r) => !perAgency.some((p) => String(r.managedInstanceId).startsWith(p)),
       );
     },
     async allItems() {
