@@ -1,9 +1,6 @@
 // Organizations look-ups: every ACTIVE account under some OUs (or the root), child OUs included.
-import {
-  paginateListAccountsForParent,
-  paginateListOrganizationalUnitsForParent,
-  type OrganizationsClient,
-} from '@aws-sdk/client-organizations';
+import { paginateListAccountsForParent, paginateListOrganizationalUnitsForParent } from '@aws-sdk/client-organizations';
+import { type OrganizationsClient } from '@aws-sdk/client-organizations';
 
 export async function activeAccountsUnder(org: OrganizationsClient, parentIds: string[]): Promise<string[]> {
   const accounts = new Set<string>();
