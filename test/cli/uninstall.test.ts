@@ -1,13 +1,9 @@
 // uninstall: a preview in dependency order, then StackSet instances, StackSet, permissions stacks,
 // (optionally) the hub's nodes, and the central stack last; --dry-run changes nothing.
 import { describe, expect, it } from 'vitest';
-import {
-  DescribeStackSetCommand,
-  DescribeStackSetOperationCommand,
-  ListStackInstancesCommand,
-  ListStackSetOperationResultsCommand,
-  ListStacksCommand,
-} from '@aws-sdk/client-cloudformation';
+import { DescribeStackSetCommand, DescribeStackSetOperationCommand } from '@aws-sdk/client-cloudformation';
+import { ListStackInstancesCommand, ListStackSetOperationResultsCommand } from '@aws-sdk/client-cloudformation';
+import { ListStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { main as uninstall, uninstallSteps } from '../../scripts/ops/uninstall.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
