@@ -2,14 +2,14 @@
 // fake, which runs the real tag manager bundle (central account) with the invoked alias ARN as
 // context.invokedFunctionArn, exactly as Lambda would. Both talk to SSM fakes and the tag
 // manager to dynalite. This proves the contract, identity and ownership across the two sides.
-import { request, createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { COLLECTOR_ENV } from '../../lambda/shared/names.ts';
 import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
 import { Ec2Fake, type FakeInstance } from '../../testing/fakes/ec2-fake.ts';
 import { LambdaFake } from '../../testing/fakes/lambda-fake.ts';
 import { SsmParametersFake } from '../../testing/fakes/ssm-parameters-fake.ts';
+import { startSsmRouter } from '../../testing/helpers/ssm-router.ts';
 import {
   AGENCY_A,
   AGENCY_B,
@@ -23,28 +23,6 @@ import {
 const PATH = '/central-hub/activation';
 const CODE_A = 'PLANTED-E2E-CODE-AAAA-1234';
 const CODE_B = 'PLANTED-E2E-CODE-BBBB-5678';
-
-/** Routes SSM calls by operation: Parameter Store of the agency account vs. the hub's SSM. */
-function startSsmRouter(agencyEndpoint: string, hubEndpoint: string): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    const target = String(req.headers['x-amz-target'] ?? '');
-    const agencySide = /\.(GetParameters|PutParameter)$/.test(target);
-    const upstream = new URL(agencySide ? agencyEndpoint : hubEndpoint);
-    const fwd = request(
-      { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 500, up.headers);
-        up.pipe(res);
-      },
-    );
-    req.pipe(fwd);
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }),
-    ),
-  );
-}
 
 let hub: Harness;
 let collector: BundledHandler;
