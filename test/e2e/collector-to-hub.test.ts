@@ -2,14 +2,11 @@
 // fake, which runs the real tag manager bundle (central account) with the invoked alias ARN as
 // context.invokedFunctionArn, exactly as Lambda would. Both talk to SSM fakes and the tag
 // manager to dynalite. This proves the contract, identity and ownership across the two sides.
-import type { Server } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { COLLECTOR_ENV } from '../../lambda/shared/names.ts';
 import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
-import { Ec2Fake, type FakeInstance } from '../../testing/fakes/ec2-fake.ts';
-import { LambdaFake } from '../../testing/fakes/lambda-fake.ts';
-import { SsmParametersFake } from '../../testing/fakes/ssm-parameters-fake.ts';
-import { startSsmRouter } from '../../testing/helpers/ssm-router.ts';
+import type { FakeInstance } from '../../testing/fakes/ec2-fake.ts';
+import { AgencyAccount } from '../../testing/helpers/agency-account.ts';
 import {
   AGENCY_A,
   AGENCY_B,
@@ -26,10 +23,8 @@ const CODE_B = 'PLANTED-E2E-CODE-BBBB-5678';
 
 let hub: Harness;
 let collector: BundledHandler;
-const ec2 = new Ec2Fake();
-const lambda = new LambdaFake();
-const agencyParams = new SsmParametersFake();
-let router: { url: string; server: Server };
+const agency = new AgencyAccount();
+const { ec2, lambda, params: agencyParams } = agency;
 let collectorLogs: string[] = [];
 const scheduled = { version: '0', source: 'aws.events', 'detail-type': 'Scheduled Event', resources: [], detail: {} };
 
@@ -41,10 +36,10 @@ const instance = (n: number, mi: string, tags: Record<string, string> = {}): Fak
 
 beforeAll(async () => {
   hub = await startHarness();
-  router = await startSsmRouter(await agencyParams.start(), hub.ssm.endpoint);
-  vi.stubEnv('AWS_ENDPOINT_URL_SSM', router.url);
-  vi.stubEnv('AWS_ENDPOINT_URL_EC2', await ec2.start());
-  vi.stubEnv('AWS_ENDPOINT_URL_LAMBDA', await lambda.start());
+  const endpoints = await agency.start(hub.ssm.endpoint);
+  vi.stubEnv('AWS_ENDPOINT_URL_SSM', endpoints.ssm);
+  vi.stubEnv('AWS_ENDPOINT_URL_EC2', endpoints.ec2);
+  vi.stubEnv('AWS_ENDPOINT_URL_LAMBDA', endpoints.lambda);
   vi.stubEnv(COLLECTOR_ENV.hubFunctionArn, `${FUNCTION_ARN}:agency-${AGENCY_A}`);
   vi.stubEnv(COLLECTOR_ENV.activationParameterPath, PATH);
   collector = await loadBundledHandler('collector');
@@ -55,13 +50,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   vi.unstubAllEnvs();
-  await Promise.all([
-    hub.close(),
-    ec2.stop(),
-    lambda.stop(),
-    agencyParams.stop(),
-    new Promise((r) => router.server.close(r)),
-  ]);
+  await Promise.all([hub.close(), agency.stop()]);
 });
 
 beforeEach(() => {

@@ -1,16 +1,12 @@
 // Registration outcomes reach central IT: the real collector bundle reports the instances that
 // carry a registration-error tag through its own alias; the real tag manager bundle records them
 // under the agency the alias names; `status --json` shows the count per agency.
-import type { Server } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CloudFormationClient, DescribeStacksCommand, ListStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeInstanceInformationCommand, GetServiceSettingCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
-import { Ec2Fake } from '../../testing/fakes/ec2-fake.ts';
-import { LambdaFake } from '../../testing/fakes/lambda-fake.ts';
-import { SsmParametersFake } from '../../testing/fakes/ssm-parameters-fake.ts';
-import { startSsmRouter } from '../../testing/helpers/ssm-router.ts';
+import { AgencyAccount } from '../../testing/helpers/agency-account.ts';
 import {
   AGENCY_A,
   AGENCY_B,
@@ -31,10 +27,8 @@ const scheduled = { version: '0', source: 'aws.events', 'detail-type': 'Schedule
 
 let hub: Harness;
 let collector: BundledHandler;
-let router: { url: string; server: Server };
-const ec2 = new Ec2Fake();
-const lambda = new LambdaFake();
-const agencyParams = new SsmParametersFake();
+const agency = new AgencyAccount();
+const { ec2, lambda } = agency;
 const runCollectorOf = (agency: string) =>
   collector.handler(scheduled, lambdaContext(`arn:aws:lambda:us-east-1:${agency}:function:ssm-hub-collector`));
 const regErrRow = async (agency: string) =>
@@ -42,10 +36,10 @@ const regErrRow = async (agency: string) =>
 
 beforeAll(async () => {
   hub = await startHarness();
-  router = await startSsmRouter(await agencyParams.start(), hub.ssm.endpoint);
-  process.env.AWS_ENDPOINT_URL_SSM = router.url;
-  process.env.AWS_ENDPOINT_URL_EC2 = await ec2.start();
-  process.env.AWS_ENDPOINT_URL_LAMBDA = await lambda.start();
+  const endpoints = await agency.start(hub.ssm.endpoint);
+  process.env.AWS_ENDPOINT_URL_SSM = endpoints.ssm;
+  process.env.AWS_ENDPOINT_URL_EC2 = endpoints.ec2;
+  process.env.AWS_ENDPOINT_URL_LAMBDA = endpoints.lambda;
   Object.assign(process.env, {
     HUB_FUNCTION_ARN: `${FUNCTION_ARN}:agency-${AGENCY_A}`,
     ACTIVATION_PARAMETER_PATH: '/central-hub/activation',
@@ -55,13 +49,7 @@ beforeAll(async () => {
   hub.plantActivation(AGENCY_A, { activationId: 'act-a', code: 'PLANTED-CODE-A' });
 });
 afterAll(async () => {
-  await Promise.all([
-    hub.close(),
-    ec2.stop(),
-    lambda.stop(),
-    agencyParams.stop(),
-    new Promise((r) => router.server.close(r)),
-  ]);
+  await Promise.all([hub.close(), agency.stop()]);
 });
 beforeEach(() => {
   lambda.reset((payload, meta) =>
