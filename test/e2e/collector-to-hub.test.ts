@@ -7,15 +7,8 @@ import { COLLECTOR_ENV } from '../../lambda/shared/names.ts';
 import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
 import type { FakeInstance } from '../../testing/fakes/ec2-fake.ts';
 import { AgencyAccount } from '../../testing/helpers/agency-account.ts';
-import {
-  AGENCY_A,
-  AGENCY_B,
-  FUNCTION_ARN,
-  PREFIX,
-  ec2Id,
-  startHarness,
-  type Harness,
-} from '../lambda/tag-manager/harness.ts';
+import { AGENCY_A, AGENCY_B, FUNCTION_ARN, PREFIX, ec2Id, startHarness } from '../lambda/tag-manager/harness.ts';
+import { type Harness } from '../lambda/tag-manager/harness.ts';
 
 const PATH = '/central-hub/activation';
 const CODE_A = 'PLANTED-E2E-CODE-AAAA-1234';

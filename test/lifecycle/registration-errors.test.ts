@@ -7,15 +7,8 @@ import { CloudFormationClient, DescribeStacksCommand, ListStacksCommand } from '
 import { DescribeInstanceInformationCommand, GetServiceSettingCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
 import { AgencyAccount } from '../../testing/helpers/agency-account.ts';
-import {
-  AGENCY_A,
-  AGENCY_B,
-  FUNCTION_ARN,
-  PREFIX,
-  ec2Id,
-  startHarness,
-  type Harness,
-} from '../lambda/tag-manager/harness.ts';
+import { AGENCY_A, AGENCY_B, FUNCTION_ARN, PREFIX, ec2Id, startHarness } from '../lambda/tag-manager/harness.ts';
+import { type Harness } from '../lambda/tag-manager/harness.ts';
 import { main as status } from '../../scripts/ops/status.ts';
 import { regionWarnings } from '../../scripts/ops/status.ts';
 import { registrationErrorRecord } from '../../lambda/tag-manager/report.ts';
