@@ -20,6 +20,14 @@ const { sandbox } = useSandboxes((s) => {
   s.setParameter('/central-hub/activation/code', 'Zq8SECRETcodeXy4Wv7T');
 }, 'all');
 
+/** A sandbox whose agent config is `config`, after a registration run that ended with worker exit 0. */
+const registeredWith = async (config: string): Promise<Sandbox> => {
+  const s = sandbox();
+  await s.runWithAgentConfig(REGISTER, config);
+  expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+  return s;
+};
+
 const registers = (s: Sandbox) =>
   s
     .read('agent-argv.log')
@@ -124,9 +132,7 @@ describe('2. success is verified: the agent must run on the new OnPrem identity'
     ],
     ['names nothing the agent knows (it takes the default)', '{"Identity": {"ConsumptionOrder": ["Foo"]}}'],
   ])('registers when Identity.ConsumptionOrder %s', async (_label, config) => {
-    const s = sandbox();
-    await s.runWithAgentConfig(REGISTER, config);
-    expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+    const s = await registeredWith(config);
     expect(s.identity()).toBe(`OnPrem ${s.mi}`);
   });
 });
@@ -137,9 +143,7 @@ describe('3. the ShareCreds edit never leaves the agent a config it cannot decod
     ['a multi-line empty "Profile": {}', '{\n  "Profile": {\n  },\n  "Mds": {\n    "CommandWorkersLimit": 5\n  }\n}\n'],
     ['a later "sharecreds": true', '{\n  "Profile": {"ShareCreds": false},\n  "profile": {"sharecreds": true}\n}\n'],
   ])('registers, with ShareCreds false as the agent decodes it, from %s', async (_label, config) => {
-    const s = sandbox();
-    await s.runWithAgentConfig(REGISTER, config);
-    expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+    const s = await registeredWith(config);
     expect(s.decodedConfig()).toMatchObject({ ShareCreds: false });
     expect(s.identity()).toBe(`OnPrem ${s.mi}`);
   });
