@@ -1,49 +1,50 @@
 // Entry point of the operator CLI. Subcommands are imported lazily so `build` does not pay
 // for loading the AWS SDK clients that only the AWS-facing commands need.
-const COMMANDS: Record<
-  string,
-  { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }
-> = {
-  build: { summary: 'emit templates, documents and manifest into generated/', load: () => import('./build/index.ts') },
-  lint: {
-    summary: 'validate generated templates, guard rules, shell and PowerShell sources',
-    load: () => import('./lint/index.ts'),
-  },
-  bench: {
-    summary: 'measure build speed, bundle sizes, cold start and sync cost; write BENCHMARKS.md',
-    load: () => import('./bench/index.ts'),
-  },
-  publish: {
-    summary: 'upload templates to S3 and print console quick-create links (--dry-run needs no AWS)',
-    load: () => import('./ops/publish.ts'),
-  },
-  onboard: {
-    summary: 'create or update the agency-permissions stack of each agency',
-    load: () => import('./ops/onboard.ts'),
-  },
-  offboard: {
-    summary: 'delete the agency-permissions stacks of some agencies',
-    load: () => import('./ops/offboard.ts'),
-  },
-  deploy: { summary: 'create or update central-manager through a change set', load: () => import('./ops/deploy.ts') },
-  rollout: {
-    summary: 'deploy the agency-collector StackSet to agency accounts and Regions',
-    load: () => import('./ops/rollout.ts'),
-  },
-  uninstall: { summary: 'remove the hub in order, after a preview', load: () => import('./ops/uninstall.ts') },
-  nodes: {
-    summary: "the hub's nodes from the sync-state table, with state and reason",
-    load: () => import('./ops/nodes.ts'),
-  },
-  doctor: { summary: 'check every prerequisite, with the fix for each', load: () => import('./ops/doctor.ts') },
-  status: {
-    summary: 'per-agency health: stacks, activations, StackSet instances, sync state, node limits',
-    load: () => import('./ops/status.ts'),
-  },
-  compliance: { summary: 'patch and association compliance per agency', load: () => import('./ops/compliance.ts') },
-  run: { summary: "send a document to agencies' nodes, follow it, one row a node", load: () => import('./ops/run.ts') },
-  report: { summary: 'write one self-contained HTML fleet report page', load: () => import('./ops/report.ts') },
+/** Each command's one-line summary in the usage text, in the order listed there. */
+const SUMMARIES = {
+  build: 'emit templates, documents and manifest into generated/',
+  lint: 'validate generated templates, guard rules, shell and PowerShell sources',
+  bench: 'measure build speed, bundle sizes, cold start and sync cost; write BENCHMARKS.md',
+  publish: 'upload templates to S3 and print console quick-create links (--dry-run needs no AWS)',
+  onboard: 'create or update the agency-permissions stack of each agency',
+  offboard: 'delete the agency-permissions stacks of some agencies',
+  deploy: 'create or update central-manager through a change set',
+  rollout: 'deploy the agency-collector StackSet to agency accounts and Regions',
+  uninstall: 'remove the hub in order, after a preview',
+  nodes: "the hub's nodes from the sync-state table, with state and reason",
+  doctor: 'check every prerequisite, with the fix for each',
+  status: 'per-agency health: stacks, activations, StackSet instances, sync state, node limits',
+  compliance: 'patch and association compliance per agency',
+  run: "send a document to agencies' nodes, follow it, one row a node",
+  report: 'write one self-contained HTML fleet report page',
 };
+
+type Loader = () => Promise<{ main: (argv: string[]) => Promise<number> }>;
+/** Each command's module, loaded only when that command runs. */
+const LOADERS: Record<keyof typeof SUMMARIES, { load: Loader }> = {
+  build: { load: () => import('./build/index.ts') },
+  lint: { load: () => import('./lint/index.ts') },
+  bench: { load: () => import('./bench/index.ts') },
+  publish: { load: () => import('./ops/publish.ts') },
+  onboard: { load: () => import('./ops/onboard.ts') },
+  offboard: { load: () => import('./ops/offboard.ts') },
+  deploy: { load: () => import('./ops/deploy.ts') },
+  rollout: { load: () => import('./ops/rollout.ts') },
+  uninstall: { load: () => import('./ops/uninstall.ts') },
+  nodes: { load: () => import('./ops/nodes.ts') },
+  doctor: { load: () => import('./ops/doctor.ts') },
+  status: { load: () => import('./ops/status.ts') },
+  compliance: { load: () => import('./ops/compliance.ts') },
+  run: { load: () => import('./ops/run.ts') },
+  report: { load: () => import('./ops/report.ts') },
+};
+
+const COMMANDS: Record<string, { summary: string; load: Loader }> = Object.fromEntries(
+  Object.entries(SUMMARIES).map(([name, summary]) => [
+    name,
+    { summary, load: LOADERS[name as keyof typeof SUMMARIES].load },
+  ]),
+);
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));

@@ -1,15 +1,12 @@
 // Reads and writes the agency's activation parameters (SecureString, default aws/ssm key).
 // Values pass through here and are never logged. The SDK client is loaded on first use: only a
 // reconcile run needs it.
-import type { SSMClient } from '@aws-sdk/client-ssm';
+import { lazySdk } from '../shared/lazy-sdk.ts';
 
-type SsmSdk = typeof import('@aws-sdk/client-ssm');
-let loaded: Promise<{ sdk: SsmSdk; client: SSMClient }> | undefined;
-const ssm = () =>
-  (loaded ??= import('@aws-sdk/client-ssm').then((sdk) => ({
-    sdk,
-    client: new sdk.SSMClient({ retryMode: 'adaptive', maxAttempts: 6 }),
-  })));
+const ssm = lazySdk(
+  () => import('@aws-sdk/client-ssm'),
+  (sdk) => new sdk.SSMClient({ retryMode: 'adaptive', maxAttempts: 6 }),
+);
 
 /** Current decrypted values by name; a missing parameter is simply absent. */
 export async function readParameters(names: string[]): Promise<Record<string, string>> {

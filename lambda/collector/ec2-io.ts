@@ -1,18 +1,16 @@
 // EC2 reads of the collector. The SDK client is loaded and created on first use: a tag-change
 // run never needs EC2 and does not pay for loading its client at cold start, and the environment
 // (endpoint overrides in tests) is read after the handler module has loaded.
-import type { EC2Client, Instance } from '@aws-sdk/client-ec2';
+import type { Instance } from '@aws-sdk/client-ec2';
+import { lazySdk } from '../shared/lazy-sdk.ts';
 import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
 import { EC2_DESCRIBE_INSTANCES_MAX_RESULTS } from '../../contract/page-sizes.ts';
 import { tagListToRecord, type Tags } from './events.ts';
 
-type Ec2Sdk = typeof import('@aws-sdk/client-ec2');
-let loaded: Promise<{ sdk: Ec2Sdk; client: EC2Client }> | undefined;
-const ec2 = () =>
-  (loaded ??= import('@aws-sdk/client-ec2').then((sdk) => ({
-    sdk,
-    client: new sdk.EC2Client({ retryMode: 'adaptive', maxAttempts: 6 }),
-  })));
+const ec2 = lazySdk(
+  () => import('@aws-sdk/client-ec2'),
+  (sdk) => new sdk.EC2Client({ retryMode: 'adaptive', maxAttempts: 6 }),
+);
 
 export interface Ec2Instance {
   ec2InstanceId: string;

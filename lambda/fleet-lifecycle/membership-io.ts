@@ -12,27 +12,21 @@ import { SYNC_TABLE } from '../shared/names.ts';
 import { cfn, ddb, orgs } from './clients.ts';
 import type { LifecycleConfig } from './config.ts';
 import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
+import { activeAccountsUnder } from '../../contract/organization.ts';
 
 /** Every ACTIVE account under the OUs or roots, child OUs included. */
 export async function accountsUnder(parents: readonly string[]): Promise<Set<string>> {
-  const accounts = new Set<string>();
-  const queue = [...parents];
-  const seen = new Set<string>();
-  while (queue.length) {
-    const parent = queue.shift()!;
-    if (seen.has(parent)) continue;
-    seen.add(parent);
-    for await (const page of paginateListAccountsForParent({ client: orgs() }, { ParentId: parent })) {
-      for (const a of page.Accounts ?? []) {
-        const state = (a as { State?: string }).State ?? a.Status;
-        if (a.Id && state === 'ACTIVE') accounts.add(a.Id);
-      }
-    }
-    const children = { ParentId: parent, ChildType: 'ORGANIZATIONAL_UNIT' as const };
-    for await (const page of paginateListChildren({ client: orgs() }, children))
-      for (const c of page.Children ?? []) if (c.Id) queue.push(c.Id);
-  }
-  return accounts;
+  return activeAccountsUnder(parents, {
+    async *accounts(parent) {
+      for await (const page of paginateListAccountsForParent({ client: orgs() }, { ParentId: parent }))
+        yield (page.Accounts ?? []) as { Id?: string; State?: string; Status?: string }[];
+    },
+    async *childOus(parent) {
+      const children = { ParentId: parent, ChildType: 'ORGANIZATIONAL_UNIT' as const };
+      for await (const page of paginateListChildren({ client: orgs() }, children))
+        yield (page.Children ?? []).flatMap((c) => (c.Id ? [c.Id] : []));
+    },
+  });
 }
 
 const LIVE_STATUSES: StackStatus[] = [

@@ -2,8 +2,8 @@
 // managed nodes registered with them, their sync-table rows, and when its collector last reported.
 import {
   DeregisterManagedInstanceCommand,
-  GetParametersByPathCommand,
   paginateDescribeInstanceInformation,
+  paginateGetParametersByPath,
 } from '@aws-sdk/client-ssm';
 import { BatchGetCommand, DeleteCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { activationRecordSchema } from '../shared/activation-record.ts';
@@ -27,17 +27,12 @@ export interface AgencyActivations {
  */
 export async function listAgencyActivations(prefix: string, onBadRecord: (name: string) => void) {
   const out: AgencyActivations[] = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await ssm().send(
-      new GetParametersByPathCommand({
-        Path: prefix,
-        Recursive: true,
-        WithDecryption: true,
-        MaxResults: 10,
-        NextToken,
-      }),
-    );
+  // GetParametersByPath: at most 10 results a page (API reference); the paginator follows NextToken.
+  const pages = paginateGetParametersByPath(
+    { client: ssm(), pageSize: 10 },
+    { Path: prefix, Recursive: true, WithDecryption: true },
+  );
+  for await (const page of pages) {
     for (const p of page.Parameters ?? []) {
       const agency = p.Name?.slice(prefix.length + 1) ?? '';
       let parsed: ReturnType<typeof activationRecordSchema.safeParse> | undefined;
@@ -54,8 +49,7 @@ export async function listAgencyActivations(prefix: string, onBadRecord: (name: 
       const ids = [r.current.activationId, ...r.previous.map((x) => x.activationId), ...r.knownActivationIds];
       out.push({ agencyAccountId: agency, activationIds: [...new Set(ids)] });
     }
-    NextToken = page.NextToken;
-  } while (NextToken);
+  }
   return out;
 }
 

@@ -1,36 +1,16 @@
 // `ssm-hub compliance`: patch and association compliance per agency and Region, from SSM's
 // compliance APIs, counted over the hub's nodes only. Read (every AWS call, failures recorded),
 // model (pure, compliance-model.ts), report (table or --json).
-import {
-  paginateDescribeInstancePatchStates,
-  paginateListComplianceSummaries,
-  paginateListResourceComplianceSummaries,
-  type ResourceComplianceSummaryItem,
-} from '@aws-sdk/client-ssm';
+import { paginateDescribeInstancePatchStates, paginateListComplianceSummaries } from '@aws-sdk/client-ssm';
+import { paginateListResourceComplianceSummaries, type ResourceComplianceSummaryItem } from '@aws-sdk/client-ssm';
 import { makeClients, resolveRegion, type Clients } from './aws.ts';
-import {
-  defaultContext,
-  defineCommand,
-  errorText,
-  EXIT,
-  integer,
-  list,
-  progress,
-  runCommand,
-  table,
-  type Context,
-} from '../kit/index.ts';
+import { defaultContext, defineCommand, errorText, EXIT, integer, list, progress, runCommand } from '../kit/index.ts';
+import { table, type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, loadConfig } from './common.ts';
 import { fleetKeys, readHubNodes, type FleetKeys, type HubNode } from './fleet.ts';
-import {
-  complianceRows,
-  totals,
-  type AccountSummary,
-  type ComplianceModel,
-  type PatchState,
-  type ResourceSummary,
-} from './compliance-model.ts';
+import { complianceRows, totals, type AccountSummary, type ComplianceModel } from './compliance-model.ts';
+import { type PatchState, type ResourceSummary } from './compliance-model.ts';
 
 export const AGENCY_FILTER = list('agency', {
   arg: 'ACCOUNT,…',

@@ -2,39 +2,15 @@
 // the change set as a table (resource, action, replacement), asks for confirmation (--yes skips
 // it; without a terminal --yes is required), executes it and follows the stack's events live.
 // --dry-run compares from read-only calls and changes nothing.
-import {
-  DeleteChangeSetCommand,
-  DeleteStackCommand,
-  paginateDescribeChangeSet,
-  DescribeStackEventsCommand,
-  ExecuteChangeSetCommand,
-  type Change,
-  type CloudFormationClient,
-} from '@aws-sdk/client-cloudformation';
+import { DeleteChangeSetCommand, DeleteStackCommand, paginateDescribeChangeSet } from '@aws-sdk/client-cloudformation';
+import { DescribeStackEventsCommand, ExecuteChangeSetCommand, type Change } from '@aws-sdk/client-cloudformation';
+import { type CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, resolveRegion } from './aws.ts';
-import {
-  defaultContext,
-  defineCommand,
-  EXIT,
-  flag,
-  OperationError,
-  progress,
-  repeatable,
-  requireConfirmable,
-  runCommand,
-  table,
-  text,
-  type Context,
-} from '../kit/index.ts';
+import { defaultContext, defineCommand, EXIT, flag, OperationError, progress, repeatable } from '../kit/index.ts';
+import { requireConfirmable, runCommand, table, text, type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
-import {
-  AWS_OPTIONS,
-  GENERATED_DIR_OPTION,
-  generatedDir,
-  loadConfig,
-  templateUrlOption,
-  timeoutOption,
-} from './common.ts';
+import { AWS_OPTIONS, GENERATED_DIR_OPTION, generatedDir, loadConfig, templateUrlOption } from './common.ts';
+import { timeoutOption } from './common.ts';
 import { checkParameter, parseAssignments, readManifest, readTemplate, templateBodyOrUrl } from './generated.ts';
 import { announceTarget, previewStack, printStackPreviews } from './preview.ts';
 import { createChangeSet, describeStack, operationToken, stackToChange, type DeployInput } from './stacks.ts';

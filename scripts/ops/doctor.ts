@@ -2,12 +2,8 @@
 // fix: Node version, StackSets trusted access, the delegated administrator (or management account),
 // the central stack and whether it runs the local build, the template buckets' organization read
 // policy, and the SSM instance tier with node headroom per Region. Exit code 1 when any check fails.
-import {
-  DescribeOrganizationsAccessCommand,
-  GetTemplateCommand,
-  type CallAs,
-  type CloudFormationClient,
-} from '@aws-sdk/client-cloudformation';
+import { DescribeOrganizationsAccessCommand, GetTemplateCommand, type CallAs } from '@aws-sdk/client-cloudformation';
+import { type CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DescribeOrganizationCommand, paginateListDelegatedAdministrators } from '@aws-sdk/client-organizations';
 import { GetBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { GetServiceSettingCommand } from '@aws-sdk/client-ssm';
@@ -15,14 +11,8 @@ import { callerAccount, makeClients, resolveRegion, type Clients } from './aws.t
 import { awsFailureText, failureKind } from './aws-errors.ts';
 import { defaultContext, defineCommand, EXIT, list, runCommand, text, type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
-import {
-  AWS_OPTIONS,
-  callAsOption,
-  centralStackOption,
-  GENERATED_DIR_OPTION,
-  generatedDir,
-  loadConfig,
-} from './common.ts';
+import { AWS_OPTIONS, callAsOption, centralStackOption, GENERATED_DIR_OPTION, generatedDir } from './common.ts';
+import { loadConfig } from './common.ts';
 import { readTemplate } from './generated.ts';
 import { bucketPolicy } from './publish.ts';
 import { countManagedNodes } from './status.ts';

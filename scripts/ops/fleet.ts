@@ -1,11 +1,8 @@
 // The hub's nodes as the operations commands see them: every managed node that carries the
 // ownership key (the tag each agency's activation stamps at registration), with its agency, EC2
 // instance and connection state. compliance, run and report read the fleet only through here.
-import {
-  paginateDescribeInstanceInformation,
-  ListTagsForResourceCommand,
-  type InstanceInformationStringFilter,
-} from '@aws-sdk/client-ssm';
+import { paginateDescribeInstanceInformation, ListTagsForResourceCommand } from '@aws-sdk/client-ssm';
+import { type InstanceInformationStringFilter } from '@aws-sdk/client-ssm';
 import { paginateGetResources } from '@aws-sdk/client-resource-groups-tagging-api';
 import { provenanceKeys } from '../../lambda/shared/tag-rules.ts';
 import type { Clients } from './aws.ts';

@@ -7,17 +7,8 @@ import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetCommand, paginateQuery, paginateScan, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SYNC_TABLE } from '../../lambda/shared/names.ts';
 import { makeClients, resolveRegion } from './aws.ts';
-import {
-  defaultContext,
-  defineCommand,
-  EXIT,
-  integer,
-  list,
-  OperationError,
-  runCommand,
-  table,
-  type Context,
-} from '../kit/index.ts';
+import { defaultContext, defineCommand, EXIT, integer, list, OperationError, runCommand, table } from '../kit/index.ts';
+import { type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, centralStackOption, loadConfig } from './common.ts';
 

@@ -1,32 +1,19 @@
 // `ssm-hub offboard`: deletes agency-permissions stacks. The agency loses its alias permission and
 // its activation; nodes it already registered stay until deregistered.
 import { callerAccount, makeClients, resolveRegion } from './aws.ts';
-import {
-  announceTarget,
-  collectorsStillDeployed,
-  listInstances,
-  previewDelete,
-  printStackPreviews,
-} from './preview.ts';
-import {
-  defaultContext,
-  defineCommand,
-  flag,
-  mapLimit,
-  progress,
-  runCommand,
-  UsageError,
-  type Context,
-} from '../kit/index.ts';
+import { announceTarget, collectorsStillDeployed, listInstances, previewDelete } from './preview.ts';
+import { printStackPreviews } from './preview.ts';
+import { defaultContext, defineCommand, flag, mapLimit, progress, runCommand, UsageError } from '../kit/index.ts';
+import { type Context } from '../kit/index.ts';
 import { AWS_OPTIONS, callAsOption, concurrencyOption, loadConfig, timeoutOption } from './common.ts';
 import { parseTargets, reportOutcomes, resolveAccounts, TARGET_OPTIONS } from './agencies.ts';
 import { deleteStack } from './stacks.ts';
 
 export const spec = defineCommand({
   name: 'offboard',
+  usage: ['--agencies 111111111111,… --yes [options]', '--ou ou-xxxx-xxxxxxxx --yes [options]'],
   summary:
     'Delete the agency-permissions stacks of some agencies (the agency can no longer sync or fetch activations).',
-  usage: ['--agencies 111111111111,… --yes [options]', '--ou ou-xxxx-xxxxxxxx --yes [options]'],
   options: [
     ...TARGET_OPTIONS,
     flag('yes', 'confirm the deletion (required unless --dry-run)'),

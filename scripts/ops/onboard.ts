@@ -2,25 +2,10 @@
 import { callerAccount, makeClients, resolveRegion } from './aws.ts';
 import { defaultContext, defineCommand, flag, integer, runCommand, type Context } from '../kit/index.ts';
 import { announceTarget, printStackPreviews } from './preview.ts';
-import {
-  AWS_OPTIONS,
-  centralStackOption,
-  concurrencyOption,
-  GENERATED_DIR_OPTION,
-  generatedDir,
-  loadConfig,
-  templateUrlOption,
-  timeoutOption,
-} from './common.ts';
-import {
-  onboardAccounts,
-  parseTargets,
-  previewOnboard,
-  prepareTemplate,
-  reportOutcomes,
-  resolveAccounts,
-  TARGET_OPTIONS,
-} from './agencies.ts';
+import { AWS_OPTIONS, centralStackOption, concurrencyOption, GENERATED_DIR_OPTION, generatedDir } from './common.ts';
+import { loadConfig, templateUrlOption, timeoutOption } from './common.ts';
+import { onboardAccounts, parseTargets, previewOnboard, prepareTemplate, reportOutcomes } from './agencies.ts';
+import { resolveAccounts, TARGET_OPTIONS } from './agencies.ts';
 
 export const spec = defineCommand({
   name: 'onboard',

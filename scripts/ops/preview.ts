@@ -3,15 +3,9 @@
 // this and makes no call that changes anything (not even CreateChangeSet, which leaves a
 // REVIEW_IN_PROGRESS stack behind for a new stack). Every mutating command also names the
 // account and Region it acts on, as aws://ACCOUNT/REGION, before it acts.
-import {
-  GetTemplateCommand,
-  paginateListStackInstances,
-  paginateListStackResources,
-  type CallAs,
-  type CloudFormationClient,
-  type Parameter,
-  type StackInstanceSummary,
-} from '@aws-sdk/client-cloudformation';
+import { GetTemplateCommand, paginateListStackInstances } from '@aws-sdk/client-cloudformation';
+import { paginateListStackResources, type CallAs, type CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { type Parameter, type StackInstanceSummary } from '@aws-sdk/client-cloudformation';
 import { progress, table, type Context } from '../kit/index.ts';
 import { describeStack } from './stacks.ts';
 

@@ -7,34 +7,12 @@ import { HeadObjectCommand, PutObjectCommand, type S3Client, type ServerSideEncr
 import { ValidateTemplateCommand } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, partitionOf, resolveRegion, type Clients } from './aws.ts';
 import { announceTarget } from './preview.ts';
-import {
-  choice,
-  defaultContext,
-  defineCommand,
-  errorText,
-  EXIT,
-  flag,
-  list,
-  OperationError,
-  progress,
-  repeatable,
-  runCommand,
-  text,
-  UsageError,
-  type Context,
-  type Values,
-} from '../kit/index.ts';
+import { choice, defaultContext, defineCommand, errorText, EXIT, flag, list, OperationError } from '../kit/index.ts';
+import { progress, repeatable, runCommand, text, UsageError, type Context, type Values } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, GENERATED_DIR_OPTION, generatedDir, loadConfig, projectPath } from './common.ts';
-import {
-  checkParameter,
-  isNoEcho,
-  loadArtifacts,
-  readTemplate,
-  TEMPLATE_NAMES,
-  type Artifact,
-  type TemplateName,
-} from './generated.ts';
+import { checkParameter, isNoEcho, loadArtifacts, readTemplate, TEMPLATE_NAMES, type Artifact } from './generated.ts';
+import { type TemplateName } from './generated.ts';
 import { launchLinksMarkdown, quickCreateLink, s3ObjectUrl, type LaunchLink } from './links.ts';
 
 export const spec = defineCommand({

@@ -4,17 +4,8 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { makeClients, resolveRegion } from './aws.ts';
-import {
-  defaultContext,
-  defineCommand,
-  EXIT,
-  progress,
-  runCommand,
-  text,
-  UsageError,
-  type Context,
-  type Values,
-} from '../kit/index.ts';
+import { defaultContext, defineCommand, EXIT, progress, runCommand, text, UsageError } from '../kit/index.ts';
+import { type Context, type Values } from '../kit/index.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, loadConfig, projectPath } from './common.ts';
 import { readStatus, reportStatus, statusFindings, type StatusReport } from './status.ts';
 import { AGENCY_FILTER, readCompliance, REGIONS_OPTION, STALE_OPTION } from './compliance.ts';
@@ -23,9 +14,9 @@ import { renderReport, type ReportModel, type StatusDocument } from './report-ht
 import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
 
 export const spec = defineCommand({
-  name: 'report',
   summary:
     'Write one self-contained HTML page: agencies and their activation expiry, nodes per agency and Region against the tier limit, sync failures and registration problems, patch compliance charts, and when it was made.',
+  name: 'report',
   usage: ['[--out FILE] [--agency …] [--regions r1,r2] [options]', '--from MODEL.json [--out FILE]'],
   options: [
     text('out', { arg: 'FILE', help: 'where to write the page', defaultText: 'ssm-hub-report.html' }),

@@ -4,52 +4,18 @@
 // Three steps: plan (every input checked, no AWS call), execute, report.
 import type { CallAs, Parameter, StackSetOperationPreferences } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, partitionOf, resolveRegion, type Clients } from './aws.ts';
-import {
-  choice,
-  defaultContext,
-  defineCommand,
-  EXIT,
-  flag,
-  integer,
-  list,
-  OperationError,
-  progress,
-  repeatable,
-  runCommand,
-  table,
-  text,
-  UsageError,
-  type Context,
-  type Values,
-} from '../kit/index.ts';
+import { choice, defaultContext, defineCommand, EXIT, flag, integer, list, OperationError } from '../kit/index.ts';
+import { progress, repeatable, runCommand, table, text, UsageError, type Context, type Values } from '../kit/index.ts';
 import { SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH } from '../../contract/limits.ts';
 import { patternOf, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS } from '../../contract/patterns.ts';
 import * as v from '../kit/validate.ts';
-import {
-  AWS_OPTIONS,
-  callAsOption,
-  centralStackOption,
-  concurrencyOption,
-  GENERATED_DIR_OPTION,
-  generatedDir,
-  loadConfig,
-  templateUrlOption,
-  timeoutOption,
-} from './common.ts';
+import { AWS_OPTIONS, callAsOption, centralStackOption, concurrencyOption, GENERATED_DIR_OPTION } from './common.ts';
+import { generatedDir, loadConfig, templateUrlOption, timeoutOption } from './common.ts';
 import { checkParameter, parseAssignments, readTemplate, templateBodyOrUrl } from './generated.ts';
 import { onboardAccounts, previewOnboard, reportOutcomes, resolveAccounts, type OnboardSettings } from './agencies.ts';
 import { announceTarget, listInstances, parameterDiff, printStackPreviews, templateDiff } from './preview.ts';
-import {
-  createInstances,
-  createStackSet,
-  describeStackSet,
-  stackSetAction,
-  updateStackSet,
-  type InstanceResult,
-  type InstanceTargets,
-  type OperationReport,
-  type StackSetRequest,
-} from './stackset.ts';
+import { createInstances, createStackSet, describeStackSet, stackSetAction, updateStackSet } from './stackset.ts';
+import { type InstanceResult, type InstanceTargets, type OperationReport, type StackSetRequest } from './stackset.ts';
 
 const SCHEDULE = SCHEDULE_EXPRESSION_PATTERN;
 const TAG_KEY = patternOf(['^[', SSM_TAG_CHARACTERS, ']{1,', SSM_MAX_KEY_LENGTH, '}$'], 'u');

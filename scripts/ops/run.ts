@@ -1,29 +1,11 @@
 // `ssm-hub run`: sends a Command document to an agency's nodes, or to a tag target inside the hub,
 // follows it until every node has finished, and prints one row per node. Plan (targets checked,
 // no call that changes anything), send, follow, report.
-import {
-  ListCommandsCommand,
-  paginateListCommandInvocations,
-  SendCommandCommand,
-  type CommandInvocation,
-  type Target,
-} from '@aws-sdk/client-ssm';
+import { ListCommandsCommand, paginateListCommandInvocations, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { type CommandInvocation, type Target } from '@aws-sdk/client-ssm';
 import { makeClients, resolveRegion, type Clients } from './aws.ts';
-import {
-  defaultContext,
-  defineCommand,
-  EXIT,
-  list,
-  OperationError,
-  progress,
-  repeatable,
-  runCommand,
-  table,
-  text,
-  textWithDefault,
-  UsageError,
-  type Context,
-} from '../kit/index.ts';
+import { defaultContext, defineCommand, EXIT, list, OperationError, progress, repeatable } from '../kit/index.ts';
+import { runCommand, table, text, textWithDefault, UsageError, type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN } from '../../contract/patterns.ts';
 import { AWS_OPTIONS, loadConfig, timeoutOption } from './common.ts';

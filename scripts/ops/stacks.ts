@@ -2,19 +2,10 @@
 // and on failure collect the events that say why. Waiting uses the context's sleep and clock,
 // so tests run it instantly.
 import { randomUUID } from 'node:crypto';
-import {
-  CreateChangeSetCommand,
-  DeleteChangeSetCommand,
-  DeleteStackCommand,
-  DescribeChangeSetCommand,
-  DescribeStacksCommand,
-  ExecuteChangeSetCommand,
-  paginateDescribeStackEvents,
-  type Capability,
-  type CloudFormationClient,
-  type Parameter,
-  type Stack,
-} from '@aws-sdk/client-cloudformation';
+import { CreateChangeSetCommand, DeleteChangeSetCommand, DeleteStackCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeChangeSetCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { ExecuteChangeSetCommand, paginateDescribeStackEvents, type Capability } from '@aws-sdk/client-cloudformation';
+import { type CloudFormationClient, type Parameter, type Stack } from '@aws-sdk/client-cloudformation';
 import { errorText, type Context } from '../kit/index.ts';
 
 export interface FailedEvent {

@@ -1,18 +1,10 @@
 // The agency-collector StackSet: create or update it, add stack instances, and follow each
 // operation with a live per-account/per-Region view until it ends.
-import {
-  CreateStackInstancesCommand,
-  CreateStackSetCommand,
-  DescribeStackSetCommand,
-  DescribeStackSetOperationCommand,
-  paginateListStackSetOperationResults,
-  UpdateStackSetCommand,
-  type CallAs,
-  type CloudFormationClient,
-  type Parameter,
-  type StackSet,
-  type StackSetOperationPreferences,
-} from '@aws-sdk/client-cloudformation';
+import { CreateStackInstancesCommand, CreateStackSetCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeStackSetCommand, DescribeStackSetOperationCommand } from '@aws-sdk/client-cloudformation';
+import { paginateListStackSetOperationResults, UpdateStackSetCommand } from '@aws-sdk/client-cloudformation';
+import { type CallAs, type CloudFormationClient, type Parameter, type StackSet } from '@aws-sdk/client-cloudformation';
+import { type StackSetOperationPreferences } from '@aws-sdk/client-cloudformation';
 import { randomUUID } from 'node:crypto';
 import { errorText, OperationError, progress, type Context } from '../kit/index.ts';
 import { updateParameters } from './stacks.ts';

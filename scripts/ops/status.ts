@@ -2,21 +2,11 @@
 // StackSet instances, synced nodes and errors, and managed-node counts against the standard-tier
 // limit. It reads only: no activation is decrypted (DescribeActivations never returns codes).
 // Three steps: read (every AWS call, each failure recorded), findings (pure), report.
-import {
-  DescribeStacksCommand,
-  paginateListStackInstances,
-  paginateListStacks,
-  type CallAs,
-  type CloudFormationClient,
-  type Stack,
-  type StackInstanceSummary,
-} from '@aws-sdk/client-cloudformation';
-import {
-  paginateDescribeActivations,
-  paginateDescribeInstanceInformation,
-  paginateListNodesSummary,
-  type Activation,
-} from '@aws-sdk/client-ssm';
+import { DescribeStacksCommand, paginateListStackInstances, paginateListStacks } from '@aws-sdk/client-cloudformation';
+import { type CallAs, type CloudFormationClient, type Stack } from '@aws-sdk/client-cloudformation';
+import { type StackInstanceSummary } from '@aws-sdk/client-cloudformation';
+import { paginateDescribeActivations, paginateDescribeInstanceInformation } from '@aws-sdk/client-ssm';
+import { paginateListNodesSummary, type Activation } from '@aws-sdk/client-ssm';
 import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { PROVENANCE_TAG_SUFFIXES, SYNC_TABLE } from '../../lambda/shared/names.ts';
 import type { BuildConfig } from '../../templates-src/config.ts';
@@ -25,26 +15,12 @@ import { SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS } from '../../contract/pa
 import { ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN } from '../../contract/patterns.ts';
 import { makeClients, resolveRegion, type Clients } from './aws.ts';
 import { awsFailureText, failureKind, type FailureKind } from './aws-errors.ts';
-import {
-  defaultContext,
-  defineCommand,
-  EXIT,
-  list,
-  mapLimit,
-  progress,
-  runCommand,
-  table,
-  type Context,
-} from '../kit/index.ts';
+import { defaultContext, defineCommand, EXIT, list, mapLimit, progress, runCommand, table } from '../kit/index.ts';
+import { type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, loadConfig } from './common.ts';
-import {
-  activationTier,
-  registrationErrorSummary,
-  standardTierApplies,
-  type ActivationTier,
-  type RegistrationErrorSummary,
-} from './lifecycle-status.ts';
+import { activationTier, registrationErrorSummary, standardTierApplies } from './lifecycle-status.ts';
+import { type ActivationTier, type RegistrationErrorSummary } from './lifecycle-status.ts';
 
 export const spec = defineCommand({
   name: 'status',

@@ -2,35 +2,14 @@
 // StackSet's instances, the StackSet, every agency-permissions stack, optionally the hub's managed
 // nodes (each instance falls back to its own account's SSM when its agent restarts), then the
 // central stack. It stops at the first step that fails, so nothing is removed out of order.
-import {
-  DeleteStackInstancesCommand,
-  DeleteStackSetCommand,
-  paginateListStacks,
-  type CallAs,
-  type CloudFormationClient,
-  type StackInstanceSummary,
-} from '@aws-sdk/client-cloudformation';
-import {
-  DeregisterManagedInstanceCommand,
-  paginateDescribeInstanceInformation,
-  type SSMClient,
-} from '@aws-sdk/client-ssm';
+import { DeleteStackInstancesCommand, DeleteStackSetCommand, paginateListStacks } from '@aws-sdk/client-cloudformation';
+import { type CallAs, type CloudFormationClient, type StackInstanceSummary } from '@aws-sdk/client-cloudformation';
+import { DeregisterManagedInstanceCommand, paginateDescribeInstanceInformation } from '@aws-sdk/client-ssm';
+import { type SSMClient } from '@aws-sdk/client-ssm';
 import { randomUUID } from 'node:crypto';
 import { callerAccount, makeClients, resolveRegion } from './aws.ts';
-import {
-  choice,
-  defaultContext,
-  defineCommand,
-  EXIT,
-  flag,
-  mapLimit,
-  OperationError,
-  progress,
-  requireConfirmable,
-  runCommand,
-  UsageError,
-  type Context,
-} from '../kit/index.ts';
+import { choice, defaultContext, defineCommand, EXIT, flag, mapLimit, OperationError, progress } from '../kit/index.ts';
+import { requireConfirmable, runCommand, UsageError, type Context } from '../kit/index.ts';
 import { AWS_OPTIONS, callAsOption, loadConfig, timeoutOption } from './common.ts';
 import { announceTarget, listInstances } from './preview.ts';
 import { describeStackSet, waitForOperation } from './stackset.ts';
@@ -38,10 +17,10 @@ import { deleteStack, describeStack } from './stacks.ts';
 import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
 
 export const spec = defineCommand({
+  usage: ['--nodes deregister|keep --yes [options]', '--dry-run [options]'],
   name: 'uninstall',
   summary:
     "Remove the hub in order, after a preview: StackSet instances and StackSet, every permissions stack, (optionally) the hub's nodes, the central stack.",
-  usage: ['--nodes deregister|keep --yes [options]', '--dry-run [options]'],
   options: [
     choice('nodes', {
       help: "the hub's managed nodes: deregister them (instances fall back to their own account's SSM when the agent restarts) or keep them",

@@ -18,6 +18,7 @@ import {
   writeOwnLogs,
 } from '../kit/iam.ts';
 import { addDeadLetterQueue, queueDepthMetric, type AddAlarm } from '../kit/monitoring.ts';
+import { GRANTS_ONLY_FOR_AWS_SERVICES, KEY_ADMINISTERED_BY_ACCOUNT, logsMayUseKeyFor } from '../kit/monitoring.ts';
 import { addAlarmTopic, addFunction, addTrigger } from '../kit/shortcuts.ts';
 import { Template } from '../kit/template.ts';
 import { logGroupIdOf } from '../kit/lambda.ts';
@@ -306,38 +307,13 @@ function dataKey(t: Template, config: BuildConfig): void {
       EnableKeyRotation: true,
       PendingWindowInDays: 30,
       KeyPolicy: policyDocument(
+        { Sid: 'AccountAdministers', ...KEY_ADMINISTERED_BY_ACCOUNT },
+        { Sid: 'GrantsOnlyForAwsServices', ...GRANTS_ONLY_FOR_AWS_SERVICES },
+        // Only the log groups this stack creates (CloudFormation names them stack-logicalId-suffix).
+        // Logs never needs kms:Describe* here: DescribeKey carries no encryption context.
         {
-          Sid: 'AccountAdministers',
-          Effect: 'Allow',
-          Principal: { AWS: Sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:root') },
-          Action: 'kms:*',
-          Resource: '*',
-        },
-        {
-          Sid: 'GrantsOnlyForAwsServices',
-          Effect: 'Deny',
-          Principal: { AWS: '*' },
-          Action: 'kms:CreateGrant',
-          Resource: '*',
-          Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
-        },
-        {
-          // Only the log groups this stack creates (CloudFormation names them stack-logicalId-suffix).
-          // Logs never needs kms:Describe* here: DescribeKey carries no encryption context.
           Sid: 'LogsEncryptThisStacksLogGroups',
-          Effect: 'Allow',
-          Principal: { Service: Sub('logs.${AWS::Region}.amazonaws.com') },
-          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'],
-          Resource: '*',
-          Condition: {
-            ArnLike: {
-              'kms:EncryptionContext:aws:logs:arn': ['TagManagerFunction', 'ActivationManagerFunction'].map((id) =>
-                Sub(
-                  `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:\${AWS::StackName}-${logGroupIdOf(id)}-*`,
-                ),
-              ),
-            },
-          },
+          ...logsMayUseKeyFor(['TagManagerFunction', 'ActivationManagerFunction'].map((id) => logGroupIdOf(id))),
         },
         {
           Sid: 'CloudWatchAlarmsPublishToEncryptedTopic',

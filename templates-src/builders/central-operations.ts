@@ -103,19 +103,19 @@ function parameters(t: Template): void {
   );
   t.parameter('ScanMaxConcurrency', rate('10%', 'Nodes scanning at once (inventory and patch scan)'));
   t.parameter('ScanMaxErrors', rate('10%', 'Failed nodes after which a scan run stops', true));
-  t.parameter('EnableInventory', {
-    Type: 'String',
+  const toggle = (Description: string) => ({
+    Type: 'String' as const,
     Default: 'true',
     AllowedValues: ['true', 'false'],
-    Description:
+    Description,
+  });
+  t.parameter(
+    'EnableInventory',
+    toggle(
       'Create the inventory association (false when another one, such as Quick Setup, already covers these nodes)',
-  });
-  t.parameter('EnableInstallWindow', {
-    Type: 'String',
-    Default: 'true',
-    AllowedValues: ['true', 'false'],
-    Description: 'Create the maintenance window that installs patches',
-  });
+    ),
+  );
+  t.parameter('EnableInstallWindow', toggle('Create the maintenance window that installs patches'));
   t.parameter('PatchGroupTagKey', {
     Type: 'String',
     Default: 'PatchGroup',

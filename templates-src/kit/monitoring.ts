@@ -1,7 +1,7 @@
 // Shortcuts both stacks use the same way: the dead-letter queue of failed asynchronous
 // invocations (TLS only), and alarms of one shape (any occurrence in five minutes notifies).
 import { GetAtt, Ref, Sub, type Value } from './intrinsics.ts';
-import { policyDocument } from './iam.ts';
+import { policyDocument, type Statement } from './iam.ts';
 import type { Template } from './template.ts';
 
 /** Fourteen days, SQS's longest retention: dead letters wait for a person. */
@@ -66,6 +66,40 @@ export function queueDepthMetric(queueId: string): Record<string, Value> {
   };
 }
 
+/** Key policy statement: the account (its IAM policies) administers the key. */
+export const KEY_ADMINISTERED_BY_ACCOUNT: Statement = {
+  Effect: 'Allow',
+  Principal: { AWS: Sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:root') },
+  Action: 'kms:*',
+  Resource: '*',
+};
+
+/** Key policy statement: no grant unless it is for an AWS service (CT.KMS.PR.3). */
+export const GRANTS_ONLY_FOR_AWS_SERVICES: Statement = {
+  Effect: 'Deny',
+  Principal: { AWS: '*' },
+  Action: 'kms:CreateGrant',
+  Resource: '*',
+  Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+};
+
+/** Key policy statement: CloudWatch Logs may use the key for these log groups of this stack only. */
+export function logsMayUseKeyFor(logGroupIds: string[]): Statement {
+  return {
+    Effect: 'Allow',
+    Principal: { Service: Sub('logs.${AWS::Region}.amazonaws.com') },
+    Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'],
+    Resource: '*',
+    Condition: {
+      ArnLike: {
+        'kms:EncryptionContext:aws:logs:arn': logGroupIds.map((g) =>
+          Sub(`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:\${AWS::StackName}-${g}-*`),
+        ),
+      },
+    },
+  };
+}
+
 /**
  * A customer managed key for this stack's log groups (CT.CLOUDWATCH.PR.3 wants KmsKeyId to name a
  * key of the template). CloudWatch Logs may use it only for the named log groups, which
@@ -78,35 +112,10 @@ export function addLogKey(t: Template, id: string, logGroupIds: string[]): strin
     {
       EnableKeyRotation: true,
       KeyPolicy: policyDocument(
-        {
-          Effect: 'Allow',
-          Principal: { AWS: Sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:root') },
-          Action: 'kms:*',
-          Resource: '*',
-        },
+        KEY_ADMINISTERED_BY_ACCOUNT,
         // CT.KMS.PR.3: grants only for AWS services.
-        {
-          Effect: 'Deny',
-          Principal: { AWS: '*' },
-          Action: 'kms:CreateGrant',
-          Resource: '*',
-          Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
-        },
-        {
-          Effect: 'Allow',
-          Principal: { Service: Sub('logs.${AWS::Region}.amazonaws.com') },
-          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'],
-          Resource: '*',
-          Condition: {
-            ArnLike: {
-              'kms:EncryptionContext:aws:logs:arn': logGroupIds.map((g) =>
-                Sub(
-                  `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:\${AWS::StackName}-${g}-*`,
-                ),
-              ),
-            },
-          },
-        },
+        GRANTS_ONLY_FOR_AWS_SERVICES,
+        logsMayUseKeyFor(logGroupIds),
       ),
     },
     { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' },

@@ -1,20 +1,8 @@
 // PASS/MISS verdicts and margins for the goals.
 import { describe, expect, it } from 'vitest';
-import {
-  afterDriftGoal,
-  atMost,
-  buildTimeGoal,
-  driftPassGoals,
-  changedNodeGoal,
-  lambdaRunGoal,
-  steadyReadsGoal,
-  steadyWritesGoal,
-  templateSizeGoal,
-  cdkRatioGoal,
-  coldStartGoal,
-  rateBound,
-  firstSyncRateGoal,
-} from '../../scripts/bench/goals.ts';
+import { afterDriftGoal, atMost, buildTimeGoal, driftPassGoals, changedNodeGoal } from '../../scripts/bench/goals.ts';
+import { lambdaRunGoal, steadyReadsGoal, steadyWritesGoal, templateSizeGoal } from '../../scripts/bench/goals.ts';
+import { cdkRatioGoal, coldStartGoal, rateBound, firstSyncRateGoal } from '../../scripts/bench/goals.ts';
 import { AGENCY_TEMPLATE_MAX_BYTES } from '../../contract/limits.ts';
 
 describe('goals', () => {

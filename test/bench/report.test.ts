@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { loadLine, renderConsole, renderMarkdown, type BenchResults } from '../../scripts/bench/report.ts';
 import { buildTimeGoal, steadyWritesGoal } from '../../scripts/bench/goals.ts';
 import type { ScenarioResult } from '../../scripts/bench/analysis.ts';
+import { scenarioRow } from './scenario-row.ts';
 
 const sim = {
   wallMs: 200_000,
@@ -12,20 +13,8 @@ const sim = {
   throttled: {},
   failedCalls: 0,
 };
-const row = (id: ScenarioResult['id'], calls: Record<string, number>): ScenarioResult => ({
-  nodes: 1000,
-  agencies: 10,
-  id,
-  source: 'measured',
-  calls,
-  attempts: calls,
-  throttled: {},
-  statuses: {},
-  invokes: 10,
-  ec2Pages: 10,
-  changedNodes: 10,
-  sim,
-});
+const row = (id: ScenarioResult['id'], calls: Record<string, number>) =>
+  scenarioRow({ nodes: 1000, agencies: 10, sim }, id, calls);
 
 function results(): BenchResults {
   return {

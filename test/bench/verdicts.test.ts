@@ -1,27 +1,20 @@
 // Each sync scenario row says whether it meets its own goals.
 import { describe, expect, it } from 'vitest';
 import type { ScenarioResult } from '../../scripts/bench/analysis.ts';
+import { scenarioRow } from './scenario-row.ts';
 import { rowVerdict, scenarioGoals } from '../../scripts/bench/verdicts.ts';
 
-const row = (
-  id: ScenarioResult['id'],
-  calls: Record<string, number>,
-  more: Partial<ScenarioResult> = {},
-): ScenarioResult => ({
-  nodes: 10_000,
-  agencies: 100,
-  id,
-  source: 'measured',
-  calls,
-  attempts: calls,
-  throttled: {},
-  statuses: {},
-  invokes: 100,
-  ec2Pages: 100,
-  changedNodes: 100,
-  sim: { wallMs: 2_010_000, maxRequestMs: 1, maxAgencyMs: 1, attempts: {}, throttled: {}, failedCalls: 0 },
-  ...more,
-});
+const row = (id: ScenarioResult['id'], calls: Record<string, number>, more: Partial<ScenarioResult> = {}) =>
+  scenarioRow(
+    {
+      nodes: 10_000,
+      agencies: 100,
+      sim: { wallMs: 2_010_000, maxRequestMs: 1, maxAgencyMs: 1, attempts: {}, throttled: {}, failedCalls: 0 },
+    },
+    id,
+    calls,
+    more,
+  );
 const at = (wallMs: number) => ({
   sim: { wallMs, maxRequestMs: 1, maxAgencyMs: 1, attempts: {}, throttled: {}, failedCalls: 0 },
 });

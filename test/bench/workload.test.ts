@@ -1,13 +1,7 @@
 // The benchmark fleet, the collector-style batching, and turning measured counts into simulated work.
 import { describe, expect, it } from 'vitest';
-import {
-  buildFleet,
-  changedIndexes,
-  describePages,
-  requestsByAgency,
-  toSimAgency,
-  toSimRequest,
-} from '../../scripts/bench/workload.ts';
+import { buildFleet, changedIndexes, describePages, requestsByAgency } from '../../scripts/bench/workload.ts';
+import { toSimAgency, toSimRequest } from '../../scripts/bench/workload.ts';
 import { deriveAgencies } from '../../scripts/bench/analysis.ts';
 import type { MeasuredRequest } from '../../scripts/bench/sync-bench.ts';
 

@@ -1,5 +1,5 @@
 // compliance against mocked SSM and Tagging API clients with paginated answers (fleet-fixture.ts).
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DescribeInstanceInformationCommand,
   DescribeInstancePatchStatesCommand,
@@ -10,14 +10,10 @@ import { GetResourcesCommand } from '@aws-sdk/client-resource-groups-tagging-api
 import { main as compliance } from '../../scripts/ops/compliance.ts';
 import { complianceRows, isStale } from '../../scripts/ops/compliance-model.ts';
 import type { HubNode } from '../../scripts/ops/fleet.ts';
-import { testContext } from './helpers.ts';
+import { mocksEachTest, testContext } from './helpers.ts';
 import { A, B, mi, mockFleet, NOW, OWN } from './fleet-fixture.ts';
 
-let mocks: ReturnType<typeof mockFleet>;
-beforeEach(() => {
-  mocks = mockFleet();
-});
-afterEach(() => mocks.restore());
+const mocks = mocksEachTest(mockFleet);
 
 const run = async (...argv: string[]) => {
   const ctx = testContext(NOW);

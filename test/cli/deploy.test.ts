@@ -1,15 +1,11 @@
 // deploy: the central stack through a change set, shown as a table, confirmed, executed and
 // followed; --dry-run and a declined confirmation change nothing that stays.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main as deploy } from '../../scripts/ops/deploy.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
-import { CALLER_ACCOUNT, makeGenerated, mockAll, testContext } from './helpers.ts';
+import { CALLER_ACCOUNT, makeGenerated, mockAll, mocksEachTest, testContext } from './helpers.ts';
 
-let mocks: ReturnType<typeof mockAll>;
-beforeEach(() => {
-  mocks = mockAll();
-});
-afterEach(() => mocks.restore());
+const mocks = mocksEachTest(mockAll);
 
 const READ_ONLY = /^(Describe|List|Get)\w*Command$/;
 const setUp = () => {

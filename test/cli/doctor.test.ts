@@ -1,5 +1,5 @@
 // doctor: one PASS/WARN/FAIL line and a fix per prerequisite; exit 1 when any fails.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DescribeOrganizationsAccessCommand, GetTemplateCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeOrganizationCommand, ListDelegatedAdministratorsCommand } from '@aws-sdk/client-organizations';
 import { GetBucketPolicyCommand } from '@aws-sdk/client-s3';
@@ -7,13 +7,9 @@ import { GetServiceSettingCommand, ListNodesSummaryCommand } from '@aws-sdk/clie
 import { main as doctor, nodeVersionCheck, policyReaches, tierCheck } from '../../scripts/ops/doctor.ts';
 import { bucketPolicy } from '../../scripts/ops/publish.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
-import { awsError, CALLER_ACCOUNT, makeGenerated, mockAll, TEMPLATES, testContext } from './helpers.ts';
+import { awsError, CALLER_ACCOUNT, makeGenerated, mockAll, mocksEachTest, TEMPLATES, testContext } from './helpers.ts';
 
-let mocks: ReturnType<typeof mockAll>;
-beforeEach(() => {
-  mocks = mockAll();
-});
-afterEach(() => mocks.restore());
+const mocks = mocksEachTest(mockAll);
 
 const ORG = 'o-abcdefghij';
 const BUCKET = 'acme-templates-us-east-1';

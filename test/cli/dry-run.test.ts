@@ -1,20 +1,16 @@
 // --dry-run: onboard, offboard and rollout print every change they would make, name the account
 // and Region, and send only read calls (the mocked SDK records no Create, Update, Delete,
 // Execute, Put or Deregister).
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DescribeStackSetCommand, ListStackInstancesCommand } from '@aws-sdk/client-cloudformation';
 import { main as onboard } from '../../scripts/ops/onboard.ts';
 import { main as offboard } from '../../scripts/ops/offboard.ts';
 import { main as rollout } from '../../scripts/ops/rollout.ts';
 import { templateDiff, parameterDiff } from '../../scripts/ops/preview.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
-import { awsError, CALLER_ACCOUNT, makeGenerated, mockAll, TEMPLATES, testContext } from './helpers.ts';
+import { awsError, CALLER_ACCOUNT, makeGenerated, mockAll, mocksEachTest, TEMPLATES, testContext } from './helpers.ts';
 
-let mocks: ReturnType<typeof mockAll>;
-beforeEach(() => {
-  mocks = mockAll();
-});
-afterEach(() => mocks.restore());
+const mocks = mocksEachTest(mockAll);
 
 const A = '111111111111';
 const B = '222222222222';

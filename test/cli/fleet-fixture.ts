@@ -4,15 +4,9 @@
 // ListResourceComplianceSummaries (NextToken; every resource of the account, hub or not) and
 // DescribeInstancePatchStates (InstanceIds, at most 50).
 import { mockClient } from 'aws-sdk-client-mock';
-import {
-  DescribeInstanceInformationCommand,
-  DescribeInstancePatchStatesCommand,
-  ListComplianceSummariesCommand,
-  ListResourceComplianceSummariesCommand,
-  ListTagsForResourceCommand,
-  SSMClient,
-  type ResourceComplianceSummaryItem,
-} from '@aws-sdk/client-ssm';
+import { DescribeInstanceInformationCommand, DescribeInstancePatchStatesCommand } from '@aws-sdk/client-ssm';
+import { ListComplianceSummariesCommand, ListResourceComplianceSummariesCommand } from '@aws-sdk/client-ssm';
+import { ListTagsForResourceCommand, SSMClient, type ResourceComplianceSummaryItem } from '@aws-sdk/client-ssm';
 import { GetResourcesCommand, ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 
 export const A = '111111111111';

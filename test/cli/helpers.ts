@@ -1,5 +1,6 @@
 // Shared test fixtures for the operator CLI: a generated/ folder with a valid manifest, and a
 // context that captures output and makes every wait instant (the clock advances on sleep).
+import { afterEach, beforeEach } from 'vitest';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -139,3 +140,16 @@ export function mockAll() {
 
 export const awsError = (name: string, message: string, status = 400) =>
   Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: status } });
+
+/**
+ * Fresh mocked clients around every test of the file (made before each, restored after):
+ * `const mocks = mocksEachTest(mockAll);` always reads the current test's set.
+ */
+export function mocksEachTest<M extends { restore(): void }>(make: () => M): M {
+  let current: M | undefined;
+  beforeEach(() => {
+    current = make();
+  });
+  afterEach(() => current?.restore());
+  return new Proxy({} as M, { get: (_, key) => Reflect.get(current as object, key) });
+}

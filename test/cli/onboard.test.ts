@@ -1,23 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  CreateChangeSetCommand,
-  DeleteChangeSetCommand,
-  DeleteStackCommand,
-  ExecuteChangeSetCommand,
-} from '@aws-sdk/client-cloudformation';
+import { describe, expect, it } from 'vitest';
+import { CreateChangeSetCommand, DeleteChangeSetCommand, DeleteStackCommand } from '@aws-sdk/client-cloudformation';
+import { ExecuteChangeSetCommand } from '@aws-sdk/client-cloudformation';
 import { ListAccountsForParentCommand, ListOrganizationalUnitsForParentCommand } from '@aws-sdk/client-organizations';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main as onboard } from '../../scripts/ops/onboard.ts';
 import { main as offboard } from '../../scripts/ops/offboard.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
-import { makeGenerated, mockAll, testContext } from './helpers.ts';
+import { makeGenerated, mockAll, mocksEachTest, testContext } from './helpers.ts';
 
-let mocks: ReturnType<typeof mockAll>;
-beforeEach(() => {
-  mocks = mockAll();
-});
-afterEach(() => mocks.restore());
+const mocks = mocksEachTest(mockAll);
 
 const A = '111111111111';
 const B = '222222222222';

@@ -1,6 +1,6 @@
 // run against mocked SSM and Tagging API clients: the target it sends, following the command over
 // paginated invocation lists, the per-node table and the exit code; and the targets it refuses.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ListCommandInvocationsCommand,
   ListCommandsCommand,
@@ -10,10 +10,10 @@ import {
 import { main as run, outputPreview } from '../../scripts/ops/run.ts';
 import { runTargets, targetProblem } from '../../scripts/ops/run-targets.ts';
 import { fleetKeys } from '../../scripts/ops/fleet.ts';
-import { testContext } from './helpers.ts';
+import { mocksEachTest, testContext } from './helpers.ts';
 import { A, B, mi, mockFleet, NOW, OWN } from './fleet-fixture.ts';
 
-let mocks: ReturnType<typeof mockFleet>;
+const mocks = mocksEachTest(mockFleet);
 const invocation = (id: number, status: string, code?: number, output = ''): CommandInvocation => ({
   CommandId: 'c-1',
   InstanceId: mi(id),
@@ -42,11 +42,6 @@ function commandRuns(final: CommandInvocation[], commandStatus = 'Success') {
     };
   });
 }
-
-beforeEach(() => {
-  mocks = mockFleet();
-});
-afterEach(() => mocks.restore());
 
 const exec = async (...argv: string[]) => {
   const ctx = testContext(NOW);

@@ -1,23 +1,15 @@
 // uninstall: a preview in dependency order, then StackSet instances, StackSet, permissions stacks,
 // (optionally) the hub's nodes, and the central stack last; --dry-run changes nothing.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  DescribeStackSetCommand,
-  DescribeStackSetOperationCommand,
-  ListStackInstancesCommand,
-  ListStackSetOperationResultsCommand,
-  ListStacksCommand,
-} from '@aws-sdk/client-cloudformation';
+import { describe, expect, it } from 'vitest';
+import { DescribeStackSetCommand, DescribeStackSetOperationCommand } from '@aws-sdk/client-cloudformation';
+import { ListStackInstancesCommand, ListStackSetOperationResultsCommand } from '@aws-sdk/client-cloudformation';
+import { ListStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { main as uninstall, uninstallSteps } from '../../scripts/ops/uninstall.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
-import { CALLER_ACCOUNT, mockAll, testContext } from './helpers.ts';
+import { CALLER_ACCOUNT, mockAll, mocksEachTest, testContext } from './helpers.ts';
 
-let mocks: ReturnType<typeof mockAll>;
-beforeEach(() => {
-  mocks = mockAll();
-});
-afterEach(() => mocks.restore());
+const mocks = mocksEachTest(mockAll);
 
 const A = '111111111111';
 const B = '222222222222';

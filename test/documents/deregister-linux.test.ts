@@ -1,39 +1,14 @@
 // Executes documents/deregister-linux.sh in the same sandbox as the registration tests: the way
 // back from the hub to the instance's own account.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { builtScript, deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
+import { describe, expect, it } from 'vitest';
+import { builtScript, deadEndpoint, expectLeftToLiveWorker, Sandbox, TEST_INSTANCE, useSandboxes } from './sandbox.ts';
 
 const SCRIPT = builtScript('deregister-linux.sh');
 const REGISTER = builtScript('register-linux.sh');
 const OPT_OUT = 'central-it:registration-opt-out';
-const INSTANCE_ID = 'i-0123456789abcdef0';
-const INSTANCE_REGION = 'ap-southeast-2';
-const HUB_REGION = 'eu-west-1';
-const MI = 'mi-0a1b2c3d4e5f67890';
+const { id: INSTANCE_ID, region: INSTANCE_REGION, hubRegion: HUB_REGION, managedNodeId: MI } = TEST_INSTANCE;
 
-let imds: ImdsFake;
-const sandboxes: Sandbox[] = [];
-beforeAll(async () => {
-  imds = await startImds(INSTANCE_ID, INSTANCE_REGION);
-});
-afterAll(async () => {
-  await imds.close();
-});
-afterEach(() => {
-  for (const s of sandboxes.splice(0)) s.cleanup();
-});
-
-function sandbox(overrides: Partial<ConstructorParameters<typeof Sandbox>[0]> = {}): Sandbox {
-  const s = new Sandbox({
-    imdsEndpoint: imds.endpoint,
-    instanceId: INSTANCE_ID,
-    instanceRegion: INSTANCE_REGION,
-    hubRegion: HUB_REGION,
-    ...overrides,
-  });
-  sandboxes.push(s);
-  return s;
-}
+const { sandbox } = useSandboxes();
 
 /** The worker's actions on the agent and the tags, in the order the stubs recorded them. */
 function actions(s: Sandbox): string[] {
@@ -234,19 +209,11 @@ describe('deregister-linux.sh', () => {
       const s = sandbox();
       s.writeRegistration(MI, HUB_REGION);
       s.setTag('managedinstanceid', MI);
-      const release = s.holdLock();
-      try {
-        await new Promise((res) => setTimeout(res, 200));
-        const r = await s.run(SCRIPT);
-        expect(r.code).toBe(0);
-        expect(s.read('worker.rc').trim()).toBe('0');
-        expect(s.logText()).toContain('another worker is running; leaving it to finish');
-        expect(s.read('agent-argv.log')).toBe('');
+      await s.whileLockHeld(async () => {
+        expectLeftToLiveWorker(s, await s.run(SCRIPT));
         expect(s.registration()).toContain(MI);
         expect(s.tags()).toEqual({ managedinstanceid: MI });
-      } finally {
-        release();
-      }
+      });
     });
   });
 });

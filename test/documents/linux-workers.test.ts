@@ -2,46 +2,31 @@
 // sandbox, whose stubs follow the real SSM Agent (stubs/amazon-ssm-agent, stubs/agent.mjs),
 // systemd (stubs/systemctl, stubs/systemd-run) and a proxy-only network (stubs/aws).
 // SSM_HUB_TEST_SCRIPTS=<folder with an older documents/> runs the same tests on older scripts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { builtScript, deadEndpoint, Sandbox, startImds, type ImdsFake } from './sandbox.ts';
+import { builtScript, deadEndpoint, Sandbox, TEST_INSTANCE, useSandboxes } from './sandbox.ts';
 
 const REGISTER = builtScript('register-linux.sh');
 const DEREGISTER = builtScript('deregister-linux.sh');
-const INSTANCE_ID = 'i-0123456789abcdef0';
-const INSTANCE_REGION = 'ap-southeast-2';
-const HUB_REGION = 'eu-west-1';
+const { id: INSTANCE_ID, region: INSTANCE_REGION, hubRegion: HUB_REGION } = TEST_INSTANCE;
 const OLD_MI = 'mi-00000000000000001';
 const ERROR_TAG = 'central-it:registration-error';
 const OPT_OUT = 'central-it:registration-opt-out';
 
-let imds: ImdsFake;
-const sandboxes: Sandbox[] = [];
-beforeAll(async () => {
-  imds = await startImds(INSTANCE_ID, INSTANCE_REGION);
-});
-afterAll(async () => {
-  await imds.close();
-});
-// After all, not after each: some tests run concurrently.
-afterAll(() => {
-  for (const s of sandboxes.splice(0)) s.cleanup();
-});
-
-function sandbox(overrides: Partial<ConstructorParameters<typeof Sandbox>[0]> = {}): Sandbox {
-  const s = new Sandbox({
-    imdsEndpoint: imds.endpoint,
-    instanceId: INSTANCE_ID,
-    instanceRegion: INSTANCE_REGION,
-    hubRegion: HUB_REGION,
-    ...overrides,
-  });
+// Cleaned up after all, not after each: some tests run concurrently.
+const { sandbox } = useSandboxes((s) => {
   s.setParameter('/central-hub/activation/id', '3f2b8c1e-5d4a-4e6f-9a7b-0c1d2e3f4a5b');
   s.setParameter('/central-hub/activation/code', 'Zq8SECRETcodeXy4Wv7T');
-  sandboxes.push(s);
+}, 'all');
+
+/** A sandbox whose agent config is `config`, after a registration run that ended with worker exit 0. */
+const registeredWith = async (config: string): Promise<Sandbox> => {
+  const s = sandbox();
+  await s.runWithAgentConfig(REGISTER, config);
+  expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
   return s;
-}
+};
 
 const registers = (s: Sandbox) =>
   s
@@ -147,10 +132,7 @@ describe('2. success is verified: the agent must run on the new OnPrem identity'
     ],
     ['names nothing the agent knows (it takes the default)', '{"Identity": {"ConsumptionOrder": ["Foo"]}}'],
   ])('registers when Identity.ConsumptionOrder %s', async (_label, config) => {
-    const s = sandbox();
-    s.writeAgentConfig(config);
-    await s.run(REGISTER);
-    expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+    const s = await registeredWith(config);
     expect(s.identity()).toBe(`OnPrem ${s.mi}`);
   });
 });
@@ -161,10 +143,7 @@ describe('3. the ShareCreds edit never leaves the agent a config it cannot decod
     ['a multi-line empty "Profile": {}', '{\n  "Profile": {\n  },\n  "Mds": {\n    "CommandWorkersLimit": 5\n  }\n}\n'],
     ['a later "sharecreds": true', '{\n  "Profile": {"ShareCreds": false},\n  "profile": {"sharecreds": true}\n}\n'],
   ])('registers, with ShareCreds false as the agent decodes it, from %s', async (_label, config) => {
-    const s = sandbox();
-    s.writeAgentConfig(config);
-    await s.run(REGISTER);
-    expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+    const s = await registeredWith(config);
     expect(s.decodedConfig()).toMatchObject({ ShareCreds: false });
     expect(s.identity()).toBe(`OnPrem ${s.mi}`);
   });

@@ -4,7 +4,15 @@
 import { describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { builtScript, deadEndpoint, expectNothingChanged, Sandbox, TEST_INSTANCE, useSandboxes } from './sandbox.ts';
+import {
+  builtScript,
+  deadEndpoint,
+  expectLeftToLiveWorker,
+  expectNothingChanged,
+  Sandbox,
+  TEST_INSTANCE,
+  useSandboxes,
+} from './sandbox.ts';
 
 const SCRIPT = builtScript('register-linux.sh');
 const { id: INSTANCE_ID, region: INSTANCE_REGION, hubRegion: HUB_REGION, managedNodeId: MI } = TEST_INSTANCE;
@@ -258,8 +266,7 @@ describe('register-linux.sh', () => {
       ['the edit of an earlier run', '{"Agent":{},"Profile":{"ShareCreds":false}}\n'],
     ])('leaves a config the agent decodes, with ShareCreds false, for a config with %s', async (_label, config) => {
       const s = sandbox();
-      s.writeAgentConfig(config);
-      await s.run(SCRIPT);
+      await s.runWithAgentConfig(SCRIPT, config);
       expect(s.read('worker.rc').trim(), s.read('worker.out')).toBe('0');
       expect(s.decodedConfig()).toMatchObject({ ShareCreds: false });
       expect(s.decodedConfig().error).toBeUndefined();
@@ -441,19 +448,11 @@ describe('register-linux.sh', () => {
 
     it('leaves a live worker alone: exits 0 saying another worker is running, and changes nothing', async () => {
       const s = sandbox();
-      const release = s.holdLock();
-      try {
-        await new Promise((res) => setTimeout(res, 200));
-        const r = await s.run(SCRIPT);
-        expect(r.code).toBe(0);
-        expect(s.read('worker.rc').trim()).toBe('0');
-        expect(s.logText()).toContain('another worker is running; leaving it to finish');
-        expect(s.read('agent-argv.log')).toBe('');
+      await s.whileLockHeld(async () => {
+        expectLeftToLiveWorker(s, await s.run(SCRIPT));
         expect(s.read('calls.log')).not.toMatch(/systemctl|create-tags|delete-tags/);
         expect(s.tags()).toEqual({});
-      } finally {
-        release();
-      }
+      });
     });
   });
 });

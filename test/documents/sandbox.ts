@@ -159,11 +159,23 @@ export const TEST_INSTANCE = {
   managedNodeId: 'mi-0a1b2c3d4e5f67890',
 } as const;
 
+/** A run that found a live worker holding the lock: exit 0, saying so, and no agent call. */
+export function expectLeftToLiveWorker(s: Sandbox, r: RunResult): void {
+  expect(r.code).toBe(0);
+  expect(s.read('worker.rc').trim()).toBe('0');
+  expect(s.logText()).toContain('another worker is running; leaving it to finish');
+  expect(s.read('agent-argv.log')).toBe('');
+}
+
 /**
  * A test file's sandboxes (registers vitest hooks): one IMDS fake for the file, a fresh sandbox of
- * TEST_INSTANCE per call with `prepare` applied, each removed after its test.
+ * TEST_INSTANCE per call with `prepare` applied, each removed after its test (`cleanup: 'all'`: after
+ * the file's last test, where some tests run concurrently).
  */
-export function useSandboxes(prepare: (s: Sandbox) => void = () => undefined): {
+export function useSandboxes(
+  prepare: (s: Sandbox) => void = () => undefined,
+  cleanup: 'each' | 'all' = 'each',
+): {
   sandbox: (overrides?: Partial<SandboxOptions>) => Sandbox;
   imds: () => ImdsFake;
 } {
@@ -175,7 +187,7 @@ export function useSandboxes(prepare: (s: Sandbox) => void = () => undefined): {
   afterAll(async () => {
     await imds?.close();
   });
-  afterEach(() => {
+  (cleanup === 'each' ? afterEach : afterAll)(() => {
     for (const s of open.splice(0)) s.cleanup();
   });
   const sandbox = (overrides: Partial<SandboxOptions> = {}): Sandbox => {
@@ -402,6 +414,23 @@ export class Sandbox {
     mkdirSync(this.stateDir, { recursive: true });
     const child = spawn('flock', ['-n', this.lockFile, 'sleep', '60'], { stdio: 'ignore' });
     return () => child.kill('SIGKILL');
+  }
+
+  /** Runs `fn` while another process (a live worker) holds the worker lock it has had time to take. */
+  async whileLockHeld<T>(fn: () => Promise<T>): Promise<T> {
+    const release = this.holdLock();
+    try {
+      await new Promise((res) => setTimeout(res, 200));
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** Writes the agent's config file, then runs the script. */
+  async runWithAgentConfig(script: string, config: string): Promise<RunResult> {
+    this.writeAgentConfig(config);
+    return this.run(script);
   }
 
   registration(): string | undefined {

@@ -2,56 +2,22 @@
 // fake, which runs the real tag manager bundle (central account) with the invoked alias ARN as
 // context.invokedFunctionArn, exactly as Lambda would. Both talk to SSM fakes and the tag
 // manager to dynalite. This proves the contract, identity and ownership across the two sides.
-import { request, createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { COLLECTOR_ENV } from '../../lambda/shared/names.ts';
 import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
-import { Ec2Fake, type FakeInstance } from '../../testing/fakes/ec2-fake.ts';
-import { LambdaFake } from '../../testing/fakes/lambda-fake.ts';
-import { SsmParametersFake } from '../../testing/fakes/ssm-parameters-fake.ts';
-import {
-  AGENCY_A,
-  AGENCY_B,
-  FUNCTION_ARN,
-  PREFIX,
-  ec2Id,
-  startHarness,
-  type Harness,
-} from '../lambda/tag-manager/harness.ts';
+import type { FakeInstance } from '../../testing/fakes/ec2-fake.ts';
+import { AgencyAccount } from '../../testing/helpers/agency-account.ts';
+import { AGENCY_A, AGENCY_B, FUNCTION_ARN, PREFIX, ec2Id, startHarness } from '../lambda/tag-manager/harness.ts';
+import { type Harness } from '../lambda/tag-manager/harness.ts';
 
 const PATH = '/central-hub/activation';
 const CODE_A = 'PLANTED-E2E-CODE-AAAA-1234';
 const CODE_B = 'PLANTED-E2E-CODE-BBBB-5678';
 
-/** Routes SSM calls by operation: Parameter Store of the agency account vs. the hub's SSM. */
-function startSsmRouter(agencyEndpoint: string, hubEndpoint: string): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    const target = String(req.headers['x-amz-target'] ?? '');
-    const agencySide = /\.(GetParameters|PutParameter)$/.test(target);
-    const upstream = new URL(agencySide ? agencyEndpoint : hubEndpoint);
-    const fwd = request(
-      { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 500, up.headers);
-        up.pipe(res);
-      },
-    );
-    req.pipe(fwd);
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }),
-    ),
-  );
-}
-
 let hub: Harness;
 let collector: BundledHandler;
-const ec2 = new Ec2Fake();
-const lambda = new LambdaFake();
-const agencyParams = new SsmParametersFake();
-let router: { url: string; server: Server };
+const agency = new AgencyAccount();
+const { ec2, lambda, params: agencyParams } = agency;
 let collectorLogs: string[] = [];
 const scheduled = { version: '0', source: 'aws.events', 'detail-type': 'Scheduled Event', resources: [], detail: {} };
 
@@ -63,10 +29,10 @@ const instance = (n: number, mi: string, tags: Record<string, string> = {}): Fak
 
 beforeAll(async () => {
   hub = await startHarness();
-  router = await startSsmRouter(await agencyParams.start(), hub.ssm.endpoint);
-  vi.stubEnv('AWS_ENDPOINT_URL_SSM', router.url);
-  vi.stubEnv('AWS_ENDPOINT_URL_EC2', await ec2.start());
-  vi.stubEnv('AWS_ENDPOINT_URL_LAMBDA', await lambda.start());
+  const endpoints = await agency.start(hub.ssm.endpoint);
+  vi.stubEnv('AWS_ENDPOINT_URL_SSM', endpoints.ssm);
+  vi.stubEnv('AWS_ENDPOINT_URL_EC2', endpoints.ec2);
+  vi.stubEnv('AWS_ENDPOINT_URL_LAMBDA', endpoints.lambda);
   vi.stubEnv(COLLECTOR_ENV.hubFunctionArn, `${FUNCTION_ARN}:agency-${AGENCY_A}`);
   vi.stubEnv(COLLECTOR_ENV.activationParameterPath, PATH);
   collector = await loadBundledHandler('collector');
@@ -77,13 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   vi.unstubAllEnvs();
-  await Promise.all([
-    hub.close(),
-    ec2.stop(),
-    lambda.stop(),
-    agencyParams.stop(),
-    new Promise((r) => router.server.close(r)),
-  ]);
+  await Promise.all([hub.close(), agency.stop()]);
 });
 
 beforeEach(() => {

@@ -3,8 +3,7 @@
 // permissions stack (CloudFormation fake), whose resources are the tag manager alias, its invoke
 // permission (Lambda fake) and the activation custom resource (the real activation manager).
 // Then the agency's real collector calls its alias, and the real tag manager answers it.
-import { request, createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -13,6 +12,7 @@ import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../te
 import { startDynalite, type DynaliteHandle } from '../../testing/helpers/dynalite.ts';
 import { startSsmActivationsFake, type SsmActivationsFake } from '../../testing/fakes/ssm-activations-fake.ts';
 import { SsmParametersFake } from '../../testing/fakes/ssm-parameters-fake.ts';
+import { startSsmRouter } from '../../testing/helpers/ssm-router.ts';
 import { Ec2Fake } from '../../testing/fakes/ec2-fake.ts';
 import { LambdaFake } from '../../testing/fakes/lambda-fake.ts';
 import { OrganizationsFake } from '../../testing/fakes/organizations-fake.ts';
@@ -41,31 +41,14 @@ const embeddedTemplate = (): string => {
 };
 
 /** SSM calls for the agency's own parameters go to its fake; the rest to the central account's. */
-function startSsmRouter(agency: string, central: string): Promise<Server> {
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks);
-    const target = String(req.headers['x-amz-target'] ?? '');
-    const name = String((JSON.parse(body.toString('utf8') || '{}') as { Name?: unknown }).Name ?? '');
-    const agencySide =
-      target.endsWith('.GetParameters') || (target.endsWith('.PutParameter') && name.startsWith(AGENCY_PATH));
-    const up = new URL(agencySide ? agency : central);
-    const fwd = request(
-      { host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers },
-      (r) => {
-        res.writeHead(r.statusCode ?? 500, r.headers);
-        r.pipe(res);
-      },
-    );
-    fwd.end(body);
-  });
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
-}
+const agencyParameterCall = (target: string, body: string): boolean => {
+  const name = String((JSON.parse(body || '{}') as { Name?: unknown }).Name ?? '');
+  return target.endsWith('.GetParameters') || (target.endsWith('.PutParameter') && name.startsWith(AGENCY_PATH));
+};
 
 let ssm: SsmActivationsFake;
 let db: DynaliteHandle;
-let router: Server;
+let router: { url: string; server: Server };
 const agencyParams = new SsmParametersFake();
 const ec2 = new Ec2Fake();
 const lambda = new LambdaFake();
@@ -89,7 +72,7 @@ const stackOf = (agency: string) => cfn.live(`ssm-hub-agency-${agency}`);
 beforeAll(async () => {
   ssm = await startSsmActivationsFake();
   db = await startDynalite();
-  router = await startSsmRouter(await agencyParams.start(), ssm.endpoint);
+  router = await startSsmRouter(await agencyParams.start(), ssm.endpoint, agencyParameterCall);
   cfn = new CloudFormationFake({
     exports: {
       'ssm-hub-central-manager-TagManagerFunctionName': 'ssm-hub-tag-manager',
@@ -114,7 +97,7 @@ beforeAll(async () => {
   });
   const env: Record<string, string> = {
     AWS_REGION: 'us-east-1',
-    AWS_ENDPOINT_URL_SSM: `http://127.0.0.1:${(router.address() as AddressInfo).port}`,
+    AWS_ENDPOINT_URL_SSM: router.url,
     AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
     AWS_ENDPOINT_URL_EC2: await ec2.start(),
     AWS_ENDPOINT_URL_LAMBDA: await lambda.start(),
@@ -158,7 +141,7 @@ beforeAll(async () => {
 afterAll(async () => {
   vi.unstubAllEnvs();
   await Promise.all([ssm.close(), db.close(), agencyParams.stop(), ec2.stop(), lambda.stop(), orgs.stop(), cfn.stop()]);
-  await new Promise((r) => router.close(r));
+  await new Promise((r) => router.server.close(r));
 });
 
 describe('agency membership follows the OUs', () => {

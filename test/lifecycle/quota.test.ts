@@ -1,17 +1,8 @@
 // Tier awareness and the per-agency node quota, enforced by rotation: the real activation manager
 // bundle against the SSM fake (activations, managed nodes and the activation-tier setting).
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  cfnEvent,
-  DAY,
-  metricsIn,
-  props,
-  scheduledEvent,
-  seedAgency,
-  startHarness,
-  storedRecord,
-  type Harness,
-} from '../lambda/activation-manager/harness.ts';
+import { cfnEvent, DAY, metricsIn, props, scheduledEvent, seedAgency } from '../lambda/activation-manager/harness.ts';
+import { startHarness, storedRecord, type Harness } from '../lambda/activation-manager/harness.ts';
 import { agencyQuota, cappedRegistrationLimit } from '../../lambda/activation-manager/quota.ts';
 import { advancedTierOn } from '../../contract/limits.ts';
 

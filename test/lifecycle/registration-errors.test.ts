@@ -1,25 +1,14 @@
 // Registration outcomes reach central IT: the real collector bundle reports the instances that
 // carry a registration-error tag through its own alias; the real tag manager bundle records them
 // under the agency the alias names; `status --json` shows the count per agency.
-import { request, createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CloudFormationClient, DescribeStacksCommand, ListStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeInstanceInformationCommand, GetServiceSettingCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
-import { Ec2Fake } from '../../testing/fakes/ec2-fake.ts';
-import { LambdaFake } from '../../testing/fakes/lambda-fake.ts';
-import { SsmParametersFake } from '../../testing/fakes/ssm-parameters-fake.ts';
-import {
-  AGENCY_A,
-  AGENCY_B,
-  FUNCTION_ARN,
-  PREFIX,
-  ec2Id,
-  startHarness,
-  type Harness,
-} from '../lambda/tag-manager/harness.ts';
+import { AgencyAccount } from '../../testing/helpers/agency-account.ts';
+import { AGENCY_A, AGENCY_B, FUNCTION_ARN, PREFIX, ec2Id, startHarness } from '../lambda/tag-manager/harness.ts';
+import { type Harness } from '../lambda/tag-manager/harness.ts';
 import { main as status } from '../../scripts/ops/status.ts';
 import { regionWarnings } from '../../scripts/ops/status.ts';
 import { registrationErrorRecord } from '../../lambda/tag-manager/report.ts';
@@ -29,29 +18,10 @@ import { testContext } from '../cli/helpers.ts';
 const ERROR_TAG = `${PREFIX}registration-error`;
 const scheduled = { version: '0', source: 'aws.events', 'detail-type': 'Scheduled Event', resources: [], detail: {} };
 
-/** Parameter Store calls go to the agency's fake, every other SSM call to the hub's. */
-function startSsmRouter(agencyEndpoint: string, hubEndpoint: string): Promise<Server> {
-  const server = createServer((req, res) => {
-    const agencySide = /\.(GetParameters|PutParameter)$/.test(String(req.headers['x-amz-target'] ?? ''));
-    const upstream = new URL(agencySide ? agencyEndpoint : hubEndpoint);
-    const fwd = request(
-      { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 500, up.headers);
-        up.pipe(res);
-      },
-    );
-    req.pipe(fwd);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
 let hub: Harness;
 let collector: BundledHandler;
-let router: Server;
-const ec2 = new Ec2Fake();
-const lambda = new LambdaFake();
-const agencyParams = new SsmParametersFake();
+const agency = new AgencyAccount();
+const { ec2, lambda } = agency;
 const runCollectorOf = (agency: string) =>
   collector.handler(scheduled, lambdaContext(`arn:aws:lambda:us-east-1:${agency}:function:ssm-hub-collector`));
 const regErrRow = async (agency: string) =>
@@ -59,10 +29,10 @@ const regErrRow = async (agency: string) =>
 
 beforeAll(async () => {
   hub = await startHarness();
-  router = await startSsmRouter(await agencyParams.start(), hub.ssm.endpoint);
-  process.env.AWS_ENDPOINT_URL_SSM = `http://127.0.0.1:${(router.address() as AddressInfo).port}`;
-  process.env.AWS_ENDPOINT_URL_EC2 = await ec2.start();
-  process.env.AWS_ENDPOINT_URL_LAMBDA = await lambda.start();
+  const endpoints = await agency.start(hub.ssm.endpoint);
+  process.env.AWS_ENDPOINT_URL_SSM = endpoints.ssm;
+  process.env.AWS_ENDPOINT_URL_EC2 = endpoints.ec2;
+  process.env.AWS_ENDPOINT_URL_LAMBDA = endpoints.lambda;
   Object.assign(process.env, {
     HUB_FUNCTION_ARN: `${FUNCTION_ARN}:agency-${AGENCY_A}`,
     ACTIVATION_PARAMETER_PATH: '/central-hub/activation',
@@ -72,7 +42,7 @@ beforeAll(async () => {
   hub.plantActivation(AGENCY_A, { activationId: 'act-a', code: 'PLANTED-CODE-A' });
 });
 afterAll(async () => {
-  await Promise.all([hub.close(), ec2.stop(), lambda.stop(), agencyParams.stop(), new Promise((r) => router.close(r))]);
+  await Promise.all([hub.close(), agency.stop()]);
 });
 beforeEach(() => {
   lambda.reset((payload, meta) =>

@@ -14,6 +14,7 @@ import {
   awsManagedPolicy,
   session,
   simulate,
+  type Ask,
   type Decision,
   type PolicyDocument,
 } from '../../testing/helpers/iam-sim.ts';
@@ -57,6 +58,20 @@ interface Row {
   resource: string;
   context?: Record<string, string | string[]>;
   expected: Decision;
+}
+
+/** Simulates one table row as `principal` with its `identity` policies: the row's decision, and no context key ignored. */
+async function expectRow(principal: string, identity: Ask['identity'], r: Row, more: Partial<Ask> = {}): Promise<void> {
+  const answer = await simulate({
+    principal,
+    action: r.action,
+    resource: r.resource,
+    context: r.context,
+    identity,
+    ...more,
+  });
+  expect(answer.ignoredContextKeys).toEqual([]);
+  expect(answer.decision).toBe(r.expected);
 }
 
 describe('agency instance role (inline policy plus AmazonSSMManagedInstanceCore v2)', () => {
@@ -179,16 +194,9 @@ describe('agency instance role (inline policy plus AmazonSSMManagedInstanceCore 
 
   it.each(rows().map((r) => [r.case, r] as const))('an instance %s', async (_, r) => {
     const identity = agencyA.rolePolicies('InstanceRole');
-    const answer = await simulate({
-      principal: session(AGENCY_A, agencyA.generatedName('InstanceRole'), SELF),
-      action: r.action,
-      resource: r.resource,
+    await expectRow(session(AGENCY_A, agencyA.generatedName('InstanceRole'), SELF), identity, r, {
       resourceAccount: r.resource.split(':')[4] || AGENCY_A,
-      context: r.context,
-      identity,
     });
-    expect(answer.ignoredContextKeys).toEqual([]);
-    expect(answer.decision).toBe(r.expected);
   });
 
   it('proves the managed policy alone would allow any parameter (so the deny is what holds)', async () => {
@@ -315,16 +323,14 @@ describe('hub node role (hybrid nodes of every agency share it)', () => {
   });
 
   it.each(rows().map((r) => [r.case, r] as const))('a hybrid node: %s', async (_, r) => {
-    const answer = await simulate({
-      principal: session(HUB.accountId, hub.generatedName('ManagedNodeRole'), OWN),
-      action: r.action,
-      resource: r.resource,
-      resourceAccount: HUB.accountId,
-      context: r.context,
-      identity: hub.rolePolicies('ManagedNodeRole'),
-    });
-    expect(answer.ignoredContextKeys).toEqual([]);
-    expect(answer.decision).toBe(r.expected);
+    await expectRow(
+      session(HUB.accountId, hub.generatedName('ManagedNodeRole'), OWN),
+      hub.rolePolicies('ManagedNodeRole'),
+      r,
+      {
+        resourceAccount: HUB.accountId,
+      },
+    );
   });
 
   it('cannot decrypt with the hub data key, directly or through SSM', async () => {
@@ -376,15 +382,8 @@ describe('activation manager role', () => {
     })),
   ];
   it.each(rows().map((r) => [r.case, r] as const))('the activation manager %s', async (_, r) => {
-    const answer = await simulate({
-      principal: session(HUB.accountId, hub.generatedName('ActivationManagerRole')),
-      action: r.action,
-      resource: r.resource,
-      context: r.context,
-      identity: hub.rolePolicies('ActivationManagerRole'),
-    });
-    expect(answer.ignoredContextKeys).toEqual([]);
-    expect(answer.decision).toBe(r.expected);
+    const role = 'ActivationManagerRole';
+    await expectRow(session(HUB.accountId, hub.generatedName(role)), hub.rolePolicies(role), r);
   });
 });
 
@@ -469,16 +468,13 @@ describe('tag manager role', () => {
     },
   ];
   it.each(rows().map((r) => [r.case, r] as const))('the tag manager %s', async (_, r) => {
-    const answer = await simulate({
-      principal: session(HUB.accountId, hub.generatedName('TagManagerRole')),
-      action: r.action,
-      resource: r.resource,
-      context: r.context,
-      identity: hub.rolePolicies('TagManagerRole'),
-      ...(r.action.startsWith('kms:') ? { resourcePolicy: hub.keyPolicy('DataKey') } : {}),
-    });
-    expect(answer.ignoredContextKeys).toEqual([]);
-    expect(answer.decision).toBe(r.expected);
+    const role = 'TagManagerRole';
+    await expectRow(
+      session(HUB.accountId, hub.generatedName(role)),
+      hub.rolePolicies(role),
+      r,
+      r.action.startsWith('kms:') ? { resourcePolicy: hub.keyPolicy('DataKey') } : {},
+    );
   });
 });
 

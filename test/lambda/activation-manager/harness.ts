@@ -5,11 +5,8 @@ import { afterEach, beforeEach, vi } from 'vitest';
 import type { CfnResponse } from '../../../lambda/shared/cfn-response.ts';
 import type { AddressInfo } from 'node:net';
 import { loadBundledHandler, lambdaContext } from '../../../testing/helpers/bundled.ts';
-import {
-  startSsmActivationsFake,
-  type SsmActivationsFake,
-  type FakeActivation,
-} from '../../../testing/fakes/ssm-activations-fake.ts';
+import { startSsmActivationsFake, type SsmActivationsFake } from '../../../testing/fakes/ssm-activations-fake.ts';
+import { type FakeActivation } from '../../../testing/fakes/ssm-activations-fake.ts';
 import { ACTIVATION_MANAGER_ENV as ENV } from '../../../lambda/shared/names.ts';
 import { activationRecordSchema, type ActivationRecord } from '../../../lambda/shared/activation-record.ts';
 
