@@ -13,8 +13,8 @@
 // AWS::Lambda::Alias, AWS::Lambda::Permission and a custom resource (its service token is called
 // with a CloudFormation request whose ResponseURL is this fake's own, as CloudFormation does).
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackFake, readBody } from './loopback.ts';
 
 export interface DeployHooks {
   /** Values of Fn::ImportValue by export name. */
@@ -36,26 +36,14 @@ interface FakeStack {
   physical: Record<string, string>;
 }
 
-export class CloudFormationFake {
+export class CloudFormationFake extends LoopbackFake {
   readonly stacks: FakeStack[] = [];
   calls: Array<{ action: string; params: URLSearchParams }> = [];
-  private server: Server | undefined;
-  private url = '';
   private pending = new Set<Promise<void>>();
   private waiters = new Map<string, (body: { Status: string; Reason?: string; PhysicalResourceId?: string }) => void>();
 
-  constructor(private readonly hooks: DeployHooks) {}
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
-    return this.url;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((r) => this.server?.close(() => r()));
+  constructor(private readonly hooks: DeployHooks) {
+    super();
   }
 
   /** Waits until every stack operation started so far has finished. */
@@ -199,10 +187,8 @@ export class CloudFormationFake {
     throw new CfnError('InvalidAction', `${action} is not supported by this fake`);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const text = (await readBody(req)).toString('utf8');
     const response = /^\/cfn-response\/([^/?]+)/.exec(req.url ?? '');
     if (req.method === 'PUT' && response) {
       this.waiters.get(response[1]!)?.(JSON.parse(text));

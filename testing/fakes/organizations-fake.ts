@@ -8,15 +8,16 @@
 // - Both page: MaxResults 1–20, and NextToken "is not null" when more results remain, even on an
 //   empty page ("you should check NextToken after every operation"). An unknown parent is
 //   ParentNotFoundException; an invalid token InvalidInputException.
-import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { OU_ID_PATTERN } from '../../contract/patterns.ts';
+import { FakeApiError, LoopbackFake, parseJsonBody, readBody, sendAwsJson, sendAwsJsonError } from './loopback.ts';
 
 export interface FakeOrgAccount {
   id: string;
   status?: 'ACTIVE' | 'SUSPENDED' | 'PENDING_CLOSURE';
 }
 
-export class OrganizationsFake {
+export class OrganizationsFake extends LoopbackFake {
   /** Parent (root or OU) → child OUs. */
   readonly ous = new Map<string, string[]>();
   /** Parent (root or OU) → accounts directly under it. */
@@ -24,19 +25,6 @@ export class OrganizationsFake {
   /** Items per page when the caller asks for more (small, so that paging is exercised). */
   pageSize = 1;
   calls: Array<{ op: string; input: Record<string, unknown> }> = [];
-  private server: Server | undefined;
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((r) => this.server?.close(() => r()));
-  }
-
   /** Moves an account to another parent (MoveAccount), or out of the organization (undefined). */
   move(accountId: string, to: string | undefined): void {
     let found: FakeOrgAccount | undefined;
@@ -58,11 +46,11 @@ export class OrganizationsFake {
   private page<T>(items: T[], input: Record<string, unknown>, key: string): Record<string, unknown> {
     const max = input.MaxResults === undefined ? 20 : Number(input.MaxResults);
     if (!Number.isInteger(max) || max < 1 || max > 20)
-      throw new FakeOrgError('InvalidInputException', 'MaxResults must be 1–20');
+      throw new FakeApiError('InvalidInputException', 'MaxResults must be 1–20');
     let start = 0;
     if (input.NextToken !== undefined) {
       start = Number(Buffer.from(String(input.NextToken), 'base64').toString('utf8'));
-      if (!Number.isInteger(start) || start < 0) throw new FakeOrgError('InvalidInputException', 'invalid NextToken');
+      if (!Number.isInteger(start) || start < 0) throw new FakeApiError('InvalidInputException', 'invalid NextToken');
     }
     const size = Math.min(max, this.pageSize);
     const out: Record<string, unknown> = { [key]: items.slice(start, start + size) };
@@ -72,16 +60,15 @@ export class OrganizationsFake {
 
   private answer(op: string, input: Record<string, unknown>): unknown {
     const parent = String(input.ParentId ?? '');
-    if (!/^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$/.test(parent))
-      throw new FakeOrgError('InvalidInputException', 'ParentId is not a root or OU ID');
+    if (!OU_ID_PATTERN.test(parent)) throw new FakeApiError('InvalidInputException', 'ParentId is not a root or OU ID');
     if (!this.knows(parent))
-      throw new FakeOrgError(
+      throw new FakeApiError(
         'ParentNotFoundException',
         "We can't find a root or OU with the ParentId that you specified.",
       );
     if (op === 'ListChildren') {
       if (input.ChildType !== 'ORGANIZATIONAL_UNIT' && input.ChildType !== 'ACCOUNT')
-        throw new FakeOrgError('InvalidInputException', 'ChildType must be ORGANIZATIONAL_UNIT or ACCOUNT');
+        throw new FakeApiError('InvalidInputException', 'ChildType must be ORGANIZATIONAL_UNIT or ACCOUNT');
       const children =
         input.ChildType === 'ACCOUNT'
           ? (this.accounts.get(parent) ?? []).map((a) => ({ Id: a.id, Type: 'ACCOUNT' }))
@@ -99,34 +86,17 @@ export class OrganizationsFake {
       }));
       return this.page(accounts, input, 'Accounts');
     }
-    throw new FakeOrgError('UnknownOperationException', `${op} is not supported by this fake`);
+    throw new FakeApiError('UnknownOperationException', `${op} is not supported by this fake`);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const op = String(req.headers['x-amz-target'] ?? '').replace(/^AWSOrganizationsV20161128\./, '');
-    const input = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
-    this.calls.push({ op, input });
-    let status = 200;
-    let body: unknown;
     try {
-      body = this.answer(op, input);
+      const input = parseJsonBody(await readBody(req));
+      this.calls.push({ op, input });
+      sendAwsJson(res, 200, this.answer(op, input));
     } catch (err) {
-      const e = err as FakeOrgError;
-      status = 400;
-      body = { __type: e.type ?? 'ServiceException', Message: e.message };
+      sendAwsJsonError(res, err, 'ServiceException', 'Message');
     }
-    res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'fake' });
-    res.end(JSON.stringify(body));
-  }
-}
-
-class FakeOrgError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-  ) {
-    super(message);
   }
 }
