@@ -25,6 +25,10 @@ export const PROVENANCE_TAG_SUFFIXES = {
   agencyAccount: 'agency-account',
   /** Written by the tag manager on every synced node: the EC2 instance behind it. */
   ec2InstanceId: 'ec2-instance-id',
+  /** Written by the tag manager on every synced node: the node's own ARN,
+   *  arn:<partition>:ssm:<region>:<account>:managed-instance/<mi-id>, the form ssm:SourceInstanceARN
+   *  takes. The node role's policy denies node reports on a node whose tag names another caller. */
+  nodeArn: 'node-arn',
   /** Stamped by the hybrid activation at registration time. Agencies cannot change it (the tag
    *  manager never writes reserved keys); central principals with SSM tagging rights could. */
   activationAgency: 'activation-agency',

@@ -12,8 +12,8 @@ export { SSM_TAG_PATTERN };
 export { DEFAULT_RESERVED_TAG_PREFIX } from '../../contract/names.ts';
 /** Tags the hybrid activation stamps on every node it registers (activation-agency). */
 export const ACTIVATION_STAMPED_TAG_COUNT = 1;
-/** Provenance tags the tag manager writes on every synced node (agency account, EC2 instance ID). */
-export const PROVENANCE_TAG_COUNT = 2;
+/** Provenance tags the tag manager writes on every synced node (agency account, EC2 instance ID, node ARN). */
+export const PROVENANCE_TAG_COUNT = 3;
 
 export const SKIP_REASONS = {
   awsPrefix: 'aws: keys are reserved by AWS',
@@ -85,20 +85,35 @@ const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0
 export interface ProvenanceKeys {
   agencyAccount: string;
   ec2InstanceId: string;
+  nodeArn: string;
   activationAgency: string;
 }
 
 export const provenanceKeys = (prefix: string): ProvenanceKeys => ({
   agencyAccount: `${prefix}${PROVENANCE_TAG_SUFFIXES.agencyAccount}`,
   ec2InstanceId: `${prefix}${PROVENANCE_TAG_SUFFIXES.ec2InstanceId}`,
+  nodeArn: `${prefix}${PROVENANCE_TAG_SUFFIXES.nodeArn}`,
   activationAgency: `${prefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`,
 });
+
+/** The reserved keys sync itself writes on every node (PROVENANCE_TAG_COUNT of them). */
+export function syncWrittenKeys(prefix: string): string[] {
+  const p = provenanceKeys(prefix);
+  return [p.agencyAccount, p.ec2InstanceId, p.nodeArn];
+}
+
+/** True for a key sync owns on a node: every non-reserved key, and the provenance keys it writes. */
+function isSyncOwnedKey(key: string, prefix: string): boolean {
+  return !isReservedKey(key, prefix) || syncWrittenKeys(prefix).includes(key);
+}
 
 export interface PlanInput {
   rawTags: Tags;
   prefix: string;
   agencyAccountId: string;
   ec2InstanceId: string;
+  /** The node's own ARN (arn:<partition>:ssm:<region>:<account>:managed-instance/<mi-id>). */
+  nodeArn: string;
   /**
    * Reserved tags on the node that sync neither writes nor removes (the activation's stamp and
    * anything central IT set). Defaults to the activation's stamped tags.
@@ -125,7 +140,7 @@ export function tagFingerprint(tags: Tags): string {
 
 /** The SSM tags a node should carry for these EC2 tags, and the tags that cannot be copied. */
 export function planTags(input: PlanInput): TagPlan {
-  const { rawTags, prefix, agencyAccountId, ec2InstanceId } = input;
+  const { rawTags, prefix, agencyAccountId, ec2InstanceId, nodeArn } = input;
   const otherReserved = Math.max(0, input.otherReservedTagCount ?? ACTIVATION_STAMPED_TAG_COUNT);
   const skipped: SkippedTag[] = [];
   const copyable: string[] = [];
@@ -143,6 +158,7 @@ export function planTags(input: PlanInput): TagPlan {
   const p = provenanceKeys(prefix);
   desired[p.agencyAccount] = agencyAccountId;
   desired[p.ec2InstanceId] = ec2InstanceId;
+  desired[p.nodeArn] = nodeArn;
   return { desired, userKeys, skipped, fingerprint: tagFingerprint(desired) };
 }
 
@@ -177,21 +193,14 @@ export function diffAgainstCurrent(plan: TagPlan, current: Tags, prefix: string)
 
 /** Reserved keys on a node that sync does not own (stamp, central IT's own), for the 50-tag budget. */
 export function countOtherReservedTags(current: Tags, prefix: string): number {
-  const p = provenanceKeys(prefix);
-  return Object.keys(current).filter((k) => isReservedKey(k, prefix) && k !== p.agencyAccount && k !== p.ec2InstanceId)
-    .length;
+  return Object.keys(current).filter((k) => !isSyncOwnedKey(k, prefix)).length;
 }
 
 export const isEmptyDiff = (d: TagDiff): boolean => Object.keys(d.toAdd).length === 0 && d.toRemove.length === 0;
 
-/** The part of a node's tags that sync owns: every non-reserved key, and its two provenance tags. */
+/** The part of a node's tags that sync owns: every non-reserved key, and the provenance tags it writes. */
 export function syncOwnedTags(current: Tags, prefix: string): Tags {
-  const p = provenanceKeys(prefix);
-  return tagsFrom(
-    Object.entries(current).filter(
-      ([k]) => !isReservedKey(k, prefix) || k === p.agencyAccount || k === p.ec2InstanceId,
-    ),
-  );
+  return tagsFrom(Object.entries(current).filter(([k]) => isSyncOwnedKey(k, prefix)));
 }
 
 /**

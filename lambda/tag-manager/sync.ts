@@ -20,6 +20,7 @@ import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.
 import { claimBinding, putRow, recordError, type SyncRow } from './table-io.ts';
 import { HandlerError } from '../shared/errors.ts';
 import { readCurrentTags } from './current-tags.ts';
+import { managedNodeArn } from './tagging-io.ts';
 
 /** A stable fraction in [0, 1) for a node (FNV-1a of its ID). */
 export function nodePhase(managedInstanceId: string): number {
@@ -114,6 +115,8 @@ async function syncOwnedNode(
       prefix: config.reservedTagPrefix,
       agencyAccountId: agency,
       ec2InstanceId: entry.ec2InstanceId,
+      // The node-arn tag is what the node role's policy compares with the caller (ssm:SourceInstanceARN).
+      nodeArn: managedNodeArn(ctx.hub, id),
       otherReservedTagCount,
     });
 

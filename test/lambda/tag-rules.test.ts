@@ -10,19 +10,23 @@ import {
   isEmptyDiff,
   isReservedKey,
   planTags,
+  PROVENANCE_TAG_COUNT,
   SKIP_REASONS,
   syncOwnedTags,
+  syncWrittenKeys,
   tagFingerprint,
   tagRuleViolation,
 } from '../../lambda/shared/tag-rules.ts';
 
 const P = 'central-it:';
+const NODE_ARN = 'arn:aws:ssm:eu-west-2:999999999999:managed-instance/mi-0123456789abcdef0';
 const plan = (rawTags: Record<string, string>, otherReservedTagCount?: number) =>
   planTags({
     rawTags,
     prefix: P,
     agencyAccountId: '111111111111',
     ec2InstanceId: 'i-0123456789abcdef0',
+    nodeArn: NODE_ARN,
     otherReservedTagCount,
   });
 
@@ -41,6 +45,12 @@ describe('tag rule violations', () => {
     ['k', 'rocket 🚀', SKIP_REASONS.valueChars],
     ['k', 'new\nline', SKIP_REASONS.valueChars],
     ['central-it:agency-account', '222222222222', SKIP_REASONS.reserved(P)],
+    [
+      'central-it:node-arn',
+      'arn:aws:ssm:eu-west-2:999999999999:managed-instance/mi-0bbbbbbbbbbbbbbbb',
+      SKIP_REASONS.reserved(P),
+    ],
+    ['CENTRAL-IT:Node-Arn', 'x', SKIP_REASONS.reserved(P)],
     ['Central-IT:anything', 'x', SKIP_REASONS.reserved(P)],
   ])('refuses key %j with value %j', (key, value, reason) => {
     expect(tagRuleViolation(key, value, P)).toBe(reason);
@@ -69,7 +79,7 @@ describe('tag rule violations', () => {
 });
 
 describe('planning the SSM tags of a node', () => {
-  it('keeps legal tags, reports every dropped one with its reason, and adds the two provenance tags', () => {
+  it('keeps legal tags, reports every dropped one with its reason, and adds the three provenance tags', () => {
     const p = plan({
       Name: 'web',
       'aws:cloudformation:stack-name': 's',
@@ -82,6 +92,7 @@ describe('planning the SSM tags of a node', () => {
       Name: 'web',
       'central-it:agency-account': '111111111111',
       'central-it:ec2-instance-id': 'i-0123456789abcdef0',
+      'central-it:node-arn': NODE_ARN,
     });
     expect(p.userKeys).toEqual(['Env', 'Name']);
     expect(p.skipped).toEqual([
@@ -92,35 +103,47 @@ describe('planning the SSM tags of a node', () => {
   });
 
   it('an EC2 tag cannot override the provenance tags', () => {
-    const p = plan({ 'central-it:ec2-instance-id': 'i-ffffffffffffffff0' });
+    const other = 'arn:aws:ssm:eu-west-2:999999999999:managed-instance/mi-0bbbbbbbbbbbbbbbb';
+    const p = plan({ 'central-it:ec2-instance-id': 'i-ffffffffffffffff0', 'central-it:node-arn': other });
     expect(p.desired['central-it:ec2-instance-id']).toBe('i-0123456789abcdef0');
+    expect(p.desired['central-it:node-arn']).toBe(NODE_ARN);
+    expect(p.skipped.map((s) => s.key)).toEqual(['central-it:ec2-instance-id', 'central-it:node-arn']);
   });
 
-  it('keeps 47 user tags (50 minus the stamped tag and 2 provenance tags), chosen by code-unit order', () => {
+  it('counts every provenance key sync writes in the budget', () => {
+    expect(syncWrittenKeys(P)).toEqual([
+      'central-it:agency-account',
+      'central-it:ec2-instance-id',
+      'central-it:node-arn',
+    ]);
+    expect(PROVENANCE_TAG_COUNT).toBe(syncWrittenKeys(P).length);
+  });
+
+  it('keeps 46 user tags (50 minus the stamped tag and 3 provenance tags), chosen by code-unit order', () => {
     const raw: Record<string, string> = {};
     for (let i = 0; i < 60; i++) raw[`k${String(i).padStart(2, '0')}`] = `v${i}`;
     raw['Z-upper'] = 'sorts before lower case';
     const p = plan(raw);
     expect(Object.keys(p.desired)).toHaveLength(50 - 1);
-    expect(p.userKeys).toHaveLength(47);
+    expect(p.userKeys).toHaveLength(46);
     expect(p.userKeys[0]).toBe('Z-upper');
-    expect(p.userKeys.at(-1)).toBe('k45');
+    expect(p.userKeys.at(-1)).toBe('k44');
     const over = p.skipped.filter((s) => s.reason === SKIP_REASONS.overLimit).map((s) => s.key);
-    expect(over).toEqual(Array.from({ length: 14 }, (_, i) => `k${46 + i}`));
+    expect(over).toEqual(Array.from({ length: 15 }, (_, i) => `k${45 + i}`));
   });
 
   it('shrinks the budget when central IT holds more reserved tags on the node', () => {
     const raw: Record<string, string> = {};
     for (let i = 0; i < 50; i++) raw[`t${String(i).padStart(2, '0')}`] = 'v';
-    expect(plan(raw, 4).userKeys).toHaveLength(44);
-    expect(plan(raw, 0).userKeys).toHaveLength(48);
+    expect(plan(raw, 4).userKeys).toHaveLength(43);
+    expect(plan(raw, 0).userKeys).toHaveLength(47);
     expect(plan(raw, 60).userKeys).toHaveLength(0);
   });
 
   it('illegal tags do not use up the budget', () => {
     const raw: Record<string, string> = { 'aws:a': '1', 'aws:b': '2' };
-    for (let i = 0; i < 47; i++) raw[`t${String(i).padStart(2, '0')}`] = 'v';
-    expect(plan(raw).userKeys).toHaveLength(47);
+    for (let i = 0; i < 46; i++) raw[`t${String(i).padStart(2, '0')}`] = 'v';
+    expect(plan(raw).userKeys).toHaveLength(46);
     expect(plan(raw).skipped.every((s) => s.reason === SKIP_REASONS.awsPrefix)).toBe(true);
   });
 
@@ -155,12 +178,14 @@ describe('fingerprints', () => {
       prefix: P,
       agencyAccountId: '111111111111',
       ec2InstanceId: 'i-0123456789abcdef0',
+      nodeArn: NODE_ARN,
     });
     const b = planTags({
       rawTags: { x: '1' },
       prefix: P,
       agencyAccountId: '111111111111',
       ec2InstanceId: 'i-0123456789abcdef1',
+      nodeArn: NODE_ARN,
     });
     expect(a.fingerprint).not.toBe(b.fingerprint);
   });
@@ -185,7 +210,11 @@ describe('diffs', () => {
       'central-it:agency-account': '111111111111',
     };
     const d = diffAgainstCurrent(p, current, P);
-    expect(d.toAdd).toEqual({ Env: 'prod', 'central-it:ec2-instance-id': 'i-0123456789abcdef0' });
+    expect(d.toAdd).toEqual({
+      Env: 'prod',
+      'central-it:ec2-instance-id': 'i-0123456789abcdef0',
+      'central-it:node-arn': NODE_ARN,
+    });
     expect(d.toRemove).toEqual(['Stray']);
     expect(isEmptyDiff(d)).toBe(false);
   });
@@ -196,6 +225,14 @@ describe('diffs', () => {
     expect(isEmptyDiff(d)).toBe(true);
   });
 
+  it('adds only the node-arn tag to a node synced before it existed (an upgrade writes it once)', () => {
+    const p = plan({ Name: 'web' });
+    const before = { ...p.desired, 'central-it:activation-agency': '111111111111' };
+    delete (before as Record<string, string>)['central-it:node-arn'];
+    const d = diffAgainstCurrent(p, before, P);
+    expect(d).toEqual({ toAdd: { 'central-it:node-arn': NODE_ARN }, toRemove: [] });
+  });
+
   it('counts reserved tags sync does not own, excluding its own provenance tags', () => {
     expect(
       countOtherReservedTags(
@@ -203,6 +240,7 @@ describe('diffs', () => {
           'central-it:activation-agency': 'a',
           'central-it:agency-account': 'a',
           'central-it:ec2-instance-id': 'i',
+          'central-it:node-arn': NODE_ARN,
           'central-it:x': '1',
           Name: 'n',
         },
@@ -236,7 +274,11 @@ describe('tags are data: keys named like Object.prototype members', () => {
     const current = withKey(key, 'stale');
     const d = diffAgainstCurrent(plan(fromJson({ Name: 'web' })), current, P);
     expect(d.toRemove).toEqual([key]);
-    expect(Object.keys(d.toAdd).sort()).toEqual(['central-it:agency-account', 'central-it:ec2-instance-id']);
+    expect(Object.keys(d.toAdd).sort()).toEqual([
+      'central-it:agency-account',
+      'central-it:ec2-instance-id',
+      'central-it:node-arn',
+    ]);
   });
 
   it.each(KEYS)('adds a %s tag missing from SSM, and sends it on as an own key', (key) => {
@@ -277,15 +319,23 @@ describe('whether a bulk answer agrees with what was last applied', () => {
     ['a tag added in SSM', { ...p.desired, Stray: 'x' }, p.fingerprint, false],
     ['a tag removed in SSM', { Name: 'web', 'central-it:agency-account': '111111111111' }, p.fingerprint, false],
     ['a provenance tag changed in SSM', { ...p.desired, 'central-it:ec2-instance-id': 'i-1' }, p.fingerprint, false],
+    ['the node-arn tag changed in SSM', { ...p.desired, 'central-it:node-arn': 'arn:x' }, p.fingerprint, false],
     ['nothing applied yet and only the stamp on the node', stamp, undefined, true],
     ['nothing applied yet and a user tag on the node', { ...stamp, Stray: 'x' }, undefined, false],
   ])('%s: %s', (_label, current, fingerprint, agrees) => {
     expect(agreesWithLastApplied(current, fingerprint, P)).toBe(agrees);
   });
 
-  it('keeps the non-reserved keys and the two provenance tags, nothing else reserved', () => {
+  it('keeps the non-reserved keys and the three provenance tags, nothing else reserved', () => {
     expect(
       Object.keys(syncOwnedTags({ ...p.desired, ...stamp, 'central-it:patch': 'x', constructor: 'c' }, P)).sort(),
-    ).toEqual(['Env', 'Name', 'central-it:agency-account', 'central-it:ec2-instance-id', 'constructor']);
+    ).toEqual([
+      'Env',
+      'Name',
+      'central-it:agency-account',
+      'central-it:ec2-instance-id',
+      'central-it:node-arn',
+      'constructor',
+    ]);
   });
 });

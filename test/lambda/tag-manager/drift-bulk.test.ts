@@ -3,7 +3,7 @@
 // return or whose bulk answer disagrees with what the table says was last applied.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TAG_MANAGER_ENV } from '../../../lambda/shared/names.ts';
-import { AGENCY_A, PREFIX, ec2Id, harnessForFile } from './harness.ts';
+import { AGENCY_A, ec2Id, harnessForFile, provenanceTags } from './harness.ts';
 
 const h = harnessForFile();
 let n = 7000;
@@ -39,9 +39,7 @@ const statuses = (res: { results: Array<{ status: string }> }) => res.results.ma
 const expectInSync = (x: Node) =>
   expect(h.ssm.state.tagsOf(x.id)).toEqual({
     ...x.tags,
-    [`${PREFIX}activation-agency`]: AGENCY_A,
-    [`${PREFIX}agency-account`]: AGENCY_A,
-    [`${PREFIX}ec2-instance-id`]: x.ec2,
+    ...provenanceTags(AGENCY_A, x.ec2, x.id),
   });
 /** Synced, then every drift check made due. */
 async function syncedFleet(count: number): Promise<Node[]> {

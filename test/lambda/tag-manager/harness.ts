@@ -19,6 +19,15 @@ export const AGENCY_B = '222222222222';
 export const aliasArn = (agency: string) => `${FUNCTION_ARN}:${agencyAliasName(agency)}`;
 export const miId = (n: number) => `mi-${n.toString(16).padStart(17, '0')}`;
 export const ec2Id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
+/** A node's ARN in the hub the harness runs (FUNCTION_ARN's partition, Region and account). */
+export const nodeArnOf = (id: string) => `arn:aws:ssm:us-east-1:${HUB_ACCOUNT}:managed-instance/${id}`;
+/** Every reserved tag a synced node of `agency` carries: the activation's stamp and sync's three provenance tags. */
+export const provenanceTags = (agency: string, ec2: string, id: string): Record<string, string> => ({
+  [`${PREFIX}activation-agency`]: agency,
+  [`${PREFIX}agency-account`]: agency,
+  [`${PREFIX}ec2-instance-id`]: ec2,
+  [`${PREFIX}node-arn`]: nodeArnOf(id),
+});
 
 export interface Harness {
   ssm: SsmFake;

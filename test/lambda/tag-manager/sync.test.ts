@@ -2,12 +2,11 @@
 // reserved prefix, the 50-tag limit, drift repair and per-node failure isolation.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { AGENCY_A, PREFIX, ec2Id, startHarness, type Harness } from './harness.ts';
+import { AGENCY_A, PREFIX, ec2Id, provenanceTags, startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
 let n = 1000;
 let failAddFor: string | undefined;
-const STAMP = `${PREFIX}activation-agency`;
 
 beforeAll(async () => {
   h = await startHarness({
@@ -32,11 +31,7 @@ const sync = (nodes: Array<{ id: string; ec2: string; tags: Record<string, strin
     op: 'sync',
     instances: nodes.map((x) => ({ ec2InstanceId: x.ec2, managedInstanceId: x.id, tags: x.tags })),
   });
-const provenance = (ec2: string) => ({
-  [STAMP]: AGENCY_A,
-  [`${PREFIX}agency-account`]: AGENCY_A,
-  [`${PREFIX}ec2-instance-id`]: ec2,
-});
+const provenance = (ec2: string, id: string) => provenanceTags(AGENCY_A, ec2, id);
 
 describe('cost', () => {
   it('a resync with no change makes zero SSM calls, for 100 nodes proven either way', async () => {
@@ -84,7 +79,7 @@ describe('mirroring', () => {
     await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web', Env: 'prod', Team: 'ops' } }]);
     const res = await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }]);
     expect(res.results[0].status).toBe('applied');
-    expect(h.ssm.state.tagsOf(id)).toEqual({ Name: 'web', ...provenance(ec2Id(k)) });
+    expect(h.ssm.state.tagsOf(id)).toEqual({ Name: 'web', ...provenance(ec2Id(k), id) });
     const row = (await h.rows()).find((r) => r.managedInstanceId === id);
     expect(row?.appliedTagKeys).toEqual(['Name']);
   });
@@ -151,11 +146,11 @@ describe('mirroring', () => {
     expect(h.ssm.state.tagsOf(id)).toEqual({
       Name: 'web',
       [`${PREFIX}patch-group`]: 'ring-1',
-      ...provenance(ec2Id(k)),
+      ...provenance(ec2Id(k), id),
     });
     // Removing every EC2 tag leaves the reserved ones alone.
     await sync([{ id, ec2: ec2Id(k), tags: {} }]);
-    expect(h.ssm.state.tagsOf(id)).toEqual({ [`${PREFIX}patch-group`]: 'ring-1', ...provenance(ec2Id(k)) });
+    expect(h.ssm.state.tagsOf(id)).toEqual({ [`${PREFIX}patch-group`]: 'ring-1', ...provenance(ec2Id(k), id) });
   });
 });
 
@@ -163,17 +158,17 @@ describe('the 50-tag limit', () => {
   const sixty = () =>
     Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`tag-${String(i).padStart(2, '0')}`, `v${i}`]));
 
-  it('keeps the first 47 user tags by key order and reports the rest, the same way every time', async () => {
+  it('keeps the first 46 user tags by key order and reports the rest, the same way every time', async () => {
     const k = ++n;
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
     const res = await sync([{ id, ec2: ec2Id(k), tags: sixty() }]);
     expect(res.results[0].status).toBe('applied');
     const tags = h.ssm.state.tagsOf(id)!;
     expect(Object.keys(tags)).toHaveLength(50);
-    expect(tags['tag-46']).toBe('v46');
-    expect(tags['tag-47']).toBeUndefined();
+    expect(tags['tag-45']).toBe('v45');
+    expect(tags['tag-46']).toBeUndefined();
     const over = res.results[0].skippedTags.filter((s: { reason: string }) => /50-tag limit/.test(s.reason));
-    expect(over.map((s: { key: string }) => s.key)).toEqual(Array.from({ length: 13 }, (_, i) => `tag-${47 + i}`));
+    expect(over.map((s: { key: string }) => s.key)).toEqual(Array.from({ length: 14 }, (_, i) => `tag-${46 + i}`));
     h.ssm.resetCounters();
     const reversed = Object.fromEntries(Object.entries(sixty()).reverse());
     const again = await sync([{ id, ec2: ec2Id(k), tags: reversed }]);
@@ -192,7 +187,7 @@ describe('the 50-tag limit', () => {
     const tags = h.ssm.state.tagsOf(id)!;
     expect(Object.keys(tags)).toHaveLength(50);
     expect(tags).toMatchObject(extra);
-    expect(Object.keys(tags).filter((t) => t.startsWith('tag-'))).toHaveLength(44);
+    expect(Object.keys(tags).filter((t) => t.startsWith('tag-'))).toHaveLength(43);
     // The recount is remembered: the next identical sync costs nothing.
     h.ssm.resetCounters();
     expect((await sync([{ id, ec2: ec2Id(k), tags: sixty() }])).results[0].status).toBe('unchanged');
@@ -211,7 +206,7 @@ describe('first sync', () => {
     expect(h.ssm.state.tagsOf(id)).toEqual({
       Name: 'web',
       [`${PREFIX}patch-group`]: 'ring-1',
-      ...provenance(ec2Id(k)),
+      ...provenance(ec2Id(k), id),
     });
     // The read counts as the drift check: the next identical sync costs nothing.
     h.ssm.resetCounters();
@@ -243,7 +238,7 @@ describe('drift pass', () => {
     const res = await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }]);
     expect(res.results[0].status).toBe('applied');
     expect(h.ssm.calls.ListTagsForResource).toBe(1);
-    expect(h.ssm.state.tagsOf(id)).toEqual({ Name: 'web', ...provenance(ec2Id(k)) });
+    expect(h.ssm.state.tagsOf(id)).toEqual({ Name: 'web', ...provenance(ec2Id(k), id) });
     const row = (await h.rows()).find((r) => r.managedInstanceId === id);
     expect(Date.parse(row!.lastDriftCheckAt)).toBeGreaterThan(Date.parse('2025-01-01'));
   });

@@ -1,7 +1,7 @@
 // Resilience: with 30% of SSM calls throttled (HTTP 400 ThrottlingException, as SSM answers),
 // a 500-node sync (5 requests of 100, run at once) converges and loses nothing.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { AGENCY_A, PREFIX, ec2Id, startHarness, type Harness } from './harness.ts';
+import { AGENCY_A, ec2Id, provenanceTags, startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -72,9 +72,7 @@ it('converges on a 500-node sync with 30% of SSM calls throttled, nothing lost',
     expect(h.ssm.state.tagsOf(x.id)).toEqual({
       Name: x.tags.Name,
       Env: x.tags.Env,
-      [`${PREFIX}activation-agency`]: AGENCY_A,
-      [`${PREFIX}agency-account`]: AGENCY_A,
-      [`${PREFIX}ec2-instance-id`]: x.ec2,
+      ...provenanceTags(AGENCY_A, x.ec2, x.id),
     });
   }
   const rows = await h.rows();
