@@ -333,6 +333,13 @@ describe('hub node role (hybrid nodes of every agency share it)', () => {
       resource: ssmArn(`parameter${name}`),
       expected: 'ImplicitlyDenied',
     })),
+    ...[OWN, OTHER_NODE].map((id): Row => ({
+      case: `cannot write or remove a node-arn tag (on ${id === OWN ? 'its own node' : 'another node'})`,
+      action: id === OWN ? 'ssm:AddTagsToResource' : 'ssm:RemoveTagsFromResource',
+      resource: node(id),
+      context: { 'aws:TagKeys': [key('node-arn')] },
+      expected: 'ImplicitlyDenied',
+    })),
     {
       case: 'cannot tag its own node (its owner is what the hub proves)',
       action: 'ssm:AddTagsToResource',
@@ -442,6 +449,13 @@ describe('tag manager role', () => {
       action: 'ssm:AddTagsToResource',
       resource: node,
       context: { ...ownedBy(AGENCY_A), 'aws:TagKeys': ['Environment', key('agency-account')] },
+      expected: 'Allowed',
+    },
+    {
+      case: "writes a node's node-arn provenance tag (the node role's deny compares it with the caller)",
+      action: 'ssm:AddTagsToResource',
+      resource: node,
+      context: { ...ownedBy(AGENCY_A), 'aws:TagKeys': [key('agency-account'), key('node-arn')] },
       expected: 'Allowed',
     },
     {
