@@ -4,7 +4,7 @@
 // the architecture diagram in the README: tag manager, activation manager, sync-state table,
 // the key that encrypts the records, the nodes' role; then the shared plumbing.
 import { derivedNames, type BuildConfig } from '../config.ts';
-import { GetAtt, Ref, Sub, type Value } from '../kit/intrinsics.ts';
+import { Equals, GetAtt, Ref, Sub, type Value } from '../kit/intrinsics.ts';
 import {
   allow,
   assumeRoleFor,
@@ -16,6 +16,7 @@ import {
   SSM_TAGGABLE_RESOURCES,
   viaService,
   writeOwnLogs,
+  onlyIf,
 } from '../kit/iam.ts';
 import { addDeadLetterQueue, queueDepthMetric, type AddAlarm } from '../kit/monitoring.ts';
 import { GRANTS_ONLY_FOR_AWS_SERVICES, KEY_ADMINISTERED_BY_ACCOUNT, logsMayUseKeyFor } from '../kit/monitoring.ts';
@@ -66,6 +67,7 @@ export function buildCentralManager(ctx: BuildContext): Template {
   outputs(t);
   parameterInterface(t, [
     { label: 'Notifications', parameters: [['AlarmEmail', 'Alarm e-mail address']] },
+    { label: 'Hub nodes', parameters: [['BindNodeReports', 'Refuse reports about another node']] },
     {
       label: 'Fleet lifecycle (automatic membership and orphan sweep)',
       parameters: [
@@ -335,6 +337,15 @@ function dataKey(t: Template, config: BuildConfig): void {
 
 /** The role every hybrid-registered node assumes. The trust is pinned to this account's SSM. */
 function managedNodeRole(t: Template, config: BuildConfig): void {
+  // The node-binding Deny rests on two things no document states (README, assumptions): a switch
+  // lets central IT turn it off at once if the live check shows a node refused its own reports.
+  t.parameter('BindNodeReports', {
+    Type: 'String',
+    Default: 'true',
+    AllowedValues: ['true', 'false'],
+    Description: "true: a node's compliance and state reports are refused for any other node (see README)",
+  });
+  t.condition('NodeReportBindingOn', Equals(Ref('BindNodeReports'), 'true'));
   t.resource('ManagedNodeRole', 'AWS::IAM::Role', {
     Description: 'Assumed by agency instances registered to this hub through a hybrid activation',
     AssumeRolePolicyDocument: assumeRoleFor('ssm.amazonaws.com', {
@@ -356,6 +367,7 @@ function managedNodeRole(t: Template, config: BuildConfig): void {
               ),
             ],
             `${config.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.nodeArn}`,
+            (deny) => onlyIf('NodeReportBindingOn', deny),
           ),
         ),
       },

@@ -1,6 +1,6 @@
 // IAM policy shortcuts. Statements are plain data; the guard rules and tests read them back.
 import { KitError } from './errors.ts';
-import { GetAtt, Sub, type Value } from './intrinsics.ts';
+import { GetAtt, requireLogicalId, Sub, type Value } from './intrinsics.ts';
 import { logGroupIdOf } from './lambda.ts';
 
 export interface Statement {
@@ -14,9 +14,20 @@ export interface Statement {
   Principal?: Value;
 }
 
-export function policyDocument(...statements: Statement[]): Record<string, Value> {
-  if (statements.length === 0)
+/** A statement the template keeps only while a named condition holds (Fn::If … AWS::NoValue). */
+export interface ConditionalStatement {
+  'Fn::If': [string, Statement, { Ref: 'AWS::NoValue' }];
+}
+
+export function onlyIf(conditionName: string, statement: Statement): ConditionalStatement {
+  requireLogicalId('onlyIf', conditionName);
+  return { 'Fn::If': [conditionName, statement, { Ref: 'AWS::NoValue' }] };
+}
+
+export function policyDocument(...entries: Array<Statement | ConditionalStatement>): Record<string, Value> {
+  if (entries.length === 0)
     throw new KitError('PolicyDocument', 'Statement', 'policyDocument: needs at least one statement');
+  const statements = entries.map((e) => ('Fn::If' in e ? e['Fn::If'][1] : e));
   for (const s of statements) {
     const actions = Array.isArray(s.Action) ? s.Action : [s.Action];
     const sid = s.Sid ?? '(no Sid)';
@@ -27,7 +38,7 @@ export function policyDocument(...statements: Statement[]): Record<string, Value
         throw new KitError(sid, 'Action', `policyDocument: "${a}" is not an action like service:Action`);
     }
   }
-  return { Version: '2012-10-17', Statement: statements as unknown as Value[] };
+  return { Version: '2012-10-17', Statement: entries as unknown as Value[] };
 }
 
 export function deny(sid: string, action: string | string[], notResource: Value): Statement {
@@ -173,7 +184,12 @@ export function ownNodeReportsOnly(nodeArnTagKey: string): Statement {
  * credentials (ssm:SourceInstanceARN present, as the SSM guide's compliance policy writes it);
  * `ownNodeReportsOnly` then denies reports on a node whose node-arn tag names another caller.
  */
-export function hybridNodeStatements(readableParameters: Value[], nodeArnTagKey: string): Statement[] {
+export function hybridNodeStatements(
+  readableParameters: Value[],
+  nodeArnTagKey: string,
+  /** Wraps the node-binding Deny, e.g. in Fn::If so a template parameter can switch it off. */
+  bindReports: (deny: Statement) => Statement | ConditionalStatement = (deny) => deny,
+): Array<Statement | ConditionalStatement> {
   const hub = (rest: string) => Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:${rest}`);
   const documents = [hub('document/*'), Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::document/*')];
   const fromNode = { StringEquals: { 'ssm:SourceInstanceARN': '${ssm:SourceInstanceARN}' } };
@@ -184,7 +200,7 @@ export function hybridNodeStatements(readableParameters: Value[], nodeArnTagKey:
       [hub('managed-instance/*'), hub('association/*'), ...documents],
       fromNode,
     ),
-    ownNodeReportsOnly(nodeArnTagKey),
+    bindReports(ownNodeReportsOnly(nodeArnTagKey)),
     allow(
       'NodeReadsAssociations',
       ['ssm:ListInstanceAssociations', 'ssm:DescribeAssociation', 'ssm:GetDocument', 'ssm:DescribeDocument'],

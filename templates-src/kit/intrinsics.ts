@@ -32,7 +32,7 @@ function fail(fn: string, argument: string, message: string): never {
 
 const LOGICAL_ID = /^[A-Za-z0-9]+$/;
 
-function requireLogicalId(fn: string, id: unknown): asserts id is string {
+export function requireLogicalId(fn: string, id: unknown): asserts id is string {
   if (typeof id !== 'string' || !LOGICAL_ID.test(id)) {
     fail(fn, 'logicalId', `${fn}: logical ID must be alphanumeric, got ${JSON.stringify(id)}`);
   }

@@ -364,22 +364,20 @@ describe('hub node role (hybrid nodes of every agency share it)', () => {
     );
   });
 
-  it("would allow another node's reports without the ReportsOnlyOnOwnNode deny (the deny is what refuses them)", async () => {
-    const without = hub.rolePolicies('ManagedNodeRole').map((p) => ({
-      ...p,
-      policy: {
-        ...(p.policy as PolicyDocument),
-        Statement: (p.policy as PolicyDocument).Statement.filter((st) => st.Sid !== 'ReportsOnlyOnOwnNode'),
-      },
-    }));
-    expect(JSON.stringify(without)).not.toContain(nodeArnTag);
-    for (const r of reportRows().filter((row) => row.expected === 'ExplicitlyDenied')) {
+  it("allows another node's reports when BindNodeReports is false (the switch removes the deny, and the deny is what refuses them)", async () => {
+    const unbound = new ResolvedStack('central-manager', { ...HUB, parameters: { BindNodeReports: 'false' } });
+    const policies = unbound.rolePolicies('ManagedNodeRole');
+    expect(JSON.stringify(policies)).not.toContain('ReportsOnlyOnOwnNode');
+    expect(JSON.stringify(hub.rolePolicies('ManagedNodeRole'))).toContain('ReportsOnlyOnOwnNode');
+    const denied = reportRows().filter((row) => row.expected === 'ExplicitlyDenied');
+    expect(denied.length).toBeGreaterThan(0);
+    for (const r of denied) {
       const answer = await simulate({
-        principal: session(HUB.accountId, hub.generatedName('ManagedNodeRole'), OWN),
+        principal: session(HUB.accountId, unbound.generatedName('ManagedNodeRole'), OWN),
         action: r.action,
         resource: r.resource,
         context: r.context,
-        identity: without,
+        identity: policies,
         resourceAccount: HUB.accountId,
       });
       expect(answer.decision, r.case).toBe('Allowed');

@@ -14,7 +14,7 @@ import {
 } from '../../templates-src/kit/intrinsics.ts';
 import { LIMITS, Template } from '../../templates-src/kit/template.ts';
 import { addNodeFunction } from '../../templates-src/kit/lambda.ts';
-import { policyDocument } from '../../templates-src/kit/iam.ts';
+import { onlyIf, policyDocument } from '../../templates-src/kit/iam.ts';
 import { sortKeysDeep, toJson, toYaml } from '../../templates-src/kit/serialize.ts';
 
 const queue = (t: Template, id = 'Queue', props: Record<string, unknown> = {}) =>
@@ -232,6 +232,12 @@ describe('Lambda shortcut', () => {
 });
 
 describe('IAM policy shortcut', () => {
+  it('keeps a conditional statement as Fn::If with AWS::NoValue and still checks its actions', () => {
+    const st = { Effect: 'Deny' as const, Action: 'ssm:PutInventory', Resource: '*' };
+    expect(policyDocument(onlyIf('On', st)).Statement).toEqual([{ 'Fn::If': ['On', st, { Ref: 'AWS::NoValue' }] }]);
+    expect(() => policyDocument(onlyIf('On', { ...st, Action: 'PutInventory' }))).toThrow(/service:Action/);
+    expect(() => onlyIf('not a logical id', st)).toThrow(/onlyIf/);
+  });
   it('refuses an action that is not service:Action', () => {
     expect(() => policyDocument({ Effect: 'Allow', Action: 'AddTags', Resource: '*' })).toThrow(
       '"AddTags" is not an action like service:Action',
