@@ -2,11 +2,12 @@
 // that one side writes and the other reads lives here, so the two cannot drift apart.
 import { AGENCY_ALIAS_PREFIX } from './patterns.ts';
 
-/** The templates the build writes, in deployment order; central-operations is optional. */
+/** The templates the build writes, in deployment order (agency-collector before agency-registration); central-operations is optional. */
 export const TEMPLATE_NAMES = [
   'central-manager',
   'agency-permissions',
   'agency-collector',
+  'agency-registration',
   'central-operations',
 ] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
