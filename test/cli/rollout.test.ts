@@ -27,6 +27,8 @@ const ACCOUNTS = ['111111111111', '222222222222', '333333333333', '444444444444'
 const REGIONS = ['us-east-1', 'us-west-2'];
 
 const COLLECTOR = 'ssm-hub-agency-collector';
+/** sinon numbers every call across all stubs, so callIds give the order calls were sent in. */
+const callId = (call: unknown) => (call as { callId: number }).callId;
 const REGISTRATION = 'ssm-hub-agency-registration';
 
 /**
@@ -426,8 +428,8 @@ describe('rollout', () => {
     const collectorDone = mocks.cfn
       .commandCalls(DescribeStackSetOperationCommand)
       .filter((c) => c.args[0].input.StackSetName === COLLECTOR)
-      .map((c) => c.callId);
-    expect(Math.max(...collectorDone)).toBeLessThan(create[0]!.callId);
+      .map(callId);
+    expect(Math.max(...collectorDone)).toBeLessThan(callId(create[0]));
     expect(update[0]!.args[0].input.Parameters).toEqual([
       { ParameterKey: 'CentralAccountId', UsePreviousValue: true },
       { ParameterKey: 'CentralRegion', UsePreviousValue: true },
