@@ -124,6 +124,9 @@ describe('offboard', () => {
     expect(ctx.stderrText()).toContain(
       `WARNING: agency ${A} still has collector stack instances in eu-west-1: they will fail to sync until removed from StackSet ssm-hub-agency-collector`,
     );
+    expect(ctx.stderrText()).toContain(
+      `WARNING: agency ${A} still has registration stack instances in eu-west-1: zero-touch registration there fails once its activation is gone, until they are removed from StackSet ssm-hub-agency-registration`,
+    );
     expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);
   });
 
