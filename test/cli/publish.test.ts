@@ -129,15 +129,16 @@ describe('publish', () => {
     expect(collector.params.get('param_CentralAccountId')).toBe('999999999999');
     expect(collector.params.get('param_CentralRegion')).toBe('us-east-1');
 
-    // The registration template is linked beside the collector, with the Region its parameter needs
-    // and no CentralAccountId (it declares none).
+    // The registration template is linked beside the collector in every Region, pointing at the hub's
+    // Region like the collector, and with no CentralAccountId (it declares none).
     const registration = parseLink(
       all.find((l) => l.includes('stackName=ssm-hub-agency-registration') && l.startsWith('https://eu-west-2'))!,
     );
     expect(registration.params.get('templateURL')).toBe(
       `https://hub-eu-west-2.s3.eu-west-2.amazonaws.com/ssm-hub/${sha('agency-registration')}/agency-registration.json`,
     );
-    expect(registration.params.get('param_CentralRegion')).toBe('eu-west-2');
+    expect(registration.params.get('param_CentralRegion')).toBe('us-east-1');
+    expect(registration.params.get('stackName')).toBe('ssm-hub-agency-registration');
     expect(registration.params.has('param_CentralAccountId')).toBe(false);
 
     const operations = parseLink(
