@@ -160,7 +160,7 @@ describe('publish', () => {
     const md = readFileSync(join(gen, 'launch-links.md'), 'utf8');
     expect(md).toContain('## us-east-1');
     expect(md).toContain('## eu-west-2');
-    expect(md.match(/\[Launch stack\]\(https:\/\//g)).toHaveLength(8);
+    expect(md.match(/\[Launch stack\]\(https:\/\//g)).toHaveLength(10);
   });
 
   it('never puts a NoEcho parameter in a link, whatever the template calls it', () => {
