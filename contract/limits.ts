@@ -20,7 +20,7 @@ export const CLOUDFORMATION_LIMITS = {
   clientRequestTokenLength: 128,
 } as const;
 /**
- * The agency-collector template's budget (compact JSON): 10% under TemplateBody, so agency-side
+ * Each agency template's budget (agency-collector, agency-registration; compact JSON): 10% under TemplateBody, so agency-side
  * features have room before the no-bucket StackSet rollout breaks (issue 14).
  */
 export const AGENCY_TEMPLATE_MAX_BYTES = Math.floor(TEMPLATE_BODY_MAX_BYTES * 0.9);

@@ -2,14 +2,23 @@
 // that one side writes and the other reads lives here, so the two cannot drift apart.
 import { AGENCY_ALIAS_PREFIX } from './patterns.ts';
 
-/** The templates the build writes, in deployment order; central-operations is optional. */
+/** The templates the build writes, in deployment order (agency-collector before agency-registration); central-operations is optional. */
 export const TEMPLATE_NAMES = [
   'central-manager',
   'agency-permissions',
   'agency-collector',
+  'agency-registration',
   'central-operations',
 ] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
+
+/**
+ * The agency-side templates, each rolled out by its own StackSet with the same targets, in this
+ * order: an upgrade from the single agency template first updates agency-collector, which deletes
+ * the old register document and zero-touch association, before agency-registration creates its own.
+ */
+export const AGENCY_TEMPLATE_NAMES = ['agency-collector', 'agency-registration'] as const;
+export type AgencyTemplateName = (typeof AGENCY_TEMPLATE_NAMES)[number];
 
 /** The reserved tag prefix when the configuration names none. */
 export const DEFAULT_RESERVED_TAG_PREFIX = 'central-it:';

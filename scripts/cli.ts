@@ -9,7 +9,7 @@ const SUMMARIES = {
   onboard: 'create or update the agency-permissions stack of each agency',
   offboard: 'delete the agency-permissions stacks of some agencies',
   deploy: 'create or update central-manager through a change set',
-  rollout: 'deploy the agency-collector StackSet to agency accounts and Regions',
+  rollout: 'deploy the agency-collector and agency-registration StackSets to agency accounts and Regions',
   uninstall: 'remove the hub in order, after a preview',
   nodes: "the hub's nodes from the sync-state table, with state and reason",
   doctor: 'check every prerequisite, with the fix for each',

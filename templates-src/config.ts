@@ -187,9 +187,12 @@ export function derivedNames(c: BuildConfig) {
     collectorFunctionName: `${c.namePrefix}-collector`,
     metricNamespace: `SsmHub/${c.namePrefix}`,
     stackSetName: `${c.namePrefix}-agency-collector`,
+    /** Beside the collector's StackSet, with the same targets (README, Rolling out). */
+    registrationStackSetName: `${c.namePrefix}-agency-registration`,
     centralStackName: `${c.namePrefix}-central-manager`,
     centralOperationsStackName: `${c.namePrefix}-central-operations`,
     agencyPermissionsStackName: (agencyAccountId: string) => `${c.namePrefix}-agency-${agencyAccountId}`,
     agencyCollectorStackName: `${c.namePrefix}-agency-collector`,
+    agencyRegistrationStackName: `${c.namePrefix}-agency-registration`,
   };
 }

@@ -41,7 +41,7 @@ export interface SizeRow {
 
 export interface BuildBench {
   commands: CommandTiming[];
-  /** The same three stacks as an AWS CDK app (cdk-synth.mjs), timed run for run beside `npm run build`. */
+  /** The same four stacks as an AWS CDK app (cdk-synth.mjs), timed run for run beside `npm run build`. */
   cdk: CommandTiming;
   /** `npm run build` with the build cache off (SSM_HUB_BUILD_CACHE=off): a clean checkout's first build. */
   noCache: CommandTiming;
@@ -209,7 +209,7 @@ export async function runBuildBench(runs: number, progress: (l: string) => void)
   const [built, cdk] = await timePaired(
     { label: '`npm run build`', argv: npmBuild },
     {
-      label: 'the same three stacks as an AWS CDK app (`app.synth()`)',
+      label: 'the same four stacks as an AWS CDK app (`app.synth()`)',
       argv: [process.execPath, 'scripts/bench/cdk-synth.mjs', join(PROJECT_ROOT, 'generated'), cdkOut],
     },
     runs,

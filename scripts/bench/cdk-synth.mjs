@@ -1,4 +1,4 @@
-// The yardstick for build speed: the same three stacks as an AWS CDK app, synthesized by
+// The yardstick for build speed: the same stacks as an AWS CDK app, synthesized by
 // aws-cdk-lib in a fresh node process. Each stack takes the generated template whole
 // (cloudformation-include), so CDK does no Lambda bundling here: its own cost is loading
 // aws-cdk-lib, building the construct tree and synthesizing the cloud assembly. Plain JavaScript,
@@ -14,7 +14,7 @@ if (!generated || !outdir) {
   process.exit(2);
 }
 const app = new App({ outdir });
-for (const name of ['central-manager', 'agency-permissions', 'agency-collector']) {
+for (const name of ['central-manager', 'agency-permissions', 'agency-collector', 'agency-registration']) {
   // The legacy synthesizer adds no bootstrap version parameter or rule: the stacks stay as generated.
   const stack = new Stack(app, name, { synthesizer: new LegacyStackSynthesizer() });
   new CfnInclude(stack, 'Template', { templateFile: join(generated, 'templates', `${name}.json`) });

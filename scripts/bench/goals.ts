@@ -1,6 +1,7 @@
 // The issue's goals, evaluated as PASS or MISS with the margin. Pure: numbers in, verdicts out.
 // A missed goal is reported with how far off it is; the goal itself never moves.
 import { AGENCY_TEMPLATE_MAX_BYTES, TEMPLATE_BODY_MAX_BYTES } from '../../contract/limits.ts';
+import { AGENCY_TEMPLATE_NAMES } from '../../contract/names.ts';
 import { duration, int } from './stats.ts';
 
 export interface GoalResult {
@@ -48,6 +49,17 @@ export function templateSizeGoal(name: string, bytes: number, limit = TEMPLATE_B
     measured: `${int(bytes)} bytes`,
     ...atMost(bytes, limit),
   };
+}
+
+/**
+ * Both agency templates (each its own StackSet) against the TemplateBody limit and the 46,080-byte
+ * agency budget; a template the build did not size is left out.
+ */
+export function agencyTemplateGoals(sizes: ReadonlyArray<{ name: string; kind: string; bytes: number }>): GoalResult[] {
+  return AGENCY_TEMPLATE_NAMES.flatMap((name) => {
+    const row = sizes.find((s) => s.kind === 'template' && s.name === name);
+    return row ? [templateSizeGoal(name, row.bytes), templateSizeGoal(name, row.bytes, AGENCY_TEMPLATE_MAX_BYTES)] : [];
+  });
 }
 
 export function steadyWritesGoal(nodes: number, ssmWrites: number): GoalResult {
@@ -124,7 +136,7 @@ export function afterDriftGoal(nodes: number, ssmCallCount: number): GoalResult 
 export function cdkRatioGoal(buildMs: number, cdkMs: number, times = 12): GoalResult {
   const r = cdkMs / buildMs;
   return {
-    goal: '`npm run build` against an AWS CDK app synthesizing the same three stacks, same run (median wall times)',
+    goal: '`npm run build` against an AWS CDK app synthesizing the same four stacks, same run (median wall times)',
     target: `≥ ${times}× faster`,
     measured: `${r.toFixed(1)}× (${duration(buildMs)} against ${duration(cdkMs)})`,
     pass: r >= times,

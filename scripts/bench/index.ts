@@ -19,8 +19,7 @@ import { PROJECT_ROOT } from '../build/bundle.ts';
 import { analyseFleet, type ScenarioResult } from './analysis.ts';
 import { runBuildBench, type BuildBench } from './build-bench.ts';
 import { runColdStartBench, type ColdStartBench } from './cold-start.ts';
-import { buildTimeGoal, templateSizeGoal, cdkRatioGoal, coldStartGoal, type GoalResult } from './goals.ts';
-import { AGENCY_TEMPLATE_MAX_BYTES } from '../../contract/limits.ts';
+import { agencyTemplateGoals, buildTimeGoal, cdkRatioGoal, coldStartGoal, type GoalResult } from './goals.ts';
 import { loadAverageNow, machineInfo } from './machine.ts';
 import { renderConsole, renderMarkdown, type BenchResults } from './report.ts';
 import { runSyncBench } from './sync-bench.ts';
@@ -171,11 +170,7 @@ export function evaluateGoals(
   if (build) {
     goals.push(buildTimeGoal(build.commands[0]!.medianWallMs));
     goals.push(cdkRatioGoal(build.commands[0]!.medianWallMs, build.cdk.medianWallMs));
-    const collector = build.sizes.find((s) => s.kind === 'template' && s.name === 'agency-collector');
-    if (collector) {
-      goals.push(templateSizeGoal('agency-collector', collector.bytes));
-      goals.push(templateSizeGoal('agency-collector', collector.bytes, AGENCY_TEMPLATE_MAX_BYTES));
-    }
+    goals.push(...agencyTemplateGoals(build.sizes));
   }
   for (const row of coldStart?.rows.filter((r) => r.name === 'collector') ?? []) {
     goals.push(coldStartGoal(`collector (${row.run})`, row.overBareMs));

@@ -16,6 +16,7 @@ import { ConfigError, loadBuildConfig, type BuildConfig } from '../../templates-
 import { buildCentralManager } from '../../templates-src/builders/central-manager.ts';
 import { buildAgencyPermissions } from '../../templates-src/builders/agency-permissions.ts';
 import { buildAgencyCollector } from '../../templates-src/builders/agency-collector.ts';
+import { buildAgencyRegistration } from '../../templates-src/builders/agency-registration.ts';
 import { buildCentralOperations } from '../../templates-src/builders/central-operations.ts';
 import type { BuildContext } from '../../templates-src/builders/context.ts';
 import { toJson, toYaml, type ArtifactKind } from '../../templates-src/kit/serialize.ts';
@@ -67,6 +68,7 @@ export async function renderAll(config: BuildConfig, today = new Date()): Promis
     'central-manager': buildCentralManager,
     'agency-permissions': buildAgencyPermissions,
     'agency-collector': buildAgencyCollector,
+    'agency-registration': buildAgencyRegistration,
     'central-operations': buildCentralOperations,
   };
   for (const name of TEMPLATE_NAMES) {

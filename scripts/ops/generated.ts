@@ -6,13 +6,8 @@ import { join } from 'node:path';
 import { UsageError } from '../kit/index.ts';
 import { TEMPLATE_BODY_MAX_BYTES } from '../../contract/limits.ts';
 
-export type TemplateName = 'central-manager' | 'agency-permissions' | 'agency-collector' | 'central-operations';
-export const TEMPLATE_NAMES: readonly TemplateName[] = [
-  'central-manager',
-  'agency-permissions',
-  'agency-collector',
-  'central-operations',
-];
+export { TEMPLATE_NAMES, type TemplateName } from '../../contract/names.ts';
+import { type TemplateName } from '../../contract/names.ts';
 
 export interface Artifact {
   path: string;

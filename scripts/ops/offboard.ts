@@ -18,7 +18,7 @@ export const spec = defineCommand({
     ...TARGET_OPTIONS,
     flag('yes', 'confirm the deletion (required unless --dry-run)'),
     flag('dry-run', 'show each stack to delete and the resources it holds; change nothing'),
-    callAsOption('how to read the collector StackSet (to warn about collectors still deployed)'),
+    callAsOption('how to read the agency StackSets (to warn about collectors and registration still deployed)'),
     concurrencyOption('stacks deleted at once'),
     timeoutOption('stack'),
     ...AWS_OPTIONS,
@@ -36,10 +36,20 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const cfn = clients.cloudformation(region);
     const caller = await callerAccount(clients, region);
     const deployed = collectorsStillDeployed(await listInstances(cfn, names.stackSetName, o['call-as']), accounts);
-    const warnings = [...deployed].map(
-      ([a, regions]) =>
-        `agency ${a} still has collector stack instances in ${regions.join(', ')}: they will fail to sync until removed from StackSet ${names.stackSetName}`,
+    const registering = collectorsStillDeployed(
+      await listInstances(cfn, names.registrationStackSetName, o['call-as']),
+      accounts,
     );
+    const warnings = [
+      ...[...deployed].map(
+        ([a, regions]) =>
+          `agency ${a} still has collector stack instances in ${regions.join(', ')}: they will fail to sync until removed from StackSet ${names.stackSetName}`,
+      ),
+      ...[...registering].map(
+        ([a, regions]) =>
+          `agency ${a} still has registration stack instances in ${regions.join(', ')}: zero-touch registration there fails once its activation is gone, until they are removed from StackSet ${names.registrationStackSetName}`,
+      ),
+    ];
     for (const w of warnings) progress(ctx, `WARNING: ${w}`);
     if (o['dry-run']) {
       announceTarget(ctx, caller, region, `dry run: what offboarding would delete (nothing is changed)`);

@@ -154,7 +154,7 @@ export async function listInstances(
   return all;
 }
 
-/** Agencies that still have collector stack instances: offboarding them leaves collectors that fail. */
+/** Agencies that still have stack instances of an agency StackSet: offboarding them leaves collectors (or registration) that fail. */
 export function collectorsStillDeployed(instances: StackInstanceSummary[], accounts: string[]): Map<string, string[]> {
   const found = new Map<string, string[]>();
   for (const i of instances) {

@@ -72,7 +72,7 @@ export const spec = defineCommand({
     }),
     text('central-region', {
       arg: 'REGION',
-      help: 'CentralRegion for agency-collector links',
+      help: 'CentralRegion for agency-collector and agency-registration links',
       check: v.region,
       defaultText: '--region',
     }),
@@ -196,6 +196,7 @@ interface LinkInputs {
     centralOperationsStackName?: string;
     agencyPermissionsStackName: (a: string) => string;
     agencyCollectorStackName: string;
+    agencyRegistrationStackName: string;
   };
   agencies: string[];
   centralAccount: string | undefined;
@@ -267,6 +268,12 @@ export function buildLinks(
         CentralAccountId: inputs.centralAccount,
         CentralRegion: inputs.centralRegion ?? region,
       });
+      add(
+        'agency-registration',
+        inputs.names.agencyRegistrationStackName,
+        'each agency account, after agency-collector (or `ssm-hub rollout`)',
+        { ...extra('agency-registration'), CentralRegion: inputs.centralRegion ?? region },
+      );
     }
   }
   return { links, warnings: [...warnings] };

@@ -53,6 +53,7 @@ async function readModel(ctx: Context, o: Values<typeof spec.options>): Promise<
     centralStack: o['central-stack'] ?? names.centralStackName,
     callAs: o['call-as'],
     stackSetName: names.stackSetName,
+    registrationStackSetName: names.registrationStackSetName,
     agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(${ACCOUNT_ID_BODY})$`),
     standardTierNodeLimit: config.standardTierNodeLimit,
   });

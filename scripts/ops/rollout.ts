@@ -1,8 +1,9 @@
-// `ssm-hub rollout`: creates or updates the agency-collector StackSet and its stack instances,
-// waits on each operation with a live per-account/per-Region view, and ends with a table of
-// every stack instance that failed, so nothing is hidden behind "operation failed".
+// `ssm-hub rollout`: creates or updates the two agency StackSets (agency-collector, then
+// agency-registration, with the same targets and preferences) and their stack instances, waits on
+// each operation with a live per-account/per-Region view, and ends with a table of every stack
+// instance that failed, so nothing is hidden behind "operation failed".
 // Three steps: plan (every input checked, no AWS call), execute, report.
-import type { CallAs, Parameter, StackSetOperationPreferences } from '@aws-sdk/client-cloudformation';
+import type { CallAs, Parameter, StackSet, StackSetOperationPreferences } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, partitionOf, resolveRegion, type Clients } from './aws.ts';
 import { choice, defaultContext, defineCommand, EXIT, flag, integer, list, OperationError } from '../kit/index.ts';
 import { progress, repeatable, runCommand, table, text, UsageError, type Context, type Values } from '../kit/index.ts';
@@ -11,7 +12,10 @@ import { patternOf, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS } from '../.
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, concurrencyOption, GENERATED_DIR_OPTION } from './common.ts';
 import { generatedDir, loadConfig, templateUrlOption, timeoutOption } from './common.ts';
-import { checkParameter, parseAssignments, readTemplate, templateBodyOrUrl } from './generated.ts';
+import { parseAssignments } from './generated.ts';
+import { inheritedValues, planAgencyStackSets, STACKSET_DESCRIPTIONS } from './agency-stacksets.ts';
+import { type AgencyStackSet, type Assignment } from './agency-stacksets.ts';
+import type { AgencyTemplateName } from '../../contract/names.ts';
 import { onboardAccounts, previewOnboard, reportOutcomes, resolveAccounts, type OnboardSettings } from './agencies.ts';
 import { announceTarget, listInstances, parameterDiff, printStackPreviews, templateDiff } from './preview.ts';
 import { createInstances, createStackSet, describeStackSet, stackSetAction, updateStackSet } from './stackset.ts';
@@ -51,7 +55,7 @@ const roleNameRule = (f: string, name: string) => {
 export const spec = defineCommand({
   name: 'rollout',
   summary:
-    'Create or update the agency-collector StackSet and deploy it to agency accounts and Regions (onboarding them first).',
+    'Create or update the agency-collector and agency-registration StackSets and deploy them to agency accounts and Regions (onboarding them first).',
   usage: [
     '--ou ou-xxxx-xxxxxxxx[,…] --regions us-east-1,us-west-2 [options]      (service-managed, auto-deployment)',
     '--ou ou-… --accounts 111111111111,… --regions …                   (service-managed, only those accounts)',
@@ -80,29 +84,42 @@ export const spec = defineCommand({
     }),
     callAsOption('DELEGATED_ADMIN when run from a delegated administrator account'),
     templateUrlOption('published agency-collector template (default: generated/templates/agency-collector.json)'),
+    text('registration-template-url', {
+      arg: 'URL',
+      help: 'published agency-registration template (default: generated/templates/agency-registration.json)',
+      check: v.s3TemplateUrl,
+    }),
     text('central-account', {
       arg: 'ACCOUNT',
-      help: 'CentralAccountId parameter',
+      help: 'CentralAccountId parameter (agency-collector)',
       check: v.accountId,
       defaultText: "the caller's account",
     }),
     text('central-region', {
       arg: 'REGION',
-      help: 'CentralRegion parameter',
+      help: 'CentralRegion parameter (both templates)',
       check: v.region,
       defaultText: '--region',
     }),
     text('reconcile-schedule', {
       arg: 'EXPR',
-      help: 'ReconcileSchedule parameter, e.g. "rate(1 hour)"',
+      help: 'ReconcileSchedule parameter (agency-collector), e.g. "rate(1 hour)"',
       check: scheduleRule,
     }),
-    choice('zero-touch', { help: 'EnableZeroTouchRegistration parameter', values: ['true', 'false'] }),
-    text('opt-in-tag-key', { arg: 'KEY', help: 'OptInTagKey parameter', check: tagKeyRule }),
-    text('opt-in-tag-value', { arg: 'VALUE', help: 'OptInTagValue parameter', check: tagValueRule, allowEmpty: true }),
+    choice('zero-touch', {
+      help: 'EnableZeroTouchRegistration parameter (agency-registration)',
+      values: ['true', 'false'],
+    }),
+    text('opt-in-tag-key', { arg: 'KEY', help: 'OptInTagKey parameter (agency-registration)', check: tagKeyRule }),
+    text('opt-in-tag-value', {
+      arg: 'VALUE',
+      help: 'OptInTagValue parameter (agency-registration)',
+      check: tagValueRule,
+      allowEmpty: true,
+    }),
     repeatable('param', {
       arg: 'NAME=VALUE',
-      help: 'any other agency-collector parameter, e.g. AlarmEmail=ops@example.org',
+      help: 'any other parameter of either agency template (goes to those that declare it), e.g. AlarmEmail=ops@example.org',
     }),
     integer('failure-tolerance-count', {
       help: 'accounts per Region that may fail before the Region stops',
@@ -138,7 +155,8 @@ export const spec = defineCommand({
   ],
   notes: [
     'Operation preferences do not apply to auto-deployment (accounts that join an OU later).',
-    'Exit code 1 when any stack instance failed, even if the operation stayed within its failure tolerance.',
+    'agency-collector goes first; agency-registration is left alone when the collector operation did not succeed.',
+    'Exit code 1 when any stack instance of either StackSet failed, even if the operation stayed within its failure tolerance.',
   ],
 });
 
@@ -194,22 +212,32 @@ export function instanceTargets(o: Options, given: ReadonlySet<string>): Instanc
   return { selfManaged, ous, accounts, regions: o.regions };
 }
 
-/** The collector parameters named by their own flags and by --param. */
-export function collectorParameters(o: Options): Record<string, string> {
-  const extra: Record<string, string> = {};
-  if (o['reconcile-schedule'] !== undefined) extra.ReconcileSchedule = o['reconcile-schedule'];
-  if (o['zero-touch'] !== undefined) extra.EnableZeroTouchRegistration = o['zero-touch'];
-  if (o['opt-in-tag-key'] !== undefined) extra.OptInTagKey = o['opt-in-tag-key'];
-  if (o['opt-in-tag-value'] !== undefined) extra.OptInTagValue = o['opt-in-tag-value'];
+/** The parameter values this run sets, from their own flags and --param, in that order. */
+export function parameterAssignments(o: Options): Assignment[] {
+  const fromFlags: Array<[flag: string, name: string, value: string | undefined]> = [
+    ['central-account', 'CentralAccountId', o['central-account']],
+    ['central-region', 'CentralRegion', o['central-region']],
+    ['reconcile-schedule', 'ReconcileSchedule', o['reconcile-schedule']],
+    ['zero-touch', 'EnableZeroTouchRegistration', o['zero-touch']],
+    ['opt-in-tag-key', 'OptInTagKey', o['opt-in-tag-key']],
+    ['opt-in-tag-value', 'OptInTagValue', o['opt-in-tag-value']],
+  ];
+  const out: Assignment[] = fromFlags
+    .filter(([, , value]) => value !== undefined)
+    .map(([flag, name, value]) => ({ flag: `--${flag}`, name, value: value! }));
   for (const { name, value } of parseAssignments('--param', o.param)) {
     if (name === 'CentralAccountId' || name === 'CentralRegion')
       throw new UsageError(
         `--param: set ${name} with --${name === 'CentralAccountId' ? 'central-account' : 'central-region'}`,
       );
-    if (name in extra) throw new UsageError(`--param: ${name} is already set by its own flag`);
-    extra[name] = value;
+    const earlier = out.find((a) => a.name === name);
+    if (earlier)
+      throw new UsageError(
+        `--param: ${name} is ${earlier.flag === '--param' ? 'given twice' : 'already set by its own flag'}`,
+      );
+    out.push({ flag: '--param', name, value });
   }
-  return extra;
+  return out;
 }
 
 export interface RolloutPlan {
@@ -217,10 +245,8 @@ export interface RolloutPlan {
   callAs: CallAs;
   prefs: StackSetOperationPreferences;
   centralAccount?: string;
-  centralRegion?: string;
-  extraParams: Record<string, string>;
-  template: StackSetRequest['template'];
-  declaredKeys?: Set<string>;
+  /** agency-collector first, then agency-registration. */
+  stackSets: AgencyStackSet[];
   /** Absent with --skip-onboard. */
   onboard?: OnboardSettings;
   adminRoleArn?: string;
@@ -232,35 +258,21 @@ export interface RolloutPlan {
 /** Every input checked, the template read: nothing here calls AWS. */
 export function planRollout(ctx: Context, o: Options, given: ReadonlySet<string>, centralStack: string): RolloutPlan {
   const targets = instanceTargets(o, given);
-  const extraParams = collectorParameters(o);
+  const assignments = parameterAssignments(o);
   if (o['skip-onboard']) {
     for (const f of ['central-stack', 'concurrency'])
       if (given.has(f)) throw new UsageError(`--${f} configures onboarding and cannot be used with --skip-onboard`);
   }
   const gen = generatedDir(ctx, o['generated-dir']);
-  const templateUrl = o['template-url'];
-  const template = templateBodyOrUrl(gen, 'agency-collector', templateUrl);
-  let declaredKeys: Set<string> | undefined;
-  if (!templateUrl) {
-    const json = readTemplate(gen, 'agency-collector').json;
-    for (const p of ['CentralAccountId', 'CentralRegion']) {
-      if (!json.Parameters?.[p])
-        throw new UsageError(`agency-collector template declares no ${p} parameter: rebuild with \`npm run build\``);
-    }
-    for (const [name, value] of Object.entries(extraParams))
-      checkParameter('--param', 'agency-collector', json, name, value);
-    declaredKeys = new Set(Object.keys(json.Parameters ?? {}));
-  }
+  const urls = { 'agency-collector': o['template-url'], 'agency-registration': o['registration-template-url'] };
+  const stackSets = planAgencyStackSets(gen, urls, assignments);
   const timeoutMs = o['timeout-minutes'] * 60_000;
   return {
     targets,
     callAs: o['call-as'],
     prefs: operationPreferences(o, given, targets.regions),
     centralAccount: o['central-account'],
-    centralRegion: o['central-region'],
-    extraParams,
-    template,
-    declaredKeys,
+    stackSets,
     // Onboarding deploys the local agency-permissions template (--template-url names the collector's).
     onboard: o['skip-onboard']
       ? undefined
@@ -275,30 +287,31 @@ export function planRollout(ctx: Context, o: Options, given: ReadonlySet<string>
 const toParameters = (values: Record<string, string>): Parameter[] =>
   Object.entries(values).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
 
-/** The StackSet request, once the caller's account and the home Region are known. */
+/** One agency StackSet's request, once the caller's account and the home Region are known. */
 export function stackSetRequest(
   plan: RolloutPlan,
+  set: AgencyStackSet,
   stackSetName: string,
   caller: string,
   region: string,
+  inherited: Record<string, string> = {},
 ): StackSetRequest {
   const selfManaged = plan.targets.selfManaged;
+  // A new StackSet gets defaults for the parameters its template declares: the values the StackSet
+  // before it holds (an upgrade keeps the zero-touch settings the single agency StackSet had), else
+  // the caller's account and this Region. An existing one changes only what this run names, so a
+  // re-run without --central-region never repoints collectors.
+  const defaults: Record<string, string> = {};
+  if (set.declares.has('CentralAccountId')) defaults.CentralAccountId = caller;
+  if (set.declares.has('CentralRegion')) defaults.CentralRegion = region;
+  for (const [name, value] of Object.entries(inherited)) if (set.declares.has(name)) defaults[name] = value;
   return {
     stackSetName,
-    template: plan.template,
-    // A new StackSet gets defaults (the caller's account, this Region); an existing one changes
-    // only what this run names, so a re-run without --central-region never repoints collectors.
-    createParameters: toParameters({
-      CentralAccountId: plan.centralAccount ?? caller,
-      CentralRegion: plan.centralRegion ?? region,
-      ...plan.extraParams,
-    }),
-    givenParameters: toParameters({
-      ...(plan.centralAccount ? { CentralAccountId: plan.centralAccount } : {}),
-      ...(plan.centralRegion ? { CentralRegion: plan.centralRegion } : {}),
-      ...plan.extraParams,
-    }),
-    declaredKeys: plan.declaredKeys,
+    template: set.source,
+    description: STACKSET_DESCRIPTIONS[set.template],
+    createParameters: toParameters({ ...defaults, ...set.given }),
+    givenParameters: toParameters(set.given),
+    declaredKeys: set.declaredKeys,
     permissionModel: selfManaged ? 'SELF_MANAGED' : 'SERVICE_MANAGED',
     selfManagedRoles: selfManaged
       ? {
@@ -315,21 +328,43 @@ export function stackSetRequest(
   };
 }
 
-export interface RolloutResult {
+/** --dry-run only: what one StackSet change would do. */
+export interface StackSetPreview {
+  stackSet: { name: string; action: string; permissionModel: string };
+  parameters: ReturnType<typeof parameterDiff>;
+  resources: ReturnType<typeof templateDiff>;
+  instances: { create: string; existing: number; updatedByTheStackSetChange: number };
+}
+
+/** What happened (or, with --dry-run, would happen) to one agency StackSet. */
+export interface StackSetOutcome {
+  template: AgencyTemplateName;
   stackSetName: string;
-  stackSet: 'created' | 'updated' | 'unchanged';
+  stackSet: 'created' | 'updated' | 'unchanged' | 'not started';
+  operations: OperationReport[];
+  /** Why the StackSet was not started. */
+  reason?: string;
+  preview?: StackSetPreview;
+}
+
+export interface RolloutResult {
+  dryRun: boolean;
+  /** agency-collector first, then agency-registration. */
+  stackSets: StackSetOutcome[];
   onboarded?: Array<{ account: string; result: string }>;
   operationPreferences: StackSetOperationPreferences;
-  operations: OperationReport[];
-  /** --dry-run only: what onboarding and the StackSet would change. */
+  /** --dry-run only: what onboarding would change. */
   onboardPreview?: Awaited<ReturnType<typeof previewOnboard>>;
-  preview?: {
-    stackSet: { name: string; action: string; permissionModel: string };
-    parameters: ReturnType<typeof parameterDiff>;
-    resources: ReturnType<typeof templateDiff>;
-    instances: { create: string; existing: number; updatedByTheStackSetChange: number };
-  };
 }
+
+type RolloutNames = {
+  stackSetName: string;
+  registrationStackSetName: string;
+  agencyPermissionsStackName: (a: string) => string;
+};
+
+const stackSetNameOf = (names: RolloutNames, template: AgencyTemplateName): string =>
+  template === 'agency-collector' ? names.stackSetName : names.registrationStackSetName;
 
 /** Onboards the target agencies first; a failure stops the rollout before the StackSet changes. */
 async function onboardFirst(
@@ -372,7 +407,7 @@ async function previewRollout(
   clients: Clients,
   region: string,
   plan: RolloutPlan,
-  names: { stackSetName: string; agencyPermissionsStackName: (a: string) => string },
+  names: RolloutNames,
   caller: string,
 ): Promise<RolloutResult> {
   announceTarget(ctx, caller, region, `dry run: rollout to ${targetText(plan.targets)} (nothing is changed)`);
@@ -387,13 +422,31 @@ async function previewRollout(
         names.agencyPermissionsStackName,
       )
     : [];
-  const req = stackSetRequest(plan, names.stackSetName, caller, region);
-  const existing = await describeStackSet(cfn, req.stackSetName, req.callAs);
+  const stackSets: StackSetOutcome[] = [];
+  let inherited: Record<string, string> = {};
+  for (const set of plan.stackSets) {
+    const name = stackSetNameOf(names, set.template);
+    const existing = await describeStackSet(cfn, name, plan.callAs);
+    const req = stackSetRequest(plan, set, name, caller, region, inherited);
+    const preview = await previewStackSet(cfn, req, existing, t);
+    stackSets.push({ template: set.template, stackSetName: name, stackSet: 'unchanged', operations: [], preview });
+    inherited = inheritedValues(existing?.Parameters, set.given);
+  }
+  return { dryRun: true, stackSets, operationPreferences: plan.prefs, onboardPreview: onboarding };
+}
+
+/** One StackSet's preview: its action, parameter and resource changes, and its stack instances. */
+async function previewStackSet(
+  cfn: ReturnType<Clients['cloudformation']>,
+  req: StackSetRequest,
+  existing: StackSet | undefined,
+  targets: InstanceTargets,
+): Promise<StackSetPreview> {
   const action = stackSetAction(existing, req);
   const next = 'TemplateBody' in req.template ? JSON.parse(req.template.TemplateBody) : undefined;
   const current = existing?.TemplateBody ? JSON.parse(existing.TemplateBody) : undefined;
   const instances = existing ? await listInstances(cfn, req.stackSetName, req.callAs) : [];
-  const preview = {
+  return {
     stackSet: { name: req.stackSetName, action, permissionModel: req.permissionModel },
     parameters: existing
       ? parameterDiff(
@@ -403,18 +456,10 @@ async function previewRollout(
       : req.createParameters.map((p) => ({ key: p.ParameterKey!, to: p.ParameterValue! })),
     resources: next ? templateDiff(current, next) : [],
     instances: {
-      create: targetText(t),
+      create: targetText(targets),
       existing: instances.length,
       updatedByTheStackSetChange: action === 'update' ? instances.length : 0,
     },
-  };
-  return {
-    stackSetName: req.stackSetName,
-    stackSet: 'unchanged',
-    operationPreferences: plan.prefs,
-    operations: [],
-    onboardPreview: onboarding,
-    preview,
   };
 }
 
@@ -423,7 +468,7 @@ async function executeRollout(
   clients: Clients,
   region: string,
   plan: RolloutPlan,
-  names: { stackSetName: string; agencyPermissionsStackName: (a: string) => string },
+  names: RolloutNames,
   json: boolean,
 ): Promise<RolloutResult> {
   const cfn = clients.cloudformation(region);
@@ -435,20 +480,55 @@ async function executeRollout(
     );
   }
   if (plan.dryRun) return previewRollout(ctx, clients, region, plan, names, caller);
-  announceTarget(ctx, caller, region, `rollout of StackSet ${names.stackSetName} to ${targetText(plan.targets)}`);
+  const setNames = plan.stackSets.map((set) => stackSetNameOf(names, set.template));
+  announceTarget(ctx, caller, region, `rollout of StackSets ${setNames.join(' then ')} to ${targetText(plan.targets)}`);
   const onboarded = plan.onboard
     ? await onboardFirst(ctx, clients, region, plan, names.agencyPermissionsStackName, json)
     : undefined;
-  const req = stackSetRequest(plan, names.stackSetName, caller, region);
-  const existing = await describeStackSet(cfn, req.stackSetName, req.callAs);
+  const stackSets: StackSetOutcome[] = [];
+  let inherited: Record<string, string> = {};
+  for (const [i, set] of plan.stackSets.entries()) {
+    // In order: on an upgrade the collector's update removes the old register document and
+    // association before agency-registration creates its own.
+    const blocker = stackSets.find(
+      (s) => s.stackSet === 'not started' || s.operations.some((op) => op.status !== 'SUCCEEDED'),
+    );
+    if (blocker) {
+      const reason = `StackSet ${blocker.stackSetName} did not succeed: re-run rollout after fixing it`;
+      stackSets.push({
+        template: set.template,
+        stackSetName: setNames[i]!,
+        stackSet: 'not started',
+        operations: [],
+        reason,
+      });
+      continue;
+    }
+    const existing = await describeStackSet(cfn, setNames[i]!, plan.callAs);
+    const req = stackSetRequest(plan, set, setNames[i]!, caller, region, inherited);
+    stackSets.push(await rolloutStackSet(ctx, cfn, set.template, req, existing, plan.targets));
+    inherited = inheritedValues(existing?.Parameters, set.given);
+  }
+  return { dryRun: false, stackSets, onboarded, operationPreferences: plan.prefs };
+}
+
+/** Creates or updates one StackSet, then adds the stack instances the targets name. */
+async function rolloutStackSet(
+  ctx: Context,
+  cfn: ReturnType<Clients['cloudformation']>,
+  template: AgencyTemplateName,
+  req: StackSetRequest,
+  existing: StackSet | undefined,
+  targets: InstanceTargets,
+): Promise<StackSetOutcome> {
   const action = stackSetAction(existing, req);
   const operations: OperationReport[] = [];
   if (action === 'create') await createStackSet(ctx, cfn, req);
   else if (action === 'update') operations.push(await updateStackSet(ctx, cfn, req, existing!));
   else progress(ctx, `StackSet ${req.stackSetName} template and parameters unchanged`);
-  operations.push(await createInstances(ctx, cfn, req, plan.targets));
+  operations.push(await createInstances(ctx, cfn, req, targets));
   const stackSet = action === 'create' ? 'created' : action === 'update' ? 'updated' : 'unchanged';
-  return { stackSetName: req.stackSetName, stackSet, onboarded, operationPreferences: plan.prefs, operations };
+  return { template, stackSetName: req.stackSetName, stackSet, operations };
 }
 
 /** The latest result per account/Region wins (an update may fail where a later create succeeds). */
@@ -459,23 +539,25 @@ export function latestResults(operations: OperationReport[]): InstanceResult[] {
 }
 
 function printRolloutPreview(ctx: Context, r: RolloutResult): number {
-  const p = r.preview!;
   if (r.onboardPreview?.length) {
     ctx.stdout('onboarding (agency-permissions stacks):\n');
     printStackPreviews(ctx, r.onboardPreview);
   }
-  ctx.stdout(`\n${p.stackSet.action.toUpperCase()} StackSet ${p.stackSet.name} (${p.stackSet.permissionModel})\n`);
-  for (const c of p.parameters) ctx.stdout(`  parameter ${c.key}: ${c.from ?? '(unset)'} -> ${c.to}\n`);
-  if (p.resources.length)
-    ctx.stdout(
-      `${table(
-        ['resource', 'type', 'action'],
-        p.resources.map((x) => [x.logicalId, x.type, x.action]),
-      ).replace(/^/gm, '  ')}\n`,
-    );
-  if (p.instances.updatedByTheStackSetChange)
-    ctx.stdout(`  the update reaches the ${p.instances.updatedByTheStackSetChange} existing stack instances\n`);
-  ctx.stdout(`CREATE stack instances: ${p.instances.create}\n`);
+  for (const { preview: p } of r.stackSets) {
+    if (!p) continue;
+    ctx.stdout(`\n${p.stackSet.action.toUpperCase()} StackSet ${p.stackSet.name} (${p.stackSet.permissionModel})\n`);
+    for (const c of p.parameters) ctx.stdout(`  parameter ${c.key}: ${c.from ?? '(unset)'} -> ${c.to}\n`);
+    if (p.resources.length)
+      ctx.stdout(
+        `${table(
+          ['resource', 'type', 'action'],
+          p.resources.map((x) => [x.logicalId, x.type, x.action]),
+        ).replace(/^/gm, '  ')}\n`,
+      );
+    if (p.instances.updatedByTheStackSetChange)
+      ctx.stdout(`  the update reaches the ${p.instances.updatedByTheStackSetChange} existing stack instances\n`);
+    ctx.stdout(`CREATE stack instances: ${p.instances.create}\n`);
+  }
   const prefs = Object.entries(r.operationPreferences).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`);
   ctx.stdout(
     `operation preferences: ${prefs.join(' ') || 'CloudFormation defaults (one account at a time, no failure tolerated)'}\n`,
@@ -483,24 +565,21 @@ function printRolloutPreview(ctx: Context, r: RolloutResult): number {
   return EXIT.ok;
 }
 
-export function reportRollout(ctx: Context, r: RolloutResult, json: boolean): number {
-  if (r.preview && json) {
-    ctx.stdout(`${JSON.stringify({ dryRun: true, ...r }, null, 2)}\n`);
-    return EXIT.ok;
-  }
-  if (r.preview) return printRolloutPreview(ctx, r);
-  const latest = latestResults(r.operations);
+/** One StackSet's failed and cancelled stack instances, and whether it counts as failed. */
+function instanceOutcome(s: StackSetOutcome) {
+  const latest = latestResults(s.operations);
   const failed = latest
     .filter((x) => x.status === 'FAILED')
     .sort((a, b) => (a.account + a.region).localeCompare(b.account + b.region));
-  const cancelled = latest.filter((x) => x.status === 'CANCELLED');
-  const badOps = r.operations.filter((o) => o.status !== 'SUCCEEDED');
-  if (json) {
-    ctx.stdout(`${JSON.stringify({ ...r, failed, cancelled: cancelled.length }, null, 2)}\n`);
-    return failed.length || badOps.length ? EXIT.failed : EXIT.ok;
-  }
-  ctx.stdout(`StackSet ${r.stackSetName}: ${r.stackSet}\n`);
-  for (const op of r.operations) {
+  const cancelled = latest.filter((x) => x.status === 'CANCELLED').length;
+  const bad = failed.length > 0 || s.stackSet === 'not started' || s.operations.some((o) => o.status !== 'SUCCEEDED');
+  return { failed, cancelled, bad };
+}
+
+function printStackSetOutcome(ctx: Context, s: StackSetOutcome): void {
+  const { failed, cancelled } = instanceOutcome(s);
+  ctx.stdout(`StackSet ${s.stackSetName}: ${s.stackSet}${s.reason ? ` (${s.reason})` : ''}\n`);
+  for (const op of s.operations) {
     const ok = op.results.filter((x) => x.status === 'SUCCEEDED').length;
     ctx.stdout(
       `operation ${op.action} ${op.operationId}: ${op.status}, ${ok}/${op.results.length} stack instances succeeded\n`,
@@ -511,11 +590,31 @@ export function reportRollout(ctx: Context, r: RolloutResult, json: boolean): nu
     const rows = failed.map((f) => [f.account, f.region, f.status, f.reason]);
     ctx.stdout(`${table(['account', 'region', 'status', 'reason'], rows)}\n`);
   }
-  if (cancelled.length)
+  if (cancelled)
     ctx.stdout(
-      `${cancelled.length} stack instance(s) were cancelled (failure tolerance reached): re-run rollout after fixing the failures\n`,
+      `${cancelled} stack instance(s) were cancelled (failure tolerance reached): re-run rollout after fixing the failures\n`,
     );
-  return failed.length || badOps.length ? EXIT.failed : EXIT.ok;
+}
+
+/** Exit 1 when any stack instance of either StackSet failed, an operation did not succeed, or a StackSet was not started. */
+export function reportRollout(ctx: Context, r: RolloutResult, json: boolean): number {
+  if (r.dryRun && json) {
+    ctx.stdout(`${JSON.stringify(r, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (r.dryRun) return printRolloutPreview(ctx, r);
+  const outcomes = r.stackSets.map((s) => ({ ...s, ...instanceOutcome(s) }));
+  const code = outcomes.some((s) => s.bad) ? EXIT.failed : EXIT.ok;
+  if (json) {
+    const stackSets = outcomes.map(({ bad: _, ...s }) => s);
+    const operations = r.stackSets.flatMap((s) => s.operations);
+    const failed = outcomes.flatMap((s) => s.failed.map((f) => ({ stackSetName: s.stackSetName, ...f })));
+    const cancelled = outcomes.reduce((n, s) => n + s.cancelled, 0);
+    ctx.stdout(`${JSON.stringify({ ...r, stackSets, operations, failed, cancelled }, null, 2)}\n`);
+    return code;
+  }
+  for (const s of r.stackSets) printStackSetOutcome(ctx, s);
+  return code;
 }
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {

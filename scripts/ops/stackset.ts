@@ -1,4 +1,4 @@
-// The agency-collector StackSet: create or update it, add stack instances, and follow each
+// An agency StackSet (agency-collector or agency-registration): create or update it, add stack instances, and follow each
 // operation with a live per-account/per-Region view until it ends.
 import { CreateStackInstancesCommand, CreateStackSetCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeStackSetCommand, DescribeStackSetOperationCommand } from '@aws-sdk/client-cloudformation';
@@ -26,6 +26,8 @@ export interface OperationReport {
 /** Everything a StackSet call needs, worked out before any AWS call. */
 export interface StackSetRequest {
   stackSetName: string;
+  /** The StackSet's Description on create. */
+  description: string;
   template: { TemplateBody: string } | { TemplateURL: string };
   /** Parameters for a new StackSet (defaults filled in). */
   createParameters: Parameter[];
@@ -81,7 +83,7 @@ export async function createStackSet(ctx: Context, cfn: CloudFormationClient, re
   await cfn.send(
     new CreateStackSetCommand({
       StackSetName: req.stackSetName,
-      Description: 'ssm-hub agency collector: copies EC2 tags to the central SSM hub',
+      Description: req.description,
       ...req.template,
       Parameters: req.createParameters,
       Capabilities: ['CAPABILITY_NAMED_IAM'],

@@ -59,11 +59,20 @@ export interface ActivationView {
   limit: number;
 }
 
+export interface InstanceView {
+  region: string;
+  status: string;
+  detail?: string;
+}
+
 export interface AgencyView extends Partial<RegistrationErrorSummary> {
   account: string;
   permissionsStack: string;
   activation?: ActivationView;
-  stackInstances: Array<{ region: string; status: string; detail?: string }>;
+  /** The agency-collector StackSet's instances in this account. */
+  stackInstances: InstanceView[];
+  /** The agency-registration StackSet's instances in this account. */
+  registrationInstances?: InstanceView[];
   syncedNodes?: number;
   lastSyncAt?: string;
   errorNodes?: number;
@@ -206,7 +215,10 @@ export interface StatusData {
   outputs: Record<string, string | undefined>;
   stackStatus: Map<string, string>;
   activations: Activation[];
+  /** Stack instances of the agency-collector StackSet. */
   instances: StackInstanceSummary[];
+  /** Stack instances of the agency-registration StackSet. */
+  registrationInstances: StackInstanceSummary[];
   sync: Map<string, SyncSummary>;
   regions: RegionView[];
   agencies: string[];
@@ -228,6 +240,7 @@ interface StatusPlan {
   centralStack: string;
   callAs: CallAs;
   stackSetName: string;
+  registrationStackSetName: string;
   agencyStackPattern: RegExp;
   standardTierNodeLimit: number;
 }
@@ -352,11 +365,12 @@ export async function readStatus(
   progress(ctx, 'reading activations');
   const activations =
     (await attempt('activations', () => listActivations(clients, region, outputs.ManagedNodeRoleName))) ?? [];
-  progress(ctx, `reading StackSet ${plan.stackSetName}`);
-  const instances =
-    (await attempt(`StackSet ${plan.stackSetName}`, () =>
-      stackInstances(cfn, plan.stackSetName, plan.callAs, warnings),
-    )) ?? [];
+  const readInstances = async (name: string) => {
+    progress(ctx, `reading StackSet ${name}`);
+    return (await attempt(`StackSet ${name}`, () => stackInstances(cfn, name, plan.callAs, warnings))) ?? [];
+  };
+  const instances = await readInstances(plan.stackSetName);
+  const registrationInstances = await readInstances(plan.registrationStackSetName);
   const tableName = outputs.SyncTableName;
   if (!tableName && central) warnings.push(`central stack has no SyncTableName output: sync state not shown`);
   progress(ctx, `reading sync state of ${agencies.length} agencies`);
@@ -380,9 +394,21 @@ export async function readStatus(
   const regions = withTableCounts(counted, region, sync, everyAgency);
   return {
     ...{ region, centralStack: plan.centralStack, central, outputs, stackStatus, activations, instances },
-    ...{ sync, regions, agencies, warnings, errors, failures, centralState },
+    ...{ registrationInstances, sync, regions, agencies, warnings, errors, failures, centralState },
     agencyStacksRead: listed !== undefined,
   };
+}
+
+/** One account's stack instances of a StackSet, by Region. */
+function instanceViews(instances: StackInstanceSummary[], account: string): InstanceView[] {
+  return instances
+    .filter((i) => i.Account === account)
+    .map((i) => ({
+      region: i.Region ?? '',
+      status: i.StackInstanceStatus?.DetailedStatus ?? i.Status ?? 'UNKNOWN',
+      detail: i.StatusReason,
+    }))
+    .sort((a, b) => a.region.localeCompare(b.region));
 }
 
 export function agencyViews(data: StatusData, tagKey: string, now: Date): AgencyView[] {
@@ -390,14 +416,8 @@ export function agencyViews(data: StatusData, tagKey: string, now: Date): Agency
     account,
     permissionsStack: data.stackStatus.get(account) ?? (data.agencyStacksRead === false ? 'UNKNOWN' : 'NOT_FOUND'),
     activation: currentActivation(data.activations, tagKey, account, now),
-    stackInstances: data.instances
-      .filter((i) => i.Account === account)
-      .map((i) => ({
-        region: i.Region ?? '',
-        status: i.StackInstanceStatus?.DetailedStatus ?? i.Status ?? 'UNKNOWN',
-        detail: i.StatusReason,
-      }))
-      .sort((a, b) => a.region.localeCompare(b.region)),
+    stackInstances: instanceViews(data.instances, account),
+    registrationInstances: instanceViews(data.registrationInstances, account),
     ...data.sync.get(account),
   }));
 }
@@ -422,6 +442,12 @@ export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, acti
   for (const i of a.stackInstances) {
     if (i.status !== 'SUCCEEDED' && i.status !== 'CURRENT')
       w.push(`agency ${a.account}: stack instance in ${i.region} is ${i.status}${i.detail ? `: ${i.detail}` : ''}`);
+  }
+  for (const i of a.registrationInstances ?? []) {
+    if (i.status !== 'SUCCEEDED' && i.status !== 'CURRENT')
+      w.push(
+        `agency ${a.account}: registration stack instance in ${i.region} is ${i.status}${i.detail ? `: ${i.detail}` : ''}`,
+      );
   }
   if (a.errorNodes)
     w.push(`agency ${a.account}: ${a.errorNodes} node(s) with a sync error; latest: ${a.latestError?.error}`);
@@ -496,6 +522,7 @@ function printStatus(ctx: Context, { data, views, warnings }: StatusReport): voi
     'activation expires',
     'registrations',
     'stack instances',
+    'registration',
     'nodes',
     'last sync',
     'errors',
@@ -506,6 +533,7 @@ function printStatus(ctx: Context, { data, views, warnings }: StatusReport): voi
     a.activation ? `${a.activation.expiresAt.slice(0, 16).replace('T', ' ')} (${a.activation.daysLeft}d)` : '-',
     a.activation ? `${a.activation.registrations}/${a.activation.limit}` : '-',
     a.stackInstances.map((i) => `${i.region}:${i.status}`).join(' ') || '-',
+    (a.registrationInstances ?? []).map((i) => `${i.region}:${i.status}`).join(' ') || '-',
     a.syncedNodes === undefined ? '-' : String(a.syncedNodes),
     a.lastSyncAt ?? '-',
     a.errorNodes === undefined ? '-' : String(a.errorNodes),
@@ -562,6 +590,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       centralStack: o['central-stack'] ?? names.centralStackName,
       callAs: o['call-as'],
       stackSetName: names.stackSetName,
+      registrationStackSetName: names.registrationStackSetName,
       agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(${ACCOUNT_ID_BODY})$`),
       standardTierNodeLimit: config.standardTierNodeLimit,
     };

@@ -1,5 +1,6 @@
-// `ssm-hub uninstall`: removes the whole hub in dependency order, after a preview: the collector
-// StackSet's instances, the StackSet, every agency-permissions stack, optionally the hub's managed
+// `ssm-hub uninstall`: removes the whole hub in dependency order, after a preview: the agency
+// StackSets' instances and the StackSets (agency-registration, then agency-collector: the reverse
+// of rollout), every agency-permissions stack, optionally the hub's managed
 // nodes (each instance falls back to its own account's SSM when its agent restarts), then the
 // central stack. It stops at the first step that fails, so nothing is removed out of order.
 import { DeleteStackInstancesCommand, DeleteStackSetCommand, paginateListStacks } from '@aws-sdk/client-cloudformation';
@@ -20,7 +21,7 @@ export const spec = defineCommand({
   usage: ['--nodes deregister|keep --yes [options]', '--dry-run [options]'],
   name: 'uninstall',
   summary:
-    "Remove the hub in order, after a preview: StackSet instances and StackSet, every permissions stack, (optionally) the hub's nodes, the central stack.",
+    "Remove the hub in order, after a preview: the agency StackSets' instances and StackSets, every permissions stack, (optionally) the hub's nodes, the central stack.",
   options: [
     choice('nodes', {
       help: "the hub's managed nodes: deregister them (instances fall back to their own account's SSM when the agent restarts) or keep them",
@@ -29,14 +30,21 @@ export const spec = defineCommand({
     }),
     flag('yes', 'remove without asking (required without a terminal)'),
     flag('dry-run', 'show what would be removed, in order; change nothing'),
-    callAsOption('how to manage the collector StackSet'),
+    callAsOption('how to manage the agency StackSets'),
     timeoutOption('stack or operation'),
     ...AWS_OPTIONS,
   ],
 });
 
+export interface PlannedStackSet {
+  name: string;
+  permissionModel: string;
+  instances: StackInstanceSummary[];
+}
+
 export interface UninstallPlan {
-  stackSet?: { name: string; permissionModel: string; instances: StackInstanceSummary[] };
+  /** The agency StackSets that exist, in the order they are removed: registration, then collector. */
+  stackSets: PlannedStackSet[];
   permissionStacks: string[];
   nodes: string[];
   centralStack?: { name: string; status: string };
@@ -64,21 +72,29 @@ async function hubNodes(ssm: SSMClient, roleName: string | undefined): Promise<s
 export async function planUninstall(
   cfn: CloudFormationClient,
   ssm: SSMClient,
-  names: { stackSetName: string; centralStackName: string; agencyPermissionsStackName: (a: string) => string },
+  names: {
+    stackSetName: string;
+    registrationStackSetName: string;
+    centralStackName: string;
+    agencyPermissionsStackName: (a: string) => string;
+  },
   callAs: CallAs,
 ): Promise<UninstallPlan> {
-  const set = await describeStackSet(cfn, names.stackSetName, callAs);
+  const stackSets: PlannedStackSet[] = [];
+  for (const name of [names.registrationStackSetName, names.stackSetName]) {
+    const set = await describeStackSet(cfn, name, callAs);
+    if (set)
+      stackSets.push({
+        name,
+        permissionModel: set.PermissionModel ?? 'SELF_MANAGED',
+        instances: await listInstances(cfn, name, callAs),
+      });
+  }
   const pattern = new RegExp(`^${names.agencyPermissionsStackName('')}${ACCOUNT_ID_BODY}$`);
   const central = await describeStack(cfn, names.centralStackName);
   const role = central?.Outputs?.find((o) => o.OutputKey === 'ManagedNodeRoleName')?.OutputValue;
   return {
-    stackSet: set
-      ? {
-          name: names.stackSetName,
-          permissionModel: set.PermissionModel ?? 'SELF_MANAGED',
-          instances: await listInstances(cfn, names.stackSetName, callAs),
-        }
-      : undefined,
+    stackSets,
     permissionStacks: await permissionStacks(cfn, pattern),
     nodes: await hubNodes(ssm, role),
     centralStack: central ? { name: names.centralStackName, status: central.StackStatus ?? '' } : undefined,
@@ -88,12 +104,13 @@ export async function planUninstall(
 /** The steps in the order they run: pure, so the order is tested. */
 export function uninstallSteps(plan: UninstallPlan, deregister: boolean): string[] {
   const steps: string[] = [];
-  const s = plan.stackSet;
-  if (s?.instances.length) {
-    const where = [...new Set(s.instances.map((i) => `${i.Account}/${i.Region}`))].sort();
-    steps.push(`delete ${s.instances.length} stack instances of ${s.name}: ${where.join(', ')}`);
+  for (const s of plan.stackSets) {
+    if (s.instances.length) {
+      const where = [...new Set(s.instances.map((i) => `${i.Account}/${i.Region}`))].sort();
+      steps.push(`delete ${s.instances.length} stack instances of ${s.name}: ${where.join(', ')}`);
+    }
+    steps.push(`delete StackSet ${s.name}`);
   }
-  if (s) steps.push(`delete StackSet ${s.name}`);
   for (const p of plan.permissionStacks) steps.push(`delete stack ${p}`);
   if (plan.nodes.length)
     steps.push(
@@ -115,11 +132,10 @@ async function chooseNodes(ctx: Context, given: 'deregister' | 'keep' | undefine
 async function removeStackSet(
   ctx: Context,
   cfn: CloudFormationClient,
-  plan: UninstallPlan,
+  s: PlannedStackSet,
   callAs: CallAs,
   timeoutMs: number,
 ) {
-  const s = plan.stackSet!;
   if (s.instances.length) {
     const regions = [...new Set(s.instances.map((i) => i.Region!))].sort();
     const ous = [...new Set(s.instances.map((i) => i.OrganizationalUnitId).filter(Boolean))] as string[];
@@ -174,7 +190,7 @@ async function execute(
   callAs: CallAs,
   timeoutMs: number,
 ) {
-  if (plan.stackSet) await removeStackSet(ctx, cfn, plan, callAs, timeoutMs);
+  for (const s of plan.stackSets) await removeStackSet(ctx, cfn, s, callAs, timeoutMs);
   for (const name of plan.permissionStacks) {
     const out = await deleteStack(ctx, cfn, { stackName: name, timeoutMs }, (l) => progress(ctx, `${name}: ${l}`));
     if (out.result === 'failed')

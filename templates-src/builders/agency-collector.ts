@@ -1,14 +1,13 @@
 // agency-collector: deployed in every agency account by a StackSet. It holds the collector
-// that copies EC2 tags to the hub, the registration documents, the instance role, and the
-// optional zero-touch association. One template serves every agency: the hub alias ARN is
-// derived from the central account, the central Region and the agency's own account ID.
-// The sections follow the agency half of the README's architecture diagram: collector,
-// its EventBridge triggers, the activation parameters it keeps, the register document and
-// zero-touch association, the instance role; then alarms and outputs.
-import { SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH } from '../../contract/limits.ts';
-import { SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_ASCII_CHARACTERS } from '../../contract/patterns.ts';
+// that copies EC2 tags to the hub and the instance role. One template serves every agency: the
+// hub alias ARN is derived from the central account, the central Region and the agency's own
+// account ID. The register document and the zero-touch association are in agency-registration
+// (a second StackSet), so each template fits a TemplateBody; the instance role and profile stay
+// here, because moving them would delete the profile attached to running instances on upgrade.
+// The sections follow the agency half of the README's architecture diagram: collector, its
+// EventBridge triggers, the activation parameters it keeps, the instance role; then alarms and outputs.
 import { derivedNames, type BuildConfig } from '../config.ts';
-import { Equals, GetAtt, Ref, Sub, type Value } from '../kit/intrinsics.ts';
+import { GetAtt, Ref, Sub, type Value } from '../kit/intrinsics.ts';
 import {
   allow,
   assumeRoleFor,
@@ -28,15 +27,15 @@ import {
   MANAGED_INSTANCE_ID_TAG,
   PROVENANCE_TAG_SUFFIXES,
 } from '../../lambda/shared/names.ts';
-import { registrationDocument } from '../../documents/index.ts';
 import { SCHEDULE_EXPRESSION_ALLOWED_PATTERN, SCHEDULE_EXPRESSION_RULE } from '../../contract/patterns.ts';
 import { parameterInterface } from '../kit/interface.ts';
-import { ACCOUNT_ID_ALLOWED_PATTERN, REGION_ALLOWED_PATTERN, type BuildContext } from './context.ts';
+import { ACCOUNT_ID_ALLOWED_PATTERN, type BuildContext } from './context.ts';
+import { agencyNames, centralRegionParameter } from './agency-names.ts';
 
 export function buildAgencyCollector(ctx: BuildContext): Template {
   const t = new Template(
     'agency-collector',
-    'SSM central hub, agency account: tag collector, registration document, instance role, zero-touch registration.',
+    'SSM central hub, agency account: tag collector and instance role (registration: agency-registration).',
   );
   parameters(t, ctx.config);
   // CloudWatch cannot publish to a topic encrypted with the AWS managed SNS key, and alarm
@@ -47,7 +46,6 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
   });
   collector(t, ctx, alarm);
   collectorTriggers(t);
-  registration(t, ctx.config);
   instanceRole(t, ctx.config);
   collectorAlarms(t, ctx.config, alarm);
   outputs(t, ctx.config);
@@ -58,14 +56,6 @@ export function buildAgencyCollector(ctx: BuildContext): Template {
       parameters: [
         ['CentralAccountId', 'Account'],
         ['CentralRegion', 'Region'],
-      ],
-    },
-    {
-      label: 'Registration',
-      parameters: [
-        ['EnableZeroTouchRegistration', 'Zero-touch'],
-        ['OptInTagKey', 'Tag key'],
-        ['OptInTagValue', 'Tag value'],
       ],
     },
     {
@@ -87,12 +77,7 @@ function parameters(t: Template, config: BuildConfig): void {
     AllowedPattern: ACCOUNT_ID_ALLOWED_PATTERN,
     ConstraintDescription: 'must be a 12-digit AWS account ID',
   });
-  t.parameter('CentralRegion', {
-    Type: 'String',
-    Description: 'Region of the central-manager stack',
-    AllowedPattern: REGION_ALLOWED_PATTERN,
-    ConstraintDescription: 'must be a Region name such as us-east-1',
-  });
+  centralRegionParameter(t);
   t.parameter('ReconcileSchedule', {
     Type: 'String',
     Default: config.reconcileSchedule,
@@ -100,40 +85,6 @@ function parameters(t: Template, config: BuildConfig): void {
     AllowedPattern: SCHEDULE_EXPRESSION_ALLOWED_PATTERN,
     ConstraintDescription: SCHEDULE_EXPRESSION_RULE,
   });
-  const zeroTouch = t.parameter('EnableZeroTouchRegistration', {
-    Type: 'String',
-    Default: config.zeroTouch.enabledByDefault ? 'true' : 'false',
-    AllowedValues: ['true', 'false'],
-    Description: "true: tagged instances move to the central account's SSM",
-  });
-  t.condition('ZeroTouchEnabled', Equals(zeroTouch, 'true'));
-  t.parameter('OptInTagKey', {
-    Type: 'String',
-    Default: config.zeroTouch.optInTagKey,
-    Description: 'Opt-in tag key for zero-touch registration',
-    AllowedPattern: `^[${SSM_TAG_ASCII_CHARACTERS}]{1,${SSM_MAX_KEY_LENGTH}}$`,
-    ConstraintDescription: `must be 1–${SSM_MAX_KEY_LENGTH} letters, digits, spaces or _ . : / = + - @`,
-  });
-  t.parameter('OptInTagValue', {
-    Type: 'String',
-    Default: config.zeroTouch.optInTagValue,
-    Description: 'Value of the opt-in tag',
-    AllowedPattern: `^[${SSM_TAG_ASCII_CHARACTERS}]{0,${SSM_MAX_VALUE_LENGTH}}$`,
-    ConstraintDescription: `must be up to ${SSM_MAX_VALUE_LENGTH} letters, digits, spaces or _ . : / = + - @`,
-  });
-}
-
-/** The ARNs and paths every section names the same way. */
-function agencyNames(config: BuildConfig) {
-  const paramPath = config.agencyActivationParameterPath;
-  return {
-    paramPath,
-    hubAliasArn: Sub(
-      `arn:\${AWS::Partition}:lambda:\${CentralRegion}:\${CentralAccountId}:function:${derivedNames(config).tagManagerFunctionName}:agency-\${AWS::AccountId}`,
-    ),
-    activationParamArn: (suffix: string) =>
-      Sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${paramPath}/${suffix}`),
-  };
 }
 
 /** Collector: reads instances, invokes its own hub alias, keeps the activation parameters. */
@@ -212,37 +163,6 @@ function collectorTriggers(t: Template): void {
   });
 }
 
-/** The register document, and the zero-touch association that runs it on opted-in instances. */
-function registration(t: Template, config: BuildConfig): void {
-  const { paramPath } = agencyNames(config);
-  t.resource('RegisterDocument', 'AWS::SSM::Document', {
-    DocumentType: 'Command',
-    Content: registrationDocument({
-      hubRegion: Ref('CentralRegion'),
-      activationParameterPath: paramPath,
-      reservedTagPrefix: config.reservedTagPrefix,
-      managedInstanceIdTagKey: MANAGED_INSTANCE_ID_TAG,
-    }) as unknown as Value,
-  });
-  // The deregistration document lives in central-manager: once registered, an instance's agent
-  // answers only the hub's Run Command, so only the hub can send it the way back.
-  t.resource(
-    'ZeroTouchAssociation',
-    'AWS::SSM::Association',
-    {
-      AssociationName: `${config.namePrefix}-zero-touch-registration`,
-      Name: Ref('RegisterDocument'),
-      Targets: [{ Key: Sub('tag:${OptInTagKey}'), Values: [Ref('OptInTagValue')] }],
-      Parameters: { HubRegion: [Ref('CentralRegion')], ActivationParameterPath: [paramPath] },
-      // Retries hourly, like the collector that writes the activation: an instance that launched
-      // before the activation arrived registers within the hour (registered ones exit at once).
-      ScheduleExpression: 'rate(1 hour)',
-      ComplianceSeverity: 'HIGH',
-    },
-    { Condition: 'ZeroTouchEnabled' },
-  );
-}
-
 /**
  * Agency instances: the SSM core policy, read of the two activation parameters only, and
  * tagging of the instance itself with the managedinstanceid key and the registration keys only.
@@ -303,10 +223,6 @@ function collectorAlarms(t: Template, config: BuildConfig, alarm: AddAlarm): voi
 }
 
 function outputs(t: Template, config: BuildConfig): void {
-  t.output('RegisterDocumentName', {
-    Description: 'Run this document to register instances with the hub',
-    Value: Ref('RegisterDocument'),
-  });
   t.output('InstanceProfileName', {
     Description: 'Attach this instance profile to agency instances',
     Value: Ref('InstanceProfile'),

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { afterDriftGoal, atMost, buildTimeGoal, driftPassGoals, changedNodeGoal } from '../../scripts/bench/goals.ts';
 import { lambdaRunGoal, steadyReadsGoal, steadyWritesGoal, templateSizeGoal } from '../../scripts/bench/goals.ts';
 import { cdkRatioGoal, coldStartGoal, rateBound, firstSyncRateGoal } from '../../scripts/bench/goals.ts';
+import { agencyTemplateGoals } from '../../scripts/bench/goals.ts';
 import { AGENCY_TEMPLATE_MAX_BYTES } from '../../contract/limits.ts';
 
 describe('goals', () => {
@@ -30,6 +31,21 @@ describe('goals', () => {
     const g = templateSizeGoal('agency-collector', 46_081, AGENCY_TEMPLATE_MAX_BYTES);
     expect(g).toMatchObject({ pass: false, target: '≤ 46,080 bytes' });
     expect(g.goal).toContain('10% headroom');
+  });
+
+  it('checks both agency templates, each against the TemplateBody limit and the agency budget', () => {
+    const goals = agencyTemplateGoals([
+      { name: 'central-manager', kind: 'template', bytes: 200_000 },
+      { name: 'agency-collector', kind: 'template', bytes: 29_413 },
+      { name: 'agency-registration', kind: 'template', bytes: 46_081 },
+      { name: 'agency-registration', kind: 'lambda', bytes: 1 },
+    ]);
+    expect(goals.map((g) => [g.goal.split(' ')[0], g.target, g.pass])).toEqual([
+      ['agency-collector', '≤ 51,200 bytes', true],
+      ['agency-collector', '≤ 46,080 bytes', true],
+      ['agency-registration', '≤ 51,200 bytes', true],
+      ['agency-registration', '≤ 46,080 bytes', false],
+    ]);
   });
 
   it.each([

@@ -124,6 +124,9 @@ describe('offboard', () => {
     expect(ctx.stderrText()).toContain(
       `WARNING: agency ${A} still has collector stack instances in eu-west-1: they will fail to sync until removed from StackSet ssm-hub-agency-collector`,
     );
+    expect(ctx.stderrText()).toContain(
+      `WARNING: agency ${A} still has registration stack instances in eu-west-1: zero-touch registration there fails once its activation is gone, until they are removed from StackSet ssm-hub-agency-registration`,
+    );
     expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);
   });
 
@@ -184,8 +187,59 @@ describe('rollout --dry-run', () => {
     );
     expect(code, ctx.stderrText()).toBe(0);
     const doc = JSON.parse(ctx.stdoutText());
-    expect(doc.preview.instances.create).toBe('OUs r-ab12 (a root: the whole organization) in us-east-1');
-    expect(doc.preview.stackSet.action).toBe('create');
+    expect(doc.dryRun).toBe(true);
+    for (const s of doc.stackSets) {
+      expect(s.preview.instances.create).toBe('OUs r-ab12 (a root: the whole organization) in us-east-1');
+      expect(s.preview.stackSet.action).toBe('create');
+    }
+    expect(doc.stackSets.map((s: { stackSetName: string }) => s.stackSetName)).toEqual([
+      'ssm-hub-agency-collector',
+      'ssm-hub-agency-registration',
+    ]);
+    expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);
+  });
+
+  it('previews both StackSets, collector first, each with only the parameters its template declares', async () => {
+    const { gen, ctx } = setUp();
+    mocks.cfn.on(DescribeStackSetCommand).callsFake(async (input) => {
+      if (input.StackSetName !== 'ssm-hub-agency-collector') throw awsError('StackSetNotFoundException', 'not found');
+      return {
+        StackSet: {
+          PermissionModel: 'SERVICE_MANAGED',
+          TemplateBody: JSON.stringify({ Resources: { RegisterDocument: { Type: 'AWS::SSM::Document' } } }),
+          Parameters: [
+            { ParameterKey: 'CentralRegion', ParameterValue: 'eu-west-1' },
+            { ParameterKey: 'OptInTagKey', ParameterValue: 'register-me' },
+          ],
+        },
+      };
+    });
+    mocks.cfn.on(ListStackInstancesCommand).resolves({ Summaries: [] });
+    const code = await rollout(
+      [
+        ...['--ou', 'ou-abcd-12345678', '--regions', 'us-east-1', '--skip-onboard', '--generated-dir', gen],
+        ...['--reconcile-schedule', 'rate(2 hours)', '--zero-touch', 'false', '--dry-run'],
+      ],
+      ctx,
+    );
+    expect(code, ctx.stderrText()).toBe(0);
+    const out = ctx.stdoutText();
+    const collector = out.slice(out.indexOf('UPDATE StackSet ssm-hub-agency-collector (SERVICE_MANAGED)'));
+    const registration = out.slice(out.indexOf('CREATE StackSet ssm-hub-agency-registration (SERVICE_MANAGED)'));
+    expect(out.indexOf('UPDATE StackSet ssm-hub-agency-collector')).toBeLessThan(
+      out.indexOf('CREATE StackSet ssm-hub-agency-registration'),
+    );
+    const collectorPart = collector.slice(0, collector.indexOf('CREATE StackSet ssm-hub-agency-registration'));
+    expect(collectorPart).toContain('parameter ReconcileSchedule: (unset) -> rate(2 hours)');
+    expect(collectorPart).not.toContain('EnableZeroTouchRegistration');
+    expect(collectorPart).toMatch(/RegisterDocument\s+AWS::SSM::Document\s+Remove/);
+    // A new registration StackSet takes the Region and opt-in key the collector StackSet holds.
+    expect(registration).toContain('parameter CentralRegion: (unset) -> eu-west-1');
+    expect(registration).toContain('parameter OptInTagKey: (unset) -> register-me');
+    expect(registration).toContain('parameter EnableZeroTouchRegistration: (unset) -> false');
+    expect(registration).not.toContain('ReconcileSchedule');
+    expect(registration).toMatch(/RegisterDocument\s+AWS::SSM::Document\s+Add/);
+    expect(registration).toContain('CREATE stack instances: OUs ou-abcd-12345678 in us-east-1');
     expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);
   });
 });

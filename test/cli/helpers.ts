@@ -40,11 +40,19 @@ export const TEMPLATES = {
       CentralAccountId: { Type: 'String' },
       CentralRegion: { Type: 'String' },
       ReconcileSchedule: { Type: 'String', Default: 'rate(1 hour)' },
+      AlarmEmail: { Type: 'String', Default: '' },
+    },
+    Resources: { Fn: { Type: 'AWS::Lambda::Function' } },
+  },
+  'agency-registration': {
+    AWSTemplateFormatVersion: '2010-09-09',
+    Parameters: {
+      CentralRegion: { Type: 'String' },
       EnableZeroTouchRegistration: { Type: 'String', Default: 'true', AllowedValues: ['true', 'false'] },
       OptInTagKey: { Type: 'String', Default: 'ssm-hub-register' },
       OptInTagValue: { Type: 'String', Default: 'true' },
     },
-    Resources: { Fn: { Type: 'AWS::Lambda::Function' } },
+    Resources: { RegisterDocument: { Type: 'AWS::SSM::Document' } },
   },
   'central-operations': {
     AWSTemplateFormatVersion: '2010-09-09',

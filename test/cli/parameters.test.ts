@@ -1,9 +1,11 @@
 // The stack-parameter merge, as tables: what an update sends (ops/stacks.ts updateParameters, used
 // by onboard and rollout) and which parameters rollout names for a new or an existing StackSet
-// (ops/rollout.ts stackSetRequest).
+// (ops/rollout.ts stackSetRequest), and which agency template each parameter goes to
+// (ops/agency-stacksets.ts routeParameters).
 import type { Parameter } from '@aws-sdk/client-cloudformation';
 import { describe, expect, it } from 'vitest';
 import { stackSetRequest, type RolloutPlan } from '../../scripts/ops/rollout.ts';
+import { routeParameters, type AgencyStackSet } from '../../scripts/ops/agency-stacksets.ts';
 import { updateParameters } from '../../scripts/ops/stacks.ts';
 
 const value = (ParameterKey: string, ParameterValue: string): Parameter => ({ ParameterKey, ParameterValue });
@@ -59,37 +61,35 @@ describe('updateParameters', () => {
 });
 
 describe('stackSetRequest parameters', () => {
-  const plan = (fields: Partial<RolloutPlan>): RolloutPlan =>
-    ({
-      targets: { selfManaged: false },
-      template: { TemplateBody: '{}' },
-      extraParams: {},
-      ...fields,
-    }) as unknown as RolloutPlan;
+  const plan = { targets: { selfManaged: false } } as unknown as RolloutPlan;
+  const set = (template: AgencyStackSet['template'], declares: string[], given: Record<string, string>) =>
+    ({ template, source: { TemplateBody: '{}' }, declares: new Set(declares), given }) as AgencyStackSet;
+  const COLLECTOR = ['CentralAccountId', 'CentralRegion', 'ReconcileSchedule', 'AlarmEmail'];
+  const REGISTRATION = ['CentralRegion', 'EnableZeroTouchRegistration', 'OptInTagKey', 'OptInTagValue'];
   const CALLER = '999999999999';
   const REGION = 'eu-west-1';
   it.each([
     {
       case: 'no central flags: a new StackSet points at the caller and this Region, an update changes neither',
-      fields: {},
+      set: set('agency-collector', COLLECTOR, {}),
       create: [value('CentralAccountId', CALLER), value('CentralRegion', REGION)],
       given: [],
     },
     {
       case: 'both central flags: named on create and on update',
-      fields: { centralAccount: '111111111111', centralRegion: 'us-east-1' },
+      set: set('agency-collector', COLLECTOR, { CentralAccountId: '111111111111', CentralRegion: 'us-east-1' }),
       create: [value('CentralAccountId', '111111111111'), value('CentralRegion', 'us-east-1')],
       given: [value('CentralAccountId', '111111111111'), value('CentralRegion', 'us-east-1')],
     },
     {
       case: 'only --central-region: the account stays as it is on update',
-      fields: { centralRegion: 'us-east-1' },
+      set: set('agency-collector', COLLECTOR, { CentralRegion: 'us-east-1' }),
       create: [value('CentralAccountId', CALLER), value('CentralRegion', 'us-east-1')],
       given: [value('CentralRegion', 'us-east-1')],
     },
     {
       case: 'other collector parameters go to both',
-      fields: { extraParams: { AlarmEmail: 'ops@example.org' } },
+      set: set('agency-collector', COLLECTOR, { AlarmEmail: 'ops@example.org' }),
       create: [
         value('CentralAccountId', CALLER),
         value('CentralRegion', REGION),
@@ -97,9 +97,58 @@ describe('stackSetRequest parameters', () => {
       ],
       given: [value('AlarmEmail', 'ops@example.org')],
     },
-  ])('$case', ({ fields, create, given }) => {
-    const req = stackSetRequest(plan(fields), 'ssm-hub-agency-collector', CALLER, REGION);
+    {
+      case: 'the registration template gets no CentralAccountId, only the Region default',
+      set: set('agency-registration', REGISTRATION, { EnableZeroTouchRegistration: 'false' }),
+      create: [value('CentralRegion', REGION), value('EnableZeroTouchRegistration', 'false')],
+      given: [value('EnableZeroTouchRegistration', 'false')],
+    },
+  ])('$case', ({ set: s, create, given }) => {
+    const req = stackSetRequest(plan, s, `ssm-hub-${s.template}`, CALLER, REGION);
     expect(req.createParameters).toEqual(create);
     expect(req.givenParameters).toEqual(given);
   });
+});
+
+describe('routeParameters', () => {
+  const declared = {
+    'agency-collector': new Set(['CentralAccountId', 'CentralRegion', 'ReconcileSchedule', 'AlarmEmail']),
+    'agency-registration': new Set(['CentralRegion', 'EnableZeroTouchRegistration', 'OptInTagKey', 'OptInTagValue']),
+  };
+  const names = (r: ReturnType<typeof routeParameters>) => ({
+    collector: r['agency-collector'].map((a) => a.name),
+    registration: r['agency-registration'].map((a) => a.name),
+  });
+  it.each([
+    { case: 'CentralRegion goes to both templates', param: 'CentralRegion', collector: true, registration: true },
+    { case: 'CentralAccountId only to the collector', param: 'CentralAccountId', collector: true, registration: false },
+    {
+      case: 'ReconcileSchedule only to the collector',
+      param: 'ReconcileSchedule',
+      collector: true,
+      registration: false,
+    },
+    { case: 'AlarmEmail only to the collector', param: 'AlarmEmail', collector: true, registration: false },
+    {
+      case: 'EnableZeroTouchRegistration only to registration',
+      param: 'EnableZeroTouchRegistration',
+      collector: false,
+      registration: true,
+    },
+    { case: 'OptInTagKey only to registration', param: 'OptInTagKey', collector: false, registration: true },
+  ])('$case', ({ param, collector, registration }) => {
+    const r = names(routeParameters([{ flag: '--param', name: param, value: 'x' }], declared));
+    expect(r.collector).toEqual(collector ? [param] : []);
+    expect(r.registration).toEqual(registration ? [param] : []);
+  });
+  it.each(['NoSuchParameter', '__proto__', 'constructor'])(
+    'refuses %s, which no agency template declares, naming it and what each declares',
+    (name) => {
+      expect(() => routeParameters([{ flag: '--param', name, value: 'x' }], declared)).toThrow(
+        new RegExp(
+          `^--param: no agency template declares a parameter ${name} \\(agency-collector: CentralAccountId, .*; agency-registration: CentralRegion, .*\\)$`,
+        ),
+      );
+    },
+  );
 });

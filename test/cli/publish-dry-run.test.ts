@@ -83,10 +83,10 @@ describe('publish --dry-run', () => {
       },
     );
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain('would upload 12, unchanged 0: s3://replace-with-your-bucket-us-east-1 (us-east-1)');
+    expect(r.stdout).toContain('would upload 14, unchanged 0: s3://replace-with-your-bucket-us-east-1 (us-east-1)');
     expect(r.stdout).toContain(
       'https://us-east-1.console.aws.amazon.com/cloudformation/home?region=us-east-1#/stacks/create/review?templateURL=',
     );
-    expect(readdirSync(join(out, 'replace-with-your-bucket-us-east-1', 'ssm-hub'))).toHaveLength(12);
+    expect(readdirSync(join(out, 'replace-with-your-bucket-us-east-1', 'ssm-hub'))).toHaveLength(14);
   });
 });

@@ -54,9 +54,9 @@ describe('publish', () => {
       path: string;
       sha256: string;
     }>;
-    expect(manifest).toHaveLength(12);
+    expect(manifest).toHaveLength(14); // 5 templates and 2 documents, as JSON and YAML
     const heads = mocks.s3.commandCalls(HeadObjectCommand).map((c) => c.args[0].input);
-    expect(heads).toHaveLength(12);
+    expect(heads).toHaveLength(14);
     expect(heads.every((h) => h.ExpectedBucketOwner === '999999999999' && h.Bucket === 'hub-templates')).toBe(true);
     const puts = mocks.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
     expect(puts.map((p) => p.Key).sort()).toEqual(
@@ -78,7 +78,7 @@ describe('publish', () => {
       .indexOf('aws://999999999999/us-east-1: uploading templates and documents to hub-templates');
     expect(announced).toBeGreaterThanOrEqual(0);
     expect(announced).toBeLessThan(ctx.stderrText().indexOf('uploading s3://'));
-    expect(ctx.stdoutText()).toContain('uploaded 11, unchanged 1: s3://hub-templates (us-east-1)');
+    expect(ctx.stdoutText()).toContain('uploaded 13, unchanged 1: s3://hub-templates (us-east-1)');
   });
 
   it('prints quick-create links whose every value is URL-encoded and decodes back to the right template, stack and parameters', async () => {
@@ -103,7 +103,7 @@ describe('publish', () => {
     );
     expect(code, ctx.stderrText()).toBe(0);
     const all = links(ctx.stdoutText());
-    expect(all).toHaveLength(8); // 4 stacks × 2 Regions
+    expect(all).toHaveLength(10); // 5 stacks × 2 Regions
     const sha = (name: string) => sha256(readFileSync(join(gen, 'templates', `${name}.json`)));
 
     const central = parseLink(
@@ -129,6 +129,18 @@ describe('publish', () => {
     expect(collector.params.get('param_CentralAccountId')).toBe('999999999999');
     expect(collector.params.get('param_CentralRegion')).toBe('us-east-1');
 
+    // The registration template is linked beside the collector in every Region, pointing at the hub's
+    // Region like the collector, and with no CentralAccountId (it declares none).
+    const registration = parseLink(
+      all.find((l) => l.includes('stackName=ssm-hub-agency-registration') && l.startsWith('https://eu-west-2'))!,
+    );
+    expect(registration.params.get('templateURL')).toBe(
+      `https://hub-eu-west-2.s3.eu-west-2.amazonaws.com/ssm-hub/${sha('agency-registration')}/agency-registration.json`,
+    );
+    expect(registration.params.get('param_CentralRegion')).toBe('us-east-1');
+    expect(registration.params.get('stackName')).toBe('ssm-hub-agency-registration');
+    expect(registration.params.has('param_CentralAccountId')).toBe(false);
+
     const operations = parseLink(
       all.find((l) => l.includes('stackName=ssm-hub-central-operations') && l.startsWith('https://us-east-1'))!,
     );
@@ -148,7 +160,7 @@ describe('publish', () => {
     const md = readFileSync(join(gen, 'launch-links.md'), 'utf8');
     expect(md).toContain('## us-east-1');
     expect(md).toContain('## eu-west-2');
-    expect(md.match(/\[Launch stack\]\(https:\/\//g)).toHaveLength(8);
+    expect(md.match(/\[Launch stack\]\(https:\/\//g)).toHaveLength(10);
   });
 
   it('never puts a NoEcho parameter in a link, whatever the template calls it', () => {

@@ -26,31 +26,42 @@ afterEach(() => mocks.restore());
 const ACCOUNTS = ['111111111111', '222222222222', '333333333333', '444444444444', '555555555555'];
 const REGIONS = ['us-east-1', 'us-west-2'];
 
+const COLLECTOR = 'ssm-hub-agency-collector';
+/** sinon numbers every call across all stubs, so callIds give the order calls were sent in. */
+const callId = (call: unknown) => (call as { callId: number }).callId;
+const REGISTRATION = 'ssm-hub-agency-registration';
+
 /**
- * A StackSet operation that runs over three polls and ends with `failing` stack instances FAILED.
- * Results come back 4 per page, as the real API pages them.
+ * Every StackSet operation runs over three polls of its own and ends with `failing` stack
+ * instances FAILED in the StackSet `failingStackSet` (the other StackSet's instances succeed), and
+ * with status `finalStatus` there. Results come back 4 per page, as the real API pages them.
  */
-function fakeOperation(failing: Record<string, string>) {
-  let polls = 0;
-  const final: StackSetOperationResultSummary[] = ACCOUNTS.flatMap((Account) =>
-    REGIONS.map((Region) => {
-      const reason = failing[`${Account}/${Region}`];
-      return reason
-        ? { Account, Region, Status: 'FAILED' as const, StatusReason: reason }
-        : { Account, Region, Status: 'SUCCEEDED' as const };
-    }),
-  );
-  mocks.cfn.on(DescribeStackSetOperationCommand).callsFake(async () => {
-    polls++;
-    return { StackSetOperation: { OperationId: 'op', Status: polls < 3 ? 'RUNNING' : 'SUCCEEDED' } };
+function fakeOperation(failing: Record<string, string>, failingStackSet = COLLECTOR, finalStatus = 'SUCCEEDED') {
+  const polls = new Map<string, number>();
+  const final = (stackSet: string): StackSetOperationResultSummary[] =>
+    ACCOUNTS.flatMap((Account) =>
+      REGIONS.map((Region) => {
+        const reason = stackSet === failingStackSet ? failing[`${Account}/${Region}`] : undefined;
+        return reason
+          ? { Account, Region, Status: 'FAILED' as const, StatusReason: reason }
+          : { Account, Region, Status: 'SUCCEEDED' as const };
+      }),
+    );
+  mocks.cfn.on(DescribeStackSetOperationCommand).callsFake(async (input) => {
+    const n = (polls.get(input.OperationId) ?? 0) + 1;
+    polls.set(input.OperationId, n);
+    const done = input.StackSetName === failingStackSet ? finalStatus : 'SUCCEEDED';
+    return { StackSetOperation: { OperationId: input.OperationId, Status: n < 3 ? 'RUNNING' : done } };
   });
   mocks.cfn.on(ListStackSetOperationResultsCommand).callsFake(async (input) => {
+    const n = polls.get(input.OperationId) ?? 0;
+    const end = final(input.StackSetName);
     const rows =
-      polls === 1
-        ? final.map((r) => ({ ...r, Status: 'PENDING' as const, StatusReason: undefined }))
-        : polls === 2
-          ? final.map((r, i) => (i < 5 ? r : { ...r, Status: 'RUNNING' as const, StatusReason: undefined }))
-          : final;
+      n === 1
+        ? end.map((r) => ({ ...r, Status: 'PENDING' as const, StatusReason: undefined }))
+        : n === 2
+          ? end.map((r, i) => (i < 5 ? r : { ...r, Status: 'RUNNING' as const, StatusReason: undefined }))
+          : end;
     const start = Number(input.NextToken ?? 0);
     return {
       Summaries: rows.slice(start, start + 4),
@@ -59,7 +70,7 @@ function fakeOperation(failing: Record<string, string>) {
   });
 }
 
-/** One OU in one Region, collector only (no onboarding). */
+/** One OU in one Region, no onboarding. */
 const OU_US_EAST_1 = ['--ou', 'ou-abcd-12345678', '--regions', 'us-east-1', '--skip-onboard'];
 
 describe('rollout', () => {
@@ -207,21 +218,30 @@ describe('rollout', () => {
     expect(mocks.cfn.commandCalls(CreateStackInstancesCommand)).toHaveLength(0);
   });
 
-  it('leaves an unchanged StackSet alone, updates a changed one as DELEGATED_ADMIN, and limits OU targets to --accounts', async () => {
+  it('leaves unchanged StackSets alone, updates a changed one as DELEGATED_ADMIN, and limits OU targets to --accounts', async () => {
     const gen = makeGenerated();
-    const body = readFileSync(join(gen, 'templates/agency-collector.json'), 'utf8');
-    const params = [
+    const body = (name: string) => readFileSync(join(gen, `templates/${name}.json`), 'utf8');
+    const collectorParams = [
       { ParameterKey: 'CentralAccountId', ParameterValue: '999999999999' },
       { ParameterKey: 'CentralRegion', ParameterValue: 'us-east-1' },
-      { ParameterKey: 'OptInTagKey', ParameterValue: 'register-me' },
       { ParameterKey: 'RemovedSinceParam', ParameterValue: 'x' },
+    ];
+    const registrationParams = [
+      { ParameterKey: 'CentralRegion', ParameterValue: 'us-east-1' },
+      { ParameterKey: 'OptInTagKey', ParameterValue: 'register-me' },
     ];
     mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
     mocks.cfn.on(UpdateStackSetCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
-
-    mocks.cfn
-      .on(DescribeStackSetCommand)
-      .resolves({ StackSet: { PermissionModel: 'SERVICE_MANAGED', TemplateBody: body, Parameters: params } });
+    mocks.cfn.on(DescribeStackSetCommand).callsFake(async (input) => ({
+      StackSet:
+        input.StackSetName === COLLECTOR
+          ? { PermissionModel: 'SERVICE_MANAGED', TemplateBody: body('agency-collector'), Parameters: collectorParams }
+          : {
+              PermissionModel: 'SERVICE_MANAGED',
+              TemplateBody: body('agency-registration'),
+              Parameters: registrationParams,
+            },
+    }));
     fakeOperation({});
     let ctx = testContext();
     let code = await rollout(
@@ -240,16 +260,26 @@ describe('rollout', () => {
     );
     expect(code, ctx.stderrText()).toBe(0);
     expect(mocks.cfn.commandCalls(UpdateStackSetCommand)).toHaveLength(0);
-    expect(mocks.cfn.commandCalls(CreateStackInstancesCommand)[0]!.args[0].input.DeploymentTargets).toEqual({
-      OrganizationalUnitIds: ['ou-abcd-12345678'],
-      Accounts: ['111111111111'],
-      AccountFilterType: 'INTERSECTION',
-    });
+    const instances = mocks.cfn.commandCalls(CreateStackInstancesCommand).map((c) => c.args[0].input);
+    expect(instances.map((i) => i.StackSetName)).toEqual([COLLECTOR, REGISTRATION]);
+    for (const i of instances)
+      expect(i.DeploymentTargets).toEqual({
+        OrganizationalUnitIds: ['ou-abcd-12345678'],
+        Accounts: ['111111111111'],
+        AccountFilterType: 'INTERSECTION',
+      });
 
     mocks.cfn.resetHistory();
-    mocks.cfn.on(DescribeStackSetCommand).resolves({
-      StackSet: { PermissionModel: 'SERVICE_MANAGED', TemplateBody: '{"older":true}', Parameters: params },
-    });
+    mocks.cfn.on(DescribeStackSetCommand).callsFake(async (input) => ({
+      StackSet:
+        input.StackSetName === COLLECTOR
+          ? { PermissionModel: 'SERVICE_MANAGED', TemplateBody: '{"older":true}', Parameters: collectorParams }
+          : {
+              PermissionModel: 'SERVICE_MANAGED',
+              TemplateBody: body('agency-registration'),
+              Parameters: registrationParams,
+            },
+    }));
     fakeOperation({});
     ctx = testContext();
     code = await rollout(
@@ -257,23 +287,27 @@ describe('rollout', () => {
       ctx,
     );
     expect(code, ctx.stderrText()).toBe(0);
-    const update = mocks.cfn.commandCalls(UpdateStackSetCommand)[0]!.args[0].input;
-    expect(update).toMatchObject({
+    const updates = mocks.cfn.commandCalls(UpdateStackSetCommand).map((c) => c.args[0].input);
+    expect(updates.map((u) => u.StackSetName)).toEqual([COLLECTOR]);
+    expect(updates[0]).toMatchObject({
       CallAs: 'DELEGATED_ADMIN',
-      TemplateBody: body,
+      TemplateBody: body('agency-collector'),
       OperationPreferences: { MaxConcurrentPercentage: 25 },
     });
     // Values set by an earlier rollout and not named now keep their values in every account, the
     // hub's Region and account included; a parameter the template no longer declares is not sent.
-    expect(update.Parameters).toEqual([
+    expect(updates[0]!.Parameters).toEqual([
       { ParameterKey: 'CentralAccountId', UsePreviousValue: true },
       { ParameterKey: 'CentralRegion', UsePreviousValue: true },
-      { ParameterKey: 'OptInTagKey', UsePreviousValue: true },
     ]);
     const polls = mocks.cfn.commandCalls(DescribeStackSetOperationCommand);
     expect(polls.length).toBeGreaterThan(0);
     expect(polls.every((c) => c.args[0].input.CallAs === 'DELEGATED_ADMIN')).toBe(true);
-    expect(mocks.cfn.commandCalls(CreateStackInstancesCommand)[0]!.args[0].input.CallAs).toBe('DELEGATED_ADMIN');
+    const instanceCalls = mocks.cfn.commandCalls(CreateStackInstancesCommand).map((c) => c.args[0].input);
+    expect(instanceCalls.map((i) => [i.StackSetName, i.CallAs])).toEqual([
+      [COLLECTOR, 'DELEGATED_ADMIN'],
+      [REGISTRATION, 'DELEGATED_ADMIN'],
+    ]);
   });
 
   it('refuses a collector template over the 51,200-byte TemplateBody limit unless --template-url is given, then uses the URL', async () => {
@@ -305,5 +339,169 @@ describe('rollout', () => {
     const create = mocks.cfn.commandCalls(CreateStackSetCommand)[0]!.args[0].input;
     expect(create.TemplateURL).toBe(url);
     expect(create.TemplateBody).toBeUndefined();
+  });
+
+  it('creates agency-collector first, then agency-registration, with the same targets and preferences and each its own template and parameters', async () => {
+    const gen = makeGenerated();
+    const ctx = testContext();
+    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
+    mocks.cfn.on(CreateStackSetCommand).resolves({});
+    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    fakeOperation({});
+    const code = await rollout(
+      [
+        ...OU_US_EAST_1,
+        '--generated-dir',
+        gen,
+        ...['--central-region', 'eu-west-1', '--reconcile-schedule', 'rate(2 hours)', '--zero-touch', 'false'],
+        ...['--param', 'AlarmEmail=ops@example.org', '--param', 'OptInTagValue=yes', '--max-concurrent-count', '2'],
+      ],
+      ctx,
+    );
+    expect(code, ctx.stderrText()).toBe(0);
+    const mutations = mocks.cfn
+      .calls()
+      .map((c) => c.args[0] as { constructor: { name: string }; input: { StackSetName?: string } })
+      .filter((c) => /^Create/.test(c.constructor.name))
+      .map((c) => `${c.constructor.name} ${c.input.StackSetName}`);
+    expect(mutations).toEqual([
+      `CreateStackSetCommand ${COLLECTOR}`,
+      `CreateStackInstancesCommand ${COLLECTOR}`,
+      `CreateStackSetCommand ${REGISTRATION}`,
+      `CreateStackInstancesCommand ${REGISTRATION}`,
+    ]);
+    const [collector, registration] = mocks.cfn.commandCalls(CreateStackSetCommand).map((c) => c.args[0].input);
+    expect(collector).toMatchObject({
+      TemplateBody: readFileSync(join(gen, 'templates/agency-collector.json'), 'utf8'),
+      Parameters: [
+        { ParameterKey: 'CentralAccountId', ParameterValue: '999999999999' },
+        { ParameterKey: 'CentralRegion', ParameterValue: 'eu-west-1' },
+        { ParameterKey: 'ReconcileSchedule', ParameterValue: 'rate(2 hours)' },
+        { ParameterKey: 'AlarmEmail', ParameterValue: 'ops@example.org' },
+      ],
+    });
+    expect(registration).toMatchObject({
+      TemplateBody: readFileSync(join(gen, 'templates/agency-registration.json'), 'utf8'),
+      Parameters: [
+        { ParameterKey: 'CentralRegion', ParameterValue: 'eu-west-1' },
+        { ParameterKey: 'EnableZeroTouchRegistration', ParameterValue: 'false' },
+        { ParameterKey: 'OptInTagValue', ParameterValue: 'yes' },
+      ],
+    });
+    expect(registration!.Description).not.toBe(collector!.Description);
+    for (const key of ['PermissionModel', 'AutoDeployment', 'Capabilities', 'CallAs'] as const)
+      expect(registration![key]).toEqual(collector![key]);
+    const [a, b] = mocks.cfn.commandCalls(CreateStackInstancesCommand).map((c) => c.args[0].input);
+    expect({ ...b, StackSetName: COLLECTOR, OperationId: a!.OperationId }).toEqual(a);
+    expect(a!.OperationPreferences).toEqual({ MaxConcurrentCount: 2 });
+    expect(ctx.stdoutText()).toMatch(
+      new RegExp(`StackSet ${COLLECTOR}: created\\n[^]*StackSet ${REGISTRATION}: created\\n`),
+    );
+  });
+
+  it('on an upgrade, updates the collector StackSet first, then creates the registration StackSet with the zero-touch values the collector StackSet held', async () => {
+    const gen = makeGenerated();
+    const ctx = testContext();
+    // The single agency StackSet of earlier releases: it held the registration parameters too.
+    const old = [
+      { ParameterKey: 'CentralAccountId', ParameterValue: '999999999999' },
+      { ParameterKey: 'CentralRegion', ParameterValue: 'eu-west-1' },
+      { ParameterKey: 'EnableZeroTouchRegistration', ParameterValue: 'false' },
+      { ParameterKey: 'OptInTagKey', ParameterValue: 'register-me' },
+    ];
+    mocks.cfn.on(DescribeStackSetCommand).callsFake(async (input) => {
+      if (input.StackSetName !== COLLECTOR) throw awsError('StackSetNotFoundException', 'not found');
+      return { StackSet: { PermissionModel: 'SERVICE_MANAGED', TemplateBody: '{"single":true}', Parameters: old } };
+    });
+    mocks.cfn.on(UpdateStackSetCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    mocks.cfn.on(CreateStackSetCommand).resolves({});
+    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    fakeOperation({});
+    const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--param', 'OptInTagValue=yes'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const update = mocks.cfn.commandCalls(UpdateStackSetCommand);
+    const create = mocks.cfn.commandCalls(CreateStackSetCommand);
+    expect(update.map((c) => c.args[0].input.StackSetName)).toEqual([COLLECTOR]);
+    expect(create.map((c) => c.args[0].input.StackSetName)).toEqual([REGISTRATION]);
+    // The collector's update (which deletes the old document and association) ends before the
+    // registration StackSet is created.
+    const collectorDone = mocks.cfn
+      .commandCalls(DescribeStackSetOperationCommand)
+      .filter((c) => c.args[0].input.StackSetName === COLLECTOR)
+      .map(callId);
+    expect(Math.max(...collectorDone)).toBeLessThan(callId(create[0]));
+    expect(update[0]!.args[0].input.Parameters).toEqual([
+      { ParameterKey: 'CentralAccountId', UsePreviousValue: true },
+      { ParameterKey: 'CentralRegion', UsePreviousValue: true },
+    ]);
+    expect(create[0]!.args[0].input.Parameters).toEqual([
+      { ParameterKey: 'CentralRegion', ParameterValue: 'eu-west-1' },
+      { ParameterKey: 'EnableZeroTouchRegistration', ParameterValue: 'false' },
+      { ParameterKey: 'OptInTagKey', ParameterValue: 'register-me' },
+      { ParameterKey: 'OptInTagValue', ParameterValue: 'yes' },
+    ]);
+  });
+
+  it('leaves agency-registration alone when the collector operation fails, and exits 1 naming both', async () => {
+    const gen = makeGenerated();
+    const ctx = testContext();
+    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
+    mocks.cfn.on(CreateStackSetCommand).resolves({});
+    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    fakeOperation({ '111111111111/us-east-1': 'Role already exists.' }, COLLECTOR, 'FAILED');
+    const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen], ctx);
+    expect(code).toBe(1);
+    expect(mocks.cfn.commandCalls(CreateStackSetCommand).map((c) => c.args[0].input.StackSetName)).toEqual([COLLECTOR]);
+    const out = ctx.stdoutText();
+    expect(out).toMatch(/1 stack instance failed:\n[^]*111111111111\s+us-east-1\s+FAILED\s+Role already exists\./);
+    expect(out).toContain(
+      `StackSet ${REGISTRATION}: not started (StackSet ${COLLECTOR} did not succeed: re-run rollout after fixing it)`,
+    );
+  });
+
+  it('exits 1 when only a registration stack instance failed, and names its StackSet in the JSON report', async () => {
+    const gen = makeGenerated();
+    const ctx = testContext();
+    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
+    mocks.cfn.on(CreateStackSetCommand).resolves({});
+    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    fakeOperation({ '333333333333/us-west-2': 'Document quota reached.' }, REGISTRATION);
+    const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--json'], ctx);
+    expect(code).toBe(1);
+    const report = JSON.parse(ctx.stdoutText());
+    expect(report.failed).toEqual([
+      {
+        stackSetName: REGISTRATION,
+        account: '333333333333',
+        region: 'us-west-2',
+        status: 'FAILED',
+        reason: 'Document quota reached.',
+      },
+    ]);
+    expect(
+      report.stackSets.map((x: { stackSetName: string; stackSet: string }) => [x.stackSetName, x.stackSet]),
+    ).toEqual([
+      [COLLECTOR, 'created'],
+      [REGISTRATION, 'created'],
+    ]);
+    expect(report.stackSets[0].failed).toEqual([]);
+    expect(report.stackSets[1].failed).toHaveLength(1);
+  });
+
+  it('sends agency-registration by --registration-template-url and agency-collector inline', async () => {
+    const gen = makeGenerated();
+    const ctx = testContext();
+    const url = 'https://hub-templates.s3.us-east-1.amazonaws.com/ssm-hub/abc/agency-registration.json';
+    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
+    mocks.cfn.on(CreateStackSetCommand).resolves({});
+    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    fakeOperation({});
+    const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--registration-template-url', url], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const [collector, registration] = mocks.cfn.commandCalls(CreateStackSetCommand).map((c) => c.args[0].input);
+    expect(collector!.TemplateBody).toBe(readFileSync(join(gen, 'templates/agency-collector.json'), 'utf8'));
+    expect(collector!.TemplateURL).toBeUndefined();
+    expect(registration!.TemplateURL).toBe(url);
+    expect(registration!.TemplateBody).toBeUndefined();
   });
 });

@@ -85,7 +85,19 @@ beforeEach(() => {
           NextToken: 'p2',
         },
   );
-  cfn.on(ListStackInstancesCommand).resolves({
+  // The registration StackSet is still being deployed to agency A.
+  cfn.on(ListStackInstancesCommand, { StackSetName: 'ssm-hub-agency-registration' }).resolves({
+    Summaries: [
+      {
+        StackSetId: 'r',
+        Account: A,
+        Region: 'us-east-1',
+        Status: 'OUTDATED',
+        StackInstanceStatus: { DetailedStatus: 'RUNNING' },
+      },
+    ],
+  });
+  cfn.on(ListStackInstancesCommand, { StackSetName: 'ssm-hub-agency-collector' }).resolves({
     Summaries: [
       {
         StackSetId: 's',
@@ -192,6 +204,8 @@ describe('status', () => {
     expect(b.activation).toMatchObject({ activationId: 'b-1', daysLeft: 20 });
     expect(b.syncedNodes).toBe(0);
     expect(b.stackInstances).toEqual([{ region: 'us-east-1', status: 'FAILED', detail: 'Role already exists' }]);
+    expect(b.registrationInstances).toEqual([]);
+    expect(a.registrationInstances).toEqual([{ region: 'us-east-1', status: 'RUNNING' }]);
 
     expect(report.regions).toEqual([
       { region: 'us-east-1', managedNodes: 850, limit: 1000, percent: 85, syncedNodes: 30, tier: 'standard' },
@@ -205,6 +219,7 @@ describe('status', () => {
       'us-east-1: 850 managed nodes is 85% of the 1000-node standard-tier limit',
     ]);
     expect(warnings).toContain(`agency ${B}: stack instance in us-east-1 is FAILED: Role already exists`);
+    expect(warnings).toContain(`agency ${A}: registration stack instance in us-east-1 is RUNNING`);
 
     // Activations were listed by the hub's node role, every page was read, and nothing was decrypted.
     const listed = ssm.commandCalls(DescribeActivationsCommand).map((c) => c.args[0].input);
@@ -299,7 +314,7 @@ describe('status', () => {
     const out = ctx.stdoutText();
     expect(out).toMatch(
       new RegExp(
-        `${A}\\s+UPDATE_COMPLETE\\s+2026-06-04 12:00 \\(3d\\)\\s+312/1000\\s+us-east-1:SUCCEEDED\\s+30\\s+2026-06-01T11:59:00.000Z\\s+2`,
+        `${A}\\s+UPDATE_COMPLETE\\s+2026-06-04 12:00 \\(3d\\)\\s+312/1000\\s+us-east-1:SUCCEEDED\\s+us-east-1:RUNNING\\s+30\\s+2026-06-01T11:59:00.000Z\\s+2`,
       ),
     );
     expect(out).toMatch(/us-east-1\s+850\s+-\s+1000\s+85%/);

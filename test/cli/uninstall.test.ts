@@ -1,9 +1,10 @@
-// uninstall: a preview in dependency order, then StackSet instances, StackSet, permissions stacks,
+// uninstall: a preview in dependency order, then each agency StackSet's instances and the StackSet
+// (registration, then collector), permissions stacks,
 // (optionally) the hub's nodes, and the central stack last; --dry-run changes nothing.
 import { describe, expect, it } from 'vitest';
 import { DescribeStackSetCommand, DescribeStackSetOperationCommand } from '@aws-sdk/client-cloudformation';
 import { ListStackInstancesCommand, ListStackSetOperationResultsCommand } from '@aws-sdk/client-cloudformation';
-import { ListStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DeleteStackSetCommand, ListStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { main as uninstall, uninstallSteps } from '../../scripts/ops/uninstall.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
@@ -30,15 +31,16 @@ function hub() {
       CreationTime: new Date(0),
     })),
   });
-  mocks.cfn.on(DescribeStackSetCommand).resolves({
-    StackSet: { StackSetName: 'ssm-hub-agency-collector', PermissionModel: 'SERVICE_MANAGED' },
-  });
-  mocks.cfn.on(ListStackInstancesCommand).resolves({
+  mocks.cfn.on(DescribeStackSetCommand).callsFake(async (input) => ({
+    StackSet: { StackSetName: input.StackSetName, PermissionModel: 'SERVICE_MANAGED' },
+  }));
+  // The registration StackSet reached one account so far, the collector StackSet two.
+  mocks.cfn.on(ListStackInstancesCommand).callsFake(async (input) => ({
     Summaries: [
       { Account: A, Region: 'us-east-1', OrganizationalUnitId: 'ou-ab12-cdef3456', StackSetId: 's' },
       { Account: B, Region: 'us-west-2', OrganizationalUnitId: 'ou-ab12-cdef3456', StackSetId: 's' },
-    ],
-  });
+    ].slice(0, input.StackSetName === 'ssm-hub-agency-registration' ? 1 : 2),
+  }));
   mocks.cfn.on(DescribeStackSetOperationCommand).resolves({ StackSetOperation: { Status: 'SUCCEEDED' } });
   mocks.cfn.on(ListStackSetOperationResultsCommand).resolves({ Summaries: [] });
   mocks.ssm.on(DescribeInstanceInformationCommand).resolves({
@@ -51,7 +53,7 @@ describe('uninstall', () => {
   it('orders the steps: instances, StackSet, permissions stacks, nodes, central stack', () => {
     const steps = uninstallSteps(
       {
-        stackSet: { name: 'set', permissionModel: 'SELF_MANAGED', instances: [{ Account: A, Region: 'us-east-1' }] },
+        stackSets: [{ name: 'set', permissionModel: 'SELF_MANAGED', instances: [{ Account: A, Region: 'us-east-1' }] }],
         permissionStacks: ['p1'],
         nodes: ['mi-1'],
         centralStack: { name: 'central', status: 'CREATE_COMPLETE' },
@@ -74,12 +76,14 @@ describe('uninstall', () => {
     expect(code, ctx.stderrText()).toBe(0);
     expect(ctx.stdoutText()).toBe(
       [
-        `1. delete 2 stack instances of ssm-hub-agency-collector: ${A}/us-east-1, ${B}/us-west-2`,
-        '2. delete StackSet ssm-hub-agency-collector',
-        `3. delete stack ssm-hub-agency-${A}`,
-        `4. delete stack ssm-hub-agency-${B}`,
-        '5. keep 2 hub nodes registered (they stay managed by this account until deregistered)',
-        '6. delete stack ssm-hub-central-manager (CREATE_COMPLETE)',
+        `1. delete 1 stack instances of ssm-hub-agency-registration: ${A}/us-east-1`,
+        '2. delete StackSet ssm-hub-agency-registration',
+        `3. delete 2 stack instances of ssm-hub-agency-collector: ${A}/us-east-1, ${B}/us-west-2`,
+        '4. delete StackSet ssm-hub-agency-collector',
+        `5. delete stack ssm-hub-agency-${A}`,
+        `6. delete stack ssm-hub-agency-${B}`,
+        '7. keep 2 hub nodes registered (they stay managed by this account until deregistered)',
+        '8. delete stack ssm-hub-central-manager (CREATE_COMPLETE)',
         '',
       ].join('\n'),
     );
@@ -98,9 +102,11 @@ describe('uninstall', () => {
     const { ctx, fake } = hub();
     const code = await uninstall(['--yes', '--nodes', 'deregister'], ctx);
     expect(code, ctx.stderrText()).toBe(0);
-    expect(ctx.stderrText()).toContain(`aws://${CALLER_ACCOUNT}/us-east-1: uninstalling the hub (6 steps)`);
+    expect(ctx.stderrText()).toContain(`aws://${CALLER_ACCOUNT}/us-east-1: uninstalling the hub (8 steps)`);
     const mutations = mocks.commandNames().filter((n) => !READ_ONLY.test(n));
     expect(mutations).toEqual([
+      'DeleteStackInstancesCommand',
+      'DeleteStackSetCommand',
       'DeleteStackInstancesCommand',
       'DeleteStackSetCommand',
       'DeleteStackCommand',
@@ -109,7 +115,12 @@ describe('uninstall', () => {
       'DeregisterManagedInstanceCommand',
       'DeleteStackCommand',
     ]);
-    expect(mocks.cfn.commandCalls(DescribeStackSetCommand)).toHaveLength(1);
+    expect(mocks.cfn.commandCalls(DescribeStackSetCommand)).toHaveLength(2);
+    // Registration first, the reverse of rollout.
+    expect(mocks.cfn.commandCalls(DeleteStackSetCommand).map((c) => c.args[0].input.StackSetName)).toEqual([
+      'ssm-hub-agency-registration',
+      'ssm-hub-agency-collector',
+    ]);
     expect([...fake.stacks.values()].every((s) => s.status === 'DELETE_COMPLETE')).toBe(true);
   });
 });

@@ -170,7 +170,31 @@ const BAD: Array<[string, string[], RegExp]> = [
   [
     'rollout',
     ['--ou', OU, '--regions', 'us-east-1', '--param', 'EnableZeroTouchRegistration=maybe'],
-    /--param: agency-collector parameter EnableZeroTouchRegistration must be one of true, false/,
+    /--param: agency-registration parameter EnableZeroTouchRegistration must be one of true, false/,
+  ],
+  [
+    'rollout',
+    ['--ou', OU, '--regions', 'us-east-1', '--param', 'NoSuchParameter=1'],
+    /--param: no agency template declares a parameter NoSuchParameter \(agency-collector: CentralAccountId, .*; agency-registration: CentralRegion, .*\)/,
+  ],
+  [
+    'rollout',
+    [
+      '--ou',
+      OU,
+      '--regions',
+      'us-east-1',
+      '--param',
+      'AlarmEmail=a@example.org',
+      '--param',
+      'AlarmEmail=b@example.org',
+    ],
+    /--param: AlarmEmail is given twice/,
+  ],
+  [
+    'rollout',
+    ['--ou', OU, '--regions', 'us-east-1', '--zero-touch', 'true', '--param', 'EnableZeroTouchRegistration=false'],
+    /--param: EnableZeroTouchRegistration is already set by its own flag/,
   ],
   [
     'rollout',

@@ -31,7 +31,7 @@ beforeAll(async () => {
 });
 
 describe('lint over the generated templates', () => {
-  it('finds no errors and no warnings in any of the three templates', () => {
+  it('finds no errors and no warnings in any of the generated templates', () => {
     const files = TEMPLATE_NAMES.map((n) => write(n, templates[n]));
     const { findings } = validateTemplates(files, cfnSuppressions);
     expect(findings.filter((f) => f.severity !== 'info')).toEqual([]);
@@ -102,9 +102,9 @@ describe('lint over the generated templates', () => {
   });
 
   it('fails when an SSM document is not schema 2.2', () => {
-    const t = structuredClone(templates['agency-collector']!);
+    const t = structuredClone(templates['agency-registration']!);
     t.Resources.RegisterDocument!.Properties.Content.schemaVersion = '1.2';
-    const rules = runGuard([write('agency-collector', t)], projectRules, guardExemptions).map((f) => f.rule);
+    const rules = runGuard([write('agency-registration', t)], projectRules, guardExemptions).map((f) => f.rule);
     expect(rules).toEqual(['ssm_documents_are_command_schema_2_2']);
   });
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { PROJECT_ROOT } from '../../scripts/build/bundle.ts';
+import { DOCUMENT_NAMES, TEMPLATE_NAMES } from '../../scripts/build/index.ts';
 
 const generated = join(PROJECT_ROOT, 'generated');
 const manifest = JSON.parse(readFileSync(join(generated, 'manifest.json'), 'utf8')) as {
@@ -23,7 +24,9 @@ describe('generated/', () => {
     },
   );
   it('has a manifest whose sizes and hashes match the files', () => {
-    expect(manifest.artifacts.length).toBe(12);
+    // Each template and each stand-alone document as JSON and as YAML.
+    expect(manifest.artifacts.length).toBe((TEMPLATE_NAMES.length + DOCUMENT_NAMES.length) * 2);
+    expect(manifest.artifacts.length).toBe(14);
     for (const a of manifest.artifacts) {
       const content = readFileSync(join(generated, a.path));
       expect(content.length, a.path).toBe(a.bytes);

@@ -38,7 +38,7 @@ describe.each(TEMPLATE_NAMES)('%s parameters in the console', (name) => {
 
 describe('descriptions a console user understands', () => {
   it("says zero-touch registration moves instances to the central account's SSM", () => {
-    expect(read('agency-collector').Parameters.EnableZeroTouchRegistration!.Description).toMatch(
+    expect(read('agency-registration').Parameters.EnableZeroTouchRegistration!.Description).toMatch(
       /central account's SSM/,
     );
   });

@@ -13,7 +13,7 @@ import { runSimulation, type SimulationIdentityPolicy } from '@cloud-copilot/iam
 import { PROJECT_ROOT } from '../../scripts/build/bundle.ts';
 
 export type Decision = 'Allowed' | 'ImplicitlyDenied' | 'ExplicitlyDenied';
-export type TemplateName = 'central-manager' | 'agency-permissions' | 'agency-collector';
+export type TemplateName = 'central-manager' | 'agency-permissions' | 'agency-collector' | 'agency-registration';
 type Json = unknown;
 type Obj = Record<string, Json>;
 export interface PolicyDocument {
