@@ -150,7 +150,8 @@ export class Ec2Fake extends LoopbackFake {
       if (instanceIds.length > 0 && !instanceIds.includes(i.instanceId)) return false;
       const tags = i.tags ?? {};
       return filters.every((f) => {
-        // tag-key matches a key whatever its value, an empty one included (DescribeInstances filters).
+        // tag-key: "all resources that have a tag with a specific key, regardless of the tag value"
+        // (DescribeInstances filters), an empty value included.
         if (f.name === 'tag-key') return f.values.some((v) => Object.hasOwn(tags, v));
         if (f.name === 'instance-state-name') return f.values.includes(i.state ?? 'running');
         if (f.name === 'instance-id') return f.values.includes(i.instanceId);
