@@ -89,9 +89,9 @@ describe('agency instance role (inline policy plus AmazonSSMManagedInstanceCore 
       ...Object.fromEntries(keys.map((k) => [`aws:RequestTag/${k}`, value])),
     },
   });
-  const remove = (id: string, keys: string[] | undefined): Omit<Row, 'case' | 'expected'> => ({
+  const remove = (id: string, keys: string[] | undefined, region = REGION): Omit<Row, 'case' | 'expected'> => ({
     action: 'ec2:DeleteTags',
-    resource: instance(id),
+    resource: instance(id, region),
     context: { ...caller, ...(keys ? { 'aws:TagKeys': keys } : {}) },
   });
   const param = (name: string, account = AGENCY_A) => ssmArn(`parameter${name}`, account, REGION);
@@ -140,6 +140,18 @@ describe('agency instance role (inline policy plus AmazonSSMManagedInstanceCore 
       action: 'ec2:CreateTags',
       resource: instance(SELF, REGION, AGENCY_B),
       context: { ...caller, 'ec2:InstanceID': SELF, 'aws:TagKeys': ['managedinstanceid'] },
+      expected: 'ImplicitlyDenied',
+    },
+    {
+      case: 'cannot delete tags in another Region',
+      ...remove(SELF, ['managedinstanceid'], OTHER_REGION),
+      expected: 'ImplicitlyDenied',
+    },
+    {
+      case: 'cannot delete tags in another account',
+      action: 'ec2:DeleteTags',
+      resource: instance(SELF, REGION, AGENCY_B),
+      context: { ...caller, 'aws:TagKeys': ['managedinstanceid'] },
       expected: 'ImplicitlyDenied',
     },
     // The role has no ec2:DeleteTags at all: DeleteTags carries no key naming its target, so an
