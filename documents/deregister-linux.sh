@@ -9,8 +9,8 @@
 #              <prefix>registration-opt-out=true (so the hourly registration association does not
 #              undo the way back; when it cannot be set the worker stops there, leaving the
 #              registration and the agent as they were), then stop the agent, clear the on-prem
-#              registration, start the agent (it comes back under the instance profile), remove
-#              the managedinstanceid and error tags.
+#              registration, start the agent (it comes back under the instance profile), clear
+#              the managedinstanceid and error tags (written empty: the role cannot delete tags).
 #
 # Inputs (environment; the SSM document exports them):
 #   SSM_HUB_REGION                   hub Region; a registration to any other Region is left alone
@@ -49,8 +49,8 @@ check() {
   if [[ -z $N ]]; then
     # Nothing to undo in the agent, but the way back must hold: opt out of the hourly
     # registration. A stale tag would still mislead the collector.
-    tags create "Key=$OPT_TAG,Value=true" || die 5 "cannot tag $IID with $OPT_TAG=true (ec2:CreateTags)"
-    tags delete "Key=$MI_TAG" || die 5 "cannot remove tag $MI_TAG from $IID (ec2:DeleteTags)"
+    tags "Key=$OPT_TAG,Value=true" || die 5 "cannot tag $IID with $OPT_TAG=true (ec2:CreateTags)"
+    clr "$MI_TAG" || die 5 "cannot clear tag $MI_TAG of $IID (ec2:CreateTags)"
     log "not registered with any hub; opted out of hub registration (tag $OPT_TAG=true)"
     exit 0
   fi
@@ -73,7 +73,7 @@ worker() {
   sleep "$DELAY"
   # First, before anything changes: once the registration is cleared, a missing opt-out tag would let
   # the hourly registration association register the instance again. Fails with nothing changed.
-  tags create "Key=$OPT_TAG,Value=true" || fail "could not tag $IID with $OPT_TAG=true (ec2:CreateTags); the registration and the agent were left unchanged"
+  tags "Key=$OPT_TAG,Value=true" || fail "could not tag $IID with $OPT_TAG=true (ec2:CreateTags); the registration and the agent were left unchanged"
   log "opted out of hub registration: tag $OPT_TAG=true (remove it to register again)"
   if [[ $N ]]; then
     guard
@@ -91,8 +91,8 @@ worker() {
     log "no hub registration left to clear"
     rm -f "$REG" "$MARK"
   fi
-  tags delete "Key=$MI_TAG" || fail "could not remove tag $MI_TAG (ec2:DeleteTags)"
-  tags delete "Key=$ERR_TAG" || log "could not remove tag $ERR_TAG"
+  clr "$MI_TAG" || fail "could not clear tag $MI_TAG (ec2:CreateTags)"
+  clr "$ERR_TAG" || log "could not clear tag $ERR_TAG"
   trap - ERR
   log "deregistration complete; the instance is managed by its own account's Systems Manager again"
 }

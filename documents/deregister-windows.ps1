@@ -7,8 +7,8 @@
 #              opt-out tag <prefix>registration-opt-out=true (so the hourly registration does not
 #              undo the way back; when it cannot be set the worker stops there, leaving the
 #              registration and the agent as they were), then stop the agent, clear the on-prem
-#              registration, start the agent (it comes back under the instance profile), remove
-#              the managedinstanceid and error tags.
+#              registration, start the agent (it comes back under the instance profile), clear
+#              the managedinstanceid and error tags (written empty: the role cannot delete tags).
 #
 # Inputs (environment; the SSM document sets them): SSM_HUB_REGION (a registration to any other
 #   Region is left alone), SSM_HUB_RESERVED_TAG_PREFIX, SSM_HUB_MANAGED_INSTANCE_ID_TAG.
@@ -31,7 +31,7 @@ function Invoke-Failure([string] $Reason) {
 # Opted out and without the mi- tag: the state of an instance that is not (or no longer) registered.
 function Complete-OptOut {
   try { Set-Tag $OptOutTag 'true' } catch { Stop-WithError 5 "cannot tag $($script:InstanceId) with $OptOutTag=true (ec2:CreateTags)" }
-  try { Set-Tag $MiTag '' } catch { Stop-WithError 5 "cannot remove tag $MiTag from $($script:InstanceId) (ec2:DeleteTags)" }
+  try { Clear-Tag $MiTag } catch { Stop-WithError 5 "cannot clear tag $MiTag of $($script:InstanceId) (ec2:CreateTags)" }
 }
 
 function Invoke-Check {
@@ -86,8 +86,8 @@ function Invoke-Deregistration {
     Write-Log 'no hub registration left to clear'
     Remove-Item -LiteralPath $RegistrationFile, $Mark -Force -ErrorAction SilentlyContinue
   }
-  try { Set-Tag $MiTag '' } catch { Invoke-Failure "could not remove tag $MiTag (ec2:DeleteTags)" }
-  try { Set-Tag $ErrorTag '' } catch { Write-Log "could not remove tag $ErrorTag" }
+  try { Clear-Tag $MiTag } catch { Invoke-Failure "could not clear tag $MiTag (ec2:CreateTags)" }
+  try { Clear-Tag $ErrorTag } catch { Write-Log "could not clear tag $ErrorTag" }
   Write-Log "deregistration complete; the instance is managed by its own account's Systems Manager again"
 }
 

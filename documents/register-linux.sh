@@ -66,10 +66,9 @@ read_activation() {
   [[ $CODE != None && $CODE =~ ^[[:graph:]]{1,250}$ ]] || die 5 "activation parameter $PP/code is empty or not an activation code"
 }
 
-# Sets V to the value of one EC2 tag of this instance ("None" when it has no such tag).
+# Sets V to the value of one EC2 tag of this instance ("None" when it has no such tag, "" cleared).
 tag_value() {
-  V=$(aws ec2 describe-tags --region "$IREG" --filters "Name=resource-id,Values=$IID" "Name=key,Values=$1" \
-    --query 'Tags[0].Value' --output text 2>/dev/null) || die 5 "cannot read the tags of $IID (ec2:DescribeTags)"
+  V=$(tv "$1") || die 5 "cannot read the tags of $IID (ec2:DescribeTags)"
 }
 
 # Only the value true opts out: the deregistration worker writes exactly that.
@@ -144,7 +143,7 @@ await() {
 tagp() {
   local i p=${SSM_HUB_RETRY_PAUSE:-2}
   for i in 1 2 3 4 5; do
-    if tags create "$1"; then return 0; fi
+    if tags "$1"; then return 0; fi
     log "tagging: try $i failed"
     ((i == 5)) || sleep $((p << (i - 1)))
   done
@@ -165,7 +164,7 @@ check() {
     tag_value "$MI_TAG"
     # Registering again would orphan the node: a lost or changed tag is only put back.
     if [[ $V != "$N" ]]; then
-      tags create "Key=$MI_TAG,Value=$N" || die 5 "cannot tag $IID with $MI_TAG=$N (ec2:CreateTags)"
+      tags "Key=$MI_TAG,Value=$N" || die 5 "cannot tag $IID with $MI_TAG=$N (ec2:CreateTags)"
       V='; tag restored'
     else
       V='; nothing to do'
@@ -197,7 +196,7 @@ fail() {
     if [[ $BAK = - ]]; then rm -f "$CONF"; elif [[ $BAK ]]; then cp -p "$BAK" "$CONF"; fi
     if [[ $BAK ]]; then log "restored $CONF"; fi
     if ctl start >/dev/null 2>&1; then log "agent restarted under the instance's own identity"; else log "could not restart the agent"; fi
-    tags delete "Key=$MI_TAG" || log "could not remove tag $MI_TAG"
+    clr "$MI_TAG" || log "could not clear tag $MI_TAG"
   fi
   err_tag "$1"
   log "registration failed"
@@ -245,7 +244,7 @@ worker() {
   log "the agent runs as $mi"
   tagp "Key=$MI_TAG,Value=$mi" || fail "registered as $mi but could not tag $IID (ec2:CreateTags); registration kept, the next run retries only the tag"
   log "tagged $IID with $MI_TAG=$mi"
-  tags delete "Key=$ERR_TAG" || log "could not remove tag $ERR_TAG (ec2:DeleteTags)"
+  clr "$ERR_TAG" || log "could not clear tag $ERR_TAG (ec2:CreateTags)"
   trap - ERR
   log "registration complete"
 }

@@ -144,7 +144,7 @@ function Invoke-Failure([string] $Reason) {
     if ($script:ConfBak -eq '-') { Remove-Item -LiteralPath $Conf -Force } elseif ($script:ConfBak) { Copy-Item -LiteralPath $script:ConfBak -Destination $Conf -Force }
     if ($script:ConfBak) { Write-Log "restored $Conf" }
     try { Set-AgentState 'Running'; Write-Log "agent restarted under the instance's own identity" } catch { Write-Log 'could not restart the agent' }
-    try { Set-Tag $MiTag '' } catch { Write-Log "could not remove tag $MiTag" }
+    try { Clear-Tag $MiTag } catch { Write-Log "could not clear tag $MiTag" }
   }
   Write-ErrorTag $Reason
   Write-Log 'registration failed'
@@ -228,7 +228,7 @@ function Invoke-Registration {
     Invoke-Failure "registered as $mi but could not tag $id with $MiTag=$mi (ec2:CreateTags); the registration is kept and the next run retries only the tag"
   }
   Write-Log "tagged $id with $MiTag=$mi"
-  try { Set-Tag $ErrorTag '' } catch { Write-Log "could not remove tag $ErrorTag (ec2:DeleteTags)" }
+  try { Clear-Tag $ErrorTag } catch { Write-Log "could not clear tag $ErrorTag (ec2:CreateTags)" }
   Write-Log 'registration complete'
 }
 

@@ -182,20 +182,33 @@ function Get-HubNode {
   return ''
 }
 
-# The value of one EC2 tag of this instance, or $null when it has no such tag.
-function Get-Tag([string] $Key) {
-  try {
-    $tag = Get-EC2Tag -Region $script:InstanceRegion -Credential $script:Credential -Filter @(
-      @{ Name = 'resource-id'; Values = $script:InstanceId }, @{ Name = 'key'; Values = $Key })
-  } catch { Stop-WithError 5 "cannot read the tags of $($script:InstanceId) (ec2:DescribeTags)" }
+# The value of one EC2 tag of this instance: $null when it has no such tag, '' when it was cleared.
+# Throws when the tags cannot be read.
+function Read-Tag([string] $Key) {
+  $tag = Get-EC2Tag -Region $script:InstanceRegion -Credential $script:Credential -ErrorAction Stop -Filter @(
+    @{ Name = 'resource-id'; Values = $script:InstanceId }, @{ Name = 'key'; Values = $Key })
   if ($tag) { return [string] @($tag)[0].Value }
   return $null
 }
 
-# Sets one EC2 tag of this instance (ec2:CreateTags); an empty value removes it (ec2:DeleteTags).
+# Read-Tag, or a clear error (nothing changed yet) when the tags cannot be read.
+function Get-Tag([string] $Key) {
+  try { return Read-Tag $Key } catch { Stop-WithError 5 "cannot read the tags of $($script:InstanceId) (ec2:DescribeTags)" }
+}
+
+# Sets one EC2 tag of this instance (ec2:CreateTags, tied to the caller). Value '' clears it: EC2
+# keeps a tag with an empty value (CreateTags, Tag.N), which every reader here and the collector
+# take as no tag. The role has no ec2:DeleteTags: no IAM key ties it to the caller's instance.
 function Set-Tag([string] $Key, [string] $Value) {
-  $on = @{ Region = $script:InstanceRegion; Credential = $script:Credential; Resource = $script:InstanceId }
-  if ($Value) { New-EC2Tag @on -Tag @{ Key = $Key; Value = $Value } } else { Remove-EC2Tag @on -Tag @{ Key = $Key } -Force }
+  $on = @{ Region = $script:InstanceRegion; Credential = $script:Credential; Resource = $script:InstanceId; ErrorAction = 'Stop' }
+  New-EC2Tag @on -Tag @{ Key = $Key; Value = $Value }
+}
+
+# Clears one tag when it holds a value (or cannot be read): one the instance does not carry is not
+# added. Throws when the write fails.
+function Clear-Tag([string] $Key) {
+  try { $value = Read-Tag $Key } catch { $value = '?' }
+  if ($value) { Set-Tag $Key '' }
 }
 
 # Set-Tag, tried 5 times with backoff (2, 4, 8, 16 s); $false when every try failed.

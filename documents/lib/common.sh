@@ -134,13 +134,29 @@ hub() {
   [[ $N && $NR = "$HUB" && $(fld IdentityType "$IDC") = OnPrem && $(fld InstanceId "$IDC") = "$N" ]] || N=
 }
 
-# tags create|delete Key=...[,Value=...] on this instance.
+# Writes tag Key=...,Value=... on this instance (ec2:CreateTags, tied to the caller).
 tags() {
-  aws ec2 "$1-tags" --region "$IREG" --resources "$IID" --tags "$2" >/dev/null 2>&1
+  aws ec2 create-tags --region "$IREG" --resources "$IID" --tags "$1" >/dev/null 2>&1
+}
+
+# Prints the value of tag $1 of this instance: None when it has no such tag, "" when cleared.
+tv() {
+  aws ec2 describe-tags --region "$IREG" --filters "Name=resource-id,Values=$IID" "Name=key,Values=$1" \
+    --query 'Tags[0].Value' --output text 2>/dev/null
+}
+
+# Clears tag $1 by writing it empty (Key=k,Value=: the CLI's shorthand parser gives "" for a value
+# at the end of its input, awscli/shorthand.py; EC2 keeps an empty value, CreateTags Tag.N). The
+# role has no ec2:DeleteTags: no IAM key ties it to the caller's instance. An empty tag counts as
+# none everywhere; one the instance does not carry is not added (unless unreadable).
+clr() {
+  local v
+  v=$(tv "$1") || v=x
+  [[ $v = None || ! $v ]] || tags "Key=$1,Value="
 }
 
 err_tag() {
-  if [[ $IREG ]] && tags create "Key=$ERR_TAG,Value=$(printf '%s' "$(date -u +%FT%TZ) $J: $1" | tr -c 'A-Za-z0-9 _.:/+@-' ' ' | tr -s ' ' | cut -c1-256)"; then
+  if [[ $IREG ]] && tags "Key=$ERR_TAG,Value=$(printf '%s' "$(date -u +%FT%TZ) $J: $1" | tr -c 'A-Za-z0-9 _.:/+@-' ' ' | tr -s ' ' | cut -c1-256)"; then
     log "recorded the failure in tag $ERR_TAG"
   else
     log "could not write tag $ERR_TAG"

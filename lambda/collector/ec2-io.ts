@@ -5,7 +5,7 @@ import type { Instance } from '@aws-sdk/client-ec2';
 import { lazySdk } from '../shared/lazy-sdk.ts';
 import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
 import { EC2_DESCRIBE_INSTANCES_MAX_RESULTS } from '../../contract/page-sizes.ts';
-import { tagListToRecord, type Tags } from './events.ts';
+import { tagListToRecord, withoutClearedTags, type Tags } from './events.ts';
 
 const ec2 = lazySdk(
   () => import('@aws-sdk/client-ec2'),
@@ -18,10 +18,11 @@ export interface Ec2Instance {
   tags: Tags;
 }
 
-const toInstance = (i: Instance): Ec2Instance => ({
+/** `errorTag`: see withoutClearedTags; a cleared registration tag is left out. */
+const toInstance = (i: Instance, errorTag: string): Ec2Instance => ({
   ec2InstanceId: i.InstanceId ?? '',
   state: i.State?.Name ?? 'unknown',
-  tags: tagListToRecord(i.Tags),
+  tags: withoutClearedTags(tagListToRecord(i.Tags), errorTag),
 });
 
 /**
@@ -41,18 +42,22 @@ export async function* managedInstancePages(errorTag: string): AsyncGenerator<Ec
         NextToken,
       }),
     );
-    yield (page.Reservations ?? []).flatMap((r) => (r.Instances ?? []).map(toInstance));
+    // The tag-key filter also matches a cleared (empty) tag: an instance left with neither tag
+    // once those are taken off is one the filter would not have listed, and is not yielded.
+    yield (page.Reservations ?? [])
+      .flatMap((r) => (r.Instances ?? []).map((i) => toInstance(i, errorTag)))
+      .filter((i) => Object.hasOwn(i.tags, MANAGED_INSTANCE_ID_TAG) || Object.hasOwn(i.tags, errorTag));
     NextToken = page.NextToken || undefined;
   } while (NextToken);
 }
 
 /** One instance by ID (terminated instances stay visible for a while), or undefined if EC2 no longer knows it. */
-export async function describeInstance(ec2InstanceId: string): Promise<Ec2Instance | undefined> {
+export async function describeInstance(ec2InstanceId: string, errorTag: string): Promise<Ec2Instance | undefined> {
   const { sdk, client } = await ec2();
   try {
     const out = await client.send(new sdk.DescribeInstancesCommand({ InstanceIds: [ec2InstanceId] }));
     const found = out.Reservations?.[0]?.Instances?.[0];
-    return found ? toInstance(found) : undefined;
+    return found ? toInstance(found, errorTag) : undefined;
   } catch (err) {
     if ((err as { name?: string }).name === 'InvalidInstanceID.NotFound') return undefined;
     throw err;

@@ -38,6 +38,21 @@ export function managedIdFromTags(tags: Tags): { id: string } | { missing: true 
   return MANAGED_INSTANCE_ID_PATTERN.test(value) ? { id: value } : { invalid: value };
 }
 
+/**
+ * `tags` without the registration tags an instance has cleared. The agency instance role has no
+ * ec2:DeleteTags (no IAM key ties it to the caller's own instance), so the registration scripts
+ * clear `managedinstanceid` and the registration error tag by writing them with an empty value
+ * (CreateTags). An empty one of these two is no tag: the instance is then handled exactly as one
+ * without it (not registered, no error to report, the key not sent). Every other key, empty or not,
+ * is data and stays.
+ */
+export function withoutClearedTags(tags: Tags, errorTag: string): Tags {
+  const out = emptyTags();
+  for (const [k, v] of Object.entries(tags))
+    if (v !== '' || (k !== MANAGED_INSTANCE_ID_TAG && k !== errorTag)) out[k] = v;
+  return out;
+}
+
 /** EC2's tag list ({Key, Value}[]) as a prototype-free record; entries without a key are dropped. */
 export function tagListToRecord(
   list: ReadonlyArray<{ Key?: string | undefined; Value?: string | undefined }> | undefined,
@@ -72,7 +87,8 @@ function stringRecord(value: unknown): Tags | undefined {
   return out;
 }
 
-export function classifyEvent(event: unknown): CollectorEvent {
+/** `errorTag`: the registration error tag's key, which a cleared (empty) value takes off like managedinstanceid. */
+export function classifyEvent(event: unknown, errorTag: string): CollectorEvent {
   if (!isObj(event)) return { kind: 'ignored', reason: 'event is not an object' };
   const source = event['source'];
   const detailType = event['detail-type'];
@@ -87,8 +103,9 @@ export function classifyEvent(event: unknown): CollectorEvent {
     const resources = event['resources'];
     const ec2InstanceId = instanceIdFromArn(Array.isArray(resources) ? resources[0] : undefined);
     if (!ec2InstanceId) return { kind: 'ignored', reason: 'resources[0] is not an EC2 instance ARN' };
-    const tags = stringRecord(detail['tags']);
-    if (!tags) return { kind: 'ignored', reason: 'detail.tags is not an object of strings' };
+    const all = stringRecord(detail['tags']);
+    if (!all) return { kind: 'ignored', reason: 'detail.tags is not an object of strings' };
+    const tags = withoutClearedTags(all, errorTag);
     const managed = managedIdFromTags(tags);
     if ('id' in managed) return { kind: 'tagChange', ec2InstanceId, managedInstanceId: managed.id, tags };
     const reason =

@@ -280,7 +280,7 @@ export async function handler(
       ? context.getRemainingTimeInMillis()
       : Number.POSITIVE_INFINITY,
   );
-  const ev = classifyEvent(event);
+  const ev = classifyEvent(event, errorTagOf(run));
   const summary: Record<string, unknown> = { event: ev.kind };
   switch (ev.kind) {
     case 'tagChange':
@@ -297,7 +297,7 @@ export async function handler(
       break;
     }
     case 'terminated': {
-      const instance = await describeInstance(ev.ec2InstanceId);
+      const instance = await describeInstance(ev.ec2InstanceId, errorTagOf(run));
       const id = instance ? managedIdFromTags(instance.tags) : undefined;
       if (id && 'id' in id)
         await send(run, 'deregister', [{ ec2InstanceId: ev.ec2InstanceId, managedInstanceId: id.id }]);

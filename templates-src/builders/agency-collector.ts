@@ -194,9 +194,7 @@ function instanceRole(t: Template, config: BuildConfig): void {
             activationParamArn('code'),
             Sub('arn:${AWS::Partition}:ssm:${AWS::Region}::parameter/aws/service/*'),
           ]),
-          // The scripts delete only managedinstanceid and the error key; the opt-out key is
-          // never deleted by an instance (a person removes it), so no instance can un-opt another.
-          ...ownInstanceTagging([MANAGED_INSTANCE_ID_TAG, errorKey, optOutKey], [MANAGED_INSTANCE_ID_TAG, errorKey]),
+          ...ownInstanceTagging([MANAGED_INSTANCE_ID_TAG, errorKey, optOutKey]),
           // DescribeTags has no resource-level permissions; it only reads, in this Region only.
           allow('ReadOwnTags', 'ec2:DescribeTags', '*', { StringEquals: { 'ec2:Region': Ref('AWS::Region') } }),
         ),

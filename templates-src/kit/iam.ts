@@ -107,24 +107,22 @@ export function onlyTagKeys(keys: string[]): NonNullable<Statement['Condition']>
 }
 
 /**
- * An EC2 instance tags itself, and only itself, with `createKeys`; it may delete `deleteKeys`.
+ * An EC2 instance tags itself, and only itself, with `keys`; it never deletes a tag.
  * CreateTags carries ec2:InstanceID (the target) and ec2:SourceInstanceARN (the caller), so
- * the two must name the same instance. DeleteTags carries neither target key: AWS's service
+ * the two must name the same instance. DeleteTags carries neither target key (AWS's service
  * authorization reference lists only aws:TagKeys, aws:RequestTag, aws:ResourceTag,
- * ec2:ResourceTag and ec2:Region for it, so no IAM condition can tie it to the caller. It is
- * limited to this account and Region and to `deleteKeys`, which must be keys whose loss on
- * another instance is repaired by that instance's own next run.
+ * ec2:ResourceTag and ec2:Region for it), so no condition could keep an instance off another
+ * instance's tags: the scripts clear a tag by writing it with an empty value instead.
  */
-export function ownInstanceTagging(createKeys: string[], deleteKeys: string[]): Statement[] {
+export function ownInstanceTagging(keys: string[]): Statement[] {
   const instances = Sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*');
   // `${!…}` keeps the IAM policy variable literal inside Fn::Sub.
   const self = Sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/${!ec2:InstanceID}');
   return [
     allow('TagSelf', 'ec2:CreateTags', instances, {
       ArnEquals: { 'ec2:SourceInstanceARN': self },
-      ...onlyTagKeys(createKeys),
+      ...onlyTagKeys(keys),
     }),
-    allow('UntagRegistration', 'ec2:DeleteTags', instances, onlyTagKeys(deleteKeys)),
   ];
 }
 

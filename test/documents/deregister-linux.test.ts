@@ -10,7 +10,7 @@ const { id: INSTANCE_ID, region: INSTANCE_REGION, hubRegion: HUB_REGION, managed
 
 const { sandbox } = useSandboxes();
 
-/** The worker's actions on the agent and the tags, in the order the stubs recorded them. */
+/** The worker's actions on the agent and the tags, in the order the stubs recorded them ("clear" = written empty). */
 function actions(s: Sandbox): string[] {
   return s
     .read('calls.log')
@@ -18,14 +18,16 @@ function actions(s: Sandbox): string[] {
     .map((line) => {
       if (/^systemctl (stop|start) /.test(line)) return line.split(' ').slice(0, 2).join(' ');
       if (line === 'amazon-ssm-agent -register -clear') return 'agent -register -clear';
-      const tag = /^aws ec2 (create-tags|delete-tags) .*--tags Key=([^ ,\\]+)/.exec(line);
-      return tag ? `${tag[1]} ${tag[2]}` : '';
+      const tag = /^aws ec2 (create-tags|delete-tags) .*--tags Key=([^ ,\\]+)(\\,Value= )?/.exec(line);
+      if (!tag) return '';
+      // The log quotes with printf %q: a comma is written \, and an empty value ends at the space.
+      return tag[3] ? `clear ${tag[2]}` : `${tag[1]} ${tag[2]}`;
     })
     .filter(Boolean);
 }
 
 describe('deregister-linux.sh', () => {
-  it('clears the registration in a detached worker, restarts the agent and removes the tags', async () => {
+  it('clears the registration in a detached worker, restarts the agent and clears the tags (written empty)', async () => {
     const s = sandbox();
     s.writeRegistration(MI, HUB_REGION);
     s.setTag('managedinstanceid', MI);
@@ -45,7 +47,13 @@ describe('deregister-linux.sh', () => {
       .filter((l) => l.startsWith('systemctl'));
     expect(systemctl).toEqual(['systemctl stop amazon-ssm-agent.service', 'systemctl start amazon-ssm-agent.service']);
     expect(s.agentState()).toBe('running');
-    expect(s.tags()).toEqual({ Name: 'web-1', [OPT_OUT]: 'true' });
+    expect(s.tags()).toEqual({
+      Name: 'web-1',
+      [OPT_OUT]: 'true',
+      managedinstanceid: '',
+      'central-it:registration-error': '',
+    });
+    expect(s.read('calls.log')).not.toContain('delete-tags');
     expect(s.logText()).toContain(`opted out of hub registration: tag ${OPT_OUT}=true`);
     expect(s.logText()).toContain(
       "deregistration complete; the instance is managed by its own account's Systems Manager again",
@@ -63,8 +71,8 @@ describe('deregister-linux.sh', () => {
       'systemctl stop',
       'agent -register -clear',
       'systemctl start',
-      'delete-tags managedinstanceid',
-      'delete-tags central-it:registration-error',
+      // The error tag is not there: nothing is written for it.
+      'clear managedinstanceid',
     ]);
   });
 
@@ -108,15 +116,15 @@ describe('deregister-linux.sh', () => {
     expect(s.tags()).toEqual({ managedinstanceid: MI });
   });
 
-  it('only removes a stale tag and opts out when the agent is not registered', async () => {
+  it('only clears a stale tag and opts out when the agent is not registered', async () => {
     const s = sandbox();
     s.setTag('managedinstanceid', MI);
     const r = await s.run(SCRIPT);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`not registered with any hub; opted out of hub registration (tag ${OPT_OUT}=true)`);
     expect(s.read('agent-argv.log')).toBe('');
-    expect(s.read('calls.log')).not.toMatch(/systemctl|systemd-run/);
-    expect(s.tags()).toEqual({ [OPT_OUT]: 'true' });
+    expect(s.read('calls.log')).not.toMatch(/systemctl|systemd-run|delete-tags/);
+    expect(s.tags()).toEqual({ [OPT_OUT]: 'true', managedinstanceid: '' });
   });
 
   it('keeps the way back: the next registration run after a deregistration opts out and registers nothing', async () => {
@@ -140,7 +148,7 @@ describe('deregister-linux.sh', () => {
       expect.stringMatching(/^-register -y /),
       '-register -clear',
     ]);
-    expect(s.tags()).toEqual({ [OPT_OUT]: 'true' });
+    expect(s.tags()).toEqual({ [OPT_OUT]: 'true', managedinstanceid: '' });
   });
 
   it('changes nothing when CreateTags is denied altogether, not even an error tag', async () => {

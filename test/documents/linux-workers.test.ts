@@ -379,3 +379,85 @@ describe('10. smaller items', () => {
     expect(registers(s)).toBe(1);
   });
 });
+
+// Issue 11: the instance role has no ec2:DeleteTags (no IAM key ties it to the caller's own
+// instance), and the aws stub refuses delete-tags as EC2 answers such a call. Every clear is a
+// create-tags of the key with an empty value, and an empty tag counts as no tag.
+describe('11. no script deletes a tag: clearing writes the key with an empty value', () => {
+  const clears = (s: Sandbox) =>
+    s
+      .read('calls.log')
+      .split('\n')
+      .flatMap((l) => /^aws ec2 create-tags .*--tags Key=([^ \\]+)\\,Value= #/.exec(l)?.[1] ?? []);
+
+  it.each([
+    {
+      case: 'a registration that falls back clears the stale managedinstanceid',
+      script: REGISTER,
+      setup: (s: Sandbox) => {
+        s.flag('agent-crashes-onprem');
+        s.setTag('managedinstanceid', OLD_MI);
+      },
+      rc: '1',
+      cleared: ['managedinstanceid'],
+    },
+    {
+      case: 'a registration that succeeds clears the old error tag',
+      script: REGISTER,
+      setup: (s: Sandbox) => s.setTag(ERROR_TAG, 'old failure'),
+      rc: '0',
+      cleared: [ERROR_TAG],
+    },
+    {
+      case: 'a deregistration clears managedinstanceid and the error tag',
+      script: DEREGISTER,
+      setup: (s: Sandbox) => {
+        s.writeRegistration(OLD_MI, HUB_REGION);
+        s.setTag('managedinstanceid', OLD_MI);
+        s.setTag(ERROR_TAG, 'old failure');
+      },
+      rc: '0',
+      cleared: ['managedinstanceid', ERROR_TAG],
+    },
+  ])('$case', async ({ script, setup, rc, cleared }) => {
+    const s = sandbox();
+    setup(s);
+    await s.run(script);
+    expect(s.read('worker.rc').trim(), s.logText()).toBe(rc);
+    expect(clears(s)).toEqual(cleared);
+    for (const key of cleared) expect(s.tags()[key], key).toBe('');
+    expect(s.read('calls.log')).not.toContain('delete-tags');
+    expect(s.logText()).not.toMatch(/could not (remove|clear) tag/);
+  });
+
+  it('the deregistration check of an unregistered instance clears a stale managedinstanceid', async () => {
+    const s = sandbox();
+    s.setTag('managedinstanceid', OLD_MI);
+    const r = await s.run(DEREGISTER);
+    expect(r.code, r.stdout).toBe(0);
+    expect(clears(s)).toEqual(['managedinstanceid']);
+    expect(s.tags()).toEqual({ [OPT_OUT]: 'true', managedinstanceid: '' });
+  });
+
+  it('writes nothing for a tag that is absent or already empty', async () => {
+    const s = sandbox();
+    s.setTag(ERROR_TAG, '');
+    s.writeRegistration(OLD_MI, HUB_REGION);
+    await s.run(DEREGISTER);
+    expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+    // managedinstanceid was never there, the error tag was already cleared.
+    expect(clears(s)).toEqual([]);
+    expect(s.tags()).toEqual({ [OPT_OUT]: 'true', [ERROR_TAG]: '' });
+  });
+
+  it('treats a cleared managedinstanceid of a registered instance as missing and restores it', async () => {
+    const s = sandbox();
+    s.writeRegistration(OLD_MI, HUB_REGION);
+    s.markRegisteredInstance(INSTANCE_ID);
+    s.setTag('managedinstanceid', '');
+    const r = await s.run(REGISTER);
+    expect(r.stdout).toContain(`already registered as ${OLD_MI} in ${HUB_REGION}; tag restored`);
+    expect(registers(s)).toBe(0);
+    expect(s.tags()).toEqual({ managedinstanceid: OLD_MI });
+  });
+});

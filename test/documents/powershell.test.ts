@@ -114,17 +114,15 @@ describe('PowerShell scripts', () => {
   it.each(FILES)('%s tags only its own instance, with the instance role', (f) => {
     const setTag = s(f).fn('Set-Tag').text;
     expect(setTag).toContain(
-      '$on = @{ Region = $script:InstanceRegion; Credential = $script:Credential; Resource = $script:InstanceId }',
+      "$on = @{ Region = $script:InstanceRegion; Credential = $script:Credential; Resource = $script:InstanceId; ErrorAction = 'Stop' }",
     );
     expect(inFn(f, 'Set-Tag', 'New-EC2Tag').map((c) => c.elements.join(' '))).toEqual([
       '@on -Tag @{ Key = $Key; Value = $Value }',
     ]);
-    expect(inFn(f, 'Set-Tag', 'Remove-EC2Tag').map((c) => c.elements.join(' '))).toEqual([
-      '@on -Tag @{ Key = $Key } -Force',
-    ]);
-    // Nothing else writes tags.
+    // Nothing else writes tags, and nothing deletes one (the instance role has no ec2:DeleteTags).
     expect(s(f).calls(s(f).root, 'New-EC2Tag')).toHaveLength(1);
-    expect(s(f).calls(s(f).root, 'Remove-EC2Tag')).toHaveLength(1);
+    expect(s(f).calls(s(f).root, 'Remove-EC2Tag')).toEqual([]);
+    expect(s(f).text).not.toMatch(/Remove-EC2Tag|Remove-EC2Tags|ec2:DeleteTags\)/);
   });
 
   it('register-windows.ps1 checks the opt-out tag right after IMDS, before reading the activation', () => {
@@ -140,9 +138,10 @@ describe('PowerShell scripts', () => {
     expect(guardingIf(exits(s(f).fn('Test-OptedOut'), 0)[0]!)!.text).toMatch(
       /^if \(\(Get-Tag \$OptOutTag\) -eq 'true'\)/,
     );
-    // Get-EC2Tag reads this instance's tag with the instance role.
-    expect(inFn(f, 'Get-Tag', 'Get-EC2Tag')[0]!.elements.join(' ')).toMatch(
-      /-Region \$script:InstanceRegion -Credential \$script:Credential -Filter .*'resource-id'; Values = \$script:InstanceId .*'key'; Values = \$Key/s,
+    // Get-EC2Tag reads this instance's tag with the instance role (Get-Tag through Read-Tag).
+    expect(inFn(f, 'Get-Tag', 'Read-Tag')[0]!.elements).toEqual(['$Key']);
+    expect(inFn(f, 'Read-Tag', 'Get-EC2Tag')[0]!.elements.join(' ')).toMatch(
+      /-Region \$script:InstanceRegion -Credential \$script:Credential -ErrorAction Stop -Filter .*'resource-id'; Values = \$script:InstanceId .*'key'; Values = \$Key/s,
     );
   });
 
@@ -206,15 +205,13 @@ describe('PowerShell scripts', () => {
       ['Set-AgentState', "'Stopped'"],
       ['Clear-Registration', undefined],
       ['Set-AgentState', "'Running'"],
-      ['Set-Tag', '$MiTag'],
+      ['Clear-Tag', '$MiTag'],
     ] as const) {
       expect(before(optOut, first(f, 'Invoke-Deregistration', name, element)), name).toBe(true);
     }
     expect(before(first(f, 'Invoke-Check', 'Complete-OptOut'), first(f, 'Invoke-Check', 'Test-Agent'))).toBe(true);
-    expect(inFn(f, 'Complete-OptOut', 'Set-Tag').map((c) => c.elements)).toEqual([
-      ['$OptOutTag', "'true'"],
-      ['$MiTag', "''"],
-    ]);
+    expect(inFn(f, 'Complete-OptOut', 'Set-Tag').map((c) => c.elements)).toEqual([['$OptOutTag', "'true'"]]);
+    expect(inFn(f, 'Complete-OptOut', 'Clear-Tag').map((c) => c.elements)).toEqual([['$MiTag']]);
   });
 
   it('deregister-windows.ps1 stops with nothing changed when the opt-out tag cannot be written', () => {
@@ -264,7 +261,7 @@ describe('PowerShell scripts', () => {
     expect(inFn(f, 'Invoke-Check', 'Start-Worker')).toHaveLength(1);
   });
 
-  it('deregister-windows.ps1 clears the registration, restarts the agent and removes the tag', () => {
+  it('deregister-windows.ps1 clears the registration, restarts the agent and clears the tag', () => {
     const f = 'deregister-windows.ps1';
     expect(
       s(f)
@@ -274,7 +271,7 @@ describe('PowerShell scripts', () => {
     const clear = first(f, 'Invoke-Deregistration', 'Clear-Registration');
     expect(before(first(f, 'Invoke-Deregistration', 'Set-AgentState', "'Stopped'"), clear)).toBe(true);
     expect(before(clear, first(f, 'Invoke-Deregistration', 'Set-AgentState', "'Running'"))).toBe(true);
-    expect(inFn(f, 'Invoke-Deregistration', 'Set-Tag').map((c) => c.elements)).toContainEqual(['$MiTag', "''"]);
+    expect(inFn(f, 'Invoke-Deregistration', 'Clear-Tag').map((c) => c.elements)).toEqual([['$MiTag'], ['$ErrorTag']]);
   });
 
   it.each(FILES)('%s never writes the activation code to output, a log or a file', (f) => {

@@ -143,12 +143,13 @@ describe('register-linux.sh', () => {
 
   it.each([
     ['missing', undefined, undefined],
+    ['cleared (an empty value, as the scripts clear it)', '', undefined],
     ['names another node', 'mi-00000000000000002', undefined],
     ['missing (registered by this instance)', undefined, INSTANCE_ID],
   ])('only restores the tag, without registering a second node, when the tag is %s', async (_label, tag, marker) => {
     const s = sandbox();
     s.writeRegistration(MI, HUB_REGION);
-    if (tag) s.setTag('managedinstanceid', tag);
+    if (tag !== undefined) s.setTag('managedinstanceid', tag);
     if (marker) s.markRegisteredInstance(marker);
     const r = await s.run(SCRIPT);
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -375,7 +376,11 @@ describe('register-linux.sh', () => {
     expect(s.agentState()).toBe('running');
 
     const tags = s.tags();
-    expect(Object.keys(tags)).toEqual(['central-it:registration-error']);
+    // The stale mi- tag is cleared by writing it empty: the instance role cannot delete tags.
+    expect(Object.keys(tags).sort()).toEqual(['central-it:registration-error', 'managedinstanceid']);
+    expect(tags['managedinstanceid']).toBe('');
+    expect(s.read('calls.log')).toMatch(/^aws ec2 create-tags .*--tags Key=managedinstanceid\\,Value= #/m);
+    expect(s.read('calls.log')).not.toContain('delete-tags');
     const reason = tags['central-it:registration-error']!;
     expect(reason).toContain('amazon-ssm-agent -register failed');
     expect(reason.length).toBeLessThanOrEqual(256);
@@ -383,11 +388,28 @@ describe('register-linux.sh', () => {
     expect(s.logText()).toContain('registration failed');
   });
 
-  it('removes a previous error tag after a successful registration', async () => {
+  it('clears a previous error tag after a successful registration by writing it empty', async () => {
     const s = sandbox();
     s.setTag('central-it:registration-error', 'old failure');
     await s.run(SCRIPT);
-    expect(s.tags()).toEqual({ managedinstanceid: s.mi });
+    expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+    expect(s.tags()).toEqual({ managedinstanceid: s.mi, 'central-it:registration-error': '' });
+    expect(s.read('calls.log')).not.toContain('delete-tags');
+  });
+
+  it.each([
+    ['never had an error tag', undefined],
+    ['has an error tag cleared before (empty)', ''],
+  ])('writes no error tag after a successful registration on an instance that %s', async (_label, error) => {
+    const s = sandbox();
+    if (error !== undefined) s.setTag('central-it:registration-error', error);
+    await s.run(SCRIPT);
+    expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+    expect(s.read('calls.log')).not.toMatch(/create-tags .*Key=central-it:registration-error/);
+    expect(s.tags()).toEqual({
+      managedinstanceid: s.mi,
+      ...(error === undefined ? {} : { 'central-it:registration-error': '' }),
+    });
   });
 
   it('fails clearly and changes nothing when the instance metadata service is unreachable', async () => {

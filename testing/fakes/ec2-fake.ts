@@ -150,6 +150,8 @@ export class Ec2Fake extends LoopbackFake {
       if (instanceIds.length > 0 && !instanceIds.includes(i.instanceId)) return false;
       const tags = i.tags ?? {};
       return filters.every((f) => {
+        // tag-key: "all resources that have a tag with a specific key, regardless of the tag value"
+        // (DescribeInstances filters), an empty value included.
         if (f.name === 'tag-key') return f.values.some((v) => Object.hasOwn(tags, v));
         if (f.name === 'instance-state-name') return f.values.includes(i.state ?? 'running');
         if (f.name === 'instance-id') return f.values.includes(i.instanceId);
@@ -184,8 +186,11 @@ export class Ec2Fake extends LoopbackFake {
     }
     const instanceXml = (i: FakeInstance): string => {
       const state = i.state ?? 'running';
+      // An empty value is an empty element: EC2 keeps empty tag values (CreateTags: "we set the
+      // value to an empty string"), and the EC2 API reference's own samples write one as <value/>
+      // (DescribeTags) or <value></value> (DescribeInstances). The self-closing form is sent here.
       const tags = Object.entries(i.tags ?? {})
-        .map(([k, v]) => `<item><key>${xml(k)}</key><value>${xml(v)}</value></item>`)
+        .map(([k, v]) => `<item><key>${xml(k)}</key>${v === '' ? '<value/>' : `<value>${xml(v)}</value>`}</item>`)
         .join('');
       return `<item><instanceId>${i.instanceId}</instanceId><imageId>ami-0123456789abcdef0</imageId><instanceState><code>${STATE_CODES[state]}</code><name>${state}</name></instanceState><instanceType>t3.micro</instanceType>${tags ? `<tagSet>${tags}</tagSet>` : ''}</item>`;
     };

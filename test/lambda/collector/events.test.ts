@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  classifyEvent,
+  classifyEvent as classifyWith,
   instanceIdFromArn,
   managedIdFromTags,
   tagListToRecord,
+  withoutClearedTags,
 } from '../../../lambda/collector/events.ts';
 
+const ERROR_TAG = 'central-it:registration-error';
+const classifyEvent = (event: unknown) => classifyWith(event, ERROR_TAG);
 const ID = 'i-0123456789abcdef0';
 const MI = 'mi-0123456789abcdef0';
 const tagEvent = (over: Record<string, unknown> = {}, detail: Record<string, unknown> = {}) => ({
@@ -43,13 +46,33 @@ describe('classifyEvent', () => {
   });
 
   it('marks a managedinstanceid tag that is not an mi- ID as unmanaged', () => {
-    for (const bad of ['', 'i-0123456789abcdef0', 'mi-123', 'mi-0123456789ABCDEF0', 'mi-0123456789abcdef0x']) {
+    for (const bad of [' ', 'i-0123456789abcdef0', 'mi-123', 'mi-0123456789ABCDEF0', 'mi-0123456789abcdef0x']) {
       const ev = classifyEvent(tagEvent({}, { tags: { managedinstanceid: bad } }));
       expect(ev, bad).toMatchObject({
         kind: 'tagChangeUnmanaged',
         reason: 'managedinstanceid tag is not a managed node ID',
       });
     }
+  });
+
+  it.each([
+    ['managedinstanceid', { OS: 'Linux', managedinstanceid: '' }],
+    ['error tag', { OS: 'Linux', [ERROR_TAG]: '' }],
+    ['both', { OS: 'Linux', managedinstanceid: '', [ERROR_TAG]: '' }],
+  ])('classifies a tag change with a cleared (empty) %s exactly as one without it', (_label, tags) => {
+    const without = classifyEvent(tagEvent({}, { tags: { OS: 'Linux' } }));
+    expect(without).toMatchObject({ kind: 'tagChangeUnmanaged', reason: 'no managedinstanceid tag' });
+    expect(classifyEvent(tagEvent({}, { tags }))).toEqual(without);
+  });
+
+  it('sends a registered instance without its cleared error tag, and keeps every other empty tag', () => {
+    const ev = classifyEvent(tagEvent({}, { tags: { managedinstanceid: MI, [ERROR_TAG]: '', Empty: '' } }));
+    expect(ev).toEqual({
+      kind: 'tagChange',
+      ec2InstanceId: ID,
+      managedInstanceId: MI,
+      tags: { managedinstanceid: MI, Empty: '' },
+    });
   });
 
   it('ignores tag changes on other services or resource types', () => {
@@ -96,6 +119,33 @@ describe('helpers', () => {
     expect(managedIdFromTags({ managedinstanceid: ` ${MI}\n` })).toEqual({ id: MI });
     expect(managedIdFromTags({ ManagedInstanceId: MI })).toEqual({ missing: true });
     expect(managedIdFromTags({ managedinstanceid: 'x' })).toEqual({ invalid: 'x' });
+  });
+
+  it.each<{ case: string; tags: Record<string, string>; out: Record<string, string> }>([
+    { case: 'an empty managedinstanceid', tags: { managedinstanceid: '', Name: 'x' }, out: { Name: 'x' } },
+    { case: 'an empty error tag', tags: { [ERROR_TAG]: '', Name: 'x' }, out: { Name: 'x' } },
+    {
+      case: 'set registration tags, and other empty keys',
+      tags: { managedinstanceid: MI, [ERROR_TAG]: 'failed', Name: '', 'central-it:registration-opt-out': '' },
+      out: { managedinstanceid: MI, [ERROR_TAG]: 'failed', Name: '', 'central-it:registration-opt-out': '' },
+    },
+    {
+      case: 'an empty key named like another prefix',
+      tags: { 'other:registration-error': '' },
+      out: { 'other:registration-error': '' },
+    },
+  ])('withoutClearedTags takes off only cleared registration tags: $case', ({ tags, out }) => {
+    const result = withoutClearedTags(tags, ERROR_TAG);
+    expect(result).toEqual(out);
+    expect(Object.getPrototypeOf(result)).toBeNull();
+  });
+
+  it('withoutClearedTags keeps __proto__ as an own key', () => {
+    const tags = tagListToRecord([
+      { Key: '__proto__', Value: '' },
+      { Key: 'managedinstanceid', Value: '' },
+    ]);
+    expect(Object.keys(withoutClearedTags(tags, ERROR_TAG))).toEqual(['__proto__']);
   });
 
   it('converts an EC2 tag list, keeping empty values and dropping keyless entries', () => {

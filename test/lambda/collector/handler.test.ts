@@ -483,3 +483,89 @@ describe('reconcile safety', () => {
     expect(metric('DuplicateClaims')).toBe(2);
   });
 });
+
+// Issue 11: the registration scripts clear managedinstanceid and the error tag by writing them
+// empty (the instance role has no ec2:DeleteTags). EC2 keeps such a tag, lists it under the
+// tag-key filter and puts it in tag-change events; the collector must act exactly as it does when
+// the tag is gone. Each case runs once with the tags removed and once with them cleared.
+describe('a cleared (empty) registration tag is no tag', () => {
+  const ERR = 'central-it:registration-error';
+  const without = (tags: Record<string, string>, ...keys: string[]) =>
+    Object.fromEntries(Object.entries(tags).filter(([k]) => !keys.includes(k)));
+  /** The instance `n` with `keys` cleared (value '') or removed. */
+  const fleet = (how: 'removed' | 'cleared'): FakeInstance[] => {
+    const set = (n: number, tags: Record<string, string>, keys: string[], state?: FakeInstance['state']) => ({
+      instanceId: ec2Id(n),
+      ...(state ? { state } : {}),
+      tags: how === 'removed' ? without(tags, ...keys) : { ...tags, ...Object.fromEntries(keys.map((k) => [k, ''])) },
+    });
+    return [
+      managed(1),
+      // Registration failed, or the instance went back to its own account: no node any more.
+      set(2, managed(2).tags!, ['managedinstanceid']),
+      // Registered after an earlier failure: the error tag was cleared.
+      set(3, managed(3).tags!, [ERR]),
+      // Failed now: an error to report, and the old node ID cleared.
+      set(4, { ...managed(4).tags!, [ERR]: 'register: amazon-ssm-agent -register failed' }, ['managedinstanceid']),
+      // Deregistered, then terminated: nothing to deregister.
+      set(5, managed(5).tags!, ['managedinstanceid', ERR], 'terminated'),
+      managed(6, { state: 'terminated' }),
+    ];
+  };
+  const outcome = () => ({
+    payloads: hub.calls.map((c) => c.payload),
+    warnings: logsAt('WARN').map((l) => l['message']),
+    invalid: metric('InvalidManagedInstanceIds'),
+  });
+
+  it('reconciles a fleet with cleared tags exactly as the same fleet with the tags removed', async () => {
+    ec2.instances = fleet('removed');
+    const removedSummary = await run(scheduled);
+    const removed = outcome();
+    ec2.reset();
+    hub.reset(hubThatApplies);
+    lines = [];
+    ec2.instances = fleet('cleared');
+    const clearedSummary = await run(scheduled);
+    expect(outcome()).toEqual(removed);
+    expect(clearedSummary).toEqual(removedSummary);
+
+    expect(removed.invalid).toBe(0);
+    const sent = hub.payloadsOf('sync').flatMap((p) => p['instances'] as Array<Record<string, unknown>>);
+    expect(sent).toEqual([
+      { ec2InstanceId: ec2Id(1), managedInstanceId: miId(1), tags: managed(1).tags },
+      { ec2InstanceId: ec2Id(3), managedInstanceId: miId(3), tags: managed(3).tags },
+    ]);
+    expect(hub.payloadsOf('deregister').flatMap((p) => p['instances'] as unknown[])).toEqual([
+      { ec2InstanceId: ec2Id(6), managedInstanceId: miId(6) },
+    ]);
+    expect(hub.payloadsOf('report')).toEqual([
+      {
+        op: 'report',
+        registrationErrors: [{ ec2InstanceId: ec2Id(4), error: 'register: amazon-ssm-agent -register failed' }],
+      },
+    ]);
+  });
+
+  it.each([
+    ['managedinstanceid of an unregistered instance', { Name: 'x' }, ['managedinstanceid']],
+    ['error tag of a registered instance', { Name: 'x', managedinstanceid: miId(9) }, [ERR]],
+    ['managedinstanceid and error tag', { Name: 'x' }, ['managedinstanceid', ERR]],
+  ])('handles a tag-change event with a cleared %s as one without it', async (_label, tags, keys) => {
+    await run(tagChange(ec2Id(9), tags));
+    const removed = outcome();
+    hub.reset(hubThatApplies);
+    lines = [];
+    await run(tagChange(ec2Id(9), { ...tags, ...Object.fromEntries(keys.map((k) => [k, ''])) }));
+    expect(outcome()).toEqual(removed);
+    expect(removed.warnings).toEqual([]);
+  });
+
+  it('does not deregister, or warn about, a terminated instance whose managedinstanceid was cleared', async () => {
+    ec2.instances = [{ instanceId: ec2Id(5), state: 'terminated', tags: { Name: 'x', managedinstanceid: '' } }];
+    await run(stateChange(ec2Id(5), 'terminated'));
+    expect(ec2.calls).toHaveLength(1);
+    expect(hub.calls).toHaveLength(0);
+    expect(logsAt('WARN')).toEqual([]);
+  });
+});
