@@ -1,10 +1,11 @@
 // The two agency StackSets `rollout` manages, in order: agency-collector, then agency-registration
 // (contract/names.ts AGENCY_TEMPLATE_NAMES). Each parameter a run sets goes to every agency
 // template that declares it (CentralRegion to both); one that neither declares is a usage error.
-import type { Parameter } from '@aws-sdk/client-cloudformation';
+import type { Parameter, StackInstanceSummary } from '@aws-sdk/client-cloudformation';
 import { AGENCY_TEMPLATE_NAMES, type AgencyTemplateName } from '../../contract/names.ts';
 import { UsageError } from '../kit/index.ts';
 import { checkParameter, readTemplate, templateBodyOrUrl } from './generated.ts';
+import type { InstanceTargets } from './stackset.ts';
 
 /** One parameter value this run sets, with the flag that set it (for error messages). */
 export interface Assignment {
@@ -47,7 +48,7 @@ export interface AgencyStackSet {
   source: { TemplateBody: string } | { TemplateURL: string };
   /** Parameter names the local build of this template declares: routing and create defaults. */
   declares: ReadonlySet<string>;
-  /** The same when the local body is what is sent, so an update drops parameters it no longer has. */
+  /** The same, so an update drops parameters the template no longer has (body or URL of this build). */
   declaredKeys?: Set<string>;
   /** Parameter values this run names for this StackSet, in the order given. */
   given: Record<string, string>;
@@ -83,7 +84,9 @@ export function planAgencyStackSets(
       template,
       source,
       declares: declared[template],
-      declaredKeys: sendsLocal ? declared[template] : undefined,
+      // A URL names the published copy of this build: an update drops what the local build no
+      // longer declares in both cases (CloudFormation refuses a parameter its template lacks).
+      declaredKeys: declared[template],
       given,
     };
   });
@@ -101,4 +104,20 @@ export function inheritedValues(
     .filter((p) => p.ParameterKey && p.ParameterValue !== undefined)
     .map((p) => [p.ParameterKey!, p.ParameterValue!] as const);
   return Object.fromEntries([...held, ...Object.entries(given)]);
+}
+
+/**
+ * The stack instances (account/Region) of a StackSet that a run's targets do not reach. Used on
+ * an upgrade from the single agency template: the collector's update reaches every instance it
+ * has and removes its register document, so the registration StackSet must reach them all. A
+ * service-managed instance records the OU it was deployed through; a root target reaches all. Pure.
+ */
+export function instancesOutsideTargets(instances: readonly StackInstanceSummary[], t: InstanceTargets): string[] {
+  const outside = instances.filter((i) => {
+    const inRegion = i.Region !== undefined && t.regions.includes(i.Region);
+    const inOus = !t.ous || t.ous.some((ou) => ou.startsWith('r-') || ou === i.OrganizationalUnitId);
+    const inAccounts = !t.accounts || (i.Account !== undefined && t.accounts.includes(i.Account));
+    return !(inRegion && inOus && inAccounts);
+  });
+  return outside.map((i) => `${i.Account ?? '?'}/${i.Region ?? '?'}`).sort();
 }

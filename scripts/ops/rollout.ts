@@ -5,7 +5,17 @@
 // Three steps: plan (every input checked, no AWS call), execute, report.
 import type { CallAs, Parameter, StackSet, StackSetOperationPreferences } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, partitionOf, resolveRegion, type Clients } from './aws.ts';
-import { choice, defaultContext, defineCommand, EXIT, flag, integer, list, OperationError } from '../kit/index.ts';
+import {
+  choice,
+  defaultContext,
+  defineCommand,
+  errorText,
+  EXIT,
+  flag,
+  integer,
+  list,
+  OperationError,
+} from '../kit/index.ts';
 import { progress, repeatable, runCommand, table, text, UsageError, type Context, type Values } from '../kit/index.ts';
 import { SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH } from '../../contract/limits.ts';
 import { patternOf, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS } from '../../contract/patterns.ts';
@@ -13,7 +23,12 @@ import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, concurrencyOption, GENERATED_DIR_OPTION } from './common.ts';
 import { generatedDir, loadConfig, templateUrlOption, timeoutOption } from './common.ts';
 import { parseAssignments } from './generated.ts';
-import { inheritedValues, planAgencyStackSets, STACKSET_DESCRIPTIONS } from './agency-stacksets.ts';
+import {
+  inheritedValues,
+  instancesOutsideTargets,
+  planAgencyStackSets,
+  STACKSET_DESCRIPTIONS,
+} from './agency-stacksets.ts';
 import { type AgencyStackSet, type Assignment } from './agency-stacksets.ts';
 import type { AgencyTemplateName } from '../../contract/names.ts';
 import { onboardAccounts, previewOnboard, reportOutcomes, resolveAccounts, type OnboardSettings } from './agencies.ts';
@@ -340,9 +355,10 @@ export interface StackSetPreview {
 export interface StackSetOutcome {
   template: AgencyTemplateName;
   stackSetName: string;
-  stackSet: 'created' | 'updated' | 'unchanged' | 'not started';
+  /** `dry run` with --dry-run (see preview); `failed` when an AWS call threw (see reason). */
+  stackSet: 'created' | 'updated' | 'unchanged' | 'not started' | 'failed' | 'dry run';
   operations: OperationReport[];
-  /** Why the StackSet was not started. */
+  /** Why no stack instances were deployed, or what failed. */
   reason?: string;
   preview?: StackSetPreview;
 }
@@ -409,6 +425,7 @@ async function previewRollout(
   plan: RolloutPlan,
   names: RolloutNames,
   caller: string,
+  existingSets: Array<StackSet | undefined>,
 ): Promise<RolloutResult> {
   announceTarget(ctx, caller, region, `dry run: rollout to ${targetText(plan.targets)} (nothing is changed)`);
   const cfn = clients.cloudformation(region);
@@ -423,14 +440,12 @@ async function previewRollout(
       )
     : [];
   const stackSets: StackSetOutcome[] = [];
-  let inherited: Record<string, string> = {};
-  for (const set of plan.stackSets) {
+  const inherited = inheritedValues(existingSets[0]?.Parameters, plan.stackSets[0]!.given);
+  for (const [i, set] of plan.stackSets.entries()) {
     const name = stackSetNameOf(names, set.template);
-    const existing = await describeStackSet(cfn, name, plan.callAs);
-    const req = stackSetRequest(plan, set, name, caller, region, inherited);
-    const preview = await previewStackSet(cfn, req, existing, t);
-    stackSets.push({ template: set.template, stackSetName: name, stackSet: 'unchanged', operations: [], preview });
-    inherited = inheritedValues(existing?.Parameters, set.given);
+    const req = stackSetRequest(plan, set, name, caller, region, i === 0 ? {} : inherited);
+    const preview = await previewStackSet(cfn, req, existingSets[i], t);
+    stackSets.push({ template: set.template, stackSetName: name, stackSet: 'dry run', operations: [], preview });
   }
   return { dryRun: true, stackSets, operationPreferences: plan.prefs, onboardPreview: onboarding };
 }
@@ -479,56 +494,89 @@ async function executeRollout(
       `onboarding creates stacks in the caller's account ${caller}, but --central-account is ${centralAccount}: run \`onboard\` with the central account's credentials, then rollout with --skip-onboard`,
     );
   }
-  if (plan.dryRun) return previewRollout(ctx, clients, region, plan, names, caller);
   const setNames = plan.stackSets.map((set) => stackSetNameOf(names, set.template));
+  const existing = await Promise.all(setNames.map((n) => describeStackSet(cfn, n, plan.callAs)));
+  await refusePartialUpgrade(cfn, plan, setNames, existing);
+  if (plan.dryRun) return previewRollout(ctx, clients, region, plan, names, caller, existing);
   announceTarget(ctx, caller, region, `rollout of StackSets ${setNames.join(' then ')} to ${targetText(plan.targets)}`);
   const onboarded = plan.onboard
     ? await onboardFirst(ctx, clients, region, plan, names.agencyPermissionsStackName, json)
     : undefined;
-  const stackSets: StackSetOutcome[] = [];
-  let inherited: Record<string, string> = {};
-  for (const [i, set] of plan.stackSets.entries()) {
-    // In order: on an upgrade the collector's update removes the old register document and
-    // association before agency-registration creates its own.
-    const blocker = stackSets.find(
-      (s) => s.stackSet === 'not started' || s.operations.some((op) => op.status !== 'SUCCEEDED'),
-    );
-    if (blocker) {
-      const reason = `StackSet ${blocker.stackSetName} did not succeed: re-run rollout after fixing it`;
-      stackSets.push({
-        template: set.template,
-        stackSetName: setNames[i]!,
-        stackSet: 'not started',
-        operations: [],
-        reason,
-      });
-      continue;
-    }
-    const existing = await describeStackSet(cfn, setNames[i]!, plan.callAs);
-    const req = stackSetRequest(plan, set, setNames[i]!, caller, region, inherited);
-    stackSets.push(await rolloutStackSet(ctx, cfn, set.template, req, existing, plan.targets));
-    inherited = inheritedValues(existing?.Parameters, set.given);
-  }
+  const stackSets = await deployStackSets(ctx, cfn, plan, setNames, existing, { caller, region });
   return { dryRun: false, stackSets, onboarded, operationPreferences: plan.prefs };
 }
 
-/** Creates or updates one StackSet, then adds the stack instances the targets name. */
-async function rolloutStackSet(
+/**
+ * A collector StackSet without a registration StackSet is an upgrade from the single agency
+ * template: the collector's update reaches every stack instance it has and removes their register
+ * document and association, so this run must target every one of them. Read-only: refused before
+ * any change.
+ */
+async function refusePartialUpgrade(
+  cfn: ReturnType<Clients['cloudformation']>,
+  plan: RolloutPlan,
+  setNames: string[],
+  existing: Array<StackSet | undefined>,
+): Promise<void> {
+  if (!existing[0] || existing[1]) return;
+  const outside = instancesOutsideTargets(await listInstances(cfn, setNames[0]!, plan.callAs), plan.targets);
+  if (!outside.length) return;
+  const shown = outside.slice(0, 10).join(', ') + (outside.length > 10 ? `, and ${outside.length - 10} more` : '');
+  throw new OperationError(
+    `StackSet ${setNames[0]} has stack instances this rollout does not target (${shown}). Creating ${setNames[1]} is an upgrade: updating ${setNames[0]} removes the register document of every instance it has, so target them all (their OUs or accounts, and Regions). Nothing was changed.`,
+  );
+}
+
+/** Whether a StackSet's outcome keeps the next one from deploying stack instances. */
+const blocksNext = (s: StackSetOutcome): boolean =>
+  s.reason !== undefined ||
+  s.operations.some((op) => op.status !== 'SUCCEEDED') ||
+  latestResults(s.operations).some((r) => r.status === 'FAILED' || r.status === 'CANCELLED');
+
+/**
+ * Creates every StackSet that does not exist yet first (CreateStackSet deploys nothing), so the
+ * registration StackSet holds the settings the collector StackSet had before its update even if
+ * a later step fails and the run is repeated. Then, in order, updates each and adds its stack
+ * instances; a StackSet that did not succeed everywhere (even within the failure tolerance) keeps
+ * the next from deploying, and an error is recorded with what was already done.
+ */
+async function deployStackSets(
   ctx: Context,
   cfn: ReturnType<Clients['cloudformation']>,
-  template: AgencyTemplateName,
-  req: StackSetRequest,
-  existing: StackSet | undefined,
-  targets: InstanceTargets,
-): Promise<StackSetOutcome> {
-  const action = stackSetAction(existing, req);
-  const operations: OperationReport[] = [];
-  if (action === 'create') await createStackSet(ctx, cfn, req);
-  else if (action === 'update') operations.push(await updateStackSet(ctx, cfn, req, existing!));
-  else progress(ctx, `StackSet ${req.stackSetName} template and parameters unchanged`);
-  operations.push(await createInstances(ctx, cfn, req, targets));
-  const stackSet = action === 'create' ? 'created' : action === 'update' ? 'updated' : 'unchanged';
-  return { template, stackSetName: req.stackSetName, stackSet, operations };
+  plan: RolloutPlan,
+  setNames: string[],
+  existing: Array<StackSet | undefined>,
+  at: { caller: string; region: string },
+): Promise<StackSetOutcome[]> {
+  const inherited = inheritedValues(existing[0]?.Parameters, plan.stackSets[0]!.given);
+  const reqs = plan.stackSets.map((set, i) =>
+    stackSetRequest(plan, set, setNames[i]!, at.caller, at.region, i === 0 ? {} : inherited),
+  );
+  const actions = reqs.map((req, i) => stackSetAction(existing[i], req));
+  for (const [i, req] of reqs.entries()) if (actions[i] === 'create') await createStackSet(ctx, cfn, req);
+  const outcomes: StackSetOutcome[] = [];
+  for (const [i, set] of plan.stackSets.entries()) {
+    const base = { template: set.template, stackSetName: setNames[i]! };
+    const done = actions[i] === 'create' ? 'created' : actions[i] === 'update' ? 'updated' : 'unchanged';
+    const blocker = outcomes.find(blocksNext);
+    if (blocker) {
+      const reason = `no stack instances deployed: StackSet ${blocker.stackSetName} did not succeed everywhere; re-run rollout after fixing it`;
+      outcomes.push({ ...base, stackSet: actions[i] === 'create' ? 'created' : 'not started', operations: [], reason });
+      continue;
+    }
+    const operations: OperationReport[] = [];
+    try {
+      if (actions[i] === 'update') operations.push(await updateStackSet(ctx, cfn, reqs[i]!, existing[i]!));
+      else if (actions[i] === 'unchanged')
+        progress(ctx, `StackSet ${reqs[i]!.stackSetName} template and parameters unchanged`);
+      operations.push(await createInstances(ctx, cfn, reqs[i]!, plan.targets));
+      outcomes.push({ ...base, stackSet: done, operations });
+    } catch (err) {
+      const step = operations.length || actions[i] !== 'update' ? 'adding its stack instances' : 'updating it';
+      outcomes.push({ ...base, stackSet: 'failed', operations, reason: `${step} failed: ${errorText(err)}` });
+    }
+  }
+  return outcomes;
 }
 
 /** The latest result per account/Region wins (an update may fail where a later create succeeds). */
@@ -572,7 +620,7 @@ function instanceOutcome(s: StackSetOutcome) {
     .filter((x) => x.status === 'FAILED')
     .sort((a, b) => (a.account + a.region).localeCompare(b.account + b.region));
   const cancelled = latest.filter((x) => x.status === 'CANCELLED').length;
-  const bad = failed.length > 0 || s.stackSet === 'not started' || s.operations.some((o) => o.status !== 'SUCCEEDED');
+  const bad = failed.length > 0 || s.reason !== undefined || s.operations.some((o) => o.status !== 'SUCCEEDED');
   return { failed, cancelled, bad };
 }
 
@@ -607,7 +655,7 @@ export function reportRollout(ctx: Context, r: RolloutResult, json: boolean): nu
   const code = outcomes.some((s) => s.bad) ? EXIT.failed : EXIT.ok;
   if (json) {
     const stackSets = outcomes.map(({ bad: _, ...s }) => s);
-    const operations = r.stackSets.flatMap((s) => s.operations);
+    const operations = r.stackSets.flatMap((s) => s.operations.map((op) => ({ stackSetName: s.stackSetName, ...op })));
     const failed = outcomes.flatMap((s) => s.failed.map((f) => ({ stackSetName: s.stackSetName, ...f })));
     const cancelled = outcomes.reduce((n, s) => n + s.cancelled, 0);
     ctx.stdout(`${JSON.stringify({ ...r, stackSets, operations, failed, cancelled }, null, 2)}\n`);

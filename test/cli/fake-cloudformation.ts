@@ -11,6 +11,7 @@ import {
   DescribeStacksCommand,
   ExecuteChangeSetCommand,
   GetTemplateCommand,
+  DescribeStackSetCommand,
   ListStackInstancesCommand,
   ListStackResourcesCommand,
   type Parameter,
@@ -237,6 +238,8 @@ export function fakeCloudFormation(
   cfn
     .on(ListStackInstancesCommand)
     .rejects(awsError('StackSetNotFoundException', 'StackSet ssm-hub-agency-collector not found'));
+  // DescribeStackSet answers the same for a StackSet that does not exist (API reference, errors).
+  cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'StackSet not found'));
   cfn.on(DescribeStackEventsCommand).callsFake(async (input) => {
     const s = find(input.StackName!);
     if (!s) throw notFound(input.StackName!);

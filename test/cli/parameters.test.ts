@@ -2,10 +2,11 @@
 // by onboard and rollout) and which parameters rollout names for a new or an existing StackSet
 // (ops/rollout.ts stackSetRequest), and which agency template each parameter goes to
 // (ops/agency-stacksets.ts routeParameters).
-import type { Parameter } from '@aws-sdk/client-cloudformation';
+import type { Parameter, StackInstanceSummary } from '@aws-sdk/client-cloudformation';
+import type { InstanceTargets } from '../../scripts/ops/stackset.ts';
 import { describe, expect, it } from 'vitest';
 import { stackSetRequest, type RolloutPlan } from '../../scripts/ops/rollout.ts';
-import { routeParameters, type AgencyStackSet } from '../../scripts/ops/agency-stacksets.ts';
+import { instancesOutsideTargets, routeParameters, type AgencyStackSet } from '../../scripts/ops/agency-stacksets.ts';
 import { updateParameters } from '../../scripts/ops/stacks.ts';
 
 const value = (ParameterKey: string, ParameterValue: string): Parameter => ({ ParameterKey, ParameterValue });
@@ -149,6 +150,59 @@ describe('routeParameters', () => {
           `^--param: no agency template declares a parameter ${name} \\(agency-collector: CentralAccountId, .*; agency-registration: CentralRegion, .*\\)$`,
         ),
       );
+    },
+  );
+});
+
+describe('instancesOutsideTargets (an upgrade must reach every existing collector stack instance)', () => {
+  const at = (Account: string, Region: string, OrganizationalUnitId?: string) => ({
+    Account,
+    Region,
+    OrganizationalUnitId,
+  });
+  const OU = 'ou-abcd-12345678';
+  it.each([
+    ['same OU and Region', [at('111111111111', 'us-east-1', OU)], { ous: [OU], regions: ['us-east-1'] }, []],
+    [
+      'another Region',
+      [at('111111111111', 'us-west-2', OU)],
+      { ous: [OU], regions: ['us-east-1'] },
+      ['111111111111/us-west-2'],
+    ],
+    [
+      'another OU',
+      [at('111111111111', 'us-east-1', 'ou-abcd-87654321')],
+      { ous: [OU], regions: ['us-east-1'] },
+      ['111111111111/us-east-1'],
+    ],
+    [
+      'a root reaches every OU',
+      [at('111111111111', 'us-east-1', 'ou-abcd-87654321')],
+      { ous: ['r-ab12'], regions: ['us-east-1'] },
+      [],
+    ],
+    [
+      'OUs narrowed to other accounts',
+      [at('111111111111', 'us-east-1', OU)],
+      { ous: [OU], accounts: ['222222222222'], regions: ['us-east-1'] },
+      ['111111111111/us-east-1'],
+    ],
+    [
+      'self-managed, listed account',
+      [at('111111111111', 'us-east-1')],
+      { accounts: ['111111111111'], regions: ['us-east-1'] },
+      [],
+    ],
+    [
+      'self-managed, unlisted account',
+      [at('333333333333', 'us-east-1')],
+      { accounts: ['111111111111'], regions: ['us-east-1'] },
+      ['333333333333/us-east-1'],
+    ],
+  ] as Array<[string, StackInstanceSummary[], Omit<InstanceTargets, 'selfManaged'>, string[]]>)(
+    '%s',
+    (_, instances, t, expected) => {
+      expect(instancesOutsideTargets(instances, { selfManaged: !t.ous, ...t })).toEqual(expected);
     },
   );
 });

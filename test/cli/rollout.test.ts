@@ -5,6 +5,7 @@ import {
   CreateStackSetCommand,
   DescribeStackSetCommand,
   DescribeStackSetOperationCommand,
+  ListStackInstancesCommand,
   ListStackSetOperationResultsCommand,
   UpdateStackSetCommand,
   type StackSetOperationResultSummary,
@@ -364,10 +365,11 @@ describe('rollout', () => {
       .map((c) => c.args[0] as { constructor: { name: string }; input: { StackSetName?: string } })
       .filter((c) => /^Create/.test(c.constructor.name))
       .map((c) => `${c.constructor.name} ${c.input.StackSetName}`);
+    // Both StackSets are defined first (CreateStackSet deploys nothing), then deployed in order.
     expect(mutations).toEqual([
       `CreateStackSetCommand ${COLLECTOR}`,
-      `CreateStackInstancesCommand ${COLLECTOR}`,
       `CreateStackSetCommand ${REGISTRATION}`,
+      `CreateStackInstancesCommand ${COLLECTOR}`,
       `CreateStackInstancesCommand ${REGISTRATION}`,
     ]);
     const [collector, registration] = mocks.cfn.commandCalls(CreateStackSetCommand).map((c) => c.args[0].input);
@@ -399,7 +401,7 @@ describe('rollout', () => {
     );
   });
 
-  it('on an upgrade, updates the collector StackSet first, then creates the registration StackSet with the zero-touch values the collector StackSet held', async () => {
+  it('on an upgrade, defines the registration StackSet with the zero-touch values the collector StackSet held, updates the collector, then deploys registration', async () => {
     const gen = makeGenerated();
     const ctx = testContext();
     // The single agency StackSet of earlier releases: it held the registration parameters too.
@@ -413,6 +415,9 @@ describe('rollout', () => {
       if (input.StackSetName !== COLLECTOR) throw awsError('StackSetNotFoundException', 'not found');
       return { StackSet: { PermissionModel: 'SERVICE_MANAGED', TemplateBody: '{"single":true}', Parameters: old } };
     });
+    mocks.cfn.on(ListStackInstancesCommand).resolves({
+      Summaries: [{ Account: '111111111111', Region: 'us-east-1', OrganizationalUnitId: 'ou-abcd-12345678' }],
+    });
     mocks.cfn.on(UpdateStackSetCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
     mocks.cfn.on(CreateStackSetCommand).resolves({});
     mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
@@ -423,13 +428,18 @@ describe('rollout', () => {
     const create = mocks.cfn.commandCalls(CreateStackSetCommand);
     expect(update.map((c) => c.args[0].input.StackSetName)).toEqual([COLLECTOR]);
     expect(create.map((c) => c.args[0].input.StackSetName)).toEqual([REGISTRATION]);
-    // The collector's update (which deletes the old document and association) ends before the
-    // registration StackSet is created.
+    // Defined before the collector changes (a failure later cannot lose the settings), and its
+    // stack instances come only after the collector's update (which deletes the old document and
+    // association) has ended.
+    expect(callId(create[0])).toBeLessThan(callId(update[0]));
     const collectorDone = mocks.cfn
       .commandCalls(DescribeStackSetOperationCommand)
       .filter((c) => c.args[0].input.StackSetName === COLLECTOR)
       .map(callId);
-    expect(Math.max(...collectorDone)).toBeLessThan(callId(create[0]));
+    const registrationInstances = mocks.cfn
+      .commandCalls(CreateStackInstancesCommand)
+      .filter((c) => c.args[0].input.StackSetName === REGISTRATION);
+    expect(Math.max(...collectorDone)).toBeLessThan(callId(registrationInstances[0]));
     expect(update[0]!.args[0].input.Parameters).toEqual([
       { ParameterKey: 'CentralAccountId', UsePreviousValue: true },
       { ParameterKey: 'CentralRegion', UsePreviousValue: true },
@@ -451,12 +461,138 @@ describe('rollout', () => {
     fakeOperation({ '111111111111/us-east-1': 'Role already exists.' }, COLLECTOR, 'FAILED');
     const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen], ctx);
     expect(code).toBe(1);
-    expect(mocks.cfn.commandCalls(CreateStackSetCommand).map((c) => c.args[0].input.StackSetName)).toEqual([COLLECTOR]);
+    const instances = mocks.cfn.commandCalls(CreateStackInstancesCommand).map((c) => c.args[0].input.StackSetName);
+    expect(instances).toEqual([COLLECTOR]);
     const out = ctx.stdoutText();
     expect(out).toMatch(/1 stack instance failed:\n[^]*111111111111\s+us-east-1\s+FAILED\s+Role already exists\./);
     expect(out).toContain(
-      `StackSet ${REGISTRATION}: not started (StackSet ${COLLECTOR} did not succeed: re-run rollout after fixing it)`,
+      `StackSet ${REGISTRATION}: created (no stack instances deployed: StackSet ${COLLECTOR} did not succeed everywhere; re-run rollout after fixing it)`,
     );
+  });
+
+  describe('upgrading from the single agency StackSet', () => {
+    const OLD = [
+      { ParameterKey: 'CentralAccountId', ParameterValue: '999999999999' },
+      { ParameterKey: 'CentralRegion', ParameterValue: 'us-east-1' },
+      { ParameterKey: 'EnableZeroTouchRegistration', ParameterValue: 'false' },
+      { ParameterKey: 'OptInTagKey', ParameterValue: 'register-me' },
+    ];
+    const oldCollectorOnly = () => {
+      mocks.cfn.on(DescribeStackSetCommand).callsFake(async (input) => {
+        if (input.StackSetName !== COLLECTOR) throw awsError('StackSetNotFoundException', 'not found');
+        return { StackSet: { PermissionModel: 'SERVICE_MANAGED', TemplateBody: '{"single":true}', Parameters: OLD } };
+      });
+      mocks.cfn.on(UpdateStackSetCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+      mocks.cfn.on(CreateStackSetCommand).resolves({});
+      mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    };
+    const instancesIn = (...where: Array<[string, string]>) =>
+      mocks.cfn.on(ListStackInstancesCommand).resolves({
+        Summaries: where.map(([Region, OrganizationalUnitId]) => ({
+          Account: '111111111111',
+          Region,
+          OrganizationalUnitId,
+        })),
+      });
+
+    it('keeps the zero-touch settings when the collector step fails: the registration StackSet already holds them for the re-run', async () => {
+      const gen = makeGenerated();
+      const ctx = testContext();
+      oldCollectorOnly();
+      instancesIn(['us-east-1', 'ou-abcd-12345678']);
+      fakeOperation({ '111111111111/us-east-1': 'Throttling' }, COLLECTOR, 'FAILED');
+      expect(await rollout([...OU_US_EAST_1, '--generated-dir', gen], ctx)).toBe(1);
+      const created = mocks.cfn.commandCalls(CreateStackSetCommand).map((c) => c.args[0].input);
+      expect(created.map((c) => c.StackSetName)).toEqual([REGISTRATION]);
+      expect(created[0]!.Parameters).toEqual([
+        { ParameterKey: 'CentralRegion', ParameterValue: 'us-east-1' },
+        { ParameterKey: 'EnableZeroTouchRegistration', ParameterValue: 'false' },
+        { ParameterKey: 'OptInTagKey', ParameterValue: 'register-me' },
+      ]);
+      const instances = mocks.cfn.commandCalls(CreateStackInstancesCommand).map((c) => c.args[0].input.StackSetName);
+      expect(instances).not.toContain(REGISTRATION);
+    });
+
+    it('drops the parameters the new collector template no longer declares even with --template-url', async () => {
+      const gen = makeGenerated();
+      const ctx = testContext();
+      oldCollectorOnly();
+      instancesIn(['us-east-1', 'ou-abcd-12345678']);
+      fakeOperation({});
+      const url = 'https://b.s3.us-east-1.amazonaws.com/agency-collector.json';
+      const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--template-url', url], ctx);
+      expect(code, ctx.stderrText()).toBe(0);
+      const update = mocks.cfn.commandCalls(UpdateStackSetCommand)[0]!.args[0].input;
+      expect(update.TemplateURL).toBe(url);
+      expect(update.Parameters!.map((p) => p.ParameterKey)).toEqual(['CentralAccountId', 'CentralRegion']);
+    });
+
+    it('refuses, changing nothing, when the run does not target every existing collector stack instance', async () => {
+      const gen = makeGenerated();
+      const ctx = testContext();
+      oldCollectorOnly();
+      instancesIn(
+        ['us-east-1', 'ou-abcd-12345678'],
+        ['us-west-2', 'ou-abcd-12345678'],
+        ['us-east-1', 'ou-abcd-87654321'],
+      );
+      const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen], ctx);
+      expect(code).toBe(1);
+      expect(ctx.stderrText()).toContain(
+        'has stack instances this rollout does not target (111111111111/us-east-1, 111111111111/us-west-2)',
+      );
+      expect(ctx.stderrText()).toContain('Nothing was changed.');
+      const mutating = mocks.commandNames().filter((n) => /^(Create|Update|Delete)/.test(n));
+      expect(mutating).toEqual([]);
+    });
+
+    it('refuses the same way in a dry run', async () => {
+      const gen = makeGenerated();
+      const ctx = testContext();
+      oldCollectorOnly();
+      instancesIn(['us-west-2', 'ou-abcd-12345678']);
+      expect(await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--dry-run'], ctx)).toBe(1);
+      expect(ctx.stderrText()).toContain('111111111111/us-west-2');
+    });
+  });
+
+  it('deploys no registration stack instance where the collector failed within its failure tolerance, and exits 1', async () => {
+    const gen = makeGenerated();
+    const ctx = testContext();
+    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
+    mocks.cfn.on(CreateStackSetCommand).resolves({});
+    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    // The operation SUCCEEDED (the failure stayed within tolerance), one stack instance FAILED.
+    fakeOperation({ '222222222222/us-west-2': 'Rate exceeded' }, COLLECTOR, 'SUCCEEDED');
+    const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--failure-tolerance-count', '1'], ctx);
+    expect(code).toBe(1);
+    const instances = mocks.cfn.commandCalls(CreateStackInstancesCommand).map((c) => c.args[0].input.StackSetName);
+    expect(instances).toEqual([COLLECTOR]);
+    expect(ctx.stdoutText()).toContain(`StackSet ${REGISTRATION}: created (no stack instances deployed`);
+  });
+
+  it('reports what was already done when an AWS call fails after the collector changed, in text and JSON', async () => {
+    const gen = makeGenerated();
+    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
+    mocks.cfn.on(CreateStackSetCommand).resolves({});
+    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => {
+      if (input.StackSetName === REGISTRATION) throw awsError('LimitExceededException', 'Too many operations');
+      return { OperationId: input.OperationId };
+    });
+    fakeOperation({});
+    const ctx = testContext();
+    expect(await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--json'], ctx)).toBe(1);
+    const report = JSON.parse(ctx.stdoutText());
+    expect(
+      report.stackSets.map((s: { stackSetName: string; stackSet: string }) => `${s.stackSetName} ${s.stackSet}`),
+    ).toEqual([`${COLLECTOR} created`, `${REGISTRATION} failed`]);
+    expect(report.stackSets[1].reason).toMatch(/^adding its stack instances failed: .*Too many operations/);
+    expect(report.operations.every((op: { stackSetName: string }) => op.stackSetName === COLLECTOR)).toBe(true);
+    const text = testContext();
+    fakeOperation({});
+    expect(await rollout([...OU_US_EAST_1, '--generated-dir', gen], text)).toBe(1);
+    expect(text.stdoutText()).toContain(`StackSet ${COLLECTOR}: created`);
+    expect(text.stdoutText()).toContain(`StackSet ${REGISTRATION}: failed (adding its stack instances failed:`);
   });
 
   it('exits 1 when only a registration stack instance failed, and names its StackSet in the JSON report', async () => {
