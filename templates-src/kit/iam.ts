@@ -163,15 +163,20 @@ export const NODE_REPORT_ACTIONS = [
  * Table"). The Null test keeps it safe either way: if IAM does not supply the tag for these agent
  * actions, or a node is not tagged yet, the Deny does not apply and reports work as before.
  */
-export function ownNodeReportsOnly(nodeArnTagKey: string): Statement {
-  const tag = `aws:ResourceTag/${nodeArnTagKey}`;
-  return {
-    Sid: 'ReportsOnlyOnOwnNode',
-    Effect: 'Deny',
+export function ownNodeReportsOnly(nodeArnTagKey: string): Statement[] {
+  const nodes = Sub('arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:managed-instance/*');
+  // AWS's data lists both spellings for the type; SSM's guides write ssm:resourceTag. One Deny
+  // each (conditions inside one statement would all have to hold), both Null-guarded.
+  return [
+    ['ReportsOnlyOnOwnNode', `aws:ResourceTag/${nodeArnTagKey}`],
+    ['ReportsOnlyOnOwnNodeSsmKey', `ssm:resourceTag/${nodeArnTagKey}`],
+  ].map(([Sid, tag]) => ({
+    Sid,
+    Effect: 'Deny' as const,
     Action: NODE_REPORT_ACTIONS,
-    Resource: Sub('arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:managed-instance/*'),
-    Condition: { StringNotEquals: { [tag]: '${ssm:SourceInstanceARN}' }, Null: { [tag]: 'false' } },
-  };
+    Resource: nodes,
+    Condition: { StringNotEquals: { [tag!]: '${ssm:SourceInstanceARN}' }, Null: { [tag!]: 'false' } },
+  }));
 }
 
 /**
@@ -198,7 +203,7 @@ export function hybridNodeStatements(
       [hub('managed-instance/*'), hub('association/*'), ...documents],
       fromNode,
     ),
-    bindReports(ownNodeReportsOnly(nodeArnTagKey)),
+    ...ownNodeReportsOnly(nodeArnTagKey).map(bindReports),
     allow(
       'NodeReadsAssociations',
       ['ssm:ListInstanceAssociations', 'ssm:DescribeAssociation', 'ssm:GetDocument', 'ssm:DescribeDocument'],

@@ -260,6 +260,7 @@ describe('hub node role (hybrid nodes of every agency share it)', () => {
   // The tag manager writes each node's own ARN in this tag; IAM supplies it as aws:ResourceTag/<key>
   // when it supplies resource tags for these actions (the README's assumption, not tried live).
   const nodeArnTag = `aws:ResourceTag/${key('node-arn')}`;
+  const ssmNodeArnTag = `ssm:resourceTag/${key('node-arn')}`;
   const REPORTS = [
     'ssm:PutComplianceItems',
     'ssm:UpdateInstanceInformation',
@@ -279,6 +280,21 @@ describe('hub node role (hybrid nodes of every agency share it)', () => {
       action,
       resource: node(OWN),
       context: { ...fromOwn, [nodeArnTag]: node(OWN) },
+      expected: 'Allowed',
+    })),
+    // SSM's own spelling of the tag key (ssm:resourceTag), which AWS's data lists for the type too.
+    ...REPORTS.map((action): Row => ({
+      case: `${action} on another node, its node-arn tag supplied as ssm:resourceTag`,
+      action,
+      resource: node(OTHER_NODE),
+      context: { ...fromOwn, [ssmNodeArnTag]: node(OTHER_NODE) },
+      expected: 'ExplicitlyDenied',
+    })),
+    ...REPORTS.map((action): Row => ({
+      case: `${action} on its own node, its node-arn tag supplied as ssm:resourceTag`,
+      action,
+      resource: node(OWN),
+      context: { ...fromOwn, [ssmNodeArnTag]: node(OWN) },
       expected: 'Allowed',
     })),
     // The fallback: IAM does not supply the tag for these actions, or the node is not tagged yet.

@@ -131,10 +131,19 @@ async function resourceTypeCarries(action: string, key: string, resources: reado
   );
 }
 
-async function carries(action: string, key: string, resources: readonly string[] = []): Promise<boolean> {
+/**
+ * The resource-type table is used for Deny statements only: a Deny on a key IAM turns out not to
+ * supply never applies (reports work as without it), where an Allow on it would never match.
+ */
+async function carries(
+  action: string,
+  key: string,
+  resources: readonly string[] = [],
+  effect: 'Allow' | 'Deny' = 'Allow',
+): Promise<boolean> {
   if (GLOBAL.some((g) => sameKey(key, g))) return true;
   if ((await keysOf(action)).some((k) => sameKey(key, k))) return true;
-  return resourceTypeCarries(action, key, resources);
+  return effect === 'Deny' && resourceTypeCarries(action, key, resources);
 }
 
 /** Condition keys of a statement, and the policy variables its resources and condition values use. */
@@ -190,7 +199,8 @@ describe('statement lint over every policy in the generated templates', () => {
       const resources = list(f.statement.Resource);
       for (const pattern of list(f.statement.Action)) {
         for (const action of await expand(pattern)) {
-          for (const k of keys) expect(await carries(action, k, resources), `${action} does not carry ${k}`).toBe(true);
+          for (const k of keys)
+            expect(await carries(action, k, resources, f.statement.Effect), `${action} does not carry ${k}`).toBe(true);
         }
       }
     },
@@ -216,9 +226,11 @@ describe('the lint itself', () => {
   const node = 'arn:aws:ssm:eu-west-2:111122223333:managed-instance/*';
   const ec2Instance = 'arn:aws:ec2:eu-west-2:444455556666:instance/*';
   const nodeTag = 'aws:ResourceTag/central-it:node-arn';
+  const ssmNodeTag = 'ssm:resourceTag/central-it:node-arn';
   it.each([
     ['ssm:PutComplianceItems', nodeTag, [node], true],
     ['ssm:UpdateInstanceInformation', nodeTag, [node], true],
+    ['ssm:UpdateInstanceInformation', ssmNodeTag, [node], true],
     ['ssm:PutComplianceItems', nodeTag, ['*'], false],
     ['ssm:PutComplianceItems', nodeTag, [], false],
     // Planted: neither the action nor the managed-instance type carries a document's key.
@@ -233,8 +245,13 @@ describe('the lint itself', () => {
     // The instance type carries ec2:InstanceID, but DeleteTags' own row for it does not list it.
     ['ec2:DeleteTags', 'ec2:InstanceID', [ec2Instance], false],
     ['ec2:CreateTags', 'ec2:InstanceID', [ec2Instance], true],
-  ] as const)('knows whether %s carries %s on %j', async (action, key, resources, expected) => {
-    expect(await carries(action, key, resources)).toBe(expected);
+  ] as const)('knows whether %s carries %s on %j in a Deny', async (action, key, resources, expected) => {
+    expect(await carries(action, key, resources, 'Deny')).toBe(expected);
+  });
+
+  it('does not let an Allow rest on a key only the resource type carries (it could never match)', async () => {
+    expect(await carries('ssm:PutComplianceItems', nodeTag, [node], 'Allow')).toBe(false);
+    expect(await carries('ssm:PutComplianceItems', nodeTag, [node], 'Deny')).toBe(true);
   });
 
   it.each([
