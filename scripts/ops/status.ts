@@ -443,6 +443,15 @@ export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, acti
     if (i.status !== 'SUCCEEDED' && i.status !== 'CURRENT')
       w.push(`agency ${a.account}: stack instance in ${i.region} is ${i.status}${i.detail ? `: ${i.detail}` : ''}`);
   }
+  // Since the agency template split, each collector stack instance has a registration one beside
+  // it; one missing is an upgrade or a rollout that did not finish (its document is gone).
+  const registered = new Set((a.registrationInstances ?? []).map((i) => i.region));
+  for (const i of a.registrationInstances ? a.stackInstances : []) {
+    if (!registered.has(i.region))
+      w.push(
+        `agency ${a.account}: the collector in ${i.region} has no registration stack instance (re-run \`ssm-hub rollout\`)`,
+      );
+  }
   for (const i of a.registrationInstances ?? []) {
     if (i.status !== 'SUCCEEDED' && i.status !== 'CURRENT')
       w.push(

@@ -220,6 +220,10 @@ describe('status', () => {
     ]);
     expect(warnings).toContain(`agency ${B}: stack instance in us-east-1 is FAILED: Role already exists`);
     expect(warnings).toContain(`agency ${A}: registration stack instance in us-east-1 is RUNNING`);
+    // B's collector has no registration stack instance beside it; A's has one.
+    expect(warnings.filter((w) => w.includes('has no registration stack instance'))).toEqual([
+      `agency ${B}: the collector in us-east-1 has no registration stack instance (re-run \`ssm-hub rollout\`)`,
+    ]);
 
     // Activations were listed by the hub's node role, every page was read, and nothing was decrypted.
     const listed = ssm.commandCalls(DescribeActivationsCommand).map((c) => c.args[0].input);
