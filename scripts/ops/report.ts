@@ -7,11 +7,10 @@ import { makeClients, resolveRegion } from './aws.ts';
 import { defaultContext, defineCommand, EXIT, progress, runCommand, text, UsageError } from '../kit/index.ts';
 import { type Context, type Values } from '../kit/index.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, loadConfig, projectPath } from './common.ts';
-import { readStatus, reportStatus, statusFindings, type StatusReport } from './status.ts';
+import { readStatus, reportStatus, statusFindings, statusPlan, type StatusReport } from './status.ts';
 import { AGENCY_FILTER, readCompliance, REGIONS_OPTION, STALE_OPTION } from './compliance.ts';
 import { fleetKeys } from './fleet.ts';
 import { renderReport, type ReportModel, type StatusDocument } from './report-html.ts';
-import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
 
 export const spec = defineCommand({
   summary:
@@ -47,16 +46,17 @@ async function readModel(ctx: Context, o: Values<typeof spec.options>): Promise<
   const region = await resolveRegion(ctx, o.region, o.profile);
   const clients = makeClients(ctx, o.profile);
   const regions = o.regions ?? [region];
-  const data = await readStatus(ctx, clients, region, {
-    agencies: o.agency,
-    nodeRegions: regions,
-    centralStack: o['central-stack'] ?? names.centralStackName,
-    callAs: o['call-as'],
-    stackSetName: names.stackSetName,
-    registrationStackSetName: names.registrationStackSetName,
-    agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(${ACCOUNT_ID_BODY})$`),
-    standardTierNodeLimit: config.standardTierNodeLimit,
-  });
+  const data = await readStatus(
+    ctx,
+    clients,
+    region,
+    statusPlan(config, names, {
+      agencies: o.agency,
+      nodeRegions: regions,
+      centralStack: o['central-stack'],
+      callAs: o['call-as'],
+    }),
+  );
   const status = statusDocument(statusFindings(data, config, ctx.now()));
   const compliance = await readCompliance(ctx, clients, {
     regions,

@@ -590,19 +590,31 @@ export function reportStatus(ctx: Context, report: StatusReport, json: boolean):
   return data.errors.length ? EXIT.failed : EXIT.ok;
 }
 
+/** What `status` (and `report`) read: the names the build configuration derives, and the run's choices. */
+export function statusPlan(
+  config: BuildConfig,
+  names: ReturnType<typeof loadConfig>['names'],
+  run: Pick<StatusPlan, 'agencies' | 'nodeRegions' | 'callAs'> & { centralStack?: string },
+): StatusPlan {
+  return {
+    ...run,
+    centralStack: run.centralStack ?? names.centralStackName,
+    stackSetName: names.stackSetName,
+    registrationStackSetName: names.registrationStackSetName,
+    agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(${ACCOUNT_ID_BODY})$`),
+    standardTierNodeLimit: config.standardTierNodeLimit,
+  };
+}
+
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
   return runCommand(spec, argv, ctx, async (o) => {
     const { config, names } = loadConfig(ctx, o.config);
-    const plan: StatusPlan = {
+    const plan = statusPlan(config, names, {
       agencies: o.agencies,
       nodeRegions: o.regions,
-      centralStack: o['central-stack'] ?? names.centralStackName,
+      centralStack: o['central-stack'],
       callAs: o['call-as'],
-      stackSetName: names.stackSetName,
-      registrationStackSetName: names.registrationStackSetName,
-      agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(${ACCOUNT_ID_BODY})$`),
-      standardTierNodeLimit: config.standardTierNodeLimit,
-    };
+    });
     const region = await resolveRegion(ctx, o.region, o.profile);
     const data = await readStatus(ctx, makeClients(ctx, o.profile), region, plan);
     return reportStatus(ctx, statusFindings(data, config, ctx.now()), o.json);
