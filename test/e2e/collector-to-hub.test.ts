@@ -79,6 +79,8 @@ describe('collector → alias → tag manager', () => {
       [`${PREFIX}agency-account`]: AGENCY_A,
       [`${PREFIX}ec2-instance-id`]: ec2Id(1),
     });
+    // The node's own ARN, which the node role's report deny compares with the caller.
+    expect(tags1[`${PREFIX}node-arn`]).toMatch(new RegExp(`^arn:aws:ssm:[a-z0-9-]+:\\d{12}:managed-instance/${mi1}$`));
     expect(Object.keys(tagsOf(mi2))).not.toContain('aws:cloudformation:stack-name');
 
     hub.ssm.resetCounters();
