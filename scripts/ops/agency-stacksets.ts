@@ -112,10 +112,18 @@ export function inheritedValues(
  * has and removes its register document, so the registration StackSet must reach them all. A
  * service-managed instance records the OU it was deployed through; a root target reaches all. Pure.
  */
-export function instancesOutsideTargets(instances: readonly StackInstanceSummary[], t: InstanceTargets): string[] {
+export function instancesOutsideTargets(
+  instances: readonly StackInstanceSummary[],
+  t: InstanceTargets,
+  /** The accounts the run's OUs reach (child OUs included), when resolved through Organizations. */
+  reachedThroughOus?: ReadonlySet<string>,
+): string[] {
   const outside = instances.filter((i) => {
     const inRegion = i.Region !== undefined && t.regions.includes(i.Region);
-    const inOus = !t.ous || t.ous.some((ou) => ou.startsWith('r-') || ou === i.OrganizationalUnitId);
+    const inOus =
+      !t.ous ||
+      t.ous.some((ou) => ou.startsWith('r-') || ou === i.OrganizationalUnitId) ||
+      (i.Account !== undefined && reachedThroughOus?.has(i.Account) === true);
     const inAccounts = !t.accounts || (i.Account !== undefined && t.accounts.includes(i.Account));
     return !(inRegion && inOus && inAccounts);
   });

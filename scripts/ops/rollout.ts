@@ -4,6 +4,7 @@
 // instance that failed, so nothing is hidden behind "operation failed".
 // Three steps: plan (every input checked, no AWS call), execute, report.
 import type { CallAs, Parameter, StackSet, StackSetOperationPreferences } from '@aws-sdk/client-cloudformation';
+import { GetTemplateSummaryCommand } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, partitionOf, resolveRegion, type Clients } from './aws.ts';
 import {
   choice,
@@ -31,6 +32,7 @@ import {
 } from './agency-stacksets.ts';
 import { type AgencyStackSet, type Assignment } from './agency-stacksets.ts';
 import type { AgencyTemplateName } from '../../contract/names.ts';
+import { activeAccountsUnder } from './orgs.ts';
 import { onboardAccounts, previewOnboard, reportOutcomes, resolveAccounts, type OnboardSettings } from './agencies.ts';
 import { announceTarget, listInstances, parameterDiff, printStackPreviews, templateDiff } from './preview.ts';
 import { createInstances, createStackSet, describeStackSet, stackSetAction, updateStackSet } from './stackset.ts';
@@ -496,7 +498,11 @@ async function executeRollout(
   }
   const setNames = plan.stackSets.map((set) => stackSetNameOf(names, set.template));
   const existing = await Promise.all(setNames.map((n) => describeStackSet(cfn, n, plan.callAs)));
-  await refusePartialUpgrade(cfn, plan, setNames, existing);
+  // A StackSet of the other permission model is refused first: nothing else would help.
+  plan.stackSets.forEach((set, i) =>
+    stackSetAction(existing[i], stackSetRequest(plan, set, setNames[i]!, caller, region, {})),
+  );
+  await refuseUnreachedCollectors(clients, region, plan, setNames, existing);
   if (plan.dryRun) return previewRollout(ctx, clients, region, plan, names, caller, existing);
   announceTarget(ctx, caller, region, `rollout of StackSets ${setNames.join(' then ')} to ${targetText(plan.targets)}`);
   const onboarded = plan.onboard
@@ -506,39 +512,61 @@ async function executeRollout(
   return { dryRun: false, stackSets, onboarded, operationPreferences: plan.prefs };
 }
 
+const instanceKey = (i: { Account?: string; Region?: string }) => `${i.Account}/${i.Region}`;
+
 /**
- * A collector StackSet without a registration StackSet is an upgrade from the single agency
- * template: the collector's update reaches every stack instance it has and removes their register
- * document and association, so this run must target every one of them. Read-only: refused before
- * any change.
+ * Every collector stack instance without a registration stack instance beside it must be in this
+ * run's targets: the collector's update reaches every instance it has (on an upgrade from the
+ * single agency template it removes their register document and association), while registration
+ * is deployed to the targets only. Decided from the instances, so a re-run after a failed step is
+ * held to it too. An instance deployed through a child OU records that OU; a run naming its parent
+ * reaches it, so OUs are resolved to accounts before refusing. Read-only: refused before any change.
  */
-async function refusePartialUpgrade(
-  cfn: ReturnType<Clients['cloudformation']>,
+async function refuseUnreachedCollectors(
+  clients: Clients,
+  region: string,
   plan: RolloutPlan,
   setNames: string[],
   existing: Array<StackSet | undefined>,
 ): Promise<void> {
-  if (!existing[0] || existing[1]) return;
-  const outside = instancesOutsideTargets(await listInstances(cfn, setNames[0]!, plan.callAs), plan.targets);
+  if (!existing[0]) return;
+  const cfn = clients.cloudformation(region);
+  const collectors = await listInstances(cfn, setNames[0]!, plan.callAs);
+  const registered = new Set((existing[1] ? await listInstances(cfn, setNames[1]!, plan.callAs) : []).map(instanceKey));
+  const pending = collectors.filter((i) => !registered.has(instanceKey(i)));
+  let outside = instancesOutsideTargets(pending, plan.targets);
+  if (outside.length && plan.targets.ous && !plan.targets.selfManaged) {
+    const reached = new Set(await activeAccountsUnder(clients.organizations(region), plan.targets.ous));
+    outside = instancesOutsideTargets(pending, plan.targets, reached);
+  }
   if (!outside.length) return;
   const shown = outside.slice(0, 10).join(', ') + (outside.length > 10 ? `, and ${outside.length - 10} more` : '');
   throw new OperationError(
-    `StackSet ${setNames[0]} has stack instances this rollout does not target (${shown}). Creating ${setNames[1]} is an upgrade: updating ${setNames[0]} removes the register document of every instance it has, so target them all (their OUs or accounts, and Regions). Nothing was changed.`,
+    `StackSet ${setNames[0]} has stack instances with no ${setNames[1]} stack instance beside them that this rollout does not target (${shown}). Updating ${setNames[0]} reaches all of its instances (on an upgrade it removes their register document), so target them too (their OUs or accounts, and Regions). Nothing was changed.`,
   );
 }
 
 /** Whether a StackSet's outcome keeps the next one from deploying stack instances. */
 const blocksNext = (s: StackSetOutcome): boolean =>
-  s.reason !== undefined ||
-  s.operations.some((op) => op.status !== 'SUCCEEDED') ||
-  latestResults(s.operations).some((r) => r.status === 'FAILED' || r.status === 'CANCELLED');
+  s.reason !== undefined || s.operations.some((op) => op.status !== 'SUCCEEDED');
+
+/** Accounts with a collector stack instance that did not succeed in this run: registration skips them. */
+const failedAccounts = (s: StackSetOutcome): string[] =>
+  [
+    ...new Set(
+      latestResults(s.operations)
+        .filter((r) => r.status !== 'SUCCEEDED')
+        .map((r) => r.account),
+    ),
+  ].sort();
 
 /**
  * Creates every StackSet that does not exist yet first (CreateStackSet deploys nothing), so the
- * registration StackSet holds the settings the collector StackSet had before its update even if
- * a later step fails and the run is repeated. Then, in order, updates each and adds its stack
- * instances; a StackSet that did not succeed everywhere (even within the failure tolerance) keeps
- * the next from deploying, and an error is recorded with what was already done.
+ * registration StackSet holds the settings the collector StackSet had before its update even if a
+ * later step fails and the run is repeated. Then, in order, updates each and adds its stack
+ * instances. A collector operation that did not succeed keeps registration from deploying; an
+ * account whose collector instance failed within the failure tolerance is left out of
+ * registration. An AWS error is recorded with what was already done.
  */
 async function deployStackSets(
   ctx: Context,
@@ -553,30 +581,115 @@ async function deployStackSets(
     stackSetRequest(plan, set, setNames[i]!, at.caller, at.region, i === 0 ? {} : inherited),
   );
   const actions = reqs.map((req, i) => stackSetAction(existing[i], req));
-  for (const [i, req] of reqs.entries()) if (actions[i] === 'create') await createStackSet(ctx, cfn, req);
+  await declaredByPublishedTemplates(
+    cfn,
+    reqs.filter((_, i) => actions[i] === 'update'),
+  );
+  const created = await createMissing(
+    ctx,
+    cfn,
+    reqs,
+    actions,
+    plan.stackSets.map((set) => set.template),
+  );
+  if (created.error) return created.error;
   const outcomes: StackSetOutcome[] = [];
   for (const [i, set] of plan.stackSets.entries()) {
     const base = { template: set.template, stackSetName: setNames[i]! };
-    const done = actions[i] === 'create' ? 'created' : actions[i] === 'update' ? 'updated' : 'unchanged';
     const blocker = outcomes.find(blocksNext);
     if (blocker) {
-      const reason = `no stack instances deployed: StackSet ${blocker.stackSetName} did not succeed everywhere; re-run rollout after fixing it`;
+      const reason = `no stack instances deployed: StackSet ${blocker.stackSetName} did not succeed; re-run rollout after fixing it`;
       outcomes.push({ ...base, stackSet: actions[i] === 'create' ? 'created' : 'not started', operations: [], reason });
       continue;
     }
-    const operations: OperationReport[] = [];
-    try {
-      if (actions[i] === 'update') operations.push(await updateStackSet(ctx, cfn, reqs[i]!, existing[i]!));
-      else if (actions[i] === 'unchanged')
-        progress(ctx, `StackSet ${reqs[i]!.stackSetName} template and parameters unchanged`);
-      operations.push(await createInstances(ctx, cfn, reqs[i]!, plan.targets));
-      outcomes.push({ ...base, stackSet: done, operations });
-    } catch (err) {
-      const step = operations.length || actions[i] !== 'update' ? 'adding its stack instances' : 'updating it';
-      outcomes.push({ ...base, stackSet: 'failed', operations, reason: `${step} failed: ${errorText(err)}` });
-    }
+    const skip = outcomes.flatMap(failedAccounts);
+    outcomes.push(await deployOne(ctx, cfn, reqs[i]!, existing[i], actions[i]!, plan.targets, skip, base));
   }
   return outcomes;
+}
+
+/** The StackSets that do not exist yet, defined in order; an error stops there and is reported. */
+async function createMissing(
+  ctx: Context,
+  cfn: ReturnType<Clients['cloudformation']>,
+  reqs: StackSetRequest[],
+  actions: string[],
+  templates: AgencyTemplateName[],
+): Promise<{ error?: StackSetOutcome[] }> {
+  const done: boolean[] = [];
+  for (const [i, req] of reqs.entries()) {
+    if (actions[i] !== 'create') continue;
+    try {
+      await createStackSet(ctx, cfn, req);
+      done[i] = true;
+    } catch (err) {
+      return {
+        error: reqs.map((r, j) => ({
+          template: templates[j]!,
+          stackSetName: r.stackSetName,
+          stackSet: j === i ? 'failed' : done[j] ? 'created' : 'not started',
+          operations: [],
+          reason:
+            j === i
+              ? `creating it failed: ${errorText(err)}`
+              : `no stack instances deployed: creating StackSet ${req.stackSetName} failed`,
+        })),
+      };
+    }
+  }
+  return {};
+}
+
+/** One StackSet: its update when it changed, then its stack instances (accounts in `skip` left out). */
+async function deployOne(
+  ctx: Context,
+  cfn: ReturnType<Clients['cloudformation']>,
+  req: StackSetRequest,
+  existing: StackSet | undefined,
+  action: 'create' | 'update' | 'unchanged',
+  targets: InstanceTargets,
+  skip: string[],
+  base: Pick<StackSetOutcome, 'template' | 'stackSetName'>,
+): Promise<StackSetOutcome> {
+  const done = action === 'create' ? 'created' : action === 'update' ? 'updated' : 'unchanged';
+  const operations: OperationReport[] = [];
+  try {
+    if (action === 'update') operations.push(await updateStackSet(ctx, cfn, req, existing!));
+    else if (action === 'unchanged') progress(ctx, `StackSet ${req.stackSetName} template and parameters unchanged`);
+    const reach = withoutAccounts(targets, skip);
+    if (reach) operations.push(await createInstances(ctx, cfn, req, reach));
+    const reason = skip.length
+      ? `no stack instances in ${skip.join(', ')}: their collector stack instance did not succeed; re-run rollout after fixing it`
+      : undefined;
+    return { ...base, stackSet: done, operations, ...(reason ? { reason } : {}) };
+  } catch (err) {
+    const step = operations.length || action !== 'update' ? 'adding its stack instances' : 'updating it';
+    const prefix = action === 'create' ? 'created; ' : '';
+    return { ...base, stackSet: 'failed', operations, reason: `${prefix}${step} failed: ${errorText(err)}` };
+  }
+}
+
+/** The targets without some accounts (undefined when none is left). Pure. */
+export function withoutAccounts(t: InstanceTargets, skip: readonly string[]): InstanceTargets | undefined {
+  if (!skip.length) return t;
+  if (t.accounts) {
+    const accounts = t.accounts.filter((a) => !skip.includes(a));
+    return accounts.length ? { ...t, accounts } : undefined;
+  }
+  return { ...t, excludeAccounts: [...skip] };
+}
+
+/**
+ * With --template-url, an update drops the parameters the published template does not declare
+ * (CloudFormation refuses them): GetTemplateSummary reads them, so a published copy of another
+ * build is handled as what it is.
+ */
+async function declaredByPublishedTemplates(cfn: ReturnType<Clients['cloudformation']>, reqs: StackSetRequest[]) {
+  for (const req of reqs) {
+    if (!('TemplateURL' in req.template)) continue;
+    const summary = await cfn.send(new GetTemplateSummaryCommand({ TemplateURL: req.template.TemplateURL }));
+    req.declaredKeys = new Set((summary.Parameters ?? []).flatMap((p) => (p.ParameterKey ? [p.ParameterKey] : [])));
+  }
 }
 
 /** The latest result per account/Region wins (an update may fail where a later create succeeds). */

@@ -125,18 +125,22 @@ export interface InstanceTargets {
   selfManaged: boolean;
   ous?: string[];
   accounts?: string[];
+  /** Service-managed only: accounts of the OUs left out (AccountFilterType DIFFERENCE). */
+  excludeAccounts?: string[];
   regions: string[];
 }
 
 /** Self-managed StackSets name accounts; service-managed ones name OUs, optionally narrowed to accounts. */
 export function deploymentTargets(t: InstanceTargets) {
   if (t.selfManaged) return { Accounts: t.accounts };
-  return {
-    DeploymentTargets: {
-      OrganizationalUnitIds: t.ous,
-      ...(t.accounts ? { Accounts: t.accounts, AccountFilterType: 'INTERSECTION' as const } : {}),
-    },
-  };
+  // CreateStackInstances API reference, DeploymentTargets.AccountFilterType: INTERSECTION deploys
+  // to only these accounts of the OUs, DIFFERENCE to every account of the OUs but these.
+  const filter = t.accounts
+    ? { Accounts: t.accounts, AccountFilterType: 'INTERSECTION' as const }
+    : t.excludeAccounts?.length
+      ? { Accounts: t.excludeAccounts, AccountFilterType: 'DIFFERENCE' as const }
+      : {};
+  return { DeploymentTargets: { OrganizationalUnitIds: t.ous, ...filter } };
 }
 
 export async function createInstances(

@@ -217,8 +217,8 @@ export interface StatusData {
   activations: Activation[];
   /** Stack instances of the agency-collector StackSet. */
   instances: StackInstanceSummary[];
-  /** Stack instances of the agency-registration StackSet. */
-  registrationInstances: StackInstanceSummary[];
+  /** Stack instances of the agency-registration StackSet; undefined when it does not exist or could not be read. */
+  registrationInstances: StackInstanceSummary[] | undefined;
   sync: Map<string, SyncSummary>;
   regions: RegionView[];
   agencies: string[];
@@ -287,7 +287,7 @@ async function stackInstances(
   stackSetName: string,
   callAs: CallAs,
   warnings: string[],
-): Promise<StackInstanceSummary[]> {
+): Promise<StackInstanceSummary[] | undefined> {
   const all: StackInstanceSummary[] = [];
   try {
     const input = { StackSetName: stackSetName, CallAs: callAs };
@@ -295,6 +295,7 @@ async function stackInstances(
   } catch (err) {
     if ((err as { name?: string }).name !== 'StackSetNotFoundException') throw err;
     warnings.push(`StackSet ${stackSetName} does not exist yet (run \`ssm-hub rollout\`)`);
+    return undefined;
   }
   return all;
 }
@@ -365,11 +366,12 @@ export async function readStatus(
   progress(ctx, 'reading activations');
   const activations =
     (await attempt('activations', () => listActivations(clients, region, outputs.ManagedNodeRoleName))) ?? [];
+  // undefined: the StackSet does not exist or could not be read (each said in warnings or errors).
   const readInstances = async (name: string) => {
     progress(ctx, `reading StackSet ${name}`);
-    return (await attempt(`StackSet ${name}`, () => stackInstances(cfn, name, plan.callAs, warnings))) ?? [];
+    return attempt(`StackSet ${name}`, () => stackInstances(cfn, name, plan.callAs, warnings));
   };
-  const instances = await readInstances(plan.stackSetName);
+  const instances = (await readInstances(plan.stackSetName)) ?? [];
   const registrationInstances = await readInstances(plan.registrationStackSetName);
   const tableName = outputs.SyncTableName;
   if (!tableName && central) warnings.push(`central stack has no SyncTableName output: sync state not shown`);
@@ -417,7 +419,7 @@ export function agencyViews(data: StatusData, tagKey: string, now: Date): Agency
     permissionsStack: data.stackStatus.get(account) ?? (data.agencyStacksRead === false ? 'UNKNOWN' : 'NOT_FOUND'),
     activation: currentActivation(data.activations, tagKey, account, now),
     stackInstances: instanceViews(data.instances, account),
-    registrationInstances: instanceViews(data.registrationInstances, account),
+    registrationInstances: data.registrationInstances && instanceViews(data.registrationInstances, account),
     ...data.sync.get(account),
   }));
 }

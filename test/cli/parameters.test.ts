@@ -5,7 +5,7 @@
 import type { Parameter, StackInstanceSummary } from '@aws-sdk/client-cloudformation';
 import type { InstanceTargets } from '../../scripts/ops/stackset.ts';
 import { describe, expect, it } from 'vitest';
-import { stackSetRequest, type RolloutPlan } from '../../scripts/ops/rollout.ts';
+import { stackSetRequest, withoutAccounts, type RolloutPlan } from '../../scripts/ops/rollout.ts';
 import { instancesOutsideTargets, routeParameters, type AgencyStackSet } from '../../scripts/ops/agency-stacksets.ts';
 import { updateParameters } from '../../scripts/ops/stacks.ts';
 
@@ -205,4 +205,31 @@ describe('instancesOutsideTargets (an upgrade must reach every existing collecto
       expect(instancesOutsideTargets(instances, { selfManaged: !t.ous, ...t })).toEqual(expected);
     },
   );
+});
+
+describe('instancesOutsideTargets with the accounts the OUs reach', () => {
+  it('counts an instance deployed through a child OU as reached when the run names its parent', () => {
+    const child = { Account: '111111111111', Region: 'us-east-1', OrganizationalUnitId: 'ou-abcd-child001' };
+    const t: InstanceTargets = { selfManaged: false, ous: ['ou-abcd-12345678'], regions: ['us-east-1'] };
+    expect(instancesOutsideTargets([child], t)).toEqual(['111111111111/us-east-1']);
+    expect(instancesOutsideTargets([child], t, new Set(['111111111111']))).toEqual([]);
+    expect(instancesOutsideTargets([child], t, new Set(['222222222222']))).toEqual(['111111111111/us-east-1']);
+  });
+});
+
+describe('withoutAccounts (registration skips accounts whose collector failed)', () => {
+  const ou: InstanceTargets = { selfManaged: false, ous: ['ou-abcd-12345678'], regions: ['us-east-1'] };
+  it.each([
+    ['nothing to skip', ou, [], ou],
+    ['OUs: the accounts left out', ou, ['222222222222'], { ...ou, excludeAccounts: ['222222222222'] }],
+    [
+      'named accounts: the others',
+      { ...ou, accounts: ['111111111111', '222222222222'] },
+      ['222222222222'],
+      { ...ou, accounts: ['111111111111'] },
+    ],
+    ['named accounts: none left', { ...ou, accounts: ['222222222222'] }, ['222222222222'], undefined],
+  ] as Array<[string, InstanceTargets, string[], InstanceTargets | undefined]>)('%s', (_, t, skip, expected) => {
+    expect(withoutAccounts(t, skip)).toEqual(expected);
+  });
 });

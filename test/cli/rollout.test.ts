@@ -5,12 +5,14 @@ import {
   CreateStackSetCommand,
   DescribeStackSetCommand,
   DescribeStackSetOperationCommand,
+  GetTemplateSummaryCommand,
   ListStackInstancesCommand,
   ListStackSetOperationResultsCommand,
   UpdateStackSetCommand,
   type StackSetOperationResultSummary,
 } from '@aws-sdk/client-cloudformation';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { ListAccountsForParentCommand, ListOrganizationalUnitsForParentCommand } from '@aws-sdk/client-organizations';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main as rollout } from '../../scripts/ops/rollout.ts';
@@ -21,6 +23,11 @@ let mocks: ReturnType<typeof mockAll>;
 beforeEach(() => {
   mocks = mockAll();
   mocks.sts.on(GetCallerIdentityCommand).resolves({ Account: '999999999999' });
+  // Unless a test says otherwise: no stack instance yet (ListStackInstances answers an empty list
+  // for a StackSet without instances), and an organization whose OUs hold no account.
+  mocks.cfn.on(ListStackInstancesCommand).resolves({ Summaries: [] });
+  mocks.org.on(ListAccountsForParentCommand).resolves({ Accounts: [] });
+  mocks.org.on(ListOrganizationalUnitsForParentCommand).resolves({ OrganizationalUnits: [] });
 });
 afterEach(() => mocks.restore());
 
@@ -466,7 +473,7 @@ describe('rollout', () => {
     const out = ctx.stdoutText();
     expect(out).toMatch(/1 stack instance failed:\n[^]*111111111111\s+us-east-1\s+FAILED\s+Role already exists\./);
     expect(out).toContain(
-      `StackSet ${REGISTRATION}: created (no stack instances deployed: StackSet ${COLLECTOR} did not succeed everywhere; re-run rollout after fixing it)`,
+      `StackSet ${REGISTRATION}: created (no stack instances deployed: StackSet ${COLLECTOR} did not succeed; re-run rollout after fixing it)`,
     );
   });
 
@@ -520,6 +527,10 @@ describe('rollout', () => {
       instancesIn(['us-east-1', 'ou-abcd-12345678']);
       fakeOperation({});
       const url = 'https://b.s3.us-east-1.amazonaws.com/agency-collector.json';
+      // GetTemplateSummary API reference: Parameters lists the published template's declarations.
+      mocks.cfn.on(GetTemplateSummaryCommand).resolves({
+        Parameters: [{ ParameterKey: 'CentralAccountId' }, { ParameterKey: 'CentralRegion' }],
+      });
       const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--template-url', url], ctx);
       expect(code, ctx.stderrText()).toBe(0);
       const update = mocks.cfn.commandCalls(UpdateStackSetCommand)[0]!.args[0].input;
@@ -539,7 +550,7 @@ describe('rollout', () => {
       const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen], ctx);
       expect(code).toBe(1);
       expect(ctx.stderrText()).toContain(
-        'has stack instances this rollout does not target (111111111111/us-east-1, 111111111111/us-west-2)',
+        `has stack instances with no ${REGISTRATION} stack instance beside them that this rollout does not target (111111111111/us-east-1, 111111111111/us-west-2)`,
       );
       expect(ctx.stderrText()).toContain('Nothing was changed.');
       const mutating = mocks.commandNames().filter((n) => /^(Create|Update|Delete)/.test(n));
@@ -556,7 +567,7 @@ describe('rollout', () => {
     });
   });
 
-  it('deploys no registration stack instance where the collector failed within its failure tolerance, and exits 1', async () => {
+  it('leaves out of registration the accounts whose collector failed within its failure tolerance, and exits 1', async () => {
     const gen = makeGenerated();
     const ctx = testContext();
     mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
@@ -566,6 +577,28 @@ describe('rollout', () => {
     fakeOperation({ '222222222222/us-west-2': 'Rate exceeded' }, COLLECTOR, 'SUCCEEDED');
     const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--failure-tolerance-count', '1'], ctx);
     expect(code).toBe(1);
+    const registration = mocks.cfn
+      .commandCalls(CreateStackInstancesCommand)
+      .map((c) => c.args[0].input)
+      .filter((i) => i.StackSetName === REGISTRATION);
+    // CreateStackInstances API reference: AccountFilterType DIFFERENCE deploys to every account of
+    // the OUs except those named.
+    expect(registration.map((i) => i.DeploymentTargets)).toEqual([
+      { OrganizationalUnitIds: ['ou-abcd-12345678'], Accounts: ['222222222222'], AccountFilterType: 'DIFFERENCE' },
+    ]);
+    expect(ctx.stdoutText()).toContain(
+      `StackSet ${REGISTRATION}: created (no stack instances in 222222222222: their collector stack instance did not succeed`,
+    );
+  });
+
+  it('deploys no registration stack instance when the collector operation itself did not succeed', async () => {
+    const gen = makeGenerated();
+    const ctx = testContext();
+    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
+    mocks.cfn.on(CreateStackSetCommand).resolves({});
+    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    fakeOperation({ '222222222222/us-west-2': 'Rate exceeded' }, COLLECTOR, 'STOPPED');
+    expect(await rollout([...OU_US_EAST_1, '--generated-dir', gen], ctx)).toBe(1);
     const instances = mocks.cfn.commandCalls(CreateStackInstancesCommand).map((c) => c.args[0].input.StackSetName);
     expect(instances).toEqual([COLLECTOR]);
     expect(ctx.stdoutText()).toContain(`StackSet ${REGISTRATION}: created (no stack instances deployed`);
@@ -586,13 +619,13 @@ describe('rollout', () => {
     expect(
       report.stackSets.map((s: { stackSetName: string; stackSet: string }) => `${s.stackSetName} ${s.stackSet}`),
     ).toEqual([`${COLLECTOR} created`, `${REGISTRATION} failed`]);
-    expect(report.stackSets[1].reason).toMatch(/^adding its stack instances failed: .*Too many operations/);
+    expect(report.stackSets[1].reason).toMatch(/^created; adding its stack instances failed: .*Too many operations/);
     expect(report.operations.every((op: { stackSetName: string }) => op.stackSetName === COLLECTOR)).toBe(true);
     const text = testContext();
     fakeOperation({});
     expect(await rollout([...OU_US_EAST_1, '--generated-dir', gen], text)).toBe(1);
     expect(text.stdoutText()).toContain(`StackSet ${COLLECTOR}: created`);
-    expect(text.stdoutText()).toContain(`StackSet ${REGISTRATION}: failed (adding its stack instances failed:`);
+    expect(text.stdoutText()).toContain(`StackSet ${REGISTRATION}: failed (created; adding its stack instances failed:`);
   });
 
   it('exits 1 when only a registration stack instance failed, and names its StackSet in the JSON report', async () => {

@@ -342,4 +342,24 @@ describe('status', () => {
       'ERROR: could not read activations (access-denied): AccessDeniedException: User is not authorized to perform: ssm:DescribeActivations',
     );
   });
+
+  it('does not claim a collector has no registration instance when the registration StackSet could not be read or does not exist', async () => {
+    const denied = Object.assign(new Error('User is not authorized to perform: cloudformation:ListStackInstances'), {
+      name: 'AccessDeniedException',
+      $metadata: { httpStatusCode: 403 },
+    });
+    const missing = Object.assign(new Error('StackSet ssm-hub-agency-registration not found'), {
+      name: 'StackSetNotFoundException',
+      $metadata: { httpStatusCode: 404 },
+    });
+    for (const answer of [denied, missing]) {
+      cfn.on(ListStackInstancesCommand, { StackSetName: 'ssm-hub-agency-registration' }).rejects(answer);
+      const ctx = testContext(NOW);
+      ctx.awsConfig = { dynamodb: { endpoint } };
+      await status(['--regions', 'us-east-1', '--json'], ctx);
+      const report = JSON.parse(ctx.stdoutText());
+      expect([...report.errors, ...report.warnings].join('\n')).toContain('ssm-hub-agency-registration');
+      expect(report.warnings.filter((w: string) => w.includes('has no registration stack instance'))).toEqual([]);
+    }
+  });
 });
