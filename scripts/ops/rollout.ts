@@ -3,7 +3,8 @@
 // each operation with a live per-account/per-Region view, and ends with a table of every stack
 // instance that failed, so nothing is hidden behind "operation failed".
 // Three steps: plan (every input checked, no AWS call), execute, report.
-import type { CallAs, Parameter, StackSet, StackSetOperationPreferences } from '@aws-sdk/client-cloudformation';
+import type { CallAs, Parameter, StackInstanceSummary, StackSet } from '@aws-sdk/client-cloudformation';
+import type { StackSetOperationPreferences } from '@aws-sdk/client-cloudformation';
 import { GetTemplateSummaryCommand } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, partitionOf, resolveRegion, type Clients } from './aws.ts';
 import {
@@ -502,13 +503,16 @@ async function executeRollout(
   plan.stackSets.forEach((set, i) =>
     stackSetAction(existing[i], stackSetRequest(plan, set, setNames[i]!, caller, region, {})),
   );
-  await refuseUnreachedCollectors(clients, region, plan, setNames, existing);
+  const instances = await Promise.all(
+    setNames.map((n, i) => (existing[i] ? listInstances(cfn, n, plan.callAs) : Promise.resolve([]))),
+  );
+  await refuseUnreachedCollectors(clients, region, plan, setNames, instances);
   if (plan.dryRun) return previewRollout(ctx, clients, region, plan, names, caller, existing);
   announceTarget(ctx, caller, region, `rollout of StackSets ${setNames.join(' then ')} to ${targetText(plan.targets)}`);
   const onboarded = plan.onboard
     ? await onboardFirst(ctx, clients, region, plan, names.agencyPermissionsStackName, json)
     : undefined;
-  const stackSets = await deployStackSets(ctx, cfn, plan, setNames, existing, { caller, region });
+  const stackSets = await deployStackSets(ctx, cfn, plan, setNames, existing, { caller, region, instances });
   return { dryRun: false, stackSets, onboarded, operationPreferences: plan.prefs };
 }
 
@@ -527,13 +531,10 @@ async function refuseUnreachedCollectors(
   region: string,
   plan: RolloutPlan,
   setNames: string[],
-  existing: Array<StackSet | undefined>,
+  instances: StackInstanceSummary[][],
 ): Promise<void> {
-  if (!existing[0]) return;
-  const cfn = clients.cloudformation(region);
-  const collectors = await listInstances(cfn, setNames[0]!, plan.callAs);
-  const registered = new Set((existing[1] ? await listInstances(cfn, setNames[1]!, plan.callAs) : []).map(instanceKey));
-  const pending = collectors.filter((i) => !registered.has(instanceKey(i)));
+  const registered = new Set(instances[1]!.map(instanceKey));
+  const pending = instances[0]!.filter((i) => !registered.has(instanceKey(i)));
   let outside = instancesOutsideTargets(pending, plan.targets);
   if (outside.length && plan.targets.ous && !plan.targets.selfManaged) {
     const reached = new Set(await activeAccountsUnder(clients.organizations(region), plan.targets.ous));
@@ -574,13 +575,19 @@ async function deployStackSets(
   plan: RolloutPlan,
   setNames: string[],
   existing: Array<StackSet | undefined>,
-  at: { caller: string; region: string },
+  at: { caller: string; region: string; instances: StackInstanceSummary[][] },
 ): Promise<StackSetOutcome[]> {
   const inherited = inheritedValues(existing[0]?.Parameters, plan.stackSets[0]!.given);
   const reqs = plan.stackSets.map((set, i) =>
     stackSetRequest(plan, set, setNames[i]!, at.caller, at.region, i === 0 ? {} : inherited),
   );
-  const actions = reqs.map((req, i) => stackSetAction(existing[i], req));
+  // An unchanged StackSet with OUTDATED stack instances (an earlier update that failed there; the
+  // StackSet itself keeps the new template, per the UpdateStackSet reference) is updated again,
+  // which re-applies it to every instance.
+  const actions = reqs.map((req, i) => {
+    const action = stackSetAction(existing[i], req);
+    return action === 'unchanged' && at.instances[i]!.some((x) => x.Status === 'OUTDATED') ? 'update' : action;
+  });
   await declaredByPublishedTemplates(
     cfn,
     reqs.filter((_, i) => actions[i] === 'update'),

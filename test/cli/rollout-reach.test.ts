@@ -192,3 +192,39 @@ describe('--template-url', () => {
     expect(mocks.cfn.commandCalls(GetTemplateSummaryCommand)[0]!.args[0].input).toEqual({ TemplateURL: url });
   });
 });
+
+describe('OUTDATED stack instances', () => {
+  it('updates an unchanged StackSet again when some of its stack instances are OUTDATED (an earlier update failed there)', async () => {
+    const gen = makeGenerated();
+    const body = (n: string) => readFileSync(join(gen, `templates/${n}.json`), 'utf8');
+    const params = {
+      [COLLECTOR]: OLD.slice(0, 2),
+      [REGISTRATION]: [{ ParameterKey: 'CentralRegion', ParameterValue: 'us-east-1' }],
+    };
+    mocks.cfn.on(DescribeStackSetCommand).callsFake(async (input) => ({
+      StackSet: {
+        PermissionModel: 'SERVICE_MANAGED',
+        TemplateBody: body(input.StackSetName === COLLECTOR ? 'agency-collector' : 'agency-registration'),
+        Parameters: params[input.StackSetName as keyof typeof params],
+      },
+    }));
+    // ListStackInstances API reference: StackInstanceSummary.Status is CURRENT, OUTDATED or INOPERABLE.
+    mocks.cfn.on(ListStackInstancesCommand).callsFake(async (input) => ({
+      Summaries: [
+        {
+          Account: '111111111111',
+          Region: 'us-east-1',
+          OrganizationalUnitId: PARENT,
+          Status: input.StackSetName === COLLECTOR ? 'OUTDATED' : 'CURRENT',
+        },
+      ],
+    }));
+    const ctx = testContext();
+    const code = await rollout(
+      ['--ou', PARENT, '--regions', 'us-east-1', '--skip-onboard', '--generated-dir', gen],
+      ctx,
+    );
+    expect(code, ctx.stderrText()).toBe(0);
+    expect(mocks.cfn.commandCalls(UpdateStackSetCommand).map((c) => c.args[0].input.StackSetName)).toEqual([COLLECTOR]);
+  });
+});
