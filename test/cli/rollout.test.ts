@@ -625,7 +625,9 @@ describe('rollout', () => {
     fakeOperation({});
     expect(await rollout([...OU_US_EAST_1, '--generated-dir', gen], text)).toBe(1);
     expect(text.stdoutText()).toContain(`StackSet ${COLLECTOR}: created`);
-    expect(text.stdoutText()).toContain(`StackSet ${REGISTRATION}: failed (created; adding its stack instances failed:`);
+    expect(text.stdoutText()).toContain(
+      `StackSet ${REGISTRATION}: failed (created; adding its stack instances failed:`,
+    );
   });
 
   it('exits 1 when only a registration stack instance failed, and names its StackSet in the JSON report', async () => {
