@@ -11,8 +11,9 @@ import { registrationDocument } from '../../documents/index.ts';
 import { MANAGED_INSTANCE_ID_TAG } from '../../lambda/shared/names.ts';
 import type { BuildConfig } from '../config.ts';
 import { parameterInterface } from '../kit/interface.ts';
-import { Equals, Ref, Sub, type Value } from '../kit/intrinsics.ts';
+import { Ref, Sub, type Value } from '../kit/intrinsics.ts';
 import { Template } from '../kit/template.ts';
+import { addToggle } from '../kit/shortcuts.ts';
 import { agencyNames, centralRegionParameter } from './agency-names.ts';
 import type { BuildContext } from './context.ts';
 
@@ -44,13 +45,11 @@ export function buildAgencyRegistration(ctx: BuildContext): Template {
 
 function parameters(t: Template, config: BuildConfig): void {
   centralRegionParameter(t);
-  const zeroTouch = t.parameter('EnableZeroTouchRegistration', {
-    Type: 'String',
-    Default: config.zeroTouch.enabledByDefault ? 'true' : 'false',
-    AllowedValues: ['true', 'false'],
-    Description: "true: tagged instances move to the central account's SSM",
+  addToggle(t, 'EnableZeroTouchRegistration', {
+    default: config.zeroTouch.enabledByDefault,
+    description: "true: tagged instances move to the central account's SSM",
+    condition: 'ZeroTouchEnabled',
   });
-  t.condition('ZeroTouchEnabled', Equals(zeroTouch, 'true'));
   t.parameter('OptInTagKey', {
     Type: 'String',
     Default: config.zeroTouch.optInTagKey,

@@ -4,7 +4,7 @@
 // the architecture diagram in the README: tag manager, activation manager, sync-state table,
 // the key that encrypts the records, the nodes' role; then the shared plumbing.
 import { derivedNames, type BuildConfig } from '../config.ts';
-import { Equals, GetAtt, Ref, Sub, type Value } from '../kit/intrinsics.ts';
+import { GetAtt, Ref, Sub, type Value } from '../kit/intrinsics.ts';
 import {
   allow,
   assumeRoleFor,
@@ -20,7 +20,7 @@ import {
 } from '../kit/iam.ts';
 import { addDeadLetterQueue, queueDepthMetric, type AddAlarm } from '../kit/monitoring.ts';
 import { GRANTS_ONLY_FOR_AWS_SERVICES, KEY_ADMINISTERED_BY_ACCOUNT, logsMayUseKeyFor } from '../kit/monitoring.ts';
-import { addAlarmTopic, addFunction, addTrigger } from '../kit/shortcuts.ts';
+import { addAlarmTopic, addFunction, addToggle, addTrigger } from '../kit/shortcuts.ts';
 import { Template } from '../kit/template.ts';
 import { logGroupIdOf } from '../kit/lambda.ts';
 import {
@@ -339,13 +339,11 @@ function dataKey(t: Template, config: BuildConfig): void {
 function managedNodeRole(t: Template, config: BuildConfig): void {
   // The node-binding Deny rests on two things no document states (README, assumptions): a switch
   // lets central IT turn it off at once if the live check shows a node refused its own reports.
-  t.parameter('BindNodeReports', {
-    Type: 'String',
-    Default: 'true',
-    AllowedValues: ['true', 'false'],
-    Description: "true: a node's compliance and state reports are refused for any other node (see README)",
+  addToggle(t, 'BindNodeReports', {
+    default: true,
+    description: "true: a node's compliance and state reports are refused for any other node (see README)",
+    condition: 'NodeReportBindingOn',
   });
-  t.condition('NodeReportBindingOn', Equals(Ref('BindNodeReports'), 'true'));
   t.resource('ManagedNodeRole', 'AWS::IAM::Role', {
     Description: 'Assumed by agency instances registered to this hub through a hybrid activation',
     AssumeRolePolicyDocument: assumeRoleFor('ssm.amazonaws.com', {

@@ -11,6 +11,7 @@
 // Systems Manager's service-linked role.
 import { And, ConditionRef, Equals, If, Join, Not, Ref, Sub } from '../kit/intrinsics.ts';
 import { Template } from '../kit/template.ts';
+import { addToggle } from '../kit/shortcuts.ts';
 import { provenanceKeys } from '../../lambda/shared/tag-rules.ts';
 import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN, SCHEDULE_EXPRESSION_PATTERN } from '../../contract/patterns.ts';
 import { allow, policyDocument } from '../kit/iam.ts';
@@ -103,19 +104,17 @@ function parameters(t: Template): void {
   );
   t.parameter('ScanMaxConcurrency', rate('10%', 'Nodes scanning at once (inventory and patch scan)'));
   t.parameter('ScanMaxErrors', rate('10%', 'Failed nodes after which a scan run stops', true));
-  const toggle = (Description: string) => ({
-    Type: 'String' as const,
-    Default: 'true',
-    AllowedValues: ['true', 'false'],
-    Description,
-  });
-  t.parameter(
-    'EnableInventory',
-    toggle(
+  addToggle(t, 'EnableInventory', {
+    default: true,
+    description:
       'Create the inventory association (false when another one, such as Quick Setup, already covers these nodes)',
-    ),
-  );
-  t.parameter('EnableInstallWindow', toggle('Create the maintenance window that installs patches'));
+    condition: 'CreateInventory',
+  });
+  addToggle(t, 'EnableInstallWindow', {
+    default: true,
+    description: 'Create the maintenance window that installs patches',
+    condition: 'CreateInstallWindow',
+  });
   t.parameter('PatchGroupTagKey', {
     Type: 'String',
     Default: 'PatchGroup',
@@ -156,8 +155,6 @@ function parameters(t: Template): void {
     AllowedValues: ['RebootIfNeeded', 'NoReboot'],
     Description: 'Whether nodes reboot after installing patches that need it',
   });
-  t.condition('CreateInventory', Equals(Ref('EnableInventory'), 'true'));
-  t.condition('CreateInstallWindow', Equals(Ref('EnableInstallWindow'), 'true'));
   t.condition('AnyPatchGroup', Equals(Join(',', Ref('PatchGroupValues')), ''));
 }
 
@@ -271,11 +268,9 @@ const BASELINE_OS = [
 ];
 
 function baselineParameters(t: Template): void {
-  t.parameter('EnableCustomBaseline', {
-    Type: 'String',
-    Default: 'false',
-    AllowedValues: ['true', 'false'],
-    Description:
+  addToggle(t, 'EnableCustomBaseline', {
+    default: false,
+    description:
       "false: AWS's default baselines. true: a baseline of critical and important security patches for one OS family, registered for PatchGroupValues (needs them; SSM maps baselines by the PatchGroup tag key)",
   });
   t.parameter('CustomBaselineOperatingSystem', {

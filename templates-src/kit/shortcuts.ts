@@ -168,3 +168,22 @@ export function addAlarmTopic(t: Template, o: AlarmTopicOptions): AddAlarm {
   );
   return alarmsTo(t, 'AlarmTopic');
 }
+
+export interface ToggleOptions {
+  description: string;
+  default: boolean;
+  /** The condition that holds while the parameter is 'true'. */
+  condition?: string;
+}
+
+/** A 'true' | 'false' parameter, and optionally the condition that holds while it is 'true'. Returns its Ref. */
+export function addToggle(t: Template, id: string, o: ToggleOptions): Value {
+  const ref = t.parameter(id, {
+    Type: 'String',
+    Default: o.default ? 'true' : 'false',
+    AllowedValues: ['true', 'false'],
+    Description: o.description,
+  });
+  if (o.condition) t.condition(o.condition, Equals(ref, 'true'));
+  return ref;
+}

@@ -78,6 +78,16 @@ function fakeOperation(failing: Record<string, string>, failingStackSet = COLLEC
   });
 }
 
+/**
+ * Neither StackSet exists yet (DescribeStackSet answers StackSetNotFoundException, API reference),
+ * and CreateStackSet / CreateStackInstances succeed, the latter echoing its OperationId.
+ */
+function noStackSetsYet() {
+  mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
+  mocks.cfn.on(CreateStackSetCommand).resolves({});
+  mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+}
+
 /** One OU in one Region, no onboarding. */
 const OU_US_EAST_1 = ['--ou', 'ou-abcd-12345678', '--regions', 'us-east-1', '--skip-onboard'];
 
@@ -170,9 +180,7 @@ describe('rollout', () => {
   it('exits 0 when every stack instance succeeds and reports it as JSON', async () => {
     const gen = makeGenerated();
     const ctx = testContext();
-    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
-    mocks.cfn.on(CreateStackSetCommand).resolves({});
-    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    noStackSetsYet();
     fakeOperation({});
     const code = await rollout(
       ['--ou', 'ou-abcd-12345678', '--regions', REGIONS.join(','), '--skip-onboard', '--generated-dir', gen, '--json'],
@@ -188,9 +196,7 @@ describe('rollout', () => {
     const gen = makeGenerated();
     const ctx = testContext();
     fakeCloudFormation(mocks.cfn, { now: ctx.now });
-    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
-    mocks.cfn.on(CreateStackSetCommand).resolves({});
-    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    noStackSetsYet();
     fakeOperation({});
     const code = await rollout(
       ['--self-managed', '--accounts', ACCOUNTS.join(','), '--regions', REGIONS.join(','), '--generated-dir', gen],
@@ -337,9 +343,7 @@ describe('rollout', () => {
     expect(mocks.totalCalls()).toBe(0);
 
     const url = 'https://hub-templates.s3.us-east-1.amazonaws.com/ssm-hub/abc/agency-collector.json';
-    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
-    mocks.cfn.on(CreateStackSetCommand).resolves({});
-    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    noStackSetsYet();
     fakeOperation({});
     ctx = testContext();
     code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--template-url', url], ctx);
@@ -352,9 +356,7 @@ describe('rollout', () => {
   it('creates agency-collector first, then agency-registration, with the same targets and preferences and each its own template and parameters', async () => {
     const gen = makeGenerated();
     const ctx = testContext();
-    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
-    mocks.cfn.on(CreateStackSetCommand).resolves({});
-    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    noStackSetsYet();
     fakeOperation({});
     const code = await rollout(
       [
@@ -462,9 +464,7 @@ describe('rollout', () => {
   it('leaves agency-registration alone when the collector operation fails, and exits 1 naming both', async () => {
     const gen = makeGenerated();
     const ctx = testContext();
-    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
-    mocks.cfn.on(CreateStackSetCommand).resolves({});
-    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    noStackSetsYet();
     fakeOperation({ '111111111111/us-east-1': 'Role already exists.' }, COLLECTOR, 'FAILED');
     const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen], ctx);
     expect(code).toBe(1);
@@ -570,9 +570,7 @@ describe('rollout', () => {
   it('leaves out of registration the accounts whose collector failed within its failure tolerance, and exits 1', async () => {
     const gen = makeGenerated();
     const ctx = testContext();
-    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
-    mocks.cfn.on(CreateStackSetCommand).resolves({});
-    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    noStackSetsYet();
     // The operation SUCCEEDED (the failure stayed within tolerance), one stack instance FAILED.
     fakeOperation({ '222222222222/us-west-2': 'Rate exceeded' }, COLLECTOR, 'SUCCEEDED');
     const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--failure-tolerance-count', '1'], ctx);
@@ -594,9 +592,7 @@ describe('rollout', () => {
   it('deploys no registration stack instance when the collector operation itself did not succeed', async () => {
     const gen = makeGenerated();
     const ctx = testContext();
-    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
-    mocks.cfn.on(CreateStackSetCommand).resolves({});
-    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    noStackSetsYet();
     fakeOperation({ '222222222222/us-west-2': 'Rate exceeded' }, COLLECTOR, 'STOPPED');
     expect(await rollout([...OU_US_EAST_1, '--generated-dir', gen], ctx)).toBe(1);
     const instances = mocks.cfn.commandCalls(CreateStackInstancesCommand).map((c) => c.args[0].input.StackSetName);
@@ -606,8 +602,7 @@ describe('rollout', () => {
 
   it('reports what was already done when an AWS call fails after the collector changed, in text and JSON', async () => {
     const gen = makeGenerated();
-    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
-    mocks.cfn.on(CreateStackSetCommand).resolves({});
+    noStackSetsYet();
     mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => {
       if (input.StackSetName === REGISTRATION) throw awsError('LimitExceededException', 'Too many operations');
       return { OperationId: input.OperationId };
@@ -633,9 +628,7 @@ describe('rollout', () => {
   it('exits 1 when only a registration stack instance failed, and names its StackSet in the JSON report', async () => {
     const gen = makeGenerated();
     const ctx = testContext();
-    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
-    mocks.cfn.on(CreateStackSetCommand).resolves({});
-    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    noStackSetsYet();
     fakeOperation({ '333333333333/us-west-2': 'Document quota reached.' }, REGISTRATION);
     const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--json'], ctx);
     expect(code).toBe(1);
@@ -663,9 +656,7 @@ describe('rollout', () => {
     const gen = makeGenerated();
     const ctx = testContext();
     const url = 'https://hub-templates.s3.us-east-1.amazonaws.com/ssm-hub/abc/agency-registration.json';
-    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
-    mocks.cfn.on(CreateStackSetCommand).resolves({});
-    mocks.cfn.on(CreateStackInstancesCommand).callsFake(async (input) => ({ OperationId: input.OperationId }));
+    noStackSetsYet();
     fakeOperation({});
     const code = await rollout([...OU_US_EAST_1, '--generated-dir', gen, '--registration-template-url', url], ctx);
     expect(code, ctx.stderrText()).toBe(0);

@@ -8,6 +8,7 @@ import { addNodeFunction } from '../../templates-src/kit/lambda.ts';
 import {
   addAlarmTopic,
   addFunction,
+  addToggle,
   addTrigger,
   type FunctionShortcutOptions,
   type TriggerOptions,
@@ -184,5 +185,25 @@ describe('intrinsics and templates throw the kit error', () => {
   ] as const)('%s', (_, fn, logicalId, property) => {
     const err = kitErrorOf(fn);
     expect([err.logicalId, err.property]).toEqual([logicalId, property]);
+  });
+});
+
+describe('toggle shortcut', () => {
+  it("adds a 'true' | 'false' parameter with its default, and the condition that holds while it is 'true'", () => {
+    const t = new Template('t', 'toggle');
+    expect(
+      addToggle(t, 'EnableThing', { default: false, description: 'Create the thing', condition: 'ThingOn' }),
+    ).toEqual(Ref('EnableThing'));
+    addToggle(t, 'EnableOther', { default: true, description: 'No condition' });
+    t.resource('Q', 'AWS::SQS::Queue', { SqsManagedSseEnabled: true }, { Condition: 'ThingOn' });
+    const out = t.render().template;
+    expect(out.Parameters?.EnableThing).toEqual({
+      Type: 'String',
+      Default: 'false',
+      AllowedValues: ['true', 'false'],
+      Description: 'Create the thing',
+    });
+    expect(out.Parameters?.EnableOther?.Default).toBe('true');
+    expect(out.Conditions).toEqual({ ThingOn: { 'Fn::Equals': [{ Ref: 'EnableThing' }, 'true'] } });
   });
 });

@@ -1,6 +1,6 @@
 // Test harness: the real bundled tag manager, talking through the real SDK clients to the SSM
 // fake, the Tagging API fake (over the same nodes) and to dynalite. Log lines (EMF metrics included) are captured through the bundle's own sink.
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, vi } from 'vitest';
 import { TAG_MANAGER_ENVIRONMENT as T } from '../../../contract/environment.ts';
 import { loadBundledHandler, lambdaContext } from '../../../testing/helpers/bundled.ts';
@@ -163,4 +163,16 @@ export function harnessForFile(): Harness {
   });
   afterAll(async () => h.close?.());
   return h;
+}
+
+/** Makes a synced node's drift check due now: its row's lastDriftCheckAt far in the past. */
+export async function makeDriftCheckDue(h: Harness, id: string): Promise<void> {
+  await DynamoDBDocumentClient.from(h.db.client).send(
+    new UpdateCommand({
+      TableName: h.db.tableName,
+      Key: { managedInstanceId: id },
+      UpdateExpression: 'SET lastDriftCheckAt = :old',
+      ExpressionAttributeValues: { ':old': '2020-01-01T00:00:00.000Z' },
+    }),
+  );
 }

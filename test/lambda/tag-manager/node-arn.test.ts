@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SKIP_REASONS, emptyTags, tagFingerprint } from '../../../lambda/shared/tag-rules.ts';
-import { AGENCY_A, PREFIX, ec2Id, nodeArnOf, provenanceTags, startHarness, type Harness } from './harness.ts';
+import { AGENCY_A, PREFIX, ec2Id, makeDriftCheckDue, nodeArnOf, provenanceTags, startHarness } from './harness.ts';
+import { type Harness } from './harness.ts';
 
 const NODE_ARN_KEY = `${PREFIX}node-arn`;
 let h: Harness;
@@ -56,17 +57,6 @@ async function asBeforeTheUpgrade(id: string, ec2: string, userTags: Record<stri
   );
 }
 
-async function makeDriftCheckDue(id: string): Promise<void> {
-  await DynamoDBDocumentClient.from(h.db.client).send(
-    new UpdateCommand({
-      TableName: h.db.tableName,
-      Key: { managedInstanceId: id },
-      UpdateExpression: 'SET lastDriftCheckAt = :old',
-      ExpressionAttributeValues: { ':old': '2020-01-01T00:00:00.000Z' },
-    }),
-  );
-}
-
 describe('the node-arn tag', () => {
   it("is written by a node's first sync with the node's own ARN, in the same call as the other tags", async () => {
     const k = ++n;
@@ -102,7 +92,7 @@ describe('the node-arn tag', () => {
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
     await sync(id, ec2Id(k), { Name: 'web', Env: 'prod' });
     await asBeforeTheUpgrade(id, ec2Id(k), { Name: 'web', Env: 'prod' });
-    await makeDriftCheckDue(id);
+    await makeDriftCheckDue(h, id);
     h.ssm.resetCounters();
     h.tagging.resetCounters();
     added = [];
@@ -138,7 +128,7 @@ describe('the node-arn tag', () => {
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
     await sync(id, ec2Id(k), { Name: 'web' });
     h.ssm.state.nodes.get(id)!.tags.set(NODE_ARN_KEY, nodeArnOf('mi-0bbbbbbbbbbbbbbbb'));
-    await makeDriftCheckDue(id);
+    await makeDriftCheckDue(h, id);
     added = [];
     expect((await sync(id, ec2Id(k), { Name: 'web' })).results[0].status).toBe('applied');
     expect(added).toEqual([{ [NODE_ARN_KEY]: nodeArnOf(id) }]);
@@ -150,7 +140,7 @@ describe('the node-arn tag', () => {
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
     await sync(id, ec2Id(k), { Name: 'web' });
     await sync(id, ec2Id(k), {});
-    await makeDriftCheckDue(id);
+    await makeDriftCheckDue(h, id);
     await sync(id, ec2Id(k), {});
     expect(h.ssm.state.tagsOf(id)).toEqual(provenanceTags(AGENCY_A, ec2Id(k), id));
     expect(h.ssm.calls.RemoveTagsFromResource).toBe(1);

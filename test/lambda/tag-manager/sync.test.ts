@@ -1,8 +1,7 @@
 // Sync behaviour through the real bundled handler: O(changes) cost, removal mirroring, the
 // reserved prefix, the 50-tag limit, drift repair and per-node failure isolation.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { AGENCY_A, PREFIX, ec2Id, provenanceTags, startHarness, type Harness } from './harness.ts';
+import { AGENCY_A, PREFIX, ec2Id, makeDriftCheckDue, provenanceTags, startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
 let n = 1000;
@@ -227,14 +226,7 @@ describe('drift pass', () => {
     h.ssm.resetCounters();
     expect((await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }])).results[0].status).toBe('unchanged');
     expect(h.ssm.totalCalls()).toBe(0);
-    await DynamoDBDocumentClient.from(h.db.client).send(
-      new UpdateCommand({
-        TableName: h.db.tableName,
-        Key: { managedInstanceId: id },
-        UpdateExpression: 'SET lastDriftCheckAt = :old',
-        ExpressionAttributeValues: { ':old': '2020-01-01T00:00:00.000Z' },
-      }),
-    );
+    await makeDriftCheckDue(h, id);
     const res = await sync([{ id, ec2: ec2Id(k), tags: { Name: 'web' } }]);
     expect(res.results[0].status).toBe('applied');
     expect(h.ssm.calls.ListTagsForResource).toBe(1);
