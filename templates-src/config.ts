@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 // zod/mini (with the English messages) loads ~50 ms faster than zod: the build starts with it.
 import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import {
   ACTIVATION_MANAGER_ENVIRONMENT,
   PARAMETER_PATH_RULE,
@@ -32,7 +33,8 @@ import {
   SSM_TAG_CHARACTERS,
 } from '../contract/patterns.ts';
 
-z.config(z.locales.en());
+// English messages only: importing zod's locale index would bundle all of them into the build.
+z.config(en());
 
 export { NODE_RUNTIME_DEPRECATION };
 

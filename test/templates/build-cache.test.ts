@@ -97,3 +97,16 @@ describe('cachedStep', () => {
     expect(cacheEnabled({})).toBe(true);
   });
 });
+
+describe('the operator CLI bundle step', () => {
+  it('keys its cache entry on the CLI sources and on cli-bundle.mjs itself, which writes the stubs', async () => {
+    const { PROJECT_ROOT } = await import('../../contract/project.ts');
+    const { renderCliBundle } = await import('../../scripts/build/cli-bundle.mjs');
+    const { inputs } = await renderCliBundle(PROJECT_ROOT);
+    expect(inputs).toContain('scripts/cli.ts');
+    expect(inputs).toContain('scripts/build/cli-bundle.mjs');
+    // The dev-command stubs are esbuild's own namespace, not files: a key over them could never be made.
+    expect(inputs.filter((f) => f.includes(':'))).toEqual([]);
+    expect(inputsKey(PROJECT_ROOT, inputs, 'salt')).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
