@@ -52,6 +52,9 @@ class Run {
     deferred: 0,
     duplicateClaims: 0,
     registrationErrors: 0,
+    /** Tags the hub did not copy to SSM (`aws:` keys, over the 50-tag limit, ...): the run summary shows them. */
+    tagsSkipped: 0,
+    instancesWithSkippedTags: 0,
   };
   readonly failures: string[] = [];
   constructor(
@@ -146,8 +149,12 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
           log('WARN', 'hub failed to apply instance', line);
           break;
       }
-      if (r.skippedTags?.length)
+      if (r.skippedTags?.length) {
+        run.counts.tagsSkipped += r.skippedTags.length;
+        run.counts.instancesWithSkippedTags++;
+        // Per node at debug only: aws: tags are skipped on every sync of every instance that has them.
         debug('tags not copied to SSM', { managedInstanceId: r.managedInstanceId, skippedTags: r.skippedTags });
+      }
     }
     const missing = batch.filter((b) => !answered.has(b.managedInstanceId)).map((b) => b.managedInstanceId);
     if (missing.length > 0) {

@@ -356,6 +356,26 @@ describe('hub refusals', () => {
     expect(logsAt('ERROR')[0]).toMatchObject({ field: 'results[0].status' });
   });
 
+  it('counts the tags the hub did not copy to SSM in the run summary, per tag and per instance', async () => {
+    ec2.instances = [managed(1), managed(2), managed(3)];
+    hub.onInvoke = async (p, meta) => {
+      const answer = (await hubThatApplies(p, meta)) as { results?: Array<Record<string, unknown>> };
+      answer.results?.forEach((r, i) => {
+        if (i === 0) r['skippedTags'] = [{ key: 'aws:autoscaling:groupName', reason: 'aws: prefix' }];
+        if (i === 2)
+          r['skippedTags'] = [
+            { key: 'k48', reason: 'over the 50-tag limit' },
+            { key: 'k49', reason: 'over the 50-tag limit' },
+          ];
+      });
+      return answer;
+    };
+    const summary = (await run(scheduled)) as Record<string, unknown>;
+    expect(summary).toMatchObject({ tagsSkipped: 3, instancesWithSkippedTags: 2 });
+    const finished = logsAt('INFO').find((l) => l['message'] === 'collector run finished');
+    expect(finished).toMatchObject({ tagsSkipped: 3, instancesWithSkippedTags: 2 });
+  });
+
   it('reports results the hub left out', async () => {
     ec2.instances = [managed(1), managed(2)];
     hub.onInvoke = async (p) =>
