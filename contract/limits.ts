@@ -87,3 +87,10 @@ export function advancedTierOn(settingValue: string | undefined): boolean {
   const v = (settingValue ?? '').trim().toLowerCase();
   return v === 'advanced' || v === 'true';
 }
+
+/**
+ * OUs one DeleteStackInstances call may name in DeploymentTargets.OrganizationalUnitIds (CloudFormation API
+ * reference, DeleteStackInstances: "The maximum number of organizational unit (OUs) supported by a
+ * DeleteStackInstances operation is 50"; it suggests splitting into several calls).
+ */
+export const DELETE_STACK_INSTANCES_MAX_OUS = 50;

@@ -49,7 +49,10 @@ export interface Context {
   confirm?: (question: string) => Promise<boolean>;
   /** Extra SDK client configuration per service (tests point clients at loopback fakes). */
   awsConfig?: Partial<
-    Record<'cloudformation' | 's3' | 'sts' | 'organizations' | 'ssm' | 'dynamodb' | 'tagging', Record<string, unknown>>
+    Record<
+      'cloudformation' | 's3' | 'sts' | 'organizations' | 'ssm' | 'dynamodb' | 'tagging' | 'lambda',
+      Record<string, unknown>
+    >
   >;
 }
 

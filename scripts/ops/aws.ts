@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline/promises';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -40,6 +41,7 @@ export const SERVICE_NAMES: Record<ServiceKey, string> = {
   ssm: 'SSM',
   tagging: 'Resource Groups Tagging API',
   dynamodb: 'DynamoDB',
+  lambda: 'Lambda',
 };
 
 export interface Clients {
@@ -50,6 +52,7 @@ export interface Clients {
   ssm(region: string): SSMClient;
   dynamodb(region: string): DynamoDBDocumentClient;
   tagging(region: string): ResourceGroupsTaggingAPIClient;
+  lambda(region: string): LambdaClient;
 }
 
 interface MiddlewareClient {
@@ -162,6 +165,7 @@ export function makeClients(ctx: Context, profile: string | undefined): Clients 
     organizations: (r) => get('organizations', r, (c) => named('organizations', new OrganizationsClient(c))),
     ssm: (r) => get('ssm', r, (c) => named('ssm', new SSMClient(c))),
     tagging: (r) => get('tagging', r, (c) => named('tagging', new ResourceGroupsTaggingAPIClient(c))),
+    lambda: (r) => get('lambda', r, (c) => named('lambda', new LambdaClient(c))),
     dynamodb: (r) =>
       get('dynamodb', r, (c) =>
         DynamoDBDocumentClient.from(named('dynamodb', new DynamoDBClient(c)), {

@@ -1,13 +1,19 @@
 // `ssm-hub offboard`: deletes agency-permissions stacks. The agency loses its alias permission and
-// its activation; nodes it already registered stay until deregistered.
-import { callerAccount, makeClients, resolveRegion } from './aws.ts';
-import { announceTarget, collectorsStillDeployed, listInstances, previewDelete } from './preview.ts';
+// its activation. Before deleting, it says what offboarding does not undo: the agency's hub nodes
+// stay under central control until they are given back, the membership automation onboards an
+// agency still in its OUs again, and collectors stay deployed (or cannot be seen with this --call-as).
+import { type CallAs, type CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { callerAccount, makeClients, resolveRegion, type Clients } from './aws.ts';
+import { announceTarget, collectorsStillDeployed, previewDelete } from './preview.ts';
 import { printStackPreviews } from './preview.ts';
 import { defaultContext, defineCommand, flag, mapLimit, progress, runCommand, UsageError } from '../kit/index.ts';
 import { type Context } from '../kit/index.ts';
 import { AWS_OPTIONS, callAsOption, concurrencyOption, loadConfig, timeoutOption } from './common.ts';
 import { parseTargets, reportOutcomes, resolveAccounts, TARGET_OPTIONS } from './agencies.ts';
-import { deleteStack } from './stacks.ts';
+import { deleteStack, describeStack } from './stacks.ts';
+import { fleetKeys, type FleetKeys } from './fleet.ts';
+import { agencyNodeCount, instancesIfVisible, membershipWarning, membershipWouldReturn } from './offboard-checks.ts';
+import { nodeWarning, stackSetNotSeen, type NodeCount } from './offboard-checks.ts';
 
 export const spec = defineCommand({
   name: 'offboard',
@@ -25,9 +31,63 @@ export const spec = defineCommand({
   ],
 });
 
+const keys = (config: { reservedTagPrefix: string }): FleetKeys => fleetKeys(config.reservedTagPrefix);
+
+interface Names {
+  stackSetName: string;
+  registrationStackSetName: string;
+  centralStackName: string;
+}
+
+async function stackSetWarnings(cfn: CloudFormationClient, names: Names, accounts: string[], callAs: CallAs) {
+  const warnings: string[] = [];
+  const sets = [
+    [
+      names.stackSetName,
+      (a: string, r: string[]) =>
+        `agency ${a} still has collector stack instances in ${r.join(', ')}: they will fail to sync until removed from StackSet ${names.stackSetName}`,
+    ],
+    [
+      names.registrationStackSetName,
+      (a: string, r: string[]) =>
+        `agency ${a} still has registration stack instances in ${r.join(', ')}: zero-touch registration there fails once its activation is gone, until they are removed from StackSet ${names.registrationStackSetName}`,
+    ],
+  ] as const;
+  for (const [name, say] of sets) {
+    const instances = await instancesIfVisible(cfn, name, callAs);
+    if (!instances) warnings.push(stackSetNotSeen(name, callAs));
+    else for (const [a, regions] of collectorsStillDeployed(instances, accounts)) warnings.push(say(a, regions));
+  }
+  return warnings;
+}
+
+/** Everything offboarding these agencies does not undo; the same in the dry run and the real run. */
+async function offboardWarnings(
+  clients: Clients,
+  region: string,
+  names: Names,
+  keys: FleetKeys,
+  accounts: string[],
+  callAs: CallAs,
+): Promise<{ warnings: string[]; nodes: Record<string, NodeCount> }> {
+  const cfn = clients.cloudformation(region);
+  const warnings = await stackSetWarnings(cfn, names, accounts, callAs);
+  const central = await describeStack(cfn, names.centralStackName);
+  for (const a of await membershipWouldReturn(clients, region, central, accounts))
+    warnings.push(membershipWarning(a, names.centralStackName));
+  const doc = central?.Outputs?.find((x) => x.OutputKey === 'DeregisterDocumentName')?.OutputValue;
+  const nodes: Record<string, NodeCount> = {};
+  const ssm = clients.ssm(region);
+  for (const a of accounts) {
+    nodes[a] = await agencyNodeCount(ssm, keys, a);
+    if (nodes[a].total) warnings.push(nodeWarning(a, nodes[a], doc));
+  }
+  return { warnings, nodes };
+}
+
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
   return runCommand(spec, argv, ctx, async (o, given) => {
-    const { names } = loadConfig(ctx, o.config);
+    const { names, config } = loadConfig(ctx, o.config);
     const targets = parseTargets(o, given);
     if (!o.yes && !o['dry-run']) throw new UsageError('offboard deletes stacks: pass --yes to confirm (or --dry-run)');
     const region = await resolveRegion(ctx, o.region, o.profile);
@@ -35,21 +95,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const accounts = await resolveAccounts(clients, region, targets);
     const cfn = clients.cloudformation(region);
     const caller = await callerAccount(clients, region);
-    const deployed = collectorsStillDeployed(await listInstances(cfn, names.stackSetName, o['call-as']), accounts);
-    const registering = collectorsStillDeployed(
-      await listInstances(cfn, names.registrationStackSetName, o['call-as']),
-      accounts,
-    );
-    const warnings = [
-      ...[...deployed].map(
-        ([a, regions]) =>
-          `agency ${a} still has collector stack instances in ${regions.join(', ')}: they will fail to sync until removed from StackSet ${names.stackSetName}`,
-      ),
-      ...[...registering].map(
-        ([a, regions]) =>
-          `agency ${a} still has registration stack instances in ${regions.join(', ')}: zero-touch registration there fails once its activation is gone, until they are removed from StackSet ${names.registrationStackSetName}`,
-      ),
-    ];
+    const { warnings, nodes } = await offboardWarnings(clients, region, names, keys(config), accounts, o['call-as']);
     for (const w of warnings) progress(ctx, `WARNING: ${w}`);
     if (o['dry-run']) {
       announceTarget(ctx, caller, region, `dry run: what offboarding would delete (nothing is changed)`);
@@ -59,7 +105,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       }));
       if (o.json)
         ctx.stdout(
-          `${JSON.stringify({ dryRun: true, account: caller, region, stacks: previews, warnings }, null, 2)}\n`,
+          `${JSON.stringify({ dryRun: true, account: caller, region, stacks: previews, nodes, warnings }, null, 2)}\n`,
         );
       else printStackPreviews(ctx, previews);
       return 0;

@@ -1,39 +1,112 @@
-// uninstall: a preview in dependency order, then each agency StackSet's instances and the StackSet
-// (registration, then collector), permissions stacks,
-// (optionally) the hub's nodes, and the central stack last; --dry-run changes nothing.
+// uninstall: a preview in dependency order (fleet lifecycle stopped first, then each agency
+// StackSet's instances and the StackSet, registration before collector, permissions stacks,
+// optionally the hub's nodes, the central stack last); a refusal while hub nodes are Online;
+// StackSets it cannot see, what it leaves behind, and every failure path said plainly.
 import { describe, expect, it } from 'vitest';
+import { mockClient } from 'aws-sdk-client-mock';
+import { DeleteStackCommand, DeleteStackInstancesCommand, DeleteStackSetCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeStackSetCommand, DescribeStackSetOperationCommand } from '@aws-sdk/client-cloudformation';
-import { ListStackInstancesCommand, ListStackSetOperationResultsCommand } from '@aws-sdk/client-cloudformation';
-import { DeleteStackSetCommand, ListStacksCommand } from '@aws-sdk/client-cloudformation';
+import { ListStackInstancesCommand, ListStackResourcesCommand } from '@aws-sdk/client-cloudformation';
+import { ListStackSetOperationResultsCommand, ListStackSetOperationsCommand } from '@aws-sdk/client-cloudformation';
+import { ListStacksCommand } from '@aws-sdk/client-cloudformation';
+import { LambdaClient, PutFunctionConcurrencyCommand } from '@aws-sdk/client-lambda';
+import { GetResourcesCommand, ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
-import { main as uninstall, uninstallSteps } from '../../scripts/ops/uninstall.ts';
+import { main as uninstall } from '../../scripts/ops/uninstall.ts';
+import { deleteInstanceCalls, DELETE_PREFERENCES } from '../../scripts/ops/stackset-delete.ts';
+import { uninstallSteps } from '../../scripts/ops/uninstall-steps.ts';
+import { type UninstallPlan } from '../../scripts/ops/uninstall-plan.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
-import { CALLER_ACCOUNT, mockAll, mocksEachTest, testContext } from './helpers.ts';
+import { awsError, CALLER_ACCOUNT, mockAll, mocksEachTest, testContext } from './helpers.ts';
 
-const mocks = mocksEachTest(mockAll);
+const mocks = mocksEachTest(() => {
+  const all = mockAll();
+  const lambda = mockClient(LambdaClient);
+  const tagging = mockClient(ResourceGroupsTaggingAPIClient);
+  const clients = [all.cfn, all.ssm, lambda];
+  return {
+    ...all,
+    lambda,
+    tagging,
+    /** Every mutating call, in the order sent (sinon numbers calls across stubs: callId). */
+    mutations: () =>
+      clients
+        .flatMap((x) => x.calls() as unknown as Array<{ callId: number; args: unknown[] }>)
+        .sort((a, b) => a.callId - b.callId)
+        .map((c) => (c.args[0] as object).constructor.name)
+        .filter((n) => !READ_ONLY.test(n)),
+    restore: () => [all, lambda, tagging].forEach((x) => x.restore()),
+  };
+});
 
 const A = '111111111111';
 const B = '222222222222';
+const C = '333333333333';
+const OWN = 'central-it:activation-agency';
+const DOC = 'ssm-hub-central-manager-DeregisterDocument-AbC123';
 const READ_ONLY = /^(Describe|List|Get)\w*Command$/;
+const CENTRAL_TEMPLATE = JSON.stringify({
+  Resources: {
+    FleetLifecycleFunction: { Type: 'AWS::Lambda::Function' },
+    SyncStateTable: { Type: 'AWS::DynamoDB::Table', DeletionPolicy: 'Retain' },
+    DataKey: { Type: 'AWS::KMS::Key', DeletionPolicy: 'Retain' },
+    DeadLetterQueue: { Type: 'AWS::SQS::Queue', DeletionPolicy: 'Delete' },
+  },
+});
 
-function hub() {
+interface Node {
+  id: string;
+  agency: string;
+  ping: 'Online' | 'ConnectionLost';
+}
+
+function hub(opts: { nodes?: Node[]; stackSets?: 'visible' | 'delegated-admin' } = {}) {
+  const nodes = opts.nodes ?? [
+    { id: 'mi-00000000000000001', agency: A, ping: 'ConnectionLost' },
+    { id: 'mi-00000000000000002', agency: B, ping: 'ConnectionLost' },
+  ];
   const ctx = testContext();
   const fake = fakeCloudFormation(mocks.cfn, { now: ctx.now });
   fake.add(`ssm-hub-agency-${A}`, 'CREATE_COMPLETE');
   fake.add(`ssm-hub-agency-${B}`, 'UPDATE_COMPLETE');
-  fake.add('ssm-hub-central-manager', 'CREATE_COMPLETE').outputs = [
+  const central = fake.add(
+    'ssm-hub-central-manager',
+    'CREATE_COMPLETE',
+    [{ ParameterKey: 'MembershipMode', ParameterValue: 'enabled' }],
+    CENTRAL_TEMPLATE,
+  );
+  central.outputs = [
     { OutputKey: 'ManagedNodeRoleName', OutputValue: 'ssm-hub-managed-node' },
+    { OutputKey: 'DeregisterDocumentName', OutputValue: DOC },
   ];
-  mocks.cfn.on(ListStacksCommand).resolves({
+  // ListStackResources names each resource's physical ID (API reference, StackResourceSummary).
+  mocks.cfn.on(ListStackResourcesCommand).callsFake(async (input) => {
+    const body = [...fake.stacks.values()].find((s) => s.name === input.StackName)?.template ?? '{}';
+    const resources = (JSON.parse(body) as { Resources?: Record<string, { Type: string }> }).Resources ?? {};
+    return {
+      StackResourceSummaries: Object.entries(resources).map(([id, r]) => ({
+        LogicalResourceId: id,
+        PhysicalResourceId: id === 'FleetLifecycleFunction' ? 'ssm-hub-fleet-lifecycle' : `${id.toLowerCase()}-x1`,
+        ResourceType: r.Type,
+        ResourceStatus: 'CREATE_COMPLETE',
+        LastUpdatedTimestamp: new Date(0),
+      })),
+    };
+  });
+  const summaries = () => ({
     StackSummaries: [...fake.stacks.values()].map((s) => ({
       StackName: s.name,
       StackStatus: s.status as 'CREATE_COMPLETE',
       CreationTime: new Date(0),
     })),
   });
-  mocks.cfn.on(DescribeStackSetCommand).callsFake(async (input) => ({
-    StackSet: { StackSetName: input.StackSetName, PermissionModel: 'SERVICE_MANAGED' },
-  }));
+  mocks.cfn.on(ListStacksCommand).callsFake(async () => summaries());
+  mocks.cfn.on(DescribeStackSetCommand).callsFake(async (input) => {
+    // A StackSet created from a delegated administrator is not found with CallAs SELF (API reference, DescribeStackSet: CallAs).
+    if (opts.stackSets === 'delegated-admin' && input.CallAs !== 'DELEGATED_ADMIN')
+      throw awsError('StackSetNotFoundException', `StackSet ${input.StackSetName} not found`);
+    return { StackSet: { StackSetName: input.StackSetName, PermissionModel: 'SERVICE_MANAGED' } };
+  });
   // The registration StackSet reached one account so far, the collector StackSet two.
   mocks.cfn.on(ListStackInstancesCommand).callsFake(async (input) => ({
     Summaries: [
@@ -41,53 +114,99 @@ function hub() {
       { Account: B, Region: 'us-west-2', OrganizationalUnitId: 'ou-ab12-cdef3456', StackSetId: 's' },
     ].slice(0, input.StackSetName === 'ssm-hub-agency-registration' ? 1 : 2),
   }));
+  mocks.cfn.on(ListStackSetOperationsCommand).resolves({ Summaries: [] });
   mocks.cfn.on(DescribeStackSetOperationCommand).resolves({ StackSetOperation: { Status: 'SUCCEEDED' } });
   mocks.cfn.on(ListStackSetOperationResultsCommand).resolves({ Summaries: [] });
-  mocks.ssm.on(DescribeInstanceInformationCommand).resolves({
-    InstanceInformationList: [{ InstanceId: 'mi-00000000000000001' }, { InstanceId: 'mi-00000000000000002' }],
+  mocks.lambda.on(PutFunctionConcurrencyCommand).resolves({ ReservedConcurrentExecutions: 0 });
+  // The hub's nodes carry the ownership tag their activation stamped; the Tagging API indexes them.
+  mocks.ssm.on(DescribeInstanceInformationCommand).callsFake(async (input) => {
+    expect(input.Filters).toEqual([{ Key: 'tag-key', Values: [OWN] }]);
+    return { InstanceInformationList: nodes.map((n) => ({ InstanceId: n.id, PingStatus: n.ping })) };
   });
-  return { ctx, fake };
+  mocks.tagging.on(GetResourcesCommand).resolves({
+    ResourceTagMappingList: nodes.map((n) => ({
+      ResourceARN: `arn:aws:ssm:us-east-1:${CALLER_ACCOUNT}:managed-instance/${n.id}`,
+      Tags: [{ Key: OWN, Value: n.agency }],
+    })),
+  });
+  return { ctx, fake, summaries };
 }
 
-describe('uninstall', () => {
-  it('orders the steps: instances, StackSet, permissions stacks, nodes, central stack', () => {
-    const steps = uninstallSteps(
-      {
-        stackSets: [{ name: 'set', permissionModel: 'SELF_MANAGED', instances: [{ Account: A, Region: 'us-east-1' }] }],
-        permissionStacks: ['p1'],
-        nodes: ['mi-1'],
-        centralStack: { name: 'central', status: 'CREATE_COMPLETE' },
-      },
-      true,
-    );
+const plan = (over: Partial<UninstallPlan> = {}): UninstallPlan => ({
+  stackSets: [{ name: 'set', permissionModel: 'SELF_MANAGED', instances: [{ Account: A, Region: 'us-east-1' }] }],
+  stackSetsNotFound: [],
+  callAs: 'SELF',
+  permissionStacks: ['p1'],
+  nodes: [{ id: 'mi-1', agency: A, pingStatus: 'ConnectionLost' }],
+  centralStack: {
+    name: 'central',
+    status: 'CREATE_COMPLETE',
+    lifecycleFunction: 'fn',
+    membershipMode: 'enabled',
+    retained: [],
+  },
+  ...over,
+});
+
+describe('uninstall: the plan', () => {
+  it('orders the steps: fleet lifecycle, instances, StackSet, permissions stacks, nodes, central stack', () => {
+    const steps = uninstallSteps(plan(), { deregister: true, leaveNodesUnmanaged: false, retainStacks: false });
     expect(steps.map((s) => s.split(' ').slice(0, 2).join(' '))).toEqual([
+      'stop the',
       'delete 1',
       'delete StackSet',
       'delete stack',
       'deregister 1',
       'delete stack',
     ]);
-    expect(steps[4]).toBe('delete stack central (CREATE_COMPLETE)');
+    expect(steps[5]).toBe(
+      'delete stack central (CREATE_COMPLETE), after deleting any permissions stack created meanwhile',
+    );
   });
 
-  it('--dry-run prints every step in order and sends only read calls', async () => {
-    const { ctx } = hub();
+  it('--nodes keep says the nodes lose their role with the central stack', () => {
+    const steps = uninstallSteps(plan(), { deregister: false, leaveNodesUnmanaged: false, retainStacks: false });
+    expect(steps[4]).toBe(
+      'keep 1 hub nodes registered: their role is deleted with the central stack, so they can no longer reach Systems Manager',
+    );
+  });
+
+  it('sends service-managed deletions by OU, at most 50 OUs a call, with every account attempted', () => {
+    const instances = Array.from({ length: 120 }, (_, i) => ({
+      Account: A,
+      Region: i % 2 ? 'us-east-1' : 'eu-west-1',
+      OrganizationalUnitId: `ou-ab12-${String(i).padStart(8, '0')}`,
+    }));
+    const calls = deleteInstanceCalls({ name: 's', permissionModel: 'SERVICE_MANAGED', instances }, 'SELF', false);
+    expect(calls.map((c) => c.DeploymentTargets?.OrganizationalUnitIds?.length)).toEqual([50, 50, 20]);
+    expect(new Set(calls.flatMap((c) => c.DeploymentTargets!.OrganizationalUnitIds)).size).toBe(120);
+    expect(calls[0]).toMatchObject({ Regions: ['eu-west-1', 'us-east-1'], RetainStacks: false, CallAs: 'SELF' });
+    expect(calls[0]!.OperationPreferences).toEqual(DELETE_PREFERENCES);
+    expect(calls[0]!.Accounts).toBeUndefined();
+  });
+
+  it('--dry-run prints every step in order, what stays behind, and sends only read calls', async () => {
+    const { ctx, fake } = hub();
+    fake.add('ssm-hub-central-operations', 'CREATE_COMPLETE');
     const code = await uninstall(['--dry-run'], ctx);
     expect(code, ctx.stderrText()).toBe(0);
     expect(ctx.stdoutText()).toBe(
       [
-        `1. delete 1 stack instances of ssm-hub-agency-registration: ${A}/us-east-1`,
-        '2. delete StackSet ssm-hub-agency-registration',
-        `3. delete 2 stack instances of ssm-hub-agency-collector: ${A}/us-east-1, ${B}/us-west-2`,
-        '4. delete StackSet ssm-hub-agency-collector',
-        `5. delete stack ssm-hub-agency-${A}`,
-        `6. delete stack ssm-hub-agency-${B}`,
-        '7. keep 2 hub nodes registered (they stay managed by this account until deregistered)',
-        '8. delete stack ssm-hub-central-manager (CREATE_COMPLETE)',
+        '1. stop the fleet lifecycle (MembershipMode=enabled): set the reserved concurrency of ssm-hub-fleet-lifecycle to 0, so no membership pass onboards an agency again',
+        `2. delete 1 stack instances of ssm-hub-agency-registration: ${A}/us-east-1`,
+        '3. delete StackSet ssm-hub-agency-registration',
+        `4. delete 2 stack instances of ssm-hub-agency-collector: ${A}/us-east-1, ${B}/us-west-2`,
+        '5. delete StackSet ssm-hub-agency-collector',
+        `6. delete stack ssm-hub-agency-${A}`,
+        `7. delete stack ssm-hub-agency-${B}`,
+        '8. keep 2 hub nodes registered: their role is deleted with the central stack, so they can no longer reach Systems Manager',
+        '9. delete stack ssm-hub-central-manager (CREATE_COMPLETE), after deleting any permissions stack created meanwhile',
+        'note: kept when the central stack is deleted (DeletionPolicy Retain): AWS::DynamoDB::Table syncstatetable-x1, AWS::KMS::Key datakey-x1; delete them by hand when no longer needed (the table has deletion protection on)',
+        'note: kept: stack ssm-hub-central-operations (the optional central-operations stack); delete it separately (aws cloudformation delete-stack --stack-name ssm-hub-central-operations)',
         '',
       ].join('\n'),
     );
-    expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);
+    expect(mocks.mutations()).toEqual([]);
   });
 
   it('needs --nodes and --yes without a terminal, before any AWS call', async () => {
@@ -97,14 +216,54 @@ describe('uninstall', () => {
     expect(await uninstall(['--nodes', 'keep'], ctx)).toBe(2);
     expect(mocks.totalCalls()).toBe(0);
   });
+});
 
-  it('with --yes --nodes deregister removes everything in order, central stack last', async () => {
+describe('uninstall: nodes still Online', () => {
+  const online: Node[] = [
+    { id: 'mi-00000000000000001', agency: A, ping: 'Online' },
+    { id: 'mi-00000000000000002', agency: A, ping: 'Online' },
+    { id: 'mi-00000000000000003', agency: B, ping: 'Online' },
+    { id: 'mi-00000000000000004', agency: B, ping: 'ConnectionLost' },
+  ];
+
+  it('refuses, removes nothing, and names the count per agency and the way back', async () => {
+    const { ctx } = hub({ nodes: online });
+    const code = await uninstall(['--yes', '--nodes', 'deregister'], ctx);
+    expect(code).toBe(1);
+    const err = ctx.stderrText();
+    expect(err).toContain(`3 hub nodes are still Online (${A}: 2, ${B}: 1)`);
+    expect(err).toContain(`npx ssm-hub run --document ${DOC} --agency ${A},${B}`);
+    expect(err).toContain('pass --leave-nodes-unmanaged');
+    expect(err).toContain('Nothing was changed');
+    expect(mocks.mutations()).toEqual([]);
+  });
+
+  it('--dry-run shows the refusal and exits 0', async () => {
+    const { ctx } = hub({ nodes: online });
+    expect(await uninstall(['--dry-run'], ctx)).toBe(0);
+    expect(ctx.stdoutText()).toContain(`refused: 3 hub nodes are still Online (${A}: 2, ${B}: 1)`);
+    expect(mocks.mutations()).toEqual([]);
+  });
+
+  it('with --leave-nodes-unmanaged removes the hub and says which nodes are left unmanaged', async () => {
+    const { ctx } = hub({ nodes: online });
+    const code = await uninstall(['--yes', '--nodes', 'deregister', '--leave-nodes-unmanaged'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    expect(ctx.stdoutText()).toContain(
+      '8. deregister 4 hub nodes; 3 of them Online and left unmanaged (--leave-nodes-unmanaged)',
+    );
+    expect(mocks.mutations().filter((n) => n === 'DeregisterManagedInstanceCommand')).toHaveLength(4);
+  });
+});
+
+describe('uninstall: the run', () => {
+  it('with --yes --nodes deregister stops the lifecycle first and removes everything in order, central stack last', async () => {
     const { ctx, fake } = hub();
     const code = await uninstall(['--yes', '--nodes', 'deregister'], ctx);
     expect(code, ctx.stderrText()).toBe(0);
-    expect(ctx.stderrText()).toContain(`aws://${CALLER_ACCOUNT}/us-east-1: uninstalling the hub (8 steps)`);
-    const mutations = mocks.commandNames().filter((n) => !READ_ONLY.test(n));
-    expect(mutations).toEqual([
+    expect(ctx.stderrText()).toContain(`aws://${CALLER_ACCOUNT}/us-east-1: uninstalling the hub (9 steps)`);
+    expect(mocks.mutations()).toEqual([
+      'PutFunctionConcurrencyCommand',
       'DeleteStackInstancesCommand',
       'DeleteStackSetCommand',
       'DeleteStackInstancesCommand',
@@ -115,12 +274,130 @@ describe('uninstall', () => {
       'DeregisterManagedInstanceCommand',
       'DeleteStackCommand',
     ]);
-    expect(mocks.cfn.commandCalls(DescribeStackSetCommand)).toHaveLength(2);
-    // Registration first, the reverse of rollout.
+    expect(mocks.lambda.commandCalls(PutFunctionConcurrencyCommand)[0]!.args[0].input).toEqual({
+      FunctionName: 'ssm-hub-fleet-lifecycle',
+      ReservedConcurrentExecutions: 0,
+    });
+    // Registration first, the reverse of rollout; service-managed instances are deleted by OU.
     expect(mocks.cfn.commandCalls(DeleteStackSetCommand).map((c) => c.args[0].input.StackSetName)).toEqual([
       'ssm-hub-agency-registration',
       'ssm-hub-agency-collector',
     ]);
+    expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)[1]!.args[0].input).toMatchObject({
+      StackSetName: 'ssm-hub-agency-collector',
+      DeploymentTargets: { OrganizationalUnitIds: ['ou-ab12-cdef3456'] },
+      Regions: ['us-east-1', 'us-west-2'],
+      RetainStacks: false,
+      OperationPreferences: DELETE_PREFERENCES,
+    });
     expect([...fake.stacks.values()].every((s) => s.status === 'DELETE_COMPLETE')).toBe(true);
+    expect(ctx.stderrText()).toMatch(/uninstalled\n/);
+  });
+
+  it('deletes a permissions stack the membership pass created meanwhile before the central stack', async () => {
+    const { ctx, fake, summaries } = hub();
+    let lists = 0;
+    // The second ListStacks is the re-list before the central stack: a pass already running re-onboarded C.
+    mocks.cfn.on(ListStacksCommand).callsFake(async () => {
+      if (++lists === 2) fake.add(`ssm-hub-agency-${C}`, 'CREATE_COMPLETE');
+      return summaries();
+    });
+    const code = await uninstall(['--yes', '--nodes', 'keep'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const deleted = mocks.cfn.commandCalls(DeleteStackCommand).map((c) => c.args[0].input.StackName!.split('/')[1]);
+    expect(deleted).toEqual([
+      `ssm-hub-agency-${A}`,
+      `ssm-hub-agency-${B}`,
+      `ssm-hub-agency-${C}`,
+      'ssm-hub-central-manager',
+    ]);
+    expect(ctx.stderrText()).toContain(`ssm-hub-agency-${C} appeared since the plan`);
+  });
+
+  it('says plainly when the agency StackSets are not seen (delegated administrator) and prints JSON with --json', async () => {
+    const { ctx } = hub({ stackSets: 'delegated-admin' });
+    const code = await uninstall(['--yes', '--nodes', 'keep', '--json'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const doc = JSON.parse(ctx.stdoutText());
+    expect(doc).toMatchObject({ uninstalled: true, account: CALLER_ACCOUNT, region: 'us-east-1' });
+    expect(doc.notes[0]).toContain(
+      'StackSet ssm-hub-agency-registration not found with --call-as SELF: its stack instances in the agency accounts are NOT removed',
+    );
+    expect(doc.notes[0]).toContain('--call-as DELEGATED_ADMIN');
+    expect(ctx.stderrText()).toContain(
+      'uninstalled except StackSets ssm-hub-agency-registration, ssm-hub-agency-collector, which were not seen',
+    );
+    expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(0);
+  });
+});
+
+describe('uninstall: a failed stack-instance deletion', () => {
+  function failing() {
+    const h = hub();
+    // Operation results name each account and Region (API reference, ListStackSetOperationResults).
+    mocks.cfn.on(DescribeStackSetOperationCommand).resolves({ StackSetOperation: { Status: 'FAILED' } });
+    mocks.cfn.on(ListStackSetOperationResultsCommand).resolves({
+      Summaries: [
+        { Account: A, Region: 'us-east-1', Status: 'SUCCEEDED' },
+        {
+          Account: B,
+          Region: 'us-east-1',
+          Status: 'FAILED',
+          StatusReason: 'Account 222222222222 should have AWSCloudFormationStackSetExecutionRole',
+        },
+      ],
+    });
+    return h;
+  }
+
+  it('says what was removed and what was not, suggests --retain-stacks, and deletes nothing after it', async () => {
+    const { ctx } = failing();
+    const code = await uninstall(['--yes', '--nodes', 'keep'], ctx);
+    expect(code).toBe(1);
+    const err = ctx.stderrText();
+    expect(err).toContain('deleting the stack instances of ssm-hub-agency-registration ended FAILED.');
+    expect(err).toContain(`Removed: ${A}/us-east-1.`);
+    expect(err).toContain(
+      `Not removed: ${B}/us-east-1 FAILED (Account 222222222222 should have AWSCloudFormationStackSetExecutionRole).`,
+    );
+    expect(err).toContain('re-run with --retain-stacks');
+    expect(err).toContain('Done before this step: fleet lifecycle stopped');
+    expect(err).not.toContain('nothing else was removed');
+    expect(mocks.mutations()).toEqual(['PutFunctionConcurrencyCommand', 'DeleteStackInstancesCommand']);
+  });
+
+  it('--retain-stacks sends RetainStacks and does not suggest it again', async () => {
+    const { ctx } = failing();
+    expect(await uninstall(['--yes', '--nodes', 'keep', '--retain-stacks'], ctx)).toBe(1);
+    expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)[0]!.args[0].input.RetainStacks).toBe(true);
+    expect(ctx.stderrText()).not.toContain('re-run with --retain-stacks');
+  });
+
+  it('waits for an operation still running on the StackSet before sending its own', async () => {
+    const { ctx } = hub();
+    let polls = 0;
+    // ListStackSetOperations lists an earlier run's operation as RUNNING (API reference, StackSetOperationSummary).
+    mocks.cfn.on(ListStackSetOperationsCommand).callsFake(async () => ({
+      Summaries: polls < 2 ? [{ OperationId: 'earlier-op', Action: 'DELETE', Status: 'RUNNING' }] : [],
+    }));
+    mocks.cfn.on(DescribeStackSetOperationCommand).callsFake(async (input) => ({
+      StackSetOperation: { Status: input.OperationId === 'earlier-op' && ++polls < 2 ? 'RUNNING' : 'SUCCEEDED' },
+    }));
+    const code = await uninstall(['--yes', '--nodes', 'keep'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    expect(ctx.stderrText()).toContain('waiting for operation earlier-op (DELETE) that is still running');
+    expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(2);
+  });
+
+  it('stops, naming the running operation, when it does not end within the timeout', async () => {
+    const { ctx } = hub();
+    mocks.cfn.on(ListStackSetOperationsCommand).resolves({
+      Summaries: [{ OperationId: 'earlier-op', Action: 'DELETE', Status: 'RUNNING' }],
+    });
+    mocks.cfn.on(DescribeStackSetOperationCommand).resolves({ StackSetOperation: { Status: 'RUNNING' } });
+    const code = await uninstall(['--yes', '--nodes', 'keep', '--timeout-minutes', '1'], ctx);
+    expect(code).toBe(1);
+    expect(ctx.stderrText()).toContain('operation earlier-op (DELETE) is still running after the timeout');
+    expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(0);
   });
 });

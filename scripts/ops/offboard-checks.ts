@@ -1,0 +1,98 @@
+// What offboarding an agency does not undo, found before anything is deleted: its hub nodes (still
+// under central control), the membership automation that would onboard it again, and agency
+// StackSets this account cannot see.
+import { paginateListStackInstances, type CallAs, type CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { type Stack, type StackInstanceSummary } from '@aws-sdk/client-cloudformation';
+import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { type FleetKeys } from './fleet.ts';
+import { activeAccountsUnder } from './orgs.ts';
+import { type Clients } from './aws.ts';
+
+export interface NodeCount {
+  total: number;
+  online: number;
+}
+
+/**
+ * The agency's hub nodes: DescribeInstanceInformation filtered on the ownership tag its activation
+ * stamped (filter key tag:<key>; SSM API reference, InstanceInformationStringFilter), 50 a page.
+ */
+export async function agencyNodeCount(ssm: SSMClient, keys: FleetKeys, account: string): Promise<NodeCount> {
+  const count = { total: 0, online: 0 };
+  let NextToken: string | undefined;
+  do {
+    const out = await ssm.send(
+      new DescribeInstanceInformationCommand({
+        Filters: [{ Key: `tag:${keys.ownership}`, Values: [account] }],
+        MaxResults: 50,
+        NextToken,
+      }),
+    );
+    for (const i of out?.InstanceInformationList ?? []) {
+      count.total++;
+      if (i.PingStatus === 'Online') count.online++;
+    }
+    NextToken = out?.NextToken;
+  } while (NextToken);
+  return count;
+}
+
+/** What happens to an offboarded agency's nodes and how to give them back: pure. */
+export function nodeWarning(account: string, c: NodeCount, deregisterDocument: string | undefined): string {
+  const doc = deregisterDocument ?? '<DeregisterDocumentName output of the central stack>';
+  return `agency ${account} has ${c.total} hub nodes (${c.online} Online): offboarding does not return them. They stay hub nodes under central control (run, patch scans and the install window still reach them by the ownership tag). To give them back, first run the deregistration document on them (npx ssm-hub run --document ${doc} --agency ${account}), then deregister them (aws ssm deregister-managed-instance --instance-id mi-…)`;
+}
+
+const param = (s: Stack, key: string) => s.Parameters?.find((p) => p.ParameterKey === key)?.ParameterValue ?? '';
+const split = (v: string) =>
+  v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/**
+ * Accounts the membership pass would onboard again: with MembershipMode=enabled it onboards every
+ * ACTIVE account of AgencyOrganizationalUnits (child OUs included) and AgencyAccounts that has no
+ * permissions stack (lambda/fleet-lifecycle/membership-rules.ts, membershipPlan "join").
+ */
+export async function membershipWouldReturn(
+  clients: Clients,
+  region: string,
+  central: Stack | undefined,
+  accounts: string[],
+): Promise<string[]> {
+  if (!central || param(central, 'MembershipMode') !== 'enabled') return [];
+  const explicit = new Set(split(param(central, 'AgencyAccounts')));
+  const ous = split(param(central, 'AgencyOrganizationalUnits'));
+  const under = new Set(ous.length ? await activeAccountsUnder(clients.organizations(region), ous) : []);
+  return accounts.filter((a) => explicit.has(a) || under.has(a));
+}
+
+export function membershipWarning(account: string, centralStackName: string): string {
+  return `agency ${account} is still one of the membership OUs or accounts of ${centralStackName} and MembershipMode is enabled: the fleet lifecycle onboards it again at its next pass (hourly, or on an Organizations event). Move the account out of those OUs (or drop it from AgencyAccounts) first, or set MembershipMode=disabled on ${centralStackName}`;
+}
+
+/** A StackSet's instances, or undefined when this account cannot see it with this CallAs. */
+export async function instancesIfVisible(
+  cfn: CloudFormationClient,
+  stackSetName: string,
+  callAs: CallAs,
+): Promise<StackInstanceSummary[] | undefined> {
+  const all: StackInstanceSummary[] = [];
+  try {
+    for await (const page of paginateListStackInstances(
+      { client: cfn },
+      { StackSetName: stackSetName, CallAs: callAs },
+    ))
+      all.push(...(page.Summaries ?? []));
+  } catch (err) {
+    // ListStackInstances answers StackSetNotFoundException for a StackSet it cannot see (API reference, errors).
+    if ((err as { name?: string }).name === 'StackSetNotFoundException') return undefined;
+    throw err;
+  }
+  return all;
+}
+
+export function stackSetNotSeen(stackSetName: string, callAs: CallAs): string {
+  return `StackSet ${stackSetName} not found with --call-as ${callAs}: offboard cannot tell whether these agencies still have its stack instances. If the agency StackSets are managed from a delegated administrator account, pass --call-as DELEGATED_ADMIN there`;
+}

@@ -1,0 +1,135 @@
+// Removing an agency StackSet's stack instances (uninstall): the OUs in batches the API accepts,
+// an operation already running on the StackSet waited for first, RetainStacks on request, every
+// account attempted, and a failure that says which instances went and which did not.
+import { DeleteStackInstancesCommand, paginateListStackSetOperations } from '@aws-sdk/client-cloudformation';
+import {
+  type CallAs,
+  type CloudFormationClient,
+  type DeleteStackInstancesCommandInput,
+} from '@aws-sdk/client-cloudformation';
+import { type StackInstanceSummary, type StackSetOperationPreferences } from '@aws-sdk/client-cloudformation';
+import { randomUUID } from 'node:crypto';
+import { DELETE_STACK_INSTANCES_MAX_OUS } from '../../contract/limits.ts';
+import { errorText, OperationError, progress, type Context } from '../kit/index.ts';
+import { waitForOperation, type InstanceResult } from './stackset.ts';
+
+export interface StackSetToEmpty {
+  name: string;
+  permissionModel: string;
+  instances: StackInstanceSummary[];
+}
+
+/**
+ * Every account and Region is attempted, all at once: one suspended account or one missing
+ * execution role must not stop the others' removal (StackSetOperationPreferences API reference:
+ * FailureTolerancePercentage, MaxConcurrentPercentage, RegionConcurrencyType).
+ */
+export const DELETE_PREFERENCES: StackSetOperationPreferences = {
+  FailureTolerancePercentage: 100,
+  MaxConcurrentPercentage: 100,
+  RegionConcurrencyType: 'PARALLEL',
+};
+
+const chunks = <T>(items: T[], size: number): T[][] =>
+  items.length
+    ? Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
+    : [];
+
+/**
+ * The DeleteStackInstances calls that remove every instance of a StackSet: pure. Service-managed
+ * StackSets name OUs (DeploymentTargets), at most DELETE_STACK_INSTANCES_MAX_OUS a call; self-managed
+ * ones name accounts.
+ */
+export function deleteInstanceCalls(
+  s: StackSetToEmpty,
+  callAs: CallAs,
+  retainStacks: boolean,
+): Omit<DeleteStackInstancesCommandInput, 'OperationId'>[] {
+  if (!s.instances.length) return [];
+  const regions = [...new Set(s.instances.map((i) => i.Region!))].sort();
+  const base = { StackSetName: s.name, Regions: regions, RetainStacks: retainStacks, CallAs: callAs };
+  const prefs = { OperationPreferences: DELETE_PREFERENCES };
+  if (s.permissionModel !== 'SERVICE_MANAGED') {
+    const accounts = [...new Set(s.instances.map((i) => i.Account!))].sort();
+    return [{ ...base, Accounts: accounts, ...prefs }];
+  }
+  const ous = [...new Set(s.instances.flatMap((i) => (i.OrganizationalUnitId ? [i.OrganizationalUnitId] : [])))].sort();
+  return chunks(ous, DELETE_STACK_INSTANCES_MAX_OUS).map((batch) => ({
+    ...base,
+    DeploymentTargets: { OrganizationalUnitIds: batch },
+    ...prefs,
+  }));
+}
+
+/** Statuses of a StackSet operation that is not over yet (StackSetOperation.Status). */
+const ACTIVE_OPERATION = new Set(['RUNNING', 'STOPPING', 'QUEUED']);
+
+/**
+ * Waits for an operation someone (or an earlier run of uninstall) left running on the StackSet:
+ * CloudFormation runs one operation per StackSet at a time and answers OperationInProgressException
+ * to another (DeleteStackInstances API reference, errors).
+ */
+async function waitForIdle(ctx: Context, cfn: CloudFormationClient, name: string, callAs: CallAs, timeoutMs: number) {
+  const input = { StackSetName: name, CallAs: callAs };
+  let running: { id: string; action: string } | undefined;
+  for await (const page of paginateListStackSetOperations({ client: cfn }, input))
+    for (const op of page.Summaries ?? [])
+      if (ACTIVE_OPERATION.has(op.Status ?? '') && op.OperationId)
+        running ??= { id: op.OperationId, action: op.Action ?? 'operation' };
+  if (!running) return;
+  progress(ctx, `StackSet ${name}: waiting for operation ${running.id} (${running.action}) that is still running`);
+  const op = await waitForOperation(ctx, cfn, name, running.id, running.action.toLowerCase(), callAs, timeoutMs);
+  if (op.status.startsWith('TIMED_OUT'))
+    throw new OperationError(
+      `StackSet ${name}: operation ${running.id} (${running.action}) is still running after the timeout; nothing else was changed: re-run uninstall once it ends (or pass a longer --timeout-minutes)`,
+    );
+}
+
+const where = (r: InstanceResult) => `${r.account}/${r.region}`;
+
+/** What a failed or unfinished deletion did: pure, so the message is tested. */
+export function deletionFailure(name: string, status: string, results: InstanceResult[], retaining: boolean): string {
+  const removed = results.filter((r) => r.status === 'SUCCEEDED').map(where);
+  const left = results.filter((r) => r.status !== 'SUCCEEDED');
+  const leftText = left.map((r) => `${where(r)} ${r.status}${r.reason ? ` (${r.reason})` : ''}`);
+  const retainHint = retaining
+    ? ''
+    : ' An instance AWS marks INOPERABLE (a suspended or closed account, a missing execution role) cannot be deleted: re-run with --retain-stacks, which removes it from the StackSet and keeps its stack, then delete that stack in its account (aws cloudformation delete-stack).';
+  return [
+    `deleting the stack instances of ${name} ended ${status}.`,
+    `Removed: ${removed.length ? removed.join(', ') : 'none'}.`,
+    `Not removed: ${leftText.length ? leftText.join('; ') : 'none reported'}.`,
+    `The StackSet, the permissions stacks and the central stack were kept.${retainHint}`,
+  ].join(' ');
+}
+
+async function send(cfn: CloudFormationClient, input: DeleteStackInstancesCommandInput) {
+  try {
+    await cfn.send(new DeleteStackInstancesCommand(input));
+  } catch (err) {
+    throw new OperationError(`DeleteStackInstances on ${input.StackSetName} failed: ${errorText(err)}`, { cause: err });
+  }
+}
+
+/** Deletes (or, with retainStacks, releases) every stack instance of the StackSet; throws with what happened. */
+export async function emptyStackSet(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  s: StackSetToEmpty,
+  opts: { callAs: CallAs; retainStacks: boolean; timeoutMs: number },
+): Promise<void> {
+  const deadline = ctx.now().getTime() + opts.timeoutMs;
+  const left = () => Math.max(0, deadline - ctx.now().getTime());
+  const results: InstanceResult[] = [];
+  for (const call of deleteInstanceCalls(s, opts.callAs, opts.retainStacks)) {
+    await waitForIdle(ctx, cfn, s.name, opts.callAs, left());
+    const operationId = randomUUID();
+    const verb = opts.retainStacks ? 'removing (stacks retained)' : 'deleting';
+    progress(ctx, `${verb} stack instances of ${s.name} in ${call.Regions!.join(', ')}`);
+    await send(cfn, { ...call, OperationId: operationId });
+    const op = await waitForOperation(ctx, cfn, s.name, operationId, 'delete-instances', opts.callAs, left());
+    results.push(...op.results);
+    if (op.status !== 'SUCCEEDED' || op.results.some((r) => r.status !== 'SUCCEEDED'))
+      throw new OperationError(deletionFailure(s.name, op.status, results, opts.retainStacks));
+  }
+}

@@ -1,0 +1,100 @@
+// The pure rules of `ssm-hub uninstall`: its steps in order, what it says it leaves behind, and
+// when it refuses because the hub's nodes would be left unmanaged.
+import { type UninstallPlan } from './uninstall-plan.ts';
+
+export interface UninstallChoices {
+  deregister: boolean;
+  leaveNodesUnmanaged: boolean;
+  retainStacks: boolean;
+}
+
+/** Online nodes per agency, sorted by agency (DescribeInstanceInformation PingStatus). */
+export function onlineByAgency(nodes: UninstallPlan['nodes']): [string, number][] {
+  const counts = new Map<string, number>();
+  for (const n of nodes) if (n.pingStatus === 'Online') counts.set(n.agency, (counts.get(n.agency) ?? 0) + 1);
+  return [...counts].sort(([a], [b]) => a.localeCompare(b));
+}
+
+/** The run (or hand) step that returns nodes to their own accounts before the hub goes. */
+export function wayBack(plan: UninstallPlan, agencies: string[]): string {
+  const doc = plan.centralStack?.deregisterDocument;
+  if (!doc)
+    return 'the central stack and its deregistration document are gone: on each instance clear the registration (amazon-ssm-agent -register -clear) and restart the agent';
+  const batches = agencies.length > 50 ? ' (at most 50 agencies a run)' : '';
+  return `npx ssm-hub run --document ${doc} --agency ${agencies.join(',')}${batches}, and wait until it succeeds on every node`;
+}
+
+/**
+ * Why uninstall will not run, or undefined. A node that is only deregistered keeps running as the
+ * dead mi- node: the agent's default identity order puts "OnPrem" first (amazon-ssm-agent
+ * agent/appconfig/constants.go), on-prem is chosen while the vault holds a private key, Region and
+ * instance ID (agent/managedInstances/registration/instance_info.go, HasManagedInstancesCredentials;
+ * common/identity/availableidentities/onprem/onprem_identity.go), and the credential refresher
+ * "will never exit unless ... able to successfully call Retrieve"
+ * (core/app/credentialrefresher/credentialrefresher.go). The node role goes with the central stack.
+ */
+export function nodeRefusal(plan: UninstallPlan, leaveNodesUnmanaged: boolean): string | undefined {
+  const online = onlineByAgency(plan.nodes);
+  if (!online.length || leaveNodesUnmanaged) return undefined;
+  const total = online.reduce((n, [, c]) => n + c, 0);
+  const per = online.map(([a, c]) => `${a || '(no agency)'}: ${c}`).join(', ');
+  return [
+    `${total} hub nodes are still Online (${per}). Removing the hub now leaves them unmanaged: deregistering a node changes nothing on its instance (the agent keeps the hub registration and retries), and their role is deleted with the central stack.`,
+    `Return them first: ${wayBack(
+      plan,
+      online.map(([a]) => a),
+    )}; then run uninstall again.`,
+    'To remove the hub anyway and leave them unmanaged, pass --leave-nodes-unmanaged. Nothing was changed.',
+  ].join(' ');
+}
+
+function nodeStep(plan: UninstallPlan, c: UninstallChoices): string {
+  const online = plan.nodes.filter((n) => n.pingStatus === 'Online').length;
+  const unmanaged = online ? `; ${online} of them Online and left unmanaged (--leave-nodes-unmanaged)` : '';
+  return c.deregister
+    ? `deregister ${plan.nodes.length} hub nodes${unmanaged}`
+    : `keep ${plan.nodes.length} hub nodes registered: their role is deleted with the central stack, so they can no longer reach Systems Manager${unmanaged}`;
+}
+
+/** The steps in the order they run: pure, so the order is tested. */
+export function uninstallSteps(plan: UninstallPlan, c: UninstallChoices): string[] {
+  const steps: string[] = [];
+  const central = plan.centralStack;
+  if (central?.lifecycleFunction)
+    steps.push(
+      `stop the fleet lifecycle (MembershipMode=${central.membershipMode ?? '?'}): set the reserved concurrency of ${central.lifecycleFunction} to 0, so no membership pass onboards an agency again`,
+    );
+  for (const s of plan.stackSets) {
+    if (s.instances.length) {
+      const where = [...new Set(s.instances.map((i) => `${i.Account}/${i.Region}`))].sort();
+      const verb = c.retainStacks ? 'remove (their stacks retained)' : 'delete';
+      steps.push(`${verb} ${s.instances.length} stack instances of ${s.name}: ${where.join(', ')}`);
+    }
+    steps.push(`delete StackSet ${s.name}`);
+  }
+  for (const p of plan.permissionStacks) steps.push(`delete stack ${p}`);
+  if (plan.nodes.length) steps.push(nodeStep(plan, c));
+  if (central)
+    steps.push(
+      `delete stack ${central.name} (${central.status}), after deleting any permissions stack created meanwhile`,
+    );
+  return steps;
+}
+
+/** What uninstall does not remove, said before it runs and again at the end. */
+export function leftBehind(plan: UninstallPlan): string[] {
+  const notes: string[] = [];
+  for (const name of plan.stackSetsNotFound)
+    notes.push(
+      `StackSet ${name} not found with --call-as ${plan.callAs}: its stack instances in the agency accounts are NOT removed. If the agency StackSets are managed from a delegated administrator account, run uninstall with --call-as DELEGATED_ADMIN there; if they live in another account, remove them there.`,
+    );
+  if (plan.centralStack?.retained.length)
+    notes.push(
+      `kept when the central stack is deleted (DeletionPolicy Retain): ${plan.centralStack.retained.join(', ')}; delete them by hand when no longer needed (the table has deletion protection on)`,
+    );
+  if (plan.operationsStack)
+    notes.push(
+      `kept: stack ${plan.operationsStack} (the optional central-operations stack); delete it separately (aws cloudformation delete-stack --stack-name ${plan.operationsStack})`,
+    );
+  return notes;
+}
