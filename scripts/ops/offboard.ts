@@ -118,6 +118,9 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       );
       return { account, ...outcome };
     });
-    return reportOutcomes(ctx, outcomes, o.json, { region, warnings });
+    const code = reportOutcomes(ctx, outcomes, o.json, { region, nodes, warnings });
+    // Said again after the table: these are what is left to do.
+    if (!o.json) for (const w of warnings) progress(ctx, `WARNING: ${w}`);
+    return code;
   });
 }
