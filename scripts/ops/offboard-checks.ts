@@ -3,7 +3,7 @@
 // StackSets this account cannot see.
 import { paginateListStackInstances, type CallAs, type CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { type Stack, type StackInstanceSummary } from '@aws-sdk/client-cloudformation';
-import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { paginateDescribeInstanceInformation, type SSMClient } from '@aws-sdk/client-ssm';
 import { type FleetKeys } from './fleet.ts';
 import { activeAccountsUnder } from './orgs.ts';
 import { type Clients } from './aws.ts';
@@ -19,21 +19,12 @@ export interface NodeCount {
  */
 export async function agencyNodeCount(ssm: SSMClient, keys: FleetKeys, account: string): Promise<NodeCount> {
   const count = { total: 0, online: 0 };
-  let NextToken: string | undefined;
-  do {
-    const out = await ssm.send(
-      new DescribeInstanceInformationCommand({
-        Filters: [{ Key: `tag:${keys.ownership}`, Values: [account] }],
-        MaxResults: 50,
-        NextToken,
-      }),
-    );
-    for (const i of out?.InstanceInformationList ?? []) {
+  const input = { Filters: [{ Key: `tag:${keys.ownership}`, Values: [account] }] };
+  for await (const page of paginateDescribeInstanceInformation({ client: ssm, pageSize: 50 }, input))
+    for (const i of page?.InstanceInformationList ?? []) {
       count.total++;
       if (i.PingStatus === 'Online') count.online++;
     }
-    NextToken = out?.NextToken;
-  } while (NextToken);
   return count;
 }
 
