@@ -126,7 +126,14 @@ export async function emptyStackSet(
     const operationId = randomUUID();
     const verb = opts.retainStacks ? 'removing (stacks retained)' : 'deleting';
     progress(ctx, `${verb} stack instances of ${s.name} in ${call.Regions!.join(', ')}`);
-    await send(cfn, { ...call, OperationId: operationId });
+    try {
+      await send(cfn, { ...call, OperationId: operationId });
+    } catch (err) {
+      // Another operation started between the look and the call (OperationInProgressException): wait once more.
+      if ((err as { cause?: { name?: string } }).cause?.name !== 'OperationInProgressException') throw err;
+      await waitForIdle(ctx, cfn, s.name, opts.callAs, left());
+      await send(cfn, { ...call, OperationId: operationId });
+    }
     const op = await waitForOperation(ctx, cfn, s.name, operationId, 'delete-instances', opts.callAs, left());
     results.push(...op.results);
     if (op.status !== 'SUCCEEDED' || op.results.some((r) => r.status !== 'SUCCEEDED'))

@@ -88,6 +88,11 @@ export function leftBehind(plan: UninstallPlan): string[] {
     notes.push(
       `StackSet ${name} not found with --call-as ${plan.callAs}: its stack instances in the agency accounts are NOT removed. If the agency StackSets are managed from a delegated administrator account, run uninstall with --call-as DELEGATED_ADMIN there; if they live in another account, remove them there.`,
     );
+  const quiet = plan.nodes.filter((n) => n.pingStatus !== 'Online').length;
+  if (quiet)
+    notes.push(
+      `${quiet} hub nodes are not Online (ConnectionLost or Inactive): uninstall cannot tell whether the deregistration document ran on them; an instance on which it did not run stays unmanaged when it comes back, until its registration is cleared on the instance (amazon-ssm-agent -register -clear, then restart the agent)`,
+    );
   if (plan.centralStack?.retained.length)
     notes.push(
       `kept when the central stack is deleted (DeletionPolicy Retain): ${plan.centralStack.retained.join(', ')}; delete them by hand when no longer needed (the table has deletion protection on)`,

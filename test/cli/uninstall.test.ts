@@ -2,6 +2,8 @@
 // StackSet's instances and the StackSet, registration before collector, permissions stacks,
 // optionally the hub's nodes, the central stack last); a refusal while hub nodes are Online;
 // StackSets it cannot see, what it leaves behind, and every failure path said plainly.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DeleteStackCommand, DeleteStackInstancesCommand, DeleteStackSetCommand } from '@aws-sdk/client-cloudformation';
@@ -16,6 +18,7 @@ import { main as uninstall } from '../../scripts/ops/uninstall.ts';
 import { deleteInstanceCalls, DELETE_PREFERENCES } from '../../scripts/ops/stackset-delete.ts';
 import { uninstallSteps } from '../../scripts/ops/uninstall-steps.ts';
 import { type UninstallPlan } from '../../scripts/ops/uninstall-plan.ts';
+import { PROJECT_ROOT } from '../../scripts/kit/index.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
 import { awsError, CALLER_ACCOUNT, mockAll, mocksEachTest, testContext } from './helpers.ts';
 
@@ -45,14 +48,8 @@ const C = '333333333333';
 const OWN = 'central-it:activation-agency';
 const DOC = 'ssm-hub-central-manager-DeregisterDocument-AbC123';
 const READ_ONLY = /^(Describe|List|Get)\w*Command$/;
-const CENTRAL_TEMPLATE = JSON.stringify({
-  Resources: {
-    FleetLifecycleFunction: { Type: 'AWS::Lambda::Function' },
-    SyncStateTable: { Type: 'AWS::DynamoDB::Table', DeletionPolicy: 'Retain' },
-    DataKey: { Type: 'AWS::KMS::Key', DeletionPolicy: 'Retain' },
-    DeadLetterQueue: { Type: 'AWS::SQS::Queue', DeletionPolicy: 'Delete' },
-  },
-});
+// The central stack as built: its resources and their DeletionPolicy.
+const CENTRAL_TEMPLATE = readFileSync(join(PROJECT_ROOT, 'generated/templates/central-manager.json'), 'utf8');
 
 interface Node {
   id: string;
@@ -201,12 +198,23 @@ describe('uninstall: the plan', () => {
         `7. delete stack ssm-hub-agency-${B}`,
         '8. keep 2 hub nodes registered: their role is deleted with the central stack, so they can no longer reach Systems Manager',
         '9. delete stack ssm-hub-central-manager (CREATE_COMPLETE), after deleting any permissions stack created meanwhile',
-        'note: kept when the central stack is deleted (DeletionPolicy Retain): AWS::DynamoDB::Table syncstatetable-x1, AWS::KMS::Key datakey-x1; delete them by hand when no longer needed (the table has deletion protection on)',
+        'note: 2 hub nodes are not Online (ConnectionLost or Inactive): uninstall cannot tell whether the deregistration document ran on them; an instance on which it did not run stays unmanaged when it comes back, until its registration is cleared on the instance (amazon-ssm-agent -register -clear, then restart the agent)',
+        'note: kept when the central stack is deleted (DeletionPolicy Retain): AWS::DynamoDB::Table syncstatetable-x1, AWS::KMS::Key datakey-x1, AWS::Logs::LogGroup activationmanagerfunctionloggroup-x1, AWS::Logs::LogGroup fleetlifecyclefunctionloggroup-x1, AWS::Logs::LogGroup tagmanagerfunctionloggroup-x1; delete them by hand when no longer needed (the table has deletion protection on)',
         'note: kept: stack ssm-hub-central-operations (the optional central-operations stack); delete it separately (aws cloudformation delete-stack --stack-name ssm-hub-central-operations)',
         '',
       ].join('\n'),
     );
     expect(mocks.mutations()).toEqual([]);
+  });
+
+  it('--dry-run --json prints one JSON document with the steps, the notes and the refusal', async () => {
+    const { ctx } = hub({ nodes: [{ id: 'mi-00000000000000001', agency: A, ping: 'Online' }] });
+    expect(await uninstall(['--dry-run', '--json'], ctx)).toBe(0);
+    const doc = JSON.parse(ctx.stdoutText());
+    expect(doc).toMatchObject({ dryRun: true, account: CALLER_ACCOUNT, region: 'us-east-1' });
+    expect(doc.steps[0]).toMatch(/^stop the fleet lifecycle/);
+    expect(doc.refusal).toMatch(new RegExp(`^1 hub nodes are still Online \\(${A}: 1\\)`));
+    expect(doc.plan.nodes).toEqual([{ id: 'mi-00000000000000001', agency: A, pingStatus: 'Online' }]);
   });
 
   it('needs --nodes and --yes without a terminal, before any AWS call', async () => {
@@ -387,6 +395,22 @@ describe('uninstall: a failed stack-instance deletion', () => {
     expect(code, ctx.stderrText()).toBe(0);
     expect(ctx.stderrText()).toContain('waiting for operation earlier-op (DELETE) that is still running');
     expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(2);
+  });
+
+  it('waits and retries once when another operation starts between its look and its call', async () => {
+    const { ctx } = hub();
+    let sent = 0;
+    // DeleteStackInstances answers OperationInProgressException while another operation runs (API reference, errors).
+    mocks.cfn.on(DeleteStackInstancesCommand).callsFake(async () => {
+      if (++sent === 1)
+        throw awsError('OperationInProgressException', 'Another Operation on StackSet is in progress', 409);
+      return {};
+    });
+    const code = await uninstall(['--yes', '--nodes', 'keep'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    expect(sent).toBe(3);
+    const ids = mocks.cfn.commandCalls(DeleteStackInstancesCommand).map((c) => c.args[0].input.OperationId);
+    expect(ids[0]).toBe(ids[1]);
   });
 
   it('stops, naming the running operation, when it does not end within the timeout', async () => {
