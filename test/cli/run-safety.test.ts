@@ -4,6 +4,7 @@
 // command per 5, and a failure after the send says the command is still running.
 import { describe, expect, it } from 'vitest';
 import { ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import type { CommandFilter, ListCommandsCommandInput } from '@aws-sdk/client-ssm';
 import { sendFailure } from '../../scripts/ops/run-send.ts';
 import { AwsUnreachableError } from '../../scripts/ops/aws-errors.ts';
 import { awsError, CALLER_ACCOUNT, mocksEachTest, testContext } from './helpers.ts';
@@ -18,9 +19,9 @@ const timeout = () => Object.assign(new Error('socket timed out'), { name: 'Time
 
 /** ListCommands as SSM answers it: by CommandId, or every command after InvokedAfter (SSM API reference, ListCommands, CommandFilter). */
 function listsCommands(commands: Array<{ CommandId: string; Comment: string; RequestedDateTime: Date }>) {
-  mocks.ssm.on(ListCommandsCommand).callsFake(async (input) => {
+  mocks.ssm.on(ListCommandsCommand).callsFake(async (input: ListCommandsCommandInput) => {
     if (input.CommandId) return { Commands: [{ CommandId: input.CommandId, Status: 'Success' }] };
-    const after = input.Filters?.find((f) => f.key === 'InvokedAfter')?.value;
+    const after = input.Filters?.find((f: CommandFilter) => f.key === 'InvokedAfter')?.value;
     return { Commands: commands.filter((c) => !after || c.RequestedDateTime >= new Date(after)) };
   });
   mocks.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [invocation(1, 'Success', 0, 'ok')] });
