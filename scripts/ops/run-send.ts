@@ -100,7 +100,11 @@ export async function sendOnce(
         continue;
       }
       if (kind !== 'ambiguous') throw err;
-      progress(ctx, `SendCommand got no clear answer: looking for the command by its comment "${input.Comment}"`);
+      const reason = (err as Error).message;
+      progress(
+        ctx,
+        `SendCommand got no clear answer (${reason}): looking for the command by its comment "${input.Comment}"`,
+      );
       const found = await findByComment(ctx, clients, region, input.Comment, since);
       if (found) return found;
       throw new SendUncertainError(
