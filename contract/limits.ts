@@ -30,19 +30,6 @@ export const SSM_MAX_TAGS_PER_NODE = 50;
 export const SSM_MAX_KEY_LENGTH = 128;
 export const SSM_MAX_VALUE_LENGTH = 256;
 
-/**
- * SendCommand (SSM API reference, SendCommand): at most 5 Targets; InstanceIds at most 50; Comment at
- * most 100 characters. Tag targets: "You can specify a maximum of 5 keys, and 5 values for each key"
- * (Run Command user guide, "Run commands at scale"); the API reference's Target.Values allows 50
- * but says the maximum "might be lower" for some target types, so the lower number is kept.
- */
-export const SEND_COMMAND_LIMITS = {
-  targets: 5,
-  valuesPerTagKey: 5,
-  instanceIds: 50,
-  commentLength: 100,
-} as const;
-
 /** CreateActivation: RegistrationLimit 1–1000; ExpirationDate at most 30 days ahead. */
 export const ACTIVATION_MAX_REGISTRATION_LIMIT = 1000;
 export const ACTIVATION_MAX_EXPIRY_DAYS = 30;

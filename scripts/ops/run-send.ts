@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { paginateListCommands, SendCommandCommand, type SendCommandCommandInput } from '@aws-sdk/client-ssm';
 import { OperationError, progress, type Context } from '../kit/index.ts';
-import { SEND_COMMAND_LIMITS } from '../../contract/limits.ts';
+import { SEND_COMMAND_LIMITS } from '../../contract/run-command.ts';
 import { failureKind } from './aws-errors.ts';
 import type { Clients } from './aws.ts';
 

@@ -6,7 +6,7 @@
 import type { Target } from '@aws-sdk/client-ssm';
 import { UsageError } from '../kit/index.ts';
 import { ACCOUNT_ID } from '../kit/validate.ts';
-import { SEND_COMMAND_LIMITS } from '../../contract/limits.ts';
+import { SEND_COMMAND_LIMITS } from '../../contract/run-command.ts';
 import type { FleetKeys } from './fleet.ts';
 
 /** SendCommand takes at most 5 targets (SSM API reference, SendCommand Targets). */

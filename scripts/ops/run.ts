@@ -7,7 +7,8 @@ import { defaultContext, defineCommand, EXIT, flag, list, progress, repeatable }
 import { requireConfirmable, runCommand, text, textWithDefault, UsageError, type Context } from '../kit/index.ts';
 import type { Values } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
-import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN, RATE_CONTROL_MAX_LENGTH } from '../../contract/patterns.ts';
+import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN } from '../../contract/patterns.ts';
+import { RATE_CONTROL_MAX_LENGTH } from '../../contract/run-command.ts';
 import { DOCUMENT_NAME_OR_ARN_PATTERN } from '../../contract/patterns.ts';
 import { callerAccount, makeClients, resolveRegion, type Clients } from './aws.ts';
 import { AWS_OPTIONS, loadConfig, timeoutOption } from './common.ts';
