@@ -31,7 +31,8 @@ export const invocation = (
 });
 
 /**
- * SendCommand answers c-1, c-2, … in order; each command runs for two polls (ListCommands by
+ * Run Command as the SSM API reference describes it (SendCommand returns the new Command; ListCommands
+ * by CommandId gives its Status; ListCommandInvocations pages with NextToken). SendCommand answers c-1, c-2, … in order; each command runs for two polls (ListCommands by
  * CommandId), and its invocations arrive in pages of 2 (NextToken). `finals` gives each command's
  * closing invocations (the last entry serves any later command).
  */

@@ -59,6 +59,9 @@ describe('run', () => {
     expect(r.out).toContain('command c-1: Success; 3 succeeded, 0 failed');
     expect(r.err).toContain(`[${mi(1)}] InProgress`);
     expect(r.err).toContain(`[${mi(1)}] Success`);
+    // The polls read statuses only; the nodes' output (Details) is read once, at the end (2 pages).
+    const details = mocks.ssm.commandCalls(ListCommandInvocationsCommand).map((c) => c.args[0].input.Details);
+    expect(details).toEqual([false, false, true, true]);
   });
 
   it('exits 1 when any node failed, and shows its exit code and output', async () => {

@@ -88,6 +88,8 @@ export async function startRunCommandFake(
       if (body.CommandId && !list.length) throw new FakeApiError('InvalidCommandId', 'no such command');
       return { Commands: list.map((c) => ({ CommandId: c.CommandId, Comment: c.Comment, Status: 'Success' })) };
     },
+    // ListCommandInvocations: one entry per node; the plugins' output only with Details (SSM API
+    // reference, ListCommandInvocations Details).
     ListCommandInvocations(body) {
       const c = commands.find((x) => x.CommandId === body.CommandId);
       if (!c) throw new FakeApiError('InvalidCommandId', 'no such command');
@@ -116,6 +118,7 @@ export async function startRunCommandFake(
         })),
       };
     },
+    // ListTagsForResource: the node's tags (SSM API reference, ListTagsForResource; InvalidResourceId for an unknown node).
     ListTagsForResource(body) {
       const n = nodes.find((x) => x.id === body.ResourceId);
       if (!n) throw new FakeApiError('InvalidResourceId', 'no such node');
