@@ -5,6 +5,7 @@ import { ListCommandsCommand, paginateListCommandInvocations, type CommandInvoca
 import { EXIT, errorText, progress, table, type Context } from '../kit/index.ts';
 import type { Clients } from './aws.ts';
 import type { HubNode } from './fleet.ts';
+import type { SendUncertainError } from './run-send.ts';
 
 const TERMINAL = new Set(['Success', 'Cancelled', 'Failed', 'TimedOut']);
 
@@ -135,10 +136,14 @@ export function reportInterrupted(
 ): number {
   const error = errorText(err);
   const follow = sent.map((id) => followHint(region, id));
+  // A command whose SendCommand got no clear answer may exist too: its comment and the check to run.
+  const u = err as Partial<Pick<SendUncertainError, 'comment' | 'check'>>;
+  const uncertain = u.comment && u.check ? { comment: u.comment, check: u.check } : undefined;
   if (json) {
     const doc = {
       commands: sent.map((commandId) => ({ commandId, status: 'StillRunning' })),
-      stillRunning: true,
+      stillRunning: sent.length > 0,
+      ...(uncertain ? { mayHaveBeenSent: uncertain } : {}),
       error,
       follow,
     };
@@ -147,6 +152,7 @@ export function reportInterrupted(
     for (const id of sent) ctx.stdout(`command ${id} was sent and is still running in SSM\n`);
     for (const f of follow) ctx.stdout(`follow it with ${f}\n`);
   }
-  progress(ctx, `ssm-hub run: ${sent.length ? 'stopped after sending' : 'not sent'}: ${error}`);
+  const state = sent.length ? `stopped after sending ${sent.join(', ')} (still running in SSM): ` : '';
+  progress(ctx, `ssm-hub run: ${state}${error}`);
   return EXIT.failed;
 }

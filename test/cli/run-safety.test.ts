@@ -88,6 +88,18 @@ describe('run sends each command once', () => {
     expect(mocks.ssm.commandCalls(ListCommandsCommand)).toHaveLength(3);
   });
 
+  it('says the same in --json when no command is found after a timeout', async () => {
+    mocks.ssm.on(SendCommandCommand).rejects(timeout());
+    listsCommands([]);
+    const r = await exec('--yes', '--json', ...DOC, '--agency', A);
+    expect(r.code).toBe(1);
+    const comment = sent()[0]!.Comment!;
+    const doc = JSON.parse(r.out);
+    expect(doc).toMatchObject({ commands: [], stillRunning: false, mayHaveBeenSent: { comment } });
+    expect(doc.mayHaveBeenSent.check).toContain('aws ssm list-commands --region us-east-1');
+    expect(doc.error).toContain('the command may still have reached SSM');
+  });
+
   it('stops at a refusal (400 ValidationException: not created) without a lookup or a second send', async () => {
     mocks.ssm.on(SendCommandCommand).rejects(awsError('InvalidDocument', 'no such document'));
     const r = await exec('--yes', ...DOC, '--agency', A);
@@ -236,7 +248,7 @@ describe('run after the send', () => {
     expect(r.out).toContain(
       'follow it with aws ssm list-command-invocations --region us-east-1 --command-id c-1 --details',
     );
-    expect(r.err).toContain('stopped after sending: ThrottlingException: Rate exceeded');
+    expect(r.err).toContain('stopped after sending c-1 (still running in SSM): ThrottlingException: Rate exceeded');
   });
 
   it('says the same in --json', async () => {
@@ -250,6 +262,7 @@ describe('run after the send', () => {
       error: 'ThrottlingException: Rate exceeded',
       follow: ['aws ssm list-command-invocations --region us-east-1 --command-id c-1 --details'],
     });
+    expect(r.err).toContain('stopped after sending c-1 (still running in SSM)');
   });
 
   it('names the commands already sent when a later one cannot be sent', async () => {
@@ -262,6 +275,6 @@ describe('run after the send', () => {
     expect(r.code).toBe(1);
     expect(sent()).toHaveLength(2);
     expect(r.out).toContain('command c-1 was sent and is still running in SSM');
-    expect(r.err).toContain('stopped after sending: AccessDeniedException: not allowed');
+    expect(r.err).toContain('stopped after sending c-1 (still running in SSM): AccessDeniedException: not allowed');
   });
 });
