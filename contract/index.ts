@@ -8,3 +8,4 @@ export * from './names.ts';
 export * from './page-sizes.ts';
 export * from './patterns.ts';
 export * from './project.ts';
+export * from './run-command.ts';

@@ -110,3 +110,5 @@ export const DOCUMENT_NAME_OR_ARN_PATTERN = /* @__PURE__ */ patternOf([
 /** Run Command, State Manager and maintenance window rate controls (SSM API reference, SendCommand). */
 export const MAX_CONCURRENCY_PATTERN = '^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$';
 export const MAX_ERRORS_PATTERN = '^([1-9][0-9]*|0|[1-9][0-9]%|[0-9]%|100%)$';
+// Both are also 1-7 characters: RATE_CONTROL_MAX_LENGTH in run-command.ts (kept out of this file,
+// which the Lambda bundles import, so the templates do not change with it).

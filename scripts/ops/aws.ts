@@ -50,6 +50,12 @@ export interface Clients {
   sts(region: string): STSClient;
   organizations(region: string): OrganizationsClient;
   ssm(region: string): SSMClient;
+  /**
+   * SSM with a single attempt per call, for calls that must never be sent twice (SendCommand has no
+   * idempotency token, so a retried timeout would create a second command). Its failures do not
+   * mark the endpoint dead: the caller looks the result up next with the ordinary client.
+   */
+  ssmSingleAttempt(region: string): SSMClient;
   dynamodb(region: string): DynamoDBDocumentClient;
   tagging(region: string): ResourceGroupsTaggingAPIClient;
   lambda(region: string): LambdaClient;
@@ -164,6 +170,15 @@ export function makeClients(ctx: Context, profile: string | undefined): Clients 
     sts: (r) => get('sts', r, (c) => named('sts', new STSClient(c))),
     organizations: (r) => get('organizations', r, (c) => named('organizations', new OrganizationsClient(c))),
     ssm: (r) => get('ssm', r, (c) => named('ssm', new SSMClient(c))),
+    ssmSingleAttempt: (r) => {
+      const key = `ssm-single:${r}`;
+      if (!cache.has(key)) {
+        const client = new SSMClient({ ...base(r), ...(ctx.awsConfig?.ssm ?? {}), maxAttempts: 1 });
+        nameNetworkFailures(client, SERVICE_NAMES.ssm, new Map());
+        cache.set(key, client);
+      }
+      return cache.get(key) as SSMClient;
+    },
     tagging: (r) => get('tagging', r, (c) => named('tagging', new ResourceGroupsTaggingAPIClient(c))),
     lambda: (r) => get('lambda', r, (c) => named('lambda', new LambdaClient(c))),
     dynamodb: (r) =>

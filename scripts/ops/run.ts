@@ -1,20 +1,31 @@
 // `ssm-hub run`: sends a Command document to an agency's nodes, or to a tag target inside the hub,
 // follows it until every node has finished, and prints one row per node. Plan (targets checked,
-// no call that changes anything), send, follow, report.
-import { ListCommandsCommand, paginateListCommandInvocations, SendCommandCommand } from '@aws-sdk/client-ssm';
-import { type CommandInvocation, type Target } from '@aws-sdk/client-ssm';
-import { makeClients, resolveRegion, type Clients } from './aws.ts';
-import { defaultContext, defineCommand, EXIT, list, OperationError, progress, repeatable } from '../kit/index.ts';
-import { runCommand, table, text, textWithDefault, UsageError, type Context } from '../kit/index.ts';
+// no AWS call), preview (the account and Region, the document, the targets and the hub nodes they
+// reach; --dry-run stops here), confirmation (--yes without a terminal), send (each command once),
+// follow, report.
+import { defaultContext, defineCommand, EXIT, flag, list, progress, repeatable } from '../kit/index.ts';
+import { requireConfirmable, runCommand, text, textWithDefault, UsageError, type Context } from '../kit/index.ts';
+import type { Values } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN } from '../../contract/patterns.ts';
-import { AWS_OPTIONS, loadConfig, timeoutOption } from './common.ts';
-import { fleetKeys, readHubNodes, type HubNode } from './fleet.ts';
-import { parseTarget, runTargets } from './run-targets.ts';
-import { parseAssignments } from './generated.ts';
+import { RATE_CONTROL_MAX_LENGTH } from '../../contract/run-command.ts';
 import { DOCUMENT_NAME_OR_ARN_PATTERN } from '../../contract/patterns.ts';
+import { callerAccount, makeClients, resolveRegion, type Clients } from './aws.ts';
+import { AWS_OPTIONS, loadConfig, timeoutOption } from './common.ts';
+import { fleetKeys, readHubNodes, type FleetKeys, type HubNode } from './fleet.ts';
+import { parseTarget, planBatches, type RunBatch } from './run-targets.ts';
+import { countNodes, printPreview, verifyNodeIds, type RunPreview } from './run-preview.ts';
+import { follow, reportInterrupted, reportRun, type CommandResult } from './run-report.ts';
+import { MAX_USER_COMMENT, newToken, SendUncertainError, sendOnce, tokenComment } from './run-send.ts';
+import { announceTarget } from './preview.ts';
+import { parseAssignments } from './generated.ts';
 
-const rateCheck = (pattern: string, example: string) => (flag: string, value: string) => {
+export { nodeResult, outputPreview, reportRun, type NodeResult } from './run-report.ts';
+
+/** A rate control: SSM's pattern and its 7-character limit (SSM API reference, SendCommand). Pure. */
+export const rateCheck = (pattern: string, example: string) => (flag: string, value: string) => {
+  if (value.length > RATE_CONTROL_MAX_LENGTH)
+    throw new UsageError(`--${flag}: "${value}" is too long (SSM takes at most ${RATE_CONTROL_MAX_LENGTH} characters)`);
   if (!new RegExp(pattern).test(value))
     throw new UsageError(`--${flag}: "${value}" must be a number of nodes or a percentage (such as ${example})`);
   return value;
@@ -26,8 +37,8 @@ export const spec = defineCommand({
   summary:
     "Send a Command document to an agency's nodes, or to a tag target inside the hub; follow it live and end with one row per node. Exit 1 if any node failed.",
   usage: [
-    '--document NAME --agency 111111111111 [--parameter NAME=VALUE]… [options]',
-    '--document NAME --target tag:KEY=VALUE[,VALUE] [--agency …] [options]',
+    '--document NAME --agency 111111111111 [--parameter NAME=VALUE]… [--yes | --dry-run] [options]',
+    '--document NAME --target tag:KEY=VALUE[,VALUE] [--agency …] [--yes | --dry-run] [options]',
   ],
   options: [
     text('document', {
@@ -41,152 +52,132 @@ export const spec = defineCommand({
     }),
     list('agency', {
       arg: 'ACCOUNT,…',
-      help: "send to these agencies' nodes (the ownership tag's values)",
+      help: "send to these agencies' nodes (the ownership tag's values; one command per 5 agencies)",
       check: v.accountIds,
     }),
     repeatable('target', {
       arg: 'KEY=V1,V2',
-      help: 'also require tag:KEY=values, tag-key=KEY or InstanceIds=mi-… (hub nodes only); ANDed with ownership',
+      help: 'also require tag:KEY=values or tag-key=KEY (ANDed with ownership; at most 5 values), or give InstanceIds=mi-… alone',
     }),
     repeatable('parameter', { arg: 'NAME=VALUE', help: 'a document parameter (never a secret: commands keep them)' }),
     textWithDefault('max-concurrency', { arg: 'N|N%', help: 'nodes running at once', default: '50' }),
     textWithDefault('max-errors', { arg: 'N|N%', help: 'failed nodes after which SSM stops sending', default: '0' }),
-    text('comment', { arg: 'TEXT', help: 'comment stored with the command (at most 100 characters)' }),
+    text('comment', { arg: 'TEXT', help: `comment stored with the command (at most ${MAX_USER_COMMENT} characters)` }),
+    flag('yes', 'send without asking (required without a terminal)'),
+    flag('dry-run', 'show the account, Region, document, targets and matching nodes; send nothing'),
     timeoutOption('command'),
     ...AWS_OPTIONS,
   ],
   notes: [
     'The first target is always the ownership tag the agency activations stamp, so a run reaches only hub nodes.',
+    'Node IDs (InstanceIds) are sent alone, and only after SSM confirms each is a node of the agencies named.',
   ],
 });
 
-const TERMINAL = new Set(['Success', 'Cancelled', 'Failed', 'TimedOut']);
-
-export interface NodeResult {
-  node: string;
-  ec2InstanceId: string;
-  agency: string;
-  status: string;
-  exitCode?: number;
-  output: string;
+interface RunPlan {
+  document: string;
+  maxConcurrency: string;
+  maxErrors: string;
+  comment?: string;
+  parameters: Map<string, string[]>;
+  batches: RunBatch[];
 }
 
-/** First lines of a node's output, each cut short, for the closing table. */
-export function outputPreview(output: string, lines = 2, width = 60): string {
-  return output
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== '')
-    .slice(0, lines)
-    .map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l))
-    .join(' ⏎ ');
+type Options = Values<typeof spec.options>;
+
+/** Everything checked before any AWS call. `__proto__` and `constructor` are ordinary parameter names. */
+function plan(o: Options, keys: FleetKeys): RunPlan {
+  if (!o.document) throw new UsageError('--document is required');
+  const maxConcurrency = rateCheck(MAX_CONCURRENCY_PATTERN, '10 or 10%')('max-concurrency', o['max-concurrency']);
+  const maxErrors = rateCheck(MAX_ERRORS_PATTERN, '0, 1 or 5%')('max-errors', o['max-errors']);
+  if (o.comment && o.comment.length > MAX_USER_COMMENT)
+    throw new UsageError(`--comment: at most ${MAX_USER_COMMENT} characters (SendCommand's 100, less the run's token)`);
+  const parameters = new Map<string, string[]>();
+  for (const p of parseAssignments('--parameter', o.parameter))
+    parameters.set(p.name, [...(parameters.get(p.name) ?? []), p.value]);
+  const batches = planBatches(keys, o.agency, o.target.map(parseTarget));
+  return { document: o.document, maxConcurrency, maxErrors, comment: o.comment, parameters, batches };
 }
 
-export function nodeResult(i: CommandInvocation, byId: ReadonlyMap<string, HubNode>): NodeResult {
-  const plugins = i.CommandPlugins ?? [];
-  const failing = plugins.find((p) => (p.ResponseCode ?? 0) !== 0);
-  const node = byId.get(i.InstanceId ?? '');
+function preview(region: string, account: string, p: RunPlan, nodes: HubNode[]): RunPreview {
+  const agencies = countNodes(p.batches, nodes);
+  const extra = p.batches[0]?.kind === 'tags' ? p.batches[0].targets.slice(1) : [];
   return {
-    node: i.InstanceId ?? '',
-    ec2InstanceId: node?.ec2InstanceId ?? '',
-    agency: node?.agency ?? '',
-    status: i.Status ?? 'Unknown',
-    exitCode: (failing ?? plugins[0])?.ResponseCode,
-    output: plugins
-      .map((p) => p.Output ?? '')
-      .filter((o) => o.trim() !== '')
-      .join('\n'),
+    account,
+    region,
+    document: p.document,
+    parameterNames: [...p.parameters.keys()],
+    maxConcurrency: p.maxConcurrency,
+    maxErrors: p.maxErrors,
+    commands: p.batches,
+    agencies,
+    nodes: agencies.reduce((n, a) => n + a.nodes, 0),
+    narrowedBy: extra.map((t) => `${t.Key}=${(t.Values ?? []).join(',')}`),
   };
 }
 
-async function invocations(clients: Clients, region: string, commandId: string): Promise<CommandInvocation[]> {
-  const all: CommandInvocation[] = [];
-  const input = { CommandId: commandId, Details: true };
-  for await (const page of paginateListCommandInvocations({ client: clients.ssm(region), pageSize: 50 }, input))
-    all.push(...(page.CommandInvocations ?? []));
-  return all;
-}
-
-/** Polls until the command is finished or the timeout passes; prints each node's changes. */
-async function follow(ctx: Context, clients: Clients, region: string, commandId: string, timeoutMs: number) {
-  const deadline = ctx.now().getTime() + timeoutMs;
-  const seen = new Map<string, string>();
-  for (;;) {
-    const cmd = (await clients.ssm(region).send(new ListCommandsCommand({ CommandId: commandId }))).Commands?.[0];
-    const list = await invocations(clients, region, commandId);
-    for (const i of list) {
-      const status = i.StatusDetails ?? i.Status ?? 'Unknown';
-      if (seen.get(i.InstanceId ?? '') !== status) progress(ctx, `[${i.InstanceId}] ${status}`);
-      seen.set(i.InstanceId ?? '', status);
+/** Sends every command (each once), then follows them all; a failure after the first send is reported as such. */
+async function sendAndFollow(ctx: Context, clients: Clients, region: string, p: RunPlan, o: Options, nodes: HubNode[]) {
+  const sent: string[] = [];
+  const Parameters = Object.fromEntries(p.parameters);
+  try {
+    for (const b of p.batches) {
+      const where = b.kind === 'nodes' ? { InstanceIds: b.instanceIds } : { Targets: b.targets };
+      const Comment = tokenComment(newToken(), p.comment);
+      const input = { DocumentName: p.document, ...where, Parameters, Comment };
+      const id = await sendOnce(ctx, clients, region, {
+        ...input,
+        MaxConcurrency: p.maxConcurrency,
+        MaxErrors: p.maxErrors,
+      });
+      sent.push(id);
+      progress(ctx, `command ${id} sent to ${JSON.stringify(b.kind === 'nodes' ? b.instanceIds : b.targets)}`);
     }
-    const status = cmd?.Status ?? 'Unknown';
-    if (TERMINAL.has(status)) return { status, list, timedOut: false };
-    if (ctx.now().getTime() >= deadline) return { status, list, timedOut: true };
-    await ctx.sleep(ctx.pollMs);
+  } catch (err) {
+    if (!sent.length && !(err instanceof SendUncertainError)) throw err;
+    return reportInterrupted(ctx, region, sent, err, o.json);
   }
-}
-
-export function reportRun(
-  ctx: Context,
-  r: { commandId: string; status: string; results: NodeResult[]; json: boolean; timedOut: boolean },
-): number {
-  const failed = r.results.filter((x) => x.status !== 'Success');
-  const ok = !r.timedOut && r.results.length > 0 && failed.length === 0;
-  if (r.json) {
-    const { json: _j, ...doc } = r;
-    ctx.stdout(`${JSON.stringify({ ...doc, failed: failed.length }, null, 2)}\n`);
-    return ok ? EXIT.ok : EXIT.failed;
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const deadline = ctx.now().getTime() + o['timeout-minutes'] * 60_000;
+  const done: CommandResult[] = [];
+  try {
+    for (const id of sent) done.push(await follow(ctx, clients, region, id, deadline, byId));
+  } catch (err) {
+    return reportInterrupted(ctx, region, sent, err, o.json);
   }
-  const rows = r.results.map((x) => [
-    x.node,
-    x.ec2InstanceId || '-',
-    x.agency || '-',
-    x.status,
-    x.exitCode === undefined ? '-' : String(x.exitCode),
-    outputPreview(x.output),
-  ]);
-  ctx.stdout(`${table(['node', 'EC2 instance', 'agency', 'status', 'exit', 'output'], rows)}\n\n`);
-  ctx.stdout(
-    `command ${r.commandId}: ${r.status}; ${r.results.length - failed.length} succeeded, ${failed.length} failed\n`,
-  );
-  if (!r.results.length) ctx.stdout('no node matched the target\n');
-  if (r.timedOut)
-    ctx.stdout(`still running: follow it with aws ssm list-command-invocations --command-id ${r.commandId}\n`);
-  return ok ? EXIT.ok : EXIT.failed;
+  return reportRun(ctx, region, done, o.json);
 }
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
   return runCommand(spec, argv, ctx, async (o) => {
-    if (!o.document) throw new UsageError('--document is required');
-    const maxConcurrency = rateCheck(MAX_CONCURRENCY_PATTERN, '10 or 10%')('max-concurrency', o['max-concurrency']);
-    const maxErrors = rateCheck(MAX_ERRORS_PATTERN, '0, 1 or 5%')('max-errors', o['max-errors']);
-    if (o.comment && o.comment.length > 100) throw new UsageError('--comment: at most 100 characters');
-    const parsed = o.target.map(parseTarget);
-    const parameters: Record<string, string[]> = {};
-    for (const p of parseAssignments('--parameter', o.parameter)) (parameters[p.name] ??= []).push(p.value);
     const { config } = loadConfig(ctx, o.config);
     const keys = fleetKeys(config.reservedTagPrefix);
+    const p = plan(o, keys); // bad input is refused before any AWS call
+    const dryRun = o['dry-run'];
+    if (!dryRun) requireConfirmable(ctx, o.yes, 'run sends a command to production nodes');
     const region = await resolveRegion(ctx, o.region, o.profile);
     const clients = makeClients(ctx, o.profile);
-    runTargets(keys, o.agency, parsed); // bad input is refused before any AWS call
-    const nodes = await readHubNodes(clients, region, keys, o.agency);
-    const byId = new Map(nodes.map((n) => [n.id, n]));
-    const Targets: Target[] = runTargets(keys, o.agency, parsed, new Set(byId.keys()));
-    const sent = await clients.ssm(region).send(
-      new SendCommandCommand({
-        DocumentName: o.document,
-        Targets,
-        Parameters: parameters,
-        MaxConcurrency: maxConcurrency,
-        MaxErrors: maxErrors,
-        Comment: o.comment ?? 'ssm-hub run',
-      }),
+    const account = await callerAccount(clients, region);
+    announceTarget(
+      ctx,
+      account,
+      region,
+      `${dryRun ? 'dry run: ' : ''}run ${p.document}${dryRun ? ' (nothing is sent)' : ''}`,
     );
-    const commandId = sent.Command?.CommandId;
-    if (!commandId) throw new OperationError('SendCommand returned no CommandId');
-    progress(ctx, `command ${commandId} sent to ${JSON.stringify(Targets)}`);
-    const done = await follow(ctx, clients, region, commandId, o['timeout-minutes'] * 60_000);
-    const results = done.list.map((i) => nodeResult(i, byId)).sort((a, b) => (a.node < b.node ? -1 : 1));
-    return reportRun(ctx, { commandId, status: done.status, results, json: o.json, timedOut: done.timedOut });
+    const nodes = await readHubNodes(clients, region, keys, o.agency);
+    for (const b of p.batches) if (b.kind === 'nodes') await verifyNodeIds(clients, region, keys, b);
+    const shown = preview(region, account, p, nodes);
+    printPreview(ctx, shown, dryRun, o.json);
+    if (dryRun) return EXIT.ok;
+    if (!shown.nodes) {
+      progress(ctx, 'no hub node matches: nothing sent');
+      return EXIT.failed;
+    }
+    const question = `Send ${p.document} to these ${shown.nodes} nodes (${p.batches.length} command${p.batches.length === 1 ? '' : 's'})?`;
+    if (!o.yes && !(await ctx.confirm!(question))) {
+      progress(ctx, 'declined: nothing sent');
+      return EXIT.ok;
+    }
+    return sendAndFollow(ctx, clients, region, p, o, nodes);
   });
 }

@@ -131,13 +131,21 @@ export function mockFleet(fleet: FixtureNode[] = FLEET) {
   });
   ssm.on(DescribeInstanceInformationCommand).callsFake(async (input, getClient) => {
     const r = await region(getClient);
-    const f = input.Filters?.[0];
-    const hits = fleet.filter((n) => {
-      if (n.region !== r) return false;
-      if (f?.Key === 'tag-key') return f.Values!.includes(OWN) && n.agency !== undefined;
-      if (f?.Key === `tag:${OWN}`) return n.agency !== undefined && f.Values!.includes(n.agency);
+    // Every filter applies (SSM API reference, DescribeInstanceInformation Filters). An InstanceIds
+    // filter naming a node SSM does not know fails the whole call with InvalidInstanceId (API
+    // reference, Errors; AWS-FACTS.md).
+    const filters: Array<{ Key?: string; Values?: string[] }> = input.Filters ?? [];
+    const known = (id: string) => fleet.some((n) => n.id === id && n.region === r);
+    for (const f of filters)
+      if (f.Key === 'InstanceIds' && !f.Values!.every(known))
+        throw Object.assign(new Error('The following instance ID is not valid.'), { name: 'InvalidInstanceId' });
+    const match = (n: FixtureNode, f: { Key?: string; Values?: string[] }) => {
+      if (f.Key === 'tag-key') return f.Values!.includes(OWN) && n.agency !== undefined;
+      if (f.Key === `tag:${OWN}`) return n.agency !== undefined && f.Values!.includes(n.agency);
+      if (f.Key === 'InstanceIds') return f.Values!.includes(n.id);
       return true;
-    });
+    };
+    const hits = fleet.filter((n) => n.region === r && filters.every((f) => match(n, f)));
     const p = page(hits, input.NextToken, 2);
     return {
       InstanceInformationList: p.items.map((n) => ({

@@ -7,6 +7,7 @@ import { main as offboard } from '../../scripts/ops/offboard.ts';
 import { main as rollout } from '../../scripts/ops/rollout.ts';
 import { main as publish } from '../../scripts/ops/publish.ts';
 import { main as deploy } from '../../scripts/ops/deploy.ts';
+import { main as run } from '../../scripts/ops/run.ts';
 import { startSilentEndpoint, type SilentEndpoint } from '../../testing/helpers/silent-endpoint.ts';
 import { makeGenerated, testContext } from './helpers.ts';
 
@@ -38,6 +39,7 @@ describe('an endpoint that accepts and never answers', () => {
       ['rollout', rollout, ['--ou', 'ou-ab12-cdef3456', '--regions', 'us-east-1', '--generated-dir', gen]],
       ['deploy', deploy, ['--yes', '--generated-dir', gen]],
       ['publish', publish, ['--bucket', 'acme-templates-{region}', '--regions', 'us-east-1', '--generated-dir', gen]],
+      ['run', run, ['--document', 'AWS-RunShellScript', '--agency', A, '--yes']],
     ];
     const results = await Promise.all(
       runs.map(async ([name, main, argv]) => {

@@ -1,54 +1,23 @@
-// run against mocked SSM and Tagging API clients: the target it sends, following the command over
-// paginated invocation lists, the per-node table and the exit code; and the targets it refuses.
+// run against mocked SSM, STS and Tagging API clients: the target it sends, following the command
+// over paginated invocation lists, the per-node table and the exit code; and the targets it refuses.
+// Sending once, the preview and confirmation, and failures after the send: run-safety.test.ts.
 import { describe, expect, it } from 'vitest';
-import {
-  ListCommandInvocationsCommand,
-  ListCommandsCommand,
-  SendCommandCommand,
-  type CommandInvocation,
-} from '@aws-sdk/client-ssm';
-import { main as run, outputPreview } from '../../scripts/ops/run.ts';
-import { runTargets, targetProblem } from '../../scripts/ops/run-targets.ts';
+import { GetResourcesCommand } from '@aws-sdk/client-resource-groups-tagging-api';
+import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
+import { ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { type CommandInvocation } from '@aws-sdk/client-ssm';
+import { outputPreview, rateCheck } from '../../scripts/ops/run.ts';
+import { planBatches, targetProblem } from '../../scripts/ops/run-targets.ts';
 import { fleetKeys } from '../../scripts/ops/fleet.ts';
-import { mocksEachTest, testContext } from './helpers.ts';
-import { A, B, mi, mockFleet, NOW, OWN } from './fleet-fixture.ts';
+import { MAX_CONCURRENCY_PATTERN } from '../../contract/patterns.ts';
+import { mocksEachTest } from './helpers.ts';
+import { A, B, mi, OWN } from './fleet-fixture.ts';
+import { commandRuns as runFor, exec, invocation, mockRunHub, sentTo } from './run-fixture.ts';
 
-const mocks = mocksEachTest(mockFleet);
-const invocation = (id: number, status: string, code?: number, output = ''): CommandInvocation => ({
-  CommandId: 'c-1',
-  InstanceId: mi(id),
-  Status: status as 'Success',
-  StatusDetails: status,
-  CommandPlugins: code === undefined ? [] : [{ Name: 'runShellScript', ResponseCode: code, Output: output }],
-});
-
-/** The command runs for two polls; its invocations arrive in pages of 2 (NextToken). */
-function commandRuns(final: CommandInvocation[], commandStatus = 'Success') {
-  let polls = 0;
-  mocks.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1', Status: 'Pending' } });
-  mocks.ssm.on(ListCommandsCommand).callsFake(async () => {
-    polls++;
-    return { Commands: [{ CommandId: 'c-1', Status: (polls < 2 ? 'InProgress' : commandStatus) as 'Success' }] };
-  });
-  mocks.ssm.on(ListCommandInvocationsCommand).callsFake(async (input) => {
-    const list =
-      polls < 2
-        ? final.map((i) => ({ ...i, Status: 'InProgress' as const, StatusDetails: 'InProgress', CommandPlugins: [] }))
-        : final;
-    const start = Number(input.NextToken ?? 0);
-    return {
-      CommandInvocations: list.slice(start, start + 2),
-      NextToken: start + 2 < list.length ? String(start + 2) : undefined,
-    };
-  });
-}
-
-const exec = async (...argv: string[]) => {
-  const ctx = testContext(NOW);
-  const code = await run(argv, ctx);
-  return { code, ctx, out: ctx.stdoutText(), err: ctx.stderrText() };
-};
-const sent = () => mocks.ssm.commandCalls(SendCommandCommand).map((c) => c.args[0].input);
+const mocks = mocksEachTest(mockRunHub);
+const commandRuns = (final: CommandInvocation[], status = 'Success') => runFor(mocks, [final], status);
+const sent = () => sentTo(mocks);
+const Y = '--yes';
 
 describe('run', () => {
   it("sends to one agency's nodes through the ownership tag, follows the command, and prints one row per node", async () => {
@@ -58,6 +27,7 @@ describe('run', () => {
       invocation(3, 'Success', 0, ''),
     ]);
     const r = await exec(
+      Y,
       '--document',
       'AWS-RunShellScript',
       '--agency',
@@ -77,8 +47,10 @@ describe('run', () => {
         Parameters: { commands: ['uptime'] },
         MaxConcurrency: '10%',
         MaxErrors: '1',
+        Comment: expect.stringMatching(/^ssm-hub run [0-9a-f]{12}$/),
       }),
     ]);
+    expect(sent()[0]).not.toHaveProperty('InstanceIds');
     const lines = r.out.split('\n');
     expect(lines[0]).toMatch(/^node\s+EC2 instance\s+agency\s+status\s+exit\s+output$/);
     expect(lines[2]).toMatch(
@@ -87,6 +59,9 @@ describe('run', () => {
     expect(r.out).toContain('command c-1: Success; 3 succeeded, 0 failed');
     expect(r.err).toContain(`[${mi(1)}] InProgress`);
     expect(r.err).toContain(`[${mi(1)}] Success`);
+    // The polls read statuses only; the nodes' output (Details) is read once, at the end (2 pages).
+    const details = mocks.ssm.commandCalls(ListCommandInvocationsCommand).map((c) => c.args[0].input.Details);
+    expect(details).toEqual([false, false, true, true]);
   });
 
   it('exits 1 when any node failed, and shows its exit code and output', async () => {
@@ -94,7 +69,7 @@ describe('run', () => {
       [invocation(1, 'Success', 0, 'ok'), invocation(2, 'Failed', 127, 'bash: foo: command not found')],
       'Failed',
     );
-    const r = await exec('--document', 'AWS-RunShellScript', '--agency', A, '--parameter', 'commands=foo');
+    const r = await exec(Y, '--document', 'AWS-RunShellScript', '--agency', A, '--parameter', 'commands=foo');
     expect(r.code).toBe(1);
     expect(r.out).toMatch(
       new RegExp(`${mi(2)}\\s+i-0000000000000000b\\s+${A}\\s+Failed\\s+127\\s+bash: foo: command not found`),
@@ -104,11 +79,14 @@ describe('run', () => {
 
   it('prints the same per-node results as one JSON document with --json', async () => {
     commandRuns([invocation(1, 'Success', 0, 'ok'), invocation(2, 'Failed', 2, 'no')], 'Failed');
-    const r = await exec('--document', 'AWS-RunShellScript', '--agency', A, '--json');
+    const r = await exec(Y, '--document', 'AWS-RunShellScript', '--agency', A, '--json');
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.out);
-    expect(doc).toMatchObject({ commandId: 'c-1', status: 'Failed', failed: 1, timedOut: false });
-    expect(doc.results[1]).toEqual({
+    expect(doc).toMatchObject({
+      failed: 1,
+      commands: [{ commandId: 'c-1', status: 'Failed', failed: 1, timedOut: false }],
+    });
+    expect(doc.commands[0].results[1]).toEqual({
       node: mi(2),
       ec2InstanceId: 'i-0000000000000000b',
       agency: A,
@@ -121,6 +99,7 @@ describe('run', () => {
   it('sends a tag target ANDed with the ownership key when no agency is named', async () => {
     commandRuns([invocation(4, 'Success', 0, 'x')]);
     const r = await exec(
+      Y,
       '--document',
       'AWS-RunShellScript',
       '--target',
@@ -136,37 +115,90 @@ describe('run', () => {
     expect(r.out).toMatch(new RegExp(`${mi(4)}\\s+i-0000000000000000d\\s+${B}\\s+Success`));
   });
 
-  it('refuses node IDs outside the hub, and sends nothing', async () => {
-    const r = await exec('--document', 'AWS-RunShellScript', '--target', `InstanceIds=${mi(1)},${mi(0xfff)}`);
+  it('refuses, by name, node IDs SSM does not list as a hub node, and sends nothing', async () => {
+    const r = await exec(Y, '--document', 'AWS-RunShellScript', '--target', `InstanceIds=${mi(1)},${mi(0xfff)}`);
     expect(r.code).toBe(2);
-    expect(r.err).toContain(`${mi(0xfff)} is not a node of the hub's agencies`);
+    expect(r.err).toContain(`${mi(0xfff)} is not a node of the hub's agencies in SSM`);
+    expect(r.err).not.toContain(`${mi(1)} is not`);
     expect(sent()).toEqual([]);
   });
 
   it("refuses another agency's node when --agency names one agency", async () => {
-    const r = await exec('--document', 'AWS-RunShellScript', '--agency', A, '--target', `InstanceIds=${mi(4)}`);
+    const r = await exec(Y, '--document', 'AWS-RunShellScript', '--agency', A, '--target', `InstanceIds=${mi(4)}`);
     expect(r.code).toBe(2);
-    expect(r.err).toContain(`${mi(4)} is not a node of the hub's agencies`);
+    expect(r.err).toContain(`${mi(4)} is not a node of agency ${A} in SSM`);
     expect(sent()).toEqual([]);
   });
 
-  it('accepts node IDs that are all hub nodes, still behind the ownership target', async () => {
-    commandRuns([invocation(1, 'Success', 0, 'x')]);
-    const r = await exec('--document', 'AWS-RunShellScript', '--agency', A, '--target', `InstanceIds=${mi(1)}`);
+  it('refuses a node ID SSM does not know (InvalidInstanceId), and sends nothing', async () => {
+    const r = await exec(Y, '--document', 'AWS-RunShellScript', '--agency', A, '--target', `InstanceIds=${mi(0xabc)}`);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`SSM does not know at least one of ${mi(0xabc)}`);
+    expect(sent()).toEqual([]);
+  });
+
+  it("trusts SSM's live tag over a wrong hub record: a node the index gives to A but SSM to B is refused", async () => {
+    // The Tagging API index is stale: it still lists mi(4) as agency A's.
+    mocks.tagging.on(GetResourcesCommand).resolves({
+      ResourceTagMappingList: [
+        { ResourceARN: `arn:aws:ssm:us-east-1:999999999999:managed-instance/${mi(4)}`, Tags: [{ Key: OWN, Value: A }] },
+      ],
+    });
+    const r = await exec(Y, '--document', 'AWS-RunShellScript', '--agency', A, '--target', `InstanceIds=${mi(4)}`);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${mi(4)} is not a node of agency ${A} in SSM`);
+    expect(sent()).toEqual([]);
+  });
+
+  it('sends verified node IDs alone in InstanceIds, checked with one DescribeInstanceInformation call', async () => {
+    commandRuns([invocation(1, 'Success', 0, 'x'), invocation(2, 'Success', 0, 'x')]);
+    const ids = `InstanceIds=${mi(1)},${mi(2)}`;
+    const r = await exec(Y, '--document', 'AWS-RunShellScript', '--agency', A, '--target', ids);
     expect(r.code, r.err).toBe(0);
-    expect(sent()[0]!.Targets).toEqual([
-      { Key: `tag:${OWN}`, Values: [A] },
-      { Key: 'InstanceIds', Values: [mi(1)] },
+    expect(sent()).toHaveLength(1);
+    expect(sent()[0]!.InstanceIds).toEqual([mi(1), mi(2)]);
+    expect(sent()[0]).not.toHaveProperty('Targets');
+    const checks = mocks.ssm
+      .commandCalls(DescribeInstanceInformationCommand)
+      .map((c) => c.args[0].input.Filters)
+      .filter((f) => f?.some((x) => x.Key === 'InstanceIds'));
+    expect(checks).toEqual([
+      [
+        { Key: 'InstanceIds', Values: [mi(1), mi(2)] },
+        { Key: `tag:${OWN}`, Values: [A] },
+      ],
     ]);
+  });
+
+  it('checks node IDs against the ownership key when no agency is named', async () => {
+    commandRuns([invocation(4, 'Success', 0, 'x')]);
+    const r = await exec(Y, '--document', 'AWS-RunShellScript', '--target', `InstanceIds=${mi(4)}`);
+    expect(r.code, r.err).toBe(0);
+    const filters = mocks.ssm.commandCalls(DescribeInstanceInformationCommand).map((c) => c.args[0].input.Filters);
+    expect(filters).toContainEqual([
+      { Key: 'InstanceIds', Values: [mi(4)] },
+      { Key: 'tag-key', Values: [OWN] },
+    ]);
+  });
+
+  it.each(['__proto__', 'constructor'])('sends %s as an ordinary parameter name', async (name) => {
+    commandRuns([invocation(1, 'Success', 0, 'x')]);
+    const r = await exec(Y, '--document', 'AWS-RunShellScript', '--agency', A, '--parameter', `${name}=x`);
+    expect(r.code, r.err).toBe(0);
+    const params = sent()[0]!.Parameters!;
+    expect(Object.keys(params)).toEqual([name]);
+    expect(Object.getOwnPropertyDescriptor(params, name)?.value).toEqual(['x']);
   });
 
   it('stops following at the timeout, prints what it has, and exits 1', async () => {
     mocks.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
     mocks.ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'c-1', Status: 'InProgress' }] });
     mocks.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [invocation(1, 'InProgress')] });
-    const r = await exec('--document', 'AWS-RunShellScript', '--agency', A, '--timeout-minutes', '1');
+    const r = await exec(Y, '--document', 'AWS-RunShellScript', '--agency', A, '--timeout-minutes', '1');
     expect(r.code).toBe(1);
-    expect(r.out).toContain('still running: follow it with aws ssm list-command-invocations --command-id c-1');
+    expect(r.out).toContain(
+      'still running: follow it with aws ssm list-command-invocations --region us-east-1 --command-id c-1 --details',
+    );
     expect(r.ctx.sleeps).toBe(12); // 5-second polls for one minute
   });
 
@@ -185,23 +217,47 @@ describe('run', () => {
     },
     { case: 'a bad rate', argv: ['--agency', A, '--max-errors', '150%'], error: '--max-errors: "150%"' },
     { case: 'a bad document name', argv: ['--agency', A, '--document', 'a b'], error: '--document: "a b"' },
+    {
+      case: 'a parameter-value target',
+      argv: ['--target', 'ParameterValues=i-0123456789abcdef0'],
+      error: '"ParameterValues" targets could reach nodes outside',
+    },
+    {
+      case: 'a tag target with six values',
+      argv: ['--target', 'tag:Env=a,b,c,d,e,f'],
+      error: '--target tag:Env: 6 values, refused: Run Command takes at most 5 values for each tag key',
+    },
+    {
+      case: 'node IDs beside a tag target',
+      argv: ['--target', `InstanceIds=${mi(1)}`, '--target', 'tag:Env=prod'],
+      error: 'SendCommand takes node IDs or tag targets, not both',
+    },
+    {
+      case: 'a max concurrency over 7 characters',
+      argv: ['--agency', A, '--max-concurrency', '12345678'],
+      error: '--max-concurrency: "12345678" is too long (SSM takes at most 7 characters)',
+    },
+    {
+      case: 'max errors over 7 characters',
+      argv: ['--agency', A, '--max-errors', '10000000'],
+      error: '--max-errors: "10000000" is too long (SSM takes at most 7 characters)',
+    },
   ])('refuses $case before any AWS call', async ({ argv, error }) => {
     const args = argv.includes('--document') ? argv : ['--document', 'AWS-RunShellScript', ...argv];
     const r = await exec(...args);
     expect(r.code).toBe(2);
     expect(r.err).toContain(error);
-    expect(mocks.ssm.calls().length + mocks.tagging.calls().length).toBe(0);
+    expect(mocks.ssm.calls().length + mocks.tagging.calls().length + mocks.sts.calls().length).toBe(0);
   });
 });
 
 describe('run targets', () => {
   const keys = fleetKeys('central-it:');
-  const hub = new Set([mi(1)]);
   it.each([
     { case: 'a tag', key: 'tag:Env', values: ['prod'], refused: false },
     { case: 'a tag key', key: 'tag-key', values: ['PatchGroup'], refused: false },
-    { case: 'a hub node', key: 'InstanceIds', values: [mi(1)], refused: false },
-    { case: 'a node outside', key: 'InstanceIds', values: [mi(2)], refused: true },
+    { case: 'a node ID', key: 'InstanceIds', values: [mi(1)], refused: false },
+    { case: 'a malformed node ID', key: 'InstanceIds', values: ['i-0123'], refused: true },
     { case: 'a resource group', key: 'resource-groups:Name', values: ['g'], refused: true },
     {
       case: 'resource types',
@@ -209,25 +265,60 @@ describe('run targets', () => {
       values: ['AWS::EC2::Instance'],
       refused: true,
     },
+    { case: 'parameter values', key: 'ParameterValues', values: ['x'], refused: true },
     { case: 'an empty tag key', key: 'tag:', values: ['x'], refused: true },
     { case: 'the ownership key by tag-key', key: 'tag-key', values: [OWN], refused: true },
   ])('$case is refused: $refused', ({ key, values, refused }) => {
-    expect(targetProblem({ key, values }, keys, hub) !== undefined).toBe(refused);
+    expect(targetProblem({ key, values }, keys) !== undefined).toBe(refused);
   });
   it('always puts the ownership target first', () => {
-    expect(runTargets(keys, [A, B], [{ key: 'tag:Env', values: ['prod'] }], hub)[0]).toEqual({
-      Key: `tag:${OWN}`,
-      Values: [A, B],
-    });
+    expect(planBatches(keys, [A, B], [{ key: 'tag:Env', values: ['prod'] }])).toEqual([
+      {
+        kind: 'tags',
+        agencies: [A, B],
+        targets: [
+          { Key: `tag:${OWN}`, Values: [A, B] },
+          { Key: 'tag:Env', Values: ['prod'] },
+        ],
+      },
+    ]);
   });
-  it('refuses more agencies than one target holds (50)', () => {
+  it.each([
+    { agencies: 5, commands: [5] },
+    { agencies: 6, commands: [5, 1] },
+    { agencies: 11, commands: [5, 5, 1] },
+    { agencies: 50, commands: [5, 5, 5, 5, 5, 5, 5, 5, 5, 5] },
+  ])('makes $agencies agencies into commands of $commands (at most 5 values a tag key)', ({ agencies, commands }) => {
+    const many = Array.from({ length: agencies }, (_, i) => String(300000000000 + i));
+    const batches = planBatches(keys, many, [{ key: 'tag:Env', values: ['prod'] }]);
+    expect(batches.map((b) => (b.kind === 'tags' ? b.targets[0]!.Values!.length : 0))).toEqual(commands);
+    expect(batches.flatMap((b) => b.agencies)).toEqual(many);
+    for (const b of batches) if (b.kind === 'tags') expect(b.targets[0]!.Values).toEqual(b.agencies);
+  });
+  it('refuses more than 50 agencies in one run', () => {
     const many = Array.from({ length: 51 }, (_, i) => String(300000000000 + i));
-    expect(() => runTargets(keys, many, [], hub)).toThrow(/at most 50 agencies/);
-    expect(runTargets(keys, many.slice(0, 50), [], hub)[0]!.Values).toHaveLength(50);
+    expect(() => planBatches(keys, many, [])).toThrow(/at most 50 agencies/);
   });
   it('refuses a fifth target (SendCommand takes five, one is ownership)', () => {
-    const four = Array.from({ length: 5 }, (_, i) => ({ key: `tag:K${i}`, values: ['v'] }));
-    expect(() => runTargets(keys, [A], four, hub)).toThrow(/at most 4 targets/);
+    const five = Array.from({ length: 5 }, (_, i) => ({ key: `tag:K${i}`, values: ['v'] }));
+    expect(() => planBatches(keys, [A], five)).toThrow(/at most 4 targets/);
+  });
+  it('sends node IDs alone, whatever the agencies', () => {
+    const many = Array.from({ length: 7 }, (_, i) => String(300000000000 + i));
+    expect(planBatches(keys, many, [{ key: 'InstanceIds', values: [mi(1), mi(1)] }])).toEqual([
+      { kind: 'nodes', agencies: many, instanceIds: [mi(1)] },
+    ]);
+  });
+  it.each([
+    { value: '50', ok: true },
+    { value: '1234567', ok: true },
+    { value: '12345678', ok: false },
+    { value: '100%', ok: true },
+    { value: '0', ok: false },
+  ])('max concurrency $value is accepted: $ok (SSM pattern, 7 characters)', ({ value, ok }) => {
+    const check = () => rateCheck(MAX_CONCURRENCY_PATTERN, '10')('max-concurrency', value);
+    if (ok) expect(check()).toBe(value);
+    else expect(check).toThrow(/--max-concurrency/);
   });
   it.each([
     { output: 'one\ntwo\nthree', preview: 'one ⏎ two' },

@@ -1,0 +1,280 @@
+// run's safety against mocked SSM, STS and Tagging API clients: each command is sent once (throttling
+// retried, an ambiguous failure looked up by the token in its Comment), a preview and a confirmation
+// come first (--dry-run sends nothing; --yes without a terminal), more than 5 agencies become one
+// command per 5, and a failure after the send says the command is still running.
+import { describe, expect, it } from 'vitest';
+import { ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import type { CommandFilter, ListCommandsCommandInput } from '@aws-sdk/client-ssm';
+import { sendFailure } from '../../scripts/ops/run-send.ts';
+import { AwsUnreachableError } from '../../scripts/ops/aws-errors.ts';
+import { awsError, CALLER_ACCOUNT, mocksEachTest, testContext } from './helpers.ts';
+import { A, B, mi, NOW, OWN } from './fleet-fixture.ts';
+import { commandRuns, exec, execIn, invocation, mockRunHub, sentTo } from './run-fixture.ts';
+
+const mocks = mocksEachTest(mockRunHub);
+const sent = () => sentTo(mocks);
+const DOC = ['--document', 'AWS-RunShellScript'];
+// Node's socket timeout as @smithy/node-http-handler reports it ("TimeoutError").
+const timeout = () => Object.assign(new Error('socket timed out'), { name: 'TimeoutError' });
+
+/** ListCommands as SSM answers it: by CommandId, or every command after InvokedAfter (SSM API reference, ListCommands, CommandFilter). */
+function listsCommands(commands: Array<{ CommandId: string; Comment: string; RequestedDateTime: Date }>) {
+  mocks.ssm.on(ListCommandsCommand).callsFake(async (input: ListCommandsCommandInput) => {
+    if (input.CommandId) return { Commands: [{ CommandId: input.CommandId, Status: 'Success' }] };
+    const after = input.Filters?.find((f: CommandFilter) => f.key === 'InvokedAfter')?.value;
+    return { Commands: commands.filter((c) => !after || c.RequestedDateTime >= new Date(after)) };
+  });
+  mocks.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [invocation(1, 'Success', 0, 'ok')] });
+}
+
+describe('run sends each command once', () => {
+  it('retries a throttled SendCommand (a 400: not processed) with backoff, and sends one command', async () => {
+    commandRuns(mocks, [[invocation(1, 'Success', 0, 'ok')]]);
+    mocks.ssm
+      .on(SendCommandCommand)
+      .rejectsOnce(awsError('ThrottlingException', 'Rate exceeded'))
+      .resolves({ Command: { CommandId: 'c-1' } });
+    const r = await exec('--yes', ...DOC, '--agency', A);
+    expect(r.code, r.err).toBe(0);
+    expect(sent()).toHaveLength(2);
+    expect(r.err).toContain('SendCommand throttled (not processed): trying again in 2 s');
+    expect(r.out).toContain('command c-1: Success');
+  });
+
+  it('after a timeout, finds the command by the token in its Comment and follows it, without sending again', async () => {
+    let comment = '';
+    mocks.ssm.on(SendCommandCommand).callsFake(async (input) => {
+      comment = input.Comment!; // SSM created the command; the answer never arrived
+      throw timeout();
+    });
+    listsCommands([]);
+    mocks.ssm.on(ListCommandsCommand).callsFake(async (input) => {
+      if (input.CommandId) return { Commands: [{ CommandId: input.CommandId, Status: 'Success' }] };
+      expect(input.Filters).toEqual([{ key: 'InvokedAfter', value: '2026-06-01T11:55:00.000Z' }]);
+      return {
+        Commands: [
+          { CommandId: 'c-other', Comment: 'ssm-hub run 000000000000', RequestedDateTime: NOW },
+          { CommandId: 'c-7', Comment: comment, RequestedDateTime: NOW },
+        ],
+      };
+    });
+    const r = await exec('--yes', ...DOC, '--agency', A, '--comment', 'patch night');
+    expect(r.code, r.err).toBe(0);
+    expect(sent()).toHaveLength(1);
+    expect(comment).toMatch(/^patch night \[ssm-hub run [0-9a-f]{12}\]$/);
+    expect(r.out).toContain('command c-7: Success');
+    expect(r.out).not.toContain('c-other');
+  });
+
+  it.each([
+    { case: 'a timeout', err: timeout },
+    {
+      case: 'a 500',
+      err: () => Object.assign(awsError('InternalServerError', 'oops', 500), { $fault: 'server' }),
+    },
+  ])('after $case with no command found, exits 1 saying it may have reached SSM and how to check', async ({ err }) => {
+    mocks.ssm.on(SendCommandCommand).rejects(err());
+    listsCommands([]);
+    const r = await exec('--yes', ...DOC, '--agency', A);
+    expect(r.code).toBe(1);
+    expect(sent()).toHaveLength(1);
+    const comment = sent()[0]!.Comment!;
+    expect(r.err).toContain('the command may still have reached SSM');
+    expect(r.err).toContain(`no command with the comment "${comment}" was found`);
+    expect(r.err).toContain(
+      `aws ssm list-commands --region us-east-1 --filters key=InvokedAfter,value=2026-06-01T11:55:00.000Z --query "Commands[?Comment=='${comment}'].[CommandId,Status]"`,
+    );
+    // Looked up three times, a poll apart (ListCommands may lag behind SendCommand).
+    expect(mocks.ssm.commandCalls(ListCommandsCommand)).toHaveLength(3);
+  });
+
+  it('says the same in --json when no command is found after a timeout', async () => {
+    mocks.ssm.on(SendCommandCommand).rejects(timeout());
+    listsCommands([]);
+    const r = await exec('--yes', '--json', ...DOC, '--agency', A);
+    expect(r.code).toBe(1);
+    const comment = sent()[0]!.Comment!;
+    const doc = JSON.parse(r.out);
+    expect(doc).toMatchObject({ commands: [], stillRunning: false, mayHaveBeenSent: { comment } });
+    expect(doc.mayHaveBeenSent.check).toContain('aws ssm list-commands --region us-east-1');
+    expect(doc.error).toContain('the command may still have reached SSM');
+  });
+
+  it('stops at a refusal (400 ValidationException: not created) without a lookup or a second send', async () => {
+    mocks.ssm.on(SendCommandCommand).rejects(awsError('InvalidDocument', 'no such document'));
+    const r = await exec('--yes', ...DOC, '--agency', A);
+    expect(r.code).toBe(1);
+    expect(sent()).toHaveLength(1);
+    expect(mocks.ssm.commandCalls(ListCommandsCommand)).toHaveLength(0);
+    expect(r.err).toContain('InvalidDocument: no such document');
+  });
+
+  it.each([
+    { case: 'ThrottlingException', err: awsError('ThrottlingException', 'Rate exceeded'), kind: 'throttled' },
+    { case: 'a socket timeout', err: timeout(), kind: 'ambiguous' },
+    {
+      case: 'an unanswered endpoint',
+      err: new AwsUnreachableError('SSM', 'SendCommand', 'x', 'timeout'),
+      kind: 'ambiguous',
+    },
+    { case: 'a connection reset', err: Object.assign(new Error('reset'), { code: 'ECONNRESET' }), kind: 'ambiguous' },
+    { case: 'a 503', err: awsError('ServiceUnavailable', 'x', 503), kind: 'ambiguous' },
+    { case: 'a 400 validation error', err: awsError('ValidationException', 'x'), kind: 'refused' },
+    { case: 'access denied', err: awsError('AccessDeniedException', 'x', 403), kind: 'refused' },
+  ])('classes $case as $kind', ({ err, kind }) => {
+    expect(sendFailure(err)).toBe(kind);
+  });
+});
+
+describe('run shows what it will do, and asks first', () => {
+  it('--dry-run names the account and Region, the document, parameter names (not values), targets and node counts; sends nothing', async () => {
+    const r = await exec('--dry-run', ...DOC, '--agency', `${A},333333333333`, '--parameter', 'commands=secret-ish');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain(`aws://${CALLER_ACCOUNT}/us-east-1: dry run: run AWS-RunShellScript (nothing is sent)`);
+    expect(r.out).toContain('document AWS-RunShellScript; parameters: commands (values not shown)');
+    expect(r.out).toContain(`command 1 of 1: tag:${OWN}=${A},333333333333`);
+    expect(r.out).toMatch(new RegExp(`^${A}\\s+3\\s+3$`, 'm'));
+    expect(r.out).toMatch(/^333333333333\s+0\s+0$/m);
+    expect(r.out).toMatch(/^total\s+3\s+3$/m);
+    expect(r.out + r.err).not.toContain('secret-ish');
+    expect(sent()).toEqual([]);
+  });
+
+  it('--dry-run --json prints the preview as one document', async () => {
+    const r = await exec('--dry-run', '--json', ...DOC, '--target', 'tag:Env=prod', '--parameter', 'commands=x');
+    expect(r.code, r.err).toBe(0);
+    const doc = JSON.parse(r.out);
+    expect(doc).toMatchObject({
+      dryRun: true,
+      account: CALLER_ACCOUNT,
+      region: 'us-east-1',
+      document: 'AWS-RunShellScript',
+      parameterNames: ['commands'],
+      nodes: 5,
+      narrowedBy: ['tag:Env=prod'],
+      agencies: [
+        { agency: A, nodes: 3, online: 3 },
+        { agency: B, nodes: 2, online: 1 },
+      ],
+    });
+    expect(r.out).not.toContain('"x"');
+    expect(sent()).toEqual([]);
+  });
+
+  it('without a terminal, refuses to send unless --yes is given, before any AWS call', async () => {
+    const r = await exec(...DOC, '--agency', A);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('run sends a command to production nodes: no terminal to confirm on, so pass --yes');
+    expect(mocks.ssm.calls().length + mocks.sts.calls().length + mocks.tagging.calls().length).toBe(0);
+  });
+
+  it.each([
+    { answer: false, sends: 0 },
+    { answer: true, sends: 1 },
+  ])('on a terminal, shows the preview and asks; answered $answer, sends $sends', async ({ answer, sends }) => {
+    commandRuns(mocks, [[invocation(1, 'Success', 0, 'ok')]]);
+    const ctx = testContext(NOW);
+    const asked: Array<{ question: string; before: string }> = [];
+    ctx.interactive = true;
+    ctx.confirm = async (question) => {
+      asked.push({ question, before: ctx.stderrText() });
+      return answer;
+    };
+    const r = await execIn(ctx, ...DOC, '--agency', A);
+    expect(r.code, r.err).toBe(0);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]!.question).toBe('Send AWS-RunShellScript to these 3 nodes (1 command)?');
+    expect(asked[0]!.before).toContain(`aws://${CALLER_ACCOUNT}/us-east-1: run AWS-RunShellScript`);
+    expect(asked[0]!.before).toContain(`command 1 of 1: tag:${OWN}=${A}`);
+    expect(sent()).toHaveLength(sends);
+    if (!answer) expect(r.err).toContain('declined: nothing sent');
+  });
+
+  it('sends nothing, and exits 1, when no hub node matches', async () => {
+    const r = await exec('--yes', ...DOC, '--agency', '333333333333');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('no hub node matches: nothing sent');
+    expect(sent()).toEqual([]);
+  });
+});
+
+describe('run with more than 5 agencies', () => {
+  const six = [A, B, '333333333333', '444444444444', '555555555555', '666666666666'];
+
+  it('sends one command per group of 5 agencies, follows each, and reports each', async () => {
+    commandRuns(mocks, [[invocation(1, 'Success', 0, 'a')], [invocation(4, 'Failed', 1, 'b', 'c-2')]], 'Success');
+    const r = await exec('--yes', ...DOC, '--agency', six.join(','), '--target', 'tag:Env=prod');
+    expect(sent().map((i) => i.Targets)).toEqual([
+      [
+        { Key: `tag:${OWN}`, Values: six.slice(0, 5) },
+        { Key: 'tag:Env', Values: ['prod'] },
+      ],
+      [
+        { Key: `tag:${OWN}`, Values: six.slice(5) },
+        { Key: 'tag:Env', Values: ['prod'] },
+      ],
+    ]);
+    expect(new Set(sent().map((i) => i.Comment)).size).toBe(2);
+    expect(r.err).toContain('command 2 of 2: tag:central-it:activation-agency=666666666666 AND tag:Env=prod');
+    expect(r.out).toContain('command c-1: Success; 1 succeeded, 0 failed');
+    expect(r.out).toContain('command c-2: Success; 0 succeeded, 1 failed');
+    expect(r.code).toBe(1);
+  });
+
+  it('reports each command in --json', async () => {
+    commandRuns(mocks, [[invocation(1, 'Success', 0, 'a')], [invocation(4, 'Success', 0, 'b', 'c-2')]]);
+    const r = await exec('--yes', '--json', ...DOC, '--agency', six.join(','));
+    expect(r.code, r.err).toBe(0);
+    const doc = JSON.parse(r.out);
+    expect(doc.failed).toBe(0);
+    expect(doc.commands.map((c: { commandId: string; results: unknown[] }) => [c.commandId, c.results.length])).toEqual(
+      [
+        ['c-1', 1],
+        ['c-2', 1],
+      ],
+    );
+  });
+});
+
+describe('run after the send', () => {
+  const throttled = () => awsError('ThrottlingException', 'Rate exceeded');
+
+  it('says the command was sent and is still running when following fails, with its ID and how to follow it', async () => {
+    mocks.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+    mocks.ssm.on(ListCommandsCommand).rejects(throttled());
+    const r = await exec('--yes', ...DOC, '--agency', A);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('command c-1 was sent and is still running in SSM');
+    expect(r.out).toContain(
+      'follow it with aws ssm list-command-invocations --region us-east-1 --command-id c-1 --details',
+    );
+    expect(r.err).toContain('stopped after sending c-1 (still running in SSM): ThrottlingException: Rate exceeded');
+  });
+
+  it('says the same in --json', async () => {
+    mocks.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+    mocks.ssm.on(ListCommandsCommand).rejects(throttled());
+    const r = await exec('--yes', '--json', ...DOC, '--agency', A);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toEqual({
+      commands: [{ commandId: 'c-1', status: 'StillRunning' }],
+      stillRunning: true,
+      error: 'ThrottlingException: Rate exceeded',
+      follow: ['aws ssm list-command-invocations --region us-east-1 --command-id c-1 --details'],
+    });
+    expect(r.err).toContain('stopped after sending c-1 (still running in SSM)');
+  });
+
+  it('names the commands already sent when a later one cannot be sent', async () => {
+    mocks.ssm
+      .on(SendCommandCommand)
+      .resolvesOnce({ Command: { CommandId: 'c-1' } })
+      .rejects(awsError('AccessDeniedException', 'not allowed', 403));
+    const six = [A, B, '333333333333', '444444444444', '555555555555', '666666666666'];
+    const r = await exec('--yes', ...DOC, '--agency', six.join(','));
+    expect(r.code).toBe(1);
+    expect(sent()).toHaveLength(2);
+    expect(r.out).toContain('command c-1 was sent and is still running in SSM');
+    expect(r.err).toContain('stopped after sending c-1 (still running in SSM): AccessDeniedException: not allowed');
+  });
+});

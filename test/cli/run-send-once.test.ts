@@ -1,0 +1,46 @@
+// SendCommand through the real SDK client against a loopback Run Command fake whose first answer
+// comes after the client's 4 s socket timeout: SSM has created the command, the client gives up.
+// run must not send it again (the SDK would: SendCommand takes no idempotency token); it finds the
+// command by the token in its Comment and follows it.
+import { afterEach, expect, it } from 'vitest';
+import { mockClient } from 'aws-sdk-client-mock';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { main as run } from '../../scripts/ops/run.ts';
+import { HTTP_LIMITS } from '../../scripts/ops/aws.ts';
+import { startRunCommandFake, type RunCommandFake } from '../../testing/fakes/run-command-fake.ts';
+import { CALLER_ACCOUNT, testContext } from './helpers.ts';
+import { A, B, mi, OWN } from './fleet-fixture.ts';
+
+let fake: RunCommandFake | undefined;
+const sts = mockClient(STSClient);
+afterEach(async () => {
+  await fake?.close();
+  sts.reset();
+});
+
+it('sends a slow SendCommand once, then finds the command it created and follows it', async () => {
+  sts.on(GetCallerIdentityCommand).resolves({ Account: CALLER_ACCOUNT });
+  fake = await startRunCommandFake(
+    [
+      { id: mi(1), tags: { [OWN]: A } },
+      { id: mi(2), tags: { [OWN]: B } },
+      { id: mi(3), tags: { Name: 'central-it-own' } },
+    ],
+    { delayFirstSendMs: HTTP_LIMITS.socketTimeoutMs + 2_000 },
+  );
+  const ctx = testContext(new Date());
+  const aws = { endpoint: fake.endpoint, credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'x' } };
+  ctx.awsConfig = { ssm: aws, tagging: aws };
+  const code = await run(
+    ['--yes', '--document', 'AWS-RunShellScript', '--agency', A, '--parameter', 'commands=x'],
+    ctx,
+  );
+  expect(code, ctx.stderrText()).toBe(0);
+  expect(fake.sendRequests()).toBe(1);
+  expect(fake.commands).toHaveLength(1);
+  expect(fake.commands[0]!.nodes).toEqual([mi(1)]);
+  expect(ctx.stderrText()).toMatch(
+    /SendCommand got no clear answer \(SSM SendCommand to http:\/\/127\.0\.0\.1:\d+: timeout: no answer within 4 s \(1 attempt\)\): looking for the command by its comment "ssm-hub run [0-9a-f]{12}"/,
+  );
+  expect(ctx.stdoutText()).toContain('command c-1: Success; 1 succeeded, 0 failed');
+}, 30_000);
