@@ -9,6 +9,8 @@ import { BatchGetCommand, DeleteCommand, GetCommand, QueryCommand } from '@aws-s
 import { activationRecordSchema } from '../shared/activation-record.ts';
 import { SYNC_TABLE } from '../shared/names.ts';
 import { ACCOUNT_ID_PATTERN } from '../../contract/patterns.ts';
+import { BATCH_GET_MAX_KEYS, BATCH_GET_RETRY } from '../../contract/limits.ts';
+import { HandlerError } from '../shared/errors.ts';
 import { ddb, ssm } from './clients.ts';
 
 const A = SYNC_TABLE.attributes;
@@ -87,26 +89,59 @@ export interface NodeRow {
   ec2InstanceId?: string;
 }
 
-/** Sync-table rows by node ID (100 keys a call; unprocessed keys are read again). */
-export async function rowsOf(table: string, ids: readonly string[]): Promise<Map<string, NodeRow>> {
+/** Some keys stayed unprocessed after every retry: the read is incomplete, so nothing may be concluded. */
+export class IncompleteReadError extends HandlerError {
+  override readonly name = 'IncompleteReadError';
+}
+
+export interface ReadRetry {
+  /** Base delay of the backoff (ms); BATCH_GET_RETRY.baseDelayMs unless set (tests use 1). */
+  baseDelayMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Pure: the full-jitter backoff before retry `attempt` (1-based), at most BATCH_GET_RETRY.maxDelayMs. */
+export const backoffMs = (attempt: number, baseMs: number, random: () => number = Math.random): number =>
+  Math.floor(random() * Math.min(BATCH_GET_RETRY.maxDelayMs, baseMs * 2 ** (attempt - 1)));
+
+/**
+ * Sync-table rows by node ID (100 keys a call). Unprocessed keys are read again with exponential
+ * backoff; keys still unprocessed after BATCH_GET_RETRY.attempts make it throw IncompleteReadError,
+ * so a missing row always means "no row", never "not read".
+ */
+export async function rowsOf(
+  table: string,
+  ids: readonly string[],
+  retry: ReadRetry = {},
+): Promise<Map<string, NodeRow>> {
   const rows = new Map<string, NodeRow>();
-  for (let i = 0; i < ids.length; i += 100) {
-    let keys: Record<string, unknown>[] = ids.slice(i, i + 100).map((id) => ({ [A.managedInstanceId]: id }));
-    for (let attempt = 0; keys.length > 0 && attempt < 8; attempt++) {
+  const base = retry.baseDelayMs ?? BATCH_GET_RETRY.baseDelayMs;
+  for (let i = 0; i < ids.length; i += BATCH_GET_MAX_KEYS) {
+    let keys: Record<string, unknown>[] = ids
+      .slice(i, i + BATCH_GET_MAX_KEYS)
+      .map((id) => ({ [A.managedInstanceId]: id }));
+    for (let attempt = 0; keys.length > 0; attempt++) {
+      if (attempt === BATCH_GET_RETRY.attempts)
+        throw new IncompleteReadError(
+          `BatchGetItem left ${keys.length} key(s) unprocessed after ${attempt} attempts (throttled table?)`,
+        );
+      if (attempt > 0) await sleep(backoffMs(attempt, base));
       const out = await ddb().send(
         new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true } } }),
       );
-      for (const item of out.Responses?.[table] ?? []) {
-        rows.set(String(item[A.managedInstanceId]), {
-          agencyAccountId: typeof item[A.agencyAccountId] === 'string' ? item[A.agencyAccountId] : undefined,
-          ec2InstanceId: typeof item[A.ec2InstanceId] === 'string' ? item[A.ec2InstanceId] : undefined,
-        });
-      }
+      for (const item of out.Responses?.[table] ?? []) rows.set(String(item[A.managedInstanceId]), rowOf(item));
       keys = (out.UnprocessedKeys?.[table]?.Keys as Record<string, unknown>[] | undefined) ?? [];
     }
   }
   return rows;
 }
+
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const rowOf = (item: Record<string, unknown>): NodeRow => ({
+  agencyAccountId: text(item[A.agencyAccountId]),
+  ec2InstanceId: text(item[A.ec2InstanceId]),
+});
 
 /** When the agency's collector last reported (each reconcile sends a registration-error report). */
 export async function collectorReportedAt(table: string, agencyAccountId: string): Promise<Date | undefined> {

@@ -32,9 +32,11 @@ async function sweepAgency(cfg: LifecycleConfig, a: AgencyActivations, now: Date
   const reportedAt = await collectorReportedAt(cfg.syncTableName, a.agencyAccountId);
   const nodes = await nodesOf(a.activationIds);
   s.nodesChecked += nodes.length;
+  // Throws on an incomplete read: the agency is then not swept at all (a failure of this run).
   const rows = await rowsOf(
     cfg.syncTableName,
     nodes.map((n) => n.managedInstanceId),
+    { baseDelayMs: cfg.retryBaseDelayMs },
   );
   const windows = { unclaimedHours: cfg.unclaimedHours, connectionLostDays: cfg.connectionLostDays };
   for (const node of nodes) {

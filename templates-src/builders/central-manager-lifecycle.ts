@@ -210,6 +210,7 @@ export function fleetLifecycle(t: Template, ctx: BuildContext, alarm: AddAlarm):
       centralStackName: Ref('AWS::StackName'),
       agencyTemplateBody: embeddedAgencyTemplate(ctx),
       stackRoleArn: GetAtt('AgencyStackRole', 'Arn'),
+      reservedTagPrefix: config.reservedTagPrefix,
     }),
     deadLetterQueueId: 'DeadLetterQueue',
     alarms: { add: alarm, errors: 'The fleet lifecycle (orphan sweep or membership pass) failed' },
