@@ -6,6 +6,7 @@
 import { emitMetrics, log } from '../shared/log.ts';
 import { HandlerError } from '../shared/errors.ts';
 import { listOf, type LifecycleConfig } from './config.ts';
+import { LIFECYCLE_ENVIRONMENT } from '../../contract/environment.ts';
 import {
   accountsUnder,
   createAgencyStack,
@@ -15,24 +16,28 @@ import {
   writeMarks,
 } from './membership-io.ts';
 import { membershipPlan, type MembershipPlan } from './membership-rules.ts';
-import { deregister, listAgencyActivations, nodesOf, rowIdsOf } from './nodes-io.ts';
+import { offboardNodes, type LeaverCounts } from './leaver-nodes.ts';
 
 export class MembershipError extends HandlerError {
   override readonly name = 'MembershipError';
 }
 
-export interface MembershipSummary {
+export interface MembershipSummary extends LeaverCounts {
   dryRun: boolean;
   desired: number;
   plan: MembershipPlan;
-  nodesDeregistered: number;
-  nodesKept: number;
   failures: string[];
 }
 
-/** The accounts that should be agencies; refuses an empty answer for configured OUs. */
+/** The accounts that should be agencies; refuses no OUs and no accounts, and an empty answer for configured OUs. */
 async function desiredAccounts(cfg: LifecycleConfig, hubAccount: string): Promise<Set<string>> {
   const ous = listOf(cfg.agencyOus);
+  // Nothing configured is a set-up mistake, not an organization without agencies: read as
+  // "no member", it would mark every agency as gone.
+  if (!ous.length && !listOf(cfg.agencyAccounts).length)
+    throw new MembershipError(
+      `${LIFECYCLE_ENVIRONMENT.agencyOus.name} and ${LIFECYCLE_ENVIRONMENT.agencyAccounts.name} are both empty: no agency is configured; nothing changed`,
+    );
   const desired = ous.length ? await accountsUnder(ous) : new Set<string>();
   // An empty OU answer is far likelier a wrong ID or a missing permission than an empty
   // organization: offboarding every agency on it would be a disaster.
@@ -41,36 +46,6 @@ async function desiredAccounts(cfg: LifecycleConfig, hubAccount: string): Promis
   for (const a of listOf(cfg.agencyAccounts)) desired.add(a);
   desired.delete(hubAccount);
   return desired;
-}
-
-/** A leaver's nodes: deregistered, or kept and reported, per the LEAVER_NODES setting. */
-async function handleLeaverNodes(cfg: LifecycleConfig, account: string, s: MembershipSummary): Promise<void> {
-  const agencies = await listAgencyActivations(cfg.activationParameterPrefix, () => undefined);
-  const ids = agencies.find((a) => a.agencyAccountId === account)?.activationIds ?? [];
-  const nodes = await nodesOf(ids);
-  if (cfg.leaverNodes === 'keep') {
-    s.nodesKept += nodes.length;
-    log('WARN', 'agency offboarded; its managed nodes are kept', {
-      agencyAccountId: account,
-      nodes: nodes.length,
-      managedInstanceIds: nodes.slice(0, 50).map((n) => n.managedInstanceId),
-    });
-    return;
-  }
-  // Rows of nodes already gone from SSM go too: the table keeps nothing of an offboarded agency.
-  const gone = (await rowIdsOf(cfg.syncTableName, account)).filter(
-    (id) => !nodes.some((n) => n.managedInstanceId === id),
-  );
-  for (const id of gone) await deregister(cfg.syncTableName, account, id);
-  for (const n of nodes) {
-    await deregister(cfg.syncTableName, account, n.managedInstanceId);
-    s.nodesDeregistered++;
-    log('INFO', 'node of an offboarded agency deregistered', {
-      agencyAccountId: account,
-      managedInstanceId: n.managedInstanceId,
-      reason: 'agency-left',
-    });
-  }
 }
 
 /** Runs one change (or only logs it in dry-run); true when it was made. */
@@ -94,14 +69,30 @@ async function act(label: string, account: string, s: MembershipSummary, fn: () 
   }
 }
 
+/** What the pass starts from; a refusal or failed read stops it before any change, logged and counted. */
+async function readState(cfg: LifecycleConfig, hubAccount: string) {
+  try {
+    const desired = await desiredAccounts(cfg, hubAccount);
+    const onboarded = await onboardedAgencies(cfg.agencyStackPrefix);
+    const marks = await readMarks(cfg.syncTableName);
+    return { desired, onboarded, marks };
+  } catch (err) {
+    const e = err as Error;
+    log('ERROR', 'membership pass refused: nothing changed', {
+      error: e.name,
+      message: String(e.message).slice(0, 300),
+    });
+    emitMetrics(cfg.metricNamespace, { Service: 'FleetLifecycle' }, { MembershipFailures: { value: 1 } });
+    throw err;
+  }
+}
+
 export async function runMembership(
   cfg: LifecycleConfig,
   hubAccount: string,
   now = new Date(),
 ): Promise<MembershipSummary> {
-  const desired = await desiredAccounts(cfg, hubAccount);
-  const onboarded = await onboardedAgencies(cfg.agencyStackPrefix);
-  const marks = await readMarks(cfg.syncTableName);
+  const { desired, onboarded, marks } = await readState(cfg, hubAccount);
   const plan = membershipPlan({ desired, onboarded, missingSince: marks }, now, cfg.graceHours);
   const s: MembershipSummary = {
     dryRun: cfg.membershipMode === 'dry-run',
@@ -109,6 +100,8 @@ export async function runMembership(
     plan,
     nodesDeregistered: 0,
     nodesKept: 0,
+    nodesLeftAlone: 0,
+    rowsRemoved: 0,
     failures: [],
   };
   let joined = 0;
@@ -128,7 +121,8 @@ export async function runMembership(
     });
   for (const a of plan.leave) {
     const done = await act('agency gone for the grace period: offboarding', a, s, async () => {
-      await handleLeaverNodes(cfg, a, s);
+      // Throws for an unreadable activation record: the stack then stays, the mark too (next pass).
+      await offboardNodes(cfg, a, s);
       await deleteAgencyStack(cfg, a);
     });
     if (done) offboarded++;
@@ -150,6 +144,7 @@ export async function runMembership(
       AgenciesOffboarded: { value: offboarded },
       LeaverNodesDeregistered: { value: s.nodesDeregistered },
       LeaverNodesKept: { value: s.nodesKept },
+      LeaverNodesLeftAlone: { value: s.nodesLeftAlone },
       MembershipFailures: { value: s.failures.length },
     },
   );

@@ -63,22 +63,44 @@ export interface NodeInfo {
   registeredAt?: Date;
 }
 
-/** The managed nodes registered with these activations. */
-export async function nodesOf(activationIds: readonly string[]): Promise<NodeInfo[]> {
+/** A node's activation stamp: the tag key the activation puts on every node it registers, and its value. */
+export interface Stamp {
+  key: string;
+  agencyAccountId: string;
+}
+
+type Filter = { Key: string; Values: string[] };
+const stampFilter = (stamp: Stamp): Filter => ({ Key: `tag:${stamp.key}`, Values: [stamp.agencyAccountId] });
+
+/**
+ * The managed nodes registered with these activations; with a stamp, only those that also carry it.
+ * DescribeInstanceInformation ANDs its filters; `ActivationIds` and `tag:<key>` are both valid keys
+ * (API reference, InstanceInformationStringFilter).
+ */
+export async function nodesOf(activationIds: readonly string[], stamp?: Stamp): Promise<NodeInfo[]> {
   const nodes: NodeInfo[] = [];
   for (let i = 0; i < activationIds.length; i += FILTER_VALUES_MAX) {
-    const Filters = [{ Key: 'ActivationIds', Values: activationIds.slice(i, i + FILTER_VALUES_MAX) }];
-    for await (const page of paginateDescribeInstanceInformation({ client: ssm(), pageSize: 50 }, { Filters })) {
-      for (const n of page.InstanceInformationList ?? []) {
-        if (!n.InstanceId) continue;
-        nodes.push({
-          managedInstanceId: n.InstanceId,
-          activationId: n.ActivationId,
-          pingStatus: n.PingStatus,
-          lastPingAt: n.LastPingDateTime,
-          registeredAt: n.RegistrationDate,
-        });
-      }
+    const ids: Filter = { Key: 'ActivationIds', Values: activationIds.slice(i, i + FILTER_VALUES_MAX) };
+    nodes.push(...(await describeNodes(stamp ? [ids, stampFilter(stamp)] : [ids])));
+  }
+  return nodes;
+}
+
+/** Every managed node that carries the stamp, whatever its activation. */
+export const nodesStampedFor = (stamp: Stamp): Promise<NodeInfo[]> => describeNodes([stampFilter(stamp)]);
+
+async function describeNodes(Filters: Filter[]): Promise<NodeInfo[]> {
+  const nodes: NodeInfo[] = [];
+  for await (const page of paginateDescribeInstanceInformation({ client: ssm(), pageSize: 50 }, { Filters })) {
+    for (const n of page.InstanceInformationList ?? []) {
+      if (!n.InstanceId) continue;
+      nodes.push({
+        managedInstanceId: n.InstanceId,
+        activationId: n.ActivationId,
+        pingStatus: n.PingStatus,
+        lastPingAt: n.LastPingDateTime,
+        registeredAt: n.RegistrationDate,
+      });
     }
   }
   return nodes;
@@ -179,6 +201,25 @@ export async function deregister(table: string, agencyAccountId: string, managed
     if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
   }
   return outcome;
+}
+
+/** Removes a node's row only if it names this agency; false when it names another (or is gone). */
+export async function deleteRowOf(table: string, agencyAccountId: string, managedInstanceId: string) {
+  try {
+    await ddb().send(
+      new DeleteCommand({
+        TableName: table,
+        Key: { [A.managedInstanceId]: managedInstanceId },
+        ConditionExpression: '#agency = :agency',
+        ExpressionAttributeNames: { '#agency': A.agencyAccountId },
+        ExpressionAttributeValues: { ':agency': agencyAccountId },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+    return false;
+  }
 }
 
 /** The node IDs the sync table records for an agency (byAgency index). */
