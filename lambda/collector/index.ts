@@ -55,6 +55,8 @@ class Run {
     /** Tags the hub did not copy to SSM (`aws:` keys, over the 50-tag limit, ...): the run summary shows them. */
     tagsSkipped: 0,
     instancesWithSkippedTags: 0,
+    /** 1 when the registration report was not sent because some sync request got no answer. */
+    reportWithheld: 0,
   };
   readonly failures: string[] = [];
   constructor(
@@ -221,10 +223,23 @@ async function reconcile(run: Run): Promise<number> {
     log('WARN', 'managed node claimed by several instances; not sent', i);
     return false;
   });
+  const before = { failures: run.failures.length, deferred: run.counts.deferred, missing: run.counts.missingResults };
   await send(run, 'sync', claimed);
+  // The hub takes the report as "this agency's collector has reported", and the orphan sweep acts
+  // only on nodes that became overdue before it: so it is sent only after a run whose sync
+  // requests all got an answer for every instance (none refused or failed, none deferred).
+  const unanswered = {
+    failedRequests: run.failures.length - before.failures,
+    deferred: run.counts.deferred - before.deferred,
+    missingResults: run.counts.missingResults - before.missing,
+  };
   if (gone.length) await send(run, 'deregister', gone);
   run.counts.registrationErrors = failed.length;
-  await report(run, failed);
+  if (Object.values(unanswered).every((n) => n === 0)) await report(run, failed);
+  else {
+    run.counts.reportWithheld = 1;
+    log('WARN', 'registration report not sent: some sync requests got no answer this run', unanswered);
+  }
   return seen;
 }
 
