@@ -74,13 +74,17 @@ function reportLeftAlone(account: string, plan: LeaverNodePlan, c: LeaverCounts)
   }
 }
 
-/** Deregisters (or, with LEAVER_NODES=keep, keeps and lists) the leaver's confirmed nodes. */
-export async function offboardNodes(cfg: LifecycleConfig, account: string, c: LeaverCounts): Promise<void> {
+/**
+ * Deregisters (or, with LEAVER_NODES=keep, keeps and lists) the leaver's confirmed nodes. In
+ * dry-run it only reads, and logs and counts what it would do.
+ */
+export async function offboardNodes(cfg: LifecycleConfig, account: string, c: LeaverCounts, dryRun: boolean) {
   const plan = await planLeaverNodes(cfg, account);
   reportLeftAlone(account, plan, c);
+  const note = dryRun ? ' (dry run: not done)' : '';
   if (cfg.leaverNodes === 'keep') {
     c.nodesKept += plan.deregister.length;
-    log('WARN', 'agency offboarded; its managed nodes are kept', {
+    log('WARN', `agency offboarded; its managed nodes are kept${note}`, {
       agencyAccountId: account,
       nodes: plan.deregister.length,
       managedInstanceIds: plan.deregister.slice(0, 50).map((n) => n.managedInstanceId),
@@ -88,18 +92,26 @@ export async function offboardNodes(cfg: LifecycleConfig, account: string, c: Le
     return;
   }
   for (const { managedInstanceId, reason } of plan.deregister) {
-    const outcome = await deregister(cfg.syncTableName, account, managedInstanceId);
+    const outcome = dryRun ? 'to be deregistered' : await deregister(cfg.syncTableName, account, managedInstanceId);
     c.nodesDeregistered++;
-    log('INFO', `node of an offboarded agency ${outcome}`, { agencyAccountId: account, managedInstanceId, reason });
-  }
-  for (const managedInstanceId of plan.rowOnly) {
-    const removed = await deleteRowOf(cfg.syncTableName, account, managedInstanceId);
-    if (removed) c.rowsRemoved++;
-    log('INFO', 'row of an offboarded agency removed; its node is not deregistered (not stamped for the agency)', {
+    log('INFO', `node of an offboarded agency ${outcome}${note}`, {
       agencyAccountId: account,
       managedInstanceId,
-      rowRemoved: removed,
-      reason: 'row-only',
+      reason,
     });
+  }
+  for (const managedInstanceId of plan.rowOnly) {
+    const removed = dryRun || (await deleteRowOf(cfg.syncTableName, account, managedInstanceId));
+    if (removed) c.rowsRemoved++;
+    log(
+      'INFO',
+      `row of an offboarded agency removed; its node is not deregistered (not stamped for the agency)${note}`,
+      {
+        agencyAccountId: account,
+        managedInstanceId,
+        rowRemoved: removed,
+        reason: 'row-only',
+      },
+    );
   }
 }

@@ -48,15 +48,21 @@ async function desiredAccounts(cfg: LifecycleConfig, hubAccount: string): Promis
   return desired;
 }
 
-/** Runs one change (or only logs it in dry-run); true when it was made. */
-async function act(label: string, account: string, s: MembershipSummary, fn: () => Promise<unknown>): Promise<boolean> {
-  if (s.dryRun) {
-    log('INFO', `${label} (dry run: not done)`, { agencyAccountId: account });
-    return false;
-  }
+/**
+ * Runs one change; true when it was made. In dry-run only `preview` runs (reads, logs, counts) and
+ * the change is logged as not done but still counted as what the pass would have done.
+ */
+async function act(
+  label: string,
+  account: string,
+  s: MembershipSummary,
+  fn: () => Promise<unknown>,
+  preview?: () => Promise<unknown>,
+): Promise<boolean> {
   try {
-    await fn();
-    log('INFO', label, { agencyAccountId: account });
+    if (s.dryRun) await preview?.();
+    else await fn();
+    log('INFO', s.dryRun ? `${label} (dry run: not done)` : label, { agencyAccountId: account });
     return true;
   } catch (err) {
     s.failures.push(`${label} ${account}: ${(err as Error).name}`);
@@ -74,7 +80,7 @@ async function readState(cfg: LifecycleConfig, hubAccount: string) {
   try {
     const desired = await desiredAccounts(cfg, hubAccount);
     const onboarded = await onboardedAgencies(cfg.agencyStackPrefix);
-    const marks = await readMarks(cfg.syncTableName);
+    const marks = await readMarks(cfg.syncTableName, cfg.membershipMode === 'dry-run');
     return { desired, onboarded, marks };
   } catch (err) {
     const e = err as Error;
@@ -120,20 +126,24 @@ export async function runMembership(
       graceHours: cfg.graceHours,
     });
   for (const a of plan.leave) {
-    const done = await act('agency gone for the grace period: offboarding', a, s, async () => {
+    const offboard = async () => {
       // Throws for an unreadable activation record: the stack then stays, the mark too (next pass).
-      await offboardNodes(cfg, a, s);
+      await offboardNodes(cfg, a, s, false);
       await deleteAgencyStack(cfg, a);
-    });
+    };
+    const done = await act('agency gone for the grace period: offboarding', a, s, offboard, () =>
+      offboardNodes(cfg, a, s, true),
+    );
     if (done) offboarded++;
   }
   // A leaver keeps its mark until its stack is gone (the plan then unmarks it): a failed or
   // still-running delete is tried again without a new grace period.
-  if (!s.dryRun && (plan.mark.length || plan.unmark.length)) {
+  // Dry-run writes its own marks (membership-io.ts), never the ones enabled mode acts on.
+  if (plan.mark.length || plan.unmark.length) {
     const next = new Map(marks);
     for (const a of plan.mark) next.set(a, now);
     for (const a of plan.unmark) next.delete(a);
-    await writeMarks(cfg.syncTableName, next);
+    await writeMarks(cfg.syncTableName, next, s.dryRun);
   }
   emitMetrics(
     cfg.metricNamespace,

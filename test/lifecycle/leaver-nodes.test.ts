@@ -13,14 +13,17 @@ const io = vi.hoisted(() => ({
   desired: new Set<string>(),
   onboarded: new Map<string, string>(),
   marks: new Map<string, Date>(),
+  dryRunMarks: new Map<string, Date>(),
   written: [] as Map<string, Date>[],
+  dryRunWritten: [] as Map<string, Date>[],
   deleted: [] as string[],
 }));
 vi.mock('../../lambda/fleet-lifecycle/membership-io.ts', () => ({
   accountsUnder: async () => new Set(io.desired),
   onboardedAgencies: async () => new Map(io.onboarded),
-  readMarks: async () => new Map(io.marks),
-  writeMarks: async (_t: string, m: Map<string, Date>) => void io.written.push(new Map(m)),
+  readMarks: async (_t: string, dryRun?: boolean) => new Map(dryRun ? io.dryRunMarks : io.marks),
+  writeMarks: async (_t: string, m: Map<string, Date>, dryRun?: boolean) =>
+    void (dryRun ? io.dryRunWritten : io.written).push(new Map(m)),
   createAgencyStack: async () => undefined,
   deleteAgencyStack: async (_c: unknown, a: string) => void io.deleted.push(a),
 }));
@@ -84,6 +87,8 @@ beforeEach(() => {
   logs = [];
   io.deleted = [];
   io.written = [];
+  io.dryRunWritten = [];
+  io.dryRunMarks = new Map();
   ssm.nodes.nodes.clear();
   ssm.state.parameters.clear();
   // seedAgency stamps each agency's current activation with its account, as the activation manager does.
@@ -212,6 +217,53 @@ describe('membership with no OUs and no accounts configured', () => {
     vi.stubEnv(L.agencyOus.name, 'ou-ab12-agencies1');
     vi.stubEnv(L.agencyAccounts.name, '');
     expect(s.plan).toMatchObject({ leave: [B], mark: [] });
+  });
+});
+
+describe('membership dry-run', () => {
+  const dryRun = async () => {
+    vi.stubEnv(L.membershipMode.name, 'dry-run');
+    try {
+      return await pass();
+    } finally {
+      vi.stubEnv(L.membershipMode.name, 'enabled');
+    }
+  };
+
+  it('logs and counts what it would do (join, offboard, deregister) and changes nothing', async () => {
+    io.desired = new Set([A, '444444444444']);
+    io.dryRunMarks = new Map([[B, new Date(NOW - 100 * 3_600_000)]]);
+    const [nodeOfB] = ssm.registerNodes(actB, 1);
+    await put({ managedInstanceId: nodeOfB, agencyAccountId: B, ec2InstanceId: 'i-0bbbbbbbbbbbbbbb3' });
+    const s = await dryRun();
+    expect(s).toMatchObject({ dryRun: true, plan: { join: ['444444444444'], leave: [B] }, nodesDeregistered: 1 });
+    expect(metric('AgenciesJoined')).toBe(1);
+    expect(metric('AgenciesOffboarded')).toBe(1);
+    expect(metric('LeaverNodesDeregistered')).toBe(1);
+    expect(linesNaming(nodeOfB!)).toEqual([
+      expect.objectContaining({ message: expect.stringMatching(/dry run: not done/), reason: 'agency-left' }),
+    ]);
+    expect(ssm.nodes.nodes.has(nodeOfB!)).toBe(true);
+    expect(await rowOf(nodeOfB!)).toBeDefined();
+    expect(deregisterCalls(nodeOfB!)).toHaveLength(0);
+    expect(io.deleted).toEqual([]);
+  });
+
+  it('keeps its marks apart: it never writes the marks enabled mode acts on', async () => {
+    io.marks = new Map();
+    const s = await dryRun();
+    expect(s.plan).toMatchObject({ mark: [B], leave: [] });
+    expect(io.written).toEqual([]);
+    expect(io.dryRunWritten).toEqual([new Map([[B, expect.any(Date)]])]);
+  });
+
+  it('stores dry-run marks in a row enabled mode does not read (the real sync table)', async () => {
+    const real = await vi.importActual<typeof import('../../lambda/fleet-lifecycle/membership-io.ts')>(
+      '../../lambda/fleet-lifecycle/membership-io.ts',
+    );
+    await real.writeMarks(db.tableName, new Map([[B, new Date(NOW - 100 * 3_600_000)]]), true);
+    expect([...(await real.readMarks(db.tableName, true)).keys()]).toEqual([B]);
+    expect(await real.readMarks(db.tableName, false)).toEqual(new Map());
   });
 });
 
