@@ -184,7 +184,9 @@ const errorTagOf = (run: Run) => `${run.env.reservedTagPrefix}${PROVENANCE_TAG_S
 /** Sends every registration error seen (an empty list clears the hub's record of this agency). */
 async function report(run: Run, registrationErrors: RegistrationError[]): Promise<void> {
   try {
-    const answer = await invokeHub(run.env.hubFunctionArn, { op: 'report', registrationErrors });
+    // The Lambda runtime sets AWS_REGION: the hub keeps this Region's "reported at" apart.
+    const region = process.env['AWS_REGION'];
+    const answer = await invokeHub(run.env.hubFunctionArn, { op: 'report', registrationErrors, region });
     payloadOrRefuse(run, answer, 'report', { op: 'report' });
   } catch (err) {
     run.refuse(`hub invocation failed: ${(err as Error).name}`, { op: 'report' });

@@ -11,6 +11,7 @@ import { SYNC_TABLE } from '../shared/names.ts';
 import { ACCOUNT_ID_PATTERN } from '../../contract/patterns.ts';
 import { BATCH_GET_MAX_KEYS, BATCH_GET_RETRY } from '../../contract/limits.ts';
 import { HandlerError } from '../shared/errors.ts';
+import { guardReportedAt } from './sweep-rules.ts';
 import { ddb, ssm } from './clients.ts';
 
 const A = SYNC_TABLE.attributes;
@@ -165,7 +166,7 @@ const rowOf = (item: Record<string, unknown>): NodeRow => ({
   ec2InstanceId: text(item[A.ec2InstanceId]),
 });
 
-/** When the agency's collector last reported (each reconcile sends a registration-error report). */
+/** When every collector Region of the agency has last reported (sweep-rules.ts: guardReportedAt). */
 export async function collectorReportedAt(table: string, agencyAccountId: string): Promise<Date | undefined> {
   const out = await ddb().send(
     new GetCommand({
@@ -174,8 +175,7 @@ export async function collectorReportedAt(table: string, agencyAccountId: string
       ConsistentRead: true,
     }),
   );
-  const at = out.Item?.reportedAt;
-  return typeof at === 'string' && !Number.isNaN(Date.parse(at)) ? new Date(at) : undefined;
+  return guardReportedAt(out.Item);
 }
 
 /** Deregisters a node (one SSM no longer knows counts as gone) and removes its row, if the agency's. */

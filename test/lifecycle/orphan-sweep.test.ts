@@ -10,7 +10,7 @@ import { startBatchGetThrottle, type BatchGetThrottle } from '../../testing/help
 import { startSsmActivationsFake, type SsmActivationsFake } from '../../testing/fakes/ssm-activations-fake.ts';
 import { DAY, PREFIX, seedAgency } from '../lambda/activation-manager/harness.ts';
 import { LIFECYCLE_ENVIRONMENT as L } from '../../contract/environment.ts';
-import { orphanReason } from '../../lambda/fleet-lifecycle/sweep-rules.ts';
+import { guardReportedAt, orphanReason } from '../../lambda/fleet-lifecycle/sweep-rules.ts';
 import { backoffMs } from '../../lambda/fleet-lifecycle/nodes-io.ts';
 import { BATCH_GET_RETRY } from '../../contract/limits.ts';
 
@@ -206,6 +206,43 @@ describe('a node whose sync-table row names another agency', () => {
     expect(await rowIds()).toContain(filedUnderB);
     // The other orphans of A are still swept: only that node is left alone.
     expect(summary).toMatchObject({ orphans: { unclaimed: 1, 'connection-lost': 1 }, deregistered: 2 });
+  });
+});
+
+describe('an agency with collectors in several Regions', () => {
+  it("is swept only once every Region's collector has reported since the node became overdue", async () => {
+    vi.stubEnv(L.sweepMode.name, 'enabled');
+    // A's us-east-1 collector reported a minute ago; its eu-west-1 one last reported 30 h ago.
+    const fresh = new Date(NOW - 60_000).toISOString();
+    await put({
+      managedInstanceId: `regerr#${A}`,
+      reportedBy: A,
+      reportedAt: fresh,
+      'reportedAt#us-east-1': fresh,
+      'reportedAt#eu-west-1': new Date(NOW - 30 * HOUR).toISOString(),
+    });
+    const summary = (await fn.handler({ task: 'orphan-sweep' }, {})) as Record<string, any>;
+    // The node unclaimed for 48 h became overdue 24 h ago: after eu-west-1's last report.
+    expect(ssm.nodes.nodes.has(ids.unclaimed!)).toBe(true);
+    // ConnectionLost for 40 days: overdue 10 days ago, before every Region's report.
+    expect(ssm.nodes.nodes.has(ids.lost!)).toBe(false);
+    expect(summary).toMatchObject({ orphans: { unclaimed: 0, 'connection-lost': 1 }, deregistered: 1 });
+  });
+
+  const t = (h: number) => new Date(NOW - h * HOUR).toISOString();
+  it.each([
+    ['an older row: reportedAt only', { reportedAt: t(1) }, t(1)],
+    ['the oldest Region', { reportedAt: t(1), 'reportedAt#us-east-1': t(1), 'reportedAt#eu-west-1': t(30) }, t(30)],
+    [
+      'reportedAt older than every Region (an older collector somewhere)',
+      { reportedAt: t(5), 'reportedAt#us-east-1': t(1) },
+      t(5),
+    ],
+    ['a value that is not a time', { reportedAt: t(1), 'reportedAt#eu-west-1': 'soon' }, undefined],
+    ['no row', undefined, undefined],
+    ['a row without any time', { reportedBy: A }, undefined],
+  ])('guard time: %s', (_name, row, expected) => {
+    expect(guardReportedAt(row as Record<string, unknown> | undefined)?.toISOString()).toBe(expected);
   });
 });
 

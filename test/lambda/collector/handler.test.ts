@@ -631,6 +631,8 @@ describe('a cleared (empty) registration tag is no tag', () => {
       {
         op: 'report',
         registrationErrors: [{ ec2InstanceId: ec2Id(4), error: 'register: amazon-ssm-agent -register failed' }],
+        // The collector's Region (the Lambda runtime's AWS_REGION; vitest.config.ts sets us-east-1).
+        region: 'us-east-1',
       },
     ]);
   });
