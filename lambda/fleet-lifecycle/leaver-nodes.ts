@@ -16,6 +16,7 @@ import {
   nodesStampedFor,
   rowIdsOf,
   rowsOf,
+  RowNotRemovedError,
   type Stamp,
 } from './nodes-io.ts';
 
@@ -75,6 +76,28 @@ function reportLeftAlone(account: string, plan: LeaverNodePlan, c: LeaverCounts)
 }
 
 /**
+ * Deregisters one node; on failure logs the node and rethrows (the offboarding then fails and is
+ * retried next pass). A node deregistered whose row stayed is still counted and logged as such.
+ */
+async function deregisterLogged(
+  cfg: LifecycleConfig,
+  fields: { agencyAccountId: string; managedInstanceId: string; reason: string },
+  c: LeaverCounts,
+) {
+  try {
+    return await deregister(cfg.syncTableName, fields.agencyAccountId, fields.managedInstanceId);
+  } catch (err) {
+    if (err instanceof RowNotRemovedError) {
+      c.nodesDeregistered++;
+      log('INFO', `node of an offboarded agency ${err.outcome}`, { ...fields, rowRemoved: false });
+    }
+    const message = String((err as Error).message).slice(0, 300);
+    log('ERROR', 'node of an offboarded agency: deregistration incomplete', { ...fields, error: message });
+    throw err;
+  }
+}
+
+/**
  * Deregisters (or, with LEAVER_NODES=keep, keeps and lists) the leaver's confirmed nodes. In
  * dry-run it only reads, and logs and counts what it would do.
  */
@@ -92,13 +115,10 @@ export async function offboardNodes(cfg: LifecycleConfig, account: string, c: Le
     return;
   }
   for (const { managedInstanceId, reason } of plan.deregister) {
-    const outcome = dryRun ? 'to be deregistered' : await deregister(cfg.syncTableName, account, managedInstanceId);
+    const fields = { agencyAccountId: account, managedInstanceId, reason };
+    const outcome = dryRun ? 'to be deregistered' : await deregisterLogged(cfg, fields, c);
     c.nodesDeregistered++;
-    log('INFO', `node of an offboarded agency ${outcome}${note}`, {
-      agencyAccountId: account,
-      managedInstanceId,
-      reason,
-    });
+    log('INFO', `node of an offboarded agency ${outcome}${note}`, fields);
   }
   for (const managedInstanceId of plan.rowOnly) {
     const removed = dryRun || (await deleteRowOf(cfg.syncTableName, account, managedInstanceId));

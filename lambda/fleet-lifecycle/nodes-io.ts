@@ -178,9 +178,29 @@ export async function collectorReportedAt(table: string, agencyAccountId: string
   return guardReportedAt(out.Item);
 }
 
-/** Deregisters a node (one SSM no longer knows counts as gone) and removes its row, if the agency's. */
-export async function deregister(table: string, agencyAccountId: string, managedInstanceId: string) {
-  let outcome: 'deregistered' | 'already gone' = 'deregistered';
+export type DeregisterOutcome = 'deregistered' | 'already gone';
+
+/** The node is deregistered (or was gone), but its row could not be removed: count it, log both. */
+export class RowNotRemovedError extends HandlerError {
+  override readonly name = 'RowNotRemovedError';
+  constructor(
+    readonly outcome: DeregisterOutcome,
+    readonly rowError: string,
+  ) {
+    super(`node ${outcome}, but its sync-table row could not be removed (${rowError})`);
+  }
+}
+
+/**
+ * Deregisters a node (one SSM no longer knows counts as gone) and removes its row, if the agency's.
+ * Throws RowNotRemovedError when only the row delete failed, so the caller still counts the node.
+ */
+export async function deregister(
+  table: string,
+  agencyAccountId: string,
+  managedInstanceId: string,
+): Promise<DeregisterOutcome> {
+  let outcome: DeregisterOutcome = 'deregistered';
   try {
     await ssm().send(new DeregisterManagedInstanceCommand({ InstanceId: managedInstanceId }));
   } catch (err) {
@@ -198,7 +218,8 @@ export async function deregister(table: string, agencyAccountId: string, managed
       }),
     );
   } catch (err) {
-    if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+    const name = (err as { name?: string }).name ?? 'Error';
+    if (name !== 'ConditionalCheckFailedException') throw new RowNotRemovedError(outcome, name);
   }
   return outcome;
 }

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startDynalite, type DynaliteHandle } from '../../testing/helpers/dynalite.ts';
+import { startBatchGetThrottle, type BatchGetThrottle } from '../../testing/helpers/batch-get-throttle.ts';
 import { startSsmActivationsFake, type SsmActivationsFake } from '../../testing/fakes/ssm-activations-fake.ts';
 import { DAY, PREFIX, TAG_PREFIX, seedAgency } from '../lambda/activation-manager/harness.ts';
 import { LIFECYCLE_ENVIRONMENT as L } from '../../contract/environment.ts';
@@ -40,6 +41,7 @@ const NOW = Date.now();
 const STAMP = `${TAG_PREFIX}activation-agency`;
 let ssm: SsmActivationsFake;
 let db: DynaliteHandle;
+let proxy: BatchGetThrottle;
 let logs: Record<string, any>[] = [];
 const doc = () => DynamoDBDocumentClient.from(db.client);
 const put = (Item: Record<string, unknown>) => doc().send(new PutCommand({ TableName: db.tableName, Item }));
@@ -54,9 +56,11 @@ const pass = () => runMembership(readConfig(), HUB);
 beforeAll(async () => {
   ssm = await startSsmActivationsFake();
   db = await startDynalite();
+  proxy = await startBatchGetThrottle(db.endpoint);
   for (const [k, v] of Object.entries({
     AWS_ENDPOINT_URL_SSM: ssm.endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
+    // Through a proxy that can fail a DynamoDB operation or throttle BatchGetItem.
+    AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint,
     [L.syncTableName.name]: db.tableName,
     [L.activationParameterPrefix.name]: PREFIX,
     [L.reservedTagPrefix.name]: TAG_PREFIX,
@@ -79,12 +83,15 @@ afterAll(async () => {
   vi.unstubAllEnvs();
   await ssm.close();
   await db.close();
+  await proxy.close();
 });
 
 let actA: string;
 let actB: string;
 beforeEach(() => {
   logs = [];
+  proxy.starve(0);
+  proxy.failNext('DeleteItem', 0);
   io.deleted = [];
   io.written = [];
   io.dryRunWritten = [];
@@ -174,6 +181,45 @@ describe("offboarding B never deregisters another agency's node", () => {
     expect(ssm.nodes.nodes.has(node!)).toBe(true);
     expect(await rowOf(node!)).toBeUndefined();
     expect(s).toMatchObject({ nodesDeregistered: 0, rowsRemoved: 1 });
+  });
+});
+
+describe('a leaver whose node deregisters but whose row cannot be removed', () => {
+  it('counts and logs the node, keeps the stack, and finishes the offboarding next pass', async () => {
+    const [nodeOfB] = ssm.registerNodes(actB, 1);
+    await put({ managedInstanceId: nodeOfB, agencyAccountId: B, ec2InstanceId: 'i-0bbbbbbbbbbbbbbb4' });
+    proxy.failNext('DeleteItem', 1);
+    await expect(pass()).rejects.toThrow(/RowNotRemovedError/);
+    expect(ssm.nodes.nodes.has(nodeOfB!)).toBe(false);
+    expect(io.deleted).toEqual([]);
+    expect(metric('LeaverNodesDeregistered')).toBe(1);
+    expect(linesNaming(nodeOfB!)).toEqual([
+      expect.objectContaining({
+        level: 'INFO',
+        message: 'node of an offboarded agency deregistered',
+        rowRemoved: false,
+      }),
+      expect.objectContaining({ level: 'ERROR', reason: 'agency-left' }),
+    ]);
+    logs = [];
+    await pass();
+    expect(await rowOf(nodeOfB!)).toBeUndefined();
+    expect(io.deleted).toEqual([B]);
+  });
+
+  it('does not offboard a leaver whose rows cannot all be read (throttled table)', async () => {
+    // More keys than attempts: the proxy reads one key per BatchGetItem request.
+    const nodes = ssm.registerNodes(actB, 10);
+    for (const [i, id] of nodes.entries())
+      await put({
+        managedInstanceId: id,
+        agencyAccountId: A,
+        ec2InstanceId: `i-0aaaaaaaaaaaaaa${String(i).padStart(2, '0')}`,
+      });
+    proxy.starve(1_000);
+    await expect(pass()).rejects.toThrow(/IncompleteReadError/);
+    for (const id of nodes) expect(ssm.nodes.nodes.has(id)).toBe(true);
+    expect(io.deleted).toEqual([]);
   });
 });
 

@@ -64,6 +64,7 @@ afterAll(async () => {
 beforeEach(async () => {
   logs = [];
   throttle.starve(0);
+  throttle.failNext('DeleteItem', 0);
   ssm.nodes.nodes.clear();
   ssm.state.parameters.clear();
   const a = seedAgency(ssm, A, { expiresInMs: 20 * DAY }).current.ActivationId;
@@ -206,6 +207,27 @@ describe('a node whose sync-table row names another agency', () => {
     expect(await rowIds()).toContain(filedUnderB);
     // The other orphans of A are still swept: only that node is left alone.
     expect(summary).toMatchObject({ orphans: { unclaimed: 1, 'connection-lost': 1 }, deregistered: 2 });
+  });
+});
+
+describe('a deregistered orphan whose row cannot be removed', () => {
+  it('is still counted and logged as deregistered; the row left behind is a counted failure', async () => {
+    vi.stubEnv(L.sweepMode.name, 'enabled');
+    throttle.failNext('DeleteItem', 2);
+    await expect(fn.handler({ task: 'orphan-sweep' }, {})).rejects.toThrow(/2 failure\(s\).*RowNotRemovedError/);
+    expect(ssm.nodes.nodes.has(ids.unclaimed!)).toBe(false);
+    expect(ssm.nodes.nodes.has(ids.lost!)).toBe(false);
+    expect(await rowIds()).toContain(ids.lost);
+    const lines = logs.map((l) => JSON.parse(l));
+    expect(
+      lines
+        .filter((l) => l.message === 'orphan deregistered')
+        .map((l) => l.managedInstanceId)
+        .sort(),
+    ).toEqual([ids.unclaimed, ids.lost].sort());
+    expect(lines.filter((l) => l.message === 'row of a deregistered orphan could not be removed')).toHaveLength(2);
+    expect(metric('OrphansDeregistered')).toBe(2);
+    expect(metric('SweepFailures')).toBe(2);
   });
 });
 
