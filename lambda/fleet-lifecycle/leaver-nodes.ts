@@ -47,8 +47,10 @@ async function leaverActivationIds(cfg: LifecycleConfig, account: string): Promi
 export async function planLeaverNodes(cfg: LifecycleConfig, account: string): Promise<LeaverNodePlan> {
   const ids = await leaverActivationIds(cfg, account);
   const stamp: Stamp = { key: provenanceKeys(cfg.reservedTagPrefix).activationAgency, agencyAccountId: account };
-  const confirmed = (await nodesOf(ids, stamp)).map((n) => n.managedInstanceId);
   const stamped = (await nodesStampedFor(stamp)).map((n) => n.managedInstanceId);
+  // Registered with one of its activations AND stamped for it: two queries, intersected here.
+  const stampedSet = new Set(stamped);
+  const confirmed = (await nodesOf(ids)).map((n) => n.managedInstanceId).filter((id) => stampedSet.has(id));
   // Throws on an incomplete read: a row never read must not pass for "no row of another agency".
   const rows = await rowsOf(cfg.syncTableName, confirmed, { baseDelayMs: cfg.retryBaseDelayMs });
   const rowIds = await rowIdsOf(cfg.syncTableName, account);

@@ -73,21 +73,21 @@ export interface Stamp {
 type Filter = { Key: string; Values: string[] };
 const stampFilter = (stamp: Stamp): Filter => ({ Key: `tag:${stamp.key}`, Values: [stamp.agencyAccountId] });
 
-/**
- * The managed nodes registered with these activations; with a stamp, only those that also carry it.
- * DescribeInstanceInformation ANDs its filters; `ActivationIds` and `tag:<key>` are both valid keys
- * (API reference, InstanceInformationStringFilter).
- */
-export async function nodesOf(activationIds: readonly string[], stamp?: Stamp): Promise<NodeInfo[]> {
+/** The managed nodes registered with these activations. */
+export async function nodesOf(activationIds: readonly string[]): Promise<NodeInfo[]> {
   const nodes: NodeInfo[] = [];
-  for (let i = 0; i < activationIds.length; i += FILTER_VALUES_MAX) {
-    const ids: Filter = { Key: 'ActivationIds', Values: activationIds.slice(i, i + FILTER_VALUES_MAX) };
-    nodes.push(...(await describeNodes(stamp ? [ids, stampFilter(stamp)] : [ids])));
-  }
+  for (let i = 0; i < activationIds.length; i += FILTER_VALUES_MAX)
+    nodes.push(
+      ...(await describeNodes([{ Key: 'ActivationIds', Values: activationIds.slice(i, i + FILTER_VALUES_MAX) }])),
+    );
   return nodes;
 }
 
-/** Every managed node that carries the stamp, whatever its activation. */
+/**
+ * Every managed node that carries the stamp, whatever its activation. A query of its own: the
+ * API reference (DescribeInstanceInformation, Filters) says "Tag filters can't be combined with
+ * other filter types", so it cannot be ANDed with ActivationIds in one call.
+ */
 export const nodesStampedFor = (stamp: Stamp): Promise<NodeInfo[]> => describeNodes([stampFilter(stamp)]);
 
 async function describeNodes(Filters: Filter[]): Promise<NodeInfo[]> {

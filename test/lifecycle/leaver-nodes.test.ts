@@ -4,6 +4,7 @@
 // replaced: which accounts the OUs hold, which stacks exist, the marks, and a record of deletions.
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DescribeInstanceInformationCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { startDynalite, type DynaliteHandle } from '../../testing/helpers/dynalite.ts';
 import { startBatchGetThrottle, type BatchGetThrottle } from '../../testing/helpers/batch-get-throttle.ts';
 import { startSsmActivationsFake, type SsmActivationsFake } from '../../testing/fakes/ssm-activations-fake.ts';
@@ -310,6 +311,20 @@ describe('membership dry-run', () => {
     await real.writeMarks(db.tableName, new Map([[B, new Date(NOW - 100 * 3_600_000)]]), true);
     expect([...(await real.readMarks(db.tableName, true)).keys()]).toEqual([B]);
     expect(await real.readMarks(db.tableName, false)).toEqual(new Map());
+  });
+});
+
+describe('finding the nodes stamped for a leaver', () => {
+  it('reads the stamp apart from the activations: SSM refuses a tag filter beside another key', async () => {
+    const client = new SSMClient({ endpoint: ssm.endpoint });
+    const tag = { Key: `tag:${STAMP}`, Values: [B] };
+    await expect(
+      client.send(new DescribeInstanceInformationCommand({ Filters: [tag, { Key: 'ActivationIds', Values: [actB] }] })),
+    ).rejects.toThrow(/can't be combined/);
+    const [nodeOfB] = ssm.registerNodes(actB, 1);
+    ssm.registerNodes(actA, 1);
+    const out = await client.send(new DescribeInstanceInformationCommand({ Filters: [tag] }));
+    expect(out.InstanceInformationList?.map((n) => n.InstanceId)).toEqual([nodeOfB]);
   });
 });
 

@@ -3,7 +3,10 @@
 // - DescribeInstanceInformation: Filters with keys ActivationIds, ResourceType, PingStatus and
 //   "tag:<key>" (the node has that tag with one of the values; API_InstanceInformationStringFilter:
 //   "Valid filter key values: ActivationIds | ... | "tag-key" | "tag:{keyname}", example
-//   Key=tag:Purpose,Values=Test), each 1–100 values, ANDed across keys; MaxResults 5–50; an opaque NextToken tied to the query;
+//   Key=tag:Purpose,Values=Test), each 1–100 values, ANDed across keys; a tag filter beside any
+//   other key is refused (API_DescribeInstanceInformation, Filters: "Tag filters can't be combined
+//   with other filter types"; the error code for it is not documented: InvalidFilterKey assumed);
+//   MaxResults 5–50; an opaque NextToken tied to the query;
 //   InstanceInformationList items carry InstanceId, ActivationId, PingStatus, LastPingDateTime,
 //   RegistrationDate, ResourceType (ManagedInstance) (API_DescribeInstanceInformation,
 //   API_InstanceInformation).
@@ -91,6 +94,9 @@ export class SsmNodesState {
       throw new NodeApiError('ValidationException', 'MaxResults must be between 5 and 50');
     let list = [...this.nodes.values()].sort((a, b) => a.InstanceId.localeCompare(b.InstanceId));
     const filters = (input.Filters ?? []) as Array<{ Key?: string; Values?: unknown }>;
+    const tagged = filters.filter((f) => (f.Key ?? '').startsWith('tag:')).length;
+    if (tagged > 0 && tagged < filters.length)
+      throw new NodeApiError('InvalidFilterKey', "Tag filters can't be combined with other filter types");
     for (const f of filters) {
       const key = f.Key ?? '';
       const field = key.startsWith('tag:') ? tagValue(key.slice(4)) : FILTER_FIELDS[key];
