@@ -225,22 +225,26 @@ async function reconcile(run: Run): Promise<number> {
     log('WARN', 'managed node claimed by several instances; not sent', i);
     return false;
   });
-  const before = { failures: run.failures.length, deferred: run.counts.deferred, missing: run.counts.missingResults };
+  const c = run.counts;
+  const before = { failures: run.failures.length, deferred: c.deferred, missing: c.missingResults, failed: c.failed };
   await send(run, 'sync', claimed);
   // The hub takes the report as "this agency's collector has reported", and the orphan sweep acts
-  // only on nodes that became overdue before it: so it is sent only after a run whose sync
-  // requests all got an answer for every instance (none refused or failed, none deferred).
+  // only on nodes that became overdue before it: so it is sent only after a run in which every
+  // instance sent got an answer that is not `failed` (a node the hub failed on, e.g. deferred for
+  // lack of time on its side, may have no row binding it yet), no request was refused or failed,
+  // and nothing was deferred here.
   const unanswered = {
     failedRequests: run.failures.length - before.failures,
-    deferred: run.counts.deferred - before.deferred,
-    missingResults: run.counts.missingResults - before.missing,
+    deferred: c.deferred - before.deferred,
+    missingResults: c.missingResults - before.missing,
+    failedInstances: c.failed - before.failed,
   };
   if (gone.length) await send(run, 'deregister', gone);
-  run.counts.registrationErrors = failed.length;
+  c.registrationErrors = failed.length;
   if (Object.values(unanswered).every((n) => n === 0)) await report(run, failed);
   else {
-    run.counts.reportWithheld = 1;
-    log('WARN', 'registration report not sent: some sync requests got no answer this run', unanswered);
+    c.reportWithheld = 1;
+    log('WARN', 'registration report not sent: some syncs got no answer this run', unanswered);
   }
   return seen;
 }

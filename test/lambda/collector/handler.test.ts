@@ -493,9 +493,7 @@ describe('time budget', () => {
 describe('the registration report (the hub\'s "collector reported" time, the orphan sweep\'s guard)', () => {
   const reports = () => hub.calls.filter((c) => (c.payload as { op?: string } | null)?.op === 'report');
   const withheld = () =>
-    logsAt('WARN').filter(
-      (l) => l['message'] === 'registration report not sent: some sync requests got no answer this run',
-    );
+    logsAt('WARN').filter((l) => l['message'] === 'registration report not sent: some syncs got no answer this run');
 
   it('is sent after a run whose sync requests were all answered, rejected instances included', async () => {
     ec2.instances = Array.from({ length: 150 }, (_, n) => managed(n));
@@ -542,6 +540,19 @@ describe('the registration report (the hub\'s "collector reported" time, the orp
     expect(summary.reportWithheld).toBe(1);
     expect(reports()).toHaveLength(0);
     expect(withheld()).toEqual([expect.objectContaining({ deferred: 150 })]);
+  });
+
+  it('is not sent when the hub answered `failed` for an instance (e.g. deferred on its side)', async () => {
+    ec2.instances = Array.from({ length: 3 }, (_, n) => managed(n));
+    hub.onInvoke = async (p, meta) => {
+      const body = (await hubThatApplies(p, meta)) as { results?: Array<Record<string, unknown>> };
+      if ((p as { op: string }).op === 'sync')
+        Object.assign(body.results![2]!, { status: 'failed', reason: 'deferred: the invocation ran out of time' });
+      return body;
+    };
+    await run(scheduled);
+    expect(reports()).toHaveLength(0);
+    expect(withheld()).toEqual([expect.objectContaining({ failedInstances: 1, failedRequests: 0 })]);
   });
 
   it('is not sent when the hub left some instances out of its answer', async () => {
