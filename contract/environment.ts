@@ -241,6 +241,21 @@ export const LIFECYCLE_ENVIRONMENT = {
     name: 'STACK_ROLE_ARN',
     rule: { pattern: /^arn:aws[a-z-]*:iam::\d{12}:role\//, text: 'an IAM role ARN' },
   },
+  /** The tag key prefix whose `activation-agency` key the activation stamps on each node it registers. */
+  reservedTagPrefix: {
+    name: 'RESERVED_TAG_PREFIX',
+    rule: RESERVED_TAG_PREFIX_RULE,
+    default: DEFAULT_RESERVED_TAG_PREFIX,
+  },
+  /** Base delay (ms) of the backoff between BatchGetItem retries (contract/limits.ts: BATCH_GET_RETRY). */
+  retryBaseDelayMs: {
+    type: 'number',
+    name: 'RETRY_BASE_DELAY_MS',
+    source: 'operator',
+    min: 0,
+    max: 60_000,
+    optional: true,
+  },
   region: { name: 'AWS_REGION', source: 'runtime' },
 } as const satisfies EnvironmentSpec;
 

@@ -94,3 +94,12 @@ export function advancedTierOn(settingValue: string | undefined): boolean {
  * DeleteStackInstances operation is 50"; it suggests splitting into several calls).
  */
 export const DELETE_STACK_INSTANCES_MAX_OUS = 50;
+
+/**
+ * BatchGetItem: unprocessed keys are read again with exponential backoff, as the DynamoDB API
+ * reference asks ("we strongly recommend that you use an exponential backoff algorithm"); keys
+ * still unprocessed after the last attempt make the read incomplete (never "no row").
+ */
+export const BATCH_GET_RETRY = { attempts: 8, baseDelayMs: 50, maxDelayMs: 2_000 } as const;
+/** BatchGetItem: at most 100 keys a request (DynamoDB API reference). */
+export const BATCH_GET_MAX_KEYS = 100;

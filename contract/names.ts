@@ -89,6 +89,12 @@ export const SYNC_TABLE = {
    */
   registrationErrorKeyPrefix: 'regerr#',
   /**
+   * In an agency's `regerr#` row, one attribute per collector Region, `reportedAt#<region>`: when
+   * that Region's collector last reported (beside `reportedAt`, the latest of any). The orphan
+   * sweep's guard takes the oldest of them.
+   */
+  reportedAtRegionPrefix: 'reportedAt#',
+  /**
    * One row per agency, key `rejected#<account>`, holds the latest nodes the tag manager refused to
    * that agency (list `rejections`, newest first, one entry per node, at most MAX_REJECTIONS_KEPT).
    * Keyed by the caller the alias names, never by the refused node, so a refused request cannot

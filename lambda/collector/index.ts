@@ -55,6 +55,8 @@ class Run {
     /** Tags the hub did not copy to SSM (`aws:` keys, over the 50-tag limit, ...): the run summary shows them. */
     tagsSkipped: 0,
     instancesWithSkippedTags: 0,
+    /** 1 when the registration report was not sent because some sync request got no answer. */
+    reportWithheld: 0,
   };
   readonly failures: string[] = [];
   constructor(
@@ -182,7 +184,9 @@ const errorTagOf = (run: Run) => `${run.env.reservedTagPrefix}${PROVENANCE_TAG_S
 /** Sends every registration error seen (an empty list clears the hub's record of this agency). */
 async function report(run: Run, registrationErrors: RegistrationError[]): Promise<void> {
   try {
-    const answer = await invokeHub(run.env.hubFunctionArn, { op: 'report', registrationErrors });
+    // The Lambda runtime sets AWS_REGION: the hub keeps this Region's "reported at" apart.
+    const region = process.env['AWS_REGION'];
+    const answer = await invokeHub(run.env.hubFunctionArn, { op: 'report', registrationErrors, region });
     payloadOrRefuse(run, answer, 'report', { op: 'report' });
   } catch (err) {
     run.refuse(`hub invocation failed: ${(err as Error).name}`, { op: 'report' });
@@ -221,10 +225,27 @@ async function reconcile(run: Run): Promise<number> {
     log('WARN', 'managed node claimed by several instances; not sent', i);
     return false;
   });
+  const c = run.counts;
+  const before = { failures: run.failures.length, deferred: c.deferred, missing: c.missingResults, failed: c.failed };
   await send(run, 'sync', claimed);
+  // The hub takes the report as "this agency's collector has reported", and the orphan sweep acts
+  // only on nodes that became overdue before it: so it is sent only after a run in which every
+  // instance sent got an answer that is not `failed` (a node the hub failed on, e.g. deferred for
+  // lack of time on its side, may have no row binding it yet), no request was refused or failed,
+  // and nothing was deferred here.
+  const unanswered = {
+    failedRequests: run.failures.length - before.failures,
+    deferred: c.deferred - before.deferred,
+    missingResults: c.missingResults - before.missing,
+    failedInstances: c.failed - before.failed,
+  };
   if (gone.length) await send(run, 'deregister', gone);
-  run.counts.registrationErrors = failed.length;
-  await report(run, failed);
+  c.registrationErrors = failed.length;
+  if (Object.values(unanswered).every((n) => n === 0)) await report(run, failed);
+  else {
+    c.reportWithheld = 1;
+    log('WARN', 'registration report not sent: some syncs got no answer this run', unanswered);
+  }
   return seen;
 }
 

@@ -101,11 +101,15 @@ export async function deleteAgencyStack(cfg: LifecycleConfig, account: string): 
 
 /** One row, key lifecycle#membership, maps each agency gone from the OUs to when it was first missed. */
 const MARKS_KEY = 'lifecycle#membership';
+/**
+ * Dry-run keeps its own marks, so its preview follows the grace period too, while a later switch
+ * to enabled starts every grace period afresh instead of acting at once on marks it never made.
+ */
+const DRY_RUN_MARKS_KEY = 'lifecycle#membership-dry-run';
+const marksKey = (dryRun: boolean) => ({ [SYNC_TABLE.partitionKey]: dryRun ? DRY_RUN_MARKS_KEY : MARKS_KEY });
 
-export async function readMarks(table: string): Promise<Map<string, Date>> {
-  const out = await ddb().send(
-    new GetCommand({ TableName: table, Key: { [SYNC_TABLE.partitionKey]: MARKS_KEY }, ConsistentRead: true }),
-  );
+export async function readMarks(table: string, dryRun = false): Promise<Map<string, Date>> {
+  const out = await ddb().send(new GetCommand({ TableName: table, Key: marksKey(dryRun), ConsistentRead: true }));
   const raw = (out.Item?.missingSince ?? {}) as Record<string, unknown>;
   const marks = new Map<string, Date>();
   for (const [account, at] of Object.entries(raw))
@@ -113,7 +117,7 @@ export async function readMarks(table: string): Promise<Map<string, Date>> {
   return marks;
 }
 
-export async function writeMarks(table: string, marks: ReadonlyMap<string, Date>): Promise<void> {
+export async function writeMarks(table: string, marks: ReadonlyMap<string, Date>, dryRun = false): Promise<void> {
   const missingSince = Object.fromEntries([...marks].map(([a, d]) => [a, d.toISOString()]));
-  await ddb().send(new PutCommand({ TableName: table, Item: { [SYNC_TABLE.partitionKey]: MARKS_KEY, missingSince } }));
+  await ddb().send(new PutCommand({ TableName: table, Item: { ...marksKey(dryRun), missingSince } }));
 }

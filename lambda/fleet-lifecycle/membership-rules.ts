@@ -43,3 +43,54 @@ export function membershipPlan(s: MembershipState, now: Date, graceHours: number
     if (!s.onboarded.has(account) && !s.desired.has(account)) plan.unmark.push(account);
   return plan;
 }
+
+/** Why a leaver's node is deregistered: always stamped for the leaver by its activation. */
+export type LeaverNodeReason = 'agency-left' | 'agency-left-row-and-stamp';
+
+export interface LeaverNodes {
+  account: string;
+  /** Nodes registered with the leaver's activations that SSM confirms carry its stamp. */
+  confirmed: readonly string[];
+  /** Nodes SSM confirms carry the leaver's stamp, whatever their activation. */
+  stamped: readonly string[];
+  /** Sync-table rows of the confirmed nodes (a row of another agency means: not the leaver's). */
+  rows: ReadonlyMap<string, { agencyAccountId?: string }>;
+  /** Nodes the sync table files under the leaver. */
+  rowIds: readonly string[];
+}
+
+export interface LeaverNodePlan {
+  deregister: { managedInstanceId: string; reason: LeaverNodeReason }[];
+  /** Stamped for the leaver, but the sync table files them under another agency: left alone. */
+  otherAgency: { managedInstanceId: string; rowAgency: string }[];
+  /** Rows filed under the leaver whose node SSM does not confirm as the leaver's: only the row goes. */
+  rowOnly: string[];
+  /** Stamped for the leaver, but neither in its record nor in the table: left alone, reported. */
+  unknown: string[];
+}
+
+/**
+ * Pure: what offboarding does with the leaver's nodes. A node is deregistered only when SSM
+ * confirms it carries the leaver's stamp AND the leaver's record or rows lead to it, and no row
+ * files it under another agency. A row alone never deregisters anything.
+ */
+export function leaverNodePlan(n: LeaverNodes): LeaverNodePlan {
+  const plan: LeaverNodePlan = { deregister: [], otherAgency: [], rowOnly: [], unknown: [] };
+  const stamped = new Set(n.stamped);
+  const filedUnderLeaver = new Set(n.rowIds);
+  const seen = new Set<string>();
+  for (const id of [...n.confirmed].sort()) {
+    seen.add(id);
+    const rowAgency = n.rows.get(id)?.agencyAccountId;
+    if (rowAgency && rowAgency !== n.account) plan.otherAgency.push({ managedInstanceId: id, rowAgency });
+    else plan.deregister.push({ managedInstanceId: id, reason: 'agency-left' });
+  }
+  for (const id of [...filedUnderLeaver].sort()) {
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (stamped.has(id)) plan.deregister.push({ managedInstanceId: id, reason: 'agency-left-row-and-stamp' });
+    else plan.rowOnly.push(id);
+  }
+  plan.unknown = [...stamped].filter((id) => !seen.has(id)).sort();
+  return plan;
+}

@@ -6,6 +6,7 @@
 import { emitMetrics, log } from '../shared/log.ts';
 import { HandlerError } from '../shared/errors.ts';
 import { listOf, type LifecycleConfig } from './config.ts';
+import { LIFECYCLE_ENVIRONMENT } from '../../contract/environment.ts';
 import {
   accountsUnder,
   createAgencyStack,
@@ -15,24 +16,28 @@ import {
   writeMarks,
 } from './membership-io.ts';
 import { membershipPlan, type MembershipPlan } from './membership-rules.ts';
-import { deregister, listAgencyActivations, nodesOf, rowIdsOf } from './nodes-io.ts';
+import { offboardNodes, type LeaverCounts } from './leaver-nodes.ts';
 
 export class MembershipError extends HandlerError {
   override readonly name = 'MembershipError';
 }
 
-export interface MembershipSummary {
+export interface MembershipSummary extends LeaverCounts {
   dryRun: boolean;
   desired: number;
   plan: MembershipPlan;
-  nodesDeregistered: number;
-  nodesKept: number;
   failures: string[];
 }
 
-/** The accounts that should be agencies; refuses an empty answer for configured OUs. */
+/** The accounts that should be agencies; refuses no OUs and no accounts, and an empty answer for configured OUs. */
 async function desiredAccounts(cfg: LifecycleConfig, hubAccount: string): Promise<Set<string>> {
   const ous = listOf(cfg.agencyOus);
+  // Nothing configured is a set-up mistake, not an organization without agencies: read as
+  // "no member", it would mark every agency as gone.
+  if (!ous.length && !listOf(cfg.agencyAccounts).length)
+    throw new MembershipError(
+      `${LIFECYCLE_ENVIRONMENT.agencyOus.name} and ${LIFECYCLE_ENVIRONMENT.agencyAccounts.name} are both empty: no agency is configured; nothing changed`,
+    );
   const desired = ous.length ? await accountsUnder(ous) : new Set<string>();
   // An empty OU answer is far likelier a wrong ID or a missing permission than an empty
   // organization: offboarding every agency on it would be a disaster.
@@ -43,45 +48,21 @@ async function desiredAccounts(cfg: LifecycleConfig, hubAccount: string): Promis
   return desired;
 }
 
-/** A leaver's nodes: deregistered, or kept and reported, per the LEAVER_NODES setting. */
-async function handleLeaverNodes(cfg: LifecycleConfig, account: string, s: MembershipSummary): Promise<void> {
-  const agencies = await listAgencyActivations(cfg.activationParameterPrefix, () => undefined);
-  const ids = agencies.find((a) => a.agencyAccountId === account)?.activationIds ?? [];
-  const nodes = await nodesOf(ids);
-  if (cfg.leaverNodes === 'keep') {
-    s.nodesKept += nodes.length;
-    log('WARN', 'agency offboarded; its managed nodes are kept', {
-      agencyAccountId: account,
-      nodes: nodes.length,
-      managedInstanceIds: nodes.slice(0, 50).map((n) => n.managedInstanceId),
-    });
-    return;
-  }
-  // Rows of nodes already gone from SSM go too: the table keeps nothing of an offboarded agency.
-  const gone = (await rowIdsOf(cfg.syncTableName, account)).filter(
-    (id) => !nodes.some((n) => n.managedInstanceId === id),
-  );
-  for (const id of gone) await deregister(cfg.syncTableName, account, id);
-  for (const n of nodes) {
-    await deregister(cfg.syncTableName, account, n.managedInstanceId);
-    s.nodesDeregistered++;
-    log('INFO', 'node of an offboarded agency deregistered', {
-      agencyAccountId: account,
-      managedInstanceId: n.managedInstanceId,
-      reason: 'agency-left',
-    });
-  }
-}
-
-/** Runs one change (or only logs it in dry-run); true when it was made. */
-async function act(label: string, account: string, s: MembershipSummary, fn: () => Promise<unknown>): Promise<boolean> {
-  if (s.dryRun) {
-    log('INFO', `${label} (dry run: not done)`, { agencyAccountId: account });
-    return false;
-  }
+/**
+ * Runs one change; true when it was made. In dry-run only `preview` runs (reads, logs, counts) and
+ * the change is logged as not done but still counted as what the pass would have done.
+ */
+async function act(
+  label: string,
+  account: string,
+  s: MembershipSummary,
+  fn: () => Promise<unknown>,
+  preview?: () => Promise<unknown>,
+): Promise<boolean> {
   try {
-    await fn();
-    log('INFO', label, { agencyAccountId: account });
+    if (s.dryRun) await preview?.();
+    else await fn();
+    log('INFO', s.dryRun ? `${label} (dry run: not done)` : label, { agencyAccountId: account });
     return true;
   } catch (err) {
     s.failures.push(`${label} ${account}: ${(err as Error).name}`);
@@ -94,14 +75,30 @@ async function act(label: string, account: string, s: MembershipSummary, fn: () 
   }
 }
 
+/** What the pass starts from; a refusal or failed read stops it before any change, logged and counted. */
+async function readState(cfg: LifecycleConfig, hubAccount: string) {
+  try {
+    const desired = await desiredAccounts(cfg, hubAccount);
+    const onboarded = await onboardedAgencies(cfg.agencyStackPrefix);
+    const marks = await readMarks(cfg.syncTableName, cfg.membershipMode === 'dry-run');
+    return { desired, onboarded, marks };
+  } catch (err) {
+    const e = err as Error;
+    log('ERROR', 'membership pass refused: nothing changed', {
+      error: e.name,
+      message: String(e.message).slice(0, 300),
+    });
+    emitMetrics(cfg.metricNamespace, { Service: 'FleetLifecycle' }, { MembershipFailures: { value: 1 } });
+    throw err;
+  }
+}
+
 export async function runMembership(
   cfg: LifecycleConfig,
   hubAccount: string,
   now = new Date(),
 ): Promise<MembershipSummary> {
-  const desired = await desiredAccounts(cfg, hubAccount);
-  const onboarded = await onboardedAgencies(cfg.agencyStackPrefix);
-  const marks = await readMarks(cfg.syncTableName);
+  const { desired, onboarded, marks } = await readState(cfg, hubAccount);
   const plan = membershipPlan({ desired, onboarded, missingSince: marks }, now, cfg.graceHours);
   const s: MembershipSummary = {
     dryRun: cfg.membershipMode === 'dry-run',
@@ -109,6 +106,8 @@ export async function runMembership(
     plan,
     nodesDeregistered: 0,
     nodesKept: 0,
+    nodesLeftAlone: 0,
+    rowsRemoved: 0,
     failures: [],
   };
   let joined = 0;
@@ -127,19 +126,24 @@ export async function runMembership(
       graceHours: cfg.graceHours,
     });
   for (const a of plan.leave) {
-    const done = await act('agency gone for the grace period: offboarding', a, s, async () => {
-      await handleLeaverNodes(cfg, a, s);
+    const offboard = async () => {
+      // Throws for an unreadable activation record: the stack then stays, the mark too (next pass).
+      await offboardNodes(cfg, a, s, false);
       await deleteAgencyStack(cfg, a);
-    });
+    };
+    const done = await act('agency gone for the grace period: offboarding', a, s, offboard, () =>
+      offboardNodes(cfg, a, s, true),
+    );
     if (done) offboarded++;
   }
   // A leaver keeps its mark until its stack is gone (the plan then unmarks it): a failed or
   // still-running delete is tried again without a new grace period.
-  if (!s.dryRun && (plan.mark.length || plan.unmark.length)) {
+  // Dry-run writes its own marks (membership-io.ts), never the ones enabled mode acts on.
+  if (plan.mark.length || plan.unmark.length) {
     const next = new Map(marks);
     for (const a of plan.mark) next.set(a, now);
     for (const a of plan.unmark) next.delete(a);
-    await writeMarks(cfg.syncTableName, next);
+    await writeMarks(cfg.syncTableName, next, s.dryRun);
   }
   emitMetrics(
     cfg.metricNamespace,
@@ -150,6 +154,7 @@ export async function runMembership(
       AgenciesOffboarded: { value: offboarded },
       LeaverNodesDeregistered: { value: s.nodesDeregistered },
       LeaverNodesKept: { value: s.nodesKept },
+      LeaverNodesLeftAlone: { value: s.nodesLeftAlone },
       MembershipFailures: { value: s.failures.length },
     },
   );

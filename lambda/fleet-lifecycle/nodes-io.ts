@@ -9,6 +9,9 @@ import { BatchGetCommand, DeleteCommand, GetCommand, QueryCommand } from '@aws-s
 import { activationRecordSchema } from '../shared/activation-record.ts';
 import { SYNC_TABLE } from '../shared/names.ts';
 import { ACCOUNT_ID_PATTERN } from '../../contract/patterns.ts';
+import { BATCH_GET_MAX_KEYS, BATCH_GET_RETRY } from '../../contract/limits.ts';
+import { HandlerError } from '../shared/errors.ts';
+import { guardReportedAt } from './sweep-rules.ts';
 import { ddb, ssm } from './clients.ts';
 
 const A = SYNC_TABLE.attributes;
@@ -61,22 +64,44 @@ export interface NodeInfo {
   registeredAt?: Date;
 }
 
+/** A node's activation stamp: the tag key the activation puts on every node it registers, and its value. */
+export interface Stamp {
+  key: string;
+  agencyAccountId: string;
+}
+
+type Filter = { Key: string; Values: string[] };
+const stampFilter = (stamp: Stamp): Filter => ({ Key: `tag:${stamp.key}`, Values: [stamp.agencyAccountId] });
+
 /** The managed nodes registered with these activations. */
 export async function nodesOf(activationIds: readonly string[]): Promise<NodeInfo[]> {
   const nodes: NodeInfo[] = [];
-  for (let i = 0; i < activationIds.length; i += FILTER_VALUES_MAX) {
-    const Filters = [{ Key: 'ActivationIds', Values: activationIds.slice(i, i + FILTER_VALUES_MAX) }];
-    for await (const page of paginateDescribeInstanceInformation({ client: ssm(), pageSize: 50 }, { Filters })) {
-      for (const n of page.InstanceInformationList ?? []) {
-        if (!n.InstanceId) continue;
-        nodes.push({
-          managedInstanceId: n.InstanceId,
-          activationId: n.ActivationId,
-          pingStatus: n.PingStatus,
-          lastPingAt: n.LastPingDateTime,
-          registeredAt: n.RegistrationDate,
-        });
-      }
+  for (let i = 0; i < activationIds.length; i += FILTER_VALUES_MAX)
+    nodes.push(
+      ...(await describeNodes([{ Key: 'ActivationIds', Values: activationIds.slice(i, i + FILTER_VALUES_MAX) }])),
+    );
+  return nodes;
+}
+
+/**
+ * Every managed node that carries the stamp, whatever its activation. A query of its own: the
+ * API reference (DescribeInstanceInformation, Filters) says "Tag filters can't be combined with
+ * other filter types", so it cannot be ANDed with ActivationIds in one call.
+ */
+export const nodesStampedFor = (stamp: Stamp): Promise<NodeInfo[]> => describeNodes([stampFilter(stamp)]);
+
+async function describeNodes(Filters: Filter[]): Promise<NodeInfo[]> {
+  const nodes: NodeInfo[] = [];
+  for await (const page of paginateDescribeInstanceInformation({ client: ssm(), pageSize: 50 }, { Filters })) {
+    for (const n of page.InstanceInformationList ?? []) {
+      if (!n.InstanceId) continue;
+      nodes.push({
+        managedInstanceId: n.InstanceId,
+        activationId: n.ActivationId,
+        pingStatus: n.PingStatus,
+        lastPingAt: n.LastPingDateTime,
+        registeredAt: n.RegistrationDate,
+      });
     }
   }
   return nodes;
@@ -87,28 +112,61 @@ export interface NodeRow {
   ec2InstanceId?: string;
 }
 
-/** Sync-table rows by node ID (100 keys a call; unprocessed keys are read again). */
-export async function rowsOf(table: string, ids: readonly string[]): Promise<Map<string, NodeRow>> {
+/** Some keys stayed unprocessed after every retry: the read is incomplete, so nothing may be concluded. */
+export class IncompleteReadError extends HandlerError {
+  override readonly name = 'IncompleteReadError';
+}
+
+export interface ReadRetry {
+  /** Base delay of the backoff (ms); BATCH_GET_RETRY.baseDelayMs unless set (tests use 1). */
+  baseDelayMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Pure: the full-jitter backoff before retry `attempt` (1-based), at most BATCH_GET_RETRY.maxDelayMs. */
+export const backoffMs = (attempt: number, baseMs: number, random: () => number = Math.random): number =>
+  Math.floor(random() * Math.min(BATCH_GET_RETRY.maxDelayMs, baseMs * 2 ** (attempt - 1)));
+
+/**
+ * Sync-table rows by node ID (100 keys a call). Unprocessed keys are read again with exponential
+ * backoff; keys still unprocessed after BATCH_GET_RETRY.attempts make it throw IncompleteReadError,
+ * so a missing row always means "no row", never "not read".
+ */
+export async function rowsOf(
+  table: string,
+  ids: readonly string[],
+  retry: ReadRetry = {},
+): Promise<Map<string, NodeRow>> {
   const rows = new Map<string, NodeRow>();
-  for (let i = 0; i < ids.length; i += 100) {
-    let keys: Record<string, unknown>[] = ids.slice(i, i + 100).map((id) => ({ [A.managedInstanceId]: id }));
-    for (let attempt = 0; keys.length > 0 && attempt < 8; attempt++) {
+  const base = retry.baseDelayMs ?? BATCH_GET_RETRY.baseDelayMs;
+  for (let i = 0; i < ids.length; i += BATCH_GET_MAX_KEYS) {
+    let keys: Record<string, unknown>[] = ids
+      .slice(i, i + BATCH_GET_MAX_KEYS)
+      .map((id) => ({ [A.managedInstanceId]: id }));
+    for (let attempt = 0; keys.length > 0; attempt++) {
+      if (attempt === BATCH_GET_RETRY.attempts)
+        throw new IncompleteReadError(
+          `BatchGetItem left ${keys.length} key(s) unprocessed after ${attempt} attempts (throttled table?)`,
+        );
+      if (attempt > 0) await sleep(backoffMs(attempt, base));
       const out = await ddb().send(
         new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true } } }),
       );
-      for (const item of out.Responses?.[table] ?? []) {
-        rows.set(String(item[A.managedInstanceId]), {
-          agencyAccountId: typeof item[A.agencyAccountId] === 'string' ? item[A.agencyAccountId] : undefined,
-          ec2InstanceId: typeof item[A.ec2InstanceId] === 'string' ? item[A.ec2InstanceId] : undefined,
-        });
-      }
+      for (const item of out.Responses?.[table] ?? []) rows.set(String(item[A.managedInstanceId]), rowOf(item));
       keys = (out.UnprocessedKeys?.[table]?.Keys as Record<string, unknown>[] | undefined) ?? [];
     }
   }
   return rows;
 }
 
-/** When the agency's collector last reported (each reconcile sends a registration-error report). */
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const rowOf = (item: Record<string, unknown>): NodeRow => ({
+  agencyAccountId: text(item[A.agencyAccountId]),
+  ec2InstanceId: text(item[A.ec2InstanceId]),
+});
+
+/** When every collector Region of the agency has last reported (sweep-rules.ts: guardReportedAt). */
 export async function collectorReportedAt(table: string, agencyAccountId: string): Promise<Date | undefined> {
   const out = await ddb().send(
     new GetCommand({
@@ -117,13 +175,32 @@ export async function collectorReportedAt(table: string, agencyAccountId: string
       ConsistentRead: true,
     }),
   );
-  const at = out.Item?.reportedAt;
-  return typeof at === 'string' && !Number.isNaN(Date.parse(at)) ? new Date(at) : undefined;
+  return guardReportedAt(out.Item);
 }
 
-/** Deregisters a node (one SSM no longer knows counts as gone) and removes its row, if the agency's. */
-export async function deregister(table: string, agencyAccountId: string, managedInstanceId: string) {
-  let outcome: 'deregistered' | 'already gone' = 'deregistered';
+export type DeregisterOutcome = 'deregistered' | 'already gone';
+
+/** The node is deregistered (or was gone), but its row could not be removed: count it, log both. */
+export class RowNotRemovedError extends HandlerError {
+  override readonly name = 'RowNotRemovedError';
+  constructor(
+    readonly outcome: DeregisterOutcome,
+    readonly rowError: string,
+  ) {
+    super(`node ${outcome}, but its sync-table row could not be removed (${rowError})`);
+  }
+}
+
+/**
+ * Deregisters a node (one SSM no longer knows counts as gone) and removes its row, if the agency's.
+ * Throws RowNotRemovedError when only the row delete failed, so the caller still counts the node.
+ */
+export async function deregister(
+  table: string,
+  agencyAccountId: string,
+  managedInstanceId: string,
+): Promise<DeregisterOutcome> {
+  let outcome: DeregisterOutcome = 'deregistered';
   try {
     await ssm().send(new DeregisterManagedInstanceCommand({ InstanceId: managedInstanceId }));
   } catch (err) {
@@ -141,9 +218,29 @@ export async function deregister(table: string, agencyAccountId: string, managed
       }),
     );
   } catch (err) {
-    if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+    const name = (err as { name?: string }).name ?? 'Error';
+    if (name !== 'ConditionalCheckFailedException') throw new RowNotRemovedError(outcome, name);
   }
   return outcome;
+}
+
+/** Removes a node's row only if it names this agency; false when it names another (or is gone). */
+export async function deleteRowOf(table: string, agencyAccountId: string, managedInstanceId: string) {
+  try {
+    await ddb().send(
+      new DeleteCommand({
+        TableName: table,
+        Key: { [A.managedInstanceId]: managedInstanceId },
+        ConditionExpression: '#agency = :agency',
+        ExpressionAttributeNames: { '#agency': A.agencyAccountId },
+        ExpressionAttributeValues: { ':agency': agencyAccountId },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+    return false;
+  }
 }
 
 /** The node IDs the sync table records for an agency (byAgency index). */

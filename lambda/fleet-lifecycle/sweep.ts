@@ -11,6 +11,7 @@ import {
   listAgencyActivations,
   nodesOf,
   rowsOf,
+  RowNotRemovedError,
   type AgencyActivations,
 } from './nodes-io.ts';
 import { orphanReason, type OrphanReason } from './sweep-rules.ts';
@@ -32,9 +33,11 @@ async function sweepAgency(cfg: LifecycleConfig, a: AgencyActivations, now: Date
   const reportedAt = await collectorReportedAt(cfg.syncTableName, a.agencyAccountId);
   const nodes = await nodesOf(a.activationIds);
   s.nodesChecked += nodes.length;
+  // Throws on an incomplete read: the agency is then not swept at all (a failure of this run).
   const rows = await rowsOf(
     cfg.syncTableName,
     nodes.map((n) => n.managedInstanceId),
+    { baseDelayMs: cfg.retryBaseDelayMs },
   );
   const windows = { unclaimedHours: cfg.unclaimedHours, connectionLostDays: cfg.connectionLostDays };
   for (const node of nodes) {
@@ -63,7 +66,12 @@ async function sweepAgency(cfg: LifecycleConfig, a: AgencyActivations, now: Date
       log('INFO', `orphan ${outcome}`, fields);
     } catch (err) {
       s.failures.push(`${node.managedInstanceId}: ${(err as Error).name}`);
-      log('ERROR', 'could not deregister an orphan', { ...fields, error: (err as Error).name });
+      if (err instanceof RowNotRemovedError) {
+        // Deregistered all the same: counted and logged as such; the row left behind is the failure.
+        s.deregistered++;
+        log('INFO', `orphan ${err.outcome}`, fields);
+        log('ERROR', 'row of a deregistered orphan could not be removed', { ...fields, error: err.rowError });
+      } else log('ERROR', 'could not deregister an orphan', { ...fields, error: (err as Error).name });
     }
   }
 }

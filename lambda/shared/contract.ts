@@ -12,7 +12,7 @@ import {
   REGISTRATION_ERROR_MAX_CHARS,
   RESULT_STATUSES,
 } from '../../contract/names.ts';
-import { EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN } from '../../contract/patterns.ts';
+import { EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN, REGION_NAME_PATTERN } from '../../contract/patterns.ts';
 
 export { ERROR_CODES, MAX_INSTANCES_PER_REQUEST, RESULT_STATUSES };
 export { ACCOUNT_ID_PATTERN, EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN } from '../../contract/patterns.ts';
@@ -104,7 +104,19 @@ export const requestEnvelopeSchema = z.discriminatedUnion(
     z.strictObject({ op: z.literal('sync'), instances: instancesArray }, unknownFields),
     z.strictObject({ op: z.literal('deregister'), instances: instancesArray }, unknownFields),
     z.strictObject({ op: z.literal('activation') }, unknownFields),
-    z.strictObject({ op: z.literal('report'), registrationErrors: registrationErrorsArray }, unknownFields),
+    z.strictObject(
+      {
+        op: z.literal('report'),
+        registrationErrors: registrationErrorsArray,
+        // The collector's own Region: the hub keeps one "reported at" per Region (older collectors omit it).
+        region: z.optional(
+          z
+            .string({ error: 'must be a string' })
+            .check(z.regex(new RegExp(REGION_NAME_PATTERN), 'must be a Region name')),
+        ),
+      },
+      unknownFields,
+    ),
   ],
   { error: 'op must be one of sync, deregister, activation, report' },
 );

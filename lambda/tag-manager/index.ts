@@ -126,7 +126,7 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
     }
     if (request.op === 'activation') return await currentActivation(ctx);
     if (request.op === 'report') {
-      const answer = await recordRegistrationErrors(ctx, request.registrationErrors);
+      const answer = await recordRegistrationErrors(ctx, request.registrationErrors, request.region);
       emitMetrics(config.metricNamespace, DIMENSIONS, { RegistrationErrors: { value: answer.recorded } });
       return answer;
     }

@@ -17,7 +17,7 @@ export type Entry<T> = { index: number; ok: true; value: T } | { index: number; 
 
 export type ValidRequest =
   | { op: 'activation' }
-  | { op: 'report'; registrationErrors: RegistrationError[] }
+  | { op: 'report'; registrationErrors: RegistrationError[]; region?: string }
   | { op: 'sync'; entries: Entry<SyncInstance>[] }
   | { op: 'deregister'; entries: Entry<DeregisterInstance>[] };
 
@@ -89,7 +89,8 @@ export function validateRequest(event: unknown): Validation {
   }
   const req = parsed.data;
   if (req.op === 'activation') return { ok: true, request: { op: 'activation' } };
-  if (req.op === 'report') return { ok: true, request: { op: 'report', registrationErrors: req.registrationErrors } };
+  if (req.op === 'report')
+    return { ok: true, request: { op: 'report', registrationErrors: req.registrationErrors, region: req.region } };
   if (req.op === 'sync')
     return { ok: true, request: { op: 'sync', entries: entries(req.instances, syncInstanceSchema) } };
   return { ok: true, request: { op: 'deregister', entries: entries(req.instances, deregisterInstanceSchema) } };

@@ -2,7 +2,7 @@
 // node capacity (tier and per-agency quota), the orphan sweep and agency membership by OU. Kept
 // apart from central-manager.ts, which calls each section in one line.
 import { derivedNames, type BuildConfig } from '../config.ts';
-import { Equals, GetAtt, If, Not, Ref, Sub, type Value } from '../kit/intrinsics.ts';
+import { Equals, GetAtt, If, Not, Or, Ref, Sub, type Value } from '../kit/intrinsics.ts';
 import {
   allow,
   assumeRoleFor,
@@ -72,6 +72,19 @@ function lifecycleParameters(t: Template, config: BuildConfig) {
       ConstraintDescription: 'must be empty or a comma-separated list of 12-digit account IDs',
     }),
   };
+}
+
+/** Membership on (or dry-run) with no OU and no account would read as "every agency left": refused. */
+function membershipNeedsAgencies(t: Template, p: ReturnType<typeof lifecycleParameters>) {
+  t.rule('MembershipNeedsAgencies', {
+    RuleCondition: Not(Equals(p.membership, 'disabled')),
+    Assertions: [
+      {
+        Assert: Or(Not(Equals(p.ous, '')), Not(Equals(p.accounts, ''))),
+        AssertDescription: 'MembershipMode enabled or dry-run needs AgencyOrganizationalUnits or AgencyAccounts',
+      },
+    ],
+  });
 }
 
 /**
@@ -174,6 +187,7 @@ export function fleetLifecycle(t: Template, ctx: BuildContext, alarm: AddAlarm):
   const { config } = ctx;
   const names = derivedNames(config);
   const p = lifecycleParameters(t, config);
+  membershipNeedsAgencies(t, p);
   agencyStackRole(t);
   addFunction(t, {
     name: 'FleetLifecycle',
@@ -210,6 +224,7 @@ export function fleetLifecycle(t: Template, ctx: BuildContext, alarm: AddAlarm):
       centralStackName: Ref('AWS::StackName'),
       agencyTemplateBody: embeddedAgencyTemplate(ctx),
       stackRoleArn: GetAtt('AgencyStackRole', 'Arn'),
+      reservedTagPrefix: config.reservedTagPrefix,
     }),
     deadLetterQueueId: 'DeadLetterQueue',
     alarms: { add: alarm, errors: 'The fleet lifecycle (orphan sweep or membership pass) failed' },

@@ -48,11 +48,21 @@ export interface OutputSpec {
   Condition?: string;
 }
 
+/**
+ * A template rule: checked by CloudFormation before a stack is created or updated; a false
+ * assertion (while RuleCondition holds) fails the operation with its description.
+ */
+export interface RuleSpec {
+  RuleCondition?: Condition;
+  Assertions: { Assert: Condition; AssertDescription: string }[];
+}
+
 export interface RenderedTemplate {
   AWSTemplateFormatVersion: '2010-09-09';
   Description: string;
   Metadata?: Record<string, Value>;
   Parameters?: Record<string, ParameterSpec>;
+  Rules?: Record<string, RuleSpec>;
   Conditions?: Record<string, Condition>;
   Resources: Record<string, ResourceSpec>;
   Outputs?: Record<string, { Description: string; Value: Value; Export?: { Name: Value }; Condition?: string }>;
@@ -68,6 +78,7 @@ const LOGICAL_ID = /^[A-Za-z0-9]+$/;
 export class Template {
   private readonly parameters = new Map<string, ParameterSpec>();
   private readonly conditions = new Map<string, Condition>();
+  private readonly rules = new Map<string, RuleSpec>();
   private readonly resources = new Map<string, ResourceSpec>();
   private readonly outputs = new Map<string, OutputSpec>();
   private readonly metadata: Record<string, Value> = {};
@@ -144,6 +155,12 @@ export class Template {
     return id;
   }
 
+  /** Declares a rule (parameter values CloudFormation refuses before it changes anything). */
+  rule(id: string, spec: RuleSpec): void {
+    this.claim('rule', id);
+    this.rules.set(id, spec);
+  }
+
   /** Declares a resource and returns its logical ID. */
   resource(id: string, type: string, properties?: Record<string, Value>, options: ResourceOptions = {}): string {
     this.claim('resource', id);
@@ -205,6 +222,7 @@ export class Template {
       });
 
     for (const [id, expr] of this.conditions) checkRefs(`condition ${id}`, expr);
+    for (const [id, rule] of this.rules) checkRefs(`rule ${id}`, rule);
     for (const [id, r] of this.resources) {
       checkRefs(`resource ${id}`, r.Properties);
       if (r.Condition && !this.conditions.has(r.Condition))
@@ -228,6 +246,7 @@ export class Template {
       Description: this.description,
       ...(Object.keys(this.metadata).length ? { Metadata: this.metadata } : {}),
       ...(this.parameters.size ? { Parameters: Object.fromEntries(this.parameters) } : {}),
+      ...(this.rules.size ? { Rules: Object.fromEntries(this.rules) } : {}),
       ...(this.conditions.size ? { Conditions: Object.fromEntries(this.conditions) } : {}),
       Resources: Object.fromEntries(this.resources),
       ...(this.outputs.size

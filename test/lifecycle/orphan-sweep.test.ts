@@ -6,10 +6,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { loadBundledHandler, type BundledHandler } from '../../testing/helpers/bundled.ts';
 import { startDynalite, type DynaliteHandle } from '../../testing/helpers/dynalite.ts';
+import { startBatchGetThrottle, type BatchGetThrottle } from '../../testing/helpers/batch-get-throttle.ts';
 import { startSsmActivationsFake, type SsmActivationsFake } from '../../testing/fakes/ssm-activations-fake.ts';
 import { DAY, PREFIX, seedAgency } from '../lambda/activation-manager/harness.ts';
 import { LIFECYCLE_ENVIRONMENT as L } from '../../contract/environment.ts';
-import { orphanReason } from '../../lambda/fleet-lifecycle/sweep-rules.ts';
+import { guardReportedAt, orphanReason } from '../../lambda/fleet-lifecycle/sweep-rules.ts';
+import { backoffMs } from '../../lambda/fleet-lifecycle/nodes-io.ts';
+import { BATCH_GET_RETRY } from '../../contract/limits.ts';
 
 const A = '222222222222';
 const B = '333333333333';
@@ -18,6 +21,7 @@ const NOW = Date.now();
 
 let ssm: SsmActivationsFake;
 let db: DynaliteHandle;
+let throttle: BatchGetThrottle;
 let fn: BundledHandler;
 let logs: string[] = [];
 const doc = () => DynamoDBDocumentClient.from(db.client);
@@ -32,9 +36,12 @@ const ids: Record<string, string> = {};
 beforeAll(async () => {
   ssm = await startSsmActivationsFake();
   db = await startDynalite();
+  throttle = await startBatchGetThrottle(db.endpoint);
   for (const [k, v] of Object.entries({
     AWS_ENDPOINT_URL_SSM: ssm.endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
+    // Through a proxy that can answer BatchGetItem as a throttled table does.
+    AWS_ENDPOINT_URL_DYNAMODB: throttle.endpoint,
+    [L.retryBaseDelayMs.name]: '1',
     [L.syncTableName.name]: db.tableName,
     [L.activationParameterPrefix.name]: PREFIX,
     [L.metricNamespace.name]: 'SsmHub/test',
@@ -51,10 +58,13 @@ afterAll(async () => {
   vi.unstubAllEnvs();
   await ssm.close();
   await db.close();
+  await throttle.close();
 });
 
 beforeEach(async () => {
   logs = [];
+  throttle.starve(0);
+  throttle.failNext('DeleteItem', 0);
   ssm.nodes.nodes.clear();
   ssm.state.parameters.clear();
   const a = seedAgency(ssm, A, { expiresInMs: 20 * DAY }).current.ActivationId;
@@ -123,6 +133,138 @@ describe('orphan sweep', () => {
     const before = ssm.calls.length;
     expect(await fn.handler({ task: 'orphan-sweep' }, {})).toEqual({ task: 'orphan-sweep', disabled: true });
     expect(ssm.calls.length).toBe(before);
+  });
+});
+
+describe('a throttled sync table (BatchGetItem answers with UnprocessedKeys)', () => {
+  const sweep = () => fn.handler({ task: 'orphan-sweep' }, {});
+  const errors = () => logs.map((l) => JSON.parse(l)).filter((l) => l.level === 'ERROR');
+
+  it('reads the unprocessed keys again and then sweeps exactly as with a healthy table', async () => {
+    vi.stubEnv(L.sweepMode.name, 'enabled');
+    throttle.starve(3);
+    const before = db.calls.BatchGetItem ?? 0;
+    const summary = (await sweep()) as Record<string, any>;
+    expect(db.calls.BatchGetItem! - before).toBeGreaterThanOrEqual(4);
+    expect(summary).toMatchObject({ orphans: { unclaimed: 1, 'connection-lost': 1 }, deregistered: 2, failures: [] });
+    for (const keep of ['healthy', 'young', 'lostBriefly', 'unclaimedB'])
+      expect(ssm.nodes.nodes.has(ids[keep]!)).toBe(true);
+  });
+
+  it("sweeps none of an agency's nodes when keys stay unprocessed, and counts, logs and fails the run", async () => {
+    vi.stubEnv(L.sweepMode.name, 'enabled');
+    const a = JSON.parse(ssm.state.parameters.get(`${PREFIX}/${A}`)!.Value).current.activationId as string;
+    const claimed = ssm.registerNodes(a, 20, { RegistrationDate: new Date(NOW - 60 * DAY) });
+    for (const [i, id] of claimed.entries())
+      await put({
+        managedInstanceId: id,
+        agencyAccountId: A,
+        ec2InstanceId: `i-0123456789abcd${String(i).padStart(3, '0')}`,
+      });
+    const nodesBefore = [...ssm.nodes.nodes.keys()].sort();
+    throttle.starve(1_000);
+    const before = db.calls.BatchGetItem ?? 0;
+    await expect(sweep()).rejects.toThrow(/orphan sweep: 1 failure\(s\): 222222222222: IncompleteReadError/);
+    // Nothing of A is swept, not even its real orphans: a missing row is never read as "no row".
+    expect([...ssm.nodes.nodes.keys()].sort()).toEqual(nodesBefore);
+    expect(
+      ssm.callsOf('DeregisterManagedInstance').filter((c) => nodesBefore.includes(String(c.input.InstanceId))),
+    ).toHaveLength(0);
+    // Every attempt for A's keys, then one for B's single node (read whole: B is swept as usual).
+    expect(db.calls.BatchGetItem! - before).toBe(BATCH_GET_RETRY.attempts + 1);
+    expect(metric('SweepFailures')).toBe(1);
+    expect(errors().find((l) => l.message === 'orphan sweep failed for an agency')).toMatchObject({
+      agencyAccountId: A,
+      error: 'IncompleteReadError',
+    });
+  });
+
+  it.each([
+    [1, 0, 0],
+    [1, 0.999, 49],
+    [2, 0.999, 99],
+    [4, 0.5, 200],
+    [7, 0.999, 1_998],
+    [12, 0.999, 1_998],
+  ])('waits random × min(2 s, 50 ms × 2^(n−1)) before retry %i (random %f: %i ms)', (n, r, ms) => {
+    expect(backoffMs(n, BATCH_GET_RETRY.baseDelayMs, () => r)).toBe(Math.min(ms, BATCH_GET_RETRY.maxDelayMs));
+  });
+});
+
+describe('a node whose sync-table row names another agency', () => {
+  it("is never swept for the agency whose activation registered it (the row's agency wins)", async () => {
+    vi.stubEnv(L.sweepMode.name, 'enabled');
+    const a = JSON.parse(ssm.state.parameters.get(`${PREFIX}/${A}`)!.Value).current.activationId as string;
+    // Lost for 40 days, registered with A's activation, but the sync table files it under B.
+    const [filedUnderB] = ssm.registerNodes(a, 1, {
+      RegistrationDate: new Date(NOW - 90 * DAY),
+      PingStatus: 'ConnectionLost',
+      LastPingDateTime: new Date(NOW - 40 * DAY),
+    });
+    await put({ managedInstanceId: filedUnderB, agencyAccountId: B, ec2InstanceId: 'i-0bbbbbbbbbbbbbbb1' });
+    const summary = (await fn.handler({ task: 'orphan-sweep' }, {})) as Record<string, any>;
+    expect(ssm.nodes.nodes.has(filedUnderB!)).toBe(true);
+    expect(await rowIds()).toContain(filedUnderB);
+    // The other orphans of A are still swept: only that node is left alone.
+    expect(summary).toMatchObject({ orphans: { unclaimed: 1, 'connection-lost': 1 }, deregistered: 2 });
+  });
+});
+
+describe('a deregistered orphan whose row cannot be removed', () => {
+  it('is still counted and logged as deregistered; the row left behind is a counted failure', async () => {
+    vi.stubEnv(L.sweepMode.name, 'enabled');
+    throttle.failNext('DeleteItem', 2);
+    await expect(fn.handler({ task: 'orphan-sweep' }, {})).rejects.toThrow(/2 failure\(s\).*RowNotRemovedError/);
+    expect(ssm.nodes.nodes.has(ids.unclaimed!)).toBe(false);
+    expect(ssm.nodes.nodes.has(ids.lost!)).toBe(false);
+    expect(await rowIds()).toContain(ids.lost);
+    const lines = logs.map((l) => JSON.parse(l));
+    expect(
+      lines
+        .filter((l) => l.message === 'orphan deregistered')
+        .map((l) => l.managedInstanceId)
+        .sort(),
+    ).toEqual([ids.unclaimed, ids.lost].sort());
+    expect(lines.filter((l) => l.message === 'row of a deregistered orphan could not be removed')).toHaveLength(2);
+    expect(metric('OrphansDeregistered')).toBe(2);
+    expect(metric('SweepFailures')).toBe(2);
+  });
+});
+
+describe('an agency with collectors in several Regions', () => {
+  it("is swept only once every Region's collector has reported since the node became overdue", async () => {
+    vi.stubEnv(L.sweepMode.name, 'enabled');
+    // A's us-east-1 collector reported a minute ago; its eu-west-1 one last reported 30 h ago.
+    const fresh = new Date(NOW - 60_000).toISOString();
+    await put({
+      managedInstanceId: `regerr#${A}`,
+      reportedBy: A,
+      reportedAt: fresh,
+      'reportedAt#us-east-1': fresh,
+      'reportedAt#eu-west-1': new Date(NOW - 30 * HOUR).toISOString(),
+    });
+    const summary = (await fn.handler({ task: 'orphan-sweep' }, {})) as Record<string, any>;
+    // The node unclaimed for 48 h became overdue 24 h ago: after eu-west-1's last report.
+    expect(ssm.nodes.nodes.has(ids.unclaimed!)).toBe(true);
+    // ConnectionLost for 40 days: overdue 10 days ago, before every Region's report.
+    expect(ssm.nodes.nodes.has(ids.lost!)).toBe(false);
+    expect(summary).toMatchObject({ orphans: { unclaimed: 0, 'connection-lost': 1 }, deregistered: 1 });
+  });
+
+  const t = (h: number) => new Date(NOW - h * HOUR).toISOString();
+  it.each([
+    ['an older row: reportedAt only', { reportedAt: t(1) }, t(1)],
+    ['the oldest Region', { reportedAt: t(1), 'reportedAt#us-east-1': t(1), 'reportedAt#eu-west-1': t(30) }, t(30)],
+    [
+      'reportedAt older than every Region (an older collector somewhere)',
+      { reportedAt: t(5), 'reportedAt#us-east-1': t(1) },
+      t(5),
+    ],
+    ['a value that is not a time', { reportedAt: t(1), 'reportedAt#eu-west-1': 'soon' }, undefined],
+    ['no row', undefined, undefined],
+    ['a row without any time', { reportedBy: A }, undefined],
+  ])('guard time: %s', (_name, row, expected) => {
+    expect(guardReportedAt(row as Record<string, unknown> | undefined)?.toISOString()).toBe(expected);
   });
 });
 

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../contract/project.ts';
+import { HUB, ResolvedStack } from '../../testing/helpers/iam-sim.ts';
 
 const read = (name: string) =>
   JSON.parse(readFileSync(join(PROJECT_ROOT, 'generated', 'templates', `${name}.json`), 'utf8'));
@@ -45,5 +46,16 @@ describe('the fleet-lifecycle section of central-manager', () => {
     });
     expect(central.Parameters.MembershipMode.Default).toBe('disabled');
     expect(fn.Environment.Variables.STACK_ROLE_ARN).toEqual({ 'Fn::GetAtt': ['AgencyStackRole', 'Arn'] });
+  });
+
+  it.each([
+    ['enabled', '', '', ['MembershipMode enabled or dry-run needs AgencyOrganizationalUnits or AgencyAccounts']],
+    ['dry-run', '', '', ['MembershipMode enabled or dry-run needs AgencyOrganizationalUnits or AgencyAccounts']],
+    ['enabled', 'ou-ab12-cdef3456', '', []],
+    ['enabled', '', '222222222222', []],
+    ['disabled', '', '', []],
+  ])('MembershipMode=%s with OUs %j and accounts %j: rules failing %j', (mode, ous, accounts, failing) => {
+    const parameters = { MembershipMode: mode, AgencyOrganizationalUnits: ous, AgencyAccounts: accounts };
+    expect(new ResolvedStack('central-manager', { ...HUB, parameters }).failedRules()).toEqual(failing);
   });
 });

@@ -486,7 +486,7 @@ export async function startSsmActivationsFake(opts: SsmFakeOptions = {}): Promis
       if (!a) throw new Error(`fake: no activation ${activationId}`);
       const ids: string[] = [];
       for (let i = 0; i < count; i++) {
-        ids.push(nodes.add(activationId, { ...init, now: now() }).InstanceId);
+        ids.push(nodes.add(activationId, { Tags: a.Tags, ...init, now: now() }).InstanceId);
         a.RegistrationsCount++;
       }
       return ids;

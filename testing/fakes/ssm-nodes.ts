@@ -1,14 +1,21 @@
 // Managed nodes and the activation-tier setting, for the SSM fakes of the central account (the
 // activation manager's fake mounts these operations). Each behaviour follows the SSM API reference:
-// - DescribeInstanceInformation: Filters with keys ActivationIds, ResourceType, PingStatus (each
-//   1–100 values, ANDed across keys); MaxResults 5–50; an opaque NextToken tied to the query;
+// - DescribeInstanceInformation: Filters with keys ActivationIds, ResourceType, PingStatus and
+//   "tag:<key>" (the node has that tag with one of the values; API_InstanceInformationStringFilter:
+//   "Valid filter key values: ActivationIds | ... | "tag-key" | "tag:{keyname}", example
+//   Key=tag:Purpose,Values=Test), each 1–100 values, ANDed across keys; a tag filter beside any
+//   other key is refused (API_DescribeInstanceInformation, Filters: "Tag filters can't be combined
+//   with other filter types"; the error code for it is not documented: InvalidFilterKey assumed);
+//   MaxResults 5–50; an opaque NextToken tied to the query;
 //   InstanceInformationList items carry InstanceId, ActivationId, PingStatus, LastPingDateTime,
 //   RegistrationDate, ResourceType (ManagedInstance) (API_DescribeInstanceInformation,
 //   API_InstanceInformation).
 // - DeregisterManagedInstance: InvalidInstanceId for an unknown node (API_DeregisterManagedInstance).
 // - GetServiceSetting: ServiceSettingNotFound for an unknown SettingId; /ssm/managed-instance/
 //   activation-tier answers `standard` unless changed (API_GetServiceSetting; "Instance tiers").
-// - A node registered with an activation adds one to its RegistrationsCount (API_Activation).
+// - A node registered with an activation adds one to its RegistrationsCount (API_Activation), and
+//   carries the activation's tags from then on (API_CreateActivation, Tags: stamped on every node
+//   registered with the activation, not changed afterwards by the activation).
 
 export interface FakeManagedNode {
   InstanceId: string;
@@ -16,6 +23,8 @@ export interface FakeManagedNode {
   PingStatus: 'Online' | 'ConnectionLost' | 'Inactive';
   LastPingDateTime: Date;
   RegistrationDate: Date;
+  /** Tags on the node: the activation's stamp from registration, and whatever was added since. */
+  Tags: { Key: string; Value: string }[];
 }
 
 export class NodeApiError extends Error {
@@ -28,11 +37,16 @@ export class NodeApiError extends Error {
   }
 }
 
-const FILTER_FIELDS: Record<string, (n: FakeManagedNode) => string> = {
+const FILTER_FIELDS: Record<string, (n: FakeManagedNode) => string | undefined> = {
   ActivationIds: (n) => n.ActivationId,
   ResourceType: () => 'ManagedInstance',
   PingStatus: (n) => n.PingStatus,
 };
+
+const tagValue =
+  (key: string) =>
+  (n: FakeManagedNode): string | undefined =>
+    n.Tags.find((t) => t.Key === key)?.Value;
 
 export const ACTIVATION_TIER_SETTING = '/ssm/managed-instance/activation-tier';
 
@@ -51,6 +65,7 @@ export class SsmNodesState {
       PingStatus: init.PingStatus ?? 'Online',
       LastPingDateTime: init.LastPingDateTime ?? init.now,
       RegistrationDate: init.RegistrationDate ?? init.now,
+      Tags: [...(init.Tags ?? [])],
     };
     this.nodes.set(id, node);
     return node;
@@ -79,13 +94,17 @@ export class SsmNodesState {
       throw new NodeApiError('ValidationException', 'MaxResults must be between 5 and 50');
     let list = [...this.nodes.values()].sort((a, b) => a.InstanceId.localeCompare(b.InstanceId));
     const filters = (input.Filters ?? []) as Array<{ Key?: string; Values?: unknown }>;
+    const tagged = filters.filter((f) => (f.Key ?? '').startsWith('tag:')).length;
+    if (tagged > 0 && tagged < filters.length)
+      throw new NodeApiError('InvalidFilterKey', "Tag filters can't be combined with other filter types");
     for (const f of filters) {
-      const field = FILTER_FIELDS[f.Key ?? ''];
+      const key = f.Key ?? '';
+      const field = key.startsWith('tag:') ? tagValue(key.slice(4)) : FILTER_FIELDS[key];
       if (!field) throw new NodeApiError('InvalidFilterKey', `The filter key ${String(f.Key)} is not valid`);
       if (!Array.isArray(f.Values) || f.Values.length < 1 || f.Values.length > 100)
         throw new NodeApiError('ValidationException', 'Filter values must hold 1 to 100 items');
       const values = f.Values as string[];
-      list = list.filter((n) => values.includes(field(n)));
+      list = list.filter((n) => values.includes(field(n) ?? ''));
     }
     const scope = JSON.stringify(filters);
     let start = 0;

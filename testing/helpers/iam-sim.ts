@@ -104,6 +104,23 @@ export class ResolvedStack {
     throw new Error(`iam-sim: ${this.name}: no value for Ref ${name} (give it in env.parameters)`);
   }
 
+  /**
+   * The AssertDescription of every template rule CloudFormation would fail with these parameters:
+   * "If the rule condition evaluates to false, the rule doesn't take effect"; when it holds (or
+   * is absent), each Assert that evaluates false fails the operation with its AssertDescription
+   * (CloudFormation template "Rules" section; rule functions Fn::And, Fn::Equals, Fn::Not, Fn::Or
+   * and Ref, the ones evaluated here, work as in conditions).
+   */
+  failedRules(): string[] {
+    type Rule = { RuleCondition?: Json; Assertions: { Assert: Json; AssertDescription: string }[] };
+    const rules = (this.raw.Rules ?? {}) as Record<string, Rule>;
+    return Object.values(rules).flatMap((r) =>
+      r.RuleCondition !== undefined && !this.truth(r.RuleCondition)
+        ? []
+        : r.Assertions.filter((a) => !this.truth(a.Assert)).map((a) => a.AssertDescription),
+    );
+  }
+
   condition(name: string): boolean {
     const conditions = this.raw.Conditions as Record<string, Json> | undefined;
     const c = conditions?.[name];

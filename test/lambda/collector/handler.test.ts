@@ -302,13 +302,14 @@ describe('hub refusals', () => {
       (p as { op: string }).op === 'activation'
         ? activation
         : { error: { code: 'Unauthorized', message: 'invoked without an agency alias' } };
-    // Three sync batches and the registration-error report, each refused.
+    // Three sync batches, each refused; the registration-error report is then not sent.
     await expect(run(scheduled)).rejects.toThrow(
-      /collector run failed \(4 problem\(s\)\): hub refused sync request: Unauthorized; hub refused report: Unauthorized/,
+      /collector run failed \(3 problem\(s\)\): hub refused sync request: Unauthorized/,
     );
     expect(hub.payloadsOf('sync')).toHaveLength(3);
-    expect(metric('HubRefusals')).toBe(4);
-    expect(logsAt('ERROR').filter((l) => l['code'] === 'Unauthorized')).toHaveLength(4);
+    expect(hub.calls.filter((c) => (c.payload as { op?: string }).op === 'report')).toHaveLength(0);
+    expect(metric('HubRefusals')).toBe(3);
+    expect(logsAt('ERROR').filter((l) => l['code'] === 'Unauthorized')).toHaveLength(3);
     // The activation was still refreshed in the same run.
     expect(ssm.puts).toHaveLength(2);
   });
@@ -489,6 +490,84 @@ describe('time budget', () => {
   });
 });
 
+describe('the registration report (the hub\'s "collector reported" time, the orphan sweep\'s guard)', () => {
+  const reports = () => hub.calls.filter((c) => (c.payload as { op?: string } | null)?.op === 'report');
+  const withheld = () =>
+    logsAt('WARN').filter((l) => l['message'] === 'registration report not sent: some syncs got no answer this run');
+
+  it('is sent after a run whose sync requests were all answered, rejected instances included', async () => {
+    ec2.instances = Array.from({ length: 150 }, (_, n) => managed(n));
+    hub.onInvoke = async (p, meta) => {
+      const body = (await hubThatApplies(p, meta)) as { results?: Array<Record<string, unknown>> };
+      // The hub answers every instance; one of them is refused as another agency's node.
+      if ((p as { op: string }).op === 'sync') body.results![0]!.status = 'rejected';
+      return body;
+    };
+    const summary = (await run(scheduled)) as Record<string, number>;
+    expect(reports()).toHaveLength(1);
+    expect(summary.reportWithheld).toBe(0);
+    expect(withheld()).toHaveLength(0);
+  });
+
+  it('is not sent when a sync request failed (the hub crashed on one batch), and the run fails', async () => {
+    ec2.instances = Array.from({ length: 250 }, (_, n) => managed(n));
+    let n = 0;
+    hub.onInvoke = async (p, meta) => {
+      if ((p as { op: string }).op === 'sync' && ++n === 2) throw new TypeError('boom');
+      return hubThatApplies(p, meta);
+    };
+    await expect(run(scheduled)).rejects.toThrow(/hub failed on sync request/);
+    expect(reports()).toHaveLength(0);
+    expect(withheld()).toEqual([expect.objectContaining({ failedRequests: 1, deferred: 0, missingResults: 0 })]);
+  });
+
+  it('is not sent when every sync request failed', async () => {
+    ec2.instances = [managed(1)];
+    hub.onInvoke = async (p, meta) => {
+      if ((p as { op: string }).op === 'sync') throw new Error('hub sync unavailable');
+      return hubThatApplies(p, meta);
+    };
+    await expect(run(scheduled)).rejects.toThrow(/collector run failed/);
+    expect(reports()).toHaveLength(0);
+  });
+
+  it('is not sent when sync batches were deferred for lack of time (the run itself succeeds)', async () => {
+    ec2.instances = Array.from({ length: 450 }, (_, n) => managed(n));
+    let left = 5;
+    const context = { ...CONTEXT, getRemainingTimeInMillis: () => (left-- > 2 ? 600_000 : 300_000) };
+    const summary = (await collector.handler(scheduled, context)) as Record<string, number>;
+    expect(summary.deferred).toBe(150);
+    expect(summary.reportWithheld).toBe(1);
+    expect(reports()).toHaveLength(0);
+    expect(withheld()).toEqual([expect.objectContaining({ deferred: 150 })]);
+  });
+
+  it('is not sent when the hub answered `failed` for an instance (e.g. deferred on its side)', async () => {
+    ec2.instances = Array.from({ length: 3 }, (_, n) => managed(n));
+    hub.onInvoke = async (p, meta) => {
+      const body = (await hubThatApplies(p, meta)) as { results?: Array<Record<string, unknown>> };
+      if ((p as { op: string }).op === 'sync')
+        Object.assign(body.results![2]!, { status: 'failed', reason: 'deferred: the invocation ran out of time' });
+      return body;
+    };
+    await run(scheduled);
+    expect(reports()).toHaveLength(0);
+    expect(withheld()).toEqual([expect.objectContaining({ failedInstances: 1, failedRequests: 0 })]);
+  });
+
+  it('is not sent when the hub left some instances out of its answer', async () => {
+    ec2.instances = Array.from({ length: 3 }, (_, n) => managed(n));
+    hub.onInvoke = async (p, meta) => {
+      const body = (await hubThatApplies(p, meta)) as { results?: unknown[] };
+      if ((p as { op: string }).op === 'sync') body.results = body.results!.slice(1);
+      return body;
+    };
+    await run(scheduled);
+    expect(reports()).toHaveLength(0);
+    expect(withheld()).toEqual([expect.objectContaining({ missingResults: 1 })]);
+  });
+});
+
 describe('reconcile safety', () => {
   it('sends neither of two live instances that claim the same managed node, and syncs the rest', async () => {
     ec2.instances = [
@@ -563,6 +642,8 @@ describe('a cleared (empty) registration tag is no tag', () => {
       {
         op: 'report',
         registrationErrors: [{ ec2InstanceId: ec2Id(4), error: 'register: amazon-ssm-agent -register failed' }],
+        // The collector's Region (the Lambda runtime's AWS_REGION; vitest.config.ts sets us-east-1).
+        region: 'us-east-1',
       },
     ]);
   });
