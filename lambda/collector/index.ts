@@ -371,6 +371,8 @@ export async function handler(
         HubRefusals: { value: c.hubRefusals },
         Deferred: { value: c.deferred },
         DuplicateClaims: { value: c.duplicateClaims },
+        // 1 while the orphan sweep of this agency is paused (the hub's guard waits for a report).
+        ReportWithheld: { value: c.reportWithheld },
       },
     );
     log('INFO', 'collector run finished', { ...summary, ...c });

@@ -1,7 +1,7 @@
 // A leaver's managed nodes at offboarding. Only nodes SSM confirms carry the leaver's activation
 // stamp are deregistered (found through the leaver's activations, or through its sync-table rows),
-// never one the table files under another agency; a row alone deregisters nothing (its node's row
-// goes, the node stays). Every deregistration, kept node and removed row is counted and logged.
+// never one the table files under another agency; a row alone deregisters nothing (the row goes
+// only once SSM no longer lists its node). Every deregistration, kept node and removed row is counted and logged.
 import { log } from '../shared/log.ts';
 import { HandlerError } from '../shared/errors.ts';
 import { provenanceKeys } from '../shared/tag-rules.ts';
@@ -14,6 +14,7 @@ import {
   listAgencyActivations,
   nodesOf,
   nodesStampedFor,
+  nodeIsListed,
   rowIdsOf,
   rowsOf,
   RowNotRemovedError,
@@ -29,8 +30,14 @@ export interface LeaverCounts {
   nodesKept: number;
   /** Stamped for the leaver but filed under another agency, or found neither by record nor by row. */
   nodesLeftAlone: number;
-  /** Rows of the leaver whose node SSM does not confirm as the leaver's: the row went, the node stayed. */
+  /** Rows of the leaver whose node SSM no longer lists: the row went. */
   rowsRemoved: number;
+  /**
+   * Rows of the leaver whose node SSM still lists but not as the leaver's: kept, since the row may be
+   * all that keeps another agency's sweep from a live node it filed wrongly (sweep.ts skips nodes
+   * whose row names another agency).
+   */
+  rowsKept: number;
 }
 
 /** The leaver's activation IDs; an unreadable record stops its offboarding (its nodes could not be found). */
@@ -123,17 +130,21 @@ export async function offboardNodes(cfg: LifecycleConfig, account: string, c: Le
     log('INFO', `node of an offboarded agency ${outcome}${note}`, fields);
   }
   for (const managedInstanceId of plan.rowOnly) {
+    const fields = { agencyAccountId: account, managedInstanceId, reason: 'row-only' };
+    if (await nodeIsListed(managedInstanceId)) {
+      c.rowsKept++;
+      log(
+        'WARN',
+        `row of an offboarded agency kept: its node is registered but not stamped for the agency, so the row may be wrong; check it by hand${note}`,
+        { ...fields, rowRemoved: false },
+      );
+      continue;
+    }
     const removed = dryRun || (await deleteRowOf(cfg.syncTableName, account, managedInstanceId));
     if (removed) c.rowsRemoved++;
-    log(
-      'INFO',
-      `row of an offboarded agency removed; its node is not deregistered (not stamped for the agency)${note}`,
-      {
-        agencyAccountId: account,
-        managedInstanceId,
-        rowRemoved: removed,
-        reason: 'row-only',
-      },
-    );
+    log('INFO', `row of an offboarded agency removed; SSM no longer lists its node${note}`, {
+      ...fields,
+      rowRemoved: removed,
+    });
   }
 }

@@ -39,12 +39,15 @@ async function desiredAccounts(cfg: LifecycleConfig, hubAccount: string): Promis
       `${LIFECYCLE_ENVIRONMENT.agencyOus.name} and ${LIFECYCLE_ENVIRONMENT.agencyAccounts.name} are both empty: no agency is configured; nothing changed`,
     );
   const desired = ous.length ? await accountsUnder(ous) : new Set<string>();
-  // An empty OU answer is far likelier a wrong ID or a missing permission than an empty
-  // organization: offboarding every agency on it would be a disaster.
-  if (ous.length && desired.size === 0)
-    throw new MembershipError(`no ACTIVE account under ${ous.join(', ')}; nothing changed`);
   for (const a of listOf(cfg.agencyAccounts)) desired.add(a);
   desired.delete(hubAccount);
+  // No agency at all (an empty OU answer, or OUs and accounts holding only the hub's account) is far
+  // likelier a wrong ID or a missing permission than a fleet without agencies: offboarding every
+  // agency on it would be a disaster. Checked after the hub's own account is left out.
+  if (desired.size === 0)
+    throw new MembershipError(
+      `no ACTIVE account other than the hub's ${hubAccount} under ${ous.join(', ') || 'no OU'} or in ${LIFECYCLE_ENVIRONMENT.agencyAccounts.name}; nothing changed`,
+    );
   return desired;
 }
 
@@ -108,6 +111,7 @@ export async function runMembership(
     nodesKept: 0,
     nodesLeftAlone: 0,
     rowsRemoved: 0,
+    rowsKept: 0,
     failures: [],
   };
   let joined = 0;

@@ -90,6 +90,20 @@ export async function nodesOf(activationIds: readonly string[]): Promise<NodeInf
  */
 export const nodesStampedFor = (stamp: Stamp): Promise<NodeInfo[]> => describeNodes([stampFilter(stamp)]);
 
+/**
+ * Whether SSM still lists a node. DescribeInstanceInformation with an InstanceIds filter answers
+ * InvalidInstanceId for a node it does not know (AWS-FACTS: the whole call fails), else lists it.
+ */
+export async function nodeIsListed(managedInstanceId: string): Promise<boolean> {
+  try {
+    const nodes = await describeNodes([{ Key: 'InstanceIds', Values: [managedInstanceId] }]);
+    return nodes.some((n) => n.managedInstanceId === managedInstanceId);
+  } catch (err) {
+    if ((err as { name?: string }).name === 'InvalidInstanceId') return false;
+    throw err;
+  }
+}
+
 async function describeNodes(Filters: Filter[]): Promise<NodeInfo[]> {
   const nodes: NodeInfo[] = [];
   for await (const page of paginateDescribeInstanceInformation({ client: ssm(), pageSize: 50 }, { Filters })) {

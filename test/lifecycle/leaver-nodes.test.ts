@@ -138,15 +138,41 @@ describe("offboarding B never deregisters another agency's node", () => {
     expect(deregisterCalls(nodeOfA!)).toHaveLength(0);
   });
 
-  it("leaves A's live node alone when a wrong row files it under B: only that row goes, logged", async () => {
+  it("leaves A's live node and the wrong row filing it under B alone, and says so", async () => {
     const [nodeOfA] = ssm.registerNodes(actA, 1, { RegistrationDate: new Date(NOW - 60 * DAY) });
     await put({ managedInstanceId: nodeOfA, agencyAccountId: B, ec2InstanceId: 'i-0aaaaaaaaaaaaaaa2' });
     const s = await pass();
     expect(ssm.nodes.nodes.has(nodeOfA!)).toBe(true);
     expect(deregisterCalls(nodeOfA!)).toHaveLength(0);
-    expect(await rowOf(nodeOfA!)).toBeUndefined();
-    expect(s).toMatchObject({ nodesDeregistered: 0, rowsRemoved: 1 });
-    expect(linesNaming(nodeOfA!)).toEqual([expect.objectContaining({ reason: 'row-only', rowRemoved: true })]);
+    // The row stays: it is what keeps A's own sweep from the node until the row is put right (sweep.ts).
+    expect(await rowOf(nodeOfA!)).toMatchObject({ agencyAccountId: B });
+    expect(s).toMatchObject({ nodesDeregistered: 0, rowsRemoved: 0, rowsKept: 1 });
+    expect(linesNaming(nodeOfA!)).toEqual([
+      expect.objectContaining({ level: 'WARN', reason: 'row-only', rowRemoved: false }),
+    ]);
+  });
+
+  it('removes a row of B whose node SSM no longer lists', async () => {
+    const gone = 'mi-0123456789abcdef0';
+    await put({ managedInstanceId: gone, agencyAccountId: B, ec2InstanceId: 'i-0bbbbbbbbbbbbbbb9' });
+    const s = await pass();
+    expect(await rowOf(gone)).toBeUndefined();
+    // Earlier tests' rows stay in the table (their nodes are cleared): count only this one's effect.
+    expect(s.nodesDeregistered).toBe(0);
+    expect(s.rowsRemoved).toBeGreaterThanOrEqual(1);
+    expect(linesNaming(gone)).toEqual([expect.objectContaining({ reason: 'row-only', rowRemoved: true })]);
+  });
+
+  it("leaves A's node with no row alone when B's record wrongly lists A's activation (only the stamp tells)", async () => {
+    const [nodeOfA] = ssm.registerNodes(actA, 1, { RegistrationDate: new Date(NOW - 60 * DAY) });
+    const p = ssm.state.parameters.get(`${PREFIX}/${B}`)!;
+    const rec = JSON.parse(p.Value);
+    rec.knownActivationIds.push(actA);
+    ssm.putDirect(`${PREFIX}/${B}`, JSON.stringify(rec));
+    const s = await pass();
+    expect(ssm.nodes.nodes.has(nodeOfA!)).toBe(true);
+    expect(deregisterCalls(nodeOfA!)).toHaveLength(0);
+    expect(s.nodesDeregistered).toBe(0);
   });
 
   it("leaves B's stamped node alone when its row files it under A, and says so", async () => {
@@ -174,14 +200,14 @@ describe("offboarding B never deregisters another agency's node", () => {
     expect(linesNaming(oldNode!)).toEqual([expect.objectContaining({ reason: 'agency-left-row-and-stamp' })]);
   });
 
-  it('keeps a node reached through a row alone when SSM does not confirm the stamp (the row goes)', async () => {
+  it('keeps a live node reached through a row alone when SSM does not confirm the stamp, and its row', async () => {
     const unstamped = ssm.seedActivation({ ExpirationDate: new Date(NOW - DAY) });
     const [node] = ssm.registerNodes(unstamped.ActivationId, 1);
     await put({ managedInstanceId: node, agencyAccountId: B, ec2InstanceId: 'i-0bbbbbbbbbbbbbbb2' });
     const s = await pass();
     expect(ssm.nodes.nodes.has(node!)).toBe(true);
-    expect(await rowOf(node!)).toBeUndefined();
-    expect(s).toMatchObject({ nodesDeregistered: 0, rowsRemoved: 1 });
+    expect(await rowOf(node!)).toMatchObject({ agencyAccountId: B });
+    expect(s).toMatchObject({ nodesDeregistered: 0, rowsRemoved: 0, rowsKept: 1 });
   });
 });
 
@@ -255,6 +281,24 @@ describe('membership with no OUs and no accounts configured', () => {
     expect(metric('MembershipFailures')).toBe(1);
     expect(metric('AgenciesMarkedGone')).toBe(0);
     expect(logs.filter((l) => l.level === 'ERROR')).toHaveLength(1);
+  });
+
+  it.each([
+    ['OUs holding only the hub', 'ou-ab12-agencies1', '', [HUB]],
+    ['accounts naming only the hub', '', HUB, []],
+  ])('refuses %s: leaving out its own account, nobody is an agency', async (_c, ous, accounts, members) => {
+    vi.stubEnv(L.agencyOus.name, ous);
+    vi.stubEnv(L.agencyAccounts.name, accounts);
+    io.desired = new Set(members);
+    try {
+      await expect(pass()).rejects.toThrow(/no ACTIVE account other than the hub's 999999999999/);
+    } finally {
+      vi.stubEnv(L.agencyOus.name, 'ou-ab12-agencies1');
+      vi.stubEnv(L.agencyAccounts.name, '');
+    }
+    expect(io.written).toEqual([]);
+    expect(io.deleted).toEqual([]);
+    expect(metric('MembershipFailures')).toBe(1);
   });
 
   it('runs with accounts only (no OUs)', async () => {

@@ -1,11 +1,13 @@
 // Managed nodes and the activation-tier setting, for the SSM fakes of the central account (the
 // activation manager's fake mounts these operations). Each behaviour follows the SSM API reference:
-// - DescribeInstanceInformation: Filters with keys ActivationIds, ResourceType, PingStatus and
+// - DescribeInstanceInformation: Filters with keys ActivationIds, InstanceIds, ResourceType, PingStatus and
 //   "tag:<key>" (the node has that tag with one of the values; API_InstanceInformationStringFilter:
 //   "Valid filter key values: ActivationIds | ... | "tag-key" | "tag:{keyname}", example
 //   Key=tag:Purpose,Values=Test), each 1–100 values, ANDed across keys; a tag filter beside any
 //   other key is refused (API_DescribeInstanceInformation, Filters: "Tag filters can't be combined
 //   with other filter types"; the error code for it is not documented: InvalidFilterKey assumed);
+//   an InstanceIds filter naming a node SSM does not know fails the whole call with
+//   InvalidInstanceId (API_DescribeInstanceInformation, Errors; shared/AWS-FACTS.md);
 //   MaxResults 5–50; an opaque NextToken tied to the query;
 //   InstanceInformationList items carry InstanceId, ActivationId, PingStatus, LastPingDateTime,
 //   RegistrationDate, ResourceType (ManagedInstance) (API_DescribeInstanceInformation,
@@ -39,6 +41,7 @@ export class NodeApiError extends Error {
 
 const FILTER_FIELDS: Record<string, (n: FakeManagedNode) => string | undefined> = {
   ActivationIds: (n) => n.ActivationId,
+  InstanceIds: (n) => n.InstanceId,
   ResourceType: () => 'ManagedInstance',
   PingStatus: (n) => n.PingStatus,
 };
@@ -104,6 +107,8 @@ export class SsmNodesState {
       if (!Array.isArray(f.Values) || f.Values.length < 1 || f.Values.length > 100)
         throw new NodeApiError('ValidationException', 'Filter values must hold 1 to 100 items');
       const values = f.Values as string[];
+      if (key === 'InstanceIds' && values.some((id) => !this.nodes.has(id)))
+        throw new NodeApiError('InvalidInstanceId', 'The following instance ID is not valid.');
       list = list.filter((n) => values.includes(field(n) ?? ''));
     }
     const scope = JSON.stringify(filters);

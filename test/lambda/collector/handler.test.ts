@@ -538,6 +538,7 @@ describe('the registration report (the hub\'s "collector reported" time, the orp
     const summary = (await collector.handler(scheduled, context)) as Record<string, number>;
     expect(summary.deferred).toBe(150);
     expect(summary.reportWithheld).toBe(1);
+    expect(metric('ReportWithheld')).toBe(1);
     expect(reports()).toHaveLength(0);
     expect(withheld()).toEqual([expect.objectContaining({ deferred: 150 })]);
   });
