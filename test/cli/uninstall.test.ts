@@ -515,4 +515,60 @@ describe('uninstall: a failed stack-instance deletion', () => {
     expect(ctx.stderrText()).toContain('operation earlier-op (DELETE) is still running after the timeout');
     expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(0);
   });
+
+  describe('more than 50 OUs', () => {
+    // 60 OUs: two DeleteStackInstances calls (50, then 10), the limit per call (API reference, DeploymentTargets).
+    const ous = Array.from({ length: 60 }, (_, i) => `ou-ab12-${String(i).padStart(8, '0')}`);
+    function wide() {
+      const h = hub();
+      mocks.cfn.on(ListStackInstancesCommand).resolves({
+        Summaries: ous.map((ou, i) => ({
+          Account: String(100000000000 + i),
+          Region: 'us-east-1',
+          OrganizationalUnitId: ou,
+        })),
+      });
+      return h;
+    }
+
+    it('a failed batch names the batches not tried', async () => {
+      const { ctx } = wide();
+      // With FailureTolerancePercentage 100 the operation SUCCEEDS and each account's outcome is in its results
+      // (ListStackSetOperationResults, StackSetOperationResultSummary.Status).
+      mocks.cfn.on(ListStackSetOperationResultsCommand).resolves({
+        Summaries: [
+          { Account: A, Region: 'us-east-1', Status: 'SUCCEEDED' },
+          { Account: B, Region: 'us-east-1', Status: 'FAILED', StatusReason: 'Account is suspended' },
+        ],
+      });
+      expect(await uninstall(['--yes', '--nodes', 'keep'], ctx)).toBe(1);
+      const err = ctx.stderrText();
+      expect(err).toContain(`Removed: ${A}/us-east-1. Not removed: ${B}/us-east-1 FAILED (Account is suspended).`);
+      expect(err).toContain(`Not tried: batch 2 of 2 (OUs ${ous.slice(50).join(', ')}).`);
+      expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(1);
+    });
+
+    it('a wait that times out between batches says what the first batch removed', async () => {
+      const { ctx } = wide();
+      let looks = 0;
+      // Before the second batch, ListStackSetOperations lists someone else's operation RUNNING, and it never ends.
+      mocks.cfn.on(ListStackSetOperationsCommand).callsFake(async () => ({
+        Summaries: ++looks > 1 ? [{ OperationId: 'other-op', Action: 'UPDATE', Status: 'RUNNING' }] : [],
+      }));
+      mocks.cfn.on(DescribeStackSetOperationCommand).callsFake(async (input) => ({
+        StackSetOperation: { Status: input.OperationId === 'other-op' ? 'RUNNING' : 'SUCCEEDED' },
+      }));
+      mocks.cfn.on(ListStackSetOperationResultsCommand).resolves({
+        Summaries: [{ Account: A, Region: 'us-east-1', Status: 'SUCCEEDED' }],
+      });
+      expect(await uninstall(['--yes', '--nodes', 'keep', '--timeout-minutes', '1'], ctx)).toBe(1);
+      const err = ctx.stderrText();
+      expect(err).toContain(
+        `operation other-op (UPDATE) is still running after the timeout; removed before it: ${A}/us-east-1.`,
+      );
+      expect(err).toContain(`Not tried: batch 2 of 2 (OUs ${ous.slice(50).join(', ')}).`);
+      expect(err).not.toContain('nothing else was changed');
+      expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(1);
+    });
+  });
 });
