@@ -1,5 +1,6 @@
 // `ssm-hub uninstall`: removes the whole hub in dependency order, after a preview. It refuses while
-// hub nodes are Online (deregistering a node changes nothing on its instance: see nodeRefusal), then
+// hub nodes are Online (deregistering a node changes nothing on its instance) or while an agency
+// StackSet is neither found nor listed as deleted (see uninstallRefusal), then
 // stops the fleet lifecycle (so no membership pass onboards an agency again), removes the agency
 // StackSets' instances and the StackSets (agency-registration, then agency-collector: the reverse of
 // rollout), every agency-permissions stack, optionally the hub's managed nodes, then the central
