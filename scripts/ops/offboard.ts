@@ -6,7 +6,16 @@ import { type CallAs, type CloudFormationClient } from '@aws-sdk/client-cloudfor
 import { callerAccount, makeClients, resolveRegion, type Clients } from './aws.ts';
 import { announceTarget, collectorsStillDeployed, previewDelete } from './preview.ts';
 import { printStackPreviews } from './preview.ts';
-import { defaultContext, defineCommand, flag, mapLimit, progress, runCommand, UsageError } from '../kit/index.ts';
+import {
+  defaultContext,
+  defineCommand,
+  errorText,
+  flag,
+  mapLimit,
+  progress,
+  runCommand,
+  UsageError,
+} from '../kit/index.ts';
 import { type Context } from '../kit/index.ts';
 import { AWS_OPTIONS, callAsOption, concurrencyOption, loadConfig, timeoutOption } from './common.ts';
 import { parseTargets, reportOutcomes, resolveAccounts, TARGET_OPTIONS } from './agencies.ts';
@@ -54,11 +63,30 @@ async function stackSetWarnings(cfn: CloudFormationClient, names: Names, account
     ],
   ] as const;
   for (const [name, say] of sets) {
-    const instances = await instancesIfVisible(cfn, name, callAs);
+    const read = () => instancesIfVisible(cfn, name, callAs);
+    const instances = await orWarn(
+      warnings,
+      `the stack instances of StackSet ${name} (CloudFormation ListStackInstances)`,
+      read,
+    );
+    if (instances === false) continue;
     if (!instances) warnings.push(stackSetNotSeen(name, callAs));
     else for (const [a, regions] of collectorsStillDeployed(instances, accounts)) warnings.push(say(a, regions));
   }
   return warnings;
+}
+
+/**
+ * A read offboard needs only for a warning: when it fails (AccessDenied, say), a warning naming the
+ * call and the reason takes its place, and offboard goes on. False when it failed.
+ */
+async function orWarn<T>(warnings: string[], what: string, read: () => Promise<T>): Promise<T | false> {
+  try {
+    return await read();
+  } catch (err) {
+    warnings.push(`could not check ${what}: ${errorText(err)}`);
+    return false;
+  }
 }
 
 /** Everything offboarding these agencies does not undo; the same in the dry run and the real run. */
@@ -72,15 +100,23 @@ async function offboardWarnings(
 ): Promise<{ warnings: string[]; nodes: Record<string, NodeCount> }> {
   const cfn = clients.cloudformation(region);
   const warnings = await stackSetWarnings(cfn, names, accounts, callAs);
-  const central = await describeStack(cfn, names.centralStackName);
-  for (const a of await membershipWouldReturn(clients, region, central, accounts))
-    warnings.push(membershipWarning(a, names.centralStackName));
-  const doc = central?.Outputs?.find((x) => x.OutputKey === 'DeregisterDocumentName')?.OutputValue;
+  const centralName = names.centralStackName;
+  const read = () => describeStack(cfn, centralName);
+  const central = await orWarn(warnings, `stack ${centralName} (CloudFormation DescribeStacks)`, read);
+  const membership = `whether the membership automation onboards these agencies again (Organizations ListAccountsForParent, ListOrganizationalUnitsForParent)`;
+  const back = await orWarn(warnings, membership, () =>
+    membershipWouldReturn(clients, region, central || undefined, accounts),
+  );
+  for (const a of back || []) warnings.push(membershipWarning(a, centralName));
+  const doc = central ? central.Outputs?.find((x) => x.OutputKey === 'DeregisterDocumentName')?.OutputValue : undefined;
   const nodes: Record<string, NodeCount> = {};
   const ssm = clients.ssm(region);
   for (const a of accounts) {
-    nodes[a] = await agencyNodeCount(ssm, keys, a);
-    if (nodes[a].total) warnings.push(nodeWarning(a, nodes[a], doc));
+    const what = `the hub nodes of agency ${a} (SSM DescribeInstanceInformation)`;
+    const count = await orWarn(warnings, what, () => agencyNodeCount(ssm, keys, a));
+    if (!count) continue;
+    nodes[a] = count;
+    if (count.total) warnings.push(nodeWarning(a, count, doc));
   }
   return { warnings, nodes };
 }

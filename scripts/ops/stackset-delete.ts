@@ -30,6 +30,9 @@ export const DELETE_PREFERENCES: StackSetOperationPreferences = {
   RegionConcurrencyType: 'PARALLEL',
 };
 
+/** One DeleteStackInstances call before its OperationId. */
+export type DeleteCall = Omit<DeleteStackInstancesCommandInput, 'OperationId'>;
+
 const chunks = <T>(items: T[], size: number): T[][] =>
   items.length
     ? Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
@@ -40,11 +43,7 @@ const chunks = <T>(items: T[], size: number): T[][] =>
  * StackSets name OUs (DeploymentTargets), at most DELETE_STACK_INSTANCES_MAX_OUS a call; self-managed
  * ones name accounts.
  */
-export function deleteInstanceCalls(
-  s: StackSetToEmpty,
-  callAs: CallAs,
-  retainStacks: boolean,
-): Omit<DeleteStackInstancesCommandInput, 'OperationId'>[] {
+export function deleteInstanceCalls(s: StackSetToEmpty, callAs: CallAs, retainStacks: boolean): DeleteCall[] {
   if (!s.instances.length) return [];
   const regions = [...new Set(s.instances.map((i) => i.Region!))].sort();
   const base = { StackSetName: s.name, Regions: regions, RetainStacks: retainStacks, CallAs: callAs };
@@ -64,31 +63,54 @@ export function deleteInstanceCalls(
 /** Statuses of a StackSet operation that is not over yet (StackSetOperation.Status). */
 const ACTIVE_OPERATION = new Set(['RUNNING', 'STOPPING', 'QUEUED']);
 
+interface Running {
+  id: string;
+  action: string;
+}
+
 /**
  * Waits for an operation someone (or an earlier run of uninstall) left running on the StackSet:
  * CloudFormation runs one operation per StackSet at a time and answers OperationInProgressException
- * to another (DeleteStackInstances API reference, errors).
+ * to another (DeleteStackInstances API reference, errors). Returns the operation still running
+ * after the timeout, or undefined once the StackSet is idle.
  */
 async function waitForIdle(ctx: Context, cfn: CloudFormationClient, name: string, callAs: CallAs, timeoutMs: number) {
   const input = { StackSetName: name, CallAs: callAs };
-  let running: { id: string; action: string } | undefined;
+  let running: Running | undefined;
   for await (const page of paginateListStackSetOperations({ client: cfn }, input))
     for (const op of page.Summaries ?? [])
       if (ACTIVE_OPERATION.has(op.Status ?? '') && op.OperationId)
         running ??= { id: op.OperationId, action: op.Action ?? 'operation' };
-  if (!running) return;
+  if (!running) return undefined;
   progress(ctx, `StackSet ${name}: waiting for operation ${running.id} (${running.action}) that is still running`);
   const op = await waitForOperation(ctx, cfn, name, running.id, running.action.toLowerCase(), callAs, timeoutMs);
-  if (op.status.startsWith('TIMED_OUT'))
-    throw new OperationError(
-      `StackSet ${name}: operation ${running.id} (${running.action}) is still running after the timeout; nothing else was changed: re-run uninstall once it ends (or pass a longer --timeout-minutes)`,
-    );
+  return op.status.startsWith('TIMED_OUT') ? running : undefined;
 }
 
 const where = (r: InstanceResult) => `${r.account}/${r.region}`;
 
+/** The batches of a deletion not sent yet, named by their OUs (or accounts): pure. */
+export function batchesNotTried(calls: DeleteCall[], from: number): string {
+  return calls
+    .slice(from)
+    .map((c, i) => {
+      const ous = c.DeploymentTargets?.OrganizationalUnitIds;
+      const targets = ous ? `OUs ${ous.join(', ')}` : `accounts ${(c.Accounts ?? []).join(', ')}`;
+      return `batch ${from + i + 1} of ${calls.length} (${targets})`;
+    })
+    .join('; ');
+}
+
+const KEPT = 'The StackSet, the permissions stacks and the central stack were kept.';
+
 /** What a failed or unfinished deletion did: pure, so the message is tested. */
-export function deletionFailure(name: string, status: string, results: InstanceResult[], retaining: boolean): string {
+export function deletionFailure(
+  name: string,
+  status: string,
+  results: InstanceResult[],
+  retaining: boolean,
+  notTried = '',
+): string {
   const removed = results.filter((r) => r.status === 'SUCCEEDED').map(where);
   const left = results.filter((r) => r.status !== 'SUCCEEDED');
   const leftText = left.map((r) => `${where(r)} ${r.status}${r.reason ? ` (${r.reason})` : ''}`);
@@ -99,8 +121,18 @@ export function deletionFailure(name: string, status: string, results: InstanceR
     `deleting the stack instances of ${name} ended ${status}.`,
     `Removed: ${removed.length ? removed.join(', ') : 'none'}.`,
     `Not removed: ${leftText.length ? leftText.join('; ') : 'none reported'}.`,
-    `The StackSet, the permissions stacks and the central stack were kept.${retainHint}`,
+    ...(notTried ? [`Not tried: ${notTried}.`] : []),
+    `${KEPT}${retainHint}`,
   ].join(' ');
+}
+
+/** The operation left running outlived the timeout: what this run removed before, if anything. Pure. */
+export function stillRunning(name: string, running: Running, results: InstanceResult[], notTried: string): string {
+  const removed = results.filter((r) => r.status === 'SUCCEEDED').map(where);
+  const head = `StackSet ${name}: operation ${running.id} (${running.action}) is still running after the timeout;`;
+  const tail = 're-run uninstall once it ends (or pass a longer --timeout-minutes)';
+  if (!removed.length) return `${head} nothing else was changed: ${tail}`;
+  return `${head} removed before it: ${removed.join(', ')}. Not tried: ${notTried}. ${KEPT} ${tail[0]!.toUpperCase()}${tail.slice(1)}.`;
 }
 
 async function send(cfn: CloudFormationClient, input: DeleteStackInstancesCommandInput) {
@@ -121,22 +153,43 @@ export async function emptyStackSet(
   const deadline = ctx.now().getTime() + opts.timeoutMs;
   const left = () => Math.max(0, deadline - ctx.now().getTime());
   const results: InstanceResult[] = [];
-  for (const call of deleteInstanceCalls(s, opts.callAs, opts.retainStacks)) {
-    await waitForIdle(ctx, cfn, s.name, opts.callAs, left());
+  const calls = deleteInstanceCalls(s, opts.callAs, opts.retainStacks);
+  const idle = async (i: number) => {
+    const running = await waitForIdle(ctx, cfn, s.name, opts.callAs, left());
+    if (running) throw new OperationError(stillRunning(s.name, running, results, batchesNotTried(calls, i)));
+  };
+  for (const [i, call] of calls.entries()) {
+    await idle(i);
     const operationId = randomUUID();
     const verb = opts.retainStacks ? 'removing (stacks retained)' : 'deleting';
     progress(ctx, `${verb} stack instances of ${s.name} in ${call.Regions!.join(', ')}`);
     try {
       await send(cfn, { ...call, OperationId: operationId });
     } catch (err) {
+      const failed = err as OperationError & { cause?: { name?: string } };
       // Another operation started between the look and the call (OperationInProgressException): wait once more.
-      if ((err as { cause?: { name?: string } }).cause?.name !== 'OperationInProgressException') throw err;
-      await waitForIdle(ctx, cfn, s.name, opts.callAs, left());
-      await send(cfn, { ...call, OperationId: operationId });
+      if (failed.cause?.name !== 'OperationInProgressException') throw sentFailure(failed, s.name, results, calls, i);
+      await idle(i);
+      await send(cfn, { ...call, OperationId: operationId }).catch((e: OperationError) => {
+        throw sentFailure(e, s.name, results, calls, i);
+      });
     }
     const op = await waitForOperation(ctx, cfn, s.name, operationId, 'delete-instances', opts.callAs, left());
     results.push(...op.results);
     if (op.status !== 'SUCCEEDED' || op.results.some((r) => r.status !== 'SUCCEEDED'))
-      throw new OperationError(deletionFailure(s.name, op.status, results, opts.retainStacks));
+      throw new OperationError(
+        deletionFailure(s.name, op.status, results, opts.retainStacks, batchesNotTried(calls, i + 1)),
+      );
   }
+}
+
+/** A DeleteStackInstances call refused: after an earlier batch, say what that batch removed and what was not tried. */
+function sentFailure(err: OperationError, name: string, results: InstanceResult[], calls: DeleteCall[], i: number) {
+  if (!i) return err;
+  const removed = results.filter((r) => r.status === 'SUCCEEDED').map(where);
+  const notTried = batchesNotTried(calls, i);
+  return new OperationError(
+    `${err.message}. Removed from ${name} before it: ${removed.join(', ') || 'none'}. Not tried: ${notTried}. ${KEPT}`,
+    { cause: err.cause },
+  );
 }

@@ -1,6 +1,7 @@
 // What `ssm-hub uninstall` would do, read without changing anything, and the pure rules on it: the
 // steps in order, what stays behind, and whether the hub's nodes may be left behind.
 import { GetTemplateCommand, paginateListStackResources, paginateListStacks } from '@aws-sdk/client-cloudformation';
+import { paginateListStackSets } from '@aws-sdk/client-cloudformation';
 import { type CallAs, type CloudFormationClient, type Stack } from '@aws-sdk/client-cloudformation';
 import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
 import { type Clients } from './aws.ts';
@@ -27,7 +28,12 @@ export interface CentralStack {
 export interface UninstallPlan {
   /** The agency StackSets that exist, in the order they are removed: registration, then collector. */
   stackSets: PlannedStackSet[];
-  /** Agency StackSets this account could not see with this --call-as (StackSetNotFoundException). */
+  /** Agency StackSets not found and listed with Status DELETED: an earlier run (or someone) deleted them. */
+  stackSetsDeleted: string[];
+  /**
+   * Agency StackSets neither found nor listed as deleted with this --call-as: never created, or
+   * managed where this --call-as cannot see them (a delegated administrator).
+   */
   stackSetsNotFound: string[];
   callAs: CallAs;
   permissionStacks: string[];
@@ -83,6 +89,17 @@ async function readCentral(cfn: CloudFormationClient, stack: Stack, name: string
   };
 }
 
+/**
+ * Names of the StackSets this --call-as lists as deleted: ListStackSets with Status DELETED
+ * (CloudFormation API reference, ListStackSets: Status ACTIVE | DELETED, CallAs).
+ */
+async function deletedStackSets(cfn: CloudFormationClient, callAs: CallAs): Promise<Set<string>> {
+  const names = new Set<string>();
+  for await (const page of paginateListStackSets({ client: cfn }, { Status: 'DELETED', CallAs: callAs }))
+    for (const s of page.Summaries ?? []) if (s.StackSetName) names.add(s.StackSetName);
+  return names;
+}
+
 /** Everything uninstall would remove, read without changing anything. */
 export async function planUninstall(
   clients: Clients,
@@ -104,11 +121,13 @@ export async function planUninstall(
         instances: await listInstances(cfn, name, callAs),
       });
   }
+  const deleted = stackSetsNotFound.length ? await deletedStackSets(cfn, callAs) : new Set<string>();
   const central = await describeStack(cfn, names.centralStackName);
   const nodes = await readHubNodes(clients, region, keys);
   return {
     stackSets,
-    stackSetsNotFound,
+    stackSetsDeleted: stackSetsNotFound.filter((n) => deleted.has(n)),
+    stackSetsNotFound: stackSetsNotFound.filter((n) => !deleted.has(n)),
     callAs,
     permissionStacks: await permissionStacks(cfn, names),
     nodes: nodes.map(({ id, agency, pingStatus }) => ({ id, agency, pingStatus })),

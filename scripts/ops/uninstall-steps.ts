@@ -6,6 +6,8 @@ export interface UninstallChoices {
   deregister: boolean;
   leaveNodesUnmanaged: boolean;
   retainStacks: boolean;
+  /** The operator says no agency StackSet was ever created (agencies deployed from console links). */
+  noAgencyStackSets: boolean;
 }
 
 /** Online nodes per agency, sorted by agency (DescribeInstanceInformation PingStatus). */
@@ -33,7 +35,7 @@ export function wayBack(plan: UninstallPlan, agencies: string[]): string {
  * "will never exit unless ... able to successfully call Retrieve"
  * (core/app/credentialrefresher/credentialrefresher.go). The node role goes with the central stack.
  */
-export function nodeRefusal(plan: UninstallPlan, leaveNodesUnmanaged: boolean): string | undefined {
+function nodeRefusal(plan: UninstallPlan, leaveNodesUnmanaged: boolean): string | undefined {
   const online = onlineByAgency(plan.nodes);
   if (!online.length || leaveNodesUnmanaged) return undefined;
   const total = online.reduce((n, [, c]) => n + c, 0);
@@ -44,8 +46,32 @@ export function nodeRefusal(plan: UninstallPlan, leaveNodesUnmanaged: boolean): 
       plan,
       online.map(([a]) => a),
     )}; then run uninstall again.`,
-    'To remove the hub anyway and leave them unmanaged, pass --leave-nodes-unmanaged. Nothing was changed.',
+    // The deregistration document reports success at once and clears the registration in a detached
+    // worker (documents/deregister-linux.sh), so the node stays Online until SSM marks it ConnectionLost.
+    'If the deregistration document already ran on them, wait until the nodes show ConnectionLost, then run uninstall again (with --nodes deregister it deregisters them).',
+    'To remove the hub anyway and leave them unmanaged, pass --leave-nodes-unmanaged.',
   ].join(' ');
+}
+
+/**
+ * A StackSet neither found nor listed as deleted may be one this --call-as cannot see (a delegated
+ * administrator's): its instances would stay in the agency accounts while the permissions and
+ * central stacks they use are deleted. Refused unless the operator says there are none.
+ */
+function stackSetRefusal(plan: UninstallPlan, noAgencyStackSets: boolean): string | undefined {
+  if (!plan.stackSetsNotFound.length || noAgencyStackSets) return undefined;
+  return [
+    `StackSet ${plan.stackSetsNotFound.join(', ')} not found with --call-as ${plan.callAs}, and not listed as deleted: this account may not see it.`,
+    'If the agency StackSets are managed from a delegated administrator account, run uninstall there with --call-as DELEGATED_ADMIN; if they live in another account, remove them there first.',
+    'If no agency StackSet was ever created (agencies deployed from console links), pass --no-agency-stacksets.',
+  ].join(' ');
+}
+
+/** Why uninstall will not run (StackSets it cannot see, nodes still Online), or undefined. */
+export function uninstallRefusal(plan: UninstallPlan, c: UninstallChoices): string | undefined {
+  const parts = [stackSetRefusal(plan, c.noAgencyStackSets), nodeRefusal(plan, c.leaveNodesUnmanaged)];
+  const said = parts.filter((p): p is string => Boolean(p));
+  return said.length ? `${said.join(' ')} Nothing was changed.` : undefined;
 }
 
 function nodeStep(plan: UninstallPlan, c: UninstallChoices): string {
@@ -82,12 +108,14 @@ export function uninstallSteps(plan: UninstallPlan, c: UninstallChoices): string
 }
 
 /** What uninstall does not remove, said before it runs and again at the end. */
-export function leftBehind(plan: UninstallPlan): string[] {
+export function leftBehind(plan: UninstallPlan, noAgencyStackSets: boolean): string[] {
   const notes: string[] = [];
-  for (const name of plan.stackSetsNotFound)
-    notes.push(
-      `StackSet ${name} not found with --call-as ${plan.callAs}: its stack instances in the agency accounts are NOT removed. If the agency StackSets are managed from a delegated administrator account, run uninstall with --call-as DELEGATED_ADMIN there; if they live in another account, remove them there.`,
-    );
+  for (const name of plan.stackSetsDeleted) notes.push(`StackSet ${name} already deleted (listed with Status DELETED)`);
+  if (noAgencyStackSets)
+    for (const name of plan.stackSetsNotFound)
+      notes.push(
+        `StackSet ${name} not found with --call-as ${plan.callAs}: taken as never created (--no-agency-stacksets); if it exists elsewhere, its stack instances are NOT removed`,
+      );
   const quiet = plan.nodes.filter((n) => n.pingStatus !== 'Online').length;
   if (quiet)
     notes.push(

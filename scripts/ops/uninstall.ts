@@ -1,5 +1,6 @@
 // `ssm-hub uninstall`: removes the whole hub in dependency order, after a preview. It refuses while
-// hub nodes are Online (deregistering a node changes nothing on its instance: see nodeRefusal), then
+// hub nodes are Online (deregistering a node changes nothing on its instance) or while an agency
+// StackSet is neither found nor listed as deleted (see uninstallRefusal), then
 // stops the fleet lifecycle (so no membership pass onboards an agency again), removes the agency
 // StackSets' instances and the StackSets (agency-registration, then agency-collector: the reverse of
 // rollout), every agency-permissions stack, optionally the hub's managed nodes, then the central
@@ -16,7 +17,7 @@ import { announceTarget } from './preview.ts';
 import { emptyStackSet } from './stackset-delete.ts';
 import { deleteStack } from './stacks.ts';
 import { permissionStacks, planUninstall, type HubNames, type UninstallPlan } from './uninstall-plan.ts';
-import { leftBehind, nodeRefusal, uninstallSteps, type UninstallChoices } from './uninstall-steps.ts';
+import { leftBehind, uninstallRefusal, uninstallSteps, type UninstallChoices } from './uninstall-steps.ts';
 
 export { uninstallSteps } from './uninstall-steps.ts';
 
@@ -35,6 +36,10 @@ export const spec = defineCommand({
     flag(
       'retain-stacks',
       'remove the stack instances from the StackSets but keep their stacks (for INOPERABLE instances)',
+    ),
+    flag(
+      'no-agency-stacksets',
+      'no agency StackSet was ever created (agencies deployed from console links): go on when neither StackSet is found',
     ),
     flag('yes', 'remove without asking (required without a terminal)'),
     flag('dry-run', 'show what would be removed, in order; change nothing'),
@@ -144,9 +149,13 @@ async function execute(
 
 function printPlan(ctx: Context, json: boolean, head: object, steps: string[], notes: string[], refusal?: string) {
   if (json) return ctx.stdout(`${JSON.stringify({ ...head, steps, notes, refusal }, null, 2)}\n`);
-  ctx.stdout(`${steps.map((s, i) => `${i + 1}. ${s}`).join('\n') || 'nothing to remove'}\n`);
-  for (const n of notes) ctx.stdout(`note: ${n}\n`);
-  if (refusal) ctx.stdout(`refused: ${refusal}\n`);
+  printText(ctx.stdout, steps, notes, refusal);
+}
+
+function printText(write: (t: string) => void, steps: string[], notes: string[], refusal?: string) {
+  write(`${steps.map((s, i) => `${i + 1}. ${s}`).join('\n') || 'nothing to remove'}\n`);
+  for (const n of notes) write(`note: ${n}\n`);
+  if (refusal) write(`refused: ${refusal}\n`);
 }
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
@@ -160,23 +169,30 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const clients = makeClients(ctx, o.profile);
     const caller = await callerAccount(clients, region);
     const plan = await planUninstall(clients, region, names, fleetKeys(config.reservedTagPrefix), o['call-as']);
-    const leave = o['leave-nodes-unmanaged'];
-    const refusal = nodeRefusal(plan, leave);
+    const asked = {
+      deregister: false,
+      leaveNodesUnmanaged: o['leave-nodes-unmanaged'],
+      retainStacks: o['retain-stacks'],
+      noAgencyStackSets: o['no-agency-stacksets'],
+    };
+    const refusal = uninstallRefusal(plan, asked);
     const deregister = refusal ? false : await chooseNodes(ctx, o.nodes, dryRun, plan.nodes.length);
-    const choices = { deregister, leaveNodesUnmanaged: leave, retainStacks: o['retain-stacks'] };
+    const choices = { ...asked, deregister };
     const steps = uninstallSteps(plan, choices);
-    const notes = leftBehind(plan);
+    const notes = leftBehind(plan, choices.noAgencyStackSets);
     const head = { dryRun, account: caller, region };
     if (dryRun || refusal) printPlan(ctx, o.json, dryRun ? { ...head, plan } : head, steps, notes, refusal);
     if (refusal && !dryRun) throw new OperationError(refusal);
     if (dryRun || !steps.length) return EXIT.ok;
+    // Never ask without showing what will be done: with --json the steps go to stderr (stdout stays one JSON document).
     if (!o.json) printPlan(ctx, false, head, steps, notes);
+    else if (!o.yes) printText(ctx.stderr, steps, notes);
     announceTarget(ctx, caller, region, `uninstalling the hub (${steps.length} steps)`);
     if (!o.yes && !(await ctx.confirm!(`Run these ${steps.length} steps?`))) return EXIT.ok;
     const run = { ...choices, callAs: o['call-as'], timeoutMs: o['timeout-minutes'] * 60_000 };
     await execute(ctx, clients, region, plan, names, run);
     const unseen = plan.stackSetsNotFound.length
-      ? ` except StackSets ${plan.stackSetsNotFound.join(', ')}, which were not seen`
+      ? ` (StackSets ${plan.stackSetsNotFound.join(', ')} not found: taken as never created, --no-agency-stacksets)`
       : '';
     if (o.json) ctx.stdout(`${JSON.stringify({ ...head, uninstalled: true, steps, notes }, null, 2)}\n`);
     progress(ctx, `uninstalled${unseen}`);

@@ -7,7 +7,7 @@ import { ListAccountsForParentCommand, ListOrganizationalUnitsForParentCommand }
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { main as offboard } from '../../scripts/ops/offboard.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
-import { mockAll, mocksEachTest, testContext } from './helpers.ts';
+import { awsError, mockAll, mocksEachTest, testContext } from './helpers.ts';
 
 const mocks = mocksEachTest(mockAll);
 
@@ -100,5 +100,28 @@ describe('offboard', () => {
       'WARNING: StackSet ssm-hub-agency-collector not found with --call-as SELF: offboard cannot tell whether these agencies still have its stack instances. If the agency StackSets are managed from a delegated administrator account, pass --call-as DELEGATED_ADMIN',
     );
     expect(ctx.stderrText()).toContain('WARNING: StackSet ssm-hub-agency-registration not found with --call-as SELF');
+  });
+
+  it('goes on with a warning naming the call when a read needed only for a warning is denied', async () => {
+    const { ctx } = hub({ mode: 'enabled', ous: 'ou-ab12-cdef3456' });
+    // A role without organizations:List* or ssm:DescribeInstanceInformation gets AccessDeniedException
+    // (Organizations API reference, ListAccountsForParent errors; SSM API reference, common errors).
+    const denied = (action: string) =>
+      awsError('AccessDeniedException', `User is not authorized to perform: ${action}`);
+    mocks.org.on(ListAccountsForParentCommand).rejects(denied('organizations:ListAccountsForParent'));
+    mocks.org
+      .on(ListOrganizationalUnitsForParentCommand)
+      .rejects(denied('organizations:ListOrganizationalUnitsForParent'));
+    mocks.ssm.on(DescribeInstanceInformationCommand).rejects(denied('ssm:DescribeInstanceInformation'));
+    const code = await offboard(['--agencies', A, '--yes'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const err = ctx.stderrText();
+    expect(err).toContain(
+      'WARNING: could not check whether the membership automation onboards these agencies again (Organizations ListAccountsForParent, ListOrganizationalUnitsForParent): AccessDeniedException: User is not authorized to perform: organizations:',
+    );
+    expect(err).toContain(
+      `WARNING: could not check the hub nodes of agency ${A} (SSM DescribeInstanceInformation): AccessDeniedException: User is not authorized to perform: ssm:DescribeInstanceInformation`,
+    );
+    expect(mocks.cfn.commandCalls(DeleteStackCommand)).toHaveLength(1);
   });
 });

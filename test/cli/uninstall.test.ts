@@ -10,12 +10,12 @@ import { DeleteStackCommand, DeleteStackInstancesCommand, DeleteStackSetCommand 
 import { DescribeStackSetCommand, DescribeStackSetOperationCommand } from '@aws-sdk/client-cloudformation';
 import { ListStackInstancesCommand, ListStackResourcesCommand } from '@aws-sdk/client-cloudformation';
 import { ListStackSetOperationResultsCommand, ListStackSetOperationsCommand } from '@aws-sdk/client-cloudformation';
-import { ListStacksCommand } from '@aws-sdk/client-cloudformation';
+import { ListStacksCommand, ListStackSetsCommand } from '@aws-sdk/client-cloudformation';
 import { LambdaClient, PutFunctionConcurrencyCommand } from '@aws-sdk/client-lambda';
 import { GetResourcesCommand, ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { main as uninstall } from '../../scripts/ops/uninstall.ts';
-import { deleteInstanceCalls, DELETE_PREFERENCES } from '../../scripts/ops/stackset-delete.ts';
+import { deleteInstanceCalls } from '../../scripts/ops/stackset-delete.ts';
 import { uninstallSteps } from '../../scripts/ops/uninstall-steps.ts';
 import { type UninstallPlan } from '../../scripts/ops/uninstall-plan.ts';
 import { PROJECT_ROOT } from '../../scripts/kit/index.ts';
@@ -57,7 +57,7 @@ interface Node {
   ping: 'Online' | 'ConnectionLost';
 }
 
-function hub(opts: { nodes?: Node[]; stackSets?: 'visible' | 'delegated-admin' } = {}) {
+function hub(opts: { nodes?: Node[]; stackSets?: 'visible' | 'delegated-admin' | 'deleted' } = {}) {
   const nodes = opts.nodes ?? [
     { id: 'mi-00000000000000001', agency: A, ping: 'ConnectionLost' },
     { id: 'mi-00000000000000002', agency: B, ping: 'ConnectionLost' },
@@ -102,8 +102,22 @@ function hub(opts: { nodes?: Node[]; stackSets?: 'visible' | 'delegated-admin' }
     // A StackSet created from a delegated administrator is not found with CallAs SELF (API reference, DescribeStackSet: CallAs).
     if (opts.stackSets === 'delegated-admin' && input.CallAs !== 'DELEGATED_ADMIN')
       throw awsError('StackSetNotFoundException', `StackSet ${input.StackSetName} not found`);
+    // A deleted StackSet is not found either (API reference, DescribeStackSet errors: StackSetNotFoundException).
+    if (opts.stackSets === 'deleted')
+      throw awsError('StackSetNotFoundException', `StackSet ${input.StackSetName} not found`);
     return { StackSet: { StackSetName: input.StackSetName, PermissionModel: 'SERVICE_MANAGED' } };
   });
+  // ListStackSets with Status DELETED lists the StackSets already deleted, as this CallAs sees them
+  // (API reference, ListStackSets: Status ACTIVE | DELETED, CallAs); a delegated administrator's are not listed with SELF.
+  mocks.cfn.on(ListStackSetsCommand).callsFake(async (input) => ({
+    Summaries:
+      opts.stackSets === 'deleted' && input.Status === 'DELETED'
+        ? ['ssm-hub-agency-registration', 'ssm-hub-agency-collector'].map((n) => ({
+            StackSetName: n,
+            Status: 'DELETED',
+          }))
+        : [],
+  }));
   // The registration StackSet reached one account so far, the collector StackSet two.
   mocks.cfn.on(ListStackInstancesCommand).callsFake(async (input) => ({
     Summaries: [
@@ -129,8 +143,11 @@ function hub(opts: { nodes?: Node[]; stackSets?: 'visible' | 'delegated-admin' }
   return { ctx, fake, summaries };
 }
 
+const NO_CHOICES = { deregister: false, leaveNodesUnmanaged: false, retainStacks: false, noAgencyStackSets: false };
+
 const plan = (over: Partial<UninstallPlan> = {}): UninstallPlan => ({
   stackSets: [{ name: 'set', permissionModel: 'SELF_MANAGED', instances: [{ Account: A, Region: 'us-east-1' }] }],
+  stackSetsDeleted: [],
   stackSetsNotFound: [],
   callAs: 'SELF',
   permissionStacks: ['p1'],
@@ -147,7 +164,7 @@ const plan = (over: Partial<UninstallPlan> = {}): UninstallPlan => ({
 
 describe('uninstall: the plan', () => {
   it('orders the steps: fleet lifecycle, instances, StackSet, permissions stacks, nodes, central stack', () => {
-    const steps = uninstallSteps(plan(), { deregister: true, leaveNodesUnmanaged: false, retainStacks: false });
+    const steps = uninstallSteps(plan(), { ...NO_CHOICES, deregister: true });
     expect(steps.map((s) => s.split(' ').slice(0, 2).join(' '))).toEqual([
       'stop the',
       'delete 1',
@@ -162,7 +179,7 @@ describe('uninstall: the plan', () => {
   });
 
   it('--nodes keep says the nodes lose their role with the central stack', () => {
-    const steps = uninstallSteps(plan(), { deregister: false, leaveNodesUnmanaged: false, retainStacks: false });
+    const steps = uninstallSteps(plan(), NO_CHOICES);
     expect(steps[4]).toBe(
       'keep 1 hub nodes registered: their role is deleted with the central stack, so they can no longer reach Systems Manager',
     );
@@ -178,7 +195,12 @@ describe('uninstall: the plan', () => {
     expect(calls.map((c) => c.DeploymentTargets?.OrganizationalUnitIds?.length)).toEqual([50, 50, 20]);
     expect(new Set(calls.flatMap((c) => c.DeploymentTargets!.OrganizationalUnitIds)).size).toBe(120);
     expect(calls[0]).toMatchObject({ Regions: ['eu-west-1', 'us-east-1'], RetainStacks: false, CallAs: 'SELF' });
-    expect(calls[0]!.OperationPreferences).toEqual(DELETE_PREFERENCES);
+    // The values the README states: every account at once, every Region at once.
+    expect(calls[0]!.OperationPreferences).toEqual({
+      FailureTolerancePercentage: 100,
+      MaxConcurrentPercentage: 100,
+      RegionConcurrencyType: 'PARALLEL',
+    });
     expect(calls[0]!.Accounts).toBeUndefined();
   });
 
@@ -242,6 +264,10 @@ describe('uninstall: nodes still Online', () => {
     expect(err).toContain(`3 hub nodes are still Online (${A}: 2, ${B}: 1)`);
     expect(err).toContain(`npx ssm-hub run --document ${DOC} --agency ${A},${B}`);
     expect(err).toContain('pass --leave-nodes-unmanaged');
+    // The deregistration document reports success before its worker clears the registration.
+    expect(err).toContain(
+      'If the deregistration document already ran on them, wait until the nodes show ConnectionLost, then run uninstall again (with --nodes deregister it deregisters them).',
+    );
     expect(err).toContain('Nothing was changed');
     expect(mocks.mutations()).toEqual([]);
   });
@@ -296,7 +322,11 @@ describe('uninstall: the run', () => {
       DeploymentTargets: { OrganizationalUnitIds: ['ou-ab12-cdef3456'] },
       Regions: ['us-east-1', 'us-west-2'],
       RetainStacks: false,
-      OperationPreferences: DELETE_PREFERENCES,
+      OperationPreferences: {
+        FailureTolerancePercentage: 100,
+        MaxConcurrentPercentage: 100,
+        RegionConcurrencyType: 'PARALLEL',
+      },
     });
     expect([...fake.stacks.values()].every((s) => s.status === 'DELETE_COMPLETE')).toBe(true);
     expect(ctx.stderrText()).toMatch(/uninstalled\n/);
@@ -322,20 +352,79 @@ describe('uninstall: the run', () => {
     expect(ctx.stderrText()).toContain(`ssm-hub-agency-${C} appeared since the plan`);
   });
 
-  it('says plainly when the agency StackSets are not seen (delegated administrator) and prints JSON with --json', async () => {
+  it('refuses, changing nothing, when the agency StackSets are neither found nor listed as deleted (delegated administrator)', async () => {
     const { ctx } = hub({ stackSets: 'delegated-admin' });
-    const code = await uninstall(['--yes', '--nodes', 'keep', '--json'], ctx);
-    expect(code, ctx.stderrText()).toBe(0);
-    const doc = JSON.parse(ctx.stdoutText());
-    expect(doc).toMatchObject({ uninstalled: true, account: CALLER_ACCOUNT, region: 'us-east-1' });
-    expect(doc.notes[0]).toContain(
-      'StackSet ssm-hub-agency-registration not found with --call-as SELF: its stack instances in the agency accounts are NOT removed',
+    const code = await uninstall(['--yes', '--nodes', 'keep'], ctx);
+    expect(code).toBe(1);
+    const err = ctx.stderrText();
+    expect(err).toContain(
+      'StackSet ssm-hub-agency-registration, ssm-hub-agency-collector not found with --call-as SELF, and not listed as deleted: this account may not see it.',
     );
-    expect(doc.notes[0]).toContain('--call-as DELEGATED_ADMIN');
-    expect(ctx.stderrText()).toContain(
-      'uninstalled except StackSets ssm-hub-agency-registration, ssm-hub-agency-collector, which were not seen',
+    expect(err).toContain('run uninstall there with --call-as DELEGATED_ADMIN');
+    expect(err).toContain('pass --no-agency-stacksets');
+    expect(err).toContain('Nothing was changed.');
+    expect(mocks.mutations()).toEqual([]);
+    expect(mocks.cfn.commandCalls(ListStackSetsCommand)[0]!.args[0].input).toMatchObject({
+      Status: 'DELETED',
+      CallAs: 'SELF',
+    });
+  });
+
+  it('--dry-run shows that refusal', async () => {
+    const { ctx } = hub({ stackSets: 'delegated-admin' });
+    expect(await uninstall(['--dry-run'], ctx)).toBe(0);
+    expect(ctx.stdoutText()).toContain(
+      'refused: StackSet ssm-hub-agency-registration, ssm-hub-agency-collector not found',
+    );
+  });
+
+  it('with --no-agency-stacksets goes on, says so in the preview and at the end, and prints JSON with --json', async () => {
+    const { ctx } = hub({ stackSets: 'delegated-admin' });
+    expect(await uninstall(['--dry-run', '--no-agency-stacksets'], ctx)).toBe(0);
+    expect(ctx.stdoutText()).toContain(
+      'note: StackSet ssm-hub-agency-registration not found with --call-as SELF: taken as never created (--no-agency-stacksets)',
+    );
+    const run = hub({ stackSets: 'delegated-admin' }).ctx;
+    const code = await uninstall(['--yes', '--nodes', 'keep', '--json', '--no-agency-stacksets'], run);
+    expect(code, run.stderrText()).toBe(0);
+    const doc = JSON.parse(run.stdoutText());
+    expect(doc).toMatchObject({ uninstalled: true, account: CALLER_ACCOUNT, region: 'us-east-1' });
+    expect(doc.notes[1]).toContain(
+      'StackSet ssm-hub-agency-collector not found with --call-as SELF: taken as never created',
+    );
+    expect(run.stderrText()).toContain(
+      'uninstalled (StackSets ssm-hub-agency-registration, ssm-hub-agency-collector not found: taken as never created, --no-agency-stacksets)',
     );
     expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(0);
+  });
+
+  it('on a re-run, says the StackSets the first run deleted are already deleted, and goes on', async () => {
+    const { ctx } = hub({ stackSets: 'deleted' });
+    const code = await uninstall(['--yes', '--nodes', 'keep'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const err = ctx.stderrText();
+    expect(err).toContain('note: StackSet ssm-hub-agency-registration already deleted (listed with Status DELETED)');
+    expect(err).toContain('note: StackSet ssm-hub-agency-collector already deleted');
+    expect(err).not.toContain('not found');
+    expect(err).not.toContain('NOT removed');
+    expect(mocks.cfn.commandCalls(DeleteStackSetCommand)).toHaveLength(0);
+    expect(mocks.cfn.commandCalls(DeleteStackCommand)).toHaveLength(3);
+  });
+
+  it('--json on a terminal without --yes shows every step on stderr before it asks', async () => {
+    const { ctx } = hub();
+    const asked: { question: string; shown: string }[] = [];
+    // The operator answers no: nothing is changed.
+    Object.assign(ctx, {
+      interactive: true,
+      confirm: async (question: string) => (asked.push({ question, shown: ctx.stderrText() }), false),
+    });
+    expect(await uninstall(['--json', '--nodes', 'keep'], ctx)).toBe(0);
+    expect(asked.map((a) => a.question)).toEqual(['Run these 9 steps?']);
+    expect(asked[0]!.shown).toContain('1. stop the fleet lifecycle (MembershipMode=enabled)');
+    expect(asked[0]!.shown).toContain('9. delete stack ssm-hub-central-manager (CREATE_COMPLETE)');
+    expect(ctx.stdoutText()).toBe('');
+    expect(mocks.mutations()).toEqual([]);
   });
 });
 
@@ -369,7 +458,9 @@ describe('uninstall: a failed stack-instance deletion', () => {
       `Not removed: ${B}/us-east-1 FAILED (Account 222222222222 should have AWSCloudFormationStackSetExecutionRole).`,
     );
     expect(err).toContain('re-run with --retain-stacks');
-    expect(err).toContain('Done before this step: fleet lifecycle stopped');
+    expect(err).toContain(
+      'Done before this step: fleet lifecycle stopped (to turn it back on: aws lambda put-function-concurrency --function-name ssm-hub-fleet-lifecycle --reserved-concurrent-executions 1).',
+    );
     expect(err).not.toContain('nothing else was removed');
     expect(mocks.mutations()).toEqual(['PutFunctionConcurrencyCommand', 'DeleteStackInstancesCommand']);
   });
@@ -423,5 +514,61 @@ describe('uninstall: a failed stack-instance deletion', () => {
     expect(code).toBe(1);
     expect(ctx.stderrText()).toContain('operation earlier-op (DELETE) is still running after the timeout');
     expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(0);
+  });
+
+  describe('more than 50 OUs', () => {
+    // 60 OUs: two DeleteStackInstances calls (50, then 10), the limit per call (API reference, DeploymentTargets).
+    const ous = Array.from({ length: 60 }, (_, i) => `ou-ab12-${String(i).padStart(8, '0')}`);
+    function wide() {
+      const h = hub();
+      mocks.cfn.on(ListStackInstancesCommand).resolves({
+        Summaries: ous.map((ou, i) => ({
+          Account: String(100000000000 + i),
+          Region: 'us-east-1',
+          OrganizationalUnitId: ou,
+        })),
+      });
+      return h;
+    }
+
+    it('a failed batch names the batches not tried', async () => {
+      const { ctx } = wide();
+      // With FailureTolerancePercentage 100 the operation SUCCEEDS and each account's outcome is in its results
+      // (ListStackSetOperationResults, StackSetOperationResultSummary.Status).
+      mocks.cfn.on(ListStackSetOperationResultsCommand).resolves({
+        Summaries: [
+          { Account: A, Region: 'us-east-1', Status: 'SUCCEEDED' },
+          { Account: B, Region: 'us-east-1', Status: 'FAILED', StatusReason: 'Account is suspended' },
+        ],
+      });
+      expect(await uninstall(['--yes', '--nodes', 'keep'], ctx)).toBe(1);
+      const err = ctx.stderrText();
+      expect(err).toContain(`Removed: ${A}/us-east-1. Not removed: ${B}/us-east-1 FAILED (Account is suspended).`);
+      expect(err).toContain(`Not tried: batch 2 of 2 (OUs ${ous.slice(50).join(', ')}).`);
+      expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(1);
+    });
+
+    it('a wait that times out between batches says what the first batch removed', async () => {
+      const { ctx } = wide();
+      let looks = 0;
+      // Before the second batch, ListStackSetOperations lists someone else's operation RUNNING, and it never ends.
+      mocks.cfn.on(ListStackSetOperationsCommand).callsFake(async () => ({
+        Summaries: ++looks > 1 ? [{ OperationId: 'other-op', Action: 'UPDATE', Status: 'RUNNING' }] : [],
+      }));
+      mocks.cfn.on(DescribeStackSetOperationCommand).callsFake(async (input) => ({
+        StackSetOperation: { Status: input.OperationId === 'other-op' ? 'RUNNING' : 'SUCCEEDED' },
+      }));
+      mocks.cfn.on(ListStackSetOperationResultsCommand).resolves({
+        Summaries: [{ Account: A, Region: 'us-east-1', Status: 'SUCCEEDED' }],
+      });
+      expect(await uninstall(['--yes', '--nodes', 'keep', '--timeout-minutes', '1'], ctx)).toBe(1);
+      const err = ctx.stderrText();
+      expect(err).toContain(
+        `operation other-op (UPDATE) is still running after the timeout; removed before it: ${A}/us-east-1.`,
+      );
+      expect(err).toContain(`Not tried: batch 2 of 2 (OUs ${ous.slice(50).join(', ')}).`);
+      expect(err).not.toContain('nothing else was changed');
+      expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(1);
+    });
   });
 });
