@@ -44,3 +44,38 @@ it('sends a slow SendCommand once, then finds the command it created and follows
   );
   expect(ctx.stdoutText()).toContain('command c-1: Success; 1 succeeded, 0 failed');
 }, 30_000);
+
+// The fake refuses a tag filter beside another filter type, as SSM does (DescribeInstanceInformation Filters).
+it.each([{ agency: ['--agency', A] }, { agency: [] }])(
+  'checks node IDs against an SSM that refuses mixed tag filters, and sends them (%j)',
+  async ({ agency }) => {
+    sts.on(GetCallerIdentityCommand).resolves({ Account: CALLER_ACCOUNT });
+    fake = await startRunCommandFake([
+      { id: mi(1), tags: { [OWN]: A } },
+      { id: mi(2), tags: { [OWN]: B } },
+    ]);
+    const ctx = testContext(new Date());
+    const aws = { endpoint: fake.endpoint, credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'x' } };
+    ctx.awsConfig = { ssm: aws, tagging: aws };
+    const argv = ['--yes', '--document', 'AWS-RunShellScript', ...agency, '--target', `InstanceIds=${mi(1)}`];
+    const code = await run(argv, ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    expect(fake.commands.map((c) => c.nodes)).toEqual([[mi(1)]]);
+  },
+  30_000,
+);
+
+it("refuses another agency's node ID against the loopback SSM, and sends nothing", async () => {
+  sts.on(GetCallerIdentityCommand).resolves({ Account: CALLER_ACCOUNT });
+  fake = await startRunCommandFake([
+    { id: mi(1), tags: { [OWN]: A } },
+    { id: mi(2), tags: { [OWN]: B } },
+  ]);
+  const ctx = testContext(new Date());
+  const aws = { endpoint: fake.endpoint, credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'x' } };
+  ctx.awsConfig = { ssm: aws, tagging: aws };
+  const argv = ['--yes', '--document', 'AWS-RunShellScript', '--agency', A, '--target', `InstanceIds=${mi(2)}`];
+  expect(await run(argv, ctx)).toBe(2);
+  expect(ctx.stderrText()).toContain(`${mi(2)} is not a node of agency ${A} in SSM`);
+  expect(fake.sendRequests()).toBe(0);
+}, 30_000);
