@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import type { CommandFilter, ListCommandsCommandInput } from '@aws-sdk/client-ssm';
-import { sendFailure } from '../../scripts/ops/run-send.ts';
+import { invokedAfter, sendFailure } from '../../scripts/ops/run-send.ts';
 import { beyondMaxErrors } from '../../scripts/ops/run-report.ts';
 import { AwsUnreachableError } from '../../scripts/ops/aws-errors.ts';
 import { awsError, CALLER_ACCOUNT, mocksEachTest, testContext } from './helpers.ts';
@@ -51,7 +51,7 @@ describe('run sends each command once', () => {
     listsCommands([]);
     mocks.ssm.on(ListCommandsCommand).callsFake(async (input) => {
       if (input.CommandId) return { Commands: [{ CommandId: input.CommandId, Status: 'Success' }] };
-      expect(input.Filters).toEqual([{ key: 'InvokedAfter', value: '2026-06-01T11:55:00.000Z' }]);
+      expect(input.Filters).toEqual([{ key: 'InvokedAfter', value: '2026-06-01T11:55:00Z' }]);
       return {
         Commands: [
           { CommandId: 'c-other', Comment: 'ssm-hub run 000000000000', RequestedDateTime: NOW },
@@ -83,7 +83,7 @@ describe('run sends each command once', () => {
     expect(r.err).toContain('the command may still have reached SSM');
     expect(r.err).toContain(`no command with the comment "${comment}" was found`);
     expect(r.err).toContain(
-      `aws ssm list-commands --region us-east-1 --filters key=InvokedAfter,value=2026-06-01T11:55:00.000Z --query "Commands[?Comment=='${comment}'].[CommandId,Status]"`,
+      `aws ssm list-commands --region us-east-1 --filters key=InvokedAfter,value=2026-06-01T11:55:00Z --query "Commands[?Comment=='${comment}'].[CommandId,Status]"`,
     );
     // Looked up three times, a poll apart (ListCommands may lag behind SendCommand).
     expect(mocks.ssm.commandCalls(ListCommandsCommand)).toHaveLength(3);
@@ -109,6 +109,17 @@ describe('run sends each command once', () => {
     expect(mocks.ssm.commandCalls(ListCommandsCommand)).toHaveLength(0);
     expect(r.err).toContain('InvalidDocument: no such document');
   });
+
+  it.each([
+    { now: '2026-06-01T12:00:00.000Z', since: '2026-06-01T11:55:00Z' },
+    { now: '2026-06-01T12:00:00.999Z', since: '2026-06-01T11:55:00Z' },
+    { now: '2026-06-01T12:00:07.250Z', since: '2026-06-01T11:55:07Z' },
+  ])(
+    'looks up commands invoked after $since (whole seconds, as the API reference writes it) at $now',
+    ({ now, since }) => {
+      expect(invokedAfter(new Date(now))).toBe(since);
+    },
+  );
 
   it.each([
     { case: 'ThrottlingException', err: awsError('ThrottlingException', 'Rate exceeded'), kind: 'throttled' },
