@@ -358,6 +358,18 @@ describe('run sends the groups in turn', () => {
     },
   );
 
+  it('does not send the next group when a command is still running at --timeout-minutes', async () => {
+    mocks.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+    mocks.ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'c-1', Status: 'InProgress' }] });
+    mocks.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [invocation(1, 'InProgress')] });
+    const r = await exec('--yes', ...DOC, '--timeout-minutes', '1', '--agency', six.join(','));
+    expect(r.code).toBe(1);
+    expect(sent()).toHaveLength(1);
+    expect(r.out).toContain('still running: follow it with aws ssm list-command-invocations');
+    expect(r.out).toContain(`not sent: command 2 of 2: tag:${OWN}=666666666666`);
+    expect(r.err).toContain('stopped: command c-1 had not finished by the timeout; 1 command not sent');
+  });
+
   it('lists the groups not sent in --json, with why the run stopped', async () => {
     commandRuns(mocks, [[invocation(1, 'Failed', 1, 'bad')]], 'Failed');
     const r = await exec('--yes', '--json', ...DOC, '--agency', six.join(','));
