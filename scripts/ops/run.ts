@@ -52,7 +52,7 @@ export const spec = defineCommand({
     }),
     list('agency', {
       arg: 'ACCOUNT,…',
-      help: "send to these agencies' nodes (the ownership tag's values; one command per 5 agencies)",
+      help: "send to these agencies' nodes (the ownership tag's values; one command per 5 agencies, sent in turn)",
       check: v.accountIds,
     }),
     repeatable('target', {
@@ -60,8 +60,12 @@ export const spec = defineCommand({
       help: 'also require tag:KEY=values or tag-key=KEY (ANDed with ownership; at most 5 values), or give InstanceIds=mi-… alone',
     }),
     repeatable('parameter', { arg: 'NAME=VALUE', help: 'a document parameter (never a secret: commands keep them)' }),
-    textWithDefault('max-concurrency', { arg: 'N|N%', help: 'nodes running at once', default: '50' }),
-    textWithDefault('max-errors', { arg: 'N|N%', help: 'failed nodes after which SSM stops sending', default: '0' }),
+    textWithDefault('max-concurrency', { arg: 'N|N%', help: 'nodes running at once (per command)', default: '50' }),
+    textWithDefault('max-errors', {
+      arg: 'N|N%',
+      help: 'failed nodes a command allows (per command; beyond it, SSM stops sending and later groups are not sent)',
+      default: '0',
+    }),
     text('comment', { arg: 'TEXT', help: `comment stored with the command (at most ${MAX_USER_COMMENT} characters)` }),
     flag('yes', 'send without asking (required without a terminal)'),
     flag('dry-run', 'show the account, Region, document, targets and matching nodes; send nothing'),
