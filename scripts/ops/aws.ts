@@ -53,7 +53,9 @@ export interface Clients {
   /**
    * SSM with a single attempt per call, for calls that must never be sent twice (SendCommand has no
    * idempotency token, so a retried timeout would create a second command). Its failures do not
-   * mark the endpoint dead: the caller looks the result up next with the ordinary client.
+   * mark the endpoint dead, and an endpoint that failed earlier does not stop it: each send is
+   * tried (a refused send would read as "may have reached SSM"); the caller looks an unclear result
+   * up next with the ordinary client.
    */
   ssmSingleAttempt(region: string): SSMClient;
   dynamodb(region: string): DynamoDBDocumentClient;
@@ -82,15 +84,16 @@ const attempts = (err: unknown): string => {
 /**
  * Two middlewares: one records the endpoint each request goes to and refuses an endpoint that
  * already failed to answer in this run; the outer one turns a timeout or network failure into an
- * AwsUnreachableError naming service, operation and endpoint.
+ * AwsUnreachableError naming service, operation and endpoint. Without `dead` (the single-attempt
+ * client), every call is tried and none marks the endpoint.
  */
-function nameNetworkFailures(client: MiddlewareClient, service: string, dead: Map<string, string>): void {
+function nameNetworkFailures(client: MiddlewareClient, service: string, dead?: Map<string, string>): void {
   const add = client.middlewareStack.add as unknown as (mw: unknown, opts: object) => void;
   add(
     (next: Handler, context: HandlerContext) => async (args: { request?: unknown }) => {
       const endpoint = endpointOf(args.request);
       context.ssmHubEndpoint = endpoint;
-      const earlier = endpoint && dead.get(endpoint);
+      const earlier = endpoint && dead?.get(endpoint);
       if (earlier) throw Object.assign(new Error(`not tried: ${earlier}`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
       return next(args);
     },
@@ -111,7 +114,7 @@ function nameNetworkFailures(client: MiddlewareClient, service: string, dead: Ma
             ? `timeout: no answer within ${HTTP_LIMITS.socketTimeoutMs / 1000} s (${attempts(err)})`
             : `network failure: ${(err as { code?: string }).code ?? message}`;
         if (!message.startsWith('not tried:') && context.ssmHubEndpoint)
-          dead.set(context.ssmHubEndpoint, `${endpoint} did not answer ${service} ${operation} earlier in this run`);
+          dead?.set(context.ssmHubEndpoint, `${endpoint} did not answer ${service} ${operation} earlier in this run`);
         throw new AwsUnreachableError(service, operation, endpoint, reason, { cause: err });
       }
     },
@@ -174,7 +177,7 @@ export function makeClients(ctx: Context, profile: string | undefined): Clients 
       const key = `ssm-single:${r}`;
       if (!cache.has(key)) {
         const client = new SSMClient({ ...base(r), ...(ctx.awsConfig?.ssm ?? {}), maxAttempts: 1 });
-        nameNetworkFailures(client, SERVICE_NAMES.ssm, new Map());
+        nameNetworkFailures(client, SERVICE_NAMES.ssm);
         cache.set(key, client);
       }
       return cache.get(key) as SSMClient;

@@ -1,32 +1,19 @@
 // What a `run` is about to do, shown before anything is sent (and all that --dry-run does): the
 // document, the parameter names (never their values: they may carry secrets), each command's
 // targets, and per agency how many hub nodes match. Node IDs are checked live in SSM first.
-import { paginateDescribeInstanceInformation, type InstanceInformationStringFilter } from '@aws-sdk/client-ssm';
-import { table, UsageError, type Context } from '../kit/index.ts';
+import { ListTagsForResourceCommand, paginateDescribeInstanceInformation } from '@aws-sdk/client-ssm';
+import { mapLimit, table, UsageError, type Context } from '../kit/index.ts';
 import type { Clients } from './aws.ts';
 import type { FleetKeys, HubNode } from './fleet.ts';
 import type { RunBatch } from './run-targets.ts';
 
-/**
- * Refuses, by name, every node ID that SSM does not list as a node of the chosen agencies (or of any
- * hub agency without --agency). One DescribeInstanceInformation call with two filters, InstanceIds
- * and the ownership tag (SSM API reference, DescribeInstanceInformation Filters,
- * InstanceInformationStringFilter: "InstanceIds", "tag-key" and "tag:{keyname}" are filter keys);
- * so the live tag decides, never the hub's own records. SSM answers InvalidInstanceId for an
- * unknown ID (API reference, DescribeInstanceInformation Errors), failing the whole call.
- */
-export async function verifyNodeIds(
-  clients: Clients,
-  region: string,
-  keys: FleetKeys,
-  batch: Extract<RunBatch, { kind: 'nodes' }>,
-): Promise<void> {
-  const ids = batch.instanceIds;
-  const owner: InstanceInformationStringFilter = batch.agencies
-    ? { Key: `tag:${keys.ownership}`, Values: batch.agencies }
-    : { Key: 'tag-key', Values: [keys.ownership] };
-  const input = { Filters: [{ Key: 'InstanceIds', Values: ids }, owner] };
+/** ListTagsForResource calls in flight while node IDs are checked. */
+export const TAG_READS_IN_FLIGHT = 4;
+
+/** The IDs SSM lists (DescribeInstanceInformation, InstanceIds filter alone); InvalidInstanceId is refused by name. */
+async function liveIds(clients: Clients, region: string, ids: string[]): Promise<Set<string>> {
   const found = new Set<string>();
+  const input = { Filters: [{ Key: 'InstanceIds', Values: ids }] };
   try {
     for await (const page of paginateDescribeInstanceInformation({ client: clients.ssm(region), pageSize: 50 }, input))
       for (const i of page.InstanceInformationList ?? []) if (i.InstanceId) found.add(i.InstanceId);
@@ -36,7 +23,36 @@ export async function verifyNodeIds(
       `--target InstanceIds: refused: SSM does not know at least one of ${ids.join(', ')} (DescribeInstanceInformation: InvalidInstanceId)`,
     );
   }
-  const missing = ids.filter((id) => !found.has(id));
+  return found;
+}
+
+/**
+ * Refuses, by name, every node ID that SSM does not list as a node of the chosen agencies (or of any
+ * hub agency without --agency), so the live tag decides, never the hub's own records. Two steps,
+ * because tag filters cannot be combined with other filter types (SSM API reference,
+ * DescribeInstanceInformation Filters: "Tag filters can't be combined with other filter types"):
+ * DescribeInstanceInformation with the InstanceIds filter alone (the IDs exist; an unknown one fails
+ * the call with InvalidInstanceId, API reference Errors), then ListTagsForResource (ResourceType
+ * ManagedInstance) per listed ID, at most 50, a few at a time: the ownership tag must name one of
+ * the chosen agencies, or exist when no agency is named.
+ */
+export async function verifyNodeIds(
+  clients: Clients,
+  region: string,
+  keys: FleetKeys,
+  batch: Extract<RunBatch, { kind: 'nodes' }>,
+): Promise<void> {
+  const ids = batch.instanceIds;
+  const found = await liveIds(clients, region, ids);
+  const owners = await mapLimit(ids, TAG_READS_IN_FLIGHT, async (id) => {
+    if (!found.has(id)) return undefined;
+    const input = { ResourceType: 'ManagedInstance' as const, ResourceId: id };
+    const tags = (await clients.ssm(region).send(new ListTagsForResourceCommand(input))).TagList ?? [];
+    return tags.find((t) => t.Key === keys.ownership)?.Value;
+  });
+  const owns = (owner: string | undefined) =>
+    owner !== undefined && (batch.agencies ? batch.agencies.includes(owner) : true);
+  const missing = ids.filter((_, i) => !owns(owners[i]));
   const whose = batch.agencies ? `agency ${batch.agencies.join(', ')}` : "the hub's agencies";
   if (missing.length)
     throw new UsageError(

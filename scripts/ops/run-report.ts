@@ -1,11 +1,13 @@
 // Following a run's commands until each is finished, and the closing report: one row per node,
-// one line per command. A failure while following (after the commands were sent) says they were
-// sent and are still running, with their IDs and how to follow them, in text and --json.
+// one line per command. A failure while following keeps the finished commands' results and says
+// which command was sent and is still running, with its ID and how to follow it, and which groups
+// were never sent, in text and --json.
 import { ListCommandsCommand, paginateListCommandInvocations, type CommandInvocation } from '@aws-sdk/client-ssm';
 import { EXIT, errorText, progress, table, type Context } from '../kit/index.ts';
 import type { Clients } from './aws.ts';
 import type { HubNode } from './fleet.ts';
 import type { SendUncertainError } from './run-send.ts';
+import type { RunBatch } from './run-targets.ts';
 
 const TERMINAL = new Set(['Success', 'Cancelled', 'Failed', 'TimedOut']);
 
@@ -94,16 +96,70 @@ export async function follow(
 const followHint = (region: string, id: string) =>
   `aws ssm list-command-invocations --region ${region} --command-id ${id} --details`;
 
-export function reportRun(ctx: Context, region: string, commands: CommandResult[], json: boolean): number {
-  const failed = commands.flatMap((c) => c.results).filter((x) => x.status !== 'Success').length;
-  const nodes = commands.reduce((n, c) => n + c.results.length, 0);
-  const ok = nodes > 0 && failed === 0 && !commands.some((c) => c.timedOut);
-  if (json) {
-    const doc = commands.map((c) => ({ ...c, failed: c.results.filter((x) => x.status !== 'Success').length }));
-    ctx.stdout(`${JSON.stringify({ commands: doc, failed }, null, 2)}\n`);
-    return ok ? EXIT.ok : EXIT.failed;
-  }
-  const rows = commands
+const targetText = (b: RunBatch): string =>
+  b.kind === 'nodes'
+    ? `InstanceIds ${b.instanceIds.join(', ')}`
+    : b.targets.map((t) => `${t.Key}=${(t.Values ?? []).join(',')}`).join(' AND ');
+
+/**
+ * Whether a finished command's failures go beyond --max-errors: SSM stops a command "when the
+ * command fails one more time beyond the value of MaxErrors" (SSM API reference, SendCommand
+ * MaxErrors), so N allows N failed nodes and N% allows that share of the command's nodes, rounded
+ * down (the Systems Manager user guide's example: 10% of 50 stops at the sixth error). Pure.
+ */
+export function beyondMaxErrors(maxErrors: string, failed: number, nodes: number): boolean {
+  const allowed = maxErrors.endsWith('%')
+    ? Math.floor((Number(maxErrors.slice(0, -1)) * nodes) / 100)
+    : Number(maxErrors);
+  return failed > allowed;
+}
+
+const failedOf = (c: CommandResult) => c.results.filter((x) => x.status !== 'Success').length;
+
+/** Why the groups after this finished command are not sent, or undefined to go on. Pure. */
+export function stopAfter(c: CommandResult, maxErrors: string): string | undefined {
+  if (c.timedOut) return `command ${c.commandId} had not finished by the timeout`;
+  const failed = failedOf(c);
+  if (beyondMaxErrors(maxErrors, failed, c.results.length))
+    return `command ${c.commandId} ended with ${failed} failed node${failed === 1 ? '' : 's'}, beyond --max-errors ${maxErrors}`;
+  return undefined;
+}
+
+/** What a run did: commands finished, sent but not finished, groups never sent, and why it stopped early. */
+export interface RunOutcome {
+  done: CommandResult[];
+  /** Sent and still running in SSM (following stopped before they finished). */
+  running: string[];
+  /** Groups never sent (numbered from 1 among all the run's commands). */
+  unsent: Array<{ command: number; batch: RunBatch }>;
+  /** Why the run stopped before its last group (failures beyond --max-errors, a timeout, an error). */
+  stopped?: string;
+  error?: unknown;
+  total: number;
+}
+
+function outcomeJson(region: string, o: RunOutcome) {
+  const u = o.error as Partial<Pick<SendUncertainError, 'comment' | 'check'>> | undefined;
+  const uncertain = u?.comment && u.check ? { comment: u.comment, check: u.check } : undefined;
+  return {
+    commands: [
+      ...o.done.map((c) => ({ ...c, failed: failedOf(c) })),
+      ...o.running.map((commandId) => ({ commandId, status: 'StillRunning' })),
+    ],
+    failed: o.done.reduce((n, c) => n + failedOf(c), 0),
+    stillRunning: o.running.length > 0,
+    notSent: o.unsent.map((u) => ({ command: u.command, of: o.total, ...u.batch })),
+    ...(uncertain ? { mayHaveBeenSent: uncertain } : {}),
+    ...(o.stopped ? { stopped: o.stopped } : {}),
+    ...(o.error !== undefined ? { error: errorText(o.error) } : {}),
+    follow: [...o.done.filter((c) => c.timedOut).map((c) => c.commandId), ...o.running].map((id) =>
+      followHint(region, id),
+    ),
+  };
+}
+
+function outcomeText(ctx: Context, region: string, o: RunOutcome): void {
+  const rows = o.done
     .flatMap((c) => c.results)
     .map((x) => [
       x.node,
@@ -113,46 +169,39 @@ export function reportRun(ctx: Context, region: string, commands: CommandResult[
       x.exitCode === undefined ? '-' : String(x.exitCode),
       outputPreview(x.output),
     ]);
-  ctx.stdout(`${table(['node', 'EC2 instance', 'agency', 'status', 'exit', 'output'], rows)}\n\n`);
-  for (const c of commands) {
-    const bad = c.results.filter((x) => x.status !== 'Success').length;
+  if (o.done.length) ctx.stdout(`${table(['node', 'EC2 instance', 'agency', 'status', 'exit', 'output'], rows)}\n\n`);
+  for (const c of o.done) {
+    const bad = failedOf(c);
     ctx.stdout(`command ${c.commandId}: ${c.status}; ${c.results.length - bad} succeeded, ${bad} failed\n`);
     if (c.timedOut) ctx.stdout(`still running: follow it with ${followHint(region, c.commandId)}\n`);
   }
-  if (!nodes) ctx.stdout('no node matched the target\n');
-  return ok ? EXIT.ok : EXIT.failed;
+  for (const id of o.running) {
+    ctx.stdout(`command ${id} was sent and is still running in SSM\n`);
+    ctx.stdout(`follow it with ${followHint(region, id)}\n`);
+  }
+  for (const u of o.unsent) ctx.stdout(`not sent: command ${u.command} of ${o.total}: ${targetText(u.batch)}\n`);
+  if (o.done.length && !o.done.some((c) => c.results.length)) ctx.stdout('no node matched the target\n');
 }
 
 /**
- * The run stopped after sending (following failed, or a later command could not be sent): the
- * commands sent are still running in SSM. Says so, with their IDs and how to follow them. Exit 1.
+ * The closing report, in text or --json: one row per node of each finished command, the commands
+ * still running with how to follow them, and the groups never sent. Exit 0 only when every group
+ * was sent and finished with every node succeeding.
  */
-export function reportInterrupted(
-  ctx: Context,
-  region: string,
-  sent: readonly string[],
-  err: unknown,
-  json: boolean,
-): number {
-  const error = errorText(err);
-  const follow = sent.map((id) => followHint(region, id));
-  // A command whose SendCommand got no clear answer may exist too: its comment and the check to run.
-  const u = err as Partial<Pick<SendUncertainError, 'comment' | 'check'>>;
-  const uncertain = u.comment && u.check ? { comment: u.comment, check: u.check } : undefined;
-  if (json) {
-    const doc = {
-      commands: sent.map((commandId) => ({ commandId, status: 'StillRunning' })),
-      stillRunning: sent.length > 0,
-      ...(uncertain ? { mayHaveBeenSent: uncertain } : {}),
-      error,
-      follow,
-    };
-    ctx.stdout(`${JSON.stringify(doc, null, 2)}\n`);
-  } else {
-    for (const id of sent) ctx.stdout(`command ${id} was sent and is still running in SSM\n`);
-    for (const f of follow) ctx.stdout(`follow it with ${f}\n`);
-  }
-  const state = sent.length ? `stopped after sending ${sent.join(', ')} (still running in SSM): ` : '';
-  progress(ctx, `ssm-hub run: ${state}${error}`);
-  return EXIT.failed;
+export function reportRun(ctx: Context, region: string, o: RunOutcome, json: boolean): number {
+  const nodes = o.done.reduce((n, c) => n + c.results.length, 0);
+  const clean = !o.running.length && !o.unsent.length && o.error === undefined && !o.stopped;
+  const ok = clean && nodes > 0 && o.done.every((c) => !c.timedOut && failedOf(c) === 0);
+  if (json) ctx.stdout(`${JSON.stringify(outcomeJson(region, o), null, 2)}\n`);
+  else outcomeText(ctx, region, o);
+  const sent = [...o.done.map((c) => c.commandId), ...o.running];
+  const running = o.running.length ? ` (still running in SSM: ${o.running.join(', ')})` : '';
+  const state = sent.length ? `stopped after sending ${sent.join(', ')}${running}: ` : '';
+  if (o.error !== undefined) progress(ctx, `ssm-hub run: ${state}${errorText(o.error)}`);
+  else if (o.stopped)
+    progress(
+      ctx,
+      `ssm-hub run: stopped: ${o.stopped}; ${o.unsent.length} command${o.unsent.length === 1 ? '' : 's'} not sent`,
+    );
+  return ok ? EXIT.ok : EXIT.failed;
 }

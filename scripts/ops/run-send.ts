@@ -58,6 +58,13 @@ export class SendUncertainError extends OperationError {
   }
 }
 
+/**
+ * The lookup's InvokedAfter value: five minutes before `now`, in whole seconds, as the SSM API
+ * reference's example writes it (ListCommands, CommandFilter: `2021-07-07T00:00:00Z`). Pure.
+ */
+export const invokedAfter = (now: Date): string =>
+  new Date(Math.floor(now.getTime() / 1000) * 1000 - 5 * 60_000).toISOString().replace('.000Z', 'Z');
+
 export const listCheck = (region: string, since: string, comment: string): string =>
   `aws ssm list-commands --region ${region} --filters key=InvokedAfter,value=${since} ` +
   `--query "Commands[?Comment=='${comment}'].[CommandId,Status]"`;
@@ -87,7 +94,7 @@ export async function sendOnce(
   input: SendCommandCommandInput & { Comment: string },
 ): Promise<string> {
   // A little before now: the lookup must not miss the command over clock skew (the token is unique).
-  const since = new Date(ctx.now().getTime() - 5 * 60_000).toISOString();
+  const since = invokedAfter(ctx.now());
   for (let attempt = 1; ; attempt++) {
     let id: string | undefined;
     try {

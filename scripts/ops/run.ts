@@ -1,8 +1,8 @@
 // `ssm-hub run`: sends a Command document to an agency's nodes, or to a tag target inside the hub,
 // follows it until every node has finished, and prints one row per node. Plan (targets checked,
 // no AWS call), preview (the account and Region, the document, the targets and the hub nodes they
-// reach; --dry-run stops here), confirmation (--yes without a terminal), send (each command once),
-// follow, report.
+// reach; --dry-run stops here), confirmation (--yes without a terminal), then per group of agencies
+// in turn: send (once), follow to its end; report.
 import { defaultContext, defineCommand, EXIT, flag, list, progress, repeatable } from '../kit/index.ts';
 import { requireConfirmable, runCommand, text, textWithDefault, UsageError, type Context } from '../kit/index.ts';
 import type { Values } from '../kit/index.ts';
@@ -15,7 +15,7 @@ import { AWS_OPTIONS, loadConfig, timeoutOption } from './common.ts';
 import { fleetKeys, readHubNodes, type FleetKeys, type HubNode } from './fleet.ts';
 import { parseTarget, planBatches, type RunBatch } from './run-targets.ts';
 import { countNodes, printPreview, verifyNodeIds, type RunPreview } from './run-preview.ts';
-import { follow, reportInterrupted, reportRun, type CommandResult } from './run-report.ts';
+import { follow, reportRun, stopAfter, type CommandResult, type RunOutcome } from './run-report.ts';
 import { MAX_USER_COMMENT, newToken, SendUncertainError, sendOnce, tokenComment } from './run-send.ts';
 import { announceTarget } from './preview.ts';
 import { parseAssignments } from './generated.ts';
@@ -52,7 +52,7 @@ export const spec = defineCommand({
     }),
     list('agency', {
       arg: 'ACCOUNT,…',
-      help: "send to these agencies' nodes (the ownership tag's values; one command per 5 agencies)",
+      help: "send to these agencies' nodes (the ownership tag's values; one command per 5 agencies, sent in turn)",
       check: v.accountIds,
     }),
     repeatable('target', {
@@ -60,8 +60,12 @@ export const spec = defineCommand({
       help: 'also require tag:KEY=values or tag-key=KEY (ANDed with ownership; at most 5 values), or give InstanceIds=mi-… alone',
     }),
     repeatable('parameter', { arg: 'NAME=VALUE', help: 'a document parameter (never a secret: commands keep them)' }),
-    textWithDefault('max-concurrency', { arg: 'N|N%', help: 'nodes running at once', default: '50' }),
-    textWithDefault('max-errors', { arg: 'N|N%', help: 'failed nodes after which SSM stops sending', default: '0' }),
+    textWithDefault('max-concurrency', { arg: 'N|N%', help: 'nodes running at once (per command)', default: '50' }),
+    textWithDefault('max-errors', {
+      arg: 'N|N%',
+      help: 'failed nodes a command allows (per command; beyond it, SSM stops sending and later groups are not sent)',
+      default: '0',
+    }),
     text('comment', { arg: 'TEXT', help: `comment stored with the command (at most ${MAX_USER_COMMENT} characters)` }),
     flag('yes', 'send without asking (required without a terminal)'),
     flag('dry-run', 'show the account, Region, document, targets and matching nodes; send nothing'),
@@ -116,36 +120,54 @@ function preview(region: string, account: string, p: RunPlan, nodes: HubNode[]):
   };
 }
 
-/** Sends every command (each once), then follows them all; a failure after the first send is reported as such. */
+/** Sends one group's command, once; returns its ID. */
+async function sendBatch(ctx: Context, clients: Clients, region: string, p: RunPlan, b: RunBatch): Promise<string> {
+  const where = b.kind === 'nodes' ? { InstanceIds: b.instanceIds } : { Targets: b.targets };
+  const Comment = tokenComment(newToken(), p.comment);
+  const id = await sendOnce(ctx, clients, region, {
+    DocumentName: p.document,
+    ...where,
+    Parameters: Object.fromEntries(p.parameters),
+    Comment,
+    MaxConcurrency: p.maxConcurrency,
+    MaxErrors: p.maxErrors,
+  });
+  progress(ctx, `command ${id} sent to ${JSON.stringify(b.kind === 'nodes' ? b.instanceIds : b.targets)}`);
+  return id;
+}
+
+/**
+ * Sends the groups one after another: each command is followed to its end before the next is sent,
+ * so --max-concurrency and --max-errors hold for each group in turn, and a group that fails beyond
+ * --max-errors (or does not finish in time) stops the rest, which are reported as not sent. A
+ * failure keeps the finished commands' results in the report.
+ */
 async function sendAndFollow(ctx: Context, clients: Clients, region: string, p: RunPlan, o: Options, nodes: HubNode[]) {
-  const sent: string[] = [];
-  const Parameters = Object.fromEntries(p.parameters);
-  try {
-    for (const b of p.batches) {
-      const where = b.kind === 'nodes' ? { InstanceIds: b.instanceIds } : { Targets: b.targets };
-      const Comment = tokenComment(newToken(), p.comment);
-      const input = { DocumentName: p.document, ...where, Parameters, Comment };
-      const id = await sendOnce(ctx, clients, region, {
-        ...input,
-        MaxConcurrency: p.maxConcurrency,
-        MaxErrors: p.maxErrors,
-      });
-      sent.push(id);
-      progress(ctx, `command ${id} sent to ${JSON.stringify(b.kind === 'nodes' ? b.instanceIds : b.targets)}`);
-    }
-  } catch (err) {
-    if (!sent.length && !(err instanceof SendUncertainError)) throw err;
-    return reportInterrupted(ctx, region, sent, err, o.json);
-  }
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const deadline = ctx.now().getTime() + o['timeout-minutes'] * 60_000;
   const done: CommandResult[] = [];
-  try {
-    for (const id of sent) done.push(await follow(ctx, clients, region, id, deadline, byId));
-  } catch (err) {
-    return reportInterrupted(ctx, region, sent, err, o.json);
+  const total = p.batches.length;
+  const after = (i: number) => p.batches.slice(i).map((batch, k) => ({ command: i + k + 1, batch }));
+  const outcome = (extra: Partial<RunOutcome>): RunOutcome => ({ done, running: [], unsent: [], total, ...extra });
+  for (const [i, b] of p.batches.entries()) {
+    let id: string;
+    try {
+      id = await sendBatch(ctx, clients, region, p, b);
+    } catch (err) {
+      if (!done.length && !(err instanceof SendUncertainError)) throw err;
+      // An unclear send may have created this group's command: it is not listed as unsent.
+      const unsent = after(err instanceof SendUncertainError ? i + 1 : i);
+      return reportRun(ctx, region, outcome({ unsent, error: err }), o.json);
+    }
+    try {
+      done.push(await follow(ctx, clients, region, id, deadline, byId));
+    } catch (err) {
+      return reportRun(ctx, region, outcome({ running: [id], unsent: after(i + 1), error: err }), o.json);
+    }
+    const stopped = i + 1 < total ? stopAfter(done[done.length - 1]!, p.maxErrors) : undefined;
+    if (stopped) return reportRun(ctx, region, outcome({ unsent: after(i + 1), stopped }), o.json);
   }
-  return reportRun(ctx, region, done, o.json);
+  return reportRun(ctx, region, outcome({}), o.json);
 }
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {

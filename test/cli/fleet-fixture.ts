@@ -135,6 +135,13 @@ export function mockFleet(fleet: FixtureNode[] = FLEET) {
     // filter naming a node SSM does not know fails the whole call with InvalidInstanceId (API
     // reference, Errors; AWS-FACTS.md).
     const filters: Array<{ Key?: string; Values?: string[] }> = input.Filters ?? [];
+    // "Tag filters can't be combined with other filter types" (API reference, DescribeInstanceInformation
+    // Filters); SSM answers ValidationException "Cannot mix tag or inventory filter with any other filter."
+    const isTag = (f: { Key?: string }) => f.Key === 'tag-key' || f.Key!.startsWith('tag:');
+    if (filters.some(isTag) && !filters.every(isTag))
+      throw Object.assign(new Error('Cannot mix tag or inventory filter with any other filter.'), {
+        name: 'ValidationException',
+      });
     const known = (id: string) => fleet.some((n) => n.id === id && n.region === r);
     for (const f of filters)
       if (f.Key === 'InstanceIds' && !f.Values!.every(known))

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import type { CommandFilter, ListCommandsCommandInput } from '@aws-sdk/client-ssm';
-import { sendFailure } from '../../scripts/ops/run-send.ts';
+import { invokedAfter, sendFailure } from '../../scripts/ops/run-send.ts';
+import { beyondMaxErrors } from '../../scripts/ops/run-report.ts';
 import { AwsUnreachableError } from '../../scripts/ops/aws-errors.ts';
 import { awsError, CALLER_ACCOUNT, mocksEachTest, testContext } from './helpers.ts';
 import { A, B, mi, NOW, OWN } from './fleet-fixture.ts';
@@ -50,7 +51,7 @@ describe('run sends each command once', () => {
     listsCommands([]);
     mocks.ssm.on(ListCommandsCommand).callsFake(async (input) => {
       if (input.CommandId) return { Commands: [{ CommandId: input.CommandId, Status: 'Success' }] };
-      expect(input.Filters).toEqual([{ key: 'InvokedAfter', value: '2026-06-01T11:55:00.000Z' }]);
+      expect(input.Filters).toEqual([{ key: 'InvokedAfter', value: '2026-06-01T11:55:00Z' }]);
       return {
         Commands: [
           { CommandId: 'c-other', Comment: 'ssm-hub run 000000000000', RequestedDateTime: NOW },
@@ -82,7 +83,7 @@ describe('run sends each command once', () => {
     expect(r.err).toContain('the command may still have reached SSM');
     expect(r.err).toContain(`no command with the comment "${comment}" was found`);
     expect(r.err).toContain(
-      `aws ssm list-commands --region us-east-1 --filters key=InvokedAfter,value=2026-06-01T11:55:00.000Z --query "Commands[?Comment=='${comment}'].[CommandId,Status]"`,
+      `aws ssm list-commands --region us-east-1 --filters key=InvokedAfter,value=2026-06-01T11:55:00Z --query "Commands[?Comment=='${comment}'].[CommandId,Status]"`,
     );
     // Looked up three times, a poll apart (ListCommands may lag behind SendCommand).
     expect(mocks.ssm.commandCalls(ListCommandsCommand)).toHaveLength(3);
@@ -108,6 +109,17 @@ describe('run sends each command once', () => {
     expect(mocks.ssm.commandCalls(ListCommandsCommand)).toHaveLength(0);
     expect(r.err).toContain('InvalidDocument: no such document');
   });
+
+  it.each([
+    { now: '2026-06-01T12:00:00.000Z', since: '2026-06-01T11:55:00Z' },
+    { now: '2026-06-01T12:00:00.999Z', since: '2026-06-01T11:55:00Z' },
+    { now: '2026-06-01T12:00:07.250Z', since: '2026-06-01T11:55:07Z' },
+  ])(
+    'looks up commands invoked after $since (whole seconds, as the API reference writes it) at $now',
+    ({ now, since }) => {
+      expect(invokedAfter(new Date(now))).toBe(since);
+    },
+  );
 
   it.each([
     { case: 'ThrottlingException', err: awsError('ThrottlingException', 'Rate exceeded'), kind: 'throttled' },
@@ -238,6 +250,7 @@ describe('run with more than 5 agencies', () => {
 
 describe('run after the send', () => {
   const throttled = () => awsError('ThrottlingException', 'Rate exceeded');
+  const six = [A, B, '333333333333', '444444444444', '555555555555', '666666666666'];
 
   it('says the command was sent and is still running when following fails, with its ID and how to follow it', async () => {
     mocks.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
@@ -248,7 +261,9 @@ describe('run after the send', () => {
     expect(r.out).toContain(
       'follow it with aws ssm list-command-invocations --region us-east-1 --command-id c-1 --details',
     );
-    expect(r.err).toContain('stopped after sending c-1 (still running in SSM): ThrottlingException: Rate exceeded');
+    expect(r.err).toContain(
+      'stopped after sending c-1 (still running in SSM: c-1): ThrottlingException: Rate exceeded',
+    );
   });
 
   it('says the same in --json', async () => {
@@ -258,23 +273,146 @@ describe('run after the send', () => {
     expect(r.code).toBe(1);
     expect(JSON.parse(r.out)).toEqual({
       commands: [{ commandId: 'c-1', status: 'StillRunning' }],
+      failed: 0,
       stillRunning: true,
+      notSent: [],
       error: 'ThrottlingException: Rate exceeded',
       follow: ['aws ssm list-command-invocations --region us-east-1 --command-id c-1 --details'],
     });
-    expect(r.err).toContain('stopped after sending c-1 (still running in SSM)');
   });
 
-  it('names the commands already sent when a later one cannot be sent', async () => {
+  it('keeps the finished commands and names the one not sent when a later SendCommand is refused', async () => {
+    commandRuns(mocks, [[invocation(1, 'Success', 0, 'done-a')]]);
     mocks.ssm
       .on(SendCommandCommand)
       .resolvesOnce({ Command: { CommandId: 'c-1' } })
       .rejects(awsError('AccessDeniedException', 'not allowed', 403));
-    const six = [A, B, '333333333333', '444444444444', '555555555555', '666666666666'];
     const r = await exec('--yes', ...DOC, '--agency', six.join(','));
     expect(r.code).toBe(1);
     expect(sent()).toHaveLength(2);
-    expect(r.out).toContain('command c-1 was sent and is still running in SSM');
-    expect(r.err).toContain('stopped after sending c-1 (still running in SSM): AccessDeniedException: not allowed');
+    expect(r.out).toContain('command c-1: Success; 1 succeeded, 0 failed');
+    expect(r.out).toContain('done-a');
+    expect(r.out).toContain(`not sent: command 2 of 2: tag:${OWN}=666666666666`);
+    expect(r.err).toContain('stopped after sending c-1: AccessDeniedException: not allowed');
   });
+
+  it("keeps a finished command's results when following the next one fails (text and --json)", async () => {
+    let n = 0;
+    mocks.ssm.on(SendCommandCommand).callsFake(async () => ({ Command: { CommandId: `c-${++n}` } }));
+    mocks.ssm.on(ListCommandsCommand).callsFake(async (input) => {
+      if (input.CommandId === 'c-2') throw throttled();
+      return { Commands: [{ CommandId: input.CommandId, Status: 'Success' }] };
+    });
+    mocks.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [invocation(1, 'Success', 0, 'boom')] });
+    const text = await exec('--yes', ...DOC, '--agency', six.join(','));
+    expect(text.code).toBe(1);
+    expect(text.out).toContain('command c-1: Success; 1 succeeded, 0 failed');
+    expect(text.out).toMatch(new RegExp(`${mi(1)}\\s+i-0000000000000000a\\s+${A}\\s+Success\\s+0\\s+boom`));
+    expect(text.out).toContain('command c-2 was sent and is still running in SSM');
+    expect(text.out).not.toContain('command c-1 was sent and is still running');
+    n = 0;
+    const json = await exec('--yes', '--json', ...DOC, '--agency', six.join(','));
+    expect(json.code).toBe(1);
+    const doc = JSON.parse(json.out);
+    expect(doc.commands).toMatchObject([
+      { commandId: 'c-1', status: 'Success', failed: 0, results: [{ node: mi(1), output: 'boom' }] },
+      { commandId: 'c-2', status: 'StillRunning' },
+    ]);
+    expect(doc).toMatchObject({ stillRunning: true, error: 'ThrottlingException: Rate exceeded', notSent: [] });
+  });
+});
+
+describe('run sends the groups in turn', () => {
+  const six = [A, B, '333333333333', '444444444444', '555555555555', '666666666666'];
+  const eleven = [...six, '777777777777', '888888888888', '999999999998', '101010101010', '121212121212'];
+
+  it('follows each command to its end before sending the next', async () => {
+    commandRuns(mocks, [[invocation(1, 'Success', 0, 'a')], [invocation(4, 'Success', 0, 'b', 'c-2')]]);
+    const r = await exec('--yes', ...DOC, '--agency', six.join(','));
+    expect(r.code, r.err).toBe(0);
+    const order = mocks.ssm
+      .calls()
+      .map((c) => c.args[0] as { constructor: { name: string }; input: { CommandId?: string } })
+      .filter((c) => ['SendCommandCommand', 'ListCommandsCommand'].includes(c.constructor.name))
+      .map((c) => (c.constructor.name === 'SendCommandCommand' ? 'send' : `poll ${c.input.CommandId}`));
+    expect(order).toEqual(['send', 'poll c-1', 'poll c-1', 'send', 'poll c-2', 'poll c-2']);
+  });
+
+  it.each([
+    { maxErrors: '0', failed: 1, sends: 1 },
+    { maxErrors: '1', failed: 1, sends: 3 },
+    { maxErrors: '1', failed: 2, sends: 1 },
+  ])(
+    'with --max-errors $maxErrors and $failed failed nodes in the first group, sends $sends of 3 commands',
+    async ({ maxErrors, failed, sends }) => {
+      const first = [1, 2].map((k) => invocation(k, k <= failed ? 'Failed' : 'Success', k <= failed ? 1 : 0, 'x'));
+      commandRuns(mocks, [first, [invocation(4, 'Success', 0, 'b', 'c-2')]], failed ? 'Failed' : 'Success');
+      const r = await exec('--yes', ...DOC, '--max-errors', maxErrors, '--agency', eleven.join(','));
+      expect(r.code).toBe(1);
+      expect(sent()).toHaveLength(sends);
+      if (sends === 1) {
+        expect(r.out).toContain(`not sent: command 2 of 3: tag:${OWN}=${eleven.slice(5, 10).join(',')}`);
+        expect(r.out).toContain(`not sent: command 3 of 3: tag:${OWN}=121212121212`);
+        expect(r.err).toContain(`beyond --max-errors ${maxErrors}; 2 commands not sent`);
+      } else expect(r.out).not.toContain('not sent');
+    },
+  );
+
+  it('does not send the next group when a command is still running at --timeout-minutes', async () => {
+    mocks.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+    mocks.ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'c-1', Status: 'InProgress' }] });
+    mocks.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [invocation(1, 'InProgress')] });
+    const r = await exec('--yes', ...DOC, '--timeout-minutes', '1', '--agency', six.join(','));
+    expect(r.code).toBe(1);
+    expect(sent()).toHaveLength(1);
+    expect(r.out).toContain('still running: follow it with aws ssm list-command-invocations');
+    expect(r.out).toContain(`not sent: command 2 of 2: tag:${OWN}=666666666666`);
+    expect(r.err).toContain('stopped: command c-1 had not finished by the timeout; 1 command not sent');
+  });
+
+  it('lists the groups not sent in --json, with why the run stopped', async () => {
+    commandRuns(mocks, [[invocation(1, 'Failed', 1, 'bad')]], 'Failed');
+    const r = await exec('--yes', '--json', ...DOC, '--agency', six.join(','));
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.out);
+    expect(doc.commands.map((c: { commandId: string }) => c.commandId)).toEqual(['c-1']);
+    expect(doc.notSent).toEqual([
+      {
+        command: 2,
+        of: 2,
+        kind: 'tags',
+        agencies: ['666666666666'],
+        targets: [{ Key: `tag:${OWN}`, Values: ['666666666666'] }],
+      },
+    ]);
+    expect(doc.stopped).toBe('command c-1 ended with 1 failed node, beyond --max-errors 0');
+    expect(doc).not.toHaveProperty('mayHaveBeenSent');
+  });
+
+  it('after an unclear send with no command found, lists the later groups as not sent, not as maybe sent', async () => {
+    mocks.ssm.on(SendCommandCommand).rejects(timeout());
+    listsCommands([]);
+    const r = await exec('--yes', '--json', ...DOC, '--agency', six.join(','));
+    expect(r.code).toBe(1);
+    expect(sent()).toHaveLength(1);
+    const doc = JSON.parse(r.out);
+    expect(doc.mayHaveBeenSent.comment).toBe(sent()[0]!.Comment);
+    expect(doc.notSent.map((u: { command: number }) => u.command)).toEqual([2]);
+  });
+
+  it.each([
+    { maxErrors: '0', failed: 0, nodes: 3, beyond: false },
+    { maxErrors: '0', failed: 1, nodes: 3, beyond: true },
+    { maxErrors: '2', failed: 2, nodes: 3, beyond: false },
+    { maxErrors: '2', failed: 3, nodes: 3, beyond: true },
+    { maxErrors: '10%', failed: 5, nodes: 50, beyond: false },
+    { maxErrors: '10%', failed: 6, nodes: 50, beyond: true },
+    { maxErrors: '10%', failed: 1, nodes: 9, beyond: true },
+    { maxErrors: '100%', failed: 9, nodes: 9, beyond: false },
+  ])(
+    'counts $failed failed of $nodes nodes beyond --max-errors $maxErrors: $beyond',
+    ({ maxErrors, failed, nodes, beyond }) => {
+      expect(beyondMaxErrors(maxErrors, failed, nodes)).toBe(beyond);
+    },
+  );
 });

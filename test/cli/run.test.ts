@@ -3,7 +3,7 @@
 // Sending once, the preview and confirmation, and failures after the send: run-safety.test.ts.
 import { describe, expect, it } from 'vitest';
 import { GetResourcesCommand } from '@aws-sdk/client-resource-groups-tagging-api';
-import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
+import { DescribeInstanceInformationCommand, ListTagsForResourceCommand } from '@aws-sdk/client-ssm';
 import { ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { type CommandInvocation } from '@aws-sdk/client-ssm';
 import { outputPreview, rateCheck } from '../../scripts/ops/run.ts';
@@ -150,7 +150,7 @@ describe('run', () => {
     expect(sent()).toEqual([]);
   });
 
-  it('sends verified node IDs alone in InstanceIds, checked with one DescribeInstanceInformation call', async () => {
+  it("sends verified node IDs alone in InstanceIds, checked by IDs alone, then each node's ownership tag", async () => {
     commandRuns([invocation(1, 'Success', 0, 'x'), invocation(2, 'Success', 0, 'x')]);
     const ids = `InstanceIds=${mi(1)},${mi(2)}`;
     const r = await exec(Y, '--document', 'AWS-RunShellScript', '--agency', A, '--target', ids);
@@ -162,23 +162,30 @@ describe('run', () => {
       .commandCalls(DescribeInstanceInformationCommand)
       .map((c) => c.args[0].input.Filters)
       .filter((f) => f?.some((x) => x.Key === 'InstanceIds'));
-    expect(checks).toEqual([
-      [
-        { Key: 'InstanceIds', Values: [mi(1), mi(2)] },
-        { Key: `tag:${OWN}`, Values: [A] },
-      ],
+    // Tag filters cannot be combined with other filter types (API reference): the IDs go alone.
+    expect(checks).toEqual([[{ Key: 'InstanceIds', Values: [mi(1), mi(2)] }]]);
+    const tagReads = mocks.ssm.commandCalls(ListTagsForResourceCommand).map((c) => c.args[0].input);
+    expect(tagReads).toEqual([
+      { ResourceType: 'ManagedInstance', ResourceId: mi(1) },
+      { ResourceType: 'ManagedInstance', ResourceId: mi(2) },
     ]);
   });
 
-  it('checks node IDs against the ownership key when no agency is named', async () => {
+  it('checks node IDs for an ownership tag when no agency is named', async () => {
     commandRuns([invocation(4, 'Success', 0, 'x')]);
     const r = await exec(Y, '--document', 'AWS-RunShellScript', '--target', `InstanceIds=${mi(4)}`);
     expect(r.code, r.err).toBe(0);
     const filters = mocks.ssm.commandCalls(DescribeInstanceInformationCommand).map((c) => c.args[0].input.Filters);
-    expect(filters).toContainEqual([
-      { Key: 'InstanceIds', Values: [mi(4)] },
-      { Key: 'tag-key', Values: [OWN] },
-    ]);
+    expect(filters).toContainEqual([{ Key: 'InstanceIds', Values: [mi(4)] }]);
+    expect(sent()[0]!.InstanceIds).toEqual([mi(4)]);
+  });
+
+  it("refuses a node SSM lists whose live tags carry no ownership tag, even if the hub's record says otherwise", async () => {
+    mocks.ssm.on(ListTagsForResourceCommand).resolves({ TagList: [{ Key: 'Name', Value: 'x' }] });
+    const r = await exec(Y, '--document', 'AWS-RunShellScript', '--target', `InstanceIds=${mi(1)}`);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${mi(1)} is not a node of the hub's agencies in SSM`);
+    expect(sent()).toEqual([]);
   });
 
   it.each(['__proto__', 'constructor'])('sends %s as an ordinary parameter name', async (name) => {

@@ -104,8 +104,13 @@ export async function startRunCommandFake(
       };
     },
     // Every filter applies; an unknown InstanceIds value fails the call (API reference, Errors: InvalidInstanceId).
+    // "Tag filters can't be combined with other filter types" (API reference, DescribeInstanceInformation
+    // Filters): SSM answers ValidationException "Cannot mix tag or inventory filter with any other filter."
     DescribeInstanceInformation(body) {
       const filters = (body.Filters ?? []) as Filter[];
+      const isTag = (f: Filter) => f.Key === 'tag-key' || !!f.Key?.startsWith('tag:');
+      if (filters.some(isTag) && !filters.every(isTag))
+        throw new FakeApiError('ValidationException', 'Cannot mix tag or inventory filter with any other filter.');
       for (const f of filters)
         if (f.Key === 'InstanceIds' && !(f.Values ?? []).every((id) => nodes.some((n) => n.id === id)))
           throw new FakeApiError('InvalidInstanceId', 'The following instance ID is not valid.');
