@@ -38,15 +38,20 @@ async function desiredAccounts(cfg: LifecycleConfig, hubAccount: string): Promis
     throw new MembershipError(
       `${LIFECYCLE_ENVIRONMENT.agencyOus.name} and ${LIFECYCLE_ENVIRONMENT.agencyAccounts.name} are both empty: no agency is configured; nothing changed`,
     );
-  const desired = ous.length ? await accountsUnder(ous) : new Set<string>();
-  for (const a of listOf(cfg.agencyAccounts)) desired.add(a);
+  // The hub's own account is never an agency, so it counts for nothing in either check below.
+  const fromOus = ous.length ? await accountsUnder(ous) : new Set<string>();
+  fromOus.delete(hubAccount);
+  // An empty OU answer is far likelier a wrong ID or a missing permission than an empty
+  // organization: refused whatever AGENCY_ACCOUNTS adds, or every OU agency would be marked gone.
+  if (ous.length && fromOus.size === 0)
+    throw new MembershipError(
+      `no ACTIVE account under ${ous.join(', ')} other than the hub's ${hubAccount}; nothing changed`,
+    );
+  const desired = new Set([...fromOus, ...listOf(cfg.agencyAccounts)]);
   desired.delete(hubAccount);
-  // No agency at all (an empty OU answer, or OUs and accounts holding only the hub's account) is far
-  // likelier a wrong ID or a missing permission than a fleet without agencies: offboarding every
-  // agency on it would be a disaster. Checked after the hub's own account is left out.
   if (desired.size === 0)
     throw new MembershipError(
-      `no ACTIVE account other than the hub's ${hubAccount} under ${ous.join(', ') || 'no OU'} or in ${LIFECYCLE_ENVIRONMENT.agencyAccounts.name}; nothing changed`,
+      `${LIFECYCLE_ENVIRONMENT.agencyAccounts.name} names no account other than the hub's ${hubAccount}; nothing changed`,
     );
   return desired;
 }
@@ -159,6 +164,7 @@ export async function runMembership(
       LeaverNodesDeregistered: { value: s.nodesDeregistered },
       LeaverNodesKept: { value: s.nodesKept },
       LeaverNodesLeftAlone: { value: s.nodesLeftAlone },
+      LeaverRowsKept: { value: s.rowsKept },
       MembershipFailures: { value: s.failures.length },
     },
   );

@@ -398,6 +398,17 @@ describe('uninstall: the run', () => {
     expect(mocks.cfn.commandCalls(DeleteStackInstancesCommand)).toHaveLength(0);
   });
 
+  it('with --no-agency-stacksets goes on even when ListStackSets is denied', async () => {
+    const { ctx } = hub({ stackSets: 'delegated-admin' });
+    mocks.cfn.on(ListStackSetsCommand).rejects(awsError('AccessDenied', 'not authorized to perform ListStackSets'));
+    expect(await uninstall(['--dry-run', '--no-agency-stacksets'], ctx), ctx.stderrText()).toBe(0);
+    const denied = hub({ stackSets: 'delegated-admin' }).ctx;
+    mocks.cfn.on(ListStackSetsCommand).rejects(awsError('AccessDenied', 'not authorized to perform ListStackSets'));
+    expect(await uninstall(['--yes', '--nodes', 'keep'], denied)).toBe(1);
+    expect(denied.stderrText()).toContain('pass --no-agency-stacksets');
+    expect(mocks.mutations()).toEqual([]);
+  });
+
   it('on a re-run, says the StackSets the first run deleted are already deleted, and goes on', async () => {
     const { ctx } = hub({ stackSets: 'deleted' });
     const code = await uninstall(['--yes', '--nodes', 'keep'], ctx);

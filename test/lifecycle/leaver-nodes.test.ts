@@ -147,6 +147,7 @@ describe("offboarding B never deregisters another agency's node", () => {
     // The row stays: it is what keeps A's own sweep from the node until the row is put right (sweep.ts).
     expect(await rowOf(nodeOfA!)).toMatchObject({ agencyAccountId: B });
     expect(s).toMatchObject({ nodesDeregistered: 0, rowsRemoved: 0, rowsKept: 1 });
+    expect(metric('LeaverRowsKept')).toBe(1);
     expect(linesNaming(nodeOfA!)).toEqual([
       expect.objectContaining({ level: 'WARN', reason: 'row-only', rowRemoved: false }),
     ]);
@@ -291,7 +292,7 @@ describe('membership with no OUs and no accounts configured', () => {
     vi.stubEnv(L.agencyAccounts.name, accounts);
     io.desired = new Set(members);
     try {
-      await expect(pass()).rejects.toThrow(/no ACTIVE account other than the hub's 999999999999/);
+      await expect(pass()).rejects.toThrow(/other than the hub's 999999999999; nothing changed/);
     } finally {
       vi.stubEnv(L.agencyOus.name, 'ou-ab12-agencies1');
       vi.stubEnv(L.agencyAccounts.name, '');
@@ -299,6 +300,18 @@ describe('membership with no OUs and no accounts configured', () => {
     expect(io.written).toEqual([]);
     expect(io.deleted).toEqual([]);
     expect(metric('MembershipFailures')).toBe(1);
+  });
+
+  it('refuses an empty OU answer even when AGENCY_ACCOUNTS lists accounts (the OU agencies would all be marked gone)', async () => {
+    vi.stubEnv(L.agencyAccounts.name, '555555555555');
+    io.desired = new Set();
+    try {
+      await expect(pass()).rejects.toThrow(/no ACTIVE account under ou-ab12-agencies1/);
+    } finally {
+      vi.stubEnv(L.agencyAccounts.name, '');
+    }
+    expect(io.written).toEqual([]);
+    expect(io.deleted).toEqual([]);
   });
 
   it('runs with accounts only (no OUs)', async () => {
