@@ -95,7 +95,7 @@ function buildSection(b: BuildBench): string {
       ['l', 'r'],
     ),
     '',
-    '`npm run build` runs scripts/build/run.mjs, which bundles the build sources with esbuild instead of loading them file by file through tsx, as `ssm-hub build` does (compare the rows above). Both esbuild steps (the build sources, the Lambda bundles) are kept in a content-addressed cache (scripts/build/cache.mjs, `.tmp/build-cache/`) keyed by every file esbuild read, its folder listing, package.json, package-lock.json, tsconfig.json and the options; a hit gives the same bytes, so the output stays deterministic. The "cache off" row is a clean checkout\'s first build.',
+    '`npm run build` runs scripts/build/run.mjs, which bundles the build sources with esbuild instead of loading them file by file through tsx, as `ssm-hub build` does (compare the rows above). Its three esbuild steps (the build sources, the Lambda bundles, the operator CLI bundle generated/cli/ssm-hub.mjs) are kept in a content-addressed cache (scripts/build/cache.mjs, `.tmp/build-cache/`) keyed by every file esbuild read, its folder listing, package.json, package-lock.json, tsconfig.json and the options; a hit gives the same bytes, so the output stays deterministic. The "cache off" row is a clean checkout\'s first build.',
     '',
     `The AWS CDK row is scripts/bench/cdk-synth.mjs: the same four stacks as a CDK app (aws-cdk-lib ${b.cdkVersion}, each stack including the generated template with cloudformation-include, so CDK bundles no Lambda), synthesized in a fresh node process. It ran in turn with \`npm run build\`, run for run, so both saw the same load: \`npm run build\` was ${(b.cdk.medianWallMs / b.commands[0]!.medianWallMs).toFixed(1)}× faster by the medians.`,
     '',
