@@ -12,13 +12,31 @@ import {
   activationIdsToDelete,
   activationRequest,
   defaultInstanceNameOf,
+  heldSettingsMatch,
   newRecord,
   rotatedRecord,
   type ActivationSettings,
 } from './rules.ts';
-import { activationIdsNamed, countParameters, createActivation, deleteActivation, type CallOptions } from './ssm-io.ts';
+import {
+  activationIdsNamed,
+  countParameters,
+  createActivation,
+  deleteActivation,
+  describeActivation,
+  type CallOptions,
+} from './ssm-io.ts';
 import { capacityRefusal, nextLimit, readCapacity } from './capacity.ts';
-import { deleteRecord, readRecord, recordParameterName, salvageActivationIds, writeRecord } from './store.ts';
+import {
+  deleteRecord,
+  readRecord,
+  recordParameterName,
+  salvageActivationIds,
+  salvageStackId,
+  writeRecord,
+  type StoredRecord,
+} from './store.ts';
+import { stackStatus } from './stack-io.ts';
+import { PROVENANCE_TAG_SUFFIXES } from '../shared/names.ts';
 
 export const PHYSICAL_ID_PREFIX = 'agency-activation-';
 const PHYSICAL_ID_PATTERN = /* @__PURE__ */ patternOf(['^', PHYSICAL_ID_PREFIX, '(', ACCOUNT_ID_BODY, ')$']);
@@ -88,15 +106,19 @@ interface Ctx {
   now: Date;
 }
 
+type Existing = { record: ActivationRecord; version: number };
+
 /**
- * Issues a new activation for the agency and stores it. An existing record (left by an earlier
- * stack or a Create that timed out after writing) is adopted: its activation moves to `previous`
- * rather than being orphaned. If storing fails, the new activation is deleted again.
+ * Issues a new activation for the agency and stores it, owned by `stackId`. An existing record
+ * (left by a deleted stack, an older release or a Create that timed out after writing) is adopted:
+ * its activation moves to `previous` rather than being orphaned. If storing fails, the new
+ * activation is deleted again.
  */
 async function issueActivation(
   ctx: Ctx,
   props: AgencyActivationProperties,
-  existing: { record: ActivationRecord; version: number } | undefined,
+  existing: Existing | undefined,
+  stackId: string,
 ): Promise<ActivationRecord> {
   const { cfg, now } = ctx;
   const limit = await cappedLimit(ctx, props, existing?.record);
@@ -105,7 +127,7 @@ async function issueActivation(
   const created = await step('CreateActivation', () => createActivation(request, ctx.call));
   ctx.secrets.add(created.activationCode);
   const fresh = newRecord(props.agencyAccountId, created, settings, request.expirationDate, cfg.region, now);
-  const issued = existing ? rotatedRecord(existing.record, fresh) : fresh;
+  const issued = { ...(existing ? rotatedRecord(existing.record, fresh) : fresh), stackId };
   const record =
     limit < props.registrationLimit ? { ...issued, requestedRegistrationLimit: props.registrationLimit } : issued;
   try {
@@ -114,7 +136,8 @@ async function issueActivation(
       writeRecord(cfg.parameterPrefix, cfg.kmsKeyId, record, ctx.call, { baseVersion: existing?.version }),
     );
   } catch (err) {
-    // Nothing records this activation, so nothing would ever delete it: remove it now.
+    // Nothing records this activation, so nothing would ever delete it: remove it now. (Should the
+    // write still land after a time-out, the record names this stack: its rollback Delete removes it.)
     await deleteActivation(created.activationId).catch((cleanupErr: unknown) =>
       log('ERROR', 'could not delete an activation whose record was not stored', {
         agencyAccountId: props.agencyAccountId,
@@ -134,6 +157,17 @@ async function issueActivation(
   return record;
 }
 
+/** The room the agency's next activation has: the requested limit, cut by its quota and the Region's tier. */
+async function roomFor(ctx: Ctx, props: AgencyActivationProperties, record: ActivationRecord | undefined) {
+  const { cfg } = ctx;
+  const stored = await step('GetParametersByPath', () => countParameters(cfg.parameterPrefix));
+  const own = recordParameterName(cfg.parameterPrefix, props.agencyAccountId);
+  const agencies = stored.count + (stored.names.includes(own) ? 0 : 1);
+  const cap = await step('GetServiceSetting', () => readCapacity(cfg, agencies));
+  const limit = await step('DescribeInstanceInformation', () => nextLimit(cfg, cap, record, props.registrationLimit));
+  return { limit, cap };
+}
+
 /**
  * The registration limit the agency's activation may have: the requested one, cut by the agency's
  * quota and (on the standard tier) the Region's room. No room at all fails the request, naming why.
@@ -143,12 +177,7 @@ async function cappedLimit(
   props: AgencyActivationProperties,
   record: ActivationRecord | undefined,
 ): Promise<number> {
-  const { cfg } = ctx;
-  const stored = await step('GetParametersByPath', () => countParameters(cfg.parameterPrefix));
-  const own = recordParameterName(cfg.parameterPrefix, props.agencyAccountId);
-  const agencies = stored.count + (stored.names.includes(own) ? 0 : 1);
-  const cap = await step('GetServiceSetting', () => readCapacity(cfg, agencies));
-  const limit = await step('DescribeInstanceInformation', () => nextLimit(cfg, cap, record, props.registrationLimit));
+  const { limit, cap } = await roomFor(ctx, props, record);
   if (!limit.ok) throw new Error(`no activation created: ${capacityRefusal(limit.reason, cap.quota)}`);
   if (limit.capped)
     log('WARN', 'activation limit cut to the room left', {
@@ -161,10 +190,7 @@ async function cappedLimit(
   return limit.registrationLimit;
 }
 
-async function currentRecord(
-  ctx: Ctx,
-  agencyAccountId: string,
-): Promise<{ record: ActivationRecord; version: number } | undefined> {
+async function currentRecord(ctx: Ctx, agencyAccountId: string): Promise<Existing | undefined> {
   const stored = await step('GetParameter', () => readRecord(ctx.cfg.parameterPrefix, agencyAccountId, ctx.call));
   if (stored.kind === 'damaged') {
     // Adopting a damaged record could orphan its activations; an operator must look at it.
@@ -176,11 +202,34 @@ async function currentRecord(
   return stored.kind === 'ok' ? { record: stored.record, version: stored.version } : undefined;
 }
 
+/**
+ * Refuses to touch a record another live stack owns. A record of this stack, one with no owner
+ * (stored by an older release) or one whose owner stack is deleted may be taken.
+ */
+async function claimRecord(ctx: Ctx, existing: Existing | undefined, event: CfnEventBase): Promise<void> {
+  const owner = existing?.record.stackId;
+  if (!existing || owner === undefined || owner === event.StackId) return;
+  const status = await step('DescribeStacks', () => stackStatus(owner, ctx.call));
+  const agencyAccountId = existing.record.agencyAccountId;
+  if (status !== 'gone' && status !== 'DELETE_COMPLETE') {
+    throw new Error(
+      `agency ${agencyAccountId} already has an activation owned by stack ${owner} (${status}); one stack per agency: delete that stack first or update it instead`,
+    );
+  }
+  log('WARN', 'taking over the activation record of a deleted stack', {
+    agencyAccountId,
+    previousStackId: owner,
+    previousStackStatus: status,
+    stackId: event.StackId,
+  });
+}
+
 async function onCreate(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {
   const props = parseProperties(event.ResourceProperties);
   const existing = await currentRecord(ctx, props.agencyAccountId);
+  await claimRecord(ctx, existing, event);
   if (existing) log('WARN', 'adopting an existing activation record', { agencyAccountId: props.agencyAccountId });
-  await issueActivation(ctx, props, existing);
+  await issueActivation(ctx, props, existing, event.StackId);
   return success(physicalIdOf(props.agencyAccountId));
 }
 
@@ -192,43 +241,103 @@ async function onUpdate(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {
     // A new physical ID makes CloudFormation Delete the old agency's activation afterwards.
     return onCreate(ctx, event);
   }
-  if (old.registrationLimit === props.registrationLimit && old.expiryDays === props.expiryDays) {
-    log('INFO', 'no activation setting changed', { agencyAccountId: props.agencyAccountId });
+  const existing = await currentRecord(ctx, props.agencyAccountId);
+  if (!existing) {
+    // The record was removed behind the stack's back: issue a new activation rather than answer SUCCESS over nothing.
+    log('WARN', 'activation record missing on update; issuing a new activation', {
+      agencyAccountId: props.agencyAccountId,
+    });
+    await issueActivation(ctx, props, undefined, event.StackId);
     return success(physicalId);
   }
-  const existing = await currentRecord(ctx, props.agencyAccountId);
-  await issueActivation(ctx, props, existing);
+  await claimRecord(ctx, existing, event);
+  const held = heldSettingsMatch(existing.record, props);
+  if (held) {
+    // Nothing to issue (a rollback of a stored-for-later change lands here too): keep what is held.
+    log('INFO', 'the activation settings are already held', { agencyAccountId: props.agencyAccountId, held });
+    await keepRecord(ctx, existing, event.StackId, held === 'current' ? {} : undefined);
+    return success(physicalId);
+  }
+  const { limit, cap } = await roomFor(ctx, props, existing.record);
+  if (!limit.ok) {
+    // Failing would fail the rollback too (UPDATE_ROLLBACK_FAILED): keep the activation, store the wish.
+    log('WARN', 'no room for a new activation: the new settings apply at the next rotation with room', {
+      agencyAccountId: props.agencyAccountId,
+      registrationLimit: props.registrationLimit,
+      expiryDays: props.expiryDays,
+      reason: capacityRefusal(limit.reason, cap.quota),
+    });
+    await keepRecord(ctx, existing, event.StackId, {
+      requestedRegistrationLimit: props.registrationLimit,
+      requestedExpiryDays: props.expiryDays,
+    });
+    return success(physicalId);
+  }
+  await issueActivation(ctx, props, existing, event.StackId);
   return success(physicalId);
+}
+
+/**
+ * Keeps the current activation, stamping the owning stack and setting (or with `{}` clearing) the
+ * settings waiting for the next rotation. Writes only when something changes.
+ */
+async function keepRecord(
+  ctx: Ctx,
+  existing: Existing,
+  stackId: string,
+  requested: Pick<ActivationRecord, 'requestedRegistrationLimit' | 'requestedExpiryDays'> | undefined,
+): Promise<void> {
+  const { record } = existing;
+  const next: ActivationRecord = { ...record, stackId };
+  if (requested) {
+    delete next.requestedRegistrationLimit;
+    delete next.requestedExpiryDays;
+    Object.assign(next, requested);
+  }
+  const same = (k: keyof ActivationRecord) => next[k] === record[k];
+  if (same('stackId') && same('requestedRegistrationLimit') && same('requestedExpiryDays')) return;
+  await step('PutParameter', () =>
+    writeRecord(ctx.cfg.parameterPrefix, ctx.cfg.kmsKeyId, next, ctx.call, {
+      baseVersion: existing.version,
+      mustExist: true,
+    }),
+  );
 }
 
 async function onDelete(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {
   const physicalId = event.PhysicalResourceId ?? '';
-  const agencyAccountId = agencyOfPhysicalId(physicalId);
-  if (!agencyAccountId) {
-    // E.g. the placeholder of a Create that failed: there is nothing of ours to remove.
+  const named = agencyOfPhysicalId(physicalId);
+  // A failed Create answers a placeholder ID, but its record may still have been stored (a write
+  // that landed after a time-out): the rollback Delete removes a record this stack owns.
+  const agencyAccountId = named ?? oldProperties(event.ResourceProperties).agencyAccountId;
+  if (!agencyAccountId || !ACCOUNT_ID_PATTERN.test(agencyAccountId)) {
     log('INFO', 'delete of a resource this function never created; nothing to do', { physicalResourceId: physicalId });
     return success(physicalId);
   }
   const { cfg } = ctx;
   const stored = await step('GetParameter', () => readRecord(cfg.parameterPrefix, agencyAccountId, ctx.call));
+  const owner = ownerOf(stored);
+  if (owner !== event.StackId && (owner !== undefined || named === undefined)) {
+    log('INFO', "the activation record is not this stack's; nothing deleted", {
+      agencyAccountId,
+      physicalResourceId: physicalId,
+      recordStackId: owner ?? null,
+      stackId: event.StackId,
+    });
+    return success(physicalId);
+  }
   let ids: string[] = [];
   if (stored.kind === 'ok') {
     ctx.secrets.add(stored.record.current.activationCode);
     ids = activationIdsToDelete(stored.record);
   } else if (stored.kind === 'damaged') {
-    log('WARN', 'activation record is damaged; deleting the activations it still names', {
+    log('WARN', "activation record is damaged; deleting the activations it names that are this agency's", {
       agencyAccountId,
       error: stored.error.message,
     });
-    ids = salvageActivationIds(stored.raw);
+    ids = await ownActivations(ctx, agencyAccountId, salvageActivationIds(stored.raw));
   }
-  for (const id of ids) {
-    const outcome = await step('DeleteActivation', () => deleteActivation(id, ctx.call));
-    log('INFO', outcome === 'deleted' ? 'activation deleted' : 'activation already gone', {
-      agencyAccountId,
-      activationId: id,
-    });
-  }
+  await deleteActivations(ctx, agencyAccountId, ids, '');
   await step('DeleteParameter', () => deleteRecord(cfg.parameterPrefix, agencyAccountId, ctx.call));
   // A rotation may have stored a new activation between our read and the delete: find every
   // activation still carrying this agency's name and delete it too, so none outlives the stack.
@@ -236,15 +345,52 @@ async function onDelete(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {
   const strays = (
     await step('DescribeActivations', () => activationIdsNamed(defaultInstanceNameOf(agencyAccountId), ctx.call))
   ).filter((id) => !deleted.has(id));
-  for (const id of strays) {
+  await deleteActivations(ctx, agencyAccountId, strays, 'stray ');
+  log('INFO', 'activation record deleted; registered managed nodes stay registered', { agencyAccountId });
+  return success(physicalId);
+}
+
+/** The stack a stored record names as its owner (read leniently from a damaged one). */
+function ownerOf(stored: StoredRecord): string | undefined {
+  if (stored.kind === 'ok') return stored.record.stackId;
+  if (stored.kind === 'damaged') return salvageStackId(stored.raw);
+  return undefined;
+}
+
+async function deleteActivations(ctx: Ctx, agencyAccountId: string, ids: string[], kind: string): Promise<void> {
+  for (const id of ids) {
     const outcome = await step('DeleteActivation', () => deleteActivation(id, ctx.call));
-    log('INFO', outcome === 'deleted' ? 'stray activation deleted' : 'stray activation already gone', {
+    log('INFO', `${kind}activation ${outcome === 'deleted' ? 'deleted' : 'already gone'}`, {
       agencyAccountId,
       activationId: id,
     });
   }
-  log('INFO', 'activation record deleted; registered managed nodes stay registered', { agencyAccountId });
-  return success(physicalId);
+}
+
+/**
+ * The IDs (from a damaged record) whose activation SSM shows as this agency's: created with its
+ * default instance name and, when stamped, stamped with it. Any other is left alone and logged.
+ */
+async function ownActivations(ctx: Ctx, agencyAccountId: string, ids: string[]): Promise<string[]> {
+  const stampKey = `${ctx.cfg.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.activationAgency}`;
+  const own: string[] = [];
+  for (const id of ids) {
+    const a = await step('DescribeActivations', () => describeActivation(id, ctx.call));
+    if (!a) continue; // SSM no longer knows it: nothing to delete
+    const stamp = a.Tags?.find((t) => t.Key === stampKey)?.Value;
+    if (
+      a.DefaultInstanceName === defaultInstanceNameOf(agencyAccountId) &&
+      (stamp ?? agencyAccountId) === agencyAccountId
+    )
+      own.push(id);
+    else
+      log('WARN', "a damaged record names an activation that is not this agency's; left alone", {
+        agencyAccountId,
+        activationId: id,
+        activationAgency: stamp ?? null,
+      });
+  }
+  return own;
 }
 
 function success(physicalResourceId: string): CfnResult {

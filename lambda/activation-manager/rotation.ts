@@ -11,7 +11,7 @@ import {
   newRecord,
   rotatedRecord,
   rotationReason,
-  settingsOf,
+  wantedSettings,
   withoutPrevious,
   type ActivationStatus,
   type RotationReason,
@@ -71,7 +71,7 @@ async function rotateAgency(
     const status = await step('DescribeActivations', () => activationStatus(record.current.activationId));
     const reason = rotationReason(record, status, cfg, now);
     const cap = reason ? await step('GetServiceSetting', capacity) : undefined;
-    const wanted = record.requestedRegistrationLimit ?? settingsOf(record).registrationLimit;
+    const wanted = wantedSettings(record).registrationLimit;
     const limit = cap
       ? await step('DescribeInstanceInformation', () => nextLimit(cfg, cap, record, wanted))
       : undefined;
@@ -87,7 +87,7 @@ async function rotateAgency(
         advancedTier: cap?.advanced,
       });
     } else if (reason && limit?.ok && cap) {
-      const settings = { ...settingsOf(record), registrationLimit: limit.registrationLimit };
+      const settings = { ...wantedSettings(record), registrationLimit: limit.registrationLimit };
       const request = activationRequest(agencyAccountId, settings, cfg, now);
       const created = await step('CreateActivation', () => createActivation(request));
       secrets.add(created.activationCode);

@@ -122,10 +122,36 @@ export function rotatedRecord(record: ActivationRecord, fresh: ActivationRecord)
   const known = [...new Set([fresh.current.activationId, record.current.activationId, ...record.knownActivationIds])];
   return {
     ...fresh,
+    // The owning stack stays the owner through every rotation.
+    stackId: fresh.stackId ?? record.stackId,
     previous,
     // The cap is applied when the record is stored (serializeRecord), which keeps live IDs.
     knownActivationIds: known,
   };
+}
+
+/** The settings a rotation uses: those a stack update stored when it found no room, else the current ones. */
+export function wantedSettings(record: ActivationRecord): ActivationSettings {
+  const held = settingsOf(record);
+  return {
+    registrationLimit: record.requestedRegistrationLimit ?? held.registrationLimit,
+    expiryDays: record.requestedExpiryDays ?? held.expiryDays,
+  };
+}
+
+/**
+ * Whether a stack's settings are what the record already holds: the current activation's, or the
+ * ones stored for the next rotation. 'current' means no setting is waiting any more.
+ */
+export function heldSettingsMatch(
+  record: ActivationRecord,
+  s: ActivationSettings,
+): 'current' | 'requested' | undefined {
+  const held = settingsOf(record);
+  if (s.registrationLimit === held.registrationLimit && s.expiryDays === held.expiryDays) return 'current';
+  const wanted = wantedSettings(record);
+  if (s.registrationLimit === wanted.registrationLimit && s.expiryDays === wanted.expiryDays) return 'requested';
+  return undefined;
 }
 
 /** Previous activations whose expiry has passed: they can no longer register anything. */
@@ -167,5 +193,5 @@ export function mergeRecords(ours: ActivationRecord, theirs: ActivationRecord): 
     previous.push({ activationId: p.activationId, expiresAt: p.expiresAt });
   }
   const known = [...new Set([current.activationId, ...ours.knownActivationIds, ...theirs.knownActivationIds])];
-  return { ...ours, current, previous, knownActivationIds: known };
+  return { ...ours, stackId: ours.stackId ?? theirs.stackId, current, previous, knownActivationIds: known };
 }

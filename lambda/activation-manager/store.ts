@@ -62,6 +62,16 @@ export function salvageActivationIds(raw: string): string[] {
   }
 }
 
+/** The owning stack a damaged record still names, if any. */
+export function salvageStackId(raw: string): string | undefined {
+  try {
+    const stackId = (JSON.parse(raw) as { stackId?: unknown } | null)?.stackId;
+    return typeof stackId === 'string' && stackId.length > 0 ? stackId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Serialises a record for a Standard-tier parameter. knownActivationIds is capped, and when the
  * record would still exceed 4 KB the oldest known IDs that are neither current nor previous are

@@ -23,6 +23,10 @@ export const activationRecordSchema = z.object({
   knownActivationIds: z.array(z.string()),
   /** The registration limit asked for, when the quota or the tier cut the current one below it. */
   requestedRegistrationLimit: z.optional(z.number()),
+  /** The stack (CloudFormation StackId) whose Custom::AgencyActivation owns this record; absent in older records. */
+  stackId: z.optional(z.string()),
+  /** Expiry days asked for by a stack update that found no room; the next rotation uses them. */
+  requestedExpiryDays: z.optional(z.number()),
   /** Last rotation failure, visible to `status`; cleared by the next success. */
   lastRotationError: z.optional(z.string()),
 });

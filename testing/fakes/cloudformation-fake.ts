@@ -8,7 +8,8 @@
 // - DeleteStack: succeeds for an unknown stack too; the stack becomes DELETE_COMPLETE.
 // - ListStacks: StackStatusFilter.member.N, NextToken; StackSummaries with StackName, StackId,
 //   StackStatus, CreationTime.
-// - DescribeStacks: StackName; ValidationError "Stack with id X does not exist".
+// - DescribeStacks: StackName; ValidationError "Stack with id X does not exist". Given the unique
+//   stack ID (an ARN) instead of a name, a deleted stack is described too, DELETE_COMPLETE.
 // Deployment runs the resources the agency-permissions template holds, through the test's hooks:
 // AWS::Lambda::Alias, AWS::Lambda::Permission and a custom resource (its service token is called
 // with a CloudFormation request whose ResponseURL is this fake's own, as CloudFormation does).
@@ -38,6 +39,12 @@ interface FakeStack {
 
 export class CloudFormationFake extends LoopbackFake {
   readonly stacks: FakeStack[] = [];
+
+  /** Puts a stack in place as if deployed earlier (only its ID, name and status matter). */
+  seedStack(id: string, status = 'CREATE_COMPLETE'): void {
+    const name = /:stack\/([^/]+)\//.exec(id)?.[1] ?? id;
+    this.stacks.push({ id, name, status, created: new Date(), template: {}, parameters: {}, physical: {} });
+  }
   calls: Array<{ action: string; params: URLSearchParams }> = [];
   private pending = new Set<Promise<void>>();
   private waiters = new Map<string, (body: { Status: string; Reason?: string; PhysicalResourceId?: string }) => void>();
@@ -180,8 +187,9 @@ export class CloudFormationFake extends LoopbackFake {
       return `<ListStacksResult><StackSummaries>${members.join('')}</StackSummaries></ListStacksResult>`;
     }
     if (action === 'DescribeStacks') {
-      const s = this.live(q.get('StackName') ?? '');
-      if (!s) throw new CfnError('ValidationError', `Stack with id ${q.get('StackName')} does not exist`);
+      const name = q.get('StackName') ?? '';
+      const s = name.startsWith('arn:') ? this.stacks.find((x) => x.id === name) : this.live(name);
+      if (!s) throw new CfnError('ValidationError', `Stack with id ${name} does not exist`);
       return `<DescribeStacksResult><Stacks><member><StackId>${s.id}</StackId><StackName>${s.name}</StackName><StackStatus>${s.status}</StackStatus><CreationTime>${s.created.toISOString()}</CreationTime></member></Stacks></DescribeStacksResult>`;
     }
     throw new CfnError('InvalidAction', `${action} is not supported by this fake`);

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { loadBundledHandler, lambdaContext } from '../../../testing/helpers/bundled.ts';
 import { startSsmActivationsFake, type SsmActivationsFake } from '../../../testing/fakes/ssm-activations-fake.ts';
 import { type FakeActivation } from '../../../testing/fakes/ssm-activations-fake.ts';
+import { CloudFormationFake } from '../../../testing/fakes/cloudformation-fake.ts';
 import { ACTIVATION_MANAGER_ENV as ENV } from '../../../lambda/shared/names.ts';
 import { activationRecordSchema, type ActivationRecord } from '../../../lambda/shared/activation-record.ts';
 
@@ -62,8 +63,14 @@ export async function startResponseServer(): Promise<ResponseServer> {
   };
 }
 
+/** The StackId cfnEvent puts in every request (a live stack in the CloudFormation fake). */
+export const STACK_ID =
+  'arn:aws:cloudformation:us-east-1:111111111111:stack/ssm-hub-agency-222222222222/1a2b3c4d-0000-1111-2222-333344445555';
+
 export interface Harness {
   fake: SsmActivationsFake;
+  /** DescribeStacks, for the owner check of an activation record. */
+  stacks: CloudFormationFake;
   cfn: ResponseServer;
   logs: string[];
   invoke(event: unknown, contextOverrides?: Record<string, unknown>): Promise<unknown>;
@@ -89,18 +96,27 @@ export function setManagerEnv(endpoint: string, extra: Record<string, string | u
 export async function startHarness(env: Record<string, string | undefined> = {}): Promise<Harness> {
   const fake = await startSsmActivationsFake();
   const cfn = await startResponseServer();
-  setManagerEnv(fake.endpoint, env);
+  const stacks = new CloudFormationFake({
+    exports: {},
+    alias: async () => undefined,
+    permission: async () => undefined,
+    customResource: async () => undefined,
+  });
+  stacks.seedStack(STACK_ID);
+  setManagerEnv(fake.endpoint, { AWS_ENDPOINT_URL_CLOUDFORMATION: await stacks.start(), ...env });
   const mod = await loadBundledHandler('activation-manager');
   const logs: string[] = [];
   (mod.setLogSink as (sink: (line: string) => void) => void)((line) => logs.push(line));
   return {
     fake,
     cfn,
+    stacks,
     logs,
     invoke: (event, overrides = {}) => mod.handler(event, lambdaContext(FUNCTION_ARN, overrides)),
     close: async () => {
       await fake.close();
       await cfn.close();
+      await stacks.stop();
       vi.unstubAllEnvs();
     },
   };
@@ -131,8 +147,7 @@ export function cfnEvent(
     RequestType: requestType,
     ServiceToken: FUNCTION_ARN,
     ResponseURL: responseUrl,
-    StackId:
-      'arn:aws:cloudformation:us-east-1:111111111111:stack/ssm-hub-agency-222222222222/1a2b3c4d-0000-1111-2222-333344445555',
+    StackId: STACK_ID,
     RequestId: `req-${requestCounter}-5d6e7f`,
     LogicalResourceId: 'AgencyActivation',
     ResourceType: 'Custom::AgencyActivation',
