@@ -255,6 +255,12 @@ function activationManagerStatements(config: BuildConfig) {
       viaService('ssm'),
     ),
     ...activationCapacityStatements(),
+    // A Create for an agency whose record another stack owns goes ahead only when that stack is deleted.
+    allow(
+      'ReadOwnerStackStatus',
+      'cloudformation:DescribeStacks',
+      Sub(`arn:\${AWS::Partition}:cloudformation:\${AWS::Region}:\${AWS::AccountId}:stack/*`),
+    ),
     // Its failed asynchronous runs (rotation) go to the dead-letter queue.
     sendDeadLetters('DeadLetterQueue'),
     deadLetterKey('DataKey'),

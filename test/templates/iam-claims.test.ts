@@ -448,7 +448,27 @@ describe('hub node role (hybrid nodes of every agency share it)', () => {
 
 describe('activation manager role', () => {
   const stamp = () => key('activation-agency');
+  const stack = (account: string) =>
+    `arn:aws:cloudformation:${HUB.region}:${account}:stack/ssm-hub-agency-${AGENCY_A}/1a2b3c4d-0000-1111-2222-333344445555`;
   const rows = (): Row[] => [
+    {
+      case: 'reads the status of a stack of its own account (the owner of an activation record)',
+      action: 'cloudformation:DescribeStacks',
+      resource: stack(HUB.accountId),
+      expected: 'Allowed',
+    },
+    {
+      case: 'cannot read a stack of another account',
+      action: 'cloudformation:DescribeStacks',
+      resource: stack(AGENCY_A),
+      expected: 'ImplicitlyDenied',
+    },
+    {
+      case: 'cannot delete a stack',
+      action: 'cloudformation:DeleteStack',
+      resource: stack(HUB.accountId),
+      expected: 'ImplicitlyDenied',
+    },
     {
       case: 'creates an activation stamped with the owning agency',
       action: 'ssm:CreateActivation',
