@@ -152,6 +152,71 @@ describe('record transitions', () => {
   });
 });
 
+describe('settings held for a stack update and used by the next rotation', () => {
+  // record(): limit 100, an activation of 30 days.
+  it.each([
+    ['the current activation', {}, { registrationLimit: 100, expiryDays: 30 }, 'current'],
+    [
+      'the stored wish',
+      { requestedRegistrationLimit: 50, requestedExpiryDays: 20 },
+      { registrationLimit: 50, expiryDays: 20 },
+      'requested',
+    ],
+    [
+      'a stored limit with the current expiry',
+      { requestedRegistrationLimit: 50 },
+      { registrationLimit: 50, expiryDays: 30 },
+      'requested',
+    ],
+    [
+      'neither (another limit)',
+      { requestedRegistrationLimit: 50 },
+      { registrationLimit: 60, expiryDays: 30 },
+      undefined,
+    ],
+    ['neither (another expiry)', {}, { registrationLimit: 100, expiryDays: 29 }, undefined],
+  ] as const)('settings matching %s count as held', (_, overrides, settings, held) => {
+    expect(rules.heldSettingsMatch(record(overrides), settings)).toBe(held);
+  });
+
+  it.each([
+    ['no wish: the current settings', {}, { registrationLimit: 100, expiryDays: 30 }],
+    [
+      'a stored wish',
+      { requestedRegistrationLimit: 40, requestedExpiryDays: 14 },
+      { registrationLimit: 40, expiryDays: 14 },
+    ],
+  ] as const)('a rotation asks for %s', (_, overrides, wanted) => {
+    expect(rules.wantedSettings(record(overrides))).toEqual(wanted);
+  });
+
+  it('a rotation keeps the owning stack and drops the stored wish', () => {
+    const before = record({ stackId: 'stack-1', requestedRegistrationLimit: 40, requestedExpiryDays: 14 });
+    const fresh = newRecord(
+      '222222222222',
+      { activationId: 'new', activationCode: 'NEWCODENEWCODE' },
+      { registrationLimit: 40, expiryDays: 14 },
+      NOW,
+      'us-east-1',
+      NOW,
+    );
+    const after = rotatedRecord(before, fresh);
+    expect([after.stackId, after.requestedRegistrationLimit, after.requestedExpiryDays]).toEqual([
+      'stack-1',
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it.each([
+    ['ours', 'stack-ours', 'stack-theirs', 'stack-ours'],
+    ['theirs when ours names none', undefined, 'stack-theirs', 'stack-theirs'],
+  ])('merging two writers keeps the owning stack of %s', (_, ours, theirs, kept) => {
+    const merged = rules.mergeRecords(record({ stackId: ours }), record({ stackId: theirs }));
+    expect(merged.stackId).toBe(kept);
+  });
+});
+
 describe('stored record', () => {
   it('fits a Standard parameter by dropping the oldest known IDs that are no longer live', () => {
     const known = [
