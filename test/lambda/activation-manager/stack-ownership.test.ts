@@ -95,6 +95,21 @@ describe('a second stack for the same agency', () => {
     expect(logged('WARN', 'taking over')).toHaveLength(1);
   });
 
+  it('refuses an Update from a stack that does not own the record while its owner lives, changing nothing', async () => {
+    h = await startHarness();
+    h.stacks.seedStack(OTHER_STACK);
+    await createdBy(OTHER_STACK);
+    const before = storedRecord(h.fake, A)!;
+    const update = cfnEvent(h.cfn.url, 'Update', props(A, 50), {
+      PhysicalResourceId: `agency-activation-${A}`,
+      OldResourceProperties: props(A),
+    });
+    await h.invoke(update);
+    expect(answer(update).Status).toBe('FAILED');
+    expect(answer(update).Reason).toContain(`owned by stack ${OTHER_STACK}`);
+    expect(storedRecord(h.fake, A)).toEqual(before);
+  });
+
   it('adopts a record an older release stored (no StackId) and stamps this stack on it', async () => {
     h = await startHarness();
     const seeded = seedAgency(h.fake, A, { expiresInMs: 20 * DAY });
