@@ -21,28 +21,61 @@ export const allowReplacementOption = (what: string) =>
 export const isDestructive = (c: Pick<ChangeRow, 'action' | 'replacement'>): boolean =>
   c.action === 'Remove' || (c.action === 'Modify' && (c.replacement === 'True' || c.replacement === 'Conditional'));
 
-/**
- * What replacing or removing a resource that holds state does. The central stack's table, key and
- * log groups carry DeletionPolicy and UpdateReplacePolicy Retain (templates-src), so the old one is
- * kept, outside the stack, and a replacement starts empty.
- */
+/** What a replacement of a resource that holds state starts from; pure data. */
 const STATEFUL: Record<string, string> = {
-  'AWS::DynamoDB::Table': 'a new, empty table; the old table and its rows are retained (not deleted) outside the stack',
-  'AWS::KMS::Key':
-    'a new key; the old key is retained (not deleted) outside the stack, and data encrypted under it needs it',
-  'AWS::Logs::LogGroup': 'a new, empty log group; the old one and its logs are retained outside the stack',
-  'AWS::SQS::Queue': 'a new, empty queue; messages in the old queue are lost',
-  'AWS::S3::Bucket': 'a new, empty bucket; the old bucket is kept or deleted by its DeletionPolicy',
+  'AWS::DynamoDB::Table': 'a new, empty table',
+  'AWS::KMS::Key': 'a new key (data encrypted under the old key still needs the old key)',
+  'AWS::Logs::LogGroup': 'a new, empty log group',
+  'AWS::SQS::Queue': 'a new, empty queue',
+  'AWS::S3::Bucket': 'a new, empty bucket',
 };
 
-/** Destructive rows on resources that hold state, each with what happens; pure, table-tested. */
-export function statefulRisks(rows: ChangeRow[]): Array<ChangeRow & { effect: string }> {
-  return rows
-    .filter((r) => isDestructive(r) && r.type in STATEFUL)
-    .map((r) => ({
-      ...r,
-      effect: `${r.action === 'Remove' ? 'removed from the stack' : `replaced (Replacement ${r.replacement})`}: ${STATEFUL[r.type]}`,
-    }));
+/** Per logical ID, whether the deployed template retains it on removal (DeletionPolicy) and on replacement (UpdateReplacePolicy). */
+export type Retention = Map<string, { onRemove: boolean; onReplace: boolean }>;
+
+/**
+ * The deployed template's retention policies (CloudFormation User Guide: DeletionPolicy applies
+ * when a resource is removed from the template or the stack is deleted; UpdateReplacePolicy
+ * applies to the old physical resource when an update replaces it). Pure; an unreadable body gives none.
+ */
+export function retentionOf(templateBody: string | undefined): Retention {
+  const found: Retention = new Map();
+  let resources: Record<string, { DeletionPolicy?: unknown; UpdateReplacePolicy?: unknown }> = {};
+  try {
+    resources = (JSON.parse(templateBody ?? '{}') as { Resources?: typeof resources }).Resources ?? {};
+  } catch {
+    return found; // not JSON (our templates are): no policy is assumed
+  }
+  for (const [id, r] of Object.entries(resources))
+    found.set(id, { onRemove: r.DeletionPolicy === 'Retain', onReplace: r.UpdateReplacePolicy === 'Retain' });
+  return found;
+}
+
+/**
+ * Destructive rows on resources that hold state (a known stateful type, or one the deployed
+ * template retains), each with what happens; pure, table-tested.
+ */
+export function statefulRisks(
+  rows: ChangeRow[],
+  retention: Retention = new Map(),
+): Array<ChangeRow & { effect: string }> {
+  const risks: Array<ChangeRow & { effect: string }> = [];
+  for (const r of rows) {
+    if (!isDestructive(r)) continue;
+    const removed = r.action === 'Remove';
+    const policy = retention.get(r.resource);
+    const retained = removed ? policy?.onRemove : policy?.onReplace;
+    const stateful = Object.hasOwn(STATEFUL, r.type);
+    if (!stateful && !retained) continue;
+    const effect = removed
+      ? `removed from the stack: ${retained ? 'it is retained (not deleted), outside the stack' : 'it is deleted with its data'}`
+      : `replaced (Replacement ${r.replacement}): ${stateful ? STATEFUL[r.type] : 'a new resource'}; ` +
+        (retained
+          ? 'the old one is retained (not deleted), outside the stack'
+          : 'the old one is deleted with its data');
+    risks.push({ ...r, effect });
+  }
+  return risks;
 }
 
 /** "A (T), B (T)": the destructive rows named for a refusal. */

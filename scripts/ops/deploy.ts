@@ -3,7 +3,11 @@
 // it; without a terminal --yes is required), executes it and follows the stack's events live.
 // --dry-run compares from read-only calls and changes nothing.
 import { DeleteChangeSetCommand, DeleteStackCommand, GetTemplateSummaryCommand } from '@aws-sdk/client-cloudformation';
-import { DescribeStackEventsCommand, ExecuteChangeSetCommand } from '@aws-sdk/client-cloudformation';
+import {
+  DescribeStackEventsCommand,
+  ExecuteChangeSetCommand,
+  GetTemplateCommand,
+} from '@aws-sdk/client-cloudformation';
 import { type CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, resolveRegion } from './aws.ts';
 import { defaultContext, defineCommand, EXIT, flag, OperationError, progress, repeatable } from '../kit/index.ts';
@@ -15,7 +19,8 @@ import { checkParameter, parseAssignments, readManifest, readTemplate, templateB
 import { announceTarget, previewStack, printStackPreviews } from './preview.ts';
 import { changeSetRows, createChangeSet, describeStack, operationToken, stackToChange } from './stacks.ts';
 import { type ChangeSetRef, type DeployInput } from './stacks.ts';
-import { ALLOW_REPLACEMENT_FLAG, allowReplacementOption, statefulRisks, type ChangeRow } from './change-risk.ts';
+import { ALLOW_REPLACEMENT_FLAG, allowReplacementOption, isDestructive, retentionOf } from './change-risk.ts';
+import { statefulRisks, type ChangeRow, type Retention } from './change-risk.ts';
 
 export const spec = defineCommand({
   name: 'deploy',
@@ -173,7 +178,8 @@ async function deploy(ctx: Context, cfn: CloudFormationClient, input: DeployInpu
     return report(ctx, json, { stackName, result: 'up-to-date', changes: [] });
   }
   const changes = await changeSetRows(cfn, ref.changeSetId, stackName);
-  if (!showChangeSet(ctx, stackName, ref, changes, flags.allowReplacement)) {
+  const retention = await deployedRetention(cfn, ref, changes);
+  if (!showChangeSet(ctx, stackName, ref, { changes, retention }, flags.allowReplacement)) {
     report(ctx, json, { stackName, result: 'refused', changes });
     return EXIT.failed;
   }
@@ -198,12 +204,25 @@ async function deploy(ctx: Context, cfn: CloudFormationClient, input: DeployInpu
   return ok ? EXIT.ok : EXIT.failed;
 }
 
+/** The deployed template's retention policies, read (GetTemplate, Original stage) only when an update destroys something. */
+async function deployedRetention(cfn: CloudFormationClient, ref: ChangeSetRef, changes: ChangeRow[]) {
+  if (ref.type !== 'UPDATE' || !changes.some(isDestructive)) return new Map() as Retention;
+  const out = await cfn.send(new GetTemplateCommand({ StackName: ref.stackId, TemplateStage: 'Original' }));
+  return retentionOf(out.TemplateBody);
+}
+
 /**
  * Prints the change set, with every replacement or removal of a resource that holds state called
  * out above the table; false when such a change is refused (no --allow-replacement, even with --yes).
  */
-function showChangeSet(ctx: Context, stackName: string, ref: ChangeSetRef, changes: ChangeRow[], allow: boolean) {
-  const risks = statefulRisks(changes);
+function showChangeSet(
+  ctx: Context,
+  stackName: string,
+  ref: ChangeSetRef,
+  { changes, retention }: { changes: ChangeRow[]; retention: Retention },
+  allow: boolean,
+) {
+  const risks = statefulRisks(changes, retention);
   const callout = risks.map((r) => `WARNING: ${r.resource} (${r.type}) is ${r.effect}\n`).join('');
   const rows = changes.map((c) => [c.resource, c.type, c.action, c.replacement]);
   const head = table(['resource', 'type', 'action', 'replacement'], rows);

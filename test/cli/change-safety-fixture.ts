@@ -2,13 +2,15 @@
 // CloudFormation client. Shapes follow the CloudFormation API reference: DescribeStacks (Stack:
 // StackId, StackStatus, Parameters), CreateChangeSet (Id, StackId), DescribeChangeSet (Status
 // CREATE_COMPLETE once ready, Changes[].ResourceChange with Action Add | Modify | Remove and
-// Replacement True | False | Conditional), ExecuteChangeSet (empty result), DescribeStackEvents.
+// Replacement True | False | Conditional), ExecuteChangeSet (empty result), DescribeStackEvents,
+// GetTemplate (TemplateBody of the deployed template).
 import {
   CreateChangeSetCommand,
   DescribeChangeSetCommand,
   DescribeStacksCommand,
 } from '@aws-sdk/client-cloudformation';
 import { DescribeStackEventsCommand, ExecuteChangeSetCommand, type Parameter } from '@aws-sdk/client-cloudformation';
+import { GetTemplateCommand } from '@aws-sdk/client-cloudformation';
 import type { mockAll } from './helpers.ts';
 
 export const STACK_ID = 'arn:aws:cloudformation:us-east-1:999999999999:stack/x/1';
@@ -35,7 +37,9 @@ export function existingStackWithChangeSet(
   cfn: ReturnType<typeof mockAll>['cfn'],
   parameters: Parameter[],
   changes: ReturnType<typeof resourceChange>[],
+  deployedTemplate: object = { Resources: {} },
 ) {
+  cfn.on(GetTemplateCommand).resolves({ TemplateBody: JSON.stringify(deployedTemplate) });
   let executed = false;
   let polls = 0;
   cfn.on(DescribeStacksCommand).callsFake(async () => ({

@@ -16,19 +16,28 @@ const DESTRUCTIVE = [
   resourceChange('DataKey', 'AWS::KMS::Key', 'Remove'),
   resourceChange('Topic', 'AWS::SNS::Topic', 'Modify', 'False'),
 ];
+const RETAIN = { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' };
+/** The retention policies of the deployed central-manager (templates-src gives these two Retain). */
+const DEPLOYED = {
+  Resources: {
+    SyncStateTable: { Type: 'AWS::DynamoDB::Table', ...RETAIN },
+    DataKey: { Type: 'AWS::KMS::Key', ...RETAIN },
+    Topic: { Type: 'AWS::SNS::Topic' },
+  },
+};
 
 describe('deploy and stateful resources', () => {
   it('with --yes refuses a change set that replaces the table and removes the key: warned above the table, exit 1, change set kept', async () => {
     const ctx = testContext();
-    existingStackWithChangeSet(mocks.cfn, [], DESTRUCTIVE);
+    existingStackWithChangeSet(mocks.cfn, [], DESTRUCTIVE, DEPLOYED);
     const code = await deploy(['--generated-dir', makeGenerated(), '--yes'], ctx);
     expect(code).toBe(1);
     const err = ctx.stderrText();
     expect(err).toContain(
-      'WARNING: SyncStateTable (AWS::DynamoDB::Table) is replaced (Replacement True): a new, empty table; the old table and its rows are retained (not deleted) outside the stack',
+      'WARNING: SyncStateTable (AWS::DynamoDB::Table) is replaced (Replacement True): a new, empty table; the old one is retained (not deleted), outside the stack',
     );
     expect(err).toContain(
-      'WARNING: DataKey (AWS::KMS::Key) is removed from the stack: a new key; the old key is retained',
+      'WARNING: DataKey (AWS::KMS::Key) is removed from the stack: it is retained (not deleted), outside the stack',
     );
     expect(err.indexOf('WARNING: SyncStateTable')).toBeLessThan(err.search(/resource\s+type\s+action/));
     expect(err).toContain('not executed: the change set replaces or removes SyncStateTable, DataKey');
@@ -41,7 +50,7 @@ describe('deploy and stateful resources', () => {
 
   it('executes it with --allow-replacement --yes, still showing the warning', async () => {
     const ctx = testContext();
-    existingStackWithChangeSet(mocks.cfn, [], DESTRUCTIVE);
+    existingStackWithChangeSet(mocks.cfn, [], DESTRUCTIVE, DEPLOYED);
     const code = await deploy(['--generated-dir', makeGenerated(), '--yes', '--allow-replacement'], ctx);
     expect(code, ctx.stderrText()).toBe(0);
     expect(ctx.stderrText()).toContain('WARNING: SyncStateTable');
@@ -60,6 +69,18 @@ describe('deploy and stateful resources', () => {
     expect(code, ctx.stderrText()).toBe(0);
     expect(ctx.stderrText()).not.toContain('WARNING');
     expect(mocks.cfn.commandCalls(ExecuteChangeSetCommand)).toHaveLength(1);
+  });
+
+  it('refuses removing a resource of any type that the deployed template retains (DeletionPolicy Retain)', async () => {
+    const ctx = testContext();
+    const deployed = { Resources: { Archive: { Type: 'AWS::SNS::Topic', DeletionPolicy: 'Retain' } } };
+    existingStackWithChangeSet(mocks.cfn, [], [resourceChange('Archive', 'AWS::SNS::Topic', 'Remove')], deployed);
+    const code = await deploy(['--generated-dir', makeGenerated(), '--yes'], ctx);
+    expect(code).toBe(1);
+    expect(ctx.stderrText()).toContain(
+      'WARNING: Archive (AWS::SNS::Topic) is removed from the stack: it is retained (not deleted), outside the stack',
+    );
+    expect(mocks.cfn.commandCalls(ExecuteChangeSetCommand)).toHaveLength(0);
   });
 
   it('--template-url keeps only the parameters the published template declares (GetTemplateSummary)', async () => {
