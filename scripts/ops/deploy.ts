@@ -11,7 +11,7 @@ import {
 import { type CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, resolveRegion } from './aws.ts';
 import { defaultContext, defineCommand, EXIT, flag, OperationError, progress, repeatable } from '../kit/index.ts';
-import { requireConfirmable, runCommand, table, text, UsageError, type Context } from '../kit/index.ts';
+import { errorText, requireConfirmable, runCommand, table, text, UsageError, type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, GENERATED_DIR_OPTION, generatedDir, loadConfig, templateUrlOption } from './common.ts';
 import { timeoutOption } from './common.ts';
@@ -193,7 +193,11 @@ async function deploy(ctx: Context, cfn: CloudFormationClient, input: DeployInpu
   await cfn.send(
     new ExecuteChangeSetCommand({ ChangeSetName: ref.changeSetId, StackName: stackName, ClientRequestToken: token }),
   );
-  const status = await followEvents(ctx, cfn, ref.stackId, token, input.timeoutMs);
+  const status = await followEvents(ctx, cfn, ref.stackId, token, input.timeoutMs).catch((err: unknown) => {
+    throw new OperationError(
+      `${stackName}: the change set was executed, but following the stack failed (${errorText(err)}); the stack may still be changing: check with aws cloudformation describe-stacks --stack-name ${stackName}`,
+    );
+  });
   const ok = status === 'CREATE_COMPLETE' || status === 'UPDATE_COMPLETE';
   report(ctx, json, {
     stackName,

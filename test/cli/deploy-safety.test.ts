@@ -3,11 +3,12 @@
 // parameters the published template declares; a failed stack is deleted only after confirmation.
 import { describe, expect, it } from 'vitest';
 import { CreateChangeSetCommand, DeleteChangeSetCommand, DeleteStackCommand } from '@aws-sdk/client-cloudformation';
-import { ExecuteChangeSetCommand, GetTemplateSummaryCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeStackEventsCommand, ExecuteChangeSetCommand } from '@aws-sdk/client-cloudformation';
+import { GetTemplateSummaryCommand } from '@aws-sdk/client-cloudformation';
 import { main as deploy } from '../../scripts/ops/deploy.ts';
 import { existingStackWithChangeSet, resourceChange } from './change-safety-fixture.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
-import { makeGenerated, mockAll, mocksEachTest, testContext } from './helpers.ts';
+import { awsError, makeGenerated, mockAll, mocksEachTest, testContext } from './helpers.ts';
 
 const mocks = mocksEachTest(mockAll);
 const URL = `https://b.s3.us-east-1.amazonaws.com/ssm-hub/${'a'.repeat(64)}/central-manager.json`;
@@ -81,6 +82,18 @@ describe('deploy and stateful resources', () => {
       'WARNING: Archive (AWS::SNS::Topic) is removed from the stack: it is retained (not deleted), outside the stack',
     );
     expect(mocks.cfn.commandCalls(ExecuteChangeSetCommand)).toHaveLength(0);
+  });
+
+  it('one failed poll after execution says the stack may still be changing and how to check', async () => {
+    const ctx = testContext();
+    existingStackWithChangeSet(mocks.cfn, [], [resourceChange('Topic', 'AWS::SNS::Topic', 'Modify', 'False')]);
+    // DescribeStackEvents throttled (API error Throttling, "Rate exceeded") while following the update.
+    mocks.cfn.on(DescribeStackEventsCommand).rejects(awsError('Throttling', 'Rate exceeded'));
+    const code = await deploy(['--generated-dir', makeGenerated(), '--yes'], ctx);
+    expect(code).toBe(1);
+    expect(ctx.stderrText()).toContain(
+      'the change set was executed, but following the stack failed (Throttling: Rate exceeded); the stack may still be changing: check with aws cloudformation describe-stacks --stack-name ssm-hub-central-manager',
+    );
   });
 
   it('--template-url keeps only the parameters the published template declares (GetTemplateSummary)', async () => {
