@@ -14,8 +14,11 @@ export interface ChangeRow {
 
 export const ALLOW_REPLACEMENT_FLAG = 'allow-replacement';
 
-export const allowReplacementOption = (what: string) =>
-  flag(ALLOW_REPLACEMENT_FLAG, `execute a change set that replaces or removes ${what} (refused without it)`);
+export const allowReplacementOption = (what: string, even = '') =>
+  flag(
+    ALLOW_REPLACEMENT_FLAG,
+    `execute a change set that replaces or removes ${what}; without this flag it is not executed${even}`,
+  );
 
 /** True for a row that removes a resource or (maybe) replaces it with a new one. */
 export const isDestructive = (c: Pick<ChangeRow, 'action' | 'replacement'>): boolean =>

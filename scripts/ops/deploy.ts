@@ -38,7 +38,10 @@ export const spec = defineCommand({
     }),
     repeatable('param', { arg: 'NAME=VALUE', help: 'a central-manager parameter, e.g. AlarmEmail=ops@example.org' }),
     flag('yes', 'execute without asking (required without a terminal)'),
-    allowReplacementOption("the central stack's table, key, log groups or queue (refused even with --yes)"),
+    allowReplacementOption(
+      "a stateful resource (table, key, log group, queue, or one the stack's template retains)",
+      ', even with --yes',
+    ),
     flag('dry-run', 'show the stack, parameter and resource changes from read-only calls; change nothing'),
     timeoutOption('stack'),
     GENERATED_DIR_OPTION,
