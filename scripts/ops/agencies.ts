@@ -56,6 +56,8 @@ export interface OnboardSettings {
   concurrency: number;
   timeoutMs: number;
   generatedDir: string;
+  /** Execute an update that replaces or removes a resource (e.g. AgencyActivation, whose Delete handler deletes the activation). */
+  allowReplacement?: boolean;
 }
 
 export interface AgencyOutcome extends StackOutcome {
@@ -120,6 +122,7 @@ export async function onboardAccounts(
         capabilities,
         description: `ssm-hub onboard ${account}`,
         timeoutMs: s.timeoutMs,
+        refuseDestructive: !s.allowReplacement,
       },
       (line) => progress(ctx, `[${account}] ${stackName}: ${line}`),
     );
@@ -143,6 +146,9 @@ export async function previewOnboard(
   }));
 }
 
+/** An agency whose stack was not brought up to date: failed, or refused (--allow-replacement). */
+export const notDone = (o: StackOutcome): boolean => o.result === 'failed' || o.result === 'refused';
+
 /** Human summary plus the failed events of every failed stack; returns the exit code. */
 export function reportOutcomes(
   ctx: Context,
@@ -150,7 +156,7 @@ export function reportOutcomes(
   json: boolean,
   extra: Record<string, unknown> = {},
 ): number {
-  const failed = outcomes.filter((o) => o.result === 'failed');
+  const failed = outcomes.filter(notDone);
   if (json) {
     ctx.stdout(`${JSON.stringify({ ...extra, results: outcomes, failed: failed.length }, null, 2)}\n`);
     return failed.length ? EXIT.failed : EXIT.ok;
@@ -171,6 +177,6 @@ export function reportOutcomes(
       )}\n`,
     );
   }
-  ctx.stdout(`\n${outcomes.length - failed.length} succeeded, ${failed.length} failed\n`);
+  ctx.stdout(`\n${outcomes.length - failed.length} succeeded, ${failed.length} failed or refused\n`);
   return failed.length ? EXIT.failed : EXIT.ok;
 }

@@ -2,18 +2,25 @@
 // the change set as a table (resource, action, replacement), asks for confirmation (--yes skips
 // it; without a terminal --yes is required), executes it and follows the stack's events live.
 // --dry-run compares from read-only calls and changes nothing.
-import { DeleteChangeSetCommand, DeleteStackCommand, paginateDescribeChangeSet } from '@aws-sdk/client-cloudformation';
-import { DescribeStackEventsCommand, ExecuteChangeSetCommand, type Change } from '@aws-sdk/client-cloudformation';
+import { DeleteChangeSetCommand, DeleteStackCommand, GetTemplateSummaryCommand } from '@aws-sdk/client-cloudformation';
+import {
+  DescribeStackEventsCommand,
+  ExecuteChangeSetCommand,
+  GetTemplateCommand,
+} from '@aws-sdk/client-cloudformation';
 import { type CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, resolveRegion } from './aws.ts';
 import { defaultContext, defineCommand, EXIT, flag, OperationError, progress, repeatable } from '../kit/index.ts';
-import { requireConfirmable, runCommand, table, text, type Context } from '../kit/index.ts';
+import { errorText, requireConfirmable, runCommand, table, text, UsageError, type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, GENERATED_DIR_OPTION, generatedDir, loadConfig, templateUrlOption } from './common.ts';
 import { timeoutOption } from './common.ts';
 import { checkParameter, parseAssignments, readManifest, readTemplate, templateBodyOrUrl } from './generated.ts';
 import { announceTarget, previewStack, printStackPreviews } from './preview.ts';
-import { createChangeSet, describeStack, operationToken, stackToChange, type DeployInput } from './stacks.ts';
+import { changeSetRows, createChangeSet, describeStack, operationToken, stackToChange } from './stacks.ts';
+import { type ChangeSetRef, type DeployInput } from './stacks.ts';
+import { ALLOW_REPLACEMENT_FLAG, allowReplacementOption, isDestructive, retentionOf } from './change-risk.ts';
+import { statefulRisks, type ChangeRow, type Retention } from './change-risk.ts';
 
 export const spec = defineCommand({
   name: 'deploy',
@@ -31,6 +38,10 @@ export const spec = defineCommand({
     }),
     repeatable('param', { arg: 'NAME=VALUE', help: 'a central-manager parameter, e.g. AlarmEmail=ops@example.org' }),
     flag('yes', 'execute without asking (required without a terminal)'),
+    allowReplacementOption(
+      "a stateful resource (table, key, log group, queue, or one the stack's template retains)",
+      ', even with --yes',
+    ),
     flag('dry-run', 'show the stack, parameter and resource changes from read-only calls; change nothing'),
     timeoutOption('stack'),
     GENERATED_DIR_OPTION,
@@ -50,19 +61,6 @@ function localTwin(gen: string, url: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Every change of a change set, all pages read (DescribeChangeSet pages with NextToken). */
-async function changeSetChanges(cfn: CloudFormationClient, changeSetId: string, stackName: string) {
-  const changes: Change[] = [];
-  const input = { ChangeSetName: changeSetId, StackName: stackName };
-  for await (const page of paginateDescribeChangeSet({ client: cfn }, input)) changes.push(...(page.Changes ?? []));
-  return changes.map((c) => ({
-    resource: c.ResourceChange?.LogicalResourceId ?? '',
-    type: c.ResourceChange?.ResourceType ?? '',
-    action: c.ResourceChange?.Action ?? '',
-    replacement: c.ResourceChange?.Replacement ?? 'n/a',
-  }));
 }
 
 /** Prints each new event of this operation (they carry its ClientRequestToken) as it appears, until the stack settles. */
@@ -117,6 +115,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       return EXIT.ok;
     }
     announceTarget(ctx, caller, region, `deploying ${stackName}`);
+    const declared = local ? Object.keys(local.Parameters ?? {}) : await declaredByUrl(cfn, url!, parameters);
     return deploy(
       ctx,
       cfn,
@@ -124,20 +123,56 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
         stackName,
         template,
         parameters,
-        templateParameters: local ? Object.keys(local.Parameters ?? {}) : undefined,
+        templateParameters: declared,
         capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
         description: 'ssm-hub deploy central-manager',
         timeoutMs: o['timeout-minutes'] * 60_000,
       },
-      o.yes,
-      o.json,
+      { yes: o.yes, json: o.json, allowReplacement: o['allow-replacement'] },
     );
   });
 }
 
-async function deploy(ctx: Context, cfn: CloudFormationClient, input: DeployInput, yes: boolean, json: boolean) {
+/**
+ * The parameters the published template declares (GetTemplateSummary, API reference: "Parameters"
+ * of the template at TemplateURL), so an update keeps only those with UsePreviousValue and a
+ * --param it does not declare is refused before any change.
+ */
+async function declaredByUrl(cfn: CloudFormationClient, url: string, given: Record<string, string>) {
+  const summary = await cfn.send(new GetTemplateSummaryCommand({ TemplateURL: url }));
+  const declared = (summary.Parameters ?? []).flatMap((p) => (p.ParameterKey ? [p.ParameterKey] : []));
+  for (const name of Object.keys(given))
+    if (!declared.includes(name))
+      throw new UsageError(`--param: the template at --template-url has no parameter ${name}`);
+  return declared;
+}
+
+interface DeployFlags {
+  yes: boolean;
+  json: boolean;
+  allowReplacement: boolean;
+}
+
+/**
+ * A stack left in ROLLBACK_COMPLETE / ROLLBACK_FAILED by a failed creation must be deleted before
+ * it can be created again: shown as the first step and done only once confirmed (false: declined).
+ */
+async function confirmRecreate(ctx: Context, cfn: CloudFormationClient, stackName: string, yes: boolean) {
+  const status = (await describeStack(cfn, stackName))?.StackStatus;
+  if (status !== 'ROLLBACK_COMPLETE' && status !== 'ROLLBACK_FAILED') return true;
+  progress(
+    ctx,
+    `step 1 of 2: ${stackName} is ${status} (its creation failed): it is deleted first, then created again through a change set (step 2, shown and asked separately)`,
+  );
+  return yes || (await ctx.confirm!(`Delete the failed stack ${stackName} (${status})?`));
+}
+
+async function deploy(ctx: Context, cfn: CloudFormationClient, input: DeployInput, flags: DeployFlags) {
   const { stackName } = input;
+  const { json } = flags;
   const log = (line: string) => progress(ctx, `${stackName}: ${line}`);
+  if (!(await confirmRecreate(ctx, cfn, stackName, flags.yes)))
+    return report(ctx, json, { stackName, result: 'declined', changes: [] });
   const target = await stackToChange(ctx, cfn, input, log);
   if ('outcome' in target) throw new OperationError(`${stackName}: ${target.outcome.detail}`);
   const ref = await createChangeSet(ctx, cfn, input, target.stack, log);
@@ -145,13 +180,13 @@ async function deploy(ctx: Context, cfn: CloudFormationClient, input: DeployInpu
     if (ref.outcome.result === 'failed') throw new OperationError(`${stackName}: ${ref.outcome.detail}`);
     return report(ctx, json, { stackName, result: 'up-to-date', changes: [] });
   }
-  const changes = await changeSetChanges(cfn, ref.changeSetId, stackName);
-  const rows = changes.map((c) => [c.resource, c.type, c.action, c.replacement]);
-  progress(
-    ctx,
-    `${ref.type} change set for ${stackName}:\n${table(['resource', 'type', 'action', 'replacement'], rows)}`,
-  );
-  if (!yes && !(await ctx.confirm!(`Execute this change set on ${stackName}?`))) {
+  const changes = await changeSetRows(cfn, ref.changeSetId, stackName);
+  const retention = await deployedRetention(cfn, ref, changes);
+  if (!showChangeSet(ctx, stackName, ref, { changes, retention }, flags.allowReplacement)) {
+    report(ctx, json, { stackName, result: 'refused', changes });
+    return EXIT.failed;
+  }
+  if (!flags.yes && !(await ctx.confirm!(`Execute this change set on ${stackName}?`))) {
     await cfn.send(new DeleteChangeSetCommand({ ChangeSetName: ref.changeSetId, StackName: stackName }));
     // A CREATE change set leaves an empty REVIEW_IN_PROGRESS stack; remove it with the change set.
     if (ref.type === 'CREATE') await cfn.send(new DeleteStackCommand({ StackName: ref.stackId }));
@@ -161,7 +196,11 @@ async function deploy(ctx: Context, cfn: CloudFormationClient, input: DeployInpu
   await cfn.send(
     new ExecuteChangeSetCommand({ ChangeSetName: ref.changeSetId, StackName: stackName, ClientRequestToken: token }),
   );
-  const status = await followEvents(ctx, cfn, ref.stackId, token, input.timeoutMs);
+  const status = await followEvents(ctx, cfn, ref.stackId, token, input.timeoutMs).catch((err: unknown) => {
+    throw new OperationError(
+      `${stackName}: the change set was executed, but following the stack failed (${errorText(err)}); the stack may still be changing: check with aws cloudformation describe-stacks --stack-name ${stackName}`,
+    );
+  });
   const ok = status === 'CREATE_COMPLETE' || status === 'UPDATE_COMPLETE';
   report(ctx, json, {
     stackName,
@@ -170,6 +209,40 @@ async function deploy(ctx: Context, cfn: CloudFormationClient, input: DeployInpu
     changes,
   });
   return ok ? EXIT.ok : EXIT.failed;
+}
+
+/** The deployed template's retention policies, read (GetTemplate, Original stage) only when an update destroys something. */
+async function deployedRetention(cfn: CloudFormationClient, ref: ChangeSetRef, changes: ChangeRow[]) {
+  if (ref.type !== 'UPDATE' || !changes.some(isDestructive)) return new Map() as Retention;
+  const out = await cfn.send(new GetTemplateCommand({ StackName: ref.stackId, TemplateStage: 'Original' }));
+  return retentionOf(out.TemplateBody);
+}
+
+/**
+ * Prints the change set, with every replacement or removal of a resource that holds state called
+ * out above the table; false when such a change is refused (no --allow-replacement, even with --yes).
+ */
+function showChangeSet(
+  ctx: Context,
+  stackName: string,
+  ref: ChangeSetRef,
+  { changes, retention }: { changes: ChangeRow[]; retention: Retention },
+  allow: boolean,
+) {
+  const risks = statefulRisks(changes, retention);
+  const callout = risks.map((r) => `WARNING: ${r.resource} (${r.type}) is ${r.effect}\n`).join('');
+  const rows = changes.map((c) => [c.resource, c.type, c.action, c.replacement]);
+  const head = table(['resource', 'type', 'action', 'replacement'], rows);
+  progress(ctx, `${callout}${ref.type} change set for ${stackName}:\n${head}`);
+  if (!risks.length || allow) return true;
+  progress(
+    ctx,
+    `${stackName}: not executed: the change set replaces or removes ${risks.map((r) => r.resource).join(', ')}; ` +
+      `run again with --${ALLOW_REPLACEMENT_FLAG} to execute such a change. The change set is left for inspection: ` +
+      `aws cloudformation describe-change-set --stack-name ${stackName} --change-set-name ${ref.changeSetId} ` +
+      `(remove it with aws cloudformation delete-change-set and the same arguments)`,
+  );
+  return false;
 }
 
 function report(

@@ -6,6 +6,7 @@ import { AWS_OPTIONS, centralStackOption, concurrencyOption, GENERATED_DIR_OPTIO
 import { loadConfig, templateUrlOption, timeoutOption } from './common.ts';
 import { onboardAccounts, parseTargets, previewOnboard, prepareTemplate, reportOutcomes } from './agencies.ts';
 import { resolveAccounts, TARGET_OPTIONS } from './agencies.ts';
+import { ALLOW_REPLACEMENT_FLAG, allowReplacementOption } from './change-risk.ts';
 
 export const spec = defineCommand({
   name: 'onboard',
@@ -28,6 +29,7 @@ export const spec = defineCommand({
       min: 8,
       max: 30,
     }),
+    allowReplacementOption('a resource of an existing stack (AgencyActivation: its activation is deleted)'),
     flag('dry-run', 'show each stack to create or update, its parameter and resource changes; change nothing'),
     concurrencyOption('stacks deployed at once'),
     timeoutOption('stack'),
@@ -48,6 +50,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       concurrency: o.concurrency,
       timeoutMs: o['timeout-minutes'] * 60_000,
       generatedDir: generatedDir(ctx, o['generated-dir']),
+      allowReplacement: o['allow-replacement'],
     };
     prepareTemplate(settings);
     const region = await resolveRegion(ctx, o.region, o.profile);
@@ -61,6 +64,10 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       if (o.json)
         ctx.stdout(`${JSON.stringify({ dryRun: true, account: caller, region, stacks: previews }, null, 2)}\n`);
       else printStackPreviews(ctx, previews);
+      if (!o.json && !o['allow-replacement'] && previews.some((p) => p.resources.some((r) => r.action !== 'Add')))
+        ctx.stdout(
+          `an update whose change set replaces or removes a resource is refused without --${ALLOW_REPLACEMENT_FLAG} (AgencyActivation: replacing or removing it deletes the agency's activation)\n`,
+        );
       return 0;
     }
     announceTarget(ctx, caller, region, `onboarding ${agencies}: one agency-permissions stack each`);

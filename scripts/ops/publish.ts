@@ -50,7 +50,10 @@ export const spec = defineCommand({
       values: ['AES256', 'aws:kms'],
       default: 'AES256',
     }),
-    text('kms-key-id', { arg: 'KEY', help: 'KMS key for --sse aws:kms (readers then need kms:Decrypt)' }),
+    text('kms-key-id', {
+      arg: 'KEY',
+      help: 'customer managed KMS key, required with --sse aws:kms (readers then need kms:Decrypt)',
+    }),
     flag('validate', 'run CloudFormation ValidateTemplate on each uploaded template before printing links'),
     flag('dry-run', 'write what would be uploaded to --out and the links; no AWS credentials needed'),
     text('out', { arg: 'DIR', help: 'dry-run output folder', defaultText: '.tmp/publish-dry-run' }),
@@ -125,6 +128,13 @@ function checkCombinations(o: Values<typeof spec.options>, given: ReadonlySet<st
   if (given.has('out') && !o['dry-run']) throw new UsageError('--out is only used with --dry-run');
   if (!o.bucket && !o['dry-run']) throw new UsageError('--bucket is required (or use --dry-run)');
   if (o['kms-key-id'] && o.sse !== 'aws:kms') throw new UsageError('--kms-key-id needs --sse aws:kms');
+  // Without a key ID S3 uses the AWS managed key aws/s3, whose key policy is read-only, so no other
+  // account can be allowed to decrypt (AWS KMS Developer Guide, "AWS managed keys": their key
+  // policies cannot be changed; S3 User Guide, SSE-KMS: no key ID means aws/s3).
+  if (o.sse === 'aws:kms' && (!o['kms-key-id'] || /(^|:)alias\/aws\//.test(o['kms-key-id'])))
+    throw new UsageError(
+      '--sse aws:kms needs --kms-key-id with a customer managed key: without it (or with alias/aws/s3) S3 uses the AWS managed key aws/s3, which cannot be shared with other accounts, so agencies and StackSets could not read the templates',
+    );
   if (o['print-bucket-policy']) {
     if (!o.bucket) throw new UsageError('--print-bucket-policy needs --bucket');
     if (!o['org-id']) throw new UsageError('--print-bucket-policy needs --org-id o-…');

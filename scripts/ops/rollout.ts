@@ -35,6 +35,8 @@ import { type AgencyStackSet, type Assignment } from './agency-stacksets.ts';
 import type { AgencyTemplateName } from '../../contract/names.ts';
 import { activeAccountsUnder } from './orgs.ts';
 import { onboardAccounts, previewOnboard, reportOutcomes, resolveAccounts, type OnboardSettings } from './agencies.ts';
+import { notDone } from './agencies.ts';
+import { allowReplacementOption } from './change-risk.ts';
 import { announceTarget, listInstances, parameterDiff, printStackPreviews, templateDiff } from './preview.ts';
 import { createInstances, createStackSet, describeStackSet, stackSetAction, updateStackSet } from './stackset.ts';
 import { type InstanceResult, type InstanceTargets, type OperationReport, type StackSetRequest } from './stackset.ts';
@@ -161,6 +163,7 @@ export const spec = defineCommand({
     }),
     list('region-order', { arg: 'r1,r2', help: 'order of Regions (each must be in --regions)', check: v.regions }),
     flag('skip-onboard', 'do not create/update the agency-permissions stacks first'),
+    allowReplacementOption('resources of an agency-permissions stack while onboarding'),
     flag(
       'dry-run',
       'show the onboarding changes, the StackSet change, its stack instances and operation preferences; change nothing',
@@ -294,7 +297,13 @@ export function planRollout(ctx: Context, o: Options, given: ReadonlySet<string>
     // Onboarding deploys the local agency-permissions template (--template-url names the collector's).
     onboard: o['skip-onboard']
       ? undefined
-      : { centralStack: o['central-stack'] ?? centralStack, concurrency: o.concurrency, timeoutMs, generatedDir: gen },
+      : {
+          centralStack: o['central-stack'] ?? centralStack,
+          concurrency: o.concurrency,
+          timeoutMs,
+          generatedDir: gen,
+          allowReplacement: o['allow-replacement'],
+        },
     adminRoleArn: o['administration-role-arn'],
     executionRoleName: o['execution-role-name'],
     timeoutMs,
@@ -402,7 +411,7 @@ async function onboardFirst(
   );
   progress(ctx, `onboarding ${accounts.length} agenc${accounts.length === 1 ? 'y' : 'ies'} before the rollout`);
   const outcomes = await onboardAccounts(ctx, clients, region, accounts, plan.onboard!, stackNameOf);
-  const failed = outcomes.filter((o) => o.result === 'failed');
+  const failed = outcomes.filter(notDone);
   if (failed.length) {
     reportOutcomes(ctx, outcomes, json, { phase: 'onboard' });
     throw new OperationError(

@@ -6,7 +6,9 @@ import { CreateChangeSetCommand, DeleteChangeSetCommand, DeleteStackCommand } fr
 import { DescribeChangeSetCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { ExecuteChangeSetCommand, paginateDescribeStackEvents, type Capability } from '@aws-sdk/client-cloudformation';
 import { type CloudFormationClient, type Parameter, type Stack } from '@aws-sdk/client-cloudformation';
+import { paginateDescribeChangeSet, type Change } from '@aws-sdk/client-cloudformation';
 import { errorText, type Context } from '../kit/index.ts';
+import { ALLOW_REPLACEMENT_FLAG, isDestructive, nameRows, type ChangeRow } from './change-risk.ts';
 
 export interface FailedEvent {
   timestamp: string;
@@ -17,7 +19,7 @@ export interface FailedEvent {
 
 export interface StackOutcome {
   stackName: string;
-  result: 'created' | 'updated' | 'up-to-date' | 'deleted' | 'absent' | 'failed';
+  result: 'created' | 'updated' | 'up-to-date' | 'deleted' | 'absent' | 'failed' | 'refused';
   status?: string;
   detail: string;
   events: FailedEvent[];
@@ -33,6 +35,8 @@ export interface DeployInput {
   capabilities: Capability[];
   description: string;
   timeoutMs: number;
+  /** deployStack: do not execute an UPDATE change set that replaces or removes a resource (onboard). */
+  refuseDestructive?: boolean;
 }
 
 /** Enough for any one operation of our stacks; a bound so a busy stack's history is not read whole. */
@@ -253,6 +257,51 @@ async function deleteChangeSetQuietly(cfn: CloudFormationClient, changeSetId: st
   }
 }
 
+/** Every change of a change set, all pages read (DescribeChangeSet pages with NextToken). */
+export async function changeSetRows(cfn: CloudFormationClient, changeSetId: string, stackName: string) {
+  const changes: Change[] = [];
+  const input = { ChangeSetName: changeSetId, StackName: stackName };
+  for await (const page of paginateDescribeChangeSet({ client: cfn }, input)) changes.push(...(page.Changes ?? []));
+  return changes.map((c): ChangeRow => ({
+    resource: c.ResourceChange?.LogicalResourceId ?? '',
+    type: c.ResourceChange?.ResourceType ?? '',
+    action: c.ResourceChange?.Action ?? '',
+    replacement: c.ResourceChange?.Replacement ?? 'n/a',
+  }));
+}
+
+/** The refusal of an UPDATE change set that replaces or removes resources; the change set is left to inspect. */
+async function refusal(cfn: CloudFormationClient, input: DeployInput, ref: ChangeSetRef) {
+  if (!input.refuseDestructive || ref.type !== 'UPDATE') return undefined;
+  const bad = (await changeSetRows(cfn, ref.changeSetId, input.stackName)).filter(isDestructive);
+  if (!bad.length) return undefined;
+  const detail =
+    `refused: the change set replaces or removes ${nameRows(bad)}; not executed without --${ALLOW_REPLACEMENT_FLAG}. ` +
+    `It is left for inspection: aws cloudformation describe-change-set --stack-name ${input.stackName} --change-set-name ${ref.changeSetId}`;
+  return { stackName: input.stackName, result: 'refused' as const, detail, events: none };
+}
+
+/**
+ * Waits after ExecuteChangeSet was accepted: a failed poll (throttling, network) does not mean the
+ * update failed, so the outcome says the stack may still be changing and how to look.
+ */
+async function waitAfterExecute(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  input: DeployInput,
+  ref: ChangeSetRef,
+  log: (line: string) => void,
+): Promise<{ status: string } | { detail: string }> {
+  try {
+    return { status: await waitForStack(ctx, cfn, ref.stackId, input.timeoutMs, (s) => log(s)) };
+  } catch (err) {
+    const detail =
+      `the change set was executed, but following the stack failed (${errorText(err)}); the stack may still be ` +
+      `changing: check with aws cloudformation describe-stacks --stack-name ${input.stackName}`;
+    return { detail };
+  }
+}
+
 /** Executes a ready change set and waits for the stack to settle. */
 async function executeChangeSet(
   ctx: Context,
@@ -267,7 +316,9 @@ async function executeChangeSet(
   await cfn.send(
     new ExecuteChangeSetCommand({ ChangeSetName: ref.changeSetId, StackName: stackName, ClientRequestToken: token }),
   );
-  const final = await waitForStack(ctx, cfn, ref.stackId, input.timeoutMs, (s) => log(s));
+  const waited = await waitAfterExecute(ctx, cfn, input, ref, log);
+  if ('detail' in waited) return { stackName, result: 'failed', detail: waited.detail, events: none };
+  const final = waited.status;
   if (final === 'CREATE_COMPLETE' || final === 'UPDATE_COMPLETE') {
     const result = ref.type === 'CREATE' ? 'created' : 'updated';
     return { stackName, result, status: final, detail: final, events: none };
@@ -288,6 +339,8 @@ export async function deployStack(
     if ('outcome' in target) return target.outcome;
     const ref = await createChangeSet(ctx, cfn, input, target.stack, log);
     if ('outcome' in ref) return ref.outcome;
+    const refused = await refusal(cfn, input, ref);
+    if (refused) return refused;
     return await executeChangeSet(ctx, cfn, input, ref, log);
   } catch (err) {
     return failure(input.stackName, errorText(err));

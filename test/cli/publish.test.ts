@@ -294,4 +294,33 @@ describe('publish', () => {
     expect(ctx.stderrText()).toMatch(/agency-collector\.json does not match its sha256 in manifest\.json/);
     expect(mocks.totalCalls()).toBe(0);
   });
+
+  it.each([
+    [['--sse', 'aws:kms']],
+    [['--sse', 'aws:kms', '--kms-key-id', 'alias/aws/s3']],
+    [['--sse', 'aws:kms', '--dry-run']],
+  ])('refuses %j as a usage error: the AWS managed key aws/s3 cannot be shared with other accounts', async (flags) => {
+    const ctx = testContext();
+    const code = await main(['--bucket', 'hub-templates', '--generated-dir', makeGenerated(), ...flags], ctx);
+    expect(code).toBe(2);
+    expect(ctx.stderrText()).toContain(
+      '--sse aws:kms needs --kms-key-id with a customer managed key: without it (or with alias/aws/s3) S3 uses the AWS managed key aws/s3, which cannot be shared with other accounts',
+    );
+    expect(mocks.totalCalls()).toBe(0);
+  });
+
+  it('accepts --sse aws:kms with a customer managed key and sends it on every upload', async () => {
+    const ctx = testContext();
+    mocks.s3.on(HeadObjectCommand).rejects(awsError('NotFound', 'NotFound', 404));
+    mocks.s3.on(PutObjectCommand).resolves({});
+    const key = 'arn:aws:kms:us-east-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const code = await main(
+      ['--bucket', 'hub-templates', '--generated-dir', makeGenerated(), '--sse', 'aws:kms', '--kms-key-id', key],
+      ctx,
+    );
+    expect(code, ctx.stderrText()).toBe(0);
+    const puts = mocks.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
+    expect(puts.length).toBeGreaterThan(0);
+    expect(puts.every((p) => p.ServerSideEncryption === 'aws:kms' && p.SSEKMSKeyId === key)).toBe(true);
+  });
 });
