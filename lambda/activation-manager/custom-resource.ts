@@ -208,6 +208,15 @@ async function currentRecord(ctx: Ctx, agencyAccountId: string): Promise<Existin
  */
 async function claimRecord(ctx: Ctx, existing: Existing | undefined, event: CfnEventBase): Promise<void> {
   const owner = existing?.record.stackId;
+  if (existing && owner === undefined && event.RequestType === 'Create') {
+    // An earlier release's record names no stack, and its Delete removed the record, so such a record
+    // almost always belongs to a live stack: a second stack must not adopt it (its rollback would
+    // then delete the live activation). The owning stack stamps it on its next Update.
+    const agencyAccountId = existing.record.agencyAccountId;
+    throw new Error(
+      `agency ${agencyAccountId} already has an activation record from an earlier release, naming no stack (${recordParameterName(ctx.cfg.parameterPrefix, agencyAccountId)}): update the agency's existing stack instead of creating another; if no stack of the agency exists any more, delete that parameter and retry`,
+    );
+  }
   if (!existing || owner === undefined || owner === event.StackId) return;
   const status = await step('DescribeStacks', () => stackStatus(owner, ctx.call));
   const agencyAccountId = existing.record.agencyAccountId;
@@ -250,8 +259,19 @@ async function onUpdate(ctx: Ctx, event: CfnEventBase): Promise<CfnResult> {
     await issueActivation(ctx, props, undefined, event.StackId);
     return success(physicalId);
   }
-  await claimRecord(ctx, existing, event);
   const held = heldSettingsMatch(existing.record, props);
+  const owner = existing.record.stackId;
+  if (held && owner !== undefined && owner !== event.StackId) {
+    // Nothing to change, and not this stack's record: answer SUCCESS without writing, so a rollback
+    // to the settings the record holds never fails (UPDATE_ROLLBACK_FAILED).
+    log('INFO', "the activation settings are already held; the record is another stack's, left as it is", {
+      agencyAccountId: props.agencyAccountId,
+      recordStackId: owner,
+      stackId: event.StackId,
+    });
+    return success(physicalId);
+  }
+  await claimRecord(ctx, existing, event);
   if (held) {
     // Nothing to issue (a rollback of a stored-for-later change lands here too): keep what is held.
     log('INFO', 'the activation settings are already held', { agencyAccountId: props.agencyAccountId, held });

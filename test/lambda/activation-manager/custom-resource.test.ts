@@ -184,15 +184,20 @@ describe('Create', () => {
     expect(h.fake.state.parameters.size).toBe(0);
   });
 
-  it('adopts a record left behind for the agency: the old activation is kept as previous, not orphaned', async () => {
-    const seeded = seedAgency(h.fake, A, { expiresInMs: 10 * DAY });
+  it('refuses a record an earlier release left (no owning stack), naming the parameter; once it is deleted, creates', async () => {
+    // Such a record almost always belongs to a live stack (that release's Delete removed the
+    // record), so it is never adopted by a Create; a record naming a deleted stack is taken over
+    // (stack-ownership.test.ts).
+    seedAgency(h.fake, A, { expiresInMs: 10 * DAY });
     const event = cfnEvent(h.cfn.url, 'Create', props(A));
     await h.invoke(event);
-    expect(onlyResponse(event).Status).toBe('SUCCESS');
-    const record = storedRecord(h.fake, A)!;
-    expect(record.current.activationId).not.toBe(seeded.current.ActivationId);
-    expect(record.previous.map((p) => p.activationId)).toEqual([seeded.current.ActivationId]);
-    expect(h.fake.state.activations.has(seeded.current.ActivationId)).toBe(true);
+    expect(onlyResponse(event).Status).toBe('FAILED');
+    expect(onlyResponse(event).Reason).toContain(`delete that parameter and retry`);
+    expect(onlyResponse(event).Reason).toContain(`${PREFIX}/${A}`);
+    h.fake.state.parameters.delete(`${PREFIX}/${A}`);
+    const retry = cfnEvent(h.cfn.url, 'Create', props(A));
+    await h.invoke(retry);
+    expect(onlyResponse(retry).Status).toBe('SUCCESS');
   });
 });
 

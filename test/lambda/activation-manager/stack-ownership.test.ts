@@ -110,12 +110,49 @@ describe('a second stack for the same agency', () => {
     expect(storedRecord(h.fake, A)).toEqual(before);
   });
 
-  it('adopts a record an older release stored (no StackId) and stamps this stack on it', async () => {
+  it("refuses a Create over a record an older release stored (no StackId): its rollback leaves the live stack's activation", async () => {
     h = await startHarness();
     const seeded = seedAgency(h.fake, A, { expiresInMs: 20 * DAY });
-    expect((await createdBy(STACK_ID)).Status).toBe('SUCCESS');
+    const before = storedRecord(h.fake, A)!;
+    const second = await createdBy(OTHER_STACK);
+    expect(second.Status).toBe('FAILED');
+    expect(second.Reason).toContain('from an earlier release, naming no stack');
+    expect(second.Reason).toContain("update the agency's existing stack");
+    const rollback = fromStack(
+      cfnEvent(h.cfn.url, 'Delete', props(A), { PhysicalResourceId: second.PhysicalResourceId }),
+      OTHER_STACK,
+    );
+    await h.invoke(rollback);
+    expect(storedRecord(h.fake, A)).toEqual(before);
+    expect(h.fake.state.activations.has(seeded.current.ActivationId)).toBe(true);
+  });
+
+  it('stamps the owning stack on an older record at its next Update (settings unchanged or not)', async () => {
+    h = await startHarness();
+    seedAgency(h.fake, A, { expiresInMs: 20 * DAY });
+    const update = cfnEvent(h.cfn.url, 'Update', props(A), {
+      PhysicalResourceId: `agency-activation-${A}`,
+      OldResourceProperties: props(A),
+    });
+    await h.invoke(update);
+    expect(answer(update).Status).toBe('SUCCESS');
     expect(storedRecord(h.fake, A)!.stackId).toBe(STACK_ID);
-    expect(storedRecord(h.fake, A)!.previous.map((p) => p.activationId)).toEqual([seeded.current.ActivationId]);
+  });
+
+  it("answers SUCCESS without writing to an Update from another stack whose settings the record already holds (a rollback can't fail)", async () => {
+    h = await startHarness();
+    h.stacks.seedStack(OTHER_STACK);
+    await createdBy(OTHER_STACK);
+    const before = storedRecord(h.fake, A)!;
+    h.fake.calls.length = 0;
+    const rollback = cfnEvent(h.cfn.url, 'Update', props(A), {
+      PhysicalResourceId: `agency-activation-${A}`,
+      OldResourceProperties: props(A, 50),
+    });
+    await h.invoke(rollback);
+    expect(answer(rollback).Status).toBe('SUCCESS');
+    expect(storedRecord(h.fake, A)).toEqual(before);
+    expect(h.fake.calls.map((c) => c.op)).not.toContain('PutParameter');
   });
 
   it('an Update with unchanged settings recreates a record that was removed behind the stack', async () => {
