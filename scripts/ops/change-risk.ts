@@ -1,5 +1,5 @@
 // Which rows of a change set destroy something, and what that means for the operator. A row is
-// destructive when its Action is Remove, or Modify with Replacement True or Conditional
+// destructive when its Action is Remove (or Dynamic, or unknown), or Modify with Replacement True or Conditional
 // (CloudFormation API reference, ResourceChange: "Replacement: True | False | Conditional";
 // Conditional means "depends on a property value only known at execution"). deploy and onboard
 // refuse to execute such a change set unless --allow-replacement is given.
@@ -20,9 +20,16 @@ export const allowReplacementOption = (what: string, even = '') =>
     `execute a change set that replaces or removes ${what}; without this flag it is not executed${even}`,
   );
 
-/** True for a row that removes a resource or (maybe) replaces it with a new one. */
+/** Actions that never destroy (ResourceChange Action: Add | Modify | Remove | Import | Dynamic | SyncWithActual). */
+const HARMLESS_ACTIONS = new Set(['Add', 'Import', 'SyncWithActual']);
+
+/**
+ * True for a row that removes a resource or (maybe) replaces it with a new one. Refused by default:
+ * `Dynamic` ("exact action for the resource can't be determined") or any action AWS adds later
+ * counts as destructive; only Add, Import, SyncWithActual and Modify with Replacement False do not.
+ */
 export const isDestructive = (c: Pick<ChangeRow, 'action' | 'replacement'>): boolean =>
-  c.action === 'Remove' || (c.action === 'Modify' && (c.replacement === 'True' || c.replacement === 'Conditional'));
+  !(HARMLESS_ACTIONS.has(c.action) || (c.action === 'Modify' && c.replacement === 'False'));
 
 /** What a replacement of a resource that holds state starts from; pure data. */
 const STATEFUL: Record<string, string> = {
@@ -31,7 +38,17 @@ const STATEFUL: Record<string, string> = {
   'AWS::Logs::LogGroup': 'a new, empty log group',
   'AWS::SQS::Queue': 'a new, empty queue',
   'AWS::S3::Bucket': 'a new, empty bucket',
+  // The old resource's Delete handler deletes the agency's activation record and its activations.
+  'Custom::AgencyActivation': "a new activation; the old one's Delete deletes the agency's activations",
 };
+
+/**
+ * Whether a destructive row loses something: a removal, an undetermined action, or a replacement of
+ * a resource that holds state. Replacing a stateless resource (a Lambda permission or alias) does
+ * not, and CloudFormation reports it as Conditional whenever a property refers to another resource.
+ */
+export const losesState = (c: Pick<ChangeRow, 'action' | 'replacement' | 'type'>): boolean =>
+  isDestructive(c) && (c.action !== 'Modify' || Object.hasOwn(STATEFUL, c.type));
 
 /** Per logical ID, whether the deployed template retains it on removal (DeletionPolicy) and on replacement (UpdateReplacePolicy). */
 export type Retention = Map<string, { onRemove: boolean; onReplace: boolean }>;
@@ -84,5 +101,5 @@ export function statefulRisks(
 /** "A (T), B (T)": the destructive rows named for a refusal. */
 export const nameRows = (rows: ChangeRow[]): string =>
   rows
-    .map((r) => `${r.resource} (${r.type}, ${r.action === 'Remove' ? 'Remove' : `Replacement ${r.replacement}`})`)
+    .map((r) => `${r.resource} (${r.type}, ${r.action === 'Modify' ? `Replacement ${r.replacement}` : r.action})`)
     .join(', ');

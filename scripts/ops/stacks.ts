@@ -8,7 +8,7 @@ import { ExecuteChangeSetCommand, paginateDescribeStackEvents, type Capability }
 import { type CloudFormationClient, type Parameter, type Stack } from '@aws-sdk/client-cloudformation';
 import { paginateDescribeChangeSet, type Change } from '@aws-sdk/client-cloudformation';
 import { errorText, type Context } from '../kit/index.ts';
-import { ALLOW_REPLACEMENT_FLAG, isDestructive, nameRows, type ChangeRow } from './change-risk.ts';
+import { ALLOW_REPLACEMENT_FLAG, losesState, nameRows, type ChangeRow } from './change-risk.ts';
 
 export interface FailedEvent {
   timestamp: string;
@@ -270,10 +270,13 @@ export async function changeSetRows(cfn: CloudFormationClient, changeSetId: stri
   }));
 }
 
-/** The refusal of an UPDATE change set that replaces or removes resources; the change set is left to inspect. */
+/**
+ * The refusal of an UPDATE change set that removes a resource or replaces one holding state (the
+ * activation); the change set is left to inspect. Replacing a stateless one goes on.
+ */
 async function refusal(cfn: CloudFormationClient, input: DeployInput, ref: ChangeSetRef) {
   if (!input.refuseDestructive || ref.type !== 'UPDATE') return undefined;
-  const bad = (await changeSetRows(cfn, ref.changeSetId, input.stackName)).filter(isDestructive);
+  const bad = (await changeSetRows(cfn, ref.changeSetId, input.stackName)).filter(losesState);
   if (!bad.length) return undefined;
   const detail =
     `refused: the change set replaces or removes ${nameRows(bad)}; not executed without --${ALLOW_REPLACEMENT_FLAG}. ` +

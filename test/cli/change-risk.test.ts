@@ -1,6 +1,6 @@
 // Which change-set rows destroy something, and what deploy says about a resource that holds state.
 import { describe, expect, it } from 'vitest';
-import { isDestructive, retentionOf, statefulRisks } from '../../scripts/ops/change-risk.ts';
+import { isDestructive, losesState, retentionOf, statefulRisks } from '../../scripts/ops/change-risk.ts';
 
 const RETAINED = retentionOf(
   JSON.stringify({
@@ -20,8 +20,24 @@ describe('change-set rows that replace or remove', () => {
     ['Modify', 'True', true],
     ['Modify', 'Conditional', true],
     ['Remove', 'n/a', true],
+    // ResourceChange Action also lists Import, Dynamic ("can't be determined") and SyncWithActual.
+    ['Import', 'n/a', false],
+    ['SyncWithActual', 'n/a', false],
+    ['Dynamic', 'n/a', true],
+    ['SomeFutureAction', 'n/a', true],
   ])('%s with Replacement %s is destructive: %s', (action, replacement, expected) => {
     expect(isDestructive({ action, replacement })).toBe(expected);
+  });
+
+  it.each([
+    ['replacing the activation', 'Custom::AgencyActivation', 'Modify', 'Conditional', true],
+    ['an undetermined change to the activation', 'Custom::AgencyActivation', 'Dynamic', 'n/a', true],
+    ['removing the alias', 'AWS::Lambda::Alias', 'Remove', 'n/a', true],
+    ['replacing the invoke permission (any property change)', 'AWS::Lambda::Permission', 'Modify', 'True', false],
+    ['conditionally replacing the alias', 'AWS::Lambda::Alias', 'Modify', 'Conditional', false],
+    ['replacing the table', 'AWS::DynamoDB::Table', 'Modify', 'True', true],
+  ])('%s loses state: %s', (_, type, action, replacement, expected) => {
+    expect(losesState({ type, action, replacement })).toBe(expected);
   });
 
   it.each([

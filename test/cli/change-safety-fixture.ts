@@ -19,7 +19,8 @@ export const CHANGE_SET_ID = 'arn:aws:cloudformation:us-east-1:999999999999:chan
 export const resourceChange = (
   id: string,
   type: string,
-  action: 'Add' | 'Modify' | 'Remove',
+  // ResourceChange Action (API reference): Add | Modify | Remove | Import | Dynamic | SyncWithActual.
+  action: 'Add' | 'Modify' | 'Remove' | 'Import' | 'Dynamic' | 'SyncWithActual',
   replacement?: string,
 ) => ({
   Type: 'Resource' as const,

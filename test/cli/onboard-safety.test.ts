@@ -28,6 +28,11 @@ describe('onboard and replacements', () => {
       [resourceChange('AgencyAlias', 'AWS::Lambda::Alias', 'Remove')],
       'AgencyAlias (AWS::Lambda::Alias, Remove)',
     ],
+    [
+      'changes in a way CloudFormation cannot determine (Dynamic)',
+      [resourceChange('AgencyActivation', 'Custom::AgencyActivation', 'Dynamic')],
+      'AgencyActivation (Custom::AgencyActivation, Dynamic)',
+    ],
   ])('refuses an update that %s a resource, naming it, and exits 1 without executing', async (_, changes, named) => {
     const ctx = testContext();
     existingStackWithChangeSet(mocks.cfn, PARAMS, changes);
@@ -57,6 +62,27 @@ describe('onboard and replacements', () => {
     const code = await onboard(['--generated-dir', makeGenerated(), '--agencies', A], ctx);
     expect(code, ctx.stdoutText()).toBe(0);
     expect(mocks.cfn.commandCalls(ExecuteChangeSetCommand)).toHaveLength(1);
+  });
+
+  it('executes an update that only replaces the stateless invoke permission (any of its property changes does) or alias', async () => {
+    const ctx = testContext();
+    existingStackWithChangeSet(mocks.cfn, PARAMS, [
+      resourceChange('AgencyAlias', 'AWS::Lambda::Alias', 'Modify', 'Conditional'),
+      resourceChange('AgencyInvokePermission', 'AWS::Lambda::Permission', 'Modify', 'True'),
+    ]);
+    const code = await onboard(['--generated-dir', makeGenerated(), '--agencies', A], ctx);
+    expect(code, ctx.stdoutText()).toBe(0);
+    expect(mocks.cfn.commandCalls(ExecuteChangeSetCommand)).toHaveLength(1);
+  });
+
+  it('rollout --allow-replacement passes the flag to onboarding, which executes, and goes on to the StackSets', async () => {
+    const ctx = testContext();
+    existingStackWithChangeSet(mocks.cfn, PARAMS, REPLACE_ACTIVATION);
+    mocks.cfn.on(DescribeStackSetCommand).rejects(awsError('StackSetNotFoundException', 'not found'));
+    const argv = ['--self-managed', '--accounts', A, '--regions', 'us-east-1', '--generated-dir', makeGenerated()];
+    await rollout([...argv, '--allow-replacement'], ctx);
+    expect(mocks.cfn.commandCalls(ExecuteChangeSetCommand)).toHaveLength(1);
+    expect(mocks.cfn.commandCalls(CreateStackSetCommand).length).toBeGreaterThanOrEqual(1);
   });
 
   it('rollout does not start when onboarding is refused', async () => {
