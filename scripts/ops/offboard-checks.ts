@@ -1,8 +1,7 @@
 // What offboarding an agency does not undo, found before anything is deleted: its hub nodes (still
 // under central control), the membership automation that would onboard it again, and agency
 // StackSets this account cannot see.
-import { paginateListStackInstances, type CallAs, type CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { type Stack, type StackInstanceSummary } from '@aws-sdk/client-cloudformation';
+import { type CallAs, type Stack } from '@aws-sdk/client-cloudformation';
 import { paginateDescribeInstanceInformation, type SSMClient } from '@aws-sdk/client-ssm';
 import { type FleetKeys } from './fleet.ts';
 import { activeAccountsUnder } from './orgs.ts';
@@ -61,27 +60,6 @@ export async function membershipWouldReturn(
 
 export function membershipWarning(account: string, centralStackName: string): string {
   return `agency ${account} is still one of the membership OUs or accounts of ${centralStackName} and MembershipMode is enabled: the fleet lifecycle onboards it again at its next pass (hourly, or on an Organizations event). Move the account out of those OUs (or drop it from AgencyAccounts) first, or set MembershipMode=disabled on ${centralStackName}`;
-}
-
-/** A StackSet's instances, or undefined when this account cannot see it with this CallAs. */
-export async function instancesIfVisible(
-  cfn: CloudFormationClient,
-  stackSetName: string,
-  callAs: CallAs,
-): Promise<StackInstanceSummary[] | undefined> {
-  const all: StackInstanceSummary[] = [];
-  try {
-    for await (const page of paginateListStackInstances(
-      { client: cfn },
-      { StackSetName: stackSetName, CallAs: callAs },
-    ))
-      all.push(...(page.Summaries ?? []));
-  } catch (err) {
-    // ListStackInstances answers StackSetNotFoundException for a StackSet it cannot see (API reference, errors).
-    if ((err as { name?: string }).name === 'StackSetNotFoundException') return undefined;
-    throw err;
-  }
-  return all;
 }
 
 export function stackSetNotSeen(stackSetName: string, callAs: CallAs): string {

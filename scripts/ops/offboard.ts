@@ -4,7 +4,7 @@
 // agency still in its OUs again, and collectors stay deployed (or cannot be seen with this --call-as).
 import { type CallAs, type CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { callerAccount, makeClients, resolveRegion, type Clients } from './aws.ts';
-import { announceTarget, collectorsStillDeployed, previewDelete } from './preview.ts';
+import { announceTarget, collectorsStillDeployed, instancesIfVisible, previewDelete } from './preview.ts';
 import { printStackPreviews } from './preview.ts';
 import {
   defaultContext,
@@ -21,7 +21,7 @@ import { AWS_OPTIONS, callAsOption, concurrencyOption, loadConfig, timeoutOption
 import { parseTargets, reportOutcomes, resolveAccounts, TARGET_OPTIONS } from './agencies.ts';
 import { deleteStack, describeStack } from './stacks.ts';
 import { fleetKeys, type FleetKeys } from './fleet.ts';
-import { agencyNodeCount, instancesIfVisible, membershipWarning, membershipWouldReturn } from './offboard-checks.ts';
+import { agencyNodeCount, membershipWarning, membershipWouldReturn } from './offboard-checks.ts';
 import { nodeWarning, stackSetNotSeen, type NodeCount } from './offboard-checks.ts';
 
 export const spec = defineCommand({

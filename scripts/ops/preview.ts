@@ -135,12 +135,12 @@ export async function previewDelete(cfn: CloudFormationClient, stackName: string
   return { stackName, action: 'delete', status: stack.StackStatus, parameters: [], resources };
 }
 
-/** Stack instances of a StackSet; [] when the StackSet does not exist. */
-export async function listInstances(
+/** A StackSet's instances, or undefined when this account cannot see it with this CallAs. */
+export async function instancesIfVisible(
   cfn: CloudFormationClient,
   stackSetName: string,
   callAs: CallAs,
-): Promise<StackInstanceSummary[]> {
+): Promise<StackInstanceSummary[] | undefined> {
   const all: StackInstanceSummary[] = [];
   try {
     for await (const page of paginateListStackInstances(
@@ -149,9 +149,20 @@ export async function listInstances(
     ))
       all.push(...(page.Summaries ?? []));
   } catch (err) {
-    if ((err as { name?: string }).name !== 'StackSetNotFoundException') throw err;
+    // ListStackInstances answers StackSetNotFoundException for a StackSet it cannot see (API reference, errors).
+    if ((err as { name?: string }).name === 'StackSetNotFoundException') return undefined;
+    throw err;
   }
   return all;
+}
+
+/** Stack instances of a StackSet; [] when the StackSet does not exist. */
+export async function listInstances(
+  cfn: CloudFormationClient,
+  stackSetName: string,
+  callAs: CallAs,
+): Promise<StackInstanceSummary[]> {
+  return (await instancesIfVisible(cfn, stackSetName, callAs)) ?? [];
 }
 
 /** Agencies that still have stack instances of an agency StackSet: offboarding them leaves collectors (or registration) that fail. */
