@@ -101,5 +101,17 @@ export const DELETE_STACK_INSTANCES_MAX_OUS = 50;
  * still unprocessed after the last attempt make the read incomplete (never "no row").
  */
 export const BATCH_GET_RETRY = { attempts: 8, baseDelayMs: 50, maxDelayMs: 2_000 } as const;
+/**
+ * A reconcile's tag set counts as observed this long before its DescribeInstances page was
+ * requested: it covers the skew between the collector's clock and AWS's event times, and EC2's
+ * eventual consistency (a change made just before the read may not be in it yet).
+ */
+export const SNAPSHOT_OBSERVED_MARGIN_MS = 5_000;
+/**
+ * The hub takes an observed time at most this far ahead of its own clock (later ones count as this
+ * far ahead): a collector whose clock runs far ahead must not freeze a node's tags.
+ */
+export const OBSERVED_AT_MAX_AHEAD_MS = 60_000;
+
 /** BatchGetItem: at most 100 keys a request (DynamoDB API reference). */
 export const BATCH_GET_MAX_KEYS = 100;

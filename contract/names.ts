@@ -75,6 +75,9 @@ export const SYNC_TABLE = {
     lastError: 'lastError',
     /** When the drift pass last re-read this node's SSM tags. */
     lastDriftCheckAt: 'lastDriftCheckAt',
+    /** When the tag set last applied was observed (ISO 8601, normalized), and its event's version. */
+    observedAt: 'observedAt',
+    observedVersion: 'observedVersion',
   },
   /**
    * One row per agency, key `rate#<account>`, counts its requests in the current minute. It has no
@@ -119,7 +122,10 @@ export const HUB_CALL_RESERVE_MS = (TAG_MANAGER_TIMEOUT_SECONDS + 20) * 1000;
 
 /** Most instances one hub request may carry; keeps a request well under Lambda's 6 MB payload limit. */
 export const MAX_INSTANCES_PER_REQUEST = 100;
-/** What the hub answers for each instance of a batch. */
-export const RESULT_STATUSES = ['applied', 'unchanged', 'rejected', 'failed'] as const;
+/**
+ * What the hub answers for each instance of a batch. `superseded`: the tag set was observed before the
+ * one last applied to the node, so nothing was written (neither an error nor a refusal).
+ */
+export const RESULT_STATUSES = ['applied', 'unchanged', 'rejected', 'failed', 'superseded'] as const;
 /** The codes of a whole-request refusal ({ error: { code } }). */
 export const ERROR_CODES = ['InvalidRequest', 'Unauthorized', 'NotFound', 'Throttled', 'Internal'] as const;

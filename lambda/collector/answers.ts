@@ -19,7 +19,7 @@ const optStr = (v: unknown): boolean => v === undefined || isStr(v);
 const nonEmpty = (v: unknown): v is string => isStr(v) && v.length > 0;
 
 /** RFC 3339 UTC date-time with seconds (`…Z`), as zod's iso.datetime() accepts, and a real calendar date. */
-function isIsoDateTime(v: unknown): v is string {
+export function isIsoDateTime(v: unknown): v is string {
   if (!isStr(v) || !/^\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?Z$/.test(v)) return false;
   const d = new Date(v.slice(0, 19) + 'Z');
   return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 19) === v.slice(0, 19);

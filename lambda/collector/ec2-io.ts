@@ -6,6 +6,7 @@ import { lazySdk } from '../shared/lazy-sdk.ts';
 import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
 import { EC2_DESCRIBE_INSTANCES_MAX_RESULTS } from '../../contract/page-sizes.ts';
 import { tagListToRecord, withoutClearedTags, type Tags } from './events.ts';
+import { observedOfSnapshot, type Observed } from './observed.ts';
 
 const ec2 = lazySdk(
   () => import('@aws-sdk/client-ec2'),
@@ -16,13 +17,16 @@ export interface Ec2Instance {
   ec2InstanceId: string;
   state: string;
   tags: Tags;
+  /** When these tags were read (a reconcile's page); see observedOfSnapshot. */
+  observed?: Observed;
 }
 
 /** `errorTag`: see withoutClearedTags; a cleared registration tag is left out. */
-const toInstance = (i: Instance, errorTag: string): Ec2Instance => ({
+const toInstance = (i: Instance, errorTag: string, observed?: Observed): Ec2Instance => ({
   ec2InstanceId: i.InstanceId ?? '',
   state: i.State?.Name ?? 'unknown',
   tags: withoutClearedTags(tagListToRecord(i.Tags), errorTag),
+  observed,
 });
 
 /**
@@ -34,6 +38,7 @@ export async function* managedInstancePages(errorTag: string): AsyncGenerator<Ec
   const { sdk, client } = await ec2();
   let NextToken: string | undefined;
   do {
+    const observed = observedOfSnapshot(Date.now());
     const page = await client.send(
       new sdk.DescribeInstancesCommand({
         // Values are ORed: registered instances and those whose registration failed.
@@ -45,7 +50,7 @@ export async function* managedInstancePages(errorTag: string): AsyncGenerator<Ec
     // The tag-key filter also matches a cleared (empty) tag: an instance left with neither tag
     // once those are taken off is one the filter would not have listed, and is not yielded.
     yield (page.Reservations ?? [])
-      .flatMap((r) => (r.Instances ?? []).map((i) => toInstance(i, errorTag)))
+      .flatMap((r) => (r.Instances ?? []).map((i) => toInstance(i, errorTag, observed)))
       .filter((i) => Object.hasOwn(i.tags, MANAGED_INSTANCE_ID_TAG) || Object.hasOwn(i.tags, errorTag));
     NextToken = page.NextToken || undefined;
   } while (NextToken);

@@ -7,6 +7,7 @@ import {
   patternOf,
 } from '../../contract/patterns.ts';
 import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
+import { observedOfEvent, type Observed } from './observed.ts';
 
 export type Tags = Record<string, string>;
 
@@ -18,8 +19,8 @@ export type Tags = Record<string, string>;
 const emptyTags = (): Tags => Object.create(null) as Tags;
 
 export type CollectorEvent =
-  /** A tag change on an instance that carries a valid managed node ID: sync it with these tags. */
-  | { kind: 'tagChange'; ec2InstanceId: string; managedInstanceId: string; tags: Tags }
+  /** A tag change on an instance that carries a valid managed node ID: sync it with these tags, observed then. */
+  | { kind: 'tagChange'; ec2InstanceId: string; managedInstanceId: string; tags: Tags; observed: Observed }
   /** A tag change on an instance that is not (or not validly) registered: nothing to send. */
   | { kind: 'tagChangeUnmanaged'; ec2InstanceId: string; tags: Tags; reason: string }
   /** An instance was terminated: look up its managed node ID, then deregister it. */
@@ -107,7 +108,8 @@ export function classifyEvent(event: unknown, errorTag: string): CollectorEvent 
     if (!all) return { kind: 'ignored', reason: 'detail.tags is not an object of strings' };
     const tags = withoutClearedTags(all, errorTag);
     const managed = managedIdFromTags(tags);
-    if ('id' in managed) return { kind: 'tagChange', ec2InstanceId, managedInstanceId: managed.id, tags };
+    const observed = observedOfEvent(event['time'], detail['version']);
+    if ('id' in managed) return { kind: 'tagChange', ec2InstanceId, managedInstanceId: managed.id, tags, observed };
     const reason =
       'missing' in managed
         ? `no ${MANAGED_INSTANCE_ID_TAG} tag`

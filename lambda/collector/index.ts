@@ -49,6 +49,8 @@ class Run {
     invalidManagedInstanceIds: 0,
     oversize: 0,
     hubRefusals: 0,
+    /** Tag sets the hub did not write because a newer one was already applied (out-of-order delivery). */
+    superseded: 0,
     deferred: 0,
     duplicateClaims: 0,
     registrationErrors: 0,
@@ -139,6 +141,7 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
       switch (r.status) {
         case 'applied':
         case 'unchanged':
+        case 'superseded':
           run.counts[r.status]++;
           break;
         case 'rejected':
@@ -212,7 +215,7 @@ async function reconcile(run: Run): Promise<number> {
       const node = { ec2InstanceId: i.ec2InstanceId, managedInstanceId: id.id };
       if (!up) gone.push(node);
       else {
-        live.push({ ...node, tags: i.tags });
+        live.push({ ...node, tags: i.tags, ...i.observed });
         claims.set(id.id, (claims.get(id.id) ?? 0) + 1);
       }
     }
@@ -313,7 +316,7 @@ export async function handler(
   switch (ev.kind) {
     case 'tagChange':
       await send(run, 'sync', [
-        { ec2InstanceId: ev.ec2InstanceId, managedInstanceId: ev.managedInstanceId, tags: ev.tags },
+        { ec2InstanceId: ev.ec2InstanceId, managedInstanceId: ev.managedInstanceId, tags: ev.tags, ...ev.observed },
       ]);
       break;
     case 'tagChangeUnmanaged': {
@@ -365,6 +368,7 @@ export async function handler(
         InstancesSent: { value: c.sent },
         Applied: { value: c.applied },
         Unchanged: { value: c.unchanged },
+        Superseded: { value: c.superseded },
         Rejected: { value: c.rejected },
         Failed: { value: c.failed },
         InvalidManagedInstanceIds: { value: c.invalidManagedInstanceIds },

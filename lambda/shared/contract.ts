@@ -58,7 +58,15 @@ const unknownFieldsError = (iss: { code?: string; keys?: string[] }) =>
   iss.code === 'unrecognized_keys' ? `unknown field(s): ${echoNames(iss.keys ?? [])}` : 'must be an object';
 
 export const syncInstanceSchema = z.strictObject(
-  { ec2InstanceId: ec2InstanceIdSchema, managedInstanceId: managedInstanceIdSchema, tags: rawTagsSchema },
+  {
+    ec2InstanceId: ec2InstanceIdSchema,
+    managedInstanceId: managedInstanceIdSchema,
+    tags: rawTagsSchema,
+    // When the collector observed these tags (older collectors omit it: applied as before), and the
+    // tag-change event's detail.version, which orders two events of the same second.
+    observedAt: z.optional(z.iso.datetime({ error: 'must be an ISO 8601 UTC date-time' })),
+    observedVersion: z.optional(z.int({ error: 'must be an integer' }).check(z.nonnegative('must not be negative'))),
+  },
   { error: unknownFieldsError },
 );
 export const deregisterInstanceSchema = z.strictObject(

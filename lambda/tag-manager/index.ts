@@ -37,7 +37,7 @@ const DIMENSIONS = { Service: 'TagManager' };
 const FALLBACK_NAMESPACE = 'SsmHub';
 
 function countStatuses(results: readonly InstanceResult[]) {
-  const n = { applied: 0, unchanged: 0, rejected: 0, failed: 0 };
+  const n = { applied: 0, unchanged: 0, rejected: 0, failed: 0, superseded: 0 };
   for (const r of results) n[r.status]++;
   return n;
 }
@@ -146,6 +146,8 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
       RejectedNodes: { value: n.rejected },
       Failed: { value: n.failed - deferred },
       Deferred: { value: deferred },
+      // Tag sets older than the one last applied (delivered out of order): not errors, nothing written.
+      SupersededSyncs: { value: n.superseded },
     });
     log(n.failed > 0 || n.rejected > 0 ? 'WARN' : 'INFO', `${request.op} finished`, {
       agencyAccountId,

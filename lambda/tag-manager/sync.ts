@@ -17,10 +17,20 @@ import { BOUND_ELSEWHERE_REASON, NOT_OWNED_REASON, proveOwnership, type Ownershi
 import { mapPool } from '../shared/pool.ts';
 import { securityEvent } from '../shared/log.ts';
 import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
-import { claimBinding, putRow, recordError, type SyncRow } from './table-io.ts';
+import { claimBinding, conditionFailed, putRow, recordError, type SyncRow } from './table-io.ts';
 import { HandlerError } from '../shared/errors.ts';
 import { readCurrentTags } from './current-tags.ts';
 import { managedNodeArn } from './tagging-io.ts';
+import {
+  notOlderCondition,
+  observationOf,
+  observedAttributes,
+  orderTagSet,
+  recordsUnchanged,
+  SUPERSEDED_REASON,
+  storedObservation,
+} from './ordering.ts';
+import { lostToNewer, recordObservation } from './ordering-io.ts';
 
 /** A stable fraction in [0, 1) for a node (FNV-1a of its ID). */
 export function nodePhase(managedInstanceId: string): number {
@@ -128,9 +138,22 @@ async function syncOwnedNode(
   const driftDue = driftCheckDue(row, now, config.driftCheckHours, id);
   const base = { managedInstanceId: id, ec2InstanceId: entry.ec2InstanceId };
   const skippedOf = (p: TagPlan) => (p.skipped.length ? { skippedTags: p.skipped } : {});
+  // A tag set observed before the one last applied is not written (ordering.ts).
+  const observed = observationOf(entry, now);
+  const superseded: InstanceResult = { ...base, status: 'superseded', reason: SUPERSEDED_REASON };
+  const key = { managedInstanceId: id, agencyAccountId: agency, ec2InstanceId: entry.ec2InstanceId };
+  if (orderTagSet(storedObservation(row), observed) === 'superseded') return superseded;
 
-  if (!current && isUnchanged(row, agency, entry.ec2InstanceId, plan, driftDue))
+  if (!current && isUnchanged(row, agency, entry.ec2InstanceId, plan, driftDue)) {
+    if (recordsUnchanged(storedObservation(row), observed)) {
+      try {
+        if ((await recordObservation(ctx, key, plan.fingerprint, observed!)) === 'superseded') return superseded;
+      } catch (err) {
+        return { ...base, ...skippedOf(plan), status: 'failed', reason: errorReason(err) };
+      }
+    }
     return { ...base, ...skippedOf(plan), status: 'unchanged' };
+  }
 
   try {
     // First sync: bind the node to this instance before touching SSM, with a conditional write,
@@ -178,10 +201,13 @@ async function syncOwnedNode(
       // A first sync writes every desired tag, which is as good as a check; later ones keep the date.
       lastDriftCheckAt: checked || !row?.lastDriftCheckAt ? nowIso : row.lastDriftCheckAt,
       otherReservedTagCount: otherReserved,
+      ...observedAttributes(observed),
     };
-    await putRow(ctx.ddb, config.syncTableName, newRow);
+    // Conditional on no newer observation stored meanwhile; what stays racy: ordering-io.ts.
+    await putRow(ctx.ddb, config.syncTableName, newRow, observed && notOlderCondition(observed));
     return { ...base, ...skippedOf(plan), status: isEmptyDiff(diff) ? 'unchanged' : 'applied' };
   } catch (err) {
+    if (observed && conditionFailed(err) && (await lostToNewer(ctx, key, observed))) return superseded;
     const reason = err instanceof NodeGoneError ? err.message : errorReason(err);
     try {
       await recordError(

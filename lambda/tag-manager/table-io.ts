@@ -25,6 +25,9 @@ export interface SyncRow {
   lastDriftCheckAt?: string;
   /** Reserved tags on the node that sync does not own, last counted from SSM; sizes the 50-tag budget. */
   otherReservedTagCount?: number;
+  /** When the tag set last applied was observed, and its event's version (ordering.ts). */
+  observedAt?: string;
+  observedVersion?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -45,6 +48,8 @@ function toRow(item: Record<string, unknown>): SyncRow | undefined {
     lastError: str(A.lastError),
     lastDriftCheckAt: str(A.lastDriftCheckAt),
     otherReservedTagCount: typeof item.otherReservedTagCount === 'number' ? item.otherReservedTagCount : undefined,
+    observedAt: str(A.observedAt),
+    observedVersion: typeof item[A.observedVersion] === 'number' ? (item[A.observedVersion] as number) : undefined,
   };
 }
 
@@ -84,7 +89,7 @@ export async function readRows(
 const OWNED_AND_BOUND = `attribute_not_exists(#id) OR (#agency = :agency AND (attribute_not_exists(#ec2) OR #ec2 = :ec2))`;
 
 /** The OWNED_AND_BOUND condition of a write, with its names and values (more may be added). */
-function ownedAndBound(
+export function ownedAndBound(
   agencyAccountId: string,
   ec2InstanceId: string,
   names: Record<string, string> = {},
@@ -102,15 +107,16 @@ function ownedAndBound(
   };
 }
 
-/** Records a successful sync. */
-export async function putRow(ddb: DynamoDBDocumentClient, table: string, row: SyncRow): Promise<void> {
-  await ddb.send(
-    new PutCommand({
-      TableName: table,
-      Item: { ...row },
-      ...ownedAndBound(row.agencyAccountId, row.ec2InstanceId ?? ''),
-    }),
-  );
+/** Records a successful sync; `also` (ordering.ts: notOlderCondition) is checked with the ownership. */
+export async function putRow(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  row: SyncRow,
+  also?: { expression: string; names: Record<string, string>; values: Record<string, unknown> },
+): Promise<void> {
+  const owned = ownedAndBound(row.agencyAccountId, row.ec2InstanceId ?? '', also?.names, also?.values);
+  if (also) owned.ConditionExpression = `(${owned.ConditionExpression}) AND (${also.expression})`;
+  await ddb.send(new PutCommand({ TableName: table, Item: { ...row }, ...owned }));
 }
 
 /**

@@ -37,6 +37,8 @@ describe('classifyEvent', () => {
       ec2InstanceId: ID,
       managedInstanceId: MI,
       tags: { OS: 'Linux', managedinstanceid: MI },
+      // The sample event has no `time`: nothing observed, so the hub applies it as before.
+      observed: {},
     });
   });
 
@@ -72,6 +74,7 @@ describe('classifyEvent', () => {
       ec2InstanceId: ID,
       managedInstanceId: MI,
       tags: { managedinstanceid: MI, Empty: '' },
+      observed: {},
     });
   });
 
