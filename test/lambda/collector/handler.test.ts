@@ -7,6 +7,7 @@ import { Ec2Fake, type FakeInstance } from '../../../testing/fakes/ec2-fake.ts';
 import { LambdaFake, MAX_SYNC_PAYLOAD_BYTES, type InvokeHandler } from '../../../testing/fakes/lambda-fake.ts';
 import { SsmParametersFake } from '../../../testing/fakes/ssm-parameters-fake.ts';
 import { MAX_INSTANCES_PER_REQUEST } from '../../../lambda/shared/contract.ts';
+import { SNAPSHOT_OBSERVED_MARGIN_MS } from '../../../contract/limits.ts';
 
 const AGENCY = '111122223333';
 const HUB_ARN = `arn:aws:lambda:eu-west-1:999988887777:function:ssm-hub-tag-manager:agency-${AGENCY}`;
@@ -127,7 +128,9 @@ describe('scheduled reconcile', () => {
       { instanceId: ec2Id(9001), tags: { Name: 'not registered' } },
       managed(9002, { state: 'terminated' }),
     ];
+    const started = Date.now();
     const summary = (await run(scheduled)) as Record<string, unknown>;
+    const ended = Date.now();
 
     expect(ec2.describeCount).toBe(3);
     for (const call of ec2.calls) {
@@ -155,7 +158,14 @@ describe('scheduled reconcile', () => {
       ec2InstanceId: ec2Id(1234),
       managedInstanceId: miId(1234),
       tags: managed(1234).tags,
+      observedAt: expect.any(String),
     });
+    // Each tag set is sent as observed when its page was requested, less the margin (ordering).
+    for (const i of sent as Array<{ observedAt?: string }>) {
+      const at = Date.parse(i.observedAt!);
+      expect(at).toBeGreaterThanOrEqual(started - SNAPSHOT_OBSERVED_MARGIN_MS);
+      expect(at).toBeLessThanOrEqual(ended - SNAPSHOT_OBSERVED_MARGIN_MS);
+    }
     for (const c of hub.calls) {
       expect(c.bytes).toBeLessThanOrEqual(5_000_000);
       expect(c.functionName).toBe(HUB_ARN);
@@ -612,8 +622,11 @@ describe('a cleared (empty) registration tag is no tag', () => {
       managed(6, { state: 'terminated' }),
     ];
   };
+  // The observed time differs between the two runs; the rest must not.
   const outcome = () => ({
-    payloads: hub.calls.map((c) => c.payload),
+    payloads: hub.calls.map((c) =>
+      JSON.parse(JSON.stringify(c.payload).replace(/"observedAt":"[^"]*"/g, '"observedAt":"…"')),
+    ),
     warnings: logsAt('WARN').map((l) => l['message']),
     invalid: metric('InvalidManagedInstanceIds'),
   });
@@ -633,8 +646,8 @@ describe('a cleared (empty) registration tag is no tag', () => {
     expect(removed.invalid).toBe(0);
     const sent = hub.payloadsOf('sync').flatMap((p) => p['instances'] as Array<Record<string, unknown>>);
     expect(sent).toEqual([
-      { ec2InstanceId: ec2Id(1), managedInstanceId: miId(1), tags: managed(1).tags },
-      { ec2InstanceId: ec2Id(3), managedInstanceId: miId(3), tags: managed(3).tags },
+      { ec2InstanceId: ec2Id(1), managedInstanceId: miId(1), tags: managed(1).tags, observedAt: expect.any(String) },
+      { ec2InstanceId: ec2Id(3), managedInstanceId: miId(3), tags: managed(3).tags, observedAt: expect.any(String) },
     ]);
     expect(hub.payloadsOf('deregister').flatMap((p) => p['instances'] as unknown[])).toEqual([
       { ec2InstanceId: ec2Id(6), managedInstanceId: miId(6) },
