@@ -10,9 +10,9 @@ export type Observed = Pick<SyncInstance, 'observedAt' | 'observedVersion'>;
 /**
  * A "Tag Change on Resource" event's observation: its `time`, and `detail.version` when that is a
  * non-negative integer. What AWS documents, and what this relies on beyond it:
- * - EventBridge User Guide, "Event structure reference": `time` is "the event timestamp, which can
- *   be specified by the service originating the event" (ISO 8601, whole seconds in every sample).
- *   Taken as the time of the tag change.
+ * - EventBridge User Guide, "Event structure reference": `time` is one of the fields of every
+ *   event, "the event timestamp, which can be specified by the service originating the event"
+ *   (ISO 8601, whole seconds in every sample). Taken as the time of the tag change.
  * - EventBridge events reference, "Tags events": source `aws.tag` sends "Tag Change on Resource"
  *   with delivery "best effort"; the page documents no field of `detail`. So `detail.version` has
  *   no documented meaning: it is sent only to order two events of the same `time`, never alone.
