@@ -3,10 +3,13 @@
 // What the conditions close, and what stays racy: the row's observation only ever moves forward,
 // because every write of it is conditional (notOlderCondition), so two concurrent syncs cannot
 // store an older observation over a newer one. Two SSM writes in flight at once for one node
-// (two collector invocations, each past the ordering check before either wrote its row) can
-// still land in either order: SSM may then hold the older tags while the row names the newer
-// observation. A condition cannot order the SSM calls themselves; the loser of the row write is
-// answered `superseded`, and the node's next drift check (or the next change) repairs SSM.
+// (two invocations, each past the ordering check before either wrote its row) can still land in
+// either order: SSM may then hold the older tags while the row names the newer observation. A
+// condition cannot order the SSM calls themselves. When the older sync's row write is the one
+// refused, it is answered `superseded` and makes the node's drift check due, so the next sync
+// re-reads SSM and repairs it. When the older row write lands first (and the newer one second,
+// with the SSM writes the other way round), nothing notices: the node's next change or its next
+// scheduled drift check (driftCheckHours) repairs SSM.
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SYNC_TABLE } from '../shared/names.ts';
 import type { OpContext } from './context.ts';
@@ -32,6 +35,26 @@ export async function lostToNewer(ctx: OpContext, key: NodeKey, o: Observation):
     return orderTagSet(storedObservation(row), o) === 'superseded';
   } catch {
     return false;
+  }
+}
+
+/**
+ * After this sync's SSM write lost the row write to a newer sync: its SSM write may have landed
+ * after the newer one's, so the node's drift check is made due (the next sync re-reads SSM).
+ * Best effort: a failure leaves the scheduled drift check to repair it.
+ */
+export async function makeDriftCheckDue(ctx: OpContext, key: NodeKey): Promise<void> {
+  try {
+    await ctx.ddb.send(
+      new UpdateCommand({
+        TableName: ctx.config.syncTableName,
+        Key: { [A.managedInstanceId]: key.managedInstanceId },
+        UpdateExpression: 'REMOVE #drift',
+        ...ownedAndBound(key.agencyAccountId, key.ec2InstanceId, { '#drift': A.lastDriftCheckAt }),
+      }),
+    );
+  } catch {
+    // Best effort, as above.
   }
 }
 

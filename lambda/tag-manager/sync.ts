@@ -30,7 +30,7 @@ import {
   SUPERSEDED_REASON,
   storedObservation,
 } from './ordering.ts';
-import { lostToNewer, recordObservation } from './ordering-io.ts';
+import { lostToNewer, makeDriftCheckDue, recordObservation } from './ordering-io.ts';
 
 /** A stable fraction in [0, 1) for a node (FNV-1a of its ID). */
 export function nodePhase(managedInstanceId: string): number {
@@ -207,7 +207,10 @@ async function syncOwnedNode(
     await putRow(ctx.ddb, config.syncTableName, newRow, observed && notOlderCondition(observed));
     return { ...base, ...skippedOf(plan), status: isEmptyDiff(diff) ? 'unchanged' : 'applied' };
   } catch (err) {
-    if (observed && conditionFailed(err) && (await lostToNewer(ctx, key, observed))) return superseded;
+    if (observed && conditionFailed(err) && (await lostToNewer(ctx, key, observed))) {
+      await makeDriftCheckDue(ctx, key);
+      return superseded;
+    }
     const reason = err instanceof NodeGoneError ? err.message : errorReason(err);
     try {
       await recordError(

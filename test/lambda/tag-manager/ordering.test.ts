@@ -148,9 +148,11 @@ describe('the row write carries the ordering as a condition', () => {
 });
 
 describe('two syncs of one node at once', () => {
-  it('answers superseded when a newer sync stored its row between this one reading and writing it', async () => {
-    const { k, id } = newNode();
-    await sync(entry(k, id, 'v3', { observedAt: T(3), observedVersion: 3 }));
+  /**
+   * Runs a v4 sync of node `id` (source, against dynalite) whose row write is held back until a v5
+   * sync has run whole; `between` runs after the v5 sync, before the v4 row write.
+   */
+  async function olderAgainstNewer(k: number, id: string, between: () => void = () => {}) {
     const config = readConfig();
     const identity = agencyFromArn(aliasArn(AGENCY_A));
     if (!identity.ok) throw new Error(identity.reason);
@@ -166,7 +168,6 @@ describe('two syncs of one node at once', () => {
       requestId: 'race',
       remainingMs: () => Number.POSITIVE_INFINITY,
     });
-    // The v4 sync has read the row and written SSM; before its row write, the v5 sync runs whole.
     let raced = false;
     const racing = {
       send: async (command: unknown) => {
@@ -176,16 +177,40 @@ describe('two syncs of one node at once', () => {
             entry(k, id, 'v5', { observedAt: T(5), observedVersion: 5 }),
           ]);
           expect(newer!.status).toBe('applied');
+          between();
         }
         return real.send(command as PutCommand);
       },
     } as unknown as DynamoDBDocumentClient;
-
     const [older] = await syncInstances(ctx(racing), [entry(k, id, 'v4', { observedAt: T(4), observedVersion: 4 })]);
-
     expect(raced).toBe(true);
+    return older!;
+  }
+
+  it('answers superseded when a newer sync stored its row between this one reading and writing it', async () => {
+    const { k, id } = newNode();
+    await sync(entry(k, id, 'v3', { observedAt: T(3), observedVersion: 3 }));
+
+    const older = await olderAgainstNewer(k, id);
+
     expect(older).toMatchObject({ status: 'superseded' });
     expect(await rowOf(id)).toMatchObject({ observedAt: '2026-12-08T00:30:05.000Z', observedVersion: 5 });
+    expect(h.ssm.state.tagsOf(id)!['Team']).toBe('v5');
+  });
+
+  it('has the next sync re-read SSM when the older SSM write may have landed after the newer one', async () => {
+    const { k, id } = newNode();
+    await sync(entry(k, id, 'v3', { observedAt: T(3), observedVersion: 3 }));
+    // The two SSM writes were in flight at once and the older one landed last.
+    const older = await olderAgainstNewer(k, id, () => h.ssm.state.nodes.get(id)!.tags.set('Team', 'v4'));
+    expect(older).toMatchObject({ status: 'superseded' });
+    expect(h.ssm.state.tagsOf(id)!['Team']).toBe('v4');
+
+    // The next sync of the same tags (the hourly reconcile) reads SSM instead of trusting the row.
+    h.ssm.resetCounters();
+    const [next] = await sync(entry(k, id, 'v5', { observedAt: T(20) }));
+    expect(next!.status).toBe('applied');
+    expect(h.ssm.calls['ListTagsForResource'] ?? 0).toBe(1);
     expect(h.ssm.state.tagsOf(id)!['Team']).toBe('v5');
   });
 });
