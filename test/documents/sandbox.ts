@@ -535,6 +535,39 @@ export class Sandbox {
     }
   }
 
+  /** Waits until the worker log holds `text`. */
+  async logged(text: string, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.logText().includes(text)) {
+      if (Date.now() > deadline) throw new Error(`the log never said: ${text}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+
+  /**
+   * Replaces the sandbox's `cp` with one that fails as GNU cp does on a full disk (ENOSPC) when the
+   * destination's name matches `destination`: it leaves the half it wrote there and exits 1
+   * (coreutils copy.c: a failed write is reported and the partial file is not removed).
+   */
+  cpFailsHalfWritten(destination: RegExp): void {
+    const real = execFileSync('bash', ['-c', 'command -v cp'], { encoding: 'utf8' }).trim();
+    const cp = join(this.bin, 'cp');
+    rmSync(cp);
+    writeFileSync(
+      cp,
+      [
+        '#!/bin/bash',
+        'src=${*: -2:1} dst=${*: -1}',
+        `if [[ $dst =~ ${destination.source} ]]; then`,
+        '  t=$(<"$src"); printf %s "${t:0:${#t}/2}" >"$dst"',
+        '  echo "cp: error writing \'$dst\': No space left on device" >&2; exit 1',
+        'fi',
+        `exec ${real} "$@"`,
+      ].join('\n') + '\n',
+      { mode: 0o755 },
+    );
+  }
+
   /** Waits for a stub to reach `pause_at <step>` (after `flag('pause-<step>')`). */
   async paused(step: string, timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
