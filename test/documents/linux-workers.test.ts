@@ -345,7 +345,7 @@ describe('8. a registration that cannot be tagged is cleared: the instance falls
     expect(s.read('agent-argv.log').trim().split('\n').at(-1)).toBe('-register -clear');
     // The tag keeps only the characters a tag value may hold.
     expect(s.tags()[ERROR_TAG]).toMatch(
-      /register: registered as mi-[0-9a-f]{17} but could not tag i-[0-9a-f]+ with managedinstanceid \(ec2:CreateTags\) registration cleared/,
+      /register: registered as mi-[0-9a-f]{17} but could not tag i-[0-9a-f]+ with managedinstanceid ec2:CreateTags registration cleared/,
     );
     expect(s.read('worker.out')).toMatch(/ERROR: registered as mi-[0-9a-f]{17} but could not tag/);
     expect(s.registeredInstance()).toBeUndefined();

@@ -412,8 +412,16 @@ export class Sandbox {
   /** Holds the worker lock from another process (a live worker) until the returned function is called. */
   holdLock(): () => void {
     mkdirSync(this.stateDir, { recursive: true });
-    const child = spawn('flock', ['-n', this.lockFile, 'sleep', '60'], { stdio: 'ignore' });
-    return () => child.kill('SIGKILL');
+    // flock(1) keeps the lock's descriptor open in the command it runs (unless -o), so the sleep
+    // holds the lock too: both go, as a process group, on release.
+    const child = spawn('flock', ['-n', this.lockFile, 'sleep', '60'], { stdio: 'ignore', detached: true });
+    return () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
   }
 
   /** Runs `fn` while another process (a live worker) holds the worker lock it has had time to take. */
