@@ -41,6 +41,13 @@ fail() {
   exit 1
 }
 
+# Another worker holds the lock (common.sh wstart): wait for it, bounded, then do the work. The
+# document has already reported success: a dropped request would leave the instance on the hub.
+wlock() {
+  log "another worker is running; waiting up to $LW s for it"
+  flock -w "$LW" 9 || fail "another worker held the lock for $LW s; nothing was changed: run the deregistration document again"
+}
+
 # The guard's way out (common.sh guard): start the agent this worker stopped.
 rescue() { ctl start; }
 

@@ -35,6 +35,15 @@ function Complete-OptOut {
   try { Clear-Tag $MiTag } catch { Stop-WithError 5 "cannot clear tag $MiTag of $($script:InstanceId) (ec2:CreateTags)" }
 }
 
+# Another worker holds the lock (Invoke-Worker): wait for it, bounded, then do the work. The
+# document has already reported success: a dropped request would leave the instance on the hub.
+function Wait-Lock {
+  Write-Log "another worker is running; waiting up to $LockWait s for it"
+  $deadline = (Get-Date).AddSeconds([int] $LockWait)
+  do { Start-Sleep -Seconds 5; $held = -not (Enter-Lock) } while ($held -and (Get-Date) -lt $deadline)
+  if ($held) { Invoke-Failure "another worker held the lock for $LockWait s; nothing was changed: run the deregistration document again" }
+}
+
 # The guard task's way out (Invoke-Guard, which then starts the agent): nothing to undo.
 function Invoke-Rescue { Write-Log 'starting the agent the worker may have left stopped' }
 

@@ -50,6 +50,9 @@ CONF=$CONF_DIR/amazon-ssm-agent.json
 # AID/CODE: the activation; NC: the new agent config; BAK: its verified backup ("" = none taken,
 # "-" = there was no config); TOUCHED: 1 from stopping the agent until the instance is tagged.
 AID='' CODE='' NC='' BAK='' TOUCHED=0
+# Present from the moment the worker may change the agent until its registration is complete
+# (tagged) or undone; holds BAK, so the guard can undo the work of a killed worker (rescue).
+PEND=$STATE/pending
 
 read_activation() {
   [[ $PP =~ ^(/[A-Za-z0-9_.-]+)+$ ]] || die 2 "document parameter ActivationParameterPath must be a Parameter Store path"
@@ -216,6 +219,12 @@ fail() {
   err_tag "$1"
   log "registration failed"
   exit 1
+}
+
+# Another worker holds the lock (common.sh wstart): leave it to finish; the next run checks again.
+wlock() {
+  log "another worker is running; leaving it to finish"
+  exit 0
 }
 
 # The guard's way out (common.sh guard): the worker died with its work unfinished (PEND holds its

@@ -166,6 +166,12 @@ function Invoke-Failure([string] $Reason) {
   exit 1
 }
 
+# Another worker holds the lock (Invoke-Worker): leave it to finish; the next run checks again.
+function Wait-Lock {
+  Write-Log 'another worker is running; leaving it to finish'
+  exit 0
+}
+
 # The guard task's way out (Invoke-Guard): the worker died with its work unfinished ($Pending holds
 # its config backup): undo it as Invoke-Failure does, before anything that could fail.
 function Invoke-Rescue {

@@ -292,7 +292,6 @@ function Register-Guard {
 # The guard task's run: the worker was killed (its finally removes the task). Under the lock, the
 # including script's Invoke-Rescue undoes what the worker left unfinished; the agent runs again.
 function Invoke-Guard {
-  New-Item -ItemType Directory -Path $StateDir -Force | Out-Null
   Write-Log 'guard: the worker did not finish within its time limit'
   if (-not (Enter-Lock)) {
     Write-Log 'another worker is running; leaving it to finish'
@@ -330,24 +329,13 @@ function Enter-Lock {
 }
 
 # The worker: the including script's Initialize-Worker (AWS Tools, proxy, IMDS: a failure can then
-# be recorded in the error tag), the lock, the work. A register worker leaves a held lock to its
-# holder (the next run checks again); a deregistration worker waits up to $LockWait s and then does
-# its work: dropping it would leave the instance on the hub after a document that reported success.
+# be recorded in the error tag), the lock (held by another worker: the script's Wait-Lock), the work.
 function Invoke-Worker([scriptblock] $Work) {
   New-Item -ItemType Directory -Path $StateDir -Force | Out-Null
   Test-Inputs
   Write-Log 'worker started'
   try { Initialize-Worker } catch { Invoke-Failure "unexpected error: $($_.Exception.Message)" }
-  if (-not (Enter-Lock)) {
-    if ($Job -ne 'deregister') {
-      Write-Log 'another worker is running; leaving it to finish'
-      exit 0
-    }
-    Write-Log "another worker is running; waiting up to $LockWait s for it"
-    $deadline = (Get-Date).AddSeconds([int] $LockWait)
-    do { Start-Sleep -Seconds 5; $held = -not (Enter-Lock) } while ($held -and (Get-Date) -lt $deadline)
-    if ($held) { Invoke-Failure "another worker held the lock for $LockWait s; nothing was changed: run the deregistration document again" }
-  }
+  if (-not (Enter-Lock)) { Wait-Lock }
   try { & $Work } catch { Invoke-Failure "unexpected error: $($_.Exception.Message)" } finally {
     Restore-Agent
     $script:Lock.Dispose()

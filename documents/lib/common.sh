@@ -36,9 +36,6 @@ OPT_TAG=${PFX}registration-opt-out
 # The instance ID the register worker last registered: a copied image carries the agent's
 # registration but not a matching marker, and must register as a node of its own.
 MARK=$STATE/registered-instance
-# Present from the moment the register worker may change the agent until its registration is
-# complete (tagged) or undone; holds BAK, so the guard can undo the work of a killed worker.
-PEND=$STATE/pending
 # Seconds a deregistration worker waits for a register worker holding the lock (8 minutes: longer
 # than a register worker's run, shorter than the Windows task's 15-minute limit).
 LW=${SSM_HUB_LOCK_WAIT:-480}
@@ -217,11 +214,9 @@ guard() {
 
 # The worker's start: traps, the instance (so a failure can be recorded in its error tag), then
 # the lock, an flock on worker.lck shared by both workers. The kernel releases it however the
-# worker ends, so it is never stale; the owner line is written once it is held. A register worker
-# leaves a held lock to its holder (the next run checks again); a deregistration worker waits up
-# to LW s for it and then does its work: dropping it would leave the instance on the hub after a
-# document that reported success. Any error or SIGTERM/INT/HUP ends in fail(), which leaves the
-# agent running.
+# worker ends, so it is never stale; the owner line is written once it is held. A lock held by
+# another worker goes to the including script's wlock(). Any error or SIGTERM/INT/HUP ends in
+# fail(), which leaves the agent running.
 wstart() {
   mkdir -p "${LOG%/*}" "$STATE"
   set -o errtrace
@@ -235,14 +230,7 @@ wstart() {
   proxy
   read_imds
   exec 9>>"$STATE/worker.lck"
-  if ! flock -n 9; then
-    [[ $J = deregister ]] || {
-      log "another worker is running; leaving it to finish"
-      exit 0
-    }
-    log "another worker is running; waiting up to $LW s for it"
-    flock -w "$LW" 9 || fail "another worker held the lock for $LW s; nothing was changed: run the deregistration document again"
-  fi
+  flock -n 9 || wlock
   echo "$$ $J $(date -u +%FT%TZ)" >"$STATE/worker.lck"
   trap '[[ -z $G ]] || ! up || kill -9 "$G" 2>/dev/null; [[ $0 != "$STATE"/ssm-hub-* ]] || rm -f "$0"' EXIT
 }

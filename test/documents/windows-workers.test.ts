@@ -443,26 +443,28 @@ describe('11. no script deletes a tag: clearing writes the key with an empty val
 describe('the workers finish what the document reported (review of the registration documents)', () => {
   it('a deregistration worker waits (bounded) for a register worker holding the lock, then does its work', () => {
     const f = DEREGISTER;
-    const worker = s(f).fn('Invoke-Worker');
     // Initialize-Worker (AWS Tools, proxy, IMDS) first: a failure can then be written to the error tag.
-    expect(
-      before(call(f, 'Invoke-Worker', 'Initialize-Worker').node, inFn(f, 'Invoke-Worker', 'Enter-Lock')[0]!.node),
-    ).toBe(true);
-    const leave = worker.descendantsOfType('flow_control_statement').find((n) => n?.text === 'exit 0')!;
-    expect(conditionOf(guardingIf(leave)!)).toBe("$Job -ne 'deregister'");
-    expect(worker.text).toContain('$deadline = (Get-Date).AddSeconds([int] $LockWait)');
-    expect(worker.descendantsOfType('do_statement')[0]!.text).toBe(
+    const lock = inFn(f, 'Invoke-Worker', 'Enter-Lock')[0]!;
+    expect(before(call(f, 'Invoke-Worker', 'Initialize-Worker').node, lock.node)).toBe(true);
+    expect(conditionOf(guardingIf(call(f, 'Invoke-Worker', 'Wait-Lock').node)!)).toBe('-not (Enter-Lock)');
+    const wait = s(f).fn('Wait-Lock');
+    expect(wait.text).toContain('$deadline = (Get-Date).AddSeconds([int] $LockWait)');
+    expect(wait.descendantsOfType('do_statement')[0]!.text).toBe(
       'do { Start-Sleep -Seconds 5; $held = -not (Enter-Lock) } while ($held -and (Get-Date) -lt $deadline)',
     );
+    expect(wait.descendantsOfType('flow_control_statement')).toEqual([]);
     const giveUp = call(
       f,
-      'Invoke-Worker',
+      'Wait-Lock',
       'Invoke-Failure',
       '"another worker held the lock for $LockWait s; nothing was changed: run the deregistration document again"',
     );
     expect(conditionOf(guardingIf(giveUp.node)!)).toBe('$held');
     expect(s(f).text).toContain("$LockWait = Get-Setting 'LOCK_WAIT' '480'");
     expect(s(f).fn('Test-Inputs').text).toContain("if ($LockWait -notmatch '^\\d{1,3}$')");
+    // A register worker leaves the lock to its holder: the next hourly run checks again.
+    const leave = s(REGISTER).fn('Wait-Lock');
+    expect(leave.descendantsOfType('flow_control_statement').map((n) => n!.text)).toEqual(['exit 0']);
   });
 
   it('register-windows.ps1 refuses, in the check, an agent older than 3.1.501.0 (no identity_config.json)', () => {
