@@ -5,7 +5,8 @@
 #              the hub Region, schedule a detached worker and exit 0 at once (the agent restarts
 #              and changes identity, so the result could never be reported otherwise). An
 #              instance that is not registered at all is opted out too, and loses a stale mi- tag.
-#   --worker   under the lock shared with the register worker: first set the opt-out tag
+#   --worker   under the lock shared with the register worker (waiting up to SSM_HUB_LOCK_WAIT s,
+#              480, for a register worker that holds it): first set the opt-out tag
 #              <prefix>registration-opt-out=true (so the hourly registration association does not
 #              undo the way back; when it cannot be set the worker stops there, leaving the
 #              registration and the agent as they were), then stop the agent, clear the on-prem
@@ -39,6 +40,16 @@ fail() {
   log "deregistration failed"
   exit 1
 }
+
+# Another worker holds the lock (common.sh wstart): wait for it, bounded, then do the work. The
+# document has already reported success: a dropped request would leave the instance on the hub.
+wlock() {
+  log "another worker is running; waiting up to $LW s for it"
+  flock -w "$LW" 9 || fail "another worker held the lock for $LW s; nothing was changed: run the deregistration document again"
+}
+
+# The guard's way out (common.sh guard): start the agent this worker stopped.
+rescue() { ctl start; }
 
 check() {
   validate

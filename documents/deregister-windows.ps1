@@ -3,7 +3,8 @@
 #   (default)  the check, run by Run Command: when the agent's vault holds a registration with the
 #              hub Region, detach the worker. An instance that is not registered at all is opted
 #              out too, and loses a stale mi- tag.
-#   -Worker    the scheduled task, under the lock shared with the register worker: first set the
+#   -Worker    the scheduled task, under the lock shared with the register worker (waiting up to
+#              SSM_HUB_LOCK_WAIT s, 480, for a register worker that holds it): first set the
 #              opt-out tag <prefix>registration-opt-out=true (so the hourly registration does not
 #              undo the way back; when it cannot be set the worker stops there, leaving the
 #              registration and the agent as they were), then stop the agent, clear the on-prem
@@ -34,6 +35,25 @@ function Complete-OptOut {
   try { Clear-Tag $MiTag } catch { Stop-WithError 5 "cannot clear tag $MiTag of $($script:InstanceId) (ec2:CreateTags)" }
 }
 
+# Another worker holds the lock (Invoke-Worker): wait for it, bounded, then do the work. The
+# document has already reported success: a dropped request would leave the instance on the hub.
+function Wait-Lock {
+  Write-Log "another worker is running; waiting up to $LockWait s for it"
+  $deadline = (Get-Date).AddSeconds([int] $LockWait)
+  do { Start-Sleep -Seconds 5; $held = -not (Enter-Lock) } while ($held -and (Get-Date) -lt $deadline)
+  if ($held) { Invoke-Failure "another worker held the lock for $LockWait s; nothing was changed: run the deregistration document again" }
+}
+
+# The guard task's way out (Invoke-Guard, which then starts the agent): nothing to undo.
+function Invoke-Rescue { Write-Log 'starting the agent the worker may have left stopped' }
+
+# Run by Invoke-Worker (common.ps1) before the lock.
+function Initialize-Worker {
+  Import-AwsTools 'AWS.Tools.EC2'
+  Use-Proxy
+  Read-Imds
+}
+
 function Invoke-Check {
   Test-Inputs
   Import-AwsTools 'AWS.Tools.EC2'
@@ -56,9 +76,6 @@ function Invoke-Check {
 }
 
 function Invoke-Deregistration {
-  Import-AwsTools 'AWS.Tools.EC2'
-  Use-Proxy
-  Read-Imds
   Test-Agent
   # Read again under the lock: a worker before this one may have changed it.
   $node = Read-OnPremNode
@@ -91,4 +108,4 @@ function Invoke-Deregistration {
   Write-Log "deregistration complete; the instance is managed by its own account's Systems Manager again"
 }
 
-if ($Mode -eq 'worker') { Invoke-Worker { Invoke-Deregistration } } else { Invoke-Check }
+if ($args -contains '-Guard') { Invoke-Guard } elseif ($Mode -eq 'worker') { Invoke-Worker { Invoke-Deregistration } } else { Invoke-Check }

@@ -373,7 +373,7 @@ export function registrationDocument(opts: DocumentOptions): CommandDocument {
  */
 export function deregistrationDocument(opts: DocumentOptions): CommandDocument {
   return commandDocument(
-    "Returns this EC2 instance to its own account's Systems Manager: a detached worker clears the hybrid registration, restarts the SSM Agent and removes the managed node ID tag. Progress: /var/log/ssm-hub-deregister.log or %ProgramData%\\Amazon\\SSM\\ssm-hub-deregister.log.",
+    "Returns this EC2 instance to its own account's Systems Manager: a detached worker clears the hybrid registration, restarts the SSM Agent and removes the managed node ID tag. Success means the worker was scheduled: deregister the node only once it shows ConnectionLost. Progress: /var/log/ssm-hub-deregister.log or %ProgramData%\\Amazon\\SSM\\ssm-hub-deregister.log.",
     opts,
     'deregister',
     // Only the hub Region: the way back needs no activation, and opts.activationParameterPath

@@ -8,12 +8,14 @@
 #              the managedinstanceid tag was lost; else read the activation, schedule a detached
 #              worker and exit 0 at once (the agent running this command restarts and changes
 #              identity).
-#   --worker   the detached worker, under the lock: check again, stop the agent, turn off its
-#              credential sharing, register, start it, wait until it runs as the new node, tag
-#              the instance. A failure before that clears the registration, restores the agent
+#   --worker   the detached worker, under the lock: check again, back up the agent config, stop
+#              the agent, turn off its credential sharing, register, start it, wait until it runs
+#              as the new node, tag the instance (5 tries with backoff). Any failure before the
+#              tag is written, the tag's included, clears the registration, restores the agent
 #              config and restarts the agent, so the instance falls back to its own account's
-#              SSM; after it, the registration is kept and only the tag is retried (now, with
-#              backoff, and on the next run).
+#              SSM: a hub node without its tag is never claimed by the hub (the collector sends
+#              only tagged instances) and the agency's association could no longer reach it.
+#              A worker killed meanwhile is undone the same way by its guard.
 #
 # Inputs (environment; the SSM document exports the first four from its parameters):
 #   SSM_HUB_REGION                     hub Region to register with (e.g. eu-west-1)
@@ -27,7 +29,8 @@
 #   SSM_HUB_LOG_FILE (/var/log/ssm-hub-register.log), SSM_HUB_SNAP_ROOT (/snap),
 #   SSM_HUB_WORKER_DELAY (seconds before the worker stops the agent, 10),
 #   SSM_HUB_IDENTITY_WAIT (seconds the agent has to run as the new node, 180),
-#   SSM_HUB_RETRY_PAUSE (first pause between tag tries, 2; doubled each time).
+#   SSM_HUB_RETRY_PAUSE (first pause between tag tries, 2; doubled each time),
+#   SSM_HUB_LOCK_WAIT (seconds a deregistration worker waits for the lock, 480).
 #
 # The activation code is a secret: it is never printed, logged or written to a file. It is read
 # into a variable and handed to amazon-ssm-agent, whose only way to receive it is -code
@@ -44,9 +47,12 @@ CONF=$CONF_DIR/amazon-ssm-agent.json
 
 # @include lib/common.sh
 
-# AID/CODE: the activation; NC: the new agent config; BAK: its backup ("" = not touched, "-" =
-# there was none); TOUCHED: 1 from stopping the agent until it runs as the new node.
+# AID/CODE: the activation; NC: the new agent config; BAK: its verified backup ("" = none taken,
+# "-" = there was no config); TOUCHED: 1 from stopping the agent until the instance is tagged.
 AID='' CODE='' NC='' BAK='' TOUCHED=0
+# Present from the moment the worker may change the agent until its registration is complete
+# (tagged) or undone; holds BAK, so the guard can undo the work of a killed worker (rescue).
+PEND=$STATE/pending
 
 read_activation() {
   [[ $PP =~ ^(/[A-Za-z0-9_.-]+)+$ ]] || die 2 "document parameter ActivationParameterPath must be a Parameter Store path"
@@ -115,13 +121,23 @@ new_conf() {
   fi
 }
 
-# Backs the config up ("-": there was none), writes NC beside it and renames it into place.
-put_conf() {
-  BAK=-
-  if [[ -f $CONF ]]; then
-    BAK=$STATE/amazon-ssm-agent.json.bak
-    cp -p "$CONF" "$BAK"
+# Sets BAK once the config is copied and the copy reads back the same ("-": there was none).
+# Before the agent is touched: a failed backup stops the worker with nothing changed, and fail()
+# never copies a partial backup over the intact config.
+backup() {
+  local b=$STATE/amazon-ssm-agent.json.bak
+  if [[ ! -f $CONF ]]; then
+    BAK=-
+  elif cp -p "$CONF" "$b.t" 2>/dev/null && [[ $(<"$b.t") == "$(<"$CONF")" ]] && mv -f "$b.t" "$b"; then
+    BAK=$b
+  else
+    rm -f "$b.t"
+    die 6 "cannot back up the agent config $CONF to $b (disk full?)"
   fi
+}
+
+# Writes NC beside the config and renames it into place.
+put_conf() {
   mkdir -p "$CONF_DIR"
   echo "$NC" >"$CONF.n"
   mv -f "$CONF.n" "$CONF"
@@ -179,9 +195,10 @@ check() {
 
 # ---- worker ---------------------------------------------------------------------------------
 
-# On any failure: when the agent was touched and does not run as the new node, clear the
+# On any failure: when the agent was touched and the instance is not yet tagged, clear the
 # on-prem registration (and the registration file, which -register -clear leaves), restore the
-# agent config and restart the agent, so it falls back to the instance's own account; record why.
+# agent config and restart the agent, so it falls back to the instance's own account (the hub's
+# orphan sweep removes the unclaimed node); record why. The guard runs it too (rescue).
 fail() {
   # Cleanup is best effort: nothing below may end the script early or re-enter fail().
   trap - ERR
@@ -198,9 +215,26 @@ fail() {
     if ctl start >/dev/null 2>&1; then log "agent restarted under the instance's own identity"; else log "could not restart the agent"; fi
     clr "$MI_TAG" || log "could not clear tag $MI_TAG"
   fi
+  rm -f "$PEND"
   err_tag "$1"
   log "registration failed"
   exit 1
+}
+
+# Another worker holds the lock (common.sh wstart): leave it to finish; the next run checks again.
+wlock() {
+  log "another worker is running; leaving it to finish"
+  exit 0
+}
+
+# The guard's way out (common.sh guard): the worker died with its work unfinished (PEND holds its
+# BAK): undo it as fail() does. Otherwise only start the agent.
+rescue() {
+  if [[ -e $PEND ]]; then
+    BAK=$(<"$PEND") TOUCHED=1
+    fail "the worker ended before the registration was complete"
+  fi
+  ctl start
 }
 
 worker() {
@@ -218,7 +252,9 @@ worker() {
   # Let the Run Command that started us report its result before the agent goes away.
   sleep "$DELAY"
 
+  backup
   guard
+  echo "$BAK" >"$PEND"
   TOUCHED=1
   log "stopping the agent"
   ctl stop >/dev/null 2>&1 || fail "could not stop the SSM Agent"
@@ -238,11 +274,13 @@ worker() {
   log "registered as $mi; starting the agent"
   ctl start >/dev/null 2>&1 || fail "could not start the SSM Agent after registering"
   await "$mi" || fail "the agent did not run as $mi within $WAIT s (see $IDC and the agent log)"
-  # From here the node is kept: clearing it would strand it in the hub and register another next run.
-  TOUCHED=0
-  echo "$IID" >"$MARK"
   log "the agent runs as $mi"
-  tagp "Key=$MI_TAG,Value=$mi" || fail "registered as $mi but could not tag $IID (ec2:CreateTags); registration kept, the next run retries only the tag"
+  # Untagged, the node is never claimed by the hub, and the agent no longer answers the agency:
+  # a node that cannot be tagged is given up (fail() falls back; the next run registers anew).
+  tagp "Key=$MI_TAG,Value=$mi" || fail "registered as $mi but could not tag $IID with $MI_TAG (ec2:CreateTags); registration cleared, the instance is back on its own account's SSM"
+  echo "$IID" >"$MARK"
+  rm -f "$PEND"
+  TOUCHED=0
   log "tagged $IID with $MI_TAG=$mi"
   clr "$ERR_TAG" || log "could not clear tag $ERR_TAG (ec2:CreateTags)"
   trap - ERR

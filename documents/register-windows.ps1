@@ -4,16 +4,18 @@
 #              opt-out tag is true (the deregistration worker sets it), with "already registered"
 #              when the agent runs as a hub node, or with "tag restored" when only the
 #              managedinstanceid tag was lost; else read the activation and detach the worker.
-#   -Worker    the scheduled task, under the lock: check again, stop the agent, turn off its
-#              credential sharing, register, start it, wait until it runs as the new node, tag the
-#              instance. A failure before that clears the registration, restores the agent config
-#              and restarts the agent, so the instance falls back to its own account's SSM; after
-#              it, the registration is kept and only the tag is retried (now and on the next run).
+#   -Worker    the scheduled task, under the lock: check again, back up the agent config, stop the
+#              agent, turn off its credential sharing, register, start it, wait until it runs as
+#              the new node, tag the instance (5 tries). Any failure before the tag is written, the
+#              tag's included, clears the registration, restores the agent config and restarts the
+#              agent, so the instance falls back to its own account's SSM: a hub node without its
+#              tag is never claimed by the hub and the agency's association could no longer reach
+#              it. A worker the task's time limit ends is undone the same way by its guard task.
 #
 # Inputs (environment; the SSM document sets the first four): SSM_HUB_REGION,
 #   SSM_HUB_ACTIVATION_PARAMETER_PATH, SSM_HUB_RESERVED_TAG_PREFIX, SSM_HUB_MANAGED_INSTANCE_ID_TAG.
 # Overridable: SSM_HUB_IMDS_ENDPOINT, _SSM_DATA_DIR, _AGENT_STATE_DIR, _STATE_DIR, _LOG_FILE,
-#   _WORKER_DELAY, _IDENTITY_WAIT. Every SSM_HUB_* variable and the proxy reach the worker.
+#   _WORKER_DELAY, _IDENTITY_WAIT, _LOCK_WAIT. Every SSM_HUB_* variable and the proxy reach the worker.
 #
 # The activation code is a secret: never printed, logged or written to a file. It is held in a
 # variable and handed to amazon-ssm-agent.exe, whose only way to receive it is -code
@@ -25,9 +27,9 @@ $Job = 'register'
 $ParamPath = Get-Setting 'ACTIVATION_PARAMETER_PATH'
 $script:ActivationId = ''
 $script:ActivationCode = ''
-# $true from stopping the agent until it runs as the new node: a failure then clears it.
+# $true from stopping the agent until the instance is tagged: a failure then clears it.
 $script:AgentTouched = $false
-# Backup of the agent config: '' = not touched, '-' = there was none.
+# Verified backup of the agent config: '' = none taken, '-' = there was no config.
 $script:ConfBak = ''
 
 function Test-RegisterInputs {
@@ -111,13 +113,25 @@ function New-AgentConfig {
   return $text
 }
 
+# Sets ConfBak once the config is copied and the copy hashes the same ('-': there was none).
+# Before the agent is touched: a failed backup stops the worker with nothing changed, and
+# Invoke-Failure never copies a partial backup over the intact config.
+function Backup-AgentConfig {
+  $bak = "$StateDir\amazon-ssm-agent.json.bak"
+  if (-not (Test-Path -LiteralPath $Conf)) { $script:ConfBak = '-'; return }
+  try {
+    Copy-Item -LiteralPath $Conf -Destination "$bak.tmp" -Force
+    if ((Get-FileHash -LiteralPath "$bak.tmp").Hash -ne (Get-FileHash -LiteralPath $Conf).Hash) { throw 'the copy differs from the config' }
+    Move-Item -LiteralPath "$bak.tmp" -Destination $bak -Force
+  } catch {
+    Remove-Item -LiteralPath "$bak.tmp" -Force -ErrorAction SilentlyContinue
+    Stop-WithError 6 "cannot back up the agent config $Conf to ${bak}: $($_.Exception.Message)"
+  }
+  $script:ConfBak = $bak
+}
+
 # Written without a BOM (the agent's JSON parser refuses one), beside it and moved into place.
 function Write-AgentConfig([string] $Text) {
-  $script:ConfBak = '-'
-  if (Test-Path -LiteralPath $Conf) {
-    $script:ConfBak = "$StateDir\amazon-ssm-agent.json.bak"
-    Copy-Item -LiteralPath $Conf -Destination $script:ConfBak -Force
-  }
   [IO.File]::WriteAllText("$Conf.new", $Text)
   Move-Item -LiteralPath "$Conf.new" -Destination $Conf -Force
   Write-Log "set Profile.ShareCreds to false in $Conf"
@@ -146,13 +160,41 @@ function Invoke-Failure([string] $Reason) {
     try { Set-AgentState 'Running'; Write-Log "agent restarted under the instance's own identity" } catch { Write-Log 'could not restart the agent' }
     try { Clear-Tag $MiTag } catch { Write-Log "could not clear tag $MiTag" }
   }
+  Remove-Item -LiteralPath $Pending -Force -ErrorAction SilentlyContinue
   Write-ErrorTag $Reason
   Write-Log 'registration failed'
   exit 1
 }
 
+# Another worker holds the lock (Invoke-Worker): leave it to finish; the next run checks again.
+function Wait-Lock {
+  Write-Log 'another worker is running; leaving it to finish'
+  exit 0
+}
+
+# The guard task's way out (Invoke-Guard): the worker died with its work unfinished ($Pending holds
+# its config backup): undo it as Invoke-Failure does, before anything that could fail.
+function Invoke-Rescue {
+  if (-not (Test-Path -LiteralPath $Pending)) { return }
+  $script:ConfBak = "$(Get-Content -LiteralPath $Pending -Raw)".Trim()
+  $script:AgentTouched = $true
+  try { Initialize-Worker } catch { Write-Log "guard: $($_.Exception.Message)" }
+  Invoke-Failure 'the worker ended before the registration was complete'
+}
+
+# Run by Invoke-Worker (common.ps1) before the lock.
+function Initialize-Worker {
+  Test-RegisterInputs
+  Import-AwsTools 'AWS.Tools.SimpleSystemsManagement', 'AWS.Tools.EC2'
+  Use-Proxy
+  Read-Imds
+}
+
 function Invoke-Check {
   Test-RegisterInputs
+  # Agents before 3.1.501.0 (the first with common/runtimeconfig/identity_runtimeconfig.go) write no
+  # identity_config.json: which identity they use is unknown, and every run would register again.
+  if (-not (Test-Path -LiteralPath $IdentityConfig)) { Stop-WithError 3 "the SSM Agent is older than 3.1.501.0 (no $IdentityConfig); update it" }
   Import-AwsTools 'AWS.Tools.SimpleSystemsManagement', 'AWS.Tools.EC2'
   Use-Proxy
   Read-Imds
@@ -177,10 +219,6 @@ function Invoke-Check {
 }
 
 function Invoke-Registration {
-  Test-RegisterInputs
-  Import-AwsTools 'AWS.Tools.SimpleSystemsManagement', 'AWS.Tools.EC2'
-  Use-Proxy
-  Read-Imds
   $id = $script:InstanceId
   # Again under the lock: another worker may have registered, or the way back opted out, meanwhile.
   Test-OptedOut
@@ -195,7 +233,9 @@ function Invoke-Registration {
   Write-Log "instance $id in $($script:InstanceRegion); activation $($script:ActivationId)"
   Start-Sleep -Seconds ([int] $WorkerDelay)
 
+  Backup-AgentConfig
   Register-Guard
+  Set-Content -LiteralPath $Pending -Value $script:ConfBak
   $script:AgentTouched = $true
   Write-Log 'stopping the agent'
   try { Set-AgentState 'Stopped' } catch { Invoke-Failure "could not stop the SSM Agent: $($_.Exception.Message)" }
@@ -220,16 +260,18 @@ function Invoke-Registration {
   if (-not (Wait-HubIdentity $mi)) {
     Invoke-Failure "the agent did not run as $mi within $IdentityWait s (see $IdentityConfig and the agent log)"
   }
-  # From here the node is kept: clearing it would strand it in the hub and register another next hour.
-  $script:AgentTouched = $false
-  Set-Content -LiteralPath $Mark -Value $id
   Write-Log "the agent runs as $mi"
+  # Untagged, the node is never claimed by the hub, and the agent no longer answers the agency:
+  # a node that cannot be tagged is given up (Invoke-Failure falls back; the next run registers anew).
   if (-not (Set-TagPatiently $MiTag $mi)) {
-    Invoke-Failure "registered as $mi but could not tag $id with $MiTag=$mi (ec2:CreateTags); the registration is kept and the next run retries only the tag"
+    Invoke-Failure "registered as $mi but could not tag $id with $MiTag (ec2:CreateTags); registration cleared, the instance is back on its own account's SSM"
   }
+  Set-Content -LiteralPath $Mark -Value $id
+  Remove-Item -LiteralPath $Pending -Force
+  $script:AgentTouched = $false
   Write-Log "tagged $id with $MiTag=$mi"
   try { Clear-Tag $ErrorTag } catch { Write-Log "could not clear tag $ErrorTag (ec2:CreateTags)" }
   Write-Log 'registration complete'
 }
 
-if ($Mode -eq 'worker') { Invoke-Worker { Invoke-Registration } } else { Invoke-Check }
+if ($args -contains '-Guard') { Invoke-Guard } elseif ($Mode -eq 'worker') { Invoke-Worker { Invoke-Registration } } else { Invoke-Check }

@@ -41,6 +41,12 @@ $OptOutTag = "${TagPrefix}registration-opt-out"
 # The instance ID the register worker last registered: a copied image carries the agent's
 # registration but not a matching marker, and must register as a node of its own.
 $Mark = "$StateDir\registered-instance"
+# Present from the moment the register worker may change the agent until its registration is
+# complete (tagged) or undone; holds its config backup, for the guard task (Invoke-Guard).
+$Pending = "$StateDir\pending"
+# Seconds a deregistration worker waits for a register worker holding the lock (8 minutes: longer
+# than a register worker's run, shorter than the task's 15-minute limit).
+$LockWait = Get-Setting 'LOCK_WAIT' '480'
 $TaskPrefix = "ssm-hub-$Job"
 $TaskMinutes = 15
 $StopSeconds = 60
@@ -78,6 +84,7 @@ function Test-Inputs {
   if (-not $TagPrefix) { Stop-WithError 2 'SSM_HUB_RESERVED_TAG_PREFIX is not set' }
   if ($WorkerDelay -notmatch '^\d{1,3}$') { Stop-WithError 2 'SSM_HUB_WORKER_DELAY must be a whole number of seconds (0-999)' }
   if ($IdentityWait -notmatch '^\d{1,3}$') { Stop-WithError 2 'SSM_HUB_IDENTITY_WAIT must be a whole number of seconds (0-999)' }
+  if ($LockWait -notmatch '^\d{1,3}$') { Stop-WithError 2 'SSM_HUB_LOCK_WAIT must be a whole number of seconds (0-999)' }
 }
 
 # AWS Tools for PowerShell: the modular AWS.Tools.* modules, or the AWSPowerShell bundle that
@@ -268,16 +275,33 @@ function Clear-Registration {
 function New-TaskPrincipal { New-ScheduledTaskPrincipal -UserId 'SYSTEM' -LogonType ServiceAccount -RunLevel Highest }
 
 # The task's time limit ends the worker without its finally block: this one-shot task, a minute
-# after that limit, starts the agent if it is still stopped, then deletes itself.
+# after that limit, runs a copy of the worker's file with -Guard (Invoke-Guard), then deletes itself.
 function Register-Guard {
   $script:Guard = 'ssm-hub-guard-' + [IO.Path]::GetFileNameWithoutExtension($PSCommandPath)
+  $file = "$StateDir\$($script:Guard).ps1"
+  Copy-Item -LiteralPath $PSCommandPath -Destination $file -Force
   $at = (Get-Date).AddMinutes($TaskMinutes + 1)
   $trigger = New-ScheduledTaskTrigger -Once -At $at
   $trigger.EndBoundary = $at.AddMinutes(30).ToString('s')
-  $action = New-ScheduledTaskAction -Execute "$PSHOME\powershell.exe" -Argument "-NoProfile -NonInteractive -Command Start-Service -Name $AgentService"
+  $action = New-ScheduledTaskAction -Execute "$PSHOME\powershell.exe" -Argument "-NoProfile -NonInteractive -ExecutionPolicy Bypass -File `"$file`" -Worker -Guard"
   $settings = New-ScheduledTaskSettingsSet -DeleteExpiredTaskAfter (New-TimeSpan -Minutes 1) -StartWhenAvailable `
-    -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries
+    -ExecutionTimeLimit (New-TimeSpan -Minutes $TaskMinutes) -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries
   Register-ScheduledTask -TaskName $script:Guard -Action $action -Trigger $trigger -Principal (New-TaskPrincipal) -Settings $settings -Force | Out-Null
+}
+
+# The guard task's run: the worker was killed (its finally removes the task). Under the lock, the
+# including script's Invoke-Rescue undoes what the worker left unfinished; the agent runs again.
+function Invoke-Guard {
+  Write-Log 'guard: the worker did not finish within its time limit'
+  if (-not (Enter-Lock)) {
+    Write-Log 'another worker is running; leaving it to finish'
+    exit 0
+  }
+  try { Invoke-Rescue } catch { Write-Log "guard: $($_.Exception.Message)" } finally {
+    try { Set-AgentState 'Running' } catch { Write-Log 'could not start the agent' }
+    $script:Lock.Dispose()
+    Remove-Item -LiteralPath $PSCommandPath -Force -ErrorAction SilentlyContinue
+  }
 }
 
 # In the worker's finally: an agent this worker stopped runs again; the guard goes only then.
@@ -285,7 +309,10 @@ function Restore-Agent {
   if ($script:AgentStopped) {
     try { Set-AgentState 'Running'; Write-Log 'agent started again' } catch { Write-Log "could not start the agent; task $($script:Guard) tries again"; return }
   }
-  if ($script:Guard) { try { Unregister-ScheduledTask -TaskName $script:Guard -Confirm:$false } catch { Write-Log "could not remove task $($script:Guard)" } }
+  if ($script:Guard) {
+    try { Unregister-ScheduledTask -TaskName $script:Guard -Confirm:$false } catch { Write-Log "could not remove task $($script:Guard)" }
+    Remove-Item -LiteralPath "$StateDir\$($script:Guard).ps1" -Force -ErrorAction SilentlyContinue
+  }
 }
 
 # The worker lock: a file held open without write sharing while the worker runs. Taking it and
@@ -301,14 +328,14 @@ function Enter-Lock {
   return $true
 }
 
+# The worker: the including script's Initialize-Worker (AWS Tools, proxy, IMDS: a failure can then
+# be recorded in the error tag), the lock (held by another worker: the script's Wait-Lock), the work.
 function Invoke-Worker([scriptblock] $Work) {
   New-Item -ItemType Directory -Path $StateDir -Force | Out-Null
   Test-Inputs
   Write-Log 'worker started'
-  if (-not (Enter-Lock)) {
-    Write-Log 'another worker is running; leaving it to finish'
-    exit 0
-  }
+  try { Initialize-Worker } catch { Invoke-Failure "unexpected error: $($_.Exception.Message)" }
+  if (-not (Enter-Lock)) { Wait-Lock }
   try { & $Work } catch { Invoke-Failure "unexpected error: $($_.Exception.Message)" } finally {
     Restore-Agent
     $script:Lock.Dispose()

@@ -36,6 +36,9 @@ OPT_TAG=${PFX}registration-opt-out
 # The instance ID the register worker last registered: a copied image carries the agent's
 # registration but not a matching marker, and must register as a node of its own.
 MARK=$STATE/registered-instance
+# Seconds a deregistration worker waits for a register worker holding the lock (8 minutes: longer
+# than a register worker's run, shorter than the Windows task's 15-minute limit).
+LW=${SSM_HUB_LOCK_WAIT:-480}
 RE='^[a-z]{2}(-[a-z]+)+-[0-9]+$'
 # IID/IREG: this instance and its Region; BIN/SVC: the agent; G: the guard's PID; N/NR: a node.
 IID='' IREG='' BIN='' SVC='' G='' N='' NR=''
@@ -58,7 +61,7 @@ die() {
 validate() {
   [[ $HUB =~ $RE ]] || die 2 "SSM_HUB_REGION (document parameter HubRegion) must be a Region name, got '$HUB'"
   [[ $PFX ]] || die 2 "SSM_HUB_RESERVED_TAG_PREFIX is not set"
-  [[ $DELAY =~ ^[0-9]+$ && $WAIT =~ ^[0-9]+$ ]] || die 2 "SSM_HUB_WORKER_DELAY and SSM_HUB_IDENTITY_WAIT must be whole seconds"
+  [[ $DELAY$WAIT$LW =~ ^[0-9]+$ ]] || die 2 "SSM_HUB_WORKER_DELAY, SSM_HUB_IDENTITY_WAIT and SSM_HUB_LOCK_WAIT must be whole seconds"
   command -v curl >/dev/null || die 3 "curl is not installed; it is needed to read the instance metadata"
   command -v aws >/dev/null || die 3 "the AWS CLI (aws) is not installed or not on PATH"
   command -v flock >/dev/null || die 3 "flock (util-linux) is not installed"
@@ -192,25 +195,28 @@ spawn() {
   exit 0
 }
 
-# Started before the agent is stopped: if the worker dies without restoring it (SIGKILL, the OOM
+# Started before the agent is stopped: if the worker dies without finishing (SIGKILL, the OOM
 # killer; systemd then sends SIGTERM to the rest of the unit, which the guard ignores), the guard
-# starts the agent. It keeps the lock until then (its sleep does not: it outlives a SIGKILL).
-# The worker ends it on its way out, unless the agent is still not running: then the guard tries
-# once more.
+# runs the including script's rescue(): the register worker's undoes an unfinished registration,
+# and both start the agent. It keeps the lock until then (its sleep does not: it outlives a
+# SIGKILL). The worker ends it on its way out, unless the agent is still not running: then the
+# guard tries once more.
 guard() {
   (
     trap - ERR
     trap '' TERM INT HUP
     set +e
     while kill -0 $$; do sleep 1 9>&-; done
-    ctl start
+    rescue
   ) </dev/null >/dev/null 2>&1 &
   G=$!
 }
 
-# The worker's start: traps, then the lock, an flock on worker.lck shared by both workers. The
-# kernel releases it however the worker ends, so it is never stale; the owner line is written
-# once it is held. Any error or SIGTERM/INT/HUP ends in fail(), which leaves the agent running.
+# The worker's start: traps, the instance (so a failure can be recorded in its error tag), then
+# the lock, an flock on worker.lck shared by both workers. The kernel releases it however the
+# worker ends, so it is never stale; the owner line is written once it is held. A lock held by
+# another worker goes to the including script's wlock(). Any error or SIGTERM/INT/HUP ends in
+# fail(), which leaves the agent running.
 wstart() {
   mkdir -p "${LOG%/*}" "$STATE"
   set -o errtrace
@@ -220,14 +226,11 @@ wstart() {
   trap 'fail "stopped by SIGHUP"' HUP
   validate
   log "worker started"
-  exec 9>>"$STATE/worker.lck"
-  if ! flock -n 9; then
-    log "another worker is running; leaving it to finish"
-    exit 0
-  fi
-  echo "$$ $J $(date -u +%FT%TZ)" >"$STATE/worker.lck"
-  trap '[[ -z $G ]] || ! up || kill -9 "$G" 2>/dev/null; [[ $0 != "$STATE"/ssm-hub-* ]] || rm -f "$0"' EXIT
   find_agent
   proxy
   read_imds
+  exec 9>>"$STATE/worker.lck"
+  flock -n 9 || wlock
+  echo "$$ $J $(date -u +%FT%TZ)" >"$STATE/worker.lck"
+  trap '[[ -z $G ]] || ! up || kill -9 "$G" 2>/dev/null; [[ $0 != "$STATE"/ssm-hub-* ]] || rm -f "$0"' EXIT
 }

@@ -1,7 +1,7 @@
 // Executes documents/deregister-linux.sh in the same sandbox as the registration tests: the way
 // back from the hub to the instance's own account.
 import { describe, expect, it } from 'vitest';
-import { builtScript, deadEndpoint, expectLeftToLiveWorker, Sandbox, TEST_INSTANCE, useSandboxes } from './sandbox.ts';
+import { builtScript, deadEndpoint, Sandbox, TEST_INSTANCE, useSandboxes } from './sandbox.ts';
 
 const SCRIPT = builtScript('deregister-linux.sh');
 const REGISTER = builtScript('register-linux.sh');
@@ -213,14 +213,44 @@ describe('deregister-linux.sh', () => {
       expect(callers!.split(',')[0]).toBe(pid);
     });
 
-    it('leaves a live worker alone: exits 0 saying another worker is running, and changes nothing', async () => {
+    // The document has already reported success: a request dropped here would leave the instance
+    // on the hub while the operator goes on to deregister its node.
+    it('waits for a register worker holding the lock, then deregisters', async () => {
+      const s = sandbox();
+      s.writeRegistration(MI, HUB_REGION);
+      s.setTag('managedinstanceid', MI);
+      const release = s.holdLock();
+      try {
+        await new Promise((res) => setTimeout(res, 200));
+        const r = await s.run(SCRIPT, [], {}, { detach: true });
+        expect(r.code).toBe(0);
+        await s.logged('another worker is running; waiting up to 480 s for it');
+        expect(s.read('agent-argv.log')).toBe('');
+      } finally {
+        release();
+      }
+      await s.settle({ gone: true });
+      expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+      expect(s.vaultNode()).toBe('');
+      expect(s.registration()).toBeUndefined();
+      expect(s.tags()).toEqual({ [OPT_OUT]: 'true', managedinstanceid: '' });
+      expect(s.logText()).toContain('deregistration complete');
+    });
+
+    it('gives up after SSM_HUB_LOCK_WAIT seconds, changing nothing, with the failure in its error tag', async () => {
       const s = sandbox();
       s.writeRegistration(MI, HUB_REGION);
       s.setTag('managedinstanceid', MI);
       await s.whileLockHeld(async () => {
-        expectLeftToLiveWorker(s, await s.run(SCRIPT));
-        expect(s.registration()).toContain(MI);
-        expect(s.tags()).toEqual({ managedinstanceid: MI });
+        await s.run(SCRIPT, [], { SSM_HUB_LOCK_WAIT: '1' });
+        expect(s.read('worker.rc').trim()).toBe('1');
+        expect(s.read('agent-argv.log')).toBe('');
+        expect(s.vaultNode()).toBe(MI);
+        expect(s.tags()['central-it:registration-error']).toContain(
+          // The tag keeps only the characters a tag value may hold.
+          'deregister: another worker held the lock for 1 s nothing was changed: run the deregistration document again',
+        );
+        expect(s.read('worker.out')).toContain('ERROR: another worker held the lock for 1 s');
       });
     });
   });

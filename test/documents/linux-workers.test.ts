@@ -332,27 +332,44 @@ describe.concurrent('7. a killed worker never leaves the agent stopped', () => {
   );
 });
 
-describe('8. a registration that could not be tagged is kept; only the tag is retried', () => {
-  it('keeps the node, says so, and later runs restore the tag without a second -register', async () => {
+// A node without its managedinstanceid tag is never claimed: the collector sends only tagged
+// instances, the hub's orphan sweep deregisters the unclaimed node, and an agent running as that
+// node no longer answers the agency's association. So an untagged registration is given up.
+describe('8. a registration that cannot be tagged is cleared: the instance falls back, and a later run registers anew', () => {
+  it('clears the untagged node, records why, and the next run (it reaches the instance again) registers and tags it', async () => {
     const s = sandbox();
     s.flag('fail-create-tag-managedinstanceid');
     await s.run(REGISTER);
-    expect(s.read('worker.rc').trim()).toBe('1');
     expect(s.logText()).toContain('tagging: try 5 failed');
-    expect(s.identity()).toBe(`OnPrem ${s.mi}`);
-    expect(s.vaultNode()).toBe(s.mi);
+    expectFellBack(s);
+    expect(s.read('agent-argv.log').trim().split('\n').at(-1)).toBe('-register -clear');
     // The tag keeps only the characters a tag value may hold.
-    expect(s.tags()[ERROR_TAG]).toContain('registration kept the next run retries only the tag');
-    expect(s.logText()).toContain('registration kept, the next run retries only the tag');
-    for (let i = 0; i < 2; i++) await s.run(REGISTER);
-    expect(registers(s)).toBe(1);
-    expect(s.read('agent-argv.log')).not.toContain('-register -clear');
+    expect(s.tags()[ERROR_TAG]).toMatch(
+      /register: registered as mi-[0-9a-f]{17} but could not tag i-[0-9a-f]+ with managedinstanceid ec2:CreateTags registration cleared/,
+    );
+    expect(s.read('worker.out')).toMatch(/ERROR: registered as mi-[0-9a-f]{17} but could not tag/);
+    expect(s.registeredInstance()).toBeUndefined();
 
     s.unflag('fail-create-tag-managedinstanceid');
     const r = await s.run(REGISTER);
-    expect(r.stdout).toContain(`already registered as ${s.mi} in ${HUB_REGION}; tag restored`);
-    expect(registers(s)).toBe(1);
-    expect(s.tags()['managedinstanceid']).toBe(s.mi);
+    expect(r.stdout).not.toContain('already registered');
+    expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+    expect(registers(s)).toBe(2);
+    const node = s.vaultNode()!;
+    expect(s.identity()).toBe(`OnPrem ${node}`);
+    expect(s.tags()).toEqual({ managedinstanceid: node, [ERROR_TAG]: '' });
+  });
+
+  it('falls back as well when no tag can be written at all, and says in its output that the error tag failed too', async () => {
+    const s = sandbox();
+    s.flag('fail-create-tags');
+    await s.run(REGISTER);
+    expectFellBack(s);
+    expect(s.tags()).toEqual({});
+    // The error tag was attempted (and refused), and the output says so.
+    expect(s.callsStartingWith(`aws ec2 create-tags`).some((c) => c.includes(`Key=${ERROR_TAG}`))).toBe(true);
+    expect(s.read('worker.out')).toContain(`could not write tag ${ERROR_TAG}`);
+    expect(s.read('worker.out')).toMatch(/ERROR: registered as mi-[0-9a-f]{17} but could not tag/);
   });
 });
 

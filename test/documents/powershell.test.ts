@@ -16,7 +16,9 @@ function plant(f: string): Array<{ name: string; source: string; expectLine: num
   const lines = joinScript(f).split('\n');
   const closing = lines.findIndex((l) => l === '}'); // end of the first function
   const stringLine = lines.findIndex((l) => l.includes("Write-Log 'worker started'"));
-  const ifLine = lines.findIndex((l) => /^if \(\$Mode -eq 'worker'\) \{ Invoke-Worker/.test(l));
+  const ifLine = lines.findIndex((l) =>
+    /^if \(\$args -contains '-Guard'\) \{ Invoke-Guard \} elseif \(\$Mode -eq 'worker'\) \{ Invoke-Worker/.test(l),
+  );
   return [
     { name: `${f}:missing-brace`, source: lines.filter((_, i) => i !== closing).join('\n'), expectLine: 0 },
     {
@@ -128,9 +130,11 @@ describe('PowerShell scripts', () => {
   it('register-windows.ps1 checks the opt-out tag right after IMDS, before reading the activation', () => {
     const f = 'register-windows.ps1';
     expect(s(f).text).toContain('$OptOutTag = "${TagPrefix}registration-opt-out"');
+    // The worker reads IMDS in Initialize-Worker, which Invoke-Worker runs before the work.
+    expect(inFn(f, 'Initialize-Worker', 'Read-Imds')).toHaveLength(1);
     for (const fn of ['Invoke-Check', 'Invoke-Registration']) {
       const optOut = first(f, fn, 'Test-OptedOut');
-      expect(before(first(f, fn, 'Read-Imds'), optOut), fn).toBe(true);
+      if (fn === 'Invoke-Check') expect(before(first(f, fn, 'Read-Imds'), optOut), fn).toBe(true);
       expect(before(optOut, first(f, fn, 'Get-OwnHubNode')), fn).toBe(true);
       expect(before(optOut, first(f, fn, 'Read-Activation')), fn).toBe(true);
     }
@@ -158,7 +162,7 @@ describe('PowerShell scripts', () => {
     expect(s(f).fn('Get-OwnHubNode').text).toContain(
       '(-not (Test-Path -LiteralPath $Mark) -or "$(Get-Content -LiteralPath $Mark -Raw)".Trim() -eq $script:InstanceId)',
     );
-    expect(inFn(f, 'Invoke-Registration', 'Set-Content')[0]!.elements).toEqual([
+    expect(inFn(f, 'Invoke-Registration', 'Set-Content').find((c) => c.elements[1] === '$Mark')!.elements).toEqual([
       '-LiteralPath',
       '$Mark',
       '-Value',
@@ -172,11 +176,11 @@ describe('PowerShell scripts', () => {
     const write = first(f, 'Invoke-Registration', 'Write-AgentConfig');
     expect(before(first(f, 'Invoke-Registration', 'Set-AgentState', "'Stopped'"), write)).toBe(true);
     expect(before(write, first(f, 'Invoke-Registration', '$AgentExe', '-y'))).toBe(true);
-    expect(inFn(f, 'Write-AgentConfig', 'Copy-Item')[0]!.elements).toEqual([
+    expect(inFn(f, 'Backup-AgentConfig', 'Copy-Item')[0]!.elements).toEqual([
       '-LiteralPath',
       '$Conf',
       '-Destination',
-      '$script:ConfBak',
+      '"$bak.tmp"',
       '-Force',
     ]);
     expect(inFn(f, 'New-AgentConfig', 'Get-Content').map((c) => c.elements[1])).toEqual(['$Conf', '"$Conf.template"']);
@@ -200,7 +204,8 @@ describe('PowerShell scripts', () => {
     const optOuts = inFn(f, 'Invoke-Deregistration', 'Set-Tag').filter((c) => c.elements[0] === '$OptOutTag');
     expect(optOuts.map((c) => c.elements)).toEqual([['$OptOutTag', "'true'"]]);
     const optOut = optOuts[0]!.node;
-    expect(before(first(f, 'Invoke-Deregistration', 'Read-Imds'), optOut)).toBe(true);
+    // IMDS is read in Initialize-Worker, which Invoke-Worker runs before the work.
+    expect(inFn(f, 'Initialize-Worker', 'Read-Imds')).toHaveLength(1);
     for (const [name, element] of [
       ['Set-AgentState', "'Stopped'"],
       ['Clear-Registration', undefined],

@@ -412,8 +412,16 @@ export class Sandbox {
   /** Holds the worker lock from another process (a live worker) until the returned function is called. */
   holdLock(): () => void {
     mkdirSync(this.stateDir, { recursive: true });
-    const child = spawn('flock', ['-n', this.lockFile, 'sleep', '60'], { stdio: 'ignore' });
-    return () => child.kill('SIGKILL');
+    // flock(1) keeps the lock's descriptor open in the command it runs (unless -o), so the sleep
+    // holds the lock too: both go, as a process group, on release.
+    const child = spawn('flock', ['-n', this.lockFile, 'sleep', '60'], { stdio: 'ignore', detached: true });
+    return () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
   }
 
   /** Runs `fn` while another process (a live worker) holds the worker lock it has had time to take. */
@@ -533,6 +541,39 @@ export class Sandbox {
       if (Date.now() > deadline) throw new Error('the sandbox did not settle: a worker or the agent start hangs');
       await new Promise((res) => setTimeout(res, 50));
     }
+  }
+
+  /** Waits until the worker log holds `text`. */
+  async logged(text: string, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.logText().includes(text)) {
+      if (Date.now() > deadline) throw new Error(`the log never said: ${text}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+
+  /**
+   * Replaces the sandbox's `cp` with one that fails as GNU cp does on a full disk (ENOSPC) when the
+   * destination's name matches `destination`: it leaves the half it wrote there and exits 1
+   * (coreutils copy.c: a failed write is reported and the partial file is not removed).
+   */
+  cpFailsHalfWritten(destination: RegExp): void {
+    const real = execFileSync('bash', ['-c', 'command -v cp'], { encoding: 'utf8' }).trim();
+    const cp = join(this.bin, 'cp');
+    rmSync(cp);
+    writeFileSync(
+      cp,
+      [
+        '#!/bin/bash',
+        'src=${*: -2:1} dst=${*: -1}',
+        `if [[ $dst =~ ${destination.source} ]]; then`,
+        '  t=$(<"$src"); printf %s "${t:0:${#t}/2}" >"$dst"',
+        '  echo "cp: error writing \'$dst\': No space left on device" >&2; exit 1',
+        'fi',
+        `exec ${real} "$@"`,
+      ].join('\n') + '\n',
+      { mode: 0o755 },
+    );
   }
 
   /** Waits for a stub to reach `pause_at <step>` (after `flag('pause-<step>')`). */

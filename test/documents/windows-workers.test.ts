@@ -165,7 +165,8 @@ describe('Windows workers (issue 10)', () => {
     [REGISTER, 'Invoke-Registration', ['Test-OptedOut', 'Get-OwnHubNode'], 'Read-Activation'],
     [DEREGISTER, 'Invoke-Deregistration', ['Read-OnPremNode'], 'Set-Tag'],
   ] as const)('4. %s checks the state again once it holds the lock', (f, fn, checks, firstChange) => {
-    expect(inFn(f, 'Invoke-Worker', 'Enter-Lock')).toHaveLength(1);
+    const lock = inFn(f, 'Invoke-Worker', 'Enter-Lock')[0]!.node;
+    expect(before(lock, inFn(f, 'Invoke-Worker', '$Work')[0]!.node)).toBe(true);
     expect(s(f).text).toMatch(new RegExp(`Invoke-Worker \\{ ${fn} \\}`));
     for (const c of checks) {
       expect(before(call(f, fn, c).node, call(f, fn, firstChange).node), c).toBe(true);
@@ -215,7 +216,9 @@ describe('Windows workers (issue 10)', () => {
       expect(proxy.text).toContain('$more.BypassList = $bypass');
       // Set before the first AWS call, in the check and in the worker.
       const worker = f === REGISTER ? 'Invoke-Registration' : 'Invoke-Deregistration';
-      for (const fn of ['Invoke-Check', worker]) {
+      // The worker's AWS setup is Initialize-Worker, which Invoke-Worker runs before the work.
+      expect(s(f).fn(worker).text).not.toContain('Read-Imds');
+      for (const fn of ['Invoke-Check', 'Initialize-Worker']) {
         const use = call(f, fn, 'Use-Proxy').node;
         expect(before(call(f, fn, 'Import-AwsTools').node, use), fn).toBe(true);
         expect(before(use, call(f, fn, 'Read-Imds').node), fn).toBe(true);
@@ -258,8 +261,22 @@ describe('Windows workers (issue 10)', () => {
       expect(before(call(f, fn, 'Register-Guard').node, call(f, fn, 'Set-AgentState', "'Stopped'").node)).toBe(true);
       const guard = s(f).fn('Register-Guard');
       expect(guard.text).toContain('$at = (Get-Date).AddMinutes($TaskMinutes + 1)');
+      // The guard runs a copy of the worker's file with -Guard: Invoke-Guard, whose finally starts the agent.
+      expect(s(f).calls(guard, 'Copy-Item')[0]!.elements).toEqual([
+        '-LiteralPath',
+        '$PSCommandPath',
+        '-Destination',
+        '$file',
+        '-Force',
+      ]);
       expect(s(f).calls(guard, 'New-ScheduledTaskAction')[0]!.elements.join(' ')).toContain(
-        '-Command Start-Service -Name $AgentService',
+        '-File `"$file`" -Worker -Guard',
+      );
+      expect(s(f).text).toMatch(/^if \(\$args -contains '-Guard'\) \{ Invoke-Guard \}/m);
+      const guardStart = call(f, 'Invoke-Guard', 'Set-AgentState', "'Running'");
+      expect(tryPart(ancestor(guardStart.node, 'try_statement')!)).toBe('finally');
+      expect(before(call(f, 'Invoke-Guard', 'Enter-Lock').node, call(f, 'Invoke-Guard', 'Invoke-Rescue').node)).toBe(
+        true,
       );
       expect(s(f).calls(guard, 'Register-ScheduledTask')[0]!.elements).toEqual(
         expect.arrayContaining(['-Trigger', '$trigger', '-TaskName', '$script:Guard']),
@@ -277,18 +294,24 @@ describe('Windows workers (issue 10)', () => {
     },
   );
 
-  it('8. register-windows.ps1 keeps a registration whose tag cannot be written and retries only the tag', () => {
+  // Untagged, a hub node is never claimed (the collector sends only tagged instances), and an agent
+  // running as it no longer answers the agency's association: the tag is part of the registration.
+  it('8. register-windows.ps1 clears a registration whose tag cannot be written (the instance falls back)', () => {
     const f = REGISTER;
     const fn = s(f).fn('Invoke-Registration');
     const keep = fn
       .descendantsOfType('assignment_expression')
       .find((n) => n?.text === '$script:AgentTouched = $false')!;
-    const mark = call(f, 'Invoke-Registration', 'Set-Content', '$Mark').node;
     const tag = call(f, 'Invoke-Registration', 'Set-TagPatiently', '$MiTag', '$mi').node;
-    expect(before(keep, mark) && before(mark, tag)).toBe(true);
+    const mark = call(f, 'Invoke-Registration', 'Set-Content', '$Mark').node;
+    const done = call(f, 'Invoke-Registration', 'Remove-Item', '$Pending').node;
+    // Still "touched" while tagging: only a tagged node is kept.
+    expect(before(tag, mark) && before(mark, done) && before(done, keep)).toBe(true);
     const failure = inFn(f, 'Invoke-Registration', 'Invoke-Failure').find((c) => before(tag, c.node))!;
-    expect(failure.elements[0]).toContain('the registration is kept and the next run retries only the tag');
-    // Invoke-Failure clears only while AgentTouched is set; the error tag is written either way.
+    expect(conditionOf(guardingIf(failure.node)!)).toBe('-not (Set-TagPatiently $MiTag $mi)');
+    expect(failure.elements[0]).toContain('registration cleared, the instance is back on its own account');
+    expect(s(f).text).not.toContain('retries only the tag');
+    // Invoke-Failure clears while AgentTouched is set, and writes the error tag either way.
     const clear = call(f, 'Invoke-Failure', 'Clear-Registration').node;
     expect(conditionOf(guardingIf(clear)!)).toBe('$script:AgentTouched');
     expect(guardingIf(call(f, 'Invoke-Failure', 'Write-ErrorTag').node)).toBeUndefined();
@@ -296,11 +319,35 @@ describe('Windows workers (issue 10)', () => {
     const retry = s(f).fn('Set-TagPatiently');
     expect(retry.text).toContain('for ($try = 1; $try -le 5; $try++)');
     expect(retry.text).toContain('if ($try -lt 5) { Start-Sleep -Seconds ([Math]::Pow(2, $try)) }');
-    // The next check finds its own node (vault, identity, marker) and restores only the tag.
-    expect(inFn(f, 'Invoke-Check', 'Set-Tag').filter((c) => c.elements.includes('$MiTag'))).toHaveLength(1);
-    expect(
-      before(call(f, 'Invoke-Check', 'Get-OwnHubNode').node, call(f, 'Invoke-Check', 'Read-Activation').node),
-    ).toBe(true);
+  });
+
+  it('8. register-windows.ps1 leaves a pending mark for its guard task, which undoes a worker the time limit ended', () => {
+    const f = REGISTER;
+    const pending = call(f, 'Invoke-Registration', 'Set-Content', '$Pending');
+    expect(pending.elements).toEqual(['-LiteralPath', '$Pending', '-Value', '$script:ConfBak']);
+    const touched = s(f)
+      .fn('Invoke-Registration')
+      .descendantsOfType('assignment_expression')
+      .find((n) => n?.text === '$script:AgentTouched = $true')!;
+    expect(before(call(f, 'Invoke-Registration', 'Register-Guard').node, pending.node)).toBe(true);
+    expect(before(pending.node, touched)).toBe(true);
+    expect(before(touched, call(f, 'Invoke-Registration', 'Set-AgentState', "'Stopped'").node)).toBe(true);
+    // Every failure removes it (after its undo); so does success.
+    const removeInFailure = call(f, 'Invoke-Failure', 'Remove-Item', '$Pending').node;
+    expect(before(call(f, 'Invoke-Failure', 'Clear-Registration').node, removeInFailure)).toBe(true);
+    // The guard: with the mark, it takes the backup from it and sets AgentTouched before anything
+    // that could fail, then falls back through Invoke-Failure.
+    const rescue = s(f).fn('Invoke-Rescue');
+    expect(rescue.text).toContain('if (-not (Test-Path -LiteralPath $Pending)) { return }');
+    expect(rescue.text).toContain('$script:ConfBak = "$(Get-Content -LiteralPath $Pending -Raw)".Trim()');
+    const set = rescue
+      .descendantsOfType('assignment_expression')
+      .find((n) => n?.text === '$script:AgentTouched = $true')!;
+    expect(before(set, call(f, 'Invoke-Rescue', 'Initialize-Worker').node)).toBe(true);
+    expect(tryPart(call(f, 'Invoke-Rescue', 'Initialize-Worker').node)).toBe('try');
+    expect(call(f, 'Invoke-Rescue', 'Invoke-Failure').elements[0]).toBe(
+      "'the worker ended before the registration was complete'",
+    );
   });
 
   it.each([REGISTER, DEREGISTER])('9. %s removes the registration file (and the marker) whenever it clears', (f) => {
@@ -390,5 +437,62 @@ describe('11. no script deletes a tag: clearing writes the key with an empty val
     const restore = call(REGISTER, 'Invoke-Check', 'Set-Tag', '$MiTag', '$mi');
     // '' -ne 'mi-…' is true: an empty tag is restored like a missing one.
     expect(conditionOf(guardingIf(restore.node)!)).toBe('(Get-Tag $MiTag) -ne $mi');
+  });
+});
+
+describe('the workers finish what the document reported (review of the registration documents)', () => {
+  it('a deregistration worker waits (bounded) for a register worker holding the lock, then does its work', () => {
+    const f = DEREGISTER;
+    // Initialize-Worker (AWS Tools, proxy, IMDS) first: a failure can then be written to the error tag.
+    const lock = inFn(f, 'Invoke-Worker', 'Enter-Lock')[0]!;
+    expect(before(call(f, 'Invoke-Worker', 'Initialize-Worker').node, lock.node)).toBe(true);
+    expect(conditionOf(guardingIf(call(f, 'Invoke-Worker', 'Wait-Lock').node)!)).toBe('-not (Enter-Lock)');
+    const wait = s(f).fn('Wait-Lock');
+    expect(wait.text).toContain('$deadline = (Get-Date).AddSeconds([int] $LockWait)');
+    expect(wait.descendantsOfType('do_statement')[0]!.text).toBe(
+      'do { Start-Sleep -Seconds 5; $held = -not (Enter-Lock) } while ($held -and (Get-Date) -lt $deadline)',
+    );
+    expect(wait.descendantsOfType('flow_control_statement')).toEqual([]);
+    const giveUp = call(
+      f,
+      'Wait-Lock',
+      'Invoke-Failure',
+      '"another worker held the lock for $LockWait s; nothing was changed: run the deregistration document again"',
+    );
+    expect(conditionOf(guardingIf(giveUp.node)!)).toBe('$held');
+    expect(s(f).text).toContain("$LockWait = Get-Setting 'LOCK_WAIT' '480'");
+    expect(s(f).fn('Test-Inputs').text).toContain("if ($LockWait -notmatch '^\\d{1,3}$')");
+    // A register worker leaves the lock to its holder: the next hourly run checks again.
+    const leave = s(REGISTER).fn('Wait-Lock');
+    expect(leave.descendantsOfType('flow_control_statement').map((n) => n!.text)).toEqual(['exit 0']);
+  });
+
+  it('register-windows.ps1 refuses, in the check, an agent older than 3.1.501.0 (no identity_config.json)', () => {
+    const stop = call(REGISTER, 'Invoke-Check', 'Stop-WithError', '3');
+    expect(conditionOf(guardingIf(stop.node)!)).toBe('-not (Test-Path -LiteralPath $IdentityConfig)');
+    expect(stop.elements[1]).toBe('"the SSM Agent is older than 3.1.501.0 (no $IdentityConfig); update it"');
+    for (const later of ['Import-AwsTools', 'Read-Activation', 'Start-Worker'])
+      expect(before(stop.node, call(REGISTER, 'Invoke-Check', later).node), later).toBe(true);
+  });
+
+  it('register-windows.ps1 backs the config up, verified, before the agent is touched, and sets ConfBak only then', () => {
+    const f = REGISTER;
+    const backup = call(f, 'Invoke-Registration', 'Backup-AgentConfig').node;
+    expect(before(backup, call(f, 'Invoke-Registration', 'Register-Guard').node)).toBe(true);
+    expect(before(backup, call(f, 'Invoke-Registration', 'Set-AgentState', "'Stopped'").node)).toBe(true);
+    const fn = s(f).fn('Backup-AgentConfig');
+    expect(fn.text).toContain(
+      'if ((Get-FileHash -LiteralPath "$bak.tmp").Hash -ne (Get-FileHash -LiteralPath $Conf).Hash) { throw',
+    );
+    const move = call(f, 'Backup-AgentConfig', 'Move-Item');
+    expect(move.elements).toEqual(['-LiteralPath', '"$bak.tmp"', '-Destination', '$bak', '-Force']);
+    expect(tryPart(call(f, 'Backup-AgentConfig', 'Stop-WithError', '6').node)).toBe('catch');
+    // The one assignment of a path to ConfBak comes after the try that copies, checks and moves.
+    const sets = fn.descendantsOfType('assignment_expression').filter((n) => n?.text.startsWith('$script:ConfBak ='));
+    expect(sets.map((n) => n!.text)).toEqual(["$script:ConfBak = '-'", '$script:ConfBak = $bak']);
+    expect(before(ancestor(move.node, 'try_statement')!, sets[1]!)).toBe(true);
+    expect(ancestor(sets[1]!, 'try_statement')).toBeUndefined();
+    // Write-AgentConfig no longer copies anything.
+    expect(inFn(f, 'Write-AgentConfig', 'Copy-Item')).toEqual([]);
   });
 });
