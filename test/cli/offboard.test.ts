@@ -56,6 +56,8 @@ describe('offboard', () => {
     expect(warning).toContain('They stay hub nodes under central control');
     expect(warning).toContain(`npx ssm-hub run --document ${DOC} --agency ${A}`);
     expect(warning).toContain('then deregister them (aws ssm deregister-managed-instance');
+    expect(warning).toContain('wait until they show ConnectionLost, then deregister');
+    expect(warning).toContain("while the agency's collector stack (its instance profile) is still there");
     expect(doc.warnings.some((w: string) => w.startsWith(`agency ${B} has`))).toBe(false);
     expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);
   });
