@@ -3,13 +3,14 @@
 // (endpoint overrides in tests) is read after the handler module has loaded.
 import type { Instance } from '@aws-sdk/client-ec2';
 import { lazySdk } from '../shared/lazy-sdk.ts';
+import { nameTimeouts, timeoutOptions } from '../shared/timeouts.ts';
 import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
 import { EC2_DESCRIBE_INSTANCES_MAX_RESULTS } from '../../contract/page-sizes.ts';
 import { tagListToRecord, withoutClearedTags, type Tags } from './events.ts';
 
 const ec2 = lazySdk(
   () => import('@aws-sdk/client-ec2'),
-  (sdk) => new sdk.EC2Client({ retryMode: 'adaptive', maxAttempts: 6 }),
+  (sdk) => nameTimeouts(new sdk.EC2Client({ retryMode: 'adaptive', maxAttempts: 6, ...timeoutOptions() }), 'EC2'),
 );
 
 export interface Ec2Instance {

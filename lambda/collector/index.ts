@@ -6,6 +6,7 @@ import type { DeregisterInstance, RegistrationError, SyncInstance } from '../sha
 import { emitMetrics, log } from '../shared/log.ts';
 import { COLLECTOR_ENVIRONMENT, type EnvironmentOf } from '../../contract/environment.ts';
 import { readEnvironment } from '../shared/environment.ts';
+import { HUB_CALL_END_MARGIN_MS } from '../../contract/network.ts';
 import {
   activationParameterNames,
   HUB_CALL_RESERVE_MS,
@@ -55,8 +56,10 @@ class Run {
     /** Tags the hub did not copy to SSM (`aws:` keys, over the 50-tag limit, ...): the run summary shows them. */
     tagsSkipped: 0,
     instancesWithSkippedTags: 0,
-    /** 1 when the registration report was not sent because some sync request got no answer. */
+    /** 1 when the registration report was not sent: the run did not account for every node (see reconcile). */
     reportWithheld: 0,
+    /** 1 when too little time was left to fetch the activation. */
+    activationRefreshSkipped: 0,
   };
   readonly failures: string[] = [];
   constructor(
@@ -64,6 +67,18 @@ class Run {
     /** Milliseconds left in this invocation (Infinity when the context does not say). */
     readonly remainingMs: () => number = () => Number.POSITIVE_INFINITY,
   ) {}
+
+  /**
+   * Calls the hub when a whole tag-manager call still fits in this invocation (HUB_CALL_RESERVE_MS),
+   * else answers undefined without calling: what was not sent waits for the next run instead of
+   * dying with the invocation. An unanswered call is abandoned shortly before the invocation would
+   * be killed (HUB_CALL_END_MARGIN_MS), so the run still logs and reports what happened.
+   */
+  hubIfTime(request: unknown): Promise<HubAnswer> | undefined {
+    const left = this.remainingMs();
+    if (left < HUB_CALL_RESERVE_MS) return undefined;
+    return invokeHub(this.env.hubFunctionArn, request, left - HUB_CALL_END_MARGIN_MS);
+  }
 
   /** A whole request refused or failed: counted, logged, and fatal at the end of the run. */
   refuse(message: string, fields: Record<string, unknown>): void {
@@ -102,9 +117,8 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
   // One request at a time: the hub's SSM write rate is shared by every agency.
   for (const [i, batch] of batches.entries()) {
     const fields = { op, batch: i + 1, batches: batches.length, instances: batch.length };
-    // A hub call may take up to the tag manager's timeout; never start one that cannot finish.
-    // What is left waits for the next reconcile instead of dying with the invocation.
-    if (run.remainingMs() < HUB_CALL_RESERVE_MS) {
+    const call = run.hubIfTime({ op, instances: batch });
+    if (!call) {
       const left = batches.slice(i).reduce((n, b) => n + b.length, 0);
       run.counts.deferred += left;
       log('WARN', 'out of time: remaining instances deferred to the next reconcile', { ...fields, deferred: left });
@@ -113,7 +127,7 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
     run.counts.sent += batch.length;
     let answer: HubAnswer;
     try {
-      answer = await invokeHub(run.env.hubFunctionArn, { op, instances: batch });
+      answer = await call;
     } catch (err) {
       const e = err as Error;
       run.refuse(`hub invocation failed: ${e.name}`, { ...fields, error: String(e.message).slice(0, 300) });
@@ -181,23 +195,28 @@ function invalidId(run: Run, ec2InstanceId: string, value: string): void {
 
 const errorTagOf = (run: Run) => `${run.env.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`;
 
-/** Sends every registration error seen (an empty list clears the hub's record of this agency). */
-async function report(run: Run, registrationErrors: RegistrationError[]): Promise<void> {
+/**
+ * Sends every registration error seen (an empty list clears the hub's record of this agency).
+ * False when too little time was left to send it.
+ */
+async function report(run: Run, registrationErrors: RegistrationError[]): Promise<boolean> {
+  // The Lambda runtime sets AWS_REGION: the hub keeps this Region's "reported at" apart.
+  const call = run.hubIfTime({ op: 'report', registrationErrors, region: process.env['AWS_REGION'] });
+  if (!call) return false;
   try {
-    // The Lambda runtime sets AWS_REGION: the hub keeps this Region's "reported at" apart.
-    const region = process.env['AWS_REGION'];
-    const answer = await invokeHub(run.env.hubFunctionArn, { op: 'report', registrationErrors, region });
-    payloadOrRefuse(run, answer, 'report', { op: 'report' });
+    payloadOrRefuse(run, await call, 'report', { op: 'report' });
   } catch (err) {
-    run.refuse(`hub invocation failed: ${(err as Error).name}`, { op: 'report' });
+    const e = err as Error;
+    run.refuse(`hub invocation failed: ${e.name}`, { op: 'report', error: String(e.message).slice(0, 300) });
   }
+  return true;
 }
 
 async function reconcile(run: Run): Promise<number> {
   const live: SyncInstance[] = [];
   const gone: DeregisterInstance[] = [];
   const failed: RegistrationError[] = [];
-  const claims = new Map<string, number>();
+  const claims = new Map<string, string[]>();
   let seen = 0;
   for await (const page of managedInstancePages(errorTagOf(run))) {
     for (const i of page) {
@@ -213,18 +232,19 @@ async function reconcile(run: Run): Promise<number> {
       if (!up) gone.push(node);
       else {
         live.push({ ...node, tags: i.tags });
-        claims.set(id.id, (claims.get(id.id) ?? 0) + 1);
+        claims.set(id.id, [...(claims.get(id.id) ?? []), i.ec2InstanceId]);
       }
     }
   }
-  // Two live instances naming one node: one of them was mislabelled. Send neither; the hub keeps
-  // the node bound to the instance it first saw.
-  const claimed = live.filter((i) => {
-    if (claims.get(i.managedInstanceId) === 1) return true;
-    run.counts.duplicateClaims++;
-    log('WARN', 'managed node claimed by several instances; not sent', i);
-    return false;
-  });
+  // Two live instances naming one node: one of them was mislabelled (a clone of a registered
+  // instance's image, or an instance that tagged itself with a neighbour's node ID). Send neither;
+  // the hub keeps the node bound to the instance it first saw. One WARN per node names them all.
+  for (const [managedInstanceId, ec2InstanceIds] of claims) {
+    if (ec2InstanceIds.length < 2) continue;
+    run.counts.duplicateClaims += ec2InstanceIds.length;
+    log('WARN', 'managed node claimed by several instances; none of them sent', { managedInstanceId, ec2InstanceIds });
+  }
+  const claimed = live.filter((i) => claims.get(i.managedInstanceId)!.length === 1);
   const c = run.counts;
   const before = { failures: run.failures.length, deferred: c.deferred, missing: c.missingResults, failed: c.failed };
   await send(run, 'sync', claimed);
@@ -232,19 +252,23 @@ async function reconcile(run: Run): Promise<number> {
   // only on nodes that became overdue before it: so it is sent only after a run in which every
   // instance sent got an answer that is not `failed` (a node the hub failed on, e.g. deferred for
   // lack of time on its side, may have no row binding it yet), no request was refused or failed,
-  // and nothing was deferred here.
-  const unanswered = {
+  // nothing was deferred here, no node was claimed by several live instances (neither was sent,
+  // so the live node may have no row binding it: the sweep would take it for an orphan), and a
+  // whole hub call still fits in the time left (the report is itself a hub call).
+  const incomplete = {
     failedRequests: run.failures.length - before.failures,
     deferred: c.deferred - before.deferred,
     missingResults: c.missingResults - before.missing,
     failedInstances: c.failed - before.failed,
+    duplicateClaims: c.duplicateClaims,
+    outOfTime: 0,
   };
   if (gone.length) await send(run, 'deregister', gone);
   c.registrationErrors = failed.length;
-  if (Object.values(unanswered).every((n) => n === 0)) await report(run, failed);
-  else {
+  if (Object.values(incomplete).every((n) => n === 0) && !(await report(run, failed))) incomplete.outOfTime = 1;
+  if (Object.values(incomplete).some((n) => n > 0)) {
     c.reportWithheld = 1;
-    log('WARN', 'registration report not sent: some syncs got no answer this run', unanswered);
+    log('WARN', 'registration report not sent: this run did not account for every node', incomplete);
   }
   return seen;
 }
@@ -253,9 +277,16 @@ const DAY_MS = 86_400_000;
 
 /** Fetches the agency's current activation and rewrites only the parameters whose value changed. */
 async function refreshActivation(run: Run): Promise<void> {
+  const call = run.hubIfTime({ op: 'activation' });
+  if (!call) {
+    // The parameters keep the last activation fetched, which stays valid until it expires.
+    run.counts.activationRefreshSkipped = 1;
+    log('WARN', 'out of time: activation refresh left to the next reconcile');
+    return;
+  }
   let answer: HubAnswer;
   try {
-    answer = await invokeHub(run.env.hubFunctionArn, { op: 'activation' });
+    answer = await call;
   } catch (err) {
     run.refuse(`hub invocation failed: ${(err as Error).name}`, {
       op: 'activation',
@@ -348,7 +379,7 @@ export async function handler(
         } catch (err) {
           const e = err as Error;
           run.failures.push(`${what} failed: ${e.name}`);
-          log('ERROR', `${what} failed`, { error: e.name, message: String(e.message).slice(0, 300) });
+          log('ERROR', `${what} failed`, { errorType: e.name, error: String(e.message).slice(0, 300) });
         }
       }
       break;
