@@ -30,5 +30,8 @@ export const HUB_INVOKE_TIMEOUTS: CallTimeouts = {
   requestTimeoutMs: TAG_MANAGER_TIMEOUT_SECONDS * 1000 + 10_000,
 };
 
+/** The collector writes its activation parameters (up to three SSM writes) only with this much time left. */
+export const ACTIVATION_WRITES_RESERVE_MS = 3 * AWS_CALL_TIMEOUTS.requestTimeoutMs;
+
 /** The collector stops waiting for the hub this long before its own invocation would be killed. */
 export const HUB_CALL_END_MARGIN_MS = 5_000;

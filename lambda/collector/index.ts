@@ -6,8 +6,9 @@ import type { DeregisterInstance, RegistrationError, SyncInstance } from '../sha
 import { emitMetrics, log } from '../shared/log.ts';
 import { COLLECTOR_ENVIRONMENT, type EnvironmentOf } from '../../contract/environment.ts';
 import { readEnvironment } from '../shared/environment.ts';
-import { HUB_CALL_END_MARGIN_MS } from '../../contract/network.ts';
+import { ACTIVATION_WRITES_RESERVE_MS, HUB_CALL_END_MARGIN_MS } from '../../contract/network.ts';
 import {
+  ACTIVATION_ID_PLACEHOLDER,
   activationParameterNames,
   HUB_CALL_RESERVE_MS,
   MANAGED_INSTANCE_ID_TAG,
@@ -304,21 +305,34 @@ async function refreshActivation(run: Run): Promise<void> {
   }
   const a = parsed.data;
   const names = activationParameterNames(run.env.activationParameterPath);
-  // Code before ID: an instance reading in between sees the new code with the old ID at worst,
-  // and the old activation stays valid until it expires.
   const wanted: Array<[string, string]> = [
     [names.code, a.activationCode],
     [names.id, a.activationId],
   ];
   const current = await readParameters([names.id, names.code]);
   const changed = wanted.filter(([name, value]) => current[name] !== value);
-  for (const [name, value] of changed) await writeSecureParameter(name, value);
   const fields = {
     activationId: a.activationId,
     region: a.region,
     expiresAt: a.expiresAt,
     parametersWritten: changed.map(([n]) => n),
   };
+  if (changed.length > 0 && run.remainingMs() < ACTIVATION_WRITES_RESERVE_MS) {
+    run.counts.activationRefreshSkipped = 1;
+    log('WARN', 'out of time: activation parameters left as they are until the next reconcile', fields);
+    return;
+  }
+  // The documents read the ID and the code as one pair, and no SSM write covers both. One write
+  // takes the pair from one whole state to the next (the first write ever: code, then ID, which a
+  // reader cannot find before). When both change, the ID is first replaced by a placeholder that
+  // is no activation ID: a run cut after any write leaves an ID the documents refuse before they
+  // touch the agent, never a code with another activation's ID, and the next reconcile (which
+  // compares both values) finishes the refresh. The old activation stays valid until it expires.
+  const writes =
+    changed.length === 2 && current[names.id] !== undefined
+      ? [[names.id, ACTIVATION_ID_PLACEHOLDER] as [string, string], ...changed]
+      : changed;
+  for (const [name, value] of writes) await writeSecureParameter(name, value);
   log('INFO', changed.length > 0 ? 'activation refreshed' : 'activation unchanged', fields);
   if (Date.parse(a.expiresAt) - Date.now() < DAY_MS)
     log('WARN', 'activation expires within a day; is rotation in the hub working?', fields);

@@ -7,6 +7,9 @@ import { Ec2Fake, type FakeInstance } from '../../../testing/fakes/ec2-fake.ts';
 import { LambdaFake, MAX_SYNC_PAYLOAD_BYTES, type InvokeHandler } from '../../../testing/fakes/lambda-fake.ts';
 import { SsmParametersFake } from '../../../testing/fakes/ssm-parameters-fake.ts';
 import { MAX_INSTANCES_PER_REQUEST } from '../../../lambda/shared/contract.ts';
+import { ACTIVATION_ID_PLACEHOLDER, HUB_CALL_RESERVE_MS } from '../../../contract/names.ts';
+import { ACTIVATION_WRITES_RESERVE_MS } from '../../../contract/network.ts';
+import { DOCUMENT_ACTIVATION_ID } from '../../../testing/helpers/document-activation-id.ts';
 
 const AGENCY = '111122223333';
 const HUB_ARN = `arn:aws:lambda:eu-west-1:999988887777:function:ssm-hub-tag-manager:agency-${AGENCY}`;
@@ -418,8 +421,59 @@ describe('activation refresh', () => {
     ssm.puts = [];
     activation = { ...activation, activationId: 'act-2222', activationCode: CODE };
     await run(scheduled);
-    expect(ssm.puts.map((p) => p.name).sort()).toEqual([names.code, names.id].sort());
+    // Both changed: the ID is first replaced by the placeholder (see the next test).
+    expect(ssm.puts.map((p) => p.name)).toEqual([names.id, names.code, names.id]);
     expect(ssm.parameters.get(names.id)!.value).toBe('act-2222');
+  });
+
+  it('replaces ID and code so that a run cut after any write never leaves a code with another activation ID', async () => {
+    // Activation IDs as SSM issues them (UUIDs), which the registration documents accept.
+    const OLD = { activationId: '0a1b2c3d-0000-4000-8000-000000000001', activationCode: CODE };
+    const NEW = { activationId: '0a1b2c3d-0000-4000-8000-000000000002', activationCode: CODE2 };
+    activation = { ...activation, ...OLD };
+    await run(scheduled);
+    ssm.puts = [];
+    activation = { ...activation, ...NEW };
+    await run(scheduled);
+    // Replay the writes: after each one, the pair a document would read is the old one, the new
+    // one, or has an ID the documents refuse before touching the agent.
+    const pair = { id: OLD.activationId, code: OLD.activationCode };
+    const seen = [{ ...pair }];
+    for (const put of ssm.puts) {
+      pair[put.name === names.id ? 'id' : 'code'] = put.value;
+      seen.push({ ...pair });
+    }
+    expect(seen.at(-1)).toEqual({ id: NEW.activationId, code: NEW.activationCode });
+    for (const p of seen) {
+      const whole =
+        (p.id === OLD.activationId && p.code === OLD.activationCode) ||
+        (p.id === NEW.activationId && p.code === NEW.activationCode);
+      expect(whole || !DOCUMENT_ACTIVATION_ID.test(p.id), JSON.stringify({ ...p, code: '…' })).toBe(true);
+    }
+    expect(seen.some((p) => p.id === ACTIVATION_ID_PLACEHOLDER)).toBe(true);
+  });
+
+  it('leaves the parameters as they are when too little time is left to write them all', async () => {
+    await run(scheduled);
+    ssm.puts = [];
+    activation = { ...activation, activationId: 'act-3333', activationCode: CODE2 };
+    // Time enough for the hub call; then the hub took nearly all of it.
+    let answered = false;
+    hub.onInvoke = async (p, meta) => {
+      if ((p as { op: string }).op === 'activation') answered = true;
+      return hubThatApplies(p, meta);
+    };
+    const context = {
+      ...CONTEXT,
+      getRemainingTimeInMillis: () => (answered ? ACTIVATION_WRITES_RESERVE_MS - 1 : 900_000),
+    };
+    const summary = (await collector.handler(scheduled, context)) as Record<string, number>;
+    expect(ssm.puts).toHaveLength(0);
+    expect(ssm.parameters.get(names.id)!.value).toBe('act-1111');
+    expect(summary.activationRefreshSkipped).toBe(1);
+    expect(logsAt('WARN').map((l) => l['message'])).toContain(
+      'out of time: activation parameters left as they are until the next reconcile',
+    );
   });
 
   it('never writes a log line or error containing the activation code', async () => {
@@ -471,6 +525,29 @@ describe('configuration', () => {
 });
 
 describe('time budget', () => {
+  it('starts neither the report nor the activation refresh with less than a whole hub call of time left', async () => {
+    ec2.instances = [managed(1)];
+    // The one sync batch starts in time; the hub then takes most of what was left.
+    let synced = false;
+    hub.onInvoke = async (p, meta) => {
+      if ((p as { op: string }).op === 'sync') synced = true;
+      return hubThatApplies(p, meta);
+    };
+    const context = { ...CONTEXT, getRemainingTimeInMillis: () => (synced ? HUB_CALL_RESERVE_MS - 1 : 900_000) };
+    const summary = (await collector.handler(scheduled, context)) as Record<string, number>;
+    expect(hub.calls.map((c) => (c.payload as { op: string }).op)).toEqual(['sync']);
+    expect(summary).toMatchObject({ reportWithheld: 1, activationRefreshSkipped: 1, applied: 1 });
+    expect(metric('ReportWithheld')).toBe(1);
+    expect(
+      logsAt('WARN').find(
+        (l) => l['message'] === 'registration report not sent: this run did not account for every node',
+      ),
+    ).toMatchObject({ outOfTime: 1, deferred: 0, failedRequests: 0 });
+    expect(logsAt('WARN').map((l) => l['message'])).toContain(
+      'out of time: activation refresh left to the next reconcile',
+    );
+  });
+
   it('starts a hub request only with a full tag-manager call of time left, and defers the rest without failing', async () => {
     ec2.instances = Array.from({ length: 450 }, (_, n) => managed(n));
     // 3 hub calls fit, then the invocation is short of time (HUB_CALL_RESERVE_MS is 320 s).
@@ -583,6 +660,26 @@ describe('reconcile safety', () => {
     expect(sent.map((i) => i.ec2InstanceId)).toEqual([ec2Id(3)]);
     expect(summary.duplicateClaims).toBe(2);
     expect(metric('DuplicateClaims')).toBe(2);
+    // One WARN names the node and every instance that claims it.
+    expect(logsAt('WARN').filter((l) => l['managedInstanceId'] === miId(1))).toEqual([
+      expect.objectContaining({
+        message: 'managed node claimed by several instances; none of them sent',
+        ec2InstanceIds: [ec2Id(1), ec2Id(2)],
+      }),
+    ]);
+  });
+
+  it('holds back the registration report while two live instances claim the same node', async () => {
+    ec2.instances = [managed(1), { ...managed(2), tags: { ...managed(2).tags, managedinstanceid: miId(1) } }];
+    const summary = (await run(scheduled)) as Record<string, number>;
+    expect(summary.reportWithheld).toBe(1);
+    expect(metric('ReportWithheld')).toBe(1);
+    expect(hub.payloadsOf('report')).toHaveLength(0);
+    expect(
+      logsAt('WARN').find(
+        (l) => l['message'] === 'registration report not sent: this run did not account for every node',
+      ),
+    ).toMatchObject({ duplicateClaims: 2, failedRequests: 0, deferred: 0 });
   });
 });
 
