@@ -19,7 +19,7 @@ import {
 import { readParameters, writeSecureParameter } from './activation-io.ts';
 import { checkActivationAnswer, checkBatchAnswer, checkErrorAnswer } from './answers.ts';
 import { batchInstances } from './batching.ts';
-import { describeInstance, managedInstancePages } from './ec2-io.ts';
+import { describeInstance, instanceStates, managedInstancePages } from './ec2-io.ts';
 import { classifyEvent, managedIdFromTags, type Tags } from './events.ts';
 import { invokeHub, type HubAnswer } from './hub-io.ts';
 import { HandlerError } from '../shared/errors.ts';
@@ -46,6 +46,8 @@ class Run {
     applied: 0,
     unchanged: 0,
     rejected: 0,
+    /** Rejected syncs of instances that had terminated meanwhile (see sortRejected). */
+    gone: 0,
     failed: 0,
     missingResults: 0,
     invalidManagedInstanceIds: 0,
@@ -115,6 +117,7 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
       managedInstanceId: o.managedInstanceId,
     });
   }
+  const rejectedSyncs: RejectedLine[] = [];
   // One request at a time: the hub's SSM write rate is shared by every agency.
   for (const [i, batch] of batches.entries()) {
     const fields = { op, batch: i + 1, batches: batches.length, instances: batch.length };
@@ -157,9 +160,14 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
           run.counts[r.status]++;
           break;
         case 'rejected':
-          run.counts.rejected++;
-          run.counts.hubRefusals++;
-          log('WARN', 'hub rejected instance', line);
+          // A sync may reach the hub after the instance terminated and its node was deregistered:
+          // told apart from a refusal below, once the whole request is answered.
+          if (op === 'sync')
+            rejectedSyncs.push({
+              ...line,
+              ec2InstanceId: batch.find((b) => b.managedInstanceId === r.managedInstanceId)?.ec2InstanceId,
+            });
+          else refused(run, line);
           break;
         case 'failed':
           run.counts.failed++;
@@ -181,6 +189,42 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
         count: missing.length,
         managedInstanceIds: missing.slice(0, 20),
       });
+    }
+  }
+  if (rejectedSyncs.length > 0) await sortRejected(run, rejectedSyncs);
+}
+
+type RejectedLine = { op: string; managedInstanceId: string; ec2InstanceId?: string; reason?: string };
+
+/** A node the hub refused: counted as a refusal (HubRefusals, the collector's alarm). */
+function refused(run: Run, line: RejectedLine): void {
+  run.counts.rejected++;
+  run.counts.hubRefusals++;
+  log('WARN', 'hub rejected instance', line);
+}
+
+/**
+ * Rejected syncs of instances EC2 now shows terminated, shutting down or no longer lists are
+ * ordinary races (the termination's deregistration reached the hub first, and the hub answers an
+ * unknown node as it answers another agency's): counted as gone, not as refusals. The hub still
+ * records its side. When EC2 cannot be asked, every one stays a refusal.
+ */
+async function sortRejected(run: Run, lines: RejectedLine[]): Promise<void> {
+  let states: Map<string, string> | undefined;
+  try {
+    states = await instanceStates(lines.flatMap((l) => (l.ec2InstanceId ? [l.ec2InstanceId] : [])));
+  } catch (err) {
+    log('WARN', 'could not read the state of rejected instances; counted as refusals', {
+      error: String((err as Error).message).slice(0, 300),
+    });
+  }
+  const GONE = new Set(['not listed', 'terminated', 'shutting-down']);
+  for (const line of lines) {
+    const state = states && line.ec2InstanceId ? (states.get(line.ec2InstanceId) ?? 'not listed') : undefined;
+    if (state === undefined || !GONE.has(state)) refused(run, line);
+    else {
+      run.counts.gone++;
+      log('INFO', 'instance gone before its sync reached the hub; not a refusal', { ...line, state });
     }
   }
 }

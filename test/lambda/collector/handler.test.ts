@@ -331,6 +331,45 @@ describe('hub refusals', () => {
     expect(logsAt('ERROR')[0]).toMatchObject({ errorType: 'TypeError', error: 'boom', batch: 2 });
   });
 
+  it.each([
+    ['terminated', { state: 'terminated' as const }, 'gone'],
+    ['shutting down', { state: 'shutting-down' as const }, 'gone'],
+    ['no longer listed by EC2', undefined, 'gone'],
+    ['running', { state: 'running' as const }, 'refusal'],
+    ['stopped', { state: 'stopped' as const }, 'refusal'],
+  ])('counts a tag change the hub rejected as %s: %s', async (_state, now, expected) => {
+    const tags = { Name: 'web-4', managedinstanceid: miId(4) };
+    // By the time the sync reaches the hub, the termination's deregistration may have removed the node.
+    ec2.instances = now ? [{ instanceId: ec2Id(4), tags, ...now }] : [];
+    hub.onInvoke = async (p) => ({
+      results: (p as { instances: Array<Record<string, string>> }).instances.map((i) => ({
+        ...i,
+        tags: undefined,
+        status: 'rejected',
+        reason: 'managed node is not registered to your agency',
+      })),
+    });
+    const summary = (await run(tagChange(ec2Id(4), tags))) as Record<string, number>;
+    const gone = expected === 'gone';
+    expect(summary).toMatchObject({ gone: gone ? 1 : 0, rejected: gone ? 0 : 1, hubRefusals: gone ? 0 : 1 });
+    expect(metric('HubRefusals')).toBe(gone ? 0 : 1);
+    expect(logsAt('WARN').filter((l) => l['message'] === 'hub rejected instance')).toHaveLength(gone ? 0 : 1);
+    // Asked with a filter: an instance EC2 no longer knows does not fail the call.
+    expect(ec2.calls.at(-1)!.filters).toEqual([{ name: 'instance-id', values: [ec2Id(4)] }]);
+  });
+
+  it('counts rejections as refusals when EC2 cannot say whether the instances are gone', async () => {
+    ec2.failWith = { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized.' };
+    hub.onInvoke = async (p) => ({
+      results: (p as { instances: Array<Record<string, string>> }).instances.map((i) => ({
+        managedInstanceId: i['managedInstanceId'],
+        status: 'rejected',
+      })),
+    });
+    const summary = (await run(tagChange(ec2Id(4), { managedinstanceid: miId(4) }))) as Record<string, number>;
+    expect(summary).toMatchObject({ gone: 0, rejected: 1, hubRefusals: 1 });
+  });
+
   it('reports each rejected instance, counts it, and does not fail the run for it', async () => {
     ec2.instances = Array.from({ length: 10 }, (_, n) => managed(n));
     hub.onInvoke = async (p, meta) => {
