@@ -154,6 +154,7 @@ describe('collector → alias → tag manager', () => {
     );
     expect(hub.ssm.state.nodes.has(mi)).toBe(false);
     collectorLogs = [];
+    const rejectedBefore = hub.metrics('RejectedNodes');
     const summary = (await collector.handler(
       {
         source: 'aws.tag',
@@ -171,5 +172,7 @@ describe('collector → alias → tag manager', () => {
     expect(summary).toMatchObject({ gone: 1, rejected: 0, hubRefusals: 0 });
     const metrics = collectorLogs.map((l) => JSON.parse(l)).filter((l) => l._aws);
     expect(metrics.reduce((n, l) => n + (l.HubRefusals ?? 0), 0)).toBe(0);
+    // The hub's own answer and count are unchanged: it cannot tell this race from a refusal.
+    expect(hub.metrics('RejectedNodes')).toBe(rejectedBefore + 1);
   });
 });
