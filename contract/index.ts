@@ -5,6 +5,7 @@ export * from './environment.ts';
 export * from './errors.ts';
 export * from './limits.ts';
 export * from './names.ts';
+export * from './network.ts';
 export * from './page-sizes.ts';
 export * from './patterns.ts';
 export * from './project.ts';

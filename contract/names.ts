@@ -53,6 +53,14 @@ export const activationParameterNames = (path: string): { id: string; code: stri
   code: `${path}/code`,
 });
 
+/**
+ * Written to <path>/id while a refresh replaces both the ID and the code (the collector's
+ * refreshActivation): not an activation ID, so the registration documents refuse it (they check
+ * the ID against the activation ID pattern before touching the agent) instead of reading a code
+ * with another activation's ID.
+ */
+export const ACTIVATION_ID_PLACEHOLDER = 'refresh-in-progress';
+
 /** Central-side SecureString parameter holding one agency's activation record. */
 export const centralActivationParameterName = (prefix: string, agencyAccountId: string): string =>
   `${prefix}/${agencyAccountId}`;

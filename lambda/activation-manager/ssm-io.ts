@@ -15,12 +15,13 @@ import {
   SSMClient,
   type Activation,
 } from '@aws-sdk/client-ssm';
+import { nameTimeouts, timeoutOptions } from '../shared/timeouts.ts';
 
 let client: SSMClient | undefined;
 
 function ssm(): SSMClient {
   // Adaptive retries back off on ThrottlingException; SSM's activation APIs have low TPS.
-  client ??= new SSMClient({ retryMode: 'adaptive', maxAttempts: 6 });
+  client ??= nameTimeouts(new SSMClient({ retryMode: 'adaptive', maxAttempts: 6, ...timeoutOptions() }), 'SSM');
   return client;
 }
 

@@ -3,6 +3,7 @@
 // in tests is read after the handler is loaded).
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import type { CallOptions } from './ssm-io.ts';
+import { nameTimeouts, timeoutOptions } from '../shared/timeouts.ts';
 
 let client: CloudFormationClient | undefined;
 
@@ -13,7 +14,10 @@ let client: CloudFormationClient | undefined;
  * ValidationError "Stack with id … does not exist".
  */
 export async function stackStatus(stackId: string, opts: CallOptions = {}): Promise<string> {
-  client ??= new CloudFormationClient({ retryMode: 'adaptive', maxAttempts: 6 });
+  client ??= nameTimeouts(
+    new CloudFormationClient({ retryMode: 'adaptive', maxAttempts: 6, ...timeoutOptions() }),
+    'CloudFormation',
+  );
   try {
     const out = await client.send(new DescribeStacksCommand({ StackName: stackId }), opts);
     return out.Stacks?.find((s) => s.StackId === stackId)?.StackStatus ?? 'gone';

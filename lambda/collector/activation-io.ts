@@ -2,10 +2,11 @@
 // Values pass through here and are never logged. The SDK client is loaded on first use: only a
 // reconcile run needs it.
 import { lazySdk } from '../shared/lazy-sdk.ts';
+import { nameTimeouts, timeoutOptions } from '../shared/timeouts.ts';
 
 const ssm = lazySdk(
   () => import('@aws-sdk/client-ssm'),
-  (sdk) => new sdk.SSMClient({ retryMode: 'adaptive', maxAttempts: 6 }),
+  (sdk) => nameTimeouts(new sdk.SSMClient({ retryMode: 'adaptive', maxAttempts: 6, ...timeoutOptions() }), 'SSM'),
 );
 
 /** Current decrypted values by name; a missing parameter is simply absent. */

@@ -3,6 +3,7 @@
 // (endpoint overrides in tests) is read after the handler module has loaded.
 import type { Instance } from '@aws-sdk/client-ec2';
 import { lazySdk } from '../shared/lazy-sdk.ts';
+import { nameTimeouts, timeoutOptions } from '../shared/timeouts.ts';
 import { MANAGED_INSTANCE_ID_TAG } from '../shared/names.ts';
 import { EC2_DESCRIBE_INSTANCES_MAX_RESULTS } from '../../contract/page-sizes.ts';
 import { tagListToRecord, withoutClearedTags, type Tags } from './events.ts';
@@ -10,7 +11,7 @@ import { observedOfSnapshot, type Observed } from './observed.ts';
 
 const ec2 = lazySdk(
   () => import('@aws-sdk/client-ec2'),
-  (sdk) => new sdk.EC2Client({ retryMode: 'adaptive', maxAttempts: 6 }),
+  (sdk) => nameTimeouts(new sdk.EC2Client({ retryMode: 'adaptive', maxAttempts: 6, ...timeoutOptions() }), 'EC2'),
 );
 
 export interface Ec2Instance {
@@ -54,6 +55,36 @@ export async function* managedInstancePages(errorTag: string): AsyncGenerator<Ec
       .filter((i) => Object.hasOwn(i.tags, MANAGED_INSTANCE_ID_TAG) || Object.hasOwn(i.tags, errorTag));
     NextToken = page.NextToken || undefined;
   } while (NextToken);
+}
+
+/** Instance IDs one DescribeInstances filter names at most: keeps each request small. */
+const IDS_PER_CALL = 100;
+
+/**
+ * The state of each of `ids` EC2 still lists. An ID EC2 no longer knows is simply absent: a filter
+ * only narrows the answer, while an unknown ID in InstanceIds fails the whole call (DescribeInstances
+ * API reference: "If you specify an instance ID that is not valid, an error is returned"; recently
+ * terminated instances stay listed, usually for less than an hour).
+ */
+export async function instanceStates(ids: readonly string[]): Promise<Map<string, string>> {
+  const { sdk, client } = await ec2();
+  const states = new Map<string, string>();
+  for (let i = 0; i < ids.length; i += IDS_PER_CALL) {
+    let NextToken: string | undefined;
+    do {
+      const page = await client.send(
+        new sdk.DescribeInstancesCommand({
+          Filters: [{ Name: 'instance-id', Values: ids.slice(i, i + IDS_PER_CALL) }],
+          MaxResults: EC2_DESCRIBE_INSTANCES_MAX_RESULTS,
+          NextToken,
+        }),
+      );
+      for (const r of page.Reservations ?? [])
+        for (const x of r.Instances ?? []) if (x.InstanceId) states.set(x.InstanceId, x.State?.Name ?? 'unknown');
+      NextToken = page.NextToken || undefined;
+    } while (NextToken);
+  }
+  return states;
 }
 
 /** One instance by ID (terminated instances stay visible for a while), or undefined if EC2 no longer knows it. */

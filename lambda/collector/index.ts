@@ -6,7 +6,9 @@ import type { DeregisterInstance, RegistrationError, SyncInstance } from '../sha
 import { emitMetrics, log } from '../shared/log.ts';
 import { COLLECTOR_ENVIRONMENT, type EnvironmentOf } from '../../contract/environment.ts';
 import { readEnvironment } from '../shared/environment.ts';
+import { ACTIVATION_WRITES_RESERVE_MS, HUB_CALL_END_MARGIN_MS } from '../../contract/network.ts';
 import {
+  ACTIVATION_ID_PLACEHOLDER,
   activationParameterNames,
   HUB_CALL_RESERVE_MS,
   MANAGED_INSTANCE_ID_TAG,
@@ -17,7 +19,7 @@ import {
 import { readParameters, writeSecureParameter } from './activation-io.ts';
 import { checkActivationAnswer, checkBatchAnswer, checkErrorAnswer } from './answers.ts';
 import { batchInstances } from './batching.ts';
-import { describeInstance, managedInstancePages } from './ec2-io.ts';
+import { describeInstance, instanceStates, managedInstancePages } from './ec2-io.ts';
 import { classifyEvent, managedIdFromTags, type Tags } from './events.ts';
 import { invokeHub, type HubAnswer } from './hub-io.ts';
 import { HandlerError } from '../shared/errors.ts';
@@ -44,6 +46,8 @@ class Run {
     applied: 0,
     unchanged: 0,
     rejected: 0,
+    /** Rejected syncs of instances that had terminated meanwhile (see sortRejected). */
+    gone: 0,
     failed: 0,
     missingResults: 0,
     invalidManagedInstanceIds: 0,
@@ -57,8 +61,10 @@ class Run {
     /** Tags the hub did not copy to SSM (`aws:` keys, over the 50-tag limit, ...): the run summary shows them. */
     tagsSkipped: 0,
     instancesWithSkippedTags: 0,
-    /** 1 when the registration report was not sent because some sync request got no answer. */
+    /** 1 when the registration report was not sent: the run did not account for every node (see reconcile). */
     reportWithheld: 0,
+    /** 1 when too little time was left to fetch the activation. */
+    activationRefreshSkipped: 0,
   };
   readonly failures: string[] = [];
   constructor(
@@ -66,6 +72,18 @@ class Run {
     /** Milliseconds left in this invocation (Infinity when the context does not say). */
     readonly remainingMs: () => number = () => Number.POSITIVE_INFINITY,
   ) {}
+
+  /**
+   * Calls the hub when a whole tag-manager call still fits in this invocation (HUB_CALL_RESERVE_MS),
+   * else answers undefined without calling: what was not sent waits for the next run instead of
+   * dying with the invocation. An unanswered call is abandoned shortly before the invocation would
+   * be killed (HUB_CALL_END_MARGIN_MS), so the run still logs and reports what happened.
+   */
+  hubIfTime(request: unknown): Promise<HubAnswer> | undefined {
+    const left = this.remainingMs();
+    if (left < HUB_CALL_RESERVE_MS) return undefined;
+    return invokeHub(this.env.hubFunctionArn, request, left - HUB_CALL_END_MARGIN_MS);
+  }
 
   /** A whole request refused or failed: counted, logged, and fatal at the end of the run. */
   refuse(message: string, fields: Record<string, unknown>): void {
@@ -101,12 +119,12 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
       managedInstanceId: o.managedInstanceId,
     });
   }
+  const rejectedSyncs: RejectedLine[] = [];
   // One request at a time: the hub's SSM write rate is shared by every agency.
   for (const [i, batch] of batches.entries()) {
     const fields = { op, batch: i + 1, batches: batches.length, instances: batch.length };
-    // A hub call may take up to the tag manager's timeout; never start one that cannot finish.
-    // What is left waits for the next reconcile instead of dying with the invocation.
-    if (run.remainingMs() < HUB_CALL_RESERVE_MS) {
+    const call = run.hubIfTime({ op, instances: batch });
+    if (!call) {
       const left = batches.slice(i).reduce((n, b) => n + b.length, 0);
       run.counts.deferred += left;
       log('WARN', 'out of time: remaining instances deferred to the next reconcile', { ...fields, deferred: left });
@@ -115,7 +133,7 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
     run.counts.sent += batch.length;
     let answer: HubAnswer;
     try {
-      answer = await invokeHub(run.env.hubFunctionArn, { op, instances: batch });
+      answer = await call;
     } catch (err) {
       const e = err as Error;
       run.refuse(`hub invocation failed: ${e.name}`, { ...fields, error: String(e.message).slice(0, 300) });
@@ -145,9 +163,14 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
           run.counts[r.status]++;
           break;
         case 'rejected':
-          run.counts.rejected++;
-          run.counts.hubRefusals++;
-          log('WARN', 'hub rejected instance', line);
+          // A sync may reach the hub after the instance terminated and its node was deregistered:
+          // told apart from a refusal below, once the whole request is answered.
+          if (op === 'sync')
+            rejectedSyncs.push({
+              ...line,
+              ec2InstanceId: batch.find((b) => b.managedInstanceId === r.managedInstanceId)?.ec2InstanceId,
+            });
+          else refused(run, line);
           break;
         case 'failed':
           run.counts.failed++;
@@ -171,6 +194,42 @@ async function send(run: Run, op: 'sync' | 'deregister', all: Array<SyncInstance
       });
     }
   }
+  if (rejectedSyncs.length > 0) await sortRejected(run, rejectedSyncs);
+}
+
+type RejectedLine = { op: string; managedInstanceId: string; ec2InstanceId?: string; reason?: string };
+
+/** A node the hub refused: counted as a refusal (HubRefusals, the collector's alarm). */
+function refused(run: Run, line: RejectedLine): void {
+  run.counts.rejected++;
+  run.counts.hubRefusals++;
+  log('WARN', 'hub rejected instance', line);
+}
+
+/**
+ * Rejected syncs of instances EC2 now shows terminated, shutting down or no longer lists are
+ * ordinary races (the termination's deregistration reached the hub first, and the hub answers an
+ * unknown node as it answers another agency's): counted as gone, not as refusals. The hub still
+ * records its side. When EC2 cannot be asked, every one stays a refusal.
+ */
+async function sortRejected(run: Run, lines: RejectedLine[]): Promise<void> {
+  let states: Map<string, string> | undefined;
+  try {
+    states = await instanceStates(lines.flatMap((l) => (l.ec2InstanceId ? [l.ec2InstanceId] : [])));
+  } catch (err) {
+    log('WARN', 'could not read the state of rejected instances; counted as refusals', {
+      error: String((err as Error).message).slice(0, 300),
+    });
+  }
+  const GONE = new Set(['not listed', 'terminated', 'shutting-down']);
+  for (const line of lines) {
+    const state = states && line.ec2InstanceId ? (states.get(line.ec2InstanceId) ?? 'not listed') : undefined;
+    if (state === undefined || !GONE.has(state)) refused(run, line);
+    else {
+      run.counts.gone++;
+      log('INFO', 'instance gone before its sync reached the hub; not a refusal', { ...line, state });
+    }
+  }
 }
 
 /** An instance whose managedinstanceid tag holds something else than a node ID: reported, never sent. */
@@ -184,23 +243,28 @@ function invalidId(run: Run, ec2InstanceId: string, value: string): void {
 
 const errorTagOf = (run: Run) => `${run.env.reservedTagPrefix}${PROVENANCE_TAG_SUFFIXES.registrationError}`;
 
-/** Sends every registration error seen (an empty list clears the hub's record of this agency). */
-async function report(run: Run, registrationErrors: RegistrationError[]): Promise<void> {
+/**
+ * Sends every registration error seen (an empty list clears the hub's record of this agency).
+ * False when too little time was left to send it.
+ */
+async function report(run: Run, registrationErrors: RegistrationError[]): Promise<boolean> {
+  // The Lambda runtime sets AWS_REGION: the hub keeps this Region's "reported at" apart.
+  const call = run.hubIfTime({ op: 'report', registrationErrors, region: process.env['AWS_REGION'] });
+  if (!call) return false;
   try {
-    // The Lambda runtime sets AWS_REGION: the hub keeps this Region's "reported at" apart.
-    const region = process.env['AWS_REGION'];
-    const answer = await invokeHub(run.env.hubFunctionArn, { op: 'report', registrationErrors, region });
-    payloadOrRefuse(run, answer, 'report', { op: 'report' });
+    payloadOrRefuse(run, await call, 'report', { op: 'report' });
   } catch (err) {
-    run.refuse(`hub invocation failed: ${(err as Error).name}`, { op: 'report' });
+    const e = err as Error;
+    run.refuse(`hub invocation failed: ${e.name}`, { op: 'report', error: String(e.message).slice(0, 300) });
   }
+  return true;
 }
 
 async function reconcile(run: Run): Promise<number> {
   const live: SyncInstance[] = [];
   const gone: DeregisterInstance[] = [];
   const failed: RegistrationError[] = [];
-  const claims = new Map<string, number>();
+  const claims = new Map<string, string[]>();
   let seen = 0;
   for await (const page of managedInstancePages(errorTagOf(run))) {
     for (const i of page) {
@@ -216,18 +280,19 @@ async function reconcile(run: Run): Promise<number> {
       if (!up) gone.push(node);
       else {
         live.push({ ...node, tags: i.tags, ...i.observed });
-        claims.set(id.id, (claims.get(id.id) ?? 0) + 1);
+        claims.set(id.id, [...(claims.get(id.id) ?? []), i.ec2InstanceId]);
       }
     }
   }
-  // Two live instances naming one node: one of them was mislabelled. Send neither; the hub keeps
-  // the node bound to the instance it first saw.
-  const claimed = live.filter((i) => {
-    if (claims.get(i.managedInstanceId) === 1) return true;
-    run.counts.duplicateClaims++;
-    log('WARN', 'managed node claimed by several instances; not sent', i);
-    return false;
-  });
+  // Two live instances naming one node: one of them was mislabelled (a clone of a registered
+  // instance's image, or an instance that tagged itself with a neighbour's node ID). Send neither;
+  // the hub keeps the node bound to the instance it first saw. One WARN per node names them all.
+  for (const [managedInstanceId, ec2InstanceIds] of claims) {
+    if (ec2InstanceIds.length < 2) continue;
+    run.counts.duplicateClaims += ec2InstanceIds.length;
+    log('WARN', 'managed node claimed by several instances; none of them sent', { managedInstanceId, ec2InstanceIds });
+  }
+  const claimed = live.filter((i) => claims.get(i.managedInstanceId)!.length === 1);
   const c = run.counts;
   const before = { failures: run.failures.length, deferred: c.deferred, missing: c.missingResults, failed: c.failed };
   await send(run, 'sync', claimed);
@@ -235,19 +300,23 @@ async function reconcile(run: Run): Promise<number> {
   // only on nodes that became overdue before it: so it is sent only after a run in which every
   // instance sent got an answer that is not `failed` (a node the hub failed on, e.g. deferred for
   // lack of time on its side, may have no row binding it yet), no request was refused or failed,
-  // and nothing was deferred here.
-  const unanswered = {
+  // nothing was deferred here, no node was claimed by several live instances (neither was sent,
+  // so the live node may have no row binding it: the sweep would take it for an orphan), and a
+  // whole hub call still fits in the time left (the report is itself a hub call).
+  const incomplete = {
     failedRequests: run.failures.length - before.failures,
     deferred: c.deferred - before.deferred,
     missingResults: c.missingResults - before.missing,
     failedInstances: c.failed - before.failed,
+    duplicateClaims: c.duplicateClaims,
+    outOfTime: 0,
   };
   if (gone.length) await send(run, 'deregister', gone);
   c.registrationErrors = failed.length;
-  if (Object.values(unanswered).every((n) => n === 0)) await report(run, failed);
-  else {
+  if (Object.values(incomplete).every((n) => n === 0) && !(await report(run, failed))) incomplete.outOfTime = 1;
+  if (Object.values(incomplete).some((n) => n > 0)) {
     c.reportWithheld = 1;
-    log('WARN', 'registration report not sent: some syncs got no answer this run', unanswered);
+    log('WARN', 'registration report not sent: this run did not account for every node', incomplete);
   }
   return seen;
 }
@@ -256,9 +325,16 @@ const DAY_MS = 86_400_000;
 
 /** Fetches the agency's current activation and rewrites only the parameters whose value changed. */
 async function refreshActivation(run: Run): Promise<void> {
+  const call = run.hubIfTime({ op: 'activation' });
+  if (!call) {
+    // The parameters keep the last activation fetched, which stays valid until it expires.
+    run.counts.activationRefreshSkipped = 1;
+    log('WARN', 'out of time: activation refresh left to the next reconcile');
+    return;
+  }
   let answer: HubAnswer;
   try {
-    answer = await invokeHub(run.env.hubFunctionArn, { op: 'activation' });
+    answer = await call;
   } catch (err) {
     run.refuse(`hub invocation failed: ${(err as Error).name}`, {
       op: 'activation',
@@ -276,21 +352,34 @@ async function refreshActivation(run: Run): Promise<void> {
   }
   const a = parsed.data;
   const names = activationParameterNames(run.env.activationParameterPath);
-  // Code before ID: an instance reading in between sees the new code with the old ID at worst,
-  // and the old activation stays valid until it expires.
   const wanted: Array<[string, string]> = [
     [names.code, a.activationCode],
     [names.id, a.activationId],
   ];
   const current = await readParameters([names.id, names.code]);
   const changed = wanted.filter(([name, value]) => current[name] !== value);
-  for (const [name, value] of changed) await writeSecureParameter(name, value);
   const fields = {
     activationId: a.activationId,
     region: a.region,
     expiresAt: a.expiresAt,
     parametersWritten: changed.map(([n]) => n),
   };
+  if (changed.length > 0 && run.remainingMs() < ACTIVATION_WRITES_RESERVE_MS) {
+    run.counts.activationRefreshSkipped = 1;
+    log('WARN', 'out of time: activation parameters left as they are until the next reconcile', fields);
+    return;
+  }
+  // The documents read the ID and the code as one pair, and no SSM write covers both. One write
+  // takes the pair from one whole state to the next (the first write ever: code, then ID, which a
+  // reader cannot find before). When both change, the ID is first replaced by a placeholder that
+  // is no activation ID: a run cut after any write leaves an ID the documents refuse before they
+  // touch the agent, never a code with another activation's ID, and the next reconcile (which
+  // compares both values) finishes the refresh. The old activation stays valid until it expires.
+  const writes =
+    changed.length === 2 && current[names.id] !== undefined
+      ? [[names.id, ACTIVATION_ID_PLACEHOLDER] as [string, string], ...changed]
+      : changed;
+  for (const [name, value] of writes) await writeSecureParameter(name, value);
   log('INFO', changed.length > 0 ? 'activation refreshed' : 'activation unchanged', fields);
   if (Date.parse(a.expiresAt) - Date.now() < DAY_MS)
     log('WARN', 'activation expires within a day; is rotation in the hub working?', fields);
@@ -351,7 +440,7 @@ export async function handler(
         } catch (err) {
           const e = err as Error;
           run.failures.push(`${what} failed: ${e.name}`);
-          log('ERROR', `${what} failed`, { error: e.name, message: String(e.message).slice(0, 300) });
+          log('ERROR', `${what} failed`, { errorType: e.name, error: String(e.message).slice(0, 300) });
         }
       }
       break;

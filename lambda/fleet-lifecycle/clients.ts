@@ -4,18 +4,21 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { nameTimeouts, timeoutOptions } from '../shared/timeouts.ts';
 
-const retry = { retryMode: 'adaptive' as const, maxAttempts: 6 };
+const retry = { retryMode: 'adaptive' as const, maxAttempts: 6, ...timeoutOptions() };
 let ssmClient: SSMClient | undefined;
 let ddbClient: DynamoDBDocumentClient | undefined;
 let cfnClient: CloudFormationClient | undefined;
 let orgsClient: OrganizationsClient | undefined;
 
-export const ssm = (): SSMClient => (ssmClient ??= new SSMClient(retry));
+export const ssm = (): SSMClient => (ssmClient ??= nameTimeouts(new SSMClient(retry), 'SSM'));
 export const ddb = (): DynamoDBDocumentClient =>
-  (ddbClient ??= DynamoDBDocumentClient.from(new DynamoDBClient(retry), {
+  (ddbClient ??= DynamoDBDocumentClient.from(nameTimeouts(new DynamoDBClient(retry), 'DynamoDB'), {
     marshallOptions: { removeUndefinedValues: true },
   }));
-export const cfn = (): CloudFormationClient => (cfnClient ??= new CloudFormationClient(retry));
+export const cfn = (): CloudFormationClient =>
+  (cfnClient ??= nameTimeouts(new CloudFormationClient(retry), 'CloudFormation'));
 /** Organizations has one endpoint per partition; the SDK resolves it from the Region. */
-export const orgs = (): OrganizationsClient => (orgsClient ??= new OrganizationsClient(retry));
+export const orgs = (): OrganizationsClient =>
+  (orgsClient ??= nameTimeouts(new OrganizationsClient(retry), 'Organizations'));

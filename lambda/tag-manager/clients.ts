@@ -1,12 +1,14 @@
 // SDK clients, created on first use so a test can set the environment (endpoints, retry
 // settings) before the first call. Endpoints come from the SDK's own AWS_ENDPOINT_URL_<SERVICE>;
 // the retry settings come from the function's configuration (contract/environment.ts).
+// Connection and request timeouts: contract/network.ts (AWS_CALL_TIMEOUTS).
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
 import type { TagManagerConfig } from './config.ts';
+import { nameTimeouts, timeoutOptions } from '../shared/timeouts.ts';
 
 const MAX_DELAY_MS = 20_000;
 
@@ -35,10 +37,10 @@ type RetrySettings = Pick<TagManagerConfig, 'ssmMaxAttempts' | 'retryBaseDelayMs
 
 function retryConfig({ ssmMaxAttempts: attempts, retryBaseDelayMs: base }: RetrySettings) {
   if (base !== undefined) {
-    return { maxAttempts: attempts, retryStrategy: backoffRetryStrategy(attempts, base) };
+    return { maxAttempts: attempts, retryStrategy: backoffRetryStrategy(attempts, base), ...timeoutOptions() };
   }
   // Adaptive: standard retries plus a client-side rate limiter that slows down on throttling.
-  return { maxAttempts: attempts, retryMode: 'adaptive' as const };
+  return { maxAttempts: attempts, retryMode: 'adaptive' as const, ...timeoutOptions() };
 }
 
 let ssm: SSMClient | undefined;
@@ -47,17 +49,17 @@ let tagging: ResourceGroupsTaggingAPIClient | undefined;
 
 /** The Resource Groups Tagging API (bulk tag reads of the drift pass); same retries as SSM. */
 export function taggingClient(settings: RetrySettings): ResourceGroupsTaggingAPIClient {
-  tagging ??= new ResourceGroupsTaggingAPIClient(retryConfig(settings));
+  tagging ??= nameTimeouts(new ResourceGroupsTaggingAPIClient(retryConfig(settings)), 'Resource Groups Tagging API');
   return tagging;
 }
 
 export function ssmClient(settings: RetrySettings): SSMClient {
-  ssm ??= new SSMClient(retryConfig(settings));
+  ssm ??= nameTimeouts(new SSMClient(retryConfig(settings)), 'SSM');
   return ssm;
 }
 
 export function tableClient(settings: RetrySettings): DynamoDBDocumentClient {
-  ddb ??= DynamoDBDocumentClient.from(new DynamoDBClient(retryConfig(settings)), {
+  ddb ??= DynamoDBDocumentClient.from(nameTimeouts(new DynamoDBClient(retryConfig(settings)), 'DynamoDB'), {
     marshallOptions: { removeUndefinedValues: true },
   });
   return ddb;

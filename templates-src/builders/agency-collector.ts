@@ -207,11 +207,16 @@ function instanceRole(t: Template, config: BuildConfig): void {
   });
 }
 
-/** Hub refusals of single nodes and dead-lettered events (the collector's own errors come with it). */
+/** Hub refusals of single nodes, duplicate node claims and dead-lettered events (the collector's own errors come with it). */
 function collectorAlarms(t: Template, config: BuildConfig, alarm: AddAlarm): void {
   alarm('HubRefusalsAlarm', 'The hub refused this agency or some of its nodes', {
     Namespace: derivedNames(config).metricNamespace,
     MetricName: 'HubRefusals',
+  });
+  // Held back reports pause this agency's orphan sweep until the duplicate is gone.
+  alarm('DuplicateClaimsAlarm', 'Several live instances claim one managed node (names in the collector log)', {
+    Namespace: derivedNames(config).metricNamespace,
+    MetricName: 'DuplicateClaims',
   });
   alarm(
     'DeadLetterQueueDepthAlarm',

@@ -135,4 +135,44 @@ describe('collector → alias → tag manager', () => {
     expect(summary).toMatchObject({ unchanged: 1, rejected: 0, hubRefusals: 0 });
     expect(hub.metrics('RejectedNodes')).toBe(rejectedBefore);
   });
+
+  it('counts a tag change that reaches the hub after its instance was terminated and deregistered as gone, not refused', async () => {
+    const mi = hub.registerNode(61, AGENCY_A, 'act-a');
+    ec2.instances = [instance(61, mi, { Team: 'a' })];
+    const ctx = lambdaContext(`arn:aws:lambda:us-east-1:${AGENCY_A}:function:ssm-hub-collector`);
+    await collector.handler(scheduled, ctx);
+    // Someone retags, then terminates; EventBridge delivers the termination first.
+    ec2.instances = [{ ...instance(61, mi, { Team: 'decommission' }), state: 'terminated' }];
+    await collector.handler(
+      {
+        source: 'aws.ec2',
+        'detail-type': 'EC2 Instance State-change Notification',
+        resources: [`arn:aws:ec2:us-east-1:${AGENCY_A}:instance/${ec2Id(61)}`],
+        detail: { 'instance-id': ec2Id(61), state: 'terminated' },
+      },
+      ctx,
+    );
+    expect(hub.ssm.state.nodes.has(mi)).toBe(false);
+    collectorLogs = [];
+    const rejectedBefore = hub.metrics('RejectedNodes');
+    const summary = (await collector.handler(
+      {
+        source: 'aws.tag',
+        'detail-type': 'Tag Change on Resource',
+        resources: [`arn:aws:ec2:us-east-1:${AGENCY_A}:instance/${ec2Id(61)}`],
+        detail: {
+          'changed-tag-keys': ['Team'],
+          service: 'ec2',
+          'resource-type': 'instance',
+          tags: instance(61, mi, { Team: 'decommission' }).tags,
+        },
+      },
+      ctx,
+    )) as Record<string, number>;
+    expect(summary).toMatchObject({ gone: 1, rejected: 0, hubRefusals: 0 });
+    const metrics = collectorLogs.map((l) => JSON.parse(l)).filter((l) => l._aws);
+    expect(metrics.reduce((n, l) => n + (l.HubRefusals ?? 0), 0)).toBe(0);
+    // The hub's own answer and count are unchanged: it cannot tell this race from a refusal.
+    expect(hub.metrics('RejectedNodes')).toBe(rejectedBefore + 1);
+  });
 });

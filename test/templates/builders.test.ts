@@ -96,6 +96,17 @@ describe('agency-permissions', () => {
 });
 
 describe('agency-collector', () => {
+  it('alarms when several live instances claim one managed node (their report is held back, pausing the sweep)', () => {
+    const alarm = template('agency-collector').Resources.DuplicateClaimsAlarm;
+    expect(alarm.Type).toBe('AWS::CloudWatch::Alarm');
+    expect(alarm.Properties).toMatchObject({
+      MetricName: 'DuplicateClaims',
+      Namespace: 'SsmHub/ssm-hub',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [{ Ref: 'AlarmTopic' }],
+    });
+  });
   it('invokes only its own agency alias, derived from its own account ID', () => {
     const r = template('agency-collector').Resources;
     const env = r.CollectorFunction.Properties.Environment.Variables;

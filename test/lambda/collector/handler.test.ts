@@ -8,6 +8,9 @@ import { LambdaFake, MAX_SYNC_PAYLOAD_BYTES, type InvokeHandler } from '../../..
 import { SsmParametersFake } from '../../../testing/fakes/ssm-parameters-fake.ts';
 import { MAX_INSTANCES_PER_REQUEST } from '../../../lambda/shared/contract.ts';
 import { SNAPSHOT_OBSERVED_MARGIN_MS } from '../../../contract/limits.ts';
+import { ACTIVATION_ID_PLACEHOLDER, HUB_CALL_RESERVE_MS } from '../../../contract/names.ts';
+import { ACTIVATION_WRITES_RESERVE_MS } from '../../../contract/network.ts';
+import { DOCUMENT_ACTIVATION_ID } from '../../../testing/helpers/document-activation-id.ts';
 
 const AGENCY = '111122223333';
 const HUB_ARN = `arn:aws:lambda:eu-west-1:999988887777:function:ssm-hub-tag-manager:agency-${AGENCY}`;
@@ -338,6 +341,45 @@ describe('hub refusals', () => {
     expect(logsAt('ERROR')[0]).toMatchObject({ errorType: 'TypeError', error: 'boom', batch: 2 });
   });
 
+  it.each([
+    ['terminated', { state: 'terminated' as const }, 'gone'],
+    ['shutting down', { state: 'shutting-down' as const }, 'gone'],
+    ['no longer listed by EC2', undefined, 'gone'],
+    ['running', { state: 'running' as const }, 'refusal'],
+    ['stopped', { state: 'stopped' as const }, 'refusal'],
+  ])('counts a tag change the hub rejected as %s: %s', async (_state, now, expected) => {
+    const tags = { Name: 'web-4', managedinstanceid: miId(4) };
+    // By the time the sync reaches the hub, the termination's deregistration may have removed the node.
+    ec2.instances = now ? [{ instanceId: ec2Id(4), tags, ...now }] : [];
+    hub.onInvoke = async (p) => ({
+      results: (p as { instances: Array<Record<string, string>> }).instances.map((i) => ({
+        ...i,
+        tags: undefined,
+        status: 'rejected',
+        reason: 'managed node is not registered to your agency',
+      })),
+    });
+    const summary = (await run(tagChange(ec2Id(4), tags))) as Record<string, number>;
+    const gone = expected === 'gone';
+    expect(summary).toMatchObject({ gone: gone ? 1 : 0, rejected: gone ? 0 : 1, hubRefusals: gone ? 0 : 1 });
+    expect(metric('HubRefusals')).toBe(gone ? 0 : 1);
+    expect(logsAt('WARN').filter((l) => l['message'] === 'hub rejected instance')).toHaveLength(gone ? 0 : 1);
+    // Asked with a filter: an instance EC2 no longer knows does not fail the call.
+    expect(ec2.calls.at(-1)!.filters).toEqual([{ name: 'instance-id', values: [ec2Id(4)] }]);
+  });
+
+  it('counts rejections as refusals when EC2 cannot say whether the instances are gone', async () => {
+    ec2.failWith = { status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized.' };
+    hub.onInvoke = async (p) => ({
+      results: (p as { instances: Array<Record<string, string>> }).instances.map((i) => ({
+        managedInstanceId: i['managedInstanceId'],
+        status: 'rejected',
+      })),
+    });
+    const summary = (await run(tagChange(ec2Id(4), { managedinstanceid: miId(4) }))) as Record<string, number>;
+    expect(summary).toMatchObject({ gone: 0, rejected: 1, hubRefusals: 1 });
+  });
+
   it('reports each rejected instance, counts it, and does not fail the run for it', async () => {
     ec2.instances = Array.from({ length: 10 }, (_, n) => managed(n));
     hub.onInvoke = async (p, meta) => {
@@ -428,8 +470,59 @@ describe('activation refresh', () => {
     ssm.puts = [];
     activation = { ...activation, activationId: 'act-2222', activationCode: CODE };
     await run(scheduled);
-    expect(ssm.puts.map((p) => p.name).sort()).toEqual([names.code, names.id].sort());
+    // Both changed: the ID is first replaced by the placeholder (see the next test).
+    expect(ssm.puts.map((p) => p.name)).toEqual([names.id, names.code, names.id]);
     expect(ssm.parameters.get(names.id)!.value).toBe('act-2222');
+  });
+
+  it('replaces ID and code so that a run cut after any write never leaves a code with another activation ID', async () => {
+    // Activation IDs as SSM issues them (UUIDs), which the registration documents accept.
+    const OLD = { activationId: '0a1b2c3d-0000-4000-8000-000000000001', activationCode: CODE };
+    const NEW = { activationId: '0a1b2c3d-0000-4000-8000-000000000002', activationCode: CODE2 };
+    activation = { ...activation, ...OLD };
+    await run(scheduled);
+    ssm.puts = [];
+    activation = { ...activation, ...NEW };
+    await run(scheduled);
+    // Replay the writes: after each one, the pair a document would read is the old one, the new
+    // one, or has an ID the documents refuse before touching the agent.
+    const pair = { id: OLD.activationId, code: OLD.activationCode };
+    const seen = [{ ...pair }];
+    for (const put of ssm.puts) {
+      pair[put.name === names.id ? 'id' : 'code'] = put.value;
+      seen.push({ ...pair });
+    }
+    expect(seen.at(-1)).toEqual({ id: NEW.activationId, code: NEW.activationCode });
+    for (const p of seen) {
+      const whole =
+        (p.id === OLD.activationId && p.code === OLD.activationCode) ||
+        (p.id === NEW.activationId && p.code === NEW.activationCode);
+      expect(whole || !DOCUMENT_ACTIVATION_ID.test(p.id), JSON.stringify({ ...p, code: '…' })).toBe(true);
+    }
+    expect(seen.some((p) => p.id === ACTIVATION_ID_PLACEHOLDER)).toBe(true);
+  });
+
+  it('leaves the parameters as they are when too little time is left to write them all', async () => {
+    await run(scheduled);
+    ssm.puts = [];
+    activation = { ...activation, activationId: 'act-3333', activationCode: CODE2 };
+    // Time enough for the hub call; then the hub took nearly all of it.
+    let answered = false;
+    hub.onInvoke = async (p, meta) => {
+      if ((p as { op: string }).op === 'activation') answered = true;
+      return hubThatApplies(p, meta);
+    };
+    const context = {
+      ...CONTEXT,
+      getRemainingTimeInMillis: () => (answered ? ACTIVATION_WRITES_RESERVE_MS - 1 : 900_000),
+    };
+    const summary = (await collector.handler(scheduled, context)) as Record<string, number>;
+    expect(ssm.puts).toHaveLength(0);
+    expect(ssm.parameters.get(names.id)!.value).toBe('act-1111');
+    expect(summary.activationRefreshSkipped).toBe(1);
+    expect(logsAt('WARN').map((l) => l['message'])).toContain(
+      'out of time: activation parameters left as they are until the next reconcile',
+    );
   });
 
   it('never writes a log line or error containing the activation code', async () => {
@@ -481,6 +574,29 @@ describe('configuration', () => {
 });
 
 describe('time budget', () => {
+  it('starts neither the report nor the activation refresh with less than a whole hub call of time left', async () => {
+    ec2.instances = [managed(1)];
+    // The one sync batch starts in time; the hub then takes most of what was left.
+    let synced = false;
+    hub.onInvoke = async (p, meta) => {
+      if ((p as { op: string }).op === 'sync') synced = true;
+      return hubThatApplies(p, meta);
+    };
+    const context = { ...CONTEXT, getRemainingTimeInMillis: () => (synced ? HUB_CALL_RESERVE_MS - 1 : 900_000) };
+    const summary = (await collector.handler(scheduled, context)) as Record<string, number>;
+    expect(hub.calls.map((c) => (c.payload as { op: string }).op)).toEqual(['sync']);
+    expect(summary).toMatchObject({ reportWithheld: 1, activationRefreshSkipped: 1, applied: 1 });
+    expect(metric('ReportWithheld')).toBe(1);
+    expect(
+      logsAt('WARN').find(
+        (l) => l['message'] === 'registration report not sent: this run did not account for every node',
+      ),
+    ).toMatchObject({ outOfTime: 1, deferred: 0, failedRequests: 0 });
+    expect(logsAt('WARN').map((l) => l['message'])).toContain(
+      'out of time: activation refresh left to the next reconcile',
+    );
+  });
+
   it('starts a hub request only with a full tag-manager call of time left, and defers the rest without failing', async () => {
     ec2.instances = Array.from({ length: 450 }, (_, n) => managed(n));
     // 3 hub calls fit, then the invocation is short of time (HUB_CALL_RESERVE_MS is 320 s).
@@ -503,7 +619,9 @@ describe('time budget', () => {
 describe('the registration report (the hub\'s "collector reported" time, the orphan sweep\'s guard)', () => {
   const reports = () => hub.calls.filter((c) => (c.payload as { op?: string } | null)?.op === 'report');
   const withheld = () =>
-    logsAt('WARN').filter((l) => l['message'] === 'registration report not sent: some syncs got no answer this run');
+    logsAt('WARN').filter(
+      (l) => l['message'] === 'registration report not sent: this run did not account for every node',
+    );
 
   it('is sent after a run whose sync requests were all answered, rejected instances included', async () => {
     ec2.instances = Array.from({ length: 150 }, (_, n) => managed(n));
@@ -591,6 +709,26 @@ describe('reconcile safety', () => {
     expect(sent.map((i) => i.ec2InstanceId)).toEqual([ec2Id(3)]);
     expect(summary.duplicateClaims).toBe(2);
     expect(metric('DuplicateClaims')).toBe(2);
+    // One WARN names the node and every instance that claims it.
+    expect(logsAt('WARN').filter((l) => l['managedInstanceId'] === miId(1))).toEqual([
+      expect.objectContaining({
+        message: 'managed node claimed by several instances; none of them sent',
+        ec2InstanceIds: [ec2Id(1), ec2Id(2)],
+      }),
+    ]);
+  });
+
+  it('holds back the registration report while two live instances claim the same node', async () => {
+    ec2.instances = [managed(1), { ...managed(2), tags: { ...managed(2).tags, managedinstanceid: miId(1) } }];
+    const summary = (await run(scheduled)) as Record<string, number>;
+    expect(summary.reportWithheld).toBe(1);
+    expect(metric('ReportWithheld')).toBe(1);
+    expect(hub.payloadsOf('report')).toHaveLength(0);
+    expect(
+      logsAt('WARN').find(
+        (l) => l['message'] === 'registration report not sent: this run did not account for every node',
+      ),
+    ).toMatchObject({ duplicateClaims: 2, failedRequests: 0, deferred: 0 });
   });
 });
 
