@@ -19,7 +19,8 @@ import { defaultContext, defineCommand, EXIT, list, mapLimit, progress, runComma
 import { type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, loadConfig } from './common.ts';
-import { activationTier, registrationErrorSummary, standardTierApplies } from './lifecycle-status.ts';
+import { activationTier, registrationErrorRegionsText, registrationErrorSummary } from './lifecycle-status.ts';
+import { standardTierApplies } from './lifecycle-status.ts';
 import { type ActivationTier, type RegistrationErrorSummary } from './lifecycle-status.ts';
 
 export const spec = defineCommand({
@@ -462,7 +463,10 @@ export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, acti
   }
   if (a.errorNodes)
     w.push(`agency ${a.account}: ${a.errorNodes} node(s) with a sync error; latest: ${a.latestError?.error}`);
-  if (a.registrationErrors) w.push(`agency ${a.account}: ${a.registrationErrors} instance(s) failed to register`);
+  if (a.registrationErrors)
+    w.push(
+      `agency ${a.account}: ${a.registrationErrors} instance(s) failed to register (${registrationErrorRegionsText(a.registrationErrorsByRegion)})`,
+    );
   return w;
 }
 
