@@ -22,6 +22,7 @@ import { AWS_OPTIONS, callAsOption, centralStackOption, loadConfig } from './com
 import { activationTier, registrationErrorRegionsText, registrationErrorSummary } from './lifecycle-status.ts';
 import { standardTierApplies } from './lifecycle-status.ts';
 import { type ActivationTier, type RegistrationErrorSummary } from './lifecycle-status.ts';
+import { agenciesInTable, reportedAgencies } from './status-table.ts';
 
 export const spec = defineCommand({
   name: 'status',
@@ -363,7 +364,13 @@ export async function readStatus(
   const outputs = Object.fromEntries((central?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue]));
   const listed = await attempt('agency stacks', () => agencyStacks(cfn, plan.agencyStackPattern));
   const stackStatus = listed ?? new Map<string, string>();
-  const agencies = plan.agencies ?? [...stackStatus.keys()].sort();
+  const tableName = outputs.SyncTableName;
+  // Agencies with node rows but no permissions stack (offboarded, nodes kept) are listed too.
+  const inTable =
+    plan.agencies || !tableName
+      ? undefined
+      : await attempt('agencies in the sync-state table', () => agenciesInTable(clients.dynamodb(region), tableName));
+  const agencies = plan.agencies ?? reportedAgencies(stackStatus.keys(), inTable);
   progress(ctx, 'reading activations');
   const activations =
     (await attempt('activations', () => listActivations(clients, region, outputs.ManagedNodeRoleName))) ?? [];
@@ -374,7 +381,6 @@ export async function readStatus(
   };
   const instances = (await readInstances(plan.stackSetName)) ?? [];
   const registrationInstances = await readInstances(plan.registrationStackSetName);
-  const tableName = outputs.SyncTableName;
   if (!tableName && central) warnings.push(`central stack has no SyncTableName output: sync state not shown`);
   progress(ctx, `reading sync state of ${agencies.length} agencies`);
   const sync = new Map<string, SyncSummary>();
@@ -393,7 +399,7 @@ export async function readStatus(
     attempt,
     warnings,
   );
-  const everyAgency = !plan.agencies && listed !== undefined && sync.size === agencies.length;
+  const everyAgency = !plan.agencies && listed !== undefined && inTable !== undefined && sync.size === agencies.length;
   const regions = withTableCounts(counted, region, sync, everyAgency);
   return {
     ...{ region, centralStack: plan.centralStack, central, outputs, stackStatus, activations, instances },
@@ -428,7 +434,11 @@ export function agencyViews(data: StatusData, tagKey: string, now: Date): Agency
 /** The warnings about one agency: pure, so each rule is tested from a table of views. */
 export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, activationsReadable: boolean): string[] {
   const w: string[] = [];
-  if (a.permissionsStack === 'NOT_FOUND')
+  if (a.permissionsStack === 'NOT_FOUND' && a.syncedNodes)
+    w.push(
+      `agency ${a.account}: no permissions stack, but ${a.syncedNodes} node(s) in the sync-state table (offboarded? its nodes are still managed and tagged as its own; see \`ssm-hub nodes --agencies ${a.account}\`)`,
+    );
+  else if (a.permissionsStack === 'NOT_FOUND')
     w.push(`agency ${a.account}: no permissions stack (run \`ssm-hub onboard --agencies ${a.account}\`)`);
   if (!a.activation) {
     if (activationsReadable) w.push(`agency ${a.account}: no activation found`);
