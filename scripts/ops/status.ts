@@ -93,6 +93,18 @@ export interface RegionView {
   tier?: ActivationTier;
 }
 
+/** A Region whose nodes could not be counted: kept in `regions`, with the reason (also in `errors`). */
+export interface UnreadRegion {
+  region: string;
+  limit: number;
+  error: string;
+}
+
+export type RegionEntry = RegionView | UnreadRegion;
+
+/** Pure: whether the Region's nodes were counted. */
+export const wasCounted = (r: RegionEntry): r is RegionView => !('error' in r);
+
 /** A read that failed, and what kind of failure it was (never mistaken for absence). */
 export interface ReadFailure {
   what: string;
@@ -222,7 +234,8 @@ export interface StatusData {
   /** Stack instances of the agency-registration StackSet; undefined when it does not exist or could not be read. */
   registrationInstances: StackInstanceSummary[] | undefined;
   sync: Map<string, SyncSummary>;
-  regions: RegionView[];
+  /** Every Region asked for, in order; one whose count failed carries `error`. */
+  regions: RegionEntry[];
   agencies: string[];
   /** Findings made while reading (a missing StackSet, a missing output). */
   warnings: string[];
@@ -308,11 +321,17 @@ async function countRegions(
   limit: number,
   attempt: Attempt,
   warnings: string[],
-): Promise<RegionView[]> {
-  const views: RegionView[] = [];
+  failures: readonly ReadFailure[],
+): Promise<RegionEntry[]> {
+  const views: RegionEntry[] = [];
   for (const r of regions) {
+    const failed = failures.length;
     const n = await attempt(`managed nodes in ${r}`, () => countManagedNodes(clients, r, (w) => warnings.push(w)));
-    if (n === undefined) continue;
+    if (n === undefined) {
+      const f = failures[failed];
+      views.push({ region: r, limit, error: f ? `${f.kind}: ${f.message}` : 'could not be counted' });
+      continue;
+    }
     const tier = await attempt(`activation tier in ${r}`, () => activationTier(clients.ssm(r)));
     views.push({ region: r, managedNodes: n, limit, percent: Math.round((n / limit) * 1000) / 10, tier });
   }
@@ -336,10 +355,10 @@ function failureRecorder(errors: string[], failures: ReadFailure[]): Attempt {
 }
 
 /** Nodes the sync-state table tracks against the nodes SSM counts, in the hub's Region. */
-function withTableCounts(regions: RegionView[], hubRegion: string, sync: Map<string, SyncSummary>, all: boolean) {
+function withTableCounts(regions: RegionEntry[], hubRegion: string, sync: Map<string, SyncSummary>, all: boolean) {
   if (!all || !sync.size) return regions;
   const tracked = [...sync.values()].reduce((n, s) => n + (s.syncedNodes ?? 0), 0);
-  return regions.map((r) => (r.region === hubRegion ? { ...r, syncedNodes: tracked } : r));
+  return regions.map((r) => (r.region === hubRegion && wasCounted(r) ? { ...r, syncedNodes: tracked } : r));
 }
 
 /** Every read status makes; a failed read is recorded with its kind and the rest carry on. */
@@ -398,6 +417,7 @@ export async function readStatus(
     plan.standardTierNodeLimit,
     attempt,
     warnings,
+    failures,
   );
   const everyAgency = !plan.agencies && listed !== undefined && inTable !== undefined && sync.size === agencies.length;
   const regions = withTableCounts(counted, region, sync, everyAgency);
@@ -496,7 +516,10 @@ export function regionWarnings(r: RegionView): string[] {
   return w;
 }
 
-/** SSM and the sync-state table disagree: nodes not synced by the hub, or rows whose node is gone. */
+/**
+ * SSM and the sync-state table disagree: nodes not synced by the hub, or rows whose node is gone.
+ * Net totals: N of each cancel out (SSM counts per Region, not per agency; README, Check).
+ */
 function tableWarnings(r: RegionView): string[] {
   if (r.syncedNodes === undefined || r.syncedNodes === r.managedNodes) return [];
   const diff = r.managedNodes - r.syncedNodes;
@@ -520,7 +543,7 @@ export function statusFindings(data: StatusData, config: BuildConfig, now: Date)
   const warnings = [
     ...data.warnings,
     ...views.flatMap((a) => agencyWarnings(a, config.activation.rotateAtUsagePercent, activationsReadable)),
-    ...data.regions.flatMap(regionWarnings),
+    ...data.regions.filter(wasCounted).flatMap(regionWarnings),
   ];
   return { data, views, warnings };
 }
@@ -564,13 +587,17 @@ function printStatus(ctx: Context, { data, views, warnings }: StatusReport): voi
     a.errorNodes === undefined ? '-' : String(a.errorNodes),
   ]);
   ctx.stdout(`${table(headers, rows)}\n\n`);
-  const regionRows = data.regions.map((r) => [
-    r.region,
-    String(r.managedNodes),
-    r.syncedNodes === undefined ? '-' : String(r.syncedNodes),
-    String(r.limit),
-    `${r.percent}%`,
-  ]);
+  const regionRows = data.regions.map((r) =>
+    wasCounted(r)
+      ? [
+          r.region,
+          String(r.managedNodes),
+          r.syncedNodes === undefined ? '-' : String(r.syncedNodes),
+          String(r.limit),
+          `${r.percent}%`,
+        ]
+      : [r.region, 'not counted (see ERROR)', '-', String(r.limit), '-'],
+  );
   const regionHeaders = ['region', 'managed nodes (SSM)', 'synced (table)', 'standard-tier limit', 'used'];
   ctx.stdout(`${table(regionHeaders, regionRows)}\n`);
   for (const a of views) {
