@@ -6,11 +6,12 @@
 // `regerr#<account>#<region>`; the agency row `regerr#<account>` keeps, per Region, its count and
 // when its collector last reported (the orphan sweep's guard takes the oldest, so a healthy
 // collector in one Region never vouches for a broken one in another). A collector of an earlier
-// release names no Region: its list stays in the agency row, replaced by each such report, as before.
+// release names no Region: its list stays in the agency row, replaced by each such report, as before,
+// until a Region's report finds it older than LEGACY_REGISTRATION_ERRORS_MAX_AGE_HOURS.
 import { PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { RegistrationError, ReportResponse } from '../shared/contract.ts';
 import { log } from '../shared/log.ts';
-import { SYNC_TABLE } from '../shared/names.ts';
+import { LEGACY_REGISTRATION_ERRORS_MAX_AGE_HOURS, SYNC_TABLE } from '../shared/names.ts';
 import type { OpContext } from './context.ts';
 
 /** The sync-table key of an agency's registration-error record. */
@@ -88,6 +89,36 @@ export async function writeRegistrationErrors(
   );
 }
 
+/** Pure: a list left by a collector that names no Region, written before this time, is dropped. */
+export const legacyListCutoff = (now: Date): string =>
+  new Date(now.getTime() - LEGACY_REGISTRATION_ERRORS_MAX_AGE_HOURS * 3_600_000).toISOString();
+
+/**
+ * Removes the agency row's list of a collector that names no Region when it is older than the
+ * cutoff or has no time (written by the earlier hub): one conditional write; a fresh list stays.
+ */
+async function dropStaleLegacyList(ddb: DynamoDBDocumentClient, table: string, agency: string, now: Date) {
+  try {
+    await ddb.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { [SYNC_TABLE.partitionKey]: registrationErrorKey(agency) },
+        UpdateExpression: 'REMOVE #list, #count, #at',
+        ConditionExpression: 'attribute_exists(#list) AND (attribute_not_exists(#at) OR #at < :cutoff)',
+        ExpressionAttributeNames: {
+          '#list': 'registrationErrors',
+          '#count': 'registrationErrorCount',
+          '#at': SYNC_TABLE.legacyReportedAt,
+        },
+        ExpressionAttributeValues: { ':cutoff': legacyListCutoff(now) },
+      }),
+    );
+  } catch (err) {
+    // DynamoDB UpdateItem: a condition that does not hold fails with ConditionalCheckFailedException.
+    if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+  }
+}
+
 export async function recordRegistrationErrors(
   ctx: OpContext,
   errors: readonly RegistrationError[],
@@ -100,6 +131,7 @@ export async function recordRegistrationErrors(
     // The list first: the count in the agency row never names a list that is not there yet.
     await ctx.ddb.send(new PutCommand({ TableName: ctx.config.syncTableName, Item: listRow }));
     await writeRegistrationErrors(ctx.ddb, ctx.config.syncTableName, agencyRow);
+    await dropStaleLegacyList(ctx.ddb, ctx.config.syncTableName, ctx.agencyAccountId, ctx.now);
     list = listRow.registrationErrors;
   } else {
     const record = registrationErrorRecord(ctx.agencyAccountId, errors, at);

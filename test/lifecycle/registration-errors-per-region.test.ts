@@ -2,7 +2,8 @@
 // The real tag manager handler writes the rows (through the harness's dynalite table); status and
 // nodes read them back with their own readers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { LEGACY_REGISTRATION_ERRORS_MAX_AGE_HOURS } from '../../contract/names.ts';
 import { AGENCY_A, AGENCY_B, ec2Id, startHarness, type Harness } from '../lambda/tag-manager/harness.ts';
 import { registrationErrorSummary, registrationErrorRegionsText } from '../../scripts/ops/lifecycle-status.ts';
 import { viewsOf } from '../../scripts/ops/nodes.ts';
@@ -88,5 +89,37 @@ describe('registration errors of an agency with collectors in more than one Regi
     await report(AGENCY_B, [], 'us-east-1');
     expect((await summary(AGENCY_A)).registrationErrors).toBe(3);
     expect((await summary(AGENCY_B)).registrationErrors).toBe(0);
+  });
+});
+
+describe('the list of a collector that names no Region, once every collector names its Region', () => {
+  const HOUR = 3_600_000;
+  // The agency row as a collector of an earlier release left it: its list, and (from this hub on) its time.
+  const plantLegacyList = async (legacyReportedAt?: Date) => {
+    await DynamoDBDocumentClient.from(hub.db.client).send(
+      new PutCommand({
+        TableName: hub.db.tableName,
+        Item: {
+          managedInstanceId: `regerr#${AGENCY_B}`,
+          reportedBy: AGENCY_B,
+          registrationErrors: { [ec2Id(20)]: 'old collector error' },
+          registrationErrorCount: 1,
+          reportedAt: new Date().toISOString(),
+          ...(legacyReportedAt ? { legacyReportedAt: legacyReportedAt.toISOString() } : {}),
+        },
+      }),
+    );
+  };
+  it.each([
+    { case: 'written by the earlier hub (no time of its own)', age: undefined, kept: false },
+    { case: `older than ${LEGACY_REGISTRATION_ERRORS_MAX_AGE_HOURS} hours`, age: 25, kept: false },
+    { case: 'reported within the day (the old collector still runs)', age: 23, kept: true },
+  ])('is dropped by a Region report when $case: kept $kept', async ({ age, kept }) => {
+    await plantLegacyList(age === undefined ? undefined : new Date(Date.now() - age * HOUR));
+    await report(AGENCY_B, [[21, 'new error']], 'eu-west-1');
+    const s = await summary(AGENCY_B);
+    expect(registrationErrorRegionsText(s.registrationErrorsByRegion)).toBe(
+      kept ? 'eu-west-1: 1, Region not named: 1' : 'eu-west-1: 1',
+    );
   });
 });
