@@ -120,13 +120,6 @@ export const MAX_REJECTIONS_KEPT = 50;
 
 /** Registration errors one report may carry, and the characters kept of each error text. */
 export const MAX_REGISTRATION_ERRORS_PER_REPORT = 500;
-/**
- * The list a collector that names no Region (an earlier release) left in the agency row is dropped
- * by a Region's report once it is this old (or has no time: the earlier hub wrote none): such a
- * collector reports at every reconcile (hourly by default), so a day without one means it was
- * upgraded or is gone, and its list would otherwise be shown for ever.
- */
-export const LEGACY_REGISTRATION_ERRORS_MAX_AGE_HOURS = 24;
 export const REGISTRATION_ERROR_MAX_CHARS = 256;
 
 /** Function timeouts, shared by the templates and the code that budgets its time against them. */
@@ -141,3 +134,11 @@ export const MAX_INSTANCES_PER_REQUEST = 100;
 export const RESULT_STATUSES = ['applied', 'unchanged', 'rejected', 'failed'] as const;
 /** The codes of a whole-request refusal ({ error: { code } }). */
 export const ERROR_CODES = ['InvalidRequest', 'Unauthorized', 'NotFound', 'Throttled', 'Internal'] as const;
+
+/**
+ * The list a collector that names no Region (an earlier release) left in the agency row is dropped
+ * by a Region's report once it is this old (or has no time: the earlier hub wrote none): such a
+ * collector reports at every reconcile (hourly by default), so a day without one means it was
+ * upgraded or is gone, and its list would otherwise be shown for ever.
+ */
+export const LEGACY_REGISTRATION_ERRORS_MAX_AGE_HOURS = 24;
