@@ -78,6 +78,10 @@ function consoleGroups(t: Template): void {
         ['CustomBaselineApproveAfterDays', 'Approve after (days)'],
       ],
     },
+    {
+      label: 'Operator read policy (HubReaderPolicy)',
+      parameters: [['CentralManagerStackName', 'Central-manager stack name']],
+    },
   ]);
 }
 
