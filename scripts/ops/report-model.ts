@@ -60,25 +60,26 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /** Pure: the first field of `value` that breaks `shape`, as "path: must be …"; undefined when none does. */
 export function shapeProblem(value: unknown, shape: Shape, path: string): string | undefined {
+  const at = path || 'the top level';
   if (Array.isArray(shape) && shape.length === 2)
     return value === undefined ? undefined : shapeProblem(value, shape[1] as Shape, path);
-  if (value === undefined && !(typeof shape === 'string' && shape.startsWith('?'))) return `${path} is missing`;
+  if (value === undefined && !(typeof shape === 'string' && shape.startsWith('?'))) return `${at} is missing`;
   if (typeof shape === 'string') {
     const optional = shape.startsWith('?');
     const type = optional ? shape.slice(1) : shape;
     if (optional && value === undefined) return undefined;
     const ok = type === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === type;
-    return ok ? undefined : `${path}: must be a ${type}`;
+    return ok ? undefined : `${at}: must be a ${type}`;
   }
   if (Array.isArray(shape)) {
-    if (!Array.isArray(value)) return `${path}: must be a list`;
+    if (!Array.isArray(value)) return `${at}: must be a list`;
     for (const [i, item] of value.entries()) {
       const problem = shapeProblem(item, shape[0] as Shape, `${path}[${i}]`);
       if (problem) return problem;
     }
     return undefined;
   }
-  if (!isObject(value)) return `${path}: must be an object`;
+  if (!isObject(value)) return `${at}: must be an object`;
   for (const [key, rule] of Object.entries(shape as Record<string, Shape>)) {
     const problem = shapeProblem(value[key], rule, path ? `${path}.${key}` : key);
     if (problem) return problem;
