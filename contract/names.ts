@@ -106,6 +106,17 @@ export const SYNC_TABLE = {
    */
   reportedAtRegionPrefix: 'reportedAt#',
   /**
+   * In an agency's `regerr#` row, one attribute per collector Region, `registrationErrorCount#<region>`:
+   * how many errors that Region's collector last reported. Its list lives in a row of its own, key
+   * `regerr#<account>#<region>` (each Region's list can hold MAX_REGISTRATION_ERRORS_PER_REPORT
+   * entries; several in one item could pass DynamoDB's 400 KB item limit). A collector of an earlier
+   * release names no Region: its list stays in the agency row (`registrationErrors`,
+   * `registrationErrorCount`, with `legacyReportedAt`), as before.
+   */
+  registrationErrorCountRegionPrefix: 'registrationErrorCount#',
+  /** In an agency's `regerr#` row: when a collector that names no Region last reported. */
+  legacyReportedAt: 'legacyReportedAt',
+  /**
    * One row per agency, key `rejected#<account>`, holds the latest nodes the tag manager refused to
    * that agency (list `rejections`, newest first, one entry per node, at most MAX_REJECTIONS_KEPT).
    * Keyed by the caller the alias names, never by the refused node, so a refused request cannot
@@ -137,3 +148,11 @@ export const MAX_INSTANCES_PER_REQUEST = 100;
 export const RESULT_STATUSES = ['applied', 'unchanged', 'rejected', 'failed', 'superseded'] as const;
 /** The codes of a whole-request refusal ({ error: { code } }). */
 export const ERROR_CODES = ['InvalidRequest', 'Unauthorized', 'NotFound', 'Throttled', 'Internal'] as const;
+
+/**
+ * The list a collector that names no Region (an earlier release) left in the agency row is dropped
+ * by a Region's report once it is this old (or has no time: the earlier hub wrote none): such a
+ * collector reports at every reconcile (hourly by default), so a day without one means it was
+ * upgraded or is gone, and its list would otherwise be shown for ever.
+ */
+export const LEGACY_REGISTRATION_ERRORS_MAX_AGE_HOURS = 24;

@@ -15,7 +15,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { fromIni } from '@aws-sdk/credential-providers';
+import { fromIni, fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { Context } from '../kit/index.ts';
 import { UsageError } from '../kit/index.ts';
 import { REGION } from '../kit/validate.ts';
@@ -143,10 +143,38 @@ export function mfaCodeFromTerminal(): (serial: string) => Promise<string> {
   };
 }
 
+/**
+ * The credential provider's own clients (STS AssumeRole for a role profile, from --profile or
+ * AWS_PROFILE) get the CLI's timeouts and attempts, and a silent STS fails naming STS AssumeRole
+ * and marks its endpoint dead like any other call. `clientConfig` and `clientPlugins` are the
+ * providers' options for their inner clients (@aws-sdk/credential-provider-ini FromIniInit;
+ * credential-provider-ini passes them to getDefaultRoleAssumer of @aws-sdk/nested-clients/sts).
+ */
+export function credentialProvider(profile: string | undefined, dead: Map<string, string>) {
+  const init = {
+    mfaCodeProvider: mfaCodeFromTerminal(),
+    clientConfig: {
+      maxAttempts: HTTP_LIMITS.maxAttempts,
+      requestHandler: {
+        connectionTimeout: HTTP_LIMITS.connectionTimeoutMs,
+        socketTimeout: HTTP_LIMITS.socketTimeoutMs,
+      },
+    },
+    clientPlugins: [
+      {
+        applyToStack: (stack: MiddlewareClient['middlewareStack']) =>
+          nameNetworkFailures({ middlewareStack: stack }, SERVICE_NAMES.sts, dead),
+      },
+    ],
+  };
+  // Without --profile: the SDK's own default chain (environment, AWS_PROFILE, SSO, IMDS …), made explicit.
+  return profile ? fromIni({ profile, ...init }) : fromNodeProviderChain(init);
+}
+
 export function makeClients(ctx: Context, profile: string | undefined): Clients {
-  const credentials = profile ? fromIni({ profile, mfaCodeProvider: mfaCodeFromTerminal() }) : undefined;
   const cache = new Map<string, unknown>();
   const dead = new Map<string, string>();
+  const credentials = credentialProvider(profile, dead);
   // Adaptive retries smooth out throttling while we poll long-running operations.
   const base = (region: string) => ({
     region,

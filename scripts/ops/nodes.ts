@@ -7,6 +7,7 @@ import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetCommand, paginateQuery, paginateScan, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SYNC_TABLE } from '../../lambda/shared/names.ts';
 import { makeClients, resolveRegion } from './aws.ts';
+import { regionErrorCounts } from './lifecycle-status.ts';
 import { defaultContext, defineCommand, EXIT, integer, list, OperationError, runCommand, table } from '../kit/index.ts';
 import { type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
@@ -42,6 +43,8 @@ export interface NodeView {
   lastSyncAt?: string;
   /** When the agency's collector reported the registration error. */
   reportedAt?: string;
+  /** The collector Region that reported the registration error (absent: a collector that names none). */
+  region?: string;
   /** When the tag manager refused the node. */
   rejectedAt?: string;
   reason: string;
@@ -72,31 +75,38 @@ export function nodeView(item: Record<string, unknown>, now: Date, staleHours: n
 const agencyOfKey = (key: string, prefix: string) => key.slice(prefix.length);
 
 /**
+ * Pure: the lines of a registration-error row: the agency row `regerr#<account>` holds the list of
+ * a collector that names no Region; a Region's list is in `regerr#<account>#<region>`.
+ */
+function registrationErrorViews(item: Record<string, unknown>, key: string): NodeView[] {
+  const errors = item.registrationErrors;
+  if (typeof errors !== 'object' || errors === null) return [];
+  const [agency = '?', region] = agencyOfKey(key, SYNC_TABLE.registrationErrorKeyPrefix).split('#');
+  const reportedAt = str(item, region ? 'reportedAt' : SYNC_TABLE.legacyReportedAt) ?? str(item, 'reportedAt');
+  return Object.entries(errors as Record<string, unknown>).flatMap(([ec2InstanceId, reason]) =>
+    typeof reason === 'string'
+      ? [
+          {
+            agency,
+            ec2InstanceId,
+            state: 'registration-error' as const,
+            ...(region ? { region } : {}),
+            reason,
+            ...(reportedAt ? { reportedAt } : {}),
+          },
+        ]
+      : [],
+  );
+}
+
+/**
  * Pure: the lines of an agency's per-agency row: one per EC2 instance its collector reported as
  * failing to register (`regerr#`), or one per node the tag manager refused to it (`rejected#`).
  * Anything else, or a malformed entry, gives no line.
  */
 export function perAgencyViews(item: Record<string, unknown>): NodeView[] {
   const key = str(item, SYNC_TABLE.partitionKey) ?? '';
-  if (key.startsWith(SYNC_TABLE.registrationErrorKeyPrefix)) {
-    const errors = item.registrationErrors;
-    if (typeof errors !== 'object' || errors === null) return [];
-    const agency = agencyOfKey(key, SYNC_TABLE.registrationErrorKeyPrefix);
-    const reportedAt = str(item, 'reportedAt');
-    return Object.entries(errors as Record<string, unknown>).flatMap(([ec2InstanceId, reason]) =>
-      typeof reason === 'string'
-        ? [
-            {
-              agency,
-              ec2InstanceId,
-              state: 'registration-error' as const,
-              reason,
-              ...(reportedAt ? { reportedAt } : {}),
-            },
-          ]
-        : [],
-    );
-  }
+  if (key.startsWith(SYNC_TABLE.registrationErrorKeyPrefix)) return registrationErrorViews(item, key);
   if (key.startsWith(SYNC_TABLE.rejectionKeyPrefix) && Array.isArray(item.rejections)) {
     const agency = agencyOfKey(key, SYNC_TABLE.rejectionKeyPrefix);
     return (item.rejections as unknown[]).flatMap((r) => {
@@ -138,6 +148,14 @@ async function readAgency(ddb: DynamoDBDocumentClient, tableName: string, accoun
     const key = { [SYNC_TABLE.partitionKey]: `${prefix}${account}` };
     const out = await ddb.send(new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
     if (out.Item) items.push(out.Item);
+    if (prefix !== SYNC_TABLE.registrationErrorKeyPrefix) continue;
+    // Each Region that reported errors keeps its list in a row of its own.
+    for (const { region, count } of regionErrorCounts(out.Item)) {
+      if (!region || !count) continue;
+      const regionKey = { [SYNC_TABLE.partitionKey]: `${prefix}${account}#${region}` };
+      const list = await ddb.send(new GetCommand({ TableName: tableName, Key: regionKey, ConsistentRead: true }));
+      if (list.Item) items.push(list.Item);
+    }
   }
   return items;
 }
@@ -199,7 +217,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       n.ec2InstanceId ?? '-',
       n.state,
       n.lastSyncAt ?? n.reportedAt ?? n.rejectedAt ?? '-',
-      n.reason,
+      n.region ? `${n.region}: ${n.reason}` : n.reason,
     ]);
     // The time is the last sync, the registration error's report or the rejection.
     ctx.stdout(

@@ -3,7 +3,7 @@
 // Policy of default-src 'none' forbids every fetch, so it opens from a file on a locked-down
 // machine and makes no request. Charts are SVG written here: a few stacked bars need no library,
 // and a bundled one would add a script the page would then have to allow.
-import type { AgencyView, RegionView } from './status.ts';
+import type { AgencyView, RegionEntry } from './status.ts';
 import type { AgencyCompliance, ComplianceModel, Tally } from './compliance-model.ts';
 
 /** What `status --json` prints. */
@@ -11,7 +11,7 @@ export interface StatusDocument {
   region: string;
   centralStack: { name: string; status: string; outputs: Record<string, string | undefined> };
   agencies: AgencyView[];
-  regions: RegionView[];
+  regions: RegionEntry[];
   warnings: string[];
   errors: string[];
 }
@@ -102,9 +102,10 @@ function agencyTable(m: ReportModel): string {
 function regionTable(m: ReportModel): string {
   const hub = new Map<string, number>();
   for (const r of m.compliance.agencies) hub.set(r.region, (hub.get(r.region) ?? 0) + r.nodes);
-  const rows = m.status.regions.map(
-    (r) =>
-      `<tr class="region-row" data-region="${esc(r.region)}"><td>${esc(r.region)}</td><td>${r.managedNodes}</td><td>${hub.get(r.region) ?? 0}</td><td>${r.limit}</td><td>${limitBar(r.managedNodes, r.limit)} ${r.percent}%</td></tr>`,
+  const rows = m.status.regions.map((r) =>
+    !('error' in r)
+      ? `<tr class="region-row" data-region="${esc(r.region)}"><td>${esc(r.region)}</td><td>${r.managedNodes}</td><td>${hub.get(r.region) ?? 0}</td><td>${r.limit}</td><td>${limitBar(r.managedNodes, r.limit)} ${r.percent}%</td></tr>`
+      : `<tr class="region-row" data-region="${esc(r.region)}"><td>${esc(r.region)}</td><td class="bad" colspan="4">not counted: ${esc(r.error)}</td></tr>`,
   );
   return `<table id="regions"><thead><tr><th>Region</th><th>hybrid nodes</th><th>of them hub agencies'</th><th>standard-tier limit</th><th>used</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }

@@ -11,6 +11,7 @@ import { readStatus, reportStatus, statusFindings, statusPlan, type StatusReport
 import { AGENCY_FILTER, readCompliance, REGIONS_OPTION, STALE_OPTION } from './compliance.ts';
 import { fleetKeys } from './fleet.ts';
 import { renderReport, type ReportModel, type StatusDocument } from './report-html.ts';
+import { reportModelProblem } from './report-model.ts';
 
 export const spec = defineCommand({
   summary:
@@ -74,14 +75,8 @@ function loadModel(file: string): ReportModel {
   } catch (err) {
     throw new UsageError(`--from: cannot read ${file} as JSON: ${(err as Error).message}`, { cause: err });
   }
-  for (const [field, ok] of [
-    ['generatedAt', typeof m?.generatedAt === 'string'],
-    ['status.agencies', Array.isArray(m?.status?.agencies)],
-    ['status.regions', Array.isArray(m?.status?.regions)],
-    ['compliance.agencies', Array.isArray(m?.compliance?.agencies)],
-  ] as const)
-    if (!ok)
-      throw new UsageError(`--from: ${file} is not a report model: ${field} is missing (save one with report --json)`);
+  const problem = reportModelProblem(m);
+  if (problem) throw new UsageError(`--from: ${file} is not a report model: ${problem} (save one with report --json)`);
   return m;
 }
 

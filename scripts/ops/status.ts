@@ -19,8 +19,10 @@ import { defaultContext, defineCommand, EXIT, list, mapLimit, progress, runComma
 import { type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, loadConfig } from './common.ts';
-import { activationTier, registrationErrorSummary, standardTierApplies } from './lifecycle-status.ts';
+import { activationTier, registrationErrorRegionsText, registrationErrorSummary } from './lifecycle-status.ts';
+import { standardTierApplies } from './lifecycle-status.ts';
 import { type ActivationTier, type RegistrationErrorSummary } from './lifecycle-status.ts';
+import { agenciesInTable, reportedAgencies } from './status-table.ts';
 
 export const spec = defineCommand({
   name: 'status',
@@ -90,6 +92,18 @@ export interface RegionView {
   /** The activation tier in force (GetServiceSetting); the limit applies to the standard tier only. */
   tier?: ActivationTier;
 }
+
+/** A Region whose nodes could not be counted: kept in `regions`, with the reason (also in `errors`). */
+export interface UnreadRegion {
+  region: string;
+  limit: number;
+  error: string;
+}
+
+export type RegionEntry = RegionView | UnreadRegion;
+
+/** Pure: whether the Region's nodes were counted. */
+export const wasCounted = (r: RegionEntry): r is RegionView => !('error' in r);
 
 /** A read that failed, and what kind of failure it was (never mistaken for absence). */
 export interface ReadFailure {
@@ -220,7 +234,8 @@ export interface StatusData {
   /** Stack instances of the agency-registration StackSet; undefined when it does not exist or could not be read. */
   registrationInstances: StackInstanceSummary[] | undefined;
   sync: Map<string, SyncSummary>;
-  regions: RegionView[];
+  /** Every Region asked for, in order; one whose count failed carries `error`. */
+  regions: RegionEntry[];
   agencies: string[];
   /** Findings made while reading (a missing StackSet, a missing output). */
   warnings: string[];
@@ -306,11 +321,17 @@ async function countRegions(
   limit: number,
   attempt: Attempt,
   warnings: string[],
-): Promise<RegionView[]> {
-  const views: RegionView[] = [];
+  failures: readonly ReadFailure[],
+): Promise<RegionEntry[]> {
+  const views: RegionEntry[] = [];
   for (const r of regions) {
+    const failed = failures.length;
     const n = await attempt(`managed nodes in ${r}`, () => countManagedNodes(clients, r, (w) => warnings.push(w)));
-    if (n === undefined) continue;
+    if (n === undefined) {
+      const f = failures[failed];
+      views.push({ region: r, limit, error: f ? `${f.kind}: ${f.message}` : 'could not be counted' });
+      continue;
+    }
     const tier = await attempt(`activation tier in ${r}`, () => activationTier(clients.ssm(r)));
     views.push({ region: r, managedNodes: n, limit, percent: Math.round((n / limit) * 1000) / 10, tier });
   }
@@ -334,10 +355,10 @@ function failureRecorder(errors: string[], failures: ReadFailure[]): Attempt {
 }
 
 /** Nodes the sync-state table tracks against the nodes SSM counts, in the hub's Region. */
-function withTableCounts(regions: RegionView[], hubRegion: string, sync: Map<string, SyncSummary>, all: boolean) {
+function withTableCounts(regions: RegionEntry[], hubRegion: string, sync: Map<string, SyncSummary>, all: boolean) {
   if (!all || !sync.size) return regions;
   const tracked = [...sync.values()].reduce((n, s) => n + (s.syncedNodes ?? 0), 0);
-  return regions.map((r) => (r.region === hubRegion ? { ...r, syncedNodes: tracked } : r));
+  return regions.map((r) => (r.region === hubRegion && wasCounted(r) ? { ...r, syncedNodes: tracked } : r));
 }
 
 /** Every read status makes; a failed read is recorded with its kind and the rest carry on. */
@@ -362,7 +383,13 @@ export async function readStatus(
   const outputs = Object.fromEntries((central?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue]));
   const listed = await attempt('agency stacks', () => agencyStacks(cfn, plan.agencyStackPattern));
   const stackStatus = listed ?? new Map<string, string>();
-  const agencies = plan.agencies ?? [...stackStatus.keys()].sort();
+  const tableName = outputs.SyncTableName;
+  // Agencies with node rows but no permissions stack (offboarded, nodes kept) are listed too.
+  const inTable =
+    plan.agencies || !tableName
+      ? undefined
+      : await attempt('agencies in the sync-state table', () => agenciesInTable(clients.dynamodb(region), tableName));
+  const agencies = plan.agencies ?? reportedAgencies(stackStatus.keys(), inTable);
   progress(ctx, 'reading activations');
   const activations =
     (await attempt('activations', () => listActivations(clients, region, outputs.ManagedNodeRoleName))) ?? [];
@@ -373,7 +400,6 @@ export async function readStatus(
   };
   const instances = (await readInstances(plan.stackSetName)) ?? [];
   const registrationInstances = await readInstances(plan.registrationStackSetName);
-  const tableName = outputs.SyncTableName;
   if (!tableName && central) warnings.push(`central stack has no SyncTableName output: sync state not shown`);
   progress(ctx, `reading sync state of ${agencies.length} agencies`);
   const sync = new Map<string, SyncSummary>();
@@ -391,8 +417,9 @@ export async function readStatus(
     plan.standardTierNodeLimit,
     attempt,
     warnings,
+    failures,
   );
-  const everyAgency = !plan.agencies && listed !== undefined && sync.size === agencies.length;
+  const everyAgency = !plan.agencies && listed !== undefined && inTable !== undefined && sync.size === agencies.length;
   const regions = withTableCounts(counted, region, sync, everyAgency);
   return {
     ...{ region, centralStack: plan.centralStack, central, outputs, stackStatus, activations, instances },
@@ -427,7 +454,11 @@ export function agencyViews(data: StatusData, tagKey: string, now: Date): Agency
 /** The warnings about one agency: pure, so each rule is tested from a table of views. */
 export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, activationsReadable: boolean): string[] {
   const w: string[] = [];
-  if (a.permissionsStack === 'NOT_FOUND')
+  if (a.permissionsStack === 'NOT_FOUND' && a.syncedNodes)
+    w.push(
+      `agency ${a.account}: no permissions stack, but ${a.syncedNodes} node(s) in the sync-state table (offboarded? its nodes are still managed and tagged as its own; see \`ssm-hub nodes --agencies ${a.account}\`)`,
+    );
+  else if (a.permissionsStack === 'NOT_FOUND')
     w.push(`agency ${a.account}: no permissions stack (run \`ssm-hub onboard --agencies ${a.account}\`)`);
   if (!a.activation) {
     if (activationsReadable) w.push(`agency ${a.account}: no activation found`);
@@ -462,7 +493,10 @@ export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, acti
   }
   if (a.errorNodes)
     w.push(`agency ${a.account}: ${a.errorNodes} node(s) with a sync error; latest: ${a.latestError?.error}`);
-  if (a.registrationErrors) w.push(`agency ${a.account}: ${a.registrationErrors} instance(s) failed to register`);
+  if (a.registrationErrors)
+    w.push(
+      `agency ${a.account}: ${a.registrationErrors} instance(s) failed to register (${registrationErrorRegionsText(a.registrationErrorsByRegion)})`,
+    );
   return w;
 }
 
@@ -482,7 +516,10 @@ export function regionWarnings(r: RegionView): string[] {
   return w;
 }
 
-/** SSM and the sync-state table disagree: nodes not synced by the hub, or rows whose node is gone. */
+/**
+ * SSM and the sync-state table disagree: nodes not synced by the hub, or rows whose node is gone.
+ * Net totals: N of each cancel out (SSM counts per Region, not per agency; README, Check).
+ */
 function tableWarnings(r: RegionView): string[] {
   if (r.syncedNodes === undefined || r.syncedNodes === r.managedNodes) return [];
   const diff = r.managedNodes - r.syncedNodes;
@@ -506,7 +543,7 @@ export function statusFindings(data: StatusData, config: BuildConfig, now: Date)
   const warnings = [
     ...data.warnings,
     ...views.flatMap((a) => agencyWarnings(a, config.activation.rotateAtUsagePercent, activationsReadable)),
-    ...data.regions.flatMap(regionWarnings),
+    ...data.regions.filter(wasCounted).flatMap(regionWarnings),
   ];
   return { data, views, warnings };
 }
@@ -550,13 +587,17 @@ function printStatus(ctx: Context, { data, views, warnings }: StatusReport): voi
     a.errorNodes === undefined ? '-' : String(a.errorNodes),
   ]);
   ctx.stdout(`${table(headers, rows)}\n\n`);
-  const regionRows = data.regions.map((r) => [
-    r.region,
-    String(r.managedNodes),
-    r.syncedNodes === undefined ? '-' : String(r.syncedNodes),
-    String(r.limit),
-    `${r.percent}%`,
-  ]);
+  const regionRows = data.regions.map((r) =>
+    wasCounted(r)
+      ? [
+          r.region,
+          String(r.managedNodes),
+          r.syncedNodes === undefined ? '-' : String(r.syncedNodes),
+          String(r.limit),
+          `${r.percent}%`,
+        ]
+      : [r.region, 'not counted (see ERROR)', '-', String(r.limit), '-'],
+  );
   const regionHeaders = ['region', 'managed nodes (SSM)', 'synced (table)', 'standard-tier limit', 'used'];
   ctx.stdout(`${table(regionHeaders, regionRows)}\n`);
   for (const a of views) {

@@ -19,6 +19,7 @@ import { SSM_TAG_CHARACTERS } from '../../contract/patterns.ts';
 import { SSM_MAX_KEY_LENGTH } from '../../contract/limits.ts';
 import { parameterInterface } from '../kit/interface.ts';
 import type { BuildContext } from './context.ts';
+import { readerPolicy } from './central-operations-reader.ts';
 
 const TAG_KEY_PATTERN = `^[${SSM_TAG_CHARACTERS}]{1,${SSM_MAX_KEY_LENGTH}}$`;
 
@@ -35,6 +36,7 @@ export function buildCentralOperations(ctx: BuildContext): Template {
   installWindow(t, ownershipKey);
   customBaseline(t);
   operatorPolicy(t, ownershipKey);
+  readerPolicy(t, ctx);
   outputs(t);
   consoleGroups(t);
   return t;
@@ -75,6 +77,10 @@ function consoleGroups(t: Template): void {
         ['CustomBaselineOperatingSystem', 'Operating system'],
         ['CustomBaselineApproveAfterDays', 'Approve after (days)'],
       ],
+    },
+    {
+      label: 'Operator read policy (HubReaderPolicy)',
+      parameters: [['CentralManagerStackName', 'Central-manager stack name']],
     },
   ]);
 }

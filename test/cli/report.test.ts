@@ -59,6 +59,35 @@ const exec = async (main: typeof report, ...argv: string[]) => {
   return { code, ctx, out: ctx.stdoutText() };
 };
 
+// Models a hand edit or a truncated save could give; each one drew a TypeError before.
+const malformed: Array<{ case: string; edit: (m: Record<string, any>) => void; error: string }> = [
+  {
+    case: 'an agency without stack instances',
+    edit: (m) => delete m.status.agencies[0].stackInstances,
+    error: 'status.agencies[0].stackInstances is missing',
+  },
+  {
+    case: 'a Region count that is text',
+    edit: (m) => (m.status.regions[0].managedNodes = '12'),
+    error: 'status.regions[0].managedNodes: must be a number',
+  },
+  {
+    case: 'an activation without its expiry',
+    edit: (m) => (m.status.agencies[0].activation = { daysLeft: 3 }),
+    error: 'status.agencies[0].activation.expiresAt is missing',
+  },
+  {
+    case: 'compliance without totals',
+    edit: (m) => delete m.compliance.totals,
+    error: 'compliance.totals is missing',
+  },
+  {
+    case: 'a compliance row whose patch tally is a list',
+    edit: (m) => (m.compliance.agencies[0].patch = []),
+    error: 'compliance.agencies[0].patch: must be an object',
+  },
+];
+
 describe('report', () => {
   it('draws from the same model status --json and compliance --json print', async () => {
     const r = await exec(report, '--json', '--regions', 'us-east-1,us-west-2');
@@ -103,12 +132,33 @@ describe('report', () => {
   it.each([
     { case: 'not JSON', text: 'nope', error: 'cannot read' },
     { case: 'not a model', text: '{"generatedAt":"x","status":{}}', error: 'status.agencies is missing' },
-  ])('refuses a --from file that is $case', async ({ text, error }) => {
+    ...malformed.map(({ case: c, edit, error }) => {
+      const m = fixtureModel(2, 10) as unknown as Record<string, any>;
+      edit(m);
+      return { case: c, text: JSON.stringify(m), error };
+    }),
+  ])('refuses a --from file that is $case, naming the field (exit 2)', async ({ text, error }) => {
     const dir = mkdtempSync(join(tmpdir(), 'report-'));
     writeFileSync(join(dir, 'm.json'), text);
     const r = await exec(report, '--from', join(dir, 'm.json'));
     expect(r.code).toBe(2);
     expect(r.ctx.stderrText()).toContain(error);
+  });
+
+  it('draws a Region status could not count as such, with its error', async () => {
+    const m = fixtureModel(2, 10);
+    const [first] = m.status.regions;
+    m.status.regions = [
+      first!,
+      { region: 'eu-west-1', limit: 1000, error: 'access-denied: AccessDeniedException: no' },
+    ];
+    const dir = mkdtempSync(join(tmpdir(), 'report-'));
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(m));
+    const r = await exec(report, '--from', join(dir, 'model.json'), '--out', join(dir, 'page.html'));
+    expect(r.code, r.ctx.stderrText()).toBe(0);
+    expect(readFileSync(join(dir, 'page.html'), 'utf8')).toContain(
+      '<td class="bad" colspan="4">not counted: access-denied: AccessDeniedException: no</td>',
+    );
   });
 
   it('escapes every value it draws, so a tag or an error message cannot add markup', () => {

@@ -8,7 +8,8 @@ import {
   ListStackInstancesCommand,
   ListStacksCommand,
 } from '@aws-sdk/client-cloudformation';
-import { DescribeActivationsCommand, ListNodesSummaryCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DescribeActivationsCommand, DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
+import { ListNodesSummaryCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { main as status } from '../../scripts/ops/status.ts';
 import { AwsUnreachableError, awsFailureText, failureKind } from '../../scripts/ops/aws-errors.ts';
 import { awsError, testContext } from './helpers.ts';
@@ -106,6 +107,32 @@ describe('status when the central stack cannot be read', () => {
     expect(report.centralStack.error).toMatchObject({ kind });
     expect(report.warnings.join('\n')).not.toMatch(/not found/);
     expect(report.failures[0]).toMatchObject({ what: 'stack ssm-hub-central-manager', kind });
+  });
+
+  it('keeps a Region whose nodes could not be counted in regions, with the error, and counts the others', async () => {
+    cfn
+      .on(DescribeStacksCommand)
+      .rejects(awsError('ValidationError', 'Stack with id ssm-hub-central-manager does not exist'));
+    ssm.on(ListNodesSummaryCommand).callsFake(async (_input, getClient) => {
+      const region = await (getClient() as SSMClient).config.region();
+      if (region === 'us-west-2') throw awsError('AccessDeniedException', 'not authorized', 400);
+      return { Summary: [{ ResourceType: 'ManagedInstance', Count: '3' }] };
+    });
+    // status then counts page by page (DescribeInstanceInformation), refused as well.
+    ssm.on(DescribeInstanceInformationCommand).rejects(awsError('AccessDeniedException', 'not authorized', 400));
+    const ctx = testContext();
+    expect(await status(['--json', '--regions', 'us-east-1,us-west-2'], ctx)).toBe(1);
+    const report = JSON.parse(ctx.stdoutText());
+    expect(report.regions).toEqual([
+      expect.objectContaining({ region: 'us-east-1', managedNodes: 3 }),
+      { region: 'us-west-2', limit: 1000, error: 'access-denied: AccessDeniedException: not authorized' },
+    ]);
+    expect(report.errors).toContain(
+      'could not read managed nodes in us-west-2 (access-denied): AccessDeniedException: not authorized',
+    );
+    const text = testContext();
+    await status(['--regions', 'us-east-1,us-west-2'], text);
+    expect(text.stdoutText()).toMatch(/us-west-2\s+not counted \(see ERROR\)/);
   });
 
   it('reports a stack CloudFormation says does not exist as NOT_FOUND', async () => {

@@ -294,6 +294,34 @@ describe('status', () => {
     }
   });
 
+  it('lists an agency that has node rows but no permissions stack (offboarded, nodes kept) and counts its nodes', async () => {
+    // Its nodes still carry the ownership tag, so run and the patch window still reach them.
+    const C = '333333333333';
+    const doc = DynamoDBDocumentClient.from(db.client);
+    const rows = Array.from({ length: 5 }, (_, i) => ({
+      managedInstanceId: `mi-c${String(i).padStart(16, '0')}`,
+      agencyAccountId: C,
+      lastSyncAt: NOW.toISOString(),
+    }));
+    for (const Item of rows) await doc.send(new PutCommand({ TableName: TABLE, Item }));
+    try {
+      const ctx = testContext(NOW);
+      ctx.awsConfig = { dynamodb: { endpoint } };
+      expect(await status(['--json'], ctx), ctx.stderrText()).toBe(0);
+      const report = JSON.parse(ctx.stdoutText());
+      expect(report.agencies.map((a: { account: string }) => a.account)).toEqual([A, B, C]);
+      const c = report.agencies.find((a: { account: string }) => a.account === C);
+      expect(c).toMatchObject({ permissionsStack: 'NOT_FOUND', syncedNodes: 5 });
+      expect(report.regions[0]).toMatchObject({ managedNodes: 850, syncedNodes: 35 });
+      expect(report.warnings).toContain(
+        `agency ${C}: no permissions stack, but 5 node(s) in the sync-state table (offboarded? its nodes are still managed and tagged as its own; see \`ssm-hub nodes --agencies ${C}\`)`,
+      );
+    } finally {
+      for (const { managedInstanceId } of rows)
+        await doc.send(new DeleteCommand({ TableName: TABLE, Key: { managedInstanceId } }));
+    }
+  });
+
   it('counts page by page, with a warning, where ListNodesSummary is refused', async () => {
     ssm
       .on(ListNodesSummaryCommand)

@@ -61,7 +61,10 @@ describe('central-operations', () => {
   });
   it('creates no IAM role: the window task runs with the service-linked role', () => {
     const types = Object.values(t.Resources).map((r: any) => r.Type);
-    expect(types.filter((x) => x.startsWith('AWS::IAM::'))).toEqual(['AWS::IAM::ManagedPolicy']);
+    expect(types.filter((x) => x.startsWith('AWS::IAM::'))).toEqual([
+      'AWS::IAM::ManagedPolicy',
+      'AWS::IAM::ManagedPolicy',
+    ]);
     expect(t.Resources.InstallTask.Properties.ServiceRoleArn).toBeUndefined();
   });
   it("leaves baselines to AWS's defaults unless one is asked for, and then only for named patch groups", () => {

@@ -13,7 +13,8 @@ import { runSimulation, type SimulationIdentityPolicy } from '@cloud-copilot/iam
 import { PROJECT_ROOT } from '../../scripts/build/bundle.ts';
 
 export type Decision = 'Allowed' | 'ImplicitlyDenied' | 'ExplicitlyDenied';
-export type TemplateName = 'central-manager' | 'agency-permissions' | 'agency-collector' | 'agency-registration';
+export type TemplateName =
+  'central-manager' | 'central-operations' | 'agency-permissions' | 'agency-collector' | 'agency-registration';
 type Json = unknown;
 type Obj = Record<string, Json>;
 export interface PolicyDocument {
@@ -215,7 +216,7 @@ export class ResolvedStack {
     if (keys.length === 1) {
       const [k] = keys as [string];
       const arg = o[k];
-      if (k === 'Ref') return arg === 'AWS::NoValue' ? NO_VALUE : this.parameter(arg as string);
+      if (k === 'Ref') return arg === 'AWS::NoValue' ? NO_VALUE : this.listOrValue(arg as string);
       if (k === 'Fn::GetAtt') return this.getAtt(...(arg as [string, string]));
       if (k === 'Fn::Sub') return this.sub(arg);
       if (k === 'Fn::Join') {
@@ -247,6 +248,14 @@ export class ResolvedStack {
       if (r !== NO_VALUE) out[k] = r;
     }
     return out;
+  }
+
+  /** A Ref to a CommaDelimitedList (or List<…>) parameter is a list (CloudFormation "Parameters", Type). */
+  private listOrValue(name: string): Json {
+    const value = this.parameter(name);
+    const declared = (this.raw.Parameters as Record<string, { Type?: string }> | undefined)?.[name];
+    const isList = declared?.Type === 'CommaDelimitedList' || declared?.Type?.startsWith('List<');
+    return isList ? (value === '' ? [] : value.split(',')) : value;
   }
 
   private sub(arg: Json): string {
