@@ -102,11 +102,18 @@ export const DELETE_STACK_INSTANCES_MAX_OUS = 50;
  */
 export const BATCH_GET_RETRY = { attempts: 8, baseDelayMs: 50, maxDelayMs: 2_000 } as const;
 /**
- * A reconcile's tag set counts as observed this long before its DescribeInstances page was
- * requested: it covers the skew between the collector's clock and AWS's event times, and EC2's
- * eventual consistency (a change made just before the read may not be in it yet).
+ * Assumed bound on the skew between the collector's clock and AWS's event times plus EC2's eventual
+ * consistency (a change made just before a DescribeInstances read may not be in it yet).
  */
-export const SNAPSHOT_OBSERVED_MARGIN_MS = 5_000;
+export const SNAPSHOT_CONSISTENCY_MS = 5_000;
+/** An event's `time` is in whole seconds: the change it reports happened up to this much later. */
+export const EVENT_TIME_RESOLUTION_MS = 1_000;
+/**
+ * A reconcile's tag set counts as observed this long before its DescribeInstances page was
+ * requested, so a snapshot read less than SNAPSHOT_CONSISTENCY_MS after a change counts as older
+ * than the change's event even when the change came late in the event's second.
+ */
+export const SNAPSHOT_OBSERVED_MARGIN_MS = SNAPSHOT_CONSISTENCY_MS + EVENT_TIME_RESOLUTION_MS;
 /**
  * The hub takes an observed time at most this far ahead of its own clock (later ones count as this
  * far ahead): a collector whose clock runs far ahead must not freeze a node's tags.

@@ -11,6 +11,14 @@ import { AGENCY_A, FUNCTION_ARN, ec2Id, startHarness, type Harness } from '../la
 
 let hub: Harness;
 let collector: BundledHandler;
+const collectorLog: string[] = [];
+/** The collector's own EMF metric `name`, summed over the lines it logged since `from`. */
+const collectorMetric = (name: string, from = 0) =>
+  collectorLog
+    .slice(from)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l['_aws'] && typeof l[name] === 'number')
+    .reduce((sum, l) => sum + (l[name] as number), 0);
 const agency = new AgencyAccount();
 const { ec2, lambda } = agency;
 const scheduled = { version: '0', source: 'aws.events', 'detail-type': 'Scheduled Event', resources: [], detail: {} };
@@ -55,7 +63,7 @@ beforeAll(async () => {
   vi.stubEnv(COLLECTOR_ENV.hubFunctionArn, `${FUNCTION_ARN}:agency-${AGENCY_A}`);
   vi.stubEnv(COLLECTOR_ENV.activationParameterPath, '/central-hub/activation');
   collector = await loadBundledHandler('collector');
-  (collector.setLogSink as (s: (l: string) => void) => void)(() => {});
+  (collector.setLogSink as (s: (l: string) => void) => void)((l) => collectorLog.push(l));
   hub.plantActivation(AGENCY_A, { activationId: 'act-a', code: 'PLANTED-ORDER-CODE' });
 });
 afterAll(async () => {
@@ -79,6 +87,7 @@ describe('tag changes delivered out of order', () => {
     const t = new Date(Math.floor(Date.now() / 1000) * 1000);
     ec2.instances = [instance(n, mi, { Team: 'v5' })];
 
+    const logged = collectorLog.length;
     const first = (await collector.handler(tagChange(n, mi, new Date(t.getTime() + v5At), 5, 'v5'), ctx())) as Record<
       string,
       number
@@ -91,6 +100,7 @@ describe('tag changes delivered out of order', () => {
     expect(first).toMatchObject({ applied: 1, superseded: 0 });
     expect(second).toMatchObject({ applied: 0, superseded: 1, failed: 0, rejected: 0, hubRefusals: 0 });
     expect(tagsOf(mi)['Team']).toBe('v5');
+    expect(collectorMetric('Superseded', logged)).toBe(1);
   });
 });
 

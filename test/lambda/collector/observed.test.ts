@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { observedOfEvent, observedOfSnapshot } from '../../../lambda/collector/observed.ts';
 import { classifyEvent } from '../../../lambda/collector/events.ts';
 import { SNAPSHOT_OBSERVED_MARGIN_MS } from '../../../contract/limits.ts';
+import { observationOf, orderTagSet } from '../../../lambda/tag-manager/ordering.ts';
 
 const T = '2026-12-08T00:30:22Z';
 const T_NORMAL = '2026-12-08T00:30:22.000Z';
@@ -44,8 +45,20 @@ describe('observedOfEvent', () => {
 describe('observedOfSnapshot', () => {
   it('is the time the page was requested, less the margin, in the normalized form', () => {
     const requested = Date.parse('2026-12-08T00:30:22.123Z');
-    expect(SNAPSHOT_OBSERVED_MARGIN_MS).toBe(5_000);
-    expect(observedOfSnapshot(requested)).toEqual({ observedAt: '2026-12-08T00:30:17.123Z' });
+    expect(SNAPSHOT_OBSERVED_MARGIN_MS).toBe(6_000);
+    expect(observedOfSnapshot(requested)).toEqual({ observedAt: '2026-12-08T00:30:16.123Z' });
+  });
+
+  // The event's time is whole seconds: a change at 00:30:00.900 is reported at 00:30:00.
+  it.each([
+    ['4.1 s after a change late in its second', 4_100, 'superseded'],
+    ['4.999 s after it', 4_999, 'superseded'],
+    ['5.1 s after it (outside the assumed consistency window)', 5_100, 'apply'],
+  ])('a snapshot read %s counts as older than the change event', (_, afterMs, want) => {
+    const change = Date.parse('2026-12-08T00:30:00.900Z');
+    const event = observationOf(observedOfEvent('2026-12-08T00:30:00Z', 7), new Date(change));
+    const snapshot = observationOf(observedOfSnapshot(change + afterMs), new Date(change + afterMs));
+    expect(orderTagSet(event, snapshot)).toBe(want);
   });
 });
 
