@@ -52,6 +52,42 @@ export function stampedAgency(tags: Tags | undefined, prefix: string): string | 
 }
 
 /**
+ * Pure: whether the stamp on a node's tags confirms a sync-table row of `agency`. The row is a cache
+ * of ownership, not proof (an operator edit, a bad restore or an import can write a wrong one), so
+ * whenever the node's tags are at hand the stamp decides: another agency's stamp refuses. A node
+ * with no stamp at all is `unstamped`: no hub activation registers such a node (each is created with
+ * the owner stamp), so the stamp cannot confirm the row and the caller must prove it otherwise.
+ */
+export function stampConfirmsRow(
+  tags: Tags,
+  prefix: string,
+  agency: string,
+): 'confirmed' | 'stamp-of-other-agency' | 'unstamped' {
+  const stamp = stampedAgency(tags, prefix);
+  if (stamp === undefined) return 'unstamped';
+  return stamp === agency ? 'confirmed' : 'stamp-of-other-agency';
+}
+
+/** Logs a node refused because its stamp (read in this invocation) contradicts its sync-table row. */
+export function logRowContradicted(
+  ctx: OpContext,
+  node: OwnershipInput,
+  cause: RefusalCause,
+  op: 'sync' | 'deregister',
+): void {
+  securityEvent('refused a managed node not proven to belong to the calling agency', {
+    agencyAccountId: ctx.agencyAccountId,
+    managedInstanceId: node.managedInstanceId,
+    ec2InstanceId: node.ec2InstanceId,
+    cause,
+    op,
+    // The row named the caller; the node's own data did not agree: the row is wrong (central IT to fix).
+    rowContradicted: true,
+    requestId: ctx.requestId,
+  });
+}
+
+/**
  * Pure: the verdict for a node the sync table does not know, from what SSM says. The stamp is
  * checked on every path: a node stamped for another agency is refused even when its activation
  * ID is in the caller's record (defence in depth against a misfiled record).
@@ -163,5 +199,24 @@ async function proveWithSsm(ctx: OpContext, unknown: string[], result: Map<strin
         ? ownershipFromSsm(infos.get(id), c.tags, record, config.reservedTagPrefix, agency)
         : { kind: 'error', reason: `could not check ownership: ${c.reason}` },
     );
+  }
+}
+
+/**
+ * For a node whose sync-table row names the caller but whose tags carry no stamp: the row alone is
+ * not proof, so the node must be proven as a first sync proves it (the caller's activation record
+ * and the node's ActivationId). Costs a GetParameter and a describe; only unstamped nodes pay it.
+ */
+export async function proveUnstampedNode(ctx: OpContext, managedInstanceId: string, tags: Tags): Promise<Ownership> {
+  const { config, agencyAccountId: agency } = ctx;
+  try {
+    const record = await readActivationRecord(
+      ctx.ssm,
+      centralActivationParameterName(config.activationParameterPrefix, agency),
+    );
+    const infos = await describeNodes(ctx.ssm, [managedInstanceId], 1);
+    return ownershipFromSsm(infos.get(managedInstanceId), tags, record, config.reservedTagPrefix, agency);
+  } catch (err) {
+    return { kind: 'error', reason: `could not check ownership: ${errorReason(err)}` };
   }
 }

@@ -13,7 +13,14 @@ import {
   type Tags,
 } from '../shared/tag-rules.ts';
 import { DEFERRED_REASON, NODE_START_RESERVE_MS, type OpContext } from './context.ts';
-import { BOUND_ELSEWHERE_REASON, NOT_OWNED_REASON, proveOwnership, type Ownership } from './ownership.ts';
+import {
+  BOUND_ELSEWHERE_REASON,
+  logRowContradicted,
+  NOT_OWNED_REASON,
+  proveOwnership,
+  stampConfirmsRow,
+  type Ownership,
+} from './ownership.ts';
 import { mapPool } from '../shared/pool.ts';
 import { securityEvent } from '../shared/log.ts';
 import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
@@ -70,6 +77,18 @@ class NodeGoneError extends HandlerError {
   override readonly name = 'NodeGoneError';
 }
 
+/** The tags read in this invocation carry another agency's stamp: the row that named the caller is wrong. */
+class StampOfOtherAgencyError extends HandlerError {
+  override readonly name = 'StampOfOtherAgencyError';
+}
+
+/**
+ * Pure: tags read in this invocation contradict the caller's ownership (another agency's stamp).
+ * An unstamped node is left to IAM: the tag manager may tag only stamped nodes (TagOwnedNodes).
+ */
+export const stampRefuses = (tags: Tags, prefix: string, agency: string): boolean =>
+  stampConfirmsRow(tags, prefix, agency) === 'stamp-of-other-agency';
+
 async function applyDiff(ctx: OpContext, id: string, diff: TagDiff): Promise<void> {
   // Remove first, so the node never holds old and new tags at once (the 50-tag limit).
   if (diff.toRemove.length > 0) await removeTags(ctx.ssm, id, diff.toRemove);
@@ -79,6 +98,8 @@ async function applyDiff(ctx: OpContext, id: string, diff: TagDiff): Promise<voi
 async function readCurrent(ctx: OpContext, id: string): Promise<Tags> {
   const tags = await listTags(ctx.ssm, id);
   if (tags === undefined) throw new NodeGoneError('managed node no longer exists in SSM');
+  if (stampRefuses(tags, ctx.config.reservedTagPrefix, ctx.agencyAccountId))
+    throw new StampOfOtherAgencyError(NOT_OWNED_REASON);
   return tags;
 }
 
@@ -182,6 +203,10 @@ async function syncOwnedNode(
     await putRow(ctx.ddb, config.syncTableName, newRow);
     return { ...base, ...skippedOf(plan), status: isEmptyDiff(diff) ? 'unchanged' : 'applied' };
   } catch (err) {
+    if (err instanceof StampOfOtherAgencyError) {
+      logRowContradicted(ctx, entry, 'stamp-of-other-agency', 'sync');
+      return { ...base, status: 'rejected', reason: NOT_OWNED_REASON };
+    }
     const reason = err instanceof NodeGoneError ? err.message : errorReason(err);
     try {
       await recordError(
@@ -232,6 +257,11 @@ export async function syncInstances(ctx: OpContext, entries: readonly SyncInstan
     const base = { managedInstanceId: entry.managedInstanceId, ec2InstanceId: entry.ec2InstanceId };
     if (!o || o.kind === 'refused') return { ...base, status: 'rejected', reason: NOT_OWNED_REASON };
     if (o.kind === 'error') return { ...base, status: 'failed', reason: o.reason };
+    // Tags read in this invocation (a due drift check) outrank the row: another agency's stamp refuses.
+    if (o.currentTags && stampRefuses(o.currentTags, ctx.config.reservedTagPrefix, ctx.agencyAccountId)) {
+      logRowContradicted(ctx, entry, 'stamp-of-other-agency', 'sync');
+      return { ...base, status: 'rejected', reason: NOT_OWNED_REASON };
+    }
     // Under SSM's rate limits a large first sync may not fit one invocation: stop starting
     // nodes in time, so the answer (and the rows already written) are never lost to a timeout.
     if (ctx.remainingMs() < NODE_START_RESERVE_MS) return { ...base, status: 'failed', reason: DEFERRED_REASON };
