@@ -59,7 +59,7 @@ describe('what the stamp says about a row (pure)', () => {
     { case: "another agency's stamp", tags: stampB, want: 'stamp-of-other-agency' },
     { case: 'no stamp', tags: { Name: 'x' }, want: 'unstamped' },
     { case: 'an empty stamp', tags: { [`${PREFIX}activation-agency`]: '' }, want: 'stamp-of-other-agency' },
-  ])('$case: $want', ({ tags, want }) => {
+  ] as Array<{ case: string; tags: Record<string, string>; want: string }>)('$case: $want', ({ tags, want }) => {
     expect(stampConfirmsRow(tags, PREFIX, AGENCY_A)).toBe(want);
   });
 });
