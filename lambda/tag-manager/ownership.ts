@@ -4,12 +4,13 @@
 // cannot tell "another agency's node" from "no such node".
 import { centralActivationParameterName } from '../shared/names.ts';
 import { hasTag, provenanceKeys, type Tags } from '../shared/tag-rules.ts';
-import { securityEvent } from '../shared/log.ts';
+import { log, securityEvent } from '../shared/log.ts';
 import type { ActivationRecord } from '../shared/activation-record.ts';
 import type { OpContext } from './context.ts';
 import { describeNodes, errorReason, readActivationRecord, type NodeInfo } from './ssm-io.ts';
-import { readCurrentTags } from './current-tags.ts';
-import { readRows, type SyncRow } from './table-io.ts';
+import { readCurrentTags, type CurrentTags } from './current-tags.ts';
+import { admitUnits, RATE_COUNTERS, readRows, type SyncRow } from './table-io.ts';
+import { LOOKUP_LIMIT_REASON } from './context.ts';
 
 export const NOT_OWNED_REASON = 'managed node is not registered to your agency';
 /** A node stands for one EC2 instance for life: a request naming it from another instance is refused. */
@@ -134,7 +135,26 @@ export async function proveOwnership(
     else unknown.push(id);
   }
 
-  if (unknown.length > 0) await proveWithSsm(ctx, unknown, result);
+  if (unknown.length > 0) {
+    // The expensive path (a describe, possibly split, and a tag read per node found) is charged per
+    // node, so a request of 100 made-up IDs costs the agency 100 lookups, not one request.
+    if (
+      await admitUnits(ctx.ddb, config.syncTableName, agency, config.agencyRequestsPerMinute, ctx.now, {
+        units: unknown.length,
+        counter: RATE_COUNTERS.nodeLookups,
+      })
+    )
+      await proveWithSsm(ctx, unknown, result);
+    else {
+      log('WARN', 'agency over its node lookups this minute; nodes deferred', {
+        agencyAccountId: agency,
+        nodes: unknown.length,
+        limitPerMinute: config.agencyRequestsPerMinute,
+        requestId: ctx.requestId,
+      });
+      for (const id of unknown) result.set(id, { kind: 'error', reason: LOOKUP_LIMIT_REASON });
+    }
+  }
   logRefusals(ctx, nodes, result, options.unknownNodeIsGone === true);
   return result;
 }
@@ -186,13 +206,15 @@ async function proveWithSsm(ctx: OpContext, unknown: string[], result: Map<strin
       requestId: ctx.requestId,
     });
   }
-  // Nothing was applied to these nodes yet (the table does not know them).
+  // Nothing was applied to these nodes yet (the table does not know them). Only nodes the describe
+  // found are read: a node SSM does not know costs no tag read.
+  const found = unknown.filter((id) => infos.has(id));
   const current = await readCurrentTags(
     ctx,
-    unknown.map((id) => ({ managedInstanceId: id, lastAppliedFingerprint: undefined })),
+    found.map((id) => ({ managedInstanceId: id, lastAppliedFingerprint: undefined })),
   );
   for (const id of unknown) {
-    const c = current.get(id)!;
+    const c: CurrentTags = current.get(id) ?? { ok: true, tags: undefined };
     result.set(
       id,
       c.ok
