@@ -91,8 +91,9 @@ export const stampRefuses = (tags: Tags, prefix: string, agency: string): boolea
 
 async function applyDiff(ctx: OpContext, id: string, diff: TagDiff): Promise<void> {
   // Remove first, so the node never holds old and new tags at once (the 50-tag limit).
-  if (diff.toRemove.length > 0) await removeTags(ctx.ssm, id, diff.toRemove);
-  if (Object.keys(diff.toAdd).length > 0) await addTags(ctx.ssm, id, diff.toAdd);
+  const options = { baseDelayMs: ctx.config.retryBaseDelayMs };
+  if (diff.toRemove.length > 0) await removeTags(ctx.ssm, id, diff.toRemove, options);
+  if (Object.keys(diff.toAdd).length > 0) await addTags(ctx.ssm, id, diff.toAdd, options);
 }
 
 async function readCurrent(ctx: OpContext, id: string): Promise<Tags> {

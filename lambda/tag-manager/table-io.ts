@@ -138,7 +138,12 @@ export async function claimBinding(
   }
 }
 
-/** Records a failed sync; the row (and so the proven ownership) is created when missing. */
+/**
+ * Records a failed sync; the row (and so the proven ownership) is created when missing. The
+ * fingerprint and the drift-check date are dropped: a failed write may have been half done (tags
+ * removed, then the add failed), so SSM no longer matches what the row says was applied, and the
+ * next sync must read the node's tags and write again instead of answering "unchanged".
+ */
 export async function recordError(
   ddb: DynamoDBDocumentClient,
   table: string,
@@ -150,11 +155,11 @@ export async function recordError(
     new UpdateCommand({
       TableName: table,
       Key: { [A.managedInstanceId]: key.managedInstanceId },
-      UpdateExpression: 'SET #agency = :agency, #ec2 = :ec2, #err = :err, #errAt = :at',
+      UpdateExpression: 'SET #agency = :agency, #ec2 = :ec2, #err = :err, #errAt = :at REMOVE #fp, #drift',
       ...ownedAndBound(
         key.agencyAccountId,
         key.ec2InstanceId,
-        { '#err': A.lastError, '#errAt': 'lastErrorAt' },
+        { '#err': A.lastError, '#errAt': 'lastErrorAt', '#fp': A.fingerprint, '#drift': A.lastDriftCheckAt },
         { ':err': error, ':at': at },
       ),
     }),
