@@ -131,16 +131,7 @@ async function syncOwnedNode(
     };
   };
   if (row?.ec2InstanceId && row.ec2InstanceId !== entry.ec2InstanceId) return refuseBoundElsewhere(row.ec2InstanceId);
-  const planFor = (otherReservedTagCount: number) =>
-    planTags({
-      rawTags: entry.tags,
-      prefix: config.reservedTagPrefix,
-      agencyAccountId: agency,
-      ec2InstanceId: entry.ec2InstanceId,
-      // The node-arn tag is what the node role's policy compares with the caller (ssm:SourceInstanceARN).
-      nodeArn: managedNodeArn(ctx.hub, id),
-      otherReservedTagCount,
-    });
+  const planFor = (otherReservedTagCount: number) => planEntry(ctx, entry, otherReservedTagCount);
 
   let current = ownership.currentTags;
   let otherReserved = current
@@ -166,7 +157,10 @@ async function syncOwnedNode(
       if (!won) return refuseBoundElsewhere(undefined);
     }
     let checked = current !== undefined;
-    if (!current && driftDue && row) {
+    // A node about to be written is read first (its drift check is due, or its tags changed): the
+    // row is a cache, and the stamp on the node decides whose it is. Usually the bulk read before
+    // the per-node work has done this; this is the fallback when it did not.
+    if (!current && row) {
       current = await readCurrent(ctx, id);
       checked = true;
     }
@@ -224,11 +218,27 @@ async function syncOwnedNode(
   }
 }
 
+/** The tags sync wants on this node, from the EC2 tags sent and the reserved tags it leaves room for. */
+function planEntry(ctx: OpContext, entry: SyncInstance, otherReservedTagCount: number): TagPlan {
+  return planTags({
+    rawTags: entry.tags,
+    prefix: ctx.config.reservedTagPrefix,
+    agencyAccountId: ctx.agencyAccountId,
+    ec2InstanceId: entry.ec2InstanceId,
+    // The node-arn tag is what the node role's policy compares with the caller (ssm:SourceInstanceARN).
+    nodeArn: managedNodeArn(ctx.hub, entry.managedInstanceId),
+    otherReservedTagCount,
+  });
+}
+
 /**
- * The drift pass, in bulk: every node proven by its row whose drift check is due (and that this
- * instance may sync) has its current tags read before the per-node work, 100 per Tagging API call.
- * The result rides on the node's ownership as `currentTags`, so the per-node sync diffs against it.
- * A node whose read failed keeps no `currentTags` and is read again on its own path.
+ * The drift pass, in bulk: every node proven by its row whose drift check is due, or whose tags
+ * changed (so it is about to be written), and that this instance may sync, has its current tags
+ * read before the per-node work, 100 per Tagging API call. The row is a cache of ownership: the
+ * stamp in these tags decides whose node it is before anything is written. The result rides on
+ * the node's ownership as `currentTags`, so the per-node sync diffs against it. An unchanged node
+ * whose check is not due is not read (no call at all). A node whose read failed keeps no
+ * `currentTags` and is read again on its own path.
  */
 async function readDueDriftChecks(
   ctx: OpContext,
@@ -240,7 +250,9 @@ async function readDueDriftChecks(
     const o = ownership.get(e.managedInstanceId);
     if (o?.kind !== 'owned' || !o.row || o.currentTags) return [];
     if (o.row.ec2InstanceId && o.row.ec2InstanceId !== e.ec2InstanceId) return [];
-    if (!driftCheckDue(o.row, now, config.driftCheckHours, e.managedInstanceId)) return [];
+    const due = driftCheckDue(o.row, now, config.driftCheckHours, e.managedInstanceId);
+    const plan = planEntry(ctx, e, o.row.otherReservedTagCount ?? ACTIVATION_STAMPED_TAG_COUNT);
+    if (isUnchanged(o.row, ctx.agencyAccountId, e.ec2InstanceId, plan, due)) return [];
     return [{ managedInstanceId: e.managedInstanceId, lastAppliedFingerprint: o.row.fingerprint }];
   });
   const current = await readCurrentTags(ctx, due);

@@ -1,32 +1,19 @@
 // A sync-table row is a cache of ownership, not proof: an operator edit, a bad restore or an import
 // can write a row that names the wrong agency. Before the one irreversible call (deregister) the
-// node's own tags are read and its activation stamp decides; in sync, tags read in the same
-// invocation (a due drift check, a recount) decide too. The common path (an unchanged node whose
-// drift check is not due) still makes no SSM call.
+// node's own tags are read and its activation stamp decides; in sync, every node about to be
+// written (its drift check is due, or its tags changed) is read first, in bulk where the Tagging
+// API answers, and the stamp decides too. The common path (an unchanged node whose drift check is
+// not due) still makes no call at all.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { AGENCY_A, AGENCY_B, PREFIX, ec2Id, makeDriftCheckDue, startHarness, type Harness } from './harness.ts';
 import { stampConfirmsRow } from '../../../lambda/tag-manager/ownership.ts';
-import type { FakeError } from '../../../testing/fakes/ssm-fake.ts';
 
 let h: Harness;
 let n = 9000;
-/** AddTagsToResource for this node answers TooManyTagsError once (SSM's answer over 50 tags). */
-let tooManyTagsFor: string | undefined;
 
 beforeAll(async () => {
-  h = await startHarness({
-    ssm: {
-      fault: (op, body): FakeError | undefined => {
-        if (op === 'AddTagsToResource' && body.ResourceId === tooManyTagsFor) {
-          tooManyTagsFor = undefined;
-          // API reference, AddTagsToResource, Errors: TooManyTagsError, HTTP 400.
-          return { __type: 'TooManyTagsError', message: 'The Targets parameter includes too many tags.' };
-        }
-        return undefined;
-      },
-    },
-  });
+  h = await startHarness();
   h.plantActivation(AGENCY_A, { activationId: 'act-aaaa', code: 'code-a' });
   h.plantActivation(AGENCY_B, { activationId: 'act-bbbb', code: 'code-b' });
 });
@@ -122,7 +109,7 @@ describe('deregister reads the node before the irreversible call', () => {
   });
 });
 
-describe('sync refuses when tags read in this invocation carry another stamp', () => {
+describe('sync reads a node before writing it, and refuses another stamp', () => {
   it("does not tag B's node when a wrong row names A and its drift check is due", async () => {
     const k = ++n;
     const id = h.registerNode(k, AGENCY_B, 'act-bbbb');
@@ -140,34 +127,43 @@ describe('sync refuses when tags read in this invocation carry another stamp', (
     ]);
   });
 
-  it("does not tag B's node when the tags are read to recount after SSM answers TooManyTagsError", async () => {
-    const k = ++n;
-    const id = h.registerNode(k, AGENCY_B, 'act-bbbb');
-    // A row as a sync of A would leave it, with a recent drift check: the common path trusts it.
-    await DynamoDBDocumentClient.from(h.db.client).send(
-      new PutCommand({
-        TableName: h.db.tableName,
-        Item: {
-          managedInstanceId: id,
-          agencyAccountId: AGENCY_A,
-          ec2InstanceId: ec2Id(k),
-          lastDriftCheckAt: new Date().toISOString(),
-        },
-      }),
-    );
-    tooManyTagsFor = id;
-    const res = await sync(AGENCY_A, id, ec2Id(k), { Name: 'hijacked' });
-    expect(res.results[0].status).toBe('rejected');
-    expect(h.ssm.state.tagsOf(id)).toEqual(stampB);
-    expect(h.ssm.calls.ListTagsForResource).toBe(1);
-  });
+  it.each([
+    { case: 'in bulk (Tagging API)', bulkMisses: false, listTags: 0 },
+    { case: 'node by node when the bulk answer leaves it out', bulkMisses: true, listTags: 1 },
+  ])(
+    "does not tag B's node when a wrong row names A and the tags sent changed: the node is read $case before any write",
+    async ({ bulkMisses, listTags }) => {
+      const k = ++n;
+      const id = h.registerNode(k, AGENCY_B, 'act-bbbb');
+      // A row as a sync of A would leave it, with a recent drift check: only the change makes it read.
+      await DynamoDBDocumentClient.from(h.db.client).send(
+        new PutCommand({
+          TableName: h.db.tableName,
+          Item: {
+            managedInstanceId: id,
+            agencyAccountId: AGENCY_A,
+            ec2InstanceId: ec2Id(k),
+            lastDriftCheckAt: new Date().toISOString(),
+          },
+        }),
+      );
+      if (bulkMisses) h.tagging.stale.set(id, null);
+      const res = await sync(AGENCY_A, id, ec2Id(k), { Name: 'hijacked' });
+      expect(res.results[0].status).toBe('rejected');
+      expect(h.ssm.state.tagsOf(id)).toEqual(stampB);
+      expect(h.ssm.writeCalls()).toBe(0);
+      expect(h.ssm.calls.ListTagsForResource).toBe(listTags);
+    },
+  );
 
-  it("still makes no SSM call for an unchanged node of the agency's own whose drift check is not due", async () => {
+  it("still makes no SSM or Tagging API call for an unchanged node of the agency's own whose drift check is not due", async () => {
     const k = ++n;
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
     expect((await sync(AGENCY_A, id, ec2Id(k), { Name: 'a' })).results[0].status).toBe('applied');
     h.ssm.resetCounters();
+    h.tagging.resetCounters();
     expect((await sync(AGENCY_A, id, ec2Id(k), { Name: 'a' })).results[0].status).toBe('unchanged');
     expect(h.ssm.totalCalls()).toBe(0);
+    expect(h.tagging.calls.GetResources ?? 0).toBe(0);
   });
 });
