@@ -54,11 +54,12 @@ describe('cost', () => {
     expect(h.metrics('Unchanged')).toBeGreaterThanOrEqual(100);
   });
 
-  it('a changed node costs one add call and no read', async () => {
+  it('a changed node costs one add call, no SSM read, and one bulk tag read (its stamp checked before the write)', async () => {
     const k = ++n;
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
     await sync([{ id, ec2: ec2Id(k), tags: { Name: 'a' } }]);
     h.ssm.resetCounters();
+    h.tagging.resetCounters();
     const res = await sync([{ id, ec2: ec2Id(k), tags: { Name: 'b' } }]);
     expect(res.results[0].status).toBe('applied');
     expect(h.ssm.calls).toMatchObject({
@@ -67,6 +68,7 @@ describe('cost', () => {
       ListTagsForResource: 0,
       DescribeInstanceInformation: 0,
     });
+    expect(h.tagging.calls.GetResources).toBe(1);
     expect(h.ssm.state.tagsOf(id)?.Name).toBe('b');
   });
 });
