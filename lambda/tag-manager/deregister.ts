@@ -32,6 +32,9 @@ export async function deregisterInstances(
     if (o.kind === 'error') return { ...base, status: 'failed', reason: o.reason };
     // A node stands for one instance for life: an instance that names another node of its agency
     // (a relabelled managedinstanceid tag) must not deregister it. Refused like the same sync.
+    // Known gap (README, "A node stands for one instance for life"): a node no sync has bound yet
+    // has no row, and nothing the hub holds ties it to one instance, so any instance of the same
+    // agency can still deregister it; the orphan sweep removes such nodes after 24 hours anyway.
     if (o.row?.ec2InstanceId && o.row.ec2InstanceId !== entry.ec2InstanceId) {
       securityEvent('refused a deregister for a managed node bound to another EC2 instance', {
         agencyAccountId: ctx.agencyAccountId,
