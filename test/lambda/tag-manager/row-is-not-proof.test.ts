@@ -64,7 +64,12 @@ describe('deregister reads the node before the irreversible call', () => {
     expect(h.ssm.state.nodes.has(id)).toBe(true);
     expect(h.ssm.calls.DeregisterManagedInstance).toBe(0);
     expect(securityLines()).toEqual([
-      expect.objectContaining({ managedInstanceId: id, cause: 'stamp-of-other-agency', op: 'deregister' }),
+      expect.objectContaining({
+        managedInstanceId: id,
+        cause: 'stamp-of-other-agency',
+        op: 'deregister',
+        rowContradicted: true,
+      }),
     ]);
     expect(h.metrics('RejectedNodes')).toBe(1);
   });
@@ -91,8 +96,16 @@ describe('deregister reads the node before the irreversible call', () => {
     const other = ++n;
     const otherId = h.registerNode(other, AGENCY_B, 'act-bbbb', { stamp: false });
     await plantRow(otherId, AGENCY_A, ec2Id(other));
+    h.ssm.resetCounters();
     const res = await deregister(AGENCY_A, otherId, ec2Id(other));
     expect(res.results[0].status).toBe('rejected');
+    // The tag read, then the first sync's proof: the activation record and a describe.
+    expect(h.ssm.calls).toMatchObject({
+      ListTagsForResource: 1,
+      GetParameter: 1,
+      DescribeInstanceInformation: 1,
+      DeregisterManagedInstance: 0,
+    });
     expect(h.ssm.state.nodes.has(otherId)).toBe(true);
     expect(securityLines()).toEqual([expect.objectContaining({ managedInstanceId: otherId, cause: 'no-proof' })]);
   });
