@@ -30,6 +30,20 @@ export const SSM_MAX_TAGS_PER_NODE = 50;
 export const SSM_MAX_KEY_LENGTH = 128;
 export const SSM_MAX_VALUE_LENGTH = 256;
 
+/**
+ * EC2 tags on one resource: at most 50 user tags. Keys starting with `aws:` (in any case) are AWS's
+ * own and do not count toward that limit (Amazon EC2 User Guide, "Tag your Amazon EC2 resources",
+ * Tag restrictions: "Maximum number of tags per resource – 50"; "Tags with this prefix do not count
+ * against your tags per resource limit").
+ */
+export const EC2_MAX_USER_TAGS_PER_RESOURCE = 50;
+/**
+ * `aws:` system tags on one instance: AWS documents no number. An assumption (README, "What we
+ * assumed"): the system tags AWS services set (CloudFormation 3, Auto Scaling 1, launch template 2,
+ * EC2 Fleet, Service Catalog and the like) stay well under 50 on any one instance.
+ */
+export const EC2_MAX_SYSTEM_TAGS_ASSUMED = 50;
+
 /** CreateActivation: RegistrationLimit 1–1000; ExpirationDate at most 30 days ahead. */
 export const ACTIVATION_MAX_REGISTRATION_LIMIT = 1000;
 export const ACTIVATION_MAX_EXPIRY_DAYS = 30;

@@ -13,6 +13,7 @@ import {
   RESULT_STATUSES,
 } from '../../contract/names.ts';
 import { EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN, REGION_NAME_PATTERN } from '../../contract/patterns.ts';
+import { EC2_MAX_SYSTEM_TAGS_ASSUMED, EC2_MAX_USER_TAGS_PER_RESOURCE } from '../../contract/limits.ts';
 
 export { ERROR_CODES, MAX_INSTANCES_PER_REQUEST, RESULT_STATUSES };
 export { ACCOUNT_ID_PATTERN, EC2_INSTANCE_ID_PATTERN, MANAGED_INSTANCE_ID_PATTERN } from '../../contract/patterns.ts';
@@ -33,6 +34,22 @@ export function echoNames(names: readonly string[]): string {
   return names.length > MAX_ECHOED_NAMES ? `${shown} and ${names.length - MAX_ECHOED_NAMES} more` : shown;
 }
 
+/**
+ * Pure: why a set of EC2 tag keys is more than one instance can carry, or undefined. User tags
+ * (keys not starting with aws:, in any case) at most EC2_MAX_USER_TAGS_PER_RESOURCE, aws: tags at
+ * most EC2_MAX_SYSTEM_TAGS_ASSUMED.
+ */
+export function tagCountViolation(keys: readonly string[]): string | undefined {
+  let system = 0;
+  for (const key of keys) if (key.slice(0, 4).toLowerCase() === 'aws:') system++;
+  const user = keys.length - system;
+  if (user > EC2_MAX_USER_TAGS_PER_RESOURCE)
+    return `must hold at most ${EC2_MAX_USER_TAGS_PER_RESOURCE} tags not starting with aws: (EC2's limit per instance); got ${user}`;
+  if (system > EC2_MAX_SYSTEM_TAGS_ASSUMED)
+    return `must hold at most ${EC2_MAX_SYSTEM_TAGS_ASSUMED} tags starting with aws:; got ${system}`;
+  return undefined;
+}
+
 const isRecordLike = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -45,7 +62,16 @@ export const rawTagsSchema = z.pipe(
   z.custom<Record<string, unknown>>(isRecordLike, { error: 'must be an object of tag key to tag value' }),
   z.transform((input, ctx) => {
     const tags = Object.create(null) as Record<string, string>;
-    for (const key of Object.keys(input)) {
+    const keys = Object.keys(input);
+    // EC2 holds at most 50 user tags per instance, plus AWS's own aws: tags. More than an instance
+    // can carry is refused whole: every skipped tag is echoed in the answer, which must stay under
+    // Lambda's 6 MB response limit.
+    const violation = tagCountViolation(keys);
+    if (violation) {
+      ctx.issues.push({ code: 'custom', message: violation, input: undefined });
+      return tags;
+    }
+    for (const key of keys) {
       const value = input[key];
       if (typeof value === 'string') tags[key] = value;
       else ctx.issues.push({ code: 'custom', message: 'tag values must be strings', input: value, path: [key] });

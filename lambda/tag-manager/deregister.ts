@@ -2,10 +2,18 @@
 // (already gone counts as done) and delete its row.
 import type { DeregisterInstance, InstanceResult } from '../shared/contract.ts';
 import type { OpContext } from './context.ts';
-import { BOUND_ELSEWHERE_REASON, NOT_OWNED_REASON, proveOwnership } from './ownership.ts';
+import {
+  BOUND_ELSEWHERE_REASON,
+  logRowContradicted,
+  NOT_OWNED_REASON,
+  proveOwnership,
+  proveUnstampedNode,
+  stampConfirmsRow,
+  type Ownership,
+} from './ownership.ts';
 import { securityEvent } from '../shared/log.ts';
 import { mapPool } from '../shared/pool.ts';
-import { deregisterNode, errorReason } from './ssm-io.ts';
+import { deregisterNode, errorReason, listTags } from './ssm-io.ts';
 import { deleteRow } from './table-io.ts';
 
 export async function deregisterInstances(
@@ -24,6 +32,9 @@ export async function deregisterInstances(
     if (o.kind === 'error') return { ...base, status: 'failed', reason: o.reason };
     // A node stands for one instance for life: an instance that names another node of its agency
     // (a relabelled managedinstanceid tag) must not deregister it. Refused like the same sync.
+    // Known gap (README, "A node stands for one instance for life"): a node no sync has bound yet
+    // has no row, and nothing the hub holds ties it to one instance, so any instance of the same
+    // agency can still deregister it; the orphan sweep removes such nodes after 24 hours anyway.
     if (o.row?.ec2InstanceId && o.row.ec2InstanceId !== entry.ec2InstanceId) {
       securityEvent('refused a deregister for a managed node bound to another EC2 instance', {
         agencyAccountId: ctx.agencyAccountId,
@@ -35,7 +46,12 @@ export async function deregisterInstances(
       return { ...base, status: 'rejected', reason: BOUND_ELSEWHERE_REASON };
     }
     try {
-      const outcome = await deregisterNode(ctx.ssm, entry.managedInstanceId);
+      // The row is a cache of ownership, not proof: before the one irreversible call, the node's
+      // own data must agree with it (deregisters are rare, so the read is cheap overall).
+      const check = await confirmRowBeforeDeregister(ctx, entry, o);
+      if (check === 'refused') return { ...base, status: 'rejected', reason: NOT_OWNED_REASON };
+      if (typeof check === 'object') return { ...base, status: 'failed', reason: check.reason };
+      const outcome = check === 'gone' ? 'already-gone' : await deregisterNode(ctx.ssm, entry.managedInstanceId);
       await deleteRow(
         ctx.ddb,
         ctx.config.syncTableName,
@@ -52,4 +68,33 @@ export async function deregisterInstances(
       return { ...base, status: 'failed', reason: errorReason(err) };
     }
   });
+}
+
+/**
+ * A node proven only by its sync-table row: read its tags (ListTagsForResource) and let the stamp
+ * decide. Another agency's stamp refuses (a security event). No stamp at all: the row still proves
+ * nothing, so the node must be proven by its ActivationId as a first sync would; failing that it is
+ * refused. A node SSM no longer knows is already gone. Nodes proven from SSM in this invocation
+ * (no row) had their stamp checked already.
+ */
+async function confirmRowBeforeDeregister(
+  ctx: OpContext,
+  entry: DeregisterInstance,
+  o: Extract<Ownership, { kind: 'owned' }>,
+): Promise<'go' | 'gone' | 'refused' | { reason: string }> {
+  if (o.proof !== 'sync-table') return 'go';
+  const id = entry.managedInstanceId;
+  const tags = await listTags(ctx.ssm, id);
+  if (tags === undefined) return 'gone';
+  const verdict = stampConfirmsRow(tags, ctx.config.reservedTagPrefix, ctx.agencyAccountId);
+  if (verdict === 'confirmed') return 'go';
+  if (verdict === 'stamp-of-other-agency') {
+    logRowContradicted(ctx, entry, 'stamp-of-other-agency', 'deregister');
+    return 'refused';
+  }
+  const proven = await proveUnstampedNode(ctx, id, tags);
+  if (proven.kind === 'owned') return 'go';
+  if (proven.kind === 'error') return { reason: proven.reason };
+  logRowContradicted(ctx, entry, proven.cause, 'deregister');
+  return 'refused';
 }

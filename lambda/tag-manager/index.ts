@@ -12,7 +12,7 @@ import { emitMetrics, log, securityEvent } from '../shared/log.ts';
 import { currentActivation } from './activation.ts';
 import { ssmClient, tableClient, taggingClient } from './clients.ts';
 import { ConfigurationError, readConfig, type TagManagerConfig } from './config.ts';
-import { DEFERRED_REASON, type OpContext } from './context.ts';
+import { isDeferred, type OpContext } from './context.ts';
 import { deregisterInstances } from './deregister.ts';
 import { agencyFromArn } from './identity.ts';
 import { errorReason } from './ssm-io.ts';
@@ -139,7 +139,7 @@ export async function handler(event: unknown, context: LambdaContextLike): Promi
     const n = countStatuses(results);
     // Deferred nodes are not failures: the next reconcile sends them again. Counting them apart
     // keeps the Failed alarm quiet during a large first sync.
-    const deferred = results.filter((r) => r.status === 'failed' && r.reason === DEFERRED_REASON).length;
+    const deferred = results.filter((r) => r.status === 'failed' && isDeferred(r.reason)).length;
     emitMetrics(config.metricNamespace, DIMENSIONS, {
       Applied: { value: n.applied },
       Unchanged: { value: n.unchanged },

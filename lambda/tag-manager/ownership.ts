@@ -4,12 +4,13 @@
 // cannot tell "another agency's node" from "no such node".
 import { centralActivationParameterName } from '../shared/names.ts';
 import { hasTag, provenanceKeys, type Tags } from '../shared/tag-rules.ts';
-import { securityEvent } from '../shared/log.ts';
+import { log, securityEvent } from '../shared/log.ts';
 import type { ActivationRecord } from '../shared/activation-record.ts';
 import type { OpContext } from './context.ts';
 import { describeNodes, errorReason, readActivationRecord, type NodeInfo } from './ssm-io.ts';
-import { readCurrentTags } from './current-tags.ts';
-import { readRows, type SyncRow } from './table-io.ts';
+import { readCurrentTags, type CurrentTags } from './current-tags.ts';
+import { admitUnits, RATE_COUNTERS, readRows, type SyncRow } from './table-io.ts';
+import { LOOKUP_LIMIT_REASON } from './context.ts';
 
 export const NOT_OWNED_REASON = 'managed node is not registered to your agency';
 /** A node stands for one EC2 instance for life: a request naming it from another instance is refused. */
@@ -49,6 +50,42 @@ export function ownedByActivationId(
 export function stampedAgency(tags: Tags | undefined, prefix: string): string | undefined {
   const key = provenanceKeys(prefix).activationAgency;
   return tags !== undefined && hasTag(tags, key) ? tags[key] : undefined;
+}
+
+/**
+ * Pure: whether the stamp on a node's tags confirms a sync-table row of `agency`. The row is a cache
+ * of ownership, not proof (an operator edit, a bad restore or an import can write a wrong one), so
+ * whenever the node's tags are at hand the stamp decides: another agency's stamp refuses. A node
+ * with no stamp at all is `unstamped`: no hub activation registers such a node (each is created with
+ * the owner stamp), so the stamp cannot confirm the row and the caller must prove it otherwise.
+ */
+export function stampConfirmsRow(
+  tags: Tags,
+  prefix: string,
+  agency: string,
+): 'confirmed' | 'stamp-of-other-agency' | 'unstamped' {
+  const stamp = stampedAgency(tags, prefix);
+  if (stamp === undefined) return 'unstamped';
+  return stamp === agency ? 'confirmed' : 'stamp-of-other-agency';
+}
+
+/** Logs a node refused because its stamp (read in this invocation) contradicts its sync-table row. */
+export function logRowContradicted(
+  ctx: OpContext,
+  node: OwnershipInput,
+  cause: RefusalCause,
+  op: 'sync' | 'deregister',
+): void {
+  securityEvent('refused a managed node not proven to belong to the calling agency', {
+    agencyAccountId: ctx.agencyAccountId,
+    managedInstanceId: node.managedInstanceId,
+    ec2InstanceId: node.ec2InstanceId,
+    cause,
+    op,
+    // The row named the caller; the node's own data did not agree: the row is wrong (central IT to fix).
+    rowContradicted: true,
+    requestId: ctx.requestId,
+  });
 }
 
 /**
@@ -98,7 +135,26 @@ export async function proveOwnership(
     else unknown.push(id);
   }
 
-  if (unknown.length > 0) await proveWithSsm(ctx, unknown, result);
+  if (unknown.length > 0) {
+    // The expensive path (a describe, possibly split, and a tag read per node found) is charged per
+    // node, so a request of 100 made-up IDs costs the agency 100 lookups, not one request.
+    if (
+      await admitUnits(ctx.ddb, config.syncTableName, agency, config.agencyRequestsPerMinute, ctx.now, {
+        units: unknown.length,
+        counter: RATE_COUNTERS.nodeLookups,
+      })
+    )
+      await proveWithSsm(ctx, unknown, result);
+    else {
+      log('WARN', 'agency over its node lookups this minute; nodes deferred', {
+        agencyAccountId: agency,
+        nodes: unknown.length,
+        limitPerMinute: config.agencyRequestsPerMinute,
+        requestId: ctx.requestId,
+      });
+      for (const id of unknown) result.set(id, { kind: 'error', reason: LOOKUP_LIMIT_REASON });
+    }
+  }
   logRefusals(ctx, nodes, result, options.unknownNodeIsGone === true);
   return result;
 }
@@ -150,18 +206,39 @@ async function proveWithSsm(ctx: OpContext, unknown: string[], result: Map<strin
       requestId: ctx.requestId,
     });
   }
-  // Nothing was applied to these nodes yet (the table does not know them).
+  // Nothing was applied to these nodes yet (the table does not know them). Only nodes the describe
+  // found are read: a node SSM does not know costs no tag read.
+  const found = unknown.filter((id) => infos.has(id));
   const current = await readCurrentTags(
     ctx,
-    unknown.map((id) => ({ managedInstanceId: id, lastAppliedFingerprint: undefined })),
+    found.map((id) => ({ managedInstanceId: id, lastAppliedFingerprint: undefined })),
   );
   for (const id of unknown) {
-    const c = current.get(id)!;
+    const c: CurrentTags = current.get(id) ?? { ok: true, tags: undefined };
     result.set(
       id,
       c.ok
         ? ownershipFromSsm(infos.get(id), c.tags, record, config.reservedTagPrefix, agency)
         : { kind: 'error', reason: `could not check ownership: ${c.reason}` },
     );
+  }
+}
+
+/**
+ * For a node whose sync-table row names the caller but whose tags carry no stamp: the row alone is
+ * not proof, so the node must be proven as a first sync proves it (the caller's activation record
+ * and the node's ActivationId). Costs a GetParameter and a describe; only unstamped nodes pay it.
+ */
+export async function proveUnstampedNode(ctx: OpContext, managedInstanceId: string, tags: Tags): Promise<Ownership> {
+  const { config, agencyAccountId: agency } = ctx;
+  try {
+    const record = await readActivationRecord(
+      ctx.ssm,
+      centralActivationParameterName(config.activationParameterPrefix, agency),
+    );
+    const infos = await describeNodes(ctx.ssm, [managedInstanceId], 1);
+    return ownershipFromSsm(infos.get(managedInstanceId), tags, record, config.reservedTagPrefix, agency);
+  } catch (err) {
+    return { kind: 'error', reason: `could not check ownership: ${errorReason(err)}` };
   }
 }

@@ -105,23 +105,69 @@ export async function listTags(ssm: SSMClient, managedInstanceId: string): Promi
   }
 }
 
-export async function addTags(ssm: SSMClient, managedInstanceId: string, tags: Tags): Promise<void> {
-  await ssm.send(
-    new AddTagsToResourceCommand({
-      ResourceType: 'ManagedInstance',
-      ResourceId: managedInstanceId,
-      Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
-    }),
+/**
+ * Retries after TooManyUpdates ("There are concurrent updates for a resource that supports one update
+ * at a time", HTTP 400: API reference, AddTagsToResource and RemoveTagsFromResource, Errors). The
+ * SDK's retry strategy does not retry it (it is neither a throttling nor a transient error code
+ * there), and another writer (central IT, a console edit) usually finishes within moments.
+ */
+export const TOO_MANY_UPDATES_RETRIES = 3;
+
+export interface TagWriteOptions {
+  /** First backoff, doubled on each retry (with jitter); the tag manager passes RETRY_BASE_DELAY_MS. */
+  baseDelayMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function retryingTooManyUpdates(call: () => Promise<unknown>, options: TagWriteOptions): Promise<void> {
+  const base = options.baseDelayMs ?? 100;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await call();
+      return;
+    } catch (err) {
+      if (errorName(err) !== 'TooManyUpdates' || attempt >= TOO_MANY_UPDATES_RETRIES) throw err;
+      await sleep(base * 2 ** attempt * (0.5 + Math.random() / 2));
+    }
+  }
+}
+
+export async function addTags(
+  ssm: SSMClient,
+  managedInstanceId: string,
+  tags: Tags,
+  options: TagWriteOptions = {},
+): Promise<void> {
+  await retryingTooManyUpdates(
+    () =>
+      ssm.send(
+        new AddTagsToResourceCommand({
+          ResourceType: 'ManagedInstance',
+          ResourceId: managedInstanceId,
+          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+        }),
+      ),
+    options,
   );
 }
 
-export async function removeTags(ssm: SSMClient, managedInstanceId: string, keys: string[]): Promise<void> {
-  await ssm.send(
-    new RemoveTagsFromResourceCommand({
-      ResourceType: 'ManagedInstance',
-      ResourceId: managedInstanceId,
-      TagKeys: keys,
-    }),
+export async function removeTags(
+  ssm: SSMClient,
+  managedInstanceId: string,
+  keys: string[],
+  options: TagWriteOptions = {},
+): Promise<void> {
+  await retryingTooManyUpdates(
+    () =>
+      ssm.send(
+        new RemoveTagsFromResourceCommand({
+          ResourceType: 'ManagedInstance',
+          ResourceId: managedInstanceId,
+          TagKeys: keys,
+        }),
+      ),
+    options,
   );
 }
 

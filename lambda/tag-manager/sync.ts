@@ -13,7 +13,14 @@ import {
   type Tags,
 } from '../shared/tag-rules.ts';
 import { DEFERRED_REASON, NODE_START_RESERVE_MS, type OpContext } from './context.ts';
-import { BOUND_ELSEWHERE_REASON, NOT_OWNED_REASON, proveOwnership, type Ownership } from './ownership.ts';
+import {
+  BOUND_ELSEWHERE_REASON,
+  logRowContradicted,
+  NOT_OWNED_REASON,
+  proveOwnership,
+  stampConfirmsRow,
+  type Ownership,
+} from './ownership.ts';
 import { mapPool } from '../shared/pool.ts';
 import { securityEvent } from '../shared/log.ts';
 import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
@@ -80,15 +87,30 @@ class NodeGoneError extends HandlerError {
   override readonly name = 'NodeGoneError';
 }
 
+/** The tags read in this invocation carry another agency's stamp: the row that named the caller is wrong. */
+class StampOfOtherAgencyError extends HandlerError {
+  override readonly name = 'StampOfOtherAgencyError';
+}
+
+/**
+ * Pure: tags read in this invocation contradict the caller's ownership (another agency's stamp).
+ * An unstamped node is left to IAM: the tag manager may tag only stamped nodes (TagOwnedNodes).
+ */
+export const stampRefuses = (tags: Tags, prefix: string, agency: string): boolean =>
+  stampConfirmsRow(tags, prefix, agency) === 'stamp-of-other-agency';
+
 async function applyDiff(ctx: OpContext, id: string, diff: TagDiff): Promise<void> {
   // Remove first, so the node never holds old and new tags at once (the 50-tag limit).
-  if (diff.toRemove.length > 0) await removeTags(ctx.ssm, id, diff.toRemove);
-  if (Object.keys(diff.toAdd).length > 0) await addTags(ctx.ssm, id, diff.toAdd);
+  const options = { baseDelayMs: ctx.config.retryBaseDelayMs };
+  if (diff.toRemove.length > 0) await removeTags(ctx.ssm, id, diff.toRemove, options);
+  if (Object.keys(diff.toAdd).length > 0) await addTags(ctx.ssm, id, diff.toAdd, options);
 }
 
 async function readCurrent(ctx: OpContext, id: string): Promise<Tags> {
   const tags = await listTags(ctx.ssm, id);
   if (tags === undefined) throw new NodeGoneError('managed node no longer exists in SSM');
+  if (stampRefuses(tags, ctx.config.reservedTagPrefix, ctx.agencyAccountId))
+    throw new StampOfOtherAgencyError(NOT_OWNED_REASON);
   return tags;
 }
 
@@ -119,16 +141,7 @@ async function syncOwnedNode(
     };
   };
   if (row?.ec2InstanceId && row.ec2InstanceId !== entry.ec2InstanceId) return refuseBoundElsewhere(row.ec2InstanceId);
-  const planFor = (otherReservedTagCount: number) =>
-    planTags({
-      rawTags: entry.tags,
-      prefix: config.reservedTagPrefix,
-      agencyAccountId: agency,
-      ec2InstanceId: entry.ec2InstanceId,
-      // The node-arn tag is what the node role's policy compares with the caller (ssm:SourceInstanceARN).
-      nodeArn: managedNodeArn(ctx.hub, id),
-      otherReservedTagCount,
-    });
+  const planFor = (otherReservedTagCount: number) => planEntry(ctx, entry, otherReservedTagCount);
 
   let current = ownership.currentTags;
   let otherReserved = current
@@ -167,7 +180,10 @@ async function syncOwnedNode(
       if (!won) return refuseBoundElsewhere(undefined);
     }
     let checked = current !== undefined;
-    if (!current && driftDue && row) {
+    // A node about to be written is read first (its drift check is due, or its tags changed): the
+    // row is a cache, and the stamp on the node decides whose it is. Usually the bulk read before
+    // the per-node work has done this; this is the fallback when it did not.
+    if (!current && row) {
       current = await readCurrent(ctx, id);
       checked = true;
     }
@@ -211,6 +227,10 @@ async function syncOwnedNode(
       await makeDriftCheckDue(ctx, key);
       return superseded;
     }
+    if (err instanceof StampOfOtherAgencyError) {
+      logRowContradicted(ctx, entry, 'stamp-of-other-agency', 'sync');
+      return { ...base, status: 'rejected', reason: NOT_OWNED_REASON };
+    }
     const reason = err instanceof NodeGoneError ? err.message : errorReason(err);
     try {
       await recordError(
@@ -227,11 +247,27 @@ async function syncOwnedNode(
   }
 }
 
+/** The tags sync wants on this node, from the EC2 tags sent and the reserved tags it leaves room for. */
+function planEntry(ctx: OpContext, entry: SyncInstance, otherReservedTagCount: number): TagPlan {
+  return planTags({
+    rawTags: entry.tags,
+    prefix: ctx.config.reservedTagPrefix,
+    agencyAccountId: ctx.agencyAccountId,
+    ec2InstanceId: entry.ec2InstanceId,
+    // The node-arn tag is what the node role's policy compares with the caller (ssm:SourceInstanceARN).
+    nodeArn: managedNodeArn(ctx.hub, entry.managedInstanceId),
+    otherReservedTagCount,
+  });
+}
+
 /**
- * The drift pass, in bulk: every node proven by its row whose drift check is due (and that this
- * instance may sync) has its current tags read before the per-node work, 100 per Tagging API call.
- * The result rides on the node's ownership as `currentTags`, so the per-node sync diffs against it.
- * A node whose read failed keeps no `currentTags` and is read again on its own path.
+ * The drift pass, in bulk: every node proven by its row whose drift check is due, or whose tags
+ * changed (so it is about to be written), and that this instance may sync, has its current tags
+ * read before the per-node work, 100 per Tagging API call. The row is a cache of ownership: the
+ * stamp in these tags decides whose node it is before anything is written. The result rides on
+ * the node's ownership as `currentTags`, so the per-node sync diffs against it. An unchanged node
+ * whose check is not due is not read (no call at all). A node whose read failed keeps no
+ * `currentTags` and is read again on its own path.
  */
 async function readDueDriftChecks(
   ctx: OpContext,
@@ -243,7 +279,9 @@ async function readDueDriftChecks(
     const o = ownership.get(e.managedInstanceId);
     if (o?.kind !== 'owned' || !o.row || o.currentTags) return [];
     if (o.row.ec2InstanceId && o.row.ec2InstanceId !== e.ec2InstanceId) return [];
-    if (!driftCheckDue(o.row, now, config.driftCheckHours, e.managedInstanceId)) return [];
+    const due = driftCheckDue(o.row, now, config.driftCheckHours, e.managedInstanceId);
+    const plan = planEntry(ctx, e, o.row.otherReservedTagCount ?? ACTIVATION_STAMPED_TAG_COUNT);
+    if (isUnchanged(o.row, ctx.agencyAccountId, e.ec2InstanceId, plan, due)) return [];
     return [{ managedInstanceId: e.managedInstanceId, lastAppliedFingerprint: o.row.fingerprint }];
   });
   const current = await readCurrentTags(ctx, due);
@@ -261,6 +299,11 @@ export async function syncInstances(ctx: OpContext, entries: readonly SyncInstan
     const base = { managedInstanceId: entry.managedInstanceId, ec2InstanceId: entry.ec2InstanceId };
     if (!o || o.kind === 'refused') return { ...base, status: 'rejected', reason: NOT_OWNED_REASON };
     if (o.kind === 'error') return { ...base, status: 'failed', reason: o.reason };
+    // Tags read in this invocation (a due drift check) outrank the row: another agency's stamp refuses.
+    if (o.currentTags && stampRefuses(o.currentTags, ctx.config.reservedTagPrefix, ctx.agencyAccountId)) {
+      logRowContradicted(ctx, entry, 'stamp-of-other-agency', 'sync');
+      return { ...base, status: 'rejected', reason: NOT_OWNED_REASON };
+    }
     // Under SSM's rate limits a large first sync may not fit one invocation: stop starting
     // nodes in time, so the answer (and the rows already written) are never lost to a timeout.
     if (ctx.remainingMs() < NODE_START_RESERVE_MS) return { ...base, status: 'failed', reason: DEFERRED_REASON };

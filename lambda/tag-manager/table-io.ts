@@ -144,7 +144,12 @@ export async function claimBinding(
   }
 }
 
-/** Records a failed sync; the row (and so the proven ownership) is created when missing. */
+/**
+ * Records a failed sync; the row (and so the proven ownership) is created when missing. The
+ * fingerprint and the drift-check date are dropped: a failed write may have been half done (tags
+ * removed, then the add failed), so SSM no longer matches what the row says was applied, and the
+ * next sync must read the node's tags and write again instead of answering "unchanged".
+ */
 export async function recordError(
   ddb: DynamoDBDocumentClient,
   table: string,
@@ -156,11 +161,11 @@ export async function recordError(
     new UpdateCommand({
       TableName: table,
       Key: { [A.managedInstanceId]: key.managedInstanceId },
-      UpdateExpression: 'SET #agency = :agency, #ec2 = :ec2, #err = :err, #errAt = :at',
+      UpdateExpression: 'SET #agency = :agency, #ec2 = :ec2, #err = :err, #errAt = :at REMOVE #fp, #drift',
       ...ownedAndBound(
         key.agencyAccountId,
         key.ec2InstanceId,
-        { '#err': A.lastError, '#errAt': 'lastErrorAt' },
+        { '#err': A.lastError, '#errAt': 'lastErrorAt', '#fp': A.fingerprint, '#drift': A.lastDriftCheckAt },
         { ':err': error, ':at': at },
       ),
     }),
@@ -185,23 +190,49 @@ export async function deleteRow(
 
 export const conditionFailed = (err: unknown) => (err as { name?: string }).name === 'ConditionalCheckFailedException';
 
+/** The per-agency counters of one minute, each in its own pair of attributes of the agency's rate row. */
+export const RATE_COUNTERS = {
+  /** Requests (every op). */
+  requests: { window: 'rateWindow', count: 'rateCount' },
+  /** Nodes the hub had to look up in SSM (not in the table): the expensive path, charged per node. */
+  nodeLookups: { window: 'lookupWindow', count: 'lookupCount' },
+} as const;
+
 /**
  * Counts one request of an agency in the current minute and says whether it is within `limit`.
  * A fixed one-minute window in one row per agency: a conditional increment while the window is
  * current and under the limit, else a conditional reset when the row's window is older. When a
  * concurrent request wins the reset, the increment is tried again.
  */
-export async function admitRequest(
+export function admitRequest(
   ddb: DynamoDBDocumentClient,
   table: string,
   agencyAccountId: string,
   limit: number,
   now: Date,
 ): Promise<boolean> {
-  if (limit <= 0) return true;
+  return admitUnits(ddb, table, agencyAccountId, limit, now, { units: 1, counter: RATE_COUNTERS.requests });
+}
+
+/**
+ * Charges `units` to one of an agency's per-minute counters (same window scheme as admitRequest)
+ * and says whether they fit under `limit`. A charge larger than the limit is cut to the limit, so
+ * a whole request can still run in an otherwise unused minute. DynamoDB conditions do no
+ * arithmetic, so "count + units <= limit" is written "count <= limit - units".
+ */
+export async function admitUnits(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  agencyAccountId: string,
+  limit: number,
+  now: Date,
+  charge: { units: number; counter: { window: string; count: string } },
+): Promise<boolean> {
+  if (limit <= 0 || charge.units <= 0) return true;
+  const units = Math.min(charge.units, limit);
   const key = { [A.managedInstanceId]: `${SYNC_TABLE.rateKeyPrefix}${agencyAccountId}` };
   const window = Math.floor(now.getTime() / 60_000);
-  const names = { '#w': 'rateWindow', '#n': 'rateCount' };
+  const names = { '#w': charge.counter.window, '#n': charge.counter.count };
   const attempt = async (input: {
     UpdateExpression: string;
     ConditionExpression: string;
@@ -226,15 +257,15 @@ export async function admitRequest(
   };
   const increment = () =>
     attempt({
-      UpdateExpression: 'SET #n = #n + :one',
-      ConditionExpression: '#w = :w AND #n < :limit',
-      values: { ':one': 1, ':w': window, ':limit': limit },
+      UpdateExpression: 'SET #n = #n + :units',
+      ConditionExpression: '#w = :w AND #n <= :max',
+      values: { ':units': units, ':w': window, ':max': limit - units },
     });
   const reset = () =>
     attempt({
-      UpdateExpression: 'SET #w = :w, #n = :one',
+      UpdateExpression: 'SET #w = :w, #n = :units',
       ConditionExpression: 'attribute_not_exists(#w) OR #w < :w',
-      values: { ':one': 1, ':w': window },
+      values: { ':units': units, ':w': window },
     });
   return (await increment()) || (await reset()) || (await increment());
 }

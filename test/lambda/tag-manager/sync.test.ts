@@ -54,11 +54,12 @@ describe('cost', () => {
     expect(h.metrics('Unchanged')).toBeGreaterThanOrEqual(100);
   });
 
-  it('a changed node costs one add call and no read', async () => {
+  it('a changed node costs one add call, no SSM read, and one bulk tag read (its stamp checked before the write)', async () => {
     const k = ++n;
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
     await sync([{ id, ec2: ec2Id(k), tags: { Name: 'a' } }]);
     h.ssm.resetCounters();
+    h.tagging.resetCounters();
     const res = await sync([{ id, ec2: ec2Id(k), tags: { Name: 'b' } }]);
     expect(res.results[0].status).toBe('applied');
     expect(h.ssm.calls).toMatchObject({
@@ -67,6 +68,7 @@ describe('cost', () => {
       ListTagsForResource: 0,
       DescribeInstanceInformation: 0,
     });
+    expect(h.tagging.calls.GetResources).toBe(1);
     expect(h.ssm.state.tagsOf(id)?.Name).toBe('b');
   });
 });
@@ -154,22 +156,23 @@ describe('mirroring', () => {
 });
 
 describe('the 50-tag limit', () => {
-  const sixty = () =>
-    Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`tag-${String(i).padStart(2, '0')}`, `v${i}`]));
+  // 50 user tags: the most EC2 lets an instance carry (the request schema refuses more).
+  const fifty = () =>
+    Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`tag-${String(i).padStart(2, '0')}`, `v${i}`]));
 
   it('keeps the first 46 user tags by key order and reports the rest, the same way every time', async () => {
     const k = ++n;
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa');
-    const res = await sync([{ id, ec2: ec2Id(k), tags: sixty() }]);
+    const res = await sync([{ id, ec2: ec2Id(k), tags: fifty() }]);
     expect(res.results[0].status).toBe('applied');
     const tags = h.ssm.state.tagsOf(id)!;
     expect(Object.keys(tags)).toHaveLength(50);
     expect(tags['tag-45']).toBe('v45');
     expect(tags['tag-46']).toBeUndefined();
     const over = res.results[0].skippedTags.filter((s: { reason: string }) => /50-tag limit/.test(s.reason));
-    expect(over.map((s: { key: string }) => s.key)).toEqual(Array.from({ length: 14 }, (_, i) => `tag-${46 + i}`));
+    expect(over.map((s: { key: string }) => s.key)).toEqual(Array.from({ length: 4 }, (_, i) => `tag-${46 + i}`));
     h.ssm.resetCounters();
-    const reversed = Object.fromEntries(Object.entries(sixty()).reverse());
+    const reversed = Object.fromEntries(Object.entries(fifty()).reverse());
     const again = await sync([{ id, ec2: ec2Id(k), tags: reversed }]);
     expect(again.results[0].status).toBe('unchanged');
     expect(h.ssm.totalCalls()).toBe(0);
@@ -179,7 +182,7 @@ describe('the 50-tag limit', () => {
     const k = ++n;
     const extra = { [`${PREFIX}a`]: '1', [`${PREFIX}b`]: '2', [`${PREFIX}c`]: '3' };
     const id = h.registerNode(k, AGENCY_A, 'act-aaaa', { tags: extra });
-    const res = await sync([{ id, ec2: ec2Id(k), tags: sixty() }]);
+    const res = await sync([{ id, ec2: ec2Id(k), tags: fifty() }]);
     expect(res.results[0].status).toBe('applied');
     // One read of the node's tags (the first sync's, in bulk) counts central IT's tags.
     expect(h.ssm.calls.ListTagsForResource! + h.tagging.calls.GetResources!).toBe(1);
@@ -189,7 +192,7 @@ describe('the 50-tag limit', () => {
     expect(Object.keys(tags).filter((t) => t.startsWith('tag-'))).toHaveLength(43);
     // The recount is remembered: the next identical sync costs nothing.
     h.ssm.resetCounters();
-    expect((await sync([{ id, ec2: ec2Id(k), tags: sixty() }])).results[0].status).toBe('unchanged');
+    expect((await sync([{ id, ec2: ec2Id(k), tags: fifty() }])).results[0].status).toBe('unchanged');
     expect(h.ssm.totalCalls()).toBe(0);
   });
 });
