@@ -60,14 +60,16 @@ export async function makeDriftCheckDue(ctx: OpContext, key: NodeKey): Promise<v
 
 /**
  * Moves an unchanged node's observation forward (ordering.ts: recordsUnchanged), only while the row
- * still holds `fingerprint` and no newer observation. 'superseded' when a newer sync got there first.
+ * still holds `fingerprint` and no newer observation. 'superseded' when a newer sync got there first;
+ * 'row-changed' when an older sync with another tag set wrote the row meanwhile (this tag set is
+ * newer and must be applied after all).
  */
 export async function recordObservation(
   ctx: OpContext,
   key: NodeKey,
   fingerprint: string,
   o: Observation,
-): Promise<'recorded' | 'superseded'> {
+): Promise<'recorded' | 'superseded' | 'row-changed'> {
   const order = notOlderCondition(o);
   const owned = ownedAndBound(
     key.agencyAccountId,
@@ -88,7 +90,7 @@ export async function recordObservation(
     );
     return 'recorded';
   } catch (err) {
-    if (conditionFailed(err) && (await lostToNewer(ctx, key, o))) return 'superseded';
-    throw err;
+    if (!conditionFailed(err)) throw err;
+    return (await lostToNewer(ctx, key, o)) ? 'superseded' : 'row-changed';
   }
 }

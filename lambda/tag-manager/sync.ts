@@ -24,7 +24,8 @@ import {
 import { mapPool } from '../shared/pool.ts';
 import { securityEvent } from '../shared/log.ts';
 import { addTags, errorName, errorReason, listTags, removeTags } from './ssm-io.ts';
-import { claimBinding, conditionFailed, putRow, recordError, type SyncRow } from './table-io.ts';
+import { claimBinding, conditionFailed, putRow, readRows, recordError, type SyncRow } from './table-io.ts';
+
 import { HandlerError } from '../shared/errors.ts';
 import { readCurrentTags } from './current-tags.ts';
 import { managedNodeArn } from './tagging-io.ts';
@@ -38,6 +39,9 @@ import {
   storedObservation,
 } from './ordering.ts';
 import { lostToNewer, makeDriftCheckDue, recordObservation } from './ordering-io.ts';
+
+/** A node whose row another sync rewrote twice while this one ran: the collector's next run retries it. */
+const ROW_KEPT_CHANGING_REASON = 'the node was written by other syncs at the same time; retried by the next run';
 
 /** A stable fraction in [0, 1) for a node (FNV-1a of its ID). */
 export function nodePhase(managedInstanceId: string): number {
@@ -118,6 +122,7 @@ async function syncOwnedNode(
   ctx: OpContext,
   entry: SyncInstance,
   ownership: Extract<Ownership, { kind: 'owned' }>,
+  rowChangedBefore = false,
 ): Promise<InstanceResult> {
   const { config, agencyAccountId: agency, now } = ctx;
   const id = entry.managedInstanceId;
@@ -160,7 +165,15 @@ async function syncOwnedNode(
   if (!current && isUnchanged(row, agency, entry.ec2InstanceId, plan, driftDue)) {
     if (recordsUnchanged(storedObservation(row), observed)) {
       try {
-        if ((await recordObservation(ctx, key, plan.fingerprint, observed!)) === 'superseded') return superseded;
+        const recorded = await recordObservation(ctx, key, plan.fingerprint, observed!);
+        if (recorded === 'superseded') return superseded;
+        // An older sync with another tag set wrote the node meanwhile (A, B, A with the last two at
+        // once): this newer set is no longer "unchanged". Sync again from the row as it is now, once.
+        if (recorded === 'row-changed') {
+          if (rowChangedBefore) return { ...base, status: 'failed', reason: ROW_KEPT_CHANGING_REASON };
+          const now = (await readRows(ctx.ddb, config.syncTableName, [id])).get(id);
+          return await syncOwnedNode(ctx, entry, { ...ownership, row: now, currentTags: undefined }, true);
+        }
       } catch (err) {
         return { ...base, ...skippedOf(plan), status: 'failed', reason: errorReason(err) };
       }

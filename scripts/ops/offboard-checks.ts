@@ -30,7 +30,7 @@ export async function agencyNodeCount(ssm: SSMClient, keys: FleetKeys, account: 
 /** What happens to an offboarded agency's nodes and how to give them back: pure. */
 export function nodeWarning(account: string, c: NodeCount, deregisterDocument: string | undefined): string {
   const doc = deregisterDocument ?? '<DeregisterDocumentName output of the central stack>';
-  return `agency ${account} has ${c.total} hub nodes (${c.online} Online): offboarding does not return them. They stay hub nodes under central control (run, patch scans and the install window still reach them by the ownership tag). To give them back, first run the deregistration document on them while the agency's collector stack (its instance profile) is still there (npx ssm-hub run --document ${doc} --agency ${account}), wait until they show ConnectionLost, then deregister them (aws ssm deregister-managed-instance --instance-id mi-…)`;
+  return `agency ${account} has ${c.total} hub nodes (${c.online} Online): offboarding does not return them. They stay hub nodes under central control (run, patch scans and the install window still reach them by the ownership tag). To give them back, first run the deregistration document on them while the agency's collector stack (its instance profile) is still there (npx ssm-hub run --document ${doc} --agency ${account}), wait until the nodes it reached (run prints one row a node) show ConnectionLost, then deregister those (aws ssm deregister-managed-instance --instance-id mi-…); a node already offline was not reached and must stay registered until it is`;
 }
 
 const param = (s: Stack, key: string) => s.Parameters?.find((p) => p.ParameterKey === key)?.ParameterValue ?? '';

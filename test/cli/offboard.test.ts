@@ -55,8 +55,9 @@ describe('offboard', () => {
     const warning = doc.warnings.find((w: string) => w.startsWith(`agency ${A} has 3 hub nodes (2 Online)`));
     expect(warning).toContain('They stay hub nodes under central control');
     expect(warning).toContain(`npx ssm-hub run --document ${DOC} --agency ${A}`);
-    expect(warning).toContain('then deregister them (aws ssm deregister-managed-instance');
-    expect(warning).toContain('wait until they show ConnectionLost, then deregister');
+    expect(warning).toContain('then deregister those (aws ssm deregister-managed-instance');
+    expect(warning).toContain('wait until the nodes it reached (run prints one row a node) show ConnectionLost');
+    expect(warning).toContain('a node already offline was not reached and must stay registered');
     expect(warning).toContain("while the agency's collector stack (its instance profile) is still there");
     expect(doc.warnings.some((w: string) => w.startsWith(`agency ${B} has`))).toBe(false);
     expect(mocks.commandNames().filter((n) => !READ_ONLY.test(n))).toEqual([]);

@@ -1,7 +1,7 @@
 // Tag sets delivered out of order: the hub never writes an older tag set over a newer one. Through
 // the real bundled handler (SSM fake, dynalite), plus the table condition and a concurrent sync
 // driven through the source against dynalite.
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AGENCY_A, aliasArn, ec2Id, harnessForFile } from './harness.ts';
 import { putRow, type SyncRow } from '../../../lambda/tag-manager/table-io.ts';
@@ -152,6 +152,23 @@ describe('two syncs of one node at once', () => {
    * Runs a v4 sync of node `id` (source, against dynalite) whose row write is held back until a v5
    * sync has run whole; `between` runs after the v5 sync, before the v4 row write.
    */
+  function contextFor(ddb: DynamoDBDocumentClient): OpContext {
+    const config = readConfig();
+    const identity = agencyFromArn(aliasArn(AGENCY_A));
+    if (!identity.ok) throw new Error(identity.reason);
+    return {
+      config,
+      agencyAccountId: AGENCY_A,
+      ssm: ssmClient(config),
+      tagging: taggingClient(config),
+      hub: identity.hub,
+      ddb,
+      now: new Date(),
+      requestId: 'race',
+      remainingMs: () => Number.POSITIVE_INFINITY,
+    };
+  }
+
   async function olderAgainstNewer(k: number, id: string, between: () => void = () => {}) {
     const config = readConfig();
     const identity = agencyFromArn(aliasArn(AGENCY_A));
@@ -212,5 +229,35 @@ describe('two syncs of one node at once', () => {
     expect(next!.status).toBe('applied');
     expect(h.ssm.calls['ListTagsForResource'] ?? 0).toBe(1);
     expect(h.ssm.state.tagsOf(id)!['Team']).toBe('v5');
+  });
+
+  // A (t10), B (t11), A (t12): the t12 event finds its tag set unchanged and goes to move the
+  // stored observation forward while the t11 sync writes B; its write then finds another tag set.
+  it('applies a newer unchanged tag set after all when an older sync wrote another one meanwhile', async () => {
+    const { k, id } = newNode();
+    await sync(entry(k, id, 'a', { observedAt: T(10), observedVersion: 1 }));
+    const real = tableClient(readConfig());
+    let raced = false;
+    const racing = {
+      send: async (command: unknown) => {
+        if (command instanceof UpdateCommand && !raced) {
+          raced = true;
+          const [older] = await syncInstances(contextFor(real), [
+            entry(k, id, 'b', { observedAt: T(11), observedVersion: 2 }),
+          ]);
+          expect(older!.status).toBe('applied');
+        }
+        return real.send(command as UpdateCommand);
+      },
+    } as unknown as DynamoDBDocumentClient;
+
+    const [newer] = await syncInstances(contextFor(racing), [
+      entry(k, id, 'a', { observedAt: T(12), observedVersion: 3 }),
+    ]);
+
+    expect(raced).toBe(true);
+    expect(newer).toMatchObject({ status: 'applied' });
+    expect(h.ssm.state.tagsOf(id)!['Team']).toBe('a');
+    expect(await rowOf(id)).toMatchObject({ observedAt: '2026-12-08T00:30:12.000Z', observedVersion: 3 });
   });
 });
