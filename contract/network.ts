@@ -8,7 +8,7 @@ import { TAG_MANAGER_TIMEOUT_SECONDS } from './names.ts';
 export interface CallTimeouts {
   /** TCP (and TLS) connection: a black-holed endpoint fails this fast. */
   readonly connectionTimeoutMs: number;
-  /** A whole attempt, connection included: sent, and the answer read. */
+  /** An attempt until the answer's headers arrive, connection included; after them, the longest silence in the body. */
   readonly requestTimeoutMs: number;
 }
 

@@ -430,10 +430,12 @@ export async function handler(
       break;
     }
     case 'reconcile':
-      // Each half runs even if the other failed; either failure fails the run at the end.
+      // Each half runs even if the other failed; either failure fails the run at the end. The
+      // refresh (one short hub call) goes first: a long reconcile uses the run's time up to the
+      // hub-call reserve, and would otherwise leave the refresh out of every run of a large agency.
       for (const [what, step] of [
-        ['reconcile', async () => (summary['instancesSeen'] = await reconcile(run))],
         ['activation refresh', () => refreshActivation(run)],
+        ['reconcile', async () => (summary['instancesSeen'] = await reconcile(run))],
       ] as const) {
         try {
           await step();
@@ -466,6 +468,7 @@ export async function handler(
         DuplicateClaims: { value: c.duplicateClaims },
         // 1 while the orphan sweep of this agency is paused (the hub's guard waits for a report).
         ReportWithheld: { value: c.reportWithheld },
+        ActivationRefreshSkipped: { value: c.activationRefreshSkipped },
       },
     );
     log('INFO', 'collector run finished', { ...summary, ...c });

@@ -14,13 +14,16 @@ export class CallTimeoutError extends HandlerError {
  * `requestHandler` settings of a client (@smithy/node-http-handler NodeHttpHandlerOptions).
  * `throwOnRequestTimeout` makes a request timeout an error (without it, this handler version only
  * logs a warning); handler versions that predate it treat `requestTimeout` as a socket idle
- * timeout, which also ends a call to an endpoint that never answers.
+ * timeout, which also ends a call to an endpoint that never answers. The request timer stops when
+ * the answer's headers arrive, so `socketTimeout` (the same number, of silence) ends an answer
+ * whose body stalls after them.
  */
 export const timeoutOptions = (t: CallTimeouts = AWS_CALL_TIMEOUTS) => ({
   requestHandler: {
     connectionTimeout: t.connectionTimeoutMs,
     requestTimeout: t.requestTimeoutMs,
     throwOnRequestTimeout: true,
+    socketTimeout: t.requestTimeoutMs,
   },
 });
 

@@ -574,7 +574,7 @@ describe('configuration', () => {
 });
 
 describe('time budget', () => {
-  it('starts neither the report nor the activation refresh with less than a whole hub call of time left', async () => {
+  it('refreshes the activation before the syncs, so a long reconcile cannot leave it out', async () => {
     ec2.instances = [managed(1)];
     // The one sync batch starts in time; the hub then takes most of what was left.
     let synced = false;
@@ -584,14 +584,23 @@ describe('time budget', () => {
     };
     const context = { ...CONTEXT, getRemainingTimeInMillis: () => (synced ? HUB_CALL_RESERVE_MS - 1 : 900_000) };
     const summary = (await collector.handler(scheduled, context)) as Record<string, number>;
-    expect(hub.calls.map((c) => (c.payload as { op: string }).op)).toEqual(['sync']);
-    expect(summary).toMatchObject({ reportWithheld: 1, activationRefreshSkipped: 1, applied: 1 });
+    expect(hub.calls.map((c) => (c.payload as { op: string }).op)).toEqual(['activation', 'sync']);
+    expect(summary).toMatchObject({ reportWithheld: 1, activationRefreshSkipped: 0, applied: 1 });
     expect(metric('ReportWithheld')).toBe(1);
     expect(
       logsAt('WARN').find(
         (l) => l['message'] === 'registration report not sent: this run did not account for every node',
       ),
     ).toMatchObject({ outOfTime: 1, deferred: 0, failedRequests: 0 });
+  });
+
+  it('starts neither the activation refresh nor the report with less than a whole hub call of time left, and counts the skipped refresh', async () => {
+    ec2.instances = [managed(1)];
+    const context = { ...CONTEXT, getRemainingTimeInMillis: () => HUB_CALL_RESERVE_MS - 1 };
+    const summary = (await collector.handler(scheduled, context)) as Record<string, number>;
+    expect(hub.calls).toHaveLength(0);
+    expect(summary).toMatchObject({ reportWithheld: 1, activationRefreshSkipped: 1, deferred: 1 });
+    expect(metric('ActivationRefreshSkipped')).toBe(1);
     expect(logsAt('WARN').map((l) => l['message'])).toContain(
       'out of time: activation refresh left to the next reconcile',
     );
@@ -600,8 +609,10 @@ describe('time budget', () => {
   it('starts a hub request only with a full tag-manager call of time left, and defers the rest without failing', async () => {
     ec2.instances = Array.from({ length: 450 }, (_, n) => managed(n));
     // 3 hub calls fit, then the invocation is short of time (HUB_CALL_RESERVE_MS is 320 s).
-    let left = 5;
-    const context = { ...CONTEXT, getRemainingTimeInMillis: () => (left-- > 2 ? 600_000 : 300_000) };
+    const context = {
+      ...CONTEXT,
+      getRemainingTimeInMillis: () => (hub.payloadsOf('sync').length < 3 ? 600_000 : 300_000),
+    };
     const summary = (await collector.handler(scheduled, context)) as Record<string, number>;
     expect(hub.payloadsOf('sync')).toHaveLength(3);
     expect(summary.sent).toBe(300);
@@ -661,8 +672,10 @@ describe('the registration report (the hub\'s "collector reported" time, the orp
 
   it('is not sent when sync batches were deferred for lack of time (the run itself succeeds)', async () => {
     ec2.instances = Array.from({ length: 450 }, (_, n) => managed(n));
-    let left = 5;
-    const context = { ...CONTEXT, getRemainingTimeInMillis: () => (left-- > 2 ? 600_000 : 300_000) };
+    const context = {
+      ...CONTEXT,
+      getRemainingTimeInMillis: () => (hub.payloadsOf('sync').length < 3 ? 600_000 : 300_000),
+    };
     const summary = (await collector.handler(scheduled, context)) as Record<string, number>;
     expect(summary.deferred).toBe(150);
     expect(summary.reportWithheld).toBe(1);
