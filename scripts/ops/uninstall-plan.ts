@@ -39,7 +39,11 @@ export interface UninstallPlan {
   permissionStacks: string[];
   nodes: Pick<HubNode, 'id' | 'agency' | 'pingStatus'>[];
   centralStack?: CentralStack;
-  /** The optional central-operations stack: uninstall leaves it (it does not depend on the central stack). */
+  /**
+   * The optional central-operations stack: deleted before the central stack, whose SyncTableName
+   * export its HubReaderPolicy imports (CloudFormation refuses to delete an exporting stack while
+   * another stack imports the value).
+   */
   operationsStack?: string;
 }
 

@@ -100,6 +100,10 @@ export function uninstallSteps(plan: UninstallPlan, c: UninstallChoices): string
   }
   for (const p of plan.permissionStacks) steps.push(`delete stack ${p}`);
   if (plan.nodes.length) steps.push(nodeStep(plan, c));
+  if (plan.operationsStack)
+    steps.push(
+      `delete stack ${plan.operationsStack} (the optional central-operations stack: it imports the central stack's SyncTableName, and its patch window and associations target the hub's nodes)`,
+    );
   if (central)
     steps.push(
       `delete stack ${central.name} (${central.status}), after deleting any permissions stack created meanwhile`,
@@ -124,10 +128,6 @@ export function leftBehind(plan: UninstallPlan, noAgencyStackSets: boolean): str
   if (plan.centralStack?.retained.length)
     notes.push(
       `kept when the central stack is deleted (DeletionPolicy Retain): ${plan.centralStack.retained.join(', ')}; delete them by hand when no longer needed (the table has deletion protection on)`,
-    );
-  if (plan.operationsStack)
-    notes.push(
-      `kept: stack ${plan.operationsStack} (the optional central-operations stack); delete it separately (aws cloudformation delete-stack --stack-name ${plan.operationsStack})`,
     );
   return notes;
 }

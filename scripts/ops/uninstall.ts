@@ -133,6 +133,10 @@ async function execute(
       );
       done.push(`${plan.nodes.length} hub nodes deregistered`);
     }
+    if (plan.operationsStack) {
+      await deleteOrThrow(ctx, cfn, plan.operationsStack, o.timeoutMs, ': the central stack was kept');
+      done.push(`${plan.operationsStack} deleted`);
+    }
     if (!plan.centralStack) return;
     // A membership pass that was already running when the lifecycle stopped may have created one.
     for (const name of await permissionStacks(cfn, names)) {

@@ -219,10 +219,10 @@ describe('uninstall: the plan', () => {
         `6. delete stack ssm-hub-agency-${A}`,
         `7. delete stack ssm-hub-agency-${B}`,
         '8. keep 2 hub nodes registered: their role is deleted with the central stack, so they can no longer reach Systems Manager',
-        '9. delete stack ssm-hub-central-manager (CREATE_COMPLETE), after deleting any permissions stack created meanwhile',
+        "9. delete stack ssm-hub-central-operations (the optional central-operations stack: it imports the central stack's SyncTableName, and its patch window and associations target the hub's nodes)",
+        '10. delete stack ssm-hub-central-manager (CREATE_COMPLETE), after deleting any permissions stack created meanwhile',
         'note: 2 hub nodes are not Online (ConnectionLost or Inactive): uninstall cannot tell whether the deregistration document ran on them; an instance on which it did not run stays unmanaged when it comes back, until its registration is cleared on the instance (amazon-ssm-agent -register -clear, then restart the agent)',
         'note: kept when the central stack is deleted (DeletionPolicy Retain): AWS::DynamoDB::Table syncstatetable-x1, AWS::KMS::Key datakey-x1, AWS::Logs::LogGroup activationmanagerfunctionloggroup-x1, AWS::Logs::LogGroup fleetlifecyclefunctionloggroup-x1, AWS::Logs::LogGroup tagmanagerfunctionloggroup-x1; delete them by hand when no longer needed (the table has deletion protection on)',
-        'note: kept: stack ssm-hub-central-operations (the optional central-operations stack); delete it separately (aws cloudformation delete-stack --stack-name ssm-hub-central-operations)',
         '',
       ].join('\n'),
     );
@@ -330,6 +330,20 @@ describe('uninstall: the run', () => {
     });
     expect([...fake.stacks.values()].every((s) => s.status === 'DELETE_COMPLETE')).toBe(true);
     expect(ctx.stderrText()).toMatch(/uninstalled\n/);
+  });
+
+  it("deletes the central-operations stack (it imports the central stack's export) just before the central stack", async () => {
+    const { ctx, fake } = hub();
+    fake.add('ssm-hub-central-operations', 'CREATE_COMPLETE');
+    const code = await uninstall(['--yes', '--nodes', 'keep'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const deleted = mocks.cfn.commandCalls(DeleteStackCommand).map((c) => c.args[0].input.StackName!.split('/')[1]);
+    expect(deleted).toEqual([
+      `ssm-hub-agency-${A}`,
+      `ssm-hub-agency-${B}`,
+      'ssm-hub-central-operations',
+      'ssm-hub-central-manager',
+    ]);
   });
 
   it('deletes a permissions stack the membership pass created meanwhile before the central stack', async () => {
