@@ -193,12 +193,16 @@ async function syncOwnedNode(
       if (!won) return refuseBoundElsewhere(undefined);
     }
     let checked = current !== undefined;
+    // Tags read from SSM by this node's own ListTagsForResource (not a bulk Tagging API answer,
+    // which may lag behind the node by minutes).
+    let readDirectly = false;
     // A node about to be written is read first (its drift check is due, or its tags changed): the
     // row is a cache, and the stamp on the node decides whose it is. Usually the bulk read before
     // the per-node work has done this; this is the fallback when it did not.
     if (!current && row) {
       current = await readCurrent(ctx, id);
       checked = true;
+      readDirectly = true;
     }
     if (current) {
       otherReserved = countOtherReservedTags(current, config.reservedTagPrefix);
@@ -210,8 +214,9 @@ async function syncOwnedNode(
     try {
       await applyDiff(ctx, id, diff);
     } catch (err) {
-      // Central IT's own reserved tags may leave less room than assumed: recount from SSM and retry once.
-      if (errorName(err) !== 'TooManyTagsError' || current) throw err;
+      // Central IT's own reserved tags may leave less room than assumed (or than a lagging bulk
+      // answer showed): recount from SSM and retry once.
+      if (errorName(err) !== 'TooManyTagsError' || readDirectly) throw err;
       current = await readCurrent(ctx, id);
       checked = true;
       otherReserved = countOtherReservedTags(current, config.reservedTagPrefix);
