@@ -22,7 +22,7 @@ import { AWS_OPTIONS, callAsOption, centralStackOption, loadConfig } from './com
 import { activationTier, registrationErrorRegionsText, registrationErrorSummary } from './lifecycle-status.ts';
 import { standardTierApplies } from './lifecycle-status.ts';
 import { type ActivationTier, type RegistrationErrorSummary } from './lifecycle-status.ts';
-import { agenciesInTable, reportedAgencies } from './status-table.ts';
+import { addNodeRow, emptySummary, reportedAgencies, summariesByAgency, SUMMARY_PROJECTION } from './status-table.ts';
 
 export const spec = defineCommand({
   name: 'status',
@@ -190,34 +190,19 @@ export async function countManagedNodes(
 type SyncSummary = Pick<AgencyView, 'syncedNodes' | 'lastSyncAt' | 'errorNodes' | 'latestError'> &
   Partial<RegistrationErrorSummary>;
 
+/** One agency's node rows, by a query of the byAgency index (status --agencies). */
 async function syncSummary(clients: Clients, region: string, tableName: string, account: string): Promise<SyncSummary> {
-  const A = SYNC_TABLE.attributes;
-  const s: Required<Pick<SyncSummary, 'syncedNodes' | 'errorNodes'>> & SyncSummary = { syncedNodes: 0, errorNodes: 0 };
+  const s = emptySummary();
   const input = {
     TableName: tableName,
     IndexName: SYNC_TABLE.agencyIndexName,
     KeyConditionExpression: '#agency = :agency',
-    ExpressionAttributeNames: {
-      '#agency': SYNC_TABLE.agencyIndexPartitionKey,
-      '#id': A.managedInstanceId,
-      '#sync': A.lastSyncAt,
-      '#err': A.lastError,
-    },
+    ExpressionAttributeNames: { ...SUMMARY_PROJECTION.names },
     ExpressionAttributeValues: { ':agency': account },
-    ProjectionExpression: '#id, #sync, #err',
+    ProjectionExpression: SUMMARY_PROJECTION.expression,
   };
-  for await (const page of paginateQuery({ client: clients.dynamodb(region) }, input)) {
-    for (const item of page.Items ?? []) {
-      s.syncedNodes++;
-      const at = typeof item[A.lastSyncAt] === 'string' ? (item[A.lastSyncAt] as string) : undefined;
-      if (at && (!s.lastSyncAt || at > s.lastSyncAt)) s.lastSyncAt = at;
-      const err = item[A.lastError];
-      if (typeof err !== 'string' || err === '') continue;
-      s.errorNodes++;
-      if (!s.latestError || (at ?? '') > (s.latestError.at ?? ''))
-        s.latestError = { managedInstanceId: String(item[A.managedInstanceId]), at, error: err };
-    }
-  }
+  for await (const page of paginateQuery({ client: clients.dynamodb(region) }, input))
+    for (const item of page.Items ?? []) addNodeRow(s, item);
   return s;
 }
 
@@ -388,8 +373,8 @@ export async function readStatus(
   const inTable =
     plan.agencies || !tableName
       ? undefined
-      : await attempt('agencies in the sync-state table', () => agenciesInTable(clients.dynamodb(region), tableName));
-  const agencies = plan.agencies ?? reportedAgencies(stackStatus.keys(), inTable);
+      : await attempt('sync state', () => summariesByAgency(clients.dynamodb(region), tableName));
+  const agencies = plan.agencies ?? reportedAgencies(stackStatus.keys(), inTable?.keys());
   progress(ctx, 'reading activations');
   const activations =
     (await attempt('activations', () => listActivations(clients, region, outputs.ManagedNodeRoleName))) ?? [];
@@ -404,7 +389,10 @@ export async function readStatus(
   progress(ctx, `reading sync state of ${agencies.length} agencies`);
   const sync = new Map<string, SyncSummary>();
   await mapLimit(tableName ? agencies : [], 4, async (account) => {
-    const s = await attempt(`sync state of ${account}`, () => syncSummary(clients, region, tableName!, account));
+    // Without --agencies the scan above summed every agency's rows (none: no node row yet).
+    const s = inTable
+      ? (inTable.get(account) ?? emptySummary())
+      : await attempt(`sync state of ${account}`, () => syncSummary(clients, region, tableName!, account));
     const r = await attempt(`registration errors of ${account}`, () =>
       registrationErrorSummary(clients.dynamodb(region), tableName!, account),
     );

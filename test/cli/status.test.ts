@@ -15,6 +15,8 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
 import { registrationErrorRecord } from '../../lambda/tag-manager/report.ts';
 import { rejectionRecord } from '../../lambda/tag-manager/rejections.ts';
 import { main as status } from '../../scripts/ops/status.ts';
@@ -239,6 +241,33 @@ describe('status', () => {
       },
       expect.objectContaining({ Filters: [{ Key: 'ResourceType', Values: ['ManagedInstance'], Type: 'Equal' }] }),
     ]);
+  });
+
+  it('reads the node rows once: one scan without --agencies, one query per agency with it', async () => {
+    const targets: string[] = [];
+    class CountingHandler extends NodeHttpHandler {
+      override handle(...[request, options]: Parameters<NodeHttpHandler['handle']>) {
+        targets.push(String(request.headers['x-amz-target']).replace(/^DynamoDB_\d+\./, ''));
+        return super.handle(request, options);
+      }
+    }
+    const run = async (args: string[]) => {
+      targets.length = 0;
+      const ctx = testContext(NOW);
+      ctx.awsConfig = { dynamodb: { endpoint, requestHandler: new CountingHandler() } };
+      expect(await status([...args, '--json'], ctx), ctx.stderrText()).toBe(0);
+      return JSON.parse(ctx.stdoutText()) as { agencies: Array<{ account: string; syncedNodes?: number }> };
+    };
+
+    const all = await run([]);
+    expect(targets.filter((t) => t === 'Scan')).toHaveLength(1);
+    expect(targets.filter((t) => t === 'Query')).toHaveLength(0);
+    expect(all.agencies.find((a) => a.account === A)?.syncedNodes).toBe(30);
+
+    const one = await run(['--agencies', A]);
+    expect(targets.filter((t) => t === 'Scan')).toHaveLength(0);
+    expect(targets.filter((t) => t === 'Query')).toHaveLength(1);
+    expect(one.agencies.find((a) => a.account === A)?.syncedNodes).toBe(30);
   });
 
   it('reports where SSM counts more nodes than the sync-state table tracks (orphans)', async () => {
