@@ -136,3 +136,9 @@ export const OBSERVED_AT_MAX_AHEAD_MS = 60_000;
 
 /** BatchGetItem: at most 100 keys a request (DynamoDB API reference). */
 export const BATCH_GET_MAX_KEYS = 100;
+
+/**
+ * `status` warns about a collector Region that has not reported for this long: collectors
+ * reconcile hourly, and the orphan sweep's guard waits for every Region's report.
+ */
+export const COLLECTOR_SILENT_HOURS = 24;

@@ -21,7 +21,8 @@ import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, loadConfig } from './common.ts';
 import { activationTier, registrationErrorRegionsText, registrationErrorSummary } from './lifecycle-status.ts';
 import { standardTierApplies } from './lifecycle-status.ts';
-import { type ActivationTier, type RegistrationErrorSummary } from './lifecycle-status.ts';
+import { type ActivationTier, type RegionErrorCount, type RegistrationErrorSummary } from './lifecycle-status.ts';
+import { COLLECTOR_SILENT_HOURS } from '../../contract/limits.ts';
 import { addNodeRow, emptySummary, reportedAgencies, summariesByAgency, SUMMARY_PROJECTION } from './status-table.ts';
 
 export const spec = defineCommand({
@@ -79,6 +80,28 @@ export interface AgencyView extends Partial<RegistrationErrorSummary> {
   lastSyncAt?: string;
   errorNodes?: number;
   latestError?: { managedInstanceId: string; at?: string; error: string };
+  /**
+   * Collector Regions whose last report is older than COLLECTOR_SILENT_HOURS: the orphan sweep's
+   * guard takes the oldest Region's report, so the agency's sweep waits for them.
+   */
+  silentCollectors?: Array<{ region?: string; reportedAt: string; hoursAgo: number }>;
+}
+
+/** Pure: the collector Regions of an agency that have not reported for `hours` (hourly reconciles). */
+export function silentCollectors(
+  byRegion: readonly RegionErrorCount[] = [],
+  now: Date,
+  hours = COLLECTOR_SILENT_HOURS,
+): NonNullable<AgencyView['silentCollectors']> {
+  const silent: NonNullable<AgencyView['silentCollectors']> = [];
+  for (const r of byRegion) {
+    const at = r.reportedAt === undefined ? NaN : Date.parse(r.reportedAt);
+    if (Number.isNaN(at)) continue;
+    const hoursAgo = Math.floor((now.getTime() - at) / 3_600_000);
+    if (hoursAgo >= hours)
+      silent.push({ ...(r.region ? { region: r.region } : {}), reportedAt: r.reportedAt!, hoursAgo });
+  }
+  return silent;
 }
 
 export interface RegionView {
@@ -436,8 +459,14 @@ export function agencyViews(data: StatusData, tagKey: string, now: Date): Agency
     stackInstances: instanceViews(data.instances, account),
     registrationInstances: data.registrationInstances && instanceViews(data.registrationInstances, account),
     ...data.sync.get(account),
+    ...silentView(data.sync.get(account)?.registrationErrorsByRegion, now),
   }));
 }
+
+const silentView = (byRegion: RegionErrorCount[] | undefined, now: Date) => {
+  const silent = silentCollectors(byRegion, now);
+  return silent.length ? { silentCollectors: silent } : {};
+};
 
 /** The warnings about one agency: pure, so each rule is tested from a table of views. */
 export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, activationsReadable: boolean): string[] {
@@ -481,6 +510,10 @@ export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, acti
   }
   if (a.errorNodes)
     w.push(`agency ${a.account}: ${a.errorNodes} node(s) with a sync error; latest: ${a.latestError?.error}`);
+  for (const s of a.silentCollectors ?? [])
+    w.push(
+      `agency ${a.account}: its collector${s.region ? ` in ${s.region}` : ' (a release that names no Region)'} last reported ${s.hoursAgo} h ago (${s.reportedAt}): the orphan sweep of this agency's nodes waits until it reports again (a collector removed on purpose: see the README, "A collector Region that is gone")`,
+    );
   if (a.registrationErrors)
     w.push(
       `agency ${a.account}: ${a.registrationErrors} instance(s) failed to register (${registrationErrorRegionsText(a.registrationErrorsByRegion)})`,

@@ -5,6 +5,7 @@ import { reportedAgencies } from '../../scripts/ops/status-table.ts';
 import { shapeProblem } from '../../scripts/ops/report-model.ts';
 import { perAgencyViews } from '../../scripts/ops/nodes.ts';
 import { legacyListCutoff } from '../../lambda/tag-manager/report.ts';
+import { agencyWarnings, silentCollectors } from '../../scripts/ops/status.ts';
 
 const A = '111111111111';
 
@@ -71,6 +72,51 @@ describe("nodes: a Region's list row names its agency and Region", () => {
     },
   ])('$case', ({ item, want }) => {
     expect(perAgencyViews(item)).toEqual(want.map((w) => ({ state: 'registration-error', ...w })));
+  });
+});
+
+describe('silentCollectors: collector Regions the orphan sweep waits for', () => {
+  const now = new Date('2026-12-08T12:00:00Z');
+  it.each([
+    {
+      case: 'a Region that reported an hour ago',
+      byRegion: [{ region: 'us-east-1', count: 0, reportedAt: '2026-12-08T11:00:00Z' }],
+      want: [],
+    },
+    {
+      case: 'a Region silent for exactly 24 h',
+      byRegion: [{ region: 'eu-west-1', count: 2, reportedAt: '2026-12-07T12:00:00Z' }],
+      want: [{ region: 'eu-west-1', reportedAt: '2026-12-07T12:00:00Z', hoursAgo: 24 }],
+    },
+    {
+      case: 'one silent among two',
+      byRegion: [
+        { region: 'us-east-1', count: 0, reportedAt: '2026-12-08T11:30:00Z' },
+        { region: 'eu-west-1', count: 0, reportedAt: '2026-11-08T12:00:00Z' },
+      ],
+      want: [{ region: 'eu-west-1', reportedAt: '2026-11-08T12:00:00Z', hoursAgo: 720 }],
+    },
+    {
+      case: 'an older collector that names no Region',
+      byRegion: [{ count: 1, reportedAt: '2026-12-06T12:00:00Z' }],
+      want: [{ reportedAt: '2026-12-06T12:00:00Z', hoursAgo: 48 }],
+    },
+    { case: 'no report time', byRegion: [{ region: 'us-east-1', count: 1 }], want: [] },
+    { case: 'nothing reported', byRegion: undefined, want: [] },
+  ])('$case', ({ byRegion, want }) => {
+    expect(silentCollectors(byRegion, now)).toEqual(want);
+  });
+
+  it('warns, naming the Region and what it pauses', () => {
+    const view = {
+      account: A,
+      permissionsStack: 'CREATE_COMPLETE',
+      stackInstances: [],
+      silentCollectors: [{ region: 'eu-west-1', reportedAt: '2026-11-08T12:00:00Z', hoursAgo: 720 }],
+    };
+    expect(agencyWarnings(view, 90, true).filter((w) => w.includes('last reported'))).toEqual([
+      `agency ${A}: its collector in eu-west-1 last reported 720 h ago (2026-11-08T12:00:00Z): the orphan sweep of this agency's nodes waits until it reports again (a collector removed on purpose: see the README, "A collector Region that is gone")`,
+    ]);
   });
 });
 
