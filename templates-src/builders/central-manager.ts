@@ -321,7 +321,9 @@ function dataKey(t: Template, config: BuildConfig): void {
         // Logs never needs kms:Describe* here: DescribeKey carries no encryption context.
         {
           Sid: 'LogsEncryptThisStacksLogGroups',
-          ...logsMayUseKeyFor(['TagManagerFunction', 'ActivationManagerFunction'].map((id) => logGroupIdOf(id))),
+          ...logsMayUseKeyFor(
+            ['TagManagerFunction', 'ActivationManagerFunction', 'FleetLifecycleFunction'].map((id) => logGroupIdOf(id)),
+          ),
         },
         {
           Sid: 'CloudWatchAlarmsPublishToEncryptedTopic',

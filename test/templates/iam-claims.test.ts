@@ -644,6 +644,31 @@ describe("an agency's collector and the hub aliases", () => {
 });
 
 describe('hub key policy', () => {
+  // CreateLogGroup with a KmsKeyId the service may not use fails, and the first deploy rolls back.
+  const encryptedLogGroups = Object.entries(hub.resources)
+    .filter(([, r]) => r.Type === 'AWS::Logs::LogGroup' && r.Properties.KmsKeyId !== undefined)
+    .map(([id]) => id);
+  it('encrypts the log group of every function with the hub key', () => {
+    expect(encryptedLogGroups.sort()).toEqual([
+      'ActivationManagerFunctionLogGroup',
+      'FleetLifecycleFunctionLogGroup',
+      'TagManagerFunctionLogGroup',
+    ]);
+  });
+  it.each(encryptedLogGroups)('lets CloudWatch Logs use the hub key for %s, which it encrypts', async (id) => {
+    const answer = await simulate({
+      principal: `logs.${HUB.region}.amazonaws.com`,
+      action: 'kms:GenerateDataKey',
+      resource: hub.getAtt('DataKey', 'Arn'),
+      resourceAccount: HUB.accountId,
+      context: {
+        'kms:EncryptionContext:aws:logs:arn': `arn:aws:logs:${HUB.region}:${HUB.accountId}:log-group:${hub.generatedName(id)}`,
+      },
+      resourcePolicy: hub.keyPolicy('DataKey'),
+    });
+    expect(answer.decision).toBe('Allowed');
+  });
+
   const logs = `logs.${HUB.region}.amazonaws.com`;
   const logGroup = (name: string) => `arn:aws:logs:${HUB.region}:${HUB.accountId}:log-group:${name}`;
   const cases: [string, Decision, () => string | undefined][] = [
