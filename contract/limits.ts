@@ -142,3 +142,13 @@ export const BATCH_GET_MAX_KEYS = 100;
  * reconcile hourly, and the orphan sweep's guard waits for every Region's report.
  */
 export const COLLECTOR_SILENT_HOURS = 24;
+
+/**
+ * Lambda lets an account reserve concurrency "as long as you leave at least 100 simultaneous
+ * executions unreserved" (Lambda API reference, PutFunctionConcurrency). The fleet lifecycle
+ * reserves 1 (one pass at a time), so central-manager's creation fails in an account whose
+ * concurrency quota leaves fewer than this many unreserved (new accounts may start at 10).
+ */
+export const LAMBDA_MIN_UNRESERVED_CONCURRENCY = 100;
+/** What central-manager reserves: the fleet lifecycle's reserved concurrency. */
+export const CENTRAL_RESERVED_CONCURRENCY = 1;

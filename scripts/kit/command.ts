@@ -125,15 +125,25 @@ function outputFormat(values: Record<string, unknown>): void {
   if (values.output === 'json') values.json = true;
 }
 
-/** Fixed-width text table for human output. */
+/**
+ * A cell as the terminal will show it: control characters (C0, DEL, C1) written as \xNN, so text an
+ * agency supplied (a registration error, a tag value) cannot move the cursor, erase lines or
+ * retitle the terminal.
+ */
+export const printable = (text: string): string =>
+  text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
+/** Fixed-width text table for human output (any number of rows: no spread into Math.max). */
 export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (c ?? '').padEnd(widths[i]!))
+  const cells = rows.map((r) => headers.map((_, i) => printable(r[i] ?? '')));
+  const widths = headers.map((h) => h.length);
+  for (const r of cells) r.forEach((c, i) => (widths[i] = Math.max(widths[i]!, c.length)));
+  const line = (row: string[]) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]!))
       .join('  ')
       .trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
 /** Runs tasks with at most `limit` in flight; results keep the input order (the handlers' pool). */

@@ -7,6 +7,12 @@ import { type CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DescribeOrganizationCommand, paginateListDelegatedAdministrators } from '@aws-sdk/client-organizations';
 import { GetBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { GetServiceSettingCommand } from '@aws-sdk/client-ssm';
+import { GetAccountSettingsCommand } from '@aws-sdk/client-lambda';
+import {
+  advancedTierOn,
+  CENTRAL_RESERVED_CONCURRENCY,
+  LAMBDA_MIN_UNRESERVED_CONCURRENCY,
+} from '../../contract/limits.ts';
 import { callerAccount, makeClients, resolveRegion, type Clients } from './aws.ts';
 import { awsFailureText, failureKind } from './aws-errors.ts';
 import { defaultContext, defineCommand, EXIT, list, runCommand, text, type Context } from '../kit/index.ts';
@@ -216,11 +222,37 @@ async function bucketChecks(
 /** SSM's tier and the node count give the headroom: pure. */
 export function tierCheck(region: string, tier: string, nodes: number, limit: number): CheckResult {
   const name = `SSM tier in ${region}`;
-  if (tier === 'advanced') return pass(name, `advanced tier, ${nodes} hybrid nodes`);
+  if (advancedTierOn(tier)) return pass(name, `advanced tier, ${nodes} hybrid nodes`);
   const fix = `enable the advanced tier in ${region} (Systems Manager > Fleet Manager > Settings; a paid feature) or move agencies to another Region`;
   if (nodes >= limit) return fail(name, `standard tier, ${nodes} of ${limit} hybrid nodes: no headroom`, fix);
   const detail = `standard tier, ${nodes} of ${limit} hybrid nodes (${limit - nodes} left)`;
   return nodes >= limit * 0.8 ? { check: name, status: 'WARN', detail, fix } : pass(name, detail);
+}
+
+/**
+ * Lambda concurrency left unreserved: central-manager reserves CENTRAL_RESERVED_CONCURRENCY and Lambda
+ * keeps LAMBDA_MIN_UNRESERVED_CONCURRENCY unreserved, so before the stack exists the account needs
+ * both; once it exists its reservation is already counted. Pure.
+ */
+export function concurrencyCheck(region: string, unreserved: number, centralDeployed: boolean): CheckResult {
+  const name = `Lambda concurrency in ${region}`;
+  const needed = LAMBDA_MIN_UNRESERVED_CONCURRENCY + (centralDeployed ? 0 : CENTRAL_RESERVED_CONCURRENCY);
+  if (unreserved >= needed) return pass(name, `${unreserved} unreserved concurrent executions`);
+  return fail(
+    name,
+    `${unreserved} unreserved concurrent executions; central-manager needs ${needed} (it reserves ${CENTRAL_RESERVED_CONCURRENCY} for the fleet lifecycle, and Lambda keeps ${LAMBDA_MIN_UNRESERVED_CONCURRENCY} unreserved)`,
+    `request a higher "Concurrent executions" quota for Lambda in ${region} (Service Quotas); new accounts may start far below the default of 1,000`,
+  );
+}
+
+async function lambdaConcurrency(clients: Clients, region: string, centralStack: string): Promise<CheckResult> {
+  try {
+    const settings = await clients.lambda(region).send(new GetAccountSettingsCommand({}));
+    const central = await describeStack(clients.cloudformation(region), centralStack);
+    return concurrencyCheck(region, settings.AccountLimit?.UnreservedConcurrentExecutions ?? 0, central !== undefined);
+  } catch (err) {
+    return unreadable(`Lambda concurrency in ${region}`, err, 'lambda:GetAccountSettings is needed');
+  }
 }
 
 async function ssmChecks(clients: Clients, regions: string[], limit: number): Promise<CheckResult[]> {
@@ -278,6 +310,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     results.push(await trustedAccessCheck(cfn, o['call-as']));
     results.push(await adminCheck(clients, region, caller, o['call-as']));
     results.push(...(await centralStackChecks(cfn, o['central-stack'] ?? names.centralStackName, local)));
+    results.push(await lambdaConcurrency(clients, region, o['central-stack'] ?? names.centralStackName));
     if (o.bucket)
       results.push(...(await bucketChecks(clients, region, o.bucket, regions, o.prefix ?? config.namePrefix)));
     results.push(...(await ssmChecks(clients, regions, config.standardTierNodeLimit)));

@@ -110,9 +110,17 @@ export async function readHubNodes(
     nodes.filter((n) => !tags.has(n.id)),
     4,
     async (n) => {
-      const out = await ssm.send(new ListTagsForResourceCommand({ ResourceType: 'ManagedInstance', ResourceId: n.id }));
       const t: Record<string, string> = Object.create(null);
-      for (const x of out.TagList ?? []) if (x.Key !== undefined) t[x.Key] = x.Value ?? '';
+      try {
+        const out = await ssm.send(
+          new ListTagsForResourceCommand({ ResourceType: 'ManagedInstance', ResourceId: n.id }),
+        );
+        for (const x of out.TagList ?? []) if (x.Key !== undefined) t[x.Key] = x.Value ?? '';
+      } catch (err) {
+        // Deregistered since DescribeInstanceInformation listed it (ListTagsForResource API
+        // reference: InvalidResourceId): it is no longer a node, so it is left out (no ownership tag).
+        if ((err as { name?: string }).name !== 'InvalidResourceId') throw err;
+      }
       tags.set(n.id, t);
     },
   );

@@ -4,6 +4,7 @@
 // machine and makes no request. Charts are SVG written here: a few stacked bars need no library,
 // and a bundled one would add a script the page would then have to allow.
 import type { AgencyView, RegionEntry } from './status.ts';
+import { standardTierApplies } from './lifecycle-status.ts';
 import type { AgencyCompliance, ComplianceModel, Tally } from './compliance-model.ts';
 
 /** What `status --json` prints. */
@@ -51,10 +52,13 @@ const patchBar = (t: Tally) =>
     { value: t.unknown, cls: 'none', label: 'no scan' },
   ]);
 
-/** Nodes against the tier limit, with a mark at the warning share (80%). */
-export function limitBar(used: number, limit: number, width = 240): string {
+/**
+ * Nodes against the standard-tier limit, with a mark at the warning share (80%). A Region on the
+ * advanced tier is not held to it (the limit applies to the standard tier only): never red.
+ */
+export function limitBar(used: number, limit: number, width = 240, limitApplies = true): string {
   const w = Math.min(1, limit ? used / limit : 0) * width;
-  const cls = used >= limit ? 'bad' : used >= limit * 0.8 ? 'warn' : 'ok';
+  const cls = !limitApplies ? 'ok' : used >= limit ? 'bad' : used >= limit * 0.8 ? 'warn' : 'ok';
   return `<svg class="chart limit" role="img" width="${width}" height="14" viewBox="0 0 ${width} 14"><rect class="none" x="0" y="0" width="${width}" height="14"/><rect class="${cls}" x="0" y="0" width="${w.toFixed(1)}" height="14"><title>${used} of ${limit}</title></rect><line x1="${width * 0.8}" x2="${width * 0.8}" y1="0" y2="14" class="mark"/></svg>`;
 }
 
@@ -104,7 +108,7 @@ function regionTable(m: ReportModel): string {
   for (const r of m.compliance.agencies) hub.set(r.region, (hub.get(r.region) ?? 0) + r.nodes);
   const rows = m.status.regions.map((r) =>
     !('error' in r)
-      ? `<tr class="region-row" data-region="${esc(r.region)}"><td>${esc(r.region)}</td><td>${r.managedNodes}</td><td>${hub.get(r.region) ?? 0}</td><td>${r.limit}</td><td>${limitBar(r.managedNodes, r.limit)} ${r.percent}%</td></tr>`
+      ? `<tr class="region-row" data-region="${esc(r.region)}"><td>${esc(r.region)}</td><td>${r.managedNodes}</td><td>${hub.get(r.region) ?? 0}</td><td>${r.limit}</td><td>${limitBar(r.managedNodes, r.limit, 240, standardTierApplies(r.tier))} ${r.percent}%</td></tr>`
       : `<tr class="region-row" data-region="${esc(r.region)}"><td>${esc(r.region)}</td><td class="bad" colspan="4">not counted: ${esc(r.error)}</td></tr>`,
   );
   return `<table id="regions"><thead><tr><th>Region</th><th>hybrid nodes</th><th>of them hub agencies'</th><th>standard-tier limit</th><th>used</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;

@@ -140,6 +140,21 @@ describe('compliance', () => {
   });
 });
 
+describe('a node deregistered while the fleet is read', () => {
+  it('is left out, and the rest of the Region is reported', async () => {
+    // mi(5) is the fixture's node the bulk tag index has not seen; SSM answers InvalidResourceId
+    // for a node deregistered since DescribeInstanceInformation listed it (ListTagsForResource API reference).
+    mocks.ssm
+      .on(ListTagsForResourceCommand, { ResourceId: mi(5) })
+      .rejects(Object.assign(new Error('The resource ID is not valid.'), { name: 'InvalidResourceId' }));
+    const ctx = testContext(NOW);
+    const code = await compliance(['--regions', 'us-east-1', '--json'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    // The whole fixture counts 5 hub nodes (the first test); the gone one is not among them now.
+    expect(JSON.parse(ctx.stdoutText()).totals).toMatchObject({ nodes: 4 });
+  });
+});
+
 describe('compliance rules', () => {
   it.each([
     { case: 'no scan at all', last: undefined, stale: true },

@@ -3,13 +3,25 @@ import { describe, expect, it } from 'vitest';
 import { DescribeOrganizationsAccessCommand, GetTemplateCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeOrganizationCommand, ListDelegatedAdministratorsCommand } from '@aws-sdk/client-organizations';
 import { GetBucketPolicyCommand } from '@aws-sdk/client-s3';
+import { GetAccountSettingsCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
 import { GetServiceSettingCommand, ListNodesSummaryCommand } from '@aws-sdk/client-ssm';
-import { main as doctor, nodeVersionCheck, policyReaches, tierCheck } from '../../scripts/ops/doctor.ts';
+import {
+  concurrencyCheck,
+  main as doctor,
+  nodeVersionCheck,
+  policyReaches,
+  tierCheck,
+} from '../../scripts/ops/doctor.ts';
 import { bucketPolicy } from '../../scripts/ops/publish.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
 import { awsError, CALLER_ACCOUNT, makeGenerated, mockAll, mocksEachTest, TEMPLATES, testContext } from './helpers.ts';
 
-const mocks = mocksEachTest(mockAll);
+const mocks = mocksEachTest(() => {
+  const all = mockAll();
+  const lambda = mockClient(LambdaClient);
+  return { ...all, lambda, restore: () => (all.restore(), lambda.restore()) };
+});
 
 const ORG = 'o-abcdefghij';
 const BUCKET = 'acme-templates-us-east-1';
@@ -25,6 +37,7 @@ function healthy() {
   mocks.s3
     .on(GetBucketPolicyCommand)
     .resolves({ Policy: JSON.stringify(bucketPolicy(BUCKET, 'us-east-1', 'ssm-hub', ORG)) });
+  mocks.lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { UnreservedConcurrentExecutions: 999 } });
   mocks.ssm.on(GetServiceSettingCommand).resolves({ ServiceSetting: { SettingValue: 'standard' } });
   mocks.ssm.on(ListNodesSummaryCommand).resolves({ Summary: [{ ResourceType: 'ManagedInstance', Count: '120' }] });
   return { ctx, fake, gen: makeGenerated() };
@@ -55,12 +68,29 @@ describe('doctor checks (pure)', () => {
 
   it.each([
     { tier: 'advanced', nodes: 5000, status: 'PASS' },
+    // The setting's value as older API references document it, and in other cases (advancedTierOn).
+    { tier: 'true', nodes: 1500, status: 'PASS' },
+    { tier: 'Advanced', nodes: 1500, status: 'PASS' },
+    { tier: 'false', nodes: 1500, status: 'FAIL' },
     { tier: 'standard', nodes: 120, status: 'PASS' },
     { tier: 'standard', nodes: 800, status: 'WARN' },
     { tier: 'standard', nodes: 1000, status: 'FAIL' },
   ])('$tier tier with $nodes nodes is $status', ({ tier, nodes, status }) => {
     expect(tierCheck('us-east-1', tier, nodes, 1000).status).toBe(status);
   });
+
+  it.each([
+    { unreserved: 1000, deployed: false, status: 'PASS' },
+    { unreserved: 101, deployed: false, status: 'PASS' },
+    { unreserved: 100, deployed: false, status: 'FAIL' },
+    { unreserved: 100, deployed: true, status: 'PASS' },
+    { unreserved: 10, deployed: false, status: 'FAIL' },
+  ])(
+    'Lambda concurrency: $unreserved unreserved, central stack deployed $deployed: $status',
+    ({ unreserved, deployed, status }) => {
+      expect(concurrencyCheck('us-east-1', unreserved, deployed).status).toBe(status);
+    },
+  );
 
   it('finds the organization read statement publish prints, and misses a policy without it', () => {
     const expected = bucketPolicy(BUCKET, 'us-east-1', 'ssm-hub', ORG);
@@ -81,6 +111,7 @@ describe('doctor', () => {
       ['management account', 'PASS'],
       ['central stack ssm-hub-central-manager', 'PASS'],
       ['central stack version', 'PASS'],
+      ['Lambda concurrency in us-east-1', 'PASS'],
       [`bucket ${BUCKET} lets the organization read`, 'PASS'],
       ['SSM tier in us-east-1', 'PASS'],
     ]);
@@ -102,6 +133,13 @@ describe('doctor', () => {
           .resolves({ Organization: { Id: ORG, MasterAccountId: '123456789012' } }),
       check: 'management account',
       fix: /--call-as DELEGATED_ADMIN/,
+    },
+    {
+      case: 'a new account whose Lambda concurrency quota is 10',
+      breakIt: () =>
+        mocks.lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { UnreservedConcurrentExecutions: 10 } }),
+      check: 'Lambda concurrency in us-east-1',
+      fix: /Concurrent executions/,
     },
     {
       case: 'no bucket policy',

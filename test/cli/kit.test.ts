@@ -20,6 +20,7 @@ import {
   UsageError,
 } from '../../scripts/kit/index.ts';
 import * as v from '../../scripts/kit/validate.ts';
+import { table } from '../../scripts/kit/command.ts';
 
 const OPTIONS = [
   list('agencies', { arg: 'ACCOUNT,…', help: 'agency accounts', check: v.accountIds }),
@@ -139,5 +140,21 @@ describe('structure', () => {
     for (const f of readdirSync(dir)) {
       expect(readFileSync(join(dir, f), 'utf8'), f).not.toMatch(/NextToken\s*[:=]/);
     }
+  });
+});
+
+describe('table: text for a terminal', () => {
+  it('writes control characters in a cell as \\xNN, so agency text cannot move the cursor or retitle the terminal', () => {
+    const hostile = 'ok\u001b[1A\u001b[2K\u001b]0;pwned\u0007\u009b';
+    const out = table(['agency', 'error'], [['111111111111', hostile]]);
+    expect(out).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    expect(out).toContain('ok\\x1b[1A\\x1b[2K\\x1b]0;pwned\\x07\\x9b');
+  });
+
+  it('lines up 150,000 rows (no spread of every row into one call)', () => {
+    const rows = Array.from({ length: 150_000 }, (_, i) => [`mi-${i}`, i % 7 === 0 ? 'longer value' : 'v']);
+    const lines = table(['node', 'value'], rows).split('\n');
+    expect(lines).toHaveLength(150_002);
+    expect(lines[1]).toBe('---------  ------------');
   });
 });

@@ -15,7 +15,7 @@ import { DescribeActivationsCommand } from '@aws-sdk/client-ssm';
 import { main as report } from '../../scripts/ops/report.ts';
 import { main as status } from '../../scripts/ops/status.ts';
 import { main as compliance } from '../../scripts/ops/compliance.ts';
-import { esc, renderReport } from '../../scripts/ops/report-html.ts';
+import { esc, limitBar, renderReport } from '../../scripts/ops/report-html.ts';
 import { testContext } from './helpers.ts';
 import { A, B, mockFleet, NOW, OWN } from './fleet-fixture.ts';
 import { fixtureModel } from './report-fixture.ts';
@@ -169,5 +169,16 @@ describe('report', () => {
     expect(html).not.toContain('<img src=x');
     expect(html).not.toContain('</script><script>');
     expect(esc(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});
+
+describe('the Region limit bar', () => {
+  it.each([
+    { used: 1500, applies: true, cls: 'bad' },
+    { used: 850, applies: true, cls: 'warn' },
+    { used: 100, applies: true, cls: 'ok' },
+    { used: 1500, applies: false, cls: 'ok' },
+  ])('$used of 1000 nodes, standard-tier limit applies $applies: $cls', ({ used, applies, cls }) => {
+    expect(limitBar(used, 1000, 240, applies)).toMatch(new RegExp(`<rect class="${cls}" x="0" y="0" width=`));
   });
 });
