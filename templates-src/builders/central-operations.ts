@@ -9,7 +9,7 @@
 // OS family, registered for the named patch groups only, never as an account default) or registers
 // its own for a patch group. The stack creates no IAM role: the maintenance window task runs with
 // Systems Manager's service-linked role.
-import { And, ConditionRef, Equals, If, Join, Not, Ref, Sub } from '../kit/intrinsics.ts';
+import { And, ConditionRef, EachMemberEquals, Equals, If, Join, Not, Ref, Sub } from '../kit/intrinsics.ts';
 import { Template } from '../kit/template.ts';
 import { addToggle } from '../kit/shortcuts.ts';
 import { provenanceKeys } from '../../lambda/shared/tag-rules.ts';
@@ -297,6 +297,17 @@ function baselineParameters(t: Template): void {
     And(Equals(Ref('EnableCustomBaseline'), 'true'), Not(ConditionRef('AnyPatchGroup'))),
   );
   t.condition('WindowsBaseline', Equals(Ref('CustomBaselineOperatingSystem'), 'WINDOWS'));
+  // Without patch groups no baseline would be made, silently: refused at deploy time instead.
+  t.rule('CustomBaselineNeedsPatchGroups', {
+    RuleCondition: Equals(Ref('EnableCustomBaseline'), 'true'),
+    Assertions: [
+      {
+        Assert: Not(EachMemberEquals(Ref('PatchGroupValues'), '')),
+        AssertDescription:
+          'EnableCustomBaseline true needs PatchGroupValues (SSM maps a custom baseline to patch groups)',
+      },
+    ],
+  });
 }
 
 /** Only when given, and only for the named patch groups: never an account-wide default. */

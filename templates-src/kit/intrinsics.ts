@@ -20,6 +20,7 @@ export type Intrinsic =
   | { 'Fn::And': Condition[] }
   | { 'Fn::Or': Condition[] }
   | { 'Fn::GetAZs': Value }
+  | { 'Fn::EachMemberEquals': [Value, Value] }
   | { Condition: string };
 
 /** A condition expression: Fn::Equals/Not/And/Or or a reference to a named condition. */
@@ -153,6 +154,10 @@ export function Or(...conditions: Condition[]): Condition {
   if (conditions.length < 2 || conditions.length > 10)
     fail('Or', 'conditions', `Or: needs 2 to 10 conditions, got ${conditions.length}`);
   return { 'Fn::Or': conditions };
+}
+/** Rules only (CloudFormation Rules: rule-specific intrinsic functions): every member of a list parameter equals `value`. */
+export function EachMemberEquals(list: Value, value: Value): Condition {
+  return { 'Fn::EachMemberEquals': [list, value] };
 }
 /** Refers to a named condition inside another condition. */
 export function ConditionRef(name: string): Condition {

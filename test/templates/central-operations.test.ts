@@ -25,6 +25,21 @@ beforeAll(() => {
 const OWNED = { Key: 'tag-key', Values: ['central-it:activation-agency'] };
 
 describe('central-operations', () => {
+  it('refuses at deploy time a custom baseline without patch groups (it would silently make none)', () => {
+    expect(t.Rules.CustomBaselineNeedsPatchGroups).toEqual({
+      RuleCondition: { 'Fn::Equals': [{ Ref: 'EnableCustomBaseline' }, 'true'] },
+      Assertions: [
+        {
+          Assert: { 'Fn::Not': [{ 'Fn::EachMemberEquals': [{ Ref: 'PatchGroupValues' }, ''] }] },
+          AssertDescription: expect.stringMatching(/^EnableCustomBaseline true needs PatchGroupValues/),
+        },
+      ],
+    });
+    // The baseline's own condition agrees: without patch groups it is not created.
+    expect(t.Conditions.CreateCustomBaseline['Fn::And']).toContainEqual({
+      'Fn::Not': [{ Condition: 'AnyPatchGroup' }],
+    });
+  });
   it('gathers software inventory from every node that carries the ownership key, and nothing else', () => {
     const a = t.Resources.InventoryAssociation.Properties;
     expect(a.Name).toBe('AWS-GatherSoftwareInventory');
