@@ -172,9 +172,28 @@ export function policyReaches(policyJson: string | undefined, expected: object):
   const want = (expected as { Statement: Array<{ Sid: string }> }).Statement.find(
     (s) => s.Sid === 'OrganizationReadTemplates',
   );
-  const have = (JSON.parse(policyJson ?? '{}') as { Statement?: unknown[] }).Statement ?? [];
-  const norm = (s: unknown) => JSON.stringify({ ...(s as object), Sid: undefined });
-  return have.some((s) => norm(s) === norm(want));
+  const statements = (JSON.parse(policyJson ?? '{}') as { Statement?: unknown }).Statement ?? [];
+  // IAM accepts one statement object as well as a list, and a one-element list for a single value.
+  const have = Array.isArray(statements) ? statements : [statements];
+  return have.some(
+    (s) => iamCanonical({ ...(s as object), Sid: undefined }) === iamCanonical({ ...want, Sid: undefined }),
+  );
+}
+
+/** JSON with object keys sorted and one-element lists as their element: equal for equal IAM meaning. Pure. */
+function iamCanonical(value: unknown): string {
+  const norm = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.length === 1 ? norm(v[0]) : v.map(norm);
+    if (v && typeof v === 'object')
+      return Object.fromEntries(
+        Object.keys(v)
+          .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+          .sort()
+          .map((k) => [k, norm((v as Record<string, unknown>)[k])]),
+      );
+    return v;
+  };
+  return JSON.stringify(norm(value));
 }
 
 async function bucketChecks(

@@ -98,6 +98,19 @@ describe('doctor checks (pure)', () => {
     const other = bucketPolicy(BUCKET, 'us-east-1', 'ssm-hub', 'o-zzzzzzzzzz');
     expect(policyReaches(JSON.stringify(other), expected)).toBe(false);
   });
+
+  it('finds the statement written in another key order, with one-element lists, or as a single statement object', () => {
+    const expected = bucketPolicy(BUCKET, 'us-east-1', 'ssm-hub', ORG) as { Statement: Array<Record<string, unknown>> };
+    const mine = expected.Statement.find((s) => s.Sid === 'OrganizationReadTemplates')!;
+    const reordered = Object.fromEntries(Object.entries(mine).reverse());
+    const listed = Object.fromEntries(
+      Object.entries(mine).map(([k, v]) => [k, typeof v === 'string' && k === 'Action' ? [v] : v]),
+    );
+    expect(policyReaches(JSON.stringify({ Statement: [reordered] }), expected)).toBe(true);
+    expect(policyReaches(JSON.stringify({ Statement: [listed] }), expected)).toBe(true);
+    expect(policyReaches(JSON.stringify({ Statement: { ...mine, Sid: 'Other' } }), expected)).toBe(true);
+    expect(policyReaches(JSON.stringify({ Statement: { ...mine, Effect: 'Deny' } }), expected)).toBe(false);
+  });
 });
 
 describe('doctor', () => {
