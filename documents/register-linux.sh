@@ -198,7 +198,9 @@ check() {
 # On any failure: when the agent was touched and the instance is not yet tagged, clear the
 # on-prem registration (and the registration file, which -register -clear leaves), restore the
 # agent config and restart the agent, so it falls back to the instance's own account (the hub's
-# orphan sweep removes the unclaimed node); record why. The guard runs it too (rescue).
+# orphan sweep removes the unclaimed node); record why. The guard runs it too (rescue). PEND is
+# the lock holder's: a worker that failed before the lock (LK empty) leaves it to that worker's
+# guard.
 fail() {
   # Cleanup is best effort: nothing below may end the script early or re-enter fail().
   trap - ERR
@@ -215,7 +217,7 @@ fail() {
     if ctl start >/dev/null 2>&1; then log "agent restarted under the instance's own identity"; else log "could not restart the agent"; fi
     clr "$MI_TAG" || log "could not clear tag $MI_TAG"
   fi
-  rm -f "$PEND"
+  [[ -z $LK ]] || rm -f "$PEND"
   err_tag "$1"
   log "registration failed"
   exit 1
