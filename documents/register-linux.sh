@@ -198,9 +198,9 @@ check() {
 # On any failure: when the agent was touched and the instance is not yet tagged, clear the
 # on-prem registration (and the registration file, which -register -clear leaves), restore the
 # agent config and restart the agent, so it falls back to the instance's own account (the hub's
-# orphan sweep removes the unclaimed node); record why. The guard runs it too (rescue). PEND is
-# the lock holder's: a worker that failed before the lock (LK empty) leaves it to that worker's
-# guard.
+# orphan sweep removes the unclaimed node); record why. The guard runs it too (rescue). TOUCHED
+# is set only under the lock, with PEND: a worker that failed before the lock leaves PEND to the
+# worker holding it (that worker's guard reads it).
 fail() {
   # Cleanup is best effort: nothing below may end the script early or re-enter fail().
   trap - ERR
@@ -216,8 +216,8 @@ fail() {
     if [[ $BAK ]]; then log "restored $CONF"; fi
     if ctl start >/dev/null 2>&1; then log "agent restarted under the instance's own identity"; else log "could not restart the agent"; fi
     clr "$MI_TAG" || log "could not clear tag $MI_TAG"
+    rm -f "$PEND"
   fi
-  [[ -z $LK ]] || rm -f "$PEND"
   err_tag "$1"
   log "registration failed"
   exit 1

@@ -148,6 +148,9 @@ function Wait-HubIdentity([string] $Mi) {
   return $false
 }
 
+# AgentTouched is set only under the lock, with $Pending: a worker that failed before the lock
+# (Invoke-Worker: Test-Inputs, Initialize-Worker) only reports, and leaves the mark to the worker
+# holding the lock (that worker's guard task reads it).
 function Invoke-Failure([string] $Reason) {
   $ErrorActionPreference = 'Continue'
   Write-Log "ERROR: $Reason"
@@ -159,8 +162,8 @@ function Invoke-Failure([string] $Reason) {
     if ($script:ConfBak) { Write-Log "restored $Conf" }
     try { Set-AgentState 'Running'; Write-Log "agent restarted under the instance's own identity" } catch { Write-Log 'could not restart the agent' }
     try { Clear-Tag $MiTag } catch { Write-Log "could not clear tag $MiTag" }
+    Remove-Item -LiteralPath $Pending -Force -ErrorAction SilentlyContinue
   }
-  Remove-Item -LiteralPath $Pending -Force -ErrorAction SilentlyContinue
   Write-ErrorTag $Reason
   Write-Log 'registration failed'
   exit 1

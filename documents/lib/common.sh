@@ -40,9 +40,8 @@ MARK=$STATE/registered-instance
 # than a register worker's run, shorter than the Windows task's 15-minute limit).
 LW=${SSM_HUB_LOCK_WAIT:-480}
 RE='^[a-z]{2}(-[a-z]+)+-[0-9]+$'
-# IID/IREG: this instance and its Region; BIN/SVC: the agent; G: the guard's PID; N/NR: a node;
-# LK: 1 once this worker holds the lock (only then may it touch state another worker shares).
-IID='' IREG='' BIN='' SVC='' G='' N='' NR='' LK=''
+# IID/IREG: this instance and its Region; BIN/SVC: the agent; G: the guard's PID; N/NR: a node.
+IID='' IREG='' BIN='' SVC='' G='' N='' NR=''
 
 log() {
   local l
@@ -217,8 +216,8 @@ guard() {
 # the lock, an flock on worker.lck shared by both workers. The kernel releases it however the
 # worker ends, so it is never stale; the owner line is written once it is held. A lock held by
 # another worker goes to the including script's wlock(). Any error or SIGTERM/INT/HUP ends in
-# fail(), which leaves the agent running; before the lock (LK empty) fail() only reports: the
-# state files belong to the worker holding the lock.
+# fail(), which leaves the agent running; before the lock it only reports: the state files and the
+# agent belong to the worker holding the lock.
 wstart() {
   mkdir -p "${LOG%/*}" "$STATE"
   set -o errtrace
@@ -233,7 +232,6 @@ wstart() {
   read_imds
   exec 9>>"$STATE/worker.lck"
   flock -n 9 || wlock
-  LK=1
   echo "$$ $J $(date -u +%FT%TZ)" >"$STATE/worker.lck"
   trap '[[ -z $G ]] || ! up || kill -9 "$G" 2>/dev/null; [[ $0 != "$STATE"/ssm-hub-* ]] || rm -f "$0"' EXIT
 }

@@ -102,9 +102,12 @@ describe.concurrent('a register worker that fails before it holds the lock leave
       await s.paused('tag');
       const pending = join(s.stateDir, 'pending');
       expect(existsSync(pending)).toBe(true);
-      const env =
+      const env: Record<string, string> =
         failure === 'imds' ? { SSM_HUB_IMDS_ENDPOINT: await deadEndpoint() } : { SSM_HUB_REGION: 'not-a-region' };
+      const [argv, calls] = [s.read('agent-argv.log'), s.read('calls.log')];
       const second = await s.run(REGISTER, ['--worker'], env, { detach: true });
+      // Nothing but its report: no agent, service or AWS call.
+      expect([s.read('agent-argv.log'), s.read('calls.log')]).toEqual([argv, calls]);
       expect(second.code).toBe(1);
       expect(second.stdout).toContain('registration failed');
       expect(existsSync(pending), 'the second worker removed the pending mark').toBe(true);

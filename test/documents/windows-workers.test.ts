@@ -495,4 +495,31 @@ describe('the workers finish what the document reported (review of the registrat
     // Write-AgentConfig no longer copies anything.
     expect(inFn(f, 'Write-AgentConfig', 'Copy-Item')).toEqual([]);
   });
+
+  it('a register worker that fails before it holds the lock removes no pending mark and touches no agent', () => {
+    const f = REGISTER;
+    // Test-Inputs and Initialize-Worker (AWS Tools, proxy, IMDS) run, and can fail, before the lock.
+    const lock = inFn(f, 'Invoke-Worker', 'Enter-Lock')[0]!.node;
+    for (const early of ['Test-Inputs', 'Initialize-Worker'])
+      expect(before(call(f, 'Invoke-Worker', early).node, lock), early).toBe(true);
+    // AgentTouched is set only by the locked worker's Invoke-Registration and by the guard task's
+    // Invoke-Rescue, which runs under the lock.
+    const touched = s(f)
+      .root.descendantsOfType('assignment_expression')
+      .filter((n) => n?.text === '$script:AgentTouched = $true')
+      .map((n) => ancestor(n!, 'function_statement')!.text.split(' {')[0]);
+    expect(touched).toEqual(['function Invoke-Rescue', 'function Invoke-Registration']);
+    expect(before(call(f, 'Invoke-Guard', 'Enter-Lock').node, call(f, 'Invoke-Guard', 'Invoke-Rescue').node)).toBe(
+      true,
+    );
+    // Invoke-Failure touches the agent, the vault, the config and the pending mark only then: the
+    // running worker's guard task reads the mark to undo a worker its time limit ended.
+    for (const undo of [
+      call(f, 'Invoke-Failure', 'Set-AgentState', "'Stopped'"),
+      call(f, 'Invoke-Failure', 'Clear-Registration'),
+      call(f, 'Invoke-Failure', 'Copy-Item', '$script:ConfBak'),
+      call(f, 'Invoke-Failure', 'Remove-Item', '$Pending'),
+    ])
+      expect(conditionOf(guardingIf(undo.node)!), undo.name).toBe('$script:AgentTouched');
+  });
 });
