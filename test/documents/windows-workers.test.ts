@@ -522,4 +522,33 @@ describe('the workers finish what the document reported (review of the registrat
     ])
       expect(conditionOf(guardingIf(undo.node)!), undo.name).toBe('$script:AgentTouched');
   });
+
+  // Behaviour checked on Linux (tag-backoff.test.ts); here the same rule, read from the syntax tree.
+  it('register-windows.ps1 backs off after registrations that could not be tagged, as the Linux script does', () => {
+    const f = REGISTER;
+    expect(s(f).text).toContain('$TagBackoff = "$StateDir\\tag-backoff"');
+    // The check: after "already registered", before the activation is read.
+    const backoff = call(f, 'Invoke-Check', 'Test-TagBackoff').node;
+    expect(before(call(f, 'Invoke-Check', 'Get-OwnHubNode').node, backoff)).toBe(true);
+    expect(before(backoff, call(f, 'Invoke-Check', 'Read-Activation').node)).toBe(true);
+    // 2^(k-1)-1 hours (at most 23) after the k-th failure in a row, k >= 2; exit 7, nothing changed.
+    const test = s(f).fn('Test-TagBackoff');
+    expect(test.text).toContain('if ($k -lt 2) { return }');
+    expect(test.text).toContain('$until = $at.AddHours([Math]::Min([Math]::Pow(2, $k - 1), 24) - 1)');
+    const stop = call(f, 'Test-TagBackoff', 'Stop-WithError', '7');
+    expect(conditionOf(guardingIf(stop.node)!)).toBe('$now -ge $at -and $now -lt $until');
+    expect(stop.elements[1]).toMatch(/^"not registering until .*\(delete \$TagBackoff to try now\)"$/);
+    // This instance's back-off only: a copied image's file is ignored.
+    expect(s(f).fn('Get-TagBackoff').text).toContain("if ($i -eq $script:InstanceId -and $n -match '^[1-9]\\d{0,2}$')");
+    // The worker: a failed tag counts one more before falling back; a tagged registration ends it.
+    const write = call(f, 'Invoke-Registration', 'Set-Content', '$TagBackoff');
+    expect(conditionOf(guardingIf(write.node)!)).toBe('-not (Set-TagPatiently $MiTag $mi)');
+    expect(write.elements).toContain('"$id $k $([DateTime]::UtcNow.ToString(\'s\'))"');
+    expect(s(f).fn('Invoke-Registration').text).toContain('$k = (Get-TagBackoff)[0] + 1');
+    const failure = inFn(f, 'Invoke-Registration', 'Invoke-Failure').find((c) => before(write.node, c.node))!;
+    expect(guardingIf(failure.node)!.startIndex).toBe(guardingIf(write.node)!.startIndex);
+    const done = call(f, 'Invoke-Registration', 'Remove-Item', '$TagBackoff').node;
+    expect(guardingIf(done)).toBeUndefined();
+    expect(before(call(f, 'Invoke-Registration', 'Remove-Item', '$Pending').node, done)).toBe(true);
+  });
 });
