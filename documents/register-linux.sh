@@ -268,13 +268,15 @@ rescue() {
 
 worker() {
   wstart
-  # Again under the lock: another worker may have registered, or the way back opted out, meanwhile.
+  # Again under the lock: another worker may have registered, or failed to tag (the back-off), or
+  # the way back opted out, meanwhile.
   opted_out
   own
   if [[ $N ]]; then
     log "already registered as $N in $HUB; nothing to do"
     exit 0
   fi
+  backoff
   read_activation
   new_conf
   log "instance $IID in $IREG; agent $BIN ($SVC); activation $AID"

@@ -253,13 +253,15 @@ function Invoke-Check {
 
 function Invoke-Registration {
   $id = $script:InstanceId
-  # Again under the lock: another worker may have registered, or the way back opted out, meanwhile.
+  # Again under the lock: another worker may have registered, or failed to tag (the back-off), or
+  # the way back opted out, meanwhile.
   Test-OptedOut
   $mi = Get-OwnHubNode
   if ($mi) {
     Write-Log "already registered as $mi in $HubRegion; nothing to do"
     exit 0
   }
+  Test-TagBackoff
   Read-Activation
   Test-Agent
   $config = New-AgentConfig

@@ -96,6 +96,17 @@ describe('a registration that cannot be tagged backs off: the activation is not 
     expect(registers(s)).toBe(0);
   });
 
+  it('the worker checks again under the lock: one started before a failure was counted registers nothing', async () => {
+    const s = sandbox();
+    writeBackoff(s, 2, 60);
+    const r = await s.run(REGISTER, ['--worker']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('ERROR: not registering until');
+    expect(registers(s)).toBe(0);
+    expect(s.read('calls.log')).not.toMatch(/^systemctl stop/m);
+    expect(s.tags()['central-it:registration-error']).toContain('register: not registering until');
+  });
+
   it.each([
     ['one failure, just now', 1, 0, INSTANCE_ID],
     ['23 hours and a minute after the 9th failure', 9, 23 * HOUR + 60, INSTANCE_ID],

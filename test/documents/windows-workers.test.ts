@@ -527,10 +527,13 @@ describe('the workers finish what the document reported (review of the registrat
   it('register-windows.ps1 backs off after registrations that could not be tagged, as the Linux script does', () => {
     const f = REGISTER;
     expect(s(f).text).toContain('$TagBackoff = "$StateDir\\tag-backoff"');
-    // The check: after "already registered", before the activation is read.
-    const backoff = call(f, 'Invoke-Check', 'Test-TagBackoff').node;
-    expect(before(call(f, 'Invoke-Check', 'Get-OwnHubNode').node, backoff)).toBe(true);
-    expect(before(backoff, call(f, 'Invoke-Check', 'Read-Activation').node)).toBe(true);
+    // The check, and the worker again under the lock: after "already registered", before the
+    // activation is read.
+    for (const fn of ['Invoke-Check', 'Invoke-Registration']) {
+      const backoff = call(f, fn, 'Test-TagBackoff').node;
+      expect(before(call(f, fn, 'Get-OwnHubNode').node, backoff), fn).toBe(true);
+      expect(before(backoff, call(f, fn, 'Read-Activation').node), fn).toBe(true);
+    }
     // 2^(k-1)-1 hours (at most 23) after the k-th failure in a row, k >= 2; exit 7, nothing changed.
     const test = s(f).fn('Test-TagBackoff');
     expect(test.text).toContain('if ($k -lt 2) { return }');
