@@ -220,6 +220,9 @@ guard() {
 # agent belong to the worker holding the lock.
 wstart() {
   mkdir -p "${LOG%/*}" "$STATE"
+  # On any way out, the lock's or not: the worker's own file goes, and the guard is ended while the
+  # agent runs (else it starts the agent).
+  trap '[[ -z $G ]] || ! up || kill -9 "$G" 2>/dev/null; [[ $0 != "$STATE"/ssm-hub-* ]] || rm -f "$0"' EXIT
   set -o errtrace
   trap 'fail "unexpected error at line $LINENO"' ERR
   trap 'fail "stopped by SIGTERM"' TERM
@@ -233,5 +236,4 @@ wstart() {
   exec 9>>"$STATE/worker.lck"
   flock -n 9 || wlock
   echo "$$ $J $(date -u +%FT%TZ)" >"$STATE/worker.lck"
-  trap '[[ -z $G ]] || ! up || kill -9 "$G" 2>/dev/null; [[ $0 != "$STATE"/ssm-hub-* ]] || rm -f "$0"' EXIT
 }
