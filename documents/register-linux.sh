@@ -5,9 +5,9 @@
 #   (default)  the check, run by Run Command: read IMDSv2; exit 0 with "opted out" when the
 #              opt-out tag is true (the deregistration worker sets it), with "already registered"
 #              when the agent runs as this instance's hub node, or with "tag restored" when only
-#              the managedinstanceid tag was lost; else read the activation, schedule a detached
-#              worker and exit 0 at once (the agent running this command restarts and changes
-#              identity).
+#              the managedinstanceid tag was lost; exit 7 while a tag back-off runs (below); else
+#              read the activation, schedule a detached worker and exit 0 at once (the agent
+#              running this command restarts and changes identity).
 #   --worker   the detached worker, under the lock: check again, back up the agent config, stop
 #              the agent, turn off its credential sharing, register, start it, wait until it runs
 #              as the new node, tag the instance (5 tries with backoff). Any failure before the
@@ -53,6 +53,14 @@ AID='' CODE='' NC='' BAK='' TOUCHED=0
 # Present from the moment the worker may change the agent until its registration is complete
 # (tagged) or undone; holds BAK, so the guard can undo the work of a killed worker (rescue).
 PEND=$STATE/pending
+# Tag back-off. A tag that cannot be written after registering (an SCP or a tag policy denying
+# ec2:CreateTags does not clear) would make every hourly run use one of the activation's
+# registrations and leave a node for the hub's 24 h orphan sweep. TB holds "<instance> <k>
+# <epoch>": the last k registrations of this instance could not be tagged, the last at epoch. The
+# check then registers only 2^(k-1)-1 hours (at most 23) after it: the hourly runs try after 1, 2,
+# 4, 8, 16, then every 24 hours. A tagged registration removes it; an image copy ignores it.
+TB=$STATE/tag-backoff
+K=0 T=0
 
 read_activation() {
   [[ $PP =~ ^(/[A-Za-z0-9_.-]+)+$ ]] || die 2 "document parameter ActivationParameterPath must be a Parameter Store path"
@@ -75,6 +83,24 @@ read_activation() {
 # Sets V to the value of one EC2 tag of this instance ("None" when it has no such tag, "" cleared).
 tag_value() {
   V=$(tv "$1") || die 5 "cannot read the tags of $IID (ec2:DescribeTags)"
+}
+
+# K, T: this instance's tag back-off (0 0 for none; see TB).
+tb() {
+  local i='' k='' t=''
+  read -r i k t 2>/dev/null <"$TB" || :
+  if [[ $i = "$IID" && $k =~ ^[1-9][0-9]{0,2}$ && $t =~ ^[0-9]{1,12}$ ]]; then K=$k T=$t; fi
+}
+
+# Exits 7, with nothing changed, while the tag back-off runs.
+backoff() {
+  local n w
+  tb
+  n=$(date +%s)
+  w=$((((K > 5 ? 24 : 1 << (K - 1)) - 1) * 3600))
+  if ((K && n >= T && n - T < w)); then
+    die 7 "not registering until $(date -u -d "@$((T + w))" +%FT%TZ): the last $K registrations could not tag $IID with $MI_TAG (ec2:CreateTags; an SCP or tag policy?), the last at $(date -u -d "@$T" +%FT%TZ); each used a registration of the activation (delete $TB to try now)"
+  fi
 }
 
 # Only the value true opts out: the deregistration worker writes exactly that.
@@ -188,6 +214,7 @@ check() {
     log "already registered as $N in $HUB$V"
     exit 0
   fi
+  backoff
   read_activation
   CODE=''
   spawn "registration with $HUB"
@@ -198,7 +225,9 @@ check() {
 # On any failure: when the agent was touched and the instance is not yet tagged, clear the
 # on-prem registration (and the registration file, which -register -clear leaves), restore the
 # agent config and restart the agent, so it falls back to the instance's own account (the hub's
-# orphan sweep removes the unclaimed node); record why. The guard runs it too (rescue).
+# orphan sweep removes the unclaimed node); record why. The guard runs it too (rescue). TOUCHED
+# is set only under the lock, with PEND: a worker that failed before the lock leaves PEND to the
+# worker holding it (that worker's guard reads it).
 fail() {
   # Cleanup is best effort: nothing below may end the script early or re-enter fail().
   trap - ERR
@@ -214,8 +243,8 @@ fail() {
     if [[ $BAK ]]; then log "restored $CONF"; fi
     if ctl start >/dev/null 2>&1; then log "agent restarted under the instance's own identity"; else log "could not restart the agent"; fi
     clr "$MI_TAG" || log "could not clear tag $MI_TAG"
+    rm -f "$PEND"
   fi
-  rm -f "$PEND"
   err_tag "$1"
   log "registration failed"
   exit 1
@@ -239,13 +268,15 @@ rescue() {
 
 worker() {
   wstart
-  # Again under the lock: another worker may have registered, or the way back opted out, meanwhile.
+  # Again under the lock: another worker may have registered, or failed to tag (the back-off), or
+  # the way back opted out, meanwhile.
   opted_out
   own
   if [[ $N ]]; then
     log "already registered as $N in $HUB; nothing to do"
     exit 0
   fi
+  backoff
   read_activation
   new_conf
   log "instance $IID in $IREG; agent $BIN ($SVC); activation $AID"
@@ -277,9 +308,14 @@ worker() {
   log "the agent runs as $mi"
   # Untagged, the node is never claimed by the hub, and the agent no longer answers the agency:
   # a node that cannot be tagged is given up (fail() falls back; the next run registers anew).
-  tagp "Key=$MI_TAG,Value=$mi" || fail "registered as $mi but could not tag $IID with $MI_TAG (ec2:CreateTags); registration cleared, the instance is back on its own account's SSM"
+  tagp "Key=$MI_TAG,Value=$mi" || {
+    tb
+    echo "$IID $((K + 1)) $(date +%s)" >"$TB" || :
+    fail "registered as $mi but could not tag $IID with $MI_TAG (ec2:CreateTags); registration cleared, the instance is back on its own account's SSM"
+  }
   echo "$IID" >"$MARK"
   rm -f "$PEND"
+  rm -f "$TB"
   TOUCHED=0
   log "tagged $IID with $MI_TAG=$mi"
   clr "$ERR_TAG" || log "could not clear tag $ERR_TAG (ec2:CreateTags)"

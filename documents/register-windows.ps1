@@ -3,7 +3,8 @@
 #   (default)  the check, run by Run Command: read IMDSv2; exit 0 with "opted out" when the
 #              opt-out tag is true (the deregistration worker sets it), with "already registered"
 #              when the agent runs as a hub node, or with "tag restored" when only the
-#              managedinstanceid tag was lost; else read the activation and detach the worker.
+#              managedinstanceid tag was lost; exit 7 while a tag back-off runs (Test-TagBackoff);
+#              else read the activation and detach the worker.
 #   -Worker    the scheduled task, under the lock: check again, back up the agent config, stop the
 #              agent, turn off its credential sharing, register, start it, wait until it runs as
 #              the new node, tag the instance (5 tries). Any failure before the tag is written, the
@@ -31,6 +32,34 @@ $script:ActivationCode = ''
 $script:AgentTouched = $false
 # Verified backup of the agent config: '' = none taken, '-' = there was no config.
 $script:ConfBak = ''
+# Tag back-off, as on Linux (register-linux.sh TB): "<instance> <k> <UTC time>", the last of k
+# registrations in a row that could not be tagged (an SCP or a tag policy denying ec2:CreateTags
+# does not clear; each registration uses one of the activation's). The check then registers only
+# 2^(k-1)-1 hours (at most 23) after it. A tagged registration removes it; an image copy ignores it.
+$TagBackoff = "$StateDir\tag-backoff"
+
+# k and the time of this instance's tag back-off: 0 and $null for none.
+function Get-TagBackoff {
+  if (-not (Test-Path -LiteralPath $TagBackoff)) { return 0, $null }
+  try {
+    $i, $n, $t = "$(Get-Content -LiteralPath $TagBackoff -Raw)".Trim() -split ' '
+    if ($i -eq $script:InstanceId -and $n -match '^[1-9]\d{0,2}$') {
+      return ([int] $n), [DateTime]::ParseExact($t, 's', [Globalization.CultureInfo]::InvariantCulture)
+    }
+  } catch { Write-Log "ignoring ${TagBackoff}: $($_.Exception.Message)" }
+  return 0, $null
+}
+
+# Stops the check, with nothing changed, while the tag back-off runs.
+function Test-TagBackoff {
+  $k, $at = Get-TagBackoff
+  if ($k -lt 2) { return }
+  $until = $at.AddHours([Math]::Min([Math]::Pow(2, $k - 1), 24) - 1)
+  $now = [DateTime]::UtcNow
+  if ($now -ge $at -and $now -lt $until) {
+    Stop-WithError 7 "not registering until $($until.ToString('s'))Z: the last $k registrations could not tag $($script:InstanceId) with $MiTag (ec2:CreateTags; an SCP or tag policy?), the last at $($at.ToString('s'))Z; each used a registration of the activation (delete $TagBackoff to try now)"
+  }
+}
 
 function Test-RegisterInputs {
   Test-Inputs
@@ -148,6 +177,9 @@ function Wait-HubIdentity([string] $Mi) {
   return $false
 }
 
+# AgentTouched is set only under the lock, with $Pending: a worker that failed before the lock
+# (Invoke-Worker: Test-Inputs, Initialize-Worker) only reports, and leaves the mark to the worker
+# holding the lock (that worker's guard task reads it).
 function Invoke-Failure([string] $Reason) {
   $ErrorActionPreference = 'Continue'
   Write-Log "ERROR: $Reason"
@@ -159,8 +191,8 @@ function Invoke-Failure([string] $Reason) {
     if ($script:ConfBak) { Write-Log "restored $Conf" }
     try { Set-AgentState 'Running'; Write-Log "agent restarted under the instance's own identity" } catch { Write-Log 'could not restart the agent' }
     try { Clear-Tag $MiTag } catch { Write-Log "could not clear tag $MiTag" }
+    Remove-Item -LiteralPath $Pending -Force -ErrorAction SilentlyContinue
   }
-  Remove-Item -LiteralPath $Pending -Force -ErrorAction SilentlyContinue
   Write-ErrorTag $Reason
   Write-Log 'registration failed'
   exit 1
@@ -212,6 +244,7 @@ function Invoke-Check {
     Write-Log "already registered as $mi in $HubRegion; $note"
     exit 0
   }
+  Test-TagBackoff
   Read-Activation
   $script:ActivationCode = ''
   Test-Agent
@@ -220,13 +253,15 @@ function Invoke-Check {
 
 function Invoke-Registration {
   $id = $script:InstanceId
-  # Again under the lock: another worker may have registered, or the way back opted out, meanwhile.
+  # Again under the lock: another worker may have registered, or failed to tag (the back-off), or
+  # the way back opted out, meanwhile.
   Test-OptedOut
   $mi = Get-OwnHubNode
   if ($mi) {
     Write-Log "already registered as $mi in $HubRegion; nothing to do"
     exit 0
   }
+  Test-TagBackoff
   Read-Activation
   Test-Agent
   $config = New-AgentConfig
@@ -264,10 +299,13 @@ function Invoke-Registration {
   # Untagged, the node is never claimed by the hub, and the agent no longer answers the agency:
   # a node that cannot be tagged is given up (Invoke-Failure falls back; the next run registers anew).
   if (-not (Set-TagPatiently $MiTag $mi)) {
+    $k = (Get-TagBackoff)[0] + 1
+    try { Set-Content -LiteralPath $TagBackoff -Value "$id $k $([DateTime]::UtcNow.ToString('s'))" } catch { Write-Log "could not write $TagBackoff" }
     Invoke-Failure "registered as $mi but could not tag $id with $MiTag (ec2:CreateTags); registration cleared, the instance is back on its own account's SSM"
   }
   Set-Content -LiteralPath $Mark -Value $id
   Remove-Item -LiteralPath $Pending -Force
+  Remove-Item -LiteralPath $TagBackoff -Force -ErrorAction SilentlyContinue
   $script:AgentTouched = $false
   Write-Log "tagged $id with $MiTag=$mi"
   try { Clear-Tag $ErrorTag } catch { Write-Log "could not clear tag $ErrorTag (ec2:CreateTags)" }

@@ -216,9 +216,13 @@ guard() {
 # the lock, an flock on worker.lck shared by both workers. The kernel releases it however the
 # worker ends, so it is never stale; the owner line is written once it is held. A lock held by
 # another worker goes to the including script's wlock(). Any error or SIGTERM/INT/HUP ends in
-# fail(), which leaves the agent running.
+# fail(), which leaves the agent running; before the lock it only reports: the state files and the
+# agent belong to the worker holding the lock.
 wstart() {
   mkdir -p "${LOG%/*}" "$STATE"
+  # On any way out, the lock's or not: the worker's own file goes, and the guard is ended while the
+  # agent runs (else it starts the agent).
+  trap '[[ -z $G ]] || ! up || kill -9 "$G" 2>/dev/null; [[ $0 != "$STATE"/ssm-hub-* ]] || rm -f "$0"' EXIT
   set -o errtrace
   trap 'fail "unexpected error at line $LINENO"' ERR
   trap 'fail "stopped by SIGTERM"' TERM
@@ -232,5 +236,4 @@ wstart() {
   exec 9>>"$STATE/worker.lck"
   flock -n 9 || wlock
   echo "$$ $J $(date -u +%FT%TZ)" >"$STATE/worker.lck"
-  trap '[[ -z $G ]] || ! up || kill -9 "$G" 2>/dev/null; [[ $0 != "$STATE"/ssm-hub-* ]] || rm -f "$0"' EXIT
 }

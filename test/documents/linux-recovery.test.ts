@@ -2,9 +2,9 @@
 // -register, and a backup of the agent config that fails. Driven through the built script in the
 // sandbox (stubs written from the agent's source: stubs/amazon-ssm-agent, stubs/agent.mjs).
 import { describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { builtScript, TEST_INSTANCE, useSandboxes, type Sandbox } from './sandbox.ts';
+import { builtScript, deadEndpoint, TEST_INSTANCE, useSandboxes, type Sandbox } from './sandbox.ts';
 
 const REGISTER = builtScript('register-linux.sh');
 const { id: INSTANCE_ID } = TEST_INSTANCE;
@@ -60,15 +60,65 @@ describe.concurrent('a register worker killed after it changed the agent is undo
     expect(s.read('agent-argv.log')).not.toMatch(/^-register -y/m);
   });
 
-  it('a registration that completed is kept: the guard of a finished worker changes nothing', async ({ expect }) => {
+  it('a registration that completed is kept: the guard of a finished worker, left running, only starts the agent', async ({
+    expect,
+  }) => {
     const s = sandbox();
-    await s.run(REGISTER);
+    s.flag('pause-tag');
+    await s.run(REGISTER, [], {}, { detach: true });
+    await s.paused('tag');
+    // The agent crashes after it answered as the node, while the worker tags: the worker ends with
+    // the agent down, so its exit trap leaves the guard running (common.sh wstart), and the guard
+    // acts once the worker is gone (common.sh guard, register-linux.sh rescue).
+    writeFileSync(join(s.stub, 'agent-state-amazon-ssm-agent.service'), 'failed\n');
+    writeFileSync(join(s.stub, 'resume-tag'), '');
     await s.settle({ gone: true });
+    await new Promise((res) => setTimeout(res, 300));
+    await s.settle();
     expect(s.read('worker.rc').trim(), s.logText()).toBe('0');
+    expect(s.logText()).toContain('registration complete');
+    // Only the guard starts the crashed agent; it finds no pending mark and keeps the node.
+    expect(s.agentState()).toBe('running');
     expect(s.identity()).toBe(`OnPrem ${s.mi}`);
+    expect(s.vaultNode()).toBe(s.mi);
     expect(s.tags()).toEqual({ managedinstanceid: s.mi });
     expect(s.read('agent-argv.log')).not.toContain('-register -clear');
+    expect(existsSync(join(s.stateDir, 'pending'))).toBe(false);
   });
+});
+
+// A second Run Command (another association run, a manual run) starts a worker while one holds the
+// lock: the state files (pending, the config backup) and the agent belong to the lock holder.
+describe.concurrent('a register worker that fails before it holds the lock leaves the running worker alone', () => {
+  it.for([
+    ['cannot reach the instance metadata', 'imds'],
+    ['is given a bad hub Region', 'region'],
+  ] as const)(
+    "a second worker that %s keeps the first worker's pending mark, so the first worker's guard still undoes a kill",
+    async ([, failure], { expect }) => {
+      const s = sandbox();
+      s.flag('pause-tag');
+      await s.run(REGISTER, [], {}, { detach: true });
+      await s.paused('tag');
+      const pending = join(s.stateDir, 'pending');
+      expect(existsSync(pending)).toBe(true);
+      const env: Record<string, string> =
+        failure === 'imds' ? { SSM_HUB_IMDS_ENDPOINT: await deadEndpoint() } : { SSM_HUB_REGION: 'not-a-region' };
+      const [argv, calls] = [s.read('agent-argv.log'), s.read('calls.log')];
+      const second = await s.run(REGISTER, ['--worker'], env, { detach: true });
+      // Nothing but its report: no agent, service or AWS call.
+      expect([s.read('agent-argv.log'), s.read('calls.log')]).toEqual([argv, calls]);
+      expect(second.code).toBe(1);
+      expect(second.stdout).toContain('registration failed');
+      expect(existsSync(pending), 'the second worker removed the pending mark').toBe(true);
+      // The first worker is then killed (the OOM killer) while tagging: its guard falls back.
+      await killWorkerAt(s, 'tag');
+      expect(s.identity()).toBe(`EC2 ${INSTANCE_ID}`);
+      expect(s.vaultNode()).toBe('');
+      expect(s.agentState()).toBe('running');
+      expect(s.tags()[ERROR_TAG]).toMatch(/register: the worker ended before the registration was complete$/);
+    },
+  );
 });
 
 describe('the agent config backup', () => {

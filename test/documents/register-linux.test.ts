@@ -2,7 +2,7 @@
 // loopback, stubs for the AWS CLI, the agent, systemctl and systemd-run (which runs the worker
 // synchronously with only the environment it was given, like a transient unit).
 import { describe, expect, it } from 'vitest';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   builtScript,
@@ -474,6 +474,8 @@ describe('register-linux.sh', () => {
         expectLeftToLiveWorker(s, await s.run(SCRIPT));
         expect(s.read('calls.log')).not.toMatch(/systemctl|create-tags|delete-tags/);
         expect(s.tags()).toEqual({});
+        // Nor does it leave its own copy of the script behind.
+        expect(readdirSync(s.stateDir).filter((f) => f.startsWith('ssm-hub-'))).toEqual([]);
       });
     });
   });

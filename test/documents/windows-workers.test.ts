@@ -495,4 +495,63 @@ describe('the workers finish what the document reported (review of the registrat
     // Write-AgentConfig no longer copies anything.
     expect(inFn(f, 'Write-AgentConfig', 'Copy-Item')).toEqual([]);
   });
+
+  it('a register worker that fails before it holds the lock removes no pending mark and touches no agent', () => {
+    const f = REGISTER;
+    // Test-Inputs and Initialize-Worker (AWS Tools, proxy, IMDS) run, and can fail, before the lock.
+    const lock = inFn(f, 'Invoke-Worker', 'Enter-Lock')[0]!.node;
+    for (const early of ['Test-Inputs', 'Initialize-Worker'])
+      expect(before(call(f, 'Invoke-Worker', early).node, lock), early).toBe(true);
+    // AgentTouched is set only by the locked worker's Invoke-Registration and by the guard task's
+    // Invoke-Rescue, which runs under the lock.
+    const touched = s(f)
+      .root.descendantsOfType('assignment_expression')
+      .filter((n) => n?.text === '$script:AgentTouched = $true')
+      .map((n) => ancestor(n!, 'function_statement')!.text.split(' {')[0]);
+    expect(touched).toEqual(['function Invoke-Rescue', 'function Invoke-Registration']);
+    expect(before(call(f, 'Invoke-Guard', 'Enter-Lock').node, call(f, 'Invoke-Guard', 'Invoke-Rescue').node)).toBe(
+      true,
+    );
+    // Invoke-Failure touches the agent, the vault, the config and the pending mark only then: the
+    // running worker's guard task reads the mark to undo a worker its time limit ended.
+    for (const undo of [
+      call(f, 'Invoke-Failure', 'Set-AgentState', "'Stopped'"),
+      call(f, 'Invoke-Failure', 'Clear-Registration'),
+      call(f, 'Invoke-Failure', 'Copy-Item', '$script:ConfBak'),
+      call(f, 'Invoke-Failure', 'Remove-Item', '$Pending'),
+    ])
+      expect(conditionOf(guardingIf(undo.node)!), undo.name).toBe('$script:AgentTouched');
+  });
+
+  // Behaviour checked on Linux (tag-backoff.test.ts); here the same rule, read from the syntax tree.
+  it('register-windows.ps1 backs off after registrations that could not be tagged, as the Linux script does', () => {
+    const f = REGISTER;
+    expect(s(f).text).toContain('$TagBackoff = "$StateDir\\tag-backoff"');
+    // The check, and the worker again under the lock: after "already registered", before the
+    // activation is read.
+    for (const fn of ['Invoke-Check', 'Invoke-Registration']) {
+      const backoff = call(f, fn, 'Test-TagBackoff').node;
+      expect(before(call(f, fn, 'Get-OwnHubNode').node, backoff), fn).toBe(true);
+      expect(before(backoff, call(f, fn, 'Read-Activation').node), fn).toBe(true);
+    }
+    // 2^(k-1)-1 hours (at most 23) after the k-th failure in a row, k >= 2; exit 7, nothing changed.
+    const test = s(f).fn('Test-TagBackoff');
+    expect(test.text).toContain('if ($k -lt 2) { return }');
+    expect(test.text).toContain('$until = $at.AddHours([Math]::Min([Math]::Pow(2, $k - 1), 24) - 1)');
+    const stop = call(f, 'Test-TagBackoff', 'Stop-WithError', '7');
+    expect(conditionOf(guardingIf(stop.node)!)).toBe('$now -ge $at -and $now -lt $until');
+    expect(stop.elements[1]).toMatch(/^"not registering until .*\(delete \$TagBackoff to try now\)"$/);
+    // This instance's back-off only: a copied image's file is ignored.
+    expect(s(f).fn('Get-TagBackoff').text).toContain("if ($i -eq $script:InstanceId -and $n -match '^[1-9]\\d{0,2}$')");
+    // The worker: a failed tag counts one more before falling back; a tagged registration ends it.
+    const write = call(f, 'Invoke-Registration', 'Set-Content', '$TagBackoff');
+    expect(conditionOf(guardingIf(write.node)!)).toBe('-not (Set-TagPatiently $MiTag $mi)');
+    expect(write.elements).toContain('"$id $k $([DateTime]::UtcNow.ToString(\'s\'))"');
+    expect(s(f).fn('Invoke-Registration').text).toContain('$k = (Get-TagBackoff)[0] + 1');
+    const failure = inFn(f, 'Invoke-Registration', 'Invoke-Failure').find((c) => before(write.node, c.node))!;
+    expect(guardingIf(failure.node)!.startIndex).toBe(guardingIf(write.node)!.startIndex);
+    const done = call(f, 'Invoke-Registration', 'Remove-Item', '$TagBackoff').node;
+    expect(guardingIf(done)).toBeUndefined();
+    expect(before(call(f, 'Invoke-Registration', 'Remove-Item', '$Pending').node, done)).toBe(true);
+  });
 });
