@@ -121,4 +121,25 @@ describe('a registration that cannot be tagged backs off: the activation is not 
     expect(s.tags()['managedinstanceid']).toBe(s.vaultNode());
     expect(existsSync(backoffFile(s))).toBe(false);
   });
+
+  // Only a tag that cannot be written counts: a passing problem (a refused -register, an agent that
+  // did not come up as the node) must not hold a healthy instance back for hours.
+  it.each([
+    ['-register refused', 'register-fails'],
+    ['an agent that never runs as the node', 'agent-crashes-onprem'],
+  ])('a failure other than the tag (%s) writes no back-off', async (_, flag) => {
+    const s = sandbox();
+    s.flag(flag);
+    await s.run(REGISTER);
+    expect(s.read('worker.rc').trim()).toBe('1');
+    expect(existsSync(backoffFile(s))).toBe(false);
+  });
+
+  it('a back-off stamped in the future (the clock went back) does not block', async () => {
+    const s = sandbox();
+    writeBackoff(s, 6, -HOUR);
+    const r = await s.run(REGISTER);
+    expect(r.code, r.stdout).toBe(0);
+    expect(registers(s)).toBe(1);
+  });
 });
