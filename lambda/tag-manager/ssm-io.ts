@@ -120,6 +120,10 @@ export interface TagWriteOptions {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The wait before retry `attempt` (0-based): the base doubled each time, jittered down to half. Pure. */
+export const tooManyUpdatesDelayMs = (attempt: number, baseMs: number, random: number = Math.random()): number =>
+  baseMs * 2 ** attempt * (0.5 + random / 2);
+
 async function retryingTooManyUpdates(call: () => Promise<unknown>, options: TagWriteOptions): Promise<void> {
   const base = options.baseDelayMs ?? 100;
   for (let attempt = 0; ; attempt++) {
@@ -128,7 +132,7 @@ async function retryingTooManyUpdates(call: () => Promise<unknown>, options: Tag
       return;
     } catch (err) {
       if (errorName(err) !== 'TooManyUpdates' || attempt >= TOO_MANY_UPDATES_RETRIES) throw err;
-      await sleep(base * 2 ** attempt * (0.5 + Math.random() / 2));
+      await sleep(tooManyUpdatesDelayMs(attempt, base));
     }
   }
 }

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AGENCY_A, ec2Id, startHarness, type Harness } from './harness.ts';
 import type { FakeError } from '../../../testing/fakes/ssm-fake.ts';
-import { TOO_MANY_UPDATES_RETRIES } from '../../../lambda/tag-manager/ssm-io.ts';
+import { TOO_MANY_UPDATES_RETRIES, tooManyUpdatesDelayMs } from '../../../lambda/tag-manager/ssm-io.ts';
 
 let h: Harness;
 let n = 7000;
@@ -79,5 +79,19 @@ describe('a write that fails half way', () => {
     expect(h.ssm.calls[op]).toBe(TOO_MANY_UPDATES_RETRIES + 1);
     expect(h.ssm.state.tagsOf(id)).toMatchObject(after);
     if (op === 'RemoveTagsFromResource') expect(h.ssm.state.tagsOf(id)?.Env).toBeUndefined();
+  });
+});
+
+describe('the TooManyUpdates retry (README: 3 retries with a doubling backoff)', () => {
+  it('retries 3 times', () => {
+    expect(TOO_MANY_UPDATES_RETRIES).toBe(3);
+  });
+  it.each([
+    [0, 1, 100],
+    [1, 1, 200],
+    [2, 1, 400],
+    [2, 0, 200],
+  ])('waits, before retry %i with jitter %f, %i ms from a 100 ms base', (attempt, random, want) => {
+    expect(tooManyUpdatesDelayMs(attempt, 100, random)).toBe(want);
   });
 });
