@@ -37,6 +37,7 @@ function healthy() {
   mocks.s3
     .on(GetBucketPolicyCommand)
     .resolves({ Policy: JSON.stringify(bucketPolicy(BUCKET, 'us-east-1', 'ssm-hub', ORG)) });
+  // Lambda API reference, GetAccountSettings: AccountLimit.UnreservedConcurrentExecutions.
   mocks.lambda.on(GetAccountSettingsCommand).resolves({ AccountLimit: { UnreservedConcurrentExecutions: 999 } });
   mocks.ssm.on(GetServiceSettingCommand).resolves({ ServiceSetting: { SettingValue: 'standard' } });
   mocks.ssm.on(ListNodesSummaryCommand).resolves({ Summary: [{ ResourceType: 'ManagedInstance', Count: '120' }] });

@@ -162,6 +162,10 @@ const plan = (over: Partial<UninstallPlan> = {}): UninstallPlan => ({
   ...over,
 });
 
+/** The stacks DeleteStack was sent for, in order (sent by stack ID: arn:…:stack/<name>/<id>). */
+const deletedStacks = () =>
+  mocks.cfn.commandCalls(DeleteStackCommand).map((c) => c.args[0].input.StackName!.split('/')[1]);
+
 describe('uninstall: the plan', () => {
   it('orders the steps: fleet lifecycle, instances, StackSet, permissions stacks, nodes, central stack', () => {
     const steps = uninstallSteps(plan(), { ...NO_CHOICES, deregister: true });
@@ -337,8 +341,7 @@ describe('uninstall: the run', () => {
     fake.add('ssm-hub-central-operations', 'CREATE_COMPLETE');
     const code = await uninstall(['--yes', '--nodes', 'keep'], ctx);
     expect(code, ctx.stderrText()).toBe(0);
-    const deleted = mocks.cfn.commandCalls(DeleteStackCommand).map((c) => c.args[0].input.StackName!.split('/')[1]);
-    expect(deleted).toEqual([
+    expect(deletedStacks()).toEqual([
       `ssm-hub-agency-${A}`,
       `ssm-hub-agency-${B}`,
       'ssm-hub-central-operations',
@@ -356,8 +359,7 @@ describe('uninstall: the run', () => {
     });
     const code = await uninstall(['--yes', '--nodes', 'keep'], ctx);
     expect(code, ctx.stderrText()).toBe(0);
-    const deleted = mocks.cfn.commandCalls(DeleteStackCommand).map((c) => c.args[0].input.StackName!.split('/')[1]);
-    expect(deleted).toEqual([
+    expect(deletedStacks()).toEqual([
       `ssm-hub-agency-${A}`,
       `ssm-hub-agency-${B}`,
       `ssm-hub-agency-${C}`,

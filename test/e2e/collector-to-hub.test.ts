@@ -3,12 +3,12 @@
 // context.invokedFunctionArn, exactly as Lambda would. Both talk to SSM fakes and the tag
 // manager to dynalite. This proves the contract, identity and ownership across the two sides.
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { COLLECTOR_ENV } from '../../lambda/shared/names.ts';
-import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
+import { lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
 import type { FakeInstance } from '../../testing/fakes/ec2-fake.ts';
 import { AgencyAccount } from '../../testing/helpers/agency-account.ts';
-import { AGENCY_A, AGENCY_B, FUNCTION_ARN, PREFIX, ec2Id, startHarness } from '../lambda/tag-manager/harness.ts';
+import { AGENCY_A, AGENCY_B, PREFIX, ec2Id, startHarness } from '../lambda/tag-manager/harness.ts';
 import { type Harness } from '../lambda/tag-manager/harness.ts';
+import { invokeHub, wiredCollector } from './wiring.ts';
 
 const PATH = '/central-hub/activation';
 const CODE_A = 'PLANTED-E2E-CODE-AAAA-1234';
@@ -29,13 +29,7 @@ const instance = (n: number, mi: string, tags: Record<string, string> = {}): Fak
 
 beforeAll(async () => {
   hub = await startHarness();
-  const endpoints = await agency.start(hub.ssm.endpoint);
-  vi.stubEnv('AWS_ENDPOINT_URL_SSM', endpoints.ssm);
-  vi.stubEnv('AWS_ENDPOINT_URL_EC2', endpoints.ec2);
-  vi.stubEnv('AWS_ENDPOINT_URL_LAMBDA', endpoints.lambda);
-  vi.stubEnv(COLLECTOR_ENV.hubFunctionArn, `${FUNCTION_ARN}:agency-${AGENCY_A}`);
-  vi.stubEnv(COLLECTOR_ENV.activationParameterPath, PATH);
-  collector = await loadBundledHandler('collector');
+  collector = await wiredCollector(hub, agency, PATH);
   (collector.setLogSink as (s: (l: string) => void) => void)((l) => collectorLogs.push(l));
   hub.plantActivation(AGENCY_A, { activationId: 'act-a', code: CODE_A });
   hub.plantActivation(AGENCY_B, { activationId: 'act-b', code: CODE_B });
@@ -49,13 +43,7 @@ afterAll(async () => {
 beforeEach(() => {
   collectorLogs = [];
   // Lambda runs the real tag manager with the ARN the collector invoked, alias included.
-  lambda.reset((payload, meta) => {
-    const arn =
-      meta.qualifier && !meta.functionName.endsWith(`:${meta.qualifier}`)
-        ? `${meta.functionName}:${meta.qualifier}`
-        : meta.functionName;
-    return hub.invoke(arn, payload);
-  });
+  lambda.reset(invokeHub(hub));
 });
 
 describe('collector → alias → tag manager', () => {

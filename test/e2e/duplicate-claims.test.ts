@@ -4,12 +4,12 @@
 // fleet lifecycle's orphan sweep (which acts once the agency has reported after a node became
 // overdue) would deregister the live original. A file of its own: no earlier report of the agency.
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { COLLECTOR_ENV } from '../../lambda/shared/names.ts';
 import { guardReportedAt, orphanReason } from '../../lambda/fleet-lifecycle/sweep-rules.ts';
-import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
+import { lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
 import type { FakeInstance } from '../../testing/fakes/ec2-fake.ts';
 import { AgencyAccount } from '../../testing/helpers/agency-account.ts';
-import { AGENCY_A, FUNCTION_ARN, ec2Id, startHarness, type Harness } from '../lambda/tag-manager/harness.ts';
+import { AGENCY_A, ec2Id, startHarness, type Harness } from '../lambda/tag-manager/harness.ts';
+import { invokeHub, wiredCollector } from './wiring.ts';
 
 let hub: Harness;
 let collector: BundledHandler;
@@ -41,13 +41,7 @@ async function sweepVerdict(mi: string) {
 
 beforeAll(async () => {
   hub = await startHarness();
-  const endpoints = await agency.start(hub.ssm.endpoint);
-  vi.stubEnv('AWS_ENDPOINT_URL_SSM', endpoints.ssm);
-  vi.stubEnv('AWS_ENDPOINT_URL_EC2', endpoints.ec2);
-  vi.stubEnv('AWS_ENDPOINT_URL_LAMBDA', endpoints.lambda);
-  vi.stubEnv(COLLECTOR_ENV.hubFunctionArn, `${FUNCTION_ARN}:agency-${AGENCY_A}`);
-  vi.stubEnv(COLLECTOR_ENV.activationParameterPath, '/central-hub/activation');
-  collector = await loadBundledHandler('collector');
+  collector = await wiredCollector(hub, agency, '/central-hub/activation');
   (collector.setLogSink as (s: (l: string) => void) => void)((l) => logs.push(JSON.parse(l)));
   hub.plantActivation(AGENCY_A, { activationId: 'act-a', code: 'PLANTED-DUPLICATE-CLAIMS-CODE' });
 });
@@ -57,14 +51,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   logs = [];
-  lambda.reset((payload, meta) =>
-    hub.invoke(
-      meta.qualifier && !meta.functionName.endsWith(`:${meta.qualifier}`)
-        ? `${meta.functionName}:${meta.qualifier}`
-        : meta.functionName,
-      payload,
-    ),
-  );
+  lambda.reset(invokeHub(hub));
 });
 
 describe('two live instances claiming one managed node', () => {

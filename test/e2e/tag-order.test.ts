@@ -3,11 +3,11 @@
 // not keep events in order, and a long reconcile can send a snapshot read before a change that an
 // event already synced: the node keeps the newer tags either way.
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { COLLECTOR_ENV } from '../../lambda/shared/names.ts';
-import { loadBundledHandler, lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
+import { lambdaContext, type BundledHandler } from '../../testing/helpers/bundled.ts';
 import type { FakeInstance } from '../../testing/fakes/ec2-fake.ts';
 import { AgencyAccount } from '../../testing/helpers/agency-account.ts';
-import { AGENCY_A, FUNCTION_ARN, ec2Id, startHarness, type Harness } from '../lambda/tag-manager/harness.ts';
+import { AGENCY_A, ec2Id, startHarness, type Harness } from '../lambda/tag-manager/harness.ts';
+import { invokeHub, wiredCollector } from './wiring.ts';
 
 let hub: Harness;
 let collector: BundledHandler;
@@ -46,23 +46,11 @@ const tagChange = (n: number, mi: string, time: Date, version: number, team: str
     tags: { Name: `web-${n}`, managedinstanceid: mi, Team: team },
   },
 });
-const toHub = (payload: unknown, meta: { functionName: string; qualifier?: string }) =>
-  hub.invoke(
-    meta.qualifier && !meta.functionName.endsWith(`:${meta.qualifier}`)
-      ? `${meta.functionName}:${meta.qualifier}`
-      : meta.functionName,
-    payload,
-  );
+const toHub = (payload: unknown, meta: { functionName: string; qualifier?: string }) => invokeHub(hub)(payload, meta);
 
 beforeAll(async () => {
   hub = await startHarness();
-  const endpoints = await agency.start(hub.ssm.endpoint);
-  vi.stubEnv('AWS_ENDPOINT_URL_SSM', endpoints.ssm);
-  vi.stubEnv('AWS_ENDPOINT_URL_EC2', endpoints.ec2);
-  vi.stubEnv('AWS_ENDPOINT_URL_LAMBDA', endpoints.lambda);
-  vi.stubEnv(COLLECTOR_ENV.hubFunctionArn, `${FUNCTION_ARN}:agency-${AGENCY_A}`);
-  vi.stubEnv(COLLECTOR_ENV.activationParameterPath, '/central-hub/activation');
-  collector = await loadBundledHandler('collector');
+  collector = await wiredCollector(hub, agency, '/central-hub/activation');
   (collector.setLogSink as (s: (l: string) => void) => void)((l) => collectorLog.push(l));
   hub.plantActivation(AGENCY_A, { activationId: 'act-a', code: 'PLANTED-ORDER-CODE' });
 });

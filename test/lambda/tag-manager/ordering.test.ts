@@ -148,10 +148,7 @@ describe('the row write carries the ordering as a condition', () => {
 });
 
 describe('two syncs of one node at once', () => {
-  /**
-   * Runs a v4 sync of node `id` (source, against dynalite) whose row write is held back until a v5
-   * sync has run whole; `between` runs after the v5 sync, before the v4 row write.
-   */
+  /** A tag manager context over the real clients (source, against dynalite) with `ddb` for the table. */
   function contextFor(ddb: DynamoDBDocumentClient): OpContext {
     const config = readConfig();
     const identity = agencyFromArn(aliasArn(AGENCY_A));
@@ -169,28 +166,18 @@ describe('two syncs of one node at once', () => {
     };
   }
 
+  /**
+   * Runs a v4 sync of node `id` whose row write is held back until a v5 sync has run whole;
+   * `between` runs after the v5 sync, before the v4 row write.
+   */
   async function olderAgainstNewer(k: number, id: string, between: () => void = () => {}) {
-    const config = readConfig();
-    const identity = agencyFromArn(aliasArn(AGENCY_A));
-    if (!identity.ok) throw new Error(identity.reason);
-    const real = tableClient(config);
-    const ctx = (ddb: DynamoDBDocumentClient): OpContext => ({
-      config,
-      agencyAccountId: AGENCY_A,
-      ssm: ssmClient(config),
-      tagging: taggingClient(config),
-      hub: identity.hub,
-      ddb,
-      now: new Date(),
-      requestId: 'race',
-      remainingMs: () => Number.POSITIVE_INFINITY,
-    });
+    const real = tableClient(readConfig());
     let raced = false;
     const racing = {
       send: async (command: unknown) => {
         if (command instanceof PutCommand && !raced) {
           raced = true;
-          const [newer] = await syncInstances(ctx(real), [
+          const [newer] = await syncInstances(contextFor(real), [
             entry(k, id, 'v5', { observedAt: T(5), observedVersion: 5 }),
           ]);
           expect(newer!.status).toBe('applied');
@@ -199,7 +186,9 @@ describe('two syncs of one node at once', () => {
         return real.send(command as PutCommand);
       },
     } as unknown as DynamoDBDocumentClient;
-    const [older] = await syncInstances(ctx(racing), [entry(k, id, 'v4', { observedAt: T(4), observedVersion: 4 })]);
+    const [older] = await syncInstances(contextFor(racing), [
+      entry(k, id, 'v4', { observedAt: T(4), observedVersion: 4 }),
+    ]);
     expect(raced).toBe(true);
     return older!;
   }
