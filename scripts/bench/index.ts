@@ -12,7 +12,7 @@ import {
   list,
   OperationError,
   runCommand,
-  textWithDefault,
+  pathWithDefault,
 } from '../kit/index.ts';
 import { oneOf } from '../kit/validate.ts';
 import { PROJECT_ROOT } from '../build/bundle.ts';
@@ -44,7 +44,7 @@ export const spec = defineCommand({
       help: 'run only some parts: build, cold, sync',
       check: (f, value) => value.split(',').map((p) => oneOf(f, p.trim(), PARTS)),
     }),
-    textWithDefault('out', {
+    pathWithDefault('out', {
       arg: 'FILE',
       help: 'where to write the report',
       default: join(PROJECT_ROOT, 'BENCHMARKS.md'),

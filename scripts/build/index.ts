@@ -8,7 +8,7 @@ import {
   defineCommand,
   flag,
   runCommand,
-  textWithDefault,
+  pathWithDefault,
   UsageError,
   type Values,
 } from '../kit/index.ts';
@@ -136,13 +136,13 @@ export const spec = defineCommand({
     "Bundles the Lambda handlers and writes generated/: the CloudFormation templates (central-operations optional to deploy) and the SSM documents as YAML and JSON, and manifest.json with every artifact's size and sha256.",
   usage: ['[--config FILE] [--out DIR] [--check] [--quiet]'],
   options: [
-    textWithDefault('config', {
+    pathWithDefault('config', {
       arg: 'FILE',
       help: 'build configuration',
       default: join(PROJECT_ROOT, 'build.config.json'),
       defaultText: 'build.config.json',
     }),
-    textWithDefault('out', {
+    pathWithDefault('out', {
       arg: 'DIR',
       help: 'output folder',
       default: join(PROJECT_ROOT, 'generated'),

@@ -18,6 +18,10 @@ export interface CommandSpec<O extends readonly Option<string, unknown>[] = read
 /** Keeps the option names' literal types, so the parsed values are typed per command. */
 export const defineCommand = <const O extends readonly Option<string, unknown>[]>(spec: CommandSpec<O>) => spec;
 
+/** Shown by every command that takes a file or folder. */
+export const RELATIVE_PATHS_NOTE =
+  'A relative FILE or DIR resolves against the folder you started the command in; defaults are in the project.';
+
 export function helpText(spec: CommandSpec): string {
   return [
     ...spec.usage.map((u, i) => `${i === 0 ? 'usage:' : '      '} ssm-hub ${spec.name} ${u}`),
@@ -27,6 +31,7 @@ export function helpText(spec: CommandSpec): string {
     'options:',
     ...optionLines([...spec.options, HELP_OPTION]),
     ...(spec.notes?.length ? ['', ...spec.notes] : []),
+    ...(spec.options.some((o) => o.arg === 'FILE' || o.arg === 'DIR') ? ['', RELATIVE_PATHS_NOTE] : []),
     '',
     'exit codes: 0 success, 1 AWS or operation failure, 2 bad usage or input (nothing was changed)',
   ].join('\n');
@@ -41,6 +46,8 @@ export interface Context {
   env: NodeJS.ProcessEnv;
   /** Project root: default location of generated/ and build.config.json. */
   root: string;
+  /** Where the operator ran the command: a relative path given in a flag resolves here. */
+  cwd: string;
   /** Milliseconds between polls of a long-running AWS operation. */
   pollMs: number;
   /** True when a person can answer a question (stdin and stderr are terminals). */
@@ -64,6 +71,8 @@ export function defaultContext(): Context {
     now: () => new Date(),
     env: process.env,
     root: PROJECT_ROOT,
+    // npm runs scripts from the project root and keeps the shell's folder in INIT_CWD.
+    cwd: process.env.INIT_CWD || process.cwd(),
     pollMs: 5_000,
     interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY),
     confirm: askOnTerminal,

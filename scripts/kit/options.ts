@@ -2,6 +2,7 @@
 // help line, so parsing, validation and `--help` come from one definition. Repeated flags: list
 // flags (comma-separated, such as --agencies) and repeatable flags (--param) accumulate every
 // value given; any other flag given twice is refused, since silently keeping one would hide a typo.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from './errors.ts';
 import * as rules from './validate.ts';
@@ -83,6 +84,19 @@ export function textWithDefault<N extends string>(
     repeat: 'once',
     read: (raw) => single(name, raw) ?? spec.default,
   };
+}
+
+/**
+ * A file or folder with a fixed default: a relative value resolves against the folder the command
+ * was started from (npm runs scripts from the project root and keeps that folder in INIT_CWD).
+ */
+export function pathWithDefault<N extends string>(
+  name: N,
+  spec: { arg: 'FILE' | 'DIR'; help: string; default: string; defaultText?: string },
+  startedIn: () => string = () => process.env.INIT_CWD || process.cwd(),
+): Option<N, string> {
+  const option = textWithDefault(name, spec);
+  return { ...option, read: (raw) => (raw.length ? resolve(startedIn(), option.read(raw)) : spec.default) };
 }
 
 interface IntegerSpec<D> {

@@ -4,7 +4,7 @@
 // any error or warning fails the run. A suppression or exemption needs a written reason.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { defaultContext, defineCommand, flag, runCommand, textWithDefault, type Values } from '../kit/index.ts';
+import { defaultContext, defineCommand, flag, runCommand, pathWithDefault, type Values } from '../kit/index.ts';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PROJECT_ROOT } from '../build/bundle.ts';
@@ -107,7 +107,7 @@ export const spec = defineCommand({
     "Validates the generated templates with AWS's offline cfn-lint engine and cfn-guard (AWS Control Tower rules and lint/guard/*.guard), shellcheck on every .sh, a PowerShell parse of every .ps1, and the real cfn-lint when it is on PATH. Exits 1 on any error or warning.",
   usage: ['[--templates DIR] [--json] [--verbose]'],
   options: [
-    textWithDefault('templates', {
+    pathWithDefault('templates', {
       arg: 'DIR',
       help: 'folder of templates to check (*.json)',
       default: join(PROJECT_ROOT, 'generated', 'templates'),

@@ -47,15 +47,20 @@ export const callAsOption = (help: string) =>
 
 export const templateUrlOption = (help: string) => text('template-url', { arg: 'URL', help, check: v.s3TemplateUrl });
 
-export function projectPath(ctx: Context, p: string): string {
-  return isAbsolute(p) ? p : resolve(ctx.root, p);
+/**
+ * A file named in a flag resolves against the folder the operator ran the command from; without
+ * the flag, the default resolves against the project root.
+ */
+export function flagPath(ctx: Context, flagValue: string | undefined, defaultInProject: string): string {
+  if (flagValue === undefined) return resolve(ctx.root, defaultInProject);
+  return isAbsolute(flagValue) ? flagValue : resolve(ctx.cwd, flagValue);
 }
 
 export function loadConfig(
   ctx: Context,
   configFlag: string | undefined,
 ): { config: BuildConfig; names: ReturnType<typeof derivedNames> } {
-  const path = projectPath(ctx, configFlag ?? 'build.config.json');
+  const path = flagPath(ctx, configFlag, 'build.config.json');
   try {
     const config = loadBuildConfig(path, ctx.now());
     return { config, names: derivedNames(config) };
@@ -69,5 +74,5 @@ export function loadConfig(
 }
 
 export function generatedDir(ctx: Context, flagValue: string | undefined): string {
-  return projectPath(ctx, flagValue ?? 'generated');
+  return flagPath(ctx, flagValue, 'generated');
 }

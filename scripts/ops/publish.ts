@@ -10,7 +10,7 @@ import { announceTarget } from './preview.ts';
 import { choice, defaultContext, defineCommand, errorText, EXIT, flag, list, OperationError } from '../kit/index.ts';
 import { progress, repeatable, runCommand, text, UsageError, type Context, type Values } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
-import { AWS_OPTIONS, GENERATED_DIR_OPTION, generatedDir, loadConfig, projectPath } from './common.ts';
+import { AWS_OPTIONS, GENERATED_DIR_OPTION, flagPath, generatedDir, loadConfig } from './common.ts';
 import { checkParameter, isNoEcho, loadArtifacts, readTemplate, TEMPLATE_NAMES, type Artifact } from './generated.ts';
 import { type TemplateName } from './generated.ts';
 import { launchLinksMarkdown, quickCreateLink, s3ObjectUrl, type LaunchLink } from './links.ts';
@@ -319,7 +319,7 @@ async function planPublish(
   const regions = listed.length ? listed : [v.region('region', region)];
   v.bucketTemplate('bucket', bucketTemplate, regions);
   const targets = planTargets(bucketTemplate, regions, o['bucket-region'] ?? region);
-  const outDir = projectPath(ctx, o.out ?? '.tmp/publish-dry-run');
+  const outDir = flagPath(ctx, o.out, '.tmp/publish-dry-run');
   const plan: PublishPlan = { o, gen, artifacts, params, prefix: o.prefix ?? namePrefix, region, targets, outDir };
   return plan;
 }
@@ -486,7 +486,7 @@ function writeLinks(
   const linksFile = o['dry-run']
     ? join(plan.outDir, 'launch-links.md')
     : o['links-file']
-      ? projectPath(ctx, o['links-file'])
+      ? flagPath(ctx, o['links-file'], 'generated/launch-links.md')
       : join(plan.gen, 'launch-links.md');
   mkdirSync(dirname(linksFile), { recursive: true });
   writeFileSync(linksFile, launchLinksMarkdown(links, notes));

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { makeClients, resolveRegion } from './aws.ts';
 import { defaultContext, defineCommand, EXIT, progress, runCommand, text, UsageError } from '../kit/index.ts';
 import { type Context, type Values } from '../kit/index.ts';
-import { AWS_OPTIONS, callAsOption, centralStackOption, loadConfig, projectPath } from './common.ts';
+import { AWS_OPTIONS, callAsOption, centralStackOption, flagPath, loadConfig } from './common.ts';
 import { readStatus, reportStatus, statusFindings, statusPlan, type StatusReport } from './status.ts';
 import { AGENCY_FILTER, readCompliance, REGIONS_OPTION, STALE_OPTION } from './compliance.ts';
 import { fleetKeys } from './fleet.ts';
@@ -89,11 +89,11 @@ export function writePage(file: string, html: string): void {
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
   return runCommand(spec, argv, ctx, async (o) => {
-    const model = o.from ? loadModel(projectPath(ctx, o.from)) : await readModel(ctx, o);
+    const model = o.from ? loadModel(flagPath(ctx, o.from, '')) : await readModel(ctx, o);
     if (o.json) {
       ctx.stdout(`${JSON.stringify(model, null, 2)}\n`);
     } else {
-      const file = projectPath(ctx, o.out ?? 'ssm-hub-report.html');
+      const file = flagPath(ctx, o.out, 'ssm-hub-report.html');
       writePage(file, renderReport(model));
       progress(ctx, `wrote ${file}`);
       ctx.stdout(`${file}\n`);

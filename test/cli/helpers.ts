@@ -108,6 +108,7 @@ export function testContext(start = new Date('2026-06-01T12:00:00Z')): TestConte
     now: () => new Date(now),
     env: { AWS_REGION: 'us-east-1' },
     root: PROJECT_ROOT,
+    cwd: PROJECT_ROOT,
     pollMs: 5_000,
     stdoutText: () => ctx.out.join(''),
     stderrText: () => ctx.err.join(''),

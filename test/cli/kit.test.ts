@@ -14,7 +14,9 @@ import {
   list,
   OperationError,
   parseOptions,
+  pathWithDefault,
   PROJECT_ROOT,
+  RELATIVE_PATHS_NOTE,
   repeatable,
   text,
   UsageError,
@@ -84,6 +86,26 @@ describe('help text', () => {
     expect(help).toMatch(/--agencies ACCOUNT,…\s+agency accounts; comma-separated, repeatable/);
     expect(help).toMatch(/--param NAME=VALUE\s+a parameter \(repeatable\)/);
     expect(help).toMatch(/-h, --help\s+show this help/);
+    expect(help).not.toContain(RELATIVE_PATHS_NOTE);
+  });
+
+  it('says where a relative file or folder resolves when a command takes one', () => {
+    const out = pathWithDefault('out', { arg: 'FILE', help: 'where to write', default: '/project/x' });
+    expect(helpText(defineCommand({ name: 'demo', summary: 'A demo.', usage: [''], options: [out] }))).toContain(
+      RELATIVE_PATHS_NOTE,
+    );
+  });
+});
+
+describe('a file or folder option', () => {
+  const out = pathWithDefault('out', { arg: 'FILE', help: 'where', default: '/project/BENCH.md' }, () => '/home/op');
+  it.each([
+    { given: [], expected: '/project/BENCH.md' },
+    { given: ['report.md'], expected: '/home/op/report.md' },
+    { given: ['../x/report.md'], expected: '/home/x/report.md' },
+    { given: ['/abs/report.md'], expected: '/abs/report.md' },
+  ])('reads $given as $expected: relative to where the command started, defaults in the project', (c) => {
+    expect(out.read(c.given)).toBe(c.expected);
   });
 });
 

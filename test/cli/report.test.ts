@@ -129,6 +129,16 @@ describe('report', () => {
     expect(fleet.ssm.calls().length + fleet.tagging.calls().length + cfn.calls().length).toBe(0);
   });
 
+  it('reads --from and writes --out relative to the folder the command was started in, not the project', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'report-'));
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(fixtureModel(2, 30)));
+    const ctx = { ...testContext(NOW), cwd: dir };
+    const code = await report(['--from', 'model.json', '--out', 'page.html'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    expect(ctx.stdoutText()).toBe(`${join(dir, 'page.html')}\n`);
+    expect(readFileSync(join(dir, 'page.html'), 'utf8').match(/class="agency-row"/g)).toHaveLength(2);
+  });
+
   it.each([
     { case: 'not JSON', text: 'nope', error: 'cannot read' },
     { case: 'not a model', text: '{"generatedAt":"x","status":{}}', error: 'status.agencies is missing' },
