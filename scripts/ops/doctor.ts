@@ -15,12 +15,12 @@ import {
 } from '../../contract/limits.ts';
 import { callerAccount, makeClients, resolveRegion, type Clients } from './aws.ts';
 import { awsFailureText, failureKind } from './aws-errors.ts';
-import { defaultContext, defineCommand, EXIT, list, runCommand, text, type Context } from '../kit/index.ts';
+import { defaultContext, defineCommand, EXIT, list, runCommand, text, UsageError, type Context } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, GENERATED_DIR_OPTION, generatedDir } from './common.ts';
 import { loadConfig } from './common.ts';
 import { readTemplate } from './generated.ts';
-import { bucketPolicy } from './publish.ts';
+import { bucketPolicy, planTargets } from './publish.ts';
 import { countManagedNodes } from './status.ts';
 import { describeStack } from './stacks.ts';
 
@@ -37,6 +37,12 @@ export const spec = defineCommand({
     text('bucket', {
       arg: 'BUCKET',
       help: 'template bucket (may contain {region}) whose policy must let the organization read',
+    }),
+    text('bucket-region', {
+      arg: 'REGION',
+      help: 'Region of --bucket when it has no {region} (one bucket is checked once, there)',
+      check: v.region,
+      defaultText: '--region',
     }),
     text('prefix', {
       arg: 'P',
@@ -201,6 +207,7 @@ async function bucketChecks(
   region: string,
   bucket: string,
   regions: string[],
+  bucketRegion: string,
   prefix: string,
 ): Promise<CheckResult[]> {
   let orgId: string;
@@ -216,10 +223,11 @@ async function bucketChecks(
     ];
   }
   const results: CheckResult[] = [];
-  for (const r of regions) {
-    const name = bucket.replace(/\{region\}/g, r);
+  // The buckets publish writes to: one per Region with {region}, else one bucket in its own Region.
+  for (const { bucket: name, region: r } of planTargets(bucket, regions, bucketRegion)) {
     const check = `bucket ${name} lets the organization read`;
-    const fix = `ssm-hub publish --print-bucket-policy --bucket '${bucket}' --regions ${r} --org-id ${orgId} > policy.json, then aws s3api put-bucket-policy --bucket ${name} --policy file://policy.json`;
+    const regionFlag = bucket.includes('{region}') ? `--regions ${r}` : `--region ${r}`;
+    const fix = `ssm-hub publish --print-bucket-policy --bucket '${bucket}' ${regionFlag} --org-id ${orgId} > policy.json, then aws s3api put-bucket-policy --bucket ${name} --policy file://policy.json`;
     try {
       const out = await clients.s3(r).send(new GetBucketPolicyCommand({ Bucket: name }));
       results.push(
@@ -307,6 +315,8 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const { config, names } = loadConfig(ctx, o.config);
     const regionsGiven = o.regions;
     if (o.bucket) v.bucketTemplate('bucket', o.bucket, regionsGiven ?? []);
+    if (o['bucket-region'] && !(o.bucket && !o.bucket.includes('{region}')))
+      throw new UsageError('--bucket-region is only used with a --bucket that has no {region}');
     let local: string | undefined;
     try {
       local = readTemplate(generatedDir(ctx, o['generated-dir']), 'central-manager').body;
@@ -331,7 +341,16 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     results.push(...(await centralStackChecks(cfn, o['central-stack'] ?? names.centralStackName, local)));
     results.push(await lambdaConcurrency(clients, region, o['central-stack'] ?? names.centralStackName));
     if (o.bucket)
-      results.push(...(await bucketChecks(clients, region, o.bucket, regions, o.prefix ?? config.namePrefix)));
+      results.push(
+        ...(await bucketChecks(
+          clients,
+          region,
+          o.bucket,
+          regions,
+          o['bucket-region'] ?? region,
+          o.prefix ?? config.namePrefix,
+        )),
+      );
     results.push(...(await ssmChecks(clients, regions, config.standardTierNodeLimit)));
     return print(ctx, results, o.json);
   });

@@ -197,6 +197,48 @@ describe('doctor', () => {
     expect(code).toBe(1);
   });
 
+  it('checks one bucket without {region} once, in its own Region, whatever Regions are checked', async () => {
+    const { ctx, gen } = healthy();
+    const one = 'acme-templates';
+    mocks.s3
+      .on(GetBucketPolicyCommand)
+      .resolves({ Policy: JSON.stringify(bucketPolicy(one, 'eu-west-1', 'ssm-hub', ORG)) });
+    const code = await doctor(
+      [
+        '--generated-dir',
+        gen,
+        '--bucket',
+        one,
+        '--bucket-region',
+        'eu-west-1',
+        '--regions',
+        'us-east-1,us-west-2',
+        '--json',
+      ],
+      ctx,
+    );
+    const checks = JSON.parse(ctx.stdoutText()).checks as Array<{ check: string; status: string }>;
+    expect(checks.filter((c) => c.check.startsWith('bucket '))).toEqual([
+      expect.objectContaining({ check: `bucket ${one} lets the organization read`, status: 'PASS' }),
+    ]);
+    const calls = mocks.s3.commandCalls(GetBucketPolicyCommand);
+    expect(calls.map((c) => c.args[0].input.Bucket)).toEqual([one]);
+    // S3 answers a GetBucketPolicy sent to another Region's endpoint with a 301 PermanentRedirect.
+    expect(await (calls[0]!.thisValue as { config: { region: () => Promise<string> } }).config.region()).toBe(
+      'eu-west-1',
+    );
+    expect(code).toBe(0);
+  });
+
+  it.each([
+    { argv: ['--bucket', 'acme-templates-{region}', '--bucket-region', 'eu-west-1'] },
+    { argv: ['--bucket-region', 'eu-west-1'] },
+  ])('refuses --bucket-region where there is no single bucket ($argv)', async ({ argv }) => {
+    const { ctx, gen } = healthy();
+    expect(await doctor(['--generated-dir', gen, ...argv], ctx)).toBe(2);
+    expect(ctx.stderrText()).toMatch(/--bucket-region is only used with a --bucket that has no \{region\}/);
+  });
+
   it('fails when the central stack is missing', async () => {
     const { ctx, fake, gen } = healthy();
     fake.stacks.clear();
