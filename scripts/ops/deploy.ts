@@ -95,12 +95,12 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const gen = generatedDir(ctx, o['generated-dir']);
     const url = o['template-url'];
     const template = templateBodyOrUrl(gen, 'central-manager', url);
-    const parameters: Record<string, string> = {};
     const local = url ? undefined : readTemplate(gen, 'central-manager').json;
-    for (const { name, value } of parseAssignments('--param', o.param)) {
-      if (local) checkParameter('--param', 'central-manager', local, name, value);
-      parameters[name] = value;
-    }
+    const assignments = parseAssignments('--param', o.param);
+    if (local)
+      for (const { name, value } of assignments) checkParameter('--param', 'central-manager', local, name, value);
+    // fromEntries defines own keys: a name such as __proto__ stays a parameter name, not a prototype.
+    const parameters: Record<string, string> = Object.fromEntries(assignments.map((a) => [a.name, a.value]));
     const stackName = o['stack-name'] ?? names.centralStackName;
     const region = await resolveRegion(ctx, o.region, o.profile);
     const clients = makeClients(ctx, o.profile);

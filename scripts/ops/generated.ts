@@ -114,7 +114,9 @@ export function checkParameter(
   name: string,
   value: string,
 ): void {
-  const p = template.Parameters?.[name];
+  // Own keys only: a parameter named constructor or __proto__ is a name like any other.
+  const declared = template.Parameters ?? {};
+  const p = Object.hasOwn(declared, name) ? declared[name] : undefined;
   if (!p) {
     const known = Object.keys(template.Parameters ?? {}).join(', ') || 'none';
     throw new UsageError(`${flag}: ${templateName} has no parameter ${name} (it declares: ${known})`);

@@ -47,7 +47,7 @@ export function quickCreateLink(input: QuickCreateInput): { url: string; skipped
   const skippedNoEcho: string[] = [];
   for (const [name, value] of Object.entries(input.params)) {
     if (value === undefined) continue;
-    if (!(name in declared)) throw new Error(`template has no parameter ${name}`);
+    if (!Object.hasOwn(declared, name)) throw new Error(`template has no parameter ${name}`);
     if (isNoEcho(declared[name])) {
       skippedNoEcho.push(name);
       continue;

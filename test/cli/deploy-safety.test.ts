@@ -116,18 +116,21 @@ describe('deploy and stateful resources', () => {
     ]);
   });
 
-  it('--template-url refuses a --param the published template does not declare (exit 2, no change set)', async () => {
-    const ctx = testContext();
-    existingStackWithChangeSet(mocks.cfn, [], []);
-    mocks.cfn.on(GetTemplateSummaryCommand).resolves({ Parameters: [{ ParameterKey: 'AlarmEmail' }] });
-    const code = await deploy(
-      ['--generated-dir', makeGenerated(), '--template-url', URL, '--yes', '--param', 'Gone=1'],
-      ctx,
-    );
-    expect(code).toBe(2);
-    expect(ctx.stderrText()).toContain('--param: the template at --template-url has no parameter Gone');
-    expect(mocks.cfn.commandCalls(CreateChangeSetCommand)).toHaveLength(0);
-  });
+  it.each(['Gone', '__proto__', 'constructor'])(
+    '--template-url refuses a --param %s the published template does not declare (exit 2, no change set)',
+    async (name) => {
+      const ctx = testContext();
+      existingStackWithChangeSet(mocks.cfn, [], []);
+      mocks.cfn.on(GetTemplateSummaryCommand).resolves({ Parameters: [{ ParameterKey: 'AlarmEmail' }] });
+      const code = await deploy(
+        ['--generated-dir', makeGenerated(), '--template-url', URL, '--yes', '--param', `${name}=1`],
+        ctx,
+      );
+      expect(code).toBe(2);
+      expect(ctx.stderrText()).toContain(`--param: the template at --template-url has no parameter ${name}`);
+      expect(mocks.cfn.commandCalls(CreateChangeSetCommand)).toHaveLength(0);
+    },
+  );
 });
 
 describe('deploy over a stack whose creation failed', () => {

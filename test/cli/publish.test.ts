@@ -181,6 +181,30 @@ describe('publish', () => {
     ).toThrow(/no parameter Nope/);
   });
 
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty'])(
+    'refuses --param central-manager:%s=x: a built-in object name is not a parameter the template declares (exit 2, nothing written)',
+    async (name) => {
+      const gen = makeGenerated();
+      const ctx = testContext();
+      const out = mkdtempSync(join(tmpdir(), 'dry-'));
+      const code = await main(
+        ['--dry-run', '--out', out, '--generated-dir', gen, '--param', `central-manager:${name}=x`],
+        ctx,
+      );
+      expect(code).toBe(2);
+      expect(ctx.stderrText()).toContain(`--param: central-manager has no parameter ${name}`);
+      expect(existsSync(join(out, 'launch-links.md'))).toBe(false);
+      expect(() =>
+        quickCreateLink({
+          region: 'us-east-1',
+          templateUrl: 'https://x',
+          params: Object.fromEntries([[name, 'x']]),
+          template: { Parameters: {} },
+        }),
+      ).toThrow(`no parameter ${name}`);
+    },
+  );
+
   it('uses the GovCloud console and path-style URLs for dotted bucket names', () => {
     const { url } = quickCreateLink({
       region: 'us-gov-west-1',
