@@ -1,5 +1,6 @@
 // The organization rule both the operator CLI (`onboard --ou`, `rollout`) and the fleet-lifecycle
-// function follow: every ACTIVE account under some OUs or roots, child OUs included. Each caller
+// function follow: every ACTIVE account under some OUs or roots, child OUs included (the lifecycle
+// also keeps the others it lists, so a suspended agency is not taken for one that left). Each caller
 // brings its own Organizations reads (its client, and the listing its IAM policy allows).
 
 /** An account as Organizations lists it: State replaces the deprecated Status; either may be set. */
@@ -16,9 +17,18 @@ export interface OrganizationReads {
   childOus(parent: string): AsyncIterable<string[]>;
 }
 
+export interface AccountsUnder {
+  active: Set<string>;
+  /**
+   * Listed under the OUs but not ACTIVE: SUSPENDED (which a closed account also is for its
+   * post-closure period) or PENDING_CLOSURE (Organizations API reference, Account.State).
+   */
+  inactive: Set<string>;
+}
+
 /** Breadth first, each parent read once. */
-export async function activeAccountsUnder(parents: readonly string[], reads: OrganizationReads): Promise<Set<string>> {
-  const accounts = new Set<string>();
+export async function accountsUnder(parents: readonly string[], reads: OrganizationReads): Promise<AccountsUnder> {
+  const found: AccountsUnder = { active: new Set(), inactive: new Set() };
   const queue = [...parents];
   const seen = new Set<string>();
   while (queue.length) {
@@ -26,9 +36,13 @@ export async function activeAccountsUnder(parents: readonly string[], reads: Org
     if (seen.has(parent)) continue;
     seen.add(parent);
     for await (const page of reads.accounts(parent)) {
-      for (const a of page) if (a.Id && (a.State ?? a.Status) === 'ACTIVE') accounts.add(a.Id);
+      for (const a of page) if (a.Id) ((a.State ?? a.Status) === 'ACTIVE' ? found.active : found.inactive).add(a.Id);
     }
     for await (const ids of reads.childOus(parent)) queue.push(...ids);
   }
-  return accounts;
+  return found;
+}
+
+export async function activeAccountsUnder(parents: readonly string[], reads: OrganizationReads): Promise<Set<string>> {
+  return (await accountsUnder(parents, reads)).active;
 }

@@ -12,11 +12,11 @@ import { SYNC_TABLE } from '../shared/names.ts';
 import { cfn, ddb, orgs } from './clients.ts';
 import type { LifecycleConfig } from './config.ts';
 import { ACCOUNT_ID_BODY } from '../../contract/patterns.ts';
-import { activeAccountsUnder } from '../../contract/organization.ts';
+import { accountsUnder as walkAccounts, type AccountsUnder } from '../../contract/organization.ts';
 
-/** Every ACTIVE account under the OUs or roots, child OUs included. */
-export async function accountsUnder(parents: readonly string[]): Promise<Set<string>> {
-  return activeAccountsUnder(parents, {
+/** Every account under the OUs or roots, child OUs included, ACTIVE or not. */
+export async function accountsUnder(parents: readonly string[]): Promise<AccountsUnder> {
+  return walkAccounts(parents, {
     async *accounts(parent) {
       for await (const page of paginateListAccountsForParent({ client: orgs() }, { ParentId: parent }))
         yield (page.Accounts ?? []) as { Id?: string; State?: string; Status?: string }[];

@@ -9,6 +9,8 @@ export interface MembershipState {
   onboarded: ReadonlyMap<string, string>;
   /** Agencies marked as gone, with the time they were first missed. */
   missingSince: ReadonlyMap<string, Date>;
+  /** Accounts the OUs still list that are not ACTIVE (suspended, closing): neither joined nor left. */
+  held?: ReadonlySet<string>;
 }
 
 export interface MembershipPlan {
@@ -20,13 +22,19 @@ export interface MembershipPlan {
   leave: string[];
   /** Stacks whose creation failed: deleted so the next run creates them again. */
   retry: string[];
+  /**
+   * Onboarded agencies still in the OUs but not ACTIVE: kept as they are. A suspension can be
+   * lifted; a closed account leaves the organization after its post-closure period, and is then
+   * offboarded as a leaver.
+   */
+  held: string[];
 }
 
 const FAILED = /^(ROLLBACK_COMPLETE|CREATE_FAILED|ROLLBACK_FAILED|DELETE_FAILED)$/;
 const BUSY = /_IN_PROGRESS$/;
 
 export function membershipPlan(s: MembershipState, now: Date, graceHours: number): MembershipPlan {
-  const plan: MembershipPlan = { join: [], mark: [], unmark: [], leave: [], retry: [] };
+  const plan: MembershipPlan = { join: [], mark: [], unmark: [], leave: [], retry: [], held: [] };
   for (const account of [...s.desired].sort()) {
     const status = s.onboarded.get(account);
     if (status === undefined) plan.join.push(account);
@@ -35,6 +43,11 @@ export function membershipPlan(s: MembershipState, now: Date, graceHours: number
   }
   for (const [account, status] of [...s.onboarded].sort(([a], [b]) => a.localeCompare(b))) {
     if (s.desired.has(account) || BUSY.test(status)) continue;
+    if (s.held?.has(account)) {
+      plan.held.push(account);
+      if (s.missingSince.has(account)) plan.unmark.push(account);
+      continue;
+    }
     const since = s.missingSince.get(account);
     if (!since) plan.mark.push(account);
     else if (now.getTime() - since.getTime() >= graceHours * 3_600_000) plan.leave.push(account);

@@ -29,8 +29,14 @@ export interface MembershipSummary extends LeaverCounts {
   failures: string[];
 }
 
-/** The accounts that should be agencies; refuses no OUs and no accounts, and an empty answer for configured OUs. */
-async function desiredAccounts(cfg: LifecycleConfig, hubAccount: string): Promise<Set<string>> {
+/**
+ * The accounts that should be agencies, and those the OUs still hold that are not ACTIVE; refuses
+ * no OUs and no accounts, and an empty answer for configured OUs.
+ */
+async function desiredAccounts(
+  cfg: LifecycleConfig,
+  hubAccount: string,
+): Promise<{ desired: Set<string>; held: Set<string> }> {
   const ous = listOf(cfg.agencyOus);
   // Nothing configured is a set-up mistake, not an organization without agencies: read as
   // "no member", it would mark every agency as gone.
@@ -39,7 +45,8 @@ async function desiredAccounts(cfg: LifecycleConfig, hubAccount: string): Promis
       `${LIFECYCLE_ENVIRONMENT.agencyOus.name} and ${LIFECYCLE_ENVIRONMENT.agencyAccounts.name} are both empty: no agency is configured; nothing changed`,
     );
   // The hub's own account is never an agency, so it counts for nothing in either check below.
-  const fromOus = ous.length ? await accountsUnder(ous) : new Set<string>();
+  const listed = ous.length ? await accountsUnder(ous) : { active: new Set<string>(), inactive: new Set<string>() };
+  const fromOus = listed.active;
   fromOus.delete(hubAccount);
   // An empty OU answer is far likelier a wrong ID or a missing permission than an empty
   // organization: refused whatever AGENCY_ACCOUNTS adds, or every OU agency would be marked gone.
@@ -53,7 +60,7 @@ async function desiredAccounts(cfg: LifecycleConfig, hubAccount: string): Promis
     throw new MembershipError(
       `${LIFECYCLE_ENVIRONMENT.agencyAccounts.name} names no account other than the hub's ${hubAccount}; nothing changed`,
     );
-  return desired;
+  return { desired, held: listed.inactive };
 }
 
 /**
@@ -86,10 +93,10 @@ async function act(
 /** What the pass starts from; a refusal or failed read stops it before any change, logged and counted. */
 async function readState(cfg: LifecycleConfig, hubAccount: string) {
   try {
-    const desired = await desiredAccounts(cfg, hubAccount);
+    const { desired, held } = await desiredAccounts(cfg, hubAccount);
     const onboarded = await onboardedAgencies(cfg.agencyStackPrefix);
     const marks = await readMarks(cfg.syncTableName, cfg.membershipMode === 'dry-run');
-    return { desired, onboarded, marks };
+    return { desired, held, onboarded, marks };
   } catch (err) {
     const e = err as Error;
     log('ERROR', 'membership pass refused: nothing changed', {
@@ -106,8 +113,8 @@ export async function runMembership(
   hubAccount: string,
   now = new Date(),
 ): Promise<MembershipSummary> {
-  const { desired, onboarded, marks } = await readState(cfg, hubAccount);
-  const plan = membershipPlan({ desired, onboarded, missingSince: marks }, now, cfg.graceHours);
+  const { desired, held, onboarded, marks } = await readState(cfg, hubAccount);
+  const plan = membershipPlan({ desired, held, onboarded, missingSince: marks }, now, cfg.graceHours);
   const s: MembershipSummary = {
     dryRun: cfg.membershipMode === 'dry-run',
     desired: desired.size,
@@ -129,6 +136,10 @@ export async function runMembership(
     log('ERROR', 'agency stack failed', { agencyAccountId: a, stackStatus: onboarded.get(a) });
     await act('agency stack failed: deleting it to retry', a, s, () => deleteAgencyStack(cfg, a));
   }
+  for (const a of plan.held)
+    log('WARN', 'agency account is in the OUs but not ACTIVE (suspended or closing): kept, not offboarded', {
+      agencyAccountId: a,
+    });
   for (const a of plan.mark)
     log('WARN', 'agency left the OUs: offboarding after the grace period', {
       agencyAccountId: a,
@@ -160,6 +171,7 @@ export async function runMembership(
     {
       AgenciesJoined: { value: joined },
       AgenciesMarkedGone: { value: plan.mark.length },
+      AgenciesNotActive: { value: plan.held.length },
       AgenciesOffboarded: { value: offboarded },
       LeaverNodesDeregistered: { value: s.nodesDeregistered },
       LeaverNodesKept: { value: s.nodesKept },

@@ -21,7 +21,7 @@ const io = vi.hoisted(() => ({
   deleted: [] as string[],
 }));
 vi.mock('../../lambda/fleet-lifecycle/membership-io.ts', () => ({
-  accountsUnder: async () => new Set(io.desired),
+  accountsUnder: async () => ({ active: new Set(io.desired), inactive: new Set<string>() }),
   onboardedAgencies: async () => new Map(io.onboarded),
   readMarks: async (_t: string, dryRun?: boolean) => new Map(dryRun ? io.dryRunMarks : io.marks),
   writeMarks: async (_t: string, m: Map<string, Date>, dryRun?: boolean) =>

@@ -179,7 +179,7 @@ describe('agency membership follows the OUs', () => {
   it('changes nothing on a second pass', async () => {
     const creates = cfn.calls.filter((c) => c.action === 'CreateStack').length;
     const summary = (await membershipPass()) as { plan: Record<string, string[]> };
-    expect(summary.plan).toEqual({ join: [], mark: [], unmark: [], leave: [], retry: [] });
+    expect(summary.plan).toEqual({ join: [], mark: [], unmark: [], leave: [], retry: [], held: [] });
     expect(cfn.calls.filter((c) => c.action === 'CreateStack')).toHaveLength(creates);
   });
 
@@ -244,6 +244,31 @@ describe('agency membership follows the OUs', () => {
     expect(summary).toMatchObject({ dryRun: true, plan: { join: [B] } });
     expect(cfn.calls.filter((c) => c.action === 'CreateStack')).toHaveLength(creates);
     vi.stubEnv('MEMBERSHIP_MODE', 'enabled');
+  });
+
+  it('keeps an agency whose account AWS suspended while it stays in the OUs, even with a mark past the grace period', async () => {
+    const withC = (status?: 'SUSPENDED') =>
+      orgs.accounts.set(OU, [
+        ...orgs.accounts.get(OU)!.filter((a) => a.id !== C),
+        { id: C, ...(status ? { status } : {}) },
+      ]);
+    withC();
+    await membershipPass();
+    await cfn.settled();
+    expect(stackOf(C)?.status).toBe('CREATE_COMPLETE');
+    // Organizations API reference, Account.State: SUSPENDED (also a closed account's post-closure state).
+    withC('SUSPENDED');
+    const doc = DynamoDBDocumentClient.from(db.client);
+    const key = { managedInstanceId: 'lifecycle#membership' };
+    const old = new Date(Date.now() - 100 * 3_600_000).toISOString();
+    await doc.send(new PutCommand({ TableName: db.tableName, Item: { ...key, missingSince: { [C]: old } } }));
+    logs = [];
+    const summary = (await membershipPass()) as { plan: Record<string, string[]> };
+    await cfn.settled();
+    expect(summary.plan).toMatchObject({ held: [C], mark: [], leave: [], unmark: [C] });
+    expect(stackOf(C)?.status).toBe('CREATE_COMPLETE');
+    expect(record(C)).toBeDefined();
+    expect(logs.some((l) => l.includes('not ACTIVE (suspended or closing)') && l.includes(C))).toBe(true);
   });
 });
 
@@ -346,22 +371,48 @@ describe('the membership plan', () => {
       out: { leave: [A] },
     },
     {
+      case: 'an onboarded account still in the OUs but suspended is kept, not marked',
+      desired: [],
+      held: [A],
+      onboarded: { [A]: 'CREATE_COMPLETE' },
+      marks: {},
+      out: { held: [A] },
+    },
+    {
+      case: 'a suspended account marked earlier is kept and unmarked, whatever the mark says',
+      desired: [],
+      held: [A],
+      onboarded: { [A]: 'CREATE_COMPLETE' },
+      marks: { [A]: ago(100) },
+      out: { held: [A], unmark: [A] },
+    },
+    {
+      case: 'a suspended account never onboarded is not onboarded',
+      desired: [],
+      held: [A],
+      onboarded: {},
+      marks: {},
+      out: {},
+    },
+    {
       case: 'a stack in progress is left alone',
       desired: [],
       onboarded: { [A]: 'CREATE_IN_PROGRESS' },
       marks: {},
       out: {},
     },
-  ])('$case', ({ desired, onboarded, marks, out }) => {
+  ])('$case', ({ desired, onboarded, marks, out, ...rest }) => {
+    const held = 'held' in rest ? (rest.held as string[]) : [];
     const plan = membershipPlan(
       {
         desired: new Set(desired),
+        held: new Set(held),
         onboarded: new Map(Object.entries(onboarded)),
         missingSince: new Map(Object.entries(marks)),
       },
       now,
       72,
     );
-    expect(plan).toEqual({ join: [], mark: [], unmark: [], leave: [], retry: [], ...out });
+    expect(plan).toEqual({ join: [], mark: [], unmark: [], leave: [], retry: [], held: [], ...out });
   });
 });
