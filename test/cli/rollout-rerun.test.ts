@@ -34,12 +34,12 @@ const REGISTRATION = 'ssm-hub-agency-registration';
 const ADMIN = 'arn:aws:iam::999999999999:role/HubStackSetAdmin';
 const SELF = ['--self-managed', '--accounts', '111111111111', '--regions', 'us-east-1', '--skip-onboard'];
 const OU = ['--ou', 'ou-abcd-12345678', '--regions', 'us-east-1', '--skip-onboard'];
-const CUSTOM_ROLES = {
+const CUSTOM_ROLES: Partial<StackSet> = {
   PermissionModel: 'SELF_MANAGED',
   AdministrationRoleARN: ADMIN,
   ExecutionRoleName: 'HubStackSetExec',
 };
-const AUTO_ON = {
+const AUTO_ON: Partial<StackSet> = {
   PermissionModel: 'SERVICE_MANAGED',
   AutoDeployment: { Enabled: true, RetainStacksOnAccountRemoval: false, DependsOn: ['arn:aws:cloudformation:x'] },
 };
