@@ -103,11 +103,12 @@ export function advancedTierOn(settingValue: string | undefined): boolean {
 }
 
 /**
- * OUs one DeleteStackInstances call may name in DeploymentTargets.OrganizationalUnitIds (CloudFormation API
- * reference, DeleteStackInstances: "The maximum number of organizational unit (OUs) supported by a
- * DeleteStackInstances operation is 50"; it suggests splitting into several calls).
+ * OUs one CreateStackInstances or DeleteStackInstances call may name in
+ * DeploymentTargets.OrganizationalUnitIds (CloudFormation API reference, both actions: "The maximum
+ * number of organizational unit (OUs) supported by a CreateStackInstances [DeleteStackInstances]
+ * operation is 50"; it suggests splitting into several calls or targeting a parent OU).
  */
-export const DELETE_STACK_INSTANCES_MAX_OUS = 50;
+export const STACK_INSTANCES_MAX_OUS = 50;
 
 /**
  * BatchGetItem: unprocessed keys are read again with exponential backoff, as the DynamoDB API

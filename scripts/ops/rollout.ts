@@ -19,7 +19,7 @@ import {
   OperationError,
 } from '../kit/index.ts';
 import { progress, repeatable, runCommand, table, text, UsageError, type Context, type Values } from '../kit/index.ts';
-import { SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH } from '../../contract/limits.ts';
+import { SSM_MAX_KEY_LENGTH, SSM_MAX_VALUE_LENGTH, STACK_INSTANCES_MAX_OUS } from '../../contract/limits.ts';
 import { patternOf, SCHEDULE_EXPRESSION_PATTERN, SSM_TAG_CHARACTERS } from '../../contract/patterns.ts';
 import * as v from '../kit/validate.ts';
 import { AWS_OPTIONS, callAsOption, centralStackOption, concurrencyOption, GENERATED_DIR_OPTION } from './common.ts';
@@ -40,6 +40,9 @@ import { allowReplacementOption } from './change-risk.ts';
 import { announceTarget, listInstances, parameterDiff, printStackPreviews, templateDiff } from './preview.ts';
 import { createInstances, createStackSet, describeStackSet, stackSetAction, updateStackSet } from './stackset.ts';
 import { type InstanceResult, type InstanceTargets, type OperationReport, type StackSetRequest } from './stackset.ts';
+import { OperationMayStillRun, settingsOnUpdate } from './stackset.ts';
+import { AUTO_DEPLOYMENT_CHOICES, AUTO_DEPLOYMENT_VALUES, inheritedSettings } from './stackset-settings.ts';
+import { settingChanges, type AutoDeploymentChoice, type StackSetSettings } from './stackset-settings.ts';
 
 const SCHEDULE = SCHEDULE_EXPRESSION_PATTERN;
 const TAG_KEY = patternOf(['^[', SSM_TAG_CHARACTERS, ']{1,', SSM_MAX_KEY_LENGTH, '}$'], 'u');
@@ -94,13 +97,19 @@ export const spec = defineCommand({
       arg: 'ARN',
       help: 'self-managed: admin role',
       check: roleArnRule,
-      defaultText: 'AWSCloudFormationStackSetAdministrationRole',
+      defaultText: "AWSCloudFormationStackSetAdministrationRole; an existing StackSet's own",
     }),
     text('execution-role-name', {
       arg: 'NAME',
       help: 'self-managed: execution role',
       check: roleNameRule,
-      defaultText: 'AWSCloudFormationStackSetExecutionRole',
+      defaultText: "AWSCloudFormationStackSetExecutionRole; an existing StackSet's own",
+    }),
+    choice('auto-deployment', {
+      help: 'service-managed: deploy to accounts that join the OUs (enabled-retain-stacks: keep the stacks of accounts that leave)',
+      values: AUTO_DEPLOYMENT_VALUES,
+      arg: 'MODE',
+      defaultText: "enabled; an existing StackSet's own",
     }),
     callAsOption('DELEGATED_ADMIN when run from a delegated administrator account'),
     templateUrlOption('published agency-collector template (default: generated/templates/agency-collector.json)'),
@@ -176,6 +185,8 @@ export const spec = defineCommand({
   ],
   notes: [
     'Operation preferences do not apply to auto-deployment (accounts that join an OU later).',
+    'On an existing StackSet, the roles and auto-deployment you do not name keep their current values; the defaults apply to a new one.',
+    `At most ${STACK_INSTANCES_MAX_OUS} OUs (CreateStackInstances takes no more in one operation): target a parent OU instead.`,
     'agency-collector goes first; agency-registration is left alone when the collector operation did not succeed.',
     'Exit code 1 when any stack instance of either StackSet failed, even if the operation stayed within its failure tolerance.',
   ],
@@ -227,6 +238,12 @@ export function instanceTargets(o: Options, given: ReadonlySet<string>): Instanc
     for (const f of ['administration-role-arn', 'execution-role-name'])
       if (given.has(f)) throw new UsageError(`--${f} is only used with --self-managed`);
   }
+  if (selfManaged && given.has('auto-deployment'))
+    throw new UsageError('--auto-deployment is only used with service-managed StackSets (drop --self-managed)');
+  if (ous && ous.length > STACK_INSTANCES_MAX_OUS)
+    throw new UsageError(
+      `--ou: ${ous.length} OUs given, but CreateStackInstances takes at most ${STACK_INSTANCES_MAX_OUS} in one operation; target a parent OU (or the root) that holds them`,
+    );
   if (!o.regions) throw new UsageError('--regions is required (comma-separated Region names)');
   if (o['call-as'] === 'DELEGATED_ADMIN' && selfManaged)
     throw new UsageError('--call-as DELEGATED_ADMIN works only with service-managed StackSets (drop --self-managed)');
@@ -272,6 +289,7 @@ export interface RolloutPlan {
   onboard?: OnboardSettings;
   adminRoleArn?: string;
   executionRoleName?: string;
+  autoDeployment?: AutoDeploymentChoice;
   timeoutMs: number;
   dryRun: boolean;
 }
@@ -306,6 +324,7 @@ export function planRollout(ctx: Context, o: Options, given: ReadonlySet<string>
         },
     adminRoleArn: o['administration-role-arn'],
     executionRoleName: o['execution-role-name'],
+    autoDeployment: o['auto-deployment'],
     timeoutMs,
     dryRun: o['dry-run'],
   };
@@ -314,6 +333,18 @@ export function planRollout(ctx: Context, o: Options, given: ReadonlySet<string>
 const toParameters = (values: Record<string, string>): Parameter[] =>
   Object.entries(values).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
 
+/** What a new StackSet takes from the StackSet before it (the registration StackSet from the collector's). */
+export interface Inherited {
+  parameters?: Record<string, string>;
+  settings?: StackSetSettings;
+}
+
+/** What the registration StackSet takes from the collector's, when it is new. */
+const inheritedFrom = (plan: RolloutPlan, collector: StackSet | undefined): Inherited => ({
+  parameters: inheritedValues(collector?.Parameters, plan.stackSets[0]!.given),
+  settings: inheritedSettings(collector),
+});
+
 /** One agency StackSet's request, once the caller's account and the home Region are known. */
 export function stackSetRequest(
   plan: RolloutPlan,
@@ -321,9 +352,8 @@ export function stackSetRequest(
   stackSetName: string,
   caller: string,
   region: string,
-  inherited: Record<string, string> = {},
+  inherited: Inherited = {},
 ): StackSetRequest {
-  const selfManaged = plan.targets.selfManaged;
   // A new StackSet gets defaults for the parameters its template declares: the values the StackSet
   // before it holds (an upgrade keeps the zero-touch settings the single agency StackSet had), else
   // the caller's account and this Region. An existing one changes only what this run names, so a
@@ -331,7 +361,9 @@ export function stackSetRequest(
   const defaults: Record<string, string> = {};
   if (set.declares.has('CentralAccountId')) defaults.CentralAccountId = caller;
   if (set.declares.has('CentralRegion')) defaults.CentralRegion = region;
-  for (const [name, value] of Object.entries(inherited)) if (set.declares.has(name)) defaults[name] = value;
+  for (const [name, value] of Object.entries(inherited.parameters ?? {}))
+    if (set.declares.has(name)) defaults[name] = value;
+  const settings = stackSetSettings(plan, caller, region, inherited.settings ?? {});
   return {
     stackSetName,
     template: set.source,
@@ -339,26 +371,46 @@ export function stackSetRequest(
     createParameters: toParameters({ ...defaults, ...set.given }),
     givenParameters: toParameters(set.given),
     declaredKeys: set.declaredKeys,
-    permissionModel: selfManaged ? 'SELF_MANAGED' : 'SERVICE_MANAGED',
-    selfManagedRoles: selfManaged
-      ? {
-          AdministrationRoleARN:
-            plan.adminRoleArn ??
-            `arn:${partitionOf(region)}:iam::${caller}:role/AWSCloudFormationStackSetAdministrationRole`,
-          ExecutionRoleName: plan.executionRoleName ?? 'AWSCloudFormationStackSetExecutionRole',
-        }
-      : {},
-    autoDeployment: selfManaged ? undefined : { Enabled: true, RetainStacksOnAccountRemoval: false },
+    permissionModel: plan.targets.selfManaged ? 'SELF_MANAGED' : 'SERVICE_MANAGED',
+    ...settings,
     callAs: plan.callAs,
     prefs: plan.prefs,
     timeoutMs: plan.timeoutMs,
   };
 }
 
+/**
+ * Roles (self-managed) or AutoDeployment (service-managed): those this run names by flag, and
+ * those a new StackSet gets, which are the named ones, else the StackSet before it's, else the
+ * defaults (the AWSCloudFormationStackSet roles; automatic deployment that deletes the stacks of an
+ * account leaving the OUs). An existing StackSet keeps what is not named (stackset-settings.ts).
+ */
+function stackSetSettings(plan: RolloutPlan, caller: string, region: string, inherited: StackSetSettings) {
+  if (plan.targets.selfManaged) {
+    const given = {
+      ...(plan.adminRoleArn ? { AdministrationRoleARN: plan.adminRoleArn } : {}),
+      ...(plan.executionRoleName ? { ExecutionRoleName: plan.executionRoleName } : {}),
+    };
+    const createSettings = {
+      AdministrationRoleARN:
+        inherited.AdministrationRoleARN ??
+        `arn:${partitionOf(region)}:iam::${caller}:role/AWSCloudFormationStackSetAdministrationRole`,
+      ExecutionRoleName: inherited.ExecutionRoleName ?? 'AWSCloudFormationStackSetExecutionRole',
+      ...given,
+    };
+    return { givenSettings: given, createSettings };
+  }
+  const given = plan.autoDeployment ? { AutoDeployment: { ...AUTO_DEPLOYMENT_CHOICES[plan.autoDeployment] } } : {};
+  const AutoDeployment = given.AutoDeployment ?? inherited.AutoDeployment ?? { ...AUTO_DEPLOYMENT_CHOICES.enabled };
+  return { givenSettings: given, createSettings: { AutoDeployment } };
+}
+
 /** --dry-run only: what one StackSet change would do. */
 export interface StackSetPreview {
   stackSet: { name: string; action: string; permissionModel: string };
   parameters: ReturnType<typeof parameterDiff>;
+  /** Roles or auto-deployment: each one the change sets, old and new (every one, for a new StackSet). */
+  settings: ReturnType<typeof settingChanges>;
   resources: ReturnType<typeof templateDiff>;
   instances: { create: string; existing: number; updatedByTheStackSetChange: number };
 }
@@ -367,8 +419,11 @@ export interface StackSetPreview {
 export interface StackSetOutcome {
   template: AgencyTemplateName;
   stackSetName: string;
-  /** `dry run` with --dry-run (see preview); `failed` when an AWS call threw (see reason). */
-  stackSet: 'created' | 'updated' | 'unchanged' | 'not started' | 'failed' | 'dry run';
+  /**
+   * `dry run` with --dry-run (see preview); `failed` when an AWS call threw; `unknown` when an
+   * operation was started but following it failed, so it may still be running (see reason).
+   */
+  stackSet: 'created' | 'updated' | 'unchanged' | 'not started' | 'failed' | 'unknown' | 'dry run';
   operations: OperationReport[];
   /** Why no stack instances were deployed, or what failed. */
   reason?: string;
@@ -452,7 +507,7 @@ async function previewRollout(
       )
     : [];
   const stackSets: StackSetOutcome[] = [];
-  const inherited = inheritedValues(existingSets[0]?.Parameters, plan.stackSets[0]!.given);
+  const inherited = inheritedFrom(plan, existingSets[0]);
   for (const [i, set] of plan.stackSets.entries()) {
     const name = stackSetNameOf(names, set.template);
     const req = stackSetRequest(plan, set, name, caller, region, i === 0 ? {} : inherited);
@@ -481,6 +536,7 @@ async function previewStackSet(
           Object.fromEntries(req.givenParameters.map((p) => [p.ParameterKey!, p.ParameterValue!])),
         )
       : req.createParameters.map((p) => ({ key: p.ParameterKey!, to: p.ParameterValue! })),
+    settings: settingChanges(existing, existing ? settingsOnUpdate(existing, req) : req.createSettings),
     resources: next ? templateDiff(current, next) : [],
     instances: {
       create: targetText(targets),
@@ -586,7 +642,7 @@ async function deployStackSets(
   existing: Array<StackSet | undefined>,
   at: { caller: string; region: string; instances: StackInstanceSummary[][] },
 ): Promise<StackSetOutcome[]> {
-  const inherited = inheritedValues(existing[0]?.Parameters, plan.stackSets[0]!.given);
+  const inherited = inheritedFrom(plan, existing[0]);
   const reqs = plan.stackSets.map((set, i) =>
     stackSetRequest(plan, set, setNames[i]!, at.caller, at.region, i === 0 ? {} : inherited),
   );
@@ -681,6 +737,13 @@ async function deployOne(
   } catch (err) {
     const step = operations.length || action !== 'update' ? 'adding its stack instances' : 'updating it';
     const prefix = action === 'create' ? 'created; ' : '';
+    if (err instanceof OperationMayStillRun)
+      return {
+        ...base,
+        stackSet: 'unknown',
+        operations: [...operations, err.report],
+        reason: `${prefix}${step}: ${err.message}`,
+      };
     return { ...base, stackSet: 'failed', operations, reason: `${prefix}${step} failed: ${errorText(err)}` };
   }
 }
@@ -724,6 +787,7 @@ function printRolloutPreview(ctx: Context, r: RolloutResult): number {
     if (!p) continue;
     ctx.stdout(`\n${p.stackSet.action.toUpperCase()} StackSet ${p.stackSet.name} (${p.stackSet.permissionModel})\n`);
     for (const c of p.parameters) ctx.stdout(`  parameter ${c.key}: ${c.from ?? '(unset)'} -> ${c.to}\n`);
+    for (const c of p.settings) ctx.stdout(`  ${c.key}: ${c.from ?? '(unset)'} -> ${c.to}\n`);
     if (p.resources.length)
       ctx.stdout(
         `${table(

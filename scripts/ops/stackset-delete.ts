@@ -1,7 +1,7 @@
 // Removing an agency StackSet's stack instances (uninstall): the OUs in batches the API accepts,
 // an operation already running on the StackSet waited for first, RetainStacks on request, every
 // account attempted, and a failure that says which instances went and which did not.
-import { DeleteStackInstancesCommand, paginateListStackSetOperations } from '@aws-sdk/client-cloudformation';
+import { DeleteStackInstancesCommand } from '@aws-sdk/client-cloudformation';
 import {
   type CallAs,
   type CloudFormationClient,
@@ -9,9 +9,10 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { type StackInstanceSummary, type StackSetOperationPreferences } from '@aws-sdk/client-cloudformation';
 import { randomUUID } from 'node:crypto';
-import { DELETE_STACK_INSTANCES_MAX_OUS } from '../../contract/limits.ts';
+import { STACK_INSTANCES_MAX_OUS } from '../../contract/limits.ts';
 import { errorText, OperationError, progress, type Context } from '../kit/index.ts';
-import { waitForOperation, type InstanceResult } from './stackset.ts';
+import { sendWhenIdle, waitForIdle, waitForOperation } from './stackset.ts';
+import { type InstanceResult, type RunningOperation } from './stackset.ts';
 
 export interface StackSetToEmpty {
   name: string;
@@ -40,7 +41,7 @@ const chunks = <T>(items: T[], size: number): T[][] =>
 
 /**
  * The DeleteStackInstances calls that remove every instance of a StackSet: pure. Service-managed
- * StackSets name OUs (DeploymentTargets), at most DELETE_STACK_INSTANCES_MAX_OUS a call; self-managed
+ * StackSets name OUs (DeploymentTargets), at most STACK_INSTANCES_MAX_OUS a call; self-managed
  * ones name accounts.
  */
 export function deleteInstanceCalls(s: StackSetToEmpty, callAs: CallAs, retainStacks: boolean): DeleteCall[] {
@@ -53,38 +54,11 @@ export function deleteInstanceCalls(s: StackSetToEmpty, callAs: CallAs, retainSt
     return [{ ...base, Accounts: accounts, ...prefs }];
   }
   const ous = [...new Set(s.instances.flatMap((i) => (i.OrganizationalUnitId ? [i.OrganizationalUnitId] : [])))].sort();
-  return chunks(ous, DELETE_STACK_INSTANCES_MAX_OUS).map((batch) => ({
+  return chunks(ous, STACK_INSTANCES_MAX_OUS).map((batch) => ({
     ...base,
     DeploymentTargets: { OrganizationalUnitIds: batch },
     ...prefs,
   }));
-}
-
-/** Statuses of a StackSet operation that is not over yet (StackSetOperation.Status). */
-const ACTIVE_OPERATION = new Set(['RUNNING', 'STOPPING', 'QUEUED']);
-
-interface Running {
-  id: string;
-  action: string;
-}
-
-/**
- * Waits for an operation someone (or an earlier run of uninstall) left running on the StackSet:
- * CloudFormation runs one operation per StackSet at a time and answers OperationInProgressException
- * to another (DeleteStackInstances API reference, errors). Returns the operation still running
- * after the timeout, or undefined once the StackSet is idle.
- */
-async function waitForIdle(ctx: Context, cfn: CloudFormationClient, name: string, callAs: CallAs, timeoutMs: number) {
-  const input = { StackSetName: name, CallAs: callAs };
-  let running: Running | undefined;
-  for await (const page of paginateListStackSetOperations({ client: cfn }, input))
-    for (const op of page.Summaries ?? [])
-      if (ACTIVE_OPERATION.has(op.Status ?? '') && op.OperationId)
-        running ??= { id: op.OperationId, action: op.Action ?? 'operation' };
-  if (!running) return undefined;
-  progress(ctx, `StackSet ${name}: waiting for operation ${running.id} (${running.action}) that is still running`);
-  const op = await waitForOperation(ctx, cfn, name, running.id, running.action.toLowerCase(), callAs, timeoutMs);
-  return op.status.startsWith('TIMED_OUT') ? running : undefined;
 }
 
 const where = (r: InstanceResult) => `${r.account}/${r.region}`;
@@ -127,7 +101,12 @@ export function deletionFailure(
 }
 
 /** The operation left running outlived the timeout: what this run removed before, if anything. Pure. */
-export function stillRunning(name: string, running: Running, results: InstanceResult[], notTried: string): string {
+export function stillRunning(
+  name: string,
+  running: RunningOperation,
+  results: InstanceResult[],
+  notTried: string,
+): string {
   const removed = results.filter((r) => r.status === 'SUCCEEDED').map(where);
   const head = `StackSet ${name}: operation ${running.id} (${running.action}) is still running after the timeout;`;
   const tail = 're-run uninstall once it ends (or pass a longer --timeout-minutes)';
@@ -163,17 +142,16 @@ export async function emptyStackSet(
     const operationId = randomUUID();
     const verb = opts.retainStacks ? 'removing (stacks retained)' : 'deleting';
     progress(ctx, `${verb} stack instances of ${s.name} in ${call.Regions!.join(', ')}`);
-    try {
-      await send(cfn, { ...call, OperationId: operationId });
-    } catch (err) {
-      const failed = err as OperationError & { cause?: { name?: string } };
-      // Another operation started between the look and the call (OperationInProgressException): wait once more.
-      if (failed.cause?.name !== 'OperationInProgressException') throw sentFailure(failed, s.name, results, calls, i);
-      await idle(i);
-      await send(cfn, { ...call, OperationId: operationId }).catch((e: OperationError) => {
-        throw sentFailure(e, s.name, results, calls, i);
-      });
-    }
+    // Another operation started between the look and the call (OperationInProgressException): wait again.
+    await sendWhenIdle(
+      ctx,
+      () =>
+        send(cfn, { ...call, OperationId: operationId }).catch((e: OperationError) => {
+          throw sentFailure(e, s.name, results, calls, i);
+        }),
+      () => idle(i),
+      deadline,
+    );
     const op = await waitForOperation(ctx, cfn, s.name, operationId, 'delete-instances', opts.callAs, left());
     results.push(...op.results);
     if (op.status !== 'SUCCEEDED' || op.results.some((r) => r.status !== 'SUCCEEDED'))

@@ -2,12 +2,14 @@
 // operation with a live per-account/per-Region view until it ends.
 import { CreateStackInstancesCommand, CreateStackSetCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeStackSetCommand, DescribeStackSetOperationCommand } from '@aws-sdk/client-cloudformation';
-import { paginateListStackSetOperationResults, UpdateStackSetCommand } from '@aws-sdk/client-cloudformation';
+import { paginateListStackSetOperationResults, paginateListStackSetOperations } from '@aws-sdk/client-cloudformation';
+import { UpdateStackSetCommand } from '@aws-sdk/client-cloudformation';
 import { type CallAs, type CloudFormationClient, type Parameter, type StackSet } from '@aws-sdk/client-cloudformation';
 import { type StackSetOperationPreferences } from '@aws-sdk/client-cloudformation';
 import { randomUUID } from 'node:crypto';
 import { errorText, OperationError, progress, type Context } from '../kit/index.ts';
 import { updateParameters } from './stacks.ts';
+import { settingChanges, updateSettings, type StackSetSettings } from './stackset-settings.ts';
 
 export interface InstanceResult {
   account: string;
@@ -36,8 +38,10 @@ export interface StackSetRequest {
   /** Parameter names the template declares, when known (TemplateBody). */
   declaredKeys?: Set<string>;
   permissionModel: 'SELF_MANAGED' | 'SERVICE_MANAGED';
-  selfManagedRoles: { AdministrationRoleARN?: string; ExecutionRoleName?: string };
-  autoDeployment?: { Enabled: boolean; RetainStacksOnAccountRemoval: boolean };
+  /** Roles (self-managed) or AutoDeployment (service-managed) of a new StackSet (defaults filled in). */
+  createSettings: StackSetSettings;
+  /** The ones this run names by flag, for an existing StackSet (the rest keep their values). */
+  givenSettings: StackSetSettings;
   callAs: CallAs;
   prefs: StackSetOperationPreferences;
   timeoutMs: number;
@@ -74,9 +78,14 @@ export function stackSetAction(
   const changed =
     'TemplateURL' in req.template ||
     existing.TemplateBody !== req.template.TemplateBody ||
-    !givenParamsUnchanged(existing.Parameters, req.givenParameters);
+    !givenParamsUnchanged(existing.Parameters, req.givenParameters) ||
+    settingChanges(existing, settingsOnUpdate(existing, req)).length > 0;
   return changed ? 'update' : 'unchanged';
 }
+
+/** The roles or AutoDeployment an UpdateStackSet of `existing` sends (stackset-settings.ts). */
+export const settingsOnUpdate = (existing: StackSet, req: StackSetRequest): StackSetSettings =>
+  updateSettings(existing, req.givenSettings, req.permissionModel === 'SELF_MANAGED');
 
 export async function createStackSet(ctx: Context, cfn: CloudFormationClient, req: StackSetRequest): Promise<void> {
   progress(ctx, `creating StackSet ${req.stackSetName} (${req.permissionModel})`);
@@ -88,8 +97,7 @@ export async function createStackSet(ctx: Context, cfn: CloudFormationClient, re
       Parameters: req.createParameters,
       Capabilities: ['CAPABILITY_NAMED_IAM'],
       PermissionModel: req.permissionModel,
-      AutoDeployment: req.autoDeployment,
-      ...req.selfManagedRoles,
+      ...req.createSettings,
       CallAs: req.callAs,
       ManagedExecution: { Active: true },
     }),
@@ -103,22 +111,22 @@ export async function updateStackSet(
   existing: StackSet,
 ): Promise<OperationReport> {
   progress(ctx, `updating StackSet ${req.stackSetName} and its existing instances`);
-  const operationId = randomUUID();
-  await cfn.send(
-    new UpdateStackSetCommand({
-      StackSetName: req.stackSetName,
-      ...req.template,
-      Parameters: updateParameters(existing.Parameters, req.givenParameters, req.declaredKeys),
-      Capabilities: ['CAPABILITY_NAMED_IAM'],
-      PermissionModel: req.permissionModel,
-      AutoDeployment: req.autoDeployment,
-      ...req.selfManagedRoles,
-      OperationPreferences: req.prefs,
-      OperationId: operationId,
-      CallAs: req.callAs,
-    }),
+  const operationId = await startOperation(ctx, cfn, req, 'UpdateStackSet', (OperationId) =>
+    cfn.send(
+      new UpdateStackSetCommand({
+        StackSetName: req.stackSetName,
+        ...req.template,
+        Parameters: updateParameters(existing.Parameters, req.givenParameters, req.declaredKeys),
+        Capabilities: ['CAPABILITY_NAMED_IAM'],
+        PermissionModel: req.permissionModel,
+        ...settingsOnUpdate(existing, req),
+        OperationPreferences: req.prefs,
+        OperationId,
+        CallAs: req.callAs,
+      }),
+    ),
   );
-  return waitForOperation(ctx, cfn, req.stackSetName, operationId, 'update', req.callAs, req.timeoutMs);
+  return followOperation(ctx, cfn, req, operationId, 'update');
 }
 
 export interface InstanceTargets {
@@ -149,23 +157,95 @@ export async function createInstances(
   req: StackSetRequest,
   targets: InstanceTargets,
 ): Promise<OperationReport> {
-  const operationId = randomUUID();
   progress(ctx, `creating stack instances in ${targets.regions.join(', ')}`);
-  try {
-    await cfn.send(
-      new CreateStackInstancesCommand({
-        StackSetName: req.stackSetName,
-        ...deploymentTargets(targets),
-        Regions: targets.regions,
-        OperationPreferences: req.prefs,
-        OperationId: operationId,
-        CallAs: req.callAs,
-      }),
-    );
-  } catch (err) {
-    throw new OperationError(`CreateStackInstances failed: ${errorText(err)}`, { cause: err });
+  const operationId = await startOperation(ctx, cfn, req, 'CreateStackInstances', async (OperationId) => {
+    try {
+      await cfn.send(
+        new CreateStackInstancesCommand({
+          StackSetName: req.stackSetName,
+          ...deploymentTargets(targets),
+          Regions: targets.regions,
+          OperationPreferences: req.prefs,
+          OperationId,
+          CallAs: req.callAs,
+        }),
+      );
+    } catch (err) {
+      throw new OperationError(`CreateStackInstances failed: ${errorText(err)}`, { cause: err });
+    }
+  });
+  return followOperation(ctx, cfn, req, operationId, 'create-instances');
+}
+
+/**
+ * Sends one operation on the StackSet, each attempt with a new OperationId, and returns the ID of
+ * the one CloudFormation accepted. An operation already running on the StackSet (an automatic
+ * deployment, or a run stopped part-way) is waited out within the request's timeout (sendWhenIdle);
+ * one still running then stops the run, named.
+ */
+async function startOperation(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  req: StackSetRequest,
+  call: string,
+  send: (operationId: string) => Promise<unknown>,
+): Promise<string> {
+  const deadline = ctx.now().getTime() + req.timeoutMs;
+  const idle = async () => {
+    const left = Math.max(0, deadline - ctx.now().getTime());
+    const running = await waitForIdle(ctx, cfn, req.stackSetName, req.callAs, left);
+    if (running)
+      throw new OperationError(
+        `${call} was not sent: operation ${running.id} (${running.action}) is still running on StackSet ${req.stackSetName} after the timeout; re-run rollout once it ends (or pass a longer --timeout-minutes)`,
+      );
+  };
+  let operationId = '';
+  await sendWhenIdle(
+    ctx,
+    () => {
+      operationId = randomUUID();
+      return send(operationId);
+    },
+    idle,
+    deadline,
+  );
+  return operationId;
+}
+
+/** Following an operation CloudFormation accepted failed: the operation may still be running. */
+export class OperationMayStillRun extends OperationError {
+  override readonly name: string = 'OperationMayStillRun';
+  constructor(
+    readonly report: OperationReport,
+    message: string,
+    options: ErrorOptions,
+  ) {
+    super(message, options);
   }
-  return waitForOperation(ctx, cfn, req.stackSetName, operationId, 'create-instances', req.callAs, req.timeoutMs);
+}
+
+/**
+ * Follows an operation this run started. A failed poll (throttling, network) does not mean the
+ * operation failed, so the error says it may still be running, names it and how to look.
+ */
+async function followOperation(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  req: StackSetRequest,
+  operationId: string,
+  action: string,
+): Promise<OperationReport> {
+  try {
+    return await waitForOperation(ctx, cfn, req.stackSetName, operationId, action, req.callAs, req.timeoutMs);
+  } catch (err) {
+    const callAs = req.callAs === 'DELEGATED_ADMIN' ? ' --call-as DELEGATED_ADMIN' : '';
+    const look = `aws cloudformation describe-stack-set-operation --stack-set-name ${req.stackSetName} --operation-id ${operationId}${callAs}`;
+    throw new OperationMayStillRun(
+      { action, operationId, status: 'UNKNOWN', results: [] },
+      `operation ${operationId} was started, but following it failed (${errorText(err)}); it may still be running: check with ${look}`,
+      { cause: err },
+    );
+  }
 }
 
 async function operationResults(
@@ -220,6 +300,69 @@ export async function waitForOperation(
       return { action, operationId, status: timedOut, results };
     }
     await ctx.sleep(ctx.pollMs);
+  }
+}
+
+/** Statuses of a StackSet operation that is not over yet (StackSetOperation.Status). */
+const ACTIVE_OPERATION = new Set(['RUNNING', 'STOPPING', 'QUEUED']);
+
+export interface RunningOperation {
+  id: string;
+  action: string;
+}
+
+/**
+ * Waits for an operation someone (an automatic deployment, or an earlier run) left running on the
+ * StackSet: CloudFormation runs one operation per StackSet at a time and answers
+ * OperationInProgressException to another (CreateStackInstances, UpdateStackSet and
+ * DeleteStackInstances API reference, errors). Returns the operation still running after the
+ * timeout, or undefined once the StackSet is idle.
+ */
+export async function waitForIdle(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  name: string,
+  callAs: CallAs,
+  timeoutMs: number,
+): Promise<RunningOperation | undefined> {
+  const input = { StackSetName: name, CallAs: callAs };
+  let running: RunningOperation | undefined;
+  for await (const page of paginateListStackSetOperations({ client: cfn }, input))
+    for (const op of page.Summaries ?? [])
+      if (ACTIVE_OPERATION.has(op.Status ?? '') && op.OperationId)
+        running ??= { id: op.OperationId, action: op.Action ?? 'operation' };
+  if (!running) return undefined;
+  progress(ctx, `StackSet ${name}: waiting for operation ${running.id} (${running.action}) that is still running`);
+  const op = await waitForOperation(ctx, cfn, name, running.id, running.action.toLowerCase(), callAs, timeoutMs);
+  return op.status.startsWith('TIMED_OUT') ? running : undefined;
+}
+
+/** True for OperationInProgressException, as the SDK throws it or as the `cause` of an OperationError. */
+const operationInProgress = (err: unknown): boolean => {
+  const e = err as { name?: string; cause?: { name?: string } };
+  return e.name === 'OperationInProgressException' || e.cause?.name === 'OperationInProgressException';
+};
+
+/**
+ * Sends a StackSet operation; refused with OperationInProgressException (another operation runs on
+ * the StackSet), it waits with `idle` (which throws when one still runs at its timeout) and sends
+ * again, until `deadline`. A second refusal in a row pauses one poll first, so a StackSet busy with
+ * an operation ListStackSetOperations does not show is not called in a tight loop.
+ */
+export async function sendWhenIdle<T>(
+  ctx: Context,
+  send: () => Promise<T>,
+  idle: () => Promise<void>,
+  deadline: number,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (err) {
+      if (!operationInProgress(err) || ctx.now().getTime() >= deadline) throw err;
+    }
+    if (attempt > 1) await ctx.sleep(ctx.pollMs);
+    await idle();
   }
 }
 

@@ -169,6 +169,21 @@ const BAD: Array<[string, string[], RegExp]> = [
   ],
   [
     'rollout',
+    ['--self-managed', '--accounts', '111111111111', '--regions', 'us-east-1', '--auto-deployment', 'disabled'],
+    /--auto-deployment is only used with service-managed StackSets/,
+  ],
+  [
+    'rollout',
+    ['--ou', OU, '--regions', 'us-east-1', '--auto-deployment', 'off'],
+    /--auto-deployment: "off" is not allowed \(expected one of enabled, enabled-retain-stacks, disabled\)/,
+  ],
+  [
+    'rollout',
+    ['--ou', Array.from({ length: 51 }, (_, i) => `ou-abcd-${10_000_000 + i}`).join(','), '--regions', 'us-east-1'],
+    /--ou: 51 OUs given, but CreateStackInstances takes at most 50 in one operation; target a parent OU/,
+  ],
+  [
+    'rollout',
     ['--ou', OU, '--regions', 'us-east-1', '--param', 'EnableZeroTouchRegistration=maybe'],
     /--param: agency-registration parameter EnableZeroTouchRegistration must be one of true, false/,
   ],
