@@ -13,7 +13,11 @@ import { And, ConditionRef, EachMemberEquals, Equals, If, Join, Not, Ref, Sub } 
 import { Template } from '../kit/template.ts';
 import { addToggle } from '../kit/shortcuts.ts';
 import { provenanceKeys } from '../../lambda/shared/tag-rules.ts';
-import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN, SCHEDULE_EXPRESSION_PATTERN } from '../../contract/patterns.ts';
+import {
+  MAX_CONCURRENCY_PATTERN,
+  MAX_ERRORS_PATTERN,
+  SCHEDULE_EXPRESSION_ALLOWED_PATTERN,
+} from '../../contract/patterns.ts';
 import { RATE_CONTROL_MAX_LENGTH } from '../../contract/run-command.ts';
 import {
   ASSOCIATION_SCHEDULE_ALLOWED_PATTERN,
@@ -163,7 +167,7 @@ function installParameters(t: Template): void {
     Default: 'cron(0 3 ? * SUN *)',
     Description: 'When the install window opens',
     // Maintenance windows take every cron and rate expression (the SSM cron and rate reference).
-    AllowedPattern: SCHEDULE_EXPRESSION_PATTERN.source,
+    AllowedPattern: SCHEDULE_EXPRESSION_ALLOWED_PATTERN,
     ConstraintDescription: 'must be a rate() or cron() expression',
   });
   t.parameter('InstallScheduleTimezone', {
