@@ -43,8 +43,15 @@ const cronItem = (v: string, extra = '') => `(?:${extra}(?:\\*|(?:${v})(?:-(?:${
 /** A comma list of items, each followed by a comma and another item, or by the end of the field. */
 const cronField = (item: string) => `(?:${item}(?:,(?![ )])|(?=[ )])))+`;
 
-/** Builds the schedule rule; a pure call, so a bundle that never uses it drops it. */
-function schedulePattern(): string {
+/** EventBridge's rate(): 1 with a singular unit, N > 1 (no leading zero) with a plural one. */
+const EVENTBRIDGE_RATE = 'rate\\((?:1 (?:minute|hour|day)|(?:[2-9]|[1-9][0-9]+) (?:minutes|hours|days))\\)';
+
+/**
+ * Builds a schedule rule: `rate` is the rate() alternative, `anyMonth` takes only * as cron's month
+ * (State Manager associations). With no options, EventBridge's rule. A pure call, so a bundle that
+ * never uses it drops it.
+ */
+export function schedulePattern(o: { rate?: string; anyMonth?: boolean } = {}): string {
   const v = {
     minute: '[0-5]?[0-9]',
     hour: '[01]?[0-9]|2[0-3]',
@@ -59,14 +66,11 @@ function schedulePattern(): string {
     cronField(cronItem(v.minute)),
     cronField(cronItem(v.hour)),
     `(?:\\?|${cronField(cronItem(v.dayOfMonth, `LW|L|(?:${v.dayOfMonth})W|`))})`,
-    cronField(cronItem(v.month)),
+    o.anyMonth ? '\\*' : cronField(cronItem(v.month)),
     `(?:\\?|${cronField(cronItem(v.dayOfWeek, `L|(?:${v.dayOfWeek})(?:L|#[1-5])|`))})`,
     cronField(cronItem(v.year)),
   ].join(' ');
-  return [
-    '^(?:rate\\((?:1 (?:minute|hour|day)|(?:[2-9]|[1-9][0-9]+) (?:minutes|hours|days))\\)',
-    `|cron\\(${oneQuestionMark}${fields}\\))$`,
-  ].join('');
+  return [`^(?:${o.rate ?? EVENTBRIDGE_RATE}`, `|cron\\(${oneQuestionMark}${fields}\\))$`].join('');
 }
 /** An EventBridge schedule expression exactly as EventBridge accepts it; an AllowedPattern as is. */
 export const SCHEDULE_EXPRESSION_ALLOWED_PATTERN = /* @__PURE__ */ schedulePattern();

@@ -13,7 +13,21 @@ import { And, ConditionRef, EachMemberEquals, Equals, If, Join, Not, Ref, Sub } 
 import { Template } from '../kit/template.ts';
 import { addToggle } from '../kit/shortcuts.ts';
 import { provenanceKeys } from '../../lambda/shared/tag-rules.ts';
-import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN, SCHEDULE_EXPRESSION_PATTERN } from '../../contract/patterns.ts';
+import {
+  MAX_CONCURRENCY_PATTERN,
+  MAX_ERRORS_PATTERN,
+  SCHEDULE_EXPRESSION_ALLOWED_PATTERN,
+} from '../../contract/patterns.ts';
+import { RATE_CONTROL_MAX_LENGTH } from '../../contract/run-command.ts';
+import {
+  ASSOCIATION_SCHEDULE_ALLOWED_PATTERN,
+  ASSOCIATION_SCHEDULE_RULE,
+  integerStrings,
+  MAINTENANCE_WINDOW_HOURS,
+  TIME_ZONE_NAME_ALLOWED_PATTERN,
+  TIME_ZONE_NAME_MAX_LENGTH,
+} from '../../contract/operations.ts';
+import { lessThanAssertions } from '../kit/rules.ts';
 import { allow, policyDocument } from '../kit/iam.ts';
 import { SSM_TAG_CHARACTERS } from '../../contract/patterns.ts';
 import { SSM_MAX_KEY_LENGTH } from '../../contract/limits.ts';
@@ -88,28 +102,34 @@ function consoleGroups(t: Template): void {
 /** The ownership target: every node that carries the stamp key, whatever agency it names. */
 export const ownershipTarget = (ownershipKey: string) => ({ Key: 'tag-key', Values: [ownershipKey] });
 
-function parameters(t: Template): void {
-  const schedule = (Default: string, Description: string) => ({
-    Type: 'String' as const,
-    Default,
-    Description,
-    AllowedPattern: SCHEDULE_EXPRESSION_PATTERN.source,
-    ConstraintDescription: 'must be a rate() or cron() expression',
-  });
-  const rate = (Default: string, Description: string, errors = false) => ({
+/** A rate control (MaxConcurrency / MaxErrors): SSM's pattern and its 1-7 characters. */
+function rateControl(Default: string, Description: string, errors = false) {
+  return {
     Type: 'String' as const,
     Default,
     Description,
     AllowedPattern: errors ? MAX_ERRORS_PATTERN : MAX_CONCURRENCY_PATTERN,
-    ConstraintDescription: `must be a number of nodes (such as 10) or a percentage (such as 10%)${errors ? '; 0 stops at the first error' : ''}`,
+    MaxLength: RATE_CONTROL_MAX_LENGTH,
+    ConstraintDescription: `must be a number of nodes (such as 10) or a percentage (such as 10%), at most ${RATE_CONTROL_MAX_LENGTH} characters${errors ? '; 0 stops at the first error' : ''}`,
+  };
+}
+
+function parameters(t: Template): void {
+  // Associations take fewer schedules than EventBridge (contract/operations.ts).
+  const schedule = (Default: string, Description: string) => ({
+    Type: 'String' as const,
+    Default,
+    Description,
+    AllowedPattern: ASSOCIATION_SCHEDULE_ALLOWED_PATTERN,
+    ConstraintDescription: ASSOCIATION_SCHEDULE_RULE,
   });
   t.parameter('InventorySchedule', schedule('rate(1 day)', 'How often every hub node reports its software inventory'));
   t.parameter(
     'PatchScanSchedule',
     schedule('cron(0 2 ? * * *)', 'When every hub node scans for missing patches (UTC)'),
   );
-  t.parameter('ScanMaxConcurrency', rate('10%', 'Nodes scanning at once (inventory and patch scan)'));
-  t.parameter('ScanMaxErrors', rate('10%', 'Failed nodes after which a scan run stops', true));
+  t.parameter('ScanMaxConcurrency', rateControl('10%', 'Nodes scanning at once (inventory and patch scan)'));
+  t.parameter('ScanMaxErrors', rateControl('10%', 'Failed nodes after which a scan run stops', true));
   addToggle(t, 'EnableInventory', {
     default: true,
     description:
@@ -133,35 +153,58 @@ function parameters(t: Template): void {
     Default: '',
     Description: 'Patch groups the window installs on; empty: every node that has the tag key',
   });
-  t.parameter('InstallSchedule', schedule('cron(0 3 ? * SUN *)', 'When the install window opens'));
+  installParameters(t);
+  t.condition('AnyPatchGroup', Equals(Join(',', Ref('PatchGroupValues')), ''));
+}
+
+const DURATION = { name: 'InstallDurationHours', range: MAINTENANCE_WINDOW_HOURS.duration };
+const CUTOFF = { name: 'InstallCutoffHours', range: MAINTENANCE_WINDOW_HOURS.cutoff };
+
+/** The install window's schedule, hours and rate controls. */
+function installParameters(t: Template): void {
+  t.parameter('InstallSchedule', {
+    Type: 'String',
+    Default: 'cron(0 3 ? * SUN *)',
+    Description: 'When the install window opens',
+    // Maintenance windows take every cron and rate expression (the SSM cron and rate reference).
+    AllowedPattern: SCHEDULE_EXPRESSION_ALLOWED_PATTERN,
+    ConstraintDescription: 'must be a rate() or cron() expression',
+  });
   t.parameter('InstallScheduleTimezone', {
     Type: 'String',
     Default: 'UTC',
     Description: 'IANA time zone of InstallSchedule, such as Australia/Sydney',
+    AllowedPattern: TIME_ZONE_NAME_ALLOWED_PATTERN,
+    MaxLength: TIME_ZONE_NAME_MAX_LENGTH,
+    ConstraintDescription: `must be an IANA time zone name such as UTC, Europe/Berlin or America/Argentina/Buenos_Aires (at most ${TIME_ZONE_NAME_MAX_LENGTH} characters)`,
   });
-  t.parameter('InstallDurationHours', {
-    Type: 'Number',
-    Default: 4,
-    MinValue: 1,
-    MaxValue: 24,
-    Description: 'How long the install window stays open (1-24 hours)',
+  // Strings from a list, not Numbers: the rule below compares the text given, so 02 or 2.0 must
+  // not get past it (AllowedValues match exactly).
+  t.parameter(DURATION.name, {
+    Type: 'String',
+    Default: '4',
+    AllowedValues: integerStrings(DURATION.range),
+    Description: `How long the install window stays open (${DURATION.range.min}-${DURATION.range.max} hours)`,
   });
-  t.parameter('InstallCutoffHours', {
-    Type: 'Number',
-    Default: 1,
-    MinValue: 0,
-    MaxValue: 23,
-    Description: 'Hours before the window closes after which no new install starts (smaller than the duration)',
+  t.parameter(CUTOFF.name, {
+    Type: 'String',
+    Default: '1',
+    AllowedValues: integerStrings(CUTOFF.range),
+    Description: `Hours before the window closes after which no new install starts (${CUTOFF.range.min}-${CUTOFF.range.max}, smaller than ${DURATION.name})`,
   });
-  t.parameter('InstallMaxConcurrency', rate('10%', 'Nodes installing patches at once'));
-  t.parameter('InstallMaxErrors', rate('5%', 'Failed nodes after which the install task stops', true));
+  t.parameter('InstallMaxConcurrency', rateControl('10%', 'Nodes installing patches at once'));
+  t.parameter('InstallMaxErrors', rateControl('5%', 'Failed nodes after which the install task stops', true));
   t.parameter('RebootOption', {
     Type: 'String',
     Default: 'RebootIfNeeded',
     AllowedValues: ['RebootIfNeeded', 'NoReboot'],
     Description: 'Whether nodes reboot after installing patches that need it',
   });
-  t.condition('AnyPatchGroup', Equals(Join(',', Ref('PatchGroupValues')), ''));
+  // A cutoff of the duration or more leaves no hour in which a task may start (CreateMaintenanceWindow).
+  t.rule('InstallCutoffBelowDuration', {
+    RuleCondition: Equals(Ref('EnableInstallWindow'), 'true'),
+    Assertions: lessThanAssertions(CUTOFF, DURATION),
+  });
 }
 
 /** Software inventory from every hub node (AWS-GatherSoftwareInventory). */

@@ -21,6 +21,7 @@ export type Intrinsic =
   | { 'Fn::Or': Condition[] }
   | { 'Fn::GetAZs': Value }
   | { 'Fn::EachMemberEquals': [Value, Value] }
+  | { 'Fn::Contains': [Value[], Value] }
   | { Condition: string };
 
 /** A condition expression: Fn::Equals/Not/And/Or or a reference to a named condition. */
@@ -158,6 +159,11 @@ export function Or(...conditions: Condition[]): Condition {
 /** Rules only (CloudFormation Rules: rule-specific intrinsic functions): every member of a list parameter equals `value`. */
 export function EachMemberEquals(list: Value, value: Value): Condition {
   return { 'Fn::EachMemberEquals': [list, value] };
+}
+/** Rules only (CloudFormation Rules: rule-specific intrinsic functions): `value` is one of the strings in `list`. */
+export function Contains(list: string[], value: Value): Condition {
+  if (list.length === 0) fail('Contains', 'list', 'Contains: the list must name at least one value');
+  return { 'Fn::Contains': [list, value] };
 }
 /** Refers to a named condition inside another condition. */
 export function ConditionRef(name: string): Condition {

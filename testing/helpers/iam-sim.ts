@@ -110,7 +110,7 @@ export class ResolvedStack {
    * "If the rule condition evaluates to false, the rule doesn't take effect"; when it holds (or
    * is absent), each Assert that evaluates false fails the operation with its AssertDescription
    * (CloudFormation template "Rules" section; rule functions Fn::And, Fn::Equals, Fn::Not, Fn::Or
-   * and Ref, the ones evaluated here, work as in conditions).
+   * and Ref, the ones evaluated here, work as in conditions; Fn::Contains too).
    */
   failedRules(): string[] {
     type Rule = { RuleCondition?: Json; Assertions: { Assert: Json; AssertDescription: string }[] };
@@ -139,6 +139,11 @@ export class ResolvedStack {
     if ('Fn::And' in o) return (o['Fn::And'] as Json[]).every((x) => this.truth(x));
     if ('Fn::Or' in o) return (o['Fn::Or'] as Json[]).some((x) => this.truth(x));
     if ('Condition' in o) return this.condition(o.Condition as string);
+    // Rules only: "Returns true if a specified string matches at least one value in a list of strings".
+    if ('Fn::Contains' in o) {
+      const [list, value] = o['Fn::Contains'] as [Json[], Json];
+      return list.some((x) => String(this.resolve(x)) === String(this.resolve(value)));
+    }
     throw new Error(`iam-sim: unsupported condition ${JSON.stringify(c)}`);
   }
 
