@@ -181,7 +181,8 @@ export async function createInstances(
  * Sends one operation on the StackSet, each attempt with a new OperationId, and returns the ID of
  * the one CloudFormation accepted. An operation already running on the StackSet (an automatic
  * deployment, or a run stopped part-way) is waited out within the request's timeout (sendWhenIdle);
- * one still running then stops the run, named.
+ * one still running then stops the run, named. An operation of this run's own that CloudFormation
+ * lists is followed, never sent again.
  */
 async function startOperation(
   ctx: Context,
@@ -199,17 +200,42 @@ async function startOperation(
         `${call} was not sent: operation ${running.id} (${running.action}) is still running on StackSet ${req.stackSetName} after the timeout; re-run rollout once it ends (or pass a longer --timeout-minutes)`,
       );
   };
-  let operationId = '';
-  await sendWhenIdle(
+  const sent = new Set<string>();
+  return sendWhenIdle(
     ctx,
-    () => {
-      operationId = randomUUID();
-      return send(operationId);
+    async () => {
+      const operationId = randomUUID();
+      sent.add(operationId);
+      await send(operationId);
+      return operationId;
     },
     idle,
     deadline,
+    () => ownOperation(ctx, cfn, req, call, sent),
   );
-  return operationId;
+}
+
+/**
+ * The operation in the StackSet's list that this run already sent, if any: CloudFormation can
+ * accept a call whose answer is lost, and answer the SDK's retry of it (same OperationId) with
+ * OperationInProgressException naming that very operation (hashicorp/terraform-provider-aws#28675).
+ * Sending again with a new OperationId would run the whole operation a second time.
+ */
+async function ownOperation(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  req: StackSetRequest,
+  call: string,
+  sent: ReadonlySet<string>,
+): Promise<string | undefined> {
+  const input = { StackSetName: req.stackSetName, CallAs: req.callAs };
+  for await (const page of paginateListStackSetOperations({ client: cfn }, input))
+    for (const op of page.Summaries ?? [])
+      if (op.OperationId && sent.has(op.OperationId)) {
+        progress(ctx, `StackSet ${req.stackSetName}: ${call} ${op.OperationId} was accepted after all: following it`);
+        return op.OperationId;
+      }
+  return undefined;
 }
 
 /** Following an operation CloudFormation accepted failed: the operation may still be running. */
@@ -354,12 +380,17 @@ export async function sendWhenIdle<T>(
   send: () => Promise<T>,
   idle: () => Promise<void>,
   deadline: number,
+  /** After a refusal: what an earlier send already started (then it is not sent again). */
+  alreadyStarted?: () => Promise<T | undefined>,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await send();
     } catch (err) {
-      if (!operationInProgress(err) || ctx.now().getTime() >= deadline) throw err;
+      if (!operationInProgress(err)) throw err;
+      const started = await alreadyStarted?.();
+      if (started !== undefined) return started;
+      if (ctx.now().getTime() >= deadline) throw err;
     }
     if (attempt > 1) await ctx.sleep(ctx.pollMs);
     await idle();

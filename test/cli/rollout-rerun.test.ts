@@ -263,6 +263,40 @@ describe('rollout while another operation runs on the StackSet', () => {
     expect(followed).not.toContain(ids[0]);
   });
 
+  // CloudFormation can accept a call whose answer is lost, and answer the SDK's retry (same
+  // OperationId) with OperationInProgressException naming that very operation
+  // (hashicorp/terraform-provider-aws#28675). ListStackSetOperations lists every operation, ended
+  // ones too (API reference, StackSetOperationSummary.Status).
+  it.each([
+    { case: 'still running', status: 'RUNNING' },
+    { case: 'already ended', status: 'SUCCEEDED' },
+  ])(
+    'follows its own UpdateStackSet when the refusal names it ($case), and never sends it a second time',
+    async ({ status }) => {
+      const gen = makeGenerated();
+      existing(gen, AUTO_ON, { collectorBody: '{"older":true}' });
+      operationsSucceed();
+      const accepted: string[] = [];
+      mocks.cfn.on(UpdateStackSetCommand).callsFake(async (i) => {
+        accepted.push(i.OperationId!);
+        throw awsError(
+          'OperationInProgressException',
+          `Another Operation on StackSet is in progress: ${i.OperationId}`,
+          409,
+        );
+      });
+      mocks.cfn.on(ListStackSetOperationsCommand).callsFake(async () => ({
+        Summaries: accepted.map((id) => ({ OperationId: id, Action: 'UPDATE', Status: status })),
+      }));
+      const ctx = testContext();
+      expect(await rollout([...OU, '--generated-dir', gen], ctx), ctx.stdoutText()).toBe(0);
+      expect(updates()).toHaveLength(1);
+      expect(ctx.stderrText()).toContain(`UpdateStackSet ${accepted[0]} was accepted after all: following it`);
+      const followed = mocks.cfn.commandCalls(DescribeStackSetOperationCommand).map((c) => c.args[0].input.OperationId);
+      expect(followed).toContain(accepted[0]);
+    },
+  );
+
   it('stops naming the running operation when it outlives the timeout, and sends nothing more', async () => {
     const gen = makeGenerated();
     existing(gen, AUTO_ON, { collectorBody: '{"older":true}' });
