@@ -11,7 +11,7 @@ import { type StackInstanceSummary, type StackSetOperationPreferences } from '@a
 import { randomUUID } from 'node:crypto';
 import { STACK_INSTANCES_MAX_OUS } from '../../contract/limits.ts';
 import { errorText, OperationError, progress, type Context } from '../kit/index.ts';
-import { sendWhenIdle, waitForIdle, waitForOperation } from './stackset.ts';
+import { ownOperation, sendWhenIdle, waitForIdle, waitForOperation } from './stackset.ts';
 import { type InstanceResult, type RunningOperation } from './stackset.ts';
 
 export interface StackSetToEmpty {
@@ -146,11 +146,16 @@ export async function emptyStackSet(
     await sendWhenIdle(
       ctx,
       () =>
-        send(cfn, { ...call, OperationId: operationId }).catch((e: OperationError) => {
-          throw sentFailure(e, s.name, results, calls, i);
-        }),
+        send(cfn, { ...call, OperationId: operationId }).then(
+          () => operationId,
+          (e: OperationError) => {
+            throw sentFailure(e, s.name, results, calls, i);
+          },
+        ),
       () => idle(i),
       deadline,
+      // The call may have been accepted with its answer lost (stackset.ts ownOperation).
+      () => ownOperation(ctx, cfn, s.name, opts.callAs, 'DeleteStackInstances', new Set([operationId])),
     );
     const op = await waitForOperation(ctx, cfn, s.name, operationId, 'delete-instances', opts.callAs, left());
     results.push(...op.results);

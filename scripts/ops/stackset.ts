@@ -211,7 +211,7 @@ async function startOperation(
     },
     idle,
     deadline,
-    () => ownOperation(ctx, cfn, req, call, sent),
+    () => ownOperation(ctx, cfn, req.stackSetName, req.callAs, call, sent),
   );
 }
 
@@ -221,18 +221,19 @@ async function startOperation(
  * OperationInProgressException naming that very operation (hashicorp/terraform-provider-aws#28675).
  * Sending again with a new OperationId would run the whole operation a second time.
  */
-async function ownOperation(
+export async function ownOperation(
   ctx: Context,
   cfn: CloudFormationClient,
-  req: StackSetRequest,
+  stackSetName: string,
+  callAs: CallAs,
   call: string,
   sent: ReadonlySet<string>,
 ): Promise<string | undefined> {
-  const input = { StackSetName: req.stackSetName, CallAs: req.callAs };
+  const input = { StackSetName: stackSetName, CallAs: callAs };
   for await (const page of paginateListStackSetOperations({ client: cfn }, input))
     for (const op of page.Summaries ?? [])
       if (op.OperationId && sent.has(op.OperationId)) {
-        progress(ctx, `StackSet ${req.stackSetName}: ${call} ${op.OperationId} was accepted after all: following it`);
+        progress(ctx, `StackSet ${stackSetName}: ${call} ${op.OperationId} was accepted after all: following it`);
         return op.OperationId;
       }
   return undefined;

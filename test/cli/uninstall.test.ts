@@ -531,6 +531,33 @@ describe('uninstall: a failed stack-instance deletion', () => {
     expect(ids[0]).toBe(ids[1]);
   });
 
+  it('follows its own delete when the refusal was for that very call (accepted, its answer lost), never sending it again', async () => {
+    const { ctx } = hub();
+    const accepted: string[] = [];
+    // The first call is accepted but its answer lost; the retry is refused naming it
+    // (hashicorp/terraform-provider-aws#28675). ListStackSetOperations lists it.
+    mocks.cfn.on(DeleteStackInstancesCommand).callsFake(async (input) => {
+      if (!accepted.includes(input.OperationId!)) {
+        accepted.push(input.OperationId!);
+        if (accepted.length === 1)
+          throw awsError(
+            'OperationInProgressException',
+            `Another Operation on StackSet is in progress: ${input.OperationId}`,
+            409,
+          );
+      }
+      return {};
+    });
+    mocks.cfn.on(ListStackSetOperationsCommand).callsFake(async () => ({
+      Summaries: accepted.slice(0, 1).map((id) => ({ OperationId: id, Action: 'DELETE', Status: 'SUCCEEDED' })),
+    }));
+    const code = await uninstall(['--yes', '--nodes', 'keep'], ctx);
+    expect(code, ctx.stderrText()).toBe(0);
+    const ids = mocks.cfn.commandCalls(DeleteStackInstancesCommand).map((c) => c.args[0].input.OperationId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ctx.stderrText()).toContain(`DeleteStackInstances ${accepted[0]} was accepted after all: following it`);
+  });
+
   it('stops, naming the running operation, when it does not end within the timeout', async () => {
     const { ctx } = hub();
     mocks.cfn.on(ListStackSetOperationsCommand).resolves({
