@@ -111,21 +111,26 @@ export async function updateStackSet(
   existing: StackSet,
 ): Promise<OperationReport> {
   progress(ctx, `updating StackSet ${req.stackSetName} and its existing instances`);
-  const operationId = await startOperation(ctx, cfn, req, 'UpdateStackSet', (OperationId) =>
-    cfn.send(
+  let current = existing;
+  let attempts = 0;
+  const operationId = await startOperation(ctx, cfn, req, 'UpdateStackSet', async (OperationId) => {
+    // Sent again after waiting out another operation, which may have changed the roles: read them
+    // again, so what the operator did not name keeps its value as it is now.
+    if (attempts++ > 0) current = (await describeStackSet(cfn, req.stackSetName, req.callAs)) ?? current;
+    return cfn.send(
       new UpdateStackSetCommand({
         StackSetName: req.stackSetName,
         ...req.template,
-        Parameters: updateParameters(existing.Parameters, req.givenParameters, req.declaredKeys),
+        Parameters: updateParameters(current.Parameters, req.givenParameters, req.declaredKeys),
         Capabilities: ['CAPABILITY_NAMED_IAM'],
         PermissionModel: req.permissionModel,
-        ...settingsOnUpdate(existing, req),
+        ...settingsOnUpdate(current, req),
         OperationPreferences: req.prefs,
         OperationId,
         CallAs: req.callAs,
       }),
-    ),
-  );
+    );
+  });
   return followOperation(ctx, cfn, req, operationId, 'update');
 }
 

@@ -297,6 +297,25 @@ describe('rollout while another operation runs on the StackSet', () => {
     },
   );
 
+  it('reads the roles again after waiting out another update, so it does not put back roles that update changed', async () => {
+    const gen = makeGenerated();
+    existing(gen, CUSTOM_ROLES, { collectorBody: '{"older":true}' });
+    operationsSucceed();
+    autoDeploymentRunning();
+    let sent = 0;
+    mocks.cfn.on(UpdateStackSetCommand).callsFake(async (i) => {
+      if (++sent > 1) return { OperationId: i.OperationId };
+      // The other operation, an update by someone else, gives the StackSet another execution role.
+      existing(gen, { ...CUSTOM_ROLES, ExecutionRoleName: 'ChangedMeanwhile' }, { collectorBody: '{"older":true}' });
+      throw inProgress();
+    });
+    const ctx = testContext();
+    expect(await rollout([...SELF, '--generated-dir', gen], ctx), ctx.stdoutText()).toBe(0);
+    const collector = updates().filter((u) => u.StackSetName === COLLECTOR);
+    expect(collector.map((u) => u.ExecutionRoleName)).toEqual(['HubStackSetExec', 'ChangedMeanwhile']);
+    expect(collector[1]!.AdministrationRoleARN).toBe(ADMIN);
+  });
+
   it('stops naming the running operation when it outlives the timeout, and sends nothing more', async () => {
     const gen = makeGenerated();
     existing(gen, AUTO_ON, { collectorBody: '{"older":true}' });
