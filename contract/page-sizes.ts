@@ -5,7 +5,5 @@
 export const EC2_DESCRIBE_INSTANCES_MAX_RESULTS = 1000;
 /** SSM DescribeInstanceInformation: MaxResults 5–50. */
 export const SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS = 50;
-/** SSM ListCommandInvocations: MaxResults 1–50. */
-export const SSM_LIST_COMMAND_INVOCATIONS_MAX_RESULTS = 50;
 /** SSM GetParameterHistory: MaxResults 1–50. */
 export const SSM_GET_PARAMETER_HISTORY_MAX_RESULTS = 50;

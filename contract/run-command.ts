@@ -14,13 +14,17 @@ export const SEND_COMMAND_LIMITS = {
   commentLength: 100,
 } as const;
 
+/** ListCommandInvocations: MaxResults 1–50 (SSM API reference), the page `run` reads the nodes with. */
+export const LIST_COMMAND_INVOCATIONS_MAX_RESULTS = 50;
+
 /** MaxConcurrency and MaxErrors: 1-7 characters (SSM API reference, SendCommand, Length Constraints), beside their patterns in patterns.ts. */
 export const RATE_CONTROL_MAX_LENGTH = 7;
 
 /**
  * SendCommand TimeoutSeconds: "If this time is reached and the command hasn't already started
- * running, it won't run" (SSM API reference, SendCommand); 30 to 2,592,000 seconds (30 days), SSM's
- * default 3,600. Here, beside the other SendCommand limits, as no Lambda imports this file.
+ * running, it won't run" (SSM API reference, SendCommand); its Valid Range there is 30 to 2,592,000
+ * seconds (30 days). The SDK's model (installed) carries the sentence but not the range, which was
+ * not re-read for this change. Here, beside the other SendCommand limits, as no Lambda imports this file.
  */
 export const SEND_COMMAND_TIMEOUT_SECONDS = { min: 30, max: 2_592_000 } as const;
 

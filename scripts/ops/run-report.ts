@@ -4,8 +4,12 @@
 // were never sent, in text and --json.
 import { ListCommandsCommand, paginateListCommandInvocations } from '@aws-sdk/client-ssm';
 import type { Command, CommandInvocation } from '@aws-sdk/client-ssm';
-import { INVOCATION_OUTCOMES, invocationOutcome, type InvocationOutcome } from '../../contract/run-command.ts';
-import { SSM_LIST_COMMAND_INVOCATIONS_MAX_RESULTS } from '../../contract/page-sizes.ts';
+import {
+  INVOCATION_OUTCOMES,
+  invocationOutcome,
+  LIST_COMMAND_INVOCATIONS_MAX_RESULTS,
+} from '../../contract/run-command.ts';
+import type { InvocationOutcome } from '../../contract/run-command.ts';
 import { EXIT, errorText, progress, table, type Context } from '../kit/index.ts';
 import type { Clients } from './aws.ts';
 import type { HubNode } from './fleet.ts';
@@ -69,7 +73,7 @@ export function nodeResult(i: CommandInvocation, byId: ReadonlyMap<string, HubNo
 /** Every node's invocation with its output (Details): read once, when the command has ended. */
 async function invocations(clients: Clients, region: string, commandId: string) {
   const all: CommandInvocation[] = [];
-  const paging = { client: clients.ssm(region), pageSize: SSM_LIST_COMMAND_INVOCATIONS_MAX_RESULTS };
+  const paging = { client: clients.ssm(region), pageSize: LIST_COMMAND_INVOCATIONS_MAX_RESULTS };
   for await (const page of paginateListCommandInvocations(paging, { CommandId: commandId, Details: true }))
     all.push(...(page.CommandInvocations ?? []));
   return all;

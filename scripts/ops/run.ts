@@ -69,7 +69,7 @@ export const spec = defineCommand({
     integer('timeout-seconds', {
       help: "SendCommand's TimeoutSeconds: a node that has not started the command by then never runs it (lower it to wait less for offline nodes)",
       ...SEND_COMMAND_TIMEOUT_SECONDS,
-      defaultText: "SSM's 3600",
+      defaultText: "SSM's own",
     }),
     text('comment', { arg: 'TEXT', help: `comment stored with the command (at most ${MAX_USER_COMMENT} characters)` }),
     flag('yes', 'send without asking (required without a terminal)'),

@@ -42,7 +42,15 @@ const detail = (i: CommandInvocation) => (i.StatusDetails ?? i.Status ?? '').rep
  * DeliveryTimedOutCount, "the number of targets for which the status is Delivery Timed Out".
  */
 export function commandCounts(list: CommandInvocation[]) {
-  const terminal = ['success', 'failed', 'executiontimedout', 'deliverytimedout', 'cancelled', 'terminated', 'undeliverable'];
+  const terminal = [
+    'success',
+    'failed',
+    'executiontimedout',
+    'deliverytimedout',
+    'cancelled',
+    'terminated',
+    'undeliverable',
+  ];
   const count = (states: string[]) => list.filter((i) => states.includes(detail(i))).length;
   return {
     TargetCount: list.length,
@@ -67,7 +75,12 @@ export function commandRuns(mocks: RunMocks, finals: CommandInvocation[][], comm
     .callsFake(async () => ({ Command: { CommandId: `c-${++sends}`, Status: 'Pending' } }));
   const listOf = (id: string) =>
     (polls.get(id) ?? 0) < 2
-      ? finalOf(id).map((i) => ({ ...i, Status: 'InProgress' as const, StatusDetails: 'InProgress', CommandPlugins: [] }))
+      ? finalOf(id).map((i) => ({
+          ...i,
+          Status: 'InProgress' as const,
+          StatusDetails: 'InProgress',
+          CommandPlugins: [],
+        }))
       : finalOf(id);
   mocks.ssm.on(ListCommandsCommand).callsFake(async (input) => {
     const id = input.CommandId!;

@@ -216,15 +216,14 @@ describe('--timeout-seconds', () => {
     expect(sentTo(mocks)[0]).not.toHaveProperty('TimeoutSeconds');
   });
 
-  it.each([
-    String(SEND_COMMAND_TIMEOUT_SECONDS.min - 1),
-    String(SEND_COMMAND_TIMEOUT_SECONDS.max + 1),
-    'soon',
-  ])('refuses %s before sending anything, naming the flag and its range', async (value) => {
-    const r = await exec('--yes', ...DOC, '--agency', A, '--timeout-seconds', value);
-    expect(r.code).toBe(2);
-    expect(r.err).toContain(`--timeout-seconds`);
-    expect(r.err).toContain(`(expected ${SEND_COMMAND_TIMEOUT_SECONDS.min}–${SEND_COMMAND_TIMEOUT_SECONDS.max})`);
-    expect(sentTo(mocks)).toHaveLength(0);
-  });
+  it.each([String(SEND_COMMAND_TIMEOUT_SECONDS.min - 1), String(SEND_COMMAND_TIMEOUT_SECONDS.max + 1), 'soon'])(
+    'refuses %s before sending anything, naming the flag and its range',
+    async (value) => {
+      const r = await exec('--yes', ...DOC, '--agency', A, '--timeout-seconds', value);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`--timeout-seconds`);
+      expect(r.err).toContain(`(expected ${SEND_COMMAND_TIMEOUT_SECONDS.min}–${SEND_COMMAND_TIMEOUT_SECONDS.max})`);
+      expect(sentTo(mocks)).toHaveLength(0);
+    },
+  );
 });
