@@ -100,20 +100,24 @@ describe('the stop rule counts what SSM MaxErrors counts', () => {
 
   it('sends the later groups when a node of the first could not be reached (Delivery Timed Out), and shows it', async () => {
     const offline = withDetails(invocation(2, 'TimedOut'), 'DeliveryTimedOut');
-    commandRuns(mocks, [[invocation(1, 'Success', 0, 'ok'), offline], [invocation(4, 'Success', 0, 'b', 'c-2')]]);
+    // The Command's own Status is Failed here: the reference does not say which Status goes with its
+    // StatusDetails "Incomplete", and the rule reads the nodes, not the Command's Status.
+    const final = [[invocation(1, 'Success', 0, 'ok'), offline], [invocation(4, 'Success', 0, 'b', 'c-2')]];
+    commandRuns(mocks, final, 'Failed');
     const r = await exec('--yes', ...DOC, '--agency', six.join(','));
     expect(sentTo(mocks)).toHaveLength(2);
     expect(r.out).not.toContain('not sent');
     expect(r.out).toMatch(new RegExp(`${mi(2)}\\s+i-0000000000000000b\\s+${A}\\s+DeliveryTimedOut\\s`));
-    expect(r.out).toContain('command c-1: Success; 1 succeeded, 0 failed, 1 undelivered');
+    expect(r.out).toContain('command c-1: Failed; 1 succeeded, 0 failed, 1 undelivered');
     expect(r.out).toContain('undelivered: Delivery Timed Out or Undeliverable');
-    expect(r.out).toContain('command c-2: Success; 1 succeeded, 0 failed');
+    expect(r.out).toContain('command c-2: Failed; 1 succeeded, 0 failed');
     expect(r.code).toBe(1); // not every node succeeded
   });
 
   it('says the same in --json: the undelivered node counted on its own, not as failed', async () => {
     const offline = withDetails(invocation(2, 'Failed'), 'Undeliverable');
-    commandRuns(mocks, [[invocation(1, 'Success', 0, 'ok'), offline], [invocation(4, 'Success', 0, 'b', 'c-2')]]);
+    const final = [[invocation(1, 'Success', 0, 'ok'), offline], [invocation(4, 'Success', 0, 'b', 'c-2')]];
+    commandRuns(mocks, final, 'Failed');
     const r = await exec('--yes', '--json', ...DOC, '--agency', six.join(','));
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.out);
@@ -147,7 +151,17 @@ describe('the stop rule counts what SSM MaxErrors counts', () => {
     commandRuns(mocks, [list], 'Failed');
     const r = await exec('--yes', ...DOC, '--agency', A);
     expect(r.code).toBe(1);
-    expect(r.out).toContain('command c-1: Failed; 0 succeeded, 1 failed, 1 terminated, 1 cancelled');
+    expect(r.out).toContain('command c-1: Failed; 0 succeeded, 1 failed, 1 terminated, 1 cancelled\n');
+    expect(r.out).not.toContain('undelivered');
+  });
+
+  it('counts a node still running at --timeout-minutes as unfinished, not failed', async () => {
+    mocks.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+    mocks.ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: 'c-1', Status: 'InProgress' }] });
+    mocks.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [invocation(1, 'InProgress')] });
+    const r = await exec('--yes', '--json', ...DOC, '--timeout-minutes', '1', '--agency', A);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toMatchObject({ failed: 0, unfinished: 1, commands: [{ timedOut: true }] });
   });
 });
 
