@@ -2,20 +2,33 @@
 // one line per command. A failure while following keeps the finished commands' results and says
 // which command was sent and is still running, with its ID and how to follow it, and which groups
 // were never sent, in text and --json.
-import { ListCommandsCommand, paginateListCommandInvocations, type CommandInvocation } from '@aws-sdk/client-ssm';
+import { ListCommandsCommand, paginateListCommandInvocations } from '@aws-sdk/client-ssm';
+import type { Command, CommandInvocation } from '@aws-sdk/client-ssm';
+import {
+  INVOCATION_OUTCOMES,
+  invocationOutcome,
+  LIST_COMMAND_INVOCATIONS_MAX_RESULTS,
+} from '../../contract/run-command.ts';
+import type { InvocationOutcome } from '../../contract/run-command.ts';
 import { EXIT, errorText, progress, table, type Context } from '../kit/index.ts';
 import type { Clients } from './aws.ts';
 import type { HubNode } from './fleet.ts';
 import type { SendUncertainError } from './run-send.ts';
 import type { RunBatch } from './run-targets.ts';
 
+/** A Command's terminal Status values (SSM API reference, Command Status; Cancelling is not one). */
 const TERMINAL = new Set(['Success', 'Cancelled', 'Failed', 'TimedOut']);
 
 export interface NodeResult {
   node: string;
   ec2InstanceId: string;
   agency: string;
+  /** The invocation's Status (CommandInvocationStatus). */
   status: string;
+  /** Its StatusDetails (such as DeliveryTimedOut), which tells apart what Status groups together. */
+  statusDetails?: string;
+  /** What it came to for the stop rule and the counts (contract/run-command.ts). */
+  outcome: InvocationOutcome;
   exitCode?: number;
   output: string;
 }
@@ -47,6 +60,8 @@ export function nodeResult(i: CommandInvocation, byId: ReadonlyMap<string, HubNo
     ec2InstanceId: node?.ec2InstanceId ?? '',
     agency: node?.agency ?? '',
     status: i.Status ?? 'Unknown',
+    ...(i.StatusDetails !== undefined ? { statusDetails: i.StatusDetails } : {}),
+    outcome: invocationOutcome(i.Status, i.StatusDetails),
     exitCode: (failing ?? plugins[0])?.ResponseCode,
     output: plugins
       .map((p) => p.Output ?? '')
@@ -55,15 +70,36 @@ export function nodeResult(i: CommandInvocation, byId: ReadonlyMap<string, HubNo
   };
 }
 
-async function invocations(clients: Clients, region: string, commandId: string, details: boolean) {
+/** Every node's invocation with its output (Details): read once, when the command has ended. */
+async function invocations(clients: Clients, region: string, commandId: string) {
   const all: CommandInvocation[] = [];
-  const input = { CommandId: commandId, Details: details };
-  for await (const page of paginateListCommandInvocations({ client: clients.ssm(region), pageSize: 50 }, input))
+  const paging = { client: clients.ssm(region), pageSize: LIST_COMMAND_INVOCATIONS_MAX_RESULTS };
+  for await (const page of paginateListCommandInvocations(paging, { CommandId: commandId, Details: true }))
     all.push(...(page.CommandInvocations ?? []));
   return all;
 }
 
-/** Polls one command until it is finished or the deadline passes; prints each node's changes. */
+/**
+ * One progress line from the Command that ListCommands answers: its Status and the counts SSM keeps
+ * (SSM API reference, Command: TargetCount; CompletedCount, "the number of targets for which the
+ * command invocation reached a terminal state"; ErrorCount, "Failed or Execution Timed Out";
+ * DeliveryTimedOutCount, "Delivery Timed Out"). Pure.
+ */
+export function commandProgress(commandId: string, cmd: Command | undefined): string {
+  if (!cmd) return `command ${commandId}: not listed yet`;
+  const n = (x: number | undefined) => x ?? 0;
+  const extra = [
+    ...(n(cmd.ErrorCount) ? [`${cmd.ErrorCount} failed`] : []),
+    ...(n(cmd.DeliveryTimedOutCount) ? [`${cmd.DeliveryTimedOutCount} delivery timed out`] : []),
+  ];
+  const counts = `${n(cmd.CompletedCount)} of ${n(cmd.TargetCount)} nodes finished`;
+  return `command ${commandId}: ${cmd.Status ?? 'Unknown'}; ${counts}${extra.length ? ` (${extra.join(', ')})` : ''}`;
+}
+
+/**
+ * Polls one command until it is finished or the deadline passes: one ListCommands call per poll
+ * (its Status and counts, printed when they change), then the nodes' invocations, once.
+ */
 export async function follow(
   ctx: Context,
   clients: Clients,
@@ -72,20 +108,17 @@ export async function follow(
   deadline: number,
   byId: ReadonlyMap<string, HubNode>,
 ): Promise<CommandResult> {
-  const seen = new Map<string, string>();
+  let shown = '';
   for (;;) {
     const cmd = (await clients.ssm(region).send(new ListCommandsCommand({ CommandId: commandId }))).Commands?.[0];
-    // Only the closing list needs the nodes' output (Details); the polls read statuses.
     const status = cmd?.Status ?? 'Unknown';
     const done = TERMINAL.has(status);
     const timedOut = !done && ctx.now().getTime() >= deadline;
-    const list = await invocations(clients, region, commandId, done || timedOut);
-    for (const i of list) {
-      const s = i.StatusDetails ?? i.Status ?? 'Unknown';
-      if (seen.get(i.InstanceId ?? '') !== s) progress(ctx, `[${i.InstanceId}] ${s}`);
-      seen.set(i.InstanceId ?? '', s);
-    }
+    const line = commandProgress(commandId, cmd);
+    if (line !== shown) progress(ctx, line);
+    shown = line;
     if (done || timedOut) {
+      const list = await invocations(clients, region, commandId);
       const results = list.map((i) => nodeResult(i, byId)).sort((a, b) => (a.node < b.node ? -1 : 1));
       return { commandId, status, timedOut, results };
     }
@@ -114,7 +147,36 @@ export function beyondMaxErrors(maxErrors: string, failed: number, nodes: number
   return failed > allowed;
 }
 
-const failedOf = (c: CommandResult) => c.results.filter((x) => x.status !== 'Success').length;
+export type OutcomeCounts = Record<InvocationOutcome, number>;
+
+/** How many of the nodes came to each outcome (contract/run-command.ts). Pure. */
+export function outcomeCounts(results: ReadonlyArray<Pick<NodeResult, 'outcome'>>): OutcomeCounts {
+  const counts = Object.fromEntries(INVOCATION_OUTCOMES.map((k) => [k, 0])) as OutcomeCounts;
+  for (const r of results) counts[r.outcome] += 1;
+  return counts;
+}
+
+/**
+ * The nodes that count against --max-errors: Failed or Execution Timed Out, exactly what SSM's
+ * Command.ErrorCount counts and MaxErrors stops on. A node SSM could not reach (Delivery Timed Out,
+ * Undeliverable) is reported on its own and stops nothing, as in SSM.
+ */
+const failedOf = (c: CommandResult) => outcomeCounts(c.results).failed;
+
+/** The counts as the report names them (--json). */
+function countsJson(k: OutcomeCounts) {
+  const { success, failed, undelivered, terminated, cancelled, unfinished } = k;
+  return { succeeded: success, failed, undelivered, terminated, cancelled, unfinished };
+}
+
+const sumCounts = (cs: CommandResult[]) => outcomeCounts(cs.flatMap((c) => c.results));
+
+/** The other outcomes than success and failure that a command had, such as "1 undelivered". Pure. */
+export function otherOutcomes(k: OutcomeCounts): string[] {
+  return (['undelivered', 'terminated', 'cancelled', 'unfinished'] as const)
+    .filter((o) => k[o] > 0)
+    .map((o) => `${k[o]} ${o}`);
+}
 
 /** Why the groups after this finished command are not sent, or undefined to go on. Pure. */
 export function stopAfter(c: CommandResult, maxErrors: string): string | undefined {
@@ -143,10 +205,10 @@ function outcomeJson(region: string, o: RunOutcome) {
   const uncertain = u?.comment && u.check ? { comment: u.comment, check: u.check } : undefined;
   return {
     commands: [
-      ...o.done.map((c) => ({ ...c, failed: failedOf(c) })),
+      ...o.done.map((c) => ({ ...c, ...countsJson(outcomeCounts(c.results)) })),
       ...o.running.map((commandId) => ({ commandId, status: 'StillRunning' })),
     ],
-    failed: o.done.reduce((n, c) => n + failedOf(c), 0),
+    ...countsJson(sumCounts(o.done)),
     stillRunning: o.running.length > 0,
     notSent: o.unsent.map((u) => ({ command: u.command, of: o.total, ...u.batch })),
     ...(uncertain ? { mayHaveBeenSent: uncertain } : {}),
@@ -165,14 +227,19 @@ function outcomeText(ctx: Context, region: string, o: RunOutcome): void {
       x.node,
       x.ec2InstanceId || '-',
       x.agency || '-',
-      x.status,
+      x.statusDetails ?? x.status,
       x.exitCode === undefined ? '-' : String(x.exitCode),
       outputPreview(x.output),
     ]);
   if (o.done.length) ctx.stdout(`${table(['node', 'EC2 instance', 'agency', 'status', 'exit', 'output'], rows)}\n\n`);
   for (const c of o.done) {
-    const bad = failedOf(c);
-    ctx.stdout(`command ${c.commandId}: ${c.status}; ${c.results.length - bad} succeeded, ${bad} failed\n`);
+    const k = outcomeCounts(c.results);
+    const other = otherOutcomes(k).map((x) => `, ${x}`);
+    ctx.stdout(`command ${c.commandId}: ${c.status}; ${k.success} succeeded, ${k.failed} failed${other.join('')}\n`);
+    if (k.undelivered)
+      ctx.stdout(
+        'undelivered: Delivery Timed Out or Undeliverable (the node was offline or unreachable); not counted against --max-errors, as in SSM\n',
+      );
     if (c.timedOut) ctx.stdout(`still running: follow it with ${followHint(region, c.commandId)}\n`);
   }
   for (const id of o.running) {
@@ -191,7 +258,8 @@ function outcomeText(ctx: Context, region: string, o: RunOutcome): void {
 export function reportRun(ctx: Context, region: string, o: RunOutcome, json: boolean): number {
   const nodes = o.done.reduce((n, c) => n + c.results.length, 0);
   const clean = !o.running.length && !o.unsent.length && o.error === undefined && !o.stopped;
-  const ok = clean && nodes > 0 && o.done.every((c) => !c.timedOut && failedOf(c) === 0);
+  const allSucceeded = (c: CommandResult) => c.results.every((x) => x.outcome === 'success');
+  const ok = clean && nodes > 0 && o.done.every((c) => !c.timedOut && allSucceeded(c));
   if (json) ctx.stdout(`${JSON.stringify(outcomeJson(region, o), null, 2)}\n`);
   else outcomeText(ctx, region, o);
   const sent = [...o.done.map((c) => c.commandId), ...o.running];

@@ -3,12 +3,12 @@
 // no AWS call), preview (the account and Region, the document, the targets and the hub nodes they
 // reach; --dry-run stops here), confirmation (--yes without a terminal), then per group of agencies
 // in turn: send (once), follow to its end; report.
-import { defaultContext, defineCommand, EXIT, flag, list, progress, repeatable } from '../kit/index.ts';
+import { defaultContext, defineCommand, EXIT, flag, integer, list, progress, repeatable } from '../kit/index.ts';
 import { requireConfirmable, runCommand, text, textWithDefault, UsageError, type Context } from '../kit/index.ts';
 import type { Values } from '../kit/index.ts';
 import * as v from '../kit/validate.ts';
 import { MAX_CONCURRENCY_PATTERN, MAX_ERRORS_PATTERN } from '../../contract/patterns.ts';
-import { RATE_CONTROL_MAX_LENGTH } from '../../contract/run-command.ts';
+import { RATE_CONTROL_MAX_LENGTH, SEND_COMMAND_TIMEOUT_SECONDS } from '../../contract/run-command.ts';
 import { DOCUMENT_NAME_OR_ARN_PATTERN } from '../../contract/patterns.ts';
 import { callerAccount, makeClients, resolveRegion, type Clients } from './aws.ts';
 import { AWS_OPTIONS, loadConfig, timeoutOption } from './common.ts';
@@ -63,8 +63,13 @@ export const spec = defineCommand({
     textWithDefault('max-concurrency', { arg: 'N|N%', help: 'nodes running at once (per command)', default: '50' }),
     textWithDefault('max-errors', {
       arg: 'N|N%',
-      help: 'failed nodes a command allows (per command; beyond it, SSM stops sending and later groups are not sent)',
+      help: 'failed nodes a command allows (Failed or Execution Timed Out, as SSM counts them; per command; beyond it, SSM stops sending and later groups are not sent)',
       default: '0',
+    }),
+    integer('timeout-seconds', {
+      help: "SendCommand's TimeoutSeconds: a node that has not started the command by then never runs it (lower it to wait less for offline nodes)",
+      ...SEND_COMMAND_TIMEOUT_SECONDS,
+      defaultText: "SSM's own",
     }),
     text('comment', { arg: 'TEXT', help: `comment stored with the command (at most ${MAX_USER_COMMENT} characters)` }),
     flag('yes', 'send without asking (required without a terminal)'),
@@ -82,6 +87,7 @@ interface RunPlan {
   document: string;
   maxConcurrency: string;
   maxErrors: string;
+  timeoutSeconds?: number;
   comment?: string;
   parameters: Map<string, string[]>;
   batches: RunBatch[];
@@ -100,7 +106,8 @@ function plan(o: Options, keys: FleetKeys): RunPlan {
   for (const p of parseAssignments('--parameter', o.parameter))
     parameters.set(p.name, [...(parameters.get(p.name) ?? []), p.value]);
   const batches = planBatches(keys, o.agency, o.target.map(parseTarget));
-  return { document: o.document, maxConcurrency, maxErrors, comment: o.comment, parameters, batches };
+  const timeoutSeconds = o['timeout-seconds'];
+  return { document: o.document, maxConcurrency, maxErrors, timeoutSeconds, comment: o.comment, parameters, batches };
 }
 
 function preview(region: string, account: string, p: RunPlan, nodes: HubNode[]): RunPreview {
@@ -131,6 +138,7 @@ async function sendBatch(ctx: Context, clients: Clients, region: string, p: RunP
     Comment,
     MaxConcurrency: p.maxConcurrency,
     MaxErrors: p.maxErrors,
+    ...(p.timeoutSeconds !== undefined ? { TimeoutSeconds: p.timeoutSeconds } : {}),
   });
   progress(ctx, `command ${id} sent to ${JSON.stringify(b.kind === 'nodes' ? b.instanceIds : b.targets)}`);
   return id;

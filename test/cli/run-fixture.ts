@@ -30,6 +30,36 @@ export const invocation = (
   CommandPlugins: code === undefined ? [] : [{ Name: 'runShellScript', ResponseCode: code, Output: output }],
 });
 
+/** A StatusDetails value without spaces or case, as the API answers it (DeliveryTimedOut). */
+const detail = (i: CommandInvocation) => (i.StatusDetails ?? i.Status ?? '').replace(/\s+/g, '').toLowerCase();
+
+/**
+ * The counts a Command carries, from its invocations, as the SSM API reference's Command data type
+ * defines them: TargetCount, "the number of targets for the command"; CompletedCount, the targets
+ * whose invocation "reached a terminal state. Terminal states include the following: Success,
+ * Failed, Execution Timed Out, Delivery Timed Out, Cancelled, Terminated, or Undeliverable";
+ * ErrorCount, "the number of targets for which the status is Failed or Execution Timed Out";
+ * DeliveryTimedOutCount, "the number of targets for which the status is Delivery Timed Out".
+ */
+export function commandCounts(list: CommandInvocation[]) {
+  const terminal = [
+    'success',
+    'failed',
+    'executiontimedout',
+    'deliverytimedout',
+    'cancelled',
+    'terminated',
+    'undeliverable',
+  ];
+  const count = (states: string[]) => list.filter((i) => states.includes(detail(i))).length;
+  return {
+    TargetCount: list.length,
+    CompletedCount: count(terminal),
+    ErrorCount: count(['failed', 'executiontimedout']),
+    DeliveryTimedOutCount: count(['deliverytimedout']),
+  };
+}
+
 /**
  * Run Command as the SSM API reference describes it (SendCommand returns the new Command; ListCommands
  * by CommandId gives its Status; ListCommandInvocations pages with NextToken). SendCommand answers c-1, c-2, … in order; each command runs for two polls (ListCommands by
@@ -43,22 +73,24 @@ export function commandRuns(mocks: RunMocks, finals: CommandInvocation[][], comm
   mocks.ssm
     .on(SendCommandCommand)
     .callsFake(async () => ({ Command: { CommandId: `c-${++sends}`, Status: 'Pending' } }));
+  const listOf = (id: string) =>
+    (polls.get(id) ?? 0) < 2
+      ? finalOf(id).map((i) => ({
+          ...i,
+          Status: 'InProgress' as const,
+          StatusDetails: 'InProgress',
+          CommandPlugins: [],
+        }))
+      : finalOf(id);
   mocks.ssm.on(ListCommandsCommand).callsFake(async (input) => {
     const id = input.CommandId!;
     polls.set(id, (polls.get(id) ?? 0) + 1);
-    return { Commands: [{ CommandId: id, Status: (polls.get(id)! < 2 ? 'InProgress' : commandStatus) as 'Success' }] };
+    const Status = (polls.get(id)! < 2 ? 'InProgress' : commandStatus) as 'Success';
+    return { Commands: [{ CommandId: id, Status, ...commandCounts(listOf(id)) }] };
   });
   mocks.ssm.on(ListCommandInvocationsCommand).callsFake(async (input) => {
     const id = input.CommandId!;
-    const list =
-      (polls.get(id) ?? 0) < 2
-        ? finalOf(id).map((i) => ({
-            ...i,
-            Status: 'InProgress' as const,
-            StatusDetails: 'InProgress',
-            CommandPlugins: [],
-          }))
-        : finalOf(id);
+    const list = listOf(id);
     const start = Number(input.NextToken ?? 0);
     return {
       CommandInvocations: list.slice(start, start + 2),

@@ -273,7 +273,12 @@ describe('run after the send', () => {
     expect(r.code).toBe(1);
     expect(JSON.parse(r.out)).toEqual({
       commands: [{ commandId: 'c-1', status: 'StillRunning' }],
+      succeeded: 0,
       failed: 0,
+      undelivered: 0,
+      terminated: 0,
+      cancelled: 0,
+      unfinished: 0,
       stillRunning: true,
       notSent: [],
       error: 'ThrottlingException: Rate exceeded',

@@ -57,11 +57,12 @@ describe('run', () => {
       new RegExp(`^${mi(1)}\\s+i-0000000000000000a\\s+${A}\\s+Success\\s+0\\s+12:00:01 up 3 days ⏎ load average: 0.1$`),
     );
     expect(r.out).toContain('command c-1: Success; 3 succeeded, 0 failed');
-    expect(r.err).toContain(`[${mi(1)}] InProgress`);
-    expect(r.err).toContain(`[${mi(1)}] Success`);
-    // The polls read statuses only; the nodes' output (Details) is read once, at the end (2 pages).
+    // Progress from the Command's own counts (ListCommands), once per change.
+    expect(r.err).toContain('command c-1: InProgress; 0 of 3 nodes finished');
+    expect(r.err).toContain('command c-1: Success; 3 of 3 nodes finished');
+    // The polls read the Command only; the nodes (with their output) are read once, at the end (2 pages).
     const details = mocks.ssm.commandCalls(ListCommandInvocationsCommand).map((c) => c.args[0].input.Details);
-    expect(details).toEqual([false, false, true, true]);
+    expect(details).toEqual([true, true]);
   });
 
   it('exits 1 when any node failed, and shows its exit code and output', async () => {
@@ -91,6 +92,8 @@ describe('run', () => {
       ec2InstanceId: 'i-0000000000000000b',
       agency: A,
       status: 'Failed',
+      statusDetails: 'Failed',
+      outcome: 'failed',
       exitCode: 2,
       output: 'no',
     });

@@ -75,7 +75,8 @@ export async function startRunCommandFake(
       return { Command: { CommandId: c.CommandId, Comment: c.Comment, Status: 'Pending' } };
     },
     // ListCommands: by CommandId, or filtered by InvokedAfter (SSM API reference, ListCommands,
-    // CommandFilter). Commands here finish at once.
+    // CommandFilter). Commands here finish at once, every node with Success: the Command's counts
+    // (SSM API reference, Command: TargetCount, CompletedCount, ErrorCount, DeliveryTimedOutCount).
     ListCommands(body) {
       const after = ((body.Filters ?? []) as Array<{ key: string; value: string }>).find(
         (f) => f.key === 'InvokedAfter',
@@ -86,7 +87,18 @@ export async function startRunCommandFake(
           (!after || c.RequestedDateTime >= Date.parse(after.value)),
       );
       if (body.CommandId && !list.length) throw new FakeApiError('InvalidCommandId', 'no such command');
-      return { Commands: list.map((c) => ({ CommandId: c.CommandId, Comment: c.Comment, Status: 'Success' })) };
+      return {
+        Commands: list.map((c) => ({
+          CommandId: c.CommandId,
+          Comment: c.Comment,
+          Status: 'Success',
+          StatusDetails: 'Success',
+          TargetCount: c.nodes.length,
+          CompletedCount: c.nodes.length,
+          ErrorCount: 0,
+          DeliveryTimedOutCount: 0,
+        })),
+      };
     },
     // ListCommandInvocations: one entry per node; the plugins' output only with Details (SSM API
     // reference, ListCommandInvocations Details).
@@ -99,6 +111,7 @@ export async function startRunCommandFake(
           CommandId: c.CommandId,
           InstanceId: id,
           Status: 'Success',
+          StatusDetails: 'Success',
           CommandPlugins: plugins,
         })),
       };
