@@ -22,6 +22,10 @@ export interface TemplateParameter {
   NoEcho?: boolean | string;
   AllowedPattern?: string;
   AllowedValues?: unknown[];
+  MinLength?: number | string;
+  MaxLength?: number | string;
+  MinValue?: number | string;
+  MaxValue?: number | string;
   Description?: string;
 }
 
@@ -105,7 +109,9 @@ export const isNoEcho = (p: TemplateParameter | undefined): boolean => p?.NoEcho
 
 /**
  * Checks a parameter value against the template's own declaration (existence, AllowedPattern,
- * AllowedValues) so CloudFormation's rejection is caught before any AWS call.
+ * AllowedValues, MinLength/MaxLength, MinValue/MaxValue) so CloudFormation's rejection is caught
+ * before any AWS call. The template's Rules, which relate parameters to each other, are left to
+ * CloudFormation, which checks them before it changes anything.
  */
 export function checkParameter(
   flag: string,
@@ -129,6 +135,23 @@ export function checkParameter(
   if (p.AllowedValues && !p.AllowedValues.map(String).includes(value)) {
     throw new UsageError(`${flag}: ${templateName} parameter ${name} must be one of ${p.AllowedValues.join(', ')}`);
   }
+  const problem = boundsProblem(p, value);
+  if (problem) throw new UsageError(`${flag}: ${templateName} parameter ${name} ${problem}`);
+}
+
+/** A value outside the declared length (String) or range (Number), as CloudFormation checks them. Pure. */
+export function boundsProblem(p: TemplateParameter, value: string): string | undefined {
+  const bound = (b: number | string | undefined) => (b === undefined ? undefined : Number(b));
+  const [minLength, maxLength, min, max] = [p.MinLength, p.MaxLength, p.MinValue, p.MaxValue].map(bound);
+  const chars = [...value].length;
+  if (minLength !== undefined && chars < minLength) return `must be at least ${minLength} characters`;
+  if (maxLength !== undefined && chars > maxLength) return `must be at most ${maxLength} characters`;
+  if (p.Type !== 'Number' || (min === undefined && max === undefined)) return undefined;
+  const n = value.trim() === '' ? NaN : Number(value);
+  if (Number.isNaN(n)) return 'must be a number';
+  if (min !== undefined && n < min) return `must be at least ${min}`;
+  if (max !== undefined && n > max) return `must be at most ${max}`;
+  return undefined;
 }
 
 /** Parses repeated NAME=VALUE flags. */

@@ -7,6 +7,8 @@ import { ValidateTemplateCommand } from '@aws-sdk/client-cloudformation';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { main } from '../../scripts/ops/publish.ts';
 import { quickCreateLink } from '../../scripts/ops/links.ts';
+import { boundsProblem } from '../../scripts/ops/generated.ts';
+import { PROJECT_ROOT } from '../../scripts/kit/index.ts';
 import { awsError, makeGenerated, mockAll, sha256, testContext } from './helpers.ts';
 
 let mocks: ReturnType<typeof mockAll>;
@@ -204,6 +206,42 @@ describe('publish', () => {
       ).toThrow(`no parameter ${name}`);
     },
   );
+
+  it.each([
+    {
+      param: 'central-operations:ScanMaxConcurrency=12345678',
+      error: 'ScanMaxConcurrency must be at most 7 characters',
+    },
+    {
+      param: 'central-operations:CustomBaselineApproveAfterDays=400',
+      error: 'CustomBaselineApproveAfterDays must be at most 360',
+    },
+    { param: 'central-operations:CustomBaselineApproveAfterDays=-1', error: 'must be at least 0' },
+    { param: 'central-operations:CustomBaselineApproveAfterDays=soon', error: 'must be a number' },
+  ])(
+    'refuses --param $param outside its declared length or range (exit 2, nothing written)',
+    async ({ param, error }) => {
+      const gen = join(PROJECT_ROOT, 'generated');
+      const ctx = testContext();
+      const out = mkdtempSync(join(tmpdir(), 'dry-'));
+      expect(await main(['--dry-run', '--out', out, '--generated-dir', gen, '--param', param], ctx)).toBe(2);
+      expect(ctx.stderrText()).toContain(error);
+      expect(existsSync(join(out, 'launch-links.md'))).toBe(false);
+    },
+  );
+
+  it.each([
+    { p: { MaxLength: 7 }, value: '1234567', problem: undefined },
+    { p: { MaxLength: '7' }, value: '12345678', problem: 'must be at most 7 characters' },
+    { p: { MinLength: 1 }, value: '', problem: 'must be at least 1 characters' },
+    { p: { MaxLength: 2 }, value: 'éé', problem: undefined },
+    { p: { Type: 'Number', MinValue: 0, MaxValue: 360 }, value: '360', problem: undefined },
+    { p: { Type: 'Number', MinValue: 0, MaxValue: 360 }, value: '360.5', problem: 'must be at most 360' },
+    { p: { Type: 'Number', MinValue: 1 }, value: ' ', problem: 'must be a number' },
+    { p: { Type: 'String', MinValue: 1 }, value: 'x', problem: undefined },
+  ])('boundsProblem($p, $value) is $problem', ({ p, value, problem }) => {
+    expect(boundsProblem(p, value)).toBe(problem);
+  });
 
   it('uses the GovCloud console and path-style URLs for dotted bucket names', () => {
     const { url } = quickCreateLink({
