@@ -218,7 +218,7 @@ export function activationIdsToDelete(record: ActivationRecord): string[] {
  * Folds a record another writer stored into ours, so that no activation either of us created is
  * forgotten. The newest activation (by creation time) is current, whoever created it: a rotation
  * that read the record before a stack update must not put the old activation back. Every other
- * activation either record knows stays in `previous` (kept until it expires), and the known IDs
+ * activation either record knows stays in `previous` (until retired), and the known IDs
  * are the union. Our own bookkeeping (the last rotation error) wins.
  */
 export function mergeRecords(ours: ActivationRecord, theirs: ActivationRecord): ActivationRecord {
