@@ -126,6 +126,7 @@ const FILTER_VALUES_MAX = 100;
 async function* managedNodes(
   activationIds: readonly string[] | undefined,
   opts: CallOptions,
+  resourceType: string | undefined = 'ManagedInstance',
 ): AsyncGenerator<{ activationId?: string }> {
   if (activationIds && activationIds.length === 0) return;
   const groups = activationIds
@@ -134,7 +135,7 @@ async function* managedNodes(
       )
     : [undefined];
   for (const ids of groups) {
-    const Filters = [{ Key: 'ResourceType', Values: ['ManagedInstance'] }];
+    const Filters = resourceType ? [{ Key: 'ResourceType', Values: [resourceType] }] : [];
     if (ids) Filters.push({ Key: 'ActivationIds', Values: [...ids] });
     const pages = paginateDescribeInstanceInformation({ client: ssm(), pageSize: 50 }, { Filters }, opts);
     for await (const page of pages)
@@ -159,7 +160,8 @@ export async function activationIdsInUse(
   opts: CallOptions = {},
 ): Promise<Set<string>> {
   const inUse = new Set<string>();
-  for await (const n of managedNodes(activationIds, opts)) if (n.activationId) inUse.add(n.activationId);
+  // Any node that carries the ID counts, whatever its resource type.
+  for await (const n of managedNodes(activationIds, opts, undefined)) if (n.activationId) inUse.add(n.activationId);
   return inUse;
 }
 

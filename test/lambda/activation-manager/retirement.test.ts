@@ -89,6 +89,28 @@ describe('a replaced activation', () => {
   });
 });
 
+describe('an agency whose nodes come from more activations than the record can name', () => {
+  it('still rotates: the oldest IDs are dropped with an ERROR naming them', async () => {
+    const seeded = seedAgency(h.fake, A, { expiresInMs: 3 * DAY, createdAgoMs: 27 * DAY });
+    const older = Array.from({ length: 100 }, (_, i) => `${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`);
+    for (const id of older) h.fake.nodes.add(id, { now: new Date() }); // each still has a node
+    const name = `/central-hub/agencies/${A}`;
+    h.fake.state.parameters.get(name)!.Value = JSON.stringify({
+      ...seeded.record,
+      knownActivationIds: [seeded.current.ActivationId, ...older],
+    });
+
+    expect((await rotate()).rotated).toEqual([A]);
+    const kept = storedRecord(h.fake, A)!.knownActivationIds;
+    const dropped = older.filter((id) => !kept.includes(id));
+    expect(kept.slice(0, 2)).toEqual([storedRecord(h.fake, A)!.current.activationId, seeded.current.ActivationId]);
+    expect(dropped).toEqual(older.slice(older.length - dropped.length)); // the oldest
+    expect(dropped.length).toBeGreaterThan(0);
+    const error = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.level === 'ERROR');
+    expect(error).toMatchObject({ agencyAccountId: A, droppedActivationIds: [...dropped].reverse() }); // oldest first
+  });
+});
+
 describe('hundreds of usage rotations in 30 days', () => {
   it('keep rotating: the record fits, every node keeps its activation ID in it, and no replaced activation outlives its grace period', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: T0 });
