@@ -145,6 +145,24 @@ export const BATCH_GET_MAX_KEYS = 100;
 export const COLLECTOR_SILENT_HOURS = 24;
 
 /**
+ * A replaced activation stays valid this long after its rotation; the activation manager's first
+ * run after that deletes it (DeleteActivation: its nodes stay registered). The agency's parameters
+ * keep the old code until its collector's next activation refresh (every reconcile, hourly by
+ * default; a refresh skipped for time or a failed hub call is retried at the next reconcile), and
+ * a registration worker uses the code seconds after reading it (documents/register-linux.sh,
+ * register-windows.ps1: it reads it under its lock, waits SSM_HUB_WORKER_DELAY, 10 s, and
+ * registers). So the old code is in use for about an hour; 24 hours also covers a collector that
+ * misses many refreshes, and one silent for longer is what `status` reports (COLLECTOR_SILENT_HOURS).
+ */
+export const REPLACED_ACTIVATION_GRACE_HOURS = COLLECTOR_SILENT_HOURS;
+/**
+ * Replaced activations waiting out their grace period, at most: a rotation past this deletes the
+ * oldest at once. The scheduled rotation (every 12 hours by default) adds at most one per run, so
+ * two wait at a time; only stack updates in quick succession reach this. It bounds the record.
+ */
+export const REPLACED_ACTIVATIONS_KEPT_MAX = 4;
+
+/**
  * Lambda lets an account reserve concurrency "as long as you leave at least 100 simultaneous
  * executions unreserved" (Lambda API reference, PutFunctionConcurrency). The fleet lifecycle
  * reserves 1 (one pass at a time), so central-manager's creation fails in an account whose

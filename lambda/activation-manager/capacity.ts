@@ -32,18 +32,28 @@ export const agencyActivationIds = (record: ActivationRecord): string[] => [
   ]),
 ];
 
-/** The limit the agency's next activation may have, from its nodes now and the run's capacity. */
+/**
+ * The limit the agency's next activation may have, from its nodes now, the registrations still open
+ * on an activation that stays valid beside it (`agencyOpen`), and the run's capacity.
+ */
 export async function nextLimit(
   cfg: ManagerConfig,
   cap: RunCapacity,
   record: ActivationRecord | undefined,
   wanted: number,
+  agencyOpen = 0,
 ): Promise<CappedLimit & { agencyNodes: number }> {
   const ids = record ? agencyActivationIds(record) : [];
   const agencyNodes = cap.quota === undefined ? 0 : await countManagedNodes(ids);
   const limit = cappedRegistrationLimit(
     wanted,
-    { agencyNodes, regionNodes: cap.regionNodes + cap.committed, advanced: cap.advanced, quota: cap.quota },
+    {
+      agencyNodes,
+      agencyOpen,
+      regionNodes: cap.regionNodes + cap.committed,
+      advanced: cap.advanced,
+      quota: cap.quota,
+    },
     cfg.standardTierNodeLimit,
   );
   return { ...limit, agencyNodes };
@@ -52,6 +62,6 @@ export async function nextLimit(
 /** Why no activation can be created now, in words an operator can act on. */
 export function capacityRefusal(reason: 'agency-quota' | 'standard-tier', quota: number | undefined): string {
   return reason === 'agency-quota'
-    ? `the agency already holds its quota of ${quota} managed nodes; raise lifecycle.agencyNodeQuota or deregister nodes`
+    ? `the agency's managed nodes (and the registrations still open on its current activation) already fill its quota of ${quota}; raise lifecycle.agencyNodeQuota or deregister nodes`
     : "the Region's standard tier has no room for another node; enable the advanced tier or deregister nodes";
 }

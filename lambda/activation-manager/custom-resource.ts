@@ -26,6 +26,7 @@ import {
   type CallOptions,
 } from './ssm-io.ts';
 import { capacityRefusal, nextLimit, readCapacity } from './capacity.ts';
+import { pruneKnownIds, retireReplaced } from './retire.ts';
 import {
   deleteRecord,
   readRecord,
@@ -128,8 +129,13 @@ async function issueActivation(
   ctx.secrets.add(created.activationCode);
   const fresh = newRecord(props.agencyAccountId, created, settings, request.expirationDate, cfg.region, now);
   const issued = { ...(existing ? rotatedRecord(existing.record, fresh) : fresh), stackId };
-  const record =
+  const wished =
     limit < props.registrationLimit ? { ...issued, requestedRegistrationLimit: props.registrationLimit } : issued;
+  // As a rotation does: replaced activations past their grace period (or too many) go, and so do
+  // the known IDs no node carries, so no number of stack updates outgrows the record.
+  const describe = (err: unknown) => ctx.secrets.describe(err);
+  const retired = await retireReplaced(wished, now, describe, ctx.call);
+  const record = await pruneKnownIds(retired.record, retired.removed, describe, ctx.call);
   try {
     // A rotation may run at the same moment: the write folds in whatever it stored meanwhile.
     await step('PutParameter', () =>
@@ -147,7 +153,7 @@ async function issueActivation(
     );
     throw err;
   }
-  log('INFO', existing ? 'activation issued; the earlier one stays valid until it expires' : 'activation issued', {
+  log('INFO', existing ? 'activation issued; the earlier one stays valid for its grace period' : 'activation issued', {
     agencyAccountId: props.agencyAccountId,
     activationId: created.activationId,
     expiresAt: record.current.expiresAt,

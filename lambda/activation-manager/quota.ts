@@ -23,6 +23,8 @@ export function agencyQuota(policy: QuotaPolicy, agencies: number, advanced: boo
 export interface Capacity {
   /** Nodes registered with this agency's activations now. */
   agencyNodes: number;
+  /** Registrations still open on an activation of the agency that stays valid beside the new one. */
+  agencyOpen?: number;
   /** Hybrid nodes registered in the Region now (every agency). */
   regionNodes: number;
   advanced: boolean;
@@ -34,11 +36,11 @@ export type CappedLimit =
 
 /**
  * The registration limit a new activation gets: the wanted one, cut so that the agency's nodes
- * stay within its quota and (on the standard tier) the Region's nodes within the tier's limit.
- * Refused when not even one more node fits.
+ * (plus the registrations still open beside it) stay within its quota and (on the standard tier)
+ * the Region's nodes within the tier's limit. Refused when not even one more node fits.
  */
 export function cappedRegistrationLimit(wanted: number, c: Capacity, standardTierNodeLimit: number): CappedLimit {
-  const byQuota = c.quota === undefined ? Infinity : c.quota - c.agencyNodes;
+  const byQuota = c.quota === undefined ? Infinity : c.quota - c.agencyNodes - (c.agencyOpen ?? 0);
   const byTier = c.advanced ? Infinity : standardTierNodeLimit - c.regionNodes;
   if (byQuota < 1) return { ok: false, reason: 'agency-quota' };
   if (byTier < 1) return { ok: false, reason: 'standard-tier' };

@@ -1,22 +1,22 @@
 // The scheduled rotation. For each agency record: replace the current activation when it nears
-// expiry or its registration limit, and delete previous activations that have expired. One
-// agency's failure never stops the others; the run then fails as a whole so the alarm fires.
+// expiry or its registration limit, and delete replaced activations once their grace period is
+// over (retire.ts). One agency's failure never stops the others; the run then fails as a whole so
+// the alarm fires.
 import type { ActivationRecord } from '../shared/activation-record.ts';
 import { emitMetrics, log } from '../shared/log.ts';
 import { readConfig, type ManagerConfig } from './config.ts';
 import { SecretRegistry, step, StepError } from './errors.ts';
 import {
   activationRequest,
-  expiredPrevious,
   newRecord,
   rotatedRecord,
   rotationReason,
   wantedSettings,
-  withoutPrevious,
   type ActivationStatus,
   type RotationReason,
 } from './rules.ts';
 import { createActivation, deleteActivation, describeActivation } from './ssm-io.ts';
+import { pruneKnownIds, retireReplaced } from './retire.ts';
 import { listRecords, parseRecord, RecordGoneError, writeRecord, type ListedRecord } from './store.ts';
 import { HandlerError } from '../shared/errors.ts';
 import { nextLimit, readCapacity, type RunCapacity } from './capacity.ts';
@@ -24,6 +24,7 @@ import { nextLimit, readCapacity, type RunCapacity } from './capacity.ts';
 export interface RotationSummary {
   agencies: number;
   rotated: string[];
+  /** Replaced activations deleted: expired, or past their grace period. */
   expiredActivationsDeleted: number;
   failed: { agencyAccountId: string; error: string }[];
   /** Agencies whose due rotation was refused: their quota, or the standard tier, is full. */
@@ -72,8 +73,12 @@ async function rotateAgency(
     const reason = rotationReason(record, status, cfg, now);
     const cap = reason ? await step('GetServiceSetting', capacity) : undefined;
     const wanted = wantedSettings(record).registrationLimit;
+    // A usage rotation is not forced by time: the registrations still open on the activation it
+    // replaces count against the quota. One replaced because it expires is not held back by them;
+    // its grace period bounds them (README, "Node quota and tier").
+    const open = reason === 'usage' && status ? Math.max(0, status.registrationLimit - status.registrationsCount) : 0;
     const limit = cap
-      ? await step('DescribeInstanceInformation', () => nextLimit(cfg, cap, record, wanted))
+      ? await step('DescribeInstanceInformation', () => nextLimit(cfg, cap, record, wanted, open))
       : undefined;
     if (limit && !limit.ok) {
       // Refused, not failed: the current activation stays, and the next run looks again.
@@ -83,6 +88,7 @@ async function rotateAgency(
         reason: limit.reason,
         dueBecause: reason,
         agencyNodes: limit.agencyNodes,
+        openRegistrations: open,
         quota: cap?.quota,
         advancedTier: cap?.advanced,
       });
@@ -99,7 +105,7 @@ async function rotateAgency(
       if (limit.capped) record = { ...record, requestedRegistrationLimit: wanted };
       changed = true;
       outcome.rotated = reason;
-      log('INFO', 'activation rotated; the previous one stays valid until it expires', {
+      log('INFO', 'activation rotated; the previous one stays valid for its grace period', {
         agencyAccountId,
         reason,
         activationId: created.activationId,
@@ -118,32 +124,21 @@ async function rotateAgency(
     log('ERROR', 'activation rotation failed; the current activation stays in use', { agencyAccountId, error });
   }
 
-  // 2. Delete previous activations that have expired (including one just replaced, if expired).
-  const expired = expiredPrevious(record, now);
-  const removed = new Set<string>();
-  for (const id of expired) {
-    try {
-      const result = await step('DeleteActivation', () => deleteActivation(id));
-      removed.add(id);
-      if (result === 'deleted') outcome.expiredDeleted++;
-      log('INFO', result === 'deleted' ? 'expired activation deleted' : 'expired activation already gone', {
-        agencyAccountId,
-        activationId: id,
-      });
-    } catch (err) {
-      // Kept in `previous`; the next run tries again.
-      const error = secrets.describe(err);
-      outcome.error ??= error;
-      log('ERROR', 'could not delete an expired activation', { agencyAccountId, activationId: id, error });
-    }
-  }
-  if (removed.size > 0) {
-    record = withoutPrevious(record, removed);
+  // 2. Delete replaced activations that expired or whose grace period is over (one just replaced
+  // too, when it had expired); one that cannot be deleted stays in `previous` for the next run.
+  const describe = (err: unknown) => secrets.describe(err);
+  const retired = await retireReplaced(record, now, describe);
+  outcome.expiredDeleted = retired.deleted;
+  outcome.error ??= retired.errors[0];
+  if (retired.removed.size > 0) {
+    record = retired.record;
     changed = true;
   }
 
-  // 3. Write only when something changed: an idle run makes no write at all.
+  // 3. Write only when something changed: an idle run makes no write at all. Known IDs no node
+  // carries any more are dropped with it.
   if (changed) {
+    record = await pruneKnownIds(record, retired.removed, describe);
     try {
       // A stack update may write the record meanwhile: the write folds it in. A stack delete
       // meanwhile must not be undone, so the record has to still exist.

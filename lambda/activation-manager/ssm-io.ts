@@ -120,24 +120,49 @@ const FILTER_VALUES_MAX = 100;
 
 /**
  * Hybrid nodes registered in this Region: all of them, or those of the given activations
- * (an empty list counts none). ResourceType ManagedInstance: EC2 instances registered through an
- * activation are managed instances too, and count toward the tier's limit.
+ * (an empty list lists none), with the activation each carries. ResourceType ManagedInstance: EC2
+ * instances registered through an activation are managed instances too, and count toward the tier's limit.
  */
-export async function countManagedNodes(activationIds?: readonly string[]): Promise<number> {
-  if (activationIds && activationIds.length === 0) return 0;
+async function* managedNodes(
+  activationIds: readonly string[] | undefined,
+  opts: CallOptions,
+  resourceType: string | undefined = 'ManagedInstance',
+): AsyncGenerator<{ activationId?: string }> {
+  if (activationIds && activationIds.length === 0) return;
   const groups = activationIds
     ? Array.from({ length: Math.ceil(activationIds.length / FILTER_VALUES_MAX) }, (_, i) =>
         activationIds.slice(i * FILTER_VALUES_MAX, (i + 1) * FILTER_VALUES_MAX),
       )
     : [undefined];
-  let count = 0;
   for (const ids of groups) {
-    const Filters = [{ Key: 'ResourceType', Values: ['ManagedInstance'] }];
+    const Filters = resourceType ? [{ Key: 'ResourceType', Values: [resourceType] }] : [];
     if (ids) Filters.push({ Key: 'ActivationIds', Values: [...ids] });
-    for await (const page of paginateDescribeInstanceInformation({ client: ssm(), pageSize: 50 }, { Filters }))
-      count += page.InstanceInformationList?.length ?? 0;
+    const pages = paginateDescribeInstanceInformation({ client: ssm(), pageSize: 50 }, { Filters }, opts);
+    for await (const page of pages)
+      for (const n of page.InstanceInformationList ?? []) yield { activationId: n.ActivationId };
   }
+}
+
+/** How many hybrid nodes are registered in this Region, or with the given activations. */
+export async function countManagedNodes(activationIds?: readonly string[]): Promise<number> {
+  let count = 0;
+  for await (const _ of managedNodes(activationIds, {})) count++;
   return count;
+}
+
+/**
+ * The activations among `activationIds` that some registered node still carries. A node keeps the
+ * ActivationId it registered with after that activation is deleted (API_DeleteActivation: deleting
+ * an activation does not deregister its nodes; API_InstanceInformation, ActivationId).
+ */
+export async function activationIdsInUse(
+  activationIds: readonly string[],
+  opts: CallOptions = {},
+): Promise<Set<string>> {
+  const inUse = new Set<string>();
+  // Any node that carries the ID counts, whatever its resource type.
+  for await (const n of managedNodes(activationIds, opts, undefined)) if (n.activationId) inUse.add(n.activationId);
+  return inUse;
 }
 
 /** How many agency records are stored under the prefix (names only: nothing is decrypted). */

@@ -2,7 +2,7 @@
 // named <prefix>/<agency account>. Parsing and serialising are pure; I/O goes through ssm-io.
 import {
   activationRecordSchema,
-  MAX_KNOWN_ACTIVATION_IDS,
+  LAST_ROTATION_ERROR_MAX_CHARS,
   type ActivationRecord,
 } from '../shared/activation-record.ts';
 import { centralActivationParameterName } from '../shared/names.ts';
@@ -73,17 +73,17 @@ export function salvageStackId(raw: string): string | undefined {
 }
 
 /**
- * Serialises a record for a Standard-tier parameter. knownActivationIds is capped, and when the
- * record would still exceed 4 KB the oldest known IDs that are neither current nor previous are
- * dropped (nodes registered with them are still recognised by the agency tag the activation stamped).
+ * A record as it is stored in a Standard-tier parameter, and the known IDs dropped to fit it. Its
+ * size is bounded by the rotation (REPLACED_ACTIVATIONS_KEPT_MAX previous entries, known IDs only
+ * while nodes carry them, lastRotationError cut); only an agency with so many activations that
+ * still have registered nodes that their IDs alone fill 4 KB loses the oldest of them here.
  */
-export function serializeRecord(record: ActivationRecord): string {
+export function fitRecord(record: ActivationRecord): { text: string; droppedKnownIds: string[] } {
   const live = new Set([record.current.activationId, ...record.previous.map((p) => p.activationId)]);
-  // The cap never drops a live activation (current or previous): its nodes are still registering.
-  const all = dedupe(record.knownActivationIds);
-  let budget = MAX_KNOWN_ACTIVATION_IDS - all.filter((id) => live.has(id)).length;
-  const known = all.filter((id) => live.has(id) || budget-- > 0);
-  const out: ActivationRecord = { ...record, knownActivationIds: known };
+  const out: ActivationRecord = { ...record, knownActivationIds: [...new Set(record.knownActivationIds)] };
+  if (out.lastRotationError !== undefined)
+    out.lastRotationError = out.lastRotationError.slice(0, LAST_ROTATION_ERROR_MAX_CHARS);
+  const droppedKnownIds: string[] = [];
   let text = JSON.stringify(out);
   while (Buffer.byteLength(text) > STANDARD_PARAMETER_MAX_BYTES) {
     const dropAt = lastIndexWhere(out.knownActivationIds, (id) => !live.has(id));
@@ -91,15 +91,14 @@ export function serializeRecord(record: ActivationRecord): string {
       throw new RecordError(
         `activation record of agency ${record.agencyAccountId} does not fit in a Standard parameter`,
       );
+    droppedKnownIds.push(out.knownActivationIds[dropAt]!);
     out.knownActivationIds = out.knownActivationIds.filter((_, i) => i !== dropAt);
     text = JSON.stringify(out);
   }
-  return text;
+  return { text, droppedKnownIds };
 }
 
-function dedupe(ids: string[]): string[] {
-  return [...new Set(ids)];
-}
+export const serializeRecord = (record: ActivationRecord): string => fitRecord(record).text;
 
 function lastIndexWhere<T>(items: T[], pred: (item: T) => boolean): number {
   for (let i = items.length - 1; i >= 0; i--) if (pred(items[i]!)) return i;
@@ -186,7 +185,17 @@ export async function writeRecord(
             : [...(await parameterVersionsBetween(name, [base, latest.version], opts)), latest.value],
         );
       }
-      const written = await putSecureParameter(name, serializeRecord(record), kmsKeyId, opts);
+      const fitted = fitRecord(record);
+      if (fitted.droppedKnownIds.length > 0)
+        log(
+          'ERROR',
+          'activation record full: the oldest known activation IDs were dropped; their nodes keep only their stamp',
+          {
+            agencyAccountId: record.agencyAccountId,
+            droppedActivationIds: fitted.droppedKnownIds,
+          },
+        );
+      const written = await putSecureParameter(name, fitted.text, kmsKeyId, opts);
       stored = true;
       const expected = (latest?.version ?? 0) + 1;
       if (written === expected) return;

@@ -327,7 +327,7 @@ const DAY_MS = 86_400_000;
 async function refreshActivation(run: Run): Promise<void> {
   const call = run.hubIfTime({ op: 'activation' });
   if (!call) {
-    // The parameters keep the last activation fetched, which stays valid until it expires.
+    // The parameters keep the last activation fetched, valid for a day after the hub replaces it.
     run.counts.activationRefreshSkipped = 1;
     log('WARN', 'out of time: activation refresh left to the next reconcile');
     return;
@@ -374,7 +374,7 @@ async function refreshActivation(run: Run): Promise<void> {
   // reader cannot find before). When both change, the ID is first replaced by a placeholder that
   // is no activation ID: a run cut after any write leaves an ID the documents refuse before they
   // touch the agent, never a code with another activation's ID, and the next reconcile (which
-  // compares both values) finishes the refresh. The old activation stays valid until it expires.
+  // compares both values) finishes the refresh. The hub keeps the old activation valid for a day.
   const writes =
     changed.length === 2 && current[names.id] !== undefined
       ? [[names.id, ACTIVATION_ID_PLACEHOLDER] as [string, string], ...changed]

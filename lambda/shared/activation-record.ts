@@ -17,9 +17,18 @@ export const activationRecordSchema = z.object({
     createdAt: iso,
     registrationLimit: z.number(),
   }),
-  /** Older activations still valid; each is deleted once it expires. */
-  previous: z.array(z.object({ activationId: z.string(), expiresAt: iso })),
-  /** Every activation ever issued to this agency (newest first, capped), for node ownership checks. */
+  /**
+   * Replaced activations still valid: each is deleted once its grace period after `replacedAt` is
+   * over (REPLACED_ACTIVATION_GRACE_HOURS) or it expires. Records of earlier releases have no
+   * `replacedAt`: such an entry was replaced no later than the current activation was created.
+   */
+  previous: z.array(z.object({ activationId: z.string(), expiresAt: iso, replacedAt: z.optional(iso) })),
+  /**
+   * The agency's activations that a node may still carry (newest first): the live ones (current and
+   * previous) and every deleted one while any managed node registered with it exists. The tag
+   * manager proves ownership by them, the orphan sweep, offboarding and the quota count find the
+   * agency's nodes by them; an ID is dropped once no node carries it.
+   */
   knownActivationIds: z.array(z.string()),
   /** The registration limit asked for, when the quota or the tier cut the current one below it. */
   requestedRegistrationLimit: z.optional(z.number()),
@@ -32,6 +41,5 @@ export const activationRecordSchema = z.object({
 });
 export type ActivationRecord = z.infer<typeof activationRecordSchema>;
 
-// 50 UUIDs (~1.9 KB) keep the record well inside a 4 KB Standard-tier parameter; older nodes are
-// still proven by the tag their activation stamped.
-export const MAX_KNOWN_ACTIVATION_IDS = 50;
+/** lastRotationError is cut to this many characters when stored: the record must fit 4 KB. */
+export const LAST_ROTATION_ERROR_MAX_CHARS = 400;

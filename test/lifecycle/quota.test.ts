@@ -1,10 +1,10 @@
 // Tier awareness and the per-agency node quota, enforced by rotation: the real activation manager
 // bundle against the SSM fake (activations, managed nodes and the activation-tier setting).
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cfnEvent, DAY, metricsIn, props, scheduledEvent, seedAgency } from '../lambda/activation-manager/harness.ts';
 import { startHarness, storedRecord, type Harness } from '../lambda/activation-manager/harness.ts';
 import { agencyQuota, cappedRegistrationLimit } from '../../lambda/activation-manager/quota.ts';
-import { advancedTierOn } from '../../contract/limits.ts';
+import { advancedTierOn, REPLACED_ACTIVATION_GRACE_HOURS } from '../../contract/limits.ts';
 
 const A = '222222222222';
 const B = '333333333333';
@@ -76,6 +76,26 @@ describe('the quota rules', () => {
       out: { ok: false, reason: 'agency-quota' },
     },
     {
+      case: 'cut by the registrations still open beside it',
+      wanted: 1000,
+      agencyOpen: 40,
+      agencyNodes: 250,
+      regionNodes: 250,
+      quota: 300,
+      advanced: false,
+      out: { ok: true, registrationLimit: 10, capped: true },
+    },
+    {
+      case: 'refused when those open registrations fill the quota',
+      wanted: 1000,
+      agencyOpen: 50,
+      agencyNodes: 250,
+      regionNodes: 250,
+      quota: 300,
+      advanced: false,
+      out: { ok: false, reason: 'agency-quota' },
+    },
+    {
       case: 'refused at the tier limit',
       wanted: 1000,
       agencyNodes: 0,
@@ -84,8 +104,11 @@ describe('the quota rules', () => {
       advanced: false,
       out: { ok: false, reason: 'standard-tier' },
     },
-  ])('registration limit: $case', ({ wanted, agencyNodes, regionNodes, quota, advanced, out }) => {
-    expect(cappedRegistrationLimit(wanted, { agencyNodes, regionNodes, quota, advanced }, 1000)).toEqual(out);
+  ])('registration limit: $case', ({ wanted, agencyNodes, regionNodes, quota, advanced, out, ...rest }) => {
+    const agencyOpen = 'agencyOpen' in rest ? rest.agencyOpen : undefined;
+    expect(cappedRegistrationLimit(wanted, { agencyNodes, agencyOpen, regionNodes, quota, advanced }, 1000)).toEqual(
+      out,
+    );
   });
 
   it.each([
@@ -122,21 +145,23 @@ describe('rotation under the quota', () => {
     expect(limitOf(A).RegistrationLimit).toBe(50);
     expect(storedRecord(h.fake, A)!.requestedRegistrationLimit).toBe(1000);
 
-    // 45 of 50 used (90%): rotation again, now with the 5 nodes left of the share.
+    // 45 of 50 used (90%): a usage rotation is due, but the 5 registrations still open on the
+    // current activation are all the share has left: refused, counted, and the current one stays.
     h.fake.registerNodes(limitOf(A).ActivationId, 45);
-    expect((await rotate()).rotated).toEqual([A]);
-    expect(limitOf(A).RegistrationLimit).toBe(5);
-
-    // The share is full: the due rotation is refused, counted, and the current activation stays.
-    h.fake.registerNodes(limitOf(A).ActivationId, 5);
     const before = storedRecord(h.fake, A)!.current.activationId;
     const created = h.fake.callsOf('CreateActivation').length;
+    const refused = await rotate();
+    expect(refused.rotated).toEqual([]);
+    expect(refused.refusedForCapacity).toEqual([{ agencyAccountId: A, reason: 'agency-quota' }]);
+
+    // The share fills up on the current activation; at the quota the due rotation is refused again.
+    h.fake.registerNodes(limitOf(A).ActivationId, 5);
     const summary = await rotate();
     expect(summary.rotated).toEqual([]);
     expect(summary.refusedForCapacity).toEqual([{ agencyAccountId: A, reason: 'agency-quota' }]);
     expect(h.fake.callsOf('CreateActivation')).toHaveLength(created);
     expect(storedRecord(h.fake, A)!.current.activationId).toBe(before);
-    expect(metricsIn(h.logs).RotationsRefusedForCapacity).toBe(1);
+    expect(metricsIn(h.logs).RotationsRefusedForCapacity).toBe(2);
     expect([...h.fake.nodes.nodes.values()].filter((n) => n.ActivationId !== undefined)).toHaveLength(300);
   });
 
@@ -191,5 +216,49 @@ describe("an agency's first activation (onboarding) under the quota", () => {
     expect(answer?.Status).toBe('FAILED');
     expect(answer?.Reason).toMatch(/standard tier has no room/);
     expect(h.fake.callsOf('CreateActivation')).toHaveLength(0);
+  });
+});
+
+describe('the quota across a replaced activation that is still valid', () => {
+  let h: Harness;
+  afterEach(async () => {
+    vi.useRealTimers();
+    delete process.env.AGENCY_NODE_QUOTA;
+    await h.close();
+  });
+  const open = (id: string) => {
+    const a = h.fake.state.activations.get(id);
+    return a ? a.RegistrationLimit - a.RegistrationsCount : 0;
+  };
+  const nodes = () => h.fake.nodes.nodes.size;
+
+  it('a usage rotation leaves out the registrations still open on the activation it replaces', async () => {
+    h = await startHarness({ AGENCY_NODE_QUOTA: '90' });
+    const seeded = seedAgency(h.fake, A, { expiresInMs: 20 * DAY, limit: 50 });
+    h.fake.registerNodes(seeded.current.ActivationId, 45); // 5 left: due
+    expect(((await h.invoke(scheduledEvent())) as { rotated: string[] }).rotated).toEqual([A]);
+    const fresh = storedRecord(h.fake, A)!.current.activationId;
+    expect(h.fake.state.activations.get(fresh)!.RegistrationLimit).toBe(40);
+    // Everything the agency can still register, on either activation, stays within its 90.
+    expect(nodes() + open(seeded.current.ActivationId) + open(fresh)).toBe(90);
+  });
+
+  it('after an expiry rotation the old registrations stay open only for the grace period; then the quota holds', async () => {
+    const t0 = Date.now();
+    vi.useFakeTimers({ toFake: ['Date'], now: t0 });
+    h = await startHarness({ AGENCY_NODE_QUOTA: '90' });
+    const seeded = seedAgency(h.fake, A, { expiresInMs: 3 * DAY, createdAgoMs: 27 * DAY, limit: 90 });
+    const old = seeded.current.ActivationId;
+    h.fake.registerNodes(old, 10);
+    await h.invoke(scheduledEvent());
+    const fresh = storedRecord(h.fake, A)!.current.activationId;
+    expect(h.fake.state.activations.get(fresh)!.RegistrationLimit).toBe(80);
+    // Within the grace period: the quota can be exceeded by the old activation's open registrations.
+    expect(nodes() + open(old) + open(fresh)).toBe(90 + open(old));
+
+    vi.setSystemTime(t0 + REPLACED_ACTIVATION_GRACE_HOURS * 3_600_000);
+    await h.invoke(scheduledEvent());
+    expect(h.fake.state.activations.has(old)).toBe(false);
+    expect(nodes() + open(fresh)).toBe(90);
   });
 });

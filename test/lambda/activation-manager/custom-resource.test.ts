@@ -249,7 +249,11 @@ describe('Update', () => {
     expect(after.current.registrationLimit).toBe(500);
     expect(h.fake.state.activations.get(after.current.activationId)!.RegistrationLimit).toBe(500);
     expect(after.previous).toEqual([
-      { activationId: before.current.activationId, expiresAt: before.current.expiresAt },
+      {
+        activationId: before.current.activationId,
+        expiresAt: before.current.expiresAt,
+        replacedAt: after.current.createdAt,
+      },
     ]);
     expect(after.knownActivationIds).toEqual([after.current.activationId, before.current.activationId]);
     expect(h.fake.state.activations.has(before.current.activationId)).toBe(true);

@@ -15,7 +15,7 @@ const h = harnessPerTest();
 const parsedLogs = () => h.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('scheduled rotation', () => {
-  it('rotates an activation with less than 7 days left and keeps the old one valid as previous', async () => {
+  it('rotates an activation with less than 7 days left and keeps the old one valid as previous for now', async () => {
     const seeded = seedAgency(h.fake, A, { expiresInMs: 3 * DAY, createdAgoMs: 27 * DAY, limit: 200 });
     const summary = (await h.invoke(scheduledEvent())) as { rotated: string[] };
     expect(summary.rotated).toEqual([A]);
@@ -23,7 +23,11 @@ describe('scheduled rotation', () => {
     const record = storedRecord(h.fake, A)!;
     expect(record.current.activationId).not.toBe(seeded.current.ActivationId);
     expect(record.previous).toEqual([
-      { activationId: seeded.current.ActivationId, expiresAt: seeded.record.current.expiresAt },
+      {
+        activationId: seeded.current.ActivationId,
+        expiresAt: seeded.record.current.expiresAt,
+        replacedAt: record.current.createdAt,
+      },
     ]);
     expect(record.knownActivationIds).toEqual([record.current.activationId, seeded.current.ActivationId]);
     expect(record.lastRotationError).toBeUndefined();
@@ -48,9 +52,18 @@ describe('scheduled rotation', () => {
     expect(storedRecord(h.fake, A)!.current.activationId).not.toBe(atLimit.current.ActivationId);
     expect(storedRecord(h.fake, B)).toEqual(below.record);
     const rotatedLog = parsedLogs().find(
-      (l) => l.message === 'activation rotated; the previous one stays valid until it expires',
+      (l) => l.message === 'activation rotated; the previous one stays valid for its grace period',
     );
     expect(rotatedLog).toMatchObject({ agencyAccountId: A, reason: 'usage', registrationsCount: 90 });
+  });
+
+  it('rotates an activation of 5 at 4 used, so one registration stays free until the new code is fetched', async () => {
+    const due = seedAgency(h.fake, A, { expiresInMs: 20 * DAY, limit: 5, registrations: 4 });
+    const notYet = seedAgency(h.fake, B, { expiresInMs: 20 * DAY, limit: 5, registrations: 3 });
+    const summary = (await h.invoke(scheduledEvent())) as { rotated: string[] };
+    expect(summary.rotated).toEqual([A]);
+    expect(storedRecord(h.fake, A)!.current.activationId).not.toBe(due.current.ActivationId);
+    expect(storedRecord(h.fake, B)).toEqual(notYet.record);
   });
 
   it('reads the registration count from SSM, as it changes after the record was written', async () => {
@@ -130,7 +143,7 @@ describe('scheduled rotation', () => {
     expect(healed.lastRotationError).toBeUndefined();
   });
 
-  it('deletes previous activations once they have expired, and remembers their IDs for ownership checks', async () => {
+  it('deletes previous activations once they have expired, and keeps their IDs for ownership checks', async () => {
     const seeded = seedAgency(h.fake, A, {
       expiresInMs: 25 * DAY,
       previous: [{ expiresInMs: -1 * DAY }, { expiresInMs: 3 * DAY }],

@@ -1,10 +1,11 @@
 // The pure rules of the activation manager, tested directly from source.
 import { describe, expect, it } from 'vitest';
 import type { ActivationRecord } from '../../../lambda/shared/activation-record.ts';
-import { MAX_KNOWN_ACTIVATION_IDS } from '../../../lambda/shared/activation-record.ts';
 import * as rules from '../../../lambda/activation-manager/rules.ts';
+import { REPLACED_ACTIVATION_GRACE_HOURS, REPLACED_ACTIVATIONS_KEPT_MAX } from '../../../contract/limits.ts';
+import { LAST_ROTATION_ERROR_MAX_CHARS } from '../../../lambda/shared/activation-record.ts';
 
-const { activationIdsToDelete, activationRequest, DAY_MS, expirationDate, expiredPrevious } = rules;
+const { activationIdsToDelete, activationRequest, DAY_MS, expirationDate, previousToDelete } = rules;
 const { newRecord, rotatedRecord, rotationReason, settingsOf, withoutPrevious } = rules;
 import {
   agencyOfPhysicalId,
@@ -61,10 +62,54 @@ describe('rotationReason', () => {
     expect(rotationReason(record(), status(0, -1, true), policy, NOW)).toBe('expired');
     expect(rotationReason(record(), undefined, policy, NOW)).toBe('missing');
   });
-  it('uses the percentage with integer arithmetic (1 of 3 at 33% rotates; at 34% it does not)', () => {
-    const small = { ...status(1), registrationLimit: 3 };
-    expect(rotationReason(record(), small, { ...policy, rotateAtUsagePercent: 33 }, NOW)).toBe('usage');
-    expect(rotationReason(record(), small, { ...policy, rotateAtUsagePercent: 34 }, NOW)).toBeUndefined();
+  it.each([
+    { percent: 70, keptFree: 3 },
+    { percent: 71, keptFree: 3 }, // 2.9 rounded up
+    { percent: 80, keptFree: 2 },
+    { percent: 100, keptFree: 1 }, // at least one
+  ])('keeps the share above $percent% of 10 free, rounded up: $keptFree', ({ percent, keptFree }) => {
+    const at = (n: number) =>
+      rotationReason(
+        record(),
+        { ...status(n), registrationLimit: 10 },
+        { ...policy, rotateAtUsagePercent: percent },
+        NOW,
+      );
+    expect(at(10 - keptFree)).toBe('usage');
+    expect(at(10 - keptFree - 1)).toBeUndefined();
+  });
+});
+
+describe('usage rotation with small limits (at 90%)', () => {
+  // The first registration count at which a usage rotation is due, written out for each limit.
+  it.each([
+    { limit: 1, dueAt: 1 },
+    { limit: 2, dueAt: 1 },
+    { limit: 3, dueAt: 2 },
+    { limit: 4, dueAt: 3 },
+    { limit: 5, dueAt: 4 },
+    { limit: 6, dueAt: 5 },
+    { limit: 7, dueAt: 6 },
+    { limit: 8, dueAt: 7 },
+    { limit: 9, dueAt: 8 },
+    { limit: 10, dueAt: 9 },
+    { limit: 11, dueAt: 9 },
+    { limit: 12, dueAt: 10 },
+    { limit: 13, dueAt: 11 },
+    { limit: 14, dueAt: 12 },
+    { limit: 15, dueAt: 13 },
+    { limit: 16, dueAt: 14 },
+    { limit: 17, dueAt: 15 },
+    { limit: 18, dueAt: 16 },
+    { limit: 19, dueAt: 17 },
+    { limit: 20, dueAt: 18 },
+    { limit: 1000, dueAt: 900 },
+  ])('a limit of $limit rotates at $dueAt used and not one earlier', ({ limit, dueAt }) => {
+    const at = (n: number) => rotationReason(record(), { ...status(n), registrationLimit: limit }, policy, NOW);
+    expect(at(dueAt)).toBe('usage');
+    expect(at(dueAt - 1)).toBeUndefined();
+    // At least one registration is still free when it rotates, whenever the limit allows one.
+    if (limit >= 2) expect(limit - dueAt).toBeGreaterThanOrEqual(1);
   });
 });
 
@@ -115,40 +160,65 @@ describe('record transitions', () => {
       region: 'eu-west-1',
       registrationLimit: 50,
     });
-    expect(after.previous.map((p) => p.activationId)).toEqual(['cur', 'old']);
+    expect(after.previous).toEqual([
+      { activationId: 'cur', expiresAt: before.current.expiresAt, replacedAt: NOW.toISOString() },
+      { activationId: 'old', expiresAt: NOW.toISOString() },
+    ]);
     expect(after.knownActivationIds).toEqual(['new', 'cur', 'old']);
     expect(after.lastRotationError).toBeUndefined();
   });
-  it('caps knownActivationIds when stored, keeping the live ones', () => {
-    const many = Array.from({ length: MAX_KNOWN_ACTIVATION_IDS + 5 }, (_, i) => `id-${i}`);
-    const before = record({ knownActivationIds: many });
-    const fresh = newRecord(
-      before.agencyAccountId,
-      { activationId: 'new', activationCode: 'C' },
-      settingsOf(before),
-      NOW,
-      'us-east-1',
-      NOW,
-    );
-    const after = rotatedRecord(before, fresh);
-    const stored = parseRecord(serializeRecord(after), after.agencyAccountId).knownActivationIds;
-    expect(stored).toHaveLength(MAX_KNOWN_ACTIVATION_IDS);
-    expect(stored[0]).toBe('new');
-    expect(stored).toContain('cur'); // the previous activation is live: never capped away
+  it('stores every known ID while the record fits: no count cap drops an ID that nodes may carry', () => {
+    const many = Array.from({ length: 60 }, (_, i) => `${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`);
+    const before = record({ knownActivationIds: ['cur', ...many] });
+    const stored = parseRecord(serializeRecord(before), before.agencyAccountId).knownActivationIds;
+    expect(stored).toEqual(['cur', ...many]);
   });
-  it('finds expired previous activations, drops them from previous only, and deletes current plus previous on stack delete', () => {
+});
+
+describe('replaced activations to delete', () => {
+  const graceMs = REPLACED_ACTIVATION_GRACE_HOURS * 3_600_000;
+  const entry = (id: string, replacedAgoMs: number | undefined, expiresInMs = 20 * DAY_MS) => ({
+    activationId: id,
+    expiresAt: new Date(NOW.getTime() + expiresInMs).toISOString(),
+    ...(replacedAgoMs === undefined ? {} : { replacedAt: new Date(NOW.getTime() - replacedAgoMs).toISOString() }),
+  });
+  it.each([
+    { case: 'replaced just now', p: entry('p', 0), due: false },
+    { case: 'one millisecond inside its grace period', p: entry('p', graceMs - 1), due: false },
+    { case: 'at the end of its grace period', p: entry('p', graceMs), due: true },
+    { case: 'expired, though replaced just now', p: entry('p', 0, 0), due: true },
+    // An earlier release stored no replacedAt: replaced no later than the current one was created (10 days ago).
+    { case: 'of an earlier release, the current activation 10 days old', p: entry('p', undefined), due: true },
+  ])('one $case: due $due', ({ p, due }) => {
+    expect(previousToDelete(record({ previous: [p] }), NOW)).toEqual(due ? ['p'] : []);
+  });
+  it('an entry of an earlier release waits for the grace period after the current activation was created', () => {
+    const fresh = record({ previous: [entry('p', undefined)] });
+    fresh.current.createdAt = new Date(NOW.getTime() - graceMs + 1).toISOString();
+    expect(previousToDelete(fresh, NOW)).toEqual([]);
+  });
+  it(`keeps at most ${REPLACED_ACTIVATIONS_KEPT_MAX} waiting: the oldest replaced beyond them are due at once`, () => {
+    const waiting = Array.from({ length: REPLACED_ACTIVATIONS_KEPT_MAX + 2 }, (_, i) => entry(`p${i}`, i * 60_000));
+    const r = record({ previous: [...waiting].reverse() });
+    expect(previousToDelete(r, NOW).sort()).toEqual([
+      `p${REPLACED_ACTIVATIONS_KEPT_MAX}`,
+      `p${REPLACED_ACTIVATIONS_KEPT_MAX + 1}`,
+    ]);
+  });
+  it('drops deleted ones from previous only, and a stack delete deletes current plus previous', () => {
     const r = record({
-      previous: [
-        { activationId: 'gone', expiresAt: new Date(NOW.getTime() - 1).toISOString() },
-        { activationId: 'live', expiresAt: new Date(NOW.getTime() + DAY_MS).toISOString() },
-      ],
+      previous: [entry('gone', 0, -1), entry('live', 0)],
       knownActivationIds: ['cur', 'gone', 'live'],
     });
-    expect(expiredPrevious(r, NOW)).toEqual(['gone']);
     const pruned = withoutPrevious(r, new Set(['gone']));
     expect(pruned.previous.map((p) => p.activationId)).toEqual(['live']);
     expect(pruned.knownActivationIds).toEqual(['cur', 'gone', 'live']);
     expect(activationIdsToDelete(r)).toEqual(['cur', 'gone', 'live']);
+  });
+  it('offers only known IDs that are neither live nor kept for dropping, and never drops a live one', () => {
+    const r = record({ previous: [entry('live', 0)], knownActivationIds: ['cur', 'live', 'a', 'b', 'c'] });
+    expect(rules.droppableKnownIds(r, new Set(['b']))).toEqual(['a', 'c']);
+    expect(rules.withoutKnown(r, new Set(['cur', 'live', 'a'])).knownActivationIds).toEqual(['cur', 'live', 'b', 'c']);
   });
 });
 
@@ -234,6 +304,25 @@ describe('stored record', () => {
     expect(back.knownActivationIds[0]).toBe('cur');
     expect(back.knownActivationIds).toContain(known[99]); // live (previous) IDs are never dropped
     expect(back.knownActivationIds).not.toContain(known[98]);
+  });
+  it('at its largest otherwise (every waiting slot used, the longest stack ID and error) still holds 55 IDs of deleted activations', () => {
+    const uuid = (i: number) => `${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`;
+    const iso = '2026-12-31T23:59:59.999Z';
+    const waiting = Array.from({ length: REPLACED_ACTIVATIONS_KEPT_MAX }, (_, i) => uuid(i + 1));
+    const deleted = Array.from({ length: 55 }, (_, i) => uuid(100 + i));
+    const r = record({
+      current: { ...record().current, activationId: uuid(0), region: 'ap-southeast-2', registrationLimit: 1000 },
+      previous: waiting.map((activationId) => ({ activationId, expiresAt: iso, replacedAt: iso })),
+      knownActivationIds: [uuid(0), ...waiting, ...deleted],
+      requestedRegistrationLimit: 1000,
+      requestedExpiryDays: 30,
+      // A stack name has at most 128 characters.
+      stackId: `arn:aws:cloudformation:ap-southeast-2:111111111111:stack/${'n'.repeat(128)}/${uuid(99)}`,
+      lastRotationError: `${iso} ${'e'.repeat(2000)}`,
+    });
+    const back = parseRecord(serializeRecord(r), r.agencyAccountId);
+    expect(back.knownActivationIds).toEqual(r.knownActivationIds);
+    expect(back.lastRotationError).toHaveLength(LAST_ROTATION_ERROR_MAX_CHARS);
   });
   it('names only the broken field of a damaged record, never its value', () => {
     const bad = JSON.stringify({ ...record(), current: { ...record().current, expiresAt: 'CODECODECODECODECODE' } });
