@@ -178,9 +178,20 @@ export function otherOutcomes(k: OutcomeCounts): string[] {
     .map((o) => `${k[o]} ${o}`);
 }
 
-/** Why the groups after this finished command are not sent, or undefined to go on. Pure. */
+/**
+ * Why the groups after this finished command are not sent, or undefined to go on. Pure. Besides
+ * --max-errors, a command someone cancelled (CancelCommand, the console) or that SSM cut short
+ * (Terminated: its own MaxErrors was reached), or one with nodes not finished, stops the run: the
+ * next agencies must not get a document whose run on these was stopped. A node SSM could not reach
+ * stops nothing.
+ */
 export function stopAfter(c: CommandResult, maxErrors: string): string | undefined {
   if (c.timedOut) return `command ${c.commandId} had not finished by the timeout`;
+  const k = outcomeCounts(c.results);
+  if (/^Cancel/.test(c.status)) return `command ${c.commandId} was cancelled (${c.status})`;
+  const cut = (['cancelled', 'terminated', 'unfinished'] as const).filter((o) => k[o] > 0);
+  if (cut.length)
+    return `command ${c.commandId} ended with ${cut.map((o) => `${k[o]} ${o}`).join(', ')} node${cut.reduce((n, o) => n + k[o], 0) === 1 ? '' : 's'}`;
   const failed = failedOf(c);
   if (beyondMaxErrors(maxErrors, failed, c.results.length))
     return `command ${c.commandId} ended with ${failed} failed node${failed === 1 ? '' : 's'}, beyond --max-errors ${maxErrors}`;

@@ -67,7 +67,7 @@ export const spec = defineCommand({
       default: '0',
     }),
     integer('timeout-seconds', {
-      help: "SendCommand's TimeoutSeconds: a node that has not started the command by then never runs it (lower it to wait less for offline nodes)",
+      help: "SendCommand's TimeoutSeconds: a node that has not started the command by then never runs it (SSM reports an offline node after this plus the document's execution timeout)",
       ...SEND_COMMAND_TIMEOUT_SECONDS,
       defaultText: "SSM's own",
     }),

@@ -75,15 +75,30 @@ describe('the stop rule counts what SSM MaxErrors counts', () => {
   });
 
   it.each([
-    { outcome: 'success', stops: false },
-    { outcome: 'failed', stops: true },
-    { outcome: 'undelivered', stops: false },
-    { outcome: 'terminated', stops: false },
-    { outcome: 'cancelled', stops: false },
-  ] as const)('with --max-errors 0, a node $outcome stops the later groups: $stops', ({ outcome, stops }) => {
-    const why = stopAfter(command('success', outcome), '0');
-    if (stops) expect(why).toBe('command c-1 ended with 1 failed node, beyond --max-errors 0');
-    else expect(why).toBeUndefined();
+    { outcome: 'success', why: undefined },
+    { outcome: 'failed', why: 'command c-1 ended with 1 failed node, beyond --max-errors 0' },
+    { outcome: 'undelivered', why: undefined },
+    { outcome: 'terminated', why: 'command c-1 ended with 1 terminated node' },
+    { outcome: 'cancelled', why: 'command c-1 ended with 1 cancelled node' },
+    { outcome: 'unfinished', why: 'command c-1 ended with 1 unfinished node' },
+  ] as const)('with --max-errors 0, a node $outcome stops the later groups: $why', ({ outcome, why }) => {
+    expect(stopAfter(command('success', outcome), '0')).toBe(why);
+  });
+
+  it.each(['Cancelled', 'Cancelling'])(
+    'stops the later groups after a command whose Status is %s, even when every node it listed succeeded',
+    (status) => {
+      expect(stopAfter({ ...command('success', 'success'), status }, '0')).toBe(
+        `command c-1 was cancelled (${status})`,
+      );
+    },
+  );
+
+  it('lets a node SSM could not reach stop nothing, even with a generous --max-errors and other nodes cut', () => {
+    expect(stopAfter(command('success', 'undelivered', 'undelivered'), '0')).toBeUndefined();
+    expect(stopAfter(command('undelivered', 'cancelled', 'cancelled'), '10')).toBe(
+      'command c-1 ended with 2 cancelled nodes',
+    );
   });
 
   it('counts each outcome on its own', () => {
