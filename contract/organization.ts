@@ -20,8 +20,9 @@ export interface OrganizationReads {
 export interface AccountsUnder {
   active: Set<string>;
   /**
-   * Listed under the OUs but not ACTIVE: SUSPENDED (which a closed account also is for its
-   * post-closure period) or PENDING_CLOSURE (Organizations API reference, Account.State).
+   * Listed under the OUs but not ACTIVE (Organizations user guide, "Monitor the state of your AWS
+   * accounts": PENDING_ACTIVATION, SUSPENDED by AWS, PENDING_CLOSURE, CLOSED for the reinstatement
+   * period before it leaves the organization; the retired Status field used SUSPENDED for closed).
    */
   inactive: Set<string>;
 }

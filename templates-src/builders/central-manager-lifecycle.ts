@@ -237,6 +237,11 @@ export function fleetLifecycle(t: Template, ctx: BuildContext, alarm: AddAlarm):
   });
   alarm('MembershipFailuresAlarm', 'An agency could not be onboarded or offboarded', metric('MembershipFailures'));
   alarm(
+    'AgenciesNotActiveAlarm',
+    'An onboarded agency account is suspended or closed: it is kept, with its nodes, until it leaves the OUs or is offboarded',
+    metric('AgenciesNotActive'),
+  );
+  alarm(
     'SweepFailuresAlarm',
     'The orphan sweep could not deregister a node or read an agency',
     metric('SweepFailures'),

@@ -75,6 +75,14 @@ describe('central-manager', () => {
     expect(alarms.length).toBeGreaterThanOrEqual(8);
     for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
   });
+  it('alarms on every membership pass that keeps a suspended or closed agency account (AgenciesNotActive)', () => {
+    expect(template('central-manager').Resources.AgenciesNotActiveAlarm.Properties).toMatchObject({
+      MetricName: 'AgenciesNotActive',
+      Dimensions: [{ Name: 'Service', Value: 'FleetLifecycle' }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
 });
 
 describe('agency-permissions', () => {

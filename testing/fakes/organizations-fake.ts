@@ -14,7 +14,8 @@ import { FakeApiError, LoopbackFake, parseJsonBody, readBody, sendAwsJson, sendA
 
 export interface FakeOrgAccount {
   id: string;
-  status?: 'ACTIVE' | 'SUSPENDED' | 'PENDING_CLOSURE';
+  /** Account.State (Organizations user guide, account states); Status, retired, is given the same here. */
+  status?: 'ACTIVE' | 'SUSPENDED' | 'PENDING_CLOSURE' | 'CLOSED' | 'PENDING_ACTIVATION';
 }
 
 export class OrganizationsFake extends LoopbackFake {
