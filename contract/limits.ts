@@ -158,7 +158,8 @@ export const REPLACED_ACTIVATION_GRACE_HOURS = COLLECTOR_SILENT_HOURS;
 /**
  * Replaced activations waiting out their grace period, at most: a rotation past this deletes the
  * oldest at once. The scheduled rotation (every 12 hours by default) adds at most one per run, so
- * two wait at a time; only stack updates in quick succession reach this. It bounds the record.
+ * two wait at a time; stack updates in quick succession reach this, and so does a rotation
+ * schedule faster than every 6 hours whose every run rotates (README). It bounds the record.
  */
 export const REPLACED_ACTIVATIONS_KEPT_MAX = 4;
 
