@@ -64,6 +64,15 @@ export const LAMBDA_ZIPFILE_MAX_BYTES = 4_194_304;
 export const SSM_DOCUMENT_MAX_BYTES = 65_536;
 
 /** Lambda function memory, MB (MemorySize). */
+/**
+ * Lambda caps a function's environment at 4 KB, keys and values together (Lambda developer guide,
+ * quotas: "Function environment variables: 4 KB"). The fleet lifecycle's carries the agency
+ * template, so its two agency lists get what is left in the worst case (test/lifecycle/template.test.ts):
+ * 50 account IDs, and OU or root IDs up to 540 characters (8 of the longest, about 30 usual ones).
+ */
+export const LAMBDA_ENVIRONMENT_MAX_BYTES = 4096;
+export const AGENCY_ACCOUNTS_LIST_MAX_LENGTH = 50 * 13 - 1;
+export const AGENCY_OUS_LIST_MAX_LENGTH = 540;
 export const LAMBDA_MEMORY_MB = { min: 128, max: 10_240 } as const;
 
 /** The retention periods CloudWatch Logs accepts (RetentionInDays). */

@@ -151,7 +151,16 @@ export async function centralStackChecks(
   const name = `central stack ${stackName}`;
   try {
     const stack = await describeStack(cfn, stackName);
-    if (!stack) return [fail(name, 'not found', 'ssm-hub deploy --template-url <central-manager URL from publish>')];
+    // Before the first deploy this is expected (the README runs doctor first): a warning, not a failure.
+    if (!stack)
+      return [
+        {
+          check: name,
+          status: 'WARN',
+          detail: 'not deployed yet in this Region (or named otherwise: --central-stack)',
+          fix: 'ssm-hub deploy --template-url <central-manager URL from publish>',
+        },
+      ];
     const status = stack.StackStatus ?? '';
     const healthy = /_COMPLETE$/.test(status) && !/ROLLBACK|DELETE/.test(status);
     const state = healthy ? pass(name, status) : fail(name, status, 'see the stack events; fix, then ssm-hub deploy');

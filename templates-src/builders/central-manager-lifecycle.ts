@@ -16,7 +16,11 @@ import {
 import type { AddAlarm } from '../kit/monitoring.ts';
 import { addFunction } from '../kit/shortcuts.ts';
 import type { Template } from '../kit/template.ts';
-import { ACTIVATION_TIER_SETTING_ID } from '../../contract/limits.ts';
+import {
+  ACTIVATION_TIER_SETTING_ID,
+  AGENCY_ACCOUNTS_LIST_MAX_LENGTH,
+  AGENCY_OUS_LIST_MAX_LENGTH,
+} from '../../contract/limits.ts';
 import { environmentVariables, LIFECYCLE_ENVIRONMENT, LIFECYCLE_MODES } from '../../contract/environment.ts';
 import { ACCOUNT_ID_LIST_PATTERN, OU_ID_LIST_PATTERN } from '../../contract/patterns.ts';
 import { buildAgencyPermissions } from './agency-permissions.ts';
@@ -61,15 +65,17 @@ function lifecycleParameters(t: Template, config: BuildConfig) {
       Type: 'String',
       Default: m.organizationalUnits.join(','),
       AllowedPattern: OU_ID_LIST_PATTERN.source,
+      MaxLength: AGENCY_OUS_LIST_MAX_LENGTH,
       Description: 'OUs (ou-…) or roots (r-…) whose ACTIVE accounts are the agencies, comma-separated',
-      ConstraintDescription: 'must be empty or a comma-separated list of OU or root IDs',
+      ConstraintDescription: `must be empty or a comma-separated list of OU or root IDs, at most ${AGENCY_OUS_LIST_MAX_LENGTH} characters (name parent OUs)`,
     }),
     accounts: t.parameter('AgencyAccounts', {
       Type: 'String',
       Default: m.accounts.join(','),
       AllowedPattern: ACCOUNT_ID_LIST_PATTERN.source,
-      Description: 'Agency accounts outside those OUs, comma-separated',
-      ConstraintDescription: 'must be empty or a comma-separated list of 12-digit account IDs',
+      MaxLength: AGENCY_ACCOUNTS_LIST_MAX_LENGTH,
+      Description: 'Agency accounts outside those OUs, comma-separated (at most 50: put more in an OU)',
+      ConstraintDescription: 'must be empty or a comma-separated list of at most 50 12-digit account IDs',
     }),
   };
 }

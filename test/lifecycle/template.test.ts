@@ -4,14 +4,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../contract/project.ts';
+import {
+  AGENCY_ACCOUNTS_LIST_MAX_LENGTH,
+  AGENCY_OUS_LIST_MAX_LENGTH,
+  CLOUDFORMATION_LIMITS,
+  LAMBDA_ENVIRONMENT_MAX_BYTES,
+} from '../../contract/limits.ts';
 import { HUB, ResolvedStack } from '../../testing/helpers/iam-sim.ts';
 
 const read = (name: string) =>
   JSON.parse(readFileSync(join(PROJECT_ROOT, 'generated', 'templates', `${name}.json`), 'utf8'));
 const central = read('central-manager');
 const fn = central.Resources.FleetLifecycleFunction.Properties;
-/** Lambda caps a function's environment at 4 KB (keys and values). */
-const LAMBDA_ENVIRONMENT_MAX_BYTES = 4096;
 
 describe('the fleet-lifecycle section of central-manager', () => {
   it('deploys exactly the agency-permissions template that `onboard` deploys', () => {
@@ -19,13 +23,32 @@ describe('the fleet-lifecycle section of central-manager', () => {
     expect(JSON.parse(fn.Environment.Variables.AGENCY_TEMPLATE_BODY)).toEqual(permissions);
   });
 
-  it("keeps the function's environment within Lambda's 4 KB (the embedded template included)", () => {
-    const literal = Object.entries<unknown>(fn.Environment.Variables).reduce(
-      // An intrinsic resolves at deploy time: count a generous 100 bytes for it.
-      (n, [k, v]) => n + Buffer.byteLength(k) + (typeof v === 'string' ? Buffer.byteLength(v) : 100),
+  it("keeps the function's environment within Lambda's 4 KB in the worst case (the embedded template, the longest lists)", () => {
+    // What each intrinsic can resolve to at most: a parameter its MaxLength or longest allowed
+    // value; a stack name 128 characters; a generated IAM role name 64 (its ARN in the longest
+    // partition); a generated DynamoDB table name 255 (CloudFormation user guide, name type).
+    const longest = (v: Record<string, any>): number => {
+      if (v.Ref === 'AWS::StackName') return CLOUDFORMATION_LIMITS.stackNameLength;
+      if (v.Ref === 'SyncStateTable') return 255;
+      if (v['Fn::GetAtt']?.[1] === 'Arn') return 'arn:aws-iso-b:iam::123456789012:role/'.length + 64;
+      const p = central.Parameters[v.Ref];
+      if (p?.MaxLength) return p.MaxLength;
+      if (p?.AllowedValues) return Math.max(...p.AllowedValues.map((a: string) => a.length));
+      throw new Error(`no worst case known for ${JSON.stringify(v)}: add one`);
+    };
+    const worst = Object.entries<unknown>(fn.Environment.Variables).reduce(
+      (n, [k, v]) => n + Buffer.byteLength(k) + (typeof v === 'string' ? Buffer.byteLength(v) : longest(v as object)),
       0,
     );
-    expect(literal).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_MAX_BYTES);
+    expect(worst).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_MAX_BYTES);
+    expect(central.Parameters.AgencyAccounts.MaxLength).toBe(AGENCY_ACCOUNTS_LIST_MAX_LENGTH);
+    expect(central.Parameters.AgencyOrganizationalUnits.MaxLength).toBe(AGENCY_OUS_LIST_MAX_LENGTH);
+  });
+
+  it('takes 50 agency account IDs in AgencyAccounts, and refuses 51', () => {
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => String(100000000000 + i)).join(',');
+    expect(ids(50).length).toBeLessThanOrEqual(AGENCY_ACCOUNTS_LIST_MAX_LENGTH);
+    expect(ids(51).length).toBeGreaterThan(AGENCY_ACCOUNTS_LIST_MAX_LENGTH);
   });
 
   it.each([
