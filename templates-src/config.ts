@@ -16,6 +16,8 @@ import {
 import { ContractError } from '../contract/errors.ts';
 import {
   ACTIVATION_MAX_EXPIRY_DAYS,
+  AGENCY_ACCOUNTS_LIST_MAX_LENGTH,
+  AGENCY_OUS_LIST_MAX_LENGTH,
   ACTIVATION_MAX_REGISTRATION_LIMIT,
   LOG_RETENTION_DAYS,
   NODE_RUNTIME_DEPRECATION,
@@ -71,10 +73,20 @@ const lifecycleSchema = z.strictObject({
   membership: z.strictObject({
     mode: z.enum(LIFECYCLE_MODES),
     schedule: scheduleExpression,
-    organizationalUnits: z.array(
-      z.string().check(z.regex(OU_ID_PATTERN, { message: 'must be an OU ID (ou-…) or a root ID (r-…)' })),
-    ),
-    accounts: z.array(z.string().check(z.regex(ACCOUNT_ID_PATTERN, { message: 'must be a 12-digit account ID' }))),
+    organizationalUnits: z
+      .array(z.string().check(z.regex(OU_ID_PATTERN, { message: 'must be an OU ID (ou-…) or a root ID (r-…)' })))
+      .check(
+        z.refine((ous) => ous.join(',').length <= AGENCY_OUS_LIST_MAX_LENGTH, {
+          message: `must be at most ${AGENCY_OUS_LIST_MAX_LENGTH} characters joined with commas (the fleet lifecycle's 4 KB environment): name parent OUs`,
+        }),
+      ),
+    accounts: z
+      .array(z.string().check(z.regex(ACCOUNT_ID_PATTERN, { message: 'must be a 12-digit account ID' })))
+      .check(
+        z.refine((ids) => ids.join(',').length <= AGENCY_ACCOUNTS_LIST_MAX_LENGTH, {
+          message: "must name at most 50 accounts (the fleet lifecycle's 4 KB environment): put more in an OU",
+        }),
+      ),
     graceHours: envInt(LIFECYCLE_ENVIRONMENT.graceHours),
     /** What offboarding does with a leaver's nodes: deregister them, or keep them and report. */
     leaverNodes: z.enum(['deregister', 'keep']),

@@ -39,11 +39,31 @@ describe('build configuration', () => {
     ],
     [['agencyActivationParameterPath'], 'no-slash', 'agencyActivationParameterPath: must be a Parameter Store path'],
     [['logRetentionDays'], 42, 'logRetentionDays'],
+    [
+      ['lifecycle', 'membership', 'accounts'],
+      Array.from({ length: 51 }, (_, i) => String(100000000000 + i)),
+      'lifecycle.membership.accounts: must name at most 50 accounts',
+    ],
+    [
+      ['lifecycle', 'membership', 'organizationalUnits'],
+      Array.from({ length: 33 }, (_, i) => `ou-ab12-${String(10000000 + i)}`),
+      'lifecycle.membership.organizationalUnits: must be at most 540 characters',
+    ],
     [['unknownSetting'], true, 'Unrecognized key'],
   ])('names the field when %j is %j', (path, value, message) => {
     expect(() => parseBuildConfig(withChange(path as string[], value), 'build.config.json', today)).toThrow(
       message as string,
     );
+  });
+  it('accepts 50 membership accounts and 31 OU IDs, the most the fleet lifecycle environment holds', () => {
+    const ids = Array.from({ length: 50 }, (_, i) => String(100000000000 + i));
+    const ous = Array.from({ length: 31 }, (_, i) => `ou-ab12-${String(10000000 + i)}`);
+    const cfg = withChange(['lifecycle', 'membership'], {
+      ...good.lifecycle.membership,
+      accounts: ids,
+      organizationalUnits: ous,
+    });
+    expect(parseBuildConfig(cfg, 'build.config.json', today).lifecycle.membership.accounts).toHaveLength(50);
   });
   it('reports a file that is not JSON with its path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
