@@ -12,6 +12,7 @@ import {
   errorText,
   flag,
   mapLimit,
+  OperationError,
   progress,
   runCommand,
   UsageError,
@@ -132,7 +133,10 @@ async function permissionsStackNames(
   stackNameOf: (a: string) => string,
   accounts: string[],
 ): Promise<(account: string) => string> {
-  const found = await agencyStacks(cfn, agencyStackPattern(stackNameOf));
+  const found = await agencyStacks(cfn, agencyStackPattern(stackNameOf)).catch((err: unknown) => {
+    // Without the list, a stack named otherwise would be reported absent: stop instead.
+    throw new OperationError(`could not list the permissions stacks (CloudFormation ListStacks): ${errorText(err)}`);
+  });
   for (const a of accounts) {
     const s = found.get(a);
     if (s && s.stackName !== stackNameOf(a))

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { CreateChangeSetCommand, DeleteStackCommand, DescribeChangeSetCommand } from '@aws-sdk/client-cloudformation';
 import { CloudFormationClient, DescribeStacksCommand, ListStackInstancesCommand } from '@aws-sdk/client-cloudformation';
+import { ListStacksCommand } from '@aws-sdk/client-cloudformation';
 import { ListAccountsForParentCommand, ListOrganizationalUnitsForParentCommand } from '@aws-sdk/client-organizations';
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { main as offboard } from '../../scripts/ops/offboard.ts';
@@ -65,6 +66,18 @@ describe('offboard finds the permissions stack whatever its name', () => {
     const code = await offboard(['--agencies', A, '--dry-run'], ctx);
     expect(code, ctx.stderrText()).toBe(0);
     expect(ctx.stdoutText()).toContain('DELETE stack agency-111-perms');
+    expect(calls(DeleteStackCommand)).toBe(0);
+  });
+});
+
+describe('offboard without the list of stacks', () => {
+  it('stops, naming the call, instead of reporting a stack named otherwise as absent', async () => {
+    const { ctx } = hub();
+    mocks.cfn.on(ListStacksCommand).rejects(awsError('AccessDenied', 'not authorized', 403));
+    expect(await offboard(['--agencies', A, '--yes'], ctx)).toBe(1);
+    expect(ctx.stderrText()).toContain(
+      'could not list the permissions stacks (CloudFormation ListStacks): AccessDenied',
+    );
     expect(calls(DeleteStackCommand)).toBe(0);
   });
 });
