@@ -58,6 +58,8 @@ export interface OnboardSettings {
   generatedDir: string;
   /** Execute an update that replaces or removes a resource (e.g. AgencyActivation, whose Delete handler deletes the activation). */
   allowReplacement?: boolean;
+  /** On update, keep the stack's CentralManagerStackName (onboard without --central-stack): README 2b. */
+  keepCentralStackOnUpdate?: boolean;
 }
 
 export interface AgencyOutcome extends StackOutcome {
@@ -84,6 +86,13 @@ export function prepareTemplate(s: OnboardSettings) {
   }
   return { template, declared };
 }
+
+/** What onboard checks and keeps of an agency's existing stack (its owner, a ROLLBACK_FAILED, the central stack name). */
+const stackRules = (account: string, s: OnboardSettings) => ({
+  agency: account,
+  refuseRollbackFailed: true,
+  keepOnUpdate: s.keepCentralStackOnUpdate ? ['CentralManagerStackName'] : [],
+});
 
 /** The parameters of one agency's permissions stack. */
 export function permissionsParameters(
@@ -123,6 +132,7 @@ export async function onboardAccounts(
         description: `ssm-hub onboard ${account}`,
         timeoutMs: s.timeoutMs,
         refuseDestructive: !s.allowReplacement,
+        ...stackRules(account, s),
       },
       (line) => progress(ctx, `[${account}] ${stackName}: ${line}`),
     );
@@ -142,7 +152,13 @@ export async function previewOnboard(
   const cfn = clients.cloudformation(region);
   return mapLimit(accounts, s.concurrency, async (account) => ({
     account,
-    ...(await previewStack(cfn, stackNameOf(account), template, permissionsParameters(account, s, declared))),
+    ...(await previewStack(
+      cfn,
+      stackNameOf(account),
+      template,
+      permissionsParameters(account, s, declared),
+      stackRules(account, s),
+    )),
   }));
 }
 

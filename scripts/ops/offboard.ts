@@ -12,6 +12,7 @@ import {
   errorText,
   flag,
   mapLimit,
+  OperationError,
   progress,
   runCommand,
   UsageError,
@@ -20,6 +21,7 @@ import { type Context } from '../kit/index.ts';
 import { AWS_OPTIONS, callAsOption, concurrencyOption, loadConfig, timeoutOption } from './common.ts';
 import { parseTargets, reportOutcomes, resolveAccounts, TARGET_OPTIONS } from './agencies.ts';
 import { deleteStack, describeStack } from './stacks.ts';
+import { agencyStackPattern, agencyStacks } from './agency-stacks.ts';
 import { fleetKeys, type FleetKeys } from './fleet.ts';
 import { agencyNodeCount, membershipWarning, membershipWouldReturn } from './offboard-checks.ts';
 import { nodeWarning, stackSetNotSeen, type NodeCount } from './offboard-checks.ts';
@@ -121,6 +123,28 @@ async function offboardWarnings(
   return { warnings, nodes };
 }
 
+/**
+ * Each agency's permissions stack, whatever its name: the one finder status uses (agencyStacks),
+ * the conventional name when none is found. A stack found under another name is said.
+ */
+async function permissionsStackNames(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  stackNameOf: (a: string) => string,
+  accounts: string[],
+): Promise<(account: string) => string> {
+  const found = await agencyStacks(cfn, agencyStackPattern(stackNameOf)).catch((err: unknown) => {
+    // Without the list, a stack named otherwise would be reported absent: stop instead.
+    throw new OperationError(`could not list the permissions stacks (CloudFormation ListStacks): ${errorText(err)}`);
+  });
+  for (const a of accounts) {
+    const s = found.get(a);
+    if (s && s.stackName !== stackNameOf(a))
+      progress(ctx, `[${a}] permissions stack found under another name: ${s.stackName} (its AgencyAccountId is ${a})`);
+  }
+  return (a) => found.get(a)?.stackName ?? stackNameOf(a);
+}
+
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
   return runCommand(spec, argv, ctx, async (o, given) => {
     const { names, config } = loadConfig(ctx, o.config);
@@ -133,11 +157,12 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const caller = await callerAccount(clients, region);
     const { warnings, nodes } = await offboardWarnings(clients, region, names, keys(config), accounts, o['call-as']);
     for (const w of warnings) progress(ctx, `WARNING: ${w}`);
+    const stackOf = await permissionsStackNames(ctx, cfn, names.agencyPermissionsStackName, accounts);
     if (o['dry-run']) {
       announceTarget(ctx, caller, region, `dry run: what offboarding would delete (nothing is changed)`);
       const previews = await mapLimit(accounts, o.concurrency, async (account) => ({
         account,
-        ...(await previewDelete(cfn, names.agencyPermissionsStackName(account))),
+        ...(await previewDelete(cfn, stackOf(account), account)),
       }));
       if (o.json)
         ctx.stdout(
@@ -148,8 +173,9 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     }
     announceTarget(ctx, caller, region, `deleting the permissions stacks of ${accounts.length} agencies`);
     const outcomes = await mapLimit(accounts, o.concurrency, async (account) => {
-      const stackName = names.agencyPermissionsStackName(account);
-      const outcome = await deleteStack(ctx, cfn, { stackName, timeoutMs: o['timeout-minutes'] * 60_000 }, (line) =>
+      const stackName = stackOf(account);
+      const target = { stackName, timeoutMs: o['timeout-minutes'] * 60_000, agency: account };
+      const outcome = await deleteStack(ctx, cfn, target, (line) =>
         progress(ctx, `[${account}] ${stackName}: ${line}`),
       );
       return { account, ...outcome };

@@ -1,11 +1,12 @@
 // `ssm-hub onboard`: one agency-permissions stack per agency, in the central account.
 import { callerAccount, makeClients, resolveRegion } from './aws.ts';
 import { defaultContext, defineCommand, flag, integer, runCommand, type Context } from '../kit/index.ts';
+import { OperationError, progress, UsageError } from '../kit/index.ts';
 import { announceTarget, printStackPreviews } from './preview.ts';
 import { AWS_OPTIONS, centralStackOption, concurrencyOption, GENERATED_DIR_OPTION, generatedDir } from './common.ts';
 import { loadConfig, templateUrlOption, timeoutOption } from './common.ts';
 import { onboardAccounts, parseTargets, previewOnboard, prepareTemplate, reportOutcomes } from './agencies.ts';
-import { resolveAccounts, TARGET_OPTIONS } from './agencies.ts';
+import { resolveAccounts, TARGET_OPTIONS, type Targets } from './agencies.ts';
 import { ALLOW_REPLACEMENT_FLAG, allowReplacementOption } from './change-risk.ts';
 
 export const spec = defineCommand({
@@ -38,6 +39,23 @@ export const spec = defineCommand({
   ],
 });
 
+/**
+ * The hub's own account is never an agency (the membership automation leaves it out too, and would
+ * offboard it later): refused in --agencies before any change, left out of --ou with a line saying so.
+ */
+function withoutHub(ctx: Context, accounts: string[], hub: string, targets: Targets): string[] {
+  if (!accounts.includes(hub)) return accounts;
+  if (targets.agencies)
+    throw new UsageError(
+      `--agencies: ${hub} is the hub's own account (the caller, STS GetCallerIdentity), not an agency; nothing done`,
+    );
+  progress(ctx, `leaving out ${hub}: it is the hub's own account (the caller), not an agency`);
+  const rest = accounts.filter((a) => a !== hub);
+  if (!rest.length)
+    throw new OperationError(`no agency accounts under ${targets.ous!.join(', ')} (only the hub's own)`);
+  return rest;
+}
+
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
   return runCommand(spec, argv, ctx, async (o, given) => {
     const { names } = loadConfig(ctx, o.config);
@@ -51,12 +69,13 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       timeoutMs: o['timeout-minutes'] * 60_000,
       generatedDir: generatedDir(ctx, o['generated-dir']),
       allowReplacement: o['allow-replacement'],
+      keepCentralStackOnUpdate: o['central-stack'] === undefined,
     };
     prepareTemplate(settings);
     const region = await resolveRegion(ctx, o.region, o.profile);
     const clients = makeClients(ctx, o.profile);
-    const accounts = await resolveAccounts(clients, region, targets);
     const caller = await callerAccount(clients, region);
+    const accounts = withoutHub(ctx, await resolveAccounts(clients, region, targets), caller, targets);
     const agencies = `${accounts.length} agenc${accounts.length === 1 ? 'y' : 'ies'}`;
     if (o['dry-run']) {
       announceTarget(ctx, caller, region, `dry run: what onboarding ${agencies} would change (nothing is changed)`);

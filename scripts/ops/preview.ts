@@ -5,9 +5,10 @@
 // account and Region it acts on, as aws://ACCOUNT/REGION, before it acts.
 import { GetTemplateCommand, paginateListStackInstances } from '@aws-sdk/client-cloudformation';
 import { paginateListStackResources, type CallAs, type CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { type Parameter, type StackInstanceSummary } from '@aws-sdk/client-cloudformation';
+import { type Parameter, type Stack, type StackInstanceSummary } from '@aws-sdk/client-cloudformation';
 import { progress, table, type Context } from '../kit/index.ts';
-import { describeStack } from './stacks.ts';
+import { describeStack, rollbackFailedRefusal, type DeployInput } from './stacks.ts';
+import { ownershipRefusal } from './agency-stacks.ts';
 
 export interface ResourceChange {
   logicalId: string;
@@ -25,7 +26,7 @@ export interface ParameterChange {
 
 export interface StackPreview {
   stackName: string;
-  action: 'create' | 'update' | 'no change' | 'recreate' | 'busy' | 'delete' | 'absent';
+  action: 'create' | 'update' | 'no change' | 'recreate' | 'busy' | 'delete' | 'absent' | 'refused';
   status?: string;
   parameters: ParameterChange[];
   resources: ResourceChange[];
@@ -79,8 +80,11 @@ export async function previewStack(
   stackName: string,
   template: { TemplateBody: string } | { TemplateURL: string },
   parameters: Record<string, string>,
+  rules: Pick<DeployInput, 'agency' | 'keepOnUpdate' | 'refuseRollbackFailed'> = {},
 ): Promise<StackPreview> {
   const stack = await describeStack(cfn, stackName);
+  const why = stack && refusedHere(stackName, stack, rules);
+  if (why) return { stackName, action: 'refused', status: stack.StackStatus, parameters: [], resources: [], note: why };
   const next = 'TemplateBody' in template ? parseTemplate(template.TemplateBody) : undefined;
   const urlNote =
     'TemplateURL' in template ? `template from ${template.TemplateURL}: resources not compared` : undefined;
@@ -93,7 +97,12 @@ export async function previewStack(
   if (status?.endsWith('_IN_PROGRESS'))
     return { stackName, action: 'busy', status, parameters: [], resources: [], note: 'an operation is in progress' };
   const current = await cfn.send(new GetTemplateCommand({ StackName: stackName, TemplateStage: 'Original' }));
-  const params = parameterDiff(stack.Parameters, parameters);
+  const has = new Set((stack.Parameters ?? []).map((p) => p.ParameterKey));
+  const kept = (rules.keepOnUpdate ?? []).filter((k) => has.has(k));
+  const params = parameterDiff(
+    stack.Parameters,
+    Object.fromEntries(Object.entries(parameters).filter(([k]) => !kept.includes(k))),
+  );
   const resources = next ? templateDiff(parseTemplate(current.TemplateBody), next) : [];
   const textChanged = 'TemplateBody' in template && current.TemplateBody !== template.TemplateBody;
   const changed = params.length > 0 || resources.length > 0 || textChanged || 'TemplateURL' in template;
@@ -119,10 +128,24 @@ export function announceTarget(ctx: Context, account: string, region: string, wh
   progress(ctx, `aws://${account}/${region}: ${what}`);
 }
 
+/** Why the real run would refuse this stack (stackToChange, deleteStack), or undefined. */
+function refusedHere(stackName: string, stack: Stack, rules: Pick<DeployInput, 'agency' | 'refuseRollbackFailed'>) {
+  const notOurs = rules.agency && ownershipRefusal(stackName, stack.Parameters, rules.agency);
+  if (notOurs) return notOurs;
+  if (rules.refuseRollbackFailed && stack.StackStatus === 'ROLLBACK_FAILED') return rollbackFailedRefusal(stackName);
+  return undefined;
+}
+
 /** What deleting a stack would remove: every resource it holds (ListStackResources). */
-export async function previewDelete(cfn: CloudFormationClient, stackName: string): Promise<StackPreview> {
+export async function previewDelete(
+  cfn: CloudFormationClient,
+  stackName: string,
+  agency?: string,
+): Promise<StackPreview> {
   const stack = await describeStack(cfn, stackName);
   if (!stack) return { stackName, action: 'absent', parameters: [], resources: [], note: 'no such stack' };
+  const why = refusedHere(stackName, stack, { agency });
+  if (why) return { stackName, action: 'refused', status: stack.StackStatus, parameters: [], resources: [], note: why };
   const resources: ResourceChange[] = [];
   for await (const page of paginateListStackResources({ client: cfn }, { StackName: stackName }))
     for (const r of page.StackResourceSummaries ?? [])

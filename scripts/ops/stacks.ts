@@ -6,8 +6,10 @@ import { CreateChangeSetCommand, DeleteChangeSetCommand, DeleteStackCommand } fr
 import { DescribeChangeSetCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { ExecuteChangeSetCommand, paginateDescribeStackEvents, type Capability } from '@aws-sdk/client-cloudformation';
 import { type CloudFormationClient, type Parameter, type Stack } from '@aws-sdk/client-cloudformation';
+import { type CreateChangeSetCommandInput } from '@aws-sdk/client-cloudformation';
 import { paginateDescribeChangeSet, type Change } from '@aws-sdk/client-cloudformation';
 import { errorText, type Context } from '../kit/index.ts';
+import { ownershipRefusal } from './agency-stacks.ts';
 import { ALLOW_REPLACEMENT_FLAG, losesState, nameRows, type ChangeRow } from './change-risk.ts';
 
 export interface FailedEvent {
@@ -37,6 +39,12 @@ export interface DeployInput {
   timeoutMs: number;
   /** deployStack: do not execute an UPDATE change set that replaces or removes a resource (onboard). */
   refuseDestructive?: boolean;
+  /** Of `parameters`, those sent on create only: on update the stack's current value is kept, when it has one. */
+  keepOnUpdate?: string[];
+  /** The agency the stack must serve: a stack whose AgencyAccountId names another is refused (onboard). */
+  agency?: string;
+  /** Refuse a ROLLBACK_FAILED stack (it may hold resources) instead of deleting it unasked (onboard). */
+  refuseRollbackFailed?: boolean;
 }
 
 /** Enough for any one operation of our stacks; a bound so a busy stack's history is not read whole. */
@@ -55,6 +63,13 @@ const none: FailedEvent[] = [];
 const failure = (stackName: string, detail: string, status?: string): StackOutcome => ({
   stackName,
   result: 'failed',
+  status,
+  detail,
+  events: none,
+});
+const refused = (stackName: string, detail: string, status?: string): StackOutcome => ({
+  stackName,
+  result: 'refused',
   status,
   detail,
   events: none,
@@ -120,21 +135,51 @@ export async function waitForStack(
   }
 }
 
-/** Deletes a stack and waits for the end; an absent stack is an outcome, not a failure. */
+/**
+ * Waits after CloudFormation accepted an operation (ExecuteChangeSet, DeleteStack): a failed poll
+ * (throttling, network) does not mean the operation failed, so the outcome says the stack may still
+ * be changing and how to look.
+ */
+async function waitAfterAccepted(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  stack: { stackId: string; stackName: string; timeoutMs: number },
+  accepted: string,
+  log: (line: string) => void,
+): Promise<{ status: string } | { detail: string }> {
+  try {
+    return { status: await waitForStack(ctx, cfn, stack.stackId, stack.timeoutMs, (s) => log(s)) };
+  } catch (err) {
+    const detail =
+      `${accepted}, but following the stack failed (${errorText(err)}); the stack may still be ` +
+      `changing: check with aws cloudformation describe-stacks --stack-name ${stack.stackName}`;
+    return { detail };
+  }
+}
+
+/**
+ * Deletes a stack and waits for the end; an absent stack is an outcome, not a failure. With
+ * `agency`, a stack whose AgencyAccountId names another agency is refused, not deleted.
+ */
 export async function deleteStack(
   ctx: Context,
   cfn: CloudFormationClient,
-  target: { stackName: string; timeoutMs: number },
+  target: { stackName: string; timeoutMs: number; agency?: string },
   log: (line: string) => void,
 ): Promise<StackOutcome> {
   const { stackName, timeoutMs } = target;
   try {
     const stack = await describeStack(cfn, stackName);
     if (!stack?.StackId) return { stackName, result: 'absent', detail: 'no such stack', events: none };
+    const notOurs = target.agency && ownershipRefusal(stackName, stack.Parameters, target.agency);
+    if (notOurs) return refused(stackName, notOurs, stack.StackStatus);
     const token = operationToken();
     log('deleting stack');
     await cfn.send(new DeleteStackCommand({ StackName: stack.StackId, ClientRequestToken: token }));
-    const status = await waitForStack(ctx, cfn, stack.StackId, timeoutMs, (s) => log(s));
+    const ref = { stackId: stack.StackId, stackName, timeoutMs };
+    const waited = await waitAfterAccepted(ctx, cfn, ref, 'DeleteStack was accepted', log);
+    if ('detail' in waited) return failure(stackName, waited.detail);
+    const status = waited.status;
     if (status === 'DELETE_COMPLETE') return { stackName, result: 'deleted', status, detail: 'deleted', events: none };
     return {
       stackName,
@@ -168,9 +213,19 @@ export function updateParameters(
   return [...given, ...kept];
 }
 
+/** Why a ROLLBACK_FAILED stack is not replaced unasked, and how to clean it up. Pure. */
+export const rollbackFailedRefusal = (stackName: string): string =>
+  `stack ${stackName} is ROLLBACK_FAILED: its failed creation could not be rolled back, so it may still hold ` +
+  `resources; nothing done. See why with aws cloudformation describe-stack-events --stack-name ${stackName}, ` +
+  `delete it with aws cloudformation delete-stack --stack-name ${stackName} (if that ends DELETE_FAILED, ` +
+  `delete the blocking resources by hand or pass --retain-resources), then run this again`;
+
 /**
- * The stack to change, or why it cannot be: a stack whose creation failed holds no resources and
- * cannot be updated, so it is deleted first; a stack with an operation in progress is left alone.
+ * The stack to change, or why it cannot be: a stack whose creation failed and was rolled back
+ * (ROLLBACK_COMPLETE) holds no resources and cannot be updated, so it is deleted first; a
+ * ROLLBACK_FAILED one may hold resources and is deleted only when the caller allows it (deploy
+ * confirms it first); a stack with an operation in progress is left alone; a stack of another
+ * agency (input.agency) is refused.
  */
 export async function stackToChange(
   ctx: Context,
@@ -180,6 +235,10 @@ export async function stackToChange(
 ): Promise<{ stack?: Stack } | { outcome: StackOutcome }> {
   const stack = await describeStack(cfn, input.stackName);
   const status = stack?.StackStatus;
+  const notOurs = stack && input.agency && ownershipRefusal(input.stackName, stack.Parameters, input.agency);
+  if (notOurs) return { outcome: refused(input.stackName, notOurs, status) };
+  if (status === 'ROLLBACK_FAILED' && input.refuseRollbackFailed)
+    return { outcome: refused(input.stackName, rollbackFailedRefusal(input.stackName), status) };
   if (status === 'ROLLBACK_COMPLETE' || status === 'ROLLBACK_FAILED') {
     log(`${status}: deleting the failed stack before creating it again`);
     const del = await deleteStack(ctx, cfn, { stackName: stack!.StackId!, timeoutMs: input.timeoutMs }, log);
@@ -192,6 +251,46 @@ export async function stackToChange(
   if (status && status.endsWith('_IN_PROGRESS') && status !== 'REVIEW_IN_PROGRESS')
     return { outcome: failure(input.stackName, `stack is busy (${status}); retry when it settles`, status) };
   return { stack };
+}
+
+/**
+ * The Parameters of a change set: on create, what this run sets; on update (`existing` given), the
+ * same less the `keepOnUpdate` keys the stack already has a value for, and every other current
+ * parameter kept at its value (updateParameters). Pure.
+ */
+export function changeSetParameters(
+  input: Pick<DeployInput, 'parameters' | 'keepOnUpdate' | 'templateParameters'>,
+  existing: Stack | undefined,
+): Parameter[] {
+  const has = new Set((existing?.Parameters ?? []).map((p) => p.ParameterKey));
+  const keep = new Set((input.keepOnUpdate ?? []).filter((k) => existing && has.has(k)));
+  const given: Parameter[] = Object.entries(input.parameters)
+    .filter(([k]) => !keep.has(k))
+    .map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
+  if (!existing) return given;
+  return updateParameters(existing.Parameters, given, input.templateParameters && new Set(input.templateParameters));
+}
+
+/**
+ * CreateChangeSet with a ClientToken, so an SDK retry after a timeout is the same request (API
+ * reference, CreateChangeSet ClientToken: "A unique identifier for this CreateChangeSet request ...
+ * to retry requests"). Should the change set exist after all (AlreadyExistsException: an earlier
+ * attempt did reach CloudFormation), that change set is the one used (DescribeChangeSet).
+ */
+async function sendCreateChangeSet(
+  cfn: CloudFormationClient,
+  input: CreateChangeSetCommandInput & { ChangeSetName: string; StackName: string },
+): Promise<{ Id?: string; StackId?: string }> {
+  try {
+    return await cfn.send(new CreateChangeSetCommand(input));
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'AlreadyExistsException') throw err;
+    const cs = await cfn.send(
+      new DescribeChangeSetCommand({ ChangeSetName: input.ChangeSetName, StackName: input.StackName }),
+    );
+    if (!cs.ChangeSetId) throw err;
+    return { Id: cs.ChangeSetId, StackId: cs.StackId };
+  }
 }
 
 export interface ChangeSetRef {
@@ -210,27 +309,18 @@ export async function createChangeSet(
 ): Promise<ChangeSetRef | { outcome: StackOutcome }> {
   const { stackName } = input;
   const type = stack && stack.StackStatus !== 'REVIEW_IN_PROGRESS' ? 'UPDATE' : 'CREATE';
-  const given: Parameter[] = Object.entries(input.parameters).map(([ParameterKey, ParameterValue]) => ({
-    ParameterKey,
-    ParameterValue,
-  }));
-  const parameters =
-    type === 'UPDATE'
-      ? updateParameters(stack!.Parameters, given, input.templateParameters && new Set(input.templateParameters))
-      : given;
   const changeSetName = `ssm-hub-${type.toLowerCase()}-${ctx.now().getTime()}`;
   log(`creating ${type} change set`);
-  const created = await cfn.send(
-    new CreateChangeSetCommand({
-      StackName: stackName,
-      ChangeSetName: changeSetName,
-      ChangeSetType: type,
-      ...input.template,
-      Parameters: parameters,
-      Capabilities: input.capabilities.length ? input.capabilities : undefined,
-      Description: input.description,
-    }),
-  );
+  const created = await sendCreateChangeSet(cfn, {
+    StackName: stackName,
+    ChangeSetName: changeSetName,
+    ChangeSetType: type,
+    ...input.template,
+    Parameters: changeSetParameters(input, type === 'UPDATE' ? stack : undefined),
+    Capabilities: input.capabilities.length ? input.capabilities : undefined,
+    Description: input.description,
+    ClientToken: operationToken(),
+  });
   const changeSetId = created.Id ?? changeSetName;
   const deadline = ctx.now().getTime() + input.timeoutMs;
   for (;;) {
@@ -284,27 +374,6 @@ async function refusal(cfn: CloudFormationClient, input: DeployInput, ref: Chang
   return { stackName: input.stackName, result: 'refused' as const, detail, events: none };
 }
 
-/**
- * Waits after ExecuteChangeSet was accepted: a failed poll (throttling, network) does not mean the
- * update failed, so the outcome says the stack may still be changing and how to look.
- */
-async function waitAfterExecute(
-  ctx: Context,
-  cfn: CloudFormationClient,
-  input: DeployInput,
-  ref: ChangeSetRef,
-  log: (line: string) => void,
-): Promise<{ status: string } | { detail: string }> {
-  try {
-    return { status: await waitForStack(ctx, cfn, ref.stackId, input.timeoutMs, (s) => log(s)) };
-  } catch (err) {
-    const detail =
-      `the change set was executed, but following the stack failed (${errorText(err)}); the stack may still be ` +
-      `changing: check with aws cloudformation describe-stacks --stack-name ${input.stackName}`;
-    return { detail };
-  }
-}
-
 /** Executes a ready change set and waits for the stack to settle. */
 async function executeChangeSet(
   ctx: Context,
@@ -319,7 +388,8 @@ async function executeChangeSet(
   await cfn.send(
     new ExecuteChangeSetCommand({ ChangeSetName: ref.changeSetId, StackName: stackName, ClientRequestToken: token }),
   );
-  const waited = await waitAfterExecute(ctx, cfn, input, ref, log);
+  const target = { stackId: ref.stackId, stackName, timeoutMs: input.timeoutMs };
+  const waited = await waitAfterAccepted(ctx, cfn, target, 'the change set was executed', log);
   if ('detail' in waited) return { stackName, result: 'failed', detail: waited.detail, events: none };
   const final = waited.status;
   if (final === 'CREATE_COMPLETE' || final === 'UPDATE_COMPLETE') {

@@ -2,7 +2,7 @@
 // StackSet instances, synced nodes and errors, and managed-node counts against the standard-tier
 // limit. It reads only: no activation is decrypted (DescribeActivations never returns codes).
 // Three steps: read (every AWS call, each failure recorded), findings (pure), report.
-import { DescribeStacksCommand, paginateListStackInstances, paginateListStacks } from '@aws-sdk/client-cloudformation';
+import { DescribeStacksCommand, paginateListStackInstances } from '@aws-sdk/client-cloudformation';
 import { type CallAs, type CloudFormationClient, type Stack } from '@aws-sdk/client-cloudformation';
 import { type StackInstanceSummary } from '@aws-sdk/client-cloudformation';
 import { paginateDescribeActivations, paginateDescribeInstanceInformation } from '@aws-sdk/client-ssm';
@@ -10,9 +10,8 @@ import { paginateListNodesSummary, type Activation } from '@aws-sdk/client-ssm';
 import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { PROVENANCE_TAG_SUFFIXES, SYNC_TABLE } from '../../lambda/shared/names.ts';
 import type { BuildConfig } from '../../templates-src/config.ts';
-import { AGENCY_PERMISSIONS_DESCRIPTION } from '../../templates-src/builders/agency-permissions.ts';
+import { agencyStackPattern, agencyStacks } from './agency-stacks.ts';
 import { SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS } from '../../contract/page-sizes.ts';
-import { ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN } from '../../contract/patterns.ts';
 import { makeClients, resolveRegion, type Clients } from './aws.ts';
 import { awsFailureText, failureKind, type FailureKind } from './aws-errors.ts';
 import { defaultContext, defineCommand, EXIT, list, mapLimit, progress, runCommand, table } from '../kit/index.ts';
@@ -280,31 +279,6 @@ async function readCentralStack(cfn: CloudFormationClient, name: string): Promis
   }
 }
 
-/**
- * Permissions stacks by name (<prefix>-agency-<account>) or, for a stack named otherwise (the
- * console's generic link lets people choose), by the template's Description, with the account
- * read from its AgencyAccountId parameter.
- */
-async function agencyStacks(cfn: CloudFormationClient, pattern: RegExp): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
-  const otherNames: Array<{ name: string; status: string }> = [];
-  for await (const page of paginateListStacks({ client: cfn }, {})) {
-    for (const s of page.StackSummaries ?? []) {
-      if (s.StackStatus === 'DELETE_COMPLETE') continue;
-      const m = pattern.exec(s.StackName ?? '');
-      if (m && !found.has(m[1]!)) found.set(m[1]!, s.StackStatus ?? 'UNKNOWN');
-      else if (!m && s.TemplateDescription === AGENCY_PERMISSIONS_DESCRIPTION)
-        otherNames.push({ name: s.StackName ?? '', status: s.StackStatus ?? 'UNKNOWN' });
-    }
-  }
-  for (const o of otherNames) {
-    const stack = await readCentralStack(cfn, o.name);
-    const account = stack?.Parameters?.find((p) => p.ParameterKey === 'AgencyAccountId')?.ParameterValue;
-    if (account && ACCOUNT_ID_PATTERN.test(account) && !found.has(account)) found.set(account, o.status);
-  }
-  return found;
-}
-
 async function stackInstances(
   cfn: CloudFormationClient,
   stackSetName: string,
@@ -390,7 +364,7 @@ export async function readStatus(
   if (centralState === 'not-found') warnings.push(`central stack ${plan.centralStack} not found in ${region}`);
   const outputs = Object.fromEntries((central?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue]));
   const listed = await attempt('agency stacks', () => agencyStacks(cfn, plan.agencyStackPattern));
-  const stackStatus = listed ?? new Map<string, string>();
+  const stackStatus = new Map([...(listed ?? [])].map(([a, s]) => [a, s.status]));
   const tableName = outputs.SyncTableName;
   // Agencies with node rows but no permissions stack (offboarded, nodes kept) are listed too.
   const inTable =
@@ -665,7 +639,7 @@ export function statusPlan(
     centralStack: run.centralStack ?? names.centralStackName,
     stackSetName: names.stackSetName,
     registrationStackSetName: names.registrationStackSetName,
-    agencyStackPattern: new RegExp(`^${names.agencyPermissionsStackName('')}(${ACCOUNT_ID_BODY})$`),
+    agencyStackPattern: agencyStackPattern(names.agencyPermissionsStackName),
     standardTierNodeLimit: config.standardTierNodeLimit,
   };
 }

@@ -14,6 +14,7 @@ import {
   DescribeStackSetCommand,
   ListStackInstancesCommand,
   ListStackResourcesCommand,
+  ListStacksCommand,
   type Parameter,
   type StackEvent,
 } from '@aws-sdk/client-cloudformation';
@@ -32,6 +33,8 @@ interface FakeStack {
   pending?: string;
   events: StackEvent[];
   outputs?: Array<{ OutputKey: string; OutputValue: string }>;
+  /** The template's Description, when the test gives no template body. */
+  description?: string;
 }
 
 type Resources = Record<string, { Type: string }>;
@@ -245,6 +248,18 @@ export function fakeCloudFormation(
     if (!s) throw notFound(input.StackName!);
     return { StackEvents: s.events };
   });
+  // ListStacks: one StackSummary per stack, deleted ones included (API reference, ListStacks:
+  // "deleted stacks ... for 90 days"), with the template's Description as TemplateDescription.
+  cfn.on(ListStacksCommand).callsFake(async () => ({
+    StackSummaries: [...stacks.values()].map((s) => ({
+      StackId: s.id,
+      StackName: s.name,
+      StackStatus: s.status as never,
+      CreationTime: new Date(),
+      TemplateDescription:
+        s.description ?? (s.template ? (JSON.parse(s.template) as { Description?: string }).Description : undefined),
+    })),
+  }));
   cfn.on(DeleteStackCommand).callsFake(async (input) => {
     const s = find(input.StackName!);
     if (s) {
