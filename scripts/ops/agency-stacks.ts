@@ -6,6 +6,7 @@ import { DescribeStacksCommand, paginateListStacks } from '@aws-sdk/client-cloud
 import { type CloudFormationClient, type Parameter, type Stack } from '@aws-sdk/client-cloudformation';
 import { AGENCY_PERMISSIONS_DESCRIPTION } from '../../templates-src/builders/agency-permissions.ts';
 import { ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN } from '../../contract/patterns.ts';
+import { errorText, OperationError, progress, type Context } from '../kit/index.ts';
 
 /** The parameter that names the agency a permissions stack serves. */
 export const AGENCY_ACCOUNT_PARAMETER = 'AgencyAccountId';
@@ -62,4 +63,26 @@ export async function agencyStacks(cfn: CloudFormationClient, pattern: RegExp): 
     if (account && ACCOUNT_ID_PATTERN.test(account) && !found.has(account)) found.set(account, o);
   }
   return found;
+}
+
+/**
+ * Each agency's permissions stack, whatever its name: the one finder status uses (agencyStacks),
+ * the conventional name when none is found. A stack found under another name is said.
+ */
+export async function permissionsStackNames(
+  ctx: Context,
+  cfn: CloudFormationClient,
+  stackNameOf: (a: string) => string,
+  accounts: string[],
+): Promise<(account: string) => string> {
+  const found = await agencyStacks(cfn, agencyStackPattern(stackNameOf)).catch((err: unknown) => {
+    // Without the list, a stack named otherwise would be reported absent: stop instead.
+    throw new OperationError(`could not list the permissions stacks (CloudFormation ListStacks): ${errorText(err)}`);
+  });
+  for (const a of accounts) {
+    const s = found.get(a);
+    if (s && s.stackName !== stackNameOf(a))
+      progress(ctx, `[${a}] permissions stack found under another name: ${s.stackName} (its AgencyAccountId is ${a})`);
+  }
+  return (a) => found.get(a)?.stackName ?? stackNameOf(a);
 }

@@ -12,7 +12,6 @@ import {
   errorText,
   flag,
   mapLimit,
-  OperationError,
   progress,
   runCommand,
   UsageError,
@@ -21,7 +20,7 @@ import { type Context } from '../kit/index.ts';
 import { AWS_OPTIONS, callAsOption, concurrencyOption, loadConfig, timeoutOption } from './common.ts';
 import { parseTargets, reportOutcomes, resolveAccounts, TARGET_OPTIONS } from './agencies.ts';
 import { deleteStack, describeStack } from './stacks.ts';
-import { agencyStackPattern, agencyStacks } from './agency-stacks.ts';
+import { permissionsStackNames } from './agency-stacks.ts';
 import { fleetKeys, type FleetKeys } from './fleet.ts';
 import { agencyNodeCount, membershipWarning, membershipWouldReturn } from './offboard-checks.ts';
 import { nodeWarning, stackSetNotSeen, type NodeCount } from './offboard-checks.ts';
@@ -121,28 +120,6 @@ async function offboardWarnings(
     if (count.total) warnings.push(nodeWarning(a, count, doc));
   }
   return { warnings, nodes };
-}
-
-/**
- * Each agency's permissions stack, whatever its name: the one finder status uses (agencyStacks),
- * the conventional name when none is found. A stack found under another name is said.
- */
-async function permissionsStackNames(
-  ctx: Context,
-  cfn: CloudFormationClient,
-  stackNameOf: (a: string) => string,
-  accounts: string[],
-): Promise<(account: string) => string> {
-  const found = await agencyStacks(cfn, agencyStackPattern(stackNameOf)).catch((err: unknown) => {
-    // Without the list, a stack named otherwise would be reported absent: stop instead.
-    throw new OperationError(`could not list the permissions stacks (CloudFormation ListStacks): ${errorText(err)}`);
-  });
-  for (const a of accounts) {
-    const s = found.get(a);
-    if (s && s.stackName !== stackNameOf(a))
-      progress(ctx, `[${a}] permissions stack found under another name: ${s.stackName} (its AgencyAccountId is ${a})`);
-  }
-  return (a) => found.get(a)?.stackName ?? stackNameOf(a);
 }
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {

@@ -8,6 +8,7 @@ import { loadConfig, templateUrlOption, timeoutOption } from './common.ts';
 import { onboardAccounts, parseTargets, previewOnboard, prepareTemplate, reportOutcomes } from './agencies.ts';
 import { resolveAccounts, TARGET_OPTIONS, type Targets } from './agencies.ts';
 import { ALLOW_REPLACEMENT_FLAG, allowReplacementOption } from './change-risk.ts';
+import { permissionsStackNames } from './agency-stacks.ts';
 
 export const spec = defineCommand({
   name: 'onboard',
@@ -77,9 +78,17 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const caller = await callerAccount(clients, region);
     const accounts = withoutHub(ctx, await resolveAccounts(clients, region, targets), caller, targets);
     const agencies = `${accounts.length} agenc${accounts.length === 1 ? 'y' : 'ies'}`;
+    // An agency whose permissions stack was created under another name (the console link) has it
+    // updated in place: a second stack would give it a second activation.
+    const stackOf = await permissionsStackNames(
+      ctx,
+      clients.cloudformation(region),
+      names.agencyPermissionsStackName,
+      accounts,
+    );
     if (o['dry-run']) {
       announceTarget(ctx, caller, region, `dry run: what onboarding ${agencies} would change (nothing is changed)`);
-      const previews = await previewOnboard(clients, region, accounts, settings, names.agencyPermissionsStackName);
+      const previews = await previewOnboard(clients, region, accounts, settings, stackOf);
       if (o.json)
         ctx.stdout(`${JSON.stringify({ dryRun: true, account: caller, region, stacks: previews }, null, 2)}\n`);
       else printStackPreviews(ctx, previews);
@@ -90,7 +99,7 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
       return 0;
     }
     announceTarget(ctx, caller, region, `onboarding ${agencies}: one agency-permissions stack each`);
-    const outcomes = await onboardAccounts(ctx, clients, region, accounts, settings, names.agencyPermissionsStackName);
+    const outcomes = await onboardAccounts(ctx, clients, region, accounts, settings, stackOf);
     return reportOutcomes(ctx, outcomes, o.json, { region });
   });
 }

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, ListStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
@@ -129,6 +129,8 @@ export function mockAll() {
     ddb: mockClient(DynamoDBClient),
     doc: mockClient(DynamoDBDocumentClient),
   };
+  // No stack yet (ListStacks, API reference: StackSummaries); tests that need stacks set their own.
+  m.cfn.on(ListStacksCommand).resolves({ StackSummaries: [] });
   // Every mutating command names its account first (aws://ACCOUNT/REGION); tests may override it.
   m.sts
     .on(GetCallerIdentityCommand)

@@ -70,6 +70,28 @@ describe('offboard finds the permissions stack whatever its name', () => {
   });
 });
 
+describe('onboard finds the permissions stack whatever its name', () => {
+  it('updates a stack named otherwise (console) in place, rather than creating a second one (a second activation)', async () => {
+    const gen = makeGenerated();
+    const { ctx, fake } = hub();
+    fake.add('agency-111-perms', 'CREATE_COMPLETE', agencyParam(A)).description = AGENCY_PERMISSIONS_DESCRIPTION;
+    await onboard(['--agencies', A, '--generated-dir', gen], ctx);
+    const sent = mocks.cfn.commandCalls(CreateChangeSetCommand).map((c) => c.args[0].input);
+    expect(sent.map((i) => [i.StackName, i.ChangeSetType])).toEqual([['agency-111-perms', 'UPDATE']]);
+    expect(fake.stacks.has(`ssm-hub-agency-${A}`)).toBe(false);
+    expect(ctx.stderrText()).toContain('permissions stack found under another name: agency-111-perms');
+  });
+
+  it('previews that stack in the dry run', async () => {
+    const gen = makeGenerated();
+    const { ctx, fake } = hub();
+    fake.add('agency-111-perms', 'CREATE_COMPLETE', agencyParam(A)).description = AGENCY_PERMISSIONS_DESCRIPTION;
+    expect(await onboard(['--agencies', A, '--generated-dir', gen, '--dry-run'], ctx)).toBe(0);
+    expect(ctx.stdoutText()).toContain('agency-111-perms');
+    expect(ctx.stdoutText()).not.toContain(`ssm-hub-agency-${A}`);
+  });
+});
+
 describe('offboard without the list of stacks', () => {
   it('stops, naming the call, instead of reporting a stack named otherwise as absent', async () => {
     const { ctx } = hub();
