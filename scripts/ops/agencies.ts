@@ -196,3 +196,26 @@ export function reportOutcomes(
   ctx.stdout(`\n${outcomes.length - failed.length} succeeded, ${failed.length} failed or refused\n`);
   return failed.length ? EXIT.failed : EXIT.ok;
 }
+
+/**
+ * The hub's own account is never an agency (the membership automation leaves it out too, and would
+ * offboard it later): refused in --agencies before any change, left out of --ou with a line saying so.
+ */
+export function withoutHub(
+  ctx: Context,
+  accounts: string[],
+  hub: string,
+  targets: Targets,
+  accountsFlag = 'agencies',
+): string[] {
+  if (!accounts.includes(hub)) return accounts;
+  if (targets.agencies)
+    throw new UsageError(
+      `--${accountsFlag}: ${hub} is the hub's own account (the caller, STS GetCallerIdentity), not an agency; nothing done`,
+    );
+  progress(ctx, `leaving out ${hub}: it is the hub's own account (the caller), not an agency`);
+  const rest = accounts.filter((a) => a !== hub);
+  if (!rest.length)
+    throw new OperationError(`no agency accounts under ${targets.ous!.join(', ')} (only the hub's own)`);
+  return rest;
+}

@@ -14,6 +14,8 @@ export const AGENCY_ACCOUNT_PARAMETER = 'AgencyAccountId';
 export interface AgencyStack {
   stackName: string;
   status: string;
+  /** More stacks that claim the same agency (each holds an activation): a mistake to put right. */
+  others?: string[];
 }
 
 /** Matches a permissions stack's conventional name; group 1 is the account. */
@@ -54,15 +56,22 @@ export async function agencyStacks(cfn: CloudFormationClient, pattern: RegExp): 
       if (s.StackStatus === 'DELETE_COMPLETE') continue;
       const m = pattern.exec(s.StackName ?? '');
       const here = { stackName: s.StackName ?? '', status: s.StackStatus ?? 'UNKNOWN' };
-      if (m && !found.has(m[1]!)) found.set(m[1]!, here);
-      else if (!m && s.TemplateDescription === AGENCY_PERMISSIONS_DESCRIPTION) otherNames.push(here);
+      if (m) claim(m[1]!, here);
+      else if (s.TemplateDescription === AGENCY_PERMISSIONS_DESCRIPTION) otherNames.push(here);
     }
   }
   for (const o of otherNames) {
     const account = stackAgency((await readStack(cfn, o.stackName))?.Parameters);
-    if (account && ACCOUNT_ID_PATTERN.test(account) && !found.has(account)) found.set(account, o);
+    if (account && ACCOUNT_ID_PATTERN.test(account)) claim(account, o);
   }
   return found;
+
+  /** The conventionally named stack is the agency's; any further one is kept in `others`. */
+  function claim(account: string, stack: AgencyStack) {
+    const first = found.get(account);
+    if (!first) found.set(account, stack);
+    else (first.others ??= []).push(stack.stackName);
+  }
 }
 
 /**
@@ -79,6 +88,15 @@ export async function permissionsStackNames(
     // Without the list, a stack named otherwise would be reported absent: stop instead.
     throw new OperationError(`could not list the permissions stacks (CloudFormation ListStacks): ${errorText(err)}`);
   });
+  const doubled = accounts.filter((a) => found.get(a)?.others);
+  if (doubled.length)
+    throw new OperationError(
+      `more than one permissions stack claims ${doubled
+        .map((a) => `agency ${a} (${[found.get(a)!.stackName, ...found.get(a)!.others!].join(', ')})`)
+        .join(
+          '; ',
+        )}: each holds an activation; delete the extra one (aws cloudformation delete-stack --stack-name <name>), then run again; nothing done`,
+    );
   for (const a of accounts) {
     const s = found.get(a);
     if (s && s.stackName !== stackNameOf(a))

@@ -23,6 +23,7 @@ import { readTemplate } from './generated.ts';
 import { bucketPolicy, planTargets } from './publish.ts';
 import { countManagedNodes } from './status.ts';
 import { describeStack } from './stacks.ts';
+import { agencyStackPattern, agencyStacks } from './agency-stacks.ts';
 
 export const spec = defineCommand({
   name: 'doctor',
@@ -147,20 +148,27 @@ export async function centralStackChecks(
   cfn: CloudFormationClient,
   stackName: string,
   localBody: string | undefined,
+  agencyStackPattern?: RegExp,
 ): Promise<CheckResult[]> {
   const name = `central stack ${stackName}`;
   try {
     const stack = await describeStack(cfn, stackName);
-    // Before the first deploy this is expected (the README runs doctor first): a warning, not a failure.
-    if (!stack)
+    if (!stack) {
+      const fix = 'ssm-hub deploy --template-url <central-manager URL from publish>';
+      // Agency stacks here import its exports: it was deployed, and is gone or named otherwise.
+      const agencies = agencyStackPattern ? (await agencyStacks(cfn, agencyStackPattern)).size : 0;
+      if (agencies)
+        return [fail(name, `not found, yet ${agencies} agency permissions stack(s) here depend on it`, fix)];
+      // Before the first deploy this is expected (the README runs doctor first): a warning.
       return [
         {
           check: name,
           status: 'WARN',
           detail: 'not deployed yet in this Region (or named otherwise: --central-stack)',
-          fix: 'ssm-hub deploy --template-url <central-manager URL from publish>',
+          fix,
         },
       ];
+    }
     const status = stack.StackStatus ?? '';
     const healthy = /_COMPLETE$/.test(status) && !/ROLLBACK|DELETE/.test(status);
     const state = healthy ? pass(name, status) : fail(name, status, 'see the stack events; fix, then ssm-hub deploy');
@@ -347,7 +355,10 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     const cfn = clients.cloudformation(region);
     results.push(await trustedAccessCheck(cfn, o['call-as']));
     results.push(await adminCheck(clients, region, caller, o['call-as']));
-    results.push(...(await centralStackChecks(cfn, o['central-stack'] ?? names.centralStackName, local)));
+    const agencyPattern = agencyStackPattern(names.agencyPermissionsStackName);
+    results.push(
+      ...(await centralStackChecks(cfn, o['central-stack'] ?? names.centralStackName, local, agencyPattern)),
+    );
     results.push(await lambdaConcurrency(clients, region, o['central-stack'] ?? names.centralStackName));
     if (o.bucket)
       results.push(

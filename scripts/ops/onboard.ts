@@ -5,7 +5,14 @@ import { OperationError, progress, UsageError } from '../kit/index.ts';
 import { announceTarget, printStackPreviews } from './preview.ts';
 import { AWS_OPTIONS, centralStackOption, concurrencyOption, GENERATED_DIR_OPTION, generatedDir } from './common.ts';
 import { loadConfig, templateUrlOption, timeoutOption } from './common.ts';
-import { onboardAccounts, parseTargets, previewOnboard, prepareTemplate, reportOutcomes } from './agencies.ts';
+import {
+  onboardAccounts,
+  parseTargets,
+  previewOnboard,
+  prepareTemplate,
+  reportOutcomes,
+  withoutHub,
+} from './agencies.ts';
 import { resolveAccounts, TARGET_OPTIONS, type Targets } from './agencies.ts';
 import { ALLOW_REPLACEMENT_FLAG, allowReplacementOption } from './change-risk.ts';
 import { permissionsStackNames } from './agency-stacks.ts';
@@ -39,23 +46,6 @@ export const spec = defineCommand({
     ...AWS_OPTIONS,
   ],
 });
-
-/**
- * The hub's own account is never an agency (the membership automation leaves it out too, and would
- * offboard it later): refused in --agencies before any change, left out of --ou with a line saying so.
- */
-function withoutHub(ctx: Context, accounts: string[], hub: string, targets: Targets): string[] {
-  if (!accounts.includes(hub)) return accounts;
-  if (targets.agencies)
-    throw new UsageError(
-      `--agencies: ${hub} is the hub's own account (the caller, STS GetCallerIdentity), not an agency; nothing done`,
-    );
-  progress(ctx, `leaving out ${hub}: it is the hub's own account (the caller), not an agency`);
-  const rest = accounts.filter((a) => a !== hub);
-  if (!rest.length)
-    throw new OperationError(`no agency accounts under ${targets.ous!.join(', ')} (only the hub's own)`);
-  return rest;
-}
 
 export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
   return runCommand(spec, argv, ctx, async (o, given) => {

@@ -35,6 +35,8 @@ import { type AgencyStackSet, type Assignment } from './agency-stacksets.ts';
 import type { AgencyTemplateName } from '../../contract/names.ts';
 import { activeAccountsUnder } from './orgs.ts';
 import { onboardAccounts, previewOnboard, reportOutcomes, resolveAccounts, type OnboardSettings } from './agencies.ts';
+import { withoutHub } from './agencies.ts';
+import { permissionsStackNames } from './agency-stacks.ts';
 import { notDone } from './agencies.ts';
 import { allowReplacementOption } from './change-risk.ts';
 import { announceTarget, listInstances, parameterDiff, printStackPreviews, templateDiff } from './preview.ts';
@@ -317,6 +319,7 @@ export function planRollout(ctx: Context, o: Options, given: ReadonlySet<string>
       ? undefined
       : {
           centralStack: o['central-stack'] ?? centralStack,
+          keepCentralStackOnUpdate: o['central-stack'] === undefined,
           concurrency: o.concurrency,
           timeoutMs,
           generatedDir: gen,
@@ -456,16 +459,12 @@ async function onboardFirst(
   region: string,
   plan: RolloutPlan,
   stackNameOf: (a: string) => string,
+  caller: string,
   json: boolean,
 ) {
-  const { targets } = plan;
-  const accounts = await resolveAccounts(
-    clients,
-    region,
-    targets.accounts ? { agencies: targets.accounts } : { ous: targets.ous },
-  );
+  const { accounts, stackOf } = await agenciesToOnboard(ctx, clients, region, plan.targets, stackNameOf, caller);
   progress(ctx, `onboarding ${accounts.length} agenc${accounts.length === 1 ? 'y' : 'ies'} before the rollout`);
-  const outcomes = await onboardAccounts(ctx, clients, region, accounts, plan.onboard!, stackNameOf);
+  const outcomes = await onboardAccounts(ctx, clients, region, accounts, plan.onboard!, stackOf);
   const failed = outcomes.filter(notDone);
   if (failed.length) {
     reportOutcomes(ctx, outcomes, json, { phase: 'onboard' });
@@ -474,6 +473,24 @@ async function onboardFirst(
     );
   }
   return outcomes.map((o) => ({ account: o.account, result: o.result }));
+}
+
+/**
+ * The agencies onboarding reaches, as `onboard` finds them: never the hub's own account, and each
+ * agency's permissions stack whatever its name (agency-stacks.ts).
+ */
+async function agenciesToOnboard(
+  ctx: Context,
+  clients: Clients,
+  region: string,
+  t: InstanceTargets,
+  stackNameOf: (a: string) => string,
+  caller: string,
+) {
+  const targets = t.accounts ? { agencies: t.accounts } : { ous: t.ous };
+  const accounts = withoutHub(ctx, await resolveAccounts(clients, region, targets), caller, targets, 'accounts');
+  const stackOf = await permissionsStackNames(ctx, clients.cloudformation(region), stackNameOf, accounts);
+  return { accounts, stackOf };
 }
 
 /** "OUs ou-… (the whole organization for a root) × Regions", for the target line and the preview. */
@@ -497,15 +514,13 @@ async function previewRollout(
   announceTarget(ctx, caller, region, `dry run: rollout to ${targetText(plan.targets)} (nothing is changed)`);
   const cfn = clients.cloudformation(region);
   const t = plan.targets;
-  const onboarding = plan.onboard
-    ? await previewOnboard(
-        clients,
-        region,
-        await resolveAccounts(clients, region, t.accounts ? { agencies: t.accounts } : { ous: t.ous }),
-        plan.onboard,
-        names.agencyPermissionsStackName,
-      )
-    : [];
+  const toOnboard = plan.onboard
+    ? await agenciesToOnboard(ctx, clients, region, t, names.agencyPermissionsStackName, caller)
+    : undefined;
+  const onboarding =
+    plan.onboard && toOnboard
+      ? await previewOnboard(clients, region, toOnboard.accounts, plan.onboard, toOnboard.stackOf)
+      : [];
   const stackSets: StackSetOutcome[] = [];
   const inherited = inheritedFrom(plan, existingSets[0]);
   for (const [i, set] of plan.stackSets.entries()) {
@@ -575,7 +590,7 @@ async function executeRollout(
   if (plan.dryRun) return previewRollout(ctx, clients, region, plan, names, caller, existing);
   announceTarget(ctx, caller, region, `rollout of StackSets ${setNames.join(' then ')} to ${targetText(plan.targets)}`);
   const onboarded = plan.onboard
-    ? await onboardFirst(ctx, clients, region, plan, names.agencyPermissionsStackName, json)
+    ? await onboardFirst(ctx, clients, region, plan, names.agencyPermissionsStackName, caller, json)
     : undefined;
   const stackSets = await deployStackSets(ctx, cfn, plan, setNames, existing, { caller, region, instances });
   return { dryRun: false, stackSets, onboarded, operationPreferences: plan.prefs };

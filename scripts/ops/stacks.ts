@@ -274,23 +274,15 @@ export function changeSetParameters(
 /**
  * CreateChangeSet with a ClientToken, so an SDK retry after a timeout is the same request (API
  * reference, CreateChangeSet ClientToken: "A unique identifier for this CreateChangeSet request ...
- * to retry requests"). Should the change set exist after all (AlreadyExistsException: an earlier
- * attempt did reach CloudFormation), that change set is the one used (DescribeChangeSet).
+ * so that CloudFormation knows that you're not attempting to create another change set with the
+ * same name"). An AlreadyExistsException is then someone else's change set of that name: never
+ * used, since nothing says it holds this run's template and parameters.
  */
 async function sendCreateChangeSet(
   cfn: CloudFormationClient,
   input: CreateChangeSetCommandInput & { ChangeSetName: string; StackName: string },
 ): Promise<{ Id?: string; StackId?: string }> {
-  try {
-    return await cfn.send(new CreateChangeSetCommand(input));
-  } catch (err) {
-    if ((err as { name?: string }).name !== 'AlreadyExistsException') throw err;
-    const cs = await cfn.send(
-      new DescribeChangeSetCommand({ ChangeSetName: input.ChangeSetName, StackName: input.StackName }),
-    );
-    if (!cs.ChangeSetId) throw err;
-    return { Id: cs.ChangeSetId, StackId: cs.StackId };
-  }
+  return cfn.send(new CreateChangeSetCommand(input));
 }
 
 export interface ChangeSetRef {

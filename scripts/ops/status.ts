@@ -364,7 +364,9 @@ export async function readStatus(
   if (centralState === 'not-found') warnings.push(`central stack ${plan.centralStack} not found in ${region}`);
   const outputs = Object.fromEntries((central?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue]));
   const listed = await attempt('agency stacks', () => agencyStacks(cfn, plan.agencyStackPattern));
-  const stackStatus = new Map([...(listed ?? [])].map(([a, s]) => [a, s.status]));
+  const stackStatus = new Map(
+    [...(listed ?? [])].map(([a, s]) => [a, s.others ? `${s.status}; also ${s.others.join(', ')}` : s.status]),
+  );
   const tableName = outputs.SyncTableName;
   // Agencies with node rows but no permissions stack (offboarded, nodes kept) are listed too.
   const inTable =
@@ -451,6 +453,10 @@ export function agencyWarnings(a: AgencyView, rotateAtUsagePercent: number, acti
     );
   else if (a.permissionsStack === 'NOT_FOUND')
     w.push(`agency ${a.account}: no permissions stack (run \`ssm-hub onboard --agencies ${a.account}\`)`);
+  else if (a.permissionsStack.includes('; also '))
+    w.push(
+      `agency ${a.account}: more than one permissions stack (${a.permissionsStack}), each holding an activation: delete the extra one`,
+    );
   if (!a.activation) {
     if (activationsReadable) w.push(`agency ${a.account}: no activation found`);
   } else if (a.activation.daysLeft <= 0) {

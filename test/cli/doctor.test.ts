@@ -252,6 +252,20 @@ describe('doctor', () => {
     expect(code).toBe(0);
   });
 
+  it('fails when the central stack is missing but agency stacks in the Region depend on it (gone, or another name)', async () => {
+    const { ctx, fake, gen } = healthy();
+    fake.stacks.clear();
+    fake.add('ssm-hub-agency-111111111111', 'CREATE_COMPLETE', [
+      { ParameterKey: 'AgencyAccountId', ParameterValue: '111111111111' },
+    ]);
+    const { code, checks } = await run(ctx, gen);
+    expect(checks.find((c) => c.check === 'central stack ssm-hub-central-manager')).toMatchObject({
+      status: 'FAIL',
+      detail: 'not found, yet 1 agency permissions stack(s) here depend on it',
+    });
+    expect(code).toBe(1);
+  });
+
   it('checks the delegated administrator registration with --call-as DELEGATED_ADMIN', async () => {
     const { ctx, gen } = healthy();
     mocks.org.on(ListDelegatedAdministratorsCommand).resolves({ DelegatedAdministrators: [{ Id: '123456789012' }] });

@@ -92,6 +92,30 @@ describe('onboard finds the permissions stack whatever its name', () => {
   });
 });
 
+describe('an agency two stacks claim (the conventional one and one named otherwise)', () => {
+  function twoStacks() {
+    const h = hub();
+    h.fake.add(`ssm-hub-agency-${A}`, 'CREATE_COMPLETE', agencyParam(A));
+    h.fake.add('agency-111-perms', 'CREATE_COMPLETE', agencyParam(A)).description = AGENCY_PERMISSIONS_DESCRIPTION;
+    return h;
+  }
+  const refusal = `more than one permissions stack claims agency ${A} (ssm-hub-agency-${A}, agency-111-perms)`;
+
+  it('offboard changes nothing and names both stacks, rather than deleting one and saying the agency is gone', async () => {
+    const { ctx } = twoStacks();
+    expect(await offboard(['--agencies', A, '--yes'], ctx)).toBe(1);
+    expect(ctx.stderrText()).toContain(refusal);
+    expect(calls(DeleteStackCommand)).toBe(0);
+  });
+
+  it('onboard changes nothing and names both stacks', async () => {
+    const { ctx } = twoStacks();
+    expect(await onboard(['--agencies', A, '--generated-dir', makeGenerated()], ctx)).toBe(1);
+    expect(ctx.stderrText()).toContain(refusal);
+    expect(calls(CreateChangeSetCommand)).toBe(0);
+  });
+});
+
 describe('offboard without the list of stacks', () => {
   it('stops, naming the call, instead of reporting a stack named otherwise as absent', async () => {
     const { ctx } = hub();
@@ -273,51 +297,32 @@ describe('a ROLLBACK_FAILED stack', () => {
 });
 
 describe('CreateChangeSet retried', () => {
-  it('sends a ClientToken, and uses the change set when an earlier attempt created it (AlreadyExistsException)', async () => {
-    const ctx = testContext();
+  const input = {
+    stackName: 'st',
+    template: { TemplateBody: '{}' },
+    parameters: {},
+    capabilities: [],
+    description: 'd',
+    timeoutMs: 60_000,
+  };
+  it('sends a ClientToken, so an SDK retry after a timeout is the same request', async () => {
+    mocks.cfn.on(CreateChangeSetCommand).resolves({ Id: 'arn:cs', StackId: 'arn:stack' });
+    mocks.cfn.on(DescribeChangeSetCommand).resolves({ Status: 'CREATE_COMPLETE', Changes: [] });
+    const cfn = new CloudFormationClient({ region: 'us-east-1' });
+    await createChangeSet(testContext(), cfn, input, undefined, () => {});
+    expect(mocks.cfn.commandCalls(CreateChangeSetCommand)[0]!.args[0].input.ClientToken).toMatch(
+      /^ssm-hub-[0-9a-f-]{36}$/,
+    );
+  });
+
+  it('never uses a change set of the same name it did not create (AlreadyExistsException): it fails, naming it', async () => {
     // CreateChangeSet answers AlreadyExistsException when a change set of that name exists (API reference, errors).
     mocks.cfn
       .on(CreateChangeSetCommand)
       .rejects(awsError('AlreadyExistsException', 'ChangeSet ssm-hub-create-1 exists'));
-    mocks.cfn
-      .on(DescribeChangeSetCommand)
-      .resolves({ ChangeSetId: 'arn:cs', StackId: 'arn:stack', Status: 'CREATE_COMPLETE' });
-    const input = {
-      stackName: 'st',
-      template: { TemplateBody: '{}' },
-      parameters: {},
-      capabilities: [],
-      description: 'd',
-      timeoutMs: 60_000,
-    };
-    const ref = await createChangeSet(
-      ctx,
-      new CloudFormationClient({ region: 'us-east-1' }),
-      input,
-      undefined,
-      () => {},
-    );
-    expect(ref).toEqual({ changeSetId: 'arn:cs', stackId: 'arn:stack', type: 'CREATE' });
-    const sent = mocks.cfn.commandCalls(CreateChangeSetCommand)[0]!.args[0].input;
-    expect(sent.ClientToken).toMatch(/^ssm-hub-[0-9a-f-]{36}$/);
-    expect(mocks.cfn.commandCalls(DescribeChangeSetCommand)[0]!.args[0].input).toEqual({
-      ChangeSetName: sent.ChangeSetName,
-      StackName: 'st',
-    });
-  });
-
-  it('still fails on AlreadyExistsException when no such change set can be read', async () => {
-    mocks.cfn.on(CreateChangeSetCommand).rejects(awsError('AlreadyExistsException', 'exists'));
-    mocks.cfn.on(DescribeChangeSetCommand).resolves({});
-    const input = {
-      stackName: 'st',
-      template: { TemplateBody: '{}' },
-      parameters: {},
-      capabilities: [],
-      description: 'd',
-      timeoutMs: 1,
-    };
+    mocks.cfn.on(DescribeChangeSetCommand).resolves({ ChangeSetId: 'arn:someone-elses', StackId: 'arn:stack' });
     const cfn = new CloudFormationClient({ region: 'us-east-1' });
     await expect(createChangeSet(testContext(), cfn, input, undefined, () => {})).rejects.toThrow(/exists/);
+    expect(mocks.cfn.commandCalls(DescribeChangeSetCommand)).toHaveLength(0);
   });
 });

@@ -120,6 +120,15 @@ describe('silentCollectors: collector Regions the orphan sweep waits for', () =>
   });
 });
 
+describe('an agency with more than one permissions stack', () => {
+  it('is warned about, naming the stacks, since each holds an activation', () => {
+    const view = { account: A, permissionsStack: 'CREATE_COMPLETE; also agency-perms', stackInstances: [] };
+    expect(agencyWarnings(view, 90, true).filter((w) => w.includes('more than one'))).toEqual([
+      `agency ${A}: more than one permissions stack (CREATE_COMPLETE; also agency-perms), each holding an activation: delete the extra one`,
+    ]);
+  });
+});
+
 describe('reportedAgencies: stacks and table together', () => {
   it.each([
     { withStack: [A], inTable: undefined, want: [A] },
