@@ -66,13 +66,26 @@ export async function agencyStacks(cfn: CloudFormationClient, pattern: RegExp): 
   }
   return found;
 
-  /** The conventionally named stack is the agency's; any further one is kept in `others`. */
+  /**
+   * The conventionally named stack is the agency's, unless it holds nothing and another does; any
+   * further stack that holds resources is kept in `others` (with its status).
+   */
   function claim(account: string, stack: AgencyStack) {
     const first = found.get(account);
     if (!first) found.set(account, stack);
-    else (first.others ??= []).push(stack.stackName);
+    else if (holdsNothing(stack.status)) return;
+    else if (holdsNothing(first.status)) found.set(account, stack);
+    else (first.others ??= []).push(`${stack.stackName} (${stack.status})`);
   }
 }
+
+/**
+ * A stack in one of these states holds no resource, so no activation: a failed creation rolled
+ * back, a change set never executed, a deletion under way (CloudFormation user guide, stack status
+ * codes). It is never a second claimant of an agency.
+ */
+export const holdsNothing = (status: string): boolean =>
+  ['ROLLBACK_COMPLETE', 'REVIEW_IN_PROGRESS', 'DELETE_IN_PROGRESS', 'DELETE_COMPLETE'].includes(status);
 
 /**
  * Each agency's permissions stack, whatever its name: the one finder status uses (agencyStacks),
@@ -92,7 +105,10 @@ export async function permissionsStackNames(
   if (doubled.length)
     throw new OperationError(
       `more than one permissions stack claims ${doubled
-        .map((a) => `agency ${a} (${[found.get(a)!.stackName, ...found.get(a)!.others!].join(', ')})`)
+        .map((a) => {
+          const s = found.get(a)!;
+          return `agency ${a} (${[`${s.stackName} (${s.status})`, ...s.others!].join(', ')})`;
+        })
         .join(
           '; ',
         )}: each holds an activation; delete the extra one (aws cloudformation delete-stack --stack-name <name>), then run again; nothing done`,

@@ -23,7 +23,7 @@ import { readTemplate } from './generated.ts';
 import { bucketPolicy, planTargets } from './publish.ts';
 import { countManagedNodes } from './status.ts';
 import { describeStack } from './stacks.ts';
-import { agencyStackPattern, agencyStacks } from './agency-stacks.ts';
+import { agencyStackPattern, agencyStacks, holdsNothing } from './agency-stacks.ts';
 
 export const spec = defineCommand({
   name: 'doctor',
@@ -156,9 +156,19 @@ export async function centralStackChecks(
     if (!stack) {
       const fix = 'ssm-hub deploy --template-url <central-manager URL from publish>';
       // Agency stacks here import its exports: it was deployed, and is gone or named otherwise.
-      const agencies = agencyStackPattern ? (await agencyStacks(cfn, agencyStackPattern)).size : 0;
+      // Without ListStacks that cannot be told, and the warning below says what to check anyway.
+      const listed = agencyStackPattern
+        ? await agencyStacks(cfn, agencyStackPattern).catch(() => undefined)
+        : undefined;
+      const agencies = [...(listed?.values() ?? [])].filter((a) => !holdsNothing(a.status)).length;
       if (agencies)
-        return [fail(name, `not found, yet ${agencies} agency permissions stack(s) here depend on it`, fix)];
+        return [
+          fail(
+            name,
+            `not found, yet ${agencies} agency permissions stack(s) here depend on it`,
+            `pass --central-stack if it is named otherwise; if it is gone: ${fix}`,
+          ),
+        ];
       // Before the first deploy this is expected (the README runs doctor first): a warning.
       return [
         {

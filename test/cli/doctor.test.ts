@@ -1,6 +1,10 @@
 // doctor: one PASS/WARN/FAIL line and a fix per prerequisite; exit 1 when any fails.
 import { describe, expect, it } from 'vitest';
-import { DescribeOrganizationsAccessCommand, GetTemplateCommand } from '@aws-sdk/client-cloudformation';
+import {
+  DescribeOrganizationsAccessCommand,
+  GetTemplateCommand,
+  ListStacksCommand,
+} from '@aws-sdk/client-cloudformation';
 import { DescribeOrganizationCommand, ListDelegatedAdministratorsCommand } from '@aws-sdk/client-organizations';
 import { GetBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { GetAccountSettingsCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -264,6 +268,15 @@ describe('doctor', () => {
       detail: 'not found, yet 1 agency permissions stack(s) here depend on it',
     });
     expect(code).toBe(1);
+  });
+
+  it('still only warns before the first deploy when ListStacks is refused (it cannot tell, and says what to check)', async () => {
+    const { ctx, fake, gen } = healthy();
+    fake.stacks.clear();
+    mocks.cfn.on(ListStacksCommand).rejects(awsError('AccessDenied', 'not authorized to perform ListStacks', 403));
+    const { code, checks } = await run(ctx, gen);
+    expect(checks.find((c) => c.check === 'central stack ssm-hub-central-manager')).toMatchObject({ status: 'WARN' });
+    expect(code).toBe(0);
   });
 
   it('checks the delegated administrator registration with --call-as DELEGATED_ADMIN', async () => {

@@ -99,7 +99,7 @@ describe('an agency two stacks claim (the conventional one and one named otherwi
     h.fake.add('agency-111-perms', 'CREATE_COMPLETE', agencyParam(A)).description = AGENCY_PERMISSIONS_DESCRIPTION;
     return h;
   }
-  const refusal = `more than one permissions stack claims agency ${A} (ssm-hub-agency-${A}, agency-111-perms)`;
+  const refusal = `more than one permissions stack claims agency ${A} (ssm-hub-agency-${A} (CREATE_COMPLETE), agency-111-perms (CREATE_COMPLETE))`;
 
   it('offboard changes nothing and names both stacks, rather than deleting one and saying the agency is gone', async () => {
     const { ctx } = twoStacks();
@@ -107,6 +107,19 @@ describe('an agency two stacks claim (the conventional one and one named otherwi
     expect(ctx.stderrText()).toContain(refusal);
     expect(calls(DeleteStackCommand)).toBe(0);
   });
+
+  it.each(['ROLLBACK_COMPLETE', 'REVIEW_IN_PROGRESS', 'DELETE_IN_PROGRESS'])(
+    'onboard updates the live stack when the other one is %s (it holds nothing)',
+    async (status) => {
+      const { ctx, fake } = hub();
+      fake.add(`ssm-hub-agency-${A}`, status, agencyParam(A));
+      fake.add('agency-111-perms', 'CREATE_COMPLETE', agencyParam(A)).description = AGENCY_PERMISSIONS_DESCRIPTION;
+      await onboard(['--agencies', A, '--generated-dir', makeGenerated()], ctx);
+      expect(ctx.stderrText()).not.toContain('more than one permissions stack');
+      const sent = mocks.cfn.commandCalls(CreateChangeSetCommand).map((c) => c.args[0].input.StackName);
+      expect(sent).toEqual(['agency-111-perms']);
+    },
+  );
 
   it('onboard changes nothing and names both stacks', async () => {
     const { ctx } = twoStacks();
