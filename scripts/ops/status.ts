@@ -2,7 +2,7 @@
 // StackSet instances, synced nodes and errors, and managed-node counts against the standard-tier
 // limit. It reads only: no activation is decrypted (DescribeActivations never returns codes).
 // Three steps: read (every AWS call, each failure recorded), findings (pure), report.
-import { DescribeStacksCommand, paginateListStackInstances } from '@aws-sdk/client-cloudformation';
+import { paginateListStackInstances } from '@aws-sdk/client-cloudformation';
 import { type CallAs, type CloudFormationClient, type Stack } from '@aws-sdk/client-cloudformation';
 import { type StackInstanceSummary } from '@aws-sdk/client-cloudformation';
 import { paginateDescribeActivations, paginateDescribeInstanceInformation } from '@aws-sdk/client-ssm';
@@ -11,6 +11,7 @@ import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { PROVENANCE_TAG_SUFFIXES, SYNC_TABLE } from '../../lambda/shared/names.ts';
 import type { BuildConfig } from '../../templates-src/config.ts';
 import { agencyStackPattern, agencyStacks } from './agency-stacks.ts';
+import { describeStack } from './stacks.ts';
 import { SSM_DESCRIBE_INSTANCE_INFORMATION_MAX_RESULTS } from '../../contract/page-sizes.ts';
 import { makeClients, resolveRegion, type Clients } from './aws.ts';
 import { awsFailureText, failureKind, type FailureKind } from './aws-errors.ts';
@@ -267,18 +268,6 @@ interface StatusPlan {
   standardTierNodeLimit: number;
 }
 
-/** The central stack; undefined only when CloudFormation says it does not exist. */
-async function readCentralStack(cfn: CloudFormationClient, name: string): Promise<Stack | undefined> {
-  try {
-    return (await cfn.send(new DescribeStacksCommand({ StackName: name }))).Stacks?.[0];
-  } catch (err) {
-    // DescribeStacks answers an unknown stack with ValidationError "Stack with id X does not exist".
-    const e = err as { name?: string; message?: string };
-    if (e.name === 'ValidationError' && /does not exist/.test(e.message ?? '')) return undefined;
-    throw err;
-  }
-}
-
 async function stackInstances(
   cfn: CloudFormationClient,
   stackSetName: string,
@@ -357,7 +346,7 @@ export async function readStatus(
   const attempt = failureRecorder(errors, failures);
   progress(ctx, `reading central stack ${plan.centralStack}`);
   const centralRead = await attempt(`stack ${plan.centralStack}`, async () => ({
-    stack: await readCentralStack(cfn, plan.centralStack),
+    stack: await describeStack(cfn, plan.centralStack),
   }));
   const central = centralRead?.stack;
   const centralState = !centralRead ? 'unreadable' : central ? 'found' : 'not-found';
