@@ -462,7 +462,14 @@ async function onboardFirst(
   caller: string,
   json: boolean,
 ) {
-  const { accounts, stackOf } = await agenciesToOnboard(ctx, clients, region, plan.targets, stackNameOf, caller);
+  const { accounts, stackOf, hubLeftOut } = await agenciesToOnboard(
+    ctx,
+    clients,
+    region,
+    plan.targets,
+    stackNameOf,
+    caller,
+  );
   progress(ctx, `onboarding ${accounts.length} agenc${accounts.length === 1 ? 'y' : 'ies'} before the rollout`);
   const outcomes = await onboardAccounts(ctx, clients, region, accounts, plan.onboard!, stackOf);
   const failed = outcomes.filter(notDone);
@@ -472,7 +479,7 @@ async function onboardFirst(
       `onboarding failed for ${failed.map((f) => f.account).join(', ')}; the rollout was not started`,
     );
   }
-  return outcomes.map((o) => ({ account: o.account, result: o.result }));
+  return { outcomes: outcomes.map((o) => ({ account: o.account, result: o.result })), hubLeftOut };
 }
 
 /**
@@ -488,15 +495,24 @@ async function agenciesToOnboard(
   caller: string,
 ) {
   const targets = t.accounts ? { agencies: t.accounts } : { ous: t.ous };
-  const accounts = withoutHub(ctx, await resolveAccounts(clients, region, targets), caller, targets, 'accounts');
+  const reached = await resolveAccounts(clients, region, targets);
+  const accounts = withoutHub(ctx, reached, caller, targets, 'accounts');
   const stackOf = await permissionsStackNames(ctx, clients.cloudformation(region), stackNameOf, accounts);
-  return { accounts, stackOf };
+  return { accounts, stackOf, hubLeftOut: reached.includes(caller) };
 }
+
+/**
+ * The stack instances leave out the hub's own account when onboarding left it out of the OUs:
+ * StackSets skip only the management account, so a hub that is a member or the delegated
+ * administrator would otherwise get agency stacks. Pure.
+ */
+export const withoutHubInstances = (t: InstanceTargets, hub: string, hubLeftOut: boolean): InstanceTargets =>
+  hubLeftOut && t.ous && !t.accounts ? { ...t, excludeAccounts: [...new Set([...(t.excludeAccounts ?? []), hub])] } : t;
 
 /** "OUs ou-… (the whole organization for a root) × Regions", for the target line and the preview. */
 export function targetText(t: InstanceTargets): string {
   const where = t.ous
-    ? `OUs ${t.ous.join(', ')}${t.ous.some((x) => x.startsWith('r-')) ? ' (a root: the whole organization)' : ''}${t.accounts ? `, only accounts ${t.accounts.join(', ')}` : ''}`
+    ? `OUs ${t.ous.join(', ')}${t.ous.some((x) => x.startsWith('r-')) ? ' (a root: the whole organization)' : ''}${t.accounts ? `, only accounts ${t.accounts.join(', ')}` : ''}${t.excludeAccounts?.length ? `, leaving out ${t.excludeAccounts.join(', ')}` : ''}`
     : `accounts ${t.accounts!.join(', ')}`;
   return `${where} in ${t.regions.join(', ')}`;
 }
@@ -526,7 +542,12 @@ async function previewRollout(
   for (const [i, set] of plan.stackSets.entries()) {
     const name = stackSetNameOf(names, set.template);
     const req = stackSetRequest(plan, set, name, caller, region, i === 0 ? {} : inherited);
-    const preview = await previewStackSet(cfn, req, existingSets[i], t);
+    const preview = await previewStackSet(
+      cfn,
+      req,
+      existingSets[i],
+      withoutHubInstances(t, caller, toOnboard?.hubLeftOut === true),
+    );
     stackSets.push({ template: set.template, stackSetName: name, stackSet: 'dry run', operations: [], preview });
   }
   return { dryRun: true, stackSets, operationPreferences: plan.prefs, onboardPreview: onboarding };
@@ -589,11 +610,16 @@ async function executeRollout(
   await refuseUnreachedCollectors(clients, region, plan, setNames, instances);
   if (plan.dryRun) return previewRollout(ctx, clients, region, plan, names, caller, existing);
   announceTarget(ctx, caller, region, `rollout of StackSets ${setNames.join(' then ')} to ${targetText(plan.targets)}`);
-  const onboarded = plan.onboard
+  const onboarding = plan.onboard
     ? await onboardFirst(ctx, clients, region, plan, names.agencyPermissionsStackName, caller, json)
     : undefined;
-  const stackSets = await deployStackSets(ctx, cfn, plan, setNames, existing, { caller, region, instances });
-  return { dryRun: false, stackSets, onboarded, operationPreferences: plan.prefs };
+  const targets = withoutHubInstances(plan.targets, caller, onboarding?.hubLeftOut === true);
+  const stackSets = await deployStackSets(ctx, cfn, { ...plan, targets }, setNames, existing, {
+    caller,
+    region,
+    instances,
+  });
+  return { dryRun: false, stackSets, onboarded: onboarding?.outcomes, operationPreferences: plan.prefs };
 }
 
 const instanceKey = (i: { Account?: string; Region?: string }) => `${i.Account}/${i.Region}`;
@@ -770,7 +796,7 @@ export function withoutAccounts(t: InstanceTargets, skip: readonly string[]): In
     const accounts = t.accounts.filter((a) => !skip.includes(a));
     return accounts.length ? { ...t, accounts } : undefined;
   }
-  return { ...t, excludeAccounts: [...skip] };
+  return { ...t, excludeAccounts: [...new Set([...(t.excludeAccounts ?? []), ...skip])] };
 }
 
 /**

@@ -11,7 +11,8 @@ import {
   ListStackInstancesCommand,
   ListStackSetOperationResultsCommand,
 } from '@aws-sdk/client-cloudformation';
-import { main as rollout } from '../../scripts/ops/rollout.ts';
+import { main as rollout, withoutAccounts, withoutHubInstances } from '../../scripts/ops/rollout.ts';
+import { ListAccountsForParentCommand, ListOrganizationalUnitsForParentCommand } from '@aws-sdk/client-organizations';
 import { AGENCY_PERMISSIONS_DESCRIPTION } from '../../templates-src/builders/agency-permissions.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
 import { awsError, CALLER_ACCOUNT, makeGenerated, mockAll, mocksEachTest, testContext } from './helpers.ts';
@@ -49,6 +50,42 @@ describe('rollout onboarding', () => {
       UsePreviousValue: true,
     });
     expect(fake.stacks.has(`ssm-hub-agency-${A}`)).toBe(false);
+  });
+
+  it("leaves the hub's own account out of --ou onboarding and out of both StackSets' instances (DIFFERENCE)", async () => {
+    const { ctx } = newStackSets();
+    const OU = 'ou-abcd-12345678';
+    // Organizations API reference: ListAccountsForParent lists the OU's accounts, the hub's among them.
+    mocks.org.on(ListAccountsForParentCommand).resolves({
+      Accounts: [
+        { Id: A, State: 'ACTIVE' },
+        { Id: CALLER_ACCOUNT, State: 'ACTIVE' },
+      ],
+    });
+    mocks.org.on(ListOrganizationalUnitsForParentCommand).resolves({ OrganizationalUnits: [] });
+    const code = await rollout(['--ou', OU, '--regions', 'us-east-1', '--generated-dir', makeGenerated()], ctx);
+    expect(code, ctx.stdoutText()).toBe(0);
+    expect(changeSets().map((i) => i.StackName)).toEqual([`ssm-hub-agency-${A}`]);
+    const targets = mocks.cfn.commandCalls(CreateStackInstancesCommand).map((c) => c.args[0].input.DeploymentTargets);
+    expect(targets).toEqual([
+      { OrganizationalUnitIds: [OU], Accounts: [CALLER_ACCOUNT], AccountFilterType: 'DIFFERENCE' },
+      { OrganizationalUnitIds: [OU], Accounts: [CALLER_ACCOUNT], AccountFilterType: 'DIFFERENCE' },
+    ]);
+    expect(ctx.stderrText()).toContain(`leaving out ${CALLER_ACCOUNT}`);
+  });
+
+  it.each([
+    { t: { ous: ['ou-a'] }, left: true, want: { ous: ['ou-a'], excludeAccounts: [CALLER_ACCOUNT] } },
+    { t: { ous: ['ou-a'] }, left: false, want: { ous: ['ou-a'] } },
+    { t: { ous: ['ou-a'], accounts: [A] }, left: true, want: { ous: ['ou-a'], accounts: [A] } },
+  ])('withoutHubInstances($t, left out: $left)', ({ t, left, want }) => {
+    const base = { selfManaged: false, regions: ['us-east-1'] };
+    expect(withoutHubInstances({ ...base, ...t }, CALLER_ACCOUNT, left)).toEqual({ ...base, ...want });
+  });
+
+  it('keeps the accounts already left out when a failed collector adds more', () => {
+    const t = { selfManaged: false, regions: ['us-east-1'], ous: ['ou-a'], excludeAccounts: [CALLER_ACCOUNT] };
+    expect(withoutAccounts(t, [A])?.excludeAccounts).toEqual([CALLER_ACCOUNT, A]);
   });
 
   it("refuses the hub's own account in --accounts before any change", async () => {
