@@ -204,4 +204,36 @@ describe('status finds permissions stacks', () => {
       report.agencies.map((a: { account: string; permissionsStack: string }) => [a.account, a.permissionsStack]),
     ).toEqual([['333333333333', 'CREATE_COMPLETE']]);
   });
+
+  it('names every stack that claims one agency, and warns, when a second one holds resources', async () => {
+    cfn.on(DescribeStacksCommand).rejects(awsError('ValidationError', 'Stack with id x does not exist'));
+    cfn.on(DescribeStacksCommand, { StackName: 'agency-from-console' }).resolves({
+      Stacks: [
+        {
+          StackName: 'agency-from-console',
+          StackStatus: 'UPDATE_COMPLETE',
+          CreationTime: new Date(0),
+          Parameters: [{ ParameterKey: 'AgencyAccountId', ParameterValue: '333333333333' }],
+        },
+      ],
+    });
+    cfn.on(ListStacksCommand).resolves({
+      StackSummaries: [
+        { StackName: 'ssm-hub-agency-333333333333', StackStatus: 'CREATE_COMPLETE', CreationTime: new Date(0) },
+        {
+          StackName: 'agency-from-console',
+          StackStatus: 'UPDATE_COMPLETE',
+          TemplateDescription: AGENCY_PERMISSIONS_DESCRIPTION,
+          CreationTime: new Date(0),
+        },
+      ],
+    });
+    const ctx = testContext();
+    await status(['--json'], ctx);
+    const report = JSON.parse(ctx.stdoutText());
+    expect(report.agencies.map((a: { permissionsStack: string }) => a.permissionsStack)).toEqual([
+      'CREATE_COMPLETE; also agency-from-console (UPDATE_COMPLETE)',
+    ]);
+    expect(report.warnings.join('\n')).toContain('agency 333333333333: more than one permissions stack');
+  });
 });
