@@ -1,15 +1,13 @@
 // Which stack is an agency's permissions stack, for status, onboard and offboard alike: one rule.
 // By name (<prefix>-agency-<account>) or, for a stack named otherwise (the console's generic link
 // lets people choose), by the template's Description, with the account read from its
-// AgencyAccountId parameter. And the one check that a stack belongs to the agency it is used for.
-import { DescribeStacksCommand, paginateListStacks } from '@aws-sdk/client-cloudformation';
-import { type CloudFormationClient, type Parameter, type Stack } from '@aws-sdk/client-cloudformation';
+// AgencyAccountId parameter (stacks.ts holds the check that a stack belongs to the agency it is
+// used for, which every stack operation makes).
+import { paginateListStacks, type CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { AGENCY_PERMISSIONS_DESCRIPTION } from '../../templates-src/builders/agency-permissions.ts';
 import { ACCOUNT_ID_BODY, ACCOUNT_ID_PATTERN } from '../../contract/patterns.ts';
 import { errorText, OperationError, progress, type Context } from '../kit/index.ts';
-
-/** The parameter that names the agency a permissions stack serves. */
-export const AGENCY_ACCOUNT_PARAMETER = 'AgencyAccountId';
+import { describeStack, stackAgency } from './stacks.ts';
 
 export interface AgencyStack {
   stackName: string;
@@ -21,31 +19,6 @@ export interface AgencyStack {
 /** Matches a permissions stack's conventional name; group 1 is the account. */
 export const agencyStackPattern = (stackNameOf: (a: string) => string): RegExp =>
   new RegExp(`^${stackNameOf('')}(${ACCOUNT_ID_BODY})$`);
-
-/** The account a stack's AgencyAccountId parameter names, if any. Pure. */
-export const stackAgency = (parameters: Parameter[] | undefined): string | undefined =>
-  parameters?.find((p) => p.ParameterKey === AGENCY_ACCOUNT_PARAMETER)?.ParameterValue;
-
-/**
- * Why a stack must not be used for `account`: its AgencyAccountId names another agency (the stack
- * serves that agency's activation). Undefined when it is the agency's own, or says nothing. Pure.
- */
-export function ownershipRefusal(stackName: string, parameters: Parameter[] | undefined, account: string) {
-  const owner = stackAgency(parameters);
-  if (owner === undefined || owner === account) return undefined;
-  return `stack ${stackName} belongs to agency ${owner} (its ${AGENCY_ACCOUNT_PARAMETER}), not ${account}; nothing done`;
-}
-
-async function readStack(cfn: CloudFormationClient, name: string): Promise<Stack | undefined> {
-  try {
-    return (await cfn.send(new DescribeStacksCommand({ StackName: name }))).Stacks?.[0];
-  } catch (err) {
-    // DescribeStacks answers an unknown stack with ValidationError "Stack with id X does not exist".
-    const e = err as { name?: string; message?: string };
-    if (e.name === 'ValidationError' && /does not exist/.test(e.message ?? '')) return undefined;
-    throw err;
-  }
-}
 
 /** Every agency's permissions stack in the Region (ListStacks; DescribeStacks for the otherwise-named). */
 export async function agencyStacks(cfn: CloudFormationClient, pattern: RegExp): Promise<Map<string, AgencyStack>> {
@@ -61,7 +34,7 @@ export async function agencyStacks(cfn: CloudFormationClient, pattern: RegExp): 
     }
   }
   for (const o of otherNames) {
-    const account = stackAgency((await readStack(cfn, o.stackName))?.Parameters);
+    const account = stackAgency((await describeStack(cfn, o.stackName))?.Parameters);
     if (account && ACCOUNT_ID_PATTERN.test(account)) claim(account, o);
   }
   return found;

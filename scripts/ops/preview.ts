@@ -8,7 +8,7 @@ import { paginateListStackResources, type CallAs, type CloudFormationClient } fr
 import { type Parameter, type Stack, type StackInstanceSummary } from '@aws-sdk/client-cloudformation';
 import { progress, table, type Context } from '../kit/index.ts';
 import { describeStack, rollbackFailedRefusal, type DeployInput } from './stacks.ts';
-import { ownershipRefusal } from './agency-stacks.ts';
+import { ownershipRefusal } from './stacks.ts';
 
 export interface ResourceChange {
   logicalId: string;

@@ -9,7 +9,6 @@ import { type CloudFormationClient, type Parameter, type Stack } from '@aws-sdk/
 import { type CreateChangeSetCommandInput } from '@aws-sdk/client-cloudformation';
 import { paginateDescribeChangeSet, type Change } from '@aws-sdk/client-cloudformation';
 import { errorText, type Context } from '../kit/index.ts';
-import { ownershipRefusal } from './agency-stacks.ts';
 import { ALLOW_REPLACEMENT_FLAG, losesState, nameRows, type ChangeRow } from './change-risk.ts';
 
 export interface FailedEvent {
@@ -50,6 +49,7 @@ export interface DeployInput {
 /** Enough for any one operation of our stacks; a bound so a busy stack's history is not read whole. */
 const MAX_EVENT_PAGES = 20;
 
+/** DescribeStacks answers an unknown stack with ValidationError "Stack with id X does not exist". */
 const isNotFound = (err: unknown) => {
   const e = err as { name?: string; message?: string };
   return e.name === 'ValidationError' && /does not exist/.test(e.message ?? '');
@@ -74,6 +74,23 @@ const refused = (stackName: string, detail: string, status?: string): StackOutco
   detail,
   events: none,
 });
+
+/** The parameter that names the agency a permissions stack serves. */
+export const AGENCY_ACCOUNT_PARAMETER = 'AgencyAccountId';
+
+/** The account a stack's AgencyAccountId parameter names, if any. Pure. */
+export const stackAgency = (parameters: Parameter[] | undefined): string | undefined =>
+  parameters?.find((p) => p.ParameterKey === AGENCY_ACCOUNT_PARAMETER)?.ParameterValue;
+
+/**
+ * Why a stack must not be used for `account`: its AgencyAccountId names another agency (the stack
+ * serves that agency's activation). Undefined when it is the agency's own, or says nothing. Pure.
+ */
+export function ownershipRefusal(stackName: string, parameters: Parameter[] | undefined, account: string) {
+  const owner = stackAgency(parameters);
+  if (owner === undefined || owner === account) return undefined;
+  return `stack ${stackName} belongs to agency ${owner} (its ${AGENCY_ACCOUNT_PARAMETER}), not ${account}; nothing done`;
+}
 
 export async function describeStack(cfn: CloudFormationClient, stackName: string): Promise<Stack | undefined> {
   try {

@@ -10,8 +10,7 @@ import { ListAccountsForParentCommand, ListOrganizationalUnitsForParentCommand }
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { main as offboard } from '../../scripts/ops/offboard.ts';
 import { main as onboard } from '../../scripts/ops/onboard.ts';
-import { ownershipRefusal } from '../../scripts/ops/agency-stacks.ts';
-import { changeSetParameters, createChangeSet } from '../../scripts/ops/stacks.ts';
+import { changeSetParameters, createChangeSet, ownershipRefusal } from '../../scripts/ops/stacks.ts';
 import { AGENCY_PERMISSIONS_DESCRIPTION } from '../../templates-src/builders/agency-permissions.ts';
 import { fakeCloudFormation } from './fake-cloudformation.ts';
 import { awsError, CALLER_ACCOUNT, makeGenerated, mockAll, mocksEachTest, testContext } from './helpers.ts';

@@ -7,6 +7,7 @@ import {
   DescribeStacksCommand,
   ListStackInstancesCommand,
   ListStacksCommand,
+  type StackStatus,
 } from '@aws-sdk/client-cloudformation';
 import { DescribeActivationsCommand, DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { ListNodesSummaryCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -169,18 +170,24 @@ describe('status when the central stack cannot be read', () => {
 });
 
 describe('status finds permissions stacks', () => {
-  it('by the template description and AgencyAccountId parameter when the stack has another name', async () => {
+  /** DescribeStacks knows one stack, named otherwise, serving agency 333333333333 (its AgencyAccountId). */
+  function consoleNamedStack(status: StackStatus) {
+    // DescribeStacks answers an unknown stack with ValidationError "Stack with id X does not exist".
     cfn.on(DescribeStacksCommand).rejects(awsError('ValidationError', 'Stack with id x does not exist'));
     cfn.on(DescribeStacksCommand, { StackName: 'agency-from-console' }).resolves({
       Stacks: [
         {
           StackName: 'agency-from-console',
-          StackStatus: 'CREATE_COMPLETE',
+          StackStatus: status,
           CreationTime: new Date(0),
           Parameters: [{ ParameterKey: 'AgencyAccountId', ParameterValue: '333333333333' }],
         },
       ],
     });
+  }
+
+  it('by the template description and AgencyAccountId parameter when the stack has another name', async () => {
+    consoleNamedStack('CREATE_COMPLETE');
     cfn.on(ListStacksCommand).resolves({
       StackSummaries: [
         {
@@ -206,17 +213,7 @@ describe('status finds permissions stacks', () => {
   });
 
   it('names every stack that claims one agency, and warns, when a second one holds resources', async () => {
-    cfn.on(DescribeStacksCommand).rejects(awsError('ValidationError', 'Stack with id x does not exist'));
-    cfn.on(DescribeStacksCommand, { StackName: 'agency-from-console' }).resolves({
-      Stacks: [
-        {
-          StackName: 'agency-from-console',
-          StackStatus: 'UPDATE_COMPLETE',
-          CreationTime: new Date(0),
-          Parameters: [{ ParameterKey: 'AgencyAccountId', ParameterValue: '333333333333' }],
-        },
-      ],
-    });
+    consoleNamedStack('UPDATE_COMPLETE');
     cfn.on(ListStacksCommand).resolves({
       StackSummaries: [
         { StackName: 'ssm-hub-agency-333333333333', StackStatus: 'CREATE_COMPLETE', CreationTime: new Date(0) },
